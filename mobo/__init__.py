@@ -1,0 +1,48 @@
+"""mobo: multi-objective Bayesian optimization on BoTorch.
+
+>>> import mobo
+>>> result = mobo.optimize(mobo.problems.make("BraninCurrin"), "qlognehvi", n_evals=30, seed=0)
+>>> result.pareto_Y, result.hypervolume[-1]
+
+Objectives are maximized (BoTorch's convention); a problem exposes ``-cost`` for a cost.
+"""
+
+from mobo import problems
+from mobo.algorithms import Algorithm, available_algorithms, make_algorithm, register
+from mobo.journal import JournalError, JournalRecoveryWarning
+from mobo.metrics import (
+    hypervolume,
+    hypervolume_difference,
+    hypervolume_trace,
+    igd,
+    log_hypervolume_difference,
+    pareto_mask,
+)
+from mobo.problem import FunctionProblem, Problem
+from mobo.result import Evaluation, Result
+from mobo.study import Study, optimize
+from mobo.surrogate import Surrogate, SurrogateFitWarning
+
+__all__ = [
+    "Algorithm",
+    "Evaluation",
+    "FunctionProblem",
+    "JournalError",
+    "JournalRecoveryWarning",
+    "Problem",
+    "Result",
+    "Study",
+    "Surrogate",
+    "SurrogateFitWarning",
+    "available_algorithms",
+    "hypervolume",
+    "hypervolume_difference",
+    "hypervolume_trace",
+    "igd",
+    "log_hypervolume_difference",
+    "make_algorithm",
+    "optimize",
+    "pareto_mask",
+    "problems",
+    "register",
+]

@@ -1,0 +1,188 @@
+"""The contract every optimization algorithm fulfils, and the registry that names them.
+
+An :class:`Algorithm` proposes points from the observations so far. It holds no
+observations of its own: the study passes every completed evaluation to :meth:`ask`, so
+a study resumed from its journal proposes exactly what an uninterrupted one would.
+Randomness comes only from the study's ``seed`` and the number of evaluations made so far,
+from which each call derives its own seed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mobo.problem import DTYPE, Problem
+
+_REGISTRY: dict[str, type[Algorithm]] = {}
+
+
+def register(cls: type[Algorithm]) -> type[Algorithm]:
+    """Class decorator: make ``cls`` available by its ``name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_algorithms() -> list[str]:
+    """Names accepted by :func:`make_algorithm`, :class:`mobo.Study` and :func:`mobo.optimize`."""
+    _import_builtin_algorithms()
+    return sorted(_REGISTRY)
+
+
+def make_algorithm(name: str, problem: Problem, **options: Any) -> Algorithm:
+    """Build the algorithm registered as ``name`` for ``problem``.
+
+    Raises:
+        ValueError: If ``name`` is unknown (the message lists the known names) or an
+            option is not one the algorithm takes.
+    """
+    _import_builtin_algorithms()
+    if not isinstance(name, str) or name.lower() not in _REGISTRY:
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(_REGISTRY)}")
+    cls = _REGISTRY[name.lower()]
+    try:
+        return cls(problem, **options)
+    except TypeError as err:
+        raise ValueError(f"algorithm {name!r}: bad options {options}: {err}") from err
+
+
+def _import_builtin_algorithms() -> None:
+    # Importing the package registers every built-in algorithm exactly once.
+    import mobo.algorithms  # noqa: F401
+
+
+class Algorithm(ABC):
+    """Proposes batches of points to evaluate.
+
+    Subclasses set ``name`` and implement :meth:`propose`, working in the unit cube
+    ``[0, 1]^d``; the base class maps to and from the problem's bounds, seeds torch and
+    numpy for the call, and serves the initial space-filling design.
+
+    Args:
+        problem: The problem to optimize.
+        n_initial: Size of the initial scrambled-Sobol design that model-based
+            algorithms evaluate before they use a model; default ``2 * (d + 1)``.
+    """
+
+    name: ClassVar[str]
+    #: Whether the first ``n_initial`` points come from the Sobol design rather than
+    #: :meth:`propose` (model-based and population-based algorithms need such a start).
+    uses_initial_design: ClassVar[bool] = True
+
+    def __init__(self, problem: Problem, *, n_initial: int | None = None) -> None:
+        if n_initial is not None and (not isinstance(n_initial, int) or n_initial < 1):
+            raise ValueError(f"n_initial must be a positive int, got {n_initial!r}")
+        self.problem = problem
+        self.n_initial = n_initial if n_initial is not None else 2 * (problem.dim + 1)
+
+    def ask(
+        self,
+        q: int,
+        X: Tensor,
+        Y: Tensor,
+        *,
+        seed: int,
+        X_pending: Tensor | None = None,
+        n_evaluated: int | None = None,
+    ) -> Tensor:
+        """Propose ``q`` points.
+
+        Args:
+            q: Number of points wanted.
+            X: An ``n x d`` tensor of the successfully evaluated points (problem bounds).
+            Y: An ``n x m`` tensor of their objective values (maximized).
+            seed: The study's seed. This call's random choices use a seed derived from it
+                and ``n_evaluated``, so the same history gives the same proposal.
+            X_pending: A ``p x d`` tensor of points proposed but not yet evaluated.
+            n_evaluated: Evaluations made so far, failed ones included (default ``n``);
+                the initial design is indexed by it so failures do not repeat points.
+
+        Returns:
+            A ``q x d`` float64 tensor inside the problem's bounds.
+        """
+        if not isinstance(q, int) or q < 1:
+            raise ValueError(f"q must be a positive int, got {q!r}")
+        n_evaluated = X.shape[0] if n_evaluated is None else n_evaluated
+        U = (
+            self.problem.to_unit(X.to(DTYPE))
+            if X.numel()
+            else X.to(DTYPE).reshape(0, self.problem.dim)
+        )
+        U_pending = None
+        if X_pending is not None and X_pending.numel():
+            U_pending = self.problem.to_unit(X_pending.to(DTYPE))
+        step_seed = step_seed_for(seed, n_evaluated)
+        with seeded(step_seed):
+            n_design = (
+                max(0, min(q, self.n_initial - n_evaluated)) if self.uses_initial_design else 0
+            )
+            # Too few points for a model (e.g. failures ate the initial design): keep filling.
+            if self.uses_initial_design and U.shape[0] < 2:
+                n_design = q
+            parts = []
+            if n_design:
+                parts.append(sobol_points(self.problem.dim, n_evaluated, n_design, seed=seed))
+            if q - n_design:
+                new = self.propose(
+                    q - n_design, U, Y.to(DTYPE), seed=step_seed, U_pending=U_pending
+                )
+                parts.append(new.reshape(q - n_design, self.problem.dim))
+            U_new = torch.cat(parts).to(DTYPE).clamp(0.0, 1.0)
+        return self.problem.from_unit(U_new)
+
+    @abstractmethod
+    def propose(
+        self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
+    ) -> Tensor:
+        """Return a ``q x d`` tensor of new points in the unit cube.
+
+        Args:
+            q: Number of points wanted.
+            U: An ``n x d`` tensor of evaluated points in the unit cube.
+            Y: An ``n x m`` tensor of their objective values (maximized).
+            seed: Seed for this call (torch's global RNG is already seeded with it).
+            U_pending: Points proposed but not yet evaluated, in the unit cube, or None.
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(problem={self.problem.name!r})"
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's and numpy's global RNGs inside the block and restore them after.
+
+    Explicit generators are passed where libraries take them; this catches the rest
+    (BoTorch's restart sampling, pymoo operators that draw from ``np.random``).
+    """
+    numpy_state = np.random.get_state()  # noqa: NPY002 - the legacy global RNG is the target
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)  # noqa: NPY002
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)  # noqa: NPY002
+
+
+def step_seed_for(seed: int, n_evaluated: int) -> int:
+    """The seed of the proposal made after ``n_evaluated`` evaluations of study ``seed``."""
+    return (int(seed) * 1_000_003 + int(n_evaluated) * 7919 + 17) % (2**31 - 1)
+
+
+def sobol_points(d: int, start: int, n: int, *, seed: int) -> Tensor:
+    """Points ``start .. start+n-1`` of one scrambled Sobol sequence in ``[0, 1]^d``.
+
+    Indexing into a single sequence keeps the design space-filling across calls and makes
+    it the same whether a study ran straight through or was resumed.
+    """
+    engine = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)
+    if start:
+        engine.fast_forward(start)
+    return engine.draw(n, dtype=DTYPE)

@@ -1,0 +1,88 @@
+"""Shared plumbing of the GP-based algorithms: the surrogate and the acquisition optimizer.
+
+Every model-based algorithm fits the same :class:`~mobo.surrogate.Surrogate` and maximizes
+its acquisition function over the unit cube with ``botorch.optim.optimize_acqf``; the
+options below are the knobs they all share, so each algorithm file holds only its own idea.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from botorch.acquisition import AcquisitionFunction
+from botorch.models import ModelListGP
+from botorch.optim import optimize_acqf
+from torch import Tensor
+
+from mobo.algorithms.base import Algorithm
+from mobo.problem import DTYPE, Problem
+from mobo.surrogate import Surrogate
+
+
+class BayesianAlgorithm(Algorithm):
+    """An :class:`Algorithm` that fits a GP surrogate and maximizes an acquisition function.
+
+    Args:
+        problem: The problem to optimize.
+        n_initial: Size of the initial Sobol design (default ``2 * (d + 1)``).
+        num_restarts: Multi-start L-BFGS-B restarts in ``optimize_acqf``.
+        raw_samples: Raw samples for choosing the restart points.
+        maxiter: L-BFGS-B iterations per restart.
+        mc_samples: Quasi-Monte-Carlo samples for MC acquisition functions.
+        surrogate: A :class:`~mobo.surrogate.Surrogate`, or a dict of its options
+            (``max_iter``, ``max_attempts``, ``warm_start``, ``input_warping``).
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        n_initial: int | None = None,
+        num_restarts: int = 4,
+        raw_samples: int = 256,
+        maxiter: int = 100,
+        mc_samples: int = 128,
+        surrogate: Surrogate | dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(problem, n_initial=n_initial)
+        for name, value in [
+            ("num_restarts", num_restarts),
+            ("raw_samples", raw_samples),
+            ("maxiter", maxiter),
+            ("mc_samples", mc_samples),
+        ]:
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.num_restarts = num_restarts
+        self.raw_samples = raw_samples
+        self.maxiter = maxiter
+        self.mc_samples = mc_samples
+        if surrogate is None or isinstance(surrogate, dict):
+            surrogate = Surrogate(**(surrogate or {}))
+        self.surrogate = surrogate
+        self.unit_bounds = torch.stack(
+            [torch.zeros(problem.dim, dtype=DTYPE), torch.ones(problem.dim, dtype=DTYPE)]
+        )
+
+    def fit_model(self, U: Tensor, Y: Tensor) -> ModelListGP:
+        """The surrogate fitted to the observations (unit-cube inputs)."""
+        return self.surrogate.fit(U, Y)
+
+    def maximize(self, acqf: AcquisitionFunction, q: int, **kwargs: Any) -> Tensor:
+        """Maximize ``acqf`` over the unit cube; returns a ``q x d`` tensor.
+
+        ``q > 1`` is optimized sequentially (greedy, each point conditioned on the ones
+        before it through ``X_pending``), which is cheaper and as good for MC functions.
+        """
+        candidates, _ = optimize_acqf(
+            acq_function=acqf,
+            bounds=self.unit_bounds,
+            q=q,
+            num_restarts=self.num_restarts,
+            raw_samples=self.raw_samples,
+            options={"maxiter": self.maxiter, "batch_limit": 16},
+            sequential=q > 1,
+            **kwargs,
+        )
+        return candidates.detach()

@@ -1,0 +1,111 @@
+"""Quality indicators of a set of objective vectors (all objectives maximized).
+
+Hypervolumes are exact: BoTorch's box decomposition (``DominatedPartitioning``) computes
+the volume dominated by the points and bounded by the reference point. Rows with NaN
+(failed evaluations) are ignored everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
+from botorch.utils.multi_objective.pareto import is_non_dominated
+from torch import Tensor
+
+from mobo.problem import DTYPE, as_tensor
+
+#: log10 of a hypervolume difference below this is reported as log10(LOG_FLOOR).
+LOG_FLOOR = 1e-12
+
+
+def _finite_rows(Y: Tensor) -> Tensor:
+    Y = as_tensor(Y, "Y")
+    if Y.dim() != 2:
+        raise ValueError(f"Y must have shape n x m, got {tuple(Y.shape)}")
+    return torch.isfinite(Y).all(dim=-1)
+
+
+def pareto_mask(Y: Tensor) -> Tensor:
+    """Boolean mask of the non-dominated rows of ``Y`` (``n x m``, maximized).
+
+    Failed (non-finite) rows are never Pareto; of exact duplicates only the first is.
+    """
+    finite = _finite_rows(Y)
+    mask = torch.zeros(Y.shape[0], dtype=torch.bool)
+    if finite.any():
+        mask[finite] = is_non_dominated(as_tensor(Y, "Y")[finite], deduplicate=True)
+    return mask
+
+
+def hypervolume(Y: Tensor, ref_point: Tensor) -> float:
+    """Exact hypervolume dominated by the rows of ``Y`` (``n x m``) above ``ref_point`` (``m``)."""
+    Y = as_tensor(Y, "Y")
+    ref_point = as_tensor(ref_point, "ref_point")
+    if ref_point.shape != Y.shape[-1:]:
+        raise ValueError(
+            f"ref_point must have length m={Y.shape[-1]}, got shape {tuple(ref_point.shape)}"
+        )
+    Y = Y[_finite_rows(Y)]
+    Y = Y[(Y > ref_point).all(dim=-1)]
+    if Y.shape[0] == 0:
+        return 0.0
+    return float(DominatedPartitioning(ref_point=ref_point, Y=Y).compute_hypervolume())
+
+
+def hypervolume_trace(Y: Tensor, ref_point: Tensor) -> Tensor:
+    """Hypervolume of ``Y[:i+1]`` for every ``i``: an ``n``-vector, non-decreasing.
+
+    Recomputes only when a new row can add volume (finite, above the reference point, and
+    not dominated by the front so far).
+    """
+    Y = as_tensor(Y, "Y")
+    ref_point = as_tensor(ref_point, "ref_point")
+    finite = _finite_rows(Y)
+    trace = torch.zeros(Y.shape[0], dtype=DTYPE)
+    front = Y.new_zeros((0, Y.shape[-1]))
+    current = 0.0
+    for i in range(Y.shape[0]):
+        y = Y[i]
+        if finite[i] and (y > ref_point).all():
+            dominated = ((front >= y).all(dim=-1)).any() if front.shape[0] else False
+            if not dominated:
+                front = torch.cat([front, y.unsqueeze(0)])
+                front = front[is_non_dominated(front, deduplicate=True)]
+                current = hypervolume(front, ref_point)
+        trace[i] = current
+    return trace
+
+
+def hypervolume_difference(hv: float | Tensor, max_hv: float) -> Tensor:
+    """``max_hv - hv``, clipped at 0 (a hypervolume can exceed a rounded ``max_hv``)."""
+    return (max_hv - torch.as_tensor(hv, dtype=DTYPE)).clamp_min(0.0)
+
+
+def log_hypervolume_difference(hv: float | Tensor, max_hv: float) -> Tensor:
+    """``log10(max_hv - hv)``, floored at ``log10(LOG_FLOOR)``."""
+    return torch.log10(hypervolume_difference(hv, max_hv).clamp_min(LOG_FLOOR))
+
+
+def igd(Y: Tensor, reference_front: Tensor) -> float:
+    """Inverted generational distance: the mean, over the points of ``reference_front``
+    (``r x m``), of the Euclidean distance to the nearest finite row of ``Y`` (``n x m``).
+
+    Lower is better; 0 means ``Y`` covers the reference front. Objectives are not
+    rescaled, so give comparable units (as pymoo's ``IGD`` indicator does).
+    """
+    Y = as_tensor(Y, "Y")
+    reference_front = as_tensor(reference_front, "reference_front")
+    if reference_front.dim() != 2 or reference_front.shape[-1] != Y.shape[-1]:
+        raise ValueError(
+            f"reference_front must have shape r x {Y.shape[-1]}, got {tuple(reference_front.shape)}"
+        )
+    Y = Y[_finite_rows(Y)]
+    if Y.shape[0] == 0:
+        return math.inf
+    return float(
+        torch.cdist(reference_front, Y, compute_mode="donot_use_mm_for_euclid_dist")
+        .min(dim=-1)
+        .values.mean()
+    )

@@ -1,0 +1,108 @@
+"""Matplotlib figures of studies: the Pareto front and the hypervolume trace.
+
+Objectives are drawn in their natural sign (a minimized objective as a cost), as
+:meth:`mobo.Problem.natural` gives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from mobo.result import Result  # noqa: E402
+
+
+def plot_pareto_front(
+    result: Result,
+    *,
+    ax: plt.Axes | None = None,
+    objectives: tuple[int, int] = (0, 1),
+    reference_front: Tensor | None = None,
+    label: str | None = None,
+) -> plt.Axes:
+    """Scatter every evaluation and draw the Pareto front of two objectives.
+
+    Args:
+        result: A study's result.
+        ax: Axes to draw on (a new figure if None).
+        objectives: Which two objectives to show.
+        reference_front: Optional ``r x m`` tensor (maximized objectives) of a known or
+            reference front, drawn as a line.
+        label: Legend label of the front (default: the algorithm's name).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    i, j = objectives
+    problem = result.problem
+    Y = problem.natural(result.Y[~result.failed])
+    front = problem.natural(result.pareto_Y)
+    front = front[torch.argsort(front[:, i])]
+    ax.scatter(Y[:, i], Y[:, j], s=12, alpha=0.35, color="0.5", label="evaluated")
+    ax.plot(
+        front[:, i],
+        front[:, j],
+        "o-",
+        ms=5,
+        drawstyle="steps-post",
+        label=label or f"{result.algorithm} front",
+    )
+    if reference_front is not None:
+        ref = problem.natural(torch.as_tensor(reference_front, dtype=torch.float64))
+        ref = ref[torch.argsort(ref[:, i])]
+        ax.plot(ref[:, i], ref[:, j], "-", color="k", lw=1, alpha=0.7, label="reference front")
+    ax.set_xlabel(f"{problem.objective_names[i]} ({problem.senses[i]})")
+    ax.set_ylabel(f"{problem.objective_names[j]} ({problem.senses[j]})")
+    ax.set_title(f"{problem.name}: Pareto front")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_hypervolume_trace(
+    results: Result | Sequence[Result] | Mapping[str, Sequence[Result]],
+    *,
+    ax: plt.Axes | None = None,
+    log_difference: bool | None = None,
+) -> plt.Axes:
+    """Hypervolume (or log10 hypervolume difference) against evaluations.
+
+    Args:
+        results: One result, a list of results (one line each), or a mapping from a label
+            (e.g. an algorithm) to the results of several seeds, drawn as the median with
+            an interquartile band.
+        ax: Axes to draw on (a new figure if None).
+        log_difference: Plot ``log10(max_hv - hv)``; default when every problem has
+            ``max_hv``.
+    """
+    if isinstance(results, Result):
+        results = [results]
+    if not isinstance(results, Mapping):
+        results = {f"{r.algorithm} (seed {r.seed})": [r] for r in results}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    all_results = [r for group in results.values() for r in group]
+    if log_difference is None:
+        log_difference = all(r.problem.max_hv is not None for r in all_results)
+    for label, group in results.items():
+        n = min(r.n_evaluations for r in group)
+        traces = torch.stack(
+            [(r.log_hv_difference if log_difference else r.hypervolume)[:n] for r in group]
+        )
+        x = torch.arange(1, n + 1)
+        median = traces.median(dim=0).values
+        (line,) = ax.plot(x, median, label=label)
+        if len(group) > 1:
+            low, high = torch.quantile(
+                traces, torch.tensor([0.25, 0.75], dtype=traces.dtype), dim=0
+            )
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("log10 hypervolume difference" if log_difference else "hypervolume")
+    ax.set_title(all_results[0].problem.name if all_results else "")
+    ax.legend(fontsize=8)
+    return ax

@@ -1,0 +1,371 @@
+"""A study: the ask/tell loop around one problem and one algorithm, journaled to disk.
+
+>>> study = Study(problems.make("BraninCurrin"), "qlognehvi", seed=0, journal="bc.jsonl")
+>>> result = study.optimize(n_evals=30)
+>>> study = Study.load("bc.jsonl")   # after a crash: continues to the same budget
+>>> result = study.optimize()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from mobo.algorithms import make_algorithm
+from mobo.journal import Journal, JournalError, read_journal
+from mobo.problem import DTYPE, Problem, as_tensor
+from mobo.result import Evaluation, Result
+
+Callback = Callable[["Study", list[Evaluation]], None]
+
+
+class Study:
+    """Optimizes ``problem`` with ``algorithm``, one batch of evaluations at a time.
+
+    Args:
+        problem: The problem to optimize.
+        algorithm: An algorithm name (see :func:`mobo.available_algorithms`).
+        seed: Seed of every random choice; the same seed gives the same study.
+        journal: Path of a JSON-lines journal to write (must not exist yet); every told
+            evaluation is on disk before :meth:`tell` returns. None: keep it in memory.
+        **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``); they must
+            be JSON-serializable when a journal is kept, since the journal records them.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        algorithm: str = "qlognehvi",
+        *,
+        seed: int = 0,
+        journal: str | os.PathLike | None = None,
+        **algorithm_options: Any,
+    ) -> None:
+        if not isinstance(problem, Problem):
+            raise TypeError(f"problem must be a mobo.Problem, got {type(problem).__name__}")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        self.problem = problem
+        self.algorithm_name = algorithm
+        self.algorithm_options = dict(algorithm_options)
+        self.algorithm = make_algorithm(algorithm, problem, **algorithm_options)
+        self.seed = seed
+        self.evaluations: list[Evaluation] = []
+        self.n_evals: int | None = None
+        self._pending = torch.empty(0, problem.dim, dtype=DTYPE)
+        self._stop = False
+        self._journal: Journal | None = None
+        if journal is not None:
+            header = self._header()
+            try:
+                json.dumps(header, allow_nan=False)
+            except (TypeError, ValueError) as err:
+                raise TypeError(
+                    f"algorithm options must be JSON-serializable to be journaled: {err}"
+                ) from err
+            self._journal = Journal.create(journal, header)
+
+    # ----------------------------------------------------------------- persistence
+    def _header(self) -> dict[str, Any]:
+        return {
+            "problem": self.problem.spec(),
+            "algorithm": self.algorithm_name,
+            "algorithm_options": self.algorithm_options,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        problem: Problem | None = None,
+        **algorithm_options: Any,
+    ) -> Study:
+        """Resume the study journaled at ``path`` with every completed evaluation.
+
+        Args:
+            path: The journal file.
+            problem: The problem (needed unless it is one of :mod:`mobo.problems`, which
+                the journal can rebuild). Must match the journal's problem.
+            **algorithm_options: Override the journaled algorithm options (for options
+                that could not be journaled).
+
+        Raises:
+            JournalError: If the journal belongs to another problem or is corrupt.
+        """
+        header, records = read_journal(path)
+        spec = header["problem"]
+        if problem is None:
+            if "make" not in spec:
+                raise JournalError(
+                    f"journal {str(path)!r} is for problem {spec['name']!r}, which it cannot "
+                    "rebuild: pass problem=..."
+                )
+            from mobo.problems import make
+
+            problem = make(spec["make"]["name"], **spec["make"]["kwargs"])
+        _check_same_problem(path, spec, problem.spec())
+        options = {**header.get("algorithm_options", {}), **algorithm_options}
+        study = cls(problem, header["algorithm"], seed=header["seed"], **options)
+        study._journal = Journal(path)
+        for record in records:
+            if record.get("type") == "eval":
+                study.evaluations.append(Evaluation.from_record(record))
+            elif record.get("type") == "budget":
+                study.n_evals = record["n_evals"]
+        return study
+
+    # ----------------------------------------------------------------- observations
+    @property
+    def n_evaluated(self) -> int:
+        """Evaluations told so far, failed ones included."""
+        return len(self.evaluations)
+
+    @property
+    def X(self) -> Tensor:
+        """An ``n x d`` tensor of the successfully evaluated points."""
+        return torch.tensor([e.x for e in self.evaluations if not e.failed], dtype=DTYPE).reshape(
+            -1, self.problem.dim
+        )
+
+    @property
+    def Y(self) -> Tensor:
+        """An ``n x m`` tensor of their objective values (maximized)."""
+        return torch.tensor([e.y for e in self.evaluations if not e.failed], dtype=DTYPE).reshape(
+            -1, self.problem.num_objectives
+        )
+
+    def result(self) -> Result:
+        """The study's :class:`~mobo.result.Result` so far."""
+        return Result.from_evaluations(
+            self.problem, self.algorithm_name, self.seed, self.evaluations
+        )
+
+    # ----------------------------------------------------------------- ask / tell
+    def ask(self, q: int = 1) -> Tensor:
+        """Propose ``q`` points (a ``q x d`` tensor in the problem's bounds).
+
+        Points asked and not yet told are pending: later asks avoid them.
+        """
+        start = time.perf_counter()
+        X = self.algorithm.ask(
+            q,
+            self.X,
+            self.Y,
+            seed=self.seed,
+            X_pending=self._pending,
+            n_evaluated=self.n_evaluated + self._pending.shape[0],
+        )
+        self._last_ask_seconds = time.perf_counter() - start
+        self._pending = torch.cat([self._pending, X])
+        return X
+
+    def tell(
+        self,
+        X: Any,
+        Y: Any,
+        *,
+        errors: Sequence[str | None] | None = None,
+        eval_seconds: float = 0.0,
+    ) -> list[Evaluation]:
+        """Record evaluations; each is in the journal (fsynced) before this returns.
+
+        Args:
+            X: A ``q x d`` array of evaluated points.
+            Y: A ``q x m`` array of their objective values (maximized). A row with a
+                NaN or infinite value is recorded as a failed evaluation.
+            errors: Per row, why it failed (or None).
+            eval_seconds: Wall time the evaluation took, for the result's timings.
+        """
+        X, Y = as_tensor(X, "X"), as_tensor(Y, "Y")
+        if X.dim() == 1 and Y.dim() == 1:  # a single evaluation
+            X, Y = X.unsqueeze(0), Y.unsqueeze(0)
+        if X.dim() != 2 or X.shape[1] != self.problem.dim:
+            raise ValueError(f"X must have shape q x {self.problem.dim}, got {tuple(X.shape)}")
+        if Y.shape != (X.shape[0], self.problem.num_objectives):
+            raise ValueError(
+                f"Y must have shape {(X.shape[0], self.problem.num_objectives)}, "
+                f"got {tuple(Y.shape)}"
+            )
+        errors = list(errors) if errors is not None else [None] * X.shape[0]
+        if len(errors) != X.shape[0]:
+            raise ValueError(f"errors must have one entry per row of X ({X.shape[0]})")
+        step = 1 + max((e.step for e in self.evaluations), default=-1)
+        ask_seconds = getattr(self, "_last_ask_seconds", 0.0)
+        self._last_ask_seconds = 0.0
+        told = []
+        for x, y, error in zip(X, Y, errors, strict=True):
+            ok = bool(torch.isfinite(y).all()) and error is None
+            evaluation = Evaluation(
+                index=self.n_evaluated,
+                x=x.tolist(),
+                y=y.tolist() if ok else None,
+                error=None if ok else (error or f"non-finite objective values {y.tolist()}"),
+                step=step,
+                ask_seconds=ask_seconds,
+                eval_seconds=eval_seconds,
+            )
+            if self._journal is not None:
+                self._journal.append(evaluation.to_record())
+            self.evaluations.append(evaluation)
+            told.append(evaluation)
+            self._remove_pending(x)
+        return told
+
+    def _remove_pending(self, x: Tensor) -> None:
+        if self._pending.shape[0]:
+            match = (self._pending == x).all(dim=-1).nonzero()
+            if match.numel():
+                keep = torch.ones(self._pending.shape[0], dtype=torch.bool)
+                keep[match[0, 0]] = False
+                self._pending = self._pending[keep]
+
+    def stop(self) -> None:
+        """Ask :meth:`optimize` to stop after the current batch (e.g. from a callback)."""
+        self._stop = True
+
+    # ----------------------------------------------------------------- the loop
+    def optimize(
+        self,
+        n_evals: int | None = None,
+        *,
+        batch_size: int = 1,
+        show_progress: bool = True,
+        callbacks: Sequence[Callback] = (),
+    ) -> Result:
+        """Ask, evaluate and tell until ``n_evals`` evaluations (in all) are done.
+
+        Args:
+            n_evals: The study's total budget, failed evaluations and those already done
+                included. None: the budget recorded in the journal (to resume).
+            batch_size: Points proposed and evaluated together.
+            show_progress: Show a tqdm progress bar.
+            callbacks: Called as ``callback(study, evaluations)`` after each batch.
+
+        Returns:
+            The study's :class:`~mobo.result.Result`.
+        """
+        if n_evals is None:
+            if self.n_evals is None:
+                raise ValueError("n_evals is required: this study has no recorded budget")
+            n_evals = self.n_evals
+        if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
+            raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if n_evals != self.n_evals:
+            self.n_evals = n_evals
+            if self._journal is not None:
+                self._journal.append(
+                    {"type": "budget", "n_evals": n_evals, "batch_size": batch_size}
+                )
+        self._stop = False
+        bar = tqdm(
+            total=n_evals,
+            initial=min(self.n_evaluated, n_evals),
+            desc=f"{self.algorithm_name} on {self.problem.name}",
+            disable=not show_progress,
+            unit="eval",
+        )
+        try:
+            while self.n_evaluated < n_evals and not self._stop:
+                q = min(batch_size, n_evals - self.n_evaluated)
+                X = self.ask(q)
+                start = time.perf_counter()
+                Y, errors = self._evaluate(X)
+                told = self.tell(X, Y, errors=errors, eval_seconds=time.perf_counter() - start)
+                bar.update(len(told))
+                if show_progress:
+                    bar.set_postfix(hv=f"{self._hypervolume():.4g}", failed=self._n_failed())
+                for callback in callbacks:
+                    callback(self, told)
+        finally:
+            bar.close()
+        return self.result()
+
+    def _evaluate(self, X: Tensor) -> tuple[Tensor, list[str | None]]:
+        """Evaluate a batch; if it raises, evaluate row by row to isolate the failures."""
+        nan_row = torch.full((self.problem.num_objectives,), math.nan, dtype=DTYPE)
+        try:
+            return self.problem.evaluate(X), [None] * X.shape[0]
+        except Exception as err:  # noqa: BLE001 - any failure of a black box is data
+            if X.shape[0] == 1:
+                return nan_row.unsqueeze(0), [f"{type(err).__name__}: {err}"]
+        rows, errors = [], []
+        for x in X:
+            Y, error = self._evaluate(x.unsqueeze(0))
+            rows.append(Y[0])
+            errors.append(error[0])
+        return torch.stack(rows), errors
+
+    def _hypervolume(self) -> float:
+        from mobo.metrics import hypervolume
+
+        return hypervolume(self.Y, self.problem.ref_point) if self.Y.numel() else 0.0
+
+    def _n_failed(self) -> int:
+        return sum(e.failed for e in self.evaluations)
+
+    def __repr__(self) -> str:
+        return (
+            f"Study(problem={self.problem.name!r}, algorithm={self.algorithm_name!r}, "
+            f"seed={self.seed}, evaluations={self.n_evaluated})"
+        )
+
+
+def _check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
+    for key in ("name", "dim", "num_objectives", "bounds", "ref_point"):
+        if journaled.get(key) != current.get(key):
+            raise JournalError(
+                f"journal {str(path)!r} belongs to another problem: its {key} is "
+                f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"
+            )
+
+
+def optimize(
+    problem: Problem,
+    algorithm: str = "qlognehvi",
+    *,
+    n_evals: int,
+    seed: int = 0,
+    batch_size: int = 1,
+    journal: str | os.PathLike | None = None,
+    show_progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    **algorithm_options: Any,
+) -> Result:
+    """Optimize ``problem`` in one call and return the :class:`~mobo.result.Result`.
+
+    Args:
+        problem: The problem to optimize.
+        algorithm: An algorithm name (see :func:`mobo.available_algorithms`).
+        n_evals: Total evaluations, the initial design included.
+        seed: Seed of every random choice.
+        batch_size: Points proposed and evaluated together.
+        journal: Optional journal path (see :class:`Study`); if it exists, the study it
+            holds is resumed (it must be for the same problem).
+        show_progress: Show a progress bar.
+        callbacks: Called as ``callback(study, evaluations)`` after each batch.
+        **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
+    """
+    if journal is not None and os.path.exists(journal) and os.path.getsize(journal) > 0:
+        study = Study.load(journal, problem, **algorithm_options)
+        if study.algorithm_name != algorithm or study.seed != seed:
+            raise JournalError(
+                f"journal {str(journal)!r} holds a study of algorithm "
+                f"{study.algorithm_name!r} with seed {study.seed}, not {algorithm!r} with "
+                f"seed {seed}"
+            )
+    else:
+        study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
+    return study.optimize(
+        n_evals, batch_size=batch_size, show_progress=show_progress, callbacks=callbacks
+    )

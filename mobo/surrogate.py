@@ -1,0 +1,153 @@
+"""Gaussian-process surrogate: one ``SingleTaskGP`` per objective in a ``ModelListGP``.
+
+Inputs arrive in the unit cube (algorithms work there), so they are already normalized;
+outputs are standardized per objective. The fit is bounded in time because the objectives
+this library is built for (LEANet thresholds) are step functions, on which BoTorch's
+default fit was seen to take seconds per objective: here each fit warm-starts from the
+previous fit's hyperparameters, caps L-BFGS iterations and the number of restarts, and
+falls back instead of failing.
+
+Robustness, in order:
+1. Constant outputs: nothing to learn; the GP keeps its prior hyperparameters.
+2. A fit that raises (e.g. a Cholesky failure on near-duplicate points) or warns is retried
+   from hyperparameters sampled from the priors, up to ``max_attempts`` times in total.
+3. If every attempt fails, the last good hyperparameters for that objective (or the
+   priors' defaults) are used and a :class:`SurrogateFitWarning` says so.
+Duplicate inputs need nothing special: the likelihood's noise is bounded below.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import torch
+from botorch.exceptions.errors import ModelFittingError
+from botorch.exceptions.warnings import InputDataWarning
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import ModelListGP, SingleTaskGP
+from botorch.models.transforms.input import Warp
+from botorch.models.transforms.outcome import Standardize
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from torch import Tensor
+
+from mobo.problem import DTYPE
+
+logger = logging.getLogger(__name__)
+
+
+class SurrogateFitWarning(RuntimeWarning):
+    """A GP fit failed and the surrogate fell back to earlier or default hyperparameters."""
+
+
+class Surrogate:
+    """Fits the per-objective GP model list, remembering hyperparameters for warm starts.
+
+    Args:
+        max_iter: Cap on L-BFGS-B iterations per fit attempt.
+        max_attempts: Fit attempts per objective before falling back (the first starts
+            from the warm-start hyperparameters, later ones from prior samples).
+        warm_start: Start each fit from the previous fit's hyperparameters.
+        input_warping: Learn a Kumaraswamy input warping per dimension (BoTorch ``Warp``),
+            which helps on objectives whose variation concentrates near a bound.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_iter: int = 60,
+        max_attempts: int = 2,
+        warm_start: bool = True,
+        input_warping: bool = False,
+    ) -> None:
+        if max_iter < 1 or max_attempts < 1:
+            raise ValueError(
+                f"max_iter and max_attempts must be >= 1, got {max_iter}, {max_attempts}"
+            )
+        self.max_iter = max_iter
+        self.max_attempts = max_attempts
+        self.warm_start = warm_start
+        self.input_warping = input_warping
+        self._last_good: dict[int, dict[str, Tensor]] = {}
+
+    def fit(self, U: Tensor, Y: Tensor) -> ModelListGP:
+        """Fit a GP per objective.
+
+        Args:
+            U: An ``n x d`` tensor of inputs in the unit cube.
+            Y: An ``n x m`` tensor of objective values (no NaN).
+
+        Returns:
+            A ``ModelListGP`` in eval mode with ``m`` outputs.
+        """
+        U = U.to(DTYPE)
+        Y = Y.to(DTYPE)
+        if U.dim() != 2 or Y.dim() != 2 or U.shape[0] != Y.shape[0]:
+            raise ValueError(
+                f"U (n x d) and Y (n x m) must match, got {tuple(U.shape)}, {tuple(Y.shape)}"
+            )
+        if U.shape[0] < 1:
+            raise ValueError("cannot fit a surrogate on zero observations")
+        if not torch.isfinite(Y).all():
+            raise ValueError("Y must be finite; drop failed evaluations before fitting")
+        models = [self._fit_one(j, U, Y[:, j : j + 1]) for j in range(Y.shape[1])]
+        model = ModelListGP(*models)
+        model.eval()
+        return model
+
+    def _build(self, U: Tensor, y: Tensor) -> SingleTaskGP:
+        input_transform = None
+        if self.input_warping:
+            input_transform = Warp(d=U.shape[1], indices=list(range(U.shape[1])))
+        with warnings.catch_warnings():
+            # BoTorch warns that a constant objective standardizes to std 0; that is handled.
+            warnings.simplefilter("ignore", InputDataWarning)
+            return SingleTaskGP(
+                U, y, outcome_transform=Standardize(m=1), input_transform=input_transform
+            ).to(DTYPE)
+
+    def _fit_one(self, j: int, U: Tensor, y: Tensor) -> SingleTaskGP:
+        model = self._build(U, y)
+        if float(y.max() - y.min()) <= 1e-12 * max(1.0, float(y.abs().max())):
+            model.eval()
+            return model
+        previous = self._last_good.get(j)
+        if self.warm_start and previous is not None:
+            _load_hyperparameters(model, previous)
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # fit retries on warnings itself
+                fit_gpytorch_mll(
+                    mll,
+                    optimizer_kwargs={"options": {"maxiter": self.max_iter}},
+                    max_attempts=self.max_attempts,
+                )
+        except (ModelFittingError, RuntimeError, ValueError) as err:
+            fallback = "the last good hyperparameters" if previous is not None else "prior defaults"
+            warnings.warn(
+                f"GP fit for objective {j} failed after {self.max_attempts} attempts "
+                f"({type(err).__name__}: {err}); using {fallback}",
+                SurrogateFitWarning,
+                stacklevel=3,
+            )
+            model = self._build(U, y)
+            if previous is not None:
+                _load_hyperparameters(model, previous)
+        else:
+            self._last_good[j] = _hyperparameters(model)
+        model.eval()
+        return model
+
+
+def _hyperparameters(model: SingleTaskGP) -> dict[str, Tensor]:
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def _load_hyperparameters(model: SingleTaskGP, values: dict[str, Any]) -> None:
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in values.items():
+            if name in params and params[name].shape == value.shape:
+                params[name].copy_(value)

@@ -1,0 +1,64 @@
+"""The contract every built-in algorithm keeps: shapes, bounds, seeds, batches, names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mobo
+from tests.mobo.conftest import FAST_BO
+
+BASELINES = ["sobol", "random", "nsga2", "qlognehvi", "qparego"]
+
+
+def _options(name):
+    return FAST_BO if name in ("qlognehvi", "qparego") else {}
+
+
+def _history(problem, n=8, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    X = problem.from_unit(torch.rand(n, problem.dim, generator=generator, dtype=torch.float64))
+    return X, problem.evaluate(X)
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_batches_are_inside_the_bounds_distinct_and_seeded(name):
+    problem = mobo.problems.make("ZDT1", dim=3)
+    algorithm = mobo.make_algorithm(name, problem, n_initial=4, **_options(name))
+    X, Y = _history(problem)
+    first = algorithm.ask(3, X, Y, seed=5)
+    assert first.shape == (3, 3) and first.dtype == torch.float64
+    assert torch.all(first >= problem.bounds[0]) and torch.all(first <= problem.bounds[1])
+    assert torch.cdist(first, first).add(torch.eye(3)).min() > 1e-6, "duplicate proposals"
+    again = mobo.make_algorithm(name, problem, n_initial=4, **_options(name)).ask(3, X, Y, seed=5)
+    torch.testing.assert_close(first, again)
+    other = algorithm.ask(3, X, Y, seed=6)
+    assert not torch.allclose(first, other)
+
+
+@pytest.mark.parametrize("name", ["qlognehvi", "qparego"])
+def test_model_based_algorithms_avoid_pending_points(name, toy_problem):
+    algorithm = mobo.make_algorithm(name, toy_problem, **FAST_BO)
+    X, Y = _history(toy_problem, n=10)
+    pending = algorithm.ask(1, X, Y, seed=0)
+    nxt = algorithm.ask(1, X, Y, seed=0, X_pending=pending)
+    assert torch.dist(pending, nxt) > 1e-3
+
+
+def test_initial_design_is_a_sobol_prefix_then_the_model_takes_over(toy_problem):
+    algorithm = mobo.make_algorithm("qlognehvi", toy_problem, n_initial=5, **FAST_BO)
+    empty = torch.empty(0, 2, dtype=torch.float64)
+    design = algorithm.ask(5, empty, empty, seed=3)
+    sobol = mobo.make_algorithm("sobol", toy_problem).ask(5, empty, empty, seed=3)
+    torch.testing.assert_close(design, sobol)
+
+
+def test_unknown_algorithm_and_bad_options_are_named():
+    problem = mobo.problems.make("BraninCurrin")
+    with pytest.raises(ValueError, match=r"unknown algorithm 'qnehvi'; choose one of \["):
+        mobo.make_algorithm("qnehvi", problem)
+    with pytest.raises(ValueError, match="algorithm 'nsga2': bad options"):
+        mobo.make_algorithm("nsga2", problem, raw_samples=3)
+    with pytest.raises(ValueError, match="num_restarts must be a positive int, got 0"):
+        mobo.make_algorithm("qlognehvi", problem, num_restarts=0)
+    assert set(BASELINES) <= set(mobo.available_algorithms())

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pymoo.indicators.hv import HV
+from pymoo.indicators.igd import IGD
+
+import mobo
+
+
+def test_pareto_mask_marks_exactly_the_non_dominated_rows():
+    Y = torch.tensor([[1.0, 5.0], [2.0, 4.0], [1.5, 3.0], [3.0, 1.0], [float("nan"), 9.0]])
+    assert mobo.pareto_mask(Y).tolist() == [True, True, False, True, False]
+
+
+def test_hypervolume_matches_a_hand_computed_case():
+    # Staircase from ref (0, 0): (1,3), (2,2), (3,1) -> 3*1 + 2*1 + 1*1 = 6.
+    Y = torch.tensor([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [0.5, 0.5]])
+    assert mobo.hypervolume(Y, torch.zeros(2)) == pytest.approx(6.0)
+    # A 3-D box [0,2]x[0,1]x[0,3] plus (1,2,1): 6 + 1*1*1 = 7.
+    Y3 = torch.tensor([[2.0, 1.0, 3.0], [1.0, 2.0, 1.0]])
+    assert mobo.hypervolume(Y3, torch.zeros(3)) == pytest.approx(7.0)
+    # Points that do not dominate the reference point add nothing.
+    assert mobo.hypervolume(torch.tensor([[-1.0, 5.0]]), torch.zeros(2)) == 0.0
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_hypervolume_agrees_with_pymoo(m):
+    generator = torch.Generator().manual_seed(m)
+    Y = torch.rand(40, m, generator=generator, dtype=torch.float64)
+    ref = torch.full((m,), 0.1, dtype=torch.float64)
+    ours = mobo.hypervolume(Y, ref)
+    # pymoo minimizes: negate both points and reference.
+    theirs = HV(ref_point=-ref.numpy())(-Y.numpy())
+    assert ours == pytest.approx(theirs, rel=1e-10)
+    assert ours > 0
+
+
+def test_hypervolume_trace_is_the_prefix_hypervolume():
+    generator = torch.Generator().manual_seed(0)
+    Y = torch.rand(25, 2, generator=generator, dtype=torch.float64)
+    Y[7] = float("nan")
+    ref = torch.zeros(2, dtype=torch.float64)
+    trace = mobo.hypervolume_trace(Y, ref)
+    expected = [mobo.hypervolume(Y[: i + 1], ref) for i in range(25)]
+    torch.testing.assert_close(trace, torch.tensor(expected, dtype=torch.float64))
+    assert torch.all(trace[1:] >= trace[:-1])
+
+
+def test_hypervolume_difference_and_log():
+    assert float(mobo.hypervolume_difference(8.0, 10.0)) == pytest.approx(2.0)
+    assert float(mobo.log_hypervolume_difference(9.9, 10.0)) == pytest.approx(-1.0)
+    assert float(mobo.hypervolume_difference(10.5, 10.0)) == 0.0  # clipped
+    assert float(mobo.log_hypervolume_difference(10.0, 10.0)) == pytest.approx(-12.0)
+
+
+def test_igd_agrees_with_pymoo():
+    generator = torch.Generator().manual_seed(1)
+    front = torch.rand(30, 2, generator=generator, dtype=torch.float64)
+    Y = torch.rand(12, 2, generator=generator, dtype=torch.float64)
+    assert mobo.igd(Y, front) == pytest.approx(IGD(front.numpy())(Y.numpy()), rel=1e-10)
+    assert mobo.igd(front, front) == 0.0
+    assert mobo.igd(torch.full((2, 2), np.nan), front) == float("inf")
+
+
+def test_reference_point_of_the_wrong_length_is_an_error():
+    with pytest.raises(ValueError, match="ref_point must have length m=2"):
+        mobo.hypervolume(torch.ones(3, 2), torch.zeros(3))

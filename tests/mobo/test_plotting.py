@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+import mobo  # noqa: E402
+from mobo.plotting import plot_hypervolume_trace, plot_pareto_front  # noqa: E402
+
+
+def test_pareto_front_plot_draws_the_front_in_natural_units(tmp_path, branin_currin):
+    result = mobo.optimize(branin_currin, "random", n_evals=30, seed=0, show_progress=False)
+    ax = plot_pareto_front(result)
+    front_line = ax.lines[0]
+    natural_front = branin_currin.natural(result.pareto_Y)
+    assert sorted(front_line.get_xdata().tolist()) == sorted(natural_front[:, 0].tolist())
+    assert torch.all(torch.as_tensor(ax.collections[0].get_offsets()) >= 0)  # costs, not -cost
+    ax.figure.savefig(tmp_path / "front.png")
+    assert (tmp_path / "front.png").stat().st_size > 1000
+
+
+def test_hypervolume_trace_plots_the_median_over_seeds(branin_currin):
+    runs = [
+        mobo.optimize(branin_currin, "random", n_evals=12, seed=s, show_progress=False)
+        for s in range(3)
+    ]
+    ax = plot_hypervolume_trace({"random": runs})
+    median = torch.stack([r.log_hv_difference for r in runs]).median(dim=0).values
+    torch.testing.assert_close(torch.as_tensor(ax.lines[0].get_ydata()), median)
+    assert ax.get_ylabel() == "log10 hypervolume difference"

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mobo
+from mobo.problems import available_problems, make
+from tests.mobo.conftest import toy_function
+
+
+def test_bounds_with_lower_not_below_upper_are_rejected_naming_the_dimension():
+    with pytest.raises(ValueError, match=r"dimension 1 has lower=1.0 >= upper=1.0"):
+        mobo.FunctionProblem(toy_function, [[0.0, 1.0], [1.0, 1.0]], 2, [0.0, 0.0])
+
+
+@pytest.mark.parametrize("bounds", [[0.0, 1.0], [[0.0], [1.0], [2.0]], [[]]])
+def test_bounds_of_the_wrong_shape_are_rejected(bounds):
+    with pytest.raises(ValueError, match="bounds must have shape 2 x d"):
+        mobo.FunctionProblem(toy_function, bounds, 2, [0.0, 0.0])
+
+
+def test_ref_point_of_the_wrong_length_is_rejected():
+    with pytest.raises(ValueError, match=r"ref_point must have length num_objectives=2.*\(3,\)"):
+        mobo.FunctionProblem(toy_function, [[0, 0], [1, 1]], 2, [0.0, 0.0, 0.0])
+
+
+def test_evaluate_checks_input_and_output_shapes(toy_problem):
+    with pytest.raises(ValueError, match=r"X must have shape n x 2, got \(4, 3\)"):
+        toy_problem.evaluate(torch.zeros(4, 3))
+    bad = mobo.FunctionProblem(lambda X: X[:, :1], [[0, 0], [1, 1]], 2, [0.0, 0.0], name="bad")
+    with pytest.raises(ValueError, match=r"bad._evaluate returned shape \(3, 1\)"):
+        bad.evaluate(torch.zeros(3, 2))
+    assert toy_problem.evaluate(torch.zeros(2)).shape == (1, 2)
+
+
+def test_unit_cube_maps_round_trip():
+    problem = make("VehicleSafety")
+    X = problem.from_unit(torch.rand(5, problem.dim, dtype=torch.float64))
+    assert torch.all(X >= problem.bounds[0]) and torch.all(X <= problem.bounds[1])
+    torch.testing.assert_close(problem.from_unit(problem.to_unit(X)), X)
+
+
+@pytest.mark.parametrize("name", available_problems())
+def test_test_problems_are_maximized_with_a_known_max_hypervolume(name):
+    problem = make(name)
+    X = problem.from_unit(torch.rand(64, problem.dim, dtype=torch.float64))
+    Y = problem.evaluate(X)
+    assert Y.shape == (64, problem.num_objectives)
+    assert problem.max_hv is not None
+    # Random points never beat the true front's hypervolume.
+    assert mobo.hypervolume(Y, problem.ref_point) < problem.max_hv
+    # BoTorch minimizes; the wrapper negates: natural values are the BoTorch values.
+    torch.testing.assert_close(problem.natural(Y), problem.function.evaluate_true(X))
+
+
+def test_zdt1_true_front_reaches_its_max_hypervolume():
+    problem = make("ZDT1", dim=4)
+    # ZDT1's front: x0 in [0, 1], other inputs 0; f1 = x0, f2 = 1 - sqrt(x0).
+    X = torch.zeros(20001, 4, dtype=torch.float64)
+    X[:, 0] = torch.linspace(0, 1, 20001, dtype=torch.float64)
+    hv = mobo.hypervolume(problem.evaluate(X), problem.ref_point)
+    assert hv == pytest.approx(problem.max_hv, abs=1e-3)
+
+
+def test_unknown_problem_names_the_choices():
+    with pytest.raises(ValueError, match=r"unknown problem 'ZDT9'.*BraninCurrin"):
+        make("ZDT9")

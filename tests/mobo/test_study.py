@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import mobo
+from mobo.journal import JournalError, JournalRecoveryWarning
+from tests.mobo.conftest import FAST_BO
+
+
+def _eval_lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()[1:] if '"eval"' in line]
+
+
+@pytest.mark.parametrize("algorithm", ["sobol", "nsga2", "qlognehvi"])
+def test_same_seed_gives_the_same_observations(algorithm, toy_problem):
+    options = FAST_BO if algorithm == "qlognehvi" else {}
+    runs = [
+        mobo.optimize(
+            toy_problem, algorithm, n_evals=9, seed=s, show_progress=False, n_initial=5, **options
+        )
+        for s in (3, 3, 4)
+    ]
+    torch.testing.assert_close(runs[0].X, runs[1].X, rtol=0, atol=0)
+    torch.testing.assert_close(runs[0].Y, runs[1].Y, rtol=0, atol=0)
+    assert not torch.allclose(runs[0].X, runs[2].X)
+
+
+def test_every_told_evaluation_is_in_the_journal_before_tell_returns(tmp_path, toy_problem):
+    path = tmp_path / "study.jsonl"
+    study = mobo.Study(toy_problem, "random", seed=0, journal=path)
+    for i in range(3):
+        X = study.ask(2)
+        study.tell(X, toy_problem.evaluate(X))
+        records = _eval_lines(path)
+        assert len(records) == 2 * (i + 1)
+        torch.testing.assert_close(torch.tensor(records[-1]["x"], dtype=torch.float64), X[-1])
+
+
+def test_load_resumes_to_the_recorded_budget_with_the_same_proposals(tmp_path, branin_currin):
+    path = tmp_path / "study.jsonl"
+    full = mobo.optimize(
+        branin_currin, "nsga2", n_evals=20, seed=1, batch_size=3, show_progress=False
+    )
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt_after_9(study, told):
+        if study.n_evaluated >= 9:
+            raise Interrupt
+
+    study = mobo.Study(branin_currin, "nsga2", seed=1, journal=path)
+    with pytest.raises(Interrupt):
+        study.optimize(20, batch_size=3, show_progress=False, callbacks=[interrupt_after_9])
+    resumed = mobo.Study.load(path)  # a BoTorch test problem is rebuilt from the journal
+    assert resumed.n_evaluated == 9 and resumed.n_evals == 20
+    result = resumed.optimize(batch_size=3, show_progress=False)
+    assert result.n_evaluations == 20
+    assert len(_eval_lines(path)) == 20
+    # nsga2 keeps no state beyond the journal, so the interrupted-and-resumed study
+    # proposes exactly what the straight one did.
+    torch.testing.assert_close(result.X, full.X, rtol=0, atol=0)
+
+
+def test_failed_evaluations_are_recorded_and_the_study_goes_on(tmp_path):
+    def flaky(X):
+        if (X[:, 0] > 0.7).any():
+            raise RuntimeError("simulator crashed")
+        Y = torch.stack([X[:, 0], 1 - X[:, 1]], dim=-1)
+        Y[X[:, 1] < 0.2] = float("nan")
+        return Y
+
+    problem = mobo.FunctionProblem(flaky, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="flaky")
+    path = tmp_path / "flaky.jsonl"
+    result = mobo.optimize(
+        problem, "sobol", n_evals=24, seed=0, batch_size=4, journal=path, show_progress=False
+    )
+    assert result.n_evaluations == 24
+    crashed = result.X[:, 0] > 0.7
+    nan = (result.X[:, 1] < 0.2) & ~crashed
+    assert crashed.any() and nan.any()
+    assert torch.equal(result.failed, crashed | nan)
+    assert torch.isnan(result.Y[result.failed]).all()
+    errors = [r["error"] for r in _eval_lines(path) if r["error"]]
+    assert any("RuntimeError: simulator crashed" in e for e in errors)
+    assert any("non-finite" in e for e in errors)
+    # Failures never enter the Pareto set; one failed point does not fail its batch-mates.
+    assert not (result.pareto_mask & result.failed).any()
+    assert (~result.failed).sum() == 24 - int(crashed.sum()) - int(nan.sum())
+
+
+def test_bad_arguments_get_clear_errors(tmp_path, toy_problem):
+    with pytest.raises(ValueError, match="unknown algorithm 'bogus'"):
+        mobo.Study(toy_problem, "bogus")
+    study = mobo.Study(toy_problem, "random")
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match=f"n_evals must be a positive int, got {bad}"):
+            study.optimize(bad, show_progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        study.optimize(4, batch_size=0, show_progress=False)
+    with pytest.raises(ValueError, match="no recorded budget"):
+        study.optimize(show_progress=False)
+    with pytest.raises(ValueError, match=r"Y must have shape \(2, 2\)"):
+        study.tell(torch.zeros(2, 2), torch.zeros(2, 3))
+    with pytest.raises(TypeError, match="JSON-serializable"):
+        mobo.Study(
+            toy_problem, "qlognehvi", journal=tmp_path / "j.jsonl", surrogate=mobo.Surrogate()
+        )
+
+
+def test_a_journal_of_another_problem_is_refused(tmp_path, branin_currin):
+    path = tmp_path / "bc.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=3, journal=path, show_progress=False)
+    with pytest.raises(
+        JournalError, match="belongs to another problem: its name is 'BraninCurrin'"
+    ):
+        mobo.Study.load(path, mobo.problems.make("ZDT1", dim=2))
+    with pytest.raises(FileExistsError, match="already exists; resume it with Study.load"):
+        mobo.Study(branin_currin, "random", journal=path)
+    with pytest.raises(JournalError, match="holds a study of algorithm 'random'"):
+        mobo.optimize(branin_currin, "sobol", n_evals=5, journal=path, show_progress=False)
+
+
+def test_a_truncated_last_line_is_dropped_and_every_complete_line_kept(tmp_path, branin_currin):
+    path = tmp_path / "torn.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=5, journal=path, show_progress=False)
+    complete = path.read_bytes()
+    with open(path, "ab") as f:
+        f.write(b'{"type":"eval","index":5,"x":[0.1,')  # a write torn by a crash (34 bytes)
+    with pytest.warns(
+        JournalRecoveryWarning,
+        match=r"dropped a truncated last line \(34 bytes\); kept the 7 complete",
+    ):
+        study = mobo.Study.load(path)
+    assert study.n_evaluated == 5
+    assert path.read_bytes() == complete  # the torn bytes are gone, appends stay clean
+    assert study.optimize(7, show_progress=False).n_evaluations == 7
+    assert len(_eval_lines(path)) == 7
+
+
+def test_a_corrupt_line_in_the_middle_is_an_error(tmp_path, branin_currin):
+    path = tmp_path / "bad.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=4, journal=path, show_progress=False)
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2][:10]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(JournalError, match="line 3 is corrupt"):
+        mobo.Study.load(path)
+    path.write_text('{"hello": 1}\n')
+    with pytest.raises(JournalError, match="not a mobo journal"):
+        mobo.Study.load(path)
+
+
+def test_callbacks_see_each_batch_and_can_stop_the_study(toy_problem):
+    seen = []
+
+    def callback(study, told):
+        seen.append(len(told))
+        if study.n_evaluated >= 6:
+            study.stop()
+
+    result = mobo.optimize(
+        toy_problem, "random", n_evals=20, batch_size=3, show_progress=False, callbacks=[callback]
+    )
+    assert seen == [3, 3] and result.n_evaluations == 6
+
+
+def test_result_reports_pareto_set_hypervolume_and_timing(branin_currin):
+    result = mobo.optimize(
+        branin_currin, "random", n_evals=40, seed=2, batch_size=4, show_progress=False
+    )
+    assert result.hypervolume.shape == (40,)
+    assert torch.all(result.hypervolume[1:] >= result.hypervolume[:-1])
+    assert result.hypervolume[-1] == pytest.approx(
+        mobo.hypervolume(result.pareto_Y, branin_currin.ref_point)
+    )
+    assert result.seconds_per_iteration.shape == (10,)  # one ask per batch
+    assert torch.all(
+        result.log_hv_difference
+        <= torch.log10(torch.tensor(branin_currin.max_hv, dtype=torch.float64))
+    )
+    table = result.pareto_table().splitlines()
+    assert table[0].split() == ["x0", "x1", "f0", "f1"]
+    assert len(table) == 1 + int(result.pareto_mask.sum())

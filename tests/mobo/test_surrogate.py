@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import mobo
+from mobo.surrogate import Surrogate, SurrogateFitWarning
+
+
+def _data(n=20, d=3, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    U = torch.rand(n, d, generator=generator, dtype=torch.float64)
+    Y = torch.stack([U.sum(-1), (U > 0.5).double().sum(-1)], dim=-1)  # smooth and step
+    return U, Y
+
+
+def test_fit_returns_one_gp_per_objective_that_interpolates_smooth_data():
+    U, Y = _data()
+    model = Surrogate().fit(U, Y)
+    assert len(model.models) == 2
+    with torch.no_grad():
+        mean = model.posterior(U).mean
+    assert mean.shape == (20, 2)
+    assert torch.allclose(mean[:, 0], Y[:, 0], atol=0.05)
+
+
+def test_duplicates_and_constant_outputs_fit_without_error():
+    U, Y = _data()
+    U = torch.cat([U, U[:5]])  # exact duplicates with different values
+    Y = torch.cat([Y, Y[:5] + 0.3])
+    Y[:, 1] = 2.0  # a constant objective
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SurrogateFitWarning)
+        model = Surrogate().fit(U, Y)
+    with torch.no_grad():
+        posterior = model.posterior(torch.rand(4, 3, dtype=torch.float64))
+    assert torch.isfinite(posterior.mean).all() and torch.isfinite(posterior.variance).all()
+    torch.testing.assert_close(posterior.mean[:, 1], torch.full((4,), 2.0, dtype=torch.float64))
+
+
+def test_a_failing_fit_falls_back_to_the_last_good_hyperparameters(monkeypatch):
+    U, Y = _data()
+    surrogate = Surrogate()
+    good = surrogate.fit(U, Y)
+    good_lengthscale = good.models[0].covar_module.lengthscale.detach().clone()
+
+    def broken_fit(*args, **kwargs):
+        raise RuntimeError("cholesky_cpu: U(3,3) is zero, singular U.")
+
+    monkeypatch.setattr(mobo.surrogate, "fit_gpytorch_mll", broken_fit)
+    with pytest.warns(SurrogateFitWarning, match="using the last good hyperparameters"):
+        fallback = surrogate.fit(U, Y)
+    torch.testing.assert_close(fallback.models[0].covar_module.lengthscale, good_lengthscale)
+    with pytest.warns(SurrogateFitWarning, match="using prior defaults"):
+        Surrogate().fit(U, Y)
+
+
+def test_warm_start_reuses_the_previous_hyperparameters(monkeypatch):
+    U, Y = _data()
+    surrogate = Surrogate()
+    first = surrogate.fit(U, Y)
+    seen = {}
+
+    def record_start(mll, **kwargs):
+        seen["lengthscale"] = mll.model.covar_module.lengthscale.detach().clone()
+        return mll
+
+    monkeypatch.setattr(mobo.surrogate, "fit_gpytorch_mll", record_start)
+    surrogate.fit(U, Y)
+    torch.testing.assert_close(seen["lengthscale"], first.models[1].covar_module.lengthscale)
+
+
+def test_bad_input_is_rejected():
+    U, Y = _data()
+    with pytest.raises(ValueError, match="must match"):
+        Surrogate().fit(U, Y[:3])
+    Y[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        Surrogate().fit(U, Y)
