@@ -56,10 +56,11 @@ def test_test_problems_are_maximized_with_a_known_max_hypervolume(name):
 def test_zdt1_true_front_reaches_its_max_hypervolume():
     problem = make("ZDT1", dim=4)
     # ZDT1's front: x0 in [0, 1], other inputs 0; f1 = x0, f2 = 1 - sqrt(x0).
-    X = torch.zeros(20001, 4, dtype=torch.float64)
-    X[:, 0] = torch.linspace(0, 1, 20001, dtype=torch.float64)
+    # A staircase of 2,001 front points falls short of the true front by under 1e-3.
+    X = torch.zeros(2001, 4, dtype=torch.float64)
+    X[:, 0] = torch.linspace(0, 1, 2001, dtype=torch.float64)
     hv = mobo.hypervolume(problem.evaluate(X), problem.ref_point)
-    assert hv == pytest.approx(problem.max_hv, abs=1e-3)
+    assert problem.max_hv - 1e-3 < hv <= problem.max_hv
 
 
 def test_unknown_problem_names_the_choices():
