@@ -1,0 +1,277 @@
+"""Cache once, evaluate many: accuracy and energy of threshold vectors as tensor work.
+
+Each level runs once over the validation data; its confidence and correctness per input
+are cached (``L x N``). A threshold vector ``T`` (length ``L-1``) then costs ``O(N L)``:
+
+    exit(n)  = first level i with conf[i, n] >= T_i and T_i < 1, else L
+    accuracy = mean_n correct[exit(n), n]
+    energy   = mean_n exit_cost[exit(n)]
+
+the same rule as the adaptive runtime (:meth:`leanet.LEANet.forward`): a threshold of 1.0
+means "never exit here". Many vectors are evaluated at once, in chunks that bound memory.
+Also here: the reference front by dense search (the best any optimizer can reach on these
+data) and the oracle bound (each input exits at the first level that is right).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mobo.metrics import hypervolume, pareto_mask
+
+#: Threshold vectors evaluated per chunk; bounds memory at about CHUNK x N x L bytes.
+CHUNK = 256
+
+
+def exit_levels(confidence: Tensor, thresholds: Tensor) -> Tensor:
+    """0-based exit level of every input under every threshold vector.
+
+    Args:
+        confidence: An ``L x N`` tensor of per-level confidences in [0, 1].
+        thresholds: A ``B x (L-1)`` tensor of threshold vectors.
+
+    Returns:
+        A ``B x N`` long tensor: the first level ``i`` whose confidence reaches ``T_i``
+        (a threshold of 1.0 never exits), or ``L-1`` (the last level always answers).
+    """
+    num_levels = confidence.shape[0]
+    level = torch.full((thresholds.shape[0], confidence.shape[1]), num_levels - 1, dtype=torch.long)
+    # From the last level back, so the first level that exits is the one that remains.
+    for i in reversed(range(num_levels - 1)):
+        t = thresholds[:, i : i + 1]
+        exits = (confidence[i] >= t.to(confidence.dtype)) & (t < 1.0)
+        level.masked_fill_(exits, i)
+    return level
+
+
+@dataclass(frozen=True)
+class ThresholdMetrics:
+    """Outcome of a batch of ``B`` threshold vectors.
+
+    Attributes:
+        thresholds: ``B x (L-1)``.
+        accuracy: ``B``, fraction of inputs answered correctly.
+        energy: ``B``, mean energy per input (the unit of the exit costs, e.g. joules).
+        energy_ratio: ``B``, ``energy`` divided by the full network's energy per input.
+        exit_fraction: ``B x L``, fraction of inputs that exit at each level.
+    """
+
+    thresholds: Tensor
+    accuracy: Tensor
+    energy: Tensor
+    energy_ratio: Tensor
+    exit_fraction: Tensor
+
+    def __len__(self) -> int:
+        return self.thresholds.shape[0]
+
+    def select(self, index: Tensor) -> ThresholdMetrics:
+        """The rows ``index`` (a mask or indices)."""
+        return ThresholdMetrics(
+            self.thresholds[index],
+            self.accuracy[index],
+            self.energy[index],
+            self.energy_ratio[index],
+            self.exit_fraction[index],
+        )
+
+    @staticmethod
+    def concat(parts: list[ThresholdMetrics]) -> ThresholdMetrics:
+        return ThresholdMetrics(
+            *(
+                torch.cat(tensors)
+                for tensors in zip(
+                    *(
+                        (p.thresholds, p.accuracy, p.energy, p.energy_ratio, p.exit_fraction)
+                        for p in parts
+                    ),
+                    strict=True,
+                )
+            )
+        )
+
+    def objectives(self) -> Tensor:
+        """``B x 2``: (accuracy, -energy_ratio), both maximized (mobo's convention)."""
+        return torch.stack([self.accuracy, -self.energy_ratio], dim=-1)
+
+    def pareto(self) -> ThresholdMetrics:
+        """The non-dominated rows, sorted by energy."""
+        front = self.select(pareto_mask(self.objectives()))
+        return front.select(torch.argsort(front.energy_ratio))
+
+
+class ThresholdEvaluator:
+    """Evaluates threshold vectors on cached per-level confidence and correctness.
+
+    Args:
+        confidence: An ``L x N`` tensor of each level's confidence on each input.
+        correct: An ``L x N`` boolean tensor: is level ``i``'s prediction right.
+        exit_cost: An ``L`` tensor: energy per input that exits at level ``i``, all the
+            work executed for it included (levels ``1..i`` and their heads).
+        full_cost: Energy per input of the full pretrained network (the ratio's base).
+    """
+
+    def __init__(self, confidence: Tensor, correct: Tensor, exit_cost: Tensor, full_cost: float):
+        # float32, the runtime's precision: thresholds are compared in it, as there.
+        confidence = torch.as_tensor(confidence, dtype=torch.float32)
+        correct = torch.as_tensor(correct, dtype=torch.bool)
+        exit_cost = torch.as_tensor(exit_cost, dtype=torch.float64)
+        if confidence.dim() != 2 or confidence.shape[0] < 2:
+            raise ValueError(f"confidence must be L x N with L >= 2, got {tuple(confidence.shape)}")
+        if correct.shape != confidence.shape:
+            raise ValueError(
+                f"correct must have the shape of confidence {tuple(confidence.shape)}, "
+                f"got {tuple(correct.shape)}"
+            )
+        if exit_cost.shape != (confidence.shape[0],):
+            raise ValueError(
+                f"exit_cost must have one entry per level ({confidence.shape[0]}), "
+                f"got shape {tuple(exit_cost.shape)}"
+            )
+        if not full_cost > 0:
+            raise ValueError(f"full_cost must be positive, got {full_cost!r}")
+        self.confidence = confidence
+        self.correct = correct
+        self.exit_cost = exit_cost
+        self.full_cost = float(full_cost)
+        self._correct_float = correct.to(torch.float32)  # for the contraction below
+
+    @property
+    def num_levels(self) -> int:
+        return self.confidence.shape[0]
+
+    @property
+    def num_inputs(self) -> int:
+        return self.confidence.shape[1]
+
+    def evaluate(self, thresholds: Tensor) -> ThresholdMetrics:
+        """Evaluate a ``B x (L-1)`` batch (or one ``L-1`` vector) of thresholds."""
+        T = torch.as_tensor(thresholds, dtype=torch.float64)
+        if T.dim() == 1:
+            T = T.unsqueeze(0)
+        if T.dim() != 2 or T.shape[1] != self.num_levels - 1:
+            raise ValueError(
+                f"thresholds must have shape B x {self.num_levels - 1} (L-1), got {tuple(T.shape)}"
+            )
+        if torch.isnan(T).any() or (T < 0).any() or (T > 1).any():
+            raise ValueError("thresholds must lie in [0, 1] without NaN")
+        return ThresholdMetrics.concat(
+            [self._evaluate_chunk(T[i : i + CHUNK]) for i in range(0, T.shape[0], CHUNK)]
+        )
+
+    def _evaluate_chunk(self, T: Tensor) -> ThresholdMetrics:
+        # The rule of :func:`exit_levels`, arranged for speed: per level, a 0/1 float mask
+        # of the inputs that exit there (B x N), its row sums (how many exit) and its
+        # product with the level's correctness (how many of those are right). Float masks
+        # and matrix-vector products measured 3.5x faster than boolean masks here.
+        B, L = T.shape[0], self.num_levels
+        remaining = torch.ones(B, self.num_inputs, dtype=torch.float32)
+        counts = torch.empty(B, L, dtype=torch.float64)
+        right = torch.empty(B, L, dtype=torch.float64)
+        for i in range(L):
+            if i < L - 1:
+                t = T[:, i : i + 1]
+                passes = (self.confidence[i] >= t.to(torch.float32)) & (t < 1.0)
+                exits = remaining * passes.to(torch.float32)
+                remaining = remaining - exits
+            else:
+                exits = remaining
+            counts[:, i] = exits.sum(dim=-1)
+            right[:, i] = exits @ self._correct_float[i]
+        energy = counts @ self.exit_cost / self.num_inputs
+        return ThresholdMetrics(
+            T,
+            right.sum(dim=-1) / self.num_inputs,
+            energy,
+            energy / self.full_cost,
+            counts / self.num_inputs,
+        )
+
+    def oracle(self) -> tuple[float, float]:
+        """The oracle bound: (accuracy, energy ratio) when every input exits at the first
+        level that is right (inputs no level gets right exit at level 1)."""
+        any_right = self.correct.any(dim=0)
+        first_right = self.correct.to(torch.uint8).argmax(dim=0)  # 0 where none is right
+        energy = self.exit_cost[first_right].mean()
+        return float(any_right.double().mean()), float(energy / self.full_cost)
+
+
+def reference_front(
+    evaluator: ThresholdEvaluator,
+    *,
+    n_samples: int = 100_000,
+    polish_points: int = 256,
+    polish_rounds: int = 3,
+    seed: int = 0,
+) -> tuple[ThresholdMetrics, dict[str, float]]:
+    """The best front any optimizer can reach on the cached data, by dense search.
+
+    Two independent searches, then a polish:
+
+    1. scrambled Sobol points in ``[0, 1]^(L-1)``;
+    2. breakpoint samples: each threshold drawn from that level's observed confidences
+       (the only values where the objectives change), plus 0 and 1;
+    3. coordinate polish: for each point of the joint front, each threshold swept over
+       its level's confidences (or ``polish_points`` quantiles of them, if more), repeated
+       up to ``polish_rounds`` times while the front changes.
+
+    Args:
+        evaluator: The cached evaluator.
+        n_samples: Samples per search (1 and 2 each).
+        polish_points: Most values per coordinate in the polish.
+        polish_rounds: Most polish rounds.
+        seed: Seed of both searches.
+
+    Returns:
+        The front (sorted by energy) and a check: the hypervolume of each search's front
+        relative to the final front's (``sobol_ratio``, ``breakpoint_ratio``), from the
+        reference point (0, -max exit cost ratio). Both near 1 means the searches agree.
+    """
+    d = evaluator.num_levels - 1
+    generator = torch.Generator().manual_seed(seed)
+    sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(
+        n_samples, dtype=torch.float64
+    )
+    values = [
+        torch.cat([torch.tensor([0.0, 1.0]), evaluator.confidence[i].unique()]).double()
+        for i in range(d)
+    ]
+    breakpoints = torch.stack(
+        [v[torch.randint(len(v), (n_samples,), generator=generator)] for v in values], dim=-1
+    )
+    fronts = {
+        "sobol": evaluator.evaluate(sobol).pareto(),
+        "breakpoint": evaluator.evaluate(breakpoints).pareto(),
+    }
+    front = ThresholdMetrics.concat(list(fronts.values())).pareto()
+    grids = [
+        v
+        if len(v) <= polish_points
+        else torch.quantile(v, torch.linspace(0, 1, polish_points).double())
+        for v in values
+    ]
+    for _ in range(polish_rounds):
+        candidates = []
+        for t in front.thresholds:
+            for i in range(d):
+                sweep = t.repeat(len(grids[i]), 1)
+                sweep[:, i] = grids[i]
+                candidates.append(sweep)
+        polished = ThresholdMetrics.concat(
+            [front, evaluator.evaluate(torch.cat(candidates))]
+        ).pareto()
+        converged = torch.equal(polished.thresholds, front.thresholds)
+        front = polished
+        if converged:
+            break
+    ref = torch.tensor(
+        [0.0, -float(evaluator.exit_cost.max() / evaluator.full_cost)], dtype=torch.float64
+    )
+    total = hypervolume(front.objectives(), ref)
+    check = {
+        f"{name}_ratio": hypervolume(f.objectives(), ref) / total for name, f in fronts.items()
+    }
+    return front, check

@@ -1,0 +1,89 @@
+"""The threshold search as a :class:`mobo.Problem`.
+
+Inputs: a threshold vector ``T`` in ``[0, 1]^(L-1)``. Objectives (both maximized, mobo's
+convention): accuracy on the cached validation split, and minus the energy ratio (mean
+energy per input over the full pretrained network's). Reports show the energy ratio.
+
+Reference point (documented, and overridable): ``(acc_0 - 0.01, -(r_max + 0.01))`` where
+``acc_0`` is the accuracy when every input exits at level 1 (``T = 0``, the cheapest end
+of the front) and ``r_max`` the energy ratio of an input that runs every level (the most
+expensive end). Every useful threshold vector dominates it, so the hypervolume measures
+the whole tradeoff and nothing outside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, reference_front
+from mobo import Problem, hypervolume
+
+#: Margins of the reference point below the cheapest accuracy and above the largest ratio.
+REF_MARGIN = 0.01
+
+
+class ThresholdProblem(Problem):
+    """Choose LEANet thresholds: maximize accuracy, minimize energy.
+
+    Args:
+        evaluator: The cached :class:`~leanet.evaluator.ThresholdEvaluator`.
+        ref_point: Override the documented reference point (accuracy, -energy ratio).
+        reference: Compute the reference front by dense search and set ``max_hv`` to its
+            hypervolume (``reference_samples`` samples per search), so studies report
+            how close they come to the best reachable front.
+        reference_samples: Samples per dense search for the reference front.
+        constraints: Optional callables ``metrics -> B`` boolean tensor (e.g.
+            ``lambda m: m.accuracy >= 0.97``); a vector that violates one is reported as a
+            failed evaluation (NaN), so it never enters the Pareto set.
+    """
+
+    def __init__(
+        self,
+        evaluator: ThresholdEvaluator,
+        *,
+        ref_point: Tensor | None = None,
+        reference: bool = True,
+        reference_samples: int = 50_000,
+        constraints: list[Callable[[ThresholdMetrics], Tensor]] | None = None,
+    ) -> None:
+        d = evaluator.num_levels - 1
+        if ref_point is None:
+            cheapest = evaluator.evaluate(torch.zeros(d, dtype=torch.float64))
+            r_max = float(evaluator.exit_cost.max() / evaluator.full_cost)
+            ref_point = torch.tensor(
+                [float(cheapest.accuracy[0]) - REF_MARGIN, -(r_max + REF_MARGIN)],
+                dtype=torch.float64,
+            )
+        self.evaluator = evaluator
+        self.constraints = list(constraints or [])
+        self.reference: ThresholdMetrics | None = None
+        self.reference_check: dict[str, float] | None = None
+        max_hv = None
+        if reference:
+            self.reference, self.reference_check = reference_front(
+                evaluator, n_samples=reference_samples
+            )
+            max_hv = hypervolume(self.reference.objectives(), torch.as_tensor(ref_point))
+        super().__init__(
+            torch.stack([torch.zeros(d), torch.ones(d)]).double(),
+            2,
+            ref_point,
+            max_hv=max_hv,
+            objective_names=["accuracy", "energy ratio"],
+            senses=["max", "min"],
+            name=f"LEANetThresholds(L={evaluator.num_levels})",
+        )
+
+    def _evaluate(self, X: Tensor) -> Tensor:
+        metrics = self.evaluator.evaluate(X.clamp(0.0, 1.0))
+        Y = metrics.objectives()
+        for constraint in self.constraints:
+            Y[~constraint(metrics)] = float("nan")
+        return Y
+
+    def metrics(self, X: Tensor) -> ThresholdMetrics:
+        """Full metrics (with the exit histogram) of threshold vectors ``X`` (``B x (L-1)``)."""
+        return self.evaluator.evaluate(X)

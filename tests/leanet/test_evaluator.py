@@ -1,0 +1,139 @@
+"""The threshold evaluator, the ThresholdProblem and the policy, on cached tables."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mobo
+from leanet.evaluator import ThresholdEvaluator, exit_levels, reference_front
+from leanet.policy import choose_thresholds
+from leanet.problem import REF_MARGIN, ThresholdProblem
+
+
+def _tables(L=4, N=300, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    # Later levels are more confident and more often right, as in a real cascade.
+    confidence = torch.rand(L, N, generator=generator) ** (1.0 / (1 + torch.arange(L)[:, None]))
+    correct = torch.rand(L, N, generator=generator) < (0.7 + 0.08 * torch.arange(L))[:, None]
+    exit_cost = torch.cumsum(torch.tensor([1.0, 0.4, 0.5, 0.6])[:L], 0).double()
+    return confidence, correct, exit_cost
+
+
+@pytest.fixture
+def evaluator():
+    confidence, correct, exit_cost = _tables()
+    return ThresholdEvaluator(confidence, correct, exit_cost, full_cost=2.0)
+
+
+def _brute_force(confidence, correct, exit_cost, full_cost, t):
+    """One input at a time, as the runtime decides: exit at the first confident level."""
+    L, N = confidence.shape
+    levels = []
+    for n in range(N):
+        level = L - 1
+        for i in range(L - 1):
+            if t[i] < 1.0 and confidence[i, n].item() >= torch.tensor(t[i]).float().item():
+                level = i
+                break
+        levels.append(level)
+    levels = torch.tensor(levels)
+    accuracy = correct[levels, torch.arange(N)].double().mean()
+    energy = exit_cost[levels].mean()
+    histogram = torch.bincount(levels, minlength=L).double() / N
+    return float(accuracy), float(energy / full_cost), histogram
+
+
+def test_vectorized_evaluation_equals_the_input_by_input_rule(evaluator):
+    generator = torch.Generator().manual_seed(1)
+    T = torch.rand(40, 3, generator=generator, dtype=torch.float64)
+    T[0] = 0.0
+    T[1] = 1.0
+    T[2] = torch.tensor([1.0, 0.2, 1.0])
+    T[3] = evaluator.confidence[:3, 5].double()  # exactly on a sample's confidence
+    metrics = evaluator.evaluate(T)
+    for b in range(T.shape[0]):
+        accuracy, ratio, histogram = _brute_force(
+            evaluator.confidence, evaluator.correct, evaluator.exit_cost, 2.0, T[b].tolist()
+        )
+        assert float(metrics.accuracy[b]) == pytest.approx(accuracy, abs=1e-12)
+        assert float(metrics.energy_ratio[b]) == pytest.approx(ratio, abs=1e-12)
+        torch.testing.assert_close(metrics.exit_fraction[b], histogram)
+    assert metrics.exit_fraction[0, 0] == 1.0  # T = 0: everything exits at level 1
+    assert metrics.exit_fraction[1, -1] == 1.0  # T = 1: nothing exits early
+    torch.testing.assert_close(
+        exit_levels(evaluator.confidence, T).flatten().bincount(minlength=4).double() / (40 * 300),
+        metrics.exit_fraction.mean(dim=0),
+    )
+
+
+def test_oracle_sends_each_input_to_its_first_right_level():
+    correct = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 1, 0]], dtype=torch.bool)
+    evaluator = ThresholdEvaluator(torch.rand(3, 4), correct, torch.tensor([1.0, 2.0, 4.0]), 4.0)
+    accuracy, ratio = evaluator.oracle()
+    assert accuracy == 0.75
+    assert ratio == pytest.approx((1 + 2 + 4 + 1) / 4 / 4)
+
+
+def test_reference_front_is_not_dominated_by_any_sampled_vector(evaluator):
+    front, check = reference_front(evaluator, n_samples=4000, polish_points=32)
+    assert 0.97 < check["sobol_ratio"] <= 1.0 and 0.97 < check["breakpoint_ratio"] <= 1.0
+    generator = torch.Generator().manual_seed(7)
+    probes = evaluator.evaluate(torch.rand(3000, 3, generator=generator, dtype=torch.float64))
+    Y, F = probes.objectives(), front.objectives()
+    strictly_better = (Y[:, None, :] >= F[None]).all(-1) & (Y[:, None, :] > F[None]).any(-1)
+    assert not strictly_better.any(dim=0).any(), "a random vector beats the reference front"
+    assert torch.all(front.energy_ratio[1:] >= front.energy_ratio[:-1])
+
+
+def test_bad_tables_and_thresholds_are_named(evaluator):
+    confidence, correct, exit_cost = _tables()
+    with pytest.raises(ValueError, match="correct must have the shape of confidence"):
+        ThresholdEvaluator(confidence, correct[:, :10], exit_cost, 1.0)
+    with pytest.raises(ValueError, match="exit_cost must have one entry per level"):
+        ThresholdEvaluator(confidence, correct, exit_cost[:2], 1.0)
+    with pytest.raises(ValueError, match=r"thresholds must have shape B x 3"):
+        evaluator.evaluate(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"\[0, 1\] without NaN"):
+        evaluator.evaluate(torch.tensor([0.5, float("nan"), 0.2]))
+
+
+def test_threshold_problem_reference_point_and_max_hv(evaluator):
+    problem = ThresholdProblem(evaluator, reference_samples=4000)
+    cheapest = evaluator.evaluate(torch.zeros(3, dtype=torch.float64))
+    assert float(problem.ref_point[0]) == pytest.approx(float(cheapest.accuracy[0]) - REF_MARGIN)
+    assert float(problem.ref_point[1]) == pytest.approx(
+        -(float(evaluator.exit_cost.max()) / 2 + REF_MARGIN)
+    )
+    assert problem.senses == ["max", "min"] and problem.dim == 3
+    result = mobo.optimize(problem, "sobol", n_evals=64, seed=0, show_progress=False)
+    assert 0 < float(result.hypervolume[-1]) <= problem.max_hv
+    torch.testing.assert_close(result.Y, evaluator.evaluate(result.X).objectives())
+
+
+def test_threshold_problem_constraints_fail_violating_vectors(evaluator):
+    problem = ThresholdProblem(
+        evaluator, reference=False, constraints=[lambda m: m.accuracy >= 0.8]
+    )
+    T = torch.rand(50, 3, dtype=torch.float64)
+    Y = problem.evaluate(T)
+    ok = evaluator.evaluate(T).accuracy >= 0.8
+    assert ok.any() and (~ok).any()
+    assert torch.isnan(Y[~ok]).all() and torch.isfinite(Y[ok]).all()
+
+
+def test_policy_picks_the_best_point_for_a_budget_or_a_floor(evaluator):
+    front, _ = reference_front(evaluator, n_samples=2000, polish_points=16)
+    budget = float(front.energy_ratio.median())
+    i = choose_thresholds(front, energy_budget=budget)
+    within = front.energy_ratio <= budget
+    assert front.energy_ratio[i] <= budget
+    assert front.accuracy[i] == front.accuracy[within].max()
+    floor = float(front.accuracy.median())
+    j = choose_thresholds(front, accuracy_floor=floor)
+    assert front.accuracy[j] >= floor
+    assert front.energy_ratio[j] == front.energy_ratio[front.accuracy >= floor].min()
+    with pytest.raises(ValueError, match="no Pareto point has energy ratio <= 0.01; the cheapest"):
+        choose_thresholds(front, energy_budget=0.01)
+    with pytest.raises(ValueError, match="exactly one"):
+        choose_thresholds(front)
