@@ -203,7 +203,7 @@ def reference_front(
     evaluator: ThresholdEvaluator,
     *,
     n_samples: int = 100_000,
-    polish_points: int = 256,
+    polish_points: int = 1024,
     polish_rounds: int = 3,
     seed: int = 0,
 ) -> tuple[ThresholdMetrics, dict[str, float]]:
