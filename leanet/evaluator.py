@@ -168,13 +168,14 @@ class ThresholdEvaluator:
         # product with the level's correctness (how many of those are right). Float masks
         # and matrix-vector products measured 3.5x faster than boolean masks here.
         B, L = T.shape[0], self.num_levels
+        # A threshold of 1.0 never exits: compare against +inf there.
+        never_at_one = torch.where(T < 1.0, T, torch.inf).to(torch.float32)
         remaining = torch.ones(B, self.num_inputs, dtype=torch.float32)
         counts = torch.empty(B, L, dtype=torch.float64)
         right = torch.empty(B, L, dtype=torch.float64)
         for i in range(L):
             if i < L - 1:
-                t = T[:, i : i + 1]
-                passes = (self.confidence[i] >= t.to(torch.float32)) & (t < 1.0)
+                passes = self.confidence[i] >= never_at_one[:, i : i + 1]
                 exits = remaining * passes.to(torch.float32)
                 remaining = remaining - exits
             else:
