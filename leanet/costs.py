@@ -1,0 +1,284 @@
+"""What each level costs: counted work, an energy model, and measured latency.
+
+Work is counted on the code that actually runs, never typed by hand:
+
+- MACs (multiply-accumulates; FLOPs = 2 x MACs) with ``torch.utils.flop_counter.FlopCounterMode``;
+- parameter words and activation words (32-bit values) with a dispatch mode that sees the
+  same operations (convolutions and matrix products): the weight and bias operands each
+  operation reads, and the input it reads plus the output it writes. FlopCounterMode
+  counts no memory traffic, and module hooks cannot see the sliced-weight convolutions of
+  the width levels, so the words are counted at the operator level, by hand.
+
+Batch norm, activations, pooling and the confidence score are not counted (no MACs, and
+their traffic is small next to the convolutions'). Work is per input: one input runs at a
+time, as on a device, so every weight a level uses is read once for it.
+
+Energy = MACs * e_mac + weight_words * e_weight + activation_words * e_activation, from a
+named :class:`Platform`. The preset ``45nm-fp32`` is Horowitz (ISSCC 2014) as tabulated by
+Han et al. (NIPS 2015): a 32-bit float multiply 3.7 pJ plus add 0.9 pJ (e_mac 4.6 pJ), a
+32-bit SRAM access 5 pJ, a 32-bit DRAM access 640 pJ. It assumes weights stream from DRAM
+(a network's weights do not fit on-chip) and activations stay in SRAM; ``45nm-fp32-sram``
+assumes everything on-chip. A table of joules per level measured on a device replaces the
+model through :meth:`LevelCosts.from_joules`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+aten = torch.ops.aten
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Energy per operation of a hardware platform, in joules.
+
+    Attributes:
+        name: Name of the table.
+        e_mac: Joules per multiply-accumulate.
+        e_weight: Joules per 32-bit parameter word read.
+        e_activation: Joules per 32-bit activation word read or written.
+        weight_memory: Where the weights are assumed to live (for reports).
+        activation_memory: Where the activations are assumed to live.
+    """
+
+    name: str
+    e_mac: float
+    e_weight: float
+    e_activation: float
+    weight_memory: str
+    activation_memory: str
+
+
+PLATFORMS: dict[str, Platform] = {
+    "45nm-fp32": Platform("45nm-fp32", 4.6e-12, 640e-12, 5e-12, "DRAM", "SRAM"),
+    "45nm-fp32-sram": Platform("45nm-fp32-sram", 4.6e-12, 5e-12, 5e-12, "SRAM", "SRAM"),
+}
+
+
+def get_platform(platform: str | Platform) -> Platform:
+    """A :class:`Platform` by name (see :data:`PLATFORMS`), or the one given."""
+    if isinstance(platform, Platform):
+        return platform
+    if platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {platform!r}; choose one of {sorted(PLATFORMS)}")
+    return PLATFORMS[platform]
+
+
+@dataclass(frozen=True)
+class Work:
+    """Counted work of some computation, per input."""
+
+    macs: int = 0
+    weight_words: int = 0
+    activation_words: int = 0
+
+    def __add__(self, other: Work) -> Work:
+        return Work(
+            self.macs + other.macs,
+            self.weight_words + other.weight_words,
+            self.activation_words + other.activation_words,
+        )
+
+    def energy(self, platform: Platform) -> float:
+        """Joules of this work on ``platform``."""
+        return (
+            self.macs * platform.e_mac
+            + self.weight_words * platform.e_weight
+            + self.activation_words * platform.e_activation
+        )
+
+
+# (operand indices of the input, weight, bias) of the operators that do the MACs.
+_OPERANDS = {
+    aten.convolution.default: (0, 1, 2),
+    aten.addmm.default: (1, 2, 0),
+    aten.mm.default: (0, 1, None),
+}
+
+
+class _WordCounter(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight_words = 0
+        self.activation_words = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        operands = _OPERANDS.get(func)
+        if operands is not None:
+            x, w, b = (args[i] if i is not None else None for i in operands)
+            self.weight_words += w.numel() + (b.numel() if isinstance(b, Tensor) else 0)
+            self.activation_words += x.numel() + out.numel()
+        return out
+
+
+def count_work(fn, *args, **kwargs) -> tuple[object, Work]:
+    """Run ``fn(*args, **kwargs)`` and count its work; returns (result, :class:`Work`).
+
+    Give it one input (batch size 1) to get work per input.
+    """
+    with FlopCounterMode(display=False) as flops, _WordCounter() as words:
+        out = fn(*args, **kwargs)
+    return out, Work(int(flops.get_total_flops()) // 2, words.weight_words, words.activation_words)
+
+
+@dataclass(frozen=True)
+class LevelCosts:
+    """Costs of a LEANet's levels, per input.
+
+    Attributes:
+        exit_energy: ``L`` joules for an input that exits at level k: everything executed
+            for it (levels 1..k, heads 1..k included).
+        full_energy: Joules of the full pretrained network on one input.
+        level_work: Incremental :class:`Work` of each level (None for a joules table).
+        platform: The energy table used (None for a joules table).
+        exit_latency: ``L`` measured seconds to exit at level k on this machine, or None.
+        full_latency: Measured seconds of the full network, or None.
+    """
+
+    exit_energy: Tensor
+    full_energy: float
+    level_work: list[Work] | None = None
+    platform: Platform | None = None
+    exit_latency: Tensor | None = None
+    full_latency: float | None = None
+    full_work: Work | None = field(default=None)
+
+    @classmethod
+    def from_joules(cls, exit_joules, full_joules: float) -> LevelCosts:
+        """Costs from a table measured on a device: joules to exit at each level, and of
+        the full network."""
+        exit_joules = torch.as_tensor(exit_joules, dtype=torch.float64)
+        if exit_joules.dim() != 1 or len(exit_joules) < 2:
+            raise ValueError(
+                f"exit_joules must list one value per level, got {exit_joules.tolist()}"
+            )
+        if (exit_joules <= 0).any() or not full_joules > 0:
+            raise ValueError("joules must be positive")
+        if (exit_joules[1:] < exit_joules[:-1]).any():
+            raise ValueError(
+                f"exit_joules must not decrease with the level (going on costs more), "
+                f"got {exit_joules.tolist()}"
+            )
+        return cls(exit_energy=exit_joules, full_energy=float(full_joules))
+
+    @property
+    def exit_macs(self) -> list[int]:
+        """MACs per input that exits at level k (cumulative)."""
+        if self.level_work is None:
+            raise ValueError("these costs come from a joules table: no counted work")
+        total, out = 0, []
+        for work in self.level_work:
+            total += work.macs
+            out.append(total)
+        return out
+
+    @property
+    def exit_energy_ratio(self) -> Tensor:
+        """``L``: exit energy over the full network's."""
+        return self.exit_energy / self.full_energy
+
+    def table(self) -> str:
+        """A text table of the costs per level."""
+        header = f"{'level':>5} {'exit MACs':>12} {'exit energy (uJ)':>17} {'ratio':>7}"
+        if self.exit_latency is not None:
+            header += f" {'latency (ms)':>13}"
+        lines = [header]
+        macs = self.exit_macs if self.level_work is not None else [None] * len(self.exit_energy)
+        for k, energy in enumerate(self.exit_energy.tolist()):
+            line = f"{k + 1:>5} {macs[k] if macs[k] is not None else '-':>12} {energy * 1e6:>17.3f}"
+            line += f" {energy / self.full_energy:>7.3f}"
+            if self.exit_latency is not None:
+                line += f" {float(self.exit_latency[k]) * 1e3:>13.3f}"
+            lines.append(line)
+        full = f"{'full':>5} {self.full_work.macs if self.full_work else '-':>12}"
+        full += f" {self.full_energy * 1e6:>17.3f} {1.0:>7.3f}"
+        if self.full_latency is not None:
+            full += f" {self.full_latency * 1e3:>13.3f}"
+        lines.append(full)
+        return "\n".join(lines)
+
+
+def _one_input(net) -> Tensor:
+    config = net.base.config
+    size = int(config["input_size"])
+    return torch.zeros(1, int(config["in_channels"]), size, size)
+
+
+@torch.no_grad()
+def measure_costs(
+    net,
+    platform: str | Platform = "45nm-fp32",
+    *,
+    latency: bool = True,
+    repeats: int = 20,
+) -> LevelCosts:
+    """Count every level's work on one input, price it, and time it on this machine.
+
+    Args:
+        net: A :class:`leanet.LEANet`.
+        platform: An energy table (name in :data:`PLATFORMS`, or a :class:`Platform`).
+        latency: Also measure seconds to exit at each level (median of ``repeats``).
+        repeats: Timing repeats.
+    """
+    platform = get_platform(platform)
+    was_training = net.training
+    net.eval()
+    x = _one_input(net)
+    level_work = []
+    state = net.levels.init_state(x)
+    for k in range(net.num_levels):
+        state, work = count_work(net.levels.advance, state)
+        _, head_work = count_work(net.heads[k], net.levels.feature_map(state))
+        level_work.append(work + head_work)
+    _, full_work = count_work(net.base, x)
+    cumulative, total = [], Work()
+    for work in level_work:
+        total = total + work
+        cumulative.append(total.energy(platform))
+    exit_latency = full_latency = None
+    if latency:
+        exit_latency = torch.tensor(
+            [
+                _median_seconds(lambda k=k: _run_to_level(net, x, k), repeats)
+                for k in range(net.num_levels)
+            ],
+            dtype=torch.float64,
+        )
+        full_latency = _median_seconds(lambda: net.base(x), repeats)
+    net.train(was_training)
+    return LevelCosts(
+        exit_energy=torch.tensor(cumulative, dtype=torch.float64),
+        full_energy=full_work.energy(platform),
+        level_work=level_work,
+        platform=platform,
+        exit_latency=exit_latency,
+        full_latency=full_latency,
+        full_work=full_work,
+    )
+
+
+def _run_to_level(net, x: Tensor, last: int) -> None:
+    """Everything an input that exits at level ``last + 1`` executes (0-based ``last``)."""
+    state = net.levels.init_state(x)
+    for k in range(last + 1):
+        state = net.levels.advance(state)
+        net.heads[k](net.levels.feature_map(state))
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
