@@ -15,7 +15,12 @@ data) and the oracle bound (each input exits at the first level that is right).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -103,6 +108,64 @@ class ThresholdMetrics:
         return front.select(torch.argsort(front.energy_ratio))
 
 
+@torch.no_grad()
+def level_records(net, dataset, *, batch_size: int = 512) -> tuple[Tensor, Tensor]:
+    """Run every level once over ``dataset``: confidence and correctness, each ``L x N``.
+
+    Args:
+        net: A :class:`leanet.LEANet`.
+        dataset: A :class:`leanet.ImageTensorDataset` (its standardized ``tensors()``).
+    """
+    images, labels = dataset.tensors()
+    confidence, correct = [], []
+    for start in range(0, len(labels), batch_size):
+        out = net.level_outputs(images[start : start + batch_size])
+        confidence.append(out.confidence)
+        correct.append(out.logits.argmax(dim=-1) == labels[start : start + batch_size])
+    return torch.cat(confidence, dim=1), torch.cat(correct, dim=1)
+
+
+def fingerprint(net, dataset) -> str:
+    """A digest of the network (configuration and every weight) and of the data."""
+    digest = hashlib.sha256(json.dumps(net.config(), sort_keys=True, default=str).encode())
+    for name, value in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    for tensor in dataset.tensors():
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cached_level_records(
+    net, dataset, path: str | os.PathLike, *, batch_size: int = 512
+) -> tuple[Tensor, Tensor]:
+    """:func:`level_records`, cached at ``path`` with the fingerprint of ``net`` and
+    ``dataset``. A cache made for another network or other data is detected (a warning
+    says so) and recomputed, never reused."""
+    path = Path(path)
+    key = fingerprint(net, dataset)
+    if path.exists():
+        try:
+            saved = torch.load(path, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a corrupt cache is only a cache
+            warnings.warn(
+                f"level cache {str(path)!r} is unreadable ({err}); recomputing", stacklevel=2
+            )
+        else:
+            if saved.get("fingerprint") == key:
+                return saved["confidence"], saved["correct"]
+            warnings.warn(
+                f"level cache {str(path)!r} was made for another network or data; recomputing",
+                stacklevel=2,
+            )
+    confidence, correct = level_records(net, dataset, batch_size=batch_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"fingerprint": key, "confidence": confidence, "correct": correct}, partial)
+    os.replace(partial, path)  # atomic: a crash never leaves a half-written cache
+    return confidence, correct
+
+
 class ThresholdEvaluator:
     """Evaluates threshold vectors on cached per-level confidence and correctness.
 
@@ -138,6 +201,16 @@ class ThresholdEvaluator:
         self.exit_cost = exit_cost
         self.full_cost = float(full_cost)
         self._correct_float = correct.to(torch.float32)  # for the contraction below
+
+    @classmethod
+    def from_model(cls, net, dataset, costs, *, cache: str | os.PathLike | None = None):
+        """Run ``net``'s levels over ``dataset`` once (or load them from ``cache``) and
+        price exits with ``costs`` (a :class:`leanet.costs.LevelCosts`)."""
+        if cache is None:
+            confidence, correct = level_records(net, dataset)
+        else:
+            confidence, correct = cached_level_records(net, dataset, cache)
+        return cls(confidence, correct, costs.exit_energy, costs.full_energy)
 
     @property
     def num_levels(self) -> int:

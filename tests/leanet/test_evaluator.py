@@ -138,3 +138,66 @@ def test_policy_picks_the_best_point_for_a_budget_or_a_floor(evaluator):
         choose_thresholds(front, energy_budget=0.01)
     with pytest.raises(ValueError, match="exactly one"):
         choose_thresholds(front)
+
+
+def _tiny_leanet_and_data():
+    from leanet import ImageTensorDataset, build
+    from tests.leanet.conftest import tiny_base
+
+    net = build(tiny_base("convnet"))
+    generator = torch.Generator().manual_seed(3)
+    images = torch.rand(80, 1, 8, 8, generator=generator)
+    labels = torch.randint(0, 10, (80,), generator=generator)
+    dataset = ImageTensorDataset(
+        images,
+        labels,
+        mean=torch.tensor([0.5]),
+        std=torch.tensor([0.3]),
+        classes=[str(i) for i in range(10)],
+    )
+    return net, dataset
+
+
+def test_cached_evaluation_equals_the_live_runtime():
+    from leanet.costs import measure_costs
+
+    net, dataset = _tiny_leanet_and_data()
+    costs = measure_costs(net, latency=False)
+    evaluator = ThresholdEvaluator.from_model(net, dataset, costs)
+    images, labels = dataset.tensors()
+    # Thresholds at random quantiles of each level's confidences split the inputs.
+    generator = torch.Generator().manual_seed(4)
+    q = torch.rand(12, 4, generator=generator)
+    T = torch.stack(
+        [torch.quantile(evaluator.confidence[i], q[:, i]) for i in range(4)], dim=-1
+    ).double()
+    T[0] = 1.0
+    T[1] = 0.0
+    metrics = evaluator.evaluate(T)
+    for b in range(len(T)):
+        decision = net(images, T[b])
+        assert float(metrics.accuracy[b]) == pytest.approx(
+            float((decision.prediction == labels).double().mean()), abs=1e-12
+        )
+        histogram = torch.bincount(decision.exit_level - 1, minlength=5).double() / 80
+        torch.testing.assert_close(metrics.exit_fraction[b], histogram)
+        energy = costs.exit_energy[decision.exit_level - 1].mean()
+        assert float(metrics.energy[b]) == pytest.approx(float(energy), rel=1e-12)
+    assert len(set(metrics.exit_fraction[:, 0].tolist())) > 3  # the thresholds mattered
+
+
+def test_level_cache_is_reused_and_a_stale_one_detected(tmp_path):
+    from leanet.evaluator import cached_level_records
+
+    net, dataset = _tiny_leanet_and_data()
+    path = tmp_path / "levels.pt"
+    first = cached_level_records(net, dataset, path)
+    mtime = path.stat().st_mtime_ns
+    again = cached_level_records(net, dataset, path)
+    assert path.stat().st_mtime_ns == mtime  # read, not rewritten
+    torch.testing.assert_close(first, again)
+    with torch.no_grad():
+        net.heads[0].mlp[-1].bias.add_(1.0)  # another network: same shapes, new weights
+    with pytest.warns(UserWarning, match="made for another network or data; recomputing"):
+        changed = cached_level_records(net, dataset, path)
+    assert not torch.equal(changed[0][0], first[0][0])
