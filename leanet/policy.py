@@ -6,7 +6,10 @@ one with an accuracy floor takes the cheapest point that meets it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from torch import Tensor
 
 from leanet.evaluator import ThresholdMetrics
 
@@ -53,3 +56,55 @@ def choose_thresholds(
         )
     cost = torch.where(ok, front.energy_ratio, torch.full_like(front.energy_ratio, float("inf")))
     return int(cost.argmin())
+
+
+@dataclass(frozen=True)
+class Saving:
+    """Energy saved at an allowed accuracy loss, chosen on validation, reported on test.
+
+    Attributes:
+        allowed_loss: Accuracy the full network may lose (absolute, e.g. 0.01 = 1 point).
+        thresholds: The chosen threshold vector (cheapest with validation accuracy at
+            least the full network's minus ``allowed_loss``), or None if none qualifies.
+        test_accuracy: Its accuracy on the test split.
+        test_energy_ratio: Its energy over the full network's, on the test split.
+    """
+
+    allowed_loss: float
+    thresholds: Tensor | None
+    test_accuracy: float | None
+    test_energy_ratio: float | None
+
+    @property
+    def energy_saved(self) -> float | None:
+        """``1 - test_energy_ratio``: the fraction of the full network's energy saved."""
+        return None if self.test_energy_ratio is None else 1.0 - self.test_energy_ratio
+
+
+def energy_savings(
+    front: ThresholdMetrics,
+    full_val_accuracy: float,
+    test_evaluator,
+    losses=(0.0, 0.01, 0.02),
+) -> list[Saving]:
+    """The paper's table: for each allowed accuracy loss, the cheapest Pareto thresholds
+    (on validation) that keep accuracy within it of the full network, measured on test.
+
+    Args:
+        front: Pareto set on the validation split.
+        full_val_accuracy: The full pretrained network's validation accuracy.
+        test_evaluator: A :class:`~leanet.evaluator.ThresholdEvaluator` on the test split.
+        losses: Allowed absolute accuracy losses.
+    """
+    savings = []
+    for loss in losses:
+        try:
+            i = choose_thresholds(front, accuracy_floor=full_val_accuracy - loss)
+        except ValueError:
+            savings.append(Saving(loss, None, None, None))
+            continue
+        test = test_evaluator.evaluate(front.thresholds[i])
+        savings.append(
+            Saving(loss, front.thresholds[i], float(test.accuracy[0]), float(test.energy_ratio[0]))
+        )
+    return savings

@@ -201,3 +201,22 @@ def test_level_cache_is_reused_and_a_stale_one_detected(tmp_path):
     with pytest.warns(UserWarning, match="made for another network or data; recomputing"):
         changed = cached_level_records(net, dataset, path)
     assert not torch.equal(changed[0][0], first[0][0])
+
+
+def test_energy_savings_choose_on_validation_and_report_on_test(evaluator):
+    from leanet.policy import energy_savings
+
+    front, _ = reference_front(evaluator, n_samples=2000, polish_points=16)
+    confidence, correct, exit_cost = _tables(seed=5)
+    test = ThresholdEvaluator(confidence, correct, exit_cost, full_cost=2.0)
+    full_accuracy = float(front.accuracy.max())
+    savings = energy_savings(front, full_accuracy, test, losses=(0.0, 0.02, 0.5))
+    assert [s.allowed_loss for s in savings] == [0.0, 0.02, 0.5]
+    for saving in savings:
+        chosen = test.evaluate(saving.thresholds)
+        assert saving.test_accuracy == float(chosen.accuracy[0])
+        assert saving.energy_saved == pytest.approx(1 - float(chosen.energy_ratio[0]))
+    # Allowing more loss never costs more energy on validation, so it saves at least as much.
+    ratios = [float(evaluator.evaluate(s.thresholds).energy_ratio[0]) for s in savings]
+    assert ratios[0] >= ratios[1] >= ratios[2]
+    assert energy_savings(front, 2.0, test, losses=(0.0,))[0].thresholds is None
