@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -142,6 +142,9 @@ class LevelCosts:
         platform: The energy table used (None for a joules table).
         exit_latency: ``L`` measured seconds to exit at level k on this machine, or None.
         full_latency: Measured seconds of the full network, or None.
+        full_work: Counted :class:`Work` of the full network.
+        static_energy: ``L`` joules of level k run alone, from scratch, with its head:
+            the static-width baseline (no early exit, no reuse).
     """
 
     exit_energy: Tensor
@@ -150,7 +153,8 @@ class LevelCosts:
     platform: Platform | None = None
     exit_latency: Tensor | None = None
     full_latency: float | None = None
-    full_work: Work | None = field(default=None)
+    full_work: Work | None = None
+    static_energy: Tensor | None = None
 
     @classmethod
     def from_joules(cls, exit_joules, full_joules: float) -> LevelCosts:
@@ -240,6 +244,11 @@ def measure_costs(
         _, head_work = count_work(net.heads[k], net.levels.feature_map(state))
         level_work.append(work + head_work)
     _, full_work = count_work(net.base, x)
+    static_energy = []
+    for k in range(net.num_levels):
+        features, work = count_work(net.levels.run_level, x, k + 1)
+        _, head_work = count_work(net.heads[k], features)
+        static_energy.append((work + head_work).energy(platform))
     cumulative, total = [], Work()
     for work in level_work:
         total = total + work
@@ -263,6 +272,7 @@ def measure_costs(
         exit_latency=exit_latency,
         full_latency=full_latency,
         full_work=full_work,
+        static_energy=torch.tensor(static_energy, dtype=torch.float64),
     )
 
 

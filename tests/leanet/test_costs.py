@@ -40,6 +40,9 @@ def test_levels_cost_more_as_they_go_and_the_energy_model_adds_up(tiny_convnet):
     assert costs.full_energy == pytest.approx(costs.full_work.energy(platform))
     assert costs.exit_latency.shape == (5,) and torch.all(costs.exit_latency > 0)
     assert "full" in costs.table()
+    # Level 1 alone is exactly exiting at level 1; later levels alone skip earlier heads.
+    assert float(costs.static_energy[0]) == pytest.approx(float(costs.exit_energy[0]))
+    assert torch.all(costs.static_energy[1:] < costs.exit_energy[1:])
 
 
 def test_word_counts_of_a_linear_layer_are_its_operands():
