@@ -91,9 +91,8 @@ def main(argv: list[str] | None = None) -> None:
                     "max_seconds": max(values),
                 }
             )
-            print(
-                f"n={n:3d}  {method:24s} median {statistics.median(values):.3f} s  max {max(values):.3f} s"
-            )
+            median = statistics.median(values)
+            print(f"n={n:3d}  {method:24s} median {median:.3f} s  max {max(values):.3f} s")
     command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "surrogate_fit.json").write_text(

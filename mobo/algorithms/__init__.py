@@ -12,19 +12,26 @@ from mobo.algorithms.base import (
     sobol_points,
 )
 from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.algorithms.mesmo import MESMO
 from mobo.algorithms.nsga2 import NSGA2
+from mobo.algorithms.pesmo import JES, PESMO
 from mobo.algorithms.qlognehvi import QLogNEHVI
 from mobo.algorithms.qparego import QParEGO
 from mobo.algorithms.sobol import RandomSearch, Sobol
+from mobo.algorithms.usemo import USeMO
 
 __all__ = [
+    "JES",
+    "MESMO",
     "NSGA2",
+    "PESMO",
     "Algorithm",
     "BayesianAlgorithm",
     "QLogNEHVI",
     "QParEGO",
     "RandomSearch",
     "Sobol",
+    "USeMO",
     "available_algorithms",
     "make_algorithm",
     "register",

@@ -1,0 +1,217 @@
+"""USeMO and MESMO against BoTorch's and pymoo's algorithms on standard test problems.
+
+For every (problem, algorithm, seed): ``mobo.optimize`` with ``n_initial`` Sobol points and
+then one point per iteration up to ``--evals`` evaluations. Reported per problem and
+algorithm: the median over seeds of the final log10 hypervolume difference
+``log10(max_hv - hv)`` (lower is better) and the median of the mean seconds per model-based
+iteration (the ask only; evaluations are free here). Torch runs on one thread, the same for
+every algorithm (on a shared 2-core machine more threads were slower, not faster).
+
+    python benchmarks/mobo_algorithms.py                 # the full issue-3 configuration
+    python benchmarks/mobo_algorithms.py --quick         # seconds: a smoke test
+    python benchmarks/mobo_algorithms.py --algorithms usemo mesmo --problems ZDT1 --seeds 3
+
+Runs are appended to ``<out>.json`` as they finish and skipped when found there, so an
+interrupted run resumes; ``<out>.csv``, ``<out>.md`` (with the exact command) and ``<out>.png``
+(median log10 HV difference vs evaluations) are rewritten after every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import mobo
+
+RESULTS = Path(__file__).parent / "results"
+ALGORITHMS = ["usemo", "mesmo", "pesmo", "qlognehvi", "qparego", "nsga2", "sobol"]
+PROBLEMS: dict[str, dict[str, Any]] = {
+    "BraninCurrin": {},
+    "ZDT1": {"dim": 4},
+    "DTLZ2": {"dim": 6, "num_objectives": 2},
+    "VehicleSafety": {},
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS)
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. seeds-1")
+    parser.add_argument("--evals", type=int, default=50, help="evaluations, initial included")
+    parser.add_argument("--n-initial", type=int, default=10)
+    parser.add_argument(
+        "--quick", action="store_true", help="BraninCurrin, usemo/mesmo/sobol, 2 seeds, 14 evals"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "mobo_algorithms")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.algorithms = ["usemo", "mesmo", "sobol"]
+        args.problems = ["BraninCurrin"]
+        args.seeds, args.evals, args.n_initial = 2, 14, 10
+        if args.out == RESULTS / "mobo_algorithms":
+            args.out = RESULTS / "mobo_algorithms_quick"
+    return args
+
+
+def run_one(problem_name: str, algorithm: str, seed: int, evals: int, n_initial: int) -> dict:
+    problem = mobo.problems.make(problem_name, **PROBLEMS[problem_name])
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mobo.optimize(
+            problem, algorithm, n_evals=evals, seed=seed, show_progress=False, n_initial=n_initial
+        )
+    model_steps = result.seconds_per_iteration[n_initial:]
+    return {
+        "problem": problem_name,
+        "algorithm": algorithm,
+        "seed": seed,
+        "evals": evals,
+        "n_initial": n_initial,
+        "log_hv_difference": result.log_hv_difference.tolist(),
+        "seconds_per_iteration": float(model_steps.mean()) if model_steps.numel() else 0.0,
+        "wall_seconds": time.perf_counter() - start,
+    }
+
+
+def summarize(runs: list[dict], problems: list[str], algorithms: list[str]) -> list[dict]:
+    rows = []
+    for problem in problems:
+        for algorithm in algorithms:
+            mine = [r for r in runs if r["problem"] == problem and r["algorithm"] == algorithm]
+            if not mine:
+                continue
+            rows.append(
+                {
+                    "problem": problem,
+                    "algorithm": algorithm,
+                    "seeds": len(mine),
+                    "median_log10_hv_difference": statistics.median(
+                        r["log_hv_difference"][-1] for r in mine
+                    ),
+                    "median_seconds_per_iteration": statistics.median(
+                        r["seconds_per_iteration"] for r in mine
+                    ),
+                }
+            )
+    return rows
+
+
+def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> list[dict]:
+    rows = summarize(runs, args.problems, args.algorithms)
+    out = args.out
+    header = "problem,algorithm,seeds,median_log10_hv_difference,median_seconds_per_iteration"
+    lines = [header] + [
+        f"{r['problem']},{r['algorithm']},{r['seeds']},"
+        f"{r['median_log10_hv_difference']:.4f},{r['median_seconds_per_iteration']:.3f}"
+        for r in rows
+    ]
+    out.with_suffix(".csv").write_text("\n".join(lines) + "\n")
+    md = [
+        "# mobo algorithms benchmark",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Configuration: problems {args.problems}; algorithms {args.algorithms}; "
+        f"seeds 0..{args.seeds - 1}; {args.n_initial} initial Sobol + "
+        f"{args.evals - args.n_initial} sequential evaluations; torch on 1 thread.",
+        "",
+        f"Completed runs: {len(runs)} of {len(args.problems) * len(args.algorithms) * args.seeds}.",
+        "",
+        "Median over seeds of the final log10 hypervolume difference (lower is better) and",
+        "of each run's mean seconds per model-based iteration (ask only).",
+        "",
+        "| problem | algorithm | seeds | median log10 HV diff | median s/iteration |",
+        "|---|---|---|---|---|",
+    ]
+    md += [
+        f"| {r['problem']} | {r['algorithm']} | {r['seeds']} | "
+        f"{r['median_log10_hv_difference']:.3f} | {r['median_seconds_per_iteration']:.2f} |"
+        for r in rows
+    ]
+    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    plot(args, runs, out.with_suffix(".png"))
+    return rows
+
+
+def plot(args: argparse.Namespace, runs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        1, len(args.problems), figsize=(4.2 * len(args.problems), 3.6), squeeze=False
+    )
+    for ax, problem in zip(axes[0], args.problems, strict=True):
+        for algorithm in args.algorithms:
+            traces = [
+                r["log_hv_difference"]
+                for r in runs
+                if r["problem"] == problem and r["algorithm"] == algorithm
+            ]
+            if not traces:
+                continue
+            median = torch.tensor(traces).median(dim=0).values
+            ax.plot(range(1, len(median) + 1), median, label=algorithm)
+        ax.axvline(args.n_initial, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(problem)
+        ax.set_xlabel("evaluations")
+    axes[0][0].set_ylabel("median log10 HV difference")
+    labelled = {}
+    for ax in axes[0]:
+        labelled.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    if labelled:
+        axes[0][-1].legend(list(labelled.values()), list(labelled), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    command = shlex.join(["python", "benchmarks/mobo_algorithms.py", *argv])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    store = args.out.with_suffix(".json")
+    runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
+    done = {(r["problem"], r["algorithm"], r["seed"], r["evals"], r["n_initial"]) for r in runs}
+    # Seeds outermost, so an interrupted run still has every algorithm on the early seeds.
+    for seed in range(args.seeds):
+        for problem in args.problems:
+            for algorithm in args.algorithms:
+                if (problem, algorithm, seed, args.evals, args.n_initial) in done:
+                    continue
+                run = run_one(problem, algorithm, seed, args.evals, args.n_initial)
+                runs.append(run)
+                store.write_text(json.dumps({"command": command, "runs": runs}))
+                print(
+                    f"{problem:14s} {algorithm:10s} seed {seed}: log10 HV diff "
+                    f"{run['log_hv_difference'][-1]:7.3f}, "
+                    f"{run['seconds_per_iteration']:6.2f} s/iteration",
+                    flush=True,
+                )
+                write_outputs(args, runs, command)
+    runs = [r for r in runs if r["evals"] == args.evals and r["n_initial"] == args.n_initial]
+    rows = write_outputs(args, runs, command)
+    print(f"\n{'problem':14s} {'algorithm':10s} seeds  log10 HV diff  s/iteration")
+    for r in rows:
+        print(
+            f"{r['problem']:14s} {r['algorithm']:10s} {r['seeds']:5d}  "
+            f"{r['median_log10_hv_difference']:13.3f}  {r['median_seconds_per_iteration']:11.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""MESMO: max-value entropy search for multi-objective BO, original form [Belakaria2019]_.
+
+The acquisition is the information that ``f(x)`` carries about the Pareto front, with the
+front summarized per sample by its per-objective maxima ``y*_j^s``:
+
+    alpha(x) = (1/S) sum_s sum_j [ g phi(g) / (2 Phi(g)) - log Phi(g) ],
+    g = (y*_j^s - mu_j(x)) / sigma_j(x),
+
+the entropy of the Gaussian predictive of each objective minus that of the same Gaussian
+truncated above at ``y*_j^s``. The ``S`` fronts come from posterior function samples
+(BoTorch's Matheron paths), each solved with pymoo's NSGA-II, and ``y*_j^s`` is the maximum of
+objective ``j`` over sampled front ``s``. (BoTorch removed its MESMO in 0.17; its remaining
+``qLowerBoundMultiObjectiveMaxValueEntropySearch`` is a different, lower-bound estimator.)
+
+Numerical safety:
+
+* ``y*_j^s`` is raised to at least the largest observation of objective ``j``: a function
+  sample that interpolates the data cannot peak below it, and a short NSGA-II run can
+  miss the peak, which would make ``g`` very negative everywhere.
+* ``log Phi`` is ``log_ndtr`` and ``phi / Phi`` is ``exp(log phi - log Phi)``, finite for any
+  ``g``; ``sigma_j`` is floored at ``1e-9`` times the objective's observed range (plus 1e-12).
+
+Batches (``q > 1``) and pending points: kriging believer. Each chosen (or pending) point
+is added to the GP as an observation equal to its posterior mean, with the hyperparameters
+kept; this leaves the posterior mean, and so the sampled ``y*``, unchanged, and shrinks
+``sigma`` near the chosen points so the next maximization usually goes elsewhere. Not
+always: where ``mu_j(x) > y*_j^s`` (a sample whose front lies below the mean there), a
+smaller ``sigma`` *raises* the summand, so a believer alone can pick the same point twice.
+Hence a distance guard as in USeMO: of the ``optimize_acqf`` restarts' end points, the best
+one at least ``min_distance`` from the batch's earlier and pending points is taken (a
+uniform point passing the guard if none does).
+
+.. [Belakaria2019] S. Belakaria, A. Deshwal, J. R. Doppa. Max-value Entropy Search for
+   Multi-Objective Bayesian Optimization. NeurIPS 2019.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from botorch.acquisition import AcquisitionFunction
+from botorch.models import ModelListGP
+from botorch.models.model import Model
+from botorch.utils.multi_objective.pareto import is_non_dominated
+from botorch.utils.transforms import t_batch_mode_transform
+from torch import Tensor
+from torch.special import log_ndtr
+
+from mobo.algorithms._sampled_fronts import fill_distinct, sampled_pareto_sets, select_distinct
+from mobo.algorithms.base import register
+from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.problem import DTYPE, Problem
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def mesmo_information(mean: Tensor, sigma: Tensor, max_values: Tensor) -> Tensor:
+    """The MESMO summand averaged over samples and summed over objectives.
+
+    Args:
+        mean: A ``batch x m`` tensor of posterior means ``mu_j(x)``.
+        sigma: A ``batch x m`` tensor of posterior standard deviations (positive).
+        max_values: An ``S x m`` tensor of sampled front maxima ``y*_j^s``.
+
+    Returns:
+        A ``batch`` tensor: ``(1/S) sum_s sum_j [g phi(g) / (2 Phi(g)) - log Phi(g)]``.
+    """
+    g = (max_values - mean.unsqueeze(-2)) / sigma.unsqueeze(-2)  # batch x S x m
+    log_cdf = log_ndtr(g)
+    log_pdf = -0.5 * g**2 - _LOG_SQRT_2PI
+    per_term = 0.5 * g * torch.exp(log_pdf - log_cdf) - log_cdf
+    return per_term.sum(dim=-1).mean(dim=-1)
+
+
+class MaxValueEntropyMOAcquisition(AcquisitionFunction):
+    """MESMO's acquisition ``alpha(x)`` for fixed sampled maxima (analytic, ``q = 1``).
+
+    Args:
+        model: A fitted model with ``m`` outputs (its posterior is of ``f``, not ``y``).
+        max_values: An ``S x m`` tensor of sampled front maxima ``y*_j^s``.
+        sigma_floor: An ``m`` tensor (or scalar) lower bound on ``sigma_j``.
+    """
+
+    def __init__(
+        self, model: Model, max_values: Tensor, *, sigma_floor: Tensor | float = 1e-12
+    ) -> None:
+        super().__init__(model=model)
+        self.register_buffer("max_values", max_values.to(DTYPE))
+        self.register_buffer("sigma_floor", torch.as_tensor(sigma_floor, dtype=DTYPE))
+
+    @t_batch_mode_transform(expected_q=1)
+    def forward(self, X: Tensor) -> Tensor:
+        """``X``: a ``batch x 1 x d`` tensor; returns the ``batch`` tensor ``alpha(X)``."""
+        posterior = self.model.posterior(X)
+        mean = posterior.mean.squeeze(-2)
+        sigma = posterior.variance.squeeze(-2).clamp_min(0.0).sqrt()
+        sigma = torch.maximum(sigma, self.sigma_floor)
+        return mesmo_information(mean, sigma, self.max_values)
+
+
+def kriging_believer(model: ModelListGP, U_new: Tensor) -> ModelListGP:
+    """``model`` conditioned on observations at ``U_new`` (``k x d``) equal to its posterior
+    mean there, with the hyperparameters unchanged."""
+    with torch.no_grad():
+        mean = model.posterior(U_new).mean
+    return ModelListGP(
+        *[
+            sub.condition_on_observations(U_new, mean[:, j : j + 1])
+            for j, sub in enumerate(model.models)
+        ]
+    )
+
+
+@register
+class MESMO(BayesianAlgorithm):
+    """MESMO on the GP surrogate.
+
+    Args:
+        problem: The problem to optimize.
+        num_samples: ``S``, posterior function samples (and NSGA-II runs) per iteration.
+        pop_size: NSGA-II population size for each sampled problem.
+        n_gen: NSGA-II generations for each sampled problem.
+        min_distance: Distance guard (unit cube) between a new point and the batch's
+            earlier or pending points; default ``0.01 * sqrt(d)``.
+        **options: :class:`BayesianAlgorithm` options (``n_initial``, ``num_restarts``, ...).
+
+    After each :meth:`propose`, ``last_max_values`` holds the ``S x m`` tensor of ``y*``.
+    """
+
+    name = "mesmo"
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        num_samples: int = 5,
+        pop_size: int = 50,
+        n_gen: int = 40,
+        min_distance: float | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(problem, **options)
+        self.min_distance = (
+            0.01 * math.sqrt(problem.dim) if min_distance is None else float(min_distance)
+        )
+        if num_samples < 1 or pop_size < 4 or n_gen < 1:
+            raise ValueError(
+                f"need num_samples >= 1, pop_size >= 4, n_gen >= 1; got "
+                f"{num_samples}, {pop_size}, {n_gen}"
+            )
+        self.num_samples = num_samples
+        self.pop_size = pop_size
+        self.n_gen = n_gen
+        self.last_max_values: Tensor | None = None
+
+    def sample_max_values(self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int) -> Tensor:
+        """The ``S x m`` tensor ``y*_j^s``: per sampled front, each objective's maximum,
+        raised to at least the best observation of that objective. Every NSGA-II population
+        starts from the observed Pareto set plus uniform points."""
+        fronts = sampled_pareto_sets(
+            model,
+            num_samples=self.num_samples,
+            pop_size=self.pop_size,
+            n_gen=self.n_gen,
+            seed=seed,
+            initial=U[is_non_dominated(Y)],
+        )
+        front_max = torch.stack([F.max(dim=0).values for _, F in fronts])
+        return torch.maximum(front_max, Y.max(dim=0).values)
+
+    def propose(
+        self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
+    ) -> Tensor:
+        model = self.fit_model(U, Y)
+        max_values = self.sample_max_values(model, U, Y, seed)
+        self.last_max_values = max_values
+        sigma_floor = 1e-9 * (Y.max(dim=0).values - Y.min(dim=0).values) + 1e-12
+        if U_pending is not None:
+            model = kriging_believer(model, U_pending)
+        taken = U_pending if U_pending is not None else U.new_zeros(0, U.shape[1])
+        for _ in range(q):
+            acqf = MaxValueEntropyMOAcquisition(model, max_values, sigma_floor=sigma_floor)
+            ends = self.maximize(acqf, 1, return_best_only=False).reshape(-1, U.shape[1])
+            with torch.no_grad():
+                values = acqf(ends.unsqueeze(-2))
+            best = select_distinct(ends, values, 1, min_distance=self.min_distance, avoid=taken)
+            candidate = fill_distinct(ends[best], 1, min_distance=self.min_distance, avoid=taken)
+            taken = torch.cat([taken, candidate])
+            model = kriging_believer(model, candidate)
+        return taken[taken.shape[0] - q :]

@@ -1,0 +1,151 @@
+"""PESMO [HernandezLobato2016]_ and JES [Tu2022]_ through BoTorch, with sampled Pareto sets.
+
+Both information-theoretic acquisition functions need samples of the Pareto-optimal set
+(PESMO) or of the optimal input-output pairs (JES). They are drawn the same way MESMO draws
+its fronts: ``S`` posterior function samples (Matheron paths), each solved with pymoo's
+NSGA-II (:mod:`mobo.algorithms._sampled_fronts`), started from the observed Pareto set.
+BoTorch needs equal-sized sets, so each front is cut to ``P = min(num_pareto_points,
+smallest front)`` points by NSGA-II's rank-and-crowding survival, which keeps the spread.
+
+* ``pesmo``: ``qMultiObjectivePredictiveEntropySearch`` (expectation propagation). Its
+  gradients are unreliable (BoTorch's docstring: the EP damping is not differentiable in
+  ``X``), so it is maximized with finite-difference gradients (``with_grad=False``), as
+  BoTorch's tutorial does. This makes it the slowest algorithm here.
+* ``jes``: ``qLowerBoundMultiObjectiveJointEntropySearch`` with the ``"LB"`` estimate (the
+  lower bound of [Tu2022]_), conditioned on the sampled optimal pairs, with the box
+  decomposition of each sampled front from ``compute_sample_box_decomposition``.
+
+Batches are optimized sequentially-greedily (each point with the earlier ones pending).
+
+.. [HernandezLobato2016] D. Hernandez-Lobato, J. M. Hernandez-Lobato, A. Shah,
+   R. P. Adams. Predictive Entropy Search for Multi-objective Bayesian Optimization.
+   ICML 2016.
+.. [Tu2022] B. Tu, A. Gandy, N. Kantas, B. Shafei. Joint Entropy Search for
+   Multi-Objective Bayesian Optimization. NeurIPS 2022.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from botorch.acquisition.multi_objective.joint_entropy_search import (
+    qLowerBoundMultiObjectiveJointEntropySearch,
+)
+from botorch.acquisition.multi_objective.predictive_entropy_search import (
+    qMultiObjectivePredictiveEntropySearch,
+)
+from botorch.acquisition.multi_objective.utils import compute_sample_box_decomposition
+from botorch.models import ModelListGP
+from botorch.optim import optimize_acqf
+from botorch.utils.multi_objective.pareto import is_non_dominated
+from torch import Tensor
+
+from mobo.algorithms._sampled_fronts import sampled_pareto_sets, spread_subset
+from mobo.algorithms.base import register
+from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.problem import Problem
+
+
+class _SampledParetoSetAlgorithm(BayesianAlgorithm):
+    """Shared setup of PESMO and JES: options and the sampled optimal sets.
+
+    Args:
+        problem: The problem to optimize.
+        num_pareto_samples: ``S``, sampled functions (and NSGA-II runs) per iteration.
+        num_pareto_points: Points kept per sampled Pareto set (at most).
+        pop_size: NSGA-II population size per sampled problem.
+        n_gen: NSGA-II generations per sampled problem.
+        **options: :class:`BayesianAlgorithm` options.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        num_pareto_samples: int = 8,
+        num_pareto_points: int = 10,
+        pop_size: int = 50,
+        n_gen: int = 40,
+        **options: Any,
+    ) -> None:
+        super().__init__(problem, **options)
+        if num_pareto_samples < 1 or num_pareto_points < 1 or pop_size < 4 or n_gen < 1:
+            raise ValueError(
+                "need num_pareto_samples >= 1, num_pareto_points >= 1, pop_size >= 4, "
+                f"n_gen >= 1; got {num_pareto_samples}, {num_pareto_points}, {pop_size}, {n_gen}"
+            )
+        self.num_pareto_samples = num_pareto_samples
+        self.num_pareto_points = num_pareto_points
+        self.pop_size = pop_size
+        self.n_gen = n_gen
+
+    def optimal_sets(
+        self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int
+    ) -> tuple[Tensor, Tensor]:
+        """Sampled Pareto sets and fronts.
+
+        Returns:
+            An ``S x P x d`` tensor of Pareto-optimal inputs and the ``S x P x m`` tensor of
+            the sampled objective values there.
+        """
+        fronts = sampled_pareto_sets(
+            model,
+            num_samples=self.num_pareto_samples,
+            pop_size=self.pop_size,
+            n_gen=self.n_gen,
+            seed=seed,
+            initial=U[is_non_dominated(Y)],
+        )
+        P = min(self.num_pareto_points, *(len(X) for X, _ in fronts))
+        kept = [spread_subset(X, F, P, seed=seed + s) for s, (X, F) in enumerate(fronts)]
+        return torch.stack([X for X, _ in kept]), torch.stack([F for _, F in kept])
+
+
+@register
+class PESMO(_SampledParetoSetAlgorithm):
+    """PESMO: BoTorch's ``qMultiObjectivePredictiveEntropySearch`` (see module docstring)."""
+
+    name = "pesmo"
+
+    def propose(
+        self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
+    ) -> Tensor:
+        model = self.fit_model(U, Y)
+        pareto_sets, _ = self.optimal_sets(model, U, Y, seed)
+        acqf = qMultiObjectivePredictiveEntropySearch(
+            model=model, pareto_sets=pareto_sets, X_pending=U_pending
+        )
+        candidates, _ = optimize_acqf(
+            acq_function=acqf,
+            bounds=self.unit_bounds,
+            q=q,
+            num_restarts=self.num_restarts,
+            raw_samples=self.raw_samples,
+            options={"maxiter": self.maxiter, "batch_limit": 16, "with_grad": False},
+            sequential=q > 1,
+        )
+        return candidates.detach()
+
+
+@register
+class JES(_SampledParetoSetAlgorithm):
+    """JES: BoTorch's ``qLowerBoundMultiObjectiveJointEntropySearch`` ("LB" estimate)."""
+
+    name = "jes"
+
+    def propose(
+        self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
+    ) -> Tensor:
+        model = self.fit_model(U, Y)
+        pareto_sets, pareto_fronts = self.optimal_sets(model, U, Y, seed)
+        acqf = qLowerBoundMultiObjectiveJointEntropySearch(
+            model=model,
+            pareto_sets=pareto_sets,
+            pareto_fronts=pareto_fronts,
+            hypercell_bounds=compute_sample_box_decomposition(pareto_fronts),
+            X_pending=U_pending,
+            estimation_type="LB",
+            num_samples=self.mc_samples,
+        )
+        return self.maximize(acqf, q)
