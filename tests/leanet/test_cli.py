@@ -1,0 +1,34 @@
+"""Command line: help texts and a tiny train -> fit-heads run."""
+
+from __future__ import annotations
+
+import pytest
+
+from leanet.cli import COMMANDS, main
+from leanet.train import load_checkpoint, load_leanet
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["fit-heads", "--help"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    assert "usage: leanet" in capsys.readouterr().out
+
+
+def test_commands_registered():
+    assert {"train", "fit-heads"} <= set(COMMANDS)
+
+
+def test_train_then_fit_heads(tmp_path, capsys):
+    ckpt = tmp_path / "net.pt"
+    assert main(["train", "--arch", "convnet", "--dataset", "digits8x8", "--epochs", "1",
+                 "--width-multiplier", "0.25", "--out", str(ckpt), "--no-progress"]) == 0
+    _, meta = load_checkpoint(ckpt)
+    assert meta["dataset"] == "digits8x8" and meta["config"]["width_multiplier"] == 0.25
+    out = tmp_path / "net.leanet.pt"
+    assert main(["fit-heads", "--checkpoint", str(ckpt), "--fractions", "0.5,1.0",
+                 "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    net, meta = load_leanet(out)
+    assert net.num_levels == 2 and len(meta["test_accuracy"]) == 2
+    assert "incremental_macs" in capsys.readouterr().out

@@ -1,0 +1,131 @@
+"""Data: deterministic splits, bundled data sets, torchvision on-disk formats, errors."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from leanet.data import batch_loader, load_dataset, split_indices
+
+
+def test_split_indices_deterministic_partition():
+    a = split_indices(600, (4, 1, 1), seed=3)
+    b = split_indices(600, (4, 1, 1), seed=3)
+    c = split_indices(600, (4, 1, 1), seed=4)
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)
+    assert not torch.equal(a[0], c[0])
+    assert [len(p) for p in a] == [400, 100, 100]
+    assert torch.equal(torch.cat(a).sort().values, torch.arange(600))
+
+
+def test_split_indices_rejects_bad_ratios():
+    with pytest.raises(ValueError, match="ratios"):
+        split_indices(10, (1, 1))
+    with pytest.raises(ValueError, match="ratios"):
+        split_indices(10, (1, -1, 1))
+
+
+def test_digits8x8_splits_are_deterministic(digits):
+    again = load_dataset("digits8x8", seed=0)
+    other = load_dataset("digits8x8", seed=1)
+    assert torch.equal(digits.test.tensors()[0], again.test.tensors()[0])
+    assert not torch.equal(digits.test.labels, other.test.labels)
+    sizes = [len(digits.train), len(digits.val), len(digits.test)]
+    assert sum(sizes) == 1797 and sizes[0] == pytest.approx(4 * sizes[1], rel=0.02)
+    x, y = digits.train[0]
+    assert x.shape == (1, 8, 8) and x.dtype == torch.float32 and 0 <= int(y) < 10
+    assert (digits.in_channels, digits.input_size, digits.num_classes) == (1, 8, 10)
+    # standardized with the training split's statistics
+    xs, _ = digits.train.tensors()
+    assert abs(float(xs.mean())) < 1e-4 and float(xs.std()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_mnist5k_bundled():
+    d = load_dataset("mnist5k")
+    assert [len(d.train), len(d.val), len(d.test)] == [3333, 833, 834]
+    x, y = d.test[[0, 1, 2]]
+    assert x.shape == (3, 1, 28, 28) and y.shape == (3,)
+    assert set(d.train.labels.tolist()) == set(range(10))
+
+
+def test_batch_loader_seeded_shuffle(digits):
+    first = [y for _, y in batch_loader(digits.val, 50, shuffle=True, seed=7)]
+    second = [y for _, y in batch_loader(digits.val, 50, shuffle=True, seed=7)]
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert sum(len(y) for y in first) == len(digits.val)
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    """torchvision's MNIST raw format: big-endian magic (0x08 = uint8, ndim), dims, data."""
+    with open(path, "wb") as f:
+        f.write(struct.pack(">BBBB", 0, 0, 0x08, array.ndim))
+        f.write(struct.pack(">" + "I" * array.ndim, *array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def test_torchvision_mnist_from_raw_idx_files(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    train_x = rng.integers(0, 256, (30, 28, 28))
+    train_y = np.arange(30) % 10
+    test_x = rng.integers(0, 256, (12, 28, 28))
+    test_y = (np.arange(12) * 3) % 10
+    _write_idx(raw / "train-images-idx3-ubyte", train_x)
+    _write_idx(raw / "train-labels-idx1-ubyte", train_y)
+    _write_idx(raw / "t10k-images-idx3-ubyte", test_x)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", test_y)
+
+    d = load_dataset("mnist", root=tmp_path, seed=0)
+    assert len(d.train) + len(d.val) == 30 and len(d.test) == 12
+    assert (d.in_channels, d.input_size, d.num_classes) == (1, 28, 10)
+    assert torch.equal(d.test.labels, torch.as_tensor(test_y))
+    x, _ = d.test[0]
+    expected = (torch.as_tensor(test_x[0], dtype=torch.float32) / 255 - d.test.mean) / d.test.std
+    torch.testing.assert_close(x, expected.view(1, 28, 28))
+
+
+def test_torchvision_cifar10_from_pickled_batches(tmp_path, monkeypatch):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    names = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"]
+    for i, name in enumerate(names + ["test_batch"]):
+        batch = {
+            "data": rng.integers(0, 256, (4, 3072)).astype(np.uint8),
+            "labels": [(i + j) % 10 for j in range(4)],
+        }
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"class{c}" for c in range(10)]}, f)
+    # torchvision checks the real files' md5 sums; tiny stand-ins cannot match them.
+    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *a, **k: True)
+
+    d = load_dataset("cifar10", root=tmp_path)
+    assert len(d.train) + len(d.val) == 20 and len(d.test) == 4
+    assert (d.in_channels, d.input_size) == (3, 32)
+    assert d.classes[3] == "class3"
+    x, _ = d.test[[0, 1]]
+    assert x.shape == (2, 3, 32, 32)
+
+
+def test_missing_folder_says_where_and_how(tmp_path):
+    where = tmp_path / "nothing-here"
+    with pytest.raises(FileNotFoundError) as info:
+        load_dataset("cifar10", root=where)
+    message = str(info.value)
+    assert str(where.resolve()) in message and "download=True" in message
+    # an existing folder without the files: same kind of error, from torchvision's check
+    with pytest.raises(FileNotFoundError, match="MNIST/raw"):
+        load_dataset("mnist", root=tmp_path)
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="unknown data set"):
+        load_dataset("imagenet")

@@ -1,0 +1,126 @@
+"""LEANet runtime: thresholds, early exit, per-level outputs, honest MACs, confidence."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from leanet.confidence import confidence, entropy, margin, max_softmax
+from leanet.model import build, count_macs
+
+
+@pytest.fixture(params=["triangular", "slice", "depth"])
+def net(request, tiny_any):
+    kind = dict(levels="depth") if request.param == "depth" else dict(scheme=request.param)
+    return build(tiny_any, **kind).eval()
+
+
+def _random_heads(net, seed=0):
+    """Untrained heads give near-uniform softmax; scale them so confidences spread out."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.heads.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.8)
+    return net
+
+
+def test_thresholds_one_never_exit_early(net, images):
+    out = net(images, [1.0] * (net.num_levels - 1))
+    assert torch.all(out.exit_level == net.num_levels)
+    last = net.level_outputs(images).logits[-1].argmax(dim=-1)
+    assert torch.equal(out.prediction, last)
+
+
+def test_thresholds_zero_exit_at_level_one(net, images):
+    out = net(images, [0.0] * (net.num_levels - 1))
+    assert torch.all(out.exit_level == 1)
+    first = net.level_outputs(images).logits[0].argmax(dim=-1)
+    assert torch.equal(out.prediction, first)
+
+
+@pytest.mark.parametrize("kind", ["max_softmax", "margin", "entropy"])
+def test_forward_matches_rule_on_cached_outputs(tiny_convnet, kind):
+    """The live runtime equals the exit rule applied to level_outputs (what an evaluator
+    caches): exit at the first level i < L with conf_i >= T_i, else L."""
+    net = _random_heads(build(tiny_convnet, confidence=kind).eval())
+    x = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    cached = net.level_outputs(x)
+    assert cached.logits.shape == (net.num_levels, 64, 10)
+    assert cached.confidence.shape == (net.num_levels, 64)
+    levels = torch.arange(net.num_levels - 1)
+    for q in ([0.5, 0.5, 0.5, 0.5], [0.9, 0.2, 0.95, 0.5], [0.99, 0.8, 0.7, 0.3]):
+        # thresholds at quantiles of each level's confidence, so some inputs exit early
+        t = cached.confidence[levels].quantile(torch.tensor(q), dim=1)[levels, levels].tolist()
+        out = net(x, t)
+        passed = cached.confidence[:-1] >= torch.tensor(t).unsqueeze(1)
+        passed = torch.cat([passed, torch.ones(1, 64, dtype=torch.bool)])
+        exit_idx = passed.float().argmax(dim=0)  # first level that passes
+        assert torch.equal(out.exit_level, exit_idx + 1)
+        expected = cached.logits[exit_idx, torch.arange(64)].argmax(dim=-1)
+        assert torch.equal(out.prediction, expected)
+        assert len(set(out.exit_level.tolist())) > 1  # the test exercises early exits
+
+
+def test_runtime_macs_are_what_the_levels_charge(tiny_convnet):
+    """FlopCounterMode on the live adaptive runtime counts exactly, per input, the
+    cumulative MACs of its exit level: each level runs only on undecided inputs."""
+    for scheme in ("triangular", "slice"):
+        net = _random_heads(build(tiny_convnet, scheme=scheme).eval())
+        x = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+        t = net.level_outputs(x).confidence[:-1].median(dim=1).values
+        out, counted = count_macs(net, x, t)
+        assert len(set(out.exit_level.tolist())) > 1
+        cumulative = torch.tensor(net.cumulative_macs())
+        assert counted == int(cumulative[out.exit_level - 1].sum())
+
+
+@pytest.mark.parametrize(
+    "thresholds, problem",
+    [
+        ([0.5, 0.5, 0.5], "length L-1 = 4"),
+        ([0.5] * 5, "length L-1 = 4"),
+        ([0.5, float("nan"), 0.5, 0.5], "NaN at positions \\[1\\]"),
+        ([0.5, 0.5, 1.5, 0.5], r"\[0, 1\].*positions \[2\]"),
+        ([-0.1, 0.5, 0.5, 0.5], r"\[0, 1\]"),
+        ([[0.5, 0.5, 0.5, 0.5]], "1-D"),
+    ],
+)
+def test_bad_thresholds(tiny_convnet, images, thresholds, problem):
+    net = build(tiny_convnet).eval()
+    with pytest.raises(ValueError, match=problem):
+        net(images, thresholds)
+
+
+def test_level_macs_includes_heads(tiny_convnet):
+    net = build(tiny_convnet)
+    with_heads = net.level_macs()
+    without = net.level_macs(heads=False)
+    assert all(a > b for a, b in zip(with_heads, without, strict=True))
+    assert net.cumulative_macs()[-1] == sum(with_heads)
+
+
+def test_build_rejects_unknowns(tiny_convnet):
+    with pytest.raises(ValueError, match="levels"):
+        build(tiny_convnet, levels="diagonal")
+    with pytest.raises(ValueError, match="confidence"):
+        build(tiny_convnet, confidence="vibes")
+
+
+def test_confidences_in_unit_interval():
+    logits = torch.randn(200, 10, generator=torch.Generator().manual_seed(0)) * 5
+    for fn in (max_softmax, margin, entropy):
+        c = fn(logits)
+        assert c.shape == (200,) and float(c.min()) >= 0 and float(c.max()) <= 1
+    uniform = torch.zeros(1, 4)
+    assert float(max_softmax(uniform)) == pytest.approx(0.25)
+    assert float(margin(uniform)) == pytest.approx(0.0)
+    assert float(entropy(uniform)) == pytest.approx(0.0, abs=1e-6)
+    sharp = torch.tensor([[50.0, 0.0, 0.0, 0.0]])
+    assert float(entropy(sharp)) == pytest.approx(1.0, abs=1e-6)
+    two = torch.tensor([[math.log(3.0), 0.0]])  # p = (0.75, 0.25)
+    assert float(margin(two)) == pytest.approx(0.5)
+    assert torch.equal(confidence(logits), max_softmax(logits))
+    with pytest.raises(ValueError, match="unknown confidence"):
+        confidence(logits, "nope")

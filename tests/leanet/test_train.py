@@ -1,0 +1,142 @@
+"""Training, heads, fine-tuning and checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from leanet.data import load_dataset
+from leanet.model import build
+from leanet.train import (
+    CheckpointError,
+    evaluate,
+    evaluate_levels,
+    fine_tune,
+    fit_heads,
+    load_checkpoint,
+    load_leanet,
+    save_checkpoint,
+    save_leanet,
+)
+from leanet.zoo import build_base
+
+
+@pytest.fixture(scope="module")
+def trained_digits_convnet(digits):
+    """A small ConvNet trained briefly on the 8x8 digits (a few seconds)."""
+    from leanet.train import train_base
+
+    torch.manual_seed(0)
+    model = build_base("convnet", num_classes=10, in_channels=1, input_size=8,
+                       width_multiplier=0.5)
+    result = train_base(model, digits.train, val=digits.val, epochs=3, batch_size=32,
+                        progress=False)
+    return model, result
+
+
+def test_quick_training_well_above_chance(digits, trained_digits_convnet):
+    model, result = trained_digits_convnet
+    assert len(result.history) == 3 and result.seconds > 0
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert evaluate(model, digits.test) > 0.8  # chance is 0.1
+
+
+def test_fit_heads_trains_only_heads(digits, trained_digits_convnet):
+    model, _ = trained_digits_convnet
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    net = build(model, scheme="slice")
+    result = fit_heads(net, digits.train, val=digits.val, epochs=10, progress=False)
+    assert len(result.accuracy) == net.num_levels
+    assert min(result.accuracy) > 0.5
+    for name, value in net.base.state_dict().items():  # frozen backbone
+        assert torch.equal(value, before[name])
+    # adaptive inference on real data: exits spread over levels, accuracy stays high
+    x, y = digits.test.tensors()
+    out = net(x, [0.9] * (net.num_levels - 1))
+    assert (out.prediction == y).float().mean() > 0.8
+    assert int(out.exit_level.min()) == 1
+
+
+def test_fine_tune_changes_only_the_copy_and_keeps_reuse_exact(digits, trained_digits_convnet):
+    model, _ = trained_digits_convnet
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    net = build(model, scheme="triangular")
+    fit_heads(net, digits.train, epochs=3, progress=False)
+    fine_tune(net, digits.train, epochs=1, progress=False)
+    changed = any(not torch.equal(v, before[k]) for k, v in net.base.state_dict().items())
+    assert changed
+    for k, v in model.state_dict().items():  # the caller's network is untouched
+        assert torch.equal(v, before[k])
+    x = digits.test.tensors()[0][:16]
+    with torch.no_grad():
+        for level, f in enumerate(net.level_features(x), start=1):
+            torch.testing.assert_close(f, net.levels.run_level(x, level), rtol=1e-5, atol=1e-5)
+
+
+def test_base_checkpoint_roundtrip_and_mismatches(tmp_path, digits, trained_digits_convnet):
+    model, _ = trained_digits_convnet
+    path = save_checkpoint(tmp_path / "c.pt", model, dataset="digits8x8",
+                           classes=digits.classes, accuracy=0.9, extra={"split_seed": 0})
+    loaded, meta = load_checkpoint(path, arch="convnet", num_classes=10)
+    assert meta["dataset"] == "digits8x8" and meta["accuracy"] == 0.9
+    assert meta["config"]["input_size"] == 8 and meta["classes"] == digits.classes
+    x = digits.test.tensors()[0][:8]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x))
+
+    with pytest.raises(CheckpointError, match="10 classes, expected 100"):
+        load_checkpoint(path, num_classes=100)
+    with pytest.raises(CheckpointError, match="'convnet' network, expected 'vgg16'"):
+        load_checkpoint(path, arch="vgg16")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(corrupt)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+    other = tmp_path / "other.pt"
+    torch.save({"format": "something-else"}, other)
+    with pytest.raises(CheckpointError, match="expected a 'leanet.base/1'"):
+        load_checkpoint(other)
+    # weights that do not fit the stated architecture
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["config"]["width_multiplier"] = 1.0
+    torch.save(ckpt, other)
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_checkpoint(other)
+    with pytest.raises(ValueError, match="class names"):
+        save_checkpoint(tmp_path / "x.pt", model, dataset="d", classes=["a", "b"])
+
+
+@pytest.mark.parametrize("kind", [dict(scheme="triangular"), dict(levels="depth")])
+def test_leanet_checkpoint_roundtrip(tmp_path, images, tiny_convnet, kind):
+    net = build(tiny_convnet, confidence="margin", **kind)
+    with torch.no_grad():
+        for p in net.heads.parameters():
+            p.add_(0.1)
+    path = save_leanet(tmp_path / "l.pt", net, meta={"note": 1})
+    loaded, meta = load_leanet(path)
+    assert meta == {"note": 1} and loaded.confidence == "margin"
+    assert loaded.config() == net.config()
+    a, b = net.level_outputs(images), loaded.level_outputs(images)
+    torch.testing.assert_close(a.logits, b.logits)
+    with pytest.raises(CheckpointError, match="expected a 'leanet.leanet/1'"):
+        save_checkpoint(tmp_path / "b.pt", tiny_convnet, dataset="d",
+                        classes=[str(i) for i in range(10)])
+        load_leanet(tmp_path / "b.pt")
+
+
+@pytest.mark.slow
+def test_convnet_on_bundled_mnist_reaches_95_percent():
+    """The paper's ConvNet on the 5,000 bundled MNIST digits: >= 95% test accuracy at the
+    last level (a few minutes on 2 CPU cores)."""
+    from leanet.train import train_base
+
+    data = load_dataset("mnist5k")
+    torch.manual_seed(0)
+    model = build_base("convnet", num_classes=10, in_channels=1, input_size=28)
+    train_base(model, data.train, val=data.val, epochs=4, progress=False)
+    assert evaluate(model, data.test) >= 0.95
+    net = build(model, scheme="slice")
+    fit_heads(net, data.train, epochs=30, progress=False)
+    assert evaluate_levels(net, data.test)[-1] >= 0.95

@@ -1,0 +1,47 @@
+"""Base networks: shapes, sizes, MACs, argument checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from leanet.model import count_macs
+from leanet.zoo import ARCHITECTURES, build_base, from_torchvision
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("channels, size", [(1, 8), (1, 28), (3, 32)])
+def test_shapes(arch, channels, size):
+    net = build_base(arch, num_classes=7, in_channels=channels, input_size=size,
+                     width_multiplier=0.25).eval()
+    with torch.no_grad():
+        assert net(torch.zeros(2, channels, size, size)).shape == (2, 7)
+    assert net.config["arch"] == arch
+
+
+def test_layer_counts_and_paper_macs():
+    convs = {a: sum(isinstance(m, torch.nn.Conv2d) for m in build_base(a).features)
+             for a in ARCHITECTURES}
+    assert convs["convnet"] == 6 and convs["vgg16"] == 13 and convs["mobilenet"] == 27
+    mobile = build_base("mobilenet")
+    assert any(m.groups > 1 for m in mobile.features if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        _, macs = count_macs(build_base("convnet").eval(), torch.zeros(1, 1, 28, 28))
+    assert macs == pytest.approx(29.1e6, rel=0.01)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_base("resnet")
+    with pytest.raises(ValueError, match="input_size"):
+        build_base("vgg16", input_size=64)
+    with pytest.raises(ValueError, match="in_channels"):
+        build_base("convnet", in_channels=2)
+
+
+def test_torchvision_weights_never_download(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="not cached"):
+        from_torchvision("vgg11_bn", weights="VGG11_BN_Weights.IMAGENET1K_V1")
+    with pytest.raises(ValueError, match="unsupported"):
+        from_torchvision("resnet18")
