@@ -7,6 +7,10 @@ new ones plug in without touching the rest):
 - ``fit-heads``: build a LEANet's levels from a base checkpoint, train one head per level
   on frozen features (optionally fine-tune jointly), report per-level test accuracy and
   MACs, and save the LEANet.
+- ``optimize``: optimize a saved LEANet's thresholds with a mobo algorithm on the
+  validation split (journaled, resumable) and save an artifact with its Pareto table.
+- ``report``: print an artifact's Pareto table, costs and energy saved on the test split.
+- ``demo``: the main job end to end on the bundled MNIST digits (``make run``).
 """
 
 from __future__ import annotations
@@ -133,10 +137,112 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_optimize(p: argparse.ArgumentParser) -> None:
+    import mobo
+
+    p.add_argument("leanet", help="LEANet checkpoint (from `leanet fit-heads`)")
+    p.add_argument("--algorithm", choices=mobo.available_algorithms(), default="usemo")
+    p.add_argument("--n-evals", type=int, default=25, help="threshold vectors to evaluate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--platform", default="45nm-fp32", help="energy table (see leanet.costs)")
+    p.add_argument("--out", default=None,
+                   help="artifact path (default <leanet>.artifact.pt); the journal and level "
+                        "caches go next to it")
+    _add_data_args(p)
+
+
+def _run_optimize(args: argparse.Namespace) -> int:
+    import mobo
+    from leanet.costs import measure_costs
+    from leanet.evaluator import ThresholdEvaluator
+    from leanet.policy import save_artifact
+    from leanet.problem import ThresholdProblem
+    from leanet.train import load_leanet
+
+    net, meta = load_leanet(args.leanet)
+    data = _data_of(meta, args)
+    out = Path(args.out or Path(args.leanet).with_suffix(".artifact.pt"))
+    costs = measure_costs(net, args.platform)
+    print(costs.table())
+    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=out.with_suffix(".val.pt"))
+    problem = ThresholdProblem(val)
+    journal = out.with_suffix(f".{args.algorithm}-seed{args.seed}.jsonl")
+    result = mobo.optimize(problem, args.algorithm, n_evals=args.n_evals, seed=args.seed,
+                           journal=journal, show_progress=not args.no_progress)
+    front = problem.metrics(result.pareto_X).pareto()
+    save_artifact(out, net, front, costs, meta={**meta, "algorithm": args.algorithm})
+    print(result.summary())
+    print(f"hypervolume {float(result.hypervolume[-1]) / problem.max_hv:.1%} of the reference "
+          f"front's; saved {out} (journal {journal})")
+    return 0
+
+
+def _add_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifact", help="artifact from `leanet optimize` or `leanet demo`")
+    p.add_argument("--losses", type=_floats, default=[0.0, 0.01, 0.02],
+                   help="allowed accuracy losses, comma-separated (default 0,0.01,0.02)")
+    _add_data_args(p)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from leanet.demo import pareto_table, savings_table
+    from leanet.evaluator import ThresholdEvaluator
+    from leanet.policy import energy_savings, load_artifact
+    from leanet.train import evaluate
+
+    artifact = load_artifact(args.artifact)
+    data = _data_of(artifact.meta, args)
+    test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs)
+    full_val = evaluate(artifact.net.base, data.val)
+    full_test = evaluate(artifact.net.base, data.test)
+    print(pareto_table(artifact.front, test))
+    print()
+    print(savings_table(energy_savings(artifact.front, full_val, test, args.losses), full_test))
+    return 0
+
+
+def _data_of(meta: dict, args: argparse.Namespace):
+    """The data set a checkpoint was made on, split as it was."""
+    from leanet.data import load_dataset
+
+    if "dataset" not in meta:
+        raise SystemExit("the checkpoint does not say which data set it was made on")
+    return load_dataset(meta["dataset"], root=args.data_root, seed=int(meta.get("split_seed", 0)),
+                        download=args.download)
+
+
+def _add_demo(p: argparse.ArgumentParser) -> None:
+    import mobo
+    from leanet.demo import DemoConfig
+
+    defaults = DemoConfig()
+    p.add_argument("--out", type=Path, default=defaults.out,
+                   help=f"run folder; every step is cached there (default {defaults.out})")
+    p.add_argument("--algorithm", choices=mobo.available_algorithms(), default=defaults.algorithm)
+    p.add_argument("--n-evals", type=int, default=defaults.n_evals)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--scheme", choices=["triangular", "slice"], default=defaults.scheme)
+    p.add_argument("--fine-tune-epochs", type=int, default=defaults.fine_tune_epochs)
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from leanet.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(out=args.out, algorithm=args.algorithm, n_evals=args.n_evals,
+                        seed=args.seed, scheme=args.scheme,
+                        fine_tune_epochs=args.fine_tune_epochs, progress=not args.no_progress))
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
     "train": ("train a base network and save a checkpoint", _add_train, _run_train),
     "fit-heads": ("build levels and train one head per level", _add_fit_heads, _run_fit_heads),
+    "optimize": ("optimize a LEANet's thresholds and save an artifact", _add_optimize,
+                 _run_optimize),
+    "report": ("print an artifact's Pareto table and energy savings", _add_report, _run_report),
+    "demo": ("the main job end to end on the bundled MNIST digits", _add_demo, _run_demo),
 }
 
 

@@ -1,17 +1,23 @@
-"""Pick the thresholds a device runs with, from a Pareto set.
+"""Pick the thresholds a device runs with, from a Pareto set, and ship them.
 
 A device with an energy budget takes the most accurate Pareto point within the budget;
-one with an accuracy floor takes the cheapest point that meets it.
+one with an accuracy floor takes the cheapest point that meets it. An artifact holds the
+LEANet, its Pareto table and the cost table in one file.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from leanet.costs import LevelCosts, Platform
 from leanet.evaluator import ThresholdMetrics
+from leanet.train import CheckpointError, leanet_checkpoint, leanet_from_checkpoint
 
 
 def choose_thresholds(
@@ -108,3 +114,93 @@ def energy_savings(
             Saving(loss, front.thresholds[i], float(test.accuracy[0]), float(test.energy_ratio[0]))
         )
     return savings
+
+
+ARTIFACT_FORMAT = "leanet-artifact/1"
+
+
+@dataclass
+class Artifact:
+    """What a device needs: the LEANet, its Pareto table and the platform's cost table.
+
+    Attributes:
+        net: The :class:`leanet.LEANet`.
+        front: The Pareto set of threshold vectors with their validation metrics.
+        costs: The per-level costs the energies were computed with.
+        meta: Free-form metadata (data set, accuracies, ...).
+    """
+
+    net: object
+    front: ThresholdMetrics
+    costs: LevelCosts
+    meta: dict
+
+    def thresholds(
+        self, *, energy_budget: float | None = None, accuracy_floor: float | None = None
+    ) -> Tensor:
+        """The Pareto thresholds for an energy budget or an accuracy floor."""
+        i = choose_thresholds(
+            self.front, energy_budget=energy_budget, accuracy_floor=accuracy_floor
+        )
+        return self.front.thresholds[i]
+
+    def predict(self, x: Tensor, **requirement: float):
+        """Adaptive inference on ``x`` with the thresholds for ``requirement``
+        (``energy_budget=`` or ``accuracy_floor=``); returns the runtime's decision."""
+        return self.net(x, self.thresholds(**requirement))
+
+
+def save_artifact(
+    path: str | os.PathLike,
+    net,
+    front: ThresholdMetrics,
+    costs: LevelCosts,
+    *,
+    meta: dict | None = None,
+) -> Path:
+    """Save the LEANet, its Pareto table and the cost table as one file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    platform = None if costs.platform is None else dataclasses.asdict(costs.platform)
+    payload = {
+        "format": ARTIFACT_FORMAT,
+        "leanet": leanet_checkpoint(net, meta=meta),
+        "pareto": {name: getattr(front, name) for name in _METRIC_FIELDS},
+        "costs": {
+            "exit_energy": costs.exit_energy,
+            "full_energy": costs.full_energy,
+            "platform": platform,
+            "exit_macs": costs.exit_macs if costs.level_work is not None else None,
+        },
+    }
+    partial = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+    return path
+
+
+def load_artifact(path: str | os.PathLike) -> Artifact:
+    """Load what :func:`save_artifact` wrote.
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        CheckpointError: Not an artifact, or its network does not rebuild.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no LEANet artifact at {str(path)!r}")
+    try:
+        payload = torch.load(path, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear error
+        raise CheckpointError(f"{path}: not a readable LEANet artifact: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
+        raise CheckpointError(f"{path}: not a LEANet artifact (format {ARTIFACT_FORMAT})")
+    net, meta = leanet_from_checkpoint(payload["leanet"], source=str(path))
+    front = ThresholdMetrics(**payload["pareto"])
+    saved = payload["costs"]
+    platform = Platform(**saved["platform"]) if saved["platform"] else None
+    costs = LevelCosts(saved["exit_energy"], saved["full_energy"], platform=platform)
+    return Artifact(net, front, costs, meta)
+
+
+_METRIC_FIELDS = ("thresholds", "accuracy", "energy", "energy_ratio", "exit_fraction")

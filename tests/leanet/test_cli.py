@@ -5,10 +5,17 @@ from __future__ import annotations
 import pytest
 
 from leanet.cli import COMMANDS, main
+from leanet.policy import load_artifact
 from leanet.train import load_checkpoint, load_leanet
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["fit-heads", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        *([name, "--help"] for name in ("train", "fit-heads", "optimize", "report", "demo")),
+    ],
+)
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -17,18 +24,77 @@ def test_help(argv, capsys):
 
 
 def test_commands_registered():
-    assert {"train", "fit-heads"} <= set(COMMANDS)
+    assert {"train", "fit-heads", "optimize", "report", "demo"} <= set(COMMANDS)
 
 
 def test_train_then_fit_heads(tmp_path, capsys):
     ckpt = tmp_path / "net.pt"
-    assert main(["train", "--arch", "convnet", "--dataset", "digits8x8", "--epochs", "1",
-                 "--width-multiplier", "0.25", "--out", str(ckpt), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--arch",
+                "convnet",
+                "--dataset",
+                "digits8x8",
+                "--epochs",
+                "1",
+                "--width-multiplier",
+                "0.25",
+                "--out",
+                str(ckpt),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     _, meta = load_checkpoint(ckpt)
     assert meta["dataset"] == "digits8x8" and meta["config"]["width_multiplier"] == 0.25
     out = tmp_path / "net.leanet.pt"
-    assert main(["fit-heads", "--checkpoint", str(ckpt), "--fractions", "0.5,1.0",
-                 "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fit-heads",
+                "--checkpoint",
+                str(ckpt),
+                "--fractions",
+                "0.5,1.0",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     net, meta = load_leanet(out)
     assert net.num_levels == 2 and len(meta["test_accuracy"]) == 2
     assert "incremental_macs" in capsys.readouterr().out
+
+    # optimize -> artifact (journaled) -> report, on the same tiny LEANet.
+    artifact_path = tmp_path / "net.artifact.pt"
+    assert (
+        main(
+            [
+                "optimize",
+                str(out),
+                "--algorithm",
+                "sobol",
+                "--n-evals",
+                "6",
+                "--out",
+                str(artifact_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "sobol on LEANetThresholds(L=2): 6 evaluations" in printed
+    assert (tmp_path / "net.artifact.sobol-seed0.jsonl").exists()
+    artifact = load_artifact(artifact_path)
+    assert len(artifact.front) >= 1 and artifact.front.thresholds.shape[1] == 1
+    assert main(["report", str(artifact_path)]) == 0
+    report = capsys.readouterr().out
+    assert "Pareto set" in report and "Energy saved on test" in report

@@ -220,3 +220,28 @@ def test_energy_savings_choose_on_validation_and_report_on_test(evaluator):
     ratios = [float(evaluator.evaluate(s.thresholds).energy_ratio[0]) for s in savings]
     assert ratios[0] >= ratios[1] >= ratios[2]
     assert energy_savings(front, 2.0, test, losses=(0.0,))[0].thresholds is None
+
+
+def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
+    from leanet.costs import measure_costs
+    from leanet.policy import load_artifact, save_artifact
+
+    net, dataset = _tiny_leanet_and_data()
+    costs = measure_costs(net, latency=False)
+    evaluator = ThresholdEvaluator.from_model(net, dataset, costs)
+    front, _ = reference_front(evaluator, n_samples=500, polish_points=16)
+    path = save_artifact(tmp_path / "a.pt", net, front, costs, meta={"dataset": "tiny"})
+    artifact = load_artifact(path)
+    torch.testing.assert_close(artifact.front.thresholds, front.thresholds)
+    torch.testing.assert_close(artifact.costs.exit_energy, costs.exit_energy)
+    assert artifact.meta["dataset"] == "tiny" and artifact.costs.platform == costs.platform
+    budget = float(front.energy_ratio.median())
+    T = artifact.thresholds(energy_budget=budget)
+    images, _ = dataset.tensors()
+    expected = net(images, T)
+    decision = artifact.predict(images, energy_budget=budget)
+    assert torch.equal(decision.prediction, expected.prediction)
+    assert torch.equal(decision.exit_level, expected.exit_level)
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="not a readable LEANet artifact"):
+        load_artifact(tmp_path / "bad.pt")

