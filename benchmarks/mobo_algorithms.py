@@ -10,6 +10,7 @@ every algorithm (on a shared 2-core machine more threads were slower, not faster
     python benchmarks/mobo_algorithms.py                 # the full issue-3 configuration
     python benchmarks/mobo_algorithms.py --quick         # seconds: a smoke test
     python benchmarks/mobo_algorithms.py --algorithms usemo mesmo --problems ZDT1 --seeds 3
+    python benchmarks/mobo_algorithms.py --quick --workers 2  # runs spread over 2 processes
 
 Runs are appended to ``<out>.json`` as they finish and skipped when found there, so an
 interrupted run resumes; ``<out>.csv``, ``<out>.md`` (with the exact command) and ``<out>.png``
@@ -25,6 +26,7 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +55,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--quick", action="store_true", help="BraninCurrin, usemo/mesmo/sobol, 2 seeds, 14 evals"
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "mobo_algorithms")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="spread the (problem, algorithm, seed) runs over N worker processes; 1: all "
+        "in this process, one after another",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["dask", "joblib"],
+        default="dask",
+        help="with --workers > 1: a Dask LocalCluster (pip install distributed) or joblib",
+    )
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.quick:
         args.algorithms = ["usemo", "mesmo", "sobol"]
         args.problems = ["BraninCurrin"]
@@ -64,6 +81,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run_one(problem_name: str, algorithm: str, seed: int, evals: int, n_initial: int) -> dict:
+    torch.set_num_threads(1)  # also in worker processes, which start with torch's default
     problem = mobo.problems.make(problem_name, **PROBLEMS[problem_name])
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -178,6 +196,37 @@ def plot(args: argparse.Namespace, runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def run_all(todo: list[tuple], workers: int, backend: str) -> Iterator[dict]:
+    """Yield the run of each ``run_one`` argument tuple in ``todo``, as each finishes.
+
+    One worker: here, in order. More: in that many worker processes (one torch thread
+    each), from a Dask ``LocalCluster`` or joblib, in the order they finish.
+    """
+    if workers == 1 or len(todo) <= 1:
+        for arguments in todo:
+            yield run_one(*arguments)
+        return
+    if backend == "dask":
+        try:
+            from distributed import Client, LocalCluster, as_completed
+        except ImportError:
+            print("distributed is not installed: using joblib", file=sys.stderr)
+            backend = "joblib"
+    if backend == "dask":
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        with cluster, Client(cluster) as client:
+            futures = [client.submit(run_one, *arguments, pure=False) for arguments in todo]
+            for future in as_completed(futures):
+                yield future.result()
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+    yield from parallel(delayed(run_one)(*arguments) for arguments in todo)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -188,21 +237,29 @@ def main(argv: list[str] | None = None) -> None:
     runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
     done = {(r["problem"], r["algorithm"], r["seed"], r["evals"], r["n_initial"]) for r in runs}
     # Seeds outermost, so an interrupted run still has every algorithm on the early seeds.
-    for seed in range(args.seeds):
-        for problem in args.problems:
-            for algorithm in args.algorithms:
-                if (problem, algorithm, seed, args.evals, args.n_initial) in done:
-                    continue
-                run = run_one(problem, algorithm, seed, args.evals, args.n_initial)
-                runs.append(run)
-                store.write_text(json.dumps({"command": command, "runs": runs}))
-                print(
-                    f"{problem:14s} {algorithm:10s} seed {seed}: log10 HV diff "
-                    f"{run['log_hv_difference'][-1]:7.3f}, "
-                    f"{run['seconds_per_iteration']:6.2f} s/iteration",
-                    flush=True,
-                )
-                write_outputs(args, runs, command)
+    todo = [
+        (problem, algorithm, seed, args.evals, args.n_initial)
+        for seed in range(args.seeds)
+        for problem in args.problems
+        for algorithm in args.algorithms
+        if (problem, algorithm, seed, args.evals, args.n_initial) not in done
+    ]
+    start = time.perf_counter()
+    for run in run_all(todo, args.workers, args.backend):
+        runs.append(run)
+        store.write_text(json.dumps({"command": command, "runs": runs}))
+        print(
+            f"{run['problem']:14s} {run['algorithm']:10s} seed {run['seed']}: log10 HV diff "
+            f"{run['log_hv_difference'][-1]:7.3f}, "
+            f"{run['seconds_per_iteration']:6.2f} s/iteration",
+            flush=True,
+        )
+        write_outputs(args, runs, command)
+    print(
+        f"{len(todo)} runs on {args.workers} worker(s): "
+        f"{time.perf_counter() - start:.1f} s wall time",
+        flush=True,
+    )
     runs = [r for r in runs if r["evals"] == args.evals and r["n_initial"] == args.n_initial]
     rows = write_outputs(args, runs, command)
     print(f"\n{'problem':14s} {'algorithm':10s} seeds  log10 HV diff  s/iteration")

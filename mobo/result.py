@@ -91,7 +91,10 @@ class Result:
         ).reshape(-1, m)
         steps: dict[int, tuple[float, float]] = {}
         for e in evaluations:
-            steps.setdefault(e.step, (e.ask_seconds, e.eval_seconds))
+            # Evaluated concurrently, a batch's points finish at different times: the batch
+            # took as long as its slowest (equal to each of them when evaluated together).
+            ask_seconds, eval_seconds = steps.get(e.step, (e.ask_seconds, 0.0))
+            steps[e.step] = (ask_seconds, max(eval_seconds, e.eval_seconds))
         return cls(
             problem=problem,
             algorithm=algorithm,

@@ -4,6 +4,11 @@
 >>> result = study.optimize(n_evals=30)
 >>> study = Study.load("bc.jsonl")   # after a crash: continues to the same budget
 >>> result = study.optimize()
+
+Evaluations can run in parallel on any :class:`concurrent.futures.Executor` (threads,
+processes, or a Dask cluster through ``distributed.Client(...).get_executor()``):
+
+>>> study.optimize(n_evals=40, batch_size=4, executor=executor, asynchronous=True)
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -198,27 +205,43 @@ class Study:
         errors = list(errors) if errors is not None else [None] * X.shape[0]
         if len(errors) != X.shape[0]:
             raise ValueError(f"errors must have one entry per row of X ({X.shape[0]})")
-        step = 1 + max((e.step for e in self.evaluations), default=-1)
+        step = self._next_step()
         ask_seconds = getattr(self, "_last_ask_seconds", 0.0)
         self._last_ask_seconds = 0.0
-        told = []
-        for x, y, error in zip(X, Y, errors, strict=True):
-            ok = bool(torch.isfinite(y).all()) and error is None
-            evaluation = Evaluation(
-                index=self.n_evaluated,
-                x=x.tolist(),
-                y=y.tolist() if ok else None,
-                error=None if ok else (error or f"non-finite objective values {y.tolist()}"),
-                step=step,
-                ask_seconds=ask_seconds,
-                eval_seconds=eval_seconds,
-            )
-            if self._journal is not None:
-                self._journal.append(evaluation.to_record())
-            self.evaluations.append(evaluation)
-            told.append(evaluation)
-            self._remove_pending(x)
-        return told
+        return [
+            self._record(x, y, error, step=step, ask_seconds=ask_seconds, eval_seconds=eval_seconds)
+            for x, y, error in zip(X, Y, errors, strict=True)
+        ]
+
+    def _next_step(self) -> int:
+        return 1 + max((e.step for e in self.evaluations), default=-1)
+
+    def _record(
+        self,
+        x: Tensor,
+        y: Tensor,
+        error: str | None,
+        *,
+        step: int,
+        ask_seconds: float,
+        eval_seconds: float,
+    ) -> Evaluation:
+        """Record one evaluation: journaled (fsynced), then appended, then no longer pending."""
+        ok = bool(torch.isfinite(y).all()) and error is None
+        evaluation = Evaluation(
+            index=self.n_evaluated,
+            x=x.tolist(),
+            y=y.tolist() if ok else None,
+            error=None if ok else (error or f"non-finite objective values {y.tolist()}"),
+            step=step,
+            ask_seconds=ask_seconds,
+            eval_seconds=eval_seconds,
+        )
+        if self._journal is not None:
+            self._journal.append(evaluation.to_record())
+        self.evaluations.append(evaluation)
+        self._remove_pending(x)
+        return evaluation
 
     def _remove_pending(self, x: Tensor) -> None:
         if self._pending.shape[0]:
@@ -229,7 +252,10 @@ class Study:
                 self._pending = self._pending[keep]
 
     def stop(self) -> None:
-        """Ask :meth:`optimize` to stop after the current batch (e.g. from a callback)."""
+        """Ask :meth:`optimize` to stop after the current batch (e.g. from a callback).
+
+        On an executor no new point is submitted; those in flight are still told.
+        """
         self._stop = True
 
     # ----------------------------------------------------------------- the loop
@@ -240,15 +266,42 @@ class Study:
         batch_size: int = 1,
         show_progress: bool = True,
         callbacks: Sequence[Callback] = (),
+        executor: Executor | None = None,
+        asynchronous: bool = False,
+        timeout: float | None = None,
     ) -> Result:
         """Ask, evaluate and tell until ``n_evals`` evaluations (in all) are done.
+
+        Without an executor each batch is evaluated here, in one ``problem.evaluate``
+        call, and told in order: the study is deterministic given its seed.
+
+        With an ``executor`` each point of a batch is submitted on its own and told as
+        soon as it completes (journaled at once, so the journal and ``Evaluation.index``
+        hold the order told, which may differ from the order asked; ``Evaluation.step``
+        names the ask). With ``asynchronous=True`` up to ``batch_size`` evaluations are
+        in flight and new points are proposed as soon as one completes, with the running
+        points passed to the algorithm as ``X_pending``. A future that raises (e.g. Dask's
+        ``KilledWorker`` when workers died running it; Dask itself retries such a task on
+        another worker first) or gives no result within ``timeout`` is recorded as a
+        failed evaluation and the study goes on.
 
         Args:
             n_evals: The study's total budget, failed evaluations and those already done
                 included. None: the budget recorded in the journal (to resume).
-            batch_size: Points proposed and evaluated together.
+            batch_size: Points proposed and evaluated together; asynchronously, the
+                number of evaluations kept in flight.
             show_progress: Show a tqdm progress bar.
-            callbacks: Called as ``callback(study, evaluations)`` after each batch.
+            callbacks: Called as ``callback(study, evaluations)`` after each tell: after
+                each batch without an executor, after each evaluation with one.
+            executor: A :class:`concurrent.futures.Executor` to evaluate on (e.g.
+                ``ThreadPoolExecutor``, ``ProcessPoolExecutor`` or
+                ``distributed.Client(...).get_executor()``). Process and cluster
+                executors need a picklable problem.
+            asynchronous: With an executor, refill free slots as evaluations complete
+                instead of waiting for the whole batch.
+            timeout: With an executor, seconds an evaluation may take from submission;
+                a late one is recorded as failed (its future cancelled, which stops it
+                on Dask but not in a running thread). None: wait as long as it takes.
 
         Returns:
             The study's :class:`~mobo.result.Result`.
@@ -261,6 +314,10 @@ class Study:
             raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if executor is None and (asynchronous or timeout is not None):
+            raise ValueError("asynchronous and timeout need an executor")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
         if n_evals != self.n_evals:
             self.n_evals = n_evals
             if self._journal is not None:
@@ -275,36 +332,82 @@ class Study:
             disable=not show_progress,
             unit="eval",
         )
+
+        def after_tell(evaluations: list[Evaluation]) -> None:
+            bar.update(len(evaluations))
+            if show_progress:
+                bar.set_postfix(hv=f"{self._hypervolume():.4g}", failed=self._n_failed())
+            for callback in callbacks:
+                callback(self, evaluations)
+
         try:
-            while self.n_evaluated < n_evals and not self._stop:
-                q = min(batch_size, n_evals - self.n_evaluated)
-                X = self.ask(q)
-                start = time.perf_counter()
-                Y, errors = self._evaluate(X)
-                told = self.tell(X, Y, errors=errors, eval_seconds=time.perf_counter() - start)
-                bar.update(len(told))
-                if show_progress:
-                    bar.set_postfix(hv=f"{self._hypervolume():.4g}", failed=self._n_failed())
-                for callback in callbacks:
-                    callback(self, told)
+            if executor is None:
+                while self.n_evaluated < n_evals and not self._stop:
+                    q = min(batch_size, n_evals - self.n_evaluated)
+                    X = self.ask(q)
+                    start = time.perf_counter()
+                    Y, errors = evaluate_batch(self.problem, X)
+                    eval_seconds = time.perf_counter() - start
+                    after_tell(self.tell(X, Y, errors=errors, eval_seconds=eval_seconds))
+            else:
+                self._optimize_on(executor, n_evals, batch_size, asynchronous, timeout, after_tell)
         finally:
             bar.close()
         return self.result()
 
-    def _evaluate(self, X: Tensor) -> tuple[Tensor, list[str | None]]:
-        """Evaluate a batch; if it raises, evaluate row by row to isolate the failures."""
-        nan_row = torch.full((self.problem.num_objectives,), math.nan, dtype=DTYPE)
+    def _optimize_on(
+        self,
+        executor: Executor,
+        n_evals: int,
+        batch_size: int,
+        asynchronous: bool,
+        timeout: float | None,
+        after_tell: Callable[[list[Evaluation]], None],
+    ) -> None:
+        """The executor loop of :meth:`optimize`: submit, wait, tell each as it completes."""
+        in_flight: dict[Future, _InFlight] = {}
+        next_step = self._next_step()
         try:
-            return self.problem.evaluate(X), [None] * X.shape[0]
-        except Exception as err:  # noqa: BLE001 - any failure of a black box is data
-            if X.shape[0] == 1:
-                return nan_row.unsqueeze(0), [f"{type(err).__name__}: {err}"]
-        rows, errors = [], []
-        for x in X:
-            Y, error = self._evaluate(x.unsqueeze(0))
-            rows.append(Y[0])
-            errors.append(error[0])
-        return torch.stack(rows), errors
+            while True:
+                free = min(batch_size - len(in_flight), n_evals - self.n_evaluated - len(in_flight))
+                if free > 0 and not self._stop and (asynchronous or not in_flight):
+                    X = self.ask(free)
+                    ask_seconds, self._last_ask_seconds = self._last_ask_seconds, 0.0
+                    for x in X:
+                        future = executor.submit(evaluate_batch, self.problem, x.unsqueeze(0))
+                        in_flight[future] = _InFlight(
+                            x, next_step, ask_seconds, time.perf_counter()
+                        )
+                    next_step += 1
+                if not in_flight:
+                    return
+                wait_seconds = None
+                if timeout is not None:
+                    first_deadline = min(job.submitted for job in in_flight.values()) + timeout
+                    wait_seconds = max(0.0, first_deadline - time.perf_counter())
+                done, _ = wait(in_flight, timeout=wait_seconds, return_when=FIRST_COMPLETED)
+                now = time.perf_counter()
+                finished = [  # in submission order, so a tie is told the same way every time
+                    future
+                    for future, job in in_flight.items()
+                    if future in done or (timeout is not None and now - job.submitted >= timeout)
+                ]
+                for future in finished:
+                    job = in_flight.pop(future)
+                    y, error = _outcome(future, timeout, self.problem.num_objectives)
+                    evaluation = self._record(
+                        job.x,
+                        y,
+                        error,
+                        step=job.step,
+                        ask_seconds=job.ask_seconds,
+                        eval_seconds=now - job.submitted,
+                    )
+                    after_tell([evaluation])
+        finally:
+            for future, job in in_flight.items():  # interrupted: forget what will not be told
+                future.cancel()
+                self._remove_pending(job.x)
 
     def _hypervolume(self) -> float:
         from mobo.metrics import hypervolume
@@ -319,6 +422,51 @@ class Study:
             f"Study(problem={self.problem.name!r}, algorithm={self.algorithm_name!r}, "
             f"seed={self.seed}, evaluations={self.n_evaluated})"
         )
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """A point submitted to an executor, with what its evaluation record needs."""
+
+    x: Tensor
+    step: int
+    ask_seconds: float
+    submitted: float
+
+
+def _outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str | None]:
+    """The objective values (length ``m``) and error of a finished or overdue future."""
+    nan_row = torch.full((m,), math.nan, dtype=DTYPE)
+    if not future.done():
+        future.cancel()
+        return nan_row, f"TimeoutError: no result within {timeout} s"
+    try:
+        Y, errors = future.result()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # noqa: BLE001 - a lost worker or a cancelled task is data
+        return nan_row, f"{type(err).__name__}: {err}"
+    return as_tensor(Y, "Y")[0], errors[0]
+
+
+def evaluate_batch(problem: Problem, X: Tensor) -> tuple[Tensor, list[str | None]]:
+    """Evaluate a ``q x d`` batch; if it raises, evaluate row by row to isolate the failures.
+
+    Returns a ``q x m`` tensor (NaN rows for failures) and, per row, the error or None.
+    A module-level function, so process and Dask executors can pickle it.
+    """
+    nan_row = torch.full((problem.num_objectives,), math.nan, dtype=DTYPE)
+    try:
+        return problem.evaluate(X), [None] * X.shape[0]
+    except Exception as err:  # noqa: BLE001 - any failure of a black box is data
+        if X.shape[0] == 1:
+            return nan_row.unsqueeze(0), [f"{type(err).__name__}: {err}"]
+    rows, errors = [], []
+    for x in X:
+        Y, error = evaluate_batch(problem, x.unsqueeze(0))
+        rows.append(Y[0])
+        errors.append(error[0])
+    return torch.stack(rows), errors
 
 
 def _check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
@@ -340,6 +488,9 @@ def optimize(
     journal: str | os.PathLike | None = None,
     show_progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    executor: Executor | None = None,
+    asynchronous: bool = False,
+    timeout: float | None = None,
     **algorithm_options: Any,
 ) -> Result:
     """Optimize ``problem`` in one call and return the :class:`~mobo.result.Result`.
@@ -353,7 +504,11 @@ def optimize(
         journal: Optional journal path (see :class:`Study`); if it exists, the study it
             holds is resumed (it must be for the same problem).
         show_progress: Show a progress bar.
-        callbacks: Called as ``callback(study, evaluations)`` after each batch.
+        callbacks: Called as ``callback(study, evaluations)`` after each tell.
+        executor: Evaluate on this :class:`concurrent.futures.Executor`, telling results
+            as they complete (see :meth:`Study.optimize`).
+        asynchronous: With an executor, keep ``batch_size`` evaluations in flight.
+        timeout: With an executor, seconds after which an evaluation counts as failed.
         **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
     """
     if journal is not None and os.path.exists(journal) and os.path.getsize(journal) > 0:
@@ -367,5 +522,11 @@ def optimize(
     else:
         study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
     return study.optimize(
-        n_evals, batch_size=batch_size, show_progress=show_progress, callbacks=callbacks
+        n_evals,
+        batch_size=batch_size,
+        show_progress=show_progress,
+        callbacks=callbacks,
+        executor=executor,
+        asynchronous=asynchronous,
+        timeout=timeout,
     )

@@ -4,6 +4,7 @@ Use :func:`make_algorithm` or pass the name to :class:`mobo.Study` / :func:`mobo
 :func:`available_algorithms` lists the names.
 """
 
+from mobo.algorithms.ax import AxAlgorithm
 from mobo.algorithms.base import (
     Algorithm,
     available_algorithms,
@@ -26,6 +27,7 @@ __all__ = [
     "NSGA2",
     "PESMO",
     "Algorithm",
+    "AxAlgorithm",
     "BayesianAlgorithm",
     "QLogNEHVI",
     "QParEGO",

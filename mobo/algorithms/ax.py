@@ -1,0 +1,100 @@
+"""Ax as a mobo algorithm: each ask rebuilds an Ax experiment and lets Ax propose [Ax2024]_.
+
+mobo algorithms hold no state, so every :meth:`propose` makes a fresh Ax ``Client``
+(:func:`mobo.ax_bridge.new_client`: the problem's parameters, objectives in their natural
+sense, the reference point as objective thresholds), attaches every observation as a
+completed trial and every pending point as a running one, and asks Ax's generation
+strategy for ``q`` trials. The initial design is mobo's Sobol design (as for every model-
+based algorithm here), so Ax's own initialization is satisfied by the attached trials and
+Ax proposes with its modular BoTorch model (a GP per objective and qLogNEHVI by default)
+from the first call on. Seeded from the study, so the same history gives the same points.
+Needs ``pip install ax-platform`` (the ``ax`` extra).
+
+.. [Ax2024] M. Olson, E. Santorella, L. C. Tiao, S. Cakmak, D. Eriksson, M. Garrard,
+   S. Daulton, M. Balandat, E. Bakshy, E. Kashtelyan, et al. Ax: A Platform for Adaptive
+   Experimentation. AutoML Conference 2025 (ABCD track).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor
+
+from mobo.algorithms.base import Algorithm, register
+from mobo.problem import DTYPE, Problem
+
+
+@register
+class AxAlgorithm(Algorithm):
+    """Ax's ``Client`` (``get_next_trials``) on the observations of each ask.
+
+    Args:
+        problem: The problem to optimize.
+        n_initial: Size of mobo's initial Sobol design (default ``2 * (d + 1)``).
+        method: Ax's generation-strategy method, ``"fast"`` or ``"quality"``.
+    """
+
+    name: ClassVar[str] = "ax"
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        n_initial: int | None = None,
+        method: Literal["fast", "quality"] = "fast",
+    ) -> None:
+        super().__init__(problem, n_initial=n_initial)
+        if method not in ("fast", "quality"):
+            raise ValueError(f"method must be 'fast' or 'quality', got {method!r}")
+        self.method = method
+        try:
+            import ax  # noqa: F401
+        except ImportError as err:
+            raise ImportError(
+                "the 'ax' algorithm needs ax-platform: pip install 'leanet-mobo[ax]'"
+            ) from err
+
+    def propose(
+        self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
+    ) -> Tensor:
+        from mobo.ax_bridge import (
+            attach_evaluation,
+            new_client,
+            parameter_names,
+            parameters_of,
+            quiet_ax,
+        )
+
+        problem = self.problem
+        client = new_client(problem, seed=seed)
+        with quiet_ax():
+            # The attached observations are the initialization: Ax goes straight to its model.
+            client.configure_generation_strategy(
+                method=self.method,
+                initialization_budget=1,
+                initialization_random_seed=seed,
+                initialize_with_center=False,
+                use_existing_trials_for_initialization=True,
+                min_observed_initialization_trials=1,
+            )
+        for x, y in zip(problem.from_unit(U), Y, strict=True):
+            attach_evaluation(client, problem, x, y)
+        if U_pending is not None:
+            with quiet_ax():
+                for x in problem.from_unit(U_pending):
+                    client.attach_trial(parameters=parameters_of(problem, x))  # RUNNING
+        proposals: dict[int, dict] = {}
+        with quiet_ax():
+            for _ in range(q):  # Ax may give fewer than asked; each call sees the last's
+                if len(proposals) == q:
+                    break
+                proposals.update(client.get_next_trials(max_trials=q - len(proposals)))
+        if len(proposals) < q:
+            raise RuntimeError(f"Ax proposed {len(proposals)} of {q} points")
+        names = parameter_names(problem)
+        X = torch.tensor(
+            [[float(proposals[t][n]) for n in names] for t in sorted(proposals)], dtype=DTYPE
+        )
+        return problem.to_unit(X)

@@ -1,0 +1,108 @@
+"""The ``ax`` algorithm and the study <-> Ax experiment bridge."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import mobo
+from tests.mobo.algorithms._contract import assert_algorithm_contract
+
+pytest.importorskip("ax")
+
+from mobo.ax_bridge import from_ax, to_ax  # noqa: E402
+
+
+def _tradeoff(X):
+    """Like a LEANet threshold problem: accuracy up, energy ratio (a cost) up, with x."""
+    accuracy = 0.9 + 0.1 * X[:, 0] - 0.02 * X[:, 1] ** 2
+    energy_ratio = 0.2 + 0.8 * X[:, 0] ** 2 + 0.1 * X[:, 1]
+    Y = torch.stack([accuracy, -energy_ratio], dim=-1)
+    Y[X[:, 1] > 0.85] = float("nan")  # some evaluations fail
+    return Y
+
+
+@pytest.fixture
+def tradeoff():
+    return mobo.FunctionProblem(
+        _tradeoff,
+        [[0.0, 0.0], [1.0, 1.0]],
+        2,
+        [0.85, -1.15],
+        objective_names=["accuracy", "energy ratio"],
+        senses=["max", "min"],
+        name="tradeoff",
+    )
+
+
+def test_the_ax_algorithm_runs_a_journaled_study(tmp_path, tradeoff):
+    path = tmp_path / "ax.jsonl"
+    result = mobo.optimize(
+        tradeoff, "ax", n_evals=7, n_initial=5, seed=0, journal=path, show_progress=False
+    )
+    assert result.algorithm == "ax" and result.n_evaluations == 7
+    assert torch.all(result.X >= 0) and torch.all(result.X <= 1)
+    design = mobo.make_algorithm("sobol", tradeoff).ask(
+        7, torch.empty(0, 2), torch.empty(0, 2), seed=0
+    )
+    torch.testing.assert_close(result.X[:5], design[:5], rtol=0, atol=0)  # mobo's design
+    assert not torch.allclose(result.X[5:], design[5:])  # then Ax's model
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["algorithm"] == "ax" and sum(r["type"] == "eval" for r in lines) == 7
+    assert mobo.Study.load(path, tradeoff).n_evaluated == 7
+
+
+def test_the_ax_algorithm_keeps_the_algorithm_contract(branin_currin):
+    generator = torch.Generator().manual_seed(0)
+    X = branin_currin.from_unit(torch.rand(6, 2, dtype=torch.float64, generator=generator))
+    assert_algorithm_contract("ax", branin_currin, X, branin_currin.evaluate(X), q=2)
+
+
+def test_a_study_round_trips_through_an_ax_experiment(tmp_path, tradeoff):
+    study = mobo.Study(tradeoff, "sobol", seed=1)
+    study.optimize(12, batch_size=3, show_progress=False)
+    assert any(e.failed for e in study.evaluations)
+
+    client = to_ax(study)
+    experiment = client._experiment
+    assert list(experiment.search_space.parameters) == ["x0", "x1"]
+    assert experiment.search_space.parameters["x1"].upper == 1.0
+    config = experiment.optimization_config
+    assert str(config.objective.expression) == "accuracy, -energy_ratio"
+    thresholds = {t.metric_names[0]: (t.op.name, t.bound) for t in config.objective_thresholds}
+    assert thresholds == {"accuracy": ("GEQ", 0.85), "energy_ratio": ("LEQ", 1.15)}
+    statuses = [experiment.trials[i].status.name for i in range(12)]
+    assert statuses == ["FAILED" if e.failed else "COMPLETED" for e in study.evaluations]
+    data = experiment.lookup_data().df
+    first = data[data["trial_index"] == 0].set_index("metric_name")["mean"]
+    assert first["energy_ratio"] == -study.evaluations[0].y[1]  # natural sign in Ax
+
+    back = from_ax(client, tradeoff, "qlognehvi", seed=1, journal=tmp_path / "back.jsonl")
+    assert [(e.x, e.y, e.error) for e in back.evaluations] == [
+        (e.x, e.y, e.error) for e in study.evaluations
+    ]
+    torch.testing.assert_close(back.result().hypervolume, study.result().hypervolume)
+    assert mobo.Study.load(tmp_path / "back.jsonl", tradeoff).n_evaluated == 12
+
+    # Through Ax's own JSON snapshot too (Ax stores metric values to about 1e-10).
+    from ax.api.client import Client
+
+    client.save_to_json_file(str(tmp_path / "ax.json"))
+    loaded = from_ax(Client.load_from_json_file(str(tmp_path / "ax.json")), tradeoff, "sobol")
+    result, original = loaded.result(), study.result()
+    torch.testing.assert_close(result.X, original.X, rtol=0, atol=0)
+    torch.testing.assert_close(result.Y, original.Y, rtol=0, atol=1e-9, equal_nan=True)
+    assert torch.equal(result.failed, original.failed)
+
+    # A Result exports the same trials (without error messages).
+    from_result = from_ax(to_ax(study.result()), tradeoff, "sobol")
+    assert [e.y for e in from_result.evaluations] == [e.y for e in study.evaluations]
+
+
+def test_importing_an_experiment_of_another_problem_is_refused(branin_currin, tradeoff):
+    study = mobo.Study(branin_currin, "random")
+    study.optimize(2, show_progress=False)
+    with pytest.raises(ValueError, match=r"has no \['accuracy', 'energy_ratio'\]"):
+        from_ax(to_ax(study), tradeoff)

@@ -1,0 +1,276 @@
+"""Evaluation on executors: results told as they complete, asynchronous refills, lost workers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+import mobo
+
+
+def _journal(path):
+    return [json.loads(line) for line in path.read_text().splitlines()[1:] if '"eval"' in line]
+
+
+def _two_objectives(X):
+    return torch.stack([X[:, 0], 1 - X[:, 1]], dim=-1)
+
+
+def _first_sobol_batch(problem, q, seed):
+    empty = torch.empty(0, problem.dim, dtype=torch.float64)
+    return mobo.make_algorithm("sobol", problem).ask(q, empty, empty, seed=seed)
+
+
+def test_a_batch_is_told_as_it_completes_each_journaled_at_once(tmp_path):
+    unit = [[0.0, 0.0], [1.0, 1.0]]
+    probe = mobo.FunctionProblem(_two_objectives, unit, 2, [-1.0, -1.0], name="slow")
+    asked = _first_sobol_batch(probe, 3, seed=0)
+    delays = {tuple(x.tolist()): delay for x, delay in zip(asked, [0.6, 0.35, 0.1], strict=True)}
+
+    def slow(X):
+        time.sleep(delays.get(tuple(X[0].tolist()), 0.0))
+        return _two_objectives(X)
+
+    problem = mobo.FunctionProblem(slow, unit, 2, [-1.0, -1.0], name="slow")
+    path = tmp_path / "study.jsonl"
+    journaled_at_tell = []
+
+    def count_journal(study, told):
+        journaled_at_tell.append((len(told), len(_journal(path)), study.n_evaluated))
+
+    with ThreadPoolExecutor(3) as executor:
+        result = mobo.optimize(
+            problem,
+            "sobol",
+            n_evals=3,
+            batch_size=3,
+            journal=path,
+            executor=executor,
+            show_progress=False,
+            callbacks=[count_journal],
+        )
+    # The first asked point is the slowest: told last, and the journal keeps the told order.
+    torch.testing.assert_close(result.X, asked.flip(0), rtol=0, atol=0)
+    records = _journal(path)
+    assert [r["index"] for r in records] == [0, 1, 2]
+    assert {r["step"] for r in records} == {0}  # one ask proposed all three
+    assert journaled_at_tell == [(1, 1, 1), (1, 2, 2), (1, 3, 3)]
+    # The batch took as long as its slowest point.
+    assert result.eval_seconds.shape == (1,) and float(result.eval_seconds[0]) >= 0.6
+
+
+def test_asynchronous_mode_keeps_the_batch_in_flight_and_passes_pending_points(toy_problem):
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def tracked(X):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.02 + 0.1 * float(X[0, 0]))
+        with lock:
+            in_flight[0] -= 1
+        return _two_objectives(X)
+
+    problem = mobo.FunctionProblem(tracked, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="tracked")
+    study = mobo.Study(problem, "random", seed=0)
+    asks = []
+    ask = study.algorithm.ask
+
+    def spy(q, X, Y, **kwargs):
+        asks.append((q, kwargs["X_pending"].shape[0], X.shape[0]))
+        return ask(q, X, Y, **kwargs)
+
+    study.algorithm.ask = spy
+    with ThreadPoolExecutor(3) as executor:
+        result = study.optimize(
+            8, batch_size=3, executor=executor, asynchronous=True, show_progress=False
+        )
+    assert result.n_evaluations == 8 and most[0] <= 3
+    assert asks[0] == (3, 0, 0)
+    # Later asks refill freed slots, the points still running passed as pending.
+    assert all(q + pending <= 3 for q, pending, _ in asks[1:])
+    assert sum(pending >= 1 for _, pending, _ in asks[1:]) >= len(asks[1:]) // 2 >= 1
+    assert sum(q for q, _, _ in asks) == 8
+    assert study._pending.shape[0] == 0
+    steps = [e.step for e in study.evaluations]
+    assert len(set(steps)) == len(asks)  # each ask is one step, whatever the told order
+
+
+def test_failures_and_timeouts_on_an_executor_are_recorded_and_the_study_goes_on(tmp_path):
+    def flaky(X):
+        if X[0, 0] > 0.85:
+            time.sleep(1.0)  # overdue
+        if X[0, 0] < 0.15:
+            raise RuntimeError("simulator crashed")
+        Y = _two_objectives(X)
+        Y[X[:, 1] < 0.2] = float("nan")
+        return Y
+
+    problem = mobo.FunctionProblem(flaky, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="flaky")
+    path = tmp_path / "flaky.jsonl"
+    # Spare threads: an overdue evaluation still holds its thread until it returns.
+    with ThreadPoolExecutor(8) as executor:
+        result = mobo.optimize(
+            problem,
+            "sobol",
+            n_evals=16,
+            batch_size=4,
+            seed=0,
+            journal=path,
+            executor=executor,
+            timeout=0.5,
+            show_progress=False,
+        )
+    assert result.n_evaluations == 16
+    errors = {r["error"].split(":")[0] for r in _journal(path) if r["error"]}
+    assert errors == {"TimeoutError", "RuntimeError", "non-finite objective values [nan, nan]"}
+    late, crashed = result.X[:, 0] > 0.85, result.X[:, 0] < 0.15
+    nan = (result.X[:, 1] < 0.2) & ~late & ~crashed
+    assert torch.equal(result.failed, late | crashed | nan)
+
+
+def test_an_interrupted_executor_study_resumes_from_its_journal(tmp_path, toy_problem):
+    path = tmp_path / "study.jsonl"
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt_after_5(study, told):
+        if study.n_evaluated >= 5:
+            raise Interrupt
+
+    study = mobo.Study(toy_problem, "sobol", seed=2, journal=path)
+    with ThreadPoolExecutor(2) as executor, pytest.raises(Interrupt):
+        study.optimize(
+            12,
+            batch_size=2,
+            executor=executor,
+            asynchronous=True,
+            show_progress=False,
+            callbacks=[interrupt_after_5],
+        )
+    assert study._pending.shape[0] == 0  # what was cancelled is no longer pending
+    resumed = mobo.Study.load(path, toy_problem)
+    assert resumed.n_evaluated == 5 and resumed.n_evals == 12
+    with ThreadPoolExecutor(2) as executor:
+        result = resumed.optimize(batch_size=2, executor=executor, show_progress=False)
+    assert result.n_evaluations == 12 and len(_journal(path)) == 12
+
+
+def test_executor_options_are_checked(toy_problem):
+    study = mobo.Study(toy_problem, "random")
+    with pytest.raises(ValueError, match="asynchronous and timeout need an executor"):
+        study.optimize(3, asynchronous=True, show_progress=False)
+    with ThreadPoolExecutor(1) as executor, pytest.raises(ValueError, match="timeout must be"):
+        study.optimize(3, executor=executor, timeout=0, show_progress=False)
+
+
+# ----------------------------------------------------------------------------------- Dask
+def _first_to_create(path: Path) -> bool:
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _closes_its_worker(X, *, marker_dir):
+    """Shuts down the Dask worker running it mid-evaluation: the first point with x0 > 0.5."""
+    from distributed import get_worker
+
+    if float(X[0, 0]) > 0.5 and _first_to_create(Path(marker_dir) / "closed_a_worker"):
+        worker = get_worker()
+        worker.loop.add_callback(worker.close)
+        time.sleep(1.0)  # still evaluating when the worker goes away
+    return _two_objectives(X)
+
+
+def test_dask_a_worker_lost_mid_evaluation_fails_that_evaluation_only(tmp_path):
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    function = functools.partial(_closes_its_worker, marker_dir=tmp_path)
+    problem = mobo.FunctionProblem(function, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="lossy")
+    path = tmp_path / "lossy.jsonl"
+    # No retries: the first worker lost running a task fails it (KilledWorker). One task per
+    # worker at a time: Dask also blames the tasks queued on a worker that dies.
+    with (
+        dask.config.set(
+            {
+                "distributed.scheduler.allowed-failures": 0,
+                "distributed.scheduler.worker-saturation": 1.0,
+            }
+        ),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        result = mobo.optimize(
+            problem,
+            "sobol",
+            n_evals=6,
+            batch_size=2,
+            seed=0,
+            journal=path,
+            executor=client.get_executor(),
+            timeout=30,
+            show_progress=False,
+        )
+    assert result.n_evaluations == 6 and len(_journal(path)) == 6
+    lost = [r for r in _journal(path) if r["error"]]
+    assert len(lost) == 1 and lost[0]["error"].startswith("KilledWorker")
+    assert lost[0]["x"][0] > 0.5  # the point that took its worker down; the rest went on
+    assert int(result.failed.sum()) == 1
+
+
+def _kills_its_process(X, *, marker_dir):
+    """SIGKILLs the worker process: every time for x0 > 0.9, once for 0.5 < x0 <= 0.9."""
+    x0 = float(X[0, 0])
+    if x0 > 0.9 or (x0 > 0.5 and _first_to_create(Path(marker_dir) / f"{x0:.15f}")):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _two_objectives(X)
+
+
+@pytest.mark.slow
+def test_dask_a_killed_worker_process_is_retried_once_then_recorded(tmp_path):
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    function = functools.partial(_kills_its_process, marker_dir=tmp_path)
+    problem = mobo.FunctionProblem(function, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="killer")
+    with (
+        dask.config.set(
+            {
+                "distributed.scheduler.allowed-failures": 1,
+                "distributed.scheduler.worker-saturation": 1.0,  # see the test above
+            }
+        ),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        result = mobo.optimize(
+            problem,
+            "sobol",
+            n_evals=8,
+            batch_size=2,
+            seed=0,
+            executor=client.get_executor(),
+            timeout=120,
+            show_progress=False,
+        )
+    assert result.n_evaluations == 8
+    x0 = result.X[:, 0]
+    # Killed twice (two workers died running it): failed. Killed once: retried, evaluated.
+    assert torch.equal(result.failed, x0 > 0.9)
+    assert ((x0 > 0.5) & (x0 <= 0.9)).any() and (x0 > 0.9).any()
