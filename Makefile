@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m mobo.demo $(ARGS)
+	$(BIN)/leanet demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check .

@@ -1,0 +1,46 @@
+"""The main job end to end on small settings, and its caching."""
+
+from __future__ import annotations
+
+import json
+
+from leanet.demo import DemoConfig, net_name, run_demo
+
+
+def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsys):
+    config = DemoConfig(
+        out=tmp_path,
+        dataset="digits8x8",
+        width_multiplier=0.25,
+        base_epochs=1,
+        head_epochs=2,
+        fine_tune_epochs=0,
+        algorithm="sobol",
+        n_evals=8,
+        progress=False,
+    )
+    first = run_demo(config)
+    printed = capsys.readouterr().out
+    assert "training convnet on digits8x8" in printed
+    assert "Pareto set" in printed and "Energy saved on test" in printed
+    for name in (
+        "fronts.png",
+        "hypervolume.png",
+        "leanet-artifact.pt",
+        "summary.json",
+        f"{net_name(config)}.pt",
+        "levels-val.pt",
+        "levels-test.pt",
+    ):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert 0 < first["hypervolume_ratio"] <= 1
+    assert [s["allowed_loss"] for s in first["savings"]] == [0.0, 0.01, 0.02]
+
+    second = run_demo(config)
+    printed = capsys.readouterr().out
+    assert "training" not in printed and "fitting" not in printed
+    assert f"loaded {tmp_path / net_name(config)}.pt" in printed
+    assert second["hypervolume_ratio"] == first["hypervolume_ratio"]
+    journal = tmp_path / f"thresholds-{net_name(config)}-sobol-seed0.jsonl"
+    evals = [json.loads(line) for line in journal.read_text().splitlines() if '"eval"' in line]
+    assert len(evals) == 8  # the resumed study had nothing left to do
