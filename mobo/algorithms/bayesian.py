@@ -69,11 +69,20 @@ class BayesianAlgorithm(Algorithm):
         """The surrogate fitted to the observations (unit-cube inputs)."""
         return self.surrogate.fit(U, Y)
 
-    def maximize(self, acqf: AcquisitionFunction, q: int, **kwargs: Any) -> Tensor:
+    def maximize(
+        self,
+        acqf: AcquisitionFunction,
+        q: int,
+        *,
+        options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Tensor:
         """Maximize ``acqf`` over the unit cube; returns a ``q x d`` tensor.
 
         ``q > 1`` is optimized sequentially (greedy, each point conditioned on the ones
         before it through ``X_pending``), which is cheaper and as good for MC functions.
+        ``options`` add to (or override) the L-BFGS-B options; ``kwargs`` go to
+        ``optimize_acqf``.
         """
         candidates, _ = optimize_acqf(
             acq_function=acqf,
@@ -81,7 +90,7 @@ class BayesianAlgorithm(Algorithm):
             q=q,
             num_restarts=self.num_restarts,
             raw_samples=self.raw_samples,
-            options={"maxiter": self.maxiter, "batch_limit": 16},
+            options={"maxiter": self.maxiter, "batch_limit": 16, **(options or {})},
             sequential=q > 1,
             **kwargs,
         )

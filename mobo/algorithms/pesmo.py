@@ -37,7 +37,6 @@ from botorch.acquisition.multi_objective.predictive_entropy_search import (
 )
 from botorch.acquisition.multi_objective.utils import compute_sample_box_decomposition
 from botorch.models import ModelListGP
-from botorch.optim import optimize_acqf
 from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
@@ -116,16 +115,7 @@ class PESMO(_SampledParetoSetAlgorithm):
         acqf = qMultiObjectivePredictiveEntropySearch(
             model=model, pareto_sets=pareto_sets, X_pending=U_pending
         )
-        candidates, _ = optimize_acqf(
-            acq_function=acqf,
-            bounds=self.unit_bounds,
-            q=q,
-            num_restarts=self.num_restarts,
-            raw_samples=self.raw_samples,
-            options={"maxiter": self.maxiter, "batch_limit": 16, "with_grad": False},
-            sequential=q > 1,
-        )
-        return candidates.detach()
+        return self.maximize(acqf, q, options={"with_grad": False})
 
 
 @register
