@@ -92,6 +92,11 @@ class BayesianAlgorithm(Algorithm):
             raw_samples=self.raw_samples,
             options={"maxiter": self.maxiter, "batch_limit": 16, **(options or {})},
             sequential=q > 1,
+            # BoTorch restarts the whole optimization from new initial conditions when
+            # L-BFGS-B reports an abnormal line search (common on step-like posteriors);
+            # measured here: one such retry cost 36 s of a 0.9 s median iteration. The
+            # best of the restarts already run is kept instead.
+            retry_on_optimization_warning=False,
             **kwargs,
         )
         return candidates.detach()
