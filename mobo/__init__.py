@@ -7,7 +7,7 @@
 Objectives are maximized (BoTorch's convention); a problem exposes ``-cost`` for a cost.
 """
 
-from mobo import problems
+from mobo import plotting, problems
 from mobo.algorithms import Algorithm, available_algorithms, make_algorithm, register
 from mobo.journal import JournalError, JournalRecoveryWarning
 from mobo.metrics import (
@@ -43,6 +43,7 @@ __all__ = [
     "make_algorithm",
     "optimize",
     "pareto_mask",
+    "plotting",
     "problems",
     "register",
 ]
