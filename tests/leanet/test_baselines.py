@@ -1,0 +1,198 @@
+"""Baselines: static widths and a trained slimmable network with switchable batch norm."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from leanet.baselines import (
+    SlimmableNet,
+    SwitchableBatchNorm2d,
+    evaluate_widths,
+    slimmable_points,
+    static_width_points,
+    train_slimmable,
+    width_work,
+)
+from leanet.cascade import WidthLevels
+from leanet.costs import LevelCosts, count_work, get_platform
+from leanet.evaluator import ThresholdEvaluator
+from leanet.zoo import build_base
+from tests.leanet.conftest import randomize_batchnorm, tiny_base
+
+
+def _switchables(net: SlimmableNet) -> list[SwitchableBatchNorm2d]:
+    return [m for m in net.features if isinstance(m, SwitchableBatchNorm2d)]
+
+
+# -- static widths ------------------------------------------------------------------------
+def test_static_width_points_match_hand_computation():
+    correct = torch.tensor([[1, 0, 0, 1], [1, 1, 0, 1], [1, 1, 1, 1]], dtype=torch.bool)
+    evaluator = ThresholdEvaluator(torch.rand(3, 4), correct, torch.tensor([1.0, 3.0, 6.0]), 4.0)
+    costs = LevelCosts(exit_energy=torch.tensor([1.0, 3.0, 6.0]), full_energy=4.0,
+                       static_energy=torch.tensor([1.0, 2.0, 4.0]))
+    accuracy, ratio = static_width_points(evaluator, costs)
+    assert accuracy.tolist() == [0.5, 0.75, 1.0]
+    assert ratio.tolist() == [0.25, 0.5, 1.0]
+
+
+def test_static_width_points_refuse_costs_without_static_energies():
+    evaluator = ThresholdEvaluator(torch.rand(2, 3), torch.ones(2, 3, dtype=torch.bool),
+                                   torch.tensor([1.0, 2.0]), 2.0)
+    with pytest.raises(ValueError, match="no static_energy"):
+        static_width_points(evaluator, LevelCosts.from_joules([1.0, 2.0], 2.0))
+    three = LevelCosts(exit_energy=torch.ones(3), full_energy=1.0, static_energy=torch.ones(3))
+    with pytest.raises(ValueError, match="2 levels"):
+        static_width_points(evaluator, three)
+
+
+# -- slimmable network --------------------------------------------------------------------
+def test_full_width_from_base_reproduces_the_base_exactly(tiny_any, images):
+    net = SlimmableNet(tiny_any, init_from_base=True).eval()
+    with torch.no_grad():
+        assert torch.equal(net(images), tiny_any(images))
+        assert torch.equal(net(images, 4), net(images, -1))
+
+
+def test_widths_use_the_leanet_channel_counts(tiny_any):
+    net = SlimmableNet(tiny_any)
+    levels = WidthLevels(tiny_any.features, in_channels=1)
+    assert net.channels == levels.out_channels
+    convs = [m for m in net.features if isinstance(m, nn.Conv2d)]
+    # Every switchable batch norm is as wide as the conv before it, at every width.
+    for bn in _switchables(net):
+        assert [b.num_features for b in bn.bn] == bn.num_features
+    assert len(_switchables(net)) == len(convs)
+
+
+def test_fresh_weights_are_seeded_and_the_base_is_untouched(tiny_convnet, images):
+    before = {k: v.clone() for k, v in tiny_convnet.state_dict().items()}
+    a = SlimmableNet(tiny_convnet, seed=3).eval()
+    b = SlimmableNet(tiny_convnet, seed=3).eval()
+    c = SlimmableNet(tiny_convnet, seed=4).eval()
+    with torch.no_grad():
+        assert torch.equal(a(images, 0), b(images, 0))
+        assert not torch.equal(a(images, 0), c(images, 0))
+    # Fresh batch norms, not the base's randomized ones.
+    assert torch.equal(_switchables(a)[0].bn[-1].running_mean,
+                       torch.zeros_like(_switchables(a)[0].bn[-1].running_mean))
+    a.train()
+    a(images, 0).sum().backward()
+    for k, v in tiny_convnet.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_training_a_width_updates_only_its_batch_norm(tiny_mobilenet, images):
+    net = SlimmableNet(tiny_mobilenet, init_from_base=True)
+    before = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    net.train()
+    net(images, 0)
+    after = net.state_dict()
+    changed = {k for k in before if not torch.equal(after[k], before[k])}
+    assert changed  # width 0's statistics moved ...
+    assert all(".bn.0." in k for k in changed)  # ... and no other width's
+    assert len(changed) == 2 * len(_switchables(net))
+
+
+def test_a_width_reads_only_its_own_channels(tiny_any, images):
+    net = SlimmableNet(tiny_any, init_from_base=True).eval()
+    k = 1
+    with torch.no_grad():
+        expected = net(images, k)
+        for m, w_in, w_out in zip(net.features, net._in_widths, net._out_widths, strict=True):
+            if isinstance(m, nn.Conv2d):
+                m.weight[w_out[k]:] += 5.0
+                if m.groups == 1:  # a depthwise conv has no cross-channel weights
+                    m.weight[:, w_in[k]:] += 5.0
+            elif isinstance(m, SwitchableBatchNorm2d):
+                for j, bn in enumerate(m.bn):
+                    if j != k:
+                        bn.weight += 5.0
+                        bn.running_mean += 5.0
+        for m, widths in zip(net._classifier_layers(), net._classifier_widths, strict=True):
+            if widths is not None:
+                m.weight[widths[1][k]:] += 5.0
+                m.weight[:, widths[0][k]:] += 5.0
+        assert torch.equal(net(images, k), expected)
+        assert not torch.equal(net(images, k + 1), expected)  # the perturbation was real
+
+
+def test_counted_work_matches_an_analytic_count():
+    base = tiny_base("convnet")  # 8 px: convs of 8-8-16-16-32-32 channels, hidden 32
+    net = SlimmableNet(base)
+    for k, (f, work) in enumerate(zip(net.fractions, width_work(net), strict=True)):
+        c1, c2, c3, hid = (max(1, round(f * c)) for c in (8, 16, 32, 32))
+        convs = [(1, c1, 8), (c1, c1, 8), (c1, c2, 4), (c2, c2, 4), (c2, c3, 2), (c3, c3, 2)]
+        linears = [(c3, hid), (hid, 10)]
+        macs = sum(9 * i * o * s * s for i, o, s in convs) + sum(i * o for i, o in linears)
+        weights = sum(9 * i * o for i, o, _ in convs) + sum(i * o + o for i, o in linears)
+        acts = sum(i * s * s + o * s * s for i, o, s in convs) + sum(i + o for i, o in linears)
+        assert (work.macs, work.weight_words, work.activation_words) == (macs, weights, acts), k
+
+
+def test_energy_grows_with_width_and_is_one_at_full_width(tiny_any):
+    net = SlimmableNet(tiny_any)
+    points = slimmable_points(net, None)
+    assert (points.macs[1:] > points.macs[:-1]).all()
+    assert (points.energy_ratio[1:] > points.energy_ratio[:-1]).all()
+    assert points.energy_ratio[-1].item() == 1.0  # only the batch norms differ from the base
+    _, full = count_work(tiny_any.eval(), torch.zeros(1, 1, 8, 8))
+    assert points.full_energy == full.energy(get_platform("45nm-fp32"))
+    given = slimmable_points(net, None, "45nm-fp32-sram", full_energy=2 * points.full_energy)
+    assert given.energy_ratio[-1].item() < 0.5  # SRAM weights are cheaper, denominator given
+    assert torch.isnan(points.accuracy).all()
+
+
+def test_training_learns_at_every_width(digits):
+    base = build_base("convnet", num_classes=10, in_channels=1, input_size=8,
+                      width_multiplier=0.5)
+    net = SlimmableNet(base, seed=0)
+    before = evaluate_widths(net, digits.val)
+    result = train_slimmable(net, digits.train, val=digits.val, epochs=2, batch_size=32,
+                             lr=3e-3, progress=False)
+    assert len(result.history) == 2 and result.seconds > 0
+    accuracy = torch.tensor(result.accuracy, dtype=torch.float64)
+    assert (before < 0.3).all(), before  # chance is 0.1
+    assert (accuracy > 0.85).all(), accuracy  # measured: 0.96 .. 0.98
+    points = slimmable_points(net, digits.val)
+    assert torch.equal(points.accuracy, accuracy)
+    assert torch.equal(evaluate_widths(net, digits.val), points.accuracy)
+
+
+def test_training_is_deterministic(digits):
+    x, y = digits.train[list(range(128))]
+    subset = torch.utils.data.TensorDataset(x, y)
+    runs = []
+    for _ in range(2):
+        net = SlimmableNet(tiny_base("convnet"), seed=1)
+        train_slimmable(net, subset, epochs=1, batch_size=32, progress=False, seed=2)
+        runs.append(net.state_dict())
+    for key, value in runs[0].items():
+        assert torch.equal(value, runs[1][key]), key
+
+
+def test_bad_arguments_are_named(tiny_convnet, images):
+    with pytest.raises(ValueError, match="strictly increasing"):
+        SlimmableNet(tiny_convnet, fractions=[0.75, 0.5, 1.0])
+    with pytest.raises(ValueError, match="last fraction must be 1.0"):
+        SlimmableNet(tiny_convnet, fractions=[0.5, 0.75])
+    with pytest.raises(ValueError, match="round to the same width"):
+        SlimmableNet(tiny_convnet, fractions=[0.5, 0.51, 1.0])
+    odd = tiny_base("convnet")
+    odd.config["arch"] = "torchvision:vgg11_bn"  # its classifier reads 7 x 7 pooled maps
+    with pytest.raises(ValueError, match="zoo architecture"):
+        SlimmableNet(odd)
+    net = SlimmableNet(tiny_convnet)
+    for bad in (5, -6, 1.0):
+        with pytest.raises(ValueError, match=r"width index must be an int in -5\.\.4"):
+            net(images, bad)
+
+
+def test_switchable_batch_norm_copies_the_first_channels():
+    source = randomize_batchnorm(nn.Sequential(nn.BatchNorm2d(8)))[0]
+    bn = SwitchableBatchNorm2d([4, 8], source)
+    bn.copy_from(source)
+    assert torch.equal(bn.bn[0].running_var, source.running_var[:4])
+    assert torch.equal(bn.bn[1].weight, source.weight)
+    assert bn.bn[0].eps == source.eps
