@@ -1,0 +1,569 @@
+"""The paper's study: LEANets from ConvNet, VGG-16 and MobileNet, measured end to end.
+
+For every base network and data set (the bundled MNIST digits ``mnist5k`` and
+scikit-learn's 8x8 ``digits8x8``; any torchvision data set found locally with
+``--datasets cifar10 --data-root DIR``) it trains the base network, builds a 5-level width
+LEANet (triangular reuse, linear heads, joint fine-tuning) and a 5-exit depth variant
+(linear heads on frozen features), and measures:
+
+1. **The paper's table**: energy saved at 0, 1, 2 and 5% accuracy loss against the full
+   network, on the test split, with the thresholds chosen on the validation split from the
+   reference front (the dense search: the best any optimizer can reach). Energy from the
+   45nm model (``45nm-fp32``: weights from DRAM) and from the latency measured here.
+2. **Threshold optimizers side by side** on the networks of ``--optimizer-networks``:
+   hypervolume ratio to the reference front (validation) after 10, 25 and 50 evaluations
+   and the evaluations needed to reach 99%, medians over ``--seeds`` seeds.
+3. **LEANet vs static widths vs a trained slimmable network** (width LEANets): each level
+   run alone with no early exit, and a slimmable network with switchable batch norm at the
+   same widths, trained here for as many epochs as the base network. Fronts on the test
+   split with their hypervolume from ``(full test accuracy - 5%, energy ratio 1.25)``.
+
+Commands::
+
+    .venv/bin/python benchmarks/leanet_study.py                # the full study (about 2 h)
+    .venv/bin/python benchmarks/leanet_study.py --quick        # about a minute: the tests' run
+    .venv/bin/python benchmarks/leanet_study.py --datasets cifar10 --data-root ~/data
+
+Writes ``<out>.json`` (everything; read by ``notebooks/03_tradeoff_study.ipynb``),
+``<out>_savings.csv``, ``<out>_optimizers.csv``, ``<out>_fronts.csv``, ``<out>.md`` (tables
+and the exact command), ``<out>_fronts.png`` and ``<out>_hv.png``. Trained networks and
+level records are cached under ``--cache``; optimizer runs are kept in ``<out>.json`` and
+skipped when found there for the same network (by fingerprint), so an interrupted study
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+import mobo  # noqa: E402
+from leanet import baselines  # noqa: E402
+from leanet.costs import measure_costs  # noqa: E402
+from leanet.data import load_dataset  # noqa: E402
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, fingerprint  # noqa: E402
+from leanet.model import build  # noqa: E402
+from leanet.policy import energy_savings  # noqa: E402
+from leanet.problem import ThresholdProblem  # noqa: E402
+from leanet.train import (  # noqa: E402
+    evaluate,
+    fine_tune,
+    fit_heads,
+    load_checkpoint,
+    load_leanet,
+    save_checkpoint,
+    save_leanet,
+    train_base,
+)
+from leanet.zoo import build_base  # noqa: E402
+from mobo.metrics import hypervolume  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+# PESMO last: it is by far the slowest (seconds per iteration), so the others finish first.
+ALGORITHMS = ["usemo", "mesmo", "qlognehvi", "qparego", "nsga2", "sobol", "pesmo"]
+LOSSES = (0.0, 0.01, 0.02, 0.05)
+# Sizes that train in minutes on 2 CPU cores: (width multiplier, base epochs).
+NETS = {"convnet": (0.5, 4), "vgg16": (0.25, 10), "mobilenet": (0.5, 10)}
+# Hypervolume of the test fronts (LEANet vs static vs slimmable) is taken from this box:
+# accuracy within 5 points of the full network, energy up to 1.25x the full network's.
+FRONT_HV_LOSS, FRONT_HV_ENERGY = 0.05, 1.25
+MARKS = (10, 25, 50)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", nargs="+", default=list(NETS), choices=list(NETS))
+    parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
+    parser.add_argument("--data-root", default=None, help="folder of torchvision data sets")
+    parser.add_argument("--levels", nargs="+", default=["width", "depth"],
+                        choices=["width", "depth"])
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="base network epochs (default: per architecture, see NETS)")
+    parser.add_argument("--fine-tune-epochs", type=int, default=3,
+                        help="joint fine-tuning of width LEANets")
+    parser.add_argument("--head-epochs", type=int, default=20)
+    parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS)
+    parser.add_argument("--optimizer-networks", nargs="+", default=None,
+                        help="network names (arch-dataset-levels) the optimizers are "
+                        "compared on, or 'all' (default: convnet-mnist5k-width "
+                        "convnet-mnist5k-depth)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. seeds-1")
+    parser.add_argument("--evals", type=int, default=50, help="evaluations per run")
+    parser.add_argument("--front-algorithm", default="usemo",
+                        help="its seed-0 run gives each network's 'found' front")
+    parser.add_argument("--front-evals", type=int, default=25)
+    parser.add_argument("--no-slimmable", action="store_true",
+                        help="skip training the slimmable baseline")
+    parser.add_argument("--reference-samples", type=int, default=50_000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="seed of data splits and training")
+    parser.add_argument("--quick", action="store_true",
+                        help="convnet on digits8x8, width levels, 1 epoch, sobol+usemo, "
+                        "2 seeds, 12 evaluations")
+    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "leanet_study")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.archs, args.datasets, args.levels = ["convnet"], ["digits8x8"], ["width"]
+        args.epochs, args.fine_tune_epochs, args.head_epochs = 1, 0, 5
+        args.algorithms, args.seeds, args.evals = ["sobol", "usemo"], 2, 12
+        args.front_evals, args.reference_samples = 12, 5_000
+        if args.out == RESULTS / "leanet_study":
+            args.out = RESULTS / "leanet_study_quick"
+        if args.cache == Path("runs/leanet-study"):
+            args.cache = Path("runs/leanet-study-quick")
+    names = [f"{a}-{d}-{v}" for d in args.datasets for a in args.archs for v in args.levels]
+    if args.optimizer_networks is None:
+        args.optimizer_networks = (
+            ["all"] if args.quick else ["convnet-mnist5k-width", "convnet-mnist5k-depth"])
+    if args.optimizer_networks == ["all"]:
+        args.optimizer_networks = names
+    unknown = sorted(set(args.optimizer_networks) - set(names))
+    if unknown:
+        parser.error(f"--optimizer-networks {unknown} are not in this study: {names}")
+    args.command = " ".join(
+        [".venv/bin/python", "benchmarks/leanet_study.py"]
+        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
+    )
+    return args
+
+
+def _log(message: str) -> None:
+    print(f"[leanet study] {message}", flush=True)
+
+
+# ---------------------------------------------------------------- networks (cached)
+
+
+def trained_base(arch: str, dataset: str, data, args):
+    """The base network trained on ``dataset``, from the cache or trained now."""
+    width, epochs = NETS[arch]
+    epochs = args.epochs if args.epochs is not None else epochs
+    path = args.cache / f"{arch}-{dataset}-x{width}-e{epochs}.pt"
+    if path.exists():
+        base, _ = load_checkpoint(path, arch=arch)
+        return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": None}
+    base = build_base(arch, num_classes=data.num_classes, in_channels=data.in_channels,
+                      input_size=data.input_size, width_multiplier=width)
+    result = train_base(base, data.train, val=data.val, epochs=epochs, seed=args.seed,
+                        progress=False)
+    save_checkpoint(path, base, dataset=dataset, classes=data.classes,
+                    accuracy=evaluate(base, data.test))
+    _log(f"trained {arch} on {dataset} in {result.seconds:.0f} s")
+    return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": result.seconds}
+
+
+def trained_leanet(base, name: str, levels: str, data, args):
+    """A 5-level LEANet of ``base``: width levels fine-tuned jointly, or depth exits with
+    heads on frozen features. Linear heads: an MLP head's DRAM-priced weights cost more
+    than a level (see leanet.demo)."""
+    ft = args.fine_tune_epochs if levels == "width" else 0
+    path = args.cache / f"{name}-h{args.head_epochs}-ft{ft}.pt"
+    if path.exists():
+        return load_leanet(path)[0]
+    kind = dict(scheme="triangular") if levels == "width" else dict(num_levels=5)
+    net = build(base, levels=levels, head_hidden=0, seed=args.seed, **kind)
+    fit_heads(net, data.train, epochs=args.head_epochs, seed=args.seed, progress=False)
+    if ft:
+        fine_tune(net, data.train, epochs=ft, seed=args.seed, progress=False)
+    save_leanet(path, net, meta={"dataset": name})
+    return net
+
+
+def trained_slimmable(base, name: str, data, epochs: int, args):
+    """A slimmable network (switchable batch norm) at the LEANet's widths, trained here."""
+    path = args.cache / f"{name}-slimmable-e{epochs}.pt"
+    net = baselines.SlimmableNet(base)
+    if path.exists():
+        net.load_state_dict(torch.load(path, weights_only=True))
+        return net, None
+    result = baselines.train_slimmable(net, data.train, val=data.val, epochs=epochs,
+                                       seed=args.seed, progress=False)
+    torch.save(net.state_dict(), path)
+    return net, result.seconds
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def _front(metrics: ThresholdMetrics) -> dict:
+    front = metrics.pareto()
+    return {"energy_ratio": front.energy_ratio.tolist(), "accuracy": front.accuracy.tolist()}
+
+
+def _points_front(energy_ratio, accuracy) -> dict:
+    """The non-dominated subset of a few (energy ratio, accuracy) points, by energy."""
+    Y = torch.stack([torch.as_tensor(accuracy).double(),
+                     -torch.as_tensor(energy_ratio).double()], dim=-1)
+    keep = mobo.metrics.pareto_mask(Y)
+    order = torch.argsort(-Y[keep, 1])
+    return {"energy_ratio": (-Y[keep, 1][order]).tolist(), "accuracy": Y[keep, 0][order].tolist()}
+
+
+def _front_hv(front: dict, full_test_accuracy: float) -> float:
+    Y = torch.tensor([front["accuracy"], [-e for e in front["energy_ratio"]]]).T.double()
+    ref = torch.tensor([full_test_accuracy - FRONT_HV_LOSS, -FRONT_HV_ENERGY]).double()
+    return hypervolume(Y.reshape(-1, 2), ref)
+
+
+def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dict, object]:
+    """Measure one LEANet; returns its results and its validation ThresholdProblem."""
+    name = f"{arch}-{dataset}-{levels}"
+    args.cache.mkdir(parents=True, exist_ok=True)
+    base, base_info = trained_base(arch, dataset, data, args)
+    net = trained_leanet(base, f"{arch}-{dataset}-{levels}", levels, data, args)
+    costs = measure_costs(net, "45nm-fp32")
+    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=args.cache / f"{name}-val.pt")
+    test = ThresholdEvaluator.from_model(net, data.test, costs,
+                                         cache=args.cache / f"{name}-test.pt")
+    latency = ThresholdEvaluator(test.confidence, test.correct, costs.exit_latency,
+                                 costs.full_latency)
+    full_val, full_test = evaluate(base, data.val), evaluate(base, data.test)
+    problem = ThresholdProblem(val, reference_samples=args.reference_samples)
+
+    savings = []
+    for s in energy_savings(problem.reference, full_val, test, losses=LOSSES):
+        row = {"allowed_loss": s.allowed_loss, "test_accuracy": s.test_accuracy,
+               "energy_ratio": s.test_energy_ratio, "energy_saved": s.energy_saved,
+               "latency_ratio": None, "latency_saved": None,
+               "thresholds": None if s.thresholds is None else s.thresholds.tolist()}
+        if s.thresholds is not None:
+            ratio = float(latency.evaluate(s.thresholds).energy_ratio[0])
+            row.update(latency_ratio=ratio, latency_saved=1.0 - ratio)
+        savings.append(row)
+
+    static_acc, static_ratio = baselines.static_width_points(test, costs)
+    fronts = {
+        "reference": _front(test.evaluate(problem.reference.thresholds)),
+        "static_widths": _points_front(static_ratio, static_acc),
+    }
+    result = {
+        "name": name, "arch": arch, "dataset": dataset, "levels": levels,
+        "fingerprint": fingerprint(net, data.val),
+        "base": base_info,
+        "levels_config": net.levels.config(),
+        "full": {"val_accuracy": full_val, "test_accuracy": full_test,
+                 "macs": costs.full_work.macs, "energy_joules": costs.full_energy,
+                 "latency_seconds": costs.full_latency},
+        "level_test_accuracy": static_acc.tolist(),
+        "level_val_accuracy": val.correct.double().mean(dim=1).tolist(),
+        "exit_macs": costs.exit_macs,
+        "exit_energy_ratio": costs.exit_energy_ratio.tolist(),
+        "exit_latency_ratio": (costs.exit_latency / costs.full_latency).tolist(),
+        "static_energy_ratio": static_ratio.tolist(),
+        "oracle_test": dict(zip(("accuracy", "energy_ratio"), test.oracle(), strict=True)),
+        "reference_check": problem.reference_check,
+        "savings": savings,
+        "fronts": fronts,
+    }
+    if levels == "width" and not args.no_slimmable:
+        epochs = base_info["epochs"]
+        slim, seconds = trained_slimmable(base, f"{arch}-{dataset}", data, epochs, args)
+        points = baselines.slimmable_points(slim, data.test, "45nm-fp32",
+                                            full_energy=costs.full_energy)
+        fronts["slimmable"] = _points_front(points.energy_ratio, points.accuracy)
+        result["slimmable"] = {"epochs": epochs, "train_seconds": seconds,
+                               "test_accuracy": points.accuracy.tolist(),
+                               "energy_ratio": points.energy_ratio.tolist()}
+    return result, (problem, test)
+
+
+# ---------------------------------------------------------------- optimizers
+
+
+def run_optimizer(problem, network: dict, algorithm: str, seed: int, evals: int) -> dict:
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mobo.optimize(problem, algorithm, n_evals=evals, seed=seed, show_progress=False)
+    hv_ratio = (result.hypervolume / problem.max_hv).tolist()
+    reached = [i + 1 for i, r in enumerate(hv_ratio) if r >= 0.99]
+    # Model-based iterations only: the initial Sobol design's asks take no time.
+    steps = result.seconds_per_iteration[2 * (problem.dim + 1):]
+    return {
+        "network": network["name"], "fingerprint": network["fingerprint"],
+        "algorithm": algorithm, "seed": seed, "evals": evals,
+        "hv_ratio": hv_ratio,
+        "evals_to_99": reached[0] if reached else None,
+        "seconds_per_iteration": float(steps.mean()) if steps.numel() else 0.0,
+        "wall_seconds": time.perf_counter() - start,
+        "X": result.X.tolist(),
+    }
+
+
+def summarize_runs(runs: list[dict], networks: list[str], algorithms: list[str]) -> list[dict]:
+    rows = []
+    for name in networks:
+        for algorithm in algorithms:
+            mine = [r for r in runs if r["network"] == name and r["algorithm"] == algorithm]
+            if not mine:
+                continue
+            row = {"network": name, "algorithm": algorithm, "runs": len(mine)}
+            for mark in MARKS:
+                at = [r["hv_ratio"][mark - 1] for r in mine if len(r["hv_ratio"]) >= mark]
+                row[f"hv_ratio_{mark}"] = statistics.median(at) if at else None
+            # Runs that never reach 99% count as "more than the budget" (infinity), so the
+            # median says "not reached" when fewer than half of the runs get there.
+            needed = [r["evals_to_99"] or math.inf for r in mine]
+            median = statistics.median(needed)
+            row["evals_to_99"] = None if math.isinf(median) else median
+            row["reached_99"] = sum(r["evals_to_99"] is not None for r in mine)
+            row["seconds_per_iteration"] = statistics.median(
+                r["seconds_per_iteration"] for r in mine)
+            rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def _fmt(value, pattern: str = "{:.3f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def write_outputs(args, networks: list[dict], runs: list[dict], seconds: float) -> dict:
+    names = [n["name"] for n in networks]
+    summary = summarize_runs(runs, names, args.algorithms)
+    payload = {
+        "command": args.command,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                     if k != "command"},
+        "machine": f"{platform.machine()}, torch {torch.__version__}, "
+                   f"{torch.get_num_threads()} thread(s)",
+        "seconds": seconds,
+        "losses": list(LOSSES),
+        "front_hv_box": {"accuracy_below_full": FRONT_HV_LOSS, "energy_ratio": FRONT_HV_ENERGY},
+        "networks": networks,
+        "optimizers": {"runs": runs, "summary": summary},
+    }
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(payload, indent=1) + "\n")
+    os.replace(partial, out.with_suffix(".json"))
+
+    lines = ["network,allowed_loss,test_accuracy,energy_ratio,energy_saved,latency_ratio,"
+             "latency_saved"]
+    for n in networks:
+        for s in n["savings"]:
+            lines.append(",".join([n["name"], str(s["allowed_loss"])] + [
+                _fmt(s[k], "{:.4f}") for k in ("test_accuracy", "energy_ratio", "energy_saved",
+                                               "latency_ratio", "latency_saved")]))
+    Path(f"{out}_savings.csv").write_text("\n".join(lines) + "\n")
+    lines = ["network,algorithm,runs,hv_ratio_10,hv_ratio_25,hv_ratio_50,evals_to_99,"
+             "reached_99,seconds_per_iteration"]
+    for r in summary:
+        lines.append(",".join([r["network"], r["algorithm"], str(r["runs"])]
+                              + [_fmt(r[f"hv_ratio_{m}"], "{:.4f}") for m in MARKS]
+                              + [_fmt(r["evals_to_99"], "{:g}"), str(r["reached_99"]),
+                                 f"{r['seconds_per_iteration']:.3f}"]))
+    Path(f"{out}_optimizers.csv").write_text("\n".join(lines) + "\n")
+    lines = ["network,front,energy_ratio,accuracy"]
+    for n in networks:
+        for front_name, front in n["fronts"].items():
+            lines += [f"{n['name']},{front_name},{e:.5f},{a:.5f}"
+                      for e, a in zip(front["energy_ratio"], front["accuracy"], strict=True)]
+    Path(f"{out}_fronts.csv").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text(markdown(payload))
+    plot_fronts(networks, Path(f"{out}_fronts.png"))
+    plot_hv(runs, summary, Path(f"{out}_hv.png"))
+    return payload
+
+
+def markdown(payload: dict) -> str:
+    md = [
+        "# LEANet study: energy saved, optimizers, baselines",
+        "",
+        f"Command: `{payload['command']}`",
+        "",
+        f"Machine: {payload['machine']}. Wall time of this invocation: "
+        f"{payload['seconds']:.0f} s (cached networks and runs are reused).",
+        "",
+        "## Energy saved at an allowed accuracy loss (test split)",
+        "",
+        "Thresholds chosen on the validation split from the reference front (dense search), "
+        "as the cheapest point within the allowed absolute loss of the full network's "
+        "validation accuracy; measured on test. Energy: 45nm model (`45nm-fp32`, weights "
+        "from DRAM), ratio to the full pretrained network. Latency: measured on this CPU, "
+        "one input at a time. '-': no threshold vector qualifies.",
+        "",
+        "| network | full test acc | level test acc | "
+        + " | ".join(f"{100 * loss:g}% loss: acc / energy saved / latency saved"
+                     for loss in payload["losses"]) + " |",
+        "|---|---|---|" + "---|" * len(payload["losses"]),
+    ]
+    for n in payload["networks"]:
+        cells = []
+        for s in n["savings"]:
+            if s["energy_saved"] is None:
+                cells.append("-")
+            else:
+                cells.append(f"{s['test_accuracy']:.4f} / {s['energy_saved']:.1%} / "
+                             f"{s['latency_saved']:.1%}")
+        levels = " / ".join(f"{a:.3f}" for a in n["level_test_accuracy"])
+        md.append(f"| {n['name']} | {n['full']['test_accuracy']:.4f} | {levels} | "
+                  + " | ".join(cells) + " |")
+    box = payload["front_hv_box"]
+    md += [
+        "",
+        "## LEANet vs static widths vs slimmable (test split)",
+        "",
+        f"Hypervolume of each front from (full test accuracy - {box['accuracy_below_full']}, "
+        f"energy ratio {box['energy_ratio']}); higher is better. 'reference': the LEANet's "
+        "dense-search thresholds (chosen on validation) measured on test; 'found': "
+        "the front-algorithm's seed-0 run after its first evaluations.",
+        "",
+    ]
+    front_names = sorted({f for n in payload["networks"] for f in n["fronts"]})
+    md += ["| network | " + " | ".join(front_names) + " |",
+           "|---|" + "---|" * len(front_names)]
+    for n in payload["networks"]:
+        md.append(f"| {n['name']} | " + " | ".join(
+            _fmt(n["hypervolume"].get(f), "{:.5f}") for f in front_names) + " |")
+    md += [
+        "",
+        "## Threshold optimizers (validation split)",
+        "",
+        "Median over seeds of the hypervolume ratio to the reference front after 10, 25 and "
+        "50 evaluations; evaluations to reach 99% (median; '-' when fewer than half of the "
+        "runs reach it; 'reached' counts the runs that did); median seconds per iteration.",
+        "",
+        "| network | algorithm | runs | HV@10 | HV@25 | HV@50 | evals to 99% | reached | "
+        "s/iter |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in payload["optimizers"]["summary"]:
+        md.append(
+            f"| {r['network']} | {r['algorithm']} | {r['runs']} | "
+            + " | ".join(_fmt(r[f"hv_ratio_{m}"]) for m in MARKS)
+            + f" | {_fmt(r['evals_to_99'], '{:g}')} | {r['reached_99']} | "
+            f"{r['seconds_per_iteration']:.2f} |")
+    return "\n".join(md) + "\n"
+
+
+def plot_fronts(networks: list[dict], path: Path) -> None:
+    cols = min(3, len(networks)) or 1
+    rows = math.ceil(len(networks) / cols) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
+    styles = {"reference": dict(ls="-", color="0.3", drawstyle="steps-post"),
+              "static_widths": dict(ls="--", marker="s"),
+              "slimmable": dict(ls=":", marker="^")}
+    for ax, n in zip(axes.flat, networks, strict=False):
+        for name, front in n["fronts"].items():
+            style = styles.get(name, dict(ls="-", marker="o", ms=3, drawstyle="steps-post"))
+            ax.plot(front["energy_ratio"], front["accuracy"], label=name, **style)
+        ax.plot([1.0], [n["full"]["test_accuracy"]], "k*", ms=10, label="full network")
+        top = max([n["full"]["test_accuracy"]] + [a for f in n["fronts"].values()
+                                                   for a in f["accuracy"]])
+        ax.set_ylim(n["full"]["test_accuracy"] - 0.1, top + 0.005)
+        ax.set_title(n["name"], fontsize=10)
+        ax.set_xlabel("energy ratio (45nm model)")
+        ax.set_ylabel("test accuracy")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(networks):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_hv(runs: list[dict], summary: list[dict], path: Path) -> None:
+    names = list(dict.fromkeys(r["network"] for r in summary))
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.8 * max(1, len(names)), 3.8),
+                             squeeze=False)
+    for ax, name in zip(axes[0], names, strict=False):
+        for algorithm in dict.fromkeys(r["algorithm"] for r in summary if r["network"] == name):
+            traces = [r["hv_ratio"] for r in runs
+                      if r["network"] == name and r["algorithm"] == algorithm]
+            shortest = min(len(t) for t in traces)
+            median = torch.tensor([t[:shortest] for t in traces]).median(dim=0).values
+            ax.plot(range(1, shortest + 1), median, label=algorithm)
+        ax.axhline(0.99, color="grey", ls=":", lw=1)
+        ax.set_ylim(0.8, 1.005)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel("median HV / reference HV")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    start = time.perf_counter()
+    done: list[dict] = []
+    if args.out.with_suffix(".json").exists():
+        done = json.loads(args.out.with_suffix(".json").read_text())["optimizers"]["runs"]
+    networks, problems = [], {}
+    for dataset in args.datasets:
+        data = load_dataset(dataset, seed=args.seed, root=args.data_root)
+        for arch in args.archs:
+            for levels in args.levels:
+                _log(f"{arch} on {dataset}, {levels} levels")
+                network, problems[f"{arch}-{dataset}-{levels}"] = study_network(
+                    arch, dataset, levels, data, args)
+                networks.append(network)
+    by_name = {n["name"]: n for n in networks}
+    compared = args.optimizer_networks
+    todo = [(name, args.front_algorithm, 0) for name in by_name]
+    todo += [(name, a, s) for a in args.algorithms for name in compared for s in range(args.seeds)]
+    runs = []
+    for name, algorithm, seed in dict.fromkeys(todo):
+        evals = args.evals if name in compared else args.front_evals
+        key = (name, by_name[name]["fingerprint"], algorithm, seed, evals)
+        old = [r for r in done if (r["network"], r["fingerprint"], r["algorithm"], r["seed"],
+                                   r["evals"]) == key]
+        if old:
+            runs.append(old[0])
+            continue
+        _log(f"optimizing {name} with {algorithm}, seed {seed}, {evals} evaluations")
+        runs.append(run_optimizer(problems[name][0], by_name[name], algorithm, seed, evals))
+        attach_found_fronts(networks, runs, problems, args)
+        write_outputs(args, networks, runs, time.perf_counter() - start)
+    attach_found_fronts(networks, runs, problems, args)
+    payload = write_outputs(args, networks, runs, time.perf_counter() - start)
+    print(markdown(payload))
+    _log(f"wrote {args.out}.json/.md, CSVs and PNGs in {time.perf_counter() - start:.0f} s")
+    return payload
+
+
+def attach_found_fronts(networks: list[dict], runs: list[dict], problems: dict, args) -> None:
+    """Each network's 'found' front (its front algorithm's seed-0 run, first evaluations,
+    measured on test) and every front's hypervolume."""
+    for n in networks:
+        problem, test = problems[n["name"]]
+        run = next((r for r in runs if r["network"] == n["name"] and r["seed"] == 0
+                    and r["algorithm"] == args.front_algorithm), None)
+        if run is not None:
+            X = torch.tensor(run["X"][: args.front_evals], dtype=torch.float64)
+            found = problem.metrics(X).pareto()
+            n["fronts"][f"{args.front_algorithm}@{args.front_evals}"] = _front(
+                test.evaluate(found.thresholds))
+        n["hypervolume"] = {name: _front_hv(front, n["full"]["test_accuracy"])
+                            for name, front in n["fronts"].items()}
+
+
+if __name__ == "__main__":
+    main()
