@@ -52,6 +52,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--evals", type=int, default=50, help="evaluations, initial included")
     parser.add_argument("--n-initial", type=int, default=10)
     parser.add_argument(
+        "--algorithm-options",
+        type=json.loads,
+        default={},
+        help='JSON of per-algorithm options, e.g. \'{"usemo": {"acquisitions": ["ei"]}}\' '
+        "(runs are keyed without them: use a fresh --out per variant)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="BraninCurrin, usemo/mesmo/sobol, 2 seeds, 14 evals"
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "mobo_algorithms")
@@ -80,14 +87,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def run_one(problem_name: str, algorithm: str, seed: int, evals: int, n_initial: int) -> dict:
+def run_one(
+    problem_name: str,
+    algorithm: str,
+    seed: int,
+    evals: int,
+    n_initial: int,
+    options: dict[str, Any] | None = None,
+) -> dict:
     torch.set_num_threads(1)  # also in worker processes, which start with torch's default
     problem = mobo.problems.make(problem_name, **PROBLEMS[problem_name])
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = mobo.optimize(
-            problem, algorithm, n_evals=evals, seed=seed, show_progress=False, n_initial=n_initial
+            problem,
+            algorithm,
+            n_evals=evals,
+            seed=seed,
+            show_progress=False,
+            n_initial=n_initial,
+            **(options or {}),
         )
     model_steps = result.seconds_per_iteration[n_initial:]
     return {
@@ -96,6 +116,7 @@ def run_one(problem_name: str, algorithm: str, seed: int, evals: int, n_initial:
         "seed": seed,
         "evals": evals,
         "n_initial": n_initial,
+        "options": options or {},
         "log_hv_difference": result.log_hv_difference.tolist(),
         "seconds_per_iteration": float(model_steps.mean()) if model_steps.numel() else 0.0,
         "wall_seconds": time.perf_counter() - start,
@@ -238,7 +259,14 @@ def main(argv: list[str] | None = None) -> None:
     done = {(r["problem"], r["algorithm"], r["seed"], r["evals"], r["n_initial"]) for r in runs}
     # Seeds outermost, so an interrupted run still has every algorithm on the early seeds.
     todo = [
-        (problem, algorithm, seed, args.evals, args.n_initial)
+        (
+            problem,
+            algorithm,
+            seed,
+            args.evals,
+            args.n_initial,
+            args.algorithm_options.get(algorithm),
+        )
         for seed in range(args.seeds)
         for problem in args.problems
         for algorithm in args.algorithms

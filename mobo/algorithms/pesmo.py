@@ -10,7 +10,15 @@ smallest front)`` points by NSGA-II's rank-and-crowding survival, which keeps th
 * ``pesmo``: ``qMultiObjectivePredictiveEntropySearch`` (expectation propagation). Its
   gradients are unreliable (BoTorch's docstring: the EP damping is not differentiable in
   ``X``), so it is maximized with finite-difference gradients (``with_grad=False``), as
-  BoTorch's tutorial does. This makes it the slowest algorithm here.
+  BoTorch's tutorial does. This makes it the slowest algorithm here, so its defaults are
+  cut to what changes little: at most 50 expectation-propagation iterations (BoTorch: 250;
+  EP runs once per iteration, when the acquisition function is built) and 2 restarts from
+  128 raw samples with 30 L-BFGS-B iterations (the other algorithms: 4, 256, 100). Measured
+  on BraninCurrin with 30 observations (one torch thread, idle machine): building the
+  acquisition 2.55 s -> 0.84 s, maximizing it 2.78 s -> 1.12 s, and the point found moved
+  from (0, 0.995) to (0, 0.992); over a whole run (seed 0, 8 model-based steps, shared
+  machine) 22.3 -> 8.2 s per iteration. (Fewer sampled Pareto sets, ``S = 4``, would halve
+  the rest but changes the estimate itself, so ``S`` stays 8.)
 * ``jes``: ``qLowerBoundMultiObjectiveJointEntropySearch`` with the ``"LB"`` estimate (the
   lower bound of [Tu2022]_), conditioned on the sampled optimal pairs, with the box
   decomposition of each sampled front from ``compute_sample_box_decomposition``.
@@ -103,9 +111,48 @@ class _SampledParetoSetAlgorithm(BayesianAlgorithm):
 
 @register
 class PESMO(_SampledParetoSetAlgorithm):
-    """PESMO: BoTorch's ``qMultiObjectivePredictiveEntropySearch`` (see module docstring)."""
+    """PESMO: BoTorch's ``qMultiObjectivePredictiveEntropySearch`` (see module docstring).
+
+    Args:
+        problem: The problem to optimize.
+        max_ep_iterations: Expectation-propagation iterations at most (BoTorch's default 250).
+        ep_jitter: Jitter of the EP training matrices (BoTorch's option).
+        test_jitter: Jitter of the EP test matrices (BoTorch's option).
+        threshold: EP convergence threshold (BoTorch's option).
+        num_restarts: Restarts of the finite-difference L-BFGS-B (default 2).
+        raw_samples: Raw samples choosing the restart points (default 128).
+        maxiter: L-BFGS-B iterations per restart (default 30).
+        **options: :class:`_SampledParetoSetAlgorithm` options (``num_pareto_samples``, ...).
+    """
 
     name = "pesmo"
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        max_ep_iterations: int = 50,
+        ep_jitter: float = 1e-4,
+        test_jitter: float = 1e-4,
+        threshold: float = 1e-2,
+        num_restarts: int = 2,
+        raw_samples: int = 128,
+        maxiter: int = 30,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            problem,
+            num_restarts=num_restarts,
+            raw_samples=raw_samples,
+            maxiter=maxiter,
+            **options,
+        )
+        if max_ep_iterations < 1:
+            raise ValueError(f"max_ep_iterations must be >= 1, got {max_ep_iterations}")
+        self.max_ep_iterations = max_ep_iterations
+        self.ep_jitter = ep_jitter
+        self.test_jitter = test_jitter
+        self.threshold = threshold
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
@@ -113,7 +160,13 @@ class PESMO(_SampledParetoSetAlgorithm):
         model = self.fit_model(U, Y)
         pareto_sets, _ = self.optimal_sets(model, U, Y, seed)
         acqf = qMultiObjectivePredictiveEntropySearch(
-            model=model, pareto_sets=pareto_sets, X_pending=U_pending
+            model=model,
+            pareto_sets=pareto_sets,
+            X_pending=U_pending,
+            max_ep_iterations=self.max_ep_iterations,
+            ep_jitter=self.ep_jitter,
+            test_jitter=self.test_jitter,
+            threshold=self.threshold,
         )
         return self.maximize(acqf, q, options={"with_grad": False})
 

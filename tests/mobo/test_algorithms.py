@@ -61,4 +61,8 @@ def test_unknown_algorithm_and_bad_options_are_named():
         mobo.make_algorithm("nsga2", problem, raw_samples=3)
     with pytest.raises(ValueError, match="num_restarts must be a positive int, got 0"):
         mobo.make_algorithm("qlognehvi", problem, num_restarts=0)
+    with pytest.raises(ValueError, match="candidate_filter must be one of"):
+        mobo.make_algorithm("usemo", problem, candidate_filter="mean")
+    with pytest.raises(ValueError, match="max_ep_iterations must be >= 1"):
+        mobo.make_algorithm("pesmo", problem, max_ep_iterations=0)
     assert set(BASELINES) <= set(mobo.available_algorithms())

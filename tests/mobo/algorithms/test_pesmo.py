@@ -48,3 +48,32 @@ def test_pesmo_batch_is_valid(branin_currin, observations):
     assert x.shape == (2, 2) and torch.isfinite(x).all()
     assert (x >= branin_currin.bounds[0]).all() and (x <= branin_currin.bounds[1]).all()
     assert torch.cdist(branin_currin.to_unit(x), branin_currin.to_unit(x))[0, 1] > 1e-6
+
+
+def test_pesmo_defaults_are_the_affordable_settings(branin_currin):
+    pesmo = mobo.make_algorithm("pesmo", branin_currin)
+    assert (pesmo.max_ep_iterations, pesmo.num_restarts, pesmo.raw_samples, pesmo.maxiter) == (
+        50,
+        2,
+        128,
+        30,
+    )
+    with pytest.raises(ValueError, match="max_ep_iterations"):
+        mobo.make_algorithm("pesmo", branin_currin, max_ep_iterations=0)
+
+
+def test_pesmo_passes_its_ep_options_to_botorch(branin_currin, observations, monkeypatch):
+    import mobo.algorithms.pesmo as pesmo_module
+
+    seen = {}
+    real = pesmo_module.qMultiObjectivePredictiveEntropySearch
+
+    def recording(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(pesmo_module, "qMultiObjectivePredictiveEntropySearch", recording)
+    X, Y = observations
+    options = {"max_ep_iterations": 7, "ep_jitter": 1e-3, "test_jitter": 1e-5, "threshold": 0.05}
+    mobo.make_algorithm("pesmo", branin_currin, **options, **SMALL_PESMO).ask(1, X, Y, seed=0)
+    assert {k: seen[k] for k in options} == options

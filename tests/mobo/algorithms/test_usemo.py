@@ -6,16 +6,21 @@ import math
 
 import pytest
 import torch
+from botorch.test_functions.multi_objective import BraninCurrin
 
 import mobo
-from mobo.algorithms.usemo import USeMO, gp_ucb_beta, select_distinct
+from mobo.algorithms.usemo import USeMO, gp_ucb_beta, improves_front, select_distinct
+from mobo.problem import FunctionProblem
 from tests.mobo.algorithms._contract import assert_algorithm_contract
 from tests.mobo.algorithms.conftest import FAST, FAST_NSGA2
 
 
 def test_returns_largest_uncertainty_box_of_its_nsga2_set(branin_currin, observations):
+    # The paper's rule: no candidate filter.
     X, Y = observations
-    algorithm = mobo.make_algorithm("usemo", branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+    algorithm = mobo.make_algorithm(
+        "usemo", branin_currin, n_initial=4, candidate_filter=None, **FAST, **FAST_NSGA2
+    )
     x = algorithm.ask(1, X, Y, seed=3)
     proposal = algorithm.last_proposal
     candidates = proposal["candidates"]
@@ -32,7 +37,9 @@ def test_returns_largest_uncertainty_box_of_its_nsga2_set(branin_currin, observa
 
 def test_batch_takes_largest_boxes_in_order(branin_currin, observations):
     X, Y = observations
-    algorithm = mobo.make_algorithm("usemo", branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+    algorithm = mobo.make_algorithm(
+        "usemo", branin_currin, n_initial=4, candidate_filter=None, **FAST, **FAST_NSGA2
+    )
     x = algorithm.ask(3, X, Y, seed=3)
     proposal = algorithm.last_proposal
     chosen = proposal["chosen"]
@@ -68,3 +75,83 @@ def test_contract(branin_currin, observations, acquisitions):
 def test_rejects_unknown_acquisition(branin_currin):
     with pytest.raises(ValueError, match="acquisitions"):
         USeMO(branin_currin, acquisitions=("ei", "kg"))
+
+
+def test_improves_front_needs_the_reference_box_and_no_dominating_observation():
+    Y = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    ref = torch.tensor([0.0, 0.0], dtype=torch.float64)
+    values = torch.tensor(
+        [
+            [3.0, 0.5],  # beyond the front, in the box: improves
+            [1.5, 1.5],  # in the front's notch: improves
+            [0.5, 0.5],  # dominated by an observation
+            [2.0, 1.0],  # equal to an observation (weakly dominated)
+            [5.0, -0.1],  # not better than the reference point in objective 2
+        ],
+        dtype=torch.float64,
+    )
+    assert improves_front(values, Y, ref).tolist() == [True, True, False, False, False]
+    assert improves_front(values, Y[:0], ref).tolist() == [True, True, True, True, False]
+
+
+@pytest.mark.parametrize("candidate_filter", ["mean_improves", "ucb_improves"])
+def test_filter_takes_largest_box_among_candidates_that_improve(observations, candidate_filter):
+    function = BraninCurrin(negate=True)
+    # A reference point some observations and predictions beat (BraninCurrin's own is
+    # beaten by none of these 12 observations, and the filter would fall back).
+    problem = FunctionProblem(function, function.bounds, 2, [-20.0, -8.0], name="bc")
+    X, _ = observations
+    Y = problem.evaluate(X)
+    algorithm = mobo.make_algorithm(
+        "usemo", problem, n_initial=4, candidate_filter=candidate_filter, **FAST, **FAST_NSGA2
+    )
+    x = algorithm.ask(1, X, Y, seed=0)
+    proposal = algorithm.last_proposal
+    candidates, log_box = proposal["candidates"], proposal["log_box"]
+    # Recompute which candidates improve the observed front, independently.
+    with torch.no_grad():
+        posterior = proposal["model"].posterior(candidates)
+    values = posterior.mean
+    if candidate_filter == "ucb_improves":
+        beta = gp_ucb_beta(X.shape[0], problem.dim)
+        values = values + math.sqrt(beta) * posterior.variance.sqrt()
+    improving = improves_front(values, Y, problem.ref_point)
+    assert improving.any()
+    torch.testing.assert_close(proposal["eligible"], improving)
+    best = torch.where(improving, log_box, torch.full_like(log_box, -math.inf)).argmax()
+    torch.testing.assert_close(problem.to_unit(x)[0], candidates[best])
+    if candidate_filter == "mean_improves":
+        # Here the filter matters: the unfiltered largest box does not improve the front.
+        assert not improving[log_box.argmax()]
+
+
+def test_default_filter_is_mean_improves(branin_currin):
+    assert USeMO(branin_currin).candidate_filter == "mean_improves"
+
+
+def test_filter_falls_back_to_all_candidates_when_none_improves(observations):
+    X, Y = observations
+    function = BraninCurrin(negate=True)
+    # A reference point no prediction can beat: the filter keeps nothing.
+    unreachable = FunctionProblem(function, function.bounds, 2, [1e9, 1e9], name="bc")
+    picks = []
+    for candidate_filter in ("mean_improves", None):
+        algorithm = mobo.make_algorithm(
+            "usemo",
+            unreachable,
+            n_initial=4,
+            candidate_filter=candidate_filter,
+            **FAST,
+            **FAST_NSGA2,
+        )
+        picks.append(algorithm.ask(1, X, Y, seed=3))
+        proposal = algorithm.last_proposal
+        assert proposal["eligible"].all()
+        best = proposal["candidates"][proposal["log_box"].argmax()]
+        torch.testing.assert_close(unreachable.to_unit(picks[-1])[0], best)
+    torch.testing.assert_close(picks[0], picks[1])
+
+
+def test_rejects_unknown_candidate_filter(branin_currin):
+    with pytest.raises(ValueError, match="candidate_filter"):
+        USeMO(branin_currin, candidate_filter="hvi")
