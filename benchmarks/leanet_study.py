@@ -526,6 +526,11 @@ def main(argv: list[str] | None = None) -> dict:
                     arch, dataset, levels, data, args)
                 networks.append(network)
     by_name = {n["name"]: n for n in networks}
+    # A depth LEANet is compared with the slimmable network of the same base network too.
+    for n in networks:
+        width = by_name.get(f"{n['arch']}-{n['dataset']}-width")
+        if n["levels"] == "depth" and width is not None and "slimmable" in width["fronts"]:
+            n["fronts"]["slimmable"] = width["fronts"]["slimmable"]
     compared = args.optimizer_networks
     todo = [(name, args.front_algorithm, 0) for name in by_name]
     todo += [(name, a, s) for a in args.algorithms for name in compared for s in range(args.seeds)]
