@@ -11,6 +11,7 @@ every algorithm (on a shared 2-core machine more threads were slower, not faster
     python benchmarks/mobo_algorithms.py --quick         # seconds: a smoke test
     python benchmarks/mobo_algorithms.py --algorithms usemo mesmo --problems ZDT1 --seeds 3
     python benchmarks/mobo_algorithms.py --quick --workers 2  # runs spread over 2 processes
+    python benchmarks/mobo_algorithms.py --rerun usemo   # after changing USeMO: its runs again
 
 Runs are appended to ``<out>.json`` as they finish and skipped when found there, so an
 interrupted run resumes; ``<out>.csv``, ``<out>.md`` (with the exact command) and ``<out>.png``
@@ -60,6 +61,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quick", action="store_true", help="BraninCurrin, usemo/mesmo/sobol, 2 seeds, 14 evals"
+    )
+    parser.add_argument(
+        "--rerun",
+        nargs="+",
+        default=[],
+        metavar="ALGORITHM",
+        help="drop the stored runs of these algorithms and run them again (after a change to "
+        "their code or defaults)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "mobo_algorithms")
     parser.add_argument(
@@ -256,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
     runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
+    runs = [r for r in runs if r["algorithm"] not in args.rerun]
     done = {(r["problem"], r["algorithm"], r["seed"], r["evals"], r["n_initial"]) for r in runs}
     # Seeds outermost, so an interrupted run still has every algorithm on the early seeds.
     todo = [

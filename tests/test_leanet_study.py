@@ -4,26 +4,18 @@ consistent with each other, and a second invocation reuses every cached run."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "leanet_study.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("leanet_study", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
-    module = _load_script()
+    module = load_benchmark("leanet_study")
     argv = ["--quick", "--out", str(tmp / "study"), "--cache", str(tmp / "cache")]
     return module, argv, module.main(argv), tmp
 
@@ -57,10 +49,10 @@ def test_fronts_and_baselines(study):
         # A front: more energy must buy more accuracy.
         assert all(b > a for a, b in zip(accuracy, accuracy[1:], strict=False))
     # The static-width points are the levels alone: each level's accuracy, no early exit.
-    static = dict(zip(network["static_energy_ratio"], network["level_test_accuracy"],
-                      strict=True))
-    for e, a in zip(fronts["static_widths"]["energy_ratio"],
-                    fronts["static_widths"]["accuracy"], strict=True):
+    static = dict(zip(network["static_energy_ratio"], network["level_test_accuracy"], strict=True))
+    for e, a in zip(
+        fronts["static_widths"]["energy_ratio"], fronts["static_widths"]["accuracy"], strict=True
+    ):
         assert static[e] == a
     assert len(network["slimmable"]["test_accuracy"]) == len(network["level_test_accuracy"])
     assert all(h >= 0 for h in network["hypervolume"].values())
@@ -98,6 +90,7 @@ def test_second_run_reuses_everything(study, monkeypatch):
     monkeypatch.setattr(module, "run_optimizer", no_new_runs)
     again = module.main(argv)
     assert again["optimizers"]["summary"] == payload["optimizers"]["summary"]
+
     # Everything but latency (measured again, so noisy) comes back the same.
     def measured(savings):
         return [{k: v for k, v in s.items() if not k.startswith("latency")} for s in savings]

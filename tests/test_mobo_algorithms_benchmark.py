@@ -1,0 +1,78 @@
+"""The algorithm benchmark (``benchmarks/mobo_algorithms.py``) on a tiny configuration: its
+summary is the median of its runs, it resumes instead of repeating runs, and ``--rerun``
+replaces exactly the runs of the algorithms it names."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from tests.benchmark_scripts import load_benchmark
+
+SENTINEL = 123.0
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "algorithms"
+    argv = [
+        "--algorithms", "sobol", "nsga2",
+        "--problems", "BraninCurrin",
+        "--seeds", "2", "--evals", "12", "--n-initial", "6",
+        "--out", str(out),
+    ]  # fmt: skip
+    module = load_benchmark("mobo_algorithms")
+    module.main(argv)
+    return module, argv, out
+
+
+def _runs(out: Path) -> list[dict]:
+    return json.loads(out.with_suffix(".json").read_text())["runs"]
+
+
+def test_summary_is_the_median_over_seeds_of_the_final_values(bench):
+    _, _, out = bench
+    runs = _runs(out)
+    assert sorted((r["algorithm"], r["seed"]) for r in runs) == [
+        ("nsga2", 0), ("nsga2", 1), ("sobol", 0), ("sobol", 1),
+    ]  # fmt: skip
+    for r in runs:
+        assert len(r["log_hv_difference"]) == 12
+        trace = r["log_hv_difference"]
+        assert all(b <= a + 1e-12 for a, b in zip(trace, trace[1:], strict=False)), (
+            "the hypervolume difference of a growing set of points cannot increase"
+        )
+    rows = {row["algorithm"]: row for row in csv.DictReader(out.with_suffix(".csv").open())}
+    for algorithm in ("sobol", "nsga2"):
+        finals = [r["log_hv_difference"][-1] for r in runs if r["algorithm"] == algorithm]
+        assert float(rows[algorithm]["median_log10_hv_difference"]) == pytest.approx(
+            statistics.median(finals), abs=1e-4
+        )
+        assert rows[algorithm]["seeds"] == "2"
+    md = out.with_suffix(".md").read_text()
+    assert "Command: `python benchmarks/mobo_algorithms.py --algorithms sobol nsga2" in md
+    assert "Completed runs: 4 of 4." in md
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_a_second_invocation_resumes_and_rerun_replaces_only_named_algorithms(bench):
+    module, argv, out = bench
+    store = out.with_suffix(".json")
+    payload = json.loads(store.read_text())
+    for r in payload["runs"]:
+        r["log_hv_difference"][-1] = SENTINEL  # marks every stored run
+    store.write_text(json.dumps(payload))
+
+    module.main(argv)  # nothing to do: every run is stored
+    assert [r["log_hv_difference"][-1] for r in _runs(out)] == [SENTINEL] * 4
+
+    module.main([*argv, "--rerun", "sobol"])
+    runs = _runs(out)
+    assert len(runs) == 4
+    for r in runs:
+        rerun = r["algorithm"] == "sobol"
+        assert (r["log_hv_difference"][-1] != SENTINEL) == rerun, r["algorithm"]
