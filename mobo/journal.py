@@ -1,7 +1,9 @@
 """A study's journal: one JSON object per line, appended, flushed and fsynced.
 
 The first line is a header that identifies the problem, algorithm and seed; every later
-line is a record (an evaluation, or the budget set by ``optimize``). A line is on disk
+line is a record: an evaluation, the budget set by ``optimize``, or the algorithm state an
+ask left behind (a GP algorithm's warm-start hyperparameters, written before that ask's
+evaluations and only when it changed). A line is on disk
 before :meth:`Journal.append` returns, so a crash loses only work not yet told. A crash in
 the middle of a write leaves a truncated last line: :func:`read_journal` drops it, keeps
 every complete line, truncates the file back to them and says so with a warning.

@@ -69,6 +69,9 @@ class Study:
         self.n_evals: int | None = None
         self._pending = torch.empty(0, problem.dim, dtype=DTYPE)
         self._stop = False
+        # The algorithm's state after the latest ask, and the last state journaled.
+        self._last_ask_state: dict[str, Any] = {}
+        self._journaled_state: dict[str, Any] = {}
         self._journal: Journal | None = None
         if journal is not None:
             header = self._header()
@@ -123,11 +126,21 @@ class Study:
         options = {**header.get("algorithm_options", {}), **algorithm_options}
         study = cls(problem, header["algorithm"], seed=header["seed"], **options)
         study._journal = Journal(path)
+        states = []
         for record in records:
             if record.get("type") == "eval":
                 study.evaluations.append(Evaluation.from_record(record))
             elif record.get("type") == "budget":
                 study.n_evals = record["n_evals"]
+            elif record.get("type") == "state":
+                states.append(record)
+        # The state left by the latest ask that got any of its points told (a crash between
+        # an ask's state and its evaluations leaves a state whose ask will be made again).
+        told_steps = {e.step for e in study.evaluations}
+        states = [r["state"] for r in states if r["step"] in told_steps]
+        if states:
+            study.algorithm.load_state_dict(states[-1])
+            study._journaled_state = states[-1]
         return study
 
     # ----------------------------------------------------------------- observations
@@ -172,6 +185,7 @@ class Study:
             n_evaluated=self.n_evaluated + self._pending.shape[0],
         )
         self._last_ask_seconds = time.perf_counter() - start
+        self._last_ask_state = self.algorithm.state_dict()
         self._pending = torch.cat([self._pending, X])
         return X
 
@@ -208,6 +222,7 @@ class Study:
         step = self._next_step()
         ask_seconds = getattr(self, "_last_ask_seconds", 0.0)
         self._last_ask_seconds = 0.0
+        self._journal_state(step, self._last_ask_state)
         return [
             self._record(x, y, error, step=step, ask_seconds=ask_seconds, eval_seconds=eval_seconds)
             for x, y, error in zip(X, Y, errors, strict=True)
@@ -215,6 +230,15 @@ class Study:
 
     def _next_step(self) -> int:
         return 1 + max((e.step for e in self.evaluations), default=-1)
+
+    def _journal_state(self, step: int, state: dict[str, Any]) -> None:
+        """Journal the algorithm state left by ask ``step`` (before its evaluations), unless
+        it is empty or unchanged: :meth:`load` restores it so a GP algorithm's warm start,
+        and so its next proposal, is the same as in an uninterrupted study."""
+        if self._journal is None or not state or state == self._journaled_state:
+            return
+        self._journal.append({"type": "state", "step": step, "state": state})
+        self._journaled_state = state
 
     def _record(
         self,
@@ -376,7 +400,7 @@ class Study:
                     for x in X:
                         future = executor.submit(evaluate_batch, self.problem, x.unsqueeze(0))
                         in_flight[future] = _InFlight(
-                            x, next_step, ask_seconds, time.perf_counter()
+                            x, next_step, ask_seconds, time.perf_counter(), self._last_ask_state
                         )
                     next_step += 1
                 if not in_flight:
@@ -395,6 +419,7 @@ class Study:
                 for future in finished:
                     job = in_flight.pop(future)
                     y, error = _outcome(future, timeout, self.problem.num_objectives)
+                    self._journal_state(job.step, job.algorithm_state)
                     evaluation = self._record(
                         job.x,
                         y,
@@ -432,6 +457,7 @@ class _InFlight:
     step: int
     ask_seconds: float
     submitted: float
+    algorithm_state: dict[str, Any]
 
 
 def _outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str | None]:

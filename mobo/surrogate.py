@@ -71,6 +71,27 @@ class Surrogate:
         self.input_warping = input_warping
         self._last_good: dict[int, dict[str, Tensor]] = {}
 
+    def state_dict(self) -> dict[str, Any]:
+        """The last good hyperparameters of each objective (the next fit's warm start), as
+        JSON-serializable nested lists: ``{"hyperparameters": {"0": {name: values}}}``.
+        Floats survive JSON exactly, so a restored surrogate fits exactly as this one would.
+        Empty before the first fit."""
+        if not self._last_good:
+            return {}
+        return {
+            "hyperparameters": {
+                str(j): {name: value.tolist() for name, value in values.items()}
+                for j, values in sorted(self._last_good.items())
+            }
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self._last_good = {
+            int(j): {name: torch.tensor(value, dtype=DTYPE) for name, value in values.items()}
+            for j, values in state.get("hyperparameters", {}).items()
+        }
+
     def fit(self, U: Tensor, Y: Tensor) -> ModelListGP:
         """Fit a GP per objective.
 

@@ -4,7 +4,9 @@ An :class:`Algorithm` proposes points from the observations so far. It holds no
 observations of its own: the study passes every completed evaluation to :meth:`ask`, so
 a study resumed from its journal proposes exactly what an uninterrupted one would.
 Randomness comes only from the study's ``seed`` and the number of evaluations made so far,
-from which each call derives its own seed.
+from which each call derives its own seed. What else an algorithm carries between asks (the
+GP algorithms' warm-start hyperparameters) it exposes as :meth:`Algorithm.state_dict`, which
+the study journals.
 """
 
 from __future__ import annotations
@@ -149,6 +151,21 @@ class Algorithm(ABC):
             seed: Seed for this call (torch's global RNG is already seeded with it).
             U_pending: Points proposed but not yet evaluated, in the unit cube, or None.
         """
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the next :meth:`ask` depends on beyond the observations and the seed, as
+        JSON-serializable data (empty: nothing). A study journals it after each ask, so a
+        study resumed from its journal proposes what an uninterrupted one would."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (after a resume).
+
+        Raises:
+            ValueError: If ``state`` is not empty: this algorithm keeps no state.
+        """
+        if state:
+            raise ValueError(f"algorithm {self.name!r} keeps no state, got {sorted(state)}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(problem={self.problem.name!r})"

@@ -65,6 +65,14 @@ class BayesianAlgorithm(Algorithm):
             [torch.zeros(problem.dim, dtype=DTYPE), torch.ones(problem.dim, dtype=DTYPE)]
         )
 
+    def state_dict(self) -> dict[str, Any]:
+        """The surrogate's warm-start hyperparameters (see :meth:`Surrogate.state_dict`)."""
+        state = self.surrogate.state_dict()
+        return {"surrogate": state} if state else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.surrogate.load_state_dict(state.get("surrogate", {}))
+
     def fit_model(self, U: Tensor, Y: Tensor) -> ModelListGP:
         """The surrogate fitted to the observations (unit-cube inputs)."""
         return self.surrogate.fit(U, Y)

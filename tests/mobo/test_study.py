@@ -185,3 +185,46 @@ def test_result_reports_pareto_set_hypervolume_and_timing(branin_currin):
     table = result.pareto_table().splitlines()
     assert table[0].split() == ["x0", "x1", "f0", "f1"]
     assert len(table) == 1 + int(result.pareto_mask.sum())
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kill_between_ask_and_tell"),
+    [("qlognehvi", False), ("qlognehvi", True), ("usemo", True)],
+)
+def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
+    tmp_path, toy_problem, algorithm, kill_between_ask_and_tell
+):
+    # GP algorithms warm-start each fit from the previous fit's hyperparameters; the
+    # journal keeps them, so resuming changes nothing.
+    options = {"n_initial": 4, **FAST_BO}
+    if algorithm == "usemo":
+        options.update(pop_size=16, n_gen=8)
+    full = mobo.optimize(toy_problem, algorithm, n_evals=9, seed=2, show_progress=False, **options)
+
+    path = tmp_path / "gp.jsonl"
+    study = mobo.Study(toy_problem, algorithm, seed=2, journal=path, **options)
+    study.optimize(6, show_progress=False)
+    if kill_between_ask_and_tell:
+        study.ask(1)  # its state is in memory only; the resumed study asks again
+    states = [json.loads(line) for line in path.read_text().splitlines() if '"state"' in line]
+    assert states and "surrogate" in states[-1]["state"], "the GP state is journaled"
+    resumed = mobo.Study.load(path, toy_problem)
+    assert resumed.algorithm.state_dict() == study._journaled_state
+    result = resumed.optimize(9, show_progress=False)
+    torch.testing.assert_close(result.X, full.X, rtol=0, atol=0)
+
+    # Without the journaled state the warm start differs, and so do the proposals: the
+    # state is what makes the two agree (if this fails, the test above proves nothing).
+    header, *records = path.read_text().splitlines()
+    evaluations = [line for line in records if json.loads(line)["type"] == "eval"]
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text("\n".join([header, *evaluations[:6]]) + "\n")
+    stateless = mobo.Study.load(bare, toy_problem).optimize(9, show_progress=False)
+    assert not torch.equal(stateless.X, full.X)
+
+
+def test_a_stateless_algorithm_refuses_a_state(toy_problem):
+    algorithm = mobo.make_algorithm("sobol", toy_problem)
+    assert algorithm.state_dict() == {}
+    with pytest.raises(ValueError, match="algorithm 'sobol' keeps no state"):
+        algorithm.load_state_dict({"surrogate": {}})
