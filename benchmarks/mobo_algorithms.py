@@ -7,7 +7,7 @@ algorithm: the median over seeds of the final log10 hypervolume difference
 iteration (the ask only; evaluations are free here). Torch runs on one thread, the same for
 every algorithm (on a shared 2-core machine more threads were slower, not faster).
 
-    python benchmarks/mobo_algorithms.py                 # the full issue-3 configuration
+    python benchmarks/mobo_algorithms.py                 # all of it: results/mobo_algorithms_50.*
     python benchmarks/mobo_algorithms.py --quick         # seconds: a smoke test
     python benchmarks/mobo_algorithms.py --algorithms usemo mesmo --problems ZDT1 --seeds 3
     python benchmarks/mobo_algorithms.py --quick --workers 2  # runs spread over 2 processes
@@ -70,7 +70,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="drop the stored runs of these algorithms and run them again (after a change to "
         "their code or defaults)",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "mobo_algorithms")
+    parser.add_argument("--out", type=Path, default=RESULTS / "mobo_algorithms_50")
     parser.add_argument(
         "--workers",
         type=int,
@@ -91,7 +91,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.algorithms = ["usemo", "mesmo", "sobol"]
         args.problems = ["BraninCurrin"]
         args.seeds, args.evals, args.n_initial = 2, 14, 10
-        if args.out == RESULTS / "mobo_algorithms":
+        if args.out == RESULTS / "mobo_algorithms_50":
             args.out = RESULTS / "mobo_algorithms_quick"
     return args
 
