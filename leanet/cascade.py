@@ -76,7 +76,13 @@ __all__ = [
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.5, 0.625, 0.75, 0.875, 1.0)
 
 _CHANNELWISE = (
-    nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.AvgPool2d, nn.Dropout, nn.Identity, nn.Upsample,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.Dropout,
+    nn.Identity,
+    nn.Upsample,
 )
 
 
@@ -250,10 +256,13 @@ class WidthLevels(Levels):
             return F.conv2d(xb, m.weight[lo:hi], b, m.stride, m.padding, m.dilation, hi - lo)
         if layer.kind == "bn":
             return F.batch_norm(
-                xb, m.running_mean[lo:hi], m.running_var[lo:hi],
+                xb,
+                m.running_mean[lo:hi],
+                m.running_var[lo:hi],
                 None if m.weight is None else m.weight[lo:hi],
                 None if m.bias is None else m.bias[lo:hi],
-                training=False, eps=m.eps,
+                training=False,
+                eps=m.eps,
             )
         return m(xb)
 
@@ -278,8 +287,9 @@ class WidthLevels(Levels):
             if layer.kind == "conv":
                 m = layer.module
                 b = None if m.bias is None else m.bias[:hi]
-                x = F.conv2d(x, self._masked_weight(layer, level), b, m.stride, m.padding,
-                             m.dilation)
+                x = F.conv2d(
+                    x, self._masked_weight(layer, level), b, m.stride, m.padding, m.dilation
+                )
             else:
                 x = self._band(layer, x, 0, hi, layer.w_in[level])
         return x

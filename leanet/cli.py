@@ -33,10 +33,16 @@ def _ints(text: str) -> list[int]:
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-root", default=None,
-                   help="folder of torchvision data sets (default $LEANET_DATA or ./data)")
-    p.add_argument("--download", action="store_true",
-                   help="let torchvision download missing data (needs internet)")
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="folder of torchvision data sets (default $LEANET_DATA or ./data)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="let torchvision download missing data (needs internet)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -46,14 +52,19 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="convnet")
     p.add_argument("--dataset", choices=BUNDLED + TORCHVISION, default="mnist5k")
-    p.add_argument("--width-multiplier", type=float, default=1.0,
-                   help="scale every layer's channels (default 1.0)")
+    p.add_argument(
+        "--width-multiplier",
+        type=float,
+        default=1.0,
+        help="scale every layer's channels (default 1.0)",
+    )
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the training")
-    p.add_argument("--out", default=None,
-                   help="checkpoint path (default checkpoints/<arch>-<dataset>.pt)")
+    p.add_argument(
+        "--out", default=None, help="checkpoint path (default checkpoints/<arch>-<dataset>.pt)"
+    )
     _add_data_args(p)
 
 
@@ -66,18 +77,42 @@ def _run_train(args: argparse.Namespace) -> int:
 
     data = load_dataset(args.dataset, root=args.data_root, seed=args.seed, download=args.download)
     torch.manual_seed(args.seed)
-    model = build_base(args.arch, num_classes=data.num_classes, in_channels=data.in_channels,
-                       input_size=data.input_size, width_multiplier=args.width_multiplier)
-    result = train_base(model, data.train, val=data.val, epochs=args.epochs, lr=args.lr,
-                        batch_size=args.batch_size, seed=args.seed,
-                        progress=not args.no_progress)
+    model = build_base(
+        args.arch,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        input_size=data.input_size,
+        width_multiplier=args.width_multiplier,
+    )
+    result = train_base(
+        model,
+        data.train,
+        val=data.val,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
     acc = evaluate(model, data.test)
     out = Path(args.out or f"checkpoints/{args.arch}-{data.name}.pt")
-    save_checkpoint(out, model, dataset=data.name, classes=data.classes, accuracy=acc,
-                    extra={"split_seed": args.seed, "val_accuracy": result.accuracy,
-                           "train_seconds": result.seconds, "epochs": args.epochs})
-    print(f"{args.arch} on {data.name}: test accuracy {acc:.4f}, val {result.accuracy:.4f}, "
-          f"{result.seconds:.1f} s; saved {out}")
+    save_checkpoint(
+        out,
+        model,
+        dataset=data.name,
+        classes=data.classes,
+        accuracy=acc,
+        extra={
+            "split_seed": args.seed,
+            "val_accuracy": result.accuracy,
+            "train_seconds": result.seconds,
+            "epochs": args.epochs,
+        },
+    )
+    print(
+        f"{args.arch} on {data.name}: test accuracy {acc:.4f}, val {result.accuracy:.4f}, "
+        f"{result.seconds:.1f} s; saved {out}"
+    )
     return 0
 
 
@@ -86,19 +121,35 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--checkpoint", required=True, help="base network from `leanet train`")
     p.add_argument("--levels", choices=["width", "depth"], default="width")
-    p.add_argument("--fractions", type=_floats, default=None,
-                   help="width fractions, comma-separated (default 0.5,0.625,0.75,0.875,1.0)")
-    p.add_argument("--scheme", choices=["triangular", "slice"], default="triangular",
-                   help="width levels: exact reuse (triangular) or recompute (slice)")
-    p.add_argument("--exits", type=_ints, default=None,
-                   help="depth levels: 1-based conv indices of the exits, comma-separated")
+    p.add_argument(
+        "--fractions",
+        type=_floats,
+        default=None,
+        help="width fractions, comma-separated (default 0.5,0.625,0.75,0.875,1.0)",
+    )
+    p.add_argument(
+        "--scheme",
+        choices=["triangular", "slice"],
+        default="triangular",
+        help="width levels: exact reuse (triangular) or recompute (slice)",
+    )
+    p.add_argument(
+        "--exits",
+        type=_ints,
+        default=None,
+        help="depth levels: 1-based conv indices of the exits, comma-separated",
+    )
     p.add_argument("--num-levels", type=int, default=4, help="depth levels without --exits")
     p.add_argument("--confidence", choices=sorted(CONFIDENCES), default="max_softmax")
     p.add_argument("--head-hidden", type=int, default=128)
     p.add_argument("--epochs", type=int, default=30, help="head training epochs")
-    p.add_argument("--fine-tune-epochs", type=int, default=0,
-                   help="then fine-tune backbone and heads jointly for this many epochs "
-                        "(changes the pretrained weights; default 0 = off)")
+    p.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=0,
+        help="then fine-tune backbone and heads jointly for this many epochs "
+        "(changes the pretrained weights; default 0 = off)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="LEANet path (default <checkpoint>.leanet.pt)")
     _add_data_args(p)
@@ -112,27 +163,49 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
 
     base, meta = load_checkpoint(args.checkpoint)
     split_seed = int(meta.get("extra", {}).get("split_seed", 0))
-    data = load_dataset(meta["dataset"], root=args.data_root, seed=split_seed,
-                        download=args.download)
+    data = load_dataset(
+        meta["dataset"], root=args.data_root, seed=split_seed, download=args.download
+    )
     if data.classes != meta["classes"]:
-        raise SystemExit(f"{args.checkpoint}: classes {meta['classes']} do not match data set "
-                         f"{data.name} ({data.classes})")
-    net = build(base, levels=args.levels, fractions=args.fractions or DEFAULT_FRACTIONS,
-                scheme=args.scheme, exits=args.exits, num_levels=args.num_levels,
-                head_hidden=args.head_hidden, confidence=args.confidence, seed=args.seed)
+        raise SystemExit(
+            f"{args.checkpoint}: classes {meta['classes']} do not match data set "
+            f"{data.name} ({data.classes})"
+        )
+    net = build(
+        base,
+        levels=args.levels,
+        fractions=args.fractions or DEFAULT_FRACTIONS,
+        scheme=args.scheme,
+        exits=args.exits,
+        num_levels=args.num_levels,
+        head_hidden=args.head_hidden,
+        confidence=args.confidence,
+        seed=args.seed,
+    )
     progress = not args.no_progress
     fit_heads(net, data.train, epochs=args.epochs, seed=args.seed, progress=progress)
     if args.fine_tune_epochs > 0:
-        fine_tune(net, data.train, epochs=args.fine_tune_epochs, seed=args.seed,
-                  progress=progress)
+        fine_tune(net, data.train, epochs=args.fine_tune_epochs, seed=args.seed, progress=progress)
     accuracy = evaluate_levels(net, data.test)
     macs = net.level_macs()
     out = Path(args.out or Path(args.checkpoint).with_suffix(".leanet.pt"))
-    save_leanet(out, net, meta={"dataset": data.name, "split_seed": split_seed,
-                                "test_accuracy": accuracy, "level_macs": macs,
-                                "fine_tune_epochs": args.fine_tune_epochs})
-    print(json.dumps({"test_accuracy": [round(a, 4) for a in accuracy],
-                      "incremental_macs": macs}, indent=None))
+    save_leanet(
+        out,
+        net,
+        meta={
+            "dataset": data.name,
+            "split_seed": split_seed,
+            "test_accuracy": accuracy,
+            "level_macs": macs,
+            "fine_tune_epochs": args.fine_tune_epochs,
+        },
+    )
+    print(
+        json.dumps(
+            {"test_accuracy": [round(a, 4) for a in accuracy], "incremental_macs": macs},
+            indent=None,
+        )
+    )
     print(f"saved {out}")
     return 0
 
@@ -145,9 +218,12 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-evals", type=int, default=25, help="threshold vectors to evaluate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--platform", default="45nm-fp32", help="energy table (see leanet.costs)")
-    p.add_argument("--out", default=None,
-                   help="artifact path (default <leanet>.artifact.pt); the journal and level "
-                        "caches go next to it")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="artifact path (default <leanet>.artifact.pt); the journal and level "
+        "caches go next to it",
+    )
     _add_data_args(p)
 
 
@@ -167,20 +243,32 @@ def _run_optimize(args: argparse.Namespace) -> int:
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=out.with_suffix(".val.pt"))
     problem = ThresholdProblem(val)
     journal = out.with_suffix(f".{args.algorithm}-seed{args.seed}.jsonl")
-    result = mobo.optimize(problem, args.algorithm, n_evals=args.n_evals, seed=args.seed,
-                           journal=journal, show_progress=not args.no_progress)
+    result = mobo.optimize(
+        problem,
+        args.algorithm,
+        n_evals=args.n_evals,
+        seed=args.seed,
+        journal=journal,
+        show_progress=not args.no_progress,
+    )
     front = problem.metrics(result.pareto_X).pareto()
     save_artifact(out, net, front, costs, meta={**meta, "algorithm": args.algorithm})
     print(result.summary())
-    print(f"hypervolume {float(result.hypervolume[-1]) / problem.max_hv:.1%} of the reference "
-          f"front's; saved {out} (journal {journal})")
+    print(
+        f"hypervolume {float(result.hypervolume[-1]) / problem.max_hv:.1%} of the reference "
+        f"front's; saved {out} (journal {journal})"
+    )
     return 0
 
 
 def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="artifact from `leanet optimize` or `leanet demo`")
-    p.add_argument("--losses", type=_floats, default=[0.0, 0.01, 0.02],
-                   help="allowed accuracy losses, comma-separated (default 0,0.01,0.02)")
+    p.add_argument(
+        "--losses",
+        type=_floats,
+        default=[0.0, 0.01, 0.02],
+        help="allowed accuracy losses, comma-separated (default 0,0.01,0.02)",
+    )
     _add_data_args(p)
 
 
@@ -207,8 +295,12 @@ def _data_of(meta: dict, args: argparse.Namespace):
 
     if "dataset" not in meta:
         raise SystemExit("the checkpoint does not say which data set it was made on")
-    return load_dataset(meta["dataset"], root=args.data_root, seed=int(meta.get("split_seed", 0)),
-                        download=args.download)
+    return load_dataset(
+        meta["dataset"],
+        root=args.data_root,
+        seed=int(meta.get("split_seed", 0)),
+        download=args.download,
+    )
 
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
@@ -216,8 +308,12 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
     from leanet.demo import DemoConfig
 
     defaults = DemoConfig()
-    p.add_argument("--out", type=Path, default=defaults.out,
-                   help=f"run folder; every step is cached there (default {defaults.out})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=defaults.out,
+        help=f"run folder; every step is cached there (default {defaults.out})",
+    )
     p.add_argument("--algorithm", choices=mobo.available_algorithms(), default=defaults.algorithm)
     p.add_argument("--n-evals", type=int, default=defaults.n_evals)
     p.add_argument("--seed", type=int, default=defaults.seed)
@@ -229,18 +325,30 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from leanet.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out=args.out, algorithm=args.algorithm, n_evals=args.n_evals,
-                        seed=args.seed, scheme=args.scheme,
-                        fine_tune_epochs=args.fine_tune_epochs, progress=not args.no_progress))
+    run_demo(
+        DemoConfig(
+            out=args.out,
+            algorithm=args.algorithm,
+            n_evals=args.n_evals,
+            seed=args.seed,
+            scheme=args.scheme,
+            fine_tune_epochs=args.fine_tune_epochs,
+            progress=not args.no_progress,
+        )
+    )
     return 0
 
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
-                          Callable[[argparse.Namespace], int]]] = {
+COMMANDS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+] = {
     "train": ("train a base network and save a checkpoint", _add_train, _run_train),
     "fit-heads": ("build levels and train one head per level", _add_fit_heads, _run_fit_heads),
-    "optimize": ("optimize a LEANet's thresholds and save an artifact", _add_optimize,
-                 _run_optimize),
+    "optimize": (
+        "optimize a LEANet's thresholds and save an artifact",
+        _add_optimize,
+        _run_optimize,
+    ),
     "report": ("print an artifact's Pareto table and energy savings", _add_report, _run_report),
     "demo": ("the main job end to end on the bundled MNIST digits", _add_demo, _run_demo),
 }

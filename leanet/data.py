@@ -110,8 +110,11 @@ class ImageTensorDataset(Dataset):
     def subset(self, indices: Tensor) -> ImageTensorDataset:
         """The rows `indices` (a long tensor) with the same standardization and classes."""
         return ImageTensorDataset(
-            self.images[indices], self.labels[indices], mean=self.mean.flatten(),
-            std=self.std.flatten(), classes=self.classes,
+            self.images[indices],
+            self.labels[indices],
+            mean=self.mean.flatten(),
+            std=self.std.flatten(),
+            classes=self.classes,
         )
 
     def tensors(self) -> tuple[Tensor, Tensor]:

@@ -67,8 +67,9 @@ class Head(nn.Module):
         pool: Largest pooled grid side.
     """
 
-    def __init__(self, in_channels: int, map_size: int, num_classes: int, *,
-                 hidden: int = 128, pool: int = 4) -> None:
+    def __init__(
+        self, in_channels: int, map_size: int, num_classes: int, *, hidden: int = 128, pool: int = 4
+    ) -> None:
         super().__init__()
         side = min(map_size, pool)
         self.pool = nn.AdaptiveAvgPool2d(side)
@@ -142,8 +143,12 @@ class LEANet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """Everything :meth:`from_config` needs to rebuild this LEANet (untrained)."""
-        return dict(base=dict(self.base.config), levels=self.levels.config(),
-                    confidence=self.confidence, head_hidden=self.head_hidden)
+        return dict(
+            base=dict(self.base.config),
+            levels=self.levels.config(),
+            confidence=self.confidence,
+            head_hidden=self.head_hidden,
+        )
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LEANet:
@@ -151,8 +156,14 @@ class LEANet(nn.Module):
         base = build_base(base_cfg.pop("arch"), **base_cfg)
         lv = dict(config["levels"])
         kind = lv.pop("kind")
-        return build(base, levels=kind, copy=False, confidence=config["confidence"],
-                     head_hidden=config["head_hidden"], **lv)
+        return build(
+            base,
+            levels=kind,
+            copy=False,
+            confidence=config["confidence"],
+            head_hidden=config["head_hidden"],
+            **lv,
+        )
 
     def train(self, mode: bool = True) -> LEANet:
         super().train(mode)
@@ -169,8 +180,9 @@ class LEANet(nn.Module):
         t = torch.as_tensor(thresholds, dtype=torch.float64).detach().cpu()
         need = self.num_levels - 1
         if t.ndim != 1:
-            raise ValueError(f"thresholds must be a 1-D vector of length {need}, "
-                             f"got shape {tuple(t.shape)}")
+            raise ValueError(
+                f"thresholds must be a 1-D vector of length {need}, got shape {tuple(t.shape)}"
+            )
         if t.numel() != need:
             raise ValueError(
                 f"thresholds must have length L-1 = {need} (one per level but the last, which "
@@ -182,8 +194,10 @@ class LEANet(nn.Module):
             raise ValueError(f"thresholds contain NaN at positions {where}")
         bad = (t < 0) | (t > 1)
         if bad.any():
-            raise ValueError(f"thresholds must lie in [0, 1]; got {t[bad].tolist()} at positions "
-                             f"{bad.nonzero().flatten().tolist()}")
+            raise ValueError(
+                f"thresholds must lie in [0, 1]; got {t[bad].tolist()} at positions "
+                f"{bad.nonzero().flatten().tolist()}"
+            )
         return t
 
     # -- inference ------------------------------------------------------------------------
@@ -272,8 +286,9 @@ class LEANet(nn.Module):
         self.train(was_training)
         return macs
 
-    def cumulative_macs(self, input_shape: Sequence[int] | None = None, *,
-                        heads: bool = True) -> list[int]:
+    def cumulative_macs(
+        self, input_shape: Sequence[int] | None = None, *, heads: bool = True
+    ) -> list[int]:
         """MACs per input that exits at level k (k = 1..L): the running sum of
         :meth:`level_macs`."""
         return list(itertools.accumulate(self.level_macs(input_shape, heads=heads)))
@@ -310,8 +325,12 @@ def build(
     if copy:
         base = _deepcopy(base)
     if levels == "width":
-        lv: Levels = WidthLevels(base.features, in_channels=int(base.config["in_channels"]),
-                                 fractions=fractions, scheme=scheme)
+        lv: Levels = WidthLevels(
+            base.features,
+            in_channels=int(base.config["in_channels"]),
+            fractions=fractions,
+            scheme=scheme,
+        )
     elif levels == "depth":
         lv = DepthLevels(base.features, exits=exits, num_levels=num_levels)
     else:
@@ -322,11 +341,12 @@ def build(
         map_sizes = [lv.run_level(probe, k).shape[-1] for k in range(1, lv.num_levels + 1)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        heads = [Head(c, s, int(base.config["num_classes"]), hidden=head_hidden)
-                 for c, s in zip(lv.out_channels, map_sizes, strict=True)]
+        heads = [
+            Head(c, s, int(base.config["num_classes"]), hidden=head_hidden)
+            for c, s in zip(lv.out_channels, map_sizes, strict=True)
+        ]
     return LEANet(base, lv, heads, confidence=confidence, head_hidden=head_hidden)
 
 
 def _deepcopy(base: BaseNet) -> BaseNet:
     return copy.deepcopy(base)
-

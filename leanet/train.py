@@ -157,9 +157,17 @@ def train_base(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         result = _epochs_loop(
-            list(model.parameters()), step_loss, train, epochs=epochs, lr=lr,
-            weight_decay=weight_decay, batch_size=batch_size, seed=seed, progress=progress,
-            desc=f"train {model.arch}", on_epoch_end=on_epoch_end,
+            list(model.parameters()),
+            step_loss,
+            train,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+            desc=f"train {model.arch}",
+            on_epoch_end=on_epoch_end,
         )
     model.eval()
     if val is not None:
@@ -262,14 +270,16 @@ def load_checkpoint(
 
 # -- heads and fine-tuning ----------------------------------------------------------------
 @torch.no_grad()
-def _pooled_features(net: LEANet, dataset: Dataset, batch_size: int,
-                     progress: bool) -> tuple[list[Tensor], Tensor]:
+def _pooled_features(
+    net: LEANet, dataset: Dataset, batch_size: int, progress: bool
+) -> tuple[list[Tensor], Tensor]:
     """Every level's pooled, flattened head inputs (L tensors `N x D_k`) and labels (`N`)."""
     net.eval()
     feats: list[list[Tensor]] = [[] for _ in range(net.num_levels)]
     labels = []
-    for x, y in tqdm(batch_loader(dataset, batch_size), desc="level features",
-                     disable=not progress, leave=False):
+    for x, y in tqdm(
+        batch_loader(dataset, batch_size), desc="level features", disable=not progress, leave=False
+    ):
         for k, f in enumerate(net.level_features(x)):
             feats[k].append(net.heads[k].pooled(f))
         labels.append(y)
@@ -314,14 +324,20 @@ def fit_heads(
 
     def step_loss(idx: Tensor, _: Tensor) -> Tensor:
         y = labels[idx]
-        return sum(F.cross_entropy(h.mlp(f[idx]), y)
-                   for h, f in zip(net.heads, feats, strict=True))
+        return sum(F.cross_entropy(h.mlp(f[idx]), y) for h, f in zip(net.heads, feats, strict=True))
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         result = _epochs_loop(
-            list(net.heads.parameters()), step_loss, cached, epochs=epochs, lr=lr,
-            weight_decay=weight_decay, batch_size=batch_size, seed=seed, progress=progress,
+            list(net.heads.parameters()),
+            step_loss,
+            cached,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
             desc="fit heads",
         )
     net.eval()
@@ -368,14 +384,22 @@ def fine_tune(
     net.train()
 
     def step_loss(x: Tensor, y: Tensor) -> Tensor:
-        return sum(F.cross_entropy(h(f), y)
-                   for h, f in zip(net.heads, net.level_features(x), strict=True))
+        return sum(
+            F.cross_entropy(h(f), y) for h, f in zip(net.heads, net.level_features(x), strict=True)
+        )
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         result = _epochs_loop(
-            list(net.parameters()), step_loss, train, epochs=epochs, lr=lr,
-            weight_decay=weight_decay, batch_size=batch_size, seed=seed, progress=progress,
+            list(net.parameters()),
+            step_loss,
+            train,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
             desc="fine-tune",
         )
     net.eval()
@@ -390,8 +414,12 @@ def leanet_checkpoint(net: LEANet, *, meta: dict[str, Any] | None = None) -> dic
     `net`, `meta`, and the weights (``levels.features`` is ``base.features``, stored once).
     Other artifacts embed it to save a LEANet together with more data."""
     state = {k: v for k, v in net.state_dict().items() if not k.startswith("levels.features.")}
-    return {"format": LEANET_FORMAT, "config": net.config(), "meta": dict(meta or {}),
-            "state_dict": state}
+    return {
+        "format": LEANET_FORMAT,
+        "config": net.config(),
+        "meta": dict(meta or {}),
+        "state_dict": state,
+    }
 
 
 def leanet_from_checkpoint(
@@ -413,8 +441,9 @@ def leanet_from_checkpoint(
         raise CheckpointError(f"{source}: does not rebuild a LEANet: {err}") from err
     missing = [k for k in missing if not k.startswith("levels.features.")]
     if missing or unexpected:
-        raise CheckpointError(f"{source}: weights do not fit (missing {missing}, "
-                              f"unexpected {unexpected})")
+        raise CheckpointError(
+            f"{source}: weights do not fit (missing {missing}, unexpected {unexpected})"
+        )
     return net.eval(), dict(payload["meta"])
 
 

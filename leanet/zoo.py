@@ -131,35 +131,63 @@ def _vgg_style(
             c = out
     hid = _scaled(hidden, width_multiplier)
     classifier = nn.Sequential(nn.Linear(c, hid), nn.ReLU(), nn.Linear(hid, num_classes))
-    config = dict(arch=arch, num_classes=num_classes, in_channels=in_channels,
-                  input_size=input_size, width_multiplier=width_multiplier)
+    config = dict(
+        arch=arch,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        width_multiplier=width_multiplier,
+    )
     return BaseNet(nn.Sequential(*layers), classifier, config)
 
 
 def convnet(
-    *, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
+    *,
+    num_classes: int = 10,
+    in_channels: int = 1,
+    input_size: int = 28,
     width_multiplier: float = 1.0,
 ) -> BaseNet:
     """The paper's VGG-style ConvNet: 6 conv layers (32-32-64-64-128-128), 3 max pools,
     classifier 128 -> 128 -> classes. 29.1 M MACs at 28 px, width 1."""
-    return _vgg_style(_CONVNET, arch="convnet", native=None, hidden=128,
-                      num_classes=num_classes, in_channels=in_channels, input_size=input_size,
-                      width_multiplier=width_multiplier)
+    return _vgg_style(
+        _CONVNET,
+        arch="convnet",
+        native=None,
+        hidden=128,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        width_multiplier=width_multiplier,
+    )
 
 
 def vgg16(
-    *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 32,
     width_multiplier: float = 1.0,
 ) -> BaseNet:
     """VGG-16 with batch norm, CIFAR-style [Simonyan2015]: 13 conv layers, 5 max pools at
     32 px (smaller inputs are resized), classifier 512 -> 512 -> classes (scaled)."""
-    return _vgg_style(_VGG16, arch="vgg16", native=32, hidden=512,
-                      num_classes=num_classes, in_channels=in_channels, input_size=input_size,
-                      width_multiplier=width_multiplier)
+    return _vgg_style(
+        _VGG16,
+        arch="vgg16",
+        native=32,
+        hidden=512,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        width_multiplier=width_multiplier,
+    )
 
 
 def mobilenet(
-    *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 32,
     width_multiplier: float = 1.0,
 ) -> BaseNet:
     """MobileNet v1 [Howard2017], CIFAR-style: a 3x3 stride-1 conv (32), then 13
@@ -174,8 +202,13 @@ def mobilenet(
         out = _scaled(out, width_multiplier)
         layers += [nn.Conv2d(c, out, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU()]  # pointwise
         c = out
-    config = dict(arch="mobilenet", num_classes=num_classes, in_channels=in_channels,
-                  input_size=input_size, width_multiplier=width_multiplier)
+    config = dict(
+        arch="mobilenet",
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        width_multiplier=width_multiplier,
+    )
     return BaseNet(nn.Sequential(*layers), nn.Linear(c, num_classes), config)
 
 
@@ -197,8 +230,12 @@ def build_base(
     """Build an untrained base network by name (a key of :data:`ARCHITECTURES`)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose from {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](num_classes=num_classes, in_channels=in_channels,
-                               input_size=input_size, width_multiplier=width_multiplier)
+    return ARCHITECTURES[arch](
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        width_multiplier=width_multiplier,
+    )
 
 
 # torchvision classifiers whose `features` are a flat Conv/BN/ReLU/MaxPool sequence, which
@@ -243,8 +280,14 @@ def from_torchvision(name: str, *, weights: str | None = None) -> BaseNet:
                 f"weights={weights!r})) and copy the file there"
             )
     tv = models.get_model(name, weights=weight_enum)
-    config = dict(arch=f"torchvision:{name}", num_classes=1000, in_channels=3, input_size=224,
-                  width_multiplier=1.0, weights=weights)
+    config = dict(
+        arch=f"torchvision:{name}",
+        num_classes=1000,
+        in_channels=3,
+        input_size=224,
+        width_multiplier=1.0,
+        weights=weights,
+    )
     net = BaseNet(tv.features, tv.classifier, config)
     net.pool = tv.avgpool
     return net.eval()

@@ -86,8 +86,13 @@ class SwitchableBatchNorm2d(nn.Module):
         super().__init__()
         self.num_features = list(num_features)
         self.bn = nn.ModuleList(
-            nn.BatchNorm2d(c, eps=like.eps, momentum=like.momentum, affine=like.affine,
-                           track_running_stats=like.track_running_stats)
+            nn.BatchNorm2d(
+                c,
+                eps=like.eps,
+                momentum=like.momentum,
+                affine=like.affine,
+                track_running_stats=like.track_running_stats,
+            )
             for c in self.num_features
         )
 
@@ -142,8 +147,7 @@ class SlimmableNet(nn.Module):
             # torchvision VGGs pool to 7 x 7 before the classifier: slicing its inputs
             # would need per-channel blocks, which this baseline does not implement.
             raise ValueError(
-                f"SlimmableNet needs a zoo architecture {sorted(ARCHITECTURES)}, got "
-                f"{base.arch!r}"
+                f"SlimmableNet needs a zoo architecture {sorted(ARCHITECTURES)}, got {base.arch!r}"
             )
         self.config = dict(base.config)
         if init_from_base:
@@ -155,8 +159,12 @@ class SlimmableNet(nn.Module):
                 source = build_base(config.pop("arch"), **config)
         # WidthLevels checks the fractions and plans every layer's widths, so a width here
         # has exactly the channels of the LEANet's level at the same fraction.
-        plan = WidthLevels(source.features, in_channels=int(self.config["in_channels"]),
-                           fractions=fractions, scheme="slice")
+        plan = WidthLevels(
+            source.features,
+            in_channels=int(self.config["in_channels"]),
+            fractions=fractions,
+            scheme="slice",
+        )
         self.fractions = plan.fractions
         self.channels = list(plan.out_channels)
         self._in_widths = [layer.w_in[1:] for layer in plan.layers]
@@ -219,15 +227,15 @@ class SlimmableNet(nn.Module):
         only that width's running statistics); in eval mode its running statistics.
         """
         k = self.width_index(width)
-        for m, w_in, w_out in zip(self.features, self._in_widths, self._out_widths,
-                                  strict=True):
+        for m, w_in, w_out in zip(self.features, self._in_widths, self._out_widths, strict=True):
             if isinstance(m, nn.Conv2d):
                 out = w_out[k]
                 depthwise = m.groups > 1  # WidthLevels admits only plain and depthwise
                 weight = m.weight[:out] if depthwise else m.weight[:out, : w_in[k]]
                 bias = None if m.bias is None else m.bias[:out]
-                x = F.conv2d(x, weight, bias, m.stride, m.padding, m.dilation,
-                             out if depthwise else 1)
+                x = F.conv2d(
+                    x, weight, bias, m.stride, m.padding, m.dilation, out if depthwise else 1
+                )
             elif isinstance(m, SwitchableBatchNorm2d):
                 x = m(x, k)
             else:
@@ -284,9 +292,17 @@ def train_slimmable(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         result = _epochs_loop(
-            list(net.parameters()), step_loss, train, epochs=epochs, lr=lr,
-            weight_decay=weight_decay, batch_size=batch_size, seed=seed, progress=progress,
-            desc=f"train slimmable {net.config['arch']}", on_epoch_end=on_epoch_end,
+            list(net.parameters()),
+            step_loss,
+            train,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+            desc=f"train slimmable {net.config['arch']}",
+            on_epoch_end=on_epoch_end,
         )
     net.eval()
     if val is not None:

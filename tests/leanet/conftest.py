@@ -30,8 +30,9 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
 def tiny_base(arch: str = "convnet", *, input_size: int = 8, seed: int = 0) -> BaseNet:
     """An untrained 1-channel, 10-class base network of width 1/4 with random batch norm."""
     torch.manual_seed(seed)
-    net = build_base(arch, num_classes=10, in_channels=1, input_size=input_size,
-                     width_multiplier=0.25)
+    net = build_base(
+        arch, num_classes=10, in_channels=1, input_size=input_size, width_multiplier=0.25
+    )
     return randomize_batchnorm(net, seed)
 
 

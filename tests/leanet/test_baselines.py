@@ -30,16 +30,20 @@ def _switchables(net: SlimmableNet) -> list[SwitchableBatchNorm2d]:
 def test_static_width_points_match_hand_computation():
     correct = torch.tensor([[1, 0, 0, 1], [1, 1, 0, 1], [1, 1, 1, 1]], dtype=torch.bool)
     evaluator = ThresholdEvaluator(torch.rand(3, 4), correct, torch.tensor([1.0, 3.0, 6.0]), 4.0)
-    costs = LevelCosts(exit_energy=torch.tensor([1.0, 3.0, 6.0]), full_energy=4.0,
-                       static_energy=torch.tensor([1.0, 2.0, 4.0]))
+    costs = LevelCosts(
+        exit_energy=torch.tensor([1.0, 3.0, 6.0]),
+        full_energy=4.0,
+        static_energy=torch.tensor([1.0, 2.0, 4.0]),
+    )
     accuracy, ratio = static_width_points(evaluator, costs)
     assert accuracy.tolist() == [0.5, 0.75, 1.0]
     assert ratio.tolist() == [0.25, 0.5, 1.0]
 
 
 def test_static_width_points_refuse_costs_without_static_energies():
-    evaluator = ThresholdEvaluator(torch.rand(2, 3), torch.ones(2, 3, dtype=torch.bool),
-                                   torch.tensor([1.0, 2.0]), 2.0)
+    evaluator = ThresholdEvaluator(
+        torch.rand(2, 3), torch.ones(2, 3, dtype=torch.bool), torch.tensor([1.0, 2.0]), 2.0
+    )
     with pytest.raises(ValueError, match="no static_energy"):
         static_width_points(evaluator, LevelCosts.from_joules([1.0, 2.0], 2.0))
     three = LevelCosts(exit_energy=torch.ones(3), full_energy=1.0, static_energy=torch.ones(3))
@@ -75,8 +79,10 @@ def test_fresh_weights_are_seeded_and_the_base_is_untouched(tiny_convnet, images
         assert torch.equal(a(images, 0), b(images, 0))
         assert not torch.equal(a(images, 0), c(images, 0))
     # Fresh batch norms, not the base's randomized ones.
-    assert torch.equal(_switchables(a)[0].bn[-1].running_mean,
-                       torch.zeros_like(_switchables(a)[0].bn[-1].running_mean))
+    assert torch.equal(
+        _switchables(a)[0].bn[-1].running_mean,
+        torch.zeros_like(_switchables(a)[0].bn[-1].running_mean),
+    )
     a.train()
     a(images, 0).sum().backward()
     for k, v in tiny_convnet.state_dict().items():
@@ -102,9 +108,9 @@ def test_a_width_reads_only_its_own_channels(tiny_any, images):
         expected = net(images, k)
         for m, w_in, w_out in zip(net.features, net._in_widths, net._out_widths, strict=True):
             if isinstance(m, nn.Conv2d):
-                m.weight[w_out[k]:] += 5.0
+                m.weight[w_out[k] :] += 5.0
                 if m.groups == 1:  # a depthwise conv has no cross-channel weights
-                    m.weight[:, w_in[k]:] += 5.0
+                    m.weight[:, w_in[k] :] += 5.0
             elif isinstance(m, SwitchableBatchNorm2d):
                 for j, bn in enumerate(m.bn):
                     if j != k:
@@ -112,8 +118,8 @@ def test_a_width_reads_only_its_own_channels(tiny_any, images):
                         bn.running_mean += 5.0
         for m, widths in zip(net._classifier_layers(), net._classifier_widths, strict=True):
             if widths is not None:
-                m.weight[widths[1][k]:] += 5.0
-                m.weight[:, widths[0][k]:] += 5.0
+                m.weight[widths[1][k] :] += 5.0
+                m.weight[:, widths[0][k] :] += 5.0
         assert torch.equal(net(images, k), expected)
         assert not torch.equal(net(images, k + 1), expected)  # the perturbation was real
 
@@ -145,12 +151,12 @@ def test_energy_grows_with_width_and_is_one_at_full_width(tiny_any):
 
 
 def test_training_learns_at_every_width(digits):
-    base = build_base("convnet", num_classes=10, in_channels=1, input_size=8,
-                      width_multiplier=0.5)
+    base = build_base("convnet", num_classes=10, in_channels=1, input_size=8, width_multiplier=0.5)
     net = SlimmableNet(base, seed=0)
     before = evaluate_widths(net, digits.val)
-    result = train_slimmable(net, digits.train, val=digits.val, epochs=2, batch_size=32,
-                             lr=3e-3, progress=False)
+    result = train_slimmable(
+        net, digits.train, val=digits.val, epochs=2, batch_size=32, lr=3e-3, progress=False
+    )
     assert len(result.history) == 2 and result.seconds > 0
     accuracy = torch.tensor(result.accuracy, dtype=torch.float64)
     assert (before < 0.3).all(), before  # chance is 0.1

@@ -70,8 +70,9 @@ def test_reuse_after_dropping_inputs(tiny_any, images, kind):
     with torch.no_grad():
         state = lv.select(lv.advance(lv.init_state(images)), keep)
         state = lv.advance(state)
-        torch.testing.assert_close(lv.feature_map(state), lv.run_level(images[keep], 2),
-                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            lv.feature_map(state), lv.run_level(images[keep], 2), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_triangular_old_channels_never_change(tiny_convnet, images):
@@ -106,8 +107,9 @@ def test_width_slicing_keeps_pretrained_weights(tiny_any, scheme):
 def test_slice_last_level_is_the_pretrained_network(tiny_any, images):
     net = build(tiny_any, scheme="slice").eval()
     with torch.no_grad():
-        torch.testing.assert_close(net.levels.run_level(images, net.num_levels),
-                                   tiny_any.features(images), rtol=0, atol=0)
+        torch.testing.assert_close(
+            net.levels.run_level(images, net.num_levels), tiny_any.features(images), rtol=0, atol=0
+        )
 
 
 def test_depthwise_conv_sliced_with_groups(tiny_mobilenet, images):

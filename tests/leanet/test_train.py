@@ -27,10 +27,10 @@ def trained_digits_convnet(digits):
     from leanet.train import train_base
 
     torch.manual_seed(0)
-    model = build_base("convnet", num_classes=10, in_channels=1, input_size=8,
-                       width_multiplier=0.5)
-    result = train_base(model, digits.train, val=digits.val, epochs=3, batch_size=32,
-                        progress=False)
+    model = build_base("convnet", num_classes=10, in_channels=1, input_size=8, width_multiplier=0.5)
+    result = train_base(
+        model, digits.train, val=digits.val, epochs=3, batch_size=32, progress=False
+    )
     return model, result
 
 
@@ -75,8 +75,14 @@ def test_fine_tune_changes_only_the_copy_and_keeps_reuse_exact(digits, trained_d
 
 def test_base_checkpoint_roundtrip_and_mismatches(tmp_path, digits, trained_digits_convnet):
     model, _ = trained_digits_convnet
-    path = save_checkpoint(tmp_path / "c.pt", model, dataset="digits8x8",
-                           classes=digits.classes, accuracy=0.9, extra={"split_seed": 0})
+    path = save_checkpoint(
+        tmp_path / "c.pt",
+        model,
+        dataset="digits8x8",
+        classes=digits.classes,
+        accuracy=0.9,
+        extra={"split_seed": 0},
+    )
     loaded, meta = load_checkpoint(path, arch="convnet", num_classes=10)
     assert meta["dataset"] == "digits8x8" and meta["accuracy"] == 0.9
     assert meta["config"]["input_size"] == 8 and meta["classes"] == digits.classes
@@ -121,8 +127,9 @@ def test_leanet_checkpoint_roundtrip(tmp_path, images, tiny_convnet, kind):
     a, b = net.level_outputs(images), loaded.level_outputs(images)
     torch.testing.assert_close(a.logits, b.logits)
     with pytest.raises(CheckpointError, match="expected a 'leanet.leanet/1'"):
-        save_checkpoint(tmp_path / "b.pt", tiny_convnet, dataset="d",
-                        classes=[str(i) for i in range(10)])
+        save_checkpoint(
+            tmp_path / "b.pt", tiny_convnet, dataset="d", classes=[str(i) for i in range(10)]
+        )
         load_leanet(tmp_path / "b.pt")
 
 

@@ -12,16 +12,19 @@ from leanet.zoo import ARCHITECTURES, build_base, from_torchvision
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("channels, size", [(1, 8), (1, 28), (3, 32)])
 def test_shapes(arch, channels, size):
-    net = build_base(arch, num_classes=7, in_channels=channels, input_size=size,
-                     width_multiplier=0.25).eval()
+    net = build_base(
+        arch, num_classes=7, in_channels=channels, input_size=size, width_multiplier=0.25
+    ).eval()
     with torch.no_grad():
         assert net(torch.zeros(2, channels, size, size)).shape == (2, 7)
     assert net.config["arch"] == arch
 
 
 def test_layer_counts_and_paper_macs():
-    convs = {a: sum(isinstance(m, torch.nn.Conv2d) for m in build_base(a).features)
-             for a in ARCHITECTURES}
+    convs = {
+        a: sum(isinstance(m, torch.nn.Conv2d) for m in build_base(a).features)
+        for a in ARCHITECTURES
+    }
     assert convs["convnet"] == 6 and convs["vgg16"] == 13 and convs["mobilenet"] == 27
     mobile = build_base("mobilenet")
     assert any(m.groups > 1 for m in mobile.features if isinstance(m, torch.nn.Conv2d))
