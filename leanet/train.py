@@ -96,33 +96,37 @@ def _epochs_loop(
     desc: str,
     on_epoch_end: Callable[[int], dict[str, float]] | None = None,
 ) -> TrainResult:
-    """Shared optimization loop: AdamW, per-step cosine decay, seeded shuffling."""
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    steps = epochs * -(-len(train) // batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-    result = TrainResult()
-    start = time.perf_counter()
-    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False)
-    for epoch in range(epochs):
-        total_loss, n = 0.0, 0
-        for x, y in batch_loader(train, batch_size, shuffle=True, seed=seed + epoch):
-            loss = step_loss(x, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            value = float(loss.detach())
-            total_loss += value * y.numel()
-            n += y.numel()
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.3f}")
-        row = {"epoch": epoch + 1, "loss": total_loss / max(n, 1)}
-        if on_epoch_end is not None:
-            row.update(on_epoch_end(epoch))
-        result.history.append(row)
-    bar.close()
-    result.seconds = time.perf_counter() - start
-    return result
+    """Shared optimization loop: AdamW, per-step cosine decay, seeded shuffling. Torch's
+    global RNG (dropout, ...) is seeded with ``seed`` inside and restored after, so training
+    is reproducible and leaves the caller's random stream alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        steps = epochs * -(-len(train) // batch_size)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+        result = TrainResult()
+        start = time.perf_counter()
+        bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False)
+        for epoch in range(epochs):
+            total_loss, n = 0.0, 0
+            for x, y in batch_loader(train, batch_size, shuffle=True, seed=seed + epoch):
+                loss = step_loss(x, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                value = float(loss.detach())
+                total_loss += value * y.numel()
+                n += y.numel()
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.3f}")
+            row = {"epoch": epoch + 1, "loss": total_loss / max(n, 1)}
+            if on_epoch_end is not None:
+                row.update(on_epoch_end(epoch))
+            result.history.append(row)
+        bar.close()
+        result.seconds = time.perf_counter() - start
+        return result
 
 
 def train_base(
@@ -154,21 +158,19 @@ def train_base(
         model.train()
         return {"val_accuracy": acc}
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        result = _epochs_loop(
-            list(model.parameters()),
-            step_loss,
-            train,
-            epochs=epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-            desc=f"train {model.arch}",
-            on_epoch_end=on_epoch_end,
-        )
+    result = _epochs_loop(
+        list(model.parameters()),
+        step_loss,
+        train,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+        desc=f"train {model.arch}",
+        on_epoch_end=on_epoch_end,
+    )
     model.eval()
     if val is not None:
         result.accuracy = result.history[-1]["val_accuracy"]
@@ -326,20 +328,18 @@ def fit_heads(
         y = labels[idx]
         return sum(F.cross_entropy(h.mlp(f[idx]), y) for h, f in zip(net.heads, feats, strict=True))
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        result = _epochs_loop(
-            list(net.heads.parameters()),
-            step_loss,
-            cached,
-            epochs=epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-            desc="fit heads",
-        )
+    result = _epochs_loop(
+        list(net.heads.parameters()),
+        step_loss,
+        cached,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+        desc="fit heads",
+    )
     net.eval()
     if val is not None:
         result.accuracy = evaluate_levels(net, val)
@@ -388,20 +388,18 @@ def fine_tune(
             F.cross_entropy(h(f), y) for h, f in zip(net.heads, net.level_features(x), strict=True)
         )
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        result = _epochs_loop(
-            list(net.parameters()),
-            step_loss,
-            train,
-            epochs=epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-            desc="fine-tune",
-        )
+    result = _epochs_loop(
+        list(net.parameters()),
+        step_loss,
+        train,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+        desc="fine-tune",
+    )
     net.eval()
     if val is not None:
         result.accuracy = evaluate_levels(net, val)

@@ -289,21 +289,19 @@ def train_slimmable(
         net.train()
         return {f"val_accuracy_{k}": float(a) for k, a in enumerate(accuracy)}
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        result = _epochs_loop(
-            list(net.parameters()),
-            step_loss,
-            train,
-            epochs=epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-            desc=f"train slimmable {net.config['arch']}",
-            on_epoch_end=on_epoch_end,
-        )
+    result = _epochs_loop(
+        list(net.parameters()),
+        step_loss,
+        train,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+        desc=f"train slimmable {net.config['arch']}",
+        on_epoch_end=on_epoch_end,
+    )
     net.eval()
     if val is not None:
         last = result.history[-1]
