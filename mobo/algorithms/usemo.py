@@ -111,6 +111,14 @@ def improves_front(values: Tensor, Y: Tensor, ref_point: Tensor) -> Tensor:
     return in_box & ~dominated
 
 
+def rank_by_box(log_box: Tensor, eligible: Tensor) -> Tensor:
+    """Scores whose descending order is USeMO's preference: every ``eligible`` candidate by
+    its ``log_box``, then the ineligible ones by theirs (kept as a fallback, so a batch can
+    still be filled)."""
+    penalty = log_box.max() - log_box.min() + 1e6
+    return torch.where(eligible, log_box, log_box - penalty)
+
+
 def gp_ucb_beta(t: int, d: int, delta: float = 0.1) -> float:
     """``beta_t = 2 log(t^(d/2+2) pi^2 / (3 delta))`` [Srinivas2010]_ as in [Brochu2010]_.
 
@@ -235,8 +243,7 @@ class USeMO(BayesianAlgorithm):
         candidates = torch.as_tensor(X_front, dtype=DTYPE)
         log_box = self.log_box(model, candidates)
         eligible = self.eligible(model, candidates, Y, t=U.shape[0])
-        # Ineligible candidates rank below every eligible one but stay as a fallback.
-        score = torch.where(eligible, log_box, log_box - (log_box.max() - log_box.min() + 1e6))
+        score = rank_by_box(log_box, eligible)
         chosen = select_distinct(
             candidates, score, q, min_distance=self.min_distance, avoid=U_pending
         )

@@ -9,7 +9,13 @@ import torch
 from botorch.test_functions.multi_objective import BraninCurrin
 
 import mobo
-from mobo.algorithms.usemo import USeMO, gp_ucb_beta, improves_front, select_distinct
+from mobo.algorithms.usemo import (
+    USeMO,
+    gp_ucb_beta,
+    improves_front,
+    rank_by_box,
+    select_distinct,
+)
 from mobo.problem import FunctionProblem
 from tests.mobo.algorithms._contract import assert_algorithm_contract
 from tests.mobo.algorithms.conftest import FAST, FAST_NSGA2
@@ -120,9 +126,17 @@ def test_filter_takes_largest_box_among_candidates_that_improve(observations, ca
     torch.testing.assert_close(proposal["eligible"], improving)
     best = torch.where(improving, log_box, torch.full_like(log_box, -math.inf)).argmax()
     torch.testing.assert_close(problem.to_unit(x)[0], candidates[best])
-    if candidate_filter == "mean_improves":
-        # Here the filter matters: the unfiltered largest box does not improve the front.
-        assert not improving[log_box.argmax()]
+
+
+def test_rank_by_box_prefers_any_eligible_candidate_to_a_larger_ineligible_box():
+    # Built so the filter matters: the largest box (index 0) does not improve the front.
+    log_box = torch.tensor([5.0, 1.0, 3.0, -2.0, 4.0], dtype=torch.float64)
+    eligible = torch.tensor([False, True, True, True, False])
+    order = rank_by_box(log_box, eligible).argsort(descending=True).tolist()
+    assert order == [2, 1, 3, 0, 4]
+    # With every candidate eligible, the order is the paper's: largest box first.
+    everyone = rank_by_box(log_box, torch.ones(5, dtype=torch.bool))
+    assert everyone.argsort(descending=True).tolist() == [0, 4, 2, 1, 3]
 
 
 def test_default_filter_is_mean_improves(branin_currin):
