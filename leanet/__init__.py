@@ -18,9 +18,9 @@ ACM TECS 19(1), 2020.
 
 from __future__ import annotations
 
-from leanet.cascade import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.confidence import CONFIDENCES, confidence
 from leanet.data import DataSplits, ImageTensorDataset, load_dataset
+from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.model import Decision, Head, LEANet, LevelOutputs, build, count_macs
 from leanet.train import (
     CheckpointError,

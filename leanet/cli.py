@@ -156,8 +156,8 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
 
 
 def _run_fit_heads(args: argparse.Namespace) -> int:
-    from leanet.cascade import DEFAULT_FRACTIONS
     from leanet.data import load_dataset
+    from leanet.levels import DEFAULT_FRACTIONS
     from leanet.model import build
     from leanet.train import evaluate_levels, fine_tune, fit_heads, load_checkpoint, save_leanet
 

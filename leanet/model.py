@@ -3,7 +3,7 @@
 An input runs level 1, then level 2, ... and stops at the first level i whose confidence
 reaches the threshold T_i; the last level always answers [Jayakodi2020]. In a batch, each
 level runs only on the inputs still undecided, continuing from what the previous level
-computed (see :mod:`leanet.cascade` for what reuse means under each scheme).
+computed (see :mod:`leanet.levels` for what reuse means under each scheme).
 
 Levels are numbered 1..L (1 = cheapest); ``exit_level`` values are 1-based too.
 
@@ -29,8 +29,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from leanet.cascade import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.confidence import CONFIDENCES, confidence
+from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.zoo import BaseNet, build_base
 
 __all__ = ["Decision", "Head", "LEANet", "LevelOutputs", "build", "count_macs"]
@@ -100,7 +100,7 @@ class LEANet(nn.Module):
 
     Args:
         base: The pretrained network (its ``features`` are shared with `levels`).
-        levels: A :class:`leanet.cascade.Levels` over ``base.features``.
+        levels: A :class:`leanet.levels.Levels` over ``base.features``.
         heads: L heads (:class:`Head`), head k reading level k's last feature map.
         confidence: Name in :data:`leanet.confidence.CONFIDENCES`.
         head_hidden: Hidden width of the heads (kept for rebuilding from a checkpoint).

@@ -3,7 +3,7 @@
 Every network is a :class:`BaseNet`: a flat ``features`` :class:`torch.nn.Sequential` of
 convolutions (plain, depthwise or pointwise), batch norms, ReLUs and poolings, then global
 average pooling and a small ``classifier``. The flat layout is what the level constructions
-in :mod:`leanet.cascade` slice (width levels) or cut (depth levels).
+in :mod:`leanet.levels` slice (width levels) or cut (depth levels).
 
 Inputs are `N x C x H x W` with C in {1, 3} and H = W in [8, 32]. VGG-16 and MobileNet need
 32 px (five, resp. four, stride-2 stages); smaller inputs are resized to 32 px by a bilinear

@@ -2,7 +2,7 @@
 
 One network whose convolutions (plain and depthwise) and linear layers are shared and
 sliced: at width F_k every layer keeps its first channels, the same counts a LEANet's width
-level k uses (:class:`leanet.cascade.WidthLevels` computes the plan, so the rounding is
+level k uses (:class:`leanet.levels.WidthLevels` computes the plan, so the rounding is
 one rule: ``max(1, round(F * C))`` output channels for a plain conv, a depthwise conv
 follows its input). What is *not* shared is batch norm: each width has its own
 :class:`torch.nn.BatchNorm2d` (switchable batch norm, the ingredient [Yu2019] found
@@ -52,9 +52,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from leanet.cascade import DEFAULT_FRACTIONS, WidthLevels
 from leanet.costs import Platform, Work, count_work, get_platform
 from leanet.data import batch_loader
+from leanet.levels import DEFAULT_FRACTIONS, WidthLevels
 from leanet.train import TrainResult, _epochs_loop
 from leanet.zoo import ARCHITECTURES, BaseNet, build_base
 

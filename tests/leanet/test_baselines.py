@@ -15,9 +15,9 @@ from leanet.baselines import (
     train_slimmable,
     width_work,
 )
-from leanet.cascade import WidthLevels
 from leanet.costs import LevelCosts, count_work, get_platform
 from leanet.evaluator import ThresholdEvaluator
+from leanet.levels import WidthLevels
 from leanet.zoo import build_base
 from tests.leanet.conftest import randomize_batchnorm, tiny_base
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from leanet.cascade import DEFAULT_FRACTIONS, DepthLevels, WidthLevels, check_fractions
+from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, WidthLevels, check_fractions
 from leanet.model import build, count_macs
 
 LEVEL_KINDS = [
