@@ -61,16 +61,13 @@ from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, fingerprint  
 from leanet.model import build  # noqa: E402
 from leanet.policy import energy_savings  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
-from leanet.train import (  # noqa: E402
-    evaluate,
-    fine_tune,
-    fit_heads,
+from leanet.checkpoints import (  # noqa: E402
     load_checkpoint,
     load_leanet,
     save_checkpoint,
     save_leanet,
-    train_base,
 )
+from leanet.train import evaluate, fine_tune, fit_heads, train_base  # noqa: E402
 from leanet.zoo import build_base  # noqa: E402
 from mobo.metrics import hypervolume  # noqa: E402
 

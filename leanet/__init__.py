@@ -18,20 +18,23 @@ ACM TECS 19(1), 2020.
 
 from __future__ import annotations
 
-from leanet.confidence import CONFIDENCES, confidence
-from leanet.data import DataSplits, ImageTensorDataset, load_dataset
-from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
-from leanet.model import Decision, Head, LEANet, LevelOutputs, build, count_macs
-from leanet.train import (
+from leanet.checkpoints import (
     CheckpointError,
-    evaluate,
-    evaluate_levels,
-    fine_tune,
-    fit_heads,
     load_checkpoint,
     load_leanet,
     save_checkpoint,
     save_leanet,
+)
+from leanet.confidence import CONFIDENCES, confidence
+from leanet.data import DataSplits, ImageTensorDataset, load_dataset
+from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
+from leanet.model import Decision, Head, LEANet, LevelOutputs, PretrainedHead, build, count_macs
+from leanet.train import (
+    evaluate,
+    evaluate_levels,
+    fine_tune,
+    fit_heads,
+    recalibrate_batch_norm,
     train_base,
 )
 from leanet.zoo import ARCHITECTURES, BaseNet, build_base, from_torchvision
@@ -46,6 +49,7 @@ __all__ = [
     "Decision",
     "DepthLevels",
     "Head",
+    "PretrainedHead",
     "ImageTensorDataset",
     "LEANet",
     "LevelOutputs",
@@ -59,6 +63,7 @@ __all__ = [
     "evaluate_levels",
     "fine_tune",
     "fit_heads",
+    "recalibrate_batch_norm",
     "from_torchvision",
     "load_checkpoint",
     "load_dataset",

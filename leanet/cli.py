@@ -71,8 +71,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     import torch
 
+    from leanet.checkpoints import save_checkpoint
     from leanet.data import load_dataset
-    from leanet.train import evaluate, save_checkpoint, train_base
+    from leanet.train import evaluate, train_base
     from leanet.zoo import build_base
 
     data = load_dataset(args.dataset, root=args.data_root, seed=args.seed, download=args.download)
@@ -156,10 +157,11 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
 
 
 def _run_fit_heads(args: argparse.Namespace) -> int:
+    from leanet.checkpoints import load_checkpoint, save_leanet
     from leanet.data import load_dataset
     from leanet.levels import DEFAULT_FRACTIONS
     from leanet.model import build
-    from leanet.train import evaluate_levels, fine_tune, fit_heads, load_checkpoint, save_leanet
+    from leanet.train import evaluate_levels, fine_tune, fit_heads
 
     base, meta = load_checkpoint(args.checkpoint)
     split_seed = int(meta.get("extra", {}).get("split_seed", 0))
@@ -229,11 +231,11 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
 
 def _run_optimize(args: argparse.Namespace) -> int:
     import mobo
+    from leanet.checkpoints import load_leanet
     from leanet.costs import measure_costs
     from leanet.evaluator import ThresholdEvaluator
     from leanet.policy import save_artifact
     from leanet.problem import ThresholdProblem
-    from leanet.train import load_leanet
 
     net, meta = load_leanet(args.leanet)
     data = _data_of(meta, args)

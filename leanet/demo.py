@@ -26,22 +26,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import mobo  # noqa: E402
+from leanet.checkpoints import (  # noqa: E402
+    load_checkpoint,
+    load_leanet,
+    save_checkpoint,
+    save_leanet,
+)
 from leanet.costs import LevelCosts, measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics  # noqa: E402
 from leanet.model import build  # noqa: E402
 from leanet.policy import Saving, energy_savings, save_artifact  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
-from leanet.train import (  # noqa: E402
-    evaluate,
-    fine_tune,
-    fit_heads,
-    load_checkpoint,
-    load_leanet,
-    save_checkpoint,
-    save_leanet,
-    train_base,
-)
+from leanet.train import evaluate, fine_tune, fit_heads, train_base  # noqa: E402
 from leanet.zoo import build_base  # noqa: E402
 from mobo.plotting import plot_hypervolume_trace  # noqa: E402
 

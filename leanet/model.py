@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -33,7 +34,7 @@ from leanet.confidence import CONFIDENCES, confidence
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.zoo import BaseNet, build_base
 
-__all__ = ["Decision", "Head", "LEANet", "LevelOutputs", "build", "count_macs"]
+__all__ = ["Decision", "Head", "LEANet", "LevelOutputs", "PretrainedHead", "build", "count_macs"]
 
 
 class Decision(NamedTuple):
@@ -86,6 +87,26 @@ class Head(nn.Module):
 
     def forward(self, feature_map: Tensor) -> Tensor:
         return self.mlp(self.pooled(feature_map))
+
+
+class PretrainedHead(nn.Module):
+    """The pretrained network's own classifier as a level's head (the hybrid scheme's top
+    level): global average pool, flatten, ``classifier``. Frozen: training never changes it.
+    """
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.mlp = classifier  # named as Head's, so head-fitting code can address both
+        self.requires_grad_(False)
+
+    def pooled(self, feature_map: Tensor) -> Tensor:
+        return torch.flatten(F.adaptive_avg_pool2d(feature_map, 1), 1)
+
+    def forward(self, feature_map: Tensor) -> Tensor:
+        return self.mlp(self.pooled(feature_map))
+
+    def train(self, mode: bool = True) -> PretrainedHead:
+        return super().train(False)  # dropout or batch norm in a classifier stays as trained
 
 
 def count_macs(fn, *args: Any, **kwargs: Any) -> tuple[Any, int]:
@@ -238,12 +259,13 @@ class LEANet(nn.Module):
                 state = self.levels.select(state, keep)
         return Decision(prediction, exit_level)
 
-    def level_features(self, x: Tensor) -> list[Tensor]:
+    def level_features(self, x: Tensor, *, upto: int | None = None) -> list[Tensor]:
         """Every level's last feature map, computed incrementally in one pass:
-        L tensors `N x C_k x H_k x W_k`. Differentiable (used for fine-tuning)."""
+        L tensors `N x C_k x H_k x W_k` (levels 1..`upto` only, if given).
+        Differentiable (used for fine-tuning)."""
         state = self.levels.init_state(x)
         maps = []
-        for _ in range(self.num_levels):
+        for _ in range(self.num_levels if upto is None else upto):
             state = self.levels.advance(state)
             maps.append(self.levels.feature_map(state))
         return maps
@@ -314,7 +336,9 @@ def build(
         base: A :class:`leanet.zoo.BaseNet` (trained).
         levels: ``"width"`` (LEANet width levels) or ``"depth"`` (early exits).
         fractions: Width fractions F (width levels); increasing, ending in 1.0.
-        scheme: ``"triangular"`` (exact reuse) or ``"slice"`` (recompute); width levels.
+        scheme: ``"triangular"`` (exact reuse), ``"slice"`` (recompute) or ``"hybrid"``
+            (triangular levels, then the pretrained network with its own classifier as the
+            last level); width levels. See :mod:`leanet.levels`.
         exits: 1-based conv indices of the early exits (depth levels); default evenly spaced.
         num_levels: Number of depth levels when `exits` is None.
         head_hidden: Hidden width of each head's MLP (0: linear head).
@@ -341,12 +365,15 @@ def build(
         map_sizes = [lv.run_level(probe, k).shape[-1] for k in range(1, lv.num_levels + 1)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        heads = [
+        heads: list[nn.Module] = [
             Head(c, s, int(base.config["num_classes"]), hidden=head_hidden)
             for c, s in zip(lv.out_channels, map_sizes, strict=True)
         ]
+    if levels == "width" and scheme == "hybrid":
+        heads[-1] = PretrainedHead(_deepcopy(base.classifier))
     return LEANet(base, lv, heads, confidence=confidence, head_hidden=head_hidden)
 
 
-def _deepcopy(base: BaseNet) -> BaseNet:
-    return copy.deepcopy(base)
+def _deepcopy(module: nn.Module) -> nn.Module:
+    # build()'s `copy` argument shadows the module of that name inside it.
+    return copy.deepcopy(module)

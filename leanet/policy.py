@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from leanet.checkpoints import CheckpointError, leanet_checkpoint, leanet_from_checkpoint
 from leanet.costs import LevelCosts, Platform
 from leanet.evaluator import ThresholdMetrics
-from leanet.train import CheckpointError, leanet_checkpoint, leanet_from_checkpoint
 
 
 def choose_thresholds(

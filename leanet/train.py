@@ -1,27 +1,32 @@
-"""Training and checkpoints: base networks, per-level heads, optional joint fine-tuning.
+"""Training: base networks, per-level heads, batch-norm recalibration, joint fine-tuning.
 
 - :func:`train_base` trains a :class:`leanet.zoo.BaseNet` (AdamW, cosine schedule, seeded
   shuffling) with a tqdm progress bar.
-- :func:`save_checkpoint` / :func:`load_checkpoint` store a base network with its metadata
-  (architecture, data set, classes, input size, accuracy) and refuse mismatches clearly.
 - :func:`fit_heads` trains each level's head on frozen backbone features (the default
   LEANet training of [Jayakodi2020]): the pooled features of every level are computed once,
   then only the heads learn.
+- :func:`recalibrate_batch_norm` recomputes the backbone's batch-norm statistics on
+  training data. Width levels need it after building: the pretrained statistics describe
+  channels that read every input channel, a triangular level's channels do not. One pass
+  serves every level, since a channel's values do not depend on the level.
 - :func:`fine_tune` is the explicit option that also trains the backbone, with the sum of
-  every level's cross-entropy as the loss (batch-norm statistics stay frozen). It recovers
-  the accuracy that the block-triangular scheme costs.
-- :func:`save_leanet` / :func:`load_leanet` store a whole LEANet.
+  every level's cross-entropy as the loss (optionally plus distillation from the pretrained
+  network), batch norm on batch statistics, the statistics recomputed after each epoch and
+  early stopping on validation accuracy. It recovers the accuracy that the block-triangular
+  scheme costs (measured in ``benchmarks/results/leanet_levels.md``).
+
+Checkpoint files live in :mod:`leanet.checkpoints`.
 
 [Jayakodi2020] Jayakodi, Belakaria, Deshwal, Doppa. ACM TECS 19(1), 2020.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,31 +36,19 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from leanet.data import batch_loader
+from leanet.levels import DepthLevels, WidthLevels
 from leanet.model import LEANet
-from leanet.zoo import ARCHITECTURES, BaseNet, build_base
+from leanet.zoo import BaseNet
 
 __all__ = [
-    "CheckpointError",
     "TrainResult",
     "evaluate",
     "evaluate_levels",
     "fine_tune",
     "fit_heads",
-    "leanet_checkpoint",
-    "leanet_from_checkpoint",
-    "load_checkpoint",
-    "load_leanet",
-    "save_checkpoint",
-    "save_leanet",
+    "recalibrate_batch_norm",
     "train_base",
 ]
-
-BASE_FORMAT = "leanet.base/1"
-LEANET_FORMAT = "leanet.leanet/1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is unreadable or does not match what the caller asked for."""
 
 
 @dataclass
@@ -65,6 +58,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     accuracy: float | list[float] = float("nan")
+    best_epoch: int | None = None  # 1-based epoch whose weights were kept (early stopping)
 
 
 @torch.no_grad()
@@ -123,7 +117,10 @@ def _epochs_loop(
             row = {"epoch": epoch + 1, "loss": total_loss / max(n, 1)}
             if on_epoch_end is not None:
                 row.update(on_epoch_end(epoch))
+            stop = row.pop("stop", False)
             result.history.append(row)
+            if stop:  # early stopping asked for by on_epoch_end
+                break
         bar.close()
         result.seconds = time.perf_counter() - start
         return result
@@ -177,99 +174,6 @@ def train_base(
     return result
 
 
-# -- base checkpoints ---------------------------------------------------------------------
-def save_checkpoint(
-    path: str | os.PathLike,
-    model: BaseNet,
-    *,
-    dataset: str,
-    classes: Sequence[str],
-    accuracy: float | None = None,
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """Save a base network with its metadata; returns the path.
-
-    Stored: format tag, the config that rebuilds the network (architecture, num_classes,
-    in_channels, input_size, width_multiplier), data set name, class names, test accuracy
-    (fraction), `extra`, and the state dict.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if len(classes) != model.config["num_classes"]:
-        raise ValueError(
-            f"{len(classes)} class names for a {model.config['num_classes']}-class network"
-        )
-    torch.save(
-        {
-            "format": BASE_FORMAT,
-            "config": dict(model.config),
-            "dataset": dataset,
-            "classes": list(classes),
-            "accuracy": accuracy,
-            "extra": dict(extra or {}),
-            "state_dict": model.state_dict(),
-        },
-        path,
-    )
-    return path
-
-
-def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path.resolve()}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a damaged file
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(err).__name__}: {err})"
-        ) from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
-        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path}: expected a {fmt!r} checkpoint, found {found!r}")
-    return ckpt
-
-
-def load_checkpoint(
-    path: str | os.PathLike,
-    *,
-    arch: str | None = None,
-    num_classes: int | None = None,
-) -> tuple[BaseNet, dict[str, Any]]:
-    """Load a base network saved by :func:`save_checkpoint`.
-
-    Args:
-        path: The checkpoint file.
-        arch: If given, the architecture the caller expects.
-        num_classes: If given, the class count the caller expects.
-
-    Returns:
-        The network (eval mode) and the metadata dict (everything but the state dict).
-
-    Raises:
-        FileNotFoundError: no such file.
-        CheckpointError: unreadable/corrupt file, wrong format, or an architecture / class
-            count / weight shape that does not match.
-    """
-    ckpt = _read(path, BASE_FORMAT)
-    config = dict(ckpt["config"])
-    if config.get("arch") not in ARCHITECTURES:
-        raise CheckpointError(f"{path}: unknown architecture {config.get('arch')!r}")
-    if arch is not None and config["arch"] != arch:
-        raise CheckpointError(f"{path}: holds a {config['arch']!r} network, expected {arch!r}")
-    if num_classes is not None and config["num_classes"] != num_classes:
-        raise CheckpointError(
-            f"{path}: network has {config['num_classes']} classes, expected {num_classes}"
-        )
-    model = build_base(config.pop("arch"), **config)
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit {model.arch}: {err}") from err
-    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
-    return model.eval(), meta
-
-
 # -- heads and fine-tuning ----------------------------------------------------------------
 @torch.no_grad()
 def _pooled_features(
@@ -301,6 +205,10 @@ def evaluate_levels(net: LEANet, dataset: Dataset, batch_size: int = 512) -> lis
     return (correct / max(total, 1)).tolist()
 
 
+def _trainable(module: nn.Module) -> bool:
+    return any(p.requires_grad for p in module.parameters())
+
+
 def fit_heads(
     net: LEANet,
     train: Dataset,
@@ -317,19 +225,21 @@ def fit_heads(
 
     The backbone runs once over `train` (pooled features of every level cached), then the
     heads train on the cache; the heads are independent, so training them together with
-    the summed loss equals training each alone. ``accuracy`` of the result is the list of
-    per-level accuracies on `val` (if given).
+    the summed loss equals training each alone. A frozen head (the pretrained classifier of
+    the hybrid scheme's top level) is left as it is. ``accuracy`` of the result is the list
+    of per-level accuracies on `val` (if given).
     """
     feats, labels = _pooled_features(net, train, 512, progress)
     cached = _FeatureCache(feats, labels)
+    heads = [(h, f) for h, f in zip(net.heads, feats, strict=True) if _trainable(h)]
     net.train()
 
     def step_loss(idx: Tensor, _: Tensor) -> Tensor:
         y = labels[idx]
-        return sum(F.cross_entropy(h.mlp(f[idx]), y) for h, f in zip(net.heads, feats, strict=True))
+        return sum(F.cross_entropy(h.mlp(f[idx]), y) for h, f in heads)
 
     result = _epochs_loop(
-        list(net.heads.parameters()),
+        [p for h, _ in heads for p in h.parameters()],
         step_loss,
         cached,
         epochs=epochs,
@@ -362,34 +272,142 @@ class _FeatureCache(Dataset):
         return idx, self.labels[idx]
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(
+    net: LEANet, train: Dataset, *, batch_size: int = 256, progress: bool = False
+) -> None:
+    """Recompute the backbone's batch-norm running statistics on `train` (in place).
+
+    Each statistic becomes the mean over batches of the batch statistics, as
+    ``torch.optim.swa_utils.update_bn`` computes them. Width levels (triangular, and the
+    shared levels of the hybrid): one pass through the widest shared level sets every
+    channel, valid for every level since a channel's values do not depend on the level.
+    Depth levels: the backbone itself, through ``update_bn``.
+
+    Raises:
+        ValueError: for the ``"slice"`` scheme, whose channels change with the level (one
+            set of statistics cannot serve every level: that needs switchable batch norm,
+            :class:`leanet.baselines.SlimmableNet`).
+    """
+    levels = net.levels
+    was_training = net.training
+    net.eval()
+    batches = tqdm(
+        batch_loader(train, batch_size), desc="batch norm", disable=not progress, leave=False
+    )
+    if isinstance(levels, WidthLevels):
+        if levels.scheme == "slice":
+            raise ValueError(
+                "recalibrate_batch_norm: under scheme='slice' a channel's values depend on the "
+                "level, so one set of batch-norm statistics cannot serve every level"
+            )
+        with levels.batch_norm_updates(1.0):
+            for b, (x, _) in enumerate(batches):
+                levels.bn_momentum = 1.0 / (b + 1)
+                levels.run_level(x, levels.shared_levels)
+    elif isinstance(levels, DepthLevels):
+        torch.optim.swa_utils.update_bn((x for x, _ in batches), net.base.features)
+        net.base.eval()
+    else:
+        raise TypeError(f"recalibrate_batch_norm: unsupported levels {type(levels).__name__}")
+    net.train(was_training)
+
+
+def _distillation(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+    """Hinton et al.'s soft-label loss: T^2 KL(softmax(teacher/T) || softmax(student/T))."""
+    t = temperature
+    return (
+        F.kl_div(
+            F.log_softmax(student / t, dim=-1),
+            F.log_softmax(teacher / t, dim=-1),
+            log_target=True,
+            reduction="batchmean",
+        )
+        * t
+        * t
+    )
+
+
 def fine_tune(
     net: LEANet,
     train: Dataset,
     *,
     val: Dataset | None = None,
-    epochs: int = 3,
+    epochs: int = 10,
+    patience: int | None = 3,
+    distill: float = 0.0,
+    temperature: float = 4.0,
+    teacher: nn.Module | None = None,
     lr: float = 5e-4,
     weight_decay: float = 1e-4,
     batch_size: int = 64,
     seed: int = 0,
     progress: bool = True,
 ) -> TrainResult:
-    """Jointly fine-tune backbone and heads: loss = sum over levels of cross-entropy.
+    """Jointly fine-tune backbone and heads: loss = sum over levels of cross-entropy
+    (+ ``distill`` times the distillation loss from `teacher`).
 
-    An explicit option (it changes the pretrained weights held by `net`; the caller's
-    base network is untouched when `net` was built with ``copy=True``). Batch-norm running
-    statistics stay frozen. Level features are computed incrementally, so under the
-    triangular scheme the block-triangular structure is kept and reuse stays exact.
+    An explicit option (it changes the weights held by `net`; the caller's base network is
+    untouched when `net` was built with ``copy=True``). Level features are computed
+    incrementally, so the block-triangular structure is kept and reuse stays exact. The
+    hybrid scheme's pretrained top level stays frozen.
+
+    Batch norm cannot collapse: width levels normalize with batch statistics while training
+    (their running statistics follow, momentum 0.1), and after every epoch the running
+    statistics are recomputed on `train` (:func:`recalibrate_batch_norm`) before anything
+    is evaluated. With `val`, the epoch with the best mean accuracy over the trained levels
+    is kept, and training stops after `patience` epochs without improvement (None: never).
+    Depth levels keep the backbone's batch norm frozen.
+
+    Args:
+        distill: Weight of the distillation loss (0: none).
+        temperature: Softmax temperature of the distillation.
+        teacher: Images -> logits; default a frozen copy of ``net.base`` as it is now.
+
+    ``accuracy`` of the result is the per-level accuracy on `val` of the kept weights.
     """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be >= 1 or None, got {patience}")
+    levels = net.levels
+    width = isinstance(levels, WidthLevels)
+    upto = levels.shared_levels if width else net.num_levels
+    trained = [k for k in range(upto) if _trainable(net.heads[k])]
+    if distill > 0 and teacher is None:
+        teacher = copy.deepcopy(net.base).eval().requires_grad_(False)
     net.train()
 
     def step_loss(x: Tensor, y: Tensor) -> Tensor:
-        return sum(
-            F.cross_entropy(h(f), y) for h, f in zip(net.heads, net.level_features(x), strict=True)
-        )
+        with levels.batch_norm_updates(0.1) if width else contextlib.nullcontext():
+            maps = net.level_features(x, upto=upto)
+        logits = [net.heads[k](maps[k]) for k in trained]
+        loss = sum(F.cross_entropy(z, y) for z in logits)
+        if distill > 0:
+            with torch.no_grad():
+                soft = teacher(x)
+            loss = loss + distill * sum(_distillation(z, soft, temperature) for z in logits)
+        return loss
+
+    best: dict[str, Any] = {"score": -1.0, "epoch": 0, "state": None}
+
+    def on_epoch_end(epoch: int) -> dict[str, float]:
+        if width:
+            recalibrate_batch_norm(net, train)
+        row: dict[str, float] = {}
+        if val is not None:
+            acc = evaluate_levels(net, val)
+            score = sum(acc[k] for k in trained) / max(len(trained), 1)
+            row["val_accuracy"] = score
+            if score > best["score"]:
+                best.update(score=score, epoch=epoch, state=copy.deepcopy(net.state_dict()))
+            elif patience is not None and epoch - best["epoch"] >= patience:
+                row["stop"] = 1.0
+        net.train()
+        return row
 
     result = _epochs_loop(
-        list(net.parameters()),
+        [p for p in net.parameters() if p.requires_grad],
         step_loss,
         train,
         epochs=epochs,
@@ -399,67 +417,12 @@ def fine_tune(
         seed=seed,
         progress=progress,
         desc="fine-tune",
+        on_epoch_end=on_epoch_end,
     )
+    if best["state"] is not None:
+        net.load_state_dict(best["state"])
+        result.best_epoch = best["epoch"] + 1
     net.eval()
     if val is not None:
         result.accuracy = evaluate_levels(net, val)
     return result
-
-
-# -- LEANet checkpoints -------------------------------------------------------------------
-def leanet_checkpoint(net: LEANet, *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The dict that :func:`save_leanet` writes: format tag, the config that rebuilds
-    `net`, `meta`, and the weights (``levels.features`` is ``base.features``, stored once).
-    Other artifacts embed it to save a LEANet together with more data."""
-    state = {k: v for k, v in net.state_dict().items() if not k.startswith("levels.features.")}
-    return {
-        "format": LEANET_FORMAT,
-        "config": net.config(),
-        "meta": dict(meta or {}),
-        "state_dict": state,
-    }
-
-
-def leanet_from_checkpoint(
-    payload: dict[str, Any], *, source: str = "<checkpoint>"
-) -> tuple[LEANet, dict[str, Any]]:
-    """Rebuild a LEANet (eval mode) and its meta from :func:`leanet_checkpoint`'s dict.
-
-    Raises:
-        CheckpointError: wrong format, or a config / weights that do not rebuild; the
-            message starts with `source`.
-    """
-    if not isinstance(payload, dict) or payload.get("format") != LEANET_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{source}: expected a {LEANET_FORMAT!r} checkpoint, found {found!r}")
-    try:
-        net = LEANet.from_config(payload["config"])
-        missing, unexpected = net.load_state_dict(payload["state_dict"], strict=False)
-    except (RuntimeError, KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{source}: does not rebuild a LEANet: {err}") from err
-    missing = [k for k in missing if not k.startswith("levels.features.")]
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{source}: weights do not fit (missing {missing}, unexpected {unexpected})"
-        )
-    return net.eval(), dict(payload["meta"])
-
-
-def save_leanet(
-    path: str | os.PathLike, net: LEANet, *, meta: dict[str, Any] | None = None
-) -> Path:
-    """Save a LEANet (config to rebuild it, all weights, `meta` such as data set and
-    per-level accuracies); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(leanet_checkpoint(net, meta=meta), path)
-    return path
-
-
-def load_leanet(path: str | os.PathLike) -> tuple[LEANet, dict[str, Any]]:
-    """Load a LEANet saved by :func:`save_leanet`; returns it (eval mode) and its meta.
-
-    Raises:
-        FileNotFoundError / CheckpointError as :func:`load_checkpoint`.
-    """
-    return leanet_from_checkpoint(_read(path, LEANET_FORMAT), source=str(path))

@@ -255,7 +255,7 @@ def from_torchvision(name: str, *, weights: str | None = None) -> BaseNet:
     The network keeps torchvision's 7 x 7 average pooling and classifier, expects
     `N x 3 x 224 x 224` ImageNet-normalized inputs and has 1000 classes. Its config is
     ``arch="torchvision:<name>"``; such networks are rebuilt with this function, not from
-    :func:`leanet.train.load_checkpoint`.
+    :func:`leanet.checkpoints.load_checkpoint`.
 
     Raises:
         ValueError: unsupported `name`.

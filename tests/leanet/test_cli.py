@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from leanet.checkpoints import load_checkpoint, load_leanet
 from leanet.cli import COMMANDS, main
 from leanet.policy import load_artifact
-from leanet.train import load_checkpoint, load_leanet
 
 
 @pytest.mark.parametrize(

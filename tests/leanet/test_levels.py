@@ -83,25 +83,39 @@ def test_triangular_old_channels_never_change(tiny_convnet, images):
         torch.testing.assert_close(wide[:, : narrow.shape[1]], narrow, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("scheme", ["triangular", "slice"])
+@pytest.mark.parametrize("scheme", ["triangular", "slice", "hybrid"])
 def test_width_slicing_keeps_pretrained_weights(tiny_any, scheme):
     net = build(tiny_any, scheme=scheme)
     base = dict(tiny_any.named_parameters())
     for name, p in net.base.named_parameters():  # values copied unchanged
         assert torch.equal(p, base[name])
-    for layer in net.levels.layers:
+
+
+def _masked_dense_level(lv: WidthLevels, x: torch.Tensor, level: int) -> torch.Tensor:
+    """An independent reference for a triangular level: every conv run densely on the
+    `[:w_out, :w_in]` slice with the weights from newer input bands to older outputs zeroed."""
+    for layer in lv.layers:
+        hi = layer.w_out[level]
         if layer.kind != "conv":
+            x = lv._band(layer, x, 0, hi, layer.w_in[level])
             continue
-        full = layer.module.weight
-        for k in range(1, net.num_levels + 1):
-            w = net.levels._masked_weight(layer, k)
-            block = full[: layer.w_out[k], : layer.w_in[k]]
-            if scheme == "slice":
-                assert torch.equal(w, block)
-            else:  # every weight the level uses is the pretrained value; the rest are zero
-                used = w != 0
-                assert torch.equal(w[used], block[used])
-                assert used[: layer.w_out[1], : layer.w_in[1]].all()
+        m = layer.module
+        w = m.weight[:hi, : layer.w_in[level]]
+        mask = torch.zeros_like(w[:, :, :1, :1])
+        for k in range(1, level + 1):
+            mask[layer.w_out[k - 1] : layer.w_out[k], : layer.w_in[k]] = 1
+        b = None if m.bias is None else m.bias[:hi]
+        x = torch.nn.functional.conv2d(x, w * mask, b, m.stride, m.padding, m.dilation)
+    return x
+
+
+def test_triangular_levels_equal_the_masked_dense_network(tiny_any, images):
+    lv = build(tiny_any).eval().levels
+    with torch.no_grad():
+        for k in range(1, lv.num_levels + 1):
+            torch.testing.assert_close(
+                lv.run_level(images, k), _masked_dense_level(lv, images, k), rtol=1e-5, atol=1e-5
+            )
 
 
 def test_slice_last_level_is_the_pretrained_network(tiny_any, images):

@@ -5,19 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from leanet.data import load_dataset
-from leanet.model import build
-from leanet.train import (
+from leanet.checkpoints import (
     CheckpointError,
-    evaluate,
-    evaluate_levels,
-    fine_tune,
-    fit_heads,
     load_checkpoint,
     load_leanet,
     save_checkpoint,
     save_leanet,
 )
+from leanet.data import load_dataset
+from leanet.model import build
+from leanet.train import evaluate, evaluate_levels, fine_tune, fit_heads
 from leanet.zoo import build_base
 
 

@@ -1,0 +1,190 @@
+"""Checkpoint files: base networks and whole LEANets, with their metadata.
+
+- :func:`save_checkpoint` / :func:`load_checkpoint` store a base network with its metadata
+  (architecture, data set, classes, input size, accuracy) and refuse mismatches clearly.
+- :func:`save_leanet` / :func:`load_leanet` store a whole LEANet (the config that rebuilds
+  it, every weight, free-form metadata).
+
+Kept apart from :mod:`leanet.train`: reading and writing files is not training.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from leanet.model import LEANet
+from leanet.zoo import ARCHITECTURES, BaseNet, build_base
+
+__all__ = [
+    "CheckpointError",
+    "leanet_checkpoint",
+    "leanet_from_checkpoint",
+    "load_checkpoint",
+    "load_leanet",
+    "save_checkpoint",
+    "save_leanet",
+]
+
+BASE_FORMAT = "leanet.base/1"
+LEANET_FORMAT = "leanet.leanet/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is unreadable or does not match what the caller asked for."""
+
+
+# -- base checkpoints ---------------------------------------------------------------------
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: BaseNet,
+    *,
+    dataset: str,
+    classes: Sequence[str],
+    accuracy: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Save a base network with its metadata; returns the path.
+
+    Stored: format tag, the config that rebuilds the network (architecture, num_classes,
+    in_channels, input_size, width_multiplier), data set name, class names, test accuracy
+    (fraction), `extra`, and the state dict.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if len(classes) != model.config["num_classes"]:
+        raise ValueError(
+            f"{len(classes)} class names for a {model.config['num_classes']}-class network"
+        )
+    torch.save(
+        {
+            "format": BASE_FORMAT,
+            "config": dict(model.config),
+            "dataset": dataset,
+            "classes": list(classes),
+            "accuracy": accuracy,
+            "extra": dict(extra or {}),
+            "state_dict": model.state_dict(),
+        },
+        path,
+    )
+    return path
+
+
+def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path.resolve()}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged file
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}: {err})"
+        ) from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path}: expected a {fmt!r} checkpoint, found {found!r}")
+    return ckpt
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    arch: str | None = None,
+    num_classes: int | None = None,
+) -> tuple[BaseNet, dict[str, Any]]:
+    """Load a base network saved by :func:`save_checkpoint`.
+
+    Args:
+        path: The checkpoint file.
+        arch: If given, the architecture the caller expects.
+        num_classes: If given, the class count the caller expects.
+
+    Returns:
+        The network (eval mode) and the metadata dict (everything but the state dict).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: unreadable/corrupt file, wrong format, or an architecture / class
+            count / weight shape that does not match.
+    """
+    ckpt = _read(path, BASE_FORMAT)
+    config = dict(ckpt["config"])
+    if config.get("arch") not in ARCHITECTURES:
+        raise CheckpointError(f"{path}: unknown architecture {config.get('arch')!r}")
+    if arch is not None and config["arch"] != arch:
+        raise CheckpointError(f"{path}: holds a {config['arch']!r} network, expected {arch!r}")
+    if num_classes is not None and config["num_classes"] != num_classes:
+        raise CheckpointError(
+            f"{path}: network has {config['num_classes']} classes, expected {num_classes}"
+        )
+    model = build_base(config.pop("arch"), **config)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit {model.arch}: {err}") from err
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return model.eval(), meta
+
+
+# -- LEANet checkpoints -------------------------------------------------------------------
+def leanet_checkpoint(net: LEANet, *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The dict that :func:`save_leanet` writes: format tag, the config that rebuilds
+    `net`, `meta`, and the weights (``levels.features`` is ``base.features``, stored once).
+    Other artifacts embed it to save a LEANet together with more data."""
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("levels.features.")}
+    return {
+        "format": LEANET_FORMAT,
+        "config": net.config(),
+        "meta": dict(meta or {}),
+        "state_dict": state,
+    }
+
+
+def leanet_from_checkpoint(
+    payload: dict[str, Any], *, source: str = "<checkpoint>"
+) -> tuple[LEANet, dict[str, Any]]:
+    """Rebuild a LEANet (eval mode) and its meta from :func:`leanet_checkpoint`'s dict.
+
+    Raises:
+        CheckpointError: wrong format, or a config / weights that do not rebuild; the
+            message starts with `source`.
+    """
+    if not isinstance(payload, dict) or payload.get("format") != LEANET_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{source}: expected a {LEANET_FORMAT!r} checkpoint, found {found!r}")
+    try:
+        net = LEANet.from_config(payload["config"])
+        missing, unexpected = net.load_state_dict(payload["state_dict"], strict=False)
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{source}: does not rebuild a LEANet: {err}") from err
+    missing = [k for k in missing if not k.startswith("levels.features.")]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: weights do not fit (missing {missing}, unexpected {unexpected})"
+        )
+    return net.eval(), dict(payload["meta"])
+
+
+def save_leanet(
+    path: str | os.PathLike, net: LEANet, *, meta: dict[str, Any] | None = None
+) -> Path:
+    """Save a LEANet (config to rebuild it, all weights, `meta` such as data set and
+    per-level accuracies); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(leanet_checkpoint(net, meta=meta), path)
+    return path
+
+
+def load_leanet(path: str | os.PathLike) -> tuple[LEANet, dict[str, Any]]:
+    """Load a LEANet saved by :func:`save_leanet`; returns it (eval mode) and its meta.
+
+    Raises:
+        FileNotFoundError / CheckpointError as :func:`load_checkpoint`.
+    """
+    return leanet_from_checkpoint(_read(path, LEANET_FORMAT), source=str(path))
