@@ -55,19 +55,25 @@ import torch  # noqa: E402
 
 import mobo  # noqa: E402
 from leanet import baselines  # noqa: E402
-from leanet.costs import measure_costs  # noqa: E402
-from leanet.data import load_dataset  # noqa: E402
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, fingerprint  # noqa: E402
-from leanet.model import build  # noqa: E402
-from leanet.policy import energy_savings  # noqa: E402
-from leanet.problem import ThresholdProblem  # noqa: E402
 from leanet.checkpoints import (  # noqa: E402
     load_checkpoint,
     load_leanet,
     save_checkpoint,
     save_leanet,
 )
-from leanet.train import evaluate, fine_tune, fit_heads, train_base  # noqa: E402
+from leanet.costs import measure_costs  # noqa: E402
+from leanet.data import load_dataset  # noqa: E402
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, fingerprint  # noqa: E402
+from leanet.model import build  # noqa: E402
+from leanet.policy import energy_savings  # noqa: E402
+from leanet.problem import ThresholdProblem  # noqa: E402
+from leanet.train import (  # noqa: E402
+    evaluate,
+    fine_tune,
+    fit_heads,
+    recalibrate_batch_norm,
+    train_base,
+)
 from leanet.zoo import build_base  # noqa: E402
 from mobo.metrics import hypervolume  # noqa: E402
 
@@ -75,6 +81,8 @@ RESULTS = Path(__file__).parent / "results"
 # PESMO last: it is by far the slowest (seconds per iteration), so the others finish first.
 ALGORITHMS = ["usemo", "mesmo", "qlognehvi", "qparego", "nsga2", "sobol", "pesmo"]
 LOSSES = (0.0, 0.01, 0.02, 0.05)
+# Kinds of levels the study builds: width schemes by name, and depth exits.
+WIDTH_LEVELS = {"width": "triangular", "hybrid": "hybrid"}
 # Sizes that train in minutes on 2 CPU cores: (width multiplier, base epochs).
 NETS = {"convnet": (0.5, 4), "vgg16": (0.25, 10), "mobilenet": (0.5, 10)}
 # Hypervolume of the test fronts (LEANet vs static vs slimmable) is taken from this box:
@@ -89,7 +97,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
     parser.add_argument("--data-root", default=None, help="folder of torchvision data sets")
     parser.add_argument(
-        "--levels", nargs="+", default=["width", "depth"], choices=["width", "depth"]
+        "--levels",
+        nargs="+",
+        default=["width", "hybrid", "depth"],
+        choices=[*WIDTH_LEVELS, "depth"],
     )
     parser.add_argument(
         "--epochs",
@@ -98,7 +109,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="base network epochs (default: per architecture, see NETS)",
     )
     parser.add_argument(
-        "--fine-tune-epochs", type=int, default=3, help="joint fine-tuning of width LEANets"
+        "--fine-tune-epochs",
+        type=int,
+        default=10,
+        help="joint fine-tuning of width LEANets (at most; early stopping on validation)",
     )
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS)
@@ -169,7 +183,7 @@ def trained_base(arch: str, dataset: str, data, args):
     """The base network trained on ``dataset``, from the cache or trained now."""
     width, epochs = NETS[arch]
     epochs = args.epochs if args.epochs is not None else epochs
-    path = args.cache / f"{arch}-{dataset}-x{width}-e{epochs}.pt"
+    path = args.cache / f"{arch}-{dataset}-x{width}-e{epochs}-s{args.seed}.pt"
     if path.exists():
         base, _ = load_checkpoint(path, arch=arch)
         return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": None}
@@ -191,25 +205,31 @@ def trained_base(arch: str, dataset: str, data, args):
 
 
 def trained_leanet(base, name: str, levels: str, data, args):
-    """A 5-level LEANet of ``base``: width levels fine-tuned jointly, or depth exits with
-    heads on frozen features. Linear heads: an MLP head's DRAM-priced weights cost more
-    than a level (see leanet.demo)."""
-    ft = args.fine_tune_epochs if levels == "width" else 0
-    path = args.cache / f"{name}-h{args.head_epochs}-ft{ft}.pt"
+    """A 5-level LEANet of ``base``. ``levels``: ``"width"`` (triangular), ``"hybrid"``
+    (triangular levels under the pretrained network), each with batch norm recalibrated,
+    heads fitted, then fine-tuned jointly with early stopping on validation; or
+    ``"depth"`` (exits with heads on frozen features). Linear heads: an MLP head's
+    DRAM-priced weights cost more than a level (see leanet.demo)."""
+    width = levels in WIDTH_LEVELS
+    ft = args.fine_tune_epochs if width else 0
+    path = args.cache / f"{name}-s{args.seed}-h{args.head_epochs}-ft{ft}-bn.pt"
     if path.exists():
         return load_leanet(path)[0]
-    kind = dict(scheme="triangular") if levels == "width" else dict(num_levels=5)
-    net = build(base, levels=levels, head_hidden=0, seed=args.seed, **kind)
+    kind = dict(levels="width", scheme=WIDTH_LEVELS[levels]) if width else dict(levels="depth")
+    net = build(base, head_hidden=0, seed=args.seed, num_levels=5, **kind)
+    if width:
+        recalibrate_batch_norm(net, data.train)
     fit_heads(net, data.train, epochs=args.head_epochs, seed=args.seed, progress=False)
     if ft:
-        fine_tune(net, data.train, epochs=ft, seed=args.seed, progress=False)
+        result = fine_tune(net, data.train, val=data.val, epochs=ft, seed=args.seed, progress=False)
+        _log(f"{name}: fine-tuned {len(result.history)} epochs, kept {result.best_epoch}")
     save_leanet(path, net, meta={"dataset": name})
     return net
 
 
 def trained_slimmable(base, name: str, data, epochs: int, args):
     """A slimmable network (switchable batch norm) at the LEANet's widths, trained here."""
-    path = args.cache / f"{name}-slimmable-e{epochs}.pt"
+    path = args.cache / f"{name}-slimmable-e{epochs}-s{args.seed}.pt"
     net = baselines.SlimmableNet(base)
     if path.exists():
         net.load_state_dict(torch.load(path, weights_only=True))
@@ -309,7 +329,7 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
         "savings": savings,
         "fronts": fronts,
     }
-    if levels == "width" and not args.no_slimmable:
+    if levels in WIDTH_LEVELS and not args.no_slimmable:
         epochs = base_info["epochs"]
         slim, seconds = trained_slimmable(base, f"{arch}-{dataset}", data, epochs, args)
         points = baselines.slimmable_points(

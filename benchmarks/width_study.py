@@ -1,0 +1,210 @@
+"""Width LEANets over seeds: level accuracy, energy saved at 0-5% loss, fronts vs baselines.
+
+The width rows of ``benchmarks/leanet_study.py`` (same networks, same recipe, same
+measurements: :func:`leanet_study.study_network`), repeated over ``--seeds`` seeds; a seed
+sets the data split and every training run (base network, heads, fine-tuning, slimmable
+network). For each network and level scheme (``width``: triangular; ``hybrid``: triangular
+levels under the pretrained network) it reports the median and the range over seeds of:
+
+- each level's test accuracy next to the full network's and the slimmable network's at the
+  same width;
+- energy saved (45nm model) at 0, 1, 2 and 5% allowed accuracy loss on test, thresholds
+  chosen on validation from the dense reference front;
+- the test hypervolume of the LEANet's reference front against the static widths and the
+  trained slimmable network (from full test accuracy - 5% and energy ratio 1.25).
+
+Command::
+
+    .venv/bin/python benchmarks/width_study.py                 # 3 seeds, 6 networks x 2
+    .venv/bin/python benchmarks/width_study.py --archs convnet --datasets digits8x8 --seeds 1
+
+Writes ``<out>.json`` (every run, resumable: finished runs are kept and skipped) and
+``<out>.md`` (tables, command, commit). Trained networks are cached under ``--cache``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import leanet_study  # noqa: E402
+
+from leanet.data import load_dataset  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", nargs="+", default=list(leanet_study.NETS))
+    parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
+    parser.add_argument("--levels", nargs="+", default=list(leanet_study.WIDTH_LEVELS))
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1")
+    parser.add_argument("--fine-tune-epochs", type=int, default=10)
+    parser.add_argument("--head-epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=None, help="base epochs (default: NETS)")
+    parser.add_argument("--reference-samples", type=int, default=50_000)
+    parser.add_argument("--no-slimmable", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "width_study")
+    args = parser.parse_args(argv)
+    args.command = " ".join(
+        [".venv/bin/python", "benchmarks/width_study.py"]
+        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
+    )
+    return args
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
+        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict:
+    """One network at one seed, measured as the study measures it."""
+    study_args = argparse.Namespace(**vars(args), seed=seed)
+    start = time.process_time()
+    result, _ = leanet_study.study_network(arch, dataset, levels, data, study_args)
+    keep = ("name", "full", "level_test_accuracy", "exit_energy_ratio", "savings", "hypervolume")
+    row = {k: result[k] for k in keep if k in result}
+    row["hypervolume"] = {
+        name: leanet_study._front_hv(front, result["full"]["test_accuracy"])
+        for name, front in result["fronts"].items()
+    }
+    row["slimmable_accuracy"] = result.get("slimmable", {}).get("test_accuracy")
+    row.update(seed=seed, cpu_seconds=time.process_time() - start)
+    return row
+
+
+def _median_range(values: list[float], pattern: str) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return pattern.format(med)
+    return f"{pattern.format(med)} ({pattern.format(min(values))}-{pattern.format(max(values))})"
+
+
+def markdown(payload: dict) -> str:
+    runs = payload["runs"]
+    names = list(dict.fromkeys(r["name"] for r in runs))
+    lines = [
+        "# Width LEANets over seeds",
+        "",
+        f"Command: `{payload['command']}`",
+        "",
+        f"Commit: {payload['commit']}. Machine: {payload['machine']}. Each cell: median over "
+        "seeds (min-max). A seed sets the data split and every training run.",
+        "",
+        "## Level test accuracy (levels 1..L) vs the full network and the slimmable network",
+        "",
+        "| network | seeds | full | LEANet levels | slimmable widths |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names:
+        rs = [r for r in runs if r["name"] == name]
+        levels = zip(*[r["level_test_accuracy"] for r in rs], strict=True)
+        slim_rows = [r["slimmable_accuracy"] for r in rs if r["slimmable_accuracy"]]
+        slim = zip(*slim_rows, strict=True) if slim_rows else []
+        lines.append(
+            f"| {name} | {len(rs)} | "
+            + _median_range([r["full"]["test_accuracy"] for r in rs], "{:.3f}")
+            + " | "
+            + " / ".join(_median_range(list(v), "{:.3f}") for v in levels)
+            + " | "
+            + (" / ".join(_median_range(list(v), "{:.3f}") for v in slim) or "-")
+            + " |"
+        )
+    losses = leanet_study.LOSSES
+    lines += [
+        "",
+        "## Energy saved at an allowed test accuracy loss (45nm model)",
+        "",
+        "Thresholds chosen on validation (dense reference front); '-' counts as 0% saved "
+        "(no threshold vector qualifies; the full network runs).",
+        "",
+        "| network | " + " | ".join(f"{loss:.0%} loss" for loss in losses) + " |",
+        "|---|" + "---|" * len(losses),
+    ]
+    for name in names:
+        rs = [r for r in runs if r["name"] == name]
+        cells = []
+        for i in range(len(losses)):
+            saved = [r["savings"][i]["energy_saved"] or 0.0 for r in rs]
+            cells.append(_median_range([100 * v for v in saved], "{:.1f}%"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Test hypervolume: LEANet reference front vs baselines",
+        "",
+        "From (full test accuracy - 0.05, energy ratio 1.25); higher is better.",
+        "",
+        "| network | LEANet | static widths | slimmable | LEANet >= slimmable |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names:
+        rs = [r for r in runs if r["name"] == name]
+        hv = {k: [r["hypervolume"].get(k) for r in rs] for k in ("reference", "static_widths")}
+        slim = [r["hypervolume"].get("slimmable") for r in rs]
+        wins = sum(
+            1 for r in rs if r["hypervolume"]["reference"] >= r["hypervolume"].get("slimmable", 0)
+        )
+        lines.append(
+            f"| {name} | {_median_range(hv['reference'], '{:.4f}')} | "
+            f"{_median_range(hv['static_widths'], '{:.4f}')} | {_median_range(slim, '{:.4f}')} | "
+            f"{wins} of {len(rs)} |"
+        )
+    cpu = sum(r["cpu_seconds"] for r in runs)
+    lines += ["", f"CPU time of the runs (training included unless cached): {cpu:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    path = args.out.with_suffix(".json")
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    payload, at = {}, commit()  # the code that runs is the code at start
+    for seed in range(args.seeds):
+        for dataset in args.datasets:
+            data = load_dataset(dataset, seed=seed)
+            for arch in args.archs:
+                for levels in args.levels:
+                    name = f"{arch}-{dataset}-{levels}"
+                    if any(r["name"] == name and r["seed"] == seed for r in runs):
+                        continue
+                    leanet_study._log(f"{name}, seed {seed}")
+                    runs.append(one_run(arch, dataset, levels, seed, data, args))
+                    payload = {
+                        "command": args.command,
+                        "commit": at,
+                        "machine": f"torch {torch.__version__}, {args.threads} thread(s)",
+                        "runs": runs,
+                    }
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(json.dumps(payload, indent=1))
+                    args.out.with_suffix(".md").write_text(markdown(payload))
+    if payload:
+        print(markdown(payload))
+    return payload
+
+
+if __name__ == "__main__":
+    main()
