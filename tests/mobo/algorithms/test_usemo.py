@@ -36,9 +36,15 @@ def test_returns_largest_uncertainty_box_of_its_nsga2_set(branin_currin, observa
     with torch.no_grad():
         sigma = proposal["model"].posterior(candidates).variance.sqrt()
     boxes = (2 * math.sqrt(beta) * sigma).prod(dim=-1)
-    best = candidates[boxes.argmax()]
-    torch.testing.assert_close(branin_currin.to_unit(x)[0], best)
-    assert boxes.argmax() == proposal["log_box"].argmax()
+    constant = branin_currin.num_objectives * math.log(2 * math.sqrt(beta))
+    torch.testing.assert_close(proposal["log_box"], boxes.log() - constant)
+    # Compared by value, not by argmax index: the two computations round differently, and
+    # NSGA-II's population (duplicates not eliminated) can hold equal or near-equal boxes.
+    # A smaller box than the largest by more than rounding is an error; here the two
+    # largest boxes differ by 3.6%.
+    chosen = proposal["chosen"][0]
+    torch.testing.assert_close(branin_currin.to_unit(x)[0], candidates[chosen])
+    assert boxes[chosen] >= boxes.max() * (1 - 1e-9)
 
 
 def test_batch_takes_largest_boxes_in_order(branin_currin, observations):
