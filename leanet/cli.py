@@ -130,9 +130,10 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--scheme",
-        choices=["triangular", "slice"],
+        choices=["triangular", "slice", "hybrid"],
         default="triangular",
-        help="width levels: exact reuse (triangular) or recompute (slice)",
+        help="width levels: exact reuse (triangular), recompute (slice), or triangular "
+        "levels under the unmodified pretrained network (hybrid)",
     )
     p.add_argument(
         "--exits",
@@ -161,7 +162,7 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
     from leanet.data import load_dataset
     from leanet.levels import DEFAULT_FRACTIONS
     from leanet.model import build
-    from leanet.train import evaluate_levels, fine_tune, fit_heads
+    from leanet.train import evaluate_levels, fine_tune, fit_heads, recalibrate_batch_norm
 
     base, meta = load_checkpoint(args.checkpoint)
     split_seed = int(meta.get("extra", {}).get("split_seed", 0))
@@ -185,9 +186,19 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     progress = not args.no_progress
+    if args.levels == "width" and args.scheme != "slice":
+        # Triangular channels read fewer inputs than the pretrained statistics assume.
+        recalibrate_batch_norm(net, data.train, progress=progress)
     fit_heads(net, data.train, epochs=args.epochs, seed=args.seed, progress=progress)
     if args.fine_tune_epochs > 0:
-        fine_tune(net, data.train, epochs=args.fine_tune_epochs, seed=args.seed, progress=progress)
+        fine_tune(
+            net,
+            data.train,
+            val=data.val,
+            epochs=args.fine_tune_epochs,
+            seed=args.seed,
+            progress=progress,
+        )
     accuracy = evaluate_levels(net, data.test)
     macs = net.level_macs()
     out = Path(args.out or Path(args.checkpoint).with_suffix(".leanet.pt"))

@@ -145,6 +145,7 @@ class LevelCosts:
         full_work: Counted :class:`Work` of the full network.
         static_energy: ``L`` joules of level k run alone, from scratch, with its head:
             the static-width baseline (no early exit, no reuse).
+        static_work: ``L`` counted :class:`Work` behind ``static_energy``.
     """
 
     exit_energy: Tensor
@@ -155,6 +156,7 @@ class LevelCosts:
     full_latency: float | None = None
     full_work: Work | None = None
     static_energy: Tensor | None = None
+    static_work: list[Work] | None = None
 
     @classmethod
     def from_joules(cls, exit_joules, full_joules: float) -> LevelCosts:
@@ -244,11 +246,11 @@ def measure_costs(
         _, head_work = count_work(net.heads[k], net.levels.feature_map(state))
         level_work.append(work + head_work)
     _, full_work = count_work(net.base, x)
-    static_energy = []
+    static_work = []
     for k in range(net.num_levels):
         features, work = count_work(net.levels.run_level, x, k + 1)
         _, head_work = count_work(net.heads[k], features)
-        static_energy.append((work + head_work).energy(platform))
+        static_work.append(work + head_work)
     cumulative, total = [], Work()
     for work in level_work:
         total = total + work
@@ -272,7 +274,8 @@ def measure_costs(
         exit_latency=exit_latency,
         full_latency=full_latency,
         full_work=full_work,
-        static_energy=torch.tensor(static_energy, dtype=torch.float64),
+        static_energy=torch.tensor([w.energy(platform) for w in static_work], dtype=torch.float64),
+        static_work=static_work,
     )
 
 

@@ -341,6 +341,8 @@ class WidthLevels(Levels):
             for layer in self.layers:
                 x = self._band(layer, x, 0, layer.w_out[level], layer.w_in[level])
             return x
+        if level > self.shared_levels:
+            return self.pretrained(x)
         state = self.init_state(x)
         for _ in range(level):
             state = self.advance(state)

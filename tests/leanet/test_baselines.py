@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.baselines import (
     SlimmableNet,
@@ -202,3 +203,16 @@ def test_switchable_batch_norm_copies_the_first_channels():
     assert torch.equal(bn.bn[0].running_var, source.running_var[:4])
     assert torch.equal(bn.bn[1].weight, source.weight)
     assert bn.bn[0].eps == source.eps
+
+
+@pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
+def test_slimmable_widths_are_charged_for_exactly_what_they_run(arch):
+    # The same cost-honesty test as the LEANet's: the work counted while a batch runs at
+    # width k is the batch size times what slimmable_points charges per input.
+    net = SlimmableNet(tiny_base(arch)).eval()
+    points = slimmable_points(net, None)
+    x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    for k in range(net.num_widths):
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            net(x, k)
+        assert counter.get_total_flops() // 2 == 16 * int(points.macs[k])

@@ -11,7 +11,7 @@ from leanet.costs import PLATFORMS, LevelCosts, Work, count_work, measure_costs
 from tests.leanet.conftest import tiny_base
 
 
-@pytest.mark.parametrize("scheme", ["triangular", "slice"])
+@pytest.mark.parametrize("scheme", ["triangular", "slice", "hybrid"])
 @pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
 def test_adaptive_runtime_executes_exactly_the_macs_the_cost_model_charges(arch, scheme):
     net = leanet.build(tiny_base(arch), scheme=scheme)
@@ -60,3 +60,56 @@ def test_a_measured_joules_table_replaces_the_model():
         LevelCosts.from_joules([2e-3, 1e-3], full_joules=2e-3)
     with pytest.raises(ValueError, match="unknown platform 'tpu'"):
         measure_costs(None, platform="tpu")
+
+
+def _executed_macs(fn, *args) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn(*args)
+    return counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("scheme", ["triangular", "slice", "hybrid"])
+@pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
+def test_static_widths_are_charged_for_exactly_what_they_run(arch, scheme):
+    # The static baseline runs each level alone (run_level, then its head): on a batch,
+    # the counted work is the batch size times the work charged per input.
+    net = leanet.build(tiny_base(arch), scheme=scheme)
+    costs = measure_costs(net, latency=False)
+    x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    for k in range(1, net.num_levels + 1):
+        executed = _executed_macs(lambda k=k: net.heads[k - 1](net.levels.run_level(x, k)))
+        assert executed == 16 * costs.static_work[k - 1].macs
+        priced = costs.static_work[k - 1].energy(costs.platform)
+        assert float(costs.static_energy[k - 1]) == pytest.approx(priced)
+
+
+@pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
+def test_a_triangular_level_alone_is_not_charged_for_masked_out_weights(arch):
+    # Level k alone runs bands 1..k and nothing else: the incremental backbone work of
+    # levels 1..k plus head k. Its top level is cheaper than the dense full network, where a
+    # masked dense slice would cost as much.
+    net = leanet.build(tiny_base(arch))
+    costs = measure_costs(net, latency=False)
+    backbone = net.level_macs(heads=False)
+    with_heads = net.level_macs(heads=True)
+    for k in range(1, net.num_levels + 1):
+        head_k = with_heads[k - 1] - backbone[k - 1]
+        assert costs.static_work[k - 1].macs == sum(backbone[:k]) + head_k
+    full_backbone = _executed_macs(net.base.features, torch.zeros(1, 1, 8, 8))
+    assert sum(backbone) < full_backbone
+
+
+def test_hybrid_top_level_is_the_pretrained_network_charged_after_the_levels_below():
+    base = tiny_base("convnet")
+    net = leanet.build(base, scheme="hybrid")
+    costs = measure_costs(net, latency=False)
+    x = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    never_exit = [1.0] * (net.num_levels - 1)
+    with torch.no_grad():
+        decision = net(x, never_exit)
+        assert torch.equal(decision.prediction, base(x).argmax(dim=-1))
+    assert (decision.exit_level == net.num_levels).all()
+    below = costs.exit_macs[-2]
+    full = _executed_macs(base, torch.zeros(1, 1, 8, 8))
+    assert costs.exit_macs[-1] == below + full
+    assert costs.static_work[-1].macs == full
