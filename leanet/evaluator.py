@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from leanet.device import on_device
 from mobo.metrics import hypervolume, pareto_mask
 
 #: Threshold vectors evaluated per chunk; bounds memory at about CHUNK x N x L bytes.
@@ -109,19 +110,24 @@ class ThresholdMetrics:
 
 
 @torch.no_grad()
-def level_records(net, dataset, *, batch_size: int = 512) -> tuple[Tensor, Tensor]:
-    """Run every level once over ``dataset``: confidence and correctness, each ``L x N``.
+def level_records(
+    net, dataset, *, batch_size: int = 512, device: str | torch.device = "auto"
+) -> tuple[Tensor, Tensor]:
+    """Run every level once over ``dataset``: confidence and correctness, each ``L x N``
+    (on the CPU, whichever ``device`` ran the levels).
 
     Args:
         net: A :class:`leanet.LEANet`.
         dataset: A :class:`leanet.ImageTensorDataset` (its standardized ``tensors()``).
+        device: Where the levels run (:func:`leanet.device.resolve_device`).
     """
     images, labels = dataset.tensors()
     confidence, correct = [], []
-    for start in range(0, len(labels), batch_size):
-        out = net.level_outputs(images[start : start + batch_size])
-        confidence.append(out.confidence)
-        correct.append(out.logits.argmax(dim=-1) == labels[start : start + batch_size])
+    with on_device(net, device) as dev:
+        for start in range(0, len(labels), batch_size):
+            out = net.level_outputs(images[start : start + batch_size].to(dev))
+            confidence.append(out.confidence.cpu())
+            correct.append(out.logits.argmax(dim=-1).cpu() == labels[start : start + batch_size])
     return torch.cat(confidence, dim=1), torch.cat(correct, dim=1)
 
 

@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from leanet.data import batch_loader
+from leanet.device import module_device, on_device
 from leanet.levels import DepthLevels, WidthLevels
 from leanet.model import LEANet
 from leanet.zoo import BaseNet
@@ -68,7 +69,9 @@ def evaluate(model: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: in
     if isinstance(model, nn.Module):
         model.eval()
     correct = total = 0
+    device = module_device(model) if isinstance(model, nn.Module) else torch.device("cpu")
     for x, y in batch_loader(dataset, batch_size):
+        x, y = x.to(device), y.to(device)
         correct += int((model(x).argmax(dim=-1) == y).sum())
         total += int(y.numel())
     if isinstance(model, nn.Module):
@@ -89,6 +92,7 @@ def _epochs_loop(
     progress: bool,
     desc: str,
     on_epoch_end: Callable[[int], dict[str, float]] | None = None,
+    device: torch.device | None = None,
 ) -> TrainResult:
     """Shared optimization loop: AdamW, per-step cosine decay, seeded shuffling. Torch's
     global RNG (dropout, ...) is seeded with ``seed`` inside and restored after, so training
@@ -104,6 +108,8 @@ def _epochs_loop(
         for epoch in range(epochs):
             total_loss, n = 0.0, 0
             for x, y in batch_loader(train, batch_size, shuffle=True, seed=seed + epoch):
+                if device is not None:
+                    x, y = x.to(device), y.to(device)
                 loss = step_loss(x, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -137,11 +143,13 @@ def train_base(
     batch_size: int = 64,
     seed: int = 0,
     progress: bool = True,
+    device: str | torch.device = "auto",
 ) -> TrainResult:
     """Train a base network in place with cross-entropy.
 
     Returns a :class:`TrainResult` whose ``accuracy`` is the final accuracy on `val`
     (NaN without `val`) and whose history holds per-epoch mean loss (and val accuracy).
+    ``device``: where to train (:func:`leanet.device.resolve_device`; the model comes back).
     """
     model.train()
 
@@ -155,19 +163,21 @@ def train_base(
         model.train()
         return {"val_accuracy": acc}
 
-    result = _epochs_loop(
-        list(model.parameters()),
-        step_loss,
-        train,
-        epochs=epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        batch_size=batch_size,
-        seed=seed,
-        progress=progress,
-        desc=f"train {model.arch}",
-        on_epoch_end=on_epoch_end,
-    )
+    with on_device(model, device) as dev:
+        result = _epochs_loop(
+            list(model.parameters()),
+            step_loss,
+            train,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+            desc=f"train {model.arch}",
+            on_epoch_end=on_epoch_end,
+            device=dev,
+        )
     model.eval()
     if val is not None:
         result.accuracy = result.history[-1]["val_accuracy"]
@@ -183,9 +193,11 @@ def _pooled_features(
     net.eval()
     feats: list[list[Tensor]] = [[] for _ in range(net.num_levels)]
     labels = []
+    device = module_device(net)
     for x, y in tqdm(
         batch_loader(dataset, batch_size), desc="level features", disable=not progress, leave=False
     ):
+        x, y = x.to(device), y.to(device)
         for k, f in enumerate(net.level_features(x)):
             feats[k].append(net.heads[k].pooled(f))
         labels.append(y)
@@ -198,9 +210,10 @@ def evaluate_levels(net: LEANet, dataset: Dataset, batch_size: int = 512) -> lis
     net.eval()
     correct = torch.zeros(net.num_levels)
     total = 0
+    device = module_device(net)
     for x, y in batch_loader(dataset, batch_size):
-        logits = net.level_outputs(x).logits
-        correct += (logits.argmax(dim=-1) == y).sum(dim=1).float()
+        logits = net.level_outputs(x.to(device)).logits
+        correct += (logits.argmax(dim=-1) == y.to(device)).sum(dim=1).float().cpu()
         total += y.numel()
     return (correct / max(total, 1)).tolist()
 
@@ -220,6 +233,7 @@ def fit_heads(
     batch_size: int = 128,
     seed: int = 0,
     progress: bool = True,
+    device: str | torch.device = "auto",
 ) -> TrainResult:
     """Train every level's head on frozen backbone features.
 
@@ -227,29 +241,31 @@ def fit_heads(
     heads train on the cache; the heads are independent, so training them together with
     the summed loss equals training each alone. A frozen head (the pretrained classifier of
     the hybrid scheme's top level) is left as it is. ``accuracy`` of the result is the list
-    of per-level accuracies on `val` (if given).
+    of per-level accuracies on `val` (if given). ``device`` as in :func:`train_base`.
     """
-    feats, labels = _pooled_features(net, train, 512, progress)
-    cached = _FeatureCache(feats, labels)
-    heads = [(h, f) for h, f in zip(net.heads, feats, strict=True) if _trainable(h)]
-    net.train()
+    with on_device(net, device) as dev:
+        feats, labels = _pooled_features(net, train, 512, progress)
+        cached = _FeatureCache(feats, labels)
+        heads = [(h, f) for h, f in zip(net.heads, feats, strict=True) if _trainable(h)]
+        net.train()
 
-    def step_loss(idx: Tensor, _: Tensor) -> Tensor:
-        y = labels[idx]
-        return sum(F.cross_entropy(h.mlp(f[idx]), y) for h, f in heads)
+        def step_loss(idx: Tensor, _: Tensor) -> Tensor:
+            y = labels[idx]
+            return sum(F.cross_entropy(h.mlp(f[idx]), y) for h, f in heads)
 
-    result = _epochs_loop(
-        [p for h, _ in heads for p in h.parameters()],
-        step_loss,
-        cached,
-        epochs=epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        batch_size=batch_size,
-        seed=seed,
-        progress=progress,
-        desc="fit heads",
-    )
+        result = _epochs_loop(
+            [p for h, _ in heads for p in h.parameters()],
+            step_loss,
+            cached,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+            desc="fit heads",
+            device=dev,
+        )
     net.eval()
     if val is not None:
         result.accuracy = evaluate_levels(net, val)
@@ -304,9 +320,10 @@ def recalibrate_batch_norm(
         with levels.batch_norm_updates(1.0):
             for b, (x, _) in enumerate(batches):
                 levels.bn_momentum = 1.0 / (b + 1)
-                levels.run_level(x, levels.shared_levels)
+                levels.run_level(x.to(module_device(net)), levels.shared_levels)
     elif isinstance(levels, DepthLevels):
-        torch.optim.swa_utils.update_bn((x for x, _ in batches), net.base.features)
+        device = module_device(net)
+        torch.optim.swa_utils.update_bn((x for x, _ in batches), net.base.features, device)
         net.base.eval()
     else:
         raise TypeError(f"recalibrate_batch_norm: unsupported levels {type(levels).__name__}")
@@ -343,6 +360,7 @@ def fine_tune(
     batch_size: int = 64,
     seed: int = 0,
     progress: bool = True,
+    device: str | torch.device = "auto",
 ) -> TrainResult:
     """Jointly fine-tune backbone and heads: loss = sum over levels of cross-entropy
     (+ ``distill`` times the distillation loss from `teacher`).
@@ -363,6 +381,7 @@ def fine_tune(
         distill: Weight of the distillation loss (0: none).
         temperature: Softmax temperature of the distillation.
         teacher: Images -> logits; default a frozen copy of ``net.base`` as it is now.
+        device: As in :func:`train_base`.
 
     ``accuracy`` of the result is the per-level accuracy on `val` of the kept weights.
     """
@@ -406,19 +425,24 @@ def fine_tune(
         net.train()
         return row
 
-    result = _epochs_loop(
-        [p for p in net.parameters() if p.requires_grad],
-        step_loss,
-        train,
-        epochs=epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        batch_size=batch_size,
-        seed=seed,
-        progress=progress,
-        desc="fine-tune",
-        on_epoch_end=on_epoch_end,
-    )
+    with (
+        on_device(net, device) as dev,
+        on_device(teacher, dev) if teacher is not None else contextlib.nullcontext(),
+    ):
+        result = _epochs_loop(
+            [p for p in net.parameters() if p.requires_grad],
+            step_loss,
+            train,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+            desc="fine-tune",
+            on_epoch_end=on_epoch_end,
+            device=dev,
+        )
     if best["state"] is not None:
         net.load_state_dict(best["state"])
         result.best_epoch = best["epoch"] + 1

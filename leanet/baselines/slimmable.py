@@ -54,6 +54,7 @@ from torch.utils.data import Dataset
 
 from leanet.costs import Platform, Work, count_work, get_platform
 from leanet.data import batch_loader
+from leanet.device import module_device, on_device
 from leanet.levels import DEFAULT_FRACTIONS, WidthLevels
 from leanet.train import TrainResult, _epochs_loop
 from leanet.zoo import ARCHITECTURES, BaseNet, build_base
@@ -262,6 +263,7 @@ def train_slimmable(
     batch_size: int = 64,
     seed: int = 0,
     progress: bool = True,
+    device: str | torch.device = "auto",
 ) -> TrainResult:
     """Train a slimmable network in place: every step, the sum over widths of the
     cross-entropy [Yu2019].
@@ -275,6 +277,7 @@ def train_slimmable(
         A :class:`leanet.train.TrainResult`: per-epoch mean (summed) loss, per-width
         accuracies on `val` in the history (``val_accuracy_k``), wall-clock seconds, and
         ``accuracy``: the list of per-width accuracies on `val` (NaN without `val`).
+        ``device`` as in :func:`leanet.train.train_base`.
     """
     net.train()
     widths = range(net.num_widths)
@@ -289,19 +292,21 @@ def train_slimmable(
         net.train()
         return {f"val_accuracy_{k}": float(a) for k, a in enumerate(accuracy)}
 
-    result = _epochs_loop(
-        list(net.parameters()),
-        step_loss,
-        train,
-        epochs=epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        batch_size=batch_size,
-        seed=seed,
-        progress=progress,
-        desc=f"train slimmable {net.config['arch']}",
-        on_epoch_end=on_epoch_end,
-    )
+    with on_device(net, device) as dev:
+        result = _epochs_loop(
+            list(net.parameters()),
+            step_loss,
+            train,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+            desc=f"train slimmable {net.config['arch']}",
+            on_epoch_end=on_epoch_end,
+            device=dev,
+        )
     net.eval()
     if val is not None:
         last = result.history[-1]
@@ -319,7 +324,9 @@ def evaluate_widths(net: SlimmableNet, dataset: Dataset, batch_size: int = 512) 
     net.eval()
     correct = torch.zeros(net.num_widths, dtype=torch.float64)
     total = 0
+    device = module_device(net)
     for x, y in batch_loader(dataset, batch_size):
+        x, y = x.to(device), y.to(device)
         for k in range(net.num_widths):
             correct[k] += int((net(x, k).argmax(dim=-1) == y).sum())
         total += int(y.numel())

@@ -14,7 +14,13 @@ from leanet.checkpoints import (
 )
 from leanet.data import load_dataset
 from leanet.model import build
-from leanet.train import evaluate, evaluate_levels, fine_tune, fit_heads
+from leanet.train import (
+    evaluate,
+    evaluate_levels,
+    fine_tune,
+    fit_heads,
+    recalibrate_batch_norm,
+)
 from leanet.zoo import build_base
 
 
@@ -111,12 +117,14 @@ def test_base_checkpoint_roundtrip_and_mismatches(tmp_path, digits, trained_digi
         save_checkpoint(tmp_path / "x.pt", model, dataset="d", classes=["a", "b"])
 
 
-@pytest.mark.parametrize("kind", [dict(scheme="triangular"), dict(levels="depth")])
+@pytest.mark.parametrize(
+    "kind", [dict(scheme="triangular"), dict(scheme="hybrid"), dict(levels="depth")]
+)
 def test_leanet_checkpoint_roundtrip(tmp_path, images, tiny_convnet, kind):
     net = build(tiny_convnet, confidence="margin", **kind)
     with torch.no_grad():
-        for p in net.heads.parameters():
-            p.add_(0.1)
+        for p in [*net.heads.parameters(), *net.base.features.parameters()]:
+            p.add_(0.1)  # as training would; the hybrid's pretrained top level keeps its own
     path = save_leanet(tmp_path / "l.pt", net, meta={"note": 1})
     loaded, meta = load_leanet(path)
     assert meta == {"note": 1} and loaded.confidence == "margin"
@@ -128,6 +136,87 @@ def test_leanet_checkpoint_roundtrip(tmp_path, images, tiny_convnet, kind):
             tmp_path / "b.pt", tiny_convnet, dataset="d", classes=[str(i) for i in range(10)]
         )
         load_leanet(tmp_path / "b.pt")
+
+
+def _first_batch_norm(features: torch.nn.Sequential) -> torch.nn.BatchNorm2d:
+    return next(m for m in features if isinstance(m, torch.nn.BatchNorm2d))
+
+
+@pytest.mark.parametrize("kind", [dict(scheme="triangular"), dict(levels="depth")])
+def test_recalibration_sets_the_statistics_of_the_data(digits, trained_digits_convnet, kind):
+    # The first batch norm reads the first conv of the (unsliced) image, so its channels'
+    # statistics over one batch holding all the data are known independently.
+    model, _ = trained_digits_convnet
+    net = build(model, **kind)
+    x = digits.train.tensors()[0]
+    recalibrate_batch_norm(net, digits.train, batch_size=len(x))
+    with torch.no_grad():
+        pre = model.features[0](x)  # the caller's copy: same first conv
+    bn = _first_batch_norm(net.base.features)
+    torch.testing.assert_close(bn.running_mean, pre.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        bn.running_var, pre.transpose(0, 1).flatten(1).var(dim=1), rtol=1e-4, atol=1e-5
+    )
+    assert not torch.equal(bn.running_mean, _first_batch_norm(model.features).running_mean)
+
+
+def test_recalibration_refuses_the_slice_scheme(digits, trained_digits_convnet):
+    net = build(trained_digits_convnet[0], scheme="slice")
+    with pytest.raises(ValueError, match="slice"):
+        recalibrate_batch_norm(net, digits.train)
+
+
+def test_hybrid_training_never_changes_the_pretrained_top_level(digits, trained_digits_convnet):
+    model, _ = trained_digits_convnet
+    net = build(model, scheme="hybrid")
+    top = {k: v.clone() for k, v in net.levels.pretrained.state_dict().items()}
+    head = {k: v.clone() for k, v in net.heads[-1].state_dict().items()}
+    recalibrate_batch_norm(net, digits.train)
+    fit_heads(net, digits.train, epochs=2, progress=False)
+    fine_tune(net, digits.train, val=digits.val, epochs=1, progress=False)
+    assert not torch.equal(
+        net.base.features[0].weight, model.features[0].weight
+    )  # the levels below did train
+    for k, v in net.levels.pretrained.state_dict().items():
+        assert torch.equal(v, top[k]), k
+    for k, v in net.heads[-1].state_dict().items():
+        assert torch.equal(v, head[k]), k
+    x, _ = digits.test.tensors()
+    with torch.no_grad():
+        top_level = net(x, [1.0] * (net.num_levels - 1)).prediction
+        assert torch.equal(top_level, model(x).argmax(dim=-1))
+
+
+def test_fine_tune_keeps_the_best_validated_epoch(digits, trained_digits_convnet):
+    net = build(trained_digits_convnet[0])
+    recalibrate_batch_norm(net, digits.train)
+    fit_heads(net, digits.train, epochs=3, progress=False)
+    result = fine_tune(net, digits.train, val=digits.val, epochs=3, patience=None, progress=False)
+    scores = [row["val_accuracy"] for row in result.history]
+    assert len(scores) == 3
+    assert scores[result.best_epoch - 1] == max(scores)
+    kept = sum(result.accuracy) / net.num_levels  # the weights in net now
+    assert kept == pytest.approx(max(scores), abs=1e-12)
+
+
+def test_fine_tune_stops_early_without_improvement(digits, trained_digits_convnet):
+    # lr = 0: the weights cannot change, so no epoch beats the first, and patience 1 stops
+    # after the second.
+    net = build(trained_digits_convnet[0])
+    recalibrate_batch_norm(net, digits.train)
+    result = fine_tune(
+        net, digits.train, val=digits.val, epochs=5, patience=1, lr=0.0, progress=False
+    )
+    assert len(result.history) == 2 and result.best_epoch == 1
+
+
+def test_fine_tune_with_distillation_learns(digits, trained_digits_convnet):
+    net = build(trained_digits_convnet[0])
+    recalibrate_batch_norm(net, digits.train)
+    result = fine_tune(net, digits.train, epochs=2, distill=1.0, patience=None, progress=False)
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    with pytest.raises(ValueError, match="epochs"):
+        fine_tune(net, digits.train, epochs=0, progress=False)
 
 
 @pytest.mark.slow
