@@ -7,7 +7,17 @@
 Objectives are maximized (BoTorch's convention); a problem exposes ``-cost`` for a cost.
 """
 
-from mobo import plotting, problems
+import warnings
+
+with warnings.catch_warnings():
+    # linear_operator (under GPyTorch, under BoTorch) calls the deprecated torch.jit.script
+    # when it is imported; the warning is theirs, not the user's to act on.
+    warnings.filterwarnings(
+        "ignore", message=r"`torch.jit.script` is deprecated", category=FutureWarning
+    )
+    import botorch  # noqa: F401
+
+from mobo import plotting, problems  # noqa: E402
 from mobo.algorithms import Algorithm, available_algorithms, make_algorithm, register
 from mobo.journal import JournalError, JournalRecoveryWarning
 from mobo.metrics import (
