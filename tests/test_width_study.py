@@ -1,0 +1,68 @@
+"""The width study (``benchmarks/width_study.py``): its summary is the median and range of
+its runs, and a recorded width LEANet rebuilds to the recorded level accuracies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.benchmark_scripts import BENCHMARKS, load_benchmark
+
+RECORDED = BENCHMARKS / "results" / "width_study.json"
+# A rebuilt level may differ from the recorded one by float rounding across CPUs (another
+# instruction set changes the last bits of training): allow 6 of the 299 test images of
+# the 8x8 digits (2 points), far below the 10-70 points the old recipe lost.
+TOLERANCE = 0.02
+
+
+def _run(name: str, seed: int, levels: list[float], slim_hv: float, hv: float) -> dict:
+    saved = [{"energy_saved": s} for s in (None, 0.5, 0.6, 0.7)]
+    return {
+        "name": name,
+        "seed": seed,
+        "full": {"test_accuracy": 0.98},
+        "level_test_accuracy": levels,
+        "slimmable_accuracy": None,
+        "savings": saved,
+        "hypervolume": {"reference": hv, "static_widths": hv / 2, "slimmable": slim_hv},
+        "cpu_seconds": 1.0,
+    }
+
+
+def test_summary_is_median_and_range_over_seeds():
+    module = load_benchmark("width_study")
+    runs = [
+        _run("a-width", 0, [0.90, 0.95], slim_hv=0.03, hv=0.04),
+        _run("a-width", 1, [0.92, 0.97], slim_hv=0.05, hv=0.04),
+        _run("a-width", 2, [0.94, 0.96], slim_hv=0.01, hv=0.02),
+    ]
+    text = module.markdown({"command": "c", "commit": "x", "machine": "m", "runs": runs})
+    row = next(line for line in text.splitlines() if line.startswith("| a-width | 3 |"))
+    assert "0.920 (0.900-0.940) / 0.960 (0.950-0.970)" in row
+    savings = next(line for line in text.splitlines() if line.startswith("| a-width | 0.0%"))
+    assert "| 50.0% (50.0%-50.0%) |" in savings  # no qualifying threshold counts as 0% saved
+    hv = next(line for line in text.splitlines() if "of 3 |" in line)
+    assert hv.endswith("| 2 of 3 |")  # LEANet >= slimmable on seeds 0 and 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("levels", ["width", "hybrid"])
+def test_a_recorded_width_leanet_rebuilds_to_its_level_accuracies(tmp_path, levels):
+    name = f"convnet-digits8x8-{levels}"
+    recorded = next(
+        r for r in json.loads(RECORDED.read_text())["runs"] if r["name"] == name and r["seed"] == 0
+    )
+    module = load_benchmark("width_study")
+    argv = ["--archs", "convnet", "--datasets", "digits8x8", "--levels", levels, "--seeds", "1"]
+    payload = module.main([*argv, "--out", str(tmp_path / "w"), "--cache", str(tmp_path / "c")])
+    (rebuilt,) = payload["runs"]
+    assert rebuilt["full"]["test_accuracy"] == pytest.approx(
+        recorded["full"]["test_accuracy"], abs=TOLERANCE
+    )
+    for got, want in zip(
+        rebuilt["level_test_accuracy"], recorded["level_test_accuracy"], strict=True
+    ):
+        assert got == pytest.approx(want, abs=TOLERANCE)
+    assert Path(tmp_path / "w.md").exists()
