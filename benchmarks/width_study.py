@@ -110,8 +110,9 @@ def markdown(payload: dict) -> str:
         "",
         f"Command: `{payload['command']}`",
         "",
-        f"Commit: {payload['commit']}. Machine: {payload['machine']}. Each cell: median over "
-        "seeds (min-max). A seed sets the data split and every training run.",
+        f"Commit of the runs: {payload['commit']}. Machine: {payload['machine']}.",
+        "Each cell: median over seeds (min-max). A seed sets the data split and every "
+        "training run.",
         "",
         "## Level test accuracy (levels 1..L) vs the full network and the slimmable network",
         "",
@@ -152,6 +153,28 @@ def markdown(payload: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
+        "Test accuracy at those thresholds minus the full network's test accuracy, in points "
+        "(the full network's, 0.0, where no threshold vector qualifies):",
+        "",
+        "| network | " + " | ".join(f"{loss:.0%} loss" for loss in losses) + " |",
+        "|---|" + "---|" * len(losses),
+    ]
+    for name in names:
+        rs = [r for r in runs if r["name"] == name]
+        cells = []
+        for i in range(len(losses)):
+            delta = [
+                100
+                * (
+                    (r["savings"][i]["test_accuracy"] or r["full"]["test_accuracy"])
+                    - r["full"]["test_accuracy"]
+                )
+                for r in rs
+            ]
+            cells.append(_median_range(delta, "{:+.1f}"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
         "## Test hypervolume: LEANet reference front vs baselines",
         "",
         "From (full test accuracy - 0.05, energy ratio 1.25); higher is better.",
@@ -181,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     path = args.out.with_suffix(".json")
     runs = json.loads(path.read_text())["runs"] if path.exists() else []
-    payload, at = {}, commit()  # the code that runs is the code at start
+    at = commit()  # the code that runs is the code at start
     for seed in range(args.seeds):
         for dataset in args.datasets:
             data = load_dataset(dataset, seed=seed)
@@ -191,18 +214,25 @@ def main(argv: list[str] | None = None) -> dict:
                     if any(r["name"] == name and r["seed"] == seed for r in runs):
                         continue
                     leanet_study._log(f"{name}, seed {seed}")
-                    runs.append(one_run(arch, dataset, levels, seed, data, args))
-                    payload = {
-                        "command": args.command,
-                        "commit": at,
-                        "machine": f"torch {torch.__version__}, {args.threads} thread(s)",
-                        "runs": runs,
-                    }
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(json.dumps(payload, indent=1))
-                    args.out.with_suffix(".md").write_text(markdown(payload))
-    if payload:
-        print(markdown(payload))
+                    runs.append({**one_run(arch, dataset, levels, seed, data, args), "commit": at})
+                    payload = write(args, runs, at)
+    payload = write(args, runs, at)
+    print(markdown(payload))
+    return payload
+
+
+def write(args: argparse.Namespace, runs: list[dict], at: str) -> dict:
+    """Write ``<out>.json`` and ``<out>.md`` with every run so far; returns the payload."""
+    payload = {
+        "command": args.command,
+        "commit": ", ".join(sorted({r.get("commit", at) for r in runs})),
+        "machine": f"torch {torch.__version__}, {args.threads} thread(s)",
+        "runs": runs,
+    }
+    path = args.out.with_suffix(".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1))
+    args.out.with_suffix(".md").write_text(markdown(payload))
     return payload
 
 

@@ -18,7 +18,10 @@ TOLERANCE = 0.02
 
 
 def _run(name: str, seed: int, levels: list[float], slim_hv: float, hv: float) -> dict:
-    saved = [{"energy_saved": s} for s in (None, 0.5, 0.6, 0.7)]
+    saved = [
+        {"energy_saved": s, "test_accuracy": None if s is None else 0.97}
+        for s in (None, 0.5, 0.6, 0.7)
+    ]
     return {
         "name": name,
         "seed": seed,
@@ -42,7 +45,9 @@ def test_summary_is_median_and_range_over_seeds():
     row = next(line for line in text.splitlines() if line.startswith("| a-width | 3 |"))
     assert "0.920 (0.900-0.940) / 0.960 (0.950-0.970)" in row
     savings = next(line for line in text.splitlines() if line.startswith("| a-width | 0.0%"))
-    assert "| 50.0% (50.0%-50.0%) |" in savings  # no qualifying threshold counts as 0% saved
+    assert "| 0.0% (0.0%-0.0%) | 50.0% (50.0%-50.0%) |" in savings  # none qualifies: 0% saved
+    delta = next(line for line in text.splitlines() if line.startswith("| a-width | +0.0"))
+    assert "| -1.0 (-1.0--1.0) |" in delta
     hv = next(line for line in text.splitlines() if "of 3 |" in line)
     assert hv.endswith("| 2 of 3 |")  # LEANet >= slimmable on seeds 0 and 2
 
