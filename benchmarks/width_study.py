@@ -203,7 +203,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     path = args.out.with_suffix(".json")
-    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    runs = []
+    if path.exists():
+        old = json.loads(path.read_text())
+        runs = [{"commit": old["commit"], **r} for r in old["runs"]]
     at = commit()  # the code that runs is the code at start
     for seed in range(args.seeds):
         for dataset in args.datasets:
