@@ -319,6 +319,7 @@ def _data_of(meta: dict, args: argparse.Namespace):
 def _add_demo(p: argparse.ArgumentParser) -> None:
     import mobo
     from leanet.demo import DemoConfig
+    from leanet.levels import SCHEMES
 
     defaults = DemoConfig()
     p.add_argument(
@@ -330,7 +331,7 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--algorithm", choices=mobo.available_algorithms(), default=defaults.algorithm)
     p.add_argument("--n-evals", type=int, default=defaults.n_evals)
     p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--scheme", choices=["triangular", "slice"], default=defaults.scheme)
+    p.add_argument("--scheme", choices=list(SCHEMES), default=defaults.scheme)
     p.add_argument("--fine-tune-epochs", type=int, default=defaults.fine_tune_epochs)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 

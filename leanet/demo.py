@@ -38,7 +38,13 @@ from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics  # noqa: E402
 from leanet.model import build  # noqa: E402
 from leanet.policy import Saving, energy_savings, save_artifact  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
-from leanet.train import evaluate, fine_tune, fit_heads, train_base  # noqa: E402
+from leanet.train import (  # noqa: E402
+    evaluate,
+    fine_tune,
+    fit_heads,
+    recalibrate_batch_norm,
+    train_base,
+)
 from leanet.zoo import build_base  # noqa: E402
 from mobo.plotting import plot_hypervolume_trace  # noqa: E402
 
@@ -57,7 +63,7 @@ class DemoConfig:
     # than the level it sits on (measured: level 1 exit at 0.54 of the full network with
     # 128 hidden units, 0.27 with a linear head, for 1-2 points less accuracy).
     head_hidden: int = 0
-    fine_tune_epochs: int = 3
+    fine_tune_epochs: int = 10  # at most: early stopping on validation accuracy
     scheme: str = "triangular"
     algorithm: str = "usemo"
     n_evals: int = 25
@@ -109,19 +115,24 @@ def prepare_leanet(config: DemoConfig, data):
         _log(f"loaded {net_path}")
     else:
         net = build(base, scheme=config.scheme, head_hidden=config.head_hidden, seed=config.seed)
+        if config.scheme != "slice":
+            _log("recomputing batch-norm statistics for the triangular levels")
+            recalibrate_batch_norm(net, data.train)
         _log(f"fitting {net.num_levels} heads on frozen features")
         fit_heads(
             net, data.train, epochs=config.head_epochs, seed=config.seed, progress=config.progress
         )
         if config.fine_tune_epochs:
-            _log(f"fine-tuning all levels jointly for {config.fine_tune_epochs} epochs")
-            fine_tune(
+            _log(f"fine-tuning all levels jointly, at most {config.fine_tune_epochs} epochs")
+            result = fine_tune(
                 net,
                 data.train,
+                val=data.val,
                 epochs=config.fine_tune_epochs,
                 seed=config.seed,
                 progress=config.progress,
             )
+            _log(f"kept epoch {result.best_epoch} of {len(result.history)} (best validation)")
         save_leanet(net_path, net, meta={"dataset": config.dataset})
         _log(f"saved {net_path}")
     return base, net
