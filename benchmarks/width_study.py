@@ -49,6 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
     parser.add_argument("--levels", nargs="+", default=list(leanet_study.WIDTH_LEVELS))
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1")
+    parser.add_argument(
+        "--only-seeds", type=int, nargs="+", default=None, help="run these seeds instead"
+    )
     parser.add_argument("--fine-tune-epochs", type=int, default=10)
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=None, help="base epochs (default: NETS)")
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
         old = json.loads(path.read_text())
         runs = [{"commit": old["commit"], **r} for r in old["runs"]]
     at = commit()  # the code that runs is the code at start
-    for seed in range(args.seeds):
+    for seed in args.only_seeds or range(args.seeds):
         for dataset in args.datasets:
             data = load_dataset(dataset, seed=seed)
             for arch in args.archs:
