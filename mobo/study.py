@@ -17,6 +17,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
@@ -27,11 +28,15 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mobo.algorithms import make_algorithm
-from mobo.journal import Journal, JournalError, read_journal
-from mobo.problem import DTYPE, Problem, as_tensor
+from mobo.journal import Journal, JournalError, JournalRecoveryWarning, read_journal
+from mobo.problem import DTYPE, EvaluationShapeError, Problem, as_tensor
 from mobo.result import Evaluation, Result
 
 Callback = Callable[["Study", list[Evaluation]], None]
+
+
+class StudyFailedError(RuntimeError):
+    """Every evaluation of a study failed: there is no result to return."""
 
 
 class Study:
@@ -43,6 +48,7 @@ class Study:
         seed: Seed of every random choice; the same seed gives the same study.
         journal: Path of a JSON-lines journal to write (must not exist yet); every told
             evaluation is on disk before :meth:`tell` returns. None: keep it in memory.
+            The study holds the journal's lock until :meth:`close` (or ``with study:``).
         **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``); they must
             be JSON-serializable when a journal is kept, since the journal records them.
     """
@@ -73,6 +79,7 @@ class Study:
         self._last_ask_state: dict[str, Any] = {}
         self._journaled_state: dict[str, Any] = {}
         self._journal: Journal | None = None
+        self.read_only = False
         if journal is not None:
             header = self._header()
             try:
@@ -92,11 +99,26 @@ class Study:
             "seed": self.seed,
         }
 
+    def close(self) -> None:
+        """Release the journal's lock; the study can no longer tell."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+            self.read_only = True
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @classmethod
     def load(
         cls,
         path: str | os.PathLike,
         problem: Problem | None = None,
+        *,
+        read_only: bool = False,
         **algorithm_options: Any,
     ) -> Study:
         """Resume the study journaled at ``path`` with every completed evaluation.
@@ -105,11 +127,15 @@ class Study:
             path: The journal file.
             problem: The problem (needed unless it is one of :mod:`mobo.problems`, which
                 the journal can rebuild). Must match the journal's problem.
+            read_only: Only read (no lock, no byte written; the study cannot tell), e.g.
+                to report on a study another process is running.
             **algorithm_options: Override the journaled algorithm options (for options
                 that could not be journaled).
 
         Raises:
             JournalError: If the journal belongs to another problem or is corrupt.
+            JournalLockedError: If another study holds it for writing.
+            PermissionError: If it is to be written and cannot be.
         """
         header, records = read_journal(path)
         spec = header["problem"]
@@ -125,7 +151,11 @@ class Study:
         _check_same_problem(path, spec, problem.spec())
         options = {**header.get("algorithm_options", {}), **algorithm_options}
         study = cls(problem, header["algorithm"], seed=header["seed"], **options)
-        study._journal = Journal(path)
+        study.read_only = read_only
+        if not read_only:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", JournalRecoveryWarning)  # said once above
+                study._journal, header, records = Journal.open_writer(path)
         states = []
         for record in records:
             if record.get("type") == "eval":
@@ -206,6 +236,7 @@ class Study:
             errors: Per row, why it failed (or None).
             eval_seconds: Wall time the evaluation took, for the result's timings.
         """
+        self._check_writable()
         X, Y = as_tensor(X, "X"), as_tensor(Y, "Y")
         if X.dim() == 1 and Y.dim() == 1:  # a single evaluation
             X, Y = X.unsqueeze(0), Y.unsqueeze(0)
@@ -227,6 +258,13 @@ class Study:
             self._record(x, y, error, step=step, ask_seconds=ask_seconds, eval_seconds=eval_seconds)
             for x, y, error in zip(X, Y, errors, strict=True)
         ]
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ValueError(
+                "this study is read-only (loaded with read_only=True, or closed): it cannot "
+                "tell; load it with Study.load(path) to continue it"
+            )
 
     def _next_step(self) -> int:
         return 1 + max((e.step for e in self.evaluations), default=-1)
@@ -330,6 +368,7 @@ class Study:
         Returns:
             The study's :class:`~mobo.result.Result`.
         """
+        self._check_writable()
         if n_evals is None:
             if self.n_evals is None:
                 raise ValueError("n_evals is required: this study has no recorded budget")
@@ -377,6 +416,12 @@ class Study:
                 self._optimize_on(executor, n_evals, batch_size, asynchronous, timeout, after_tell)
         finally:
             bar.close()
+        if self.evaluations and all(e.failed for e in self.evaluations):
+            first = self.evaluations[0]
+            raise StudyFailedError(
+                f"all {self.n_evaluated} evaluations of {self.problem.name!r} failed; the "
+                f"first with: {first.error}"
+            )
         return self.result()
 
     def _optimize_on(
@@ -468,7 +513,7 @@ def _outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str
         return nan_row, f"TimeoutError: no result within {timeout} s"
     try:
         Y, errors = future.result()
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, EvaluationShapeError):
         raise
     except BaseException as err:  # noqa: BLE001 - a lost worker or a cancelled task is data
         return nan_row, f"{type(err).__name__}: {err}"
@@ -484,6 +529,8 @@ def evaluate_batch(problem: Problem, X: Tensor) -> tuple[Tensor, list[str | None
     nan_row = torch.full((problem.num_objectives,), math.nan, dtype=DTYPE)
     try:
         return problem.evaluate(X), [None] * X.shape[0]
+    except EvaluationShapeError:
+        raise  # the problem's code is wrong, not one evaluation: stop at the first
     except Exception as err:  # noqa: BLE001 - any failure of a black box is data
         if X.shape[0] == 1:
             return nan_row.unsqueeze(0), [f"{type(err).__name__}: {err}"]
@@ -537,9 +584,12 @@ def optimize(
         timeout: With an executor, seconds after which an evaluation counts as failed.
         **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
     """
-    if journal is not None and os.path.exists(journal) and os.path.getsize(journal) > 0:
+    if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
+        raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")  # before any file
+    if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
         study = Study.load(journal, problem, **algorithm_options)
         if study.algorithm_name != algorithm or study.seed != seed:
+            study.close()
             raise JournalError(
                 f"journal {str(journal)!r} holds a study of algorithm "
                 f"{study.algorithm_name!r} with seed {study.seed}, not {algorithm!r} with "
@@ -547,12 +597,13 @@ def optimize(
             )
     else:
         study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
-    return study.optimize(
-        n_evals,
-        batch_size=batch_size,
-        show_progress=show_progress,
-        callbacks=callbacks,
-        executor=executor,
-        asynchronous=asynchronous,
-        timeout=timeout,
-    )
+    with study:
+        return study.optimize(
+            n_evals,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            callbacks=callbacks,
+            executor=executor,
+            asynchronous=asynchronous,
+            timeout=timeout,
+        )

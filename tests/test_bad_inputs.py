@@ -1,0 +1,246 @@
+"""Bad inputs get a clear error that names the argument, and never damage a file.
+
+One test per case of the reliability issue (and per public entry point hardened beyond
+them). Each asserts the error type, that the message names the offending argument, and
+for file cases that the bytes on disk are unchanged.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import mobo
+import mobo.journal
+from mobo.journal import JournalError, JournalLockedError
+
+BOUNDS = [[0.0, 0.0], [1.0, 1.0]]
+
+
+def _f(X: torch.Tensor) -> torch.Tensor:
+    return torch.stack([-((X - 0.2) ** 2).sum(-1), -((X - 0.8) ** 2).sum(-1)], dim=-1)
+
+
+def _problem(function=_f, **kwargs) -> mobo.Problem:
+    return mobo.FunctionProblem(function, BOUNDS, 2, [-2.0, -2.0], name="toy", **kwargs)
+
+
+def _journal(tmp_path: Path, n_evals: int = 3) -> Path:
+    path = tmp_path / "study.jsonl"
+    mobo.optimize(_problem(), "random", n_evals=n_evals, journal=path, show_progress=False)
+    return path
+
+
+class _Counting:
+    """A problem function that counts its calls (to prove nothing was evaluated)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, X):
+        self.calls += 1
+        return _f(X)
+
+
+# --------------------------------------------------------------- data damaged or lost
+def test_journal_last_line_without_newline_is_kept(tmp_path):
+    path = _journal(tmp_path)
+    complete = path.read_bytes()
+    path.write_bytes(complete.rstrip(b"\n"))  # an editor / echo -n dropped the newline
+    stripped = path.read_bytes()
+    reader = mobo.Study.load(path, _problem(), read_only=True)
+    assert reader.n_evaluated == 3  # parsed, not dropped
+    assert path.read_bytes() == stripped  # a reader writes nothing
+    with mobo.Study.load(path, _problem()) as writer:
+        assert writer.n_evaluated == 3
+        assert path.read_bytes() == complete  # the writer only restored the newline
+        writer.optimize(4, show_progress=False)
+    assert mobo.Study.load(path, _problem(), read_only=True).n_evaluated == 4
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"hello": 1}', b'{"hello": 1}\n', b"not json at all", b"[1, 2, 3]\n", b"{}\n{}\n{"],
+    ids=["json-no-newline", "json", "text", "json-list", "two-objects-and-a-torn-line"],
+)
+def test_load_of_a_file_that_is_not_a_journal_writes_nothing(tmp_path, content):
+    path = tmp_path / "data.json"
+    path.write_bytes(content)
+    with pytest.raises(JournalError, match="not a mobo journal") as info:
+        mobo.Study.load(path, _problem())
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.json"]  # not even a lock file
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    import mobo
+    problem = mobo.FunctionProblem(
+        lambda X: X, [[0.0, 0.0], [1.0, 1.0]], 2, [-2.0, -2.0], name="toy")
+    study = mobo.Study.load(sys.argv[1], problem)
+    print("locked", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_second_writer_fails_fast_naming_the_file_and_the_holder(tmp_path):
+    path = _journal(tmp_path)
+    script = tmp_path / "hold.py"
+    script.write_text(HOLDER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen(
+        [sys.executable, str(script), str(path)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = path.read_bytes()
+        start = time.monotonic()
+        with pytest.raises(JournalLockedError) as info:
+            mobo.Study.load(path, _problem())
+        assert time.monotonic() - start < 5  # fails fast, does not wait
+        assert str(path) in str(info.value) and f"process {holder.pid}" in str(info.value)
+        with pytest.raises(JournalLockedError, match=str(holder.pid)):
+            mobo.optimize(_problem(), "random", n_evals=8, journal=path, show_progress=False)
+        # A reader needs no lock.
+        assert mobo.Study.load(path, _problem(), read_only=True).n_evaluated == 3
+        assert path.read_bytes() == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # The lock dies with its holder: a new writer goes on.
+    assert (
+        mobo.optimize(
+            _problem(), "random", n_evals=5, journal=path, show_progress=False
+        ).n_evaluations
+        == 5
+    )
+
+
+def test_two_writing_studies_in_one_process_are_refused(tmp_path):
+    path = _journal(tmp_path)
+    first = mobo.Study.load(path, _problem())
+    before = path.read_bytes()
+    with pytest.raises(JournalLockedError, match="live study of this process"):
+        mobo.Study.load(path, _problem())
+    assert path.read_bytes() == before
+    first.close()
+    with pytest.raises(ValueError, match="read-only"):
+        first.optimize(5, show_progress=False)  # a closed study cannot write
+    mobo.Study.load(path, _problem()).close()
+
+
+def _read_only_open(real_open):
+    def fake(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "aw+"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    return fake
+
+
+def test_a_read_only_journal_is_reported_before_any_evaluation(tmp_path, monkeypatch):
+    path = _journal(tmp_path)
+    before = path.read_bytes()
+    # A read-only file system (root ignores file modes, so simulate what the kernel says).
+    monkeypatch.setattr(mobo.journal, "open", _read_only_open(open), raising=False)
+    counting = _Counting()
+    with pytest.raises(PermissionError, match="cannot be written.*read-only") as info:
+        mobo.optimize(_problem(counting), "random", n_evals=6, journal=path, show_progress=False)
+    assert str(path) in str(info.value)
+    assert counting.calls == 0 and path.read_bytes() == before
+    new = tmp_path / "new.jsonl"
+    with pytest.raises(PermissionError, match="new.jsonl"):
+        mobo.optimize(_problem(counting), "random", n_evals=6, journal=new, show_progress=False)
+    assert counting.calls == 0 and not new.exists()
+    monkeypatch.undo()
+    assert mobo.Study.load(path, _problem(), read_only=True).n_evaluated == 3
+
+
+# ------------------------------------------------------- accepted silently, wrong result
+def test_function_problem_wrong_output_shape_raises_at_the_first(tmp_path):
+    counting = _Counting()
+
+    def one_objective(X):
+        counting(X)
+        return X[:, :1]
+
+    path = tmp_path / "shape.jsonl"
+    with pytest.raises(mobo.EvaluationShapeError, match=r"toy._evaluate returned shape \(1, 1\)"):
+        mobo.optimize(
+            _problem(one_objective), "random", n_evals=5, journal=path, show_progress=False
+        )
+    assert counting.calls == 1
+    assert mobo.Study.load(path, _problem(), read_only=True).n_evaluated == 0
+
+
+def test_a_study_whose_every_evaluation_failed_raises_with_the_first_error():
+    def broken(X):
+        raise RuntimeError("the simulator is not installed")
+
+    with pytest.raises(mobo.StudyFailedError, match="all 4 evaluations.*not installed"):
+        mobo.optimize(_problem(broken), "random", n_evals=4, show_progress=False)
+
+
+def test_n_evals_zero_is_refused_before_any_file_is_created(tmp_path):
+    path = tmp_path / "zero.jsonl"
+    with pytest.raises(ValueError, match="n_evals must be a positive int, got 0"):
+        mobo.optimize(_problem(), "random", n_evals=0, journal=path, show_progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ errors that name it
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_problem_refuses_a_non_finite_ref_point(bad):
+    with pytest.raises(ValueError, match="ref_point must be finite"):
+        mobo.FunctionProblem(_f, BOUNDS, 2, [0.0, bad])
+
+
+def test_function_problem_needs_a_callable():
+    with pytest.raises(TypeError, match="function must be callable, got str"):
+        mobo.FunctionProblem("f", BOUNDS, 2, [0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("[1, 2]", r"line 3 is not a JSON object \(got list\)"),
+        ('"eval"', r"line 3 is not a JSON object \(got str\)"),
+        ('{"type": "eval", "index": 9}', r"line 3 \('eval' record\) lacks \['x', 'y'\]"),
+        ('{"type": "eval", "index": 9, "x": 1, "y": null}', r"line 3: an eval record needs"),
+        ('{"type": "budget"}', r"line 3 \('budget' record\) lacks \['n_evals'\]"),
+    ],
+)
+def test_a_journal_line_that_is_not_a_record_is_named_by_number(tmp_path, line, message):
+    path = _journal(tmp_path)
+    lines = path.read_text().splitlines(keepends=True)
+    lines.insert(2, line + "\n")
+    path.write_text("".join(lines))
+    before = path.read_bytes()
+    for read_only in (True, False):
+        with pytest.raises(JournalError, match=message):
+            mobo.Study.load(path, _problem(), read_only=read_only)
+    assert path.read_bytes() == before
+
+
+def test_a_journal_path_that_is_a_directory_is_named(tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for call in (
+        lambda: mobo.Study(_problem(), "random", journal=folder),
+        lambda: mobo.Study.load(folder, _problem()),
+        lambda: mobo.optimize(_problem(), "random", n_evals=2, journal=folder),
+    ):
+        with pytest.raises(JournalError, match="journal path .*runs' is a directory"):
+            call()
+    assert list(folder.iterdir()) == []
