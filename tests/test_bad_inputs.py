@@ -244,3 +244,232 @@ def test_a_journal_path_that_is_a_directory_is_named(tmp_path):
         with pytest.raises(JournalError, match="journal path .*runs' is a directory"):
             call()
     assert list(folder.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- leanet
+@pytest.fixture(scope="module")
+def net():
+    from leanet.model import build
+    from tests.leanet.conftest import tiny_base
+
+    return build(tiny_base("convnet", input_size=8))  # 1 x 8 x 8 inputs, 5 levels
+
+
+def _images(*shape, dtype=torch.float32):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+
+
+T = [0.5, 0.5, 0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((2, 3, 8, 8), r"x has 3 channels, the network was built for 1 \(N x 1 x 8 x 8\)"),
+        ((2, 1, 12, 12), r"x has images of 12 x 12 px, the network was built for 8 x 8"),
+        ((2, 1, 8, 6), r"x has images of 8 x 6 px"),
+        ((1, 8, 8), r"x must be a batch N x C x H x W .*1 x 8 x 8.*unsqueeze\(0\)"),
+        ((2, 1, 1, 8, 8), r"x must be a batch N x C x H x W"),
+    ],
+    ids=["channels", "size", "not-square", "rank-3", "rank-5"],
+)
+def test_leanet_forward_checks_the_input_against_what_it_was_built_for(net, shape, message):
+    with pytest.raises(ValueError, match=message):
+        net(_images(*shape), T)
+
+
+def test_leanet_forward_converts_other_float_types_once_and_refuses_integers(net):
+    x = _images(3, 1, 8, 8)
+    expected = net(x, T)
+    for same in (x.double(), x.numpy(), x.tolist()):
+        got = net(same, T)
+        assert torch.equal(got.prediction, expected.prediction)
+        assert torch.equal(got.exit_level, expected.exit_level)
+    with pytest.raises(
+        TypeError,
+        match=r"x must hold standardized float images, got dtype "
+        r"torch.uint8",
+    ):
+        net((x * 50 + 128).clamp(0, 255).to(torch.uint8), T)
+    with pytest.raises(TypeError, match="x must be an N x C x H x W float tensor"):
+        net("images.png", T)
+
+
+def test_the_built_input_shape_round_trips_through_a_checkpoint(net, tmp_path):
+    from leanet.checkpoints import load_leanet, save_leanet
+
+    loaded, _ = load_leanet(save_leanet(tmp_path / "n.pt", net))
+    assert loaded.base.config["in_channels"] == 1 and loaded.base.config["input_size"] == 8
+    with pytest.raises(ValueError, match="x has 3 channels, the network was built for 1"):
+        loaded(_images(2, 3, 8, 8), T)
+
+
+@pytest.mark.parametrize(
+    "thresholds, error, message",
+    [
+        (["0.5", "0.5", "0.5", "0.5"], TypeError, r"thresholds must be 4 numbers .*got list"),
+        ("0.5,0.5,0.5,0.5", TypeError, r"thresholds must be 4 numbers .*got str"),
+        ([[0.5, 0.5], [0.5, 0.5]], ValueError, r"thresholds must be a 1-D vector of length 4"),
+        ([[0.5], [0.5, 0.5]], TypeError, r"thresholds must be 4 numbers"),
+        ([0.5, 0.5, 0.5], ValueError, r"thresholds must have length L-1 = 4"),
+        ([0.5, 0.5, 1.5, 0.5], ValueError, r"thresholds must lie in \[0, 1\]"),
+    ],
+    ids=["strings", "one-string", "nested", "ragged", "short", "range"],
+)
+def test_leanet_thresholds_name_the_problem(net, thresholds, error, message):
+    with pytest.raises(error, match=message):
+        net(_images(2, 1, 8, 8), thresholds)
+
+
+def _evaluator():
+    from leanet.evaluator import ThresholdEvaluator
+
+    g = torch.Generator().manual_seed(0)
+    return ThresholdEvaluator(
+        torch.rand(3, 20, generator=g),
+        torch.rand(3, 20, generator=g) > 0.3,
+        torch.tensor([1.0, 2.0, 3.0]),
+        3.0,
+    )
+
+
+@pytest.mark.parametrize(
+    "thresholds, error, message",
+    [
+        (["a", "b"], TypeError, r"thresholds must be numbers \(B x 2 or one vector\)"),
+        ([0.5, 0.5, 0.5], ValueError, r"thresholds must have shape B x 2"),
+        ([0.5, float("nan")], ValueError, r"thresholds must lie in \[0, 1\] without NaN"),
+    ],
+)
+def test_threshold_evaluator_names_bad_thresholds(thresholds, error, message):
+    with pytest.raises(error, match=message):
+        _evaluator().evaluate(thresholds)
+
+
+@pytest.fixture(scope="module")
+def artifact_path(net, tmp_path_factory):
+    from leanet.costs import LevelCosts
+    from leanet.policy import save_artifact
+
+    evaluator = _evaluator()
+    front = evaluator.evaluate(torch.tensor([[0.2, 0.2], [0.9, 0.9], [1.0, 1.0]])).pareto()
+    costs = LevelCosts(torch.tensor([1.0, 2.0, 3.0]), 3.0)
+    return save_artifact(tmp_path_factory.mktemp("a") / "a.pt", net, front, costs)
+
+
+@pytest.mark.parametrize("offset", [0.1, 0.5, 0.9, -1])
+def test_an_artifact_with_a_flipped_byte_is_refused(artifact_path, tmp_path, offset):
+    from leanet.checkpoints import CheckpointError
+    from leanet.policy import load_artifact
+
+    data = bytearray(artifact_path.read_bytes())
+    i = int(len(data) * offset) if offset >= 0 else len(data) - 1
+    data[i] ^= 0x01
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="damaged.pt: checksum mismatch"):
+        load_artifact(damaged)
+    assert damaged.read_bytes() == bytes(data)
+    load_artifact(artifact_path)  # the intact one loads
+
+
+def test_an_artifact_of_another_format_version_is_refused(artifact_path, tmp_path):
+    from leanet.checkpoints import CheckpointError
+    from leanet.policy import load_artifact
+
+    head, _, body = artifact_path.read_bytes().partition(b"\n")
+    other = tmp_path / "v9.pt"
+    other.write_bytes(head.replace(b" 2 ", b" 9 ") + b"\n" + body)
+    with pytest.raises(
+        CheckpointError, match="artifact format version 9, this library reads version 2"
+    ):
+        load_artifact(other)
+
+
+@pytest.mark.parametrize(
+    "requirement, error, message",
+    [
+        ({"energy_budget": "0.5"}, TypeError, "energy_budget must be a number, got str '0.5'"),
+        ({"energy_budget": [0.5]}, TypeError, "energy_budget must be a number, got list"),
+        ({"energy_budget": float("nan")}, ValueError, "energy_budget must be finite"),
+        ({"accuracy_floor": "high"}, TypeError, "accuracy_floor must be a number, got str"),
+        ({"energy_budget": True}, TypeError, "energy_budget must be a number, got bool"),
+    ],
+)
+def test_artifact_requirements_of_the_wrong_type_are_named(
+    artifact_path, requirement, error, message
+):
+    from leanet.policy import load_artifact
+
+    with pytest.raises(error, match=message):
+        load_artifact(artifact_path).thresholds(**requirement)
+
+
+# -------------------------------------------------------------------------------- CLI
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["train", "--epochs", "-1"], "--epochs"),
+        (["train", "--lr", "0"], "--lr"),
+        (["train", "--batch-size", "many"], "--batch-size"),
+        (["train", "--width-multiplier", "-2"], "--width-multiplier"),
+        (["fit-heads", "--checkpoint", "c.pt", "--epochs", "-3"], "--epochs"),
+        (["fit-heads", "--checkpoint", "c.pt", "--fine-tune-epochs", "-1"], "--fine-tune-epochs"),
+        (["fit-heads", "--checkpoint", "c.pt", "--num-levels", "1"], "--num-levels"),
+        (["fit-heads", "--checkpoint", "c.pt", "--fractions", "0.5,2"], "--fractions"),
+        (["fit-heads", "--checkpoint", "c.pt", "--exits", "0,2"], "--exits"),
+        (["optimize", "n.pt", "--n-evals", "0"], "--n-evals"),
+        (["optimize", "n.pt", "--seed", "-1"], "--seed"),
+        (["report", "a.pt", "--losses", "0.01,nan"], "--losses"),
+        (["demo", "--n-evals", "-5"], "--n-evals"),
+        (["demo", "--fine-tune-epochs", "1.5"], "--fine-tune-epochs"),
+    ],
+)
+def test_cli_numeric_options_are_checked_by_argparse(argv, option, capsys, tmp_path, monkeypatch):
+    from leanet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {option}" in err and "expected" in err
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["report", "missing.pt"], "no LEANet artifact at 'missing.pt'"),
+        (["optimize", "missing.pt"], "no checkpoint at"),
+        (["fit-heads", "--checkpoint", "missing.pt"], "no checkpoint at"),
+        (["report", "garbage.pt"], "garbage.pt: not a readable LEANet artifact"),
+    ],
+)
+def test_cli_failures_print_one_line_and_exit_1(argv, message, capsys, tmp_path, monkeypatch):
+    from leanet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LEANET_DEBUG", raising=False)
+    (tmp_path / "garbage.pt").write_bytes(b"garbage")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("leanet: error: ") and message in err
+    assert "Traceback" not in err
+    assert (tmp_path / "garbage.pt").read_bytes() == b"garbage"
+    with pytest.raises((FileNotFoundError, ValueError)):  # --debug: the exception itself
+        main(["--debug", *argv])
+    monkeypatch.setenv("LEANET_DEBUG", "1")
+    with pytest.raises((FileNotFoundError, ValueError)):
+        main(argv)
+
+
+def test_cli_names_a_damaged_artifact(artifact_path, tmp_path, capsys):
+    from leanet.cli import main
+
+    data = bytearray(artifact_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(data))
+    assert main(["report", str(damaged)]) == 1
+    assert "checksum mismatch" in capsys.readouterr().err
