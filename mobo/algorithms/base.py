@@ -132,7 +132,11 @@ class Algorithm(ABC):
                 parts.append(sobol_points(self.problem.dim, n_evaluated, n_design, seed=seed))
             if q - n_design:
                 new = self.propose(
-                    q - n_design, U, Y.to(DTYPE), seed=step_seed, U_pending=U_pending
+                    q - n_design,
+                    U,
+                    self.model_objectives(Y.to(DTYPE)),
+                    seed=step_seed,
+                    U_pending=U_pending,
                 )
                 parts.append(new.reshape(q - n_design, self.problem.dim))
             U_new = torch.cat(parts).to(DTYPE).clamp(0.0, 1.0)
@@ -151,6 +155,11 @@ class Algorithm(ABC):
             seed: Seed for this call (torch's global RNG is already seeded with it).
             U_pending: Points proposed but not yet evaluated, in the unit cube, or None.
         """
+
+    def model_objectives(self, Y: Tensor) -> Tensor:
+        """The objective values :meth:`propose` sees (default: as observed). Model-based
+        algorithms put them on a sane scale here (see :class:`BayesianAlgorithm`)."""
+        return Y
 
     def state_dict(self) -> dict[str, Any]:
         """What the next :meth:`ask` depends on beyond the observations and the seed, as
