@@ -273,3 +273,13 @@ def _truncate(path: Path, size: int) -> None:
         f.truncate(size)
         f.flush()
         os.fsync(f.fileno())
+
+
+def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to resume a journal with a problem other than the one it recorded."""
+    for key in ("name", "dim", "num_objectives", "bounds", "ref_point"):
+        if journaled.get(key) != current.get(key):
+            raise JournalError(
+                f"journal {str(path)!r} belongs to another problem: its {key} is "
+                f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"
+            )
