@@ -473,3 +473,58 @@ def test_cli_names_a_damaged_artifact(artifact_path, tmp_path, capsys):
     damaged.write_bytes(bytes(data))
     assert main(["report", str(damaged)]) == 1
     assert "checksum mismatch" in capsys.readouterr().err
+
+
+# ------------------------------------------------- mobo entry points: Study, optimize, Problem
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: mobo.Study("toy"), TypeError, "problem must be a mobo.Problem, got str"),
+        (lambda: mobo.Study(_problem(), seed="0"), TypeError, "seed must be an int, got '0'"),
+        (lambda: mobo.Study(_problem(), "qnehvi"), ValueError, "unknown algorithm 'qnehvi'"),
+        (
+            lambda: mobo.optimize(_problem(), "random", n_evals=-2, show_progress=False),
+            ValueError,
+            "n_evals must be a positive int, got -2",
+        ),
+        (
+            lambda: mobo.optimize(_problem(), "random", n_evals=3, batch_size=0),
+            ValueError,
+            "batch_size must be a positive int, got 0",
+        ),
+    ],
+    ids=["problem", "seed", "algorithm", "n_evals", "batch_size"],
+)
+def test_study_and_optimize_name_the_bad_argument(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_study_tell_names_a_wrong_shape():
+    study = mobo.Study(_problem(), "random")
+    with pytest.raises(ValueError, match=r"Y must have shape \(2, 2\), got \(2, 3\)"):
+        study.tell(torch.zeros(2, 2), torch.zeros(2, 3))
+    with pytest.raises(TypeError, match="X must be numeric array-like, got str"):
+        study.tell("points", torch.zeros(2, 2))
+
+
+@pytest.mark.parametrize(
+    "bounds, message",
+    [
+        ([[0.0, 1.0]], r"bounds must have shape 2 x d"),
+        ([[0.0, 1.0], [1.0, 1.0]], r"dimension 1 has lower=1.0 >= upper=1.0"),
+        ([[0.0, 0.0], [1.0, float("inf")]], r"bounds must be finite"),
+    ],
+)
+def test_problem_names_bad_bounds(bounds, message):
+    with pytest.raises(ValueError, match=message):
+        mobo.FunctionProblem(_f, bounds, 2, [0.0, 0.0])
+
+
+def test_a_problem_function_returning_no_numbers_is_the_callers_bug(tmp_path):
+    path = tmp_path / "s.jsonl"
+    with pytest.raises(mobo.EvaluationShapeError, match=r"must return an n x 2 numeric array, got"):
+        mobo.optimize(
+            _problem(lambda X: "ok"), "random", n_evals=3, journal=path, show_progress=False
+        )
+    assert mobo.Study.load(path, _problem(), read_only=True).n_evaluated == 0
