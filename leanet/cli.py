@@ -11,12 +11,17 @@ new ones plug in without touching the rest):
   validation split (journaled, resumable) and save an artifact with its Pareto table.
 - ``report``: print an artifact's Pareto table, costs and energy saved on the test split.
 - ``demo``: the main job end to end on the bundled MNIST digits (``make run``).
+
+Every numeric option is checked by argparse (usage error, exit 2). A failure prints one
+line ``leanet: error: ...`` (exit 1); ``--debug`` or ``LEANET_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,12 +29,51 @@ from pathlib import Path
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 
-def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.split(",") if v.strip()]
+class CLIError(Exception):
+    """A failure the user can fix, reported as one line."""
 
 
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
+def _number(kind: type, low: float | None = None, high: float | None = None, *, above=False):
+    """An argparse type: a ``kind`` (int or float) in [low, high] ((low, high] if ``above``)."""
+    name = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        too_low = low is not None and (value <= low if above else value < low)
+        if too_low or (high is not None and value > high):
+            lo = "" if low is None else f"{'>' if above else '>='} {low}"
+            hi = "" if high is None else f"<= {high}"
+            raise argparse.ArgumentTypeError(
+                f"expected {name} {' and '.join(x for x in (lo, hi) if x)}, got {text!r}"
+            )
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _list_of(item):
+    """An argparse type: comma-separated values, each parsed by ``item``."""
+
+    def parse(text: str) -> list:
+        values = [item(v) for v in text.split(",") if v.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected comma-separated values, got {text!r}")
+        return values
+
+    return parse
+
+
+_floats = _list_of(_number(float, 0.0, 1.0))  # fractions, losses: in [0, 1]
+_ints = _list_of(_number(int, 1))
+_SEED = _number(int, 0)
+_COUNT = _number(int, 1)
+_EPOCHS = _number(int, 1)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -54,14 +98,14 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=BUNDLED + TORCHVISION, default="mnist5k")
     p.add_argument(
         "--width-multiplier",
-        type=float,
+        type=_number(float, 0.0, 8.0, above=True),
         default=1.0,
         help="scale every layer's channels (default 1.0)",
     )
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and the training")
+    p.add_argument("--epochs", type=_EPOCHS, default=5)
+    p.add_argument("--lr", type=_number(float, 0.0, above=True), default=2e-3)
+    p.add_argument("--batch-size", type=_COUNT, default=64)
+    p.add_argument("--seed", type=_SEED, default=0, help="seed of the split and the training")
     p.add_argument(
         "--out", default=None, help="checkpoint path (default checkpoints/<arch>-<dataset>.pt)"
     )
@@ -141,18 +185,20 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
         default=None,
         help="depth levels: 1-based conv indices of the exits, comma-separated",
     )
-    p.add_argument("--num-levels", type=int, default=4, help="depth levels without --exits")
+    p.add_argument(
+        "--num-levels", type=_number(int, 2), default=4, help="depth levels without --exits"
+    )
     p.add_argument("--confidence", choices=sorted(CONFIDENCES), default="max_softmax")
-    p.add_argument("--head-hidden", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=30, help="head training epochs")
+    p.add_argument("--head-hidden", type=_COUNT, default=128)
+    p.add_argument("--epochs", type=_EPOCHS, default=30, help="head training epochs")
     p.add_argument(
         "--fine-tune-epochs",
-        type=int,
+        type=_number(int, 0),
         default=0,
         help="then fine-tune backbone and heads jointly for this many epochs "
         "(changes the pretrained weights; default 0 = off)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--out", default=None, help="LEANet path (default <checkpoint>.leanet.pt)")
     _add_data_args(p)
 
@@ -170,7 +216,7 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
         meta["dataset"], root=args.data_root, seed=split_seed, download=args.download
     )
     if data.classes != meta["classes"]:
-        raise SystemExit(
+        raise CLIError(
             f"{args.checkpoint}: classes {meta['classes']} do not match data set "
             f"{data.name} ({data.classes})"
         )
@@ -228,8 +274,8 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("leanet", help="LEANet checkpoint (from `leanet fit-heads`)")
     p.add_argument("--algorithm", choices=mobo.available_algorithms(), default="usemo")
-    p.add_argument("--n-evals", type=int, default=25, help="threshold vectors to evaluate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-evals", type=_COUNT, default=25, help="threshold vectors to evaluate")
+    p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--platform", default="45nm-fp32", help="energy table (see leanet.costs)")
     p.add_argument(
         "--out",
@@ -307,7 +353,7 @@ def _data_of(meta: dict, args: argparse.Namespace):
     from leanet.data import load_dataset
 
     if "dataset" not in meta:
-        raise SystemExit("the checkpoint does not say which data set it was made on")
+        raise CLIError("the checkpoint does not say which data set it was made on")
     return load_dataset(
         meta["dataset"],
         root=args.data_root,
@@ -329,10 +375,10 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
         help=f"run folder; every step is cached there (default {defaults.out})",
     )
     p.add_argument("--algorithm", choices=mobo.available_algorithms(), default=defaults.algorithm)
-    p.add_argument("--n-evals", type=int, default=defaults.n_evals)
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--n-evals", type=_COUNT, default=defaults.n_evals)
+    p.add_argument("--seed", type=_SEED, default=defaults.seed)
     p.add_argument("--scheme", choices=list(SCHEMES), default=defaults.scheme)
-    p.add_argument("--fine-tune-epochs", type=int, default=defaults.fine_tune_epochs)
+    p.add_argument("--fine-tune-epochs", type=_number(int, 0), default=defaults.fine_tune_epochs)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -373,6 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="leanet",
         description="Energy-accuracy tradeoff networks (LEANets) from pretrained classifiers.",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an error (or set LEANET_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_args, _) in COMMANDS.items():
         add_args(sub.add_parser(name, help=help_text, description=help_text))
@@ -382,7 +433,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``leanet`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command][2](args)
+    debug = args.debug or os.environ.get("LEANET_DEBUG", "") not in ("", "0")
+    try:
+        return COMMANDS[args.command][2](args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("leanet: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, TypeError, OSError, RuntimeError) as err:
+        # The project's errors name the problem; a traceback would only bury it.
+        if debug:
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"leanet: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -228,7 +228,13 @@ class ThresholdEvaluator:
 
     def evaluate(self, thresholds: Tensor) -> ThresholdMetrics:
         """Evaluate a ``B x (L-1)`` batch (or one ``L-1`` vector) of thresholds."""
-        T = torch.as_tensor(thresholds, dtype=torch.float64)
+        try:
+            T = torch.as_tensor(thresholds, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"thresholds must be numbers (B x {self.num_levels - 1} or one vector), "
+                f"got {type(thresholds).__name__} {str(thresholds)[:60]}"
+            ) from err
         if T.dim() == 1:
             T = T.unsqueeze(0)
         if T.dim() != 2 or T.shape[1] != self.num_levels - 1:
@@ -236,7 +242,7 @@ class ThresholdEvaluator:
                 f"thresholds must have shape B x {self.num_levels - 1} (L-1), got {tuple(T.shape)}"
             )
         if torch.isnan(T).any() or (T < 0).any() or (T > 1).any():
-            raise ValueError("thresholds must lie in [0, 1] without NaN")
+            raise ValueError(f"thresholds must lie in [0, 1] without NaN, got {T.tolist()}")
         return ThresholdMetrics.concat(
             [self._evaluate_chunk(T[i : i + CHUNK]) for i in range(0, T.shape[0], CHUNK)]
         )

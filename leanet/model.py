@@ -198,8 +198,14 @@ class LEANet(nn.Module):
         Raises:
             ValueError: naming what is wrong (shape, length, NaN, range).
         """
-        t = torch.as_tensor(thresholds, dtype=torch.float64).detach().cpu()
         need = self.num_levels - 1
+        try:
+            t = torch.as_tensor(thresholds, dtype=torch.float64).detach().cpu()
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"thresholds must be {need} numbers in [0, 1] (a list, array or tensor), "
+                f"got {_shown(thresholds)}"
+            ) from err
         if t.ndim != 1:
             raise ValueError(
                 f"thresholds must be a 1-D vector of length {need}, got shape {tuple(t.shape)}"
@@ -235,6 +241,7 @@ class LEANet(nn.Module):
             Level k runs (incrementally) only on the inputs undecided after level k-1.
         """
         t = self.check_thresholds(thresholds).tolist()
+        x = self._check_images(x)
         n = x.shape[0]
         prediction = torch.empty(n, dtype=torch.long, device=x.device)
         exit_level = torch.empty(n, dtype=torch.long, device=x.device)
@@ -258,6 +265,46 @@ class LEANet(nn.Module):
                 active = active[keep]
                 state = self.levels.select(state, keep)
         return Decision(prediction, exit_level)
+
+    def _check_images(self, x: Any) -> Tensor:
+        """``x`` as an `N x C x H x W` tensor of the network's float dtype, or an error that
+        names what the network was built for and what was given (a wrong channel count or
+        size would otherwise run and answer wrongly). Float arrays of any kind are converted
+        once, here; integer images are refused: they are not standardized."""
+        param = next(self.parameters())
+        if not isinstance(x, Tensor):
+            try:
+                x = torch.as_tensor(x)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise TypeError(
+                    f"x must be an N x C x H x W float tensor or array, got {_shown(x)}"
+                ) from err
+        if not x.is_floating_point():
+            raise TypeError(
+                f"x must hold standardized float images, got dtype {x.dtype}; convert and "
+                "normalize it as the training data was (e.g. x.float() / 255, then the "
+                "data set's mean and std)"
+            )
+        c = self.base.config.get("in_channels")
+        size = self.base.config.get("input_size")
+        built = f"{c} x {size} x {size}" if c and size else "its input shape"
+        if x.dim() != 4:
+            raise ValueError(
+                f"x must be a batch N x C x H x W (the network was built for N x {built}), "
+                f"got shape {tuple(x.shape)}"
+                + ("; add the batch dimension with x.unsqueeze(0)" if x.dim() == 3 else "")
+            )
+        if c is not None and x.shape[1] != int(c):
+            raise ValueError(
+                f"x has {x.shape[1]} channels, the network was built for {c} "
+                f"(N x {built}), got shape {tuple(x.shape)}"
+            )
+        if size is not None and tuple(x.shape[2:]) != (int(size), int(size)):
+            raise ValueError(
+                f"x has images of {x.shape[2]} x {x.shape[3]} px, the network was built for "
+                f"{size} x {size} (N x {built}), got shape {tuple(x.shape)}"
+            )
+        return x.to(device=param.device, dtype=param.dtype)
 
     def level_features(self, x: Tensor, *, upto: int | None = None) -> list[Tensor]:
         """Every level's last feature map, computed incrementally in one pass:
@@ -372,6 +419,12 @@ def build(
     if levels == "width" and scheme == "hybrid":
         heads[-1] = PretrainedHead(_deepcopy(base.classifier))
     return LEANet(base, lv, heads, confidence=confidence, head_hidden=head_hidden)
+
+
+def _shown(value: Any) -> str:
+    """A short description of a bad argument for an error message."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
 
 def _deepcopy(module: nn.Module) -> nn.Module:

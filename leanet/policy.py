@@ -8,6 +8,10 @@ LEANet, its Pareto table and the cost table in one file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
+import math
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +44,8 @@ def choose_thresholds(
     """
     if (energy_budget is None) == (accuracy_floor is None):
         raise ValueError("give exactly one of energy_budget and accuracy_floor")
+    for name, value in (("energy_budget", energy_budget), ("accuracy_floor", accuracy_floor)):
+        _check_number(name, value)
     if len(front) == 0:
         raise ValueError("the front is empty")
     if energy_budget is not None:
@@ -62,6 +68,17 @@ def choose_thresholds(
         )
     cost = torch.where(ok, front.energy_ratio, torch.full_like(front.energy_ratio, float("inf")))
     return int(cost.argmin())
+
+
+def _check_number(name: str, value: object) -> None:
+    """A requirement must be one finite real number (a string or list would fail deep
+    inside the comparison with a message that names neither)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,11 @@ def energy_savings(
     return savings
 
 
-ARTIFACT_FORMAT = "leanet-artifact/1"
+ARTIFACT_FORMAT = "leanet-artifact"
+ARTIFACT_VERSION = 2
+# An artifact file: this line (magic, format version, SHA-256 of the rest), then the
+# torch-serialized payload. The checksum catches flipped or lost bytes anywhere.
+_MAGIC = b"LEANET-ARTIFACT"
 
 
 @dataclass
@@ -173,8 +194,19 @@ def save_artifact(
             "exit_macs": costs.exit_macs if costs.level_work is not None else None,
         },
     }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    body = buffer.getvalue()
+    head = b"%s %d sha256=%s\n" % (
+        _MAGIC,
+        ARTIFACT_VERSION,
+        hashlib.sha256(body).hexdigest().encode(),
+    )
     partial = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, partial)
+    with open(partial, "wb") as f:
+        f.write(head + body)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(partial, path)
     return path
 
@@ -184,13 +216,15 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
 
     Raises:
         FileNotFoundError: No file at ``path``.
-        CheckpointError: Not an artifact, or its network does not rebuild.
+        CheckpointError: Not an artifact, another format version, a checksum that does
+            not match (a damaged file), or a network that does not rebuild.
     """
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"no LEANet artifact at {str(path)!r}")
+    body = _verified_body(path)
     try:
-        payload = torch.load(path, weights_only=True)
+        payload = torch.load(io.BytesIO(body), weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear error
         raise CheckpointError(f"{path}: not a readable LEANet artifact: {err}") from err
     if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
@@ -201,6 +235,30 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     platform = Platform(**saved["platform"]) if saved["platform"] else None
     costs = LevelCosts(saved["exit_energy"], saved["full_energy"], platform=platform)
     return Artifact(net, front, costs, meta)
+
+
+def _verified_body(path: Path) -> bytes:
+    """The payload bytes of an artifact file, after its magic, version and checksum."""
+    data = path.read_bytes()
+    head, _, body = data.partition(b"\n")
+    parts = head.split(b" ")
+    if len(parts) != 3 or parts[0] != _MAGIC or not parts[2].startswith(b"sha256="):
+        raise CheckpointError(
+            f"{path}: not a readable LEANet artifact of format version {ARTIFACT_VERSION} (no "
+            f"{_MAGIC.decode()} header; an artifact from an older version must be made again "
+            "with `leanet optimize`)"
+        )
+    if parts[1] != str(ARTIFACT_VERSION).encode():
+        raise CheckpointError(
+            f"{path}: artifact format version {parts[1].decode(errors='replace')}, this "
+            f"library reads version {ARTIFACT_VERSION}"
+        )
+    if hashlib.sha256(body).hexdigest().encode() != parts[2][len(b"sha256=") :]:
+        raise CheckpointError(
+            f"{path}: checksum mismatch: the artifact is damaged (bytes changed or lost "
+            "since it was saved)"
+        )
+    return body
 
 
 _METRIC_FIELDS = ("thresholds", "accuracy", "energy", "energy_ratio", "exit_fraction")

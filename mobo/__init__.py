@@ -19,7 +19,7 @@ with warnings.catch_warnings():
 
 from mobo import plotting, problems  # noqa: E402
 from mobo.algorithms import Algorithm, available_algorithms, make_algorithm, register
-from mobo.journal import JournalError, JournalRecoveryWarning
+from mobo.journal import JournalError, JournalLockedError, JournalRecoveryWarning
 from mobo.metrics import (
     hypervolume,
     hypervolume_difference,
@@ -28,20 +28,23 @@ from mobo.metrics import (
     log_hypervolume_difference,
     pareto_mask,
 )
-from mobo.problem import FunctionProblem, Problem
+from mobo.problem import EvaluationShapeError, FunctionProblem, Problem
 from mobo.result import Evaluation, Result
-from mobo.study import Study, optimize
+from mobo.study import Study, StudyFailedError, optimize
 from mobo.surrogate import Surrogate, SurrogateFitWarning
 
 __all__ = [
     "Algorithm",
     "Evaluation",
+    "EvaluationShapeError",
     "FunctionProblem",
     "JournalError",
+    "JournalLockedError",
     "JournalRecoveryWarning",
     "Problem",
     "Result",
     "Study",
+    "StudyFailedError",
     "Surrogate",
     "SurrogateFitWarning",
     "available_algorithms",

@@ -3,26 +3,44 @@
 The first line is a header that identifies the problem, algorithm and seed; every later
 line is a record: an evaluation, the budget set by ``optimize``, or the algorithm state an
 ask left behind (a GP algorithm's warm-start hyperparameters, written before that ask's
-evaluations and only when it changed). A line is on disk
-before :meth:`Journal.append` returns, so a crash loses only work not yet told. A crash in
-the middle of a write leaves a truncated last line: :func:`read_journal` drops it, keeps
-every complete line, truncates the file back to them and says so with a warning.
+evaluations and only when it changed). A line is on disk before :meth:`Journal.append`
+returns, so a crash loses only work not yet told.
+
+A last line without its newline is parsed like any other (an editor or ``echo -n`` drops
+it); only a last line that does not parse (a write torn by a crash) is dropped. A writer
+repairs such a tail, and only once the file is known to be a journal; a reader never
+writes. One writer at a time: :meth:`Journal.open_writer` takes an exclusive lock
+(``<journal>.lock``, the ``filelock`` package) held until :meth:`Journal.close`.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 FORMAT = "mobo-journal"
 VERSION = 1
+
+# Fields each record type must carry (beyond "type"), so a damaged line is named by number.
+_REQUIRED = {
+    "eval": ("index", "x", "y"),
+    "budget": ("n_evals",),
+    "state": ("step", "state"),
+}
 
 
 class JournalError(ValueError):
     """The journal file cannot be used (corrupt, wrong format, another problem)."""
+
+
+class JournalLockedError(JournalError):
+    """Another writer (a process, or a live study in this one) holds the journal."""
 
 
 class JournalRecoveryWarning(UserWarning):
@@ -30,78 +48,238 @@ class JournalRecoveryWarning(UserWarning):
 
 
 class Journal:
-    """Appends records to a journal file. Use :meth:`create` or :meth:`open`."""
+    """Appends records to a journal file. Use :meth:`create` or :meth:`open_writer`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | os.PathLike, lock: FileLock | None = None) -> None:
         self.path = Path(path)
+        self._lock = lock
 
     @classmethod
     def create(cls, path: str | os.PathLike, header: dict[str, Any]) -> Journal:
-        """Start a new journal at ``path`` with ``header``; refuses to overwrite one."""
+        """Start a new journal at ``path`` with ``header``; refuses to overwrite a file."""
         path = Path(path)
+        _check_not_directory(path)
         if path.exists() and path.stat().st_size > 0:
             raise FileExistsError(
                 f"journal {str(path)!r} already exists; resume it with Study.load(path) "
                 "or choose another path"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        journal = cls(path)
-        journal.append({"type": "header", "format": FORMAT, "version": VERSION, **header})
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise _unwritable(path, err) from err
+        journal = cls(path, _acquire(path))
+        try:
+            journal.append({"type": "header", "format": FORMAT, "version": VERSION, **header})
+        except BaseException:
+            journal.close()
+            raise
         return journal
+
+    @classmethod
+    def open_writer(cls, path: str | os.PathLike) -> tuple[Journal, dict, list[dict]]:
+        """Lock an existing journal for appending and read it; repairs a torn last line.
+
+        Returns the journal, its header and its records. Nothing is written to a file that
+        does not read as a journal, and the lock is taken only after it does.
+        """
+        read_journal(path)  # validates without writing a byte (and without a lock file)
+        _check_writable(Path(path))
+        journal = cls(path, _acquire(Path(path)))
+        try:
+            header, records = read_journal(path, repair=True)  # again, under the lock
+        except BaseException:
+            journal.close()
+            raise
+        return journal, header, records
 
     def append(self, record: dict[str, Any]) -> None:
         """Write ``record`` as one line and make it durable before returning."""
         line = json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:
+            raise _unwritable(self.path, err) from err
+
+    def close(self) -> None:
+        """Release the writer's lock (a journal is closed when it is collected, too)."""
+        if self._lock is not None:
+            self._lock.release(force=True)
+            self._lock = None
 
 
-def read_journal(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def lock_path(path: str | os.PathLike) -> Path:
+    """The lock file that guards the journal at ``path``."""
+    return Path(str(path) + ".lock")
+
+
+def _acquire(path: Path) -> FileLock:
+    """Take the journal's exclusive lock now or fail, naming the file and the holder."""
+    lock_file = lock_path(path)
+    lock = FileLock(lock_file, timeout=0, thread_local=False)
+    for attempt in range(2):
+        try:
+            lock.acquire()
+        except Timeout:
+            holder = _holder(lock_file)
+            if attempt == 0 and holder == os.getpid():
+                gc.collect()  # an unreachable study of this process may still hold it
+                continue
+            who = {os.getpid(): "a live study of this process", None: "another process"}.get(
+                holder, f"process {holder}"
+            )
+            raise JournalLockedError(
+                f"journal {str(path)!r} is open for writing by {who} "
+                f"(lock {str(lock_file)!r}); close that study first, or read the journal "
+                "with Study.load(path, read_only=True)"
+            ) from None
+        except OSError as err:
+            raise _unwritable(path, err) from err
+        break
+    try:
+        lock_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    except OSError:
+        pass  # the pid only improves the message a second writer gets
+    return lock
+
+
+def _holder(lock_file: Path) -> int | None:
+    try:
+        return int(lock_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _check_not_directory(path: Path) -> None:
+    if path.is_dir():
+        raise JournalError(f"journal path {str(path)!r} is a directory; give a file path")
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before any evaluation runs if appending to ``path`` is impossible."""
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass  # opening for append writes nothing
+    except OSError as err:
+        raise _unwritable(path, err) from err
+
+
+def _unwritable(path: Path, err: OSError) -> PermissionError:
+    return PermissionError(
+        f"journal {str(path)!r} cannot be written ({err.strerror or err}): a read-only file "
+        "or file system? Choose a writable path, or open it with read_only=True"
+    )
+
+
+def read_journal(
+    path: str | os.PathLike, *, repair: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Read a journal: its header and its records, in order.
+
+    Args:
+        path: The journal file.
+        repair: Cut a torn last line off the file and end a complete last line with its
+            newline, so appends stay clean (a writer under the lock). Without it, nothing
+            is written.
 
     Raises:
         FileNotFoundError: No file at ``path``.
-        JournalError: Empty file, not a journal, or a corrupt line before the last.
+        JournalError: A directory, an empty file, not a journal, or a corrupt line
+            before the last (named by its number).
     """
     path = Path(path)
+    _check_not_directory(path)
     if not path.exists():
         raise FileNotFoundError(f"no journal at {str(path)!r}")
     data = path.read_bytes()
     lines = data.split(b"\n")
-    complete, tail = lines[:-1], lines[-1]  # tail is b"" when the file ends with a newline
-    records = []
-    for number, raw in enumerate(complete, start=1):
+    if lines[-1] == b"":
+        lines.pop()  # the file ends with a newline
+    records: list[Any] = []
+    torn: bytes | None = None
+    for number, raw in enumerate(lines, start=1):
         try:
             records.append(json.loads(raw))
-        except json.JSONDecodeError as err:
-            if number == len(complete) and not tail:
-                # A torn write can also end in a newline-less garbage line; treat the
-                # last line alike whether or not a newline made it to disk.
-                tail = raw
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            if number == len(lines) and number > 1:
+                torn = raw  # a write torn by a crash: drop it, keep what came before
                 break
+            if number == 1:
+                raise JournalError(
+                    f"{str(path)!r} is not a mobo journal (line 1 is not JSON: {err})"
+                ) from err
             raise JournalError(f"journal {str(path)!r}: line {number} is corrupt: {err}") from err
-    if tail:
-        good_bytes = sum(len(raw) + 1 for raw in complete[: len(records)])
-        with open(path, "r+b") as f:
-            f.truncate(good_bytes)
-            f.flush()
-            os.fsync(f.fileno())
-        warnings.warn(
-            f"journal {str(path)!r}: dropped a truncated last line ({len(tail)} bytes); "
-            f"kept the {len(records)} complete lines before it",
-            JournalRecoveryWarning,
-            stacklevel=2,
-        )
     if not records:
         raise JournalError(f"journal {str(path)!r} is empty: no header line")
     header = records[0]
-    if header.get("type") != "header" or header.get("format") != FORMAT:
+    if (
+        not isinstance(header, dict)
+        or header.get("type") != "header"
+        or header.get("format") != FORMAT
+    ):
         raise JournalError(f"{str(path)!r} is not a mobo journal (first line is not its header)")
     if header.get("version") != VERSION:
         raise JournalError(
             f"journal {str(path)!r} has format version {header.get('version')}, "
             f"this library reads version {VERSION}"
         )
+    for number, record in enumerate(records[1:], start=2):
+        _check_record(path, number, record)
+    if torn is not None:
+        if repair:  # every kept line ended with a newline
+            _truncate(path, sum(len(raw) + 1 for raw in lines[: len(records)]))
+        warnings.warn(
+            f"journal {str(path)!r}: dropped a truncated last line ({len(torn)} bytes); "
+            f"kept the {len(records)} complete lines before it",
+            JournalRecoveryWarning,
+            stacklevel=2,
+        )
+    elif repair and not data.endswith(b"\n"):
+        with open(path, "ab") as f:  # so the next record starts on a line of its own
+            f.write(b"\n")
+            f.flush()
+            os.fsync(f.fileno())
     return header, records[1:]
+
+
+def _check_record(path: Path, number: int, record: Any) -> None:
+    if not isinstance(record, dict):
+        raise JournalError(
+            f"journal {str(path)!r}: line {number} is not a JSON object "
+            f"(got {type(record).__name__})"
+        )
+    kind = record.get("type")
+    if kind not in _REQUIRED:
+        return  # a record type this version does not know is kept but not used
+    missing = [field for field in _REQUIRED[kind] if field not in record]
+    if missing:
+        raise JournalError(
+            f"journal {str(path)!r}: line {number} ({kind!r} record) lacks {missing}"
+        )
+    if kind == "eval" and (
+        not isinstance(record["x"], list) or not isinstance(record["y"], list | type(None))
+    ):
+        raise JournalError(
+            f"journal {str(path)!r}: line {number}: an eval record needs lists x and y "
+            f"(y null if it failed), got x={record['x']!r}, y={record['y']!r}"
+        )
+
+
+def _truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(size)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to resume a journal with a problem other than the one it recorded."""
+    for key in ("name", "dim", "num_objectives", "bounds", "ref_point"):
+        if journaled.get(key) != current.get(key):
+            raise JournalError(
+                f"journal {str(path)!r} belongs to another problem: its {key} is "
+                f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"
+            )

@@ -26,6 +26,11 @@ def as_tensor(value: Any, name: str) -> Tensor:
         raise TypeError(f"{name} must be numeric array-like, got {type(value).__name__}") from err
 
 
+class EvaluationShapeError(ValueError):
+    """A problem's evaluation returned the wrong shape or type: a bug in the problem's code,
+    so a study stops at the first one instead of recording every evaluation as failed."""
+
+
 class Problem:
     """A box-bounded multi-objective black box with objectives to maximize.
 
@@ -76,6 +81,8 @@ class Problem:
                 f"ref_point must have length num_objectives={num_objectives}, "
                 f"got shape {tuple(ref_point.shape)}"
             )
+        if not torch.isfinite(ref_point).all():
+            raise ValueError(f"ref_point must be finite, got {ref_point.tolist()}")
         if max_hv is not None and not (math.isfinite(max_hv) and max_hv > 0):
             raise ValueError(f"max_hv must be a positive finite number, got {max_hv!r}")
         if objective_names is not None and len(objective_names) != num_objectives:
@@ -115,9 +122,16 @@ class Problem:
             X = X.unsqueeze(0)
         if X.dim() != 2 or X.shape[1] != self.dim:
             raise ValueError(f"X must have shape n x {self.dim}, got {tuple(X.shape)}")
-        Y = as_tensor(self._evaluate(X), f"{self.name}._evaluate output")
+        output = self._evaluate(X)
+        try:
+            Y = as_tensor(output, f"{self.name}._evaluate output")
+        except TypeError as err:
+            raise EvaluationShapeError(
+                f"{self.name}._evaluate must return an n x {self.num_objectives} numeric "
+                f"array, got {type(output).__name__}"
+            ) from err
         if Y.shape != (X.shape[0], self.num_objectives):
-            raise ValueError(
+            raise EvaluationShapeError(
                 f"{self.name}._evaluate returned shape {tuple(Y.shape)}, "
                 f"expected {(X.shape[0], self.num_objectives)}"
             )
@@ -157,6 +171,8 @@ class FunctionProblem(Problem):
     """A :class:`Problem` around a plain function ``f(X: n x d) -> n x m``."""
 
     def __init__(self, function, bounds: Any, num_objectives: int, ref_point, **kwargs) -> None:
+        if not callable(function):
+            raise TypeError(f"function must be callable, got {type(function).__name__}")
         super().__init__(bounds, num_objectives, ref_point, **kwargs)
         self.function = function
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -28,6 +28,8 @@ class Evaluation:
         step: Index of the ask that proposed it (one ask proposes a batch).
         ask_seconds: Wall time of that ask (the optimizer's work for the batch).
         eval_seconds: Wall time of evaluating the batch it belonged to.
+        ask_warnings: Expected library warnings that ask handled, by kind (see
+            :mod:`mobo.expected_warnings`); the same for every point of the batch.
     """
 
     index: int
@@ -37,6 +39,7 @@ class Evaluation:
     step: int = 0
     ask_seconds: float = 0.0
     eval_seconds: float = 0.0
+    ask_warnings: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -67,6 +70,8 @@ class Result:
         seconds_per_iteration: A tensor with the optimizer's wall time (seconds) of each
             ask, i.e. per iteration; evaluation time is in ``eval_seconds``.
         eval_seconds: A tensor with the wall time of evaluating each batch.
+        warnings: Expected library warnings handled over the study, by kind (jitter
+            added to a covariance, acquisition optimizations retried, ...).
     """
 
     problem: Problem
@@ -78,6 +83,7 @@ class Result:
     hypervolume: Tensor
     seconds_per_iteration: Tensor
     eval_seconds: Tensor
+    warnings: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_evaluations(
@@ -90,7 +96,11 @@ class Result:
             [e.y if e.y is not None else nan for e in evaluations], dtype=torch.float64
         ).reshape(-1, m)
         steps: dict[int, tuple[float, float]] = {}
+        handled: dict[str, int] = {}
         for e in evaluations:
+            if e.step not in steps:  # counted once per ask
+                for kind, count in e.ask_warnings.items():
+                    handled[kind] = handled.get(kind, 0) + count
             # Evaluated concurrently, a batch's points finish at different times: the batch
             # took as long as its slowest (equal to each of them when evaluated together).
             ask_seconds, eval_seconds = steps.get(e.step, (e.ask_seconds, 0.0))
@@ -105,6 +115,7 @@ class Result:
             hypervolume=hypervolume_trace(Y, problem.ref_point),
             seconds_per_iteration=torch.tensor([a for a, _ in steps.values()], dtype=torch.float64),
             eval_seconds=torch.tensor([e for _, e in steps.values()], dtype=torch.float64),
+            warnings=handled,
         )
 
     @property
@@ -165,4 +176,7 @@ class Result:
             text += f" ({hv / self.problem.max_hv:.2%} of max {self.problem.max_hv:.6g})"
         if self.seconds_per_iteration.numel():
             text += f", {float(self.seconds_per_iteration.mean()):.3f} s/iteration"
+        if self.warnings:
+            counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.warnings.items()))
+            text += f"; library warnings handled: {counts}"
         return text

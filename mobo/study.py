@@ -14,12 +14,12 @@ processes, or a Dask cluster through ``distributed.Client(...).get_executor()``)
 from __future__ import annotations
 
 import json
-import math
 import os
+import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass
+from concurrent.futures import Executor
 from typing import Any
 
 import torch
@@ -27,11 +27,22 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mobo.algorithms import make_algorithm
-from mobo.journal import Journal, JournalError, read_journal
+from mobo.evaluate import evaluate_batch, run_on_executor
+from mobo.journal import (
+    Journal,
+    JournalError,
+    JournalRecoveryWarning,
+    check_same_problem,
+    read_journal,
+)
 from mobo.problem import DTYPE, Problem, as_tensor
 from mobo.result import Evaluation, Result
 
 Callback = Callable[["Study", list[Evaluation]], None]
+
+
+class StudyFailedError(RuntimeError):
+    """Every evaluation of a study failed: there is no result to return."""
 
 
 class Study:
@@ -43,6 +54,7 @@ class Study:
         seed: Seed of every random choice; the same seed gives the same study.
         journal: Path of a JSON-lines journal to write (must not exist yet); every told
             evaluation is on disk before :meth:`tell` returns. None: keep it in memory.
+            The study holds the journal's lock until :meth:`close` (or ``with study:``).
         **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``); they must
             be JSON-serializable when a journal is kept, since the journal records them.
     """
@@ -73,6 +85,7 @@ class Study:
         self._last_ask_state: dict[str, Any] = {}
         self._journaled_state: dict[str, Any] = {}
         self._journal: Journal | None = None
+        self.read_only = False
         if journal is not None:
             header = self._header()
             try:
@@ -92,11 +105,26 @@ class Study:
             "seed": self.seed,
         }
 
+    def close(self) -> None:
+        """Release the journal's lock; the study can no longer tell."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+            self.read_only = True
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @classmethod
     def load(
         cls,
         path: str | os.PathLike,
         problem: Problem | None = None,
+        *,
+        read_only: bool = False,
         **algorithm_options: Any,
     ) -> Study:
         """Resume the study journaled at ``path`` with every completed evaluation.
@@ -105,11 +133,15 @@ class Study:
             path: The journal file.
             problem: The problem (needed unless it is one of :mod:`mobo.problems`, which
                 the journal can rebuild). Must match the journal's problem.
+            read_only: Only read (no lock, no byte written; the study cannot tell), e.g.
+                to report on a study another process is running.
             **algorithm_options: Override the journaled algorithm options (for options
                 that could not be journaled).
 
         Raises:
             JournalError: If the journal belongs to another problem or is corrupt.
+            JournalLockedError: If another study holds it for writing.
+            PermissionError: If it is to be written and cannot be.
         """
         header, records = read_journal(path)
         spec = header["problem"]
@@ -122,10 +154,14 @@ class Study:
             from mobo.problems import make
 
             problem = make(spec["make"]["name"], **spec["make"]["kwargs"])
-        _check_same_problem(path, spec, problem.spec())
+        check_same_problem(path, spec, problem.spec())
         options = {**header.get("algorithm_options", {}), **algorithm_options}
         study = cls(problem, header["algorithm"], seed=header["seed"], **options)
-        study._journal = Journal(path)
+        study.read_only = read_only
+        if not read_only:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", JournalRecoveryWarning)  # said once above
+                study._journal, header, records = Journal.open_writer(path)
         states = []
         for record in records:
             if record.get("type") == "eval":
@@ -185,6 +221,7 @@ class Study:
             n_evaluated=self.n_evaluated + self._pending.shape[0],
         )
         self._last_ask_seconds = time.perf_counter() - start
+        self._last_ask_warnings = dict(self.algorithm.last_warnings)
         self._last_ask_state = self.algorithm.state_dict()
         self._pending = torch.cat([self._pending, X])
         return X
@@ -206,6 +243,7 @@ class Study:
             errors: Per row, why it failed (or None).
             eval_seconds: Wall time the evaluation took, for the result's timings.
         """
+        self._check_writable()
         X, Y = as_tensor(X, "X"), as_tensor(Y, "Y")
         if X.dim() == 1 and Y.dim() == 1:  # a single evaluation
             X, Y = X.unsqueeze(0), Y.unsqueeze(0)
@@ -221,12 +259,28 @@ class Study:
             raise ValueError(f"errors must have one entry per row of X ({X.shape[0]})")
         step = self._next_step()
         ask_seconds = getattr(self, "_last_ask_seconds", 0.0)
-        self._last_ask_seconds = 0.0
+        ask_warnings = getattr(self, "_last_ask_warnings", {})
+        self._last_ask_seconds, self._last_ask_warnings = 0.0, {}
         self._journal_state(step, self._last_ask_state)
         return [
-            self._record(x, y, error, step=step, ask_seconds=ask_seconds, eval_seconds=eval_seconds)
+            self._record(
+                x,
+                y,
+                error,
+                step=step,
+                ask_seconds=ask_seconds,
+                eval_seconds=eval_seconds,
+                ask_warnings=ask_warnings,
+            )
             for x, y, error in zip(X, Y, errors, strict=True)
         ]
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ValueError(
+                "this study is read-only (loaded with read_only=True, or closed): it cannot "
+                "tell; load it with Study.load(path) to continue it"
+            )
 
     def _next_step(self) -> int:
         return 1 + max((e.step for e in self.evaluations), default=-1)
@@ -249,6 +303,7 @@ class Study:
         step: int,
         ask_seconds: float,
         eval_seconds: float,
+        ask_warnings: dict[str, int] | None = None,
     ) -> Evaluation:
         """Record one evaluation: journaled (fsynced), then appended, then no longer pending."""
         ok = bool(torch.isfinite(y).all()) and error is None
@@ -260,6 +315,7 @@ class Study:
             step=step,
             ask_seconds=ask_seconds,
             eval_seconds=eval_seconds,
+            ask_warnings=dict(ask_warnings or {}),
         )
         if self._journal is not None:
             self._journal.append(evaluation.to_record())
@@ -314,7 +370,8 @@ class Study:
                 included. None: the budget recorded in the journal (to resume).
             batch_size: Points proposed and evaluated together; asynchronously, the
                 number of evaluations kept in flight.
-            show_progress: Show a tqdm progress bar.
+            show_progress: Show a tqdm progress bar on a terminal; elsewhere (a log file)
+                print one summary line when done.
             callbacks: Called as ``callback(study, evaluations)`` after each tell: after
                 each batch without an executor, after each evaluation with one.
             executor: A :class:`concurrent.futures.Executor` to evaluate on (e.g.
@@ -330,6 +387,7 @@ class Study:
         Returns:
             The study's :class:`~mobo.result.Result`.
         """
+        self._check_writable()
         if n_evals is None:
             if self.n_evals is None:
                 raise ValueError("n_evals is required: this study has no recorded budget")
@@ -353,13 +411,14 @@ class Study:
             total=n_evals,
             initial=min(self.n_evaluated, n_evals),
             desc=f"{self.algorithm_name} on {self.problem.name}",
-            disable=not show_progress,
+            # None: only on a terminal; redirected to a log, one summary line at the end.
+            disable=None if show_progress else True,
             unit="eval",
         )
 
         def after_tell(evaluations: list[Evaluation]) -> None:
             bar.update(len(evaluations))
-            if show_progress:
+            if not bar.disable:
                 bar.set_postfix(hv=f"{self._hypervolume():.4g}", failed=self._n_failed())
             for callback in callbacks:
                 callback(self, evaluations)
@@ -374,65 +433,20 @@ class Study:
                     eval_seconds = time.perf_counter() - start
                     after_tell(self.tell(X, Y, errors=errors, eval_seconds=eval_seconds))
             else:
-                self._optimize_on(executor, n_evals, batch_size, asynchronous, timeout, after_tell)
+                run_on_executor(
+                    self, executor, n_evals, batch_size, asynchronous, timeout, after_tell
+                )
         finally:
             bar.close()
+        if show_progress and bar.disable:
+            print(self.result().summary(), file=sys.stderr, flush=True)
+        if self.evaluations and all(e.failed for e in self.evaluations):
+            first = self.evaluations[0]
+            raise StudyFailedError(
+                f"all {self.n_evaluated} evaluations of {self.problem.name!r} failed; the "
+                f"first with: {first.error}"
+            )
         return self.result()
-
-    def _optimize_on(
-        self,
-        executor: Executor,
-        n_evals: int,
-        batch_size: int,
-        asynchronous: bool,
-        timeout: float | None,
-        after_tell: Callable[[list[Evaluation]], None],
-    ) -> None:
-        """The executor loop of :meth:`optimize`: submit, wait, tell each as it completes."""
-        in_flight: dict[Future, _InFlight] = {}
-        next_step = self._next_step()
-        try:
-            while True:
-                free = min(batch_size - len(in_flight), n_evals - self.n_evaluated - len(in_flight))
-                if free > 0 and not self._stop and (asynchronous or not in_flight):
-                    X = self.ask(free)
-                    ask_seconds, self._last_ask_seconds = self._last_ask_seconds, 0.0
-                    for x in X:
-                        future = executor.submit(evaluate_batch, self.problem, x.unsqueeze(0))
-                        in_flight[future] = _InFlight(
-                            x, next_step, ask_seconds, time.perf_counter(), self._last_ask_state
-                        )
-                    next_step += 1
-                if not in_flight:
-                    return
-                wait_seconds = None
-                if timeout is not None:
-                    first_deadline = min(job.submitted for job in in_flight.values()) + timeout
-                    wait_seconds = max(0.0, first_deadline - time.perf_counter())
-                done, _ = wait(in_flight, timeout=wait_seconds, return_when=FIRST_COMPLETED)
-                now = time.perf_counter()
-                finished = [  # in submission order, so a tie is told the same way every time
-                    future
-                    for future, job in in_flight.items()
-                    if future in done or (timeout is not None and now - job.submitted >= timeout)
-                ]
-                for future in finished:
-                    job = in_flight.pop(future)
-                    y, error = _outcome(future, timeout, self.problem.num_objectives)
-                    self._journal_state(job.step, job.algorithm_state)
-                    evaluation = self._record(
-                        job.x,
-                        y,
-                        error,
-                        step=job.step,
-                        ask_seconds=job.ask_seconds,
-                        eval_seconds=now - job.submitted,
-                    )
-                    after_tell([evaluation])
-        finally:
-            for future, job in in_flight.items():  # interrupted: forget what will not be told
-                future.cancel()
-                self._remove_pending(job.x)
 
     def _hypervolume(self) -> float:
         from mobo.metrics import hypervolume
@@ -447,61 +461,6 @@ class Study:
             f"Study(problem={self.problem.name!r}, algorithm={self.algorithm_name!r}, "
             f"seed={self.seed}, evaluations={self.n_evaluated})"
         )
-
-
-@dataclass(frozen=True)
-class _InFlight:
-    """A point submitted to an executor, with what its evaluation record needs."""
-
-    x: Tensor
-    step: int
-    ask_seconds: float
-    submitted: float
-    algorithm_state: dict[str, Any]
-
-
-def _outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str | None]:
-    """The objective values (length ``m``) and error of a finished or overdue future."""
-    nan_row = torch.full((m,), math.nan, dtype=DTYPE)
-    if not future.done():
-        future.cancel()
-        return nan_row, f"TimeoutError: no result within {timeout} s"
-    try:
-        Y, errors = future.result()
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as err:  # noqa: BLE001 - a lost worker or a cancelled task is data
-        return nan_row, f"{type(err).__name__}: {err}"
-    return as_tensor(Y, "Y")[0], errors[0]
-
-
-def evaluate_batch(problem: Problem, X: Tensor) -> tuple[Tensor, list[str | None]]:
-    """Evaluate a ``q x d`` batch; if it raises, evaluate row by row to isolate the failures.
-
-    Returns a ``q x m`` tensor (NaN rows for failures) and, per row, the error or None.
-    A module-level function, so process and Dask executors can pickle it.
-    """
-    nan_row = torch.full((problem.num_objectives,), math.nan, dtype=DTYPE)
-    try:
-        return problem.evaluate(X), [None] * X.shape[0]
-    except Exception as err:  # noqa: BLE001 - any failure of a black box is data
-        if X.shape[0] == 1:
-            return nan_row.unsqueeze(0), [f"{type(err).__name__}: {err}"]
-    rows, errors = [], []
-    for x in X:
-        Y, error = evaluate_batch(problem, x.unsqueeze(0))
-        rows.append(Y[0])
-        errors.append(error[0])
-    return torch.stack(rows), errors
-
-
-def _check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
-    for key in ("name", "dim", "num_objectives", "bounds", "ref_point"):
-        if journaled.get(key) != current.get(key):
-            raise JournalError(
-                f"journal {str(path)!r} belongs to another problem: its {key} is "
-                f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"
-            )
 
 
 def optimize(
@@ -537,9 +496,12 @@ def optimize(
         timeout: With an executor, seconds after which an evaluation counts as failed.
         **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
     """
-    if journal is not None and os.path.exists(journal) and os.path.getsize(journal) > 0:
+    if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
+        raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")  # before any file
+    if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
         study = Study.load(journal, problem, **algorithm_options)
         if study.algorithm_name != algorithm or study.seed != seed:
+            study.close()
             raise JournalError(
                 f"journal {str(journal)!r} holds a study of algorithm "
                 f"{study.algorithm_name!r} with seed {study.seed}, not {algorithm!r} with "
@@ -547,12 +509,13 @@ def optimize(
             )
     else:
         study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
-    return study.optimize(
-        n_evals,
-        batch_size=batch_size,
-        show_progress=show_progress,
-        callbacks=callbacks,
-        executor=executor,
-        asynchronous=asynchronous,
-        timeout=timeout,
-    )
+    with study:
+        return study.optimize(
+            n_evals,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            callbacks=callbacks,
+            executor=executor,
+            asynchronous=asynchronous,
+            timeout=timeout,
+        )

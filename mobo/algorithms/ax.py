@@ -1,7 +1,7 @@
 """Ax as a mobo algorithm: each ask rebuilds an Ax experiment and lets Ax propose [Ax2024]_.
 
 mobo algorithms hold no state, so every :meth:`propose` makes a fresh Ax ``Client``
-(:func:`mobo.ax_bridge.new_client`: the problem's parameters, objectives in their natural
+(:func:`mobo.ax_client.new_client`: the problem's parameters, objectives in their natural
 sense, the reference point as objective thresholds), attaches every observation as a
 completed trial and every pending point as a running one, and asks Ax's generation
 strategy for ``q`` trials. The initial design is mobo's Sobol design (as for every model-
@@ -59,7 +59,7 @@ class AxAlgorithm(Algorithm):
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
     ) -> Tensor:
-        from mobo.ax_bridge import (
+        from mobo.ax_client import (
             attach_evaluation,
             new_client,
             parameter_names,

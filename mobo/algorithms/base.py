@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mobo.expected_warnings import counting_expected_warnings
 from mobo.problem import DTYPE, Problem
 
 _REGISTRY: dict[str, type[Algorithm]] = {}
@@ -82,6 +83,9 @@ class Algorithm(ABC):
             raise ValueError(f"n_initial must be a positive int, got {n_initial!r}")
         self.problem = problem
         self.n_initial = n_initial if n_initial is not None else 2 * (problem.dim + 1)
+        #: Expected library warnings the last :meth:`ask` handled, by kind (see
+        #: :mod:`mobo.expected_warnings`).
+        self.last_warnings: dict[str, int] = {}
 
     def ask(
         self,
@@ -130,10 +134,17 @@ class Algorithm(ABC):
             parts = []
             if n_design:
                 parts.append(sobol_points(self.problem.dim, n_evaluated, n_design, seed=seed))
+            self.last_warnings = {}
             if q - n_design:
-                new = self.propose(
-                    q - n_design, U, Y.to(DTYPE), seed=step_seed, U_pending=U_pending
-                )
+                with counting_expected_warnings() as counts:
+                    new = self.propose(
+                        q - n_design,
+                        U,
+                        self.model_objectives(Y.to(DTYPE)),
+                        seed=step_seed,
+                        U_pending=U_pending,
+                    )
+                self.last_warnings = dict(counts)
                 parts.append(new.reshape(q - n_design, self.problem.dim))
             U_new = torch.cat(parts).to(DTYPE).clamp(0.0, 1.0)
         return self.problem.from_unit(U_new)
@@ -151,6 +162,11 @@ class Algorithm(ABC):
             seed: Seed for this call (torch's global RNG is already seeded with it).
             U_pending: Points proposed but not yet evaluated, in the unit cube, or None.
         """
+
+    def model_objectives(self, Y: Tensor) -> Tensor:
+        """The objective values :meth:`propose` sees (default: as observed). Model-based
+        algorithms put them on a sane scale here (see :class:`BayesianAlgorithm`)."""
+        return Y
 
     def state_dict(self) -> dict[str, Any]:
         """What the next :meth:`ask` depends on beyond the observations and the seed, as

@@ -64,6 +64,18 @@ class BayesianAlgorithm(Algorithm):
         self.unit_bounds = torch.stack(
             [torch.zeros(problem.dim, dtype=DTYPE), torch.ones(problem.dim, dtype=DTYPE)]
         )
+        #: The reference point in the scale of the objectives :meth:`propose` sees.
+        self.ref_point = problem.ref_point.to(DTYPE)
+
+    def model_objectives(self, Y: Tensor) -> Tensor:
+        """Standardize each objective (and the reference point alike) before any model or
+        acquisition sees it. Objectives with a large common offset (energies near 1e12
+        pJ) or a tiny scale otherwise lose their differences to rounding: qLogNEHVI's
+        sampling failed on every seed with an offset of 1e12. A positive affine map per
+        objective keeps the Pareto order and scales hypervolume by a constant."""
+        center, scale = objective_scaling(Y, self.problem.ref_point.to(DTYPE))
+        self.ref_point = (self.problem.ref_point.to(DTYPE) - center) / scale
+        return (Y - center) / scale
 
     def state_dict(self) -> dict[str, Any]:
         """The surrogate's warm-start hyperparameters (see :meth:`Surrogate.state_dict`)."""
@@ -108,3 +120,16 @@ class BayesianAlgorithm(Algorithm):
             **kwargs,
         )
         return candidates.detach()
+
+
+def objective_scaling(Y: Tensor, ref_point: Tensor) -> tuple[Tensor, Tensor]:
+    """Per objective, a center and a positive scale: the mean and standard deviation of
+    ``Y``; where they vary too little to tell (one point, a constant objective) the scale
+    is the distance to the reference point (or 1), so the reference stays at about -1."""
+    center = Y.mean(dim=0) if Y.shape[0] else torch.zeros_like(ref_point)
+    spread = Y.std(dim=0, correction=0) if Y.shape[0] > 1 else torch.zeros_like(ref_point)
+    resolvable = spread > 1e-13 * center.abs().clamp_min(1e-300)
+    fallback = (center - ref_point).abs()
+    fallback = torch.where(fallback > 0, fallback, torch.ones_like(fallback))
+    scale = torch.where(resolvable & torch.isfinite(spread), spread, fallback)
+    return center, scale

@@ -33,7 +33,7 @@ class QLogNEHVI(BayesianAlgorithm):
         model = self.fit_model(U, Y)
         acqf = qLogNoisyExpectedHypervolumeImprovement(
             model=model,
-            ref_point=self.problem.ref_point.tolist(),
+            ref_point=self.ref_point.tolist(),
             X_baseline=U,
             prune_baseline=True,
             sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed),

@@ -268,7 +268,7 @@ class USeMO(BayesianAlgorithm):
             if self.candidate_filter.startswith("ucb"):
                 beta_sqrt = math.sqrt(gp_ucb_beta(t, self.problem.dim, self.delta))
                 values = values + beta_sqrt * posterior.variance.clamp_min(0.0).sqrt()
-        mask = improves_front(values, Y, self.problem.ref_point.to(DTYPE))
+        mask = improves_front(values, Y, self.ref_point)
         return mask if mask.any() else torch.ones(n, dtype=torch.bool)
 
     @staticmethod

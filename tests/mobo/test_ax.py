@@ -84,7 +84,7 @@ def test_a_study_round_trips_through_an_ax_experiment(tmp_path, tradeoff):
         (e.x, e.y, e.error) for e in study.evaluations
     ]
     torch.testing.assert_close(back.result().hypervolume, study.result().hypervolume)
-    assert mobo.Study.load(tmp_path / "back.jsonl", tradeoff).n_evaluated == 12
+    assert mobo.Study.load(tmp_path / "back.jsonl", tradeoff, read_only=True).n_evaluated == 12
 
     # Through Ax's own JSON snapshot too (Ax stores metric values to about 1e-10).
     from ax.api.client import Client

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 
+import pytest
 import torch
 
 import mobo
@@ -84,3 +86,56 @@ def test_sigkilled_study_resumes_without_losing_completed_evaluations(tmp_path):
     torch.testing.assert_close(result.X[:n], straight.X[:n], rtol=0, atol=0)
     problem = study.problem
     assert torch.all(result.X >= problem.bounds[0]) and torch.all(result.X <= problem.bounds[1])
+
+
+RESUMING = textwrap.dedent(
+    """
+    import os, sys, time
+    import mobo
+
+    def slow_down(study, told):
+        time.sleep(0.02)
+
+    path = sys.argv[1]
+    if os.path.exists(path) and os.path.getsize(path) > 0:  # killed before its header: anew
+        study = mobo.Study.load(path)
+    else:
+        study = mobo.Study(mobo.problems.make("ZDT2", dim=3), "sobol", seed=3, journal=path)
+    study.optimize(400, batch_size=3, show_progress=False, callbacks=[slow_down])
+    """
+)
+
+
+def _complete_evaluations(path):
+    """The eval records on disk as complete JSON lines (a torn tail does not count)."""
+    if not path.exists():
+        return []
+    return [json.dumps(r, sort_keys=True) for r in _evaluations(path)]
+
+
+@pytest.mark.slow
+def test_twenty_sigkills_at_random_moments_lose_no_completed_evaluation(tmp_path):
+    path = tmp_path / "killed.jsonl"
+    script = tmp_path / "run_study.py"
+    script.write_text(RESUMING)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    rng = random.Random(20)
+    survived: list[str] = []
+    for round_ in range(20):
+        process = subprocess.Popen([sys.executable, str(script), str(path)], env=env)
+        # Start-up (imports, loading the journal) takes seconds: kill anywhere in it or later.
+        time.sleep(rng.uniform(0.5, 6.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        on_disk = _complete_evaluations(path)
+        assert on_disk[: len(survived)] == survived, f"round {round_}: a completed eval was lost"
+        if on_disk:
+            study = mobo.Study.load(path, read_only=True)  # a torn tail is dropped, no more
+            assert study.n_evaluated == len(on_disk)
+            assert [e.index for e in study.evaluations] == list(range(len(on_disk)))
+        survived = on_disk
+    assert len(survived) > 0, "no round got as far as an evaluation: kill later"
+    with mobo.Study.load(path) as study:
+        assert study.n_evaluated == len(survived)
+        result = study.optimize(len(survived) + 3, show_progress=False)
+    assert result.n_evaluations == len(survived) + 3

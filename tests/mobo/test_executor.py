@@ -160,6 +160,7 @@ def test_an_interrupted_executor_study_resumes_from_its_journal(tmp_path, toy_pr
             callbacks=[interrupt_after_5],
         )
     assert study._pending.shape[0] == 0  # what was cancelled is no longer pending
+    study.close()
     resumed = mobo.Study.load(path, toy_problem)
     assert resumed.n_evaluated == 5 and resumed.n_evals == 12
     with ThreadPoolExecutor(2) as executor:

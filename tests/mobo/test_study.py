@@ -55,6 +55,7 @@ def test_load_resumes_to_the_recorded_budget_with_the_same_proposals(tmp_path, b
     study = mobo.Study(branin_currin, "nsga2", seed=1, journal=path)
     with pytest.raises(Interrupt):
         study.optimize(20, batch_size=3, show_progress=False, callbacks=[interrupt_after_9])
+    study.close()  # as a crash would: the lock goes with the process
     resumed = mobo.Study.load(path)  # a BoTorch test problem is rebuilt from the journal
     assert resumed.n_evaluated == 9 and resumed.n_evals == 20
     result = resumed.optimize(batch_size=3, show_progress=False)
@@ -208,6 +209,7 @@ def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
         study.ask(1)  # its state is in memory only; the resumed study asks again
     states = [json.loads(line) for line in path.read_text().splitlines() if '"state"' in line]
     assert states and "surrogate" in states[-1]["state"], "the GP state is journaled"
+    study.close()
     resumed = mobo.Study.load(path, toy_problem)
     assert resumed.algorithm.state_dict() == study._journaled_state
     result = resumed.optimize(9, show_progress=False)

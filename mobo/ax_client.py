@@ -1,0 +1,131 @@
+"""The Ax side of a mobo problem: an Ax ``Client`` that describes it, and trials from points.
+
+Shared by :mod:`mobo.algorithms.ax` (which proposes with Ax) and :mod:`mobo.ax_bridge`
+(which moves whole studies between mobo and Ax). Kept apart from both so the imports run
+one way: ``study -> algorithms -> ax_client`` and ``ax_bridge -> study, ax_client``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from mobo.problem import DTYPE, Problem
+
+if TYPE_CHECKING:
+    from ax.api.client import Client
+
+
+def parameter_names(problem: Problem) -> list[str]:
+    """The Ax parameter name of each input: ``x0 .. x{d-1}``."""
+    return [f"x{i}" for i in range(problem.dim)]
+
+
+def metric_names(problem: Problem) -> list[str]:
+    """The Ax metric name of each objective: its name made an identifier, made unique.
+
+    Ax parses objectives and thresholds from strings, so ``"energy ratio"`` becomes
+    ``"energy_ratio"``.
+    """
+    names: list[str] = []
+    for j, name in enumerate(problem.objective_names):
+        name = re.sub(r"\W+", "_", name).strip("_")
+        if not name or name[0].isdigit() or name in names:
+            name = f"f{j}_{name}".rstrip("_")
+        names.append(name)
+    return names
+
+
+def new_client(problem: Problem, *, seed: int | None = None) -> Client:
+    """An Ax ``Client`` whose experiment is ``problem``: parameters, objectives, thresholds.
+
+    Args:
+        problem: The problem.
+        seed: Ax's ``random_seed`` (its candidate generation), or None.
+    """
+    from ax.api.client import Client
+    from ax.api.configs import RangeParameterConfig
+
+    client = Client(random_seed=seed)
+    lower, upper = problem.bounds.tolist()
+    with quiet_ax():
+        client.configure_experiment(
+            parameters=[
+                RangeParameterConfig(name=name, parameter_type="float", bounds=(lo, hi))
+                for name, lo, hi in zip(parameter_names(problem), lower, upper, strict=True)
+            ],
+            name=re.sub(r"\W+", "_", problem.name),
+            description=f"mobo problem {problem.name!r}",
+        )
+        objectives, thresholds = [], []
+        reference = problem.natural(problem.ref_point).tolist()
+        for name, sense, ref in zip(metric_names(problem), problem.senses, reference, strict=True):
+            objectives.append(name if sense == "max" else f"-{name}")
+            thresholds.append(f"{name} {'>=' if sense == 'max' else '<='} {ref!r}")
+        client.configure_optimization(
+            objective=", ".join(objectives), outcome_constraints=thresholds
+        )
+    return client
+
+
+def parameters_of(problem: Problem, x: Tensor | Sequence[float]) -> dict[str, float]:
+    """The Ax parameterization of a length-``d`` point (clipped into the bounds)."""
+    x = torch.as_tensor(x, dtype=DTYPE).clamp(problem.bounds[0], problem.bounds[1])
+    return dict(zip(parameter_names(problem), x.tolist(), strict=True))
+
+
+def attach_evaluation(
+    client: Client,
+    problem: Problem,
+    x: Tensor | Sequence[float],
+    y: Tensor | Sequence[float] | None,
+    *,
+    error: str | None = None,
+) -> int:
+    """Attach one evaluation as a trial and return its index.
+
+    Args:
+        client: A client made by :func:`new_client` for ``problem``.
+        x: A length-``d`` point.
+        y: Its length-``m`` objective values (maximized, mobo's convention), or None for
+            a failed evaluation (marked FAILED with ``error``).
+    """
+    with quiet_ax():
+        index = client.attach_trial(parameters=parameters_of(problem, x))
+        if y is None:
+            client.mark_trial_failed(index, failed_reason=error or "failed")
+        else:
+            natural = problem.natural(torch.as_tensor(y, dtype=DTYPE)).tolist()
+            client.complete_trial(
+                index, raw_data=dict(zip(metric_names(problem), natural, strict=True))
+            )
+    return index
+
+
+@contextmanager
+def quiet_ax(level: int = logging.WARNING) -> Iterator[None]:
+    """Silence Ax's INFO logging (one line per trial) and the deprecation warnings Ax's own
+    code raises (Ax 1.3 against pandas 3) inside the block, then restore both."""
+    loggers = [
+        logger
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and (name == "ax" or name.startswith("ax."))
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(level, logger.level))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ax\.")
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"ax\.")
+            yield
+    finally:
+        for logger, previous in zip(loggers, levels, strict=True):
+            logger.setLevel(previous)

@@ -1,0 +1,135 @@
+"""Evaluating a study's points: in one batch here, or one by one on an executor.
+
+Kept apart from :mod:`mobo.study` so each stays one idea: the study records what is told;
+this module turns proposals into told evaluations, failures included.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from mobo.problem import DTYPE, EvaluationShapeError, Problem, as_tensor
+from mobo.result import Evaluation
+
+if TYPE_CHECKING:
+    from mobo.study import Study
+
+
+def run_on_executor(
+    study: Study,
+    executor: Executor,
+    n_evals: int,
+    batch_size: int,
+    asynchronous: bool,
+    timeout: float | None,
+    after_tell: Callable[[list[Evaluation]], None],
+) -> None:
+    """The executor loop of :meth:`Study.optimize`: submit, wait, tell each as it completes."""
+    in_flight: dict[Future, InFlight] = {}
+    next_step = study._next_step()
+    try:
+        while True:
+            free = min(batch_size - len(in_flight), n_evals - study.n_evaluated - len(in_flight))
+            if free > 0 and not study._stop and (asynchronous or not in_flight):
+                X = study.ask(free)
+                ask_seconds, study._last_ask_seconds = study._last_ask_seconds, 0.0
+                ask_warnings, study._last_ask_warnings = study._last_ask_warnings, {}
+                for x in X:
+                    future = executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
+                    in_flight[future] = InFlight(
+                        x,
+                        next_step,
+                        ask_seconds,
+                        time.perf_counter(),
+                        study._last_ask_state,
+                        ask_warnings,
+                    )
+                next_step += 1
+            if not in_flight:
+                return
+            wait_seconds = None
+            if timeout is not None:
+                first_deadline = min(job.submitted for job in in_flight.values()) + timeout
+                wait_seconds = max(0.0, first_deadline - time.perf_counter())
+            done, _ = wait(in_flight, timeout=wait_seconds, return_when=FIRST_COMPLETED)
+            now = time.perf_counter()
+            finished = [  # in submission order, so a tie is told the same way every time
+                future
+                for future, job in in_flight.items()
+                if future in done or (timeout is not None and now - job.submitted >= timeout)
+            ]
+            for future in finished:
+                job = in_flight.pop(future)
+                y, error = outcome(future, timeout, study.problem.num_objectives)
+                study._journal_state(job.step, job.algorithm_state)
+                evaluation = study._record(
+                    job.x,
+                    y,
+                    error,
+                    step=job.step,
+                    ask_seconds=job.ask_seconds,
+                    eval_seconds=now - job.submitted,
+                    ask_warnings=job.ask_warnings,
+                )
+                after_tell([evaluation])
+    finally:
+        for future, job in in_flight.items():  # interrupted: forget what will not be told
+            future.cancel()
+            study._remove_pending(job.x)
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A point submitted to an executor, with what its evaluation record needs."""
+
+    x: Tensor
+    step: int
+    ask_seconds: float
+    submitted: float
+    algorithm_state: dict[str, Any]
+    ask_warnings: dict[str, int]
+
+
+def outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str | None]:
+    """The objective values (length ``m``) and error of a finished or overdue future."""
+    nan_row = torch.full((m,), math.nan, dtype=DTYPE)
+    if not future.done():
+        future.cancel()
+        return nan_row, f"TimeoutError: no result within {timeout} s"
+    try:
+        Y, errors = future.result()
+    except (KeyboardInterrupt, SystemExit, EvaluationShapeError):
+        raise
+    except BaseException as err:  # noqa: BLE001 - a lost worker or a cancelled task is data
+        return nan_row, f"{type(err).__name__}: {err}"
+    return as_tensor(Y, "Y")[0], errors[0]
+
+
+def evaluate_batch(problem: Problem, X: Tensor) -> tuple[Tensor, list[str | None]]:
+    """Evaluate a ``q x d`` batch; if it raises, evaluate row by row to isolate the failures.
+
+    Returns a ``q x m`` tensor (NaN rows for failures) and, per row, the error or None.
+    A module-level function, so process and Dask executors can pickle it.
+    """
+    nan_row = torch.full((problem.num_objectives,), math.nan, dtype=DTYPE)
+    try:
+        return problem.evaluate(X), [None] * X.shape[0]
+    except EvaluationShapeError:
+        raise  # the problem's code is wrong, not one evaluation: stop at the first
+    except Exception as err:  # noqa: BLE001 - any failure of a black box is data
+        if X.shape[0] == 1:
+            return nan_row.unsqueeze(0), [f"{type(err).__name__}: {err}"]
+    rows, errors = [], []
+    for x in X:
+        Y, error = evaluate_batch(problem, x.unsqueeze(0))
+        rows.append(Y[0])
+        errors.append(error[0])
+    return torch.stack(rows), errors

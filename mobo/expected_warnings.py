@@ -1,0 +1,58 @@
+"""Library warnings that normal runs raise, caught where they arise and counted.
+
+GPyTorch's linear_operator adds jitter to a nearly singular covariance ("A not p.d., added
+jitter"), and BoTorch retries an acquisition optimization from new starting points
+("Optimization failed ... Trying again") or reports an abnormal L-BFGS-B line search. Each
+is expected and handled by the library itself; printed on most iterations they bury what a
+user must act on. So they are counted (a study keeps the counts in its journal and result)
+and logged at debug level; every other warning passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+logger = logging.getLogger("mobo")
+_SHOWN: dict = {}  # warnings passed on, so a "default" filter shows each once
+
+#: Name of each expected warning and a pattern of its message.
+EXPECTED = {
+    "jitter": re.compile(r"not p\.d\., added jitter"),
+    "optimization_retry": re.compile(r"Optimization failed.*Trying again", re.S),
+    "optimizer_abnormal": re.compile(r"Optimization failed within `scipy\.optimize\.minimize`"),
+}
+
+
+def kind_of(message: str) -> str | None:
+    """The name of the expected warning ``message`` is, or None."""
+    for kind, pattern in EXPECTED.items():
+        if pattern.search(message):
+            return kind
+    return None
+
+
+@contextmanager
+def counting_expected_warnings() -> Iterator[Counter]:
+    """Inside the block, count (and log at debug) the expected warnings; re-raise the rest
+    as they were raised."""
+    counts: Counter = Counter()
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield counts
+    finally:
+        for w in caught:
+            kind = kind_of(str(w.message))
+            if kind is None:  # to the caller's filters, as if never caught
+                warnings.warn_explicit(
+                    w.message, w.category, w.filename, w.lineno, registry=_SHOWN, source=w.source
+                )
+            else:
+                counts[kind] += 1
+                logger.debug("handled %s warning: %s", kind, str(w.message).splitlines()[0])

@@ -1,0 +1,78 @@
+"""Degenerate objectives: every GP algorithm completes a short study on each of them.
+
+The cases a user meets in practice (and that broke qLogNEHVI before objectives were
+standardized for the models): constant objectives, one constant objective, heavily
+duplicated values, scales of 1e9 and 1e-9, step functions, 10% failed (NaN) evaluations,
+two identical objectives and a large common offset (1e12, as energies in picojoules).
+Few evaluations each, so the whole sweep stays short.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import mobo
+from tests.mobo.conftest import FAST_BO
+
+
+def _smooth(X):
+    return torch.stack([-((X - 0.2) ** 2).sum(-1), -((X - 0.8) ** 2).sum(-1)], dim=-1)
+
+
+class _TenPercentNaN:
+    """The smooth pair, with every tenth evaluation (the 2nd, 12th, ...) failing."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, X):
+        Y = _smooth(X)
+        for i in range(X.shape[0]):
+            if self.calls % 10 == 1:
+                Y[i] = float("nan")
+            self.calls += 1
+        return Y
+
+
+CASES = {
+    "constant": (lambda X: torch.ones(X.shape[0], 2), [0.0, 0.0]),
+    "one-constant": (
+        lambda X: torch.stack([_smooth(X)[:, 0], torch.zeros(X.shape[0])], -1),
+        [-2.0, -1.0],
+    ),
+    "duplicated": (lambda X: _smooth((X * 2).round() / 2), [-2.0, -2.0]),
+    "scale-1e9": (lambda X: _smooth(X) * 1e9, [-2e9, -2e9]),
+    "scale-1e-9": (lambda X: _smooth(X) * 1e-9, [-2e-9, -2e-9]),
+    "steps": (lambda X: _smooth((X * 4).floor() / 4), [-2.0, -2.0]),
+    "nan-10pct": (None, [-2.0, -2.0]),
+    "identical": (lambda X: _smooth(X)[:, :1].expand(-1, 2).clone(), [-2.0, -2.0]),
+    "offset-1e12": (lambda X: _smooth(X) * 1e3 + 1e12, [1e12 - 2e3, 1e12 - 2e3]),
+}
+OPTIONS = {
+    "usemo": {"pop_size": 12, "n_gen": 4},
+    "mesmo": {"num_samples": 2, "pop_size": 12, "n_gen": 4},
+    "qlognehvi": {},
+    "qparego": {},
+}
+
+
+@pytest.mark.parametrize("algorithm", sorted(OPTIONS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_short_study_completes_on_degenerate_objectives(case, algorithm):
+    function, ref_point = CASES[case]
+    function = function or _TenPercentNaN()
+    problem = mobo.FunctionProblem(function, [[0.0, 0.0], [1.0, 1.0]], 2, ref_point, name=case)
+    options = {**FAST_BO, "num_restarts": 1, "raw_samples": 16, "maxiter": 10}
+    options.update(OPTIONS[algorithm])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fallbacks may warn; they must not fail the study
+        result = mobo.optimize(
+            problem, algorithm, n_evals=6, n_initial=4, seed=0, show_progress=False, **options
+        )
+    assert result.n_evaluations == 6
+    assert torch.isfinite(result.X).all()
+    assert ((result.X >= 0) & (result.X <= 1)).all()
+    assert int(result.failed.sum()) == (1 if case == "nan-10pct" else 0)

@@ -1,0 +1,70 @@
+"""Expected library warnings are counted (result and journal) and logged, not printed;
+every other warning passes through."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+
+import pytest
+import torch
+from linear_operator.utils.warnings import NumericalWarning
+
+import mobo
+from mobo.algorithms.base import Algorithm
+from mobo.expected_warnings import counting_expected_warnings
+
+JITTER = "A not p.d., added jitter of 1.0e-08 to the diagonal"
+RETRY = (
+    "Optimization failed in `gen_candidates_scipy` with the following warning(s):\n[...]\n"
+    "Trying again with a new set of initial conditions."
+)
+
+
+def test_expected_warnings_are_counted_and_logged_and_others_pass(caplog):
+    with caplog.at_level(logging.DEBUG, logger="mobo"), pytest.warns(UserWarning, match="act"):
+        with counting_expected_warnings() as counts:
+            warnings.warn(JITTER, NumericalWarning, stacklevel=1)
+            warnings.warn(JITTER, NumericalWarning, stacklevel=1)
+            warnings.warn(RETRY, RuntimeWarning, stacklevel=1)
+            warnings.warn("act on this", UserWarning, stacklevel=1)
+    assert dict(counts) == {"jitter": 2, "optimization_retry": 1}
+    assert "handled jitter warning: A not p.d." in caplog.text
+
+
+@mobo.register
+class _Jittery(Algorithm):
+    """Proposes random points and, like a GP posterior on near-duplicates, warns once."""
+
+    name = "test-jittery"
+    uses_initial_design = False
+
+    def propose(self, q, U, Y, *, seed, U_pending):
+        warnings.warn(JITTER, NumericalWarning, stacklevel=1)
+        return torch.rand(q, self.problem.dim, dtype=torch.float64)
+
+
+def test_a_study_counts_handled_warnings_in_its_result_and_journal(tmp_path, toy_problem):
+    path = tmp_path / "w.jsonl"
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        result = mobo.optimize(
+            toy_problem, "test-jittery", n_evals=6, batch_size=2, journal=path, show_progress=False
+        )
+    assert not [w for w in shown if "jitter" in str(w.message)]
+    asks = 3  # batches of 2, each ask warned once
+    assert result.warnings == {"jitter": asks}
+    assert "library warnings handled: jitter 3" in result.summary()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sum(r.get("ask_warnings", {}).get("jitter", 0) for r in records) == 2 * asks
+    reloaded = mobo.Study.load(path, toy_problem, read_only=True).result()
+    assert reloaded.warnings == result.warnings
+
+
+def test_progress_is_a_bar_on_a_terminal_and_one_summary_line_otherwise(toy_problem, capsys):
+    mobo.optimize(toy_problem, "random", n_evals=5, show_progress=True)
+    err = capsys.readouterr().err  # pytest's capture is not a terminal
+    assert err.count("\n") == 1 and err.startswith("random on toy: 5 evaluations")
+    mobo.optimize(toy_problem, "random", n_evals=5, show_progress=False)
+    assert capsys.readouterr().err == ""
