@@ -467,7 +467,9 @@ class Runtime(nn.Module):
             buffer_shapes=[list(s) for s in self.shapes],
             confidence=self.confidence_kind,
             input_shape=list(self.input_shape),
-            threshold_rule="exit at level k < L when confidence >= T_k and T_k < 1; level L always answers",
+            threshold_rule=(
+                "exit at level k < L when confidence >= T_k and T_k < 1; level L always answers"
+            ),
         )
         (path / _MANIFEST).write_text(json.dumps(manifest, indent=1))
 
