@@ -35,8 +35,10 @@ manifest, and :func:`load_runtime` runs them with the same Python decision loop.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -338,15 +340,22 @@ def _example_inputs(step: nn.Module, x: Tensor, shapes, feature: Tensor | None):
     return (feature,) if step.call == "chain" else (x,)
 
 
-def _trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
-    """``torch.jit.trace`` + ``torch.jit.freeze`` of an eval-mode module. On torch 2.14
-    both warn that they are deprecated in favour of torch.compile / torch.export; those
-    deprecation warnings are silenced here only, because a frozen TorchScript file is what
-    a device without Python loads, and measured it is the fastest mode here."""
-    with torch.no_grad(), warnings.catch_warnings():
+@contextlib.contextmanager
+def _jit_quietly():
+    """On torch 2.14 ``torch.jit.trace/freeze/save/load`` warn that they are deprecated in
+    favour of torch.compile / torch.export; only those warnings are silenced, only here,
+    because a frozen TorchScript file is what a device without Python loads."""
+    with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning
         )
+        yield
+
+
+def _trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
+    """``torch.jit.trace`` + ``torch.jit.freeze`` of an eval-mode module (measured the
+    fastest mode here, see the module docstring)."""
+    with torch.no_grad(), _jit_quietly():
         traced = torch.jit.trace(module.eval(), inputs, check_trace=False)
         return torch.jit.freeze(traced)
 
@@ -386,15 +395,17 @@ class Runtime(nn.Module):
         return len(self.steps)
 
     def _thresholds(self, thresholds) -> list[float]:
-        t = torch.as_tensor(thresholds, dtype=torch.float64).detach().cpu()
+        """T as Python floats, validated like :meth:`leanet.LEANet.check_thresholds` (in
+        Python: a batch-1 exit should not pay a dozen tensor operations for it)."""
+        if isinstance(thresholds, Tensor):
+            thresholds = thresholds.detach().cpu().double().reshape(-1).tolist()
+        t = [float(v) for v in thresholds]
         need = self.num_levels - 1
-        if t.ndim != 1 or t.numel() != need:
-            raise ValueError(
-                f"thresholds must be a 1-D vector of length {need}, got {tuple(t.shape)}"
-            )
-        if torch.isnan(t).any() or ((t < 0) | (t > 1)).any():
-            raise ValueError(f"thresholds must lie in [0, 1] without NaN, got {t.tolist()}")
-        return t.tolist()
+        if len(t) != need:
+            raise ValueError(f"thresholds must have length L-1 = {need}, got {len(t)}")
+        if any(math.isnan(v) or not 0.0 <= v <= 1.0 for v in t):
+            raise ValueError(f"thresholds must lie in [0, 1] without NaN, got {t}")
+        return t
 
     def exit_thresholds(self, level: int) -> list[float]:
         """T that makes every input exit at `level` (1-based): never before, always there."""
@@ -425,7 +436,14 @@ class Runtime(nn.Module):
             logits, conf, h = self._step(k, x, bufs, h)
             if k < last and t[k] >= 1.0:
                 continue
-            done = None if k == last or t[k] <= 0.0 else conf >= t[k]
+            if k == last or t[k] <= 0.0:
+                done = None
+            elif conf.shape[0] == 1:  # one input: a Python comparison, no tensor ops
+                done = None if float(conf) >= t[k] else False
+            else:
+                done = conf >= t[k]
+            if done is False:
+                continue
             if done is None or bool(done.all()):
                 rows = slice(None) if active is None else active
                 prediction[rows] = logits.argmax(dim=-1)
@@ -458,8 +476,9 @@ class Runtime(nn.Module):
         steps = self.steps
         if self.mode != "trace":
             steps = _trace_steps(self.steps, self.shapes, self.input_shape)
-        for k, step in enumerate(steps):
-            torch.jit.save(step, str(path / f"step{k + 1}.pt"))
+        with _jit_quietly():
+            for k, step in enumerate(steps):
+                torch.jit.save(step, str(path / f"step{k + 1}.pt"))
         manifest = dict(
             format="leanet-runtime/1",
             num_levels=self.num_levels,
@@ -480,7 +499,8 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
     m = json.loads((path / _MANIFEST).read_text())
     if m.get("format") != "leanet-runtime/1":
         raise ValueError(f"{path / _MANIFEST}: not a leanet runtime manifest")
-    steps = [torch.jit.load(str(path / f"step{k + 1}.pt")) for k in range(m["num_levels"])]
+    with _jit_quietly():
+        steps = [torch.jit.load(str(path / f"step{k + 1}.pt")) for k in range(m["num_levels"])]
     return Runtime(
         steps,
         m["calls"],
