@@ -24,12 +24,14 @@ __all__ = ["Timing", "cpu_times"]
 
 @dataclass(frozen=True)
 class Timing:
-    """CPU seconds per call: median, quartiles and the number of repeats."""
+    """CPU seconds per call: median, quartiles, and every repeat's sample (in repeat order,
+    so that two callables' samples of the same repeat can be paired)."""
 
     median: float
     q1: float
     q3: float
     repeats: int
+    samples: tuple[float, ...] = ()
 
     @property
     def iqr(self) -> float:
@@ -80,5 +82,5 @@ def cpu_times(
     out = {}
     for name, s in samples.items():
         q = statistics.quantiles(s, n=4) if len(s) > 1 else [s[0]] * 3
-        out[name] = Timing(statistics.median(s), q[0], q[2], len(s))
+        out[name] = Timing(statistics.median(s), q[0], q[2], len(s), tuple(s))
     return out
