@@ -24,10 +24,24 @@ exactly the work that is new at level k and returning head k's logits and confid
 
 Modes: ``"eager"`` runs the steps as plain PyTorch modules; ``"trace"`` traces each step
 with ``torch.jit.trace`` and freezes it with ``torch.jit.freeze`` (which removes the
-Python interpreter from the step). ``torch.compile`` was not added: see the benchmark's
-notes. At batch size > 1 the rows that exit are dropped from the buffers with one index
-copy per level where some exit (as :meth:`leanet.levels.Levels.select` does); at batch 1,
-the device case, nothing is ever copied.
+Python interpreter from the step). ``torch.compile`` works here but was not added as a mode:
+measured on the ConvNet at batch 1 it took 1.37 ms for the full network (traced: 1.43 ms)
+and 0.64 ms for the level-1 step (traced: 0.61 ms), so no better ratio, at 10-30 s of
+compilation per step. At batch size > 1 the rows that exit are dropped from the buffers
+with one index copy per level where some exit (as :meth:`leanet.levels.Levels.select`
+does); at batch 1, the device case, nothing is ever copied.
+
+What remains slow, measured on this machine with one thread (see
+``benchmarks/runtime_latency.py``): a depthwise convolution costs about 50 us whatever its
+size (oneDNN's fixed cost; prepacked weights, unfold + batched matmul or shifted adds were
+no faster), so MobileNet pays 13 of them at every level; and a band convolution unfolds
+its whole input prefix ``[0, w_k)`` to compute a few output channels, so narrow bands run
+at a fraction of a full convolution's MACs per second (caching the unfolded input per
+layer saved 0-30% per band and lost on wide ones: not adopted).
+
+Cost accounting (tested): the runtime's MACs and activation words per input equal what
+:func:`leanet.costs.measure_costs` charges; its weight words exceed them by the bias of
+every BN-folded band (the batch norm parameters it replaces are not counted there).
 
 :meth:`Runtime.save` writes every step as a traced, frozen TorchScript file plus a JSON
 manifest, and :func:`load_runtime` runs them with the same Python decision loop.
