@@ -403,6 +403,7 @@ class Runtime(nn.Module):
         self.confidence_kind = confidence_kind
         self.input_shape = tuple(int(v) for v in input_shape)
         self.mode = mode
+        self._scratch: dict = {}
 
     @property
     def num_levels(self) -> int:
@@ -428,23 +429,29 @@ class Runtime(nn.Module):
         return [1.0] * (level - 1) + [0.0] * (self.num_levels - level)
 
     def _start(self, x: Tensor) -> list[Tensor]:
-        return [x.new_empty((x.shape[0], *s)) for s in self.shapes]
+        """The band buffers for a batch like `x`, allocated once per batch size and reused:
+        every channel a step reads was written earlier in the same call, so stale values
+        are never read (a runtime is therefore not reentrant: one per thread)."""
+        key = (x.shape[0], x.dtype, x.device)
+        bufs = self._scratch.get(key)
+        if bufs is None:
+            bufs = [x.new_empty((x.shape[0], *s)) for s in self.shapes]
+            self._scratch = {key: bufs}  # keep one batch size only
+        return bufs
 
     def _step(self, k: int, x: Tensor, bufs: list[Tensor], h: Tensor):
-        call = self.calls[k]
+        call, step = self.calls[k], self.steps[k]
         if call == "band":
-            logits, conf = self.steps[k](x, *bufs)
+            logits, conf = step(x, *bufs)
             return logits, conf, h
-        return self.steps[k](h if call == "chain" else x)
+        return step(h if call == "chain" else x)
 
     @torch.no_grad()
     def forward(self, x: Tensor, thresholds) -> Decision:
         """Adaptive inference with the rule of :meth:`leanet.LEANet.forward`."""
         t = self._thresholds(thresholds)
         n, last = x.shape[0], self.num_levels - 1
-        prediction = torch.empty(n, dtype=torch.long, device=x.device)
-        exit_level = torch.empty(n, dtype=torch.long, device=x.device)
-        active = None  # None: every row still undecided, in its original order
+        prediction = exit_level = active = None  # active None: every row still undecided
         bufs, h = self._start(x), x
         for k in range(self.num_levels):
             logits, conf, h = self._step(k, x, bufs, h)
@@ -458,18 +465,23 @@ class Runtime(nn.Module):
                 done = conf >= t[k]
             if done is False:
                 continue
-            if done is None or bool(done.all()):
-                rows = slice(None) if active is None else active
-                prediction[rows] = logits.argmax(dim=-1)
-                exit_level[rows] = k + 1
+            if done is None or bool(done.all()):  # every remaining row exits here
+                if active is None:
+                    full = torch.full((n,), k + 1, dtype=torch.long, device=x.device)
+                    return Decision(logits.argmax(dim=-1), full)
+                prediction[active] = logits.argmax(dim=-1)
+                exit_level[active] = k + 1
                 break
             if not bool(done.any()):
                 continue
-            idx = torch.arange(n, device=x.device) if active is None else active
-            prediction[idx[done]] = logits[done].argmax(dim=-1)
-            exit_level[idx[done]] = k + 1
+            if active is None:
+                active = torch.arange(n, device=x.device)
+                prediction = torch.empty(n, dtype=torch.long, device=x.device)
+                exit_level = torch.empty(n, dtype=torch.long, device=x.device)
+            prediction[active[done]] = logits[done].argmax(dim=-1)
+            exit_level[active[done]] = k + 1
             keep = ~done
-            active, x, h = idx[keep], x[keep], h[keep]
+            active, x, h = active[keep], x[keep], h[keep]
             bufs = [b[keep] for b in bufs]
         return Decision(prediction, exit_level)
 

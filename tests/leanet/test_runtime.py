@@ -12,6 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import leanet
 import leanet.levels
+import leanet.model
 from leanet.confidence import confidence
 from leanet.costs import Work, count_work, measure_costs
 from leanet.runtime import compile_full, compile_runtime, load_runtime
@@ -31,6 +32,8 @@ def _randomize_heads(net: leanet.LEANet, seed: int = 0) -> leanet.LEANet:
     output weights, so that the confidences spread."""
     g = torch.Generator().manual_seed(seed)
     for head in net.heads:
+        if not isinstance(head, leanet.model.Head):
+            continue  # e.g. the hybrid's pretrained classifier
         bn = head.mlp[0]
         n = bn.num_features
         bn.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
