@@ -55,29 +55,45 @@ def trained(digits):
     return bases
 
 
-def _fitted(base, digits, **kind):
-    net = leanet.build(base, **kind)
-    leanet.fit_heads(net, digits.train, epochs=3, progress=False)
-    return net
+@pytest.fixture(scope="module")
+def fitted(trained, digits):
+    """LEANets on the trained bases, heads fitted (1 epoch), shared by the two modes."""
+    cache = {}
+
+    def get(arch: str, **kind):
+        key = (arch, tuple(sorted(kind.items())))
+        if key not in cache:
+            net = leanet.build(trained[arch], **kind)
+            leanet.fit_heads(net, digits.train, epochs=1, progress=False)
+            cache[key] = _randomize_heads(net)
+        return cache[key]
+
+    return get
 
 
 def _threshold_vectors(conf: torch.Tensor, count: int, seed: int = 0) -> list[list[float]]:
-    """Thresholds midway between two neighbouring confidences of each level, at random
-    ranks (so that exits spread over the levels and no confidence lies within rounding of
-    a threshold), plus the corners 0 and 1."""
+    """Thresholds midway between two neighbouring confidences of each level (so that no
+    confidence lies within rounding of a threshold): one vector per level that splits the
+    inputs there, `count` at random ranks, plus the corners 0 and 1."""
     g = torch.Generator().manual_seed(seed)
     L, n = conf.shape
     ranked = conf.double().sort(dim=1).values
     out = [[0.0] * (L - 1), [1.0] * (L - 1)]
     gaps = [(ranked[k, 1:] - ranked[k, :-1] > 1e-5).nonzero().flatten() for k in range(L - 1)]
+
+    def between(k: int, i: int) -> float:
+        return float(ranked[k, i] + ranked[k, i + 1]) / 2
+
+    for k, gap in enumerate(gaps):  # level k+1 splits the inputs, the next takes the rest
+        mid = between(k, int(gap[len(gap) // 2])) if len(gap) else 0.0
+        out.append([1.0] * k + [mid] + [0.0] * (L - 2 - k))
     for _ in range(count):
         t = []
         for k, gap in enumerate(gaps):
             if len(gap) == 0:  # all confidences tie (a dead level): exit all or none
                 t.append(float(torch.randint(0, 2, (1,), generator=g)))
                 continue
-            i = int(gap[torch.randint(0, len(gap), (1,), generator=g)])
-            t.append(float(ranked[k, i] + ranked[k, i + 1]) / 2)
+            t.append(between(k, int(gap[torch.randint(0, len(gap), (1,), generator=g)])))
         out.append(t)
     return out
 
@@ -102,17 +118,16 @@ def _check_agrees(net, runtime, x, thresholds_list):
     "kind", [dict(), dict(scheme="slice"), dict(levels="depth", num_levels=3)], ids=str
 )
 @pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
-def test_runtime_decides_as_the_leanet_on_trained_nets(trained, digits, arch, kind, mode):
-    net = _randomize_heads(_fitted(trained[arch], digits, **kind))
-    x, _ = digits.val.tensors()
-    x = x[:120]
+def test_runtime_decides_as_the_leanet_on_trained_nets(fitted, digits, arch, kind, mode):
+    net = fitted(arch, **kind)
+    x = digits.val.tensors()[0][:80]
     runtime = compile_runtime(net, mode=mode)
     conf = net.level_outputs(x).confidence
-    seen = _check_agrees(net, runtime, x, _threshold_vectors(conf, 40))
+    seen = _check_agrees(net, runtime, x, _threshold_vectors(conf, 15))
     assert len(seen) == net.num_levels  # every level answered some input somewhere
     # One input at a time (the device case takes a separate code path).
     for t in _threshold_vectors(conf, 3, seed=1):
-        for i in range(4):
+        for i in range(3):
             a, b = net(x[i : i + 1], t), runtime(x[i : i + 1], t)
             assert torch.equal(a.exit_level, b.exit_level) and torch.equal(
                 a.prediction, b.prediction
