@@ -174,27 +174,15 @@ class _Head(nn.Module):
         side = head.pool.output_size
         side = side if isinstance(side, int) else side[0]
         self.pool = None if side == map_size else side
-        mods, folded = list(head.mlp), []
-        i = 0
-        while i < len(mods):
-            m = mods[i]
-            if (
-                isinstance(m, nn.BatchNorm1d)
-                and i + 1 < len(mods)
-                and isinstance(mods[i + 1], nn.Linear)
-            ):
-                lin = mods[i + 1]
-                scale, shift = _bn_affine(m)
-                w = lin.weight.detach().double()
-                b = w @ shift + (0.0 if lin.bias is None else lin.bias.detach().double())
-                new = nn.Linear(lin.in_features, lin.out_features)
-                new.weight.data.copy_(w * scale), new.bias.data.copy_(b)
-                folded.append(new.requires_grad_(False))
-                i += 2
-                continue
-            folded.append(copy.deepcopy(m).requires_grad_(False))
-            i += 1
-        self.mlp = nn.Sequential(*folded)
+        mods = [copy.deepcopy(m).requires_grad_(False) for m in head.mlp]
+        if len(mods) > 1 and isinstance(mods[0], nn.BatchNorm1d) and isinstance(mods[1], nn.Linear):
+            bn, lin = mods.pop(0), mods[0]
+            scale, shift = _bn_affine(bn)
+            w = lin.weight.double()
+            b = w @ shift + (0.0 if lin.bias is None else lin.bias.double())
+            mods[0] = nn.Linear(lin.in_features, lin.out_features).requires_grad_(False)
+            mods[0].weight.copy_(w * scale), mods[0].bias.copy_(b)
+        self.mlp = nn.Sequential(*mods)
 
     def forward(self, f: Tensor) -> Tensor:
         if self.pool is not None:
