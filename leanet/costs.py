@@ -24,8 +24,6 @@ model through :meth:`LevelCosts.from_joules`.
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass
 
 import torch
@@ -232,7 +230,9 @@ def measure_costs(
     Args:
         net: A :class:`leanet.LEANet`.
         platform: An energy table (name in :data:`PLATFORMS`, or a :class:`Platform`).
-        latency: Also measure seconds to exit at each level (median of ``repeats``).
+        latency: Also measure CPU seconds to exit at each level through the compiled
+            runtime (:mod:`leanet.runtime`, traced), and of the full network traced the
+            same way: median of ``repeats``, interleaved, one thread.
         repeats: Timing repeats.
     """
     platform = get_platform(platform)
@@ -257,14 +257,19 @@ def measure_costs(
         cumulative.append(total.energy(platform))
     exit_latency = full_latency = None
     if latency:
+        # Exits run through the compiled runtime and the full network is prepared the same
+        # way (BN folded, traced and frozen): both in one execution mode, timed interleaved.
+        from leanet.runtime import compile_full, compile_runtime
+
+        runtime = compile_runtime(net, mode="trace")
+        full = compile_full(net.base, mode="trace")
+        fns = {k: (lambda k=k: _run_to_level(runtime, x, k)) for k in range(net.num_levels)}
+        fns["full"] = lambda: full(x)
+        seconds = _median_seconds(fns, repeats)
         exit_latency = torch.tensor(
-            [
-                _median_seconds(lambda k=k: _run_to_level(net, x, k), repeats)
-                for k in range(net.num_levels)
-            ],
-            dtype=torch.float64,
+            [seconds[k] for k in range(net.num_levels)], dtype=torch.float64
         )
-        full_latency = _median_seconds(lambda: net.base(x), repeats)
+        full_latency = seconds["full"]
     net.train(was_training)
     return LevelCosts(
         exit_energy=torch.tensor(cumulative, dtype=torch.float64),
@@ -279,19 +284,15 @@ def measure_costs(
     )
 
 
-def _run_to_level(net, x: Tensor, last: int) -> None:
-    """Everything an input that exits at level ``last + 1`` executes (0-based ``last``)."""
-    state = net.levels.init_state(x)
-    for k in range(last + 1):
-        state = net.levels.advance(state)
-        net.heads[k](net.levels.feature_map(state))
+def _run_to_level(runtime, x: Tensor, last: int) -> None:
+    """Everything an input that exits at level ``last + 1`` executes (0-based ``last``):
+    the runtime's adaptive forward with thresholds that exit exactly there."""
+    runtime(x, runtime.exit_thresholds(last + 1))
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _median_seconds(fns: dict, repeats: int) -> dict:
+    """Median CPU seconds per call of each callable, timed interleaved on one thread after a
+    warm-up (see :func:`leanet.timing.cpu_times`, which also gives the spread)."""
+    from leanet.timing import cpu_times
+
+    return {name: t.median for name, t in cpu_times(fns, repeats=repeats).items()}

@@ -1,0 +1,179 @@
+"""CPU time of an exit at level k, as a ratio to the full network, old path vs runtime.
+
+For ConvNet (width 1), VGG-16 (x0.25) and MobileNet v1 (x0.5) on 1 x 28 x 28 inputs (the
+sizes of ``benchmarks/leanet_levels.py``), random weights with non-trivial batch-norm
+statistics (latency does not depend on accuracy; heads untrained), width levels (5,
+triangular, default fractions) and depth levels (4 early exits), batch 1 and 64, it times:
+
+- ``old``: :meth:`leanet.LEANet.forward` (the levels API) with thresholds that make every
+  input exit at level k, over the unmodified full network in eager PyTorch;
+- ``eager``: :func:`leanet.runtime.compile_runtime` in eager mode, over the full network
+  with BN folded (:func:`leanet.runtime.compile_full`, eager);
+- ``trace``: the runtime traced and frozen, over the full network traced and frozen.
+
+CPU time of this thread (``time.thread_time``), torch on one thread, every callable warmed
+up, all callables of a configuration interleaved round-robin in each repeat; a ratio is
+computed per repeat (numerator and denominator from the same repeat) and reported as the
+median with its interquartile range over repeats. Writes
+``benchmarks/results/runtime_latency.{json,md}`` with the command and the git commit.
+
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/runtime_latency.py`` (a few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from leanet import build, build_base
+from leanet.runtime import compile_full, compile_runtime
+from leanet.timing import cpu_times
+
+NETS = {
+    "convnet": dict(width_multiplier=1.0),
+    "vgg16": dict(width_multiplier=0.25),
+    "mobilenet": dict(width_multiplier=0.5),
+}
+LEVELS = {"width": dict(levels="width"), "depth": dict(levels="depth", num_levels=4)}
+MODES = ("old", "eager", "trace")
+RESULTS = Path(__file__).parent / "results"
+
+
+def _random_base(arch: str, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    base = build_base(arch, num_classes=10, in_channels=1, input_size=28, **NETS[arch])
+    g = torch.Generator().manual_seed(seed)
+    for m in base.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+    return base.eval()
+
+
+def _ratio(num, den) -> dict:
+    r = [a / b for a, b in zip(num.samples, den.samples, strict=True)]
+    q = statistics.quantiles(r, n=4) if len(r) > 1 else [r[0]] * 3
+    return dict(median=statistics.median(r), q1=q[0], q3=q[2])
+
+
+def measure(arch: str, levels: str, batch: int, repeats: int, seed: int) -> dict:
+    base = _random_base(arch, seed)
+    net = build(base, seed=seed, **LEVELS[levels])
+    rt = {"eager": compile_runtime(net, mode="eager"), "trace": compile_runtime(net, mode="trace")}
+    full = {
+        "old": base,
+        "eager": compile_full(base, mode="eager"),
+        "trace": compile_full(base, mode="trace"),
+    }
+    x = torch.randn(batch, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+    L = net.num_levels
+    fns = {}
+    for mode in MODES:
+        fns[f"{mode}/full"] = lambda f=full[mode]: f(x)
+        for k in range(1, L + 1):
+            t = rt["trace"].exit_thresholds(k)
+            run = net if mode == "old" else rt[mode]
+            fns[f"{mode}/{k}"] = lambda run=run, t=t: run(x, t)
+    with torch.no_grad():
+        for k in range(1, L + 1):  # every callable really exits at level k
+            for mode in MODES:
+                run = net if mode == "old" else rt[mode]
+                assert bool((run(x, rt["trace"].exit_thresholds(k)).exit_level == k).all())
+    times = cpu_times(fns, repeats=repeats, min_sample=2e-3 if batch == 1 else 0.0)
+    row = dict(arch=arch, levels=levels, batch=batch, num_levels=L, repeats=repeats)
+    row["seconds"] = {name: dict(median=t.median, q1=t.q1, q3=t.q3) for name, t in times.items()}
+    row["ratio"] = {
+        mode: [_ratio(times[f"{mode}/{k}"], times[f"{mode}/full"]) for k in range(1, L + 1)]
+        for mode in MODES
+    }
+    return row
+
+
+def _markdown(rows: list[dict], command: str, commit: str, machine: str) -> str:
+    lines = [
+        "# Runtime latency: CPU time of an exit at level k / the full network",
+        "",
+        f"Command: `{command}`  ",
+        f"Commit: `{commit}`  ",
+        f"Machine: {machine}",
+        "",
+        "Per-repeat ratio, median [IQR] over repeats; each mode over the full network in the "
+        "same mode (old: levels API over the raw eager network; eager: runtime over the "
+        "BN-folded eager network; trace: traced+frozen runtime over the traced+frozen "
+        "network). Full-network medians in ms.",
+        "",
+        "| net | levels | batch | mode | full ms | "
+        + " | ".join(f"L{k}" for k in range(1, 6))
+        + " |",
+        "|---|---|---|---|---|" + "---|" * 5,
+    ]
+    for row in rows:
+        for mode in MODES:
+            cells = [f"{r['median']:.2f} [{r['q1']:.2f}-{r['q3']:.2f}]" for r in row["ratio"][mode]]
+            cells += [""] * (5 - len(cells))
+            full_ms = row["seconds"][f"{mode}/full"]["median"] * 1e3
+            lines.append(
+                f"| {row['arch']} | {row['levels']} | {row['batch']} | {mode} | {full_ms:.2f} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--archs", nargs="+", default=list(NETS), choices=list(NETS))
+    parser.add_argument("--levels", nargs="+", default=list(LEVELS), choices=list(LEVELS))
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 64])
+    parser.add_argument("--repeats", type=int, default=25, help="repeats at batch 1")
+    parser.add_argument("--repeats-large", type=int, default=9, help="repeats at batch > 1")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runtime_latency")
+    args = parser.parse_args(argv)
+    command = " ".join(
+        ["PYTHONPATH=. python", "benchmarks/runtime_latency.py"]
+        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
+    )
+    root = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    commit += " (with uncommitted changes)" if dirty else ""
+    torch.set_num_threads(1)
+    machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread"
+    rows = []
+    for arch in args.archs:
+        for levels in args.levels:
+            for batch in args.batches:
+                repeats = args.repeats if batch == 1 else args.repeats_large
+                row = measure(arch, levels, batch, repeats, args.seed)
+                rows.append(row)
+                summary = {m: [round(r["median"], 2) for r in row["ratio"][m]] for m in MODES}
+                print(f"{arch} {levels} batch {batch}: {summary}", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    meta = dict(command=command, commit=commit, machine=machine)
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(dict(meta, rows=rows), indent=1))
+    md = _markdown(rows, command, commit, machine)
+    (RESULTS / f"{args.out}.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,579 @@
+"""A fast adaptive runtime for a LEANet: one pre-built step per level, nothing else.
+
+:meth:`leanet.LEANet.forward` is the reference: it slices the pretrained weights, runs
+batch norms and ``torch.cat``-s every cached activation with each new band, which costs
+about 100 small operator calls per level. At batch 1 on a CPU that dispatch overhead, not
+the convolutions, dominates (an exit at level 1 cost 0.91x the full ConvNet, 1.24x the full
+MobileNet). :func:`compile_runtime` turns the same LEANet into L *steps*, step k doing
+exactly the work that is new at level k and returning head k's logits and confidence:
+
+- weights are sliced per band once, stored contiguous, and every ``BatchNorm2d`` is folded
+  into the convolution before it (per band); a head's ``BatchNorm1d`` is folded into its
+  first ``Linear``. ``ReLU`` then ``MaxPool2d`` are swapped (they commute exactly) so that
+  the ReLU runs on 4x fewer values and can write the segment's result;
+- width levels, triangular scheme: every plain convolution reads its input from a buffer
+  allocated once per call (full width), written band by band: level k writes channels
+  ``[w_{k-1}, w_k)`` in place (the closing ReLU writes straight into the buffer with
+  ``out=``), and the next convolution reads ``[0, w_k)``, a view. So advancing from level k
+  to k+1 re-runs no layer and copies no cached activation (no ``torch.cat``);
+- width levels, ``"slice"`` scheme: step k is the whole level-k slice from the input (the
+  scheme recomputes by definition, and is charged so);
+- width levels, ``"hybrid"`` scheme: steps 1..L-1 as triangular, step L is the unmodified
+  pretrained features (``net.levels.pretrained``, BN folded) on the input, then head L;
+- depth levels: step k runs blocks ``cuts[k-1]:cuts[k]`` on the previous step's map.
+
+Modes: ``"eager"`` runs the steps as plain PyTorch modules; ``"trace"`` traces each step
+with ``torch.jit.trace`` and freezes it with ``torch.jit.freeze`` (which removes the
+Python interpreter from the step). ``torch.compile`` works here but was not added as a mode:
+measured on the ConvNet at batch 1 it took 1.37 ms for the full network (traced: 1.43 ms)
+and 0.64 ms for the level-1 step (traced: 0.61 ms), so no better ratio, at 10-30 s of
+compilation per step. At batch size > 1 the rows that exit are dropped from the buffers
+with one index copy per level where some exit (as :meth:`leanet.levels.Levels.select`
+does); at batch 1, the device case, nothing is ever copied.
+
+What remains slow, measured on this machine with one thread (see
+``benchmarks/runtime_latency.py``): a depthwise convolution costs about 50 us whatever its
+size (oneDNN's fixed cost; prepacked weights, unfold + batched matmul or shifted adds were
+no faster), so MobileNet pays 13 of them at every level; and a band convolution unfolds
+its whole input prefix ``[0, w_k)`` to compute a few output channels, so narrow bands run
+at a fraction of a full convolution's MACs per second (caching the unfolded input per
+layer saved 0-30% per band and lost on wide ones: not adopted).
+
+Cost accounting (tested): the runtime's MACs and activation words per input equal what
+:func:`leanet.costs.measure_costs` charges; its weight words exceed them by the bias of
+every BN-folded band (the batch norm parameters it replaces are not counted there).
+
+:meth:`Runtime.save` writes every step as a traced, frozen TorchScript file plus a JSON
+manifest, and :func:`load_runtime` runs them with the same Python decision loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from leanet.confidence import CONFIDENCES, confidence
+from leanet.model import Decision, Head
+
+__all__ = ["MODES", "Runtime", "compile_full", "compile_runtime", "load_runtime"]
+
+MODES = ("eager", "trace")
+_MANIFEST = "runtime.json"
+
+
+# -- operations of a step ------------------------------------------------------------------
+class _Conv(nn.Module):
+    """A convolution with pre-sliced, contiguous (BN-folded) weights."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None, like: nn.Conv2d, groups: int):
+        super().__init__()
+        self.register_buffer("weight", weight.detach().float().contiguous().clone())
+        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+        self.stride, self.padding, self.dilation = like.stride, like.padding, like.dilation
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
+
+
+class _Affine(nn.Module):
+    """A batch norm that follows no convolution: ``x * scale + shift`` per channel."""
+
+    def __init__(self, scale: Tensor, shift: Tensor):
+        super().__init__()
+        self.register_buffer("scale", scale.float().view(1, -1, 1, 1).clone())
+        self.register_buffer("shift", shift.float().view(1, -1, 1, 1).clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addcmul(self.shift, x, self.scale)
+
+
+def _bn_affine(bn: nn.BatchNorm2d | nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
+    """(scale, shift) of an eval-mode batch norm, computed in float64."""
+    scale = (bn.running_var.double() + bn.eps).rsqrt()
+    if bn.weight is not None:
+        scale = scale * bn.weight.detach().double()
+    shift = -bn.running_mean.double() * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias.detach().double()
+    return scale, shift
+
+
+def _kind(m: nn.Module) -> str:
+    if isinstance(m, nn.Conv2d):
+        return (
+            "depthwise" if m.groups > 1 and m.groups == m.in_channels == m.out_channels else "conv"
+        )
+    return "bn" if isinstance(m, nn.BatchNorm2d) else "channelwise"
+
+
+def _ops(layers: Sequence[tuple[nn.Module, str, int, int, int]]) -> list[nn.Module]:
+    """Fold and slice consecutive layers ``(module, kind, lo, hi, in_hi)``: output channels
+    ``[lo, hi)``, reading input channels ``[0, in_hi)`` (plain conv) or ``[lo, hi)``."""
+    ops: list[nn.Module] = []
+    i = 0
+    while i < len(layers):
+        m, kind, lo, hi, in_hi = layers[i]
+        if kind in ("conv", "depthwise"):
+            bn = layers[i + 1][0] if i + 1 < len(layers) and layers[i + 1][1] == "bn" else None
+            w, b = m.weight.detach().double(), m.bias
+            b = None if b is None else b.detach().double()
+            if bn is not None:
+                scale, shift = _bn_affine(bn)
+                w = w * scale.view(-1, 1, 1, 1)
+                b = shift if b is None else b * scale + shift
+            full_band = lo == 0 and hi == m.out_channels and in_hi == m.in_channels
+            if kind == "conv":
+                w, groups = w[lo:hi, :in_hi], (m.groups if full_band else 1)
+            else:
+                w, groups = w[lo:hi], hi - lo
+            ops.append(_Conv(w, None if b is None else b[lo:hi], m, groups))
+            i += 2 if bn is not None else 1
+            continue
+        if kind == "bn":
+            scale, shift = _bn_affine(m)
+            ops.append(_Affine(scale[lo:hi], shift[lo:hi]))
+        elif isinstance(m, nn.ReLU):
+            ops.append(nn.ReLU())
+        elif not isinstance(m, (nn.Dropout, nn.Identity)):
+            ops.append(m)  # pooling, ReLU6, Upsample: channel-wise and stateless
+        i += 1
+    for j in range(len(ops) - 1):  # ReLU then max pool == max pool then ReLU, exactly
+        if isinstance(ops[j], nn.ReLU) and isinstance(ops[j + 1], nn.MaxPool2d):
+            ops[j], ops[j + 1] = ops[j + 1], ops[j]
+    return ops
+
+
+def _full_ops(modules: nn.Sequential) -> list[nn.Module]:
+    """Every layer of a plain feature sequence, BN folded."""
+    layers = []
+    for m in modules:
+        out = m.out_channels if isinstance(m, nn.Conv2d) else 0
+        layers.append((m, _kind(m), 0, out, m.in_channels if isinstance(m, nn.Conv2d) else 0))
+    return _ops(layers)
+
+
+class _Head(nn.Module):
+    """A :class:`leanet.model.Head` with its ``BatchNorm1d`` folded into the first Linear;
+    pooling is skipped when it would keep the map as it is."""
+
+    def __init__(self, head: Head, map_size: int):
+        super().__init__()
+        side = head.pool.output_size
+        side = side if isinstance(side, int) else side[0]
+        self.pool = None if side == map_size else side
+        mods = [copy.deepcopy(m).requires_grad_(False) for m in head.mlp]
+        if len(mods) > 1 and isinstance(mods[0], nn.BatchNorm1d) and isinstance(mods[1], nn.Linear):
+            bn, lin = mods.pop(0), mods[0]
+            scale, shift = _bn_affine(bn)
+            w = lin.weight.double()
+            b = w @ shift + (0.0 if lin.bias is None else lin.bias.double())
+            mods[0] = nn.Linear(lin.in_features, lin.out_features).requires_grad_(False)
+            mods[0].weight.copy_(w * scale), mods[0].bias.copy_(b)
+        self.mlp = nn.Sequential(*mods)
+
+    def forward(self, f: Tensor) -> Tensor:
+        if self.pool is not None:
+            f = F.adaptive_avg_pool2d(f, self.pool)
+        return self.mlp(torch.flatten(f, 1))
+
+
+def _head(head: nn.Module, map_size: int) -> nn.Module:
+    if isinstance(head, Head):
+        return _Head(head, map_size)
+    return copy.deepcopy(head).eval().requires_grad_(False)  # any feature map -> logits module
+
+
+# -- steps ---------------------------------------------------------------------------------
+class _Segment(nn.Module):
+    """Band ``[lo, hi)`` of the layers from one plain conv up to the next: reads channels
+    ``[0, in_hi)`` of its source, writes its result into ``[lo, hi)`` of its destination
+    buffer (through the closing ReLU's ``out=`` when there is one, else a copy)."""
+
+    def __init__(self, src: int, in_hi: int, ops: list[nn.Module], dst: int, lo: int, hi: int):
+        super().__init__()
+        self.relu_write = bool(ops) and isinstance(ops[-1], nn.ReLU)
+        self.ops = nn.Sequential(*(ops[:-1] if self.relu_write else ops))
+        self.src, self.in_hi, self.dst, self.lo, self.hi = src, in_hi, dst, lo, hi
+
+    def forward(self, src: Tensor, dst: Tensor) -> None:
+        h = self.ops(src[:, : self.in_hi])
+        out = dst[:, self.lo : self.hi]
+        if self.relu_write:
+            torch.clamp_min(h, 0.0, out=out)
+        else:
+            out.copy_(h)
+
+
+class _BandStep(nn.Module):
+    """Triangular level k: each segment's new band, then head k on the last buffer."""
+
+    call = "band"
+
+    def __init__(self, segments: list[_Segment], head: nn.Module, width: int, kind: str):
+        super().__init__()
+        self.segments, self.head, self.width, self.kind = nn.ModuleList(segments), head, width, kind
+
+    def forward(self, x: Tensor, *bufs: Tensor) -> tuple[Tensor, Tensor]:
+        for seg in self.segments:
+            seg(x if seg.src < 0 else bufs[seg.src], bufs[seg.dst])
+        logits = self.head(bufs[-1][:, : self.width])
+        return logits, confidence(logits, self.kind)
+
+
+class _ChainStep(nn.Module):
+    """Depth level k (or a whole level from the input): layers, then the head.
+    Returns (logits, confidence, feature map)."""
+
+    call = "chain"
+
+    def __init__(self, ops: list[nn.Module], head: nn.Module, kind: str):
+        super().__init__()
+        self.ops, self.head, self.kind = nn.Sequential(*ops), head, kind
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        h = self.ops(h)
+        logits = self.head(h)
+        return logits, confidence(logits, self.kind), h
+
+
+class _ScratchStep(_ChainStep):
+    """A level computed from the input alone (``"slice"`` levels, the hybrid's top)."""
+
+    call = "scratch"
+
+
+# -- planning ------------------------------------------------------------------------------
+def _map_sizes(features: nn.Sequential, input_shape: Sequence[int]) -> list[tuple[int, int]]:
+    """(H, W) after each layer of `features` for one input of `input_shape`."""
+    sizes, h = [], torch.zeros(1, *input_shape)
+    with torch.no_grad():
+        for m in features:
+            h = m(h)
+            sizes.append(tuple(h.shape[-2:]))
+    return sizes
+
+
+def _band_steps(net, n_levels: int, input_shape) -> tuple[list[_BandStep], list[tuple]]:
+    """Steps 1..n_levels of the triangular scheme and the buffer shapes (no batch dim)."""
+    layers = net.levels.layers
+    sizes = _map_sizes(net.levels.features, input_shape)
+    convs = [i for i, layer in enumerate(layers) if layer.kind == "conv"]
+    # Segment s covers layers [starts[s], starts[s+1]); buffer s feeds conv s (or the head).
+    starts = ([0] if convs[0] > 0 else []) + convs
+    bounds = list(zip(starts, starts[1:] + [len(layers)], strict=True))
+    # Buffer s holds segment s's output, as wide as the top level uses.
+    shapes = [(layers[b - 1].w_out[n_levels], *sizes[b - 1]) for _, b in bounds]
+    last = layers[-1]
+    steps = []
+    for k in range(1, n_levels + 1):
+        segs = []
+        for s, (a, b) in enumerate(bounds):
+            lo, hi = layers[b - 1].w_out[k - 1], layers[b - 1].w_out[k]
+            if k > 1 and hi <= lo:
+                continue  # no new channels here (e.g. the resized input)
+            band = [(layer.module, layer.kind, lo, hi, layer.w_in[k]) for layer in layers[a:b]]
+            src = s - 1  # -1: the input itself
+            in_hi = layers[a].w_in[k] if layers[a].kind == "conv" else input_shape[0]
+            segs.append(_Segment(src, in_hi, _ops(band), s, lo, hi))
+        head = _head(net.heads[k - 1], sizes[-1][-1])
+        steps.append(_BandStep(segs, head, last.w_out[k], net.confidence))
+    return steps, shapes
+
+
+def _plan(net) -> tuple[list[nn.Module], list[tuple]]:
+    """The eager steps of `net` and the buffer shapes the band steps write."""
+    cfg = net.base.config
+    s = int(cfg["input_size"])
+    input_shape = (int(cfg["in_channels"]), s, s)
+    lv, num_levels = net.levels, net.num_levels
+    features = lv.features
+    if lv.kind == "depth":
+        sizes = _map_sizes(features, input_shape)
+        steps = [
+            _ChainStep(
+                _full_ops(features[lv.cuts[k - 1] : lv.cuts[k]]),
+                _head(net.heads[k - 1], sizes[lv.cuts[k] - 1][-1]),
+                net.confidence,
+            )
+            for k in range(1, num_levels + 1)
+        ]
+        return steps, []
+    scheme = getattr(lv, "scheme", "triangular")
+    if scheme == "slice":
+        sizes = _map_sizes(features, input_shape)
+        steps = []
+        for k in range(1, num_levels + 1):
+            band = [(x.module, x.kind, 0, x.w_out[k], x.w_in[k]) for x in lv.layers]
+            steps.append(
+                _ScratchStep(_ops(band), _head(net.heads[k - 1], sizes[-1][-1]), net.confidence)
+            )
+        return steps, []
+    hybrid = scheme == "hybrid"
+    if hybrid and not isinstance(getattr(lv, "pretrained", None), nn.Sequential):
+        raise ValueError("a hybrid scheme needs levels.pretrained, the pretrained features")
+    if scheme not in ("triangular", "hybrid"):
+        raise ValueError(f"unknown width scheme {scheme!r}")
+    shared = num_levels - 1 if hybrid else num_levels
+    steps, shapes = _band_steps(net, shared, input_shape)
+    if hybrid:
+        top = lv.pretrained
+        size = _map_sizes(top, input_shape)[-1][-1]
+        steps.append(_ScratchStep(_full_ops(top), _head(net.heads[-1], size), net.confidence))
+    return steps, shapes
+
+
+# -- tracing -------------------------------------------------------------------------------
+def _example_inputs(step: nn.Module, x: Tensor, shapes, feature: Tensor | None):
+    if step.call == "band":
+        return (x, *[x.new_zeros(x.shape[0], *s) for s in shapes])
+    return (feature,) if step.call == "chain" else (x,)
+
+
+@contextlib.contextmanager
+def _jit_quietly():
+    """On torch 2.14 ``torch.jit.trace/freeze/save/load`` warn that they are deprecated in
+    favour of torch.compile / torch.export; only those warnings are silenced, only here,
+    because a frozen TorchScript file is what a device without Python loads."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning
+        )
+        yield
+
+
+def _trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
+    """``torch.jit.trace`` + ``torch.jit.freeze`` of an eval-mode module (measured the
+    fastest mode here, see the module docstring)."""
+    with torch.no_grad(), _jit_quietly():
+        traced = torch.jit.trace(module.eval(), inputs, check_trace=False)
+        return torch.jit.freeze(traced)
+
+
+def _trace_steps(steps, shapes, input_shape) -> list[torch.jit.ScriptModule]:
+    x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+    out, h = [], x
+    with torch.no_grad():
+        for step in steps:
+            inputs = _example_inputs(step, x, shapes, h)
+            res = step(*inputs)
+            if step.call == "chain":
+                h = res[2]
+            out.append(_trace(step, inputs))
+    return out
+
+
+# -- the runtime ---------------------------------------------------------------------------
+class Runtime(nn.Module):
+    """L compiled level steps and the exit rule of :meth:`leanet.LEANet.forward`.
+
+    Build it with :func:`compile_runtime` (or :func:`load_runtime`). ``forward(x, T)``
+    returns the same :class:`leanet.model.Decision` as ``net(x, T)``.
+    """
+
+    def __init__(self, steps, calls, shapes, *, confidence_kind: str, input_shape, mode: str):
+        super().__init__()
+        self.steps = nn.ModuleList(steps)
+        self.calls = list(calls)
+        self.shapes = [tuple(int(v) for v in s) for s in shapes]
+        self.confidence_kind = confidence_kind
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self.mode = mode
+        self._scratch: dict = {}
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.steps)
+
+    def _thresholds(self, thresholds) -> list[float]:
+        """T as Python floats, validated like :meth:`leanet.LEANet.check_thresholds` (in
+        Python: a batch-1 exit should not pay a dozen tensor operations for it)."""
+        if isinstance(thresholds, Tensor):
+            thresholds = thresholds.detach().cpu().double().reshape(-1).tolist()
+        t = [float(v) for v in thresholds]
+        need = self.num_levels - 1
+        if len(t) != need:
+            raise ValueError(f"thresholds must have length L-1 = {need}, got {len(t)}")
+        if any(math.isnan(v) or not 0.0 <= v <= 1.0 for v in t):
+            raise ValueError(f"thresholds must lie in [0, 1] without NaN, got {t}")
+        return t
+
+    def exit_thresholds(self, level: int) -> list[float]:
+        """T that makes every input exit at `level` (1-based): never before, always there."""
+        if not 1 <= level <= self.num_levels:
+            raise ValueError(f"level must be in 1..{self.num_levels}, got {level}")
+        return [1.0] * (level - 1) + [0.0] * (self.num_levels - level)
+
+    def _start(self, x: Tensor) -> list[Tensor]:
+        """The band buffers for a batch like `x`, allocated once per batch size and reused:
+        every channel a step reads was written earlier in the same call, so stale values
+        are never read (a runtime is therefore not reentrant: one per thread)."""
+        key = (x.shape[0], x.dtype, x.device)
+        bufs = self._scratch.get(key)
+        if bufs is None:
+            bufs = [x.new_empty((x.shape[0], *s)) for s in self.shapes]
+            self._scratch = {key: bufs}  # keep one batch size only
+        return bufs
+
+    def _step(self, k: int, x: Tensor, bufs: list[Tensor], h: Tensor):
+        call, step = self.calls[k], self.steps[k]
+        if call == "band":
+            logits, conf = step(x, *bufs)
+            return logits, conf, h
+        return step(h if call == "chain" else x)
+
+    @torch.no_grad()
+    def forward(self, x: Tensor, thresholds) -> Decision:
+        """Adaptive inference with the rule of :meth:`leanet.LEANet.forward`."""
+        t = self._thresholds(thresholds)
+        n, last = x.shape[0], self.num_levels - 1
+        prediction = exit_level = active = None  # active None: every row still undecided
+        bufs, h = self._start(x), x
+        for k in range(self.num_levels):
+            logits, conf, h = self._step(k, x, bufs, h)
+            if k < last and t[k] >= 1.0:
+                continue
+            if k == last or t[k] <= 0.0:
+                done = None
+            elif conf.shape[0] == 1:  # one input: a Python comparison, no tensor ops
+                done = None if float(conf) >= t[k] else False
+            else:
+                done = conf >= t[k]
+            if done is False:
+                continue
+            if done is None or bool(done.all()):  # every remaining row exits here
+                if active is None:
+                    full = torch.full((n,), k + 1, dtype=torch.long, device=x.device)
+                    return Decision(logits.argmax(dim=-1), full)
+                prediction[active] = logits.argmax(dim=-1)
+                exit_level[active] = k + 1
+                break
+            if not bool(done.any()):
+                continue
+            if active is None:
+                active = torch.arange(n, device=x.device)
+                prediction = torch.empty(n, dtype=torch.long, device=x.device)
+                exit_level = torch.empty(n, dtype=torch.long, device=x.device)
+            prediction[active[done]] = logits[done].argmax(dim=-1)
+            exit_level[active[done]] = k + 1
+            keep = ~done
+            active, x, h = active[keep], x[keep], h[keep]
+            bufs = [b[keep] for b in bufs]
+        return Decision(prediction, exit_level)
+
+    @torch.no_grad()
+    def level_logits(self, x: Tensor) -> list[Tensor]:
+        """Every level's logits for every input (no exit): L tensors `N x classes`."""
+        bufs, h, out = self._start(x), x, []
+        for k in range(self.num_levels):
+            logits, _, h = self._step(k, x, bufs, h)
+            out.append(logits.clone())
+        return out
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a directory: ``step{k}.pt`` (traced, frozen TorchScript; eager steps are
+        traced here) and ``runtime.json`` (what the decision loop needs)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        steps = self.steps
+        if self.mode != "trace":
+            steps = _trace_steps(self.steps, self.shapes, self.input_shape)
+        with _jit_quietly():
+            for k, step in enumerate(steps):
+                torch.jit.save(step, str(path / f"step{k + 1}.pt"))
+        manifest = dict(
+            format="leanet-runtime/1",
+            num_levels=self.num_levels,
+            calls=self.calls,
+            buffer_shapes=[list(s) for s in self.shapes],
+            confidence=self.confidence_kind,
+            input_shape=list(self.input_shape),
+            threshold_rule=(
+                "exit at level k < L when confidence >= T_k and T_k < 1; level L always answers"
+            ),
+        )
+        (path / _MANIFEST).write_text(json.dumps(manifest, indent=1))
+
+
+def load_runtime(path: str | os.PathLike) -> Runtime:
+    """A :class:`Runtime` from a directory written by :meth:`Runtime.save`."""
+    path = Path(path)
+    m = json.loads((path / _MANIFEST).read_text())
+    if m.get("format") != "leanet-runtime/1":
+        raise ValueError(f"{path / _MANIFEST}: not a leanet runtime manifest")
+    with _jit_quietly():
+        steps = [torch.jit.load(str(path / f"step{k + 1}.pt")) for k in range(m["num_levels"])]
+    return Runtime(
+        steps,
+        m["calls"],
+        m["buffer_shapes"],
+        confidence_kind=m["confidence"],
+        input_shape=m["input_shape"],
+        mode="trace",
+    )
+
+
+def compile_runtime(net, *, mode: str = "trace") -> Runtime:
+    """Build the runtime of a LEANet (the net is not changed; weights are copied, folded).
+
+    Args:
+        net: A :class:`leanet.LEANet` (width levels: triangular, slice or hybrid scheme;
+            or depth levels). Its batch norms' running statistics are folded in: rebuild
+            the runtime after changing the net.
+        mode: ``"trace"`` (TorchScript trace + freeze per step) or ``"eager"``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if net.confidence not in CONFIDENCES:
+        raise ValueError(f"unknown confidence {net.confidence!r}")
+    was_training = net.training
+    net.eval()
+    try:
+        steps, shapes = _plan(net)
+    finally:
+        net.train(was_training)
+    cfg = net.base.config
+    s = int(cfg["input_size"])
+    input_shape = (int(cfg["in_channels"]), s, s)
+    calls = [step.call for step in steps]
+    if mode == "trace":
+        steps = _trace_steps(steps, shapes, input_shape)
+    return Runtime(
+        steps, calls, shapes, confidence_kind=net.confidence, input_shape=input_shape, mode=mode
+    )
+
+
+class _Full(nn.Module):
+    def __init__(self, base):
+        super().__init__()
+        self.features = nn.Sequential(*_full_ops(base.features))
+        self.pool = copy.deepcopy(base.pool)
+        self.classifier = copy.deepcopy(base.classifier)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def compile_full(base, *, mode: str = "trace", batch: int = 2) -> nn.Module:
+    """The full pretrained network (a :class:`leanet.zoo.BaseNet`) prepared the same way
+    as the runtime's steps (BN folded; traced and frozen in ``"trace"`` mode): the fair
+    denominator of a runtime's latency."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    full = _Full(base).eval().requires_grad_(False)
+    if mode == "eager":
+        return full
+    c, s = int(base.config["in_channels"]), int(base.config["input_size"])
+    return _trace(full, (torch.zeros(batch, c, s, s),))

@@ -1,0 +1,298 @@
+"""The compiled runtime decides as the LEANet does, executes what is charged, and no more."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import pytest
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import leanet
+import leanet.levels
+import leanet.model
+from leanet.confidence import confidence
+from leanet.costs import Work, count_work, measure_costs
+from leanet.runtime import compile_full, compile_runtime, load_runtime
+from leanet.timing import cpu_times
+from tests.leanet.conftest import tiny_base
+
+# BN folding changes float rounding only: logits agree to this (measured: relative < 2e-5).
+LOGIT_ATOL, LOGIT_RTOL = 1e-4, 1e-4
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return torch.allclose(a, b, rtol=LOGIT_RTOL, atol=LOGIT_ATOL)
+
+
+def _randomize_heads(net: leanet.LEANet, seed: int = 0) -> leanet.LEANet:
+    """Non-trivial head batch norms, so that folding them wrongly would show, and larger
+    output weights, so that the confidences spread."""
+    g = torch.Generator().manual_seed(seed)
+    for head in net.heads:
+        if not isinstance(head, leanet.model.Head):
+            continue  # e.g. the hybrid's pretrained classifier
+        bn = head.mlp[0]
+        n = bn.num_features
+        bn.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+        bn.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+        bn.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+        bn.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
+        head.mlp[-1].weight.data.mul_(3.0)
+    return net
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """Tiny trained bases (1 epoch on the 8x8 digits), their levels' heads fitted."""
+    bases = {}
+    for arch in ("convnet", "mobilenet"):
+        base = tiny_base(arch)
+        leanet.train_base(base, digits.train, epochs=1, progress=False)
+        bases[arch] = base
+    return bases
+
+
+@pytest.fixture(scope="module")
+def fitted(trained, digits):
+    """LEANets on the trained bases, heads fitted (1 epoch), shared by the two modes."""
+    cache = {}
+
+    def get(arch: str, **kind):
+        key = (arch, tuple(sorted(kind.items())))
+        if key not in cache:
+            net = leanet.build(trained[arch], **kind)
+            leanet.fit_heads(net, digits.train, epochs=1, progress=False)
+            cache[key] = _randomize_heads(net)
+        return cache[key]
+
+    return get
+
+
+def _threshold_vectors(conf: torch.Tensor, count: int, seed: int = 0) -> list[list[float]]:
+    """Thresholds midway between two neighbouring confidences of each level (so that no
+    confidence lies within rounding of a threshold): one vector per level that splits the
+    inputs there, `count` at random ranks, plus the corners 0 and 1."""
+    g = torch.Generator().manual_seed(seed)
+    L, n = conf.shape
+    ranked = conf.double().sort(dim=1).values
+    out = [[0.0] * (L - 1), [1.0] * (L - 1)]
+    gaps = [(ranked[k, 1:] - ranked[k, :-1] > 1e-5).nonzero().flatten() for k in range(L - 1)]
+
+    def between(k: int, i: int) -> float:
+        return float(ranked[k, i] + ranked[k, i + 1]) / 2
+
+    for k, gap in enumerate(gaps):  # level k+1 splits the inputs, the next takes the rest
+        mid = between(k, int(gap[len(gap) // 2])) if len(gap) else 0.0
+        out.append([1.0] * k + [mid] + [0.0] * (L - 2 - k))
+    for _ in range(count):
+        t = []
+        for k, gap in enumerate(gaps):
+            if len(gap) == 0:  # all confidences tie (a dead level): exit all or none
+                t.append(float(torch.randint(0, 2, (1,), generator=g)))
+                continue
+            t.append(between(k, int(gap[torch.randint(0, len(gap), (1,), generator=g)])))
+        out.append(t)
+    return out
+
+
+def _check_agrees(net, runtime, x, thresholds_list):
+    ref = net.level_outputs(x)
+    got = torch.stack(runtime.level_logits(x))
+    assert _close(got, ref.logits)
+    seen = set()
+    for t in thresholds_list:
+        a, b = net(x, t), runtime(x, t)
+        # An input whose confidence lay within rounding of a threshold could flip; the
+        # thresholds sit midway between confidences, far from any of them.
+        assert torch.equal(a.exit_level, b.exit_level), t
+        assert torch.equal(a.prediction, b.prediction), t
+        seen.update(a.exit_level.tolist())
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["eager", "trace"])
+@pytest.mark.parametrize(
+    "kind", [dict(), dict(scheme="slice"), dict(levels="depth", num_levels=3)], ids=str
+)
+@pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
+def test_runtime_decides_as_the_leanet_on_trained_nets(fitted, digits, arch, kind, mode):
+    net = fitted(arch, **kind)
+    x = digits.val.tensors()[0][:80]
+    runtime = compile_runtime(net, mode=mode)
+    conf = net.level_outputs(x).confidence
+    seen = _check_agrees(net, runtime, x, _threshold_vectors(conf, 15))
+    assert len(seen) == net.num_levels  # every level answered some input somewhere
+    # One input at a time (the device case takes a separate code path).
+    for t in _threshold_vectors(conf, 3, seed=1):
+        for i in range(3):
+            a, b = net(x[i : i + 1], t), runtime(x[i : i + 1], t)
+            assert torch.equal(a.exit_level, b.exit_level) and torch.equal(
+                a.prediction, b.prediction
+            )
+
+
+def _hybrid_standin(base: nn.Module) -> leanet.LEANet:
+    """The hybrid contract by hand: triangular levels 1..L-1 and ``levels.pretrained``
+    (perturbed here, so that running the triangular top level instead would show)."""
+    net = leanet.build(base, fractions=(0.5, 0.75, 1.0))
+    net.levels.scheme = "hybrid"
+    pretrained = copy.deepcopy(net.base.features)
+    with torch.no_grad():
+        for m in pretrained:
+            if isinstance(m, nn.Conv2d):
+                m.weight.mul_(1.2)
+    net.levels.pretrained = pretrained.eval()
+    return _randomize_heads(net)
+
+
+def _hybrid_reference(net, x):
+    state, logits = net.levels.init_state(x), []
+    for k in range(net.num_levels - 1):
+        state = net.levels.advance(state)
+        logits.append(net.heads[k](net.levels.feature_map(state)))
+    logits.append(net.heads[-1](net.levels.pretrained(x)))
+    return torch.stack(logits)
+
+
+@pytest.mark.parametrize("mode", ["eager", "trace"])
+@pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
+def test_hybrid_top_level_runs_the_pretrained_features_from_the_input(trained, digits, arch, mode):
+    images = digits.val.tensors()[0][:60]
+    net = _hybrid_standin(trained[arch])
+    runtime = compile_runtime(net, mode=mode)
+    with torch.no_grad():
+        ref = _hybrid_reference(net, images)
+    got = torch.stack(runtime.level_logits(images))
+    assert _close(got, ref)
+    conf = confidence(ref, net.confidence)
+    for t in _threshold_vectors(conf, 10):
+        decision = runtime(images, t)
+        exits = torch.full((images.shape[0],), net.num_levels)
+        for k in reversed(range(net.num_levels - 1)):
+            exits[(conf[k] >= t[k]) & (t[k] < 1.0)] = k + 1
+        assert torch.equal(decision.exit_level, exits)
+        assert torch.equal(decision.prediction, ref[exits - 1, torch.arange(len(exits))].argmax(-1))
+
+
+@pytest.mark.skipif(
+    "hybrid" not in getattr(leanet.levels, "SCHEMES", ()), reason="hybrid scheme not built yet"
+)
+def test_runtime_matches_the_real_hybrid_scheme(trained, digits):
+    images = digits.val.tensors()[0][:60]
+    net = _randomize_heads(leanet.build(trained["convnet"], scheme="hybrid"))
+    runtime = compile_runtime(net, mode="trace")
+    conf = net.level_outputs(images).confidence
+    _check_agrees(net, runtime, images, _threshold_vectors(conf, 10))
+
+
+@pytest.mark.parametrize("mode", ["eager", "trace"])
+def test_saved_runtime_decides_identically(trained, digits, tmp_path, mode):
+    images = digits.val.tensors()[0][:60]
+    net = _randomize_heads(leanet.build(trained["mobilenet"]))
+    runtime = compile_runtime(net, mode=mode)
+    runtime.save(tmp_path / "rt")
+    loaded = load_runtime(tmp_path / "rt")
+    assert loaded.num_levels == net.num_levels and loaded.confidence_kind == net.confidence
+    for a, b in zip(runtime.level_logits(images), loaded.level_logits(images), strict=True):
+        assert _close(a, b)
+    conf = net.level_outputs(images).confidence
+    for t in _threshold_vectors(conf, 10):
+        a, b = runtime(images, t), loaded(images, t)
+        assert torch.equal(a.exit_level, b.exit_level) and torch.equal(a.prediction, b.prediction)
+
+
+def _folded_bias_words(net) -> list[int]:
+    """Bias words a BN-folded band convolution reads that the charged one (no bias, BN
+    uncounted) does not: the band width of every conv followed by a batch norm."""
+    layers = net.levels.layers
+    return [
+        sum(
+            layers[i].w_out[k] - layers[i].w_out[k - 1]
+            for i in range(len(layers) - 1)
+            if layers[i].kind in ("conv", "depthwise") and layers[i + 1].kind == "bn"
+        )
+        for k in range(1, net.num_levels + 1)
+    ]
+
+
+@pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
+def test_runtime_executes_exactly_the_work_measure_costs_charges(arch):
+    net = _randomize_heads(leanet.build(tiny_base(arch)))
+    costs = measure_costs(net, latency=False)
+    runtime = compile_runtime(net, mode="eager")
+    x = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    charged, extra = Work(), list(itertools.accumulate(_folded_bias_words(net)))
+    for k in range(1, net.num_levels + 1):
+        charged = charged + costs.level_work[k - 1]
+        decision, work = count_work(runtime, x, runtime.exit_thresholds(k))
+        assert int(decision.exit_level) == k
+        assert work.macs == charged.macs
+        assert work.activation_words == charged.activation_words
+        assert work.weight_words == charged.weight_words + extra[k - 1]
+
+
+class _OpRecorder(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+        self.copied = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        self.ops.append(name)
+        if name == "copy_":
+            self.copied += args[0].numel()
+        return out
+
+
+@pytest.mark.parametrize("mode", ["eager", "trace"])
+def test_advancing_concatenates_and_copies_no_cached_activation(tiny_any, mode):
+    net = leanet.build(tiny_any)
+    runtime = compile_runtime(net, mode=mode)
+    x = torch.randn(1, 1, 8, 8)
+    t = runtime.exit_thresholds(net.num_levels)
+    with _OpRecorder() as old:
+        net(x, t)
+    assert "cat" in old.ops  # the levels API concatenates: the recorder sees it
+    with _OpRecorder() as rec:
+        runtime(x, t)
+    assert "cat" not in rec.ops and "stack" not in rec.ops and "index" not in rec.ops
+    # Copies: the resized input once (written to its buffer at level 1), the outputs.
+    prefix = (
+        sum(s[0] * s[1] * s[2] for s in runtime.shapes[:1])
+        if net.levels.layers[0].kind != "conv"
+        else 0
+    )
+    assert rec.copied <= prefix + 2
+
+
+def test_runtime_rejects_bad_thresholds_and_modes(tiny_convnet, images):
+    net = leanet.build(tiny_convnet)
+    runtime = compile_runtime(net, mode="eager")
+    for bad in ([0.5] * 3, [0.5, 0.5, float("nan"), 0.5], [0.5, 1.5, 0.5, 0.5]):
+        with pytest.raises(ValueError):
+            runtime(images, bad)
+    with pytest.raises(ValueError):
+        compile_runtime(net, mode="jit")
+    assert runtime.exit_thresholds(2) == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_full_network_compiled_matches_the_base(tiny_any, images):
+    for mode in ("eager", "trace"):
+        assert torch.allclose(
+            compile_full(tiny_any, mode=mode)(images), tiny_any(images), atol=1e-4
+        )
+
+
+def test_cpu_times_interleaves_and_reports_spread():
+    order: list[str] = []
+    fns = {name: (lambda name=name: order.append(name)) for name in "abc"}
+    stats = cpu_times(fns, repeats=5, warmup=1, min_sample=0.0)
+    assert set(stats) == set("abc")
+    assert all(s.q1 <= s.median <= s.q3 and s.repeats == 5 for s in stats.values())
+    timed = order[6:]  # after warm-up (1 each) and calibration (1 each)
+    assert timed[:3] == ["a", "b", "c"] and timed[3:6] == ["b", "c", "a"]
