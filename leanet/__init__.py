@@ -29,6 +29,7 @@ from leanet.confidence import CONFIDENCES, confidence
 from leanet.data import DataSplits, ImageTensorDataset, load_dataset
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.model import Decision, Head, LEANet, LevelOutputs, PretrainedHead, build, count_macs
+from leanet.runtime import Runtime, compile_runtime, load_runtime
 from leanet.train import (
     evaluate,
     evaluate_levels,
@@ -50,6 +51,7 @@ __all__ = [
     "DepthLevels",
     "Head",
     "PretrainedHead",
+    "Runtime",
     "ImageTensorDataset",
     "LEANet",
     "LevelOutputs",
@@ -57,6 +59,7 @@ __all__ = [
     "WidthLevels",
     "build",
     "build_base",
+    "compile_runtime",
     "confidence",
     "count_macs",
     "evaluate",
@@ -68,6 +71,7 @@ __all__ = [
     "load_checkpoint",
     "load_dataset",
     "load_leanet",
+    "load_runtime",
     "save_checkpoint",
     "save_leanet",
     "train_base",
