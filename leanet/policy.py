@@ -22,6 +22,7 @@ from torch import Tensor
 from leanet.checkpoints import CheckpointError, leanet_checkpoint, leanet_from_checkpoint
 from leanet.costs import LevelCosts, Platform
 from leanet.evaluator import ThresholdMetrics
+from leanet.runtime import compile_runtime, load_runtime
 
 
 def choose_thresholds(
@@ -155,6 +156,14 @@ class Artifact:
     front: ThresholdMetrics
     costs: LevelCosts
     meta: dict
+    runtime_path: Path | None = None
+
+    def runtime(self):
+        """The compiled runtime a device runs (:mod:`leanet.runtime`): the one saved next to
+        the artifact (``<artifact>.runtime/``) if there is one, else compiled from ``net``."""
+        if self.runtime_path is not None and self.runtime_path.is_dir():
+            return load_runtime(self.runtime_path)
+        return compile_runtime(self.net)
 
     def thresholds(
         self, *, energy_budget: float | None = None, accuracy_floor: float | None = None
@@ -178,8 +187,11 @@ def save_artifact(
     costs: LevelCosts,
     *,
     meta: dict | None = None,
+    runtime: bool = True,
 ) -> Path:
-    """Save the LEANet, its Pareto table and the cost table as one file."""
+    """Save the LEANet, its Pareto table and the cost table as one file, and (``runtime``)
+    its compiled per-level steps in the folder ``<path>.runtime/`` (:meth:`Runtime.save`),
+    so a device runs exactly the steps that were measured."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     platform = None if costs.platform is None else dataclasses.asdict(costs.platform)
@@ -208,7 +220,15 @@ def save_artifact(
         f.flush()
         os.fsync(f.fileno())
     os.replace(partial, path)
+    if runtime:
+        compile_runtime(net).save(runtime_folder(path))
     return path
+
+
+def runtime_folder(path: str | os.PathLike) -> Path:
+    """Where :func:`save_artifact` puts the compiled runtime of the artifact at ``path``."""
+    path = Path(path)
+    return path.with_name(path.name + ".runtime")
 
 
 def load_artifact(path: str | os.PathLike) -> Artifact:
@@ -234,7 +254,7 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     saved = payload["costs"]
     platform = Platform(**saved["platform"]) if saved["platform"] else None
     costs = LevelCosts(saved["exit_energy"], saved["full_energy"], platform=platform)
-    return Artifact(net, front, costs, meta)
+    return Artifact(net, front, costs, meta, runtime_path=runtime_folder(path))
 
 
 def _verified_body(path: Path) -> bytes:

@@ -242,6 +242,13 @@ def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
     decision = artifact.predict(images, energy_budget=budget)
     assert torch.equal(decision.prediction, expected.prediction)
     assert torch.equal(decision.exit_level, expected.exit_level)
+    # The compiled steps shipped next to the artifact compute the network's level logits
+    # (BN folding moves only the last bits; the runtime's own tests check decisions).
+    assert artifact.runtime_path.is_dir()
+    shipped = artifact.runtime().level_logits(images)
+    torch.testing.assert_close(
+        torch.stack(shipped), net.level_outputs(images).logits, rtol=1e-4, atol=1e-5
+    )
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(Exception, match="not a readable LEANet artifact"):
         load_artifact(tmp_path / "bad.pt")
