@@ -1,4 +1,4 @@
-"""The width study (``benchmarks/width_study.py``): its summary is the median and range of
+"""The seeded study (``benchmarks/leanet_seeds.py``): its summary is the median and range of
 its runs, and a recorded width LEANet rebuilds to the recorded level accuracies."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from tests.benchmark_scripts import BENCHMARKS, load_benchmark
 
-RECORDED = BENCHMARKS / "results" / "width_study.json"
+RECORDED = BENCHMARKS / "results" / "leanet_seeds.json"
 # A rebuilt level may differ from the recorded one by float rounding across CPUs (another
 # instruction set changes the last bits of training): allow 6 of the 299 test images of
 # the 8x8 digits (2 points), far below the 10-70 points the old recipe lost.
@@ -19,7 +19,7 @@ TOLERANCE = 0.02
 
 def _run(name: str, seed: int, levels: list[float], slim_hv: float, hv: float) -> dict:
     saved = [
-        {"energy_saved": s, "test_accuracy": None if s is None else 0.97}
+        {"energy_saved": s, "test_accuracy": None if s is None else 0.97, "latency_saved": s}
         for s in (None, 0.5, 0.6, 0.7)
     ]
     return {
@@ -31,11 +31,12 @@ def _run(name: str, seed: int, levels: list[float], slim_hv: float, hv: float) -
         "savings": saved,
         "hypervolume": {"reference": hv, "static_widths": hv / 2, "slimmable": slim_hv},
         "cpu_seconds": 1.0,
+        "exit_latency_ratio": [0.4, 0.7],
     }
 
 
 def test_summary_is_median_and_range_over_seeds():
-    module = load_benchmark("width_study")
+    module = load_benchmark("leanet_seeds")
     runs = [
         _run("a-width", 0, [0.90, 0.95], slim_hv=0.03, hv=0.04),
         _run("a-width", 1, [0.92, 0.97], slim_hv=0.05, hv=0.04),
@@ -48,6 +49,8 @@ def test_summary_is_median_and_range_over_seeds():
     assert "| 0.0% (0.0%-0.0%) | 50.0% (50.0%-50.0%) |" in savings  # none qualifies: 0% saved
     delta = next(line for line in text.splitlines() if line.startswith("| a-width | +0.0"))
     assert "| -1.0 (-1.0--1.0) |" in delta
+    latency = next(line for line in text.splitlines() if line.startswith("| a-width | 0.40"))
+    assert "| 0.0% (0.0%-0.0%) | 50.0% (50.0%-50.0%) |" in latency
     hv = next(line for line in text.splitlines() if "of 3 |" in line)
     assert hv.endswith("| 2 of 3 |")  # LEANet >= slimmable on seeds 0 and 2
 
@@ -59,7 +62,7 @@ def test_a_recorded_width_leanet_rebuilds_to_its_level_accuracies(tmp_path, leve
     recorded = next(
         r for r in json.loads(RECORDED.read_text())["runs"] if r["name"] == name and r["seed"] == 0
     )
-    module = load_benchmark("width_study")
+    module = load_benchmark("leanet_seeds")
     argv = ["--archs", "convnet", "--datasets", "digits8x8", "--levels", levels, "--seeds", "1"]
     payload = module.main([*argv, "--out", str(tmp_path / "w"), "--cache", str(tmp_path / "c")])
     (rebuilt,) = payload["runs"]

@@ -1,22 +1,26 @@
-"""Width LEANets over seeds: level accuracy, energy saved at 0-5% loss, fronts vs baselines.
+"""The study's LEANets over seeds: level accuracy, energy and latency saved, fronts vs baselines.
 
-The width rows of ``benchmarks/leanet_study.py`` (same networks, same recipe, same
-measurements: :func:`leanet_study.study_network`), repeated over ``--seeds`` seeds; a seed
-sets the data split and every training run (base network, heads, fine-tuning, slimmable
-network). For each network and level scheme (``width``: triangular; ``hybrid``: triangular
-levels under the pretrained network) it reports the median and the range over seeds of:
+The networks of ``benchmarks/leanet_study.py`` (same recipe, same measurements:
+:func:`leanet_study.study_network`), repeated over ``--seeds`` seeds; a seed sets the data
+split and every training run (base network, heads, fine-tuning, slimmable network). For
+each network and kind of levels (``width``: triangular; ``hybrid``: triangular levels
+under the pretrained network; ``depth``: early exits) it reports the median and the range
+over seeds of:
 
 - each level's test accuracy next to the full network's and the slimmable network's at the
   same width;
 - energy saved (45nm model) at 0, 1, 2 and 5% allowed accuracy loss on test, thresholds
   chosen on validation from the dense reference front;
+- batch-1 latency saved at those thresholds: CPU time of the compiled runtime
+  (:mod:`leanet.runtime`) against the full network compiled the same way, interleaved
+  (:func:`leanet.costs.measure_costs`);
 - the test hypervolume of the LEANet's reference front against the static widths and the
   trained slimmable network (from full test accuracy - 5% and energy ratio 1.25).
 
 Command::
 
-    .venv/bin/python benchmarks/width_study.py                 # 3 seeds, 6 networks x 2
-    .venv/bin/python benchmarks/width_study.py --archs convnet --datasets digits8x8 --seeds 1
+    .venv/bin/python benchmarks/leanet_seeds.py                # 3 seeds, 6 networks x 3
+    .venv/bin/python benchmarks/leanet_seeds.py --archs convnet --datasets digits8x8 --seeds 1
 
 Writes ``<out>.json`` (every run, resumable: finished runs are kept and skipped) and
 ``<out>.md`` (tables, command, commit). Trained networks are cached under ``--cache``.
@@ -47,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=list(leanet_study.NETS))
     parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
-    parser.add_argument("--levels", nargs="+", default=list(leanet_study.WIDTH_LEVELS))
+    parser.add_argument("--levels", nargs="+", default=[*leanet_study.WIDTH_LEVELS, "depth"])
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1")
     parser.add_argument(
         "--only-seeds", type=int, nargs="+", default=None, help="run these seeds instead"
@@ -59,10 +63,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-slimmable", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
-    parser.add_argument("--out", type=Path, default=RESULTS / "width_study")
+    parser.add_argument("--out", type=Path, default=RESULTS / "leanet_seeds")
     args = parser.parse_args(argv)
     args.command = " ".join(
-        [".venv/bin/python", "benchmarks/width_study.py"]
+        [".venv/bin/python", "benchmarks/leanet_seeds.py"]
         + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
     )
     return args
@@ -84,7 +88,15 @@ def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict
     study_args = argparse.Namespace(**vars(args), seed=seed)
     start = time.process_time()
     result, _ = leanet_study.study_network(arch, dataset, levels, data, study_args)
-    keep = ("name", "full", "level_test_accuracy", "exit_energy_ratio", "savings", "hypervolume")
+    keep = (
+        "name",
+        "full",
+        "level_test_accuracy",
+        "exit_energy_ratio",
+        "exit_latency_ratio",
+        "savings",
+        "hypervolume",
+    )
     row = {k: result[k] for k in keep if k in result}
     row["hypervolume"] = {
         name: leanet_study._front_hv(front, result["full"]["test_accuracy"])
@@ -109,7 +121,7 @@ def markdown(payload: dict) -> str:
     runs = payload["runs"]
     names = list(dict.fromkeys(r["name"] for r in runs))
     lines = [
-        "# Width LEANets over seeds",
+        "# The study's LEANets over seeds",
         "",
         f"Command: `{payload['command']}`",
         "",
@@ -175,6 +187,24 @@ def markdown(payload: dict) -> str:
                 for r in rs
             ]
             cells.append(_median_range(delta, "{:+.1f}"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Latency saved (batch 1, CPU time, compiled runtime vs compiled full network)",
+        "",
+        "At the same thresholds as above; level-1 exit: CPU time of an exit at level 1 over "
+        "the full network's.",
+        "",
+        "| network | level-1 exit | " + " | ".join(f"{loss:.0%} loss" for loss in losses) + " |",
+        "|---|---|" + "---|" * len(losses),
+    ]
+    for name in names:
+        rs = [r for r in runs if r["name"] == name]
+        first = [r["exit_latency_ratio"][0] for r in rs if r.get("exit_latency_ratio")]
+        cells = [_median_range(first, "{:.2f}")]
+        for i in range(len(losses)):
+            saved = [r["savings"][i].get("latency_saved") or 0.0 for r in rs]
+            cells.append(_median_range([100 * v for v in saved], "{:.1f}%"))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
