@@ -117,6 +117,27 @@ def _median_range(values: list[float], pattern: str) -> str:
     return f"{pattern.format(med)} ({pattern.format(min(values))}-{pattern.format(max(values))})"
 
 
+def _accuracy_change(run: dict, saving: dict) -> float:
+    full = run["full"]["test_accuracy"]
+    return 100 * ((saving["test_accuracy"] or full) - full)
+
+
+def _loss_table(runs: list[dict], names: list[str], value, pattern: str, first=None) -> list:
+    """Markdown rows: a network per row, an allowed loss per column, each cell the median
+    (range) over seeds of ``value(run, saving)``; ``first``: (header, value(run)) of an
+    extra first column."""
+    losses = leanet_study.LOSSES
+    head = ["network"] + ([first[0]] if first else []) + [f"{loss:.0%} loss" for loss in losses]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        rs = [r for r in runs if r["name"] == name]
+        cells = [_median_range([first[1](r) for r in rs], "{:.2f}")] if first else []
+        for i in range(len(losses)):
+            cells.append(_median_range([value(r, r["savings"][i]) for r in rs], pattern))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(payload: dict) -> str:
     runs = payload["runs"]
     names = list(dict.fromkeys(r["name"] for r in runs))
@@ -148,7 +169,6 @@ def markdown(payload: dict) -> str:
             + (" / ".join(_median_range(list(v), "{:.3f}") for v in slim) or "-")
             + " |"
         )
-    losses = leanet_study.LOSSES
     lines += [
         "",
         "## Energy saved at an allowed test accuracy loss (45nm model)",
@@ -156,56 +176,26 @@ def markdown(payload: dict) -> str:
         "Thresholds chosen on validation (dense reference front); '-' counts as 0% saved "
         "(no threshold vector qualifies; the full network runs).",
         "",
-        "| network | " + " | ".join(f"{loss:.0%} loss" for loss in losses) + " |",
-        "|---|" + "---|" * len(losses),
-    ]
-    for name in names:
-        rs = [r for r in runs if r["name"] == name]
-        cells = []
-        for i in range(len(losses)):
-            saved = [r["savings"][i]["energy_saved"] or 0.0 for r in rs]
-            cells.append(_median_range([100 * v for v in saved], "{:.1f}%"))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
+        *_loss_table(runs, names, lambda r, s: 100 * (s["energy_saved"] or 0.0), "{:.1f}%"),
         "",
         "Test accuracy at those thresholds minus the full network's test accuracy, in points "
         "(the full network's, 0.0, where no threshold vector qualifies):",
         "",
-        "| network | " + " | ".join(f"{loss:.0%} loss" for loss in losses) + " |",
-        "|---|" + "---|" * len(losses),
-    ]
-    for name in names:
-        rs = [r for r in runs if r["name"] == name]
-        cells = []
-        for i in range(len(losses)):
-            delta = [
-                100
-                * (
-                    (r["savings"][i]["test_accuracy"] or r["full"]["test_accuracy"])
-                    - r["full"]["test_accuracy"]
-                )
-                for r in rs
-            ]
-            cells.append(_median_range(delta, "{:+.1f}"))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
+        *_loss_table(runs, names, _accuracy_change, "{:+.1f}"),
         "",
         "## Latency saved (batch 1, CPU time, compiled runtime vs compiled full network)",
         "",
         "At the same thresholds as above; level-1 exit: CPU time of an exit at level 1 over "
         "the full network's.",
         "",
-        "| network | level-1 exit | " + " | ".join(f"{loss:.0%} loss" for loss in losses) + " |",
-        "|---|---|" + "---|" * len(losses),
+        *_loss_table(
+            runs,
+            names,
+            lambda r, s: 100 * (s.get("latency_saved") or 0.0),
+            "{:.1f}%",
+            first=("level-1 exit", lambda r: (r.get("exit_latency_ratio") or [None])[0]),
+        ),
     ]
-    for name in names:
-        rs = [r for r in runs if r["name"] == name]
-        first = [r["exit_latency_ratio"][0] for r in rs if r.get("exit_latency_ratio")]
-        cells = [_median_range(first, "{:.2f}")]
-        for i in range(len(losses)):
-            saved = [r["savings"][i].get("latency_saved") or 0.0 for r in rs]
-            cells.append(_median_range([100 * v for v in saved], "{:.1f}%"))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Test hypervolume: LEANet reference front vs baselines",
