@@ -187,6 +187,7 @@ def trained_base(arch: str, dataset: str, data, args):
     if path.exists():
         base, _ = load_checkpoint(path, arch=arch)
         return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": None}
+    torch.manual_seed(args.seed)  # the initial weights depend on the seed alone
     base = build_base(
         arch,
         num_classes=data.num_classes,
@@ -272,10 +273,9 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
     base, base_info = trained_base(arch, dataset, data, args)
     net = trained_leanet(base, f"{arch}-{dataset}-{levels}", levels, data, args)
     costs = measure_costs(net, "45nm-fp32")
-    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=args.cache / f"{name}-val.pt")
-    test = ThresholdEvaluator.from_model(
-        net, data.test, costs, cache=args.cache / f"{name}-test.pt"
-    )
+    records = args.cache / f"{name}-s{args.seed}"
+    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=f"{records}-val.pt")
+    test = ThresholdEvaluator.from_model(net, data.test, costs, cache=f"{records}-test.pt")
     latency = ThresholdEvaluator(
         test.confidence, test.correct, costs.exit_latency, costs.full_latency
     )
