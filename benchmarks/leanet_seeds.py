@@ -64,6 +64,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "leanet_seeds")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="also take the runs of these result files (e.g. seeds run in other processes)",
+    )
     args = parser.parse_args(argv)
     args.command = " ".join(
         [".venv/bin/python", "benchmarks/leanet_seeds.py"]
@@ -144,7 +151,8 @@ def markdown(payload: dict) -> str:
     lines = [
         "# The study's LEANets over seeds",
         "",
-        f"Command: `{payload['command']}`",
+        "Commands that made the runs: "
+        + ", ".join(f"`{c}`" for c in payload.get("commands", [payload["command"]])),
         "",
         f"Commit of the runs: {payload['commit']}. Machine: {payload['machine']}.",
         "Each cell: median over seeds (min-max). A seed sets the data split and every "
@@ -227,9 +235,15 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     path = args.out.with_suffix(".json")
     runs = []
-    if path.exists():
-        old = json.loads(path.read_text())
-        runs = [{"commit": old["commit"], **r} for r in old["runs"]]
+    for source in [path, *[p.with_suffix(".json") for p in args.merge]]:
+        if source.exists():
+            old = json.loads(source.read_text())
+            known = {(r["name"], r["seed"]) for r in runs}
+            runs += [
+                {"commit": old["commit"], "command": old["command"], **r}
+                for r in old["runs"]
+                if (r["name"], r["seed"]) not in known
+            ]
     at = commit()  # the code that runs is the code at start
     for seed in args.only_seeds or range(args.seeds):
         for dataset in args.datasets:
@@ -240,7 +254,8 @@ def main(argv: list[str] | None = None) -> dict:
                     if any(r["name"] == name and r["seed"] == seed for r in runs):
                         continue
                     leanet_study._log(f"{name}, seed {seed}")
-                    runs.append({**one_run(arch, dataset, levels, seed, data, args), "commit": at})
+                    run = one_run(arch, dataset, levels, seed, data, args)
+                    runs.append({**run, "commit": at, "command": args.command})
                     payload = write(args, runs, at)
     payload = write(args, runs, at)
     print(markdown(payload))
@@ -252,6 +267,7 @@ def write(args: argparse.Namespace, runs: list[dict], at: str) -> dict:
     payload = {
         "command": args.command,
         "commit": ", ".join(sorted({r.get("commit", at) for r in runs})),
+        "commands": sorted({r.get("command", args.command) for r in runs}),
         "machine": f"torch {torch.__version__}, {args.threads} thread(s)",
         "runs": runs,
     }
