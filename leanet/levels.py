@@ -19,7 +19,7 @@ Two constructions [Jayakodi2020]:
 
 **Width levels** (:class:`WidthLevels`, the LEANet construction). Level k uses the first
 ``w_k = round(F_k * C)`` channels of every conv output (plain, depthwise, pointwise) and the
-matching batch-norm channels; the image channels are never sliced. Two schemes:
+matching batch-norm channels; the image channels are never sliced. Three schemes:
 
 - ``scheme="triangular"`` (default): block-triangular channel growth. Output channels of
   band k (``[w_{k-1}, w_k)``) read input channels ``[0, w_k^in)`` only, so channels of
@@ -27,17 +27,15 @@ matching batch-norm channels; the image channels are never sliced. Two schemes:
   every level, and level k+1 computes only its new band: exact reuse. A depthwise conv is
   diagonal, so its bands are exact without any mask. The pretrained weights are used as
   they are (never copied or changed), but the weights from newer input bands to older
-  output bands are unused, so the last level is *not* the pretrained network. Measured by
-  ``benchmarks/leanet_levels.py`` (ConvNet, bundled MNIST digits, pretrained 97.7% test):
-  with retrained heads the levels reach 95.6 / 96.0 / 96.2 / 96.4 / 95.9%, i.e. the last
-  level loses 1.8 points against the pretrained network (slicing: 98.0%), while all five
-  levels together cost 19.8 M MACs instead of the full network's 29.1 M; the pretrained
-  classifier itself on the last level collapses to chance (10.0%).
-  :func:`leanet.train.fine_tune` (joint loss over all levels, 3 epochs) recovers it:
-  97.4 / 97.6 / 97.2 / 97.6 / 97.6%. Deeper networks lose more, since every masked layer
-  compounds (bases trained 4 epochs): VGG-16 (x0.25) last level 71.7% vs 96.8% sliced,
-  MobileNet (x0.5) 57.3% vs 85.9%; 3 epochs of fine-tuning with frozen batch-norm
-  statistics recover only part of it (89.6%, 79.9%). Fine-tuning is an explicit option,
+  output bands are unused, so the last level is *not* the pretrained network, and the
+  pretrained batch-norm statistics no longer describe the channels (their inputs lost the
+  newer bands). Before recalibration the levels fell far short (``benchmarks/results/
+  leanet_levels.md``: VGG-16 x0.25 last level 71.7% against 96.8% sliced, MobileNet x0.5
+  57.3% against 85.9%). The study's recipe (:func:`leanet.train.recalibrate_batch_norm`,
+  heads, then :func:`leanet.train.fine_tune` with early stopping) brings ConvNet and VGG-16
+  levels to the full network's accuracy (``benchmarks/results/leanet_seeds.md``, 3 seeds);
+  MobileNet's pointwise convolutions lose too much and stay far below (about 0.65 against
+  0.92 on MNIST), which is what the hybrid scheme is for. Fine-tuning is an explicit option,
   never silent.
 - ``scheme="slice"``: level k is the plain first-``w_k``-channels slice (all cross
   connections). Level L is exactly the pretrained feature extractor and accuracy is kept,
@@ -53,7 +51,10 @@ matching batch-norm channels; the image channels are never sliced. Two schemes:
 Batch norm after building: the pretrained running statistics describe channels that read
 every input channel; a triangular channel reads fewer, so its statistics differ and must be
 recomputed (:func:`leanet.train.recalibrate_batch_norm`; measured: VGG-16 on the 8x8 digits
-scored 0.12-0.30 per level without it, 0.98 with it). In the triangular scheme a channel's
+scored 0.12-0.30 per level without it, 0.98 with it; but MobileNet x0.5 on MNIST with
+heads on frozen features fell from 0.54 to 0.25, although the recomputed statistics match
+the data's: its pointwise layers were trained on the other statistics' scale, and only
+fine-tuning brings it back). In the triangular scheme a channel's
 values do not depend on the level, so one set of statistics serves every level. Under
 :meth:`WidthLevels.batch_norm_updates` the sliced batch norms normalize with batch
 statistics and update the running ones, as ``nn.BatchNorm2d`` does in training mode.
