@@ -52,6 +52,12 @@ __all__ = [
 ]
 
 
+def _bar_off(progress: bool) -> bool | None:
+    """tqdm's ``disable``: off when asked, else shown only on a terminal (None), so a log
+    file gets no progress-bar lines."""
+    return None if progress else True
+
+
 @dataclass
 class TrainResult:
     """What a training run did: per-epoch history, wall-clock seconds, final accuracy."""
@@ -104,7 +110,7 @@ def _epochs_loop(
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
         result = TrainResult()
         start = time.perf_counter()
-        bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False)
+        bar = tqdm(total=steps, desc=desc, disable=_bar_off(progress), leave=False)
         for epoch in range(epochs):
             total_loss, n = 0.0, 0
             for x, y in batch_loader(train, batch_size, shuffle=True, seed=seed + epoch):
@@ -195,7 +201,10 @@ def _pooled_features(
     labels = []
     device = module_device(net)
     for x, y in tqdm(
-        batch_loader(dataset, batch_size), desc="level features", disable=not progress, leave=False
+        batch_loader(dataset, batch_size),
+        desc="level features",
+        disable=_bar_off(progress),
+        leave=False,
     ):
         x, y = x.to(device), y.to(device)
         for k, f in enumerate(net.level_features(x)):
@@ -309,7 +318,7 @@ def recalibrate_batch_norm(
     was_training = net.training
     net.eval()
     batches = tqdm(
-        batch_loader(train, batch_size), desc="batch norm", disable=not progress, leave=False
+        batch_loader(train, batch_size), desc="batch norm", disable=_bar_off(progress), leave=False
     )
     if isinstance(levels, WidthLevels):
         if levels.scheme == "slice":
