@@ -64,6 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "leanet_seeds")
+    parser.add_argument("--note", default=None, help="a provenance note kept in the results")
     parser.add_argument(
         "--merge",
         type=Path,
@@ -157,6 +158,7 @@ def markdown(payload: dict) -> str:
         f"Commit of the runs: {payload['commit']}. Machine: {payload['machine']}.",
         "Each cell: median over seeds (min-max). A seed sets the data split and every "
         "training run.",
+        *(["", payload["note"]] if payload.get("note") else []),
         "",
         "## Level test accuracy (levels 1..L) vs the full network and the slimmable network",
         "",
@@ -235,6 +237,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     path = args.out.with_suffix(".json")
     runs = []
+    if args.note is None and path.exists():  # keep the note the results already carry
+        args.note = json.loads(path.read_text()).get("note")
     for source in [path, *[p.with_suffix(".json") for p in args.merge]]:
         if source.exists():
             old = json.loads(source.read_text())
@@ -268,6 +272,7 @@ def write(args: argparse.Namespace, runs: list[dict], at: str) -> dict:
         "command": args.command,
         "commit": ", ".join(sorted({r.get("commit", at) for r in runs})),
         "commands": sorted({r.get("command", args.command) for r in runs}),
+        "note": args.note,
         "machine": f"torch {torch.__version__}, {args.threads} thread(s)",
         "runs": runs,
     }
