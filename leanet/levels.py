@@ -220,7 +220,8 @@ class WidthLevels(Levels):
         self.in_channels = in_channels
         self.fractions = check_fractions(fractions)
         self.scheme = scheme
-        self._bn_momentum: float | None = None
+        # Momentum of batch-norm updates; None: normalize with the running statistics.
+        self.bn_momentum: float | None = None
         if scheme == "hybrid":
             if len(self.fractions) < 2:
                 raise ValueError("the hybrid scheme needs at least 2 levels")
@@ -258,21 +259,12 @@ class WidthLevels(Levels):
         (``nn.BatchNorm2d`` in training mode). ``momentum`` may be changed between batches
         through :attr:`bn_momentum` (``1 / (b + 1)`` at batch ``b`` gives the exact mean
         over batches)."""
-        previous = self._bn_momentum
-        self._bn_momentum = float(momentum)
+        previous = self.bn_momentum
+        self.bn_momentum = float(momentum)
         try:
             yield
         finally:
-            self._bn_momentum = previous
-
-    @property
-    def bn_momentum(self) -> float | None:
-        """The momentum of batch-norm updates, or None when running statistics are used."""
-        return self._bn_momentum
-
-    @bn_momentum.setter
-    def bn_momentum(self, value: float | None) -> None:
-        self._bn_momentum = None if value is None else float(value)
+            self.bn_momentum = previous
 
     def _plan(self) -> list[_Layer]:
         n_levels = len(self.fractions)
@@ -324,8 +316,8 @@ class WidthLevels(Levels):
                 m.running_var[lo:hi],
                 None if m.weight is None else m.weight[lo:hi],
                 None if m.bias is None else m.bias[lo:hi],
-                training=self._bn_momentum is not None,
-                momentum=self._bn_momentum or 0.0,
+                training=self.bn_momentum is not None,
+                momentum=self.bn_momentum or 0.0,
                 eps=m.eps,
             )
         return m(xb)
