@@ -96,14 +96,14 @@ class PretrainedHead(nn.Module):
 
     def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
-        self.mlp = classifier  # named as Head's, so head-fitting code can address both
+        self.classifier = classifier
         self.requires_grad_(False)
 
     def pooled(self, feature_map: Tensor) -> Tensor:
         return torch.flatten(F.adaptive_avg_pool2d(feature_map, 1), 1)
 
     def forward(self, feature_map: Tensor) -> Tensor:
-        return self.mlp(self.pooled(feature_map))
+        return self.classifier(self.pooled(feature_map))
 
     def train(self, mode: bool = True) -> PretrainedHead:
         return super().train(False)  # dropout or batch norm in a classifier stays as trained

@@ -193,11 +193,12 @@ def train_base(
 # -- heads and fine-tuning ----------------------------------------------------------------
 @torch.no_grad()
 def _pooled_features(
-    net: LEANet, dataset: Dataset, batch_size: int, progress: bool
+    net: LEANet, dataset: Dataset, batch_size: int, progress: bool, upto: int
 ) -> tuple[list[Tensor], Tensor]:
-    """Every level's pooled, flattened head inputs (L tensors `N x D_k`) and labels (`N`)."""
+    """The pooled, flattened head inputs of levels 1..`upto` (tensors `N x D_k`) and the
+    labels (`N`)."""
     net.eval()
-    feats: list[list[Tensor]] = [[] for _ in range(net.num_levels)]
+    feats: list[list[Tensor]] = [[] for _ in range(upto)]
     labels = []
     device = module_device(net)
     for x, y in tqdm(
@@ -207,7 +208,7 @@ def _pooled_features(
         leave=False,
     ):
         x, y = x.to(device), y.to(device)
-        for k, f in enumerate(net.level_features(x)):
+        for k, f in enumerate(net.level_features(x, upto=upto)):
             feats[k].append(net.heads[k].pooled(f))
         labels.append(y)
     return [torch.cat(f) for f in feats], torch.cat(labels)
@@ -227,8 +228,12 @@ def evaluate_levels(net: LEANet, dataset: Dataset, batch_size: int = 512) -> lis
     return (correct / max(total, 1)).tolist()
 
 
-def _trainable(module: nn.Module) -> bool:
-    return any(p.requires_grad for p in module.parameters())
+def _trained_levels(net: LEANet) -> list[int]:
+    """0-based levels whose head trains: all but a frozen one (the hybrid's pretrained
+    classifier on top), so nothing past the last of them needs computing while training."""
+    return [
+        k for k, head in enumerate(net.heads) if any(p.requires_grad for p in head.parameters())
+    ]
 
 
 def fit_heads(
@@ -252,10 +257,11 @@ def fit_heads(
     the hybrid scheme's top level) is left as it is. ``accuracy`` of the result is the list
     of per-level accuracies on `val` (if given). ``device`` as in :func:`train_base`.
     """
+    trained = _trained_levels(net)
     with on_device(net, device) as dev:
-        feats, labels = _pooled_features(net, train, 512, progress)
+        feats, labels = _pooled_features(net, train, 512, progress, upto=trained[-1] + 1)
         cached = _FeatureCache(feats, labels)
-        heads = [(h, f) for h, f in zip(net.heads, feats, strict=True) if _trainable(h)]
+        heads = [(net.heads[k], feats[k]) for k in trained]
         net.train()
 
         def step_loss(idx: Tensor, _: Tensor) -> Tensor:
@@ -317,6 +323,7 @@ def recalibrate_batch_norm(
     levels = net.levels
     was_training = net.training
     net.eval()
+    device = module_device(net)
     batches = tqdm(
         batch_loader(train, batch_size), desc="batch norm", disable=_bar_off(progress), leave=False
     )
@@ -329,9 +336,8 @@ def recalibrate_batch_norm(
         with levels.batch_norm_updates(1.0):
             for b, (x, _) in enumerate(batches):
                 levels.bn_momentum = 1.0 / (b + 1)
-                levels.run_level(x.to(module_device(net)), levels.shared_levels)
+                levels.run_level(x.to(device), levels.shared_levels)
     elif isinstance(levels, DepthLevels):
-        device = module_device(net)
         torch.optim.swa_utils.update_bn((x for x, _ in batches), net.base.features, device)
         net.base.eval()
     else:
@@ -400,8 +406,8 @@ def fine_tune(
         raise ValueError(f"patience must be >= 1 or None, got {patience}")
     levels = net.levels
     width = isinstance(levels, WidthLevels)
-    upto = levels.shared_levels if width else net.num_levels
-    trained = [k for k in range(upto) if _trainable(net.heads[k])]
+    trained = _trained_levels(net)
+    upto = trained[-1] + 1
     if distill > 0 and teacher is None:
         teacher = copy.deepcopy(net.base).eval().requires_grad_(False)
     net.train()
@@ -417,7 +423,7 @@ def fine_tune(
             loss = loss + distill * sum(_distillation(z, soft, temperature) for z in logits)
         return loss
 
-    best: dict[str, Any] = {"score": -1.0, "epoch": 0, "state": None}
+    best: dict[str, Any] = {"score": -1.0, "epoch": 0, "state": None, "accuracy": None}
 
     def on_epoch_end(epoch: int) -> dict[str, float]:
         if width:
@@ -428,7 +434,9 @@ def fine_tune(
             score = sum(acc[k] for k in trained) / max(len(trained), 1)
             row["val_accuracy"] = score
             if score > best["score"]:
-                best.update(score=score, epoch=epoch, state=copy.deepcopy(net.state_dict()))
+                best.update(
+                    score=score, epoch=epoch, state=copy.deepcopy(net.state_dict()), accuracy=acc
+                )
             elif patience is not None and epoch - best["epoch"] >= patience:
                 row["stop"] = 1.0
         net.train()
@@ -452,10 +460,9 @@ def fine_tune(
             on_epoch_end=on_epoch_end,
             device=dev,
         )
-    if best["state"] is not None:
+    if best["state"] is not None:  # val was given: keep the best epoch, already evaluated
         net.load_state_dict(best["state"])
         result.best_epoch = best["epoch"] + 1
+        result.accuracy = best["accuracy"]
     net.eval()
-    if val is not None:
-        result.accuracy = evaluate_levels(net, val)
     return result

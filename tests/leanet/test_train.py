@@ -195,7 +195,8 @@ def test_fine_tune_keeps_the_best_validated_epoch(digits, trained_digits_convnet
     scores = [row["val_accuracy"] for row in result.history]
     assert len(scores) == 3
     assert scores[result.best_epoch - 1] == max(scores)
-    kept = sum(result.accuracy) / net.num_levels  # the weights in net now
+    assert result.accuracy == evaluate_levels(net, digits.val)  # measured on the kept weights
+    kept = sum(evaluate_levels(net, digits.val)) / net.num_levels  # the weights in net now
     assert kept == pytest.approx(max(scores), abs=1e-12)
 
 
