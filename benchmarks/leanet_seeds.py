@@ -130,15 +130,14 @@ def _accuracy_change(run: dict, saving: dict) -> float:
     return 100 * ((saving["test_accuracy"] or full) - full)
 
 
-def _loss_table(runs: list[dict], names: list[str], value, pattern: str, first=None) -> list:
+def _loss_table(by_name: dict[str, list[dict]], value, pattern: str, first=None) -> list:
     """Markdown rows: a network per row, an allowed loss per column, each cell the median
     (range) over seeds of ``value(run, saving)``; ``first``: (header, value(run)) of an
     extra first column."""
     losses = leanet_study.LOSSES
     head = ["network"] + ([first[0]] if first else []) + [f"{loss:.0%} loss" for loss in losses]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name in names:
-        rs = [r for r in runs if r["name"] == name]
+    for name, rs in by_name.items():
         cells = [_median_range([first[1](r) for r in rs], "{:.2f}")] if first else []
         for i in range(len(losses)):
             cells.append(_median_range([value(r, r["savings"][i]) for r in rs], pattern))
@@ -148,7 +147,9 @@ def _loss_table(runs: list[dict], names: list[str], value, pattern: str, first=N
 
 def markdown(payload: dict) -> str:
     runs = payload["runs"]
-    names = list(dict.fromkeys(r["name"] for r in runs))
+    by_name: dict[str, list[dict]] = {}  # each network's runs, in first-seen order
+    for r in runs:
+        by_name.setdefault(r["name"], []).append(r)
     lines = [
         "# The study's LEANets over seeds",
         "",
@@ -165,8 +166,7 @@ def markdown(payload: dict) -> str:
         "| network | seeds | full | LEANet levels | slimmable widths |",
         "|---|---|---|---|---|",
     ]
-    for name in names:
-        rs = [r for r in runs if r["name"] == name]
+    for name, rs in by_name.items():
         levels = zip(*[r["level_test_accuracy"] for r in rs], strict=True)
         slim_rows = [r["slimmable_accuracy"] for r in rs if r["slimmable_accuracy"]]
         slim = zip(*slim_rows, strict=True) if slim_rows else []
@@ -186,12 +186,12 @@ def markdown(payload: dict) -> str:
         "Thresholds chosen on validation (dense reference front); '-' counts as 0% saved "
         "(no threshold vector qualifies; the full network runs).",
         "",
-        *_loss_table(runs, names, lambda r, s: 100 * (s["energy_saved"] or 0.0), "{:.1f}%"),
+        *_loss_table(by_name, lambda r, s: 100 * (s["energy_saved"] or 0.0), "{:.1f}%"),
         "",
         "Test accuracy at those thresholds minus the full network's test accuracy, in points "
         "(the full network's, 0.0, where no threshold vector qualifies):",
         "",
-        *_loss_table(runs, names, _accuracy_change, "{:+.1f}"),
+        *_loss_table(by_name, _accuracy_change, "{:+.1f}"),
         "",
         "## Latency saved (batch 1, CPU time, compiled runtime vs compiled full network)",
         "",
@@ -199,8 +199,7 @@ def markdown(payload: dict) -> str:
         "the full network's.",
         "",
         *_loss_table(
-            runs,
-            names,
+            by_name,
             lambda r, s: 100 * (s.get("latency_saved") or 0.0),
             "{:.1f}%",
             first=("level-1 exit", lambda r: (r.get("exit_latency_ratio") or [None])[0]),
@@ -215,8 +214,7 @@ def markdown(payload: dict) -> str:
         "| network | LEANet | static widths | slimmable | LEANet >= slimmable |",
         "|---|---|---|---|---|",
     ]
-    for name in names:
-        rs = [r for r in runs if r["name"] == name]
+    for name, rs in by_name.items():
         hv = {k: [r["hypervolume"].get(k) for r in rs] for k in ("reference", "static_widths")}
         slim = [r["hypervolume"].get("slimmable") for r in rs]
         wins = sum(
