@@ -163,6 +163,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _add_fit_heads(p: argparse.ArgumentParser) -> None:
     from leanet.confidence import CONFIDENCES
+    from leanet.levels import SCHEMES
 
     p.add_argument("--checkpoint", required=True, help="base network from `leanet train`")
     p.add_argument("--levels", choices=["width", "depth"], default="width")
@@ -174,7 +175,7 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--scheme",
-        choices=["triangular", "slice", "hybrid"],
+        choices=list(SCHEMES),
         default="triangular",
         help="width levels: exact reuse (triangular), recompute (slice), or triangular "
         "levels under the unmodified pretrained network (hybrid)",
