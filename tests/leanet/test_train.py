@@ -212,9 +212,12 @@ def test_fine_tune_stops_early_without_improvement(digits, trained_digits_convne
 
 
 def test_fine_tune_with_distillation_learns(digits, trained_digits_convnet):
-    net = build(trained_digits_convnet[0])
+    base = trained_digits_convnet[0]
+    net = build(base)
     recalibrate_batch_norm(net, digits.train)
-    result = fine_tune(net, digits.train, epochs=2, distill=1.0, patience=None, progress=False)
+    result = fine_tune(
+        net, digits.train, epochs=2, distill=1.0, teacher=base, patience=None, progress=False
+    )
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     with pytest.raises(ValueError, match="epochs"):
         fine_tune(net, digits.train, epochs=0, progress=False)
@@ -234,3 +237,28 @@ def test_convnet_on_bundled_mnist_reaches_95_percent():
     net = build(model, scheme="slice")
     fit_heads(net, data.train, epochs=30, progress=False)
     assert evaluate_levels(net, data.test)[-1] >= 0.95
+
+
+def test_default_teacher_is_the_pretrained_network(digits, trained_digits_convnet):
+    """Distillation's default teacher gives the pretrained network's logits, also after
+    recalibration; where no part of the LEANet is still the pretrained network (triangular:
+    recalibration rewrote net.base's batch norm) it must be passed, not guessed."""
+    from leanet.train import default_teacher
+
+    base = trained_digits_convnet[0].eval()
+    x = torch.stack([digits.val[i][0] for i in range(32)])
+    with torch.no_grad():
+        expected = base(x)
+    net = build(base, scheme="hybrid")
+    recalibrate_batch_norm(net, digits.train)
+    with torch.no_grad():
+        torch.testing.assert_close(default_teacher(net)(x), expected)
+    net = build(base, levels="depth")  # the backbone the exits run, classifier on top
+    with torch.no_grad():
+        torch.testing.assert_close(default_teacher(net)(x), expected)
+    net = build(base)
+    recalibrate_batch_norm(net, digits.train)
+    with pytest.raises(ValueError, match="teacher="):
+        default_teacher(net)
+    with pytest.raises(ValueError, match="teacher="):
+        fine_tune(net, digits.train, epochs=1, distill=1.0, progress=False)
