@@ -277,7 +277,7 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=f"{records}-val.pt")
     test = ThresholdEvaluator.from_model(net, data.test, costs, cache=f"{records}-test.pt")
     latency = ThresholdEvaluator(
-        test.confidence, test.correct, costs.exit_latency, costs.full_latency
+        test.confidence, test.correct, costs.exit_latency, costs.full_latency, costs.standalone
     )
     full_val, full_test = evaluate(base, data.val), evaluate(base, data.test)
     problem = ThresholdProblem(val, reference_samples=args.reference_samples)

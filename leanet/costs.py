@@ -144,6 +144,9 @@ class LevelCosts:
         static_energy: ``L`` joules of level k run alone, from scratch, with its head:
             the static-width baseline (no early exit, no reuse).
         static_work: ``L`` counted :class:`Work` behind ``static_energy``.
+        standalone: Per level, whether it reads the input alone
+            (:attr:`leanet.levels.Levels.standalone`), so that it is skipped when it cannot
+            answer (:func:`leanet.evaluator.exit_costs`); None: no level does.
     """
 
     exit_energy: Tensor
@@ -155,6 +158,7 @@ class LevelCosts:
     full_work: Work | None = None
     static_energy: Tensor | None = None
     static_work: list[Work] | None = None
+    standalone: tuple[bool, ...] | None = None
 
     @classmethod
     def from_joules(cls, exit_joules, full_joules: float) -> LevelCosts:
@@ -263,7 +267,7 @@ def measure_costs(
 
         runtime = compile_runtime(net, mode="trace")
         full = compile_full(net.base, mode="trace")
-        fns = {k: (lambda k=k: _run_to_level(runtime, x, k)) for k in range(net.num_levels)}
+        fns = {k: (lambda k=k: runtime.run_through(x, k + 1)) for k in range(net.num_levels)}
         fns["full"] = lambda: full(x)
         seconds = _median_seconds(fns, repeats)
         exit_latency = torch.tensor(
@@ -281,13 +285,8 @@ def measure_costs(
         full_work=full_work,
         static_energy=torch.tensor([w.energy(platform) for w in static_work], dtype=torch.float64),
         static_work=static_work,
+        standalone=tuple(net.levels.standalone),
     )
-
-
-def _run_to_level(runtime, x: Tensor, last: int) -> None:
-    """Everything an input that exits at level ``last + 1`` executes (0-based ``last``):
-    the runtime's adaptive forward with thresholds that exit exactly there."""
-    runtime(x, runtime.exit_thresholds(last + 1))
 
 
 def _median_seconds(fns: dict, repeats: int) -> dict:

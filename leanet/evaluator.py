@@ -8,7 +8,9 @@ are cached (``L x N``). A threshold vector ``T`` (length ``L-1``) then costs ``O
     energy   = mean_n exit_cost[exit(n)]
 
 the same rule as the adaptive runtime (:meth:`leanet.LEANet.forward`): a threshold of 1.0
-means "never exit here". Many vectors are evaluated at once, in chunks that bound memory.
+means "never exit here", and such a level is not run at all when no later level reads it
+(:func:`exit_costs`: the hybrid's top level and the slice scheme's levels read the input
+alone). Many vectors are evaluated at once, in chunks that bound memory.
 Also here: the reference front by dense search (the best any optimizer can reach on these
 data) and the oracle bound (each input exits at the first level that is right).
 """
@@ -51,6 +53,37 @@ def exit_levels(confidence: Tensor, thresholds: Tensor) -> Tensor:
         exits = (confidence[i] >= t.to(confidence.dtype)) & (t < 1.0)
         level.masked_fill_(exits, i)
     return level
+
+
+def exit_costs(thresholds: Tensor, exit_cost: Tensor, standalone=None) -> Tensor:
+    """``B x L``: cost of an input that exits at level ``j`` under each threshold vector.
+
+    ``exit_cost[j]`` is the cost with every level ``1..j`` run. A level ``i < j`` is
+    skipped when it cannot answer (``T_i >= 1``) and the next level that runs does not read
+    it (that level is ``standalone``: it reads the input alone), as the compiled runtime
+    does. So a hybrid LEANet with every threshold at 1.0 costs exactly its top level (the
+    pretrained network), never more than the network it replaces.
+
+    Args:
+        thresholds: ``B x (L-1)``.
+        exit_cost: ``L`` cumulative costs.
+        standalone: ``L`` booleans (:attr:`leanet.levels.Levels.standalone`); None: none.
+    """
+    L = exit_cost.shape[0]
+    step = torch.diff(exit_cost, prepend=exit_cost.new_zeros(1))  # level i's own cost
+    if standalone is None or not any(standalone):
+        return exit_cost.expand(thresholds.shape[0], L).clone()
+    off = thresholds >= 1.0
+    out = torch.empty(thresholds.shape[0], L, dtype=exit_cost.dtype)
+    for j in range(L):
+        runs = torch.ones(thresholds.shape[0], dtype=torch.bool)  # level j itself runs
+        total = step[j].expand(thresholds.shape[0]).clone()
+        for i in reversed(range(j)):
+            # level i runs if it may answer, or if level i+1 runs and reads it
+            runs = ~off[:, i] | (runs & (not standalone[i + 1]))
+            total += runs.to(exit_cost.dtype) * step[i]
+        out[:, j] = total
+    return out
 
 
 @dataclass(frozen=True)
@@ -181,9 +214,18 @@ class ThresholdEvaluator:
         exit_cost: An ``L`` tensor: energy per input that exits at level ``i``, all the
             work executed for it included (levels ``1..i`` and their heads).
         full_cost: Energy per input of the full pretrained network (the ratio's base).
+        standalone: ``L`` booleans, levels that read the input alone (skipped when they
+            cannot answer, see :func:`exit_costs`); default none.
     """
 
-    def __init__(self, confidence: Tensor, correct: Tensor, exit_cost: Tensor, full_cost: float):
+    def __init__(
+        self,
+        confidence: Tensor,
+        correct: Tensor,
+        exit_cost: Tensor,
+        full_cost: float,
+        standalone=None,
+    ):
         # float32, the runtime's precision: thresholds are compared in it, as there.
         confidence = torch.as_tensor(confidence, dtype=torch.float32)
         correct = torch.as_tensor(correct, dtype=torch.bool)
@@ -202,9 +244,17 @@ class ThresholdEvaluator:
             )
         if not full_cost > 0:
             raise ValueError(f"full_cost must be positive, got {full_cost!r}")
+        if standalone is not None:
+            standalone = tuple(bool(v) for v in standalone)
+            if len(standalone) != confidence.shape[0]:
+                raise ValueError(
+                    f"standalone must have one entry per level ({confidence.shape[0]}), "
+                    f"got {len(standalone)}"
+                )
         self.confidence = confidence
         self.correct = correct
         self.exit_cost = exit_cost
+        self.standalone = standalone
         self.full_cost = float(full_cost)
         self._correct_float = correct.to(torch.float32)  # for the contraction below
 
@@ -216,7 +266,9 @@ class ThresholdEvaluator:
             confidence, correct = level_records(net, dataset)
         else:
             confidence, correct = cached_level_records(net, dataset, cache)
-        return cls(confidence, correct, costs.exit_energy, costs.full_energy)
+        return cls(
+            confidence, correct, costs.exit_energy, costs.full_energy, costs.standalone
+        )
 
     @property
     def num_levels(self) -> int:
@@ -267,7 +319,8 @@ class ThresholdEvaluator:
                 exits = remaining
             counts[:, i] = exits.sum(dim=-1)
             right[:, i] = exits @ self._correct_float[i]
-        energy = counts @ self.exit_cost / self.num_inputs
+        cost = exit_costs(T, self.exit_cost, self.standalone)
+        energy = (counts * cost).sum(dim=-1) / self.num_inputs
         return ThresholdMetrics(
             T,
             right.sum(dim=-1) / self.num_inputs,

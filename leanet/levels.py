@@ -143,6 +143,13 @@ class Levels(nn.Module):
         """Keyword arguments that rebuild these levels from the same ``features``."""
         raise NotImplementedError
 
+    @property
+    def standalone(self) -> tuple[bool, ...]:
+        """Per level: are its features computed from the input alone (True), or from the
+        previous level's (False)? A level that cannot answer (threshold 1.0) and that no
+        later level reads need not run at all; the runtime and the cost model skip it."""
+        return (False,) * self.num_levels
+
     def init_state(self, x: Tensor) -> LevelState:
         return LevelState(level=0, x=x)
 
@@ -239,6 +246,13 @@ class WidthLevels(Levels):
 
     def config(self) -> dict:
         return dict(kind="width", fractions=list(self.fractions), scheme=self.scheme)
+
+    @property
+    def standalone(self) -> tuple[bool, ...]:
+        if self.scheme == "slice":  # every level recomputes from the input
+            return (True,) * self.num_levels
+        # the hybrid's top level is the pretrained network on the input
+        return (False,) * (self.num_levels - 1) + (self.scheme == "hybrid",)
 
     @property
     def shared_levels(self) -> int:

@@ -204,6 +204,7 @@ def save_artifact(
             "full_energy": costs.full_energy,
             "platform": platform,
             "exit_macs": costs.exit_macs if costs.level_work is not None else None,
+            "standalone": costs.standalone,
         },
     }
     buffer = io.BytesIO()
@@ -253,7 +254,12 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     front = ThresholdMetrics(**payload["pareto"])
     saved = payload["costs"]
     platform = Platform(**saved["platform"]) if saved["platform"] else None
-    costs = LevelCosts(saved["exit_energy"], saved["full_energy"], platform=platform)
+    costs = LevelCosts(
+        saved["exit_energy"],
+        saved["full_energy"],
+        platform=platform,
+        standalone=saved.get("standalone"),
+    )
     return Artifact(net, front, costs, meta, runtime_path=runtime_folder(path))
 
 

@@ -22,6 +22,11 @@ exactly the work that is new at level k and returning head k's logits and confid
   pretrained features (``net.levels.pretrained``, BN folded) on the input, then head L;
 - depth levels: step k runs blocks ``cuts[k-1]:cuts[k]`` on the previous step's map.
 
+A level that cannot answer (threshold 1.0) is skipped when the next step that runs starts
+from the input: with every threshold at 1.0 a hybrid runs its pretrained top level alone
+(the full network's cost, not more), and the slice scheme runs only the levels that may
+answer. The cost model charges the same (:func:`leanet.evaluator.exit_costs`).
+
 Modes: ``"eager"`` runs the steps as plain PyTorch modules; ``"trace"`` traces each step
 with ``torch.jit.trace`` and freezes it with ``torch.jit.freeze`` (which removes the
 Python interpreter from the step). ``torch.compile`` works here but was not added as a mode:
@@ -287,8 +292,33 @@ class Runtime(nn.Module):
             raise ValueError(f"thresholds must lie in [0, 1] without NaN, got {t}")
         return t
 
+    def _runs(self, t: list[float]) -> list[bool]:
+        """Which steps run under T: a level that cannot answer (T_k >= 1) is skipped when
+        the next step that runs starts from the input (a ``"scratch"`` step: the hybrid's
+        top level, every level of the slice scheme) and so does not read it."""
+        runs = [True] * self.num_levels
+        for k in reversed(range(self.num_levels - 1)):
+            runs[k] = t[k] < 1.0 or (runs[k + 1] and self.calls[k + 1] != "scratch")
+        return runs
+
+    def run_through(self, x: Tensor, level: int) -> Tensor:
+        """Run steps 1..`level` (1-based) with every level's confidence read as the exit
+        rule reads it, and no exit: the work of an input that exits at `level` after
+        every earlier level ran and declined (what ``exit_latency`` times). Returns the
+        logits of `level`."""
+        if not 1 <= level <= self.num_levels:
+            raise ValueError(f"level must be in 1..{self.num_levels}, got {level}")
+        with torch.no_grad():
+            bufs, h = self._start(x), x
+            for k in range(level):
+                logits, conf, h = self._step(k, x, bufs, h)
+                if conf.shape[0] == 1:
+                    float(conf)  # the batch-1 decision's read, as in forward
+        return logits
+
     def exit_thresholds(self, level: int) -> list[float]:
-        """T that makes every input exit at `level` (1-based): never before, always there."""
+        """T that makes every input exit at `level` (1-based): never before (those levels
+        cannot answer, so standalone steps after them are skipped), always there."""
         if not 1 <= level <= self.num_levels:
             raise ValueError(f"level must be in 1..{self.num_levels}, got {level}")
         return [1.0] * (level - 1) + [0.0] * (self.num_levels - level)
@@ -318,7 +348,10 @@ class Runtime(nn.Module):
         n, last = x.shape[0], self.num_levels - 1
         prediction = exit_level = active = None  # active None: every row still undecided
         bufs, h = self._start(x), x
+        runs = self._runs(t)
         for k in range(self.num_levels):
+            if not runs[k]:
+                continue
             logits, conf, h = self._step(k, x, bufs, h)
             if k < last and t[k] >= 1.0:
                 continue

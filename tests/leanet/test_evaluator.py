@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mobo
-from leanet.evaluator import ThresholdEvaluator, exit_levels, reference_front
+from leanet.evaluator import ThresholdEvaluator, exit_costs, exit_levels, reference_front
 from leanet.policy import choose_thresholds
 from leanet.problem import REF_MARGIN, ThresholdProblem
 
@@ -65,6 +65,29 @@ def test_vectorized_evaluation_equals_the_input_by_input_rule(evaluator):
         exit_levels(evaluator.confidence, T).flatten().bincount(minlength=4).double() / (40 * 300),
         metrics.exit_fraction.mean(dim=0),
     )
+
+
+def test_levels_that_cannot_answer_and_feed_nothing_are_not_charged():
+    step = torch.tensor([1.0, 0.4, 0.5, 0.6], dtype=torch.float64)  # each level's own cost
+    cumulative = torch.cumsum(step, 0)
+    T = torch.tensor([[1.0, 1.0, 1.0], [0.5, 1.0, 1.0], [1.0, 0.5, 1.0], [0.5, 0.5, 0.5]])
+    # No standalone level (triangular, depth): every level up to the exit runs.
+    torch.testing.assert_close(exit_costs(T, cumulative), cumulative.expand(4, 4))
+    # Hybrid: the top level reads the input, so levels after the last one that may answer
+    # are skipped; all thresholds at 1.0 run the top level alone.
+    hybrid = exit_costs(T, cumulative, (False, False, False, True))
+    torch.testing.assert_close(hybrid[:, 3], torch.tensor([0.6, 1.6, 2.0, 2.5]).double())
+    torch.testing.assert_close(hybrid[:, :3], cumulative[:3].expand(4, 3))
+    # Slice: every level reads the input; only levels that may answer run before the exit.
+    sliced = exit_costs(T, cumulative, (True,) * 4)
+    torch.testing.assert_close(sliced[:, 3], torch.tensor([0.6, 1.6, 1.0, 2.5]).double())
+    torch.testing.assert_close(sliced[2, 1], torch.tensor(0.4).double())
+    # The evaluator charges the same: everything at the top level under T = 1.
+    confidence, correct, _ = _tables()
+    ev = ThresholdEvaluator(confidence, correct, cumulative, 0.6, (False, False, False, True))
+    assert float(ev.evaluate(torch.ones(3)).energy_ratio[0]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="standalone"):
+        ThresholdEvaluator(confidence, correct, cumulative, 0.6, (True,))
 
 
 def test_oracle_sends_each_input_to_its_first_right_level():

@@ -234,6 +234,35 @@ def test_runtime_executes_exactly_the_work_measure_costs_charges(arch):
         assert work.weight_words == charged.weight_words + extra[k - 1]
 
 
+@pytest.mark.parametrize("scheme", ["hybrid", "slice"])
+def test_skipped_levels_are_neither_run_nor_charged(scheme, digits):
+    """Levels that cannot answer and that no later level reads are skipped by the runtime,
+    and the evaluator's cost (exit_costs) is the work the runtime then executes."""
+    from leanet.evaluator import exit_costs
+
+    net = _randomize_heads(leanet.build(tiny_base("convnet"), scheme=scheme))
+    costs = measure_costs(net, latency=False)
+    runtime = compile_runtime(net, mode="eager")
+    macs = torch.tensor(costs.exit_macs, dtype=torch.float64)
+    x = digits.val[0][0].unsqueeze(0)
+    conf = net.level_outputs(x).confidence.flatten()
+    below = [max(float(c) - 1e-3, 0.0) for c in conf]  # a threshold this level passes
+    L = net.num_levels
+    vectors = [[1.0] * (L - 1), [below[0]] + [1.0] * (L - 2), [1.0, below[1]] + [1.0] * (L - 3)]
+    vectors.append([1.0] * (L - 2) + [below[L - 2]])
+    for t in vectors:
+        decision, work = count_work(runtime, x, t)
+        expected = exit_costs(torch.tensor([t]), macs, costs.standalone)[0]
+        assert work.macs == int(expected[int(decision.exit_level) - 1])
+    decision, work = count_work(runtime, x, [1.0] * (L - 1))
+    assert int(decision.exit_level) == L
+    if scheme == "hybrid":  # the pretrained network alone, no more
+        assert work.macs == costs.full_work.macs
+    # run_through runs every level up to the one asked for, as exit_latency times it
+    _, work = count_work(runtime.run_through, x, L)
+    assert work.macs == costs.exit_macs[-1]
+
+
 class _OpRecorder(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
