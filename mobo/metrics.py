@@ -1,16 +1,18 @@
 """Quality indicators of a set of objective vectors (all objectives maximized).
 
-Hypervolumes are exact: BoTorch's box decomposition (``DominatedPartitioning``) computes
-the volume dominated by the points and bounded by the reference point. Rows with NaN
-(failed evaluations) are ignored everywhere.
+Hypervolumes are exact, computed by moocore (the C library behind pymoo's indicators):
+its dimension-specific algorithms take 0.02-0.2 ms where BoTorch's box decomposition took
+9 ms (500 points, 2-D) to 80 ms (200 points, 3-D) and 0.2 s (2000 points, 2-D), on every
+iteration of a study (``benchmarks/results/hypervolume_speed.md``). Rows with NaN (failed
+evaluations) are ignored everywhere.
 """
 
 from __future__ import annotations
 
 import math
 
+import moocore
 import torch
-from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
 from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
@@ -51,7 +53,7 @@ def hypervolume(Y: Tensor, ref_point: Tensor) -> float:
     Y = Y[(Y > ref_point).all(dim=-1)]
     if Y.shape[0] == 0:
         return 0.0
-    return float(DominatedPartitioning(ref_point=ref_point, Y=Y).compute_hypervolume())
+    return float(moocore.hypervolume(Y.detach().numpy(), ref=ref_point.detach().numpy(), maximise=True))
 
 
 def hypervolume_trace(Y: Tensor, ref_point: Tensor) -> Tensor:
