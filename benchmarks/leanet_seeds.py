@@ -145,11 +145,20 @@ def _loss_table(by_name: dict[str, list[dict]], value, pattern: str, first=None)
     return lines
 
 
+def _order(name: str) -> tuple:
+    """Tables list networks by data set, then architecture and kind of levels as the study
+    does, whichever process ran them first."""
+    arch, dataset, levels = name.split("-")
+    archs, kinds = list(leanet_study.NETS), [*leanet_study.WIDTH_LEVELS, "depth"]
+    return (dataset != "mnist5k", dataset, archs.index(arch), kinds.index(levels))
+
+
 def markdown(payload: dict) -> str:
     runs = payload["runs"]
-    by_name: dict[str, list[dict]] = {}  # each network's runs, in first-seen order
+    by_name: dict[str, list[dict]] = {}  # each network's runs
     for r in runs:
         by_name.setdefault(r["name"], []).append(r)
+    by_name = dict(sorted(by_name.items(), key=lambda item: _order(item[0])))
     lines = [
         "# The study's LEANets over seeds",
         "",
