@@ -1,7 +1,8 @@
 """Matplotlib figures of studies: the Pareto front and the hypervolume trace.
 
 Objectives are drawn in their natural sign (a minimized objective as a cost), as
-:meth:`mobo.Problem.natural` gives them.
+:meth:`mobo.Problem.natural` gives them. Under black-box constraints the front and the
+hypervolume are of the feasible points, and infeasible evaluations are drawn apart.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def plot_pareto_front(
     reference_front: Tensor | None = None,
     label: str | None = None,
 ) -> plt.Axes:
-    """Scatter every evaluation and draw the Pareto front of two objectives.
+    """Scatter every evaluation (infeasible ones apart, as red crosses) and draw the
+    (feasible) Pareto front of two objectives.
 
     Args:
         result: A study's result.
@@ -37,10 +39,17 @@ def plot_pareto_front(
         _, ax = plt.subplots(figsize=(5, 4))
     i, j = objectives
     problem = result.problem
-    Y = problem.natural(result.Y[~result.failed])
+    Y = problem.natural(result.Y[result.feasible])
     front = problem.natural(result.pareto_Y)
     front = front[torch.argsort(front[:, i])]
-    ax.scatter(Y[:, i], Y[:, j], s=12, alpha=0.35, color="0.5", label="evaluated")
+    feasible = "feasible" if problem.num_constraints else "evaluated"
+    ax.scatter(Y[:, i], Y[:, j], s=12, alpha=0.35, color="0.5", label=feasible)
+    infeasible = ~result.failed & ~result.feasible
+    if infeasible.any():
+        bad = problem.natural(result.Y[infeasible])
+        ax.scatter(
+            bad[:, i], bad[:, j], s=14, marker="x", alpha=0.5, color="tab:red", label="infeasible"
+        )
     ax.plot(
         front[:, i],
         front[:, j],
@@ -55,7 +64,7 @@ def plot_pareto_front(
         ax.plot(ref[:, i], ref[:, j], "-", color="k", lw=1, alpha=0.7, label="reference front")
     ax.set_xlabel(f"{problem.objective_names[i]} ({problem.senses[i]})")
     ax.set_ylabel(f"{problem.objective_names[j]} ({problem.senses[j]})")
-    ax.set_title(f"{problem.name}: Pareto front")
+    ax.set_title(f"{problem.name}: {'feasible ' if problem.num_constraints else ''}Pareto front")
     ax.legend(fontsize=8)
     return ax
 
@@ -99,7 +108,9 @@ def plot_hypervolume_trace(
             )
             ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("log10 hypervolume difference" if log_difference else "hypervolume")
+    feasible = "feasible " if any(r.problem.num_constraints for r in all_results) else ""
+    ylabel = f"log10 {feasible}hypervolume difference" if log_difference else "hypervolume"
+    ax.set_ylabel(ylabel if log_difference or not feasible else "feasible hypervolume")
     ax.set_title(all_results[0].problem.name if all_results else "")
     ax.legend(fontsize=8)
     return ax
