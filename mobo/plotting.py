@@ -69,6 +69,29 @@ def plot_pareto_front(
     return ax
 
 
+def plot_median_traces(
+    ax: plt.Axes, traces: Mapping[str, Tensor], *, band: str = "quartiles"
+) -> plt.Axes:
+    """Per label, the median over seeds of ``seeds x n`` traces against evaluations
+    ``1..n``, with a band over seeds (``"quartiles"`` or ``"range"``: min to max) when
+    there are several. Benchmarks and :func:`plot_hypervolume_trace` draw with it."""
+    if band not in ("quartiles", "range"):
+        raise ValueError(f"band must be 'quartiles' or 'range', got {band!r}")
+    for label, values in traces.items():
+        values = torch.as_tensor(values, dtype=torch.float64)
+        x = torch.arange(1, values.shape[-1] + 1)
+        (line,) = ax.plot(x, values.median(dim=0).values, label=label)
+        if values.shape[0] > 1:
+            if band == "range":
+                low, high = values.min(dim=0).values, values.max(dim=0).values
+            else:
+                low, high = torch.quantile(
+                    values, torch.tensor([0.25, 0.75], dtype=values.dtype), dim=0
+                )
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+    return ax
+
+
 def plot_hypervolume_trace(
     results: Result | Sequence[Result] | Mapping[str, Sequence[Result]],
     *,
@@ -94,19 +117,13 @@ def plot_hypervolume_trace(
     all_results = [r for group in results.values() for r in group]
     if log_difference is None:
         log_difference = all(r.problem.max_hv is not None for r in all_results)
+    traces = {}
     for label, group in results.items():
         n = min(r.n_evaluations for r in group)
-        traces = torch.stack(
+        traces[label] = torch.stack(
             [(r.log_hv_difference if log_difference else r.hypervolume)[:n] for r in group]
         )
-        x = torch.arange(1, n + 1)
-        median = traces.median(dim=0).values
-        (line,) = ax.plot(x, median, label=label)
-        if len(group) > 1:
-            low, high = torch.quantile(
-                traces, torch.tensor([0.25, 0.75], dtype=traces.dtype), dim=0
-            )
-            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+    plot_median_traces(ax, traces)
     ax.set_xlabel("evaluations")
     feasible = "feasible " if any(r.problem.num_constraints for r in all_results) else ""
     ylabel = f"log10 {feasible}hypervolume difference" if log_difference else "hypervolume"

@@ -218,3 +218,46 @@ def test_mesmoc_penalizes_points_whose_mean_is_infeasible():
     inside, corner = torch.tensor([[[0.5, 0.5]]]), torch.tensor([[[0.0, 0.0]]])
     with torch.no_grad():
         assert float(acqf(corner)) < -PENALTY < float(acqf(inside))
+
+
+def test_mesmoc_penalizes_points_the_observed_front_dominates():
+    from mobo.algorithms.mesmoc import PENALTY, ConstrainedMaxValueEntropyAcquisition
+
+    problem = toy()
+    X = problem.from_unit(
+        torch.rand(16, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    )
+    model = mobo.Surrogate().fit(problem.to_unit(X), problem.evaluate(X))
+    inside = torch.tensor([[[0.5, 0.5]]], dtype=torch.float64)
+    with torch.no_grad():
+        mean = model.posterior(inside).mean[0, 0, :2]
+    max_values = torch.tensor([[0.0, 0.0, 0.0]])
+    ahead = ConstrainedMaxValueEntropyAcquisition(
+        model, 1, max_values, front=(mean - 1.0).unsqueeze(0)
+    )
+    behind = ConstrainedMaxValueEntropyAcquisition(
+        model, 1, max_values, front=(mean + 1.0).unsqueeze(0)
+    )
+    with torch.no_grad():
+        assert float(ahead(inside)) > -PENALTY
+        assert float(behind(inside)) == pytest.approx(-PENALTY - 1.0 - 1e-6)
+
+
+def test_mesmoc_floors_sampled_slack_maxima_at_the_largest_observed_slack():
+    problem = toy()
+    X = problem.from_unit(
+        torch.rand(12, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    )
+    outcomes = problem.evaluate(X)
+    values = {}
+    for rule in ("floored", "front"):
+        algorithm = mobo.make_algorithm(
+            "mesmoc", problem, constraint_information=rule, n_initial=4, **FAST_MESMOC
+        )
+        algorithm.ask(1, X, outcomes[:, :2], C=outcomes[:, 2:], seed=0)
+        values[rule] = algorithm.last_max_values
+        scaled = algorithm.model_objectives(outcomes)
+    largest_slack = float((-scaled[:, 2]).max())
+    expected = max(float(values["front"][0, 2]), largest_slack)
+    assert float(values["floored"][0, 2]) == pytest.approx(expected)
+    torch.testing.assert_close(values["floored"][:, :2], values["front"][:, :2])
