@@ -159,6 +159,17 @@ def test_resumed_constrained_study_proposes_what_an_uninterrupted_one_does(tmp_p
     torch.testing.assert_close(result.C, straight.C)
 
 
+def test_same_seed_gives_the_same_constrained_study_and_another_seed_does_not():
+    options = {"n_initial": 5, **FAST_MESMOC}
+    runs = [
+        mobo.optimize(toy(), "mesmoc", n_evals=7, seed=seed, show_progress=False, **options)
+        for seed in (1, 1, 2)
+    ]
+    torch.testing.assert_close(runs[0].X, runs[1].X, rtol=0, atol=0)
+    torch.testing.assert_close(runs[0].C, runs[1].C, rtol=0, atol=0)
+    assert not torch.equal(runs[0].X, runs[2].X)
+
+
 def test_plot_draws_infeasible_points_apart():
     result = mobo.optimize(toy(), "sobol", n_evals=16, seed=0, show_progress=False)
     ax = mobo.plotting.plot_pareto_front(result)
