@@ -283,7 +283,8 @@ def _truncate(path: Path, size: int) -> None:
 
 def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume a journal with a problem other than the one it recorded."""
-    for key in ("name", "dim", "num_objectives", "bounds", "ref_point", "num_constraints"):
+    keys = ("name", "dim", "num_objectives", "bounds", "ref_point", "num_constraints")
+    for key in (*keys, "fidelity_levels", "fidelity_costs"):
         default = 0 if key == "num_constraints" else None  # journals from before constraints
         if journaled.get(key, default) != current.get(key, default):
             raise JournalError(

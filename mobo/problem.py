@@ -12,6 +12,15 @@ Black-box constraints. A problem may declare ``num_constraints = k`` constraints
 constraint values; :meth:`Problem.split_outcomes` separates them. Only feasible points
 count for the Pareto set and the hypervolume.
 
+Multiple fidelities. A problem may declare that its last input ``x[d-1]`` is a fidelity
+taking discrete ``fidelity_levels`` (ascending; the last is the *target* fidelity whose
+results count) at ``fidelity_costs`` per evaluation, as in [Belakaria2020m]_: a cheaper,
+biased evaluation (fewer epochs, part of the data). Results and hypervolume count only
+target-fidelity evaluations; algorithms that cannot choose a fidelity evaluate at the
+target only.
+
+.. [Belakaria2020m] S. Belakaria, A. Deshwal, J. R. Doppa. Multi-Fidelity Multi-Objective
+   Bayesian Optimization: An Output Space Entropy Search Approach. AAAI 2020.
 .. [Belakaria2020c] S. Belakaria, A. Deshwal, J. R. Doppa. Max-value Entropy Search for
    Multi-Objective Bayesian Optimization with Constraints. arXiv:2009.01721, 2020.
 """
@@ -61,6 +70,11 @@ class Problem:
         num_constraints: Number ``k`` of black-box constraints ``c_i(x) <= 0`` (feasible)
             that :meth:`_evaluate` returns after the objectives; default 0.
         constraint_names: Names for reports and plots, default ``c0..c{k-1}``.
+        fidelity_levels: Values the last input (the fidelity) may take, ascending, at
+            least two, inside its bounds; the last is the target fidelity. None: no
+            fidelities (the default).
+        fidelity_costs: Positive cost of one evaluation at each level (e.g. seconds),
+            one per level; required with ``fidelity_levels``.
     """
 
     def __init__(
@@ -75,6 +89,8 @@ class Problem:
         name: str | None = None,
         num_constraints: int = 0,
         constraint_names: Sequence[str] | None = None,
+        fidelity_levels: Sequence[float] | None = None,
+        fidelity_costs: Sequence[float] | None = None,
     ) -> None:
         bounds = as_tensor(bounds, "bounds")
         if bounds.dim() != 2 or bounds.shape[0] != 2 or bounds.shape[1] < 1:
@@ -124,6 +140,9 @@ class Problem:
             )
         self.num_constraints = num_constraints
         self.constraint_names = list(constraint_names or [f"c{i}" for i in range(num_constraints)])
+        self.fidelity_levels, self.fidelity_costs = _check_fidelities(
+            fidelity_levels, fidelity_costs, bounds
+        )
         self.senses = senses
         self.bounds = bounds
         self.num_objectives = num_objectives
@@ -141,6 +160,31 @@ class Problem:
     def num_outcomes(self) -> int:
         """Columns of :meth:`evaluate`'s output: ``m`` objectives plus ``k`` constraints."""
         return self.num_objectives + self.num_constraints
+
+    @property
+    def has_fidelities(self) -> bool:
+        """Whether the last input is a fidelity (see ``fidelity_levels``)."""
+        return self.fidelity_levels is not None
+
+    def fidelity_index(self, X: Tensor) -> Tensor:
+        """Per row of ``X`` (``n x d``), the index of the nearest fidelity level
+        (all the target's, ``L - 1``, for a problem without fidelities)."""
+        if self.fidelity_levels is None:
+            return torch.zeros(X.shape[0], dtype=torch.long)
+        return (X[:, -1:] - self.fidelity_levels).abs().argmin(dim=-1)
+
+    def at_target(self, X: Tensor) -> Tensor:
+        """An ``n`` boolean mask: the rows evaluated at the target fidelity (every row of a
+        problem without fidelities)."""
+        if self.fidelity_levels is None:
+            return torch.ones(X.shape[0], dtype=torch.bool)
+        return self.fidelity_index(X) == len(self.fidelity_levels) - 1
+
+    def cost(self, X: Tensor) -> Tensor:
+        """The ``n`` costs of evaluating the rows of ``X`` (1 each without fidelities)."""
+        if self.fidelity_costs is None:
+            return torch.ones(X.shape[0], dtype=DTYPE)
+        return self.fidelity_costs[self.fidelity_index(X)]
 
     def split_outcomes(self, outcomes: Tensor) -> tuple[Tensor, Tensor]:
         """Split ``... x (m + k)`` outcomes into objectives (``... x m``) and constraint
@@ -213,6 +257,9 @@ class Problem:
         }
         if self.num_constraints:
             spec["num_constraints"] = self.num_constraints
+        if self.fidelity_levels is not None:
+            spec["fidelity_levels"] = self.fidelity_levels.tolist()
+            spec["fidelity_costs"] = self.fidelity_costs.tolist()
         return spec
 
     def __repr__(self) -> str:
@@ -220,6 +267,32 @@ class Problem:
         return (
             f"{type(self).__name__}(name={self.name!r}, d={self.dim}, m={self.num_objectives}{k})"
         )
+
+
+def _check_fidelities(
+    levels: Sequence[float] | None, costs: Sequence[float] | None, bounds: Tensor
+) -> tuple[Tensor | None, Tensor | None]:
+    if levels is None and costs is None:
+        return None, None
+    if levels is None or costs is None:
+        raise ValueError("fidelity_levels and fidelity_costs must be given together")
+    levels, costs = as_tensor(levels, "fidelity_levels"), as_tensor(costs, "fidelity_costs")
+    if levels.dim() != 1 or levels.numel() < 2 or not (levels[1:] > levels[:-1]).all():
+        raise ValueError(
+            f"fidelity_levels must be at least two ascending values, got {levels.tolist()}"
+        )
+    low, high = float(bounds[0, -1]), float(bounds[1, -1])
+    if levels[0] < low or levels[-1] > high:
+        raise ValueError(
+            f"fidelity_levels {levels.tolist()} must lie inside the bounds of the last input "
+            f"(the fidelity), [{low}, {high}]"
+        )
+    if costs.shape != levels.shape or not (torch.isfinite(costs) & (costs > 0)).all():
+        raise ValueError(
+            f"fidelity_costs must be {levels.numel()} positive finite costs (one per level), "
+            f"got {costs.tolist()}"
+        )
+    return levels, costs
 
 
 class FunctionProblem(Problem):

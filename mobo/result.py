@@ -2,7 +2,8 @@
 
 Under black-box constraints the Pareto set, the front and the hypervolume are those of the
 feasible evaluations only; infeasible ones are kept (with their constraint values) and
-reported apart.
+reported apart. For a problem with fidelities they count only the evaluations made at the
+target fidelity, and every evaluation's cost is kept.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Evaluation:
         error: Why it failed, or None.
         c: Constraint values (length ``k``, feasible where ``<= 0``) of a constrained
             problem, or None (unconstrained, or failed).
+        cost: What the evaluation cost at its fidelity, for a problem with fidelities
+            (failed ones included), or None.
         step: Index of the ask that proposed it (one ask proposes a batch).
         ask_seconds: Wall time of that ask (the optimizer's work for the batch).
         eval_seconds: Wall time of evaluating the batch it belonged to.
@@ -51,6 +54,7 @@ class Evaluation:
     eval_seconds: float = 0.0
     ask_warnings: dict[str, int] = field(default_factory=dict)
     c: list[float] | None = None
+    cost: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -63,8 +67,9 @@ class Evaluation:
 
     def to_record(self) -> dict:
         record = {"type": "eval", **self.__dict__}
-        if record["c"] is None:  # unconstrained: the record is as before constraints existed
-            del record["c"]
+        for optional in ("c", "cost"):  # absent unless used: records as before they existed
+            if record[optional] is None:
+                del record[optional]
         return record
 
     @classmethod
@@ -93,6 +98,9 @@ class Result:
             added to a covariance, acquisition optimizations retried, ...).
         C: An ``n x k`` tensor of constraint values (``k = problem.num_constraints``,
             feasible where ``<= 0``); NaN rows failed.
+
+    Under fidelities, ``hypervolume`` and the Pareto set count only the evaluations at the
+    target fidelity (:attr:`counted`); :attr:`cost` holds what each evaluation cost.
     """
 
     problem: Problem
@@ -143,7 +151,7 @@ class Result:
             X=X,
             Y=Y,
             failed=torch.tensor([e.failed for e in evaluations], dtype=torch.bool),
-            hypervolume=hypervolume_trace(feasible_objectives(Y, C), problem.ref_point),
+            hypervolume=hypervolume_trace(counted_objectives(problem, X, Y, C), problem.ref_point),
             seconds_per_iteration=torch.tensor([a for a, _ in steps.values()], dtype=torch.float64),
             eval_seconds=torch.tensor([e for _, e in steps.values()], dtype=torch.float64),
             warnings=handled,
@@ -161,9 +169,26 @@ class Result:
         return ~self.failed & feasible_mask(self.C)
 
     @property
+    def counted(self) -> Tensor:
+        """An ``n`` boolean mask of the evaluations the Pareto set and the hypervolume
+        count: feasible, and at the target fidelity if the problem has fidelities."""
+        return self.feasible & self.problem.at_target(self.X)
+
+    @property
+    def cost(self) -> Tensor:
+        """An ``n`` tensor: what each evaluation cost (1 each without fidelities)."""
+        return self.problem.cost(self.X)
+
+    @property
+    def cumulative_cost(self) -> Tensor:
+        """An ``n`` tensor: the total cost spent after each evaluation."""
+        return self.cost.cumsum(dim=0)
+
+    @property
     def pareto_mask(self) -> Tensor:
-        """An ``n`` boolean mask of the Pareto-optimal feasible evaluations."""
-        return pareto_mask(feasible_objectives(self.Y, self.C))
+        """An ``n`` boolean mask of the Pareto-optimal feasible (target-fidelity)
+        evaluations."""
+        return pareto_mask(counted_objectives(self.problem, self.X, self.Y, self.C))
 
     @property
     def pareto_X(self) -> Tensor:
@@ -222,9 +247,18 @@ class Result:
         )
         if self.problem.max_hv is not None:
             text += f" ({hv / self.problem.max_hv:.2%} of max {self.problem.max_hv:.6g})"
+        if self.problem.has_fidelities:
+            at_target = int(self.problem.at_target(self.X).sum())
+            text += f", {at_target} at the target fidelity, total cost {float(self.cost.sum()):.4g}"
         if self.seconds_per_iteration.numel():
             text += f", {float(self.seconds_per_iteration.mean()):.3f} s/iteration"
         if self.warnings:
             counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.warnings.items()))
             text += f"; library warnings handled: {counts}"
         return text
+
+
+def counted_objectives(problem: Problem, X: Tensor, Y: Tensor, C: Tensor) -> Tensor:
+    """``Y`` with the rows that do not count (infeasible, or below the target fidelity) NaN."""
+    Y = feasible_objectives(Y, C)
+    return torch.where(problem.at_target(X).unsqueeze(-1), Y, torch.full_like(Y, math.nan))

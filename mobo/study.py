@@ -330,6 +330,7 @@ class Study:
             x=x.tolist(),
             y=objectives.tolist() if ok else None,
             c=constraints.tolist() if ok and self.problem.num_constraints else None,
+            cost=float(self.problem.cost(x.unsqueeze(0))) if self.problem.has_fidelities else None,
             error=None if ok else (error or f"non-finite {self._what_values} {y.tolist()}"),
             step=step,
             ask_seconds=ask_seconds,
@@ -473,10 +474,16 @@ class Study:
         return self.result()
 
     def _hypervolume(self) -> float:
-        from mobo.metrics import feasible_objectives, hypervolume
+        from mobo.metrics import hypervolume
+        from mobo.result import counted_objectives
 
-        Y = feasible_objectives(self.Y, self.C)
+        Y = counted_objectives(self.problem, self.X, self.Y, self.C)
         return hypervolume(Y, self.problem.ref_point) if Y.numel() else 0.0
+
+    @property
+    def cost_spent(self) -> float:
+        """The total cost of the evaluations told so far (their number, without fidelities)."""
+        return sum(e.cost if e.cost is not None else 1.0 for e in self.evaluations)
 
     def _n_failed(self) -> int:
         return sum(e.failed for e in self.evaluations)

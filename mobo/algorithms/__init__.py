@@ -16,6 +16,7 @@ from mobo.algorithms.base import (
 from mobo.algorithms.bayesian import BayesianAlgorithm
 from mobo.algorithms.mesmo import MESMO
 from mobo.algorithms.mesmoc import MESMOC
+from mobo.algorithms.mfosemo import MFOSEMO
 from mobo.algorithms.nsga2 import NSGA2
 from mobo.algorithms.pesmo import JES, PESMO
 from mobo.algorithms.qlognehvi import QLogNEHVI
@@ -27,6 +28,7 @@ __all__ = [
     "JES",
     "MESMO",
     "MESMOC",
+    "MFOSEMO",
     "NSGA2",
     "PESMO",
     "Algorithm",

@@ -169,6 +169,7 @@ def sampled_pareto_sets(
     seed: int,
     initial: Tensor | None = None,
     num_constraints: int = 0,
+    fixed_last: float | None = None,
 ) -> list[tuple[Tensor, Tensor]]:
     """Pareto sets and fronts of ``num_samples`` posterior function samples.
 
@@ -182,6 +183,8 @@ def sampled_pareto_sets(
         initial: Optional ``p x d`` tensor of points seeded into every population.
         num_constraints: How many of the model's outputs are constraints (``<= 0``
             feasible); the sampled fronts are then of the feasible points.
+        fixed_last: Hold the last input at this value (e.g. the target fidelity) and
+            search the others; ``initial`` then holds only the others.
 
     Returns:
         Per sample ``s``, an ``n_s x d`` tensor of Pareto-optimal inputs of sampled
@@ -190,10 +193,18 @@ def sampled_pareto_sets(
     """
     dim = model.models[0].train_inputs[0].shape[-1]
     sampled = draw_posterior_paths(model, num_samples)
+    if fixed_last is not None:
+        dim -= 1
+
+    def with_fixed(X: np.ndarray) -> Tensor:
+        X = torch.as_tensor(X, dtype=DTYPE)
+        if fixed_last is None:
+            return X
+        return torch.cat([X, torch.full_like(X[..., :1], fixed_last)], dim=-1)
 
     def evaluate(X: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return sampled(torch.as_tensor(X, dtype=DTYPE)).numpy()
+            return sampled(with_fixed(X)).numpy()
 
     fronts = nsga2_pareto_sets(
         evaluate,
@@ -206,7 +217,7 @@ def sampled_pareto_sets(
         initial=None if initial is None else initial.numpy(),
         num_constraints=num_constraints,
     )
-    return [(torch.as_tensor(X, dtype=DTYPE), torch.as_tensor(F, dtype=DTYPE)) for X, F in fronts]
+    return [(with_fixed(X), torch.as_tensor(F, dtype=DTYPE)) for X, F in fronts]
 
 
 def spread_subset(X: Tensor, F: Tensor, k: int, *, seed: int) -> tuple[Tensor, Tensor]:

@@ -90,6 +90,11 @@ class Algorithm(ABC):
     #: Whether the algorithm handles black-box constraints; one that does not refuses a
     #: constrained problem. One that does gets ``m + k`` outcome columns in :meth:`propose`.
     supports_constraints: ClassVar[bool] = False
+    #: Whether the algorithm chooses the fidelity of a problem with fidelities (the last
+    #: input). One that does not sees only target-fidelity observations and proposes at
+    #: the target fidelity; one that does gets every observation and its proposals'
+    #: fidelities are snapped to the nearest level (the initial design's too).
+    supports_fidelities: ClassVar[bool] = False
 
     def __init__(self, problem: Problem, *, n_initial: int | None = None) -> None:
         if problem.num_constraints and not self.supports_constraints:
@@ -101,6 +106,9 @@ class Algorithm(ABC):
         if n_initial is not None and (not isinstance(n_initial, int) or n_initial < 1):
             raise ValueError(f"n_initial must be a positive int, got {n_initial!r}")
         self.problem = problem
+        #: Whether this instance chooses fidelities (an algorithm that can may be asked
+        #: to stay at the target, e.g. as the full-fidelity baseline).
+        self.chooses_fidelity = self.supports_fidelities
         self.n_initial = n_initial if n_initial is not None else 2 * (problem.dim + 1)
         #: Expected library warnings the last :meth:`ask` handled, by kind (see
         #: :mod:`mobo.expected_warnings`).
@@ -137,6 +145,10 @@ class Algorithm(ABC):
         if not isinstance(q, int) or q < 1:
             raise ValueError(f"q must be a positive int, got {q!r}")
         n_evaluated = X.shape[0] if n_evaluated is None else n_evaluated
+        if self.problem.has_fidelities and not self.chooses_fidelity:
+            target = self.problem.at_target(X)
+            X, Y = X[target], Y[target]
+            C = None if C is None else C[target]
         k = self.problem.num_constraints
         if k:
             if C is None or C.shape != (X.shape[0], k):
@@ -178,7 +190,12 @@ class Algorithm(ABC):
                 self.last_warnings = dict(counts)
                 parts.append(new.reshape(q - n_design, self.problem.dim))
             U_new = torch.cat(parts).to(DTYPE).clamp(0.0, 1.0)
-        return self.problem.from_unit(U_new)
+        X_new = self.problem.from_unit(U_new)
+        levels = self.problem.fidelity_levels
+        if levels is not None:
+            fidelity = self.problem.fidelity_index(X_new) if self.chooses_fidelity else -1
+            X_new[:, -1] = levels[fidelity]
+        return X_new
 
     @abstractmethod
     def propose(

@@ -176,10 +176,16 @@ class MESMO(BayesianAlgorithm):
         self.last_max_values: Tensor | None = None
 
     def sampled_fronts(
-        self, model: ModelListGP, seed: int, *, initial: Tensor | None
+        self,
+        model: ModelListGP,
+        seed: int,
+        *,
+        initial: Tensor | None,
+        fixed_last: float | None = None,
     ) -> list[tuple[Tensor, Tensor]]:
         """The ``S`` sampled Pareto sets and fronts (with the problem's constraints, if any,
-        feasibility first), NSGA-II populations seeded with ``initial``."""
+        feasibility first), NSGA-II populations seeded with ``initial``; ``fixed_last``
+        holds the last input (a fidelity) at that value."""
         return sampled_pareto_sets(
             model,
             num_samples=self.num_samples,
@@ -188,6 +194,7 @@ class MESMO(BayesianAlgorithm):
             seed=seed,
             initial=initial,
             num_constraints=self.problem.num_constraints,
+            fixed_last=fixed_last,
         )
 
     def sample_max_values(self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int) -> Tensor:
