@@ -167,8 +167,8 @@ class Problem:
         return self.fidelity_levels is not None
 
     def fidelity_index(self, X: Tensor) -> Tensor:
-        """Per row of ``X`` (``n x d``), the index of the nearest fidelity level
-        (all the target's, ``L - 1``, for a problem without fidelities)."""
+        """Per row of ``X`` (``n x d``), the index of the nearest fidelity level (0 for
+        every row of a problem without fidelities, whose one level is its target)."""
         if self.fidelity_levels is None:
             return torch.zeros(X.shape[0], dtype=torch.long)
         return (X[:, -1:] - self.fidelity_levels).abs().argmin(dim=-1)
