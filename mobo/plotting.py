@@ -24,8 +24,9 @@ def plot_pareto_front(
     reference_front: Tensor | None = None,
     label: str | None = None,
 ) -> plt.Axes:
-    """Scatter every evaluation (infeasible ones apart, as red crosses) and draw the
-    (feasible) Pareto front of two objectives.
+    """Scatter every evaluation (infeasible ones apart, as red crosses, and those below
+    the target fidelity as triangles) and draw the (feasible, target-fidelity) Pareto front
+    of two objectives.
 
     Args:
         result: A study's result.
@@ -39,7 +40,7 @@ def plot_pareto_front(
         _, ax = plt.subplots(figsize=(5, 4))
     i, j = objectives
     problem = result.problem
-    Y = problem.natural(result.Y[result.feasible])
+    Y = problem.natural(result.Y[result.counted])
     front = problem.natural(result.pareto_Y)
     front = front[torch.argsort(front[:, i])]
     feasible = "feasible" if problem.num_constraints else "evaluated"
@@ -50,6 +51,10 @@ def plot_pareto_front(
         ax.scatter(
             bad[:, i], bad[:, j], s=14, marker="x", alpha=0.5, color="tab:red", label="infeasible"
         )
+    lower = result.feasible & ~result.counted  # below the target fidelity
+    if lower.any():
+        low = problem.natural(result.Y[lower])
+        ax.scatter(low[:, i], low[:, j], s=12, marker="^", alpha=0.35, label="lower fidelity")
     ax.plot(
         front[:, i],
         front[:, j],

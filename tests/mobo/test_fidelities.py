@@ -121,3 +121,13 @@ def test_mfosemo_refuses_a_problem_without_fidelities_and_biased_problem_is_bias
     low = problem.evaluate(torch.cat([x, torch.full((1, 1), 0.25, dtype=torch.float64)], -1))
     torch.testing.assert_close(high, problem.base.evaluate(x))
     assert (low - high).abs().min() > 1e-3
+
+
+def test_plot_draws_lower_fidelity_points_apart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = mobo.optimize(toy(), "mfosemo", n_evals=6, seed=0, show_progress=False, **FAST_MF)
+    ax = mobo.plotting.plot_pareto_front(result)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "lower fidelity" in labels and "evaluated" in labels
