@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 import mobo
+from mobo.plotting import plot_median_traces
 
 RESULTS = Path(__file__).parent / "results"
 ALGORITHMS = ["usemo", "mesmo", "pesmo", "qlognehvi", "qparego", "nsga2", "sobol"]
@@ -192,7 +193,18 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> l
     return rows
 
 
-def plot(args: argparse.Namespace, runs: list[dict], path: Path) -> None:
+def plot(
+    args: argparse.Namespace,
+    runs: list[dict],
+    path: Path,
+    *,
+    key: str = "log_hv_difference",
+    ylabel: str = "median log10 HV difference",
+    band: str | None = None,
+) -> None:
+    """One panel per problem: per algorithm the median over seeds of each run's ``key``
+    trace against evaluations, with a band over seeds if ``band`` is given (see
+    :func:`mobo.plotting.plot_median_traces`); the initial design ends at the dotted line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,20 +214,20 @@ def plot(args: argparse.Namespace, runs: list[dict], path: Path) -> None:
         1, len(args.problems), figsize=(4.2 * len(args.problems), 3.6), squeeze=False
     )
     for ax, problem in zip(axes[0], args.problems, strict=True):
-        for algorithm in args.algorithms:
-            traces = [
-                r["log_hv_difference"]
-                for r in runs
-                if r["problem"] == problem and r["algorithm"] == algorithm
-            ]
-            if not traces:
-                continue
-            median = torch.tensor(traces).median(dim=0).values
-            ax.plot(range(1, len(median) + 1), median, label=algorithm)
+        traces = {
+            algorithm: torch.tensor(
+                [r[key] for r in runs if r["problem"] == problem and r["algorithm"] == algorithm]
+            )
+            for algorithm in args.algorithms
+        }
+        traces = {a: t for a, t in traces.items() if t.numel()}
+        if band is None:  # the median alone: a band for each of 7 algorithms hides the lines
+            traces = {a: t.median(dim=0).values.unsqueeze(0) for a, t in traces.items()}
+        plot_median_traces(ax, traces, band=band or "quartiles")
         ax.axvline(args.n_initial, color="grey", linestyle=":", linewidth=1)
         ax.set_title(problem)
         ax.set_xlabel("evaluations")
-    axes[0][0].set_ylabel("median log10 HV difference")
+    axes[0][0].set_ylabel(ylabel)
     labelled = {}
     for ax in axes[0]:
         labelled.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))

@@ -9,17 +9,25 @@ Reference point (documented, and overridable): ``(acc_0 - 0.01, -(r_max + 0.01))
 of the front) and ``r_max`` the energy ratio of an input that runs every level (the most
 expensive end). Every useful threshold vector dominates it, so the hypervolume measures
 the whole tradeoff and nothing outside it.
+
+Constraints are mobo black-box constraints ``c(metrics) <= 0`` (feasible), e.g. an accuracy
+floor ``0.97 - accuracy``: they are evaluated with the objectives and journaled, so the
+optimizer models them (``mesmoc``, ``qlognehvi``, ``nsga2``) and an infeasible vector counts
+as an observation, not a failure; only feasible vectors enter the Pareto set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, reference_front
 from mobo import Problem, hypervolume
+
+#: A constraint: the metrics of ``B`` vectors -> ``B`` constraint values (``<= 0`` feasible).
+Constraint = Callable[[ThresholdMetrics], Tensor]
 
 #: Margins of the reference point below the cheapest accuracy and above the largest ratio.
 REF_MARGIN = 0.01
@@ -35,9 +43,11 @@ class ThresholdProblem(Problem):
             hypervolume (``reference_samples`` samples per search), so studies report
             how close they come to the best reachable front.
         reference_samples: Samples per dense search for the reference front.
-        constraints: Optional callables ``metrics -> B`` boolean tensor (e.g.
-            ``lambda m: m.accuracy >= 0.97``); a vector that violates one is reported as a
-            failed evaluation (NaN), so it never enters the Pareto set.
+        constraints: Black-box constraints: callables ``metrics -> B`` float tensor of
+            constraint values, feasible where ``<= 0`` (e.g. ``lambda m: 0.97 - m.accuracy``
+            for an accuracy floor), as a mapping from a name to the callable or a list
+            (named ``c0, c1, ...``). With constraints, ``max_hv`` is not set: the dense
+            reference front is of the unconstrained problem.
     """
 
     def __init__(
@@ -47,8 +57,18 @@ class ThresholdProblem(Problem):
         ref_point: Tensor | None = None,
         reference: bool = True,
         reference_samples: int = 50_000,
-        constraints: list[Callable[[ThresholdMetrics], Tensor]] | None = None,
+        constraints: Mapping[str, Constraint] | Sequence[Constraint] | None = None,
     ) -> None:
+        if constraints is None:
+            constraints = {}
+        elif not isinstance(constraints, Mapping):
+            constraints = {f"c{i}": c for i, c in enumerate(constraints)}
+        for name, constraint in constraints.items():
+            if not callable(constraint):
+                raise TypeError(
+                    f"constraints[{name!r}] must be a callable metrics -> constraint values, "
+                    f"got {type(constraint).__name__}"
+                )
         d = evaluator.num_levels - 1
         if ref_point is None:
             cheapest = evaluator.evaluate(torch.zeros(d, dtype=torch.float64))
@@ -58,7 +78,7 @@ class ThresholdProblem(Problem):
                 dtype=torch.float64,
             )
         self.evaluator = evaluator
-        self.constraints = list(constraints or [])
+        self.constraints = dict(constraints)
         self.reference: ThresholdMetrics | None = None
         self.reference_check: dict[str, float] | None = None
         max_hv = None
@@ -66,7 +86,8 @@ class ThresholdProblem(Problem):
             self.reference, self.reference_check = reference_front(
                 evaluator, n_samples=reference_samples
             )
-            max_hv = hypervolume(self.reference.objectives(), torch.as_tensor(ref_point))
+            if not self.constraints:
+                max_hv = hypervolume(self.reference.objectives(), torch.as_tensor(ref_point))
         super().__init__(
             torch.stack([torch.zeros(d), torch.ones(d)]).double(),
             2,
@@ -75,14 +96,23 @@ class ThresholdProblem(Problem):
             objective_names=["accuracy", "energy ratio"],
             senses=["max", "min"],
             name=f"LEANetThresholds(L={evaluator.num_levels})",
+            num_constraints=len(self.constraints),
+            constraint_names=list(self.constraints),
         )
 
     def _evaluate(self, X: Tensor) -> Tensor:
         metrics = self.evaluator.evaluate(X.clamp(0.0, 1.0))
-        Y = metrics.objectives()
-        for constraint in self.constraints:
-            Y[~constraint(metrics)] = float("nan")
-        return Y
+        columns = [metrics.objectives()]
+        for name, constraint in self.constraints.items():
+            values = torch.as_tensor(constraint(metrics))
+            if values.dtype == torch.bool or values.shape != (X.shape[0],):
+                raise TypeError(
+                    f"constraint {name!r} must return a float tensor of {X.shape[0]} "
+                    f"constraint values (<= 0 feasible, e.g. 0.97 - m.accuracy), got "
+                    f"{values.dtype} of shape {tuple(values.shape)}"
+                )
+            columns.append(values.to(torch.float64).unsqueeze(-1))
+        return torch.cat(columns, dim=-1)
 
     def metrics(self, X: Tensor) -> ThresholdMetrics:
         """Full metrics (with the exit histogram) of threshold vectors ``X`` (``B x (L-1)``)."""

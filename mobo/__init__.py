@@ -18,9 +18,16 @@ with warnings.catch_warnings():
     import botorch  # noqa: F401
 
 from mobo import plotting, problems  # noqa: E402
-from mobo.algorithms import Algorithm, available_algorithms, make_algorithm, register
+from mobo.algorithms import (
+    Algorithm,
+    available_algorithms,
+    constrained_algorithms,
+    make_algorithm,
+    register,
+)
 from mobo.journal import JournalError, JournalLockedError, JournalRecoveryWarning
 from mobo.metrics import (
+    feasible_mask,
     hypervolume,
     hypervolume_difference,
     hypervolume_trace,
@@ -48,6 +55,8 @@ __all__ = [
     "Surrogate",
     "SurrogateFitWarning",
     "available_algorithms",
+    "constrained_algorithms",
+    "feasible_mask",
     "hypervolume",
     "hypervolume_difference",
     "hypervolume_trace",

@@ -49,7 +49,15 @@ def new_client(problem: Problem, *, seed: int | None = None) -> Client:
     Args:
         problem: The problem.
         seed: Ax's ``random_seed`` (its candidate generation), or None.
+
+    Raises:
+        ValueError: If the problem declares black-box constraints (not carried to Ax yet).
     """
+    if problem.num_constraints:
+        raise ValueError(
+            f"problem {problem.name!r} declares {problem.num_constraints} black-box "
+            "constraints, which the Ax bridge does not carry yet"
+        )
     from ax.api.client import Client
     from ax.api.configs import RangeParameterConfig
 

@@ -68,7 +68,7 @@ def run_on_executor(
             ]
             for future in finished:
                 job = in_flight.pop(future)
-                y, error = outcome(future, timeout, study.problem.num_objectives)
+                y, error = outcome(future, timeout, study.problem.num_outcomes)
                 study._journal_state(job.step, job.algorithm_state)
                 evaluation = study._record(
                     job.x,
@@ -99,7 +99,8 @@ class InFlight:
 
 
 def outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str | None]:
-    """The objective values (length ``m``) and error of a finished or overdue future."""
+    """The outcomes (length ``m``: objectives and constraint values) and error of a
+    finished or overdue future."""
     nan_row = torch.full((m,), math.nan, dtype=DTYPE)
     if not future.done():
         future.cancel()
@@ -116,10 +117,11 @@ def outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str 
 def evaluate_batch(problem: Problem, X: Tensor) -> tuple[Tensor, list[str | None]]:
     """Evaluate a ``q x d`` batch; if it raises, evaluate row by row to isolate the failures.
 
-    Returns a ``q x m`` tensor (NaN rows for failures) and, per row, the error or None.
+    Returns a ``q x (m + k)`` tensor of outcomes (NaN rows for failures) and, per row, the
+    error or None.
     A module-level function, so process and Dask executors can pickle it.
     """
-    nan_row = torch.full((problem.num_objectives,), math.nan, dtype=DTYPE)
+    nan_row = torch.full((problem.num_outcomes,), math.nan, dtype=DTYPE)
     try:
         return problem.evaluate(X), [None] * X.shape[0]
     except EvaluationShapeError:

@@ -1,10 +1,11 @@
 """A study's journal: one JSON object per line, appended, flushed and fsynced.
 
 The first line is a header that identifies the problem, algorithm and seed; every later
-line is a record: an evaluation, the budget set by ``optimize``, or the algorithm state an
-ask left behind (a GP algorithm's warm-start hyperparameters, written before that ask's
-evaluations and only when it changed). A line is on disk before :meth:`Journal.append`
-returns, so a crash loses only work not yet told.
+line is a record: an evaluation (its constraint values ``c`` too, for a constrained
+problem; older journals without them still load), the budget set by ``optimize``, or the
+algorithm state an ask left behind (a GP algorithm's warm-start hyperparameters, written
+before that ask's evaluations and only when it changed). A line is on disk before
+:meth:`Journal.append` returns, so a crash loses only work not yet told.
 
 A last line without its newline is parsed like any other (an editor or ``echo -n`` drops
 it); only a last line that does not parse (a write torn by a crash) is dropped. A writer
@@ -266,6 +267,11 @@ def _check_record(path: Path, number: int, record: Any) -> None:
             f"journal {str(path)!r}: line {number}: an eval record needs lists x and y "
             f"(y null if it failed), got x={record['x']!r}, y={record['y']!r}"
         )
+    if kind == "eval" and not isinstance(record.get("c"), list | type(None)):
+        raise JournalError(
+            f"journal {str(path)!r}: line {number}: an eval record's constraint values c "
+            f"must be a list (or absent), got c={record['c']!r}"
+        )
 
 
 def _truncate(path: Path, size: int) -> None:
@@ -277,8 +283,10 @@ def _truncate(path: Path, size: int) -> None:
 
 def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume a journal with a problem other than the one it recorded."""
-    for key in ("name", "dim", "num_objectives", "bounds", "ref_point"):
-        if journaled.get(key) != current.get(key):
+    keys = ("name", "dim", "num_objectives", "bounds", "ref_point", "num_constraints")
+    for key in (*keys, "fidelity_levels", "fidelity_costs"):
+        default = 0 if key == "num_constraints" else None  # journals from before constraints
+        if journaled.get(key, default) != current.get(key, default):
             raise JournalError(
                 f"journal {str(path)!r} belongs to another problem: its {key} is "
                 f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"

@@ -4,7 +4,8 @@ Hypervolumes are exact, computed by moocore (the C library behind pymoo's indica
 its dimension-specific algorithms take 0.02-0.2 ms where BoTorch's box decomposition took
 9 ms (500 points, 2-D) to 80 ms (200 points, 3-D) and 0.2 s (2000 points, 2-D), on every
 iteration of a study (``benchmarks/results/hypervolume_speed.md``). Rows with NaN (failed
-evaluations) are ignored everywhere.
+evaluations) are ignored everywhere. Under black-box constraints only feasible points
+count: :func:`feasible_objectives` blanks the others to NaN before any indicator.
 """
 
 from __future__ import annotations
@@ -27,6 +28,24 @@ def _finite_rows(Y: Tensor) -> Tensor:
     if Y.dim() != 2:
         raise ValueError(f"Y must have shape n x m, got {tuple(Y.shape)}")
     return torch.isfinite(Y).all(dim=-1)
+
+
+def feasible_mask(C: Tensor) -> Tensor:
+    """Boolean mask of the rows of ``C`` (``n x k`` constraint values) that satisfy every
+    constraint ``c_i <= 0``; a row with NaN is not feasible. With ``k = 0``, every row is."""
+    C = as_tensor(C, "C")
+    if C.dim() != 2:
+        raise ValueError(f"C must have shape n x k, got {tuple(C.shape)}")
+    return (C <= 0).all(dim=-1)
+
+
+def feasible_objectives(Y: Tensor, C: Tensor) -> Tensor:
+    """``Y`` (``n x m``) with the rows that violate a constraint of ``C`` (``n x k``) set to
+    NaN, so the Pareto set and hypervolume of the result are those of the feasible points."""
+    Y = as_tensor(Y, "Y")
+    if C.shape[0] != Y.shape[0]:
+        raise ValueError(f"C must have one row per row of Y ({Y.shape[0]}), got {C.shape[0]}")
+    return torch.where(feasible_mask(C).unsqueeze(-1), Y, torch.full_like(Y, math.nan))
 
 
 def pareto_mask(Y: Tensor) -> Tensor:

@@ -1,7 +1,8 @@
 """Matplotlib figures of studies: the Pareto front and the hypervolume trace.
 
 Objectives are drawn in their natural sign (a minimized objective as a cost), as
-:meth:`mobo.Problem.natural` gives them.
+:meth:`mobo.Problem.natural` gives them. Under black-box constraints the front and the
+hypervolume are of the feasible points, and infeasible evaluations are drawn apart.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ def plot_pareto_front(
     reference_front: Tensor | None = None,
     label: str | None = None,
 ) -> plt.Axes:
-    """Scatter every evaluation and draw the Pareto front of two objectives.
+    """Scatter every evaluation (infeasible ones apart, as red crosses, and those below
+    the target fidelity as triangles) and draw the (feasible, target-fidelity) Pareto front
+    of two objectives.
 
     Args:
         result: A study's result.
@@ -37,10 +40,21 @@ def plot_pareto_front(
         _, ax = plt.subplots(figsize=(5, 4))
     i, j = objectives
     problem = result.problem
-    Y = problem.natural(result.Y[~result.failed])
+    Y = problem.natural(result.Y[result.counted])
     front = problem.natural(result.pareto_Y)
     front = front[torch.argsort(front[:, i])]
-    ax.scatter(Y[:, i], Y[:, j], s=12, alpha=0.35, color="0.5", label="evaluated")
+    feasible = "feasible" if problem.num_constraints else "evaluated"
+    ax.scatter(Y[:, i], Y[:, j], s=12, alpha=0.35, color="0.5", label=feasible)
+    infeasible = ~result.failed & ~result.feasible
+    if infeasible.any():
+        bad = problem.natural(result.Y[infeasible])
+        ax.scatter(
+            bad[:, i], bad[:, j], s=14, marker="x", alpha=0.5, color="tab:red", label="infeasible"
+        )
+    lower = result.feasible & ~result.counted  # below the target fidelity
+    if lower.any():
+        low = problem.natural(result.Y[lower])
+        ax.scatter(low[:, i], low[:, j], s=12, marker="^", alpha=0.35, label="lower fidelity")
     ax.plot(
         front[:, i],
         front[:, j],
@@ -55,8 +69,31 @@ def plot_pareto_front(
         ax.plot(ref[:, i], ref[:, j], "-", color="k", lw=1, alpha=0.7, label="reference front")
     ax.set_xlabel(f"{problem.objective_names[i]} ({problem.senses[i]})")
     ax.set_ylabel(f"{problem.objective_names[j]} ({problem.senses[j]})")
-    ax.set_title(f"{problem.name}: Pareto front")
+    ax.set_title(f"{problem.name}: {'feasible ' if problem.num_constraints else ''}Pareto front")
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_median_traces(
+    ax: plt.Axes, traces: Mapping[str, Tensor], *, band: str = "quartiles"
+) -> plt.Axes:
+    """Per label, the median over seeds of ``seeds x n`` traces against evaluations
+    ``1..n``, with a band over seeds (``"quartiles"`` or ``"range"``: min to max) when
+    there are several. Benchmarks and :func:`plot_hypervolume_trace` draw with it."""
+    if band not in ("quartiles", "range"):
+        raise ValueError(f"band must be 'quartiles' or 'range', got {band!r}")
+    for label, values in traces.items():
+        values = torch.as_tensor(values, dtype=torch.float64)
+        x = torch.arange(1, values.shape[-1] + 1)
+        (line,) = ax.plot(x, values.median(dim=0).values, label=label)
+        if values.shape[0] > 1:
+            if band == "range":
+                low, high = values.min(dim=0).values, values.max(dim=0).values
+            else:
+                low, high = torch.quantile(
+                    values, torch.tensor([0.25, 0.75], dtype=values.dtype), dim=0
+                )
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
     return ax
 
 
@@ -85,21 +122,17 @@ def plot_hypervolume_trace(
     all_results = [r for group in results.values() for r in group]
     if log_difference is None:
         log_difference = all(r.problem.max_hv is not None for r in all_results)
+    traces = {}
     for label, group in results.items():
         n = min(r.n_evaluations for r in group)
-        traces = torch.stack(
+        traces[label] = torch.stack(
             [(r.log_hv_difference if log_difference else r.hypervolume)[:n] for r in group]
         )
-        x = torch.arange(1, n + 1)
-        median = traces.median(dim=0).values
-        (line,) = ax.plot(x, median, label=label)
-        if len(group) > 1:
-            low, high = torch.quantile(
-                traces, torch.tensor([0.25, 0.75], dtype=traces.dtype), dim=0
-            )
-            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+    plot_median_traces(ax, traces)
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("log10 hypervolume difference" if log_difference else "hypervolume")
+    feasible = "feasible " if any(r.problem.num_constraints for r in all_results) else ""
+    ylabel = f"log10 {feasible}hypervolume difference" if log_difference else "hypervolume"
+    ax.set_ylabel(ylabel if log_difference or not feasible else "feasible hypervolume")
     ax.set_title(all_results[0].problem.name if all_results else "")
     ax.legend(fontsize=8)
     return ax

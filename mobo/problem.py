@@ -4,6 +4,25 @@ A :class:`Problem` has box bounds, ``num_objectives`` objectives that are *maxim
 (BoTorch's convention; a problem that minimizes a cost exposes its negative), a reference
 point for hypervolume, and a batch ``evaluate``. Algorithms see the problem only through
 this interface, so any black box (a LEANet threshold search, a simulator) plugs in.
+
+Black-box constraints. A problem may declare ``num_constraints = k`` constraints
+``c_i(x) <= 0`` (feasible), measured by the same evaluation as the objectives (as in
+[Belakaria2020c]_ and BoTorch's constrained test problems, whose slack is ``-c``). Then
+``evaluate`` returns ``n x (m + k)`` *outcomes*: the ``m`` objectives, then the ``k``
+constraint values; :meth:`Problem.split_outcomes` separates them. Only feasible points
+count for the Pareto set and the hypervolume.
+
+Multiple fidelities. A problem may declare that its last input ``x[d-1]`` is a fidelity
+taking discrete ``fidelity_levels`` (ascending; the last is the *target* fidelity whose
+results count) at ``fidelity_costs`` per evaluation, as in [Belakaria2020m]_: a cheaper,
+biased evaluation (fewer epochs, part of the data). Results and hypervolume count only
+target-fidelity evaluations; algorithms that cannot choose a fidelity evaluate at the
+target only.
+
+.. [Belakaria2020m] S. Belakaria, A. Deshwal, J. R. Doppa. Multi-Fidelity Multi-Objective
+   Bayesian Optimization: An Output Space Entropy Search Approach. AAAI 2020.
+.. [Belakaria2020c] S. Belakaria, A. Deshwal, J. R. Doppa. Max-value Entropy Search for
+   Multi-Objective Bayesian Optimization with Constraints. arXiv:2009.01721, 2020.
 """
 
 from __future__ import annotations
@@ -48,6 +67,14 @@ class Problem:
             the problem reports its negative (e.g. energy); reports and plots show
             ``natural = y`` or ``-y`` accordingly. Default: all ``"max"``.
         name: A name that identifies the problem in journals and reports.
+        num_constraints: Number ``k`` of black-box constraints ``c_i(x) <= 0`` (feasible)
+            that :meth:`_evaluate` returns after the objectives; default 0.
+        constraint_names: Names for reports and plots, default ``c0..c{k-1}``.
+        fidelity_levels: Values the last input (the fidelity) may take, ascending, at
+            least two, inside its bounds; the last is the target fidelity. None: no
+            fidelities (the default).
+        fidelity_costs: Positive cost of one evaluation at each level (e.g. seconds),
+            one per level; required with ``fidelity_levels``.
     """
 
     def __init__(
@@ -60,6 +87,10 @@ class Problem:
         objective_names: Sequence[str] | None = None,
         senses: Sequence[str] | None = None,
         name: str | None = None,
+        num_constraints: int = 0,
+        constraint_names: Sequence[str] | None = None,
+        fidelity_levels: Sequence[float] | None = None,
+        fidelity_costs: Sequence[float] | None = None,
     ) -> None:
         bounds = as_tensor(bounds, "bounds")
         if bounds.dim() != 2 or bounds.shape[0] != 2 or bounds.shape[1] < 1:
@@ -94,6 +125,24 @@ class Problem:
             raise ValueError(
                 f"senses must be {num_objectives} entries of 'max' or 'min', got {senses}"
             )
+        if (
+            not isinstance(num_constraints, int)
+            or isinstance(num_constraints, bool)
+            or num_constraints < 0
+        ):
+            raise ValueError(f"num_constraints must be an int >= 0, got {num_constraints!r}")
+        if constraint_names is not None and (
+            isinstance(constraint_names, str) or len(constraint_names) != num_constraints
+        ):
+            raise ValueError(
+                f"constraint_names must have num_constraints={num_constraints} names, got "
+                f"{constraint_names!r}"
+            )
+        self.num_constraints = num_constraints
+        self.constraint_names = list(constraint_names or [f"c{i}" for i in range(num_constraints)])
+        self.fidelity_levels, self.fidelity_costs = _check_fidelities(
+            fidelity_levels, fidelity_costs, bounds
+        )
         self.senses = senses
         self.bounds = bounds
         self.num_objectives = num_objectives
@@ -107,6 +156,42 @@ class Problem:
         """Number of inputs ``d``."""
         return self.bounds.shape[1]
 
+    @property
+    def num_outcomes(self) -> int:
+        """Columns of :meth:`evaluate`'s output: ``m`` objectives plus ``k`` constraints."""
+        return self.num_objectives + self.num_constraints
+
+    @property
+    def has_fidelities(self) -> bool:
+        """Whether the last input is a fidelity (see ``fidelity_levels``)."""
+        return self.fidelity_levels is not None
+
+    def fidelity_index(self, X: Tensor) -> Tensor:
+        """Per row of ``X`` (``n x d``), the index of the nearest fidelity level (0 for
+        every row of a problem without fidelities, whose one level is its target)."""
+        if self.fidelity_levels is None:
+            return torch.zeros(X.shape[0], dtype=torch.long)
+        return (X[:, -1:] - self.fidelity_levels).abs().argmin(dim=-1)
+
+    def at_target(self, X: Tensor) -> Tensor:
+        """An ``n`` boolean mask: the rows evaluated at the target fidelity (every row of a
+        problem without fidelities)."""
+        if self.fidelity_levels is None:
+            return torch.ones(X.shape[0], dtype=torch.bool)
+        return self.fidelity_index(X) == len(self.fidelity_levels) - 1
+
+    def cost(self, X: Tensor) -> Tensor:
+        """The ``n`` costs of evaluating the rows of ``X`` (1 each without fidelities)."""
+        if self.fidelity_costs is None:
+            return torch.ones(X.shape[0], dtype=DTYPE)
+        return self.fidelity_costs[self.fidelity_index(X)]
+
+    def split_outcomes(self, outcomes: Tensor) -> tuple[Tensor, Tensor]:
+        """Split ``... x (m + k)`` outcomes into objectives (``... x m``) and constraint
+        values (``... x k``, feasible where ``<= 0``)."""
+        m = self.num_objectives
+        return outcomes[..., :m], outcomes[..., m:]
+
     def evaluate(self, X: Any) -> Tensor:
         """Evaluate a batch.
 
@@ -114,8 +199,9 @@ class Problem:
             X: An ``n x d`` array inside ``bounds`` (a single ``d`` vector is accepted).
 
         Returns:
-            An ``n x m`` float64 tensor of objective values (to maximize). A row may hold
-            NaN for a failed evaluation; a study records such rows as failed.
+            An ``n x (m + k)`` float64 tensor: objective values (to maximize), then the
+            ``k`` constraint values (feasible where ``<= 0``; ``k = 0`` unless declared).
+            A row may hold NaN for a failed evaluation; a study records such rows as failed.
         """
         X = as_tensor(X, "X")
         if X.dim() == 1:
@@ -127,13 +213,18 @@ class Problem:
             Y = as_tensor(output, f"{self.name}._evaluate output")
         except TypeError as err:
             raise EvaluationShapeError(
-                f"{self.name}._evaluate must return an n x {self.num_objectives} numeric "
+                f"{self.name}._evaluate must return an n x {self.num_outcomes} numeric "
                 f"array, got {type(output).__name__}"
             ) from err
-        if Y.shape != (X.shape[0], self.num_objectives):
+        if Y.shape != (X.shape[0], self.num_outcomes):
+            expected = f"{(X.shape[0], self.num_outcomes)}"
+            if self.num_constraints:
+                expected += (
+                    f": {self.num_objectives} objectives then {self.num_constraints} "
+                    "constraint values per row"
+                )
             raise EvaluationShapeError(
-                f"{self.name}._evaluate returned shape {tuple(Y.shape)}, "
-                f"expected {(X.shape[0], self.num_objectives)}"
+                f"{self.name}._evaluate returned shape {tuple(Y.shape)}, expected {expected}"
             )
         return Y
 
@@ -154,21 +245,59 @@ class Problem:
         return self.bounds[0] + U * (self.bounds[1] - self.bounds[0])
 
     def spec(self) -> dict[str, Any]:
-        """What identifies this problem in a journal; a resumed study must match it."""
-        return {
+        """What identifies this problem in a journal; a resumed study must match it.
+        (``num_constraints`` only when there are some, so an unconstrained problem's spec,
+        and journal, is what it was before constraints existed.)"""
+        spec = {
             "name": self.name,
             "dim": self.dim,
             "num_objectives": self.num_objectives,
             "bounds": self.bounds.tolist(),
             "ref_point": self.ref_point.tolist(),
         }
+        if self.num_constraints:
+            spec["num_constraints"] = self.num_constraints
+        if self.fidelity_levels is not None:
+            spec["fidelity_levels"] = self.fidelity_levels.tolist()
+            spec["fidelity_costs"] = self.fidelity_costs.tolist()
+        return spec
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, d={self.dim}, m={self.num_objectives})"
+        k = f", k={self.num_constraints}" if self.num_constraints else ""
+        return (
+            f"{type(self).__name__}(name={self.name!r}, d={self.dim}, m={self.num_objectives}{k})"
+        )
+
+
+def _check_fidelities(
+    levels: Sequence[float] | None, costs: Sequence[float] | None, bounds: Tensor
+) -> tuple[Tensor | None, Tensor | None]:
+    if levels is None and costs is None:
+        return None, None
+    if levels is None or costs is None:
+        raise ValueError("fidelity_levels and fidelity_costs must be given together")
+    levels, costs = as_tensor(levels, "fidelity_levels"), as_tensor(costs, "fidelity_costs")
+    if levels.dim() != 1 or levels.numel() < 2 or not (levels[1:] > levels[:-1]).all():
+        raise ValueError(
+            f"fidelity_levels must be at least two ascending values, got {levels.tolist()}"
+        )
+    low, high = float(bounds[0, -1]), float(bounds[1, -1])
+    if levels[0] < low or levels[-1] > high:
+        raise ValueError(
+            f"fidelity_levels {levels.tolist()} must lie inside the bounds of the last input "
+            f"(the fidelity), [{low}, {high}]"
+        )
+    if costs.shape != levels.shape or not (torch.isfinite(costs) & (costs > 0)).all():
+        raise ValueError(
+            f"fidelity_costs must be {levels.numel()} positive finite costs (one per level), "
+            f"got {costs.tolist()}"
+        )
+    return levels, costs
 
 
 class FunctionProblem(Problem):
-    """A :class:`Problem` around a plain function ``f(X: n x d) -> n x m``."""
+    """A :class:`Problem` around a plain function ``f(X: n x d) -> n x (m + k)`` (``k``
+    constraint columns after the ``m`` objectives when ``num_constraints=k`` is given)."""
 
     def __init__(self, function, bounds: Any, num_objectives: int, ref_point, **kwargs) -> None:
         if not callable(function):

@@ -1,13 +1,22 @@
-"""What a study returns: every observation, the Pareto set, and the traces to judge it by."""
+"""What a study returns: every observation, the Pareto set, and the traces to judge it by.
+
+Under black-box constraints the Pareto set, the front and the hypervolume are those of the
+feasible evaluations only; infeasible ones are kept (with their constraint values) and
+reported apart. For a problem with fidelities they count only the evaluations made at the
+target fidelity, and every evaluation's cost is kept.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from mobo.metrics import (
+    feasible_mask,
+    feasible_objectives,
     hypervolume_difference,
     hypervolume_trace,
     log_hypervolume_difference,
@@ -25,6 +34,10 @@ class Evaluation:
         x: The point, in the problem's bounds (length ``d``).
         y: Objective values (length ``m``, maximized), or None if it failed.
         error: Why it failed, or None.
+        c: Constraint values (length ``k``, feasible where ``<= 0``) of a constrained
+            problem, or None (unconstrained, or failed).
+        cost: What the evaluation cost at its fidelity, for a problem with fidelities
+            (failed ones included), or None.
         step: Index of the ask that proposed it (one ask proposes a batch).
         ask_seconds: Wall time of that ask (the optimizer's work for the batch).
         eval_seconds: Wall time of evaluating the batch it belonged to.
@@ -40,13 +53,24 @@ class Evaluation:
     ask_seconds: float = 0.0
     eval_seconds: float = 0.0
     ask_warnings: dict[str, int] = field(default_factory=dict)
+    c: list[float] | None = None
+    cost: float | None = None
 
     @property
     def failed(self) -> bool:
         return self.y is None
 
+    @property
+    def feasible(self) -> bool:
+        """Evaluated, and every constraint (if any) satisfied."""
+        return not self.failed and all(v <= 0 for v in (self.c or []))
+
     def to_record(self) -> dict:
-        return {"type": "eval", **self.__dict__}
+        record = {"type": "eval", **self.__dict__}
+        for optional in ("c", "cost"):  # absent unless used: records as before they existed
+            if record[optional] is None:
+                del record[optional]
+        return record
 
     @classmethod
     def from_record(cls, record: dict) -> Evaluation:
@@ -65,13 +89,18 @@ class Result:
         X: An ``n x d`` tensor of every evaluated point, failed ones included.
         Y: An ``n x m`` tensor of objective values (maximized); NaN rows failed.
         failed: An ``n`` boolean tensor marking failed evaluations.
-        hypervolume: An ``n`` tensor: hypervolume from ``problem.ref_point`` after each
-            evaluation.
+        hypervolume: An ``n`` tensor: hypervolume from ``problem.ref_point`` of the
+            feasible evaluations after each evaluation.
         seconds_per_iteration: A tensor with the optimizer's wall time (seconds) of each
             ask, i.e. per iteration; evaluation time is in ``eval_seconds``.
         eval_seconds: A tensor with the wall time of evaluating each batch.
         warnings: Expected library warnings handled over the study, by kind (jitter
             added to a covariance, acquisition optimizations retried, ...).
+        C: An ``n x k`` tensor of constraint values (``k = problem.num_constraints``,
+            feasible where ``<= 0``); NaN rows failed.
+
+    Under fidelities, ``hypervolume`` and the Pareto set count only the evaluations at the
+    target fidelity (:attr:`counted`); :attr:`cost` holds what each evaluation cost.
     """
 
     problem: Problem
@@ -84,17 +113,27 @@ class Result:
     seconds_per_iteration: Tensor
     eval_seconds: Tensor
     warnings: dict[str, int] = field(default_factory=dict)
+    C: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.C is None:  # built without constraint values: an unconstrained result
+            empty = torch.zeros(self.X.shape[0], 0, dtype=torch.float64)
+            object.__setattr__(self, "C", empty)
 
     @classmethod
     def from_evaluations(
         cls, problem: Problem, algorithm: str, seed: int, evaluations: list[Evaluation]
     ) -> Result:
-        d, m = problem.dim, problem.num_objectives
-        nan = [float("nan")] * m
+        d, m, k = problem.dim, problem.num_objectives, problem.num_constraints
         X = torch.tensor([e.x for e in evaluations], dtype=torch.float64).reshape(-1, d)
         Y = torch.tensor(
-            [e.y if e.y is not None else nan for e in evaluations], dtype=torch.float64
+            [e.y if e.y is not None else [math.nan] * m for e in evaluations],
+            dtype=torch.float64,
         ).reshape(-1, m)
+        C = torch.tensor(
+            [e.c if e.c is not None and not e.failed else [math.nan] * k for e in evaluations],
+            dtype=torch.float64,
+        ).reshape(len(evaluations), k)
         steps: dict[int, tuple[float, float]] = {}
         handled: dict[str, int] = {}
         for e in evaluations:
@@ -112,10 +151,11 @@ class Result:
             X=X,
             Y=Y,
             failed=torch.tensor([e.failed for e in evaluations], dtype=torch.bool),
-            hypervolume=hypervolume_trace(Y, problem.ref_point),
+            hypervolume=hypervolume_trace(counted_objectives(problem, X, Y, C), problem.ref_point),
             seconds_per_iteration=torch.tensor([a for a, _ in steps.values()], dtype=torch.float64),
             eval_seconds=torch.tensor([e for _, e in steps.values()], dtype=torch.float64),
             warnings=handled,
+            C=C,
         )
 
     @property
@@ -123,9 +163,32 @@ class Result:
         return self.X.shape[0]
 
     @property
+    def feasible(self) -> Tensor:
+        """An ``n`` boolean mask of the evaluations that succeeded and satisfy every
+        constraint (all successful ones for an unconstrained problem)."""
+        return ~self.failed & feasible_mask(self.C)
+
+    @property
+    def counted(self) -> Tensor:
+        """An ``n`` boolean mask of the evaluations the Pareto set and the hypervolume
+        count: feasible, and at the target fidelity if the problem has fidelities."""
+        return self.feasible & self.problem.at_target(self.X)
+
+    @property
+    def cost(self) -> Tensor:
+        """An ``n`` tensor: what each evaluation cost (1 each without fidelities)."""
+        return self.problem.cost(self.X)
+
+    @property
+    def cumulative_cost(self) -> Tensor:
+        """An ``n`` tensor: the total cost spent after each evaluation."""
+        return self.cost.cumsum(dim=0)
+
+    @property
     def pareto_mask(self) -> Tensor:
-        """An ``n`` boolean mask of the Pareto-optimal evaluations."""
-        return pareto_mask(self.Y)
+        """An ``n`` boolean mask of the Pareto-optimal feasible (target-fidelity)
+        evaluations."""
+        return pareto_mask(counted_objectives(self.problem, self.X, self.Y, self.C))
 
     @property
     def pareto_X(self) -> Tensor:
@@ -153,11 +216,15 @@ class Result:
         return self.problem.max_hv
 
     def pareto_table(self) -> str:
-        """The Pareto set as a text table, objectives in their natural sign, sorted by f0."""
-        names = [f"x{i}" for i in range(self.problem.dim)] + self.problem.objective_names
-        X, Y = self.pareto_X, self.problem.natural(self.pareto_Y)
+        """The Pareto set as a text table, objectives in their natural sign, sorted by f0
+        (with each constraint's value, ``<= 0`` feasible, for a constrained problem)."""
+        problem = self.problem
+        names = [f"x{i}" for i in range(problem.dim)]
+        names += problem.objective_names + problem.constraint_names
+        mask = self.pareto_mask
+        X, Y, C = self.X[mask], problem.natural(self.Y[mask]), self.C[mask]
         order = torch.argsort(Y[:, 0])
-        rows = [[f"{v:.4g}" for v in torch.cat([X[i], Y[i]]).tolist()] for i in order]
+        rows = [[f"{v:.4g}" for v in torch.cat([X[i], Y[i], C[i]]).tolist()] for i in order]
         widths = [
             max(len(n), *(len(r[k]) for r in rows)) if rows else len(n) for k, n in enumerate(names)
         ]
@@ -166,17 +233,32 @@ class Result:
         return "\n".join([line, *body])
 
     def summary(self) -> str:
-        """One line: algorithm, evaluations, failures, final hypervolume, time per iteration."""
+        """One line: algorithm, evaluations, failures (and infeasible ones), final
+        (feasible) hypervolume, time per iteration."""
         hv = float(self.hypervolume[-1]) if self.n_evaluations else 0.0
+        outcome = f"{int(self.failed.sum())} failed"
+        if self.problem.num_constraints:
+            infeasible = int((~self.failed & ~self.feasible).sum())
+            outcome += f", {infeasible} infeasible"
         text = (
             f"{self.algorithm} on {self.problem.name}: {self.n_evaluations} evaluations "
-            f"({int(self.failed.sum())} failed), hypervolume {hv:.6g}"
+            f"({outcome}), {'feasible ' if self.problem.num_constraints else ''}"
+            f"hypervolume {hv:.6g}"
         )
         if self.problem.max_hv is not None:
             text += f" ({hv / self.problem.max_hv:.2%} of max {self.problem.max_hv:.6g})"
+        if self.problem.has_fidelities:
+            at_target = int(self.problem.at_target(self.X).sum())
+            text += f", {at_target} at the target fidelity, total cost {float(self.cost.sum()):.4g}"
         if self.seconds_per_iteration.numel():
             text += f", {float(self.seconds_per_iteration.mean()):.3f} s/iteration"
         if self.warnings:
             counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.warnings.items()))
             text += f"; library warnings handled: {counts}"
         return text
+
+
+def counted_objectives(problem: Problem, X: Tensor, Y: Tensor, C: Tensor) -> Tensor:
+    """``Y`` with the rows that do not count (infeasible, or below the target fidelity) NaN."""
+    Y = feasible_objectives(Y, C)
+    return torch.where(problem.at_target(X).unsqueeze(-1), Y, torch.full_like(Y, math.nan))

@@ -199,6 +199,13 @@ class Study:
             -1, self.problem.num_objectives
         )
 
+    @property
+    def C(self) -> Tensor:
+        """An ``n x k`` tensor of their constraint values (``<= 0`` feasible; ``k = 0`` for
+        an unconstrained problem)."""
+        rows = [e.c or [] for e in self.evaluations if not e.failed]
+        return torch.tensor(rows, dtype=DTYPE).reshape(len(rows), self.problem.num_constraints)
+
     def result(self) -> Result:
         """The study's :class:`~mobo.result.Result` so far."""
         return Result.from_evaluations(
@@ -216,6 +223,7 @@ class Study:
             q,
             self.X,
             self.Y,
+            C=self.C,
             seed=self.seed,
             X_pending=self._pending,
             n_evaluated=self.n_evaluated + self._pending.shape[0],
@@ -238,8 +246,10 @@ class Study:
 
         Args:
             X: A ``q x d`` array of evaluated points.
-            Y: A ``q x m`` array of their objective values (maximized). A row with a
-                NaN or infinite value is recorded as a failed evaluation.
+            Y: A ``q x (m + k)`` array of their outcomes, as :meth:`Problem.evaluate`
+                returns them: objective values (maximized), then the ``k`` constraint
+                values of a constrained problem. A row with a NaN or infinite value is
+                recorded as a failed evaluation.
             errors: Per row, why it failed (or None).
             eval_seconds: Wall time the evaluation took, for the result's timings.
         """
@@ -249,9 +259,15 @@ class Study:
             X, Y = X.unsqueeze(0), Y.unsqueeze(0)
         if X.dim() != 2 or X.shape[1] != self.problem.dim:
             raise ValueError(f"X must have shape q x {self.problem.dim}, got {tuple(X.shape)}")
-        if Y.shape != (X.shape[0], self.problem.num_objectives):
+        if Y.shape != (X.shape[0], self.problem.num_outcomes):
+            what = (
+                f" ({self.problem.num_objectives} objectives then "
+                f"{self.problem.num_constraints} constraint values per row)"
+                if self.problem.num_constraints
+                else ""
+            )
             raise ValueError(
-                f"Y must have shape {(X.shape[0], self.problem.num_objectives)}, "
+                f"Y must have shape {(X.shape[0], self.problem.num_outcomes)}{what}, "
                 f"got {tuple(Y.shape)}"
             )
         errors = list(errors) if errors is not None else [None] * X.shape[0]
@@ -305,13 +321,17 @@ class Study:
         eval_seconds: float,
         ask_warnings: dict[str, int] | None = None,
     ) -> Evaluation:
-        """Record one evaluation: journaled (fsynced), then appended, then no longer pending."""
+        """Record one evaluation (``y``: its ``m + k`` outcomes): journaled (fsynced), then
+        appended, then no longer pending."""
         ok = bool(torch.isfinite(y).all()) and error is None
+        objectives, constraints = self.problem.split_outcomes(y)
         evaluation = Evaluation(
             index=self.n_evaluated,
             x=x.tolist(),
-            y=y.tolist() if ok else None,
-            error=None if ok else (error or f"non-finite objective values {y.tolist()}"),
+            y=objectives.tolist() if ok else None,
+            c=constraints.tolist() if ok and self.problem.num_constraints else None,
+            cost=float(self.problem.cost(x.unsqueeze(0))) if self.problem.has_fidelities else None,
+            error=None if ok else (error or f"non-finite {self._what_values} {y.tolist()}"),
             step=step,
             ask_seconds=ask_seconds,
             eval_seconds=eval_seconds,
@@ -322,6 +342,11 @@ class Study:
         self.evaluations.append(evaluation)
         self._remove_pending(x)
         return evaluation
+
+    @property
+    def _what_values(self) -> str:
+        k = self.problem.num_constraints
+        return "objective and constraint values" if k else "objective values"
 
     def _remove_pending(self, x: Tensor) -> None:
         if self._pending.shape[0]:
@@ -450,8 +475,15 @@ class Study:
 
     def _hypervolume(self) -> float:
         from mobo.metrics import hypervolume
+        from mobo.result import counted_objectives
 
-        return hypervolume(self.Y, self.problem.ref_point) if self.Y.numel() else 0.0
+        Y = counted_objectives(self.problem, self.X, self.Y, self.C)
+        return hypervolume(Y, self.problem.ref_point) if Y.numel() else 0.0
+
+    @property
+    def cost_spent(self) -> float:
+        """The total cost of the evaluations told so far (their number, without fidelities)."""
+        return sum(e.cost if e.cost is not None else 1.0 for e in self.evaluations)
 
     def _n_failed(self) -> int:
         return sum(e.failed for e in self.evaluations)

@@ -8,12 +8,15 @@ from mobo.algorithms.ax import AxAlgorithm
 from mobo.algorithms.base import (
     Algorithm,
     available_algorithms,
+    constrained_algorithms,
     make_algorithm,
     register,
     sobol_points,
 )
 from mobo.algorithms.bayesian import BayesianAlgorithm
 from mobo.algorithms.mesmo import MESMO
+from mobo.algorithms.mesmoc import MESMOC
+from mobo.algorithms.mfosemo import MFOSEMO
 from mobo.algorithms.nsga2 import NSGA2
 from mobo.algorithms.pesmo import JES, PESMO
 from mobo.algorithms.qlognehvi import QLogNEHVI
@@ -24,6 +27,8 @@ from mobo.algorithms.usemo import USeMO
 __all__ = [
     "JES",
     "MESMO",
+    "MESMOC",
+    "MFOSEMO",
     "NSGA2",
     "PESMO",
     "Algorithm",
@@ -35,6 +40,7 @@ __all__ = [
     "Sobol",
     "USeMO",
     "available_algorithms",
+    "constrained_algorithms",
     "make_algorithm",
     "register",
     "sobol_points",

@@ -15,7 +15,10 @@ pymoo's rank-and-crowding survival, for acquisition functions that need equal-si
 :func:`select_distinct` and :func:`fill_distinct` are the distance guard that keeps the
 points of a batch (and pending points) apart.
 
-All inputs live in the unit cube ``[0, 1]^d`` and all objectives are maximized.
+All inputs live in the unit cube ``[0, 1]^d`` and all objectives are maximized. A sampled
+problem may carry constraints (``<= 0`` feasible, the last outputs): NSGA-II then handles
+them feasibility-first, as pymoo does, and a sampled front is its feasible non-dominated set
+(MESMOC's "cheap constrained MO problem" [Belakaria2020c]_).
 
 .. [Wilson2020] J. Wilson, V. Borovitskiy, A. Terenin, P. Mostowsky, M. Deisenroth.
    Efficiently Sampling Functions from Gaussian Process Posteriors. ICML 2020.
@@ -23,6 +26,8 @@ All inputs live in the unit cube ``[0, 1]^d`` and all objectives are maximized.
    multiobjective genetic algorithm: NSGA-II. IEEE TEVC 6(2), 2002.
 .. [Belakaria2019] S. Belakaria, A. Deshwal, J. R. Doppa. Max-value Entropy Search for
    Multi-Objective Bayesian Optimization. NeurIPS 2019.
+.. [Belakaria2020c] S. Belakaria, A. Deshwal, J. R. Doppa. Max-value Entropy Search for
+   Multi-Objective Bayesian Optimization with Constraints. arXiv:2009.01721, 2020.
 """
 
 from __future__ import annotations
@@ -79,12 +84,14 @@ def nsga2_pareto_sets(
     n_gen: int,
     seed: int,
     initial: np.ndarray | None = None,
+    num_constraints: int = 0,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Solve ``num_problems`` cheap maximization problems on ``[0, 1]^d`` with NSGA-II.
 
     Args:
-        evaluate: Maps an ``S x n x d`` array to its ``S x n x k`` objectives (maximized);
-            row ``s`` belongs to problem ``s``.
+        evaluate: Maps an ``S x n x d`` array to its ``S x n x (k + c)`` outputs: ``k``
+            objectives (maximized), then ``c`` constraint values (``<= 0`` feasible); row
+            ``s`` belongs to problem ``s``.
         num_problems: ``S``.
         dim: ``d``.
         num_objectives: ``k``.
@@ -93,12 +100,16 @@ def nsga2_pareto_sets(
         seed: Seeds every search (each draws its own stream from it).
         initial: Optional ``p x d`` array of points put into every initial population
             (e.g. the observed Pareto set), the rest drawn uniformly at random.
+        num_constraints: ``c``, constraints handled feasibility-first (default none).
 
     Returns:
-        Per problem, the final non-dominated set: an ``n_s x d`` array of inputs and the
-        ``n_s x k`` array of their objective values (maximized).
+        Per problem, the final non-dominated feasible set (or, if no point of the final
+        population is feasible, its least-violating point): an ``n_s x d`` array of inputs
+        and the ``n_s x (k + c)`` array of their outputs (objectives maximized).
     """
-    problem = PymooProblem(n_var=dim, n_obj=num_objectives, xl=0.0, xu=1.0)
+    problem = PymooProblem(
+        n_var=dim, n_obj=num_objectives, n_ieq_constr=num_constraints, xl=0.0, xu=1.0
+    )
     rng = np.random.default_rng(seed)
     searches = []
     for _ in range(num_problems):
@@ -123,16 +134,29 @@ def nsga2_pareto_sets(
         full = np.full((num_problems, n, dim), 0.5)
         for row, (s, _, _) in zip(X, batches, strict=True):
             full[s] = row
-        F = -np.asarray(evaluate(full), dtype=float)  # pymoo minimizes
+        out = np.asarray(evaluate(full), dtype=float)
+        F, G = -out[..., :num_objectives], out[..., num_objectives:]  # pymoo minimizes F
         for s, search, pop in batches:
-            Evaluator().eval(StaticProblem(problem, F=F[s, : len(pop)]), pop)
+            values = {"F": F[s, : len(pop)]}
+            if num_constraints:
+                values["G"] = G[s, : len(pop)]
+            Evaluator().eval(StaticProblem(problem, **values), pop)
             search.tell(infills=pop)
     fronts = []
     for search in searches:
         pop = search.pop
         F = pop.get("F")
-        mask = _non_dominated(F)
-        fronts.append((pop.get("X")[mask], -F[mask]))
+        if num_constraints:
+            G = pop.get("G")
+            feasible = (G <= 0).all(axis=-1)
+            if not feasible.any():
+                feasible = np.arange(len(pop)) == np.argmin(np.maximum(G, 0).sum(axis=-1))
+            mask = np.zeros(len(pop), dtype=bool)
+            mask[feasible] = _non_dominated(F[feasible])
+            fronts.append((pop.get("X")[mask], np.concatenate([-F[mask], G[mask]], axis=-1)))
+        else:
+            mask = _non_dominated(F)
+            fronts.append((pop.get("X")[mask], -F[mask]))
     return fronts
 
 
@@ -144,39 +168,56 @@ def sampled_pareto_sets(
     n_gen: int,
     seed: int,
     initial: Tensor | None = None,
+    num_constraints: int = 0,
+    fixed_last: float | None = None,
 ) -> list[tuple[Tensor, Tensor]]:
     """Pareto sets and fronts of ``num_samples`` posterior function samples.
 
     Args:
-        model: The fitted ``ModelListGP`` (unit-cube inputs, ``m`` outputs).
+        model: The fitted ``ModelListGP`` (unit-cube inputs, ``m`` outputs; with
+            constraints, the last ``num_constraints`` of them are constraint values).
         num_samples: ``S``, the number of sampled problems.
         pop_size: NSGA-II population size.
         n_gen: NSGA-II generations.
         seed: Seed of the NSGA-II searches (the paths use torch's global RNG).
         initial: Optional ``p x d`` tensor of points seeded into every population.
+        num_constraints: How many of the model's outputs are constraints (``<= 0``
+            feasible); the sampled fronts are then of the feasible points.
+        fixed_last: Hold the last input at this value (e.g. the target fidelity) and
+            search the others; ``initial`` then holds only the others.
 
     Returns:
         Per sample ``s``, an ``n_s x d`` tensor of Pareto-optimal inputs of sampled
-        function ``s`` and the ``n_s x m`` tensor of its values there (maximized).
+        function ``s`` and the ``n_s x m`` tensor of its values there (objectives
+        maximized, then constraint values).
     """
     dim = model.models[0].train_inputs[0].shape[-1]
     sampled = draw_posterior_paths(model, num_samples)
+    if fixed_last is not None:
+        dim -= 1
+
+    def with_fixed(X: np.ndarray) -> Tensor:
+        X = torch.as_tensor(X, dtype=DTYPE)
+        if fixed_last is None:
+            return X
+        return torch.cat([X, torch.full_like(X[..., :1], fixed_last)], dim=-1)
 
     def evaluate(X: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return sampled(torch.as_tensor(X, dtype=DTYPE)).numpy()
+            return sampled(with_fixed(X)).numpy()
 
     fronts = nsga2_pareto_sets(
         evaluate,
         num_problems=num_samples,
         dim=dim,
-        num_objectives=model.num_outputs,
+        num_objectives=model.num_outputs - num_constraints,
         pop_size=pop_size,
         n_gen=n_gen,
         seed=seed,
         initial=None if initial is None else initial.numpy(),
+        num_constraints=num_constraints,
     )
-    return [(torch.as_tensor(X, dtype=DTYPE), torch.as_tensor(F, dtype=DTYPE)) for X, F in fronts]
+    return [(with_fixed(X), torch.as_tensor(F, dtype=DTYPE)) for X, F in fronts]
 
 
 def spread_subset(X: Tensor, F: Tensor, k: int, *, seed: int) -> tuple[Tensor, Tensor]:

@@ -7,6 +7,10 @@ Randomness comes only from the study's ``seed`` and the number of evaluations ma
 from which each call derives its own seed. What else an algorithm carries between asks (the
 GP algorithms' warm-start hyperparameters) it exposes as :meth:`Algorithm.state_dict`, which
 the study journals.
+
+Black-box constraints: an algorithm that models them sets ``supports_constraints``; every
+other one refuses a constrained problem when it is built, rather than optimize the
+objectives as if any point were feasible.
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ def make_algorithm(name: str, problem: Problem, **options: Any) -> Algorithm:
         raise ValueError(f"algorithm {name!r}: bad options {options}: {err}") from err
 
 
+def constrained_algorithms() -> list[str]:
+    """Names of the algorithms that handle a problem's black-box constraints."""
+    _import_builtin_algorithms()
+    return sorted(name for name, cls in _REGISTRY.items() if cls.supports_constraints)
+
+
 def _import_builtin_algorithms() -> None:
     # Importing the package registers every built-in algorithm exactly once.
     import mobo.algorithms  # noqa: F401
@@ -77,11 +87,28 @@ class Algorithm(ABC):
     #: Whether the first ``n_initial`` points come from the Sobol design rather than
     #: :meth:`propose` (model-based and population-based algorithms need such a start).
     uses_initial_design: ClassVar[bool] = True
+    #: Whether the algorithm handles black-box constraints; one that does not refuses a
+    #: constrained problem. One that does gets ``m + k`` outcome columns in :meth:`propose`.
+    supports_constraints: ClassVar[bool] = False
+    #: Whether the algorithm chooses the fidelity of a problem with fidelities (the last
+    #: input). One that does not sees only target-fidelity observations and proposes at
+    #: the target fidelity; one that does gets every observation and its proposals'
+    #: fidelities are snapped to the nearest level (the initial design's too).
+    supports_fidelities: ClassVar[bool] = False
 
     def __init__(self, problem: Problem, *, n_initial: int | None = None) -> None:
+        if problem.num_constraints and not self.supports_constraints:
+            raise ValueError(
+                f"algorithm {self.name!r} cannot handle black-box constraints, and problem "
+                f"{problem.name!r} declares {problem.num_constraints}; choose one of "
+                f"{constrained_algorithms()}"
+            )
         if n_initial is not None and (not isinstance(n_initial, int) or n_initial < 1):
             raise ValueError(f"n_initial must be a positive int, got {n_initial!r}")
         self.problem = problem
+        #: Whether this instance chooses fidelities (an algorithm that can may be asked
+        #: to stay at the target, e.g. as the full-fidelity baseline).
+        self.chooses_fidelity = self.supports_fidelities
         self.n_initial = n_initial if n_initial is not None else 2 * (problem.dim + 1)
         #: Expected library warnings the last :meth:`ask` handled, by kind (see
         #: :mod:`mobo.expected_warnings`).
@@ -94,6 +121,7 @@ class Algorithm(ABC):
         Y: Tensor,
         *,
         seed: int,
+        C: Tensor | None = None,
         X_pending: Tensor | None = None,
         n_evaluated: int | None = None,
     ) -> Tensor:
@@ -103,6 +131,8 @@ class Algorithm(ABC):
             q: Number of points wanted.
             X: An ``n x d`` tensor of the successfully evaluated points (problem bounds).
             Y: An ``n x m`` tensor of their objective values (maximized).
+            C: An ``n x k`` tensor of their constraint values (``<= 0`` feasible); required
+                when the problem declares constraints.
             seed: The study's seed. This call's random choices use a seed derived from it
                 and ``n_evaluated``, so the same history gives the same proposal.
             X_pending: A ``p x d`` tensor of points proposed but not yet evaluated.
@@ -115,6 +145,19 @@ class Algorithm(ABC):
         if not isinstance(q, int) or q < 1:
             raise ValueError(f"q must be a positive int, got {q!r}")
         n_evaluated = X.shape[0] if n_evaluated is None else n_evaluated
+        if self.problem.has_fidelities and not self.chooses_fidelity:
+            target = self.problem.at_target(X)
+            X, Y = X[target], Y[target]
+            C = None if C is None else C[target]
+        k = self.problem.num_constraints
+        if k:
+            if C is None or C.shape != (X.shape[0], k):
+                got = None if C is None else tuple(C.shape)
+                raise ValueError(
+                    f"C must be the {X.shape[0]} x {k} constraint values of problem "
+                    f"{self.problem.name!r}, got {got}"
+                )
+            Y = torch.cat([Y.to(DTYPE), C.to(DTYPE)], dim=-1)
         U = (
             self.problem.to_unit(X.to(DTYPE))
             if X.numel()
@@ -147,7 +190,12 @@ class Algorithm(ABC):
                 self.last_warnings = dict(counts)
                 parts.append(new.reshape(q - n_design, self.problem.dim))
             U_new = torch.cat(parts).to(DTYPE).clamp(0.0, 1.0)
-        return self.problem.from_unit(U_new)
+        X_new = self.problem.from_unit(U_new)
+        levels = self.problem.fidelity_levels
+        if levels is not None:
+            fidelity = self.problem.fidelity_index(X_new) if self.chooses_fidelity else -1
+            X_new[:, -1] = levels[fidelity]
+        return X_new
 
     @abstractmethod
     def propose(
@@ -158,7 +206,9 @@ class Algorithm(ABC):
         Args:
             q: Number of points wanted.
             U: An ``n x d`` tensor of evaluated points in the unit cube.
-            Y: An ``n x m`` tensor of their objective values (maximized).
+            Y: An ``n x m`` tensor of their objective values (maximized); for a
+                constrained problem ``n x (m + k)`` outcomes, the ``k`` constraint values
+                (``<= 0`` feasible) after the objectives.
             seed: Seed for this call (torch's global RNG is already seeded with it).
             U_pending: Points proposed but not yet evaluated, in the unit cube, or None.
         """

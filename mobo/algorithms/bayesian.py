@@ -72,10 +72,18 @@ class BayesianAlgorithm(Algorithm):
         acquisition sees it. Objectives with a large common offset (energies near 1e12
         pJ) or a tiny scale otherwise lose their differences to rounding: qLogNEHVI's
         sampling failed on every seed with an offset of 1e12. A positive affine map per
-        objective keeps the Pareto order and scales hypervolume by a constant."""
+        objective keeps the Pareto order and scales hypervolume by a constant.
+
+        Constraint columns (after the ``m`` objectives) are only divided by their standard
+        deviation: a positive scale keeps the sign that says feasible (``<= 0``)."""
+        Y, C = self.problem.split_outcomes(Y)
         center, scale = objective_scaling(Y, self.problem.ref_point.to(DTYPE))
         self.ref_point = (self.problem.ref_point.to(DTYPE) - center) / scale
-        return (Y - center) / scale
+        if C.shape[-1] == 0:
+            return (Y - center) / scale
+        spread = C.std(dim=0, correction=0) if C.shape[0] > 1 else torch.ones(C.shape[-1])
+        spread = torch.where(spread > 0, spread, torch.ones_like(spread)).to(DTYPE)
+        return torch.cat([(Y - center) / scale, C / spread], dim=-1)
 
     def state_dict(self) -> dict[str, Any]:
         """The surrogate's warm-start hyperparameters (see :meth:`Surrogate.state_dict`)."""

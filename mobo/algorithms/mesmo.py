@@ -106,14 +106,17 @@ class MaxValueEntropyMOAcquisition(AcquisitionFunction):
         self.register_buffer("max_values", max_values.to(DTYPE))
         self.register_buffer("sigma_floor", torch.as_tensor(sigma_floor, dtype=DTYPE))
 
+    def mean_and_sigma(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """``X``: a ``batch x 1 x d`` tensor; returns the ``batch x m`` posterior means and
+        standard deviations (floored)."""
+        posterior = self.model.posterior(X)
+        sigma = posterior.variance.squeeze(-2).clamp_min(0.0).sqrt()
+        return posterior.mean.squeeze(-2), torch.maximum(sigma, self.sigma_floor)
+
     @t_batch_mode_transform(expected_q=1)
     def forward(self, X: Tensor) -> Tensor:
         """``X``: a ``batch x 1 x d`` tensor; returns the ``batch`` tensor ``alpha(X)``."""
-        posterior = self.model.posterior(X)
-        mean = posterior.mean.squeeze(-2)
-        sigma = posterior.variance.squeeze(-2).clamp_min(0.0).sqrt()
-        sigma = torch.maximum(sigma, self.sigma_floor)
-        return mesmo_information(mean, sigma, self.max_values)
+        return mesmo_information(*self.mean_and_sigma(X), self.max_values)
 
 
 def kriging_believer(model: ModelListGP, U_new: Tensor) -> ModelListGP:
@@ -172,20 +175,41 @@ class MESMO(BayesianAlgorithm):
         self.n_gen = n_gen
         self.last_max_values: Tensor | None = None
 
-    def sample_max_values(self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int) -> Tensor:
-        """The ``S x m`` tensor ``y*_j^s``: per sampled front, each objective's maximum,
-        raised to at least the best observation of that objective. Every NSGA-II population
-        starts from the observed Pareto set plus uniform points."""
-        fronts = sampled_pareto_sets(
+    def sampled_fronts(
+        self,
+        model: ModelListGP,
+        seed: int,
+        *,
+        initial: Tensor | None,
+        fixed_last: float | None = None,
+    ) -> list[tuple[Tensor, Tensor]]:
+        """The ``S`` sampled Pareto sets and fronts (with the problem's constraints, if any,
+        feasibility first), NSGA-II populations seeded with ``initial``; ``fixed_last``
+        holds the last input (a fidelity) at that value."""
+        return sampled_pareto_sets(
             model,
             num_samples=self.num_samples,
             pop_size=self.pop_size,
             n_gen=self.n_gen,
             seed=seed,
-            initial=U[is_non_dominated(Y)],
+            initial=initial,
+            num_constraints=self.problem.num_constraints,
+            fixed_last=fixed_last,
         )
+
+    def sample_max_values(self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int) -> Tensor:
+        """The ``S x m`` tensor ``y*_j^s``: per sampled front, each objective's maximum,
+        raised to at least the best observation of that objective. Every NSGA-II population
+        starts from the observed Pareto set plus uniform points."""
+        fronts = self.sampled_fronts(model, seed, initial=U[is_non_dominated(Y)])
         front_max = torch.stack([F.max(dim=0).values for _, F in fronts])
         return torch.maximum(front_max, Y.max(dim=0).values)
+
+    def acquisition(
+        self, model: ModelListGP, max_values: Tensor, sigma_floor: Tensor
+    ) -> AcquisitionFunction:
+        """The acquisition function maximized for each point of a batch."""
+        return MaxValueEntropyMOAcquisition(model, max_values, sigma_floor=sigma_floor)
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
@@ -198,7 +222,7 @@ class MESMO(BayesianAlgorithm):
             model = kriging_believer(model, U_pending)
         taken = U_pending if U_pending is not None else U.new_zeros(0, U.shape[1])
         for _ in range(q):
-            acqf = MaxValueEntropyMOAcquisition(model, max_values, sigma_floor=sigma_floor)
+            acqf = self.acquisition(model, max_values, sigma_floor)
             ends = self.maximize(acqf, 1, return_best_only=False).reshape(-1, U.shape[1])
             with torch.no_grad():
                 values = acqf(ends.unsqueeze(-2))

@@ -6,6 +6,11 @@ best ``pop_size`` as parents, and breeds ``q`` offspring with pymoo's NSGA-II ma
 hidden population keeps the algorithm stateless, so a resumed study proposes what the
 uninterrupted one would; with ``batch_size == pop_size`` this is generational NSGA-II.
 
+Black-box constraints: feasibility first, pymoo's own constraint handling (Deb's rules):
+the constraint values are the archive's ``G`` (``<= 0`` feasible, as in pymoo), so survival
+ranks feasible points by rank and crowding and infeasible ones after them by total
+violation, and the binary tournament prefers the smaller violation.
+
 .. [Deb2002] K. Deb, A. Pratap, S. Agarwal, T. Meyarivan. A fast and elitist
    multiobjective genetic algorithm: NSGA-II. IEEE TEVC 6(2), 2002.
 """
@@ -15,8 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from pymoo.algorithms.moo.nsga2 import NSGA2 as PymooNSGA2
+from pymoo.core.evaluator import Evaluator
 from pymoo.core.population import Population
 from pymoo.core.problem import Problem as PymooProblem
+from pymoo.problems.static import StaticProblem
 from torch import Tensor
 
 from mobo.algorithms.base import Algorithm, register
@@ -34,6 +41,7 @@ class NSGA2(Algorithm):
     """
 
     name = "nsga2"
+    supports_constraints = True
 
     def __init__(
         self, problem: Problem, *, pop_size: int | None = None, n_initial: int | None = None
@@ -44,7 +52,11 @@ class NSGA2(Algorithm):
         self.pop_size = pop_size or max(self.n_initial, 4)
         self._pymoo = PymooNSGA2(pop_size=self.pop_size)
         self._unit_problem = PymooProblem(
-            n_var=problem.dim, n_obj=problem.num_objectives, xl=0.0, xu=1.0
+            n_var=problem.dim,
+            n_obj=problem.num_objectives,
+            n_ieq_constr=problem.num_constraints,
+            xl=0.0,
+            xu=1.0,
         )
 
     def propose(
@@ -54,7 +66,13 @@ class NSGA2(Algorithm):
         # pymoo's binary tournament breaks ties with ``algorithm.random_state``, not the
         # ``random_state`` argument; without this its ties would be unseeded.
         self._pymoo.random_state = random_state
-        archive = Population.new(X=U.numpy(), F=-Y.numpy())  # pymoo minimizes
+        objectives, constraints = self.problem.split_outcomes(Y)
+        archive = Population.new(X=U.numpy())
+        # pymoo minimizes; the evaluator also sets each point's violation (CV) and feasibility
+        values = {"F": -objectives.numpy()}
+        if self.problem.num_constraints:
+            values["G"] = constraints.numpy()
+        Evaluator().eval(StaticProblem(self._unit_problem, **values), archive)
         parents = self._pymoo.survival.do(
             self._unit_problem,
             archive,

@@ -1,4 +1,8 @@
-"""Space-filling baselines: scrambled Sobol and uniform random search."""
+"""Space-filling baselines: scrambled Sobol and uniform random search.
+
+Neither looks at the observations, so black-box constraints change nothing in what they
+propose: they accept constrained problems, whose results count only the feasible points.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ class Sobol(Algorithm):
     """Successive points of one scrambled Sobol sequence (seeded by the study)."""
 
     name = "sobol"
+    supports_constraints = True
 
     def __init__(self, problem: Problem, *, n_initial: int | None = None) -> None:
         # ``n_initial`` is accepted so every algorithm takes it; Sobol has no later phase.
@@ -34,6 +39,7 @@ class RandomSearch(Algorithm):
 
     name = "random"
     uses_initial_design = False
+    supports_constraints = True
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None

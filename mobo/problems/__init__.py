@@ -4,13 +4,19 @@ BoTorch's functions are minimization problems; here they are negated (so every o
 is maximized, as everywhere in :mod:`mobo`) and carry BoTorch's reference point and the
 known maximum hypervolume. :func:`make` builds one by name, which is how a journal
 rebuilds the problem of a resumed study.
+
+Constrained problems (``ConstrainedBraninCurrin``, ``C2DTLZ2``, ``DiscBrake``) carry
+BoTorch's outcome constraints as black-box constraints: BoTorch's slack ``s_i(x) >= 0``
+(feasible) becomes ``c_i(x) = -s_i(x) <= 0``, evaluated with the objectives.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from botorch.test_functions import multi_objective as mo
+from botorch.test_functions.base import ConstrainedBaseTestProblem
 from torch import Tensor
 
 from mobo.problem import Problem
@@ -23,6 +29,9 @@ _FUNCTIONS: dict[str, type[mo.MultiObjectiveTestProblem]] = {
     "DTLZ1": mo.DTLZ1,
     "DTLZ2": mo.DTLZ2,
     "VehicleSafety": mo.VehicleSafety,
+    "ConstrainedBraninCurrin": mo.ConstrainedBraninCurrin,
+    "C2DTLZ2": mo.C2DTLZ2,
+    "DiscBrake": mo.DiscBrake,
 }
 # Sizes used when the caller gives none (the DTLZ/ZDT families need them).
 _DEFAULT_KWARGS: dict[str, dict[str, int]] = {
@@ -31,6 +40,7 @@ _DEFAULT_KWARGS: dict[str, dict[str, int]] = {
     "ZDT3": {"dim": 4},
     "DTLZ1": {"dim": 6, "num_objectives": 2},
     "DTLZ2": {"dim": 6, "num_objectives": 2},
+    "C2DTLZ2": {"dim": 4, "num_objectives": 2},
 }
 
 
@@ -58,6 +68,7 @@ class BoTorchTestProblem(Problem):
         except NotImplementedError:
             max_hv = None
         m = function.num_objectives
+        k = function.num_constraints if isinstance(function, ConstrainedBaseTestProblem) else 0
         super().__init__(
             function.bounds,
             m,
@@ -66,11 +77,14 @@ class BoTorchTestProblem(Problem):
             objective_names=[f"f{j}" for j in range(m)],
             senses=["min"] * m,
             name=name,
+            num_constraints=k,
         )
         self.function = function
 
     def _evaluate(self, X: Tensor) -> Tensor:
-        return self.function(X)
+        if not self.num_constraints:
+            return self.function(X)
+        return torch.cat([self.function(X), -self.function.evaluate_slack(X)], dim=-1)
 
     def spec(self) -> dict[str, Any]:
         return {**super().spec(), "make": {"name": self.name, "kwargs": self.kwargs}}

@@ -135,15 +135,31 @@ def test_threshold_problem_reference_point_and_max_hv(evaluator):
     torch.testing.assert_close(result.Y, evaluator.evaluate(result.X).objectives())
 
 
-def test_threshold_problem_constraints_fail_violating_vectors(evaluator):
+def test_threshold_problem_constraints_are_black_box_constraints(evaluator):
     problem = ThresholdProblem(
-        evaluator, reference=False, constraints=[lambda m: m.accuracy >= 0.8]
+        evaluator, reference=False, constraints={"accuracy floor": lambda m: 0.8 - m.accuracy}
     )
+    assert problem.num_constraints == 1 and problem.constraint_names == ["accuracy floor"]
     T = torch.rand(50, 3, dtype=torch.float64)
-    Y = problem.evaluate(T)
-    ok = evaluator.evaluate(T).accuracy >= 0.8
+    Y, C = problem.split_outcomes(problem.evaluate(T))
+    accuracy = evaluator.evaluate(T).accuracy
+    ok = accuracy >= 0.8
     assert ok.any() and (~ok).any()
-    assert torch.isnan(Y[~ok]).all() and torch.isfinite(Y[ok]).all()
+    assert torch.isfinite(Y).all()  # an infeasible vector is an observation, not a failure
+    torch.testing.assert_close(C[:, 0], 0.8 - accuracy)
+    result = mobo.optimize(problem, "sobol", n_evals=30, seed=0, show_progress=False)
+    assert (result.Y[result.pareto_mask, 0] >= 0.8).all()
+    assert (~result.feasible).any()  # infeasible points were evaluated and kept apart
+    with pytest.raises(ValueError, match="algorithm 'usemo' cannot handle black-box"):
+        mobo.make_algorithm("usemo", problem)
+
+
+def test_threshold_problem_rejects_a_boolean_constraint_naming_it(evaluator):
+    problem = ThresholdProblem(
+        evaluator, reference=False, constraints={"floor": lambda m: m.accuracy >= 0.8}
+    )
+    with pytest.raises(TypeError, match="constraint 'floor' must return a float tensor"):
+        problem.evaluate(torch.rand(4, 3, dtype=torch.float64))
 
 
 def test_policy_picks_the_best_point_for_a_budget_or_a_floor(evaluator):

@@ -106,3 +106,11 @@ def test_importing_an_experiment_of_another_problem_is_refused(branin_currin, tr
     study.optimize(2, show_progress=False)
     with pytest.raises(ValueError, match=r"has no \['accuracy', 'energy_ratio'\]"):
         from_ax(to_ax(study), tradeoff)
+
+
+def test_the_ax_bridge_refuses_a_constrained_problem():
+    constrained = mobo.problems.make("ConstrainedBraninCurrin")
+    with pytest.raises(ValueError, match="declares 1 black-box constraints"):
+        mobo.ax_client.new_client(constrained)
+    with pytest.raises(ValueError, match="algorithm 'ax' cannot handle black-box"):
+        mobo.make_algorithm("ax", constrained)

@@ -1,0 +1,245 @@
+"""Constrained MOBO: MESMOC against constrained qLogNEHVI, NSGA-II and Sobol (issue 16).
+
+For every (problem, algorithm, seed): ``mobo.optimize`` with ``n_initial`` Sobol points, then
+one point per iteration up to ``--evals`` evaluations, on BoTorch's constrained test problems
+(``ConstrainedBraninCurrin``, ``C2DTLZ2``, ``DiscBrake``). Reported per problem and
+algorithm: the median and min-max over seeds of the final *feasible* hypervolume (only
+points that satisfy every constraint count), the fraction of ``max_hv`` where BoTorch knows
+it, the feasible evaluations, and the CPU seconds per model-based iteration (process CPU
+time of the run over its iterations after the initial design; evaluations are free here).
+Torch runs on one thread.
+
+    python benchmarks/mobo_constrained.py              # all of it: results/mobo_constrained.*
+    python benchmarks/mobo_constrained.py --quick      # a smoke test
+    python benchmarks/mobo_constrained.py --rerun mesmoc   # after changing MESMOC
+
+Runs are appended to ``<out>.json`` as they finish and skipped when found there, so an
+interrupted run resumes; ``<out>.md`` (with the command and the git commit) and
+``<out>.png`` (median feasible hypervolume vs evaluations) are rewritten after every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+import mobo
+
+sys.path.insert(0, str(Path(__file__).parent))
+from mobo_algorithms import plot  # noqa: E402  (a sibling script: one plot for both)
+
+RESULTS = Path(__file__).parent / "results"
+ALGORITHMS = ["mesmoc", "qlognehvi", "nsga2", "sobol"]
+PROBLEMS = ["ConstrainedBraninCurrin", "C2DTLZ2", "DiscBrake"]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS)
+    parser.add_argument("--problems", nargs="+", default=PROBLEMS, choices=PROBLEMS)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. seeds-1")
+    parser.add_argument("--evals", type=int, default=50, help="evaluations, initial included")
+    parser.add_argument("--n-initial", type=int, default=10)
+    parser.add_argument(
+        "--algorithm-options",
+        type=json.loads,
+        default={},
+        help='JSON of per-algorithm options, e.g. \'{"mesmoc": {"num_samples": 3}}\' '
+        "(runs are keyed without them: use a fresh --out per variant)",
+    )
+    parser.add_argument("--quick", action="store_true", help="1 problem, 2 seeds, 14 evals")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="ALGORITHM")
+    parser.add_argument("--out", type=Path, default=RESULTS / "mobo_constrained")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.problems, args.seeds, args.evals, args.n_initial = PROBLEMS[:1], 2, 14, 10
+        if args.out == RESULTS / "mobo_constrained":
+            args.out = RESULTS / "mobo_constrained_quick"
+    return args
+
+
+def run_one(problem_name: str, algorithm: str, seed: int, args: argparse.Namespace) -> dict:
+    problem = mobo.problems.make(problem_name)
+    options = args.algorithm_options.get(algorithm, {})
+    cpu, wall = time.process_time(), time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mobo.optimize(
+            problem,
+            algorithm,
+            n_evals=args.evals,
+            seed=seed,
+            show_progress=False,
+            n_initial=args.n_initial,
+            **options,
+        )
+    iterations = max(1, args.evals - args.n_initial)
+    return {
+        "problem": problem_name,
+        "algorithm": algorithm,
+        "seed": seed,
+        "evals": args.evals,
+        "n_initial": args.n_initial,
+        "options": options,
+        "feasible_hv": result.hypervolume.tolist(),
+        "max_hv": problem.max_hv,
+        "feasible_evaluations": int(result.feasible.sum()),
+        "cpu_seconds_per_iteration": (time.process_time() - cpu) / iterations,
+        "wall_seconds": time.perf_counter() - wall,
+    }
+
+
+def summarize(runs: list[dict], args: argparse.Namespace) -> list[dict]:
+    rows = []
+    for problem in args.problems:
+        for algorithm in args.algorithms:
+            mine = [r for r in runs if r["problem"] == problem and r["algorithm"] == algorithm]
+            if not mine:
+                continue
+            final = [r["feasible_hv"][-1] for r in mine]
+            max_hv = mine[0]["max_hv"]
+            rows.append(
+                {
+                    "problem": problem,
+                    "algorithm": algorithm,
+                    "seeds": len(mine),
+                    "median_hv": statistics.median(final),
+                    "min_hv": min(final),
+                    "max_hv_seen": max(final),
+                    "fraction_of_max": statistics.median(final) / max_hv if max_hv else None,
+                    "median_feasible": statistics.median(r["feasible_evaluations"] for r in mine),
+                    "cpu_per_iteration": statistics.median(
+                        r["cpu_seconds_per_iteration"] for r in mine
+                    ),
+                }
+            )
+    return rows
+
+
+def verdict(rows: list[dict], problems: list[str]) -> list[str]:
+    """The issue's done-when, problem by problem."""
+    lines = []
+    matches = 0
+    for problem in problems:
+        by = {r["algorithm"]: r["median_hv"] for r in rows if r["problem"] == problem}
+        if not {"mesmoc", "qlognehvi", "sobol"} <= set(by):
+            continue
+        match = by["mesmoc"] >= by["qlognehvi"]
+        matches += match
+        lines.append(
+            f"- {problem}: MESMOC {'matches' if match else 'falls short of'} qLogNEHVI "
+            f"({by['mesmoc']:.4g} vs {by['qlognehvi']:.4g}); MESMOC "
+            f"{'beats' if by['mesmoc'] > by['sobol'] else 'does not beat'} Sobol, qLogNEHVI "
+            f"{'beats' if by['qlognehvi'] > by['sobol'] else 'does not beat'} Sobol "
+            f"({by['sobol']:.4g})."
+        )
+    lines.append(f"- MESMOC matches qLogNEHVI's median on {matches} of {len(lines)} problems.")
+    return lines
+
+
+def write_outputs(
+    args: argparse.Namespace, runs: list[dict], command: str, commit: str
+) -> list[dict]:
+    rows = summarize(runs, args)
+    md = [
+        "# Constrained MOBO benchmark",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Git commit: `{commit}`",
+        "",
+        f"Configuration: problems {args.problems}; algorithms {args.algorithms}; seeds "
+        f"0..{args.seeds - 1}; {args.n_initial} initial Sobol + {args.evals - args.n_initial} "
+        f"sequential evaluations; options {args.algorithm_options or 'defaults'}; torch on 1 "
+        "thread, a shared 2-core machine (nice 5).",
+        "",
+        f"Completed runs: {len(runs)} of {len(args.problems) * len(args.algorithms) * args.seeds}.",
+        "",
+        "Final feasible hypervolume (only points satisfying every constraint count; higher is "
+        "better): median and min-max over seeds, the median as a fraction of BoTorch's "
+        "`max_hv` where known, the median number of feasible evaluations, and the median CPU "
+        "seconds per model-based iteration.",
+        "",
+        "| problem | algorithm | seeds | median HV | min - max | of max_hv | feasible evals "
+        "| CPU s/iteration |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        fraction = f"{r['fraction_of_max']:.3f}" if r["fraction_of_max"] else "-"
+        md.append(
+            f"| {r['problem']} | {r['algorithm']} | {r['seeds']} | {r['median_hv']:.4g} | "
+            f"{r['min_hv']:.4g} - {r['max_hv_seen']:.4g} | {fraction} | "
+            f"{r['median_feasible']:g} | {r['cpu_per_iteration']:.2f} |"
+        )
+    md += ["", "Done-when (issue 16):", "", *verdict(rows, args.problems)]
+    args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    plot(
+        args,
+        runs,
+        args.out.with_suffix(".png"),
+        key="feasible_hv",
+        ylabel="feasible hypervolume (median, min-max)",
+        band="range",
+    )
+    return rows
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    command = shlex.join(["python", "benchmarks/mobo_constrained.py", *argv])
+    commit = git_commit()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    store = args.out.with_suffix(".json")
+    runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
+    runs = [r for r in runs if r["algorithm"] not in args.rerun]
+    key = ("problem", "algorithm", "seed", "evals", "n_initial")
+    done = {tuple(r[k] for k in key) for r in runs}
+    todo: list[tuple[str, str, int]] = [
+        (problem, algorithm, seed)
+        for seed in range(args.seeds)
+        for problem in args.problems
+        for algorithm in args.algorithms
+        if (problem, algorithm, seed, args.evals, args.n_initial) not in done
+    ]
+    for problem, algorithm, seed in todo:
+        run = run_one(problem, algorithm, seed, args)
+        runs.append(run)
+        store.write_text(json.dumps({"command": command, "commit": commit, "runs": runs}))
+        print(
+            f"{problem:24s} {algorithm:10s} seed {seed}: feasible HV {run['feasible_hv'][-1]:.4g}"
+            f", {run['cpu_seconds_per_iteration']:.2f} CPU s/iteration",
+            flush=True,
+        )
+        write_outputs(args, runs, command, commit)
+    runs = [r for r in runs if r["evals"] == args.evals and r["n_initial"] == args.n_initial]
+    rows = write_outputs(args, runs, command, commit)
+    print(args.out.with_suffix(".md").read_text())
+    return rows
+
+
+if __name__ == "__main__":
+    main()

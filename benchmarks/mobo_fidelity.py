@@ -1,0 +1,194 @@
+"""Multi-fidelity MOBO: MF-OSEMO with cheap biased fidelities against itself at the target
+fidelity only, hypervolume (target-fidelity evaluations only) against total cost (issue 16).
+
+Problem: :class:`mobo.problems.multi_fidelity.BiasedFidelityProblem` (BraninCurrin with a
+fidelity input; levels 0.25 and 1.0 at costs 0.1 and 1.0, bias 0.5 objective spreads at
+fidelity 0). Each run starts from ``n_initial`` Sobol points (snapped to the nearest level
+for the multi-fidelity run, all at the target for the other) and stops once its total cost
+reaches ``--budget``. Reported: median and min-max over seeds of the hypervolume reached
+within each cost checkpoint, the evaluations made, and the CPU seconds per iteration.
+
+    python benchmarks/mobo_fidelity.py            # all of it: results/mobo_fidelity.*
+    python benchmarks/mobo_fidelity.py --quick    # a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+import mobo
+from mobo.problems.multi_fidelity import BiasedFidelityProblem
+
+RESULTS = Path(__file__).parent / "results"
+VARIANTS = {"mfosemo": {}, "mfosemo-target-only": {"target_only": True}}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. seeds-1")
+    parser.add_argument("--budget", type=float, default=30.0, help="total cost per run")
+    parser.add_argument("--n-initial", type=int, default=10)
+    parser.add_argument("--max-evals", type=int, default=120, help="cap on evaluations")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, budget 8")
+    parser.add_argument("--out", type=Path, default=RESULTS / "mobo_fidelity")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.budget, args.n_initial, args.max_evals = 2, 8.0, 4, 30
+        if args.out == RESULTS / "mobo_fidelity":
+            args.out = RESULTS / "mobo_fidelity_quick"
+    return args
+
+
+def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
+    problem = BiasedFidelityProblem()
+
+    def within_budget(study: mobo.Study, told: list) -> None:
+        if study.cost_spent >= args.budget - 1e-9:
+            study.stop()
+
+    cpu = time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mobo.optimize(
+            problem,
+            "mfosemo",
+            n_evals=args.max_evals,
+            seed=seed,
+            show_progress=False,
+            callbacks=[within_budget],
+            n_initial=args.n_initial,
+            **VARIANTS[variant],
+        )
+    return {
+        "variant": variant,
+        "seed": seed,
+        "budget": args.budget,
+        "n_initial": args.n_initial,
+        "cumulative_cost": result.cumulative_cost.tolist(),
+        "hypervolume": result.hypervolume.tolist(),
+        "at_target": problem.at_target(result.X).tolist(),
+        "max_hv": problem.max_hv,
+        "cpu_seconds_per_iteration": (time.process_time() - cpu)
+        / max(1, result.n_evaluations - args.n_initial),
+    }
+
+
+def hv_within(run: dict, cost: float) -> float:
+    """The hypervolume after the last evaluation whose cumulative cost is within ``cost``."""
+    hv = [h for c, h in zip(run["cumulative_cost"], run["hypervolume"], strict=True) if c <= cost]
+    return hv[-1] if hv else 0.0
+
+
+def checkpoints(args: argparse.Namespace) -> list[float]:
+    return [round(args.budget * f, 6) for f in (1 / 3, 2 / 3, 1.0)]
+
+
+def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, commit: str) -> None:
+    md = [
+        "# Multi-fidelity MOBO benchmark",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Git commit: `{commit}`",
+        "",
+        f"Problem: BraninCurrinMF (levels 0.25 / 1.0 at cost 0.1 / 1.0, bias 0.5); seeds "
+        f"0..{args.seeds - 1}; {args.n_initial} initial Sobol points; each run stops at total "
+        f"cost {args.budget:g}; torch on 1 thread, shared 2-core machine (nice 5).",
+        "",
+        "Hypervolume of the target-fidelity evaluations reached within each total cost "
+        "(median, min - max over seeds; BraninCurrin's max_hv is "
+        f"{BiasedFidelityProblem().max_hv:.4g}), evaluations made (median) and CPU seconds "
+        "per iteration (median).",
+        "",
+        "| variant | seeds | "
+        + " | ".join(f"HV at cost {c:g}" for c in checkpoints(args))
+        + " | evaluations (at target) | CPU s/iteration |",
+        "|---|---|" + "---|" * len(checkpoints(args)) + "---|---|",
+    ]
+    for variant in VARIANTS:
+        mine = [r for r in runs if r["variant"] == variant]
+        if not mine:
+            continue
+        cells = []
+        for c in checkpoints(args):
+            values = [hv_within(r, c) for r in mine]
+            cells.append(f"{statistics.median(values):.4g} ({min(values):.4g} - {max(values):.4g})")
+        evals = statistics.median(len(r["hypervolume"]) for r in mine)
+        at_target = statistics.median(sum(r["at_target"]) for r in mine)
+        cpu = statistics.median(r["cpu_seconds_per_iteration"] for r in mine)
+        md.append(
+            f"| {variant} | {len(mine)} | " + " | ".join(cells) + f" | {evals:g} ({at_target:g}) "
+            f"| {cpu:.2f} |"
+        )
+    args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    plot(args, runs, args.out.with_suffix(".png"))
+
+
+def plot(args: argparse.Namespace, runs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = torch.linspace(0, args.budget, 61).tolist()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for variant in VARIANTS:
+        mine = [r for r in runs if r["variant"] == variant]
+        if not mine:
+            continue
+        traces = torch.tensor([[hv_within(r, c) for c in grid] for r in mine])
+        (line,) = ax.plot(grid, traces.median(dim=0).values, label=variant)
+        ax.fill_between(
+            grid, traces.min(dim=0).values, traces.max(dim=0).values,
+            color=line.get_color(), alpha=0.15,
+        )  # fmt: skip
+    ax.set_xlabel("total cost (target-fidelity evaluations)")
+    ax.set_ylabel("hypervolume at the target fidelity")
+    ax.set_title("BraninCurrinMF: median, min-max over seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    command = shlex.join(["python", "benchmarks/mobo_fidelity.py", *argv])
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    store = args.out.with_suffix(".json")
+    runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
+    done = {(r["variant"], r["seed"], r["budget"], r["n_initial"]) for r in runs}
+    for seed in range(args.seeds):
+        for variant in VARIANTS:
+            if (variant, seed, args.budget, args.n_initial) in done:
+                continue
+            run = run_one(variant, seed, args)
+            runs.append(run)
+            store.write_text(json.dumps({"command": command, "commit": commit, "runs": runs}))
+            print(
+                f"{variant:22s} seed {seed}: HV {run['hypervolume'][-1]:.4g} at cost "
+                f"{run['cumulative_cost'][-1]:.3g}, {len(run['hypervolume'])} evaluations",
+                flush=True,
+            )
+            write_outputs(args, runs, command, commit)
+    write_outputs(args, runs, command, commit)
+    print(args.out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

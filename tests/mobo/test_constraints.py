@@ -1,0 +1,274 @@
+"""Black-box constraints: declaration, journal, resume, results, plots and algorithms."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import pytest
+import torch
+
+import mobo
+from tests.mobo.conftest import FAST_BO, toy_function
+
+matplotlib.use("Agg")
+
+#: MESMOC settings small enough for unit tests.
+FAST_MESMOC = {**FAST_BO, "pop_size": 16, "n_gen": 8}
+
+
+def constrained_toy(X: torch.Tensor) -> torch.Tensor:
+    """The toy objectives and one constraint: feasible inside the disc of radius 0.35
+    around (0.5, 0.5), which cuts the unconstrained front."""
+    c = ((X - 0.5) ** 2).sum(-1, keepdim=True) - 0.35**2
+    return torch.cat([toy_function(X), c], dim=-1)
+
+
+def toy(**kwargs) -> mobo.Problem:
+    return mobo.FunctionProblem(
+        constrained_toy,
+        [[0.0, 0.0], [1.0, 1.0]],
+        2,
+        [-1.0, -1.0],
+        name="ctoy",
+        num_constraints=1,
+        **kwargs,
+    )
+
+
+# ------------------------------------------------------------------ declaration
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "1"])
+def test_num_constraints_must_be_a_non_negative_int(bad):
+    with pytest.raises(ValueError, match=f"num_constraints must be an int >= 0, got {bad!r}"):
+        mobo.FunctionProblem(toy_function, [[0, 0], [1, 1]], 2, [0, 0], num_constraints=bad)
+
+
+def test_constraint_names_must_match_num_constraints():
+    with pytest.raises(ValueError, match=r"constraint_names must have num_constraints=1 names"):
+        toy(constraint_names=["a", "b"])
+    with pytest.raises(ValueError, match="constraint_names must have num_constraints=1"):
+        toy(constraint_names="a")  # a string is not a list of names
+    assert toy(constraint_names=["disc"]).constraint_names == ["disc"]
+    assert toy().constraint_names == ["c0"]
+
+
+def test_evaluate_without_the_constraint_columns_names_what_is_missing():
+    problem = mobo.FunctionProblem(
+        toy_function, [[0, 0], [1, 1]], 2, [0, 0], name="short", num_constraints=1
+    )
+    with pytest.raises(mobo.EvaluationShapeError, match=r"expected \(3, 3\): 2 objectives then 1"):
+        problem.evaluate(torch.rand(3, 2))
+
+
+def test_unconstrained_algorithms_refuse_a_constrained_problem_naming_the_others():
+    for name in ["usemo", "mesmo", "qparego", "pesmo", "jes"]:
+        with pytest.raises(ValueError, match=f"algorithm '{name}' cannot handle black-box"):
+            mobo.make_algorithm(name, toy())
+    assert set(mobo.constrained_algorithms()) == {"mesmoc", "qlognehvi", "nsga2", "sobol", "random"}
+
+
+def test_botorch_constrained_problems_give_constraints_as_minus_slack():
+    for name, k in [("ConstrainedBraninCurrin", 1), ("C2DTLZ2", 1), ("DiscBrake", 4)]:
+        problem = mobo.problems.make(name)
+        assert problem.num_constraints == k and problem.spec()["num_constraints"] == k
+        X = problem.from_unit(torch.rand(64, problem.dim, dtype=torch.float64))
+        Y, C = problem.split_outcomes(problem.evaluate(X))
+        torch.testing.assert_close(Y, problem.function(X))
+        torch.testing.assert_close(C, -problem.function.evaluate_slack(X))
+        assert (C <= 0).all(-1).any() and (C > 0).any(-1).any()
+    assert "num_constraints" not in mobo.problems.make("BraninCurrin").spec()
+
+
+# ------------------------------------------------------------------ study and result
+def test_result_counts_only_feasible_points_for_front_and_hypervolume():
+    problem = toy()
+    result = mobo.optimize(problem, "sobol", n_evals=24, seed=0, show_progress=False)
+    feasible = (result.C <= 0).all(-1)
+    assert result.C.shape == (24, 1)
+    assert feasible.any() and (~feasible).any()
+    assert torch.equal(result.feasible, feasible)
+    assert result.feasible[result.pareto_mask].all()
+    expected = mobo.hypervolume(result.Y[feasible], problem.ref_point)
+    assert float(result.hypervolume[-1]) == pytest.approx(expected)
+    # An infeasible point that would dominate the feasible front does not count.
+    assert float(result.hypervolume[-1]) < mobo.hypervolume(result.Y, problem.ref_point)
+    text = result.summary()
+    assert f"{int((~feasible).sum())} infeasible" in text and "feasible hypervolume" in text
+    assert result.pareto_table().splitlines()[0].split()[-1] == "c0"
+
+
+def test_journal_round_trip_keeps_constraint_values(tmp_path):
+    path = tmp_path / "c.jsonl"
+    result = mobo.optimize(toy(), "nsga2", n_evals=12, seed=3, journal=path, show_progress=False)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert records[0]["problem"]["num_constraints"] == 1
+    evals = [r for r in records if r["type"] == "eval"]
+    assert all(len(r["c"]) == 1 for r in evals)
+    loaded = mobo.Study.load(path, toy(), read_only=True).result()
+    torch.testing.assert_close(loaded.C, result.C)
+    torch.testing.assert_close(loaded.hypervolume, result.hypervolume)
+    # The same journal cannot be resumed with an unconstrained problem of the same name.
+    unconstrained = mobo.FunctionProblem(toy_function, [[0, 0], [1, 1]], 2, [-1, -1], name="ctoy")
+    with pytest.raises(mobo.JournalError, match="its num_constraints is 1"):
+        mobo.Study.load(path, unconstrained, read_only=True)
+
+
+def test_old_journal_without_constraints_loads(tmp_path):
+    path = tmp_path / "old.jsonl"
+    problem = mobo.FunctionProblem(toy_function, [[0, 0], [1, 1]], 2, [-1, -1], name="toy")
+    mobo.optimize(problem, "random", n_evals=4, journal=path, show_progress=False)
+    text = path.read_text()
+    assert '"c"' not in text and "num_constraints" not in text  # the format as before
+    study = mobo.Study.load(path, problem, read_only=True)
+    assert study.n_evaluated == 4 and study.C.shape == (4, 0)
+    assert study.result().feasible.all()
+
+
+def test_journal_with_a_malformed_constraint_record_is_named(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    mobo.optimize(toy(), "random", n_evals=2, journal=path, show_progress=False)
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[-1])
+    record["c"] = "oops"
+    path.write_text("\n".join([*lines[:-1], json.dumps(record)]) + "\n")
+    with pytest.raises(mobo.JournalError, match="constraint values c must be a list"):
+        mobo.Study.load(path, toy(), read_only=True)
+
+
+def test_tell_checks_the_outcome_width():
+    study = mobo.Study(toy(), "sobol")
+    with pytest.raises(ValueError, match=r"Y must have shape \(1, 3\) \(2 objectives then 1"):
+        study.tell(torch.rand(1, 2), torch.rand(1, 2))
+    study.tell(torch.rand(1, 2), torch.tensor([[0.0, 0.0, float("nan")]]))
+    assert study.evaluations[0].failed  # a NaN constraint value is a failed evaluation
+
+
+@pytest.mark.parametrize("name", ["nsga2", "qlognehvi", "mesmoc"])
+def test_resumed_constrained_study_proposes_what_an_uninterrupted_one_does(tmp_path, name):
+    options = {"n_initial": 5, **({} if name == "nsga2" else FAST_BO)}
+    if name == "mesmoc":
+        options = {"n_initial": 5, **FAST_MESMOC}
+    straight = mobo.optimize(toy(), name, n_evals=8, seed=2, show_progress=False, **options)
+    path = tmp_path / "r.jsonl"
+    with mobo.Study(toy(), name, seed=2, journal=path, **options) as study:
+        study.optimize(6, show_progress=False)
+    resumed = mobo.Study.load(path, toy())
+    result = resumed.optimize(8, show_progress=False)
+    resumed.close()
+    torch.testing.assert_close(result.X, straight.X)
+    torch.testing.assert_close(result.C, straight.C)
+
+
+def test_same_seed_gives_the_same_constrained_study_and_another_seed_does_not():
+    options = {"n_initial": 5, **FAST_MESMOC}
+    runs = [
+        mobo.optimize(toy(), "mesmoc", n_evals=7, seed=seed, show_progress=False, **options)
+        for seed in (1, 1, 2)
+    ]
+    torch.testing.assert_close(runs[0].X, runs[1].X, rtol=0, atol=0)
+    torch.testing.assert_close(runs[0].C, runs[1].C, rtol=0, atol=0)
+    assert not torch.equal(runs[0].X, runs[2].X)
+
+
+def test_plot_draws_infeasible_points_apart():
+    result = mobo.optimize(toy(), "sobol", n_evals=16, seed=0, show_progress=False)
+    ax = mobo.plotting.plot_pareto_front(result)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "feasible" in labels and "infeasible" in labels
+    assert "feasible Pareto front" in ax.get_title()
+
+
+# ------------------------------------------------------------------ algorithms
+def test_nsga2_prefers_feasible_parents():
+    problem = toy()
+    algorithm = mobo.make_algorithm("nsga2", problem, pop_size=4)
+    X = problem.from_unit(
+        torch.rand(20, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    )
+    Y, C = problem.split_outcomes(problem.evaluate(X))
+    proposed = algorithm.ask(8, X, Y, C=C, seed=0, n_evaluated=20)
+    _, C_new = problem.split_outcomes(problem.evaluate(proposed))
+    # Children of feasible parents near the disc: most are feasible (Sobol gives ~38%).
+    assert (C_new <= 0).float().mean() >= 0.6
+    with pytest.raises(ValueError, match=r"C must be the 20 x 1 constraint values"):
+        algorithm.ask(1, X, Y, seed=0)
+
+
+def test_mesmoc_samples_maxima_of_objectives_and_slacks_and_is_seeded():
+    problem = toy()
+    X = problem.from_unit(
+        torch.rand(12, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    )
+    Y, C = problem.split_outcomes(problem.evaluate(X))
+    algorithm = mobo.make_algorithm("mesmoc", problem, n_initial=4, **FAST_MESMOC)
+    first = algorithm.ask(2, X, Y, C=C, seed=4)
+    max_values = algorithm.last_max_values
+    assert max_values.shape == (1, 3)
+    # y* is at least the best feasible observation (standardized as the model sees it).
+    scaled = algorithm.model_objectives(torch.cat([Y, C], -1))
+    feasible = (C <= 0).all(-1)
+    assert (max_values[0, :2] >= scaled[feasible, :2].max(0).values - 1e-9).all()
+    again = mobo.make_algorithm("mesmoc", problem, n_initial=4, **FAST_MESMOC).ask(
+        2, X, Y, C=C, seed=4
+    )
+    torch.testing.assert_close(first, again)
+    assert torch.cdist(first, first)[0, 1] > 1e-6
+    with pytest.raises(ValueError, match="feasibility must be one of"):
+        mobo.make_algorithm("mesmoc", problem, feasibility="pof")
+
+
+def test_mesmoc_penalizes_points_whose_mean_is_infeasible():
+    from mobo.algorithms.mesmoc import PENALTY, ConstrainedMaxValueEntropyAcquisition
+
+    problem = toy()
+    X = problem.from_unit(
+        torch.rand(16, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    )
+    model = mobo.Surrogate().fit(problem.to_unit(X), problem.evaluate(X))
+    acqf = ConstrainedMaxValueEntropyAcquisition(model, 1, torch.tensor([[0.0, 0.0, 0.0]]))
+    inside, corner = torch.tensor([[[0.5, 0.5]]]), torch.tensor([[[0.0, 0.0]]])
+    with torch.no_grad():
+        assert float(acqf(corner)) < -PENALTY < float(acqf(inside))
+
+
+def test_mesmoc_penalizes_points_the_observed_front_dominates():
+    from mobo.algorithms.mesmoc import PENALTY, ConstrainedMaxValueEntropyAcquisition
+
+    problem = toy()
+    X = problem.from_unit(
+        torch.rand(16, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    )
+    model = mobo.Surrogate().fit(problem.to_unit(X), problem.evaluate(X))
+    inside = torch.tensor([[[0.5, 0.5]]], dtype=torch.float64)
+    with torch.no_grad():
+        mean = model.posterior(inside).mean[0, 0, :2]
+    max_values = torch.tensor([[0.0, 0.0, 0.0]])
+    ahead = ConstrainedMaxValueEntropyAcquisition(
+        model, 1, max_values, front=(mean - 1.0).unsqueeze(0)
+    )
+    behind = ConstrainedMaxValueEntropyAcquisition(
+        model, 1, max_values, front=(mean + 1.0).unsqueeze(0)
+    )
+    with torch.no_grad():
+        assert float(ahead(inside)) > -PENALTY
+        assert float(behind(inside)) == pytest.approx(-PENALTY - 1.0 - 1e-6)
+
+
+def test_mesmoc_floors_sampled_slack_maxima_at_the_largest_observed_slack():
+    problem = toy()
+    X = problem.from_unit(
+        torch.rand(12, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    )
+    outcomes = problem.evaluate(X)
+    values = {}
+    for rule in ("floored", "front"):
+        algorithm = mobo.make_algorithm(
+            "mesmoc", problem, constraint_information=rule, n_initial=4, **FAST_MESMOC
+        )
+        algorithm.ask(1, X, outcomes[:, :2], C=outcomes[:, 2:], seed=0)
+        values[rule] = algorithm.last_max_values
+        scaled = algorithm.model_objectives(outcomes)
+    largest_slack = float((-scaled[:, 2]).max())
+    expected = max(float(values["front"][0, 2]), largest_slack)
+    assert float(values["floored"][0, 2]) == pytest.approx(expected)
+    torch.testing.assert_close(values["floored"][:, :2], values["front"][:, :2])

@@ -1,0 +1,133 @@
+"""Multiple fidelities: declaration, cost, journal, resume, results and MF-OSEMO."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import mobo
+from mobo.algorithms.mesmo import mesmo_information
+from mobo.algorithms.mfosemo import lower_fidelity_information
+from mobo.problems.multi_fidelity import BiasedFidelityProblem
+from tests.mobo.conftest import FAST_BO, toy_function
+
+FAST_MF = {**FAST_BO, "pop_size": 16, "n_gen": 8, "n_initial": 5}
+
+
+def _two_levels(X: torch.Tensor) -> torch.Tensor:
+    """The toy objectives on x[:, :2], shifted by 0.3 at the low fidelity x[:, 2] = 0."""
+    return toy_function(X[:, :2]) + 0.3 * (1 - X[:, 2:3])
+
+
+def toy(**kwargs) -> mobo.Problem:
+    options = {"fidelity_levels": [0.0, 1.0], "fidelity_costs": [0.2, 1.0], **kwargs}
+    return mobo.FunctionProblem(
+        _two_levels, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], name="mftoy", **options
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"fidelity_costs": None}, "fidelity_levels and fidelity_costs must be given together"),
+        ({"fidelity_levels": [1.0, 0.0]}, "fidelity_levels must be at least two ascending"),
+        ({"fidelity_levels": [1.0]}, "fidelity_levels must be at least two ascending"),
+        ({"fidelity_levels": [0.0, 2.0]}, r"must lie inside the bounds of the last input"),
+        ({"fidelity_costs": [0.2, -1.0]}, "fidelity_costs must be 2 positive finite costs"),
+        ({"fidelity_costs": [0.2]}, "fidelity_costs must be 2 positive finite costs"),
+    ],
+)
+def test_malformed_fidelity_declarations_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        toy(**options)
+
+
+def test_cost_and_target_follow_the_fidelity_column():
+    problem = toy()
+    X = torch.tensor([[0.1, 0.2, 0.0], [0.1, 0.2, 1.0], [0.3, 0.3, 0.9]], dtype=torch.float64)
+    torch.testing.assert_close(problem.cost(X), torch.tensor([0.2, 1.0, 1.0], dtype=torch.float64))
+    assert problem.at_target(X).tolist() == [False, True, True]
+    assert problem.spec()["fidelity_costs"] == [0.2, 1.0]
+
+
+def test_algorithms_that_cannot_choose_stay_at_the_target_and_see_only_its_data():
+    problem = toy()
+    empty = torch.empty(0, 3, dtype=torch.float64)
+    X = mobo.make_algorithm("sobol", problem).ask(6, empty, empty[:, :2], seed=0)
+    assert (X[:, -1] == 1.0).all()
+    mixed = mobo.make_algorithm("mfosemo", problem, **FAST_MF).ask(6, empty, empty[:, :2], seed=0)
+    assert set(mixed[:, -1].tolist()) == {0.0, 1.0}  # the initial design snapped to levels
+
+
+def test_result_counts_only_target_fidelity_and_records_cost(tmp_path):
+    problem = toy()
+    path = tmp_path / "mf.jsonl"
+    result = mobo.optimize(
+        problem, "mfosemo", n_evals=8, seed=0, journal=path, show_progress=False, **FAST_MF
+    )
+    target = problem.at_target(result.X)
+    assert target.any() and (~target).any()
+    assert result.pareto_mask[~target].sum() == 0
+    assert float(result.hypervolume[-1]) == pytest.approx(
+        mobo.hypervolume(result.Y[target], problem.ref_point)
+    )
+    torch.testing.assert_close(result.cumulative_cost[-1], problem.cost(result.X).sum())
+    assert "at the target fidelity, total cost" in result.summary()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    costs = [r["cost"] for r in records if r["type"] == "eval"]
+    assert costs == problem.cost(result.X).tolist()
+    loaded = mobo.Study.load(path, problem, read_only=True)
+    assert loaded.cost_spent == pytest.approx(sum(costs))
+    other = toy(fidelity_costs=[0.5, 1.0])
+    with pytest.raises(mobo.JournalError, match="its fidelity_costs is"):
+        mobo.Study.load(path, other, read_only=True)
+
+
+def test_resumed_mfosemo_study_proposes_what_an_uninterrupted_one_does(tmp_path):
+    straight = mobo.optimize(toy(), "mfosemo", n_evals=8, seed=3, show_progress=False, **FAST_MF)
+    path = tmp_path / "r.jsonl"
+    with mobo.Study(toy(), "mfosemo", seed=3, journal=path, **FAST_MF) as study:
+        study.optimize(6, show_progress=False)
+    resumed = mobo.Study.load(path, toy())
+    result = resumed.optimize(8, show_progress=False)
+    resumed.close()
+    torch.testing.assert_close(result.X, straight.X)
+
+
+def test_lower_fidelity_information_tends_to_mesmo_and_vanishes_without_correlation():
+    gamma = torch.tensor([-1.0, 0.0, 1.0, 2.0], dtype=torch.float64)
+    # MESMO's closed form: the information of the target fidelity itself (rho = 1).
+    at_target = mesmo_information(
+        torch.zeros(4, 1, dtype=torch.float64),
+        torch.ones(4, 1, dtype=torch.float64),
+        gamma.unsqueeze(-1).unsqueeze(-1),
+    )
+    near_one = lower_fidelity_information(gamma, torch.tensor(0.999, dtype=torch.float64))
+    torch.testing.assert_close(near_one, at_target, atol=0.06, rtol=0.06)
+    none = lower_fidelity_information(gamma, torch.tensor(0.0, dtype=torch.float64))
+    assert none.abs().max() < 1e-9
+    half = lower_fidelity_information(gamma, torch.tensor(0.5, dtype=torch.float64))
+    assert ((half > 1e-6) & (half < near_one)).all()
+
+
+def test_mfosemo_refuses_a_problem_without_fidelities_and_biased_problem_is_biased():
+    with pytest.raises(ValueError, match="'mfosemo' needs a problem with fidelities"):
+        mobo.make_algorithm("mfosemo", mobo.problems.make("BraninCurrin"))
+    problem = BiasedFidelityProblem()
+    x = torch.tensor([[0.3, 0.7]], dtype=torch.float64)
+    high = problem.evaluate(torch.cat([x, torch.ones(1, 1, dtype=torch.float64)], -1))
+    low = problem.evaluate(torch.cat([x, torch.full((1, 1), 0.25, dtype=torch.float64)], -1))
+    torch.testing.assert_close(high, problem.base.evaluate(x))
+    assert (low - high).abs().min() > 1e-3
+
+
+def test_plot_draws_lower_fidelity_points_apart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = mobo.optimize(toy(), "mfosemo", n_evals=6, seed=0, show_progress=False, **FAST_MF)
+    ax = mobo.plotting.plot_pareto_front(result)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "lower fidelity" in labels and "evaluated" in labels

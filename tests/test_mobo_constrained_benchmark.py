@@ -1,0 +1,58 @@
+"""The constrained benchmark (``benchmarks/mobo_constrained.py``) on a tiny configuration:
+its table is the median and range of its runs' final feasible hypervolume, it writes the
+command and the commit, and it resumes instead of repeating runs."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+import mobo
+from tests.benchmark_scripts import load_benchmark
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "constrained"
+    argv = [
+        "--algorithms", "sobol", "nsga2",
+        "--problems", "ConstrainedBraninCurrin",
+        "--seeds", "2", "--evals", "12", "--n-initial", "6",
+        "--out", str(out),
+    ]  # fmt: skip
+    module = load_benchmark("mobo_constrained")
+    rows = module.main(argv)
+    return module, argv, out, rows
+
+
+def test_table_is_the_median_and_range_of_feasible_hypervolume(bench):
+    _, _, out, rows = bench
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    assert len(runs) == 4
+    sobol = [r for r in runs if r["algorithm"] == "sobol"]
+    # The stored trace is the feasible hypervolume of the study the run made.
+    problem = mobo.problems.make("ConstrainedBraninCurrin")
+    result = mobo.optimize(problem, "sobol", n_evals=12, seed=0, show_progress=False)
+    assert sobol[0]["feasible_hv"] == pytest.approx(result.hypervolume.tolist())
+    assert sobol[0]["feasible_evaluations"] == int(result.feasible.sum())
+    row = next(r for r in rows if r["algorithm"] == "sobol")
+    finals = [r["feasible_hv"][-1] for r in sobol]
+    assert row["median_hv"] == pytest.approx(statistics.median(finals))
+    assert (row["min_hv"], row["max_hv_seen"]) == (min(finals), max(finals))
+    md = out.with_suffix(".md").read_text()
+    assert "Command: `python benchmarks/mobo_constrained.py --algorithms sobol nsga2" in md
+    assert "Git commit: `" in md and "Completed runs: 4 of 4." in md
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_a_second_invocation_resumes(bench):
+    module, argv, out, _ = bench
+    store = out.with_suffix(".json")
+    payload = json.loads(store.read_text())
+    for r in payload["runs"]:
+        r["feasible_hv"][-1] = -1.0  # marks every stored run
+    store.write_text(json.dumps(payload))
+    module.main(argv)
+    assert [r["feasible_hv"][-1] for r in json.loads(store.read_text())["runs"]] == [-1.0] * 4

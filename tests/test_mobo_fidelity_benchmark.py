@@ -1,0 +1,22 @@
+"""The multi-fidelity benchmark (``benchmarks/mobo_fidelity.py``) on a tiny configuration:
+each run stops at its cost budget and the table names both variants, command and commit."""
+
+from __future__ import annotations
+
+import json
+
+from tests.benchmark_scripts import load_benchmark
+
+
+def test_fidelity_benchmark_reports_hypervolume_within_each_cost(tmp_path):
+    out = tmp_path / "fidelity"
+    argv = ["--seeds", "1", "--budget", "3", "--n-initial", "3", "--max-evals", "8"]
+    load_benchmark("mobo_fidelity").main([*argv, "--out", str(out)])
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    assert {r["variant"] for r in runs} == {"mfosemo", "mfosemo-target-only"}
+    for run in runs:
+        # Each run stops at the first evaluation that reaches the budget (or at the cap).
+        assert run["cumulative_cost"][-1] >= 3 - 1e-9 or len(run["cumulative_cost"]) == 8
+        assert all(c < 3 - 1e-9 for c in run["cumulative_cost"][:-1])
+    md = out.with_suffix(".md").read_text()
+    assert "| mfosemo-target-only | 1 |" in md and "Git commit: `" in md
