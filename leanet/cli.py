@@ -176,9 +176,9 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scheme",
         choices=list(SCHEMES),
-        default="triangular",
-        help="width levels: exact reuse (triangular), recompute (slice), or triangular "
-        "levels under the unmodified pretrained network (hybrid)",
+        default="hybrid",
+        help="width levels: triangular levels under the unmodified pretrained network "
+        "(hybrid, default), exact reuse up to the top (triangular), or recompute (slice)",
     )
     p.add_argument(
         "--exits",

@@ -64,7 +64,7 @@ class DemoConfig:
     # 128 hidden units, 0.27 with a linear head, for 1-2 points less accuracy).
     head_hidden: int = 0
     fine_tune_epochs: int = 10  # at most: early stopping on validation accuracy
-    scheme: str = "triangular"
+    scheme: str = "hybrid"
     algorithm: str = "usemo"
     n_evals: int = 25
     seed: int = 0

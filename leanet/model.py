@@ -368,7 +368,7 @@ def build(
     *,
     levels: str = "width",
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    scheme: str = "triangular",
+    scheme: str = "hybrid",
     exits: Sequence[int] | None = None,
     num_levels: int = 4,
     head_hidden: int = 128,
@@ -383,9 +383,12 @@ def build(
         base: A :class:`leanet.zoo.BaseNet` (trained).
         levels: ``"width"`` (LEANet width levels) or ``"depth"`` (early exits).
         fractions: Width fractions F (width levels); increasing, ending in 1.0.
-        scheme: ``"triangular"`` (exact reuse), ``"slice"`` (recompute) or ``"hybrid"``
-            (triangular levels, then the pretrained network with its own classifier as the
-            last level); width levels. See :mod:`leanet.levels`.
+        scheme: ``"hybrid"`` (default: triangular levels, then the pretrained network
+            with its own classifier as the last level), ``"triangular"`` (exact reuse up to
+            the top, which is then not the pretrained network) or ``"slice"``
+            (recompute); width levels. See :mod:`leanet.levels`. The hybrid keeps a second
+            copy of the pretrained features (twice the weights in memory) and wins where
+            it counts (``benchmarks/results/leanet_seeds.md``).
         exits: 1-based conv indices of the early exits (depth levels); default evenly spaced.
         num_levels: Number of depth levels when `exits` is None.
         head_hidden: Hidden width of each head's MLP (0: linear head).

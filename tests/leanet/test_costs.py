@@ -88,7 +88,7 @@ def test_a_triangular_level_alone_is_not_charged_for_masked_out_weights(arch):
     # Level k alone runs bands 1..k and nothing else: the incremental backbone work of
     # levels 1..k plus head k. Its top level is cheaper than the dense full network, where a
     # masked dense slice would cost as much.
-    net = leanet.build(tiny_base(arch))
+    net = leanet.build(tiny_base(arch), scheme="triangular")
     costs = measure_costs(net, latency=False)
     backbone = net.level_macs(heads=False)
     with_heads = net.level_macs(heads=True)

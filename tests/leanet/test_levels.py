@@ -76,7 +76,7 @@ def test_reuse_after_dropping_inputs(tiny_any, images, kind):
 
 
 def test_triangular_old_channels_never_change(tiny_convnet, images):
-    lv = build(tiny_convnet).eval().levels
+    lv = build(tiny_convnet, scheme="triangular").eval().levels
     with torch.no_grad():
         maps = [lv.run_level(images, k) for k in range(1, lv.num_levels + 1)]
     for narrow, wide in zip(maps, maps[1:], strict=False):
@@ -110,7 +110,7 @@ def _masked_dense_level(lv: WidthLevels, x: torch.Tensor, level: int) -> torch.T
 
 
 def test_triangular_levels_equal_the_masked_dense_network(tiny_any, images):
-    lv = build(tiny_any).eval().levels
+    lv = build(tiny_any, scheme="triangular").eval().levels
     with torch.no_grad():
         for k in range(1, lv.num_levels + 1):
             torch.testing.assert_close(
