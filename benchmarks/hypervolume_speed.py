@@ -43,8 +43,12 @@ def main(argv: list[str] | None = None) -> dict:
     for m, n in CASES:
         Y, ref = front(m, n), torch.zeros(m, dtype=torch.float64)
         fns = {
-            "botorch": lambda: DominatedPartitioning(ref_point=ref, Y=Y).compute_hypervolume(),
-            "moocore": lambda: moocore.hypervolume(Y.numpy(), ref=ref.numpy(), maximise=True),
+            "botorch": lambda Y=Y, ref=ref: DominatedPartitioning(
+                ref_point=ref, Y=Y
+            ).compute_hypervolume(),
+            "moocore": lambda Y=Y, ref=ref: moocore.hypervolume(
+                Y.numpy(), ref=ref.numpy(), maximise=True
+            ),
         }
         values = {name: float(fn()) for name, fn in fns.items()}
         times = cpu_times(fns, repeats=args.repeats, warmup=1)

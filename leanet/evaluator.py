@@ -266,9 +266,7 @@ class ThresholdEvaluator:
             confidence, correct = level_records(net, dataset)
         else:
             confidence, correct = cached_level_records(net, dataset, cache)
-        return cls(
-            confidence, correct, costs.exit_energy, costs.full_energy, costs.standalone
-        )
+        return cls(confidence, correct, costs.exit_energy, costs.full_energy, costs.standalone)
 
     @property
     def num_levels(self) -> int:

@@ -72,7 +72,8 @@ def hypervolume(Y: Tensor, ref_point: Tensor) -> float:
     Y = Y[(Y > ref_point).all(dim=-1)]
     if Y.shape[0] == 0:
         return 0.0
-    return float(moocore.hypervolume(Y.detach().numpy(), ref=ref_point.detach().numpy(), maximise=True))
+    Y, ref = Y.detach().numpy(), ref_point.detach().numpy()
+    return float(moocore.hypervolume(Y, ref=ref, maximise=True))
 
 
 def hypervolume_trace(Y: Tensor, ref_point: Tensor) -> Tensor:
