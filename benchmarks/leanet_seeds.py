@@ -148,9 +148,12 @@ def _loss_table(by_name: dict[str, list[dict]], value, pattern: str, first=None)
 def _order(name: str) -> tuple:
     """Tables list networks by data set, then architecture and kind of levels as the study
     does, whichever process ran them first."""
-    arch, dataset, levels = name.split("-")
     archs, kinds = list(leanet_study.NETS), [*leanet_study.WIDTH_LEVELS, "depth"]
-    return (dataset != "mnist5k", dataset, archs.index(arch), kinds.index(levels))
+    parts = name.split("-")
+    if len(parts) != 3 or parts[0] not in archs or parts[2] not in kinds:
+        return (1, True, "", 0, 0)  # another name: after the study's, as first seen
+    arch, dataset, levels = parts
+    return (0, dataset != "mnist5k", dataset, archs.index(arch), kinds.index(levels))
 
 
 def markdown(payload: dict) -> str:
