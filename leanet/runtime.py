@@ -301,20 +301,11 @@ class Runtime(nn.Module):
             runs[k] = t[k] < 1.0 or (runs[k + 1] and self.calls[k + 1] != "scratch")
         return runs
 
-    def run_through(self, x: Tensor, level: int) -> Tensor:
-        """Run steps 1..`level` (1-based) with every level's confidence read as the exit
-        rule reads it, and no exit: the work of an input that exits at `level` after
-        every earlier level ran and declined (what ``exit_latency`` times). Returns the
-        logits of `level`."""
-        if not 1 <= level <= self.num_levels:
-            raise ValueError(f"level must be in 1..{self.num_levels}, got {level}")
-        with torch.no_grad():
-            bufs, h = self._start(x), x
-            for k in range(level):
-                logits, conf, h = self._step(k, x, bufs, h)
-                if conf.shape[0] == 1:
-                    float(conf)  # the batch-1 decision's read, as in forward
-        return logits
+    def run_through(self, x: Tensor, level: int) -> Decision:
+        """Adaptive inference that exits at `level` (1-based) after every earlier level ran
+        and declined: what ``exit_latency`` times, decision loop included. Unlike
+        ``forward(x, exit_thresholds(level))`` no level is skipped."""
+        return self._decide(x, self.exit_thresholds(level), skip=False)
 
     def exit_thresholds(self, level: int) -> list[float]:
         """T that makes every input exit at `level` (1-based): never before (those levels
@@ -341,14 +332,17 @@ class Runtime(nn.Module):
             return logits, conf, h
         return step(h if call == "chain" else x)
 
-    @torch.no_grad()
     def forward(self, x: Tensor, thresholds) -> Decision:
         """Adaptive inference with the rule of :meth:`leanet.LEANet.forward`."""
+        return self._decide(x, thresholds, skip=True)
+
+    @torch.no_grad()
+    def _decide(self, x: Tensor, thresholds, *, skip: bool) -> Decision:
         t = self._thresholds(thresholds)
         n, last = x.shape[0], self.num_levels - 1
         prediction = exit_level = active = None  # active None: every row still undecided
         bufs, h = self._start(x), x
-        runs = self._runs(t)
+        runs = self._runs(t) if skip else [True] * self.num_levels
         for k in range(self.num_levels):
             if not runs[k]:
                 continue

@@ -259,7 +259,8 @@ def test_skipped_levels_are_neither_run_nor_charged(scheme, digits):
     if scheme == "hybrid":  # the pretrained network alone, no more
         assert work.macs == costs.full_work.macs
     # run_through runs every level up to the one asked for, as exit_latency times it
-    _, work = count_work(runtime.run_through, x, L)
+    decision, work = count_work(runtime.run_through, x, L)
+    assert int(decision.exit_level) == L
     assert work.macs == costs.exit_macs[-1]
 
 
