@@ -311,7 +311,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
         journal=journal,
         show_progress=not args.no_progress,
     )
-    front = problem.metrics(result.pareto_X).pareto()
+    front = problem.deployable_front(result.pareto_X)
     save_artifact(out, net, front, costs, meta={**meta, "algorithm": args.algorithm})
     print(result.summary())
     print(

@@ -174,7 +174,7 @@ def run_demo(config: DemoConfig) -> dict:
         journal=journal,
         show_progress=config.progress,
     )
-    front = problem.metrics(result.pareto_X).pareto()
+    front = problem.deployable_front(result.pareto_X)
     hv_ratio = float(result.hypervolume[-1]) / problem.max_hv
     print()
     print(pareto_table(front, test))

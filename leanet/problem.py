@@ -117,3 +117,13 @@ class ThresholdProblem(Problem):
     def metrics(self, X: Tensor) -> ThresholdMetrics:
         """Full metrics (with the exit histogram) of threshold vectors ``X`` (``B x (L-1)``)."""
         return self.evaluator.evaluate(X)
+
+    def deployable_front(self, X: Tensor) -> ThresholdMetrics:
+        """The Pareto front of ``X`` together with every threshold at 1.0 (only the top
+        level answers; for the hybrid scheme, the pretrained network alone at its own cost),
+        so a device can always fall back to the network the LEANet replaces. That vector
+        costs one cached evaluation, not an optimizer's; optimizers' hypervolumes are
+        measured without it."""
+        top_only = torch.ones(1, self.dim, dtype=torch.float64)
+        X = torch.as_tensor(X, dtype=torch.float64).reshape(-1, self.dim)
+        return self.metrics(torch.cat([X, top_only])).pareto()

@@ -90,6 +90,21 @@ def test_levels_that_cannot_answer_and_feed_nothing_are_not_charged():
         ThresholdEvaluator(confidence, correct, cumulative, 0.6, (True,))
 
 
+def test_the_deployable_front_always_offers_the_network_it_replaces():
+    confidence, correct, _ = _tables()
+    correct[-1] = True  # the top level (the pretrained network) is never wrong here
+    step = torch.tensor([1.0, 0.4, 0.5, 0.6], dtype=torch.float64)
+    hybrid = ThresholdEvaluator(confidence, correct, step.cumsum(0), 0.6, (False,) * 3 + (True,))
+    problem = ThresholdProblem(hybrid, reference=False)
+    X = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.9
+    assert float(problem.metrics(X).accuracy.max()) < 1.0  # the optimizer never found it
+    front = problem.deployable_front(X)
+    top = front.select(front.accuracy == front.accuracy.max())
+    assert torch.equal(top.thresholds, torch.ones(1, 3, dtype=torch.float64))
+    assert float(top.energy_ratio[0]) == pytest.approx(1.0)  # the full network's cost, no more
+    assert bool((problem.metrics(X).pareto().energy_ratio[0] >= front.energy_ratio[0]).all())
+
+
 def test_oracle_sends_each_input_to_its_first_right_level():
     correct = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 1, 0]], dtype=torch.bool)
     evaluator = ThresholdEvaluator(torch.rand(3, 4), correct, torch.tensor([1.0, 2.0, 4.0]), 4.0)
