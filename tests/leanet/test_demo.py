@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import torch
+
+from leanet.checkpoints import load_checkpoint
 from leanet.demo import DemoConfig, net_name, run_demo
 
 
@@ -44,3 +47,26 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsy
     journal = tmp_path / f"thresholds-{net_name(config)}-sobol-seed0.jsonl"
     evals = [json.loads(line) for line in journal.read_text().splitlines() if '"eval"' in line]
     assert len(evals) == 8  # the resumed study had nothing left to do
+
+
+def test_the_demo_trains_the_same_network_for_the_same_seed(tmp_path):
+    """Two runs with the same seed train the same base network, whatever state the global
+    random generator is in (the initial weights once came from it)."""
+    weights = []
+    for run in ("a", "b"):
+        torch.rand(13)  # another user of the global generator between the runs
+        config = DemoConfig(
+            out=tmp_path / run,
+            dataset="digits8x8",
+            width_multiplier=0.25,
+            base_epochs=1,
+            head_epochs=1,
+            fine_tune_epochs=0,
+            algorithm="sobol",
+            n_evals=3,
+            progress=False,
+        )
+        run_demo(config)
+        base, _ = load_checkpoint(tmp_path / run / "convnet.pt", arch="convnet")
+        weights.append(torch.cat([p.detach().flatten() for p in base.parameters()]))
+    assert torch.equal(weights[0], weights[1])
