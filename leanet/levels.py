@@ -21,7 +21,8 @@ Two constructions [Jayakodi2020]:
 ``w_k = round(F_k * C)`` channels of every conv output (plain, depthwise, pointwise) and the
 matching batch-norm channels; the image channels are never sliced. Three schemes:
 
-- ``scheme="triangular"`` (default): block-triangular channel growth. Output channels of
+- ``scheme="triangular"`` (``WidthLevels``' default; :func:`leanet.build` defaults to
+  ``"hybrid"``, below): block-triangular channel growth. Output channels of
   band k (``[w_{k-1}, w_k)``) read input channels ``[0, w_k^in)`` only, so channels of
   earlier bands never read channels added later. Their values are therefore identical at
   every level, and level k+1 computes only its new band: exact reuse. A depthwise conv is
