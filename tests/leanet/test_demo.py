@@ -10,18 +10,15 @@ from leanet.checkpoints import load_checkpoint
 from leanet.demo import DemoConfig, net_name, run_demo
 
 
+def _small(out, **settings) -> DemoConfig:
+    """The demo on the 8x8 digits with a tiny network and budget: seconds, not minutes."""
+    base = dict(dataset="digits8x8", width_multiplier=0.25, base_epochs=1, head_epochs=2)
+    base.update(fine_tune_epochs=0, algorithm="sobol", n_evals=8, progress=False)
+    return DemoConfig(out=out, **{**base, **settings})
+
+
 def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsys):
-    config = DemoConfig(
-        out=tmp_path,
-        dataset="digits8x8",
-        width_multiplier=0.25,
-        base_epochs=1,
-        head_epochs=2,
-        fine_tune_epochs=0,
-        algorithm="sobol",
-        n_evals=8,
-        progress=False,
-    )
+    config = _small(tmp_path)
     first = run_demo(config)
     printed = capsys.readouterr().out
     assert "training convnet on digits8x8" in printed
@@ -55,18 +52,7 @@ def test_the_demo_trains_the_same_network_for_the_same_seed(tmp_path):
     weights = []
     for run in ("a", "b"):
         torch.rand(13)  # another user of the global generator between the runs
-        config = DemoConfig(
-            out=tmp_path / run,
-            dataset="digits8x8",
-            width_multiplier=0.25,
-            base_epochs=1,
-            head_epochs=1,
-            fine_tune_epochs=0,
-            algorithm="sobol",
-            n_evals=3,
-            progress=False,
-        )
-        run_demo(config)
+        run_demo(_small(tmp_path / run, head_epochs=1, n_evals=3))
         base, _ = load_checkpoint(tmp_path / run / "convnet.pt", arch="convnet")
         weights.append(torch.cat([p.detach().flatten() for p in base.parameters()]))
     assert torch.equal(weights[0], weights[1])
