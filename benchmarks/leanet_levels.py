@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> dict:
     data = load_dataset("mnist5k", seed=args.seed)
     rows = []
     for arch in args.archs:
-        torch.manual_seed(args.seed)
-        base = build_base(arch, num_classes=10, in_channels=1, input_size=28, **NETS[arch])
+        base = build_base(
+            arch, num_classes=10, in_channels=1, input_size=28, seed=args.seed, **NETS[arch]
+        )
         trained = train_base(
             base,
             data.train,

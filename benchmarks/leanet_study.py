@@ -194,13 +194,13 @@ def trained_base(arch: str, dataset: str, data, args):
     if path.exists():
         base, _ = load_checkpoint(path, arch=arch)
         return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": None}
-    torch.manual_seed(args.seed)  # the initial weights depend on the seed alone
     base = build_base(
         arch,
         num_classes=data.num_classes,
         in_channels=data.in_channels,
         input_size=data.input_size,
         width_multiplier=width,
+        seed=args.seed,  # the initial weights depend on the seed alone
     )
     result = train_base(
         base, data.train, val=data.val, epochs=epochs, seed=args.seed, progress=False

@@ -113,7 +113,6 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import torch
 
     from leanet.checkpoints import save_checkpoint
     from leanet.data import load_dataset
@@ -121,13 +120,13 @@ def _run_train(args: argparse.Namespace) -> int:
     from leanet.zoo import build_base
 
     data = load_dataset(args.dataset, root=args.data_root, seed=args.seed, download=args.download)
-    torch.manual_seed(args.seed)
     model = build_base(
         args.arch,
         num_classes=data.num_classes,
         in_channels=data.in_channels,
         input_size=data.input_size,
         width_multiplier=args.width_multiplier,
+        seed=args.seed,
     )
     result = train_base(
         model,

@@ -24,7 +24,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
 
 import mobo  # noqa: E402
 from leanet.checkpoints import (  # noqa: E402
@@ -89,17 +88,14 @@ def prepare_leanet(config: DemoConfig, data):
         base, meta = load_checkpoint(base_path, arch=config.arch)
         _log(f"loaded {base_path} (test accuracy {meta.get('accuracy', float('nan')):.4f})")
     else:
-        # The initial weights depend on the seed alone (they came from whatever state the
-        # global generator was in, so two runs of make run trained different networks).
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            base = build_base(
-                config.arch,
-                num_classes=data.num_classes,
-                in_channels=data.in_channels,
-                input_size=data.input_size,
-                width_multiplier=config.width_multiplier,
-            )
+        base = build_base(
+            config.arch,
+            num_classes=data.num_classes,
+            in_channels=data.in_channels,
+            input_size=data.input_size,
+            width_multiplier=config.width_multiplier,
+            seed=config.seed,  # the same network for the same seed, run after run
+        )
         _log(f"training {config.arch} on {config.dataset} ({len(data.train)} images)")
         result = train_base(
             base,

@@ -226,16 +226,26 @@ def build_base(
     in_channels: int = 1,
     input_size: int = 28,
     width_multiplier: float = 1.0,
+    seed: int | None = None,
 ) -> BaseNet:
-    """Build an untrained base network by name (a key of :data:`ARCHITECTURES`)."""
+    """Build an untrained base network by name (a key of :data:`ARCHITECTURES`).
+
+    Args:
+        seed: Draw the initial weights from this seed alone (the global generator is left
+            as it was), so the same seed builds the same network; None: draw them from the
+            global generator.
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose from {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](
-        num_classes=num_classes,
-        in_channels=in_channels,
-        input_size=input_size,
-        width_multiplier=width_multiplier,
-    )
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return ARCHITECTURES[arch](
+            num_classes=num_classes,
+            in_channels=in_channels,
+            input_size=input_size,
+            width_multiplier=width_multiplier,
+        )
 
 
 # torchvision classifiers whose `features` are a flat Conv/BN/ReLU/MaxPool sequence, which

@@ -21,7 +21,7 @@ Design decisions, stated once:
 - **Fresh weights by default** (``init_from_base=False``): [Yu2019] trains the slimmable
   network from scratch, and the fair comparison with a LEANet is a slimmable network
   trained with the same epoch budget as the pretrained base. The fresh weights are what
-  :func:`leanet.zoo.build_base` draws after ``torch.manual_seed(seed)``.
+  :func:`leanet.zoo.build_base` draws from ``seed``.
   ``init_from_base=True`` copies the base's weights (and its batch norms, sliced, into
   every width's), a fine-tuning variant that gets the base's training on top of its own.
   The caller's base network is never modified.
@@ -154,10 +154,8 @@ class SlimmableNet(nn.Module):
         if init_from_base:
             source = base
         else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                config = dict(self.config)
-                source = build_base(config.pop("arch"), **config)
+            config = dict(self.config)
+            source = build_base(config.pop("arch"), **config, seed=seed)
         # WidthLevels checks the fractions and plans every layer's widths, so a width here
         # has exactly the channels of the LEANet's level at the same fraction.
         plan = WidthLevels(

@@ -48,3 +48,15 @@ def test_torchvision_weights_never_download(tmp_path, monkeypatch):
         from_torchvision("vgg11_bn", weights="VGG11_BN_Weights.IMAGENET1K_V1")
     with pytest.raises(ValueError, match="unsupported"):
         from_torchvision("resnet18")
+
+
+def test_a_seed_builds_the_same_weights_and_leaves_the_global_generator_alone():
+    torch.manual_seed(7)
+    expected_next = torch.rand(3)
+    torch.manual_seed(7)
+    a = build_base("convnet", width_multiplier=0.25, seed=1)
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's stream is untouched
+    torch.manual_seed(1)  # the seed's draws are those of torch.manual_seed(seed)
+    b = build_base("convnet", width_multiplier=0.25)
+    for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q)
