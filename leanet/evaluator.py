@@ -70,9 +70,9 @@ def exit_costs(thresholds: Tensor, exit_cost: Tensor, standalone=None) -> Tensor
         standalone: ``L`` booleans (:attr:`leanet.levels.Levels.standalone`); None: none.
     """
     L = exit_cost.shape[0]
-    step = torch.diff(exit_cost, prepend=exit_cost.new_zeros(1))  # level i's own cost
     if standalone is None or not any(standalone):
         return exit_cost.expand(thresholds.shape[0], L).clone()
+    step = torch.diff(exit_cost, prepend=exit_cost.new_zeros(1))  # level i's own cost
     off = thresholds >= 1.0
     out = torch.empty(thresholds.shape[0], L, dtype=exit_cost.dtype)
     for j in range(L):

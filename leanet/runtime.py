@@ -297,6 +297,8 @@ class Runtime(nn.Module):
         the next step that runs starts from the input (a ``"scratch"`` step: the hybrid's
         top level, every level of the slice scheme) and so does not read it."""
         runs = [True] * self.num_levels
+        if "scratch" not in self.calls[1:]:  # every step reads the one before: none skipped
+            return runs
         for k in reversed(range(self.num_levels - 1)):
             runs[k] = t[k] < 1.0 or (runs[k + 1] and self.calls[k + 1] != "scratch")
         return runs
