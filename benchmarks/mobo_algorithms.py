@@ -46,10 +46,12 @@ PROBLEMS: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS)
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+def add_run_arguments(parser: argparse.ArgumentParser, algorithms, problems, example: str):
+    """The options every algorithm-comparison benchmark takes: which algorithms on which
+    problems, seeds, budget, initial design, per-algorithm options (``example``: a JSON
+    sample for the help)."""
+    parser.add_argument("--algorithms", nargs="+", default=list(algorithms))
+    parser.add_argument("--problems", nargs="+", default=list(problems), choices=list(problems))
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. seeds-1")
     parser.add_argument("--evals", type=int, default=50, help="evaluations, initial included")
     parser.add_argument("--n-initial", type=int, default=10)
@@ -57,9 +59,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--algorithm-options",
         type=json.loads,
         default={},
-        help='JSON of per-algorithm options, e.g. \'{"usemo": {"acquisitions": ["ei"]}}\' '
+        help=f"JSON of per-algorithm options, e.g. '{example}' "
         "(runs are keyed without them: use a fresh --out per variant)",
     )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_run_arguments(parser, ALGORITHMS, PROBLEMS, '{"usemo": {"acquisitions": ["ei"]}}')
     parser.add_argument(
         "--quick", action="store_true", help="BraninCurrin, usemo/mesmo/sobol, 2 seeds, 14 evals"
     )

@@ -35,7 +35,7 @@ import torch
 import mobo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mobo_algorithms import plot  # noqa: E402  (a sibling script: one plot for both)
+from mobo_algorithms import add_run_arguments, plot  # noqa: E402  (a sibling script)
 
 RESULTS = Path(__file__).parent / "results"
 ALGORITHMS = ["mesmoc", "qlognehvi", "nsga2", "sobol"]
@@ -44,18 +44,7 @@ PROBLEMS = ["ConstrainedBraninCurrin", "C2DTLZ2", "DiscBrake"]
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS)
-    parser.add_argument("--problems", nargs="+", default=PROBLEMS, choices=PROBLEMS)
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. seeds-1")
-    parser.add_argument("--evals", type=int, default=50, help="evaluations, initial included")
-    parser.add_argument("--n-initial", type=int, default=10)
-    parser.add_argument(
-        "--algorithm-options",
-        type=json.loads,
-        default={},
-        help='JSON of per-algorithm options, e.g. \'{"mesmoc": {"num_samples": 3}}\' '
-        "(runs are keyed without them: use a fresh --out per variant)",
-    )
+    add_run_arguments(parser, ALGORITHMS, PROBLEMS, '{"mesmoc": {"num_samples": 3}}')
     parser.add_argument("--quick", action="store_true", help="1 problem, 2 seeds, 14 evals")
     parser.add_argument("--rerun", nargs="+", default=[], metavar="ALGORITHM")
     parser.add_argument("--out", type=Path, default=RESULTS / "mobo_constrained")
