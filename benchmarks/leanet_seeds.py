@@ -56,7 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only-seeds", type=int, nargs="+", default=None, help="run these seeds instead"
     )
-    parser.add_argument("--fine-tune-epochs", type=int, default=10)
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=None,
+        help="at most (default: per architecture, leanet_study.FINE_TUNE)",
+    )
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=None, help="base epochs (default: NETS)")
     parser.add_argument("--reference-samples", type=int, default=50_000)
