@@ -278,6 +278,13 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--platform", default="45nm-fp32", help="energy table (see leanet.costs)")
     p.add_argument(
+        "--space",
+        choices=("log", "linear", "quantile"),  # leanet.problem.SPACES, without importing torch
+        default="log",
+        help="where the algorithm searches (thresholds are recorded either way; see "
+        "leanet.problem)",
+    )
+    p.add_argument(
         "--out",
         default=None,
         help="artifact path (default <leanet>.artifact.pt); the journal and level "
@@ -300,7 +307,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
     costs = measure_costs(net, args.platform)
     print(costs.table())
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=out.with_suffix(".val.pt"))
-    problem = ThresholdProblem(val)
+    problem = ThresholdProblem(val, space=args.space)
     journal = out.with_suffix(f".{args.algorithm}-seed{args.seed}.jsonl")
     result = mobo.optimize(
         problem,

@@ -4,11 +4,21 @@ Inputs: a threshold vector ``T`` in ``[0, 1]^(L-1)``. Objectives (both maximized
 convention): accuracy on the cached validation split, and minus the energy ratio (mean
 energy per input over the full pretrained network's). Reports show the energy ratio.
 
-Reference point (documented, and overridable): ``(acc_0 - 0.01, -(r_max + 0.01))`` where
-``acc_0`` is the accuracy when every input exits at level 1 (``T = 0``, the cheapest end
-of the front) and ``r_max`` the energy ratio of an input that runs every level (the most
-expensive end). Every useful threshold vector dominates it, so the hypervolume measures
-the whole tradeoff and nothing outside it.
+Reference point (documented, and overridable): ``(acc_0 - 0.01, -1)``, where ``acc_0`` is
+the accuracy when every input exits at level 1 (``T = 0``, the cheapest end of the front)
+and ``1`` the energy of the full pretrained network: a user deploys a LEANet only if it
+costs less than the network it replaces, and accepts any accuracy down to the cheapest
+exit's. (Before, the energy coordinate was the cost of running every level, 1.4-3x the
+full network's, so most of the box lay where no user goes and hypervolume barely told the
+energy side of fronts apart.)
+
+Search space. Confidences pile up just below 1 (a level's median can be 0.99999), so in
+``T`` itself most of the cube gives the same objectives. Algorithms search instead in
+``u = -log10(1 - T (1 - 10^-k)) / k`` per coordinate (``k = LOG_DECADES``), which spreads
+``1 - T`` evenly over ``k`` decades and keeps both ends exact (``u = 1`` is ``T = 1``,
+level off). Only the algorithms' unit cube is warped (:meth:`to_unit`, :meth:`from_unit`):
+users, journals and artifacts see thresholds ``T``. ``space="linear"`` searches ``T``.
+Measured in ``benchmarks/results/threshold_search.md``.
 
 Constraints are mobo black-box constraints ``c(metrics) <= 0`` (feasible), e.g. an accuracy
 floor ``0.97 - accuracy``: they are evaluated with the objectives and journaled, so the
@@ -29,8 +39,11 @@ from mobo import Problem, hypervolume
 #: A constraint: the metrics of ``B`` vectors -> ``B`` constraint values (``<= 0`` feasible).
 Constraint = Callable[[ThresholdMetrics], Tensor]
 
-#: Margins of the reference point below the cheapest accuracy and above the largest ratio.
+#: Margin of the reference point's accuracy below the cheapest exit's.
 REF_MARGIN = 0.01
+#: Decades of ``1 - T`` that the log search space spreads evenly (see the module docstring).
+LOG_DECADES = 4.0
+SPACES = ("log", "linear", "quantile")
 
 
 class ThresholdProblem(Problem):
@@ -39,6 +52,10 @@ class ThresholdProblem(Problem):
     Args:
         evaluator: The cached :class:`~leanet.evaluator.ThresholdEvaluator`.
         ref_point: Override the documented reference point (accuracy, -energy ratio).
+        space: Where algorithms search: ``"log"`` (default, log-spaced ``1 - T``) or
+            ``"linear"`` (``T`` itself) or ``"quantile"`` (per level, the rank among the
+            distinct validation confidences). Inputs and results are thresholds ``T``.
+        log_decades: Decades of ``1 - T`` the log space spreads evenly (``k`` above).
         reference: Compute the reference front by dense search and set ``max_hv`` to its
             hypervolume (``reference_samples`` samples per search), so studies report
             how close they come to the best reachable front.
@@ -55,6 +72,8 @@ class ThresholdProblem(Problem):
         evaluator: ThresholdEvaluator,
         *,
         ref_point: Tensor | None = None,
+        space: str = "log",
+        log_decades: float = LOG_DECADES,
         reference: bool = True,
         reference_samples: int = 50_000,
         constraints: Mapping[str, Constraint] | Sequence[Constraint] | None = None,
@@ -69,14 +88,18 @@ class ThresholdProblem(Problem):
                     f"constraints[{name!r}] must be a callable metrics -> constraint values, "
                     f"got {type(constraint).__name__}"
                 )
+        if space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+        if not 0 < log_decades <= 15:  # float64 resolves 1 - T down to about 1e-16
+            raise ValueError(f"log_decades must be in (0, 15], got {log_decades!r}")
         d = evaluator.num_levels - 1
         if ref_point is None:
             cheapest = evaluator.evaluate(torch.zeros(d, dtype=torch.float64))
-            r_max = float(evaluator.exit_cost.max() / evaluator.full_cost)
             ref_point = torch.tensor(
-                [float(cheapest.accuracy[0]) - REF_MARGIN, -(r_max + REF_MARGIN)],
-                dtype=torch.float64,
+                [float(cheapest.accuracy[0]) - REF_MARGIN, -1.0], dtype=torch.float64
             )
+        self.space, self.log_decades = space, float(log_decades)
+        self._knots = _quantile_knots(evaluator.confidence[:d]) if space == "quantile" else None
         self.evaluator = evaluator
         self.constraints = dict(constraints)
         self.reference: ThresholdMetrics | None = None
@@ -95,7 +118,7 @@ class ThresholdProblem(Problem):
             max_hv=max_hv,
             objective_names=["accuracy", "energy ratio"],
             senses=["max", "min"],
-            name=f"LEANetThresholds(L={evaluator.num_levels})",
+            name=f"LEANetThresholds(L={evaluator.num_levels}, space={self.space_name})",
             num_constraints=len(self.constraints),
             constraint_names=list(self.constraints),
         )
@@ -114,6 +137,33 @@ class ThresholdProblem(Problem):
             columns.append(values.to(torch.float64).unsqueeze(-1))
         return torch.cat(columns, dim=-1)
 
+    @property
+    def space_name(self) -> str:
+        """``"linear"``, or ``"log<k>"`` with the decades of the log space."""
+        return f"log{self.log_decades:g}" if self.space == "log" else self.space
+
+    def to_unit(self, X: Tensor) -> Tensor:
+        """Thresholds ``T`` -> the algorithms' unit cube (log-spaced ``1 - T`` by default)."""
+        if self.space == "linear":
+            return super().to_unit(X)
+        if self.space == "quantile":
+            return torch.stack(
+                [_interp(X[:, i], t, u) for i, (t, u) in enumerate(self._knots)], dim=-1
+            )
+        span = 1.0 - 10.0**-self.log_decades
+        return -torch.log10(1.0 - X.clamp(0.0, 1.0) * span) / self.log_decades
+
+    def from_unit(self, U: Tensor) -> Tensor:
+        """The inverse of :meth:`to_unit`: exact at both ends (``U = 1`` is ``T = 1``)."""
+        if self.space == "linear":
+            return super().from_unit(U)
+        if self.space == "quantile":
+            return torch.stack(
+                [_interp(U[:, i], u, t) for i, (t, u) in enumerate(self._knots)], dim=-1
+            )
+        span = 1.0 - 10.0**-self.log_decades
+        return ((1.0 - 10.0 ** (-self.log_decades * U.clamp(0.0, 1.0))) / span).clamp(0.0, 1.0)
+
     def metrics(self, X: Tensor) -> ThresholdMetrics:
         """Full metrics (with the exit histogram) of threshold vectors ``X`` (``B x (L-1)``)."""
         return self.evaluator.evaluate(X)
@@ -127,3 +177,27 @@ class ThresholdProblem(Problem):
         top_only = torch.ones(1, self.dim, dtype=torch.float64)
         X = torch.as_tensor(X, dtype=torch.float64).reshape(-1, self.dim)
         return self.metrics(torch.cat([X, top_only])).pareto()
+
+
+def _quantile_knots(confidence: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """Per level, increasing knots ``(T, u)``: ``T`` runs over 0, the level's distinct
+    confidences (the only values where the objectives change; a confidence of exactly 1 is
+    taken just below 1, since ``T = 1`` turns the level off) and 1, at evenly spaced ``u``."""
+    knots = []
+    for row in confidence.double():
+        inner = row.clamp(0.0, 1.0 - 1e-12).unique()  # sorted
+        t = torch.cat(
+            [torch.zeros(1, dtype=torch.float64), inner, torch.ones(1, dtype=torch.float64)]
+        )
+        t = t.unique()  # 0 or 1 may be a confidence too
+        knots.append((t, torch.linspace(0.0, 1.0, len(t), dtype=torch.float64)))
+    return knots
+
+
+def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
+    """Piecewise-linear interpolation through increasing knots (``numpy.interp``; torch
+    has none)."""
+    x = x.to(torch.float64).clamp(float(xp[0]), float(xp[-1]))
+    i = torch.searchsorted(xp, x, right=True).clamp(1, len(xp) - 1)
+    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    return f0 + (x - x0) / (x1 - x0) * (f1 - f0)

@@ -83,6 +83,8 @@ def test_train_then_fit_heads(tmp_path, capsys):
                 "sobol",
                 "--n-evals",
                 "6",
+                "--space",
+                "quantile",
                 "--out",
                 str(artifact_path),
                 "--no-progress",
@@ -91,7 +93,7 @@ def test_train_then_fit_heads(tmp_path, capsys):
         == 0
     )
     printed = capsys.readouterr().out
-    assert "sobol on LEANetThresholds(L=2): 6 evaluations" in printed
+    assert "sobol on LEANetThresholds(L=2, space=quantile): 6 evaluations" in printed
     assert (tmp_path / "net.artifact.sobol-seed0.jsonl").exists()
     artifact = load_artifact(artifact_path)
     assert len(artifact.front) >= 1 and artifact.front.thresholds.shape[1] == 1

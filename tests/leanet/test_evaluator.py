@@ -141,13 +141,70 @@ def test_threshold_problem_reference_point_and_max_hv(evaluator):
     problem = ThresholdProblem(evaluator, reference_samples=4000)
     cheapest = evaluator.evaluate(torch.zeros(3, dtype=torch.float64))
     assert float(problem.ref_point[0]) == pytest.approx(float(cheapest.accuracy[0]) - REF_MARGIN)
-    assert float(problem.ref_point[1]) == pytest.approx(
-        -(float(evaluator.exit_cost.max()) / 2 + REF_MARGIN)
-    )
+    assert float(problem.ref_point[1]) == -1.0  # the full network's energy
     assert problem.senses == ["max", "min"] and problem.dim == 3
     result = mobo.optimize(problem, "sobol", n_evals=64, seed=0, show_progress=False)
     assert 0 < float(result.hypervolume[-1]) <= problem.max_hv
     torch.testing.assert_close(result.Y, evaluator.evaluate(result.X).objectives())
+
+
+def test_log_search_space_is_exact_at_both_ends_and_inverts(evaluator):
+    problem = ThresholdProblem(evaluator, reference=False, log_decades=4)
+    T = torch.tensor([[0.0, 0.9, 1.0], [0.99, 0.999, 0.9999]], dtype=torch.float64)
+    U = problem.to_unit(T)
+    torch.testing.assert_close(U[0, [0, 2]], torch.tensor([0.0, 1.0], dtype=torch.float64))
+    # 1 - T spread evenly over the decades: 0.9, 0.99, 0.999 about a quarter apart (less
+    # near 1, where the exact end T = 1 bends the scale)
+    steps = U[1, :2] - U[0, 1]
+    torch.testing.assert_close(steps, torch.tensor([0.25, 0.5]).double(), atol=0.015, rtol=0)
+    torch.testing.assert_close(problem.from_unit(U), T)
+    linear = ThresholdProblem(evaluator, reference=False, space="linear")
+    torch.testing.assert_close(linear.to_unit(T), T)
+    assert problem.name != linear.name  # a journal of one does not resume with the other
+
+
+def test_quantile_search_space_steps_evenly_through_the_confidences(evaluator):
+    """Every step of 1 / (distinct confidences + 1) in u moves the threshold across one
+    more confidence of the level: no flat stretch where the objectives cannot change."""
+    evaluator.confidence[0, :40] = 1.0  # saturated confidences, as float32 softmax gives
+    problem = ThresholdProblem(evaluator, reference=False, space="quantile")
+    T = torch.tensor([[0.0, 0.3, 1.0]], dtype=torch.float64)
+    torch.testing.assert_close(problem.from_unit(problem.to_unit(T)), T)
+    distinct = evaluator.confidence[0].unique()
+    n = len(distinct) + 1  # knots 0, the distinct confidences (1 taken just below 1), 1
+    U = torch.zeros(n, 3, dtype=torch.float64)
+    U[:, 0] = (torch.arange(n) + 0.5) / n  # midway between knots
+    exits = evaluator.evaluate(problem.from_unit(U)).exit_fraction[:, 0] * evaluator.num_inputs
+    # each step lets strictly fewer inputs exit, up to the last stretch, which ends at
+    # T = 1 (off); just below 1, the saturated inputs still exit
+    assert (exits[:-1].diff() < 0).all()
+    assert round(float(exits[-2])) == round(float(exits[-1])) == 40
+
+
+def test_algorithms_search_the_log_space_and_record_thresholds(evaluator):
+    """Sobol's points, uniform in the algorithms' unit cube, put half the thresholds above
+    0.99 in the 4-decade log space, about 1% in the linear one; the study records T."""
+    above = {}
+    for space in ("log", "linear"):
+        problem = ThresholdProblem(evaluator, reference=False, space=space, log_decades=4)
+        result = mobo.optimize(problem, "sobol", n_evals=64, seed=0, show_progress=False)
+        assert ((result.X >= 0) & (result.X <= 1)).all()
+        torch.testing.assert_close(result.Y, evaluator.evaluate(result.X).objectives())
+        above[space] = float((result.X > 0.99).double().mean())
+    assert 0.4 < above["log"] < 0.6 and above["linear"] < 0.05
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"space": "quantiles"}, "space must be one of"),
+        ({"log_decades": 0}, "log_decades must be in"),
+        ({"log_decades": float("nan")}, "log_decades must be in"),
+    ],
+)
+def test_threshold_problem_rejects_a_bad_search_space(evaluator, options, message):
+    with pytest.raises(ValueError, match=message):
+        ThresholdProblem(evaluator, reference=False, **options)
 
 
 def test_threshold_problem_constraints_are_black_box_constraints(evaluator):

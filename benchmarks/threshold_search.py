@@ -1,0 +1,232 @@
+"""Threshold search on the study's LEANets: algorithms and search spaces against Sobol.
+
+For every cached LEANet of ``benchmarks/leanet_study.py`` (network seed 0), the validation
+:class:`~leanet.problem.ThresholdProblem` with its documented reference point (accuracy
+just below the cheapest exit's, energy of the full network), searched by each algorithm in
+each search space (``linear``: thresholds T; ``log<k>``: log-spaced 1 - T over k decades;
+``quantile``: per level, the rank among the distinct validation confidences)
+for ``--seeds`` optimizer seeds. Reported: the hypervolume after 10 and ``--evals``
+evaluations over the dense reference front's (``max_hv``), median and range over seeds per
+network, then the median over every (network, seed) and the worst network's median; and
+seconds per model-based iteration. Torch runs on one thread.
+
+    python benchmarks/threshold_search.py                          # results/threshold_search.*
+    python benchmarks/threshold_search.py --algorithms sobol --spaces linear log2 log4 log6 quantile
+    python benchmarks/threshold_search.py --algorithms qlognehvi+warp   # GP input warping
+
+Networks come from the study's cache (``runs/leanet-study``; run the study or
+``leanet_seeds.py`` first); a missing network is an error, never trained here. Runs are
+appended to ``<out>.json`` as they finish and skipped when found there, so an interrupted
+run resumes; ``<out>.md`` (with the command and commit) is rewritten after every network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import leanet_study  # noqa: E402
+from leanet_seeds import commit  # noqa: E402
+
+import mobo  # noqa: E402
+from leanet.costs import measure_costs  # noqa: E402
+from leanet.data import load_dataset  # noqa: E402
+from leanet.evaluator import ThresholdEvaluator, reference_front  # noqa: E402
+from leanet.problem import ThresholdProblem  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+MARK = 10  # the initial Sobol design's size: what the model adds shows after it
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", nargs="+", default=list(leanet_study.NETS))
+    parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
+    parser.add_argument("--levels", nargs="+", default=["hybrid", "width", "depth"])
+    parser.add_argument("--algorithms", nargs="+", default=["sobol", "usemo", "qlognehvi"])
+    parser.add_argument("--spaces", nargs="+", default=["linear", "log4"])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--evals", type=int, default=25)
+    parser.add_argument("--fine-tune-epochs", type=int, default=None, help="see leanet_study")
+    parser.add_argument("--reference-samples", type=int, default=50_000)
+    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
+    parser.add_argument("--records", type=Path, default=Path("runs/threshold-search"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "threshold_search")
+    args = parser.parse_args(argv)
+    args.command = " ".join(
+        [".venv/bin/python", "benchmarks/threshold_search.py"]
+        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
+    )
+    return args
+
+
+def space_options(space: str) -> dict:
+    """``"linear"``, ``"quantile"`` or ``"log<k>"`` -> ThresholdProblem keyword arguments."""
+    if space in ("linear", "quantile"):
+        return {"space": space}
+    if space.startswith("log"):
+        return {"space": "log", "log_decades": float(space[3:])}
+    raise ValueError(f"a space is 'linear', 'quantile' or 'log<decades>', got {space!r}")
+
+
+def validation_evaluator(name: str, arch: str, levels: str, data, args) -> ThresholdEvaluator:
+    """The cached network's validation evaluator (records kept apart from the study's)."""
+    study_args = argparse.Namespace(**vars(args), seed=0, epochs=None, head_epochs=20)
+    width, epochs = leanet_study.NETS[arch]
+    base_path = args.cache / f"{arch}-{data.name}-x{width}-e{epochs}-s0.pt"
+    if not base_path.exists():
+        raise FileNotFoundError(f"{base_path} missing: run benchmarks/leanet_study.py first")
+    base, _ = leanet_study.trained_base(arch, data.name, data, study_args)
+    before = set(args.cache.iterdir())
+    net = leanet_study.trained_leanet(base, name, levels, data, study_args)
+    if set(args.cache.iterdir()) != before:
+        raise RuntimeError(f"{name} was not in {args.cache}: it was trained, not loaded")
+    args.records.mkdir(parents=True, exist_ok=True)
+    costs = measure_costs(net, "45nm-fp32")
+    return ThresholdEvaluator.from_model(
+        net, data.val, costs, cache=args.records / f"{name}-s0-val.pt"
+    )
+
+
+def algorithm_options(name: str) -> tuple[str, dict]:
+    """``"usemo"`` or ``"qlognehvi+warp"`` (Kumaraswamy input warping of the GP inputs) ->
+    (mobo algorithm, options)."""
+    algorithm, _, variant = name.partition("+")
+    if variant not in ("", "warp"):
+        raise ValueError(f"unknown variant {variant!r} of {algorithm!r} (known: warp)")
+    return algorithm, ({"surrogate": {"input_warping": True}} if variant else {})
+
+
+def one_run(problem: ThresholdProblem, name: str, seed: int, evals: int) -> dict:
+    algorithm, options = algorithm_options(name)
+    start = time.process_time()
+    result = mobo.optimize(
+        problem,
+        algorithm,
+        n_evals=evals,
+        seed=seed,
+        show_progress=False,
+        n_initial=MARK,
+        **options,
+    )
+    seconds = time.process_time() - start
+    ratio = (result.hypervolume / problem.max_hv).tolist()
+    return {
+        "hv_ratio": ratio,
+        "cpu_seconds_per_iteration": seconds / max(1, evals - MARK),
+        "distinct_objectives": len({tuple(y) for y in result.Y.tolist()}),
+    }
+
+
+def _median_range(values: list[float]) -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    return f"{med:.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def write_markdown(args, payload: dict) -> None:
+    runs = payload["runs"]
+    methods = [(a, s) for s in args.spaces for a in args.algorithms]
+    names = list(dict.fromkeys(r["network"] for r in runs))
+    head = "| network | " + " | ".join(f"{a} in {s}" for a, s in methods) + " |"
+    rule = "|---" * (len(methods) + 1) + "|"
+
+    def cell(name, method, at):
+        got = [
+            r["hv_ratio"][at - 1]
+            for r in runs
+            if (r["algorithm"], r["space"]) == method and (name is None or r["network"] == name)
+        ]
+        return got
+
+    lines = [
+        "# Threshold search: algorithms and search spaces against Sobol",
+        "",
+        f"Command: `{payload['command']}`  ",
+        f"Commit: `{payload['commit']}`  ",
+        f"Machine: {payload['machine']}",
+        "",
+        "Hypervolume over the dense reference front's, from the documented reference point "
+        "(accuracy 0.01 below the cheapest exit's, energy ratio 1.0 = the full network); "
+        f"median (min-max) over {args.seeds} optimizer seeds, network seed 0. The first "
+        f"{MARK} evaluations are the same scrambled Sobol design for every algorithm.",
+    ]
+    for at in (MARK, args.evals):
+        lines += ["", f"## After {at} evaluations", "", head, rule]
+        for name in names:
+            lines.append(
+                f"| {name} | "
+                + " | ".join(_median_range(cell(name, m, at)) for m in methods)
+                + " |"
+            )
+        all_runs = [_median_range(cell(None, m, at)) for m in methods]
+        lines.append("| **all (network, seed)** | " + " | ".join(all_runs) + " |")
+        worst = [
+            min((statistics.median(cell(n, m, at)) for n in names if cell(n, m, at)), default=0)
+            for m in methods
+        ]
+        lines.append("| **worst network's median** | " + " | ".join(f"{w:.3f}" for w in worst))
+    lines += ["", "## CPU seconds per model-based iteration (median over runs)", "", head, rule]
+    secs = [
+        statistics.median(
+            [r["cpu_seconds_per_iteration"] for r in runs if (r["algorithm"], r["space"]) == m]
+            or [0.0]
+        )
+        for m in methods
+    ]
+    lines.append("| all | " + " | ".join(f"{s:.2f}" for s in secs) + " |")
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    path = args.out.with_suffix(".json")
+    payload = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    payload.update(
+        command=args.command,
+        commit=commit(),
+        machine=f"torch {torch.__version__}, 1 thread",
+    )
+    done = {(r["network"], r["algorithm"], r["space"], r["seed"]) for r in payload["runs"]}
+    for dataset in args.datasets:
+        data = load_dataset(dataset, seed=0)
+        for arch in args.archs:
+            for levels in args.levels:
+                name = f"{arch}-{dataset}-{levels}"
+                evaluator = validation_evaluator(name, arch, levels, data, args)
+                front, _ = reference_front(evaluator, n_samples=args.reference_samples)
+                for space in args.spaces:
+                    problem = ThresholdProblem(evaluator, reference=False, **space_options(space))
+                    problem.max_hv = mobo.hypervolume(front.objectives(), problem.ref_point)
+                    for algorithm in args.algorithms:
+                        for seed in range(args.seeds):
+                            if (name, algorithm, space, seed) in done:
+                                continue
+                            run = one_run(problem, algorithm, seed, args.evals)
+                            run.update(network=name, algorithm=algorithm, space=space, seed=seed)
+                            payload["runs"].append(run)
+                            path.write_text(json.dumps(payload, indent=1))
+                            print(
+                                f"{name} {algorithm} {space} seed {seed}: "
+                                f"{run['hv_ratio'][-1]:.4f}",
+                                flush=True,
+                            )
+                write_markdown(args, payload)
+    write_markdown(args, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
