@@ -61,6 +61,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--records", type=Path, default=Path("runs/threshold-search"))
     parser.add_argument("--out", type=Path, default=RESULTS / "threshold_search")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="also take the runs of these result files (e.g. runs made in other processes)",
+    )
     args = parser.parse_args(argv)
     args.command = " ".join(
         [".venv/bin/python", "benchmarks/threshold_search.py"]
@@ -134,58 +141,78 @@ def _median_range(values: list[float]) -> str:
     return f"{med:.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
-def write_markdown(args, payload: dict) -> None:
+def _ratios(runs: list[dict], method: tuple, at: int, networks=None) -> list[float]:
+    return [
+        r["hv_ratio"][at - 1]
+        for r in runs
+        if (r["algorithm"], r["space"]) == method and (networks is None or r["network"] in networks)
+    ]
+
+
+def markdown(payload: dict) -> str:
+    """The report: a summary row per (algorithm, space) with Sobol in the same space on the
+    same networks as its bar, then per network and algorithm the ratio after the last
+    evaluation in each space."""
     runs = payload["runs"]
-    methods = [(a, s) for s in args.spaces for a in args.algorithms]
+    methods = list(dict.fromkeys((r["algorithm"], r["space"]) for r in runs))
     names = list(dict.fromkeys(r["network"] for r in runs))
-    head = "| network | " + " | ".join(f"{a} in {s}" for a, s in methods) + " |"
-    rule = "|---" * (len(methods) + 1) + "|"
-
-    def cell(name, method, at):
-        got = [
-            r["hv_ratio"][at - 1]
-            for r in runs
-            if (r["algorithm"], r["space"]) == method and (name is None or r["network"] == name)
-        ]
-        return got
-
+    evals = min(len(r["hv_ratio"]) for r in runs)
     lines = [
         "# Threshold search: algorithms and search spaces against Sobol",
         "",
-        f"Command: `{payload['command']}`  ",
-        f"Commit: `{payload['commit']}`  ",
+        "Commands that made the runs: " + ", ".join(f"`{c}`" for c in payload["commands"]),
+        "",
+        "Commits of the runs: " + ", ".join(dict.fromkeys(r["commit"] for r in runs)) + "  ",
         f"Machine: {payload['machine']}",
         "",
         "Hypervolume over the dense reference front's, from the documented reference point "
-        "(accuracy 0.01 below the cheapest exit's, energy ratio 1.0 = the full network); "
-        f"median (min-max) over {args.seeds} optimizer seeds, network seed 0. The first "
-        f"{MARK} evaluations are the same scrambled Sobol design for every algorithm.",
+        "(accuracy 0.01 below the cheapest exit's, energy ratio 1.0 = the full network), on "
+        "the validation split of each LEANet (network seed 0). The first "
+        f"{MARK} evaluations are the same scrambled Sobol design for every algorithm "
+        "(in that algorithm's search space). Cells: median (min-max) over runs.",
+        "",
+        f"## Summary after {MARK} and {evals} evaluations",
+        "",
+        "Sobol: Sobol in the same space on the same networks and seeds, the bar to clear. "
+        "Worst: the lowest per-network median. Distinct: objective pairs not repeated, of "
+        f"{evals} (a repeat is an evaluation spent on a plateau already measured).",
+        "",
+        f"| algorithm | space | networks x seeds | after {MARK} | after {evals} | Sobol after "
+        f"{evals} | worst network | distinct | CPU s / iteration |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for at in (MARK, args.evals):
-        lines += ["", f"## After {at} evaluations", "", head, rule]
-        for name in names:
-            lines.append(
-                f"| {name} | "
-                + " | ".join(_median_range(cell(name, m, at)) for m in methods)
-                + " |"
-            )
-        all_runs = [_median_range(cell(None, m, at)) for m in methods]
-        lines.append("| **all (network, seed)** | " + " | ".join(all_runs) + " |")
-        worst = [
-            min((statistics.median(cell(n, m, at)) for n in names if cell(n, m, at)), default=0)
-            for m in methods
+    for method in methods:
+        mine = [r for r in runs if (r["algorithm"], r["space"]) == method]
+        nets = {r["network"] for r in mine}
+        seeds = {r["seed"] for r in mine}
+        bar = [
+            r["hv_ratio"][evals - 1]
+            for r in runs
+            if (r["algorithm"], r["space"]) == ("sobol", method[1])
+            and r["network"] in nets
+            and r["seed"] in seeds
         ]
-        lines.append("| **worst network's median** | " + " | ".join(f"{w:.3f}" for w in worst))
-    lines += ["", "## CPU seconds per model-based iteration (median over runs)", "", head, rule]
-    secs = [
-        statistics.median(
-            [r["cpu_seconds_per_iteration"] for r in runs if (r["algorithm"], r["space"]) == m]
-            or [0.0]
+        worst = min(statistics.median(_ratios(runs, method, evals, {n})) for n in nets)
+        lines.append(
+            f"| {method[0]} | {method[1]} | {len(nets)} x {len(seeds)} | "
+            f"{_median_range(_ratios(runs, method, MARK))} | "
+            f"{_median_range(_ratios(runs, method, evals))} | {_median_range(bar)} | "
+            f"{worst:.3f} | {statistics.mean(r['distinct_objectives'] for r in mine):.1f} | "
+            f"{statistics.median(r['cpu_seconds_per_iteration'] for r in mine):.2f} |"
         )
-        for m in methods
-    ]
-    lines.append("| all | " + " | ".join(f"{s:.2f}" for s in secs) + " |")
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    for algorithm in dict.fromkeys(a for a, _ in methods):
+        spaces = [s for a, s in methods if a == algorithm]
+        lines += [
+            "",
+            f"## {algorithm}: after {evals} evaluations, per network",
+            "",
+            "| network | " + " | ".join(spaces) + " |",
+            "|---" * (len(spaces) + 1) + "|",
+        ]
+        for name in names:
+            cells = [_median_range(_ratios(runs, (algorithm, s), evals, {name})) for s in spaces]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -193,13 +220,17 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
     path = args.out.with_suffix(".json")
-    payload = json.loads(path.read_text()) if path.exists() else {"runs": []}
-    payload.update(
-        command=args.command,
-        commit=commit(),
-        machine=f"torch {torch.__version__}, 1 thread",
+    payload = json.loads(path.read_text()) if path.exists() else {"commands": [], "runs": []}
+    for source in args.merge:
+        payload["runs"] += json.loads(source.with_suffix(".json").read_text())["runs"]
+    key = ("network", "algorithm", "space", "seed")
+    payload["runs"] = list({tuple(r[k] for k in key): r for r in payload["runs"]}.values())
+    payload["commands"] = list(
+        dict.fromkeys([*payload["commands"], *(r["command"] for r in payload["runs"])])
     )
-    done = {(r["network"], r["algorithm"], r["space"], r["seed"]) for r in payload["runs"]}
+    payload["machine"] = f"torch {torch.__version__}, 1 thread"
+    done = {tuple(r[k] for k in key) for r in payload["runs"]}
+    at = commit()  # the code that runs is the code at start
     for dataset in args.datasets:
         data = load_dataset(dataset, seed=0)
         for arch in args.archs:
@@ -216,15 +247,20 @@ def main(argv: list[str] | None = None) -> dict:
                                 continue
                             run = one_run(problem, algorithm, seed, args.evals)
                             run.update(network=name, algorithm=algorithm, space=space, seed=seed)
+                            run.update(commit=at, command=args.command)
                             payload["runs"].append(run)
+                            if args.command not in payload["commands"]:
+                                payload["commands"].append(args.command)
                             path.write_text(json.dumps(payload, indent=1))
                             print(
                                 f"{name} {algorithm} {space} seed {seed}: "
                                 f"{run['hv_ratio'][-1]:.4f}",
                                 flush=True,
                             )
-                write_markdown(args, payload)
-    write_markdown(args, payload)
+                if payload["runs"]:
+                    args.out.with_suffix(".md").write_text(markdown(payload))
+    if payload["runs"]:
+        args.out.with_suffix(".md").write_text(markdown(payload))
     return payload
 
 

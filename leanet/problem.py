@@ -28,12 +28,13 @@ as an observation, not a failure; only feasible vectors enter the Pareto set.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, reference_front
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, exit_levels, reference_front
 from mobo import Problem, hypervolume
 
 #: A constraint: the metrics of ``B`` vectors -> ``B`` constraint values (``<= 0`` feasible).
@@ -41,8 +42,10 @@ Constraint = Callable[[ThresholdMetrics], Tensor]
 
 #: Margin of the reference point's accuracy below the cheapest exit's.
 REF_MARGIN = 0.01
-#: Decades of ``1 - T`` that the log search space spreads evenly (see the module docstring).
-LOG_DECADES = 4.0
+#: Decades of ``1 - T`` that the log search space spreads evenly (see the module docstring):
+#: of 2, 4 and 6, 2 gave Sobol and qLogNEHVI the highest median hypervolume on the study's
+#: LEANets (benchmarks/results/threshold_search.md).
+LOG_DECADES = 2.0
 SPACES = ("log", "linear", "quantile")
 
 
@@ -163,6 +166,20 @@ class ThresholdProblem(Problem):
             )
         span = 1.0 - 10.0**-self.log_decades
         return ((1.0 - 10.0 ** (-self.log_decades * U.clamp(0.0, 1.0))) / span).clamp(0.0, 1.0)
+
+    def outcome_keys(self, X: Tensor) -> list[bytes]:
+        """Per threshold vector, a digest of where every validation input exits and which
+        levels are off (``T_i = 1``, which changes what is run): vectors with equal keys
+        have equal metrics, so no algorithm spends an evaluation on a plateau it has
+        measured (30% of the threshold cube can be one plateau). Constraints are assumed
+        to be functions of the metrics' accuracy, energy and exits, not of ``T`` itself."""
+        X = torch.as_tensor(X, dtype=torch.float64).reshape(-1, self.dim)
+        levels = exit_levels(self.evaluator.confidence, X).to(torch.uint8).numpy()
+        off = (X >= 1.0).numpy()
+        return [
+            hashlib.blake2b(row.tobytes() + flags.tobytes(), digest_size=16).digest()
+            for row, flags in zip(levels, off, strict=True)
+        ]
 
     def metrics(self, X: Tensor) -> ThresholdMetrics:
         """Full metrics (with the exit histogram) of threshold vectors ``X`` (``B x (L-1)``)."""

@@ -244,6 +244,16 @@ class Problem:
         """Map points from the unit cube to ``bounds``."""
         return self.bounds[0] + U * (self.bounds[1] - self.bounds[0])
 
+    def outcome_keys(self, X: Tensor) -> list[Any] | None:
+        """What is known of the black box's plateaus: per row of ``X`` (``n x d``, in the
+        bounds), a hashable key such that points with equal keys give equal outcomes (a
+        problem whose outcomes are piecewise constant, such as a threshold search over a
+        finite data set, knows its pieces). Algorithms then spend no evaluation on a point
+        whose key an evaluated or pending point already has (see
+        :meth:`mobo.Algorithm.ask`), as Ax deduplicates arms. None (the default): nothing
+        is known, every point is new."""
+        return None
+
     def spec(self) -> dict[str, Any]:
         """What identifies this problem in a journal; a resumed study must match it.
         (``num_constraints`` only when there are some, so an unconstrained problem's spec,

@@ -11,6 +11,13 @@ the study journals.
 Black-box constraints: an algorithm that models them sets ``supports_constraints``; every
 other one refuses a constrained problem when it is built, rather than optimize the
 objectives as if any point were feasible.
+
+Known plateaus: when the problem says which points give equal outcomes
+(:meth:`mobo.Problem.outcome_keys`), :meth:`Algorithm.ask` spends no evaluation on an
+outcome already evaluated or pending, for every algorithm alike: a model's repeat is
+proposed again with the repeats pending (once), and what still repeats is replaced by the
+first Sobol point of a new plateau. On LEANet thresholds a GP-based algorithm otherwise
+spent a fifth of its evaluations on repeats (``benchmarks/results/threshold_search.md``).
 """
 
 from __future__ import annotations
@@ -190,11 +197,69 @@ class Algorithm(ABC):
                 self.last_warnings = dict(counts)
                 parts.append(new.reshape(q - n_design, self.problem.dim))
             U_new = torch.cat(parts).to(DTYPE).clamp(0.0, 1.0)
-        X_new = self.problem.from_unit(U_new)
+            X_new = self._in_problem(U_new)
+            known = X if X_pending is None else torch.cat([X, X_pending.to(X.dtype)])
+            repeats = self._repeats(X_new, known)
+            if repeats.any() and not n_design:
+                # A model proposed a known plateau: ask it once more with those points
+                # pending, which its acquisition then counts as taken.
+                pending = (
+                    U_new[repeats] if U_pending is None else torch.cat([U_pending, U_new[repeats]])
+                )
+                with counting_expected_warnings() as counts:
+                    again = self.propose(
+                        int(repeats.sum()),
+                        U,
+                        self.model_objectives(Y.to(DTYPE)),
+                        seed=step_seed + 1,
+                        U_pending=pending,
+                    )
+                for kind, n in counts.items():
+                    self.last_warnings[kind] = self.last_warnings.get(kind, 0) + n
+                U_new[repeats] = again.reshape(-1, self.problem.dim).to(DTYPE).clamp(0.0, 1.0)
+                X_new = self._in_problem(U_new)
+                repeats = self._repeats(X_new, known)
+            if repeats.any():
+                X_new = self._replace_repeats(X_new, repeats, known, seed=step_seed)
+        return X_new
+
+    def _in_problem(self, U: Tensor) -> Tensor:
+        """Unit-cube points in the problem's bounds, fidelities snapped to their levels."""
+        X_new = self.problem.from_unit(U)
         levels = self.problem.fidelity_levels
         if levels is not None:
             fidelity = self.problem.fidelity_index(X_new) if self.chooses_fidelity else -1
             X_new[:, -1] = levels[fidelity]
+        return X_new
+
+    def _repeats(self, X_new: Tensor, known: Tensor) -> Tensor:
+        """Mask of the rows of ``X_new`` whose outcome the problem says is already known
+        (a ``known`` point's, or an earlier row's); all False if it says nothing."""
+        keys = self.problem.outcome_keys(X_new)
+        if keys is None:
+            return torch.zeros(X_new.shape[0], dtype=torch.bool)
+        seen = set(self.problem.outcome_keys(known)) if known.numel() else set()
+        repeats = []
+        for key in keys:
+            repeats.append(key in seen)
+            seen.add(key)
+        return torch.tensor(repeats, dtype=torch.bool)
+
+    def _replace_repeats(self, X_new: Tensor, repeats: Tensor, known: Tensor, *, seed: int):
+        """Replace repeated rows by the first points of a scrambled Sobol sequence whose
+        outcomes are not known yet (a repeat is kept if 256 such points hold none)."""
+        pool = self._in_problem(sobol_points(self.problem.dim, 0, 256, seed=seed))
+        pool_keys = self.problem.outcome_keys(pool)
+        keep = ~repeats
+        seen = set(self.problem.outcome_keys(torch.cat([known, X_new[keep]])) or ())
+        X_new, j = X_new.clone(), 0
+        for i in repeats.nonzero().flatten().tolist():
+            while j < len(pool_keys) and pool_keys[j] in seen:
+                j += 1
+            if j == len(pool_keys):
+                break
+            X_new[i] = pool[j]
+            seen.add(pool_keys[j])
         return X_new
 
     @abstractmethod

@@ -194,6 +194,23 @@ def test_algorithms_search_the_log_space_and_record_thresholds(evaluator):
     assert 0.4 < above["log"] < 0.6 and above["linear"] < 0.05
 
 
+def test_equal_outcome_keys_mean_equal_metrics_and_studies_skip_known_plateaus(evaluator):
+    problem = ThresholdProblem(evaluator, reference=False, space="linear")
+    generator = torch.Generator().manual_seed(3)
+    T = torch.rand(400, 3, generator=generator, dtype=torch.float64) ** 0.2
+    T[:40, 1:] = 1.0  # levels off: a different cost, whatever exits where
+    keys = problem.outcome_keys(T)
+    metrics = evaluator.evaluate(T)
+    first = {}
+    for i, key in enumerate(keys):
+        j = first.setdefault(key, i)
+        assert metrics.accuracy[i] == metrics.accuracy[j]
+        assert metrics.energy_ratio[i] == metrics.energy_ratio[j]
+    assert len(first) < len(keys)  # plateaus exist: the assertions above were tested
+    result = mobo.optimize(problem, "sobol", n_evals=30, seed=0, show_progress=False)
+    assert len(set(problem.outcome_keys(result.X))) == 30
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
