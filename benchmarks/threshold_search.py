@@ -141,11 +141,17 @@ def _median_range(values: list[float]) -> str:
     return f"{med:.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
+def _method(run: dict) -> tuple[str, str, bool]:
+    """(algorithm, space, whether known plateaus were skipped: runs before commit 73e6ad0
+    could spend evaluations on outcomes already measured)."""
+    return run["algorithm"], run["space"], run.get("skips_known_plateaus", True)
+
+
 def _ratios(runs: list[dict], method: tuple, at: int, networks=None) -> list[float]:
     return [
         r["hv_ratio"][at - 1]
         for r in runs
-        if (r["algorithm"], r["space"]) == method and (networks is None or r["network"] in networks)
+        if _method(r) == method and (networks is None or r["network"] in networks)
     ]
 
 
@@ -154,7 +160,7 @@ def markdown(payload: dict) -> str:
     same networks as its bar, then per network and algorithm the ratio after the last
     evaluation in each space."""
     runs = payload["runs"]
-    methods = list(dict.fromkeys((r["algorithm"], r["space"]) for r in runs))
+    methods = list(dict.fromkeys(_method(r) for r in runs))
     names = list(dict.fromkeys(r["network"] for r in runs))
     evals = min(len(r["hv_ratio"]) for r in runs)
     lines = [
@@ -177,40 +183,42 @@ def markdown(payload: dict) -> str:
         "Worst: the lowest per-network median. Distinct: objective pairs not repeated, of "
         f"{evals} (a repeat is an evaluation spent on a plateau already measured).",
         "",
-        f"| algorithm | space | networks x seeds | after {MARK} | after {evals} | Sobol after "
-        f"{evals} | worst network | distinct | CPU s / iteration |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| algorithm | space | skips known plateaus | networks x seeds | after {MARK} | "
+        f"after {evals} | Sobol after {evals} | worst network | distinct | CPU s / iteration |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method in methods:
-        mine = [r for r in runs if (r["algorithm"], r["space"]) == method]
+        mine = [r for r in runs if _method(r) == method]
         nets = {r["network"] for r in mine}
         seeds = {r["seed"] for r in mine}
         bar = [
             r["hv_ratio"][evals - 1]
             for r in runs
-            if (r["algorithm"], r["space"]) == ("sobol", method[1])
-            and r["network"] in nets
-            and r["seed"] in seeds
+            if _method(r) == ("sobol", *method[1:]) and r["network"] in nets and r["seed"] in seeds
         ]
         worst = min(statistics.median(_ratios(runs, method, evals, {n})) for n in nets)
         lines.append(
-            f"| {method[0]} | {method[1]} | {len(nets)} x {len(seeds)} | "
+            f"| {method[0]} | {method[1]} | {'yes' if method[2] else 'no'} | "
+            f"{len(nets)} x {len(seeds)} | "
             f"{_median_range(_ratios(runs, method, MARK))} | "
             f"{_median_range(_ratios(runs, method, evals))} | {_median_range(bar)} | "
             f"{worst:.3f} | {statistics.mean(r['distinct_objectives'] for r in mine):.1f} | "
             f"{statistics.median(r['cpu_seconds_per_iteration'] for r in mine):.2f} |"
         )
-    for algorithm in dict.fromkeys(a for a, _ in methods):
-        spaces = [s for a, s in methods if a == algorithm]
+    for algorithm in dict.fromkeys(m[0] for m in methods):
+        columns = [m for m in methods if m[0] == algorithm]
+        names_of = [s if skips else f"{s}, repeats" for _, s, skips in columns]
         lines += [
             "",
             f"## {algorithm}: after {evals} evaluations, per network",
             "",
-            "| network | " + " | ".join(spaces) + " |",
-            "|---" * (len(spaces) + 1) + "|",
+            "('repeats': before known plateaus were skipped.)",
+            "",
+            "| network | " + " | ".join(names_of) + " |",
+            "|---" * (len(columns) + 1) + "|",
         ]
         for name in names:
-            cells = [_median_range(_ratios(runs, (algorithm, s), evals, {name})) for s in spaces]
+            cells = [_median_range(_ratios(runs, m, evals, {name})) for m in columns]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -223,13 +231,16 @@ def main(argv: list[str] | None = None) -> dict:
     payload = json.loads(path.read_text()) if path.exists() else {"commands": [], "runs": []}
     for source in args.merge:
         payload["runs"] += json.loads(source.with_suffix(".json").read_text())["runs"]
-    key = ("network", "algorithm", "space", "seed")
-    payload["runs"] = list({tuple(r[k] for k in key): r for r in payload["runs"]}.values())
+
+    def key(r: dict) -> tuple:
+        return (r["network"], *_method(r), r["seed"])
+
+    payload["runs"] = list({key(r): r for r in payload["runs"]}.values())
     payload["commands"] = list(
         dict.fromkeys([*payload["commands"], *(r["command"] for r in payload["runs"])])
     )
     payload["machine"] = f"torch {torch.__version__}, 1 thread"
-    done = {tuple(r[k] for k in key) for r in payload["runs"]}
+    done = {key(r) for r in payload["runs"]}
     at = commit()  # the code that runs is the code at start
     for dataset in args.datasets:
         data = load_dataset(dataset, seed=0)
@@ -243,11 +254,11 @@ def main(argv: list[str] | None = None) -> dict:
                     problem.max_hv = mobo.hypervolume(front.objectives(), problem.ref_point)
                     for algorithm in args.algorithms:
                         for seed in range(args.seeds):
-                            if (name, algorithm, space, seed) in done:
+                            if (name, algorithm, space, True, seed) in done:
                                 continue
                             run = one_run(problem, algorithm, seed, args.evals)
                             run.update(network=name, algorithm=algorithm, space=space, seed=seed)
-                            run.update(commit=at, command=args.command)
+                            run.update(commit=at, command=args.command, skips_known_plateaus=True)
                             payload["runs"].append(run)
                             if args.command not in payload["commands"]:
                                 payload["commands"].append(args.command)

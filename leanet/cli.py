@@ -273,7 +273,13 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
     import mobo
 
     p.add_argument("leanet", help="LEANet checkpoint (from `leanet fit-heads`)")
-    p.add_argument("--algorithm", choices=mobo.available_algorithms(), default="usemo")
+    p.add_argument(
+        "--algorithm",
+        choices=mobo.available_algorithms(),
+        default="qlognehvi",
+        help="default: the best median on the study's LEANets "
+        "(benchmarks/results/threshold_search.md)",
+    )
     p.add_argument("--n-evals", type=_COUNT, default=25, help="threshold vectors to evaluate")
     p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--platform", default="45nm-fp32", help="energy table (see leanet.costs)")
