@@ -61,6 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--records", type=Path, default=Path("runs/threshold-search"))
     parser.add_argument("--out", type=Path, default=RESULTS / "threshold_search")
+    parser.add_argument("--note", default=None, help="findings kept at the top of the report")
     parser.add_argument(
         "--merge",
         type=Path,
@@ -126,7 +127,7 @@ def one_run(problem: ThresholdProblem, name: str, seed: int, evals: int) -> dict
         **options,
     )
     seconds = time.process_time() - start
-    ratio = (result.hypervolume / problem.max_hv).tolist()
+    ratio = [round(r, 5) for r in (result.hypervolume / problem.max_hv).tolist()]
     return {
         "hv_ratio": ratio,
         "cpu_seconds_per_iteration": seconds / max(1, evals - MARK),
@@ -171,6 +172,7 @@ def markdown(payload: dict) -> str:
         "Commits of the runs: " + ", ".join(dict.fromkeys(r["commit"] for r in runs)) + "  ",
         f"Machine: {payload['machine']}",
         "",
+        *([payload["note"], ""] if payload.get("note") else []),
         "Hypervolume over the dense reference front's, from the documented reference point "
         "(accuracy 0.01 below the cheapest exit's, energy ratio 1.0 = the full network), on "
         "the validation split of each LEANet (network seed 0). The first "
@@ -236,10 +238,13 @@ def main(argv: list[str] | None = None) -> dict:
         return (r["network"], *_method(r), r["seed"])
 
     payload["runs"] = list({key(r): r for r in payload["runs"]}.values())
+    merged_by = [args.command] if args.merge else []
     payload["commands"] = list(
-        dict.fromkeys([*payload["commands"], *(r["command"] for r in payload["runs"])])
+        dict.fromkeys([*payload["commands"], *(r["command"] for r in payload["runs"]), *merged_by])
     )
     payload["machine"] = f"torch {torch.__version__}, 1 thread"
+    if args.note:
+        payload["note"] = args.note
     done = {key(r) for r in payload["runs"]}
     at = commit()  # the code that runs is the code at start
     for dataset in args.datasets:
@@ -247,6 +252,14 @@ def main(argv: list[str] | None = None) -> dict:
         for arch in args.archs:
             for levels in args.levels:
                 name = f"{arch}-{dataset}-{levels}"
+                wanted = [
+                    (name, algorithm, space, True, seed)
+                    for space in args.spaces
+                    for algorithm in args.algorithms
+                    for seed in range(args.seeds)
+                ]
+                if done.issuperset(wanted):
+                    continue
                 evaluator = validation_evaluator(name, arch, levels, data, args)
                 front, _ = reference_front(evaluator, n_samples=args.reference_samples)
                 for space in args.spaces:
@@ -262,7 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
                             payload["runs"].append(run)
                             if args.command not in payload["commands"]:
                                 payload["commands"].append(args.command)
-                            path.write_text(json.dumps(payload, indent=1))
+                            path.write_text(json.dumps(payload))
                             print(
                                 f"{name} {algorithm} {space} seed {seed}: "
                                 f"{run['hv_ratio'][-1]:.4f}",
@@ -271,6 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
                 if payload["runs"]:
                     args.out.with_suffix(".md").write_text(markdown(payload))
     if payload["runs"]:
+        path.write_text(json.dumps(payload))
         args.out.with_suffix(".md").write_text(markdown(payload))
     return payload
 
