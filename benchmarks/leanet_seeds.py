@@ -32,7 +32,6 @@ import argparse
 import json
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -83,17 +82,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
     )
     return args
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
-        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict:
@@ -263,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for r in old["runs"]
                 if (r["name"], r["seed"]) not in known
             ]
-    at = commit()  # the code that runs is the code at start
+    at = leanet_study.commit()  # the code that runs is the code at start
     for seed in args.only_seeds or range(args.seeds):
         for dataset in args.datasets:
             data = load_dataset(dataset, seed=seed)

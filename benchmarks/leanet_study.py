@@ -41,6 +41,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -112,6 +113,18 @@ FINE_TUNE = {
 # accuracy within 5 points of the full network, energy up to 1.25x the full network's.
 FRONT_HV_LOSS, FRONT_HV_ENERGY = 0.05, 1.25
 MARKS = (10, 25, 50)
+
+
+def commit() -> str:
+    """The short commit of the working tree, with '+changes' if it has uncommitted changes."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
+        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -193,6 +206,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         [".venv/bin/python", "benchmarks/leanet_study.py"]
         + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
     )
+    args.commit = commit()  # the code that runs is the code at start
     return args
 
 
@@ -445,6 +459,7 @@ def write_outputs(args, networks: list[dict], runs: list[dict], seconds: float) 
     summary = summarize_runs(runs, names, args.algorithms)
     payload = {
         "command": args.command,
+        "commit": args.commit,
         "settings": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(args).items()
@@ -521,6 +536,11 @@ def markdown(payload: dict) -> str:
         "# LEANet study: energy saved, optimizers, baselines",
         "",
         f"Command: `{payload['command']}`",
+        "",
+        f"Commit of this invocation (networks measured): {payload['commit']}; of the "
+        "optimizer runs: "
+        + ", ".join(sorted({r.get("commit", "unknown") for r in payload["optimizers"]["runs"]}))
+        + ".",
         "",
         f"Machine: {payload['machine']}. Wall time of this invocation: "
         f"{payload['seconds']:.0f} s (cached networks and runs are reused).",
@@ -692,7 +712,8 @@ def main(argv: list[str] | None = None) -> dict:
             runs.append(old[0])
             continue
         _log(f"optimizing {name} with {algorithm}, seed {seed}, {evals} evaluations")
-        runs.append(run_optimizer(problems[name][0], by_name[name], algorithm, seed, evals))
+        run = run_optimizer(problems[name][0], by_name[name], algorithm, seed, evals)
+        runs.append({**run, "commit": args.commit})
         attach_found_fronts(networks, runs, problems, args)
         write_outputs(args, networks, runs, time.perf_counter() - start)
     attach_found_fronts(networks, runs, problems, args)

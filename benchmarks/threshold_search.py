@@ -35,7 +35,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import leanet_study  # noqa: E402
-from leanet_seeds import commit  # noqa: E402
 
 import mobo  # noqa: E402
 from leanet.costs import measure_costs  # noqa: E402
@@ -246,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.note:
         payload["note"] = args.note
     done = {key(r) for r in payload["runs"]}
-    at = commit()  # the code that runs is the code at start
+    at = leanet_study.commit()  # the code that runs is the code at start
     for dataset in args.datasets:
         data = load_dataset(dataset, seed=0)
         for arch in args.archs:
