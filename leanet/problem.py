@@ -100,11 +100,20 @@ class ThresholdProblem(Problem):
                 )
         if space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+        if isinstance(log_decades, bool) or not isinstance(log_decades, (int, float)):
+            raise TypeError(f"log_decades must be a number, got {type(log_decades).__name__}")
         if not 0 < log_decades <= 15:  # float64 resolves 1 - T down to about 1e-16
             raise ValueError(f"log_decades must be in (0, 15], got {log_decades!r}")
         d = evaluator.num_levels - 1
         if ref_point is None:
             cheapest = evaluator.evaluate(torch.zeros(d, dtype=torch.float64))
+            if float(cheapest.energy_ratio[0]) >= 1.0:
+                raise ValueError(
+                    "the default reference point bounds energy by the full network's, and even "
+                    f"the cheapest exit (every input at level 1) costs "
+                    f"{float(cheapest.energy_ratio[0]):.3g}x of it: this LEANet cannot save "
+                    "energy; pass ref_point=(accuracy, -energy ratio) to search it anyway"
+                )
             ref_point = torch.tensor(
                 [float(cheapest.accuracy[0]) - REF_MARGIN, -1.0], dtype=torch.float64
             )

@@ -95,7 +95,8 @@ def test_the_deployable_front_always_offers_the_network_it_replaces():
     correct[-1] = True  # the top level (the pretrained network) is never wrong here
     step = torch.tensor([1.0, 0.4, 0.5, 0.6], dtype=torch.float64)
     hybrid = ThresholdEvaluator(confidence, correct, step.cumsum(0), 0.6, (False,) * 3 + (True,))
-    problem = ThresholdProblem(hybrid, reference=False)
+    # (level 1 costs more than the full network here: the default reference point refuses)
+    problem = ThresholdProblem(hybrid, reference=False, ref_point=torch.tensor([0.0, -3.0]))
     X = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.9
     assert float(problem.metrics(X).accuracy.max()) < 1.0  # the optimizer never found it
     front = problem.deployable_front(X)
@@ -222,6 +223,17 @@ def test_equal_outcome_keys_mean_equal_metrics_and_studies_skip_known_plateaus(e
 def test_threshold_problem_rejects_a_bad_search_space(evaluator, options, message):
     with pytest.raises(ValueError, match=message):
         ThresholdProblem(evaluator, reference=False, **options)
+    with pytest.raises(TypeError, match="log_decades must be a number, got str"):
+        ThresholdProblem(evaluator, reference=False, log_decades="2")
+
+
+def test_default_reference_point_refuses_a_leanet_that_cannot_save_energy():
+    confidence, correct, exit_cost = _tables()
+    costly = ThresholdEvaluator(confidence, correct, exit_cost, full_cost=0.9)
+    with pytest.raises(ValueError, match="cheapest exit .* costs 1.11x of it"):
+        ThresholdProblem(costly, reference=False)
+    problem = ThresholdProblem(costly, reference=False, ref_point=torch.tensor([0.0, -3.0]))
+    assert problem.ref_point.tolist() == [0.0, -3.0]
 
 
 def test_threshold_problem_constraints_are_black_box_constraints(evaluator):
