@@ -198,7 +198,9 @@ class Algorithm(ABC):
                 parts.append(new.reshape(q - n_design, self.problem.dim))
             U_new = torch.cat(parts).to(DTYPE).clamp(0.0, 1.0)
             X_new = self._in_problem(U_new)
-            known = X if X_pending is None else torch.cat([X, X_pending.to(X.dtype)])
+            # The outcomes already evaluated or pending, computed once for this ask.
+            taken = X if X_pending is None else torch.cat([X, X_pending.to(X.dtype)])
+            known = set(self.problem.outcome_keys(taken) or ()) if taken.numel() else set()
             repeats = self._repeats(X_new, known)
             if repeats.any() and not n_design:
                 # A model proposed a known plateau: ask it once more with those points
@@ -232,26 +234,25 @@ class Algorithm(ABC):
             X_new[:, -1] = levels[fidelity]
         return X_new
 
-    def _repeats(self, X_new: Tensor, known: Tensor) -> Tensor:
+    def _repeats(self, X_new: Tensor, known: set) -> Tensor:
         """Mask of the rows of ``X_new`` whose outcome the problem says is already known
-        (a ``known`` point's, or an earlier row's); all False if it says nothing."""
+        (its key in ``known``, or an earlier row's); all False if it says nothing."""
         keys = self.problem.outcome_keys(X_new)
         if keys is None:
             return torch.zeros(X_new.shape[0], dtype=torch.bool)
-        seen = set(self.problem.outcome_keys(known)) if known.numel() else set()
+        seen = set(known)
         repeats = []
         for key in keys:
             repeats.append(key in seen)
             seen.add(key)
         return torch.tensor(repeats, dtype=torch.bool)
 
-    def _replace_repeats(self, X_new: Tensor, repeats: Tensor, known: Tensor, *, seed: int):
+    def _replace_repeats(self, X_new: Tensor, repeats: Tensor, known: set, *, seed: int):
         """Replace repeated rows by the first points of a scrambled Sobol sequence whose
         outcomes are not known yet (a repeat is kept if 256 such points hold none)."""
         pool = self._in_problem(sobol_points(self.problem.dim, 0, 256, seed=seed))
         pool_keys = self.problem.outcome_keys(pool)
-        keep = ~repeats
-        seen = set(self.problem.outcome_keys(torch.cat([known, X_new[keep]])) or ())
+        seen = known | set(self.problem.outcome_keys(X_new[~repeats]) or ())
         X_new, j = X_new.clone(), 0
         for i in repeats.nonzero().flatten().tolist():
             while j < len(pool_keys) and pool_keys[j] in seen:
