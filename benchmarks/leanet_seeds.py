@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import sys
 import time
@@ -77,10 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also take the runs of these result files (e.g. seeds run in other processes)",
     )
     args = parser.parse_args(argv)
-    args.command = " ".join(
-        [".venv/bin/python", "benchmarks/leanet_seeds.py"]
-        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
-    )
+    args.command = leanet_study.command_line("leanet_seeds.py", argv)
     return args
 
 

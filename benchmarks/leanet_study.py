@@ -115,6 +115,13 @@ FRONT_HV_LOSS, FRONT_HV_ENERGY = 0.05, 1.25
 MARKS = (10, 25, 50)
 
 
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that ran ``benchmarks/<script>`` with ``argv`` (default: this process's
+    arguments), shell-quoted, as the results files record it."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join([".venv/bin/python", f"benchmarks/{script}", *map(shlex.quote, args)])
+
+
 def commit() -> str:
     """The short commit of the working tree, with '+changes' if it has uncommitted changes."""
     try:
@@ -202,10 +209,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.optimizer_networks) - set(names))
     if unknown:
         parser.error(f"--optimizer-networks {unknown} are not in this study: {names}")
-    args.command = " ".join(
-        [".venv/bin/python", "benchmarks/leanet_study.py"]
-        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
-    )
+    args.command = command_line("leanet_study.py", argv)
     args.commit = commit()  # the code that runs is the code at start
     return args
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import sys
 import time
@@ -69,10 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also take the runs of these result files (e.g. runs made in other processes)",
     )
     args = parser.parse_args(argv)
-    args.command = " ".join(
-        [".venv/bin/python", "benchmarks/threshold_search.py"]
-        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
-    )
+    args.command = leanet_study.command_line("threshold_search.py", argv)
     return args
 
 
