@@ -39,7 +39,7 @@ import mobo  # noqa: E402
 from leanet.costs import measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
 from leanet.evaluator import ThresholdEvaluator, reference_front  # noqa: E402
-from leanet.problem import ThresholdProblem  # noqa: E402
+from leanet.problem import LOG_DECADES, ThresholdProblem  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 MARK = 10  # the initial Sobol design's size: what the model adds shows after it
@@ -51,7 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
     parser.add_argument("--levels", nargs="+", default=["hybrid", "width", "depth"])
     parser.add_argument("--algorithms", nargs="+", default=["sobol", "usemo", "qlognehvi"])
-    parser.add_argument("--spaces", nargs="+", default=["linear", "log4"])
+    parser.add_argument(
+        "--spaces",
+        nargs="+",
+        default=["linear", f"log{LOG_DECADES:g}"],
+        help="default: T, and the default log space",
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--evals", type=int, default=25)
     parser.add_argument("--fine-tune-epochs", type=int, default=None, help="see leanet_study")
