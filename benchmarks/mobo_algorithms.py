@@ -24,6 +24,7 @@ import argparse
 import json
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -140,6 +141,24 @@ def run_one(
     }
 
 
+def git_commit() -> str:
+    """The commit of the code that runs (``git rev-parse HEAD``), or "unknown"."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+#: Runs stored before each run carried its commit were recorded at this commit or earlier.
+UNTAGGED = "849e99b or earlier"
+
+
 def summarize(runs: list[dict], problems: list[str], algorithms: list[str]) -> list[dict]:
     rows = []
     for problem in problems:
@@ -158,6 +177,7 @@ def summarize(runs: list[dict], problems: list[str], algorithms: list[str]) -> l
                     "median_seconds_per_iteration": statistics.median(
                         r["seconds_per_iteration"] for r in mine
                     ),
+                    "commits": sorted({r.get("commit", UNTAGGED)[:9] for r in mine}),
                 }
             )
     return rows
@@ -176,7 +196,10 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> l
     md = [
         "# mobo algorithms benchmark",
         "",
-        f"Command: `{command}`",
+        "Commands that made the runs (with `--rerun`, earlier runs of the other algorithms "
+        "are kept):",
+        "",
+        *[f"- `{c}`" for c in dict.fromkeys(r["command"] for r in runs if r.get("command"))],
         "",
         f"Configuration: problems {args.problems}; algorithms {args.algorithms}; "
         f"seeds 0..{args.seeds - 1}; {args.n_initial} initial Sobol + "
@@ -187,12 +210,13 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> l
         "Median over seeds of the final log10 hypervolume difference (lower is better) and",
         "of each run's mean seconds per model-based iteration (ask only).",
         "",
-        "| problem | algorithm | seeds | median log10 HV diff | median s/iteration |",
-        "|---|---|---|---|---|",
+        "| problem | algorithm | seeds | median log10 HV diff | median s/iteration | commit |",
+        "|---|---|---|---|---|---|",
     ]
     md += [
         f"| {r['problem']} | {r['algorithm']} | {r['seeds']} | "
-        f"{r['median_log10_hv_difference']:.3f} | {r['median_seconds_per_iteration']:.2f} |"
+        f"{r['median_log10_hv_difference']:.3f} | {r['median_seconds_per_iteration']:.2f} | "
+        f"{', '.join(r['commits'])} |"
         for r in rows
     ]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
@@ -283,7 +307,9 @@ def main(argv: list[str] | None = None) -> None:
     command = shlex.join(["python", "benchmarks/mobo_algorithms.py", *argv])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
-    runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
+    stored = json.loads(store.read_text()) if store.exists() else {"runs": []}
+    # A run stored before runs carried their command was made by the file's last command.
+    runs = [{"command": stored.get("command"), **r} for r in stored["runs"]]
     runs = [r for r in runs if r["algorithm"] not in args.rerun]
     done = {(r["problem"], r["algorithm"], r["seed"], r["evals"], r["n_initial"]) for r in runs}
     # Seeds outermost, so an interrupted run still has every algorithm on the early seeds.
@@ -302,8 +328,9 @@ def main(argv: list[str] | None = None) -> None:
         if (problem, algorithm, seed, args.evals, args.n_initial) not in done
     ]
     start = time.perf_counter()
+    commit = git_commit()
     for run in run_all(todo, args.workers, args.backend):
-        runs.append(run)
+        runs.append({**run, "commit": commit, "command": command})
         store.write_text(json.dumps({"command": command, "runs": runs}))
         print(
             f"{run['problem']:14s} {run['algorithm']:10s} seed {run['seed']}: log10 HV diff "

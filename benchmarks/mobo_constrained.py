@@ -24,7 +24,6 @@ import argparse
 import json
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -35,7 +34,7 @@ import torch
 import mobo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mobo_algorithms import add_run_arguments, plot  # noqa: E402  (a sibling script)
+from mobo_algorithms import add_run_arguments, git_commit, plot  # noqa: E402  (a sibling script)
 
 RESULTS = Path(__file__).parent / "results"
 ALGORITHMS = ["mesmoc", "qlognehvi", "nsga2", "sobol"]
@@ -180,19 +179,6 @@ def write_outputs(
         band="range",
     )
     return rows
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

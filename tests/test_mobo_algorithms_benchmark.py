@@ -35,7 +35,7 @@ def _runs(out: Path) -> list[dict]:
 
 
 def test_summary_is_the_median_over_seeds_of_the_final_values(bench):
-    _, _, out = bench
+    module, _, out = bench
     runs = _runs(out)
     assert sorted((r["algorithm"], r["seed"]) for r in runs) == [
         ("nsga2", 0), ("nsga2", 1), ("sobol", 0), ("sobol", 1),
@@ -54,7 +54,10 @@ def test_summary_is_the_median_over_seeds_of_the_final_values(bench):
         )
         assert rows[algorithm]["seeds"] == "2"
     md = out.with_suffix(".md").read_text()
-    assert "Command: `python benchmarks/mobo_algorithms.py --algorithms sobol nsga2" in md
+    assert "- `python benchmarks/mobo_algorithms.py --algorithms sobol nsga2" in md
+    commit = module.git_commit()
+    assert all(r["commit"] == commit for r in runs)
+    assert md.count(f"| {commit[:9]} |") == 2  # each row names the commit of its runs
     assert "Completed runs: 4 of 4." in md
     assert out.with_suffix(".png").stat().st_size > 0
 
@@ -76,3 +79,6 @@ def test_a_second_invocation_resumes_and_rerun_replaces_only_named_algorithms(be
     for r in runs:
         rerun = r["algorithm"] == "sobol"
         assert (r["log_hv_difference"][-1] != SENTINEL) == rerun, r["algorithm"]
+        assert r["command"].endswith("--rerun sobol") == rerun
+    md = out.with_suffix(".md").read_text()
+    assert md.count("- `python benchmarks/mobo_algorithms.py") == 2  # both commands listed

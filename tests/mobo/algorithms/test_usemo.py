@@ -9,6 +9,7 @@ import torch
 from botorch.test_functions.multi_objective import BraninCurrin
 
 import mobo
+from mobo.algorithms._improvement import ImprovementRegion
 from mobo.algorithms.usemo import (
     USeMO,
     gp_ucb_beta,
@@ -76,12 +77,36 @@ def test_gp_ucb_schedule_grows_like_log_t():
     assert gp_ucb_beta(10, 2) - gp_ucb_beta(1, 2) == pytest.approx(2 * 3 * math.log(10))
 
 
-@pytest.mark.parametrize("acquisitions", [("ei", "ucb"), ("ts", "pi", "lcb")])
+@pytest.mark.parametrize(
+    "acquisitions", [("ei", "ucb", "pihv"), ("ei", "ucb"), ("ts", "pi", "lcb")]
+)
 def test_contract(branin_currin, observations, acquisitions):
     X, Y = observations
     assert_algorithm_contract(
         "usemo", branin_currin, X, Y, acquisitions=acquisitions, **FAST, **FAST_NSGA2
     )
+
+
+def test_pihv_is_one_cheap_objective_the_log_probability_of_adding_hypervolume(
+    branin_currin, observations
+):
+    X, Y = observations
+    algorithm = USeMO(branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+    assert algorithm.acquisitions == ("ei", "ucb", "pihv")  # the default
+    assert algorithm.num_cheap_objectives == 2 * 2 + 1
+    algorithm.ask(1, X, Y, seed=0)
+    model = algorithm.last_proposal["model"]
+    Y_model = algorithm.model_objectives(Y)
+    U = torch.rand(1, 7, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    values = algorithm.cheap_objectives(model, Y_model, t=X.shape[0])(U.numpy())
+    assert values.shape == (1, 7, 5)
+    with torch.no_grad():
+        posterior = model.posterior(U)
+        expected = ImprovementRegion(Y_model, algorithm.ref_point).log_probability(
+            posterior.mean, posterior.variance.sqrt()
+        )
+    torch.testing.assert_close(torch.as_tensor(values[..., -1]), expected)
+    assert (values[..., -1] <= 0).all()
 
 
 def test_rejects_unknown_acquisition(branin_currin):
