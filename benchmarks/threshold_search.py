@@ -105,13 +105,19 @@ def validation_evaluator(name: str, arch: str, levels: str, data, args) -> Thres
     )
 
 
+#: Variants an algorithm name may carry after "+": options that differ from its defaults.
+VARIANTS = {
+    "warp": {"surrogate": {"input_warping": True}},  # Kumaraswamy warping of the GP inputs
+    "paper": {"acquisitions": ("ei", "ucb")},  # USeMO's portfolio as published (before b75d5a2)
+}
+
+
 def algorithm_options(name: str) -> tuple[str, dict]:
-    """``"usemo"`` or ``"qlognehvi+warp"`` (Kumaraswamy input warping of the GP inputs) ->
-    (mobo algorithm, options)."""
+    """``"usemo"``, ``"qlognehvi+warp"`` or ``"usemo+paper"`` -> (mobo algorithm, options)."""
     algorithm, _, variant = name.partition("+")
-    if variant not in ("", "warp"):
-        raise ValueError(f"unknown variant {variant!r} of {algorithm!r} (known: warp)")
-    return algorithm, ({"surrogate": {"input_warping": True}} if variant else {})
+    if variant and variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r} of {algorithm!r} (known: {list(VARIANTS)})")
+    return algorithm, dict(VARIANTS.get(variant, {}))
 
 
 def one_run(problem: ThresholdProblem, name: str, seed: int, evals: int) -> dict:
