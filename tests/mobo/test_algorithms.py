@@ -88,3 +88,20 @@ def test_unknown_algorithm_and_bad_options_are_named():
     with pytest.raises(ValueError, match="max_ep_iterations must be >= 1"):
         mobo.make_algorithm("pesmo", problem, max_ep_iterations=0)
     assert set(BASELINES) <= set(mobo.available_algorithms())
+
+
+def test_qparego_scales_objectives_between_the_reference_point_and_the_best():
+    problem = mobo.problems.make("BraninCurrin")  # reference point (-18, -6)
+    algorithm = mobo.make_algorithm("qparego", problem, n_initial=4, **FAST_BO)
+    ref = algorithm.ref_point
+    mean = torch.tensor([[-10.0, -5.0], [-15.0, -1.0]], dtype=torch.float64)
+    far_outside = torch.tensor([[-500.0, -3.0]], dtype=torch.float64)  # a face-like outlier
+    scaled = algorithm.scaling_outcomes(mean)
+    torch.testing.assert_close(scaled.min(dim=0).values, ref)
+    torch.testing.assert_close(scaled.max(dim=0).values, mean.max(dim=0).values)
+    # An outcome far below the reference point no longer stretches the scale ...
+    with_outlier = algorithm.scaling_outcomes(torch.cat([mean, far_outside]))
+    torch.testing.assert_close(with_outlier.min(dim=0).values, ref)
+    # ... as it does in BoTorch's recipe, kept as an option.
+    recipe = mobo.make_algorithm("qparego", problem, scale_to_reference=False, **FAST_BO)
+    assert recipe.scaling_outcomes(torch.cat([mean, far_outside]))[:, 0].min() == -500.0
