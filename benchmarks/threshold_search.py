@@ -109,11 +109,12 @@ def validation_evaluator(name: str, arch: str, levels: str, data, args) -> Thres
 VARIANTS = {
     "warp": {"surrogate": {"input_warping": True}},  # Kumaraswamy warping of the GP inputs
     "paper": {"acquisitions": ("ei", "ucb")},  # USeMO's portfolio as published (before b75d5a2)
+    "wide": {"num_restarts": 16, "raw_samples": 1024},  # 4x the acquisition optimizer's budget
 }
 
 
 def algorithm_options(name: str) -> tuple[str, dict]:
-    """``"usemo"``, ``"qlognehvi+warp"`` or ``"usemo+paper"`` -> (mobo algorithm, options)."""
+    """``"usemo"``, or with a variant (``"qlognehvi+warp"``) -> (mobo algorithm, options)."""
     algorithm, _, variant = name.partition("+")
     if variant and variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r} of {algorithm!r} (known: {list(VARIANTS)})")
