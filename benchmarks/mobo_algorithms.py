@@ -177,7 +177,9 @@ def summarize(runs: list[dict], problems: list[str], algorithms: list[str]) -> l
                     "median_seconds_per_iteration": statistics.median(
                         r["seconds_per_iteration"] for r in mine
                     ),
-                    "commits": sorted({r.get("commit", UNTAGGED)[:9] for r in mine}),
+                    "commits": sorted(
+                        {r["commit"][:9] if "commit" in r else UNTAGGED for r in mine}
+                    ),
                 }
             )
     return rows
