@@ -297,6 +297,13 @@ class ThresholdEvaluator:
             [self._evaluate_chunk(T[i : i + CHUNK]) for i in range(0, T.shape[0], CHUNK)]
         )
 
+    def correct_at(self, thresholds: Tensor) -> Tensor:
+        """``B x N`` booleans: is the answer right for each input under each threshold vector
+        (``B x (L-1)``), i.e. the per-input outcomes behind :meth:`evaluate`'s accuracy."""
+        T = torch.as_tensor(thresholds, dtype=torch.float64).reshape(-1, self.num_levels - 1)
+        level = exit_levels(self.confidence, T.to(self.confidence.dtype))
+        return self.correct[level, torch.arange(self.num_inputs)]
+
     def _evaluate_chunk(self, T: Tensor) -> ThresholdMetrics:
         # The rule of :func:`exit_levels`, arranged for speed: per level, a 0/1 float mask
         # of the inputs that exit there (B x N), its row sums (how many exit) and its

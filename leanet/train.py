@@ -68,21 +68,28 @@ class TrainResult:
     best_epoch: int | None = None  # 1-based epoch whose weights were kept (early stopping)
 
 
-@torch.no_grad()
 def evaluate(model: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: int = 512) -> float:
     """Top-1 accuracy (fraction in [0, 1]) of `model` (images -> logits) on `dataset`."""
+    correct = correct_predictions(model, dataset, batch_size)
+    return int(correct.sum()) / max(correct.numel(), 1)
+
+
+@torch.no_grad()
+def correct_predictions(
+    model: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: int = 512
+) -> Tensor:
+    """One boolean per input of `dataset`, in order: is `model`'s top-1 prediction right."""
     was_training = getattr(model, "training", False)
     if isinstance(model, nn.Module):
         model.eval()
-    correct = total = 0
     device = module_device(model) if isinstance(model, nn.Module) else torch.device("cpu")
-    for x, y in batch_loader(dataset, batch_size):
-        x, y = x.to(device), y.to(device)
-        correct += int((model(x).argmax(dim=-1) == y).sum())
-        total += int(y.numel())
+    correct = [
+        (model(x.to(device)).argmax(dim=-1) == y.to(device)).cpu()
+        for x, y in batch_loader(dataset, batch_size)
+    ]
     if isinstance(model, nn.Module):
         model.train(was_training)
-    return correct / max(total, 1)
+    return torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
 
 
 def _epochs_loop(

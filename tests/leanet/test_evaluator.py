@@ -363,6 +363,68 @@ def test_energy_savings_choose_on_validation_and_report_on_test(evaluator):
     assert energy_savings(front, 2.0, test, losses=(0.0,))[0].thresholds is None
 
 
+def test_correct_at_gives_the_per_input_outcomes_behind_accuracy(evaluator):
+    T = torch.tensor([[0.5, 0.7, 0.9], [1.0, 1.0, 1.0], [0.0, 0.2, 1.0]])
+    correct = evaluator.correct_at(T)
+    assert correct.shape == (3, evaluator.num_inputs) and correct.dtype == torch.bool
+    torch.testing.assert_close(
+        correct.double().mean(dim=1), evaluator.evaluate(T).accuracy, rtol=0, atol=1e-12
+    )
+    torch.testing.assert_close(correct[1], evaluator.correct[-1])  # every level off: the last
+
+
+def test_accuracy_change_bound_is_paired_and_widens_with_disagreement():
+    from leanet.policy import accuracy_change_bound
+
+    reference = torch.tensor([True] * 90 + [False] * 10)
+    same = reference.clone()
+    assert accuracy_change_bound(same, reference).item() == 0.0  # no disagreement, no noise
+    swapped = reference.clone()
+    swapped[[0, 1]] = False  # two inputs lost ...
+    swapped[[95, 96]] = True  # ... two gained: the same accuracy, but noise
+    bound = accuracy_change_bound(swapped, reference, confidence=0.95).item()
+    d = swapped.double() - reference.double()
+    assert bound == pytest.approx(-1.6448536 * d.std().item() / 10.0, rel=1e-6)
+    assert accuracy_change_bound(swapped, reference, confidence=0.99).item() < bound < 0
+    batch = torch.stack([same, swapped])
+    assert accuracy_change_bound(batch, reference).shape == (2,)
+    with pytest.raises(ValueError, match="confidence"):
+        accuracy_change_bound(same, reference, confidence=1.0)
+    with pytest.raises(ValueError, match="one entry per input"):
+        accuracy_change_bound(same, reference[:50])
+
+
+def test_confident_savings_take_the_cheapest_point_whose_bound_clears_the_loss(evaluator):
+    from leanet.policy import accuracy_change_bound, energy_savings
+
+    front, _ = reference_front(evaluator, n_samples=2000, polish_points=16)
+    full_correct = evaluator.correct[-1]  # the last level plays the full network
+    full_accuracy = float(full_correct.double().mean())
+    losses = (0.0, 0.02, 0.05)
+    plain = energy_savings(front, full_accuracy, evaluator, losses=losses)
+    confident = energy_savings(
+        front,
+        full_accuracy,
+        evaluator,
+        losses=losses,
+        confidence=0.9,
+        val_evaluator=evaluator,
+        full_val_correct=full_correct,
+    )
+    bound = accuracy_change_bound(evaluator.correct_at(front.thresholds), full_correct, 0.9)
+    for loss, p, c in zip(losses, plain, confident, strict=True):
+        ok = bound >= -loss - 1e-12
+        if not ok.any():
+            assert c.thresholds is None
+            continue
+        cheapest = float(front.energy_ratio[ok].min())
+        assert c.test_energy_ratio == pytest.approx(cheapest)
+        # The guard never picks a cheaper point than the plain rule at the same loss.
+        assert p.thresholds is None or c.test_energy_ratio >= p.test_energy_ratio - 1e-12
+    with pytest.raises(ValueError, match="val_evaluator and full_val_correct"):
+        energy_savings(front, full_accuracy, evaluator, confidence=0.9)
+
+
 def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
     from leanet.costs import measure_costs
     from leanet.policy import load_artifact, save_artifact

@@ -1,0 +1,203 @@
+"""Choosing thresholds on validation that hold on test: the plain rule against a paired bound.
+
+For every cached LEANet of the study and seed (``benchmarks/leanet_seeds.py`` trains them
+into ``runs/leanet-study``), the dense reference front on validation, then for each allowed
+loss the cheapest Pareto point by two rules (:func:`leanet.policy.energy_savings`):
+
+* plain: validation accuracy at least the full network's minus the loss (the study's rule);
+* bound: the paired lower confidence bound on the accuracy change against the full network
+  (:func:`leanet.policy.accuracy_change_bound`) at least minus the loss.
+
+Reported on the test split: the accuracy change against the full network and the energy
+saved, median (min-max) over seeds, and how many (network, seed) choices lost more test
+accuracy than allowed. Torch runs on one thread.
+
+    python benchmarks/threshold_choice.py                  # results/threshold_choice.*
+    python benchmarks/threshold_choice.py --levels hybrid --confidence 0.9
+
+A missing network is an error, never trained here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import leanet_study  # noqa: E402
+
+from leanet.costs import measure_costs  # noqa: E402
+from leanet.data import load_dataset  # noqa: E402
+from leanet.evaluator import ThresholdEvaluator  # noqa: E402
+from leanet.policy import energy_savings  # noqa: E402
+from leanet.problem import ThresholdProblem  # noqa: E402
+from leanet.train import correct_predictions  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+LOSSES = (0.0, 0.01, 0.02)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", nargs="+", default=list(leanet_study.NETS))
+    parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
+    parser.add_argument("--levels", nargs="+", default=[*leanet_study.WIDTH_LEVELS, "depth"])
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1")
+    parser.add_argument("--confidence", type=float, nargs="+", default=[0.9, 0.95])
+    parser.add_argument("--reference-samples", type=int, default=50_000)
+    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "threshold_choice")
+    args = parser.parse_args(argv)
+    args.command = leanet_study.command_line("threshold_choice.py", argv)
+    return args
+
+
+def cached_network(arch: str, dataset: str, levels: str, seed: int, data, args):
+    """The study's base network and LEANet at ``seed``, from the cache only."""
+    study_args = argparse.Namespace(
+        cache=args.cache, seed=seed, epochs=None, head_epochs=20, fine_tune_epochs=None
+    )
+    before = set(args.cache.iterdir())
+    base, _ = leanet_study.trained_base(arch, dataset, data, study_args)
+    net = leanet_study.trained_leanet(base, f"{arch}-{dataset}-{levels}", levels, data, study_args)
+    if set(args.cache.iterdir()) != before:
+        raise RuntimeError(f"{arch}-{dataset}-{levels} seed {seed} was trained, not loaded")
+    return base, net
+
+
+def one_network(arch: str, dataset: str, levels: str, seed: int, args) -> dict:
+    """Both rules' choices on one network and seed, measured on test."""
+    name = f"{arch}-{dataset}-{levels}"
+    data = load_dataset(dataset, seed=seed)
+    base, net = cached_network(arch, dataset, levels, seed, data, args)
+    costs = measure_costs(net, "45nm-fp32")
+    records = args.cache / f"{name}-s{seed}"
+    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=f"{records}-val.pt")
+    test = ThresholdEvaluator.from_model(net, data.test, costs, cache=f"{records}-test.pt")
+    full_val = correct_predictions(base, data.val)
+    full_test = float(correct_predictions(base, data.test).double().mean())
+    front = ThresholdProblem(val, reference_samples=args.reference_samples).reference
+    rules: dict[str, list] = {
+        "plain": energy_savings(front, float(full_val.double().mean()), test, LOSSES)
+    }
+    for confidence in args.confidence:
+        rules[f"bound {confidence:g}"] = energy_savings(
+            front,
+            float(full_val.double().mean()),
+            test,
+            LOSSES,
+            confidence=confidence,
+            val_evaluator=val,
+            full_val_correct=full_val,
+        )
+    return {
+        "network": name,
+        "seed": seed,
+        "val_inputs": val.num_inputs,
+        "full_test_accuracy": full_test,
+        "choices": {
+            rule: [
+                {
+                    "allowed_loss": s.allowed_loss,
+                    # No qualifying point: the full network runs (no change, nothing saved).
+                    "test_change": 0.0 if s.thresholds is None else s.test_accuracy - full_test,
+                    "energy_saved": 0.0 if s.thresholds is None else s.energy_saved,
+                }
+                for s in savings
+            ]
+            for rule, savings in rules.items()
+        },
+    }
+
+
+def _cell(values: list[float], scale: float, fmt: str) -> str:
+    med, low, high = (fmt.format(v * scale) for v in (statistics.median(values), *_ends(values)))
+    return f"{med} ({low} to {high})"
+
+
+def _ends(values: list[float]) -> tuple[float, float]:
+    return min(values), max(values)
+
+
+def markdown(payload: dict) -> str:
+    runs = payload["runs"]
+    rules = list(runs[0]["choices"])
+    names = list(dict.fromkeys(r["network"] for r in runs))
+    lines = [
+        "# Choosing thresholds on validation that hold on test",
+        "",
+        f"Command: `{payload['command']}`  ",
+        f"Commit: {payload['commit']}; torch on 1 thread.",
+        "",
+        "For each network of the study (seeds 0-2, the cached networks of "
+        "`benchmarks/results/leanet_seeds.md`), the cheapest point of the dense validation "
+        "front allowed by each rule; 'plain': validation accuracy >= the full network's minus "
+        "the loss (the study's rule); 'bound c': the paired lower confidence bound (level c) "
+        "on the accuracy change against the full network >= minus the loss. Cells: median "
+        "(min to max) over seeds, on test; no qualifying point counts as the full network "
+        "(change 0, nothing saved).",
+        "",
+        "## Over every network and seed",
+        "",
+        "| rule | allowed loss | choices losing more than allowed on test | median test change "
+        "(points) | median energy saved |",
+        "|---|---|---|---|---|",
+    ]
+    for rule in rules:
+        for k, loss in enumerate(LOSSES):
+            picks = [r["choices"][rule][k] for r in runs]
+            over = sum(p["test_change"] < -loss - 1e-9 for p in picks)
+            lines.append(
+                f"| {rule} | {loss:.0%} | {over} of {len(picks)} | "
+                f"{statistics.median(p['test_change'] for p in picks) * 100:+.2f} | "
+                f"{statistics.median(p['energy_saved'] for p in picks):.1%} |"
+            )
+    for k, loss in enumerate(LOSSES):
+        lines += [
+            "",
+            f"## Allowed loss {loss:.0%}: test accuracy change (points) / energy saved",
+            "",
+            "| network | " + " | ".join(rules) + " |",
+            "|---|" + "---|" * len(rules),
+        ]
+        for name in names:
+            mine = [r for r in runs if r["network"] == name]
+            cells = []
+            for rule in rules:
+                picks = [r["choices"][rule][k] for r in mine]
+                change = _cell([p["test_change"] for p in picks], 100, "{:+.1f}")
+                saved = _cell([p["energy_saved"] for p in picks], 100, "{:.0f}%")
+                cells.append(f"{change} / {saved}")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    torch.set_num_threads(1)
+    payload = {"command": args.command, "commit": leanet_study.commit(), "runs": []}
+    for dataset in args.datasets:
+        for arch in args.archs:
+            for levels in args.levels:
+                for seed in range(args.seeds):
+                    run = one_network(arch, dataset, levels, seed, args)
+                    payload["runs"].append(run)
+                    plain = run["choices"]["plain"][0]
+                    print(
+                        f"{run['network']} seed {seed}: 0% loss, plain "
+                        f"{plain['test_change'] * 100:+.1f} pts {plain['energy_saved']:.1%}",
+                        flush=True,
+                    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(payload))
+    args.out.with_suffix(".md").write_text(markdown(payload))
+    return payload
+
+
+if __name__ == "__main__":
+    main()
