@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reference-samples", type=int, default=50_000)
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "threshold_choice")
+    parser.add_argument("--note", default=None, help="findings kept at the top of the report")
+    parser.add_argument(
+        "--rewrite", action="store_true", help="only rewrite <out>.md from <out>.json (and --note)"
+    )
     args = parser.parse_args(argv)
     args.command = leanet_study.command_line("threshold_choice.py", argv)
     return args
@@ -134,6 +138,7 @@ def markdown(payload: dict) -> str:
         f"Command: `{payload['command']}`  ",
         f"Commit: {payload['commit']}; torch on 1 thread.",
         "",
+        *([payload["note"], ""] if payload.get("note") else []),
         "For each network of the study (seeds 0-2, the cached networks of "
         "`benchmarks/results/leanet_seeds.md`), the cheapest point of the dense validation "
         "front allowed by each rule; 'plain': validation accuracy >= the full network's minus "
@@ -180,7 +185,14 @@ def markdown(payload: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(1)
+    if args.rewrite:
+        payload = json.loads(args.out.with_suffix(".json").read_text())
+        payload["note"] = args.note or payload.get("note")
+        args.out.with_suffix(".json").write_text(json.dumps(payload))
+        args.out.with_suffix(".md").write_text(markdown(payload))
+        return payload
     payload = {"command": args.command, "commit": leanet_study.commit(), "runs": []}
+    payload["note"] = args.note
     for dataset in args.datasets:
         for arch in args.archs:
             for levels in args.levels:
