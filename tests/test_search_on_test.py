@@ -1,0 +1,45 @@
+"""The search-on-test report (``benchmarks/search_on_test.py``): each search front's test
+saving is set against the reference front's of the same network and seed."""
+
+from __future__ import annotations
+
+from tests.benchmark_scripts import load_benchmark
+
+
+def _front(share, picks):
+    return {
+        "val_hv_ratio": share,
+        "choices": [
+            {"allowed_loss": loss, "test_change": change, "energy_saved": saved}
+            for loss, (change, saved) in zip((0.0, 0.01, 0.02), picks, strict=True)
+        ],
+    }
+
+
+def _run(network, reference, sobol, qlognehvi):
+    return {
+        "network": network,
+        "seed": 0,
+        "full_test_accuracy": 0.9,
+        "fronts": {
+            "reference": _front(1.0, reference),
+            "sobol": _front(0.9, sobol),
+            "qlognehvi": _front(0.95, qlognehvi),
+        },
+    }
+
+
+def test_gap_is_per_pair_search_minus_reference():
+    module = load_benchmark("search_on_test")
+    runs = [
+        _run("a", [(0.0, 0.70)] * 3, [(0.0, 0.60)] * 3, [(-0.02, 0.705)] * 3),
+        _run("b", [(0.0, 0.50)] * 3, [(0.0, 0.52)] * 3, [(0.0, 0.50)] * 3),
+    ]
+    text = module.markdown({"commands": ["c"], "commits": ["abc"], "runs": runs})
+    lines = text.splitlines()
+    # Sobol: -10 and +2 points; qLogNEHVI: +0.5 and 0 (both within 1 point).
+    assert "| sobol | 0% | -4.0 | -10.0 to +2.0 | 0 of 2 |" in lines
+    assert "| qlognehvi | 1% | +0.2 | +0.0 to +0.5 | 2 of 2 |" in lines
+    # qLogNEHVI's choice on network a lost 2 points: more than 0% or 1% allows, not 2%.
+    q_rows = [line for line in lines if line.startswith("| qlognehvi |") and "of 2 |" in line]
+    assert [row.rsplit("|", 2)[-2].strip() for row in q_rows[:3]] == ["1 of 2", "1 of 2", "0 of 2"]
