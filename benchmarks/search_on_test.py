@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--merge", type=Path, nargs="+", default=[], help="add these parts' runs and report"
     )
+    parser.add_argument("--note", default=None, help="findings kept at the top of the report")
     args = parser.parse_args(argv)
     args.command = leanet_study.command_line("search_on_test.py", argv)
     return args
@@ -112,6 +113,7 @@ def markdown(payload: dict) -> str:
         "Commands: " + ", ".join(f"`{c}`" for c in payload["commands"]) + "  ",
         "Commits: " + ", ".join(payload["commits"]) + "; torch on 1 thread.",
         "",
+        *([payload["note"], ""] if payload.get("note") else []),
         f"{len(runs)} (network, seed) pairs: every LEANet of the study at network seeds 0-2. "
         "Fronts on validation: the dense reference front, and the Pareto set of a "
         "25-evaluation search (10 Sobol + 15) by Sobol and by qLogNEHVI in the log space "
@@ -162,12 +164,14 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(1)
     at = leanet_study.commit()
-    payload = {"commands": [args.command], "commits": [at], "runs": []}
+    # A merge runs nothing: its commit is not one of the runs'.
+    payload = {"commands": [args.command], "commits": [] if args.merge else [at], "runs": []}
     for part in args.merge:
         other = json.loads(part.with_suffix(".json").read_text())
         payload["runs"] += other["runs"]
         payload["commands"] = list(dict.fromkeys(other["commands"] + payload["commands"]))
         payload["commits"] = list(dict.fromkeys(other["commits"] + payload["commits"]))
+    payload["note"] = args.note
     done = {(r["network"], r["seed"]) for r in payload["runs"]}
     for dataset in args.datasets if not args.merge else []:
         for arch in args.archs:
