@@ -39,99 +39,47 @@ import json
 import math
 import os
 import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
-from typing import NamedTuple
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
+import mobo
+from leanet import baselines
+from leanet.costs import measure_costs
+from leanet.data import load_dataset
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, fingerprint
+from leanet.policy import energy_savings
+from leanet.problem import ThresholdProblem
+from leanet.train import evaluate
+from mobo.metrics import hypervolume
 
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-import mobo  # noqa: E402
-from leanet import baselines  # noqa: E402
-from leanet.checkpoints import (  # noqa: E402
-    load_checkpoint,
-    load_leanet,
-    save_checkpoint,
-    save_leanet,
+sys.path.insert(0, str(Path(__file__).parent))
+from study_networks import (  # noqa: E402, F401  (re-exported: the other scripts use them)
+    FINE_TUNE,
+    NETS,
+    WIDTH_LEVELS,
+    Recipe,
+    command_line,
+    commit,
+    trained_base,
+    trained_leanet,
+    trained_slimmable,
 )
-from leanet.costs import measure_costs  # noqa: E402
-from leanet.data import load_dataset  # noqa: E402
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, fingerprint  # noqa: E402
-from leanet.model import build  # noqa: E402
-from leanet.policy import energy_savings  # noqa: E402
-from leanet.problem import ThresholdProblem  # noqa: E402
-from leanet.train import (  # noqa: E402
-    evaluate,
-    fine_tune,
-    fit_heads,
-    recalibrate_batch_norm,
-    train_base,
-)
-from leanet.zoo import build_base  # noqa: E402
-from mobo.metrics import hypervolume  # noqa: E402
+from study_networks import log as _log  # noqa: E402
+from study_report import MARKS, markdown, plot_fronts, plot_hv  # noqa: E402, F401
+from study_report import fmt as _fmt  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 # PESMO last: it is by far the slowest (seconds per iteration), so the others finish first.
 ALGORITHMS = ["usemo", "mesmo", "qlognehvi", "qparego", "nsga2", "sobol", "pesmo"]
 LOSSES = (0.0, 0.01, 0.02, 0.05)
-# Kinds of levels the study builds: width schemes by name, and depth exits.
-WIDTH_LEVELS = {"width": "triangular", "hybrid": "hybrid"}
-# Sizes that train in minutes on 2 CPU cores: (width multiplier, base epochs).
-NETS = {"convnet": (0.5, 4), "vgg16": (0.25, 10), "mobilenet": (0.5, 10)}
-
-
-class Recipe(NamedTuple):
-    """Joint fine-tuning of a width LEANet: learning rate, distillation weight (teacher: the
-    pretrained network), and epochs at most (early stopping on validation)."""
-
-    lr: float
-    distill: float
-    epochs: int
-
-
-# Per architecture. MobileNet's triangular levels lose half the inputs of every pointwise
-# convolution at level 1 and need the base's learning rate, distillation and more epochs;
-# measured on mnist5k, seed 0, mean validation accuracy of the 5 levels (full network
-# 0.940): 0.61 after 10 epochs at 5e-4 without distillation, 0.87 at 2e-3, 0.906 at 2e-3
-# with distillation, 0.924 after 20 epochs of that. ConvNet and VGG-16 levels reach the
-# full network's in 10 epochs at 5e-4.
-FINE_TUNE = {
-    "convnet": Recipe(5e-4, 0.0, 10),
-    "vgg16": Recipe(5e-4, 0.0, 10),
-    "mobilenet": Recipe(2e-3, 1.0, 20),
-}
 # Hypervolume of the test fronts (LEANet vs static vs slimmable) is taken from this box:
 # accuracy within 5 points of the full network, energy up to 1.25x the full network's.
 FRONT_HV_LOSS, FRONT_HV_ENERGY = 0.05, 1.25
-MARKS = (10, 25, 50)
-
-
-def command_line(script: str, argv: list[str] | None) -> str:
-    """The command that ran ``benchmarks/<script>`` with ``argv`` (default: this process's
-    arguments), shell-quoted, as the results files record it."""
-    args = sys.argv[1:] if argv is None else argv
-    return " ".join([".venv/bin/python", f"benchmarks/{script}", *map(shlex.quote, args)])
-
-
-def commit() -> str:
-    """The short commit of the working tree, with '+changes' if it has uncommitted changes."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
-        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -212,90 +160,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.command = command_line("leanet_study.py", argv)
     args.commit = commit()  # the code that runs is the code at start
     return args
-
-
-def _log(message: str) -> None:
-    print(f"[leanet study] {message}", flush=True)
-
-
-# ---------------------------------------------------------------- networks (cached)
-
-
-def trained_base(arch: str, dataset: str, data, args):
-    """The base network trained on ``dataset``, from the cache or trained now."""
-    width, epochs = NETS[arch]
-    epochs = args.epochs if args.epochs is not None else epochs
-    path = args.cache / f"{arch}-{dataset}-x{width}-e{epochs}-s{args.seed}.pt"
-    if path.exists():
-        base, _ = load_checkpoint(path, arch=arch)
-        return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": None}
-    base = build_base(
-        arch,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        input_size=data.input_size,
-        width_multiplier=width,
-        seed=args.seed,  # the initial weights depend on the seed alone
-    )
-    result = train_base(
-        base, data.train, val=data.val, epochs=epochs, seed=args.seed, progress=False
-    )
-    save_checkpoint(
-        path, base, dataset=dataset, classes=data.classes, accuracy=evaluate(base, data.test)
-    )
-    _log(f"trained {arch} on {dataset} in {result.seconds:.0f} s")
-    return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": result.seconds}
-
-
-def trained_leanet(base, name: str, levels: str, data, args):
-    """A 5-level LEANet of ``base``. ``levels``: ``"width"`` (triangular), ``"hybrid"``
-    (triangular levels under the pretrained network), each with batch norm recalibrated,
-    heads fitted, then fine-tuned jointly with early stopping on validation (recipe per
-    architecture in FINE_TUNE); or
-    ``"depth"`` (exits with heads on frozen features). Linear heads: an MLP head's
-    DRAM-priced weights cost more than a level (see leanet.demo)."""
-    width = levels in WIDTH_LEVELS
-    lr, distill, epochs = FINE_TUNE[name.split("-")[0]]
-    ft = (epochs if args.fine_tune_epochs is None else args.fine_tune_epochs) if width else 0
-    recipe = "" if (lr, distill) == (5e-4, 0.0) or not ft else f"-lr{lr:g}-d{distill:g}"
-    path = args.cache / f"{name}-s{args.seed}-h{args.head_epochs}-ft{ft}{recipe}-bn.pt"
-    if path.exists():
-        return load_leanet(path)[0]
-    kind = dict(levels="width", scheme=WIDTH_LEVELS[levels]) if width else dict(levels="depth")
-    net = build(base, head_hidden=0, seed=args.seed, num_levels=5, **kind)
-    if width:
-        recalibrate_batch_norm(net, data.train)
-    fit_heads(net, data.train, epochs=args.head_epochs, seed=args.seed, progress=False)
-    if ft:
-        teacher = base.eval() if distill else None  # build copied it: still pretrained
-        result = fine_tune(
-            net,
-            data.train,
-            val=data.val,
-            epochs=ft,
-            lr=lr,
-            distill=distill,
-            teacher=teacher,
-            seed=args.seed,
-            progress=False,
-        )
-        _log(f"{name}: fine-tuned {len(result.history)} epochs, kept {result.best_epoch}")
-    save_leanet(path, net, meta={"dataset": name})
-    return net
-
-
-def trained_slimmable(base, name: str, data, epochs: int, args):
-    """A slimmable network (switchable batch norm) at the LEANet's widths, trained here."""
-    path = args.cache / f"{name}-slimmable-e{epochs}-s{args.seed}.pt"
-    net = baselines.SlimmableNet(base)
-    if path.exists():
-        net.load_state_dict(torch.load(path, weights_only=True))
-        return net, None
-    result = baselines.train_slimmable(
-        net, data.train, val=data.val, epochs=epochs, seed=args.seed, progress=False
-    )
-    torch.save(net.state_dict(), path)
-    return net, result.seconds
 
 
 # ---------------------------------------------------------------- measurements
@@ -454,10 +318,6 @@ def summarize_runs(runs: list[dict], networks: list[str], algorithms: list[str])
 # ---------------------------------------------------------------- outputs
 
 
-def _fmt(value, pattern: str = "{:.3f}") -> str:
-    return "-" if value is None else pattern.format(value)
-
-
 def write_outputs(args, networks: list[dict], runs: list[dict], seconds: float) -> dict:
     names = [n["name"] for n in networks]
     summary = summarize_runs(runs, names, args.algorithms)
@@ -533,144 +393,6 @@ def write_outputs(args, networks: list[dict], runs: list[dict], seconds: float) 
     plot_fronts(networks, Path(f"{out}_fronts.png"))
     plot_hv(runs, summary, Path(f"{out}_hv.png"))
     return payload
-
-
-def markdown(payload: dict) -> str:
-    md = [
-        "# LEANet study: energy saved, optimizers, baselines",
-        "",
-        f"Command: `{payload['command']}`",
-        "",
-        f"Commit of this invocation (networks measured): {payload['commit']}; of the "
-        "optimizer runs: "
-        + ", ".join(sorted({r.get("commit", "unknown") for r in payload["optimizers"]["runs"]}))
-        + ".",
-        "",
-        f"Machine: {payload['machine']}. Wall time of this invocation: "
-        f"{payload['seconds']:.0f} s (cached networks and runs are reused).",
-        "",
-        "## Energy saved at an allowed accuracy loss (test split)",
-        "",
-        "Thresholds chosen on the validation split from the reference front (dense search), "
-        "as the cheapest point within the allowed absolute loss of the full network's "
-        "validation accuracy; measured on test. Energy: 45nm model (`45nm-fp32`, weights "
-        "from DRAM), ratio to the full pretrained network. Latency: measured on this CPU, "
-        "one input at a time. '-': no threshold vector qualifies.",
-        "",
-        "| network | full test acc | level test acc | "
-        + " | ".join(
-            f"{100 * loss:g}% loss: acc / energy saved / latency saved"
-            for loss in payload["losses"]
-        )
-        + " |",
-        "|---|---|---|" + "---|" * len(payload["losses"]),
-    ]
-    for n in payload["networks"]:
-        cells = []
-        for s in n["savings"]:
-            if s["energy_saved"] is None:
-                cells.append("-")
-            else:
-                cells.append(
-                    f"{s['test_accuracy']:.4f} / {s['energy_saved']:.1%} / {s['latency_saved']:.1%}"
-                )
-        levels = " / ".join(f"{a:.3f}" for a in n["level_test_accuracy"])
-        md.append(
-            f"| {n['name']} | {n['full']['test_accuracy']:.4f} | {levels} | "
-            + " | ".join(cells)
-            + " |"
-        )
-    box = payload["front_hv_box"]
-    md += [
-        "",
-        "## LEANet vs static widths vs slimmable (test split)",
-        "",
-        f"Hypervolume of each front from (full test accuracy - {box['accuracy_below_full']}, "
-        f"energy ratio {box['energy_ratio']}); higher is better. 'reference': the LEANet's "
-        "dense-search thresholds (chosen on validation) measured on test; 'found': "
-        "the front-algorithm's seed-0 run after its first evaluations.",
-        "",
-    ]
-    front_names = sorted({f for n in payload["networks"] for f in n["fronts"]})
-    md += ["| network | " + " | ".join(front_names) + " |", "|---|" + "---|" * len(front_names)]
-    for n in payload["networks"]:
-        md.append(
-            f"| {n['name']} | "
-            + " | ".join(_fmt(n["hypervolume"].get(f), "{:.5f}") for f in front_names)
-            + " |"
-        )
-    md += [
-        "",
-        "## Threshold optimizers (validation split)",
-        "",
-        "Median over seeds of the hypervolume ratio to the reference front after 10, 25 and "
-        "50 evaluations; evaluations to reach 99% (median; '-' when fewer than half of the "
-        "runs reach it; 'reached' counts the runs that did); median seconds per iteration.",
-        "",
-        "| network | algorithm | runs | HV@10 | HV@25 | HV@50 | evals to 99% | reached | s/iter |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in payload["optimizers"]["summary"]:
-        md.append(
-            f"| {r['network']} | {r['algorithm']} | {r['runs']} | "
-            + " | ".join(_fmt(r[f"hv_ratio_{m}"]) for m in MARKS)
-            + f" | {_fmt(r['evals_to_99'], '{:g}')} | {r['reached_99']} | "
-            f"{r['seconds_per_iteration']:.2f} |"
-        )
-    return "\n".join(md) + "\n"
-
-
-def plot_fronts(networks: list[dict], path: Path) -> None:
-    cols = min(3, len(networks)) or 1
-    rows = math.ceil(len(networks) / cols) or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
-    styles = {
-        "reference": dict(ls="-", color="0.3", drawstyle="steps-post"),
-        "static_widths": dict(ls="--", marker="s"),
-        "slimmable": dict(ls=":", marker="^"),
-    }
-    for ax, n in zip(axes.flat, networks, strict=False):
-        for name, front in n["fronts"].items():
-            style = styles.get(name, dict(ls="-", marker="o", ms=3, drawstyle="steps-post"))
-            ax.plot(front["energy_ratio"], front["accuracy"], label=name, **style)
-        ax.plot([1.0], [n["full"]["test_accuracy"]], "k*", ms=10, label="full network")
-        top = max(
-            [n["full"]["test_accuracy"]] + [a for f in n["fronts"].values() for a in f["accuracy"]]
-        )
-        ax.set_ylim(n["full"]["test_accuracy"] - 0.1, top + 0.005)
-        ax.set_title(n["name"], fontsize=10)
-        ax.set_xlabel("energy ratio (45nm model)")
-        ax.set_ylabel("test accuracy")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(networks) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_hv(runs: list[dict], summary: list[dict], path: Path) -> None:
-    names = list(dict.fromkeys(r["network"] for r in summary))
-    fig, axes = plt.subplots(
-        1, max(1, len(names)), figsize=(4.8 * max(1, len(names)), 3.8), squeeze=False
-    )
-    for ax, name in zip(axes[0], names, strict=False):
-        for algorithm in dict.fromkeys(r["algorithm"] for r in summary if r["network"] == name):
-            traces = [
-                r["hv_ratio"] for r in runs if r["network"] == name and r["algorithm"] == algorithm
-            ]
-            shortest = min(len(t) for t in traces)
-            median = torch.tensor([t[:shortest] for t in traces]).median(dim=0).values
-            ax.plot(range(1, shortest + 1), median, label=algorithm)
-        ax.axhline(0.99, color="grey", ls=":", lw=1)
-        ax.set_ylim(0.8, 1.005)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("evaluations")
-        ax.set_ylabel("median HV / reference HV")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------- main

@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import leanet_study  # noqa: E402
-from threshold_choice import cached_network  # noqa: E402
+from study_networks import cached_network  # noqa: E402
 
 import mobo  # noqa: E402
 from leanet.costs import measure_costs  # noqa: E402

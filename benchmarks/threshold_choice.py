@@ -30,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import leanet_study  # noqa: E402
+from study_networks import cached_network  # noqa: E402
 
 from leanet.costs import measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
@@ -59,19 +60,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.command = leanet_study.command_line("threshold_choice.py", argv)
     return args
-
-
-def cached_network(arch: str, dataset: str, levels: str, seed: int, data, args):
-    """The study's base network and LEANet at ``seed``, from the cache only."""
-    study_args = argparse.Namespace(
-        cache=args.cache, seed=seed, epochs=None, head_epochs=20, fine_tune_epochs=None
-    )
-    before = set(args.cache.iterdir())
-    base, _ = leanet_study.trained_base(arch, dataset, data, study_args)
-    net = leanet_study.trained_leanet(base, f"{arch}-{dataset}-{levels}", levels, data, study_args)
-    if set(args.cache.iterdir()) != before:
-        raise RuntimeError(f"{arch}-{dataset}-{levels} seed {seed} was trained, not loaded")
-    return base, net
 
 
 def one_network(arch: str, dataset: str, levels: str, seed: int, args) -> dict:

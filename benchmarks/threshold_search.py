@@ -34,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import leanet_study  # noqa: E402
+from study_networks import cached_network  # noqa: E402
 
 import mobo  # noqa: E402
 from leanet.costs import measure_costs  # noqa: E402
@@ -88,16 +89,7 @@ def space_options(space: str) -> dict:
 
 def validation_evaluator(name: str, arch: str, levels: str, data, args) -> ThresholdEvaluator:
     """The cached network's validation evaluator (records kept apart from the study's)."""
-    study_args = argparse.Namespace(**vars(args), seed=0, epochs=None, head_epochs=20)
-    width, epochs = leanet_study.NETS[arch]
-    base_path = args.cache / f"{arch}-{data.name}-x{width}-e{epochs}-s0.pt"
-    if not base_path.exists():
-        raise FileNotFoundError(f"{base_path} missing: run benchmarks/leanet_study.py first")
-    base, _ = leanet_study.trained_base(arch, data.name, data, study_args)
-    before = set(args.cache.iterdir())
-    net = leanet_study.trained_leanet(base, name, levels, data, study_args)
-    if set(args.cache.iterdir()) != before:
-        raise RuntimeError(f"{name} was not in {args.cache}: it was trained, not loaded")
+    _, net = cached_network(arch, data.name, levels, 0, data, args)
     args.records.mkdir(parents=True, exist_ok=True)
     costs = measure_costs(net, "45nm-fp32")
     return ThresholdEvaluator.from_model(

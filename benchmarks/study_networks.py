@@ -1,0 +1,197 @@
+"""The study's networks: base networks and LEANets trained once and cached, shared by the
+study scripts (``leanet_study``, ``leanet_seeds``, ``threshold_search``,
+``threshold_choice``, ``search_on_test``), with how a run records its command and commit.
+
+A network's cache file names everything that makes it (architecture, data set, width,
+epochs, seed, fine-tuning recipe), so a changed recipe trains a new file instead of loading
+a stale one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from leanet import baselines
+from leanet.checkpoints import load_checkpoint, load_leanet, save_checkpoint, save_leanet
+from leanet.model import build
+from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm, train_base
+from leanet.zoo import build_base
+
+# Kinds of levels the study builds: width schemes by name, and depth exits.
+WIDTH_LEVELS = {"width": "triangular", "hybrid": "hybrid"}
+# Sizes that train in minutes on 2 CPU cores: (width multiplier, base epochs).
+NETS = {"convnet": (0.5, 4), "vgg16": (0.25, 10), "mobilenet": (0.5, 10)}
+
+
+class Recipe(NamedTuple):
+    """Joint fine-tuning of a width LEANet: learning rate, distillation weight (teacher: the
+    pretrained network), and epochs at most (early stopping on validation)."""
+
+    lr: float
+    distill: float
+    epochs: int
+
+
+# Per architecture. MobileNet's triangular levels lose half the inputs of every pointwise
+# convolution at level 1 and need the base's learning rate, distillation and more epochs;
+# measured on mnist5k, seed 0, mean validation accuracy of the 5 levels (full network
+# 0.940): 0.61 after 10 epochs at 5e-4 without distillation, 0.87 at 2e-3, 0.906 at 2e-3
+# with distillation, 0.924 after 20 epochs of that. ConvNet and VGG-16 levels reach the
+# full network's in 10 epochs at 5e-4.
+FINE_TUNE = {
+    "convnet": Recipe(5e-4, 0.0, 10),
+    "vgg16": Recipe(5e-4, 0.0, 10),
+    "mobilenet": Recipe(2e-3, 1.0, 20),
+}
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that ran ``benchmarks/<script>`` with ``argv`` (default: this process's
+    arguments), shell-quoted, as the results files record it."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join([".venv/bin/python", f"benchmarks/{script}", *map(shlex.quote, args)])
+
+
+def commit() -> str:
+    """The short commit of the working tree, with '+changes' if it has uncommitted changes."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
+        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def log(message: str) -> None:
+    print(f"[leanet study] {message}", flush=True)
+
+
+def base_path(arch: str, dataset: str, args) -> Path:
+    """Cache file of the base network (``args``: ``cache``, ``epochs``, ``seed``)."""
+    width, epochs = NETS[arch]
+    epochs = args.epochs if args.epochs is not None else epochs
+    return args.cache / f"{arch}-{dataset}-x{width}-e{epochs}-s{args.seed}.pt"
+
+
+def fine_tune_epochs(name: str, levels: str, args) -> int:
+    """Joint fine-tuning epochs (at most) of a LEANet: the recipe's, or
+    ``args.fine_tune_epochs``; 0 for depth exits (heads on frozen features)."""
+    if levels not in WIDTH_LEVELS:
+        return 0
+    recipe_epochs = FINE_TUNE[name.split("-")[0]].epochs
+    return recipe_epochs if args.fine_tune_epochs is None else args.fine_tune_epochs
+
+
+def leanet_path(name: str, levels: str, args) -> Path:
+    """Cache file of a LEANet: its name, seed, head epochs, fine-tuning epochs and recipe
+    (``args``: ``cache``, ``seed``, ``head_epochs``, ``fine_tune_epochs``)."""
+    lr, distill, _ = FINE_TUNE[name.split("-")[0]]
+    ft = fine_tune_epochs(name, levels, args)
+    recipe = "" if (lr, distill) == (5e-4, 0.0) or not ft else f"-lr{lr:g}-d{distill:g}"
+    return args.cache / f"{name}-s{args.seed}-h{args.head_epochs}-ft{ft}{recipe}-bn.pt"
+
+
+def trained_base(arch: str, dataset: str, data, args):
+    """The base network trained on ``dataset``, from the cache or trained now."""
+    width, epochs = NETS[arch]
+    epochs = args.epochs if args.epochs is not None else epochs
+    path = base_path(arch, dataset, args)
+    if path.exists():
+        base, _ = load_checkpoint(path, arch=arch)
+        return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": None}
+    base = build_base(
+        arch,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        input_size=data.input_size,
+        width_multiplier=width,
+        seed=args.seed,  # the initial weights depend on the seed alone
+    )
+    result = train_base(
+        base, data.train, val=data.val, epochs=epochs, seed=args.seed, progress=False
+    )
+    save_checkpoint(
+        path, base, dataset=dataset, classes=data.classes, accuracy=evaluate(base, data.test)
+    )
+    log(f"trained {arch} on {dataset} in {result.seconds:.0f} s")
+    return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": result.seconds}
+
+
+def trained_leanet(base, name: str, levels: str, data, args):
+    """A 5-level LEANet of ``base``. ``levels``: ``"width"`` (triangular), ``"hybrid"``
+    (triangular levels under the pretrained network), each with batch norm recalibrated,
+    heads fitted, then fine-tuned jointly with early stopping on validation (recipe per
+    architecture in FINE_TUNE); or
+    ``"depth"`` (exits with heads on frozen features). Linear heads: an MLP head's
+    DRAM-priced weights cost more than a level (see leanet.demo)."""
+    width = levels in WIDTH_LEVELS
+    lr, distill, _ = FINE_TUNE[name.split("-")[0]]
+    ft = fine_tune_epochs(name, levels, args)
+    path = leanet_path(name, levels, args)
+    if path.exists():
+        return load_leanet(path)[0]
+    kind = dict(levels="width", scheme=WIDTH_LEVELS[levels]) if width else dict(levels="depth")
+    net = build(base, head_hidden=0, seed=args.seed, num_levels=5, **kind)
+    if width:
+        recalibrate_batch_norm(net, data.train)
+    fit_heads(net, data.train, epochs=args.head_epochs, seed=args.seed, progress=False)
+    if ft:
+        teacher = base.eval() if distill else None  # build copied it: still pretrained
+        result = fine_tune(
+            net,
+            data.train,
+            val=data.val,
+            epochs=ft,
+            lr=lr,
+            distill=distill,
+            teacher=teacher,
+            seed=args.seed,
+            progress=False,
+        )
+        log(f"{name}: fine-tuned {len(result.history)} epochs, kept {result.best_epoch}")
+    save_leanet(path, net, meta={"dataset": name})
+    return net
+
+
+def trained_slimmable(base, name: str, data, epochs: int, args):
+    """A slimmable network (switchable batch norm) at the LEANet's widths, trained here."""
+    path = args.cache / f"{name}-slimmable-e{epochs}-s{args.seed}.pt"
+    net = baselines.SlimmableNet(base)
+    if path.exists():
+        net.load_state_dict(torch.load(path, weights_only=True))
+        return net, None
+    result = baselines.train_slimmable(
+        net, data.train, val=data.val, epochs=epochs, seed=args.seed, progress=False
+    )
+    torch.save(net.state_dict(), path)
+    return net, result.seconds
+
+
+def cached_network(arch: str, dataset: str, levels: str, seed: int, data, args):
+    """The study's base network and LEANet at ``seed``, from the cache only (``args``:
+    ``cache``, and ``fine_tune_epochs`` if set); FileNotFoundError, before any training,
+    if either is missing."""
+    study_args = argparse.Namespace(
+        cache=args.cache,
+        seed=seed,
+        epochs=None,
+        head_epochs=20,
+        fine_tune_epochs=getattr(args, "fine_tune_epochs", None),
+    )
+    name = f"{arch}-{dataset}-{levels}"
+    for path in (base_path(arch, dataset, study_args), leanet_path(name, levels, study_args)):
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} missing: run benchmarks/leanet_seeds.py or leanet_study.py first"
+            )
+    base, _ = trained_base(arch, dataset, data, study_args)
+    return base, trained_leanet(base, name, levels, data, study_args)

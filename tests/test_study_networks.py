@@ -1,0 +1,35 @@
+"""The study's network cache (``benchmarks/study_networks.py``): file names carry what
+made a network, and a cache-only load fails before training anything."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from tests.benchmark_scripts import load_benchmark
+
+
+def _args(tmp_path, fine_tune_epochs=None):
+    return argparse.Namespace(
+        cache=tmp_path, seed=2, epochs=None, head_epochs=20, fine_tune_epochs=fine_tune_epochs
+    )
+
+
+def test_cache_names_carry_seed_epochs_and_recipe(tmp_path):
+    module = load_benchmark("study_networks")
+    args = _args(tmp_path)
+    assert module.base_path("mobilenet", "mnist5k", args).name == "mobilenet-mnist5k-x0.5-e10-s2.pt"
+    hybrid = module.leanet_path("mobilenet-mnist5k-hybrid", "hybrid", args).name
+    assert hybrid == "mobilenet-mnist5k-hybrid-s2-h20-ft20-lr0.002-d1-bn.pt"  # MobileNet's recipe
+    convnet = module.leanet_path("convnet-digits8x8-width", "width", _args(tmp_path, 3)).name
+    assert convnet == "convnet-digits8x8-width-s2-h20-ft3-bn.pt"  # the default recipe: no tag
+    depth = module.leanet_path("vgg16-mnist5k-depth", "depth", args).name
+    assert depth == "vgg16-mnist5k-depth-s2-h20-ft0-bn.pt"  # depth exits are not fine-tuned
+
+
+def test_cache_only_load_fails_before_training(tmp_path):
+    module = load_benchmark("study_networks")
+    with pytest.raises(FileNotFoundError, match="convnet-digits8x8-x0.5-e4-s0.pt missing"):
+        module.cached_network("convnet", "digits8x8", "hybrid", 0, None, _args(tmp_path))
+    assert list(tmp_path.iterdir()) == []
