@@ -94,10 +94,10 @@ evaluations (``benchmarks/results/mobo_algorithms_50.md``), the default goes fro
 -1.111 / -0.386 / 0.977 to 0.687 / -1.210 / -0.593 / 1.009 (BraninCurrin / ZDT1 / DTLZ2 /
 VehicleSafety; Sobol 1.613 / 1.194 / -0.504 / 1.918, qLogNEHVI 0.118 / -1.095 / -0.968 /
 0.501) at 0.43-0.73 s per iteration (0.54-0.87 before). On the LEANet threshold problems
-it does not help (``benchmarks/results/threshold_search.md``, 18 networks x 3 seeds, 25
-evaluations: median 0.946 of the reference hypervolume against 0.960 with ``("ei",
-"ucb")`` and Sobol's 0.959; better on 3 networks, worse on 3): their fronts hold a few
-points each, found or missed by single proposals.
+it does not help (``benchmarks/results/threshold_search.md``, 18 networks, 25 evaluations:
+median 0.954 of the reference hypervolume over 5 seeds, Sobol's 0.959; on seeds 0-2, 0.946
+against 0.960 with ``("ei", "ucb")``, better on 3 networks, worse on 3): their fronts hold a
+few points each, found or missed by single proposals.
 
 Batches (``q > 1``): the ``q`` largest boxes of the Pareto set, taken greedily in order of
 box size, skipping a point closer than ``min_distance`` (Euclidean, unit cube; default 1% of
