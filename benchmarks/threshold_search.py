@@ -102,6 +102,7 @@ VARIANTS = {
     "warp": {"surrogate": {"input_warping": True}},  # Kumaraswamy warping of the GP inputs
     "paper": {"acquisitions": ("ei", "ucb")},  # USeMO's portfolio as published (before b75d5a2)
     "wide": {"num_restarts": 16, "raw_samples": 1024},  # 4x the acquisition optimizer's budget
+    "worst": {"surrogate": {"prior_mean": "worst"}},  # GP mean fixed at the worst observation
 }
 
 

@@ -79,3 +79,19 @@ def test_bad_input_is_rejected():
     Y[0, 0] = float("nan")
     with pytest.raises(ValueError, match="finite"):
         Surrogate().fit(U, Y)
+
+
+def test_worst_prior_mean_predicts_the_worst_observation_far_from_the_data():
+    generator = torch.Generator().manual_seed(0)
+    U = torch.rand(12, 3, dtype=torch.float64, generator=generator)
+    Y = torch.stack([U.sum(-1), -U[:, 0]], -1)
+    far = torch.full((1, 3), 5.0, dtype=torch.float64)
+    fitted = Surrogate().fit(U, Y)
+    worst = Surrogate(prior_mean="worst").fit(U, Y)
+    with torch.no_grad():
+        torch.testing.assert_close(worst.posterior(far).mean[0], Y.min(dim=0).values)
+        assert (fitted.posterior(far).mean[0] > Y.min(dim=0).values + 0.1).all()
+    for sub in worst.models:  # fixed, not fitted
+        assert not sub.mean_module.raw_constant.requires_grad
+    with pytest.raises(ValueError, match="prior_mean"):
+        Surrogate(prior_mean="optimistic")
