@@ -103,6 +103,8 @@ VARIANTS = {
     "paper": {"acquisitions": ("ei", "ucb")},  # USeMO's portfolio as published (before b75d5a2)
     "wide": {"num_restarts": 16, "raw_samples": 1024},  # 4x the acquisition optimizer's budget
     "worst": {"surrogate": {"prior_mean": "worst"}},  # GP mean fixed at the worst observation
+    "fitted": {"surrogate": {"prior_mean": "fitted"}},  # GP mean fitted (before ThresholdProblem
+    # asked for "worst")
 }
 
 

@@ -28,7 +28,8 @@ target only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -253,6 +254,11 @@ class Problem:
         :meth:`mobo.Algorithm.ask`), as Ax deduplicates arms. None (the default): nothing
         is known, every point is new."""
         return None
+
+    #: GP surrogate options this problem is known to need (:class:`mobo.surrogate.Surrogate`
+    #: keyword arguments), the defaults of every model-based algorithm on it; options a user
+    #: passes as ``surrogate=`` win. Empty: the surrogate's own defaults.
+    surrogate_options: Mapping[str, Any] = MappingProxyType({})  # read-only: shared by all
 
     def spec(self) -> dict[str, Any]:
         """What identifies this problem in a journal; a resumed study must match it.

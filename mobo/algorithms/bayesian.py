@@ -31,7 +31,8 @@ class BayesianAlgorithm(Algorithm):
         maxiter: L-BFGS-B iterations per restart.
         mc_samples: Quasi-Monte-Carlo samples for MC acquisition functions.
         surrogate: A :class:`~mobo.surrogate.Surrogate`, or a dict of its options
-            (``max_iter``, ``max_attempts``, ``warm_start``, ``input_warping``).
+            (``max_iter``, ``max_attempts``, ``warm_start``, ``input_warping``,
+            ``prior_mean``), which override the problem's ``surrogate_options``.
     """
 
     def __init__(
@@ -59,7 +60,7 @@ class BayesianAlgorithm(Algorithm):
         self.maxiter = maxiter
         self.mc_samples = mc_samples
         if surrogate is None or isinstance(surrogate, dict):
-            surrogate = Surrogate(**(surrogate or {}))
+            surrogate = Surrogate(**{**problem.surrogate_options, **(surrogate or {})})
         self.surrogate = surrogate
         self.unit_bounds = torch.stack(
             [torch.zeros(problem.dim, dtype=DTYPE), torch.ones(problem.dim, dtype=DTYPE)]

@@ -363,6 +363,14 @@ def test_energy_savings_choose_on_validation_and_report_on_test(evaluator):
     assert energy_savings(front, 2.0, test, losses=(0.0,))[0].thresholds is None
 
 
+def test_threshold_problem_asks_for_a_pessimistic_gp_mean(evaluator):
+    problem = ThresholdProblem(evaluator, reference=False)
+    assert problem.surrogate_options["prior_mean"] == "worst"
+    assert mobo.make_algorithm("qlognehvi", problem).surrogate.prior_mean == "worst"
+    with pytest.raises(TypeError):  # shared by every instance: read-only
+        problem.surrogate_options["prior_mean"] = "fitted"
+
+
 def test_correct_at_gives_the_per_input_outcomes_behind_accuracy(evaluator):
     T = torch.tensor([[0.5, 0.7, 0.9], [1.0, 1.0, 1.0], [0.0, 0.2, 1.0]])
     correct = evaluator.correct_at(T)

@@ -95,3 +95,13 @@ def test_worst_prior_mean_predicts_the_worst_observation_far_from_the_data():
         assert not sub.mean_module.raw_constant.requires_grad
     with pytest.raises(ValueError, match="prior_mean"):
         Surrogate(prior_mean="optimistic")
+
+
+def test_a_problem_s_surrogate_options_are_defaults_a_user_overrides():
+    problem = mobo.problems.make("BraninCurrin")
+    problem.surrogate_options = {"prior_mean": "worst"}  # as ThresholdProblem asks
+    assert mobo.make_algorithm("usemo", problem).surrogate.prior_mean == "worst"
+    mine = mobo.make_algorithm("qlognehvi", problem, surrogate={"prior_mean": "fitted"})
+    assert mine.surrogate.prior_mean == "fitted"
+    plain = mobo.problems.make("BraninCurrin")
+    assert mobo.make_algorithm("usemo", plain).surrogate.prior_mean == "fitted"
