@@ -39,6 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import leanet_study  # noqa: E402
+import study_networks  # noqa: E402
 
 from leanet.data import load_dataset  # noqa: E402
 
@@ -47,10 +48,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=list(leanet_study.NETS))
-    parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
-    parser.add_argument("--levels", nargs="+", default=[*leanet_study.WIDTH_LEVELS, "depth"])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1")
+    study_networks.add_network_arguments(parser)
     parser.add_argument(
         "--only-seeds", type=int, nargs="+", default=None, help="run these seeds instead"
     )
@@ -62,10 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=None, help="base epochs (default: NETS)")
-    parser.add_argument("--reference-samples", type=int, default=50_000)
     parser.add_argument("--no-slimmable", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "leanet_seeds")
     parser.add_argument("--note", default=None, help="a provenance note kept in the results")
     parser.add_argument(

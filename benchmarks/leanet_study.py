@@ -49,7 +49,6 @@ import torch
 
 import mobo
 from leanet import baselines
-from leanet.costs import measure_costs
 from leanet.data import load_dataset
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, fingerprint
 from leanet.policy import energy_savings
@@ -65,6 +64,7 @@ from study_networks import (  # noqa: E402, F401  (re-exported: the other script
     Recipe,
     command_line,
     commit,
+    level_evaluators,
     trained_base,
     trained_leanet,
     trained_slimmable,
@@ -192,10 +192,7 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
     args.cache.mkdir(parents=True, exist_ok=True)
     base, base_info = trained_base(arch, dataset, data, args)
     net = trained_leanet(base, f"{arch}-{dataset}-{levels}", levels, data, args)
-    costs = measure_costs(net, "45nm-fp32")
-    records = args.cache / f"{name}-s{args.seed}"
-    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=f"{records}-val.pt")
-    test = ThresholdEvaluator.from_model(net, data.test, costs, cache=f"{records}-test.pt")
+    costs, val, test = level_evaluators(net, name, args.seed, data, args.cache)
     latency = ThresholdEvaluator(
         test.confidence, test.correct, costs.exit_latency, costs.full_latency, costs.standalone
     )

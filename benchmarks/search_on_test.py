@@ -29,12 +29,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import leanet_study  # noqa: E402
-from study_networks import cached_network  # noqa: E402
+from study_networks import add_network_arguments, cached_network, level_evaluators  # noqa: E402
 
 import mobo  # noqa: E402
-from leanet.costs import measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
-from leanet.evaluator import ThresholdEvaluator  # noqa: E402
 from leanet.policy import energy_savings  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
 from leanet.train import evaluate  # noqa: E402
@@ -46,13 +44,8 @@ FRONTS = ("reference", "sobol", "qlognehvi")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=list(leanet_study.NETS))
-    parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
-    parser.add_argument("--levels", nargs="+", default=[*leanet_study.WIDTH_LEVELS, "depth"])
-    parser.add_argument("--seeds", type=int, default=3, help="network seeds 0 .. seeds-1")
+    add_network_arguments(parser)
     parser.add_argument("--evals", type=int, default=25)
-    parser.add_argument("--reference-samples", type=int, default=50_000)
-    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "search_on_test")
     parser.add_argument(
         "--merge", type=Path, nargs="+", default=[], help="add these parts' runs and report"
@@ -68,10 +61,7 @@ def one_network(arch: str, dataset: str, levels: str, seed: int, args) -> dict:
     name = f"{arch}-{dataset}-{levels}"
     data = load_dataset(dataset, seed=seed)
     base, net = cached_network(arch, dataset, levels, seed, data, args)
-    costs = measure_costs(net, "45nm-fp32")
-    records = args.cache / f"{name}-s{seed}"
-    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=f"{records}-val.pt")
-    test = ThresholdEvaluator.from_model(net, data.test, costs, cache=f"{records}-test.pt")
+    _, val, test = level_evaluators(net, name, seed, data, args.cache)
     full_val, full_test = evaluate(base, data.val), evaluate(base, data.test)
     problem = ThresholdProblem(val, reference_samples=args.reference_samples)
     fronts = {"reference": problem.reference}

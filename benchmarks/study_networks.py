@@ -20,6 +20,8 @@ import torch
 
 from leanet import baselines
 from leanet.checkpoints import load_checkpoint, load_leanet, save_checkpoint, save_leanet
+from leanet.costs import measure_costs
+from leanet.evaluator import ThresholdEvaluator
 from leanet.model import build
 from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm, train_base
 from leanet.zoo import build_base
@@ -69,6 +71,17 @@ def commit() -> str:
         return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that name the study's networks and where they are cached, shared by the
+    scripts that measure them over seeds."""
+    parser.add_argument("--archs", nargs="+", default=list(NETS))
+    parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
+    parser.add_argument("--levels", nargs="+", default=[*WIDTH_LEVELS, "depth"])
+    parser.add_argument("--seeds", type=int, default=3, help="network seeds 0 .. seeds-1")
+    parser.add_argument("--reference-samples", type=int, default=50_000)
+    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
 
 
 def log(message: str) -> None:
@@ -195,3 +208,13 @@ def cached_network(arch: str, dataset: str, levels: str, seed: int, data, args):
             )
     base, _ = trained_base(arch, dataset, data, study_args)
     return base, trained_leanet(base, name, levels, data, study_args)
+
+
+def level_evaluators(net, name: str, seed: int, data, cache: Path):
+    """The LEANet's costs (45nm model) and its validation and test evaluators, the level
+    records cached as the study caches them (``<cache>/<name>-s<seed>-val.pt``, ``-test.pt``)."""
+    costs = measure_costs(net, "45nm-fp32")
+    records = cache / f"{name}-s{seed}"
+    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=f"{records}-val.pt")
+    test = ThresholdEvaluator.from_model(net, data.test, costs, cache=f"{records}-test.pt")
+    return costs, val, test

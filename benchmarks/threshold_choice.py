@@ -30,11 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import leanet_study  # noqa: E402
-from study_networks import cached_network  # noqa: E402
+from study_networks import add_network_arguments, cached_network, level_evaluators  # noqa: E402
 
-from leanet.costs import measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
-from leanet.evaluator import ThresholdEvaluator  # noqa: E402
 from leanet.policy import energy_savings  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
 from leanet.train import correct_predictions  # noqa: E402
@@ -45,13 +43,8 @@ LOSSES = (0.0, 0.01, 0.02)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=list(leanet_study.NETS))
-    parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
-    parser.add_argument("--levels", nargs="+", default=[*leanet_study.WIDTH_LEVELS, "depth"])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1")
+    add_network_arguments(parser)
     parser.add_argument("--confidence", type=float, nargs="+", default=[0.9, 0.95])
-    parser.add_argument("--reference-samples", type=int, default=50_000)
-    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "threshold_choice")
     parser.add_argument("--note", default=None, help="findings kept at the top of the report")
     parser.add_argument(
@@ -67,10 +60,7 @@ def one_network(arch: str, dataset: str, levels: str, seed: int, args) -> dict:
     name = f"{arch}-{dataset}-{levels}"
     data = load_dataset(dataset, seed=seed)
     base, net = cached_network(arch, dataset, levels, seed, data, args)
-    costs = measure_costs(net, "45nm-fp32")
-    records = args.cache / f"{name}-s{seed}"
-    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=f"{records}-val.pt")
-    test = ThresholdEvaluator.from_model(net, data.test, costs, cache=f"{records}-test.pt")
+    _, val, test = level_evaluators(net, name, seed, data, args.cache)
     full_val = correct_predictions(base, data.val)
     full_test = float(correct_predictions(base, data.test).double().mean())
     front = ThresholdProblem(val, reference_samples=args.reference_samples).reference

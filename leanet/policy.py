@@ -61,12 +61,19 @@ def choose_thresholds(
         # Among equally accurate points, the cheaper one.
         tied = (score == best).nonzero().flatten()
         return int(tied[front.energy_ratio[tied].argmin()])
-    ok = front.accuracy >= accuracy_floor
-    if not ok.any():
+    cheapest = _cheapest(front, front.accuracy >= accuracy_floor)
+    if cheapest is None:
         raise ValueError(
             f"no Pareto point has accuracy >= {accuracy_floor}; the most accurate has "
             f"{float(front.accuracy.max()):.4f}"
         )
+    return cheapest
+
+
+def _cheapest(front: ThresholdMetrics, ok: Tensor) -> int | None:
+    """Index of the lowest-energy point of ``front`` among those ``ok``, or None."""
+    if not ok.any():
+        return None
     cost = torch.where(ok, front.energy_ratio, torch.full_like(front.energy_ratio, float("inf")))
     return int(cost.argmin())
 
@@ -178,14 +185,10 @@ def energy_savings(
     savings = []
     for loss in losses:
         if bound is None:
-            try:
-                i = choose_thresholds(front, accuracy_floor=full_val_accuracy - loss)
-            except ValueError:
-                i = None
+            ok = front.accuracy >= full_val_accuracy - loss
         else:
             ok = bound >= -loss - 1e-12
-            cost = torch.where(ok, front.energy_ratio, torch.full_like(bound, float("inf")))
-            i = int(cost.argmin()) if ok.any() else None
+        i = _cheapest(front, ok)
         if i is None:
             savings.append(Saving(loss, None, None, None))
             continue
