@@ -16,6 +16,9 @@ import torch
 
 from leanet.evaluator import ThresholdEvaluator
 
+sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402  (a sibling module)
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -38,9 +41,11 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         evaluator.evaluate(T)
         rates.append(args.vectors / (time.perf_counter() - start))
-    command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    command = provenance.command_line("evaluator_throughput.py", argv)
+    commit = provenance.commit()
     row = {
         "command": command,
+        "commit": commit,
         "inputs": N,
         "levels": L,
         "vectors": args.vectors,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +21,9 @@ import torch
 from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
 
 from leanet.timing import cpu_times
+
+sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402  (a sibling module)
 
 RESULTS = Path(__file__).parent / "results"
 CASES = ((2, 50), (2, 500), (2, 2000), (3, 50), (3, 200), (4, 50), (4, 100))
@@ -63,10 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
             )
         )
         print(rows[-1], flush=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    command = " ".join([".venv/bin/python", "benchmarks/hypervolume_speed.py", *sys.argv[1:]])
+    commit = provenance.commit()
+    command = provenance.command_line("hypervolume_speed.py", argv)
     payload = dict(command=command, commit=commit, torch=torch.__version__, rows=rows)
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1))
     lines = [

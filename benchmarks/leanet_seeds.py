@@ -39,6 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import leanet_study  # noqa: E402
+import provenance  # noqa: E402
 import study_networks  # noqa: E402
 
 from leanet.data import load_dataset  # noqa: E402
@@ -72,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also take the runs of these result files (e.g. seeds run in other processes)",
     )
     args = parser.parse_args(argv)
-    args.command = leanet_study.command_line("leanet_seeds.py", argv)
+    args.command = provenance.command_line("leanet_seeds.py", argv)
     return args
 
 
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for r in old["runs"]
                 if (r["name"], r["seed"]) not in known
             ]
-    at = leanet_study.commit()  # the code that runs is the code at start
+    at = provenance.commit()  # the code that runs is the code at start
     for seed in args.only_seeds or range(args.seeds):
         for dataset in args.datasets:
             data = load_dataset(dataset, seed=seed)

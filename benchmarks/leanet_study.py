@@ -57,13 +57,12 @@ from leanet.train import evaluate
 from mobo.metrics import hypervolume
 
 sys.path.insert(0, str(Path(__file__).parent))
+from provenance import command_line, commit  # noqa: E402
 from study_networks import (  # noqa: E402, F401  (re-exported: the other scripts use them)
     FINE_TUNE,
     NETS,
     WIDTH_LEVELS,
     Recipe,
-    command_line,
-    commit,
     level_evaluators,
     trained_base,
     trained_leanet,

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -36,6 +34,9 @@ import torch
 
 import mobo
 from mobo.plotting import plot_median_traces
+
+sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402  (a sibling module)
 
 RESULTS = Path(__file__).parent / "results"
 ALGORITHMS = ["usemo", "mesmo", "pesmo", "qlognehvi", "qparego", "nsga2", "sobol"]
@@ -141,18 +142,10 @@ def run_one(
     }
 
 
-def git_commit() -> str:
-    """The commit of the code that runs (``git rev-parse HEAD``), or "unknown"."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def _short(commit: str) -> str:
+    """A run's commit as tables show it: 9 hex digits (older runs stored all 40)."""
+    head, _, changes = commit.partition("+")
+    return head[:9] + (f"+{changes}" if changes else "") if " " not in commit else commit
 
 
 #: Runs stored before each run carried its commit were recorded at this commit or earlier.
@@ -177,9 +170,7 @@ def summarize(runs: list[dict], problems: list[str], algorithms: list[str]) -> l
                     "median_seconds_per_iteration": statistics.median(
                         r["seconds_per_iteration"] for r in mine
                     ),
-                    "commits": sorted(
-                        {r["commit"][:9] if "commit" in r else UNTAGGED for r in mine}
-                    ),
+                    "commits": sorted({_short(r.get("commit", UNTAGGED)) for r in mine}),
                 }
             )
     return rows
@@ -306,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     torch.set_num_threads(1)
-    command = shlex.join(["python", "benchmarks/mobo_algorithms.py", *argv])
+    command = provenance.command_line("mobo_algorithms.py", argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
     stored = json.loads(store.read_text()) if store.exists() else {"runs": []}
@@ -330,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
         if (problem, algorithm, seed, args.evals, args.n_initial) not in done
     ]
     start = time.perf_counter()
-    commit = git_commit()
+    commit = provenance.commit()
     for run in run_all(todo, args.workers, args.backend):
         runs.append({**run, "commit": commit, "command": command})
         store.write_text(json.dumps({"command": command, "runs": runs}))

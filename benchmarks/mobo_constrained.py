@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import sys
 import time
@@ -34,7 +33,8 @@ import torch
 import mobo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mobo_algorithms import add_run_arguments, git_commit, plot  # noqa: E402  (a sibling script)
+import provenance  # noqa: E402
+from mobo_algorithms import add_run_arguments, plot  # noqa: E402  (a sibling script)
 
 RESULTS = Path(__file__).parent / "results"
 ALGORITHMS = ["mesmoc", "qlognehvi", "nsga2", "sobol"]
@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     torch.set_num_threads(1)
-    command = shlex.join(["python", "benchmarks/mobo_constrained.py", *argv])
-    commit = git_commit()
+    command = provenance.command_line("mobo_constrained.py", argv)
+    commit = provenance.commit()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
     runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []

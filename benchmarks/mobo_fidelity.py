@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -28,6 +26,9 @@ import torch
 
 import mobo
 from mobo.problems.multi_fidelity import BiasedFidelityProblem
+
+sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402  (a sibling module)
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS = {"mfosemo": {}, "mfosemo-target-only": {"target_only": True}}
@@ -165,10 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     torch.set_num_threads(1)
-    command = shlex.join(["python", "benchmarks/mobo_fidelity.py", *argv])
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
-    ).stdout.strip()
+    command = provenance.command_line("mobo_fidelity.py", argv)
+    commit = provenance.commit()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
     runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []

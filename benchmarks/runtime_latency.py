@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,6 +35,9 @@ from torch import nn
 from leanet import build, build_base
 from leanet.runtime import compile_full, compile_runtime
 from leanet.timing import cpu_times
+
+sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402  (a sibling module)
 
 NETS = {
     "convnet": dict(width_multiplier=1.0),
@@ -140,21 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runtime_latency")
     args = parser.parse_args(argv)
-    command = " ".join(
-        ["PYTHONPATH=. python", "benchmarks/runtime_latency.py"]
-        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)]
-    )
-    root = Path(__file__).resolve().parent.parent
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    commit += " (with uncommitted changes)" if dirty else ""
+    command = provenance.command_line("runtime_latency.py", argv)
+    commit = provenance.commit()
     torch.set_num_threads(1)
     machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread"
     rows = []

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import leanet_study  # noqa: E402
+import provenance  # noqa: E402
 from study_networks import add_network_arguments, cached_network, level_evaluators  # noqa: E402
 
 import mobo  # noqa: E402
@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--note", default=None, help="findings kept at the top of the report")
     args = parser.parse_args(argv)
-    args.command = leanet_study.command_line("search_on_test.py", argv)
+    args.command = provenance.command_line("search_on_test.py", argv)
     return args
 
 
@@ -153,7 +153,7 @@ def markdown(payload: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(1)
-    at = leanet_study.commit()
+    at = provenance.commit()
     # A merge runs nothing: its commit is not one of the runs'.
     payload = {"commands": [args.command], "commits": [] if args.merge else [at], "runs": []}
     for part in args.merge:

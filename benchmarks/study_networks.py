@@ -10,9 +10,6 @@ a stale one.
 from __future__ import annotations
 
 import argparse
-import shlex
-import subprocess
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -52,25 +49,6 @@ FINE_TUNE = {
     "vgg16": Recipe(5e-4, 0.0, 10),
     "mobilenet": Recipe(2e-3, 1.0, 20),
 }
-
-
-def command_line(script: str, argv: list[str] | None) -> str:
-    """The command that ran ``benchmarks/<script>`` with ``argv`` (default: this process's
-    arguments), shell-quoted, as the results files record it."""
-    args = sys.argv[1:] if argv is None else argv
-    return " ".join([".venv/bin/python", f"benchmarks/{script}", *map(shlex.quote, args)])
-
-
-def commit() -> str:
-    """The short commit of the working tree, with '+changes' if it has uncommitted changes."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
-        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:

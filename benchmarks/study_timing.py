@@ -17,6 +17,9 @@ import torch
 
 import mobo
 
+sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402  (a sibling module)
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -47,12 +50,14 @@ def main(argv: list[str] | None = None) -> None:
             }
         )
         print(json.dumps(rows[-1]))
-    command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    command = provenance.command_line("study_timing.py", argv)
+    commit = provenance.commit()
     name = f"study_timing_{args.algorithm}_{args.problem}_{args.n_evals}.json"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / name).write_text(
         json.dumps(
-            {"command": command, "torch_threads": torch.get_num_threads(), "runs": rows}, indent=2
+            dict(command=command, commit=commit, torch_threads=torch.get_num_threads(), runs=rows),
+            indent=2,
         )
         + "\n"
     )

@@ -25,6 +25,9 @@ from gpytorch.mlls import SumMarginalLogLikelihood
 
 from mobo.surrogate import Surrogate
 
+sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402  (a sibling module)
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -93,14 +96,19 @@ def main(argv: list[str] | None = None) -> None:
             )
             median = statistics.median(values)
             print(f"n={n:3d}  {method:24s} median {median:.3f} s  max {max(values):.3f} s")
-    command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    command = provenance.command_line("surrogate_fit.py", argv)
+    commit = provenance.commit()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "surrogate_fit.json").write_text(
-        json.dumps({"command": command, "threads": torch.get_num_threads(), "rows": rows}, indent=2)
+        json.dumps(
+            dict(command=command, commit=commit, threads=torch.get_num_threads(), rows=rows),
+            indent=2,
+        )
         + "\n"
     )
     lines = [
-        f"Made by `{command}` (torch threads: {torch.get_num_threads()}). Seconds to fit the "
+        f"Made by `{command}` at {commit} (torch threads: {torch.get_num_threads()}). "
+        "Seconds to fit the "
         "GP model list (2 objectives) on step-function data.",
         "",
         "| n | method | median s | max s |",

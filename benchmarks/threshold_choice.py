@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import leanet_study  # noqa: E402
+import provenance  # noqa: E402
 from study_networks import add_network_arguments, cached_network, level_evaluators  # noqa: E402
 
 from leanet.data import load_dataset  # noqa: E402
@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rewrite", action="store_true", help="only rewrite <out>.md from <out>.json (and --note)"
     )
     args = parser.parse_args(argv)
-    args.command = leanet_study.command_line("threshold_choice.py", argv)
+    args.command = provenance.command_line("threshold_choice.py", argv)
     return args
 
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.out.with_suffix(".json").write_text(json.dumps(payload))
         args.out.with_suffix(".md").write_text(markdown(payload))
         return payload
-    payload = {"command": args.command, "commit": leanet_study.commit(), "runs": []}
+    payload = {"command": args.command, "commit": provenance.commit(), "runs": []}
     payload["note"] = args.note
     for dataset in args.datasets:
         for arch in args.archs:

@@ -34,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import leanet_study  # noqa: E402
+import provenance  # noqa: E402
 from study_networks import cached_network  # noqa: E402
 
 import mobo  # noqa: E402
@@ -74,7 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also take the runs of these result files (e.g. runs made in other processes)",
     )
     args = parser.parse_args(argv)
-    args.command = leanet_study.command_line("threshold_search.py", argv)
+    args.command = provenance.command_line("threshold_search.py", argv)
     return args
 
 
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.note:
         payload["note"] = args.note
     done = {key(r) for r in payload["runs"]}
-    at = leanet_study.commit()  # the code that runs is the code at start
+    at = provenance.commit()  # the code that runs is the code at start
     for dataset in args.datasets:
         data = load_dataset(dataset, seed=0)
         for arch in args.archs:

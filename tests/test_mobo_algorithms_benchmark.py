@@ -54,10 +54,10 @@ def test_summary_is_the_median_over_seeds_of_the_final_values(bench):
         )
         assert rows[algorithm]["seeds"] == "2"
     md = out.with_suffix(".md").read_text()
-    assert "- `python benchmarks/mobo_algorithms.py --algorithms sobol nsga2" in md
-    commit = module.git_commit()
+    assert "- `.venv/bin/python benchmarks/mobo_algorithms.py --algorithms sobol nsga2" in md
+    commit = module.provenance.commit()
     assert all(r["commit"] == commit for r in runs)
-    assert md.count(f"| {commit[:9]} |") == 2  # each row names the commit of its runs
+    assert md.count(f"| {module._short(commit)} |") == 2  # each row names the commit of its runs
     assert "Completed runs: 4 of 4." in md
     assert out.with_suffix(".png").stat().st_size > 0
 
@@ -81,4 +81,5 @@ def test_a_second_invocation_resumes_and_rerun_replaces_only_named_algorithms(be
         assert (r["log_hv_difference"][-1] != SENTINEL) == rerun, r["algorithm"]
         assert r["command"].endswith("--rerun sobol") == rerun
     md = out.with_suffix(".md").read_text()
-    assert md.count("- `python benchmarks/mobo_algorithms.py") == 2  # both commands listed
+    # both commands listed
+    assert md.count("- `.venv/bin/python benchmarks/mobo_algorithms.py") == 2

@@ -42,7 +42,8 @@ def test_table_is_the_median_and_range_of_feasible_hypervolume(bench):
     assert row["median_hv"] == pytest.approx(statistics.median(finals))
     assert (row["min_hv"], row["max_hv_seen"]) == (min(finals), max(finals))
     md = out.with_suffix(".md").read_text()
-    assert "Command: `python benchmarks/mobo_constrained.py --algorithms sobol nsga2" in md
+    command = "Command: `.venv/bin/python benchmarks/mobo_constrained.py --algorithms sobol nsga2"
+    assert command in md
     assert "Git commit: `" in md and "Completed runs: 4 of 4." in md
     assert out.with_suffix(".png").stat().st_size > 0
 

@@ -1,0 +1,34 @@
+"""Every results file names the command and the commit that made it
+(``benchmarks/provenance.py``)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from tests.benchmark_scripts import BENCHMARKS, load_benchmark
+
+
+def test_commit_is_the_checkouts_short_head_marked_when_tracked_files_changed():
+    module = load_benchmark("provenance")
+
+    def git(*args):  # asked directly, not through the module's helper
+        out = subprocess.run(["git", *args], cwd=BENCHMARKS, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    assert module.commit() == git("rev-parse", "--short", "HEAD") + ("+changes" if dirty else "")
+    assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", module.commit())
+
+
+def test_commit_outside_a_checkout_is_unknown(tmp_path, monkeypatch):
+    module = load_benchmark("provenance")
+    monkeypatch.setattr(module, "_ROOT", tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert module.commit() == "unknown"
+
+
+def test_command_line_quotes_what_the_shell_would_split():
+    module = load_benchmark("provenance")
+    line = module.command_line("x.py", ["--note", "two words", "--seeds", "3"])
+    assert line == ".venv/bin/python benchmarks/x.py --note 'two words' --seeds 3"
