@@ -15,7 +15,7 @@ LEANet (triangular reuse, linear heads, joint fine-tuning) and a 5-exit depth va
    and the evaluations needed to reach 99%, medians over ``--seeds`` seeds.
 3. **LEANet vs static widths vs a trained slimmable network** (width LEANets): each level
    run alone with no early exit, and a slimmable network with switchable batch norm at the
-   same widths, trained here for as many epochs as the base network. Fronts on the test
+   same widths, trained here with the base network's recipe and epochs. Fronts on the test
    split with their hypervolume from ``(full test accuracy - 5%, energy ratio 1.25)``.
 
 Commands::

@@ -19,9 +19,12 @@ def _args(tmp_path, fine_tune_epochs=None):
 def test_cache_names_carry_seed_epochs_and_recipe(tmp_path):
     module = load_benchmark("study_networks")
     args = _args(tmp_path)
-    assert module.base_path("mobilenet", "mnist5k", args).name == "mobilenet-mnist5k-x0.5-e10-s2.pt"
+    base = module.base_path("mobilenet", "mnist5k", args).name
+    assert base == "mobilenet-mnist5k-x0.5-e20-lr0.005-wd0.05-s2.pt"  # MobileNet's own training
+    assert module.base_path("convnet", "mnist5k", args).name == "convnet-mnist5k-x0.5-e4-s2.pt"
     hybrid = module.leanet_path("mobilenet-mnist5k-hybrid", "hybrid", args).name
-    assert hybrid == "mobilenet-mnist5k-hybrid-s2-h20-ft20-lr0.002-d1-bn.pt"  # MobileNet's recipe
+    # MobileNet's fine-tuning recipe, and the base's training (another base: another file)
+    assert hybrid == "mobilenet-mnist5k-hybrid-s2-h20-ft20-lr0.002-d1-base-lr0.005-wd0.05-bn.pt"
     convnet = module.leanet_path("convnet-digits8x8-width", "width", _args(tmp_path, 3)).name
     assert convnet == "convnet-digits8x8-width-s2-h20-ft3-bn.pt"  # the default recipe: no tag
     depth = module.leanet_path("vgg16-mnist5k-depth", "depth", args).name
@@ -33,3 +36,32 @@ def test_cache_only_load_fails_before_training(tmp_path):
     with pytest.raises(FileNotFoundError, match="convnet-digits8x8-x0.5-e4-s0.pt missing"):
         module.cached_network("convnet", "digits8x8", "hybrid", 0, None, _args(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_base_and_slimmable_train_with_the_architectures_recipe(tmp_path, monkeypatch):
+    module = load_benchmark("study_networks")
+    seen = {}
+
+    def record(name):
+        def train(net, train, **kwargs):
+            seen[name] = kwargs
+            raise _Stop
+
+        return train
+
+    monkeypatch.setattr(module, "train_base", record("base"))
+    monkeypatch.setattr(module.baselines, "train_slimmable", record("slimmable"))
+    data = argparse.Namespace(num_classes=10, in_channels=1, input_size=8, train=None, val=None)
+    with pytest.raises(_Stop):
+        module.trained_base("mobilenet", "digits8x8", data, _args(tmp_path))
+    base = module.build_base("mobilenet", num_classes=10, in_channels=1, input_size=8)
+    with pytest.raises(_Stop):
+        module.trained_slimmable(base, "mobilenet-digits8x8", data, 20, _args(tmp_path))
+    recipe = module.NETS["mobilenet"]
+    for name in ("base", "slimmable"):
+        assert (seen[name]["lr"], seen[name]["weight_decay"]) == (recipe.lr, recipe.weight_decay)
+        assert seen[name]["epochs"] == 20 and seen[name]["seed"] == 2
