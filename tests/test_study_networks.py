@@ -24,7 +24,9 @@ def test_cache_names_carry_seed_epochs_and_recipe(tmp_path):
     assert module.base_path("convnet", "mnist5k", args).name == "convnet-mnist5k-x0.5-e4-s2.pt"
     hybrid = module.leanet_path("mobilenet-mnist5k-hybrid", "hybrid", args).name
     # MobileNet's fine-tuning recipe, and the base's training (another base: another file)
-    assert hybrid == "mobilenet-mnist5k-hybrid-s2-h20-ft20-lr0.002-d1-base-lr0.005-wd0.05-bn.pt"
+    assert hybrid == (
+        "mobilenet-mnist5k-hybrid-s2-h20-ft20-lr0.005-d1-wd0.05-base-lr0.005-wd0.05-bn.pt"
+    )
     convnet = module.leanet_path("convnet-digits8x8-width", "width", _args(tmp_path, 3)).name
     assert convnet == "convnet-digits8x8-width-s2-h20-ft3-bn.pt"  # the default recipe: no tag
     depth = module.leanet_path("vgg16-mnist5k-depth", "depth", args).name
