@@ -134,9 +134,9 @@ def leanet_path(name: str, levels: str, args) -> Path:
     recipe = "" if (lr, distill) == (5e-4, 0.0) or not ft else f"-lr{lr:g}-d{distill:g}"
     if ft and wd != Recipe._field_defaults["weight_decay"]:
         recipe += f"-wd{wd:g}"
-    base = NETS[name.split("-")[0]]
-    if _training_suffix(base):  # a LEANet of a differently trained base is another file
-        recipe += f"-base{_training_suffix(base)}"
+    base = _training_suffix(NETS[name.split("-")[0]])
+    if base:  # a LEANet of a differently trained base is another file
+        recipe += f"-base{base}"
     return args.cache / f"{name}-s{args.seed}-h{args.head_epochs}-ft{ft}{recipe}-bn.pt"
 
 
