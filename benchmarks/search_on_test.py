@@ -29,10 +29,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402
-from study_networks import add_network_arguments, cached_network, level_evaluators  # noqa: E402
+from study_networks import add_network_arguments, cached_evaluators  # noqa: E402
 
 import mobo  # noqa: E402
-from leanet.data import load_dataset  # noqa: E402
 from leanet.policy import energy_savings  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
 from leanet.train import evaluate  # noqa: E402
@@ -59,9 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def one_network(arch: str, dataset: str, levels: str, seed: int, args) -> dict:
     """The three fronts of one network and seed, their choices measured on test."""
     name = f"{arch}-{dataset}-{levels}"
-    data = load_dataset(dataset, seed=seed)
-    base, net = cached_network(arch, dataset, levels, seed, data, args)
-    _, val, test = level_evaluators(net, name, seed, data, args.cache)
+    data, base, val, test = cached_evaluators(arch, dataset, levels, seed, args)
     full_val, full_test = evaluate(base, data.val), evaluate(base, data.test)
     problem = ThresholdProblem(val, reference_samples=args.reference_samples)
     fronts = {"reference": problem.reference}

@@ -18,6 +18,7 @@ import torch
 from leanet import baselines
 from leanet.checkpoints import load_checkpoint, load_leanet, save_checkpoint, save_leanet
 from leanet.costs import measure_costs
+from leanet.data import load_dataset
 from leanet.evaluator import ThresholdEvaluator
 from leanet.model import build
 from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm, train_base
@@ -237,6 +238,16 @@ def cached_network(arch: str, dataset: str, levels: str, seed: int, data, args):
             )
     base, _ = trained_base(arch, dataset, data, study_args)
     return base, trained_leanet(base, name, levels, data, study_args)
+
+
+def cached_evaluators(arch: str, dataset: str, levels: str, seed: int, args):
+    """For a study network already trained at ``seed`` (cache only, as
+    :func:`cached_network`): the data split at that seed, the base network, and the
+    LEANet's validation and test evaluators (:func:`level_evaluators`)."""
+    data = load_dataset(dataset, seed=seed)
+    base, net = cached_network(arch, dataset, levels, seed, data, args)
+    _, val, test = level_evaluators(net, f"{arch}-{dataset}-{levels}", seed, data, args.cache)
+    return data, base, val, test
 
 
 def level_evaluators(net, name: str, seed: int, data, cache: Path):

@@ -30,9 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402
-from study_networks import add_network_arguments, cached_network, level_evaluators  # noqa: E402
+from study_networks import add_network_arguments, cached_evaluators  # noqa: E402
 
-from leanet.data import load_dataset  # noqa: E402
 from leanet.policy import energy_savings  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
 from leanet.train import correct_predictions  # noqa: E402
@@ -58,9 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def one_network(arch: str, dataset: str, levels: str, seed: int, args) -> dict:
     """Both rules' choices on one network and seed, measured on test."""
     name = f"{arch}-{dataset}-{levels}"
-    data = load_dataset(dataset, seed=seed)
-    base, net = cached_network(arch, dataset, levels, seed, data, args)
-    _, val, test = level_evaluators(net, name, seed, data, args.cache)
+    data, base, val, test = cached_evaluators(arch, dataset, levels, seed, args)
     full_val = correct_predictions(base, data.val)
     full_test = float(correct_predictions(base, data.test).double().mean())
     front = ThresholdProblem(val, reference_samples=args.reference_samples).reference
