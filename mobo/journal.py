@@ -246,6 +246,18 @@ def read_journal(
     return header, records[1:]
 
 
+def replay(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | None, dict | None]:
+    """What a journal's records leave a resumed study: its evaluation records in order, the
+    latest budget (None if never set), and the algorithm state of the latest ask that got
+    any of its points told (None if none): a crash between an ask's state and its
+    evaluations leaves a state whose ask will be made again."""
+    evaluations = [r for r in records if r.get("type") == "eval"]
+    budgets = [r["n_evals"] for r in records if r.get("type") == "budget"]
+    told_steps = {r.get("step", 0) for r in evaluations}
+    states = [r["state"] for r in records if r.get("type") == "state" and r["step"] in told_steps]
+    return evaluations, budgets[-1] if budgets else None, states[-1] if states else None
+
+
 def _check_record(path: Path, number: int, record: Any) -> None:
     if not isinstance(record, dict):
         raise JournalError(

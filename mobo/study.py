@@ -34,6 +34,7 @@ from mobo.journal import (
     JournalRecoveryWarning,
     check_same_problem,
     read_journal,
+    replay,
 )
 from mobo.problem import DTYPE, Problem, as_tensor
 from mobo.result import Evaluation, Result
@@ -162,21 +163,11 @@ class Study:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", JournalRecoveryWarning)  # said once above
                 study._journal, header, records = Journal.open_writer(path)
-        states = []
-        for record in records:
-            if record.get("type") == "eval":
-                study.evaluations.append(Evaluation.from_record(record))
-            elif record.get("type") == "budget":
-                study.n_evals = record["n_evals"]
-            elif record.get("type") == "state":
-                states.append(record)
-        # The state left by the latest ask that got any of its points told (a crash between
-        # an ask's state and its evaluations leaves a state whose ask will be made again).
-        told_steps = {e.step for e in study.evaluations}
-        states = [r["state"] for r in states if r["step"] in told_steps]
-        if states:
-            study.algorithm.load_state_dict(states[-1])
-            study._journaled_state = states[-1]
+        evaluations, study.n_evals, state = replay(records)
+        study.evaluations = [Evaluation.from_record(r) for r in evaluations]
+        if state is not None:
+            study.algorithm.load_state_dict(state)
+            study._journaled_state = state
         return study
 
     # ----------------------------------------------------------------- observations
@@ -417,8 +408,7 @@ class Study:
             if self.n_evals is None:
                 raise ValueError("n_evals is required: this study has no recorded budget")
             n_evals = self.n_evals
-        if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
-            raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")
+        _check_budget(n_evals)
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if executor is None and (asynchronous or timeout is not None):
@@ -528,8 +518,7 @@ def optimize(
         timeout: With an executor, seconds after which an evaluation counts as failed.
         **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
     """
-    if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
-        raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")  # before any file
+    _check_budget(n_evals)  # before any file is written
     if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
         study = Study.load(journal, problem, **algorithm_options)
         if study.algorithm_name != algorithm or study.seed != seed:
@@ -551,3 +540,8 @@ def optimize(
             asynchronous=asynchronous,
             timeout=timeout,
         )
+
+
+def _check_budget(n_evals: Any) -> None:
+    if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
+        raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")
