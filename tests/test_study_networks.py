@@ -23,12 +23,13 @@ def test_cache_names_carry_seed_epochs_and_recipe(tmp_path):
     assert base == "mobilenet-mnist5k-x0.5-e20-lr0.005-wd0.05-s2.pt"  # MobileNet's own training
     assert module.base_path("convnet", "mnist5k", args).name == "convnet-mnist5k-x0.5-e4-s2.pt"
     hybrid = module.leanet_path("mobilenet-mnist5k-hybrid", "hybrid", args).name
-    # MobileNet's fine-tuning recipe, and the base's training (another base: another file)
+    # MobileNet's fine-tuning recipe (all epochs, no early stopping), and the base's
+    # training (another base: another file)
     assert hybrid == (
-        "mobilenet-mnist5k-hybrid-s2-h20-ft20-lr0.005-d1-wd0.05-base-lr0.005-wd0.05-bn.pt"
+        "mobilenet-mnist5k-hybrid-s2-h20-ft20-lr0.005-d1-wd0.05-fixed-base-lr0.005-wd0.05-bn.pt"
     )
     convnet = module.leanet_path("convnet-digits8x8-width", "width", _args(tmp_path, 3)).name
-    assert convnet == "convnet-digits8x8-width-s2-h20-ft3-bn.pt"  # the default recipe: no tag
+    assert convnet == "convnet-digits8x8-width-s2-h20-ft3-fixed-bn.pt"  # the default lr: no tag
     depth = module.leanet_path("vgg16-mnist5k-depth", "depth", args).name
     assert depth == "vgg16-mnist5k-depth-s2-h20-ft0-bn.pt"  # depth exits are not fine-tuned
 
@@ -67,3 +68,29 @@ def test_base_and_slimmable_train_with_the_architectures_recipe(tmp_path, monkey
     for name in ("base", "slimmable"):
         assert (seen[name]["lr"], seen[name]["weight_decay"]) == (recipe.lr, recipe.weight_decay)
         assert seen[name]["epochs"] == 20 and seen[name]["seed"] == 2
+
+
+def test_fixed_epoch_fine_tuning_never_sees_the_validation_split(tmp_path, monkeypatch):
+    """Without early stopping, the validation split is kept for the threshold choice: the
+    fine-tune gets no ``val``; with it, the fine-tune stops on ``val``."""
+    module = load_benchmark("study_networks")
+    seen = {}
+
+    def fine_tune(net, train, **kwargs):
+        seen.update(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(module, "fine_tune", fine_tune)
+    monkeypatch.setattr(module, "fit_heads", lambda *a, **k: None)
+    monkeypatch.setattr(module, "recalibrate_batch_norm", lambda *a, **k: None)
+    data = argparse.Namespace(train=None, val="the validation split")
+    base = module.build_base("convnet", num_classes=10, in_channels=1, input_size=8)
+    for patience, val in ((None, None), (3, "the validation split")):
+        recipe = module.FINE_TUNE["convnet"]._replace(patience=patience)
+        monkeypatch.setitem(module.FINE_TUNE, "convnet", recipe)
+        with pytest.raises(_Stop):
+            module.trained_leanet(base, "convnet-digits8x8-hybrid", "hybrid", data, _args(tmp_path))
+        assert (seen["val"], seen["patience"], seen["epochs"]) == (val, patience, 10)
+        # each policy trains its own file
+        name = module.leanet_path("convnet-digits8x8-hybrid", "hybrid", _args(tmp_path)).name
+        assert name.endswith("-fixed-bn.pt" if patience is None else "-p3-bn.pt")
