@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fine-tune-epochs",
         type=int,
         default=None,
-        help="at most (default: per architecture, leanet_study.FINE_TUNE)",
+        help="joint fine-tuning epochs (default: per architecture, study_networks.FINE_TUNE)",
     )
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=None, help="base epochs (default: NETS)")

@@ -102,8 +102,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fine-tune-epochs",
         type=int,
         default=None,
-        help="joint fine-tuning of width LEANets, at most (early stopping on validation; "
-        "default: per architecture, see FINE_TUNE)",
+        help="joint fine-tuning epochs of width LEANets (default: per architecture, see "
+        "study_networks.FINE_TUNE)",
     )
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS)
