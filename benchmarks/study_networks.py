@@ -104,7 +104,8 @@ def log(message: str) -> None:
 
 def _training_suffix(net: StudyNet) -> str:
     """'' for train_base's default optimizer settings, else '-lr<lr>-wd<weight decay>'."""
-    if (net.lr, net.weight_decay) == (2e-3, 5e-4):
+    defaults = StudyNet._field_defaults
+    if (net.lr, net.weight_decay) == (defaults["lr"], defaults["weight_decay"]):
         return ""
     return f"-lr{net.lr:g}-wd{net.weight_decay:g}"
 
@@ -141,13 +142,13 @@ def fine_tune_epochs(name: str, levels: str, args) -> int:
 def leanet_path(name: str, levels: str, args) -> Path:
     """Cache file of a LEANet: its name, seed, head epochs, fine-tuning epochs and recipe
     (``args``: ``cache``, ``seed``, ``head_epochs``, ``fine_tune_epochs``)."""
-    lr, distill, _, wd, patience = FINE_TUNE[name.split("-")[0]]
+    r = FINE_TUNE[name.split("-")[0]]
     ft = fine_tune_epochs(name, levels, args)
-    recipe = "" if (lr, distill) == (5e-4, 0.0) or not ft else f"-lr{lr:g}-d{distill:g}"
-    if ft and wd != Recipe._field_defaults["weight_decay"]:
-        recipe += f"-wd{wd:g}"
+    recipe = "" if (r.lr, r.distill) == (5e-4, 0.0) or not ft else f"-lr{r.lr:g}-d{r.distill:g}"
+    if ft and r.weight_decay != Recipe._field_defaults["weight_decay"]:
+        recipe += f"-wd{r.weight_decay:g}"
     if ft:  # early-stopped files before "-fixed" existed carry neither tag
-        recipe += "-fixed" if patience is None else f"-p{patience}"
+        recipe += "-fixed" if r.patience is None else f"-p{r.patience}"
     base = _training_suffix(NETS[name.split("-")[0]])
     if base:  # a LEANet of a differently trained base is another file
         recipe += f"-base{base}"
@@ -186,7 +187,7 @@ def trained_leanet(base, name: str, levels: str, data, args):
     ``"depth"`` (exits with heads on frozen features). Linear heads: an MLP head's
     DRAM-priced weights cost more than a level (see leanet.demo)."""
     width = levels in WIDTH_LEVELS
-    lr, distill, _, wd, patience = FINE_TUNE[name.split("-")[0]]
+    recipe = FINE_TUNE[name.split("-")[0]]
     ft = fine_tune_epochs(name, levels, args)
     path = leanet_path(name, levels, args)
     if path.exists():
@@ -197,16 +198,16 @@ def trained_leanet(base, name: str, levels: str, data, args):
         recalibrate_batch_norm(net, data.train)
     fit_heads(net, data.train, epochs=args.head_epochs, seed=args.seed, progress=False)
     if ft:
-        teacher = base.eval() if distill else None  # build copied it: still pretrained
+        teacher = base.eval() if recipe.distill else None  # build copied it: still pretrained
         result = fine_tune(
             net,
             data.train,
-            val=data.val if patience is not None else None,
+            val=data.val if recipe.patience is not None else None,
             epochs=ft,
-            patience=patience,
-            lr=lr,
-            weight_decay=wd,
-            distill=distill,
+            patience=recipe.patience,
+            lr=recipe.lr,
+            weight_decay=recipe.weight_decay,
+            distill=recipe.distill,
             teacher=teacher,
             seed=args.seed,
             progress=False,
