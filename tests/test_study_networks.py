@@ -26,7 +26,7 @@ def test_cache_names_carry_seed_epochs_and_recipe(tmp_path):
     # MobileNet's fine-tuning recipe (all epochs, no early stopping), and the base's
     # training (another base: another file)
     assert hybrid == (
-        "mobilenet-mnist5k-hybrid-s2-h20-ft20-lr0.005-d1-wd0.05-fixed-base-lr0.005-wd0.05-bn.pt"
+        "mobilenet-mnist5k-hybrid-s2-h20-ft40-lr0.005-d1-wd0.05-fixed-base-lr0.005-wd0.05-bn.pt"
     )
     convnet = module.leanet_path("convnet-digits8x8-width", "width", _args(tmp_path, 3)).name
     assert convnet == "convnet-digits8x8-width-s2-h20-ft3-fixed-bn.pt"  # the default lr: no tag
