@@ -37,9 +37,18 @@ with one index copy per level where some exit (as :meth:`leanet.levels.Levels.se
 does); at batch 1, the device case, nothing is ever copied.
 
 What remains slow, measured on this machine with one thread (see
-``benchmarks/runtime_latency.py``): a depthwise convolution costs about 50 us whatever its
-size (oneDNN's fixed cost; prepacked weights, unfold + batched matmul or shifted adds were
-no faster), so MobileNet pays 13 of them at every level; and a band convolution unfolds
+``benchmarks/runtime_latency.py``): a depthwise convolution costs about 50-60 us whatever
+its size, so MobileNet pays 13 of them at every level (about half of a level-1 exit). The
+cost is PyTorch's oneDNN glue, not the kernel: ``ONEDNN_VERBOSE=1`` shows the convolution
+and its three reorders executing in 2-4 us of a ~60 us call. Prepacked weights
+(``torch.jit.optimize_for_inference``), ``torch.compile``, unfold + batched matmul and
+shifted adds were no faster; channels-last depthwise convolutions (converted in and out)
+save ~12 us each (MobileNet's level-1 exit ~0.73 -> ~0.70 of the full network). A lead,
+not adopted: the private op inductor's freezing emits,
+``torch.ops.mkldnn._convolution_pointwise`` with the weight reordered once
+(``_reorder_convolution_weight``) and the ReLU fused, took 38 us (channels-last 30 us)
+where conv + ReLU took 68 us (32 channels, 14 x 14); it would bring the exit to about
+0.63-0.66, if it survives tracing and ``Runtime.save``. And a band convolution unfolds
 its whole input prefix ``[0, w_k)`` to compute a few output channels, so narrow bands run
 at a fraction of a full convolution's MACs per second (caching the unfolded input per
 layer saved 0-30% per band and lost on wide ones: not adopted).
