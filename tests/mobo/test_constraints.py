@@ -217,6 +217,28 @@ def test_mesmoc_samples_maxima_of_objectives_and_slacks_and_is_seeded():
         mobo.make_algorithm("mesmoc", problem, feasibility="pof")
 
 
+def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_region():
+    problem = toy()
+    X = problem.from_unit(
+        torch.rand(12, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    )
+    Y, C = problem.split_outcomes(problem.evaluate(X))
+    options = {"n_initial": 4, "information": "front", **FAST_MESMOC}
+    boxes_of = mobo.make_algorithm("mesmoc", problem, **options)
+    U, outcomes = problem.to_unit(X), torch.cat([Y, C], -1)
+    boxes = boxes_of.front_boxes(boxes_of.fit_model(U, outcomes), U, outcomes, seed=0)
+    assert boxes.shape[0] == 1 and boxes.shape[-1] == 3  # 2 objectives, then 1 constraint
+    # Feasible-front boxes bound the constraint at <= 0; the last box is the infeasible
+    # region (constraint >= 0, any objective values).
+    assert (boxes[0, 1, :-1, 2] == 0).all() and (boxes[0, 0, -1, 2] == 0).all()
+    assert (boxes[0, 0, -1, :2] < -1e9).all() and (boxes[0, 1, -1, :2] > 1e9).all()
+    # (a fresh instance each: the surrogate warm-starts from its previous fit)
+    first = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
+    again = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    assert torch.cdist(first, first)[0, 1] > 1e-6
+
+
 def test_mesmoc_penalizes_points_whose_mean_is_infeasible():
     from mobo.algorithms.mesmoc import PENALTY, ConstrainedMaxValueEntropyAcquisition
 

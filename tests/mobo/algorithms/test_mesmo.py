@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from botorch.utils.multi_objective.pareto import is_non_dominated
 from botorch.utils.testing import MockModel, MockPosterior
 
 import mobo
-from mobo.algorithms.mesmo import MaxValueEntropyMOAcquisition, mesmo_information
+from mobo.algorithms.mesmo import (
+    MaxValueEntropyMOAcquisition,
+    hypervolume_boxes,
+    mesmo_information,
+)
 from mobo.problem import DTYPE
 from tests.mobo.algorithms._contract import assert_algorithm_contract
 from tests.mobo.algorithms.conftest import FAST, FAST_NSGA2
@@ -75,3 +80,57 @@ def test_sampled_maxima_are_at_least_the_observed_maxima(branin_currin, observat
 def test_contract(branin_currin, observations):
     X, Y = observations
     assert_algorithm_contract("mesmo", branin_currin, X, Y, num_samples=2, **FAST, **FAST_NSGA2)
+
+
+def test_front_boxes_hold_the_observed_front(branin_currin, observations):
+    """``information="front"``: every sampled front's dominated region, as boxes, contains
+    the observed Pareto front (a sample that interpolates the data is not dominated by it)."""
+    X, Y = observations
+    algorithm = mobo.make_algorithm(
+        "mesmo", branin_currin, n_initial=4, num_samples=3, information="front", **FAST_NSGA2
+    )
+    U = branin_currin.to_unit(X)
+    boxes = algorithm.front_boxes(algorithm.fit_model(U, Y), U, Y, seed=0)
+    assert boxes.shape[:2] == (3, 2) and boxes.shape[-1] == 2
+    lower, upper = boxes[:, 0], boxes[:, 1]  # S x J x m
+    assert (lower <= upper).all()
+    front = Y[is_non_dominated(Y)]  # p x m
+    inside = (lower[:, :, None] <= front) & (front <= upper[:, :, None] + 1e-9)  # S x J x p x m
+    assert inside.all(dim=-1).any(dim=1).all()  # in some box of every sample
+    # ... and the boxes reach beyond it: some sampled front dominates more than the data.
+    assert (upper.amax(dim=1) > Y.max(dim=0).values).any()
+
+
+def test_front_information_contract(branin_currin, observations):
+    X, Y = observations
+    assert_algorithm_contract(
+        "mesmo", branin_currin, X, Y, num_samples=2, information="front", **FAST, **FAST_NSGA2
+    )
+
+
+def test_unknown_information_is_refused(branin_currin):
+    with pytest.raises(ValueError, match="information must be one of"):
+        mobo.make_algorithm("mesmo", branin_currin, information="boxes")
+
+
+def test_hypervolume_boxes_cover_exactly_what_does_not_improve_the_hypervolume():
+    front = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.6]]], dtype=DTYPE)
+    ref = torch.tensor([0.2, 0.2], dtype=DTYPE)
+    boxes = hypervolume_boxes(front, ref)
+    y = torch.rand(50_000, 2, generator=torch.Generator().manual_seed(0), dtype=DTYPE) * 3 - 1
+    lower, upper = boxes[0, 0], boxes[0, 1]
+    inside = ((y[:, None] >= lower) & (y[:, None] < upper)).all(-1).sum(-1)
+    assert inside.max() == 1  # the boxes are disjoint
+    improves = (y >= ref).all(-1) & ~(front[0][None] >= y[:, None]).all(-1).any(-1)
+    assert torch.equal(inside == 0, improves)
+    with_constraint = hypervolume_boxes(front, ref, num_constraints=1)
+    assert with_constraint.shape == (1, 2, boxes.shape[2] + 1, 3)
+    assert (with_constraint[0, 1, :-1, 2] == 0).all()  # feasible boxes: c <= 0
+    assert (with_constraint[0, 0, -1, 2] == 0).all()  # the infeasible box: c >= 0
+
+
+def test_hypervolume_information_contract(branin_currin, observations):
+    X, Y = observations
+    assert_algorithm_contract(
+        "mesmo", branin_currin, X, Y, information="hypervolume", **FAST, **FAST_NSGA2
+    )
