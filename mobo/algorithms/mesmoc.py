@@ -186,7 +186,12 @@ class MESMOC(MESMO):
         require_improvement: Penalize points whose posterior mean the observed feasible
             front weakly dominates (default True; not in the paper).
         **options: :class:`~mobo.algorithms.mesmo.MESMO` options (``num_samples``,
-            ``pop_size``, ``n_gen``, ``min_distance``, ``n_initial``, ...).
+            ``pop_size``, ``n_gen``, ``min_distance``, ``information``, ``n_initial``, ...).
+            The three options above shape ``information="maxima"`` only: with ``"front"``
+            or ``"hypervolume"`` the sampled feasible fronts' boxes carry the constraints
+            (feasible boxes bound each ``c <= 0``, one box holds the infeasible region, as
+            BoTorch's ``compute_sample_box_decomposition``), and setting any of the three
+            is an error.
 
     After each :meth:`propose`, ``last_max_values`` holds the ``S x (m + k)`` tensor of
     sampled maxima (objectives, then constraint slacks).
@@ -199,12 +204,30 @@ class MESMOC(MESMO):
         self,
         problem: Problem,
         *,
-        feasibility: str = "mean",
-        constraint_information: str = "floored",
-        require_improvement: bool = True,
+        feasibility: str | None = None,
+        constraint_information: str | None = None,
+        require_improvement: bool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)
+        maxima_only = {
+            "feasibility": feasibility,
+            "constraint_information": constraint_information,
+            "require_improvement": require_improvement,
+        }
+        if self.information != "maxima":
+            given = [name for name, value in maxima_only.items() if value is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: only for information='maxima'; with "
+                    f"information={self.information!r} the constraints enter through the "
+                    "sampled fronts' feasible boxes and the infeasible region's box"
+                )
+        feasibility = "mean" if feasibility is None else feasibility
+        constraint_information = (
+            "floored" if constraint_information is None else constraint_information
+        )
+        require_improvement = True if require_improvement is None else require_improvement
         if feasibility not in FEASIBILITY_RULES:
             raise ValueError(
                 f"feasibility must be one of {list(FEASIBILITY_RULES)}, got {feasibility!r}"

@@ -232,6 +232,8 @@ def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_r
     # region (constraint >= 0, any objective values).
     assert (boxes[0, 1, :-1, 2] == 0).all() and (boxes[0, 0, -1, 2] == 0).all()
     assert (boxes[0, 0, -1, :2] < -1e9).all() and (boxes[0, 1, -1, :2] > 1e9).all()
+    with pytest.raises(ValueError, match="require_improvement: only for information='maxima'"):
+        mobo.make_algorithm("mesmoc", problem, information="front", require_improvement=False)
     # (a fresh instance each: the surrogate warm-starts from its previous fit)
     first = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
     again = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
