@@ -9,6 +9,7 @@ from botorch.utils.testing import MockModel, MockPosterior
 
 import mobo
 from mobo.algorithms.mesmo import (
+    FrontInformation,
     MaxValueEntropyMOAcquisition,
     hypervolume_boxes,
     mesmo_information,
@@ -134,3 +135,39 @@ def test_hypervolume_information_contract(branin_currin, observations):
     assert_algorithm_contract(
         "mesmo", branin_currin, X, Y, information="hypervolume", **FAST, **FAST_NSGA2
     )
+
+
+def test_front_information_falls_back_to_the_diagonal_estimate_where_lb_is_nan(
+    branin_currin, observations, monkeypatch
+):
+    X, Y = observations
+    algorithm = mobo.make_algorithm("mesmo", branin_currin, information="front", **FAST_NSGA2)
+    U = branin_currin.to_unit(X)
+    model = algorithm.fit_model(U, Y)
+    acqf = FrontInformation(model, algorithm.front_boxes(model, U, Y, seed=0))
+    points = torch.rand(6, 1, 2, generator=torch.Generator().manual_seed(1), dtype=DTYPE)
+    with torch.no_grad():
+        acqf.estimation_type = "LB2"
+        diagonal = acqf(points)
+        acqf.estimation_type = "LB"
+        full = acqf(points)
+    assert torch.isfinite(full).all() and not torch.allclose(full, diagonal)
+    parent = mobo.algorithms.mesmo.qLowerBoundMultiObjectiveMaxValueEntropySearch
+    estimate = parent._compute_lower_bound_information_gain
+
+    def nan_at_first_point_under_lb(self, X):
+        value = estimate(self, X)
+        return (
+            value.index_fill(0, torch.tensor([0]), float("nan"))
+            if self.estimation_type == "LB"
+            else value
+        )
+
+    monkeypatch.setattr(
+        parent, "_compute_lower_bound_information_gain", nan_at_first_point_under_lb
+    )
+    with torch.no_grad():
+        patched = acqf(points)
+    assert patched[0] == diagonal[0]
+    torch.testing.assert_close(patched[1:], full[1:])
+    assert acqf.estimation_type == "LB"
