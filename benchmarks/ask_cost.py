@@ -1,0 +1,87 @@
+"""CPU seconds of one ``ask`` per algorithm variant, interleaved and repeated.
+
+What an iteration of each algorithm costs, measured apart from the long benchmark runs
+(whose per-iteration seconds depend on what else the machine ran): the same 30
+random observations of each problem, every variant asked for one point in turn, and that
+round repeated. CPU time of this process on one torch thread; the ratio to the first
+variant is taken within each problem.
+
+    python benchmarks/ask_cost.py --variants 'mesmo' 'mesmo:{"information": "front"}' qlognehvi
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+from botorch.test_functions import multi_objective
+
+import mobo
+from mobo.problem import DTYPE, FunctionProblem
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--problems", nargs="+", default=["BraninCurrin", "VehicleSafety"])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=[
+            "mesmo",
+            'mesmo:{"information": "front"}',
+            'mesmo:{"information": "hypervolume"}',
+            "qlognehvi",
+            "usemo",
+        ],
+        help="algorithm names, each optionally ':' and a JSON of its options",
+    )
+    parser.add_argument("--observations", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    return parser.parse_args(argv)
+
+
+def variant(text: str) -> tuple[str, dict]:
+    name, _, options = text.partition(":")
+    return name, json.loads(options) if options else {}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    rows = []
+    print("| problem | variant | median CPU s per ask | repeats | x first variant |")
+    print("|---|---|---|---|---|")
+    for problem_name in args.problems:
+        function = getattr(multi_objective, problem_name)(negate=True)
+        problem = FunctionProblem(
+            function, function.bounds, function.num_objectives, function.ref_point
+        )
+        generator = torch.Generator().manual_seed(0)
+        U = torch.rand(args.observations, function.dim, generator=generator, dtype=DTYPE)
+        X = problem.from_unit(U)
+        Y = problem.evaluate(X)
+        seconds: dict[str, list[float]] = {text: [] for text in args.variants}
+        for repeat in range(args.repeats):
+            for text in args.variants:  # interleaved: every variant once per round
+                name, options = variant(text)
+                algorithm = mobo.make_algorithm(name, problem, n_initial=10, **options)
+                start = time.process_time()
+                algorithm.ask(1, X, Y, seed=repeat)
+                seconds[text].append(time.process_time() - start)
+        first = statistics.median(seconds[args.variants[0]])
+        for text, values in seconds.items():
+            median = statistics.median(values)
+            rows.append({"problem": problem_name, "variant": text, "seconds": values})
+            spread = " ".join(f"{v:.2f}" for v in values)
+            print(f"| {problem_name} | {text} | {median:.2f} | {spread} | {median / first:.1f} |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
