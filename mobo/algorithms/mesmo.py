@@ -110,7 +110,47 @@ INFORMATION = ("maxima", "front", "hypervolume")
 _FAR = 1e10
 
 
-def hypervolume_boxes(fronts: Tensor, ref_point: Tensor, num_constraints: int = 0) -> Tensor:
+def _first_crossing(threshold: Tensor, *, above: bool) -> Tensor:
+    """``2 x n x n`` disjoint boxes whose union is "some coordinate ``i`` lies beyond
+    ``threshold_i``" (beyond: above it if ``above``, else below): box ``i`` holds the points
+    whose coordinates before ``i`` are not beyond and whose coordinate ``i`` is."""
+    n = threshold.shape[0]
+    lower = torch.full((n, n), -_FAR).to(threshold)
+    upper = torch.full((n, n), _FAR).to(threshold)
+    for i in range(n):
+        if above:
+            upper[i, :i], lower[i, i] = threshold[:i], threshold[i]
+        else:
+            lower[i, :i], upper[i, i] = threshold[:i], threshold[i]
+    return torch.stack([lower, upper])
+
+
+def with_constraints(boxes: Tensor, num_constraints: int) -> Tensor:
+    """Objective boxes (``S x 2 x J x m``) of a feasible region, extended to ``k``
+    constraints: each box with every ``c_i <= 0``, plus ``k`` disjoint boxes covering the
+    whole infeasible region (some ``c_i > 0``, any objective values). BoTorch's
+    ``compute_sample_box_decomposition`` adds one box where *every* constraint is violated,
+    which leaves points violating only some of them outside all boxes, that is, counted
+    as improving the front; exact for ``k = 1`` only."""
+    if not num_constraints:
+        return boxes
+    S, _, J, m = boxes.shape
+    k = num_constraints
+    feasible = torch.zeros(S, 2, J, k).to(boxes)
+    feasible[:, 0] = -_FAR
+    infeasible = torch.cat(
+        [
+            torch.stack([torch.full((k, m), -_FAR), torch.full((k, m), _FAR)]).to(boxes),
+            _first_crossing(torch.zeros(k).to(boxes), above=True),
+        ],
+        dim=-1,
+    )  # 2 x k x (m + k)
+    return torch.cat(
+        [torch.cat([boxes, feasible], dim=-1), infeasible.expand(S, 2, k, m + k)], dim=-2
+    )
+
+
+def hypervolume_boxes(fronts: Tensor, ref_point: Tensor) -> Tensor:
     """Disjoint boxes covering what does *not* improve a front's hypervolume: the region
     the front dominates above ``ref_point``, and every point that fails to dominate
     ``ref_point``. Truncating the predictive to this union is learning the front where the
@@ -119,34 +159,17 @@ def hypervolume_boxes(fronts: Tensor, ref_point: Tensor, num_constraints: int = 
     Args:
         fronts: An ``S x P x m`` tensor of sampled fronts (maximized).
         ref_point: The ``m`` reference point.
-        num_constraints: ``k``; feasible boxes then bound every constraint at ``<= 0`` and
-            one box holds the infeasible region (as ``compute_sample_box_decomposition``).
 
     Returns:
-        An ``S x 2 x J x (m + k)`` tensor of lower and upper box corners.
+        An ``S x 2 x J x m`` tensor of lower and upper box corners.
     """
     S, _, m = fronts.shape
     ref = ref_point.to(fronts)
     dominated = BoxDecompositionList(
         *[DominatedPartitioning(ref_point=ref, Y=F) for F in fronts]
     ).get_hypercell_bounds()  # 2 x S x J x m, padded with empty boxes
-    # Below the reference point in objective j (and at or above it before j): m boxes.
-    lower = torch.full((m, m), -_FAR).to(fronts)
-    upper = torch.full((m, m), _FAR).to(fronts)
-    for j in range(m):
-        lower[j, :j] = ref[:j]
-        upper[j, j] = ref[j]
-    outside = torch.stack([lower, upper]).unsqueeze(1).expand(2, S, m, m)
-    boxes = torch.cat([dominated, outside], dim=-2).movedim(0, 1)  # S x 2 x J x m
-    if num_constraints:
-        k = num_constraints
-        feasible = torch.zeros(*boxes.shape[:-1], k).to(fronts)
-        feasible[:, 0] = -_FAR
-        infeasible = torch.zeros(S, 2, 1, m + k).to(fronts)
-        infeasible[:, 0, :, :m], infeasible[:, 1, :, :m] = -_FAR, _FAR
-        infeasible[:, 1, :, m:] = _FAR
-        boxes = torch.cat([torch.cat([boxes, feasible], dim=-1), infeasible], dim=-2)
-    return boxes
+    outside = _first_crossing(ref, above=False).unsqueeze(1).expand(2, S, m, m)
+    return torch.cat([dominated, outside], dim=-2).movedim(0, 1)
 
 
 def mesmo_information(mean: Tensor, sigma: Tensor, max_values: Tensor) -> Tensor:
@@ -317,12 +340,13 @@ class MESMO(BayesianAlgorithm):
         return MaxValueEntropyMOAcquisition(model, max_values, sigma_floor=sigma_floor)
 
     def front_boxes(self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int) -> Tensor:
-        """``information="front"``: the ``S x 2 x J x (m + k)`` bounds of the boxes that
-        partition the region each sampled (feasible) front dominates, plus, with ``k``
-        constraints, the infeasible region (BoTorch's ``compute_sample_box_decomposition``).
-        Each sampled front is merged with the observed feasible Pareto front, as ``y*`` is
-        raised to the best observation: a sample that interpolates the data is not
-        dominated by it."""
+        """The ``S x 2 x J x (m + k)`` bounds of the disjoint boxes the predictive is
+        truncated to: the region each sampled (feasible) front dominates (``"front"``,
+        BoTorch's ``compute_sample_box_decomposition``) or :func:`hypervolume_boxes`
+        (``"hypervolume"``), and with ``k`` constraints the infeasible region
+        (:func:`with_constraints`). Each sampled front is merged with the observed
+        feasible Pareto front, as ``y*`` is raised to the best observation: a sample that
+        interpolates the data is not dominated by it."""
         m = self.problem.num_objectives
         objectives, constraints = self.problem.split_outcomes(Y)
         feasible = (constraints <= 0).all(dim=-1)
@@ -337,10 +361,10 @@ class MESMO(BayesianAlgorithm):
         P = max(len(F) for F in fronts)
         padded = torch.stack([torch.cat([F, F[:1].expand(P - len(F), m)]) for F in fronts])
         if self.information == "hypervolume":
-            return hypervolume_boxes(padded, self.ref_point, self.problem.num_constraints)
-        return compute_sample_box_decomposition(
-            padded, num_constraints=self.problem.num_constraints
-        )
+            boxes = hypervolume_boxes(padded, self.ref_point)
+        else:
+            boxes = compute_sample_box_decomposition(padded)
+        return with_constraints(boxes, self.problem.num_constraints)
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None

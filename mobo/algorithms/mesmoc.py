@@ -189,8 +189,8 @@ class MESMOC(MESMO):
             ``pop_size``, ``n_gen``, ``min_distance``, ``information``, ``n_initial``, ...).
             The three options above shape ``information="maxima"`` only: with ``"front"``
             or ``"hypervolume"`` the sampled feasible fronts' boxes carry the constraints
-            (feasible boxes bound each ``c <= 0``, one box holds the infeasible region, as
-            BoTorch's ``compute_sample_box_decomposition``), and setting any of the three
+            (feasible boxes bound each ``c <= 0``, ``k`` more cover the infeasible region:
+            :func:`~mobo.algorithms.mesmo.with_constraints`), and setting any of the three
             is an error.
 
     After each :meth:`propose`, ``last_max_values`` holds the ``S x (m + k)`` tensor of
@@ -221,7 +221,7 @@ class MESMOC(MESMO):
                 raise ValueError(
                     f"{', '.join(given)}: only for information='maxima'; with "
                     f"information={self.information!r} the constraints enter through the "
-                    "sampled fronts' feasible boxes and the infeasible region's box"
+                    "sampled fronts' feasible boxes and the infeasible region's boxes"
                 )
         feasibility = "mean" if feasibility is None else feasibility
         constraint_information = (

@@ -13,6 +13,7 @@ from mobo.algorithms.mesmo import (
     MaxValueEntropyMOAcquisition,
     hypervolume_boxes,
     mesmo_information,
+    with_constraints,
 )
 from mobo.problem import DTYPE
 from tests.mobo.algorithms._contract import assert_algorithm_contract
@@ -124,10 +125,25 @@ def test_hypervolume_boxes_cover_exactly_what_does_not_improve_the_hypervolume()
     assert inside.max() == 1  # the boxes are disjoint
     improves = (y >= ref).all(-1) & ~(front[0][None] >= y[:, None]).all(-1).any(-1)
     assert torch.equal(inside == 0, improves)
-    with_constraint = hypervolume_boxes(front, ref, num_constraints=1)
-    assert with_constraint.shape == (1, 2, boxes.shape[2] + 1, 3)
-    assert (with_constraint[0, 1, :-1, 2] == 0).all()  # feasible boxes: c <= 0
-    assert (with_constraint[0, 0, -1, 2] == 0).all()  # the infeasible box: c >= 0
+
+
+def test_constrained_boxes_cover_exactly_what_is_infeasible_or_does_not_improve():
+    """Two constraints: a point violating only one of them is in a box too (BoTorch's
+    single infeasible box, every constraint violated, would leave it out)."""
+    front = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.6]]], dtype=DTYPE)
+    ref = torch.tensor([0.2, 0.2], dtype=DTYPE)
+    boxes = with_constraints(hypervolume_boxes(front, ref), 2)
+    assert boxes.shape == (1, 2, hypervolume_boxes(front, ref).shape[2] + 2, 4)
+    y = torch.rand(50_000, 4, generator=torch.Generator().manual_seed(0), dtype=DTYPE) * 3 - 1
+    lower, upper = boxes[0, 0], boxes[0, 1]
+    inside = ((y[:, None] >= lower) & (y[:, None] < upper)).all(-1).sum(-1)
+    assert inside.max() == 1
+    objectives, constraints = y[:, :2], y[:, 2:]
+    improves = (objectives >= ref).all(-1) & ~(front[0][None] >= objectives[:, None]).all(-1).any(
+        -1
+    )
+    feasible_improvement = improves & (constraints < 0).all(-1)
+    assert torch.equal(inside == 0, feasible_improvement)
 
 
 def test_hypervolume_information_contract(branin_currin, observations):
