@@ -104,6 +104,7 @@ from torch.special import log_ndtr
 from mobo.algorithms._sampled_fronts import fill_distinct, sampled_pareto_sets, select_distinct
 from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.metrics import feasible_mask
 from mobo.problem import DTYPE, Problem
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -273,8 +274,8 @@ class MESMO(BayesianAlgorithm):
         n_gen: NSGA-II generations for each sampled problem.
         min_distance: Distance guard (unit cube) between a new point and the batch's
             earlier or pending points; default ``0.01 * sqrt(d)``.
-        information: ``"maxima"`` (default, the paper) or ``"front"`` (see the module
-            docstring).
+        information: ``"maxima"`` (default, the paper), ``"front"`` or ``"hypervolume"``
+            (see the module docstring).
         **options: :class:`BayesianAlgorithm` options (``n_initial``, ``num_restarts``, ...).
 
     After each :meth:`propose`, ``last_max_values`` holds the ``S x m`` tensor of ``y*``.
@@ -346,6 +347,14 @@ class MESMO(BayesianAlgorithm):
         """The acquisition function maximized for each point of a batch."""
         return MaxValueEntropyMOAcquisition(model, max_values, sigma_floor=sigma_floor)
 
+    def observed_front(self, U: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
+        """The Pareto set and front of the feasible observations (every observation, for a
+        problem without constraints): ``p x d`` inputs and ``p x m`` objectives."""
+        objectives, constraints = self.problem.split_outcomes(Y)
+        feasible = feasible_mask(constraints)
+        pareto = is_non_dominated(objectives[feasible])
+        return U[feasible][pareto], objectives[feasible][pareto]
+
     def front_boxes(self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int) -> Tensor:
         """The ``S x 2 x J x (m + k)`` bounds of the disjoint boxes the predictive is
         truncated to: the region each sampled (feasible) front dominates (``"front"``,
@@ -355,11 +364,7 @@ class MESMO(BayesianAlgorithm):
         feasible Pareto front, as ``y*`` is raised to the best observation: a sample that
         interpolates the data is not dominated by it."""
         m = self.problem.num_objectives
-        objectives, constraints = self.problem.split_outcomes(Y)
-        feasible = (constraints <= 0).all(dim=-1)
-        pareto = is_non_dominated(objectives[feasible])
-        observed = objectives[feasible][pareto]
-        initial = U[feasible][pareto] if pareto.any() else None
+        initial, observed = self.observed_front(U, Y)
         fronts = []
         for _, F in self.sampled_fronts(model, seed, initial=initial):
             F = torch.cat([F[:, :m], observed])

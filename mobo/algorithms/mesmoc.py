@@ -99,7 +99,6 @@ import torch
 from botorch.acquisition import AcquisitionFunction
 from botorch.models import ModelListGP
 from botorch.models.model import Model
-from botorch.utils.multi_objective.pareto import is_non_dominated
 from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
 from torch.special import log_ndtr
@@ -256,8 +255,7 @@ class MESMOC(MESMO):
         largest slack ``-c``."""
         objectives, constraints = self.problem.split_outcomes(Y)
         feasible = (constraints <= 0).all(dim=-1)
-        initial = U[feasible][is_non_dominated(objectives[feasible])] if feasible.any() else None
-        fronts = self.sampled_fronts(model, seed, initial=initial)
+        fronts = self.sampled_fronts(model, seed, initial=self.observed_front(U, Y)[0])
         m = self.problem.num_objectives
         front_max = torch.stack(
             [
@@ -289,9 +287,8 @@ class MESMOC(MESMO):
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
     ) -> Tensor:
-        objectives, constraints = self.problem.split_outcomes(Y)
-        feasible = (constraints <= 0).all(dim=-1)
-        self._front = objectives[feasible][is_non_dominated(objectives[feasible])]
+        _, self._front = self.observed_front(U, Y)
+        constraints = self.problem.split_outcomes(Y)[1]
         if constraints.shape[0] > 1:
             spread = constraints.std(dim=0, correction=0)
             self._constraint_scale = torch.where(spread > 0, spread, torch.ones_like(spread))
