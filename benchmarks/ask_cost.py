@@ -19,15 +19,19 @@ import time
 import warnings
 
 import torch
-from botorch.test_functions import multi_objective
 
 import mobo
-from mobo.problem import DTYPE, FunctionProblem
+from mobo.problem import DTYPE
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--problems", nargs="+", default=["BraninCurrin", "VehicleSafety"])
+    parser.add_argument(
+        "--problems",
+        nargs="+",
+        default=["BraninCurrin", "VehicleSafety"],
+        choices=mobo.problems.available_problems(),
+    )
     parser.add_argument(
         "--variants",
         nargs="+",
@@ -58,12 +62,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print("| problem | variant | median CPU s per ask | repeats | x first variant |")
     print("|---|---|---|---|---|")
     for problem_name in args.problems:
-        function = getattr(multi_objective, problem_name)(negate=True)
-        problem = FunctionProblem(
-            function, function.bounds, function.num_objectives, function.ref_point
-        )
+        problem = mobo.problems.make(problem_name)
         generator = torch.Generator().manual_seed(0)
-        U = torch.rand(args.observations, function.dim, generator=generator, dtype=DTYPE)
+        U = torch.rand(args.observations, problem.dim, generator=generator, dtype=DTYPE)
         X = problem.from_unit(U)
         Y = problem.evaluate(X)
         seconds: dict[str, list[float]] = {text: [] for text in args.variants}
