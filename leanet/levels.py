@@ -35,9 +35,9 @@ matching batch-norm channels; the image channels are never sliced. Three schemes
   57.3% against 85.9%). The study's recipe (:func:`leanet.train.recalibrate_batch_norm`,
   heads, then :func:`leanet.train.fine_tune` for a fixed number of epochs, with
   distillation for MobileNet) brings ConvNet and VGG-16 levels on MNIST to the full
-  network's accuracy and MobileNet's within half a point (0.966 against 0.971;
+  network's accuracy and MobileNet's within 0.3 points (0.969 against 0.971, 40 epochs;
   ``benchmarks/results/leanet_seeds.md``, 3 seeds); on the 8x8 digits the top level stays
-  0.4-2.3 points short, which is what the hybrid scheme is for. Fine-tuning is an explicit
+  0.4-2.4 points short, which is what the hybrid scheme is for. Fine-tuning is an explicit
   option, never silent.
 - ``scheme="slice"``: level k is the plain first-``w_k``-channels slice (all cross
   connections). Level L is exactly the pretrained feature extractor and accuracy is kept,
