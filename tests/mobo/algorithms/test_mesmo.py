@@ -6,6 +6,7 @@ import pytest
 import torch
 from botorch.utils.multi_objective.pareto import is_non_dominated
 from botorch.utils.testing import MockModel, MockPosterior
+from torch import Tensor
 
 import mobo
 from mobo.algorithms.mesmo import (
@@ -115,35 +116,41 @@ def test_unknown_information_is_refused(branin_currin):
         mobo.make_algorithm("mesmo", branin_currin, information="boxes")
 
 
-def test_hypervolume_boxes_cover_exactly_what_does_not_improve_the_hypervolume():
-    front = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.6]]], dtype=DTYPE)
-    ref = torch.tensor([0.2, 0.2], dtype=DTYPE)
-    boxes = hypervolume_boxes(front, ref)
-    y = torch.rand(50_000, 2, generator=torch.Generator().manual_seed(0), dtype=DTYPE) * 3 - 1
+#: A sampled front of three points and a reference point that cuts off its two ends.
+FRONT = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.6]]], dtype=DTYPE)
+REF = torch.tensor([0.2, 0.2], dtype=DTYPE)
+
+
+def _boxes_holding(boxes: Tensor, n_outputs: int) -> tuple[Tensor, Tensor]:
+    """50k uniform outcomes in [-1, 2]^n and, per outcome, how many of sample 0's boxes
+    hold it."""
+    y = torch.rand(50_000, n_outputs, generator=torch.Generator().manual_seed(0), dtype=DTYPE)
+    y = y * 3 - 1
     lower, upper = boxes[0, 0], boxes[0, 1]
-    inside = ((y[:, None] >= lower) & (y[:, None] < upper)).all(-1).sum(-1)
+    return y, ((y[:, None] >= lower) & (y[:, None] < upper)).all(-1).sum(-1)
+
+
+def _improves(objectives: Tensor) -> Tensor:
+    """Whether each row dominates REF and is not dominated by FRONT."""
+    dominated = (FRONT[0][None] >= objectives[:, None]).all(-1).any(-1)
+    return (objectives >= REF).all(-1) & ~dominated
+
+
+def test_hypervolume_boxes_cover_exactly_what_does_not_improve_the_hypervolume():
+    y, inside = _boxes_holding(hypervolume_boxes(FRONT, REF), 2)
     assert inside.max() == 1  # the boxes are disjoint
-    improves = (y >= ref).all(-1) & ~(front[0][None] >= y[:, None]).all(-1).any(-1)
-    assert torch.equal(inside == 0, improves)
+    assert torch.equal(inside == 0, _improves(y))
 
 
 def test_constrained_boxes_cover_exactly_what_is_infeasible_or_does_not_improve():
     """Two constraints: a point violating only one of them is in a box too (BoTorch's
     single infeasible box, every constraint violated, would leave it out)."""
-    front = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.6]]], dtype=DTYPE)
-    ref = torch.tensor([0.2, 0.2], dtype=DTYPE)
-    boxes = with_constraints(hypervolume_boxes(front, ref), 2)
-    assert boxes.shape == (1, 2, hypervolume_boxes(front, ref).shape[2] + 2, 4)
-    y = torch.rand(50_000, 4, generator=torch.Generator().manual_seed(0), dtype=DTYPE) * 3 - 1
-    lower, upper = boxes[0, 0], boxes[0, 1]
-    inside = ((y[:, None] >= lower) & (y[:, None] < upper)).all(-1).sum(-1)
+    boxes = with_constraints(hypervolume_boxes(FRONT, REF), 2)
+    assert boxes.shape == (1, 2, hypervolume_boxes(FRONT, REF).shape[2] + 2, 4)
+    y, inside = _boxes_holding(boxes, 4)
     assert inside.max() == 1
     objectives, constraints = y[:, :2], y[:, 2:]
-    improves = (objectives >= ref).all(-1) & ~(front[0][None] >= objectives[:, None]).all(-1).any(
-        -1
-    )
-    feasible_improvement = improves & (constraints < 0).all(-1)
-    assert torch.equal(inside == 0, feasible_improvement)
+    assert torch.equal(inside == 0, _improves(objectives) & (constraints < 0).all(-1))
 
 
 def test_hypervolume_information_contract(branin_currin, observations):
