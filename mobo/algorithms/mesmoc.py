@@ -20,12 +20,13 @@ every constraint has its own GP. Each iteration:
    maximized only over the points whose posterior means satisfy every constraint (the
    paper's search space); elsewhere the acquisition is replaced by a penalty.
 
-That is ``information="maxima"`` (default). With MESMO's ``"hypervolume"`` (or ``"front"``)
-steps 2-3 become a truncation of all ``m + k`` outputs to boxes: the region that neither
-improves a sampled feasible front's hypervolume nor is feasible
+That is ``information="maxima"``, the paper's. By default (MESMO's ``"hypervolume"``; or
+``"front"``) steps 2-3 are instead a truncation of all ``m + k`` outputs to boxes: the region
+that neither improves a sampled feasible front's hypervolume nor is feasible
 (:func:`~mobo.algorithms.mesmo.with_constraints`). Measured over 5 seeds it reached 0.93-0.98
 of constrained qLogNEHVI's median feasible hypervolume where the maxima reached 0.66-0.93
-(``benchmarks/results/mesmoc_information.md``).
+(``benchmarks/results/mesmoc_information.md``). Of the notes below, those on ``y*``, ``s*``,
+the penalty and ``require_improvement`` concern the maxima form only.
 
 Where ours differs from the paper and the authors' code, and why:
 

@@ -153,7 +153,9 @@ class MFOSEMO(MESMO):
         problem: A problem with fidelities (``fidelity_levels``, ``fidelity_costs``).
         target_only: Evaluate at the target fidelity only (the full-fidelity baseline).
         grid_points: Grid size of the lower-fidelity entropy integral.
-        **options: :class:`~mobo.algorithms.mesmo.MESMO` options.
+        **options: :class:`~mobo.algorithms.mesmo.MESMO` options; its information measure
+            is the paper's per-objective maxima (``information="maxima"``), the only one
+            whose lower-fidelity form is derived here.
     """
 
     name = "mfosemo"
@@ -171,6 +173,11 @@ class MFOSEMO(MESMO):
             raise ValueError(
                 f"algorithm 'mfosemo' needs a problem with fidelities (fidelity_levels, "
                 f"fidelity_costs); problem {problem.name!r} declares none: use 'mesmo'"
+            )
+        if options.setdefault("information", "maxima") != "maxima":
+            raise ValueError(
+                f"algorithm 'mfosemo' supports information='maxima' only, got "
+                f"{options['information']!r}"
             )
         super().__init__(problem, **options)
         self.chooses_fidelity = not target_only

@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 
 #: MESMOC settings small enough for unit tests.
 FAST_MESMOC = {**FAST_BO, "pop_size": 16, "n_gen": 8}
+#: MESMOC in the paper's form (per-objective and per-slack maxima).
+MAXIMA_MESMOC = {**FAST_MESMOC, "information": "maxima"}
 
 
 def constrained_toy(X: torch.Tensor) -> torch.Tensor:
@@ -200,7 +202,7 @@ def test_mesmoc_samples_maxima_of_objectives_and_slacks_and_is_seeded():
         torch.rand(12, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     )
     Y, C = problem.split_outcomes(problem.evaluate(X))
-    algorithm = mobo.make_algorithm("mesmoc", problem, n_initial=4, **FAST_MESMOC)
+    algorithm = mobo.make_algorithm("mesmoc", problem, n_initial=4, **MAXIMA_MESMOC)
     first = algorithm.ask(2, X, Y, C=C, seed=4)
     max_values = algorithm.last_max_values
     assert max_values.shape == (1, 3)
@@ -208,13 +210,13 @@ def test_mesmoc_samples_maxima_of_objectives_and_slacks_and_is_seeded():
     scaled = algorithm.model_objectives(torch.cat([Y, C], -1))
     feasible = (C <= 0).all(-1)
     assert (max_values[0, :2] >= scaled[feasible, :2].max(0).values - 1e-9).all()
-    again = mobo.make_algorithm("mesmoc", problem, n_initial=4, **FAST_MESMOC).ask(
+    again = mobo.make_algorithm("mesmoc", problem, n_initial=4, **MAXIMA_MESMOC).ask(
         2, X, Y, C=C, seed=4
     )
     torch.testing.assert_close(first, again)
     assert torch.cdist(first, first)[0, 1] > 1e-6
     with pytest.raises(ValueError, match="feasibility must be one of"):
-        mobo.make_algorithm("mesmoc", problem, feasibility="pof")
+        mobo.make_algorithm("mesmoc", problem, feasibility="pof", information="maxima")
 
 
 def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_region():
@@ -287,7 +289,7 @@ def test_mesmoc_floors_sampled_slack_maxima_at_the_largest_observed_slack():
     values = {}
     for rule in ("floored", "front"):
         algorithm = mobo.make_algorithm(
-            "mesmoc", problem, constraint_information=rule, n_initial=4, **FAST_MESMOC
+            "mesmoc", problem, constraint_information=rule, n_initial=4, **MAXIMA_MESMOC
         )
         algorithm.ask(1, X, outcomes[:, :2], C=outcomes[:, 2:], seed=0)
         values[rule] = algorithm.last_max_values

@@ -116,6 +116,9 @@ def test_mfosemo_refuses_a_problem_without_fidelities_and_biased_problem_is_bias
     with pytest.raises(ValueError, match="'mfosemo' needs a problem with fidelities"):
         mobo.make_algorithm("mfosemo", mobo.problems.make("BraninCurrin"))
     problem = BiasedFidelityProblem()
+    assert mobo.make_algorithm("mfosemo", problem).information == "maxima"
+    with pytest.raises(ValueError, match="'mfosemo' supports information='maxima' only"):
+        mobo.make_algorithm("mfosemo", problem, information="hypervolume")
     x = torch.tensor([[0.3, 0.7]], dtype=torch.float64)
     high = problem.evaluate(torch.cat([x, torch.ones(1, 1, dtype=torch.float64)], -1))
     low = problem.evaluate(torch.cat([x, torch.full((1, 1), 0.25, dtype=torch.float64)], -1))

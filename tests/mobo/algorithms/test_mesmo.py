@@ -73,16 +73,36 @@ def test_acquisition_is_finite_far_above_the_sampled_maxima():
 def test_sampled_maxima_are_at_least_the_observed_maxima(branin_currin, observations):
     X, Y = observations
     algorithm = mobo.make_algorithm(
-        "mesmo", branin_currin, n_initial=4, num_samples=3, **FAST, **FAST_NSGA2
+        "mesmo",
+        branin_currin,
+        n_initial=4,
+        num_samples=3,
+        information="maxima",
+        **FAST,
+        **FAST_NSGA2,
     )
     algorithm.ask(1, X, Y, seed=0)
     assert algorithm.last_max_values.shape == (3, 2)
     assert (algorithm.last_max_values >= Y.max(dim=0).values).all()
 
 
-def test_contract(branin_currin, observations):
+def test_hypervolume_information_is_the_default(branin_currin):
+    assert mobo.make_algorithm("mesmo", branin_currin).information == "hypervolume"
+
+
+@pytest.mark.parametrize("information", ["hypervolume", "maxima"])
+def test_contract(branin_currin, observations, information):
     X, Y = observations
-    assert_algorithm_contract("mesmo", branin_currin, X, Y, num_samples=2, **FAST, **FAST_NSGA2)
+    assert_algorithm_contract(
+        "mesmo",
+        branin_currin,
+        X,
+        Y,
+        num_samples=2,
+        information=information,
+        **FAST,
+        **FAST_NSGA2,
+    )
 
 
 def test_front_boxes_hold_the_observed_front(branin_currin, observations):
