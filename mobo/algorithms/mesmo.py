@@ -93,11 +93,13 @@ from botorch.acquisition.multi_objective.max_value_entropy_search import (
 from botorch.acquisition.multi_objective.utils import compute_sample_box_decomposition
 from botorch.models import ModelListGP
 from botorch.models.model import Model
+from botorch.optim.initializers import initialize_q_batch
 from botorch.utils.multi_objective.box_decompositions.box_decomposition_list import (
     BoxDecompositionList,
 )
 from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
 from botorch.utils.multi_objective.pareto import is_non_dominated
+from botorch.utils.sampling import draw_sobol_samples
 from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
 from torch.special import log_ndtr
@@ -356,20 +358,31 @@ class MESMO(BayesianAlgorithm):
         pareto = is_non_dominated(objectives[feasible])
         return U[feasible][pareto], objectives[feasible][pareto]
 
-    def front_boxes(self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int) -> Tensor:
+    def front_boxes(
+        self,
+        model: ModelListGP,
+        U: Tensor,
+        Y: Tensor,
+        seed: int,
+        fronts: list[tuple[Tensor, Tensor]] | None = None,
+    ) -> Tensor:
         """The ``S x 2 x J x (m + k)`` bounds of the disjoint boxes the predictive is
         truncated to: the region each sampled (feasible) front dominates (``"front"``,
         BoTorch's ``compute_sample_box_decomposition``) or :func:`hypervolume_boxes`
         (``"hypervolume"``), and with ``k`` constraints the infeasible region
         (:func:`with_constraints`). Each sampled front is merged with the observed
         feasible Pareto front, as ``y*`` is raised to the best observation: a sample that
-        interpolates the data is not dominated by it."""
+        interpolates the data is not dominated by it. ``fronts``: the sampled Pareto sets
+        and fronts if already drawn."""
         m = self.problem.num_objectives
         initial, observed = self.observed_front(U, Y)
-        fronts = []
-        for _, F in self.sampled_fronts(model, seed, initial=initial):
+        if fronts is None:
+            fronts = self.sampled_fronts(model, seed, initial=initial)
+        merged = []
+        for _, F in fronts:
             F = torch.cat([F[:, :m], observed])
-            fronts.append(F[is_non_dominated(F)])
+            merged.append(F[is_non_dominated(F)])
+        fronts = merged
         # BoTorch wants equal-sized fronts: repeat a point (a duplicate adds no box).
         P = max(len(F) for F in fronts)
         padded = torch.stack([torch.cat([F, F[:1].expand(P - len(F), m)]) for F in fronts])
@@ -379,13 +392,43 @@ class MESMO(BayesianAlgorithm):
             boxes = compute_sample_box_decomposition(padded)
         return with_constraints(boxes, self.problem.num_constraints)
 
+    def maximize_from(
+        self,
+        acqf: AcquisitionFunction,
+        q: int,
+        sets: Tensor,
+        *,
+        seed: int,
+        U_pending: Tensor | None,
+    ) -> Tensor:
+        """Greedy batch of ``q`` maximizers of ``acqf``, each point's L-BFGS-B restarts
+        started from the best of ``raw_samples`` Sobol points *and* the sampled Pareto sets
+        ``sets``, as BoTorch's initializer picks them (``initialize_q_batch``). A sampled
+        front is where its information concentrates, and the box-truncated information is
+        flat or multimodal elsewhere, so Sobol points alone often start every restart far
+        from it (the paper's MESMO picks among the sampled Pareto sets outright)."""
+        raw = draw_sobol_samples(self.unit_bounds, n=self.raw_samples, q=1, seed=seed)
+        pool = torch.cat([raw.squeeze(1).to(sets), sets]).unsqueeze(1)
+        chosen = []
+        for _ in range(q):
+            with torch.no_grad():
+                values = torch.cat([acqf(chunk) for chunk in pool.split(256)])
+            starts, _ = initialize_q_batch(pool, values, self.num_restarts)
+            chosen.append(self.maximize(acqf, 1, batch_initial_conditions=starts))
+            pending = torch.cat(chosen if U_pending is None else [U_pending, *chosen])
+            acqf.set_X_pending(pending)
+        return torch.cat(chosen)
+
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
     ) -> Tensor:
         model = self.fit_model(U, Y)
         if self.information != "maxima":
-            acqf = FrontInformation(model, self.front_boxes(model, U, Y, seed), X_pending=U_pending)
-            return self.maximize(acqf, q)
+            fronts = self.sampled_fronts(model, seed, initial=self.observed_front(U, Y)[0])
+            boxes = self.front_boxes(model, U, Y, seed, fronts=fronts)
+            acqf = FrontInformation(model, boxes, X_pending=U_pending)
+            sets = torch.cat([X for X, _ in fronts])
+            return self.maximize_from(acqf, q, sets, seed=seed, U_pending=U_pending)
         max_values = self.sample_max_values(model, U, Y, seed)
         self.last_max_values = max_values
         sigma_floor = 1e-9 * (Y.max(dim=0).values - Y.min(dim=0).values) + 1e-12

@@ -180,6 +180,28 @@ def test_hypervolume_information_contract(branin_currin, observations):
     )
 
 
+def test_box_information_restarts_from_the_sampled_pareto_sets(branin_currin, observations):
+    """With one Sobol raw sample and one restart, the restart starts at the best point of
+    the pool, which holds the sampled Pareto sets: the proposal's information is at least
+    that of every sampled Pareto-optimal point, and a second batch point goes elsewhere."""
+    X, Y = observations
+    algorithm = mobo.make_algorithm(
+        "mesmo", branin_currin, num_samples=2, num_restarts=1, raw_samples=1, **FAST_NSGA2
+    )
+    U = branin_currin.to_unit(X)
+    model = algorithm.fit_model(U, Y)
+    fronts = algorithm.sampled_fronts(model, 0, initial=algorithm.observed_front(U, Y)[0])
+    sets = torch.cat([X for X, _ in fronts])
+    acqf = FrontInformation(model, algorithm.front_boxes(model, U, Y, 0, fronts=fronts))
+    with torch.no_grad():
+        best_of_sets = acqf(sets.unsqueeze(1)).max()
+    batch = algorithm.maximize_from(acqf, 2, sets, seed=0, U_pending=None)
+    acqf.set_X_pending(None)
+    with torch.no_grad():
+        assert acqf(batch[:1].unsqueeze(1)) >= best_of_sets - 1e-9
+    assert batch.shape == (2, 2) and torch.dist(batch[0], batch[1]) > 1e-6
+
+
 def test_front_information_falls_back_to_the_diagonal_estimate_where_lb_is_nan(
     branin_currin, observations, monkeypatch
 ):
