@@ -13,6 +13,8 @@ import torch
 from botorch.acquisition import AcquisitionFunction
 from botorch.models import ModelListGP
 from botorch.optim import optimize_acqf
+from botorch.optim.initializers import initialize_q_batch
+from botorch.utils.sampling import draw_sobol_samples
 from torch import Tensor
 
 from mobo.algorithms.base import Algorithm
@@ -129,6 +131,35 @@ class BayesianAlgorithm(Algorithm):
             **kwargs,
         )
         return candidates.detach()
+
+    def maximize_from(
+        self,
+        acqf: AcquisitionFunction,
+        q: int,
+        candidates: Tensor,
+        *,
+        seed: int,
+        U_pending: Tensor | None,
+        options: dict[str, Any] | None = None,
+    ) -> Tensor:
+        """:meth:`maximize`, with each point's restarts started from the best of
+        ``raw_samples`` Sobol points *and* the ``n x d`` ``candidates``, as BoTorch's
+        initializer picks them (``initialize_q_batch``, which always keeps the best).
+
+        For acquisitions that are high near known points and flat elsewhere: the
+        information of MESMO, PESMO and JES concentrates on the sampled Pareto sets, and
+        Sobol starts alone often missed them (the papers' MESMO and PESMO pick among the
+        sampled sets outright). A batch is greedy: each point is pending for the next."""
+        raw = draw_sobol_samples(self.unit_bounds, n=self.raw_samples, q=1, seed=seed)
+        pool = torch.cat([raw.squeeze(1), candidates.to(DTYPE)]).unsqueeze(1)
+        chosen: list[Tensor] = []
+        for _ in range(q):
+            with torch.no_grad():
+                values = torch.cat([acqf(chunk) for chunk in pool.split(256)])
+            starts, _ = initialize_q_batch(pool, values, self.num_restarts)
+            chosen.append(self.maximize(acqf, 1, options=options, batch_initial_conditions=starts))
+            acqf.set_X_pending(torch.cat(chosen if U_pending is None else [U_pending, *chosen]))
+        return torch.cat(chosen)
 
 
 def objective_scaling(Y: Tensor, ref_point: Tensor) -> tuple[Tensor, Tensor]:

@@ -93,13 +93,11 @@ from botorch.acquisition.multi_objective.max_value_entropy_search import (
 from botorch.acquisition.multi_objective.utils import compute_sample_box_decomposition
 from botorch.models import ModelListGP
 from botorch.models.model import Model
-from botorch.optim.initializers import initialize_q_batch
 from botorch.utils.multi_objective.box_decompositions.box_decomposition_list import (
     BoxDecompositionList,
 )
 from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
 from botorch.utils.multi_objective.pareto import is_non_dominated
-from botorch.utils.sampling import draw_sobol_samples
 from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
 from torch.special import log_ndtr
@@ -391,33 +389,6 @@ class MESMO(BayesianAlgorithm):
         else:
             boxes = compute_sample_box_decomposition(padded)
         return with_constraints(boxes, self.problem.num_constraints)
-
-    def maximize_from(
-        self,
-        acqf: AcquisitionFunction,
-        q: int,
-        sets: Tensor,
-        *,
-        seed: int,
-        U_pending: Tensor | None,
-    ) -> Tensor:
-        """Greedy batch of ``q`` maximizers of ``acqf``, each point's L-BFGS-B restarts
-        started from the best of ``raw_samples`` Sobol points *and* the sampled Pareto sets
-        ``sets``, as BoTorch's initializer picks them (``initialize_q_batch``). A sampled
-        front is where its information concentrates, and the box-truncated information is
-        flat or multimodal elsewhere, so Sobol points alone often start every restart far
-        from it (the paper's MESMO picks among the sampled Pareto sets outright)."""
-        raw = draw_sobol_samples(self.unit_bounds, n=self.raw_samples, q=1, seed=seed)
-        pool = torch.cat([raw.squeeze(1).to(sets), sets]).unsqueeze(1)
-        chosen = []
-        for _ in range(q):
-            with torch.no_grad():
-                values = torch.cat([acqf(chunk) for chunk in pool.split(256)])
-            starts, _ = initialize_q_batch(pool, values, self.num_restarts)
-            chosen.append(self.maximize(acqf, 1, batch_initial_conditions=starts))
-            pending = torch.cat(chosen if U_pending is None else [U_pending, *chosen])
-            acqf.set_X_pending(pending)
-        return torch.cat(chosen)
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
