@@ -41,6 +41,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--n-initial", type=int, default=10)
     parser.add_argument("--max-evals", type=int, default=120, help="cap on evaluations")
     parser.add_argument("--quick", action="store_true", help="2 seeds, budget 8")
+    parser.add_argument(
+        "--options",
+        type=json.loads,
+        default={},
+        help='JSON of MF-OSEMO options for both variants, e.g. \'{"information": "maxima"}\'',
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "mobo_fidelity")
     args = parser.parse_args(argv)
     if args.quick:
@@ -68,7 +74,7 @@ def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
             show_progress=False,
             callbacks=[within_budget],
             n_initial=args.n_initial,
-            **VARIANTS[variant],
+            **{**args.options, **VARIANTS[variant]},
         )
     return {
         "variant": variant,
@@ -104,7 +110,8 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         "",
         f"Problem: BraninCurrinMF (levels 0.25 / 1.0 at cost 0.1 / 1.0, bias 0.5); seeds "
         f"0..{args.seeds - 1}; {args.n_initial} initial Sobol points; each run stops at total "
-        f"cost {args.budget:g}; torch on 1 thread, shared 2-core machine (nice 5).",
+        f"cost {args.budget:g}; MF-OSEMO options {args.options or 'defaults'}; torch on 1 "
+        "thread, shared 2-core machine (nice 5).",
         "",
         "Hypervolume of the target-fidelity evaluations reached within each total cost "
         "(median, min - max over seeds; BraninCurrin's max_hv is "

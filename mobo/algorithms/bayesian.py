@@ -141,6 +141,7 @@ class BayesianAlgorithm(Algorithm):
         seed: int,
         U_pending: Tensor | None,
         options: dict[str, Any] | None = None,
+        fixed_features: dict[int, float] | None = None,
     ) -> Tensor:
         """:meth:`maximize`, with each point's restarts started from the best of
         ``raw_samples`` Sobol points *and* the ``n x d`` ``candidates``, as BoTorch's
@@ -149,15 +150,26 @@ class BayesianAlgorithm(Algorithm):
         For acquisitions that are high near known points and flat elsewhere: the
         information of MESMO, PESMO and JES concentrates on the sampled Pareto sets, and
         Sobol starts alone often missed them (the papers' MESMO and PESMO pick among the
-        sampled sets outright). A batch is greedy: each point is pending for the next."""
+        sampled sets outright). A batch is greedy: each point is pending for the next.
+        ``fixed_features`` (column: value) holds inputs fixed, in the starts too."""
         raw = draw_sobol_samples(self.unit_bounds, n=self.raw_samples, q=1, seed=seed)
         pool = torch.cat([raw.squeeze(1), candidates.to(DTYPE)]).unsqueeze(1)
+        for column, value in (fixed_features or {}).items():
+            pool[..., column] = value
         chosen: list[Tensor] = []
         for _ in range(q):
             with torch.no_grad():
                 values = torch.cat([acqf(chunk) for chunk in pool.split(256)])
             starts, _ = initialize_q_batch(pool, values, self.num_restarts)
-            chosen.append(self.maximize(acqf, 1, options=options, batch_initial_conditions=starts))
+            chosen.append(
+                self.maximize(
+                    acqf,
+                    1,
+                    options=options,
+                    batch_initial_conditions=starts,
+                    fixed_features=fixed_features,
+                )
+            )
             acqf.set_X_pending(torch.cat(chosen if U_pending is None else [U_pending, *chosen]))
         return torch.cat(chosen)
 
