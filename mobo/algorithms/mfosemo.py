@@ -58,6 +58,7 @@ the default.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -270,57 +271,60 @@ class MFOSEMO(MESMO):
         if at_target.any():
             initial = U[at_target][is_non_dominated(Y[at_target])][:, :-1]
         fronts = self.sampled_fronts(model, seed, initial=initial, fixed_last=target)
+        fidelity = U.shape[1] - 1  # the input column the levels fix
         if self.information != "maxima":
             boxes = self.front_boxes(model, U[at_target], Y[at_target], seed, fronts=fronts)
-            return self.propose_by_boxes(q, model, boxes, fronts, seed=seed, U_pending=U_pending)
+            sets = torch.cat([X for X, _ in fronts])
+            return self.choose_by_level(
+                q,
+                model,
+                U_pending,
+                lambda model, cost: MultiFidelityFrontInformationPerCost(
+                    model, boxes, target=target, cost=cost
+                ),
+                # restarts from the sampled target-fidelity Pareto sets moved to the level
+                lambda acqf, level: self.maximize_from(
+                    acqf,
+                    1,
+                    sets,
+                    seed=seed,
+                    U_pending=None,
+                    fixed_features={fidelity: level},
+                ),
+            )
         max_values = torch.stack([F.max(dim=0).values for _, F in fronts])
         if at_target.any():
             max_values = torch.maximum(max_values, Y[at_target].max(dim=0).values)
         self.last_max_values = max_values
         sigma_floor = 1e-9 * (Y.max(dim=0).values - Y.min(dim=0).values) + 1e-12
-        if U_pending is not None:
-            model = kriging_believer(model, U_pending)
-        levels = list(zip(self.levels, self.costs, strict=True))
-        if not self.chooses_fidelity:
-            levels = levels[-1:]
-        chosen = []
-        for _ in range(q):
-            best, best_value = None, -math.inf
-            for level, cost in levels:
-                acqf = MultiFidelityInformationPerCost(
-                    model,
-                    max_values,
-                    target=target,
-                    cost=cost,
-                    sigma_floor=sigma_floor,
-                    grid_points=self.grid_points,
-                )
-                candidate = self.maximize(acqf, 1, fixed_features={U.shape[1] - 1: level})
-                with torch.no_grad():
-                    value = float(acqf(candidate.unsqueeze(0)))
-                if value > best_value:
-                    best, best_value = candidate, value
-            chosen.append(best)
-            model = kriging_believer(model, best)
-        return torch.cat(chosen)
+        return self.choose_by_level(
+            q,
+            model,
+            U_pending,
+            lambda model, cost: MultiFidelityInformationPerCost(
+                model,
+                max_values,
+                target=target,
+                cost=cost,
+                sigma_floor=sigma_floor,
+                grid_points=self.grid_points,
+            ),
+            lambda acqf, level: self.maximize(acqf, 1, fixed_features={fidelity: level}),
+        )
 
-    def propose_by_boxes(
+    def choose_by_level(
         self,
         q: int,
         model: ModelListGP,
-        boxes: Tensor,
-        fronts: list[tuple[Tensor, Tensor]],
-        *,
-        seed: int,
         U_pending: Tensor | None,
+        acquisition: Callable[[ModelListGP, float], AcquisitionFunction],
+        maximize: Callable[[AcquisitionFunction, float], Tensor],
     ) -> Tensor:
-        """The box-information form: per point, the level whose best candidate has the most
-        information per cost (:class:`MultiFidelityFrontInformationPerCost`), restarts seeded
-        with the sampled target-fidelity Pareto sets moved to that level; a batch by
-        kriging believer."""
+        """A greedy batch: per point, the level whose best candidate (``maximize`` of the
+        ``acquisition`` at that level's cost) has the most information per cost; pending
+        and chosen points are added to the model by kriging believer."""
         if U_pending is not None:
             model = kriging_believer(model, U_pending)
-        sets = torch.cat([X for X, _ in fronts])
         levels = list(zip(self.levels, self.costs, strict=True))
         if not self.chooses_fidelity:
             levels = levels[-1:]
@@ -328,19 +332,8 @@ class MFOSEMO(MESMO):
         for _ in range(q):
             best, best_value = None, -math.inf
             for level, cost in levels:
-                acqf = MultiFidelityFrontInformationPerCost(
-                    model, boxes, target=self.levels[-1], cost=cost
-                )
-                at_level = sets.clone()
-                at_level[:, -1] = level
-                candidate = self.maximize_from(
-                    acqf,
-                    1,
-                    at_level,
-                    seed=seed,
-                    U_pending=None,
-                    fixed_features={sets.shape[1] - 1: level},
-                )
+                acqf = acquisition(model, cost)
+                candidate = maximize(acqf, level)
                 with torch.no_grad():
                     value = float(acqf(candidate.unsqueeze(0)))
                 if value > best_value:
