@@ -20,13 +20,18 @@ def _git(*args: str) -> str:
     ).stdout.strip()
 
 
+#: git pathspec leaving the results out of the '+changes' check.
+CODE_ONLY = (":(exclude)benchmarks/results",)
+
+
 def commit() -> str:
-    """The short commit of the checkout, with '+changes' if tracked files differ from it
-    (a results file rewritten by the run itself counts: call this before writing);
-    "unknown" outside a git checkout."""
+    """The short commit of the checkout, with '+changes' if tracked files other than
+    results differ from it; "unknown" outside a git checkout. Files under
+    ``benchmarks/results`` do not count: they are what runs write (this one's, or another
+    benchmark's running beside it), not code that makes them."""
     try:
         head = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *CODE_ONLY)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+changes" if dirty else "")
