@@ -134,6 +134,16 @@ def verdict(rows: list[dict], problems: list[str]) -> list[str]:
     return lines
 
 
+def commits_of(runs: list[dict], commit: str) -> dict[str, list[str]]:
+    """The algorithms whose runs each commit made (a run without one: ``commit``)."""
+    made: dict[str, list[str]] = {}
+    for run in runs:
+        algorithms = made.setdefault(run.get("commit", commit), [])
+        if run["algorithm"] not in algorithms:
+            algorithms.append(run["algorithm"])
+    return made
+
+
 def write_outputs(
     args: argparse.Namespace, runs: list[dict], command: str, commit: str
 ) -> list[dict]:
@@ -143,7 +153,11 @@ def write_outputs(
         "",
         f"Command: `{command}`",
         "",
-        f"Git commit: `{commit}`",
+        "Git commits of the runs (`--rerun` keeps the other algorithms' runs): "
+        + "; ".join(
+            f"`{made_at}` ({', '.join(algorithms)})"
+            for made_at, algorithms in commits_of(runs, commit).items()
+        ),
         "",
         f"Configuration: problems {args.problems}; algorithms {args.algorithms}; seeds "
         f"0..{args.seeds - 1}; {args.n_initial} initial Sobol + {args.evals - args.n_initial} "
@@ -201,7 +215,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if (problem, algorithm, seed, args.evals, args.n_initial) not in done
     ]
     for problem, algorithm, seed in todo:
-        run = run_one(problem, algorithm, seed, args)
+        run = {**run_one(problem, algorithm, seed, args), "commit": commit}
         runs.append(run)
         store.write_text(json.dumps({"command": command, "commit": commit, "runs": runs}))
         print(

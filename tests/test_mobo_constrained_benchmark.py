@@ -44,7 +44,10 @@ def test_table_is_the_median_and_range_of_feasible_hypervolume(bench):
     md = out.with_suffix(".md").read_text()
     command = "Command: `.venv/bin/python benchmarks/mobo_constrained.py --algorithms sobol nsga2"
     assert command in md
-    assert "Git commit: `" in md and "Completed runs: 4 of 4." in md
+    commit = runs[0]["commit"]
+    assert all(r["commit"] == commit for r in runs)
+    assert f"other algorithms' runs): `{commit}` (sobol, nsga2)" in md
+    assert "Completed runs: 4 of 4." in md
     assert out.with_suffix(".png").stat().st_size > 0
 
 
