@@ -369,34 +369,27 @@ class MESMO(BayesianAlgorithm):
         pareto = is_non_dominated(objectives[feasible])
         return U[feasible][pareto], objectives[feasible][pareto]
 
-    def front_boxes(
-        self,
-        model: ModelListGP,
-        U: Tensor,
-        Y: Tensor,
-        seed: int,
-        fronts: list[tuple[Tensor, Tensor]] | None = None,
-    ) -> Tensor:
+    def front_boxes(self, fronts: list[tuple[Tensor, Tensor]], observed: Tensor) -> Tensor:
         """The ``S x 2 x J x (m + k)`` bounds of the disjoint boxes the predictive is
         truncated to: the region each sampled (feasible) front dominates (``"front"``,
         BoTorch's ``compute_sample_box_decomposition``) or :func:`hypervolume_boxes`
         (``"hypervolume"``), and with ``k`` constraints the infeasible region
         (:func:`with_constraints`). Each sampled front is merged with the observed
         feasible Pareto front, as ``y*`` is raised to the best observation: a sample that
-        interpolates the data is not dominated by it. ``fronts``: the sampled Pareto sets
-        and fronts if already drawn."""
+        interpolates the data is not dominated by it.
+
+        Args:
+            fronts: The sampled Pareto sets and fronts (:meth:`sampled_fronts`).
+            observed: The ``p x m`` observed feasible Pareto front (:meth:`observed_front`).
+        """
         m = self.problem.num_objectives
-        initial, observed = self.observed_front(U, Y)
-        if fronts is None:
-            fronts = self.sampled_fronts(model, seed, initial=initial)
         merged = []
         for _, F in fronts:
             F = torch.cat([F[:, :m], observed])
             merged.append(F[is_non_dominated(F)])
-        fronts = merged
         # BoTorch wants equal-sized fronts: repeat a point (a duplicate adds no box).
-        P = max(len(F) for F in fronts)
-        padded = torch.stack([torch.cat([F, F[:1].expand(P - len(F), m)]) for F in fronts])
+        P = max(len(F) for F in merged)
+        padded = torch.stack([torch.cat([F, F[:1].expand(P - len(F), m)]) for F in merged])
         if self.information == "hypervolume":
             boxes = hypervolume_boxes(padded, self.ref_point)
         else:
@@ -408,8 +401,9 @@ class MESMO(BayesianAlgorithm):
     ) -> Tensor:
         model = self.fit_model(U, Y)
         if self.information != "maxima":
-            fronts = self.sampled_fronts(model, seed, initial=self.observed_front(U, Y)[0])
-            boxes = self.front_boxes(model, U, Y, seed, fronts=fronts)
+            initial, observed = self.observed_front(U, Y)
+            fronts = self.sampled_fronts(model, seed, initial=initial)
+            boxes = self.front_boxes(fronts, observed)
             acqf = FrontInformation(model, boxes, X_pending=U_pending)
             sets = torch.cat([X for X, _ in fronts])
             return self.maximize_from(acqf, q, sets, seed=seed, U_pending=U_pending)

@@ -273,7 +273,7 @@ class MFOSEMO(MESMO):
         fronts = self.sampled_fronts(model, seed, initial=initial, fixed_last=target)
         fidelity = U.shape[1] - 1  # the input column the levels fix
         if self.information != "maxima":
-            boxes = self.front_boxes(model, U[at_target], Y[at_target], seed, fronts=fronts)
+            boxes = self.front_boxes(fronts, self.observed_front(U[at_target], Y[at_target])[1])
             sets = torch.cat([X for X, _ in fronts])
             return self.choose_by_level(
                 q,

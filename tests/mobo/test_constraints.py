@@ -228,7 +228,9 @@ def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_r
     options = {"n_initial": 4, "information": "front", **FAST_MESMOC}
     boxes_of = mobo.make_algorithm("mesmoc", problem, **options)
     U, outcomes = problem.to_unit(X), torch.cat([Y, C], -1)
-    boxes = boxes_of.front_boxes(boxes_of.fit_model(U, outcomes), U, outcomes, seed=0)
+    initial, observed = boxes_of.observed_front(U, outcomes)
+    fronts = boxes_of.sampled_fronts(boxes_of.fit_model(U, outcomes), 0, initial=initial)
+    boxes = boxes_of.front_boxes(fronts, observed)
     assert boxes.shape[0] == 1 and boxes.shape[-1] == 3  # 2 objectives, then 1 constraint
     # Feasible-front boxes bound the constraint at <= 0; the last box is the infeasible
     # region (constraint >= 0, any objective values).

@@ -111,7 +111,7 @@ def test_box_information_is_mes_lb_at_the_target_and_no_more_below_it():
     model = algorithm.fit_model(U, Y)
     fronts = algorithm.sampled_fronts(model, 0, initial=None, fixed_last=1.0)
     at_target = U[:, -1] == 1.0
-    boxes = algorithm.front_boxes(model, U[at_target], Y[at_target], 0, fronts=fronts)
+    boxes = algorithm.front_boxes(fronts, algorithm.observed_front(U[at_target], Y[at_target])[1])
     acqf = MultiFidelityFrontInformationPerCost(model, boxes, target=1.0, cost=0.5)
     points = torch.rand(500, 1, 3, generator=generator, dtype=torch.float64)
     high, low = points.clone(), points.clone()

@@ -113,7 +113,9 @@ def test_front_boxes_hold_the_observed_front(branin_currin, observations):
         "mesmo", branin_currin, n_initial=4, num_samples=3, information="front", **FAST_NSGA2
     )
     U = branin_currin.to_unit(X)
-    boxes = algorithm.front_boxes(algorithm.fit_model(U, Y), U, Y, seed=0)
+    initial, observed = algorithm.observed_front(U, Y)
+    fronts = algorithm.sampled_fronts(algorithm.fit_model(U, Y), 0, initial=initial)
+    boxes = algorithm.front_boxes(fronts, observed)
     assert boxes.shape[:2] == (3, 2) and boxes.shape[-1] == 2
     lower, upper = boxes[:, 0], boxes[:, 1]  # S x J x m
     assert (lower <= upper).all()
@@ -190,9 +192,10 @@ def test_box_information_restarts_from_the_sampled_pareto_sets(branin_currin, ob
     )
     U = branin_currin.to_unit(X)
     model = algorithm.fit_model(U, Y)
-    fronts = algorithm.sampled_fronts(model, 0, initial=algorithm.observed_front(U, Y)[0])
+    initial, observed = algorithm.observed_front(U, Y)
+    fronts = algorithm.sampled_fronts(model, 0, initial=initial)
     sets = torch.cat([X for X, _ in fronts])
-    acqf = FrontInformation(model, algorithm.front_boxes(model, U, Y, 0, fronts=fronts))
+    acqf = FrontInformation(model, algorithm.front_boxes(fronts, observed))
     with torch.no_grad():
         best_of_sets = acqf(sets.unsqueeze(1)).max()
     batch = algorithm.maximize_from(acqf, 2, sets, seed=0, U_pending=None)
@@ -209,7 +212,9 @@ def test_front_information_falls_back_to_the_diagonal_estimate_where_lb_is_nan(
     algorithm = mobo.make_algorithm("mesmo", branin_currin, information="front", **FAST_NSGA2)
     U = branin_currin.to_unit(X)
     model = algorithm.fit_model(U, Y)
-    acqf = FrontInformation(model, algorithm.front_boxes(model, U, Y, seed=0))
+    initial, observed = algorithm.observed_front(U, Y)
+    fronts = algorithm.sampled_fronts(model, 0, initial=initial)
+    acqf = FrontInformation(model, algorithm.front_boxes(fronts, observed))
     points = torch.rand(6, 1, 2, generator=torch.Generator().manual_seed(1), dtype=DTYPE)
     with torch.no_grad():
         acqf.estimation_type = "LB2"
