@@ -311,6 +311,26 @@ def test_runtime_rejects_bad_thresholds_and_modes(tiny_convnet, images):
     assert runtime.exit_thresholds(2) == [1.0, 0.0, 0.0, 0.0]
 
 
+@pytest.mark.parametrize("mode", ["eager", "trace"])
+def test_runtime_builds_no_autograd_graph_even_for_an_input_that_requires_grad(
+    tiny_convnet, images, mode
+):
+    """The decision loop runs without ``torch.no_grad`` for speed: the steps must hold no
+    trainable weight, and an input that requires grad must not make the answer carry one."""
+    net = leanet.build(tiny_convnet)
+    runtime = compile_runtime(net, mode=mode)
+    assert not any(p.requires_grad for p in runtime.parameters())
+    t = [0.5, 0.5, 0.5, 0.5]
+    expected = runtime(images, t)
+    for x in (images.clone().requires_grad_(True), images[:1].clone().requires_grad_(True)):
+        decision = runtime(x, t)
+        assert decision.prediction.grad_fn is None
+        assert torch.equal(decision.prediction, expected.prediction[: x.shape[0]])
+        assert torch.equal(decision.exit_level, expected.exit_level[: x.shape[0]])
+        logits = runtime.level_logits(x)
+        assert all(z.grad_fn is None for z in logits)
+
+
 def test_full_network_compiled_matches_the_base(tiny_any, images):
     for mode in ("eager", "trace"):
         assert torch.allclose(
