@@ -36,9 +36,16 @@ compilation per step. At batch size > 1 the rows that exit are dropped from the 
 with one index copy per level where some exit (as :meth:`leanet.levels.Levels.select`
 does); at batch 1, the device case, nothing is ever copied.
 
+The decision loop is plain Python on plain attributes (no ``torch.no_grad`` unless the
+input requires grad, no module lookups): at batch 1 it was 40 us of a 150 us level-1 exit of
+the 8x8 ConvNet, now about 10 (``benchmarks/results/runtime_latency.md``: level-1 exits at
+0.42x / 0.40x / 0.72x of the full ConvNet / VGG-16 / MobileNet, traced).
+
 What remains slow, measured on this machine with one thread (see
 ``benchmarks/runtime_latency.py``): a depthwise convolution costs about 50-60 us whatever
-its size, so MobileNet pays 13 of them at every level (about half of a level-1 exit). The
+its size, so MobileNet pays 13 of them at every level (about half of a level-1 exit).
+Running the whole network channels-last makes them ~33 us, but helps the full network more
+(2.33 -> 1.65 ms) than the half-width level 1 (1.53 -> 1.21 ms): the ratio gets worse. The
 cost is PyTorch's oneDNN glue, not the kernel: ``ONEDNN_VERBOSE=1`` shows the convolution
 and its three reorders executing in 2-4 us of a ~60 us call. Prepacked weights
 (``torch.jit.optimize_for_inference``), ``torch.compile``, unfold + batched matmul and
