@@ -181,8 +181,7 @@ class ThresholdProblem(Problem):
             return torch.stack(
                 [_interp(X[:, i], t, u) for i, (t, u) in enumerate(self._knots)], dim=-1
             )
-        span = 1.0 - 10.0**-self.log_decades
-        return -torch.log10(1.0 - X.clamp(0.0, 1.0) * span) / self.log_decades
+        return thresholds_to_log_unit(X, self.log_decades)
 
     def from_unit(self, U: Tensor) -> Tensor:
         """The inverse of :meth:`to_unit`: exact at both ends (``U = 1`` is ``T = 1``)."""
@@ -192,8 +191,7 @@ class ThresholdProblem(Problem):
             return torch.stack(
                 [_interp(U[:, i], u, t) for i, (t, u) in enumerate(self._knots)], dim=-1
             )
-        span = 1.0 - 10.0**-self.log_decades
-        return ((1.0 - 10.0 ** (-self.log_decades * U.clamp(0.0, 1.0))) / span).clamp(0.0, 1.0)
+        return log_unit_to_thresholds(U, self.log_decades)
 
     def outcome_keys(self, X: Tensor) -> list[bytes]:
         """Per threshold vector, a digest of where every validation input exits and which
@@ -222,6 +220,19 @@ class ThresholdProblem(Problem):
         top_only = torch.ones(1, self.dim, dtype=torch.float64)
         X = torch.as_tensor(X, dtype=torch.float64).reshape(-1, self.dim)
         return self.metrics(torch.cat([X, top_only])).pareto()
+
+
+def thresholds_to_log_unit(T: Tensor, decades: float = LOG_DECADES) -> Tensor:
+    """``u = -log10(1 - T (1 - 10^-k)) / k``: thresholds to the log search space (see the
+    module docstring), exact at both ends."""
+    span = 1.0 - 10.0**-decades
+    return -torch.log10(1.0 - T.clamp(0.0, 1.0) * span) / decades
+
+
+def log_unit_to_thresholds(U: Tensor, decades: float = LOG_DECADES) -> Tensor:
+    """The inverse of :func:`thresholds_to_log_unit` (``U = 1`` is ``T = 1``)."""
+    span = 1.0 - 10.0**-decades
+    return ((1.0 - 10.0 ** (-decades * U.clamp(0.0, 1.0))) / span).clamp(0.0, 1.0)
 
 
 def _quantile_knots(confidence: Tensor) -> list[tuple[Tensor, Tensor]]:

@@ -1,0 +1,417 @@
+"""Search the LEANet design together with its thresholds, as one :class:`mobo.Problem`.
+
+The paper fixes the design by hand (5 levels, F = 0.5 ... 1.0) and searches only the
+thresholds, which the cached evaluator scans densely in seconds. What a user cannot scan is
+the design: how many levels, which widths, the heads, the confidence measure, how long to
+fine-tune; each candidate costs minutes of training. :class:`DesignProblem` makes that the
+black box (``../shared/DESIGN.md``: "search designs and thresholds together"):
+
+- an input is a :class:`Design` (number of levels, the first level's width fraction with
+  the others evenly spaced up to 1.0, head hidden size, confidence measure) followed by one
+  threshold per level but the last, for the largest number of levels (a design with fewer
+  levels ignores the rest), and, when the fine-tune epochs are a fidelity, the epochs last;
+- an evaluation builds the design from the same pretrained network (hybrid width levels:
+  the last level is the unmodified pretrained network; batch norm recalibrated, heads
+  fitted, optionally fine-tuned), caches its level records on the validation split, and
+  measures (accuracy, energy ratio) at the thresholds with the cached evaluator. A design
+  is built once per problem (and once per ``cache`` folder): later points of the same design
+  cost milliseconds, so the front mixes designs and thresholds at the price of the designs;
+- objectives are those of :class:`leanet.problem.ThresholdProblem` (validation accuracy,
+  energy over the *pretrained* network's, so every design is priced against the same
+  network); the reference point is ``(full validation accuracy - accuracy_margin, -1)``:
+  nothing may cost more than the network it replaces;
+- constraints a user states are callables of ``(design, metrics)`` (``<= 0`` feasible), e.g.
+  an accuracy floor, a weight budget (:meth:`DesignProblem.weights_mb`);
+- fine-tune epochs may be a fidelity (``fine_tune_epochs=(0, 2, 10)``; the last is the
+  target), so MF-OSEMO (:mod:`mobo.algorithms.mfosemo`) can spend cheap epochs first.
+
+The threshold coordinates are searched in the log space of
+:class:`~leanet.problem.ThresholdProblem` (the same warp, in :meth:`to_unit`), the design
+coordinates linearly; integers and categories round to the nearest value.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from leanet.checkpoints import load_leanet, save_leanet
+from leanet.confidence import CONFIDENCES
+from leanet.costs import measure_costs
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics
+from leanet.levels import WidthLevels
+from leanet.model import LEANet, build
+from leanet.problem import LOG_DECADES, log_unit_to_thresholds, thresholds_to_log_unit
+from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm
+from mobo.problem import Problem
+
+__all__ = ["Design", "DesignProblem"]
+
+#: A user's constraint: ``(design, metrics of B threshold vectors) -> B values``, or one
+#: value for the design (e.g. its size), ``<= 0`` feasible.
+DesignConstraint = Callable[["Design", ThresholdMetrics], Tensor]
+
+
+@dataclass(frozen=True)
+class Design:
+    """One LEANet design (hybrid width levels over a pretrained network).
+
+    Args:
+        num_levels: Levels, at least 2 (the last is the pretrained network).
+        first_fraction: Width fraction of level 1, in (0, 1); levels 2..L are evenly
+            spaced from it up to 1.0.
+        head_hidden: Hidden width of each head's MLP (0: linear heads).
+        confidence: A key of :data:`leanet.confidence.CONFIDENCES`.
+        fine_tune_epochs: Joint fine-tuning epochs after the heads are fitted (0: none).
+    """
+
+    num_levels: int
+    first_fraction: float
+    head_hidden: int = 0
+    confidence: str = "max_softmax"
+    fine_tune_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_levels", "head_hidden", "fine_tune_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"Design.{name} must be an int, got {value!r}")
+        if self.num_levels < 2:
+            raise ValueError(f"Design.num_levels must be >= 2, got {self.num_levels}")
+        if not 0.0 < float(self.first_fraction) < 1.0:
+            raise ValueError(f"Design.first_fraction must be in (0, 1), got {self.first_fraction}")
+        if self.head_hidden < 0 or self.fine_tune_epochs < 0:
+            raise ValueError(
+                f"Design.head_hidden and fine_tune_epochs must be >= 0, got "
+                f"{self.head_hidden} and {self.fine_tune_epochs}"
+            )
+        if self.confidence not in CONFIDENCES:
+            raise ValueError(
+                f"Design.confidence must be one of {list(CONFIDENCES)}, got {self.confidence!r}"
+            )
+
+    @property
+    def fractions(self) -> tuple[float, ...]:
+        """``F_1 .. F_L``: evenly spaced from ``first_fraction`` to exactly 1.0."""
+        f, n = float(self.first_fraction), self.num_levels - 1
+        return tuple(round(f + (1.0 - f) * k / n, 6) for k in range(n)) + (1.0,)
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identifier: equal keys, equal networks (for one base and seed)."""
+        return (
+            f"L{self.num_levels}-f{self.first_fraction:g}-h{self.head_hidden}-"
+            f"{self.confidence}-ft{self.fine_tune_epochs}"
+        )
+
+    def build(
+        self,
+        base,
+        train,
+        *,
+        head_epochs: int = 5,
+        seed: int = 0,
+        fine_tune_options: Mapping[str, Any] | None = None,
+    ) -> LEANet:
+        """The trained LEANet of this design over ``base`` (copied, never changed):
+        built, batch norm recalibrated on ``train``, heads fitted, then fine-tuned."""
+        net = build(
+            base,
+            fractions=self.fractions,
+            scheme="hybrid",
+            head_hidden=self.head_hidden,
+            confidence=self.confidence,
+            seed=seed,
+        )
+        recalibrate_batch_norm(net, train, progress=False)
+        fit_heads(net, train, epochs=head_epochs, seed=seed, progress=False)
+        if self.fine_tune_epochs:
+            options = {"patience": None, **(fine_tune_options or {})}
+            fine_tune(
+                net, train, epochs=self.fine_tune_epochs, seed=seed, progress=False, **options
+            )
+        return net.eval()
+
+
+class DesignProblem(Problem):
+    """The LEANet design and its thresholds as one black box (see the module docstring).
+
+    Args:
+        base: The pretrained :class:`leanet.zoo.BaseNet` every design is built from.
+        data: A :class:`leanet.data.Data` split: designs train on ``train``, are measured on
+            ``val``; ``test`` is left for the chosen front.
+        levels: ``(min, max)`` number of levels, 2 <= min <= max.
+        first_fraction: ``(min, max)`` width fraction of level 1, inside (0, 1).
+        fraction_step: Level 1's fraction rounds to this grid, so that nearby proposals
+            share one built design instead of each training its own.
+        head_hidden: Head hidden sizes to choose from.
+        confidences: Confidence measures to choose from.
+        fine_tune_epochs: Joint fine-tuning epochs of every design; or ascending epochs to
+            choose from as the fidelity (the last is the target fidelity).
+        fidelity_costs: Cost of an evaluation at each fidelity; default ``head_epochs +
+            epochs`` (training epochs, the dominant cost of a new design).
+        head_epochs: Epochs of head fitting.
+        platform: The energy table of :func:`leanet.costs.measure_costs`.
+        accuracy_margin: The reference point's accuracy is the full network's validation
+            accuracy minus this.
+        constraints: Named user constraints (see :data:`DesignConstraint`).
+        cache: A folder for built designs and their level records, so a resumed study (or
+            another problem on the same base, data and seed) builds nothing twice.
+        seed: Seed of every design's training.
+        fine_tune_options: Keyword arguments of :func:`leanet.train.fine_tune` (``lr``,
+            ``distill``, ...).
+        log_decades: Decades of the thresholds' log search space.
+
+    After evaluations, :attr:`seconds` holds each built design's training seconds (key ->
+    seconds) and :meth:`network` returns a design's trained LEANet for deployment.
+    """
+
+    def __init__(
+        self,
+        base,
+        data,
+        *,
+        levels: tuple[int, int] = (2, 6),
+        first_fraction: tuple[float, float] = (0.25, 0.75),
+        fraction_step: float = 0.05,
+        head_hidden: Sequence[int] = (0, 32),
+        confidences: Sequence[str] = ("max_softmax", "margin", "entropy"),
+        fine_tune_epochs: int | Sequence[int] = 0,
+        fidelity_costs: Sequence[float] | None = None,
+        head_epochs: int = 5,
+        platform: str = "45nm-fp32",
+        accuracy_margin: float = 0.05,
+        constraints: Mapping[str, DesignConstraint] | None = None,
+        cache: str | Path | None = None,
+        seed: int = 0,
+        fine_tune_options: Mapping[str, Any] | None = None,
+        log_decades: float = LOG_DECADES,
+    ) -> None:
+        lo, hi = _pair(levels, "levels", int)
+        if not 2 <= lo <= hi:
+            raise ValueError(f"levels must be (min, max) with 2 <= min <= max, got {levels}")
+        f_lo, f_hi = _pair(first_fraction, "first_fraction", float)
+        if not 0.0 < f_lo <= f_hi < 1.0:
+            raise ValueError(
+                f"first_fraction must be (min, max) with 0 < min <= max < 1, got {first_fraction}"
+            )
+        if not 0.0 < fraction_step <= 1.0:
+            raise ValueError(f"fraction_step must be in (0, 1], got {fraction_step!r}")
+        self.fraction_step = float(fraction_step)
+        self.head_hidden = _choices(head_hidden, "head_hidden", int, lambda v: v >= 0)
+        self.confidences = _choices(confidences, "confidences", str, lambda v: v in CONFIDENCES)
+        epochs = fine_tune_epochs if isinstance(fine_tune_epochs, Sequence) else [fine_tune_epochs]
+        self.epochs = _choices(epochs, "fine_tune_epochs", int, lambda v: v >= 0)
+        fidelity = len(self.epochs) > 1
+        if fidelity and list(self.epochs) != sorted(set(self.epochs)):
+            raise ValueError(f"fine_tune_epochs must ascend strictly, got {list(self.epochs)}")
+        if fidelity_costs is not None and not fidelity:
+            raise ValueError("fidelity_costs needs fine_tune_epochs with two or more values")
+        self.levels, self.fraction_range = (lo, hi), (f_lo, f_hi)
+        self.base, self.data, self.seed = base, data, seed
+        self.head_epochs, self.platform, self.log_decades = head_epochs, platform, log_decades
+        self.fine_tune_options = dict(fine_tune_options or {})
+        self.constraints = dict(constraints or {})
+        self.cache = None if cache is None else Path(cache)
+        self.seconds: dict[str, float] = {}
+        self._evaluators: dict[str, ThresholdEvaluator] = {}
+        self._networks: dict[str, LEANet] = {}
+        self.full_accuracy = float(evaluate(base.eval(), data.val))
+        # Inputs: levels, first fraction, head index, confidence index, T_1..T_{max-1},
+        # then (with fidelities) the epochs. Integers and categories round to the nearest.
+        lower = [lo - 0.5, f_lo, -0.5, -0.5] + [0.0] * (hi - 1)
+        upper = [hi + 0.5, f_hi, len(self.head_hidden) - 0.5, len(self.confidences) - 0.5]
+        upper += [1.0] * (hi - 1)
+        if f_lo == f_hi:  # a fixed fraction: keep the box non-degenerate
+            upper[1] = f_lo + 1e-9
+        if fidelity:
+            lower.append(float(self.epochs[0]))
+            upper.append(float(self.epochs[-1]))
+        costs = None
+        if fidelity:
+            costs = fidelity_costs or [float(head_epochs + e) for e in self.epochs]
+        super().__init__(
+            torch.tensor([lower, upper], dtype=torch.float64),
+            2,
+            [self.full_accuracy - accuracy_margin, -1.0],
+            objective_names=["accuracy", "energy ratio"],
+            senses=["max", "min"],
+            name=f"LEANetDesign({base.config.get('arch', 'base')}, L={lo}-{hi})",
+            num_constraints=len(self.constraints),
+            constraint_names=list(self.constraints),
+            fidelity_levels=[float(e) for e in self.epochs] if fidelity else None,
+            fidelity_costs=costs,
+        )
+
+    # -- decoding --------------------------------------------------------------------------
+    @property
+    def _thresholds(self) -> slice:
+        return slice(4, 4 + self.levels[1] - 1)
+
+    def decode(self, X: Tensor) -> list[tuple[Design, Tensor]]:
+        """Per row of ``X`` (``n x d``, in the bounds): its design and its ``L - 1``
+        thresholds. A design whose narrow levels would have the same channel counts as the
+        next level's (too many levels for the base's width) drops levels until they differ."""
+        X = torch.as_tensor(X, dtype=torch.float64).reshape(-1, self.dim)
+        out = []
+        for x in X:
+            epochs = (
+                int(self.epochs[int(self.fidelity_index(x[None])[0])])
+                if self.has_fidelities
+                else self.epochs[0]
+            )
+            design = Design(
+                num_levels=int(torch.round(x[0]).clamp(*self.levels)),
+                first_fraction=self._fraction(float(x[1])),
+                head_hidden=self.head_hidden[_index(x[2], len(self.head_hidden))],
+                confidence=self.confidences[_index(x[3], len(self.confidences))],
+                fine_tune_epochs=epochs,
+            )
+            design = self._buildable(design)
+            thresholds = x[self._thresholds][: design.num_levels - 1].clamp(0.0, 1.0)
+            out.append((design, thresholds))
+        return out
+
+    def _fraction(self, value: float) -> float:
+        """The nearest grid value inside the range (the range's ends if none is)."""
+        lo, hi = self.fraction_range
+        step = self.fraction_step
+        grid = round(round(value / step) * step, 6)
+        if grid < lo:
+            grid = round(math.ceil(lo / step - 1e-9) * step, 6)
+        if grid > hi:
+            grid = round(math.floor(hi / step + 1e-9) * step, 6)
+        return grid if lo <= grid <= hi else lo
+
+    def _buildable(self, design: Design) -> Design:
+        base = self.base
+        while True:
+            try:
+                WidthLevels(
+                    base.features,
+                    in_channels=int(base.config["in_channels"]),
+                    fractions=design.fractions,
+                    scheme="hybrid",
+                )
+            except ValueError:
+                if design.num_levels == 2:
+                    raise
+                design = Design(**{**asdict(design), "num_levels": design.num_levels - 1})
+            else:
+                return design
+
+    def describe(self, x: Tensor) -> dict[str, Any]:
+        """One point as a user reads it: the design's fields and its thresholds."""
+        design, thresholds = self.decode(x)[0]
+        return {
+            **asdict(design),
+            "fractions": list(design.fractions),
+            "thresholds": thresholds.tolist(),
+        }
+
+    # -- the warped search space -----------------------------------------------------------
+    def to_unit(self, X: Tensor) -> Tensor:
+        U = super().to_unit(X)
+        U[..., self._thresholds] = thresholds_to_log_unit(
+            X[..., self._thresholds], self.log_decades
+        )
+        return U
+
+    def from_unit(self, U: Tensor) -> Tensor:
+        X = super().from_unit(U)
+        X[..., self._thresholds] = log_unit_to_thresholds(
+            U[..., self._thresholds], self.log_decades
+        )
+        return X
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _evaluate(self, X: Tensor) -> Tensor:
+        out = torch.full((X.shape[0], self.num_outcomes), float("nan"), dtype=torch.float64)
+        groups: dict[Design, list[int]] = {}
+        decoded = self.decode(X)
+        for i, (design, _) in enumerate(decoded):
+            groups.setdefault(design, []).append(i)
+        for design, rows in groups.items():
+            evaluator = self.evaluator(design)
+            T = torch.stack([decoded[i][1] for i in rows])
+            metrics = evaluator.evaluate(T)
+            columns = [metrics.objectives()]
+            for name, constraint in self.constraints.items():
+                value = torch.as_tensor(constraint(design, metrics), dtype=torch.float64)
+                if value.numel() not in (1, len(rows)):
+                    raise ValueError(
+                        f"constraint {name!r} returned {value.numel()} values for "
+                        f"{len(rows)} threshold vectors (one, or one per vector)"
+                    )
+                columns.append(value.reshape(-1, 1).expand(len(rows), 1))
+            out[rows] = torch.cat(columns, dim=-1)
+        return out
+
+    def evaluator(self, design: Design) -> ThresholdEvaluator:
+        """The design's cached validation evaluator, building the design if needed."""
+        if design.key not in self._evaluators:
+            net = self.network(design)
+            costs = measure_costs(net, self.platform, latency=False)
+            records = None if self.cache is None else self._path(design, "val")
+            self._evaluators[design.key] = ThresholdEvaluator.from_model(
+                net, self.data.val, costs, cache=records
+            )
+        return self._evaluators[design.key]
+
+    def network(self, design: Design) -> LEANet:
+        """The design's trained LEANet (built now, or from memory or the cache folder)."""
+        if design.key in self._networks:
+            return self._networks[design.key]
+        path = None if self.cache is None else self._path(design, "net")
+        if path is not None and path.exists():
+            net = load_leanet(path)[0].eval()
+        else:
+            start = time.process_time()
+            net = design.build(
+                self.base,
+                self.data.train,
+                head_epochs=self.head_epochs,
+                seed=self.seed,
+                fine_tune_options=self.fine_tune_options,
+            )
+            self.seconds[design.key] = time.process_time() - start
+            if path is not None:
+                save_leanet(path, net, meta={"design": asdict(design), "seed": self.seed})
+        self._networks[design.key] = net
+        return net
+
+    def weights_mb(self, design: Design) -> float:
+        """Megabytes of the design's parameters (float32), e.g. for a size constraint."""
+        return sum(p.numel() for p in self.network(design).parameters()) * 4 / 2**20
+
+    def _path(self, design: Design, what: str) -> Path:
+        suffix = ".pt" if what == "net" else f"-{what}.pt"
+        return self.cache / f"{design.key}-s{self.seed}{suffix}"
+
+
+def _pair(value: Any, name: str, kind: type) -> tuple:
+    try:
+        lo, hi = value
+        return kind(lo), kind(hi)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a (min, max) pair, got {value!r}") from err
+
+
+def _choices(values: Any, name: str, kind: type, valid: Callable[[Any], bool]) -> tuple:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise ValueError(f"{name} must be a non-empty sequence, got {values!r}")
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, kind) or not valid(v)]
+    if bad:
+        raise ValueError(f"{name}: invalid value(s) {bad} in {list(values)}")
+    return tuple(values)
+
+
+def _index(value: Tensor, n: int) -> int:
+    return int(torch.round(value).clamp(0, n - 1))

@@ -1,0 +1,170 @@
+"""The design search problem: designs decode, build once, measure as built by hand, resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import leanet
+import mobo
+from leanet.costs import measure_costs
+from leanet.design import Design, DesignProblem
+from leanet.evaluator import ThresholdEvaluator
+from leanet.problem import thresholds_to_log_unit
+from tests.leanet.conftest import tiny_base
+
+
+@pytest.fixture(scope="module")
+def pretrained(digits):
+    """A tiny ConvNet trained one epoch on the 8x8 digits (what every design reuses)."""
+    base = tiny_base("convnet")
+    leanet.train_base(base, digits.train, epochs=1, progress=False)
+    return base.eval()
+
+
+def _problem(pretrained, digits, **options) -> DesignProblem:
+    return DesignProblem(pretrained, digits, levels=(2, 4), head_epochs=1, **options)
+
+
+def test_design_validates_its_fields_and_spaces_fractions_evenly():
+    design = Design(num_levels=4, first_fraction=0.4)
+    assert design.fractions == pytest.approx((0.4, 0.6, 0.8, 1.0))
+    assert design.fractions[-1] == 1.0
+    assert design.key == "L4-f0.4-h0-max_softmax-ft0"
+    for bad, word in (
+        (dict(num_levels=1, first_fraction=0.5), "num_levels"),
+        (dict(num_levels=3, first_fraction=1.0), "first_fraction"),
+        (dict(num_levels=3, first_fraction=0.5, confidence="certainty"), "confidence"),
+        (dict(num_levels=3, first_fraction=0.5, head_hidden=-1), "head_hidden"),
+    ):
+        with pytest.raises(ValueError, match=word):
+            Design(**bad)
+    with pytest.raises(TypeError, match="num_levels"):
+        Design(num_levels=3.0, first_fraction=0.5)
+
+
+@pytest.mark.parametrize(
+    ("options", "word"),
+    [
+        (dict(levels=(1, 3)), "levels"),
+        (dict(levels=(4, 3)), "levels"),
+        (dict(levels=3), "levels"),
+        (dict(first_fraction=(0.0, 0.5)), "first_fraction"),
+        (dict(head_hidden=[]), "head_hidden"),
+        (dict(head_hidden=[0, -8]), "head_hidden"),
+        (dict(confidences=["max_softmax", "certainty"]), "confidences"),
+        (dict(fine_tune_epochs=[2, 1]), "fine_tune_epochs"),
+        (dict(fidelity_costs=[1.0, 2.0]), "fidelity_costs"),
+        (dict(fraction_step=0.0), "fraction_step"),
+    ],
+)
+def test_malformed_declarations_are_rejected_by_name(pretrained, digits, options, word):
+    kwargs = {"levels": (2, 4), **options}
+    with pytest.raises(ValueError, match=word):
+        DesignProblem(pretrained, digits, head_epochs=1, **kwargs)
+
+
+def test_decoding_rounds_the_design_and_warps_only_the_thresholds(pretrained, digits):
+    problem = _problem(pretrained, digits)
+    assert problem.dim == 4 + 3  # levels, fraction, head, confidence, T_1..T_3
+    U = torch.rand(64, problem.dim, generator=torch.Generator().manual_seed(0)).double()
+    X = problem.from_unit(U)
+    assert torch.allclose(problem.to_unit(X), U)
+    for design, thresholds in problem.decode(X):
+        assert 2 <= design.num_levels <= 4
+        assert thresholds.shape == (design.num_levels - 1,)
+        assert design.first_fraction in {
+            0.25,
+            0.3,
+            0.35,
+            0.4,
+            0.45,
+            0.5,
+            0.55,
+            0.6,
+            0.65,
+            0.7,
+            0.75,
+        }
+        assert design.head_hidden in (0, 32)
+    # Threshold coordinates use ThresholdProblem's log space, design coordinates are linear.
+    x = problem.bounds.mean(dim=0, keepdim=True)
+    x[0, 4:] = 0.9
+    u = problem.to_unit(x)
+    assert torch.allclose(u[0, 4:], thresholds_to_log_unit(torch.tensor([0.9] * 3).double()))
+    assert u[0, :4].tolist() == pytest.approx([0.5] * 4)
+
+
+def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(pretrained, digits):
+    problem = _problem(pretrained, digits)
+    x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.6, 0.95, 0.3]], dtype=torch.float64)
+    design, thresholds = problem.decode(x)[0]
+    assert design == Design(num_levels=3, first_fraction=0.5)
+    assert thresholds.tolist() == pytest.approx([0.6, 0.95])
+
+    by_hand = design.build(pretrained, digits.train, head_epochs=1, seed=0)
+    evaluator = ThresholdEvaluator.from_model(
+        by_hand, digits.val, measure_costs(by_hand, latency=False)
+    )
+    expected = evaluator.evaluate(thresholds[None]).objectives()
+    assert torch.allclose(problem.evaluate(x), expected)
+    assert list(problem.seconds) == [design.key]
+
+    # Other thresholds of the same design: no new build; a level-1-only vector exits all
+    # inputs at level 1 at the energy of level 1.
+    x2 = x.clone()
+    x2[0, 4:] = 0.0
+    y2 = problem.evaluate(x2)
+    assert list(problem.seconds) == [design.key]
+    assert float(-y2[0, 1]) == pytest.approx(float(evaluator.exit_cost[0] / evaluator.full_cost))
+    # The reference point: the pretrained network's validation accuracy minus the margin,
+    # energy of the pretrained network.
+    assert problem.ref_point.tolist() == pytest.approx([problem.full_accuracy - 0.05, -1.0])
+
+
+def test_constraints_journal_resume_and_cache_build_nothing_twice(pretrained, digits, tmp_path):
+    floor = 0.2
+
+    def accuracy_floor(design, metrics):
+        return floor - metrics.accuracy
+
+    def fresh() -> DesignProblem:
+        return _problem(
+            pretrained,
+            digits,
+            constraints={"accuracy floor": accuracy_floor, "levels": lambda d, m: d.num_levels - 3},
+            cache=tmp_path / "designs",
+        )
+
+    problem = fresh()
+    journal = tmp_path / "study.jsonl"
+    first = mobo.optimize(problem, "sobol", n_evals=4, seed=1, journal=journal, show_progress=False)
+    assert first.C is not None and first.C.shape == (4, 2)
+    assert torch.allclose(first.C[:, 0], floor - first.Y[:, 0])
+    levels = [problem.decode(x)[0][0].num_levels - 3 for x in first.X]  # one value per design
+    assert first.C[:, 1].tolist() == levels
+    built = set(problem.seconds)
+    assert built and len(list((tmp_path / "designs").glob("*-s0.pt"))) == len(built)
+
+    # A new process: the same points, from the cache, with nothing trained.
+    again = fresh()
+    assert torch.allclose(again.evaluate(first.X)[:, :2], first.Y)
+    assert again.seconds == {}
+    resumed = mobo.optimize(again, "sobol", n_evals=6, seed=1, journal=journal, show_progress=False)
+    assert resumed.n_evaluations == 6
+    assert torch.equal(resumed.X[:4], first.X)
+
+
+def test_fine_tune_epochs_as_the_fidelity(pretrained, digits):
+    problem = _problem(pretrained, digits, fine_tune_epochs=(0, 1))
+    assert problem.has_fidelities
+    assert problem.fidelity_levels.tolist() == [0.0, 1.0]
+    assert problem.fidelity_costs.tolist() == [1.0, 2.0]  # head epochs + fine-tune epochs
+    x = torch.tensor([[2.0, 0.5, 0.0, 0.0, 0.5, 0.5, 0.5, 0.0]], dtype=torch.float64)
+    cheap = problem.decode(x)[0][0]
+    x[0, -1] = 1.0
+    target = problem.decode(x)[0][0]
+    assert (cheap.fine_tune_epochs, target.fine_tune_epochs) == (0, 1)
+    y = problem.evaluate(torch.cat([x, x]))
+    assert torch.isfinite(y).all()
+    assert list(problem.seconds) == [target.key]
