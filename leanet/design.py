@@ -169,8 +169,11 @@ class DesignProblem(Problem):
             ``distill``, ...).
         log_decades: Decades of the thresholds' log search space.
 
-    After evaluations, :attr:`seconds` holds each built design's training seconds (key ->
-    seconds) and :meth:`network` returns a design's trained LEANet for deployment.
+    After evaluations, :attr:`built` lists the designs trained by this problem (keys),
+    :attr:`train_seconds` the training CPU seconds of every design it used (measured when
+    trained, kept with the cached network and read back when loaded, so a budget can charge
+    a design what it cost even when the cache spares it), and :meth:`network` returns a
+    design's trained LEANet for deployment.
     """
 
     def __init__(
@@ -220,7 +223,8 @@ class DesignProblem(Problem):
         self.fine_tune_options = dict(fine_tune_options or {})
         self.constraints = dict(constraints or {})
         self.cache = None if cache is None else Path(cache)
-        self.seconds: dict[str, float] = {}
+        self.built: list[str] = []
+        self.train_seconds: dict[str, float] = {}
         self._evaluators: dict[str, ThresholdEvaluator] = {}
         self._networks: dict[str, LEANet] = {}
         self.full_accuracy = float(evaluate(base.eval(), data.val))
@@ -371,7 +375,9 @@ class DesignProblem(Problem):
             return self._networks[design.key]
         path = None if self.cache is None else self._path(design, "net")
         if path is not None and path.exists():
-            net = load_leanet(path)[0].eval()
+            net, meta = load_leanet(path)
+            net.eval()
+            self.train_seconds[design.key] = float(meta.get("train_cpu_seconds", float("nan")))
         else:
             start = time.process_time()
             net = design.build(
@@ -381,9 +387,12 @@ class DesignProblem(Problem):
                 seed=self.seed,
                 fine_tune_options=self.fine_tune_options,
             )
-            self.seconds[design.key] = time.process_time() - start
+            seconds = time.process_time() - start
+            self.built.append(design.key)
+            self.train_seconds[design.key] = seconds
             if path is not None:
-                save_leanet(path, net, meta={"design": asdict(design), "seed": self.seed})
+                meta = {"design": asdict(design), "seed": self.seed, "train_cpu_seconds": seconds}
+                save_leanet(path, net, meta=meta)
         self._networks[design.key] = net
         return net
 

@@ -108,14 +108,14 @@ def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(p
     )
     expected = evaluator.evaluate(thresholds[None]).objectives()
     assert torch.allclose(problem.evaluate(x), expected)
-    assert list(problem.seconds) == [design.key]
+    assert problem.built == [design.key]
 
     # Other thresholds of the same design: no new build; a level-1-only vector exits all
     # inputs at level 1 at the energy of level 1.
     x2 = x.clone()
     x2[0, 4:] = 0.0
     y2 = problem.evaluate(x2)
-    assert list(problem.seconds) == [design.key]
+    assert problem.built == [design.key]
     assert float(-y2[0, 1]) == pytest.approx(float(evaluator.exit_cost[0] / evaluator.full_cost))
     # The reference point: the pretrained network's validation accuracy minus the margin,
     # energy of the pretrained network.
@@ -143,13 +143,15 @@ def test_constraints_journal_resume_and_cache_build_nothing_twice(pretrained, di
     assert torch.allclose(first.C[:, 0], floor - first.Y[:, 0])
     levels = [problem.decode(x)[0][0].num_levels - 3 for x in first.X]  # one value per design
     assert first.C[:, 1].tolist() == levels
-    built = set(problem.seconds)
+    built = set(problem.built)
     assert built and len(list((tmp_path / "designs").glob("*-s0.pt"))) == len(built)
 
     # A new process: the same points, from the cache, with nothing trained.
     again = fresh()
     assert torch.allclose(again.evaluate(first.X)[:, :2], first.Y)
-    assert again.seconds == {}
+    assert again.built == []
+    assert again.train_seconds == {k: problem.train_seconds[k] for k in again.train_seconds}
+    assert set(again.train_seconds) == built
     resumed = mobo.optimize(again, "sobol", n_evals=6, seed=1, journal=journal, show_progress=False)
     assert resumed.n_evaluations == 6
     assert torch.equal(resumed.X[:4], first.X)
@@ -167,4 +169,4 @@ def test_fine_tune_epochs_as_the_fidelity(pretrained, digits):
     assert (cheap.fine_tune_epochs, target.fine_tune_epochs) == (0, 1)
     y = problem.evaluate(torch.cat([x, x]))
     assert torch.isfinite(y).all()
-    assert list(problem.seconds) == [target.key]
+    assert problem.built == [target.key]

@@ -1,0 +1,255 @@
+"""Design search vs the hand-fixed LEANet design and a random design search (issue 17).
+
+For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--dataset``):
+
+- **hand-fixed**: the study's 5-level hybrid LEANet (F = 0.5 ... 1.0, linear heads,
+  max-softmax, the study's fine-tune recipe), its dense reference front chosen on
+  validation and measured on test;
+- each **method** (``--methods``; ``sobol`` is the random design search) searches
+  :class:`leanet.design.DesignProblem` (levels 2-6, level 1's fraction 0.25-0.75 on a 0.05
+  grid, head hidden 0 or 32, the three confidence measures, the study's fine-tune recipe)
+  until its charged CPU seconds reach ``--budget``: every design it uses is charged its
+  training CPU seconds once (recorded when first trained, so the design cache shared by the
+  runs spares time but not charge), plus the optimizer's ask seconds. Then every design the
+  run used gets the dense threshold search on validation, as the hand-fixed design does, the
+  union is reduced to its validation Pareto front, and that front is measured on test
+  (``polished``); ``evaluated`` is the front of the points the run evaluated.
+
+Test hypervolume from (full test accuracy - 0.05, energy ratio 1.25), as in
+``leanet_study``. Command::
+
+    .venv/bin/python benchmarks/design_search.py --archs convnet --seeds 3
+
+Writes ``benchmarks/results/design_search.{json,md}`` (runs are kept and skipped when
+re-run; the command and the commit of each run are recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+import mobo
+from leanet.costs import measure_costs
+from leanet.data import load_dataset
+from leanet.design import DesignProblem
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, reference_front
+from leanet.problem import ThresholdProblem
+from leanet.train import evaluate
+from mobo.metrics import pareto_mask
+
+sys.path.insert(0, str(Path(__file__).parent))
+import study_networks  # noqa: E402
+from leanet_study import _front, _front_hv  # noqa: E402
+from provenance import command_line, commit  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", nargs="+", default=["convnet", "vgg16", "mobilenet"])
+    parser.add_argument("--dataset", default="digits8x8")
+    parser.add_argument("--methods", nargs="+", default=["qlognehvi", "sobol"])
+    parser.add_argument("--seeds", type=int, default=3, help="search seeds 0 .. seeds-1")
+    parser.add_argument("--budget", type=float, default=120.0, help="charged CPU seconds")
+    parser.add_argument("--max-evals", type=int, default=80)
+    parser.add_argument("--head-epochs", type=int, default=20)
+    parser.add_argument(
+        "--fine-tune-epochs", type=int, default=None, help="default: the study's recipe"
+    )
+    parser.add_argument("--reference-samples", type=int, default=20_000)
+    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "design_search")
+    args = parser.parse_args(argv)
+    args.command = command_line("design_search.py", argv)
+    return args
+
+
+def network_setup(arch: str, args) -> dict:
+    """The base, data and the hand-fixed design's test hypervolume (the study's cache)."""
+    data = load_dataset(args.dataset, seed=0)
+    study_args = argparse.Namespace(
+        cache=args.cache, epochs=None, seed=0, head_epochs=args.head_epochs, fine_tune_epochs=None
+    )
+    base, _ = study_networks.trained_base(arch, args.dataset, data, study_args)
+    name = f"{arch}-{args.dataset}"
+    fixed = study_networks.trained_leanet(base, f"{name}-hybrid", "hybrid", data, study_args)
+    _, val, test = study_networks.level_evaluators(fixed, f"{name}-hybrid", 0, data, args.cache)
+    front = ThresholdProblem(val, reference_samples=args.reference_samples).reference
+    full_test = evaluate(base, data.test)
+    tested = _front(test.evaluate(front.thresholds))
+    return {
+        "name": name,
+        "base": base,
+        "data": data,
+        "full_test_accuracy": full_test,
+        "hand_fixed_test_hv": _front_hv(tested, full_test),
+    }
+
+
+def make_problem(arch: str, setup: dict, args) -> DesignProblem:
+    recipe = study_networks.FINE_TUNE[arch]
+    options = {"lr": recipe.lr, "distill": recipe.distill, "weight_decay": recipe.weight_decay}
+    return DesignProblem(
+        setup["base"],
+        setup["data"],
+        levels=(2, 6),
+        first_fraction=(0.25, 0.75),
+        head_hidden=(0, 32),
+        fine_tune_epochs=recipe.epochs if args.fine_tune_epochs is None else args.fine_tune_epochs,
+        head_epochs=args.head_epochs,
+        cache=args.cache / f"designs-{setup['name']}",
+        fine_tune_options=options,
+    )
+
+
+def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
+    problem = make_problem(arch, setup, args)
+
+    def charged(study: mobo.Study) -> float:
+        asks = sum(e.ask_seconds for e in study.evaluations)
+        return sum(problem.train_seconds.values()) + asks
+
+    def within_budget(study: mobo.Study, told: list) -> None:
+        if charged(study) >= args.budget:
+            study.stop()
+
+    start = time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mobo.Study(problem, method, seed=seed) as study:
+            result = study.optimize(args.max_evals, show_progress=False, callbacks=[within_budget])
+    spent = charged(study)
+    designs = {}
+    for design, _ in problem.decode(result.X):
+        designs.setdefault(design.key, design)
+    polished = polished_front(problem, list(designs.values()), setup, args)
+    evaluated = test_front(problem, [problem.decode(x)[0] for x in result.pareto_X], setup)
+    return {
+        "network": setup["name"],
+        "method": method,
+        "seed": seed,
+        "evaluations": result.n_evaluations,
+        "designs": len(designs),
+        "charged_seconds": spent,
+        "cpu_seconds": time.process_time() - start,
+        "test_hv_polished": polished["hv"],
+        "test_hv_evaluated": evaluated["hv"],
+        "used_designs": sorted(designs),
+        "front_designs": polished["designs"],
+    }
+
+
+def polished_front(problem: DesignProblem, designs: list, setup: dict, args) -> dict:
+    """Every design's dense validation front, their union's validation Pareto front, on test."""
+    points = []
+    for design in designs:
+        front, _ = reference_front(problem.evaluator(design), n_samples=args.reference_samples)
+        points += [
+            (design, t, y) for t, y in zip(front.thresholds, front.objectives(), strict=True)
+        ]
+    Y = torch.stack([y for _, _, y in points])
+    keep = pareto_mask(Y)
+    chosen = [(d, t) for (d, t, _), k in zip(points, keep.tolist(), strict=True) if k]
+    return test_front(problem, chosen, setup)
+
+
+def test_front(problem: DesignProblem, chosen: list, setup: dict) -> dict:
+    """(design, thresholds) pairs measured on test: their hypervolume and designs."""
+    accuracy, energy, names = [], [], []
+    tests: dict[str, ThresholdEvaluator] = {}
+    for design, thresholds in chosen:
+        if design.key not in tests:
+            net = problem.network(design)
+            costs = measure_costs(net, problem.platform, latency=False)
+            tests[design.key] = ThresholdEvaluator.from_model(net, setup["data"].test, costs)
+        m: ThresholdMetrics = tests[design.key].evaluate(thresholds[None])
+        accuracy.append(float(m.accuracy[0]))
+        energy.append(float(m.energy_ratio[0]))
+        names.append(design.key)
+    front = {"accuracy": accuracy, "energy_ratio": energy}
+    return {"hv": _front_hv(front, setup["full_test_accuracy"]), "designs": sorted(set(names))}
+
+
+def summary(runs: list[dict], networks: dict) -> str:
+    lines = [
+        "| network | hand-fixed | method | runs | polished test HV | evaluated test HV | "
+        "designs | evaluations | charged s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, fixed in networks.items():
+        methods = sorted({r["method"] for r in runs if r["network"] == name})
+        for method in methods:
+            rs = [r for r in runs if r["network"] == name and r["method"] == method]
+            lines.append(
+                f"| {name} | {fixed:.5f} | {method} | {len(rs)} | "
+                f"{_spread(rs, 'test_hv_polished')} | {_spread(rs, 'test_hv_evaluated')} | "
+                f"{_spread(rs, 'designs', 'd')} | "
+                f"{_spread(rs, 'evaluations', 'd')} | {_spread(rs, 'charged_seconds', '.0f')} |"
+            )
+    return "\n".join(lines)
+
+
+def _spread(runs: list[dict], key: str, fmt: str = ".5f") -> str:
+    values = [r[key] for r in runs]
+    med = statistics.median(values)
+    med = round(med) if fmt == "d" else med
+    return f"{med:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    path = args.out.with_suffix(".json")
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    networks = {}
+    at = commit()
+    for arch in args.archs:
+        setup = network_setup(arch, args)
+        networks[setup["name"]] = setup["hand_fixed_test_hv"]
+        for method in args.methods:
+            for seed in range(args.seeds):
+                if any(
+                    (r["network"], r["method"], r["seed"]) == (setup["name"], method, seed)
+                    for r in runs
+                ):
+                    continue
+                study_networks.log(f"design search: {setup['name']}, {method}, seed {seed}")
+                run = run_one(arch, method, seed, setup, args)
+                runs.append({**run, "commit": at, "command": args.command, "budget": args.budget})
+                write(args, runs, networks)
+    return write(args, runs, networks)
+
+
+def write(args, runs: list[dict], networks: dict) -> dict:
+    payload = {"command": args.command, "networks": networks, "runs": runs}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    commits = ", ".join(sorted({r["commit"] for r in runs}))
+    commands = sorted({r["command"] for r in runs})
+    text = [
+        "# Design search vs the hand-fixed design and random design search (issue 17)",
+        "",
+        "Commands: " + ", ".join(f"`{c}`" for c in commands),
+        "",
+        f"Commits of the runs: {commits}. Torch on 1 thread. See the script's docstring "
+        "for what each column measures; median (min-max) over search seeds.",
+        "",
+        summary(runs, networks),
+        "",
+    ]
+    args.out.with_suffix(".md").write_text("\n".join(text))
+    print("\n".join(text))
+    return payload
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The design search benchmark (``benchmarks/design_search.py``) on a tiny network: the budget
+stops a run, and the polished front is the designs' dense fronts measured on test."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+
+import leanet
+from leanet.costs import measure_costs
+from leanet.evaluator import ThresholdEvaluator, reference_front
+from tests.benchmark_scripts import load_benchmark
+from tests.leanet.conftest import tiny_base
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from leanet.data import load_dataset
+
+    digits = load_dataset("digits8x8", seed=0)
+    base = tiny_base("convnet")
+    leanet.train_base(base, digits.train, epochs=1, progress=False)
+    full = leanet.evaluate(base.eval(), digits.test)
+    return {"name": "tiny-digits", "base": base, "data": digits, "full_test_accuracy": full}
+
+
+def _args(tmp_path, budget: float) -> argparse.Namespace:
+    return argparse.Namespace(
+        budget=budget,
+        max_evals=3,
+        head_epochs=1,
+        fine_tune_epochs=1,
+        reference_samples=500,
+        cache=tmp_path,
+    )
+
+
+def test_a_run_stops_at_its_budget_and_polishes_the_designs_it_used(setup, tmp_path):
+    module = load_benchmark("design_search")
+    stopped = module.run_one("convnet", "sobol", 0, setup, _args(tmp_path, budget=0.0))
+    assert stopped["evaluations"] == 1  # the first tell already spent the budget
+    run = module.run_one("convnet", "sobol", 0, setup, _args(tmp_path, budget=1e9))
+    assert run["evaluations"] == 3
+    assert 1 <= run["designs"] <= 3
+    assert run["charged_seconds"] > 0
+    assert set(run["front_designs"]) <= set(run["used_designs"])
+    assert run["test_hv_polished"] >= 0 and run["test_hv_evaluated"] >= 0
+
+
+def test_polishing_one_design_is_its_dense_front_measured_on_test(setup, tmp_path):
+    module = load_benchmark("design_search")
+    args = _args(tmp_path, budget=1e9)
+    problem = module.make_problem("convnet", setup, args)
+    x = problem.bounds.mean(dim=0, keepdim=True)
+    design = problem.decode(x)[0][0]
+    polished = module.polished_front(problem, [design], setup, args)
+    assert polished["designs"] == [design.key]
+
+    net = problem.network(design)
+    front, _ = reference_front(problem.evaluator(design), n_samples=args.reference_samples)
+    test = ThresholdEvaluator.from_model(net, setup["data"].test, measure_costs(net, latency=False))
+    m = test.evaluate(front.thresholds)
+    expected = module._front_hv(
+        {"accuracy": m.accuracy.tolist(), "energy_ratio": m.energy_ratio.tolist()},
+        setup["full_test_accuracy"],
+    )
+    assert polished["hv"] == pytest.approx(expected)
+    assert torch.isfinite(torch.tensor(polished["hv"]))
