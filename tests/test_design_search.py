@@ -32,6 +32,7 @@ def _args(tmp_path, budget: float) -> argparse.Namespace:
         max_evals=3,
         head_epochs=1,
         fine_tune_epochs=1,
+        fidelity_epochs=0,
         reference_samples=500,
         cache=tmp_path,
     )
@@ -68,3 +69,12 @@ def test_polishing_one_design_is_its_dense_front_measured_on_test(setup, tmp_pat
     )
     assert polished["hv"] == pytest.approx(expected)
     assert torch.isfinite(torch.tensor(polished["hv"]))
+
+
+def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tmp_path):
+    module = load_benchmark("design_search")
+    args = _args(tmp_path, budget=1e9)
+    args.max_evals = 12
+    run = module.run_one("convnet", "mfosemo", 0, setup, args)
+    assert run["designs_trained"] > run["designs"]  # some designs only at the cheap fidelity
+    assert all(key.endswith("-ft1") for key in run["used_designs"] + run["front_designs"])
