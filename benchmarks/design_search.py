@@ -100,6 +100,7 @@ def network_setup(arch: str, args) -> dict:
         "data": data,
         "full_test_accuracy": full_test,
         "hand_fixed_test_hv": _front_hv(tested, full_test),
+        "hand_fixed_front": tested,
     }
 
 
@@ -158,6 +159,7 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
         "test_hv_evaluated": evaluated["hv"],
         "used_designs": sorted(designs),
         "front_designs": polished["designs"],
+        "front": polished["points"],
     }
 
 
@@ -177,7 +179,7 @@ def polished_front(problem: DesignProblem, designs: list, setup: dict, args) -> 
 
 def test_front(problem: DesignProblem, chosen: list, setup: dict) -> dict:
     """(design, thresholds) pairs measured on test: their hypervolume and designs."""
-    accuracy, energy, names = [], [], []
+    accuracy, energy, names, points = [], [], [], []
     tests: dict[str, ThresholdEvaluator] = {}
     for design, thresholds in chosen:
         if design.key not in tests:
@@ -188,8 +190,20 @@ def test_front(problem: DesignProblem, chosen: list, setup: dict) -> dict:
         accuracy.append(float(m.accuracy[0]))
         energy.append(float(m.energy_ratio[0]))
         names.append(design.key)
+        points.append(
+            {
+                "design": design.key,
+                "thresholds": thresholds.tolist(),
+                "test_accuracy": accuracy[-1],
+                "test_energy_ratio": energy[-1],
+            }
+        )
     front = {"accuracy": accuracy, "energy_ratio": energy}
-    return {"hv": _front_hv(front, setup["full_test_accuracy"]), "designs": sorted(set(names))}
+    return {
+        "hv": _front_hv(front, setup["full_test_accuracy"]),
+        "designs": sorted(set(names)),
+        "points": points,
+    }
 
 
 def summary(runs: list[dict], networks: dict) -> str:
@@ -198,7 +212,8 @@ def summary(runs: list[dict], networks: dict) -> str:
         "designs | evaluations | charged s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, fixed in networks.items():
+    for name, network in networks.items():
+        fixed = network["test_hv"]
         methods = sorted({r["method"] for r in runs if r["network"] == name})
         for method in methods:
             rs = [r for r in runs if r["network"] == name and r["method"] == method]
@@ -222,12 +237,16 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(1)
     path = args.out.with_suffix(".json")
-    runs = json.loads(path.read_text())["runs"] if path.exists() else []
-    networks = {}
+    old = json.loads(path.read_text()) if path.exists() else {}
+    runs = old.get("runs", [])
+    networks = {k: v for k, v in old.get("networks", {}).items() if isinstance(v, dict)}
     at = commit()
     for arch in args.archs:
         setup = network_setup(arch, args)
-        networks[setup["name"]] = setup["hand_fixed_test_hv"]
+        networks[setup["name"]] = {
+            "test_hv": setup["hand_fixed_test_hv"],
+            "front": setup["hand_fixed_front"],
+        }
         for method in args.methods:
             for seed in range(args.seeds):
                 if any(
@@ -259,9 +278,56 @@ def write(args, runs: list[dict], networks: dict) -> dict:
         summary(runs, networks),
         "",
     ]
+    if any(r.get("front") for r in runs):
+        plot(runs, networks, args.out.with_suffix(".png"))
+        text += [f"![fronts]({args.out.with_suffix('.png').name})", ""]
     args.out.with_suffix(".md").write_text("\n".join(text))
     print("\n".join(text))
     return payload
+
+
+def plot(runs: list[dict], networks: dict, path: Path) -> None:
+    """Per network: the hand-fixed design's test front, and each method's seed-0 polished
+    front on test with every point coloured by its design."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(networks)
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        fixed = networks[name]["front"]
+        order = sorted(range(len(fixed["energy_ratio"])), key=fixed["energy_ratio"].__getitem__)
+        ax.step(
+            [fixed["energy_ratio"][i] for i in order],
+            [fixed["accuracy"][i] for i in order],
+            where="post",
+            color="black",
+            label="hand-fixed 5-level design",
+        )
+        markers = iter("os^vD")
+        for run in sorted(
+            (r for r in runs if r["network"] == name and r["seed"] == 0 and r.get("front")),
+            key=lambda r: r["method"],
+        ):
+            marker = next(markers, "o")
+            for design in sorted({p["design"] for p in run["front"]}):
+                pts = [p for p in run["front"] if p["design"] == design]
+                ax.scatter(
+                    [p["test_energy_ratio"] for p in pts],
+                    [p["test_accuracy"] for p in pts],
+                    marker=marker,
+                    s=24,
+                    label=f"{run['method']}: {design}",
+                )
+        ax.set_title(f"{name} (test split, seed 0)")
+        ax.set_xlabel("energy ratio (vs the pretrained network)")
+        ax.set_ylabel("test accuracy")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
