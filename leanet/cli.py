@@ -333,6 +333,69 @@ def _run_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_design(p: argparse.ArgumentParser) -> None:
+    import mobo
+
+    p.add_argument("checkpoint", help="pretrained base checkpoint (from `leanet train`)")
+    p.add_argument(
+        "--algorithm",
+        choices=mobo.available_algorithms(),
+        default=None,
+        help="default qlognehvi, or mfosemo when the epochs are a fidelity",
+    )
+    p.add_argument("--n-evals", type=_COUNT, default=40, help="(design, thresholds) points")
+    p.add_argument("--levels", type=_COUNT, nargs=2, default=[2, 6], metavar=("MIN", "MAX"))
+    p.add_argument(
+        "--fine-tune-epochs",
+        type=_COUNT,
+        nargs="+",
+        default=[0],
+        help="one value, or ascending values that become the fidelity",
+    )
+    p.add_argument("--head-epochs", type=_EPOCHS, default=5)
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--out", default=None, help="folder (default <checkpoint>.designs)")
+    _add_data_args(p)
+
+
+def _run_design(args: argparse.Namespace) -> int:
+    import mobo
+    from leanet.checkpoints import load_checkpoint
+    from leanet.design import DesignProblem
+
+    base, meta = load_checkpoint(args.checkpoint)
+    data = _data_of(meta, args)
+    out = Path(args.out or Path(args.checkpoint).with_suffix(".designs"))
+    epochs = args.fine_tune_epochs
+    problem = DesignProblem(
+        base,
+        data,
+        levels=tuple(args.levels),
+        fine_tune_epochs=epochs[0] if len(epochs) == 1 else epochs,
+        head_epochs=args.head_epochs,
+        cache=out / "cache",
+        seed=args.seed,
+    )
+    algorithm = args.algorithm or ("mfosemo" if problem.has_fidelities else "qlognehvi")
+    journal = out / f"{algorithm}-seed{args.seed}.jsonl"
+    result = mobo.optimize(
+        problem,
+        algorithm,
+        n_evals=args.n_evals,
+        seed=args.seed,
+        journal=journal,
+        show_progress=not args.no_progress,
+    )
+    print(result.summary())
+    print(problem.front_table(result.pareto_X))
+    keep = {"dataset": meta["dataset"], "split_seed": int(meta.get("split_seed", 0))}
+    paths = problem.save_artifacts(result.pareto_X, out, meta=keep)
+    print(
+        f"saved {len(paths)} artifact(s) in {out} (one per design of the front; journal {journal})"
+    )
+    return 0
+
+
 def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="artifact from `leanet optimize` or `leanet demo`")
     p.add_argument(
@@ -421,6 +484,11 @@ COMMANDS: dict[
         "optimize a LEANet's thresholds and save an artifact",
         _add_optimize,
         _run_optimize,
+    ),
+    "design": (
+        "search LEANet designs and thresholds together; save the front's artifacts",
+        _add_design,
+        _run_design,
     ),
     "report": ("print an artifact's Pareto table and energy savings", _add_report, _run_report),
     "demo": ("the main job end to end on the bundled MNIST digits", _add_demo, _run_demo),

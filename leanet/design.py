@@ -320,6 +320,18 @@ class DesignProblem(Problem):
             "thresholds": thresholds.tolist(),
         }
 
+    def front_table(self, X: Tensor) -> str:
+        """The points ``X`` as a table: validation accuracy, energy ratio, design, thresholds."""
+        lines = [f"{'accuracy':>9} {'energy':>7}  design, thresholds"]
+        for design, thresholds in self.decode(X):
+            m = self.evaluator(design).evaluate(thresholds[None])
+            shown = ", ".join(f"{float(t):.4g}" for t in thresholds)
+            lines.append(
+                f"{float(m.accuracy[0]):9.4f} {float(m.energy_ratio[0]):7.3f}  {design.key}, "
+                f"T = ({shown})"
+            )
+        return "\n".join(lines)
+
     # -- the warped search space -----------------------------------------------------------
     def to_unit(self, X: Tensor) -> Tensor:
         U = super().to_unit(X)
@@ -395,6 +407,31 @@ class DesignProblem(Problem):
                 save_leanet(path, net, meta=meta)
         self._networks[design.key] = net
         return net
+
+    def save_artifacts(
+        self, X: Tensor, folder: str | Path, *, meta: dict | None = None
+    ) -> list[Path]:
+        """One deployable artifact per design among the points ``X`` (e.g. a result's
+        Pareto set), ``<folder>/<design key>.artifact.pt``: the design's LEANet and its
+        points' validation metrics as its Pareto table (every threshold at 1.0, the pretrained
+        network alone, is added before the Pareto filter, as a fallback); see
+        :func:`leanet.policy.save_artifact`; ``meta`` is kept in each (e.g. the data set
+        and split, which ``leanet report`` reloads)."""
+        from leanet.policy import save_artifact  # policy imports the runtime: only here
+
+        by_design: dict[Design, list[Tensor]] = {}
+        for design, thresholds in self.decode(X):
+            by_design.setdefault(design, []).append(thresholds)
+        paths = []
+        for design, points in by_design.items():
+            net = self.network(design)
+            T = torch.cat([torch.stack(points), torch.ones(1, design.num_levels - 1).double()])
+            front = self.evaluator(design).evaluate(T).pareto()
+            costs = measure_costs(net, self.platform, latency=False)
+            meta = {**(meta or {}), "design": asdict(design), "seed": self.seed}
+            path = Path(folder) / f"{design.key}.artifact.pt"
+            paths.append(save_artifact(path, net, front, costs, meta=meta))
+        return paths
 
     def weights_mb(self, design: Design) -> float:
         """Megabytes of the design's parameters (float32), e.g. for a size constraint."""

@@ -13,7 +13,10 @@ from leanet.policy import load_artifact
     "argv",
     [
         ["--help"],
-        *([name, "--help"] for name in ("train", "fit-heads", "optimize", "report", "demo")),
+        *(
+            [name, "--help"]
+            for name in ("train", "fit-heads", "optimize", "design", "report", "demo")
+        ),
     ],
 )
 def test_help(argv, capsys):
@@ -24,7 +27,7 @@ def test_help(argv, capsys):
 
 
 def test_commands_registered():
-    assert {"train", "fit-heads", "optimize", "report", "demo"} <= set(COMMANDS)
+    assert {"train", "fit-heads", "optimize", "design", "report", "demo"} <= set(COMMANDS)
 
 
 def test_train_then_fit_heads(tmp_path, capsys):
@@ -100,3 +103,31 @@ def test_train_then_fit_heads(tmp_path, capsys):
     assert main(["report", str(artifact_path)]) == 0
     report = capsys.readouterr().out
     assert "Pareto set" in report and "Energy saved on test" in report
+
+
+def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_design(
+    tmp_path, capsys
+):
+    ckpt = tmp_path / "base.pt"
+    train = ["train", "--dataset", "digits8x8", "--epochs", "1", "--width-multiplier", "0.25"]
+    assert main([*train, "--out", str(ckpt), "--no-progress"]) == 0
+    out = tmp_path / "designs"
+    argv = ["design", str(ckpt), "--algorithm", "sobol", "--n-evals", "4", "--levels", "2", "3"]
+    assert main([*argv, "--head-epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "sobol on LEANetDesign(convnet, L=2-3): 4 evaluations" in printed
+    assert "design, thresholds" in printed and "T = (" in printed
+    assert (out / "sobol-seed0.jsonl").exists()
+    artifacts = sorted(out.glob("*.artifact.pt"))
+    assert artifacts and len(list((out / "cache").glob("*-s0.pt"))) >= len(artifacts)
+    for path in artifacts:
+        artifact = load_artifact(path)
+        design = artifact.meta["design"]
+        assert path.name == (
+            f"L{design['num_levels']}-f{design['first_fraction']:g}-h{design['head_hidden']}-"
+            f"{design['confidence']}-ft{design['fine_tune_epochs']}.artifact.pt"
+        )
+        assert artifact.net.num_levels == design["num_levels"]
+        assert artifact.front.thresholds.shape[1] == design["num_levels"] - 1
+    assert main(["report", str(artifacts[0])]) == 0
+    assert "Energy saved on test" in capsys.readouterr().out
