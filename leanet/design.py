@@ -47,6 +47,7 @@ from leanet.confidence import CONFIDENCES
 from leanet.costs import measure_costs
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics
 from leanet.levels import WidthLevels
+from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet, build
 from leanet.problem import LOG_DECADES, log_unit_to_thresholds, thresholds_to_log_unit
 from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm
@@ -168,6 +169,14 @@ class DesignProblem(Problem):
         fine_tune_options: Keyword arguments of :func:`leanet.train.fine_tune` (``lr``,
             ``distill``, ...).
         log_decades: Decades of the thresholds' log search space.
+        cost: The second objective: ``"energy"`` (default: the 45nm energy model, exact and
+            noise-free), ``"latency"`` (measured: CPU time of the compiled runtime at the
+            thresholds over ``measure_inputs`` validation images, batch 1, over the full
+            network's, :class:`leanet.measured.MeasuredCost`), or a meter callback (e.g.
+            joules from a device power monitor, see :data:`leanet.measured.Meter`). Measured
+            costs are noisy.
+        measure_inputs: Validation images a measured cost runs over.
+        measure_repeats: Interleaved repeats of a measured cost (their median ratio).
 
     After evaluations, :attr:`built` lists the designs trained by this problem (keys),
     :attr:`train_seconds` the training CPU seconds of every design it used (measured when
@@ -196,6 +205,9 @@ class DesignProblem(Problem):
         seed: int = 0,
         fine_tune_options: Mapping[str, Any] | None = None,
         log_decades: float = LOG_DECADES,
+        cost: str | Meter = "energy",
+        measure_inputs: int = 100,
+        measure_repeats: int = 3,
     ) -> None:
         lo, hi = _pair(levels, "levels", int)
         if not 2 <= lo <= hi:
@@ -220,6 +232,13 @@ class DesignProblem(Problem):
         self.levels, self.fraction_range = (lo, hi), (f_lo, f_hi)
         self.base, self.data, self.seed = base, data, seed
         self.head_epochs, self.platform, self.log_decades = head_epochs, platform, log_decades
+        if not (callable(cost) or cost in ("energy", "latency")):
+            raise ValueError(f"cost must be 'energy', 'latency' or a meter callable, got {cost!r}")
+        if measure_inputs < 1 or measure_repeats < 1:
+            raise ValueError("measure_inputs and measure_repeats must be >= 1")
+        self.cost = cost
+        self.measure_inputs, self.measure_repeats = measure_inputs, measure_repeats
+        self._measured: dict[str, MeasuredCost] = {}
         self.fine_tune_options = dict(fine_tune_options or {})
         self.constraints = dict(constraints or {})
         self.cache = None if cache is None else Path(cache)
@@ -245,7 +264,7 @@ class DesignProblem(Problem):
             torch.tensor([lower, upper], dtype=torch.float64),
             2,
             [self.full_accuracy - accuracy_margin, -1.0],
-            objective_names=["accuracy", "energy ratio"],
+            objective_names=["accuracy", _COST_NAMES.get(cost, "metered ratio")],
             senses=["max", "min"],
             name=f"LEANetDesign({base.config.get('arch', 'base')}, L={lo}-{hi})",
             num_constraints=len(self.constraints),
@@ -359,6 +378,8 @@ class DesignProblem(Problem):
             T = torch.stack([decoded[i][1] for i in rows])
             metrics = evaluator.evaluate(T)
             columns = [metrics.objectives()]
+            if self.cost != "energy":
+                columns[0][:, 1] = -self.measured(design).ratios(T)
             for name, constraint in self.constraints.items():
                 value = torch.as_tensor(constraint(design, metrics), dtype=torch.float64)
                 if value.numel() not in (1, len(rows)):
@@ -380,6 +401,17 @@ class DesignProblem(Problem):
                 net, self.data.val, costs, cache=records
             )
         return self._evaluators[design.key]
+
+    def measured(self, design: Design) -> MeasuredCost:
+        """The design's metered cost (``cost`` other than ``"energy"``)."""
+        if design.key not in self._measured:
+            meter = cpu_meter if self.cost == "latency" else self.cost
+            n = min(self.measure_inputs, len(self.data.val))
+            inputs = torch.stack([self.data.val[i][0] for i in range(n)])
+            self._measured[design.key] = MeasuredCost(
+                self.network(design), inputs, meter=meter, repeats=self.measure_repeats
+            )
+        return self._measured[design.key]
 
     def network(self, design: Design) -> LEANet:
         """The design's trained LEANet (built now, or from memory or the cache folder)."""
@@ -440,6 +472,9 @@ class DesignProblem(Problem):
     def _path(self, design: Design, what: str) -> Path:
         suffix = ".pt" if what == "net" else f"-{what}.pt"
         return self.cache / f"{design.key}-s{self.seed}{suffix}"
+
+
+_COST_NAMES = {"energy": "energy ratio", "latency": "latency ratio"}
 
 
 def _pair(value: Any, name: str, kind: type) -> tuple:

@@ -1,0 +1,68 @@
+"""A metered cost runs the compiled runtime at the thresholds and the full network, and the
+ratio of the meter's readings is the objective (checked with a deterministic meter: FLOPs)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import leanet
+from leanet.costs import measure_costs
+from leanet.design import DesignProblem
+from leanet.measured import MeasuredCost, cpu_meter
+from tests.leanet.conftest import tiny_base
+
+
+def flop_meter(run) -> float:
+    """FLOPs of one run: deterministic, so a ratio is exact."""
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return float(counter.get_total_flops())
+
+
+@pytest.fixture(scope="module")
+def hybrid(digits):
+    base = tiny_base("convnet")
+    leanet.train_base(base, digits.train, epochs=1, progress=False)
+    net = leanet.build(base, fractions=(0.5, 0.75, 1.0), head_hidden=0)
+    leanet.fit_heads(net, digits.train, epochs=1, progress=False)
+    return net.eval()
+
+
+def test_metered_ratio_is_the_work_the_runtime_does_at_the_thresholds(hybrid, digits):
+    inputs = torch.stack([digits.val[i][0] for i in range(20)])
+    cost = MeasuredCost(hybrid, inputs, meter=flop_meter, repeats=2, mode="eager")
+    costs = measure_costs(hybrid, latency=False)
+    macs = torch.tensor(costs.exit_macs, dtype=torch.float64)
+    full = float(costs.full_work.macs)
+    # Every input at level 1; then the pretrained top level alone (the hybrid skips the
+    # levels that cannot answer): the full network's work, exactly.
+    assert cost.ratio(torch.zeros(2)) == pytest.approx(float(macs[0]) / full)
+    assert cost.ratio(torch.ones(2)) == pytest.approx(1.0)
+    # In between, the mean over inputs of the work up to each input's exit.
+    t = torch.tensor([0.6, 0.3])
+    with torch.no_grad():
+        levels = hybrid(inputs, t).exit_level - 1
+    assert cost.ratio(t) == pytest.approx(float(macs[levels].mean()) / full)
+    # The model's prediction from per-exit latencies, with exact per-exit "latencies".
+    assert float(cost.modelled(t[None], macs, full)[0]) == pytest.approx(cost.ratio(t))
+
+
+def test_the_cpu_meter_times_the_calling_thread():
+    assert cpu_meter(lambda: sum(range(200_000))) > 0.0
+    assert cpu_meter(lambda: None) < 0.01
+
+
+def test_a_design_problem_with_a_meter_reports_the_metered_ratio(hybrid, digits):
+    problem = DesignProblem(
+        hybrid.base, digits, levels=(2, 3), head_epochs=1, cost=flop_meter, measure_inputs=10
+    )
+    assert problem.objective_names == ["accuracy", "metered ratio"]
+    x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    y = problem.evaluate(x)
+    design = problem.decode(x)[0][0]
+    macs = measure_costs(problem.network(design), latency=False)
+    assert float(-y[0, 1]) == pytest.approx(macs.exit_macs[0] / macs.full_work.macs)
+    with pytest.raises(ValueError, match="cost"):
+        DesignProblem(hybrid.base, digits, levels=(2, 3), cost="joules")
