@@ -22,7 +22,7 @@ pytest.importorskip("ipykernel")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-EXPECTED = ("01_quickstart", "02_mobo", "03_tradeoff_study")
+EXPECTED = ("01_quickstart", "02_mobo", "03_tradeoff_study", "04_design_search")
 CELL_TIMEOUT = 300  # seconds per cell; quick mode takes a few (a loaded machine: more)
 
 
@@ -305,3 +305,30 @@ def test_tradeoff_study_notebook_on_benchmark_results(tmp_path):
     assert s["savings_rows"] == len(data["networks"])
     for value in s["median_final_hv_ratio"].values():
         assert value is None or (math.isfinite(value) and 0.0 <= value <= 1.0 + 1e-9)
+
+
+# ----------------------------------------------------------------------- 04 design search
+
+
+def test_design_search_notebook(tmp_path):
+    s = run_notebook("04_design_search", tmp_path)
+    out = tmp_path / "04_design_search-quick"
+    assert s["quick"] is True
+    assert s["n_evaluations"] == s["n_evals"] == 8
+    assert 1 <= s["designs_trained"] <= s["n_evals"] + 1  # + the hand-fixed design
+    lo, hi = s["levels"]
+    assert s["front"], "an empty front"
+    for point in s["front"]:  # every point names its design and its thresholds
+        assert lo <= point["num_levels"] <= hi
+        assert len(point["thresholds"]) == point["num_levels"] - 1
+        assert point["fractions"][-1] == 1.0
+    designs = {
+        f"L{p['num_levels']}-f{p['first_fraction']:g}-h{p['head_hidden']}-"
+        f"{p['confidence']}-ft{p['fine_tune_epochs']}.artifact.pt"
+        for p in s["front"]
+    }
+    assert set(s["artifacts"]) == designs
+    # The artifact's compiled runtime decides as the cached evaluator counts.
+    assert s["runtime_accuracy"] == pytest.approx(s["evaluator_accuracy"], abs=1e-9)
+    assert (out / "design_front.png").is_file()
+    assert (out / "design-study.jsonl").is_file()
