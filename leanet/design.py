@@ -236,7 +236,7 @@ class DesignProblem(Problem):
             raise ValueError(f"cost must be 'energy', 'latency' or a meter callable, got {cost!r}")
         if measure_inputs < 1 or measure_repeats < 1:
             raise ValueError("measure_inputs and measure_repeats must be >= 1")
-        self.cost = cost
+        self.cost_objective = cost
         self.measure_inputs, self.measure_repeats = measure_inputs, measure_repeats
         self._measured: dict[str, MeasuredCost] = {}
         self.fine_tune_options = dict(fine_tune_options or {})
@@ -378,7 +378,7 @@ class DesignProblem(Problem):
             T = torch.stack([decoded[i][1] for i in rows])
             metrics = evaluator.evaluate(T)
             columns = [metrics.objectives()]
-            if self.cost != "energy":
+            if self.cost_objective != "energy":
                 columns[0][:, 1] = -self.measured(design).ratios(T)
             for name, constraint in self.constraints.items():
                 value = torch.as_tensor(constraint(design, metrics), dtype=torch.float64)
@@ -403,9 +403,10 @@ class DesignProblem(Problem):
         return self._evaluators[design.key]
 
     def measured(self, design: Design) -> MeasuredCost:
-        """The design's metered cost (``cost`` other than ``"energy"``)."""
+        """The design's metered cost (``cost`` other than ``"energy"``; kept as ``cost_objective``,
+        since ``Problem.cost`` prices evaluations at each fidelity)."""
         if design.key not in self._measured:
-            meter = cpu_meter if self.cost == "latency" else self.cost
+            meter = cpu_meter if self.cost_objective == "latency" else self.cost_objective
             n = min(self.measure_inputs, len(self.data.val))
             inputs = torch.stack([self.data.val[i][0] for i in range(n)])
             self._measured[design.key] = MeasuredCost(

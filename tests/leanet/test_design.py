@@ -167,6 +167,7 @@ def test_fine_tune_epochs_as_the_fidelity(pretrained, digits):
     x[0, -1] = 1.0
     target = problem.decode(x)[0][0]
     assert (cheap.fine_tune_epochs, target.fine_tune_epochs) == (0, 1)
+    assert float(problem.cost(x)) == 2.0  # the fidelity's cost, what a study journals
     y = problem.evaluate(torch.cat([x, x]))
     assert torch.isfinite(y).all()
     assert problem.built == [target.key]
