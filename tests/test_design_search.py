@@ -30,6 +30,7 @@ def _args(tmp_path, budget: float) -> argparse.Namespace:
     return argparse.Namespace(
         budget=budget,
         max_evals=3,
+        n_initial=2,
         head_epochs=1,
         fine_tune_epochs=1,
         fidelity_epochs=0,
