@@ -298,6 +298,7 @@ def summarize_runs(runs: list[dict], networks: list[str], algorithms: list[str])
             for mark in MARKS:
                 at = [r["hv_ratio"][mark - 1] for r in mine if len(r["hv_ratio"]) >= mark]
                 row[f"hv_ratio_{mark}"] = statistics.median(at) if at else None
+                row[f"hv_ratio_{mark}_range"] = [min(at), max(at)] if at else None
             # Runs that never reach 99% count as "more than the budget" (infinity), so the
             # median says "not reached" when fewer than half of the runs get there.
             needed = [r["evals_to_99"] or math.inf for r in mine]

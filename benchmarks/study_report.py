@@ -89,9 +89,10 @@ def markdown(payload: dict) -> str:
         "",
         "## Threshold optimizers (validation split)",
         "",
-        "Median over seeds of the hypervolume ratio to the reference front after 10, 25 and "
-        "50 evaluations; evaluations to reach 99% (median; '-' when fewer than half of the "
-        "runs reach it; 'reached' counts the runs that did); median seconds per iteration.",
+        "Median (min-max) over seeds of the hypervolume ratio to the reference front after "
+        "10, 25 and 50 evaluations; evaluations to reach 99% (median; '-' when fewer than "
+        "half of the runs reach it; 'reached' counts the runs that did); median seconds per "
+        "iteration.",
         "",
         "| network | algorithm | runs | HV@10 | HV@25 | HV@50 | evals to 99% | reached | s/iter |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -99,11 +100,20 @@ def markdown(payload: dict) -> str:
     for r in payload["optimizers"]["summary"]:
         md.append(
             f"| {r['network']} | {r['algorithm']} | {r['runs']} | "
-            + " | ".join(fmt(r[f"hv_ratio_{m}"]) for m in MARKS)
+            + " | ".join(_with_range(r, m) for m in MARKS)
             + f" | {fmt(r['evals_to_99'], '{:g}')} | {r['reached_99']} | "
             f"{r['seconds_per_iteration']:.2f} |"
         )
     return "\n".join(md) + "\n"
+
+
+def _with_range(row: dict, mark: int) -> str:
+    """'median (min-max)' of a summary row's ratio at ``mark`` (the median alone for one
+    run, or for summaries written before ranges were kept)."""
+    span = row.get(f"hv_ratio_{mark}_range")
+    if row[f"hv_ratio_{mark}"] is None or not span or row["runs"] < 2:
+        return fmt(row[f"hv_ratio_{mark}"])
+    return f"{fmt(row[f'hv_ratio_{mark}'])} ({fmt(span[0])}-{fmt(span[1])})"
 
 
 def plot_fronts(networks: list[dict], path: Path) -> None:

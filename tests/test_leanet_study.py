@@ -75,10 +75,15 @@ def test_optimizer_traces(study):
     for row in payload["optimizers"]["summary"]:
         mine = sorted(r["hv_ratio"][9] for r in runs if r["algorithm"] == row["algorithm"])
         assert math.isclose(row["hv_ratio_10"], (mine[0] + mine[1]) / 2)
-        assert row["hv_ratio_25"] is None  # 12 evaluations only
+        assert row["hv_ratio_10_range"] == [mine[0], mine[1]]  # the spread over seeds
+        assert row["hv_ratio_25"] is None and row["hv_ratio_25_range"] is None  # 12 evaluations
     for suffix in ("_fronts.png", "_hv.png", "_optimizers.csv", "_fronts.csv"):
         assert Path(f"{tmp / 'study'}{suffix}").stat().st_size > 0
-    assert "leanet_study.py --quick" in (tmp / "study.md").read_text()
+    md = (tmp / "study.md").read_text()
+    assert "leanet_study.py --quick" in md
+    row = payload["optimizers"]["summary"][0]
+    low, high = row["hv_ratio_10_range"]
+    assert f"({low:.3f}-{high:.3f})" in md
 
 
 def test_second_run_reuses_everything(study, monkeypatch):
