@@ -133,6 +133,21 @@ def test_front_information_contract(branin_currin, observations):
     )
 
 
+@pytest.mark.parametrize("estimation", ["LB2", "0", "joint"])
+def test_other_entropy_estimates_contract(branin_currin, observations, estimation):
+    X, Y = observations
+    assert_algorithm_contract(
+        "mesmo", branin_currin, X, Y, estimation=estimation, **FAST, **FAST_NSGA2
+    )
+
+
+def test_bad_estimation_is_refused(branin_currin):
+    with pytest.raises(ValueError, match="estimation must be one of"):
+        mobo.make_algorithm("mesmo", branin_currin, estimation="exact")
+    with pytest.raises(ValueError, match="not information='maxima'"):
+        mobo.make_algorithm("mesmo", branin_currin, information="maxima", estimation="LB2")
+
+
 def test_unknown_information_is_refused(branin_currin):
     with pytest.raises(ValueError, match="information must be one of"):
         mobo.make_algorithm("mesmo", branin_currin, information="boxes")
