@@ -448,6 +448,12 @@ class MESMO(BayesianAlgorithm):
             boxes = compute_sample_box_decomposition(padded)
         return with_constraints(boxes, self.problem.num_constraints)
 
+    def restrict(
+        self, acqf: AcquisitionFunction, model: ModelListGP, observed: Tensor
+    ) -> AcquisitionFunction:
+        """The box-information acquisition as maximized (a hook: unchanged here)."""
+        return acqf
+
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
     ) -> Tensor:
@@ -467,6 +473,7 @@ class MESMO(BayesianAlgorithm):
                 acqf = JointFrontInformation(model, sets, values, boxes, X_pending=U_pending)
             else:
                 acqf = FrontInformation(model, boxes, self.estimation, X_pending=U_pending)
+            acqf = self.restrict(acqf, model, observed)
             sets = torch.cat([X for X, _ in fronts])
             return self.maximize_from(acqf, q, sets, seed=seed, U_pending=U_pending)
         max_values = self.sample_max_values(model, U, Y, seed)
