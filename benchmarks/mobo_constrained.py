@@ -134,6 +134,17 @@ def verdict(rows: list[dict], problems: list[str]) -> list[str]:
     return lines
 
 
+def machines_of(runs: list[dict]) -> dict[str, list[str]]:
+    """The algorithms whose runs each machine made (runs before machines were recorded:
+    "unrecorded")."""
+    made: dict[str, list[str]] = {}
+    for run in runs:
+        algorithms = made.setdefault(run.get("machine", "unrecorded"), [])
+        if run["algorithm"] not in algorithms:
+            algorithms.append(run["algorithm"])
+    return made
+
+
 def commits_of(runs: list[dict], commit: str) -> dict[str, list[str]]:
     """The algorithms whose runs each commit made (a run without one: ``commit``)."""
     made: dict[str, list[str]] = {}
@@ -157,6 +168,11 @@ def write_outputs(
         + "; ".join(
             f"`{made_at}` ({', '.join(algorithms)})"
             for made_at, algorithms in commits_of(runs, commit).items()
+        ),
+        "",
+        "Machines of the runs (the same seed can end differently on another machine): "
+        + "; ".join(
+            f"{name} ({', '.join(algorithms)})" for name, algorithms in machines_of(runs).items()
         ),
         "",
         f"Configuration: problems {args.problems}; algorithms {args.algorithms}; seeds "
@@ -200,7 +216,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     torch.set_num_threads(1)
     command = provenance.command_line("mobo_constrained.py", argv)
-    commit = provenance.commit()
+    commit, machine = provenance.commit(), provenance.machine()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
     runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
@@ -215,7 +231,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if (problem, algorithm, seed, args.evals, args.n_initial) not in done
     ]
     for problem, algorithm, seed in todo:
-        run = {**run_one(problem, algorithm, seed, args), "commit": commit}
+        run = {**run_one(problem, algorithm, seed, args), "commit": commit, "machine": machine}
         runs.append(run)
         store.write_text(json.dumps({"command": command, "commit": commit, "runs": runs}))
         print(

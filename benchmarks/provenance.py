@@ -6,6 +6,7 @@ cannot be reproduced or trusted), so every script asks this module rather than g
 
 from __future__ import annotations
 
+import platform
 import shlex
 import subprocess
 import sys
@@ -42,3 +43,20 @@ def command_line(script: str, argv: list[str] | None = None) -> str:
     arguments), shell-quoted, as the results files record it."""
     args = sys.argv[1:] if argv is None else argv
     return " ".join([".venv/bin/python", f"benchmarks/{script}", *map(shlex.quote, args)])
+
+
+def machine() -> str:
+    """The CPU model, architecture and torch version that ran: the same seed's figures can
+    differ between machines (floating point, BLAS kernels), so a results file that mixes
+    runs says from where each came."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu} ({platform.machine()}), torch {torch.__version__}"

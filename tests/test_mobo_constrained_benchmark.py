@@ -47,6 +47,9 @@ def test_table_is_the_median_and_range_of_feasible_hypervolume(bench):
     commit = runs[0]["commit"]
     assert all(r["commit"] == commit for r in runs)
     assert f"other algorithms' runs): `{commit}` (sobol, nsga2)" in md
+    machine = load_benchmark("provenance").machine()
+    assert all(r["machine"] == machine for r in runs)
+    assert f"another machine): {machine} (sobol, nsga2)" in md
     assert "Completed runs: 4 of 4." in md
     assert out.with_suffix(".png").stat().st_size > 0
 

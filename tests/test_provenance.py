@@ -33,3 +33,12 @@ def test_command_line_quotes_what_the_shell_would_split():
     module = load_benchmark("provenance")
     line = module.command_line("x.py", ["--note", "two words", "--seeds", "3"])
     assert line == ".venv/bin/python benchmarks/x.py --note 'two words' --seeds 3"
+
+
+def test_machine_names_the_cpu_architecture_and_torch():
+    import platform
+
+    import torch
+
+    text = load_benchmark("provenance").machine()
+    assert f"({platform.machine()})" in text and text.endswith(f"torch {torch.__version__}")

@@ -52,11 +52,6 @@ BraninCurrin 0.584 -> 0.491, ZDT1 -0.736 -> -1.466 (qLogNEHVI: -1.095), DTLZ2 -0
 -0.466 (per seed either -0.97 or about -0.4; Sobol -0.504), VehicleSafety 0.786 -> 0.902;
 with constraints see :mod:`mobo.algorithms.mesmoc`.
 
-Entropy estimate (``estimation``). BoTorch's moment-matched bound ("LB", default) stays:
-its alternatives, BoTorch's noiseless form ("0") and conditioning on the sampled Pareto
-sets ("joint", JES-LB), did not beat it on the constrained suite (MESMOC, 10 Sobol + 40,
-final feasible hypervolume; ``benchmarks/results/mesmoc_information.md``).
-
 Numerical safety:
 
 * ``y*_j^s`` is raised to at least the largest observation of objective ``j``: a function
@@ -105,9 +100,6 @@ from typing import Any
 
 import torch
 from botorch.acquisition import AcquisitionFunction
-from botorch.acquisition.multi_objective.joint_entropy_search import (
-    qLowerBoundMultiObjectiveJointEntropySearch,
-)
 from botorch.acquisition.multi_objective.max_value_entropy_search import (
     qLowerBoundMultiObjectiveMaxValueEntropySearch,
 )
@@ -135,8 +127,6 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 #: whole region it dominates, or only the part of it that hypervolume counts (see the
 #: module docstring).
 INFORMATION = ("maxima", "front", "hypervolume")
-#: BoTorch's estimates of the entropy of the truncated predictive (box measures only).
-ESTIMATIONS = ("LB", "LB2", "0", "MC", "joint")
 
 #: "Unbounded" box side, as BoTorch's ``compute_sample_box_decomposition`` writes it.
 _FAR = 1e10
@@ -258,27 +248,8 @@ class FrontInformation(qLowerBoundMultiObjectiveMaxValueEntropySearch):
     log-determinant is NaN: seen on DiscBrake, 2 objectives and 4 constraints, at 5 of 4096
     random points, which stopped ``optimize_acqf``)."""
 
-    def __init__(
-        self, model: Model, hypercell_bounds: Tensor, estimation: str = "LB", **kwargs: Any
-    ) -> None:
-        super().__init__(model, hypercell_bounds, estimation_type=estimation, **kwargs)
-        self.estimation = estimation
-
-    def _compute_lower_bound_information_gain(self, X: Tensor) -> Tensor:
-        value = super()._compute_lower_bound_information_gain(X)
-        bad = ~torch.isfinite(value)
-        if bad.any() and self.estimation == "LB":
-            self.estimation_type = "LB2"
-            try:
-                value = torch.where(bad, super()._compute_lower_bound_information_gain(X), value)
-            finally:
-                self.estimation_type = "LB"
-        return value
-
-
-class JointFrontInformation(qLowerBoundMultiObjectiveJointEntropySearch):
-    """BoTorch's JES-LB [Tu2022]_ over the same boxes: the predictive is also conditioned
-    on the sampled Pareto sets taking the sampled front's values (experiment)."""
+    def __init__(self, model: Model, hypercell_bounds: Tensor, **kwargs: Any) -> None:
+        super().__init__(model, hypercell_bounds, estimation_type="LB", **kwargs)
 
     def _compute_lower_bound_information_gain(self, X: Tensor) -> Tensor:
         value = super()._compute_lower_bound_information_gain(X)
@@ -319,14 +290,6 @@ class MESMO(BayesianAlgorithm):
             earlier or pending points; default ``0.01 * sqrt(d)``.
         information: ``"hypervolume"`` (default), ``"front"`` or ``"maxima"`` (the paper);
             see the module docstring.
-        estimation: How the entropy of the truncated predictive is estimated (box measures
-            only): ``"LB"`` (default, BoTorch's moment-matched bound), ``"LB2"`` (its
-            diagonal form), ``"0"`` (BoTorch's noiseless exact form), or ``"joint"``
-            (JES-LB [Tu2022]_: the predictive also conditioned on the sampled Pareto sets).
-            The alternatives were measured and not kept: see the module docstring.
-        margin: Box measures only: an outcome that improves a sampled front by less than
-            ``margin`` times the reference box's side (per objective) counts as not
-            improving it (default 0: any improvement counts).
         **options: :class:`BayesianAlgorithm` options (``n_initial``, ``num_restarts``, ...).
 
     After each :meth:`propose`, ``last_max_values`` holds the ``S x m`` tensor of ``y*``.
@@ -343,22 +306,12 @@ class MESMO(BayesianAlgorithm):
         n_gen: int = 40,
         min_distance: float | None = None,
         information: str = "hypervolume",
-        estimation: str = "LB",
-        margin: float = 0.0,
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)
         if information not in INFORMATION:
             raise ValueError(f"information must be one of {list(INFORMATION)}, got {information!r}")
-        if estimation not in ESTIMATIONS:
-            raise ValueError(f"estimation must be one of {list(ESTIMATIONS)}, got {estimation!r}")
-        if estimation != "LB" and information == "maxima":
-            raise ValueError("estimation is for the box measures, not information='maxima'")
         self.information = information
-        self.estimation = estimation
-        if not 0.0 <= margin < 1.0:
-            raise ValueError(f"margin must be in [0, 1), got {margin}")
-        self.margin = float(margin)
         self.min_distance = (
             0.01 * math.sqrt(problem.dim) if min_distance is None else float(min_distance)
         )
@@ -437,22 +390,11 @@ class MESMO(BayesianAlgorithm):
         # BoTorch wants equal-sized fronts: repeat a point (a duplicate adds no box).
         P = max(len(F) for F in merged)
         padded = torch.stack([torch.cat([F, F[:1].expand(P - len(F), m)]) for F in merged])
-        if self.margin:
-            # Improving a front by less than the margin (a share of the reference box's
-            # side) counts as not improving it.
-            side = (padded.amax(dim=(0, 1)) - self.ref_point).clamp_min(1e-12)
-            padded = padded + self.margin * side
         if self.information == "hypervolume":
             boxes = hypervolume_boxes(padded, self.ref_point)
         else:
             boxes = compute_sample_box_decomposition(padded)
         return with_constraints(boxes, self.problem.num_constraints)
-
-    def restrict(
-        self, acqf: AcquisitionFunction, model: ModelListGP, observed: Tensor
-    ) -> AcquisitionFunction:
-        """The box-information acquisition as maximized (a hook: unchanged here)."""
-        return acqf
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
@@ -462,18 +404,7 @@ class MESMO(BayesianAlgorithm):
             initial, observed = self.observed_front(U, Y)
             fronts = self.sampled_fronts(model, seed, initial=initial)
             boxes = self.front_boxes(fronts, observed)
-            if self.estimation == "joint":
-                P = max(len(X) for X, _ in fronts)
-                sets = torch.stack(
-                    [torch.cat([X, X[:1].expand(P - len(X), -1)]) for X, _ in fronts]
-                )
-                values = torch.stack(
-                    [torch.cat([F, F[:1].expand(P - len(F), -1)]) for _, F in fronts]
-                )
-                acqf = JointFrontInformation(model, sets, values, boxes, X_pending=U_pending)
-            else:
-                acqf = FrontInformation(model, boxes, self.estimation, X_pending=U_pending)
-            acqf = self.restrict(acqf, model, observed)
+            acqf = FrontInformation(model, boxes, X_pending=U_pending)
             sets = torch.cat([X for X, _ in fronts])
             return self.maximize_from(acqf, q, sets, seed=seed, U_pending=U_pending)
         max_values = self.sample_max_values(model, U, Y, seed)

@@ -29,7 +29,12 @@ ConstrainedBraninCurrin / C2DTLZ2 / DiscBrake: the maxima 0.929 / 0.662 / 0.850
 (``num_samples=1``); the hypervolume boxes 0.974 / 0.934 / 0.975 (``num_samples=3``,
 ``benchmarks/results/mesmoc_information.md``); with the restarts also started from the
 sampled Pareto sets, as MESMO's (the defaults, ``num_samples=1``), 0.990 / 0.868 / 0.989
-(``benchmarks/results/mobo_constrained.md``).
+(``benchmarks/results/mobo_constrained.md``). Tried on the box form and dropped (seed 0 of
+ConstrainedBraninCurrin fell from the default's 599.0 to 538-596 with each;
+``benchmarks/results/mesmoc_information.md``): BoTorch's noiseless entropy or JES-LB's
+conditioning on the sampled Pareto sets in place of MES-LB, a margin under which an
+improvement does not count, and information only where the posterior mean improves the
+feasible front.
 Of the notes below, those on ``y*``, ``s*``, the penalty and ``require_improvement``
 concern the maxima form only.
 
@@ -183,41 +188,6 @@ class ConstrainedMaxValueEntropyAcquisition(MaxValueEntropyMOAcquisition):
         return torch.where(violation > 0, -PENALTY - violation, information)
 
 
-class ImprovingMeans(AcquisitionFunction):
-    """``inner`` where every point's posterior mean is feasible and would add hypervolume to
-    the observed feasible ``front`` from ``ref_point``; elsewhere ``-PENALTY`` minus how far
-    the means are from that (behind the front, below the reference point, or violating a
-    constraint, in standardized units), so the optimizer is led back to such points."""
-
-    def __init__(
-        self,
-        inner: AcquisitionFunction,
-        model: Model,
-        front: Tensor,
-        ref_point: Tensor,
-        num_objectives: int,
-    ) -> None:
-        super().__init__(model=model)
-        self.inner = inner
-        self.front = front
-        self.ref_point = ref_point
-        self.num_objectives = num_objectives
-
-    def forward(self, X: Tensor) -> Tensor:
-        """``X``: ``batch x q x d``; returns the ``batch`` tensor of values."""
-        value = self.inner(X)
-        m = self.num_objectives
-        mean = self.model.posterior(X).mean  # batch x q x (m + k)
-        objectives, constraints = mean[..., :m], mean[..., m:]
-        violation = constraints.clamp_min(0.0).sum(dim=-1)
-        violation = violation + (self.ref_point - objectives).clamp_min(0.0).sum(dim=-1)
-        if self.front.shape[0]:
-            behind = (self.front - objectives[..., None, :]).max(dim=-1).values.min(dim=-1).values
-            violation = violation + torch.where(behind >= 0, behind + 1e-6, 0.0)
-        violation = violation.sum(dim=-1)
-        return torch.where(violation > 0, -PENALTY - violation, value)
-
-
 @register
 class MESMOC(MESMO):
     """MESMOC on the GP surrogate (objectives and constraints modelled alike).
@@ -231,16 +201,14 @@ class MESMOC(MESMO):
             ``"floored"`` (default) at the largest observed slack, as ``"front"`` gives them
             (the paper), or ``"none"``.
         require_improvement: Penalize points whose posterior mean the observed feasible
-            front weakly dominates (not in the paper; default True with the maxima, False
-            with the box information, where it also penalizes infeasible means and means
-            outside the reference box: :class:`ImprovingMeans`).
+            front weakly dominates (default True; not in the paper).
         **options: :class:`~mobo.algorithms.mesmo.MESMO` options (``num_samples``,
             ``pop_size``, ``n_gen``, ``min_distance``, ``information``, ``n_initial``, ...).
-            ``feasibility`` and ``constraint_information`` shape ``information="maxima"``
-            only: with ``"front"`` or ``"hypervolume"`` the sampled feasible fronts' boxes
-            carry the constraints (feasible boxes bound each ``c <= 0``, ``k`` more cover
-            the infeasible region: :func:`~mobo.algorithms.mesmo.with_constraints`), and
-            setting either is an error.
+            The three options above shape ``information="maxima"`` only: with ``"front"``
+            or ``"hypervolume"`` the sampled feasible fronts' boxes carry the constraints
+            (feasible boxes bound each ``c <= 0``, ``k`` more cover the infeasible region:
+            :func:`~mobo.algorithms.mesmo.with_constraints`), and setting any of the three
+            is an error.
 
     After each :meth:`propose`, ``last_max_values`` holds the ``S x (m + k)`` tensor of
     sampled maxima (objectives, then constraint slacks).
@@ -264,9 +232,7 @@ class MESMOC(MESMO):
             "constraint_information": constraint_information,
             "require_improvement": require_improvement,
         }
-        self.restrict_to_improving = bool(require_improvement) and self.information != "maxima"
         if self.information != "maxima":
-            maxima_only.pop("require_improvement")
             given = [name for name, value in maxima_only.items() if value is not None]
             if given:
                 raise ValueError(
@@ -293,14 +259,6 @@ class MESMOC(MESMO):
         self.require_improvement = require_improvement
         self._front: Tensor | None = None
         self._constraint_scale: Tensor | float = 1.0
-
-    def restrict(
-        self, acqf: AcquisitionFunction, model: ModelListGP, observed: Tensor
-    ) -> AcquisitionFunction:
-        if not self.restrict_to_improving:
-            return acqf
-        m = self.problem.num_objectives
-        return ImprovingMeans(acqf, model, observed, self.ref_point, m)
 
     def sample_max_values(self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int) -> Tensor:
         """The ``S x (m + k)`` tensor of sampled maxima: per sampled feasible front, each

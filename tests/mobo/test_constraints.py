@@ -236,8 +236,8 @@ def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_r
     # region (constraint >= 0, any objective values).
     assert (boxes[0, 1, :-1, 2] == 0).all() and (boxes[0, 0, -1, 2] == 0).all()
     assert (boxes[0, 0, -1, :2] < -1e9).all() and (boxes[0, 1, -1, :2] > 1e9).all()
-    with pytest.raises(ValueError, match="feasibility: only for information='maxima'"):
-        mobo.make_algorithm("mesmoc", problem, information="front", feasibility="probability")
+    with pytest.raises(ValueError, match="require_improvement: only for information='maxima'"):
+        mobo.make_algorithm("mesmoc", problem, information="front", require_improvement=False)
     # (a fresh instance each: the surrogate warm-starts from its previous fit)
     first = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
     again = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
@@ -280,46 +280,6 @@ def test_mesmoc_penalizes_points_the_observed_front_dominates():
     with torch.no_grad():
         assert float(ahead(inside)) > -PENALTY
         assert float(behind(inside)) == pytest.approx(-PENALTY - 1.0 - 1e-6)
-
-
-def test_mesmoc_box_information_can_require_an_improving_feasible_mean():
-    """``require_improvement=True`` with the box information: a point keeps its information
-    only where its posterior mean is feasible, inside the reference box and not dominated
-    by the observed front; elsewhere it scores below ``-PENALTY`` by how far it is off."""
-    from botorch.acquisition import AcquisitionFunction
-
-    from mobo.algorithms.mesmoc import PENALTY, ImprovingMeans
-
-    class Ones(AcquisitionFunction):
-        def forward(self, X):
-            return torch.ones(X.shape[:-2], dtype=X.dtype)
-
-    problem = toy()
-    X = problem.from_unit(
-        torch.rand(16, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    )
-    model = mobo.Surrogate().fit(problem.to_unit(X), problem.evaluate(X))
-    point, corner = torch.tensor([[[0.5, 0.5]], [[0.0, 0.0]]], dtype=torch.float64)
-    with torch.no_grad():
-        mean, corner_mean = model.posterior(point).mean[0], model.posterior(corner).mean[0]
-    objectives, far_ref = mean[:2], mean[:2] - 10.0
-    assert mean[2] <= 0 < corner_mean[2]  # the centre's mean is feasible, the corner's not
-
-    def value(x, front, ref):
-        acqf = ImprovingMeans(Ones(model), model, front.unsqueeze(0), ref, 2)
-        with torch.no_grad():
-            return float(acqf(x.unsqueeze(0)))
-
-    assert value(point, objectives - 1.0, far_ref) == 1.0
-    assert value(point, objectives + 1.0, far_ref) == pytest.approx(-PENALTY - 1.0 - 1e-6)
-    assert value(point, objectives - 1.0, objectives + 0.5) == pytest.approx(-PENALTY - 1.0)
-    front_far_behind = corner_mean[:2] - 10.0
-    assert value(corner, front_far_behind, front_far_behind - 1.0) == pytest.approx(
-        -PENALTY - float(corner_mean[2])
-    )
-    options = {"n_initial": 4, "information": "hypervolume", **FAST_MESMOC}
-    assert mobo.make_algorithm("mesmoc", problem, require_improvement=True, **options)
-    assert not mobo.make_algorithm("mesmoc", problem, **options).restrict_to_improving
 
 
 def test_mesmoc_floors_sampled_slack_maxima_at_the_largest_observed_slack():

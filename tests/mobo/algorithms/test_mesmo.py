@@ -133,21 +133,6 @@ def test_front_information_contract(branin_currin, observations):
     )
 
 
-@pytest.mark.parametrize("estimation", ["LB2", "0", "joint"])
-def test_other_entropy_estimates_contract(branin_currin, observations, estimation):
-    X, Y = observations
-    assert_algorithm_contract(
-        "mesmo", branin_currin, X, Y, estimation=estimation, **FAST, **FAST_NSGA2
-    )
-
-
-def test_bad_estimation_is_refused(branin_currin):
-    with pytest.raises(ValueError, match="estimation must be one of"):
-        mobo.make_algorithm("mesmo", branin_currin, estimation="exact")
-    with pytest.raises(ValueError, match="not information='maxima'"):
-        mobo.make_algorithm("mesmo", branin_currin, information="maxima", estimation="LB2")
-
-
 def test_unknown_information_is_refused(branin_currin):
     with pytest.raises(ValueError, match="information must be one of"):
         mobo.make_algorithm("mesmo", branin_currin, information="boxes")
@@ -188,23 +173,6 @@ def test_constrained_boxes_cover_exactly_what_is_infeasible_or_does_not_improve(
     assert inside.max() == 1
     objectives, constraints = y[:, :2], y[:, 2:]
     assert torch.equal(inside == 0, _improves(objectives) & (constraints < 0).all(-1))
-
-
-def test_margin_counts_small_improvements_as_none(branin_currin):
-    """With ``margin``, beating the front by less than that share of the reference box's
-    side (0.1 x 0.8 here) is inside the boxes; beating it by more is not."""
-    y = torch.tensor([[0.65, 0.65], [0.7, 0.7], [0.5, 0.5]], dtype=DTYPE)
-    held = {}
-    for margin in (0.0, 0.1):
-        algorithm = mobo.make_algorithm("mesmo", branin_currin, margin=margin)
-        algorithm.ref_point = REF
-        boxes = algorithm.front_boxes([(None, FRONT[0])], FRONT[0][:0])
-        lower, upper = boxes[0, 0], boxes[0, 1]
-        held[margin] = ((y[:, None] >= lower) & (y[:, None] < upper)).all(-1).any(-1).tolist()
-    assert held[0.0] == [False, False, True]
-    assert held[0.1] == [True, False, True]
-    with pytest.raises(ValueError, match="margin must be in"):
-        mobo.make_algorithm("mesmo", branin_currin, margin=-0.1)
 
 
 def test_hypervolume_information_contract(branin_currin, observations):
