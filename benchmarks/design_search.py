@@ -50,7 +50,7 @@ from mobo.metrics import pareto_mask
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from leanet_study import _front, _front_hv  # noqa: E402
-from provenance import command_line, commit  # noqa: E402
+from provenance import command_line, commit, machine  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -263,12 +263,13 @@ def main(argv: list[str] | None = None) -> dict:
         r for r in old.get("runs", []) if not (r["method"] in args.rerun and r["network"] in names)
     ]
     networks = {k: v for k, v in old.get("networks", {}).items() if isinstance(v, dict)}
-    at = commit()
+    at, here = commit(), machine()
     for arch in args.archs:
         setup = network_setup(arch, args)
         networks[setup["name"]] = {
             "test_hv": setup["hand_fixed_test_hv"],
             "front": setup["hand_fixed_front"],
+            "machine": here,
         }
         for method in args.methods:
             for seed in range(args.seeds):
@@ -279,7 +280,15 @@ def main(argv: list[str] | None = None) -> dict:
                     continue
                 study_networks.log(f"design search: {setup['name']}, {method}, seed {seed}")
                 run = run_one(arch, method, seed, setup, args)
-                runs.append({**run, "commit": at, "command": args.command, "budget": args.budget})
+                runs.append(
+                    {
+                        **run,
+                        "commit": at,
+                        "machine": here,
+                        "command": args.command,
+                        "budget": args.budget,
+                    }
+                )
                 write(args, runs, networks)
     return write(args, runs, networks)
 
@@ -290,6 +299,13 @@ def write(args, runs: list[dict], networks: dict) -> dict:
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     commits = ", ".join(sorted({r["commit"] for r in runs}))
     commands = sorted({r["command"] for r in runs})
+    # The same seed can end differently on another machine: say where each row ran.
+    where: dict[str, set[str]] = {}
+    for r in runs:
+        where.setdefault(r.get("machine", "unrecorded"), set()).add(r["network"])
+    for name, network in networks.items():
+        where.setdefault(network.get("machine", "unrecorded"), set()).add(name)
+    machines = "; ".join(f"{m} ({', '.join(sorted(n))})" for m, n in where.items())
     text = [
         "# Design search vs the hand-fixed design and random design search (issue 17)",
         "",
@@ -297,6 +313,8 @@ def write(args, runs: list[dict], networks: dict) -> dict:
         "",
         f"Commits of the runs: {commits}. Torch on 1 thread. See the script's docstring "
         "for what each column measures; median (min-max) over search seeds.",
+        "",
+        f"Machines of the runs and of the hand-fixed designs: {machines}.",
         "",
         summary(runs, networks),
         "",

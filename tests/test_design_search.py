@@ -79,3 +79,23 @@ def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tm
     run = module.run_one("convnet", "mfosemo", 0, setup, args)
     assert run["designs_trained"] > run["designs"]  # some designs only at the cheap fidelity
     assert all(key.endswith("-ft1") for key in run["used_designs"] + run["front_designs"])
+
+
+def test_the_results_say_on_which_machine_each_network_ran(tmp_path):
+    """Runs and hand-fixed designs name their machine (the same seed can end differently on
+    another one); rows made before machines were recorded say so."""
+    module = load_benchmark("design_search")
+    run = {
+        "method": "sobol",
+        "seed": 0,
+        "commit": "abc1234",
+        "command": "cmd",
+        **dict.fromkeys(["test_hv_polished", "test_hv_evaluated", "charged_seconds"], 0.05),
+        **dict.fromkeys(["designs", "evaluations"], 3),
+    }
+    runs = [{**run, "network": "a", "machine": "M1"}, {**run, "network": "b"}]
+    networks = {"a": {"test_hv": 0.04, "machine": "M1"}, "b": {"test_hv": 0.04}}
+    args = argparse.Namespace(out=tmp_path / "ds", command="cmd")
+    module.write(args, runs, networks)
+    md = (tmp_path / "ds.md").read_text()
+    assert "Machines of the runs and of the hand-fixed designs: M1 (a); unrecorded (b)." in md
