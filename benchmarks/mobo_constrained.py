@@ -134,22 +134,12 @@ def verdict(rows: list[dict], problems: list[str]) -> list[str]:
     return lines
 
 
-def machines_of(runs: list[dict]) -> dict[str, list[str]]:
-    """The algorithms whose runs each machine made (runs before machines were recorded:
-    "unrecorded")."""
+def algorithms_by(runs: list[dict], key: str, missing: str) -> dict[str, list[str]]:
+    """The algorithms whose runs made each value of ``key`` (their ``commit`` or
+    ``machine``), in order of first appearance; a run without it counts as ``missing``."""
     made: dict[str, list[str]] = {}
     for run in runs:
-        algorithms = made.setdefault(run.get("machine", "unrecorded"), [])
-        if run["algorithm"] not in algorithms:
-            algorithms.append(run["algorithm"])
-    return made
-
-
-def commits_of(runs: list[dict], commit: str) -> dict[str, list[str]]:
-    """The algorithms whose runs each commit made (a run without one: ``commit``)."""
-    made: dict[str, list[str]] = {}
-    for run in runs:
-        algorithms = made.setdefault(run.get("commit", commit), [])
+        algorithms = made.setdefault(run.get(key, missing), [])
         if run["algorithm"] not in algorithms:
             algorithms.append(run["algorithm"])
     return made
@@ -167,12 +157,13 @@ def write_outputs(
         "Git commits of the runs (`--rerun` keeps the other algorithms' runs): "
         + "; ".join(
             f"`{made_at}` ({', '.join(algorithms)})"
-            for made_at, algorithms in commits_of(runs, commit).items()
+            for made_at, algorithms in algorithms_by(runs, "commit", commit).items()
         ),
         "",
         "Machines of the runs (the same seed can end differently on another machine): "
         + "; ".join(
-            f"{name} ({', '.join(algorithms)})" for name, algorithms in machines_of(runs).items()
+            f"{name} ({', '.join(algorithms)})"
+            for name, algorithms in algorithms_by(runs, "machine", "unrecorded").items()
         ),
         "",
         f"Configuration: problems {args.problems}; algorithms {args.algorithms}; seeds "
