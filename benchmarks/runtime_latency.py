@@ -9,7 +9,11 @@ triangular, default fractions) and depth levels (4 early exits), batch 1 and 64,
   input exit at level k, over the unmodified full network in eager PyTorch;
 - ``eager``: :func:`leanet.runtime.compile_runtime` in eager mode, over the full network
   with BN folded (:func:`leanet.runtime.compile_full`, eager);
-- ``trace``: the runtime traced and frozen, over the full network traced and frozen.
+- ``trace``: the runtime traced and frozen, over the full network traced and frozen;
+- ``dense``: as ``trace``, both sides with ``depthwise="dense"`` (depthwise convolutions of
+  maps up to 8 x 8 as dense matrix products, :func:`leanet.folding.densify_depthwise`):
+  faster at batch 1, at more MACs than the cost model charges, also tabled (counted with
+  ``FlopCounterMode`` at batch 1, as a ratio to the ``trace`` mode's).
 
 CPU time of this thread (``time.thread_time``), torch on one thread, every callable warmed
 up, all callables of a configuration interleaved round-robin in each repeat; a ratio is
@@ -24,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -33,6 +36,7 @@ import torch
 from torch import nn
 
 from leanet import build, build_base
+from leanet.costs import count_work
 from leanet.runtime import compile_full, compile_runtime
 from leanet.timing import cpu_times
 
@@ -45,7 +49,7 @@ NETS = {
     "mobilenet": dict(width_multiplier=0.5),
 }
 LEVELS = {"width": dict(levels="width"), "depth": dict(levels="depth", num_levels=4)}
-MODES = ("old", "eager", "trace")
+MODES = ("old", "eager", "trace", "dense")
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -70,12 +74,9 @@ def _ratio(num, den) -> dict:
 def measure(arch: str, levels: str, batch: int, repeats: int, seed: int) -> dict:
     base = _random_base(arch, seed)
     net = build(base, seed=seed, **LEVELS[levels])
-    rt = {"eager": compile_runtime(net, mode="eager"), "trace": compile_runtime(net, mode="trace")}
-    full = {
-        "old": base,
-        "eager": compile_full(base, mode="eager"),
-        "trace": compile_full(base, mode="trace"),
-    }
+    options = {"eager": dict(mode="eager"), "trace": {}, "dense": dict(depthwise="dense")}
+    rt = {mode: compile_runtime(net, **kw) for mode, kw in options.items()}
+    full = {"old": base} | {mode: compile_full(base, **kw) for mode, kw in options.items()}
     x = torch.randn(batch, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
     L = net.num_levels
     fns = {}
@@ -97,7 +98,23 @@ def measure(arch: str, levels: str, batch: int, repeats: int, seed: int) -> dict
         mode: [_ratio(times[f"{mode}/{k}"], times[f"{mode}/full"]) for k in range(1, L + 1)]
         for mode in MODES
     }
+    row["dense_macs"] = _dense_macs(net, base, x[:1])
     return row
+
+
+def _dense_macs(net, base, x: torch.Tensor) -> dict:
+    """MACs executed with ``depthwise="dense"`` over those of the convolutions (eager steps,
+    which run the same modules the traced ones freeze), per level exit and full network."""
+    conv, dense = (compile_runtime(net, mode="eager", depthwise=d) for d in ("conv", "dense"))
+    ratio = [
+        count_work(dense.run_through, x, k)[1].macs / count_work(conv.run_through, x, k)[1].macs
+        for k in range(1, net.num_levels + 1)
+    ]
+    full = [
+        count_work(compile_full(base, mode="eager", depthwise=d), x)[1].macs
+        for d in ("conv", "dense")
+    ]
+    return dict(levels=ratio, full=full[1] / full[0])
 
 
 def _markdown(rows: list[dict], command: str, commit: str, machine: str) -> str:
@@ -111,7 +128,8 @@ def _markdown(rows: list[dict], command: str, commit: str, machine: str) -> str:
         "Per-repeat ratio, median [IQR] over repeats; each mode over the full network in the "
         "same mode (old: levels API over the raw eager network; eager: runtime over the "
         "BN-folded eager network; trace: traced+frozen runtime over the traced+frozen "
-        "network). Full-network medians in ms.",
+        "network; dense: as trace, with depthwise convolutions of maps up to 8 x 8 as dense "
+        "matrix products on both sides). Full-network medians in ms.",
         "",
         "| net | levels | batch | mode | full ms | "
         + " | ".join(f"L{k}" for k in range(1, 6))
@@ -128,6 +146,23 @@ def _markdown(rows: list[dict], command: str, commit: str, machine: str) -> str:
                 + " | ".join(cells)
                 + " |"
             )
+    lines += [
+        "",
+        "MACs executed in the dense mode over those of the convolutions (what the cost model "
+        "charges), per exit level and for the full network (1.00: no depthwise convolution "
+        "on a map of 8 x 8 or less):",
+        "",
+        "| net | levels | full | " + " | ".join(f"L{k}" for k in range(1, 6)) + " |",
+        "|---|---|---|" + "---|" * 5,
+    ]
+    for row in rows:
+        if row["batch"] != min(r["batch"] for r in rows):
+            continue
+        macs = row["dense_macs"]
+        cells = [f"{v:.3f}" for v in macs["levels"]] + [""] * (5 - len(macs["levels"]))
+        lines.append(
+            f"| {row['arch']} | {row['levels']} | {macs['full']:.3f} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -144,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     command = provenance.command_line("runtime_latency.py", argv)
     commit = provenance.commit()
     torch.set_num_threads(1)
-    machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread"
+    machine = f"{provenance.machine()}, 1 thread"
     rows = []
     for arch in args.archs:
         for levels in args.levels:

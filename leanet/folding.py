@@ -5,12 +5,15 @@ Folding is exact algebra (``w * gamma / sqrt(var + eps)``, computed in float64),
 folded step computes what the unfolded layers do up to float rounding, with one operator
 call instead of two; at batch 1 on a CPU, where dispatch overhead dominates small layers,
 that is most of what makes a level step cheap.
+
+:func:`densify_depthwise` is an execution choice for batch-1 CPU inference, not algebra
+that saves work: see there.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,23 +21,107 @@ from torch import Tensor, nn
 
 from leanet.model import Head
 
-__all__ = ["band_ops", "fold_head", "full_ops", "layer_kind"]
+__all__ = [
+    "DENSE_DEPTHWISE_POSITIONS",
+    "band_ops",
+    "densify_depthwise",
+    "fold_head",
+    "full_ops",
+    "layer_kind",
+]
+
+#: Largest input map (H * W) whose depthwise convolutions :func:`densify_depthwise` turns
+#: into matrix products: 8 x 8 (measured best of 4 x 4, 8 x 8 and 16 x 16, see there).
+DENSE_DEPTHWISE_POSITIONS = 64
 
 
 class _Conv(nn.Module):
     """A convolution with pre-sliced, contiguous (BN-folded) weights."""
 
-    def __init__(self, weight: Tensor, bias: Tensor | None, like: nn.Conv2d, groups: int):
+    def __init__(
+        self,
+        weight: Tensor,
+        bias: Tensor | None,
+        like: nn.Conv2d,
+        groups: int,
+        *,
+        depthwise: bool = False,
+    ):
         super().__init__()
         self.register_buffer("weight", weight.detach().float().contiguous().clone())
         self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
         self.stride, self.padding, self.dilation = like.stride, like.padding, like.dilation
         self.groups = groups
+        self.depthwise = depthwise
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
+
+
+class _DenseDepthwise(nn.Module):
+    """A depthwise convolution on a small map as one batched matrix product: channel c's
+    convolution is a fixed ``H'W' x HW`` matrix (its columns: the convolution of each unit
+    input), applied to the flattened map by ``torch.baddbmm`` over channels."""
+
+    def __init__(self, conv: _Conv, height: int, width: int):
+        super().__init__()
+        c, q = conv.weight.shape[0], height * width
+        unit = torch.eye(q, dtype=torch.float64).view(q, 1, height, width).expand(q, c, -1, -1)
+        w = conv.weight.double()
+        out = F.conv2d(unit, w, None, conv.stride, conv.padding, conv.dilation, c)
+        self.out_size = (int(out.shape[-2]), int(out.shape[-1]))
+        matrix = out.reshape(q, c, -1).permute(1, 2, 0)  # c x H'W' x HW
+        self.register_buffer("matrix", matrix.float().contiguous())
+        bias = torch.zeros(c) if conv.bias is None else conv.bias
+        self.register_buffer("bias", bias.float().view(c, 1, 1).clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c = x.shape[0], x.shape[1]
+        y = torch.baddbmm(self.bias, self.matrix, x.reshape(n, c, -1).permute(1, 2, 0))
+        return y.permute(2, 0, 1).reshape(n, c, self.out_size[0], self.out_size[1])
+
+
+def densify_depthwise(
+    root: nn.Module, run: Callable[[], object], max_positions: int = DENSE_DEPTHWISE_POSITIONS
+) -> int:
+    """Replace, inside ``root``, every depthwise convolution whose input map has at most
+    ``max_positions`` positions by :class:`_DenseDepthwise`; ``run()`` runs ``root`` once
+    so the map sizes can be recorded. Returns how many were replaced.
+
+    Why: at batch 1 on a CPU a depthwise convolution costs ~50 us through oneDNN whatever
+    its size (13 of them were more than half of MobileNet's level-1 exit), while the
+    same map as one ``baddbmm`` takes 8-20 us on a 4 x 4 map. The price is work: the dense
+    matrix multiplies every input position, not only the ``k x k`` window (16 / 9 of the
+    MACs on a 4 x 4 map, 64 / 9 on 8 x 8, and the matrix is read as weights), so this is a
+    latency choice for batch-1 CPU inference, not a device's energy; at batch 64 it was
+    no faster. ``benchmarks/results/runtime_latency.md`` has the measurements.
+    """
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def record(name: str, args: tuple) -> None:  # (a pre-hook's return value replaces args)
+        sizes.setdefault(name, tuple(args[0].shape[-2:]))
+
+    hooks = [
+        m.register_forward_pre_hook(lambda _, args, name=name: record(name, args))
+        for name, m in root.named_modules()
+        if isinstance(m, _Conv) and m.depthwise
+    ]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for h in hooks:
+            h.remove()
+    replaced = 0
+    for name, (height, width) in sizes.items():
+        if height * width <= max_positions:
+            parent, _, attr = name.rpartition(".")
+            conv = root.get_submodule(name)
+            setattr(root.get_submodule(parent), attr, _DenseDepthwise(conv, height, width))
+            replaced += 1
+    return replaced
 
 
 class _Affine(nn.Module):
@@ -88,7 +175,8 @@ def band_ops(layers: Sequence[tuple[nn.Module, str, int, int, int]]) -> list[nn.
                 w, groups = w[lo:hi, :in_hi], (m.groups if full_band else 1)
             else:
                 w, groups = w[lo:hi], hi - lo
-            ops.append(_Conv(w, None if b is None else b[lo:hi], m, groups))
+            bias = None if b is None else b[lo:hi]
+            ops.append(_Conv(w, bias, m, groups, depthwise=kind == "depthwise"))
             i += 2 if bn is not None else 1
             continue
         if kind == "bn":

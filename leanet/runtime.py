@@ -22,6 +22,8 @@ exactly the work that is new at level k and returning head k's logits and confid
   pretrained features (``net.levels.pretrained``, BN folded) on the input, then head L;
 - depth levels: step k runs blocks ``cuts[k-1]:cuts[k]`` on the previous step's map.
 
+The steps and the plan that builds them are in :mod:`leanet.steps`.
+
 A level that cannot answer (threshold 1.0) is skipped when the next step that runs starts
 from the input: with every threshold at 1.0 a hybrid runs its pretrained top level alone
 (the full network's cost, not more), and the slice scheme runs only the levels that may
@@ -41,28 +43,23 @@ input requires grad, no module lookups): at batch 1 it was 40 us of a 150 us lev
 the 8x8 ConvNet, now about 10 (``benchmarks/results/runtime_latency.md``: level-1 exits at
 0.42x / 0.40x / 0.72x of the full ConvNet / VGG-16 / MobileNet, traced).
 
-What remains slow, measured on this machine with one thread (see
-``benchmarks/runtime_latency.py``): a depthwise convolution costs about 50-60 us whatever
-its size, so MobileNet pays 13 of them at every level (about half of a level-1 exit).
-Running the whole network channels-last makes them ~33 us, but helps the full network more
-(2.33 -> 1.65 ms) than the half-width level 1 (1.53 -> 1.21 ms): the ratio gets worse. The
-cost is PyTorch's oneDNN glue, not the kernel: ``ONEDNN_VERBOSE=1`` shows the convolution
-and its three reorders executing in 2-4 us of a ~60 us call. Prepacked weights
-(``torch.jit.optimize_for_inference``), ``torch.compile``, unfold + batched matmul and
-shifted adds were no faster; channels-last depthwise convolutions (converted in and out)
-save ~12 us each (MobileNet's level-1 exit ~0.73 -> ~0.70 of the full network). A lead,
-not adopted: the private op inductor's freezing emits,
-``torch.ops.mkldnn._convolution_pointwise`` with the weight reordered once
-(``_reorder_convolution_weight``) and the ReLU fused, took 38 us (channels-last 30 us)
-where conv + ReLU took 68 us (32 channels, 14 x 14); it would bring the exit to about
-0.63-0.66, if it survives tracing and ``Runtime.save``. And a band convolution unfolds
-its whole input prefix ``[0, w_k)`` to compute a few output channels, so narrow bands run
-at a fraction of a full convolution's MACs per second (caching the unfolded input per
-layer saved 0-30% per band and lost on wide ones: not adopted).
+What remains slow (``benchmarks/runtime_latency.py``, one thread): a depthwise
+convolution costs about 50-60 us whatever its size, in PyTorch's oneDNN glue rather than
+the kernel (``ONEDNN_VERBOSE=1``: 2-4 us of compute), so MobileNet pays 13 of them at every
+level. Tried and not adopted: channels-last (helps the full network more than level 1),
+prepacked weights, ``torch.compile``, unfold + batched matmul, shifted adds, an exact
+im2col ``baddbmm`` (slower from 8 x 8 maps up), 1 x 1 convolutions as matmuls (slower).
+``depthwise="dense"`` runs the depthwise convolutions of maps up to 8 x 8 as one dense
+``baddbmm`` each (:func:`leanet.folding.densify_depthwise`): faster at batch 1, at the price
+of more MACs than the cost model charges, so it is an option, not the default. A band
+convolution unfolds its whole input prefix ``[0, w_k)`` to compute a few output channels,
+so narrow bands run at a fraction of a full convolution's MACs per second (caching the
+unfolded input per layer saved 0-30% per band and lost on wide ones: not adopted).
 
-Cost accounting (tested): the runtime's MACs and activation words per input equal what
-:func:`leanet.costs.measure_costs` charges; its weight words exceed them by the bias of
-every BN-folded band (the batch norm parameters it replaces are not counted there).
+Cost accounting (tested, ``depthwise="conv"``): the runtime's MACs and activation words
+per input equal what :func:`leanet.costs.measure_costs` charges; its weight words exceed
+them by the bias of every BN-folded band (the batch norm parameters it replaces are not
+counted there).
 
 :meth:`Runtime.save` writes every step as a traced, frozen TorchScript file plus a JSON
 manifest, and :func:`load_runtime` runs them with the same Python decision loop.
@@ -76,192 +73,23 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from leanet.confidence import CONFIDENCES, confidence
-from leanet.folding import band_ops, fold_head, full_ops
+from leanet.confidence import CONFIDENCES
+from leanet.folding import densify_depthwise, full_ops
 from leanet.model import Decision
+from leanet.steps import plan
 
-__all__ = ["MODES", "Runtime", "compile_full", "compile_runtime", "load_runtime"]
+__all__ = ["DEPTHWISE", "MODES", "Runtime", "compile_full", "compile_runtime", "load_runtime"]
 
 MODES = ("eager", "trace")
+#: How depthwise convolutions run: as convolutions, or on maps up to 8 x 8 as dense
+#: matrix products (faster at batch 1 on a CPU, more MACs; see the module docstring).
+DEPTHWISE = ("conv", "dense")
 _MANIFEST = "runtime.json"
-
-
-# -- steps ---------------------------------------------------------------------------------
-class _Segment(nn.Module):
-    """Band ``[lo, hi)`` of the layers from one plain conv up to the next: reads channels
-    ``[0, in_hi)`` of its source, writes its result into ``[lo, hi)`` of its destination
-    buffer (through the closing ReLU's ``out=`` when there is one, else a copy)."""
-
-    def __init__(
-        self,
-        src: int,
-        in_hi: int,
-        ops: list[nn.Module],
-        dst: int,
-        lo: int,
-        hi: int,
-        *,
-        src_width: int,
-        dst_width: int,
-    ):
-        super().__init__()
-        self.relu_write = bool(ops) and isinstance(ops[-1], nn.ReLU)
-        self.ops = nn.Sequential(*(ops[:-1] if self.relu_write else ops))
-        self.src, self.in_hi, self.dst, self.lo, self.hi = src, in_hi, dst, lo, hi
-        # A view op costs ~0.6 us in a frozen graph (a level-1 step of the 8x8 ConvNet had
-        # 26 of them in 110 us): one ``narrow`` per view, none when the view is everything.
-        self.read_all = in_hi == src_width
-        self.write_all = lo == 0 and hi == dst_width
-
-    def forward(self, src: Tensor, dst: Tensor) -> None:
-        h = self.ops(src if self.read_all else src.narrow(1, 0, self.in_hi))
-        out = dst if self.write_all else dst.narrow(1, self.lo, self.hi - self.lo)
-        if self.relu_write:
-            torch.clamp_min(h, 0.0, out=out)
-        else:
-            out.copy_(h)
-
-
-class _BandStep(nn.Module):
-    """Triangular level k: each segment's new band, then head k on the last buffer."""
-
-    call = "band"
-
-    def __init__(
-        self, segments: list[_Segment], head: nn.Module, width: int, kind: str, *, last_width: int
-    ):
-        super().__init__()
-        self.segments, self.head, self.width, self.kind = nn.ModuleList(segments), head, width, kind
-        self.read_all = width == last_width
-
-    def forward(self, x: Tensor, *bufs: Tensor) -> tuple[Tensor, Tensor]:
-        for seg in self.segments:
-            seg(x if seg.src < 0 else bufs[seg.src], bufs[seg.dst])
-        f = bufs[-1] if self.read_all else bufs[-1].narrow(1, 0, self.width)
-        logits = self.head(f)
-        return logits, confidence(logits, self.kind)
-
-
-class _ChainStep(nn.Module):
-    """Depth level k (or a whole level from the input): layers, then the head.
-    Returns (logits, confidence, feature map)."""
-
-    call = "chain"
-
-    def __init__(self, ops: list[nn.Module], head: nn.Module, kind: str):
-        super().__init__()
-        self.ops, self.head, self.kind = nn.Sequential(*ops), head, kind
-
-    def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        h = self.ops(h)
-        logits = self.head(h)
-        return logits, confidence(logits, self.kind), h
-
-
-class _ScratchStep(_ChainStep):
-    """A level computed from the input alone (``"slice"`` levels, the hybrid's top)."""
-
-    call = "scratch"
-
-
-# -- planning ------------------------------------------------------------------------------
-def _map_sizes(features: nn.Sequential, input_shape: Sequence[int]) -> list[tuple[int, int]]:
-    """(H, W) after each layer of `features` for one input of `input_shape`."""
-    sizes, h = [], torch.zeros(1, *input_shape)
-    with torch.no_grad():
-        for m in features:
-            h = m(h)
-            sizes.append(tuple(h.shape[-2:]))
-    return sizes
-
-
-def _band_steps(net, n_levels: int, input_shape) -> tuple[list[_BandStep], list[tuple]]:
-    """Steps 1..n_levels of the triangular scheme and the buffer shapes (no batch dim)."""
-    layers = net.levels.layers
-    sizes = _map_sizes(net.levels.features, input_shape)
-    convs = [i for i, layer in enumerate(layers) if layer.kind == "conv"]
-    # Segment s covers layers [starts[s], starts[s+1]); buffer s feeds conv s (or the head).
-    starts = ([0] if convs[0] > 0 else []) + convs
-    bounds = list(zip(starts, starts[1:] + [len(layers)], strict=True))
-    # Buffer s holds segment s's output, as wide as the top level uses.
-    shapes = [(layers[b - 1].w_out[n_levels], *sizes[b - 1]) for _, b in bounds]
-    last = layers[-1]
-    steps = []
-    for k in range(1, n_levels + 1):
-        segs = []
-        for s, (a, b) in enumerate(bounds):
-            lo, hi = layers[b - 1].w_out[k - 1], layers[b - 1].w_out[k]
-            if k > 1 and hi <= lo:
-                continue  # no new channels here (e.g. the resized input)
-            band = [(layer.module, layer.kind, lo, hi, layer.w_in[k]) for layer in layers[a:b]]
-            src = s - 1  # -1: the input itself
-            in_hi = layers[a].w_in[k] if layers[a].kind == "conv" else input_shape[0]
-            src_width = input_shape[0] if src < 0 else shapes[src][0]
-            segs.append(
-                _Segment(
-                    src,
-                    in_hi,
-                    band_ops(band),
-                    s,
-                    lo,
-                    hi,
-                    src_width=src_width,
-                    dst_width=shapes[s][0],
-                )
-            )
-        head = fold_head(net.heads[k - 1], sizes[-1][-1])
-        steps.append(_BandStep(segs, head, last.w_out[k], net.confidence, last_width=shapes[-1][0]))
-    return steps, shapes
-
-
-def _plan(net) -> tuple[list[nn.Module], list[tuple]]:
-    """The eager steps of `net` and the buffer shapes the band steps write."""
-    cfg = net.base.config
-    s = int(cfg["input_size"])
-    input_shape = (int(cfg["in_channels"]), s, s)
-    lv, num_levels = net.levels, net.num_levels
-    features = lv.features
-    if lv.kind == "depth":
-        sizes = _map_sizes(features, input_shape)
-        steps = [
-            _ChainStep(
-                full_ops(features[lv.cuts[k - 1] : lv.cuts[k]]),
-                fold_head(net.heads[k - 1], sizes[lv.cuts[k] - 1][-1]),
-                net.confidence,
-            )
-            for k in range(1, num_levels + 1)
-        ]
-        return steps, []
-    scheme = getattr(lv, "scheme", "triangular")
-    if scheme == "slice":
-        sizes = _map_sizes(features, input_shape)
-        steps = []
-        for k in range(1, num_levels + 1):
-            band = [(x.module, x.kind, 0, x.w_out[k], x.w_in[k]) for x in lv.layers]
-            steps.append(
-                _ScratchStep(
-                    band_ops(band), fold_head(net.heads[k - 1], sizes[-1][-1]), net.confidence
-                )
-            )
-        return steps, []
-    hybrid = scheme == "hybrid"
-    if hybrid and not isinstance(getattr(lv, "pretrained", None), nn.Sequential):
-        raise ValueError("a hybrid scheme needs levels.pretrained, the pretrained features")
-    if scheme not in ("triangular", "hybrid"):
-        raise ValueError(f"unknown width scheme {scheme!r}")
-    shared = num_levels - 1 if hybrid else num_levels
-    steps, shapes = _band_steps(net, shared, input_shape)
-    if hybrid:
-        top = lv.pretrained
-        size = _map_sizes(top, input_shape)[-1][-1]
-        steps.append(_ScratchStep(full_ops(top), fold_head(net.heads[-1], size), net.confidence))
-    return steps, shapes
 
 
 # -- tracing -------------------------------------------------------------------------------
@@ -312,7 +140,17 @@ class Runtime(nn.Module):
     returns the same :class:`leanet.model.Decision` as ``net(x, T)``.
     """
 
-    def __init__(self, steps, calls, shapes, *, confidence_kind: str, input_shape, mode: str):
+    def __init__(
+        self,
+        steps,
+        calls,
+        shapes,
+        *,
+        confidence_kind: str,
+        input_shape,
+        mode: str,
+        depthwise: str = "conv",
+    ):
         super().__init__()
         self.steps = nn.ModuleList(steps).requires_grad_(False)
         self.calls = list(calls)
@@ -324,6 +162,7 @@ class Runtime(nn.Module):
         self.confidence_kind = confidence_kind
         self.input_shape = tuple(int(v) for v in input_shape)
         self.mode = mode
+        self.depthwise = depthwise
         self._scratch: dict = {}
 
     @property
@@ -462,6 +301,7 @@ class Runtime(nn.Module):
             buffer_shapes=[list(s) for s in self.shapes],
             confidence=self.confidence_kind,
             input_shape=list(self.input_shape),
+            depthwise=self.depthwise,
             threshold_rule=(
                 "exit at level k < L when confidence >= T_k and T_k < 1; level L always answers"
             ),
@@ -484,10 +324,18 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
         confidence_kind=m["confidence"],
         input_shape=m["input_shape"],
         mode="trace",
+        depthwise=m.get("depthwise", "conv"),
     )
 
 
-def compile_runtime(net, *, mode: str = "trace") -> Runtime:
+def _check_options(mode: str, depthwise: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if depthwise not in DEPTHWISE:
+        raise ValueError(f"depthwise must be one of {DEPTHWISE}, got {depthwise!r}")
+
+
+def compile_runtime(net, *, mode: str = "trace", depthwise: str = "conv") -> Runtime:
     """Build the runtime of a LEANet (the net is not changed; weights are copied, folded).
 
     Args:
@@ -495,26 +343,29 @@ def compile_runtime(net, *, mode: str = "trace") -> Runtime:
             or depth levels). Its batch norms' running statistics are folded in: rebuild
             the runtime after changing the net.
         mode: ``"trace"`` (TorchScript trace + freeze per step) or ``"eager"``.
+        depthwise: ``"conv"`` (default: exactly the work the cost model charges) or
+            ``"dense"`` (batch-1 CPU latency; see the module docstring).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    _check_options(mode, depthwise)
     if net.confidence not in CONFIDENCES:
         raise ValueError(f"unknown confidence {net.confidence!r}")
     was_training = net.training
     net.eval()
     try:
-        steps, shapes = _plan(net)
+        steps, shapes = plan(net)
     finally:
         net.train(was_training)
     cfg = net.base.config
     s = int(cfg["input_size"])
     input_shape = (int(cfg["in_channels"]), s, s)
     calls = [step.call for step in steps]
+    options = dict(confidence_kind=net.confidence, input_shape=input_shape)
+    if depthwise == "dense":
+        probe = Runtime(steps, calls, shapes, mode="eager", **options)
+        densify_depthwise(probe.steps, lambda: probe.level_logits(torch.zeros(2, *input_shape)))
     if mode == "trace":
         steps = _trace_steps(steps, shapes, input_shape)
-    return Runtime(
-        steps, calls, shapes, confidence_kind=net.confidence, input_shape=input_shape, mode=mode
-    )
+    return Runtime(steps, calls, shapes, mode=mode, depthwise=depthwise, **options)
 
 
 class _Full(nn.Module):
@@ -528,14 +379,16 @@ class _Full(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def compile_full(base, *, mode: str = "trace", batch: int = 2) -> nn.Module:
+def compile_full(
+    base, *, mode: str = "trace", depthwise: str = "conv", batch: int = 2
+) -> nn.Module:
     """The full pretrained network (a :class:`leanet.zoo.BaseNet`) prepared the same way
-    as the runtime's steps (BN folded; traced and frozen in ``"trace"`` mode): the fair
-    denominator of a runtime's latency."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    as the runtime's steps (BN folded, depthwise convolutions as ``depthwise`` says; traced
+    and frozen in ``"trace"`` mode): the fair denominator of a runtime's latency."""
+    _check_options(mode, depthwise)
     full = _Full(base).eval().requires_grad_(False)
-    if mode == "eager":
-        return full
     c, s = int(base.config["in_channels"]), int(base.config["input_size"])
-    return _trace(full, (torch.zeros(batch, c, s, s),))
+    example = torch.zeros(batch, c, s, s)
+    if depthwise == "dense":
+        densify_depthwise(full, lambda: full(example))
+    return full if mode == "eager" else _trace(full, (example,))

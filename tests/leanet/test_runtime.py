@@ -346,3 +346,67 @@ def test_cpu_times_interleaves_and_reports_spread():
     assert all(s.q1 <= s.median <= s.q3 and s.repeats == 5 for s in stats.values())
     timed = order[6:]  # after warm-up (1 each) and calibration (1 each)
     assert timed[:3] == ["a", "b", "c"] and timed[3:6] == ["b", "c", "a"]
+
+
+def _depthwise_convs(module: nn.Module) -> list[str]:
+    return [type(m).__name__ for m in module.modules() if getattr(m, "depthwise", False)]
+
+
+@pytest.mark.parametrize("levels", ["width", "depth"])
+def test_dense_depthwise_decides_as_the_convolutions_do(levels, tmp_path):
+    """``depthwise="dense"`` changes how small-map depthwise convolutions run, not what the
+    runtime computes: the same logits and decisions, in both modes, saved and loaded."""
+    base = tiny_base("mobilenet", input_size=28)
+    kw = dict(levels="depth", num_levels=3) if levels == "depth" else dict(levels="width")
+    net = _randomize_heads(leanet.build(base, seed=0, **kw))
+    x = torch.randn(7, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    conv = compile_runtime(net, mode="eager")
+    eager = compile_runtime(net, mode="eager", depthwise="dense")
+    # Maps of 32 x 32 and 16 x 16 keep their convolutions, 8 x 8 and smaller do not.
+    kept = _depthwise_convs(eager.steps)
+    assert kept and len(kept) < len(_depthwise_convs(conv.steps))
+    assert any(type(m).__name__ == "_DenseDepthwise" for m in eager.steps.modules())
+    traced = compile_runtime(net, mode="trace", depthwise="dense")
+    traced.save(tmp_path / "rt")
+    loaded = load_runtime(tmp_path / "rt")
+    assert loaded.depthwise == "dense" and conv.depthwise == "conv"
+    ref = conv.level_logits(x)
+    for rt in (eager, traced, loaded):
+        assert all(_close(a, b) for a, b in zip(ref, rt.level_logits(x), strict=True))
+    conf = torch.stack([confidence(lg, net.confidence) for lg in ref])
+    for t in _threshold_vectors(conf, 6):
+        a, b = conv(x, t), loaded(x, t)
+        assert torch.equal(a.exit_level, b.exit_level) and torch.equal(a.prediction, b.prediction)
+    dense_full = compile_full(base, mode="trace", depthwise="dense")
+    with torch.no_grad():
+        assert _close(dense_full(x), compile_full(base, mode="eager")(x))
+
+
+def test_dense_depthwise_costs_more_macs_than_charged():
+    """The dense form multiplies every input position (zeros included): the runtime then
+    executes more MACs than measure_costs charges, which is why it is not the default."""
+    base = tiny_base("mobilenet", input_size=28)
+    net = leanet.build(base, seed=0, scheme="triangular")
+    costs = measure_costs(net, latency=False)
+    x = torch.randn(1, 1, 28, 28)
+    conv = compile_runtime(net, mode="eager")
+    dense = compile_runtime(net, mode="eager", depthwise="dense")
+    for k in (1, net.num_levels):
+        _, charged = count_work(conv.run_through, x, k)
+        _, executed = count_work(dense.run_through, x, k)
+        assert charged.macs == costs.exit_macs[k - 1] < executed.macs
+    # the ConvNet has no depthwise convolution: nothing changes
+    convnet = leanet.build(tiny_base("convnet"), seed=0)
+    a = count_work(compile_runtime(convnet, mode="eager").run_through, x[..., :8, :8], 1)[1]
+    b = count_work(
+        compile_runtime(convnet, mode="eager", depthwise="dense").run_through, x[..., :8, :8], 1
+    )[1]
+    assert a == b
+
+
+def test_runtime_options_are_checked():
+    net = leanet.build(tiny_base("convnet"), seed=0)
+    with pytest.raises(ValueError, match="depthwise must be one of"):
+        compile_runtime(net, depthwise="sparse")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        compile_full(net.base, mode="compiled")
