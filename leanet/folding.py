@@ -31,7 +31,10 @@ __all__ = [
 ]
 
 #: Largest input map (H * W) whose depthwise convolutions :func:`densify_depthwise` turns
-#: into matrix products: 8 x 8 (measured best of 4 x 4, 8 x 8 and 16 x 16, see there).
+#: into matrix products: 8 x 8. Measured on MobileNet x0.5 (28 x 28 input, batch 1, traced,
+#: one thread), full network / level-1 exit in ms: convolutions 1.99 / 1.41; up to 4 x 4
+#: maps faster, up to 8 x 8 fastest (1.80 / 1.03), up to 16 x 16 slower than none (2.75 /
+#: 1.45).
 DENSE_DEPTHWISE_POSITIONS = 64
 
 
@@ -95,8 +98,9 @@ def densify_depthwise(
     same map as one ``baddbmm`` takes 8-20 us on a 4 x 4 map. The price is work: the dense
     matrix multiplies every input position, not only the ``k x k`` window (16 / 9 of the
     MACs on a 4 x 4 map, 64 / 9 on 8 x 8, and the matrix is read as weights), so this is a
-    latency choice for batch-1 CPU inference, not a device's energy; at batch 64 it was
-    no faster. ``benchmarks/results/runtime_latency.md`` has the measurements.
+    latency choice for batch-1 CPU inference, not a device's energy; at batch 64 the full
+    MobileNet was 12% slower. ``benchmarks/results/runtime_latency.md`` has the
+    measurements (MobileNet's level-1 exit: 0.73 of the full network traced, 0.60 dense).
     """
     sizes: dict[str, tuple[int, int]] = {}
 

@@ -41,7 +41,8 @@ does); at batch 1, the device case, nothing is ever copied.
 The decision loop is plain Python on plain attributes (no ``torch.no_grad`` unless the
 input requires grad, no module lookups): at batch 1 it was 40 us of a 150 us level-1 exit of
 the 8x8 ConvNet, now about 10 (``benchmarks/results/runtime_latency.md``: level-1 exits at
-0.42x / 0.40x / 0.72x of the full ConvNet / VGG-16 / MobileNet, traced).
+0.42x / 0.39x / 0.73x of the full ConvNet / VGG-16 / MobileNet, traced; MobileNet 0.60x
+with ``depthwise="dense"`` on both sides).
 
 What remains slow (``benchmarks/runtime_latency.py``, one thread): a depthwise
 convolution costs about 50-60 us whatever its size, in PyTorch's oneDNN glue rather than
@@ -51,7 +52,9 @@ prepacked weights, ``torch.compile``, unfold + batched matmul, shifted adds, an 
 im2col ``baddbmm`` (slower from 8 x 8 maps up), 1 x 1 convolutions as matmuls (slower).
 ``depthwise="dense"`` runs the depthwise convolutions of maps up to 8 x 8 as one dense
 ``baddbmm`` each (:func:`leanet.folding.densify_depthwise`): faster at batch 1, at the price
-of more MACs than the cost model charges, so it is an option, not the default. A band
+of more MACs than the cost model charges (MobileNet: 6-11%), so it is an option, not the
+default; running its larger maps' depthwise convolutions channels-last as well sped up
+level 1 (0.98 -> 0.92 ms) but slowed the full network (1.66 -> 1.70 ms): not adopted. A band
 convolution unfolds its whole input prefix ``[0, w_k)`` to compute a few output channels,
 so narrow bands run at a fraction of a full convolution's MACs per second (caching the
 unfolded input per layer saved 0-30% per band and lost on wide ones: not adopted).
