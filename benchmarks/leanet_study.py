@@ -38,7 +38,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -57,7 +56,7 @@ from leanet.train import evaluate
 from mobo.metrics import hypervolume
 
 sys.path.insert(0, str(Path(__file__).parent))
-from provenance import command_line, commit  # noqa: E402
+from provenance import command_line, commit, machine  # noqa: E402
 from study_networks import (  # noqa: E402, F401  (re-exported: the other scripts use them)
     FINE_TUNE,
     NETS,
@@ -326,8 +325,7 @@ def write_outputs(args, networks: list[dict], runs: list[dict], seconds: float) 
             for k, v in vars(args).items()
             if k != "command"
         },
-        "machine": f"{platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s)",
+        "machine": f"{machine()}, {torch.get_num_threads()} thread(s)",
         "seconds": seconds,
         "losses": list(LOSSES),
         "front_hv_box": {"accuracy_below_full": FRONT_HV_LOSS, "energy_ratio": FRONT_HV_ENERGY},

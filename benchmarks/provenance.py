@@ -60,3 +60,11 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu} ({platform.machine()}), torch {torch.__version__}"
+
+
+def machines_of(runs: list[dict], *, extra: str = "") -> str:
+    """The distinct machines that made ``runs`` (each run's ``machine``; "unrecorded" for a
+    run from before runs recorded it), in order of first appearance, ``extra`` appended to
+    each (e.g. the thread count)."""
+    seen = dict.fromkeys(run.get("machine", "unrecorded") for run in runs)
+    return "; ".join(f"{m}{extra}" if m != "unrecorded" else m for m in seen) or "none"

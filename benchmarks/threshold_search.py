@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> dict:
     payload["commands"] = list(
         dict.fromkeys([*payload["commands"], *(r["command"] for r in payload["runs"]), *merged_by])
     )
-    payload["machine"] = f"torch {torch.__version__}, 1 thread"
+    machine = provenance.machine()
+    payload["machine"] = provenance.machines_of(payload["runs"], extra=", 1 thread")
     if args.note:
         payload["note"] = args.note
     done = {key(r) for r in payload["runs"]}
@@ -274,7 +275,8 @@ def main(argv: list[str] | None = None) -> dict:
                                 continue
                             run = one_run(problem, algorithm, seed, args.evals)
                             run.update(network=name, algorithm=algorithm, space=space, seed=seed)
-                            run.update(commit=at, command=args.command, skips_known_plateaus=True)
+                            run.update(commit=at, command=args.command, machine=machine)
+                            run.update(skips_known_plateaus=True)
                             payload["runs"].append(run)
                             if args.command not in payload["commands"]:
                                 payload["commands"].append(args.command)

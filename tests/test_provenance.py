@@ -42,3 +42,10 @@ def test_machine_names_the_cpu_architecture_and_torch():
 
     text = load_benchmark("provenance").machine()
     assert f"({platform.machine()})" in text and text.endswith(f"torch {torch.__version__}")
+
+
+def test_machines_of_names_each_machine_once_and_runs_without_one():
+    module = load_benchmark("provenance")
+    runs = [{"machine": "A"}, {"machine": "B"}, {"machine": "A"}, {}]
+    assert module.machines_of(runs, extra=", 1 thread") == "A, 1 thread; B, 1 thread; unrecorded"
+    assert module.machines_of([]) == "none"
