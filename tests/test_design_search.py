@@ -49,6 +49,12 @@ def test_a_run_stops_at_its_budget_and_polishes_the_designs_it_used(setup, tmp_p
     assert run["charged_seconds"] > 0
     assert set(run["front_designs"]) <= set(run["used_designs"])
     assert run["test_hv_polished"] >= 0 and run["test_hv_evaluated"] >= 0
+    # the trajectory ends where the run ends, its charge never falling
+    path = run["trajectory"]
+    assert [p["evaluation"] for p in path] == [1, 2, 3]
+    seconds = [p["charged_seconds"] for p in path]
+    assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(run["charged_seconds"])
+    assert path[-1]["test_hv_evaluated"] == pytest.approx(run["test_hv_evaluated"])
 
 
 def test_polishing_one_design_is_its_dense_front_measured_on_test(setup, tmp_path):
@@ -79,6 +85,42 @@ def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tm
     run = module.run_one("convnet", "mfosemo", 0, setup, args)
     assert run["designs_trained"] > run["designs"]  # some designs only at the cheap fidelity
     assert all(key.endswith("-ft1") for key in run["used_designs"] + run["front_designs"])
+    # cheap evaluations charge time but add no front: the HV moves only at target fidelity
+    path = run["trajectory"]
+    assert len(path) == run["evaluations"]
+    assert path[-1]["test_hv_evaluated"] == pytest.approx(run["test_hv_evaluated"])
+    first_target = next((i for i, p in enumerate(path) if p["test_hv_evaluated"] > 0), len(path))
+    assert all(p["test_hv_evaluated"] == 0 for p in path[:first_target])
+
+
+def test_the_time_table_compares_methods_at_equal_charged_time():
+    module = load_benchmark("design_search")
+
+    def run(method, points):
+        path = [
+            {"evaluation": i + 1, "charged_seconds": t, "test_hv_evaluated": hv}
+            for i, (t, hv) in enumerate(points)
+        ]
+        return {
+            "network": "a",
+            "method": method,
+            "budget": 100.0,
+            "trajectory": path,
+            "test_hv_evaluated": path[-1]["test_hv_evaluated"],
+        }
+
+    runs = [
+        run("qlognehvi", [(30, 0.01), (90, 0.05)]),
+        run("qlognehvi", [(30, 0.02), (95, 0.03)]),
+        run("mfosemo", [(10, 0.0), (40, 0.045)]),  # reaches the target 0.04 at 40 s
+        run("mfosemo", [(10, 0.0), (80, 0.02)]),  # never does
+    ]
+    table = module.time_table(runs, {"a": {}})
+    rows = {line.split(" | ")[1]: line for line in table.splitlines()[2:]}
+    # at 25 s nothing yet; at 50 s mfosemo's runs hold 0.045 and 0.0 (median 0.0225)
+    assert "| 0.00000 | 0.02250 |" in rows["mfosemo"]
+    assert rows["mfosemo"].endswith("| 40 | 1 of 2 |")
+    assert rows["qlognehvi"].endswith("| 90 | 1 of 2 |")
 
 
 def test_the_results_say_on_which_machine_each_network_ran(tmp_path):
