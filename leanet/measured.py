@@ -50,6 +50,8 @@ class MeasuredCost:
         meter: A :data:`Meter` (default :func:`cpu_meter`).
         repeats: Interleaved repeats; the ratio is their median.
         mode: The runtime's execution mode (``"trace"``, ``"eager"``).
+        depthwise: How both sides run depthwise convolutions (``"conv"``, or ``"dense"``:
+            faster at batch 1 on a CPU, see :mod:`leanet.runtime`).
     """
 
     def __init__(
@@ -60,13 +62,14 @@ class MeasuredCost:
         meter: Meter = cpu_meter,
         repeats: int = 3,
         mode: str = "trace",
+        depthwise: str = "conv",
     ) -> None:
         if inputs.dim() != 4 or inputs.shape[0] < 1:
             raise ValueError(f"inputs must be N x C x H x W with N >= 1, got {tuple(inputs.shape)}")
         if repeats < 1:
             raise ValueError(f"repeats must be >= 1, got {repeats}")
-        self.runtime = compile_runtime(net, mode=mode)
-        self.full = compile_full(net.base, mode=mode)
+        self.runtime = compile_runtime(net, mode=mode, depthwise=depthwise)
+        self.full = compile_full(net.base, mode=mode, depthwise=depthwise)
         self.inputs = [x[None].contiguous() for x in inputs.float()]
         self.meter, self.repeats = meter, repeats
 

@@ -49,6 +49,19 @@ def test_metered_ratio_is_the_work_the_runtime_does_at_the_thresholds(hybrid, di
     assert float(cost.modelled(t[None], macs, full)[0]) == pytest.approx(cost.ratio(t))
 
 
+def test_a_dense_depthwise_meter_runs_both_sides_dense():
+    """With ``depthwise="dense"`` the runtime and the full network both run small-map
+    depthwise convolutions as matrix products: the pretrained top level alone is still
+    exactly the full network's work, and a level-1 exit's share changes."""
+    net = leanet.build(tiny_base("mobilenet", input_size=28), fractions=(0.5, 1.0), head_hidden=0)
+    inputs = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    conv = MeasuredCost(net.eval(), inputs, meter=flop_meter, repeats=1, mode="eager")
+    dense = MeasuredCost(net, inputs, meter=flop_meter, repeats=1, mode="eager", depthwise="dense")
+    assert dense.runtime.depthwise == "dense"
+    assert dense.ratio(torch.ones(1)) == pytest.approx(1.0)
+    assert dense.ratio(torch.zeros(1)) != pytest.approx(conv.ratio(torch.zeros(1)))
+
+
 def test_the_cpu_meter_times_the_calling_thread():
     assert cpu_meter(lambda: sum(range(200_000))) > 0.0
     assert cpu_meter(lambda: None) < 0.01
