@@ -280,13 +280,13 @@ def test_policy_picks_the_best_point_for_a_budget_or_a_floor(evaluator):
         choose_thresholds(front)
 
 
-def _tiny_leanet_and_data():
+def _tiny_leanet_and_data(arch: str = "convnet", size: int = 8):
     from leanet import ImageTensorDataset, build
     from tests.leanet.conftest import tiny_base
 
-    net = build(tiny_base("convnet"))
+    net = build(tiny_base(arch, input_size=size))
     generator = torch.Generator().manual_seed(3)
-    images = torch.rand(80, 1, 8, 8, generator=generator)
+    images = torch.rand(80, 1, size, size, generator=generator)
     labels = torch.randint(0, 10, (80,), generator=generator)
     dataset = ImageTensorDataset(
         images,
@@ -463,3 +463,23 @@ def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(Exception, match="not a readable LEANet artifact"):
         load_artifact(tmp_path / "bad.pt")
+
+
+def test_an_artifact_can_ship_the_dense_depthwise_runtime(tmp_path):
+    """``depthwise="dense"`` ships the faster batch-1 runtime: the same level logits."""
+    from leanet.costs import measure_costs
+    from leanet.policy import load_artifact, save_artifact
+
+    net, dataset = _tiny_leanet_and_data("mobilenet", 28)
+    costs = measure_costs(net, latency=False)
+    front, _ = reference_front(ThresholdEvaluator.from_model(net, dataset, costs), n_samples=200)
+    path = save_artifact(tmp_path / "m.pt", net, front, costs, depthwise="dense")
+    runtime = load_artifact(path).runtime()
+    assert runtime.depthwise == "dense"
+    images, _ = dataset.tensors()
+    torch.testing.assert_close(
+        torch.stack(runtime.level_logits(images)),
+        net.level_outputs(images).logits,
+        rtol=1e-4,
+        atol=1e-5,
+    )
