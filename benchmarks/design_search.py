@@ -404,9 +404,12 @@ def write(args, runs: list[dict], networks: dict) -> dict:
     if any(r.get("trajectory") for r in runs):
         text += [
             "Over time (runs that recorded their trajectory): the evaluated front's test "
-            "hypervolume once the run had charged a share of its budget, and the charged "
-            "seconds it took to reach the median final evaluated test HV of qLogNEHVI at "
-            "full fidelity (the multi-fidelity claim of issue 17).",
+            "hypervolume once the run had charged a share of its budget (at 100%: the "
+            "evaluations that ended within the budget; the final figure above also counts "
+            "the one that crossed it), and the charged seconds it took to reach the median "
+            "final evaluated test HV of qLogNEHVI at full fidelity (the multi-fidelity claim "
+            "of issue 17). A front's test HV can fall as it grows: a new validation-Pareto "
+            "point can displace one that did better on test.",
             "",
             time_table(runs, networks),
             "",
