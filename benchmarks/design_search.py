@@ -181,17 +181,13 @@ def trajectory(problem: DesignProblem, evaluations: list, setup: dict, tests: di
     far, plus the asks) and the test hypervolume of the evaluated target-fidelity points'
     validation front so far, so that searches can be compared at equal time (the
     multi-fidelity claim of issue 17)."""
-    out, used, asked, hv, front_key = [], set(), 0.0, 0.0, None
+    out, used, done, asked, hv, front_key = [], set(), [], 0.0, 0.0, None
     for i, e in enumerate(evaluations):
         x = torch.tensor(e.x, dtype=torch.float64)[None]
         used.add(problem.decode(x)[0][0].key)
         asked += e.ask_seconds
-        done = [
-            d
-            for d in evaluations[: i + 1]
-            if d.y is not None and bool(problem.at_target(torch.tensor([d.x]))[0])
-        ]
-        if done:
+        if e.y is not None and bool(problem.at_target(x)[0]):  # may join the front
+            done.append(e)
             Y = torch.tensor([d.y for d in done], dtype=torch.float64)
             pareto = [d.x for d, keep in zip(done, pareto_mask(Y).tolist(), strict=True) if keep]
             if pareto != front_key:  # measure on test only when the front changed
