@@ -275,8 +275,12 @@ def main(argv: list[str] | None = None) -> dict:
                                 continue
                             run = one_run(problem, algorithm, seed, args.evals)
                             run.update(network=name, algorithm=algorithm, space=space, seed=seed)
-                            run.update(commit=at, command=args.command, machine=machine)
-                            run.update(skips_known_plateaus=True)
+                            run.update(
+                                commit=at,
+                                command=args.command,
+                                machine=machine,
+                                skips_known_plateaus=True,
+                            )
                             payload["runs"].append(run)
                             if args.command not in payload["commands"]:
                                 payload["commands"].append(args.command)
