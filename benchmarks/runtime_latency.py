@@ -71,9 +71,14 @@ def _ratio(num, den) -> dict:
     return dict(median=statistics.median(r), q1=q[0], q3=q[2])
 
 
-def measure(arch: str, levels: str, batch: int, repeats: int, seed: int) -> dict:
+def _network(arch: str, levels: str, seed: int):
+    """The random base network and its LEANet."""
     base = _random_base(arch, seed)
-    net = build(base, seed=seed, **LEVELS[levels])
+    return base, build(base, seed=seed, **LEVELS[levels])
+
+
+def measure(arch: str, levels: str, batch: int, repeats: int, seed: int) -> dict:
+    base, net = _network(arch, levels, seed)
     options = {"eager": dict(mode="eager"), "trace": {}, "dense": dict(depthwise="dense")}
     rt = {mode: compile_runtime(net, **kw) for mode, kw in options.items()}
     full = {"old": base} | {mode: compile_full(base, **kw) for mode, kw in options.items()}
@@ -98,13 +103,15 @@ def measure(arch: str, levels: str, batch: int, repeats: int, seed: int) -> dict
         mode: [_ratio(times[f"{mode}/{k}"], times[f"{mode}/full"]) for k in range(1, L + 1)]
         for mode in MODES
     }
-    row["dense_macs"] = _dense_macs(net, base, x[:1])
     return row
 
 
-def _dense_macs(net, base, x: torch.Tensor) -> dict:
-    """MACs executed with ``depthwise="dense"`` over those of the convolutions (eager steps,
-    which run the same modules the traced ones freeze), per level exit and full network."""
+def dense_macs(arch: str, levels: str, seed: int) -> dict:
+    """MACs per input executed with ``depthwise="dense"`` over those of the convolutions
+    (eager steps, which run the same modules the traced ones freeze), per level exit and
+    for the full network (the same at every batch size)."""
+    base, net = _network(arch, levels, seed)
+    x = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
     conv, dense = (compile_runtime(net, mode="eager", depthwise=d) for d in ("conv", "dense"))
     ratio = [
         count_work(dense.run_through, x, k)[1].macs / count_work(conv.run_through, x, k)[1].macs
@@ -155,8 +162,9 @@ def _markdown(rows: list[dict], command: str, commit: str, machine: str) -> str:
         "| net | levels | full | " + " | ".join(f"L{k}" for k in range(1, 6)) + " |",
         "|---|---|---|" + "---|" * 5,
     ]
+    first_batch = min(r["batch"] for r in rows)
     for row in rows:
-        if row["batch"] != min(r["batch"] for r in rows):
+        if row["batch"] != first_batch:
             continue
         macs = row["dense_macs"]
         cells = [f"{v:.3f}" for v in macs["levels"]] + [""] * (5 - len(macs["levels"]))
@@ -183,10 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for arch in args.archs:
         for levels in args.levels:
+            macs = dense_macs(arch, levels, args.seed)
             for batch in args.batches:
                 repeats = args.repeats if batch == 1 else args.repeats_large
                 row = measure(arch, levels, batch, repeats, args.seed)
-                rows.append(row)
+                rows.append(row | {"dense_macs": macs})
                 summary = {m: [round(r["median"], 2) for r in row["ratio"][m]] for m in MODES}
                 print(f"{arch} {levels} batch {batch}: {summary}", flush=True)
     RESULTS.mkdir(exist_ok=True)
