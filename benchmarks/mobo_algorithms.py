@@ -198,6 +198,8 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> l
         f"seeds 0..{args.seeds - 1}; {args.n_initial} initial Sobol + "
         f"{args.evals - args.n_initial} sequential evaluations; torch on 1 thread.",
         "",
+        f"Machines (the same seed can end differently on another): {provenance.machines_of(runs)}.",
+        "",
         f"Completed runs: {len(runs)} of {len(args.problems) * len(args.algorithms) * args.seeds}.",
         "",
         "Median over seeds of the final log10 hypervolume difference (lower is better) and",
@@ -321,9 +323,9 @@ def main(argv: list[str] | None = None) -> None:
         if (problem, algorithm, seed, args.evals, args.n_initial) not in done
     ]
     start = time.perf_counter()
-    commit = provenance.commit()
+    commit, machine = provenance.commit(), provenance.machine()
     for run in run_all(todo, args.workers, args.backend):
-        runs.append({**run, "commit": commit, "command": command})
+        runs.append({**run, "commit": commit, "command": command, "machine": machine})
         store.write_text(json.dumps({"command": command, "runs": runs}))
         print(
             f"{run['problem']:14s} {run['algorithm']:10s} seed {run['seed']}: log10 HV diff "

@@ -57,6 +57,9 @@ def test_summary_is_the_median_over_seeds_of_the_final_values(bench):
     assert "- `.venv/bin/python benchmarks/mobo_algorithms.py --algorithms sobol nsga2" in md
     commit = module.provenance.commit()
     assert all(r["commit"] == commit for r in runs)
+    machine = module.provenance.machine()
+    assert all(r["machine"] == machine for r in runs)
+    assert f"Machines (the same seed can end differently on another): {machine}." in md
     assert md.count(f"| {module._short(commit)} |") == 2  # each row names the commit of its runs
     assert "Completed runs: 4 of 4." in md
     assert out.with_suffix(".png").stat().st_size > 0
