@@ -11,7 +11,9 @@ Two pieces, used by every information-theoretic and portfolio algorithm here:
 
 :func:`sampled_pareto_sets` composes the two (the "sample a function, solve it with NSGA-II"
 step of [Belakaria2019]_), and :func:`spread_subset` cuts a front to a fixed size by
-pymoo's rank-and-crowding survival, for acquisition functions that need equal-sized sets.
+pymoo's rank-and-crowding survival, for acquisition functions that need equal-sized sets;
+:func:`hypervolume_subset` cuts it to the points that add most hypervolume from a reference
+point instead.
 :func:`select_distinct` and :func:`fill_distinct` are the distance guard that keeps the
 points of a batch (and pending points) apart.
 
@@ -46,6 +48,7 @@ from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
 from pymoo.problems.static import StaticProblem
 from torch import Tensor
 
+from mobo.metrics import hypervolume
 from mobo.problem import DTYPE
 
 #: ``evaluate(X)`` with ``X`` an ``S x n x d`` array returns an ``S x n x k`` array to maximize.
@@ -241,6 +244,46 @@ def spread_subset(X: Tensor, F: Tensor, k: int, *, seed: int) -> tuple[Tensor, T
         torch.as_tensor(kept.get("X"), dtype=DTYPE),
         -torch.as_tensor(kept.get("F"), dtype=DTYPE),
     )
+
+
+def hypervolume_subset(
+    X: Tensor, F: Tensor, k: int, ref_point: Tensor, *, seed: int
+) -> tuple[Tensor, Tensor]:
+    """``k`` points of a front chosen greedily by the hypervolume they add above ``ref_point``.
+
+    Crowding survival (:func:`spread_subset`) keeps a front's extremes first; when those lie
+    outside the reference box (DTLZ2: one objective at its optimum, the other far beyond the
+    reference) they say nothing about the hypervolume a study is scored by. Here every kept
+    point adds volume, best first; only when no remaining point adds any is the rest filled
+    by crowding survival. (Greedy hypervolume subset selection is not in pymoo or moocore.)
+
+    Args:
+        X: An ``n x d`` tensor of inputs.
+        F: An ``n x m`` tensor of their objective values (maximized).
+        k: Number of points to keep.
+        ref_point: The ``m`` reference point, in the scale of ``F``.
+        seed: Seed for the crowding survival's tie breaking (the fill only).
+
+    Returns:
+        The ``k x d`` and ``k x m`` tensors of the kept points (all ``n`` if ``n <= k``).
+    """
+    if len(X) <= k:
+        return X, F
+    chosen: list[int] = []
+    remaining = [i for i in range(len(F)) if (F[i] > ref_point).all()]
+    volume = 0.0
+    while remaining and len(chosen) < k:
+        gains = [hypervolume(F[chosen + [i]], ref_point) - volume for i in remaining]
+        best = int(np.argmax(gains))
+        if gains[best] <= 0.0:
+            break
+        volume += gains[best]
+        chosen.append(remaining.pop(best))
+    rest = [i for i in range(len(F)) if i not in chosen]
+    if len(chosen) < k:
+        X_fill, F_fill = spread_subset(X[rest], F[rest], k - len(chosen), seed=seed)
+        return torch.cat([X[chosen], X_fill]), torch.cat([F[chosen], F_fill])
+    return X[chosen], F[chosen]
 
 
 def select_distinct(

@@ -48,7 +48,11 @@ from botorch.models import ModelListGP
 from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
-from mobo.algorithms._sampled_fronts import sampled_pareto_sets, spread_subset
+from mobo.algorithms._sampled_fronts import (
+    hypervolume_subset,
+    sampled_pareto_sets,
+    spread_subset,
+)
 from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm
 from mobo.problem import Problem
@@ -63,6 +67,9 @@ class _SampledParetoSetAlgorithm(BayesianAlgorithm):
         num_pareto_points: Points kept per sampled Pareto set (at most).
         pop_size: NSGA-II population size per sampled problem.
         n_gen: NSGA-II generations per sampled problem.
+        subset: How a sampled Pareto set is cut to ``P`` points: ``"spread"`` (crowding
+            survival, which keeps the extremes) or ``"hypervolume"`` (the points adding
+            most hypervolume from the reference point; see :func:`hypervolume_subset`).
         **options: :class:`BayesianAlgorithm` options.
     """
 
@@ -74,9 +81,12 @@ class _SampledParetoSetAlgorithm(BayesianAlgorithm):
         num_pareto_points: int = 10,
         pop_size: int = 50,
         n_gen: int = 40,
+        subset: str = "spread",
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)
+        if subset not in ("spread", "hypervolume"):
+            raise ValueError(f"subset must be 'spread' or 'hypervolume', got {subset!r}")
         if num_pareto_samples < 1 or num_pareto_points < 1 or pop_size < 4 or n_gen < 1:
             raise ValueError(
                 "need num_pareto_samples >= 1, num_pareto_points >= 1, pop_size >= 4, "
@@ -86,6 +96,7 @@ class _SampledParetoSetAlgorithm(BayesianAlgorithm):
         self.num_pareto_points = num_pareto_points
         self.pop_size = pop_size
         self.n_gen = n_gen
+        self.subset = subset
 
     def optimal_sets(
         self, model: ModelListGP, U: Tensor, Y: Tensor, seed: int
@@ -105,7 +116,13 @@ class _SampledParetoSetAlgorithm(BayesianAlgorithm):
             initial=U[is_non_dominated(Y)],
         )
         P = min(self.num_pareto_points, *(len(X) for X, _ in fronts))
-        kept = [spread_subset(X, F, P, seed=seed + s) for s, (X, F) in enumerate(fronts)]
+        if self.subset == "hypervolume":
+            kept = [
+                hypervolume_subset(X, F, P, self.ref_point, seed=seed + s)
+                for s, (X, F) in enumerate(fronts)
+            ]
+        else:
+            kept = [spread_subset(X, F, P, seed=seed + s) for s, (X, F) in enumerate(fronts)]
         return torch.stack([X for X, _ in kept]), torch.stack([F for _, F in kept])
 
 

@@ -77,3 +77,53 @@ def test_pesmo_passes_its_ep_options_to_botorch(branin_currin, observations, mon
     options = {"max_ep_iterations": 7, "ep_jitter": 1e-3, "test_jitter": 1e-5, "threshold": 0.05}
     mobo.make_algorithm("pesmo", branin_currin, **options, **SMALL_PESMO).ask(1, X, Y, seed=0)
     assert {k: seen[k] for k in options} == options
+
+
+def test_hypervolume_subset_keeps_what_adds_volume_and_drops_extremes_outside_the_box():
+    from mobo.algorithms._sampled_fronts import hypervolume_subset, spread_subset
+    from mobo.metrics import hypervolume
+
+    # A front whose two extremes lie beyond the reference point (0, 0) in one objective.
+    F = torch.tensor(
+        [[-1.0, 5.0], [1.0, 4.0], [2.0, 3.0], [3.0, 2.0], [4.0, 1.0], [5.0, -1.0]],
+        dtype=torch.float64,
+    )
+    X = torch.arange(6, dtype=torch.float64).unsqueeze(-1) / 5
+    ref = torch.zeros(2, dtype=torch.float64)
+    _, F_spread = spread_subset(X, F, 3, seed=0)
+    assert {tuple(f) for f in F_spread.tolist()} >= {(-1.0, 5.0), (5.0, -1.0)}
+    X_kept, F_kept = hypervolume_subset(X, F, 3, ref, seed=0)
+    assert (F_kept > ref).all(), "every kept point adds volume, so none lies outside the box"
+    best = max(
+        hypervolume(F[[i, j, k]], ref)
+        for i in range(1, 5) for j in range(i + 1, 5) for k in range(j + 1, 5)
+    )  # fmt: skip
+    assert hypervolume(F_kept, ref) == pytest.approx(best)  # greedy is exact on this front
+    assert torch.allclose(X_kept.squeeze(-1) * 5, F_kept[:, 0])  # inputs stay with their values
+
+
+def test_hypervolume_subset_fills_with_spread_when_too_few_points_add_volume():
+    from mobo.algorithms._sampled_fronts import hypervolume_subset
+
+    F = torch.tensor([[1.0, 1.0], [-1.0, 3.0], [3.0, -1.0], [-2.0, 4.0]], dtype=torch.float64)
+    X = torch.rand(4, 2, dtype=torch.float64)
+    X_kept, F_kept = hypervolume_subset(X, F, 3, torch.zeros(2, dtype=torch.float64), seed=0)
+    assert F_kept.shape == (3, 2) and X_kept.shape == (3, 2)
+    assert F_kept[0].tolist() == [1.0, 1.0]  # the only point in the box comes first
+    assert len({tuple(f) for f in F_kept.tolist()}) == 3  # the fill repeats nothing
+
+
+def test_pesmo_hypervolume_subset_option(branin_currin, observations):
+    X, Y = observations
+    with pytest.raises(ValueError, match="subset"):
+        mobo.make_algorithm("pesmo", branin_currin, subset="crowding")
+    algorithm = mobo.make_algorithm("jes", branin_currin, subset="hypervolume", **SMALL)
+    U = branin_currin.to_unit(X)
+    model = algorithm.fit_model(U, algorithm.model_objectives(Y))
+    torch.manual_seed(0)
+    sets, fronts = algorithm.optimal_sets(model, U, Y, seed=0)
+    assert sets.shape == (2, 5, 2) and fronts.shape == (2, 5, 2)
+    # Each sampled front's kept points, in the order kept, add volume while any can.
+    for front in fronts:
+        inside = (front > algorithm.ref_point).all(-1)
+        assert not (~inside[:-1] & inside[1:]).any(), "a point in the box after one outside"
