@@ -159,14 +159,15 @@ def summarize(runs: list[dict], problems: list[str], algorithms: list[str]) -> l
             mine = [r for r in runs if r["problem"] == problem and r["algorithm"] == algorithm]
             if not mine:
                 continue
+            finals = [r["log_hv_difference"][-1] for r in mine]
             rows.append(
                 {
                     "problem": problem,
                     "algorithm": algorithm,
                     "seeds": len(mine),
-                    "median_log10_hv_difference": statistics.median(
-                        r["log_hv_difference"][-1] for r in mine
-                    ),
+                    "median_log10_hv_difference": statistics.median(finals),
+                    "min_log10_hv_difference": min(finals),
+                    "max_log10_hv_difference": max(finals),
                     "median_seconds_per_iteration": statistics.median(
                         r["seconds_per_iteration"] for r in mine
                     ),
@@ -179,10 +180,14 @@ def summarize(runs: list[dict], problems: list[str], algorithms: list[str]) -> l
 def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> list[dict]:
     rows = summarize(runs, args.problems, args.algorithms)
     out = args.out
-    header = "problem,algorithm,seeds,median_log10_hv_difference,median_seconds_per_iteration"
+    header = (
+        "problem,algorithm,seeds,median_log10_hv_difference,min_log10_hv_difference,"
+        "max_log10_hv_difference,median_seconds_per_iteration"
+    )
     lines = [header] + [
-        f"{r['problem']},{r['algorithm']},{r['seeds']},"
-        f"{r['median_log10_hv_difference']:.4f},{r['median_seconds_per_iteration']:.3f}"
+        f"{r['problem']},{r['algorithm']},{r['seeds']},{r['median_log10_hv_difference']:.4f},"
+        f"{r['min_log10_hv_difference']:.4f},{r['max_log10_hv_difference']:.4f},"
+        f"{r['median_seconds_per_iteration']:.3f}"
         for r in rows
     ]
     out.with_suffix(".csv").write_text("\n".join(lines) + "\n")
@@ -202,15 +207,17 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> l
         "",
         f"Completed runs: {len(runs)} of {len(args.problems) * len(args.algorithms) * args.seeds}.",
         "",
-        "Median over seeds of the final log10 hypervolume difference (lower is better) and",
-        "of each run's mean seconds per model-based iteration (ask only).",
+        "Median (and range) over seeds of the final log10 hypervolume difference (lower is",
+        "better) and median of each run's mean seconds per model-based iteration (ask only).",
         "",
-        "| problem | algorithm | seeds | median log10 HV diff | median s/iteration | commit |",
-        "|---|---|---|---|---|---|",
+        "| problem | algorithm | seeds | median log10 HV diff | min to max | median s/iteration "
+        "| commit |",
+        "|---|---|---|---|---|---|---|",
     ]
     md += [
         f"| {r['problem']} | {r['algorithm']} | {r['seeds']} | "
-        f"{r['median_log10_hv_difference']:.3f} | {r['median_seconds_per_iteration']:.2f} | "
+        f"{r['median_log10_hv_difference']:.3f} | {r['min_log10_hv_difference']:.3f} to "
+        f"{r['max_log10_hv_difference']:.3f} | {r['median_seconds_per_iteration']:.2f} | "
         f"{', '.join(r['commits'])} |"
         for r in rows
     ]

@@ -52,6 +52,9 @@ def test_summary_is_the_median_over_seeds_of_the_final_values(bench):
         assert float(rows[algorithm]["median_log10_hv_difference"]) == pytest.approx(
             statistics.median(finals), abs=1e-4
         )
+        row = rows[algorithm]
+        assert float(row["min_log10_hv_difference"]) == pytest.approx(min(finals), abs=1e-4)
+        assert float(row["max_log10_hv_difference"]) == pytest.approx(max(finals), abs=1e-4)
         assert rows[algorithm]["seeds"] == "2"
     md = out.with_suffix(".md").read_text()
     assert "- `.venv/bin/python benchmarks/mobo_algorithms.py --algorithms sobol nsga2" in md
