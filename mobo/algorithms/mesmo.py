@@ -48,7 +48,7 @@ The restarts start from the best of the Sobol points *and* the sampled Pareto se
 among the sampled sets outright). Measured over 5 seeds x 50 evaluations (median log10
 hypervolume difference; Sobol starts in ``benchmarks/results/mesmo_information.md`` ->
 seeded in ``benchmarks/results/mobo_algorithms_50.md``):
-BraninCurrin 0.584 -> 0.491, ZDT1 -0.736 -> -1.466 (qLogNEHVI: -1.095), DTLZ2 -0.471 ->
+BraninCurrin 0.584 -> 0.491, ZDT1 -0.736 -> -1.466 (qLogNEHVI: -1.225), DTLZ2 -0.471 ->
 -0.466 (per seed either -0.97 or about -0.4; Sobol -0.504), VehicleSafety 0.786 -> 0.902;
 with constraints see :mod:`mobo.algorithms.mesmoc`.
 

@@ -92,8 +92,9 @@ information weighted by the same probability, ``log alpha + log P``, left DTLZ2 
 -0.386 on seeds 0-1 and BraninCurrin at 1.50 / 1.52.) On the whole suite, 5 seeds, 50
 evaluations (``benchmarks/results/mobo_algorithms_50.md``), the default goes from 0.876 /
 -1.111 / -0.386 / 0.977 to 0.687 / -1.210 / -0.593 / 1.009 (BraninCurrin / ZDT1 / DTLZ2 /
-VehicleSafety; Sobol 1.613 / 1.194 / -0.504 / 1.918, qLogNEHVI 0.118 / -1.095 / -0.968 /
-0.501) at 0.43-0.73 s per iteration (0.54-0.87 before). On the LEANet threshold problems
+VehicleSafety; Sobol 1.613 / 1.194 / -0.504 / 1.918, qLogNEHVI 0.129 / -1.225 / -0.881 /
+0.446 as re-run with the whole suite at 503dbcc) at 0.43-0.73 s per iteration (0.54-0.87
+before). On the LEANet threshold problems
 it does not help (``benchmarks/results/threshold_search.md``, 18 networks, 25 evaluations:
 median 0.954 of the reference hypervolume over 5 seeds, Sobol's 0.959; on seeds 0-2, 0.946
 against 0.960 with ``("ei", "ucb")``, better on 3 networks, worse on 3): their fronts hold a
