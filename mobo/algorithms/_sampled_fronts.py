@@ -279,8 +279,8 @@ def hypervolume_subset(
             break
         volume += gains[best]
         chosen.append(remaining.pop(best))
-    rest = [i for i in range(len(F)) if i not in chosen]
     if len(chosen) < k:
+        rest = [i for i in range(len(F)) if i not in chosen]
         X_fill, F_fill = spread_subset(X[rest], F[rest], k - len(chosen), seed=seed)
         return torch.cat([X[chosen], X_fill]), torch.cat([F[chosen], F_fill])
     return X[chosen], F[chosen]

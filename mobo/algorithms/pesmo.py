@@ -140,13 +140,13 @@ class _SampledParetoSetAlgorithm(BayesianAlgorithm):
             initial=U[is_non_dominated(Y)],
         )
         P = min(self.num_pareto_points, *(len(X) for X, _ in fronts))
-        if self.subset == "hypervolume":
-            kept = [
-                hypervolume_subset(X, F, P, self.ref_point, seed=seed + s)
-                for s, (X, F) in enumerate(fronts)
-            ]
-        else:
-            kept = [spread_subset(X, F, P, seed=seed + s) for s, (X, F) in enumerate(fronts)]
+
+        def cut(X: Tensor, F: Tensor, s: int) -> tuple[Tensor, Tensor]:
+            if self.subset == "hypervolume":
+                return hypervolume_subset(X, F, P, self.ref_point, seed=seed + s)
+            return spread_subset(X, F, P, seed=seed + s)
+
+        kept = [cut(X, F, s) for s, (X, F) in enumerate(fronts)]
         return torch.stack([X for X, _ in kept]), torch.stack([F for _, F in kept])
 
 
