@@ -12,6 +12,7 @@ every algorithm (on a shared 2-core machine more threads were slower, not faster
     python benchmarks/mobo_algorithms.py --algorithms usemo mesmo --problems ZDT1 --seeds 3
     python benchmarks/mobo_algorithms.py --quick --workers 2  # runs spread over 2 processes
     python benchmarks/mobo_algorithms.py --rerun usemo   # after changing USeMO: its runs again
+    python benchmarks/mobo_algorithms.py --report-only   # tables and plot again, no run
 
 Runs are appended to ``<out>.json`` as they finish and skipped when found there, so an
 interrupted run resumes; ``<out>.csv``, ``<out>.md`` (with the exact command) and ``<out>.png``
@@ -80,6 +81,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="drop the stored runs of these algorithms and run them again (after a change to "
         "their code or defaults)",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rewrite the tables and the plot from the runs stored in --out "
+        "(a run the configuration asks for but the store lacks stays missing)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "mobo_algorithms_50")
     parser.add_argument(
         "--workers",
@@ -97,6 +104,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.report_only and args.rerun:
+        parser.error("--report-only runs nothing, so it cannot --rerun")
     if args.quick:
         args.algorithms = ["usemo", "mesmo", "sobol"]
         args.problems = ["BraninCurrin"]
@@ -328,6 +337,7 @@ def main(argv: list[str] | None = None) -> None:
         for problem in args.problems
         for algorithm in args.algorithms
         if (problem, algorithm, seed, args.evals, args.n_initial) not in done
+        and not args.report_only
     ]
     start = time.perf_counter()
     commit, machine = provenance.commit(), provenance.machine()

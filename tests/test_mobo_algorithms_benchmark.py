@@ -1,6 +1,6 @@
 """The algorithm benchmark (``benchmarks/mobo_algorithms.py``) on a tiny configuration: its
-summary is the median of its runs, it resumes instead of repeating runs, and ``--rerun``
-replaces exactly the runs of the algorithms it names."""
+summary is the median of its runs, it resumes instead of repeating runs, ``--rerun``
+replaces exactly the runs of the algorithms it names, and ``--report-only`` runs nothing."""
 
 from __future__ import annotations
 
@@ -89,3 +89,21 @@ def test_a_second_invocation_resumes_and_rerun_replaces_only_named_algorithms(be
     md = out.with_suffix(".md").read_text()
     # both commands listed
     assert md.count("- `.venv/bin/python benchmarks/mobo_algorithms.py") == 2
+
+
+def test_report_only_rewrites_the_tables_from_the_store_and_runs_nothing(bench):
+    module, argv, out = bench
+    store = out.with_suffix(".json")
+    payload = json.loads(store.read_text())
+    for r in payload["runs"]:
+        r["log_hv_difference"][-1] = SENTINEL
+    store.write_text(json.dumps(payload))
+    before = store.read_text()
+    # seed 2 is asked for but not stored: it stays missing instead of being run
+    module.main([*argv, "--seeds", "3", "--report-only"])
+    assert store.read_text() == before
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert {float(row["median_log10_hv_difference"]) for row in rows} == {SENTINEL}
+    assert "Completed runs: 4 of 6." in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):
+        module.parse_args([*argv, "--report-only", "--rerun", "sobol"])
