@@ -122,7 +122,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from botorch.acquisition.multi_objective.logei import qLogExpectedHypervolumeImprovement
 from botorch.models import ModelListGP
+from botorch.sampling import SobolQMCNormalSampler
+from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+    FastNondominatedPartitioning,
+)
 from torch import Tensor
 from torch.distributions import Normal
 
@@ -142,6 +147,8 @@ from mobo.problem import DTYPE, Problem
 ACQUISITIONS = ("ei", "ucb", "pi", "lcb", "ts", "pihv")
 #: Ways to restrict the max-box choice to part of the acquisition-Pareto set.
 CANDIDATE_FILTERS = (None, "mean_improves", "ucb_improves")
+#: How the point to evaluate is chosen from the acquisition-Pareto set.
+SELECTIONS = ("box", "ehvi")
 
 
 def improves_front(values: Tensor, Y: Tensor, ref_point: Tensor) -> Tensor:
@@ -194,12 +201,16 @@ class USeMO(BayesianAlgorithm):
         candidate_filter: ``"mean_improves"`` (default), ``"ucb_improves"`` or ``None`` (the
             paper): which acquisition-Pareto candidates the largest box is taken among (see
             the module docstring, with the measurements).
+        selection: ``"box"`` (default, the paper: the largest uncertainty box, with the
+            ``candidate_filter``) or ``"ehvi"``: the candidate of largest expected
+            hypervolume improvement (BoTorch's qLogEHVI over the observed front; the
+            filter is then unused). Being measured.
         **options: :class:`BayesianAlgorithm` options (``n_initial``, ``surrogate``, ...).
 
     After each :meth:`propose`, ``last_proposal`` holds the NSGA-II Pareto set
     (``candidates``, ``n x d``, unit cube), its ``log_box`` (``n``, ``sum_j log sigma_j``), the
-    ``eligible`` mask of the ``candidate_filter``, the ``chosen`` indices and the fitted
-    ``model``, for inspection and tests.
+    ``score`` it ranked them by, the ``eligible`` mask of the ``candidate_filter``, the
+    ``chosen`` indices and the fitted ``model``, for inspection and tests.
     """
 
     name = "usemo"
@@ -214,9 +225,13 @@ class USeMO(BayesianAlgorithm):
         delta: float = 0.1,
         min_distance: float | None = None,
         candidate_filter: str | None = "mean_improves",
+        selection: str = "box",
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)
+        if selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+        self.selection = selection
         if candidate_filter not in CANDIDATE_FILTERS:
             raise ValueError(
                 f"candidate_filter must be one of {CANDIDATE_FILTERS}, got {candidate_filter!r}"
@@ -298,13 +313,17 @@ class USeMO(BayesianAlgorithm):
         candidates = torch.as_tensor(X_front, dtype=DTYPE)
         log_box = self.log_box(model, candidates)
         eligible = self.eligible(model, candidates, Y, t=U.shape[0])
-        score = rank_by_box(log_box, eligible)
+        if self.selection == "ehvi":
+            score = self.log_ehvi(model, Y, candidates, seed=seed)
+        else:
+            score = rank_by_box(log_box, eligible)
         chosen = select_distinct(
             candidates, score, q, min_distance=self.min_distance, avoid=U_pending
         )
         self.last_proposal = {
             "candidates": candidates,
             "log_box": log_box,
+            "score": score,
             "chosen": chosen,
             "eligible": eligible,
             "model": model,
@@ -325,6 +344,20 @@ class USeMO(BayesianAlgorithm):
                 values = values + beta_sqrt * posterior.variance.clamp_min(0.0).sqrt()
         mask = improves_front(values, Y, self.ref_point)
         return mask if mask.any() else torch.ones(n, dtype=torch.bool)
+
+    def log_ehvi(self, model: ModelListGP, Y: Tensor, candidates: Tensor, *, seed: int) -> Tensor:
+        """qLogEHVI of each candidate over the observed front (noiseless observations: one
+        box decomposition, where qLogNEHVI builds one per posterior sample of the
+        incumbents, which costs seconds with three objectives)."""
+        partitioning = FastNondominatedPartitioning(ref_point=self.ref_point, Y=Y)
+        acqf = qLogExpectedHypervolumeImprovement(
+            model=model,
+            ref_point=self.ref_point.tolist(),
+            partitioning=partitioning,
+            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed),
+        )
+        with torch.no_grad():
+            return acqf(candidates.unsqueeze(-2))
 
     @staticmethod
     def log_box(model: ModelListGP, U: Tensor) -> Tensor:

@@ -6,7 +6,11 @@ import math
 
 import pytest
 import torch
+from botorch.acquisition.multi_objective import ExpectedHypervolumeImprovement
 from botorch.test_functions.multi_objective import BraninCurrin
+from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+    FastNondominatedPartitioning,
+)
 
 import mobo
 from mobo.algorithms._improvement import ImprovementRegion
@@ -201,3 +205,32 @@ def test_filter_falls_back_to_all_candidates_when_none_improves(observations):
 def test_rejects_unknown_candidate_filter(branin_currin):
     with pytest.raises(ValueError, match="candidate_filter"):
         USeMO(branin_currin, candidate_filter="hvi")
+
+
+def test_ehvi_selection_takes_the_candidate_of_largest_expected_improvement(
+    branin_currin, observations
+):
+    X, Y = observations
+    options = {**FAST, "mc_samples": 512}  # MC qLogEHVI close to the analytic value
+    algorithm = mobo.make_algorithm(
+        "usemo", branin_currin, n_initial=4, selection="ehvi", **options, **FAST_NSGA2
+    )
+    algorithm.ask(1, X, Y, seed=3)
+    proposal = algorithm.last_proposal
+    # Analytic EHVI from the same model, the standardized observations and reference point.
+    Y_model = algorithm.model_objectives(Y)
+    partitioning = FastNondominatedPartitioning(ref_point=algorithm.ref_point, Y=Y_model)
+    ehvi = ExpectedHypervolumeImprovement(
+        proposal["model"], ref_point=algorithm.ref_point.tolist(), partitioning=partitioning
+    )
+    with torch.no_grad():
+        values = ehvi(proposal["candidates"].unsqueeze(-2))
+    assert values.max() > 0
+    assert values[proposal["chosen"][0]] >= 0.97 * values.max()
+    box_choice = proposal["log_box"].argmax()
+    assert values[proposal["chosen"][0]] >= values[box_choice]
+
+
+def test_rejects_unknown_selection(branin_currin):
+    with pytest.raises(ValueError, match="selection must be one of"):
+        USeMO(branin_currin, selection="volume")
