@@ -3,8 +3,10 @@
 Each iteration builds a *cheap* multi-objective problem whose objectives are acquisition
 functions of the per-objective GPs (the paper's portfolio, EI and UCB of every objective,
 plus by default the probability of adding hypervolume, so ``2 m + 1`` cheap objectives),
-solves it with pymoo's NSGA-II, and evaluates the point of that Pareto set whose
-uncertainty box is largest:
+solves it with pymoo's NSGA-II, and evaluates one point of that Pareto set. The paper
+takes the point whose uncertainty box is largest (``selection="box"``); by default this
+library takes the point of largest expected hypervolume improvement (``"ehvi"``, see
+"Selection" below, with the measurements). The box:
 
     box(x) = prod_j (UCB_j(x) - LCB_j(x)) = prod_j 2 * beta_t^{1/2} * sigma_j(x).
 
@@ -100,11 +102,43 @@ median 0.954 of the reference hypervolume over 5 seeds, Sobol's 0.959; on seeds 
 against 0.960 with ``("ei", "ucb")``, better on 3 networks, worse on 3): their fronts hold a
 few points each, found or missed by single proposals.
 
-Batches (``q > 1``): the ``q`` largest boxes of the Pareto set, taken greedily in order of
-box size, skipping a point closer than ``min_distance`` (Euclidean, unit cube; default 1% of
-the cube's diagonal, ``0.01 sqrt(d)``) to a point already chosen or pending. If the set runs
-out, the rest are uniform random points that pass the same guard (or, failing that, any
-uniform points), so a batch is always full.
+Selection (``selection``, a departure from the paper; default ``"ehvi"``). The largest
+box is the most uncertain candidate, whatever its outcome could add to the front: with
+the filter and ``"pihv"`` above it still spent most evaluations on exploration, and USeMO
+trailed qLogNEHVI by 0.3-0.6 (log10 hypervolume difference) on three of the four problems.
+``"ehvi"`` keeps the paper's two steps (the same cheap problem and NSGA-II, then one point
+of its Pareto set) and changes only the choice: the candidate of largest qLogEHVI
+(BoTorch) over the observed front. The observations are taken as noiseless, so one box
+decomposition of the front serves (qLogNEHVI builds one per posterior sample of the
+incumbents: seconds per iteration with three objectives). Batches take the ``q`` best by
+that value under the distance guard below. Measured with ``benchmarks/mobo_algorithms.py
+--algorithms usemo --seeds 5 --evals 50 --algorithm-options '{"usemo": {...}}'`` (median
+final log10 hypervolume difference of 5 seeds, lower is better;
+``benchmarks/results/usemo_selection.md`` has every seed and the commands):
+
+============================================  ============  ======  ======  =============
+selection                                     BraninCurrin  ZDT1    DTLZ2   VehicleSafety
+============================================  ============  ======  ======  =============
+``"box"`` (the paper's, with filter, pihv)    0.687         -1.210  -0.593  1.009
+``"ehvi"`` (default)                          0.212         -1.124  -0.877  0.762
+``"ehvi"``, best 4 polished by L-BFGS-B       0.114         -1.099  -0.466  0.445
+qLogNEHVI (for comparison)                    0.129         -1.225  -0.881  0.446
+Sobol (for comparison)                        1.613         1.194   -0.504  1.918
+============================================  ============  ======  ======  =============
+
+Polishing the best candidates by gradient ascent on qLogEHVI (not kept) closes the gap to
+qLogNEHVI on BraninCurrin and VehicleSafety but follows the GP's optimism onto DTLZ2's
+faces, where 4 of 5 seeds ended at -0.39 to -0.55 (median -0.466, Sobol's -0.504);
+unpolished, the choice stays inside the acquisition-Pareto set and 4 of 5 DTLZ2 seeds
+reached -0.76 to -1.05. On ZDT1
+``"ehvi"`` gives up 0.09 to the box. The LEANet threshold figures in
+``benchmarks/results/threshold_search.md`` were measured with ``"box"``.
+
+Batches (``q > 1``): the ``q`` best candidates (largest boxes, or largest qLogEHVI), taken
+greedily in that order, skipping a point closer than ``min_distance`` (Euclidean, unit
+cube; default 1% of the cube's diagonal, ``0.01 sqrt(d)``) to a point already chosen or
+pending. If the set runs out, the rest are uniform random points that pass the same guard
+(or, failing that, any uniform points), so a batch is always full.
 
 .. [Belakaria2020] S. Belakaria, A. Deshwal, N. K. Jayakodi, J. R. Doppa. Uncertainty-Aware
    Search Framework for Multi-Objective Bayesian Optimization. AAAI 2020.
@@ -184,7 +218,8 @@ def gp_ucb_beta(t: int, d: int, delta: float = 0.1) -> float:
 
 @register
 class USeMO(BayesianAlgorithm):
-    """USeMO on the GP surrogate: NSGA-II over per-objective acquisitions, then max box.
+    """USeMO on the GP surrogate: NSGA-II over per-objective acquisitions, then one point
+    of its Pareto set (largest expected hypervolume improvement, or the paper's max box).
 
     Args:
         problem: The problem to optimize.
@@ -199,12 +234,12 @@ class USeMO(BayesianAlgorithm):
         min_distance: Distance guard between batch points (unit cube); default
             ``0.01 * sqrt(d)``.
         candidate_filter: ``"mean_improves"`` (default), ``"ucb_improves"`` or ``None`` (the
-            paper): which acquisition-Pareto candidates the largest box is taken among (see
-            the module docstring, with the measurements).
-        selection: ``"box"`` (default, the paper: the largest uncertainty box, with the
-            ``candidate_filter``) or ``"ehvi"``: the candidate of largest expected
-            hypervolume improvement (BoTorch's qLogEHVI over the observed front; the
-            filter is then unused). Being measured.
+            paper): which acquisition-Pareto candidates the largest box is taken among
+            (``selection="box"`` only; see the module docstring, with the measurements).
+        selection: ``"ehvi"`` (default): the candidate of largest expected hypervolume
+            improvement (qLogEHVI over the observed front; ``candidate_filter`` is then
+            unused), or ``"box"`` (the paper): the largest uncertainty box among the
+            ``candidate_filter``'s candidates. See the module docstring.
         **options: :class:`BayesianAlgorithm` options (``n_initial``, ``surrogate``, ...).
 
     After each :meth:`propose`, ``last_proposal`` holds the NSGA-II Pareto set
@@ -225,7 +260,7 @@ class USeMO(BayesianAlgorithm):
         delta: float = 0.1,
         min_distance: float | None = None,
         candidate_filter: str | None = "mean_improves",
-        selection: str = "box",
+        selection: str = "ehvi",
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)

@@ -30,7 +30,13 @@ def test_returns_largest_uncertainty_box_of_its_nsga2_set(branin_currin, observa
     # The paper's rule: no candidate filter.
     X, Y = observations
     algorithm = mobo.make_algorithm(
-        "usemo", branin_currin, n_initial=4, candidate_filter=None, **FAST, **FAST_NSGA2
+        "usemo",
+        branin_currin,
+        n_initial=4,
+        candidate_filter=None,
+        selection="box",
+        **FAST,
+        **FAST_NSGA2,
     )
     x = algorithm.ask(1, X, Y, seed=3)
     proposal = algorithm.last_proposal
@@ -55,7 +61,13 @@ def test_returns_largest_uncertainty_box_of_its_nsga2_set(branin_currin, observa
 def test_batch_takes_largest_boxes_in_order(branin_currin, observations):
     X, Y = observations
     algorithm = mobo.make_algorithm(
-        "usemo", branin_currin, n_initial=4, candidate_filter=None, **FAST, **FAST_NSGA2
+        "usemo",
+        branin_currin,
+        n_initial=4,
+        candidate_filter=None,
+        selection="box",
+        **FAST,
+        **FAST_NSGA2,
     )
     x = algorithm.ask(3, X, Y, seed=3)
     proposal = algorithm.last_proposal
@@ -89,6 +101,11 @@ def test_contract(branin_currin, observations, acquisitions):
     assert_algorithm_contract(
         "usemo", branin_currin, X, Y, acquisitions=acquisitions, **FAST, **FAST_NSGA2
     )
+
+
+def test_contract_with_ehvi_selection(branin_currin, observations):
+    X, Y = observations
+    assert_algorithm_contract("usemo", branin_currin, X, Y, selection="ehvi", **FAST, **FAST_NSGA2)
 
 
 def test_pihv_is_one_cheap_objective_the_log_probability_of_adding_hypervolume(
@@ -144,7 +161,13 @@ def test_filter_takes_largest_box_among_candidates_that_improve(observations, ca
     X, _ = observations
     Y = problem.evaluate(X)
     algorithm = mobo.make_algorithm(
-        "usemo", problem, n_initial=4, candidate_filter=candidate_filter, **FAST, **FAST_NSGA2
+        "usemo",
+        problem,
+        n_initial=4,
+        candidate_filter=candidate_filter,
+        selection="box",
+        **FAST,
+        **FAST_NSGA2,
     )
     x = algorithm.ask(1, X, Y, seed=0)
     proposal = algorithm.last_proposal
@@ -191,6 +214,7 @@ def test_filter_falls_back_to_all_candidates_when_none_improves(observations):
             unreachable,
             n_initial=4,
             candidate_filter=candidate_filter,
+            selection="box",
             **FAST,
             **FAST_NSGA2,
         )
@@ -212,11 +236,11 @@ def test_ehvi_selection_takes_the_candidate_of_largest_expected_improvement(
 ):
     X, Y = observations
     options = {**FAST, "mc_samples": 512}  # MC qLogEHVI close to the analytic value
-    algorithm = mobo.make_algorithm(
-        "usemo", branin_currin, n_initial=4, selection="ehvi", **options, **FAST_NSGA2
-    )
-    algorithm.ask(1, X, Y, seed=3)
+    algorithm = mobo.make_algorithm("usemo", branin_currin, n_initial=4, **options, **FAST_NSGA2)
+    assert algorithm.selection == "ehvi"  # the default
+    x = algorithm.ask(1, X, Y, seed=3)
     proposal = algorithm.last_proposal
+    assert torch.allclose(branin_currin.to_unit(x), proposal["candidates"][proposal["chosen"]])
     # Analytic EHVI from the same model, the standardized observations and reference point.
     Y_model = algorithm.model_objectives(Y)
     partitioning = FastNondominatedPartitioning(ref_point=algorithm.ref_point, Y=Y_model)
@@ -227,8 +251,17 @@ def test_ehvi_selection_takes_the_candidate_of_largest_expected_improvement(
         values = ehvi(proposal["candidates"].unsqueeze(-2))
     assert values.max() > 0
     assert values[proposal["chosen"][0]] >= 0.97 * values.max()
-    box_choice = proposal["log_box"].argmax()
-    assert values[proposal["chosen"][0]] >= values[box_choice]
+    assert values[proposal["log_box"].argmax()] < 0.97 * values.max()  # not the box rule
+
+
+def test_ehvi_selection_batch_points_are_distinct(branin_currin, observations):
+    X, Y = observations
+    algorithm = mobo.make_algorithm(
+        "usemo", branin_currin, n_initial=4, selection="ehvi", **FAST, **FAST_NSGA2
+    )
+    U = branin_currin.to_unit(algorithm.ask(3, X, Y, seed=3))
+    assert U.shape == (3, 2)
+    assert torch.pdist(U).min() >= algorithm.min_distance
 
 
 def test_rejects_unknown_selection(branin_currin):
