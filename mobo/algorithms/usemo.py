@@ -79,7 +79,7 @@ Sobol's 5-seed medians are 1.613 / -0.504):
 acquisitions / candidate choice                 BraninCurrin  DTLZ2
 ==============================================  ============  ======
 ei, ucb / max box, mean filter (old default)    0.876         -0.385
-ei, ucb, pihv / max box, mean filter (default)  0.687         -0.593
+ei, ucb, pihv / max box, mean filter (``box``)   0.687         -0.593
 ei, ucb, pihv / max box among P >= max P / 2    0.734         -0.634
 ei, pihv / max box among P >= max P / 2         0.643         -0.452
 ucb, pihv / max box among P >= max P / 2        0.857         -0.385
@@ -92,7 +92,7 @@ GP, fitted to 10 points in 6 dimensions, puts the faces' probability *above* the
 about 0.55 against 0.35 at seed 0, so only new candidates, not a new weight, help. MESMO's
 information weighted by the same probability, ``log alpha + log P``, left DTLZ2 at -0.379 /
 -0.386 on seeds 0-1 and BraninCurrin at 1.50 / 1.52.) On the whole suite, 5 seeds, 50
-evaluations (``benchmarks/results/mobo_algorithms_50.md``), the default goes from 0.876 /
+evaluations (``mobo_algorithms_50.md`` at 503dbcc), the box choice goes from 0.876 /
 -1.111 / -0.386 / 0.977 to 0.687 / -1.210 / -0.593 / 1.009 (BraninCurrin / ZDT1 / DTLZ2 /
 VehicleSafety; Sobol 1.613 / 1.194 / -0.504 / 1.918, qLogNEHVI 0.129 / -1.225 / -0.881 /
 0.446 as re-run with the whole suite at 503dbcc) at 0.43-0.73 s per iteration (0.54-0.87
