@@ -7,6 +7,10 @@ round repeated. CPU time of this process on one torch thread; the ratio to the f
 variant is taken within each problem.
 
     python benchmarks/ask_cost.py --variants 'mesmo' 'mesmo:{"information": "front"}' qlognehvi
+    python benchmarks/ask_cost.py --out /tmp/cost   # also /tmp/cost.md and /tmp/cost.json
+
+With ``--out``, the table is written with the command, the commit and the machine, so a
+results file can quote it as measured.
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
 
 import mobo
 from mobo.problem import DTYPE
+
+sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402  (a sibling module)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -46,6 +54,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--observations", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="also write <out>.md and <out>.json")
     return parser.parse_args(argv)
 
 
@@ -55,12 +64,16 @@ def variant(text: str) -> tuple[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     rows = []
-    print("| problem | variant | median CPU s per ask | repeats | x first variant |")
-    print("|---|---|---|---|---|")
+    lines = [
+        "| problem | variant | median CPU s per ask | repeats | x first variant |",
+        "|---|---|---|---|---|",
+    ]
+    print("\n".join(lines))
     for problem_name in args.problems:
         problem = mobo.problems.make(problem_name)
         generator = torch.Generator().manual_seed(0)
@@ -80,8 +93,34 @@ def main(argv: list[str] | None = None) -> list[dict]:
             median = statistics.median(values)
             rows.append({"problem": problem_name, "variant": text, "seconds": values})
             spread = " ".join(f"{v:.2f}" for v in values)
-            print(f"| {problem_name} | {text} | {median:.2f} | {spread} | {median / first:.1f} |")
+            lines.append(
+                f"| {problem_name} | {text} | {median:.2f} | {spread} | {median / first:.1f} |"
+            )
+            print(lines[-1])
+    if args.out is not None:
+        write_outputs(args.out, argv, rows, lines)
     return rows
+
+
+def write_outputs(out: Path, argv: list[str], rows: list[dict], table: list[str]) -> None:
+    """``<out>.json`` (the seconds of every ask) and ``<out>.md`` (command, commit, machine,
+    the table)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = provenance.command_line("ask_cost.py", argv)
+    commit, machine = provenance.commit(), provenance.machine()
+    payload = {"command": command, "commit": commit, "machine": machine, "rows": rows}
+    out.with_suffix(".json").write_text(json.dumps(payload, indent=1))
+    md = [
+        "# CPU seconds of one ask",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Commit: {commit}. Machine: {machine}. CPU time of one process on one torch thread; "
+        "every variant once per round (interleaved); the ratio is to the first variant.",
+        "",
+        *table,
+    ]
+    out.with_suffix(".md").write_text("\n".join(md) + "\n")
 
 
 if __name__ == "__main__":
