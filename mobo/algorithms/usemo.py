@@ -245,8 +245,9 @@ class USeMO(BayesianAlgorithm):
 
     After each :meth:`propose`, ``last_proposal`` holds the NSGA-II Pareto set
     (``candidates``, ``n x d``, unit cube), its ``log_box`` (``n``, ``sum_j log sigma_j``), the
-    ``score`` it ranked them by, the ``eligible`` mask of the ``candidate_filter``, the
-    ``chosen`` indices and the fitted ``model``, for inspection and tests.
+    ``score`` it ranked them by, the ``eligible`` mask of the ``candidate_filter`` (``None``
+    with ``selection="ehvi"``, which does not filter), the ``chosen`` indices and the fitted
+    ``model``, for inspection and tests.
     """
 
     name = "usemo"
@@ -348,10 +349,11 @@ class USeMO(BayesianAlgorithm):
         )
         candidates = torch.as_tensor(X_front, dtype=DTYPE)
         log_box = self.log_box(model, candidates)
-        eligible = self.eligible(model, candidates, Y, t=U.shape[0])
+        eligible = None  # the candidate_filter serves the box rule only
         if self.selection == "ehvi":
             score = self.log_ehvi(model, Y, candidates, seed=seed)
         else:
+            eligible = self.eligible(model, candidates, Y, t=U.shape[0])
             score = rank_by_box(log_box, eligible)
         chosen = select_distinct(
             candidates, score, q, min_distance=self.min_distance, avoid=U_pending
