@@ -106,6 +106,7 @@ VARIANTS = {
     "worst": {"surrogate": {"prior_mean": "worst"}},  # GP mean fixed at the worst observation
     "fitted": {"surrogate": {"prior_mean": "fitted"}},  # GP mean fitted (before ThresholdProblem
     # asked for "worst")
+    "box": {"selection": "box"},  # USeMO's paper selection (its default before 4cc6376)
 }
 
 
