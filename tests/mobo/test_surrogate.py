@@ -105,3 +105,32 @@ def test_a_problem_s_surrogate_options_are_defaults_a_user_overrides():
     assert mine.surrogate.prior_mean == "fitted"
     plain = mobo.problems.make("BraninCurrin")
     assert mobo.make_algorithm("usemo", plain).surrogate.prior_mean == "fitted"
+
+
+@pytest.mark.parametrize("kernel", ["dim-scaled", "gamma"])
+def test_either_kernel_fits_and_interpolates_smooth_data(kernel):
+    from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
+    from gpytorch.priors import GammaPrior, LogNormalPrior
+
+    U, Y = _data()
+    model = Surrogate(kernel=kernel).fit(U, Y)
+    covar = model.models[0].covar_module
+    if kernel == "gamma":  # BoTorch's default before 0.12
+        assert isinstance(covar, ScaleKernel) and isinstance(covar.base_kernel, MaternKernel)
+        assert covar.base_kernel.nu == 2.5
+        assert isinstance(covar.base_kernel.lengthscale_prior, GammaPrior)
+    else:  # BoTorch's SingleTaskGP default
+        assert isinstance(covar, RBFKernel)
+        assert isinstance(covar.lengthscale_prior, LogNormalPrior)
+    with torch.no_grad():
+        mean = model.posterior(U).mean
+    assert torch.allclose(mean[:, 0], Y[:, 0], atol=0.05)
+    with pytest.raises(ValueError, match="kernel"):
+        Surrogate(kernel="rbf")
+
+
+def test_the_kernel_is_an_algorithm_option():
+    problem = mobo.problems.make("BraninCurrin")
+    assert mobo.make_algorithm("mesmo", problem).surrogate.kernel == "dim-scaled"
+    mine = mobo.make_algorithm("mesmo", problem, surrogate={"kernel": "gamma"})
+    assert mine.surrogate.kernel == "gamma"
