@@ -107,6 +107,7 @@ VARIANTS = {
     "fitted": {"surrogate": {"prior_mean": "fitted"}},  # GP mean fitted (before ThresholdProblem
     # asked for "worst")
     "box": {"selection": "box"},  # USeMO's paper selection (its default before 4cc6376)
+    "gamma": {"surrogate": {"kernel": "gamma"}},  # Matern-5/2 with Gamma priors (BoTorch < 0.12)
 }
 
 
