@@ -73,7 +73,9 @@ class Surrogate:
             prior, an output scale and a Gamma noise prior, BoTorch's default before 0.12.
             The dimension-scaled prior favours lengthscales of several unit cubes, so an
             input whose effect is symmetric (DTLZ2's distance terms, sampled on both faces)
-            is fitted as irrelevant and the acquisition keeps proposing faces.
+            is fitted as irrelevant and the acquisition keeps proposing faces; the Gamma
+            prior ends that on DTLZ2 and helps on BraninCurrin but loses on ZDT1 and
+            VehicleSafety (``benchmarks/results/gp_kernel.md``), so it is an option.
 
     .. [DeAth2020] G. De Ath, J. E. Fieldsend, R. M. Everson. What do you mean? The role of
        the mean function in Bayesian optimisation. GECCO 2020 (companion).
