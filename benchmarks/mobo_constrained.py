@@ -1,4 +1,4 @@
-"""Constrained MOBO: MESMOC against constrained qLogNEHVI, NSGA-II and Sobol (issue 16).
+"""Constrained MOBO: MESMOC against constrained qLogNEHVI, USeMO, NSGA-II and Sobol (issue 16).
 
 For every (problem, algorithm, seed): ``mobo.optimize`` with ``n_initial`` Sobol points, then
 one point per iteration up to ``--evals`` evaluations, on BoTorch's constrained test problems
@@ -37,7 +37,7 @@ import provenance  # noqa: E402
 from mobo_algorithms import add_run_arguments, plot  # noqa: E402  (a sibling script)
 
 RESULTS = Path(__file__).parent / "results"
-ALGORITHMS = ["mesmoc", "qlognehvi", "nsga2", "sobol"]
+ALGORITHMS = ["mesmoc", "qlognehvi", "usemo", "nsga2", "sobol"]
 PROBLEMS = ["ConstrainedBraninCurrin", "C2DTLZ2", "DiscBrake"]
 
 

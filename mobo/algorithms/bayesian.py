@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from botorch.acquisition import AcquisitionFunction
+from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.models import ModelListGP
 from botorch.optim import optimize_acqf
 from botorch.optim.initializers import initialize_q_batch
@@ -185,3 +186,23 @@ def objective_scaling(Y: Tensor, ref_point: Tensor) -> tuple[Tensor, Tensor]:
     fallback = torch.where(fallback > 0, fallback, torch.ones_like(fallback))
     scale = torch.where(resolvable & torch.isfinite(spread), spread, fallback)
     return center, scale
+
+
+def constrained_mc_options(num_objectives: int, num_constraints: int) -> dict[str, Any]:
+    """The options of a BoTorch MC hypervolume acquisition for outcomes ``m`` objectives
+    then ``k`` constraint values (``c <= 0`` feasible, BoTorch's convention too): the
+    ``objective`` keeps the objectives, ``constraints`` reads each constraint column, and
+    each sample's improvement is weighted by its feasibility. Empty without constraints."""
+    if not num_constraints:
+        return {}
+    m = num_objectives
+    return {
+        "objective": IdentityMCMultiOutputObjective(outcomes=list(range(m))),
+        "constraints": [_output(m + i) for i in range(num_constraints)],
+    }
+
+
+def _output(i: int):
+    """Output ``i`` of the samples (``sample_shape x batch x q x (m + k)`` ->
+    ``sample_shape x batch x q``), as BoTorch's ``constraints=`` takes it."""
+    return lambda Z: Z[..., i]

@@ -23,12 +23,11 @@ import torch
 from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement,
 )
-from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.sampling import SobolQMCNormalSampler
 from torch import Tensor
 
 from mobo.algorithms.base import register
-from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options
 
 
 @register
@@ -42,13 +41,9 @@ class QLogNEHVI(BayesianAlgorithm):
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
     ) -> Tensor:
         model = self.fit_model(U, Y)
-        m, k = self.problem.num_objectives, self.problem.num_constraints
-        constrained = {}
-        if k:
-            constrained = {
-                "objective": IdentityMCMultiOutputObjective(outcomes=list(range(m))),
-                "constraints": [_output(m + i) for i in range(k)],
-            }
+        constrained = constrained_mc_options(
+            self.problem.num_objectives, self.problem.num_constraints
+        )
         acqf = qLogNoisyExpectedHypervolumeImprovement(
             model=model,
             ref_point=self.ref_point.tolist(),
@@ -59,9 +54,3 @@ class QLogNEHVI(BayesianAlgorithm):
             **constrained,
         )
         return self.maximize(acqf, q)
-
-
-def _output(i: int):
-    """The callable BoTorch's ``constraints=`` takes: output ``i`` of the samples
-    (``sample_shape x batch x q x (m + k)`` -> ``sample_shape x batch x q``)."""
-    return lambda Z: Z[..., i]

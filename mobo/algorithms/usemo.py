@@ -165,6 +165,7 @@ from botorch.utils.multi_objective.box_decompositions.non_dominated import (
 )
 from torch import Tensor
 from torch.distributions import Normal
+from torch.special import log_ndtr
 
 from mobo.algorithms._improvement import ImprovementRegion
 from mobo.algorithms._sampled_fronts import (
@@ -174,7 +175,8 @@ from mobo.algorithms._sampled_fronts import (
     select_distinct,
 )
 from mobo.algorithms.base import register
-from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options
+from mobo.metrics import feasible_mask
 from mobo.problem import DTYPE, Problem
 
 #: Acquisition functions USeMO can put in its cheap problem: each applied to every objective,
@@ -251,6 +253,7 @@ class USeMO(BayesianAlgorithm):
     """
 
     name = "usemo"
+    supports_constraints = True
 
     def __init__(
         self,
@@ -268,6 +271,11 @@ class USeMO(BayesianAlgorithm):
         super().__init__(problem, **options)
         if selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+        if selection == "box" and problem.num_constraints:
+            raise ValueError(
+                f"selection='box' does not model constraints, and problem {problem.name!r} "
+                f"declares {problem.num_constraints}; use selection='ehvi' (the default)"
+            )
         self.selection = selection
         if candidate_filter not in CANDIDATE_FILTERS:
             raise ValueError(
@@ -297,23 +305,34 @@ class USeMO(BayesianAlgorithm):
     def num_cheap_objectives(self) -> int:
         """Outputs of :meth:`cheap_objectives`: ``m`` per acquisition, 1 for ``"pihv"``."""
         m = self.problem.num_objectives
-        return sum(1 if a == "pihv" else m for a in self.acquisitions)
+        feasibility = 1 if self.problem.num_constraints else 0
+        return sum(1 if a == "pihv" else m for a in self.acquisitions) + feasibility
 
     def cheap_objectives(self, model: ModelListGP, Y: Tensor, t: int):
         """The cheap problem: a function from an ``S x n x d`` array (``S = 1``) to the
-        ``S x n x num_cheap_objectives`` array of acquisition values (maximized)."""
+        ``S x n x num_cheap_objectives`` array of acquisition values (maximized). With
+        constraints, the incumbents are the feasible observations (all of them while none
+        is), and one more cheap objective is ``sum_i log P(c_i(x) <= 0)``."""
+        m = self.problem.num_objectives
+        objectives, constraints = self.problem.split_outcomes(Y)
+        feasible = feasible_mask(constraints)
+        incumbents = objectives[feasible] if feasible.any() else objectives
         beta_sqrt = math.sqrt(gp_ucb_beta(t, self.problem.dim, self.delta))
-        best = Y.max(dim=0).values
+        best = incumbents.max(dim=0).values
         sample = draw_posterior_paths(model, 1) if "ts" in self.acquisitions else None
-        region = ImprovementRegion(Y, self.ref_point) if "pihv" in self.acquisitions else None
+        region = (
+            ImprovementRegion(objectives[feasible], self.ref_point)
+            if "pihv" in self.acquisitions
+            else None
+        )
         normal = Normal(torch.zeros((), dtype=DTYPE), torch.ones((), dtype=DTYPE))
 
         def evaluate(X: np.ndarray) -> np.ndarray:
             U = torch.as_tensor(X, dtype=DTYPE)
             with torch.no_grad():
                 posterior = model.posterior(U)
-                mean = posterior.mean
-                sigma = posterior.variance.clamp_min(1e-18).sqrt()
+                sigma_all = posterior.variance.clamp_min(1e-18).sqrt()
+                mean, sigma = posterior.mean[..., :m], sigma_all[..., :m]
                 z = (mean - best) / sigma
                 values = []
                 for name in self.acquisitions:
@@ -328,7 +347,10 @@ class USeMO(BayesianAlgorithm):
                     elif name == "pihv":
                         values.append(region.log_probability(mean, sigma).unsqueeze(-1))
                     else:  # "ts"
-                        values.append(sample(U))
+                        values.append(sample(U)[..., :m])
+                if self.problem.num_constraints:
+                    z_feasible = -posterior.mean[..., m:] / sigma_all[..., m:]
+                    values.append(log_ndtr(z_feasible).sum(dim=-1, keepdim=True))
             return torch.cat(values, dim=-1).numpy()
 
         return evaluate
@@ -384,23 +406,30 @@ class USeMO(BayesianAlgorithm):
         return mask if mask.any() else torch.ones(n, dtype=torch.bool)
 
     def log_ehvi(self, model: ModelListGP, Y: Tensor, candidates: Tensor, *, seed: int) -> Tensor:
-        """qLogEHVI of each candidate over the observed front (noiseless observations: one
-        box decomposition, where qLogNEHVI builds one per posterior sample of the
-        incumbents, which costs seconds with three objectives)."""
-        partitioning = FastNondominatedPartitioning(ref_point=self.ref_point, Y=Y)
+        """qLogEHVI of each candidate over the observed (feasible) front (noiseless
+        observations: one box decomposition, where qLogNEHVI builds one per posterior sample
+        of the incumbents, which costs seconds with three objectives). With constraints,
+        BoTorch weights each sample's improvement by its feasibility, as for qLogNEHVI."""
+        objectives, constraints = self.problem.split_outcomes(Y)
+        partitioning = FastNondominatedPartitioning(
+            ref_point=self.ref_point, Y=objectives[feasible_mask(constraints)]
+        )
+        constrained = constrained_mc_options(
+            self.problem.num_objectives, self.problem.num_constraints
+        )
         acqf = qLogExpectedHypervolumeImprovement(
             model=model,
             ref_point=self.ref_point.tolist(),
             partitioning=partitioning,
             sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed),
+            **constrained,
         )
         with torch.no_grad():
             return acqf(candidates.unsqueeze(-2))
 
-    @staticmethod
-    def log_box(model: ModelListGP, U: Tensor) -> Tensor:
-        """``sum_j log sigma_j(x)``: the log uncertainty box up to the constant
-        ``m log(2 beta_t^{1/2})``. ``U``: ``n x d`` (unit cube); returns an ``n`` tensor."""
+    def log_box(self, model: ModelListGP, U: Tensor) -> Tensor:
+        """``sum_j log sigma_j(x)`` over the objectives: the log uncertainty box up to the
+        constant ``m log(2 beta_t^{1/2})``. ``U``: ``n x d`` (unit cube); returns ``n``."""
         with torch.no_grad():
-            variance = model.posterior(U).variance
+            variance = model.posterior(U).variance[..., : self.problem.num_objectives]
         return 0.5 * variance.clamp_min(1e-300).log().sum(dim=-1)
