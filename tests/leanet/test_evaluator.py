@@ -251,8 +251,8 @@ def test_threshold_problem_constraints_are_black_box_constraints(evaluator):
     result = mobo.optimize(problem, "sobol", n_evals=30, seed=0, show_progress=False)
     assert (result.Y[result.pareto_mask, 0] >= 0.8).all()
     assert (~result.feasible).any()  # infeasible points were evaluated and kept apart
-    with pytest.raises(ValueError, match="algorithm 'usemo' cannot handle black-box"):
-        mobo.make_algorithm("usemo", problem)
+    with pytest.raises(ValueError, match="algorithm 'mesmo' cannot handle black-box"):
+        mobo.make_algorithm("mesmo", problem)
 
 
 def test_threshold_problem_rejects_a_boolean_constraint_naming_it(evaluator):

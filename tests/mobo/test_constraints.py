@@ -152,10 +152,10 @@ def test_tell_checks_the_outcome_width():
     assert study.evaluations[0].failed  # a NaN constraint value is a failed evaluation
 
 
-@pytest.mark.parametrize("name", ["nsga2", "qlognehvi", "mesmoc"])
+@pytest.mark.parametrize("name", ["nsga2", "qlognehvi", "mesmoc", "usemo"])
 def test_resumed_constrained_study_proposes_what_an_uninterrupted_one_does(tmp_path, name):
     options = {"n_initial": 5, **({} if name == "nsga2" else FAST_BO)}
-    if name == "mesmoc":
+    if name in ("mesmoc", "usemo"):
         options = {"n_initial": 5, **FAST_MESMOC}
     straight = mobo.optimize(toy(), name, n_evals=8, seed=2, show_progress=False, **options)
     path = tmp_path / "r.jsonl"
@@ -307,3 +307,40 @@ def test_mesmoc_floors_sampled_slack_maxima_at_the_largest_observed_slack():
     expected = max(float(values["front"][0, 2]), largest_slack)
     assert float(values["floored"][0, 2]) == pytest.approx(expected)
     torch.testing.assert_close(values["floored"][:, :2], values["front"][:, :2])
+
+
+# ------------------------------------------------------------------ USeMO with constraints
+def _observed_toy(n: int = 20, seed: int = 0):
+    problem = toy()
+    X = problem.from_unit(
+        torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    )
+    return problem, X, problem.evaluate(X)
+
+
+def test_usemo_cheap_problem_adds_the_log_probability_of_feasibility():
+    problem, X, outcomes = _observed_toy()
+    algorithm = mobo.make_algorithm("usemo", problem, **FAST_MESMOC)
+    assert algorithm.num_cheap_objectives == 2 * 2 + 1 + 1  # EI, UCB per objective, PIHV, PoF
+    U, Y = problem.to_unit(X), algorithm.model_objectives(outcomes)
+    model = algorithm.fit_model(U, Y)
+    evaluate = algorithm.cheap_objectives(model, Y, t=U.shape[0])
+    values = evaluate(torch.tensor([[0.5, 0.5], [0.0, 0.0]], dtype=torch.float64).numpy())
+    assert values.shape == (2, algorithm.num_cheap_objectives)
+    centre, corner = values[:, -1]  # the disc's centre is feasible, the corner is not
+    assert centre > -0.1 and corner < -2.0
+
+
+def test_usemo_evaluates_feasible_candidates():
+    problem, X, outcomes = _observed_toy()
+    algorithm = mobo.make_algorithm("usemo", problem, **FAST_MESMOC)
+    proposed = algorithm.ask(4, X, outcomes[:, :2], C=outcomes[:, 2:], seed=0, n_evaluated=20)
+    _, C_new = problem.split_outcomes(problem.evaluate(proposed))
+    # The disc is 38% of the square; the constraint-weighted EHVI picks inside it.
+    assert (C_new <= 0).float().mean() >= 0.75
+
+
+def test_usemo_box_rule_refuses_constraints_naming_the_way_out():
+    with pytest.raises(ValueError, match="selection='box' does not model constraints.*'ehvi'"):
+        mobo.make_algorithm("usemo", toy(), selection="box")
+
