@@ -303,7 +303,8 @@ class USeMO(BayesianAlgorithm):
 
     @property
     def num_cheap_objectives(self) -> int:
-        """Outputs of :meth:`cheap_objectives`: ``m`` per acquisition, 1 for ``"pihv"``."""
+        """Outputs of :meth:`cheap_objectives`: ``m`` per acquisition, 1 for ``"pihv"``, and
+        1 for the probability of feasibility if the problem has constraints."""
         m = self.problem.num_objectives
         feasibility = 1 if self.problem.num_constraints else 0
         return sum(1 if a == "pihv" else m for a in self.acquisitions) + feasibility
@@ -312,7 +313,9 @@ class USeMO(BayesianAlgorithm):
         """The cheap problem: a function from an ``S x n x d`` array (``S = 1``) to the
         ``S x n x num_cheap_objectives`` array of acquisition values (maximized). With
         constraints, the incumbents are the feasible observations (all of them while none
-        is), and one more cheap objective is ``sum_i log P(c_i(x) <= 0)``."""
+        is), ``"pihv"`` becomes the log probability of a *feasible* improvement,
+        ``log P(adds hypervolume) + sum_i log P(c_i(x) <= 0)`` (independent GPs), and
+        ``sum_i log P(c_i(x) <= 0)`` is one more cheap objective."""
         m = self.problem.num_objectives
         objectives, constraints = self.problem.split_outcomes(Y)
         feasible = feasible_mask(constraints)
@@ -333,6 +336,9 @@ class USeMO(BayesianAlgorithm):
                 posterior = model.posterior(U)
                 sigma_all = posterior.variance.clamp_min(1e-18).sqrt()
                 mean, sigma = posterior.mean[..., :m], sigma_all[..., :m]
+                log_feasible = log_ndtr(-posterior.mean[..., m:] / sigma_all[..., m:]).sum(
+                    dim=-1, keepdim=True
+                )
                 z = (mean - best) / sigma
                 values = []
                 for name in self.acquisitions:
@@ -345,12 +351,12 @@ class USeMO(BayesianAlgorithm):
                     elif name == "lcb":
                         values.append(mean - beta_sqrt * sigma)
                     elif name == "pihv":
-                        values.append(region.log_probability(mean, sigma).unsqueeze(-1))
+                        improves = region.log_probability(mean, sigma).unsqueeze(-1)
+                        values.append(improves + log_feasible)  # 0 without constraints
                     else:  # "ts"
                         values.append(sample(U)[..., :m])
                 if self.problem.num_constraints:
-                    z_feasible = -posterior.mean[..., m:] / sigma_all[..., m:]
-                    values.append(log_ndtr(z_feasible).sum(dim=-1, keepdim=True))
+                    values.append(log_feasible)
             return torch.cat(values, dim=-1).numpy()
 
         return evaluate

@@ -318,17 +318,20 @@ def _observed_toy(n: int = 20, seed: int = 0):
     return problem, X, problem.evaluate(X)
 
 
-def test_usemo_cheap_problem_adds_the_log_probability_of_feasibility():
+def test_usemo_weights_its_cheap_problem_by_the_probability_of_feasibility():
     problem, X, outcomes = _observed_toy()
     algorithm = mobo.make_algorithm("usemo", problem, **FAST_MESMOC)
-    assert algorithm.num_cheap_objectives == 2 * 2 + 1 + 1  # EI, UCB per objective, PIHV, PoF
+    # EI and UCB per objective, P(feasible improvement), P(feasible)
+    assert algorithm.num_cheap_objectives == 2 * 2 + 1 + 1
     U, Y = problem.to_unit(X), algorithm.model_objectives(outcomes)
-    model = algorithm.fit_model(U, Y)
-    evaluate = algorithm.cheap_objectives(model, Y, t=U.shape[0])
-    values = evaluate(torch.tensor([[0.5, 0.5], [0.0, 0.0]], dtype=torch.float64).numpy())
-    assert values.shape == (2, algorithm.num_cheap_objectives)
-    centre, corner = values[:, -1]  # the disc's centre is feasible, the corner is not
-    assert centre > -0.1 and corner < -2.0
+    evaluate = algorithm.cheap_objectives(algorithm.fit_model(U, Y), Y, t=U.shape[0])
+    values = torch.as_tensor(evaluate(torch.tensor([[0.5, 0.5], [0.0, 0.0]]).numpy()))
+    assert values.shape == (2, 6)
+    feasible = values[:, -1]  # log P(c <= 0): the disc's centre yes, the corner no
+    assert feasible[0] > -0.1 and feasible[1] < -2.0
+    # log P(feasible improvement) = log P(improvement) + log P(feasible) <= log P(feasible)
+    joint = values[:, -2]
+    assert (joint <= feasible + 1e-9).all()
 
 
 def test_usemo_evaluates_feasible_candidates():
@@ -343,4 +346,3 @@ def test_usemo_evaluates_feasible_candidates():
 def test_usemo_box_rule_refuses_constraints_naming_the_way_out():
     with pytest.raises(ValueError, match="selection='box' does not model constraints.*'ehvi'"):
         mobo.make_algorithm("usemo", toy(), selection="box")
-
