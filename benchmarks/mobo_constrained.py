@@ -135,8 +135,8 @@ def verdict(rows: list[dict], problems: list[str]) -> list[str]:
 
 
 def algorithms_by(runs: list[dict], key: str, missing: str) -> dict[str, list[str]]:
-    """The algorithms whose runs made each value of ``key`` (their ``commit`` or
-    ``machine``), in order of first appearance; a run without it counts as ``missing``."""
+    """The algorithms whose runs made each value of ``key`` (their ``command``, ``commit``
+    or ``machine``), in order of first appearance; a run without it counts as ``missing``."""
     made: dict[str, list[str]] = {}
     for run in runs:
         algorithms = made.setdefault(run.get(key, missing), [])
@@ -152,7 +152,11 @@ def write_outputs(
     md = [
         "# Constrained MOBO benchmark",
         "",
-        f"Command: `{command}`",
+        "Commands of the runs: "
+        + "; ".join(
+            f"`{made_by}` ({', '.join(algorithms)})"
+            for made_by, algorithms in algorithms_by(runs, "command", command).items()
+        ),
         "",
         "Git commits of the runs (`--rerun` keeps the other algorithms' runs): "
         + "; ".join(
@@ -222,7 +226,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if (problem, algorithm, seed, args.evals, args.n_initial) not in done
     ]
     for problem, algorithm, seed in todo:
-        run = {**run_one(problem, algorithm, seed, args), "commit": commit, "machine": machine}
+        run = {
+            **run_one(problem, algorithm, seed, args),
+            "command": command,
+            "commit": commit,
+            "machine": machine,
+        }
         runs.append(run)
         store.write_text(json.dumps({"command": command, "commit": commit, "runs": runs}))
         print(
