@@ -346,3 +346,12 @@ def test_usemo_evaluates_feasible_candidates():
 def test_usemo_box_rule_refuses_constraints_naming_the_way_out():
     with pytest.raises(ValueError, match="selection='box' does not model constraints.*'ehvi'"):
         mobo.make_algorithm("usemo", toy(), selection="box")
+
+
+def test_usemo_proposes_before_any_observation_is_feasible():
+    problem, X, outcomes = _observed_toy()
+    infeasible = outcomes[:, 2:].abs() + 0.01  # no feasible front, EI incumbent or region yet
+    algorithm = mobo.make_algorithm("usemo", problem, **FAST_MESMOC)
+    proposed = algorithm.ask(2, X, outcomes[:, :2], C=infeasible, seed=0, n_evaluated=20)
+    assert proposed.shape == (2, 2) and torch.isfinite(proposed).all()
+    assert not torch.equal(proposed[0], proposed[1])
