@@ -59,6 +59,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="joint fine-tuning epochs (default: per architecture, study_networks.FINE_TUNE)",
     )
+    parser.add_argument(
+        "--distill",
+        type=float,
+        default=None,
+        help="distillation weight of the fine-tune (default: per architecture, FINE_TUNE)",
+    )
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=None, help="base epochs (default: NETS)")
     parser.add_argument("--no-slimmable", action="store_true")

@@ -132,6 +132,14 @@ def base_path(arch: str, dataset: str, args) -> Path:
     return args.cache / f"{arch}-{dataset}-x{net.width}-e{epochs}{suffix}-s{args.seed}.pt"
 
 
+def fine_tune_recipe(name: str, args) -> Recipe:
+    """The fine-tune recipe of network ``name``: FINE_TUNE's, with ``args.distill`` (the
+    distillation weight, when given) in place of the recipe's."""
+    recipe = FINE_TUNE[name.split("-")[0]]
+    distill = getattr(args, "distill", None)
+    return recipe if distill is None else recipe._replace(distill=distill)
+
+
 def fine_tune_epochs(name: str, levels: str, args) -> int:
     """Joint fine-tuning epochs (at most) of a LEANet: the recipe's, or
     ``args.fine_tune_epochs``; 0 for depth exits (heads on frozen features)."""
@@ -144,7 +152,7 @@ def fine_tune_epochs(name: str, levels: str, args) -> int:
 def leanet_path(name: str, levels: str, args) -> Path:
     """Cache file of a LEANet: its name, seed, head epochs, fine-tuning epochs and recipe
     (``args``: ``cache``, ``seed``, ``head_epochs``, ``fine_tune_epochs``)."""
-    r = FINE_TUNE[name.split("-")[0]]
+    r = fine_tune_recipe(name, args)
     ft = fine_tune_epochs(name, levels, args)
     recipe = "" if (r.lr, r.distill) == (5e-4, 0.0) or not ft else f"-lr{r.lr:g}-d{r.distill:g}"
     if ft and r.weight_decay != Recipe._field_defaults["weight_decay"]:
@@ -189,7 +197,7 @@ def trained_leanet(base, name: str, levels: str, data, args):
     ``"depth"`` (exits with heads on frozen features). Linear heads: an MLP head's
     DRAM-priced weights cost more than a level (see leanet.demo)."""
     width = levels in WIDTH_LEVELS
-    recipe = FINE_TUNE[name.split("-")[0]]
+    recipe = fine_tune_recipe(name, args)
     ft = fine_tune_epochs(name, levels, args)
     path = leanet_path(name, levels, args)
     if path.exists():
