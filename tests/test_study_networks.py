@@ -34,6 +34,19 @@ def test_cache_names_carry_seed_epochs_and_recipe(tmp_path):
     assert depth == "vgg16-mnist5k-depth-s2-h20-ft0-bn.pt"  # depth exits are not fine-tuned
 
 
+def test_a_distillation_override_names_another_file(tmp_path):
+    module = load_benchmark("study_networks")
+    args = _args(tmp_path)
+    args.distill = 0.0
+    assert module.fine_tune_recipe("mobilenet-mnist5k-hybrid", args).distill == 0.0
+    assert module.FINE_TUNE["mobilenet"].distill == 1.0  # the recipe itself is untouched
+    hybrid = module.leanet_path("mobilenet-mnist5k-hybrid", "hybrid", args).name
+    assert "-lr0.005-d0-wd0.05-" in hybrid  # never the distilled network's cache file
+    # a weight that differs from the default learning rate's recipe gets tagged
+    args.distill = 0.5
+    assert "-lr0.0005-d0.5-" in module.leanet_path("convnet-mnist5k-width", "width", args).name
+
+
 def test_cache_only_load_fails_before_training(tmp_path):
     module = load_benchmark("study_networks")
     with pytest.raises(FileNotFoundError, match="convnet-digits8x8-x0.5-e4-s0.pt missing"):
