@@ -82,6 +82,8 @@ class Recipe(NamedTuple):
 # leanet_seeds results' note). MobileNet's levels were still rising at 20 epochs: on the
 # digits8x8 hybrid, 40 epochs lifted levels 1-4 on test from 0.960 / 0.973 / 0.946-0.957
 # to 0.973-0.977 / 0.967 / 0.963 (seeds 0 / 1 / 2; full networks 0.990 / 0.973 / 0.970).
+# Without distillation (3 seeds x 4 MobileNet networks) the test front rose on 6 and fell
+# on 6, so it stays (benchmarks/results/mobilenet_distillation.md).
 FINE_TUNE = {
     "convnet": Recipe(5e-4, 0.0, 10),
     "vgg16": Recipe(5e-4, 0.0, 10),
