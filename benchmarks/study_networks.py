@@ -153,7 +153,8 @@ def fine_tune_epochs(name: str, levels: str, args) -> int:
 
 def leanet_path(name: str, levels: str, args) -> Path:
     """Cache file of a LEANet: its name, seed, head epochs, fine-tuning epochs and recipe
-    (``args``: ``cache``, ``seed``, ``head_epochs``, ``fine_tune_epochs``)."""
+    (``args``: ``cache``, ``seed``, ``head_epochs``, ``fine_tune_epochs``, optionally
+    ``distill``)."""
     r = fine_tune_recipe(name, args)
     ft = fine_tune_epochs(name, levels, args)
     recipe = "" if (r.lr, r.distill) == (5e-4, 0.0) or not ft else f"-lr{r.lr:g}-d{r.distill:g}"
