@@ -38,6 +38,16 @@ def toy(**kwargs) -> mobo.Problem:
     )
 
 
+def observed_toy(n: int, seed: int):
+    """The toy problem, ``n`` seeded uniform inputs and their outcomes (objectives, then
+    the constraint)."""
+    problem = toy()
+    X = problem.from_unit(
+        torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    )
+    return problem, X, problem.evaluate(X)
+
+
 # ------------------------------------------------------------------ declaration
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "1"])
 def test_num_constraints_must_be_a_non_negative_int(bad):
@@ -189,12 +199,9 @@ def test_plot_draws_infeasible_points_apart():
 
 # ------------------------------------------------------------------ algorithms
 def test_nsga2_prefers_feasible_parents():
-    problem = toy()
+    problem, X, outcomes = observed_toy(20, 0)
     algorithm = mobo.make_algorithm("nsga2", problem, pop_size=4)
-    X = problem.from_unit(
-        torch.rand(20, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    )
-    Y, C = problem.split_outcomes(problem.evaluate(X))
+    Y, C = problem.split_outcomes(outcomes)
     proposed = algorithm.ask(8, X, Y, C=C, seed=0, n_evaluated=20)
     _, C_new = problem.split_outcomes(problem.evaluate(proposed))
     # Children of feasible parents near the disc: most are feasible (Sobol gives ~38%).
@@ -204,11 +211,8 @@ def test_nsga2_prefers_feasible_parents():
 
 
 def test_mesmoc_samples_maxima_of_objectives_and_slacks_and_is_seeded():
-    problem = toy()
-    X = problem.from_unit(
-        torch.rand(12, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    )
-    Y, C = problem.split_outcomes(problem.evaluate(X))
+    problem, X, outcomes = observed_toy(12, 1)
+    Y, C = problem.split_outcomes(outcomes)
     algorithm = mobo.make_algorithm("mesmoc", problem, n_initial=4, **MAXIMA_MESMOC)
     first = algorithm.ask(2, X, Y, C=C, seed=4)
     max_values = algorithm.last_max_values
@@ -227,11 +231,8 @@ def test_mesmoc_samples_maxima_of_objectives_and_slacks_and_is_seeded():
 
 
 def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_region():
-    problem = toy()
-    X = problem.from_unit(
-        torch.rand(12, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    )
-    Y, C = problem.split_outcomes(problem.evaluate(X))
+    problem, X, outcomes = observed_toy(12, 1)
+    Y, C = problem.split_outcomes(outcomes)
     options = {"n_initial": 4, "information": "front", **FAST_MESMOC}
     boxes_of = mobo.make_algorithm("mesmoc", problem, **options)
     U, outcomes = problem.to_unit(X), torch.cat([Y, C], -1)
@@ -255,11 +256,8 @@ def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_r
 def test_mesmoc_penalizes_points_whose_mean_is_infeasible():
     from mobo.algorithms.mesmoc import PENALTY, ConstrainedMaxValueEntropyAcquisition
 
-    problem = toy()
-    X = problem.from_unit(
-        torch.rand(16, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    )
-    model = mobo.Surrogate().fit(problem.to_unit(X), problem.evaluate(X))
+    problem, X, outcomes = observed_toy(16, 2)
+    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
     acqf = ConstrainedMaxValueEntropyAcquisition(model, 1, torch.tensor([[0.0, 0.0, 0.0]]))
     inside, corner = torch.tensor([[[0.5, 0.5]]]), torch.tensor([[[0.0, 0.0]]])
     with torch.no_grad():
@@ -269,11 +267,8 @@ def test_mesmoc_penalizes_points_whose_mean_is_infeasible():
 def test_mesmoc_penalizes_points_the_observed_front_dominates():
     from mobo.algorithms.mesmoc import PENALTY, ConstrainedMaxValueEntropyAcquisition
 
-    problem = toy()
-    X = problem.from_unit(
-        torch.rand(16, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    )
-    model = mobo.Surrogate().fit(problem.to_unit(X), problem.evaluate(X))
+    problem, X, outcomes = observed_toy(16, 2)
+    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
     inside = torch.tensor([[[0.5, 0.5]]], dtype=torch.float64)
     with torch.no_grad():
         mean = model.posterior(inside).mean[0, 0, :2]
@@ -290,11 +285,7 @@ def test_mesmoc_penalizes_points_the_observed_front_dominates():
 
 
 def test_mesmoc_floors_sampled_slack_maxima_at_the_largest_observed_slack():
-    problem = toy()
-    X = problem.from_unit(
-        torch.rand(12, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    )
-    outcomes = problem.evaluate(X)
+    problem, X, outcomes = observed_toy(12, 1)
     values = {}
     for rule in ("floored", "front"):
         algorithm = mobo.make_algorithm(
@@ -310,16 +301,10 @@ def test_mesmoc_floors_sampled_slack_maxima_at_the_largest_observed_slack():
 
 
 # ------------------------------------------------------------------ USeMO with constraints
-def _observed_toy(n: int = 20, seed: int = 0):
-    problem = toy()
-    X = problem.from_unit(
-        torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    )
-    return problem, X, problem.evaluate(X)
 
 
 def test_usemo_weights_its_cheap_problem_by_the_probability_of_feasibility():
-    problem, X, outcomes = _observed_toy()
+    problem, X, outcomes = observed_toy(20, 0)
     algorithm = mobo.make_algorithm("usemo", problem, **FAST_MESMOC)
     # EI and UCB per objective, P(feasible improvement), P(feasible)
     assert algorithm.num_cheap_objectives == 2 * 2 + 1 + 1
@@ -335,7 +320,7 @@ def test_usemo_weights_its_cheap_problem_by_the_probability_of_feasibility():
 
 
 def test_usemo_evaluates_feasible_candidates():
-    problem, X, outcomes = _observed_toy()
+    problem, X, outcomes = observed_toy(20, 0)
     algorithm = mobo.make_algorithm("usemo", problem, **FAST_MESMOC)
     proposed = algorithm.ask(4, X, outcomes[:, :2], C=outcomes[:, 2:], seed=0, n_evaluated=20)
     _, C_new = problem.split_outcomes(problem.evaluate(proposed))
@@ -349,7 +334,7 @@ def test_usemo_box_rule_refuses_constraints_naming_the_way_out():
 
 
 def test_usemo_proposes_before_any_observation_is_feasible():
-    problem, X, outcomes = _observed_toy()
+    problem, X, outcomes = observed_toy(20, 0)
     infeasible = outcomes[:, 2:].abs() + 0.01  # no feasible front, EI incumbent or region yet
     algorithm = mobo.make_algorithm("usemo", problem, **FAST_MESMOC)
     proposed = algorithm.ask(2, X, outcomes[:, :2], C=infeasible, seed=0, n_evaluated=20)
