@@ -150,8 +150,7 @@ class BayesianAlgorithm(Algorithm):
 
         For acquisitions that are high near known points and flat elsewhere: the
         information of MESMO, PESMO and JES concentrates on the sampled Pareto sets, and
-        Sobol starts alone often missed them (the papers' MESMO and PESMO pick among the
-        sampled sets outright). A batch is greedy: each point is pending for the next.
+        Sobol starts alone often missed them. A batch is greedy: each point is pending for the next.
         ``fixed_features`` (column: value) holds inputs fixed, in the starts too."""
         raw = draw_sobol_samples(self.unit_bounds, n=self.raw_samples, q=1, seed=seed)
         pool = torch.cat([raw.squeeze(1), candidates.to(DTYPE)]).unsqueeze(1)

@@ -44,13 +44,17 @@ Acquisition optimizer (box measures). The truncated information is high near the
 fronts' Pareto sets and nearly flat elsewhere, so restarts started from Sobol points alone
 often ended on a face or corner of the cube (on DTLZ2, points outside the reference box).
 The restarts start from the best of the Sobol points *and* the sampled Pareto sets
-(:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.maximize_from`; the paper's MESMO picks
-among the sampled sets outright). Measured over 5 seeds x 50 evaluations (median log10
-hypervolume difference; Sobol starts in ``benchmarks/results/mesmo_information.md`` ->
-seeded in ``benchmarks/results/mobo_algorithms_50.md``):
-BraninCurrin 0.584 -> 0.491, ZDT1 -0.736 -> -1.466 (qLogNEHVI: -1.225), DTLZ2 -0.471 ->
--0.466 (per seed either -0.97 or about -0.4; Sobol -0.504), VehicleSafety 0.786 -> 0.902;
-with constraints see :mod:`mobo.algorithms.mesmoc`.
+(:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.maximize_from`; the authors' code,
+belakaria/MESMO ``main.py``, runs L-BFGS-B from 1000 uniform starts instead, which suits the
+smooth per-objective maxima form). Picking the sampled-set point of most information without
+the gradient step, or starting the restarts from the sampled sets alone, did no better with
+constraints (``benchmarks/results/mesmoc_information.md``). Measured over 5 seeds x 50
+evaluations (median log10 hypervolume difference; Sobol starts in
+``benchmarks/results/mesmo_information.md`` -> seeded in
+``benchmarks/results/mobo_algorithms_50.md``): BraninCurrin 0.584 -> 0.491, ZDT1 -0.736 ->
+-1.466 (qLogNEHVI: -1.225), DTLZ2 -0.471 -> -0.466 (per seed either -0.97 or about -0.4;
+Sobol -0.504), VehicleSafety 0.786 -> 0.902; with constraints see
+:mod:`mobo.algorithms.mesmoc`.
 
 Numerical safety:
 
