@@ -257,13 +257,16 @@ class USeMO(BayesianAlgorithm):
             improvement (qLogEHVI over the observed front; ``candidate_filter`` is then
             unused), or ``"box"`` (the paper): the largest uncertainty box among the
             ``candidate_filter``'s candidates. See the module docstring.
+        polish: With ``selection="ehvi"``: also move the ``num_restarts`` best candidates
+            by gradient ascent on qLogEHVI, keeping a moved point only if it is no more
+            uncertain than its start (default True; see the module docstring).
         **options: :class:`BayesianAlgorithm` options (``n_initial``, ``surrogate``, ...).
 
-    After each :meth:`propose`, ``last_proposal`` holds the NSGA-II Pareto set
-    (``candidates``, ``n x d``, unit cube), its ``log_box`` (``n``, ``sum_j log sigma_j``), the
-    ``score`` it ranked them by, the ``eligible`` mask of the ``candidate_filter`` (``None``
-    with ``selection="ehvi"``, which does not filter), the ``chosen`` indices and the fitted
-    ``model``, for inspection and tests.
+    After each :meth:`propose`, ``last_proposal`` holds the NSGA-II Pareto set, after the
+    polished points if any (``candidates``, ``n x d``, unit cube), its ``log_box`` (``n``,
+    ``sum_j log sigma_j``), the ``score`` it ranked them by, the ``eligible`` mask of the
+    ``candidate_filter`` (``None`` with ``selection="ehvi"``, which does not filter), the
+    ``chosen`` indices and the fitted ``model``, for inspection and tests.
     """
 
     name = "usemo"
@@ -280,9 +283,11 @@ class USeMO(BayesianAlgorithm):
         min_distance: float | None = None,
         candidate_filter: str | None = "mean_improves",
         selection: str = "ehvi",
+        polish: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)
+        self.polish = bool(polish)
         if selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
         if selection == "box" and problem.num_constraints:
@@ -390,11 +395,20 @@ class USeMO(BayesianAlgorithm):
             seed=seed,
         )
         candidates = torch.as_tensor(X_front, dtype=DTYPE)
-        log_box = self.log_box(model, candidates)
         eligible = None  # the candidate_filter serves the box rule only
         if self.selection == "ehvi":
-            score = self.log_ehvi(model, Y, candidates, seed=seed)
+            acqf = self.ehvi_acquisition(model, Y, seed=seed)
+            with torch.no_grad():
+                score = acqf(candidates.unsqueeze(-2))
+            polished = self.polished(acqf, model, candidates, score) if self.polish else None
+            if polished is not None and polished.shape[0]:
+                with torch.no_grad():
+                    polished_score = acqf(polished.unsqueeze(-2))
+                candidates = torch.cat([polished, candidates])
+                score = torch.cat([polished_score, score])
+            log_box = self.log_box(model, candidates)
         else:
+            log_box = self.log_box(model, candidates)
             eligible = self.eligible(model, candidates, Y, t=U.shape[0])
             score = rank_by_box(log_box, eligible)
         chosen = select_distinct(
@@ -425,11 +439,13 @@ class USeMO(BayesianAlgorithm):
         mask = improves_front(values, Y, self.ref_point)
         return mask if mask.any() else torch.ones(n, dtype=torch.bool)
 
-    def log_ehvi(self, model: ModelListGP, Y: Tensor, candidates: Tensor, *, seed: int) -> Tensor:
-        """qLogEHVI of each candidate over the observed (feasible) front (noiseless
-        observations: one box decomposition, where qLogNEHVI builds one per posterior sample
-        of the incumbents, which costs seconds with three objectives). With constraints,
-        BoTorch weights each sample's improvement by its feasibility, as for qLogNEHVI."""
+    def ehvi_acquisition(
+        self, model: ModelListGP, Y: Tensor, *, seed: int
+    ) -> qLogExpectedHypervolumeImprovement:
+        """qLogEHVI over the observed (feasible) front (noiseless observations: one box
+        decomposition, where qLogNEHVI builds one per posterior sample of the incumbents,
+        which costs seconds with three objectives). With constraints, BoTorch weights each
+        sample's improvement by its feasibility, as for qLogNEHVI."""
         objectives, constraints = self.problem.split_outcomes(Y)
         partitioning = FastNondominatedPartitioning(
             ref_point=self.ref_point, Y=objectives[feasible_mask(constraints)]
@@ -437,15 +453,33 @@ class USeMO(BayesianAlgorithm):
         constrained = constrained_mc_options(
             self.problem.num_objectives, self.problem.num_constraints
         )
-        acqf = qLogExpectedHypervolumeImprovement(
+        return qLogExpectedHypervolumeImprovement(
             model=model,
             ref_point=self.ref_point.tolist(),
             partitioning=partitioning,
             sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed),
             **constrained,
         )
-        with torch.no_grad():
-            return acqf(candidates.unsqueeze(-2))
+
+    def polished(
+        self,
+        acqf: qLogExpectedHypervolumeImprovement,
+        model: ModelListGP,
+        candidates: Tensor,
+        score: Tensor,
+    ) -> Tensor:
+        """The ``num_restarts`` best candidates by ``score``, each moved by L-BFGS-B
+        ascent on ``acqf`` over the cube, keeping only the ascents that end no more
+        uncertain than they started (``log_box`` not larger): an ascent that buys
+        expected improvement with uncertainty is following the GP's optimism (on DTLZ2,
+        onto the cube's faces) and is dropped. Returns ``k x d``, ``k <= num_restarts``."""
+        top = torch.argsort(score, descending=True)[: self.num_restarts]
+        starts = candidates[top]
+        ends = self.maximize(
+            acqf, 1, batch_initial_conditions=starts.unsqueeze(1), return_best_only=False
+        ).reshape(len(top), -1)
+        calmer = self.log_box(model, ends) <= self.log_box(model, starts)
+        return ends[calmer]
 
     def log_box(self, model: ModelListGP, U: Tensor) -> Tensor:
         """``sum_j log sigma_j(x)`` over the objectives: the log uncertainty box up to the

@@ -267,3 +267,43 @@ def test_ehvi_selection_batch_points_are_distinct(branin_currin, observations):
 def test_rejects_unknown_selection(branin_currin):
     with pytest.raises(ValueError, match="selection must be one of"):
         USeMO(branin_currin, selection="volume")
+
+
+def test_polish_keeps_only_ascents_that_end_no_more_uncertain(branin_currin, observations):
+    X, Y = observations
+    algorithm = USeMO(branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+    assert algorithm.polish  # the default
+    algorithm.ask(1, X, Y, seed=0)
+    model = algorithm.last_proposal["model"]
+    U = branin_currin.to_unit(X)
+    near = U[:2] + 1e-3  # next to observations: small sigma
+    far = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=U.dtype)  # cube corners: large sigma
+    assert (algorithm.log_box(model, far) > algorithm.log_box(model, near)).all()
+    # The ascent is replaced by a fixed outcome: starts near the data; one end stays there,
+    # the other moved to a corner.
+    algorithm.maximize = lambda *args, **kwargs: torch.stack([near[0], far[0]]).unsqueeze(1)
+    kept = algorithm.polished(None, model, torch.cat([near, U[5:8]]), torch.arange(5.0).flip(0))
+    torch.testing.assert_close(kept, near[:1])
+
+
+def test_polished_points_join_the_candidates_and_the_best_is_chosen(branin_currin):
+    # 30 observations: with fewer, every ascent here ended more uncertain and was dropped.
+    U = torch.rand(30, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    X = branin_currin.from_unit(U)
+    Y = branin_currin.evaluate(X)
+    kept = []
+    for seed in range(4):
+        plain = USeMO(branin_currin, n_initial=4, polish=False, **FAST, **FAST_NSGA2)
+        polished = USeMO(branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+        plain.ask(1, X, Y, seed=seed)
+        polished.ask(1, X, Y, seed=seed)
+        before, after = plain.last_proposal, polished.last_proposal
+        extra = after["candidates"].shape[0] - before["candidates"].shape[0]
+        assert 0 <= extra <= FAST["num_restarts"]
+        kept.append(extra)
+        # The same NSGA-II set after the polished points, scored alike; the best is chosen.
+        torch.testing.assert_close(after["candidates"][extra:], before["candidates"])
+        torch.testing.assert_close(after["score"][extra:], before["score"])
+        assert after["score"][after["chosen"][0]] == after["score"].max()
+        assert after["score"].max() >= before["score"].max()
+    assert sum(kept) > 0  # some ascent was kept (2 of these 4 seeds keep one when written)
