@@ -120,20 +120,30 @@ final log10 hypervolume difference of 5 seeds, lower is better;
 selection                                     BraninCurrin  ZDT1    DTLZ2   VehicleSafety
 ============================================  ============  ======  ======  =============
 ``"box"`` (the paper's, with filter, pihv)    0.687         -1.210  -0.593  1.009
-``"ehvi"`` (default)                          0.212         -1.124  -0.877  0.762
+``"ehvi"``, no polish                         0.212         -1.124  -0.877  0.762
 ``"ehvi"``, best 4 polished by L-BFGS-B       0.114         -1.099  -0.466  0.445
+``"ehvi"``, polish guarded (default)          0.148         -1.124  -0.941  0.535
 qLogNEHVI (for comparison)                    0.129         -1.225  -0.881  0.446
 Sobol (for comparison)                        1.613         1.194   -0.504  1.918
 ============================================  ============  ======  ======  =============
 
-Polishing the best candidates by gradient ascent on qLogEHVI (not kept) closes the gap to
-qLogNEHVI on BraninCurrin and VehicleSafety but follows the GP's optimism onto DTLZ2's
-faces, where 4 of 5 seeds ended at -0.39 to -0.55 (median -0.466, Sobol's -0.504);
-unpolished, the choice stays inside the acquisition-Pareto set and 4 of 5 DTLZ2 seeds
-reached -0.76 to -1.05. A polish confined to 0.1 around each candidate did the same on
-DTLZ2 (2 of 3 seeds stuck). On ZDT1 ``"ehvi"`` gives up 0.09 to the box. The LEANet
-threshold figures in ``benchmarks/results/threshold_search.md`` were measured with
-``"box"``.
+Polishing (``polish``, default True). The choice among NSGA-II's candidates is only as fine
+as its population, so the ``num_restarts`` best candidates are also moved by gradient ascent
+(L-BFGS-B) on the same qLogEHVI, and the best of candidates and moved points is evaluated.
+Unguarded, the ascent closed the gap to qLogNEHVI on BraninCurrin and VehicleSafety but
+followed the GP's optimism onto DTLZ2's faces, where 4 of 5 seeds ended at -0.39 to -0.55 (a
+polish confined to 0.1 around each candidate did the same). An ascent that gains expected
+improvement by gaining uncertainty is that optimism, so a moved point is kept only if its
+uncertainty box (``sum_j log sigma_j``) is no larger than its start's (on BraninCurrin, 2
+ascents from each of 4 seeds: all 8 refused after 12 random observations, 3 of 8 kept after
+30). Allowing 25% more sigma per objective brought VehicleSafety to 0.40 (3 seeds) and sent
+DTLZ2 back to the faces (-0.54 / -1.05 / -0.39), so the guard is strict. An ask costs
+1.0-1.3x the unpolished one (``benchmarks/results/usemo_selection.md``: 0.82 / 0.89 / 1.25 /
+1.53 CPU s on BraninCurrin / ZDT1 / DTLZ2 / VehicleSafety, qLogNEHVI's 0.48 / 0.64 / 1.03 /
+3.16). On ZDT1, whose Pareto set lies on a face of the cube (``x_2 = ... = x_d = 0``),
+``"ehvi"`` gives up 0.09 to the box either way. The LEANet threshold figures in
+``benchmarks/results/threshold_search.md`` were measured with ``"box"``, those of
+``threshold_search_rebuilt.md`` with ``"ehvi"`` before the polish.
 
 Batches (``q > 1``): the ``q`` best candidates (largest boxes, or largest qLogEHVI), taken
 greedily in that order, skipping a point closer than ``min_distance`` (Euclidean, unit
