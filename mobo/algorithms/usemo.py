@@ -410,18 +410,9 @@ class USeMO(BayesianAlgorithm):
         candidates = torch.as_tensor(X_front, dtype=DTYPE)
         eligible = None  # the candidate_filter serves the box rule only
         if self.selection == "ehvi":
-            acqf = self.ehvi_acquisition(model, Y, seed=seed)
-            with torch.no_grad():
-                score = acqf(candidates.unsqueeze(-2))
-            polished = self.polished(acqf, model, candidates, score) if self.polish else None
-            if polished is not None and polished.shape[0]:
-                with torch.no_grad():
-                    polished_score = acqf(polished.unsqueeze(-2))
-                candidates = torch.cat([polished, candidates])
-                score = torch.cat([polished_score, score])
-            log_box = self.log_box(model, candidates)
-        else:
-            log_box = self.log_box(model, candidates)
+            candidates, score = self.ehvi_scores(model, Y, candidates, seed=seed)
+        log_box = self.log_box(model, candidates)
+        if self.selection == "box":
             eligible = self.eligible(model, candidates, Y, t=U.shape[0])
             score = rank_by_box(log_box, eligible)
         chosen = select_distinct(
@@ -473,6 +464,23 @@ class USeMO(BayesianAlgorithm):
             sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed),
             **constrained,
         )
+
+    def ehvi_scores(
+        self, model: ModelListGP, Y: Tensor, candidates: Tensor, *, seed: int
+    ) -> tuple[Tensor, Tensor]:
+        """The candidates, after their :meth:`polished` points if ``polish``, and the
+        qLogEHVI of each (:meth:`ehvi_acquisition`)."""
+        acqf = self.ehvi_acquisition(model, Y, seed=seed)
+        with torch.no_grad():
+            score = acqf(candidates.unsqueeze(-2))
+        if not self.polish:
+            return candidates, score
+        polished = self.polished(acqf, model, candidates, score)
+        if not polished.shape[0]:
+            return candidates, score
+        with torch.no_grad():
+            polished_score = acqf(polished.unsqueeze(-2))
+        return torch.cat([polished, candidates]), torch.cat([polished_score, score])
 
     def polished(
         self,
