@@ -45,9 +45,9 @@ fronts' Pareto sets and nearly flat elsewhere, so restarts started from Sobol po
 often ended on a face or corner of the cube (on DTLZ2, points outside the reference box).
 The restarts start from the best of the Sobol points *and* the sampled Pareto sets
 (:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.maximize_from`; the authors' code,
-belakaria/MESMO ``main.py``, runs L-BFGS-B from 1000 uniform starts instead, which suits the
-smooth per-objective maxima form). Picking the sampled-set point of most information without
-the gradient step, or starting the restarts from the sampled sets alone, did no better with
+belakaria/MESMO ``main.py``, runs L-BFGS-B from 1000 uniform starts instead, on its
+per-objective maxima form). Picking the sampled-set point of most information without the
+gradient step, or starting the restarts from the sampled sets alone, did no better with
 constraints (``benchmarks/results/mesmoc_information.md``). Measured over 5 seeds x 50
 evaluations (median log10 hypervolume difference; Sobol starts in
 ``benchmarks/results/mesmo_information.md`` -> seeded in
