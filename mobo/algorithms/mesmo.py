@@ -294,6 +294,9 @@ class MESMO(BayesianAlgorithm):
             earlier or pending points; default ``0.01 * sqrt(d)``.
         information: ``"hypervolume"`` (default), ``"front"`` or ``"maxima"`` (the paper);
             see the module docstring.
+        guard: Keep a restart's L-BFGS-B end only if it is no more uncertain than its
+            start (:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.guarded_ascent`;
+            off by default; box measures only).
         **options: :class:`BayesianAlgorithm` options (``n_initial``, ``num_restarts``, ...).
 
     After each :meth:`propose`, ``last_max_values`` holds the ``S x m`` tensor of ``y*``.
@@ -310,9 +313,11 @@ class MESMO(BayesianAlgorithm):
         n_gen: int = 40,
         min_distance: float | None = None,
         information: str = "hypervolume",
+        guard: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)
+        self.guard = bool(guard)
         if information not in INFORMATION:
             raise ValueError(f"information must be one of {list(INFORMATION)}, got {information!r}")
         self.information = information
@@ -410,7 +415,9 @@ class MESMO(BayesianAlgorithm):
             boxes = self.front_boxes(fronts, observed)
             acqf = FrontInformation(model, boxes, X_pending=U_pending)
             sets = torch.cat([X for X, _ in fronts])
-            return self.maximize_from(acqf, q, sets, seed=seed, U_pending=U_pending)
+            return self.maximize_from(
+                acqf, q, sets, seed=seed, U_pending=U_pending, guard=self.guard
+            )
         max_values = self.sample_max_values(model, U, Y, seed)
         self.last_max_values = max_values
         sigma_floor = 1e-9 * (Y.max(dim=0).values - Y.min(dim=0).values) + 1e-12

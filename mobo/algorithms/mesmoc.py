@@ -202,6 +202,8 @@ class MESMOC(MESMO):
             (the paper), or ``"none"``.
         require_improvement: Penalize points whose posterior mean the observed feasible
             front weakly dominates (default True; not in the paper).
+        guard: MESMO's uncertainty guard on the restarts; off by default here (measured
+            mixed with constraints: ``benchmarks/results/mesmoc_information.md``).
         **options: :class:`~mobo.algorithms.mesmo.MESMO` options (``num_samples``,
             ``pop_size``, ``n_gen``, ``min_distance``, ``information``, ``n_initial``, ...).
             The three options above shape ``information="maxima"`` only: with ``"front"``
@@ -224,9 +226,10 @@ class MESMOC(MESMO):
         feasibility: str | None = None,
         constraint_information: str | None = None,
         require_improvement: bool | None = None,
+        guard: bool = False,
         **options: Any,
     ) -> None:
-        super().__init__(problem, **options)
+        super().__init__(problem, guard=guard, **options)
         maxima_only = {
             "feasibility": feasibility,
             "constraint_information": constraint_information,

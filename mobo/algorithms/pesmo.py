@@ -168,6 +168,8 @@ class PESMO(_SampledParetoSetAlgorithm):
         maxiter: L-BFGS-B iterations per restart (default 30).
         subset: How each sampled Pareto set is cut to ``P`` points (default
             ``"hypervolume"``, measured in the module docstring; ``"spread"`` before).
+        guard: Keep a restart's end only if it is no more uncertain than its start
+            (:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.guarded_ascent`).
         **options: :class:`_SampledParetoSetAlgorithm` options (``num_pareto_samples``, ...).
     """
 
@@ -185,8 +187,10 @@ class PESMO(_SampledParetoSetAlgorithm):
         raw_samples: int = 128,
         maxiter: int = 30,
         subset: str = "hypervolume",
+        guard: bool = False,
         **options: Any,
     ) -> None:
+        self.guard = bool(guard)
         super().__init__(
             problem,
             num_restarts=num_restarts,
@@ -216,7 +220,14 @@ class PESMO(_SampledParetoSetAlgorithm):
             test_jitter=self.test_jitter,
             threshold=self.threshold,
         )
-        return self.maximize(acqf, q, options={"with_grad": False})
+        options = {"with_grad": False}
+        if self.guard:
+            # Sobol starts only (no candidates), as in maximize; the guard checks each ascent.
+            none = U.new_zeros(0, U.shape[-1])
+            return self.maximize_from(
+                acqf, q, none, seed=seed, U_pending=U_pending, options=options, guard=True
+            )
+        return self.maximize(acqf, q, options=options)
 
 
 @register

@@ -201,7 +201,7 @@ from mobo.algorithms._sampled_fronts import (
     select_distinct,
 )
 from mobo.algorithms.base import register
-from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options
+from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options, log_uncertainty_box
 from mobo.metrics import feasible_mask
 from mobo.problem import DTYPE, Problem
 
@@ -505,6 +505,4 @@ class USeMO(BayesianAlgorithm):
     def log_box(self, model: ModelListGP, U: Tensor) -> Tensor:
         """``sum_j log sigma_j(x)`` over the objectives: the log uncertainty box up to the
         constant ``m log(2 beta_t^{1/2})``. ``U``: ``n x d`` (unit cube); returns ``n``."""
-        with torch.no_grad():
-            variance = model.posterior(U).variance[..., : self.problem.num_objectives]
-        return 0.5 * variance.clamp_min(1e-300).log().sum(dim=-1)
+        return log_uncertainty_box(model, U, self.problem.num_objectives)
