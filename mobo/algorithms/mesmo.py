@@ -296,7 +296,7 @@ class MESMO(BayesianAlgorithm):
             see the module docstring.
         guard: Keep a restart's L-BFGS-B end only if it is no more uncertain than its
             start (:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.guarded_ascent`;
-            off by default; box measures only).
+            default True; box measures only, see the module docstring).
         **options: :class:`BayesianAlgorithm` options (``n_initial``, ``num_restarts``, ...).
 
     After each :meth:`propose`, ``last_max_values`` holds the ``S x m`` tensor of ``y*``.
@@ -313,7 +313,7 @@ class MESMO(BayesianAlgorithm):
         n_gen: int = 40,
         min_distance: float | None = None,
         information: str = "hypervolume",
-        guard: bool = False,
+        guard: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)
