@@ -183,7 +183,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from botorch.acquisition.multi_objective.logei import qLogExpectedHypervolumeImprovement
+from botorch.acquisition import AcquisitionFunction
+from botorch.acquisition.multi_objective.logei import (
+    qLogExpectedHypervolumeImprovement,
+    qLogNoisyExpectedHypervolumeImprovement,
+)
 from botorch.models import ModelListGP
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.box_decompositions.non_dominated import (
@@ -273,6 +277,9 @@ class USeMO(BayesianAlgorithm):
         polish: With ``selection="ehvi"``: also move the ``num_restarts`` best candidates
             by gradient ascent on qLogEHVI, keeping a moved point only if it is no more
             uncertain than its start (default True; see the module docstring).
+        noisy: With ``selection="ehvi"``: score by qLogNEHVI, the improvement over
+            posterior samples of the evaluated points, instead of qLogEHVI over their
+            observed values (default False; see the module docstring).
         **options: :class:`BayesianAlgorithm` options (``n_initial``, ``surrogate``, ...).
 
     After each :meth:`propose`, ``last_proposal`` holds the NSGA-II Pareto set, after the
@@ -297,10 +304,12 @@ class USeMO(BayesianAlgorithm):
         candidate_filter: str | None = "mean_improves",
         selection: str = "ehvi",
         polish: bool = True,
+        noisy: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)
         self.polish = bool(polish)
+        self.noisy = bool(noisy)
         if selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
         if selection == "box" and problem.num_constraints:
@@ -410,7 +419,7 @@ class USeMO(BayesianAlgorithm):
         candidates = torch.as_tensor(X_front, dtype=DTYPE)
         eligible = None  # the candidate_filter serves the box rule only
         if self.selection == "ehvi":
-            candidates, score = self.ehvi_scores(model, Y, candidates, seed=seed)
+            candidates, score = self.ehvi_scores(model, U, Y, candidates, seed=seed)
         log_box = self.log_box(model, candidates)
         if self.selection == "box":
             eligible = self.eligible(model, candidates, Y, t=U.shape[0])
@@ -444,18 +453,30 @@ class USeMO(BayesianAlgorithm):
         return mask if mask.any() else torch.ones(n, dtype=torch.bool)
 
     def ehvi_acquisition(
-        self, model: ModelListGP, Y: Tensor, *, seed: int
-    ) -> qLogExpectedHypervolumeImprovement:
-        """qLogEHVI over the observed (feasible) front (noiseless observations: one box
-        decomposition, where qLogNEHVI builds one per posterior sample of the incumbents,
-        which costs seconds with three objectives). With constraints, BoTorch weights each
-        sample's improvement by its feasibility, as for qLogNEHVI."""
+        self, model: ModelListGP, U: Tensor, Y: Tensor, *, seed: int
+    ) -> qLogExpectedHypervolumeImprovement | qLogNoisyExpectedHypervolumeImprovement:
+        """qLogEHVI over the observed (feasible) front (one box decomposition, where
+        qLogNEHVI builds one per posterior sample of the incumbents, which costs seconds
+        with three objectives), or with ``noisy`` qLogNEHVI over the evaluated inputs
+        ``U``. With constraints, BoTorch weights each sample's improvement by its
+        feasibility."""
+        constrained = constrained_mc_options(
+            self.problem.num_objectives, self.problem.num_constraints
+        )
+        if self.noisy:
+            return qLogNoisyExpectedHypervolumeImprovement(
+                model=model,
+                ref_point=self.ref_point.tolist(),
+                X_baseline=U,
+                prune_baseline=True,
+                sampler=SobolQMCNormalSampler(
+                    sample_shape=torch.Size([self.mc_samples]), seed=seed
+                ),
+                **constrained,
+            )
         objectives, constraints = self.problem.split_outcomes(Y)
         partitioning = FastNondominatedPartitioning(
             ref_point=self.ref_point, Y=objectives[feasible_mask(constraints)]
-        )
-        constrained = constrained_mc_options(
-            self.problem.num_objectives, self.problem.num_constraints
         )
         return qLogExpectedHypervolumeImprovement(
             model=model,
@@ -466,11 +487,11 @@ class USeMO(BayesianAlgorithm):
         )
 
     def ehvi_scores(
-        self, model: ModelListGP, Y: Tensor, candidates: Tensor, *, seed: int
+        self, model: ModelListGP, U: Tensor, Y: Tensor, candidates: Tensor, *, seed: int
     ) -> tuple[Tensor, Tensor]:
         """The candidates, after their :meth:`polished` points if ``polish``, and the
-        qLogEHVI of each (:meth:`ehvi_acquisition`)."""
-        acqf = self.ehvi_acquisition(model, Y, seed=seed)
+        qLogEHVI (or qLogNEHVI) of each (:meth:`ehvi_acquisition`)."""
+        acqf = self.ehvi_acquisition(model, U, Y, seed=seed)
         with torch.no_grad():
             score = acqf(candidates.unsqueeze(-2))
         if not self.polish:
@@ -484,7 +505,7 @@ class USeMO(BayesianAlgorithm):
 
     def polished(
         self,
-        acqf: qLogExpectedHypervolumeImprovement,
+        acqf: AcquisitionFunction,
         model: ModelListGP,
         candidates: Tensor,
         score: Tensor,

@@ -11,6 +11,7 @@ from botorch.test_functions.multi_objective import BraninCurrin
 from botorch.utils.multi_objective.box_decompositions.non_dominated import (
     FastNondominatedPartitioning,
 )
+from botorch.utils.multi_objective.pareto import is_non_dominated
 
 import mobo
 from mobo.algorithms._improvement import ImprovementRegion
@@ -21,7 +22,7 @@ from mobo.algorithms.usemo import (
     rank_by_box,
     select_distinct,
 )
-from mobo.problem import FunctionProblem
+from mobo.problem import DTYPE, FunctionProblem
 from tests.mobo.algorithms._contract import assert_algorithm_contract
 from tests.mobo.algorithms.conftest import FAST, FAST_NSGA2
 
@@ -307,3 +308,29 @@ def test_polished_points_join_the_candidates_and_the_best_is_chosen(branin_curri
         assert after["score"][after["chosen"][0]] == after["score"].max()
         assert after["score"].max() >= before["score"].max()
     assert sum(kept) > 0  # some ascent was kept (2 of these 4 seeds keep one when written)
+
+
+def test_contract_with_noisy_scores(branin_currin, observations):
+    X, Y = observations
+    assert_algorithm_contract("usemo", branin_currin, X, Y, noisy=True, **FAST, **FAST_NSGA2)
+
+
+def test_noisy_scores_give_an_evaluated_point_no_improvement(observations):
+    """Re-evaluating an observed Pareto-optimal input improves nothing: qLogNEHVI, which
+    samples the evaluated points jointly with the candidate, says so (log value far below
+    the plain score), while qLogEHVI over the observed values credits the GP's noise there.
+    (A reference point below every observation, so that the whole front counts.)"""
+    X, Y = observations
+    function = BraninCurrin(negate=True)
+    problem = FunctionProblem(function, function.bounds, 2, torch.tensor([-310.0, -15.0]))
+    algorithm = mobo.make_algorithm("usemo", problem, **FAST, **FAST_NSGA2)
+    U, Y_model = problem.to_unit(X), algorithm.model_objectives(Y)
+    model = algorithm.fit_model(U, Y_model)
+    pareto = U[is_non_dominated(Y_model)].unsqueeze(-2)
+    plain = algorithm.ehvi_acquisition(model, U, Y_model, seed=0)
+    algorithm.noisy = True
+    noisy = algorithm.ehvi_acquisition(model, U, Y_model, seed=0)
+    elsewhere = torch.rand(64, 1, 2, dtype=DTYPE, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (noisy(pareto) < plain(pareto) - 2.0).all()
+        assert noisy(pareto).max() < noisy(elsewhere).max() - 2.0
