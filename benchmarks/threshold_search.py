@@ -108,7 +108,9 @@ VARIANTS = {
     # asked for "worst")
     "box": {"selection": "box"},  # USeMO's paper selection (its default before 4cc6376)
     "gamma": {"surrogate": {"kernel": "gamma"}},  # Matern-5/2 with Gamma priors (BoTorch < 0.12)
-    "nopolish": {"polish": False},  # USeMO's EHVI choice unpolished (its default before 5fafd49)
+    "nopolish": {"polish": False, "noisy": False},  # USeMO's EHVI choice unpolished (its
+    # default before 5fafd49)
+    "observed": {"noisy": False},  # USeMO's qLogEHVI over the observed front (before noisy)
 }
 
 

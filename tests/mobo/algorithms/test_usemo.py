@@ -323,7 +323,8 @@ def test_noisy_scores_give_an_evaluated_point_no_improvement(observations):
     X, Y = observations
     function = BraninCurrin(negate=True)
     problem = FunctionProblem(function, function.bounds, 2, torch.tensor([-310.0, -15.0]))
-    algorithm = mobo.make_algorithm("usemo", problem, **FAST, **FAST_NSGA2)
+    assert mobo.make_algorithm("usemo", problem).noisy  # the default
+    algorithm = mobo.make_algorithm("usemo", problem, noisy=False, **FAST, **FAST_NSGA2)
     U, Y_model = problem.to_unit(X), algorithm.model_objectives(Y)
     model = algorithm.fit_model(U, Y_model)
     pareto = U[is_non_dominated(Y_model)].unsqueeze(-2)
