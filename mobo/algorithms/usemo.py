@@ -108,9 +108,8 @@ the filter and ``"pihv"`` above it still spent most evaluations on exploration, 
 trailed qLogNEHVI by 0.3-0.6 (log10 hypervolume difference) on three of the four problems.
 ``"ehvi"`` keeps the paper's two steps (the same cheap problem and NSGA-II, then one point
 of its Pareto set) and changes only the choice: the candidate of largest qLogEHVI
-(BoTorch) over the observed front. The observations are taken as noiseless, so one box
-decomposition of the front serves (qLogNEHVI builds one per posterior sample of the
-incumbents: seconds per iteration with three objectives). Batches take the ``q`` best by
+(BoTorch) over the observed front (since c6ff694 qLogNEHVI over the evaluated points: "Noisy
+scores" below). Batches take the ``q`` best by
 that value under the distance guard below. Measured with ``benchmarks/mobo_algorithms.py
 --algorithms usemo --seeds 5 --evals 50 --algorithm-options '{"usemo": {...}}'`` (median
 final log10 hypervolume difference of 5 seeds, lower is better;
@@ -122,7 +121,8 @@ selection                                     BraninCurrin  ZDT1    DTLZ2   Vehi
 ``"box"`` (the paper's, with filter, pihv)    0.687         -1.210  -0.593  1.009
 ``"ehvi"``, no polish                         0.212         -1.124  -0.877  0.762
 ``"ehvi"``, best 4 polished by L-BFGS-B       0.114         -1.099  -0.466  0.445
-``"ehvi"``, polish guarded (default)          0.148         -1.124  -0.941  0.535
+``"ehvi"``, polish guarded                    0.148         -1.124  -0.941  0.535
+the same, noisy scores (default)              0.100         -1.632  -0.966  0.524
 qLogNEHVI (for comparison)                    0.129         -1.225  -0.881  0.446
 Sobol (for comparison)                        1.613         1.194   -0.504  1.918
 ============================================  ============  ======  ======  =============
@@ -156,8 +156,11 @@ qLogNEHVI instead, whose improvement is over posterior samples of the evaluated 
 drawn jointly with the candidate's (``X_baseline``, pruned as BoTorch does), a repeat gains
 nothing. Measured (``benchmarks/results/usemo_selection.md``, 5 seeds, 10 + 40, median log10
 hypervolume difference): BraninCurrin 0.148 -> 0.100, ZDT1 -1.124 -> -1.632, DTLZ2 -0.941 ->
--0.966, VehicleSafety 0.535 -> 0.524 (qLogNEHVI 0.129 / -1.225 / -0.881 / 0.446), for
-somewhat more CPU per ask (same file). One DTLZ2 seed (0) stays at the initial design's
+-0.966, VehicleSafety 0.535 -> 0.524 (qLogNEHVI 0.129 / -1.225 / -0.881 / 0.446). An ask
+costs 1.0-1.2x as much on two objectives and 2.2x on VehicleSafety, about qLogNEHVI's there
+(3.65 against 3.31 CPU s; one box decomposition per posterior sample of the incumbents
+instead of one for the observed front); ``noisy=False`` is the cheaper choice for three or
+more objectives. One DTLZ2 seed (0) stays at the initial design's
 value (-0.379; it reached -1.093 with the observed front).
 
 Batches (``q > 1``): the ``q`` best candidates (largest boxes, or largest qLogEHVI), taken
