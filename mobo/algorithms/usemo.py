@@ -109,10 +109,10 @@ trailed qLogNEHVI by 0.3-0.6 (log10 hypervolume difference) on three of the four
 ``"ehvi"`` keeps the paper's two steps (the same cheap problem and NSGA-II, then one point
 of its Pareto set) and changes only the choice: the candidate of largest qLogEHVI
 (BoTorch) over the observed front (since c6ff694 qLogNEHVI over the evaluated points: "Noisy
-scores" below). Batches take the ``q`` best by
-that value under the distance guard below. Measured with ``benchmarks/mobo_algorithms.py
---algorithms usemo --seeds 5 --evals 50 --algorithm-options '{"usemo": {...}}'`` (median
-final log10 hypervolume difference of 5 seeds, lower is better;
+scores" below). Batches take the ``q`` best by that value under the distance guard below.
+Measured with ``benchmarks/mobo_algorithms.py --algorithms usemo --seeds 5 --evals 50
+--algorithm-options '{"usemo": {...}}'`` (median final log10 hypervolume difference of 5
+seeds, lower is better;
 ``benchmarks/results/usemo_selection.md`` has every seed and the commands):
 
 ============================================  ============  ======  ======  =============
@@ -160,8 +160,8 @@ hypervolume difference): BraninCurrin 0.148 -> 0.100, ZDT1 -1.124 -> -1.632, DTL
 costs 1.0-1.2x as much on two objectives and 2.2x on VehicleSafety, about qLogNEHVI's there
 (3.65 against 3.31 CPU s; one box decomposition per posterior sample of the incumbents
 instead of one for the observed front); ``noisy=False`` is the cheaper choice for three or
-more objectives. One DTLZ2 seed (0) stays at the initial design's
-value (-0.379; it reached -1.093 with the observed front).
+more objectives. One DTLZ2 seed (0) stays at the initial design's value (-0.379; it reached
+-1.093 with the observed front).
 
 Batches (``q > 1``): the ``q`` best candidates (largest boxes, or largest qLogEHVI), taken
 greedily in that order, skipping a point closer than ``min_distance`` (Euclidean, unit
@@ -292,7 +292,7 @@ class USeMO(BayesianAlgorithm):
             unused), or ``"box"`` (the paper): the largest uncertainty box among the
             ``candidate_filter``'s candidates. See the module docstring.
         polish: With ``selection="ehvi"``: also move the ``num_restarts`` best candidates
-            by gradient ascent on qLogEHVI, keeping a moved point only if it is no more
+            by gradient ascent on the same score, keeping a moved point only if it is no more
             uncertain than its start (default True; see the module docstring).
         noisy: With ``selection="ehvi"``: score by qLogNEHVI, the improvement over
             posterior samples of the evaluated points, instead of qLogEHVI over their

@@ -60,5 +60,4 @@ def test_guard_keeps_ascents_that_end_less_uncertain(branin_currin, observations
 def test_guard_defaults(branin_currin):
     assert mobo.make_algorithm("mesmo", branin_currin).guard
     assert not mobo.make_algorithm("mesmo", branin_currin, guard=False).guard
-    assert not mobo.make_algorithm("pesmo", branin_currin).guard
     assert not mobo.make_algorithm("mesmoc", branin_currin).guard
