@@ -533,12 +533,8 @@ class USeMO(BayesianAlgorithm):
         expected improvement with uncertainty is following the GP's optimism (on DTLZ2,
         onto the cube's faces) and is dropped. Returns ``k x d``, ``k <= num_restarts``."""
         top = torch.argsort(score, descending=True)[: self.num_restarts]
-        starts = candidates[top]
-        ends = self.maximize(
-            acqf, 1, batch_initial_conditions=starts.unsqueeze(1), return_best_only=False
-        ).reshape(len(top), -1)
-        calmer = self.log_box(model, ends) <= self.log_box(model, starts)
-        return ends[calmer]
+        ends, calm = self.calm_ascents(acqf, model, candidates[top].unsqueeze(1))
+        return ends[calm].squeeze(1)
 
     def log_box(self, model: ModelListGP, U: Tensor) -> Tensor:
         """``sum_j log sigma_j(x)`` over the objectives: the log uncertainty box up to the
