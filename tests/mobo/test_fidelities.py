@@ -161,3 +161,24 @@ def test_plot_draws_lower_fidelity_points_apart():
     ax = mobo.plotting.plot_pareto_front(result)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "lower fidelity" in labels and "evaluated" in labels
+
+
+@pytest.mark.parametrize("guard", [False, True])
+def test_mfosemo_passes_its_guard_to_the_restarts(monkeypatch, guard):
+    # MF-OSEMO inherits MESMO's guard option; it must reach the acquisition optimizer
+    # (off by default: its recorded figures were measured without it).
+    from mobo.algorithms.mfosemo import MFOSEMO
+
+    calls = []
+    original = MFOSEMO.guarded_ascent
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MFOSEMO, "guarded_ascent", counting)
+    assert not mobo.make_algorithm("mfosemo", toy()).guard
+    options = {**FAST_MF, "guard": guard} if guard else FAST_MF
+    mobo.optimize(toy(), "mfosemo", n_evals=6, seed=0, show_progress=False, **options)
+    # one model-based step, one guarded ascent per fidelity level
+    assert len(calls) == (2 if guard else 0)
