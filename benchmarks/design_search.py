@@ -61,6 +61,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", default="digits8x8")
     parser.add_argument("--methods", nargs="+", default=["qlognehvi", "sobol"])
     parser.add_argument("--seeds", type=int, default=3, help="search seeds 0 .. seeds-1")
+    parser.add_argument(
+        "--only-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="run these search seeds only (e.g. one per process, merged with --merge)",
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="results files (.json) whose runs are added to --out's before running",
+    )
     parser.add_argument("--budget", type=float, default=120.0, help="charged CPU seconds")
     parser.add_argument("--max-evals", type=int, default=80)
     parser.add_argument(
@@ -341,6 +355,8 @@ def main(argv: list[str] | None = None) -> dict:
         r for r in old.get("runs", []) if not (r["method"] in args.rerun and r["network"] in names)
     ]
     networks = {k: v for k, v in old.get("networks", {}).items() if isinstance(v, dict)}
+    merge(runs, networks, args.merge)
+    seeds = range(args.seeds) if args.only_seeds is None else args.only_seeds
     at, here = commit(), machine()
     for arch in args.archs:
         setup = network_setup(arch, args)
@@ -350,7 +366,7 @@ def main(argv: list[str] | None = None) -> dict:
             "machine": here,
         }
         for method in args.methods:
-            for seed in range(args.seeds):
+            for seed in seeds:
                 if any(
                     (r["network"], r["method"], r["seed"]) == (setup["name"], method, seed)
                     for r in runs
@@ -369,6 +385,17 @@ def main(argv: list[str] | None = None) -> dict:
                 )
                 write(args, runs, networks)
     return write(args, runs, networks)
+
+
+def merge(runs: list[dict], networks: dict, sources: list[Path]) -> None:
+    """Add the runs (and hand-fixed networks) of other results files, e.g. one search seed
+    per process, to ``runs`` and ``networks`` in place; a run already there is kept."""
+    for source in sources:
+        other = json.loads(source.with_suffix(".json").read_text())
+        kept = {(r["network"], r["method"], r["seed"]) for r in runs}
+        runs += [r for r in other["runs"] if (r["network"], r["method"], r["seed"]) not in kept]
+        for name, network in other.get("networks", {}).items():
+            networks.setdefault(name, network)
 
 
 def write(args, runs: list[dict], networks: dict) -> dict:

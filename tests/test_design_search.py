@@ -4,6 +4,7 @@ stops a run, and the polished front is the designs' dense fronts measured on tes
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 import torch
@@ -141,3 +142,22 @@ def test_the_results_say_on_which_machine_each_network_ran(tmp_path):
     module.write(args, runs, networks)
     md = (tmp_path / "ds.md").read_text()
     assert "Machines of the runs and of the hand-fixed designs: M1 (a); unrecorded (b)." in md
+
+
+def test_merge_adds_other_processes_runs_and_keeps_its_own(tmp_path):
+    """One search seed per process, merged: runs not yet held are added, a run already held
+    (same network, method, seed) is not replaced, and hand-fixed networks are added."""
+    module = load_benchmark("design_search")
+    mine = [{"network": "a", "method": "sobol", "seed": 0, "test_hv_evaluated": 1.0}]
+    other = {
+        "networks": {"a": {"test_hv": 9.0}, "b": {"test_hv": 0.5}},
+        "runs": [
+            {"network": "a", "method": "sobol", "seed": 0, "test_hv_evaluated": 2.0},
+            {"network": "a", "method": "sobol", "seed": 1, "test_hv_evaluated": 3.0},
+        ],
+    }
+    (tmp_path / "s1.json").write_text(json.dumps(other))
+    networks = {"a": {"test_hv": 0.4}}
+    module.merge(mine, networks, [tmp_path / "s1"])
+    assert [(r["seed"], r["test_hv_evaluated"]) for r in mine] == [(0, 1.0), (1, 3.0)]
+    assert networks == {"a": {"test_hv": 0.4}, "b": {"test_hv": 0.5}}
