@@ -48,7 +48,9 @@ What remains slow (``benchmarks/runtime_latency.py``, one thread): a depthwise
 convolution costs about 50-60 us whatever its size, in PyTorch's oneDNN glue rather than
 the kernel (``ONEDNN_VERBOSE=1``: 2-4 us of compute), so MobileNet pays 13 of them at every
 level. Tried and not adopted: channels-last (helps the full network more than level 1),
-prepacked weights, ``torch.compile``, unfold + batched matmul, shifted adds, an exact
+prepacked weights, ``torch.jit.optimize_for_inference`` (oneDNN layouts: a random 8 x 8
+ConvNet's hybrid level-1 exit went from 0.55x to 0.95x of its full network, which it
+slowed 525 -> 736 us), ``torch.compile``, unfold + batched matmul, shifted adds, an exact
 im2col ``baddbmm`` (slower from 8 x 8 maps up), 1 x 1 convolutions as matmuls (slower).
 ``depthwise="dense"`` runs the depthwise convolutions of maps up to 8 x 8 as one dense
 ``baddbmm`` each (:func:`leanet.folding.densify_depthwise`): faster at batch 1, at the price
