@@ -16,173 +16,52 @@ does a per-objective change of units), so boxes are compared by ``sum_j log sigm
 
 ``beta_t`` follows the GP-UCB schedule of [Srinivas2010]_ (Theorem 2, in the simplified
 form of [Brochu2010]_): ``beta_t = 2 log(t^(d/2 + 2) pi^2 / (3 delta))`` with ``t`` the number
-of observations (at least 1), ``d`` the input dimension and ``delta = 0.1`` (option).
+of observations (at least 1), ``d`` the input dimension and ``delta = 0.1`` (option). The
+authors' code (belakaria/USeMO) uses ``0.5 beta_t`` with ``delta = 0.05``: measured no better
+here (``benchmarks/results/usemo_design.md``).
 
-Reference-point filter (``candidate_filter``, a departure from the paper, on by default).
-The paper takes the largest box over the *whole* acquisition-Pareto set. That set is the
-final NSGA-II population of EI and UCB, which reach their extremes where ``sigma`` is large,
-so the largest box is nearly pure exploration (usually a corner of the cube), and it
-ignores the reference point the run is judged by. With ``candidate_filter="mean_improves"``
-the largest box is taken among the candidates whose posterior mean would add hypervolume:
-better than ``problem.ref_point`` in every objective and not weakly dominated by any
-observation; when no candidate qualifies, among all of them (the paper's rule).
-``"ucb_improves"`` applies the same test to ``mu + beta_t^{1/2} sigma``; ``None`` is the paper.
-Measured (``benchmarks/mobo_algorithms.py --algorithms usemo --problems BraninCurrin ZDT1
-DTLZ2 --seeds 3 --evals 30``; median final log10 hypervolume difference, lower is better):
+Where this library departs from the paper, and why (every measurement, with its command:
+``benchmarks/results/usemo_design.md``; figures below are median final log10 hypervolume
+differences over 5 seeds, 10 Sobol + 40 evaluations, lower is better):
 
-====================  ============  ======  ======
-candidate_filter      BraninCurrin  ZDT1    DTLZ2
-====================  ============  ======  ======
-None (paper)          1.541         -0.920  -0.385
-"ucb_improves"        1.313         -0.920  -0.385
-"mean_improves"       1.144         -1.010  -0.385
-====================  ============  ======  ======
+* **Selection** (``selection="ehvi"``, default). The largest box is the most uncertain
+  candidate whatever its outcome could add, so the paper's rule spends most evaluations on
+  exploration (usually a face of the cube). The default keeps the paper's two steps and
+  changes only the choice: the candidate of largest expected hypervolume improvement.
+  Suite BraninCurrin / ZDT1 / DTLZ2 / VehicleSafety: box 0.687 / -1.210 / -0.593 / 1.009,
+  default 0.100 / -1.632 / -0.966 / 0.524 (qLogNEHVI 0.129 / -1.225 / -0.881 / 0.446).
+* **Noisy scores** (``noisy=True``, default): candidates are scored by qLogNEHVI over the
+  evaluated inputs, not qLogEHVI over their observed values, which credits the GP's noise
+  next to an evaluated extreme (ZDT1: 6 of 40 evaluations within 0.001 of one input;
+  -1.124 -> -1.632). It costs 2.2x per ask on three objectives (``noisy=False`` is cheaper).
+* **Guarded polish** (``polish=True``, default): the ``num_restarts`` best candidates are
+  also moved by L-BFGS-B on the same score, and a moved point is kept only if its
+  uncertainty box is no larger than its start's
+  (:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.calm_ascents`): unguarded, the ascent
+  followed the GP's optimism onto DTLZ2's faces.
+* **Probability of adding hypervolume** (``"pihv"`` in ``acquisitions``, default): one more
+  cheap objective, ``log P(y(x) adds hypervolume)``, so NSGA-II also returns the points
+  most likely to improve the front; the paper's portfolio (EI and UCB per objective) looks
+  at no reference point.
+* **Reference-point filter** (``candidate_filter``, ``selection="box"`` only): the largest
+  box among the candidates whose posterior mean would add hypervolume (the paper: among
+  all of them).
+* **Black-box constraints** (the paper has none): a GP per constraint; the incumbents are
+  the feasible observations, ``log P(feasible)`` is one more cheap objective, and the EHVI
+  score weights each posterior sample by its feasibility (BoTorch's ``constraints=``).
+  The paper's box rule refuses a constrained problem. BoTorch's constrained problems:
+  600.1 / 0.3625 / 10.99 median feasible hypervolume (constrained qLogNEHVI 603.2 /
+  0.3627 / 11.08; ``benchmarks/results/usemo_constrained.md``).
 
-(Also measured and not kept: EI alone instead of the EI+UCB portfolio, 1.278 / 0.341 /
--0.385; choosing the candidate whose mean adds most hypervolume instead of the largest box,
-0.961 / -0.002 / -0.385.) A second round, the same command and budget on all four problems
-(BraninCurrin / ZDT1 / DTLZ2 / VehicleSafety; the default's values after 30 evaluations in
-its 50-evaluation runs are 1.14 / -1.01 / -0.385 / 1.10), found no variant better on most
-problems, so none replaced the default:
+Cost: with these defaults an ask costs more than qLogNEHVI's, not less as in the paper
+(CPU s at 30 observations, BraninCurrin / ZDT1 / DTLZ2 / VehicleSafety: 1.00 / 1.11 / 1.41 /
+3.65 against 0.61 / 0.71 / 1.09 / 3.31; ``benchmarks/results/ask_cost_noisy_guard.json``);
+on two objectives most of it is NSGA-II on the cheap problem (100 x 50 evaluations of the
+acquisitions; a profiled BraninCurrin ask: 1.6 of 2.0 s), on three the qLogNEHVI scores.
 
-* the box's volume inside the region that can add hypervolume (the non-dominated part of
-  the reference box, from BoTorch's ``FastNondominatedPartitioning``) instead of the
-  filter: 0.95 / -0.91 / -0.385 / 1.15; with the authors' code's smaller ``beta``
-  (``0.5 beta_t``, ``delta = 0.05``): 0.82 / -0.95 / -0.385 / 1.23; adding LCB to the
-  portfolio as well: 0.91 / -0.92 / -0.385 / 1.06;
-* the default filter with the authors' ``beta``: 1.05 / -0.99 / -0.385 / 1.13; adding LCB:
-  0.94 / -0.57 / -0.386 / 1.22;
-* Thompson sampling alone (USeMO-TS): 0.96 / -0.01 / -0.386 / 1.20;
-* NSGA-II's first population seeded with the observed Pareto set (as MESMO's is): 1.16 /
-  -1.02 / -0.385 / 1.15; seeded, with LCB added: 0.87 / -0.68 / -0.386 / 1.10.
-
-On DTLZ2 (``d = 6``) none of these variants got past the initial design's hypervolume
-within 30 evaluations (nor the old default within 50). The points chosen lie on the cube's
-faces (seen with the old default, seed 0: 20 of 20 have a coordinate within 0.05 of a
-bound), where sigma is largest and ``g(x)`` puts the objectives far outside the reference
-box, which the GP cannot yet tell.
-
-Probability of adding hypervolume (``"pihv"`` in ``acquisitions``, a departure from the
-paper, on by default). Every acquisition of the paper's portfolio looks at one objective and
-none at the reference point, so the acquisition-Pareto set holds no point chosen for the
-chance that its outcome counts. ``"pihv"`` adds one cheap objective, ``log P(y(x) adds
-hypervolume)`` (:class:`~mobo.algorithms._improvement.ImprovementRegion`: the Gaussian
-mass of the part of objective space that is inside the reference box and not dominated),
-so NSGA-II also returns the points most likely to improve the front; the choice among them
-is still the largest box (with the reference-point filter). Measured with
-``benchmarks/mobo_algorithms.py --algorithms usemo --problems BraninCurrin DTLZ2 --seeds 3
---evals 50 --algorithm-options '{"usemo": {...}}'`` (median final log10 hypervolume
-difference of seeds 0-2, lower is better; the old default's are from its 50-evaluation runs,
-Sobol's 5-seed medians are 1.613 / -0.504):
-
-==============================================  ============  ======
-acquisitions / candidate choice                 BraninCurrin  DTLZ2
-==============================================  ============  ======
-ei, ucb / max box, mean filter (old default)    0.876         -0.385
-ei, ucb, pihv / max box, mean filter (``box``)   0.687         -0.593
-ei, ucb, pihv / max box among P >= max P / 2    0.734         -0.634
-ei, pihv / max box among P >= max P / 2         0.643         -0.452
-ucb, pihv / max box among P >= max P / 2        0.857         -0.385
-ei, ucb, pihv / max of log box + log P          0.583         -0.453
-ei, ucb / max of log box + log P                0.947         -0.385
-==============================================  ============  ======
-
-(The last row weights the box by the probability without adding the objective: on DTLZ2 the
-GP, fitted to 10 points in 6 dimensions, puts the faces' probability *above* the centre's,
-about 0.55 against 0.35 at seed 0, so only new candidates, not a new weight, help. MESMO's
-information weighted by the same probability, ``log alpha + log P``, left DTLZ2 at -0.379 /
--0.386 on seeds 0-1 and BraninCurrin at 1.50 / 1.52.) On the whole suite, 5 seeds, 50
-evaluations (``mobo_algorithms_50.md`` at 503dbcc), the box choice goes from 0.876 /
--1.111 / -0.386 / 0.977 to 0.687 / -1.210 / -0.593 / 1.009 (BraninCurrin / ZDT1 / DTLZ2 /
-VehicleSafety; Sobol 1.613 / 1.194 / -0.504 / 1.918, qLogNEHVI 0.129 / -1.225 / -0.881 /
-0.446 as re-run with the whole suite at 503dbcc) at 0.43-0.73 s per iteration (0.54-0.87
-before). On the LEANet threshold problems
-it does not help (``benchmarks/results/threshold_search.md``, 18 networks, 25 evaluations:
-median 0.954 of the reference hypervolume over 5 seeds, Sobol's 0.959; on seeds 0-2, 0.946
-against 0.960 with ``("ei", "ucb")``, better on 3 networks, worse on 3): their fronts hold a
-few points each, found or missed by single proposals.
-
-Selection (``selection``, a departure from the paper; default ``"ehvi"``). The largest
-box is the most uncertain candidate, whatever its outcome could add to the front: with
-the filter and ``"pihv"`` above it still spent most evaluations on exploration, and USeMO
-trailed qLogNEHVI by 0.3-0.6 (log10 hypervolume difference) on three of the four problems.
-``"ehvi"`` keeps the paper's two steps (the same cheap problem and NSGA-II, then one point
-of its Pareto set) and changes only the choice: the candidate of largest qLogEHVI
-(BoTorch) over the observed front (since c6ff694 qLogNEHVI over the evaluated points: "Noisy
-scores" below). Batches take the ``q`` best by that value under the distance guard below.
-Measured with ``benchmarks/mobo_algorithms.py --algorithms usemo --seeds 5 --evals 50
---algorithm-options '{"usemo": {...}}'`` (median final log10 hypervolume difference of 5
-seeds, lower is better;
-``benchmarks/results/usemo_selection.md`` has every seed and the commands):
-
-============================================  ============  ======  ======  =============
-selection                                     BraninCurrin  ZDT1    DTLZ2   VehicleSafety
-============================================  ============  ======  ======  =============
-``"box"`` (the paper's, with filter, pihv)    0.687         -1.210  -0.593  1.009
-``"ehvi"``, no polish                         0.212         -1.124  -0.877  0.762
-``"ehvi"``, best 4 polished by L-BFGS-B       0.114         -1.099  -0.466  0.445
-``"ehvi"``, polish guarded                    0.148         -1.124  -0.941  0.535
-the same, noisy scores (default)              0.100         -1.632  -0.966  0.524
-qLogNEHVI (for comparison)                    0.129         -1.225  -0.881  0.446
-Sobol (for comparison)                        1.613         1.194   -0.504  1.918
-============================================  ============  ======  ======  =============
-
-Polishing (``polish``, default True). The choice among NSGA-II's candidates is only as fine
-as its population, so the ``num_restarts`` best candidates are also moved by gradient ascent
-(L-BFGS-B) on the same qLogEHVI, and the best of candidates and moved points is evaluated.
-Unguarded, the ascent closed the gap to qLogNEHVI on BraninCurrin and VehicleSafety but
-followed the GP's optimism onto DTLZ2's faces, where 4 of 5 seeds ended at -0.39 to -0.55 (a
-polish confined to 0.1 around each candidate did the same). An ascent that gains expected
-improvement by gaining uncertainty is that optimism, so a moved point is kept only if its
-uncertainty box (``sum_j log sigma_j``) is no larger than its start's (on BraninCurrin, 2
-ascents from each of 4 seeds: all 8 refused after 12 random observations, 3 of 8 kept after
-30). Allowing 25% more sigma per objective brought VehicleSafety to 0.40 (3 seeds) and sent
-DTLZ2 back to the faces (-0.54 / -1.05 / -0.39), so the guard is strict. An ask costs
-1.0-1.3x the unpolished one (``benchmarks/results/usemo_selection.md``: 0.82 / 0.89 / 1.25 /
-1.53 CPU s on BraninCurrin / ZDT1 / DTLZ2 / VehicleSafety, qLogNEHVI's 0.48 / 0.64 / 1.03 /
-3.16). On ZDT1, whose Pareto set lies on a face of the cube (``x_2 = ... = x_d = 0``),
-``"ehvi"`` gives up 0.09 to the box either way. On the LEANet threshold problems
-(``benchmarks/results/threshold_search_rebuilt.md``, 18 networks x 5 seeds, 25 evaluations)
-the median stays 0.981 of the reference hypervolume and the worst network rises from 0.801
-to 0.833: the polish finds a MobileNet depth LEANet's most accurate reference point in 3 of
-5 seeds, which no method found before (``threshold_search.md`` was measured with ``"box"``).
-
-Noisy scores (``noisy``, default True). qLogEHVI over the *observed* front credits the GP's
-noise at an evaluated point: next to an extreme of the front, a sigma of a few thousandths
-times a side as long as the distance to the reference point looks like a real gain. On ZDT1
-(reference point 10 units beyond the front) the guarded choice spent 6 of 40 evaluations
-within 0.001 of one extreme input (seed 0) and every seed ended at -1.12 to -1.15. Scored by
-qLogNEHVI instead, whose improvement is over posterior samples of the evaluated points
-drawn jointly with the candidate's (``X_baseline``, pruned as BoTorch does), a repeat gains
-nothing. Measured (``benchmarks/results/usemo_selection.md``, 5 seeds, 10 + 40, median log10
-hypervolume difference): BraninCurrin 0.148 -> 0.100, ZDT1 -1.124 -> -1.632, DTLZ2 -0.941 ->
--0.966, VehicleSafety 0.535 -> 0.524 (qLogNEHVI 0.129 / -1.225 / -0.881 / 0.446). An ask
-costs 1.0-1.2x as much on two objectives and 2.2x on VehicleSafety, about qLogNEHVI's there
-(3.65 against 3.31 CPU s; one box decomposition per posterior sample of the incumbents
-instead of one for the observed front); ``noisy=False`` is the cheaper choice for three or
-more objectives. One DTLZ2 seed (0) stays at the initial design's value (-0.379; it reached
--1.093 with the observed front).
-
-Batches (``q > 1``): the ``q`` best candidates (largest boxes, or largest qLogEHVI), taken
-greedily in that order, skipping a point closer than ``min_distance`` (Euclidean, unit
-cube; default 1% of the cube's diagonal, ``0.01 sqrt(d)``) to a point already chosen or
-pending. If the set runs out, the rest are uniform random points that pass the same guard
-(or, failing that, any uniform points), so a batch is always full.
-
-Black-box constraints (``c(x) <= 0``; a departure: the paper has none). Each constraint gets
-its own GP. The incumbents (EI's best, the hypervolume region, the EHVI front) are the
-feasible observations; ``"pihv"`` becomes the probability of a *feasible* improvement; the
-log probability of feasibility, ``sum_i log P(c_i(x) <= 0)``, is one more cheap objective,
-so NSGA-II also keeps the points most likely to be feasible; and the EHVI choice weights
-each posterior sample's improvement by its feasibility (BoTorch's ``constraints=``, as
-constrained qLogNEHVI does). The paper's box rule has no feasibility in it and refuses a
-constrained problem. Measured on BoTorch's three constrained problems (5 seeds, 10 + 40):
-600.1 / 0.3625 / 10.99 median feasible hypervolume with the noisy scores (599.0 / 0.3690 /
-11.00 scored over the observed front, 593.4 / 0.3544 / 10.84 before the polish) against
-Sobol's 430.9 / 0.2292 / 8.319, constrained qLogNEHVI's 603.2 / 0.3627 / 11.08 and MESMOC's
-599.0 / 0.3618 / 10.97; the probability of feasibility as an
-objective alone gave 564.2 / 0.3349 / 10.52, folded into ``"pihv"`` alone 598.1 / 0.3413 /
-9.03 (before the polish; ``benchmarks/results/usemo_constrained.md``).
+Batches (``q > 1``): the ``q`` best candidates, greedily, skipping a point closer than
+``min_distance`` (default ``0.01 sqrt(d)``, unit cube) to one already chosen or pending;
+uniform random points that pass the same guard fill the batch if the candidates run out.
 
 .. [Belakaria2020] S. Belakaria, A. Deshwal, N. K. Jayakodi, J. R. Doppa. Uncertainty-Aware
    Search Framework for Multi-Objective Bayesian Optimization. AAAI 2020.
@@ -288,8 +167,8 @@ class USeMO(BayesianAlgorithm):
             paper): which acquisition-Pareto candidates the largest box is taken among
             (``selection="box"`` only; see the module docstring, with the measurements).
         selection: ``"ehvi"`` (default): the candidate of largest expected hypervolume
-            improvement (qLogEHVI over the observed front; ``candidate_filter`` is then
-            unused), or ``"box"`` (the paper): the largest uncertainty box among the
+            improvement (see ``noisy``; ``candidate_filter`` is then unused), or
+            ``"box"`` (the paper): the largest uncertainty box among the
             ``candidate_filter``'s candidates. See the module docstring.
         polish: With ``selection="ehvi"``: also move the ``num_restarts`` best candidates
             by gradient ascent on the same score, keeping a moved point only if it is no more
