@@ -8,101 +8,35 @@ front summarized per sample by its per-objective maxima ``y*_j^s``:
 
 the entropy of the Gaussian predictive of each objective minus that of the same Gaussian
 truncated above at ``y*_j^s``. The ``S`` fronts come from posterior function samples
-(BoTorch's Matheron paths), each solved with pymoo's NSGA-II, and ``y*_j^s`` is the maximum of
-objective ``j`` over sampled front ``s``. (BoTorch removed its MESMO in 0.17; its remaining
-``qLowerBoundMultiObjectiveMaxValueEntropySearch`` estimates a lower bound on the
-information about the whole front: ``information="front"`` below.)
+(BoTorch's Matheron paths), each solved with pymoo's NSGA-II. (BoTorch removed its MESMO in
+0.17; its ``qLowerBoundMultiObjectiveMaxValueEntropySearch``, MES-LB [Tu2022]_, remains.)
 
-What a sampled front tells the acquisition (``information``):
+Where this library departs from the paper, and why (measurements:
+``benchmarks/results/mesmo_design.md``):
 
-* ``"maxima"`` (the paper): the per-objective maxima above. Truncating at ``y*``
-  is truncating to the single box ``f <= y*^s``, so the information rewards learning each
-  objective's extreme, and the search spends its budget at the ends of the front.
-* ``"front"``: the whole region the sampled front dominates, a union of boxes (BoTorch's
-  ``compute_sample_box_decomposition``), the entropy after truncation estimated by BoTorch's
-  ``qLowerBoundMultiObjectiveMaxValueEntropySearch`` ("LB" [Tu2022]_): MES-LB on MESMO's
-  sampled fronts. The maxima are the special case of a front of one (utopia) point.
-* ``"hypervolume"`` (default): only what the hypervolume from the problem's reference point counts.
-  The truncation region is everything that does not improve the sampled front's
-  hypervolume (dominated by it above the reference point, or not dominating the reference
-  point; :func:`hypervolume_boxes`), so a point whose predictive lies outside the
-  reference box carries no information.
-
-Each sampled front is merged with the observed Pareto front (a sample that interpolates
-the data is not dominated by it), as ``y*`` is raised to the best observation.
-
-Why ``"hypervolume"`` is the default (``benchmarks/results/mesmo_information.md``, 5 seeds,
-50 evaluations, median log10 hypervolume difference, lower is better): it beats the
-paper's maxima on all four problems of the suite (BraninCurrin 0.58 vs 1.52, ZDT1 -0.74 vs
--0.39, DTLZ2 -0.47 vs -0.39, VehicleSafety 0.79 vs 1.51), at about twice the CPU time of an
-ask; with constraints (MESMOC, ``benchmarks/results/mesmoc_information.md``, 5 seeds) it
-lifts every problem, to 0.93-0.98 of constrained qLogNEHVI's median (the maxima:
-0.66-0.93). ``"front"`` was ahead of it on ZDT1 and VehicleSafety and behind on
-BraninCurrin at 3 seeds and 30 evaluations; it was not run on the full suite.
-
-Acquisition optimizer (box measures). The truncated information is high near the sampled
-fronts' Pareto sets and nearly flat elsewhere, so restarts started from Sobol points alone
-often ended on a face or corner of the cube (on DTLZ2, points outside the reference box).
-The restarts start from the best of the Sobol points *and* the sampled Pareto sets
-(:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.maximize_from`; the authors' code,
-belakaria/MESMO ``main.py``, runs L-BFGS-B from 1000 uniform starts instead, on its
-per-objective maxima form). Picking the sampled-set point of most information without the
-gradient step, or starting the restarts from the sampled sets alone, did no better with
-constraints (``benchmarks/results/mesmoc_information.md``). Measured over 5 seeds x 50
-evaluations (median log10 hypervolume difference; Sobol starts in
-``benchmarks/results/mesmo_information.md`` -> seeded in
-``benchmarks/results/mobo_algorithms_50.md``): BraninCurrin 0.584 -> 0.491, ZDT1 -0.736 ->
--1.466 (qLogNEHVI: -1.225), DTLZ2 -0.471 -> -0.466 (per seed either -0.97 or about -0.4;
-Sobol -0.504), VehicleSafety 0.786 -> 0.902; with constraints see
-:mod:`mobo.algorithms.mesmoc`.
-
-Uncertainty guard (``guard=True``, the default; off for MESMOC). Seeded restarts did not
-stop DTLZ2 (``d = 6``, 10 initial points): its sampled Pareto sets lie on the cube's faces
-(seed 1, 20 iterations: 76% of their points within 0.01 of a bound) and all 80 restarts'
-ascents ended on one, where the GP, far from its data, is optimistic and the true objectives lie far
-outside the reference box. A restart's end is now kept only if it is no more uncertain than
-its start (``sum_j log sigma_j`` not larger, USeMO's test;
-:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.guarded_ascent`), else the start is.
-Measured over 5 seeds x 50 evaluations (``benchmarks/results/mobo_algorithms_50.md``, rows
-of 4c30a55; before: 503dbcc), median log10 hypervolume difference: BraninCurrin 0.491 ->
-0.421, ZDT1 -1.466 -> -1.386, DTLZ2 -0.466 -> -0.819 (Sobol -0.504; two seeds stay near
--0.44), VehicleSafety 0.902 -> 0.920. With constraints the same guard measured mixed
-(:mod:`mobo.algorithms.mesmoc`), so MESMOC leaves it off.
-
-Numerical safety:
-
-* ``y*_j^s`` is raised to at least the largest observation of objective ``j``: a function
-  sample that interpolates the data cannot peak below it, and a short NSGA-II run can
-  miss the peak, which would make ``g`` very negative everywhere.
-* ``log Phi`` is ``log_ndtr`` and ``phi / Phi`` is ``exp(log phi - log Phi)``, finite for any
-  ``g``; ``sigma_j`` is floored at ``1e-9`` times the objective's observed range (plus 1e-12).
-
-Number of samples. ``S = 1`` by default: the sampled fronts (``S`` NSGA-II runs) are most of
-an iteration's cost, and more samples gave no better hypervolume here (measured with the
-maxima, before the box measures and the seeded restarts) with
-``benchmarks/mobo_algorithms.py --algorithms mesmo --seeds 3 --evals 30 --algorithm-options
-'{"mesmo": {"num_samples": 1}}'`` (median log10 hypervolume difference after 30 evaluations,
-lower is better / median seconds per iteration; one torch thread, shared machine):
-
-====  ==============  ==============  ==============  ==============
-S     BraninCurrin    ZDT1            DTLZ2           VehicleSafety
-====  ==============  ==============  ==============  ==============
-5     1.71 / 1.15     0.10 / 1.22     -0.385 / 1.50   1.67 / 2.09
-1     1.52 / 0.47     0.09 / 0.46     -0.385 / 0.64   1.70 / 0.78
-====  ==============  ==============  ==============  ==============
-
-(``S = 5``: the same seeds' values at 30 evaluations in the 50-evaluation runs then in
-``benchmarks/results/mobo_algorithms_50``, and those runs' seconds per iteration.)
-
-Batches (``q > 1``) and pending points: kriging believer. Each chosen (or pending) point
-is added to the GP as an observation equal to its posterior mean, with the hyperparameters
-kept; this leaves the posterior mean, and so the sampled ``y*``, unchanged, and shrinks
-``sigma`` near the chosen points so the next maximization usually goes elsewhere. Not
-always: where ``mu_j(x) > y*_j^s`` (a sample whose front lies below the mean there), a
-smaller ``sigma`` *raises* the summand, so a believer alone can pick the same point twice.
-Hence a distance guard as in USeMO: of the ``optimize_acqf`` restarts' end points, the best
-one at least ``min_distance`` from the batch's earlier and pending points is taken (a
-uniform point passing the guard if none does).
+* ``information``: ``"maxima"`` (the paper) truncates to the single box ``f <= y*^s``, which
+  rewards each objective's extreme, so the search spends its budget at the ends of the
+  front; ``"front"`` to the whole region the sampled front dominates (a union of boxes,
+  MES-LB); ``"hypervolume"`` (default) only to what does not improve the sampled front's
+  hypervolume from the reference point (:func:`hypervolume_boxes`). The default beats the
+  maxima on all four problems of the suite (BraninCurrin 0.58 vs 1.52 median log10
+  hypervolume difference, ``benchmarks/results/mesmo_information.md``).
+* Each sampled front is merged with the observed Pareto front, and ``y*_j^s`` raised to the
+  best observation: a sample that interpolates the data is not dominated by it.
+* The box measures' restarts start from the best Sobol points *and* the sampled Pareto sets
+  (:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.maximize_from`): the information is
+  nearly flat away from those sets, and Sobol starts alone often ended on the cube's faces.
+* ``guard=True`` keeps a restart's end only if it is no more uncertain than its start
+  (USeMO's test, :meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.guarded_ascent`): on
+  DTLZ2 the ascents ended on faces where the GP is optimistic (-0.466 -> -0.819). Off in MESMOC.
+* ``S = 1`` by default: the NSGA-II runs are most of an iteration's cost, and more samples
+  gave no better hypervolume.
+* ``log Phi`` is ``log_ndtr`` and ``phi / Phi`` is ``exp(log phi - log Phi)``; ``sigma_j`` is
+  floored at ``1e-9`` times the objective's observed range (plus 1e-12).
+* ``"maxima"`` batches and pending points: a kriging believer (each point added to the GP at
+  its posterior mean), which alone can pick the same point twice where ``mu_j(x) > y*_j^s``,
+  so the best restart end at least ``min_distance`` from the earlier and pending points is
+  taken (USeMO's distance guard; else a uniform point).
 
 .. [Belakaria2019] S. Belakaria, A. Deshwal, J. R. Doppa. Max-value Entropy Search for
    Multi-Objective Bayesian Optimization. NeurIPS 2019.
@@ -300,7 +234,7 @@ class MESMO(BayesianAlgorithm):
     Args:
         problem: The problem to optimize.
         num_samples: ``S``, posterior function samples (and NSGA-II runs) per iteration;
-            default 1 (see the module docstring for the measurement).
+            default 1 (measured in ``benchmarks/results/mesmo_design.md``).
         pop_size: NSGA-II population size for each sampled problem.
         n_gen: NSGA-II generations for each sampled problem.
         min_distance: Distance guard (unit cube) between a new point and the batch's
@@ -309,7 +243,8 @@ class MESMO(BayesianAlgorithm):
             see the module docstring.
         guard: Keep a restart's L-BFGS-B end only if it is no more uncertain than its
             start (:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.guarded_ascent`;
-            default True; box measures only, see the module docstring).
+            default True; box measures only; measured in
+            ``benchmarks/results/mesmo_design.md``).
         **options: :class:`BayesianAlgorithm` options (``n_initial``, ``num_restarts``, ...).
 
     After each :meth:`propose`, ``last_max_values`` holds the ``S x m`` tensor of ``y*``.

@@ -1,100 +1,44 @@
 """MESMOC: max-value entropy search for multi-objective BO with constraints [Belakaria2020c]_.
 
-MESMO [Belakaria2019]_ extended to black-box constraints ``c_i(x) <= 0``. Every objective and
-every constraint has its own GP. Each iteration:
+MESMO [Belakaria2019]_ extended to black-box constraints ``c_i(x) <= 0``, every objective and
+every constraint with its own GP. Each iteration draws ``S`` functions from the posterior of
+all ``m + k`` outputs (BoTorch's Matheron paths) and solves each sampled *constrained*
+problem with NSGA-II, feasibility first (:mod:`mobo.algorithms._sampled_fronts`). In the
+paper's form (``information="maxima"``), each sampled feasible front ``s`` gives ``y*_j^s``,
+the maximum of objective ``j``, and ``s*_i^s``, the largest slack ``-c_i`` of constraint ``i``
+over the front; the acquisition is MESMO's summand ``h(g) = g phi(g) / (2 Phi(g)) - log Phi(g)``
+averaged over samples and summed over all ``m + k`` outputs, with ``g = (y* - mu(x)) / sigma(x)``
+per objective and ``g = (s* + mu_c(x)) / sigma_c(x)`` per constraint, maximized only over the
+points whose posterior means satisfy every constraint.
 
-1. Draw ``S`` functions from the posterior of all ``m + k`` outputs (BoTorch's Matheron
-   paths) and solve each sampled *constrained* problem with NSGA-II, which handles the
-   sampled constraints feasibility-first (:mod:`mobo.algorithms._sampled_fronts`).
-2. From each sampled feasible front ``s`` take ``y*_j^s``, the maximum of objective ``j``, and
-   ``s*_i^s``, the maximum over the front of constraint ``i``'s slack ``-c_i`` (the paper
-   writes constraints as ``C_i(x) >= 0``, so its "max of constraint ``i`` over the front" is
-   this slack).
-3. The acquisition is MESMO's summand over all ``m + k`` outputs: with
-   ``g = (y* - mu(x)) / sigma(x)`` per objective and ``g = (s* + mu_c(x)) / sigma_c(x)`` per
-   constraint (the slack's mean is ``-mu_c``),
+Where this library departs from the paper, and why (measurements:
+``benchmarks/results/mesmoc_design.md``, ``benchmarks/results/mesmoc_information.md``):
 
-       alpha(x) = (1/S) sum_s [ sum_j h(g_j^s) + sum_i h(g_i^s) ],
-       h(g) = g phi(g) / (2 Phi(g)) - log Phi(g),
+By default (MESMO's ``"hypervolume"``; or ``"front"``) all ``m + k`` outputs are instead
+truncated to boxes: the region that neither improves a sampled feasible front's hypervolume
+nor is feasible (:func:`~mobo.algorithms.mesmo.with_constraints`). Over 5 seeds this reaches
+0.990-0.998 of constrained qLogNEHVI's median feasible hypervolume (599.0 / 0.3618 / 10.97
+against 603.2 / 0.3627 / 11.08 on BoTorch's three constrained problems,
+``benchmarks/results/mobo_constrained.md``), against the maxima's 0.66-0.93. MESMO's
+uncertainty guard is off by default here, as it measured mixed with constraints. In the
+maxima form only:
 
-   maximized only over the points whose posterior means satisfy every constraint (the
-   paper's search space); elsewhere the acquisition is replaced by a penalty.
-
-That is ``information="maxima"``, the paper's. By default (MESMO's ``"hypervolume"``; or
-``"front"``) steps 2-3 are instead a truncation of all ``m + k`` outputs to boxes: the region
-that neither improves a sampled feasible front's hypervolume nor is feasible
-(:func:`~mobo.algorithms.mesmo.with_constraints`). Measured over 5 seeds (10 + 40
-evaluations), as a share of constrained qLogNEHVI's median feasible hypervolume on
-ConstrainedBraninCurrin / C2DTLZ2 / DiscBrake: the maxima 0.929 / 0.662 / 0.850
-(``num_samples=1``); the hypervolume boxes 0.974 / 0.934 / 0.975 (``num_samples=3``,
-``benchmarks/results/mesmoc_information.md``); with the restarts also started from the
-sampled Pareto sets, as MESMO's (the defaults, ``num_samples=1``), 0.990 / 0.868 / 0.989
-(``benchmarks/results/mobo_constrained.md``). Tried on the box form and dropped (seed 0 of
-ConstrainedBraninCurrin fell from the default's 599.0 to 538-596 with each;
-``benchmarks/results/mesmoc_information.md``): BoTorch's noiseless entropy or JES-LB's
-conditioning on the sampled Pareto sets in place of MES-LB, a margin under which an
-improvement does not count, and information only where the posterior mean improves the
-feasible front.
-Of the notes below, those on ``y*``, ``s*``, the penalty and ``require_improvement``
-concern the maxima form only.
-
-Where ours differs from the paper and the authors' code, and why:
-
-* Posterior samples are Matheron paths of the fitted GPs instead of random Fourier
-  features, and the sampled problems are solved with pymoo's NSGA-II (population 50, 40
-  generations, first population seeded with the observed feasible Pareto set) instead of
-  1500 platypus evaluations: the same machinery as :mod:`mobo.algorithms.mesmo`.
-* ``y*_j^s`` is raised to at least the best *feasible* observation of objective ``j`` (as
-  MESMO raises it to the best observation, see there), because a sampled feasible front that
-  interpolates the data cannot lie below it. An infeasible observation does not raise it.
-* ``s*_i^s`` is raised to at least the largest observed slack of constraint ``i``
-  (``constraint_information="floored"``, default). Taken literally (``"front"``), the
-  front's largest slack bounds nothing off the front, and where the posterior mean of the
-  slack exceeds it, ``-log Phi(g)`` grows without limit as ``sigma`` shrinks: measured on
-  ConstrainedBraninCurrin (seed 0), 9 of the first 12 proposals were the same deep-feasible
-  point. ``"none"`` drops the constraints' summands (constraints then act only through
-  where the acquisition is maximized).
-* When a sampled problem has no feasible point in the final population, its least-violating
-  point stands in for the front (the paper does not say).
-* The paper restricts the acquisition to points whose posterior means are feasible by
-  returning a constant elsewhere, which gives the gradient optimizer nothing to follow; here
-  an infeasible-mean point scores ``-PENALTY - sum_i max(0, mu_ci / sd_i)`` (``sd_i``: the
-  observed spread of constraint ``i``), which ranks it below every feasible-mean point and
-  still points towards feasibility, so the search moves into the feasible region while none
-  of the candidates is feasible yet. ``feasibility="probability"`` instead adds
-  ``sum_i log P(c_i(x) <= 0)`` to the information (a smooth weighting common in constrained
-  BO).
+* ``y*_j^s`` is raised to the best *feasible* observation, and ``s*_i^s`` to the largest
+  observed slack (``constraint_information="floored"``, default): the front's largest slack
+  bounds nothing off the front, and taken literally (``"front"``, the paper) 9 of the first
+  12 proposals were one deep-feasible point. ``"none"`` drops the constraints' summands.
+* The paper returns a constant outside the feasible-mean region, which gives the gradient
+  nothing to follow; here such a point scores ``-PENALTY - sum_i max(0, mu_ci / sd_i)``
+  (``sd_i``: the observed spread of constraint ``i``), below every feasible-mean point yet
+  pointing towards feasibility. ``feasibility="probability"`` instead adds
+  ``sum_i log P(c_i(x) <= 0)`` to the information.
 * ``require_improvement=True`` (default, not in the paper) also penalizes a point whose
-  posterior mean the observed feasible front weakly dominates (by how far it is behind),
-  as USeMO's ``candidate_filter="mean_improves"`` does. The per-objective maxima ``y*``
-  reward only the extremes of each objective, so without it the search spent its budget at
-  the ends of the front (and MESMO here is little better than Sobol on BraninCurrin, see
-  :mod:`mobo.algorithms.mesmo`).
-
-Measured (one seed, 0; 10 Sobol + 40 evaluations; final feasible hypervolume, higher is
-better; the 5-seed comparison is ``benchmarks/results/mobo_constrained.md``):
-
-===========================================  ======================  =======
-variant                                      ConstrainedBraninCurrin C2DTLZ2
-===========================================  ======================  =======
-paper as written (``"front"``, ``"mean"``)    305                     -
-``"floored"``, ``"mean"``                     340                     -
-``"floored"``, ``"probability"``              337                     0.273
-``"none"``, ``"mean"``                        485                     0.251
-``"none"``, ``"probability"``                 515                     0.267
-``"none"``, ``"mean"``, improvement           565                     0.230
-``"none"``, ``"probability"``, improvement    562                     -
-``"floored"``, ``"mean"``, improvement        572                     0.246
-(default)
-qLogNEHVI with constraints                    603                     0.375
-Sobol                                         404                     0.217
-===========================================  ======================  =======
-
-The improvement requirement is what lifts ConstrainedBraninCurrin; on C2DTLZ2 the variants
-lie within 0.23-0.27, a spread one seed cannot rank, so the default follows the larger gain.
-
-* The acquisition is maximized with ``botorch.optim.optimize_acqf`` (multi-start L-BFGS-B),
-  batches and pending points by kriging believer with a distance guard, as in MESMO.
+  posterior mean the observed feasible front weakly dominates, as USeMO's
+  ``candidate_filter="mean_improves"``: the maxima reward only each objective's extremes
+  (ConstrainedBraninCurrin, seed 0: 340 -> 572 feasible hypervolume; qLogNEHVI 603).
+* As in :mod:`mobo.algorithms.mesmo`: Matheron paths instead of random Fourier features,
+  NSGA-II instead of 1500 platypus evaluations (a sample without a feasible point gives its
+  least-violating one), and batches by kriging believer with a distance guard.
 
 .. [Belakaria2020c] S. Belakaria, A. Deshwal, J. R. Doppa. Max-value Entropy Search for
    Multi-Objective Bayesian Optimization with Constraints. arXiv:2009.01721, 2020.

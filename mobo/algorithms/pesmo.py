@@ -4,59 +4,28 @@ Both information-theoretic acquisition functions need samples of the Pareto-opti
 (PESMO) or of the optimal input-output pairs (JES). They are drawn the same way MESMO draws
 its fronts: ``S`` posterior function samples (Matheron paths), each solved with pymoo's
 NSGA-II (:mod:`mobo.algorithms._sampled_fronts`), started from the observed Pareto set.
-BoTorch needs equal-sized sets, so each front is cut to ``P = min(num_pareto_points,
-smallest front)`` points: PESMO keeps the points that add most hypervolume above the
-reference point (``subset="hypervolume"``, ``_sampled_fronts.hypervolume_subset``), JES
-those NSGA-II's rank-and-crowding survival keeps (``"spread"``), which keeps the
-extremes first; an extreme of a sampled front (one objective at its optimum, the other far
-beyond the reference) tells the acquisition about a region no hypervolume counts.
-Measured for PESMO, 10 Sobol + 40 evaluations, final log10 hypervolume difference (lower
-is better), seeds 0 / 1 / 2, ``"spread"`` (``benchmarks/results/mobo_algorithms_50.md`` as of
-5c8dd6d) -> ``"hypervolume"`` (``benchmarks/results/pesmo_subset.md``; these runs shared the
-machine with test runs, so their seconds per iteration are not comparable). The suite's
-table now holds ``"hypervolume"`` runs of 5 seeds (re-run at dc8c044, every seed above bit for bit
-the same as here): medians 1.101 / -0.545 / -0.386 / 1.273 on BraninCurrin / ZDT1 / DTLZ2 /
-VehicleSafety, against 1.311 / 0.556 / -0.386 / 1.350 with ``"spread"``.
+Batches are optimized sequentially-greedily (each point with the earlier ones pending).
 
-==============  ========================  ========================  ==================
-problem         ``"spread"``              ``"hypervolume"``         Sobol (median of 5)
-==============  ========================  ========================  ==================
-BraninCurrin    1.381 / 1.311 / 1.182     1.042 / 1.101 / 1.047     1.613
-ZDT1            0.717 / 0.556 / 0.137     -0.545 / -0.611 / -0.658  1.194
-DTLZ2           -0.379 / -0.386 / -0.385  -0.379 / -0.386 / (none)  -0.504
-VehicleSafety   1.235 / 1.350 / 1.553     1.266 / 1.153 / 1.447     1.918
-==============  ========================  ========================  ==================
-
-DTLZ2 stays at the initial design's value either way: fitted to 10 points in 6
-dimensions, the GP's samples are optimistic in the unexplored corners, so every sampled
-Pareto set lies at large ``g = sum (x_i - 0.5)^2`` (0.3-1.2 at seed 0, where the true
-outcomes are far outside the reference box) and inside the box in the sample's own values;
-weighting the acquisition by the probability of adding hypervolume (USeMO's measure, tried
-on seed 0) did not help either, since that probability comes from the same posterior.
-Nor did MESMO's uncertainty guard on the restarts
-(:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.guarded_ascent`; 10 + 40, at aee1f67):
-from Sobol starts seed 0 ended at -0.380; with the sampled Pareto sets among the starts too
-(as MESMO's), seed 0 at -0.379 and seed 1 at -0.548 (scratch subclass
-``/work/runs/s35/pesmo_sets.py``; Sobol's median -0.504). Not kept: two seeds at 10 minutes
-each do not show a gain.
-
-* ``pesmo``: ``qMultiObjectivePredictiveEntropySearch`` (expectation propagation). Its
-  gradients are unreliable (BoTorch's docstring: the EP damping is not differentiable in
-  ``X``), so it is maximized with finite-difference gradients (``with_grad=False``), as
-  BoTorch's tutorial does. This makes it the slowest algorithm here, so its defaults are
-  cut to what changes little: at most 50 expectation-propagation iterations (BoTorch: 250;
-  EP runs once per iteration, when the acquisition function is built) and 2 restarts from
-  128 raw samples with 30 L-BFGS-B iterations (the other algorithms: 4, 256, 100). Measured
-  on BraninCurrin with 30 observations (one torch thread, idle machine): building the
-  acquisition 2.55 s -> 0.84 s, maximizing it 2.78 s -> 1.12 s, and the point found moved
-  from (0, 0.995) to (0, 0.992); over a whole run (seed 0, 8 model-based steps, shared
-  machine) 22.3 -> 8.2 s per iteration. (Fewer sampled Pareto sets, ``S = 4``, would halve
-  the rest but changes the estimate itself, so ``S`` stays 8.)
+* ``pesmo``: ``qMultiObjectivePredictiveEntropySearch`` (expectation propagation).
 * ``jes``: ``qLowerBoundMultiObjectiveJointEntropySearch`` with the ``"LB"`` estimate (the
   lower bound of [Tu2022]_), conditioned on the sampled optimal pairs, with the box
   decomposition of each sampled front from ``compute_sample_box_decomposition``.
 
-Batches are optimized sequentially-greedily (each point with the earlier ones pending).
+Choices made here, and why (measurements: ``benchmarks/results/pesmo_design.md``,
+``benchmarks/results/pesmo_subset.md``):
+
+* BoTorch needs equal-sized sets, so each front is cut to ``P = min(num_pareto_points,
+  smallest front)`` points. PESMO keeps those adding most hypervolume above the reference
+  point (``subset="hypervolume"``) rather than NSGA-II's crowding survivors (``"spread"``,
+  JES's), which keep the extremes first, where no hypervolume counts: ZDT1's median log10
+  hypervolume difference 0.556 -> -0.545 (``benchmarks/results/mobo_algorithms_50.md``).
+* PESMO's gradients are unreliable (the EP damping is not differentiable in ``X``), so it
+  is maximized with finite-difference gradients (``with_grad=False``), as BoTorch's
+  tutorial does. Being the slowest algorithm, it defaults to at most 50 EP iterations
+  (BoTorch: 250) and 2 restarts from 128 raw samples with 30 L-BFGS-B iterations: 22.3 ->
+  8.2 s per iteration on BraninCurrin. ``S`` stays 8: fewer samples change the estimate.
+* On DTLZ2 (``d = 6``) PESMO stays at the initial design's value: the GP's samples are
+  optimistic in the unexplored corners, where every sampled Pareto set then lies.
 
 .. [HernandezLobato2016] D. Hernandez-Lobato, J. M. Hernandez-Lobato, A. Shah,
    R. P. Adams. Predictive Entropy Search for Multi-objective Bayesian Optimization.
@@ -173,7 +142,8 @@ class PESMO(_SampledParetoSetAlgorithm):
         raw_samples: Raw samples choosing the restart points (default 128).
         maxiter: L-BFGS-B iterations per restart (default 30).
         subset: How each sampled Pareto set is cut to ``P`` points (default
-            ``"hypervolume"``, measured in the module docstring; ``"spread"`` before).
+            ``"hypervolume"``, measured in ``benchmarks/results/pesmo_design.md``;
+            ``"spread"`` before).
         **options: :class:`_SampledParetoSetAlgorithm` options (``num_pareto_samples``, ...).
     """
 
