@@ -27,7 +27,8 @@ Choices made here, and why (measurements: ``benchmarks/results/pesmo_design.md``
 * On DTLZ2 (``d = 6``) PESMO stays at the initial design's value: the GP's samples are
   optimistic in the unexplored corners, where every sampled Pareto set then lies, and the
   acquisition itself is largest there (random corners 0.46 median, the true Pareto set
-  0.10-0.32), so neither the guard nor a larger optimizer budget helps.
+  0.10-0.32): a larger optimizer budget can only find the corners better, and the
+  uncertainty guard that freed MESMO did not help here.
 
 .. [HernandezLobato2016] D. Hernandez-Lobato, J. M. Hernandez-Lobato, A. Shah,
    R. P. Adams. Predictive Entropy Search for Multi-objective Bayesian Optimization.
