@@ -87,6 +87,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rerun", nargs="+", default=[], help="methods whose kept runs are dropped and rerun"
     )
+    parser.add_argument(
+        "--first-fraction",
+        type=float,
+        nargs=2,
+        default=[0.25, 0.75],
+        metavar=("LOW", "HIGH"),
+        help="range of level 1's width fraction (DesignProblem's first_fraction)",
+    )
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument(
         "--fine-tune-epochs", type=int, default=None, help="default: the study's recipe"
@@ -139,7 +147,7 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
         setup["base"],
         setup["data"],
         levels=(2, 6),
-        first_fraction=(0.25, 0.75),
+        first_fraction=tuple(args.first_fraction),
         head_hidden=(0, 32),
         fine_tune_epochs=epochs,
         head_epochs=args.head_epochs,

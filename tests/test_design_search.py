@@ -36,6 +36,7 @@ def _args(tmp_path, budget: float) -> argparse.Namespace:
         fine_tune_epochs=1,
         fidelity_epochs=0,
         reference_samples=500,
+        first_fraction=[0.25, 0.75],
         cache=tmp_path,
     )
 
