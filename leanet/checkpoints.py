@@ -60,7 +60,7 @@ def save_checkpoint(
         raise ValueError(
             f"{len(classes)} class names for a {model.config['num_classes']}-class network"
         )
-    torch.save(
+    atomic_save(
         {
             "format": BASE_FORMAT,
             "config": dict(model.config),
@@ -177,8 +177,21 @@ def save_leanet(
     per-level accuracies); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(leanet_checkpoint(net, meta=meta), path)
+    atomic_save(leanet_checkpoint(net, meta=meta), path)
     return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file beside ``path`` (named for this process), then an
+    atomic rename: a crash, or another process writing the same file (design searches
+    sharing a cache), never leaves a half-written file at ``path``."""
+    path = Path(path)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def load_leanet(path: str | os.PathLike) -> tuple[LEANet, dict[str, Any]]:

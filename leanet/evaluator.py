@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from leanet.checkpoints import atomic_save
 from leanet.device import on_device
 from mobo.metrics import hypervolume, pareto_mask
 
@@ -199,9 +200,8 @@ def cached_level_records(
             )
     confidence, correct = level_records(net, dataset, batch_size=batch_size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"fingerprint": key, "confidence": confidence, "correct": correct}, partial)
-    os.replace(partial, path)  # atomic: a crash never leaves a half-written cache
+    # atomic: a crash never leaves a half-written cache
+    atomic_save({"fingerprint": key, "confidence": confidence, "correct": correct}, path)
     return confidence, correct
 
 

@@ -7,6 +7,7 @@ import torch
 
 from leanet.checkpoints import (
     CheckpointError,
+    atomic_save,
     load_checkpoint,
     load_leanet,
     save_checkpoint,
@@ -264,3 +265,14 @@ def test_default_teacher_is_the_pretrained_network(digits, trained_digits_convne
         default_teacher(net)
     with pytest.raises(ValueError, match="teacher="):
         fine_tune(net, digits.train, epochs=1, distill=1.0, progress=False)
+
+
+def test_a_failed_save_leaves_the_old_file_whole_and_no_partial_file(tmp_path):
+    # A save that fails midway (here: an object torch cannot pickle) must neither damage the
+    # file already at the path nor leave its temporary file behind.
+    path = tmp_path / "c.pt"
+    atomic_save({"v": 1}, path)
+    with pytest.raises(Exception, match="pickle|Can't"):
+        atomic_save({"v": lambda: 2}, path)
+    assert torch.load(path) == {"v": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
