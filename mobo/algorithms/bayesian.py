@@ -181,25 +181,25 @@ class BayesianAlgorithm(Algorithm):
         points) it is optimistic, and an ascent that buys acquisition value with
         uncertainty follows that optimism. On DTLZ2 every restart of MESMO ended on a face
         (``benchmarks/results/mesmo_information.md``); USeMO's polish uses the same test."""
-        ends, calm = self.calm_ascents(acqf, acqf.model, starts, **kwargs)
+        ends, calm = self.calm_ascents(acqf, starts, **kwargs)
         kept = torch.where(calm[:, None, None], ends, starts)
         with torch.no_grad():
             values = acqf(kept)
         return kept[values.argmax()]
 
     def calm_ascents(
-        self, acqf: AcquisitionFunction, model: Model, starts: Tensor, **kwargs: Any
+        self, acqf: AcquisitionFunction, starts: Tensor, **kwargs: Any
     ) -> tuple[Tensor, Tensor]:
         """Every restart's L-BFGS-B end from ``starts`` (``n x 1 x d``), and the mask of
-        the ends no more uncertain than their starts under ``model``
+        the ends no more uncertain than their starts under the acquisition's model
         (:func:`log_uncertainty_box` over the objectives not larger): the test of
         :meth:`guarded_ascent` and of USeMO's polish."""
         ends = self.maximize(
             acqf, 1, batch_initial_conditions=starts, return_best_only=False, **kwargs
         ).reshape(starts.shape)
         m = self.problem.num_objectives
-        calm = log_uncertainty_box(model, ends.squeeze(1), m) <= log_uncertainty_box(
-            model, starts.squeeze(1), m
+        calm = log_uncertainty_box(acqf.model, ends.squeeze(1), m) <= log_uncertainty_box(
+            acqf.model, starts.squeeze(1), m
         )
         return ends, calm
 

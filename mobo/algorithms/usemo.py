@@ -392,27 +392,21 @@ class USeMO(BayesianAlgorithm):
             score = acqf(candidates.unsqueeze(-2))
         if not self.polish:
             return candidates, score
-        polished = self.polished(acqf, model, candidates, score)
+        polished = self.polished(acqf, candidates, score)
         if not polished.shape[0]:
             return candidates, score
         with torch.no_grad():
             polished_score = acqf(polished.unsqueeze(-2))
         return torch.cat([polished, candidates]), torch.cat([polished_score, score])
 
-    def polished(
-        self,
-        acqf: AcquisitionFunction,
-        model: ModelListGP,
-        candidates: Tensor,
-        score: Tensor,
-    ) -> Tensor:
+    def polished(self, acqf: AcquisitionFunction, candidates: Tensor, score: Tensor) -> Tensor:
         """The ``num_restarts`` best candidates by ``score``, each moved by L-BFGS-B
         ascent on ``acqf`` over the cube, keeping only the ascents that end no more
         uncertain than they started (``log_box`` not larger): an ascent that buys
         expected improvement with uncertainty is following the GP's optimism (on DTLZ2,
         onto the cube's faces) and is dropped. Returns ``k x d``, ``k <= num_restarts``."""
         top = torch.argsort(score, descending=True)[: self.num_restarts]
-        ends, calm = self.calm_ascents(acqf, model, candidates[top].unsqueeze(1))
+        ends, calm = self.calm_ascents(acqf, candidates[top].unsqueeze(1))
         return ends[calm].squeeze(1)
 
     def log_box(self, model: ModelListGP, U: Tensor) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -283,7 +284,8 @@ def test_polish_keeps_only_ascents_that_end_no_more_uncertain(branin_currin, obs
     # The ascent is replaced by a fixed outcome: starts near the data; one end stays there,
     # the other moved to a corner.
     algorithm.maximize = lambda *args, **kwargs: torch.stack([near[0], far[0]]).unsqueeze(1)
-    kept = algorithm.polished(None, model, torch.cat([near, U[5:8]]), torch.arange(5.0).flip(0))
+    acqf = SimpleNamespace(model=model)  # the ascent is fixed; only its model is read
+    kept = algorithm.polished(acqf, torch.cat([near, U[5:8]]), torch.arange(5.0).flip(0))
     torch.testing.assert_close(kept, near[:1])
 
 
