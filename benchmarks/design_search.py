@@ -50,7 +50,7 @@ from mobo.metrics import pareto_mask
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from leanet_study import _front, _front_hv  # noqa: E402
-from provenance import command_line, commit, machine  # noqa: E402
+from provenance import command_line, commit, machine, merge_runs, read_results  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -399,9 +399,10 @@ def merge(runs: list[dict], networks: dict, sources: list[Path]) -> None:
     """Add the runs (and hand-fixed networks) of other results files, e.g. one search seed
     per process, to ``runs`` and ``networks`` in place; a run already there is kept."""
     for source in sources:
-        other = json.loads(source.with_suffix(".json").read_text())
-        kept = {(r["network"], r["method"], r["seed"]) for r in runs}
-        runs += [r for r in other["runs"] if (r["network"], r["method"], r["seed"]) not in kept]
+        other = read_results(source)
+        runs[:] = merge_runs(
+            runs, other["runs"], key=lambda r: (r["network"], r["method"], r["seed"])
+        )
         for name, network in other.get("networks", {}).items():
             networks.setdefault(name, network)
 

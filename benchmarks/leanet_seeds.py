@@ -241,15 +241,15 @@ def main(argv: list[str] | None = None) -> dict:
     runs = []
     if args.note is None and path.exists():  # keep the note the results already carry
         args.note = json.loads(path.read_text()).get("note")
-    for source in [path, *[p.with_suffix(".json") for p in args.merge]]:
-        if source.exists():
-            old = json.loads(source.read_text())
-            known = {(r["name"], r["seed"]) for r in runs}
-            runs += [
-                {"commit": old["commit"], "command": old["command"], **r}
-                for r in old["runs"]
-                if (r["name"], r["seed"]) not in known
-            ]
+    for source in [path, *args.merge]:
+        if source == path and not path.exists():
+            continue
+        old = provenance.read_results(source)
+        runs = provenance.merge_runs(
+            runs,
+            [{"commit": old["commit"], "command": old["command"], **r} for r in old["runs"]],
+            key=lambda r: (r["name"], r["seed"]),
+        )
     at = provenance.commit()  # the code that runs is the code at start
     machine = provenance.machine()
     for seed in args.only_seeds or range(args.seeds):

@@ -6,6 +6,7 @@ cannot be reproduced or trusted), so every script asks this module rather than g
 
 from __future__ import annotations
 
+import json
 import platform
 import shlex
 import subprocess
@@ -68,3 +69,26 @@ def machines_of(runs: list[dict], *, extra: str = "") -> str:
     each (e.g. the thread count)."""
     seen = dict.fromkeys(run.get("machine", "unrecorded") for run in runs)
     return "; ".join(f"{m}{extra}" if m != "unrecorded" else m for m in seen) or "none"
+
+
+def read_results(path: Path) -> dict:
+    """A results file's JSON payload (``path`` with or without ``.json``), with an error
+    that names the file when it is missing (``--merge`` of a part that never ran)."""
+    source = Path(path).with_suffix(".json")
+    if not source.exists():
+        raise FileNotFoundError(f"results file {source} not found (nothing to merge from it)")
+    return json.loads(source.read_text())
+
+
+def merge_runs(runs: list[dict], others: list[dict], key) -> list[dict]:
+    """``runs`` then every run of ``others`` whose ``key(run)`` is not held yet: the first
+    run of a key wins, so merging the parts of a study (e.g. one seed per process) never
+    replaces a run already recorded, and merging a part twice adds nothing."""
+    held = {key(r) for r in runs}
+    out = list(runs)
+    for run in others:
+        k = key(run)
+        if k not in held:
+            held.add(k)
+            out.append(run)
+    return out

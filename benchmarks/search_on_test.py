@@ -154,8 +154,10 @@ def main(argv: list[str] | None = None) -> dict:
     # A merge runs nothing: its commit is not one of the runs'.
     payload = {"commands": [args.command], "commits": [] if args.merge else [at], "runs": []}
     for part in args.merge:
-        other = json.loads(part.with_suffix(".json").read_text())
-        payload["runs"] += other["runs"]
+        other = provenance.read_results(part)
+        payload["runs"] = provenance.merge_runs(
+            payload["runs"], other["runs"], key=lambda r: (r["network"], r["seed"])
+        )
         payload["commands"] = list(dict.fromkeys(other["commands"] + payload["commands"]))
         payload["commits"] = list(dict.fromkeys(other["commits"] + payload["commits"]))
     payload["note"] = args.note

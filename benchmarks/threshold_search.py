@@ -252,13 +252,14 @@ def main(argv: list[str] | None = None) -> dict:
     warnings.filterwarnings("ignore", category=FutureWarning)
     path = args.out.with_suffix(".json")
     payload = json.loads(path.read_text()) if path.exists() else {"commands": [], "runs": []}
-    for source in args.merge:
-        payload["runs"] += json.loads(source.with_suffix(".json").read_text())["runs"]
 
     def key(r: dict) -> tuple:
         return (r["network"], *_method(r), r["seed"])
 
-    payload["runs"] = list({key(r): r for r in payload["runs"]}.values())
+    for source in args.merge:
+        payload["runs"] = provenance.merge_runs(
+            payload["runs"], provenance.read_results(source)["runs"], key
+        )
     merged_by = [args.command] if args.merge else []
     payload["commands"] = list(
         dict.fromkeys([*payload["commands"], *(r["command"] for r in payload["runs"]), *merged_by])

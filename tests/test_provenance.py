@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
+
 from tests.benchmark_scripts import BENCHMARKS, load_benchmark
 
 
@@ -49,3 +51,21 @@ def test_machines_of_names_each_machine_once_and_runs_without_one():
     runs = [{"machine": "A"}, {"machine": "B"}, {"machine": "A"}, {}]
     assert module.machines_of(runs, extra=", 1 thread") == "A, 1 thread; B, 1 thread; unrecorded"
     assert module.machines_of([]) == "none"
+
+
+def test_merge_runs_keeps_the_first_run_of_a_key_and_adds_the_rest():
+    module = load_benchmark("provenance")
+    mine = [{"seed": 0, "hv": 1.0}, {"seed": 1, "hv": 2.0}]
+    other = [{"seed": 1, "hv": 9.0}, {"seed": 2, "hv": 3.0}, {"seed": 2, "hv": 8.0}]
+    merged = module.merge_runs(mine, other, key=lambda r: r["seed"])
+    assert merged == [{"seed": 0, "hv": 1.0}, {"seed": 1, "hv": 2.0}, {"seed": 2, "hv": 3.0}]
+    assert len(mine) == 2  # the caller's list is not changed
+    assert module.merge_runs(merged, other, key=lambda r: r["seed"]) == merged  # idempotent
+
+
+def test_read_results_names_a_missing_file(tmp_path):
+    module = load_benchmark("provenance")
+    (tmp_path / "part.json").write_text('{"runs": []}')
+    assert module.read_results(tmp_path / "part") == {"runs": []}
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        module.read_results(tmp_path / "missing")
