@@ -103,6 +103,8 @@ def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict
         for name, front in result["fronts"].items()
     }
     row["slimmable_accuracy"] = result.get("slimmable", {}).get("test_accuracy")
+    if levels in study_networks.WIDTH_LEVELS:
+        row["fractions"] = list(study_networks.width_fractions(args))
     row.update(seed=seed, cpu_seconds=time.process_time() - start)
     return row
 

@@ -20,6 +20,7 @@ from leanet.checkpoints import load_checkpoint, load_leanet, save_checkpoint, sa
 from leanet.costs import measure_costs
 from leanet.data import load_dataset
 from leanet.evaluator import ThresholdEvaluator
+from leanet.levels import DEFAULT_FRACTIONS
 from leanet.model import build
 from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm, train_base
 from leanet.zoo import build_base
@@ -98,6 +99,14 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
     parser.add_argument("--levels", nargs="+", default=[*WIDTH_LEVELS, "depth"])
     parser.add_argument("--seeds", type=int, default=3, help="network seeds 0 .. seeds-1")
+    parser.add_argument(
+        "--fractions",
+        type=float,
+        nargs="+",
+        default=None,
+        help="width fractions of the width and hybrid levels and of the slimmable baseline "
+        "(default: the paper's, leanet.DEFAULT_FRACTIONS)",
+    )
     parser.add_argument("--reference-samples", type=int, default=50_000)
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
 
@@ -151,6 +160,20 @@ def fine_tune_epochs(name: str, levels: str, args) -> int:
     return recipe_epochs if args.fine_tune_epochs is None else args.fine_tune_epochs
 
 
+def width_fractions(args) -> tuple[float, ...]:
+    """The width fractions of the study's width levels: ``args.fractions`` when given, else
+    the paper's (:data:`leanet.levels.DEFAULT_FRACTIONS`)."""
+    fractions = getattr(args, "fractions", None)
+    return DEFAULT_FRACTIONS if fractions is None else tuple(float(f) for f in fractions)
+
+
+def _fractions_tag(args) -> str:
+    """'' for the paper's fractions, else '-F<f_1>_..._<f_L>': another design is another
+    file."""
+    fractions = width_fractions(args)
+    return "" if fractions == DEFAULT_FRACTIONS else "-F" + "_".join(f"{f:g}" for f in fractions)
+
+
 def leanet_path(name: str, levels: str, args) -> Path:
     """Cache file of a LEANet: its name, seed, head epochs, fine-tuning epochs and recipe
     (``args``: ``cache``, ``seed``, ``head_epochs``, ``fine_tune_epochs``, optionally
@@ -165,6 +188,8 @@ def leanet_path(name: str, levels: str, args) -> Path:
     base = _training_suffix(NETS[name.split("-")[0]])
     if base:  # a LEANet of a differently trained base is another file
         recipe += f"-base{base}"
+    if levels in WIDTH_LEVELS:
+        recipe += _fractions_tag(args)
     return args.cache / f"{name}-s{args.seed}-h{args.head_epochs}-ft{ft}{recipe}-bn.pt"
 
 
@@ -205,7 +230,11 @@ def trained_leanet(base, name: str, levels: str, data, args):
     path = leanet_path(name, levels, args)
     if path.exists():
         return load_leanet(path)[0]
-    kind = dict(levels="width", scheme=WIDTH_LEVELS[levels]) if width else dict(levels="depth")
+    kind = (
+        dict(levels="width", scheme=WIDTH_LEVELS[levels], fractions=width_fractions(args))
+        if width
+        else dict(levels="depth")
+    )
     net = build(base, head_hidden=0, seed=args.seed, num_levels=5, **kind)
     if width:
         recalibrate_batch_norm(net, data.train)
@@ -236,8 +265,9 @@ def trained_slimmable(base, name: str, data, epochs: int, args):
     with the base network's recipe (``name``: ``<arch>-<dataset>``)."""
     recipe = NETS[name.split("-")[0]]
     suffix = _training_suffix(recipe)
-    path = args.cache / f"{name}-slimmable-e{epochs}{suffix}-s{args.seed}.pt"
-    net = baselines.SlimmableNet(base)
+    tag = _fractions_tag(args)
+    path = args.cache / f"{name}-slimmable-e{epochs}{suffix}{tag}-s{args.seed}.pt"
+    net = baselines.SlimmableNet(base, fractions=width_fractions(args))
     if path.exists():
         net.load_state_dict(torch.load(path, weights_only=True))
         return net, None

@@ -47,6 +47,41 @@ def test_a_distillation_override_names_another_file(tmp_path):
     assert "-lr0.0005-d0.5-" in module.leanet_path("convnet-mnist5k-width", "width", args).name
 
 
+def test_other_width_fractions_name_other_files_and_build_those_widths(tmp_path, monkeypatch):
+    module = load_benchmark("study_networks")
+    args = _args(tmp_path)
+    paper = module.leanet_path("convnet-digits8x8-hybrid", "hybrid", args).name
+    args.fractions = list(module.DEFAULT_FRACTIONS)  # the paper's, given explicitly: same file
+    assert module.leanet_path("convnet-digits8x8-hybrid", "hybrid", args).name == paper
+    args.fractions = [0.35, 0.48, 0.61, 0.74, 0.87, 1.0]
+    other = module.leanet_path("convnet-digits8x8-hybrid", "hybrid", args).name
+    assert other == paper.replace("-bn.pt", "-F0.35_0.48_0.61_0.74_0.87_1-bn.pt")
+    depth = module.leanet_path("convnet-digits8x8-depth", "depth", args).name
+    assert "-F" not in depth  # depth exits have no widths
+    built = {}
+
+    def record(net, train, **kwargs):
+        built["slimmable"] = net.fractions
+        raise _Stop
+
+    monkeypatch.setattr(module.baselines, "train_slimmable", record)
+    data = argparse.Namespace(num_classes=10, in_channels=1, input_size=8, train=None, val=None)
+    base = module.build_base("convnet", num_classes=10, in_channels=1, input_size=8)
+    with pytest.raises(_Stop):
+        module.trained_slimmable(base, "convnet-digits8x8", data, 4, args)
+    assert tuple(built["slimmable"]) == (0.35, 0.48, 0.61, 0.74, 0.87, 1.0)
+
+    def build(base, **kwargs):
+        built["leanet"] = kwargs
+        raise _Stop
+
+    monkeypatch.setattr(module, "build", build)
+    with pytest.raises(_Stop):
+        module.trained_leanet(base, "convnet-digits8x8-hybrid", "hybrid", data, args)
+    assert built["leanet"]["fractions"] == (0.35, 0.48, 0.61, 0.74, 0.87, 1.0)
+    assert built["leanet"]["scheme"] == "hybrid"
+
+
 def test_cache_only_load_fails_before_training(tmp_path):
     module = load_benchmark("study_networks")
     with pytest.raises(FileNotFoundError, match="convnet-digits8x8-x0.5-e4-s0.pt missing"):
