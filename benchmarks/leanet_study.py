@@ -62,6 +62,7 @@ from study_networks import (  # noqa: E402, F401  (re-exported: the other script
     NETS,
     WIDTH_LEVELS,
     Recipe,
+    fractions_tag,
     level_evaluators,
     trained_base,
     trained_leanet,
@@ -190,7 +191,9 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
     args.cache.mkdir(parents=True, exist_ok=True)
     base, base_info = trained_base(arch, dataset, data, args)
     net = trained_leanet(base, f"{arch}-{dataset}-{levels}", levels, data, args)
-    costs, val, test = level_evaluators(net, name, args.seed, data, args.cache)
+    # Level records of another design (fractions) are another cache file.
+    records = name + (fractions_tag(args) if levels in WIDTH_LEVELS else "")
+    costs, val, test = level_evaluators(net, records, args.seed, data, args.cache)
     latency = ThresholdEvaluator(
         test.confidence, test.correct, costs.exit_latency, costs.full_latency, costs.standalone
     )

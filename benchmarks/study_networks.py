@@ -167,7 +167,7 @@ def width_fractions(args) -> tuple[float, ...]:
     return DEFAULT_FRACTIONS if fractions is None else tuple(float(f) for f in fractions)
 
 
-def _fractions_tag(args) -> str:
+def fractions_tag(args) -> str:
     """'' for the paper's fractions, else '-F<f_1>_..._<f_L>': another design is another
     file."""
     fractions = width_fractions(args)
@@ -189,7 +189,7 @@ def leanet_path(name: str, levels: str, args) -> Path:
     if base:  # a LEANet of a differently trained base is another file
         recipe += f"-base{base}"
     if levels in WIDTH_LEVELS:
-        recipe += _fractions_tag(args)
+        recipe += fractions_tag(args)
     return args.cache / f"{name}-s{args.seed}-h{args.head_epochs}-ft{ft}{recipe}-bn.pt"
 
 
@@ -265,7 +265,7 @@ def trained_slimmable(base, name: str, data, epochs: int, args):
     with the base network's recipe (``name``: ``<arch>-<dataset>``)."""
     recipe = NETS[name.split("-")[0]]
     suffix = _training_suffix(recipe)
-    tag = _fractions_tag(args)
+    tag = fractions_tag(args)
     path = args.cache / f"{name}-slimmable-e{epochs}{suffix}{tag}-s{args.seed}.pt"
     net = baselines.SlimmableNet(base, fractions=width_fractions(args))
     if path.exists():

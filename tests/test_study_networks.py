@@ -53,9 +53,11 @@ def test_other_width_fractions_name_other_files_and_build_those_widths(tmp_path,
     paper = module.leanet_path("convnet-digits8x8-hybrid", "hybrid", args).name
     args.fractions = list(module.DEFAULT_FRACTIONS)  # the paper's, given explicitly: same file
     assert module.leanet_path("convnet-digits8x8-hybrid", "hybrid", args).name == paper
+    assert module.fractions_tag(args) == ""
     args.fractions = [0.35, 0.48, 0.61, 0.74, 0.87, 1.0]
     other = module.leanet_path("convnet-digits8x8-hybrid", "hybrid", args).name
     assert other == paper.replace("-bn.pt", "-F0.35_0.48_0.61_0.74_0.87_1-bn.pt")
+    assert module.fractions_tag(args) == "-F0.35_0.48_0.61_0.74_0.87_1"  # level records too
     depth = module.leanet_path("convnet-digits8x8-depth", "depth", args).name
     assert "-F" not in depth  # depth exits have no widths
     built = {}
