@@ -33,7 +33,10 @@ Measured (``benchmarks/results/design_search.md``, 8x8 digits, 3 seeds, equal ch
 time): every search's evaluated front beats the hand-fixed design's on test on all three
 networks, but random designs (Sobol) beat both searches on the ConvNet and MobileNet;
 MF-OSEMO leads only on VGG-16 (evaluated-front test HV 0.0618 against Sobol's 0.0582;
-ConvNet 0.0488 against 0.0501, MobileNet 0.0439 against 0.0520).
+ConvNet 0.0488 against 0.0501, MobileNet 0.0439 against 0.0520). Level 1's fraction often
+sits at the default range's lower bound 0.25; searched in 0.1-0.75 instead
+(``benchmarks/results/design_search_fraction.md``) it put MF-OSEMO ahead on the ConvNet but
+not on VGG-16, so the default range stays.
 """
 
 from __future__ import annotations
