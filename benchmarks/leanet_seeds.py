@@ -83,6 +83,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def run_name(arch: str, dataset: str, levels: str, args) -> str:
+    """``<arch>-<dataset>-<levels>``, tagged ``-F<fractions>`` for width levels at other
+    fractions than the paper's, so one results file can hold both designs."""
+    tag = study_networks.fractions_tag(args) if levels in study_networks.WIDTH_LEVELS else ""
+    return f"{arch}-{dataset}-{levels}{tag}"
+
+
 def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict:
     """One network at one seed, measured as the study measures it."""
     study_args = argparse.Namespace(**vars(args), seed=seed)
@@ -105,6 +112,7 @@ def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict
     row["slimmable_accuracy"] = result.get("slimmable", {}).get("test_accuracy")
     if levels in study_networks.WIDTH_LEVELS:
         row["fractions"] = list(study_networks.width_fractions(args))
+    row["name"] = run_name(arch, dataset, levels, args)
     row.update(seed=seed, cpu_seconds=time.process_time() - start)
     return row
 
@@ -143,11 +151,12 @@ def _order(name: str) -> tuple:
     """Tables list networks by data set, then architecture and kind of levels as the study
     does, whichever process ran them first."""
     archs, kinds = list(leanet_study.NETS), [*leanet_study.WIDTH_LEVELS, "depth"]
+    name, _, fractions = name.partition("-F")  # another design: after the paper's
     parts = name.split("-")
     if len(parts) != 3 or parts[0] not in archs or parts[2] not in kinds:
-        return (1, True, "", 0, 0)  # another name: after the study's, as first seen
+        return (1, True, "", 0, 0, "")  # another name: after the study's, as first seen
     arch, dataset, levels = parts
-    return (0, dataset != "mnist5k", dataset, archs.index(arch), kinds.index(levels))
+    return (0, dataset != "mnist5k", dataset, archs.index(arch), kinds.index(levels), fractions)
 
 
 def markdown(payload: dict) -> str:
@@ -259,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
             data = load_dataset(dataset, seed=seed)
             for arch in args.archs:
                 for levels in args.levels:
-                    name = f"{arch}-{dataset}-{levels}"
+                    name = run_name(arch, dataset, levels, args)
                     if any(r["name"] == name and r["seed"] == seed for r in runs):
                         continue
                     leanet_study._log(f"{name}, seed {seed}")

@@ -3,6 +3,7 @@ its runs, and a recorded width LEANet rebuilds to the recorded level accuracies.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -53,6 +54,23 @@ def test_summary_is_median_and_range_over_seeds():
     assert "| 0.0% (0.0%-0.0%) | 50.0% (50.0%-50.0%) |" in latency
     hv = next(line for line in text.splitlines() if "of 3 |" in line)
     assert hv.endswith("| 2 of 3 |")  # LEANet >= slimmable on seeds 0 and 2
+
+
+def test_another_designs_rows_are_named_apart_and_follow_the_papers():
+    module = load_benchmark("leanet_seeds")
+    args = argparse.Namespace(fractions=None)
+    assert module.run_name("convnet", "digits8x8", "hybrid", args) == "convnet-digits8x8-hybrid"
+    args.fractions = [0.35, 0.48, 0.61, 0.74, 0.87, 1.0]
+    other = module.run_name("convnet", "digits8x8", "hybrid", args)
+    assert other == "convnet-digits8x8-hybrid-F0.35_0.48_0.61_0.74_0.87_1"
+    assert module.run_name("convnet", "digits8x8", "depth", args) == "convnet-digits8x8-depth"
+    names = [other, "vgg16-digits8x8-hybrid", "convnet-digits8x8-hybrid", "convnet-mnist5k-depth"]
+    assert sorted(names, key=module._order) == [
+        "convnet-mnist5k-depth",
+        "convnet-digits8x8-hybrid",
+        other,  # right after the paper's design of the same network
+        "vgg16-digits8x8-hybrid",
+    ]
 
 
 @pytest.mark.slow
