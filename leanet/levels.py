@@ -93,6 +93,8 @@ __all__ = [
     "check_fractions",
 ]
 
+#: The paper's width fractions. A 6-level design from 0.35, which the design search liked on
+#: one seed, measured no better over 3 (``benchmarks/results/leanet_fractions.md``).
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.5, 0.625, 0.75, 0.875, 1.0)
 #: Width-level schemes (see the module docstring).
 SCHEMES = ("triangular", "slice", "hybrid")
