@@ -16,6 +16,10 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   (``polished``); ``evaluated`` is the front of the points the run evaluated. ``mfosemo``
   searches with the fine-tune epochs as a fidelity (``--fidelity-epochs``, then the
   recipe's); its cheap designs are charged but only target-fidelity designs make its front.
+  With ``--dense-points K`` a run is also told K points of each design's dense validation
+  front as soon as the design is built (:class:`DenseFronts`; runs named
+  ``<method>+dense<K>``), so its model and its evaluated front see each design's best
+  thresholds: the "thresholds searched inside each candidate" formulation.
 
 Test hypervolume from (full test accuracy - 0.05, energy ratio 1.25), as in
 ``leanet_study``. Command::
@@ -105,6 +109,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=2,
         help="fine-tune epochs of the cheap fidelity (method mfosemo only)",
     )
+    parser.add_argument(
+        "--dense-points",
+        type=int,
+        default=0,
+        help="tell the optimizer this many points of each newly built design's dense "
+        "validation front (thresholds searched inside each candidate; runs are labelled "
+        "<method>+dense<K>)",
+    )
     parser.add_argument("--reference-samples", type=int, default=20_000)
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "design_search")
@@ -156,6 +168,39 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
     )
 
 
+def label(method: str, args) -> str:
+    """The name of a method's runs: ``<method>+dense<K>`` when told dense-front points."""
+    return f"{method}+dense{args.dense_points}" if args.dense_points else method
+
+
+class DenseFronts:
+    """Study callback: after a design's first evaluation, tell the study ``k`` points of its
+    dense validation front (evenly spread along it by energy), evaluated by the problem
+    itself; the design is built, so they cost milliseconds and are not charged. The model
+    then sees each built design's best tradeoffs, not one threshold vector: the "thresholds
+    searched inside each candidate" formulation of issue 17, without a second optimizer."""
+
+    def __init__(self, k: int, n_samples: int) -> None:
+        self.k, self.n_samples, self.seen = k, n_samples, set()
+
+    def __call__(self, study: mobo.Study, told: list) -> None:
+        problem = study.problem
+        for e in told:
+            x = torch.tensor(e.x, dtype=torch.float64)[None]
+            design = problem.decode(x)[0][0]
+            if e.failed or design.key in self.seen:
+                continue
+            self.seen.add(design.key)
+            front, _ = reference_front(problem.evaluator(design), n_samples=self.n_samples)
+            T = front.thresholds  # ordered along the front
+            pick = torch.linspace(0, T.shape[0] - 1, min(self.k, T.shape[0])).round().long()
+            T = T[pick.unique()]
+            X = x.repeat(T.shape[0], 1)
+            start = problem.threshold_columns.start  # a design with fewer levels ignores the rest
+            X[:, start : start + T.shape[1]] = T
+            study.tell(X, problem.evaluate(X))
+
+
 def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     problem = make_problem(arch, setup, args, method)
 
@@ -171,7 +216,10 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with mobo.Study(problem, method, seed=seed, n_initial=args.n_initial) as study:
-            result = study.optimize(args.max_evals, show_progress=False, callbacks=[within_budget])
+            callbacks = [within_budget]
+            if args.dense_points:
+                callbacks.append(DenseFronts(args.dense_points, args.reference_samples))
+            result = study.optimize(args.max_evals, show_progress=False, callbacks=callbacks)
     spent = charged(study)
     designs = {}  # the target-fidelity designs: what the result's front may use
     for design, _ in problem.decode(result.X[problem.at_target(result.X)]):
@@ -181,7 +229,7 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     evaluated = test_front(problem, [problem.decode(x)[0] for x in result.pareto_X], setup, tests)
     return {
         "network": setup["name"],
-        "method": method,
+        "method": label(method, args),
         "seed": seed,
         "n_initial": args.n_initial,
         "evaluations": result.n_evaluations,
@@ -376,7 +424,8 @@ def main(argv: list[str] | None = None) -> dict:
         for method in args.methods:
             for seed in seeds:
                 if any(
-                    (r["network"], r["method"], r["seed"]) == (setup["name"], method, seed)
+                    (r["network"], r["method"], r["seed"])
+                    == (setup["name"], label(method, args), seed)
                     for r in runs
                 ):
                     continue

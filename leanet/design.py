@@ -284,7 +284,8 @@ class DesignProblem(Problem):
 
     # -- decoding --------------------------------------------------------------------------
     @property
-    def _thresholds(self) -> slice:
+    def threshold_columns(self) -> slice:
+        """The columns of an input that hold the thresholds (for the most levels)."""
         return slice(4, 4 + self.levels[1] - 1)
 
     def decode(self, X: Tensor) -> list[tuple[Design, Tensor]]:
@@ -307,7 +308,7 @@ class DesignProblem(Problem):
                 fine_tune_epochs=epochs,
             )
             design = self._buildable(design)
-            thresholds = x[self._thresholds][: design.num_levels - 1].clamp(0.0, 1.0)
+            thresholds = x[self.threshold_columns][: design.num_levels - 1].clamp(0.0, 1.0)
             out.append((design, thresholds))
         return out
 
@@ -363,15 +364,15 @@ class DesignProblem(Problem):
     # -- the warped search space -----------------------------------------------------------
     def to_unit(self, X: Tensor) -> Tensor:
         U = super().to_unit(X)
-        U[..., self._thresholds] = thresholds_to_log_unit(
-            X[..., self._thresholds], self.log_decades
+        U[..., self.threshold_columns] = thresholds_to_log_unit(
+            X[..., self.threshold_columns], self.log_decades
         )
         return U
 
     def from_unit(self, U: Tensor) -> Tensor:
         X = super().from_unit(U)
-        X[..., self._thresholds] = log_unit_to_thresholds(
-            U[..., self._thresholds], self.log_decades
+        X[..., self.threshold_columns] = log_unit_to_thresholds(
+            U[..., self.threshold_columns], self.log_decades
         )
         return X
 

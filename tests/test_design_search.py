@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import leanet
+import mobo
 from leanet.costs import measure_costs
 from leanet.evaluator import ThresholdEvaluator, reference_front
 from tests.benchmark_scripts import load_benchmark
@@ -38,6 +39,7 @@ def _args(tmp_path, budget: float) -> argparse.Namespace:
         reference_samples=500,
         first_fraction=[0.25, 0.75],
         cache=tmp_path,
+        dense_points=0,
     )
 
 
@@ -78,6 +80,39 @@ def test_polishing_one_design_is_its_dense_front_measured_on_test(setup, tmp_pat
     )
     assert polished["hv"] == pytest.approx(expected)
     assert torch.isfinite(torch.tensor(polished["hv"]))
+
+
+def test_dense_fronts_tells_each_new_designs_dense_front_once(setup, tmp_path):
+    module = load_benchmark("design_search")
+    args = _args(tmp_path, budget=1e9)
+    problem = module.make_problem("convnet", setup, args)
+    study = mobo.Study(problem, "sobol", seed=0)
+    X = study.ask()
+    study.tell(X, problem.evaluate(X))
+    tell = module.DenseFronts(3, n_samples=args.reference_samples)
+    tell(study, study.evaluations)
+    design = problem.decode(X)[0][0]
+    front, _ = reference_front(problem.evaluator(design), n_samples=args.reference_samples)
+    added = study.evaluations[1:]
+    assert 1 <= len(added) <= 3
+    Xa = torch.tensor([e.x for e in added], dtype=torch.float64)
+    assert all(d.key == design.key for d, _ in problem.decode(Xa))
+    # the front's cheapest and most accurate ends, at the objectives the front reports
+    Ya = torch.tensor([e.y for e in added], dtype=torch.float64)
+    assert torch.allclose(Ya[0], front.objectives()[0]) and torch.allclose(
+        Ya[-1], front.objectives()[-1]
+    )
+    tell(study, study.evaluations)  # a design already told: nothing more
+    assert len(study.evaluations) == 1 + len(added)
+
+
+def test_a_run_told_dense_fronts_is_labelled_apart(setup, tmp_path):
+    module = load_benchmark("design_search")
+    args = _args(tmp_path, budget=1e9)
+    args.dense_points, args.max_evals = 2, 2
+    run = module.run_one("convnet", "sobol", 0, setup, args)
+    assert run["method"] == "sobol+dense2"
+    assert run["evaluations"] >= 2 and run["designs"] == 1  # the first design's front, told
 
 
 def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tmp_path):
