@@ -389,7 +389,7 @@ def time_table(runs: list[dict], networks: dict, baseline: str = "qlognehvi") ->
 def _initial(runs: list[dict]) -> str:
     """The runs' initial Sobol sizes ('-' for Sobol itself, which is all Sobol; runs before
     --n-initial had mobo's default, 20)."""
-    if all(r["method"] == "sobol" for r in runs):
+    if all(r["method"].split("+")[0] == "sobol" for r in runs):
         return "-"
     return ",".join(sorted({str(r.get("n_initial", 20)) for r in runs}))
 
