@@ -83,13 +83,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_name(arch: str, dataset: str, levels: str, args) -> str:
-    """``<arch>-<dataset>-<levels>``, tagged ``-F<fractions>`` for width levels at other
-    fractions than the paper's, so one results file can hold both designs."""
-    tag = study_networks.fractions_tag(args) if levels in study_networks.WIDTH_LEVELS else ""
-    return f"{arch}-{dataset}-{levels}{tag}"
-
-
 def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict:
     """One network at one seed, measured as the study measures it."""
     study_args = argparse.Namespace(**vars(args), seed=seed)
@@ -112,7 +105,6 @@ def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict
     row["slimmable_accuracy"] = result.get("slimmable", {}).get("test_accuracy")
     if levels in study_networks.WIDTH_LEVELS:
         row["fractions"] = list(study_networks.width_fractions(args))
-    row["name"] = run_name(arch, dataset, levels, args)
     row.update(seed=seed, cpu_seconds=time.process_time() - start)
     return row
 
@@ -252,9 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     runs = []
     if args.note is None and path.exists():  # keep the note the results already carry
         args.note = json.loads(path.read_text()).get("note")
-    for source in [path, *args.merge]:
-        if source == path and not path.exists():
-            continue
+    for source in ([path] if path.exists() else []) + args.merge:
         old = provenance.read_results(source)
         runs = provenance.merge_runs(
             runs,
@@ -268,7 +258,7 @@ def main(argv: list[str] | None = None) -> dict:
             data = load_dataset(dataset, seed=seed)
             for arch in args.archs:
                 for levels in args.levels:
-                    name = run_name(arch, dataset, levels, args)
+                    name = study_networks.network_name(arch, dataset, levels, args)
                     if any(r["name"] == name and r["seed"] == seed for r in runs):
                         continue
                     leanet_study._log(f"{name}, seed {seed}")

@@ -62,8 +62,8 @@ from study_networks import (  # noqa: E402, F401  (re-exported: the other script
     NETS,
     WIDTH_LEVELS,
     Recipe,
-    fractions_tag,
     level_evaluators,
+    network_name,
     trained_base,
     trained_leanet,
     trained_slimmable,
@@ -187,13 +187,11 @@ def _front_hv(front: dict, full_test_accuracy: float) -> float:
 
 def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dict, object]:
     """Measure one LEANet; returns its results and its validation ThresholdProblem."""
-    name = f"{arch}-{dataset}-{levels}"
+    name = network_name(arch, dataset, levels, args)  # tagged if not the paper's widths
     args.cache.mkdir(parents=True, exist_ok=True)
     base, base_info = trained_base(arch, dataset, data, args)
     net = trained_leanet(base, f"{arch}-{dataset}-{levels}", levels, data, args)
-    # Level records of another design (fractions) are another cache file.
-    records = name + (fractions_tag(args) if levels in WIDTH_LEVELS else "")
-    costs, val, test = level_evaluators(net, records, args.seed, data, args.cache)
+    costs, val, test = level_evaluators(net, name, args.seed, data, args.cache)
     latency = ThresholdEvaluator(
         test.confidence, test.correct, costs.exit_latency, costs.full_latency, costs.standalone
     )

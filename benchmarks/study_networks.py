@@ -167,11 +167,20 @@ def width_fractions(args) -> tuple[float, ...]:
     return DEFAULT_FRACTIONS if fractions is None else tuple(float(f) for f in fractions)
 
 
-def fractions_tag(args) -> str:
-    """'' for the paper's fractions, else '-F<f_1>_..._<f_L>': another design is another
-    file."""
+def fractions_tag(args, levels: str = "width") -> str:
+    """'' for the paper's fractions (and for depth levels, which have none), else
+    '-F<f_1>_..._<f_L>': another design is another file and another row."""
     fractions = width_fractions(args)
-    return "" if fractions == DEFAULT_FRACTIONS else "-F" + "_".join(f"{f:g}" for f in fractions)
+    if levels not in WIDTH_LEVELS or fractions == DEFAULT_FRACTIONS:
+        return ""
+    return "-F" + "_".join(f"{f:g}" for f in fractions)
+
+
+def network_name(arch: str, dataset: str, levels: str, args) -> str:
+    """A study network's name, ``<arch>-<dataset>-<levels>``, tagged with its fractions
+    when they are not the paper's (:func:`fractions_tag`): the name its level records are
+    cached under and its results rows carry."""
+    return f"{arch}-{dataset}-{levels}{fractions_tag(args, levels)}"
 
 
 def leanet_path(name: str, levels: str, args) -> Path:
@@ -188,8 +197,7 @@ def leanet_path(name: str, levels: str, args) -> Path:
     base = _training_suffix(NETS[name.split("-")[0]])
     if base:  # a LEANet of a differently trained base is another file
         recipe += f"-base{base}"
-    if levels in WIDTH_LEVELS:
-        recipe += fractions_tag(args)
+    recipe += fractions_tag(args, levels)
     return args.cache / f"{name}-s{args.seed}-h{args.head_epochs}-ft{ft}{recipe}-bn.pt"
 
 

@@ -58,12 +58,13 @@ def test_summary_is_median_and_range_over_seeds():
 
 def test_another_designs_rows_are_named_apart_and_follow_the_papers():
     module = load_benchmark("leanet_seeds")
+    names_of = load_benchmark("study_networks").network_name
     args = argparse.Namespace(fractions=None)
-    assert module.run_name("convnet", "digits8x8", "hybrid", args) == "convnet-digits8x8-hybrid"
+    assert names_of("convnet", "digits8x8", "hybrid", args) == "convnet-digits8x8-hybrid"
     args.fractions = [0.35, 0.48, 0.61, 0.74, 0.87, 1.0]
-    other = module.run_name("convnet", "digits8x8", "hybrid", args)
+    other = names_of("convnet", "digits8x8", "hybrid", args)
     assert other == "convnet-digits8x8-hybrid-F0.35_0.48_0.61_0.74_0.87_1"
-    assert module.run_name("convnet", "digits8x8", "depth", args) == "convnet-digits8x8-depth"
+    assert names_of("convnet", "digits8x8", "depth", args) == "convnet-digits8x8-depth"
     names = [other, "vgg16-digits8x8-hybrid", "convnet-digits8x8-hybrid", "convnet-mnist5k-depth"]
     assert sorted(names, key=module._order) == [
         "convnet-mnist5k-depth",
