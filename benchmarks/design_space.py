@@ -1,0 +1,218 @@
+"""How much can any design search gain over random designs? (issue 17)
+
+``design_search.py`` compares searches of equal charged time; on the ConvNet a random design
+search told each design's dense front ended at 0.0561 test hypervolume with a spread of
+0.0542-0.0562, and no model-based search beat it. This script asks what the space itself
+allows, from the designs already trained into a design cache (the searches' union):
+
+- every cached design at the target fine-tune epochs gets its dense validation front
+  (:func:`leanet.evaluator.reference_front`), and each point is measured on test once;
+- **all designs**: the validation Pareto front of the union of every design's dense front
+  (``polished``), and of ``K`` points of each (``dense K``, picked as
+  ``design_search.DenseFronts`` picks them), measured on test: the best a search that ends
+  with these designs can report, a ceiling for both of ``design_search``'s figures;
+- **random n designs**: the same two figures for ``--draws`` random subsets of ``n``
+  cached designs (without replacement), median and 10-90% range: what a random design
+  search of ``n`` designs gets, without re-running it;
+- the designs that make the all-designs front, and the best single designs.
+
+The cache holds the designs the searches chose, so it leans to good ones; the table says how
+many of the space's designs it holds. Test hypervolume from (full test accuracy - 0.05,
+energy ratio 1.25), as in ``design_search``. Command::
+
+    .venv/bin/python benchmarks/design_space.py --archs convnet vgg16
+
+Writes ``benchmarks/results/design_space.{json,md}`` with the command and commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from leanet.checkpoints import load_leanet
+from leanet.costs import measure_costs
+from leanet.design import Design
+from leanet.evaluator import ThresholdEvaluator, reference_front
+from mobo.metrics import pareto_mask
+
+sys.path.insert(0, str(Path(__file__).parent))
+import study_networks  # noqa: E402
+from design_search import make_problem, network_setup  # noqa: E402
+from leanet_study import _front_hv  # noqa: E402
+from provenance import command_line, commit, machine  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", nargs="+", default=["convnet", "vgg16"])
+    parser.add_argument("--dataset", default="digits8x8")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[7, 14, 28, 56])
+    parser.add_argument("--draws", type=int, default=200, help="random subsets per size")
+    parser.add_argument("--dense-points", type=int, default=5)
+    parser.add_argument("--reference-samples", type=int, default=20_000)
+    parser.add_argument("--head-epochs", type=int, default=20)
+    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "design_space")
+    args = parser.parse_args(argv)
+    # make_problem's options, as design_search's defaults
+    args.first_fraction, args.fine_tune_epochs, args.fidelity_epochs = (0.25, 0.75), None, 2
+    args.command = command_line("design_space.py", argv)
+    return args
+
+
+def cached_designs(folder: Path, seed: int, epochs: int) -> list[Design]:
+    """The designs trained into ``folder`` (seed ``seed``) at ``epochs`` fine-tune epochs."""
+    designs = []
+    for path in sorted(folder.glob(f"*-s{seed}.pt")):
+        _, meta = load_leanet(path)
+        design = Design(**meta["design"])
+        if design.fine_tune_epochs == epochs:
+            designs.append(design)
+    return designs
+
+
+def design_points(problem, design: Design, setup: dict, args) -> dict:
+    """The design's dense validation front, each point's validation and test objectives,
+    and the indices of the ``K`` points ``DenseFronts`` would tell a study."""
+    front, _ = reference_front(problem.evaluator(design), n_samples=args.reference_samples)
+    net = problem.network(design)
+    test = ThresholdEvaluator.from_model(
+        net, setup["data"].test, measure_costs(net, problem.platform, latency=False)
+    ).evaluate(front.thresholds)
+    n = front.thresholds.shape[0]
+    pick = torch.linspace(0, n - 1, min(args.dense_points, n)).round().long().unique()
+    return {
+        "design": design.key,
+        "val": torch.stack([front.accuracy, -front.energy_ratio], dim=-1),
+        "test": {"accuracy": test.accuracy.tolist(), "energy_ratio": test.energy_ratio.tolist()},
+        "dense": pick.tolist(),
+    }
+
+
+def union_hv(points: list[dict], full_test: float, dense: bool) -> tuple[float, list[str]]:
+    """Test HV of the validation Pareto front of the designs' points (all, or their dense K)."""
+    val, acc, energy, names = [], [], [], []
+    for p in points:
+        idx = p["dense"] if dense else range(p["val"].shape[0])
+        for i in idx:
+            val.append(p["val"][i])
+            acc.append(p["test"]["accuracy"][i])
+            energy.append(p["test"]["energy_ratio"][i])
+            names.append(p["design"])
+    keep = pareto_mask(torch.stack(val)).tolist()
+    front = {
+        "accuracy": [a for a, k in zip(acc, keep, strict=True) if k],
+        "energy_ratio": [e for e, k in zip(energy, keep, strict=True) if k],
+    }
+    return _front_hv(front, full_test), sorted({n for n, k in zip(names, keep, strict=True) if k})
+
+
+def measure(arch: str, args) -> dict:
+    setup = network_setup(arch, args)
+    problem = make_problem(arch, setup, args)
+    epochs = problem.epochs[-1]
+    designs = cached_designs(problem.cache, problem.seed, epochs)
+    study_networks.log(f"design space: {setup['name']}, {len(designs)} cached designs")
+    points = [design_points(problem, d, setup, args) for d in designs]
+    full = setup["full_test_accuracy"]
+    out: dict = {
+        "network": setup["name"],
+        "space_size": space_size(problem),
+        "designs": len(designs),
+        "hand_fixed_test_hv": setup["hand_fixed_test_hv"],
+        "all": {},
+        "random": [],
+    }
+    for dense in (False, True):
+        hv, front_designs = union_hv(points, full, dense)
+        out["all"]["dense" if dense else "polished"] = {"hv": hv, "designs": front_designs}
+    single = sorted(((union_hv([p], full, False)[0], p["design"]) for p in points), reverse=True)
+    out["best_single"] = [{"design": k, "hv": hv} for hv, k in single[:5]]
+    rng = random.Random(0)
+    for n in args.sizes:
+        if n > len(points):
+            continue
+        draws = [rng.sample(points, n) for _ in range(args.draws)]
+        row = {"n": n}
+        for dense in (False, True):
+            hvs = sorted(union_hv(d, full, dense)[0] for d in draws)
+            row["dense" if dense else "polished"] = {
+                "median": statistics.median(hvs),
+                "p10": hvs[len(hvs) // 10],
+                "p90": hvs[(9 * len(hvs)) // 10],
+            }
+        out["random"].append(row)
+    return out
+
+
+def space_size(problem) -> int:
+    lo, hi = problem.levels
+    f_lo, f_hi = problem.fraction_range
+    fractions = round((f_hi - f_lo) / problem.fraction_step) + 1
+    return (hi - lo + 1) * fractions * len(problem.head_hidden) * len(problem.confidences)
+
+
+def report(args, rows: list[dict]) -> str:
+    k = args.dense_points
+    lines = [
+        "# What the design space allows: all cached designs and random subsets (issue 17)",
+        "",
+        f"Command: `{args.command}`  ",
+        f"Commit: `{commit()}`  ",
+        f"Machine: {machine()}",
+        "",
+        "Test hypervolume of the validation Pareto front of the designs' dense fronts "
+        f"(polished) and of {k} points of each (dense {k}); random rows: median [10%-90%] "
+        f"over {args.draws} random subsets of n cached designs.",
+        "",
+        f"| network | cached / space | hand-fixed | designs | polished | dense {k} |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        head = f"| {r['network']} | {r['designs']} / {r['space_size']} | "
+        head += f"{r['hand_fixed_test_hv']:.5f} | "
+        lines.append(
+            head + f"all {r['designs']} | {r['all']['polished']['hv']:.5f} | "
+            f"{r['all']['dense']['hv']:.5f} |"
+        )
+        for s in r["random"]:
+            cells = [
+                f"{s[v]['median']:.5f} [{s[v]['p10']:.5f}-{s[v]['p90']:.5f}]"
+                for v in ("polished", "dense")
+            ]
+            lines.append(head + f"random {s['n']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for r in rows:
+        lines.append(
+            f"- {r['network']}: the all-designs polished front uses "
+            + ", ".join(r["all"]["polished"]["designs"])
+            + "; best single designs (own dense front, test HV): "
+            + ", ".join(f"{b['design']} {b['hv']:.5f}" for b in r["best_single"])
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    rows = [measure(arch, args) for arch in args.archs]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"command": args.command, "commit": commit(), "machine": machine(), "rows": rows}
+    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    text = report(args, rows)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
