@@ -98,6 +98,21 @@ def design_points(problem, design: Design, setup: dict, args) -> dict:
     }
 
 
+def val_hv(point: dict, full_val: float) -> float:
+    """Validation HV of one design's dense front, from (full validation accuracy - 0.05, 1.25)."""
+    front = {
+        "accuracy": point["val"][:, 0].tolist(),
+        "energy_ratio": (-point["val"][:, 1]).tolist(),
+    }
+    return _front_hv(front, full_val)
+
+
+def best_by_validation(points: list[dict], full_test: float, dense: bool) -> float:
+    """Test HV of the front of the one design whose own dense front is best on validation."""
+    best = max(points, key=lambda p: p["val_hv"])
+    return union_hv([best], full_test, dense)[0]
+
+
 def union_hv(points: list[dict], full_test: float, dense: bool) -> tuple[float, list[str]]:
     """Test HV of the validation Pareto front of the designs' points (all, or their dense K)."""
     val, acc, energy, names = [], [], [], []
@@ -123,7 +138,10 @@ def measure(arch: str, args) -> dict:
     designs = cached_designs(problem.cache, problem.seed, epochs)
     study_networks.log(f"design space: {setup['name']}, {len(designs)} cached designs")
     points = [design_points(problem, d, setup, args) for d in designs]
-    full = setup["full_test_accuracy"]
+    full, full_val = setup["full_test_accuracy"], problem.full_accuracy
+    for p in points:
+        p["val_hv"] = val_hv(p, full_val)
+        p["test_hv"] = union_hv([p], full, False)[0]
     out: dict = {
         "network": setup["name"],
         "space_size": space_size(problem),
@@ -135,8 +153,18 @@ def measure(arch: str, args) -> dict:
     for dense in (False, True):
         hv, front_designs = union_hv(points, full, dense)
         out["all"]["dense" if dense else "polished"] = {"hv": hv, "designs": front_designs}
-    single = sorted(((union_hv([p], full, False)[0], p["design"]) for p in points), reverse=True)
-    out["best_single"] = [{"design": k, "hv": hv} for hv, k in single[:5]]
+    for dense in (False, True):
+        name = "best_dense" if dense else "best_polished"
+        out["all"][name] = best_by_validation(points, full, dense)
+    single = sorted(points, key=lambda p: p["test_hv"], reverse=True)
+    out["best_single"] = [{"design": p["design"], "hv": p["test_hv"]} for p in single[:5]]
+    by_val = sorted(points, key=lambda p: p["val_hv"], reverse=True)
+    out["best_by_validation"] = [
+        {"design": p["design"], "val_hv": p["val_hv"], "hv": p["test_hv"]} for p in by_val[:5]
+    ]
+    out["val_test_rank_correlation"] = rank_correlation(
+        [p["val_hv"] for p in points], [p["test_hv"] for p in points]
+    )
     rng = random.Random(0)
     for n in args.sizes:
         if n > len(points):
@@ -144,14 +172,28 @@ def measure(arch: str, args) -> dict:
         draws = [rng.sample(points, n) for _ in range(args.draws)]
         row = {"n": n}
         for dense in (False, True):
-            hvs = sorted(union_hv(d, full, dense)[0] for d in draws)
-            row["dense" if dense else "polished"] = {
-                "median": statistics.median(hvs),
-                "p10": hvs[len(hvs) // 10],
-                "p90": hvs[(9 * len(hvs)) // 10],
-            }
+            name = "dense" if dense else "polished"
+            row[name] = _spread([union_hv(d, full, dense)[0] for d in draws])
+            row[f"best_{name}"] = _spread([best_by_validation(d, full, dense) for d in draws])
         out["random"].append(row)
     return out
+
+
+def _spread(values: list[float]) -> dict:
+    values = sorted(values)
+    n = len(values)
+    return {
+        "median": statistics.median(values),
+        "p10": values[n // 10],
+        "p90": values[(9 * n) // 10],
+    }
+
+
+def rank_correlation(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation (ties ranked by order; enough for a summary)."""
+    ra = torch.tensor(a).argsort().argsort().double()
+    rb = torch.tensor(b).argsort().argsort().double()
+    return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
 
 
 def space_size(problem) -> int:
@@ -171,33 +213,43 @@ def report(args, rows: list[dict]) -> str:
         f"Machine: {machine()}",
         "",
         "Test hypervolume of the validation Pareto front of the designs' dense fronts "
-        f"(polished) and of {k} points of each (dense {k}); random rows: median [10%-90%] "
-        f"over {args.draws} random subsets of n cached designs.",
+        f"(union, polished), of {k} points of each (union, dense {k}), and of the one design "
+        "whose own dense front has the best validation hypervolume (best design); random "
+        f"rows: median [10%-90%] over {args.draws} random subsets of n cached designs.",
         "",
-        f"| network | cached / space | hand-fixed | designs | polished | dense {k} |",
-        "|---|---|---|---|---|---|",
+        f"| network | cached / space | hand-fixed | designs | union, polished | union, dense {k} "
+        f"| best design, polished | best design, dense {k} |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         head = f"| {r['network']} | {r['designs']} / {r['space_size']} | "
         head += f"{r['hand_fixed_test_hv']:.5f} | "
-        lines.append(
-            head + f"all {r['designs']} | {r['all']['polished']['hv']:.5f} | "
-            f"{r['all']['dense']['hv']:.5f} |"
-        )
+        every = r["all"]
+        cells = [every[v]["hv"] for v in ("polished", "dense")]
+        cells += [every[v] for v in ("best_polished", "best_dense")]
+        lines.append(head + f"all {r['designs']} | " + " | ".join(f"{c:.5f}" for c in cells) + " |")
         for s in r["random"]:
             cells = [
                 f"{s[v]['median']:.5f} [{s[v]['p10']:.5f}-{s[v]['p90']:.5f}]"
-                for v in ("polished", "dense")
+                for v in ("polished", "dense", "best_polished", "best_dense")
             ]
             lines.append(head + f"random {s['n']} | " + " | ".join(cells) + " |")
     lines.append("")
     for r in rows:
-        lines.append(
-            f"- {r['network']}: the all-designs polished front uses "
+        lines += [
+            f"- {r['network']}: the all-designs union front (polished) uses "
             + ", ".join(r["all"]["polished"]["designs"])
-            + "; best single designs (own dense front, test HV): "
+            + ".",
+            "  Best single designs on test (own dense front): "
             + ", ".join(f"{b['design']} {b['hv']:.5f}" for b in r["best_single"])
-        )
+            + ".",
+            "  Best on validation (validation HV / test HV): "
+            + ", ".join(
+                f"{b['design']} {b['val_hv']:.5f} / {b['hv']:.5f}" for b in r["best_by_validation"]
+            )
+            + f". Rank correlation of designs' validation and test HV: "
+            f"{r['val_test_rank_correlation']:.2f}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
