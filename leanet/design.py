@@ -36,7 +36,10 @@ MF-OSEMO leads only on VGG-16 (evaluated-front test HV 0.0618 against Sobol's 0.
 ConvNet 0.0488 against 0.0501, MobileNet 0.0439 against 0.0520). Level 1's fraction often
 sits at the default range's lower bound 0.25; searched in 0.1-0.75 instead
 (``benchmarks/results/design_search_fraction.md``) it put MF-OSEMO ahead on the ConvNet but
-not on VGG-16, so the default range stays.
+not on VGG-16, so the default range stays. Why random designs hold their own there
+(``benchmarks/results/design_space.md``): with 299 validation images, the union of every
+cached design scores no better on test than a few dozen random ones, and the design best on
+validation is a poor pick (winner's curse), so report a few dense-front points per design.
 """
 
 from __future__ import annotations
