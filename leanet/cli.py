@@ -418,7 +418,7 @@ def _run_report(args: argparse.Namespace) -> int:
     test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs)
     full_val = evaluate(artifact.net.base, data.val)
     full_test = evaluate(artifact.net.base, data.test)
-    print(pareto_table(artifact.front, test))
+    print(pareto_table(artifact.front, test, len(data.val)))
     print()
     print(savings_table(energy_savings(artifact.front, full_val, test, args.losses), full_test))
     return 0

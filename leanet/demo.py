@@ -34,7 +34,7 @@ from leanet.checkpoints import (  # noqa: E402
 )
 from leanet.costs import LevelCosts, measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics  # noqa: E402
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution  # noqa: E402
 from leanet.model import build  # noqa: E402
 from leanet.policy import Saving, energy_savings, save_artifact  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
@@ -180,7 +180,7 @@ def run_demo(config: DemoConfig) -> dict:
     front = problem.deployable_front(result.pareto_X)
     hv_ratio = float(result.hypervolume[-1]) / problem.max_hv
     print()
-    print(pareto_table(front, test))
+    print(pareto_table(front, test, len(data.val)))
     savings = energy_savings(front, full_val, test, losses=(0.0, 0.01, 0.02))
     print()
     print(savings_table(savings, full_test))
@@ -222,8 +222,11 @@ def run_demo(config: DemoConfig) -> dict:
     return summary
 
 
-def pareto_table(front: ThresholdMetrics, test: ThresholdEvaluator) -> str:
-    """Pareto thresholds with validation and test accuracy, energy ratio and exits."""
+def pareto_table(
+    front: ThresholdMetrics, test: ThresholdEvaluator, num_val: int | None = None
+) -> str:
+    """Pareto thresholds with validation and test accuracy, energy ratio and exits, and how
+    finely the splits measure accuracy (``num_val``: validation inputs, if known)."""
     on_test = test.evaluate(front.thresholds)
     L = front.exit_fraction.shape[1]
     header = f"{'thresholds':>28} {'val acc':>8} {'test acc':>8} {'energy':>7}  " + " ".join(
@@ -240,6 +243,11 @@ def pareto_table(front: ThresholdMetrics, test: ThresholdEvaluator) -> str:
             f"{thresholds:>28} {float(front.accuracy[i]):8.4f} "
             f"{float(on_test.accuracy[i]):8.4f} {float(on_test.energy_ratio[i]):7.3f}  {exits}"
         )
+    if len(front):
+        typical = float(on_test.accuracy.median())
+        if num_val:
+            lines.append(f"validation: {accuracy_resolution(typical, num_val)}")
+        lines.append(f"test: {accuracy_resolution(typical, test.num_inputs)}")
     return "\n".join(lines)
 
 

@@ -57,7 +57,7 @@ from torch import Tensor
 from leanet.checkpoints import load_leanet, save_leanet
 from leanet.confidence import CONFIDENCES
 from leanet.costs import measure_costs
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
 from leanet.levels import WidthLevels
 from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet, build
@@ -355,6 +355,7 @@ class DesignProblem(Problem):
     def front_table(self, X: Tensor) -> str:
         """The points ``X`` as a table: validation accuracy, energy ratio, design, thresholds."""
         lines = [f"{'accuracy':>9} {'energy':>7}  design, thresholds"]
+        accuracies = []
         for design, thresholds in self.decode(X):
             m = self.evaluator(design).evaluate(thresholds[None])
             shown = ", ".join(f"{float(t):.4g}" for t in thresholds)
@@ -362,6 +363,10 @@ class DesignProblem(Problem):
                 f"{float(m.accuracy[0]):9.4f} {float(m.energy_ratio[0]):7.3f}  {design.key}, "
                 f"T = ({shown})"
             )
+            accuracies.append(float(m.accuracy[0]))
+        if accuracies:  # the validation split's resolution: a few inputs apart is noise
+            typical = sorted(accuracies)[len(accuracies) // 2]
+            lines.append(f"validation: {accuracy_resolution(typical, len(self.data.val))}")
         return "\n".join(lines)
 
     # -- the warped search space -----------------------------------------------------------

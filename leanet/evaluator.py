@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -144,6 +145,21 @@ class ThresholdMetrics:
 
 
 @torch.no_grad()
+def accuracy_resolution(accuracy: float, n: int) -> str:
+    """How finely ``n`` inputs measure an accuracy near ``accuracy``: one input's share and the
+    binomial standard error, in points. Pareto points a few inputs apart are within the noise
+    (``benchmarks/results/design_space.md``: choosing among many of them on 299 validation
+    images picks lucky ones), so tables say it next to the figures."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    a = min(max(float(accuracy), 0.0), 1.0)
+    se = 100 * math.sqrt(a * (1 - a) / n)
+    return (
+        f"{n} inputs: one input is {100 / n:.2f} points of accuracy; the standard error "
+        f"of an accuracy near {a:.3f} is {se:.2f} points"
+    )
+
+
 def level_records(
     net, dataset, *, batch_size: int = 512, device: str | torch.device = "auto"
 ) -> tuple[Tensor, Tensor]:

@@ -120,6 +120,10 @@ def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(p
     # The reference point: the pretrained network's validation accuracy minus the margin,
     # energy of the pretrained network.
     assert problem.ref_point.tolist() == pytest.approx([problem.full_accuracy - 0.05, -1.0])
+    # The table names each point's design and says how finely validation measures accuracy.
+    table = problem.front_table(torch.cat([x, x2])).splitlines()
+    assert len(table) == 4 and all(design.key in row for row in table[1:3])
+    assert table[3].startswith(f"validation: {len(digits.val)} inputs: one input is")
 
 
 def test_constraints_journal_resume_and_cache_build_nothing_twice(pretrained, digits, tmp_path):

@@ -483,3 +483,14 @@ def test_an_artifact_can_ship_the_dense_depthwise_runtime(tmp_path):
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+def test_accuracy_resolution_states_one_input_and_the_standard_error():
+    from leanet.evaluator import accuracy_resolution
+
+    note = accuracy_resolution(0.97, 299)
+    assert "299 inputs" in note and "one input is 0.33 points" in note
+    assert "near 0.970 is 0.99 points" in note  # 100 * sqrt(0.97 * 0.03 / 299) = 0.987
+    assert "is 0.00 points" in accuracy_resolution(1.0, 10)  # no spread at a perfect score
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        accuracy_resolution(0.5, 0)
