@@ -17,7 +17,7 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   searches with the fine-tune epochs as a fidelity (``--fidelity-epochs``, then the
   recipe's); its cheap designs are charged but only target-fidelity designs make its front.
   With ``--dense-points K`` a run is also told K points of each design's dense validation
-  front as soon as the design is built (:class:`DenseFronts`; runs named
+  front as soon as the design is built (:class:`leanet.dense_fronts.DenseFronts`; runs named
   ``<method>+dense<K>``), so its model and its evaluated front see each design's best
   thresholds: the "thresholds searched inside each candidate" formulation. Measured on the
   ConvNet (``results/design_search_dense.md``): it lifts random and qLogNEHVI searches'
@@ -48,6 +48,7 @@ import torch
 import mobo
 from leanet.costs import measure_costs
 from leanet.data import load_dataset
+from leanet.dense_fronts import DenseFronts
 from leanet.design import DesignProblem
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, reference_front
 from leanet.problem import ThresholdProblem
@@ -174,34 +175,6 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
 def label(method: str, args) -> str:
     """The name of a method's runs: ``<method>+dense<K>`` when told dense-front points."""
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
-
-
-class DenseFronts:
-    """Study callback: after a design's first evaluation, tell the study ``k`` points of its
-    dense validation front (evenly spread along it by energy), evaluated by the problem
-    itself; the design is built, so they cost milliseconds and are not charged. The model
-    then sees each built design's best tradeoffs, not one threshold vector: the "thresholds
-    searched inside each candidate" formulation of issue 17, without a second optimizer."""
-
-    def __init__(self, k: int, n_samples: int) -> None:
-        self.k, self.n_samples, self.seen = k, n_samples, set()
-
-    def __call__(self, study: mobo.Study, told: list) -> None:
-        problem = study.problem
-        for e in told:
-            x = torch.tensor(e.x, dtype=torch.float64)[None]
-            design = problem.decode(x)[0][0]
-            if e.failed or design.key in self.seen:
-                continue
-            self.seen.add(design.key)
-            front, _ = reference_front(problem.evaluator(design), n_samples=self.n_samples)
-            T = front.thresholds  # ordered along the front
-            pick = torch.linspace(0, T.shape[0] - 1, min(self.k, T.shape[0])).round().long()
-            T = T[pick.unique()]
-            X = x.repeat(T.shape[0], 1)
-            start = problem.threshold_columns.start  # a design with fewer levels ignores the rest
-            X[:, start : start + T.shape[1]] = T
-            study.tell(X, problem.evaluate(X))
 
 
 def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:

@@ -353,6 +353,13 @@ def _add_design(p: argparse.ArgumentParser) -> None:
         help="one value, or ascending values that become the fidelity",
     )
     p.add_argument("--head-epochs", type=_EPOCHS, default=5)
+    p.add_argument(
+        "--dense-points",
+        type=_number(int, 0),
+        default=0,
+        help="tell the search this many points of each built design's dense threshold "
+        "front (they count in --n-evals; see leanet.dense_fronts)",
+    )
     p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--out", default=None, help="folder (default <checkpoint>.designs)")
     _add_data_args(p)
@@ -361,6 +368,7 @@ def _add_design(p: argparse.ArgumentParser) -> None:
 def _run_design(args: argparse.Namespace) -> int:
     import mobo
     from leanet.checkpoints import load_checkpoint
+    from leanet.dense_fronts import DenseFronts
     from leanet.design import DesignProblem
 
     base, meta = load_checkpoint(args.checkpoint)
@@ -377,7 +385,8 @@ def _run_design(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     algorithm = args.algorithm or ("mfosemo" if problem.has_fidelities else "qlognehvi")
-    journal = out / f"{algorithm}-seed{args.seed}.jsonl"
+    dense = f"-dense{args.dense_points}" if args.dense_points else ""  # another study
+    journal = out / f"{algorithm}{dense}-seed{args.seed}.jsonl"
     result = mobo.optimize(
         problem,
         algorithm,
@@ -385,6 +394,7 @@ def _run_design(args: argparse.Namespace) -> int:
         seed=args.seed,
         journal=journal,
         show_progress=not args.no_progress,
+        callbacks=[DenseFronts(args.dense_points)] if args.dense_points else (),
     )
     print(result.summary())
     print(problem.front_table(result.pareto_X))

@@ -12,6 +12,7 @@ import torch
 import leanet
 import mobo
 from leanet.costs import measure_costs
+from leanet.dense_fronts import DenseFronts
 from leanet.evaluator import ThresholdEvaluator, reference_front
 from tests.benchmark_scripts import load_benchmark
 from tests.leanet.conftest import tiny_base
@@ -89,7 +90,7 @@ def test_dense_fronts_tells_each_new_designs_dense_front_once(setup, tmp_path):
     study = mobo.Study(problem, "sobol", seed=0)
     X = study.ask()
     study.tell(X, problem.evaluate(X))
-    tell = module.DenseFronts(3, n_samples=args.reference_samples)
+    tell = DenseFronts(3, n_samples=args.reference_samples)
     tell(study, study.evaluations)
     design = problem.decode(X)[0][0]
     front, _ = reference_front(problem.evaluator(design), n_samples=args.reference_samples)

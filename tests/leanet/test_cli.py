@@ -131,3 +131,9 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
         assert artifact.front.thresholds.shape[1] == design["num_levels"] - 1
     assert main(["report", str(artifacts[0])]) == 0
     assert "Energy saved on test" in capsys.readouterr().out
+    # Told 2 dense-front points per built design: its own journal, the points counted.
+    dense = [*argv[:5], "2", *argv[6:], "--dense-points", "2", "--head-epochs", "1"]
+    assert main([*dense, "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert (out / "sobol-dense2-seed0.jsonl").exists()
+    assert "sobol on LEANetDesign(convnet, L=2-3): 3 evaluations" in printed

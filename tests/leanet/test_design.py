@@ -175,3 +175,49 @@ def test_fine_tune_epochs_as_the_fidelity(pretrained, digits):
     y = problem.evaluate(torch.cat([x, x]))
     assert torch.isfinite(y).all()
     assert problem.built == [target.key]
+
+
+def test_dense_fronts_tell_each_design_its_front_once_across_a_resume(pretrained, digits, tmp_path):
+    from leanet.dense_fronts import DenseFronts
+
+    def run(n_evals: int) -> tuple[DesignProblem, mobo.Result]:
+        problem = DesignProblem(  # one design: every new point is an old design
+            pretrained,
+            digits,
+            levels=(3, 3),
+            first_fraction=(0.5, 0.5),
+            head_hidden=(0,),
+            confidences=("max_softmax",),
+            head_epochs=1,
+            cache=tmp_path / "designs",
+        )
+        result = mobo.optimize(
+            problem,
+            "sobol",
+            n_evals=n_evals,
+            seed=0,
+            journal=tmp_path / "study.jsonl",
+            show_progress=False,
+            callbacks=[DenseFronts(2, n_samples=300)],
+        )
+        return problem, result
+
+    def dense_rows(problem, result) -> dict[str, int]:
+        """Per design: how many of the study's points are its told dense-front points."""
+        counts = {}
+        for x in result.X:
+            design = problem.decode(x)[0][0]
+            dense = DenseFronts(2, n_samples=300).inputs(problem, design, x)
+            counts[design.key] = counts.get(design.key, 0) + int(
+                any(torch.equal(x, row) for row in dense)
+            )
+        return counts
+
+    problem, first = run(2)
+    assert first.n_evaluations == 3  # one proposal, then its two dense points: all count
+    assert list(dense_rows(problem, first).values()) == [2]  # both ends of the front, once
+    problem, resumed = run(first.n_evaluations + 2)  # a new process resumes the journal
+    assert resumed.n_evaluations == 5
+    assert list(dense_rows(problem, resumed).values()) == [2]  # not told again
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        DenseFronts(0)

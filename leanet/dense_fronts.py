@@ -1,0 +1,79 @@
+"""Thresholds searched inside each candidate design: a study callback for design searches.
+
+A :class:`leanet.design.DesignProblem` point is a design and one threshold vector, and a
+design costs minutes to build while its other threshold vectors cost milliseconds through
+the cached evaluator. :class:`DenseFronts` makes that explicit: as soon as a design is built,
+the study is told ``k`` points of its dense validation front
+(:func:`leanet.evaluator.reference_front`, spread evenly along it), so the model and the
+result see each design's best tradeoffs rather than the one vector a search happened to try
+(the "thresholds searched inside each candidate" formulation of issue 17). The told points
+count as evaluations of the study.
+
+Measured (``benchmarks/results/design_search_dense.md``, ConvNet on the 8x8 digits, 200
+charged CPU s, 3 seeds): 5 points per design lift the evaluated front's test hypervolume of a
+random design search from 0.0519 to 0.0561 and of qLogNEHVI from 0.0503 to 0.0552; and the
+union of a few points per design does not suffer the winner's curse of choosing among every
+dense point (``benchmarks/results/design_space.md``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+import mobo
+from leanet.evaluator import reference_front
+
+__all__ = ["DenseFronts"]
+
+
+class DenseFronts:
+    """Study callback: after a design's first evaluation, tell the study ``k`` points of its
+    dense validation front, evaluated by the problem itself (the design is built, so they
+    cost milliseconds).
+
+    Args:
+        k: Points per design, evenly spread along the front by energy (both ends included).
+        n_samples: Samples of each of the dense search's two searches.
+
+    Use as ``study.optimize(n, callbacks=[DenseFronts(5)])`` (or ``mobo.optimize``). A design
+    the study had evaluated before the callback first runs (a resumed journal) counts as told.
+    """
+
+    def __init__(self, k: int = 5, n_samples: int = 20_000) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples!r}")
+        self.k, self.n_samples = k, n_samples
+        self.seen: set[str] | None = None
+
+    def __call__(self, study: mobo.Study, told: list) -> None:
+        problem = study.problem
+        if self.seen is None:  # designs of a resumed study were told before
+            new = {id(e) for e in told}
+            self.seen = {
+                self._design(problem, e.x).key for e in study.evaluations if id(e) not in new
+            }
+        for e in told:
+            design = self._design(problem, e.x)
+            if e.failed or design.key in self.seen:
+                continue
+            self.seen.add(design.key)
+            X = self.inputs(problem, design, torch.tensor(e.x, dtype=torch.float64))
+            study.tell(X, problem.evaluate(X))
+
+    def inputs(self, problem, design, x: torch.Tensor) -> torch.Tensor:
+        """``k`` inputs of ``design``: the row ``x`` (its design and fidelity) with the
+        thresholds of ``k`` points of the design's dense validation front."""
+        front, _ = reference_front(problem.evaluator(design), n_samples=self.n_samples)
+        T = front.thresholds  # ordered along the front
+        pick = torch.linspace(0, T.shape[0] - 1, min(self.k, T.shape[0])).round().long()
+        T = T[pick.unique()]
+        X = x.reshape(1, -1).repeat(T.shape[0], 1)
+        start = problem.threshold_columns.start  # a design with fewer levels ignores the rest
+        X[:, start : start + T.shape[1]] = T
+        return X
+
+    @staticmethod
+    def _design(problem, x):
+        return problem.decode(torch.tensor(x, dtype=torch.float64)[None])[0][0]
