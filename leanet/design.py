@@ -15,7 +15,8 @@ black box (``../shared/DESIGN.md``: "search designs and thresholds together"):
   fitted, optionally fine-tuned), caches its level records on the validation split, and
   measures (accuracy, energy ratio) at the thresholds with the cached evaluator. A design
   is built once per problem (and once per ``cache`` folder): later points of the same design
-  cost milliseconds, so the front mixes designs and thresholds at the price of the designs;
+  cost milliseconds, so the front mixes designs and thresholds at the price of the designs
+  (:class:`leanet.dense_fronts.DenseFronts` tells a study each built design's best ones);
 - objectives are those of :class:`leanet.problem.ThresholdProblem` (validation accuracy,
   energy over the *pretrained* network's, so every design is priced against the same
   network); the reference point is ``(full validation accuracy - accuracy_margin, -1)``:
@@ -39,7 +40,8 @@ sits at the default range's lower bound 0.25; searched in 0.1-0.75 instead
 not on VGG-16, so the default range stays. Why random designs hold their own there
 (``benchmarks/results/design_space.md``): with 299 validation images, the union of every
 cached design scores no better on test than a few dozen random ones, and the design best on
-validation is a poor pick (winner's curse), so report a few dense-front points per design.
+validation is a poor pick (winner's curse), so report a few dense-front points per design
+(:class:`~leanet.dense_fronts.DenseFronts`).
 """
 
 from __future__ import annotations
