@@ -144,7 +144,6 @@ class ThresholdMetrics:
         return front.select(torch.argsort(front.energy_ratio))
 
 
-@torch.no_grad()
 def accuracy_resolution(accuracy: float, n: int) -> str:
     """How finely ``n`` inputs measure an accuracy near ``accuracy``: one input's share and the
     binomial standard error, in points. Pareto points a few inputs apart are within the noise
@@ -160,6 +159,7 @@ def accuracy_resolution(accuracy: float, n: int) -> str:
     )
 
 
+@torch.no_grad()
 def level_records(
     net, dataset, *, batch_size: int = 512, device: str | torch.device = "auto"
 ) -> tuple[Tensor, Tensor]:
