@@ -9,8 +9,8 @@ allows, from the designs already trained into a design cache (the searches' unio
   (:func:`leanet.evaluator.reference_front`), and each point is measured on test once;
 - **all designs**: the validation Pareto front of the union of every design's dense front
   (``polished``), and of ``K`` points of each (``dense K``, picked as
-  ``design_search.DenseFronts`` picks them), measured on test: the best a search that ends
-  with these designs can report, a ceiling for both of ``design_search``'s figures;
+  :class:`leanet.dense_fronts.DenseFronts` picks them), measured on test: the best a search
+  that ends with these designs can report, a ceiling for both of ``design_search``'s figures;
 - **random n designs**: the same two figures for ``--draws`` random subsets of ``n``
   cached designs (without replacement), median and 10-90% range: what a random design
   search of ``n`` designs gets, without re-running it;
@@ -38,6 +38,7 @@ import torch
 
 from leanet.checkpoints import load_leanet
 from leanet.costs import measure_costs
+from leanet.dense_fronts import spread_indices
 from leanet.design import Design
 from leanet.evaluator import ThresholdEvaluator, reference_front
 from mobo.metrics import pareto_mask
@@ -88,8 +89,7 @@ def design_points(problem, design: Design, setup: dict, args) -> dict:
     test = ThresholdEvaluator.from_model(
         net, setup["data"].test, measure_costs(net, problem.platform, latency=False)
     ).evaluate(front.thresholds)
-    n = front.thresholds.shape[0]
-    pick = torch.linspace(0, n - 1, min(args.dense_points, n)).round().long().unique()
+    pick = spread_indices(front.thresholds.shape[0], args.dense_points)
     return {
         "design": design.key,
         "val": torch.stack([front.accuracy, -front.energy_ratio], dim=-1),

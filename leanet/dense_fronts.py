@@ -23,7 +23,13 @@ import torch
 import mobo
 from leanet.evaluator import reference_front
 
-__all__ = ["DenseFronts"]
+__all__ = ["DenseFronts", "spread_indices"]
+
+
+def spread_indices(n: int, k: int) -> torch.Tensor:
+    """At most ``k`` distinct indices into ``n`` ordered points, evenly spread, both ends
+    included: which points of a dense front a design search is told."""
+    return torch.linspace(0, n - 1, min(k, n)).round().long().unique()
 
 
 class DenseFronts:
@@ -67,8 +73,7 @@ class DenseFronts:
         thresholds of ``k`` points of the design's dense validation front."""
         front, _ = reference_front(problem.evaluator(design), n_samples=self.n_samples)
         T = front.thresholds  # ordered along the front
-        pick = torch.linspace(0, T.shape[0] - 1, min(self.k, T.shape[0])).round().long()
-        T = T[pick.unique()]
+        T = T[spread_indices(T.shape[0], self.k)]
         X = x.reshape(1, -1).repeat(T.shape[0], 1)
         start = problem.threshold_columns.start  # a design with fewer levels ignores the rest
         X[:, start : start + T.shape[1]] = T
