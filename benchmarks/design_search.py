@@ -233,7 +233,7 @@ def trajectory(problem: DesignProblem, evaluations: list, setup: dict, tests: di
     out, used, done, asked, hv, front_key = [], set(), [], 0.0, 0.0, None
     for i, e in enumerate(evaluations):
         x = torch.tensor(e.x, dtype=torch.float64)[None]
-        used.add(problem.decode(x)[0][0].key)
+        used.add(problem.design_of(x).key)
         asked += e.ask_seconds
         if e.y is not None and bool(problem.at_target(x)[0]):  # may join the front
             done.append(e)

@@ -81,4 +81,4 @@ class DenseFronts:
 
     @staticmethod
     def _design(problem, x):
-        return problem.decode(torch.tensor(x, dtype=torch.float64)[None])[0][0]
+        return problem.design_of(torch.tensor(x, dtype=torch.float64))

@@ -319,6 +319,13 @@ class DesignProblem(Problem):
             out.append((design, thresholds))
         return out
 
+    def design_of(self, x: Tensor) -> Design:
+        """The design of one input ``x`` (its thresholds dropped)."""
+        decoded = self.decode(x)
+        if len(decoded) != 1:
+            raise ValueError(f"design_of takes one input, got {len(decoded)} rows")
+        return decoded[0][0]
+
     def _fraction(self, value: float) -> float:
         """The nearest grid value inside the range (the range's ends if none is)."""
         lo, hi = self.fraction_range
@@ -369,7 +376,7 @@ class DesignProblem(Problem):
             )
             accuracies.append(float(m.accuracy[0]))
         if accuracies:  # the validation split's resolution: a few inputs apart is noise
-            typical = sorted(accuracies)[len(accuracies) // 2]
+            typical = float(torch.tensor(accuracies).median())  # lower median, as pareto_table
             lines.append(f"validation: {accuracy_resolution(typical, len(self.data.val))}")
         return "\n".join(lines)
 

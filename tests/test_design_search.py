@@ -67,7 +67,7 @@ def test_polishing_one_design_is_its_dense_front_measured_on_test(setup, tmp_pat
     args = _args(tmp_path, budget=1e9)
     problem = module.make_problem("convnet", setup, args)
     x = problem.bounds.mean(dim=0, keepdim=True)
-    design = problem.decode(x)[0][0]
+    design = problem.design_of(x)
     polished = module.polished_front(problem, [design], setup, args)
     assert polished["designs"] == [design.key]
 

@@ -93,6 +93,10 @@ def test_decoding_rounds_the_design_and_warps_only_the_thresholds(pretrained, di
     u = problem.to_unit(x)
     assert torch.allclose(u[0, 4:], thresholds_to_log_unit(torch.tensor([0.9] * 3).double()))
     assert u[0, :4].tolist() == pytest.approx([0.5] * 4)
+    # One input's design, whether given as a row or a vector; several rows are refused.
+    assert problem.design_of(X[3]) == problem.design_of(X[3:4]) == problem.decode(X)[3][0]
+    with pytest.raises(ValueError, match="one input, got 2 rows"):
+        problem.design_of(X[:2])
 
 
 def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(pretrained, digits):
@@ -145,7 +149,7 @@ def test_constraints_journal_resume_and_cache_build_nothing_twice(pretrained, di
     first = mobo.optimize(problem, "sobol", n_evals=4, seed=1, journal=journal, show_progress=False)
     assert first.C is not None and first.C.shape == (4, 2)
     assert torch.allclose(first.C[:, 0], floor - first.Y[:, 0])
-    levels = [problem.decode(x)[0][0].num_levels - 3 for x in first.X]  # one value per design
+    levels = [problem.design_of(x).num_levels - 3 for x in first.X]  # one value per design
     assert first.C[:, 1].tolist() == levels
     built = set(problem.built)
     assert built and len(list((tmp_path / "designs").glob("*-s0.pt"))) == len(built)
@@ -167,9 +171,9 @@ def test_fine_tune_epochs_as_the_fidelity(pretrained, digits):
     assert problem.fidelity_levels.tolist() == [0.0, 1.0]
     assert problem.fidelity_costs.tolist() == [1.0, 2.0]  # head epochs + fine-tune epochs
     x = torch.tensor([[2.0, 0.5, 0.0, 0.0, 0.5, 0.5, 0.5, 0.0]], dtype=torch.float64)
-    cheap = problem.decode(x)[0][0]
+    cheap = problem.design_of(x)
     x[0, -1] = 1.0
-    target = problem.decode(x)[0][0]
+    target = problem.design_of(x)
     assert (cheap.fine_tune_epochs, target.fine_tune_epochs) == (0, 1)
     assert float(problem.cost(x)) == 2.0  # the fidelity's cost, what a study journals
     y = problem.evaluate(torch.cat([x, x]))
@@ -206,7 +210,7 @@ def test_dense_fronts_tell_each_design_its_front_once_across_a_resume(pretrained
         """Per design: how many of the study's points are its told dense-front points."""
         counts = {}
         for x in result.X:
-            design = problem.decode(x)[0][0]
+            design = problem.design_of(x)
             dense = DenseFronts(2, n_samples=300).inputs(problem, design, x)
             counts[design.key] = counts.get(design.key, 0) + int(
                 any(torch.equal(x, row) for row in dense)

@@ -74,7 +74,7 @@ def test_a_design_problem_with_a_meter_reports_the_metered_ratio(hybrid, digits)
     assert problem.objective_names == ["accuracy", "metered ratio"]
     x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
     y = problem.evaluate(x)
-    design = problem.decode(x)[0][0]
+    design = problem.design_of(x)
     macs = measure_costs(problem.network(design), latency=False)
     assert float(-y[0, 1]) == pytest.approx(macs.exit_macs[0] / macs.full_work.macs)
     with pytest.raises(ValueError, match="cost"):
