@@ -95,13 +95,20 @@ MODES = ("eager", "trace")
 #: matrix products (faster at batch 1 on a CPU, more MACs; see the module docstring).
 DEPTHWISE = ("conv", "dense")
 _MANIFEST = "runtime.json"
+_FORMAT = "leanet-runtime/2"
 
 
 # -- tracing -------------------------------------------------------------------------------
 def _example_inputs(step: nn.Module, x: Tensor, shapes, feature: Tensor | None):
     if step.call == "band":
-        return (x, *[x.new_zeros(x.shape[0], *s) for s in shapes])
+        bufs = [x.new_zeros(x.shape[0], *s) for s in shapes]
+        return (x, *_views(bufs, step.view_specs()))
     return (feature,) if step.call == "chain" else (x,)
+
+
+def _views(bufs: list[Tensor], specs) -> tuple[Tensor, ...]:
+    """The channel views ``(buffer, lo, hi)`` of the band buffers a band step takes."""
+    return tuple(bufs[b].narrow(1, lo, hi - lo) for b, lo, hi in specs)
 
 
 @contextlib.contextmanager
@@ -151,6 +158,7 @@ class Runtime(nn.Module):
         calls,
         shapes,
         *,
+        views,
         confidence_kind: str,
         input_shape,
         mode: str,
@@ -164,6 +172,10 @@ class Runtime(nn.Module):
         self._plan = tuple(zip(self.calls, self.steps, strict=True))
         self._num_levels = len(self._plan)
         self.shapes = [tuple(int(v) for v in s) for s in shapes]
+        # Per step: the (buffer, lo, hi) views a band step takes; None for other steps.
+        self.views = [None if v is None else [tuple(int(i) for i in t) for t in v] for v in views]
+        if len(self.views) != self._num_levels:
+            raise ValueError(f"need one view list per step, got {len(self.views)}")
         self.confidence_kind = confidence_kind
         self.input_shape = tuple(int(v) for v in input_shape)
         self.mode = mode
@@ -211,21 +223,26 @@ class Runtime(nn.Module):
             raise ValueError(f"level must be in 1..{self.num_levels}, got {level}")
         return [1.0] * (level - 1) + [0.0] * (self.num_levels - level)
 
-    def _start(self, x: Tensor) -> list[Tensor]:
-        """The band buffers for a batch like `x`, allocated once per batch size and reused:
-        every channel a step reads was written earlier in the same call, so stale values
-        are never read (a runtime is therefore not reentrant: one per thread)."""
+    def _start(self, x: Tensor) -> tuple[list[Tensor], list]:
+        """The band buffers for a batch like `x` and every band step's views of them,
+        made once per batch size and reused: every channel a step reads was written
+        earlier in the same call, so stale values are never read (a runtime is therefore
+        not reentrant: one per thread)."""
         key = (x.shape[0], x.dtype, x.device)
-        bufs = self._scratch.get(key)
-        if bufs is None:
+        cached = self._scratch.get(key)
+        if cached is None:
             bufs = [x.new_empty((x.shape[0], *s)) for s in self.shapes]
-            self._scratch = {key: bufs}  # keep one batch size only
-        return bufs
+            cached = bufs, self._views_of(bufs)
+            self._scratch = {key: cached}  # keep one batch size only
+        return cached
 
-    def _step(self, k: int, x: Tensor, bufs: list[Tensor], h: Tensor):
+    def _views_of(self, bufs: list[Tensor]) -> list:
+        return [None if v is None else _views(bufs, v) for v in self.views]
+
+    def _step(self, k: int, x: Tensor, views: list, h: Tensor):
         call, step = self._plan[k]
         if call == "band":
-            logits, conf = step(x, *bufs)
+            logits, conf = step(x, *views[k])
             return logits, conf, h
         return step(h if call == "chain" else x)
 
@@ -243,12 +260,12 @@ class Runtime(nn.Module):
     def _decide_rows(self, x: Tensor, t: list[float], skip: bool) -> Decision:
         n, last = x.shape[0], self._num_levels - 1
         prediction = exit_level = active = None  # active None: every row still undecided
-        bufs, h = self._start(x), x
+        (bufs, views), h = self._start(x), x
         runs = self._runs(t) if skip else None
         for k in range(self._num_levels):
             if runs is not None and not runs[k]:
                 continue
-            logits, conf, h = self._step(k, x, bufs, h)
+            logits, conf, h = self._step(k, x, views, h)
             if k < last and t[k] >= 1.0:
                 continue
             if k == last or t[k] <= 0.0:
@@ -277,14 +294,15 @@ class Runtime(nn.Module):
             keep = ~done
             active, x, h = active[keep], x[keep], h[keep]
             bufs = [b[keep] for b in bufs]
+            views = self._views_of(bufs)
         return Decision(prediction, exit_level)
 
     @torch.no_grad()
     def level_logits(self, x: Tensor) -> list[Tensor]:
         """Every level's logits for every input (no exit): L tensors `N x classes`."""
-        bufs, h, out = self._start(x), x, []
+        (_, views), h, out = self._start(x), x, []
         for k in range(self.num_levels):
-            logits, _, h = self._step(k, x, bufs, h)
+            logits, _, h = self._step(k, x, views, h)
             out.append(logits.clone())
         return out
 
@@ -300,10 +318,11 @@ class Runtime(nn.Module):
             for k, step in enumerate(steps):
                 torch.jit.save(step, str(path / f"step{k + 1}.pt"))
         manifest = dict(
-            format="leanet-runtime/1",
+            format=_FORMAT,
             num_levels=self.num_levels,
             calls=self.calls,
             buffer_shapes=[list(s) for s in self.shapes],
+            band_views=[None if v is None else [list(t) for t in v] for v in self.views],
             confidence=self.confidence_kind,
             input_shape=list(self.input_shape),
             depthwise=self.depthwise,
@@ -318,7 +337,13 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
     """A :class:`Runtime` from a directory written by :meth:`Runtime.save`."""
     path = Path(path)
     m = json.loads((path / _MANIFEST).read_text())
-    if m.get("format") != "leanet-runtime/1":
+    if m.get("format") == "leanet-runtime/1":
+        raise ValueError(
+            f"{path / _MANIFEST}: a runtime of format leanet-runtime/1, whose band steps take "
+            f"whole buffers; this library's take their views ({_FORMAT}): save it again "
+            "(Runtime.save, or leanet.save_artifact for an artifact)"
+        )
+    if m.get("format") != _FORMAT:
         raise ValueError(f"{path / _MANIFEST}: not a leanet runtime manifest")
     with _jit_quietly():
         steps = [torch.jit.load(str(path / f"step{k + 1}.pt")) for k in range(m["num_levels"])]
@@ -326,6 +351,7 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
         steps,
         m["calls"],
         m["buffer_shapes"],
+        views=m["band_views"],
         confidence_kind=m["confidence"],
         input_shape=m["input_shape"],
         mode="trace",
@@ -364,7 +390,8 @@ def compile_runtime(net, *, mode: str = "trace", depthwise: str = "conv") -> Run
     s = int(cfg["input_size"])
     input_shape = (int(cfg["in_channels"]), s, s)
     calls = [step.call for step in steps]
-    options = dict(confidence_kind=net.confidence, input_shape=input_shape)
+    views = [step.view_specs() if step.call == "band" else None for step in steps]
+    options = dict(confidence_kind=net.confidence, input_shape=input_shape, views=views)
     if depthwise == "dense":
         probe = Runtime(steps, calls, shapes, mode="eager", **options)
         densify_depthwise(probe.steps, lambda: probe.level_logits(torch.zeros(2, *input_shape)))

@@ -27,7 +27,8 @@ __all__ = ["plan"]
 class _Segment(nn.Module):
     """Band ``[lo, hi)`` of the layers from one plain conv up to the next: reads channels
     ``[0, in_hi)`` of its source, writes its result into ``[lo, hi)`` of its destination
-    buffer (through the closing ReLU's ``out=`` when there is one, else a copy)."""
+    buffer (through the closing ReLU's ``out=`` when there is one, else a copy). It is
+    handed those two views (see :class:`_BandStep`), so it slices nothing itself."""
 
     def __init__(
         self,
@@ -39,43 +40,59 @@ class _Segment(nn.Module):
         hi: int,
         *,
         src_width: int,
-        dst_width: int,
     ):
         super().__init__()
         self.relu_write = bool(ops) and isinstance(ops[-1], nn.ReLU)
         self.ops = nn.Sequential(*(ops[:-1] if self.relu_write else ops))
         self.src, self.in_hi, self.dst, self.lo, self.hi = src, in_hi, dst, lo, hi
-        # A view op costs ~0.6 us in a frozen graph (a level-1 step of the 8x8 ConvNet had
-        # 26 of them in 110 us): one ``narrow`` per view, none when the view is everything.
         self.read_all = in_hi == src_width
-        self.write_all = lo == 0 and hi == dst_width
 
     def forward(self, src: Tensor, dst: Tensor) -> None:
-        h = self.ops(src if self.read_all else src.narrow(1, 0, self.in_hi))
-        out = dst if self.write_all else dst.narrow(1, self.lo, self.hi - self.lo)
+        h = self.ops(src)
         if self.relu_write:
-            torch.clamp_min(h, 0.0, out=out)
+            torch.clamp_min(h, 0.0, out=dst)
         else:
-            out.copy_(h)
+            dst.copy_(h)
 
 
 class _BandStep(nn.Module):
-    """Triangular level k: each segment's new band, then head k on the last buffer."""
+    """Triangular level k: each segment's new band, then head k on the last buffer.
+
+    Called as ``step(x, *views)``: the views of the band buffers it reads and writes, in
+    the order of :meth:`view_specs`, which the runtime makes once per batch size. A view
+    made inside the traced graph costs about 0.6 us per call (``narrow``): the level-1 step
+    of the 8x8 ConvNet made 12 of them, and handed its views its exit went from 0.61x to
+    0.56x of the full network (``benchmarks/results/runtime_latency.md``)."""
 
     call = "band"
 
     def __init__(
-        self, segments: list[_Segment], head: nn.Module, width: int, kind: str, *, last_width: int
+        self, segments: list[_Segment], head: nn.Module, width: int, kind: str, *, last: int
     ):
         super().__init__()
         self.segments, self.head, self.width, self.kind = nn.ModuleList(segments), head, width, kind
-        self.read_all = width == last_width
+        self.last = last
 
-    def forward(self, x: Tensor, *bufs: Tensor) -> tuple[Tensor, Tensor]:
+    def view_specs(self) -> list[tuple[int, int, int]]:
+        """``(buffer, lo, hi)`` of every view the step takes, in call order: per segment
+        its source (unless the input) and its destination band, then the head's input."""
+        specs = []
         for seg in self.segments:
-            seg(x if seg.src < 0 else bufs[seg.src], bufs[seg.dst])
-        f = bufs[-1] if self.read_all else bufs[-1].narrow(1, 0, self.width)
-        logits = self.head(f)
+            if seg.src >= 0:
+                specs.append((seg.src, 0, seg.in_hi))
+            specs.append((seg.dst, seg.lo, seg.hi))
+        return [*specs, (self.last, 0, self.width)]
+
+    def forward(self, x: Tensor, *views: Tensor) -> tuple[Tensor, Tensor]:
+        i = 0
+        for seg in self.segments:
+            if seg.src < 0:
+                src = x if seg.read_all else x.narrow(1, 0, seg.in_hi)
+            else:
+                src, i = views[i], i + 1
+            seg(src, views[i])
+            i += 1
+        logits = self.head(views[i])
         return logits, confidence(logits, self.kind)
 
 
@@ -143,11 +160,10 @@ def _band_steps(net, n_levels: int, input_shape) -> tuple[list[_BandStep], list[
                     lo,
                     hi,
                     src_width=src_width,
-                    dst_width=shapes[s][0],
                 )
             )
         head = fold_head(net.heads[k - 1], sizes[-1][-1])
-        steps.append(_BandStep(segs, head, last.w_out[k], net.confidence, last_width=shapes[-1][0]))
+        steps.append(_BandStep(segs, head, last.w_out[k], net.confidence, last=len(shapes) - 1))
     return steps, shapes
 
 

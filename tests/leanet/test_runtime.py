@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 
 import pytest
 import torch
@@ -298,6 +299,31 @@ def test_advancing_concatenates_and_copies_no_cached_activation(tiny_any, mode):
         else 0
     )
     assert rec.copied <= prefix + 2
+
+
+@pytest.mark.parametrize("scheme", ["triangular", "hybrid"])
+@pytest.mark.parametrize("mode", ["eager", "trace"])
+def test_band_steps_are_handed_their_views_and_slice_nothing(tiny_any, scheme, mode):
+    net = leanet.build(tiny_any, scheme=scheme)
+    runtime = compile_runtime(net, mode=mode)
+    assert "band" in runtime.calls
+    x = torch.randn(1, 1, 8, 8)
+    runtime.run_through(x, net.num_levels)  # the first call makes the buffers and views
+    with _OpRecorder() as rec:
+        decision = runtime.run_through(x, net.num_levels)
+    assert not {"slice", "narrow", "as_strided", "select"} & set(rec.ops), sorted(set(rec.ops))
+    assert decision.exit_level.tolist() == [net.num_levels]
+
+
+def test_a_runtime_saved_in_the_old_format_is_refused_by_name(tiny_convnet, tmp_path):
+    runtime = compile_runtime(leanet.build(tiny_convnet), mode="eager")
+    runtime.save(tmp_path / "rt")
+    manifest = tmp_path / "rt" / "runtime.json"
+    old = json.loads(manifest.read_text())
+    old["format"] = "leanet-runtime/1"
+    manifest.write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="leanet-runtime/1.*save it again"):
+        load_runtime(tmp_path / "rt")
 
 
 def test_runtime_rejects_bad_thresholds_and_modes(tiny_convnet, images):
