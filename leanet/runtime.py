@@ -12,10 +12,13 @@ exactly the work that is new at level k and returning head k's logits and confid
   first ``Linear``. ``ReLU`` then ``MaxPool2d`` are swapped (they commute exactly) so that
   the ReLU runs on 4x fewer values and can write the segment's result;
 - width levels, triangular scheme: every plain convolution reads its input from a buffer
-  allocated once per call (full width), written band by band: level k writes channels
+  allocated once per batch size (full width), written band by band: level k writes channels
   ``[w_{k-1}, w_k)`` in place (the closing ReLU writes straight into the buffer with
-  ``out=``), and the next convolution reads ``[0, w_k)``, a view. So advancing from level k
-  to k+1 re-runs no layer and copies no cached activation (no ``torch.cat``);
+  ``out=``), and the next convolution reads ``[0, w_k)``. The step is handed these views,
+  made once with the buffers, rather than slicing in its graph (12 slices had cost the 8x8
+  ConvNet's level-1 exit 0.06x of the full network: ``benchmarks/results/leanet_seeds.md``,
+  its note). So advancing from level k to k+1 re-runs no layer and copies no cached
+  activation (no ``torch.cat``);
 - width levels, ``"slice"`` scheme: step k is the whole level-k slice from the input (the
   scheme recomputes by definition, and is charged so);
 - width levels, ``"hybrid"`` scheme: steps 1..L-1 as triangular, step L is the unmodified
@@ -40,9 +43,10 @@ does); at batch 1, the device case, nothing is ever copied.
 
 The decision loop is plain Python on plain attributes (no ``torch.no_grad`` unless the
 input requires grad, no module lookups): at batch 1 it was 40 us of a 150 us level-1 exit of
-the 8x8 ConvNet, now about 10 (``benchmarks/results/runtime_latency.md``: level-1 exits at
-0.42x / 0.39x / 0.73x of the full ConvNet / VGG-16 / MobileNet, traced; MobileNet 0.60x
-with ``depthwise="dense"`` on both sides).
+the 8x8 ConvNet, now about 7 of a 69 us exit (``benchmarks/results/runtime_latency.md``:
+level-1 exits at 0.38x / 0.35x / 0.68x of the full ConvNet / VGG-16 / MobileNet on 28 x 28
+inputs, traced; MobileNet 0.58x with ``depthwise="dense"`` on both sides; the study's 8x8
+networks in ``leanet_seeds.md``: ConvNet 0.53-0.57x, MobileNet 0.64-0.68x).
 
 What remains slow (``benchmarks/runtime_latency.py``, one thread): a depthwise
 convolution costs about 50-60 us whatever its size, in PyTorch's oneDNN glue rather than
