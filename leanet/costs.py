@@ -115,6 +115,15 @@ class _WordCounter(TorchDispatchMode):
             x, w, b = (args[i] if i is not None else None for i in operands)
             self.weight_words += w.numel() + (b.numel() if isinstance(b, Tensor) else 0)
             self.activation_words += x.numel() + out.numel()
+        # The runtime's batch-1 depthwise convolution, im2col + baddbmm (leanet.folding._Conv),
+        # is counted as the convolution it is: its input map, weights and output map. Its
+        # column buffer is the convolution's internal scratch, as PyTorch's own im2col
+        # convolution's is (which the dispatcher never shows).
+        elif func is aten.im2col.default:
+            self.activation_words += args[0].numel()
+        elif func is aten.baddbmm.default:
+            self.weight_words += args[1].numel() + args[0].numel()
+            self.activation_words += out.numel()
         return out
 
 

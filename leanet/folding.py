@@ -25,6 +25,7 @@ __all__ = [
     "DENSE_DEPTHWISE_POSITIONS",
     "band_ops",
     "densify_depthwise",
+    "script_depthwise",
     "fold_head",
     "full_ops",
     "layer_kind",
@@ -38,8 +39,20 @@ __all__ = [
 DENSE_DEPTHWISE_POSITIONS = 64
 
 
+#: Largest output (channels x positions) of a depthwise convolution that runs at batch 1 as
+#: im2col + one ``baddbmm`` (:class:`_Conv`). Measured (traced, one thread, 3 x 3 kernels):
+#: 0.24-0.69x oneDNN's time up to 1024 outputs, 0.63-0.9x at 2048, 0.97-1.5x at 4096-8192.
+UNFOLD_DEPTHWISE_OUTPUTS = 2048
+
+
 class _Conv(nn.Module):
-    """A convolution with pre-sliced, contiguous (BN-folded) weights."""
+    """A convolution with pre-sliced, contiguous (BN-folded) weights.
+
+    A depthwise one with a small output runs at batch 1 as im2col (``F.unfold``) and one
+    ``baddbmm`` over channels: exactly the convolution's MACs, while oneDNN spends ~50 us
+    per depthwise call in its glue whatever the size (2-4 us computing). Larger maps and
+    batches take ``F.conv2d``. The runtime scripts depthwise convolutions before tracing
+    (:func:`script_depthwise`) so that both branches survive in the traced step."""
 
     def __init__(
         self,
@@ -56,11 +69,45 @@ class _Conv(nn.Module):
         self.stride, self.padding, self.dilation = like.stride, like.padding, like.dilation
         self.groups = groups
         self.depthwise = depthwise
+        self.unfold = (
+            depthwise
+            and isinstance(like.padding, tuple)
+            and like.padding_mode == "zeros"
+            and weight.shape[1] == 1
+        )
+        c, kh, kw = weight.shape[0], weight.shape[-2], weight.shape[-1]
+        self.kernel = (int(kh), int(kw))
+        self.max_outputs = UNFOLD_DEPTHWISE_OUTPUTS
+        rows = bias3 = None  # the unfold branch's weights: one row of kh * kw per channel
+        if self.unfold:
+            rows = self.weight.reshape(c, 1, kh * kw).contiguous()
+            bias3 = (torch.zeros(c) if bias is None else self.bias).reshape(c, 1, 1).clone()
+        self.register_buffer("rows", rows)
+        self.register_buffer("bias3", bias3)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.unfold and x.shape[0] == 1:
+            (kh, kw), (sh, sw) = self.kernel, self.stride
+            (ph, pw), (dh, dw) = self.padding, self.dilation
+            h = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+            w = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+            if self.groups * h * w <= self.max_outputs:
+                cols = F.unfold(x, self.kernel, self.dilation, self.padding, self.stride)
+                y = torch.baddbmm(self.bias3, self.rows, cols.view(self.groups, kh * kw, h * w))
+                return y.view(1, self.groups, h, w)
         return F.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
+
+
+def script_depthwise(root: nn.Module) -> nn.Module:
+    """Replace, inside ``root``, every depthwise :class:`_Conv` by its TorchScript (so a
+    trace keeps its batch-1 branch); ``root`` itself when it is one."""
+    if isinstance(root, _Conv) and root.unfold:
+        return torch.jit.script(root)
+    for name, child in list(root.named_children()):
+        setattr(root, name, script_depthwise(child))
+    return root
 
 
 class _DenseDepthwise(nn.Module):

@@ -48,14 +48,19 @@ level-1 exits at 0.38x / 0.35x / 0.68x of the full ConvNet / VGG-16 / MobileNet 
 inputs, traced; MobileNet 0.58x with ``depthwise="dense"`` on both sides; the study's 8x8
 networks in ``leanet_seeds.md``: ConvNet 0.53-0.57x, MobileNet 0.64-0.68x).
 
-What remains slow (``benchmarks/runtime_latency.py``, one thread): a depthwise
-convolution costs about 50-60 us whatever its size, in PyTorch's oneDNN glue rather than
-the kernel (``ONEDNN_VERBOSE=1``: 2-4 us of compute), so MobileNet pays 13 of them at every
-level. Tried and not adopted: channels-last (helps the full network more than level 1),
-prepacked weights, ``torch.jit.optimize_for_inference`` (oneDNN layouts: a random 8 x 8
-ConvNet's hybrid level-1 exit went from 0.55x to 0.95x of its full network, which it
-slowed 525 -> 736 us), ``torch.compile``, unfold + batched matmul, shifted adds, an exact
-im2col ``baddbmm`` (slower from 8 x 8 maps up), 1 x 1 convolutions as matmuls (slower).
+Depthwise convolutions (``benchmarks/runtime_latency.py``, one thread): through oneDNN one
+costs about 50 us whatever its size, in PyTorch's glue rather than the kernel
+(``ONEDNN_VERBOSE=1``: 2-4 us of compute), and MobileNet has 13 per level. So at batch 1 a
+depthwise convolution whose output has at most 2048 values runs as im2col + one
+``baddbmm`` (:class:`leanet.folding._Conv`; exactly its MACs, 0.24-0.9x oneDNN's time;
+scripted before tracing so the step keeps the branch): the study's 8x8 MobileNet hybrid's
+level-1 exit went from 0.64x to 0.55x of the full network, its level-2 exit from 1.16x to
+0.76x (``leanet_seeds.md``, its note). On larger outputs im2col is slower (1.5-2.7x at
+6-16k values), and at batch 64 far slower, so those keep oneDNN. Tried and not adopted:
+channels-last (helps the full network more than level 1), prepacked weights,
+``torch.jit.optimize_for_inference`` (oneDNN layouts: a random 8 x 8 ConvNet's hybrid
+level-1 exit went from 0.55x to 0.95x of its full network, which it slowed 525 -> 736 us),
+``torch.compile``, shifted adds, 1 x 1 convolutions as matmuls (slower).
 ``depthwise="dense"`` runs the depthwise convolutions of maps up to 8 x 8 as one dense
 ``baddbmm`` each (:func:`leanet.folding.densify_depthwise`): faster at batch 1, at the price
 of more MACs than the cost model charges (MobileNet: 6-11%), so it is an option, not the
@@ -88,7 +93,7 @@ import torch
 from torch import Tensor, nn
 
 from leanet.confidence import CONFIDENCES
-from leanet.folding import densify_depthwise, full_ops
+from leanet.folding import densify_depthwise, full_ops, script_depthwise
 from leanet.model import Decision
 from leanet.steps import plan
 
@@ -131,7 +136,8 @@ def _trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
     """``torch.jit.trace`` + ``torch.jit.freeze`` of an eval-mode module (measured the
     fastest mode here, see the module docstring)."""
     with torch.no_grad(), _jit_quietly():
-        traced = torch.jit.trace(module.eval(), inputs, check_trace=False)
+        module = script_depthwise(copy.deepcopy(module).eval())
+        traced = torch.jit.trace(module, inputs, check_trace=False)
         return torch.jit.freeze(traced)
 
 

@@ -14,6 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import leanet
 import leanet.levels
 import leanet.model
+import leanet.runtime
 from leanet.confidence import confidence
 from leanet.costs import Work, count_work, measure_costs
 from leanet.runtime import compile_full, compile_runtime, load_runtime
@@ -428,6 +429,33 @@ def test_dense_depthwise_costs_more_macs_than_charged():
         compile_runtime(convnet, mode="eager", depthwise="dense").run_through, x[..., :8, :8], 1
     )[1]
     assert a == b
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize(("channels", "size"), [(16, 8), (128, 2), (64, 16)])
+def test_depthwise_at_batch_1_is_im2col_on_small_maps_and_the_traced_step_keeps_both(
+    channels, size, stride
+):
+    from leanet.folding import UNFOLD_DEPTHWISE_OUTPUTS, _Conv
+
+    like = nn.Conv2d(channels, channels, 3, stride, 1, groups=channels)
+    conv = _Conv(like.weight, like.bias, like, channels, depthwise=True)
+    traced = leanet.runtime._trace(
+        nn.Sequential(conv, nn.ReLU()), (torch.randn(2, channels, size, size),)
+    )
+    out = (size - 1) // stride + 1
+    small = channels * out * out <= UNFOLD_DEPTHWISE_OUTPUTS
+    for n, ops in ((1, {"im2col", "baddbmm"} if small else {"convolution"}), (3, {"convolution"})):
+        x = torch.randn(n, channels, size, size)
+        want = torch.relu(like(x)).detach()
+        for module in (conv, traced):
+            with _OpRecorder() as rec:
+                got = module(x) if module is traced else torch.relu(module(x))
+            assert _close(got, want), (n, module)
+            assert ops <= set(rec.ops) and ("im2col" in rec.ops) == (ops != {"convolution"})
+    # Counted as the convolution it is (input map, weights, output map), as charged.
+    x = torch.randn(1, channels, size, size)
+    assert count_work(conv, x)[1] == count_work(like, x)[1]
 
 
 def test_runtime_options_are_checked():
