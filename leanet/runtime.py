@@ -46,7 +46,7 @@ input requires grad, no module lookups): at batch 1 it was 40 us of a 150 us lev
 the 8x8 ConvNet, now about 7 of a 69 us exit (``benchmarks/results/runtime_latency.md``:
 level-1 exits at 0.38x / 0.35x / 0.68x of the full ConvNet / VGG-16 / MobileNet on 28 x 28
 inputs, traced; MobileNet 0.58x with ``depthwise="dense"`` on both sides; the study's 8x8
-networks in ``leanet_seeds.md``: ConvNet 0.53-0.57x, MobileNet 0.64-0.68x).
+networks in ``leanet_seeds.md``: medians 0.55-0.56x for the ConvNet, 0.53-0.58x for MobileNet).
 
 Depthwise convolutions (``benchmarks/runtime_latency.py``, one thread): through oneDNN one
 costs about 50 us whatever its size, in PyTorch's glue rather than the kernel
@@ -54,7 +54,7 @@ costs about 50 us whatever its size, in PyTorch's glue rather than the kernel
 depthwise convolution whose output has at most 2048 values runs as im2col + one
 ``baddbmm`` (:class:`leanet.folding._Conv`; exactly its MACs, 0.24-0.9x oneDNN's time;
 scripted before tracing so the step keeps the branch): the study's 8x8 MobileNet hybrid's
-level-1 exit went from 0.64x to 0.55x of the full network, its level-2 exit from 1.16x to
+level-1 exit went from 0.64x to 0.55-0.58x of the full network, its level-2 exit from 1.16x to
 0.76x (``leanet_seeds.md``, its note). On larger outputs im2col is slower (1.5-2.7x at
 6-16k values), and at batch 64 far slower, so those keep oneDNN. Tried and not adopted:
 channels-last (helps the full network more than level 1), prepacked weights,
