@@ -147,7 +147,7 @@ def densify_depthwise(
     MACs on a 4 x 4 map, 64 / 9 on 8 x 8, and the matrix is read as weights), so this is a
     latency choice for batch-1 CPU inference, not a device's energy; at batch 64 the full
     MobileNet was 12% slower. ``benchmarks/results/runtime_latency.md`` has the
-    measurements (MobileNet's level-1 exit: 0.68 of the full network traced, 0.58 dense).
+    measurements (MobileNet's level-1 exit: 0.61 of the full network traced, 0.54 dense).
     """
     sizes: dict[str, tuple[int, int]] = {}
 

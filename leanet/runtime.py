@@ -44,8 +44,8 @@ does); at batch 1, the device case, nothing is ever copied.
 The decision loop is plain Python on plain attributes (no ``torch.no_grad`` unless the
 input requires grad, no module lookups): at batch 1 it was 40 us of a 150 us level-1 exit of
 the 8x8 ConvNet, now about 7 of a 69 us exit (``benchmarks/results/runtime_latency.md``:
-level-1 exits at 0.38x / 0.35x / 0.68x of the full ConvNet / VGG-16 / MobileNet on 28 x 28
-inputs, traced; MobileNet 0.58x with ``depthwise="dense"`` on both sides; the study's 8x8
+level-1 exits at 0.39x / 0.36x / 0.61x of the full ConvNet / VGG-16 / MobileNet on 28 x 28
+inputs, traced; MobileNet 0.54x with ``depthwise="dense"`` on both sides; the study's 8x8
 networks in ``leanet_seeds.md``: medians 0.55-0.56x for the ConvNet, 0.53-0.58x for MobileNet).
 
 Depthwise convolutions (``benchmarks/runtime_latency.py``, one thread): through oneDNN one
