@@ -107,6 +107,7 @@ class _WordCounter(TorchDispatchMode):
         super().__init__()
         self.weight_words = 0
         self.activation_words = 0
+        self._columns: set[int] = set()  # im2col outputs not yet read
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
@@ -118,12 +119,17 @@ class _WordCounter(TorchDispatchMode):
         # The runtime's batch-1 depthwise convolution, im2col + baddbmm (leanet.folding._Conv),
         # is counted as the convolution it is: its input map, weights and output map. Its
         # column buffer is the convolution's internal scratch, as PyTorch's own im2col
-        # convolution's is (which the dispatcher never shows).
+        # convolution's is (which the dispatcher never shows). Any other baddbmm (the dense
+        # depthwise option) reads its whole third operand as the input map.
         elif func is aten.im2col.default:
             self.activation_words += args[0].numel()
+            self._columns.add(out.data_ptr())
         elif func is aten.baddbmm.default:
+            x = args[2]
+            scratch = x.data_ptr() in self._columns
+            self._columns.discard(x.data_ptr())
             self.weight_words += args[1].numel() + args[0].numel()
-            self.activation_words += out.numel()
+            self.activation_words += out.numel() + (0 if scratch else x.numel())
         return out
 
 

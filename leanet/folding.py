@@ -25,10 +25,10 @@ __all__ = [
     "DENSE_DEPTHWISE_POSITIONS",
     "band_ops",
     "densify_depthwise",
-    "script_depthwise",
     "fold_head",
     "full_ops",
     "layer_kind",
+    "script_depthwise",
 ]
 
 #: Largest input map (H * W) whose depthwise convolutions :func:`densify_depthwise` turns

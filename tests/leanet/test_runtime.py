@@ -422,6 +422,9 @@ def test_dense_depthwise_costs_more_macs_than_charged():
         _, charged = count_work(conv.run_through, x, k)
         _, executed = count_work(dense.run_through, x, k)
         assert charged.macs == costs.exit_macs[k - 1] < executed.macs
+        # It reads the same maps and writes the same outputs; its matrices are more weights.
+        assert executed.activation_words == charged.activation_words
+        assert executed.weight_words > charged.weight_words
     # the ConvNet has no depthwise convolution: nothing changes
     convnet = leanet.build(tiny_base("convnet"), seed=0)
     a = count_work(compile_runtime(convnet, mode="eager").run_through, x[..., :8, :8], 1)[1]
