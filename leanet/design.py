@@ -46,8 +46,8 @@ validation is a poor pick (winner's curse), so report a few dense-front points p
 narrowly (0.0667 against 0.0637 test HV; 2 of 5 seeds), and MF-OSEMO (2 / 10 fine-tune
 epochs) beats single-fidelity qLogNEHVI on every seed (0.0641 against 0.0570) and reaches
 its final median in 268 charged s instead of 434; told 5 dense-front points per design it
-scores highest (0.0682 median, 3 seeds), ahead of random designs told the same points on 2 of
-3 seeds.
+scores highest (0.0682 median, 5 seeds), ahead of random designs told the same points on 3 of
+5 seeds.
 """
 
 from __future__ import annotations
