@@ -62,7 +62,7 @@ class _BandStep(nn.Module):
     the order of :meth:`view_specs`, which the runtime makes once per batch size. A view
     made inside the traced graph costs about 0.6 us per call (``narrow``): the level-1 step
     of the 8x8 ConvNet made 12 of them, and handed its views its exit went from 0.61x to
-    0.56x of the full network (``benchmarks/results/runtime_latency.md``)."""
+    0.56x of the full network (``benchmarks/results/leanet_seeds.md``, its note)."""
 
     call = "band"
 
