@@ -160,6 +160,19 @@ def test_the_time_table_compares_methods_at_equal_charged_time():
     assert rows["mfosemo"].endswith("| 40 | 1 of 2 |")
     assert rows["qlognehvi"].endswith("| 90 | 1 of 2 |")
 
+    # told dense points, mfosemo is also timed against qlognehvi told the same points
+    runs += [
+        run("qlognehvi+dense5", [(50, 0.06)]),
+        run("mfosemo+dense5", [(20, 0.05), (60, 0.07)]),
+    ]
+    table = module.time_table(runs, {"a": {}})
+    header = table.splitlines()[0]
+    assert header.index("qlognehvi's final") < header.index("qlognehvi+dense5's final")
+    rows = {line.split(" | ")[1]: line for line in table.splitlines()[2:]}
+    # plain qlognehvi's median 0.04 at 20 s; qlognehvi+dense5's 0.06 at 60 s
+    assert rows["mfosemo+dense5"].endswith("| 20 | 1 of 1 | 60 | 1 of 1 |")
+    assert rows["mfosemo"].endswith("| 40 | 1 of 2 | - | 0 of 2 |")
+
 
 def test_the_results_say_on_which_machine_each_network_ran(tmp_path):
     """Runs and hand-fixed designs name their machine (the same seed can end differently on
