@@ -338,6 +338,12 @@ def _seconds_to(run: dict, target: float) -> float | None:
     return None
 
 
+def _final_median(runs: list[dict], method: str) -> float | None:
+    """The median final evaluated test HV of ``method``'s runs (None without any)."""
+    values = [r["test_hv_evaluated"] for r in runs if r["method"] == method]
+    return statistics.median(values) if values else None
+
+
 def time_table(runs: list[dict], networks: dict) -> str:
     """Evaluated-front test HV at shares of the budget, and the charged seconds each method
     took to reach each single-fidelity qLogNEHVI label's median final HV (``qlognehvi``, and
@@ -354,15 +360,14 @@ def time_table(runs: list[dict], networks: dict) -> str:
     ]
     for name in networks:
         mine = [r for r in timed if r["network"] == name]
+        targets = [_final_median(mine, b) for b in baselines]  # once per network
         for method in sorted({r["method"] for r in mine}):
             rs = [r for r in mine if r["method"] == method]
             cells = [
                 f"{statistics.median(_hv_at(r, share * r['budget']) for r in rs):.5f}"
                 for share in TIME_SHARES
             ]
-            for baseline in baselines:
-                base = [r["test_hv_evaluated"] for r in mine if r["method"] == baseline]
-                target = statistics.median(base) if base else None
+            for target in targets:
                 reach = [t for r in rs if target and (t := _seconds_to(r, target)) is not None]
                 cells += [
                     f"{statistics.median(reach):.0f}" if reach else "-",
