@@ -46,7 +46,8 @@ input requires grad, no module lookups): at batch 1 it was 40 us of a 150 us lev
 the 8x8 ConvNet, now about 7 of a 69 us exit (``benchmarks/results/runtime_latency.md``:
 level-1 exits at 0.39x / 0.36x / 0.61x of the full ConvNet / VGG-16 / MobileNet on 28 x 28
 inputs, traced; MobileNet 0.54x with ``depthwise="dense"`` on both sides; the study's 8x8
-networks in ``leanet_seeds.md``: medians 0.55-0.56x for the ConvNet, 0.53-0.58x for MobileNet).
+networks in ``leanet_seeds.md``: medians 0.55-0.56x for the ConvNet, 0.53-0.58x for MobileNet;
+its 28 x 28 MNIST MobileNets 0.54x / 0.56x, width / hybrid).
 
 Depthwise convolutions (``benchmarks/runtime_latency.py``, one thread): through oneDNN one
 costs about 50 us whatever its size, in PyTorch's glue rather than the kernel
