@@ -11,7 +11,8 @@ Kept apart from :mod:`leanet.train`: reading and writing files is not training.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -181,17 +182,25 @@ def save_leanet(
     return path
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path`` (named for this process), then an
-    atomic rename: a crash, or another process writing the same file (design searches
-    sharing a cache), never leaves a half-written file at ``path``."""
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` (named for this process) for the block to write,
+    renamed over ``path`` when the block ends and removed if it raises: a crash, or another
+    process writing the same file (design searches sharing a cache), never leaves a
+    half-written file at ``path`` or a stray partial one beside it."""
     path = Path(path)
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(obj, partial)
+        yield partial
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through :func:`atomic_path`."""
+    with atomic_path(path) as partial:
+        torch.save(obj, partial)
 
 
 def load_leanet(path: str | os.PathLike) -> tuple[LEANet, dict[str, Any]]:

@@ -19,7 +19,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from leanet.checkpoints import CheckpointError, leanet_checkpoint, leanet_from_checkpoint
+from leanet.checkpoints import (
+    CheckpointError,
+    atomic_path,
+    leanet_checkpoint,
+    leanet_from_checkpoint,
+)
 from leanet.costs import LevelCosts, Platform
 from leanet.evaluator import ThresholdMetrics
 from leanet.runtime import compile_runtime, load_runtime
@@ -283,12 +288,10 @@ def save_artifact(
         ARTIFACT_VERSION,
         hashlib.sha256(body).hexdigest().encode(),
     )
-    partial = path.with_suffix(path.suffix + ".tmp")
-    with open(partial, "wb") as f:
+    with atomic_path(path) as partial, open(partial, "wb") as f:
         f.write(head + body)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(partial, path)
     if runtime:
         compile_runtime(net, depthwise=depthwise).save(runtime_folder(path))
     return path

@@ -494,3 +494,27 @@ def test_accuracy_resolution_states_one_input_and_the_standard_error():
     assert "is 0.00 points" in accuracy_resolution(1.0, 10)  # no spread at a perfect score
     with pytest.raises(ValueError, match="n must be >= 1"):
         accuracy_resolution(0.5, 0)
+
+
+def test_a_failed_artifact_save_leaves_the_old_artifact_whole_and_no_partial_file(
+    tmp_path, monkeypatch
+):
+    """A save that fails while writing (here: the disk refuses the flush) keeps the artifact
+    already at the path loadable and leaves no temporary file beside it."""
+    from leanet import policy
+    from leanet.costs import measure_costs
+
+    net, dataset = _tiny_leanet_and_data()
+    costs = measure_costs(net, latency=False)
+    front, _ = reference_front(ThresholdEvaluator.from_model(net, dataset, costs), n_samples=200)
+    path = policy.save_artifact(tmp_path / "a.pt", net, front, costs, runtime=False)
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(policy.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        policy.save_artifact(path, net, front, costs, meta={"new": True}, runtime=False)
+    monkeypatch.undo()
+    assert "new" not in policy.load_artifact(path).meta
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt"]
