@@ -185,6 +185,12 @@ def label(method: str, args) -> str:
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 
 
+def algorithm(run_label: str) -> str:
+    """The algorithm a run label names (:func:`label`'s inverse): ``qlognehvi+dense5`` ->
+    ``qlognehvi``."""
+    return run_label.split("+")[0]
+
+
 def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     problem = make_problem(arch, setup, args, method)
 
@@ -353,7 +359,7 @@ def time_table(runs: list[dict], networks: dict) -> str:
     ``qlognehvi+dense<K>``, the matched baseline of ``mfosemo+dense<K>``; median over the
     runs that reached it)."""
     timed = [r for r in runs if r.get("trajectory")]
-    baselines = sorted({r["method"] for r in timed if r["method"].split("+")[0] == "qlognehvi"})
+    baselines = sorted({r["method"] for r in timed if algorithm(r["method"]) == "qlognehvi"})
     lines = [
         "| network | method | runs | "
         + " | ".join(f"HV at {share:.0%} of budget" for share in TIME_SHARES)
@@ -383,7 +389,7 @@ def time_table(runs: list[dict], networks: dict) -> str:
 def _initial(runs: list[dict]) -> str:
     """The runs' initial Sobol sizes ('-' for Sobol itself, which is all Sobol; runs before
     --n-initial had mobo's default, 20)."""
-    if all(r["method"].split("+")[0] == "sobol" for r in runs):
+    if all(algorithm(r["method"]) == "sobol" for r in runs):
         return "-"
     return ",".join(sorted({str(r.get("n_initial", 20)) for r in runs}))
 
