@@ -120,7 +120,7 @@ def write_outputs(out: Path, argv: list[str], rows: list[dict], table: list[str]
         "",
         *table,
     ]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    provenance.write_markdown(out.with_suffix(".md"), "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

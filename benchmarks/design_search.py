@@ -38,14 +38,15 @@ Test hypervolume from (full test accuracy - 0.05, energy ratio 1.25), as in
     .venv/bin/python benchmarks/design_search.py --archs convnet --seeds 3
 
 Writes ``benchmarks/results/design_search.{json,md}`` (runs are kept and skipped when
-re-run; the command and the commit of each run are recorded).
+re-run; the command and the commit of each run are recorded; the tables and the figure are
+made by ``design_search_report.py``, and findings written under the file's "## What this
+says" heading are kept when it is rewritten).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 import warnings
@@ -65,8 +66,9 @@ from mobo.metrics import pareto_mask
 
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
+from design_search_report import markdown, plot  # noqa: E402
 from leanet_study import _front, _front_hv  # noqa: E402
-from provenance import command_line, commit, machine, merge_runs, read_results  # noqa: E402
+from provenance import command_line, commit, machine, merge_runs, read_results, write_markdown  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -185,12 +187,6 @@ def label(method: str, args) -> str:
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 
 
-def algorithm(run_label: str) -> str:
-    """The algorithm a run label names (:func:`label`'s inverse): ``qlognehvi+dense5`` ->
-    ``qlognehvi``."""
-    return run_label.split("+")[0]
-
-
 def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     problem = make_problem(arch, setup, args, method)
 
@@ -304,103 +300,6 @@ def test_front(
     }
 
 
-def summary(runs: list[dict], networks: dict) -> str:
-    lines = [
-        "| network | hand-fixed | method | runs | n_initial | polished test HV | "
-        "evaluated test HV | designs | evaluations | charged s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, network in networks.items():
-        fixed = network["test_hv"]
-        methods = sorted({r["method"] for r in runs if r["network"] == name})
-        for method in methods:
-            rs = [r for r in runs if r["network"] == name and r["method"] == method]
-            lines.append(
-                f"| {name} | {fixed:.5f} | {method} | {len(rs)} | "
-                f"{_initial(rs)} | "
-                f"{_spread(rs, 'test_hv_polished')} | {_spread(rs, 'test_hv_evaluated')} | "
-                f"{_spread(rs, 'designs', 'd')} | "
-                f"{_spread(rs, 'evaluations', 'd')} | {_spread(rs, 'charged_seconds', '.0f')} |"
-            )
-    return "\n".join(lines)
-
-
-#: Shares of the budget at which the time table reports each run's hypervolume.
-TIME_SHARES = (0.25, 0.5, 0.75, 1.0)
-
-
-def _hv_at(run: dict, seconds: float) -> float:
-    """The run's evaluated-front test hypervolume once it had charged ``seconds`` (0 before
-    its first target-fidelity evaluation)."""
-    hv = 0.0
-    for point in run["trajectory"]:
-        if point["charged_seconds"] > seconds:
-            break
-        hv = point["test_hv_evaluated"]
-    return hv
-
-
-def _seconds_to(run: dict, target: float) -> float | None:
-    for point in run["trajectory"]:
-        if point["test_hv_evaluated"] >= target:
-            return point["charged_seconds"]
-    return None
-
-
-def _final_median(runs: list[dict], method: str) -> float | None:
-    """The median final evaluated test HV of ``method``'s runs (None without any)."""
-    values = [r["test_hv_evaluated"] for r in runs if r["method"] == method]
-    return statistics.median(values) if values else None
-
-
-def time_table(runs: list[dict], networks: dict) -> str:
-    """Evaluated-front test HV at shares of the budget, and the charged seconds each method
-    took to reach each single-fidelity qLogNEHVI label's median final HV (``qlognehvi``, and
-    ``qlognehvi+dense<K>``, the matched baseline of ``mfosemo+dense<K>``; median over the
-    runs that reached it)."""
-    timed = [r for r in runs if r.get("trajectory")]
-    baselines = sorted({r["method"] for r in timed if algorithm(r["method"]) == "qlognehvi"})
-    lines = [
-        "| network | method | runs | "
-        + " | ".join(f"HV at {share:.0%} of budget" for share in TIME_SHARES)
-        + "".join(f" | s to reach {b}'s final median | reached" for b in baselines)
-        + " |",
-        "|---|---|---|" + "---|" * (len(TIME_SHARES) + 2 * len(baselines)),
-    ]
-    for name in networks:
-        mine = [r for r in timed if r["network"] == name]
-        targets = [_final_median(mine, b) for b in baselines]  # once per network
-        for method in sorted({r["method"] for r in mine}):
-            rs = [r for r in mine if r["method"] == method]
-            cells = [
-                f"{statistics.median(_hv_at(r, share * r['budget']) for r in rs):.5f}"
-                for share in TIME_SHARES
-            ]
-            for target in targets:
-                reach = [t for r in rs if target and (t := _seconds_to(r, target)) is not None]
-                cells += [
-                    f"{statistics.median(reach):.0f}" if reach else "-",
-                    f"{len(reach)} of {len(rs)}",
-                ]
-            lines.append(f"| {name} | {method} | {len(rs)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _initial(runs: list[dict]) -> str:
-    """The runs' initial Sobol sizes ('-' for Sobol itself, which is all Sobol; runs before
-    --n-initial had mobo's default, 20)."""
-    if all(algorithm(r["method"]) == "sobol" for r in runs):
-        return "-"
-    return ",".join(sorted({str(r.get("n_initial", 20)) for r in runs}))
-
-
-def _spread(runs: list[dict], key: str, fmt: str = ".5f") -> str:
-    values = [r[key] for r in runs]
-    med = statistics.median(values)
-    med = round(med) if fmt == "d" else med
-    return f"{med:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -460,92 +359,14 @@ def write(args, runs: list[dict], networks: dict) -> dict:
     payload = {"command": args.command, "networks": networks, "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    commits = ", ".join(sorted({r["commit"] for r in runs}))
-    commands = sorted({r["command"] for r in runs})
-    # The same seed can end differently on another machine: say where each row ran.
-    where: dict[str, set[str]] = {}
-    for r in runs:
-        where.setdefault(r.get("machine", "unrecorded"), set()).add(r["network"])
-    for name, network in networks.items():
-        where.setdefault(network.get("machine", "unrecorded"), set()).add(name)
-    machines = "; ".join(f"{m} ({', '.join(sorted(n))})" for m, n in where.items())
-    text = [
-        "# Design search vs the hand-fixed design and random design search (issue 17)",
-        "",
-        "Commands: " + ", ".join(f"`{c}`" for c in commands),
-        "",
-        f"Commits of the runs: {commits}. Torch on 1 thread. See the script's docstring "
-        "for what each column measures; median (min-max) over search seeds.",
-        "",
-        f"Machines of the runs and of the hand-fixed designs: {machines}.",
-        "",
-        summary(runs, networks),
-        "",
-    ]
-    if any(r.get("trajectory") for r in runs):
-        text += [
-            "Over time (runs that recorded their trajectory): the evaluated front's test "
-            "hypervolume once the run had charged a share of its budget (at 100%: the "
-            "evaluations that ended within the budget; the final figure above also counts "
-            "the one that crossed it), and the charged seconds it took to reach the median "
-            "final evaluated test HV of qLogNEHVI at full fidelity, plain and told the same "
-            "dense-front points (the multi-fidelity claim of issue 17). A front's test HV can "
-            "fall as it grows: a new validation-Pareto point can displace one that did better "
-            "on test.",
-            "",
-            time_table(runs, networks),
-            "",
-        ]
+    figure = None
     if any(r.get("front") for r in runs):
-        plot(runs, networks, args.out.with_suffix(".png"))
-        text += [f"![fronts]({args.out.with_suffix('.png').name})", ""]
-    args.out.with_suffix(".md").write_text("\n".join(text))
-    print("\n".join(text))
+        figure = args.out.with_suffix(".png")
+        plot(runs, networks, figure)
+    text = markdown(runs, networks, figure)
+    write_markdown(args.out.with_suffix(".md"), text)
+    print(text)
     return payload
-
-
-def plot(runs: list[dict], networks: dict, path: Path) -> None:
-    """Per network: the hand-fixed design's test front, and each method's seed-0 polished
-    front on test with every point coloured by its design."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(networks)
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        fixed = networks[name]["front"]
-        order = sorted(range(len(fixed["energy_ratio"])), key=fixed["energy_ratio"].__getitem__)
-        ax.step(
-            [fixed["energy_ratio"][i] for i in order],
-            [fixed["accuracy"][i] for i in order],
-            where="post",
-            color="black",
-            label="hand-fixed 5-level design",
-        )
-        markers = iter("os^vD")
-        for run in sorted(
-            (r for r in runs if r["network"] == name and r["seed"] == 0 and r.get("front")),
-            key=lambda r: r["method"],
-        ):
-            marker = next(markers, "o")
-            for design in sorted({p["design"] for p in run["front"]}):
-                pts = [p for p in run["front"] if p["design"] == design]
-                ax.scatter(
-                    [p["test_energy_ratio"] for p in pts],
-                    [p["test_accuracy"] for p in pts],
-                    marker=marker,
-                    s=24,
-                    label=f"{run['method']}: {design}",
-                )
-        ax.set_title(f"{name} (test split, seed 0)")
-        ax.set_xlabel("energy ratio (vs the pretrained network)")
-        ax.set_ylabel("test accuracy")
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

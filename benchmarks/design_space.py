@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search import make_problem, network_setup  # noqa: E402
 from leanet_study import _front_hv  # noqa: E402
-from provenance import command_line, commit, machine  # noqa: E402
+from provenance import command_line, commit, machine, write_markdown  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     payload = {"command": args.command, "commit": commit(), "machine": machine(), "rows": rows}
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     text = report(args, rows)
-    args.out.with_suffix(".md").write_text(text)
+    write_markdown(args.out.with_suffix(".md"), text)
     print(text)
     return rows
 

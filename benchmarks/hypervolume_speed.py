@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"| {r['m']} | {r['n']} | {r['botorch_ms']:.2f} | {r['moocore_ms']:.3f} | "
             f"{r['speedup']:.0f}x | {r['abs_difference']:.1e} |"
         )
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    provenance.write_markdown(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
     return payload
 
 

@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    out.with_suffix(".md").write_text(markdown(result))
+    provenance.write_markdown(out.with_suffix(".md"), markdown(result))
     print(markdown(result))
     print(
         f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')} "

@@ -283,7 +283,7 @@ def write(args: argparse.Namespace, runs: list[dict], at: str) -> dict:
     path = args.out.with_suffix(".json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1))
-    args.out.with_suffix(".md").write_text(markdown(payload))
+    provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
     return payload
 
 

@@ -56,7 +56,7 @@ from leanet.train import evaluate
 from mobo.metrics import hypervolume
 
 sys.path.insert(0, str(Path(__file__).parent))
-from provenance import command_line, commit, machine  # noqa: E402
+from provenance import command_line, commit, machine, write_markdown  # noqa: E402
 from study_networks import (  # noqa: E402, F401  (re-exported: the other scripts use them)
     FINE_TUNE,
     NETS,
@@ -385,7 +385,7 @@ def write_outputs(args, networks: list[dict], runs: list[dict], seconds: float) 
                 for e, a in zip(front["energy_ratio"], front["accuracy"], strict=True)
             ]
     Path(f"{out}_fronts.csv").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".md").write_text(markdown(payload))
+    write_markdown(out.with_suffix(".md"), markdown(payload))
     plot_fronts(networks, Path(f"{out}_fronts.png"))
     plot_hv(runs, summary, Path(f"{out}_hv.png"))
     return payload

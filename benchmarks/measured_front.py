@@ -38,7 +38,7 @@ from leanet.train import evaluate
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from leanet_study import _front_hv  # noqa: E402
-from provenance import command_line, commit  # noqa: E402
+from provenance import command_line, commit, write_markdown  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     plot(rows, args.out.with_suffix(".png"))
     lines += ["", f"![fronts]({args.out.with_suffix('.png').name})", ""]
-    args.out.with_suffix(".md").write_text("\n".join(lines))
+    write_markdown(args.out.with_suffix(".md"), "\n".join(lines))
     print("\n".join(lines))
     return payload
 

@@ -230,7 +230,7 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> l
         f"{', '.join(r['commits'])} |"
         for r in rows
     ]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    provenance.write_markdown(out.with_suffix(".md"), "\n".join(md) + "\n")
     plot(args, runs, out.with_suffix(".png"))
     return rows
 

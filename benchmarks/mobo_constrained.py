@@ -194,7 +194,7 @@ def write_outputs(
             f"{r['median_feasible']:g} | {r['cpu_per_iteration']:.2f} |"
         )
     md += ["", "Done-when (issue 16):", "", *verdict(rows, args.problems)]
-    args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    provenance.write_markdown(args.out.with_suffix(".md"), "\n".join(md) + "\n")
     plot(
         args,
         runs,

@@ -138,7 +138,7 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
             f"| {variant} | {len(mine)} | " + " | ".join(cells) + f" | {evals:g} ({at_target:g}) "
             f"| {cpu:.2f} |"
         )
-    args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    provenance.write_markdown(args.out.with_suffix(".md"), "\n".join(md) + "\n")
     plot(args, runs, args.out.with_suffix(".png"))
 
 

@@ -92,3 +92,21 @@ def merge_runs(runs: list[dict], others: list[dict], key) -> list[dict]:
             held.add(k)
             out.append(run)
     return out
+
+
+#: The heading under which a results file's hand-written findings start (the team's
+#: convention); :func:`write_markdown` keeps that part when the tables are regenerated.
+FINDINGS = "## What this says"
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """Write a results file's generated ``text`` to ``path``, keeping the hand-written
+    findings of the file already there (from its first :data:`FINDINGS` heading on), so
+    rerunning or merging a benchmark never deletes what was learned from it."""
+    path = Path(path)
+    old = path.read_text() if path.exists() else ""
+    at = old.find(FINDINGS)
+    kept = old[at:] if at >= 0 and (at == 0 or old[at - 1] == "\n") else ""
+    if kept and not text.endswith("\n"):
+        text += "\n"
+    path.write_text(text + kept)

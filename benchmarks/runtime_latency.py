@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = dict(command=command, commit=commit, machine=machine)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(dict(meta, rows=rows), indent=1))
     md = _markdown(rows, command, commit, machine)
-    (RESULTS / f"{args.out}.md").write_text(md)
+    provenance.write_markdown((RESULTS / f"{args.out}.md"), md)
     print(md)
     return 0
 

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
                     args.out.parent.mkdir(parents=True, exist_ok=True)
                     args.out.with_suffix(".json").write_text(json.dumps(payload))
     args.out.with_suffix(".json").write_text(json.dumps(payload))
-    args.out.with_suffix(".md").write_text(markdown(payload))
+    provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
     return payload
 
 

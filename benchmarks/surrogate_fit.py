@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         f"| {r['n']} | {r['method']} | {r['median_seconds']:.3f} | {r['max_seconds']:.3f} |"
         for r in rows
     ]
-    (RESULTS / "surrogate_fit.md").write_text("\n".join(lines) + "\n")
+    provenance.write_markdown((RESULTS / "surrogate_fit.md"), "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

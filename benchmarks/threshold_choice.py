@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         payload = json.loads(args.out.with_suffix(".json").read_text())
         payload["note"] = args.note or payload.get("note")
         args.out.with_suffix(".json").write_text(json.dumps(payload))
-        args.out.with_suffix(".md").write_text(markdown(payload))
+        provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
         return payload
     payload = {"command": args.command, "commit": provenance.commit(), "runs": []}
     payload["note"] = args.note
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
                     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(payload))
-    args.out.with_suffix(".md").write_text(markdown(payload))
+    provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
     return payload
 
 

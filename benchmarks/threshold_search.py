@@ -310,10 +310,10 @@ def main(argv: list[str] | None = None) -> dict:
                                 flush=True,
                             )
                 if payload["runs"]:
-                    args.out.with_suffix(".md").write_text(markdown(payload))
+                    provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
     if payload["runs"]:
         path.write_text(json.dumps(payload))
-        args.out.with_suffix(".md").write_text(markdown(payload))
+        provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
     return payload
 
 

@@ -132,7 +132,7 @@ def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tm
 
 
 def test_the_time_table_compares_methods_at_equal_charged_time():
-    module = load_benchmark("design_search")
+    module = load_benchmark("design_search_report")
 
     def run(method, points):
         path = [
@@ -192,6 +192,13 @@ def test_the_results_say_on_which_machine_each_network_ran(tmp_path):
     module.write(args, runs, networks)
     md = (tmp_path / "ds.md").read_text()
     assert "Machines of the runs and of the hand-fixed designs: M1 (a); unrecorded (b)." in md
+    # findings written by hand under the file's tables survive the next write
+    findings = "## What this says\n\nRandom designs win here.\n"
+    (tmp_path / "ds.md").write_text(md + findings)
+    module.write(args, runs + [{**run, "network": "a", "seed": 1, "machine": "M1"}], networks)
+    again = (tmp_path / "ds.md").read_text()
+    assert again.endswith(findings) and again.count("## What this says") == 1
+    assert "| a | 0.04000 | sobol | 2 |" in again  # the tables were regenerated
 
 
 def test_merge_adds_other_processes_runs_and_keeps_its_own(tmp_path):

@@ -69,3 +69,17 @@ def test_read_results_names_a_missing_file(tmp_path):
     assert module.read_results(tmp_path / "part") == {"runs": []}
     with pytest.raises(FileNotFoundError, match="missing.json"):
         module.read_results(tmp_path / "missing")
+
+
+def test_write_markdown_regenerates_the_tables_and_keeps_the_findings(tmp_path):
+    module = load_benchmark("provenance")
+    path = tmp_path / "r.md"
+    module.write_markdown(path, "# R\n\n| a | 1 |")  # a new file: just the text
+    assert path.read_text() == "# R\n\n| a | 1 |"
+    path.write_text(path.read_text() + "\n## What this says\n\nA finding.\n")
+    module.write_markdown(path, "# R\n\n| a | 2 |")
+    assert path.read_text() == "# R\n\n| a | 2 |\n## What this says\n\nA finding.\n"
+    # the heading only counts at the start of a line
+    path.write_text("# R\n\nsee ## What this says below\n")
+    module.write_markdown(path, "# R2\n")
+    assert path.read_text() == "# R2\n"

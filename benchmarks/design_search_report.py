@@ -1,0 +1,200 @@
+"""Tables and the figure of ``design_search.py``'s results (issue 17): the summary per
+network and method, hypervolume over charged time, and the fronts coloured by design.
+Apart from the search so that a newcomer reads what is run and what is reported separately.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+
+def algorithm(run_label: str) -> str:
+    """The algorithm a run label names (:func:`label`'s inverse): ``qlognehvi+dense5`` ->
+    ``qlognehvi``."""
+    return run_label.split("+")[0]
+
+
+def summary(runs: list[dict], networks: dict) -> str:
+    lines = [
+        "| network | hand-fixed | method | runs | n_initial | polished test HV | "
+        "evaluated test HV | designs | evaluations | charged s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, network in networks.items():
+        fixed = network["test_hv"]
+        methods = sorted({r["method"] for r in runs if r["network"] == name})
+        for method in methods:
+            rs = [r for r in runs if r["network"] == name and r["method"] == method]
+            lines.append(
+                f"| {name} | {fixed:.5f} | {method} | {len(rs)} | "
+                f"{_initial(rs)} | "
+                f"{_spread(rs, 'test_hv_polished')} | {_spread(rs, 'test_hv_evaluated')} | "
+                f"{_spread(rs, 'designs', 'd')} | "
+                f"{_spread(rs, 'evaluations', 'd')} | {_spread(rs, 'charged_seconds', '.0f')} |"
+            )
+    return "\n".join(lines)
+
+
+#: Shares of the budget at which the time table reports each run's hypervolume.
+TIME_SHARES = (0.25, 0.5, 0.75, 1.0)
+
+
+def _hv_at(run: dict, seconds: float) -> float:
+    """The run's evaluated-front test hypervolume once it had charged ``seconds`` (0 before
+    its first target-fidelity evaluation)."""
+    hv = 0.0
+    for point in run["trajectory"]:
+        if point["charged_seconds"] > seconds:
+            break
+        hv = point["test_hv_evaluated"]
+    return hv
+
+
+def _seconds_to(run: dict, target: float) -> float | None:
+    for point in run["trajectory"]:
+        if point["test_hv_evaluated"] >= target:
+            return point["charged_seconds"]
+    return None
+
+
+def _final_median(runs: list[dict], method: str) -> float | None:
+    """The median final evaluated test HV of ``method``'s runs (None without any)."""
+    values = [r["test_hv_evaluated"] for r in runs if r["method"] == method]
+    return statistics.median(values) if values else None
+
+
+def time_table(runs: list[dict], networks: dict) -> str:
+    """Evaluated-front test HV at shares of the budget, and the charged seconds each method
+    took to reach each single-fidelity qLogNEHVI label's median final HV (``qlognehvi``, and
+    ``qlognehvi+dense<K>``, the matched baseline of ``mfosemo+dense<K>``; median over the
+    runs that reached it)."""
+    timed = [r for r in runs if r.get("trajectory")]
+    baselines = sorted({r["method"] for r in timed if algorithm(r["method"]) == "qlognehvi"})
+    lines = [
+        "| network | method | runs | "
+        + " | ".join(f"HV at {share:.0%} of budget" for share in TIME_SHARES)
+        + "".join(f" | s to reach {b}'s final median | reached" for b in baselines)
+        + " |",
+        "|---|---|---|" + "---|" * (len(TIME_SHARES) + 2 * len(baselines)),
+    ]
+    for name in networks:
+        mine = [r for r in timed if r["network"] == name]
+        targets = [_final_median(mine, b) for b in baselines]  # once per network
+        for method in sorted({r["method"] for r in mine}):
+            rs = [r for r in mine if r["method"] == method]
+            cells = [
+                f"{statistics.median(_hv_at(r, share * r['budget']) for r in rs):.5f}"
+                for share in TIME_SHARES
+            ]
+            for target in targets:
+                reach = [t for r in rs if target and (t := _seconds_to(r, target)) is not None]
+                cells += [
+                    f"{statistics.median(reach):.0f}" if reach else "-",
+                    f"{len(reach)} of {len(rs)}",
+                ]
+            lines.append(f"| {name} | {method} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _initial(runs: list[dict]) -> str:
+    """The runs' initial Sobol sizes ('-' for Sobol itself, which is all Sobol; runs before
+    --n-initial had mobo's default, 20)."""
+    if all(algorithm(r["method"]) == "sobol" for r in runs):
+        return "-"
+    return ",".join(sorted({str(r.get("n_initial", 20)) for r in runs}))
+
+
+def _spread(runs: list[dict], key: str, fmt: str = ".5f") -> str:
+    values = [r[key] for r in runs]
+    med = statistics.median(values)
+    med = round(med) if fmt == "d" else med
+    return f"{med:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def markdown(runs: list[dict], networks: dict, figure: Path | None = None) -> str:
+    """The results file: provenance, the summary table, the time table (runs that recorded
+    their trajectory) and a link to ``figure``."""
+    commits = ", ".join(sorted({r["commit"] for r in runs}))
+    commands = sorted({r["command"] for r in runs})
+    # The same seed can end differently on another machine: say where each row ran.
+    where: dict[str, set[str]] = {}
+    for r in runs:
+        where.setdefault(r.get("machine", "unrecorded"), set()).add(r["network"])
+    for name, network in networks.items():
+        where.setdefault(network.get("machine", "unrecorded"), set()).add(name)
+    machines = "; ".join(f"{m} ({', '.join(sorted(n))})" for m, n in where.items())
+    text = [
+        "# Design search vs the hand-fixed design and random design search (issue 17)",
+        "",
+        "Commands: " + ", ".join(f"`{c}`" for c in commands),
+        "",
+        f"Commits of the runs: {commits}. Torch on 1 thread. See the script's docstring "
+        "for what each column measures; median (min-max) over search seeds.",
+        "",
+        f"Machines of the runs and of the hand-fixed designs: {machines}.",
+        "",
+        summary(runs, networks),
+        "",
+    ]
+    if any(r.get("trajectory") for r in runs):
+        text += [
+            "Over time (runs that recorded their trajectory): the evaluated front's test "
+            "hypervolume once the run had charged a share of its budget (at 100%: the "
+            "evaluations that ended within the budget; the final figure above also counts "
+            "the one that crossed it), and the charged seconds it took to reach the median "
+            "final evaluated test HV of qLogNEHVI at full fidelity, plain and told the same "
+            "dense-front points (the multi-fidelity claim of issue 17). A front's test HV can "
+            "fall as it grows: a new validation-Pareto point can displace one that did better "
+            "on test.",
+            "",
+            time_table(runs, networks),
+            "",
+        ]
+    if figure is not None:
+        text += [f"![fronts]({figure.name})", ""]
+    return "\n".join(text)
+
+
+def plot(runs: list[dict], networks: dict, path: Path) -> None:
+    """Per network: the hand-fixed design's test front, and each method's seed-0 polished
+    front on test with every point coloured by its design."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(networks)
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        fixed = networks[name]["front"]
+        order = sorted(range(len(fixed["energy_ratio"])), key=fixed["energy_ratio"].__getitem__)
+        ax.step(
+            [fixed["energy_ratio"][i] for i in order],
+            [fixed["accuracy"][i] for i in order],
+            where="post",
+            color="black",
+            label="hand-fixed 5-level design",
+        )
+        markers = iter("os^vD")
+        for run in sorted(
+            (r for r in runs if r["network"] == name and r["seed"] == 0 and r.get("front")),
+            key=lambda r: r["method"],
+        ):
+            marker = next(markers, "o")
+            for design in sorted({p["design"] for p in run["front"]}):
+                pts = [p for p in run["front"] if p["design"] == design]
+                ax.scatter(
+                    [p["test_energy_ratio"] for p in pts],
+                    [p["test_accuracy"] for p in pts],
+                    marker=marker,
+                    s=24,
+                    label=f"{run['method']}: {design}",
+                )
+        ax.set_title(f"{name} (test split, seed 0)")
+        ax.set_xlabel("energy ratio (vs the pretrained network)")
+        ax.set_ylabel("test accuracy")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
