@@ -87,6 +87,7 @@ import copy
 import json
 import math
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -160,7 +161,8 @@ class Runtime(nn.Module):
     """L compiled level steps and the exit rule of :meth:`leanet.LEANet.forward`.
 
     Build it with :func:`compile_runtime` (or :func:`load_runtime`). ``forward(x, T)``
-    returns the same :class:`leanet.model.Decision` as ``net(x, T)``.
+    returns the same :class:`leanet.model.Decision` as ``net(x, T)``. Threads may share
+    one runtime: each gets its own activation buffers.
     """
 
     def __init__(
@@ -191,6 +193,8 @@ class Runtime(nn.Module):
         self.input_shape = tuple(int(v) for v in input_shape)
         self.mode = mode
         self.depthwise = depthwise
+        # Band buffers per thread (thread id -> (batch key, buffers, views)): calls from
+        # several threads (a server) must not write into each other's buffers.
         self._scratch: dict = {}
 
     @property
@@ -235,17 +239,20 @@ class Runtime(nn.Module):
         return [1.0] * (level - 1) + [0.0] * (self.num_levels - level)
 
     def _start(self, x: Tensor) -> tuple[list[Tensor], list]:
-        """The band buffers for a batch like `x` and every band step's views of them,
-        made once per batch size and reused: every channel a step reads was written
-        earlier in the same call, so stale values are never read (a runtime is therefore
-        not reentrant: one per thread)."""
+        """The calling thread's band buffers for a batch like `x` and every band step's
+        views of them, made once per batch size and reused: every channel a step reads
+        was written earlier in the same call, so stale values are never read. One set per
+        thread (the last batch size only), so threads may share a runtime."""
         key = (x.shape[0], x.dtype, x.device)
-        cached = self._scratch.get(key)
-        if cached is None:
+        thread = threading.get_ident()
+        held = self._scratch.get(thread)
+        if held is None or held[0] != key:
             bufs = [x.new_empty((x.shape[0], *s)) for s in self.shapes]
-            cached = bufs, self._views_of(bufs)
-            self._scratch = {key: cached}  # keep one batch size only
-        return cached
+            held = key, (bufs, self._views_of(bufs))
+            alive = {t.ident for t in threading.enumerate()}  # drop finished threads' sets
+            self._scratch = {t: v for t, v in self._scratch.items() if t in alive}
+            self._scratch[thread] = held
+        return held[1]
 
     def _views_of(self, bufs: list[Tensor]) -> list:
         return [None if v is None else _views(bufs, v) for v in self.views]

@@ -467,3 +467,42 @@ def test_runtime_options_are_checked():
         compile_runtime(net, depthwise="sparse")
     with pytest.raises(ValueError, match="mode must be one of"):
         compile_full(net.base, mode="compiled")
+
+
+def test_threads_sharing_a_runtime_decide_as_one_thread_does(fitted, digits):
+    """A server may call one runtime from several threads: each thread gets its own band
+    buffers, so concurrent calls (the convolutions release the GIL) decide as sequential
+    ones; buffers of threads that ended are dropped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = fitted("convnet", scheme="hybrid")
+    runtime = compile_runtime(net, mode="trace")
+    x, _ = digits.test.tensors()
+    T = [0.9] * (net.num_levels - 1)
+    batches = [x[i : i + 1 + i % 5] for i in range(64)]  # batch sizes 1-5 interleaved
+    expected = [runtime(b, T) for b in batches]
+
+    def decide(i: int):
+        return runtime(batches[i], T)
+
+    for _ in range(3):
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(decide, range(len(batches))))
+        for e, g in zip(expected, got, strict=True):
+            assert torch.equal(e.prediction, g.prediction)
+            assert torch.equal(e.exit_level, g.exit_level)
+
+    def buffers():
+        return runtime._start(x[:1])[0][0]
+
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.submit(buffers), pool.submit(buffers)
+        first, second = a.result(), b.result()
+    mine = buffers()
+    assert mine.data_ptr() not in {first.data_ptr(), second.data_ptr()}
+    # the pool's threads have ended: at most this thread's set is kept, plus any made
+    # by threads still alive
+    import threading
+
+    alive = {t.ident for t in threading.enumerate()}
+    assert set(runtime._scratch) <= alive
