@@ -124,6 +124,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fine-tune epochs of the cheap fidelity (method mfosemo only)",
     )
     parser.add_argument(
+        "--build-costs",
+        action="store_true",
+        help="price mfosemo's fidelities at DesignProblem's default, BUILD_EPOCHS + epochs "
+        "(measured), instead of head_epochs + epochs, the recorded runs' (runs labelled "
+        "mfosemo+build)",
+    )
+    parser.add_argument(
         "--dense-points",
         type=int,
         default=0,
@@ -164,10 +171,15 @@ def network_setup(arch: str, args) -> dict:
 
 def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProblem:
     """The design problem of the study's network; for ``mfosemo`` the fine-tune epochs are
-    a fidelity (``--fidelity-epochs``, then the target)."""
+    a fidelity (``--fidelity-epochs``, then the target), priced ``head_epochs + epochs`` as
+    in the recorded runs, or with ``--build-costs`` at DesignProblem's default (measured)
+    ``BUILD_EPOCHS + epochs``."""
     recipe = study_networks.FINE_TUNE[arch]
     target = recipe.epochs if args.fine_tune_epochs is None else args.fine_tune_epochs
     epochs = (args.fidelity_epochs, target) if method == "mfosemo" else target
+    costs = None
+    if method == "mfosemo" and not getattr(args, "build_costs", False):
+        costs = [float(args.head_epochs + e) for e in epochs]
     options = {"lr": recipe.lr, "distill": recipe.distill, "weight_decay": recipe.weight_decay}
     return DesignProblem(
         setup["base"],
@@ -179,11 +191,15 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
         head_epochs=args.head_epochs,
         cache=args.cache / f"designs-{setup['name']}",
         fine_tune_options=options,
+        fidelity_costs=costs,
     )
 
 
 def label(method: str, args) -> str:
-    """The name of a method's runs: ``<method>+dense<K>`` when told dense-front points."""
+    """The name of a method's runs: ``<method>[+build][+dense<K>]``, ``+build`` for
+    ``mfosemo`` with ``--build-costs``, ``+dense<K>`` when told dense-front points."""
+    if method == "mfosemo" and getattr(args, "build_costs", False):
+        method += "+build"
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 
 

@@ -218,3 +218,20 @@ def test_merge_adds_other_processes_runs_and_keeps_its_own(tmp_path):
     module.merge(mine, networks, [tmp_path / "s1"])
     assert [(r["seed"], r["test_hv_evaluated"]) for r in mine] == [(0, 1.0), (1, 3.0)]
     assert networks == {"a": {"test_hv": 0.4}, "b": {"test_hv": 0.5}}
+
+
+def test_mfosemo_prices_its_fidelities_as_recorded_unless_told_build_costs(setup, tmp_path):
+    """The recorded MF-OSEMO runs priced a fidelity head_epochs + epochs; --build-costs
+    uses DesignProblem's measured default instead, under its own label."""
+    module = load_benchmark("design_search")
+    args = _args(tmp_path, budget=1e9)
+    args.fidelity_epochs, args.fine_tune_epochs, args.head_epochs = 2, 10, 20
+    recorded = module.make_problem("convnet", setup, args, "mfosemo")
+    assert recorded.fidelity_costs.tolist() == [22.0, 30.0]
+    assert module.label("mfosemo", args) == "mfosemo"
+    args.build_costs, args.dense_points = True, 5
+    built = module.make_problem("convnet", setup, args, "mfosemo")
+    assert built.fidelity_costs.tolist() == [3.0, 11.0]
+    assert module.label("mfosemo", args) == "mfosemo+build+dense5"
+    assert module.label("qlognehvi", args) == "qlognehvi+dense5"
+    assert load_benchmark("design_search_report").algorithm("mfosemo+build+dense5") == "mfosemo"

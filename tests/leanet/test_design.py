@@ -169,7 +169,12 @@ def test_fine_tune_epochs_as_the_fidelity(pretrained, digits):
     problem = _problem(pretrained, digits, fine_tune_epochs=(0, 1))
     assert problem.has_fidelities
     assert problem.fidelity_levels.tolist() == [0.0, 1.0]
-    assert problem.fidelity_costs.tolist() == [1.0, 2.0]  # head epochs + fine-tune epochs
+    assert problem.fidelity_costs.tolist() == [1.0, 2.0]  # BUILD_EPOCHS + fine-tune epochs
+    # head epochs cost little next to fine-tune epochs: they do not price the fidelities
+    many_heads = DesignProblem(
+        pretrained, digits, levels=(2, 4), head_epochs=20, fine_tune_epochs=(2, 10)
+    )
+    assert many_heads.fidelity_costs.tolist() == [3.0, 11.0]
     x = torch.tensor([[2.0, 0.5, 0.0, 0.0, 0.5, 0.5, 0.5, 0.0]], dtype=torch.float64)
     cheap = problem.design_of(x)
     x[0, -1] = 1.0
