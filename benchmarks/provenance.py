@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -105,8 +106,8 @@ def write_markdown(path: Path, text: str) -> None:
     rerunning or merging a benchmark never deletes what was learned from it."""
     path = Path(path)
     old = path.read_text() if path.exists() else ""
-    at = old.find(FINDINGS)
-    kept = old[at:] if at >= 0 and (at == 0 or old[at - 1] == "\n") else ""
+    heading = re.search(rf"^{re.escape(FINDINGS)}", old, re.MULTILINE)
+    kept = old[heading.start() :] if heading else ""
     if kept and not text.endswith("\n"):
         text += "\n"
     path.write_text(text + kept)
