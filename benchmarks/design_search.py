@@ -30,7 +30,9 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   highest (0.0682), ahead of random + dense points on 3 of 5 seeds. On VGG-16 / MNIST (a
   design trains in 40-90 s) qLogNEHVI + dense points scores 0.0640 and MF-OSEMO + dense
   0.0613 against random + dense 0.0579 and hand-fixed 0.0513, but MF-OSEMO ends below
-  single-fidelity qLogNEHVI (plain 0.0585 against 0.0596).
+  single-fidelity qLogNEHVI (plain 0.0585 against 0.0596). On MobileNet / MNIST (a design
+  trains in ~150 s; ``--budget 1200 --fine-tune-epochs 10``) qLogNEHVI + dense 0.0560 leads
+  random + dense 0.0551 and hand-fixed 0.0502; MF-OSEMO + dense ends below (0.0532).
 
 Test hypervolume from (full test accuracy - 0.05, energy ratio 1.25), as in
 ``leanet_study``. Command::
