@@ -74,6 +74,10 @@ from provenance import command_line, commit, machine, merge_runs, read_results, 
 
 RESULTS = Path(__file__).parent / "results"
 
+#: The cheap fidelity of the recorded MF-OSEMO runs (fine-tune epochs); runs with another are
+#: labelled ``mfosemo+ft<N>``.
+DEFAULT_FIDELITY_EPOCHS = 2
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -122,7 +126,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--fidelity-epochs",
         type=int,
-        default=2,
+        default=DEFAULT_FIDELITY_EPOCHS,
         help="fine-tune epochs of the cheap fidelity (method mfosemo only)",
     )
     parser.add_argument(
@@ -198,9 +202,12 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
 
 
 def label(method: str, args) -> str:
-    """The name of a method's runs: ``<method>[+build][+dense<K>]``, ``+build`` for
+    """The name of a method's runs: ``<method>[+ft<N>][+build][+dense<K>]``, ``+ft<N>`` for
+    ``mfosemo`` with a cheap fidelity other than the recorded runs' 2 epochs, ``+build`` for
     ``mfosemo`` with ``--build-costs``, ``+dense<K>`` when told dense-front points."""
-    if method == "mfosemo" and getattr(args, "build_costs", False):
+    if method == "mfosemo" and args.fidelity_epochs != DEFAULT_FIDELITY_EPOCHS:
+        method += f"+ft{args.fidelity_epochs}"
+    if method.startswith("mfosemo") and getattr(args, "build_costs", False):
         method += "+build"
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 

@@ -235,3 +235,7 @@ def test_mfosemo_prices_its_fidelities_as_recorded_unless_told_build_costs(setup
     assert module.label("mfosemo", args) == "mfosemo+build+dense5"
     assert module.label("qlognehvi", args) == "qlognehvi+dense5"
     assert load_benchmark("design_search_report").algorithm("mfosemo+build+dense5") == "mfosemo"
+    args.fidelity_epochs = 5
+    assert module.make_problem("convnet", setup, args, "mfosemo").epochs == (5, 10)
+    assert module.label("mfosemo", args) == "mfosemo+ft5+build+dense5"
+    assert module.label("qlognehvi", args) == "qlognehvi+dense5"
