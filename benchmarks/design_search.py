@@ -184,7 +184,7 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
     target = recipe.epochs if args.fine_tune_epochs is None else args.fine_tune_epochs
     epochs = (args.fidelity_epochs, target) if method == "mfosemo" else target
     costs = None
-    if method == "mfosemo" and not getattr(args, "build_costs", False):
+    if method == "mfosemo" and not args.build_costs:
         costs = [float(args.head_epochs + e) for e in epochs]
     options = {"lr": recipe.lr, "distill": recipe.distill, "weight_decay": recipe.weight_decay}
     return DesignProblem(
@@ -207,7 +207,7 @@ def label(method: str, args) -> str:
     ``mfosemo`` with ``--build-costs``, ``+dense<K>`` when told dense-front points."""
     if method == "mfosemo" and args.fidelity_epochs != DEFAULT_FIDELITY_EPOCHS:
         method += f"+ft{args.fidelity_epochs}"
-    if method.startswith("mfosemo") and getattr(args, "build_costs", False):
+    if method.startswith("mfosemo") and args.build_costs:
         method += "+build"
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 

@@ -45,7 +45,7 @@ from mobo.metrics import pareto_mask
 
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
-from design_search import make_problem, network_setup  # noqa: E402
+from design_search import DEFAULT_FIDELITY_EPOCHS, make_problem, network_setup  # noqa: E402
 from leanet_study import _front_hv  # noqa: E402
 from provenance import command_line, commit, machine, write_markdown  # noqa: E402
 
@@ -65,7 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS / "design_space")
     args = parser.parse_args(argv)
     # make_problem's options, as design_search's defaults
-    args.first_fraction, args.fine_tune_epochs, args.fidelity_epochs = (0.25, 0.75), None, 2
+    args.first_fraction, args.fine_tune_epochs = (0.25, 0.75), None
+    args.fidelity_epochs, args.build_costs = DEFAULT_FIDELITY_EPOCHS, False
     args.command = command_line("design_space.py", argv)
     return args
 

@@ -37,6 +37,7 @@ def _args(tmp_path, budget: float) -> argparse.Namespace:
         head_epochs=1,
         fine_tune_epochs=1,
         fidelity_epochs=0,
+        build_costs=False,
         reference_samples=500,
         first_fraction=[0.25, 0.75],
         cache=tmp_path,
