@@ -1,0 +1,50 @@
+"""The cheap-fidelity benchmark (``benchmarks/design_fidelity.py``): designs cached at both
+fidelities are paired, ``--train`` trains missing cheap twins, and the summary's correlation
+and regret say what choosing by the cheap fidelity costs."""
+
+from __future__ import annotations
+
+import pytest
+
+import leanet
+from leanet.data import load_dataset
+from leanet.design import Design, DesignProblem
+from tests.benchmark_scripts import load_benchmark
+from tests.leanet.conftest import tiny_base
+
+
+@pytest.fixture(scope="module")
+def module():
+    return load_benchmark("design_fidelity")
+
+
+def test_pairs_are_designs_cached_at_both_fidelities_and_train_adds_twins(module, tmp_path):
+    digits = load_dataset("digits8x8", seed=0)
+    base = tiny_base("convnet")
+    leanet.train_base(base, digits.train, epochs=1, progress=False)
+    problem = DesignProblem(
+        base, digits, levels=(2, 3), fine_tune_epochs=(0, 1), head_epochs=1, cache=tmp_path
+    )
+    paired, alone = Design(2, 0.5, fine_tune_epochs=1), Design(3, 0.25, fine_tune_epochs=1)
+    for design in (paired, Design(2, 0.5), alone):  # only `paired` has its 0-epoch twin
+        problem.evaluator(design)
+    rows = module.pairs(problem, cheap=0, train=0, samples=200)
+    assert [r["design"] for r in rows] == [paired.key.rsplit("-ft", 1)[0]]
+    assert rows[0]["cheap"] >= 0 and rows[0]["target"] >= 0
+    rows = module.pairs(problem, cheap=0, train=1, samples=200)
+    assert len(rows) == 2 and (tmp_path / f"{Design(3, 0.25).key}-s0.pt").exists()
+    assert rows[0]["target"] >= rows[1]["target"]
+
+
+def test_summary_gives_correlation_regret_and_ratio_by_levels(module):
+    rows = [  # the cheap fidelity under-rates the 6-level designs
+        {"design": "a", "levels": 6, "cheap": 0.02, "target": 0.05},
+        {"design": "b", "levels": 6, "cheap": 0.03, "target": 0.048},
+        {"design": "c", "levels": 2, "cheap": 0.04, "target": 0.044},
+        {"design": "d", "levels": 2, "cheap": 0.041, "target": 0.041},
+    ]
+    s = module.summarize(rows)
+    assert s["n"] == 4 and s["spearman"] == pytest.approx(-1.0)
+    assert s["regret"] == pytest.approx(0.05 - 0.041)  # picked d, the best is a
+    assert s["ratio_by_levels"][6] == pytest.approx((0.4 + 0.625) / 2)
+    assert module.summarize(rows[:2]) == {"n": 2}
