@@ -19,20 +19,15 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   With ``--dense-points K`` a run is also told K points of each design's dense validation
   front as soon as the design is built (:class:`leanet.dense_fronts.DenseFronts`; runs named
   ``<method>+dense<K>``), so its model and its evaluated front see each design's best
-  thresholds: the "thresholds searched inside each candidate" formulation. Measured on the
-  ConvNet (``results/design_search_dense.md``): it lifts random and qLogNEHVI searches'
-  evaluated fronts alike; the model still does not beat random designs, which reach what the
-  cached design space allows (``results/design_space.md``, ``benchmarks/design_space.py``).
-  On the MNIST digits (``--dataset mnist5k``, ``results/design_search_mnist.md``), with 833
-  validation images, qLogNEHVI told 5 points per design leads random designs in median,
-  narrowly (2 of 5 seeds), and MF-OSEMO beats single-fidelity qLogNEHVI on every seed,
-  sooner (268 against 434 charged s to its final median); told dense points too it scores
-  highest (0.0682), ahead of random + dense points on 3 of 5 seeds. On VGG-16 / MNIST (a
-  design trains in 40-90 s) qLogNEHVI + dense points scores 0.0640 and MF-OSEMO + dense
-  0.0613 against random + dense 0.0579 and hand-fixed 0.0513, but MF-OSEMO ends below
-  single-fidelity qLogNEHVI (plain 0.0585 against 0.0596). On MobileNet / MNIST (a design
-  trains in ~150 s; ``--budget 1200 --fine-tune-epochs 10``) qLogNEHVI + dense 0.0560 leads
-  random + dense 0.0551 and hand-fixed 0.0502; MF-OSEMO + dense ends below (0.0532).
+  thresholds: the "thresholds searched inside each candidate" formulation. ``--build-costs``
+  prices ``mfosemo``'s fidelities as ``DesignProblem`` does by default (measured costs);
+  without it, as the recorded runs did.
+
+Findings, with the figures and commands, are in the results files: the 8x8 digits in
+``results/design_search.md`` (random designs reach what the cached space allows,
+``results/design_space.md``), the MNIST digits with ConvNet, VGG-16 and MobileNet in
+``results/design_search_mnist.md``, and whether the cheap fidelity ranks designs as the
+target does in ``results/design_fidelity.md`` (``design_fidelity.py``).
 
 Test hypervolume from (full test accuracy - 0.05, energy ratio 1.25), as in
 ``leanet_study``. Command::

@@ -30,28 +30,14 @@ The threshold coordinates are searched in the log space of
 :class:`~leanet.problem.ThresholdProblem` (the same warp, in :meth:`to_unit`), the design
 coordinates linearly; integers and categories round to the nearest value.
 
-Measured (``benchmarks/results/design_search.md``, 8x8 digits, 3 seeds, equal charged CPU
-time): every search's evaluated front beats the hand-fixed design's on test on all three
-networks, but random designs (Sobol) beat both searches on the ConvNet and MobileNet;
-MF-OSEMO leads only on VGG-16 (evaluated-front test HV 0.0618 against Sobol's 0.0582;
-ConvNet 0.0488 against 0.0501, MobileNet 0.0439 against 0.0520). Level 1's fraction often
-sits at the default range's lower bound 0.25; searched in 0.1-0.75 instead
-(``benchmarks/results/design_search_fraction.md``) it put MF-OSEMO ahead on the ConvNet but
-not on VGG-16, so the default range stays. Why random designs hold their own there
-(``benchmarks/results/design_space.md``): with 299 validation images, the union of every
-cached design scores no better on test than a few dozen random ones, and the design best on
-validation is a poor pick (winner's curse), so report a few dense-front points per design
-(:class:`~leanet.dense_fronts.DenseFronts`). On the MNIST digits (833 validation images,
-``design_search_mnist.md``) qLogNEHVI told those points leads random designs in median,
-narrowly (0.0667 against 0.0637 test HV; 2 of 5 seeds), and MF-OSEMO (2 / 10 fine-tune
-epochs) beats single-fidelity qLogNEHVI on every seed (0.0641 against 0.0570) and reaches
-its final median in 268 charged s instead of 434; told 5 dense-front points per design it
-scores highest (0.0682 median, 5 seeds), ahead of random designs told the same points on 3 of
-5 seeds. On VGG-16 / MNIST both searches told dense points beat random designs told the same
-(qLogNEHVI 0.0640, MF-OSEMO 0.0613, random 0.0579, hand-fixed 0.0513; 5 seeds), but there
-MF-OSEMO ends below single-fidelity qLogNEHVI, plain and told dense points alike. On
-MobileNet / MNIST (1200 charged s, 3 seeds, dense points) qLogNEHVI 0.0560 leads random
-0.0551 (2 of 3 seeds) and hand-fixed 0.0502; MF-OSEMO ends below both (0.0532).
+Measured (``benchmarks/results/design_search_mnist.md``: MNIST digits, 3-5 seeds, equal
+charged CPU time; the 8x8 digits in ``design_search.md``): told a few dense-front points per
+design (:class:`~leanet.dense_fronts.DenseFronts`; with few validation images the design best
+on validation is a poor pick, ``design_space.md``), the searched front beats the hand-fixed
+design and random designs in median on the ConvNet, VGG-16 and MobileNet, by margins inside
+the spread. MF-OSEMO over fine-tune epochs (2 / 10) reaches single-fidelity qLogNEHVI's
+hypervolume sooner on the ConvNet only, where two epochs rank designs as ten do (Spearman
++0.94 over cached designs; VGG-16 +0.44, MobileNet -0.50: ``design_fidelity.md``).
 """
 
 from __future__ import annotations
