@@ -20,60 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from leanet.cli_types import COUNT, EPOCHS, FRACTIONS, POSITIVE_INTS, SEED, number
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 
 class CLIError(Exception):
     """A failure the user can fix, reported as one line."""
-
-
-def _number(kind: type, low: float | None = None, high: float | None = None, *, above=False):
-    """An argparse type: a ``kind`` (int or float) in [low, high] ((low, high] if ``above``)."""
-    name = "an integer" if kind is int else "a number"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        too_low = low is not None and (value <= low if above else value < low)
-        if too_low or (high is not None and value > high):
-            lo = "" if low is None else f"{'>' if above else '>='} {low}"
-            hi = "" if high is None else f"<= {high}"
-            raise argparse.ArgumentTypeError(
-                f"expected {name} {' and '.join(x for x in (lo, hi) if x)}, got {text!r}"
-            )
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
-
-
-def _list_of(item):
-    """An argparse type: comma-separated values, each parsed by ``item``."""
-
-    def parse(text: str) -> list:
-        values = [item(v) for v in text.split(",") if v.strip()]
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected comma-separated values, got {text!r}")
-        return values
-
-    return parse
-
-
-_floats = _list_of(_number(float, 0.0, 1.0))  # fractions, losses: in [0, 1]
-_ints = _list_of(_number(int, 1))
-_SEED = _number(int, 0)
-_COUNT = _number(int, 1)
-_EPOCHS = _number(int, 1)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -98,14 +56,14 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=BUNDLED + TORCHVISION, default="mnist5k")
     p.add_argument(
         "--width-multiplier",
-        type=_number(float, 0.0, 8.0, above=True),
+        type=number(float, 0.0, 8.0, above=True),
         default=1.0,
         help="scale every layer's channels (default 1.0)",
     )
-    p.add_argument("--epochs", type=_EPOCHS, default=5)
-    p.add_argument("--lr", type=_number(float, 0.0, above=True), default=2e-3)
-    p.add_argument("--batch-size", type=_COUNT, default=64)
-    p.add_argument("--seed", type=_SEED, default=0, help="seed of the split and the training")
+    p.add_argument("--epochs", type=EPOCHS, default=5)
+    p.add_argument("--lr", type=number(float, 0.0, above=True), default=2e-3)
+    p.add_argument("--batch-size", type=COUNT, default=64)
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the split and the training")
     p.add_argument(
         "--out", default=None, help="checkpoint path (default checkpoints/<arch>-<dataset>.pt)"
     )
@@ -168,7 +126,7 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--levels", choices=["width", "depth"], default="width")
     p.add_argument(
         "--fractions",
-        type=_floats,
+        type=FRACTIONS,
         default=None,
         help="width fractions, comma-separated (default 0.5,0.625,0.75,0.875,1.0)",
     )
@@ -181,24 +139,24 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--exits",
-        type=_ints,
+        type=POSITIVE_INTS,
         default=None,
         help="depth levels: 1-based conv indices of the exits, comma-separated",
     )
     p.add_argument(
-        "--num-levels", type=_number(int, 2), default=4, help="depth levels without --exits"
+        "--num-levels", type=number(int, 2), default=4, help="depth levels without --exits"
     )
     p.add_argument("--confidence", choices=sorted(CONFIDENCES), default="max_softmax")
-    p.add_argument("--head-hidden", type=_COUNT, default=128)
-    p.add_argument("--epochs", type=_EPOCHS, default=30, help="head training epochs")
+    p.add_argument("--head-hidden", type=COUNT, default=128)
+    p.add_argument("--epochs", type=EPOCHS, default=30, help="head training epochs")
     p.add_argument(
         "--fine-tune-epochs",
-        type=_number(int, 0),
+        type=number(int, 0),
         default=0,
         help="then fine-tune backbone and heads jointly for this many epochs "
         "(changes the pretrained weights; default 0 = off)",
     )
-    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default=None, help="LEANet path (default <checkpoint>.leanet.pt)")
     _add_data_args(p)
 
@@ -280,8 +238,8 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
         help="default: the best median on the study's LEANets "
         "(benchmarks/results/threshold_search.md)",
     )
-    p.add_argument("--n-evals", type=_COUNT, default=25, help="threshold vectors to evaluate")
-    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--n-evals", type=COUNT, default=25, help="threshold vectors to evaluate")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--platform", default="45nm-fp32", help="energy table (see leanet.costs)")
     p.add_argument(
         "--space",
@@ -343,24 +301,24 @@ def _add_design(p: argparse.ArgumentParser) -> None:
         default=None,
         help="default qlognehvi, or mfosemo when the epochs are a fidelity",
     )
-    p.add_argument("--n-evals", type=_COUNT, default=40, help="(design, thresholds) points")
-    p.add_argument("--levels", type=_COUNT, nargs=2, default=[2, 6], metavar=("MIN", "MAX"))
+    p.add_argument("--n-evals", type=COUNT, default=40, help="(design, thresholds) points")
+    p.add_argument("--levels", type=COUNT, nargs=2, default=[2, 6], metavar=("MIN", "MAX"))
     p.add_argument(
         "--fine-tune-epochs",
-        type=_COUNT,
+        type=COUNT,
         nargs="+",
         default=[0],
         help="one value, or ascending values that become the fidelity",
     )
-    p.add_argument("--head-epochs", type=_EPOCHS, default=5)
+    p.add_argument("--head-epochs", type=EPOCHS, default=5)
     p.add_argument(
         "--dense-points",
-        type=_number(int, 0),
+        type=number(int, 0),
         default=0,
         help="tell the search this many points of each built design's dense threshold "
         "front (they count in --n-evals; see leanet.dense_fronts)",
     )
-    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default=None, help="folder (default <checkpoint>.designs)")
     _add_data_args(p)
 
@@ -410,7 +368,7 @@ def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="artifact from `leanet optimize` or `leanet demo`")
     p.add_argument(
         "--losses",
-        type=_floats,
+        type=FRACTIONS,
         default=[0.0, 0.01, 0.02],
         help="allowed accuracy losses, comma-separated (default 0,0.01,0.02)",
     )
@@ -461,10 +419,10 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
         help=f"run folder; every step is cached there (default {defaults.out})",
     )
     p.add_argument("--algorithm", choices=mobo.available_algorithms(), default=defaults.algorithm)
-    p.add_argument("--n-evals", type=_COUNT, default=defaults.n_evals)
-    p.add_argument("--seed", type=_SEED, default=defaults.seed)
+    p.add_argument("--n-evals", type=COUNT, default=defaults.n_evals)
+    p.add_argument("--seed", type=SEED, default=defaults.seed)
     p.add_argument("--scheme", choices=list(SCHEMES), default=defaults.scheme)
-    p.add_argument("--fine-tune-epochs", type=_number(int, 0), default=defaults.fine_tune_epochs)
+    p.add_argument("--fine-tune-epochs", type=number(int, 0), default=defaults.fine_tune_epochs)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
