@@ -118,13 +118,33 @@ def summarize(rows: list[dict]) -> dict:
     }
 
 
-def measure(arch: str, cheap: int, args) -> dict:
+def measure(arch: str, args) -> list[dict]:
+    """Each cheap fidelity's pairs and summary; with two or more cheap fidelities, also the
+    summary over the designs paired at every one of them, which compares them fairly (a
+    correlation depends on how wide a range of designs it is taken over)."""
     setup = network_setup(arch, args)
-    args.fidelity_epochs = cheap
-    problem = make_problem(arch, setup, args, "mfosemo")
-    rows = pairs(problem, cheap, args.train, args.reference_samples)
-    study_networks.log(f"design fidelity: {setup['name']}, ft{cheap}: {len(rows)} pairs")
-    return {"network": setup["name"], "cheap": cheap, "pairs": rows, **summarize(rows)}
+    results = []
+    for cheap in args.cheap_epochs:
+        args.fidelity_epochs = cheap
+        problem = make_problem(arch, setup, args, "mfosemo")
+        rows = pairs(problem, cheap, args.train, args.reference_samples)
+        study_networks.log(f"design fidelity: {setup['name']}, ft{cheap}: {len(rows)} pairs")
+        results.append(
+            {"network": setup["name"], "cheap": cheap, "over": "all", "pairs": rows}
+            | summarize(rows)
+        )
+    return results + (common(results) if len(results) > 1 else [])
+
+
+def common(results: list[dict]) -> list[dict]:
+    """Each cheap fidelity's summary over only the designs paired at every cheap fidelity."""
+    names = set.intersection(*({p["design"] for p in r["pairs"]} for r in results))
+    out = []
+    for r in results:
+        rows = [p for p in r["pairs"] if p["design"] in names]
+        head = {"network": r["network"], "cheap": r["cheap"], "over": "common", "pairs": rows}
+        out.append(head | summarize(rows))
+    return out
 
 
 def report(args, results: list[dict]) -> str:
@@ -140,23 +160,27 @@ def report(args, results: list[dict]) -> str:
         "dense validation-front hypervolume from the design search's reference point at "
         "each; rank (Spearman) and linear (Pearson) correlation over designs; regret: the "
         "best target HV minus the target HV of the design best at the cheap fidelity; "
-        "median cheap/target HV ratio by number of levels.",
+        "median cheap/target HV ratio by number of levels. Over: every design paired at that "
+        "cheap fidelity (all), or only those paired at every cheap fidelity of the run "
+        "(common), which compares the fidelities on the same designs.",
         "",
-        "| network | cheap epochs | designs | Spearman | Pearson | regret (of best) "
+        "| network | cheap epochs | over | designs | Spearman | Pearson | regret (of best) "
         "| cheap/target by levels |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if r["n"] < 3:
-            lines.append(f"| {r['network']} | {r['cheap']} | {r['n']} | - | - | - | - |")
+            lines.append(
+                f"| {r['network']} | {r['cheap']} | {r['over']} | {r['n']} | - | - | - | - |"
+            )
             continue
         ratios = ", ".join(f"L{k}: {v:.2f}" for k, v in r["ratio_by_levels"].items())
         lines.append(
-            f"| {r['network']} | {r['cheap']} | {r['n']} | {r['spearman']:+.2f} | "
+            f"| {r['network']} | {r['cheap']} | {r['over']} | {r['n']} | {r['spearman']:+.2f} | "
             f"{r['pearson']:+.2f} | {r['regret']:.5f} ({r['best_target']:.5f}) | {ratios} |"
         )
     for r in results:
-        if r["n"] >= 3:
+        if r["n"] >= 3 and r["over"] == "all":
             cells = ", ".join(
                 f"{p['design']} {p['cheap']:.4f} / {p['target']:.4f}" for p in r["pairs"]
             )
@@ -167,7 +191,7 @@ def report(args, results: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    results = [measure(arch, c, args) for arch in args.archs for c in args.cheap_epochs]
+    results = [r for arch in args.archs for r in measure(arch, args)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"command": args.command, "commit": commit(), "machine": machine()}
     payload["results"] = results

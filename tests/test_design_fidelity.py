@@ -48,3 +48,22 @@ def test_summary_gives_correlation_regret_and_ratio_by_levels(module):
     assert s["regret"] == pytest.approx(0.05 - 0.041)  # picked d, the best is a
     assert s["ratio_by_levels"][6] == pytest.approx((0.4 + 0.625) / 2)
     assert module.summarize(rows[:2]) == {"n": 2}
+
+
+def test_common_compares_the_cheap_fidelities_on_the_same_designs(module):
+    def row(name, cheap, target):
+        return {"design": name, "levels": 2, "cheap": cheap, "target": target}
+
+    two = [row("a", 0.01, 0.05), row("b", 0.02, 0.04), row("c", 0.03, 0.03), row("d", 0.5, 0.6)]
+    five = [row("a", 0.05, 0.05), row("b", 0.04, 0.04), row("c", 0.03, 0.03)]
+    results = [
+        {"network": "n", "cheap": c, "over": "all", "pairs": p} | module.summarize(p)
+        for c, p in ((2, two), (5, five))
+    ]
+    assert results[0]["spearman"] == pytest.approx(0.2)  # d, paired at 2 epochs only, helps
+    fair = module.common(results)
+    assert [r["over"] for r in fair] == ["common", "common"]
+    assert [p["design"] for p in fair[0]["pairs"]] == ["a", "b", "c"]
+    assert fair[0]["spearman"] == pytest.approx(-1.0) and fair[1]["spearman"] == pytest.approx(1.0)
+    lonely = module.common([results[0], {**results[1], "pairs": five[:2]}])
+    assert lonely[0] == {"network": "n", "cheap": 2, "over": "common", "pairs": two[:2], "n": 2}
