@@ -133,11 +133,15 @@ def measure(arch: str, args) -> list[dict]:
             {"network": setup["name"], "cheap": cheap, "over": "all", "pairs": rows}
             | summarize(rows)
         )
-    return results + (common(results) if len(results) > 1 else [])
+    return results + common(results)
 
 
 def common(results: list[dict]) -> list[dict]:
-    """Each cheap fidelity's summary over only the designs paired at every cheap fidelity."""
+    """Each cheap fidelity's summary over only the designs paired at every cheap fidelity
+    that has pairs; nothing when fewer than two have."""
+    results = [r for r in results if r["pairs"]]
+    if len(results) < 2:
+        return []
     names = set.intersection(*({p["design"] for p in r["pairs"]} for r in results))
     out = []
     for r in results:

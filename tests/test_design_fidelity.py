@@ -65,5 +65,8 @@ def test_common_compares_the_cheap_fidelities_on_the_same_designs(module):
     assert [r["over"] for r in fair] == ["common", "common"]
     assert [p["design"] for p in fair[0]["pairs"]] == ["a", "b", "c"]
     assert fair[0]["spearman"] == pytest.approx(-1.0) and fair[1]["spearman"] == pytest.approx(1.0)
+    unpaired = {"network": "n", "cheap": 4, "over": "all", "pairs": []}
+    assert module.common([*results, unpaired]) == fair  # a fidelity without pairs is left out
+    assert module.common([results[0], unpaired]) == []
     lonely = module.common([results[0], {**results[1], "pairs": five[:2]}])
     assert lonely[0] == {"network": "n", "cheap": 2, "over": "common", "pairs": two[:2], "n": 2}
