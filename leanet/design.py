@@ -36,8 +36,11 @@ design (:class:`~leanet.dense_fronts.DenseFronts`; with few validation images th
 on validation is a poor pick, ``design_space.md``), the searched front beats the hand-fixed
 design and random designs in median on the ConvNet, VGG-16 and MobileNet, by margins inside
 the spread. MF-OSEMO over fine-tune epochs (2 / 10) reaches single-fidelity qLogNEHVI's
-hypervolume sooner on the ConvNet only, where two epochs rank designs as ten do (Spearman
-+0.94 over cached designs; VGG-16 +0.44, MobileNet -0.50: ``design_fidelity.md``).
+hypervolume sooner on the ConvNet only. A fine-tune-epochs fidelity needs few epochs to rank
+designs as the target does (``design_fidelity.md``, Spearman vs 10 epochs): 2 epochs do on
+the ConvNet (+0.94) and VGG-16 (+0.97 over 12 designs spread over the range), and rank
+MobileNet's backwards (-0.62 over 14; 5 epochs +0.24): narrow MobileNet levels need most
+of the ten epochs to recover.
 """
 
 from __future__ import annotations
