@@ -72,30 +72,29 @@ def front_hv(problem, design, samples: int) -> float:
 
 
 def pairs(problem, cheap: int, train: int, samples: int) -> list[dict]:
-    """Every design cached at both fidelities, after training up to ``train`` cheap twins."""
+    """Every design cached at both fidelities, after training up to ``train`` cheap twins
+    (the target HV of an unpaired design is computed only when it may be trained)."""
     target = problem.epochs[-1]
     designs = cached_designs(problem.cache, problem.seed, target)
     twin = {d.key: dataclasses.replace(d, fine_tune_epochs=cheap) for d in designs}
     cached = {d.key for d in cached_designs(problem.cache, problem.seed, cheap)}
-    rows = [{"design": d, "target": front_hv(problem, d, samples)} for d in designs]
-    missing = sorted(
-        (r for r in rows if twin[r["design"].key].key not in cached), key=lambda r: r["target"]
-    )
-    if train and missing:
-        for i in spread_indices(len(missing), train).tolist():
-            cached.add(twin[missing[i]["design"].key].key)  # problem.evaluator trains it
-    out = []
-    for r in rows:
-        cheap_design = twin[r["design"].key]
-        if cheap_design.key in cached:
-            out.append(
-                {
-                    "design": r["design"].key.rsplit("-ft", 1)[0],
-                    "levels": r["design"].num_levels,
-                    "cheap": front_hv(problem, cheap_design, samples),
-                    "target": r["target"],
-                }
-            )
+    hv = {d.key: front_hv(problem, d, samples) for d in designs if twin[d.key].key in cached}
+    if train:
+        missing = [d for d in designs if d.key not in hv]
+        hv.update({d.key: front_hv(problem, d, samples) for d in missing})
+        missing.sort(key=lambda d: hv[d.key])
+        for i in spread_indices(len(missing), train).tolist() if missing else []:
+            cached.add(twin[missing[i].key].key)  # front_hv's problem.evaluator trains it
+    out = [
+        {
+            "design": d.key.rsplit("-ft", 1)[0],
+            "levels": d.num_levels,
+            "cheap": front_hv(problem, twin[d.key], samples),
+            "target": hv[d.key],
+        }
+        for d in designs
+        if twin[d.key].key in cached
+    ]
     return sorted(out, key=lambda r: -r["target"])
 
 
