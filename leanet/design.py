@@ -38,9 +38,8 @@ design and random designs in median on the ConvNet, VGG-16 and MobileNet, by mar
 the spread. MF-OSEMO over fine-tune epochs (2 / 10) reaches single-fidelity qLogNEHVI's
 hypervolume sooner on the ConvNet only. A fine-tune-epochs fidelity needs few epochs to rank
 designs as the target does (``design_fidelity.md``, Spearman vs 10 epochs): 2 epochs do on
-the ConvNet (+0.94) and VGG-16 (+0.97 over 12 designs spread over the range), and rank
-MobileNet's backwards (-0.62 over 14; 5 epochs +0.24): narrow MobileNet levels need most
-of the ten epochs to recover.
+the ConvNet (+0.88) and VGG-16 (+0.84; 4 epochs +0.90), and rank MobileNet's backwards
+(-0.62; 5 epochs +0.24): narrow MobileNet levels need most of the ten epochs to recover.
 """
 
 from __future__ import annotations
