@@ -71,18 +71,21 @@ def front_hv(problem, design, samples: int) -> float:
     return hypervolume(Y, problem.ref_point.to(Y))
 
 
-def pairs(problem, cheap: int, train: int, samples: int) -> list[dict]:
-    """Every design cached at both fidelities, after training up to ``train`` cheap twins
-    (the target HV of an unpaired design is computed only when it may be trained)."""
-    target = problem.epochs[-1]
-    designs = cached_designs(problem.cache, problem.seed, target)
+def pairs(problem, cheap: int, train: int, samples: int, known: dict[str, float]) -> list[dict]:
+    """Every design cached at both fidelities, after training up to ``train`` cheap twins.
+    ``known`` holds target designs' HVs by key, shared across cheap fidelities so each is
+    computed once (an unpaired design's only when it may be trained)."""
+    designs = cached_designs(problem.cache, problem.seed, problem.epochs[-1])
     twin = {d.key: dataclasses.replace(d, fine_tune_epochs=cheap) for d in designs}
     cached = {d.key for d in cached_designs(problem.cache, problem.seed, cheap)}
-    hv = {d.key: front_hv(problem, d, samples) for d in designs if twin[d.key].key in cached}
+
+    def target(d) -> float:
+        if d.key not in known:
+            known[d.key] = front_hv(problem, d, samples)
+        return known[d.key]
+
     if train:
-        missing = [d for d in designs if d.key not in hv]
-        hv.update({d.key: front_hv(problem, d, samples) for d in missing})
-        missing.sort(key=lambda d: hv[d.key])
+        missing = sorted((d for d in designs if twin[d.key].key not in cached), key=target)
         for i in spread_indices(len(missing), train).tolist() if missing else []:
             cached.add(twin[missing[i].key].key)  # front_hv's problem.evaluator trains it
     out = [
@@ -90,7 +93,7 @@ def pairs(problem, cheap: int, train: int, samples: int) -> list[dict]:
             "design": d.key.rsplit("-ft", 1)[0],
             "levels": d.num_levels,
             "cheap": front_hv(problem, twin[d.key], samples),
-            "target": hv[d.key],
+            "target": target(d),
         }
         for d in designs
         if twin[d.key].key in cached
@@ -122,11 +125,11 @@ def measure(arch: str, args) -> list[dict]:
     summary over the designs paired at every one of them, which compares them fairly (a
     correlation depends on how wide a range of designs it is taken over)."""
     setup = network_setup(arch, args)
-    results = []
+    results, known = [], {}
     for cheap in args.cheap_epochs:
         args.fidelity_epochs = cheap
         problem = make_problem(arch, setup, args, "mfosemo")
-        rows = pairs(problem, cheap, args.train, args.reference_samples)
+        rows = pairs(problem, cheap, args.train, args.reference_samples, known)
         study_networks.log(f"design fidelity: {setup['name']}, ft{cheap}: {len(rows)} pairs")
         results.append(
             {"network": setup["name"], "cheap": cheap, "over": "all", "pairs": rows}

@@ -28,10 +28,13 @@ def test_pairs_are_designs_cached_at_both_fidelities_and_train_adds_twins(module
     paired, alone = Design(2, 0.5, fine_tune_epochs=1), Design(3, 0.25, fine_tune_epochs=1)
     for design in (paired, Design(2, 0.5), alone):  # only `paired` has its 0-epoch twin
         problem.evaluator(design)
-    rows = module.pairs(problem, cheap=0, train=0, samples=200)
+    known = {}
+    rows = module.pairs(problem, cheap=0, train=0, samples=200, known=known)
+    assert list(known) == [paired.key]  # only a paired design's target HV is computed
     assert [r["design"] for r in rows] == [paired.key.rsplit("-ft", 1)[0]]
     assert rows[0]["cheap"] >= 0 and rows[0]["target"] >= 0
-    rows = module.pairs(problem, cheap=0, train=1, samples=200)
+    rows = module.pairs(problem, cheap=0, train=1, samples=200, known=known)
+    assert set(known) == {paired.key, alone.key}
     assert len(rows) == 2 and (tmp_path / f"{Design(3, 0.25).key}-s0.pt").exists()
     assert rows[0]["target"] >= rows[1]["target"]
 
