@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search import make_problem, network_setup  # noqa: E402
 from design_space import cached_designs, rank_correlation  # noqa: E402
-from provenance import command_line, commit, machine, write_markdown  # noqa: E402
+from provenance import command_line, commit, machine, write_results  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -198,13 +197,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     torch.set_num_threads(1)
     results = [r for arch in args.archs for r in measure(arch, args)]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"command": args.command, "commit": commit(), "machine": machine()}
     payload["results"] = results
-    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    text = report(args, results)
-    write_markdown(args.out.with_suffix(".md"), text)
-    print(text)
+    write_results(args.out, payload, report(args, results))
     return results
 
 

@@ -28,7 +28,6 @@ Writes ``benchmarks/results/design_space.{json,md}`` with the command and commit
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -47,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search import DEFAULT_FIDELITY_EPOCHS, make_problem, network_setup  # noqa: E402
 from leanet_study import _front_hv  # noqa: E402
-from provenance import command_line, commit, machine, write_markdown  # noqa: E402
+from provenance import command_line, commit, machine, write_results  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -258,12 +257,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     torch.set_num_threads(1)
     rows = [measure(arch, args) for arch in args.archs]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"command": args.command, "commit": commit(), "machine": machine(), "rows": rows}
-    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    text = report(args, rows)
-    write_markdown(args.out.with_suffix(".md"), text)
-    print(text)
+    write_results(args.out, payload, report(args, rows))
     return rows
 
 

@@ -111,3 +111,13 @@ def write_markdown(path: Path, text: str) -> None:
     if kept and not text.endswith("\n"):
         text += "\n"
     path.write_text(text + kept)
+
+
+def write_results(out: Path, payload: dict, text: str) -> None:
+    """Write a benchmark's ``payload`` to ``<out>.json`` and its report ``text`` to
+    ``<out>.md`` (through :func:`write_markdown`, keeping the findings), and print it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    write_markdown(out.with_suffix(".md"), text)
+    print(text)

@@ -83,3 +83,16 @@ def test_write_markdown_regenerates_the_tables_and_keeps_the_findings(tmp_path):
     path.write_text("# R\n\nsee ## What this says below\n")
     module.write_markdown(path, "# R2\n")
     assert path.read_text() == "# R2\n"
+
+
+def test_write_results_writes_the_payload_and_the_report_keeping_the_findings(tmp_path, capsys):
+    import json
+
+    module = load_benchmark("provenance")
+    out = tmp_path / "sub" / "r"  # the folder is made
+    module.write_results(out, {"rows": [1]}, "# R\n")
+    (tmp_path / "sub" / "r.md").write_text("# R\n## What this says\n\nA finding.\n")
+    module.write_results(out, {"rows": [2]}, "# R2\n")
+    assert json.loads((tmp_path / "sub" / "r.json").read_text()) == {"rows": [2]}
+    assert (tmp_path / "sub" / "r.md").read_text() == "# R2\n## What this says\n\nA finding.\n"
+    assert capsys.readouterr().out == "# R\n\n# R2\n\n"
