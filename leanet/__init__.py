@@ -9,6 +9,7 @@ head; an input stops at the first level confident enough [Jayakodi2020]. Front d
     leanet.train_base(base, data.train, val=data.val)
     net = leanet.build(base, fractions=[0.5, 0.625, 0.75, 0.875, 1.0])
     leanet.fit_heads(net, data.train)
+    x = data.test.tensors()[0][:8]                         # standardized images
     prediction, exit_level = net(x, thresholds=[0.9, 0.9, 0.9, 0.9])
 
 [Jayakodi2020] Jayakodi, Belakaria, Deshwal, Doppa. Design and optimization of

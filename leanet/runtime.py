@@ -15,10 +15,10 @@ exactly the work that is new at level k and returning head k's logits and confid
   allocated once per batch size (full width), written band by band: level k writes channels
   ``[w_{k-1}, w_k)`` in place (the closing ReLU writes straight into the buffer with
   ``out=``), and the next convolution reads ``[0, w_k)``. The step is handed these views,
-  made once with the buffers, rather than slicing in its graph (12 slices had cost the 8x8
-  ConvNet's level-1 exit 0.06x of the full network: ``benchmarks/results/leanet_seeds.md``,
-  its note). So advancing from level k to k+1 re-runs no layer and copies no cached
-  activation (no ``torch.cat``);
+  made once with the buffers, rather than slicing in its graph (with the slices, the 8x8
+  ConvNet's level-1 exit cost 0.62x of the full network, with the views 0.56x:
+  ``benchmarks/results/leanet_seeds.md``, its note). So advancing from level k to k+1
+  re-runs no layer and copies no cached activation (no ``torch.cat``);
 - width levels, ``"slice"`` scheme: step k is the whole level-k slice from the input (the
   scheme recomputes by definition, and is charged so);
 - width levels, ``"hybrid"`` scheme: steps 1..L-1 as triangular, step L is the unmodified
@@ -54,9 +54,9 @@ costs about 50 us whatever its size, in PyTorch's glue rather than the kernel
 (``ONEDNN_VERBOSE=1``: 2-4 us of compute), and MobileNet has 13 per level. So at batch 1 a
 depthwise convolution whose output has at most 2048 values runs as im2col + one
 ``baddbmm`` (:class:`leanet.folding._Conv`; exactly its MACs, 0.24-0.9x oneDNN's time;
-scripted before tracing so the step keeps the branch): the study's 8x8 MobileNet hybrid's
-level-1 exit went from 0.64x to 0.55-0.58x of the full network, its level-2 exit from 1.16x to
-0.76x (``leanet_seeds.md``, its note). On larger outputs im2col is slower (1.5-2.7x at
+scripted before tracing so the step keeps the branch): with this and the views above, the
+study's 8x8 MobileNet hybrid's level-1 exit went from 0.65-0.73x to 0.57-0.60x of the full
+network (``leanet_seeds.md``, its note). On larger outputs im2col is slower (1.5-2.7x at
 6-16k values), and at batch 64 far slower, so those keep oneDNN. Tried and not adopted:
 channels-last (helps the full network more than level 1), prepacked weights,
 ``torch.jit.optimize_for_inference`` (oneDNN layouts: a random 8 x 8 ConvNet's hybrid

@@ -2,7 +2,7 @@
 
 Hypervolumes are exact, computed by moocore (the C library behind pymoo's indicators):
 its dimension-specific algorithms take 0.02-0.2 ms where BoTorch's box decomposition took
-9 ms (500 points, 2-D) to 80 ms (200 points, 3-D) and 0.2 s (2000 points, 2-D), on every
+8 ms (500 points, 2-D) to 80 ms (200 points, 3-D) and 0.15 s (2000 points, 2-D), on every
 iteration of a study (``benchmarks/results/hypervolume_speed.md``). Rows with NaN (failed
 evaluations) are ignored everywhere. Under black-box constraints only feasible points
 count: :func:`feasible_objectives` blanks the others to NaN before any indicator.

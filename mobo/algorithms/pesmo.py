@@ -18,7 +18,7 @@ Choices made here, and why (measurements: ``benchmarks/results/pesmo_design.md``
   smallest front)`` points. PESMO keeps those adding most hypervolume above the reference
   point (``subset="hypervolume"``) rather than NSGA-II's crowding survivors (``"spread"``,
   JES's), which keep the extremes first, where no hypervolume counts: ZDT1's median log10
-  hypervolume difference 0.556 -> -0.545 (``benchmarks/results/mobo_algorithms_50.md``).
+  hypervolume difference 0.556 -> -0.545 (``benchmarks/results/pesmo_design.md``).
 * PESMO's gradients are unreliable (the EP damping is not differentiable in ``X``), so it
   is maximized with finite-difference gradients (``with_grad=False``), as BoTorch's
   tutorial does. Being the slowest algorithm, it defaults to at most 50 EP iterations
