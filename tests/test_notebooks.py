@@ -108,7 +108,7 @@ def test_quickstart_notebook(tmp_path):
     assert s["full_test_accuracy"] > 0.5
     assert len(s["level_test_accuracy"]) == 5
     assert all(0.2 < a <= 1.0 for a in s["level_test_accuracy"])
-    # USeMO's front against the reference front (dense search): a ratio in (0, 1].
+    # qLogNEHVI's front against the reference front (dense search): a ratio in (0, 1].
     assert s["n_evals"] == 12
     assert 0.0 < s["hypervolume_ratio"] <= 1.0 + 1e-9
     assert s["front_size"] >= 1
