@@ -24,6 +24,7 @@ from mobo.algorithms import (
     constrained_algorithms,
     make_algorithm,
     register,
+    single_objective_algorithms,
 )
 from mobo.journal import JournalError, JournalLockedError, JournalRecoveryWarning
 from mobo.metrics import (
@@ -35,9 +36,10 @@ from mobo.metrics import (
     log_hypervolume_difference,
     pareto_mask,
 )
+from mobo.one_call import optimize
 from mobo.problem import EvaluationShapeError, FunctionProblem, Problem
 from mobo.result import Evaluation, Result
-from mobo.study import Study, StudyFailedError, optimize
+from mobo.study import Study, StudyFailedError
 from mobo.surrogate import Surrogate, SurrogateFitWarning
 
 __all__ = [
@@ -68,4 +70,5 @@ __all__ = [
     "plotting",
     "problems",
     "register",
+    "single_objective_algorithms",
 ]

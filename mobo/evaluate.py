@@ -7,9 +7,10 @@ this module turns proposals into told evaluations, failures included.
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ def run_on_executor(
     after_tell: Callable[[list[Evaluation]], None],
 ) -> None:
     """The executor loop of :meth:`Study.optimize`: submit, wait, tell each as it completes."""
+    if isinstance(executor, ProcessPoolExecutor):
+        check_picklable(study.problem)
     in_flight: dict[Future, InFlight] = {}
     next_step = study._next_step()
     try:
@@ -96,6 +99,20 @@ class InFlight:
     submitted: float
     algorithm_state: dict[str, Any]
     ask_warnings: dict[str, int]
+
+
+def check_picklable(problem: Problem) -> None:
+    """A process pool sends the problem to its workers by pickle; one that cannot be pickled
+    would fail every evaluation alike (journaled as failures that use up the budget), so it
+    is refused before any is submitted. (Dask pickles with cloudpickle, lambdas included.)"""
+    try:
+        pickle.dumps(problem)
+    except Exception as err:  # noqa: BLE001 - pickle raises several types for the same thing
+        raise TypeError(
+            f"problem {problem.name!r} cannot be pickled for a process pool "
+            f"({type(err).__name__}: {err}): define its functions at module level, or "
+            "evaluate on a ThreadPoolExecutor"
+        ) from err
 
 
 def outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str | None]:

@@ -16,6 +16,7 @@ writes. One writer at a time: :meth:`Journal.open_writer` takes an exclusive loc
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import os
@@ -168,7 +169,14 @@ def _check_writable(path: Path) -> None:
         raise _unwritable(path, err) from err
 
 
-def _unwritable(path: Path, err: OSError) -> PermissionError:
+def _unwritable(path: Path, err: OSError) -> OSError:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return OSError(
+            err.errno,
+            f"journal {str(path)!r} cannot be written ({err.strerror}): free some space or "
+            "raise the file size limit (every evaluation told before this one is in the "
+            "journal), then resume the study",
+        )
     return PermissionError(
         f"journal {str(path)!r} cannot be written ({err.strerror or err}): a read-only file "
         "or file system? Choose a writable path, or open it with read_only=True"
@@ -246,13 +254,16 @@ def read_journal(
     return header, records[1:]
 
 
-def replay(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | None, dict | None]:
+def replay(
+    records: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict | None]:
     """What a journal's records leave a resumed study: its evaluation records in order, the
-    latest budget (None if never set), and the algorithm state of the latest ask that got
-    any of its points told (None if none): a crash between an ask's state and its
-    evaluations leaves a state whose ask will be made again."""
+    latest budget record (``n_evals`` and ``batch_size``; None if never set), and the
+    algorithm state of the latest ask that got any of its points told (None if none): a
+    crash between an ask's state and its evaluations leaves a state whose ask will be made
+    again."""
     evaluations = [r for r in records if r.get("type") == "eval"]
-    budgets = [r["n_evals"] for r in records if r.get("type") == "budget"]
+    budgets = [r for r in records if r.get("type") == "budget"]
     told_steps = {r.get("step", 0) for r in evaluations}
     states = [r["state"] for r in records if r.get("type") == "state" and r["step"] in told_steps]
     return evaluations, budgets[-1] if budgets else None, states[-1] if states else None
@@ -296,10 +307,17 @@ def _truncate(path: Path, size: int) -> None:
 def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume a journal with a problem other than the one it recorded."""
     keys = ("name", "dim", "num_objectives", "bounds", "ref_point", "num_constraints")
-    for key in (*keys, "fidelity_levels", "fidelity_costs"):
+    for key in (*keys, "fidelity_levels", "fidelity_costs", "fingerprint"):
+        if key == "fingerprint" and key not in journaled:
+            continue  # a journal from before fingerprints
         default = 0 if key == "num_constraints" else None  # journals from before constraints
         if journaled.get(key, default) != current.get(key, default):
+            what = (
+                "fingerprint (what the objectives are computed from)"
+                if key == "fingerprint"
+                else key
+            )
             raise JournalError(
-                f"journal {str(path)!r} belongs to another problem: its {key} is "
+                f"journal {str(path)!r} belongs to another problem: its {what} is "
                 f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"
             )

@@ -276,7 +276,16 @@ class Problem:
         if self.fidelity_levels is not None:
             spec["fidelity_levels"] = self.fidelity_levels.tolist()
             spec["fidelity_costs"] = self.fidelity_costs.tolist()
+        fingerprint = self.fingerprint()
+        if fingerprint is not None:
+            spec["fingerprint"] = fingerprint
         return spec
+
+    def fingerprint(self) -> str | None:
+        """A digest of what the objectives are computed from, for problems whose name and
+        bounds do not tell it (e.g. a LEANet's cached records and costs): a journal made
+        with another fingerprint is refused. None (the default): not checked."""
+        return None
 
     def __repr__(self) -> str:
         k = f", k={self.num_constraints}" if self.num_constraints else ""

@@ -18,8 +18,9 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -80,6 +81,8 @@ class Study:
         self.seed = seed
         self.evaluations: list[Evaluation] = []
         self.n_evals: int | None = None
+        #: Points asked together by :meth:`optimize` (journaled with the budget).
+        self.batch_size = 1
         self._pending = torch.empty(0, problem.dim, dtype=DTYPE)
         self._stop = False
         # The algorithm's state after the latest ask, and the last state journaled.
@@ -163,7 +166,10 @@ class Study:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", JournalRecoveryWarning)  # said once above
                 study._journal, header, records = Journal.open_writer(path)
-        evaluations, study.n_evals, state = replay(records)
+        evaluations, budget, state = replay(records)
+        if budget is not None:
+            study.n_evals = budget["n_evals"]
+            study.batch_size = budget.get("batch_size", 1)
         study.evaluations = [Evaluation.from_record(r) for r in evaluations]
         if state is not None:
             study.algorithm.load_state_dict(state)
@@ -250,6 +256,16 @@ class Study:
             X, Y = X.unsqueeze(0), Y.unsqueeze(0)
         if X.dim() != 2 or X.shape[1] != self.problem.dim:
             raise ValueError(f"X must have shape q x {self.problem.dim}, got {tuple(X.shape)}")
+        lower, upper = self.problem.bounds
+        tolerance = 1e-9 * (upper - lower)
+        outside = ~torch.isfinite(X).all(-1) | (X < lower - tolerance).any(-1)
+        outside |= (X > upper + tolerance).any(-1)
+        if outside.any():
+            row = int(outside.nonzero()[0, 0])
+            raise ValueError(
+                f"X row {row} ({X[row].tolist()}) is not a point of the problem: every "
+                f"coordinate must be finite and within the bounds {self.problem.bounds.tolist()}"
+            )
         if Y.shape != (X.shape[0], self.problem.num_outcomes):
             what = (
                 f" ({self.problem.num_objectives} objectives then "
@@ -359,7 +375,7 @@ class Study:
         self,
         n_evals: int | None = None,
         *,
-        batch_size: int = 1,
+        batch_size: int | None = None,
         show_progress: bool = True,
         callbacks: Sequence[Callback] = (),
         executor: Executor | None = None,
@@ -385,7 +401,8 @@ class Study:
             n_evals: The study's total budget, failed evaluations and those already done
                 included. None: the budget recorded in the journal (to resume).
             batch_size: Points proposed and evaluated together; asynchronously, the
-                number of evaluations kept in flight.
+                number of evaluations kept in flight. None: the journaled one (to resume
+                as the study ran), else 1.
             show_progress: Show a tqdm progress bar on a terminal; elsewhere (a log file)
                 print one summary line when done.
             callbacks: Called as ``callback(study, evaluations)`` after each tell: after
@@ -408,15 +425,17 @@ class Study:
             if self.n_evals is None:
                 raise ValueError("n_evals is required: this study has no recorded budget")
             n_evals = self.n_evals
-        _check_budget(n_evals)
-        if not isinstance(batch_size, int) or batch_size <= 0:
+        check_budget(n_evals)
+        if batch_size is None:
+            batch_size = self.batch_size
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if executor is None and (asynchronous or timeout is not None):
             raise ValueError("asynchronous and timeout need an executor")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
-        if n_evals != self.n_evals:
-            self.n_evals = n_evals
+        if (n_evals, batch_size) != (self.n_evals, self.batch_size):
+            self.n_evals, self.batch_size = n_evals, batch_size
             if self._journal is not None:
                 self._journal.append(
                     {"type": "budget", "n_evals": n_evals, "batch_size": batch_size}
@@ -442,11 +461,13 @@ class Study:
             if executor is None:
                 while self.n_evaluated < n_evals and not self._stop:
                     q = min(batch_size, n_evals - self.n_evaluated)
-                    X = self.ask(q)
-                    start = time.perf_counter()
-                    Y, errors = evaluate_batch(self.problem, X)
-                    eval_seconds = time.perf_counter() - start
-                    after_tell(self.tell(X, Y, errors=errors, eval_seconds=eval_seconds))
+                    with self._undone_if_interrupted():
+                        X = self.ask(q)
+                        start = time.perf_counter()
+                        Y, errors = evaluate_batch(self.problem, X)
+                        eval_seconds = time.perf_counter() - start
+                        told = self.tell(X, Y, errors=errors, eval_seconds=eval_seconds)
+                    after_tell(told)
             else:
                 run_on_executor(
                     self, executor, n_evals, batch_size, asynchronous, timeout, after_tell
@@ -462,6 +483,21 @@ class Study:
                 f"first with: {first.error}"
             )
         return self.result()
+
+    @contextmanager
+    def _undone_if_interrupted(self) -> Iterator[None]:
+        """Ask, evaluate and tell one batch; if anything interrupts it before the batch is
+        told (Ctrl-C, an exception escaping the evaluation), forget the batch: its points
+        are no longer pending and the algorithm's state is what it was before the ask, so
+        calling :meth:`optimize` again asks that batch anew, as an uninterrupted study did."""
+        state, pending, told = self.algorithm.state_dict(), self._pending, self.n_evaluated
+        try:
+            yield
+        except BaseException:
+            self._pending = pending  # the batch's points that were told are not pending
+            if self.n_evaluated == told:
+                self.algorithm.load_state_dict(state)
+            raise
 
     def _hypervolume(self) -> float:
         from mobo.metrics import hypervolume
@@ -485,63 +521,7 @@ class Study:
         )
 
 
-def optimize(
-    problem: Problem,
-    algorithm: str = "qlognehvi",
-    *,
-    n_evals: int,
-    seed: int = 0,
-    batch_size: int = 1,
-    journal: str | os.PathLike | None = None,
-    show_progress: bool = True,
-    callbacks: Sequence[Callback] = (),
-    executor: Executor | None = None,
-    asynchronous: bool = False,
-    timeout: float | None = None,
-    **algorithm_options: Any,
-) -> Result:
-    """Optimize ``problem`` in one call and return the :class:`~mobo.result.Result`.
-
-    Args:
-        problem: The problem to optimize.
-        algorithm: An algorithm name (see :func:`mobo.available_algorithms`).
-        n_evals: Total evaluations, the initial design included.
-        seed: Seed of every random choice.
-        batch_size: Points proposed and evaluated together.
-        journal: Optional journal path (see :class:`Study`); if it exists, the study it
-            holds is resumed (it must be for the same problem).
-        show_progress: Show a progress bar.
-        callbacks: Called as ``callback(study, evaluations)`` after each tell.
-        executor: Evaluate on this :class:`concurrent.futures.Executor`, telling results
-            as they complete (see :meth:`Study.optimize`).
-        asynchronous: With an executor, keep ``batch_size`` evaluations in flight.
-        timeout: With an executor, seconds after which an evaluation counts as failed.
-        **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
-    """
-    _check_budget(n_evals)  # before any file is written
-    if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
-        study = Study.load(journal, problem, **algorithm_options)
-        if study.algorithm_name != algorithm or study.seed != seed:
-            study.close()
-            raise JournalError(
-                f"journal {str(journal)!r} holds a study of algorithm "
-                f"{study.algorithm_name!r} with seed {study.seed}, not {algorithm!r} with "
-                f"seed {seed}"
-            )
-    else:
-        study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
-    with study:
-        return study.optimize(
-            n_evals,
-            batch_size=batch_size,
-            show_progress=show_progress,
-            callbacks=callbacks,
-            executor=executor,
-            asynchronous=asynchronous,
-            timeout=timeout,
-        )
-
-
-def _check_budget(n_evals: Any) -> None:
+def check_budget(n_evals: Any) -> None:
+    """A study's budget is a positive int of evaluations."""
     if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
         raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")

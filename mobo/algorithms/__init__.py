@@ -11,6 +11,7 @@ from mobo.algorithms.base import (
     constrained_algorithms,
     make_algorithm,
     register,
+    single_objective_algorithms,
     sobol_points,
 )
 from mobo.algorithms.bayesian import BayesianAlgorithm
@@ -43,5 +44,6 @@ __all__ = [
     "constrained_algorithms",
     "make_algorithm",
     "register",
+    "single_objective_algorithms",
     "sobol_points",
 ]

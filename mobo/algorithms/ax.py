@@ -37,6 +37,7 @@ class AxAlgorithm(Algorithm):
     """
 
     name: ClassVar[str] = "ax"
+    min_objectives: ClassVar[int] = 2  # mobo sets up Ax's multi-objective experiment
 
     def __init__(
         self,

@@ -10,7 +10,10 @@ the study journals.
 
 Black-box constraints: an algorithm that models them sets ``supports_constraints``; every
 other one refuses a constrained problem when it is built, rather than optimize the
-objectives as if any point were feasible.
+objectives as if any point were feasible. Likewise an algorithm whose acquisition needs a
+Pareto front (hypervolume improvement, entropy of the front's maxima) sets
+``min_objectives = 2`` and refuses a single-objective problem when it is built, not after
+the initial design has been paid for.
 
 Known plateaus: when the problem says which points give equal outcomes
 (:meth:`mobo.Problem.outcome_keys`), :meth:`Algorithm.ask` spends no evaluation on an
@@ -72,6 +75,12 @@ def constrained_algorithms() -> list[str]:
     return sorted(name for name, cls in _REGISTRY.items() if cls.supports_constraints)
 
 
+def single_objective_algorithms() -> list[str]:
+    """Names of the algorithms that also optimize a single objective."""
+    _import_builtin_algorithms()
+    return sorted(name for name, cls in _REGISTRY.items() if cls.min_objectives <= 1)
+
+
 def _import_builtin_algorithms() -> None:
     # Importing the package registers every built-in algorithm exactly once.
     import mobo.algorithms  # noqa: F401
@@ -102,8 +111,16 @@ class Algorithm(ABC):
     #: the target fidelity; one that does gets every observation and its proposals'
     #: fidelities are snapped to the nearest level (the initial design's too).
     supports_fidelities: ClassVar[bool] = False
+    #: The fewest objectives the algorithm handles.
+    min_objectives: ClassVar[int] = 1
 
     def __init__(self, problem: Problem, *, n_initial: int | None = None) -> None:
+        if problem.num_objectives < self.min_objectives:
+            raise ValueError(
+                f"algorithm {self.name!r} needs at least {self.min_objectives} objectives, and "
+                f"problem {problem.name!r} has {problem.num_objectives}; choose one of "
+                f"{single_objective_algorithms()}"
+            )
         if problem.num_constraints and not self.supports_constraints:
             raise ValueError(
                 f"algorithm {self.name!r} cannot handle black-box constraints, and problem "

@@ -251,6 +251,7 @@ class MESMO(BayesianAlgorithm):
     """
 
     name = "mesmo"
+    min_objectives = 2
 
     def __init__(
         self,

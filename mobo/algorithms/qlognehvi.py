@@ -35,6 +35,7 @@ class QLogNEHVI(BayesianAlgorithm):
     """qLogNEHVI on the GP surrogate; batches are optimized sequentially-greedily."""
 
     name = "qlognehvi"
+    min_objectives = 2
     supports_constraints = True
 
     def propose(

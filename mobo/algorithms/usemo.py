@@ -186,6 +186,7 @@ class USeMO(BayesianAlgorithm):
     """
 
     name = "usemo"
+    min_objectives = 2
     supports_constraints = True
 
     def __init__(

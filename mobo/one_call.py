@@ -1,0 +1,97 @@
+"""Optimize a problem in one call, resuming the study a journal holds.
+
+Kept apart from :mod:`mobo.study` (the ask/tell loop and its journal): this is the front
+door most users call, and what it checks before resuming a journal is its own concern.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from mobo.journal import JournalError, JournalRecoveryWarning, read_journal
+from mobo.problem import Problem
+from mobo.result import Result
+from mobo.study import Callback, Study, check_budget
+
+
+def optimize(
+    problem: Problem,
+    algorithm: str = "qlognehvi",
+    *,
+    n_evals: int,
+    seed: int = 0,
+    batch_size: int | None = None,
+    journal: str | os.PathLike | None = None,
+    show_progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    executor: Executor | None = None,
+    asynchronous: bool = False,
+    timeout: float | None = None,
+    **algorithm_options: Any,
+) -> Result:
+    """Optimize ``problem`` in one call and return the :class:`~mobo.result.Result`.
+
+    Args:
+        problem: The problem to optimize.
+        algorithm: An algorithm name (see :func:`mobo.available_algorithms`).
+        n_evals: Total evaluations, the initial design included.
+        seed: Seed of every random choice.
+        batch_size: Points proposed and evaluated together (None: 1, or the journaled
+            batch size when resuming).
+        journal: Optional journal path (see :class:`Study`); if it exists, the study it
+            holds is resumed: it must be of the same problem, algorithm, seed and
+            algorithm options, or it is refused before any byte of it is written.
+        show_progress: Show a progress bar.
+        callbacks: Called as ``callback(study, evaluations)`` after each tell.
+        executor: Evaluate on this :class:`concurrent.futures.Executor`, telling results
+            as they complete (see :meth:`Study.optimize`).
+        asynchronous: With an executor, keep ``batch_size`` evaluations in flight.
+        timeout: With an executor, seconds after which an evaluation counts as failed.
+        **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
+    """
+    check_budget(n_evals)  # before any file is written
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
+        _check_same_study(journal, algorithm, seed, algorithm_options)
+        study = Study.load(journal, problem, **algorithm_options)
+    else:
+        study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
+    with study:
+        return study.optimize(
+            n_evals,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            callbacks=callbacks,
+            executor=executor,
+            asynchronous=asynchronous,
+            timeout=timeout,
+        )
+
+
+def _check_same_study(
+    journal: str | os.PathLike, algorithm: str, seed: int, options: dict[str, Any]
+) -> None:
+    """Refuse to resume a journal of another algorithm, seed or algorithm options (compared
+    as journaled, JSON), before anything is written to it: resumed with other options, the
+    journal would no longer say how its evaluations were proposed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", JournalRecoveryWarning)  # Study.load says it
+        header, _ = read_journal(journal)
+    if header["algorithm"] != algorithm or header["seed"] != seed:
+        raise JournalError(
+            f"journal {str(journal)!r} holds a study of algorithm {header['algorithm']!r} "
+            f"with seed {header['seed']!r}, not {algorithm!r} with seed {seed!r}"
+        )
+    journaled = header.get("algorithm_options", {})
+    given = json.loads(json.dumps(options, default=repr))
+    if given != journaled:
+        raise JournalError(
+            f"journal {str(journal)!r} holds a study of {algorithm!r} with options "
+            f"{journaled}, not {given}: resume it with the same options, or start a new journal"
+        )

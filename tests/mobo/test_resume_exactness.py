@@ -1,0 +1,129 @@
+"""Resuming, in a new process or in the same one, continues the study an uninterrupted run
+would have made; a journal of another study is refused before a byte of it changes."""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+import torch
+
+import mobo
+from tests.mobo.conftest import toy_function
+
+
+class InterruptAt:
+    """The toy objectives, raising KeyboardInterrupt on the ``at``-th call (once)."""
+
+    def __init__(self, at: int) -> None:
+        self.calls, self.at = 0, at
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return toy_function(X)
+
+
+def toy(f=toy_function) -> mobo.Problem:
+    return mobo.FunctionProblem(f, [[0.0, 0.0], [1.0, 1.0]], 2, [-1.0, -1.0], name="toy")
+
+
+@pytest.mark.parametrize("algorithm", ["sobol", "random", "nsga2"])
+def test_the_same_study_continued_after_an_interrupt_matches_an_uninterrupted_one(algorithm):
+    options = {"n_initial": 4, **({"pop_size": 4} if algorithm == "nsga2" else {})}
+    plain = mobo.Study(toy(), algorithm, seed=3, **options)
+    plain.optimize(12, batch_size=2, show_progress=False)
+
+    study = mobo.Study(toy(InterruptAt(4)), algorithm, seed=3, **options)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(12, batch_size=2, show_progress=False)
+    assert study.n_evaluated == 6 and study._pending.shape[0] == 0  # the batch is forgotten
+    study.optimize(12, batch_size=2, show_progress=False)  # as in a notebook: run it again
+    assert torch.equal(study.X, plain.X)
+
+
+def test_load_resumes_with_the_journaled_batch_size(tmp_path):
+    plain = mobo.Study(toy(), "nsga2", seed=1, n_initial=4, pop_size=4)
+    plain.optimize(16, batch_size=4, show_progress=False)
+
+    path = tmp_path / "run.jsonl"
+    study = mobo.Study(toy(InterruptAt(3)), "nsga2", seed=1, journal=path, n_initial=4, pop_size=4)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(16, batch_size=4, show_progress=False)
+    study.close()
+    resumed = mobo.Study.load(path, toy())
+    assert (resumed.n_evaluated, resumed.n_evals, resumed.batch_size) == (8, 16, 4)
+    resumed.optimize(show_progress=False)  # no batch size given: the journaled one
+    assert [e.step for e in resumed.evaluations] == [e.step for e in plain.evaluations]
+    assert torch.equal(resumed.X, plain.X)
+    resumed.close()
+
+
+def test_optimize_refuses_other_options_or_algorithm_and_leaves_the_journal_untouched(tmp_path):
+    path = tmp_path / "run.jsonl"
+    mobo.optimize(toy(), "sobol", n_evals=6, seed=0, journal=path, show_progress=False)
+    with open(path, "ab") as f:
+        f.write(b'{"type": "ev')  # a torn last line, which a writer would cut off
+    before = path.read_bytes()
+    with pytest.raises(mobo.JournalError, match="algorithm 'sobol' with seed 0, not 'nsga2'"):
+        mobo.optimize(toy(), "nsga2", n_evals=8, journal=path, show_progress=False, pop_size=4)
+    with pytest.raises(mobo.JournalError, match="with options {}, not {'n_initial': 3}"):
+        mobo.optimize(toy(), "sobol", n_evals=8, journal=path, show_progress=False, n_initial=3)
+    assert path.read_bytes() == before
+    with pytest.warns(mobo.JournalRecoveryWarning):  # the same study resumes
+        result = mobo.optimize(toy(), "sobol", n_evals=8, journal=path, show_progress=False)
+    assert result.n_evaluations == 8
+
+
+def test_tell_refuses_points_outside_the_problem(toy_problem):
+    study = mobo.Study(toy_problem, "sobol")
+    for x in ([float("nan"), 0.5], [1.5, 0.5], [0.5, -0.1]):
+        with pytest.raises(ValueError, match="not a point of the problem"):
+            study.tell(torch.tensor([x]), torch.tensor([[0.0, 0.0]]))
+    assert study.n_evaluated == 0
+    study.tell(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.0]]))  # the bounds are in
+    assert study.n_evaluated == 1
+
+
+def test_an_unpicklable_problem_is_refused_by_a_process_pool_before_any_evaluation(tmp_path):
+    problem = toy(lambda X: toy_function(X))  # a lambda: pickle cannot send it
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        pickle.dumps(problem)
+    path = tmp_path / "run.jsonl"
+    with ProcessPoolExecutor(1) as pool, pytest.raises(TypeError, match="cannot be pickled"):
+        mobo.optimize(problem, "sobol", n_evals=4, journal=path, executor=pool, show_progress=False)
+    assert mobo.Study.load(path, problem, read_only=True).n_evaluated == 0
+
+
+@pytest.mark.parametrize("algorithm", ["usemo", "mesmo", "qlognehvi", "ax"])
+def test_front_based_algorithms_refuse_a_single_objective_problem_when_built(algorithm):
+    sphere = mobo.FunctionProblem(
+        lambda X: -(X**2).sum(-1, keepdim=True), [[-1.0], [1.0]], 1, [-5.0]
+    )
+    with pytest.raises(ValueError, match=f"'{algorithm}' needs at least 2 objectives.*'sobol'"):
+        mobo.make_algorithm(algorithm, sphere)
+    assert "usemo" not in mobo.single_objective_algorithms()
+    assert {"sobol", "nsga2", "qparego"} <= set(mobo.single_objective_algorithms())
+
+
+class Fingerprinted(mobo.FunctionProblem):
+    def __init__(self, data: str) -> None:
+        super().__init__(toy_function, [[0.0, 0.0], [1.0, 1.0]], 2, [-1.0, -1.0], name="toy")
+        self.data = data
+
+    def fingerprint(self) -> str:
+        return self.data
+
+
+def test_a_journal_made_from_other_data_is_refused_by_its_fingerprint(tmp_path):
+    path = tmp_path / "run.jsonl"
+    mobo.optimize(Fingerprinted("a"), "sobol", n_evals=4, journal=path, show_progress=False)
+    with pytest.raises(mobo.JournalError, match="fingerprint .* is 'a', the given problem's"):
+        mobo.optimize(Fingerprinted("b"), "sobol", n_evals=6, journal=path, show_progress=False)
+    # A journal from before fingerprints (none recorded) still resumes.
+    plain = tmp_path / "plain.jsonl"
+    mobo.optimize(toy(), "sobol", n_evals=4, journal=plain, show_progress=False)
+    result = mobo.optimize(Fingerprinted("b"), "sobol", n_evals=6, journal=plain)
+    assert result.n_evaluations == 6
