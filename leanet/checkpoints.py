@@ -80,11 +80,21 @@ def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path.resolve()}")
+    with open(path, "rb") as f:
+        start = f.read(16)
+    if start.startswith(b"LEANET-ARTIFACT"):
+        raise CheckpointError(
+            f"{path} is a LEANet artifact (from `leanet optimize` or `leanet design`), not a "
+            f"{fmt!r} checkpoint; `leanet report` reads artifacts"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a damaged file
+        # Only torch's first line: the rest suggests unsafe loading, which is not the fix.
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        kind = "a damaged checkpoint" if start.startswith(b"PK") else "not a PyTorch checkpoint"
         raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(err).__name__}: {err})"
+            f"{path}: not a readable checkpoint ({kind}; {type(err).__name__}: {first[:200]})"
         ) from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__

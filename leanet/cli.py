@@ -9,6 +9,8 @@ new ones plug in without touching the rest):
   MACs, and save the LEANet.
 - ``optimize``: optimize a saved LEANet's thresholds with a mobo algorithm on the
   validation split (journaled, resumable) and save an artifact with its Pareto table.
+- ``design``: search LEANet designs and thresholds together from a base checkpoint
+  (:mod:`leanet.design`) and save one artifact per design of the front.
 - ``report``: print an artifact's Pareto table, costs and energy saved on the test split.
 - ``demo``: the main job end to end on the bundled MNIST digits (``make run``).
 
@@ -22,30 +24,14 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from leanet.cli_io import CLIError, add_data_args, check_out_file, data_of, split_seed
 from leanet.cli_types import COUNT, EPOCHS, FRACTIONS, POSITIVE_INTS, SEED, number
 
 __all__ = ["COMMANDS", "build_parser", "main"]
-
-
-class CLIError(Exception):
-    """A failure the user can fix, reported as one line."""
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data-root",
-        default=None,
-        help="folder of torchvision data sets (default $LEANET_DATA or ./data)",
-    )
-    p.add_argument(
-        "--download",
-        action="store_true",
-        help="let torchvision download missing data (needs internet)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -61,23 +47,24 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         help="scale every layer's channels (default 1.0)",
     )
     p.add_argument("--epochs", type=EPOCHS, default=5)
-    p.add_argument("--lr", type=number(float, 0.0, above=True), default=2e-3)
+    p.add_argument("--lr", type=number(float, 0.0, 10.0, above=True), default=2e-3)
     p.add_argument("--batch-size", type=COUNT, default=64)
     p.add_argument("--seed", type=SEED, default=0, help="seed of the split and the training")
     p.add_argument(
         "--out", default=None, help="checkpoint path (default checkpoints/<arch>-<dataset>.pt)"
     )
-    _add_data_args(p)
+    add_data_args(p)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-
     from leanet.checkpoints import save_checkpoint
     from leanet.data import load_dataset
     from leanet.train import evaluate, train_base
     from leanet.zoo import build_base
 
     data = load_dataset(args.dataset, root=args.data_root, seed=args.seed, download=args.download)
+    out = Path(args.out or f"checkpoints/{args.arch}-{data.name}.pt")
+    check_out_file(out)
     model = build_base(
         args.arch,
         num_classes=data.num_classes,
@@ -97,7 +84,6 @@ def _run_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     acc = evaluate(model, data.test)
-    out = Path(args.out or f"checkpoints/{args.arch}-{data.name}.pt")
     save_checkpoint(
         out,
         model,
@@ -158,26 +144,34 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default=None, help="LEANet path (default <checkpoint>.leanet.pt)")
-    _add_data_args(p)
+    add_data_args(p)
 
 
 def _run_fit_heads(args: argparse.Namespace) -> int:
     from leanet.checkpoints import load_checkpoint, save_leanet
-    from leanet.data import load_dataset
     from leanet.levels import DEFAULT_FRACTIONS
     from leanet.model import build
-    from leanet.train import evaluate_levels, fine_tune, fit_heads, recalibrate_batch_norm
+    from leanet.train import evaluate, evaluate_levels, fine_tune, fit_heads, recalibrate_batch_norm
 
+    if args.levels == "width" and args.exits is not None:
+        raise CLIError("--exits places depth exits; with --levels width give --fractions")
+    if args.levels == "depth" and args.fractions is not None:
+        raise CLIError("--fractions sets width levels; with --levels depth give --exits")
     base, meta = load_checkpoint(args.checkpoint)
-    split_seed = int(meta.get("extra", {}).get("split_seed", 0))
-    data = load_dataset(
-        meta["dataset"], root=args.data_root, seed=split_seed, download=args.download
-    )
+    out = Path(args.out or Path(args.checkpoint).with_suffix(".leanet.pt"))
+    check_out_file(out)
+    data = data_of(meta, args)
     if data.classes != meta["classes"]:
         raise CLIError(
             f"{args.checkpoint}: classes {meta['classes']} do not match data set "
             f"{data.name} ({data.classes})"
         )
+    # The pretrained network's accuracy, recorded for reports: the LEANet's copy of the base
+    # shares its features with the levels, which recalibration and fine-tuning change.
+    full_accuracy = {
+        "full_val_accuracy": evaluate(base, data.val),
+        "full_test_accuracy": evaluate(base, data.test),
+    }
     net = build(
         base,
         levels=args.levels,
@@ -205,16 +199,16 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
         )
     accuracy = evaluate_levels(net, data.test)
     macs = net.level_macs()
-    out = Path(args.out or Path(args.checkpoint).with_suffix(".leanet.pt"))
     save_leanet(
         out,
         net,
         meta={
             "dataset": data.name,
-            "split_seed": split_seed,
+            "split_seed": split_seed(meta),
             "test_accuracy": accuracy,
             "level_macs": macs,
             "fine_tune_epochs": args.fine_tune_epochs,
+            **full_accuracy,
         },
     )
     print(
@@ -254,7 +248,7 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
         help="artifact path (default <leanet>.artifact.pt); the journal and level "
         "caches go next to it",
     )
-    _add_data_args(p)
+    add_data_args(p)
 
 
 def _run_optimize(args: argparse.Namespace) -> int:
@@ -266,21 +260,25 @@ def _run_optimize(args: argparse.Namespace) -> int:
     from leanet.problem import ThresholdProblem
 
     net, meta = load_leanet(args.leanet)
-    data = _data_of(meta, args)
+    data = data_of(meta, args)
     out = Path(args.out or Path(args.leanet).with_suffix(".artifact.pt"))
+    check_out_file(out)
     costs = measure_costs(net, args.platform)
     print(costs.table())
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=out.with_suffix(".val.pt"))
     problem = ThresholdProblem(val, space=args.space)
     journal = out.with_suffix(f".{args.algorithm}-seed{args.seed}.jsonl")
-    result = mobo.optimize(
-        problem,
-        args.algorithm,
-        n_evals=args.n_evals,
-        seed=args.seed,
-        journal=journal,
-        show_progress=not args.no_progress,
-    )
+    try:
+        result = mobo.optimize(
+            problem,
+            args.algorithm,
+            n_evals=args.n_evals,
+            seed=args.seed,
+            journal=journal,
+            show_progress=not args.no_progress,
+        )
+    except mobo.JournalError as err:
+        raise CLIError(f"{err}; to optimize with other settings, give another --out") from err
     front = problem.deployable_front(result.pareto_X)
     save_artifact(out, net, front, costs, meta={**meta, "algorithm": args.algorithm})
     print(result.summary())
@@ -305,7 +303,7 @@ def _add_design(p: argparse.ArgumentParser) -> None:
     p.add_argument("--levels", type=COUNT, nargs=2, default=[2, 6], metavar=("MIN", "MAX"))
     p.add_argument(
         "--fine-tune-epochs",
-        type=COUNT,
+        type=number(int, 0),
         nargs="+",
         default=[0],
         help="one value, or ascending values that become the fidelity",
@@ -320,7 +318,7 @@ def _add_design(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default=None, help="folder (default <checkpoint>.designs)")
-    _add_data_args(p)
+    add_data_args(p)
 
 
 def _run_design(args: argparse.Namespace) -> int:
@@ -328,10 +326,19 @@ def _run_design(args: argparse.Namespace) -> int:
     from leanet.checkpoints import load_checkpoint
     from leanet.dense_fronts import DenseFronts
     from leanet.design import DesignProblem
+    from leanet.train import evaluate
 
     base, meta = load_checkpoint(args.checkpoint)
-    data = _data_of(meta, args)
     out = Path(args.out or Path(args.checkpoint).with_suffix(".designs"))
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} is a file; the design search writes a folder")
+    data = data_of(meta, args)
+    keep = {
+        "dataset": meta["dataset"],
+        "split_seed": split_seed(meta),
+        "full_val_accuracy": evaluate(base, data.val),
+        "full_test_accuracy": evaluate(base, data.test),
+    }
     epochs = args.fine_tune_epochs
     problem = DesignProblem(
         base,
@@ -356,7 +363,6 @@ def _run_design(args: argparse.Namespace) -> int:
     )
     print(result.summary())
     print(problem.front_table(result.pareto_X))
-    keep = {"dataset": meta["dataset"], "split_seed": int(meta.get("split_seed", 0))}
     paths = problem.save_artifacts(result.pareto_X, out, meta=keep)
     print(
         f"saved {len(paths)} artifact(s) in {out} (one per design of the front; journal {journal})"
@@ -372,38 +378,35 @@ def _add_report(p: argparse.ArgumentParser) -> None:
         default=[0.0, 0.01, 0.02],
         help="allowed accuracy losses, comma-separated (default 0,0.01,0.02)",
     )
-    _add_data_args(p)
+    add_data_args(p)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from leanet.demo import pareto_table, savings_table
     from leanet.evaluator import ThresholdEvaluator
     from leanet.policy import energy_savings, load_artifact
-    from leanet.train import evaluate
 
     artifact = load_artifact(args.artifact)
-    data = _data_of(artifact.meta, args)
+    data = data_of(artifact.meta, args)
     test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs)
-    full_val = evaluate(artifact.net.base, data.val)
-    full_test = evaluate(artifact.net.base, data.test)
+    meta = artifact.meta
+    if "full_val_accuracy" in meta:
+        full_val, full_test = meta["full_val_accuracy"], meta["full_test_accuracy"]
+    elif artifact.net.config().get("levels", {}).get("scheme") == "hybrid":
+        # The hybrid's top level is the unmodified pretrained network with its classifier.
+        val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs)
+        full_val = float(val.correct[-1].double().mean())
+        full_test = float(test.correct[-1].double().mean())
+    else:
+        raise CLIError(
+            f"{args.artifact} does not record the pretrained network's accuracy (made before "
+            "it did), and its levels changed the network's copy: make it again with "
+            "`leanet fit-heads` and `leanet optimize`"
+        )
     print(pareto_table(artifact.front, test, len(data.val)))
     print()
     print(savings_table(energy_savings(artifact.front, full_val, test, args.losses), full_test))
     return 0
-
-
-def _data_of(meta: dict, args: argparse.Namespace):
-    """The data set a checkpoint was made on, split as it was."""
-    from leanet.data import load_dataset
-
-    if "dataset" not in meta:
-        raise CLIError("the checkpoint does not say which data set it was made on")
-    return load_dataset(
-        meta["dataset"],
-        root=args.data_root,
-        seed=int(meta.get("split_seed", 0)),
-        download=args.download,
-    )
 
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
@@ -479,10 +482,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"leanet: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``leanet`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("LEANET_DEBUG", "") not in ("", "0")
+    shown = warnings.showwarning
+    if not debug:  # a warning is one line too, without the library's file and code line
+        warnings.showwarning = _one_line_warning
     try:
         return COMMANDS[args.command][2](args)
     except KeyboardInterrupt:
@@ -497,6 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"leanet: error: {message} (--debug shows the traceback)", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -45,6 +45,6 @@ def list_of(item):
 
 FRACTIONS = list_of(number(float, 0.0, 1.0))  # fractions, losses: in [0, 1]
 POSITIVE_INTS = list_of(number(int, 1))
-SEED = number(int, 0)
+SEED = number(int, 0, 2**32 - 1)  # numpy's seed range
 COUNT = number(int, 1)
 EPOCHS = number(int, 1)

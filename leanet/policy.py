@@ -337,6 +337,12 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
 def _verified_body(path: Path) -> bytes:
     """The payload bytes of an artifact file, after its magic, version and checksum."""
     data = path.read_bytes()
+    if data.startswith(b"PK\x03\x04"):  # a torch zip file: a checkpoint, or an old artifact
+        raise CheckpointError(
+            f"{path} is a PyTorch file without the {_MAGIC.decode()} header: a checkpoint from "
+            "`leanet train` or `leanet fit-heads` (make an artifact from a LEANet with "
+            "`leanet optimize`), or an artifact from an older version (make it again)"
+        )
     head, _, body = data.partition(b"\n")
     parts = head.split(b" ")
     if len(parts) != 3 or parts[0] != _MAGIC or not parts[2].startswith(b"sha256="):

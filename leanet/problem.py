@@ -193,6 +193,16 @@ class ThresholdProblem(Problem):
             )
         return log_unit_to_thresholds(U, self.log_decades)
 
+    def fingerprint(self) -> str:
+        """A digest of the cached records and the exit costs: a journal made on another
+        network, data split or energy platform is refused, not resumed with stale values."""
+        ev = self.evaluator
+        digest = hashlib.blake2b(digest_size=16)
+        for tensor in (ev.confidence, ev.correct, ev.exit_cost):
+            digest.update(tensor.contiguous().numpy().tobytes())
+        digest.update(repr((ev.full_cost, ev.standalone, sorted(self.constraints))).encode())
+        return digest.hexdigest()
+
     def outcome_keys(self, X: Tensor) -> list[bytes]:
         """Per threshold vector, a digest of where every validation input exits and which
         levels are off (``T_i = 1``, which changes what is run): vectors with equal keys

@@ -411,6 +411,8 @@ def test_artifact_requirements_of_the_wrong_type_are_named(
     [
         (["train", "--epochs", "-1"], "--epochs"),
         (["train", "--lr", "0"], "--lr"),
+        (["train", "--lr", "1e308"], "--lr"),
+        (["train", "--seed", "99999999999999999999"], "--seed"),
         (["train", "--batch-size", "many"], "--batch-size"),
         (["train", "--width-multiplier", "-2"], "--width-multiplier"),
         (["fit-heads", "--checkpoint", "c.pt", "--epochs", "-3"], "--epochs"),
@@ -440,10 +442,28 @@ def test_cli_numeric_options_are_checked_by_argparse(argv, option, capsys, tmp_p
 @pytest.mark.parametrize(
     "argv, message",
     [
+        (["fit-heads", "--checkpoint", "c.pt", "--exits", "2"], "--exits places depth exits"),
+        (
+            ["fit-heads", "--checkpoint", "c.pt", "--levels", "depth", "--fractions", "0.5,1"],
+            "--fractions sets width",
+        ),
+    ],
+)
+def test_cli_options_of_the_other_kind_of_levels_are_refused(argv, message, capsys):
+    from leanet.cli import main
+
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
         (["report", "missing.pt"], "no LEANet artifact at 'missing.pt'"),
         (["optimize", "missing.pt"], "no checkpoint at"),
         (["fit-heads", "--checkpoint", "missing.pt"], "no checkpoint at"),
         (["report", "garbage.pt"], "garbage.pt: not a readable LEANet artifact"),
+        (["fit-heads", "--checkpoint", "garbage.pt"], "(not a PyTorch checkpoint;"),
     ],
 )
 def test_cli_failures_print_one_line_and_exit_1(argv, message, capsys, tmp_path, monkeypatch):

@@ -53,6 +53,7 @@ def test_train_then_fit_heads(tmp_path, capsys):
     )
     _, meta = load_checkpoint(ckpt)
     assert meta["dataset"] == "digits8x8" and meta["config"]["width_multiplier"] == 0.25
+    base_test_accuracy = meta["accuracy"]
     out = tmp_path / "net.leanet.pt"
     assert (
         main(
@@ -73,6 +74,8 @@ def test_train_then_fit_heads(tmp_path, capsys):
     )
     net, meta = load_leanet(out)
     assert net.num_levels == 2 and len(meta["test_accuracy"]) == 2
+    # The pretrained network's accuracy, measured before the levels changed their copy.
+    assert meta["full_test_accuracy"] == pytest.approx(base_test_accuracy)
     assert "incremental_macs" in capsys.readouterr().out
 
     # optimize -> artifact (journaled) -> report, on the same tiny LEANet.
@@ -103,6 +106,22 @@ def test_train_then_fit_heads(tmp_path, capsys):
     assert main(["report", str(artifact_path)]) == 0
     report = capsys.readouterr().out
     assert "Pareto set" in report and "Energy saved on test" in report
+    assert f"vs the full network (test accuracy {base_test_accuracy:.4f})" in report
+
+    # Bad uses fail at once, with the problem named, and leave the journal as it was.
+    journal = tmp_path / "net.artifact.sobol-seed0.jsonl"
+    before = journal.read_bytes()
+    resume = ["optimize", str(out), "--algorithm", "sobol", "--n-evals", "8", "--space", "quantile"]
+    other_costs = [*resume, "--platform", "45nm-fp32-sram", "--out", str(artifact_path)]
+    assert main([*other_costs, "--no-progress"]) == 1
+    assert "fingerprint" in capsys.readouterr().err
+    assert journal.read_bytes() == before
+    assert main([*resume, "--out", str(tmp_path), "--no-progress"]) == 1
+    assert f"--out {tmp_path} is a folder" in capsys.readouterr().err
+    assert main(["fit-heads", "--checkpoint", str(artifact_path), "--no-progress"]) == 1
+    assert "is a LEANet artifact" in capsys.readouterr().err
+    assert main(["report", str(ckpt)]) == 1
+    assert "a checkpoint from `leanet train`" in capsys.readouterr().err
 
 
 def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_design(
@@ -110,7 +129,7 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
 ):
     ckpt = tmp_path / "base.pt"
     train = ["train", "--dataset", "digits8x8", "--epochs", "1", "--width-multiplier", "0.25"]
-    assert main([*train, "--out", str(ckpt), "--no-progress"]) == 0
+    assert main([*train, "--seed", "3", "--out", str(ckpt), "--no-progress"]) == 0
     out = tmp_path / "designs"
     argv = ["design", str(ckpt), "--algorithm", "sobol", "--n-evals", "4", "--levels", "2", "3"]
     assert main([*argv, "--head-epochs", "1", "--out", str(out), "--no-progress"]) == 0
@@ -128,6 +147,7 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
             f"{design['confidence']}-ft{design['fine_tune_epochs']}.artifact.pt"
         )
         assert artifact.net.num_levels == design["num_levels"]
+        assert artifact.meta["split_seed"] == 3  # the base's split, not split 0
         assert artifact.front.thresholds.shape[1] == design["num_levels"] - 1
     assert main(["report", str(artifacts[0])]) == 0
     assert "Energy saved on test" in capsys.readouterr().out

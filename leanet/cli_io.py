@@ -1,0 +1,58 @@
+"""Where the ``leanet`` command line's verbs read their data and write their files: the
+data split a checkpoint was made on, output paths checked before any work, and the error
+a user can fix, reported as one line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+class CLIError(Exception):
+    """A failure the user can fix, reported as one line."""
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="folder of torchvision data sets (default $LEANET_DATA or ./data)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="let torchvision download missing data (needs internet)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def split_seed(meta: dict) -> int:
+    """The data split's seed: a LEANet's or artifact's metadata holds it, a base
+    checkpoint's keeps it with its training details."""
+    return int(meta.get("split_seed", meta.get("extra", {}).get("split_seed", 0)))
+
+
+def check_out_file(path: Path) -> None:
+    """Refuse an output file path that cannot be written, before any work is done."""
+    if path.is_dir():
+        raise CLIError(f"--out {path} is a folder; give a file path")
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise CLIError(f"--out {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise CLIError(f"--out {path}: {parent} is not writable")
+
+
+def data_of(meta: dict, args: argparse.Namespace):
+    """The data set a checkpoint was made on, split as it was."""
+    from leanet.data import load_dataset
+
+    if "dataset" not in meta:
+        raise CLIError("the checkpoint does not say which data set it was made on")
+    return load_dataset(
+        meta["dataset"],
+        root=args.data_root,
+        seed=split_seed(meta),
+        download=args.download,
+    )
