@@ -390,7 +390,7 @@ def _run_report(args: argparse.Namespace) -> int:
     data = data_of(artifact.meta, args)
     test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs)
     meta = artifact.meta
-    if "full_val_accuracy" in meta:
+    if "full_val_accuracy" in meta and "full_test_accuracy" in meta:
         full_val, full_test = meta["full_val_accuracy"], meta["full_test_accuracy"]
     elif artifact.net.config().get("levels", {}).get("scheme") == "hybrid":
         # The hybrid's top level is the unmodified pretrained network with its classifier.

@@ -201,7 +201,12 @@ def run_demo(config: DemoConfig) -> dict:
         net,
         front,
         costs,
-        meta={"dataset": config.dataset, "full_val_accuracy": full_val},
+        meta={
+            "dataset": config.dataset,
+            "split_seed": config.seed,
+            "full_val_accuracy": full_val,
+            "full_test_accuracy": full_test,
+        },
     )
     summary = {
         "hypervolume_ratio": hv_ratio,

@@ -7,6 +7,7 @@ import json
 import torch
 
 from leanet.checkpoints import load_checkpoint
+from leanet.cli import main
 from leanet.demo import DemoConfig, net_name, run_demo
 
 
@@ -38,6 +39,11 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsy
         assert (tmp_path / name).stat().st_size > 0, name
     assert 0 < first["hypervolume_ratio"] <= 1
     assert [s["allowed_loss"] for s in first["savings"]] == [0.0, 0.01, 0.02]
+    # `leanet report` on the demo's artifact prints the demo's savings table (it measures
+    # against the same pretrained network, on the same split).
+    savings = printed[printed.index("Energy saved on test") :].split("\n\n")[0].strip()
+    assert main(["report", str(tmp_path / "leanet-artifact.pt")]) == 0
+    assert savings in capsys.readouterr().out
 
     second = run_demo(config)
     printed = capsys.readouterr().out
