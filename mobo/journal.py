@@ -235,6 +235,11 @@ def read_journal(
             f"journal {str(path)!r} has format version {header.get('version')}, "
             f"this library reads version {VERSION}"
         )
+    missing = [k for k in ("problem", "algorithm", "seed") if k not in header]
+    if missing or not isinstance(header.get("problem"), dict):
+        raise JournalError(
+            f"journal {str(path)!r}: its header (line 1) lacks {missing or ['a problem']}"
+        )
     for number, record in enumerate(records[1:], start=2):
         _check_record(path, number, record)
     if torn is not None:
@@ -302,6 +307,25 @@ def _truncate(path: Path, size: int) -> None:
         f.truncate(size)
         f.flush()
         os.fsync(f.fileno())
+
+
+def check_evaluations(path: Any, records: list[dict[str, Any]], problem: Any) -> None:
+    """Refuse eval records whose values do not fit ``problem`` (a line damaged into other
+    valid JSON), naming the line, before any of them reaches an algorithm."""
+    sizes = {"x": problem.dim, "y": problem.num_objectives, "c": problem.num_constraints}
+    for number, record in enumerate(records, start=2):
+        if record.get("type") != "eval":
+            continue
+        for key, size in sizes.items():
+            values = record.get(key)
+            if values is None and key != "x":
+                continue
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            if len(values) != size or not numbers:
+                raise JournalError(
+                    f"journal {str(path)!r}: line {number}: an eval record's {key} must be "
+                    f"{size} numbers for this problem, got {values!r}"
+                )
 
 
 def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:

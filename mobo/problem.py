@@ -105,7 +105,11 @@ class Problem:
                 f"bounds: lower must be < upper in every dimension; dimension {i} has "
                 f"lower={bounds[0, i].item()} >= upper={bounds[1, i].item()}"
             )
-        if not isinstance(num_objectives, int) or num_objectives < 1:
+        if (
+            not isinstance(num_objectives, int)
+            or isinstance(num_objectives, bool)
+            or num_objectives < 1
+        ):
             raise ValueError(f"num_objectives must be a positive int, got {num_objectives!r}")
         ref_point = as_tensor(ref_point, "ref_point")
         if ref_point.shape != (num_objectives,):
@@ -115,8 +119,15 @@ class Problem:
             )
         if not torch.isfinite(ref_point).all():
             raise ValueError(f"ref_point must be finite, got {ref_point.tolist()}")
-        if max_hv is not None and not (math.isfinite(max_hv) and max_hv > 0):
-            raise ValueError(f"max_hv must be a positive finite number, got {max_hv!r}")
+        if max_hv is not None:
+            try:  # a float, numpy or 0-d tensor number; not a string or a bool
+                value = float(max_hv) if not isinstance(max_hv, str | bool) else math.nan
+            except (TypeError, ValueError):
+                value = math.nan
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"max_hv must be a positive finite number, got {max_hv!r}")
+        if isinstance(objective_names, str):
+            raise TypeError(f"objective_names must be a list of names, got {objective_names!r}")
         if objective_names is not None and len(objective_names) != num_objectives:
             raise ValueError(
                 f"objective_names must have {num_objectives} names, got {list(objective_names)}"

@@ -8,6 +8,7 @@ target fidelity, and every evaluation's cost is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -74,8 +75,9 @@ class Evaluation:
 
     @classmethod
     def from_record(cls, record: dict) -> Evaluation:
-        fields = {k: v for k, v in record.items() if k != "type"}
-        return cls(**fields)
+        # Fields a later version added are ignored: an older reader still resumes.
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in known})
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from mobo.journal import (
     Journal,
     JournalError,
     JournalRecoveryWarning,
+    check_evaluations,
     check_same_problem,
     read_journal,
     replay,
@@ -159,6 +160,7 @@ class Study:
 
             problem = make(spec["make"]["name"], **spec["make"]["kwargs"])
         check_same_problem(path, spec, problem.spec())
+        check_evaluations(path, records, problem)
         options = {**header.get("algorithm_options", {}), **algorithm_options}
         study = cls(problem, header["algorithm"], seed=header["seed"], **options)
         study.read_only = read_only

@@ -219,6 +219,9 @@ def test_function_problem_needs_a_callable():
         ('{"type": "eval", "index": 9}', r"line 3 \('eval' record\) lacks \['x', 'y'\]"),
         ('{"type": "eval", "index": 9, "x": 1, "y": null}', r"line 3: an eval record needs"),
         ('{"type": "budget"}', r"line 3 \('budget' record\) lacks \['n_evals'\]"),
+        ('{"type": "eval", "index": 9, "x": [0.5], "y": null}', r"line 3: an eval record's x must"),
+        ('{"type": "eval", "index": 9, "x": ["a", "b"], "y": null}', r"line 3: .*x must be 2 n"),
+        ('{"type": "eval", "index": 9, "x": [0.1, 0.2], "y": [1, 2, 3]}', r"line 3: .*'s y must"),
     ],
 )
 def test_a_journal_line_that_is_not_a_record_is_named_by_number(tmp_path, line, message):
@@ -539,6 +542,22 @@ def test_study_tell_names_a_wrong_shape():
 def test_problem_names_bad_bounds(bounds, message):
     with pytest.raises(ValueError, match=message):
         mobo.FunctionProblem(_f, bounds, 2, [0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"objective_names": "ab"}, TypeError, "objective_names must be a list of names"),
+        ({"max_hv": "5"}, ValueError, "max_hv must be a positive finite number, got '5'"),
+        ({"max_hv": True}, ValueError, "max_hv must be a positive finite number"),
+    ],
+)
+def test_problem_names_bad_declarations(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        mobo.FunctionProblem(_f, BOUNDS, 2, [0.0, 0.0], **kwargs)
+    with pytest.raises(ValueError, match="num_objectives must be a positive int, got True"):
+        mobo.FunctionProblem(_f, BOUNDS, True, [0.0])
+    assert mobo.FunctionProblem(_f, BOUNDS, 2, [0.0, 0.0], max_hv=torch.tensor(2.0)).max_hv
 
 
 def test_a_problem_function_returning_no_numbers_is_the_callers_bug(tmp_path):

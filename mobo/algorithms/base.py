@@ -127,7 +127,9 @@ class Algorithm(ABC):
                 f"{problem.name!r} declares {problem.num_constraints}; choose one of "
                 f"{constrained_algorithms()}"
             )
-        if n_initial is not None and (not isinstance(n_initial, int) or n_initial < 1):
+        if n_initial is not None and (
+            not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1
+        ):
             raise ValueError(f"n_initial must be a positive int, got {n_initial!r}")
         self.problem = problem
         #: Whether this instance chooses fidelities (an algorithm that can may be asked
