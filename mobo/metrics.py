@@ -62,12 +62,7 @@ def pareto_mask(Y: Tensor) -> Tensor:
 
 def hypervolume(Y: Tensor, ref_point: Tensor) -> float:
     """Exact hypervolume dominated by the rows of ``Y`` (``n x m``) above ``ref_point`` (``m``)."""
-    Y = as_tensor(Y, "Y")
-    ref_point = as_tensor(ref_point, "ref_point")
-    if ref_point.shape != Y.shape[-1:]:
-        raise ValueError(
-            f"ref_point must have length m={Y.shape[-1]}, got shape {tuple(ref_point.shape)}"
-        )
+    Y, ref_point = _objectives_and_reference(Y, ref_point)
     Y = Y[_finite_rows(Y)]
     Y = Y[(Y > ref_point).all(dim=-1)]
     if Y.shape[0] == 0:
@@ -82,8 +77,7 @@ def hypervolume_trace(Y: Tensor, ref_point: Tensor) -> Tensor:
     Recomputes only when a new row can add volume (finite, above the reference point, and
     not dominated by the front so far).
     """
-    Y = as_tensor(Y, "Y")
-    ref_point = as_tensor(ref_point, "ref_point")
+    Y, ref_point = _objectives_and_reference(Y, ref_point)
     finite = _finite_rows(Y)
     trace = torch.zeros(Y.shape[0], dtype=DTYPE)
     front = Y.new_zeros((0, Y.shape[-1]))
@@ -98,6 +92,20 @@ def hypervolume_trace(Y: Tensor, ref_point: Tensor) -> Tensor:
                 current = hypervolume(front, ref_point)
         trace[i] = current
     return trace
+
+
+def _objectives_and_reference(Y: Tensor, ref_point: Tensor) -> tuple[Tensor, Tensor]:
+    """``Y`` (``n x m``) and a finite reference point of length ``m``, as tensors; a NaN
+    reference point would make every hypervolume silently 0."""
+    Y = as_tensor(Y, "Y")
+    ref_point = as_tensor(ref_point, "ref_point")
+    if ref_point.shape != Y.shape[-1:]:
+        raise ValueError(
+            f"ref_point must have length m={Y.shape[-1]}, got shape {tuple(ref_point.shape)}"
+        )
+    if not torch.isfinite(ref_point).all():
+        raise ValueError(f"ref_point must be finite, got {ref_point.tolist()}")
+    return Y, ref_point
 
 
 def hypervolume_difference(hv: float | Tensor, max_hv: float) -> Tensor:

@@ -36,10 +36,13 @@ def plot_pareto_front(
             reference front, drawn as a line.
         label: Legend label of the front (default: the algorithm's name).
     """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4))
     i, j = objectives
     problem = result.problem
+    m = problem.num_objectives
+    if not all(isinstance(k, int) and 0 <= k < m for k in (i, j)) or i == j:
+        raise ValueError(f"objectives must be two indices in 0..{m - 1}, got {objectives}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
     Y = problem.natural(result.Y[result.counted])
     front = problem.natural(result.pareto_Y)
     front = front[torch.argsort(front[:, i])]

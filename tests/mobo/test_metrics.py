@@ -67,3 +67,11 @@ def test_igd_agrees_with_pymoo():
 def test_reference_point_of_the_wrong_length_is_an_error():
     with pytest.raises(ValueError, match="ref_point must have length m=2"):
         mobo.hypervolume(torch.ones(3, 2), torch.zeros(3))
+
+
+def test_a_reference_point_of_the_wrong_length_or_not_finite_is_an_error_everywhere():
+    for metric in (mobo.hypervolume, mobo.hypervolume_trace):
+        with pytest.raises(ValueError, match="ref_point must have length m=2"):
+            metric(torch.ones(3, 2), torch.zeros(3))
+        with pytest.raises(ValueError, match="ref_point must be finite"):
+            metric(torch.ones(3, 2), torch.tensor([0.0, float("nan")]))

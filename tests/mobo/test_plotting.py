@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import mobo  # noqa: E402
@@ -19,6 +20,8 @@ def test_pareto_front_plot_draws_the_front_in_natural_units(tmp_path, branin_cur
     assert torch.all(torch.as_tensor(ax.collections[0].get_offsets()) >= 0)  # costs, not -cost
     ax.figure.savefig(tmp_path / "front.png")
     assert (tmp_path / "front.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match=r"objectives must be two indices in 0..1, got \(0, 2\)"):
+        plot_pareto_front(result, objectives=(0, 2))
 
 
 def test_hypervolume_trace_plots_the_median_over_seeds(branin_currin):
