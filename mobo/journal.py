@@ -34,6 +34,7 @@ _REQUIRED = {
     "eval": ("index", "x", "y"),
     "budget": ("n_evals",),
     "state": ("step", "state"),
+    "ask": ("x",),
 }
 
 
@@ -261,17 +262,27 @@ def read_journal(
 
 def replay(
     records: list[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict | None]:
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict | None, list[list[float]]]:
     """What a journal's records leave a resumed study: its evaluation records in order, the
-    latest budget record (``n_evals`` and ``batch_size``; None if never set), and the
-    algorithm state of the latest ask that got any of its points told (None if none): a
-    crash between an ask's state and its evaluations leaves a state whose ask will be made
-    again."""
+    latest budget record (``n_evals`` and ``batch_size``; None if never set), the
+    algorithm state after the latest ask (None if none), and the points of the latest ask
+    not told after it (a batch a crash interrupted: the resumed study evaluates them first,
+    as the uninterrupted one did). Journals from before asks were journaled give the state
+    of the latest ask that got any of its points told: a crash between an ask's state and
+    its evaluations leaves a state whose ask will be made again."""
     evaluations = [r for r in records if r.get("type") == "eval"]
     budgets = [r for r in records if r.get("type") == "budget"]
     told_steps = {r.get("step", 0) for r in evaluations}
     states = [r["state"] for r in records if r.get("type") == "state" and r["step"] in told_steps]
-    return evaluations, budgets[-1] if budgets else None, states[-1] if states else None
+    asks = [i for i, r in enumerate(records) if r.get("type") == "ask"]
+    unanswered = list(records[asks[-1]]["x"]) if asks else []
+    for r in records[asks[-1] + 1 :] if asks else []:
+        if r.get("type") == "eval" and r["x"] in unanswered:
+            unanswered.remove(r["x"])
+    state = states[-1] if states else None
+    if asks and "state" in records[asks[-1]]:
+        state = records[asks[-1]]["state"]
+    return evaluations, budgets[-1] if budgets else None, state, unanswered
 
 
 def _check_record(path: Path, number: int, record: Any) -> None:

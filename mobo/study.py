@@ -85,6 +85,8 @@ class Study:
         #: Points asked together by :meth:`optimize` (journaled with the budget).
         self.batch_size = 1
         self._pending = torch.empty(0, problem.dim, dtype=DTYPE)
+        # Points a crashed run asked and never told (from the journal): asked again first.
+        self._replay = torch.empty(0, problem.dim, dtype=DTYPE)
         self._stop = False
         # The algorithm's state after the latest ask, and the last state journaled.
         self._last_ask_state: dict[str, Any] = {}
@@ -168,7 +170,8 @@ class Study:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", JournalRecoveryWarning)  # said once above
                 study._journal, header, records = Journal.open_writer(path)
-        evaluations, budget, state = replay(records)
+        evaluations, budget, state, unanswered = replay(records)
+        study._replay = torch.tensor(unanswered, dtype=DTYPE).reshape(-1, problem.dim)
         if budget is not None:
             study.n_evals = budget["n_evals"]
             study.batch_size = budget.get("batch_size", 1)
@@ -215,8 +218,19 @@ class Study:
     def ask(self, q: int = 1) -> Tensor:
         """Propose ``q`` points (a ``q x d`` tensor in the problem's bounds).
 
-        Points asked and not yet told are pending: later asks avoid them.
+        Points asked and not yet told are pending: later asks avoid them. Every ask is
+        journaled, so after a crash in the middle of a batch the resumed study's first ask
+        returns the rest of that batch (possibly fewer than ``q`` points), as the
+        uninterrupted study evaluated it, before it proposes anything new.
         """
+        if not isinstance(q, int) or isinstance(q, bool) or q < 1:
+            raise ValueError(f"q must be a positive int, got {q!r}")
+        if self._replay.shape[0]:
+            X, self._replay = self._replay[:q], self._replay[q:]
+            self._last_ask_seconds, self._last_ask_warnings = 0.0, {}
+            self._last_ask_state = self._journaled_state
+            self._pending = torch.cat([self._pending, X])
+            return X
         start = time.perf_counter()
         X = self.algorithm.ask(
             q,
@@ -231,6 +245,8 @@ class Study:
         self._last_ask_warnings = dict(self.algorithm.last_warnings)
         self._last_ask_state = self.algorithm.state_dict()
         self._pending = torch.cat([self._pending, X])
+        if self._journal is not None:
+            self._journal.append({"type": "ask", "x": X.tolist(), "state": self._last_ask_state})
         return X
 
     def tell(
@@ -493,10 +509,13 @@ class Study:
         are no longer pending and the algorithm's state is what it was before the ask, so
         calling :meth:`optimize` again asks that batch anew, as an uninterrupted study did."""
         state, pending, told = self.algorithm.state_dict(), self._pending, self.n_evaluated
+        replay = self._replay
         try:
             yield
         except BaseException:
             self._pending = pending  # the batch's points that were told are not pending
+            if self.n_evaluated == told:
+                self._replay = replay
             if self.n_evaluated == told:
                 self.algorithm.load_state_dict(state)
             raise

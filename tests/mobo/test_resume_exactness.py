@@ -3,6 +3,7 @@ would have made; a journal of another study is refused before a byte of it chang
 
 from __future__ import annotations
 
+import json
 import pickle
 from concurrent.futures import ProcessPoolExecutor
 
@@ -127,3 +128,27 @@ def test_a_journal_made_from_other_data_is_refused_by_its_fingerprint(tmp_path):
     mobo.optimize(toy(), "sobol", n_evals=4, journal=plain, show_progress=False)
     result = mobo.optimize(Fingerprinted("b"), "sobol", n_evals=6, journal=plain)
     assert result.n_evaluations == 6
+
+
+@pytest.mark.parametrize("algorithm", ["qlognehvi", "nsga2"])
+def test_a_journal_cut_in_the_middle_of_a_batch_resumes_as_the_uninterrupted_study(
+    tmp_path, algorithm
+):
+    """Asks are journaled: the rest of a batch a crash interrupted is evaluated first, from
+    the algorithm state that ask left, so every later proposal is the uninterrupted one."""
+    from tests.mobo.conftest import FAST_BO
+
+    options = {"n_initial": 4, **(FAST_BO if algorithm == "qlognehvi" else {"pop_size": 4})}
+    path = tmp_path / "run.jsonl"
+    with mobo.Study(toy(), algorithm, seed=2, journal=path, **options) as study:
+        study.optimize(12, batch_size=3, show_progress=False)
+        uninterrupted = study.X.clone()
+    lines = path.read_text().splitlines(keepends=True)
+    kinds = [json.loads(line)["type"] for line in lines]
+    evals = [i for i, kind in enumerate(kinds) if kind == "eval"]
+    last_ask = max(i for i, kind in enumerate(kinds) if kind == "ask")
+    for cut in (evals[7], last_ask + 1):  # 1 of a batch of 3 told; a batch asked, none told
+        path.write_text("".join(lines[:cut]))
+        with mobo.Study.load(path, toy()) as resumed:
+            resumed.optimize(show_progress=False)
+            assert torch.equal(resumed.X, uninterrupted), cut
