@@ -13,6 +13,8 @@ import io
 import math
 import numbers
 import os
+import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +211,8 @@ ARTIFACT_VERSION = 2
 # An artifact file: this line (magic, format version, SHA-256 of the rest), then the
 # torch-serialized payload. The checksum catches flipped or lost bytes anywhere.
 _MAGIC = b"LEANET-ARTIFACT"
+#: The file in a runtime folder naming the artifact (its sha256) it was saved with.
+_RUNTIME_STAMP = "artifact.sha256"
 
 
 @dataclass
@@ -227,12 +231,24 @@ class Artifact:
     costs: LevelCosts
     meta: dict
     runtime_path: Path | None = None
+    #: The artifact file's sha256; the runtime folder saved with it carries the same.
+    checksum: str | None = None
 
     def runtime(self):
         """The compiled runtime a device runs (:mod:`leanet.runtime`): the one saved next to
-        the artifact (``<artifact>.runtime/``) if there is one, else compiled from ``net``."""
-        if self.runtime_path is not None and self.runtime_path.is_dir():
-            return load_runtime(self.runtime_path)
+        the artifact (``<artifact>.runtime/``) if it was saved with this artifact, else
+        compiled from ``net`` (with a warning when a folder of another artifact is there)."""
+        folder = self.runtime_path
+        if folder is not None and folder.is_dir():
+            stamp = folder / _RUNTIME_STAMP
+            if stamp.is_file() and stamp.read_text().strip() == self.checksum:
+                return load_runtime(folder)
+            warnings.warn(
+                f"{folder} was not saved with this artifact (another network, or saved before "
+                "runtimes were stamped): compiling the artifact's own network instead; save "
+                "the artifact again to ship its runtime",
+                stacklevel=2,
+            )
         return compile_runtime(self.net)
 
     def thresholds(
@@ -246,7 +262,8 @@ class Artifact:
 
     def predict(self, x: Tensor, **requirement: float):
         """Adaptive inference on ``x`` with the thresholds for ``requirement``
-        (``energy_budget=`` or ``accuracy_floor=``); returns the runtime's decision."""
+        (``energy_budget=`` or ``accuracy_floor=``), by the reference path ``net(x, T)``
+        (:meth:`runtime` runs the compiled steps, with the same decisions)."""
         return self.net(x, self.thresholds(**requirement))
 
 
@@ -266,6 +283,9 @@ def save_artifact(
     runtime that is faster at batch 1 on a CPU (:mod:`leanet.runtime`); the table's
     energies stay the cost model's, which charges the convolutions."""
     path = Path(path)
+    # Compiled first, so a bad option or a network that does not trace fails before any
+    # file is replaced.
+    compiled = compile_runtime(net, depthwise=depthwise) if runtime else None
     path.parent.mkdir(parents=True, exist_ok=True)
     platform = None if costs.platform is None else dataclasses.asdict(costs.platform)
     payload = {
@@ -288,12 +308,15 @@ def save_artifact(
         ARTIFACT_VERSION,
         hashlib.sha256(body).hexdigest().encode(),
     )
+    folder = runtime_folder(path)
+    shutil.rmtree(folder, ignore_errors=True)  # never next to another artifact's file
     with atomic_path(path) as partial, open(partial, "wb") as f:
         f.write(head + body)
         f.flush()
         os.fsync(f.fileno())
-    if runtime:
-        compile_runtime(net, depthwise=depthwise).save(runtime_folder(path))
+    if compiled is not None:
+        compiled.save(folder)
+        (folder / _RUNTIME_STAMP).write_text(hashlib.sha256(body).hexdigest() + "\n")
     return path
 
 
@@ -331,7 +354,14 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         platform=platform,
         standalone=saved.get("standalone"),
     )
-    return Artifact(net, front, costs, meta, runtime_path=runtime_folder(path))
+    return Artifact(
+        net,
+        front,
+        costs,
+        meta,
+        runtime_path=runtime_folder(path),
+        checksum=hashlib.sha256(body).hexdigest(),
+    )
 
 
 def _verified_body(path: Path) -> bytes:

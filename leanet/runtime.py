@@ -87,6 +87,7 @@ import copy
 import json
 import math
 import os
+import struct
 import threading
 import warnings
 from pathlib import Path
@@ -157,6 +158,11 @@ def _trace_steps(steps, shapes, input_shape) -> list[torch.jit.ScriptModule]:
 
 
 # -- the runtime ---------------------------------------------------------------------------
+def _float32(value: float) -> float:
+    """``value`` rounded to float32, as a Python float."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
 class Runtime(nn.Module):
     """L compiled level steps and the exit rule of :meth:`leanet.LEANet.forward`.
 
@@ -205,8 +211,19 @@ class Runtime(nn.Module):
         """T as Python floats, validated like :meth:`leanet.LEANet.check_thresholds` (in
         Python: a batch-1 exit should not pay a dozen tensor operations for it)."""
         if isinstance(thresholds, Tensor):
+            if thresholds.dim() > 1:
+                raise ValueError(
+                    f"thresholds must be one vector of L-1 = {self.num_levels - 1} values, got "
+                    f"shape {tuple(thresholds.shape)}"
+                )
             thresholds = thresholds.detach().cpu().double().reshape(-1).tolist()
-        t = [float(v) for v in thresholds]
+        try:
+            t = [float(v) for v in thresholds]
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"thresholds must be a sequence of L-1 = {self.num_levels - 1} numbers, got "
+                f"{thresholds!r}"
+            ) from err
         need = self.num_levels - 1
         if len(t) != need:
             raise ValueError(f"thresholds must have length L-1 = {need}, got {len(t)}")
@@ -268,8 +285,38 @@ class Runtime(nn.Module):
         """Adaptive inference with the rule of :meth:`leanet.LEANet.forward`."""
         return self._decide(x, thresholds, skip=True)
 
+    def _images(self, x) -> Tensor:
+        """``x`` as the float32 `N x C x H x W` batch the steps were built for, checked as
+        :meth:`leanet.LEANet.forward` checks it: a batch of another shape would run and
+        resize the reused buffers, and every later call would answer wrongly."""
+        if (
+            isinstance(x, Tensor)
+            and x.dtype == torch.float32
+            and x.dim() == 4
+            and x.shape[1:] == self.input_shape
+        ):
+            return x  # the common case costs one comparison
+        if not isinstance(x, Tensor):
+            try:
+                x = torch.as_tensor(x)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise TypeError(f"x must be an N x C x H x W float tensor, got {x!r}") from err
+        built = " x ".join(str(v) for v in self.input_shape)
+        if not x.is_floating_point():
+            raise TypeError(
+                f"x must hold standardized float images, got dtype {x.dtype}; normalize it as "
+                "the training data was"
+            )
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"x must be a batch N x {built} (what the runtime was built for), got shape "
+                f"{tuple(x.shape)}" + ("; add the batch dimension" if x.dim() == 3 else "")
+            )
+        return x.to(torch.float32)
+
     def _decide(self, x: Tensor, thresholds, *, skip: bool) -> Decision:
         t = self._thresholds(thresholds)
+        x = self._images(x)
         if torch.is_grad_enabled() and x.requires_grad:
             with torch.no_grad():  # the steps hold no trainable weights: only x could
                 return self._decide_rows(x, t, skip)
@@ -289,7 +336,8 @@ class Runtime(nn.Module):
             if k == last or t[k] <= 0.0:
                 done = None
             elif conf.shape[0] == 1:  # one input: a Python comparison, no tensor ops
-                done = None if float(conf) >= t[k] else False
+                # T in float32, as the tensor comparison below and the evaluator make it.
+                done = None if float(conf) >= _float32(t[k]) else False
             else:
                 done = conf >= t[k]
             if done is False:
@@ -318,6 +366,7 @@ class Runtime(nn.Module):
     @torch.no_grad()
     def level_logits(self, x: Tensor) -> list[Tensor]:
         """Every level's logits for every input (no exit): L tensors `N x classes`."""
+        x = self._images(x)
         (_, views), h, out = self._start(x), x, []
         for k in range(self.num_levels):
             logits, _, h = self._step(k, x, views, h)
@@ -363,8 +412,18 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
         )
     if m.get("format") != _FORMAT:
         raise ValueError(f"{path / _MANIFEST}: not a leanet runtime manifest")
-    with _jit_quietly():
-        steps = [torch.jit.load(str(path / f"step{k + 1}.pt")) for k in range(m["num_levels"])]
+    steps = []
+    for k in range(m["num_levels"]):
+        step_file = path / f"step{k + 1}.pt"
+        try:
+            with _jit_quietly():
+                steps.append(torch.jit.load(str(step_file)))
+        except (RuntimeError, ValueError, OSError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(
+                f"{step_file}: not a readable runtime step ({first[:160]}); the runtime folder "
+                "is damaged or incomplete: save the artifact (or runtime) again"
+            ) from err
     return Runtime(
         steps,
         m["calls"],

@@ -567,3 +567,57 @@ def test_a_problem_function_returning_no_numbers_is_the_callers_bug(tmp_path):
             _problem(lambda X: "ok"), "random", n_evals=3, journal=path, show_progress=False
         )
     assert mobo.Study.load(path, _problem(), read_only=True).n_evaluated == 0
+
+
+# ------------------------------------------------------------------ runtime and artifacts
+def test_the_runtime_refuses_inputs_it_was_not_built_for_and_keeps_answering_right(net):
+    from leanet.runtime import compile_runtime
+
+    runtime = compile_runtime(net)
+    x = _images(3, 1, 8, 8)
+    reference = net(x, T)
+    for bad in (_images(3, 1, 16, 16), _images(3, 3, 8, 8), _images(1, 8, 8)):
+        with pytest.raises(ValueError, match=r"x must be a batch N x 1 x 8 x 8 .*got shape"):
+            runtime(bad, T)  # it once ran, resized its buffers, and answered wrongly after
+    with pytest.raises(TypeError, match="standardized float images"):
+        runtime(_images(3, 1, 8, 8).to(torch.uint8), T)
+    for images in (x, x.double(), x.numpy()):  # converted as net(x, T) converts them
+        decision = runtime(images, T)
+        assert torch.equal(decision.prediction, reference.prediction)
+        assert torch.equal(decision.exit_level, reference.exit_level)
+    with pytest.raises(ValueError, match="one vector of L-1 = 4 values"):
+        runtime(x, torch.tensor([T]))
+
+
+def test_save_artifact_never_pairs_an_artifact_with_another_networks_runtime(net, tmp_path):
+    from leanet.costs import LevelCosts
+    from leanet.evaluator import ThresholdEvaluator
+    from leanet.model import build
+    from leanet.policy import load_artifact, runtime_folder, save_artifact
+    from tests.leanet.conftest import tiny_base
+
+    g = torch.Generator().manual_seed(1)
+    evaluator = ThresholdEvaluator(
+        torch.rand(5, 20, generator=g),
+        torch.rand(5, 20, generator=g) > 0.5,
+        torch.arange(1, 6.0),
+        5.0,
+    )
+    front = evaluator.evaluate(torch.tensor([[0.5] * 4, [1.0] * 4])).pareto()
+    costs = LevelCosts(torch.arange(1, 6.0), 5.0)
+    path = tmp_path / "a.pt"
+    save_artifact(path, net, front, costs)
+    other = build(tiny_base("convnet", input_size=8, seed=7), scheme="triangular")
+    with pytest.raises(ValueError, match="depthwise must be one of"):
+        save_artifact(path, other, front, costs, depthwise="Dense")  # fails before writing
+    assert load_artifact(path).net.config()["levels"]["scheme"] == "hybrid"
+    save_artifact(path, other, front, costs, runtime=False)
+    assert not runtime_folder(path).exists()  # the hybrid's runtime went with its file
+    x = _images(4, 1, 8, 8)
+    # A runtime folder saved with another artifact is not used.
+    save_artifact(tmp_path / "b.pt", net, front, costs)
+    runtime_folder(tmp_path / "b.pt").rename(runtime_folder(path))
+    artifact = load_artifact(path)
+    with pytest.warns(UserWarning, match="was not saved with this artifact"):
+        runtime = artifact.runtime()
+    assert torch.equal(runtime(x, T).prediction, artifact.net(x, T).prediction)
