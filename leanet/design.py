@@ -44,6 +44,7 @@ the ConvNet (+0.88) and VGG-16 (+0.84; 4 epochs +0.90), and rank MobileNet's bac
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -251,7 +252,9 @@ class DesignProblem(Problem):
         if fidelity_costs is not None and not fidelity:
             raise ValueError("fidelity_costs needs fine_tune_epochs with two or more values")
         self.levels, self.fraction_range = (lo, hi), (f_lo, f_hi)
-        self.base, self.data, self.seed = base, data, seed
+        # A copy in eval mode: every design is built from it, and the caller's network is
+        # left as it was (its mode included).
+        self.base, self.data, self.seed = copy.deepcopy(base).eval(), data, seed
         self.head_epochs, self.platform, self.log_decades = head_epochs, platform, log_decades
         if not (callable(cost) or cost in ("energy", "latency")):
             raise ValueError(f"cost must be 'energy', 'latency' or a meter callable, got {cost!r}")
@@ -267,7 +270,7 @@ class DesignProblem(Problem):
         self.train_seconds: dict[str, float] = {}
         self._evaluators: dict[str, ThresholdEvaluator] = {}
         self._networks: dict[str, LEANet] = {}
-        self.full_accuracy = float(evaluate(base.eval(), data.val))
+        self.full_accuracy = float(evaluate(self.base, data.val))
         # Inputs: levels, first fraction, head index, confidence index, T_1..T_{max-1},
         # then (with fidelities) the epochs. Integers and categories round to the nearest.
         lower = [lo - 0.5, f_lo, -0.5, -0.5] + [0.0] * (hi - 1)

@@ -173,11 +173,17 @@ def level_records(
     """
     images, labels = dataset.tensors()
     confidence, correct = [], []
-    with on_device(net, device) as dev:
-        for start in range(0, len(labels), batch_size):
-            out = net.level_outputs(images[start : start + batch_size].to(dev))
-            confidence.append(out.confidence.cpu())
-            correct.append(out.logits.argmax(dim=-1).cpu() == labels[start : start + batch_size])
+    was_training = net.training
+    net.eval()  # the heads' running statistics, as the runtime uses them; none updated
+    try:
+        with on_device(net, device) as dev:
+            for start in range(0, len(labels), batch_size):
+                out = net.level_outputs(images[start : start + batch_size].to(dev))
+                confidence.append(out.confidence.cpu())
+                right = out.logits.argmax(dim=-1).cpu() == labels[start : start + batch_size]
+                correct.append(right)
+    finally:
+        net.train(was_training)
     return torch.cat(confidence, dim=1), torch.cat(correct, dim=1)
 
 
@@ -309,9 +315,10 @@ class ThresholdEvaluator:
             )
         if torch.isnan(T).any() or (T < 0).any() or (T > 1).any():
             raise ValueError(f"thresholds must lie in [0, 1] without NaN, got {T.tolist()}")
-        return ThresholdMetrics.concat(
-            [self._evaluate_chunk(T[i : i + CHUNK]) for i in range(0, T.shape[0], CHUNK)]
-        )
+        # An empty batch (e.g. the Pareto set of a search with no feasible point) gives
+        # empty metrics, through one empty chunk.
+        starts = range(0, T.shape[0], CHUNK) if T.shape[0] else [0]
+        return ThresholdMetrics.concat([self._evaluate_chunk(T[i : i + CHUNK]) for i in starts])
 
     def correct_at(self, thresholds: Tensor) -> Tensor:
         """``B x N`` booleans: is the answer right for each input under each threshold vector

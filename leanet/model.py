@@ -26,13 +26,12 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.confidence import CONFIDENCES, confidence
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
-from leanet.zoo import BaseNet, build_base
+from leanet.zoo import BaseNet, build_base, from_torchvision
 
 __all__ = ["Decision", "Head", "LEANet", "LevelOutputs", "PretrainedHead", "build", "count_macs"]
 
@@ -91,16 +90,18 @@ class Head(nn.Module):
 
 class PretrainedHead(nn.Module):
     """The pretrained network's own classifier as a level's head (the hybrid scheme's top
-    level): global average pool, flatten, ``classifier``. Frozen: training never changes it.
+    level): the network's pooling (global average by default; torchvision's VGG pools to
+    7 x 7), flatten, ``classifier``. Frozen: training never changes it.
     """
 
-    def __init__(self, classifier: nn.Module) -> None:
+    def __init__(self, classifier: nn.Module, pool: nn.Module | None = None) -> None:
         super().__init__()
         self.classifier = classifier
+        self.pool = pool if pool is not None else nn.AdaptiveAvgPool2d(1)
         self.requires_grad_(False)
 
     def pooled(self, feature_map: Tensor) -> Tensor:
-        return torch.flatten(F.adaptive_avg_pool2d(feature_map, 1), 1)
+        return torch.flatten(self.pool(feature_map), 1)
 
     def forward(self, feature_map: Tensor) -> Tensor:
         return self.classifier(self.pooled(feature_map))
@@ -174,7 +175,11 @@ class LEANet(nn.Module):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LEANet:
         base_cfg = dict(config["base"])
-        base = build_base(base_cfg.pop("arch"), **base_cfg)
+        arch = base_cfg.pop("arch")
+        if arch.startswith("torchvision:"):  # random weights: the checkpoint's replace them
+            base = from_torchvision(arch.removeprefix("torchvision:"))
+        else:
+            base = build_base(arch, **base_cfg)
         lv = dict(config["levels"])
         kind = lv.pop("kind")
         return build(
@@ -420,7 +425,7 @@ def build(
             for c, s in zip(lv.out_channels, map_sizes, strict=True)
         ]
     if levels == "width" and scheme == "hybrid":
-        heads[-1] = PretrainedHead(_deepcopy(base.classifier))
+        heads[-1] = PretrainedHead(_deepcopy(base.classifier), _deepcopy(base.pool))
     return LEANet(base, lv, heads, confidence=confidence, head_hidden=head_hidden)
 
 

@@ -444,6 +444,12 @@ def fine_tune(
         raise ValueError(f"patience must be >= 1 or None, got {patience}")
     levels = net.levels
     width = isinstance(levels, WidthLevels)
+    if width and levels.scheme == "slice":  # before any weight changes, not after an epoch
+        raise ValueError(
+            "fine_tune: under scheme='slice' a channel's batch-norm statistics depend on the "
+            "level, so they cannot be recomputed after each epoch; fine-tune a 'hybrid' or "
+            "'triangular' LEANet, or fit the slice scheme's heads only (fit_heads)"
+        )
     trained = _trained_levels(net)
     upto = trained[-1] + 1
     if distill > 0 and teacher is None:

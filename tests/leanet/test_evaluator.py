@@ -518,3 +518,22 @@ def test_a_failed_artifact_save_leaves_the_old_artifact_whole_and_no_partial_fil
     monkeypatch.undo()
     assert "new" not in policy.load_artifact(path).meta
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt"]
+
+
+def test_records_are_taken_in_eval_mode_whatever_the_caller_left_and_change_nothing():
+    from leanet.evaluator import level_records
+
+    net, dataset = _tiny_leanet_and_data()
+    net.eval()
+    expected = level_records(net, dataset)
+    net.train()
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    torch.testing.assert_close(level_records(net, dataset), expected)
+    assert net.training  # restored
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+
+
+def test_an_empty_batch_of_thresholds_gives_empty_metrics(evaluator):
+    metrics = evaluator.evaluate(torch.zeros(0, evaluator.num_levels - 1))
+    assert len(metrics) == 0 and len(metrics.pareto()) == 0
+    assert metrics.exit_fraction.shape == (0, evaluator.num_levels)

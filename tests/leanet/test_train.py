@@ -162,10 +162,16 @@ def test_recalibration_sets_the_statistics_of_the_data(digits, trained_digits_co
     assert not torch.equal(bn.running_mean, _first_batch_norm(model.features).running_mean)
 
 
-def test_recalibration_refuses_the_slice_scheme(digits, trained_digits_convnet):
+def test_recalibration_and_fine_tuning_refuse_the_slice_scheme_before_changing_a_weight(
+    digits, trained_digits_convnet
+):
     net = build(trained_digits_convnet[0], scheme="slice")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
     with pytest.raises(ValueError, match="slice"):
         recalibrate_batch_norm(net, digits.train)
+    with pytest.raises(ValueError, match="fine_tune: under scheme='slice'"):
+        fine_tune(net, digits.train, epochs=1, progress=False)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
 
 
 def test_hybrid_training_never_changes_the_pretrained_top_level(digits, trained_digits_convnet):

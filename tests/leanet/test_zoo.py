@@ -60,3 +60,22 @@ def test_a_seed_builds_the_same_weights_and_leaves_the_global_generator_alone():
     b = build_base("convnet", width_multiplier=0.25)
     for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_a_torchvision_vgg_hybrid_keeps_its_top_level_and_round_trips(tmp_path):
+    """torchvision's VGG pools to 7 x 7 before its classifier: the hybrid's top level must
+    pool as the network does (it pooled to 1 x 1 and crashed), and a saved LEANet of it
+    must load (its config names a torchvision architecture)."""
+    from leanet.checkpoints import load_leanet, save_leanet
+    from leanet.model import build
+
+    torch.manual_seed(0)
+    base = from_torchvision("vgg11_bn")
+    net = build(base, fractions=[0.5, 1.0])
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = base(x).argmax(-1)
+        assert torch.equal(net(x, [1.0]).prediction, expected)  # the pretrained network
+        save_leanet(tmp_path / "vgg.pt", net)
+        loaded, _ = load_leanet(tmp_path / "vgg.pt")
+        assert torch.equal(loaded(x, [1.0]).prediction, expected)
