@@ -385,6 +385,7 @@ def _run_report(args: argparse.Namespace) -> int:
     from leanet.demo import pareto_table, savings_table
     from leanet.evaluator import ThresholdEvaluator
     from leanet.policy import energy_savings, load_artifact
+    from leanet.train import evaluate
 
     artifact = load_artifact(args.artifact)
     data = data_of(artifact.meta, args)
@@ -397,6 +398,10 @@ def _run_report(args: argparse.Namespace) -> int:
         val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs)
         full_val = float(val.correct[-1].double().mean())
         full_test = float(test.correct[-1].double().mean())
+    elif artifact.net.config().get("levels", {}).get("kind") == "depth":
+        # Depth exits only read the backbone, which head fitting leaves as it was.
+        full_val = evaluate(artifact.net.base, data.val)
+        full_test = evaluate(artifact.net.base, data.test)
     else:
         raise CLIError(
             f"{args.artifact} does not record the pretrained network's accuracy (made before "

@@ -506,17 +506,17 @@ class Study:
     def _undone_if_interrupted(self) -> Iterator[None]:
         """Ask, evaluate and tell one batch; if anything interrupts it before the batch is
         told (Ctrl-C, an exception escaping the evaluation), forget the batch: its points
-        are no longer pending and the algorithm's state is what it was before the ask, so
-        calling :meth:`optimize` again asks that batch anew, as an uninterrupted study did."""
+        are no longer pending and the algorithm's state (and any batch left to replay) is
+        what it was before the ask, so calling :meth:`optimize` again asks that batch anew,
+        as an uninterrupted study did."""
         state, pending, told = self.algorithm.state_dict(), self._pending, self.n_evaluated
         replay = self._replay
         try:
             yield
         except BaseException:
             self._pending = pending  # the batch's points that were told are not pending
-            if self.n_evaluated == told:
+            if self.n_evaluated == told:  # nothing of it told: as if it was never asked
                 self._replay = replay
-            if self.n_evaluated == told:
                 self.algorithm.load_state_dict(state)
             raise
 
