@@ -266,9 +266,12 @@ def _run_optimize(args: argparse.Namespace) -> int:
     costs = measure_costs(net, args.platform)
     print(costs.table())
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=out.with_suffix(".val.pt"))
-    problem = ThresholdProblem(val, space=args.space)
     journal = out.with_suffix(f".{args.algorithm}-seed{args.seed}.jsonl")
     try:
+        if journal.is_file() and journal.stat().st_size:  # before the reference front
+            cheap = ThresholdProblem(val, space=args.space, reference=False)
+            mobo.check_resumable(journal, cheap, args.algorithm, args.seed)
+        problem = ThresholdProblem(val, space=args.space)
         result = mobo.optimize(
             problem,
             args.algorithm,

@@ -36,7 +36,7 @@ from mobo.metrics import (
     log_hypervolume_difference,
     pareto_mask,
 )
-from mobo.one_call import optimize
+from mobo.one_call import check_resumable, optimize
 from mobo.problem import EvaluationShapeError, FunctionProblem, Problem
 from mobo.result import Evaluation, Result
 from mobo.study import Study, StudyFailedError
@@ -57,6 +57,7 @@ __all__ = [
     "Surrogate",
     "SurrogateFitWarning",
     "available_algorithms",
+    "check_resumable",
     "constrained_algorithms",
     "feasible_mask",
     "hypervolume",

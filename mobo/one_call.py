@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-from mobo.journal import JournalError, JournalRecoveryWarning, read_journal
+from mobo.journal import JournalError, JournalRecoveryWarning, check_same_problem, read_journal
 from mobo.problem import Problem
 from mobo.result import Result
 from mobo.study import Callback, Study, check_budget
@@ -58,7 +58,7 @@ def optimize(
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
     if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
-        _check_same_study(journal, algorithm, seed, algorithm_options)
+        check_resumable(journal, problem, algorithm, seed, **algorithm_options)
         study = Study.load(journal, problem, **algorithm_options)
     else:
         study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
@@ -74,15 +74,19 @@ def optimize(
         )
 
 
-def _check_same_study(
-    journal: str | os.PathLike, algorithm: str, seed: int, options: dict[str, Any]
+def check_resumable(
+    journal: str | os.PathLike, problem: Problem, algorithm: str, seed: int, **options: Any
 ) -> None:
-    """Refuse to resume a journal of another algorithm, seed or algorithm options (compared
-    as journaled, JSON), before anything is written to it: resumed with other options, the
-    journal would no longer say how its evaluations were proposed."""
+    """Raise :class:`~mobo.journal.JournalError` unless :func:`optimize` would resume the
+    study journaled at ``journal``: the same problem (its spec), algorithm, seed and
+    algorithm options (compared as journaled, JSON). Writes nothing. Resumed with other
+    options, the journal would no longer say how its evaluations were proposed. A caller
+    whose problem is costly to finish (e.g. a reference front) checks first with a cheap
+    problem of the same spec."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", JournalRecoveryWarning)  # Study.load says it
         header, _ = read_journal(journal)
+    check_same_problem(journal, header["problem"], problem.spec())
     if header["algorithm"] != algorithm or header["seed"] != seed:
         raise JournalError(
             f"journal {str(journal)!r} holds a study of algorithm {header['algorithm']!r} "

@@ -152,3 +152,18 @@ def test_a_journal_cut_in_the_middle_of_a_batch_resumes_as_the_uninterrupted_stu
         with mobo.Study.load(path, toy()) as resumed:
             resumed.optimize(show_progress=False)
             assert torch.equal(resumed.X, uninterrupted), cut
+
+
+def test_check_resumable_tells_before_anything_is_computed_or_written(tmp_path):
+    path = tmp_path / "run.jsonl"
+    mobo.optimize(Fingerprinted("a"), "sobol", n_evals=4, journal=path, show_progress=False)
+    before = path.read_bytes()
+    mobo.check_resumable(path, Fingerprinted("a"), "sobol", 0)  # the same study: no error
+    for problem, algorithm, options in [
+        (Fingerprinted("b"), "sobol", {}),
+        (Fingerprinted("a"), "random", {}),
+        (Fingerprinted("a"), "sobol", {"n_initial": 2}),
+    ]:
+        with pytest.raises(mobo.JournalError):
+            mobo.check_resumable(path, problem, algorithm, 0, **options)
+    assert path.read_bytes() == before
