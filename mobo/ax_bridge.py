@@ -104,8 +104,14 @@ def from_ax(
         algorithm, seed, journal, **algorithm_options: As for :class:`~mobo.Study`.
 
     Raises:
-        ValueError: If the experiment lacks a parameter or metric of ``problem``.
+        ValueError: If the experiment lacks a parameter or metric of ``problem``, or the
+            problem declares black-box constraints (not carried from Ax yet).
     """
+    if problem.num_constraints:  # before a journal is created, as every check here
+        raise ValueError(
+            f"problem {problem.name!r} declares {problem.num_constraints} black-box "
+            "constraints, which the Ax bridge does not carry yet"
+        )
     trials = list(read_trials(client, problem))  # checked before a journal is created
     study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
     for x, y, error in trials:

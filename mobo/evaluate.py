@@ -37,7 +37,6 @@ def run_on_executor(
     if isinstance(executor, ProcessPoolExecutor):
         check_picklable(study.problem)
     in_flight: dict[Future, InFlight] = {}
-    next_step = study._next_step()
     try:
         while True:
             free = min(batch_size - len(in_flight), n_evals - study.n_evaluated - len(in_flight))
@@ -49,13 +48,12 @@ def run_on_executor(
                     future = executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
                     in_flight[future] = InFlight(
                         x,
-                        next_step,
+                        study._step_of(x),
                         ask_seconds,
                         time.perf_counter(),
                         study._last_ask_state,
                         ask_warnings,
                     )
-                next_step += 1
             if not in_flight:
                 return
             wait_seconds = None
@@ -84,9 +82,11 @@ def run_on_executor(
                 )
                 after_tell([evaluation])
     finally:
-        for future, job in in_flight.items():  # interrupted: forget what will not be told
+        # Interrupted: what will not be told now is asked first next time (not skipped).
+        for future in in_flight:
             future.cancel()
-            study._remove_pending(job.x)
+        if in_flight:
+            study._forget_pending(torch.stack([job.x for job in in_flight.values()]))
 
 
 @dataclass(frozen=True)

@@ -262,23 +262,29 @@ def read_journal(
 
 def replay(
     records: list[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict | None, list[list[float]]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict | None, list[tuple[Any, list]]]:
     """What a journal's records leave a resumed study: its evaluation records in order, the
     latest budget record (``n_evals`` and ``batch_size``; None if never set), the
-    algorithm state after the latest ask (None if none), and the points of the latest ask
-    not told after it (a batch a crash interrupted: the resumed study evaluates them first,
-    as the uninterrupted one did). Journals from before asks were journaled give the state
-    of the latest ask that got any of its points told: a crash between an ask's state and
-    its evaluations leaves a state whose ask will be made again."""
+    algorithm state after the latest ask (None if none), and every point asked and not told
+    after its ask, as ``(step, x)`` in the order asked (a batch, or points in flight, a
+    crash interrupted: the resumed study evaluates them first, as the uninterrupted one
+    did). Journals from before asks were journaled give the state of the latest ask that
+    got any of its points told: a crash between an ask's state and its evaluations leaves a
+    state whose ask will be made again."""
     evaluations = [r for r in records if r.get("type") == "eval"]
     budgets = [r for r in records if r.get("type") == "budget"]
     told_steps = {r.get("step", 0) for r in evaluations}
     states = [r["state"] for r in records if r.get("type") == "state" and r["step"] in told_steps]
+    # Every point asked and not told after its ask, in the order asked, with its ask's step.
+    unanswered: list[tuple[int | None, list[float]]] = []
     asks = [i for i, r in enumerate(records) if r.get("type") == "ask"]
-    unanswered = list(records[asks[-1]]["x"]) if asks else []
-    for r in records[asks[-1] + 1 :] if asks else []:
-        if r.get("type") == "eval" and r["x"] in unanswered:
-            unanswered.remove(r["x"])
+    for r in records:
+        if r.get("type") == "ask":
+            unanswered += [(r.get("step"), x) for x in r["x"]]
+        elif r.get("type") == "eval":
+            match = next((j for j, (_, x) in enumerate(unanswered) if x == r["x"]), None)
+            if match is not None:
+                del unanswered[match]
     state = states[-1] if states else None
     if asks and "state" in records[asks[-1]]:
         state = records[asks[-1]]["state"]

@@ -84,9 +84,14 @@ class Study:
         self.n_evals: int | None = None
         #: Points asked together by :meth:`optimize` (journaled with the budget).
         self.batch_size = 1
+        # Points asked and not yet told, with the step of the ask that proposed each.
         self._pending = torch.empty(0, problem.dim, dtype=DTYPE)
-        # Points a crashed run asked and never told (from the journal): asked again first.
+        self._pending_steps: list[int] = []
+        # Points asked but never told by an interrupted run (in this process or, from the
+        # journal, a crashed one), with their steps: the next asks return them first.
         self._replay = torch.empty(0, problem.dim, dtype=DTYPE)
+        self._replay_steps: list[int] = []
+        self._next_ask_step = 0
         self._stop = False
         # The algorithm's state after the latest ask, and the last state journaled.
         self._last_ask_state: dict[str, Any] = {}
@@ -171,7 +176,14 @@ class Study:
                 warnings.simplefilter("ignore", JournalRecoveryWarning)  # said once above
                 study._journal, header, records = Journal.open_writer(path)
         evaluations, budget, state, unanswered = replay(records)
-        study._replay = torch.tensor(unanswered, dtype=DTYPE).reshape(-1, problem.dim)
+        study._replay = torch.tensor([x for _, x in unanswered], dtype=DTYPE)
+        study._replay = study._replay.reshape(-1, problem.dim)
+        steps = [r.get("step", 0) for r in records if r.get("type") in ("eval", "ask")]
+        study._next_ask_step = 1 + max((s for s in steps if s is not None), default=-1)
+        for step, _ in unanswered:  # an ask journaled without its step gets a new one
+            if step is None:
+                step, study._next_ask_step = study._next_ask_step, study._next_ask_step + 1
+            study._replay_steps.append(step)
         if budget is not None:
             study.n_evals = budget["n_evals"]
             study.batch_size = budget.get("batch_size", 1)
@@ -219,17 +231,20 @@ class Study:
         """Propose ``q`` points (a ``q x d`` tensor in the problem's bounds).
 
         Points asked and not yet told are pending: later asks avoid them. Every ask is
-        journaled, so after a crash in the middle of a batch the resumed study's first ask
-        returns the rest of that batch (possibly fewer than ``q`` points), as the
-        uninterrupted study evaluated it, before it proposes anything new.
+        journaled, so after a crash or an interrupt with points untold (the rest of a batch,
+        points in flight on an executor), the next ask returns those points (possibly fewer
+        than ``q``), as the uninterrupted study evaluated them, before it proposes anything
+        new.
         """
         if not isinstance(q, int) or isinstance(q, bool) or q < 1:
             raise ValueError(f"q must be a positive int, got {q!r}")
         if self._replay.shape[0]:
             X, self._replay = self._replay[:q], self._replay[q:]
+            steps, self._replay_steps = self._replay_steps[:q], self._replay_steps[q:]
             self._last_ask_seconds, self._last_ask_warnings = 0.0, {}
-            self._last_ask_state = self._journaled_state
+            self._last_ask_state = self.algorithm.state_dict()
             self._pending = torch.cat([self._pending, X])
+            self._pending_steps += steps
             return X
         start = time.perf_counter()
         X = self.algorithm.ask(
@@ -244,9 +259,12 @@ class Study:
         self._last_ask_seconds = time.perf_counter() - start
         self._last_ask_warnings = dict(self.algorithm.last_warnings)
         self._last_ask_state = self.algorithm.state_dict()
+        step, self._next_ask_step = self._next_ask_step, self._next_ask_step + 1
         self._pending = torch.cat([self._pending, X])
+        self._pending_steps += [step] * X.shape[0]
         if self._journal is not None:
-            self._journal.append({"type": "ask", "x": X.tolist(), "state": self._last_ask_state})
+            record = {"type": "ask", "step": step, "x": X.tolist(), "state": self._last_ask_state}
+            self._journal.append(record)
         return X
 
     def tell(
@@ -298,7 +316,7 @@ class Study:
         errors = list(errors) if errors is not None else [None] * X.shape[0]
         if len(errors) != X.shape[0]:
             raise ValueError(f"errors must have one entry per row of X ({X.shape[0]})")
-        step = self._next_step()
+        step = self._step_of(X[0])
         ask_seconds = getattr(self, "_last_ask_seconds", 0.0)
         ask_warnings = getattr(self, "_last_ask_warnings", {})
         self._last_ask_seconds, self._last_ask_warnings = 0.0, {}
@@ -323,8 +341,30 @@ class Study:
                 "tell; load it with Study.load(path) to continue it"
             )
 
-    def _next_step(self) -> int:
-        return 1 + max((e.step for e in self.evaluations), default=-1)
+    def _step_of(self, x: Tensor) -> int:
+        """The step of the ask that proposed ``x`` (pending), or a new step for a point no
+        ask proposed (told directly, e.g. a dense-front point)."""
+        match = (self._pending == x).all(dim=-1).nonzero() if self._pending.shape[0] else None
+        if match is not None and match.numel():
+            return self._pending_steps[int(match[0, 0])]
+        step, self._next_ask_step = self._next_ask_step, self._next_ask_step + 1
+        return step
+
+    def _forget_pending(self, X: Tensor) -> None:
+        """Points of ``X`` still pending, asked but not to be told now (an interrupted
+        batch): the next asks return them first, with their steps, so no point is skipped
+        and none evaluated twice (the initial design and Sobol index points by count)."""
+        rows, steps = [], []
+        for x in X:
+            match = (self._pending == x).all(dim=-1).nonzero() if self._pending.shape[0] else None
+            if match is None or not match.numel():
+                continue  # told
+            rows.append(x)
+            steps.append(self._pending_steps[int(match[0, 0])])
+            self._remove_pending(x)
+        if rows:  # asked before anything still to replay: first
+            self._replay = torch.cat([torch.stack(rows), self._replay])
+            self._replay_steps = steps + self._replay_steps
 
     def _journal_state(self, step: int, state: dict[str, Any]) -> None:
         """Journal the algorithm state left by ask ``step`` (before its evaluations), unless
@@ -380,6 +420,7 @@ class Study:
                 keep = torch.ones(self._pending.shape[0], dtype=torch.bool)
                 keep[match[0, 0]] = False
                 self._pending = self._pending[keep]
+                del self._pending_steps[int(match[0, 0])]
 
     def stop(self) -> None:
         """Ask :meth:`optimize` to stop after the current batch (e.g. from a callback).
@@ -479,7 +520,7 @@ class Study:
             if executor is None:
                 while self.n_evaluated < n_evals and not self._stop:
                     q = min(batch_size, n_evals - self.n_evaluated)
-                    with self._undone_if_interrupted():
+                    with self._replayed_if_interrupted():
                         X = self.ask(q)
                         start = time.perf_counter()
                         Y, errors = evaluate_batch(self.problem, X)
@@ -503,20 +544,20 @@ class Study:
         return self.result()
 
     @contextmanager
-    def _undone_if_interrupted(self) -> Iterator[None]:
-        """Ask, evaluate and tell one batch; if anything interrupts it before the batch is
-        told (Ctrl-C, an exception escaping the evaluation), forget the batch: its points
-        are no longer pending and the algorithm's state (and any batch left to replay) is
-        what it was before the ask, so calling :meth:`optimize` again asks that batch anew,
-        as an uninterrupted study did."""
-        state, pending, told = self.algorithm.state_dict(), self._pending, self.n_evaluated
-        replay = self._replay
+    def _replayed_if_interrupted(self) -> Iterator[None]:
+        """Ask, evaluate and tell one batch. If anything interrupts it (Ctrl-C, an exception
+        escaping the evaluation): after a completed ask, the batch's untold points are
+        asked first next time (:meth:`_forget_pending`), as a resumed journal replays
+        them; during the ask, the algorithm's state is put back. Either way calling
+        :meth:`optimize` again continues as an uninterrupted study did."""
+        state, pending, step = self.algorithm.state_dict(), self._pending, self._next_ask_step
         try:
             yield
         except BaseException:
-            self._pending = pending  # the batch's points that were told are not pending
-            if self.n_evaluated == told:  # nothing of it told: as if it was never asked
-                self._replay = replay
+            asked = self._pending[pending.shape[0] :]
+            if asked.shape[0]:
+                self._forget_pending(asked)
+            elif self._next_ask_step == step:  # interrupted inside the algorithm's ask
                 self.algorithm.load_state_dict(state)
             raise
 

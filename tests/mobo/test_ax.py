@@ -108,9 +108,15 @@ def test_importing_an_experiment_of_another_problem_is_refused(branin_currin, tr
         from_ax(to_ax(study), tradeoff)
 
 
-def test_the_ax_bridge_refuses_a_constrained_problem():
+def test_the_ax_bridge_refuses_a_constrained_problem(tmp_path, branin_currin):
     constrained = mobo.problems.make("ConstrainedBraninCurrin")
     with pytest.raises(ValueError, match="declares 1 black-box constraints"):
         mobo.ax_client.new_client(constrained)
+    study = mobo.Study(branin_currin, "random")
+    study.optimize(2, show_progress=False)
+    journal = tmp_path / "imported.jsonl"
+    with pytest.raises(ValueError, match="declares 1 black-box constraints"):
+        from_ax(to_ax(study), constrained, journal=journal)
+    assert not journal.exists()  # refused before a journal is created
     with pytest.raises(ValueError, match="algorithm 'ax' cannot handle black-box"):
         mobo.make_algorithm("ax", constrained)

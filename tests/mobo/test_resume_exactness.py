@@ -167,3 +167,52 @@ def test_check_resumable_tells_before_anything_is_computed_or_written(tmp_path):
         with pytest.raises(mobo.JournalError):
             mobo.check_resumable(path, problem, algorithm, 0, **options)
     assert path.read_bytes() == before
+
+
+def _slow_for_large_x0(X: torch.Tensor) -> torch.Tensor:
+    import time
+
+    time.sleep(0.01 + 0.05 * float(X[0, 0]))  # a batch completes out of ask order
+    return toy_function(X)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_an_executor_study_interrupted_with_points_in_flight_skips_and_repeats_nothing(
+    tmp_path, asynchronous
+):
+    """In-flight points at an interrupt are asked first next time, in this process or from
+    the journal, with their ask's step: the initial design and Sobol pick points by count,
+    so dropping them had repeated one point and skipped another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def stop_after(n):
+        told = []
+
+        def callback(study, evaluations):
+            told.extend(evaluations)
+            if len(told) == n:
+                raise KeyboardInterrupt
+
+        return callback
+
+    problem = toy(_slow_for_large_x0)
+    run = dict(batch_size=4, asynchronous=asynchronous, show_progress=False)
+    with ThreadPoolExecutor(4) as pool:
+        plain = mobo.Study(problem, "sobol", seed=0)
+        plain.optimize(12, executor=pool, **run)
+        for reload in (False, True):
+            path = tmp_path / f"run-{reload}.jsonl"
+            study = mobo.Study(problem, "sobol", seed=0, journal=path)
+            with pytest.raises(KeyboardInterrupt):
+                study.optimize(12, executor=pool, callbacks=[stop_after(6)], **run)
+            if reload:
+                study.close()
+                study = mobo.Study.load(path, problem)
+            study.optimize(12, executor=pool, **run)
+            study.close()
+            got = {tuple(e.x): e.step for e in study.evaluations}
+            assert len(got) == 12  # no point evaluated twice
+            want = {tuple(e.x): e.step for e in plain.evaluations}
+            assert set(got) == set(want)  # none skipped
+            if not asynchronous:  # asynchronous asks depend on completion times
+                assert got == want  # each point under the step of the ask that proposed it
