@@ -48,7 +48,7 @@ def run_on_executor(
                     future = executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
                     in_flight[future] = InFlight(
                         x,
-                        study._step_of(x),
+                        study._asked.step_of(x),
                         ask_seconds,
                         time.perf_counter(),
                         study._last_ask_state,
@@ -86,7 +86,7 @@ def run_on_executor(
         for future in in_flight:
             future.cancel()
         if in_flight:
-            study._forget_pending(torch.stack([job.x for job in in_flight.values()]))
+            study._asked.forget(torch.stack([job.x for job in in_flight.values()]))
 
 
 @dataclass(frozen=True)

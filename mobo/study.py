@@ -28,6 +28,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mobo.algorithms import make_algorithm
+from mobo.asked import AskedPoints
 from mobo.evaluate import evaluate_batch, run_on_executor
 from mobo.journal import (
     Journal,
@@ -84,14 +85,7 @@ class Study:
         self.n_evals: int | None = None
         #: Points asked together by :meth:`optimize` (journaled with the budget).
         self.batch_size = 1
-        # Points asked and not yet told, with the step of the ask that proposed each.
-        self._pending = torch.empty(0, problem.dim, dtype=DTYPE)
-        self._pending_steps: list[int] = []
-        # Points asked but never told by an interrupted run (in this process or, from the
-        # journal, a crashed one), with their steps: the next asks return them first.
-        self._replay = torch.empty(0, problem.dim, dtype=DTYPE)
-        self._replay_steps: list[int] = []
-        self._next_ask_step = 0
+        self._asked = AskedPoints(problem.dim)
         self._stop = False
         # The algorithm's state after the latest ask, and the last state journaled.
         self._last_ask_state: dict[str, Any] = {}
@@ -176,14 +170,8 @@ class Study:
                 warnings.simplefilter("ignore", JournalRecoveryWarning)  # said once above
                 study._journal, header, records = Journal.open_writer(path)
         evaluations, budget, state, unanswered = replay(records)
-        study._replay = torch.tensor([x for _, x in unanswered], dtype=DTYPE)
-        study._replay = study._replay.reshape(-1, problem.dim)
         steps = [r.get("step", 0) for r in records if r.get("type") in ("eval", "ask")]
-        study._next_ask_step = 1 + max((s for s in steps if s is not None), default=-1)
-        for step, _ in unanswered:  # an ask journaled without its step gets a new one
-            if step is None:
-                step, study._next_ask_step = study._next_ask_step, study._next_ask_step + 1
-            study._replay_steps.append(step)
+        study._asked.restore(unanswered, max((s for s in steps if s is not None), default=-1))
         if budget is not None:
             study.n_evals = budget["n_evals"]
             study.batch_size = budget.get("batch_size", 1)
@@ -238,13 +226,10 @@ class Study:
         """
         if not isinstance(q, int) or isinstance(q, bool) or q < 1:
             raise ValueError(f"q must be a positive int, got {q!r}")
-        if self._replay.shape[0]:
-            X, self._replay = self._replay[:q], self._replay[q:]
-            steps, self._replay_steps = self._replay_steps[:q], self._replay_steps[q:]
+        X = self._asked.take_replay(q)
+        if X is not None:
             self._last_ask_seconds, self._last_ask_warnings = 0.0, {}
             self._last_ask_state = self.algorithm.state_dict()
-            self._pending = torch.cat([self._pending, X])
-            self._pending_steps += steps
             return X
         start = time.perf_counter()
         X = self.algorithm.ask(
@@ -253,15 +238,14 @@ class Study:
             self.Y,
             C=self.C,
             seed=self.seed,
-            X_pending=self._pending,
-            n_evaluated=self.n_evaluated + self._pending.shape[0],
+            X_pending=self._asked.pending,
+            n_evaluated=self.n_evaluated + self._asked.pending.shape[0],
         )
         self._last_ask_seconds = time.perf_counter() - start
         self._last_ask_warnings = dict(self.algorithm.last_warnings)
         self._last_ask_state = self.algorithm.state_dict()
-        step, self._next_ask_step = self._next_ask_step, self._next_ask_step + 1
-        self._pending = torch.cat([self._pending, X])
-        self._pending_steps += [step] * X.shape[0]
+        step = self._asked.new_step()
+        self._asked.add(X, step)
         if self._journal is not None:
             record = {"type": "ask", "step": step, "x": X.tolist(), "state": self._last_ask_state}
             self._journal.append(record)
@@ -316,7 +300,7 @@ class Study:
         errors = list(errors) if errors is not None else [None] * X.shape[0]
         if len(errors) != X.shape[0]:
             raise ValueError(f"errors must have one entry per row of X ({X.shape[0]})")
-        step = self._step_of(X[0])
+        step = self._asked.step_of(X[0])
         ask_seconds = getattr(self, "_last_ask_seconds", 0.0)
         ask_warnings = getattr(self, "_last_ask_warnings", {})
         self._last_ask_seconds, self._last_ask_warnings = 0.0, {}
@@ -340,31 +324,6 @@ class Study:
                 "this study is read-only (loaded with read_only=True, or closed): it cannot "
                 "tell; load it with Study.load(path) to continue it"
             )
-
-    def _step_of(self, x: Tensor) -> int:
-        """The step of the ask that proposed ``x`` (pending), or a new step for a point no
-        ask proposed (told directly, e.g. a dense-front point)."""
-        match = (self._pending == x).all(dim=-1).nonzero() if self._pending.shape[0] else None
-        if match is not None and match.numel():
-            return self._pending_steps[int(match[0, 0])]
-        step, self._next_ask_step = self._next_ask_step, self._next_ask_step + 1
-        return step
-
-    def _forget_pending(self, X: Tensor) -> None:
-        """Points of ``X`` still pending, asked but not to be told now (an interrupted
-        batch): the next asks return them first, with their steps, so no point is skipped
-        and none evaluated twice (the initial design and Sobol index points by count)."""
-        rows, steps = [], []
-        for x in X:
-            match = (self._pending == x).all(dim=-1).nonzero() if self._pending.shape[0] else None
-            if match is None or not match.numel():
-                continue  # told
-            rows.append(x)
-            steps.append(self._pending_steps[int(match[0, 0])])
-            self._remove_pending(x)
-        if rows:  # asked before anything still to replay: first
-            self._replay = torch.cat([torch.stack(rows), self._replay])
-            self._replay_steps = steps + self._replay_steps
 
     def _journal_state(self, step: int, state: dict[str, Any]) -> None:
         """Journal the algorithm state left by ask ``step`` (before its evaluations), unless
@@ -405,22 +364,13 @@ class Study:
         if self._journal is not None:
             self._journal.append(evaluation.to_record())
         self.evaluations.append(evaluation)
-        self._remove_pending(x)
+        self._asked.remove(x)
         return evaluation
 
     @property
     def _what_values(self) -> str:
         k = self.problem.num_constraints
         return "objective and constraint values" if k else "objective values"
-
-    def _remove_pending(self, x: Tensor) -> None:
-        if self._pending.shape[0]:
-            match = (self._pending == x).all(dim=-1).nonzero()
-            if match.numel():
-                keep = torch.ones(self._pending.shape[0], dtype=torch.bool)
-                keep[match[0, 0]] = False
-                self._pending = self._pending[keep]
-                del self._pending_steps[int(match[0, 0])]
 
     def stop(self) -> None:
         """Ask :meth:`optimize` to stop after the current batch (e.g. from a callback).
@@ -547,17 +497,18 @@ class Study:
     def _replayed_if_interrupted(self) -> Iterator[None]:
         """Ask, evaluate and tell one batch. If anything interrupts it (Ctrl-C, an exception
         escaping the evaluation): after a completed ask, the batch's untold points are
-        asked first next time (:meth:`_forget_pending`), as a resumed journal replays
+        asked first next time (:meth:`AskedPoints.forget`), as a resumed journal replays
         them; during the ask, the algorithm's state is put back. Either way calling
         :meth:`optimize` again continues as an uninterrupted study did."""
-        state, pending, step = self.algorithm.state_dict(), self._pending, self._next_ask_step
+        state = self.algorithm.state_dict()
+        before, step = self._asked.pending, self._asked.next_step
         try:
             yield
         except BaseException:
-            asked = self._pending[pending.shape[0] :]
+            asked = self._asked.pending[before.shape[0] :]
             if asked.shape[0]:
-                self._forget_pending(asked)
-            elif self._next_ask_step == step:  # interrupted inside the algorithm's ask
+                self._asked.forget(asked)
+            elif self._asked.next_step == step:  # interrupted inside the algorithm's ask
                 self.algorithm.load_state_dict(state)
             raise
 

@@ -40,7 +40,8 @@ def test_the_same_study_continued_after_an_interrupt_matches_an_uninterrupted_on
     study = mobo.Study(toy(InterruptAt(4)), algorithm, seed=3, **options)
     with pytest.raises(KeyboardInterrupt):
         study.optimize(12, batch_size=2, show_progress=False)
-    assert study.n_evaluated == 6 and study._pending.shape[0] == 0  # the batch is forgotten
+    assert study.n_evaluated == 6 and study._asked.pending.shape[0] == 0  # to be asked again
+    assert study._asked.replay.shape[0] == 2
     study.optimize(12, batch_size=2, show_progress=False)  # as in a notebook: run it again
     assert torch.equal(study.X, plain.X)
 

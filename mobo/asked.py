@@ -1,0 +1,91 @@
+"""The points a study asked and has not told yet, each with the step of the ask that
+proposed it: pending ones (being evaluated), and ones to ask again first (those an
+interrupted run never told, in this process or, from the journal, a crashed one).
+
+Kept apart from :mod:`mobo.study` because this bookkeeping alone makes an interrupted
+study continue as an uninterrupted one: the initial design and Sobol pick points by count
+(told plus pending), so a point dropped at an interrupt would shift every later choice,
+repeating one point and skipping another.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from mobo.problem import DTYPE
+
+
+class AskedPoints:
+    """Pending and to-be-replayed points of one study (``dim`` inputs each)."""
+
+    def __init__(self, dim: int) -> None:
+        self.pending = torch.empty(0, dim, dtype=DTYPE)
+        self._pending_steps: list[int] = []
+        self.replay = torch.empty(0, dim, dtype=DTYPE)
+        self._replay_steps: list[int] = []
+        #: The step the next new ask gets.
+        self.next_step = 0
+
+    def new_step(self) -> int:
+        step, self.next_step = self.next_step, self.next_step + 1
+        return step
+
+    def add(self, X: Tensor, step: int) -> None:
+        """``X``, proposed by ask ``step``, is now pending."""
+        self.pending = torch.cat([self.pending, X])
+        self._pending_steps += [step] * X.shape[0]
+
+    def take_replay(self, q: int) -> Tensor | None:
+        """Up to ``q`` points to ask again, now pending under their steps (None if none)."""
+        if not self.replay.shape[0]:
+            return None
+        X, self.replay = self.replay[:q], self.replay[q:]
+        steps, self._replay_steps = self._replay_steps[:q], self._replay_steps[q:]
+        self.pending = torch.cat([self.pending, X])
+        self._pending_steps += steps
+        return X
+
+    def _index(self, x: Tensor) -> int | None:
+        if not self.pending.shape[0]:
+            return None
+        match = (self.pending == x).all(dim=-1).nonzero()
+        return int(match[0, 0]) if match.numel() else None
+
+    def step_of(self, x: Tensor) -> int:
+        """The step of the ask that proposed ``x`` if it is pending, else a new step (a
+        point no ask proposed, told directly, e.g. a dense-front point)."""
+        i = self._index(x)
+        return self._pending_steps[i] if i is not None else self.new_step()
+
+    def remove(self, x: Tensor) -> None:
+        """``x`` was told: no longer pending."""
+        i = self._index(x)
+        if i is not None:
+            keep = torch.ones(self.pending.shape[0], dtype=torch.bool)
+            keep[i] = False
+            self.pending = self.pending[keep]
+            del self._pending_steps[i]
+
+    def forget(self, X: Tensor) -> None:
+        """Rows of ``X`` still pending will not be told now (an interrupted batch, points
+        in flight): they are asked again first, before anything already to replay (they
+        were asked before it)."""
+        rows, steps = [], []
+        for x in X:
+            i = self._index(x)
+            if i is not None:
+                rows.append(x)
+                steps.append(self._pending_steps[i])
+                self.remove(x)
+        if rows:
+            self.replay = torch.cat([torch.stack(rows), self.replay])
+            self._replay_steps = steps + self._replay_steps
+
+    def restore(self, unanswered: list, last_step: int) -> None:
+        """From a journal: ``(step, x)`` of every point asked and not told, and the
+        largest step journaled (an ask journaled without its step gets a new one)."""
+        self.next_step = last_step + 1
+        for step, x in unanswered:
+            self.replay = torch.cat([self.replay, torch.tensor([x], dtype=DTYPE)])
+            self._replay_steps.append(self.new_step() if step is None else step)
