@@ -41,8 +41,10 @@ class DenseFronts:
         k: Points per design, evenly spread along the front by energy (both ends included).
         n_samples: Samples of each of the dense search's two searches.
 
-    Use as ``study.optimize(n, callbacks=[DenseFronts(5)])`` (or ``mobo.optimize``). A design
-    the study had evaluated before the callback first runs (a resumed journal) counts as told.
+    Use as ``study.optimize(n, callbacks=[DenseFronts(5)])`` (or ``mobo.optimize``). When a
+    study starts or resumes (:meth:`start`), a design it evaluated whose dense points are not
+    all told yet (a run interrupted in between) gets them first, so a resumed search equals
+    the uninterrupted one. The told points count in the study's budget and never pass it.
     """
 
     def __init__(self, k: int = 5, n_samples: int = 20_000) -> None:
@@ -53,20 +55,29 @@ class DenseFronts:
         self.k, self.n_samples = k, n_samples
         self.seen: set[str] | None = None
 
+    def start(self, study: mobo.Study) -> None:
+        """Before the study's first ask: tell the dense points a resumed study's designs
+        still lack (in the order the designs were first evaluated)."""
+        self.seen = set()
+        self(study, list(study.evaluations))
+
     def __call__(self, study: mobo.Study, told: list) -> None:
         problem = study.problem
-        if self.seen is None:  # designs of a resumed study were told before
-            new = {id(e) for e in told}
-            self.seen = {
-                self._design(problem, e.x).key for e in study.evaluations if id(e) not in new
-            }
+        if self.seen is None:  # called without start(): the study's designs so far
+            self.start(study)
+        evaluated = {tuple(e.x) for e in study.evaluations}
         for e in told:
             design = self._design(problem, e.x)
             if e.failed or design.key in self.seen:
                 continue
-            self.seen.add(design.key)
             X = self.inputs(problem, design, torch.tensor(e.x, dtype=torch.float64))
-            study.tell(X, problem.evaluate(X))
+            X = X[[tuple(x) not in evaluated for x in X.tolist()]]  # told before a crash
+            budget = study.n_evals - study.n_evaluated if study.n_evals else X.shape[0]
+            X = X[: max(budget, 0)]
+            if X.shape[0]:
+                study.tell(X, problem.evaluate(X))
+                evaluated |= {tuple(x) for x in X.tolist()}
+            self.seen.add(design.key)  # only once its points are told
 
     def inputs(self, problem, design, x: torch.Tensor) -> torch.Tensor:
         """``k`` inputs of ``design``: the row ``x`` (its design and fidelity) with the

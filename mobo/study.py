@@ -415,7 +415,8 @@ class Study:
             show_progress: Show a tqdm progress bar on a terminal; elsewhere (a log file)
                 print one summary line when done.
             callbacks: Called as ``callback(study, evaluations)`` after each tell: after
-                each batch without an executor, after each evaluation with one.
+                each batch without an executor, after each evaluation with one. A callback
+                with a ``start(study)`` method has it called once before the first ask.
             executor: A :class:`concurrent.futures.Executor` to evaluate on (e.g.
                 ``ThreadPoolExecutor``, ``ProcessPoolExecutor`` or
                 ``distributed.Client(...).get_executor()``). Process and cluster
@@ -458,6 +459,11 @@ class Study:
             disable=None if show_progress else True,
             unit="eval",
         )
+
+        for callback in callbacks:  # an optional hook, e.g. to catch up a resumed study
+            start = getattr(callback, "start", None)
+            if callable(start):
+                start(self)
 
         def after_tell(evaluations: list[Evaluation]) -> None:
             bar.update(len(evaluations))

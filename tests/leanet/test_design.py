@@ -223,10 +223,10 @@ def test_dense_fronts_tell_each_design_its_front_once_across_a_resume(pretrained
         return counts
 
     problem, first = run(2)
-    assert first.n_evaluations == 3  # one proposal, then its two dense points: all count
-    assert list(dense_rows(problem, first).values()) == [2]  # both ends of the front, once
-    problem, resumed = run(first.n_evaluations + 2)  # a new process resumes the journal
-    assert resumed.n_evaluations == 5
-    assert list(dense_rows(problem, resumed).values()) == [2]  # not told again
+    assert first.n_evaluations == 2  # one proposal and one dense point: they count, and
+    assert list(dense_rows(problem, first).values()) == [1]  # never pass the budget
+    problem, resumed = run(4)  # a new process resumes: the missing point first, then on
+    assert resumed.n_evaluations == 4
+    assert list(dense_rows(problem, resumed).values()) == [2]  # each told once
     with pytest.raises(ValueError, match="k must be a positive int"):
         DenseFronts(0)
