@@ -55,9 +55,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from leanet.checkpoints import load_leanet, save_leanet
 from leanet.confidence import CONFIDENCES
 from leanet.costs import measure_costs
+from leanet.design_cache import DesignCache, source_digest
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
 from leanet.levels import WidthLevels
 from leanet.measured import MeasuredCost, Meter, cpu_meter
@@ -271,6 +271,12 @@ class DesignProblem(Problem):
         self._evaluators: dict[str, ThresholdEvaluator] = {}
         self._networks: dict[str, LEANet] = {}
         self.full_accuracy = float(evaluate(self.base, data.val))
+        self._source = source_digest(
+            self.base.state_dict(),
+            data.train.tensors(),
+            (head_epochs, sorted(self.fine_tune_options.items()), seed),
+        )
+        self._store = None if self.cache is None else DesignCache(self.cache, seed, self._source)
         # Inputs: levels, first fraction, head index, confidence index, T_1..T_{max-1},
         # then (with fidelities) the epochs. Integers and categories round to the nearest.
         lower = [lo - 0.5, f_lo, -0.5, -0.5] + [0.0] * (hi - 1)
@@ -433,7 +439,7 @@ class DesignProblem(Problem):
         if design.key not in self._evaluators:
             net = self.network(design)
             costs = measure_costs(net, self.platform, latency=False)
-            records = None if self.cache is None else self._path(design, "val")
+            records = None if self._store is None else self._store.path(design.key, "val")
             self._evaluators[design.key] = ThresholdEvaluator.from_model(
                 net, self.data.val, costs, cache=records
             )
@@ -455,10 +461,9 @@ class DesignProblem(Problem):
         """The design's trained LEANet (built now, or from memory or the cache folder)."""
         if design.key in self._networks:
             return self._networks[design.key]
-        path = None if self.cache is None else self._path(design, "net")
-        if path is not None and path.exists():
-            net, meta = load_leanet(path)
-            net.eval()
+        cached = None if self._store is None else self._store.load(design.key)
+        if cached is not None:
+            net, meta = cached
             self.train_seconds[design.key] = float(meta.get("train_cpu_seconds", float("nan")))
         else:
             start = time.process_time()
@@ -472,9 +477,9 @@ class DesignProblem(Problem):
             seconds = time.process_time() - start
             self.built.append(design.key)
             self.train_seconds[design.key] = seconds
-            if path is not None:
+            if self._store is not None:
                 meta = {"design": asdict(design), "seed": self.seed, "train_cpu_seconds": seconds}
-                save_leanet(path, net, meta=meta)
+                self._store.save(design.key, net, meta)
         self._networks[design.key] = net
         return net
 
@@ -507,9 +512,24 @@ class DesignProblem(Problem):
         """Megabytes of the design's parameters (float32), e.g. for a size constraint."""
         return sum(p.numel() for p in self.network(design).parameters()) * 4 / 2**20
 
-    def _path(self, design: Design, what: str) -> Path:
-        suffix = ".pt" if what == "net" else f"-{what}.pt"
-        return self.cache / f"{design.key}-s{self.seed}{suffix}"
+    def fingerprint(self) -> str:
+        """What the objectives are computed from: the base network, training data and
+        design settings, the search space, the cost and the reference point. A journal of
+        another design problem is refused (:meth:`mobo.Problem.fingerprint`)."""
+        settings = (
+            self.levels,
+            self.fraction_range,
+            self.fraction_step,
+            self.head_hidden,
+            self.confidences,
+            self.epochs,
+            self.platform,
+            self.log_decades,
+            cost if isinstance(cost := self.cost_objective, str) else _qualname(cost),
+            self.measure_inputs,
+            self.measure_repeats,
+        )
+        return source_digest({}, (), (self._source, repr(settings)))
 
 
 _COST_NAMES = {"energy": "energy ratio", "latency": "latency ratio"}
@@ -534,3 +554,8 @@ def _choices(values: Any, name: str, kind: type, valid: Callable[[Any], bool]) -
 
 def _index(value: Tensor, n: int) -> int:
     return int(torch.round(value).clamp(0, n - 1))
+
+
+def _qualname(function: Any) -> str:
+    """A callable's name, the same in every process (not its address)."""
+    return getattr(function, "__qualname__", type(function).__qualname__)

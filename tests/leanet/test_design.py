@@ -23,7 +23,7 @@ def pretrained(digits):
 
 
 def _problem(pretrained, digits, **options) -> DesignProblem:
-    return DesignProblem(pretrained, digits, levels=(2, 4), head_epochs=1, **options)
+    return DesignProblem(pretrained, digits, levels=(2, 4), **{"head_epochs": 1, **options})
 
 
 def test_design_validates_its_fields_and_spaces_fractions_evenly():
@@ -230,3 +230,43 @@ def test_dense_fronts_tell_each_design_its_front_once_across_a_resume(pretrained
     assert list(dense_rows(problem, resumed).values()) == [2]  # each told once
     with pytest.raises(ValueError, match="k must be a positive int"):
         DenseFronts(0)
+
+
+def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
+    pretrained, digits, tmp_path
+):
+    """A cached design built from another base network or other settings is built again
+    (it was reused, so a search ran another network), a damaged one too, and a journal of
+    another design problem is refused."""
+    import copy
+
+    cache = tmp_path / "designs"
+    design = Design(num_levels=2, first_fraction=0.5)
+    problem = _problem(pretrained, digits, cache=cache)
+    problem.network(design)
+    other = copy.deepcopy(pretrained)
+    with torch.no_grad():
+        next(other.parameters()).add_(0.1)
+    for changed in (
+        _problem(other, digits, cache=cache),
+        _problem(pretrained, digits, cache=cache, head_epochs=2),
+    ):
+        with pytest.warns(UserWarning, match="built from another base network"):
+            changed.network(design)
+        assert changed.built == [design.key]
+    path = next(cache.glob(f"{design.key}-s0.pt"))
+    path.write_bytes(path.read_bytes()[:100])
+    again = _problem(pretrained, digits, cache=cache)
+    with pytest.warns(UserWarning, match="is damaged"):
+        again.network(design)
+    assert again.built == [design.key]
+    journal = tmp_path / "study.jsonl"
+    mobo.optimize(problem, "random", n_evals=2, journal=journal, show_progress=False)
+    with pytest.raises(mobo.JournalError, match="fingerprint"):
+        mobo.optimize(
+            _problem(pretrained, digits, cache=cache, head_epochs=2),
+            "random",
+            n_evals=3,
+            journal=journal,
+            show_progress=False,
+        )
