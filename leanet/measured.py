@@ -18,6 +18,8 @@ latency of an exit at its level), so a user sees how far the model lies from the
 
 from __future__ import annotations
 
+import math
+import numbers
 import statistics
 import time
 from collections.abc import Callable
@@ -97,15 +99,27 @@ class MeasuredCost:
             ratios = []
             for r in range(self.repeats):
                 if r % 2:  # alternate which runs first, so drifts hit both alike
-                    full = self.meter(self._run_full)
-                    ours = self.meter(leanet)
+                    full = self._reading(self._run_full)
+                    ours = self._reading(leanet)
                 else:
-                    ours = self.meter(leanet)
-                    full = self.meter(self._run_full)
+                    ours = self._reading(leanet)
+                    full = self._reading(self._run_full)
                 ratios.append(ours / full)
         finally:
             torch.set_num_threads(threads)
         return statistics.median(ratios)
+
+    def _reading(self, run: Callable[[], object]) -> float:
+        """The meter's reading of ``run``: a positive finite number, or an error that says
+        what the meter returned (a user's power monitor may return anything)."""
+        value = self.meter(run)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"the meter {getattr(self.meter, '__name__', self.meter)!r} must return a "
+                f"positive finite number (joules or seconds of a run), got {value!r}"
+            )
+        return float(value)
 
     def ratios(self, thresholds: Tensor) -> Tensor:
         """:meth:`ratio` of each row of a ``B x (L-1)`` batch."""

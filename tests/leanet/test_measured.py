@@ -79,3 +79,11 @@ def test_a_design_problem_with_a_meter_reports_the_metered_ratio(hybrid, digits)
     assert float(-y[0, 1]) == pytest.approx(macs.exit_macs[0] / macs.full_work.macs)
     with pytest.raises(ValueError, match="cost"):
         DesignProblem(hybrid.base, digits, levels=(2, 3), cost="joules")
+
+
+@pytest.mark.parametrize("reading", [-0.5, 0.0, float("nan"), "1.5 J", None, True])
+def test_a_meter_reading_that_is_not_a_positive_number_is_named(hybrid, digits, reading):
+    inputs = torch.stack([digits.val[i][0] for i in range(4)])
+    cost = MeasuredCost(hybrid, inputs, meter=lambda run: reading, repeats=1, mode="eager")
+    with pytest.raises(ValueError, match=r"must return a positive finite number .*got"):
+        cost.ratio(torch.zeros(2))
