@@ -365,7 +365,7 @@ def _run_design(args: argparse.Namespace) -> int:
         callbacks=[DenseFronts(args.dense_points)] if args.dense_points else (),
     )
     print(result.summary())
-    print(problem.front_table(result.pareto_X))
+    print(problem.front_table(result.pareto_X, result.pareto_Y))
     paths = problem.save_artifacts(result.pareto_X, out, meta=keep)
     print(
         f"saved {len(paths)} artifact(s) in {out} (one per design of the front; journal {journal})"

@@ -133,6 +133,8 @@ class DataSplits:
     classes: list[str]
     in_channels: int
     input_size: int
+    #: The seed of the split (which images are train, validation and test).
+    seed: int = 0
 
     @property
     def num_classes(self) -> int:
@@ -197,6 +199,7 @@ def _make_splits(
         classes=list(classes),
         in_channels=int(train_images.shape[1]),
         input_size=int(train_images.shape[-1]),
+        seed=seed,
     )
 
 

@@ -377,16 +377,23 @@ class DesignProblem(Problem):
             "thresholds": thresholds.tolist(),
         }
 
-    def front_table(self, X: Tensor) -> str:
-        """The points ``X`` as a table: validation accuracy, energy ratio, design, thresholds."""
-        lines = [f"{'accuracy':>9} {'energy':>7}  design, thresholds"]
+    def front_table(self, X: Tensor, Y: Tensor | None = None) -> str:
+        """The points ``X`` as a table: validation accuracy, energy ratio (the cost model's),
+        design, thresholds; with a measured cost (``cost="latency"`` or a meter) also the
+        measured ratio the search saw, from the points' objectives ``Y`` (e.g. a result's
+        ``pareto_Y``; not measured again, since a measurement is noisy)."""
+        measured = self.cost_objective != "energy" and Y is not None
+        lines = [
+            f"{'accuracy':>9} {'energy':>7}{'  measured' if measured else ''}  design, thresholds"
+        ]
         accuracies = []
-        for design, thresholds in self.decode(X):
+        for i, (design, thresholds) in enumerate(self.decode(X)):
             m = self.evaluator(design).evaluate(thresholds[None])
             shown = ", ".join(f"{float(t):.4g}" for t in thresholds)
+            extra = f" {-float(Y[i, 1]):9.3f}" if measured else ""
             lines.append(
-                f"{float(m.accuracy[0]):9.4f} {float(m.energy_ratio[0]):7.3f}  {design.key}, "
-                f"T = ({shown})"
+                f"{float(m.accuracy[0]):9.4f} {float(m.energy_ratio[0]):7.3f}{extra}  "
+                f"{design.key}, T = ({shown})"
             )
             accuracies.append(float(m.accuracy[0]))
         if accuracies:  # the validation split's resolution: a few inputs apart is noise
@@ -491,7 +498,9 @@ class DesignProblem(Problem):
         points' validation metrics as its Pareto table (every threshold at 1.0, the pretrained
         network alone, is added before the Pareto filter, as a fallback); see
         :func:`leanet.policy.save_artifact`; ``meta`` is kept in each (e.g. the data set
-        and split, which ``leanet report`` reloads)."""
+        and split, which ``leanet report`` reloads). An artifact's table is priced by the
+        cost model (what a device's energy budget reads), also after a measured-cost search:
+        a point can then fall off its energy front."""
         from leanet.policy import save_artifact  # policy imports the runtime: only here
 
         by_design: dict[Design, list[Tensor]] = {}
@@ -503,7 +512,8 @@ class DesignProblem(Problem):
             T = torch.cat([torch.stack(points), torch.ones(1, design.num_levels - 1).double()])
             front = self.evaluator(design).evaluate(T).pareto()
             costs = measure_costs(net, self.platform, latency=False)
-            meta = {**(meta or {}), "design": asdict(design), "seed": self.seed}
+            split = {"dataset": self.data.name, "split_seed": getattr(self.data, "seed", 0)}
+            meta = {**split, **(meta or {}), "design": asdict(design), "seed": self.seed}
             path = Path(folder) / f"{design.key}.artifact.pt"
             paths.append(save_artifact(path, net, front, costs, meta=meta))
         return paths

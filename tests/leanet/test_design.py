@@ -270,3 +270,14 @@ def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
             journal=journal,
             show_progress=False,
         )
+
+
+def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits, tmp_path):
+    from leanet.policy import load_artifact
+
+    problem = _problem(pretrained, digits)
+    x = torch.tensor([[2.0, 0.5, 0.0, 0.0, 0.5, 0.5, 0.5]], dtype=torch.float64)
+    (path,) = problem.save_artifacts(x, tmp_path)
+    meta = load_artifact(path).meta
+    assert meta["design"]["num_levels"] == 2
+    assert (meta["dataset"], meta["split_seed"]) == (digits.name, digits.seed)  # as report reads

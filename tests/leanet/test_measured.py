@@ -77,6 +77,9 @@ def test_a_design_problem_with_a_meter_reports_the_metered_ratio(hybrid, digits)
     design = problem.design_of(x)
     macs = measure_costs(problem.network(design), latency=False)
     assert float(-y[0, 1]) == pytest.approx(macs.exit_macs[0] / macs.full_work.macs)
+    # The table shows the measured ratio the search saw next to the cost model's energy.
+    header, row = problem.front_table(x, y).splitlines()[:2]
+    assert "measured" in header and f"{float(-y[0, 1]):9.3f}" in row
     with pytest.raises(ValueError, match="cost"):
         DesignProblem(hybrid.base, digits, levels=(2, 3), cost="joules")
 
