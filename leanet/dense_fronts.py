@@ -50,8 +50,8 @@ class DenseFronts:
     def __init__(self, k: int = 5, n_samples: int = 20_000) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples!r}")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
         self.k, self.n_samples = k, n_samples
         self.seen: set[str] | None = None
 

@@ -45,6 +45,7 @@ the ConvNet (+0.88) and VGG-16 (+0.84; 4 epochs +0.90), and rank MobileNet's bac
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -56,8 +57,9 @@ import torch
 from torch import Tensor
 
 from leanet.confidence import CONFIDENCES
-from leanet.costs import measure_costs
+from leanet.costs import get_platform, measure_costs
 from leanet.design_cache import DesignCache, source_digest
+from leanet.design_checks import check_settings, choices, pair
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
 from leanet.levels import WidthLevels
 from leanet.measured import MeasuredCost, Meter, cpu_meter
@@ -231,10 +233,10 @@ class DesignProblem(Problem):
         measure_inputs: int = 100,
         measure_repeats: int = 3,
     ) -> None:
-        lo, hi = _pair(levels, "levels", int)
+        lo, hi = pair(levels, "levels", int)
         if not 2 <= lo <= hi:
             raise ValueError(f"levels must be (min, max) with 2 <= min <= max, got {levels}")
-        f_lo, f_hi = _pair(first_fraction, "first_fraction", float)
+        f_lo, f_hi = pair(first_fraction, "first_fraction", float)
         if not 0.0 < f_lo <= f_hi < 1.0:
             raise ValueError(
                 f"first_fraction must be (min, max) with 0 < min <= max < 1, got {first_fraction}"
@@ -242,15 +244,20 @@ class DesignProblem(Problem):
         if not 0.0 < fraction_step <= 1.0:
             raise ValueError(f"fraction_step must be in (0, 1], got {fraction_step!r}")
         self.fraction_step = float(fraction_step)
-        self.head_hidden = _choices(head_hidden, "head_hidden", int, lambda v: v >= 0)
-        self.confidences = _choices(confidences, "confidences", str, lambda v: v in CONFIDENCES)
+        self.head_hidden = choices(head_hidden, "head_hidden", int, lambda v: v >= 0)
+        self.confidences = choices(confidences, "confidences", str, lambda v: v in CONFIDENCES)
         epochs = fine_tune_epochs if isinstance(fine_tune_epochs, Sequence) else [fine_tune_epochs]
-        self.epochs = _choices(epochs, "fine_tune_epochs", int, lambda v: v >= 0)
+        self.epochs = choices(epochs, "fine_tune_epochs", int, lambda v: v >= 0)
         fidelity = len(self.epochs) > 1
         if fidelity and list(self.epochs) != sorted(set(self.epochs)):
             raise ValueError(f"fine_tune_epochs must ascend strictly, got {list(self.epochs)}")
         if fidelity_costs is not None and not fidelity:
             raise ValueError("fidelity_costs needs fine_tune_epochs with two or more values")
+        if fidelity_costs is not None and list(fidelity_costs) != sorted(set(fidelity_costs)):
+            raise ValueError(
+                f"fidelity_costs must ascend strictly with the epochs (a cheaper fidelity costs "
+                f"less), got {list(fidelity_costs)}"
+            )
         self.levels, self.fraction_range = (lo, hi), (f_lo, f_hi)
         # A copy in eval mode: every design is built from it, and the caller's network is
         # left as it was (its mode included).
@@ -258,8 +265,20 @@ class DesignProblem(Problem):
         self.head_epochs, self.platform, self.log_decades = head_epochs, platform, log_decades
         if not (callable(cost) or cost in ("energy", "latency")):
             raise ValueError(f"cost must be 'energy', 'latency' or a meter callable, got {cost!r}")
-        if measure_inputs < 1 or measure_repeats < 1:
-            raise ValueError("measure_inputs and measure_repeats must be >= 1")
+        check_settings(
+            head_epochs=head_epochs,
+            seed=seed,
+            measure_inputs=measure_inputs,
+            measure_repeats=measure_repeats,
+            accuracy_margin=accuracy_margin,
+            log_decades=log_decades,
+            constraints=constraints or {},
+            cache=cache,
+        )
+        get_platform(platform)  # an unknown name fails here, not at the first evaluation
+        unknown = set(fine_tune_options or {}) - set(inspect.signature(fine_tune).parameters)
+        if unknown:
+            raise TypeError(f"fine_tune_options: leanet.fine_tune takes no {sorted(unknown)}")
         self.cost_objective = cost
         self.measure_inputs, self.measure_repeats = measure_inputs, measure_repeats
         self._measured: dict[str, MeasuredCost] = {}
@@ -543,23 +562,6 @@ class DesignProblem(Problem):
 
 
 _COST_NAMES = {"energy": "energy ratio", "latency": "latency ratio"}
-
-
-def _pair(value: Any, name: str, kind: type) -> tuple:
-    try:
-        lo, hi = value
-        return kind(lo), kind(hi)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a (min, max) pair, got {value!r}") from err
-
-
-def _choices(values: Any, name: str, kind: type, valid: Callable[[Any], bool]) -> tuple:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-        raise ValueError(f"{name} must be a non-empty sequence, got {values!r}")
-    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, kind) or not valid(v)]
-    if bad:
-        raise ValueError(f"{name}: invalid value(s) {bad} in {list(values)}")
-    return tuple(values)
 
 
 def _index(value: Tensor, n: int) -> int:

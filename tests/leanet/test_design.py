@@ -23,7 +23,7 @@ def pretrained(digits):
 
 
 def _problem(pretrained, digits, **options) -> DesignProblem:
-    return DesignProblem(pretrained, digits, levels=(2, 4), **{"head_epochs": 1, **options})
+    return DesignProblem(pretrained, digits, **{"levels": (2, 4), "head_epochs": 1, **options})
 
 
 def test_design_validates_its_fields_and_spaces_fractions_evenly():
@@ -281,3 +281,25 @@ def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits
     meta = load_artifact(path).meta
     assert meta["design"]["num_levels"] == 2
     assert (meta["dataset"], meta["split_seed"]) == (digits.name, digits.seed)  # as report reads
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"levels": (2.7, 3.9)}, "levels must be a \\(min, max\\) pair of ints"),
+        ({"head_epochs": -3}, "head_epochs must be an int >= 0"),
+        ({"accuracy_margin": -2}, "accuracy_margin must be in \\[0, 1\\)"),
+        ({"log_decades": 0}, "log_decades must be in \\(0, 15\\]"),
+        ({"measure_repeats": 2.5}, "measure_repeats must be an int >= 1"),
+        ({"seed": "0"}, "seed must be an int >= 0"),
+        ({"fine_tune_epochs": (0, 2), "fidelity_costs": (5, 1)}, "fidelity_costs must ascend"),
+        ({"platform": "nope"}, "unknown platform 'nope'"),
+    ],
+)
+def test_settings_that_would_fail_or_mislead_later_are_refused_at_once(
+    pretrained, digits, options, message
+):
+    with pytest.raises(ValueError, match=message):
+        _problem(pretrained, digits, **options)
+    with pytest.raises(TypeError, match="fine_tune_options: leanet.fine_tune takes no"):
+        _problem(pretrained, digits, fine_tune_options={"bogus": 1})
