@@ -247,7 +247,7 @@ class MESMOC(MESMO):
     ) -> Tensor:
         _, self._front = self.observed_front(U, Y)
         constraints = self.problem.split_outcomes(Y)[1]
-        if constraints.shape[0] > 1:
+        if constraints.shape[0] > 1 and constraints.shape[1]:  # none: nothing to scale
             spread = constraints.std(dim=0, correction=0)
             self._constraint_scale = torch.where(spread > 0, spread, torch.ones_like(spread))
         return super().propose(q, U, Y, seed=seed, U_pending=U_pending)

@@ -340,3 +340,15 @@ def test_usemo_proposes_before_any_observation_is_feasible():
     proposed = algorithm.ask(2, X, outcomes[:, :2], C=infeasible, seed=0, n_evaluated=20)
     assert proposed.shape == (2, 2) and torch.isfinite(proposed).all()
     assert not torch.equal(proposed[0], proposed[1])
+
+
+def test_mesmoc_on_an_unconstrained_problem_warns_nothing():
+    import warnings
+
+    from tests.mobo.conftest import FAST_BO
+
+    problem = mobo.problems.make("BraninCurrin")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mobo.optimize(problem, "mesmoc", n_evals=7, n_initial=6, show_progress=False, **FAST_BO)
+    assert not [w for w in caught if "degrees of freedom" in str(w.message)]
