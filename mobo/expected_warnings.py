@@ -56,3 +56,18 @@ def counting_expected_warnings() -> Iterator[Counter]:
             else:
                 counts[kind] += 1
                 logger.debug("handled %s warning: %s", kind, str(w.message).splitlines()[0])
+
+
+@contextmanager
+def quiet_torch_extension_log() -> Iterator[None]:
+    """BoTorch's qLogNEHVI tries once per process to build a fused C++ kernel through
+    ``torch.utils.cpp_extension``, whose import logs "No CUDA runtime is found" on a CPU-only
+    machine with a CUDA build of torch: noise to a user (the kernel is optional, and BoTorch
+    warns itself if it falls back). That one logger is raised to ERROR meanwhile."""
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

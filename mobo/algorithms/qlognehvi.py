@@ -28,6 +28,7 @@ from torch import Tensor
 
 from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options
+from mobo.expected_warnings import quiet_torch_extension_log
 
 
 @register
@@ -45,13 +46,16 @@ class QLogNEHVI(BayesianAlgorithm):
         constrained = constrained_mc_options(
             self.problem.num_objectives, self.problem.num_constraints
         )
-        acqf = qLogNoisyExpectedHypervolumeImprovement(
-            model=model,
-            ref_point=self.ref_point.tolist(),
-            X_baseline=U,
-            prune_baseline=True,
-            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed),
-            X_pending=U_pending,
-            **constrained,
-        )
+        with quiet_torch_extension_log():
+            acqf = qLogNoisyExpectedHypervolumeImprovement(
+                model=model,
+                ref_point=self.ref_point.tolist(),
+                X_baseline=U,
+                prune_baseline=True,
+                sampler=SobolQMCNormalSampler(
+                    sample_shape=torch.Size([self.mc_samples]), seed=seed
+                ),
+                X_pending=U_pending,
+                **constrained,
+            )
         return self.maximize(acqf, q)

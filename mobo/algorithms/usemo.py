@@ -102,6 +102,7 @@ from mobo.algorithms._sampled_fronts import (
 )
 from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options, log_uncertainty_box
+from mobo.expected_warnings import quiet_torch_extension_log
 from mobo.metrics import feasible_mask
 from mobo.problem import DTYPE, Problem
 
@@ -360,6 +361,12 @@ class USeMO(BayesianAlgorithm):
         constrained = constrained_mc_options(
             self.problem.num_objectives, self.problem.num_constraints
         )
+        with quiet_torch_extension_log():
+            return self._ehvi_acquisition(model, U, Y, seed=seed, constrained=constrained)
+
+    def _ehvi_acquisition(
+        self, model: ModelListGP, U: Tensor, Y: Tensor, *, seed: int, constrained: dict
+    ) -> qLogExpectedHypervolumeImprovement | qLogNoisyExpectedHypervolumeImprovement:
         if self.noisy:
             return qLogNoisyExpectedHypervolumeImprovement(
                 model=model,

@@ -68,3 +68,22 @@ def test_progress_is_a_bar_on_a_terminal_and_one_summary_line_otherwise(toy_prob
     assert err.count("\n") == 1 and err.startswith("random on toy: 5 evaluations")
     mobo.optimize(toy_problem, "random", n_evals=5, show_progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_a_cpu_run_of_qlognehvi_and_usemo_logs_no_cuda_noise():
+    """BoTorch's optional fused kernel imports torch's cpp_extension, which logs "No CUDA
+    runtime is found" once per process on a CPU machine: shown at the top of `make run`."""
+    import subprocess
+    import sys
+
+    script = (
+        "import mobo\n"
+        "p = mobo.problems.make('BraninCurrin')\n"
+        "for a in ('usemo', 'qlognehvi'):\n"
+        "    mobo.optimize(p, a, n_evals=7, n_initial=6, show_progress=False, num_restarts=1,"
+        " raw_samples=8)\n"
+    )
+    command = [sys.executable, "-c", script]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "No CUDA runtime" not in run.stderr
