@@ -43,19 +43,40 @@ class QLogNEHVI(BayesianAlgorithm):
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
     ) -> Tensor:
         model = self.fit_model(U, Y)
-        constrained = constrained_mc_options(
-            self.problem.num_objectives, self.problem.num_constraints
+        acqf = log_nehvi(
+            model,
+            self.ref_point,
+            U,
+            num_constraints=self.problem.num_constraints,
+            mc_samples=self.mc_samples,
+            seed=seed,
+            X_pending=U_pending,
         )
-        with quiet_torch_extension_log():
-            acqf = qLogNoisyExpectedHypervolumeImprovement(
-                model=model,
-                ref_point=self.ref_point.tolist(),
-                X_baseline=U,
-                prune_baseline=True,
-                sampler=SobolQMCNormalSampler(
-                    sample_shape=torch.Size([self.mc_samples]), seed=seed
-                ),
-                X_pending=U_pending,
-                **constrained,
-            )
         return self.maximize(acqf, q)
+
+
+def log_nehvi(
+    model,
+    ref_point: Tensor,
+    U: Tensor,
+    *,
+    num_constraints: int,
+    mc_samples: int,
+    seed: int,
+    X_pending: Tensor | None = None,
+) -> qLogNoisyExpectedHypervolumeImprovement:
+    """BoTorch's qLogNEHVI over the evaluated inputs ``U`` (pruned to those that may be on
+    the front) with a seeded Sobol sampler; the model's outputs are the objectives, then
+    ``num_constraints`` constraints (:func:`constrained_mc_options`). USeMO's noisy scores
+    use it too."""
+    constrained = constrained_mc_options(len(ref_point), num_constraints)
+    with quiet_torch_extension_log():
+        return qLogNoisyExpectedHypervolumeImprovement(
+            model=model,
+            ref_point=ref_point.tolist(),
+            X_baseline=U,
+            prune_baseline=True,
+            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
+            X_pending=X_pending,
+            **constrained,
+        )

@@ -102,6 +102,7 @@ from mobo.algorithms._sampled_fronts import (
 )
 from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options, log_uncertainty_box
+from mobo.algorithms.qlognehvi import log_nehvi
 from mobo.expected_warnings import quiet_torch_extension_log
 from mobo.metrics import feasible_mask
 from mobo.problem import DTYPE, Problem
@@ -358,37 +359,32 @@ class USeMO(BayesianAlgorithm):
         with three objectives), or with ``noisy`` qLogNEHVI over the evaluated inputs
         ``U``. With constraints, BoTorch weights each sample's improvement by its
         feasibility."""
-        constrained = constrained_mc_options(
-            self.problem.num_objectives, self.problem.num_constraints
-        )
-        with quiet_torch_extension_log():
-            return self._ehvi_acquisition(model, U, Y, seed=seed, constrained=constrained)
-
-    def _ehvi_acquisition(
-        self, model: ModelListGP, U: Tensor, Y: Tensor, *, seed: int, constrained: dict
-    ) -> qLogExpectedHypervolumeImprovement | qLogNoisyExpectedHypervolumeImprovement:
         if self.noisy:
-            return qLogNoisyExpectedHypervolumeImprovement(
-                model=model,
-                ref_point=self.ref_point.tolist(),
-                X_baseline=U,
-                prune_baseline=True,
-                sampler=SobolQMCNormalSampler(
-                    sample_shape=torch.Size([self.mc_samples]), seed=seed
-                ),
-                **constrained,
+            return log_nehvi(
+                model,
+                self.ref_point,
+                U,
+                num_constraints=self.problem.num_constraints,
+                mc_samples=self.mc_samples,
+                seed=seed,
             )
         objectives, constraints = self.problem.split_outcomes(Y)
         partitioning = FastNondominatedPartitioning(
             ref_point=self.ref_point, Y=objectives[feasible_mask(constraints)]
         )
-        return qLogExpectedHypervolumeImprovement(
-            model=model,
-            ref_point=self.ref_point.tolist(),
-            partitioning=partitioning,
-            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed),
-            **constrained,
+        constrained = constrained_mc_options(
+            self.problem.num_objectives, self.problem.num_constraints
         )
+        with quiet_torch_extension_log():
+            return qLogExpectedHypervolumeImprovement(
+                model=model,
+                ref_point=self.ref_point.tolist(),
+                partitioning=partitioning,
+                sampler=SobolQMCNormalSampler(
+                    sample_shape=torch.Size([self.mc_samples]), seed=seed
+                ),
+                **constrained,
+            )
 
     def ehvi_scores(
         self, model: ModelListGP, U: Tensor, Y: Tensor, candidates: Tensor, *, seed: int
