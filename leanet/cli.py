@@ -329,19 +329,12 @@ def _run_design(args: argparse.Namespace) -> int:
     from leanet.checkpoints import load_checkpoint
     from leanet.dense_fronts import DenseFronts
     from leanet.design import DesignProblem
-    from leanet.train import evaluate
 
     base, meta = load_checkpoint(args.checkpoint)
     out = Path(args.out or Path(args.checkpoint).with_suffix(".designs"))
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} is a file; the design search writes a folder")
     data = data_of(meta, args)
-    keep = {
-        "dataset": meta["dataset"],
-        "split_seed": split_seed(meta),
-        "full_val_accuracy": evaluate(base, data.val),
-        "full_test_accuracy": evaluate(base, data.test),
-    }
     epochs = args.fine_tune_epochs
     problem = DesignProblem(
         base,
@@ -366,7 +359,7 @@ def _run_design(args: argparse.Namespace) -> int:
     )
     print(result.summary())
     print(problem.front_table(result.pareto_X, result.pareto_Y))
-    paths = problem.save_artifacts(result.pareto_X, out, meta=keep)
+    paths = problem.save_artifacts(result.pareto_X, out)  # with the data split and accuracies
     print(
         f"saved {len(paths)} artifact(s) in {out} (one per design of the front; journal {journal})"
     )

@@ -516,8 +516,9 @@ class DesignProblem(Problem):
         Pareto set), ``<folder>/<design key>.artifact.pt``: the design's LEANet and its
         points' validation metrics as its Pareto table (every threshold at 1.0, the pretrained
         network alone, is added before the Pareto filter, as a fallback); see
-        :func:`leanet.policy.save_artifact`; ``meta`` is kept in each (e.g. the data set
-        and split, which ``leanet report`` reloads). An artifact's table is priced by the
+        :func:`leanet.policy.save_artifact`. Each records what ``leanet report`` reloads and
+        measures against: the data set, its split, and the pretrained network's validation
+        and test accuracy; ``meta`` is kept in each too. An artifact's table is priced by the
         cost model (what a device's energy budget reads), also after a measured-cost search:
         a point can then fall off its energy front."""
         from leanet.policy import save_artifact  # policy imports the runtime: only here
@@ -525,16 +526,22 @@ class DesignProblem(Problem):
         by_design: dict[Design, list[Tensor]] = {}
         for design, thresholds in self.decode(X):
             by_design.setdefault(design, []).append(thresholds)
+        common = {
+            "dataset": self.data.name,
+            "split_seed": getattr(self.data, "seed", 0),
+            "full_val_accuracy": self.full_accuracy,
+            "full_test_accuracy": float(evaluate(self.base, self.data.test)),
+            **(meta or {}),
+        }
         paths = []
         for design, points in by_design.items():
             net = self.network(design)
             T = torch.cat([torch.stack(points), torch.ones(1, design.num_levels - 1).double()])
             front = self.evaluator(design).evaluate(T).pareto()
             costs = measure_costs(net, self.platform, latency=False)
-            split = {"dataset": self.data.name, "split_seed": getattr(self.data, "seed", 0)}
-            meta = {**split, **(meta or {}), "design": asdict(design), "seed": self.seed}
+            kept = {**common, "design": asdict(design), "seed": self.seed}
             path = Path(folder) / f"{design.key}.artifact.pt"
-            paths.append(save_artifact(path, net, front, costs, meta=meta))
+            paths.append(save_artifact(path, net, front, costs, meta=kept))
         return paths
 
     def weights_mb(self, design: Design) -> float:

@@ -281,6 +281,8 @@ def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits
     meta = load_artifact(path).meta
     assert meta["design"]["num_levels"] == 2
     assert (meta["dataset"], meta["split_seed"]) == (digits.name, digits.seed)  # as report reads
+    assert meta["full_val_accuracy"] == problem.full_accuracy
+    assert meta["full_test_accuracy"] == leanet.evaluate(pretrained, digits.test)
 
 
 @pytest.mark.parametrize(
