@@ -277,17 +277,16 @@ def replay(
     states = [r["state"] for r in records if r.get("type") == "state" and r["step"] in told_steps]
     # Every point asked and not told after its ask, in the order asked, with its ask's step.
     unanswered: list[tuple[int | None, list[float]]] = []
-    asks = [i for i, r in enumerate(records) if r.get("type") == "ask"]
+    last_ask: dict[str, Any] = {}
     for r in records:
         if r.get("type") == "ask":
             unanswered += [(r.get("step"), x) for x in r["x"]]
+            last_ask = r
         elif r.get("type") == "eval":
             match = next((j for j, (_, x) in enumerate(unanswered) if x == r["x"]), None)
             if match is not None:
                 del unanswered[match]
-    state = states[-1] if states else None
-    if asks and "state" in records[asks[-1]]:
-        state = records[asks[-1]]["state"]
+    state = last_ask["state"] if "state" in last_ask else (states[-1] if states else None)
     return evaluations, budgets[-1] if budgets else None, state, unanswered
 
 
