@@ -303,11 +303,8 @@ def save_artifact(
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     body = buffer.getvalue()
-    head = b"%s %d sha256=%s\n" % (
-        _MAGIC,
-        ARTIFACT_VERSION,
-        hashlib.sha256(body).hexdigest().encode(),
-    )
+    checksum = hashlib.sha256(body).hexdigest()
+    head = b"%s %d sha256=%s\n" % (_MAGIC, ARTIFACT_VERSION, checksum.encode())
     folder = runtime_folder(path)
     shutil.rmtree(folder, ignore_errors=True)  # never next to another artifact's file
     with atomic_path(path) as partial, open(partial, "wb") as f:
@@ -316,7 +313,7 @@ def save_artifact(
         os.fsync(f.fileno())
     if compiled is not None:
         compiled.save(folder)
-        (folder / _RUNTIME_STAMP).write_text(hashlib.sha256(body).hexdigest() + "\n")
+        (folder / _RUNTIME_STAMP).write_text(checksum + "\n")
     return path
 
 
@@ -337,7 +334,7 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no LEANet artifact at {str(path)!r}")
-    body = _verified_body(path)
+    body, checksum = _verified_body(path)
     try:
         payload = torch.load(io.BytesIO(body), weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear error
@@ -360,12 +357,13 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         costs,
         meta,
         runtime_path=runtime_folder(path),
-        checksum=hashlib.sha256(body).hexdigest(),
+        checksum=checksum,
     )
 
 
-def _verified_body(path: Path) -> bytes:
-    """The payload bytes of an artifact file, after its magic, version and checksum."""
+def _verified_body(path: Path) -> tuple[bytes, str]:
+    """The payload bytes of an artifact file and their sha256, after its magic, version and
+    checksum are verified."""
     data = path.read_bytes()
     if data.startswith(b"PK\x03\x04"):  # a torch zip file: a checkpoint, or an old artifact
         raise CheckpointError(
@@ -386,12 +384,13 @@ def _verified_body(path: Path) -> bytes:
             f"{path}: artifact format version {parts[1].decode(errors='replace')}, this "
             f"library reads version {ARTIFACT_VERSION}"
         )
-    if hashlib.sha256(body).hexdigest().encode() != parts[2][len(b"sha256=") :]:
+    checksum = hashlib.sha256(body).hexdigest()
+    if checksum.encode() != parts[2][len(b"sha256=") :]:
         raise CheckpointError(
             f"{path}: checksum mismatch: the artifact is damaged (bytes changed or lost "
             "since it was saved)"
         )
-    return body
+    return body, checksum
 
 
 _METRIC_FIELDS = ("thresholds", "accuracy", "energy", "energy_ratio", "exit_fraction")
