@@ -1,0 +1,102 @@
+"""One LEANet design of the design search: its fields and how it is built.
+
+A :class:`Design` names hybrid width levels over a pretrained network (number of levels,
+level 1's width fraction with the others evenly spaced up to 1.0, head size, confidence
+measure, fine-tune epochs) and :meth:`Design.build` trains it from the pretrained network
+with the library's recipe (build, batch-norm recalibration, head fitting, fine-tuning).
+:class:`leanet.design.DesignProblem` searches over designs; :mod:`leanet.design_cache`
+keeps the built ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from leanet.confidence import CONFIDENCES
+from leanet.model import LEANet, build
+from leanet.train import fine_tune, fit_heads, recalibrate_batch_norm
+
+__all__ = ["Design"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """One LEANet design (hybrid width levels over a pretrained network).
+
+    Args:
+        num_levels: Levels, at least 2 (the last is the pretrained network).
+        first_fraction: Width fraction of level 1, in (0, 1); levels 2..L are evenly
+            spaced from it up to 1.0.
+        head_hidden: Hidden width of each head's MLP (0: linear heads).
+        confidence: A key of :data:`leanet.confidence.CONFIDENCES`.
+        fine_tune_epochs: Joint fine-tuning epochs after the heads are fitted (0: none).
+    """
+
+    num_levels: int
+    first_fraction: float
+    head_hidden: int = 0
+    confidence: str = "max_softmax"
+    fine_tune_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_levels", "head_hidden", "fine_tune_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"Design.{name} must be an int, got {value!r}")
+        if self.num_levels < 2:
+            raise ValueError(f"Design.num_levels must be >= 2, got {self.num_levels}")
+        if not 0.0 < float(self.first_fraction) < 1.0:
+            raise ValueError(f"Design.first_fraction must be in (0, 1), got {self.first_fraction}")
+        if self.head_hidden < 0 or self.fine_tune_epochs < 0:
+            raise ValueError(
+                f"Design.head_hidden and fine_tune_epochs must be >= 0, got "
+                f"{self.head_hidden} and {self.fine_tune_epochs}"
+            )
+        if self.confidence not in CONFIDENCES:
+            raise ValueError(
+                f"Design.confidence must be one of {list(CONFIDENCES)}, got {self.confidence!r}"
+            )
+
+    @property
+    def fractions(self) -> tuple[float, ...]:
+        """``F_1 .. F_L``: evenly spaced from ``first_fraction`` to exactly 1.0."""
+        f, n = float(self.first_fraction), self.num_levels - 1
+        return tuple(round(f + (1.0 - f) * k / n, 6) for k in range(n)) + (1.0,)
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identifier: equal keys, equal networks (for one base and seed)."""
+        return (
+            f"L{self.num_levels}-f{self.first_fraction:g}-h{self.head_hidden}-"
+            f"{self.confidence}-ft{self.fine_tune_epochs}"
+        )
+
+    def build(
+        self,
+        base,
+        train,
+        *,
+        head_epochs: int = 5,
+        seed: int = 0,
+        fine_tune_options: Mapping[str, Any] | None = None,
+    ) -> LEANet:
+        """The trained LEANet of this design over ``base`` (copied, never changed):
+        built, batch norm recalibrated on ``train``, heads fitted, then fine-tuned."""
+        net = build(
+            base,
+            fractions=self.fractions,
+            scheme="hybrid",
+            head_hidden=self.head_hidden,
+            confidence=self.confidence,
+            seed=seed,
+        )
+        recalibrate_batch_norm(net, train, progress=False)
+        fit_heads(net, train, epochs=head_epochs, seed=seed, progress=False)
+        if self.fine_tune_epochs:
+            options = {"patience": None, **(fine_tune_options or {})}
+            fine_tune(
+                net, train, epochs=self.fine_tune_epochs, seed=seed, progress=False, **options
+            )
+        return net.eval()
