@@ -204,6 +204,33 @@ class Problem:
         m = self.num_objectives
         return outcomes[..., :m], outcomes[..., m:]
 
+    def check_told(self, X: Tensor, Y: Tensor) -> None:
+        """Refuse evaluations told to a study that are not this problem's: ``X`` must be
+        ``q x d``, finite and within the bounds, ``Y`` ``q x (m + k)`` (a NaN in ``Y`` is
+        allowed: it records a failed evaluation)."""
+        if X.dim() != 2 or X.shape[1] != self.dim:
+            raise ValueError(f"X must have shape q x {self.dim}, got {tuple(X.shape)}")
+        lower, upper = self.bounds
+        tolerance = 1e-9 * (upper - lower)
+        outside = ~torch.isfinite(X).all(-1) | (X < lower - tolerance).any(-1)
+        outside |= (X > upper + tolerance).any(-1)
+        if outside.any():
+            row = int(outside.nonzero()[0, 0])
+            raise ValueError(
+                f"X row {row} ({X[row].tolist()}) is not a point of the problem: every "
+                f"coordinate must be finite and within the bounds {self.bounds.tolist()}"
+            )
+        if Y.shape != (X.shape[0], self.num_outcomes):
+            what = (
+                f" ({self.num_objectives} objectives then {self.num_constraints} constraint "
+                "values per row)"
+                if self.num_constraints
+                else ""
+            )
+            raise ValueError(
+                f"Y must have shape {(X.shape[0], self.num_outcomes)}{what}, got {tuple(Y.shape)}"
+            )
+
     def evaluate(self, X: Any) -> Tensor:
         """Evaluate a batch.
 

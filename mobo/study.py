@@ -274,29 +274,7 @@ class Study:
         X, Y = as_tensor(X, "X"), as_tensor(Y, "Y")
         if X.dim() == 1 and Y.dim() == 1:  # a single evaluation
             X, Y = X.unsqueeze(0), Y.unsqueeze(0)
-        if X.dim() != 2 or X.shape[1] != self.problem.dim:
-            raise ValueError(f"X must have shape q x {self.problem.dim}, got {tuple(X.shape)}")
-        lower, upper = self.problem.bounds
-        tolerance = 1e-9 * (upper - lower)
-        outside = ~torch.isfinite(X).all(-1) | (X < lower - tolerance).any(-1)
-        outside |= (X > upper + tolerance).any(-1)
-        if outside.any():
-            row = int(outside.nonzero()[0, 0])
-            raise ValueError(
-                f"X row {row} ({X[row].tolist()}) is not a point of the problem: every "
-                f"coordinate must be finite and within the bounds {self.problem.bounds.tolist()}"
-            )
-        if Y.shape != (X.shape[0], self.problem.num_outcomes):
-            what = (
-                f" ({self.problem.num_objectives} objectives then "
-                f"{self.problem.num_constraints} constraint values per row)"
-                if self.problem.num_constraints
-                else ""
-            )
-            raise ValueError(
-                f"Y must have shape {(X.shape[0], self.problem.num_outcomes)}{what}, "
-                f"got {tuple(Y.shape)}"
-            )
+        self.problem.check_told(X, Y)
         errors = list(errors) if errors is not None else [None] * X.shape[0]
         if len(errors) != X.shape[0]:
             raise ValueError(f"errors must have one entry per row of X ({X.shape[0]})")
