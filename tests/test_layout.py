@@ -1,0 +1,97 @@
+"""The architecture a newcomer should see: arrows run one way (benchmarks -> leanet ->
+mobo), no package imports itself in a circle at import time, and no module grows much past
+500 lines (the project's style, README "Layout")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("mobo", "leanet")
+#: What each package may import from this project (benchmarks import both; nothing imports them).
+ALLOWED = {"mobo": {"mobo"}, "leanet": {"leanet", "mobo"}}
+MAX_LINES = 550
+
+
+def modules(package: str) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of ``package``."""
+    out = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def imports(path: Path, name: str, *, top_level_only: bool) -> set[str]:
+    """The project modules ``path`` (module ``name``) imports; with ``top_level_only``,
+    only those imported when the module itself is imported (not inside functions, nor under
+    ``if TYPE_CHECKING``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            found.add(target)
+            found |= {f"{target}.{alias.name}" for alias in node.names}
+    return {m for m in found if m.split(".")[0] in (*PACKAGES, "benchmarks")}
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_run_one_way(package):
+    wrong = {
+        f"{name} imports {target}"
+        for name, path in modules(package).items()
+        for target in imports(path, name, top_level_only=False)
+        if target.split(".")[0] not in ALLOWED[package]
+    }
+    assert not wrong, sorted(wrong)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_cycles(package):
+    known = modules(package)
+    graph = {
+        name: {t for t in imports(path, name, top_level_only=True) if t in known and t != name}
+        for name, path in known.items()
+    }
+    # A package's __init__ re-exports its modules: an edge into a package from its own
+    # submodules is the usual "import the package first" and not a design cycle.
+    for name in graph:
+        graph[name] = {t for t in graph[name] if not name.startswith(t + ".")}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, nxt])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start, [start])):
+            pytest.fail("import cycle: " + " -> ".join(cycle))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_modules_stay_small(package):
+    long = {
+        f"{path.relative_to(ROOT)}: {n} lines"
+        for path in modules(package).values()
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, sorted(long)
