@@ -43,7 +43,9 @@ def test_machine_names_the_cpu_architecture_and_torch():
     import torch
 
     text = load_benchmark("provenance").machine()
-    assert f"({platform.machine()})" in text and text.endswith(f"torch {torch.__version__}")
+    assert f"({platform.machine()}" in text and text.endswith(f"torch {torch.__version__}")
+    # Two CPUs sold under one name can round differently: the kernels torch runs are named.
+    assert f"{torch.backends.cpu.get_cpu_capability()} kernels" in text
 
 
 def test_machines_of_names_each_machine_once_and_runs_without_one():
