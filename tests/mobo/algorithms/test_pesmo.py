@@ -65,6 +65,40 @@ def test_pesmo_defaults_are_the_affordable_settings(branin_currin):
         mobo.make_algorithm("pesmo", branin_currin, max_ep_iterations=0)
 
 
+def test_pesmo_defaults_to_the_worst_mean_and_guarded_restarts_from_the_sampled_sets(
+    branin_currin, observations, monkeypatch
+):
+    # Together they end the DTLZ2 stall (benchmarks/results/pesmo_design.md).
+    import copy
+
+    pesmo = mobo.make_algorithm("pesmo", branin_currin)
+    assert pesmo.guard and pesmo.surrogate.prior_mean == "worst"
+    # The user's surrogate options, then the problem's, override PESMO's default.
+    fitted = mobo.make_algorithm("pesmo", branin_currin, surrogate={"prior_mean": "fitted"})
+    assert fitted.surrogate.prior_mean == "fitted"
+    problem = copy.copy(branin_currin)
+    problem.surrogate_options = {"prior_mean": "fitted"}
+    assert mobo.make_algorithm("pesmo", problem).surrogate.prior_mean == "fitted"
+
+    seen = {}
+    from mobo.algorithms.bayesian import BayesianAlgorithm
+
+    real = BayesianAlgorithm.maximize_from
+
+    def recording(self, acqf, q, candidates, **kwargs):
+        seen.update(candidates=candidates, **kwargs)
+        return real(self, acqf, q, candidates, **kwargs)
+
+    monkeypatch.setattr(BayesianAlgorithm, "maximize_from", recording)
+    X, Y = observations
+    mobo.make_algorithm("pesmo", branin_currin, **SMALL_PESMO).ask(1, X, Y, seed=0)
+    # every sampled Pareto set's points (2 sets of 5 here) are starts, each ascent guarded
+    assert seen["candidates"].shape == (10, 2) and seen["guard"] is True
+    seen.clear()
+    mobo.make_algorithm("pesmo", branin_currin, guard=False, **SMALL_PESMO).ask(1, X, Y, seed=0)
+    assert not seen
+
+
 def test_pesmo_passes_its_ep_options_to_botorch(branin_currin, observations, monkeypatch):
     import mobo.algorithms.pesmo as pesmo_module
 
