@@ -7,6 +7,8 @@ options below are the knobs they all share, so each algorithm file holds only it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -36,8 +38,13 @@ class BayesianAlgorithm(Algorithm):
         mc_samples: Quasi-Monte-Carlo samples for MC acquisition functions.
         surrogate: A :class:`~mobo.surrogate.Surrogate`, or a dict of its options
             (``max_iter``, ``max_attempts``, ``warm_start``, ``input_warping``,
-            ``prior_mean``), which override the problem's ``surrogate_options``.
+            ``prior_mean``), which override the problem's ``surrogate_options``, which
+            override the algorithm's :attr:`surrogate_defaults`.
     """
+
+    #: The algorithm's own surrogate options (e.g. PESMO's worst-observation mean), under
+    #: the problem's ``surrogate_options`` and the ``surrogate`` argument.
+    surrogate_defaults: Mapping[str, Any] = MappingProxyType({})
 
     def __init__(
         self,
@@ -64,7 +71,9 @@ class BayesianAlgorithm(Algorithm):
         self.maxiter = maxiter
         self.mc_samples = mc_samples
         if surrogate is None or isinstance(surrogate, dict):
-            surrogate = Surrogate(**{**problem.surrogate_options, **(surrogate or {})})
+            surrogate = Surrogate(
+                **{**self.surrogate_defaults, **problem.surrogate_options, **(surrogate or {})}
+            )
         self.surrogate = surrogate
         self.unit_bounds = torch.stack(
             [torch.zeros(problem.dim, dtype=DTYPE), torch.ones(problem.dim, dtype=DTYPE)]

@@ -47,6 +47,7 @@ Choices made here, and why (measurements: ``benchmarks/results/pesmo_design.md``
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -69,10 +70,6 @@ from mobo.algorithms._sampled_fronts import (
 from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm
 from mobo.problem import Problem
-from mobo.surrogate import Surrogate
-
-#: PESMO's default GP mean (see the module docstring).
-WORST_MEAN = {"prior_mean": "worst"}
 
 
 class _SampledParetoSetAlgorithm(BayesianAlgorithm):
@@ -162,13 +159,14 @@ class PESMO(_SampledParetoSetAlgorithm):
         guard: Start the restarts from the sampled Pareto sets too and keep a restart's end
             only if it is no more uncertain than its start (default True; see the module
             docstring). False: Sobol starts, unguarded.
-        surrogate: As :class:`~mobo.algorithms.bayesian.BayesianAlgorithm`'s; PESMO's
-            default GP mean is the worst observation (``prior_mean="worst"``) unless the
-            problem's ``surrogate_options`` or this dict set ``prior_mean``.
         **options: :class:`_SampledParetoSetAlgorithm` options (``num_pareto_samples``, ...).
+
+    PESMO's GP mean is the worst observation (:attr:`surrogate_defaults`, see the module
+    docstring) unless the problem's ``surrogate_options`` or ``surrogate`` set ``prior_mean``.
     """
 
     name = "pesmo"
+    surrogate_defaults = MappingProxyType({"prior_mean": "worst"})
 
     def __init__(
         self,
@@ -183,18 +181,14 @@ class PESMO(_SampledParetoSetAlgorithm):
         maxiter: int = 30,
         subset: str = "hypervolume",
         guard: bool = True,
-        surrogate: Surrogate | dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
-        if surrogate is None or isinstance(surrogate, dict):
-            surrogate = {**WORST_MEAN, **problem.surrogate_options, **(surrogate or {})}
         super().__init__(
             problem,
             num_restarts=num_restarts,
             raw_samples=raw_samples,
             maxiter=maxiter,
             subset=subset,
-            surrogate=surrogate,
             **options,
         )
         self.guard = bool(guard)
