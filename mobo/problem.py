@@ -204,6 +204,12 @@ class Problem:
         m = self.num_objectives
         return outcomes[..., :m], outcomes[..., m:]
 
+    @property
+    def _outcome_layout(self) -> str:
+        """How a constrained problem's outcome rows are laid out, for error messages."""
+        m, k = self.num_objectives, self.num_constraints
+        return f"{m} objectives then {k} constraint values per row"
+
     def check_told(self, X: Tensor, Y: Tensor) -> None:
         """Refuse evaluations told to a study that are not this problem's: ``X`` must be
         ``q x d``, finite and within the bounds, ``Y`` ``q x (m + k)`` (a NaN in ``Y`` is
@@ -221,12 +227,7 @@ class Problem:
                 f"coordinate must be finite and within the bounds {self.bounds.tolist()}"
             )
         if Y.shape != (X.shape[0], self.num_outcomes):
-            what = (
-                f" ({self.num_objectives} objectives then {self.num_constraints} constraint "
-                "values per row)"
-                if self.num_constraints
-                else ""
-            )
+            what = f" ({self._outcome_layout})" if self.num_constraints else ""
             raise ValueError(
                 f"Y must have shape {(X.shape[0], self.num_outcomes)}{what}, got {tuple(Y.shape)}"
             )
@@ -258,10 +259,7 @@ class Problem:
         if Y.shape != (X.shape[0], self.num_outcomes):
             expected = f"{(X.shape[0], self.num_outcomes)}"
             if self.num_constraints:
-                expected += (
-                    f": {self.num_objectives} objectives then {self.num_constraints} "
-                    "constraint values per row"
-                )
+                expected += f": {self._outcome_layout}"
             raise EvaluationShapeError(
                 f"{self.name}._evaluate returned shape {tuple(Y.shape)}, expected {expected}"
             )
