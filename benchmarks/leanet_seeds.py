@@ -96,6 +96,8 @@ def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict
         "exit_latency_ratio",
         "savings",
         "hypervolume",
+        "val_hypervolume",
+        "distill_choice",
     )
     row = {k: result[k] for k in keep if k in result}
     row["hypervolume"] = {
@@ -232,6 +234,22 @@ def markdown(payload: dict) -> str:
             f"{_median_range(hv['static_widths'], '{:.4f}')} | {_median_range(slim, '{:.4f}')} | "
             f"{wins} of {len(rs)} |"
         )
+    chosen = [r for r in runs if r.get("distill_choice")]
+    if chosen:
+        lines += [
+            "",
+            "## Fine-tune recipes chosen on validation",
+            "",
+            "Distillation weight kept, and each weight's hypervolume of the dense validation "
+            "front (same box, from the full network's validation accuracy).",
+            "",
+            "| network | seed | kept | validation hypervolume by weight |",
+            "|---|---|---|---|",
+        ]
+        for r in sorted(chosen, key=lambda r: (_order(r["name"]), r["seed"])):
+            c = r["distill_choice"]
+            scores = ", ".join(f"{w}: {hv:.4f}" for w, hv in c["validation_hypervolume"].items())
+            lines.append(f"| {r['name']} | {r['seed']} | {c['chosen']:g} | {scores} |")
     cpu = sum(r["cpu_seconds"] for r in runs)
     lines += ["", f"CPU time of the runs (training included unless cached): {cpu:.0f} s.", ""]
     return "\n".join(lines)

@@ -19,14 +19,19 @@ from leanet import baselines
 from leanet.checkpoints import load_checkpoint, load_leanet, save_checkpoint, save_leanet
 from leanet.costs import measure_costs
 from leanet.data import load_dataset
-from leanet.evaluator import ThresholdEvaluator
+from leanet.evaluator import ThresholdEvaluator, reference_front
 from leanet.levels import DEFAULT_FRACTIONS
 from leanet.model import build
 from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm, train_base
 from leanet.zoo import build_base
+from mobo.metrics import hypervolume
 
 # Kinds of levels the study builds: width schemes by name, and depth exits.
 WIDTH_LEVELS = {"width": "triangular", "hybrid": "hybrid"}
+
+# Hypervolume of the study's fronts (LEANet vs static vs slimmable) is taken from this box:
+# accuracy within 5 points of the full network, energy up to 1.25x the full network's.
+FRONT_HV_LOSS, FRONT_HV_ENERGY = 0.05, 1.25
 
 
 class StudyNet(NamedTuple):
@@ -55,10 +60,12 @@ class Recipe(NamedTuple):
     """Joint fine-tuning of a width LEANet: learning rate, distillation weight (teacher: the
     pretrained network), epochs, weight decay, and the early-stopping patience on the
     validation split (None: all epochs, the cosine schedule run to its end, and the
-    validation split left for the threshold choice alone)."""
+    validation split left for the threshold choice alone). Several distillation weights (a
+    tuple): each is fine-tuned and the LEANet whose dense validation front has the largest
+    hypervolume is kept (:func:`chosen_on_validation`)."""
 
     lr: float
-    distill: float
+    distill: float | tuple[float, ...]
     epochs: int
     weight_decay: float = 1e-4  # leanet.train.fine_tune's default
     patience: int | None = None
@@ -189,7 +196,7 @@ def leanet_path(name: str, levels: str, args) -> Path:
     ``distill``)."""
     r = fine_tune_recipe(name, args)
     ft = fine_tune_epochs(name, levels, args)
-    recipe = "" if (r.lr, r.distill) == (5e-4, 0.0) or not ft else f"-lr{r.lr:g}-d{r.distill:g}"
+    recipe = "" if (r.lr, r.distill) == (5e-4, 0.0) or not ft else f"-lr{r.lr:g}-d{_tag(r.distill)}"
     if ft and r.weight_decay != Recipe._field_defaults["weight_decay"]:
         recipe += f"-wd{r.weight_decay:g}"
     if ft:  # early-stopped files before "-fixed" existed carry neither tag
@@ -199,6 +206,14 @@ def leanet_path(name: str, levels: str, args) -> Path:
         recipe += f"-base{base}"
     recipe += fractions_tag(args, levels)
     return args.cache / f"{name}-s{args.seed}-h{args.head_epochs}-ft{ft}{recipe}-bn.pt"
+
+
+def _tag(distill: float | tuple[float, ...]) -> str:
+    """A distillation weight's file tag; several weights chosen among on validation:
+    '<w_1>_<w_2>val'."""
+    if isinstance(distill, tuple):
+        return "_".join(f"{w:g}" for w in distill) + "val"
+    return f"{distill:g}"
 
 
 def trained_base(arch: str, dataset: str, data, args):
@@ -238,6 +253,8 @@ def trained_leanet(base, name: str, levels: str, data, args):
     path = leanet_path(name, levels, args)
     if path.exists():
         return load_leanet(path)[0]
+    if ft and isinstance(recipe.distill, tuple):
+        return chosen_on_validation(base, name, levels, data, args)
     kind = (
         dict(levels="width", scheme=WIDTH_LEVELS[levels], fractions=width_fractions(args))
         if width
@@ -266,6 +283,58 @@ def trained_leanet(base, name: str, levels: str, data, args):
         log(f"{name}: fine-tuned {len(result.history)} epochs{kept}")
     save_leanet(path, net, meta={"dataset": name})
     return net
+
+
+def front_hypervolume(accuracy, energy_ratio, full_accuracy: float) -> float:
+    """Hypervolume of (accuracy, energy ratio) points from the study's box: accuracy
+    ``FRONT_HV_LOSS`` below the full network's on the same split, energy ratio
+    ``FRONT_HV_ENERGY``."""
+    Y = torch.stack(
+        [torch.as_tensor(accuracy).double(), -torch.as_tensor(energy_ratio).double()], dim=-1
+    )
+    ref = torch.tensor([full_accuracy - FRONT_HV_LOSS, -FRONT_HV_ENERGY]).double()
+    return hypervolume(Y.reshape(-1, 2), ref)
+
+
+def validation_hypervolume(net, base, data, n_samples: int = 50_000) -> float:
+    """Hypervolume of ``net``'s dense validation front (:func:`front_hypervolume`, against
+    ``base``'s validation accuracy): the study's test figure, on the split a recipe is
+    chosen on."""
+    costs = measure_costs(net, "45nm-fp32", latency=False)
+    val = ThresholdEvaluator.from_model(net, data.val, costs)
+    front, _ = reference_front(val, n_samples=n_samples)
+    return front_hypervolume(front.accuracy, front.energy_ratio, evaluate(base, data.val))
+
+
+def chosen_on_validation(base, name: str, levels: str, data, args):
+    """The LEANet of a recipe with several distillation weights: each weight's LEANet
+    (trained or cached as that weight's own file), the one whose dense validation front has
+    the largest hypervolume (ties: the first listed) saved as the recipe's file, with every
+    weight's figure in its meta (:func:`recipe_choice`). Choosing on validation, as early
+    stopping would, keeps the test split for the bar."""
+    weights = fine_tune_recipe(name, args).distill
+    scores, nets = {}, {}
+    for w in weights:
+        nets[w] = trained_leanet(
+            base, name, levels, data, argparse.Namespace(**{**vars(args), "distill": w})
+        )
+        scores[w] = validation_hypervolume(nets[w], base, data)
+    best = max(scores, key=scores.get)
+    log(f"{name}: distillation {best:g} chosen on validation ({scores})")
+    choice = {"chosen": best, "validation_hypervolume": {f"{w:g}": hv for w, hv in scores.items()}}
+    save_leanet(
+        leanet_path(name, levels, args),
+        nets[best],
+        meta={"dataset": name, "distill_choice": choice},
+    )
+    return nets[best]
+
+
+def recipe_choice(name: str, levels: str, args) -> dict | None:
+    """What :func:`chosen_on_validation` chose for a cached LEANet (None for a recipe
+    without a choice): the weight kept and every weight's validation hypervolume."""
+    path = leanet_path(name, levels, args)
+    return load_leanet(path)[1].get("distill_choice") if path.exists() else None
 
 
 def trained_slimmable(base, name: str, data, epochs: int, args):

@@ -54,6 +54,10 @@ def test_summary_is_median_and_range_over_seeds():
     assert "| 0.0% (0.0%-0.0%) | 50.0% (50.0%-50.0%) |" in latency
     hv = next(line for line in text.splitlines() if "of 3 |" in line)
     assert hv.endswith("| 2 of 3 |")  # LEANet >= slimmable on seeds 0 and 2
+    assert "## Fine-tune recipes" not in text  # no recipe had a choice
+    runs[1]["distill_choice"] = {"chosen": 0.0, "validation_hypervolume": {"1": 0.04, "0": 0.05}}
+    text = module.markdown({"command": "c", "commit": "x", "machine": "m", "runs": runs})
+    assert "| a-width | 1 | 0 | 1: 0.0400, 0: 0.0500 |" in text.splitlines()
 
 
 def test_another_designs_rows_are_named_apart_and_follow_the_papers():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+import torch
 
 from tests.benchmark_scripts import load_benchmark
 
@@ -45,6 +46,55 @@ def test_a_distillation_override_names_another_file(tmp_path):
     # a weight that differs from the default learning rate's recipe gets tagged
     args.distill = 0.5
     assert "-lr0.0005-d0.5-" in module.leanet_path("convnet-mnist5k-width", "width", args).name
+
+
+def test_several_distillation_weights_keep_the_best_on_validation(tmp_path, monkeypatch):
+    """A recipe with several weights fine-tunes each into its own file, keeps the LEANet
+    whose validation front has the largest hypervolume under the recipe's file, and records
+    every weight's figure; a second call loads it without training or measuring again."""
+    module = load_benchmark("study_networks")
+    recipe = module.FINE_TUNE["convnet"]._replace(distill=(1.0, 0.0, 0.5))
+    monkeypatch.setitem(module.FINE_TUNE, "convnet", recipe)
+    tuned, scores = [], iter([0.03, 0.05, 0.05])  # 0.0 and 0.5 tie: the first listed wins
+
+    def fine_tune(net, train, **kwargs):
+        tuned.append(kwargs["distill"])
+        assert (kwargs["teacher"] is None) == (kwargs["distill"] == 0)
+        with torch.no_grad():  # each weight's network is told apart by its head
+            net.heads[0].mlp[-1].bias.fill_(kwargs["distill"])
+        return argparse.Namespace(history=[0], best_epoch=None)
+
+    monkeypatch.setattr(module, "fine_tune", fine_tune)
+    monkeypatch.setattr(module, "fit_heads", lambda *a, **k: None)
+    monkeypatch.setattr(module, "recalibrate_batch_norm", lambda *a, **k: None)
+    monkeypatch.setattr(module, "validation_hypervolume", lambda *a, **k: next(scores))
+    data = argparse.Namespace(train=None, val=None)
+    base = module.build_base("convnet", num_classes=10, in_channels=1, input_size=8)
+    name, args = "convnet-digits8x8-hybrid", _args(tmp_path)
+    path = module.leanet_path(name, "hybrid", args)
+    assert "-lr0.0005-d1_0_0.5val-" in path.name
+    net = module.trained_leanet(base, name, "hybrid", data, args)
+    assert tuned == [1.0, 0.0, 0.5]
+    assert net.heads[0].mlp[-1].bias[0].item() == 0.0
+    choice = module.recipe_choice(name, "hybrid", args)
+    assert choice == {
+        "chosen": 0.0,
+        "validation_hypervolume": {"1": 0.03, "0": 0.05, "0.5": 0.05},
+    }
+    for w in (1.0, 0.0, 0.5):  # each weight's own file, as a single-weight recipe names it
+        single = argparse.Namespace(**{**vars(args), "distill": w})
+        assert module.leanet_path(name, "hybrid", single).exists()
+    again = module.trained_leanet(base, name, "hybrid", data, args)
+    assert tuned == [1.0, 0.0, 0.5]  # nothing trained or measured again
+    assert again.heads[0].mlp[-1].bias[0].item() == 0.0
+
+
+def test_front_hypervolume_is_taken_from_the_studys_box():
+    module = load_benchmark("study_networks")
+    # one point 0.02 above the floor (full - 0.05) and 0.25 below the energy bound 1.25
+    assert module.front_hypervolume([0.95], [1.0], 0.98) == pytest.approx(0.02 * 0.25)
+    # points outside the box add nothing
+    assert module.front_hypervolume([0.95, 0.90], [1.0, 0.1], 0.98) == pytest.approx(0.005)
 
 
 def test_other_width_fractions_name_other_files_and_build_those_widths(tmp_path, monkeypatch):
