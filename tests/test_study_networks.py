@@ -24,10 +24,10 @@ def test_cache_names_carry_seed_epochs_and_recipe(tmp_path):
     assert base == "mobilenet-mnist5k-x0.5-e20-lr0.005-wd0.05-s2.pt"  # MobileNet's own training
     assert module.base_path("convnet", "mnist5k", args).name == "convnet-mnist5k-x0.5-e4-s2.pt"
     hybrid = module.leanet_path("mobilenet-mnist5k-hybrid", "hybrid", args).name
-    # MobileNet's fine-tuning recipe (all epochs, no early stopping), and the base's
-    # training (another base: another file)
+    # MobileNet's fine-tuning recipe (all epochs, no early stopping, distillation 1 or 0
+    # chosen on validation), and the base's training (another base: another file)
     assert hybrid == (
-        "mobilenet-mnist5k-hybrid-s2-h20-ft40-lr0.005-d1-wd0.05-fixed-base-lr0.005-wd0.05-bn.pt"
+        "mobilenet-mnist5k-hybrid-s2-h20-ft40-lr0.005-d1_0val-wd0.05-fixed-base-lr0.005-wd0.05-bn.pt"
     )
     convnet = module.leanet_path("convnet-digits8x8-width", "width", _args(tmp_path, 3)).name
     assert convnet == "convnet-digits8x8-width-s2-h20-ft3-fixed-bn.pt"  # the default lr: no tag
@@ -40,7 +40,7 @@ def test_a_distillation_override_names_another_file(tmp_path):
     args = _args(tmp_path)
     args.distill = 0.0
     assert module.fine_tune_recipe("mobilenet-mnist5k-hybrid", args).distill == 0.0
-    assert module.FINE_TUNE["mobilenet"].distill == 1.0  # the recipe itself is untouched
+    assert module.FINE_TUNE["mobilenet"].distill == (1.0, 0.0)  # the recipe is untouched
     hybrid = module.leanet_path("mobilenet-mnist5k-hybrid", "hybrid", args).name
     assert "-lr0.005-d0-wd0.05-" in hybrid  # never the distilled network's cache file
     # a weight that differs from the default learning rate's recipe gets tagged
