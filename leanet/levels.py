@@ -33,12 +33,12 @@ matching batch-norm channels; the image channels are never sliced. Three schemes
   newer bands). Before recalibration the levels fell far short (``benchmarks/results/
   leanet_levels.md``: VGG-16 x0.25 last level 71.7% against 96.8% sliced, MobileNet x0.5
   57.3% against 85.9%). The study's recipe (:func:`leanet.train.recalibrate_batch_norm`,
-  heads, then :func:`leanet.train.fine_tune` for a fixed number of epochs, with
-  distillation for MobileNet) brings ConvNet and VGG-16 levels on MNIST to the full
-  network's accuracy and MobileNet's within 0.3 points (0.969 against 0.971, 40 epochs;
-  ``benchmarks/results/leanet_seeds.md``, 3 seeds); on the 8x8 digits the top level stays
-  0.4-2.4 points short, which is what the hybrid scheme is for. Fine-tuning is an explicit
-  option, never silent.
+  heads, then :func:`leanet.train.fine_tune` for a fixed number of epochs, for MobileNet
+  with or without distillation, whichever validation prefers) brings ConvNet and VGG-16
+  levels on MNIST to the full network's accuracy and MobileNet's within 0.3 points (0.969
+  against 0.971, 40 epochs; ``benchmarks/results/leanet_seeds.md``, 3 seeds); on the 8x8
+  digits the top level stays 0.4-2.4 points short, which is what the hybrid scheme is for.
+  Fine-tuning is an explicit option, never silent.
 - ``scheme="slice"``: level k is the plain first-``w_k``-channels slice (all cross
   connections). Level L is exactly the pretrained feature extractor and accuracy is kept,
   but nothing carries over between levels (an old channel of layer 2 reads new channels
