@@ -96,4 +96,8 @@ def test_a_recorded_width_leanet_rebuilds_to_its_level_accuracies(tmp_path, leve
         rebuilt["level_test_accuracy"], recorded["level_test_accuracy"], strict=True
     ):
         assert got == pytest.approx(want, abs=TOLERANCE)
+    # the validation figures a recipe choice reads are recorded (the ConvNet has no choice)
+    assert rebuilt["distill_choice"] is None
+    assert set(rebuilt["val_hypervolume"]) == {"reference", "slimmable"}
+    assert all(v > 0 for v in rebuilt["val_hypervolume"].values())
     assert Path(tmp_path / "w.md").exists()
