@@ -254,7 +254,7 @@ def trained_leanet(base, name: str, levels: str, data, args):
     path = leanet_path(name, levels, args)
     if path.exists():
         return load_leanet(path)[0]
-    if ft and isinstance(recipe.distill, tuple):
+    if _has_choice(name, levels, args):
         return chosen_on_validation(base, name, levels, data, args)
     kind = (
         dict(levels="width", scheme=WIDTH_LEVELS[levels], fractions=width_fractions(args))
@@ -297,14 +297,21 @@ def front_hypervolume(accuracy, energy_ratio, full_accuracy: float) -> float:
     return hypervolume(Y.reshape(-1, 2), ref)
 
 
-def validation_hypervolume(net, base, data, n_samples: int = 50_000) -> float:
+def validation_hypervolume(net, full_accuracy: float, data, n_samples: int = 50_000) -> float:
     """Hypervolume of ``net``'s dense validation front (:func:`front_hypervolume`, against
-    ``base``'s validation accuracy): the study's test figure, on the split a recipe is
-    chosen on."""
+    the full network's validation accuracy ``full_accuracy``): the study's test figure, on
+    the split a recipe is chosen on."""
     costs = measure_costs(net, "45nm-fp32", latency=False)
     val = ThresholdEvaluator.from_model(net, data.val, costs)
     front, _ = reference_front(val, n_samples=n_samples)
-    return front_hypervolume(front.accuracy, front.energy_ratio, evaluate(base, data.val))
+    return front_hypervolume(front.accuracy, front.energy_ratio, full_accuracy)
+
+
+def _has_choice(name: str, levels: str, args) -> bool:
+    """Whether the LEANet's recipe fine-tunes with several distillation weights and keeps
+    one (:func:`chosen_on_validation`)."""
+    recipe = fine_tune_recipe(name, args)
+    return bool(fine_tune_epochs(name, levels, args)) and isinstance(recipe.distill, tuple)
 
 
 def chosen_on_validation(base, name: str, levels: str, data, args):
@@ -314,12 +321,13 @@ def chosen_on_validation(base, name: str, levels: str, data, args):
     weight's figure in its meta (:func:`recipe_choice`). Choosing on validation, as early
     stopping would, keeps the test split for the bar."""
     weights = fine_tune_recipe(name, args).distill
+    full_accuracy = evaluate(base, data.val)
     scores, nets = {}, {}
     for w in weights:
         nets[w] = trained_leanet(
             base, name, levels, data, argparse.Namespace(**{**vars(args), "distill": w})
         )
-        scores[w] = validation_hypervolume(nets[w], base, data)
+        scores[w] = validation_hypervolume(nets[w], full_accuracy, data)
     best = max(scores, key=scores.get)
     log(f"{name}: distillation {best:g} chosen on validation ({scores})")
     choice = {"chosen": best, "validation_hypervolume": {f"{w:g}": hv for w, hv in scores.items()}}
@@ -333,9 +341,12 @@ def chosen_on_validation(base, name: str, levels: str, data, args):
 
 def recipe_choice(name: str, levels: str, args) -> dict | None:
     """What :func:`chosen_on_validation` chose for a cached LEANet (None for a recipe
-    without a choice): the weight kept and every weight's validation hypervolume."""
+    without a choice, whose file is not read): the weight kept and every weight's
+    validation hypervolume."""
     path = leanet_path(name, levels, args)
-    return load_leanet(path)[1].get("distill_choice") if path.exists() else None
+    if not _has_choice(name, levels, args) or not path.exists():
+        return None
+    return load_leanet(path)[1].get("distill_choice")
 
 
 def trained_slimmable(base, name: str, data, epochs: int, args):

@@ -67,7 +67,13 @@ def test_several_distillation_weights_keep_the_best_on_validation(tmp_path, monk
     monkeypatch.setattr(module, "fine_tune", fine_tune)
     monkeypatch.setattr(module, "fit_heads", lambda *a, **k: None)
     monkeypatch.setattr(module, "recalibrate_batch_norm", lambda *a, **k: None)
-    monkeypatch.setattr(module, "validation_hypervolume", lambda *a, **k: next(scores))
+    monkeypatch.setattr(module, "evaluate", lambda model, dataset: 0.97)
+
+    def validation_hypervolume(net, full_accuracy, data):
+        assert full_accuracy == 0.97  # the full network's validation accuracy
+        return next(scores)
+
+    monkeypatch.setattr(module, "validation_hypervolume", validation_hypervolume)
     data = argparse.Namespace(train=None, val=None)
     base = module.build_base("convnet", num_classes=10, in_channels=1, input_size=8)
     name, args = "convnet-digits8x8-hybrid", _args(tmp_path)
