@@ -107,7 +107,10 @@ class _WordCounter(TorchDispatchMode):
         super().__init__()
         self.weight_words = 0
         self.activation_words = 0
-        self._columns: set[int] = set()  # im2col outputs not yet read
+        # column buffers not yet read (data pointer -> words of the map they were made of),
+        # and zero-padded maps (the same) that columns may still be copied from
+        self._columns: dict[int, int] = {}
+        self._padded: dict[int, int] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
@@ -116,20 +119,23 @@ class _WordCounter(TorchDispatchMode):
             x, w, b = (args[i] if i is not None else None for i in operands)
             self.weight_words += w.numel() + (b.numel() if isinstance(b, Tensor) else 0)
             self.activation_words += x.numel() + out.numel()
-        # The runtime's batch-1 depthwise convolution, im2col + baddbmm (leanet.folding._Conv),
+        # The runtime's batch-1 depthwise convolution, columns + baddbmm (leanet.folding._Conv),
         # is counted as the convolution it is: its input map, weights and output map. Its
-        # column buffer is the convolution's internal scratch, as PyTorch's own im2col
-        # convolution's is (which the dispatcher never shows). Any other baddbmm (the dense
-        # depthwise option) reads its whole third operand as the input map.
+        # columns (from im2col, or copied from a strided view of the zero-padded map) are the
+        # convolution's internal scratch, as PyTorch's own im2col convolution's are (which the
+        # dispatcher never shows). Any other baddbmm (the dense depthwise option) reads its
+        # whole third operand as the input map. Padding alone is not counted: an operator
+        # that reads the padded map counts what it reads.
         elif func is aten.im2col.default:
-            self.activation_words += args[0].numel()
-            self._columns.add(out.data_ptr())
+            self._columns[out.data_ptr()] = args[0].numel()
+        elif func is aten.constant_pad_nd.default:
+            self._padded[out.untyped_storage().data_ptr()] = args[0].numel()
+        elif func is aten.clone.default and args[0].untyped_storage().data_ptr() in self._padded:
+            self._columns[out.data_ptr()] = self._padded.pop(args[0].untyped_storage().data_ptr())
         elif func is aten.baddbmm.default:
             x = args[2]
-            scratch = x.data_ptr() in self._columns
-            self._columns.discard(x.data_ptr())
             self.weight_words += args[1].numel() + args[0].numel()
-            self.activation_words += out.numel() + (0 if scratch else x.numel())
+            self.activation_words += out.numel() + self._columns.pop(x.data_ptr(), x.numel())
         return out
 
 

@@ -23,6 +23,9 @@ from leanet.model import Head
 
 __all__ = [
     "DENSE_DEPTHWISE_POSITIONS",
+    "STRIDED_DEPTHWISE_CHANNELS",
+    "STRIDED_DEPTHWISE_OUTPUTS",
+    "UNFOLD_DEPTHWISE_OUTPUTS",
     "band_ops",
     "densify_depthwise",
     "fold_head",
@@ -43,16 +46,26 @@ DENSE_DEPTHWISE_POSITIONS = 64
 #: im2col + one ``baddbmm`` (:class:`_Conv`). Measured (traced, one thread, 3 x 3 kernels):
 #: 0.24-0.69x oneDNN's time up to 1024 outputs, 0.63-0.9x at 2048, 0.97-1.5x at 4096-8192.
 UNFOLD_DEPTHWISE_OUTPUTS = 2048
+#: Larger depthwise outputs with at most this many channels, and at most
+#: :data:`STRIDED_DEPTHWISE_OUTPUTS` values, run at batch 1 as a strided copy of the padded
+#: map's windows + one ``baddbmm``: 0.43-0.93x oneDNN's time there, while with more channels
+#: (128-512) the per-channel products lose (1.1-2.0x), as do 32 x 32 x 32 outputs (1.25x);
+#: ``benchmarks/results/depthwise_kernels.md``.
+STRIDED_DEPTHWISE_CHANNELS = 64
+STRIDED_DEPTHWISE_OUTPUTS = 16384
 
 
 class _Conv(nn.Module):
     """A convolution with pre-sliced, contiguous (BN-folded) weights.
 
-    A depthwise one with a small output runs at batch 1 as im2col (``F.unfold``) and one
-    ``baddbmm`` over channels: exactly the convolution's MACs, while oneDNN spends ~50 us
-    per depthwise call in its glue whatever the size (2-4 us computing). Larger maps and
+    A depthwise one runs at batch 1 as columns (one row of kh * kw input values per output
+    value and channel) and one ``baddbmm`` over channels: exactly the convolution's MACs,
+    while oneDNN spends ~50 us per depthwise call in its glue whatever the size (2-4 us
+    computing). Small outputs get their columns from im2col (``F.unfold``); larger ones
+    with few channels from a strided view of the zero-padded map, copied (PyTorch's im2col
+    kernel is 2-5x slower than that copy on maps of 16 x 16 and more). Larger outputs and
     batches take ``F.conv2d``. The runtime scripts depthwise convolutions before tracing
-    (:func:`script_depthwise`) so that both branches survive in the traced step."""
+    (:func:`script_depthwise`) so that every branch survives in the traced step."""
 
     def __init__(
         self,
@@ -78,6 +91,7 @@ class _Conv(nn.Module):
         c, kh, kw = weight.shape[0], weight.shape[-2], weight.shape[-1]
         self.kernel = (int(kh), int(kw))
         self.max_outputs = UNFOLD_DEPTHWISE_OUTPUTS
+        self.max_strided = STRIDED_DEPTHWISE_OUTPUTS if c <= STRIDED_DEPTHWISE_CHANNELS else 0
         rows = bias3 = None  # the unfold branch's weights: one row of kh * kw per channel
         if self.unfold:
             rows = self.weight.reshape(c, 1, kh * kw).contiguous()
@@ -91,10 +105,17 @@ class _Conv(nn.Module):
             (ph, pw), (dh, dw) = self.padding, self.dilation
             h = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
             w = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-            if self.groups * h * w <= self.max_outputs:
+            c = self.groups
+            if c * h * w <= self.max_outputs:
                 cols = F.unfold(x, self.kernel, self.dilation, self.padding, self.stride)
-                y = torch.baddbmm(self.bias3, self.rows, cols.view(self.groups, kh * kw, h * w))
-                return y.view(1, self.groups, h, w)
+                y = torch.baddbmm(self.bias3, self.rows, cols.view(c, kh * kw, h * w))
+                return y.view(1, c, h, w)
+            if c * h * w <= self.max_strided:
+                xp = F.pad(x, [pw, pw, ph, ph])
+                hp, wp = xp.shape[2], xp.shape[3]
+                windows = xp.as_strided([c, kh, kw, h, w], [hp * wp, dh * wp, dw, sh * wp, sw])
+                cols = windows.reshape(c, kh * kw, h * w)  # the one copy: these are columns
+                return torch.baddbmm(self.bias3, self.rows, cols).view(1, c, h, w)
         return F.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )

@@ -267,14 +267,23 @@ def test_skipped_levels_are_neither_run_nor_charged(scheme, digits):
 
 
 class _OpRecorder(TorchDispatchMode):
+    """Names of the operators called; an ``as_strided`` of a freshly zero-padded map (the
+    batch-1 depthwise convolution's windows, ``leanet.folding._Conv``) is named "windows",
+    apart from views of anything else (a band buffer)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.ops: list[str] = []
         self.copied = 0
+        self._padded: set[int] = set()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
+        if name == "constant_pad_nd":
+            self._padded.add(out.data_ptr())
+        elif name == "as_strided" and args[0].data_ptr() in self._padded:
+            name = "windows"
         self.ops.append(name)
         if name == "copy_":
             self.copied += args[0].numel()
@@ -435,11 +444,16 @@ def test_dense_depthwise_costs_more_macs_than_charged():
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize(("channels", "size"), [(16, 8), (128, 2), (64, 16)])
-def test_depthwise_at_batch_1_is_im2col_on_small_maps_and_the_traced_step_keeps_both(
+@pytest.mark.parametrize(("channels", "size"), [(16, 8), (128, 2), (64, 16), (8, 32), (128, 16)])
+def test_depthwise_at_batch_1_runs_as_columns_and_the_traced_step_keeps_every_branch(
     channels, size, stride
 ):
-    from leanet.folding import UNFOLD_DEPTHWISE_OUTPUTS, _Conv
+    from leanet.folding import (
+        STRIDED_DEPTHWISE_CHANNELS,
+        STRIDED_DEPTHWISE_OUTPUTS,
+        UNFOLD_DEPTHWISE_OUTPUTS,
+        _Conv,
+    )
 
     like = nn.Conv2d(channels, channels, 3, stride, 1, groups=channels)
     conv = _Conv(like.weight, like.bias, like, channels, depthwise=True)
@@ -447,18 +461,26 @@ def test_depthwise_at_batch_1_is_im2col_on_small_maps_and_the_traced_step_keeps_
         nn.Sequential(conv, nn.ReLU()), (torch.randn(2, channels, size, size),)
     )
     out = (size - 1) // stride + 1
-    small = channels * out * out <= UNFOLD_DEPTHWISE_OUTPUTS
-    for n, ops in ((1, {"im2col", "baddbmm"} if small else {"convolution"}), (3, {"convolution"})):
+    outputs = channels * out * out
+    if outputs <= UNFOLD_DEPTHWISE_OUTPUTS:
+        batch_1 = {"im2col", "baddbmm"}
+    elif channels <= STRIDED_DEPTHWISE_CHANNELS and outputs <= STRIDED_DEPTHWISE_OUTPUTS:
+        batch_1 = {"constant_pad_nd", "clone", "baddbmm"}
+    else:
+        batch_1 = {"convolution"}
+    for n, ops in ((1, batch_1), (3, {"convolution"})):
         x = torch.randn(n, channels, size, size)
         want = torch.relu(like(x)).detach()
         for module in (conv, traced):
             with _OpRecorder() as rec:
                 got = module(x) if module is traced else torch.relu(module(x))
             assert _close(got, want), (n, module)
-            assert ops <= set(rec.ops) and ("im2col" in rec.ops) == (ops != {"convolution"})
+            assert ops <= set(rec.ops)
+            assert ("baddbmm" in rec.ops) == (ops != {"convolution"})
     # Counted as the convolution it is (input map, weights, output map), as charged.
     x = torch.randn(1, channels, size, size)
     assert count_work(conv, x)[1] == count_work(like, x)[1]
+    assert count_work(traced, x)[1] == count_work(nn.Sequential(like, nn.ReLU()), x)[1]
 
 
 def test_runtime_options_are_checked():
