@@ -1,0 +1,40 @@
+"""What one validation image at the top of a threshold front is worth
+(``benchmarks/front_top.py``): checked on a two-level problem small enough to know by hand."""
+
+from __future__ import annotations
+
+import torch
+
+from leanet.evaluator import ThresholdEvaluator
+from tests.benchmark_scripts import load_benchmark
+
+
+def _two_levels() -> ThresholdEvaluator:
+    """20 inputs. Level 1 (cost 0.2) is right on the 16 most confident, level 2 (the full
+    network, cost 1.2 when reached) on every input but one. So raising the threshold lifts
+    accuracy one image at a time, from 16/20 (T = 0) to 19/20 (all four passed on)."""
+    confidence = torch.stack([torch.linspace(0.05, 0.99, 20), torch.ones(20)])
+    correct = torch.ones(2, 20, dtype=torch.bool)
+    correct[0, :4] = False  # the four least confident inputs are wrong at level 1
+    correct[1, 0] = False  # and the least confident one stays wrong at level 2
+    return ThresholdEvaluator(confidence, correct, torch.tensor([0.2, 1.2]), 1.0)
+
+
+def test_front_top_measures_the_hypervolume_and_cube_share_of_the_top_images():
+    module = load_benchmark("front_top")
+    evaluator = _two_levels()
+    got = module.measure(evaluator, reference_samples=2000, cube_samples=4096)
+    assert got["validation_images"] == 20 and got["top_accuracy"] == 0.95
+    # reference point: level-1 accuracy 0.80 minus 0.01, so the box spans 3.2 images below 0.95
+    assert got["box_images"] == 3
+    lost_1, lost_2 = got["hv_lost_below_top"]
+    assert 0.0 < lost_1 < lost_2 < 1.0
+    # The top (19/20) needs inputs 1-3 passed on: T above their confidences, the cube share
+    # where T > confidence of input 3 (the 4th value of the linspace) in the log space.
+    problem = module.ThresholdProblem(evaluator, reference=False)
+    u = torch.linspace(0, 1, 100_001, dtype=torch.float64).unsqueeze(-1)
+    accuracy = evaluator.evaluate(problem.from_unit(u)).accuracy
+    exact = [float((accuracy >= 0.95 - k / 20 - 1e-12).double().mean()) for k in range(3)]
+    for share, want in zip(got["cube_share_within"], exact, strict=True):
+        assert abs(share - want) < 0.01
+    assert got["hit_in_15_draws"][0] == 1.0 - (1.0 - got["cube_share_within"][0]) ** 15
