@@ -13,8 +13,8 @@ front's top end is worth a lot: this script measures, for each cached network of
   2 images of the top (200k scrambled Sobol points), and the chance that 15 uniform draws
   (the model-based phase's budget) land there at least once.
 
-    python benchmarks/front_top.py --archs convnet --datasets mnist5k --levels hybrid \
-        --fine-tune-epochs 10                              # results/front_top.*
+    python benchmarks/front_top.py --fine-tune-epochs 10     # results/front_top.*
+    python benchmarks/front_top.py --only convnet-mnist5k-hybrid --fine-tune-epochs 10
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--archs", nargs="+", default=list(leanet_study.NETS))
     parser.add_argument("--datasets", nargs="+", default=["mnist5k", "digits8x8"])
     parser.add_argument("--levels", nargs="+", default=["hybrid", "width", "depth"])
+    parser.add_argument("--only", nargs="+", default=None, help="only these networks (names)")
     parser.add_argument("--fine-tune-epochs", type=int, default=None, help="see leanet_study")
     parser.add_argument("--reference-samples", type=int, default=50_000)
     parser.add_argument("--cube-samples", type=int, default=200_000)
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
         for arch in args.archs:
             for levels in args.levels:
                 name = f"{arch}-{dataset}-{levels}"
+                if args.only and name not in args.only:
+                    continue
                 evaluator = validation_evaluator(name, arch, levels, data, args)
                 networks[name] = measure(evaluator, args.reference_samples, args.cube_samples)
                 print(name, networks[name], flush=True)
