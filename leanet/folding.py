@@ -48,9 +48,10 @@ DENSE_DEPTHWISE_POSITIONS = 64
 UNFOLD_DEPTHWISE_OUTPUTS = 2048
 #: Larger depthwise outputs with at most this many channels, and at most
 #: :data:`STRIDED_DEPTHWISE_OUTPUTS` values, run at batch 1 as a strided copy of the padded
-#: map's windows + one ``baddbmm``: 0.43-0.93x oneDNN's time there, while with more channels
-#: (128-512) the per-channel products lose (1.1-2.0x), as do 32 x 32 x 32 outputs (1.25x);
-#: ``benchmarks/results/depthwise_kernels.md``.
+#: map's windows + one ``baddbmm``: 0.43-0.87x oneDNN's time there in two runs, but for two
+#: border shapes (32 x 32 x 32 stride 2, 64 x 16 x 16) that read 0.92-1.15x; with more
+#: channels (128-512) the per-channel products lose (1.05-2.0x), as do 32 x 32 x 32 outputs
+#: (0.95-1.25x); ``benchmarks/results/depthwise_kernels.md``.
 STRIDED_DEPTHWISE_CHANNELS = 64
 STRIDED_DEPTHWISE_OUTPUTS = 16384
 
