@@ -10,7 +10,10 @@ and ``1`` the energy of the full pretrained network: a user deploys a LEANet onl
 costs less than the network it replaces, and accepts any accuracy down to the cheapest
 exit's. (Before, the energy coordinate was the cost of running every level, 1.4-3x the
 full network's, so most of the box lay where no user goes and hypervolume barely told the
-energy side of fronts apart.)
+energy side of fronts apart.) The box then spans only a few validation images of accuracy
+(3-39 on the study's networks), so the front's most accurate image alone holds 2-33% of
+the reference hypervolume (``benchmarks/results/front_top.md``): read small hypervolume
+gaps on small validation sets as a count of images.
 
 Search space. Confidences pile up just below 1 (a level's median can be 0.99999), so in
 ``T`` itself most of the cube gives the same objectives. Algorithms search instead in
