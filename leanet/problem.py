@@ -11,7 +11,7 @@ costs less than the network it replaces, and accepts any accuracy down to the ch
 exit's. (Before, the energy coordinate was the cost of running every level, 1.4-3x the
 full network's, so most of the box lay where no user goes and hypervolume barely told the
 energy side of fronts apart.) The box then spans only a few validation images of accuracy
-(3-39 on the study's networks), so the front's most accurate image alone holds 2-33% of
+(3-39 on 12 of the study's networks), so the front's most accurate image alone holds 2-33% of
 the reference hypervolume (``benchmarks/results/front_top.md``): read small hypervolume
 gaps on small validation sets as a count of images.
 
