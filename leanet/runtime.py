@@ -58,11 +58,11 @@ scripted before tracing so the step keeps the branch): with this and the views a
 study's 8x8 MobileNet hybrid's level-1 exit went from 0.65-0.73x to 0.57-0.60x of the full
 network (``leanet_seeds.md``, its note). On larger outputs PyTorch's im2col is slower
 (1.5-2.7x at 6-16k values), but a plain strided copy of the padded map's windows is not:
-with at most 64 channels and 16k outputs the columns come from that copy (0.43-0.93x
-oneDNN's time, ``benchmarks/results/depthwise_kernels.md``), which took the same network's
-level-1 exit from about 0.61x to 0.50x (its full network barely changes: its larger
-depthwise layers have more channels). Larger outputs, and batch 64, keep oneDNN. Tried and
-not adopted:
+with at most 64 channels and 16k outputs the columns come from that copy (0.4-0.9x
+oneDNN's time on most such shapes, ``benchmarks/results/depthwise_kernels.md``), which
+took the same network's level-1 exit from about 0.61x to 0.50x (its full network barely
+changes: its larger depthwise layers have more channels). Larger outputs, and batch 64,
+keep oneDNN. Tried and not adopted:
 channels-last (helps the full network more than level 1), prepacked weights,
 ``torch.jit.optimize_for_inference`` (oneDNN layouts: a random 8 x 8 ConvNet's hybrid
 level-1 exit went from 0.55x to 0.95x of its full network, which it slowed 525 -> 736 us),
