@@ -163,12 +163,18 @@ def markdown(payload: dict) -> str:
         "# The study's LEANets over seeds",
         "",
         "Commands that made the runs: "
-        + ", ".join(f"`{c}`" for c in payload.get("commands", [payload["command"]])),
+        + ", ".join(
+            f"`{provenance.without_note(c)}`" for c in payload.get("commands", [payload["command"]])
+        ),
         "",
         f"Commit of the runs: {payload['commit']}. Machine: {payload['machine']}.",
         "Each cell: median over seeds (min-max). A seed sets the data split and every "
-        "training run.",
-        *(["", payload["note"]] if payload.get("note") else []),
+        "training run."
+        + (
+            " How the runs were made and re-measured: the last section."
+            if payload.get("note")
+            else ""
+        ),
         "",
         "## Level test accuracy (levels 1..L) vs the full network and the slimmable network",
         "",
@@ -252,6 +258,8 @@ def markdown(payload: dict) -> str:
             lines.append(f"| {r['name']} | {r['seed']} | {c['chosen']:g} | {scores} |")
     cpu = sum(r["cpu_seconds"] for r in runs)
     lines += ["", f"CPU time of the runs (training included unless cached): {cpu:.0f} s.", ""]
+    if payload.get("note"):  # the provenance history grows with every re-measurement: last
+        lines += ["## How the runs were made and re-measured", "", payload["note"], ""]
     return "\n".join(lines)
 
 

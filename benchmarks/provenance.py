@@ -134,3 +134,14 @@ def write_results(out: Path, payload: dict, text: str) -> None:
     out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     write_markdown(out.with_suffix(".md"), text)
     print(text)
+
+
+def without_note(command: str) -> str:
+    """``command`` with its ``--note`` text elided, for a report's list of commands: a merge
+    that re-states the findings in full would otherwise fill that list many times over
+    (the JSON keeps the exact commands; the report prints the latest note itself)."""
+    words = shlex.split(command)
+    for i, word in enumerate(words[:-1]):
+        if word == "--note":
+            words[i + 1] = "<findings, as of that merge>"
+    return " ".join(map(shlex.quote, words))

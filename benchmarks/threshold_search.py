@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import sys
 import time
@@ -165,17 +164,6 @@ def _ratios(runs: list[dict], method: tuple, at: int, networks=None) -> list[flo
     ]
 
 
-def _without_note(command: str) -> str:
-    """``command`` with its ``--note`` text elided: each merge re-stated the findings in
-    full, which then filled the report's command list many times over (the JSON keeps the
-    exact commands; the latest findings are printed below them)."""
-    words = shlex.split(command)
-    for i, word in enumerate(words[:-1]):
-        if word == "--note":
-            words[i + 1] = "<findings, as of that merge>"
-    return " ".join(map(shlex.quote, words))
-
-
 def markdown(payload: dict) -> str:
     """The report: a summary row per (algorithm, space) with Sobol in the same space on the
     same networks as its bar, then per network and algorithm the ratio after the last
@@ -188,7 +176,7 @@ def markdown(payload: dict) -> str:
         "# Threshold search: algorithms and search spaces against Sobol",
         "",
         "Commands that made the runs: "
-        + ", ".join(f"`{_without_note(c)}`" for c in payload["commands"]),
+        + ", ".join(f"`{provenance.without_note(c)}`" for c in payload["commands"]),
         "",
         "Commits of the runs: " + ", ".join(dict.fromkeys(r["commit"] for r in runs)) + "  ",
         f"Machine: {payload['machine']}",

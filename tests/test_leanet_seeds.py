@@ -58,6 +58,18 @@ def test_summary_is_median_and_range_over_seeds():
     runs[1]["distill_choice"] = {"chosen": 0.0, "validation_hypervolume": {"1": 0.04, "0": 0.05}}
     text = module.markdown({"command": "c", "commit": "x", "machine": "m", "runs": runs})
     assert "| a-width | 1 | 0 | 1: 0.0400, 0: 0.0500 |" in text.splitlines()
+    assert "How the runs were made" not in text  # no provenance note: no section
+
+
+def test_the_provenance_note_comes_after_every_table():
+    """The note grows with every re-measurement; the tables come first, the note last."""
+    module = load_benchmark("leanet_seeds")
+    runs = [_run("a-width", 0, [0.90, 0.95], slim_hv=0.03, hv=0.04)]
+    payload = {"command": "c", "commit": "x", "machine": "m", "runs": runs, "note": "NOTE"}
+    lines = module.markdown(payload).splitlines()
+    assert lines.count("NOTE") == 1
+    assert lines.index("NOTE") > max(i for i, line in enumerate(lines) if line.startswith("|"))
+    assert lines[lines.index("NOTE") - 2] == "## How the runs were made and re-measured"
 
 
 def test_another_designs_rows_are_named_apart_and_follow_the_papers():

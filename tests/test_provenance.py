@@ -98,3 +98,12 @@ def test_write_results_writes_the_payload_and_the_report_keeping_the_findings(tm
     assert json.loads((tmp_path / "sub" / "r.json").read_text()) == {"rows": [2]}
     assert (tmp_path / "sub" / "r.md").read_text() == "# R2\n## What this says\n\nA finding.\n"
     assert capsys.readouterr().out == "# R\n\n# R2\n\n"
+
+
+def test_without_note_elides_only_the_note_text():
+    provenance = load_benchmark("provenance")
+    command = provenance.command_line("s.py", ["--seeds", "3", "--note", "long findings", "--x"])
+    assert provenance.without_note(command) == (
+        ".venv/bin/python benchmarks/s.py --seeds 3 --note '<findings, as of that merge>' --x"
+    )
+    assert provenance.without_note("a.py --seeds 3") == "a.py --seeds 3"
