@@ -38,3 +38,17 @@ def test_front_top_measures_the_hypervolume_and_cube_share_of_the_top_images():
     for share, want in zip(got["cube_share_within"], exact, strict=True):
         assert abs(share - want) < 0.01
     assert got["hit_in_15_draws"][0] == 1.0 - (1.0 - got["cube_share_within"][0]) ** 15
+
+
+def test_the_climb_reaches_a_top_that_is_uphill_and_stops_where_nothing_rises():
+    module = load_benchmark("front_top")
+    evaluator = _two_levels()  # accuracy only rises with T: the top is uphill from T = 0
+    problem = module.ThresholdProblem(evaluator, reference=False)
+    start = torch.zeros(1, dtype=torch.float64)  # T = 0: 16 of 20 right
+    assert module.climb_from(evaluator, problem, start, 0.95, budget=200) == (0.95, 6)
+    # Asked for more than the front holds, it stops after a sweep that gains nothing.
+    reached, spent = module.climb_from(evaluator, problem, start, 1.0, budget=200)
+    assert reached == 0.95 and spent == 12
+    # Whole searches: the climb starts where the search ended and never loses accuracy.
+    got = module.climb(evaluator, "sobol", 0, evals=10)
+    assert got["images_below_top_after_climb"] <= got["images_below_top"]
