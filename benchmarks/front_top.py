@@ -43,8 +43,9 @@ RESULTS = Path(__file__).parent / "results"
 DRAWS = 15  # the model-based evaluations of a 25-evaluation search after 10 Sobol points
 
 
-def measure(evaluator, reference_samples: int, cube_samples: int) -> dict:
-    problem = ThresholdProblem(evaluator, reference_samples=reference_samples)
+def measure(problem: ThresholdProblem, cube_samples: int) -> dict:
+    """The top's share of the reference hypervolume and of the search cube (see above)."""
+    evaluator = problem.evaluator
     front = problem.reference.objectives()  # (accuracy, -energy ratio)
     n = evaluator.correct.shape[-1]
     top = float(front[:, 0].max())
@@ -70,10 +71,11 @@ def measure(evaluator, reference_samples: int, cube_samples: int) -> dict:
 STEPS = (-0.1, -0.05, -0.02, 0.02, 0.05, 0.1)
 
 
-def climb_from(evaluator, problem: ThresholdProblem, u: torch.Tensor, top: float, budget: int):
+def climb_from(problem: ThresholdProblem, u: torch.Tensor, top: float, budget: int):
     """Greedy coordinate climb in ``problem``'s search space from ``u``: every coordinate
     moved by each of :data:`STEPS`, the most accurate move kept (ties: the cheapest) while
     accuracy rises and ``top`` is not reached. Returns (accuracy reached, evaluations)."""
+    evaluator = problem.evaluator
     best = float(evaluator.evaluate(problem.from_unit(u.unsqueeze(0))).accuracy[0])
     spent = 0
     while best < top - 1e-12 and spent < budget:
@@ -93,18 +95,20 @@ def climb_from(evaluator, problem: ThresholdProblem, u: torch.Tensor, top: float
     return best, spent
 
 
-def climb(evaluator, algorithm: str, seed: int, evals: int = 25, budget: int = 200) -> dict:
+def climb(
+    problem: ThresholdProblem, algorithm: str, seed: int, evals: int = 25, budget: int = 200
+) -> dict:
     """Search, then climb from the most accurate point found (ties: the cheapest): images
     below the front's top before and after, and the evaluations the climb spent."""
-    problem = ThresholdProblem(evaluator, reference_samples=50_000)
-    top, n = float(problem.reference.accuracy.max()), evaluator.correct.shape[-1]
+    top = float(problem.reference.accuracy.max())
+    n = problem.evaluator.correct.shape[-1]
     result = mobo.optimize(
         problem, algorithm, n_evals=evals, seed=seed, show_progress=False, n_initial=10
     )
     accuracy, energy = result.Y[:, 0], -result.Y[:, 1]
     i = max(range(len(accuracy)), key=lambda j: (float(accuracy[j]), -float(energy[j])))
     u = problem.to_unit(result.X[i : i + 1].double())[0]
-    best, spent = climb_from(evaluator, problem, u, top, budget)
+    best, spent = climb_from(problem, u, top, budget)
     return {
         "seed": seed,
         "images_below_top": round((top - float(accuracy[i])) * n),
@@ -186,10 +190,12 @@ def main(argv: list[str] | None = None) -> dict:
                 if args.only and name not in args.only:
                     continue
                 evaluator = validation_evaluator(name, arch, levels, data, args)
-                networks[name] = measure(evaluator, args.reference_samples, args.cube_samples)
+                # one dense reference front per network, for the measure and every search
+                problem = ThresholdProblem(evaluator, reference_samples=args.reference_samples)
+                networks[name] = measure(problem, args.cube_samples)
                 if args.climb:
                     networks[name]["climb"] = [
-                        climb(evaluator, args.climb, seed) for seed in range(args.seeds)
+                        climb(problem, args.climb, seed) for seed in range(args.seeds)
                     ]
                 print(name, networks[name], flush=True)
     payload = {
