@@ -10,7 +10,8 @@ shapes MobileNet's levels meet, so the rule's thresholds come from a table:
   (``reshape``) + one ``baddbmm``: the same product, with a plain strided copy instead of
   PyTorch's im2col kernel.
 
-Each is wrapped in a module, traced and frozen as the runtime's steps are, and timed
+Each is the runtime's own convolution with that branch forced, traced and frozen as the
+runtime's steps are (``leanet.runtime._trace``), and timed
 interleaved on one thread (:func:`leanet.timing.cpu_times`, CPU time, median over repeats).
 
     python benchmarks/depthwise_kernels.py            # results/depthwise_kernels.md
@@ -20,16 +21,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402
 
+from leanet.folding import _Conv  # noqa: E402
+from leanet.runtime import _trace  # noqa: E402
 from leanet.timing import cpu_times  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -55,39 +56,27 @@ SHAPES = [
 ]
 
 
-class _Kernel(nn.Module):
-    def __init__(self, kind: str, channels: int, size: int, stride: int):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.register_buffer("weight", torch.randn(channels, 1, 3, 3, generator=g))
-        self.register_buffer("bias", torch.randn(channels, generator=g))
-        self.register_buffer("rows", self.weight.reshape(channels, 1, 9).clone())
-        self.register_buffer("bias3", self.bias.reshape(channels, 1, 1).clone())
-        self.kind, self.channels, self.stride = kind, channels, stride
-        self.out = (size - 1) // stride + 1
+#: Output bound that no shape here reaches: forces a branch of the runtime's convolution.
+_ALWAYS = 1 << 30
 
-    def forward(self, x: Tensor) -> Tensor:
-        c, s, o = self.channels, self.stride, self.out
-        if self.kind == "conv":
-            return F.conv2d(x, self.weight, self.bias, s, 1, 1, c)
-        if self.kind == "unfold":
-            cols = F.unfold(x, (3, 3), 1, 1, s).view(c, 9, o * o)
-        else:
-            xp = F.pad(x, [1, 1, 1, 1])
-            hp, wp = xp.shape[2], xp.shape[3]
-            view = xp.as_strided([c, 3, 3, o, o], [hp * wp, wp, 1, s * wp, s])
-            cols = view.reshape(c, 9, o * o)
-        return torch.baddbmm(self.bias3, self.rows, cols).view(1, c, o, o)
+
+def _kernel(kind: str, channels: int, stride: int, x: Tensor):
+    """The runtime's own depthwise convolution (:class:`leanet.folding._Conv`) with its
+    batch-1 branch forced to ``kind``, traced and frozen as the runtime's steps are."""
+    like = nn.Conv2d(channels, channels, 3, stride, 1, groups=channels)
+    conv = _Conv(like.weight, like.bias, like, channels, depthwise=True)
+    conv.max_outputs = _ALWAYS if kind == "unfold" else 0
+    conv.max_strided = _ALWAYS if kind == "strided" else 0
+    return _trace(nn.Sequential(conv), (x,))  # inside a step, as in the runtime
 
 
 def measure(channels: int, size: int, stride: int, repeats: int) -> dict:
     x = torch.randn(1, channels, size, size, generator=torch.Generator().manual_seed(1))
     fns, want = {}, None
     for kind in ("conv", "unfold", "strided"):
-        module = _Kernel(kind, channels, size, stride).eval()
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            step = torch.jit.freeze(torch.jit.trace(module, (x,), check_trace=False))
+        torch.manual_seed(0)  # the same weights for every kind
+        step = _kernel(kind, channels, stride, x)
+        with torch.no_grad():
             got = step(x)
         want = got if want is None else want
         if not torch.allclose(got, want, atol=1e-4):
