@@ -30,6 +30,7 @@ from torch import Tensor
 
 from leanet.checkpoints import atomic_save
 from leanet.device import on_device
+from leanet.model import counted
 from mobo.metrics import hypervolume, pareto_mask
 
 #: Threshold vectors evaluated per chunk; bounds memory at about CHUNK x N x L bytes.
@@ -263,6 +264,13 @@ class ThresholdEvaluator:
             raise ValueError(
                 f"exit_cost must have one entry per level ({confidence.shape[0]}), "
                 f"got shape {tuple(exit_cost.shape)}"
+            )
+        nan = torch.isnan(confidence).any(dim=0)
+        if nan.any():
+            raise ValueError(
+                f"confidence is NaN for {counted(nan, 'input', 'columns')}: "
+                "images with NaN or infinite values, or a network that overflows on them; "
+                "no threshold can decide on them"
             )
         if not full_cost > 0:
             raise ValueError(f"full_cost must be positive, got {full_cost!r}")

@@ -262,7 +262,10 @@ class LEANet(nn.Module):
             elif t[k - 1] >= 1.0:
                 done = torch.zeros(active.numel(), dtype=torch.bool, device=x.device)
             else:
-                done = confidence(logits, self.confidence) >= t[k - 1]
+                c = confidence(logits, self.confidence)
+                if torch.isnan(c).any():  # finite images (checked), so the network
+                    nan_confidence(x, k)
+                done = c >= t[k - 1]
             prediction[active[done]] = logits[done].argmax(dim=-1)
             exit_level[active[done]] = k
             if k < self.num_levels and done.any():
@@ -309,6 +312,7 @@ class LEANet(nn.Module):
                 f"x has images of {x.shape[2]} x {x.shape[3]} px, the network was built for "
                 f"{size} x {size} (N x {built}), got shape {tuple(x.shape)}"
             )
+        check_finite_images(x)
         return x.to(device=param.device, dtype=param.dtype)
 
     def level_features(self, x: Tensor, *, upto: int | None = None) -> list[Tensor]:
@@ -427,6 +431,36 @@ def build(
     if levels == "width" and scheme == "hybrid":
         heads[-1] = PretrainedHead(_deepcopy(base.classifier), _deepcopy(base.pool))
     return LEANet(base, lv, heads, confidence=confidence, head_hidden=head_hidden)
+
+
+def check_finite_images(x: Tensor) -> None:
+    """Raise a ``ValueError`` naming the rows of the `N x C x H x W` batch ``x`` that hold
+    NaN or infinite values: they would reach every level with a NaN confidence, never pass
+    a threshold, and get the last level's arbitrary answer at the full cost, silently."""
+    bad = (~torch.isfinite(x)).flatten(1).any(dim=1)
+    if bad.any():
+        raise ValueError(
+            f"x holds NaN or infinite values in {counted(bad, 'image')}; no level can "
+            "decide on them"
+        )
+
+
+def nan_confidence(images: Tensor, level: int) -> None:
+    """Raise the ``ValueError`` for a NaN confidence at ``level`` (1-based) on ``images``:
+    non-finite images, named by row, or else a network that overflows on them."""
+    check_finite_images(images)
+    raise ValueError(
+        f"level {level} gives a NaN confidence on finite images: the network overflows on "
+        "them (check its weights and the images' scale)"
+    )
+
+
+def counted(mask: Tensor, noun: str, where: str = "rows") -> str:
+    """``"k of n <noun>s (<where> i, j, ...)"``: which entries of the 1-D boolean ``mask``
+    are set, for error messages."""
+    rows = mask.nonzero().flatten().tolist()
+    shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+    return f"{len(rows)} of {mask.numel()} {noun}s ({where} {shown})"
 
 
 def _shown(value: Any) -> str:

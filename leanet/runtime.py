@@ -102,7 +102,7 @@ from torch import Tensor, nn
 
 from leanet.confidence import CONFIDENCES
 from leanet.folding import densify_depthwise, full_ops, script_depthwise
-from leanet.model import Decision
+from leanet.model import Decision, nan_confidence
 from leanet.steps import plan
 
 __all__ = ["DEPTHWISE", "MODES", "Runtime", "compile_full", "compile_runtime", "load_runtime"]
@@ -328,7 +328,7 @@ class Runtime(nn.Module):
         return self._decide_rows(x, t, skip)
 
     def _decide_rows(self, x: Tensor, t: list[float], skip: bool) -> Decision:
-        n, last = x.shape[0], self._num_levels - 1
+        n, last, images = x.shape[0], self._num_levels - 1, x
         prediction = exit_level = active = None  # active None: every row still undecided
         (bufs, views), h = self._start(x), x
         runs = self._runs(t) if skip else None
@@ -336,13 +336,19 @@ class Runtime(nn.Module):
             if runs is not None and not runs[k]:
                 continue
             logits, conf, h = self._step(k, x, views, h)
+            one = conf.shape[0] == 1
+            c = float(conf) if one else 0.0  # one input: Python comparisons, no tensor ops
+            # NaN images give NaN confidences: checked here, free at batch 1, rather than
+            # on every pixel of every call.
+            if c != c or (not one and bool(torch.isnan(conf).any())):
+                nan_confidence(images, k + 1)
             if k < last and t[k] >= 1.0:
                 continue
             if k == last or t[k] <= 0.0:
                 done = None
-            elif conf.shape[0] == 1:  # one input: a Python comparison, no tensor ops
+            elif one:
                 # T in float32, as the tensor comparison below and the evaluator make it.
-                done = None if float(conf) >= _float32(t[k]) else False
+                done = None if c >= _float32(t[k]) else False
             else:
                 done = conf >= t[k]
             if done is False:

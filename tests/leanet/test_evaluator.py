@@ -136,6 +136,10 @@ def test_bad_tables_and_thresholds_are_named(evaluator):
         evaluator.evaluate(torch.zeros(2, 4))
     with pytest.raises(ValueError, match=r"\[0, 1\] without NaN"):
         evaluator.evaluate(torch.tensor([0.5, float("nan"), 0.2]))
+    nan = confidence.clone()
+    nan[2, 5] = nan[0, 7] = float("nan")  # e.g. non-finite images: they pass no threshold
+    with pytest.raises(ValueError, match=r"NaN for 2 of \d+ inputs \(columns 5, 7\)"):
+        ThresholdEvaluator(nan, correct, exit_cost, 1.0)
 
 
 def test_threshold_problem_reference_point_and_max_hv(evaluator):

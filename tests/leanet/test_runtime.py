@@ -528,3 +528,37 @@ def test_threads_sharing_a_runtime_decide_as_one_thread_does(fitted, digits):
 
     alive = {t.ident for t in threading.enumerate()}
     assert set(runtime._scratch) <= alive
+
+
+@pytest.mark.parametrize("mode", ["eager", "trace"])
+@pytest.mark.parametrize("kind", [{}, {"scheme": "triangular"}, {"levels": "depth"}])
+def test_non_finite_images_are_named_not_answered(tiny_any, images, kind, mode):
+    """A NaN or infinite image gets a NaN confidence at every level: it passes no threshold
+    and would take the last level's arbitrary answer at the full cost. The runtime and the
+    reference name its row instead, at batch 1 and in a batch, whatever the thresholds
+    (every level answers, none may, or each decides)."""
+    net = leanet.build(tiny_any, **kind).eval()
+    runtime = compile_runtime(net, mode=mode)
+    thresholds = [[0.0] * (net.num_levels - 1), [1.0] * (net.num_levels - 1)]
+    thresholds.append(net.level_outputs(images).confidence[:-1].median(dim=1).values.tolist())
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        batch = images.clone()
+        batch[4, 0, 3, 5] = bad
+        for t in thresholds:
+            for decide in (runtime, net):
+                with pytest.raises(ValueError, match=r"in 1 of 6 images \(rows 4\)"):
+                    decide(batch, t)
+                with pytest.raises(ValueError, match=r"in 1 of 1 images \(rows 0\)"):
+                    decide(batch[4:5], t)
+            assert torch.equal(runtime(images, t).exit_level, net(images, t).exit_level)
+
+
+def test_a_network_that_gives_nan_on_finite_images_is_named(tiny_convnet, images):
+    """Finite images and a NaN confidence: the error blames the network, not the images."""
+    net = leanet.build(tiny_convnet).eval()
+    net.heads[1].mlp[-1].weight.data[0, 0] = float("nan")  # level 2's logits turn NaN
+    runtime = compile_runtime(net, mode="eager")
+    for decide in (runtime, net):
+        with pytest.raises(ValueError, match="level 2 gives a NaN confidence on finite images"):
+            decide(images, [0.999, 0.5, 0.5, 0.5])
+        assert decide(images, [0.0, 0.5, 0.5, 0.5]).exit_level.eq(1).all()  # no level 2
