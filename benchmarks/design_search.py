@@ -64,8 +64,8 @@ from mobo.metrics import pareto_mask
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search_report import markdown, plot  # noqa: E402
-from leanet_study import _front, _front_hv  # noqa: E402
 from provenance import command_line, commit, machine, merge_runs, read_results, write_markdown  # noqa: E402
+from study_networks import front_hv, front_of  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -159,13 +159,13 @@ def network_setup(arch: str, args) -> dict:
     _, val, test = study_networks.level_evaluators(fixed, f"{name}-hybrid", 0, data, args.cache)
     front = ThresholdProblem(val, reference_samples=args.reference_samples).reference
     full_test = evaluate(base, data.test)
-    tested = _front(test.evaluate(front.thresholds))
+    tested = front_of(test.evaluate(front.thresholds))
     return {
         "name": name,
         "base": base,
         "data": data,
         "full_test_accuracy": full_test,
-        "hand_fixed_test_hv": _front_hv(tested, full_test),
+        "hand_fixed_test_hv": front_hv(tested, full_test),
         "hand_fixed_front": tested,
     }
 
@@ -314,7 +314,7 @@ def test_front(
         )
     front = {"accuracy": accuracy, "energy_ratio": energy}
     return {
-        "hv": _front_hv(front, setup["full_test_accuracy"]),
+        "hv": front_hv(front, setup["full_test_accuracy"]),
         "designs": sorted(set(names)),
         "points": points,
     }

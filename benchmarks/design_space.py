@@ -45,8 +45,8 @@ from mobo.metrics import pareto_mask
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search import DEFAULT_FIDELITY_EPOCHS, make_problem, network_setup  # noqa: E402
-from leanet_study import _front_hv  # noqa: E402
 from provenance import command_line, commit, machine, write_results  # noqa: E402
+from study_networks import front_hv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -104,7 +104,7 @@ def val_hv(point: dict, full_val: float) -> float:
         "accuracy": point["val"][:, 0].tolist(),
         "energy_ratio": (-point["val"][:, 1]).tolist(),
     }
-    return _front_hv(front, full_val)
+    return front_hv(front, full_val)
 
 
 def best_by_validation(points: list[dict], full_test: float, dense: bool) -> float:
@@ -128,7 +128,7 @@ def union_hv(points: list[dict], full_test: float, dense: bool) -> tuple[float, 
         "accuracy": [a for a, k in zip(acc, keep, strict=True) if k],
         "energy_ratio": [e for e, k in zip(energy, keep, strict=True) if k],
     }
-    return _front_hv(front, full_test), sorted({n for n, k in zip(names, keep, strict=True) if k})
+    return front_hv(front, full_test), sorted({n for n, k in zip(names, keep, strict=True) if k})
 
 
 def measure(arch: str, args) -> dict:

@@ -101,7 +101,7 @@ def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict
     )
     row = {k: result[k] for k in keep if k in result}
     row["hypervolume"] = {
-        name: leanet_study._front_hv(front, result["full"]["test_accuracy"])
+        name: study_networks.front_hv(front, result["full"]["test_accuracy"])
         for name, front in result["fronts"].items()
     }
     row["slimmable_accuracy"] = result.get("slimmable", {}).get("test_accuracy")
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict:
                     name = study_networks.network_name(arch, dataset, levels, args)
                     if any(r["name"] == name and r["seed"] == seed for r in runs):
                         continue
-                    leanet_study._log(f"{name}, seed {seed}")
+                    study_networks.log(f"{name}, seed {seed}")
                     run = one_run(arch, dataset, levels, seed, data, args)
                     runs.append({**run, "commit": at, "command": args.command, "machine": machine})
                     payload = write(args, runs, at)

@@ -49,7 +49,7 @@ import torch
 import mobo
 from leanet import baselines
 from leanet.data import load_dataset
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, fingerprint
+from leanet.evaluator import ThresholdEvaluator, fingerprint
 from leanet.policy import energy_savings
 from leanet.problem import ThresholdProblem
 from leanet.train import evaluate
@@ -63,7 +63,9 @@ from study_networks import (  # noqa: E402, F401  (re-exported: the other script
     NETS,
     WIDTH_LEVELS,
     Recipe,
+    front_hv,
     front_hypervolume,
+    front_of,
     level_evaluators,
     network_name,
     recipe_choice,
@@ -164,11 +166,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # ---------------------------------------------------------------- measurements
 
 
-def _front(metrics: ThresholdMetrics) -> dict:
-    front = metrics.pareto()
-    return {"energy_ratio": front.energy_ratio.tolist(), "accuracy": front.accuracy.tolist()}
-
-
 def _points_front(energy_ratio, accuracy) -> dict:
     """The non-dominated subset of a few (energy ratio, accuracy) points, by energy."""
     Y = torch.stack(
@@ -177,10 +174,6 @@ def _points_front(energy_ratio, accuracy) -> dict:
     keep = mobo.metrics.pareto_mask(Y)
     order = torch.argsort(-Y[keep, 1])
     return {"energy_ratio": (-Y[keep, 1][order]).tolist(), "accuracy": Y[keep, 0][order].tolist()}
-
-
-def _front_hv(front: dict, full_test_accuracy: float) -> float:
-    return front_hypervolume(front["accuracy"], front["energy_ratio"], full_test_accuracy)
 
 
 def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dict, object]:
@@ -214,7 +207,7 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
 
     static_acc, static_ratio = baselines.static_width_points(test, costs)
     fronts = {
-        "reference": _front(test.evaluate(problem.reference.thresholds)),
+        "reference": front_of(test.evaluate(problem.reference.thresholds)),
         "static_widths": _points_front(static_ratio, static_acc),
     }
     result = {
@@ -243,7 +236,7 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
         "savings": savings,
         "fronts": fronts,
         # the same figure on the split a recipe may be chosen on (the test one is the bar)
-        "val_hypervolume": {"reference": _front_hv(_front(problem.reference), full_val)},
+        "val_hypervolume": {"reference": front_hv(front_of(problem.reference), full_val)},
         "distill_choice": recipe_choice(f"{arch}-{dataset}-{levels}", levels, args),
     }
     if levels in WIDTH_LEVELS and not args.no_slimmable:
@@ -256,7 +249,7 @@ def study_network(arch: str, dataset: str, levels: str, data, args) -> tuple[dic
         on_val = baselines.slimmable_points(
             slim, data.val, "45nm-fp32", full_energy=costs.full_energy
         )
-        result["val_hypervolume"]["slimmable"] = _front_hv(
+        result["val_hypervolume"]["slimmable"] = front_hv(
             _points_front(on_val.energy_ratio, on_val.accuracy), full_val
         )
         result["slimmable"] = {
@@ -470,12 +463,11 @@ def attach_found_fronts(networks: list[dict], runs: list[dict], problems: dict, 
         if run is not None:
             X = torch.tensor(run["X"][: args.front_evals], dtype=torch.float64)
             found = problem.metrics(X).pareto()
-            n["fronts"][f"{args.front_algorithm}@{args.front_evals}"] = _front(
+            n["fronts"][f"{args.front_algorithm}@{args.front_evals}"] = front_of(
                 test.evaluate(found.thresholds)
             )
         n["hypervolume"] = {
-            name: _front_hv(front, n["full"]["test_accuracy"])
-            for name, front in n["fronts"].items()
+            name: front_hv(front, n["full"]["test_accuracy"]) for name, front in n["fronts"].items()
         }
 
 

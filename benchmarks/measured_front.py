@@ -37,8 +37,8 @@ from leanet.train import evaluate
 
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
-from leanet_study import _front_hv  # noqa: E402
 from provenance import command_line, commit, write_markdown  # noqa: E402
+from study_networks import front_hv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -75,7 +75,7 @@ def one_network(name: str, args) -> dict:
     measured = meter.ratios(T).tolist()
     full_test = evaluate(base, data.test)
     hv = {
-        key: _front_hv({"accuracy": accuracy, "energy_ratio": values}, full_test)
+        key: front_hv({"accuracy": accuracy, "energy_ratio": values}, full_test)
         for key, values in (("energy", energy), ("modelled", modelled), ("measured", measured))
     }
     ratio = [m / p for m, p in zip(measured, modelled, strict=True)]

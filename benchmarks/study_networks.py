@@ -297,6 +297,18 @@ def front_hypervolume(accuracy, energy_ratio, full_accuracy: float) -> float:
     return hypervolume(Y.reshape(-1, 2), ref)
 
 
+def front_of(metrics) -> dict:
+    """The Pareto front of a :class:`leanet.evaluator.ThresholdMetrics`, as the results
+    files store a front: ``{"energy_ratio": [...], "accuracy": [...]}``."""
+    front = metrics.pareto()
+    return {"energy_ratio": front.energy_ratio.tolist(), "accuracy": front.accuracy.tolist()}
+
+
+def front_hv(front: dict, full_accuracy: float) -> float:
+    """:func:`front_hypervolume` of a stored front (:func:`front_of`)."""
+    return front_hypervolume(front["accuracy"], front["energy_ratio"], full_accuracy)
+
+
 def validation_hypervolume(net, full_accuracy: float, data, n_samples: int = 50_000) -> float:
     """Hypervolume of ``net``'s dense validation front (:func:`front_hypervolume`, against
     the full network's validation accuracy ``full_accuracy``): the study's test figure, on

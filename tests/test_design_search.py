@@ -76,7 +76,7 @@ def test_polishing_one_design_is_its_dense_front_measured_on_test(setup, tmp_pat
     front, _ = reference_front(problem.evaluator(design), n_samples=args.reference_samples)
     test = ThresholdEvaluator.from_model(net, setup["data"].test, measure_costs(net, latency=False))
     m = test.evaluate(front.thresholds)
-    expected = module._front_hv(
+    expected = module.front_hv(
         {"accuracy": m.accuracy.tolist(), "energy_ratio": m.energy_ratio.tolist()},
         setup["full_test_accuracy"],
     )
