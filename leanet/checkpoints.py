@@ -90,8 +90,8 @@ def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a damaged file
-        # Only torch's first line: the rest suggests unsafe loading, which is not the fix.
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        # Only torch's first sentence: the rest suggests unsafe loading, which is not the fix.
+        first = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else ""
         kind = "a damaged checkpoint" if start.startswith(b"PK") else "not a PyTorch checkpoint"
         raise CheckpointError(
             f"{path}: not a readable checkpoint ({kind}; {type(err).__name__}: {first[:200]})"

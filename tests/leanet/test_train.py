@@ -103,6 +103,11 @@ def test_base_checkpoint_roundtrip_and_mismatches(tmp_path, digits, trained_digi
     corrupt.write_bytes(path.read_bytes()[:200])
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(corrupt)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_text("not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint") as err:
+        load_checkpoint(garbage)
+    assert "weights_only" not in str(err.value)  # torch's advice to load unsafely is not ours
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
     other = tmp_path / "other.pt"
