@@ -164,6 +164,49 @@ def _ratios(runs: list[dict], method: tuple, at: int, networks=None) -> list[flo
     ]
 
 
+def _paired_with_sobol(runs: list[dict], methods: list[tuple], evals: int) -> list[str]:
+    """Each method against Sobol in its space run by run: the same network and seed start
+    from the same Sobol design, so the pairs separate the method from the network and seed
+    it happened to get. Per seed, the median over networks shows how much the pooled
+    median moves with the seeds alone."""
+    at = {(r["network"], *_method(r), r["seed"]): r["hv_ratio"][evals - 1] for r in runs}
+    lines = [
+        "",
+        f"## Paired with Sobol after {evals} evaluations",
+        "",
+        "Each run against the Sobol run on the same network and seed (same initial design): "
+        "how many are ahead, tied or behind, and the median and mean difference; then, per "
+        "seed, the median over networks of the method and of Sobol (the seed-to-seed spread "
+        "of the summary's median).",
+        "",
+        "| algorithm | space | pairs | ahead / tied / behind | difference: median / mean | "
+        "per-seed median | Sobol per-seed median |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for method in methods:
+        if method[0] == "sobol":
+            continue
+        pairs = [
+            (network, seed, value, at[(network, "sobol", *method[1:], seed)])
+            for (network, *m, seed), value in at.items()
+            if tuple(m) == method and (network, "sobol", *method[1:], seed) in at
+        ]
+        if not pairs:
+            continue
+        diffs = [v - b for _, _, v, b in pairs]
+        seeds = sorted({seed for _, seed, _, _ in pairs})
+        mine = [statistics.median(v for _, s, v, _ in pairs if s == seed) for seed in seeds]
+        bar = [statistics.median(b for _, s, _, b in pairs if s == seed) for seed in seeds]
+        lines.append(
+            f"| {method[0]} | {method[1]} | {len(pairs)} | {sum(d > 0 for d in diffs)} / "
+            f"{sum(d == 0 for d in diffs)} / {sum(d < 0 for d in diffs)} | "
+            f"{statistics.median(diffs):+.4f} / {statistics.mean(diffs):+.4f} | "
+            f"{' / '.join(f'{v:.3f}' for v in mine)} | "
+            f"{' / '.join(f'{v:.3f}' for v in bar)} |"
+        )
+    return lines
+
+
 def markdown(payload: dict) -> str:
     """The report: a summary row per (algorithm, space) with Sobol in the same space on the
     same networks as its bar, then per network and algorithm the ratio after the last
@@ -216,6 +259,7 @@ def markdown(payload: dict) -> str:
             f"{worst:.3f} | {statistics.mean(r['distinct_objectives'] for r in mine):.1f} | "
             f"{statistics.median(r['cpu_seconds_per_iteration'] for r in mine):.2f} |"
         )
+    lines += _paired_with_sobol(runs, methods, evals)
     for algorithm in dict.fromkeys(m[0] for m in methods):
         columns = [m for m in methods if m[0] == algorithm]
         names_of = [s if skips else f"{s}, repeats" for _, s, skips in columns]
