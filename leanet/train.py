@@ -19,7 +19,8 @@
   the width levels score within 0.5 points of the full network on the MNIST digits
   (medians over 3 seeds, ``benchmarks/results/leanet_seeds.md``).
 
-Checkpoint files live in :mod:`leanet.checkpoints`.
+The loop they share, which can stop and resume, is :mod:`leanet.train_loop`; checkpoint
+files live in :mod:`leanet.checkpoints`.
 
 [Jayakodi2020] Jayakodi, Belakaria, Deshwal, Doppa. ACM TECS 19(1), 2020.
 """
@@ -28,9 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -43,10 +42,12 @@ from leanet.data import batch_loader
 from leanet.device import module_device, on_device
 from leanet.levels import DepthLevels, WidthLevels
 from leanet.model import LEANet
+from leanet.train_loop import TrainResult, TrainState, bar_off, epochs_loop
 from leanet.zoo import BaseNet
 
 __all__ = [
     "TrainResult",
+    "TrainState",
     "evaluate",
     "evaluate_levels",
     "fine_tune",
@@ -54,22 +55,6 @@ __all__ = [
     "recalibrate_batch_norm",
     "train_base",
 ]
-
-
-def _bar_off(progress: bool) -> bool | None:
-    """tqdm's ``disable``: off when asked, else shown only on a terminal (None), so a log
-    file gets no progress-bar lines."""
-    return None if progress else True
-
-
-@dataclass
-class TrainResult:
-    """What a training run did: per-epoch history, wall-clock seconds, final accuracy."""
-
-    history: list[dict[str, float]] = field(default_factory=list)
-    seconds: float = 0.0
-    accuracy: float | list[float] = float("nan")
-    best_epoch: int | None = None  # 1-based epoch whose weights were kept (early stopping)
 
 
 def evaluate(model: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: int = 512) -> float:
@@ -94,59 +79,6 @@ def correct_predictions(
     if isinstance(model, nn.Module):
         model.train(was_training)
     return torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
-
-
-def _epochs_loop(
-    params: Sequence[Tensor],
-    step_loss: Callable[[Tensor, Tensor], Tensor],
-    train: Dataset,
-    *,
-    epochs: int,
-    lr: float,
-    weight_decay: float,
-    batch_size: int,
-    seed: int,
-    progress: bool,
-    desc: str,
-    on_epoch_end: Callable[[int], dict[str, float]] | None = None,
-    device: torch.device | None = None,
-) -> TrainResult:
-    """Shared optimization loop: AdamW, per-step cosine decay, seeded shuffling. Torch's
-    global RNG (dropout, ...) is seeded with ``seed`` inside and restored after, so training
-    is reproducible and leaves the caller's random stream alone."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-        steps = epochs * -(-len(train) // batch_size)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-        result = TrainResult()
-        start = time.perf_counter()
-        bar = tqdm(total=steps, desc=desc, disable=_bar_off(progress), leave=False)
-        for epoch in range(epochs):
-            total_loss, n = 0.0, 0
-            for x, y in batch_loader(train, batch_size, shuffle=True, seed=seed + epoch):
-                if device is not None:
-                    x, y = x.to(device), y.to(device)
-                loss = step_loss(x, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                value = float(loss.detach())
-                total_loss += value * y.numel()
-                n += y.numel()
-                bar.update(1)
-                bar.set_postfix(loss=f"{value:.3f}")
-            row = {"epoch": epoch + 1, "loss": total_loss / max(n, 1)}
-            if on_epoch_end is not None:
-                row.update(on_epoch_end(epoch))
-            stop = row.pop("stop", False)
-            result.history.append(row)
-            if stop:  # early stopping asked for by on_epoch_end
-                break
-        bar.close()
-        result.seconds = time.perf_counter() - start
-        return result
 
 
 def train_base(
@@ -181,7 +113,7 @@ def train_base(
         return {"val_accuracy": acc}
 
     with on_device(model, device) as dev:
-        result = _epochs_loop(
+        result = epochs_loop(
             list(model.parameters()),
             step_loss,
             train,
@@ -215,7 +147,7 @@ def _pooled_features(
     for x, y in tqdm(
         batch_loader(dataset, batch_size),
         desc="level features",
-        disable=_bar_off(progress),
+        disable=bar_off(progress),
         leave=False,
     ):
         x, y = x.to(device), y.to(device)
@@ -279,7 +211,7 @@ def fit_heads(
             y = labels[idx]
             return sum(F.cross_entropy(h.mlp(f[idx]), y) for h, f in heads)
 
-        result = _epochs_loop(
+        result = epochs_loop(
             [p for h, _ in heads for p in h.parameters()],
             step_loss,
             cached,
@@ -336,7 +268,7 @@ def recalibrate_batch_norm(
     net.eval()
     device = module_device(net)
     batches = tqdm(
-        batch_loader(train, batch_size), desc="batch norm", disable=_bar_off(progress), leave=False
+        batch_loader(train, batch_size), desc="batch norm", disable=bar_off(progress), leave=False
     )
     if isinstance(levels, WidthLevels):
         if levels.scheme == "slice":
@@ -410,6 +342,8 @@ def fine_tune(
     seed: int = 0,
     progress: bool = True,
     device: str | torch.device = "auto",
+    until: int | None = None,
+    resume: TrainState | None = None,
 ) -> TrainResult:
     """Jointly fine-tune backbone and heads: loss = sum over levels of cross-entropy
     (+ ``distill`` times the distillation loss from `teacher`).
@@ -435,6 +369,11 @@ def fine_tune(
         temperature: Softmax temperature of the distillation.
         teacher: Images -> logits; default :func:`default_teacher`.
         device: As in :func:`train_base`.
+        until: Stop after this many of the ``epochs`` (the cosine schedule's length); the
+            result's ``state`` then continues the run (``resume=``), without ``val``.
+        resume: A ``state`` of an earlier call with ``until`` on the same `net`: run the
+            remaining epochs. Both calls give the weights of one uninterrupted run, bit for
+            bit (:mod:`leanet.train_loop`).
 
     ``accuracy`` of the result is the per-level accuracy on `val` of the kept weights.
     """
@@ -442,6 +381,9 @@ def fine_tune(
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be >= 1 or None, got {patience}")
+    if val is not None and (until is not None or resume is not None):
+        # The best epoch's weights are kept across one call only.
+        raise ValueError("fine_tune: until and resume run without val (early stopping)")
     levels = net.levels
     width = isinstance(levels, WidthLevels)
     if width and levels.scheme == "slice":  # before any weight changes, not after an epoch
@@ -490,7 +432,7 @@ def fine_tune(
         on_device(net, device) as dev,
         on_device(teacher, dev) if teacher is not None else contextlib.nullcontext(),
     ):
-        result = _epochs_loop(
+        result = epochs_loop(
             [p for p in net.parameters() if p.requires_grad],
             step_loss,
             train,
@@ -503,6 +445,8 @@ def fine_tune(
             desc="fine-tune",
             on_epoch_end=on_epoch_end,
             device=dev,
+            until=until,
+            resume=resume,
         )
     if best["state"] is not None:  # val was given: keep the best epoch, already evaluated
         net.load_state_dict(best["state"])

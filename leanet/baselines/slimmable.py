@@ -56,7 +56,7 @@ from leanet.costs import Platform, Work, count_work, get_platform
 from leanet.data import batch_loader
 from leanet.device import module_device, on_device
 from leanet.levels import DEFAULT_FRACTIONS, WidthLevels
-from leanet.train import TrainResult, _epochs_loop
+from leanet.train_loop import TrainResult, epochs_loop
 from leanet.zoo import ARCHITECTURES, BaseNet, build_base
 
 __all__ = [
@@ -291,7 +291,7 @@ def train_slimmable(
         return {f"val_accuracy_{k}": float(a) for k, a in enumerate(accuracy)}
 
     with on_device(net, device) as dev:
-        result = _epochs_loop(
+        result = epochs_loop(
             list(net.parameters()),
             step_loss,
             train,

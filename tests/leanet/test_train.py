@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -23,6 +25,7 @@ from leanet.train import (
     fit_heads,
     recalibrate_batch_norm,
 )
+from leanet.train_loop import TrainState, epochs_loop
 from leanet.zoo import build_base
 
 
@@ -235,6 +238,111 @@ def test_fine_tune_with_distillation_learns(digits, trained_digits_convnet):
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     with pytest.raises(ValueError, match="epochs"):
         fine_tune(net, digits.train, epochs=0, progress=False)
+
+
+def _fitted_net(base, digits, head_hidden=16):
+    net = build(base, scheme="hybrid", head_hidden=head_hidden)
+    recalibrate_batch_norm(net, digits.train)
+    fit_heads(net, digits.train, epochs=2, progress=False)
+    return net
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_fine_tune_stopped_and_resumed_equals_one_run(digits, trained_digits_convnet, tmp_path):
+    # MLP heads and batch-norm recalibration after every epoch: the resumed run must match
+    # the uninterrupted one bit for bit, also after the state and the weights went through
+    # files, as the design cache keeps them.
+    base = trained_digits_convnet[0]
+    whole = _fitted_net(base, digits)
+    first = _fitted_net(base, digits)
+    assert _same_weights(whole, first)
+    fine_tune(whole, digits.train, epochs=4, patience=None, progress=False)
+    part = fine_tune(first, digits.train, epochs=4, until=1, patience=None, progress=False)
+    assert part.state is not None and part.state.epoch == 1 and len(part.history) == 1
+    save_leanet(tmp_path / "prefix.pt", first)
+    atomic_save(part.state.to_dict(), tmp_path / "state.pt")
+    net, _ = load_leanet(tmp_path / "prefix.pt")
+    state = TrainState.from_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    rest = fine_tune(net, digits.train, epochs=4, resume=state, patience=None, progress=False)
+    assert [row["epoch"] for row in rest.history] == [2, 3, 4] and rest.state is None
+    assert _same_weights(whole, net)
+    # the prefix alone differs from a fresh 1-epoch run (whose schedule decays to zero)
+    short = _fitted_net(base, digits)
+    fine_tune(short, digits.train, epochs=1, patience=None, progress=False)
+    assert not _same_weights(short, first)
+
+
+def test_resumed_loop_continues_the_random_stream(digits):
+    # Dropout draws from torch's global RNG: a resumed run must draw what the uninterrupted
+    # run would have drawn, and leave the caller's stream alone.
+    def model():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(64, 10)
+        )
+
+    def run(net, until=None, resume=None):
+        return epochs_loop(
+            list(net.parameters()),
+            lambda x, y: torch.nn.functional.cross_entropy(net(x), y),
+            digits.train,
+            epochs=3,
+            lr=1e-2,
+            weight_decay=0.0,
+            batch_size=32,
+            seed=7,
+            progress=False,
+            desc="test",
+            until=until,
+            resume=resume,
+        )
+
+    whole, resumed, reseeded = model(), model(), model()
+    run(whole)
+    state = run(resumed, until=2).state
+    run(reseeded, until=2)
+    torch.manual_seed(123)
+    run(resumed, resume=state)
+    assert torch.equal(torch.rand(3), torch.manual_seed(123) and torch.rand(3))
+    assert torch.equal(whole[2].weight, resumed[2].weight)
+    # the random state matters: epoch 3 drawn from another stream gives other weights
+    other = dataclasses.replace(state, rng=torch.manual_seed(99).get_state())
+    run(reseeded, resume=other)
+    assert not torch.equal(whole[2].weight, reseeded[2].weight)
+
+
+def test_fine_tune_refuses_a_state_of_another_run(digits, trained_digits_convnet):
+    base = trained_digits_convnet[0]
+    net = _fitted_net(base, digits)
+    state = fine_tune(net, digits.train, epochs=3, until=1, patience=None, progress=False).state
+    with pytest.raises(ValueError, match="another run.*epochs"):
+        fine_tune(net, digits.train, epochs=4, resume=state, patience=None, progress=False)
+    with pytest.raises(ValueError, match="another run.*lr"):
+        fine_tune(net, digits.train, epochs=3, lr=1e-3, resume=state, progress=False)
+    with pytest.raises(ValueError, match="another run.*num_params"):
+        fine_tune(
+            _fitted_net(base, digits, head_hidden=0),
+            digits.train,
+            epochs=3,
+            resume=state,
+            patience=None,
+            progress=False,
+        )
+    with pytest.raises(ValueError, match=r"until must be in \(1, 3\]"):
+        fine_tune(net, digits.train, epochs=3, until=1, resume=state, progress=False)
+    with pytest.raises(ValueError, match=r"until must be in \(0, 3\]"):
+        fine_tune(net, digits.train, epochs=3, until=5, progress=False)
+    with pytest.raises(ValueError, match="without val"):
+        fine_tune(net, digits.train, val=digits.val, epochs=3, until=1, progress=False)
+    # a finished run has nothing to continue
+    assert (
+        fine_tune(net, digits.train, epochs=3, resume=state, patience=None, progress=False).state
+        is None
+    )
 
 
 @pytest.mark.slow
