@@ -132,6 +132,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "mfosemo+build)",
     )
     parser.add_argument(
+        "--continue-fidelities",
+        action="store_true",
+        help="mfosemo's cheap fidelity is the first epochs of the target's fine-tuning run, "
+        "which a target evaluation continues (DesignProblem's continue_fidelities; runs "
+        "labelled mfosemo+...+cont)",
+    )
+    parser.add_argument(
         "--dense-points",
         type=int,
         default=0,
@@ -193,17 +200,22 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
         cache=args.cache / f"designs-{setup['name']}",
         fine_tune_options=options,
         fidelity_costs=costs,
+        continue_fidelities=method == "mfosemo" and getattr(args, "continue_fidelities", False),
     )
 
 
 def label(method: str, args) -> str:
-    """The name of a method's runs: ``<method>[+ft<N>][+build][+dense<K>]``, ``+ft<N>`` for
-    ``mfosemo`` with a cheap fidelity other than the recorded runs' 2 epochs, ``+build`` for
-    ``mfosemo`` with ``--build-costs``, ``+dense<K>`` when told dense-front points."""
-    if method == "mfosemo" and args.fidelity_epochs != DEFAULT_FIDELITY_EPOCHS:
+    """The name of a method's runs: ``<method>[+ft<N>][+build][+cont][+dense<K>]``, ``+ft<N>``
+    for ``mfosemo`` with a cheap fidelity other than the recorded runs' 2 epochs, ``+build``
+    for ``mfosemo`` with ``--build-costs``, ``+cont`` with ``--continue-fidelities``,
+    ``+dense<K>`` when told dense-front points."""
+    mf = method == "mfosemo"
+    if mf and args.fidelity_epochs != DEFAULT_FIDELITY_EPOCHS:
         method += f"+ft{args.fidelity_epochs}"
-    if method.startswith("mfosemo") and args.build_costs:
+    if mf and args.build_costs:
         method += "+build"
+    if mf and getattr(args, "continue_fidelities", False):
+        method += "+cont"
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 
 
@@ -241,6 +253,7 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
         "evaluations": result.n_evaluations,
         "designs": len(designs),
         "designs_trained": len(problem.train_seconds),
+        "trained_designs": sorted(problem.train_seconds),
         "charged_seconds": spent,
         "cpu_seconds": time.process_time() - start,
         "test_hv_polished": polished["hv"],
@@ -260,7 +273,10 @@ def trajectory(problem: DesignProblem, evaluations: list, setup: dict, tests: di
     out, used, done, asked, hv, front_key = [], set(), [], 0.0, 0.0, None
     for i, e in enumerate(evaluations):
         x = torch.tensor(e.x, dtype=torch.float64)[None]
-        used.add(problem.design_of(x).key)
+        design = problem.design_of(x)
+        used.add(design.key)
+        # a design continued from a cheaper one's run was charged the rest of it only
+        used.update(p.key for p in problem.prefixes(design) if p.key in problem.train_seconds)
         asked += e.ask_seconds
         if e.y is not None and bool(problem.at_target(x)[0]):  # may join the front
             done.append(e)

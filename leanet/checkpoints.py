@@ -76,6 +76,22 @@ def save_checkpoint(
     return path
 
 
+def load_safely(path: str | os.PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a file it cannot read raises a
+    :class:`CheckpointError` that says so in torch's first sentence."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged file
+        # Only torch's first sentence: the rest suggests unsafe loading, which is not the fix.
+        first = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else ""
+        with open(path, "rb") as f:
+            zipped = f.read(2) == b"PK"
+        kind = "a damaged checkpoint" if zipped else "not a PyTorch checkpoint"
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({kind}; {type(err).__name__}: {first[:200]})"
+        ) from err
+
+
 def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -87,15 +103,7 @@ def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
             f"{path} is a LEANet artifact (from `leanet optimize` or `leanet design`), not a "
             f"{fmt!r} checkpoint; `leanet report` reads artifacts"
         )
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a damaged file
-        # Only torch's first sentence: the rest suggests unsafe loading, which is not the fix.
-        first = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else ""
-        kind = "a damaged checkpoint" if start.startswith(b"PK") else "not a PyTorch checkpoint"
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({kind}; {type(err).__name__}: {first[:200]})"
-        ) from err
+    ckpt = load_safely(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: expected a {fmt!r} checkpoint, found {found!r}")

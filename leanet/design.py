@@ -47,9 +47,8 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,7 @@ from torch import Tensor
 
 from leanet.confidence import CONFIDENCES
 from leanet.costs import get_platform, measure_costs
-from leanet.design_cache import DesignCache, source_digest
+from leanet.design_cache import DesignBuilder, DesignCache, source_digest
 from leanet.design_checks import check_settings, choices, pair
 from leanet.design_recipe import Design
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
@@ -121,6 +120,11 @@ class DesignProblem(Problem):
             costs are noisy.
         measure_inputs: Validation images a measured cost runs over.
         measure_repeats: Interleaved repeats of a measured cost (their median ratio).
+        continue_fidelities: With fidelities: a cheaper one trains the first epochs of the
+            target's fine-tuning run (its learning rate not yet decayed, design key
+            ``ft4of10``), and a design continues its cheaper run when one was trained,
+            charged the remaining epochs only (freeze-thaw continuation); the weights are
+            those of training it from the start, bit for bit.
 
     After evaluations, :attr:`built` lists the designs trained by this problem (keys),
     :attr:`train_seconds` the training CPU seconds of every design it used (measured when
@@ -152,6 +156,7 @@ class DesignProblem(Problem):
         cost: str | Meter = "energy",
         measure_inputs: int = 100,
         measure_repeats: int = 3,
+        continue_fidelities: bool = False,
     ) -> None:
         lo, hi = pair(levels, "levels", int)
         if not 2 <= lo <= hi:
@@ -178,6 +183,9 @@ class DesignProblem(Problem):
                 f"fidelity_costs must ascend strictly with the epochs (a cheaper fidelity costs "
                 f"less), got {list(fidelity_costs)}"
             )
+        if continue_fidelities and not fidelity:
+            raise ValueError("continue_fidelities needs fine_tune_epochs with two or more values")
+        self.continue_fidelities = bool(continue_fidelities)
         self.levels, self.fraction_range = (lo, hi), (f_lo, f_hi)
         # A copy in eval mode: every design is built from it, and the caller's network is
         # left as it was (its mode included).
@@ -205,10 +213,7 @@ class DesignProblem(Problem):
         self.fine_tune_options = dict(fine_tune_options or {})
         self.constraints = dict(constraints or {})
         self.cache = None if cache is None else Path(cache)
-        self.built: list[str] = []
-        self.train_seconds: dict[str, float] = {}
         self._evaluators: dict[str, ThresholdEvaluator] = {}
-        self._networks: dict[str, LEANet] = {}
         self.full_accuracy = float(evaluate(self.base, data.val))
         self._source = source_digest(
             self.base.state_dict(),
@@ -216,6 +221,16 @@ class DesignProblem(Problem):
             (head_epochs, sorted(self.fine_tune_options.items()), seed),
         )
         self._store = None if self.cache is None else DesignCache(self.cache, seed, self._source)
+        self._builder = DesignBuilder(
+            self.base,
+            data.train,
+            head_epochs=head_epochs,
+            seed=seed,
+            fine_tune_options=self.fine_tune_options,
+            store=self._store,
+            prefixes=self.prefixes,
+        )
+        self.built, self.train_seconds = self._builder.built, self._builder.train_seconds
         # Inputs: levels, first fraction, head index, confidence index, T_1..T_{max-1},
         # then (with fidelities) the epochs. Integers and categories round to the nearest.
         lower = [lo - 0.5, f_lo, -0.5, -0.5] + [0.0] * (hi - 1)
@@ -266,6 +281,7 @@ class DesignProblem(Problem):
                 head_hidden=self.head_hidden[_index(x[2], len(self.head_hidden))],
                 confidence=self.confidences[_index(x[3], len(self.confidences))],
                 fine_tune_epochs=epochs,
+                schedule_epochs=self._schedule(epochs),
             )
             design = self._buildable(design)
             thresholds = x[self.threshold_columns][: design.num_levels - 1].clamp(0.0, 1.0)
@@ -278,6 +294,11 @@ class DesignProblem(Problem):
         if len(decoded) != 1:
             raise ValueError(f"design_of takes one input, got {len(decoded)} rows")
         return decoded[0][0]
+
+    def _schedule(self, epochs: int) -> int:
+        """``Design.schedule_epochs`` of a design fine-tuned ``epochs``."""
+        continued = self.continue_fidelities and 0 < epochs < self.epochs[-1]
+        return self.epochs[-1] if continued else 0
 
     def _fraction(self, value: float) -> float:
         """The nearest grid value inside the range (the range's ends if none is)."""
@@ -404,30 +425,19 @@ class DesignProblem(Problem):
         return self._measured[design.key]
 
     def network(self, design: Design) -> LEANet:
-        """The design's trained LEANet (built now, or from memory or the cache folder)."""
-        if design.key in self._networks:
-            return self._networks[design.key]
-        cached = None if self._store is None else self._store.load(design.key)
-        if cached is not None:
-            net, meta = cached
-            self.train_seconds[design.key] = float(meta.get("train_cpu_seconds", float("nan")))
-        else:
-            start = time.process_time()
-            net = design.build(
-                self.base,
-                self.data.train,
-                head_epochs=self.head_epochs,
-                seed=self.seed,
-                fine_tune_options=self.fine_tune_options,
-            )
-            seconds = time.process_time() - start
-            self.built.append(design.key)
-            self.train_seconds[design.key] = seconds
-            if self._store is not None:
-                meta = {"design": asdict(design), "seed": self.seed, "train_cpu_seconds": seconds}
-                self._store.save(design.key, net, meta)
-        self._networks[design.key] = net
-        return net
+        """The design's trained LEANet (built now, continued from a cheaper fidelity's run,
+        or read from memory or the cache folder)."""
+        return self._builder.network(design)
+
+    def prefixes(self, design: Design) -> list[Design]:
+        """With ``continue_fidelities``: the cheaper designs whose run ``design``'s
+        fine-tuning continues, longest first."""
+        if not self.continue_fidelities:
+            return []
+        shorter = sorted((e for e in self.epochs if e < design.fine_tune_epochs), reverse=True)
+        return [
+            replace(design, fine_tune_epochs=e, schedule_epochs=self._schedule(e)) for e in shorter
+        ]
 
     def save_artifacts(
         self, X: Tensor, folder: str | Path, *, meta: dict | None = None

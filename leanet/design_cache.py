@@ -1,4 +1,5 @@
-"""Where a design search keeps the designs it built, and when a kept one may be reused.
+"""Where a design search gets its designs (built, continued, or read back), and when a
+kept one may be reused.
 
 A design takes minutes to build, so :class:`leanet.design.DesignProblem` keeps each in a
 folder (``<design key>-s<seed>.pt``, its validation records beside it) and a resumed or
@@ -6,20 +7,32 @@ repeated search reads it back. A kept design is reused only if it was built from
 base network, training data and settings (its *source*, a digest kept in the file): one
 built from another base had been reused before, so a search ran another network. A
 damaged file is built again. Files from before sources were kept are reused as they are.
+A design that is the prefix of a longer fine-tuning run keeps its training state beside it
+(``-state.pt``), so the longer design continues it instead of starting again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
-from leanet.checkpoints import CheckpointError, load_leanet, save_leanet
+from leanet.checkpoints import (
+    CheckpointError,
+    atomic_save,
+    load_leanet,
+    load_safely,
+    save_leanet,
+)
+from leanet.design_recipe import Design
 from leanet.model import LEANet
+from leanet.train_loop import TrainState
 
 
 def source_digest(state: Mapping[str, Tensor], tensors: Sequence[Tensor], extra: Any) -> str:
@@ -69,3 +82,103 @@ class DesignCache:
 
     def save(self, key: str, net: LEANet, meta: dict) -> None:
         save_leanet(self.path(key), net, meta={**meta, "source": self.source})
+
+    def save_state(self, key: str, state: TrainState) -> None:
+        """Keep the fine-tuning state that continues design ``key`` (a prefix design)."""
+        atomic_save({**state.to_dict(), "source": self.source}, self.path(key, "state"))
+
+    def load_state(self, key: str) -> TrainState | None:
+        """The kept state of design ``key``, or None (none kept, damaged, other source)."""
+        path = self.path(key, "state")
+        if not path.exists():
+            return None
+        try:
+            state = load_safely(path)
+            if state.get("source") != self.source:
+                return None
+            return TrainState.from_dict(state)
+        except (CheckpointError, AttributeError, KeyError, TypeError) as err:
+            warnings.warn(
+                f"fine-tuning state {path} is unreadable ({err}); the design that continues "
+                "it trains from the start",
+                stacklevel=3,
+            )
+            return None
+
+
+class DesignBuilder:
+    """Gives each design's trained network once: from memory, from the cache folder, by
+    continuing the run of a cheaper design (``prefixes``), or trained from the start.
+
+    :attr:`built` lists the designs trained here; :attr:`train_seconds` charges every design
+    used its training CPU seconds (read back for a cached one; for a continued one only the
+    remaining epochs when its prefix is charged too, else what it cost from the start)."""
+
+    def __init__(
+        self,
+        base,
+        train,
+        *,
+        head_epochs: int,
+        seed: int,
+        fine_tune_options: Mapping[str, Any],
+        store: DesignCache | None,
+        prefixes: Callable[[Design], list[Design]],
+    ) -> None:
+        self.base, self.train, self.seed, self.store = base, train, seed, store
+        self.options = {"head_epochs": head_epochs, "fine_tune_options": fine_tune_options}
+        self.prefixes = prefixes
+        self.built: list[str] = []
+        self.train_seconds: dict[str, float] = {}
+        self._networks: dict[str, LEANet] = {}
+        self._states: dict[str, TrainState | None] = {}
+        self._full_seconds: dict[str, float] = {}  # each design's cost from the start
+
+    def network(self, design: Design) -> LEANet:
+        key = design.key
+        if key in self._networks:
+            return self._networks[key]
+        cached = None if self.store is None else self.store.load(key)
+        if cached is not None:
+            net, meta = cached
+            seconds = float(meta.get("train_cpu_seconds", float("nan")))
+            if meta.get("continued_from") in self.train_seconds:  # its prefix is paid for
+                seconds = float(meta["continuation_cpu_seconds"])
+        else:
+            prefix_key, prefix = self._prefix(design)
+            start = time.process_time()
+            net, state = design.build_with_state(
+                self.base, self.train, seed=self.seed, prefix=prefix, **self.options
+            )
+            seconds = time.process_time() - start
+            self.built.append(key)
+            meta = {"design": asdict(design), "seed": self.seed, "train_cpu_seconds": seconds}
+            if prefix_key is not None:  # what training it from the start would have cost
+                meta["continued_from"], meta["continuation_cpu_seconds"] = prefix_key, seconds
+                meta["train_cpu_seconds"] = seconds + self._full_seconds[prefix_key]
+            self._states[key] = state
+            if self.store is not None:
+                self.store.save(key, net, meta)
+                if state is not None:
+                    self.store.save_state(key, state)
+        self.train_seconds[key] = seconds
+        self._full_seconds[key] = float(meta.get("train_cpu_seconds", float("nan")))
+        self._networks[key] = net
+        return net
+
+    def _prefix(self, design: Design) -> tuple[str | None, tuple[LEANet, TrainState] | None]:
+        """The longest trained prefix of ``design`` (its key, network and state), if any.
+        A prefix with fine-tuning epochs needs its state; one without (0 epochs) does not."""
+        for shorter in self.prefixes(design):
+            key = shorter.key
+            if key not in self._networks and (
+                self.store is None or not self.store.path(key).exists()
+            ):
+                continue
+            if key not in self._states:
+                self._states[key] = None if self.store is None else self.store.load_state(key)
+            state = self._states[key]
+            if state is None and shorter.fine_tune_epochs > 0:
+                continue
+            return key, (self.network(shorter), state)
+        return None, None

@@ -10,13 +10,15 @@ keeps the built ones.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from leanet.confidence import CONFIDENCES
 from leanet.model import LEANet, build
 from leanet.train import fine_tune, fit_heads, recalibrate_batch_norm
+from leanet.train_loop import TrainState
 
 __all__ = ["Design"]
 
@@ -32,6 +34,10 @@ class Design:
         head_hidden: Hidden width of each head's MLP (0: linear heads).
         confidence: A key of :data:`leanet.confidence.CONFIDENCES`.
         fine_tune_epochs: Joint fine-tuning epochs after the heads are fitted (0: none).
+        schedule_epochs: The fine-tuning schedule's length when it is longer than
+            ``fine_tune_epochs`` (0: as long): the design is then the first
+            ``fine_tune_epochs`` of a ``schedule_epochs`` run (its learning rate not yet
+            decayed), which :meth:`build_with_state` can continue to that run's end.
     """
 
     num_levels: int
@@ -39,9 +45,10 @@ class Design:
     head_hidden: int = 0
     confidence: str = "max_softmax"
     fine_tune_epochs: int = 0
+    schedule_epochs: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_levels", "head_hidden", "fine_tune_epochs"):
+        for name in ("num_levels", "head_hidden", "fine_tune_epochs", "schedule_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"Design.{name} must be an int, got {value!r}")
@@ -53,6 +60,11 @@ class Design:
             raise ValueError(
                 f"Design.head_hidden and fine_tune_epochs must be >= 0, got "
                 f"{self.head_hidden} and {self.fine_tune_epochs}"
+            )
+        if self.schedule_epochs and not 0 < self.fine_tune_epochs < self.schedule_epochs:
+            raise ValueError(
+                f"Design.schedule_epochs must be 0 or above fine_tune_epochs > 0, got "
+                f"{self.schedule_epochs} with fine_tune_epochs {self.fine_tune_epochs}"
             )
         if self.confidence not in CONFIDENCES:
             raise ValueError(
@@ -68,10 +80,21 @@ class Design:
     @property
     def key(self) -> str:
         """A file-name-safe identifier: equal keys, equal networks (for one base and seed)."""
+        of = f"of{self.schedule_epochs}" if self.schedule_epochs else ""
         return (
             f"L{self.num_levels}-f{self.first_fraction:g}-h{self.head_hidden}-"
-            f"{self.confidence}-ft{self.fine_tune_epochs}"
+            f"{self.confidence}-ft{self.fine_tune_epochs}{of}"
         )
+
+    def prefix(self, epochs: int) -> Design:
+        """This design after the first ``epochs`` of its fine-tuning run (a cheap fidelity
+        that :meth:`build_with_state` continues to this design)."""
+        if self.schedule_epochs or not 0 < epochs < self.fine_tune_epochs:
+            raise ValueError(
+                f"a prefix takes 0 < epochs < fine_tune_epochs of a whole run, got {epochs} "
+                f"of {self.key}"
+            )
+        return replace(self, schedule_epochs=self.fine_tune_epochs, fine_tune_epochs=epochs)
 
     def build(
         self,
@@ -84,6 +107,44 @@ class Design:
     ) -> LEANet:
         """The trained LEANet of this design over ``base`` (copied, never changed):
         built, batch norm recalibrated on ``train``, heads fitted, then fine-tuned."""
+        return self.build_with_state(
+            base,
+            train,
+            head_epochs=head_epochs,
+            seed=seed,
+            fine_tune_options=fine_tune_options,
+        )[0]
+
+    def build_with_state(
+        self,
+        base,
+        train,
+        *,
+        head_epochs: int = 5,
+        seed: int = 0,
+        fine_tune_options: Mapping[str, Any] | None = None,
+        prefix: tuple[LEANet, TrainState] | None = None,
+    ) -> tuple[LEANet, TrainState | None]:
+        """As :meth:`build`, also returning the fine-tuning state a prefix design
+        (``schedule_epochs``) continues from. Given ``prefix``, a prefix design's network
+        (copied, never changed) and state, only the remaining epochs run: the same weights
+        as building this design from scratch, bit for bit."""
+        options = {"patience": None, **(fine_tune_options or {})}
+        until = self.fine_tune_epochs if self.schedule_epochs else None
+        epochs = self.schedule_epochs or self.fine_tune_epochs
+        if prefix is not None:
+            net, state = copy.deepcopy(prefix[0]), prefix[1]
+            result = fine_tune(
+                net,
+                train,
+                epochs=epochs,
+                until=until,
+                resume=state,
+                seed=seed,
+                progress=False,
+                **options,
+            )
+            return net.eval(), result.state
         net = build(
             base,
             fractions=self.fractions,
@@ -94,9 +155,9 @@ class Design:
         )
         recalibrate_batch_norm(net, train, progress=False)
         fit_heads(net, train, epochs=head_epochs, seed=seed, progress=False)
+        state = None
         if self.fine_tune_epochs:
-            options = {"patience": None, **(fine_tune_options or {})}
-            fine_tune(
-                net, train, epochs=self.fine_tune_epochs, seed=seed, progress=False, **options
-            )
-        return net.eval()
+            state = fine_tune(
+                net, train, epochs=epochs, until=until, seed=seed, progress=False, **options
+            ).state
+        return net.eval(), state

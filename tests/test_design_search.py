@@ -132,6 +132,35 @@ def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tm
     assert all(p["test_hv_evaluated"] == 0 for p in path[:first_target])
 
 
+def test_continued_fidelities_charge_each_epoch_once(setup, tmp_path):
+    module = load_benchmark("design_search")
+    args = _args(tmp_path, budget=1e9)
+    args.max_evals, args.fidelity_epochs, args.fine_tune_epochs = 8, 1, 2
+    args.continue_fidelities = True
+    run = module.run_one("convnet", "mfosemo", 0, setup, args)
+    assert run["method"] == "mfosemo+ft1+cont"
+    assert all(k.endswith(("-ft1of2", "-ft2")) for k in run["trained_designs"])
+    assert run["trajectory"][-1]["charged_seconds"] == pytest.approx(run["charged_seconds"])
+    # A design evaluated cheaply, then at the target, which continues its run: the trajectory
+    # charges the target evaluation the prefix (if not yet counted) and the rest.
+    problem = module.make_problem("convnet", setup, args, "mfosemo")
+    cheap = problem.bounds.mean(dim=0)
+    cheap[-1], target = 1.0, cheap.clone()
+    target[-1] = 2.0
+    problem.evaluate(cheap[None])
+    problem.evaluate(target[None])
+    design = problem.design_of(target[None])
+    assert problem.built == [design.prefix(1).key, design.key]
+    seconds = problem.train_seconds
+    told = [
+        argparse.Namespace(x=target.tolist(), y=None, ask_seconds=0.5),
+        argparse.Namespace(x=cheap.tolist(), y=None, ask_seconds=0.25),
+    ]
+    path = module.trajectory(problem, told, setup, {})
+    assert path[0]["charged_seconds"] == pytest.approx(sum(seconds.values()) + 0.5)
+    assert path[1]["charged_seconds"] == pytest.approx(sum(seconds.values()) + 0.75)
+
+
 def test_the_time_table_compares_methods_at_equal_charged_time():
     module = load_benchmark("design_search_report")
 

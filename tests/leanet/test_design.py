@@ -186,6 +186,69 @@ def test_fine_tune_epochs_as_the_fidelity(pretrained, digits):
     assert problem.built == [target.key]
 
 
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_continued_fidelities_train_the_target_once_and_charge_the_rest(
+    pretrained, digits, tmp_path
+):
+    def fresh(cache=tmp_path / "designs"):
+        return _problem(
+            pretrained, digits, fine_tune_epochs=(1, 3), continue_fidelities=True, cache=cache
+        )
+
+    problem = fresh()
+    x = torch.tensor([[3.0, 0.5, 1.0, 0.0, 0.5, 0.5, 0.5, 1.0]], dtype=torch.float64)
+    cheap = problem.design_of(x)
+    assert cheap == Design(3, 0.5, 32, fine_tune_epochs=1, schedule_epochs=3)
+    assert cheap.key.endswith("-ft1of3")
+    x_target = x.clone()
+    x_target[0, -1] = 3.0
+    target = problem.design_of(x_target)
+    assert target == Design(3, 0.5, 32, fine_tune_epochs=3) and cheap == target.prefix(1)
+
+    problem.evaluate(x)
+    problem.evaluate(x_target)
+    assert problem.built == [cheap.key, target.key]
+    from_scratch = target.build(pretrained, digits.train, head_epochs=1, seed=0)
+    assert _same_weights(problem.network(target), from_scratch)  # continued, bit for bit
+    shared = {k: problem.train_seconds[k] for k in (cheap.key, target.key)}
+    # A new process over the cache: the continued target alone is charged what it cost from
+    # the start; after its prefix, the remaining epochs only.
+    alone = fresh()
+    alone.evaluate(x_target)
+    assert alone.built == [] and list(alone.train_seconds) == [target.key]
+    assert alone.train_seconds[target.key] == pytest.approx(sum(shared.values()))
+    both = fresh()
+    both.evaluate(torch.cat([x, x_target]))
+    assert both.train_seconds == pytest.approx(shared)
+    # A prefix whose state file is damaged: warned, and the target trains from the start.
+    x07, x07_target = x.clone(), x_target.clone()
+    x07[0, 1] = x07_target[0, 1] = 0.7
+    fresh().evaluate(x07)
+    (state,) = (tmp_path / "designs").glob("*f0.7*-ft1of3-s0-state.pt")
+    state.write_bytes(b"not a state")
+    damaged = fresh()
+    with pytest.warns(UserWarning, match="unreadable.*trains from the start"):
+        damaged.evaluate(x07_target)
+    design = damaged.design_of(x07_target)
+    assert damaged.built == [design.key]
+    assert _same_weights(
+        damaged.network(design), design.build(pretrained, digits.train, head_epochs=1, seed=0)
+    )
+
+
+def test_continued_fidelities_need_fidelities(pretrained, digits):
+    with pytest.raises(ValueError, match="continue_fidelities needs fine_tune_epochs"):
+        _problem(pretrained, digits, fine_tune_epochs=3, continue_fidelities=True)
+    with pytest.raises(ValueError, match="a prefix takes 0 < epochs < fine_tune_epochs"):
+        Design(3, 0.5, fine_tune_epochs=3).prefix(3)
+    with pytest.raises(ValueError, match="schedule_epochs must be 0 or above"):
+        Design(3, 0.5, fine_tune_epochs=3, schedule_epochs=2)
+
+
 def test_dense_fronts_tell_each_design_its_front_once_across_a_resume(pretrained, digits, tmp_path):
     from leanet.dense_fronts import DenseFronts
 
