@@ -23,9 +23,9 @@ Writes ``benchmarks/results/design_fidelity.{json,md}`` with the command and com
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -52,6 +52,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fine-tune-epochs", type=int, default=10, help="the target fidelity's epochs"
     )
     parser.add_argument("--train", type=int, default=0, help="cheap designs to train first")
+    parser.add_argument(
+        "--continue-fidelities",
+        action="store_true",
+        help="the cheap fidelity is the first epochs of the target's run (design_search's "
+        "--continue-fidelities): its designs are keyed ft<cheap>of<target>",
+    )
     parser.add_argument("--reference-samples", type=int, default=20_000)
     parser.add_argument("--head-epochs", type=int, default=20)
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
@@ -75,8 +81,12 @@ def pairs(problem, cheap: int, train: int, samples: int, known: dict[str, float]
     ``known`` holds target designs' HVs by key, shared across cheap fidelities so each is
     computed once (an unpaired design's only when it may be trained)."""
     designs = cached_designs(problem.cache, problem.seed, problem.epochs[-1])
-    twin = {d.key: dataclasses.replace(d, fine_tune_epochs=cheap) for d in designs}
-    cached = {d.key for d in cached_designs(problem.cache, problem.seed, cheap)}
+    schedule = problem.epochs[-1] if problem.continue_fidelities else 0
+    twin = {
+        d.key: problem.prefixes(d)[0] if schedule else replace(d, fine_tune_epochs=cheap)
+        for d in designs
+    }
+    cached = {d.key for d in cached_designs(problem.cache, problem.seed, cheap, schedule)}
 
     def target(d) -> float:
         if d.key not in known:
@@ -130,6 +140,8 @@ def measure(arch: str, args) -> list[dict]:
         problem = make_problem(arch, setup, args, "mfosemo")
         rows = pairs(problem, cheap, args.train, args.reference_samples, known)
         study_networks.log(f"design fidelity: {setup['name']}, ft{cheap}: {len(rows)} pairs")
+        if problem.continue_fidelities:  # the first epochs of the target's run
+            cheap = f"{cheap} of {problem.epochs[-1]}"
         results.append(
             {"network": setup["name"], "cheap": cheap, "over": "all", "pairs": rows}
             | summarize(rows)

@@ -21,7 +21,9 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   ``<method>+dense<K>``), so its model and its evaluated front see each design's best
   thresholds: the "thresholds searched inside each candidate" formulation. ``--build-costs``
   prices ``mfosemo``'s fidelities as ``DesignProblem`` does by default (measured costs);
-  without it, as the recorded runs did.
+  without it, as the recorded runs did. ``--continue-fidelities``: ``mfosemo``'s cheap
+  fidelity is the first epochs of the target's fine-tuning run, and a target evaluation of
+  a design trained cheaply continues it, charged the remaining epochs (runs ``+cont``).
 
 Findings, with the figures and commands, are in the results files: the 8x8 digits in
 ``results/design_search.md`` (random designs reach what the cached space allows,

@@ -70,13 +70,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def cached_designs(folder: Path, seed: int, epochs: int) -> list[Design]:
-    """The designs trained into ``folder`` (seed ``seed``) at ``epochs`` fine-tune epochs."""
+def cached_designs(folder: Path, seed: int, epochs: int, schedule: int = 0) -> list[Design]:
+    """The designs trained into ``folder`` (seed ``seed``) at ``epochs`` fine-tune epochs
+    (of a ``schedule``-epoch run: a design search's continued cheap fidelity; 0: whole)."""
     designs = []
     for path in sorted(folder.glob(f"*-s{seed}.pt")):
         _, meta = load_leanet(path)
         design = Design(**meta["design"])
-        if design.fine_tune_epochs == epochs:
+        if (design.fine_tune_epochs, design.schedule_epochs) == (epochs, schedule):
             designs.append(design)
     return designs
 

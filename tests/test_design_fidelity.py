@@ -39,6 +39,34 @@ def test_pairs_are_designs_cached_at_both_fidelities_and_train_adds_twins(module
     assert rows[0]["target"] >= rows[1]["target"]
 
 
+def test_continued_pairs_use_the_prefix_twins_and_never_a_fresh_short_run(module, tmp_path):
+    digits = load_dataset("digits8x8", seed=0)
+    base = tiny_base("convnet")
+    leanet.train_base(base, digits.train, epochs=1, progress=False)
+
+    def problem(continued: bool) -> DesignProblem:
+        return DesignProblem(
+            base,
+            digits,
+            levels=(2, 3),
+            fine_tune_epochs=(1, 2),
+            head_epochs=1,
+            cache=tmp_path,
+            continue_fidelities=continued,
+        )
+
+    fresh, continued = problem(False), problem(True)
+    target, other = Design(2, 0.5, fine_tune_epochs=2), Design(3, 0.25, fine_tune_epochs=2)
+    fresh.evaluator(Design(2, 0.5, fine_tune_epochs=1))  # a fresh 1-epoch run of `target`
+    continued.evaluator(other.prefix(1))  # the first epoch of `other`'s run
+    for design in (target, other):
+        continued.evaluator(design)
+    assert [r["design"] for r in module.pairs(continued, 1, 0, 200, {})] == [
+        "L3-f0.25-h0-max_softmax"
+    ]
+    assert [r["design"] for r in module.pairs(fresh, 1, 0, 200, {})] == ["L2-f0.5-h0-max_softmax"]
+
+
 def test_summary_gives_correlation_regret_and_ratio_by_levels(module):
     rows = [  # the cheap fidelity under-rates the 6-level designs
         {"design": "a", "levels": 6, "cheap": 0.02, "target": 0.05},
