@@ -32,16 +32,12 @@ The threshold coordinates are searched in the log space of
 :class:`~leanet.problem.ThresholdProblem` (the same warp, in :meth:`to_unit`), the design
 coordinates linearly; integers and categories round to the nearest value.
 
-Measured (``benchmarks/results/design_search_mnist.md``: MNIST digits, 3-5 seeds, equal
-charged CPU time; the 8x8 digits in ``design_search.md``): told a few dense-front points per
-design (:class:`~leanet.dense_fronts.DenseFronts`; with few validation images the design best
-on validation is a poor pick, ``design_space.md``), the searched front beats the hand-fixed
-design and random designs in median on the ConvNet, VGG-16 and MobileNet, by margins inside
-the spread. MF-OSEMO over fine-tune epochs (2 / 10) reaches single-fidelity qLogNEHVI's
-hypervolume sooner on the ConvNet only. A fine-tune-epochs fidelity needs few epochs to rank
-designs as the target does (``design_fidelity.md``, Spearman vs 10 epochs): 2 epochs do on
-the ConvNet (+0.88) and VGG-16 (+0.84; 4 epochs +0.90), and rank MobileNet's backwards
-(-0.62; 5 epochs +0.24): narrow MobileNet levels need most of the ten epochs to recover.
+Measured (``benchmarks/results/design_search_mnist.md``: MNIST digits, equal charged CPU
+time; the 8x8 digits in ``design_search.md``): told a few dense-front points per design
+(:class:`~leanet.dense_fronts.DenseFronts`), the searched front beats the hand-fixed design
+and random designs in median on the ConvNet, VGG-16 and MobileNet, by margins inside the
+spread; MF-OSEMO over fine-tune epochs reaches single-fidelity qLogNEHVI's hypervolume
+sooner on the ConvNet only (whether a cheap fidelity ranks designs: ``design_fidelity.md``).
 """
 
 from __future__ import annotations
@@ -63,7 +59,6 @@ from leanet.design_cache import DesignBuilder, DesignCache, source_digest
 from leanet.design_checks import check_settings, choices, pair
 from leanet.design_recipe import Design
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
-from leanet.levels import WidthLevels
 from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet
 from leanet.problem import LOG_DECADES, log_unit_to_thresholds, thresholds_to_log_unit
@@ -285,7 +280,7 @@ class DesignProblem(Problem):
                 fine_tune_epochs=epochs,
                 schedule_epochs=self._schedule(epochs),
             )
-            design = self._buildable(design)
+            design = design.fitted_to(self.base)
             thresholds = x[self.threshold_columns][: design.num_levels - 1].clamp(0.0, 1.0)
             out.append((design, thresholds))
         return out
@@ -312,23 +307,6 @@ class DesignProblem(Problem):
         if grid > hi:
             grid = round(math.floor(hi / step + 1e-9) * step, 6)
         return grid if lo <= grid <= hi else lo
-
-    def _buildable(self, design: Design) -> Design:
-        base = self.base
-        while True:
-            try:
-                WidthLevels(
-                    base.features,
-                    in_channels=int(base.config["in_channels"]),
-                    fractions=design.fractions,
-                    scheme="hybrid",
-                )
-            except ValueError:
-                if design.num_levels == 2:
-                    raise
-                design = Design(**{**asdict(design), "num_levels": design.num_levels - 1})
-            else:
-                return design
 
     def describe(self, x: Tensor) -> dict[str, Any]:
         """One point as a user reads it: the design's fields and its thresholds."""
@@ -430,6 +408,20 @@ class DesignProblem(Problem):
         """The design's trained LEANet (built now, continued from a cheaper fidelity's run,
         or read from memory or the cache folder)."""
         return self._builder.network(design)
+
+    def current_cost(self, X: Tensor) -> Tensor:
+        """:meth:`mobo.Problem.cost`, but 0 for a design already trained (only thresholds
+        change) and, with ``continue_fidelities``, a target evaluation that continues a
+        trained cheaper run costs the difference of the two fidelities' costs."""
+        cost = self.cost(X).clone()
+        for i, (design, _) in enumerate(self.decode(X)):
+            prefix = self._builder.trained_prefix(design)
+            if self._builder.has(design):
+                cost[i] = 0.0
+            elif prefix is not None:
+                level = self.epochs.index(prefix.fine_tune_epochs)
+                cost[i] -= self.fidelity_costs[level]
+        return cost
 
     def prefixes(self, design: Design) -> list[Design]:
         """With ``continue_fidelities``: the cheaper designs whose run ``design``'s

@@ -166,14 +166,29 @@ class DesignBuilder:
         self._networks[key] = net
         return net
 
+    def has(self, design: Design) -> bool:
+        """Is ``design`` trained (in memory or in the cache folder)?"""
+        key = design.key
+        return key in self._networks or (self.store is not None and self.store.path(key).exists())
+
+    def trained_prefix(self, design: Design) -> Design | None:
+        """The longest prefix of ``design`` that :meth:`network` would continue, if any
+        (without loading it)."""
+        for shorter in self.prefixes(design):
+            if not self.has(shorter):
+                continue
+            if shorter.fine_tune_epochs == 0 or self._states.get(shorter.key) is not None:
+                return shorter
+            if self.store is not None and self.store.path(shorter.key, "state").exists():
+                return shorter
+        return None
+
     def _prefix(self, design: Design) -> tuple[str | None, tuple[LEANet, TrainState] | None]:
         """The longest trained prefix of ``design`` (its key, network and state), if any.
         A prefix with fine-tuning epochs needs its state; one without (0 epochs) does not."""
         for shorter in self.prefixes(design):
             key = shorter.key
-            if key not in self._networks and (
-                self.store is None or not self.store.path(key).exists()
-            ):
+            if not self.has(shorter):
                 continue
             if key not in self._states:
                 self._states[key] = None if self.store is None else self.store.load_state(key)

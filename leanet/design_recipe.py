@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from leanet.confidence import CONFIDENCES
+from leanet.levels import WidthLevels
 from leanet.model import LEANet, build
 from leanet.train import fine_tune, fit_heads, recalibrate_batch_norm
 from leanet.train_loop import TrainState
@@ -85,6 +86,25 @@ class Design:
             f"L{self.num_levels}-f{self.first_fraction:g}-h{self.head_hidden}-"
             f"{self.confidence}-ft{self.fine_tune_epochs}{of}"
         )
+
+    def fitted_to(self, base) -> Design:
+        """This design with levels dropped until no narrow level has the same channel
+        counts as the next one on ``base`` (too many levels for its width)."""
+        design = self
+        while True:
+            try:
+                WidthLevels(
+                    base.features,
+                    in_channels=int(base.config["in_channels"]),
+                    fractions=design.fractions,
+                    scheme="hybrid",
+                )
+            except ValueError:
+                if design.num_levels == 2:
+                    raise
+                design = replace(design, num_levels=design.num_levels - 1)
+            else:
+                return design
 
     def prefix(self, epochs: int) -> Design:
         """This design after the first ``epochs`` of its fine-tuning run (a cheap fidelity

@@ -198,6 +198,13 @@ class Problem:
             return torch.ones(X.shape[0], dtype=DTYPE)
         return self.fidelity_costs[self.fidelity_index(X)]
 
+    def current_cost(self, X: Tensor) -> Tensor:
+        """What evaluating the rows of ``X`` would cost now: :meth:`cost`, unless the
+        problem knows part of the work is done (a design search continuing a cheaper
+        fidelity's training run: :class:`leanet.design.DesignProblem`). MF-OSEMO weighs
+        moving an evaluated point to the target fidelity by it."""
+        return self.cost(X)
+
     def split_outcomes(self, outcomes: Tensor) -> tuple[Tensor, Tensor]:
         """Split ``... x (m + k)`` outcomes into objectives (``... x m``) and constraint
         values (``... x k``, feasible where ``<= 0``)."""

@@ -38,6 +38,10 @@ Where ours differs, and why:
 * ``target_only=True`` runs the same algorithm at the target fidelity alone (the baseline of
   ``benchmarks/mobo_fidelity.py``).
 * Batches and pending points: kriging believer, each point's fidelity chosen in turn.
+* Promotions (not in the paper): where the problem prices moving an evaluated lower-fidelity
+  point to the target below a target evaluation (:meth:`mobo.Problem.current_cost`, e.g. a
+  design search that continues the cheap training run, freeze-thaw style), those points
+  compete with the optimized candidates at their information per *current* cost.
 
 Measured (``benchmarks/results/mobo_fidelity.md``: BraninCurrin with a low fidelity at a
 tenth of the cost and a bias of half an objective's spread, 5 seeds, 10 initial points,
@@ -276,6 +280,7 @@ class MFOSEMO(MESMO):
             initial = U[at_target][is_non_dominated(Y[at_target])][:, :-1]
         fronts = self.sampled_fronts(model, seed, initial=initial, fixed_last=target)
         fidelity = U.shape[1] - 1  # the input column the levels fix
+        promotions = self.promotable(U)
         if self.information != "maxima":
             boxes = self.front_boxes(fronts, self.observed_front(U[at_target], Y[at_target])[1])
             sets = torch.cat([X for X, _ in fronts])
@@ -296,6 +301,7 @@ class MFOSEMO(MESMO):
                     fixed_features={fidelity: level},
                     guard=self.guard,
                 ),
+                promotions,
             )
         max_values = torch.stack([F.max(dim=0).values for _, F in fronts])
         if at_target.any():
@@ -315,7 +321,21 @@ class MFOSEMO(MESMO):
                 grid_points=self.grid_points,
             ),
             lambda acqf, level: self.maximize(acqf, 1, fixed_features={fidelity: level}),
+            promotions,
         )
+
+    def promotable(self, U: Tensor) -> tuple[Tensor, Tensor] | tuple[None, None]:
+        """The evaluated lower-fidelity points moved to the target fidelity whose current
+        cost (:meth:`mobo.Problem.current_cost`) is above 0 and below a target evaluation's,
+        with those costs; ``(None, None)`` when there are none."""
+        target = self.levels[-1]
+        P = U[(U[:, -1] - target).abs() > 1e-9].clone()
+        if not self.chooses_fidelity or not len(P):
+            return None, None
+        P[:, -1] = target
+        costs = self.problem.current_cost(self.problem.from_unit(P)).to(P)
+        keep = (costs > 0) & (costs < self.costs[-1])
+        return (P[keep], costs[keep]) if keep.any() else (None, None)
 
     def choose_by_level(
         self,
@@ -324,6 +344,7 @@ class MFOSEMO(MESMO):
         U_pending: Tensor | None,
         acquisition: Callable[[ModelListGP, float], AcquisitionFunction],
         maximize: Callable[[AcquisitionFunction, float], Tensor],
+        promotions: tuple[Tensor, Tensor] | tuple[None, None] = (None, None),
     ) -> Tensor:
         """A greedy batch: per point, the level whose best candidate (``maximize`` of the
         ``acquisition`` at that level's cost) has the most information per cost; pending
@@ -334,6 +355,7 @@ class MFOSEMO(MESMO):
         if not self.chooses_fidelity:
             levels = levels[-1:]
         chosen = []
+        P, P_costs = promotions
         for _ in range(q):
             best, best_value = None, -math.inf
             for level, cost in levels:
@@ -343,6 +365,16 @@ class MFOSEMO(MESMO):
                     value = float(acqf(candidate.unsqueeze(0)))
                 if value > best_value:
                     best, best_value = candidate, value
+            if P is not None and len(P):  # information at the target per current cost
+                with torch.no_grad():
+                    values = acquisition(model, 1.0)(P.unsqueeze(1)) / P_costs
+                i = int(values.argmax())
+                if float(values[i]) > best_value:
+                    best, best_value = P[i : i + 1], float(values[i])
+                    P, P_costs = (
+                        torch.cat([P[:i], P[i + 1 :]]),
+                        torch.cat([P_costs[:i], P_costs[i + 1 :]]),
+                    )
             chosen.append(best)
             model = kriging_believer(model, best)
         return torch.cat(chosen)

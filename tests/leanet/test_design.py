@@ -240,6 +240,35 @@ def test_continued_fidelities_train_the_target_once_and_charge_the_rest(
     )
 
 
+def test_current_cost_prices_what_is_left_to_train(pretrained, digits, tmp_path):
+    problem = _problem(
+        pretrained, digits, fine_tune_epochs=(1, 3), continue_fidelities=True, cache=tmp_path
+    )
+    x = torch.tensor([[3.0, 0.5, 1.0, 0.0, 0.5, 0.5, 0.5, 1.0]], dtype=torch.float64)
+    x_target = x.clone()
+    x_target[0, -1] = 3.0
+    both = torch.cat([x, x_target])
+    assert problem.current_cost(both).tolist() == [2.0, 4.0]  # BUILD_EPOCHS + epochs
+    problem.evaluate(x)
+    assert problem.current_cost(both).tolist() == [0.0, 2.0]  # trained; 2 epochs left
+    # a new process reads the prefix and its state from the cache; without the state the
+    # target trains from the start
+    assert _problem(
+        pretrained, digits, fine_tune_epochs=(1, 3), continue_fidelities=True, cache=tmp_path
+    ).current_cost(both).tolist() == [0.0, 2.0]
+    for state in tmp_path.glob("*-state.pt"):
+        state.unlink()
+    assert _problem(
+        pretrained, digits, fine_tune_epochs=(1, 3), continue_fidelities=True, cache=tmp_path
+    ).current_cost(both).tolist() == [0.0, 4.0]
+    problem.evaluate(x_target)
+    assert problem.current_cost(both).tolist() == [0.0, 0.0]
+    # without continuation a cheap run saves nothing
+    fresh = _problem(pretrained, digits, fine_tune_epochs=(1, 3), cache=tmp_path / "fresh")
+    fresh.evaluate(x)
+    assert fresh.current_cost(both).tolist() == [0.0, 4.0]
+
+
 def test_continued_fidelities_need_fidelities(pretrained, digits):
     with pytest.raises(ValueError, match="continue_fidelities needs fine_tune_epochs"):
         _problem(pretrained, digits, fine_tune_epochs=3, continue_fidelities=True)

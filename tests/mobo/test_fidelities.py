@@ -182,3 +182,35 @@ def test_mfosemo_passes_its_guard_to_the_restarts(monkeypatch, guard):
     mobo.optimize(toy(), "mfosemo", n_evals=6, seed=0, show_progress=False, **options)
     # one model-based step, one guarded ascent per fidelity level
     assert len(calls) == (2 if guard else 0)
+
+
+class _Continued(mobo.FunctionProblem):
+    """The toy problem where moving an evaluated low-fidelity point to the target costs
+    ``promotion`` (its cheap run continued) instead of a target evaluation's 1.0."""
+
+    def __init__(self, evaluated: torch.Tensor, promotion: float) -> None:
+        options = {"fidelity_levels": [0.0, 1.0], "fidelity_costs": [0.2, 1.0]}
+        super().__init__(_two_levels, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], **options)
+        self.evaluated, self.promotion = evaluated[:, :2], promotion
+
+    def current_cost(self, X: torch.Tensor) -> torch.Tensor:
+        cost = self.cost(X)
+        done = (torch.cdist(X[:, :2], self.evaluated) < 1e-9).any(dim=-1)
+        return torch.where(self.at_target(X) & done, torch.full_like(cost, self.promotion), cost)
+
+
+@pytest.mark.parametrize("information", ["maxima", "hypervolume"])
+def test_mfosemo_promotes_a_cheap_point_when_continuing_it_costs_little(information):
+    X = torch.rand(8, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    X[:, 2] = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    Y = _two_levels(X)
+    low = X[X[:, 2] == 0.0]
+    options = {**FAST_MF, "information": information}
+    cheap = mobo.make_algorithm("mfosemo", _Continued(low, 1e-6), **options)
+    (x,) = cheap.ask(1, X, Y, seed=0)
+    assert x[2] == 1.0 and (torch.cdist(x[None, :2], low[:, :2]) < 1e-9).any()
+    # priced as a target evaluation, no promotion: the proposal is the plain MF-OSEMO one
+    plain = mobo.make_algorithm("mfosemo", toy(), **options).ask(1, X, Y, seed=0)
+    priced = mobo.make_algorithm("mfosemo", _Continued(low, 1.0), **options)
+    torch.testing.assert_close(priced.ask(1, X, Y, seed=0), plain)
+    assert not (torch.cdist(plain[:, :2], low[:, :2]) < 1e-9).any()
