@@ -23,7 +23,8 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   prices ``mfosemo``'s fidelities as ``DesignProblem`` does by default (measured costs);
   without it, as the recorded runs did. ``--continue-fidelities``: ``mfosemo``'s cheap
   fidelity is the first epochs of the target's fine-tuning run, and a target evaluation of
-  a design trained cheaply continues it, charged the remaining epochs (runs ``+cont``).
+  a design trained cheaply continues it, charged the remaining epochs, and ``mfosemo``
+  weighs such promotions at that price (runs ``+cont+promote``; ``--no-promote``: ``+cont``).
 
 Findings, with the figures and commands, are in the results files: the 8x8 digits in
 ``results/design_search.md`` (random designs reach what the cached space allows,
@@ -138,7 +139,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="mfosemo's cheap fidelity is the first epochs of the target's fine-tuning run, "
         "which a target evaluation continues (DesignProblem's continue_fidelities; runs "
-        "labelled mfosemo+...+cont)",
+        "labelled mfosemo+...+cont+promote)",
+    )
+    parser.add_argument(
+        "--no-promote",
+        dest="promote",
+        action="store_false",
+        help="with --continue-fidelities: mfosemo does not weigh promotions at their "
+        "current cost (MFOSEMO's promote=False; runs labelled +cont, as at dad7c1f)",
     )
     parser.add_argument(
         "--dense-points",
@@ -207,17 +215,18 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
 
 
 def label(method: str, args) -> str:
-    """The name of a method's runs: ``<method>[+ft<N>][+build][+cont][+dense<K>]``, ``+ft<N>``
-    for ``mfosemo`` with a cheap fidelity other than the recorded runs' 2 epochs, ``+build``
-    for ``mfosemo`` with ``--build-costs``, ``+cont`` with ``--continue-fidelities``,
-    ``+dense<K>`` when told dense-front points."""
+    """The name of a method's runs: ``<method>[+ft<N>][+build][+cont[+promote]][+dense<K>]``,
+    ``+ft<N>`` for ``mfosemo`` with a cheap fidelity other than the recorded runs' 2 epochs,
+    ``+build`` for ``mfosemo`` with ``--build-costs``, ``+cont`` with
+    ``--continue-fidelities`` (``+promote`` unless ``--no-promote``), ``+dense<K>`` when
+    told dense-front points."""
     mf = method == "mfosemo"
     if mf and args.fidelity_epochs != DEFAULT_FIDELITY_EPOCHS:
         method += f"+ft{args.fidelity_epochs}"
     if mf and args.build_costs:
         method += "+build"
     if mf and getattr(args, "continue_fidelities", False):
-        method += "+cont"
+        method += "+cont+promote" if getattr(args, "promote", True) else "+cont"
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 
 
@@ -235,7 +244,10 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     start = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with mobo.Study(problem, method, seed=seed, n_initial=args.n_initial) as study:
+        options = (
+            {"promote": False} if method == "mfosemo" and not getattr(args, "promote", True) else {}
+        )
+        with mobo.Study(problem, method, seed=seed, n_initial=args.n_initial, **options) as study:
             callbacks = [within_budget]
             if args.dense_points:
                 callbacks.append(DenseFronts(args.dense_points, args.reference_samples))

@@ -138,7 +138,7 @@ def test_continued_fidelities_charge_each_epoch_once(setup, tmp_path):
     args.max_evals, args.fidelity_epochs, args.fine_tune_epochs = 8, 1, 2
     args.continue_fidelities = True
     run = module.run_one("convnet", "mfosemo", 0, setup, args)
-    assert run["method"] == "mfosemo+ft1+cont"
+    assert run["method"] == "mfosemo+ft1+cont+promote"
     assert all(k.endswith(("-ft1of2", "-ft2")) for k in run["trained_designs"])
     assert run["trajectory"][-1]["charged_seconds"] == pytest.approx(run["charged_seconds"])
     # A design evaluated cheaply, then at the target, which continues its run: the trajectory
@@ -268,4 +268,9 @@ def test_mfosemo_prices_its_fidelities_as_recorded_unless_told_build_costs(setup
     args.fidelity_epochs = 5
     assert module.make_problem("convnet", setup, args, "mfosemo").epochs == (5, 10)
     assert module.label("mfosemo", args) == "mfosemo+ft5+build+dense5"
+    args.continue_fidelities = True
+    assert module.label("mfosemo", args) == "mfosemo+ft5+build+cont+promote+dense5"
+    args.promote = False
+    assert module.label("mfosemo", args) == "mfosemo+ft5+build+cont+dense5"
+    assert module.label("qlognehvi", args) == "qlognehvi+dense5"
     assert module.label("qlognehvi", args) == "qlognehvi+dense5"

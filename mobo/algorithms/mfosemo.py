@@ -237,6 +237,8 @@ class MFOSEMO(MESMO):
         problem: A problem with fidelities (``fidelity_levels``, ``fidelity_costs``).
         target_only: Evaluate at the target fidelity only (the full-fidelity baseline).
         grid_points: Grid size of the lower-fidelity entropy integral.
+        promote: Weigh moving evaluated lower-fidelity points to the target at their
+            current cost (see "Promotions" above; only where the problem prices it lower).
         guard: MESMO's uncertainty guard on the restarts (box measures only); off by
             default here: MF-OSEMO's figures (``benchmarks/results/mobo_fidelity.md``)
             were measured without it, and it has not been measured with fidelities.
@@ -254,6 +256,7 @@ class MFOSEMO(MESMO):
         *,
         target_only: bool = False,
         grid_points: int = 128,
+        promote: bool = True,
         guard: bool = False,
         **options: Any,
     ) -> None:
@@ -264,7 +267,7 @@ class MFOSEMO(MESMO):
             )
         super().__init__(problem, guard=guard, **options)
         self.chooses_fidelity = not target_only
-        self.grid_points = grid_points
+        self.grid_points, self.promote = grid_points, promote
         low, high = problem.bounds[:, -1].tolist()
         self.levels = ((problem.fidelity_levels - low) / (high - low)).tolist()
         self.costs = problem.fidelity_costs.tolist()
@@ -330,7 +333,7 @@ class MFOSEMO(MESMO):
         with those costs; ``(None, None)`` when there are none."""
         target = self.levels[-1]
         P = U[(U[:, -1] - target).abs() > 1e-9].clone()
-        if not self.chooses_fidelity or not len(P):
+        if not (self.chooses_fidelity and self.promote and len(P)):
             return None, None
         P[:, -1] = target
         costs = self.problem.current_cost(self.problem.from_unit(P)).to(P)

@@ -209,8 +209,10 @@ def test_mfosemo_promotes_a_cheap_point_when_continuing_it_costs_little(informat
     cheap = mobo.make_algorithm("mfosemo", _Continued(low, 1e-6), **options)
     (x,) = cheap.ask(1, X, Y, seed=0)
     assert x[2] == 1.0 and (torch.cdist(x[None, :2], low[:, :2]) < 1e-9).any()
+    unpromoted = mobo.make_algorithm("mfosemo", _Continued(low, 1e-6), promote=False, **options)
     # priced as a target evaluation, no promotion: the proposal is the plain MF-OSEMO one
     plain = mobo.make_algorithm("mfosemo", toy(), **options).ask(1, X, Y, seed=0)
     priced = mobo.make_algorithm("mfosemo", _Continued(low, 1.0), **options)
     torch.testing.assert_close(priced.ask(1, X, Y, seed=0), plain)
+    torch.testing.assert_close(unpromoted.ask(1, X, Y, seed=0), plain)
     assert not (torch.cdist(plain[:, :2], low[:, :2]) < 1e-9).any()
