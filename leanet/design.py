@@ -490,6 +490,8 @@ class DesignProblem(Problem):
             self.measure_inputs,
             self.measure_repeats,
         )
+        if self.continue_fidelities:  # other cheap designs; earlier journals' digests kept
+            settings += ("continue_fidelities",)
         return source_digest({}, (), (self._source, repr(settings)))
 
 

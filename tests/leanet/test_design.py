@@ -269,6 +269,16 @@ def test_current_cost_prices_what_is_left_to_train(pretrained, digits, tmp_path)
     assert fresh.current_cost(both).tolist() == [0.0, 4.0]
 
 
+def test_a_continued_study_is_another_problem_for_its_journal(pretrained, digits):
+    # its cheap evaluations are other designs (the start of a longer run)
+    plain = _problem(pretrained, digits, fine_tune_epochs=(1, 3))
+    continued = _problem(pretrained, digits, fine_tune_epochs=(1, 3), continue_fidelities=True)
+    assert plain.fingerprint() != continued.fingerprint()
+    assert (
+        plain.fingerprint() == _problem(pretrained, digits, fine_tune_epochs=(1, 3)).fingerprint()
+    )
+
+
 def test_continued_fidelities_need_fidelities(pretrained, digits):
     with pytest.raises(ValueError, match="continue_fidelities needs fine_tune_epochs"):
         _problem(pretrained, digits, fine_tune_epochs=3, continue_fidelities=True)
