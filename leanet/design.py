@@ -416,10 +416,9 @@ class DesignProblem(Problem):
         trained cheaper run costs the difference of the two fidelities' costs."""
         cost = self.cost(X).clone()
         for i, (design, _) in enumerate(self.decode(X)):
-            prefix = self._builder.trained_prefix(design)
             if self._builder.has(design):
                 cost[i] = 0.0
-            elif prefix is not None:
+            elif (prefix := self._builder.trained_prefix(design)) is not None:
                 level = self.epochs.index(prefix.fine_tune_epochs)
                 cost[i] -= self.fidelity_costs[level]
         return cost

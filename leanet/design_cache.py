@@ -173,27 +173,27 @@ class DesignBuilder:
 
     def trained_prefix(self, design: Design) -> Design | None:
         """The longest prefix of ``design`` that :meth:`network` would continue, if any
-        (without loading it)."""
-        for shorter in self.prefixes(design):
-            if not self.has(shorter):
-                continue
-            if shorter.fine_tune_epochs == 0 or self._states.get(shorter.key) is not None:
-                return shorter
-            if self.store is not None and self.store.path(shorter.key, "state").exists():
-                return shorter
-        return None
-
-    def _prefix(self, design: Design) -> tuple[str | None, tuple[LEANet, TrainState] | None]:
-        """The longest trained prefix of ``design`` (its key, network and state), if any.
-        A prefix with fine-tuning epochs needs its state; one without (0 epochs) does not."""
+        (without loading it): trained, and with its fine-tuning state unless it had no
+        fine-tuning (a state that failed to load does not count)."""
         for shorter in self.prefixes(design):
             key = shorter.key
             if not self.has(shorter):
                 continue
+            if key in self._states:
+                known = self._states[key] is not None
+            else:
+                known = self.store is not None and self.store.path(key, "state").exists()
+            if shorter.fine_tune_epochs == 0 or known:
+                return shorter
+        return None
+
+    def _prefix(self, design: Design) -> tuple[str | None, tuple[LEANet, TrainState] | None]:
+        """The longest trained prefix of ``design`` (its key, network and state), if any;
+        one whose state turns out unreadable is passed over for the next."""
+        while (shorter := self.trained_prefix(design)) is not None:
+            key = shorter.key
             if key not in self._states:
                 self._states[key] = None if self.store is None else self.store.load_state(key)
-            state = self._states[key]
-            if state is None and shorter.fine_tune_epochs > 0:
-                continue
-            return key, (self.network(shorter), state)
+            if shorter.fine_tune_epochs == 0 or self._states[key] is not None:
+                return key, (self.network(shorter), self._states[key])
         return None, None

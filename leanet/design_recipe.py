@@ -152,9 +152,22 @@ class Design:
         options = {"patience": None, **(fine_tune_options or {})}
         until = self.fine_tune_epochs if self.schedule_epochs else None
         epochs = self.schedule_epochs or self.fine_tune_epochs
-        if prefix is not None:
+        state = None
+        if prefix is not None:  # a 0-epoch prefix has no state: fine-tuning starts afresh
             net, state = copy.deepcopy(prefix[0]), prefix[1]
-            result = fine_tune(
+        else:
+            net = build(
+                base,
+                fractions=self.fractions,
+                scheme="hybrid",
+                head_hidden=self.head_hidden,
+                confidence=self.confidence,
+                seed=seed,
+            )
+            recalibrate_batch_norm(net, train, progress=False)
+            fit_heads(net, train, epochs=head_epochs, seed=seed, progress=False)
+        if self.fine_tune_epochs:
+            state = fine_tune(
                 net,
                 train,
                 epochs=epochs,
@@ -163,21 +176,5 @@ class Design:
                 seed=seed,
                 progress=False,
                 **options,
-            )
-            return net.eval(), result.state
-        net = build(
-            base,
-            fractions=self.fractions,
-            scheme="hybrid",
-            head_hidden=self.head_hidden,
-            confidence=self.confidence,
-            seed=seed,
-        )
-        recalibrate_batch_norm(net, train, progress=False)
-        fit_heads(net, train, epochs=head_epochs, seed=seed, progress=False)
-        state = None
-        if self.fine_tune_epochs:
-            state = fine_tune(
-                net, train, epochs=epochs, until=until, seed=seed, progress=False, **options
             ).state
         return net.eval(), state
