@@ -25,6 +25,8 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   fidelity is the first epochs of the target's fine-tuning run, and a target evaluation of
   a design trained cheaply continues it, charged the remaining epochs, and ``mfosemo``
   weighs such promotions at that price (runs ``+cont+promote``; ``--no-promote``: ``+cont``).
+  ``--budget-end``: ``mfosemo`` is told the budget left, and picks the cheap fidelity only
+  while a target evaluation still fits after it (runs ``+end``).
 
 Findings, with the figures and commands, are in the results files: the 8x8 digits in
 ``results/design_search.md`` (random designs reach what the cached space allows,
@@ -149,6 +151,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "current cost (MFOSEMO's promote=False; runs labelled +cont, as at dad7c1f)",
     )
     parser.add_argument(
+        "--budget-end",
+        action="store_true",
+        help="tell mfosemo the budget left (MFOSEMO.remaining_cost, in its cost units at the "
+        "seconds per unit its trained designs took so far), so that it picks the cheap "
+        "fidelity only while a target evaluation still fits after it (runs labelled +end)",
+    )
+    parser.add_argument(
         "--dense-points",
         type=int,
         default=0,
@@ -215,11 +224,12 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
 
 
 def label(method: str, args) -> str:
-    """The name of a method's runs: ``<method>[+ft<N>][+build][+cont[+promote]][+dense<K>]``,
-    ``+ft<N>`` for ``mfosemo`` with a cheap fidelity other than the recorded runs' 2 epochs,
-    ``+build`` for ``mfosemo`` with ``--build-costs``, ``+cont`` with
-    ``--continue-fidelities`` (``+promote`` unless ``--no-promote``), ``+dense<K>`` when
-    told dense-front points."""
+    """The name of a method's runs:
+    ``<method>[+ft<N>][+build][+cont[+promote]][+end][+dense<K>]``, ``+ft<N>`` for
+    ``mfosemo`` with a cheap fidelity other than the recorded runs' 2 epochs, ``+build`` for
+    ``mfosemo`` with ``--build-costs``, ``+cont`` with ``--continue-fidelities``
+    (``+promote`` unless ``--no-promote``), ``+end`` with ``--budget-end``, ``+dense<K>``
+    when told dense-front points."""
     mf = method == "mfosemo"
     if mf and args.fidelity_epochs != DEFAULT_FIDELITY_EPOCHS:
         method += f"+ft{args.fidelity_epochs}"
@@ -227,6 +237,8 @@ def label(method: str, args) -> str:
         method += "+build"
     if mf and getattr(args, "continue_fidelities", False):
         method += "+cont+promote" if getattr(args, "promote", True) else "+cont"
+    if mf and getattr(args, "budget_end", False):
+        method += "+end"
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 
 
@@ -249,6 +261,8 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
         )
         with mobo.Study(problem, method, seed=seed, n_initial=args.n_initial, **options) as study:
             callbacks = [within_budget]
+            if method == "mfosemo" and getattr(args, "budget_end", False):
+                callbacks.append(BudgetLeft(problem, charged, args.budget))
             if args.dense_points:
                 callbacks.append(DenseFronts(args.dense_points, args.reference_samples))
             result = study.optimize(args.max_evals, show_progress=False, callbacks=callbacks)
@@ -277,6 +291,38 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
         "front": polished["points"],
         "trajectory": trajectory(problem, study.evaluations, setup, tests),
     }
+
+
+class BudgetLeft:
+    """Before each ask, tell MF-OSEMO the charged-seconds budget left in its cost units
+    (:attr:`mobo.algorithms.mfosemo.MFOSEMO.remaining_cost`), at the seconds per cost unit
+    the designs trained so far took: each is priced at its fidelity's cost, less a trained
+    cheaper run it continued."""
+
+    def __init__(self, problem: DesignProblem, charged, budget: float) -> None:
+        self.problem, self.charged, self.budget = problem, charged, budget
+
+    def start(self, study: mobo.Study) -> None:  # a resumed study is told as well
+        self(study, [])
+
+    def __call__(self, study: mobo.Study, told: list) -> None:
+        problem, units, seconds = self.problem, {}, 0.0
+        for e in study.evaluations:
+            x = torch.tensor([e.x], dtype=torch.float64)
+            design = problem.design_of(x)
+            if design.key in units or design.key not in problem.train_seconds:
+                continue
+            cost = float(problem.cost(x)[0])
+            for prefix in problem.prefixes(design):
+                if prefix.key in problem.train_seconds:
+                    cost -= float(
+                        problem.fidelity_costs[problem.epochs.index(prefix.fine_tune_epochs)]
+                    )
+                    break
+            units[design.key], seconds = cost, seconds + problem.train_seconds[design.key]
+        rate = seconds / sum(units.values()) if units else None
+        left = None if rate is None else (self.budget - self.charged(study)) / rate
+        study.algorithm.remaining_cost = left
 
 
 def trajectory(problem: DesignProblem, evaluations: list, setup: dict, tests: dict) -> list:

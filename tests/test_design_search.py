@@ -274,3 +274,33 @@ def test_mfosemo_prices_its_fidelities_as_recorded_unless_told_build_costs(setup
     assert module.label("mfosemo", args) == "mfosemo+ft5+build+cont+dense5"
     assert module.label("qlognehvi", args) == "qlognehvi+dense5"
     assert module.label("qlognehvi", args) == "qlognehvi+dense5"
+
+
+def test_the_budget_left_is_told_in_cost_units_at_the_measured_rate(setup, tmp_path):
+    # --budget-end: MF-OSEMO is told the seconds left over the seconds per cost unit its
+    # trained designs took, a continued design priced at the rest of its run only.
+    module = load_benchmark("design_search")
+    args = _args(tmp_path, budget=1e9)
+    args.fidelity_epochs, args.fine_tune_epochs, args.continue_fidelities = 1, 2, True
+    args.budget_end = True
+    assert module.label("mfosemo", args) == "mfosemo+ft1+cont+promote+end"
+    problem = module.make_problem("convnet", setup, args, "mfosemo")
+    cheap = problem.bounds.mean(dim=0)
+    cheap[-1], target = 1.0, cheap.clone()
+    target[-1] = 2.0
+    other = problem.bounds[1].clone()  # another design, trained at the target from scratch
+    for x in (cheap, target, other):
+        problem.evaluate(x[None])
+    low, high = problem.fidelity_costs.tolist()
+    units = low + (high - low) + high
+    seconds = sum(problem.train_seconds.values())
+    study = argparse.Namespace(
+        evaluations=[argparse.Namespace(x=x.tolist()) for x in (cheap, target, other, target)],
+        algorithm=argparse.Namespace(remaining_cost=None),
+    )
+    left = module.BudgetLeft(problem, lambda study: seconds + 3.0, budget=seconds + 10.0)
+    left.start(study)
+    assert study.algorithm.remaining_cost == pytest.approx(7.0 / (seconds / units))
+    study.evaluations = []  # nothing trained yet: no rate, no budget told
+    left(study, [])
+    assert study.algorithm.remaining_cost is None

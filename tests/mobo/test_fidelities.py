@@ -216,3 +216,27 @@ def test_mfosemo_promotes_a_cheap_point_when_continuing_it_costs_little(informat
     torch.testing.assert_close(priced.ask(1, X, Y, seed=0), plain)
     torch.testing.assert_close(unpromoted.ask(1, X, Y, seed=0), plain)
     assert not (torch.cdist(plain[:, :2], low[:, :2]) < 1e-9).any()
+
+
+@pytest.mark.parametrize("information", ["maxima", "hypervolume"])
+def test_mfosemo_stays_at_the_target_when_no_target_evaluation_could_follow(information):
+    # Near a budget's end a cheap evaluation is wasted (the result counts the target
+    # only): told the remaining cost, MF-OSEMO picks a lower level only while a full
+    # target evaluation (cost 1.0) still fits after it (cost 0.01).
+    X = torch.rand(8, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    X[:, 2] = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    Y = _two_levels(X)
+    options = {**FAST_MF, "information": information}
+
+    def ask(remaining):
+        problem = toy(fidelity_costs=[0.01, 1.0])
+        algorithm = mobo.make_algorithm("mfosemo", problem, **options)
+        algorithm.remaining_cost = remaining
+        return algorithm.ask(2, X, Y, seed=0)
+
+    free = ask(None)
+    assert free[:, 2].tolist() == [0.0, 0.0]  # unbudgeted: the cheap level twice
+    torch.testing.assert_close(ask(100.0), free)  # a loose budget changes nothing
+    assert (ask(1.005)[:, 2] == 1.0).all()  # 1.005 - 0.01 < 1.0: target only
+    # room for one cheap point and the target evaluation after it: cheap, then target
+    assert ask(1.015)[:, 2].tolist() == [0.0, 1.0]
