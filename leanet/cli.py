@@ -311,6 +311,12 @@ def _add_design(p: argparse.ArgumentParser) -> None:
         default=[0],
         help="one value, or ascending values that become the fidelity",
     )
+    p.add_argument(
+        "--continue-fidelities",
+        action="store_true",
+        help="a cheaper fidelity trains the first epochs of the target's run, which a "
+        "target evaluation of that design continues (see leanet.design)",
+    )
     p.add_argument("--head-epochs", type=EPOCHS, default=5)
     p.add_argument(
         "--dense-points",
@@ -336,6 +342,8 @@ def _run_design(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {out} is a file; the design search writes a folder")
     data = data_of(meta, args)
     epochs = args.fine_tune_epochs
+    if args.continue_fidelities and len(epochs) == 1:
+        raise CLIError("--continue-fidelities needs two or more --fine-tune-epochs (fidelities)")
     problem = DesignProblem(
         base,
         data,
@@ -344,10 +352,12 @@ def _run_design(args: argparse.Namespace) -> int:
         head_epochs=args.head_epochs,
         cache=out / "cache",
         seed=args.seed,
+        continue_fidelities=args.continue_fidelities,
     )
     algorithm = args.algorithm or ("mfosemo" if problem.has_fidelities else "qlognehvi")
-    dense = f"-dense{args.dense_points}" if args.dense_points else ""  # another study
-    journal = out / f"{algorithm}{dense}-seed{args.seed}.jsonl"
+    study = "-cont" if args.continue_fidelities else ""  # other studies, other journals
+    study += f"-dense{args.dense_points}" if args.dense_points else ""
+    journal = out / f"{algorithm}{study}-seed{args.seed}.jsonl"
     result = mobo.optimize(
         problem,
         algorithm,

@@ -157,3 +157,13 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     printed = capsys.readouterr().out
     assert (out / "sobol-dense2-seed0.jsonl").exists()
     assert "sobol on LEANetDesign(convnet, L=2-3): 2 evaluations" in printed  # a budget of 2
+    # Fine-tune epochs 1 then 2, the cheap run the first epoch of the target's: mfosemo's
+    # initial points mix the fidelities, the cheap designs cached as such; its own journal.
+    epochs = ["--fine-tune-epochs", "1", "2", "--head-epochs", "1", "--continue-fidelities"]
+    cont = ["design", str(ckpt), "--algorithm", "mfosemo", "--n-evals", "4", *argv[6:]]
+    assert main([*cont, *epochs, "--out", str(out), "--no-progress"]) == 0
+    assert (out / "mfosemo-cont-seed0.jsonl").exists()
+    names = [p.name for p in (out / "cache").glob("*")]
+    assert any(name.endswith("-ft1of2-s0-state.pt") for name in names)  # kept to continue
+    assert main([*argv, "--continue-fidelities", "--no-progress"]) == 1  # one epoch value
+    assert "--continue-fidelities needs two or more --fine-tune-epochs" in capsys.readouterr().err
