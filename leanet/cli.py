@@ -10,7 +10,8 @@ new ones plug in without touching the rest):
 - ``optimize``: optimize a saved LEANet's thresholds with a mobo algorithm on the
   validation split (journaled, resumable) and save an artifact with its Pareto table.
 - ``design``: search LEANet designs and thresholds together from a base checkpoint
-  (:mod:`leanet.design`) and save one artifact per design of the front.
+  (:mod:`leanet.design`) and save one artifact per design of the front
+  (:mod:`leanet.cli_design`).
 - ``report``: print an artifact's Pareto table, costs and energy saved on the test split.
 - ``demo``: the main job end to end on the bundled MNIST digits (``make run``).
 
@@ -28,6 +29,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from leanet.cli_design import add_design, run_design
 from leanet.cli_io import CLIError, add_data_args, check_out_file, data_of, split_seed
 from leanet.cli_types import COUNT, EPOCHS, FRACTIONS, POSITIVE_INTS, SEED, number
 
@@ -292,90 +294,6 @@ def _run_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_design(p: argparse.ArgumentParser) -> None:
-    import mobo
-
-    p.add_argument("checkpoint", help="pretrained base checkpoint (from `leanet train`)")
-    p.add_argument(
-        "--algorithm",
-        choices=mobo.available_algorithms(),
-        default=None,
-        help="default qlognehvi, or mfosemo when the epochs are a fidelity",
-    )
-    p.add_argument("--n-evals", type=COUNT, default=40, help="(design, thresholds) points")
-    p.add_argument("--levels", type=COUNT, nargs=2, default=[2, 6], metavar=("MIN", "MAX"))
-    p.add_argument(
-        "--fine-tune-epochs",
-        type=number(int, 0),
-        nargs="+",
-        default=[0],
-        help="one value, or ascending values that become the fidelity",
-    )
-    p.add_argument(
-        "--continue-fidelities",
-        action="store_true",
-        help="a cheaper fidelity trains the first epochs of the target's run, which a "
-        "target evaluation of that design continues (see leanet.design)",
-    )
-    p.add_argument("--head-epochs", type=EPOCHS, default=5)
-    p.add_argument(
-        "--dense-points",
-        type=number(int, 0),
-        default=0,
-        help="tell the search this many points of each built design's dense threshold "
-        "front (they count in --n-evals; see leanet.dense_fronts)",
-    )
-    p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--out", default=None, help="folder (default <checkpoint>.designs)")
-    add_data_args(p)
-
-
-def _run_design(args: argparse.Namespace) -> int:
-    import mobo
-    from leanet.checkpoints import load_checkpoint
-    from leanet.dense_fronts import DenseFronts
-    from leanet.design import DesignProblem
-
-    base, meta = load_checkpoint(args.checkpoint)
-    out = Path(args.out or Path(args.checkpoint).with_suffix(".designs"))
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {out} is a file; the design search writes a folder")
-    data = data_of(meta, args)
-    epochs = args.fine_tune_epochs
-    if args.continue_fidelities and len(epochs) == 1:
-        raise CLIError("--continue-fidelities needs two or more --fine-tune-epochs (fidelities)")
-    problem = DesignProblem(
-        base,
-        data,
-        levels=tuple(args.levels),
-        fine_tune_epochs=epochs[0] if len(epochs) == 1 else epochs,
-        head_epochs=args.head_epochs,
-        cache=out / "cache",
-        seed=args.seed,
-        continue_fidelities=args.continue_fidelities,
-    )
-    algorithm = args.algorithm or ("mfosemo" if problem.has_fidelities else "qlognehvi")
-    study = "-cont" if args.continue_fidelities else ""  # other studies, other journals
-    study += f"-dense{args.dense_points}" if args.dense_points else ""
-    journal = out / f"{algorithm}{study}-seed{args.seed}.jsonl"
-    result = mobo.optimize(
-        problem,
-        algorithm,
-        n_evals=args.n_evals,
-        seed=args.seed,
-        journal=journal,
-        show_progress=not args.no_progress,
-        callbacks=[DenseFronts(args.dense_points)] if args.dense_points else (),
-    )
-    print(result.summary())
-    print(problem.front_table(result.pareto_X, result.pareto_Y))
-    paths = problem.save_artifacts(result.pareto_X, out)  # with the data split and accuracies
-    print(
-        f"saved {len(paths)} artifact(s) in {out} (one per design of the front; journal {journal})"
-    )
-    return 0
-
-
 def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="artifact from `leanet optimize` or `leanet demo`")
     p.add_argument(
@@ -469,8 +387,8 @@ COMMANDS: dict[
     ),
     "design": (
         "search LEANet designs and thresholds together; save the front's artifacts",
-        _add_design,
-        _run_design,
+        add_design,
+        run_design,
     ),
     "report": ("print an artifact's Pareto table and energy savings", _add_report, _run_report),
     "demo": ("the main job end to end on the bundled MNIST digits", _add_demo, _run_demo),

@@ -1,0 +1,95 @@
+"""The ``leanet design`` verb: search LEANet designs and thresholds together from a base
+checkpoint (:mod:`leanet.design`), journaled, and save one artifact per design of the front.
+Registered in :data:`leanet.cli.COMMANDS`; a file of its own to keep ``cli.py`` short."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from leanet.cli_io import CLIError, add_data_args, data_of
+from leanet.cli_types import COUNT, EPOCHS, SEED, number
+
+
+def add_design(p: argparse.ArgumentParser) -> None:
+    import mobo
+
+    p.add_argument("checkpoint", help="pretrained base checkpoint (from `leanet train`)")
+    p.add_argument(
+        "--algorithm",
+        choices=mobo.available_algorithms(),
+        default=None,
+        help="default qlognehvi, or mfosemo when the epochs are a fidelity",
+    )
+    p.add_argument("--n-evals", type=COUNT, default=40, help="(design, thresholds) points")
+    p.add_argument("--levels", type=COUNT, nargs=2, default=[2, 6], metavar=("MIN", "MAX"))
+    p.add_argument(
+        "--fine-tune-epochs",
+        type=number(int, 0),
+        nargs="+",
+        default=[0],
+        help="one value, or ascending values that become the fidelity",
+    )
+    p.add_argument(
+        "--continue-fidelities",
+        action="store_true",
+        help="a cheaper fidelity trains the first epochs of the target's run, which a "
+        "target evaluation of that design continues (see leanet.design)",
+    )
+    p.add_argument("--head-epochs", type=EPOCHS, default=5)
+    p.add_argument(
+        "--dense-points",
+        type=number(int, 0),
+        default=0,
+        help="tell the search this many points of each built design's dense threshold "
+        "front (they count in --n-evals; see leanet.dense_fronts)",
+    )
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--out", default=None, help="folder (default <checkpoint>.designs)")
+    add_data_args(p)
+
+
+def run_design(args: argparse.Namespace) -> int:
+    import mobo
+    from leanet.checkpoints import load_checkpoint
+    from leanet.dense_fronts import DenseFronts
+    from leanet.design import DesignProblem
+
+    base, meta = load_checkpoint(args.checkpoint)
+    out = Path(args.out or Path(args.checkpoint).with_suffix(".designs"))
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} is a file; the design search writes a folder")
+    data = data_of(meta, args)
+    epochs = args.fine_tune_epochs
+    if args.continue_fidelities and len(epochs) == 1:
+        raise CLIError("--continue-fidelities needs two or more --fine-tune-epochs (fidelities)")
+    problem = DesignProblem(
+        base,
+        data,
+        levels=tuple(args.levels),
+        fine_tune_epochs=epochs[0] if len(epochs) == 1 else epochs,
+        head_epochs=args.head_epochs,
+        cache=out / "cache",
+        seed=args.seed,
+        continue_fidelities=args.continue_fidelities,
+    )
+    algorithm = args.algorithm or ("mfosemo" if problem.has_fidelities else "qlognehvi")
+    study = "-cont" if args.continue_fidelities else ""  # other studies, other journals
+    study += f"-dense{args.dense_points}" if args.dense_points else ""
+    journal = out / f"{algorithm}{study}-seed{args.seed}.jsonl"
+    result = mobo.optimize(
+        problem,
+        algorithm,
+        n_evals=args.n_evals,
+        seed=args.seed,
+        journal=journal,
+        show_progress=not args.no_progress,
+        callbacks=[DenseFronts(args.dense_points)] if args.dense_points else (),
+    )
+    print(result.summary())
+    print(problem.front_table(result.pareto_X, result.pareto_Y))
+    paths = problem.save_artifacts(result.pareto_X, out)  # with the data split and accuracies
+    print(
+        f"saved {len(paths)} artifact(s) in {out} (one per design of the front; journal {journal})"
+    )
+    return 0
