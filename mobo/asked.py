@@ -1,6 +1,7 @@
 """The points a study asked and has not told yet, each with the step of the ask that
-proposed it: pending ones (being evaluated), and ones to ask again first (those an
-interrupted run never told, in this process or, from the journal, a crashed one).
+proposed it (and, under fidelities, what evaluating it cost when asked): pending ones
+(being evaluated), and ones to ask again first (those an interrupted run never told, in
+this process or, from the journal, a crashed one).
 
 Kept apart from :mod:`mobo.study` because this bookkeeping alone makes an interrupted
 study continue as an uninterrupted one: the initial design and Sobol pick points by count
@@ -22,6 +23,7 @@ class AskedPoints:
     def __init__(self, dim: int) -> None:
         self.pending = torch.empty(0, dim, dtype=DTYPE)
         self._pending_steps: list[int] = []
+        self._pending_costs: list[float | None] = []
         self.replay = torch.empty(0, dim, dtype=DTYPE)
         self._replay_steps: list[int] = []
         #: The step the next new ask gets.
@@ -35,6 +37,7 @@ class AskedPoints:
         """``X``, proposed by ask ``step``, is now pending."""
         self.pending = torch.cat([self.pending, X])
         self._pending_steps += [step] * X.shape[0]
+        self._pending_costs += [None] * X.shape[0]
 
     def take_replay(self, q: int) -> Tensor | None:
         """Up to ``q`` points to ask again, now pending under their steps (None if none)."""
@@ -44,7 +47,27 @@ class AskedPoints:
         steps, self._replay_steps = self._replay_steps[:q], self._replay_steps[q:]
         self.pending = torch.cat([self.pending, X])
         self._pending_steps += steps
+        self._pending_costs += [None] * X.shape[0]
         return X
+
+    def price(self, X: Tensor, costs: list[float]) -> None:
+        """Pending ``X`` costs ``costs`` to evaluate, as priced when asked (a design
+        search's point costs less once a cheaper fidelity of it is trained, and nothing
+        once it is, so its cost is not known from ``x`` alone when it is told)."""
+        for x, cost in zip(X, costs, strict=True):
+            i = self._index(x)
+            if i is not None:
+                self._pending_costs[i] = cost
+
+    def cost_of(self, x: Tensor) -> float | None:
+        """The price of pending ``x`` (None if it is not pending or was not priced)."""
+        i = self._index(x)
+        return self._pending_costs[i] if i is not None else None
+
+    @property
+    def pending_cost(self) -> float:
+        """The total price of the pending points (being evaluated)."""
+        return sum(c for c in self._pending_costs if c is not None)
 
     def _index(self, x: Tensor) -> int | None:
         if not self.pending.shape[0]:
@@ -66,6 +89,7 @@ class AskedPoints:
             keep[i] = False
             self.pending = self.pending[keep]
             del self._pending_steps[i]
+            del self._pending_costs[i]
 
     def forget(self, X: Tensor) -> None:
         """Rows of ``X`` still pending will not be told now (an interrupted batch, points

@@ -1,33 +1,113 @@
 """Evaluating a study's points: in one batch here, or one by one on an executor.
 
 Kept apart from :mod:`mobo.study` so each stays one idea: the study records what is told;
-this module turns proposals into told evaluations, failures included.
+this module runs :meth:`Study.optimize`'s loops, turning proposals into told evaluations,
+failures and interrupts included.
 """
 
 from __future__ import annotations
 
 import math
 import pickle
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
+from mobo.metrics import hypervolume
 from mobo.problem import DTYPE, EvaluationShapeError, Problem, as_tensor
-from mobo.result import Evaluation
+from mobo.result import Evaluation, counted_objectives
 
 if TYPE_CHECKING:
-    from mobo.study import Study
+    from mobo.study import Callback, Study
+
+
+@contextmanager
+def progress(
+    study: Study, callbacks: Sequence[Callback], show_progress: bool
+) -> Iterator[Callable[[list[Evaluation]], None]]:
+    """What :meth:`Study.optimize`'s loops call after each tell: a tqdm bar over the
+    study's budget (its cost under ``max_cost``, else its evaluations) and the callbacks
+    (those with a ``start(study)`` method have it called first). On no terminal the bar is
+    off and one summary line is printed at the end, for a log."""
+    by_cost, total = study.max_cost is not None, study.max_cost or study.n_evals
+    bar = tqdm(
+        total=total,
+        initial=min(study.cost_spent if by_cost else study.n_evaluated, total or math.inf),
+        desc=f"{study.algorithm_name} on {study.problem.name}",
+        disable=None if show_progress else True,  # None: only on a terminal
+        unit="cost" if by_cost else "eval",
+    )
+    for callback in callbacks:  # an optional hook, e.g. to catch up a resumed study
+        start = getattr(callback, "start", None)
+        if callable(start):
+            start(study)
+
+    def after_tell(evaluations: list[Evaluation]) -> None:
+        spent = sum(e.cost if e.cost is not None else 1.0 for e in evaluations)
+        bar.update(spent if by_cost else len(evaluations))
+        if not bar.disable:
+            failed = sum(e.failed for e in study.evaluations)
+            bar.set_postfix(hv=f"{study_hypervolume(study):.4g}", failed=failed)
+        for callback in callbacks:
+            callback(study, evaluations)
+
+    try:
+        yield after_tell
+    finally:
+        bar.close()
+    if show_progress and bar.disable:
+        print(study.result().summary(), file=sys.stderr, flush=True)
+
+
+def study_hypervolume(study: Study) -> float:
+    """The hypervolume of the study's counted evaluations (for the bar)."""
+    Y = counted_objectives(study.problem, study.X, study.Y, study.C)
+    return hypervolume(Y, study.problem.ref_point) if Y.numel() else 0.0
+
+
+def run_here(study: Study, batch_size: int, after_tell: Callable[[list[Evaluation]], None]) -> None:
+    """The loop of :meth:`Study.optimize` without an executor: ask, evaluate, tell."""
+    while q := min(batch_size, study.may_ask()):
+        with replayed_if_interrupted(study):
+            X = study.ask(q)
+            start = time.perf_counter()
+            Y, errors = evaluate_batch(study.problem, X)
+            eval_seconds = time.perf_counter() - start
+            told = study.tell(X, Y, errors=errors, eval_seconds=eval_seconds)
+        after_tell(told)
+
+
+@contextmanager
+def replayed_if_interrupted(study: Study) -> Iterator[None]:
+    """Ask, evaluate and tell one batch. If anything interrupts it (Ctrl-C, an exception
+    escaping the evaluation): after a completed ask, the batch's untold points are asked
+    first next time (:meth:`AskedPoints.forget`), as a resumed journal replays them; during
+    the ask, the algorithm's state is put back. Either way calling :meth:`Study.optimize`
+    again continues as an uninterrupted study did."""
+    state = study.algorithm.state_dict()
+    before, step = study._asked.pending, study._asked.next_step
+    try:
+        yield
+    except BaseException:
+        asked = study._asked.pending[before.shape[0] :]
+        if asked.shape[0]:
+            study._asked.forget(asked)
+        elif study._asked.next_step == step:  # interrupted inside the algorithm's ask
+            study.algorithm.load_state_dict(state)
+        raise
 
 
 def run_on_executor(
     study: Study,
     executor: Executor,
-    n_evals: int,
     batch_size: int,
     asynchronous: bool,
     timeout: float | None,
@@ -39,8 +119,8 @@ def run_on_executor(
     in_flight: dict[Future, InFlight] = {}
     try:
         while True:
-            free = min(batch_size - len(in_flight), n_evals - study.n_evaluated - len(in_flight))
-            if free > 0 and not study._stop and (asynchronous or not in_flight):
+            free = min(batch_size - len(in_flight), study.may_ask(len(in_flight)))
+            if free > 0 and (asynchronous or not in_flight):
                 X = study.ask(free)
                 ask_seconds, study._last_ask_seconds = study._last_ask_seconds, 0.0
                 ask_warnings, study._last_ask_warnings = study._last_ask_warnings, {}

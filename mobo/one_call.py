@@ -16,14 +16,15 @@ from typing import Any
 from mobo.journal import JournalError, JournalRecoveryWarning, check_same_problem, read_journal
 from mobo.problem import Problem
 from mobo.result import Result
-from mobo.study import Callback, Study, check_budget
+from mobo.study import Callback, Study, check_budget, check_max_cost
 
 
 def optimize(
     problem: Problem,
     algorithm: str = "qlognehvi",
     *,
-    n_evals: int,
+    n_evals: int | None = None,
+    max_cost: float | None = None,
     seed: int = 0,
     batch_size: int | None = None,
     journal: str | os.PathLike | None = None,
@@ -40,6 +41,9 @@ def optimize(
         problem: The problem to optimize.
         algorithm: An algorithm name (see :func:`mobo.available_algorithms`).
         n_evals: Total evaluations, the initial design included.
+        max_cost: A cost budget instead of (or with) ``n_evals``: evaluations are asked
+            until their cost reaches it (see :meth:`Study.optimize`; multi-fidelity
+            problems).
         seed: Seed of every random choice.
         batch_size: Points proposed and evaluated together (None: 1, or the journaled
             batch size when resuming).
@@ -54,7 +58,11 @@ def optimize(
         timeout: With an executor, seconds after which an evaluation counts as failed.
         **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
     """
-    check_budget(n_evals)  # before any file is written
+    if n_evals is None and max_cost is None:
+        raise ValueError("n_evals or max_cost is required")
+    if n_evals is not None:  # checked before any file is written
+        check_budget(n_evals)
+    check_max_cost(max_cost)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
     if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
@@ -65,6 +73,7 @@ def optimize(
     with study:
         return study.optimize(
             n_evals,
+            max_cost=max_cost,
             batch_size=batch_size,
             show_progress=show_progress,
             callbacks=callbacks,

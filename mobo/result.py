@@ -100,6 +100,8 @@ class Result:
             added to a covariance, acquisition optimizations retried, ...).
         C: An ``n x k`` tensor of constraint values (``k = problem.num_constraints``,
             feasible where ``<= 0``); NaN rows failed.
+        costs: An ``n`` tensor of the costs the study recorded (NaN: none recorded, no
+            fidelities); :attr:`cost` reads them.
 
     Under fidelities, ``hypervolume`` and the Pareto set count only the evaluations at the
     target fidelity (:attr:`counted`); :attr:`cost` holds what each evaluation cost.
@@ -116,6 +118,7 @@ class Result:
     eval_seconds: Tensor
     warnings: dict[str, int] = field(default_factory=dict)
     C: Tensor | None = None
+    costs: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.C is None:  # built without constraint values: an unconstrained result
@@ -158,6 +161,10 @@ class Result:
             eval_seconds=torch.tensor([e for _, e in steps.values()], dtype=torch.float64),
             warnings=handled,
             C=C,
+            costs=torch.tensor(
+                [e.cost if e.cost is not None else math.nan for e in evaluations],
+                dtype=torch.float64,
+            ),
         )
 
     @property
@@ -178,8 +185,12 @@ class Result:
 
     @property
     def cost(self) -> Tensor:
-        """An ``n`` tensor: what each evaluation cost (1 each without fidelities)."""
-        return self.problem.cost(self.X)
+        """An ``n`` tensor: what each evaluation cost (1 each without fidelities): as
+        recorded when asked (:meth:`mobo.Problem.current_cost`), else at its fidelity."""
+        at_fidelity = self.problem.cost(self.X)
+        if self.costs is None:
+            return at_fidelity
+        return torch.where(self.costs.isnan(), at_fidelity, self.costs)
 
     @property
     def cumulative_cost(self) -> Tensor:

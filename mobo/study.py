@@ -14,22 +14,21 @@ processes, or a Dask cluster through ``distributed.Client(...).get_executor()``)
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from mobo.algorithms import make_algorithm
 from mobo.asked import AskedPoints
-from mobo.evaluate import evaluate_batch, run_on_executor
+from mobo.evaluate import progress, run_here, run_on_executor
 from mobo.journal import (
     Journal,
     JournalError,
@@ -83,6 +82,8 @@ class Study:
         self.seed = seed
         self.evaluations: list[Evaluation] = []
         self.n_evals: int | None = None
+        #: The cost budget (:meth:`optimize`'s ``max_cost``; journaled with ``n_evals``).
+        self.max_cost: float | None = None
         #: Points asked together by :meth:`optimize` (journaled with the budget).
         self.batch_size = 1
         self._asked = AskedPoints(problem.dim)
@@ -175,6 +176,7 @@ class Study:
         if budget is not None:
             study.n_evals = budget["n_evals"]
             study.batch_size = budget.get("batch_size", 1)
+            study.max_cost = budget.get("max_cost")
         study.evaluations = [Evaluation.from_record(r) for r in evaluations]
         if state is not None:
             study.algorithm.load_state_dict(state)
@@ -230,7 +232,11 @@ class Study:
         if X is not None:
             self._last_ask_seconds, self._last_ask_warnings = 0.0, {}
             self._last_ask_state = self.algorithm.state_dict()
+            self._price(X)
             return X
+        if self.max_cost is not None and hasattr(self.algorithm, "remaining_cost"):
+            # MF-OSEMO keeps the end of a cost budget for target evaluations.
+            self.algorithm.remaining_cost = self.cost_left
         start = time.perf_counter()
         X = self.algorithm.ask(
             q,
@@ -246,10 +252,17 @@ class Study:
         self._last_ask_state = self.algorithm.state_dict()
         step = self._asked.new_step()
         self._asked.add(X, step)
+        self._price(X)
         if self._journal is not None:
             record = {"type": "ask", "step": step, "x": X.tolist(), "state": self._last_ask_state}
             self._journal.append(record)
         return X
+
+    def _price(self, X: Tensor) -> None:
+        """Under fidelities, record what evaluating the asked ``X`` costs now
+        (:meth:`mobo.Problem.current_cost`): the evaluation's journaled cost."""
+        if self.problem.has_fidelities:
+            self._asked.price(X, self.problem.current_cost(X).tolist())
 
     def tell(
         self,
@@ -327,12 +340,15 @@ class Study:
         appended, then no longer pending."""
         ok = bool(torch.isfinite(y).all()) and error is None
         objectives, constraints = self.problem.split_outcomes(y)
+        cost = self._asked.cost_of(x)  # priced when asked; else (told directly) now
+        if cost is None and self.problem.has_fidelities:
+            cost = float(self.problem.current_cost(x.unsqueeze(0)))
         evaluation = Evaluation(
             index=self.n_evaluated,
             x=x.tolist(),
             y=objectives.tolist() if ok else None,
             c=constraints.tolist() if ok and self.problem.num_constraints else None,
-            cost=float(self.problem.cost(x.unsqueeze(0))) if self.problem.has_fidelities else None,
+            cost=cost,
             error=None if ok else (error or f"non-finite {self._what_values} {y.tolist()}"),
             step=step,
             ask_seconds=ask_seconds,
@@ -362,6 +378,7 @@ class Study:
         self,
         n_evals: int | None = None,
         *,
+        max_cost: float | None = None,
         batch_size: int | None = None,
         show_progress: bool = True,
         callbacks: Sequence[Callback] = (),
@@ -369,7 +386,8 @@ class Study:
         asynchronous: bool = False,
         timeout: float | None = None,
     ) -> Result:
-        """Ask, evaluate and tell until ``n_evals`` evaluations (in all) are done.
+        """Ask, evaluate and tell until ``n_evals`` evaluations (in all) are done, or
+        their cost reaches ``max_cost``.
 
         Without an executor each batch is evaluated here, in one ``problem.evaluate``
         call, and told in order: the study is deterministic given its seed.
@@ -386,7 +404,14 @@ class Study:
 
         Args:
             n_evals: The study's total budget, failed evaluations and those already done
-                included. None: the budget recorded in the journal (to resume).
+                included. None: the budget recorded in the journal (to resume), or no
+                limit on the count if ``max_cost`` is given.
+            max_cost: A cost budget (under fidelities in the problem's cost units, else
+                one per evaluation): no point is asked once the evaluations told and in
+                flight cost this much (the last may take the total past it). MF-OSEMO is
+                told what is left before each ask (``remaining_cost``), so it spends the
+                end of the budget at the target fidelity, the only one counted.
+                Journaled, so ``optimize()`` resumes to it.
             batch_size: Points proposed and evaluated together; asynchronously, the
                 number of evaluations kept in flight. None: the journaled one (to resume
                 as the study ran), else 1.
@@ -409,11 +434,15 @@ class Study:
             The study's :class:`~mobo.result.Result`.
         """
         self._check_writable()
-        if n_evals is None:
-            if self.n_evals is None:
-                raise ValueError("n_evals is required: this study has no recorded budget")
-            n_evals = self.n_evals
-        check_budget(n_evals)
+        if n_evals is None and max_cost is None:
+            if self.n_evals is None and self.max_cost is None:
+                raise ValueError(
+                    "n_evals or max_cost is required: this study has no recorded budget"
+                )
+            n_evals, max_cost = self.n_evals, self.max_cost
+        if n_evals is not None:
+            check_budget(n_evals)
+        check_max_cost(max_cost)
         if batch_size is None:
             batch_size = self.batch_size
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
@@ -422,53 +451,19 @@ class Study:
             raise ValueError("asynchronous and timeout need an executor")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
-        if (n_evals, batch_size) != (self.n_evals, self.batch_size):
-            self.n_evals, self.batch_size = n_evals, batch_size
+        if (n_evals, max_cost, batch_size) != (self.n_evals, self.max_cost, self.batch_size):
+            self.n_evals, self.max_cost, self.batch_size = n_evals, max_cost, batch_size
             if self._journal is not None:
-                self._journal.append(
-                    {"type": "budget", "n_evals": n_evals, "batch_size": batch_size}
-                )
+                budget = {"type": "budget", "n_evals": n_evals, "batch_size": batch_size}
+                if max_cost is not None:  # absent unless used: records as before
+                    budget["max_cost"] = max_cost
+                self._journal.append(budget)
         self._stop = False
-        bar = tqdm(
-            total=n_evals,
-            initial=min(self.n_evaluated, n_evals),
-            desc=f"{self.algorithm_name} on {self.problem.name}",
-            # None: only on a terminal; redirected to a log, one summary line at the end.
-            disable=None if show_progress else True,
-            unit="eval",
-        )
-
-        for callback in callbacks:  # an optional hook, e.g. to catch up a resumed study
-            start = getattr(callback, "start", None)
-            if callable(start):
-                start(self)
-
-        def after_tell(evaluations: list[Evaluation]) -> None:
-            bar.update(len(evaluations))
-            if not bar.disable:
-                bar.set_postfix(hv=f"{self._hypervolume():.4g}", failed=self._n_failed())
-            for callback in callbacks:
-                callback(self, evaluations)
-
-        try:
+        with progress(self, callbacks, show_progress) as after_tell:
             if executor is None:
-                while self.n_evaluated < n_evals and not self._stop:
-                    q = min(batch_size, n_evals - self.n_evaluated)
-                    with self._replayed_if_interrupted():
-                        X = self.ask(q)
-                        start = time.perf_counter()
-                        Y, errors = evaluate_batch(self.problem, X)
-                        eval_seconds = time.perf_counter() - start
-                        told = self.tell(X, Y, errors=errors, eval_seconds=eval_seconds)
-                    after_tell(told)
+                run_here(self, batch_size, after_tell)
             else:
-                run_on_executor(
-                    self, executor, n_evals, batch_size, asynchronous, timeout, after_tell
-                )
-        finally:
-            bar.close()
-        if show_progress and bar.disable:
-            print(self.result().summary(), file=sys.stderr, flush=True)
+                run_on_executor(self, executor, batch_size, asynchronous, timeout, after_tell)
         if self.evaluations and all(e.failed for e in self.evaluations):
             first = self.evaluations[0]
             raise StudyFailedError(
@@ -477,45 +472,43 @@ class Study:
             )
         return self.result()
 
-    @contextmanager
-    def _replayed_if_interrupted(self) -> Iterator[None]:
-        """Ask, evaluate and tell one batch. If anything interrupts it (Ctrl-C, an exception
-        escaping the evaluation): after a completed ask, the batch's untold points are
-        asked first next time (:meth:`AskedPoints.forget`), as a resumed journal replays
-        them; during the ask, the algorithm's state is put back. Either way calling
-        :meth:`optimize` again continues as an uninterrupted study did."""
-        state = self.algorithm.state_dict()
-        before, step = self._asked.pending, self._asked.next_step
-        try:
-            yield
-        except BaseException:
-            asked = self._asked.pending[before.shape[0] :]
-            if asked.shape[0]:
-                self._asked.forget(asked)
-            elif self._asked.next_step == step:  # interrupted inside the algorithm's ask
-                self.algorithm.load_state_dict(state)
-            raise
-
-    def _hypervolume(self) -> float:
-        from mobo.metrics import hypervolume
-        from mobo.result import counted_objectives
-
-        Y = counted_objectives(self.problem, self.X, self.Y, self.C)
-        return hypervolume(Y, self.problem.ref_point) if Y.numel() else 0.0
+    def may_ask(self, in_flight: int = 0) -> int:
+        """How many points :meth:`optimize` may still ask: its ``n_evals`` less the
+        evaluations told and ``in_flight``, none once stopped or the cost budget spent
+        (without fidelities, each costs one: the budget caps the count)."""
+        left = self.cost_left
+        if self._stop or left <= 0:
+            return 0
+        n = sys.maxsize if self.n_evals is None else self.n_evals - self.n_evaluated - in_flight
+        return n if self.problem.has_fidelities or left == math.inf else min(n, math.ceil(left))
 
     @property
     def cost_spent(self) -> float:
         """The total cost of the evaluations told so far (their number, without fidelities)."""
         return sum(e.cost if e.cost is not None else 1.0 for e in self.evaluations)
 
-    def _n_failed(self) -> int:
-        return sum(e.failed for e in self.evaluations)
+    @property
+    def cost_left(self) -> float:
+        """What the cost budget leaves after the evaluations told and those in flight
+        (infinite without ``max_cost``)."""
+        if self.max_cost is None:
+            return math.inf
+        in_flight = self._asked.pending
+        priced = self._asked.pending_cost if self.problem.has_fidelities else in_flight.shape[0]
+        return self.max_cost - self.cost_spent - priced
 
     def __repr__(self) -> str:
         return (
             f"Study(problem={self.problem.name!r}, algorithm={self.algorithm_name!r}, "
             f"seed={self.seed}, evaluations={self.n_evaluated})"
         )
+
+
+def check_max_cost(max_cost: Any) -> None:
+    """A cost budget is None or a positive finite number."""
+    ok = isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool)
+    if max_cost is not None and not (ok and math.isfinite(max_cost) and max_cost > 0):
+        raise ValueError(f"max_cost must be a positive number, got {max_cost!r}")
 
 
 def check_budget(n_evals: Any) -> None:

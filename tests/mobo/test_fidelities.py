@@ -240,3 +240,58 @@ def test_mfosemo_stays_at_the_target_when_no_target_evaluation_could_follow(info
     assert (ask(1.005)[:, 2] == 1.0).all()  # 1.005 - 0.01 < 1.0: target only
     # room for one cheap point and the target evaluation after it: cheap, then target
     assert ask(1.015)[:, 2].tolist() == [0.0, 1.0]
+
+
+def test_the_recorded_cost_is_the_price_when_asked():
+    # A design search's point costs less once a cheaper fidelity of it is trained, and
+    # nothing once it is: the study records what it cost when asked, not its fidelity's.
+    X = torch.tensor([[0.2, 0.3, 0.0], [0.6, 0.1, 0.0]], dtype=torch.float64)
+    problem = _Continued(X, promotion=0.3)
+    study = mobo.Study(problem, "sobol")
+    study.tell(X, _two_levels(X))  # told directly: priced when told
+    promoted = X[:1].clone()
+    promoted[0, 2] = 1.0
+    study.tell(promoted, _two_levels(promoted))
+    (asked,) = study.ask(1)
+    problem.evaluated = torch.cat([problem.evaluated, asked[None, :2]])  # trained meanwhile
+    study.tell(asked[None], _two_levels(asked[None]))
+    assert [e.cost for e in study.evaluations] == pytest.approx([0.2, 0.2, 0.3, 1.0])
+    assert study.result().cost.tolist() == pytest.approx([0.2, 0.2, 0.3, 1.0])
+    assert study.cost_spent == pytest.approx(1.7)
+
+
+def test_a_cost_budget_ends_at_the_target_and_resumes_to_it(tmp_path):
+    budget, n_initial = 6.0, FAST_MF["n_initial"]
+
+    def late_cheap(result):
+        """Model-based cheap evaluations after which no target one (cost 1.0) fitted."""
+        spent = result.cumulative_cost
+        before = torch.cat([torch.zeros(1, dtype=spent.dtype), spent[:-1]])
+        late = ~toy().at_target(result.X) & (budget - before - 0.2 < 1.0)
+        return int(late[n_initial:].sum())
+
+    # Stopped by a callback, the study does not know its budget: MF-OSEMO spends its
+    # end on cheap points, wasted since the result counts the target only.
+    untold = mobo.Study(toy(), "mfosemo", seed=0, **FAST_MF)
+    stopped = untold.optimize(100, show_progress=False, callbacks=[_stop_at_cost(budget)])
+    assert late_cheap(stopped) > 0
+    result = mobo.optimize(toy(), "mfosemo", max_cost=budget, show_progress=False, **FAST_MF)
+    spent = result.cumulative_cost
+    assert spent[-2] < budget <= spent[-1]  # asked until the budget was spent
+    assert late_cheap(result) == 0
+
+    path = tmp_path / "budget.jsonl"
+    with mobo.Study(toy(), "mfosemo", seed=0, journal=path, **FAST_MF) as study:
+        study.optimize(max_cost=budget, show_progress=False, callbacks=[_stop_at_cost(3.0)])
+    resumed = mobo.Study.load(path, toy())
+    assert resumed.max_cost == budget and resumed.n_evals is None
+    torch.testing.assert_close(resumed.optimize(show_progress=False).X, result.X)
+    resumed.close()
+
+
+def _stop_at_cost(cost: float):
+    def callback(study, told):
+        if study.cost_spent >= cost:
+            study.stop()
+
+    return callback

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -104,6 +105,9 @@ def test_bad_arguments_get_clear_errors(tmp_path, toy_problem):
         study.optimize(4, batch_size=0, show_progress=False)
     with pytest.raises(ValueError, match="no recorded budget"):
         study.optimize(show_progress=False)
+    for bad in (0, -1.0, float("nan"), float("inf"), "3", True):
+        with pytest.raises(ValueError, match=r"max_cost must be a positive number, got"):
+            study.optimize(max_cost=bad, show_progress=False)
     with pytest.raises(ValueError, match=r"Y must have shape \(2, 2\)"):
         study.tell(torch.zeros(2, 2), torch.zeros(2, 3))
     with pytest.raises(TypeError, match="JSON-serializable"):
@@ -232,3 +236,16 @@ def test_a_stateless_algorithm_refuses_a_state(toy_problem):
     assert algorithm.state_dict() == {}
     with pytest.raises(ValueError, match="algorithm 'sobol' keeps no state"):
         algorithm.load_state_dict({"surrogate": {}})
+
+
+def test_a_cost_budget_without_fidelities_counts_evaluations(tmp_path, toy_problem):
+    # each evaluation costs one, so no batch or evaluation in flight takes it past 5
+    study = mobo.Study(toy_problem, "random", journal=tmp_path / "c.jsonl")
+    assert study.optimize(max_cost=5, batch_size=2, show_progress=False).n_evaluations == 5
+    with ThreadPoolExecutor(2) as pool:
+        result = study.optimize(
+            max_cost=7, batch_size=2, executor=pool, asynchronous=True, show_progress=False
+        )
+    assert result.n_evaluations == 7 and study.cost_spent == 7
+    study.close()
+    assert mobo.Study.load(tmp_path / "c.jsonl", toy_problem, read_only=True).max_cost == 7
