@@ -477,7 +477,7 @@ class Study:
         evaluations told and ``in_flight``, none once stopped or the cost budget spent
         (without fidelities, each costs one: the budget caps the count)."""
         left = self.cost_left
-        if self._stop or left <= 0:
+        if self._stop or left <= 1e-9 * (self.max_cost or 0.0):  # spent, up to rounding
             return 0
         n = sys.maxsize if self.n_evals is None else self.n_evals - self.n_evaluated - in_flight
         return n if self.problem.has_fidelities or left == math.inf else min(n, math.ceil(left))
