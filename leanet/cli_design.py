@@ -21,7 +21,19 @@ def add_design(p: argparse.ArgumentParser) -> None:
         default=None,
         help="default qlognehvi, or mfosemo when the epochs are a fidelity",
     )
-    p.add_argument("--n-evals", type=COUNT, default=40, help="(design, thresholds) points")
+    p.add_argument(
+        "--n-evals",
+        type=COUNT,
+        default=None,
+        help="(design, thresholds) points (default 40, or no limit with --max-cost)",
+    )
+    p.add_argument(
+        "--max-cost",
+        type=number(float, 0, above=True),
+        default=None,
+        help="with fidelities: stop once the designs trained cost this many epochs (each "
+        "BUILD_EPOCHS plus its fine-tune epochs; see leanet.design)",
+    )
     p.add_argument("--levels", type=COUNT, nargs=2, default=[2, 6], metavar=("MIN", "MAX"))
     p.add_argument(
         "--fine-tune-epochs",
@@ -61,8 +73,12 @@ def run_design(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {out} is a file; the design search writes a folder")
     data = data_of(meta, args)
     epochs = args.fine_tune_epochs
-    if args.continue_fidelities and len(epochs) == 1:
-        raise CLIError("--continue-fidelities needs two or more --fine-tune-epochs (fidelities)")
+    for flag, given in (
+        ("--continue-fidelities", args.continue_fidelities),
+        ("--max-cost", args.max_cost),
+    ):
+        if given and len(epochs) == 1:
+            raise CLIError(f"{flag} needs two or more --fine-tune-epochs (fidelities)")
     problem = DesignProblem(
         base,
         data,
@@ -80,7 +96,8 @@ def run_design(args: argparse.Namespace) -> int:
     result = mobo.optimize(
         problem,
         algorithm,
-        n_evals=args.n_evals,
+        n_evals=args.n_evals if args.n_evals or args.max_cost else 40,
+        max_cost=args.max_cost,
         seed=args.seed,
         journal=journal,
         show_progress=not args.no_progress,

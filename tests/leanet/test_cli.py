@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from leanet.checkpoints import load_checkpoint, load_leanet
@@ -160,10 +162,15 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     # Fine-tune epochs 1 then 2, the cheap run the first epoch of the target's: mfosemo's
     # initial points mix the fidelities, the cheap designs cached as such; its own journal.
     epochs = ["--fine-tune-epochs", "1", "2", "--head-epochs", "1", "--continue-fidelities"]
-    cont = ["design", str(ckpt), "--algorithm", "mfosemo", "--n-evals", "4", *argv[6:]]
+    # A budget of 6 epochs of training (a design costs 1 + its epochs, 1 less continued).
+    cont = ["design", str(ckpt), "--algorithm", "mfosemo", "--max-cost", "6", *argv[6:]]
     assert main([*cont, *epochs, "--out", str(out), "--no-progress"]) == 0
-    assert (out / "mfosemo-cont-seed0.jsonl").exists()
+    records = [json.loads(line) for line in (out / "mfosemo-cont-seed0.jsonl").open()]
+    spent = [r["cost"] for r in records if r.get("type") == "eval"]
+    assert sum(spent[:-1]) < 6 <= sum(spent) and set(spent) <= {0.0, 1.0, 2.0, 3.0}
     names = [p.name for p in (out / "cache").glob("*")]
     assert any(name.endswith("-ft1of2-s0-state.pt") for name in names)  # kept to continue
     assert main([*argv, "--continue-fidelities", "--no-progress"]) == 1  # one epoch value
     assert "--continue-fidelities needs two or more --fine-tune-epochs" in capsys.readouterr().err
+    assert main([*argv, "--max-cost", "6", "--no-progress"]) == 1
+    assert "--max-cost needs two or more --fine-tune-epochs" in capsys.readouterr().err
