@@ -46,10 +46,11 @@ Where ours differs, and why:
   designs were promoted in 4 of 5 runs, but the hypervolume did not rise (median 0.0605
   against 0.0610 without promotions); ``promote=False`` gives the paper's choice.
 * A budget's end (not in the paper): the result counts target-fidelity evaluations only, so
-  a cheap evaluation that no target evaluation can follow is wasted. Where the caller says
-  what the study may still spend (:attr:`MFOSEMO.remaining_cost`, the problem's cost units),
-  a lower level is chosen only while a full target evaluation still fits after it; then
-  the choice is among target points and promotions.
+  a cheap evaluation that no target evaluation can follow is wasted. Where the study has a
+  cost budget (``Study.optimize(max_cost=)``, which sets :attr:`MFOSEMO.remaining_cost`
+  before each ask, in the problem's cost units), a lower level is chosen only while a full
+  target evaluation still fits after it; then the choice is among target points and
+  promotions.
 
 Measured (``benchmarks/results/mobo_fidelity.md``: BraninCurrin with a low fidelity at a
 tenth of the cost and a bias of half an objective's spread, 5 seeds, 10 initial points,
@@ -257,9 +258,9 @@ class MFOSEMO(MESMO):
 
     name = "mfosemo"
     supports_fidelities = True
-    #: What the study may still spend, in the problem's cost units (None: no budget). Set
-    #: it before each ask (e.g. from a study callback, as ``benchmarks/design_search.py``
-    #: does); see "A budget's end" above.
+    #: What the study may still spend, in the problem's cost units (None: no budget). A
+    #: study with ``max_cost`` sets it before each ask (``benchmarks/design_search.py`` sets
+    #: it from a callback, its budget being CPU seconds); see "A budget's end" above.
     remaining_cost: float | None = None
 
     def __init__(
