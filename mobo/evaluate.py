@@ -38,9 +38,13 @@ def progress(
     (those with a ``start(study)`` method have it called first). On no terminal the bar is
     off and one summary line is printed at the end, for a log."""
     by_cost, total = study.max_cost is not None, study.max_cost or study.n_evals
+
+    def done() -> float:
+        return min(study.cost_spent if by_cost else study.n_evaluated, total or math.inf)
+
     bar = tqdm(
         total=total,
-        initial=min(study.cost_spent if by_cost else study.n_evaluated, total or math.inf),
+        initial=done(),
         desc=f"{study.algorithm_name} on {study.problem.name}",
         disable=None if show_progress else True,  # None: only on a terminal
         unit="cost" if by_cost else "eval",
@@ -51,8 +55,7 @@ def progress(
             start(study)
 
     def after_tell(evaluations: list[Evaluation]) -> None:
-        spent = sum(e.cost if e.cost is not None else 1.0 for e in evaluations)
-        bar.update(spent if by_cost else len(evaluations))
+        bar.update(done() - bar.n)
         if not bar.disable:
             failed = sum(e.failed for e in study.evaluations)
             bar.set_postfix(hv=f"{study_hypervolume(study):.4g}", failed=failed)
