@@ -158,6 +158,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "fidelity only while a target evaluation still fits after it (runs labelled +end)",
     )
     parser.add_argument(
+        "--target-share",
+        type=float,
+        default=0.0,
+        help="with --budget-end: the share of the budget at its end mfosemo keeps for target "
+        "designs and promotions (MFOSEMO's target_share; runs labelled +share<S>)",
+    )
+    parser.add_argument(
         "--dense-points",
         type=int,
         default=0,
@@ -169,6 +176,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "design_search")
     args = parser.parse_args(argv)
+    if args.target_share and not args.budget_end:
+        parser.error("--target-share needs --budget-end (the share is of the budget told)")
     args.command = command_line("design_search.py", argv)
     return args
 
@@ -225,11 +234,11 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
 
 def label(method: str, args) -> str:
     """The name of a method's runs:
-    ``<method>[+ft<N>][+build][+cont[+promote]][+end][+dense<K>]``, ``+ft<N>`` for
+    ``<method>[+ft<N>][+build][+cont[+promote]][+end][+share<S>][+dense<K>]``, ``+ft<N>`` for
     ``mfosemo`` with a cheap fidelity other than the recorded runs' 2 epochs, ``+build`` for
     ``mfosemo`` with ``--build-costs``, ``+cont`` with ``--continue-fidelities``
-    (``+promote`` unless ``--no-promote``), ``+end`` with ``--budget-end``, ``+dense<K>``
-    when told dense-front points."""
+    (``+promote`` unless ``--no-promote``), ``+end`` with ``--budget-end``, ``+share<S>``
+    with ``--target-share``, ``+dense<K>`` when told dense-front points."""
     mf = method == "mfosemo"
     if mf and args.fidelity_epochs != DEFAULT_FIDELITY_EPOCHS:
         method += f"+ft{args.fidelity_epochs}"
@@ -239,6 +248,8 @@ def label(method: str, args) -> str:
         method += "+cont+promote" if getattr(args, "promote", True) else "+cont"
     if mf and getattr(args, "budget_end", False):
         method += "+end"
+    if mf and getattr(args, "target_share", 0.0):
+        method += f"+share{args.target_share:g}"
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 
 
@@ -256,9 +267,11 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     start = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        options = (
-            {"promote": False} if method == "mfosemo" and not getattr(args, "promote", True) else {}
-        )
+        options = {}
+        if method == "mfosemo" and not getattr(args, "promote", True):
+            options["promote"] = False
+        if method == "mfosemo" and getattr(args, "target_share", 0.0):
+            options["target_share"] = args.target_share
         with mobo.Study(problem, method, seed=seed, n_initial=args.n_initial, **options) as study:
             callbacks = [within_budget]
             if method == "mfosemo" and getattr(args, "budget_end", False):
@@ -323,6 +336,7 @@ class BudgetLeft:
         rate = seconds / sum(units.values()) if units else None
         left = None if rate is None else (self.budget - self.charged(study)) / rate
         study.algorithm.remaining_cost = left
+        study.algorithm.budget_cost = None if rate is None else self.budget / rate
 
 
 def trajectory(problem: DesignProblem, evaluations: list, setup: dict, tests: dict) -> list:

@@ -237,6 +237,7 @@ class Study:
         if self.max_cost is not None and hasattr(self.algorithm, "remaining_cost"):
             # MF-OSEMO keeps the end of a cost budget for target evaluations.
             self.algorithm.remaining_cost = self.cost_left
+            self.algorithm.budget_cost = self.max_cost
         start = time.perf_counter()
         X = self.algorithm.ask(
             q,

@@ -242,6 +242,39 @@ def test_mfosemo_stays_at_the_target_when_no_target_evaluation_could_follow(info
     assert ask(1.015)[:, 2].tolist() == [0.0, 1.0]
 
 
+def test_mfosemo_keeps_its_target_share_of_the_budget_for_the_target():
+    # target_share=0.5 of a budget of 6: a cheap point (cost 0.01) only while 3 still
+    # remains after it, where the budget's end alone would allow it down to 1.0.
+    X = torch.rand(8, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    X[:, 2] = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    Y = _two_levels(X)
+
+    def ask(remaining, budget=6.0, share=0.5):
+        problem = toy(fidelity_costs=[0.01, 1.0])
+        algorithm = mobo.make_algorithm("mfosemo", problem, **FAST_MF, target_share=share)
+        algorithm.remaining_cost, algorithm.budget_cost = remaining, budget
+        return algorithm.ask(2, X, Y, seed=0)
+
+    assert ask(2.5, share=0.0)[:, 2].tolist() == [0.0, 0.0]  # the end rule alone: cheap
+    assert (ask(2.5)[:, 2] == 1.0).all()  # inside the kept half: target only
+    assert ask(3.015)[:, 2].tolist() == [0.0, 1.0]  # room for one cheap point above it
+    with pytest.raises(ValueError, match="target_share needs a cost budget"):
+        ask(None, budget=None)
+    with pytest.raises(ValueError, match=r"target_share must be in \[0, 1\)"):
+        mobo.make_algorithm("mfosemo", toy(), target_share=1.0)
+
+    # In a study, max_cost sets both: no cheap point once half the budget is spent.
+    budget, problem = 12.0, toy(fidelity_costs=[0.05, 1.0])
+    result = mobo.optimize(
+        problem, "mfosemo", max_cost=budget, target_share=0.5, show_progress=False, **FAST_MF
+    )
+    before = torch.cat([torch.zeros(1, dtype=torch.float64), result.cumulative_cost[:-1]])
+    cheap = ~problem.at_target(result.X)
+    n_initial = FAST_MF["n_initial"]
+    assert cheap[n_initial:].any()  # it still uses the cheap level early
+    assert not (cheap & (budget - before - 0.05 < budget / 2))[n_initial:].any()
+
+
 def test_the_recorded_cost_is_the_price_when_asked():
     # A design search's point costs less once a cheaper fidelity of it is trained, and
     # nothing once it is: the study records what it cost when asked, not its fidelity's.
