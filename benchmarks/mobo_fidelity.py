@@ -47,7 +47,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--options",
         type=json.loads,
         default={},
-        help='JSON of MF-OSEMO options for both variants, e.g. \'{"information": "maxima"}\'',
+        help='JSON of MF-OSEMO options for every variant, e.g. \'{"information": "maxima"}\'',
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="run these variants only (e.g. without mfosemo-untold for options that need "
+        "the budget told, such as target_share)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "mobo_fidelity")
     args = parser.parse_args(argv)
@@ -189,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
     done = {(r["variant"], r["seed"], r["budget"], r["n_initial"]) for r in runs}
     for seed in range(args.seeds):
-        for variant in VARIANTS:
+        for variant in args.variants:
             if (variant, seed, args.budget, args.n_initial) in done:
                 continue
             run = run_one(variant, seed, args)
