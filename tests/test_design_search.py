@@ -301,6 +301,12 @@ def test_the_budget_left_is_told_in_cost_units_at_the_measured_rate(setup, tmp_p
     left = module.BudgetLeft(problem, lambda study: seconds + 3.0, budget=seconds + 10.0)
     left.start(study)
     assert study.algorithm.remaining_cost == pytest.approx(7.0 / (seconds / units))
+    # ... and the whole budget in the same units (what --target-share takes its share of)
+    assert study.algorithm.budget_cost == pytest.approx((seconds + 10.0) / (seconds / units))
     study.evaluations = []  # nothing trained yet: no rate, no budget told
     left(study, [])
-    assert study.algorithm.remaining_cost is None
+    assert study.algorithm.remaining_cost is None and study.algorithm.budget_cost is None
+    args.target_share = 0.5
+    assert module.label("mfosemo", args) == "mfosemo+ft1+cont+promote+end+share0.5"
+    with pytest.raises(SystemExit):  # a share of a budget never told
+        module.parse_args(["--methods", "mfosemo", "--target-share", "0.5"])
