@@ -173,6 +173,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "<method>+dense<K>)",
     )
     parser.add_argument("--reference-samples", type=int, default=20_000)
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite <out>.md and <out>.png from <out>.json (and --merge), running nothing",
+    )
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "design_search")
     args = parser.parse_args(argv)
@@ -421,6 +426,8 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     networks = {k: v for k, v in old.get("networks", {}).items() if isinstance(v, dict)}
     merge(runs, networks, args.merge)
+    if args.report_only:  # no network set up: the results only, e.g. after a report change
+        return write(args, runs, networks)
     seeds = range(args.seeds) if args.only_seeds is None else args.only_seeds
     at, here = commit(), machine()
     for arch in args.archs:
