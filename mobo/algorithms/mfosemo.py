@@ -68,9 +68,9 @@ median (min - max) target-fidelity hypervolume of 59.36 at most): with the box i
 ahead of the target-only run at every checkpoint, 55.8 (55.0 - 56.2) against 54.0
 (53.8 - 55.5) at the budget of 30 and 53.8 against 46.3 at 20, spending about 2 of the 30 on
 about 19 low-fidelity evaluations; stopped by ``max_cost`` (told the budget) or by a
-callback (untold), it made the same evaluations on every seed. With the paper's maxima both were far lower and the
-multi-fidelity run was behind at 30 (19.5 against 26.1), which is why ``"hypervolume"`` is
-the default.
+callback (untold), it made the same evaluations on every seed. With the paper's maxima both
+were far lower and the multi-fidelity run was behind at 30 (19.5 against 26.1), which is why
+``"hypervolume"`` is the default.
 
 .. [Belakaria2020m] S. Belakaria, A. Deshwal, J. R. Doppa. Multi-Fidelity Multi-Objective
    Bayesian Optimization: An Output Space Entropy Search Approach. AAAI 2020.
