@@ -1,10 +1,14 @@
-"""Multi-fidelity MOBO: MF-OSEMO with cheap biased fidelities against itself at the target
-fidelity only, hypervolume (target-fidelity evaluations only) against total cost (issue 16).
+"""Multi-fidelity MOBO: MF-OSEMO and iMOCA with cheap biased fidelities against themselves
+at the target fidelity only, hypervolume (target-fidelity evaluations only) against total
+cost (issue 16).
 
 Problem: :class:`mobo.problems.multi_fidelity.BiasedFidelityProblem` (BraninCurrin with a
-fidelity input; levels 0.25 and 1.0 at costs 0.1 and 1.0, bias 0.5 objective spreads at
-fidelity 0). Each run starts from ``n_initial`` Sobol points (snapped to the nearest level
-for the multi-fidelity run, all at the target for the other) and stops once its total cost
+fidelity input, bias 0.5 objective spreads at fidelity 0). MF-OSEMO's variants: discrete
+levels 0.25 and 1.0 at costs 0.1 and 1.0. iMOCA's (``--variants imoca imoca-target-only``):
+a continuous fidelity in [0, 1], its cost interpolated through 0.05 at 0, 0.1 at 0.25 (the
+discrete problem's cheap level) and 1.0 at the target. Each run starts from ``n_initial``
+Sobol points (snapped to the algorithm's levels or fidelity grid for the multi-fidelity
+runs, all at the target for the others) and stops once its total cost
 reaches ``--budget`` (``Study.optimize(max_cost=)``, which tells MF-OSEMO the budget left;
 variant ``mfosemo-untold`` stops by a callback instead, as a study without a cost budget
 did before 4911c67). Reported: median and min-max over seeds of the hypervolume reached
@@ -33,7 +37,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402  (a sibling module)
 
 RESULTS = Path(__file__).parent / "results"
-VARIANTS = {"mfosemo": {}, "mfosemo-untold": {}, "mfosemo-target-only": {"target_only": True}}
+#: variant -> (algorithm, its options, whether the problem's fidelity is continuous)
+VARIANTS = {
+    "mfosemo": ("mfosemo", {}, False),
+    "mfosemo-untold": ("mfosemo", {}, False),
+    "mfosemo-target-only": ("mfosemo", {"target_only": True}, False),
+    "imoca": ("imoca", {}, True),
+    "imoca-target-only": ("imoca", {"target_only": True}, True),
+}
+CONTINUOUS = {"levels": (0.0, 0.25, 1.0), "costs": (0.05, 0.1, 1.0), "continuous": True}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -47,15 +59,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--options",
         type=json.loads,
         default={},
-        help='JSON of MF-OSEMO options for every variant, e.g. \'{"information": "maxima"}\'',
+        help='JSON of options for every variant\'s algorithm, e.g. \'{"information": "maxima"}\'',
     )
     parser.add_argument(
         "--variants",
         nargs="+",
         choices=list(VARIANTS),
-        default=list(VARIANTS),
-        help="run these variants only (e.g. without mfosemo-untold for options that need "
-        "the budget told, such as target_share)",
+        default=[v for v in VARIANTS if not v.startswith("imoca")],
+        help="run these variants (default: MF-OSEMO's; e.g. without mfosemo-untold for "
+        "options that need the budget told, such as target_share)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "mobo_fidelity")
     args = parser.parse_args(argv)
@@ -67,7 +79,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
-    problem = BiasedFidelityProblem()
+    algorithm, options, continuous = VARIANTS[variant]
+    problem = BiasedFidelityProblem(**(CONTINUOUS if continuous else {}))
 
     def within_budget(study: mobo.Study, told: list) -> None:
         if study.cost_spent >= args.budget - 1e-9:
@@ -79,14 +92,14 @@ def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
         warnings.simplefilter("ignore")
         result = mobo.optimize(
             problem,
-            "mfosemo",
+            algorithm,
             n_evals=args.max_evals,
             max_cost=None if untold else args.budget,
             seed=seed,
             show_progress=False,
             callbacks=[within_budget] if untold else (),
             n_initial=args.n_initial,
-            **{**args.options, **VARIANTS[variant]},
+            **{**args.options, **options},
         )
     return {
         "variant": variant,
@@ -120,15 +133,19 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         "",
         f"Git commit: `{commit}`",
         "",
-        f"Problem: BraninCurrinMF (levels 0.25 / 1.0 at cost 0.1 / 1.0, bias 0.5); seeds "
+        "Problem: BraninCurrinMF (levels 0.25 / 1.0 at cost 0.1 / 1.0, bias 0.5; for the "
+        "`imoca` variants BraninCurrinMFc, a continuous fidelity in [0, 1] at a cost "
+        "interpolated through 0.05 / 0.1 / 1.0 at 0 / 0.25 / 1); seeds "
         f"0..{args.seeds - 1}; {args.n_initial} initial Sobol points; each run stops at total "
-        f"cost {args.budget:g}; MF-OSEMO options {args.options or 'defaults'}; torch on 1 "
+        f"cost {args.budget:g}; algorithm options {args.options or 'defaults'}; torch on 1 "
         "thread, shared 2-core machine (nice 5).",
         "",
         "Variants: `mfosemo` stops at the budget by `Study.optimize(max_cost=)`, which tells "
         "MF-OSEMO the cost left before each ask (it then spends the end at the target); "
         "`mfosemo-untold` by a stop callback, untold (every run before 4911c67); "
-        "`mfosemo-target-only` evaluates the target fidelity only.",
+        "`mfosemo-target-only` evaluates the target fidelity only; `imoca` chooses the "
+        "fidelity from its grid of 5 on the continuous problem, `imoca-target-only` "
+        "evaluates its target only.",
         "",
         "Hypervolume of the target-fidelity evaluations reached within each total cost "
         "(median, min - max over seeds; BraninCurrin's max_hv is "

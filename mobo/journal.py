@@ -347,7 +347,8 @@ def check_evaluations(path: Any, records: list[dict[str, Any]], problem: Any) ->
 def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume a journal with a problem other than the one it recorded."""
     keys = ("name", "dim", "num_objectives", "bounds", "ref_point", "num_constraints")
-    for key in (*keys, "fidelity_levels", "fidelity_costs", "fingerprint"):
+    fidelities = ("fidelity_levels", "fidelity_costs", "fidelity_continuous")
+    for key in (*keys, *fidelities, "fingerprint"):
         if key == "fingerprint" and key not in journaled:
             continue  # a journal from before fingerprints
         default = 0 if key == "num_constraints" else None  # journals from before constraints

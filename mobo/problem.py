@@ -15,12 +15,18 @@ count for the Pareto set and the hypervolume.
 Multiple fidelities. A problem may declare that its last input ``x[d-1]`` is a fidelity
 taking discrete ``fidelity_levels`` (ascending; the last is the *target* fidelity whose
 results count) at ``fidelity_costs`` per evaluation, as in [Belakaria2020m]_: a cheaper,
-biased evaluation (fewer epochs, part of the data). Results and hypervolume count only
+biased evaluation (fewer epochs, part of the data). With ``fidelity_continuous=True`` the
+fidelity may take any value between the first and the last level, at a cost interpolated
+linearly between the levels' costs (two levels: an affine cost, as BoTorch's
+``AffineFidelityCostModel``), as in [Belakaria2020i]_. Results and hypervolume count only
 target-fidelity evaluations; algorithms that cannot choose a fidelity evaluate at the
 target only.
 
 .. [Belakaria2020m] S. Belakaria, A. Deshwal, J. R. Doppa. Multi-Fidelity Multi-Objective
    Bayesian Optimization: An Output Space Entropy Search Approach. AAAI 2020.
+.. [Belakaria2020i] S. Belakaria, A. Deshwal, J. R. Doppa. Information-Theoretic
+   Multi-Objective Bayesian Optimization with Continuous Approximations. arXiv:2009.05700,
+   2020.
 .. [Belakaria2020c] S. Belakaria, A. Deshwal, J. R. Doppa. Max-value Entropy Search for
    Multi-Objective Bayesian Optimization with Constraints. arXiv:2009.01721, 2020.
 """
@@ -76,6 +82,9 @@ class Problem:
             fidelities (the default).
         fidelity_costs: Positive cost of one evaluation at each level (e.g. seconds),
             one per level; required with ``fidelity_levels``.
+        fidelity_continuous: Whether the fidelity may take any value from the first level
+            to the last (the levels are then the knots of its piecewise-linear cost); by
+            default only the levels themselves.
     """
 
     def __init__(
@@ -92,6 +101,7 @@ class Problem:
         constraint_names: Sequence[str] | None = None,
         fidelity_levels: Sequence[float] | None = None,
         fidelity_costs: Sequence[float] | None = None,
+        fidelity_continuous: bool = False,
     ) -> None:
         bounds = as_tensor(bounds, "bounds")
         if bounds.dim() != 2 or bounds.shape[0] != 2 or bounds.shape[1] < 1:
@@ -155,6 +165,11 @@ class Problem:
         self.fidelity_levels, self.fidelity_costs = _check_fidelities(
             fidelity_levels, fidelity_costs, bounds
         )
+        if not isinstance(fidelity_continuous, bool):
+            raise TypeError(f"fidelity_continuous must be a bool, got {fidelity_continuous!r}")
+        if fidelity_continuous and fidelity_levels is None:
+            raise ValueError("fidelity_continuous needs fidelity_levels and fidelity_costs")
+        self.fidelity_continuous = fidelity_continuous
         self.senses = senses
         self.bounds = bounds
         self.num_objectives = num_objectives
@@ -190,12 +205,17 @@ class Problem:
         problem without fidelities)."""
         if self.fidelity_levels is None:
             return torch.ones(X.shape[0], dtype=torch.bool)
+        if self.fidelity_continuous:
+            low, target = self.fidelity_levels[0], self.fidelity_levels[-1]
+            return (X[:, -1] - target).abs() <= 1e-9 * (target - low)
         return self.fidelity_index(X) == len(self.fidelity_levels) - 1
 
     def cost(self, X: Tensor) -> Tensor:
         """The ``n`` costs of evaluating the rows of ``X`` (1 each without fidelities)."""
         if self.fidelity_costs is None:
             return torch.ones(X.shape[0], dtype=DTYPE)
+        if self.fidelity_continuous:
+            return interpolate(X[:, -1].to(DTYPE), self.fidelity_levels, self.fidelity_costs)
         return self.fidelity_costs[self.fidelity_index(X)]
 
     def current_cost(self, X: Tensor) -> Tensor:
@@ -298,6 +318,9 @@ class Problem:
         is known, every point is new."""
         return None
 
+    #: Whether the fidelity is continuous (see ``fidelity_continuous``).
+    fidelity_continuous: bool = False
+
     #: GP surrogate options this problem is known to need (:class:`mobo.surrogate.Surrogate`
     #: keyword arguments), the defaults of every model-based algorithm on it; options a user
     #: passes as ``surrogate=`` win. Empty: the surrogate's own defaults.
@@ -319,6 +342,8 @@ class Problem:
         if self.fidelity_levels is not None:
             spec["fidelity_levels"] = self.fidelity_levels.tolist()
             spec["fidelity_costs"] = self.fidelity_costs.tolist()
+            if self.fidelity_continuous:  # absent otherwise: older journals stay valid
+                spec["fidelity_continuous"] = True
         fingerprint = self.fingerprint()
         if fingerprint is not None:
             spec["fingerprint"] = fingerprint
@@ -361,6 +386,17 @@ def _check_fidelities(
             f"got {costs.tolist()}"
         )
     return levels, costs
+
+
+def interpolate(x: Tensor, knots: Tensor, values: Tensor) -> Tensor:
+    """Piecewise-linear interpolation of ``values`` at ascending ``knots``, clamped to
+    the end values outside them (``torch.interp`` does not exist; ``numpy.interp`` would
+    leave torch)."""
+    x = x.clamp(knots[0], knots[-1])
+    i = torch.searchsorted(knots, x.contiguous()).clamp(1, len(knots) - 1)
+    left, right = knots[i - 1], knots[i]
+    share = (x - left) / (right - left)
+    return values[i - 1] + share * (values[i] - values[i - 1])
 
 
 class FunctionProblem(Problem):

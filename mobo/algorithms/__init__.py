@@ -15,6 +15,7 @@ from mobo.algorithms.base import (
     sobol_points,
 )
 from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.algorithms.imoca import IMOCA
 from mobo.algorithms.mesmo import MESMO
 from mobo.algorithms.mesmoc import MESMOC
 from mobo.algorithms.mfosemo import MFOSEMO
@@ -26,6 +27,7 @@ from mobo.algorithms.sobol import RandomSearch, Sobol
 from mobo.algorithms.usemo import USeMO
 
 __all__ = [
+    "IMOCA",
     "JES",
     "MESMO",
     "MESMOC",

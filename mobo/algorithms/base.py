@@ -111,6 +111,10 @@ class Algorithm(ABC):
     #: the target fidelity; one that does gets every observation and its proposals'
     #: fidelities are snapped to the nearest level (the initial design's too).
     supports_fidelities: ClassVar[bool] = False
+    #: The fidelity values this instance snaps its proposals to when the problem's fidelity
+    #: is continuous (e.g. iMOCA's grid); None: the problem's levels if discrete, else any
+    #: value between its first and last level.
+    fidelity_grid: Tensor | None = None
     #: The fewest objectives the algorithm handles.
     min_objectives: ClassVar[int] = 1
 
@@ -245,12 +249,20 @@ class Algorithm(ABC):
         return X_new
 
     def _in_problem(self, U: Tensor) -> Tensor:
-        """Unit-cube points in the problem's bounds, fidelities snapped to their levels."""
+        """Unit-cube points in the problem's bounds, fidelities snapped to their levels (or
+        to :attr:`fidelity_grid`; a continuous fidelity without a grid only clamped to its
+        range)."""
         X_new = self.problem.from_unit(U)
-        levels = self.problem.fidelity_levels
-        if levels is not None:
-            fidelity = self.problem.fidelity_index(X_new) if self.chooses_fidelity else -1
-            X_new[:, -1] = levels[fidelity]
+        levels = self.fidelity_grid
+        levels = self.problem.fidelity_levels if levels is None else levels
+        if levels is None:
+            return X_new
+        if not self.chooses_fidelity:
+            X_new[:, -1] = levels[-1]
+        elif self.problem.fidelity_continuous and self.fidelity_grid is None:
+            X_new[:, -1] = X_new[:, -1].clamp(levels[0], levels[-1])
+        else:
+            X_new[:, -1] = levels[(X_new[:, -1:] - levels).abs().argmin(dim=-1)]
         return X_new
 
     def _repeats(self, X_new: Tensor, known: set) -> Tensor:

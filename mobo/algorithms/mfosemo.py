@@ -304,6 +304,8 @@ class MFOSEMO(MESMO):
         low, high = problem.bounds[:, -1].tolist()
         self.levels = ((problem.fidelity_levels - low) / (high - low)).tolist()
         self.costs = problem.fidelity_costs.tolist()
+        if problem.fidelity_continuous:  # the knots as levels ('imoca' searches between)
+            self.fidelity_grid = problem.fidelity_levels
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None

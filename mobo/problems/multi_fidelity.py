@@ -35,6 +35,8 @@ class BiasedFidelityProblem(Problem):
         levels: Fidelity levels in ``[0, 1]``, ascending, ending at the target ``1.0``.
         costs: Cost of one evaluation at each level.
         bias: Size of the bias at fidelity 0, in units of each objective's spread.
+        continuous: Whether the fidelity may take any value from ``levels[0]`` to 1 (the
+            levels then the knots of a piecewise-linear cost; see :class:`mobo.Problem`).
         **kwargs: Size arguments of the test problem.
     """
 
@@ -45,6 +47,7 @@ class BiasedFidelityProblem(Problem):
         levels: Sequence[float] = (0.25, 1.0),
         costs: Sequence[float] = (0.1, 1.0),
         bias: float = 0.5,
+        continuous: bool = False,
         **kwargs: Any,
     ) -> None:
         from mobo.problems import make
@@ -69,9 +72,10 @@ class BiasedFidelityProblem(Problem):
             max_hv=base.max_hv,
             objective_names=base.objective_names,
             senses=base.senses,
-            name=f"{name}MF",
+            name=f"{name}MF" + ("c" if continuous else ""),
             fidelity_levels=levels,
             fidelity_costs=costs,
+            fidelity_continuous=continuous,
         )
 
     def _evaluate(self, X: Tensor) -> Tensor:
