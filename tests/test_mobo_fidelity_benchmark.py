@@ -20,3 +20,15 @@ def test_fidelity_benchmark_reports_hypervolume_within_each_cost(tmp_path):
         assert all(c < 3 - 1e-9 for c in run["cumulative_cost"][:-1])
     md = out.with_suffix(".md").read_text()
     assert "| mfosemo-target-only | 1 |" in md and "Git commit: `" in md
+
+
+def test_fidelity_benchmark_runs_imoca_on_the_continuous_problem(tmp_path):
+    out = tmp_path / "continuous"
+    argv = ["--seeds", "1", "--budget", "2", "--n-initial", "3", "--max-evals", "6"]
+    variants = ["--variants", "imoca", "imoca-target-only"]
+    load_benchmark("mobo_fidelity").main([*argv, *variants, "--out", str(out)])
+    runs = {r["variant"]: r for r in json.loads(out.with_suffix(".json").read_text())["runs"]}
+    assert set(runs) == {"imoca", "imoca-target-only"}
+    assert all(runs["imoca-target-only"]["at_target"])
+    assert not all(runs["imoca"]["at_target"])  # iMOCA's grid spans the continuous range
+    assert "| imoca | 1 |" in out.with_suffix(".md").read_text()
