@@ -1,10 +1,11 @@
 """Multi-fidelity MOBO: MF-OSEMO and iMOCA with cheap biased fidelities against themselves
-at the target fidelity only, hypervolume (target-fidelity evaluations only) against total
-cost (issue 16).
+at the target fidelity only, and BoTorch's MOMF, hypervolume (target-fidelity evaluations
+only) against total cost (issue 16).
 
 Problem: :class:`mobo.problems.multi_fidelity.BiasedFidelityProblem` (BraninCurrin with a
 fidelity input, bias 0.5 objective spreads at fidelity 0). MF-OSEMO's variants: discrete
-levels 0.25 and 1.0 at costs 0.1 and 1.0. iMOCA's (``--variants imoca imoca-target-only``):
+levels 0.25 and 1.0 at costs 0.1 and 1.0. iMOCA's (``--variants imoca imoca-target-only``)
+and BoTorch's MOMF on it (``momf-continuous``; ``momf`` on the discrete problem):
 a continuous fidelity in [0, 1], its cost interpolated through 0.05 at 0, 0.1 at 0.25 (the
 discrete problem's cheap level) and 1.0 at the target. Each run starts from ``n_initial``
 Sobol points (snapped to the algorithm's levels or fidelity grid for the multi-fidelity
@@ -44,6 +45,8 @@ VARIANTS = {
     "mfosemo-target-only": ("mfosemo", {"target_only": True}, False),
     "imoca": ("imoca", {}, True),
     "imoca-target-only": ("imoca", {"target_only": True}, True),
+    "momf": ("momf", {}, False),
+    "momf-continuous": ("momf", {}, True),
 }
 CONTINUOUS = {"levels": (0.0, 0.25, 1.0), "costs": (0.05, 0.1, 1.0), "continuous": True}
 
@@ -65,7 +68,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--variants",
         nargs="+",
         choices=list(VARIANTS),
-        default=[v for v in VARIANTS if not v.startswith("imoca")],
+        default=[v for v in VARIANTS if v.startswith("mfosemo")],
         help="run these variants (default: MF-OSEMO's; e.g. without mfosemo-untold for "
         "options that need the budget told, such as target_share)",
     )
@@ -145,7 +148,8 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         "`mfosemo-untold` by a stop callback, untold (every run before 4911c67); "
         "`mfosemo-target-only` evaluates the target fidelity only; `imoca` chooses the "
         "fidelity from its grid of 5 on the continuous problem, `imoca-target-only` "
-        "evaluates its target only.",
+        "evaluates its target only; `momf` (BoTorch's MOMF) on the discrete problem, "
+        "`momf-continuous` on the continuous one.",
         "",
         "Hypervolume of the target-fidelity evaluations reached within each total cost "
         "(median, min - max over seeds; BraninCurrin's max_hv is "

@@ -19,6 +19,7 @@ from mobo.algorithms.imoca import IMOCA
 from mobo.algorithms.mesmo import MESMO
 from mobo.algorithms.mesmoc import MESMOC
 from mobo.algorithms.mfosemo import MFOSEMO
+from mobo.algorithms.momf import MOMF
 from mobo.algorithms.nsga2 import NSGA2
 from mobo.algorithms.pesmo import JES, PESMO
 from mobo.algorithms.qlognehvi import QLogNEHVI
@@ -32,6 +33,7 @@ __all__ = [
     "MESMO",
     "MESMOC",
     "MFOSEMO",
+    "MOMF",
     "NSGA2",
     "PESMO",
     "Algorithm",
