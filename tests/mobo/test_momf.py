@@ -1,0 +1,73 @@
+"""MOMF, BoTorch's multi-fidelity baseline: the trust outcome, the cost it divides by, and
+its studies on discrete and continuous fidelities."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mobo
+from mobo.algorithms.momf import _with_trust
+from tests.mobo.conftest import FAST_BO, toy_function
+
+
+def _shifted(X: torch.Tensor) -> torch.Tensor:
+    return toy_function(X[:, :2]) + 0.3 * (1 - X[:, 2:3])
+
+
+def toy(**kwargs) -> mobo.Problem:
+    options = {"fidelity_levels": [0.0, 1.0], "fidelity_costs": [0.1, 1.0], **kwargs}
+    return mobo.FunctionProblem(_shifted, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], **options)
+
+
+def test_momf_refuses_a_problem_without_fidelities():
+    plain = mobo.FunctionProblem(toy_function, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="plain")
+    with pytest.raises(ValueError, match="needs a problem with fidelities.*use 'qlognehvi'"):
+        mobo.make_algorithm("momf", plain)
+
+
+def test_the_trust_outcome_is_the_candidates_fidelity_for_every_sample():
+    samples = torch.randn(7, 3, 2, 2, dtype=torch.float64)  # samples x batch x q x m
+    X = torch.rand(3, 2, 3, dtype=torch.float64)
+    out = _with_trust(samples, X)
+    assert out.shape == (7, 3, 2, 3)
+    torch.testing.assert_close(out[..., :2], samples)
+    torch.testing.assert_close(out[..., 2], X[..., -1].expand(7, 3, 2))
+
+
+def test_momf_cost_follows_the_problem_and_moves_a_continuous_fidelity():
+    algorithm = mobo.make_algorithm("momf", toy(fidelity_continuous=True))
+    U = torch.tensor([[[0.5, 0.5, 0.0]], [[0.5, 0.5, 0.5]]], dtype=torch.float64)
+    U.requires_grad_(True)
+    cost = algorithm.unit_cost(U)
+    torch.testing.assert_close(
+        cost.detach(), torch.tensor([[[0.1]], [[0.55]]], dtype=torch.float64)
+    )
+    cost.sum().backward()  # L-BFGS-B can trade the fidelity against its price
+    assert U.grad[..., -1].abs().min() > 0
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_momf_study_mixes_fidelities_and_resumes(tmp_path, continuous):
+    options = {**FAST_BO, "n_initial": 5}
+    path = tmp_path / "momf.jsonl"
+    with mobo.Study(
+        toy(fidelity_continuous=continuous), "momf", seed=1, journal=path, **options
+    ) as study:
+        study.optimize(7, show_progress=False)
+    resumed = mobo.Study.load(path, toy(fidelity_continuous=continuous))
+    result = resumed.optimize(9, show_progress=False)
+    resumed.close()
+    straight = mobo.optimize(
+        toy(fidelity_continuous=continuous),
+        "momf",
+        n_evals=9,
+        seed=1,
+        show_progress=False,
+        **options,
+    )
+    torch.testing.assert_close(result.X, straight.X)
+    s = result.X[:, -1]
+    assert ((s > 0) & (s < 1)).any() == continuous  # discrete: snapped to the two levels
+    target = toy().at_target(result.X) if not continuous else s == 1.0
+    assert result.pareto_mask[~target].sum() == 0
