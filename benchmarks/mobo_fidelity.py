@@ -47,6 +47,7 @@ VARIANTS = {
     "imoca-target-only": ("imoca", {"target_only": True}, True),
     "momf": ("momf", {}, False),
     "momf-continuous": ("momf", {}, True),
+    "qlognehvi": ("qlognehvi", {}, False),  # single-fidelity: evaluates the target only
 }
 CONTINUOUS = {"levels": (0.0, 0.25, 1.0), "costs": (0.05, 0.1, 1.0), "continuous": True}
 
@@ -149,7 +150,8 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         "`mfosemo-target-only` evaluates the target fidelity only; `imoca` chooses the "
         "fidelity from its grid of 5 on the continuous problem, `imoca-target-only` "
         "evaluates its target only; `momf` (BoTorch's MOMF) on the discrete problem, "
-        "`momf-continuous` on the continuous one.",
+        "`momf-continuous` on the continuous one; `qlognehvi` evaluates the target only, "
+        "as every single-fidelity algorithm does.",
         "",
         "Hypervolume of the target-fidelity evaluations reached within each total cost "
         "(median, min - max over seeds; BraninCurrin's max_hv is "
