@@ -113,6 +113,7 @@ def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
         "cumulative_cost": result.cumulative_cost.tolist(),
         "hypervolume": result.hypervolume.tolist(),
         "at_target": problem.at_target(result.X).tolist(),
+        "fidelity": result.X[:, -1].tolist(),
         "max_hv": problem.max_hv,
         "cpu_seconds_per_iteration": (time.process_time() - cpu)
         / max(1, result.n_evaluations - args.n_initial),
