@@ -26,3 +26,20 @@ def toy_problem() -> mobo.Problem:
 @pytest.fixture
 def branin_currin() -> mobo.Problem:
     return mobo.problems.make("BraninCurrin")
+
+
+def resumed_and_straight(
+    make_problem, algorithm: str, path, *, seed: int, stop: int, n: int, **options
+):
+    """A study journaled to ``path`` and stopped after ``stop`` evaluations, resumed to
+    ``n``, and the same study run straight to ``n``: the two results, which a resumable
+    algorithm makes equal."""
+    with mobo.Study(make_problem(), algorithm, seed=seed, journal=path, **options) as study:
+        study.optimize(stop, show_progress=False)
+    resumed = mobo.Study.load(path, make_problem())
+    result = resumed.optimize(n, show_progress=False)
+    resumed.close()
+    straight = mobo.optimize(
+        make_problem(), algorithm, n_evals=n, seed=seed, show_progress=False, **options
+    )
+    return result, straight

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mobo
-from tests.mobo.conftest import FAST_BO, toy_function
+from tests.mobo.conftest import FAST_BO, resumed_and_straight, toy_function
 
 FAST_MF = {**FAST_BO, "pop_size": 16, "n_gen": 8, "n_initial": 5}
 
@@ -78,12 +78,7 @@ def test_each_algorithm_keeps_to_its_fidelities():
 def test_imoca_study_records_costs_counts_the_target_and_resumes(tmp_path):
     options = {**FAST_MF, "fidelity_grid_size": 4}
     path = tmp_path / "imoca.jsonl"
-    with mobo.Study(toy(), "imoca", seed=2, journal=path, **options) as study:
-        study.optimize(7, show_progress=False)
-    resumed = mobo.Study.load(path, toy())
-    result = resumed.optimize(9, show_progress=False)
-    resumed.close()
-    straight = mobo.optimize(toy(), "imoca", n_evals=9, seed=2, show_progress=False, **options)
+    result, straight = resumed_and_straight(toy, "imoca", path, seed=2, stop=7, n=9, **options)
     torch.testing.assert_close(result.X, straight.X)  # resume and determinism for a seed
     problem = toy()
     grid = {0.0, 1 / 3, 2 / 3, 1.0}

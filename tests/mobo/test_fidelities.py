@@ -11,7 +11,7 @@ import mobo
 from mobo.algorithms.mesmo import FrontInformation, mesmo_information
 from mobo.algorithms.mfosemo import MultiFidelityFrontInformationPerCost, lower_fidelity_information
 from mobo.problems.multi_fidelity import BiasedFidelityProblem
-from tests.mobo.conftest import FAST_BO, toy_function
+from tests.mobo.conftest import FAST_BO, resumed_and_straight, toy_function
 
 FAST_MF = {**FAST_BO, "pop_size": 16, "n_gen": 8, "n_initial": 5}
 
@@ -88,13 +88,8 @@ def test_result_counts_only_target_fidelity_and_records_cost(tmp_path):
 @pytest.mark.parametrize("information", ["maxima", "hypervolume"])
 def test_resumed_mfosemo_study_proposes_what_an_uninterrupted_one_does(tmp_path, information):
     options = {**FAST_MF, "information": information}
-    straight = mobo.optimize(toy(), "mfosemo", n_evals=8, seed=3, show_progress=False, **options)
     path = tmp_path / "r.jsonl"
-    with mobo.Study(toy(), "mfosemo", seed=3, journal=path, **options) as study:
-        study.optimize(6, show_progress=False)
-    resumed = mobo.Study.load(path, toy())
-    result = resumed.optimize(8, show_progress=False)
-    resumed.close()
+    result, straight = resumed_and_straight(toy, "mfosemo", path, seed=3, stop=6, n=8, **options)
     torch.testing.assert_close(result.X, straight.X)
 
 

@@ -8,7 +8,7 @@ import torch
 
 import mobo
 from mobo.algorithms.momf import _with_trust
-from tests.mobo.conftest import FAST_BO, toy_function
+from tests.mobo.conftest import FAST_BO, resumed_and_straight, toy_function
 
 
 def _shifted(X: torch.Tensor) -> torch.Tensor:
@@ -50,22 +50,12 @@ def test_momf_cost_follows_the_problem_and_moves_a_continuous_fidelity():
 @pytest.mark.parametrize("continuous", [False, True])
 def test_momf_study_mixes_fidelities_and_resumes(tmp_path, continuous):
     options = {**FAST_BO, "n_initial": 5}
+
+    def problem():
+        return toy(fidelity_continuous=continuous)
+
     path = tmp_path / "momf.jsonl"
-    with mobo.Study(
-        toy(fidelity_continuous=continuous), "momf", seed=1, journal=path, **options
-    ) as study:
-        study.optimize(7, show_progress=False)
-    resumed = mobo.Study.load(path, toy(fidelity_continuous=continuous))
-    result = resumed.optimize(9, show_progress=False)
-    resumed.close()
-    straight = mobo.optimize(
-        toy(fidelity_continuous=continuous),
-        "momf",
-        n_evals=9,
-        seed=1,
-        show_progress=False,
-        **options,
-    )
+    result, straight = resumed_and_straight(problem, "momf", path, seed=1, stop=7, n=9, **options)
     torch.testing.assert_close(result.X, straight.X)
     s = result.X[:, -1]
     assert ((s > 0) & (s < 1)).any() == continuous  # discrete: snapped to the two levels
