@@ -45,6 +45,7 @@ class BayesianAlgorithm(Algorithm):
     #: The algorithm's own surrogate options (e.g. PESMO's worst-observation mean), under
     #: the problem's ``surrogate_options`` and the ``surrogate`` argument.
     surrogate_defaults: Mapping[str, Any] = MappingProxyType({})
+    hide_target_fidelity = True
 
     def __init__(
         self,
@@ -75,9 +76,8 @@ class BayesianAlgorithm(Algorithm):
                 **{**self.surrogate_defaults, **problem.surrogate_options, **(surrogate or {})}
             )
         self.surrogate = surrogate
-        self.unit_bounds = torch.stack(
-            [torch.zeros(problem.dim, dtype=DTYPE), torch.ones(problem.dim, dtype=DTYPE)]
-        )
+        d = self.search_dim  # without a fidelity input it cannot choose (see there)
+        self.unit_bounds = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
         #: The reference point in the scale of the objectives :meth:`propose` sees.
         self.ref_point = problem.ref_point.to(DTYPE)
 

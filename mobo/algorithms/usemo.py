@@ -260,7 +260,7 @@ class USeMO(BayesianAlgorithm):
         objectives, constraints = self.problem.split_outcomes(Y)
         feasible = feasible_mask(constraints)
         incumbents = objectives[feasible] if feasible.any() else objectives
-        beta_sqrt = math.sqrt(gp_ucb_beta(t, self.problem.dim, self.delta))
+        beta_sqrt = math.sqrt(gp_ucb_beta(t, self.search_dim, self.delta))
         best = incumbents.max(dim=0).values
         sample = draw_posterior_paths(model, 1) if "ts" in self.acquisitions else None
         region = (
@@ -309,7 +309,7 @@ class USeMO(BayesianAlgorithm):
         ((X_front, _),) = nsga2_pareto_sets(
             evaluate,
             num_problems=1,
-            dim=self.problem.dim,
+            dim=self.search_dim,
             num_objectives=self.num_cheap_objectives,
             pop_size=self.pop_size,
             n_gen=self.n_gen,
@@ -346,7 +346,7 @@ class USeMO(BayesianAlgorithm):
             posterior = model.posterior(candidates)
             values = posterior.mean
             if self.candidate_filter.startswith("ucb"):
-                beta_sqrt = math.sqrt(gp_ucb_beta(t, self.problem.dim, self.delta))
+                beta_sqrt = math.sqrt(gp_ucb_beta(t, self.search_dim, self.delta))
                 values = values + beta_sqrt * posterior.variance.clamp_min(0.0).sqrt()
         mask = improves_front(values, Y, self.ref_point)
         return mask if mask.any() else torch.ones(n, dtype=torch.bool)
