@@ -139,8 +139,8 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         f"Git commit: `{commit}`",
         "",
         "Problem: BraninCurrinMF (levels 0.25 / 1.0 at cost 0.1 / 1.0, bias 0.5; for the "
-        "`imoca` variants BraninCurrinMFc, a continuous fidelity in [0, 1] at a cost "
-        "interpolated through 0.05 / 0.1 / 1.0 at 0 / 0.25 / 1); seeds "
+        "`imoca` and `momf-continuous` variants BraninCurrinMFc, a continuous fidelity in "
+        "[0, 1] at a cost interpolated through 0.05 / 0.1 / 1.0 at 0 / 0.25 / 1); seeds "
         f"0..{args.seeds - 1}; {args.n_initial} initial Sobol points; each run stops at total "
         f"cost {args.budget:g}; algorithm options {args.options or 'defaults'}; torch on 1 "
         "thread, shared 2-core machine (nice 5).",
