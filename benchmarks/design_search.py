@@ -14,8 +14,9 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   run used gets the dense threshold search on validation, as the hand-fixed design does, the
   union is reduced to its validation Pareto front, and that front is measured on test
   (``polished``); ``evaluated`` is the front of the points the run evaluated. ``mfosemo``
-  searches with the fine-tune epochs as a fidelity (``--fidelity-epochs``, then the
-  recipe's); its cheap designs are charged but only target-fidelity designs make its front.
+  (and ``momf``, BoTorch's multi-fidelity baseline) searches with the fine-tune epochs as
+  a fidelity (``--fidelity-epochs``, then the recipe's); its cheap designs are charged
+  but only target-fidelity designs make its front.
   With ``--dense-points K`` a run is also told K points of each design's dense validation
   front as soon as the design is built (:class:`leanet.dense_fronts.DenseFronts`; runs named
   ``<method>+dense<K>``), so its model and its evaluated front see each design's best
@@ -77,6 +78,9 @@ RESULTS = Path(__file__).parent / "results"
 #: The cheap fidelity of the recorded MF-OSEMO runs (fine-tune epochs); runs with another are
 #: labelled ``mfosemo+ft<N>``.
 DEFAULT_FIDELITY_EPOCHS = 2
+#: Methods that search with the fine-tune epochs as a fidelity (``--fidelity-epochs``, then
+#: the recipe's): MF-OSEMO and BoTorch's MOMF.
+MULTI_FIDELITY = ("mfosemo", "momf")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -127,7 +131,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fidelity-epochs",
         type=int,
         default=DEFAULT_FIDELITY_EPOCHS,
-        help="fine-tune epochs of the cheap fidelity (method mfosemo only)",
+        help="fine-tune epochs of the cheap fidelity (methods mfosemo and momf only)",
     )
     parser.add_argument(
         "--build-costs",
@@ -217,9 +221,9 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
     ``BUILD_EPOCHS + epochs``."""
     recipe = study_networks.FINE_TUNE[arch]
     target = recipe.epochs if args.fine_tune_epochs is None else args.fine_tune_epochs
-    epochs = (args.fidelity_epochs, target) if method == "mfosemo" else target
+    epochs = (args.fidelity_epochs, target) if method in MULTI_FIDELITY else target
     costs = None
-    if method == "mfosemo" and not args.build_costs:
+    if method in MULTI_FIDELITY and not args.build_costs:
         costs = [float(args.head_epochs + e) for e in epochs]
     options = {"lr": recipe.lr, "distill": recipe.distill, "weight_decay": recipe.weight_decay}
     return DesignProblem(
@@ -233,18 +237,19 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
         cache=args.cache / f"designs-{setup['name']}",
         fine_tune_options=options,
         fidelity_costs=costs,
-        continue_fidelities=method == "mfosemo" and getattr(args, "continue_fidelities", False),
+        continue_fidelities=method in MULTI_FIDELITY
+        and getattr(args, "continue_fidelities", False),
     )
 
 
 def label(method: str, args) -> str:
     """The name of a method's runs:
     ``<method>[+ft<N>][+build][+cont[+promote]][+end][+share<S>][+dense<K>]``, ``+ft<N>`` for
-    ``mfosemo`` with a cheap fidelity other than the recorded runs' 2 epochs, ``+build`` for
-    ``mfosemo`` with ``--build-costs``, ``+cont`` with ``--continue-fidelities``
+    ``mfosemo`` or ``momf`` with a cheap fidelity other than the recorded runs' 2 epochs,
+    ``+build`` for them with ``--build-costs``, ``+cont`` with ``--continue-fidelities``
     (``+promote`` unless ``--no-promote``), ``+end`` with ``--budget-end``, ``+share<S>``
     with ``--target-share``, ``+dense<K>`` when told dense-front points."""
-    mf = method == "mfosemo"
+    mf = method in MULTI_FIDELITY
     if mf and args.fidelity_epochs != DEFAULT_FIDELITY_EPOCHS:
         method += f"+ft{args.fidelity_epochs}"
     if mf and args.build_costs:

@@ -117,11 +117,13 @@ def test_a_run_told_dense_fronts_is_labelled_apart(setup, tmp_path):
     assert run["evaluations"] >= 2 and run["designs"] == 1  # the first design's front, told
 
 
-def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tmp_path):
+@pytest.mark.parametrize("method", ["mfosemo", "momf"])
+def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tmp_path, method):
     module = load_benchmark("design_search")
     args = _args(tmp_path, budget=1e9)
     args.max_evals = 12
-    run = module.run_one("convnet", "mfosemo", 0, setup, args)
+    run = module.run_one("convnet", method, 0, setup, args)
+    assert run["method"] == f"{method}+ft0"  # the tiny test fidelity: 0 epochs
     assert run["designs_trained"] > run["designs"]  # some designs only at the cheap fidelity
     assert all(key.endswith("-ft1") for key in run["used_designs"] + run["front_designs"])
     # cheap evaluations charge time but add no front: the HV moves only at target fidelity
