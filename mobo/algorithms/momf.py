@@ -11,9 +11,12 @@ Here: one GP per objective over ``(x, s)`` (mobo's surrogate, the fidelity an or
 input, as MF-OSEMO's), the trust objective the fidelity in the unit cube (0 at the lower
 bound of the fidelity input, 1 at its upper; reference 0, as BoTorch's tutorial), the cost
 the problem's :meth:`~mobo.Problem.cost` (differentiable where the fidelity is continuous,
-so L-BFGS-B moves ``s`` too), and the acquisition maximized over the whole unit cube;
-discrete fidelities are snapped to the nearest level afterwards. Works with discrete or
-continuous fidelities.
+so L-BFGS-B moves ``s`` too). A continuous fidelity is optimized with ``x``; with discrete
+levels the acquisition is maximized at each level and the best kept (as MF-OSEMO does):
+optimized freely, ``s`` just below the midpoint between two levels priced at the lower one
+but trusted almost as the upper one, and snapped to the lower level afterwards; so the
+first version of this class, measured on VGG-16's design search, trained 9 of 10 designs
+at the cheap fidelity. Batches are chosen point by point, earlier ones pending.
 
 Measured (``benchmarks/results/mobo_fidelity_baselines.md`` and
 ``mobo_fidelity_continuous.md``: BraninCurrin with a cheap biased fidelity, 5 seeds, cost
@@ -27,6 +30,7 @@ single-fidelity qLogNEHVI's 56.44; 56.75 with a continuous fidelity, against iMO
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -81,14 +85,32 @@ class MOMF(BayesianAlgorithm):
     ) -> Tensor:
         model = self.fit_model(U, Y)
         ref_point = torch.cat([self.ref_point, torch.zeros(1, dtype=DTYPE)])
-        outcomes = _with_trust(Y, U)
-        acqf = BoTorchMOMF(
-            model=model,
-            ref_point=ref_point.tolist(),
-            partitioning=FastNondominatedPartitioning(ref_point=ref_point, Y=outcomes),
-            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed),
-            objective=GenericMCMultiOutputObjective(_with_trust),
-            X_pending=U_pending,
-            cost_call=self.unit_cost,
-        )
-        return self.maximize(acqf, q)
+        partitioning = FastNondominatedPartitioning(ref_point=ref_point, Y=_with_trust(Y, U))
+        levels = [None]  # a continuous fidelity: optimized with x
+        if not self.problem.fidelity_continuous:
+            low, high = self.problem.bounds[:, -1].tolist()
+            levels = ((self.problem.fidelity_levels - low) / (high - low)).tolist()
+        chosen: list[Tensor] = []
+        for _ in range(q):
+            pending = [P for P in (U_pending, *chosen) if P is not None]
+            acqf = BoTorchMOMF(
+                model=model,
+                ref_point=ref_point.tolist(),
+                partitioning=partitioning,
+                sampler=SobolQMCNormalSampler(
+                    sample_shape=torch.Size([self.mc_samples]), seed=seed
+                ),
+                objective=GenericMCMultiOutputObjective(_with_trust),
+                X_pending=torch.cat(pending) if pending else None,
+                cost_call=self.unit_cost,
+            )
+            best, best_value = None, -math.inf
+            for level in levels:
+                fixed = None if level is None else {U.shape[1] - 1: level}
+                candidate = self.maximize(acqf, 1, fixed_features=fixed)
+                with torch.no_grad():
+                    value = float(acqf(candidate.unsqueeze(0)))
+                if value > best_value:
+                    best, best_value = candidate, value
+            chosen.append(best)
+        return torch.cat(chosen)

@@ -61,3 +61,16 @@ def test_momf_study_mixes_fidelities_and_resumes(tmp_path, continuous):
     assert ((s > 0) & (s < 1)).any() == continuous  # discrete: snapped to the two levels
     target = toy().at_target(result.X) if not continuous else s == 1.0
     assert result.pareto_mask[~target].sum() == 0
+
+
+def test_with_discrete_levels_momf_weighs_each_level_as_it_would_be_evaluated():
+    """Optimized freely, the fidelity would end between the levels, priced at the lower
+    and trusted nearly as the upper one, then be snapped to the lower: the acquisition is
+    maximized at the levels themselves instead."""
+    problem = toy(fidelity_levels=[0.0, 1.0], fidelity_costs=[0.1, 1.0])
+    algorithm = mobo.make_algorithm("momf", problem, **FAST_BO)
+    U = torch.rand(8, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    U[:, -1] = torch.tensor([0.0, 1.0] * 4, dtype=torch.float64)
+    Y = algorithm.model_objectives(_shifted(U))
+    proposed = algorithm.propose(3, U, Y, seed=0, U_pending=None)
+    assert set(proposed[:, -1].tolist()) <= {0.0, 1.0}
