@@ -8,8 +8,10 @@ by the candidate's cost. A cheap evaluation can then add hypervolume only along 
 axis's lower part, so the search climbs to the target where the objectives promise most.
 
 Here: one GP per objective over ``(x, s)`` (mobo's surrogate, the fidelity an ordinary ARD
-input, as MF-OSEMO's), the trust objective the fidelity in the unit cube (0 at the lower
-bound of the fidelity input, 1 at its upper; reference 0, as BoTorch's tutorial), the cost
+input, as MF-OSEMO's), the trust objective the fidelity over the target's (BoTorch's
+tutorial's ``s`` for a fidelity in [0, 1]; 0.4 for 4 fine-tune epochs of 10; reference 0,
+so the fidelity values must be >= 0: a trust of 0 at the lowest level would make its
+evaluations worthless, as the unit-cube position would for 4 epochs of 4-10), the cost
 the problem's :meth:`~mobo.Problem.cost` (differentiable where the fidelity is continuous,
 so L-BFGS-B moves ``s`` too). A continuous fidelity is optimized with ``x``; with discrete
 levels the acquisition is maximized at each level and the best kept (as MF-OSEMO does):
@@ -47,10 +49,11 @@ from mobo.algorithms.bayesian import BayesianAlgorithm
 from mobo.problem import DTYPE, Problem
 
 
-def _with_trust(samples: Tensor, X: Tensor | None = None) -> Tensor:
-    """The objective samples with the candidates' unit fidelity appended as an outcome."""
-    trust = X[..., -1:].expand(*samples.shape[:-1], 1)
-    return torch.cat([samples, trust.to(samples)], dim=-1)
+def with_trust(samples: Tensor, X: Tensor, low: float, high: float, target: float) -> Tensor:
+    """The objective samples with the trust outcome appended: the candidates' fidelity
+    (unit-cube ``X[..., -1]`` mapped to ``[low, high]``) over the target fidelity."""
+    trust = (low + X[..., -1:] * (high - low)) / target
+    return torch.cat([samples, trust.expand(*samples.shape[:-1], 1).to(samples)], dim=-1)
 
 
 @register
@@ -72,7 +75,14 @@ class MOMF(BayesianAlgorithm):
                 f"algorithm 'momf' needs a problem with fidelities (fidelity_levels, "
                 f"fidelity_costs); problem {problem.name!r} declares none: use 'qlognehvi'"
             )
+        if float(problem.fidelity_levels[0]) < 0:
+            raise ValueError(
+                f"algorithm 'momf' needs fidelity values >= 0 (its trust objective is the "
+                f"fidelity over the target's), got levels {problem.fidelity_levels.tolist()}"
+            )
         super().__init__(problem, **options)
+        low, high = problem.bounds[:, -1].tolist()
+        self.trust = {"low": low, "high": high, "target": float(problem.fidelity_levels[-1])}
 
     def unit_cost(self, U: Tensor) -> Tensor:
         """The cost of unit-cube candidates ``batch x q x d``, as ``batch x q x 1``."""
@@ -85,7 +95,11 @@ class MOMF(BayesianAlgorithm):
     ) -> Tensor:
         model = self.fit_model(U, Y)
         ref_point = torch.cat([self.ref_point, torch.zeros(1, dtype=DTYPE)])
-        partitioning = FastNondominatedPartitioning(ref_point=ref_point, Y=_with_trust(Y, U))
+        outcomes = with_trust(Y, U, **self.trust)
+        partitioning = FastNondominatedPartitioning(ref_point=ref_point, Y=outcomes)
+        objective = GenericMCMultiOutputObjective(
+            lambda samples, X=None: with_trust(samples, X, **self.trust)
+        )
         levels = [None]  # a continuous fidelity: optimized with x
         if not self.problem.fidelity_continuous:
             low, high = self.problem.bounds[:, -1].tolist()
@@ -100,7 +114,7 @@ class MOMF(BayesianAlgorithm):
                 sampler=SobolQMCNormalSampler(
                     sample_shape=torch.Size([self.mc_samples]), seed=seed
                 ),
-                objective=GenericMCMultiOutputObjective(_with_trust),
+                objective=objective,
                 X_pending=torch.cat(pending) if pending else None,
                 cost_call=self.unit_cost,
             )

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import mobo
-from mobo.algorithms.momf import _with_trust
+from mobo.algorithms.momf import with_trust
 from tests.mobo.conftest import FAST_BO, resumed_and_straight, toy_function
 
 
@@ -26,13 +26,24 @@ def test_momf_refuses_a_problem_without_fidelities():
         mobo.make_algorithm("momf", plain)
 
 
-def test_the_trust_outcome_is_the_candidates_fidelity_for_every_sample():
+def test_the_trust_outcome_is_the_fidelity_over_the_target_for_every_sample():
     samples = torch.randn(7, 3, 2, 2, dtype=torch.float64)  # samples x batch x q x m
     X = torch.rand(3, 2, 3, dtype=torch.float64)
-    out = _with_trust(samples, X)
+    out = with_trust(samples, X, low=4.0, high=10.0, target=10.0)  # e.g. fine-tune epochs
     assert out.shape == (7, 3, 2, 3)
     torch.testing.assert_close(out[..., :2], samples)
-    torch.testing.assert_close(out[..., 2], X[..., -1].expand(7, 3, 2))
+    torch.testing.assert_close(out[..., 2], (0.4 + 0.6 * X[..., -1]).expand(7, 3, 2))
+    epochs = mobo.FunctionProblem(
+        _shifted, [[0, 0, 4], [1, 1, 10]], 2, [-1.0, -1.0], fidelity_levels=[4, 10],
+        fidelity_costs=[0.5, 1.0],
+    )  # fmt: skip
+    assert mobo.make_algorithm("momf", epochs).trust == {"low": 4.0, "high": 10.0, "target": 10.0}
+    negative = mobo.FunctionProblem(
+        _shifted, [[0, 0, -1], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=[-1, 1],
+        fidelity_costs=[0.5, 1.0],
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="needs fidelity values >= 0"):
+        mobo.make_algorithm("momf", negative)
 
 
 def test_momf_cost_follows_the_problem_and_moves_a_continuous_fidelity():
