@@ -72,7 +72,7 @@ callback (untold), it made the same evaluations on every seed. With the paper's 
 were far lower and the multi-fidelity run was behind at 30 (19.5 against 26.1), which is why
 ``"hypervolume"`` is the default. Against BoTorch's baselines on the same problem and
 budget (``benchmarks/results/mobo_fidelity_baselines.md``): below single-fidelity
-qLogNEHVI (56.44) and multi-fidelity MOMF (57.01, :mod:`mobo.algorithms.momf`); its gain
+qLogNEHVI (56.44) and multi-fidelity MOMF (57.1, :mod:`mobo.algorithms.momf`); its gain
 from the cheap fidelity is the larger, its target-fidelity engine (MESMO's information)
 the weaker.
 
