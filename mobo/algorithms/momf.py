@@ -126,7 +126,7 @@ class MOMF(BayesianAlgorithm):
                 candidate = self.maximize(acqf, 1, fixed_features=fixed)
                 with torch.no_grad():
                     value = float(acqf(candidate.unsqueeze(0)))
-                if value > best_value:
+                if best is None or value > best_value:  # (a NaN value never wins)
                     best, best_value = candidate, value
             chosen.append(best)
         return torch.cat(chosen)
