@@ -317,3 +317,14 @@ def test_the_budget_left_is_told_in_cost_units_at_the_measured_rate(setup, tmp_p
     assert module.label("mfosemo", args) == "mfosemo+ft1+cont+promote+end+share0.5"
     with pytest.raises(SystemExit):  # a share of a budget never told
         module.parse_args(["--methods", "mfosemo", "--target-share", "0.5"])
+
+
+def test_the_plot_draws_the_lowest_seed_that_has_a_front():
+    """Runs of seeds 5-9 alone (a second batch of seeds) still get their fronts drawn."""
+    report = load_benchmark("design_search_report")
+    runs = [
+        {"network": "n", "seed": s, "front": [{"design": "L2"}] if s != 5 else []}
+        for s in (5, 6, 7)
+    ]
+    assert report.plotted_seed(runs, "n") == 6
+    assert report.plotted_seed(runs, "other") is None
