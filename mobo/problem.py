@@ -308,6 +308,12 @@ class Problem:
         """Map points from the unit cube to ``bounds``."""
         return self.bounds[0] + U * (self.bounds[1] - self.bounds[0])
 
+    def fidelity_to_unit(self, values: Tensor) -> Tensor:
+        """Map values of the fidelity (the last input) to its unit-cube coordinate, the
+        scale in which algorithms fix or search it."""
+        low, high = self.bounds[0, -1], self.bounds[1, -1]
+        return (values.to(DTYPE) - low) / (high - low)
+
     def outcome_keys(self, X: Tensor) -> list[Any] | None:
         """What is known of the black box's plateaus: per row of ``X`` (``n x d``, in the
         bounds), a hashable key such that points with equal keys give equal outcomes (a

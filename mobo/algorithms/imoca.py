@@ -89,5 +89,4 @@ class IMOCA(MFOSEMO):
         points = torch.zeros(fidelity_grid_size, problem.dim, dtype=DTYPE)
         points[:, -1] = grid
         self.costs = problem.cost(points).tolist()
-        bottom, top = problem.bounds[:, -1].tolist()
-        self.levels = ((grid - bottom) / (top - bottom)).tolist()
+        self.levels = problem.fidelity_to_unit(grid).tolist()

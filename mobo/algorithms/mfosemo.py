@@ -305,8 +305,7 @@ class MFOSEMO(MESMO):
         self.target_share = float(target_share)
         self.chooses_fidelity = not target_only
         self.grid_points, self.promote = grid_points, promote
-        low, high = problem.bounds[:, -1].tolist()
-        self.levels = ((problem.fidelity_levels - low) / (high - low)).tolist()
+        self.levels = problem.fidelity_to_unit(problem.fidelity_levels).tolist()
         self.costs = problem.fidelity_costs.tolist()
         if problem.fidelity_continuous:  # the knots as levels ('imoca' searches between)
             self.fidelity_grid = problem.fidelity_levels

@@ -85,6 +85,11 @@ class MOMF(BayesianAlgorithm):
         super().__init__(problem, **options)
         low, high = problem.bounds[:, -1].tolist()
         self.trust = {"low": low, "high": high, "target": float(problem.fidelity_levels[-1])}
+        #: The unit-cube fidelities at which the acquisition is maximized; ``[None]``: a
+        #: continuous fidelity, optimized with ``x``.
+        self.levels: list[float | None] = [None]
+        if not problem.fidelity_continuous:
+            self.levels = problem.fidelity_to_unit(problem.fidelity_levels).tolist()
 
     def unit_cost(self, U: Tensor) -> Tensor:
         """The cost of unit-cube candidates ``batch x q x d``, as ``batch x q x 1``."""
@@ -102,10 +107,6 @@ class MOMF(BayesianAlgorithm):
         objective = GenericMCMultiOutputObjective(
             lambda samples, X=None: with_trust(samples, X, **self.trust)
         )
-        levels = [None]  # a continuous fidelity: optimized with x
-        if not self.problem.fidelity_continuous:
-            low, high = self.problem.bounds[:, -1].tolist()
-            levels = ((self.problem.fidelity_levels - low) / (high - low)).tolist()
         chosen: list[Tensor] = []
         for _ in range(q):
             pending = [P for P in (U_pending, *chosen) if P is not None]
@@ -121,7 +122,7 @@ class MOMF(BayesianAlgorithm):
                 cost_call=self.unit_cost,
             )
             best, best_value = None, -math.inf
-            for level in levels:
+            for level in self.levels:
                 fixed = None if level is None else {U.shape[1] - 1: level}
                 candidate = self.maximize(acqf, 1, fixed_features=fixed)
                 with torch.no_grad():
