@@ -43,12 +43,16 @@ def metric_names(problem: Problem) -> list[str]:
     return names
 
 
-def new_client(problem: Problem, *, seed: int | None = None) -> Client:
+def new_client(
+    problem: Problem, *, seed: int | None = None, num_inputs: int | None = None
+) -> Client:
     """An Ax ``Client`` whose experiment is ``problem``: parameters, objectives, thresholds.
 
     Args:
         problem: The problem.
         seed: Ax's ``random_seed`` (its candidate generation), or None.
+        num_inputs: Make parameters of the first this many inputs only (default all), e.g.
+            without a fidelity input that the ``ax`` algorithm keeps at the target.
 
     Raises:
         ValueError: If the problem declares black-box constraints (not carried to Ax yet).
@@ -62,12 +66,13 @@ def new_client(problem: Problem, *, seed: int | None = None) -> Client:
     from ax.api.configs import RangeParameterConfig
 
     client = Client(random_seed=seed)
-    lower, upper = problem.bounds.tolist()
+    d = problem.dim if num_inputs is None else num_inputs
+    lower, upper = problem.bounds[:, :d].tolist()
     with quiet_ax():
         client.configure_experiment(
             parameters=[
                 RangeParameterConfig(name=name, parameter_type="float", bounds=(lo, hi))
-                for name, lo, hi in zip(parameter_names(problem), lower, upper, strict=True)
+                for name, lo, hi in zip(parameter_names(problem)[:d], lower, upper, strict=True)
             ],
             name=re.sub(r"\W+", "_", problem.name),
             description=f"mobo problem {problem.name!r}",
@@ -84,9 +89,12 @@ def new_client(problem: Problem, *, seed: int | None = None) -> Client:
 
 
 def parameters_of(problem: Problem, x: Tensor | Sequence[float]) -> dict[str, float]:
-    """The Ax parameterization of a length-``d`` point (clipped into the bounds)."""
-    x = torch.as_tensor(x, dtype=DTYPE).clamp(problem.bounds[0], problem.bounds[1])
-    return dict(zip(parameter_names(problem), x.tolist(), strict=True))
+    """The Ax parameterization of a point (clipped into the bounds): of all ``d`` inputs,
+    or of the first ``len(x)`` for a client made with ``num_inputs``."""
+    x = torch.as_tensor(x, dtype=DTYPE)
+    d = x.shape[-1]
+    x = x.clamp(problem.bounds[0, :d], problem.bounds[1, :d])
+    return dict(zip(parameter_names(problem)[:d], x.tolist(), strict=True))
 
 
 def attach_evaluation(
@@ -101,7 +109,7 @@ def attach_evaluation(
 
     Args:
         client: A client made by :func:`new_client` for ``problem``.
-        x: A length-``d`` point.
+        x: A point: its ``d`` inputs, or the client's first ``num_inputs``.
         y: Its length-``m`` objective values (maximized, mobo's convention), or None for
             a failed evaluation (marked FAILED with ``error``).
     """

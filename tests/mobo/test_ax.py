@@ -60,6 +60,37 @@ def test_the_ax_algorithm_keeps_the_algorithm_contract(branin_currin):
     assert_algorithm_contract("ax", branin_currin, X, branin_currin.evaluate(X), q=2)
 
 
+def test_the_ax_algorithm_proposes_on_a_problem_with_fidelities_as_without_them(tradeoff):
+    """Ax models every parameter it is given; the fidelity input, constant at the target
+    in the data it sees, made it wander along that input (BraninCurrin with a fidelity
+    input fell from 56.6 to 44.2 in 30 evaluations)."""
+
+    def with_fidelity(X):
+        return _tradeoff(X[:, :2]) - 0.05 * (1 - X[:, 2:3])
+
+    problem = mobo.FunctionProblem(
+        with_fidelity,
+        [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]],
+        2,
+        tradeoff.ref_point.tolist(),
+        objective_names=tradeoff.objective_names,
+        senses=tradeoff.senses,
+        name="tradeoff+fidelity",
+        fidelity_levels=[0.5, 1.0],
+        fidelity_costs=[0.2, 1.0],
+    )
+    X = torch.rand(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 0.8
+    Y = tradeoff.evaluate(X)
+    cheap = torch.cat([X[:2], torch.full((2, 1), 0.5, dtype=torch.float64)], dim=1)  # not seen
+    at_target = torch.cat([X, torch.ones(6, 1, dtype=torch.float64)], dim=1)
+    expected = mobo.make_algorithm("ax", tradeoff, n_initial=2).ask(2, X, Y, seed=3, n_evaluated=8)
+    got = mobo.make_algorithm("ax", problem, n_initial=2).ask(
+        2, torch.cat([at_target, cheap]), torch.cat([Y, Y[:2] - 0.05]), seed=3, n_evaluated=8
+    )
+    torch.testing.assert_close(got[:, :2], expected)
+    assert (got[:, 2] == 1.0).all()
+
+
 def test_a_study_round_trips_through_an_ax_experiment(tmp_path, tradeoff):
     study = mobo.Study(tradeoff, "sobol", seed=1)
     study.optimize(12, batch_size=3, show_progress=False)
