@@ -2,9 +2,10 @@
 at the target fidelity only, and BoTorch's MOMF, hypervolume (target-fidelity evaluations
 only) against total cost (issue 16).
 
-Problem: :class:`mobo.problems.multi_fidelity.BiasedFidelityProblem` (BraninCurrin with a
-fidelity input, bias 0.5 objective spreads at fidelity 0). MF-OSEMO's variants: discrete
-levels 0.25 and 1.0 at costs 0.1 and 1.0. iMOCA's (``--variants imoca imoca-target-only``)
+Problem: :class:`mobo.problems.multi_fidelity.BiasedFidelityProblem` (BraninCurrin, or
+another test problem with ``--problem``, e.g. ConstrainedBraninCurrin, with a fidelity
+input, bias 0.5 objective spreads at fidelity 0). MF-OSEMO's variants: discrete levels
+0.25 and 1.0 at costs 0.1 and 1.0. iMOCA's (``--variants imoca imoca-target-only``)
 and BoTorch's MOMF on it (``momf-continuous``; ``momf`` on the discrete problem):
 a continuous fidelity in [0, 1], its cost interpolated through 0.05 at 0, 0.1 at 0.25 (the
 discrete problem's cheap level) and 1.0 at the target. Each run starts from ``n_initial``
@@ -48,12 +49,19 @@ VARIANTS = {
     "momf": ("momf", {}, False),
     "momf-continuous": ("momf", {}, True),
     "qlognehvi": ("qlognehvi", {}, False),  # single-fidelity: evaluates the target only
+    "sobol": ("sobol", {}, False),  # the bar to clear, at the target only
 }
 CONTINUOUS = {"levels": (0.0, 0.25, 1.0), "costs": (0.05, 0.1, 1.0), "continuous": True}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--problem",
+        default="BraninCurrin",
+        help="the mobo.problems test problem given the fidelity (e.g. ConstrainedBraninCurrin: "
+        "its constraints are biased too, and momf and qlognehvi handle them)",
+    )
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. seeds-1")
     parser.add_argument("--budget", type=float, default=30.0, help="total cost per run")
     parser.add_argument("--n-initial", type=int, default=10)
@@ -84,7 +92,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
     algorithm, options, continuous = VARIANTS[variant]
-    problem = BiasedFidelityProblem(**(CONTINUOUS if continuous else {}))
+    problem = BiasedFidelityProblem(args.problem, **(CONTINUOUS if continuous else {}))
 
     def within_budget(study: mobo.Study, told: list) -> None:
         if study.cost_spent >= args.budget - 1e-9:
@@ -107,6 +115,7 @@ def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
         )
     return {
         "variant": variant,
+        "problem": args.problem,
         "seed": seed,
         "budget": args.budget,
         "n_initial": args.n_initial,
@@ -131,6 +140,8 @@ def checkpoints(args: argparse.Namespace) -> list[float]:
 
 
 def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, commit: str) -> None:
+    name = f"{args.problem}MF"
+    feasible = "feasible " if BiasedFidelityProblem(args.problem).num_constraints else ""
     md = [
         "# Multi-fidelity MOBO benchmark",
         "",
@@ -138,8 +149,8 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         "",
         f"Git commit: `{commit}`",
         "",
-        "Problem: BraninCurrinMF (levels 0.25 / 1.0 at cost 0.1 / 1.0, bias 0.5; for the "
-        "`imoca` and `momf-continuous` variants BraninCurrinMFc, a continuous fidelity in "
+        f"Problem: {name} (levels 0.25 / 1.0 at cost 0.1 / 1.0, bias 0.5; for the "
+        f"`imoca` and `momf-continuous` variants {name}c, a continuous fidelity in "
         "[0, 1] at a cost interpolated through 0.05 / 0.1 / 1.0 at 0 / 0.25 / 1); seeds "
         f"0..{args.seeds - 1}; {args.n_initial} initial Sobol points; each run stops at total "
         f"cost {args.budget:g}; algorithm options {args.options or 'defaults'}; torch on 1 "
@@ -151,13 +162,13 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         "`mfosemo-target-only` evaluates the target fidelity only; `imoca` chooses the "
         "fidelity from its grid of 5 on the continuous problem, `imoca-target-only` "
         "evaluates its target only; `momf` (BoTorch's MOMF) on the discrete problem, "
-        "`momf-continuous` on the continuous one; `qlognehvi` evaluates the target only, "
-        "as every single-fidelity algorithm does.",
+        "`momf-continuous` on the continuous one; `qlognehvi` and `sobol` evaluate the "
+        "target only, as every single-fidelity algorithm does.",
         "",
-        "Hypervolume of the target-fidelity evaluations reached within each total cost "
-        "(median, min - max over seeds; BraninCurrin's max_hv is "
-        f"{BiasedFidelityProblem().max_hv:.4g}), evaluations made (median) and CPU seconds "
-        "per iteration (median).",
+        f"{feasible.capitalize()}hypervolume of the target-fidelity evaluations reached "
+        f"within each total cost (median, min - max over seeds; {args.problem}'s max_hv is "
+        f"{BiasedFidelityProblem(args.problem).max_hv:.4g}), evaluations made (median) and "
+        "CPU seconds per iteration (median).",
         "",
         "| variant | seeds | "
         + " | ".join(f"HV at cost {c:g}" for c in checkpoints(args))
@@ -202,8 +213,9 @@ def plot(args: argparse.Namespace, runs: list[dict], path: Path) -> None:
             color=line.get_color(), alpha=0.15,
         )  # fmt: skip
     ax.set_xlabel("total cost (target-fidelity evaluations)")
-    ax.set_ylabel("hypervolume at the target fidelity")
-    ax.set_title("BraninCurrinMF: median, min-max over seeds")
+    feasible = "feasible " if BiasedFidelityProblem(args.problem).num_constraints else ""
+    ax.set_ylabel(f"{feasible}hypervolume at the target fidelity")
+    ax.set_title(f"{args.problem}MF: median, min-max over seeds")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -219,6 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
     runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
+    others = {r.get("problem", "BraninCurrin") for r in runs} - {args.problem}  # one per file
+    if others:
+        raise SystemExit(f"{store} holds runs of {sorted(others)}: give another --out")
     done = {(r["variant"], r["seed"], r["budget"], r["n_initial"]) for r in runs}
     for seed in range(args.seeds):
         for variant in args.variants:

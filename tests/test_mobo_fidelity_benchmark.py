@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.benchmark_scripts import load_benchmark
 
 
@@ -32,3 +34,17 @@ def test_fidelity_benchmark_runs_imoca_on_the_continuous_problem(tmp_path):
     assert all(runs["imoca-target-only"]["at_target"])
     assert not all(runs["imoca"]["at_target"])  # iMOCA's grid spans the continuous range
     assert "| imoca | 1 |" in out.with_suffix(".md").read_text()
+
+
+def test_fidelity_benchmark_runs_a_constrained_problem_in_its_own_file(tmp_path):
+    out = tmp_path / "constrained"
+    argv = ["--seeds", "1", "--budget", "2", "--n-initial", "3", "--max-evals", "5"]
+    argv += ["--problem", "ConstrainedBraninCurrin", "--variants", "momf", "sobol"]
+    load_benchmark("mobo_fidelity").main([*argv, "--out", str(out)])
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    assert {r["problem"] for r in runs} == {"ConstrainedBraninCurrin"}
+    assert not all(next(r for r in runs if r["variant"] == "momf")["at_target"])
+    md = out.with_suffix(".md").read_text()
+    assert "Problem: ConstrainedBraninCurrinMF" in md and "Feasible hypervolume" in md
+    with pytest.raises(SystemExit, match="holds runs of \\['ConstrainedBraninCurrin'\\]"):
+        load_benchmark("mobo_fidelity").main([*argv[:8], "--out", str(out)])  # BraninCurrin

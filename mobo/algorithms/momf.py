@@ -20,6 +20,12 @@ but trusted almost as the upper one, and snapped to the lower level afterwards; 
 first version of this class, measured on VGG-16's design search, trained 9 of 10 designs
 at the cheap fidelity. Batches are chosen point by point, earlier ones pending.
 
+Black-box constraints as in :mod:`mobo.algorithms.qlognehvi`: a GP per constraint over
+``(x, s)`` too, each posterior sample's improvement weighted by its feasibility, the
+incumbent front that of the feasible evaluations (at every fidelity, with their trust); so
+MOMF is also this library's constrained multi-fidelity search (MF-OSEMO refuses
+constraints).
+
 Measured (``benchmarks/results/mobo_fidelity_baselines.md`` and
 ``mobo_fidelity_continuous.md``: BraninCurrin with a cheap biased fidelity, 5 seeds, cost
 budget 30): 57.1 (56.99 - 57.45) with discrete levels (``mobo_fidelity_momf_levels.md``),
@@ -47,7 +53,7 @@ from botorch.utils.multi_objective.box_decompositions.non_dominated import (
 from torch import Tensor
 
 from mobo.algorithms.base import register
-from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options
 from mobo.problem import DTYPE, Problem
 
 
@@ -70,6 +76,7 @@ class MOMF(BayesianAlgorithm):
     name = "momf"
     min_objectives = 2
     supports_fidelities = True
+    supports_constraints = True
 
     def __init__(self, problem: Problem, **options: Any) -> None:
         if not problem.has_fidelities:
@@ -101,12 +108,16 @@ class MOMF(BayesianAlgorithm):
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
     ) -> Tensor:
         model = self.fit_model(U, Y)
+        m, k = len(self.ref_point), self.problem.num_constraints
         ref_point = torch.cat([self.ref_point, torch.zeros(1, dtype=DTYPE)])
-        outcomes = with_trust(Y, U, **self.trust)
+        feasible = (Y[:, m:] <= 0).all(dim=-1)  # (all rows without constraints)
+        outcomes = with_trust(Y[feasible, :m], U[feasible], **self.trust)
         partitioning = FastNondominatedPartitioning(ref_point=ref_point, Y=outcomes)
         objective = GenericMCMultiOutputObjective(
-            lambda samples, X=None: with_trust(samples, X, **self.trust)
+            lambda samples, X=None: with_trust(samples[..., :m], X, **self.trust)
         )
+        # Constraints as in qLogNEHVI: each sample's improvement weighted by its feasibility.
+        constraints = constrained_mc_options(m, k).get("constraints")
         chosen: list[Tensor] = []
         for _ in range(q):
             pending = [P for P in (U_pending, *chosen) if P is not None]
@@ -118,6 +129,7 @@ class MOMF(BayesianAlgorithm):
                     sample_shape=torch.Size([self.mc_samples]), seed=seed
                 ),
                 objective=objective,
+                constraints=constraints,
                 X_pending=torch.cat(pending) if pending else None,
                 cost_call=self.unit_cost,
             )

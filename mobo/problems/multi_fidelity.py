@@ -9,7 +9,10 @@ a smooth bias that grows as the fidelity falls, at a fraction of the cost. Here,
 
 with ``u`` the point in the unit cube, ``scale_j`` the spread (standard deviation) of
 objective ``j`` over 256 Sobol points, and fixed directions ``w_j`` and phases ``phi_j``, so
-the bias moves the low-fidelity optimum and a search must check it at the target.
+the bias moves the low-fidelity optimum and a search must check it at the target. A
+constrained test problem's constraint values ``c_i(x) <= 0`` get such a bias too (a cheap
+evaluation misjudges feasibility as it misjudges the objectives), so a constrained
+multi-fidelity search must also check feasibility at the target.
 
 .. [Belakaria2020m] S. Belakaria, A. Deshwal, J. R. Doppa. Multi-Fidelity Multi-Objective
    Bayesian Optimization: An Output Space Entropy Search Approach. AAAI 2020.
@@ -31,7 +34,8 @@ class BiasedFidelityProblem(Problem):
     """A test problem with a fidelity input appended (see the module docstring).
 
     Args:
-        name: A :mod:`mobo.problems` name (unconstrained), e.g. ``"BraninCurrin"``.
+        name: A :mod:`mobo.problems` name, e.g. ``"BraninCurrin"`` or, with constraints,
+            ``"ConstrainedBraninCurrin"``.
         levels: Fidelity levels in ``[0, 1]``, ascending, ending at the target ``1.0``.
         costs: Cost of one evaluation at each level.
         bias: Size of the bias at fidelity 0, in units of each objective's spread.
@@ -53,15 +57,14 @@ class BiasedFidelityProblem(Problem):
         from mobo.problems import make
 
         base = make(name, **kwargs)
-        if base.num_constraints:
-            raise ValueError(f"problem {name!r} has constraints; choose an unconstrained one")
         if not levels or float(levels[-1]) != 1.0:
             raise ValueError(f"levels must end at the target fidelity 1.0, got {list(levels)}")
         self.base, self.bias = base, float(bias)
         d, m = base.dim, base.num_objectives
+        outcomes = base.num_outcomes  # objectives, then constraints
         generator = torch.Generator().manual_seed(1234)  # the bias is part of the problem
-        self._directions = torch.randn(m, d, generator=generator, dtype=DTYPE)
-        self._phases = 2 * math.pi * torch.rand(m, generator=generator, dtype=DTYPE)
+        self._directions = torch.randn(outcomes, d, generator=generator, dtype=DTYPE)
+        self._phases = 2 * math.pi * torch.rand(outcomes, generator=generator, dtype=DTYPE)
         sample = torch.quasirandom.SobolEngine(d, scramble=True, seed=0).draw(256, dtype=DTYPE)
         self._scale = base.evaluate(base.from_unit(sample)).std(dim=0)
         bounds = torch.cat([base.bounds, torch.tensor([[0.0], [1.0]], dtype=DTYPE)], dim=-1)
@@ -72,6 +75,8 @@ class BiasedFidelityProblem(Problem):
             max_hv=base.max_hv,
             objective_names=base.objective_names,
             senses=base.senses,
+            num_constraints=base.num_constraints,
+            constraint_names=base.constraint_names if base.num_constraints else None,
             name=f"{name}MF" + ("c" if continuous else ""),
             fidelity_levels=levels,
             fidelity_costs=costs,

@@ -170,6 +170,17 @@ def test_mfosemo_refuses_a_problem_without_fidelities_and_biased_problem_is_bias
     assert (low - high).abs().min() > 1e-3
 
 
+def test_a_biased_constrained_problem_biases_its_constraints_too():
+    problem = BiasedFidelityProblem("ConstrainedBraninCurrin")
+    assert problem.num_constraints == 1 and problem.name == "ConstrainedBraninCurrinMF"
+    x = torch.tensor([[0.3, 0.7], [0.9, 0.1]], dtype=torch.float64)
+    x = problem.base.from_unit(x)
+    high = problem.evaluate(torch.cat([x, torch.ones(2, 1, dtype=torch.float64)], -1))
+    low = problem.evaluate(torch.cat([x, torch.full((2, 1), 0.25, dtype=torch.float64)], -1))
+    torch.testing.assert_close(high, problem.base.evaluate(x))  # objectives and constraint
+    assert (low - high).abs().min() > 1e-3  # a cheap evaluation misjudges both
+
+
 def test_plot_draws_lower_fidelity_points_apart():
     import matplotlib
 

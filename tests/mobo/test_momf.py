@@ -85,3 +85,41 @@ def test_with_discrete_levels_momf_weighs_each_level_as_it_would_be_evaluated():
     Y = algorithm.model_objectives(_shifted(U))
     proposed = algorithm.propose(3, U, Y, seed=0, U_pending=None)
     assert set(proposed[:, -1].tolist()) <= {0.0, 1.0}
+
+
+def _capped(X: torch.Tensor) -> torch.Tensor:
+    """Two objectives that both grow with x0, a cheap fidelity shifted by 0.1, and the
+    constraint x0 <= 0.5 (the same at every fidelity)."""
+    x0, x1, s = X[:, 0], X[:, 1], X[:, 2]
+    shift = 0.1 * (1 - s)
+    f1 = x0 - (x1 - 0.3) ** 2 + shift
+    f2 = x0 - (x1 - 0.7) ** 2 - shift
+    return torch.stack([f1, f2, x0 - 0.5], dim=-1)
+
+
+def capped(**kwargs) -> mobo.Problem:
+    return mobo.FunctionProblem(
+        _capped, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], num_constraints=1,
+        fidelity_levels=[0.5, 1.0], fidelity_costs=[0.1, 1.0], name="capped", **kwargs,
+    )  # fmt: skip
+
+
+def test_momf_with_constraints_proposes_where_the_constraint_model_says_feasible():
+    """Both objectives grow with x0 up to the cube's face x0 = 1, the constraint stops them
+    at 0.5: only a search that models it stays below."""
+    algorithm = mobo.make_algorithm("momf", capped(), **FAST_BO)
+    U = torch.rand(14, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    U[:, -1] = torch.tensor([0.5, 1.0] * 7, dtype=torch.float64)
+    Y = algorithm.model_objectives(_capped(U))
+    proposed = algorithm.propose(3, U, Y, seed=0, U_pending=None)
+    assert (proposed[:, 0] < 0.6).all(), proposed
+
+
+def test_a_constrained_momf_study_resumes_and_counts_feasible_target_points(tmp_path):
+    path = tmp_path / "capped.jsonl"
+    result, straight = resumed_and_straight(
+        capped, "momf", path, seed=2, stop=7, n=9, **FAST_BO, n_initial=5
+    )
+    torch.testing.assert_close(result.X, straight.X)
+    counted = result.feasible & capped().at_target(result.X)
+    assert result.pareto_mask[~counted].sum() == 0 and counted.any()
