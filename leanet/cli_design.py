@@ -19,7 +19,8 @@ def add_design(p: argparse.ArgumentParser) -> None:
         "--algorithm",
         choices=mobo.available_algorithms(),
         default=None,
-        help="default qlognehvi, or mfosemo when the epochs are a fidelity",
+        help="default qlognehvi; mfosemo when the epochs are a fidelity; momf with a "
+        "fidelity and constraints",
     )
     p.add_argument(
         "--n-evals",
@@ -47,6 +48,19 @@ def add_design(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="a cheaper fidelity trains the first epochs of the target's run, which a "
         "target evaluation of that design continues (see leanet.design)",
+    )
+    p.add_argument(
+        "--max-accuracy-drop",
+        type=number(float, 0, 1),
+        default=None,
+        help="constraint: validation accuracy at least the pretrained network's minus this "
+        "(e.g. 0.01)",
+    )
+    p.add_argument(
+        "--max-mb",
+        type=number(float, 0, above=True),
+        default=None,
+        help="constraint: the design's parameters at most this many megabytes (float32)",
     )
     p.add_argument("--head-epochs", type=EPOCHS, default=5)
     p.add_argument(
@@ -79,18 +93,29 @@ def run_design(args: argparse.Namespace) -> int:
     ):
         if given and len(epochs) == 1:
             raise CLIError(f"{flag} needs two or more --fine-tune-epochs (fidelities)")
+    # The constraints read `problem`, bound below before any evaluation calls them.
+    constraints, study = {}, ""  # other constraints or settings: other studies, other journals
+    if (drop := args.max_accuracy_drop) is not None:
+        constraints["accuracy floor"] = lambda d, m: problem.full_accuracy - drop - m.accuracy
+        study += f"-drop{drop:g}"
+    if (mb := args.max_mb) is not None:
+        constraints["size"] = lambda d, m: problem.weights_mb(d) - mb
+        study += f"-mb{mb:g}"
     problem = DesignProblem(
         base,
         data,
         levels=tuple(args.levels),
         fine_tune_epochs=epochs[0] if len(epochs) == 1 else epochs,
         head_epochs=args.head_epochs,
+        constraints=constraints,
         cache=out / "cache",
         seed=args.seed,
         continue_fidelities=args.continue_fidelities,
     )
-    algorithm = args.algorithm or ("mfosemo" if problem.has_fidelities else "qlognehvi")
-    study = "-cont" if args.continue_fidelities else ""  # other studies, other journals
+    algorithm = args.algorithm or (
+        ("momf" if constraints else "mfosemo") if problem.has_fidelities else "qlognehvi"
+    )
+    study += "-cont" if args.continue_fidelities else ""
     study += f"-dense{args.dense_points}" if args.dense_points else ""
     journal = out / f"{algorithm}{study}-seed{args.seed}.jsonl"
     result = mobo.optimize(

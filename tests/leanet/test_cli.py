@@ -174,3 +174,15 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     assert "--continue-fidelities needs two or more --fine-tune-epochs" in capsys.readouterr().err
     assert main([*argv, "--max-cost", "6", "--no-progress"]) == 1
     assert "--max-cost needs two or more --fine-tune-epochs" in capsys.readouterr().err
+    # Constraints a user states: their own journal, counted in the summary; with the epochs a
+    # fidelity MOMF by default (MF-OSEMO refuses constraints, and says so).
+    tight = ["--max-accuracy-drop", "0.5", "--max-mb", "1e-6", "--head-epochs", "1"]
+    assert main([*argv, *tight, "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert (out / "sobol-drop0.5-mb1e-06-seed0.jsonl").exists()
+    assert "4 infeasible" in printed and "saved 0 artifact(s)" in printed  # nothing fits
+    fidelity = ["design", str(ckpt), "--n-evals", "2", *argv[6:], *epochs, "--max-mb", "100"]
+    assert main([*fidelity, "--out", str(out), "--no-progress"]) == 0
+    assert (out / "momf-mb100-cont-seed0.jsonl").exists()
+    assert main([*fidelity, "--algorithm", "mfosemo", "--out", str(out), "--no-progress"]) == 1
+    assert "'mfosemo' cannot handle black-box constraints" in capsys.readouterr().err
