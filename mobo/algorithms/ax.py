@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from mobo.algorithms.base import Algorithm, register
+from mobo.expected_warnings import quiet_torch_extension_log
 from mobo.problem import DTYPE, Problem
 
 
@@ -91,7 +92,7 @@ class AxAlgorithm(Algorithm):
                 for x in self._natural(U_pending):
                     client.attach_trial(parameters=parameters_of(problem, x))  # RUNNING
         proposals: dict[int, dict] = {}
-        with quiet_ax():
+        with quiet_ax(), quiet_torch_extension_log():  # Ax's qLogNEHVI, as ours
             for _ in range(q):  # Ax may give fewer than asked; each call sees the last's
                 if len(proposals) == q:
                     break
