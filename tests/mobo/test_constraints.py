@@ -78,6 +78,7 @@ def test_unconstrained_algorithms_refuse_a_constrained_problem_naming_the_others
             mobo.make_algorithm(name, toy())
     assert set(mobo.constrained_algorithms()) == {
         "mesmoc",
+        "momf",  # with fidelities
         "qlognehvi",
         "usemo",
         "nsga2",
