@@ -2,9 +2,10 @@
 
 An Ax experiment made here has one float ``RangeParameter`` per input (``x0 .. x{d-1}``,
 the problem's bounds), one metric per objective in its natural sense (a ``"min"``
-objective, which mobo stores negated, is minimized in Ax with its natural values) and the
-problem's reference point as the objective thresholds. Every evaluation is a one-arm
-trial: completed with its objective values, or marked failed with its error.
+objective, which mobo stores negated, is minimized in Ax with its natural values), the
+problem's reference point as the objective thresholds, and one metric per black-box
+constraint with the outcome constraint ``c <= 0``. Every evaluation is a one-arm trial:
+completed with its outcome values, or marked failed with its error.
 
 >>> client = to_ax(study)                      # a finished study, or its Result
 >>> client.save_to_json_file("study_ax.json")  # Ax from here on
@@ -30,6 +31,7 @@ import torch
 from mobo.ax_client import (
     attach_evaluation,
     metric_names,
+    natural_outcomes,
     new_client,
     parameter_names,
     parameters_of,
@@ -64,13 +66,17 @@ def to_ax(study_or_result: Study | Result) -> Client:
     """
     if isinstance(study_or_result, Study):
         problem = study_or_result.problem
-        rows = [(e.x, e.y, e.error) for e in study_or_result.evaluations]
+        rows = [
+            (e.x, None if e.failed else [*e.y, *(e.c or [])], e.error)
+            for e in study_or_result.evaluations
+        ]
     elif isinstance(study_or_result, Result):
         result = study_or_result
         problem = result.problem
+        outcomes = torch.cat([result.Y, result.C], dim=-1)
         rows = [
             (x, None if failed else y, "failed" if failed else None)
-            for x, y, failed in zip(result.X, result.Y, result.failed.tolist(), strict=True)
+            for x, y, failed in zip(result.X, outcomes, result.failed.tolist(), strict=True)
         ]
     else:
         raise TypeError(f"expected a mobo Study or Result, got {type(study_or_result).__name__}")
@@ -104,14 +110,8 @@ def from_ax(
         algorithm, seed, journal, **algorithm_options: As for :class:`~mobo.Study`.
 
     Raises:
-        ValueError: If the experiment lacks a parameter or metric of ``problem``, or the
-            problem declares black-box constraints (not carried from Ax yet).
+        ValueError: If the experiment lacks a parameter or metric of ``problem``.
     """
-    if problem.num_constraints:  # before a journal is created, as every check here
-        raise ValueError(
-            f"problem {problem.name!r} declares {problem.num_constraints} black-box "
-            "constraints, which the Ax bridge does not carry yet"
-        )
     trials = list(read_trials(client, problem))  # checked before a journal is created
     study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
     for x, y, error in trials:
@@ -128,7 +128,8 @@ def read_trials(
 ) -> Iterator[tuple[list[float], list[float], str | None]]:
     """Yield ``(x, y, error)`` per completed or failed trial, in trial order.
 
-    ``y`` is maximized (mobo's convention) and all NaN for a failed trial.
+    ``y`` holds the objectives maximized (mobo's convention) then the constraint values,
+    all NaN for a failed trial.
     """
     # The experiment itself, not client.summarize(): the summary rounds metric values.
     experiment = client._experiment
@@ -148,8 +149,7 @@ def read_trials(
             data["trial_index"], data["metric_name"], data["mean"], strict=True
         )
     }
-    signs = problem.natural(torch.ones(problem.num_objectives, dtype=DTYPE)).tolist()
-    nan = [math.nan] * problem.num_objectives
+    nan = [math.nan] * problem.num_outcomes
     for index, trial in sorted(experiment.trials.items()):
         if trial.arm is None:
             continue
@@ -159,4 +159,4 @@ def read_trials(
         elif trial.status.is_completed:
             values = [means.get((index, name), math.nan) for name in metrics]
             if all(math.isfinite(v) for v in values):
-                yield x, [s * v for s, v in zip(signs, values, strict=True)], None
+                yield x, natural_outcomes(problem, torch.tensor(values, dtype=DTYPE)).tolist(), None

@@ -29,13 +29,14 @@ def parameter_names(problem: Problem) -> list[str]:
 
 
 def metric_names(problem: Problem) -> list[str]:
-    """The Ax metric name of each objective: its name made an identifier, made unique.
+    """The Ax metric name of each outcome, objectives then constraints: its name made an
+    identifier, made unique.
 
     Ax parses objectives and thresholds from strings, so ``"energy ratio"`` becomes
     ``"energy_ratio"``.
     """
     names: list[str] = []
-    for j, name in enumerate(problem.objective_names):
+    for j, name in enumerate([*problem.objective_names, *problem.constraint_names]):
         name = re.sub(r"\W+", "_", name).strip("_")
         if not name or name[0].isdigit() or name in names:
             name = f"f{j}_{name}".rstrip("_")
@@ -54,14 +55,9 @@ def new_client(
         num_inputs: Make parameters of the first this many inputs only (default all), e.g.
             without a fidelity input that the ``ax`` algorithm keeps at the target.
 
-    Raises:
-        ValueError: If the problem declares black-box constraints (not carried to Ax yet).
+    A black-box constraint ``c(x) <= 0`` becomes a metric with the outcome constraint
+    ``c <= 0``; the objectives' reference point becomes their objective thresholds.
     """
-    if problem.num_constraints:
-        raise ValueError(
-            f"problem {problem.name!r} declares {problem.num_constraints} black-box "
-            "constraints, which the Ax bridge does not carry yet"
-        )
     from ax.api.client import Client
     from ax.api.configs import RangeParameterConfig
 
@@ -79,9 +75,12 @@ def new_client(
         )
         objectives, thresholds = [], []
         reference = problem.natural(problem.ref_point).tolist()
-        for name, sense, ref in zip(metric_names(problem), problem.senses, reference, strict=True):
+        names = metric_names(problem)
+        m = problem.num_objectives
+        for name, sense, ref in zip(names[:m], problem.senses, reference, strict=True):
             objectives.append(name if sense == "max" else f"-{name}")
             thresholds.append(f"{name} {'>=' if sense == 'max' else '<='} {ref!r}")
+        thresholds += [f"{name} <= 0.0" for name in names[m:]]
         client.configure_optimization(
             objective=", ".join(objectives), outcome_constraints=thresholds
         )
@@ -110,19 +109,27 @@ def attach_evaluation(
     Args:
         client: A client made by :func:`new_client` for ``problem``.
         x: A point: its ``d`` inputs, or the client's first ``num_inputs``.
-        y: Its length-``m`` objective values (maximized, mobo's convention), or None for
-            a failed evaluation (marked FAILED with ``error``).
+        y: Its ``m`` objective values (maximized, mobo's convention) then its ``k``
+            constraint values, or None for a failed evaluation (marked FAILED with
+            ``error``).
     """
     with quiet_ax():
         index = client.attach_trial(parameters=parameters_of(problem, x))
         if y is None:
             client.mark_trial_failed(index, failed_reason=error or "failed")
         else:
-            natural = problem.natural(torch.as_tensor(y, dtype=DTYPE)).tolist()
+            natural = natural_outcomes(problem, torch.as_tensor(y, dtype=DTYPE)).tolist()
             client.complete_trial(
                 index, raw_data=dict(zip(metric_names(problem), natural, strict=True))
             )
     return index
+
+
+def natural_outcomes(problem: Problem, Y: Tensor) -> Tensor:
+    """Outcomes (``... x (m + k)``) with the objectives in their natural sign (Ax's values);
+    its own inverse. Constraint values keep theirs."""
+    objectives, constraints = problem.split_outcomes(Y)
+    return torch.cat([problem.natural(objectives), constraints], dim=-1)
 
 
 @contextmanager

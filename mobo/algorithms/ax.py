@@ -8,6 +8,8 @@ strategy for ``q`` trials. The initial design is mobo's Sobol design (as for eve
 based algorithm here), so Ax's own initialization is satisfied by the attached trials and
 Ax proposes with its modular BoTorch model (a GP per objective and qLogNEHVI by default)
 from the first call on. Seeded from the study, so the same history gives the same points.
+Black-box constraints become Ax outcome constraints ``c <= 0``, which Ax models; a problem's
+fidelity input is left out of Ax's experiment and proposals stay at the target.
 Needs ``pip install ax-platform`` (the ``ax`` extra).
 
 .. [Ax2024] M. Olson, E. Santorella, L. C. Tiao, S. Cakmak, D. Eriksson, M. Garrard,
@@ -43,6 +45,7 @@ class AxAlgorithm(Algorithm):
     # made its acquisition wander along it (BraninCurrin with a fidelity input, 30
     # evaluations, seeds 0 / 1: 44.2 / 46.5 against 56.6 / 56.7 without it).
     hide_target_fidelity: ClassVar[bool] = True
+    supports_constraints: ClassVar[bool] = True  # as Ax's outcome constraints
 
     def __init__(
         self,

@@ -139,15 +139,31 @@ def test_importing_an_experiment_of_another_problem_is_refused(branin_currin, tr
         from_ax(to_ax(study), tradeoff)
 
 
-def test_the_ax_bridge_refuses_a_constrained_problem(tmp_path, branin_currin):
+def test_a_constrained_study_round_trips_through_an_ax_experiment(tmp_path):
     constrained = mobo.problems.make("ConstrainedBraninCurrin")
-    with pytest.raises(ValueError, match="declares 1 black-box constraints"):
-        mobo.ax_client.new_client(constrained)
-    study = mobo.Study(branin_currin, "random")
-    study.optimize(2, show_progress=False)
-    journal = tmp_path / "imported.jsonl"
-    with pytest.raises(ValueError, match="declares 1 black-box constraints"):
-        from_ax(to_ax(study), constrained, journal=journal)
-    assert not journal.exists()  # refused before a journal is created
-    with pytest.raises(ValueError, match="algorithm 'ax' cannot handle black-box"):
-        mobo.make_algorithm("ax", constrained)
+    study = mobo.Study(constrained, "sobol", seed=0)
+    study.optimize(10, show_progress=False)
+    assert not all(e.feasible for e in study.evaluations)
+    for exported in (study, study.result()):
+        client = to_ax(exported)
+        config = client._experiment.optimization_config
+        limits = {c.metric_names[0]: (c.op.name, c.bound) for c in config.outcome_constraints}
+        assert limits == {"c0": ("LEQ", 0.0)}  # the constraint, apart from the thresholds
+        back = from_ax(client, constrained, "sobol", journal=tmp_path / f"{id(exported)}.jsonl")
+        assert [(e.y, e.c) for e in back.evaluations] == [(e.y, e.c) for e in study.evaluations]
+        assert back.result().hypervolume[-1] == study.result().hypervolume[-1]
+
+
+def _capped(X):
+    """Both objectives grow with x0; the constraint x0 <= 0.5 stops them."""
+    return torch.stack([X[:, 0] - (X[:, 1] - 0.3) ** 2, X[:, 0] - (X[:, 1] - 0.7) ** 2,
+                        X[:, 0] - 0.5], dim=-1)  # fmt: skip
+
+
+def test_the_ax_algorithm_proposes_under_a_problems_constraints():
+    capped = mobo.FunctionProblem(
+        _capped, [[0.0, 0.0], [1.0, 1.0]], 2, [-1.0, -1.0], num_constraints=1, name="capped"
+    )
+    result = mobo.optimize(capped, "ax", n_evals=9, n_initial=6, seed=0, show_progress=False)
+    assert (result.X[6:, 0] < 0.6).all(), result.X[6:]  # Ax's own proposals
+    assert mobo.make_algorithm("ax", capped).supports_constraints

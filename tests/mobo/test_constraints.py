@@ -77,6 +77,7 @@ def test_unconstrained_algorithms_refuse_a_constrained_problem_naming_the_others
         with pytest.raises(ValueError, match=f"algorithm '{name}' cannot handle black-box"):
             mobo.make_algorithm(name, toy())
     assert set(mobo.constrained_algorithms()) == {
+        "ax",  # as Ax's outcome constraints
         "mesmoc",
         "momf",  # with fidelities
         "qlognehvi",
