@@ -69,10 +69,16 @@ def make_algorithm(name: str, problem: Problem, **options: Any) -> Algorithm:
         raise ValueError(f"algorithm {name!r}: bad options {options}: {err}") from err
 
 
-def constrained_algorithms() -> list[str]:
-    """Names of the algorithms that handle a problem's black-box constraints."""
+def constrained_algorithms(problem: Problem | None = None) -> list[str]:
+    """Names of the algorithms that handle a problem's black-box constraints; given a
+    ``problem`` without fidelities, without those that need fidelities."""
     _import_builtin_algorithms()
-    return sorted(name for name, cls in _REGISTRY.items() if cls.supports_constraints)
+    usable = problem is None or problem.has_fidelities
+    return sorted(
+        name
+        for name, cls in _REGISTRY.items()
+        if cls.supports_constraints and (usable or not cls.needs_fidelities)
+    )
 
 
 def single_objective_algorithms() -> list[str]:
@@ -111,6 +117,8 @@ class Algorithm(ABC):
     #: the target fidelity; one that does gets every observation and its proposals'
     #: fidelities are snapped to the nearest level (the initial design's too).
     supports_fidelities: ClassVar[bool] = False
+    #: Whether the algorithm refuses a problem without fidelities (multi-fidelity ones).
+    needs_fidelities: ClassVar[bool] = False
     #: Whether an algorithm that cannot choose the fidelity proposes without seeing the
     #: fidelity input (model-based algorithms: every observation they see is at the
     #: target, and along an input that never varies the model cannot tell the acquisition
@@ -135,7 +143,7 @@ class Algorithm(ABC):
             raise ValueError(
                 f"algorithm {self.name!r} cannot handle black-box constraints, and problem "
                 f"{problem.name!r} declares {problem.num_constraints}; choose one of "
-                f"{constrained_algorithms()}"
+                f"{constrained_algorithms(problem)}"
             )
         if n_initial is not None and (
             not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1

@@ -275,6 +275,7 @@ class MFOSEMO(MESMO):
 
     name = "mfosemo"
     supports_fidelities = True
+    needs_fidelities = True
     #: What the study may still spend, in the problem's cost units (None: no budget). A
     #: study with ``max_cost`` sets it before each ask (``benchmarks/design_search.py`` sets
     #: it from a callback, its budget being CPU seconds); see "A budget's end" above.

@@ -79,6 +79,7 @@ class MOMF(BayesianAlgorithm):
     name = "momf"
     min_objectives = 2
     supports_fidelities = True
+    needs_fidelities = True
     supports_constraints = True
 
     def __init__(self, problem: Problem, **options: Any) -> None:

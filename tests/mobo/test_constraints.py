@@ -86,6 +86,10 @@ def test_unconstrained_algorithms_refuse_a_constrained_problem_naming_the_others
         "sobol",
         "random",
     }
+    # The message names only those that can run the problem: not MOMF without fidelities.
+    with pytest.raises(ValueError, match="choose one of") as refused:
+        mobo.make_algorithm("qparego", toy())
+    assert "'qlognehvi'" in str(refused.value) and "'momf'" not in str(refused.value)
 
 
 def test_botorch_constrained_problems_give_constraints_as_minus_slack():
