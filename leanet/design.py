@@ -24,7 +24,8 @@ black box (``../shared/DESIGN.md``: "search designs and thresholds together"):
 - constraints a user states are callables of ``(design, metrics)`` (``<= 0`` feasible), e.g.
   an accuracy floor, a weight budget (:meth:`DesignProblem.weights_mb`);
 - fine-tune epochs may be a fidelity (``fine_tune_epochs=(0, 2, 10)``; the last is the
-  target), so MF-OSEMO (:mod:`mobo.algorithms.mfosemo`) can spend cheap epochs first; with
+  target), so MF-OSEMO (:mod:`mobo.algorithms.mfosemo`; with constraints too, MOMF) can
+  spend cheap epochs first; with
   ``continue_fidelities`` a cheap fidelity is the start of the target's run, which a target
   evaluation continues instead of training again (freeze-thaw continuation).
 
