@@ -141,7 +141,7 @@ def checkpoints(args: argparse.Namespace) -> list[float]:
 
 def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, commit: str) -> None:
     name = f"{args.problem}MF"
-    feasible = "feasible " if BiasedFidelityProblem(args.problem).num_constraints else ""
+    constrained = BiasedFidelityProblem(args.problem).num_constraints > 0
     md = [
         "# Multi-fidelity MOBO benchmark",
         "",
@@ -165,7 +165,8 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         "`momf-continuous` on the continuous one; `qlognehvi` and `sobol` evaluate the "
         "target only, as every single-fidelity algorithm does.",
         "",
-        f"{feasible.capitalize()}hypervolume of the target-fidelity evaluations reached "
+        f"{'Feasible hypervolume' if constrained else 'Hypervolume'} of the target-fidelity "
+        "evaluations reached "
         f"within each total cost (median, min - max over seeds; {args.problem}'s max_hv is "
         f"{BiasedFidelityProblem(args.problem).max_hv:.4g}), evaluations made (median) and "
         "CPU seconds per iteration (median).",

@@ -22,6 +22,7 @@ def test_fidelity_benchmark_reports_hypervolume_within_each_cost(tmp_path):
         assert all(c < 3 - 1e-9 for c in run["cumulative_cost"][:-1])
     md = out.with_suffix(".md").read_text()
     assert "| mfosemo-target-only | 1 |" in md and "Git commit: `" in md
+    assert "\nHypervolume of the target-fidelity evaluations" in md
 
 
 def test_fidelity_benchmark_runs_imoca_on_the_continuous_problem(tmp_path):
