@@ -49,14 +49,14 @@ def new_client(
 ) -> Client:
     """An Ax ``Client`` whose experiment is ``problem``: parameters, objectives, thresholds.
 
+    The objectives' reference point becomes their objective thresholds, and a black-box
+    constraint ``c(x) <= 0`` a metric with the outcome constraint ``c <= 0``.
+
     Args:
         problem: The problem.
         seed: Ax's ``random_seed`` (its candidate generation), or None.
         num_inputs: Make parameters of the first this many inputs only (default all), e.g.
             without a fidelity input that the ``ax`` algorithm keeps at the target.
-
-    A black-box constraint ``c(x) <= 0`` becomes a metric with the outcome constraint
-    ``c <= 0``; the objectives' reference point becomes their objective thresholds.
     """
     from ax.api.client import Client
     from ax.api.configs import RangeParameterConfig
