@@ -117,8 +117,10 @@ class Algorithm(ABC):
     #: the target fidelity; one that does gets every observation and its proposals'
     #: fidelities are snapped to the nearest level (the initial design's too).
     supports_fidelities: ClassVar[bool] = False
-    #: Whether the algorithm refuses a problem without fidelities (multi-fidelity ones).
+    #: Whether the algorithm refuses a problem without fidelities (multi-fidelity ones),
+    #: naming :attr:`single_fidelity_alternative` instead.
     needs_fidelities: ClassVar[bool] = False
+    single_fidelity_alternative: ClassVar[str] = "qlognehvi"
     #: Whether an algorithm that cannot choose the fidelity proposes without seeing the
     #: fidelity input (model-based algorithms: every observation they see is at the
     #: target, and along an input that never varies the model cannot tell the acquisition
@@ -133,6 +135,12 @@ class Algorithm(ABC):
     min_objectives: ClassVar[int] = 1
 
     def __init__(self, problem: Problem, *, n_initial: int | None = None) -> None:
+        if self.needs_fidelities and not problem.has_fidelities:
+            raise ValueError(
+                f"algorithm {self.name!r} needs a problem with fidelities (fidelity_levels, "
+                f"fidelity_costs); problem {problem.name!r} declares none: use "
+                f"{self.single_fidelity_alternative!r}"
+            )
         if problem.num_objectives < self.min_objectives:
             raise ValueError(
                 f"algorithm {self.name!r} needs at least {self.min_objectives} objectives, and "

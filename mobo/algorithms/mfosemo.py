@@ -276,6 +276,7 @@ class MFOSEMO(MESMO):
     name = "mfosemo"
     supports_fidelities = True
     needs_fidelities = True
+    single_fidelity_alternative = "mesmo"
     #: What the study may still spend, in the problem's cost units (None: no budget). A
     #: study with ``max_cost`` sets it before each ask (``benchmarks/design_search.py`` sets
     #: it from a callback, its budget being CPU seconds); see "A budget's end" above.
@@ -295,11 +296,6 @@ class MFOSEMO(MESMO):
         guard: bool = False,
         **options: Any,
     ) -> None:
-        if not problem.has_fidelities:
-            raise ValueError(
-                f"algorithm 'mfosemo' needs a problem with fidelities (fidelity_levels, "
-                f"fidelity_costs); problem {problem.name!r} declares none: use 'mesmo'"
-            )
         if not 0.0 <= target_share < 1.0:
             raise ValueError(f"target_share must be in [0, 1), got {target_share!r}")
         super().__init__(problem, guard=guard, **options)

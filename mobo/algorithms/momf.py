@@ -87,17 +87,12 @@ class MOMF(BayesianAlgorithm):
     supports_constraints = True
 
     def __init__(self, problem: Problem, **options: Any) -> None:
-        if not problem.has_fidelities:
-            raise ValueError(
-                f"algorithm 'momf' needs a problem with fidelities (fidelity_levels, "
-                f"fidelity_costs); problem {problem.name!r} declares none: use 'qlognehvi'"
-            )
+        super().__init__(problem, **options)  # refuses a problem without fidelities
         if float(problem.fidelity_levels[0]) < 0:
             raise ValueError(
                 f"algorithm 'momf' needs fidelity values >= 0 (its trust objective is the "
                 f"fidelity over the target's), got levels {problem.fidelity_levels.tolist()}"
             )
-        super().__init__(problem, **options)
         low, high = problem.bounds[:, -1].tolist()
         self.trust = {"low": low, "high": high, "target": float(problem.fidelity_levels[-1])}
         #: The unit-cube fidelities at which the acquisition is maximized; ``[None]``: a
