@@ -140,8 +140,8 @@ def checkpoints(args: argparse.Namespace) -> list[float]:
 
 
 def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, commit: str) -> None:
-    name = f"{args.problem}MF"
-    constrained = BiasedFidelityProblem(args.problem).num_constraints > 0
+    name, problem = f"{args.problem}MF", BiasedFidelityProblem(args.problem)
+    feasible = "feasible " if problem.num_constraints else ""
     md = [
         "# Multi-fidelity MOBO benchmark",
         "",
@@ -165,11 +165,10 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         "`momf-continuous` on the continuous one; `qlognehvi` and `sobol` evaluate the "
         "target only, as every single-fidelity algorithm does.",
         "",
-        f"{'Feasible hypervolume' if constrained else 'Hypervolume'} of the target-fidelity "
-        "evaluations reached "
-        f"within each total cost (median, min - max over seeds; {args.problem}'s max_hv is "
-        f"{BiasedFidelityProblem(args.problem).max_hv:.4g}), evaluations made (median) and "
-        "CPU seconds per iteration (median).",
+        f"{(feasible + 'hypervolume').capitalize()} of the target-fidelity evaluations "
+        f"reached within each total cost (median, min - max over seeds; {args.problem}'s "
+        f"max_hv is {problem.max_hv:.4g}), evaluations made (median) and CPU seconds per "
+        "iteration (median).",
         "",
         "| variant | seeds | "
         + " | ".join(f"HV at cost {c:g}" for c in checkpoints(args))
@@ -192,10 +191,10 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
             f"| {cpu:.2f} |"
         )
     provenance.write_markdown(args.out.with_suffix(".md"), "\n".join(md) + "\n")
-    plot(args, runs, args.out.with_suffix(".png"))
+    plot(args, runs, args.out.with_suffix(".png"), feasible)
 
 
-def plot(args: argparse.Namespace, runs: list[dict], path: Path) -> None:
+def plot(args: argparse.Namespace, runs: list[dict], path: Path, feasible: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,7 +213,6 @@ def plot(args: argparse.Namespace, runs: list[dict], path: Path) -> None:
             color=line.get_color(), alpha=0.15,
         )  # fmt: skip
     ax.set_xlabel("total cost (target-fidelity evaluations)")
-    feasible = "feasible " if BiasedFidelityProblem(args.problem).num_constraints else ""
     ax.set_ylabel(f"{feasible}hypervolume at the target fidelity")
     ax.set_title(f"{args.problem}MF: median, min-max over seeds")
     ax.legend(fontsize=8)

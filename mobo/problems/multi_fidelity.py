@@ -76,7 +76,7 @@ class BiasedFidelityProblem(Problem):
             objective_names=base.objective_names,
             senses=base.senses,
             num_constraints=base.num_constraints,
-            constraint_names=base.constraint_names if base.num_constraints else None,
+            constraint_names=base.constraint_names,
             name=f"{name}MF" + ("c" if continuous else ""),
             fidelity_levels=levels,
             fidelity_costs=costs,
