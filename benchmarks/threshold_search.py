@@ -111,6 +111,9 @@ VARIANTS = {
     "nopolish": {"polish": False, "noisy": False},  # USeMO's EHVI choice unpolished (its
     # default before 5fafd49)
     "observed": {"noisy": False},  # USeMO's qLogEHVI over the observed front (before noisy)
+    # GP hyperparameters fitted from the priors' defaults each time, to convergence, instead
+    # of warm-started from the previous fit for at most 60 L-BFGS-B iterations
+    "cold": {"surrogate": {"warm_start": False, "max_iter": 1000, "max_attempts": 5}},
 }
 
 
