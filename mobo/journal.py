@@ -3,7 +3,7 @@
 The first line is a header that identifies the problem, algorithm and seed; every later
 line is a record: an evaluation (its constraint values ``c`` too, for a constrained
 problem; older journals without them still load), the budget set by ``optimize``, or the
-algorithm state an ask left behind (a GP algorithm's warm-start hyperparameters, written
+algorithm state an ask left behind (a GP algorithm's last fitted hyperparameters, written
 before that ask's evaluations and only when it changed). A line is on disk before
 :meth:`Journal.append` returns, so a crash loses only work not yet told.
 

@@ -319,8 +319,8 @@ class Study:
 
     def _journal_state(self, step: int, state: dict[str, Any]) -> None:
         """Journal the algorithm state left by ask ``step`` (before its evaluations), unless
-        it is empty or unchanged: :meth:`load` restores it so a GP algorithm's warm start,
-        and so its next proposal, is the same as in an uninterrupted study."""
+        it is empty or unchanged: :meth:`load` restores it so a GP algorithm's kept
+        hyperparameters, and so its next proposal, are those of an uninterrupted study."""
         if self._journal is None or not state or state == self._journaled_state:
             return
         self._journal.append({"type": "state", "step": step, "state": state})

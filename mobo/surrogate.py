@@ -1,11 +1,15 @@
 """Gaussian-process surrogate: one ``SingleTaskGP`` per objective in a ``ModelListGP``.
 
 Inputs arrive in the unit cube (algorithms work there), so they are already normalized;
-outputs are standardized per objective. The fit is bounded in time because the objectives
-this library is built for (LEANet thresholds) are step functions, on which BoTorch's
-default fit was seen to take seconds per objective: here each fit warm-starts from the
-previous fit's hyperparameters, caps L-BFGS iterations and the number of restarts, and
-falls back instead of failing.
+outputs are standardized per objective. Each fit starts from the priors' defaults and
+runs to convergence, as BoTorch's ``fit_gpytorch_mll`` does, and falls back instead of
+failing. Starting from the previous fit's hyperparameters for at most 60 iterations
+(``warm_start=True, max_iter=60, max_attempts=2``, the default until 2026-12-04) is faster
+per fit but lets one fit's optimum hold the next ones. Measured
+(``benchmarks/results/surrogate_warm_start.md``): the cold fit is better at the median for
+qLogNEHVI on the four synthetic problems and on constrained C2DTLZ2, ends most DTLZ2
+stalls, and finds the top of more threshold fronts, at about 9% more CPU time per
+iteration. It is worse for USeMO on BraninCurrin and for MESMO on two problems.
 
 Robustness, in order:
 1. Constant outputs: nothing to learn; the GP keeps its prior hyperparameters.
@@ -52,13 +56,14 @@ class SurrogateFitWarning(RuntimeWarning):
 
 
 class Surrogate:
-    """Fits the per-objective GP model list, remembering hyperparameters for warm starts.
+    """Fits the per-objective GP model list, remembering the last good hyperparameters.
 
     Args:
         max_iter: Cap on L-BFGS-B iterations per fit attempt.
         max_attempts: Fit attempts per objective before falling back (the first starts
-            from the warm-start hyperparameters, later ones from prior samples).
-        warm_start: Start each fit from the previous fit's hyperparameters.
+            from the priors' defaults, or the warm start's, later ones from prior samples).
+        warm_start: Start each fit from the previous fit's hyperparameters (default False:
+            each fit starts afresh, so it does not depend on the fits before it).
         input_warping: Learn a Kumaraswamy input warping per dimension (BoTorch ``Warp``),
             which helps on objectives whose variation concentrates near a bound.
         prior_mean: ``"fitted"`` (default: the constant mean is a hyperparameter, fitted
@@ -86,9 +91,9 @@ class Surrogate:
     def __init__(
         self,
         *,
-        max_iter: int = 60,
-        max_attempts: int = 2,
-        warm_start: bool = True,
+        max_iter: int = 1000,
+        max_attempts: int = 5,
+        warm_start: bool = False,
         input_warping: bool = False,
         prior_mean: str = "fitted",
         kernel: str = "dim-scaled",
@@ -110,8 +115,9 @@ class Surrogate:
         self._last_good: dict[int, dict[str, Tensor]] = {}
 
     def state_dict(self) -> dict[str, Any]:
-        """The last good hyperparameters of each objective (the next fit's warm start), as
-        JSON-serializable nested lists: ``{"hyperparameters": {"0": {name: values}}}``.
+        """The last good hyperparameters of each objective (a failed fit's fallback, and the
+        next fit's start with ``warm_start``), as JSON-serializable nested lists:
+        ``{"hyperparameters": {"0": {name: values}}}``.
         Floats survive JSON exactly, so a restored surrogate fits exactly as this one would.
         Empty before the first fit."""
         if not self._last_good:

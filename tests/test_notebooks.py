@@ -140,7 +140,7 @@ def test_mobo_notebook(tmp_path):
     # The journaled study resumed after a simulated crash in the middle of a batch: three
     # quarters of its evaluations recovered as they were (the last GP-based), the rest of the
     # batch evaluated and the later points proposed exactly as the uninterrupted study did,
-    # since the journal keeps every ask and the GP's warm-start state.
+    # since the journal keeps every ask and the GP's fitted hyperparameters.
     study = s["study"]
     assert study["recovered"] == 3 * study["budget"] // 4 == 7
     assert study["resumed"] == study["budget"] == 10

@@ -5,7 +5,7 @@ observations of its own: the study passes every completed evaluation to :meth:`a
 a study resumed from its journal proposes exactly what an uninterrupted one would.
 Randomness comes only from the study's ``seed`` and the number of evaluations made so far,
 from which each call derives its own seed. What else an algorithm carries between asks (the
-GP algorithms' warm-start hyperparameters) it exposes as :meth:`Algorithm.state_dict`, which
+GP algorithms' last fitted hyperparameters) it exposes as :meth:`Algorithm.state_dict`, which
 the study journals.
 
 Black-box constraints: an algorithm that models them sets ``supports_constraints``; every

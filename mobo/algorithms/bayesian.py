@@ -100,7 +100,7 @@ class BayesianAlgorithm(Algorithm):
         return torch.cat([(Y - center) / scale, C / spread], dim=-1)
 
     def state_dict(self) -> dict[str, Any]:
-        """The surrogate's warm-start hyperparameters (see :meth:`Surrogate.state_dict`)."""
+        """The surrogate's last fitted hyperparameters (see :meth:`Surrogate.state_dict`)."""
         state = self.surrogate.state_dict()
         return {"surrogate": state} if state else {}
 

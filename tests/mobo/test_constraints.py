@@ -252,7 +252,7 @@ def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_r
     assert (boxes[0, 0, -1, :2] < -1e9).all() and (boxes[0, 1, -1, :2] > 1e9).all()
     with pytest.raises(ValueError, match="require_improvement: only for information='maxima'"):
         mobo.make_algorithm("mesmoc", problem, information="front", require_improvement=False)
-    # (a fresh instance each: the surrogate warm-starts from its previous fit)
+    # (a fresh instance each: a surrogate keeps its last fit, e.g. for warm_start=True)
     first = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
     again = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
     torch.testing.assert_close(first, again, rtol=0, atol=0)

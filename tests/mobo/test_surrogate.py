@@ -57,9 +57,21 @@ def test_a_failing_fit_falls_back_to_the_last_good_hyperparameters(monkeypatch):
         Surrogate().fit(U, Y)
 
 
+def test_by_default_a_fit_does_not_depend_on_the_fits_before_it():
+    U, Y = _data()
+    other_U, other_Y = _data(n=12, seed=1)
+    surrogate = Surrogate()
+    surrogate.fit(other_U, 3.0 * other_Y.flip(-1))  # a different optimum to start from
+    after = surrogate.fit(U, Y)
+    fresh = Surrogate().fit(U, Y)
+    for a, b in zip(after.models, fresh.models, strict=True):
+        torch.testing.assert_close(a.covar_module.lengthscale, b.covar_module.lengthscale)
+        torch.testing.assert_close(a.likelihood.noise, b.likelihood.noise)
+
+
 def test_warm_start_reuses_the_previous_hyperparameters(monkeypatch):
     U, Y = _data()
-    surrogate = Surrogate()
+    surrogate = Surrogate(warm_start=True)
     first = surrogate.fit(U, Y)
     seen = {}
 
