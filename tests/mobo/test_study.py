@@ -199,9 +199,10 @@ def test_result_reports_pareto_set_hypervolume_and_timing(branin_currin):
 def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
     tmp_path, toy_problem, algorithm, kill_between_ask_and_tell
 ):
-    # GP algorithms warm-start each fit from the previous fit's hyperparameters; the
-    # journal keeps them, so resuming changes nothing.
-    options = {"n_initial": 4, **FAST_BO}
+    # With warm_start=True a GP algorithm starts each fit from the previous fit's
+    # hyperparameters; the journal keeps them, so resuming changes nothing. (The default
+    # cold fit does not depend on them: checked at the end.)
+    options = {"n_initial": 4, **FAST_BO, "surrogate": {"warm_start": True}}
     if algorithm == "usemo":
         options.update(pop_size=16, n_gen=8)
     full = mobo.optimize(toy_problem, algorithm, n_evals=9, seed=2, show_progress=False, **options)
@@ -229,6 +230,20 @@ def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
     bare.write_text("\n".join([header, *evaluations[:6]]) + "\n")
     stateless = mobo.Study.load(bare, toy_problem).optimize(9, show_progress=False)
     assert not torch.equal(stateless.X, full.X)
+
+    # The default fit starts afresh each time, so even a journal without states resumes
+    # exactly.
+    del options["surrogate"]
+    cold = mobo.optimize(toy_problem, algorithm, n_evals=9, seed=2, show_progress=False, **options)
+    study = mobo.Study(toy_problem, algorithm, seed=2, journal=tmp_path / "cold.jsonl", **options)
+    study.optimize(6, show_progress=False)
+    study.close()
+    header, *records = (tmp_path / "cold.jsonl").read_text().splitlines()
+    bare.write_text(
+        "\n".join([header, *[r for r in records if json.loads(r)["type"] == "eval"]]) + "\n"
+    )
+    resumed = mobo.Study.load(bare, toy_problem).optimize(9, show_progress=False)
+    torch.testing.assert_close(resumed.X, cold.X, rtol=0, atol=0)
 
 
 def test_a_stateless_algorithm_refuses_a_state(toy_problem):
