@@ -119,6 +119,23 @@ def test_a_problem_s_surrogate_options_are_defaults_a_user_overrides():
     assert mobo.make_algorithm("usemo", plain).surrogate.prior_mean == "fitted"
 
 
+def test_the_mesmo_family_keeps_the_warm_fit_it_was_measured_with():
+    # surrogate_warm_start.md: the cold default set MESMO back; MESMOC measured higher cold
+    problem = mobo.problems.make("BraninCurrin")
+    warm = {"mesmo"}
+    for name in ["mesmo", "mesmoc", "qlognehvi", "usemo", "pesmo"]:
+        surrogate = mobo.make_algorithm(name, problem).surrogate
+        assert surrogate.warm_start == (name in warm), name
+        assert surrogate.max_iter == (60 if name in warm else 1000), name
+    from mobo.algorithms.imoca import IMOCA
+    from mobo.algorithms.mfosemo import MFOSEMO
+
+    for algorithm in (MFOSEMO, IMOCA):  # they need a problem with fidelities
+        assert algorithm.surrogate_defaults["warm_start"], algorithm.name
+    mine = mobo.make_algorithm("mesmo", problem, surrogate={"warm_start": False})
+    assert not mine.surrogate.warm_start and mine.surrogate.max_iter == 60
+
+
 @pytest.mark.parametrize("kernel", ["dim-scaled", "gamma"])
 def test_either_kernel_fits_and_interpolates_smooth_data(kernel):
     from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
