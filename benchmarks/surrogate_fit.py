@@ -23,7 +23,7 @@ from botorch.models import ModelListGP, SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.mlls import SumMarginalLogLikelihood
 
-from mobo.surrogate import Surrogate
+from mobo.surrogate import WARM_FIT, Surrogate
 
 sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402  (a sibling module)
@@ -79,12 +79,9 @@ def main(argv: list[str] | None = None) -> None:
             times["botorch default"].append(time.process_time() - start)
             for method, surrogate in [
                 ("mobo Surrogate (default: cold start)", Surrogate()),
-                (
-                    "mobo Surrogate (warm start, 60 iterations)",  # the default until 2026-12-04
-                    Surrogate(warm_start=True, max_iter=60, max_attempts=2),
-                ),
+                ("mobo Surrogate (warm start, 60 iterations)", Surrogate(**WARM_FIT)),
             ]:
-                surrogate.fit(U[:-1], Y[:-1])  # the study's case: one new point since
+                surrogate.fit(U[:-1], Y[:-1])  # a study's case: one point more than last time
                 start = time.process_time()
                 surrogate.fit(U, Y)
                 times[method].append(time.process_time() - start)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -51,6 +52,9 @@ logger = logging.getLogger(__name__)
 PRIOR_MEANS = ("fitted", "worst")
 #: The GP's kernel and hyperparameter priors (see :class:`Surrogate`).
 KERNELS = ("dim-scaled", "gamma")
+#: The fit that was the default until 2026-12-04 (see the module docstring), as
+#: :class:`Surrogate` options: MESMO's still.
+WARM_FIT = MappingProxyType({"warm_start": True, "max_iter": 60, "max_attempts": 2})
 
 
 class SurrogateFitWarning(RuntimeWarning):

@@ -47,7 +47,6 @@ Where this library departs from the paper, and why (measurements:
 from __future__ import annotations
 
 import math
-from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -72,6 +71,7 @@ from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm
 from mobo.metrics import feasible_mask
 from mobo.problem import DTYPE, Problem
+from mobo.surrogate import WARM_FIT
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -257,7 +257,7 @@ class MESMO(BayesianAlgorithm):
     #: library's default until 2026-12-04: with the cold default MESMO fell behind on
     #: BraninCurrin, DTLZ2 and VehicleSafety (5 seeds, ahead on ZDT1 only;
     #: ``benchmarks/results/surrogate_warm_start.md``).
-    surrogate_defaults = MappingProxyType({"warm_start": True, "max_iter": 60, "max_attempts": 2})
+    surrogate_defaults = WARM_FIT
 
     def __init__(
         self,
