@@ -224,10 +224,8 @@ def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
 
     # Without the journaled state the warm start differs, and so do the proposals: the
     # state is what makes the two agree (if this fails, the test above proves nothing).
-    header, *records = path.read_text().splitlines()
-    evaluations = [line for line in records if json.loads(line)["type"] == "eval"]
     bare = tmp_path / "bare.jsonl"
-    bare.write_text("\n".join([header, *evaluations[:6]]) + "\n")
+    _write_evaluations_only(path, bare, 6)
     stateless = mobo.Study.load(bare, toy_problem).optimize(9, show_progress=False)
     assert not torch.equal(stateless.X, full.X)
 
@@ -238,12 +236,16 @@ def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
     study = mobo.Study(toy_problem, algorithm, seed=2, journal=tmp_path / "cold.jsonl", **options)
     study.optimize(6, show_progress=False)
     study.close()
-    header, *records = (tmp_path / "cold.jsonl").read_text().splitlines()
-    bare.write_text(
-        "\n".join([header, *[r for r in records if json.loads(r)["type"] == "eval"]]) + "\n"
-    )
+    _write_evaluations_only(tmp_path / "cold.jsonl", bare, 6)
     resumed = mobo.Study.load(bare, toy_problem).optimize(9, show_progress=False)
     torch.testing.assert_close(resumed.X, cold.X, rtol=0, atol=0)
+
+
+def _write_evaluations_only(journal, out, count):
+    """``journal``'s header and its first ``count`` evaluations (no states, no asks)."""
+    header, *records = journal.read_text().splitlines()
+    evaluations = [line for line in records if json.loads(line)["type"] == "eval"]
+    out.write_text("\n".join([header, *evaluations[:count]]) + "\n")
 
 
 def test_a_stateless_algorithm_refuses_a_state(toy_problem):
