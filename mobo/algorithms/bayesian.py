@@ -40,23 +40,12 @@ class BayesianAlgorithm(Algorithm):
             (``max_iter``, ``max_attempts``, ``warm_start``, ``input_warping``,
             ``prior_mean``), which override the problem's ``surrogate_options``, which
             override the algorithm's :attr:`surrogate_defaults`.
-        constraint_transform: How constraint values reach the model: ``"scale"`` (default:
-            divided by their observed spread) or ``"bilog"``: ``sign(c) log(1 + |c|)``
-            first, as SCBO [Eriksson2021]_ and Ax do, which keeps the sign that says
-            feasible and the order, but compresses a heavy tail (DiscBrake's constraints
-            run to 200 while the boundary at 0 is decided within 0.3) that otherwise
-            sets the GP's scale.
-
-    .. [Eriksson2021] D. Eriksson, M. Poloczek. Scalable Constrained Bayesian Optimization.
-       AISTATS 2021.
     """
 
     #: The algorithm's own surrogate options (e.g. PESMO's worst-observation mean), under
     #: the problem's ``surrogate_options`` and the ``surrogate`` argument.
     surrogate_defaults: Mapping[str, Any] = MappingProxyType({})
     hide_target_fidelity = True
-    #: What ``constraint_transform`` accepts.
-    constraint_transforms = ("scale", "bilog")
 
     def __init__(
         self,
@@ -68,15 +57,8 @@ class BayesianAlgorithm(Algorithm):
         maxiter: int = 100,
         mc_samples: int = 128,
         surrogate: Surrogate | dict[str, Any] | None = None,
-        constraint_transform: str = "scale",
     ) -> None:
         super().__init__(problem, n_initial=n_initial)
-        if constraint_transform not in self.constraint_transforms:
-            raise ValueError(
-                f"constraint_transform must be one of {self.constraint_transforms}, "
-                f"got {constraint_transform!r}"
-            )
-        self.constraint_transform = constraint_transform
         for name, value in [
             ("num_restarts", num_restarts),
             ("raw_samples", raw_samples),
@@ -107,15 +89,12 @@ class BayesianAlgorithm(Algorithm):
         objective keeps the Pareto order and scales hypervolume by a constant.
 
         Constraint columns (after the ``m`` objectives) are only divided by their standard
-        deviation (after the bilog with ``constraint_transform="bilog"``): a positive scale
-        keeps the sign that says feasible (``<= 0``)."""
+        deviation: a positive scale keeps the sign that says feasible (``<= 0``)."""
         Y, C = self.problem.split_outcomes(Y)
         center, scale = objective_scaling(Y, self.problem.ref_point.to(DTYPE))
         self.ref_point = (self.problem.ref_point.to(DTYPE) - center) / scale
         if C.shape[-1] == 0:
             return (Y - center) / scale
-        if self.constraint_transform == "bilog":
-            C = torch.sign(C) * torch.log1p(C.abs())
         spread = C.std(dim=0, correction=0) if C.shape[0] > 1 else torch.ones(C.shape[-1])
         spread = torch.where(spread > 0, spread, torch.ones_like(spread)).to(DTYPE)
         return torch.cat([(Y - center) / scale, C / spread], dim=-1)
