@@ -89,7 +89,9 @@ class BayesianAlgorithm(Algorithm):
         objective keeps the Pareto order and scales hypervolume by a constant.
 
         Constraint columns (after the ``m`` objectives) are only divided by their standard
-        deviation: a positive scale keeps the sign that says feasible (``<= 0``)."""
+        deviation: a positive scale keeps the sign that says feasible (``<= 0``). Ax's
+        bilog before it measured worse on DiscBrake's heavy-tailed constraints
+        (``benchmarks/results/constraint_bilog.md``)."""
         Y, C = self.problem.split_outcomes(Y)
         center, scale = objective_scaling(Y, self.problem.ref_point.to(DTYPE))
         self.ref_point = (self.problem.ref_point.to(DTYPE) - center) / scale
