@@ -10,8 +10,9 @@ per fit but lets one fit's optimum hold the next ones. Measured
 qLogNEHVI on three of the four synthetic problems and on constrained C2DTLZ2 and ends
 most DTLZ2 stalls; on the threshold problems it is level (12 LEANets x 5 seeds: median
 0.992 against 0.990), at up to 9% more CPU time per iteration. It is worse for USeMO on
-BraninCurrin, and for MESMO on three of four problems, so MESMO and the algorithms built
-on it keep the warm fit (their ``surrogate_defaults``).
+BraninCurrin and on the threshold problems, and for MESMO on three of four problems, so
+USeMO, MESMO and the algorithms built on MESMO keep the warm fit (their
+``surrogate_defaults``).
 
 Robustness, in order:
 1. Constant outputs: nothing to learn; the GP keeps its prior hyperparameters.

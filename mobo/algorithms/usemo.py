@@ -106,6 +106,7 @@ from mobo.algorithms.qlognehvi import log_nehvi
 from mobo.expected_warnings import quiet_torch_extension_log
 from mobo.metrics import feasible_mask
 from mobo.problem import DTYPE, Problem
+from mobo.surrogate import WARM_FIT
 
 #: Acquisition functions USeMO can put in its cheap problem: each applied to every objective,
 #: except ``"pihv"``, one joint objective (log probability of adding hypervolume).
@@ -190,6 +191,12 @@ class USeMO(BayesianAlgorithm):
     name = "usemo"
     min_objectives = 2
     supports_constraints = True
+    #: USeMO keeps the warm-started GP fit, the library's default until 2026-12-04: with
+    #: the cold default it fell behind on the threshold problems (9 digits LEANets x 5
+    #: seeds: behind on 14 runs, ahead on 6; mobilenet-digits8x8-depth 0.799 against
+    #: 0.999) and on BraninCurrin, ahead on DTLZ2
+    #: (``benchmarks/results/surrogate_warm_start.md``).
+    surrogate_defaults = WARM_FIT
 
     def __init__(
         self,

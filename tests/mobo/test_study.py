@@ -200,8 +200,8 @@ def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
     tmp_path, toy_problem, algorithm, kill_between_ask_and_tell
 ):
     # With warm_start=True a GP algorithm starts each fit from the previous fit's
-    # hyperparameters; the journal keeps them, so resuming changes nothing. (The default
-    # cold fit does not depend on them: checked at the end.)
+    # hyperparameters; the journal keeps them, so resuming changes nothing. (A cold fit
+    # does not depend on them: checked at the end.)
     options = {"n_initial": 4, **FAST_BO, "surrogate": {"warm_start": True}}
     if algorithm == "usemo":
         options.update(pop_size=16, n_gen=8)
@@ -229,9 +229,9 @@ def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
     stateless = mobo.Study.load(bare, toy_problem).optimize(9, show_progress=False)
     assert not torch.equal(stateless.X, full.X)
 
-    # The default fit starts afresh each time, so even a journal without states resumes
-    # exactly.
-    del options["surrogate"]
+    # A cold fit (the default, but USeMO's and MESMO's) starts afresh each time, so even a
+    # journal without states resumes exactly.
+    options["surrogate"] = {"warm_start": False}
     cold = mobo.optimize(toy_problem, algorithm, n_evals=9, seed=2, show_progress=False, **options)
     study = mobo.Study(toy_problem, algorithm, seed=2, journal=tmp_path / "cold.jsonl", **options)
     study.optimize(6, show_progress=False)

@@ -119,10 +119,11 @@ def test_a_problem_s_surrogate_options_are_defaults_a_user_overrides():
     assert mobo.make_algorithm("usemo", plain).surrogate.prior_mean == "fitted"
 
 
-def test_the_mesmo_family_keeps_the_warm_fit_it_was_measured_with():
-    # surrogate_warm_start.md: the cold default set MESMO back; MESMOC measured higher cold
+def test_mesmo_and_usemo_keep_the_warm_fit_they_were_measured_with():
+    # surrogate_warm_start.md: the cold default set MESMO and USeMO back; MESMOC measured
+    # higher cold
     problem = mobo.problems.make("BraninCurrin")
-    warm = {"mesmo"}
+    warm = {"mesmo", "usemo"}
     for name in ["mesmo", "mesmoc", "qlognehvi", "usemo", "pesmo"]:
         surrogate = mobo.make_algorithm(name, problem).surrogate
         assert surrogate.warm_start == (name in warm), name
