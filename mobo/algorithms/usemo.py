@@ -195,8 +195,8 @@ class USeMO(BayesianAlgorithm):
     #: cold default set it back where this library uses it, the threshold problems (12
     #: LEANets x 5 seeds: median 0.982 against 0.993, mean 0.947 against 0.970; it found
     #: the top of mobilenet-digits8x8-depth's front in 1 of 5 runs against 4), and on
-    #: BraninCurrin; it was ahead on DTLZ2 and by a little on ZDT1 and VehicleSafety
-    #: (``benchmarks/results/surrogate_warm_start.md``).
+    #: BraninCurrin. It was ahead on DTLZ2, and a little on ZDT1, VehicleSafety and the
+    #: constrained C2DTLZ2 and DiscBrake (``benchmarks/results/surrogate_warm_start.md``).
     surrogate_defaults = WARM_FIT
 
     def __init__(
