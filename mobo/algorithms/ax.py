@@ -12,7 +12,8 @@ Black-box constraints become Ax outcome constraints ``c <= 0``, which Ax models;
 fidelity input is left out of Ax's experiment and proposals stay at the target.
 Measured on BoTorch's constrained problems (``benchmarks/results/mobo_constrained_ax.md``,
 5 seeds, 10 + 40 evaluations): feasible hypervolume 596.7 / 0.3787 / 11.00 against this
-library's constrained qLogNEHVI's 603.2 / 0.3627 / 11.08, at 1.3-1.9x its CPU per ask.
+library's constrained qLogNEHVI's 603.7 / 0.3761 / 11.08 on the same machine type
+(``benchmarks/results/mobo_constrained.md``), at 1.3-1.9x its CPU per ask.
 Needs ``pip install ax-platform`` (the ``ax`` extra).
 
 .. [Ax2024] M. Olson, E. Santorella, L. C. Tiao, S. Cakmak, D. Eriksson, M. Garrard,

@@ -17,11 +17,9 @@ Where this library departs from the paper, and why (measurements:
 By default (MESMO's ``"hypervolume"``; or ``"front"``) all ``m + k`` outputs are instead
 truncated to boxes: the region that neither improves a sampled feasible front's hypervolume
 nor is feasible (:func:`~mobo.algorithms.mesmo.with_constraints`). Over 5 seeds this reaches
-0.990-0.998 of constrained qLogNEHVI's median feasible hypervolume (599.0 / 0.3618 / 10.97
-against 603.2 / 0.3627 / 11.08 on BoTorch's three constrained problems,
-``benchmarks/results/mobo_constrained.md``; with the GP fitted cold, the default since
-2026-12-04, 599.9 / 0.3658 / 10.99 against 603.7 / 0.3761 / 11.08,
-``benchmarks/results/surrogate_warm_start.md``), against the maxima's 0.66-0.93. MESMO's
+0.973-0.994 of constrained qLogNEHVI's median feasible hypervolume (599.9 / 0.3658 / 10.99
+against 603.7 / 0.3761 / 11.08 on BoTorch's three constrained problems, both with the GP
+fitted cold, ``benchmarks/results/mobo_constrained.md``), against the maxima's 0.66-0.93. MESMO's
 uncertainty guard is off by default here, as it measured mixed with constraints. In the
 maxima form only:
 

@@ -50,8 +50,9 @@ differences over 5 seeds, 10 Sobol + 40 evaluations, lower is better):
   the feasible observations, ``log P(feasible)`` is one more cheap objective, and the EHVI
   score weights each posterior sample by its feasibility (BoTorch's ``constraints=``).
   The paper's box rule refuses a constrained problem. BoTorch's constrained problems:
-  600.1 / 0.3625 / 10.99 median feasible hypervolume (constrained qLogNEHVI 603.2 /
-  0.3627 / 11.08; ``benchmarks/results/usemo_constrained.md``).
+  600.1 / 0.3625 / 10.99 median feasible hypervolume (constrained qLogNEHVI 603.7 /
+  0.3761 / 11.08 on the same machine type; ``benchmarks/results/usemo_constrained.md``,
+  ``benchmarks/results/mobo_constrained.md``).
 
 Cost: with these defaults an ask costs more than qLogNEHVI's, not less as in the paper
 (CPU s at 30 observations, BraninCurrin / ZDT1 / DTLZ2 / VehicleSafety: 1.00 / 1.11 / 1.41 /
