@@ -113,9 +113,10 @@ VARIANTS = {
     # default before 5fafd49)
     "observed": {"noisy": False},  # USeMO's qLogEHVI over the observed front (before noisy)
     # GP hyperparameters fitted from the priors' defaults each time, to convergence (the
-    # default since 75b162b; the variant names the runs made before it)
+    # default since 75b162b, but not USeMO's or MESMO's)
     "cold": {"surrogate": {"warm_start": False, "max_iter": 1000, "max_attempts": 5}},
-    # the fit before 75b162b: warm-started from the previous fit, at most 60 iterations
+    # the fit before 75b162b (USeMO's and MESMO's still): warm-started from the previous
+    # fit, at most 60 iterations
     "warm": {"surrogate": dict(WARM_FIT)},
 }
 
