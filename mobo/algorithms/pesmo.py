@@ -31,8 +31,10 @@ Choices made here, and why (measurements: ``benchmarks/results/pesmo_design.md``
   uncertainty guard alone freed it (median -0.432 and 1 of 2 seeds). Together they lift its
   median from -0.386 to -0.595 (Sobol -0.504), at a cost of about 0.1 on ZDT1 and
   VehicleSafety: the only setting measured under which PESMO beats Sobol on every problem,
-  so both are defaults. The GP's constant mean is the worst observation
-  (``prior_mean="worst"``, unless the problem or ``surrogate`` says otherwise) and
+  so both are defaults. (With the cold GP fit, the default since 2026-12-04: DTLZ2 -0.544,
+  still ahead of Sobol; ``benchmarks/results/surrogate_warm_start.md``.) The GP's constant
+  mean is the worst observation (``prior_mean="worst"``, unless the problem or
+  ``surrogate`` says otherwise) and
   ``guard=True`` starts the restarts from the sampled Pareto sets as well as Sobol points and
   keeps an ascent's end only if it is no more uncertain than its start
   (:meth:`~mobo.algorithms.bayesian.BayesianAlgorithm.guarded_ascent`). Measured in

@@ -17,7 +17,9 @@ hypervolume difference, seeds 0 / 1 / 2, lower is better): DTLZ2 -0.379 / -0.413
 -> -0.556 / -0.728 / -0.385, BraninCurrin 0.546 / 0.531 / 0.855 -> 0.310 / 0.408 / 0.833;
 on the whole suite, 5 seeds (``benchmarks/results/mobo_algorithms_50.md``), BraninCurrin /
 ZDT1 / DTLZ2 / VehicleSafety go from 0.546 / 0.840 / -0.413 / 1.344 to 0.445 / -1.422 /
--0.556 / 1.128, ahead of Sobol on all four (1.613 / 1.194 / -0.504 / 1.918).
+-0.556 / 1.128, ahead of Sobol on all four (1.613 / 1.194 / -0.504 / 1.918); with the cold
+GP fit, the default since 2026-12-04, 0.435 / -1.304 / -0.711 / 1.135
+(``benchmarks/results/surrogate_warm_start.md``).
 
 .. [Knowles2006] J. Knowles. ParEGO: a hybrid algorithm with on-line landscape
    approximation for expensive multiobjective optimization problems. IEEE TEVC 10(1), 2006.
