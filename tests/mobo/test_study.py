@@ -229,7 +229,7 @@ def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
     stateless = mobo.Study.load(bare, toy_problem).optimize(9, show_progress=False)
     assert not torch.equal(stateless.X, full.X)
 
-    # A cold fit (the default, but USeMO's and MESMO's) starts afresh each time, so even a
+    # A cold fit (the default, except for USeMO and MESMO) starts afresh each time, so even a
     # journal without states resumes exactly.
     options["surrogate"] = {"warm_start": False}
     cold = mobo.optimize(toy_problem, algorithm, n_evals=9, seed=2, show_progress=False, **options)
