@@ -54,7 +54,7 @@ PRIOR_MEANS = ("fitted", "worst")
 #: The GP's kernel and hyperparameter priors (see :class:`Surrogate`).
 KERNELS = ("dim-scaled", "gamma")
 #: The fit that was the default until 2026-12-04 (see the module docstring), as
-#: :class:`Surrogate` options: MESMO's still.
+#: :class:`Surrogate` options: USeMO's and MESMO's still (their ``surrogate_defaults``).
 WARM_FIT = MappingProxyType({"warm_start": True, "max_iter": 60, "max_attempts": 2})
 
 
