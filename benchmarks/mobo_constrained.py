@@ -55,13 +55,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def run_one(problem_name: str, algorithm: str, seed: int, args: argparse.Namespace) -> dict:
-    problem = mobo.problems.make(problem_name)
-    options = args.algorithm_options.get(algorithm, {})
-    cpu, wall = time.process_time(), time.perf_counter()
+def search(
+    problem: mobo.Problem, algorithm: str, seed: int, args: argparse.Namespace, **options
+) -> mobo.Result:
+    """One run: ``args.n_initial`` Sobol points, then one point per step to ``args.evals``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = mobo.optimize(
+        return mobo.optimize(
             problem,
             algorithm,
             n_evals=args.evals,
@@ -70,6 +70,13 @@ def run_one(problem_name: str, algorithm: str, seed: int, args: argparse.Namespa
             n_initial=args.n_initial,
             **options,
         )
+
+
+def run_one(problem_name: str, algorithm: str, seed: int, args: argparse.Namespace) -> dict:
+    problem = mobo.problems.make(problem_name)
+    options = args.algorithm_options.get(algorithm, {})
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = search(problem, algorithm, seed, args, **options)
     iterations = max(1, args.evals - args.n_initial)
     return {
         "problem": problem_name,

@@ -64,3 +64,32 @@ def test_a_second_invocation_resumes(bench):
     store.write_text(json.dumps(payload))
     module.main(argv)
     assert [r["feasible_hv"][-1] for r in json.loads(store.read_text())["runs"]] == [-1.0] * 4
+
+
+def test_trace_records_each_evaluation_of_the_same_run(tmp_path):
+    """``constrained_trace.py`` reruns the benchmark's search and keeps every evaluation:
+    its gains add up to the run's hypervolume, and its boundary summary is the median of
+    the late feasible evaluations' largest constraint values near 0."""
+    out = tmp_path / "trace"
+    argv = [
+        "--algorithms", "sobol", "--problems", "ConstrainedBraninCurrin",
+        "--seeds", "1", "--evals", "20", "--n-initial", "6", "--late", "6",
+        "--near", "30", "--out", str(out),
+    ]  # fmt: skip
+    (run,) = load_benchmark("constrained_trace").main(argv)
+    problem = mobo.problems.make("ConstrainedBraninCurrin")
+    result = mobo.optimize(problem, "sobol", n_evals=20, seed=0, n_initial=6, show_progress=False)
+    steps = run["steps"]
+    assert [s["index"] for s in steps] == list(range(6, 20))
+    assert run["final_hv"] == pytest.approx(float(result.hypervolume[-1]))
+    gained = sum(s["gain"] for s in steps)
+    assert gained == pytest.approx(float(result.hypervolume[-1] - result.hypervolume[5]))
+    assert run["zero_gain"] == sum(s["gain"] <= 1e-12 for s in steps)
+    assert [s["c"] for s in steps] == result.C[6:].tolist()
+    near = [max(s["c"]) for s in steps if s["feasible"] and max(s["c"]) > -30]
+    assert near, "the configuration should leave some late feasible evaluations"
+    assert run["late_near_boundary"] == len(near)
+    assert run["late_boundary_median"] == pytest.approx(statistics.median(near))
+    stored = json.loads(out.with_suffix(".json").read_text())
+    assert stored["runs"][0]["steps"] == steps
+    assert "constrained_trace.py --algorithms sobol" in out.with_suffix(".md").read_text()
