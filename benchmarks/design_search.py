@@ -27,7 +27,9 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   a design trained cheaply continues it, charged the remaining epochs, and ``mfosemo``
   weighs such promotions at that price (runs ``+cont+promote``; ``--no-promote``: ``+cont``).
   ``--budget-end``: ``mfosemo`` is told the budget left, and picks the cheap fidelity only
-  while a target evaluation still fits after it (runs ``+end``).
+  while a target evaluation still fits after it (runs ``+end``). A method named
+  ``<method>+warm`` warm-starts each GP fit from the last (``mobo.surrogate.WARM_FIT``,
+  qLogNEHVI's default before 2026-12-04, when its recorded runs were made).
 
 Findings, with the figures and commands, are in the results files: the 8x8 digits in
 ``results/design_search.md`` (random designs reach what the cached space allows,
@@ -66,6 +68,7 @@ from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, reference_fro
 from leanet.problem import ThresholdProblem
 from leanet.train import evaluate
 from mobo.metrics import pareto_mask
+from mobo.surrogate import WARM_FIT
 
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
@@ -264,6 +267,9 @@ def label(method: str, args) -> str:
 
 
 def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
+    method, _, variant = method.partition("+")
+    if variant not in ("", "warm"):
+        raise ValueError(f"unknown variant {variant!r} of {method!r} (known: 'warm')")
     problem = make_problem(arch, setup, args, method)
 
     def charged(study: mobo.Study) -> float:
@@ -277,7 +283,9 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     start = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        options = {}
+        # "+warm": the GP fit warm-started from the last one (mobo.surrogate.WARM_FIT),
+        # qLogNEHVI's default before 2026-12-04, when the recorded qLogNEHVI runs were made.
+        options = {"surrogate": dict(WARM_FIT)} if variant == "warm" else {}
         if method == "mfosemo" and not getattr(args, "promote", True):
             options["promote"] = False
         if method == "mfosemo" and getattr(args, "target_share", 0.0):
@@ -298,7 +306,7 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     evaluated = test_front(problem, [problem.decode(x)[0] for x in result.pareto_X], setup, tests)
     return {
         "network": setup["name"],
-        "method": label(method, args),
+        "method": label(method + (f"+{variant}" if variant else ""), args),
         "seed": seed,
         "n_initial": args.n_initial,
         "evaluations": result.n_evaluations,

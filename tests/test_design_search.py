@@ -117,6 +117,31 @@ def test_a_run_told_dense_fronts_is_labelled_apart(setup, tmp_path):
     assert run["evaluations"] >= 2 and run["designs"] == 1  # the first design's front, told
 
 
+def test_a_warm_variant_fits_warm_and_is_labelled_apart(setup, tmp_path, monkeypatch):
+    """``qlognehvi+warm`` is qLogNEHVI with mobo's warm-started fit, its runs kept apart
+    from the default's; an unknown variant is refused before anything trains."""
+    from mobo.surrogate import WARM_FIT
+
+    module = load_benchmark("design_search")
+    seen: dict = {}
+    study = mobo.Study
+
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        return study(*args, **kwargs)
+
+    monkeypatch.setattr(module.mobo, "Study", recording)
+    run = module.run_one("convnet", "qlognehvi+warm", 0, setup, _args(tmp_path, budget=1e9))
+    assert run["method"] == "qlognehvi+warm"
+    assert seen["surrogate"] == dict(WARM_FIT)
+    seen.clear()
+    run = module.run_one("convnet", "qlognehvi", 0, setup, _args(tmp_path, budget=1e9))
+    assert run["method"] == "qlognehvi"
+    assert "surrogate" not in seen  # the algorithm's own default
+    with pytest.raises(ValueError, match="unknown variant 'hot'"):
+        module.run_one("convnet", "qlognehvi+hot", 0, setup, _args(tmp_path, budget=1e9))
+
+
 @pytest.mark.parametrize("method", ["mfosemo", "momf"])
 def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tmp_path, method):
     module = load_benchmark("design_search")
