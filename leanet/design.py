@@ -37,9 +37,11 @@ Measured (``benchmarks/results/design_search_mnist.md``: MNIST digits, equal cha
 time; the 8x8 digits in ``design_search.md``): told a few dense-front points per design
 (:class:`~leanet.dense_fronts.DenseFronts`), the searched front beats the hand-fixed design
 and random designs in median on the ConvNet, VGG-16 and MobileNet, by margins inside the
-spread; MF-OSEMO over fine-tune epochs reaches single-fidelity qLogNEHVI's hypervolume
+spread; MF-OSEMO over fine-tune epochs reached single-fidelity qLogNEHVI's hypervolume
 sooner on the ConvNet only (whether a cheap fidelity ranks designs: ``design_fidelity.md``),
-also with ``continue_fidelities`` on VGG-16 (medians 0.0605-0.0610 against 0.0611).
+not with ``continue_fidelities`` on VGG-16 (medians 0.0605-0.0610 against 0.0611). Re-run
+at today's code on one machine (``design_search_convnet_today/``), the ConvNet's
+single-fidelity qLogNEHVI fell below random designs (0.0559 against 0.0637; MF-OSEMO 0.0670).
 """
 
 from __future__ import annotations
