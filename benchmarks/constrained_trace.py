@@ -21,7 +21,6 @@ DiscBrake, and which evaluations make the difference is not visible in final fig
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ import mobo
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mobo_constrained import search  # noqa: E402  (a sibling script)
-from provenance import command_line, commit, machine, write_markdown  # noqa: E402
+from provenance import command_line, commit, machine, write_results  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -81,13 +80,13 @@ def trace(problem_name: str, algorithm: str, seed: int, args: argparse.Namespace
     }
 
 
-def markdown(runs: list[dict], args: argparse.Namespace) -> str:
+def markdown(payload: dict, args: argparse.Namespace) -> str:
     lines = [
         "# Where a constrained search spends its evaluations",
         "",
-        f"Command: `{args.command}`  ",
-        f"Commit: `{commit()}`  ",
-        f"Machine: {machine()}",
+        f"Command: `{payload['command']}`  ",
+        f"Commit: `{payload['commit']}`  ",
+        f"Machine: {payload['machine']}",
         "",
         f"Per run: final feasible hypervolume; model-based evaluations (of "
         f"{args.evals - args.n_initial}) that added no hypervolume; of the feasible "
@@ -98,7 +97,7 @@ def markdown(runs: list[dict], args: argparse.Namespace) -> str:
         "| problem | algorithm | seed | final HV | zero-gain | late near boundary | median c |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in runs:
+    for r in payload["runs"]:
         median = r["late_boundary_median"]
         lines.append(
             f"| {r['problem']} | {r['algorithm']} | {r['seed']} | {r['final_hv']:.4g} | "
@@ -121,10 +120,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     f"late boundary median {runs[-1]['late_boundary_median']}",
                     flush=True,
                 )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"command": args.command, "commit": commit(), "machine": machine(), "runs": runs}
-    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    write_markdown(args.out.with_suffix(".md"), markdown(runs, args))
+    write_results(args.out, payload, markdown(payload, args))
     return runs
 
 
