@@ -333,7 +333,9 @@ class MESMO(BayesianAlgorithm):
         pareto = is_non_dominated(objectives[feasible])
         return U[feasible][pareto], objectives[feasible][pareto]
 
-    def front_boxes(self, fronts: list[tuple[Tensor, Tensor]], observed: Tensor) -> Tensor:
+    def front_boxes(
+        self, fronts: list[tuple[Tensor, Tensor]], observed: Tensor, *, constraints: bool = True
+    ) -> Tensor:
         """The ``S x 2 x J x (m + k)`` bounds of the disjoint boxes the predictive is
         truncated to: the region each sampled (feasible) front dominates (``"front"``,
         BoTorch's ``compute_sample_box_decomposition``) or :func:`hypervolume_boxes`
@@ -345,6 +347,7 @@ class MESMO(BayesianAlgorithm):
         Args:
             fronts: The sampled Pareto sets and fronts (:meth:`sampled_fronts`).
             observed: The ``p x m`` observed feasible Pareto front (:meth:`observed_front`).
+            constraints: Whether to extend the boxes to the constraints (else ``m`` wide).
         """
         m = self.problem.num_objectives
         merged = []
@@ -358,7 +361,17 @@ class MESMO(BayesianAlgorithm):
             boxes = hypervolume_boxes(padded, self.ref_point)
         else:
             boxes = compute_sample_box_decomposition(padded)
-        return with_constraints(boxes, self.problem.num_constraints)
+        return with_constraints(boxes, self.problem.num_constraints) if constraints else boxes
+
+    def front_information(
+        self,
+        model: ModelListGP,
+        fronts: list[tuple[Tensor, Tensor]],
+        observed: Tensor,
+        U_pending: Tensor | None,
+    ) -> AcquisitionFunction:
+        """The box measures' acquisition: MES-LB over :meth:`front_boxes`."""
+        return FrontInformation(model, self.front_boxes(fronts, observed), X_pending=U_pending)
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
@@ -367,8 +380,7 @@ class MESMO(BayesianAlgorithm):
         if self.information != "maxima":
             initial, observed = self.observed_front(U, Y)
             fronts = self.sampled_fronts(model, seed, initial=initial)
-            boxes = self.front_boxes(fronts, observed)
-            acqf = FrontInformation(model, boxes, X_pending=U_pending)
+            acqf = self.front_information(model, fronts, observed, U_pending)
             sets = torch.cat([X for X, _ in fronts])
             return self.maximize_from(
                 acqf, q, sets, seed=seed, U_pending=U_pending, guard=self.guard

@@ -259,6 +259,41 @@ def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_r
     assert torch.cdist(first, first)[0, 1] > 1e-6
 
 
+def test_mesmoc_probability_weighs_the_objectives_information_by_feasibility():
+    from botorch.models import ModelListGP
+
+    from mobo.algorithms.mesmo import FrontInformation
+
+    problem, X, outcomes = observed_toy(12, 1)
+    Y, C = problem.split_outcomes(outcomes)
+    options = {"n_initial": 4, "feasibility": "probability", **FAST_MESMOC}
+    algorithm = mobo.make_algorithm("mesmoc", problem, **options)
+    U, outcomes = problem.to_unit(X), torch.cat([Y, C], -1)
+    model = algorithm.fit_model(U, outcomes)
+    initial, observed = algorithm.observed_front(U, outcomes)
+    fronts = algorithm.sampled_fronts(model, 0, initial=initial)
+    acqf = algorithm.front_information(model, fronts, observed, None)
+    boxes = algorithm.front_boxes(fronts, observed, constraints=False)
+    assert boxes.shape[-1] == 2  # the objectives only: feasibility enters as a weight
+    points = torch.rand(64, 1, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        information = FrontInformation(ModelListGP(*model.models[:2]), boxes)(points)
+        constraint = model.models[2].posterior(points)
+        z = -constraint.mean.squeeze(-1).squeeze(-1) / constraint.variance.sqrt().squeeze()
+        feasible = torch.distributions.Normal(0.0, 1.0).cdf(z)
+        value = acqf(points)
+    assert ((feasible > 0.05) & (feasible < 0.95)).sum() >= 5  # the weight matters here
+    torch.testing.assert_close(value.exp(), information.clamp_min(1e-12) * feasible)
+    first = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
+    again = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    assert torch.cdist(first, first)[0, 1] > 1e-6
+    with pytest.raises(ValueError, match=r"feasibility must be one of \['boxes', 'probability'\]"):
+        mobo.make_algorithm("mesmoc", problem, feasibility="mean")
+    with pytest.raises(ValueError, match=r"feasibility must be one of \['mean', 'probability'\]"):
+        mobo.make_algorithm("mesmoc", problem, feasibility="boxes", information="maxima")
+
+
 def test_mesmoc_penalizes_points_whose_mean_is_infeasible():
     from mobo.algorithms.mesmoc import PENALTY, ConstrainedMaxValueEntropyAcquisition
 
