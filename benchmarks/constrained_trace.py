@@ -21,6 +21,7 @@ DiscBrake, and which evaluations make the difference is not visible in final fig
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -43,6 +44,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n-initial", type=int, default=10)
     parser.add_argument("--late", type=int, default=30, help="first evaluation counted late")
     parser.add_argument("--near", type=float, default=2.0, help="near the boundary: c > -near")
+    parser.add_argument(
+        "--algorithm-options",
+        type=json.loads,
+        default={},
+        help="""JSON of per-algorithm options, e.g. '{"mesmoc": {"feasibility": "probability"}}'""",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     args.command = command_line("constrained_trace.py", argv)
@@ -51,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def trace(problem_name: str, algorithm: str, seed: int, args: argparse.Namespace) -> dict:
     problem = mobo.problems.make(problem_name)
-    result = search(problem, algorithm, seed, args)
+    result = search(problem, algorithm, seed, args, **args.algorithm_options.get(algorithm, {}))
     U = problem.to_unit(result.X)
     hv = result.hypervolume
     steps = []

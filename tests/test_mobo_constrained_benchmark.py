@@ -93,3 +93,15 @@ def test_trace_records_each_evaluation_of_the_same_run(tmp_path):
     stored = json.loads(out.with_suffix(".json").read_text())
     assert stored["runs"][0]["steps"] == steps
     assert "constrained_trace.py --algorithms sobol" in out.with_suffix(".md").read_text()
+
+
+def test_trace_passes_each_algorithm_its_options(tmp_path):
+    """``--algorithm-options`` reach the traced algorithm (an option it does not take is
+    refused by name), so a variant is traced as the benchmark runs it."""
+    argv = [
+        "--algorithms", "sobol", "--problems", "ConstrainedBraninCurrin", "--seeds", "1",
+        "--evals", "8", "--n-initial", "6", "--algorithm-options", '{"sobol": {"bogus": 1}}',
+        "--out", str(tmp_path / "trace"),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="bogus"):
+        load_benchmark("constrained_trace").main(argv)
