@@ -28,9 +28,10 @@ expected improvement is weighed in constrained BO (``log I + sum_i log P(c_i <= 
 default's information is about ``-log P(c > 0)`` where the objectives surely improve, so it
 is largest deep inside the feasible region: its late evaluations stop further from a
 constraint boundary on which the front lies (median largest constraint value -0.24 to
--0.33 on ConstrainedBraninCurrin, against -0.08 to -0.13 for this variant and for
-qLogNEHVI). It ends higher on ConstrainedBraninCurrin and DiscBrake (every seed) and lower
-on C2DTLZ2 (12 inputs), so it is not the default (``mesmoc_information.md``, "Information
+-0.33 on ConstrainedBraninCurrin, against -0.10 to -0.13 for this variant and for
+qLogNEHVI). Over 5 seeds it ends higher on ConstrainedBraninCurrin and DiscBrake (601.7 and
+11.02 against 599.9 and 10.99; qLogNEHVI 603.7 and 11.08) and lower on C2DTLZ2 (12 inputs:
+0.3576 against 0.3658), so it is not the default (``mesmoc_information.md``, "Information
 times the probability of feasibility"). In the maxima form only:
 
 * ``y*_j^s`` is raised to the best *feasible* observation, and ``s*_i^s`` to the largest
