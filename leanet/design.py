@@ -41,7 +41,9 @@ spread; MF-OSEMO over fine-tune epochs reached single-fidelity qLogNEHVI's hyper
 sooner on the ConvNet only (whether a cheap fidelity ranks designs: ``design_fidelity.md``),
 not with ``continue_fidelities`` on VGG-16 (medians 0.0605-0.0610 against 0.0611). Re-run
 at today's code on one machine (``design_search_convnet_today/``), the ConvNet's
-single-fidelity qLogNEHVI fell below random designs (0.0559 against 0.0637; MF-OSEMO 0.0670).
+single-fidelity qLogNEHVI fell below random designs (0.0559 against 0.0637; MF-OSEMO 0.0670);
+VGG-16's did not (``design_search_vgg_today/``: 0.0613 against 0.0576; MF-OSEMO 0.0615,
+which reached qLogNEHVI's figure sooner over all runs there).
 """
 
 from __future__ import annotations
