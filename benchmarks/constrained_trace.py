@@ -21,7 +21,6 @@ DiscBrake, and which evaluations make the difference is not visible in final fig
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -31,25 +30,20 @@ import torch
 import mobo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mobo_constrained import search  # noqa: E402  (a sibling script)
+from mobo_algorithms import add_run_arguments  # noqa: E402  (sibling scripts)
+from mobo_constrained import ALGORITHMS, PROBLEMS, search  # noqa: E402
 from provenance import command_line, commit, machine, write_results  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--problems", nargs="+", default=["ConstrainedBraninCurrin"])
-    parser.add_argument("--algorithms", nargs="+", default=["mesmoc", "qlognehvi"])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1")
-    parser.add_argument("--evals", type=int, default=50)
-    parser.add_argument("--n-initial", type=int, default=10)
+    # The benchmark's own run arguments (the runs traced are its runs), with smaller defaults.
+    add_run_arguments(parser, ALGORITHMS, PROBLEMS, '{"mesmoc": {"feasibility": "probability"}}')
+    parser.set_defaults(
+        problems=["ConstrainedBraninCurrin"], algorithms=["mesmoc", "qlognehvi"], seeds=3
+    )
     parser.add_argument("--late", type=int, default=30, help="first evaluation counted late")
     parser.add_argument("--near", type=float, default=2.0, help="near the boundary: c > -near")
-    parser.add_argument(
-        "--algorithm-options",
-        type=json.loads,
-        default={},
-        help="""JSON of per-algorithm options, e.g. '{"mesmoc": {"feasibility": "probability"}}'""",
-    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     args.command = command_line("constrained_trace.py", argv)
