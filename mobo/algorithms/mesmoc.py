@@ -158,14 +158,22 @@ class FeasibleFrontInformation(AcquisitionFunction):
 
     Args:
         model: The fitted ``m + k``-output model (objectives, then constraint values).
-        information: The objectives' information (a :class:`FrontInformation` on the
-            objectives' models).
+        boxes: The ``S x 2 x J x m`` objective-only boxes
+            (:meth:`~mobo.algorithms.mesmo.MESMO.front_boxes` with ``constraints=False``).
         num_objectives: ``m``.
+        X_pending: Pending points, as BoTorch's acquisitions take them.
     """
 
-    def __init__(self, model: ModelListGP, information: AcquisitionFunction, num_objectives: int):
+    def __init__(
+        self,
+        model: ModelListGP,
+        boxes: Tensor,
+        num_objectives: int,
+        X_pending: Tensor | None = None,
+    ):
         super().__init__(model=model)
-        self.information = information
+        objectives = ModelListGP(*model.models[:num_objectives])
+        self.information = FrontInformation(objectives, boxes, X_pending=X_pending)
         self.constraint_model = ModelListGP(*model.models[num_objectives:])
 
     def set_X_pending(self, X_pending: Tensor | None = None) -> None:
@@ -311,11 +319,10 @@ class MESMOC(MESMO):
         objectives' information times the probability of feasibility."""
         if self.feasibility != "probability" or not self.problem.num_constraints:
             return super().front_information(model, fronts, observed, U_pending)
-        m = self.problem.num_objectives
         boxes = self.front_boxes(fronts, observed, constraints=False)
-        objectives = ModelListGP(*model.models[:m])
-        information = FrontInformation(objectives, boxes, X_pending=U_pending)
-        return FeasibleFrontInformation(model, information, m)
+        return FeasibleFrontInformation(
+            model, boxes, self.problem.num_objectives, X_pending=U_pending
+        )
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
