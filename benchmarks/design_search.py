@@ -266,8 +266,8 @@ def label(method: str, args) -> str:
     return f"{method}+dense{args.dense_points}" if args.dense_points else method
 
 
-def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
-    method, _, variant = method.partition("+")
+def run_one(arch: str, method_name: str, seed: int, setup: dict, args) -> dict:
+    method, _, variant = method_name.partition("+")
     if variant not in ("", "warm"):
         raise ValueError(f"unknown variant {variant!r} of {method!r} (known: 'warm')")
     problem = make_problem(arch, setup, args, method)
@@ -306,7 +306,7 @@ def run_one(arch: str, method: str, seed: int, setup: dict, args) -> dict:
     evaluated = test_front(problem, [problem.decode(x)[0] for x in result.pareto_X], setup, tests)
     return {
         "network": setup["name"],
-        "method": label(method + (f"+{variant}" if variant else ""), args),
+        "method": label(method_name, args),
         "seed": seed,
         "n_initial": args.n_initial,
         "evaluations": result.n_evaluations,
