@@ -89,6 +89,13 @@ FEASIBILITY_RULES = {"maxima": ("mean", "probability"), "boxes": ("boxes", "prob
 CONSTRAINT_INFORMATION = ("floored", "front", "none")
 
 
+def log_probability_feasible(mean: Tensor, sigma: Tensor) -> Tensor:
+    """``sum_i log P(c_i(x) <= 0)`` under independent Gaussian predictives of the ``k``
+    constraint values (last dimension), in log space so that it stays usable as a weight
+    where feasibility is nearly impossible."""
+    return log_ndtr(-mean / sigma).sum(dim=-1)
+
+
 class ConstrainedMaxValueEntropyAcquisition(MaxValueEntropyMOAcquisition):
     """MESMOC's acquisition for fixed sampled maxima (analytic, ``q = 1``).
 
@@ -140,7 +147,7 @@ class ConstrainedMaxValueEntropyAcquisition(MaxValueEntropyMOAcquisition):
         )
         violation = torch.zeros_like(information)
         if self.feasibility == "probability":
-            information = information + log_ndtr(-constraint_mean / sigma[..., m:]).sum(dim=-1)
+            information = information + log_probability_feasible(constraint_mean, sigma[..., m:])
         else:
             violation = (constraint_mean / self.constraint_scale).clamp_min(0.0).sum(dim=-1)
         if self.front is not None and self.front.shape[0]:
@@ -185,8 +192,7 @@ class FeasibleFrontInformation(AcquisitionFunction):
         posterior = self.constraint_model.posterior(X)
         mean = posterior.mean.squeeze(-2)
         sigma = posterior.variance.squeeze(-2).clamp_min(1e-18).sqrt()
-        log_feasible = log_ndtr(-mean / sigma).sum(dim=-1)
-        return self.information(X).clamp_min(1e-12).log() + log_feasible
+        return self.information(X).clamp_min(1e-12).log() + log_probability_feasible(mean, sigma)
 
 
 @register
