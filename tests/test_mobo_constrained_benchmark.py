@@ -55,6 +55,26 @@ def test_table_is_the_median_and_range_of_feasible_hypervolume(bench):
     assert out.with_suffix(".png").stat().st_size > 0
 
 
+def test_over_evaluations_table_is_the_median_trace_at_each_checkpoint(bench):
+    module, argv, out, rows = bench
+    args = module.parse_args(argv)
+    # 6 initial + 6 model-based: the initial design's end, then each quarter (rounded down).
+    assert module.checkpoints(args) == [6, 7, 9, 10, 12]
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    md = out.with_suffix(".md").read_text()
+    assert "| problem | algorithm | n = 6 | n = 7 | n = 9 | n = 10 | n = 12 |" in md
+    for row in rows:
+        mine = [r for r in runs if r["algorithm"] == row["algorithm"]]
+        expected = {
+            n: statistics.median(r["feasible_hv"][n - 1] or 0.0 for r in mine)
+            for n in (6, 7, 9, 10, 12)
+        }
+        assert row["median_at"] == pytest.approx(expected)
+        assert row["median_at"][12] == pytest.approx(row["median_hv"])
+        cells = " | ".join(f"{expected[n]:.4g}" for n in (6, 7, 9, 10, 12))
+        assert f"| ConstrainedBraninCurrin | {row['algorithm']} | {cells} |" in md
+
+
 def test_a_second_invocation_resumes(bench):
     module, argv, out, _ = bench
     store = out.with_suffix(".json")
