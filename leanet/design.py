@@ -49,7 +49,6 @@ which reached qLogNEHVI's figure sooner over all runs there).
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
@@ -68,7 +67,7 @@ from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_reso
 from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet
 from leanet.problem import LOG_DECADES, log_unit_to_thresholds, thresholds_to_log_unit
-from leanet.train import evaluate, fine_tune
+from leanet.train import check_fine_tune_options, evaluate
 from mobo.problem import Problem
 
 __all__ = ["Design", "DesignProblem"]
@@ -207,9 +206,7 @@ class DesignProblem(Problem):
             cache=cache,
         )
         get_platform(platform)  # an unknown name fails here, not at the first evaluation
-        unknown = set(fine_tune_options or {}) - set(inspect.signature(fine_tune).parameters)
-        if unknown:
-            raise TypeError(f"fine_tune_options: leanet.fine_tune takes no {sorted(unknown)}")
+        check_fine_tune_options(fine_tune_options or {}, "fine_tune_options")
         self.cost_objective = cost
         self.measure_inputs, self.measure_repeats = measure_inputs, measure_repeats
         self._measured: dict[str, MeasuredCost] = {}

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -326,6 +327,35 @@ def _distillation(student: Tensor, teacher: Tensor, temperature: float) -> Tenso
     )
 
 
+#: fine_tune's numeric settings: the bound each must keep, and whether it may equal it.
+_FINE_TUNE_BOUNDS = {
+    "distill": (0.0, True),
+    "temperature": (0.0, False),
+    "lr": (0.0, False),
+    "weight_decay": (0.0, True),
+}
+
+
+def check_fine_tune_options(options: Mapping[str, Any], what: str = "fine_tune") -> None:
+    """Refuse :func:`fine_tune` options it does not take, or numeric ones out of range,
+    before anything trains: a design search would otherwise learn of it one failed design
+    at a time (each after its heads were fitted)."""
+    unknown = set(options) - set(inspect.signature(fine_tune).parameters)
+    if unknown:
+        raise TypeError(f"{what}: leanet.fine_tune takes no {sorted(unknown)}")
+    for name, (low, inclusive) in _FINE_TUNE_BOUNDS.items():
+        value = options.get(name, low + 1.0)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not (value >= low if inclusive else value > low):
+            hint = ""
+            if isinstance(value, tuple | list):  # e.g. a study recipe's weights to choose among
+                hint = " (one value a run: to compare several, fine-tune once per value)"
+            raise ValueError(
+                f"{what}: {name} must be a number {'>=' if inclusive else '>'} {low:g}, "
+                f"got {value!r}{hint}"
+            )
+
+
 def fine_tune(
     net: LEANet,
     train: Dataset,
@@ -379,6 +409,9 @@ def fine_tune(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    check_fine_tune_options(
+        {"distill": distill, "temperature": temperature, "lr": lr, "weight_decay": weight_decay}
+    )
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be >= 1 or None, got {patience}")
     if val is not None and (until is not None or resume is not None):

@@ -398,6 +398,12 @@ def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits
         ({"seed": "0"}, "seed must be an int >= 0"),
         ({"fine_tune_epochs": (0, 2), "fidelity_costs": (5, 1)}, "fidelity_costs must ascend"),
         ({"platform": "nope"}, "unknown platform 'nope'"),
+        # A study recipe's weights to choose among: every design would fail in fine_tune.
+        (
+            {"fine_tune_options": {"distill": (1.0, 0.0)}},
+            r"fine_tune_options: distill must be a number >= 0, got \(1.0, 0.0\) \(one value",
+        ),
+        ({"fine_tune_options": {"lr": 0}}, "fine_tune_options: lr must be a number > 0, got 0"),
     ],
 )
 def test_settings_that_would_fail_or_mislead_later_are_refused_at_once(

@@ -395,3 +395,23 @@ def test_a_failed_save_leaves_the_old_file_whole_and_no_partial_file(tmp_path):
         atomic_save({"v": lambda: 2}, path)
     assert torch.load(path) == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ({"distill": (1.0, 0.0)}, r"distill must be a number >= 0, got \(1.0, 0.0\) \(one value"),
+        ({"distill": -0.5}, "distill must be a number >= 0, got -0.5"),
+        ({"temperature": 0.0}, "temperature must be a number > 0"),
+        ({"lr": True}, "lr must be a number > 0, got True"),
+        ({"weight_decay": "0.1"}, "weight_decay must be a number >= 0"),
+    ],
+)
+def test_fine_tune_refuses_bad_numbers_before_training(
+    digits, trained_digits_convnet, option, message
+):
+    net = _fitted_net(trained_digits_convnet[0], digits)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError, match=f"fine_tune: {message}"):
+        fine_tune(net, digits.train, epochs=1, patience=None, progress=False, **option)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
