@@ -228,7 +228,11 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
     costs = None
     if method in MULTI_FIDELITY and not args.build_costs:
         costs = [float(args.head_epochs + e) for e in epochs]
-    options = {"lr": recipe.lr, "distill": recipe.distill, "weight_decay": recipe.weight_decay}
+    # A study recipe may list distillation weights to choose among on validation
+    # (MobileNet's, since 61e5368); a design is trained once, with the first weight, the one
+    # the recorded MobileNet searches used: choosing would train every design once per weight.
+    distill = recipe.distill[0] if isinstance(recipe.distill, tuple) else recipe.distill
+    options = {"lr": recipe.lr, "distill": distill, "weight_decay": recipe.weight_decay}
     return DesignProblem(
         setup["base"],
         setup["data"],
@@ -298,6 +302,12 @@ def run_one(arch: str, method_name: str, seed: int, setup: dict, args) -> dict:
                 callbacks.append(DenseFronts(args.dense_points, args.reference_samples))
             result = study.optimize(args.max_evals, show_progress=False, callbacks=callbacks)
     spent = charged(study)
+    failed = [e for e in study.evaluations if e.failed]
+    if failed:  # the warnings are silenced above; a failed design must not pass unseen
+        study_networks.log(
+            f"{setup['name']}, {method_name}, seed {seed}: {len(failed)} of "
+            f"{len(study.evaluations)} evaluations failed, the first with: {failed[0].error}"
+        )
     designs = {}  # the target-fidelity designs: what the result's front may use
     for design, _ in problem.decode(result.X[problem.at_target(result.X)]):
         designs.setdefault(design.key, design)
@@ -310,6 +320,7 @@ def run_one(arch: str, method_name: str, seed: int, setup: dict, args) -> dict:
         "seed": seed,
         "n_initial": args.n_initial,
         "evaluations": result.n_evaluations,
+        "failed_evaluations": len(failed),
         "designs": len(designs),
         "designs_trained": len(problem.train_seconds),
         "trained_designs": sorted(problem.train_seconds),

@@ -51,6 +51,7 @@ def test_a_run_stops_at_its_budget_and_polishes_the_designs_it_used(setup, tmp_p
     assert stopped["evaluations"] == 1  # the first tell already spent the budget
     run = module.run_one("convnet", "sobol", 0, setup, _args(tmp_path, budget=1e9))
     assert run["evaluations"] == 3
+    assert run["failed_evaluations"] == 0
     assert 1 <= run["designs"] <= 3
     assert run["charged_seconds"] > 0
     assert set(run["front_designs"]) <= set(run["used_designs"])
@@ -353,3 +354,16 @@ def test_the_plot_draws_the_lowest_seed_that_has_a_front():
     ]
     assert report.plotted_seed(runs, "n") == 6
     assert report.plotted_seed(runs, "other") is None
+
+
+def test_a_recipe_that_chooses_among_distillation_weights_trains_designs_with_its_first(
+    setup, tmp_path
+):
+    """MobileNet's study recipe lists weights (1, 0) to choose among on validation; a design
+    is trained once, with the first (a tuple made every design fail in fine_tune)."""
+    module = load_benchmark("design_search")
+    recipe = load_benchmark("study_networks").FINE_TUNE["mobilenet"]
+    assert isinstance(recipe.distill, tuple)
+    problem = module.make_problem("mobilenet", setup, _args(tmp_path, budget=1e9))
+    assert problem.fine_tune_options["distill"] == recipe.distill[0] == 1.0
+    assert problem.fine_tune_options["lr"] == recipe.lr
