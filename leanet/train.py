@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -345,7 +346,7 @@ def check_fine_tune_options(options: Mapping[str, Any], what: str = "fine_tune")
         raise TypeError(f"{what}: leanet.fine_tune takes no {sorted(unknown)}")
     for name, (low, inclusive) in _FINE_TUNE_BOUNDS.items():
         value = options.get(name, low + 1.0)
-        number = isinstance(value, int | float) and not isinstance(value, bool)
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # NumPy's too
         if not number or not (value >= low if inclusive else value > low):
             hint = ""
             if isinstance(value, tuple | list):  # e.g. a study recipe's weights to choose among

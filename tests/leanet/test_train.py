@@ -415,3 +415,13 @@ def test_fine_tune_refuses_bad_numbers_before_training(
     with pytest.raises(ValueError, match=f"fine_tune: {message}"):
         fine_tune(net, digits.train, epochs=1, patience=None, progress=False, **option)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_fine_tune_options_take_numpy_numbers():
+    import numpy as np
+
+    from leanet.train import check_fine_tune_options
+
+    check_fine_tune_options({"lr": np.float32(1e-3), "distill": np.float64(0.5)})  # no error
+    with pytest.raises(ValueError, match="lr must be a number > 0, got nan"):
+        check_fine_tune_options({"lr": float("nan")})
