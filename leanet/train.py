@@ -332,7 +332,7 @@ def _distillation(student: Tensor, teacher: Tensor, temperature: float) -> Tenso
 _FINE_TUNE_BOUNDS = {
     "distill": (0.0, True),
     "temperature": (0.0, False),
-    "lr": (0.0, False),
+    "lr": (0.0, True),  # 0 is allowed: a run that changes nothing (tests use it)
     "weight_decay": (0.0, True),
 }
 

@@ -403,7 +403,7 @@ def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits
             {"fine_tune_options": {"distill": (1.0, 0.0)}},
             r"fine_tune_options: distill must be a number >= 0, got \(1.0, 0.0\) \(one value",
         ),
-        ({"fine_tune_options": {"lr": 0}}, "fine_tune_options: lr must be a number > 0, got 0"),
+        ({"fine_tune_options": {"lr": -1}}, "fine_tune_options: lr must be a number >= 0, got -1"),
     ],
 )
 def test_settings_that_would_fail_or_mislead_later_are_refused_at_once(

@@ -403,7 +403,7 @@ def test_a_failed_save_leaves_the_old_file_whole_and_no_partial_file(tmp_path):
         ({"distill": (1.0, 0.0)}, r"distill must be a number >= 0, got \(1.0, 0.0\) \(one value"),
         ({"distill": -0.5}, "distill must be a number >= 0, got -0.5"),
         ({"temperature": 0.0}, "temperature must be a number > 0"),
-        ({"lr": True}, "lr must be a number > 0, got True"),
+        ({"lr": True}, "lr must be a number >= 0, got True"),
         ({"weight_decay": "0.1"}, "weight_decay must be a number >= 0"),
     ],
 )
@@ -423,5 +423,5 @@ def test_fine_tune_options_take_numpy_numbers():
     from leanet.train import check_fine_tune_options
 
     check_fine_tune_options({"lr": np.float32(1e-3), "distill": np.float64(0.5)})  # no error
-    with pytest.raises(ValueError, match="lr must be a number > 0, got nan"):
+    with pytest.raises(ValueError, match="lr must be a number >= 0, got nan"):
         check_fine_tune_options({"lr": float("nan")})
