@@ -34,6 +34,13 @@ from torch.special import log_ndtr
 from mobo.problem import DTYPE
 
 
+def log_probability_feasible(mean: Tensor, sigma: Tensor) -> Tensor:
+    """``sum_i log P(c_i(x) <= 0)`` under independent Gaussian predictives of the ``k``
+    constraint values (last dimension), in log space so that it stays usable as a weight
+    where feasibility is nearly impossible."""
+    return log_ndtr(-mean / sigma).sum(dim=-1)
+
+
 def log_interval_probability(lower: Tensor, upper: Tensor) -> Tensor:
     """``log(Phi(upper) - Phi(lower))`` for standardized bounds ``lower < upper`` (either
     may be infinite), without cancellation on either tail."""

@@ -68,8 +68,8 @@ from botorch.models import ModelListGP
 from botorch.models.model import Model
 from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
-from torch.special import log_ndtr
 
+from mobo.algorithms._improvement import log_probability_feasible
 from mobo.algorithms.base import register
 from mobo.algorithms.mesmo import (
     MESMO,
@@ -87,13 +87,6 @@ PENALTY = 1e3
 #: ``"probability"``; with the box measures, ``"boxes"`` or ``"probability"``.
 FEASIBILITY_RULES = {"maxima": ("mean", "probability"), "boxes": ("boxes", "probability")}
 CONSTRAINT_INFORMATION = ("floored", "front", "none")
-
-
-def log_probability_feasible(mean: Tensor, sigma: Tensor) -> Tensor:
-    """``sum_i log P(c_i(x) <= 0)`` under independent Gaussian predictives of the ``k``
-    constraint values (last dimension), in log space so that it stays usable as a weight
-    where feasibility is nearly impossible."""
-    return log_ndtr(-mean / sigma).sum(dim=-1)
 
 
 class ConstrainedMaxValueEntropyAcquisition(MaxValueEntropyMOAcquisition):

@@ -92,9 +92,8 @@ from botorch.utils.multi_objective.box_decompositions.non_dominated import (
 )
 from torch import Tensor
 from torch.distributions import Normal
-from torch.special import log_ndtr
 
-from mobo.algorithms._improvement import ImprovementRegion
+from mobo.algorithms._improvement import ImprovementRegion, log_probability_feasible
 from mobo.algorithms._sampled_fronts import (
     draw_posterior_paths,
     fill_distinct,
@@ -285,9 +284,9 @@ class USeMO(BayesianAlgorithm):
                 posterior = model.posterior(U)
                 sigma_all = posterior.variance.clamp_min(1e-18).sqrt()
                 mean, sigma = posterior.mean[..., :m], sigma_all[..., :m]
-                log_feasible = log_ndtr(-posterior.mean[..., m:] / sigma_all[..., m:]).sum(
-                    dim=-1, keepdim=True
-                )
+                log_feasible = log_probability_feasible(
+                    posterior.mean[..., m:], sigma_all[..., m:]
+                ).unsqueeze(-1)
                 z = (mean - best) / sigma
                 values = []
                 for name in self.acquisitions:
