@@ -70,6 +70,50 @@ def progress(
         print(study.result().summary(), file=sys.stderr, flush=True)
 
 
+class FailureStreak:
+    """A :meth:`Study.optimize` callback that stops the study once ``limit`` evaluations
+    told in this run failed in a row, e.g. a design that fails the same way whatever the
+    algorithm proposes: without it such a study spends its whole budget on failures (which
+    may cost minutes each) before it can say so. ``limit=None``: never stop."""
+
+    def __init__(self, limit: int | None) -> None:
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+            raise TypeError(f"max_failures_in_a_row must be an int or None, got {limit!r}")
+        if limit is not None and limit <= 0:
+            raise ValueError(f"max_failures_in_a_row must be positive, got {limit}")
+        self.limit, self.first, self.errors = limit, 0, []
+
+    def start(self, study: Study) -> None:
+        self.first, self.errors = study.n_evaluated, []  # a resumed journal's count nothing
+
+    def __call__(self, study: Study, evaluations: list[Evaluation]) -> None:
+        if self.limit is None:
+            return
+        streak = []
+        for evaluation in reversed(study.evaluations[self.first :]):
+            if not evaluation.failed:
+                break
+            streak.append(evaluation)
+        if len(streak) >= self.limit:
+            self.errors = [e.error for e in reversed(streak)]
+            study.stop()
+
+    def error_message(self, study: Study) -> str | None:
+        """Why the study stopped, or None if this guard did not stop it."""
+        if not self.errors:
+            return None
+        distinct = list(dict.fromkeys(self.errors))
+        kept = "kept in its journal" if study._journal is not None else "kept"
+        return (
+            f"the last {len(self.errors)} evaluations of {study.problem.name!r} failed in a "
+            f"row, so the study stopped before its budget; "
+            f"{'the error' if len(distinct) == 1 else 'the errors'}: {'; '.join(distinct[:3])}"
+            f". Its {study.n_evaluated} evaluations are {kept}: fix the cause and call "
+            f"optimize() again to go on, or pass max_failures_in_a_row=None to go on through "
+            f"failures."
+        )
+
+
 def study_hypervolume(study: Study) -> float:
     """The hypervolume of the study's counted evaluations (for the bar)."""
     Y = counted_objectives(study.problem, study.X, study.Y, study.C)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
+from mobo.evaluate import FailureStreak
 from mobo.journal import JournalError, JournalRecoveryWarning, check_same_problem, read_journal
 from mobo.problem import Problem
 from mobo.result import Result
@@ -33,6 +34,7 @@ def optimize(
     executor: Executor | None = None,
     asynchronous: bool = False,
     timeout: float | None = None,
+    max_failures_in_a_row: int | None = 10,
     **algorithm_options: Any,
 ) -> Result:
     """Optimize ``problem`` in one call and return the :class:`~mobo.result.Result`.
@@ -56,6 +58,8 @@ def optimize(
             as they complete (see :meth:`Study.optimize`).
         asynchronous: With an executor, keep ``batch_size`` evaluations in flight.
         timeout: With an executor, seconds after which an evaluation counts as failed.
+        max_failures_in_a_row: Stop with :class:`~mobo.study.StudyFailedError` once this
+            many evaluations failed in a row (None: go on through failures).
         **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
     """
     if n_evals is None and max_cost is None:
@@ -65,6 +69,7 @@ def optimize(
     check_max_cost(max_cost)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
+    FailureStreak(max_failures_in_a_row)  # refuses a bad limit before any file is written
     if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
         check_resumable(journal, problem, algorithm, seed, **algorithm_options)
         study = Study.load(journal, problem, **algorithm_options)
@@ -80,6 +85,7 @@ def optimize(
             executor=executor,
             asynchronous=asynchronous,
             timeout=timeout,
+            max_failures_in_a_row=max_failures_in_a_row,
         )
 
 

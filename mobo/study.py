@@ -28,7 +28,7 @@ from torch import Tensor
 
 from mobo.algorithms import make_algorithm
 from mobo.asked import AskedPoints
-from mobo.evaluate import progress, run_here, run_on_executor
+from mobo.evaluate import FailureStreak, progress, run_here, run_on_executor
 from mobo.journal import (
     Journal,
     JournalError,
@@ -45,7 +45,8 @@ Callback = Callable[["Study", list[Evaluation]], None]
 
 
 class StudyFailedError(RuntimeError):
-    """Every evaluation of a study failed: there is no result to return."""
+    """Every evaluation of a study failed (there is no result to return), or its last ones
+    failed in a row (``max_failures_in_a_row``), so it stopped before its budget."""
 
 
 class Study:
@@ -386,6 +387,7 @@ class Study:
         executor: Executor | None = None,
         asynchronous: bool = False,
         timeout: float | None = None,
+        max_failures_in_a_row: int | None = 10,
     ) -> Result:
         """Ask, evaluate and tell until ``n_evals`` evaluations (in all) are done, or
         their cost reaches ``max_cost``.
@@ -430,6 +432,9 @@ class Study:
             timeout: With an executor, seconds an evaluation may take from submission;
                 a late one is recorded as failed (its future cancelled, which stops it
                 on Dask but not in a running thread). None: wait as long as it takes.
+            max_failures_in_a_row: Stop and raise :class:`StudyFailedError` once this
+                many evaluations told in this call failed in a row, rather than spend the
+                rest of the budget on a cause that no proposal escapes. None: go on.
 
         Returns:
             The study's :class:`~mobo.result.Result`.
@@ -452,6 +457,7 @@ class Study:
             raise ValueError("asynchronous and timeout need an executor")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        streak = FailureStreak(max_failures_in_a_row)  # checked before the budget is journaled
         if (n_evals, max_cost, batch_size) != (self.n_evals, self.max_cost, self.batch_size):
             self.n_evals, self.max_cost, self.batch_size = n_evals, max_cost, batch_size
             if self._journal is not None:
@@ -460,11 +466,13 @@ class Study:
                     budget["max_cost"] = max_cost
                 self._journal.append(budget)
         self._stop = False
-        with progress(self, callbacks, show_progress) as after_tell:
+        with progress(self, [*callbacks, streak], show_progress) as after_tell:
             if executor is None:
                 run_here(self, batch_size, after_tell)
             else:
                 run_on_executor(self, executor, batch_size, asynchronous, timeout, after_tell)
+        if (why := streak.error_message(self)) is not None:
+            raise StudyFailedError(why)
         if self.evaluations and all(e.failed for e in self.evaluations):
             first = self.evaluations[0]
             raise StudyFailedError(

@@ -192,6 +192,78 @@ def test_a_study_whose_every_evaluation_failed_raises_with_the_first_error():
         mobo.optimize(_problem(broken), "random", n_evals=4, show_progress=False)
 
 
+class _BreaksAfter:
+    """A toy objective that works for its first ``good`` calls, then raises until fixed."""
+
+    def __init__(self, good: int) -> None:
+        self.good, self.calls, self.fixed = good, 0, False
+
+    def __call__(self, X):
+        self.calls += 1
+        if self.calls > self.good and not self.fixed:
+            raise RuntimeError("the licence server is down")
+        return _f(X)
+
+
+def test_a_study_stops_after_failures_in_a_row_and_resumes_once_fixed(tmp_path):
+    objective, path = _BreaksAfter(good=4), tmp_path / "study.jsonl"
+    problem = _problem(objective)
+    with pytest.raises(mobo.StudyFailedError, match=r"last 10 evaluations.*in a row") as err:
+        mobo.optimize(problem, "random", n_evals=60, journal=path, show_progress=False)
+    assert "licence server is down" in str(err.value) and "journal" in str(err.value)
+    assert objective.calls == 14  # 4 evaluations, then 10 failures: not 60
+    objective.fixed = True  # what was computed is kept: the journal resumes to the budget
+    result = mobo.optimize(problem, "random", n_evals=60, journal=path, show_progress=False)
+    assert result.n_evaluations == 60 and int(result.failed.sum()) == 10
+    assert not result.failed[:4].any() and result.failed[4:14].all()
+
+
+def test_the_failure_streak_counts_this_call_only_and_can_be_turned_off(tmp_path):
+    objective, path = _BreaksAfter(good=0), tmp_path / "study.jsonl"
+    with pytest.raises(mobo.StudyFailedError, match="last 10 evaluations"):
+        mobo.optimize(_problem(objective), "random", n_evals=60, journal=path, show_progress=False)
+    with pytest.raises(mobo.StudyFailedError, match="last 3 evaluations"):
+        mobo.optimize(  # resumed after 10 failures: 3 more, not 0
+            _problem(objective),
+            "random",
+            n_evals=60,
+            journal=path,
+            show_progress=False,
+            max_failures_in_a_row=3,
+        )
+    assert objective.calls == 13
+    with pytest.raises(mobo.StudyFailedError, match="all 20 evaluations"):
+        mobo.optimize(
+            _problem(_BreaksAfter(good=0)),
+            "random",
+            n_evals=20,
+            show_progress=False,
+            max_failures_in_a_row=None,
+        )
+
+
+@pytest.mark.parametrize(
+    ("limit", "error", "match"),
+    [
+        (0, ValueError, "max_failures_in_a_row must be positive, got 0"),
+        (2.5, TypeError, "max_failures_in_a_row must be an int or None, got 2.5"),
+        (True, TypeError, "max_failures_in_a_row must be an int or None, got True"),
+    ],
+)
+def test_a_bad_failure_limit_is_refused_before_any_file_is_created(tmp_path, limit, error, match):
+    path = tmp_path / "study.jsonl"
+    with pytest.raises(error, match=match):
+        mobo.optimize(
+            _problem(),
+            "random",
+            n_evals=5,
+            journal=path,
+            show_progress=False,
+            max_failures_in_a_row=limit,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_n_evals_zero_is_refused_before_any_file_is_created(tmp_path):
     path = tmp_path / "zero.jsonl"
     with pytest.raises(ValueError, match="n_evals must be a positive int, got 0"):
