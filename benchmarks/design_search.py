@@ -113,7 +113,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=10,
         help="Sobol points before a model-based method's first proposal (mobo's default, "
-        "2 (d + 1) = 20 here, leaves no model-based step in a budget of 14 designs)",
+        "2 (d + 1) = 20 here, leaves no model-based step in a budget of 14 designs); told "
+        "dense-front points count among them unless --dense-extra",
     )
     parser.add_argument(
         "--rerun", nargs="+", default=[], help="methods whose kept runs are dropped and rerun"
@@ -178,6 +179,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="tell the optimizer this many points of each newly built design's dense "
         "validation front (thresholds searched inside each candidate; runs are labelled "
         "<method>+dense<K>)",
+    )
+    parser.add_argument(
+        "--dense-extra",
+        action="store_true",
+        help="with --dense-points: tell them as extras, so --n-initial counts designs, not "
+        "told points (runs labelled <method>+dense<K>+extra)",
     )
     parser.add_argument("--reference-samples", type=int, default=20_000)
     parser.add_argument(
@@ -251,11 +258,12 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
 
 def label(method: str, args) -> str:
     """The name of a method's runs:
-    ``<method>[+ft<N>][+build][+cont[+promote]][+end][+share<S>][+dense<K>]``, ``+ft<N>`` for
-    ``mfosemo`` or ``momf`` with a cheap fidelity other than the recorded runs' 2 epochs,
-    ``+build`` for them with ``--build-costs``, ``+cont`` with ``--continue-fidelities``
-    (``+promote`` unless ``--no-promote``), ``+end`` with ``--budget-end``, ``+share<S>``
-    with ``--target-share``, ``+dense<K>`` when told dense-front points."""
+    ``<method>[+ft<N>][+build][+cont[+promote]][+end][+share<S>][+dense<K>[+extra]]``,
+    ``+ft<N>`` for ``mfosemo`` or ``momf`` with a cheap fidelity other than the recorded
+    runs' 2 epochs, ``+build`` for them with ``--build-costs``, ``+cont`` with
+    ``--continue-fidelities`` (``+promote`` unless ``--no-promote``), ``+end`` with
+    ``--budget-end``, ``+share<S>`` with ``--target-share``, ``+dense<K>`` when told
+    dense-front points (``+extra`` when told as extras, ``--dense-extra``)."""
     mf = method in MULTI_FIDELITY
     if mf and args.fidelity_epochs != DEFAULT_FIDELITY_EPOCHS:
         method += f"+ft{args.fidelity_epochs}"
@@ -267,7 +275,10 @@ def label(method: str, args) -> str:
         method += "+end"
     if mf and getattr(args, "target_share", 0.0):
         method += f"+share{args.target_share:g}"
-    return f"{method}+dense{args.dense_points}" if args.dense_points else method
+    if not args.dense_points:
+        return method
+    extra = "+extra" if getattr(args, "dense_extra", False) else ""
+    return f"{method}+dense{args.dense_points}{extra}"
 
 
 def run_one(arch: str, method_name: str, seed: int, setup: dict, args) -> dict:
@@ -299,7 +310,10 @@ def run_one(arch: str, method_name: str, seed: int, setup: dict, args) -> dict:
             if method == "mfosemo" and getattr(args, "budget_end", False):
                 callbacks.append(BudgetLeft(problem, charged, args.budget))
             if args.dense_points:
-                callbacks.append(DenseFronts(args.dense_points, args.reference_samples))
+                extra = getattr(args, "dense_extra", False)
+                callbacks.append(
+                    DenseFronts(args.dense_points, args.reference_samples, extra=extra)
+                )
             result = study.optimize(args.max_evals, show_progress=False, callbacks=callbacks)
     spent = charged(study)
     failed = [e for e in study.evaluations if e.failed]

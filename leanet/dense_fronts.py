@@ -40,6 +40,10 @@ class DenseFronts:
     Args:
         k: Points per design, evenly spread along the front by energy (both ends included).
         n_samples: Samples of each of the dense search's two searches.
+        extra: Tell the points as extras (``Study.tell(..., extra=True)``), so the
+            algorithm's initial design counts designs rather than told points. Off by
+            default, as in the recorded searches: there the dense points counted, and an
+            ``n_initial`` of 10 ended the initial design after two designs.
 
     Use as ``study.optimize(n, callbacks=[DenseFronts(5)])`` (or ``mobo.optimize``). When a
     study starts or resumes (:meth:`start`), a design it evaluated whose dense points are not
@@ -47,12 +51,12 @@ class DenseFronts:
     the uninterrupted one. The told points count in the study's budget and never pass it.
     """
 
-    def __init__(self, k: int = 5, n_samples: int = 20_000) -> None:
+    def __init__(self, k: int = 5, n_samples: int = 20_000, *, extra: bool = False) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}")
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-        self.k, self.n_samples = k, n_samples
+        self.k, self.n_samples, self.extra = k, n_samples, bool(extra)
         self.seen: set[str] | None = None
 
     def start(self, study: mobo.Study) -> None:
@@ -75,7 +79,7 @@ class DenseFronts:
             budget = study.n_evals - study.n_evaluated if study.n_evals else X.shape[0]
             X = X[: max(budget, 0)]
             if X.shape[0]:
-                study.tell(X, problem.evaluate(X))
+                study.tell(X, problem.evaluate(X), extra=self.extra)
                 evaluated |= {tuple(x) for x in X.tolist()}
             self.seen.add(design.key)  # only once its points are told
 

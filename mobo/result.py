@@ -44,6 +44,8 @@ class Evaluation:
         eval_seconds: Wall time of evaluating the batch it belonged to.
         ask_warnings: Expected library warnings that ask handled, by kind (see
             :mod:`mobo.expected_warnings`); the same for every point of the batch.
+        extra: Told alongside an asked evaluation (``Study.tell(..., extra=True)``), so
+            not counted in the initial design.
     """
 
     index: int
@@ -56,6 +58,7 @@ class Evaluation:
     ask_warnings: dict[str, int] = field(default_factory=dict)
     c: list[float] | None = None
     cost: float | None = None
+    extra: bool = False
 
     @property
     def failed(self) -> bool:
@@ -68,8 +71,8 @@ class Evaluation:
 
     def to_record(self) -> dict:
         record = {"type": "eval", **self.__dict__}
-        for optional in ("c", "cost"):  # absent unless used: records as before they existed
-            if record[optional] is None:
+        for optional in ("c", "cost", "extra"):  # absent unless used: records as before
+            if record[optional] in (None, False):
                 del record[optional]
         return record
 

@@ -248,6 +248,7 @@ class Study:
             seed=self.seed,
             X_pending=self._asked.pending,
             n_evaluated=self.n_evaluated + self._asked.pending.shape[0],
+            n_extra=sum(e.extra for e in self.evaluations),
         )
         self._last_ask_seconds = time.perf_counter() - start
         self._last_ask_warnings = dict(self.algorithm.last_warnings)
@@ -273,6 +274,7 @@ class Study:
         *,
         errors: Sequence[str | None] | None = None,
         eval_seconds: float = 0.0,
+        extra: bool = False,
     ) -> list[Evaluation]:
         """Record evaluations; each is in the journal (fsynced) before this returns.
 
@@ -284,6 +286,10 @@ class Study:
                 recorded as a failed evaluation.
             errors: Per row, why it failed (or None).
             eval_seconds: Wall time the evaluation took, for the result's timings.
+            extra: The points were told alongside an asked evaluation and explore no new
+                region (e.g. other threshold vectors of a design just built,
+                :class:`leanet.dense_fronts.DenseFronts`): the model learns from them, but
+                the initial design does not count them, so it still spreads over the space.
         """
         self._check_writable()
         X, Y = as_tensor(X, "X"), as_tensor(Y, "Y")
@@ -307,6 +313,7 @@ class Study:
                 ask_seconds=ask_seconds,
                 eval_seconds=eval_seconds,
                 ask_warnings=ask_warnings,
+                extra=bool(extra),
             )
             for x, y, error in zip(X, Y, errors, strict=True)
         ]
@@ -337,6 +344,7 @@ class Study:
         ask_seconds: float,
         eval_seconds: float,
         ask_warnings: dict[str, int] | None = None,
+        extra: bool = False,
     ) -> Evaluation:
         """Record one evaluation (``y``: its ``m + k`` outcomes): journaled (fsynced), then
         appended, then no longer pending."""
@@ -356,6 +364,7 @@ class Study:
             ask_seconds=ask_seconds,
             eval_seconds=eval_seconds,
             ask_warnings=dict(ask_warnings or {}),
+            extra=extra,
         )
         if self._journal is not None:
             self._journal.append(evaluation.to_record())
@@ -489,6 +498,7 @@ class Study:
         if self._stop or left <= 1e-9 * (self.max_cost or 0.0):  # spent, up to rounding
             return 0
         n = sys.maxsize if self.n_evals is None else self.n_evals - self.n_evaluated - in_flight
+        n = max(n, 0)  # a callback may have told points past the budget
         return n if self.problem.has_fidelities or left == math.inf else min(n, math.ceil(left))
 
     @property

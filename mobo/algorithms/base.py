@@ -176,6 +176,7 @@ class Algorithm(ABC):
         C: Tensor | None = None,
         X_pending: Tensor | None = None,
         n_evaluated: int | None = None,
+        n_extra: int = 0,
     ) -> Tensor:
         """Propose ``q`` points.
 
@@ -190,6 +191,8 @@ class Algorithm(ABC):
             X_pending: A ``p x d`` tensor of points proposed but not yet evaluated.
             n_evaluated: Evaluations made so far, failed ones included (default ``n``);
                 the initial design is indexed by it so failures do not repeat points.
+            n_extra: How many of those were told as extras (``Study.tell(extra=True)``):
+                the initial design counts and indexes only the others.
 
         Returns:
             A ``q x d`` float64 tensor inside the problem's bounds.
@@ -220,15 +223,16 @@ class Algorithm(ABC):
             U_pending = self.problem.to_unit(X_pending.to(DTYPE))
         step_seed = step_seed_for(seed, n_evaluated)
         with seeded(step_seed):
+            n_designed = n_evaluated - n_extra  # the initial design's points so far
             n_design = (
-                max(0, min(q, self.n_initial - n_evaluated)) if self.uses_initial_design else 0
+                max(0, min(q, self.n_initial - n_designed)) if self.uses_initial_design else 0
             )
             # Too few points for a model (e.g. failures ate the initial design): keep filling.
             if self.uses_initial_design and U.shape[0] < 2:
                 n_design = q
             parts = []
             if n_design:
-                parts.append(sobol_points(self.problem.dim, n_evaluated, n_design, seed=seed))
+                parts.append(sobol_points(self.problem.dim, n_designed, n_design, seed=seed))
             self.last_warnings = {}
             if q - n_design:
                 parts.append(self._propose(q - n_design, U, Y, seed=step_seed, U_pending=U_pending))

@@ -334,6 +334,32 @@ def test_dense_fronts_tell_each_design_its_front_once_across_a_resume(pretrained
         DenseFronts(0)
 
 
+def test_dense_fronts_told_as_extras_leave_the_initial_design_to_designs(
+    pretrained, digits, tmp_path
+):
+    from leanet.dense_fronts import DenseFronts
+
+    def study(callbacks) -> mobo.Study:
+        problem = DesignProblem(  # one design (cached after the first build)
+            pretrained,
+            digits,
+            levels=(3, 3),
+            first_fraction=(0.5, 0.5),
+            head_hidden=(0,),
+            confidences=("max_softmax",),
+            head_epochs=1,
+            cache=tmp_path / "designs",
+        )
+        with mobo.Study(problem, "sobol", seed=0) as run:
+            run.optimize(4, show_progress=False, callbacks=callbacks)
+        return run
+
+    plain = study([])
+    dense = study([DenseFronts(2, n_samples=300, extra=True)])
+    assert [e.extra for e in dense.evaluations] == [False, True, True, False]
+    assert dense.evaluations[3].x == plain.evaluations[1].x  # the Sobol design's 2nd point
+
+
 def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
     pretrained, digits, tmp_path
 ):

@@ -266,3 +266,40 @@ def test_a_cost_budget_without_fidelities_counts_evaluations(tmp_path, toy_probl
     assert result.n_evaluations == 7 and study.cost_spent == 7
     study.close()
     assert mobo.Study.load(tmp_path / "c.jsonl", toy_problem, read_only=True).max_cost == 7
+
+
+def _tell_neighbours(study, told):
+    """A callback telling, after each asked point, two points next to it as extras."""
+    for e in told:
+        if not e.extra:
+            X = (torch.tensor([e.x], dtype=torch.float64) + torch.tensor([[1e-3], [2e-3]])).clamp(
+                max=1.0
+            )
+            study.tell(X, study.problem.evaluate(X), extra=True)
+
+
+def test_extras_inform_the_model_but_do_not_use_up_the_initial_design(tmp_path, toy_problem):
+    plain = mobo.optimize(toy_problem, "sobol", n_evals=4, seed=1, show_progress=False)
+    path = tmp_path / "extras.jsonl"
+    run = mobo.optimize(
+        toy_problem,
+        "sobol",
+        n_evals=8,  # the callback's last two extras take the study past it: it ends there
+        seed=1,
+        journal=path,
+        show_progress=False,
+        callbacks=[_tell_neighbours],
+    )
+    assert run.n_evaluations == 9
+    # Every third point is asked: the Sobol sequence's first points, as with no extras.
+    torch.testing.assert_close(run.X[[0, 3, 6]], plain.X[:3], rtol=0, atol=0)
+    assert [bool(r.get("extra")) for r in _eval_lines(path)] == [False, True, True] * 3
+    assert "extra" not in _eval_lines(path)[0]  # an asked point's record is as before
+    resumed = mobo.Study.load(path, toy_problem)  # the flags survive a resume, so the
+    assert [e.extra for e in resumed.evaluations] == [False, True, True] * 3
+    torch.testing.assert_close(resumed.ask(1), plain.X[3:4], rtol=0, atol=0)  # 4th is next
+    # A model-based algorithm's initial design counts and indexes only the asked points.
+    algorithm = mobo.make_algorithm("qlognehvi", toy_problem, n_initial=4)
+    X = torch.rand(10, toy_problem.dim, dtype=torch.float64)
+    proposed = algorithm.ask(2, X, toy_problem.evaluate(X), seed=1, n_evaluated=10, n_extra=8)
+    torch.testing.assert_close(proposed, plain.X[2:4], rtol=0, atol=0)
