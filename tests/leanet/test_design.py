@@ -288,20 +288,25 @@ def test_continued_fidelities_need_fidelities(pretrained, digits):
         Design(3, 0.5, fine_tune_epochs=3, schedule_epochs=2)
 
 
+def _one_design_problem(pretrained, digits, tmp_path) -> DesignProblem:
+    """A search space of one design: every point after the first is an old (cached) design."""
+    return DesignProblem(
+        pretrained,
+        digits,
+        levels=(3, 3),
+        first_fraction=(0.5, 0.5),
+        head_hidden=(0,),
+        confidences=("max_softmax",),
+        head_epochs=1,
+        cache=tmp_path / "designs",
+    )
+
+
 def test_dense_fronts_tell_each_design_its_front_once_across_a_resume(pretrained, digits, tmp_path):
     from leanet.dense_fronts import DenseFronts
 
     def run(n_evals: int) -> tuple[DesignProblem, mobo.Result]:
-        problem = DesignProblem(  # one design: every new point is an old design
-            pretrained,
-            digits,
-            levels=(3, 3),
-            first_fraction=(0.5, 0.5),
-            head_hidden=(0,),
-            confidences=("max_softmax",),
-            head_epochs=1,
-            cache=tmp_path / "designs",
-        )
+        problem = _one_design_problem(pretrained, digits, tmp_path)
         result = mobo.optimize(
             problem,
             "sobol",
@@ -340,16 +345,7 @@ def test_dense_fronts_told_as_extras_leave_the_initial_design_to_designs(
     from leanet.dense_fronts import DenseFronts
 
     def study(callbacks) -> mobo.Study:
-        problem = DesignProblem(  # one design (cached after the first build)
-            pretrained,
-            digits,
-            levels=(3, 3),
-            first_fraction=(0.5, 0.5),
-            head_hidden=(0,),
-            confidences=("max_softmax",),
-            head_epochs=1,
-            cache=tmp_path / "designs",
-        )
+        problem = _one_design_problem(pretrained, digits, tmp_path)
         with mobo.Study(problem, "sobol", seed=0) as run:
             run.optimize(4, show_progress=False, callbacks=callbacks)
         return run
