@@ -7,7 +7,8 @@ the study is told ``k`` points of its dense validation front
 (:func:`leanet.evaluator.reference_front`, spread evenly along it), so the model and the
 result see each design's best tradeoffs rather than the one vector a search happened to try
 (the "thresholds searched inside each candidate" formulation of issue 17). The told points
-count as evaluations of the study.
+count as evaluations of the study, and by default in the algorithm's initial design too;
+``extra=True`` tells them as extras, so the initial design counts designs.
 
 Measured (``benchmarks/results/design_search_dense.md``, ConvNet on the 8x8 digits, 200
 charged CPU s, 3 seeds): 5 points per design lift the evaluated front's test hypervolume of a
