@@ -68,7 +68,8 @@ def add_design(p: argparse.ArgumentParser) -> None:
         type=number(int, 0),
         default=0,
         help="tell the search this many points of each built design's dense threshold "
-        "front (they count in --n-evals; see leanet.dense_fronts)",
+        "front (they count in --n-evals and in the initial design of 2 (d + 1) evaluations: "
+        "with 5, about its first four designs are Sobol; see leanet.dense_fronts)",
     )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default=None, help="folder (default <checkpoint>.designs)")
