@@ -149,6 +149,32 @@ def test_failures_and_timeouts_on_an_executor_are_recorded_and_the_study_goes_on
     assert torch.equal(result.failed, late | crashed | nan)
 
 
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_failures_in_a_row_on_an_executor_stop_the_study(tmp_path, asynchronous):
+    calls = []
+
+    def broken(X):
+        calls.append(X)
+        raise RuntimeError("the licence server is down")
+
+    problem = mobo.FunctionProblem(broken, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="broken")
+    with ThreadPoolExecutor(2) as executor, pytest.raises(mobo.StudyFailedError) as err:
+        mobo.optimize(
+            problem,
+            "sobol",
+            n_evals=40,
+            batch_size=2,
+            journal=tmp_path / "broken.jsonl",
+            executor=executor,
+            asynchronous=asynchronous,
+            show_progress=False,
+            max_failures_in_a_row=4,
+        )
+    assert "last 4 evaluations" in str(err.value) and "licence server" in str(err.value)
+    assert 4 <= len(calls) <= 5  # stopped at the 4th; at most one more was in flight
+    assert len(_journal(tmp_path / "broken.jsonl")) == len(calls)  # each one kept
+
+
 def test_an_interrupted_executor_study_resumes_from_its_journal(tmp_path, toy_problem):
     path = tmp_path / "study.jsonl"
 
