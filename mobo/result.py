@@ -72,7 +72,7 @@ class Evaluation:
     def to_record(self) -> dict:
         record = {"type": "eval", **self.__dict__}
         for optional in ("c", "cost", "extra"):  # absent unless used: records as before
-            if record[optional] in (None, False):
+            if record[optional] is None or record[optional] is False:  # a cost of 0.0 stays
                 del record[optional]
         return record
 

@@ -303,3 +303,14 @@ def test_extras_inform_the_model_but_do_not_use_up_the_initial_design(tmp_path, 
     X = torch.rand(10, toy_problem.dim, dtype=torch.float64)
     proposed = algorithm.ask(2, X, toy_problem.evaluate(X), seed=1, n_evaluated=10, n_extra=8)
     torch.testing.assert_close(proposed, plain.X[2:4], rtol=0, atol=0)
+
+
+def test_a_record_keeps_a_zero_cost_and_drops_only_unused_fields():
+    from mobo.result import Evaluation
+
+    evaluation = Evaluation(index=0, x=[0.1, 0.2], y=[1.0, 2.0], cost=0.0)  # a built design
+    record = evaluation.to_record()
+    assert record["cost"] == 0.0 and "c" not in record and "extra" not in record
+    assert Evaluation.from_record(record) == evaluation
+    extra = Evaluation(index=1, x=[0.1, 0.2], y=[1.0, 2.0], extra=True)
+    assert Evaluation.from_record(extra.to_record()).extra
