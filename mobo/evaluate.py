@@ -77,10 +77,7 @@ class FailureStreak:
     may cost minutes each) before it can say so. ``limit=None``: never stop."""
 
     def __init__(self, limit: int | None) -> None:
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
-            raise TypeError(f"max_failures_in_a_row must be an int or None, got {limit!r}")
-        if limit is not None and limit <= 0:
-            raise ValueError(f"max_failures_in_a_row must be positive, got {limit}")
+        check_failure_limit(limit)
         self.limit, self.first, self.errors = limit, 0, []
 
     def start(self, study: Study) -> None:
@@ -112,6 +109,14 @@ class FailureStreak:
             f"optimize() again to go on, or pass max_failures_in_a_row=None to go on through "
             f"failures."
         )
+
+
+def check_failure_limit(limit: Any) -> None:
+    """``max_failures_in_a_row`` is None or a positive int."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+        raise TypeError(f"max_failures_in_a_row must be an int or None, got {limit!r}")
+    if limit is not None and limit <= 0:
+        raise ValueError(f"max_failures_in_a_row must be positive, got {limit}")
 
 
 def study_hypervolume(study: Study) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-from mobo.evaluate import FailureStreak
+from mobo.evaluate import check_failure_limit
 from mobo.journal import JournalError, JournalRecoveryWarning, check_same_problem, read_journal
 from mobo.problem import Problem
 from mobo.result import Result
@@ -69,7 +69,7 @@ def optimize(
     check_max_cost(max_cost)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
-    FailureStreak(max_failures_in_a_row)  # refuses a bad limit before any file is written
+    check_failure_limit(max_failures_in_a_row)  # before any file is written
     if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
         check_resumable(journal, problem, algorithm, seed, **algorithm_options)
         study = Study.load(journal, problem, **algorithm_options)
