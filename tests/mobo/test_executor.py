@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -170,7 +171,11 @@ def test_failures_in_a_row_on_an_executor_stop_the_study(tmp_path, asynchronous)
             show_progress=False,
             max_failures_in_a_row=4,
         )
-    assert "last 4 evaluations" in str(err.value) and "licence server" in str(err.value)
+    # Asynchronously the 4th and 5th failure may complete together and be told in one
+    # call, so the streak the error names is 4 or 5 (CI saw 5), never more.
+    streak = r"last [45] evaluations" if asynchronous else r"last 4 evaluations"
+    assert re.search(streak, str(err.value)), str(err.value)
+    assert "licence server" in str(err.value)
     assert 4 <= len(calls) <= 5  # stopped at the 4th; at most one more was in flight
     assert len(_journal(tmp_path / "broken.jsonl")) == len(calls)  # each one kept
 
