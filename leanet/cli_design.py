@@ -68,8 +68,23 @@ def add_design(p: argparse.ArgumentParser) -> None:
         type=number(int, 0),
         default=0,
         help="tell the search this many points of each built design's dense threshold "
-        "front (they count in --n-evals and in the initial design of 2 (d + 1) evaluations: "
-        "with 5, about its first four designs are Sobol; see leanet.dense_fronts)",
+        "front (they count in --n-evals and, unless --dense-extra, in the initial design of "
+        "--n-initial evaluations: with 5 and the default, its first four designs are Sobol; "
+        "see leanet.dense_fronts)",
+    )
+    p.add_argument(
+        "--dense-extra",
+        action="store_true",
+        help="tell the dense points as extras: the model learns from them and --n-evals "
+        "counts them, but the initial design does not, so --n-initial counts designs",
+    )
+    p.add_argument(
+        "--n-initial",
+        type=COUNT,
+        default=None,
+        help="Sobol evaluations before the model steers (default 2 (d + 1), d the number of "
+        "search inputs; measured best: 4 with --dense-extra, four Sobol designs, "
+        "benchmarks/results/design_search_extras)",
     )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default=None, help="folder (default <checkpoint>.designs)")
@@ -94,6 +109,8 @@ def run_design(args: argparse.Namespace) -> int:
     ):
         if given and len(epochs) == 1:
             raise CLIError(f"{flag} needs two or more --fine-tune-epochs (fidelities)")
+    if args.dense_extra and not args.dense_points:
+        raise CLIError("--dense-extra needs --dense-points (the points it tells as extras)")
     # The constraints read `problem`, bound below before any evaluation calls them.
     constraints, study = {}, ""  # other constraints or settings: other studies, other journals
     if (drop := args.max_accuracy_drop) is not None:
@@ -118,6 +135,10 @@ def run_design(args: argparse.Namespace) -> int:
     )
     study += "-cont" if args.continue_fidelities else ""
     study += f"-dense{args.dense_points}" if args.dense_points else ""
+    study += "-extra" if args.dense_extra else ""
+    study += f"-init{args.n_initial}" if args.n_initial is not None else ""
+    options = {} if args.n_initial is None else {"n_initial": args.n_initial}
+    dense = DenseFronts(args.dense_points, extra=args.dense_extra) if args.dense_points else None
     journal = out / f"{algorithm}{study}-seed{args.seed}.jsonl"
     result = mobo.optimize(
         problem,
@@ -127,7 +148,8 @@ def run_design(args: argparse.Namespace) -> int:
         seed=args.seed,
         journal=journal,
         show_progress=not args.no_progress,
-        callbacks=[DenseFronts(args.dense_points)] if args.dense_points else (),
+        callbacks=[dense] if dense else (),
+        **options,
     )
     print(result.summary())
     print(problem.front_table(result.pareto_X, result.pareto_Y))

@@ -159,6 +159,19 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     printed = capsys.readouterr().out
     assert (out / "sobol-dense2-seed0.jsonl").exists()
     assert "sobol on LEANetDesign(convnet, L=2-3): 2 evaluations" in printed  # a budget of 2
+    # The same told as extras after a one-design Sobol start (qlognehvi): the initial design
+    # counts designs, the budget every point; its own journal, the option journaled.
+    extra = ["design", str(ckpt), "--algorithm", "qlognehvi", "--n-evals", "5", *argv[6:]]
+    extra += ["--dense-points", "2", "--dense-extra", "--n-initial", "1", "--head-epochs", "1"]
+    assert main([*extra, "--out", str(out), "--no-progress"]) == 0
+    records = [
+        json.loads(line) for line in (out / "qlognehvi-dense2-extra-init1-seed0.jsonl").open()
+    ]
+    assert records[0]["algorithm_options"] == {"n_initial": 1}
+    evals = [r for r in records if r.get("type") == "eval"]
+    assert len(evals) == 5 and [bool(r.get("extra")) for r in evals[:3]] == [False, True, True]
+    assert main([*argv, "--dense-extra", "--no-progress"]) == 1
+    assert "--dense-extra needs --dense-points" in capsys.readouterr().err
     # Fine-tune epochs 1 then 2, the cheap run the first epoch of the target's: mfosemo's
     # initial points mix the fidelities, the cheap designs cached as such; its own journal.
     epochs = ["--fine-tune-epochs", "1", "2", "--head-epochs", "1", "--continue-fidelities"]
