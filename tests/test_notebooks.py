@@ -325,7 +325,7 @@ def test_design_search_notebook(tmp_path):
     out = tmp_path / "04_design_search-quick"
     assert s["quick"] is True
     assert s["n_evaluations"] == s["n_evals"] == 8
-    # the search, the hand-fixed design, then the random search told dense fronts
+    # the search, the hand-fixed design, then qLogNEHVI told dense fronts as extras
     assert 1 <= s["designs_trained"] <= 2 * s["n_evals"] + 1
     assert s["dense_n_evaluations"] >= s["n_evals"]
     assert s["dense_n_evaluations"] > s["dense_designs"]  # each design's front was told
