@@ -41,40 +41,25 @@ Where ours differs, and why:
 * Promotions (not in the paper): where the problem prices moving an evaluated lower-fidelity
   point to the target below a target evaluation (:meth:`mobo.Problem.current_cost`, e.g. a
   design search that continues the cheap training run, freeze-thaw style), those points
-  compete with the optimized candidates at their information per *current* cost. Measured
-  on VGG-16's design search (``benchmarks/results/design_search_mnist.md``, 5 seeds):
-  designs were promoted in 4 of 5 runs, but the hypervolume did not rise (median 0.0605
-  against 0.0610 without promotions); ``promote=False`` gives the paper's choice.
+  compete with the optimized candidates at their information per *current* cost;
+  ``promote=False`` gives the paper's choice.
 * A budget's end (not in the paper): the result counts target-fidelity evaluations only, so
-  a cheap evaluation that no target evaluation can follow is wasted. Where the study has a
-  cost budget (``Study.optimize(max_cost=)``, which sets :attr:`MFOSEMO.remaining_cost`
-  before each ask, in the problem's cost units), a lower level is chosen only while a full
-  target evaluation still fits after it; then the choice is among target points and
-  promotions.
+  where the study has a cost budget (``Study.optimize(max_cost=)``, which sets
+  :attr:`MFOSEMO.remaining_cost` before each ask, in the problem's cost units), a lower
+  level is chosen only while a full target evaluation still fits after it.
 * A share of the budget for the target (not in the paper; ``target_share``, default 0): the
-  information per cost of a cheap evaluation can stay above a target one's until the budget
-  is spent, leaving the front to rest on one or two target evaluations (VGG-16's design
-  search, ``benchmarks/results/design_search_mnist.md``). With ``target_share=s`` the last
-  ``s`` of the budget (:attr:`MFOSEMO.budget_cost`, set with ``remaining_cost``) goes to
-  target evaluations and promotions only, so the cheap phase's ranking becomes front points.
-  Measured there with ``0.5`` (10 seeds): median test hypervolume 0.0605 against same-run
-  single-fidelity qLogNEHVI's 0.0610, reached no sooner (5 seeds without it: 0.0591); on
-  ``benchmarks/results/mobo_fidelity.md``'s problem, whose cheap evaluations all come early,
-  it changes nothing (55.84 against 55.8 at the budget).
+  last ``s`` of the budget (:attr:`MFOSEMO.budget_cost`) goes to target evaluations and
+  promotions only, so that the cheap phase's ranking becomes front points where cheap
+  evaluations stay attractive to the end.
 
-Measured (``benchmarks/results/mobo_fidelity.md``: BraninCurrin with a low fidelity at a
-tenth of the cost and a bias of half an objective's spread, 5 seeds, 10 initial points,
-median (min - max) target-fidelity hypervolume of 59.36 at most): with the box information,
-ahead of the target-only run at every checkpoint, 55.8 (55.0 - 56.2) against 54.0
-(53.8 - 55.5) at the budget of 30 and 53.8 against 46.3 at 20, spending about 2 of the 30 on
-about 19 low-fidelity evaluations; stopped by ``max_cost`` (told the budget) or by a
-callback (untold), it made the same evaluations on every seed. With the paper's maxima both
-were far lower and the multi-fidelity run was behind at 30 (19.5 against 26.1), which is why
-``"hypervolume"`` is the default. Against BoTorch's baselines on the same problem and
-budget (``benchmarks/results/mobo_fidelity_baselines.md``): below single-fidelity
-qLogNEHVI (56.44) and multi-fidelity MOMF (57.1, :mod:`mobo.algorithms.momf`); its gain
-from the cheap fidelity is the larger, its target-fidelity engine (MESMO's information)
-the weaker.
+Measured (``benchmarks/results/mobo_fidelity.md``, BraninCurrin with a biased low fidelity
+at a tenth of the cost, 5 seeds): ahead of the target-only run at every checkpoint, 55.8
+against 54.0 at a budget of 30; the paper's maxima instead of the box information fell
+behind (19.5 against 26.1), which is why ``"hypervolume"`` is the default. Below BoTorch's
+single-fidelity qLogNEHVI and MOMF on the same problem: its gain from the cheap fidelity is
+the larger, its target-fidelity engine the weaker. On LEANet design searches the cheap
+fidelity pays only where a few epochs rank designs as the target does. Every measurement
+behind these choices: ``benchmarks/results/mfosemo_design.md``.
 
 .. [Belakaria2020m] S. Belakaria, A. Deshwal, J. R. Doppa. Multi-Fidelity Multi-Objective
    Bayesian Optimization: An Output Space Entropy Search Approach. AAAI 2020.
