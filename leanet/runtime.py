@@ -1,85 +1,48 @@
 """A fast adaptive runtime for a LEANet: one pre-built step per level, nothing else.
 
 :meth:`leanet.LEANet.forward` is the reference: it slices the pretrained weights, runs
-batch norms and ``torch.cat``-s every cached activation with each new band, which costs
-about 100 small operator calls per level. At batch 1 on a CPU that dispatch overhead, not
-the convolutions, dominates (an exit at level 1 cost 0.91x the full ConvNet, 1.24x the full
-MobileNet). :func:`compile_runtime` turns the same LEANet into L *steps*, step k doing
-exactly the work that is new at level k and returning head k's logits and confidence:
+batch norms and ``torch.cat``-s every cached activation with each new band, about 100 small
+operator calls per level, and at batch 1 on a CPU that dispatch overhead, not the
+convolutions, dominates. :func:`compile_runtime` turns the same LEANet into L *steps*, step
+k doing exactly the work that is new at level k and returning head k's logits and
+confidence:
 
-- weights are sliced per band once, stored contiguous, and every ``BatchNorm2d`` is folded
-  into the convolution before it (per band); a head's ``BatchNorm1d`` is folded into its
-  first ``Linear``. ``ReLU`` then ``MaxPool2d`` are swapped (they commute exactly) so that
-  the ReLU runs on 4x fewer values and can write the segment's result;
-- width levels, triangular scheme: every plain convolution reads its input from a buffer
-  allocated once per batch size (full width), written band by band: level k writes channels
-  ``[w_{k-1}, w_k)`` in place (the closing ReLU writes straight into the buffer with
-  ``out=``), and the next convolution reads ``[0, w_k)``. The step is handed these views,
-  made once with the buffers, rather than slicing in its graph (with the slices, the 8x8
-  ConvNet's level-1 exit cost 0.62x of the full network, with the views 0.56x:
-  ``benchmarks/results/leanet_seeds.md``, its note). So advancing from level k to k+1
-  re-runs no layer and copies no cached activation (no ``torch.cat``);
-- width levels, ``"slice"`` scheme: step k is the whole level-k slice from the input (the
-  scheme recomputes by definition, and is charged so);
-- width levels, ``"hybrid"`` scheme: steps 1..L-1 as triangular, step L is the unmodified
-  pretrained features (``net.levels.pretrained``, BN folded) on the input, then head L;
+- weights are sliced per band once, stored contiguous, every ``BatchNorm2d`` is folded into
+  the convolution before it and a head's ``BatchNorm1d`` into its first ``Linear``; ``ReLU``
+  then ``MaxPool2d`` are swapped (they commute exactly) so
+  the ReLU runs on 4x fewer values;
+- width levels, triangular scheme: each convolution reads a full-width buffer allocated
+  once per batch size, which level k writes band ``[w_{k-1}, w_k)`` of in place, so going
+  on to level k+1 re-runs no layer and copies no cached activation;
+- ``"slice"`` scheme: step k is the whole level-k slice from the input (the scheme
+  recomputes by definition, and is charged so);
+- ``"hybrid"`` scheme: steps 1..L-1 as triangular, step L the unmodified pretrained
+  features (``net.levels.pretrained``, BN folded) then head L;
 - depth levels: step k runs blocks ``cuts[k-1]:cuts[k]`` on the previous step's map.
 
-The steps and the plan that builds them are in :mod:`leanet.steps`.
+The steps and the plan that builds them are in :mod:`leanet.steps`. A level that cannot
+answer (threshold 1.0) is skipped when the next step that runs starts from the input, so a
+hybrid with every threshold at 1.0 costs the full network, as the cost model charges
+(:func:`leanet.evaluator.exit_costs`).
 
-A level that cannot answer (threshold 1.0) is skipped when the next step that runs starts
-from the input: with every threshold at 1.0 a hybrid runs its pretrained top level alone
-(the full network's cost, not more), and the slice scheme runs only the levels that may
-answer. The cost model charges the same (:func:`leanet.evaluator.exit_costs`).
+Modes: ``"eager"`` runs the steps as plain modules; ``"trace"`` traces and freezes each
+step (``torch.jit.trace``, ``torch.jit.freeze``). ``torch.compile`` measured no better at
+10-30 s of compilation per step. At batch size > 1 the rows that exit are dropped with one
+index copy per level where some exit; at batch 1, the device case, nothing is copied. The
+decision loop is plain Python on plain attributes.
 
-Modes: ``"eager"`` runs the steps as plain PyTorch modules; ``"trace"`` traces each step
-with ``torch.jit.trace`` and freezes it with ``torch.jit.freeze`` (which removes the
-Python interpreter from the step). ``torch.compile`` works here but was not added as a mode:
-measured on the ConvNet at batch 1 it took 1.37 ms for the full network (traced: 1.43 ms)
-and 0.64 ms for the level-1 step (traced: 0.61 ms), so no better ratio, at 10-30 s of
-compilation per step. At batch size > 1 the rows that exit are dropped from the buffers
-with one index copy per level where some exit (as :meth:`leanet.levels.Levels.select`
-does); at batch 1, the device case, nothing is ever copied.
+At batch 1 a small depthwise convolution costs oneDNN about 50 us of glue whatever its
+size, so small ones run as im2col + one ``baddbmm`` or a strided copy of the padded map's
+windows (:class:`leanet.folding._Conv`, exactly their MACs); ``depthwise="dense"`` runs
+those of maps up to 8 x 8 as one dense ``baddbmm`` each (faster, 6-11% more MACs on
+MobileNet than the cost model charges, so an option). Level-1 exits cost 0.39x / 0.36x /
+0.61x of the full ConvNet / VGG-16 / MobileNet on 28 x 28 inputs, traced
+(``benchmarks/results/runtime_latency.md``). Every timing behind these choices, and the
+variants tried and dropped: ``benchmarks/results/runtime_design.md``.
 
-The decision loop is plain Python on plain attributes (no ``torch.no_grad`` unless the
-input requires grad, no module lookups): at batch 1 it was 40 us of a 150 us level-1 exit of
-the 8x8 ConvNet, now about 7 of a 69 us exit (``benchmarks/results/runtime_latency.md``:
-level-1 exits at 0.39x / 0.36x / 0.61x of the full ConvNet / VGG-16 / MobileNet on 28 x 28
-inputs, traced; MobileNet 0.54x with ``depthwise="dense"`` on both sides; the study's 8x8
-networks in ``leanet_seeds.md``: medians 0.55-0.56x for the ConvNet, 0.53-0.58x for MobileNet;
-its 28 x 28 MNIST MobileNets 0.54x / 0.56x, width / hybrid).
-
-Depthwise convolutions (``benchmarks/runtime_latency.py``, one thread): through oneDNN one
-costs about 50 us whatever its size, in PyTorch's glue rather than the kernel
-(``ONEDNN_VERBOSE=1``: 2-4 us of compute), and MobileNet has 13 per level. So at batch 1 a
-depthwise convolution whose output has at most 2048 values runs as im2col + one
-``baddbmm`` (:class:`leanet.folding._Conv`; exactly its MACs, 0.24-0.9x oneDNN's time;
-scripted before tracing so the step keeps the branch): with this and the views above, the
-study's 8x8 MobileNet hybrid's level-1 exit went from 0.65-0.73x to 0.57-0.60x of the full
-network (``leanet_seeds.md``, its note). On larger outputs PyTorch's im2col is slower
-(1.5-2.7x at 6-16k values), but a plain strided copy of the padded map's windows is not:
-with at most 64 channels and 16k outputs the columns come from that copy (0.4-0.9x
-oneDNN's time on most such shapes, ``benchmarks/results/depthwise_kernels.md``), which
-took the same network's level-1 exit from about 0.61x to 0.50x (its full network barely
-changes: its larger depthwise layers have more channels). Larger outputs, and batch 64,
-keep oneDNN. Tried and not adopted:
-channels-last (helps the full network more than level 1), prepacked weights,
-``torch.jit.optimize_for_inference`` (oneDNN layouts: a random 8 x 8 ConvNet's hybrid
-level-1 exit went from 0.55x to 0.95x of its full network, which it slowed 525 -> 736 us),
-``torch.compile``, shifted adds, 1 x 1 convolutions as matmuls (slower).
-``depthwise="dense"`` runs the depthwise convolutions of maps up to 8 x 8 as one dense
-``baddbmm`` each (:func:`leanet.folding.densify_depthwise`): faster at batch 1, at the price
-of more MACs than the cost model charges (MobileNet: 6-11%), so it is an option, not the
-default; running its larger maps' depthwise convolutions channels-last as well sped up
-level 1 (0.98 -> 0.92 ms) but slowed the full network (1.66 -> 1.70 ms): not adopted. A band
-convolution unfolds its whole input prefix ``[0, w_k)`` to compute a few output channels,
-so narrow bands run at a fraction of a full convolution's MACs per second (caching the
-unfolded input per layer saved 0-30% per band and lost on wide ones: not adopted).
-
-Cost accounting (tested, ``depthwise="conv"``): the runtime's MACs and activation words
-per input equal what :func:`leanet.costs.measure_costs` charges; its weight words exceed
-them by the bias of every BN-folded band (the batch norm parameters it replaces are not
-counted there).
+Cost accounting (tested, ``depthwise="conv"``): the runtime's MACs and activation words per
+input equal what :func:`leanet.costs.measure_costs` charges; its weight words exceed them by
+the bias of every BN-folded band.
 
 :meth:`Runtime.save` writes every step as a traced, frozen TorchScript file plus a JSON
 manifest, and :func:`load_runtime` runs them with the same Python decision loop.
