@@ -14,7 +14,13 @@ allows, from the designs already trained into a design cache (the searches' unio
 - **random n designs**: the same two figures for ``--draws`` random subsets of ``n``
   cached designs (without replacement), median and 10-90% range: what a random design
   search of ``n`` designs gets, without re-running it;
-- the designs that make the all-designs front, and the best single designs.
+- the designs that make the all-designs front, and the best single designs;
+- with ``--cross-fit``, two selection rules meant to resist validation noise: the
+  validation split is cut in two halves, each design's dense front is searched on one half
+  and measured on the other (both ways), and the union front is chosen on those held-out
+  measurements (**cross-fitted points**: their half-fitted thresholds, measured on test),
+  or only its designs are kept and their full-validation dense fronts make the front
+  (**cross-fitted designs**). Results in ``results/design_space_vgg_mnist.md``.
 
 The cache holds the designs the searches chose, so it leans to good ones; the table says how
 many of the space's designs it holds. Test hypervolume from (full test accuracy - 0.05,
@@ -34,6 +40,7 @@ import sys
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from leanet.checkpoints import load_leanet
 from leanet.costs import measure_costs
@@ -60,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dense-points", type=int, default=5)
     parser.add_argument("--reference-samples", type=int, default=20_000)
     parser.add_argument("--head-epochs", type=int, default=20)
+    parser.add_argument(
+        "--cross-fit", action="store_true", help="also the two cross-fitted selection rules"
+    )
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "design_space")
     args = parser.parse_args(argv)
@@ -84,19 +94,50 @@ def cached_designs(folder: Path, seed: int, epochs: int, schedule: int = 0) -> l
 
 def design_points(problem, design: Design, setup: dict, args) -> dict:
     """The design's dense validation front, each point's validation and test objectives,
-    and the indices of the ``K`` points ``DenseFronts`` would tell a study."""
-    front, _ = reference_front(problem.evaluator(design), n_samples=args.reference_samples)
+    and the indices of the ``K`` points ``DenseFronts`` would tell a study; with
+    ``--cross-fit``, its cross-fitted points (:func:`cross_fitted`)."""
+    val = problem.evaluator(design)
+    front, _ = reference_front(val, n_samples=args.reference_samples)
     net = problem.network(design)
-    test = ThresholdEvaluator.from_model(
+    tester = ThresholdEvaluator.from_model(
         net, setup["data"].test, measure_costs(net, problem.platform, latency=False)
-    ).evaluate(front.thresholds)
+    )
+    test = tester.evaluate(front.thresholds)
     pick = spread_indices(front.thresholds.shape[0], args.dense_points)
-    return {
+    point = {
         "design": design.key,
         "val": torch.stack([front.accuracy, -front.energy_ratio], dim=-1),
         "test": {"accuracy": test.accuracy.tolist(), "energy_ratio": test.energy_ratio.tolist()},
         "dense": pick.tolist(),
     }
+    if args.cross_fit:
+        point["cross"] = cross_fitted(val, tester, args.reference_samples)
+    return point
+
+
+def _part(evaluator: ThresholdEvaluator, index: Tensor) -> ThresholdEvaluator:
+    """The evaluator on the inputs ``index`` only."""
+    e = evaluator
+    return ThresholdEvaluator(
+        e.confidence[:, index], e.correct[:, index], e.exit_cost, e.full_cost, e.standalone
+    )
+
+
+def cross_fitted(val: ThresholdEvaluator, test: ThresholdEvaluator, samples: int) -> dict:
+    """Dense fronts searched on one half of the validation inputs (a fixed split, the same
+    for every design) and measured on the other half, both ways: objectives no threshold
+    was tuned on, to choose a front by. Also each point's test objectives."""
+    n = val.num_inputs
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    halves = (order[: n // 2], order[n // 2 :])
+    held, tested = [], []
+    for fit, other in (halves, halves[::-1]):
+        front, _ = reference_front(_part(val, fit), n_samples=samples)
+        out = _part(val, other).evaluate(front.thresholds)
+        held.append(torch.stack([out.accuracy, -out.energy_ratio], dim=-1))
+        on_test = test.evaluate(front.thresholds)
+        tested.append(torch.stack([on_test.accuracy, on_test.energy_ratio], dim=-1))
+    return {"held": torch.cat(held), "test": torch.cat(tested)}
 
 
 def val_hv(point: dict, full_val: float) -> float:
@@ -106,6 +147,21 @@ def val_hv(point: dict, full_val: float) -> float:
         "energy_ratio": (-point["val"][:, 1]).tolist(),
     }
     return front_hv(front, full_val)
+
+
+def cross_fit_hv(points: list[dict], full_test: float, designs_only: bool) -> float:
+    """Test HV of the front chosen on the cross-fitted (held-out half) objectives: its
+    points, or (``designs_only``) its designs' full-validation dense fronts."""
+    held = torch.cat([p["cross"]["held"] for p in points])
+    owner = [j for j, p in enumerate(points) for _ in range(p["cross"]["held"].shape[0])]
+    keep = pareto_mask(held)
+    if designs_only:
+        chosen = sorted({owner[i] for i in keep.nonzero().flatten().tolist()})
+        return union_hv([points[j] for j in chosen], full_test, False)[0]
+    test = torch.cat([p["cross"]["test"] for p in points])[keep]
+    return front_hv(
+        {"accuracy": test[:, 0].tolist(), "energy_ratio": test[:, 1].tolist()}, full_test
+    )
 
 
 def best_by_validation(points: list[dict], full_test: float, dense: bool) -> float:
@@ -157,6 +213,9 @@ def measure(arch: str, args) -> dict:
     for dense in (False, True):
         name = "best_dense" if dense else "best_polished"
         out["all"][name] = best_by_validation(points, full, dense)
+    if args.cross_fit:
+        for only, name in ((False, "cross_points"), (True, "cross_designs")):
+            out["all"][name] = cross_fit_hv(points, full, only)
     single = sorted(points, key=lambda p: p["test_hv"], reverse=True)
     out["best_single"] = [{"design": p["design"], "hv": p["test_hv"]} for p in single[:5]]
     by_val = sorted(points, key=lambda p: p["val_hv"], reverse=True)
@@ -176,6 +235,13 @@ def measure(arch: str, args) -> dict:
             name = "dense" if dense else "polished"
             row[name] = _spread([union_hv(d, full, dense)[0] for d in draws])
             row[f"best_{name}"] = _spread([best_by_validation(d, full, dense) for d in draws])
+        if args.cross_fit:
+            plain = [union_hv(d, full, False)[0] for d in draws]
+            for only, name in ((False, "cross_points"), (True, "cross_designs")):
+                hv = [cross_fit_hv(d, full, only) for d in draws]
+                row[name] = _spread(hv)
+                row[f"{name}_above"] = sum(c > p for c, p in zip(hv, plain, strict=True))
+                row[f"{name}_below"] = sum(c < p for c, p in zip(hv, plain, strict=True))
         out["random"].append(row)
     return out
 
@@ -236,6 +302,8 @@ def report(args, rows: list[dict]) -> str:
             ]
             lines.append(head + f"random {s['n']} | " + " | ".join(cells) + " |")
     lines.append("")
+    if args.cross_fit:
+        lines += cross_fit_table(args, rows)
     for r in rows:
         lines += [
             f"- {r['network']}: the all-designs union front (polished) uses "
@@ -252,6 +320,38 @@ def report(args, rows: list[dict]) -> str:
             f"{r['val_test_rank_correlation']:.2f}.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def cross_fit_table(args, rows: list[dict]) -> list[str]:
+    """The cross-fitted selection rules against the validation front (union, polished)."""
+    lines = [
+        "Selection rules (`--cross-fit`): test HV of the front chosen on validation (as above, "
+        "union, polished), of the front chosen on held-out halves (cross-fitted points), and "
+        "of the designs that front names, with their full-validation dense fronts "
+        "(cross-fitted designs); random rows: median [10%-90%], and in how many of the "
+        f"{args.draws} draws the rule is above / below the validation front.",
+        "",
+        "| network | designs | validation front | cross-fitted points | above / below "
+        "| cross-fitted designs | above / below |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        every = r["all"]
+        lines.append(
+            f"| {r['network']} | all {r['designs']} | {every['polished']['hv']:.5f} | "
+            f"{every['cross_points']:.5f} | - | {every['cross_designs']:.5f} | - |"
+        )
+        for s in r["random"]:
+            cells = [
+                f"{s[v]['median']:.5f} [{s[v]['p10']:.5f}-{s[v]['p90']:.5f}]"
+                for v in ("polished", "cross_points", "cross_designs")
+            ]
+            lines.append(
+                f"| {r['network']} | random {s['n']} | {cells[0]} | {cells[1]} | "
+                f"{s['cross_points_above']} / {s['cross_points_below']} | {cells[2]} | "
+                f"{s['cross_designs_above']} / {s['cross_designs_below']} |"
+            )
+    return lines + [""]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -63,3 +63,40 @@ def test_cached_designs_reads_the_target_fidelity_designs_back(module, tmp_path)
         save_leanet(tmp_path / f"{design.key}-s0.pt", net, meta={"design": vars(design)})
     assert module.cached_designs(tmp_path, seed=0, epochs=0) == [kept]
     assert module.cached_designs(tmp_path, seed=1, epochs=0) == []
+
+
+def test_cross_fitted_rules_choose_on_held_out_halves(module):
+    # lucky looks best on its full validation front but not on the half it was not tuned on
+    lucky = _point("lucky", [(0.979, 0.3)], [(0.90, 0.3)])
+    honest = _point("honest", [(0.97, 0.3), (0.98, 0.5)], [(0.97, 0.3), (0.98, 0.5)])
+    lucky["cross"] = {
+        "held": torch.tensor([[0.95, -0.3]], dtype=torch.float64),
+        "test": torch.tensor([[0.90, 0.3]], dtype=torch.float64),
+    }
+    honest["cross"] = {
+        "held": torch.tensor([[0.97, -0.3], [0.98, -0.5]], dtype=torch.float64),
+        "test": torch.tensor([[0.965, 0.3], [0.98, 0.5]], dtype=torch.float64),
+    }
+    full = 0.98  # reference (0.93, 1.25)
+    points = module.cross_fit_hv([lucky, honest], full, designs_only=False)
+    expected = (0.98 - 0.93) * (1.25 - 0.5) + (0.965 - 0.93) * (0.5 - 0.3)
+    assert points == pytest.approx(expected)  # the cross-fitted points' own test objectives
+    designs = module.cross_fit_hv([lucky, honest], full, designs_only=True)
+    assert designs == pytest.approx(module.union_hv([honest], full, dense=False)[0])
+    assert designs > module.union_hv([lucky, honest], full, dense=False)[0]
+
+
+def test_cross_fitted_fronts_are_fit_on_one_half_and_measured_on_the_other(module):
+    from leanet.evaluator import ThresholdEvaluator
+
+    gen = torch.Generator().manual_seed(0)
+    confidence = torch.rand(2, 40, generator=gen)
+    correct = torch.rand(2, 40, generator=gen) > 0.3
+    correct[1] = True  # the last level is always right: accuracy rises with the threshold
+    val = ThresholdEvaluator(confidence, correct, torch.tensor([0.3, 1.0]), 1.0)
+    cross = module.cross_fitted(val, val, samples=256)
+    held, test = cross["held"], cross["test"]
+    assert held.shape[1] == 2 and test.shape == held.shape
+    # a held-out half holds 20 inputs: every accuracy is a multiple of 1/20
+    assert torch.allclose(held[:, 0] * 20, (held[:, 0] * 20).round(), atol=1e-6)
+    assert (test[:, 0] <= 1).all() and (test[:, 1] > 0).all()
