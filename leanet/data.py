@@ -164,9 +164,12 @@ def split_indices(
 
 
 def _channel_stats(images: Tensor) -> tuple[Tensor, Tensor]:
-    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    # Reduced in float64, then rounded: a float32 reduction's last bit depends on how many
+    # threads share it (MNIST's mean differs between 1 and 2), and every cache key digests
+    # the standardized data, so a run with another thread count rebuilt every cached design.
+    x = images.double() / 255.0 if images.dtype == torch.uint8 else images.double()
     dims = (0, 2, 3)
-    return x.mean(dim=dims), x.std(dim=dims).clamp_min(1e-6)
+    return x.mean(dim=dims).float(), x.std(dim=dims).clamp_min(1e-6).float()
 
 
 def _make_splits(
