@@ -20,7 +20,8 @@ allows, from the designs already trained into a design cache (the searches' unio
   and measured on the other (both ways), and the union front is chosen on those held-out
   measurements (**cross-fitted points**: their half-fitted thresholds, measured on test),
   or only its designs are kept and their full-validation dense fronts make the front
-  (**cross-fitted designs**). Results in ``results/design_space_vgg_mnist.md``.
+  (**cross-fitted designs**). Measured: not a remedy
+  (``results/design_space_crossfit_vgg_mnist.md``).
 
 The cache holds the designs the searches chose, so it leans to good ones; the table says how
 many of the space's designs it holds. Test hypervolume from (full test accuracy - 0.05,
