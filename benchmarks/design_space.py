@@ -42,6 +42,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from leanet.checkpoints import load_leanet
 from leanet.costs import measure_costs
@@ -195,7 +196,10 @@ def measure(arch: str, args) -> dict:
     epochs = problem.epochs[-1]
     designs = cached_designs(problem.cache, problem.seed, epochs)
     study_networks.log(f"design space: {setup['name']}, {len(designs)} cached designs")
-    points = [design_points(problem, d, setup, args) for d in designs]
+    points = [
+        design_points(problem, d, setup, args)
+        for d in tqdm(designs, desc=f"dense fronts, {setup['name']}", unit="design")
+    ]
     full, full_val = setup["full_test_accuracy"], problem.full_accuracy
     for p in points:
         p["val_hv"] = val_hv(p, full_val)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from leanet.costs import measure_costs
 from leanet.evaluator import ThresholdEvaluator, reference_front
@@ -141,7 +142,7 @@ def measure(arch: str, args) -> dict:
     study_networks.log(f"validation size: {setup['name']}, {len(designs)} cached designs")
     halves = cuts(len(setup["data"].test), args.splits)
     per_design = []
-    for design in designs:
+    for design in tqdm(designs, desc=f"dense fronts, {setup['name']}", unit="design"):
         net = problem.network(design)
         test = ThresholdEvaluator.from_model(
             net, setup["data"].test, measure_costs(net, problem.platform, latency=False)
