@@ -117,7 +117,7 @@ def design_points(problem, design: Design, setup: dict, args) -> dict:
     return point
 
 
-def _part(evaluator: ThresholdEvaluator, index: Tensor) -> ThresholdEvaluator:
+def on_inputs(evaluator: ThresholdEvaluator, index: Tensor) -> ThresholdEvaluator:
     """The evaluator on the inputs ``index`` only."""
     e = evaluator
     return ThresholdEvaluator(
@@ -134,8 +134,8 @@ def cross_fitted(val: ThresholdEvaluator, test: ThresholdEvaluator, samples: int
     halves = (order[: n // 2], order[n // 2 :])
     held, tested = [], []
     for fit, other in (halves, halves[::-1]):
-        front, _ = reference_front(_part(val, fit), n_samples=samples)
-        out = _part(val, other).evaluate(front.thresholds)
+        front, _ = reference_front(on_inputs(val, fit), n_samples=samples)
+        out = on_inputs(val, other).evaluate(front.thresholds)
         held.append(torch.stack([out.accuracy, -out.energy_ratio], dim=-1))
         on_test = test.evaluate(front.thresholds)
         tested.append(torch.stack([on_test.accuracy, on_test.energy_ratio], dim=-1))
@@ -238,20 +238,20 @@ def measure(arch: str, args) -> dict:
         row = {"n": n}
         for dense in (False, True):
             name = "dense" if dense else "polished"
-            row[name] = _spread([union_hv(d, full, dense)[0] for d in draws])
-            row[f"best_{name}"] = _spread([best_by_validation(d, full, dense) for d in draws])
+            row[name] = spread([union_hv(d, full, dense)[0] for d in draws])
+            row[f"best_{name}"] = spread([best_by_validation(d, full, dense) for d in draws])
         if args.cross_fit:
             plain = [union_hv(d, full, False)[0] for d in draws]
             for only, name in ((False, "cross_points"), (True, "cross_designs")):
                 hv = [cross_fit_hv(d, full, only) for d in draws]
-                row[name] = _spread(hv)
+                row[name] = spread(hv)
                 row[f"{name}_above"] = sum(c > p for c, p in zip(hv, plain, strict=True))
                 row[f"{name}_below"] = sum(c < p for c, p in zip(hv, plain, strict=True))
         out["random"].append(row)
     return out
 
 
-def _spread(values: list[float]) -> dict:
+def spread(values: list[float]) -> dict:
     values = sorted(values)
     n = len(values)
     return {

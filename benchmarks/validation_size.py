@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 from pathlib import Path
 
@@ -44,7 +43,7 @@ from mobo.metrics import pareto_mask
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search import DEFAULT_FIDELITY_EPOCHS, make_problem, network_setup  # noqa: E402
-from design_space import cached_designs  # noqa: E402
+from design_space import cached_designs, on_inputs, spread  # noqa: E402
 from provenance import command_line, commit, machine, write_results  # noqa: E402
 from study_networks import front_hv  # noqa: E402
 
@@ -82,12 +81,6 @@ def _joined(a: ThresholdEvaluator, b: ThresholdEvaluator, index: Tensor) -> Thre
     )
 
 
-def _part(e: ThresholdEvaluator, index: Tensor) -> ThresholdEvaluator:
-    return ThresholdEvaluator(
-        e.confidence[:, index], e.correct[:, index], e.exit_cost, e.full_cost, e.standalone
-    )
-
-
 def _objectives(evaluator: ThresholdEvaluator, thresholds: Tensor) -> Tensor:
     """(accuracy, -energy ratio) of each threshold vector: both maximized."""
     m = evaluator.evaluate(thresholds)
@@ -110,7 +103,7 @@ def design_fronts(val, test, halves, samples: int) -> list[dict]:
     plain, _ = reference_front(val, n_samples=samples)
     out = []
     for extra, scoring in halves:
-        score = _part(test, scoring)
+        score = on_inputs(test, scoring)
         joined = _joined(val, test, extra)
         bigger, _ = reference_front(joined, n_samples=samples)
         out.append(
@@ -169,20 +162,14 @@ def measure(arch: str, args) -> dict:
             {
                 "pool": "all" if n == len(designs) else f"random {n}",
                 "n": n,
-                "833": _spread(plain),
-                "833 + half": _spread(bigger),
+                "833": spread(plain),
+                "833 + half": spread(bigger),
                 "above": sum(b > p for p, b in zip(plain, bigger, strict=True)),
                 "below": sum(b < p for p, b in zip(plain, bigger, strict=True)),
                 "count": len(plain),
             }
         )
     return {"network": setup["name"], "designs": len(designs), "cuts": len(halves), "rows": rows}
-
-
-def _spread(values: list[float]) -> dict:
-    values = sorted(values)
-    n = len(values)
-    return {"median": statistics.median(values), "p10": values[n // 10], "p90": values[9 * n // 10]}
 
 
 def report(args, results: list[dict]) -> str:

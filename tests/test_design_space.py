@@ -47,7 +47,7 @@ def test_the_union_front_is_chosen_on_validation_and_scored_on_test(module):
 def test_rank_correlation_and_spread(module):
     assert module.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert module.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    spread = module._spread([float(v) for v in range(10)])
+    spread = module.spread([float(v) for v in range(10)])
     assert spread == {"median": 4.5, "p10": 1.0, "p90": 9.0}
 
 
