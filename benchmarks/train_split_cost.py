@@ -7,7 +7,8 @@ the price: each base network of the study (``study_networks.NETS``: width, epoch
 is trained on the whole training split and on it less ``--moved`` images (a seeded draw),
 from the same initial weights, for each seed, and both are measured on the test split. Bases
 only: a LEANet's levels and heads are fitted on the same images and inherit the base's
-accuracy. Command::
+accuracy. Measured: no price on VGG-16, a fifth of a point on the ConvNet
+(``results/train_split_cost_vgg_mnist.md``). Command::
 
     .venv/bin/python benchmarks/train_split_cost.py --archs convnet vgg16 --seeds 3
 
