@@ -217,6 +217,21 @@ def _tag(distill: float | tuple[float, ...]) -> str:
     return f"{distill:g}"
 
 
+def train_study_base(arch: str, data, train, seed: int, epochs: int):
+    """``arch``'s base at the study's width and recipe, trained now on ``train`` (a split of
+    ``data``, whose validation split stops early): the network and train_base's result."""
+    net = NETS[arch]
+    base = build_base(
+        arch,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        input_size=data.input_size,
+        width_multiplier=net.width,
+        seed=seed,  # the initial weights depend on the seed alone
+    )
+    return base, train_base(base, train, **_training(net, epochs, data, seed))
+
+
 def trained_base(arch: str, dataset: str, data, args):
     """The base network trained on ``dataset``, from the cache or trained now."""
     net = NETS[arch]
@@ -225,15 +240,7 @@ def trained_base(arch: str, dataset: str, data, args):
     if path.exists():
         base, _ = load_checkpoint(path, arch=arch)
         return base, {"epochs": epochs, "width_multiplier": width, "train_seconds": None}
-    base = build_base(
-        arch,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        input_size=data.input_size,
-        width_multiplier=width,
-        seed=args.seed,  # the initial weights depend on the seed alone
-    )
-    result = train_base(base, data.train, **_training(net, epochs, data, args.seed))
+    base, result = train_study_base(arch, data, data.train, args.seed, epochs)
     save_checkpoint(
         path, base, dataset=dataset, classes=data.classes, accuracy=evaluate(base, data.test)
     )

@@ -25,8 +25,7 @@ from pathlib import Path
 import torch
 
 from leanet.data import load_dataset
-from leanet.train import evaluate, train_base
-from leanet.zoo import build_base
+from leanet.train import evaluate
 
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
@@ -55,21 +54,12 @@ def smaller(train, moved: int, seed: int):
 
 def base_accuracy(arch: str, data, train, seed: int) -> float:
     """Test accuracy of ``arch``'s study base trained on ``train`` (initial weights: ``seed``)."""
-    net = study_networks.NETS[arch]
-    base = build_base(
-        arch,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        input_size=data.input_size,
-        width_multiplier=net.width,
-        seed=seed,
-    )
-    train_base(base, train, **study_networks._training(net, net.epochs, data, seed))
+    epochs = study_networks.NETS[arch].epochs
+    base, _ = study_networks.train_study_base(arch, data, train, seed, epochs)
     return evaluate(base, data.test)
 
 
-def measure(arch: str, args) -> list[dict]:
-    data = load_dataset(args.dataset, seed=0)
+def measure(arch: str, data, args) -> list[dict]:
     rows = []
     for seed in range(args.seeds):
         whole = base_accuracy(arch, data, data.train, seed)
@@ -81,8 +71,7 @@ def measure(arch: str, args) -> list[dict]:
     return rows
 
 
-def report(args, rows: list[dict]) -> str:
-    data = load_dataset(args.dataset, seed=0)
+def report(args, data, rows: list[dict]) -> str:
     n = len(data.train)
     lines = [
         "# The price of a smaller training split (issue 17)",
@@ -115,9 +104,10 @@ def report(args, rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    rows = [row for arch in args.archs for row in measure(arch, args)]
+    data = load_dataset(args.dataset, seed=0)
+    rows = [row for arch in args.archs for row in measure(arch, data, args)]
     payload = {"command": args.command, "commit": commit(), "machine": machine(), "rows": rows}
-    write_results(args.out, payload, report(args, rows))
+    write_results(args.out, payload, report(args, data, rows))
     return rows
 
 
