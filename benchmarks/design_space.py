@@ -75,11 +75,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "design_space")
     args = parser.parse_args(argv)
-    # make_problem's options, as design_search's defaults
-    args.first_fraction, args.fine_tune_epochs = (0.25, 0.75), None
-    args.fidelity_epochs, args.build_costs = DEFAULT_FIDELITY_EPOCHS, False
+    search_defaults(args)
     args.command = command_line("design_space.py", argv)
     return args
+
+
+def search_defaults(args: argparse.Namespace) -> None:
+    """make_problem's options that these scripts do not offer, as design_search's defaults."""
+    args.first_fraction, args.fine_tune_epochs = (0.25, 0.75), None
+    args.fidelity_epochs, args.build_costs = DEFAULT_FIDELITY_EPOCHS, False
 
 
 def cached_designs(folder: Path, seed: int, epochs: int, schedule: int = 0) -> list[Design]:
@@ -125,6 +129,12 @@ def on_inputs(evaluator: ThresholdEvaluator, index: Tensor) -> ThresholdEvaluato
     )
 
 
+def objectives(evaluator: ThresholdEvaluator, thresholds: Tensor) -> Tensor:
+    """(accuracy, -energy ratio) of each threshold vector on ``evaluator``: both maximized."""
+    m = evaluator.evaluate(thresholds)
+    return torch.stack([m.accuracy, -m.energy_ratio], dim=-1)
+
+
 def cross_fitted(val: ThresholdEvaluator, test: ThresholdEvaluator, samples: int) -> dict:
     """Dense fronts searched on one half of the validation inputs (a fixed split, the same
     for every design) and measured on the other half, both ways: objectives no threshold
@@ -135,8 +145,7 @@ def cross_fitted(val: ThresholdEvaluator, test: ThresholdEvaluator, samples: int
     held, tested = [], []
     for fit, other in (halves, halves[::-1]):
         front, _ = reference_front(on_inputs(val, fit), n_samples=samples)
-        out = on_inputs(val, other).evaluate(front.thresholds)
-        held.append(torch.stack([out.accuracy, -out.energy_ratio], dim=-1))
+        held.append(objectives(on_inputs(val, other), front.thresholds))
         on_test = test.evaluate(front.thresholds)
         tested.append(torch.stack([on_test.accuracy, on_test.energy_ratio], dim=-1))
     return {"held": torch.cat(held), "test": torch.cat(tested)}
@@ -236,12 +245,13 @@ def measure(arch: str, args) -> dict:
             continue
         draws = [rng.sample(points, n) for _ in range(args.draws)]
         row = {"n": n}
+        union = {dense: [union_hv(d, full, dense)[0] for d in draws] for dense in (False, True)}
         for dense in (False, True):
             name = "dense" if dense else "polished"
-            row[name] = spread([union_hv(d, full, dense)[0] for d in draws])
+            row[name] = spread(union[dense])
             row[f"best_{name}"] = spread([best_by_validation(d, full, dense) for d in draws])
         if args.cross_fit:
-            plain = [union_hv(d, full, False)[0] for d in draws]
+            plain = union[False]
             for only, name in ((False, "cross_points"), (True, "cross_designs")):
                 hv = [cross_fit_hv(d, full, only) for d in draws]
                 row[name] = spread(hv)

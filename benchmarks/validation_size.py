@@ -42,8 +42,14 @@ from mobo.metrics import pareto_mask
 
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
-from design_search import DEFAULT_FIDELITY_EPOCHS, make_problem, network_setup  # noqa: E402
-from design_space import cached_designs, on_inputs, spread  # noqa: E402
+from design_search import make_problem, network_setup  # noqa: E402
+from design_space import (  # noqa: E402
+    cached_designs,
+    objectives,
+    on_inputs,
+    search_defaults,
+    spread,
+)
 from provenance import command_line, commit, machine, write_results  # noqa: E402
 from study_networks import front_hv  # noqa: E402
 
@@ -63,9 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "validation_size")
     args = parser.parse_args(argv)
-    # make_problem's options, as design_search's defaults
-    args.first_fraction, args.fine_tune_epochs = (0.25, 0.75), None
-    args.fidelity_epochs, args.build_costs = DEFAULT_FIDELITY_EPOCHS, False
+    search_defaults(args)
     args.command = command_line("validation_size.py", argv)
     return args
 
@@ -79,12 +83,6 @@ def _joined(a: ThresholdEvaluator, b: ThresholdEvaluator, index: Tensor) -> Thre
         a.full_cost,
         a.standalone,
     )
-
-
-def _objectives(evaluator: ThresholdEvaluator, thresholds: Tensor) -> Tensor:
-    """(accuracy, -energy ratio) of each threshold vector: both maximized."""
-    m = evaluator.evaluate(thresholds)
-    return torch.stack([m.accuracy.double(), -m.energy_ratio.double()], dim=-1)
 
 
 def cuts(n: int, splits: int) -> list[tuple[Tensor, Tensor]]:
@@ -101,6 +99,7 @@ def design_fronts(val, test, halves, samples: int) -> list[dict]:
     """Per cut: the design's dense fronts chosen on 833 and on 833 + half, each point's
     choosing objectives and its objectives on the scoring half."""
     plain, _ = reference_front(val, n_samples=samples)
+    plain_chosen = objectives(val, plain.thresholds)  # the same for every cut
     out = []
     for extra, scoring in halves:
         score = on_inputs(test, scoring)
@@ -108,10 +107,10 @@ def design_fronts(val, test, halves, samples: int) -> list[dict]:
         bigger, _ = reference_front(joined, n_samples=samples)
         out.append(
             {
-                "833": (_objectives(val, plain.thresholds), _objectives(score, plain.thresholds)),
+                "833": (plain_chosen, objectives(score, plain.thresholds)),
                 "833 + half": (
-                    _objectives(joined, bigger.thresholds),
-                    _objectives(score, bigger.thresholds),
+                    objectives(joined, bigger.thresholds),
+                    objectives(score, bigger.thresholds),
                 ),
             }
         )
