@@ -28,6 +28,10 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   fidelity is the first epochs of the target's fine-tuning run, and a target evaluation of
   a design trained cheaply continues it, charged the remaining epochs, and ``mfosemo``
   weighs such promotions at that price (runs ``+cont+promote``; ``--no-promote``: ``+cont``).
+  ``--moved-to-validation N`` moves N training images to the validation split (test split
+  unchanged; networks ``<arch>-<dataset>-val<M>``, M validation images, with their own
+  base, hand-fixed design and design cache): a larger split to choose fronts on, against
+  the validation noise of ``results/validation_size_vgg_mnist.md``.
   ``--budget-end``: ``mfosemo`` is told the budget left, and picks the cheap fidelity only
   while a target evaluation still fits after it (runs ``+end``). A method named
   ``<method>+warm`` warm-starts each GP fit from the last (``mobo.surrogate.WARM_FIT``,
@@ -84,14 +88,26 @@ from study_networks import front_hv, front_of  # noqa: E402
 MULTI_FIDELITY = ("mfosemo", "momf")
 
 
+def dataset_name(args) -> str:
+    """``--dataset``, with ``-val<N>`` (N validation images) when images were moved to the
+    validation split: the name its base, hand-fixed design and results rows go by."""
+    moved = getattr(args, "moved_to_validation", 0)  # scripts that share network_setup
+    if not moved:
+        return args.dataset
+    data = load_dataset(args.dataset, seed=0, moved_to_validation=moved)
+    return f"{args.dataset}-val{len(data.val)}"
+
+
 def network_setup(arch: str, args) -> dict:
     """The base, data and the hand-fixed design's test hypervolume (the study's cache)."""
-    data = load_dataset(args.dataset, seed=0)
+    moved = getattr(args, "moved_to_validation", 0)
+    data = load_dataset(args.dataset, seed=0, moved_to_validation=moved)
     study_args = argparse.Namespace(
         cache=args.cache, epochs=None, seed=0, head_epochs=args.head_epochs, fine_tune_epochs=None
     )
-    base, _ = study_networks.trained_base(arch, args.dataset, data, study_args)
-    name = f"{arch}-{args.dataset}"
+    dataset = dataset_name(args)
+    base, _ = study_networks.trained_base(arch, dataset, data, study_args)
+    name = f"{arch}-{dataset}"
     fixed = study_networks.trained_leanet(base, f"{name}-hybrid", "hybrid", data, study_args)
     _, val, test = study_networks.level_evaluators(fixed, f"{name}-hybrid", 0, data, args.cache)
     front = ThresholdProblem(val, reference_samples=args.reference_samples).reference
@@ -341,7 +357,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     path = args.out.with_suffix(".json")
     old = json.loads(path.read_text()) if path.exists() else {}
-    names = {f"{arch}-{args.dataset}" for arch in args.archs}
+    names = {f"{arch}-{dataset_name(args)}" for arch in args.archs}
     runs = [
         r for r in old.get("runs", []) if not (r["method"] in args.rerun and r["network"] in names)
     ]

@@ -24,6 +24,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--archs", nargs="+", default=["convnet", "vgg16", "mobilenet"])
     parser.add_argument("--dataset", default="digits8x8")
+    parser.add_argument(
+        "--moved-to-validation",
+        type=int,
+        default=0,
+        help="training images moved to the validation split (test split unchanged); the "
+        "networks are named <arch>-<dataset>-val<N>, N the validation images, and cached apart",
+    )
     parser.add_argument("--methods", nargs="+", default=["qlognehvi", "sobol"])
     parser.add_argument("--seeds", type=int, default=3, help="search seeds 0 .. seeds-1")
     parser.add_argument(

@@ -182,6 +182,7 @@ def _make_splits(
     *,
     ratios: Sequence[float],
     seed: int,
+    moved_to_validation: int = 0,
 ) -> DataSplits:
     """Split (and standardize with the training split's statistics)."""
     if test_images is None:
@@ -191,6 +192,16 @@ def _make_splits(
         # Official test set kept; validation carved from the training set at ratio val/(train+val).
         tr, va, _ = split_indices(len(train_labels), (ratios[0], ratios[1], 0), seed=seed)
         te_images, te_labels = test_images, test_labels
+    if not 0 <= moved_to_validation < len(tr):
+        raise ValueError(
+            f"moved_to_validation must be in [0, {len(tr)}) (the training split holds "
+            f"{len(tr)} images), got {moved_to_validation}"
+        )
+    if moved_to_validation:
+        # A seeded draw from the training split, so the test split stays as `ratios` made it.
+        draw = torch.randperm(len(tr), generator=torch.Generator().manual_seed(seed))
+        va = torch.cat([va, tr[draw[:moved_to_validation]]])
+        tr = tr[draw[moved_to_validation:].sort().values]
     mean, std = _channel_stats(train_images[tr])
     full = ImageTensorDataset(train_images, train_labels, mean=mean, std=std, classes=classes)
     test = ImageTensorDataset(te_images, te_labels, mean=mean, std=std, classes=classes)
@@ -278,6 +289,7 @@ def load_dataset(
     root: str | os.PathLike | None = None,
     seed: int = 0,
     ratios: Sequence[float] = (4, 1, 1),
+    moved_to_validation: int = 0,
     download: bool = False,
 ) -> DataSplits:
     """Load a data set as deterministic train / validation / test splits.
@@ -289,10 +301,16 @@ def load_dataset(
         seed: Seed of the split permutation; the same seed gives the same splits.
         ratios: train : validation : test. For torchvision data sets, which have an
             official test set, only train : validation is used.
+        moved_to_validation: Images moved from the training split to the validation split
+            after splitting (a draw seeded by `seed`), the test split unchanged: a larger
+            validation split chooses thresholds and designs with less noise, at the price
+            of fewer training images (``benchmarks/results/validation_size_vgg_mnist.md``,
+            ``train_split_cost_vgg_mnist.md``).
         download: Let torchvision download missing files (needs internet). Off by default.
 
     Raises:
-        ValueError: unknown `name`.
+        ValueError: unknown `name`, or `moved_to_validation` not below the training split's
+            size.
         FileNotFoundError: a torchvision data set's files are missing, naming the folder
             searched and how to get them.
     """
@@ -302,14 +320,34 @@ def load_dataset(
     )
     if key in BUNDLED:
         images, labels, classes = _load_bundled(key)
-        return _make_splits(key, images, labels, None, None, classes, ratios=ratios, seed=seed)
+        return _make_splits(
+            key,
+            images,
+            labels,
+            None,
+            None,
+            classes,
+            ratios=ratios,
+            seed=seed,
+            moved_to_validation=moved_to_validation,
+        )
     if key not in TORCHVISION:
         raise ValueError(f"unknown data set {name!r}; choose from {BUNDLED + TORCHVISION}")
     root_path = Path(root) if root is not None else default_data_root()
     if not root_path.is_dir() and not download:
         raise FileNotFoundError(_missing_message(key, root_path))
     x_tr, y_tr, x_te, y_te, classes = _load_torchvision(key, root_path, download)
-    return _make_splits(key, x_tr, y_tr, x_te, y_te, classes, ratios=ratios, seed=seed)
+    return _make_splits(
+        key,
+        x_tr,
+        y_tr,
+        x_te,
+        y_te,
+        classes,
+        ratios=ratios,
+        seed=seed,
+        moved_to_validation=moved_to_validation,
+    )
 
 
 def batch_loader(

@@ -367,3 +367,12 @@ def test_a_recipe_that_chooses_among_distillation_weights_trains_designs_with_it
     problem = module.make_problem("mobilenet", setup, _args(tmp_path, budget=1e9))
     assert problem.fine_tune_options["distill"] == recipe.distill[0] == 1.0
     assert problem.fine_tune_options["lr"] == recipe.lr
+
+
+def test_a_moved_validation_split_names_its_networks_apart():
+    module = load_benchmark("design_search")
+    args = module.parse_args(["--dataset", "digits8x8"])
+    assert module.dataset_name(args) == "digits8x8"
+    args = module.parse_args(["--dataset", "digits8x8", "--moved-to-validation", "100"])
+    # 1797 digits split 4:1:1 leave 300 for validation; 100 more join them
+    assert module.dataset_name(args) == "digits8x8-val400"

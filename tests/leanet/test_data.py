@@ -53,6 +53,28 @@ def test_mnist5k_bundled():
     assert set(d.train.labels.tolist()) == set(range(10))
 
 
+def test_moved_to_validation_keeps_the_test_split(digits):
+    moved = load_dataset("digits8x8", seed=0, moved_to_validation=100)
+    assert torch.equal(moved.test.images, digits.test.images)
+    assert (len(moved.train), len(moved.val)) == (len(digits.train) - 100, len(digits.val) + 100)
+    # the old validation images stay first; 100 training images join them, leaving training
+    n_val = len(digits.val)
+    assert torch.equal(moved.val.images[:n_val], digits.val.images)
+    rows = lambda images: {tuple(x.flatten().tolist()) for x in images}  # noqa: E731
+    joined, before, after = (
+        rows(moved.val.images[n_val:]),
+        rows(digits.train.images),
+        rows(moved.train.images),
+    )
+    assert joined <= before and not joined & after
+    # standardized with the smaller training split's statistics
+    assert not torch.equal(moved.train.mean, digits.train.mean)
+    again = load_dataset("digits8x8", seed=0, moved_to_validation=100)
+    assert torch.equal(again.val.images, moved.val.images)
+    with pytest.raises(ValueError, match="moved_to_validation"):
+        load_dataset("digits8x8", moved_to_validation=len(digits.train))
+
+
 def test_standardized_data_do_not_depend_on_the_thread_count():
     # Cache keys digest the standardized images: MNIST's mean, reduced in float32, differed
     # in its last bit between 1 and 2 threads, so every cached design was rebuilt.
