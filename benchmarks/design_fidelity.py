@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search import make_problem, network_setup  # noqa: E402
 from design_space import cached_designs, rank_correlation  # noqa: E402
-from provenance import command_line, commit, machine, write_results  # noqa: E402
+from provenance import command_line, commit, heading, machine, write_results  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -166,13 +166,9 @@ def common(results: list[dict]) -> list[dict]:
 
 def report(args, results: list[dict]) -> str:
     target = args.fine_tune_epochs
-    lines = [
-        "# Does the cheap fidelity rank designs as the target does? (issue 17)",
-        "",
-        f"Command: `{args.command}`  ",
-        f"Commit: `{commit()}`  ",
-        f"Machine: {machine()}",
-        "",
+    lines = heading(
+        "Does the cheap fidelity rank designs as the target does? (issue 17)", args.command
+    ) + [
         f"Designs cached at a cheap fine-tune epoch count and at the target's ({target}): "
         "dense validation-front hypervolume from the design search's reference point at "
         "each; rank (Spearman) and linear (Pearson) correlation over designs; regret: the "

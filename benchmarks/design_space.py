@@ -54,7 +54,7 @@ from mobo.metrics import pareto_mask
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search import DEFAULT_FIDELITY_EPOCHS, make_problem, network_setup  # noqa: E402
-from provenance import command_line, commit, machine, write_results  # noqa: E402
+from provenance import command_line, commit, heading, machine, write_results  # noqa: E402
 from study_networks import front_hv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -287,13 +287,10 @@ def space_size(problem) -> int:
 
 def report(args, rows: list[dict]) -> str:
     k = args.dense_points
-    lines = [
-        "# What the design space allows: all cached designs and random subsets (issue 17)",
-        "",
-        f"Command: `{args.command}`  ",
-        f"Commit: `{commit()}`  ",
-        f"Machine: {machine()}",
-        "",
+    lines = heading(
+        "What the design space allows: all cached designs and random subsets (issue 17)",
+        args.command,
+    ) + [
         "Test hypervolume of the validation Pareto front of the designs' dense fronts "
         f"(union, polished), of {k} points of each (union, dense {k}), and of the one design "
         "whose own dense front has the best validation hypervolume (best design); random "

@@ -126,6 +126,19 @@ def write_markdown(path: Path, text: str) -> None:
     path.write_text(text + kept)
 
 
+def heading(title: str, command: str) -> list[str]:
+    """A results report's first lines: its title, then the command, commit and machine that
+    made it."""
+    return [
+        f"# {title}",
+        "",
+        f"Command: `{command}`  ",
+        f"Commit: `{commit()}`  ",
+        f"Machine: {machine()}",
+        "",
+    ]
+
+
 def write_results(out: Path, payload: dict, text: str) -> None:
     """Write a benchmark's ``payload`` to ``<out>.json`` and its report ``text`` to
     ``<out>.md`` (through :func:`write_markdown`, keeping the findings), and print it."""

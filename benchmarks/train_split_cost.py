@@ -29,7 +29,7 @@ from leanet.train import evaluate
 
 sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
-from provenance import command_line, commit, machine, write_results  # noqa: E402
+from provenance import command_line, commit, heading, machine, write_results  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -73,13 +73,7 @@ def measure(arch: str, data, args) -> list[dict]:
 
 def report(args, data, rows: list[dict]) -> str:
     n = len(data.train)
-    lines = [
-        "# The price of a smaller training split (issue 17)",
-        "",
-        f"Command: `{args.command}`  ",
-        f"Commit: `{commit()}`  ",
-        f"Machine: {machine()}",
-        "",
+    lines = heading("The price of a smaller training split (issue 17)", args.command) + [
         f"Test accuracy ({len(data.test)} images) of each study base trained on the whole "
         f"training split ({n} images) and on {n - args.moved} of them, same initial weights.",
         "",

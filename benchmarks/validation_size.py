@@ -50,7 +50,7 @@ from design_space import (  # noqa: E402
     search_defaults,
     spread,
 )
-from provenance import command_line, commit, machine, write_results  # noqa: E402
+from provenance import command_line, commit, heading, machine, write_results  # noqa: E402
 from study_networks import front_hv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -172,13 +172,9 @@ def measure(arch: str, args) -> dict:
 
 
 def report(args, results: list[dict]) -> str:
-    lines = [
-        "# More validation images for the design search? (issue 17, diagnostic)",
-        "",
-        f"Command: `{args.command}`  ",
-        f"Commit: `{commit()}`  ",
-        f"Machine: {machine()}",
-        "",
+    lines = heading(
+        "More validation images for the design search? (issue 17, diagnostic)", args.command
+    ) + [
         "Hypervolume on a scoring half of the test split (417 images) of the union front of a "
         "pool of designs, chosen on the 833 validation images or on them plus the other test "
         f"half (1250 images); {args.splits} random cuts of the test split, both ways round; "

@@ -107,3 +107,12 @@ def test_without_note_elides_only_the_note_text():
         ".venv/bin/python benchmarks/s.py --seeds 3 --note '<findings, as of that merge>' --x"
     )
     assert provenance.without_note("a.py --seeds 3") == "a.py --seeds 3"
+
+
+def test_a_report_heading_names_its_command_commit_and_machine():
+    provenance = load_benchmark("provenance")
+    lines = provenance.heading("A title", ".venv/bin/python benchmarks/x.py --seed 1")
+    assert lines[0] == "# A title"
+    assert "`.venv/bin/python benchmarks/x.py --seed 1`" in lines[2]
+    assert lines[3] == f"Commit: `{provenance.commit()}`  "
+    assert lines[4] == f"Machine: {provenance.machine()}" and lines[-1] == ""
