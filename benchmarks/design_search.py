@@ -120,6 +120,9 @@ def network_setup(arch: str, args) -> dict:
         "full_test_accuracy": full_test,
         "hand_fixed_test_hv": front_hv(tested, full_test),
         "hand_fixed_front": tested,
+        # for re-measuring the hand-fixed front on resampled test images (front_test_noise)
+        "hand_fixed_thresholds": front.thresholds,
+        "hand_fixed_test": test,
     }
 
 

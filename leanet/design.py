@@ -412,6 +412,11 @@ class DesignProblem(Problem):
         or read from memory or the cache folder)."""
         return self._builder.network(design)
 
+    def is_trained(self, design: Design) -> bool:
+        """Is the design trained already (in memory or the cache folder), so that
+        :meth:`network` reads it instead of training it?"""
+        return self._builder.has(design)
+
     def current_cost(self, X: Tensor) -> Tensor:
         """:meth:`mobo.Problem.cost`, but 0 for a design already trained (only thresholds
         change) and, with ``continue_fidelities``, a target evaluation that continues a
