@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=["convnet", "vgg16"])
     parser.add_argument("--dataset", default="digits8x8")
+    parser.add_argument(
+        "--moved-to-validation",
+        type=int,
+        default=0,
+        help="as design_search.py's: the designs of a search on that split",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[7, 14, 28, 56])
     parser.add_argument("--draws", type=int, default=200, help="random subsets per size")
     parser.add_argument("--dense-points", type=int, default=5)
