@@ -18,7 +18,9 @@ designs in a design cache:
 
 Half the test split chooses fronts here, so no figure of this script is a search's test
 hypervolume; it only says whether more validation images would be worth retraining for
-(measured: yes on VGG-16, ``results/validation_size_vgg_mnist.md``). Command::
+(measured: yes on VGG-16, ``results/validation_size_vgg_mnist.md``; made real by
+moving training images, it was not: ``results/design_search_extras/ds_vgg_1800_val1250.md``).
+Command::
 
     .venv/bin/python benchmarks/validation_size.py --archs vgg16 --dataset mnist5k
 
