@@ -192,7 +192,9 @@ def _make_splits(
         # Official test set kept; validation carved from the training set at ratio val/(train+val).
         tr, va, _ = split_indices(len(train_labels), (ratios[0], ratios[1], 0), seed=seed)
         te_images, te_labels = test_images, test_labels
-    if not 0 <= moved_to_validation < len(tr):
+    if isinstance(moved_to_validation, bool) or not isinstance(moved_to_validation, int):
+        raise TypeError(f"moved_to_validation must be an int, got {moved_to_validation!r}")
+    if moved_to_validation and not 0 < moved_to_validation < len(tr):
         raise ValueError(
             f"moved_to_validation must be in [0, {len(tr)}) (the training split holds "
             f"{len(tr)} images), got {moved_to_validation}"
@@ -310,8 +312,9 @@ def load_dataset(
         download: Let torchvision download missing files (needs internet). Off by default.
 
     Raises:
-        ValueError: unknown `name`, or `moved_to_validation` not below the training split's
-            size.
+        ValueError: unknown `name`, or `moved_to_validation` negative or not below the
+            training split's size.
+        TypeError: `moved_to_validation` not an int.
         FileNotFoundError: a torchvision data set's files are missing, naming the folder
             searched and how to get them.
     """

@@ -71,8 +71,11 @@ def test_moved_to_validation_keeps_the_test_split(digits):
     assert not torch.equal(moved.train.mean, digits.train.mean)
     again = load_dataset("digits8x8", seed=0, moved_to_validation=100)
     assert torch.equal(again.val.images, moved.val.images)
-    with pytest.raises(ValueError, match="moved_to_validation"):
-        load_dataset("digits8x8", moved_to_validation=len(digits.train))
+    for bad in (len(digits.train), -1):
+        with pytest.raises(ValueError, match="moved_to_validation"):
+            load_dataset("digits8x8", moved_to_validation=bad)
+    with pytest.raises(TypeError, match="moved_to_validation"):
+        load_dataset("digits8x8", moved_to_validation=1.5)
 
 
 def test_standardized_data_do_not_depend_on_the_thread_count():
