@@ -540,7 +540,11 @@ def test_non_finite_images_are_named_not_answered(tiny_any, images, kind, mode):
     net = leanet.build(tiny_any, **kind).eval()
     runtime = compile_runtime(net, mode=mode)
     thresholds = [[0.0] * (net.num_levels - 1), [1.0] * (net.num_levels - 1)]
-    thresholds.append(net.level_outputs(images).confidence[:-1].median(dim=1).values.tolist())
+    # Each level's threshold halfway between its two middle confidences, not on one: the
+    # runtime's kernels may differ from the reference's in the last bits (they did, on an
+    # Intel Xeon), which decides an input whose confidence equals its threshold either way.
+    middle = net.level_outputs(images).confidence[:-1].sort(dim=1).values[:, 2:4]
+    thresholds.append(middle.mean(dim=1).tolist())
     for bad in (float("nan"), float("inf"), -float("inf")):
         batch = images.clone()
         batch[4, 0, 3, 5] = bad
