@@ -62,28 +62,34 @@ RESULTS = Path(__file__).parent / "results"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=["convnet", "vgg16"])
-    parser.add_argument("--dataset", default="digits8x8")
+    add_cache_arguments(parser, archs=["convnet", "vgg16"], dataset="digits8x8")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[7, 14, 28, 56])
+    parser.add_argument("--draws", type=int, default=200, help="random subsets per size")
+    parser.add_argument("--dense-points", type=int, default=5)
+    parser.add_argument(
+        "--cross-fit", action="store_true", help="also the two cross-fitted selection rules"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "design_space")
+    args = parser.parse_args(argv)
+    search_defaults(args)
+    args.command = command_line("design_space.py", argv)
+    return args
+
+
+def add_cache_arguments(parser: argparse.ArgumentParser, *, archs: list[str], dataset: str):
+    """The options naming a design search's networks and cache, shared by the scripts that
+    read its cached designs (this one, ``validation_size.py``, ``level_gaps.py``)."""
+    parser.add_argument("--archs", nargs="+", default=archs)
+    parser.add_argument("--dataset", default=dataset)
     parser.add_argument(
         "--moved-to-validation",
         type=int,
         default=0,
         help="as design_search.py's: the designs of a search on that split",
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[7, 14, 28, 56])
-    parser.add_argument("--draws", type=int, default=200, help="random subsets per size")
-    parser.add_argument("--dense-points", type=int, default=5)
     parser.add_argument("--reference-samples", type=int, default=20_000)
     parser.add_argument("--head-epochs", type=int, default=20)
-    parser.add_argument(
-        "--cross-fit", action="store_true", help="also the two cross-fitted selection rules"
-    )
     parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
-    parser.add_argument("--out", type=Path, default=RESULTS / "design_space")
-    args = parser.parse_args(argv)
-    search_defaults(args)
-    args.command = command_line("design_space.py", argv)
-    return args
 
 
 def search_defaults(args: argparse.Namespace) -> None:

@@ -29,7 +29,7 @@ from leanet.evaluator import ThresholdEvaluator
 
 sys.path.insert(0, str(Path(__file__).parent))
 from design_search import make_problem, network_setup  # noqa: E402
-from design_space import cached_designs, search_defaults  # noqa: E402
+from design_space import add_cache_arguments, cached_designs, search_defaults  # noqa: E402
 from provenance import command_line, commit, heading, machine, write_results  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -37,12 +37,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=["vgg16"])
-    parser.add_argument("--dataset", default="mnist5k")
-    parser.add_argument("--moved-to-validation", type=int, default=0)
-    parser.add_argument("--head-epochs", type=int, default=20)
-    parser.add_argument("--reference-samples", type=int, default=20_000)
-    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
+    add_cache_arguments(parser, archs=["vgg16"], dataset="mnist5k")
     parser.add_argument("--out", type=Path, default=RESULTS / "level_gaps")
     args = parser.parse_args(argv)
     search_defaults(args)

@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search import make_problem, network_setup  # noqa: E402
 from design_space import (  # noqa: E402
+    add_cache_arguments,
     cached_designs,
     objectives,
     on_inputs,
@@ -61,14 +62,10 @@ RULES = ("833", "833 + half")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=["vgg16"])
-    parser.add_argument("--dataset", default="mnist5k")
+    add_cache_arguments(parser, archs=["vgg16"], dataset="mnist5k")
     parser.add_argument("--sizes", type=int, nargs="+", default=[14, 28, 56])
     parser.add_argument("--draws", type=int, default=100, help="random pools per size and cut")
     parser.add_argument("--splits", type=int, default=3, help="random cuts of the test split")
-    parser.add_argument("--reference-samples", type=int, default=20_000)
-    parser.add_argument("--head-epochs", type=int, default=20)
-    parser.add_argument("--cache", type=Path, default=Path("runs/leanet-study"))
     parser.add_argument("--out", type=Path, default=RESULTS / "validation_size")
     args = parser.parse_args(argv)
     search_defaults(args)
