@@ -423,7 +423,7 @@ class DesignProblem(Problem):
         trained cheaper run costs the difference of the two fidelities' costs."""
         cost = self.cost(X).clone()
         for i, (design, _) in enumerate(self.decode(X)):
-            if self._builder.has(design):
+            if self.is_trained(design):
                 cost[i] = 0.0
             elif (prefix := self._builder.trained_prefix(design)) is not None:
                 level = self.epochs.index(prefix.fine_tune_epochs)
