@@ -88,24 +88,29 @@ from study_networks import front_hv, front_of  # noqa: E402
 MULTI_FIDELITY = ("mfosemo", "momf")
 
 
-def dataset_name(args) -> str:
-    """``--dataset``, with ``-val<N>`` (N validation images) when images were moved to the
-    validation split: the name its base, hand-fixed design and results rows go by."""
+def study_data(args):
+    """The data split at seed 0, with ``--moved-to-validation`` images moved if set."""
     moved = getattr(args, "moved_to_validation", 0)  # scripts that share network_setup
-    if not moved:
+    return load_dataset(args.dataset, seed=0, moved_to_validation=moved)
+
+
+def dataset_name(args, data=None) -> str:
+    """``--dataset``, with ``-val<N>`` (N validation images of ``data``, loaded if not
+    given) when images were moved to the validation split: the name its base, hand-fixed
+    design and results rows go by."""
+    if not getattr(args, "moved_to_validation", 0):
         return args.dataset
-    data = load_dataset(args.dataset, seed=0, moved_to_validation=moved)
+    data = study_data(args) if data is None else data
     return f"{args.dataset}-val{len(data.val)}"
 
 
 def network_setup(arch: str, args) -> dict:
     """The base, data and the hand-fixed design's test hypervolume (the study's cache)."""
-    moved = getattr(args, "moved_to_validation", 0)
-    data = load_dataset(args.dataset, seed=0, moved_to_validation=moved)
+    data = study_data(args)
     study_args = argparse.Namespace(
         cache=args.cache, epochs=None, seed=0, head_epochs=args.head_epochs, fine_tune_epochs=None
     )
-    dataset = dataset_name(args)
+    dataset = dataset_name(args, data)
     base, _ = study_networks.trained_base(arch, dataset, data, study_args)
     name = f"{arch}-{dataset}"
     fixed = study_networks.trained_leanet(base, f"{name}-hybrid", "hybrid", data, study_args)
