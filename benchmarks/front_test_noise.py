@@ -34,7 +34,7 @@ import torch
 
 from leanet.costs import measure_costs
 from leanet.design_recipe import Design
-from leanet.evaluator import ThresholdEvaluator, exit_costs, exit_levels
+from leanet.evaluator import ThresholdEvaluator
 
 sys.path.insert(0, str(Path(__file__).parent))
 import design_search_args  # noqa: E402
@@ -72,15 +72,8 @@ class PerImage:
     for each of its points (``P x N``), so any resample's front is a column selection."""
 
     def __init__(self, points: list[tuple[ThresholdEvaluator, torch.Tensor]]) -> None:
-        correct, energy = [], []
-        for evaluator, thresholds in points:
-            T = torch.as_tensor(thresholds, dtype=torch.float64).reshape(1, -1)
-            level = exit_levels(evaluator.confidence, T.to(evaluator.confidence.dtype))[0]
-            cost = exit_costs(T, evaluator.exit_cost, evaluator.standalone)[0]
-            correct.append(evaluator.correct[level, torch.arange(evaluator.num_inputs)])
-            energy.append(cost[level] / evaluator.full_cost)
-        self.correct = torch.stack(correct).double()
-        self.energy = torch.stack(energy).double()
+        self.correct = torch.cat([e.correct_at(t) for e, t in points]).double()
+        self.energy = torch.cat([e.energy_at(t) for e, t in points]).double()
 
     def hv(self, index: torch.Tensor, full_correct: torch.Tensor) -> float:
         """The front's HV on the test images ``index`` (a resample)."""

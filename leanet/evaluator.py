@@ -335,6 +335,15 @@ class ThresholdEvaluator:
         level = exit_levels(self.confidence, T.to(self.confidence.dtype))
         return self.correct[level, torch.arange(self.num_inputs)]
 
+    def energy_at(self, thresholds: Tensor) -> Tensor:
+        """``B x N``: each input's energy, as a ratio to the full network's, under each
+        threshold vector (``B x (L-1)``): the per-input costs behind :meth:`evaluate`'s
+        energy ratio (for resampling inputs, as :meth:`correct_at` for accuracy)."""
+        T = torch.as_tensor(thresholds, dtype=torch.float64).reshape(-1, self.num_levels - 1)
+        level = exit_levels(self.confidence, T.to(self.confidence.dtype))
+        cost = exit_costs(T, self.exit_cost, self.standalone)  # B x L
+        return cost.gather(1, level) / self.full_cost
+
     def _evaluate_chunk(self, T: Tensor) -> ThresholdMetrics:
         # The rule of :func:`exit_levels`, arranged for speed: per level, a 0/1 float mask
         # of the inputs that exit there (B x N), its row sums (how many exit) and its

@@ -32,7 +32,7 @@ def test_per_image_outcomes_give_the_evaluators_front_and_resample_it(module):
         torch.rand(L, N, generator=g) < torch.tensor([[0.8], [0.9], [0.97]]),
         torch.tensor([0.2, 0.5, 1.1]),
         1.0,
-        standalone=(True, False, False),
+        standalone=(False, True, False),
     )
     thresholds = torch.tensor([[0.3, 0.6], [0.7, 0.9], [1.0, 0.5], [1.0, 1.0]])
     full = torch.rand(N, generator=g) < 0.96
@@ -52,7 +52,7 @@ def test_per_image_outcomes_give_the_evaluators_front_and_resample_it(module):
                     evaluator.correct[:, : N // 2],
                     evaluator.exit_cost,
                     1.0,
-                    standalone=(True, False, False),
+                    standalone=(False, True, False),
                 ),
                 t,
             )

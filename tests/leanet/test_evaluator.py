@@ -385,6 +385,22 @@ def test_correct_at_gives_the_per_input_outcomes_behind_accuracy(evaluator):
     torch.testing.assert_close(correct[1], evaluator.correct[-1])  # every level off: the last
 
 
+def test_energy_at_gives_the_per_input_costs_behind_the_energy_ratio():
+    confidence, correct, exit_cost = _tables()
+    # level 2 reads the input alone, so level 1 is skipped (not paid) where it cannot answer
+    evaluator = ThresholdEvaluator(
+        confidence, correct, exit_cost, full_cost=2.0, standalone=(False, True, False, False)
+    )
+    T = torch.tensor([[0.5, 0.7, 0.9], [1.0, 1.0, 1.0], [1.0, 0.2, 1.0]])
+    energy = evaluator.energy_at(T)
+    assert energy.shape == (3, evaluator.num_inputs)
+    torch.testing.assert_close(
+        energy.mean(dim=1), evaluator.evaluate(T).energy_ratio, rtol=0, atol=1e-12
+    )
+    top = exit_cost[-1] - exit_cost[0]  # every input reaches the top; level 1 skipped
+    torch.testing.assert_close(energy[1], torch.full_like(energy[1], float(top) / 2.0))
+
+
 def test_accuracy_change_bound_is_paired_and_widens_with_disagreement():
     from leanet.policy import accuracy_change_bound
 
