@@ -66,11 +66,10 @@ from pathlib import Path
 import torch
 
 import mobo
-from leanet.costs import measure_costs
 from leanet.data import load_dataset
 from leanet.dense_fronts import DenseFronts
 from leanet.design import DesignProblem
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, reference_front
+from leanet.evaluator import ThresholdMetrics, reference_front
 from leanet.problem import ThresholdProblem
 from leanet.train import evaluate
 from mobo.metrics import pareto_mask
@@ -337,9 +336,7 @@ def test_front(
     tests = {} if tests is None else tests
     for design, thresholds in chosen:
         if design.key not in tests:
-            net = problem.network(design)
-            costs = measure_costs(net, problem.platform, latency=False)
-            tests[design.key] = ThresholdEvaluator.from_model(net, setup["data"].test, costs)
+            tests[design.key] = problem.test_evaluator(design)
         m: ThresholdMetrics = tests[design.key].evaluate(thresholds[None])
         accuracy.append(float(m.accuracy[0]))
         energy.append(float(m.energy_ratio[0]))

@@ -45,7 +45,6 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from leanet.checkpoints import load_leanet
-from leanet.costs import measure_costs
 from leanet.dense_fronts import spread_indices
 from leanet.design import Design
 from leanet.evaluator import ThresholdEvaluator, reference_front
@@ -116,10 +115,7 @@ def design_points(problem, design: Design, setup: dict, args) -> dict:
     ``--cross-fit``, its cross-fitted points (:func:`cross_fitted`)."""
     val = problem.evaluator(design)
     front, _ = reference_front(val, n_samples=args.reference_samples)
-    net = problem.network(design)
-    tester = ThresholdEvaluator.from_model(
-        net, setup["data"].test, measure_costs(net, problem.platform, latency=False)
-    )
+    tester = problem.test_evaluator(design)
     test = tester.evaluate(front.thresholds)
     pick = spread_indices(front.thresholds.shape[0], args.dense_points)
     point = {

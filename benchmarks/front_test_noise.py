@@ -32,7 +32,6 @@ from pathlib import Path
 
 import torch
 
-from leanet.costs import measure_costs
 from leanet.design_recipe import Design
 from leanet.evaluator import ThresholdEvaluator
 
@@ -111,9 +110,7 @@ def fronts_of(network: str, runs: list[dict]) -> tuple[dict[str, PerImage], torc
                         f"design {design.key} of {network} is not in {args.cache}: this "
                         "measures cached designs only"
                     )
-                net = problem.network(design)
-                costs = measure_costs(net, problem.platform, latency=False)
-                tests[design.key] = ThresholdEvaluator.from_model(net, setup["data"].test, costs)
+                tests[design.key] = problem.test_evaluator(design)
             points.append((tests[design.key], torch.tensor(p["thresholds"])))
         fronts[f"{run['method']} seed {run['seed']}"] = PerImage(points)
     return fronts, full_correct

@@ -26,9 +26,6 @@ from pathlib import Path
 
 import torch
 
-from leanet.costs import measure_costs
-from leanet.evaluator import ThresholdEvaluator
-
 sys.path.insert(0, str(Path(__file__).parent))
 from design_search import make_problem, network_setup  # noqa: E402
 from design_space import add_cache_arguments, cached_designs, search_defaults  # noqa: E402
@@ -68,9 +65,7 @@ def measure(arch: str, args) -> list[dict]:
     problem = make_problem(arch, setup, args)
     rows = []
     for design in cached_designs(problem.cache, problem.seed, problem.epochs[-1]):
-        net = problem.network(design)
-        costs = measure_costs(net, problem.platform, latency=False)
-        test = ThresholdEvaluator.from_model(net, setup["data"].test, costs)
+        test = problem.test_evaluator(design)
         val_gaps = paired_gaps(problem.evaluator(design).correct)
         test_gaps = paired_gaps(test.correct)
         rows.append(

@@ -38,7 +38,6 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from leanet.costs import measure_costs
 from leanet.evaluator import ThresholdEvaluator, reference_front
 from mobo.metrics import pareto_mask
 
@@ -134,10 +133,7 @@ def measure(arch: str, args) -> dict:
     halves = cuts(len(setup["data"].test), args.splits)
     per_design = []
     for design in tqdm(designs, desc=f"dense fronts, {setup['name']}", unit="design"):
-        net = problem.network(design)
-        test = ThresholdEvaluator.from_model(
-            net, setup["data"].test, measure_costs(net, problem.platform, latency=False)
-        )
+        test = problem.test_evaluator(design)
         per_design.append(
             design_fronts(problem.evaluator(design), test, halves, args.reference_samples)
         )

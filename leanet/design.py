@@ -395,6 +395,13 @@ class DesignProblem(Problem):
             )
         return self._evaluators[design.key]
 
+    def test_evaluator(self, design: Design) -> ThresholdEvaluator:
+        """The design's evaluator on the data's test split, for reporting a front chosen on
+        validation (not kept: the search itself never reads test), building it if needed."""
+        net = self.network(design)
+        costs = measure_costs(net, self.platform, latency=False)
+        return ThresholdEvaluator.from_model(net, self.data.test, costs)
+
     def measured(self, design: Design) -> MeasuredCost:
         """The design's metered cost (``cost`` other than ``"energy"``; kept as ``cost_objective``,
         since ``Problem.cost`` prices evaluations at each fidelity)."""

@@ -128,6 +128,16 @@ def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(p
     table = problem.front_table(torch.cat([x, x2])).splitlines()
     assert len(table) == 4 and all(design.key in row for row in table[1:3])
     assert table[3].startswith(f"validation: {len(digits.val)} inputs: one input is")
+    # On test, the same design (no new build), measured as by hand on the test split.
+    on_test = ThresholdEvaluator.from_model(
+        by_hand, digits.test, measure_costs(by_hand, latency=False)
+    )
+    tested = problem.test_evaluator(design)
+    assert problem.built == [design.key] and tested.num_inputs == len(digits.test)
+    assert torch.allclose(
+        tested.evaluate(thresholds[None]).objectives(),
+        on_test.evaluate(thresholds[None]).objectives(),
+    )
 
 
 def test_constraints_journal_resume_and_cache_build_nothing_twice(pretrained, digits, tmp_path):
