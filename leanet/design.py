@@ -98,8 +98,9 @@ class DesignProblem(Problem):
             share one built design instead of each training its own.
         head_hidden: Head hidden sizes to choose from.
         confidences: Confidence measures to choose from.
-        fine_tune_epochs: Joint fine-tuning epochs of every design; or ascending epochs to
-            choose from as the fidelity (the last is the target fidelity).
+        fine_tune_epochs: Joint fine-tuning epochs of every design (default 10, the study's;
+            0 fits heads only, and narrow levels then save little: ``design_fidelity.md``);
+            or ascending epochs to choose from as the fidelity (the last is the target).
         fidelity_costs: Cost of an evaluation at each fidelity; default ``1 + epochs``, in
             fine-tune epochs (:data:`BUILD_EPOCHS` covers building, head fitting and
             caching the level records).
@@ -145,7 +146,7 @@ class DesignProblem(Problem):
         fraction_step: float = 0.05,
         head_hidden: Sequence[int] = (0, 32),
         confidences: Sequence[str] = ("max_softmax", "margin", "entropy"),
-        fine_tune_epochs: int | Sequence[int] = 0,
+        fine_tune_epochs: int | Sequence[int] = 10,
         fidelity_costs: Sequence[float] | None = None,
         head_epochs: int = 5,
         platform: str = "45nm-fp32",

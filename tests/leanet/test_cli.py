@@ -134,6 +134,7 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     assert main([*train, "--seed", "3", "--out", str(ckpt), "--no-progress"]) == 0
     out = tmp_path / "designs"
     argv = ["design", str(ckpt), "--algorithm", "sobol", "--n-evals", "4", "--levels", "2", "3"]
+    argv += ["--fine-tune-epochs", "0", "--dense-points", "0"]  # cheap, not the defaults
     assert main([*argv, "--head-epochs", "1", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "sobol on LEANetDesign(convnet, L=2-3): 4 evaluations" in printed
@@ -153,8 +154,10 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
         assert artifact.front.thresholds.shape[1] == design["num_levels"] - 1
     assert main(["report", str(artifacts[0])]) == 0
     assert "Energy saved on test" in capsys.readouterr().out
-    # Told 2 dense-front points per built design: its own journal, the points counted.
-    dense = [*argv[:5], "2", *argv[6:], "--dense-points", "2", "--head-epochs", "1"]
+    # Told 2 dense-front points per built design, counted in the initial design: its own
+    # journal.
+    dense = [*argv[:5], "2", *argv[6:], "--dense-points", "2", "--no-dense-extra"]
+    dense += ["--head-epochs", "1"]
     assert main([*dense, "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert (out / "sobol-dense2-seed0.jsonl").exists()
@@ -199,3 +202,27 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     assert (out / "momf-mb100-cont-seed0.jsonl").exists()
     assert main([*fidelity, "--algorithm", "mfosemo", "--out", str(out), "--no-progress"]) == 1
     assert "'mfosemo' cannot handle black-box constraints" in capsys.readouterr().err
+
+
+def test_design_defaults_are_the_measured_setting(tmp_path, capsys):
+    """Without options, `leanet design` fine-tunes every design 10 epochs and tells 5 points
+    of its dense front as extras after a four-design Sobol start (the setting the design
+    search benchmarks measured best); --no-dense-extra counts them instead."""
+    ckpt = tmp_path / "base.pt"
+    train = ["train", "--dataset", "digits8x8", "--epochs", "1", "--width-multiplier", "0.25"]
+    assert main([*train, "--out", str(ckpt), "--no-progress"]) == 0
+    out = tmp_path / "designs"
+    one_design = ["--levels", "2", "2", "--head-epochs", "1", "--out", str(out), "--no-progress"]
+    assert main(["design", str(ckpt), "--n-evals", "6", *one_design]) == 0
+    assert "qlognehvi on LEANetDesign(convnet, L=2-2): 6 evaluations" in capsys.readouterr().out
+    journal = out / "qlognehvi-dense5-extra-init4-seed0.jsonl"
+    records = [json.loads(line) for line in journal.open()]
+    assert records[0]["algorithm_options"] == {"n_initial": 4}
+    evals = [r for r in records if r.get("type") == "eval"]
+    extra = [bool(r.get("extra")) for r in evals]
+    assert extra[:2] == [False, True] and 1 <= sum(extra) <= 5  # the first design's front
+    built = [p.name for p in (out / "cache").glob("*-s0.pt")]
+    assert built and all(name.startswith("L2-") and "-ft10-" in name for name in built)
+    counted = ["design", str(ckpt), "--n-evals", "6", "--no-dense-extra", *one_design]
+    assert main(counted) == 0
+    assert (out / "qlognehvi-dense5-seed0.jsonl").exists()

@@ -23,7 +23,8 @@ def pretrained(digits):
 
 
 def _problem(pretrained, digits, **options) -> DesignProblem:
-    return DesignProblem(pretrained, digits, **{"levels": (2, 4), "head_epochs": 1, **options})
+    options = {"levels": (2, 4), "head_epochs": 1, "fine_tune_epochs": 0, **options}
+    return DesignProblem(pretrained, digits, **options)
 
 
 def test_design_validates_its_fields_and_spaces_fractions_evenly():
@@ -308,6 +309,7 @@ def _one_design_problem(pretrained, digits, tmp_path) -> DesignProblem:
         head_hidden=(0,),
         confidences=("max_softmax",),
         head_epochs=1,
+        fine_tune_epochs=0,
         cache=tmp_path / "designs",
     )
 

@@ -69,7 +69,13 @@ def test_the_cpu_meter_times_the_calling_thread():
 
 def test_a_design_problem_with_a_meter_reports_the_metered_ratio(hybrid, digits):
     problem = DesignProblem(
-        hybrid.base, digits, levels=(2, 3), head_epochs=1, cost=flop_meter, measure_inputs=10
+        hybrid.base,
+        digits,
+        levels=(2, 3),
+        head_epochs=1,
+        fine_tune_epochs=0,
+        cost=flop_meter,
+        measure_inputs=10,
     )
     assert problem.objective_names == ["accuracy", "metered ratio"]
     x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
