@@ -107,6 +107,13 @@ def _trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
     """``torch.jit.trace`` + ``torch.jit.freeze`` of an eval-mode module (measured the
     fastest mode here, see the module docstring)."""
     with torch.no_grad(), _jit_quietly():
+        # The entropy confidence divides by log C, C read from the logits' shape, which the
+        # trace bakes in as a constant: right, since a step's class count never changes.
+        # Only that warning, only from leanet.confidence, is silenced; users saw it on
+        # every saved artifact of an entropy design.
+        warnings.filterwarnings(
+            "ignore", category=torch.jit.TracerWarning, module=r"leanet\.confidence"
+        )
         module = script_depthwise(copy.deepcopy(module).eval())
         traced = torch.jit.trace(module, inputs, check_trace=False)
         return torch.jit.freeze(traced)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import warnings
 
 import pytest
 import torch
@@ -566,3 +567,17 @@ def test_a_network_that_gives_nan_on_finite_images_is_named(tiny_convnet, images
         with pytest.raises(ValueError, match="level 2 gives a NaN confidence on finite images"):
             decide(images, [0.999, 0.5, 0.5, 0.5])
         assert decide(images, [0.0, 0.5, 0.5, 0.5]).exit_level.eq(1).all()  # no level 2
+
+
+@pytest.mark.parametrize("levels", ["width", "depth"])
+def test_an_entropy_runtime_traces_without_warning_and_decides_as_the_leanet(
+    tiny_convnet, images, levels
+):
+    """Entropy divides by log C, read from the logits' shape: the trace keeps it as a
+    constant, which is right, and says nothing to the user about it."""
+    net = _randomize_heads(leanet.build(tiny_convnet, levels=levels, confidence="entropy").eval())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning of the trace fails the test
+        runtime = compile_runtime(net, mode="trace")
+    conf = net.level_outputs(images).confidence
+    _check_agrees(net, runtime, images, _threshold_vectors(conf, 5))
