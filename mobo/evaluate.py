@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from mobo.study import Callback, Study
 
 
+#: Seconds between two progress lines of a study that runs with no terminal (a log file).
+LOG_INTERVAL = 60.0
+
+
 @contextmanager
 def progress(
     study: Study, callbacks: Sequence[Callback], show_progress: bool
@@ -36,16 +40,19 @@ def progress(
     """What :meth:`Study.optimize`'s loops call after each tell: a tqdm bar over the
     study's budget (its cost under ``max_cost``, else its evaluations) and the callbacks
     (those with a ``start(study)`` method have it called first). On no terminal the bar is
-    off and one summary line is printed at the end, for a log."""
+    off: a long study (a design search runs for hours) prints a line at most every
+    :data:`LOG_INTERVAL` seconds, and every study one summary line at the end, for a log."""
     by_cost, total = study.max_cost is not None, study.max_cost or study.n_evals
+    started = last_line = time.monotonic()
 
     def done() -> float:
         return min(study.cost_spent if by_cost else study.n_evaluated, total or math.inf)
 
+    desc = f"{study.algorithm_name} on {study.problem.name}"
     bar = tqdm(
         total=total,
         initial=done(),
-        desc=f"{study.algorithm_name} on {study.problem.name}",
+        desc=desc,
         disable=None if show_progress else True,  # None: only on a terminal
         unit="cost" if by_cost else "eval",
     )
@@ -55,10 +62,21 @@ def progress(
             start(study)
 
     def after_tell(evaluations: list[Evaluation]) -> None:
+        nonlocal last_line
         bar.update(done() - bar.n)
         if not bar.disable:
             failed = sum(e.failed for e in study.evaluations)
             bar.set_postfix(hv=f"{study_hypervolume(study):.4g}", failed=failed)
+        elif show_progress and time.monotonic() - last_line >= LOG_INTERVAL:
+            last_line = time.monotonic()
+            failed = sum(e.failed for e in study.evaluations)
+            print(
+                f"{desc}: {done():g}/{total or '?'} {'cost' if by_cost else 'evaluations'}, "
+                f"hypervolume "
+                f"{study_hypervolume(study):.4g}, {failed} failed, {last_line - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         for callback in callbacks:
             callback(study, evaluations)
 

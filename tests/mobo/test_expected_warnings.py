@@ -87,3 +87,20 @@ def test_a_cpu_run_of_qlognehvi_and_usemo_logs_no_cuda_noise():
     run = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "No CUDA runtime" not in run.stderr
+
+
+def test_a_long_study_with_no_terminal_logs_a_progress_line_per_interval(
+    toy_problem, capsys, monkeypatch
+):
+    import mobo.evaluate
+
+    monkeypatch.setattr(mobo.evaluate, "LOG_INTERVAL", 0.0)  # every tell is "a minute later"
+    mobo.optimize(toy_problem, "random", n_evals=3, show_progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines[:3]] == [
+        f"random on toy: {n}/3 evaluations" for n in (1, 2, 3)
+    ]
+    assert "hypervolume" in lines[0] and "0 failed" in lines[0] and lines[0].endswith(" s")
+    assert len(lines) == 4 and lines[3].startswith("random on toy: 3 evaluations")  # summary
+    mobo.optimize(toy_problem, "random", n_evals=3, show_progress=False)
+    assert capsys.readouterr().err == ""  # asked for silence
