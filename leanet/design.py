@@ -12,11 +12,12 @@ black box (``../shared/DESIGN.md``: "search designs and thresholds together"):
   levels ignores the rest), and, when the fine-tune epochs are a fidelity, the epochs last;
 - an evaluation builds the design from the same pretrained network (hybrid width levels:
   the last level is the unmodified pretrained network; batch norm recalibrated, heads
-  fitted, optionally fine-tuned), caches its level records on the validation split, and
-  measures (accuracy, energy ratio) at the thresholds with the cached evaluator. A design
-  is built once per problem (and once per ``cache`` folder): later points of the same design
-  cost milliseconds, so the front mixes designs and thresholds at the price of the designs
-  (:class:`leanet.dense_fronts.DenseFronts` tells a study each built design's best ones);
+  fitted, fine-tuned: 10 epochs by default), caches its level records on the validation
+  split, and measures (accuracy, energy ratio) at the thresholds with the cached
+  evaluator. A design is built once per problem (and once per ``cache`` folder): later
+  points of the same design cost milliseconds, so the front mixes designs and thresholds
+  at the price of the designs (:class:`leanet.dense_fronts.DenseFronts` tells a study each
+  built design's best ones);
 - objectives are those of :class:`leanet.problem.ThresholdProblem` (validation accuracy,
   energy over the *pretrained* network's, so every design is priced against the same
   network); the reference point is ``(full validation accuracy - accuracy_margin, -1)``:
