@@ -35,6 +35,10 @@ from leanet.cli_types import COUNT, EPOCHS, FRACTIONS, POSITIVE_INTS, SEED, numb
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
+#: ``leanet fit-heads``' joint fine-tuning of width levels: the study's ConvNet and VGG-16
+#: recipe (``benchmarks/study_networks.py``, FINE_TUNE), also ``leanet demo``'s.
+FIT_HEADS_FINE_TUNE_EPOCHS = 10
+
 
 def _add_train(p: argparse.ArgumentParser) -> None:
     from leanet.data import BUNDLED, TORCHVISION
@@ -140,9 +144,11 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fine-tune-epochs",
         type=number(int, 0),
-        default=0,
-        help="then fine-tune backbone and heads jointly for this many epochs "
-        "(changes the pretrained weights; default 0 = off)",
+        default=None,
+        help="then fine-tune the levels and heads jointly for this many epochs, all of them "
+        "(the validation split is left to the threshold search); default 10 for width "
+        "levels, the study's recipe, and 0 for depth exits (heads on the frozen pretrained "
+        "features); the hybrid scheme's top level, the pretrained network, never changes",
     )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default=None, help="LEANet path (default <checkpoint>.leanet.pt)")
@@ -190,15 +196,13 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
         # Triangular channels read fewer inputs than the pretrained statistics assume.
         recalibrate_batch_norm(net, data.train, progress=progress)
     fit_heads(net, data.train, epochs=args.epochs, seed=args.seed, progress=progress)
-    if args.fine_tune_epochs > 0:
-        fine_tune(
-            net,
-            data.train,
-            val=data.val,
-            epochs=args.fine_tune_epochs,
-            seed=args.seed,
-            progress=progress,
-        )
+    epochs = args.fine_tune_epochs
+    if epochs is None:
+        epochs = FIT_HEADS_FINE_TUNE_EPOCHS if args.levels == "width" else 0
+    if epochs > 0:
+        # Every epoch, no early stopping on validation: as the study and `leanet demo` do
+        # (leanet.train.fine_tune says why).
+        fine_tune(net, data.train, epochs=epochs, seed=args.seed, progress=progress)
     accuracy = evaluate_levels(net, data.test)
     macs = net.level_macs()
     save_leanet(
@@ -209,7 +213,7 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
             "split_seed": split_seed(meta),
             "test_accuracy": accuracy,
             "level_macs": macs,
-            "fine_tune_epochs": args.fine_tune_epochs,
+            "fine_tune_epochs": epochs,
             **full_accuracy,
         },
     )

@@ -76,6 +76,7 @@ def test_train_then_fit_heads(tmp_path, capsys):
     )
     net, meta = load_leanet(out)
     assert net.num_levels == 2 and len(meta["test_accuracy"]) == 2
+    assert meta["fine_tune_epochs"] == 10  # width levels are fine-tuned by default
     # The pretrained network's accuracy, measured before the levels changed their copy.
     assert meta["full_test_accuracy"] == pytest.approx(base_test_accuracy)
     assert "incremental_macs" in capsys.readouterr().out
