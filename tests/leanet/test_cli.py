@@ -140,6 +140,9 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     printed = capsys.readouterr().out
     assert "sobol on LEANetDesign(convnet, L=2-3): 4 evaluations" in printed
     assert "design, thresholds" in printed and "T = (" in printed
+    # The paper's table on test over the front's designs, as `leanet report` prints one's.
+    table = printed.split("Energy saved on test vs the full network (test accuracy ")[1]
+    assert [line.split()[0] for line in table.splitlines()[2:5]] == ["0%", "1%", "2%"]
     assert (out / "sobol-seed0.jsonl").exists()
     artifacts = sorted(out.glob("*.artifact.pt"))
     assert artifacts and len(list((out / "cache").glob("*-s0.pt"))) >= len(artifacts)
@@ -227,3 +230,47 @@ def test_design_defaults_are_the_measured_setting(tmp_path, capsys):
     counted = ["design", str(ckpt), "--n-evals", "6", "--no-dense-extra", *one_design]
     assert main(counted) == 0
     assert (out / "qlognehvi-dense5-seed0.jsonl").exists()
+
+
+def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs(monkeypatch):
+    """`leanet design`'s table on test: at each allowed loss the cheapest front point (of
+    any design) within it of the pretrained network on validation, then measured on test."""
+    from collections import namedtuple
+    from types import SimpleNamespace
+
+    import torch
+
+    import leanet.train
+    from leanet.cli_design import savings_on_test
+
+    def evaluator(table):  # thresholds (one value) -> (accuracy, energy ratio)
+        def evaluate(T):
+            acc, energy = table[round(float(T[0, 0]), 2)]
+            return SimpleNamespace(
+                accuracy=torch.tensor([acc]), energy_ratio=torch.tensor([energy])
+            )
+
+        return SimpleNamespace(evaluate=evaluate)
+
+    Design = namedtuple("Design", "key")  # noqa: N806 (a stand-in class)
+    val = {"A": {0.1: (0.95, 0.2), 0.2: (0.975, 0.35)}, "B": {0.3: (0.985, 0.4)}}
+    test = {"A": {0.1: (0.94, 0.21), 0.2: (0.97, 0.36)}, "B": {0.3: (0.96, 0.41)}}
+    points = [("A", 0.1), ("A", 0.2), ("B", 0.3)]
+    problem = SimpleNamespace(
+        full_accuracy=0.99,
+        decode=lambda X: [
+            (Design(key=d), torch.tensor([t], dtype=torch.float64)) for d, t in points
+        ],
+        evaluator=lambda d: evaluator(val[d.key]),
+        test_evaluator=lambda d: evaluator(test[d.key]),
+        base=None,
+        data=SimpleNamespace(test=None),
+    )
+    monkeypatch.setattr(leanet.train, "evaluate", lambda model, data: 0.965)
+    text = savings_on_test(problem, torch.zeros(3, 1), losses=(0.0, 0.01, 0.02))
+    rows = [line.split() for line in text.splitlines()[2:5]]
+    assert rows[0][0] == "0%" and rows[0][1] == "-"  # nothing within 0 of 0.99
+    assert rows[1][:3] == ["1%", "0.9600", "0.410"]  # only B reaches 0.98: its test figures
+    assert rows[2][:3] == ["2%", "0.9700", "0.360"]  # A at 0.2 reaches 0.97, cheaper than B
+    assert text.splitlines()[-1] == "chosen on validation: 1%: B; 2%: A"
+    assert "(test accuracy 0.9650)" in text.splitlines()[0]
