@@ -71,6 +71,7 @@ from leanet.dense_fronts import DenseFronts
 from leanet.design import DesignProblem
 from leanet.evaluator import ThresholdMetrics, reference_front
 from leanet.problem import ThresholdProblem
+from leanet.recipes import fine_tune_options
 from leanet.train import evaluate
 from mobo.metrics import pareto_mask
 from mobo.surrogate import WARM_FIT
@@ -144,8 +145,7 @@ def make_problem(arch: str, setup: dict, args, method: str = "") -> DesignProble
     # A study recipe may list distillation weights to choose among on validation
     # (MobileNet's, since 61e5368); a design is trained once, with the first weight, the one
     # the recorded MobileNet searches used: choosing would train every design once per weight.
-    distill = recipe.distill[0] if isinstance(recipe.distill, tuple) else recipe.distill
-    options = {"lr": recipe.lr, "distill": distill, "weight_decay": recipe.weight_decay}
+    options = fine_tune_options(recipe)
     return DesignProblem(
         setup["base"],
         setup["data"],

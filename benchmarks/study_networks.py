@@ -22,6 +22,7 @@ from leanet.data import load_dataset
 from leanet.evaluator import ThresholdEvaluator, reference_front
 from leanet.levels import DEFAULT_FRACTIONS
 from leanet.model import build
+from leanet.recipes import FINE_TUNE, Recipe  # noqa: F401  (the study's names for them)
 from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm, train_base
 from leanet.zoo import build_base
 from mobo.metrics import hypervolume
@@ -53,50 +54,6 @@ NETS = {
     "convnet": StudyNet(0.5, 4),
     "vgg16": StudyNet(0.25, 10),
     "mobilenet": StudyNet(0.5, 20, lr=5e-3, weight_decay=5e-2),
-}
-
-
-class Recipe(NamedTuple):
-    """Joint fine-tuning of a width LEANet: learning rate, distillation weight (teacher: the
-    pretrained network), epochs, weight decay, and the early-stopping patience on the
-    validation split (None: all epochs, the cosine schedule run to its end, and the
-    validation split left for the threshold choice alone). Several distillation weights (a
-    tuple): each is fine-tuned and the LEANet whose dense validation front has the largest
-    hypervolume is kept (:func:`chosen_on_validation`)."""
-
-    lr: float
-    distill: float | tuple[float, ...]
-    epochs: int
-    weight_decay: float = 1e-4  # leanet.train.fine_tune's default
-    patience: int | None = None
-
-
-# Per architecture. MobileNet's triangular levels lose half the inputs of every pointwise
-# convolution at level 1 and need the base's training recipe, distillation and more epochs;
-# measured on mnist5k, seed 0, mean validation accuracy of the 5 levels (full network
-# 0.940, a base trained at weight decay 5e-4): 0.61 after 10 epochs at 5e-4 without
-# distillation, 0.87 at 2e-3, 0.906 at 2e-3 with distillation, 0.924 after 20 epochs of
-# that. On the base of NETS' recipe, seed 1 (full network 0.958 on test), the hybrid's
-# levels 1-4 scored 0.938-0.939 on test at lr 2e-3 and weight decay 1e-4, and 0.965-0.966
-# at the base's lr 5e-3 and weight decay 0.05. ConvNet and VGG-16 levels reach the full
-# network's in 10 epochs at 5e-4.
-# Every recipe runs all its epochs: early stopping on validation (patience 3) stopped
-# MobileNet at epochs 7-16 of its 20-epoch cosine schedule, with the learning rate still
-# high, and chose the epoch on the split the thresholds are then chosen on. All 20 epochs
-# lifted the mnist5k hybrid's levels 1-4 on test from 0.956-0.957 / 0.965-0.966 /
-# 0.946-0.948 to 0.960-0.964 / 0.965-0.966 / 0.971-0.974 (seeds 0 / 1 / 2); ConvNet hybrids
-# (both data sets, 3 seeds) and VGG-16 (mnist5k, seed 0) scored the same or up to a point
-# better, and no 0%-loss choice lost more on test (/work/runs/s23 logs, in the
-# leanet_seeds results' note). MobileNet's levels were still rising at 20 epochs: on the
-# digits8x8 hybrid, 40 epochs lifted levels 1-4 on test from 0.960 / 0.973 / 0.946-0.957
-# to 0.973-0.977 / 0.967 / 0.963 (seeds 0 / 1 / 2; full networks 0.990 / 0.973 / 0.970).
-# Without distillation (3 seeds x 4 MobileNet networks) the test front rose on 6 and fell
-# on 6: neither weight is better everywhere, so each network is fine-tuned with both and
-# keeps the one whose validation front is larger (benchmarks/results/mobilenet_distillation.md).
-FINE_TUNE = {
-    "convnet": Recipe(5e-4, 0.0, 10),
-    "vgg16": Recipe(5e-4, 0.0, 10),
-    "mobilenet": Recipe(5e-3, (1.0, 0.0), 40, weight_decay=5e-2),
 }
 
 

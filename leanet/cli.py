@@ -35,12 +35,6 @@ from leanet.cli_types import COUNT, EPOCHS, FRACTIONS, POSITIVE_INTS, SEED, numb
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-#: ``leanet fit-heads``' joint fine-tuning of width levels: the study's ConvNet and VGG-16
-#: recipe (``benchmarks/study_networks.py``, FINE_TUNE), also ``leanet demo``'s. Against
-#: heads only: levels 1-4 about a point more accurate on test, the same energy saved
-#: (``benchmarks/results/fit_heads_options.md``).
-FIT_HEADS_FINE_TUNE_EPOCHS = 10
-
 
 def _add_train(p: argparse.ArgumentParser) -> None:
     from leanet.data import BUNDLED, TORCHVISION
@@ -148,8 +142,9 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
         type=number(int, 0),
         default=None,
         help="then fine-tune the levels and heads jointly for this many epochs, all of them "
-        "(the validation split is left to the threshold search); default 10 for width "
-        "levels, the study's recipe, and 0 for depth exits (heads on the frozen pretrained "
+        "(the validation split is left to the threshold search), with the architecture's "
+        "recipe (leanet.recipes); default: the recipe's epochs for width levels (ConvNet and "
+        "VGG-16 10, MobileNet 40), 0 for depth exits (heads on the frozen pretrained "
         "features); the hybrid scheme's top level, the pretrained network, never changes",
     )
     p.add_argument("--seed", type=SEED, default=0)
@@ -161,6 +156,7 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
     from leanet.checkpoints import load_checkpoint, save_leanet
     from leanet.levels import DEFAULT_FRACTIONS
     from leanet.model import build
+    from leanet.recipes import fine_tune_options, recipe_for
     from leanet.train import evaluate, evaluate_levels, fine_tune, fit_heads, recalibrate_batch_norm
 
     if args.levels == "width" and args.exits is not None:
@@ -198,13 +194,17 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
         # Triangular channels read fewer inputs than the pretrained statistics assume.
         recalibrate_batch_norm(net, data.train, progress=progress)
     fit_heads(net, data.train, epochs=args.epochs, seed=args.seed, progress=progress)
+    # The recipe the study's networks were fine-tuned with; against heads only, ConvNet
+    # levels 1-4 about a point more accurate on test (benchmarks/results/fit_heads_options.md).
+    recipe = recipe_for(base.config.get("arch"))
     epochs = args.fine_tune_epochs
     if epochs is None:
-        epochs = FIT_HEADS_FINE_TUNE_EPOCHS if args.levels == "width" else 0
+        epochs = recipe.epochs if args.levels == "width" else 0
     if epochs > 0:
         # Every epoch, no early stopping on validation: as the study and `leanet demo` do
         # (leanet.train.fine_tune says why).
-        fine_tune(net, data.train, epochs=epochs, seed=args.seed, progress=progress)
+        options = fine_tune_options(recipe)
+        fine_tune(net, data.train, epochs=epochs, seed=args.seed, progress=progress, **options)
     accuracy = evaluate_levels(net, data.test)
     macs = net.level_macs()
     save_leanet(

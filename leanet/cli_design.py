@@ -110,6 +110,7 @@ def run_design(args: argparse.Namespace) -> int:
     from leanet.checkpoints import load_checkpoint
     from leanet.dense_fronts import DenseFronts
     from leanet.design import DesignProblem
+    from leanet.recipes import fine_tune_options, recipe_for
 
     base, meta = load_checkpoint(args.checkpoint)
     out = Path(args.out or Path(args.checkpoint).with_suffix(".designs"))
@@ -147,6 +148,8 @@ def run_design(args: argparse.Namespace) -> int:
         cache=out / "cache",
         seed=args.seed,
         continue_fidelities=args.continue_fidelities,
+        # The architecture's recipe, as the design-search benchmarks trained every design.
+        fine_tune_options=fine_tune_options(recipe_for(base.config.get("arch"))),
     )
     algorithm = args.algorithm or (
         ("momf" if constraints else "mfosemo") if problem.has_fidelities else "qlognehvi"

@@ -274,3 +274,40 @@ def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs
     assert rows[2][:3] == ["2%", "0.9700", "0.360"]  # A at 0.2 reaches 0.97, cheaper than B
     assert text.splitlines()[-1] == "chosen on validation: 1%: B; 2%: A"
     assert "(test accuracy 0.9650)" in text.splitlines()[0]
+
+
+def test_fit_heads_and_design_fine_tune_with_the_architectures_recipe(tmp_path, monkeypatch):
+    """A MobileNet's levels need the study's MobileNet recipe (lr 5e-3, weight decay 5e-2,
+    distillation, 40 epochs; leanet.recipes): both verbs read it from the base's arch."""
+    import leanet.design
+    import leanet.train
+    from leanet.recipes import DEFAULT, FINE_TUNE, fine_tune_options, recipe_for
+
+    assert recipe_for("mobilenet") is FINE_TUNE["mobilenet"] and recipe_for("mine") is DEFAULT
+    mobilenet = fine_tune_options(FINE_TUNE["mobilenet"])
+    assert mobilenet == {"lr": 5e-3, "distill": 1.0, "weight_decay": 5e-2}
+    ckpt = tmp_path / "base.pt"
+    train = ["train", "--arch", "mobilenet", "--dataset", "digits8x8", "--epochs", "1"]
+    assert main([*train, "--width-multiplier", "0.25", "--out", str(ckpt), "--no-progress"]) == 0
+    seen = {}
+
+    def fine_tune(net, train, **kwargs):  # the call, not the minutes of training
+        seen.update(kwargs)
+
+    monkeypatch.setattr(leanet.train, "fine_tune", fine_tune)
+    fit = ["fit-heads", "--checkpoint", str(ckpt), "--fractions", "0.5,1.0", "--epochs", "1"]
+    assert main([*fit, "--out", str(tmp_path / "net.pt"), "--no-progress"]) == 0
+    assert seen["epochs"] == 40 and {k: seen[k] for k in mobilenet} == mobilenet
+
+    class Stop(Exception):
+        pass
+
+    def design_problem(*args, **kwargs):
+        seen["design"] = kwargs
+        raise Stop
+
+    monkeypatch.setattr(leanet.design, "DesignProblem", design_problem)
+    with pytest.raises(Stop):
+        main(["design", str(ckpt), "--out", str(tmp_path / "designs"), "--no-progress"])
+    assert seen["design"]["fine_tune_options"] == mobilenet
+    assert seen["design"]["fine_tune_epochs"] == 10  # the design benchmarks' epochs
