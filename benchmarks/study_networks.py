@@ -22,7 +22,7 @@ from leanet.data import load_dataset
 from leanet.evaluator import ThresholdEvaluator, reference_front
 from leanet.levels import DEFAULT_FRACTIONS
 from leanet.model import build
-from leanet.recipes import FINE_TUNE, Recipe  # noqa: F401  (the study's names for them)
+from leanet.recipes import FINE_TUNE, TRAIN, Recipe  # noqa: F401  (the study's names for them)
 from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm, train_base
 from leanet.zoo import build_base
 from mobo.metrics import hypervolume
@@ -51,9 +51,9 @@ class StudyNet(NamedTuple):
 # depth exit after 3 blocks scores 0.97); AdamW's usual 0.05 fixes it: test 0.971 on
 # mnist5k (20 epochs), 0.990 on digits8x8 (0.946 before).
 NETS = {
-    "convnet": StudyNet(0.5, 4),
-    "vgg16": StudyNet(0.25, 10),
-    "mobilenet": StudyNet(0.5, 20, lr=5e-3, weight_decay=5e-2),
+    "convnet": StudyNet(0.5, *TRAIN["convnet"]),
+    "vgg16": StudyNet(0.25, *TRAIN["vgg16"]),
+    "mobilenet": StudyNet(0.5, *TRAIN["mobilenet"]),
 }
 
 

@@ -48,8 +48,12 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         default=1.0,
         help="scale every layer's channels (default 1.0)",
     )
-    p.add_argument("--epochs", type=EPOCHS, default=5)
-    p.add_argument("--lr", type=number(float, 0.0, 10.0, above=True), default=2e-3)
+    recipe = "default: the architecture's recipe (leanet.recipes.TRAIN, the study's bases)"
+    p.add_argument("--epochs", type=EPOCHS, default=None, help=recipe)
+    p.add_argument("--lr", type=number(float, 0.0, 10.0, above=True), default=None, help=recipe)
+    p.add_argument(
+        "--weight-decay", type=number(float, 0.0, 10.0), default=None, help=f"AdamW's; {recipe}"
+    )
     p.add_argument("--batch-size", type=COUNT, default=64)
     p.add_argument("--seed", type=SEED, default=0, help="seed of the split and the training")
     p.add_argument(
@@ -61,6 +65,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from leanet.checkpoints import save_checkpoint
     from leanet.data import load_dataset
+    from leanet.recipes import train_recipe_for
     from leanet.train import evaluate, train_base
     from leanet.zoo import build_base
 
@@ -75,12 +80,15 @@ def _run_train(args: argparse.Namespace) -> int:
         width_multiplier=args.width_multiplier,
         seed=args.seed,
     )
+    recipe = train_recipe_for(args.arch)
+    epochs = recipe.epochs if args.epochs is None else args.epochs
     result = train_base(
         model,
         data.train,
         val=data.val,
-        epochs=args.epochs,
-        lr=args.lr,
+        epochs=epochs,
+        lr=recipe.lr if args.lr is None else args.lr,
+        weight_decay=recipe.weight_decay if args.weight_decay is None else args.weight_decay,
         batch_size=args.batch_size,
         seed=args.seed,
         progress=not args.no_progress,
@@ -96,7 +104,7 @@ def _run_train(args: argparse.Namespace) -> int:
             "split_seed": args.seed,
             "val_accuracy": result.accuracy,
             "train_seconds": result.seconds,
-            "epochs": args.epochs,
+            "epochs": epochs,
         },
     )
     print(

@@ -487,6 +487,7 @@ def test_artifact_requirements_of_the_wrong_type_are_named(
         (["train", "--epochs", "-1"], "--epochs"),
         (["train", "--lr", "0"], "--lr"),
         (["train", "--lr", "1e308"], "--lr"),
+        (["train", "--weight-decay", "-1"], "--weight-decay"),
         (["train", "--seed", "99999999999999999999"], "--seed"),
         (["train", "--batch-size", "many"], "--batch-size"),
         (["train", "--width-multiplier", "-2"], "--width-multiplier"),

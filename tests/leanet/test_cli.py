@@ -311,3 +311,31 @@ def test_fit_heads_and_design_fine_tune_with_the_architectures_recipe(tmp_path, 
         main(["design", str(ckpt), "--out", str(tmp_path / "designs"), "--no-progress"])
     assert seen["design"]["fine_tune_options"] == mobilenet
     assert seen["design"]["fine_tune_epochs"] == 10  # the design benchmarks' epochs
+
+
+def test_train_uses_the_architectures_recipe_unless_told(tmp_path, monkeypatch):
+    """`leanet train --arch mobilenet` trains as the study's MobileNet bases were (20 epochs,
+    lr 5e-3, weight decay 0.05: at the default decay it overfits); flags override."""
+    import leanet.train
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def train_base(model, train, **kwargs):
+        seen.append({k: kwargs[k] for k in ("epochs", "lr", "weight_decay")})
+        raise Stop
+
+    monkeypatch.setattr(leanet.train, "train_base", train_base)
+    train = ["train", "--dataset", "digits8x8", "--out", str(tmp_path / "b.pt"), "--no-progress"]
+    for argv in (["--arch", "mobilenet"], ["--arch", "mobilenet", "--epochs", "3", "--lr", "0.01"]):
+        with pytest.raises(Stop):
+            main([*train, *argv])
+    with pytest.raises(Stop):
+        main([*train, "--arch", "convnet", "--weight-decay", "0"])
+    assert seen == [
+        {"epochs": 20, "lr": 5e-3, "weight_decay": 5e-2},
+        {"epochs": 3, "lr": 0.01, "weight_decay": 5e-2},
+        {"epochs": 4, "lr": 2e-3, "weight_decay": 0.0},
+    ]
