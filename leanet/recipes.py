@@ -64,6 +64,10 @@ class Recipe(NamedTuple):
     patience: int | None = None
 
 
+#: :func:`leanet.train.fine_tune`'s own settings, 10 epochs: the ConvNet's and VGG-16's
+#: recipe, and that of an architecture not in :data:`FINE_TUNE`.
+DEFAULT = Recipe(5e-4, 0.0, 10)
+
 # Per architecture. MobileNet's triangular levels lose half the inputs of every pointwise
 # convolution at level 1 and need the base's training recipe, distillation and more epochs;
 # measured on mnist5k, seed 0, mean validation accuracy of the 5 levels (full network
@@ -87,13 +91,10 @@ class Recipe(NamedTuple):
 # on 6: neither weight is better everywhere, so each network is fine-tuned with both and
 # keeps the one whose validation front is larger (benchmarks/results/mobilenet_distillation.md).
 FINE_TUNE = {
-    "convnet": Recipe(5e-4, 0.0, 10),
-    "vgg16": Recipe(5e-4, 0.0, 10),
+    "convnet": DEFAULT,
+    "vgg16": DEFAULT,
     "mobilenet": Recipe(5e-3, (1.0, 0.0), 40, weight_decay=5e-2),
 }
-
-#: The recipe of an architecture not in :data:`FINE_TUNE`.
-DEFAULT = Recipe(5e-4, 0.0, 10)
 
 
 def recipe_for(arch: str | None) -> Recipe:
