@@ -70,10 +70,10 @@ def progress(
         elif show_progress and time.monotonic() - last_line >= LOG_INTERVAL:
             last_line = time.monotonic()
             failed = sum(e.failed for e in study.evaluations)
+            spent = f"{done():g}/{total or '?'} {'cost' if by_cost else 'evaluations'}"
             print(
-                f"{desc}: {done():g}/{total or '?'} {'cost' if by_cost else 'evaluations'}, "
-                f"hypervolume "
-                f"{study_hypervolume(study):.4g}, {failed} failed, {last_line - started:.0f} s",
+                f"{desc}: {spent}, hypervolume {study_hypervolume(study):.4g}, "
+                f"{failed} failed, {last_line - started:.0f} s",
                 file=sys.stderr,
                 flush=True,
             )
