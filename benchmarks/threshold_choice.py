@@ -94,6 +94,16 @@ def one_network(arch: str, dataset: str, levels: str, seed: int, args) -> dict:
     }
 
 
+def log_choice(run: dict) -> None:
+    """A progress line: the plain rule's choice at 0% loss, on test."""
+    plain = run["choices"]["plain"][0]
+    print(
+        f"{run['network']} seed {run['seed']}: 0% loss, plain "
+        f"{plain['test_change'] * 100:+.1f} pts {plain['energy_saved']:.1%}",
+        flush=True,
+    )
+
+
 def _cell(values: list[float], scale: float, fmt: str) -> str:
     med, low, high = (fmt.format(v * scale) for v in (statistics.median(values), *_ends(values)))
     return f"{med} ({low} to {high})"
@@ -103,24 +113,36 @@ def _ends(values: list[float]) -> tuple[float, float]:
     return min(values), max(values)
 
 
-def markdown(payload: dict) -> str:
+#: What a row of the report is: the cached networks' dense fronts (design_choice.py says
+#: its own).
+DESCRIPTION = (
+    "For each network of the study (seeds 0-2, the cached networks of "
+    "`benchmarks/results/leanet_seeds.md`), the cheapest point of the dense validation "
+    "front allowed by each rule; 'plain': validation accuracy >= the full network's minus "
+    "the loss (the study's rule); 'bound c': the paired lower confidence bound (level c) "
+    "on the accuracy change against the full network >= minus the loss. Cells: median "
+    "(min to max) over seeds, on test; no qualifying point counts as the full network "
+    "(change 0, nothing saved)."
+)
+
+
+def markdown(
+    payload: dict,
+    title: str = "Choosing thresholds on validation that hold on test",
+    description: str = DESCRIPTION,
+) -> str:
     runs = payload["runs"]
     rules = list(runs[0]["choices"])
     names = list(dict.fromkeys(r["network"] for r in runs))
     lines = [
-        "# Choosing thresholds on validation that hold on test",
+        f"# {title}",
         "",
         f"Command: `{payload['command']}`  ",
         f"Commit: {payload['commit']}; torch on 1 thread.",
+        *([f"Machine: {payload['machine']}"] if payload.get("machine") else []),
         "",
         *([payload["note"], ""] if payload.get("note") else []),
-        "For each network of the study (seeds 0-2, the cached networks of "
-        "`benchmarks/results/leanet_seeds.md`), the cheapest point of the dense validation "
-        "front allowed by each rule; 'plain': validation accuracy >= the full network's minus "
-        "the loss (the study's rule); 'bound c': the paired lower confidence bound (level c) "
-        "on the accuracy change against the full network >= minus the loss. Cells: median "
-        "(min to max) over seeds, on test; no qualifying point counts as the full network "
-        "(change 0, nothing saved).",
+        description,
         "",
         "## Over every network and seed",
         "",
@@ -174,12 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for seed in range(args.seeds):
                     run = one_network(arch, dataset, levels, seed, args)
                     payload["runs"].append(run)
-                    plain = run["choices"]["plain"][0]
-                    print(
-                        f"{run['network']} seed {seed}: 0% loss, plain "
-                        f"{plain['test_change'] * 100:+.1f} pts {plain['energy_saved']:.1%}",
-                        flush=True,
-                    )
+                    log_choice(run)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(payload))
     provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))

@@ -68,7 +68,7 @@ def choose_thresholds(
         # Among equally accurate points, the cheaper one.
         tied = (score == best).nonzero().flatten()
         return int(tied[front.energy_ratio[tied].argmin()])
-    cheapest = _cheapest(front, front.accuracy >= accuracy_floor)
+    cheapest = _cheapest(front.energy_ratio, front.accuracy >= accuracy_floor)
     if cheapest is None:
         raise ValueError(
             f"no Pareto point has accuracy >= {accuracy_floor}; the most accurate has "
@@ -77,11 +77,11 @@ def choose_thresholds(
     return cheapest
 
 
-def _cheapest(front: ThresholdMetrics, ok: Tensor) -> int | None:
-    """Index of the lowest-energy point of ``front`` among those ``ok``, or None."""
+def _cheapest(energy_ratio: Tensor, ok: Tensor) -> int | None:
+    """Index of the lowest-energy point among those ``ok``, or None."""
     if not ok.any():
         return None
-    cost = torch.where(ok, front.energy_ratio, torch.full_like(front.energy_ratio, float("inf")))
+    cost = torch.where(ok, energy_ratio, torch.full_like(energy_ratio, float("inf")))
     return int(cost.argmin())
 
 
@@ -153,6 +153,27 @@ def accuracy_change_bound(
     return d.mean(dim=-1) - z * spread / math.sqrt(n)
 
 
+def cheapest_allowed(
+    accuracy: Tensor,
+    energy_ratio: Tensor,
+    full_val_accuracy: float,
+    losses=(0.0, 0.01, 0.02),
+    *,
+    bound: Tensor | None = None,
+) -> list[int | None]:
+    """For each allowed loss, the index of the cheapest point allowed by the rule, or None.
+
+    The plain rule (the paper's) allows a point whose validation ``accuracy`` is at least
+    ``full_val_accuracy - loss``. With ``bound`` (one paired lower bound per point on its
+    accuracy change against the full network, :func:`accuracy_change_bound`) it allows a
+    point whose bound is at least ``-loss`` instead. One rule for a front of one design
+    (:func:`energy_savings`) and for a front mixing designs (``leanet design``).
+    """
+    if bound is None:
+        return [_cheapest(energy_ratio, accuracy >= full_val_accuracy - loss) for loss in losses]
+    return [_cheapest(energy_ratio, bound >= -loss - 1e-12) for loss in losses]
+
+
 def energy_savings(
     front: ThresholdMetrics,
     full_val_accuracy: float,
@@ -189,13 +210,11 @@ def energy_savings(
         bound = accuracy_change_bound(
             val_evaluator.correct_at(front.thresholds), full_val_correct, confidence
         )
+    chosen = cheapest_allowed(
+        front.accuracy, front.energy_ratio, full_val_accuracy, losses, bound=bound
+    )
     savings = []
-    for loss in losses:
-        if bound is None:
-            ok = front.accuracy >= full_val_accuracy - loss
-        else:
-            ok = bound >= -loss - 1e-12
-        i = _cheapest(front, ok)
+    for loss, i in zip(losses, chosen, strict=True):
         if i is None:
             savings.append(Saving(loss, None, None, None))
             continue

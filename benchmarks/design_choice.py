@@ -1,0 +1,171 @@
+"""Choosing thresholds on a design search's front that hold on test: the plain rule against
+the paired bound (``threshold_choice.py`` for fronts that mix designs).
+
+A design search chooses among many designs and thresholds on one validation split, so the
+cheapest front point that reaches the full network's validation accuracy is even more
+likely than on one design's front to be one that was lucky there (``leanet design`` on a
+ConvNet: 0% loss on validation, -0.6 points on test, stop 65's note). For every run of the
+given ``design_search.py`` results, whose design cache must be on this machine, the run's
+recorded front (every design it used, thresholds searched densely inside each on
+validation, the union's validation Pareto set: the ``polished`` front of
+``design_search.py``) is re-measured on validation, and for each allowed loss the cheapest
+point is chosen by each rule (:func:`leanet.policy.cheapest_allowed`):
+
+* plain: validation accuracy at least the full network's minus the loss (``leanet design``'s
+  closing table, the paper's rule);
+* bound c: the paired lower confidence bound at level c on the accuracy change against the
+  full network (:func:`leanet.policy.accuracy_change_bound`) at least minus the loss.
+
+Reported on the test split as in ``threshold_choice.py``: accuracy change against the full
+network, energy saved, and how many runs' choices lost more than allowed. No qualifying
+point counts as the full network (no change, nothing saved). Torch on one thread.
+
+    python benchmarks/design_choice.py \
+        --runs benchmarks/results/design_search_extras/ds_vgg_1800_val1250.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from leanet.design import Design
+from leanet.policy import accuracy_change_bound, cheapest_allowed
+from leanet.train import correct_predictions
+
+sys.path.insert(0, str(Path(__file__).parent))
+import design_search  # noqa: E402
+import provenance  # noqa: E402
+from design_search_args import parse_args as design_search_args  # noqa: E402
+from threshold_choice import LOSSES, log_choice, markdown  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+TITLE = "Choosing thresholds on a design search's front that hold on test"
+DESCRIPTION = (
+    "For each design-search run (rows: network and method; cells over its seeds), the "
+    "cheapest point of the run's front (every design it used, thresholds searched densely "
+    "inside each on validation, the union's validation Pareto set) allowed by each rule; "
+    "'plain': validation accuracy >= the full network's minus the loss (`leanet design`'s "
+    "closing table); 'bound c': the paired lower confidence bound (level c) on the accuracy "
+    "change against the full network >= minus the loss. Cells: median (min to max) over "
+    "seeds, on test; no qualifying point counts as the full network (change 0, nothing "
+    "saved)."
+)
+KEY = re.compile(r"L(\d+)-f([\d.]+)-h(\d+)-(\w+?)-ft(\d+)$")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--runs", type=Path, nargs="+", required=True, help="design_search.py results (.json)"
+    )
+    parser.add_argument("--confidence", type=float, nargs="+", default=[0.9, 0.95])
+    parser.add_argument("--out", type=Path, default=RESULTS / "design_choice")
+    parser.add_argument("--note", default=None, help="findings kept at the top of the report")
+    args = parser.parse_args(argv)
+    args.command = provenance.command_line("design_choice.py", argv)
+    return args
+
+
+def design_of(key: str) -> Design:
+    """The target-fidelity design a results file names by its key."""
+    match = KEY.match(key)
+    if match is None:
+        raise ValueError(f"not a target-fidelity design key: {key!r}")
+    levels, fraction, hidden, confidence, epochs = match.groups()
+    return Design(int(levels), float(fraction), int(hidden), confidence, int(epochs))
+
+
+def one_run(run: dict, problems: dict, confidences: list[float]) -> dict:
+    """Each rule's choices on one run's front, measured on test. ``problems``: by network,
+    ``(DesignProblem, the full network's per-input validation correctness, its test
+    accuracy)``, set up from the run's recorded command when missing."""
+    if run["network"] not in problems:  # one problem (base, caches) per network
+        # the run's own options, so that its base, split and design cache are found
+        args = design_search_args(shlex.split(run["command"])[2:])  # no interpreter, script
+        arch = run["network"].split("-")[0]
+        setup = design_search.network_setup(arch, args)
+        problem = design_search.make_problem(arch, setup, args)
+        full_val = correct_predictions(setup["base"], setup["data"].val)
+        problems[run["network"]] = (problem, full_val, setup["full_test_accuracy"])
+    problem, full_val, full_test = problems[run["network"]]
+    points = [(design_of(p["design"]), torch.tensor(p["thresholds"])) for p in run["front"]]
+    accuracy, energy, correct = [], [], []
+    for design, thresholds in points:
+        val = problem.evaluator(design)
+        metrics = val.evaluate(thresholds[None])
+        accuracy.append(float(metrics.accuracy[0]))
+        energy.append(float(metrics.energy_ratio[0]))
+        correct.append(val.correct_at(thresholds[None])[0])
+    accuracy, energy = torch.tensor(accuracy), torch.tensor(energy)
+    correct = torch.stack(correct)
+    full_val_accuracy = float(full_val.double().mean())
+    rules = {"plain": cheapest_allowed(accuracy, energy, full_val_accuracy, LOSSES)}
+    for c in confidences:
+        bound = accuracy_change_bound(correct, full_val, c)
+        rules[f"bound {c:g}"] = cheapest_allowed(
+            accuracy, energy, full_val_accuracy, LOSSES, bound=bound
+        )
+    tests: dict = {}
+
+    def on_test(i: int | None) -> dict:
+        if i is None:
+            return {"test_change": 0.0, "energy_saved": 0.0, "design": None}
+        design, thresholds = points[i]
+        if design.key not in tests:
+            tests[design.key] = problem.test_evaluator(design)
+        m = tests[design.key].evaluate(thresholds[None])
+        return {
+            "test_change": float(m.accuracy[0]) - full_test,
+            "energy_saved": 1.0 - float(m.energy_ratio[0]),
+            "design": design.key,
+            "val_change": float(accuracy[i]) - full_val_accuracy,
+        }
+
+    return {
+        "network": run["network"],
+        "method": run["method"],
+        "seed": run["seed"],
+        "val_inputs": int(full_val.numel()),
+        "front_points": len(points),
+        "full_test_accuracy": full_test,
+        "choices": {
+            rule: [
+                {"allowed_loss": loss, **on_test(i)} for loss, i in zip(LOSSES, chosen, strict=True)
+            ]
+            for rule, chosen in rules.items()
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    torch.set_num_threads(1)
+    payload = {"command": args.command, "commit": provenance.commit(), "note": args.note}
+    payload["machine"], payload["runs"], problems = provenance.machine(), [], {}
+    for path in args.runs:
+        for run in provenance.read_results(path)["runs"]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = one_run(run, problems, args.confidence)
+            # threshold_choice's report names a row by its network: here one per method
+            result["network"] = f"{run['network']} {run['method']}"
+            payload["runs"].append(result)
+            log_choice(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    text = markdown(payload, TITLE, DESCRIPTION)
+    provenance.write_markdown(args.out.with_suffix(".md"), text)
+    print(text)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
