@@ -30,7 +30,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from leanet.cli_design import add_design, run_design
-from leanet.cli_io import CLIError, add_data_args, check_out_file, data_of, split_seed
+from leanet.cli_io import (
+    CLIError,
+    add_bound_arg,
+    add_data_args,
+    check_out_file,
+    data_of,
+    split_seed,
+)
 from leanet.cli_types import COUNT, EPOCHS, FRACTIONS, POSITIVE_INTS, SEED, number
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -165,7 +172,14 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
     from leanet.levels import DEFAULT_FRACTIONS
     from leanet.model import build
     from leanet.recipes import fine_tune_options, recipe_for
-    from leanet.train import evaluate, evaluate_levels, fine_tune, fit_heads, recalibrate_batch_norm
+    from leanet.train import (
+        correct_predictions,
+        evaluate,
+        evaluate_levels,
+        fine_tune,
+        fit_heads,
+        recalibrate_batch_norm,
+    )
 
     if args.levels == "width" and args.exits is not None:
         raise CLIError("--exits places depth exits; with --levels width give --fractions")
@@ -181,10 +195,13 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
             f"{data.name} ({data.classes})"
         )
     # The pretrained network's accuracy, recorded for reports: the LEANet's copy of the base
-    # shares its features with the levels, which recalibration and fine-tuning change.
+    # shares its features with the levels, which recalibration and fine-tuning change. Its
+    # outcome per validation input too, for the paired bound of `leanet report --bound`.
+    full_val_correct = correct_predictions(base, data.val)
     full_accuracy = {
-        "full_val_accuracy": evaluate(base, data.val),
+        "full_val_accuracy": float(full_val_correct.double().mean()),
         "full_test_accuracy": evaluate(base, data.test),
+        "full_val_correct": full_val_correct,
     }
     net = build(
         base,
@@ -316,6 +333,7 @@ def _add_report(p: argparse.ArgumentParser) -> None:
         default=[0.0, 0.01, 0.02],
         help="allowed accuracy losses, comma-separated (default 0,0.01,0.02)",
     )
+    add_bound_arg(p)
     add_data_args(p)
 
 
@@ -323,32 +341,53 @@ def _run_report(args: argparse.Namespace) -> int:
     from leanet.demo import pareto_table, savings_table
     from leanet.evaluator import ThresholdEvaluator
     from leanet.policy import energy_savings, load_artifact
-    from leanet.train import evaluate
+    from leanet.train import correct_predictions
 
     artifact = load_artifact(args.artifact)
     data = data_of(artifact.meta, args)
     test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs)
-    meta = artifact.meta
-    if "full_val_accuracy" in meta and "full_test_accuracy" in meta:
-        full_val, full_test = meta["full_val_accuracy"], meta["full_test_accuracy"]
-    elif artifact.net.config().get("levels", {}).get("scheme") == "hybrid":
-        # The hybrid's top level is the unmodified pretrained network with its classifier.
-        val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs)
-        full_val = float(val.correct[-1].double().mean())
-        full_test = float(test.correct[-1].double().mean())
-    elif artifact.net.config().get("levels", {}).get("kind") == "depth":
-        # Depth exits only read the backbone, which head fitting leaves as it was.
-        full_val = evaluate(artifact.net.base, data.val)
-        full_test = evaluate(artifact.net.base, data.test)
+    val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs)
+    meta, config = artifact.meta, artifact.net.config().get("levels", {})
+    # The pretrained network's outcomes: recorded with the artifact, or read from a level
+    # that is the unmodified network (a hybrid's top level; a depth LEANet's backbone,
+    # which head fitting leaves as it was). Otherwise the levels changed the network's copy.
+    full_val_correct = meta.get("full_val_correct")
+    full_val, full_test = meta.get("full_val_accuracy"), meta.get("full_test_accuracy")
+    if config.get("scheme") == "hybrid":
+        top_val, top_test = val.correct[-1], test.correct[-1]
+    elif config.get("kind") == "depth":
+        top_val = correct_predictions(artifact.net.base, data.val)
+        top_test = correct_predictions(artifact.net.base, data.test)
     else:
+        top_val = top_test = None
+    if full_val_correct is None:
+        full_val_correct = top_val
+    if (full_val is None or full_test is None) and top_val is not None:
+        full_val, full_test = (float(c.double().mean()) for c in (top_val, top_test))
+    if full_val is None or full_test is None:
         raise CLIError(
             f"{args.artifact} does not record the pretrained network's accuracy (made before "
             "it did), and its levels changed the network's copy: make it again with "
             "`leanet fit-heads` and `leanet optimize`"
         )
+    guard = {}
+    if args.bound is not None:
+        if full_val_correct is None or len(full_val_correct) != len(data.val):
+            raise CLIError(
+                f"--bound needs the pretrained network's outcome on each of the "
+                f"{len(data.val)} validation inputs, which {args.artifact} does not record "
+                "(made before artifacts did) and its levels do not give: make it again with "
+                "`leanet fit-heads` and `leanet optimize`"
+            )
+        guard = {
+            "confidence": args.bound,
+            "val_evaluator": val,
+            "full_val_correct": full_val_correct,
+        }
     print(pareto_table(artifact.front, test, len(data.val)))
     print()
-    print(savings_table(energy_savings(artifact.front, full_val, test, args.losses), full_test))
+    savings = energy_savings(artifact.front, full_val, test, args.losses, **guard)
+    print(savings_table(savings, full_test, bound=args.bound))
     return 0
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from leanet.cli_io import CLIError, add_data_args, data_of
+import torch
+
+from leanet.cli_io import CLIError, add_bound_arg, add_data_args, data_of
 from leanet.cli_types import COUNT, EPOCHS, SEED, number
 
 # The defaults are the setting the design-search benchmarks measured best
@@ -102,6 +104,7 @@ def add_design(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default=None, help="folder (default <checkpoint>.designs)")
+    add_bound_arg(p)
     add_data_args(p)
 
 
@@ -175,7 +178,7 @@ def run_design(args: argparse.Namespace) -> int:
     print(result.summary())
     print(problem.front_table(result.pareto_X, result.pareto_Y))
     if len(result.pareto_X):
-        print(savings_on_test(problem, result.pareto_X))
+        print(savings_on_test(problem, result.pareto_X, bound=args.bound))
     paths = problem.save_artifacts(result.pareto_X, out)  # with the data split and accuracies
     print(
         f"saved {len(paths)} artifact(s) in {out} (one per design of the front; journal {journal})"
@@ -183,29 +186,38 @@ def run_design(args: argparse.Namespace) -> int:
     return 0
 
 
-def savings_on_test(problem, X, losses=(0.0, 0.01, 0.02)) -> str:
+def savings_on_test(problem, X, losses=(0.0, 0.01, 0.02), bound: float | None = None) -> str:
     """The paper's table for a front of several designs, as ``leanet demo`` and ``leanet
     report`` print it for one: at each allowed loss, the cheapest point of ``X`` whose
-    validation accuracy is within it of the pretrained network's, measured on test. A
-    search's front is chosen on validation, so this is where its optimism shows."""
+    validation accuracy is within it of the pretrained network's (with ``bound``: whose
+    paired lower bound at that confidence on the accuracy change is; see
+    :func:`leanet.policy.cheapest_allowed`), measured on test. A search's front is chosen on
+    validation, so this is where its optimism shows (``benchmarks/results/design_choice.md``).
+    """
     from leanet.demo import savings_table
-    from leanet.policy import Saving
-    from leanet.train import evaluate
+    from leanet.policy import Saving, accuracy_change_bound, cheapest_allowed
+    from leanet.train import correct_predictions, evaluate
 
-    points = [
-        (design, t, problem.evaluator(design).evaluate(t[None])) for design, t in problem.decode(X)
-    ]
-    test_evaluators, savings, chosen = {}, [], []
-    for loss in losses:
-        ok = [p for p in points if float(p[2].accuracy[0]) >= problem.full_accuracy - loss]
-        if not ok:
+    points = problem.decode(X)
+    val = [problem.evaluator(design).evaluate(t[None]) for design, t in points]
+    accuracy = torch.tensor([float(m.accuracy[0]) for m in val])
+    energy = torch.tensor([float(m.energy_ratio[0]) for m in val])
+    paired = None
+    if bound is not None:
+        correct = torch.stack([problem.evaluator(d).correct_at(t[None])[0] for d, t in points])
+        full_correct = correct_predictions(problem.base, problem.data.val)
+        paired = accuracy_change_bound(correct, full_correct, bound)
+    chosen = cheapest_allowed(accuracy, energy, problem.full_accuracy, losses, bound=paired)
+    test_evaluators, savings, names = {}, [], []
+    for loss, i in zip(losses, chosen, strict=True):
+        if i is None:
             savings.append(Saving(loss, None, None, None))
             continue
-        design, t, _ = min(ok, key=lambda p: float(p[2].energy_ratio[0]))
+        design, t = points[i]
         if design not in test_evaluators:
             test_evaluators[design] = problem.test_evaluator(design)
         test = test_evaluators[design].evaluate(t[None])
         savings.append(Saving(loss, t, float(test.accuracy[0]), float(test.energy_ratio[0])))
-        chosen.append(f"{loss:.0%}: {design.key}")
-    table = savings_table(savings, evaluate(problem.base, problem.data.test))
-    return table + (f"\nchosen on validation: {'; '.join(chosen)}" if chosen else "")
+        names.append(f"{loss:.0%}: {design.key}")
+    table = savings_table(savings, evaluate(problem.base, problem.data.test), bound=bound)
+    return table + (f"\nchosen on validation: {'; '.join(names)}" if names else "")

@@ -8,6 +8,8 @@ import argparse
 import os
 from pathlib import Path
 
+from leanet.cli_types import level
+
 
 class CLIError(Exception):
     """A failure the user can fix, reported as one line."""
@@ -25,6 +27,21 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
         help="let torchvision download missing data (needs internet)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_bound_arg(p: argparse.ArgumentParser) -> None:
+    """``--bound C``: choose the thresholds of the energy-saved table by the paired bound."""
+    p.add_argument(
+        "--bound",
+        type=level,
+        default=None,
+        metavar="C",
+        help="choose each allowed loss's thresholds by a paired lower confidence bound at "
+        "level C (e.g. 0.9) on the accuracy change against the full network, instead of "
+        "validation accuracy alone: fewer choices that lose more than allowed on test, for "
+        "less energy saved at 0%% (leanet.policy.accuracy_change_bound; "
+        "benchmarks/results/threshold_choice.md)",
+    )
 
 
 def split_seed(meta: dict) -> int:

@@ -47,4 +47,16 @@ FRACTIONS = list_of(number(float, 0.0, 1.0))  # fractions, losses: in [0, 1]
 POSITIVE_INTS = list_of(number(int, 1))
 SEED = number(int, 0, 2**32 - 1)  # numpy's seed range
 COUNT = number(int, 1)
+
+
+def level(text: str) -> float:
+    """An argparse type: a confidence level, strictly between 0 and 1."""
+    value = number(float)(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 and < 1, got {text!r}")
+    return value
+
+
+level.__name__ = "float"
+
 EPOCHS = number(int, 1)

@@ -68,7 +68,7 @@ from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_reso
 from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet
 from leanet.problem import LOG_DECADES, log_unit_to_thresholds, thresholds_to_log_unit
-from leanet.train import check_fine_tune_options, evaluate
+from leanet.train import check_fine_tune_options, correct_predictions, evaluate
 from mobo.problem import Problem
 
 __all__ = ["Design", "DesignProblem"]
@@ -458,7 +458,8 @@ class DesignProblem(Problem):
         network alone, is added before the Pareto filter, as a fallback); see
         :func:`leanet.policy.save_artifact`. Each records what ``leanet report`` reloads and
         measures against: the data set, its split, and the pretrained network's validation
-        and test accuracy; ``meta`` is kept in each too. An artifact's table is priced by the
+        and test accuracy and its outcome per validation input (for ``--bound``); ``meta`` is
+        kept in each too. An artifact's table is priced by the
         cost model (what a device's energy budget reads), also after a measured-cost search:
         a point can then fall off its energy front."""
         from leanet.policy import save_artifact  # policy imports the runtime: only here
@@ -471,6 +472,7 @@ class DesignProblem(Problem):
             "split_seed": getattr(self.data, "seed", 0),
             "full_val_accuracy": self.full_accuracy,
             "full_test_accuracy": float(evaluate(self.base, self.data.test)),
+            "full_val_correct": correct_predictions(self.base, self.data.val),
             **(meta or {}),
         }
         paths = []

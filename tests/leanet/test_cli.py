@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from leanet.checkpoints import load_checkpoint, load_leanet
 from leanet.cli import COMMANDS, main
@@ -110,6 +111,17 @@ def test_train_then_fit_heads(tmp_path, capsys):
     report = capsys.readouterr().out
     assert "Pareto set" in report and "Energy saved on test" in report
     assert f"vs the full network (test accuracy {base_test_accuracy:.4f})" in report
+    # The pretrained network's outcome per validation input travels with the artifact, for
+    # the paired bound of `report --bound` (any scheme: the levels may change its copy).
+    full_val_correct = artifact.meta["full_val_correct"]
+    assert full_val_correct.dtype == torch.bool
+    assert float(full_val_correct.double().mean()) == pytest.approx(meta["full_val_accuracy"])
+    assert main(["report", str(artifact_path), "--bound", "0.9"]) == 0
+    assert "chosen by a 90% paired bound on validation" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # a level must be inside (0, 1)
+        main(["report", str(artifact_path), "--bound", "1"])
+    assert exit_info.value.code == 2
+    assert "expected a number > 0 and < 1, got '1'" in capsys.readouterr().err
 
     # Bad uses fail at once, with the problem named, and leave the journal as it was.
     journal = tmp_path / "net.artifact.sobol-seed0.jsonl"
@@ -125,6 +137,37 @@ def test_train_then_fit_heads(tmp_path, capsys):
     assert "is a LEANet artifact" in capsys.readouterr().err
     assert main(["report", str(ckpt)]) == 1
     assert "a checkpoint from `leanet train`" in capsys.readouterr().err
+
+
+def test_report_bound_names_what_an_old_artifact_lacks(tmp_path, capsys):
+    """An artifact made before artifacts recorded the full network's outcome per input, of
+    a LEANet whose levels changed the network's copy (triangular), still reports by the
+    plain rule; `--bound` says what it lacks and how to make it again."""
+    import leanet
+    from leanet.costs import measure_costs
+    from leanet.evaluator import ThresholdEvaluator
+    from leanet.policy import save_artifact
+    from tests.leanet.conftest import tiny_base
+
+    data = leanet.load_dataset("digits8x8", seed=0)
+    net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0), scheme="triangular")
+    costs = measure_costs(net, latency=False)
+    val = ThresholdEvaluator.from_model(net, data.val, costs)
+    front = val.evaluate(torch.tensor([[0.5], [0.9], [1.0]], dtype=torch.float64)).pareto()
+    meta = {"dataset": "digits8x8", "split_seed": 0}
+    path = save_artifact(
+        tmp_path / "old.artifact.pt",
+        net,
+        front,
+        costs,
+        meta={**meta, "full_val_accuracy": 0.5, "full_test_accuracy": 0.5},
+    )
+    assert main(["report", str(path)]) == 0
+    assert "Energy saved on test" in capsys.readouterr().out
+    assert main(["report", str(path), "--bound", "0.9"]) == 1
+    err = capsys.readouterr().err
+    assert "--bound needs the pretrained network's outcome on each of the" in err
+    assert "make it again with `leanet fit-heads` and `leanet optimize`" in err
 
 
 def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_design(
@@ -274,6 +317,70 @@ def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs
     assert rows[2][:3] == ["2%", "0.9700", "0.360"]  # A at 0.2 reaches 0.97, cheaper than B
     assert text.splitlines()[-1] == "chosen on validation: 1%: B; 2%: A"
     assert "(test accuracy 0.9650)" in text.splitlines()[0]
+
+
+def test_design_test_savings_with_a_bound_need_a_margin_the_plain_rule_does_not(monkeypatch):
+    """`leanet design --bound 0.9`: a point qualifies when the paired lower bound on its
+    accuracy change (200 validation inputs, against the full network's) clears the loss;
+    a point one input below the full network qualifies at 2% but not at 1%."""
+    from collections import namedtuple
+    from types import SimpleNamespace
+
+    import torch
+
+    import leanet.train
+    from leanet.cli_design import savings_on_test
+
+    n = 200
+    full = torch.arange(n) < 198  # 0.99
+
+    def outcomes(wrong):  # the full network's outcomes, `wrong` more inputs missed
+        return full & ~((torch.arange(n) >= 198 - wrong) & (torch.arange(n) < 198))
+
+    val = {("A", 0.1): (outcomes(8), 0.2), ("A", 0.2): (outcomes(3), 0.35)}
+    val[("B", 0.3)] = (outcomes(1), 0.4)
+    test = {("A", 0.1): (0.94, 0.21), ("A", 0.2): (0.97, 0.36), ("B", 0.3): (0.96, 0.41)}
+
+    def on_val(key):
+        def metrics(T):
+            correct, energy = val[(key, round(float(T[0, 0]), 2))]
+            return SimpleNamespace(
+                accuracy=correct.double().mean()[None], energy_ratio=torch.tensor([energy])
+            )
+
+        def correct_at(T):
+            return val[(key, round(float(T[0, 0]), 2))][0][None]
+
+        return SimpleNamespace(evaluate=metrics, correct_at=correct_at)
+
+    def on_test(key):
+        def metrics(T):
+            acc, energy = test[(key, round(float(T[0, 0]), 2))]
+            return SimpleNamespace(
+                accuracy=torch.tensor([acc]), energy_ratio=torch.tensor([energy])
+            )
+
+        return SimpleNamespace(evaluate=metrics)
+
+    Design = namedtuple("Design", "key")  # noqa: N806 (a stand-in class)
+    problem = SimpleNamespace(
+        full_accuracy=0.99,
+        decode=lambda X: [(Design(key=d), torch.tensor([t], dtype=torch.float64)) for d, t in val],
+        evaluator=lambda d: on_val(d.key),
+        test_evaluator=lambda d: on_test(d.key),
+        base=None,
+        data=SimpleNamespace(test=None, val=None),
+    )
+    monkeypatch.setattr(leanet.train, "evaluate", lambda model, data: 0.965)
+    monkeypatch.setattr(leanet.train, "correct_predictions", lambda model, data: full)
+    plain = savings_on_test(problem, torch.zeros(3, 1))
+    assert plain.splitlines()[-1] == "chosen on validation: 1%: B; 2%: A"
+    guarded = savings_on_test(problem, torch.zeros(3, 1), bound=0.9)
+    assert "chosen by a 90% paired bound on validation" in guarded.splitlines()[0]
+    rows = [line.split() for line in guarded.splitlines()[2:5]]
+    assert rows[0][1] == "-" and rows[1][1] == "-"  # B's bound: -0.0114, below -0.01
+    assert rows[2][:3] == ["2%", "0.9600", "0.410"]  # A at 0.2: bound -0.026, B qualifies
+    assert guarded.splitlines()[-1] == "chosen on validation: 2%: B"
 
 
 def test_fit_heads_and_design_fine_tune_with_the_architectures_recipe(tmp_path, monkeypatch):
