@@ -35,8 +35,11 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
+from leanet.costs import measure_costs
 from leanet.design import Design
+from leanet.evaluator import ThresholdEvaluator
 from leanet.policy import accuracy_change_bound, cheapest_allowed
 from leanet.train import correct_predictions
 
@@ -83,39 +86,68 @@ def design_of(key: str) -> Design:
     return Design(int(levels), float(fraction), int(hidden), confidence, int(epochs))
 
 
-def one_run(run: dict, problems: dict, confidences: list[float]) -> dict:
-    """Each rule's choices on one run's front, measured on test. ``problems``: by network,
-    ``(DesignProblem, the full network's per-input validation correctness, its test
-    accuracy)``, set up from the run's recorded command when missing."""
-    if run["network"] not in problems:  # one problem (base, caches) per network
-        # the run's own options, so that its base, split and design cache are found
-        args = design_search_args(shlex.split(run["command"])[2:])  # no interpreter, script
-        arch = run["network"].split("-")[0]
-        setup = design_search.network_setup(arch, args)
-        problem = design_search.make_problem(arch, setup, args)
-        full_val = correct_predictions(setup["base"], setup["data"].val)
-        problems[run["network"]] = (problem, full_val, setup["full_test_accuracy"])
-    problem, full_val, full_test = problems[run["network"]]
-    points = [(design_of(p["design"]), torch.tensor(p["thresholds"])) for p in run["front"]]
+def network_of(run: dict) -> dict:
+    """The run's design problem, set up from its recorded command (so that its base, split
+    and design cache are found), with the full network's outcomes on each split."""
+    args = design_search_args(shlex.split(run["command"])[2:])  # no interpreter, script
+    arch = run["network"].split("-")[0]
+    setup = design_search.network_setup(arch, args)
+    held = setup.get("holdout")
+    return {
+        "problem": design_search.make_problem(arch, setup, args),
+        "full_test": setup["full_test_accuracy"],
+        "splits": {
+            "": (None, correct_predictions(setup["base"], setup["data"].val)),
+            **(
+                {}
+                if held is None
+                else {" (holdout)": (held, correct_predictions(setup["base"], held))}
+            ),
+        },
+    }
+
+
+def choices_on(points: list, problem, split, full_correct: Tensor, confidences) -> dict:
+    """Each rule's choice (an index into ``points``, or None) at each loss, on ``split``
+    (None: the search's own validation split), with the chosen points' accuracy changes."""
     accuracy, energy, correct = [], [], []
     for design, thresholds in points:
-        val = problem.evaluator(design)
-        metrics = val.evaluate(thresholds[None])
+        if split is None:
+            evaluator = problem.evaluator(design)
+        else:  # a split the search never read, priced as the search prices the design
+            net = problem.network(design)
+            costs = measure_costs(net, problem.platform, latency=False)
+            evaluator = ThresholdEvaluator.from_model(net, split, costs)
+        metrics = evaluator.evaluate(thresholds[None])
         accuracy.append(float(metrics.accuracy[0]))
         energy.append(float(metrics.energy_ratio[0]))
-        correct.append(val.correct_at(thresholds[None])[0])
-    accuracy, energy = torch.tensor(accuracy), torch.tensor(energy)
-    correct = torch.stack(correct)
-    full_val_accuracy = float(full_val.double().mean())
-    rules = {"plain": cheapest_allowed(accuracy, energy, full_val_accuracy, LOSSES)}
+        correct.append(evaluator.correct_at(thresholds[None])[0])
+    # float64, as the evaluator's: a point level with the full network must qualify at 0%
+    accuracy = torch.tensor(accuracy, dtype=torch.float64)
+    energy = torch.tensor(energy, dtype=torch.float64)
+    full = float(full_correct.double().mean())
+    rules = {"plain": cheapest_allowed(accuracy, energy, full, LOSSES)}
     for c in confidences:
-        bound = accuracy_change_bound(correct, full_val, c)
-        rules[f"bound {c:g}"] = cheapest_allowed(
-            accuracy, energy, full_val_accuracy, LOSSES, bound=bound
-        )
+        bound = accuracy_change_bound(torch.stack(correct), full_correct, c)
+        rules[f"bound {c:g}"] = cheapest_allowed(accuracy, energy, full, LOSSES, bound=bound)
+    change = {
+        i: float(accuracy[i]) - full for chosen in rules.values() for i in chosen if i is not None
+    }
+    return {"rules": rules, "change": change}
+
+
+def one_run(run: dict, networks: dict, confidences: list[float]) -> dict:
+    """Each rule's choices on one run's front, on its search's validation split and on the
+    held-out one if the run had one, measured on test. ``networks``: :func:`network_of`'s
+    dicts by network, filled when missing."""
+    if run["network"] not in networks:
+        networks[run["network"]] = network_of(run)
+    network = networks[run["network"]]
+    problem, full_test = network["problem"], network["full_test"]
+    points = [(design_of(p["design"]), torch.tensor(p["thresholds"])) for p in run["front"]]
     tests: dict = {}
 
-    def on_test(i: int | None) -> dict:
+    def on_test(i: int | None, change: dict) -> dict:
         if i is None:
             return {"test_change": 0.0, "energy_saved": 0.0, "design": None}
         design, thresholds = points[i]
@@ -126,22 +158,25 @@ def one_run(run: dict, problems: dict, confidences: list[float]) -> dict:
             "test_change": float(m.accuracy[0]) - full_test,
             "energy_saved": 1.0 - float(m.energy_ratio[0]),
             "design": design.key,
-            "val_change": float(accuracy[i]) - full_val_accuracy,
+            "chosen_on_change": change[i],
         }
 
+    choices = {}
+    for suffix, (split, full_correct) in network["splits"].items():
+        chosen = choices_on(points, problem, split, full_correct, confidences)
+        for rule, picks in chosen["rules"].items():
+            choices[rule + suffix] = [
+                {"allowed_loss": loss, **on_test(i, chosen["change"])}
+                for loss, i in zip(LOSSES, picks, strict=True)
+            ]
     return {
         "network": run["network"],
         "method": run["method"],
         "seed": run["seed"],
-        "val_inputs": int(full_val.numel()),
+        "val_inputs": {k or "search": len(v[1]) for k, v in network["splits"].items()},
         "front_points": len(points),
         "full_test_accuracy": full_test,
-        "choices": {
-            rule: [
-                {"allowed_loss": loss, **on_test(i)} for loss, i in zip(LOSSES, chosen, strict=True)
-            ]
-            for rule, chosen in rules.items()
-        },
+        "choices": choices,
     }
 
 
@@ -149,12 +184,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(1)
     payload = {"command": args.command, "commit": provenance.commit(), "note": args.note}
-    payload["machine"], payload["runs"], problems = provenance.machine(), [], {}
+    payload["machine"], payload["runs"], networks = provenance.machine(), [], {}
     for path in args.runs:
         for run in provenance.read_results(path)["runs"]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = one_run(run, problems, args.confidence)
+                result = one_run(run, networks, args.confidence)
             # threshold_choice's report names a row by its network: here one per method
             result["network"] = f"{run['network']} {run['method']}"
             payload["runs"].append(result)

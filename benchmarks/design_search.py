@@ -31,7 +31,10 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   ``--moved-to-validation N`` moves N training images to the validation split (test split
   unchanged; networks ``<arch>-<dataset>-val<M>``, M validation images, with their own
   base, hand-fixed design and design cache): a larger split to choose fronts on, against
-  the validation noise of ``results/validation_size_vgg_mnist.md``.
+  the validation noise of ``results/validation_size_vgg_mnist.md``. ``--holdout N`` holds N
+  validation images out of the search (networks ``<name>-hold<N>``, their designs cached
+  apart; the base and the hand-fixed design keep the whole split), for
+  ``design_choice.py`` to choose the deployed point on images the search never read.
   ``--budget-end``: ``mfosemo`` is told the budget left, and picks the cheap fidelity only
   while a target evaluation still fits after it (runs ``+end``). A method named
   ``<method>+warm`` warm-starts each GP fit from the last (``mobo.surrogate.WARM_FIT``,
@@ -66,7 +69,7 @@ from pathlib import Path
 import torch
 
 import mobo
-from leanet.data import load_dataset
+from leanet.data import hold_out, load_dataset
 from leanet.dense_fronts import DenseFronts
 from leanet.design import DesignProblem
 from leanet.evaluator import ThresholdMetrics, reference_front
@@ -118,10 +121,15 @@ def network_setup(arch: str, args) -> dict:
     front = ThresholdProblem(val, reference_samples=args.reference_samples).reference
     full_test = evaluate(base, data.test)
     tested = front_of(test.evaluate(front.thresholds))
+    held = None
+    if getattr(args, "holdout", 0):  # the search's own validation split: the rest
+        data, held = hold_out(data, args.holdout)
+        name = f"{name}-hold{args.holdout}"
     return {
         "name": name,
         "base": base,
         "data": data,
+        "holdout": held,
         "full_test_accuracy": full_test,
         "hand_fixed_test_hv": front_hv(tested, full_test),
         "hand_fixed_front": tested,
@@ -362,7 +370,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     path = args.out.with_suffix(".json")
     old = json.loads(path.read_text()) if path.exists() else {}
-    names = {f"{arch}-{dataset_name(args)}" for arch in args.archs}
+    held = f"-hold{args.holdout}" if args.holdout else ""
+    names = {f"{arch}-{dataset_name(args)}{held}" for arch in args.archs}
     runs = [
         r for r in old.get("runs", []) if not (r["method"] in args.rerun and r["network"] in names)
     ]

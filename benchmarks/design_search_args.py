@@ -31,6 +31,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="training images moved to the validation split (test split unchanged); the "
         "networks are named <arch>-<dataset>-val<N>, N the validation images, and cached apart",
     )
+    parser.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="validation images held out from the search (leanet.data.hold_out, seed 0), "
+        "kept for choosing among its front (design_choice.py); the base and the hand-fixed "
+        "design keep the whole split; networks named <name>-hold<N>, designs cached apart",
+    )
     parser.add_argument("--methods", nargs="+", default=["qlognehvi", "sobol"])
     parser.add_argument("--seeds", type=int, default=3, help="search seeds 0 .. seeds-1")
     parser.add_argument(

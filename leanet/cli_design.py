@@ -200,8 +200,8 @@ def savings_on_test(problem, X, losses=(0.0, 0.01, 0.02), bound: float | None = 
 
     points = problem.decode(X)
     val = [problem.evaluator(design).evaluate(t[None]) for design, t in points]
-    accuracy = torch.tensor([float(m.accuracy[0]) for m in val])
-    energy = torch.tensor([float(m.energy_ratio[0]) for m in val])
+    accuracy = torch.cat([m.accuracy for m in val]).double()  # float64: exact floors
+    energy = torch.cat([m.energy_ratio for m in val]).double()
     paired = None
     if bound is not None:
         correct = torch.stack([problem.evaluator(d).correct_at(t[None])[0] for d, t in points])

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -352,6 +352,25 @@ def load_dataset(
         seed=seed,
         moved_to_validation=moved_to_validation,
     )
+
+
+def hold_out(data: DataSplits, n: int, *, seed: int = 0) -> tuple[DataSplits, ImageTensorDataset]:
+    """``data`` with ``n`` validation images held out (a draw seeded by ``seed``), and those
+    images: a selection split that a search never reads, so that the point chosen from its
+    front is measured on images it did not select for (a design search's validation
+    optimism: ``benchmarks/results/design_choice.md``).
+
+    Raises:
+        ValueError: ``n`` not in ``[1, len(data.val))``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 < n < len(data.val):
+        raise ValueError(
+            f"held-out images must be an int in [1, {len(data.val)}) (the validation split "
+            f"holds {len(data.val)}), got {n!r}"
+        )
+    draw = torch.randperm(len(data.val), generator=torch.Generator().manual_seed(seed))
+    kept, held = draw[n:].sort().values, draw[:n].sort().values
+    return replace(data, val=data.val.subset(kept)), data.val.subset(held)
 
 
 def batch_loader(

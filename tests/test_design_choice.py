@@ -25,14 +25,18 @@ def test_a_design_key_reads_back_and_a_cheap_fidelity_key_is_refused():
         module.design_of(design.prefix(4).key)
 
 
-def test_each_rule_takes_the_cheapest_point_it_allows_across_designs(tmp_path, monkeypatch):
-    from leanet.data import load_dataset
+def test_each_rule_takes_the_cheapest_point_it_allows_on_each_split(tmp_path, monkeypatch):
+    """On the search's validation split and on a held-out one (the search never read it):
+    each rule's choice is the cheapest front point it allows there, reported on test."""
+    from leanet.costs import measure_costs
+    from leanet.data import hold_out, load_dataset
+    from leanet.evaluator import ThresholdEvaluator
 
     module = load_benchmark("design_choice")
+    search = load_benchmark("design_search")
     # losses a one-epoch network's levels can meet, so that the rules have points to choose
     monkeypatch.setattr(module, "LOSSES", (0.0, 0.2, 0.5))
-    search = load_benchmark("design_search")
-    data = load_dataset("digits8x8", seed=0)
+    data, held = hold_out(load_dataset("digits8x8", seed=0), 120)
     base = tiny_base("convnet")
     leanet.train_base(base, data.train, epochs=1, progress=False)
     base.eval()
@@ -51,37 +55,49 @@ def test_each_rule_takes_the_cheapest_point_it_allows_across_designs(tmp_path, m
     for design in designs:
         front, _ = reference_front(problem.evaluator(design), n_samples=300)
         points += [(design, t) for t in front.thresholds]
-    full_val = correct_predictions(base, data.val)
     full_test = leanet.evaluate(base, data.test)
+    splits = {"": (None, correct_predictions(base, data.val))}
+    splits[" (holdout)"] = (held, correct_predictions(base, held))
     run = {
         "network": "tiny",
         "method": "m",
         "seed": 0,
         "front": [{"design": d.key, "thresholds": t.tolist()} for d, t in points],
     }
-    result = module.one_run(run, {"tiny": (problem, full_val, full_test)}, [0.9])
+    network = {"problem": problem, "full_test": full_test, "splits": splits}
+    result = module.one_run(run, {"tiny": network}, [0.9])
+    assert result["val_inputs"] == {"search": len(data.val), " (holdout)": 120}
 
-    val = [problem.evaluator(d).evaluate(t[None]) for d, t in points]
-    accuracy = torch.tensor([float(m.accuracy[0]) for m in val])
-    energy = torch.tensor([float(m.energy_ratio[0]) for m in val])
-    correct = torch.stack([problem.evaluator(d).correct_at(t[None])[0] for d, t in points])
-    bound = accuracy_change_bound(correct, full_val, 0.9)
-    full_accuracy = float(full_val.double().mean())
-    for rule, allowed in (
-        ("plain", lambda loss: accuracy >= full_accuracy - loss),
-        ("bound 0.9", lambda loss: bound >= -loss - 1e-12),
-    ):
-        for choice in result["choices"][rule]:
-            ok = allowed(choice["allowed_loss"])
-            if not ok.any():  # the full network runs: no change, nothing saved
-                assert choice["design"] is None and choice["energy_saved"] == 0.0
-                continue
-            i = int(torch.where(ok, energy, torch.tensor(float("inf"))).argmin())
-            design, thresholds = points[i]
-            test = problem.test_evaluator(design).evaluate(thresholds[None])
-            assert choice["design"] == design.key
-            assert choice["test_change"] == pytest.approx(float(test.accuracy[0]) - full_test)
-            assert choice["energy_saved"] == pytest.approx(1.0 - float(test.energy_ratio[0]))
+    for suffix, (split, full) in splits.items():
+        evaluators = {}
+        for design in designs:
+            net = problem.network(design)
+            costs = measure_costs(net, latency=False)
+            evaluators[design.key] = ThresholdEvaluator.from_model(net, split or data.val, costs)
+        val = [evaluators[d.key].evaluate(t[None]) for d, t in points]
+        accuracy = torch.cat([m.accuracy for m in val]).double()
+        energy = torch.cat([m.energy_ratio for m in val]).double()
+        correct = torch.stack([evaluators[d.key].correct_at(t[None])[0] for d, t in points])
+        bound = accuracy_change_bound(correct, full, 0.9)
+        full_accuracy = float(full.double().mean())
+        for rule, allowed in (
+            ("plain", lambda loss, a=accuracy, f=full_accuracy: a >= f - loss),
+            ("bound 0.9", lambda loss, b=bound: b >= -loss - 1e-12),
+        ):
+            for choice in result["choices"][rule + suffix]:
+                ok = allowed(choice["allowed_loss"])
+                if not ok.any():  # the full network runs: no change, nothing saved
+                    assert choice["design"] is None and choice["energy_saved"] == 0.0
+                    continue
+                i = int(torch.where(ok, energy, torch.tensor(float("inf"))).argmin())
+                design, thresholds = points[i]
+                test = problem.test_evaluator(design).evaluate(thresholds[None])
+                assert choice["design"] == design.key
+                assert choice["chosen_on_change"] == pytest.approx(
+                    float(accuracy[i]) - full_accuracy
+                )
+                assert choice["test_change"] == pytest.approx(float(test.accuracy[0]) - full_test)
+                assert choice["energy_saved"] == pytest.approx(1.0 - float(test.energy_ratio[0]))
     # not only the full network: each rule chose a cheap point somewhere
     for choices in result["choices"].values():
         assert any(c["energy_saved"] > 0.1 for c in choices)

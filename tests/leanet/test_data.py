@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from leanet.data import batch_loader, load_dataset, split_indices
+from leanet.data import batch_loader, hold_out, load_dataset, split_indices
 
 
 def test_split_indices_deterministic_partition():
@@ -76,6 +76,22 @@ def test_moved_to_validation_keeps_the_test_split(digits):
             load_dataset("digits8x8", moved_to_validation=bad)
     with pytest.raises(TypeError, match="moved_to_validation"):
         load_dataset("digits8x8", moved_to_validation=1.5)
+
+
+def test_hold_out_splits_validation_into_two_disjoint_parts(digits):
+    search, held = hold_out(digits, 100, seed=3)
+    assert (len(search.val), len(held)) == (len(digits.val) - 100, 100)
+    assert search.train is digits.train and search.test is digits.test
+    # together the two parts are the validation split, each image once, standardized alike
+    together = torch.cat([search.val.images, held.images])
+    order = lambda images: images.flatten(1).double() @ torch.arange(64.0).double()  # noqa: E731
+    assert torch.equal(order(together).sort().values, order(digits.val.images).sort().values)
+    assert torch.equal(held.mean, digits.val.mean) and torch.equal(held.std, digits.val.std)
+    again, other = hold_out(digits, 100, seed=3)[1], hold_out(digits, 100, seed=4)[1]
+    assert torch.equal(again.images, held.images) and not torch.equal(other.images, held.images)
+    for bad in (0, len(digits.val), 1.5, True):
+        with pytest.raises(ValueError, match="held-out images"):
+            hold_out(digits, bad)
 
 
 def test_standardized_data_do_not_depend_on_the_thread_count():
