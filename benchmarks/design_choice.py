@@ -37,9 +37,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from leanet.costs import measure_costs
 from leanet.design import Design
-from leanet.evaluator import ThresholdEvaluator
 from leanet.policy import accuracy_change_bound, cheapest_allowed
 from leanet.train import correct_predictions
 
@@ -114,10 +112,8 @@ def choices_on(points: list, problem, split, full_correct: Tensor, confidences) 
     for design, thresholds in points:
         if split is None:
             evaluator = problem.evaluator(design)
-        else:  # a split the search never read, priced as the search prices the design
-            net = problem.network(design)
-            costs = measure_costs(net, problem.platform, latency=False)
-            evaluator = ThresholdEvaluator.from_model(net, split, costs)
+        else:  # a split the search never read
+            evaluator = problem.evaluator_on(design, split)
         metrics = evaluator.evaluate(thresholds[None])
         accuracy.append(float(metrics.accuracy[0]))
         energy.append(float(metrics.energy_ratio[0]))

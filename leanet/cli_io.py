@@ -62,14 +62,22 @@ def check_out_file(path: Path) -> None:
 
 
 def data_of(meta: dict, args: argparse.Namespace):
-    """The data set a checkpoint was made on, split as it was."""
-    from leanet.data import load_dataset
+    """The data set a checkpoint was made on, split as it was. An artifact of a search that
+    held validation images out (``leanet design --holdout``) was measured on those: they
+    are its validation split here."""
+    from dataclasses import replace
+
+    from leanet.data import hold_out, load_dataset
 
     if "dataset" not in meta:
         raise CLIError("the checkpoint does not say which data set it was made on")
-    return load_dataset(
+    data = load_dataset(
         meta["dataset"],
         root=args.data_root,
         seed=split_seed(meta),
         download=args.download,
     )
+    if "holdout" in meta:
+        _, held = hold_out(data, int(meta["holdout"]), seed=int(meta["holdout_seed"]))
+        data = replace(data, val=held)
+    return data

@@ -260,11 +260,16 @@ def pareto_table(
 
 
 def savings_table(
-    savings: list[Saving], full_test_accuracy: float, bound: float | None = None
+    savings: list[Saving],
+    full_test_accuracy: float,
+    bound: float | None = None,
+    on: str = "validation",
 ) -> str:
     """Energy saved at each allowed accuracy loss (chosen on validation, on test; with
-    ``bound``, the confidence of the paired bound the choice was made by)."""
-    rule = "" if bound is None else f", chosen by a {bound:.0%} paired bound on validation"
+    ``bound``, the confidence of the paired bound the choice was made by; ``on``, the
+    images chosen on when they are not the validation split)."""
+    by = "" if bound is None else f" by a {bound:.0%} paired bound"
+    rule = f", chosen{by} on {on}" if by or on != "validation" else ""
     lines = [
         f"Energy saved on test vs the full network (test accuracy {full_test_accuracy:.4f}){rule}:",
         f"{'allowed loss':>12} {'test acc':>8} {'energy ratio':>12} {'saved':>7}",

@@ -400,9 +400,15 @@ class DesignProblem(Problem):
     def test_evaluator(self, design: Design) -> ThresholdEvaluator:
         """The design's evaluator on the data's test split, for reporting a front chosen on
         validation (not kept: the search itself never reads test), building it if needed."""
+        return self.evaluator_on(design, self.data.test)
+
+    def evaluator_on(self, design: Design, dataset) -> ThresholdEvaluator:
+        """The design's evaluator on a split the search does not read (the test split, or
+        validation images held out for choosing among the front, :func:`leanet.data.hold_out`),
+        priced as the search prices the design; not kept."""
         net = self.network(design)
         costs = measure_costs(net, self.platform, latency=False)
-        return ThresholdEvaluator.from_model(net, self.data.test, costs)
+        return ThresholdEvaluator.from_model(net, dataset, costs)
 
     def measured(self, design: Design) -> MeasuredCost:
         """The design's metered cost (``cost`` other than ``"energy"``; kept as ``cost_objective``,
@@ -450,7 +456,7 @@ class DesignProblem(Problem):
         ]
 
     def save_artifacts(
-        self, X: Tensor, folder: str | Path, *, meta: dict | None = None
+        self, X: Tensor, folder: str | Path, *, meta: dict | None = None, selection=None
     ) -> list[Path]:
         """One deployable artifact per design among the points ``X`` (e.g. a result's
         Pareto set), ``<folder>/<design key>.artifact.pt``: the design's LEANet and its
@@ -459,27 +465,37 @@ class DesignProblem(Problem):
         :func:`leanet.policy.save_artifact`. Each records what ``leanet report`` reloads and
         measures against: the data set, its split, and the pretrained network's validation
         and test accuracy and its outcome per validation input (for ``--bound``); ``meta`` is
-        kept in each too. An artifact's table is priced by the
-        cost model (what a device's energy budget reads), also after a measured-cost search:
-        a point can then fall off its energy front."""
+        kept in each too. With ``selection`` (validation images the search never read,
+        :func:`leanet.data.hold_out`), the tables and the pretrained network's figures are
+        measured on it instead, free of the search's selection; ``meta`` must then say how to
+        draw it again for ``leanet report`` (``leanet design --holdout`` does). An artifact's
+        table is priced by the cost model (what a device's energy budget reads), also after a
+        measured-cost search: a point can then fall off its energy front."""
         from leanet.policy import save_artifact  # policy imports the runtime: only here
 
         by_design: dict[Design, list[Tensor]] = {}
         for design, thresholds in self.decode(X):
             by_design.setdefault(design, []).append(thresholds)
+        chosen_on = self.data.val if selection is None else selection
+        full_val_correct = correct_predictions(self.base, chosen_on)
         common = {
             "dataset": self.data.name,
             "split_seed": getattr(self.data, "seed", 0),
-            "full_val_accuracy": self.full_accuracy,
+            "full_val_accuracy": float(full_val_correct.double().mean()),
             "full_test_accuracy": float(evaluate(self.base, self.data.test)),
-            "full_val_correct": correct_predictions(self.base, self.data.val),
+            "full_val_correct": full_val_correct,
             **(meta or {}),
         }
         paths = []
         for design, points in by_design.items():
             net = self.network(design)
             T = torch.cat([torch.stack(points), torch.ones(1, design.num_levels - 1).double()])
-            front = self.evaluator(design).evaluate(T).pareto()
+            table = (
+                self.evaluator(design)
+                if selection is None
+                else self.evaluator_on(design, selection)
+            )
+            front = table.evaluate(T).pareto()
             costs = measure_costs(net, self.platform, latency=False)
             kept = {**common, "design": asdict(design), "seed": self.seed}
             path = Path(folder) / f"{design.key}.artifact.pt"

@@ -251,6 +251,41 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     assert "'mfosemo' cannot handle black-box constraints" in capsys.readouterr().err
 
 
+def test_design_holdout_chooses_and_measures_on_images_the_search_never_read(tmp_path, capsys):
+    """`leanet design --holdout 0.3`: the search reads 70% of the validation split; the
+    closing table chooses on the rest, the artifacts' tables are measured there, and
+    `leanet report` draws the same images again from the artifact's record."""
+    from leanet.data import hold_out, load_dataset
+    from leanet.evaluator import ThresholdEvaluator
+
+    ckpt = tmp_path / "base.pt"
+    train = ["train", "--dataset", "digits8x8", "--epochs", "1", "--width-multiplier", "0.25"]
+    assert main([*train, "--seed", "3", "--out", str(ckpt), "--no-progress"]) == 0
+    data = load_dataset("digits8x8", seed=3)
+    n = round(0.3 * len(data.val))
+    out = tmp_path / "designs"
+    argv = ["design", str(ckpt), "--algorithm", "sobol", "--n-evals", "3", "--levels", "2", "3"]
+    argv += ["--fine-tune-epochs", "0", "--dense-points", "0", "--head-epochs", "1"]
+    assert main([*argv, "--holdout", "0.3", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"chosen on {n} held-out validation images" in printed
+    assert (out / f"sobol-hold{n}-seed0.jsonl").exists()  # another split: its own journal
+    _, held = hold_out(data, n, seed=0)
+    artifacts = sorted(out.glob("*.artifact.pt"))
+    assert artifacts
+    for path in artifacts:
+        artifact = load_artifact(path)
+        assert (artifact.meta["holdout"], artifact.meta["holdout_seed"]) == (n, 0)
+        assert len(artifact.meta["full_val_correct"]) == n
+        on_held = ThresholdEvaluator.from_model(artifact.net, held, artifact.costs)
+        metrics = on_held.evaluate(artifact.front.thresholds)
+        assert torch.allclose(metrics.accuracy, artifact.front.accuracy)
+    assert main(["report", str(artifacts[0]), "--bound", "0.9"]) == 0
+    assert "Energy saved on test" in capsys.readouterr().out
+    assert main([*argv, "--holdout", "0.9999", "--no-progress"]) == 1
+    assert "keeps some on each side" in capsys.readouterr().err
+
+
 def test_design_defaults_are_the_measured_setting(tmp_path, capsys):
     """Without options, `leanet design` fine-tunes every design 10 epochs and tells 5 points
     of its dense front as extras after a four-design Sobol start (the setting the design
