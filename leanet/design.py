@@ -34,17 +34,14 @@ The threshold coordinates are searched in the log space of
 :class:`~leanet.problem.ThresholdProblem` (the same warp, in :meth:`to_unit`), the design
 coordinates linearly; integers and categories round to the nearest value.
 
-Measured (``benchmarks/results/design_search_mnist.md``: MNIST digits, equal charged CPU
-time; the 8x8 digits in ``design_search.md``): told a few dense-front points per design
-(:class:`~leanet.dense_fronts.DenseFronts`), the searched front beats the hand-fixed design
-and random designs in median on the ConvNet, VGG-16 and MobileNet, by margins inside the
-spread; MF-OSEMO over fine-tune epochs reached single-fidelity qLogNEHVI's hypervolume
-sooner on the ConvNet only (whether a cheap fidelity ranks designs: ``design_fidelity.md``),
-not with ``continue_fidelities`` on VGG-16 (medians 0.0605-0.0610 against 0.0611). Re-run
-at today's code on one machine (``design_search_convnet_today/``), the ConvNet's
-single-fidelity qLogNEHVI fell below random designs (0.0559 against 0.0637; MF-OSEMO 0.0670);
-VGG-16's did not (``design_search_vgg_today/``: 0.0613 against 0.0576; MF-OSEMO 0.0615,
-which reached qLogNEHVI's figure sooner over all runs there).
+Measured (``benchmarks/results/design_search_mnist.md``, ``design_search_extras/``; MNIST
+digits, equal charged CPU time): told a few dense-front points per design, the searched
+front beats the hand-fixed design and random designs in median on the ConvNet, VGG-16 and
+MobileNet, by margins inside the spread; MF-OSEMO over fine-tune epochs reached
+single-fidelity qLogNEHVI's hypervolume sooner on the ConvNet only (``design_fidelity.md``
+says why). A point chosen from the front on the validation split the search read is
+optimistic on test (``design_choice.md``): ``save_artifacts(selection=...)`` measures the
+tables on held-out images instead.
 """
 
 from __future__ import annotations
@@ -459,18 +456,16 @@ class DesignProblem(Problem):
         self, X: Tensor, folder: str | Path, *, meta: dict | None = None, selection=None
     ) -> list[Path]:
         """One deployable artifact per design among the points ``X`` (e.g. a result's
-        Pareto set), ``<folder>/<design key>.artifact.pt``: the design's LEANet and its
-        points' validation metrics as its Pareto table (every threshold at 1.0, the pretrained
-        network alone, is added before the Pareto filter, as a fallback); see
-        :func:`leanet.policy.save_artifact`. Each records what ``leanet report`` reloads and
-        measures against: the data set, its split, and the pretrained network's validation
-        and test accuracy and its outcome per validation input (for ``--bound``); ``meta`` is
-        kept in each too. With ``selection`` (validation images the search never read,
-        :func:`leanet.data.hold_out`), the tables and the pretrained network's figures are
-        measured on it instead, free of the search's selection; ``meta`` must then say how to
-        draw it again for ``leanet report`` (``leanet design --holdout`` does). An artifact's
-        table is priced by the cost model (what a device's energy budget reads), also after a
-        measured-cost search: a point can then fall off its energy front."""
+        Pareto set), ``<folder>/<design key>.artifact.pt``: its LEANet and its points'
+        validation metrics as the Pareto table, with every threshold at 1.0 (the pretrained
+        network alone) added as a fallback (:func:`leanet.policy.save_artifact`). Each records
+        what ``leanet report`` measures against: the data set and split, and the pretrained
+        network's accuracies and validation outcomes; ``meta`` is kept too. With
+        ``selection`` (held-out validation images, :func:`leanet.data.hold_out`; ``meta``
+        then says how to draw them again, as ``leanet design --holdout`` does) the tables
+        and the pretrained network's figures are measured there, free of the search's
+        selection. Tables are priced by the cost model (what a device's energy budget reads),
+        also after a measured-cost search."""
         from leanet.policy import save_artifact  # policy imports the runtime: only here
 
         by_design: dict[Design, list[Tensor]] = {}
