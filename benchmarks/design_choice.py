@@ -55,9 +55,11 @@ DESCRIPTION = (
     "inside each on validation, the union's validation Pareto set) allowed by each rule; "
     "'plain': validation accuracy >= the full network's minus the loss (`leanet design`'s "
     "closing table); 'bound c': the paired lower confidence bound (level c) on the accuracy "
-    "change against the full network >= minus the loss. Cells: median (min to max) over "
+    "change against the full network >= minus the loss. Rules marked '(holdout)' choose on "
+    "the validation images the run held out of its search (`design_search.py --holdout`), "
+    "the others on the validation split the search read. Cells: median (min to max) over "
     "seeds, on test; no qualifying point counts as the full network (change 0, nothing "
-    "saved)."
+    "saved); '-': the run had no such split."
 )
 KEY = re.compile(r"L(\d+)-f([\d.]+)-h(\d+)-(\w+?)-ft(\d+)$")
 
@@ -70,6 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--confidence", type=float, nargs="+", default=[0.9, 0.95])
     parser.add_argument("--out", type=Path, default=RESULTS / "design_choice")
     parser.add_argument("--note", default=None, help="findings kept at the top of the report")
+    parser.add_argument(
+        "--rewrite", action="store_true", help="only rewrite <out>.md from <out>.json (and --note)"
+    )
     args = parser.parse_args(argv)
     args.command = provenance.command_line("design_choice.py", argv)
     return args
@@ -179,6 +184,14 @@ def one_run(run: dict, networks: dict, confidences: list[float]) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(1)
+    if args.rewrite:
+        payload = json.loads(args.out.with_suffix(".json").read_text())
+        payload["note"] = args.note or payload.get("note")
+        args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+        provenance.write_markdown(
+            args.out.with_suffix(".md"), markdown(payload, TITLE, DESCRIPTION)
+        )
+        return payload
     payload = {"command": args.command, "commit": provenance.commit(), "note": args.note}
     payload["machine"], payload["runs"], networks = provenance.machine(), [], {}
     for path in args.runs:

@@ -132,7 +132,9 @@ def markdown(
     description: str = DESCRIPTION,
 ) -> str:
     runs = payload["runs"]
-    rules = list(runs[0]["choices"])
+    # every rule of any run (design_choice's holdout rules exist only for some); a summary
+    # row counts the runs that have its rule, a cell without one is "-"
+    rules = list(dict.fromkeys(rule for r in runs for rule in r["choices"]))
     names = list(dict.fromkeys(r["network"] for r in runs))
     lines = [
         f"# {title}",
@@ -152,7 +154,7 @@ def markdown(
     ]
     for rule in rules:
         for k, loss in enumerate(LOSSES):
-            picks = [r["choices"][rule][k] for r in runs]
+            picks = [r["choices"][rule][k] for r in runs if rule in r["choices"]]
             over = sum(p["test_change"] < -loss - 1e-9 for p in picks)
             lines.append(
                 f"| {rule} | {loss:.0%} | {over} of {len(picks)} | "
@@ -171,7 +173,10 @@ def markdown(
             mine = [r for r in runs if r["network"] == name]
             cells = []
             for rule in rules:
-                picks = [r["choices"][rule][k] for r in mine]
+                picks = [r["choices"][rule][k] for r in mine if rule in r["choices"]]
+                if not picks:
+                    cells.append("-")
+                    continue
                 change = _cell([p["test_change"] for p in picks], 100, "{:+.1f}")
                 saved = _cell([p["energy_saved"] for p in picks], 100, "{:.0f}%")
                 cells.append(f"{change} / {saved}")

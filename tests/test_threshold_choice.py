@@ -43,3 +43,18 @@ def test_report_counts_choices_that_lose_more_than_allowed():
         row
         == "| a | +0.0 (-1.0 to +0.1) / 60% (50% to 70%) | +0.0 (-0.1 to +0.2) / 40% (0% to 50%) |"
     )
+
+
+def test_a_rule_only_some_runs_have_is_counted_over_those_and_shown_apart():
+    """design_choice's holdout rules exist only for runs that held images out: a summary
+    row counts those runs, a network without the rule shows '-'."""
+    module = load_benchmark("threshold_choice")
+    a = _run("a", 0, [(-0.010, 0.7)] * 3, [(0.0, 0.0)] * 3)
+    b = _run("b", 0, [(-0.010, 0.7)] * 3, [(0.0, 0.0)] * 3)
+    b["choices"]["plain (holdout)"] = b["choices"].pop("bound 0.9")
+    text = module.markdown({"command": "c", "commit": "abc", "runs": [a, b]})
+    lines = text.splitlines()
+    assert "| plain | 0% | 2 of 2 | -1.00 | 70.0% |" in lines
+    assert "| plain (holdout) | 0% | 0 of 1 | +0.00 | 0.0% |" in lines
+    row = next(line for line in lines if line.startswith("| a |"))  # allowed loss 0%
+    assert row.endswith("| - |")
