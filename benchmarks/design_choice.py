@@ -18,7 +18,9 @@ point is chosen by each rule (:func:`leanet.policy.cheapest_allowed`):
 
 Reported on the test split as in ``threshold_choice.py``: accuracy change against the full
 network, energy saved, and how many runs' choices lost more than allowed. No qualifying
-point counts as the full network (no change, nothing saved). Torch on one thread.
+point counts as the full network (no change, nothing saved). A run that held validation
+images out of its search (``design_search.py --holdout``) is also chosen on those, by both
+rules. Findings: ``results/design_choice.md``. Torch on one thread.
 
     python benchmarks/design_choice.py \
         --runs benchmarks/results/design_search_extras/ds_vgg_1800_val1250.json
