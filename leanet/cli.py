@@ -387,7 +387,8 @@ def _run_report(args: argparse.Namespace) -> int:
     print(pareto_table(artifact.front, test, len(data.val)))
     print()
     savings = energy_savings(artifact.front, full_val, test, args.losses, **guard)
-    print(savings_table(savings, full_test, bound=args.bound))
+    on = f"{len(data.val)} held-out validation images" if "holdout" in meta else "validation"
+    print(savings_table(savings, full_test, args.bound, on))
     return 0
 
 

@@ -261,4 +261,4 @@ def savings_on_test(
         names.append(f"{loss:.0%}: {design.key}")
     on = "validation" if choose_on is None else f"{len(choose_on)} held-out validation images"
     table = savings_table(savings, evaluate(problem.base, problem.data.test), bound, on)
-    return table + (f"\nchosen on validation: {'; '.join(names)}" if names else "")
+    return table + (f"\nchosen on {on}: {'; '.join(names)}" if names else "")

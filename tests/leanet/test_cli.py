@@ -269,6 +269,7 @@ def test_design_holdout_chooses_and_measures_on_images_the_search_never_read(tmp
     assert main([*argv, "--holdout", "0.3", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert f"chosen on {n} held-out validation images" in printed
+    assert "chosen on validation" not in printed  # every choice names the images it read
     assert (out / f"sobol-hold{n}-seed0.jsonl").exists()  # another split: its own journal
     _, held = hold_out(data, n, seed=0)
     artifacts = sorted(out.glob("*.artifact.pt"))
@@ -281,7 +282,9 @@ def test_design_holdout_chooses_and_measures_on_images_the_search_never_read(tmp
         metrics = on_held.evaluate(artifact.front.thresholds)
         assert torch.allclose(metrics.accuracy, artifact.front.accuracy)
     assert main(["report", str(artifacts[0]), "--bound", "0.9"]) == 0
-    assert "Energy saved on test" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert f"chosen by a 90% paired bound on {n} held-out validation images" in report
+    assert f"validation: {n} inputs" in report
     assert main([*argv, "--holdout", "0.9999", "--no-progress"]) == 1
     assert "keeps some on each side" in capsys.readouterr().err
 
