@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from leanet.design import Design
-from leanet.policy import accuracy_change_bound, cheapest_allowed
+from leanet.policy import cheapest_across
 from leanet.train import correct_predictions
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -115,27 +115,18 @@ def network_of(run: dict) -> dict:
 def choices_on(points: list, problem, split, full_correct: Tensor, confidences) -> dict:
     """Each rule's choice (an index into ``points``, or None) at each loss, on ``split``
     (None: the search's own validation split), with the chosen points' accuracy changes."""
-    accuracy, energy, correct = [], [], []
-    for design, thresholds in points:
-        if split is None:
-            evaluator = problem.evaluator(design)
-        else:  # a split the search never read
-            evaluator = problem.evaluator_on(design, split)
-        metrics = evaluator.evaluate(thresholds[None])
-        accuracy.append(float(metrics.accuracy[0]))
-        energy.append(float(metrics.energy_ratio[0]))
-        correct.append(evaluator.correct_at(thresholds[None])[0])
-    # float64, as the evaluator's: a point level with the full network must qualify at 0%
-    accuracy = torch.tensor(accuracy, dtype=torch.float64)
-    energy = torch.tensor(energy, dtype=torch.float64)
+    evaluators = {d: problem.evaluator_on(d, split) for d, _ in points}
+    pairs = [(evaluators[d], t) for d, t in points]
     full = float(full_correct.double().mean())
-    rules = {"plain": cheapest_allowed(accuracy, energy, full, LOSSES)}
+    rules = {"plain": cheapest_across(pairs, full, LOSSES)}
     for c in confidences:
-        bound = accuracy_change_bound(torch.stack(correct), full_correct, c)
-        rules[f"bound {c:g}"] = cheapest_allowed(accuracy, energy, full, LOSSES, bound=bound)
-    change = {
-        i: float(accuracy[i]) - full for chosen in rules.values() for i in chosen if i is not None
-    }
+        rules[f"bound {c:g}"] = cheapest_across(
+            pairs, full, LOSSES, confidence=c, full_correct=full_correct
+        )
+    change = {}
+    for i in {i for chosen in rules.values() for i in chosen if i is not None}:
+        evaluator, thresholds = pairs[i]
+        change[i] = float(evaluator.evaluate(thresholds[None]).accuracy[0]) - full
     return {"rules": rules, "change": change}
 
 

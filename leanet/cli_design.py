@@ -7,8 +7,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from leanet.cli_io import CLIError, add_bound_arg, add_data_args, data_of
 from leanet.cli_types import COUNT, EPOCHS, SEED, number
 
@@ -223,31 +221,21 @@ def savings_on_test(
     read (``--holdout``).
     """
     from leanet.demo import savings_table
-    from leanet.policy import Saving, accuracy_change_bound, cheapest_allowed
+    from leanet.policy import Saving, cheapest_across
     from leanet.train import correct_predictions, evaluate
 
     points = problem.decode(X)
-    evaluators = {}  # by design, on the split chosen on
-    for design, _ in points:
-        if design not in evaluators:
-            evaluators[design] = (
-                problem.evaluator(design)
-                if choose_on is None
-                else problem.evaluator_on(design, choose_on)
-            )
-    val = [evaluators[design].evaluate(t[None]) for design, t in points]
-    accuracy = torch.cat([m.accuracy for m in val]).double()  # float64: exact floors
-    energy = torch.cat([m.energy_ratio for m in val]).double()
-    full_accuracy, paired = problem.full_accuracy, None
+    evaluators = {d: problem.evaluator_on(d, choose_on) for d, _ in points}  # None: validation
+    full_accuracy, full_correct = problem.full_accuracy, None
     if choose_on is not None or bound is not None:  # the pretrained network's outcomes there
         full_correct = correct_predictions(
             problem.base, problem.data.val if choose_on is None else choose_on
         )
         full_accuracy = float(full_correct.double().mean())
-    if bound is not None:
-        correct = torch.stack([evaluators[d].correct_at(t[None])[0] for d, t in points])
-        paired = accuracy_change_bound(correct, full_correct, bound)
-    chosen = cheapest_allowed(accuracy, energy, full_accuracy, losses, bound=paired)
+    pairs = [(evaluators[d], t) for d, t in points]
+    chosen = cheapest_across(
+        pairs, full_accuracy, losses, confidence=bound, full_correct=full_correct
+    )
     test_evaluators, savings, names = {}, [], []
     for loss, i in zip(losses, chosen, strict=True):
         if i is None:

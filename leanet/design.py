@@ -402,7 +402,10 @@ class DesignProblem(Problem):
     def evaluator_on(self, design: Design, dataset) -> ThresholdEvaluator:
         """The design's evaluator on a split the search does not read (the test split, or
         validation images held out for choosing among the front, :func:`leanet.data.hold_out`),
-        priced as the search prices the design; not kept."""
+        priced as the search prices the design; not kept. ``None``: the search's own
+        validation split (:meth:`evaluator`)."""
+        if dataset is None:
+            return self.evaluator(design)
         net = self.network(design)
         costs = measure_costs(net, self.platform, latency=False)
         return ThresholdEvaluator.from_model(net, dataset, costs)
@@ -485,12 +488,7 @@ class DesignProblem(Problem):
         for design, points in by_design.items():
             net = self.network(design)
             T = torch.cat([torch.stack(points), torch.ones(1, design.num_levels - 1).double()])
-            table = (
-                self.evaluator(design)
-                if selection is None
-                else self.evaluator_on(design, selection)
-            )
-            front = table.evaluate(T).pareto()
+            front = self.evaluator_on(design, selection).evaluate(T).pareto()
             costs = measure_costs(net, self.platform, latency=False)
             kept = {**common, "design": asdict(design), "seed": self.seed}
             path = Path(folder) / f"{design.key}.artifact.pt"

@@ -174,6 +174,30 @@ def cheapest_allowed(
     return [_cheapest(energy_ratio, bound >= -loss - 1e-12) for loss in losses]
 
 
+def cheapest_across(
+    points,
+    full_accuracy: float,
+    losses=(0.0, 0.01, 0.02),
+    *,
+    confidence: float | None = None,
+    full_correct: Tensor | None = None,
+) -> list[int | None]:
+    """:func:`cheapest_allowed` over ``(evaluator, thresholds)`` points that each bring their
+    own evaluator (a front mixing designs; every evaluator on the same inputs): for each
+    loss the index of the cheapest point the rule allows, or None. With ``confidence``, the
+    paired bound against ``full_correct``, the full network's outcomes on those inputs."""
+    metrics = [evaluator.evaluate(t[None]) for evaluator, t in points]
+    accuracy = torch.cat([m.accuracy for m in metrics]).double()  # float64: exact floors
+    energy = torch.cat([m.energy_ratio for m in metrics]).double()
+    bound = None
+    if confidence is not None:
+        if full_correct is None:
+            raise ValueError("confidence needs full_correct")
+        correct = torch.stack([evaluator.correct_at(t[None])[0] for evaluator, t in points])
+        bound = accuracy_change_bound(correct, full_correct, confidence)
+    return cheapest_allowed(accuracy, energy, full_accuracy, losses, bound=bound)
+
+
 def energy_savings(
     front: ThresholdMetrics,
     full_val_accuracy: float,

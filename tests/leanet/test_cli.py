@@ -342,7 +342,7 @@ def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs
         decode=lambda X: [
             (Design(key=d), torch.tensor([t], dtype=torch.float64)) for d, t in points
         ],
-        evaluator=lambda d: evaluator(val[d.key]),
+        evaluator_on=lambda d, split: evaluator(val[d.key]),  # None: validation
         test_evaluator=lambda d: evaluator(test[d.key]),
         base=None,
         data=SimpleNamespace(test=None),
@@ -404,7 +404,7 @@ def test_design_test_savings_with_a_bound_need_a_margin_the_plain_rule_does_not(
     problem = SimpleNamespace(
         full_accuracy=0.99,
         decode=lambda X: [(Design(key=d), torch.tensor([t], dtype=torch.float64)) for d, t in val],
-        evaluator=lambda d: on_val(d.key),
+        evaluator_on=lambda d, split: on_val(d.key),  # None: validation
         test_evaluator=lambda d: on_test(d.key),
         base=None,
         data=SimpleNamespace(test=None, val=None),
