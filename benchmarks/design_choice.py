@@ -29,7 +29,6 @@ rules. Findings: ``results/design_choice.md``. Torch on one thread.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shlex
 import sys
@@ -47,7 +46,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import design_search  # noqa: E402
 import provenance  # noqa: E402
 from design_search_args import parse_args as design_search_args  # noqa: E402
-from threshold_choice import LOSSES, log_choice, markdown  # noqa: E402
+from threshold_choice import (  # noqa: E402
+    LOSSES,
+    add_report_arguments,
+    log_choice,
+    markdown,
+    rewritten,
+    write_report,
+)
 
 RESULTS = Path(__file__).parent / "results"
 TITLE = "Choosing thresholds on a design search's front that hold on test"
@@ -71,12 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--runs", type=Path, nargs="+", required=True, help="design_search.py results (.json)"
     )
-    parser.add_argument("--confidence", type=float, nargs="+", default=[0.9, 0.95])
-    parser.add_argument("--out", type=Path, default=RESULTS / "design_choice")
-    parser.add_argument("--note", default=None, help="findings kept at the top of the report")
-    parser.add_argument(
-        "--rewrite", action="store_true", help="only rewrite <out>.md from <out>.json (and --note)"
-    )
+    add_report_arguments(parser, RESULTS / "design_choice")
     args = parser.parse_args(argv)
     args.command = provenance.command_line("design_choice.py", argv)
     return args
@@ -178,13 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(1)
     if args.rewrite:
-        payload = json.loads(args.out.with_suffix(".json").read_text())
-        payload["note"] = args.note or payload.get("note")
-        args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-        provenance.write_markdown(
-            args.out.with_suffix(".md"), markdown(payload, TITLE, DESCRIPTION)
-        )
-        return payload
+        return rewritten(args, report, indent=1)
     payload = {"command": args.command, "commit": provenance.commit(), "note": args.note}
     payload["machine"], payload["runs"], networks = provenance.machine(), [], {}
     for path in args.runs:
@@ -196,12 +191,13 @@ def main(argv: list[str] | None = None) -> dict:
             result["network"] = f"{run['network']} {run['method']}"
             payload["runs"].append(result)
             log_choice(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    text = markdown(payload, TITLE, DESCRIPTION)
-    provenance.write_markdown(args.out.with_suffix(".md"), text)
-    print(text)
+    write_report(args, payload, report, indent=1)
+    print(report(payload))
     return payload
+
+
+def report(payload: dict) -> str:
+    return markdown(payload, TITLE, DESCRIPTION)
 
 
 if __name__ == "__main__":

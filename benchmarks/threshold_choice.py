@@ -40,15 +40,35 @@ RESULTS = Path(__file__).parent / "results"
 LOSSES = (0.0, 0.01, 0.02)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_network_arguments(parser)
+def add_report_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
+    """The options of a choice report (this script's and ``design_choice.py``'s)."""
     parser.add_argument("--confidence", type=float, nargs="+", default=[0.9, 0.95])
-    parser.add_argument("--out", type=Path, default=RESULTS / "threshold_choice")
+    parser.add_argument("--out", type=Path, default=out)
     parser.add_argument("--note", default=None, help="findings kept at the top of the report")
     parser.add_argument(
         "--rewrite", action="store_true", help="only rewrite <out>.md from <out>.json (and --note)"
     )
+
+
+def write_report(args, payload: dict, text, indent: int | None = None) -> None:
+    """``<out>.json`` and ``<out>.md`` (``text``: the payload -> markdown)."""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=indent) + "\n")
+    provenance.write_markdown(args.out.with_suffix(".md"), text(payload))
+
+
+def rewritten(args, text, indent: int | None = None) -> dict:
+    """``--rewrite``: the report made again from ``<out>.json``, with ``--note`` if given."""
+    payload = json.loads(args.out.with_suffix(".json").read_text())
+    payload["note"] = args.note or payload.get("note")
+    write_report(args, payload, text, indent)
+    return payload
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_network_arguments(parser)
+    add_report_arguments(parser, RESULTS / "threshold_choice")
     args = parser.parse_args(argv)
     args.command = provenance.command_line("threshold_choice.py", argv)
     return args
@@ -188,11 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(1)
     if args.rewrite:
-        payload = json.loads(args.out.with_suffix(".json").read_text())
-        payload["note"] = args.note or payload.get("note")
-        args.out.with_suffix(".json").write_text(json.dumps(payload))
-        provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
-        return payload
+        return rewritten(args, markdown)
     payload = {"command": args.command, "commit": provenance.commit(), "runs": []}
     payload["note"] = args.note
     for dataset in args.datasets:
@@ -202,9 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
                     run = one_network(arch, dataset, levels, seed, args)
                     payload["runs"].append(run)
                     log_choice(run)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(payload))
-    provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
+    write_report(args, payload, markdown)
     return payload
 
 
