@@ -346,24 +346,26 @@ def _run_report(args: argparse.Namespace) -> int:
     artifact = load_artifact(args.artifact)
     data = data_of(artifact.meta, args)
     test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs)
-    val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs)
     meta, config = artifact.meta, artifact.net.config().get("levels", {})
-    # The pretrained network's outcomes: recorded with the artifact, or read from a level
-    # that is the unmodified network (a hybrid's top level; a depth LEANet's backbone,
-    # which head fitting leaves as it was). Otherwise the levels changed the network's copy.
+    # The pretrained network's outcomes: recorded with the artifact, or (older artifacts)
+    # read from a level that is the unmodified network, which costs a pass over the data:
+    # a hybrid's top level; a depth LEANet's backbone, which head fitting leaves as it was.
+    # Otherwise the levels changed the network's copy.
     full_val_correct = meta.get("full_val_correct")
     full_val, full_test = meta.get("full_val_accuracy"), meta.get("full_test_accuracy")
-    if config.get("scheme") == "hybrid":
-        top_val, top_test = val.correct[-1], test.correct[-1]
-    elif config.get("kind") == "depth":
-        top_val = correct_predictions(artifact.net.base, data.val)
-        top_test = correct_predictions(artifact.net.base, data.test)
-    else:
+    val = None
+    if full_val is None or full_test is None or (args.bound and full_val_correct is None):
         top_val = top_test = None
-    if full_val_correct is None:
-        full_val_correct = top_val
-    if (full_val is None or full_test is None) and top_val is not None:
-        full_val, full_test = (float(c.double().mean()) for c in (top_val, top_test))
+        if config.get("scheme") == "hybrid":
+            val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs)
+            top_val, top_test = val.correct[-1], test.correct[-1]
+        elif config.get("kind") == "depth":
+            top_val = correct_predictions(artifact.net.base, data.val)
+            top_test = correct_predictions(artifact.net.base, data.test)
+        if full_val_correct is None:
+            full_val_correct = top_val
+        if (full_val is None or full_test is None) and top_val is not None:
+            full_val, full_test = (float(c.double().mean()) for c in (top_val, top_test))
     if full_val is None or full_test is None:
         raise CLIError(
             f"{args.artifact} does not record the pretrained network's accuracy (made before "
@@ -379,6 +381,8 @@ def _run_report(args: argparse.Namespace) -> int:
                 "(made before artifacts did) and its levels do not give: make it again with "
                 "`leanet fit-heads` and `leanet optimize`"
             )
+        if val is None:
+            val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs)
         guard = {
             "confidence": args.bound,
             "val_evaluator": val,
