@@ -7,12 +7,13 @@ cannot be reproduced or trusted), so every script asks this module rather than g
 from __future__ import annotations
 
 import json
-import platform
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from leanet.machine import machine as machine  # re-exported: every results file names it
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,36 +46,6 @@ def command_line(script: str, argv: list[str] | None = None) -> str:
     arguments), shell-quoted, as the results files record it."""
     args = sys.argv[1:] if argv is None else argv
     return " ".join([".venv/bin/python", f"benchmarks/{script}", *map(shlex.quote, args)])
-
-
-def machine() -> str:
-    """The CPU model, architecture, the vector kernels torch dispatches to, and the torch
-    version that ran: the same seed's figures can differ between machines (floating point,
-    BLAS kernels), so a results file that mixes runs says from where each came. Two CPUs
-    sold under one name can differ: measured, ConstrainedBraninCurrin seed 0 of constrained
-    qLogNEHVI ends at 601.5 on an "AMD EPYC" and at 603.3 on an "AMD EPYC" of family 25,
-    model 17 with AVX-512 kernels, at the same commit (``mobo_constrained.md``); so the
-    family, model and kernels are named too (x86 Linux)."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-            if not line.strip():
-                break  # the first processor's block is enough
-    except OSError:
-        pass
-    cpu = fields.get("model name", cpu)
-    details = [platform.machine()]
-    if "cpu family" in fields and "model" in fields:
-        details.append(f"family {fields['cpu family']} model {fields['model']}")
-    capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
-    if capability is not None:
-        details.append(f"{capability()} kernels")
-    return f"{cpu} ({', '.join(details)}), torch {torch.__version__}"
 
 
 def machines_of(runs: list[dict], *, extra: str = "") -> str:

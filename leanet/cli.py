@@ -72,6 +72,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from leanet.checkpoints import save_checkpoint
     from leanet.data import load_dataset
+    from leanet.machine import trained_with
     from leanet.recipes import train_recipe_for
     from leanet.train import evaluate, train_base
     from leanet.zoo import build_base
@@ -112,6 +113,7 @@ def _run_train(args: argparse.Namespace) -> int:
             "val_accuracy": result.accuracy,
             "train_seconds": result.seconds,
             "epochs": epochs,
+            "trained_with": trained_with(),
         },
     )
     print(
@@ -170,6 +172,7 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
 def _run_fit_heads(args: argparse.Namespace) -> int:
     from leanet.checkpoints import load_checkpoint, save_leanet
     from leanet.levels import DEFAULT_FRACTIONS
+    from leanet.machine import trained_with
     from leanet.model import build
     from leanet.recipes import fine_tune_options, recipe_for
     from leanet.train import (
@@ -241,6 +244,7 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
             "test_accuracy": accuracy,
             "level_macs": macs,
             "fine_tune_epochs": epochs,
+            "trained_with": trained_with(),
             **full_accuracy,
         },
     )
@@ -340,6 +344,7 @@ def _add_report(p: argparse.ArgumentParser) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from leanet.demo import pareto_table, savings_table
     from leanet.evaluator import ThresholdEvaluator
+    from leanet.machine import describe
     from leanet.policy import energy_savings, load_artifact
     from leanet.train import correct_predictions
 
@@ -393,6 +398,7 @@ def _run_report(args: argparse.Namespace) -> int:
     savings = energy_savings(artifact.front, full_val, test, args.losses, **guard)
     on = f"{len(data.val)} held-out validation images" if "holdout" in meta else "validation"
     print(savings_table(savings, full_test, args.bound, on))
+    print(describe(meta.get("trained_with")))
     return 0
 
 

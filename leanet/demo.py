@@ -35,6 +35,7 @@ from leanet.checkpoints import (  # noqa: E402
 from leanet.costs import LevelCosts, measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution  # noqa: E402
+from leanet.machine import describe, trained_with  # noqa: E402
 from leanet.model import build  # noqa: E402
 from leanet.policy import Saving, energy_savings, save_artifact  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
@@ -87,7 +88,8 @@ def net_name(config: DemoConfig) -> str:
 
 
 def prepare_leanet(config: DemoConfig, data):
-    """The trained base network's accuracy and the LEANet, from cache or trained now."""
+    """The trained base network, the LEANet (from cache or trained now) and where the
+    LEANet was trained (:func:`leanet.machine.trained_with`; None for an older cache)."""
     base_path = config.out / f"{config.arch}.pt"
     if base_path.exists():
         base, meta = load_checkpoint(base_path, arch=config.arch)
@@ -112,13 +114,19 @@ def prepare_leanet(config: DemoConfig, data):
         )
         accuracy = evaluate(base, data.test)
         save_checkpoint(
-            base_path, base, dataset=config.dataset, classes=data.classes, accuracy=accuracy
+            base_path,
+            base,
+            dataset=config.dataset,
+            classes=data.classes,
+            accuracy=accuracy,
+            extra={"trained_with": trained_with()},
         )
         _log(f"trained in {result.seconds:.0f} s, test accuracy {accuracy:.4f}; saved {base_path}")
     net_path = config.out / f"{net_name(config)}.pt"
     if net_path.exists():
-        net, _ = load_leanet(net_path)
+        net, meta = load_leanet(net_path)
         _log(f"loaded {net_path}")
+        return base, net, meta.get("trained_with")
     else:
         net = build(base, scheme=config.scheme, head_hidden=config.head_hidden, seed=config.seed)
         if config.scheme != "slice":
@@ -137,9 +145,10 @@ def prepare_leanet(config: DemoConfig, data):
                 seed=config.seed,
                 progress=config.progress,
             )
-        save_leanet(net_path, net, meta={"dataset": config.dataset})
+        record = trained_with()
+        save_leanet(net_path, net, meta={"dataset": config.dataset, "trained_with": record})
         _log(f"saved {net_path}")
-    return base, net
+    return base, net, record
 
 
 def run_demo(config: DemoConfig) -> dict:
@@ -148,7 +157,7 @@ def run_demo(config: DemoConfig) -> dict:
     start = time.perf_counter()
     config.out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(config.dataset, seed=config.seed)
-    base, net = prepare_leanet(config, data)
+    base, net, trained_on = prepare_leanet(config, data)
 
     costs = measure_costs(net, config.platform)
     _log(
@@ -191,6 +200,7 @@ def run_demo(config: DemoConfig) -> dict:
         f"reference front's hypervolume (oracle bound: accuracy {val.oracle()[0]:.4f} at "
         f"energy ratio {val.oracle()[1]:.3f})"
     )
+    print(describe(trained_on))
 
     plot_fronts(
         config.out / "fronts.png", front, problem.reference, val, costs, config.algorithm, full_val
@@ -209,6 +219,7 @@ def run_demo(config: DemoConfig) -> dict:
             "full_val_accuracy": full_val,
             "full_test_accuracy": full_test,
             "full_val_correct": full_val_correct,
+            "trained_with": trained_on,
         },
     )
     summary = {

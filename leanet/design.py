@@ -491,6 +491,7 @@ class DesignProblem(Problem):
             front = self.evaluator_on(design, selection).evaluate(T).pareto()
             costs = measure_costs(net, self.platform, latency=False)
             kept = {**common, "design": asdict(design), "seed": self.seed}
+            kept["trained_with"] = self._builder.trained_with[design.key]  # leanet.machine
             path = Path(folder) / f"{design.key}.artifact.pt"
             paths.append(save_artifact(path, net, front, costs, meta=kept))
         return paths

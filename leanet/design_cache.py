@@ -31,6 +31,7 @@ from leanet.checkpoints import (
     save_leanet,
 )
 from leanet.design_recipe import Design
+from leanet.machine import trained_with
 from leanet.model import LEANet
 from leanet.train_loop import TrainState
 
@@ -112,7 +113,9 @@ class DesignBuilder:
 
     :attr:`built` lists the designs trained here; :attr:`train_seconds` charges every design
     used its training CPU seconds (read back for a cached one; for a continued one only the
-    remaining epochs when its prefix is charged too, else what it cost from the start)."""
+    remaining epochs when its prefix is charged too, else what it cost from the start);
+    :attr:`trained_with` says where each was trained (:mod:`leanet.machine`; None for a
+    design cached before that was recorded)."""
 
     def __init__(
         self,
@@ -130,6 +133,7 @@ class DesignBuilder:
         self.prefixes = prefixes
         self.built: list[str] = []
         self.train_seconds: dict[str, float] = {}
+        self.trained_with: dict[str, dict | None] = {}
         self._networks: dict[str, LEANet] = {}
         self._states: dict[str, TrainState | None] = {}
         self._full_seconds: dict[str, float] = {}  # each design's cost from the start
@@ -152,7 +156,12 @@ class DesignBuilder:
             )
             seconds = time.process_time() - start
             self.built.append(key)
-            meta = {"design": asdict(design), "seed": self.seed, "train_cpu_seconds": seconds}
+            meta = {
+                "design": asdict(design),
+                "seed": self.seed,
+                "train_cpu_seconds": seconds,
+                "trained_with": trained_with(),
+            }
             if prefix_key is not None:  # what training it from the start would have cost
                 meta["continued_from"], meta["continuation_cpu_seconds"] = prefix_key, seconds
                 meta["train_cpu_seconds"] = seconds + self._full_seconds[prefix_key]
@@ -162,6 +171,7 @@ class DesignBuilder:
                 if state is not None:
                     self.store.save_state(key, state)
         self.train_seconds[key] = seconds
+        self.trained_with[key] = meta.get("trained_with")
         self._full_seconds[key] = float(meta.get("train_cpu_seconds", float("nan")))
         self._networks[key] = net
         return net

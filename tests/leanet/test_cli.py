@@ -9,6 +9,7 @@ import torch
 
 from leanet.checkpoints import load_checkpoint, load_leanet
 from leanet.cli import COMMANDS, main
+from leanet.machine import machine
 from leanet.policy import load_artifact
 
 
@@ -56,6 +57,9 @@ def test_train_then_fit_heads(tmp_path, capsys):
     )
     _, meta = load_checkpoint(ckpt)
     assert meta["dataset"] == "digits8x8" and meta["config"]["width_multiplier"] == 0.25
+    # Where it was trained: a rerun repeats it bit for bit only there (leanet.machine).
+    here = {"machine": machine(), "torch_threads": torch.get_num_threads()}
+    assert meta["extra"]["trained_with"] == here
     base_test_accuracy = meta["accuracy"]
     out = tmp_path / "net.leanet.pt"
     assert (
@@ -78,6 +82,7 @@ def test_train_then_fit_heads(tmp_path, capsys):
     net, meta = load_leanet(out)
     assert net.num_levels == 2 and len(meta["test_accuracy"]) == 2
     assert meta["fine_tune_epochs"] == 10  # width levels are fine-tuned by default
+    assert meta["trained_with"] == here
     # The pretrained network's accuracy, measured before the levels changed their copy.
     assert meta["full_test_accuracy"] == pytest.approx(base_test_accuracy)
     assert "incremental_macs" in capsys.readouterr().out
@@ -111,6 +116,8 @@ def test_train_then_fit_heads(tmp_path, capsys):
     report = capsys.readouterr().out
     assert "Pareto set" in report and "Energy saved on test" in report
     assert f"vs the full network (test accuracy {base_test_accuracy:.4f})" in report
+    threads = f"{here['torch_threads']} torch thread{'s' if here['torch_threads'] != 1 else ''}"
+    assert f"trained on: {here['machine']}, {threads} (a rerun" in report
     # The pretrained network's outcome per validation input travels with the artifact, for
     # the paired bound of `report --bound` (any scheme: the levels may change its copy).
     full_val_correct = artifact.meta["full_val_correct"]
@@ -163,7 +170,9 @@ def test_report_bound_names_what_an_old_artifact_lacks(tmp_path, capsys):
         meta={**meta, "full_val_accuracy": 0.5, "full_test_accuracy": 0.5},
     )
     assert main(["report", str(path)]) == 0
-    assert "Energy saved on test" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Energy saved on test" in printed
+    assert "trained on: not recorded (made before checkpoints recorded it)" in printed
     assert main(["report", str(path), "--bound", "0.9"]) == 1
     err = capsys.readouterr().err
     assert "--bound needs the pretrained network's outcome on each of the" in err

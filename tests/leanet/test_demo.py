@@ -9,6 +9,8 @@ import torch
 from leanet.checkpoints import load_checkpoint
 from leanet.cli import main
 from leanet.demo import DemoConfig, net_name, run_demo
+from leanet.machine import describe, trained_with
+from leanet.policy import load_artifact
 
 
 def _small(out, **settings) -> DemoConfig:
@@ -44,11 +46,15 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsy
     savings = printed[printed.index("Energy saved on test") :].split("\n\n")[0].strip()
     assert main(["report", str(tmp_path / "leanet-artifact.pt")]) == 0
     assert savings in capsys.readouterr().out
+    # where the LEANet was trained, printed and carried by the artifact (leanet.machine)
+    assert describe(trained_with()) in printed
+    assert load_artifact(tmp_path / "leanet-artifact.pt").meta["trained_with"] == trained_with()
 
     second = run_demo(config)
     printed = capsys.readouterr().out
     assert "training" not in printed and "fitting" not in printed
     assert f"loaded {tmp_path / net_name(config)}.pt" in printed
+    assert describe(trained_with()) in printed  # read back from the cached LEANet
     assert second["hypervolume_ratio"] == first["hypervolume_ratio"]
     journal = tmp_path / f"thresholds-{net_name(config)}-sobol-seed0.jsonl"
     evals = [json.loads(line) for line in journal.read_text().splitlines() if '"eval"' in line]

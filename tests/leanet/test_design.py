@@ -409,6 +409,7 @@ def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
 
 
 def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits, tmp_path):
+    from leanet.machine import trained_with
     from leanet.policy import load_artifact
 
     problem = _problem(pretrained, digits)
@@ -419,6 +420,7 @@ def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits
     assert (meta["dataset"], meta["split_seed"]) == (digits.name, digits.seed)  # as report reads
     assert meta["full_val_accuracy"] == problem.full_accuracy
     assert meta["full_test_accuracy"] == leanet.evaluate(pretrained, digits.test)
+    assert meta["trained_with"] == trained_with()  # where the design was trained: here
 
 
 @pytest.mark.parametrize(
