@@ -81,16 +81,28 @@ def _log(message: str) -> None:
     print(f"[leanet demo] {message}", flush=True)
 
 
+def base_name(config: DemoConfig) -> str:
+    """File stem of the base network the settings train: each setting that changes it is
+    in the name, so a run with other settings (a seed draws another data split) never
+    reuses it, as one with only ``convnet.pt`` did and then measured test accuracy partly on
+    the images it was trained on."""
+    return (
+        f"{config.arch}-{config.dataset}-w{config.width_multiplier:g}-e{config.base_epochs}-"
+        f"seed{config.seed}"
+    )
+
+
 def net_name(config: DemoConfig) -> str:
-    """File stem of the LEANet the settings build."""
-    stem = f"leanet-{config.arch}-{config.scheme}-h{config.head_hidden}"
-    return f"{stem}-ft{config.fine_tune_epochs}-fixed"  # -fixed: no early stopping since 2a3ce6e
+    """File stem of the LEANet the settings build (on :func:`base_name`'s network)."""
+    stem = f"leanet-{base_name(config)}-{config.scheme}-h{config.head_hidden}"
+    stem += f"-he{config.head_epochs}-ft{config.fine_tune_epochs}"
+    return f"{stem}-fixed"  # -fixed: no early stopping since 2a3ce6e
 
 
 def prepare_leanet(config: DemoConfig, data):
     """The trained base network, the LEANet (from cache or trained now) and where the
     LEANet was trained (:func:`leanet.machine.trained_with`; None for an older cache)."""
-    base_path = config.out / f"{config.arch}.pt"
+    base_path = config.out / f"{base_name(config)}.pt"
     if base_path.exists():
         base, meta = load_checkpoint(base_path, arch=config.arch)
         _log(f"loaded {base_path} (test accuracy {meta.get('accuracy', float('nan')):.4f})")

@@ -8,7 +8,7 @@ import torch
 
 from leanet.checkpoints import load_checkpoint
 from leanet.cli import main
-from leanet.demo import DemoConfig, net_name, run_demo
+from leanet.demo import DemoConfig, base_name, net_name, run_demo
 from leanet.machine import describe, trained_with
 from leanet.policy import load_artifact
 
@@ -68,6 +68,26 @@ def test_the_demo_trains_the_same_network_for_the_same_seed(tmp_path):
     for run in ("a", "b"):
         torch.rand(13)  # another user of the global generator between the runs
         run_demo(_small(tmp_path / run, head_epochs=1, n_evals=3))
-        base, _ = load_checkpoint(tmp_path / run / "convnet.pt", arch="convnet")
+        config = _small(tmp_path / run)
+        base, _ = load_checkpoint(tmp_path / run / f"{base_name(config)}.pt", arch="convnet")
         weights.append(torch.cat([p.detach().flatten() for p in base.parameters()]))
     assert torch.equal(weights[0], weights[1])
+
+
+def test_a_demo_with_another_seed_in_the_same_folder_trains_its_own_networks(tmp_path, capsys):
+    """The seed draws the data split: a second seed in the same run folder must not reuse
+    the first seed's networks (it once did, and measured test accuracy partly on images
+    they were trained on). Its figures are those of a run in a folder of its own."""
+    import leanet
+
+    run_demo(_small(tmp_path / "shared"))
+    capsys.readouterr()
+    other = run_demo(_small(tmp_path / "shared", seed=1))
+    assert "training convnet" in capsys.readouterr().out
+    alone = run_demo(_small(tmp_path / "alone", seed=1))
+    assert other["full_test_accuracy"] == alone["full_test_accuracy"]
+    config = _small(tmp_path / "shared", seed=1)
+    base, _ = load_checkpoint(tmp_path / "shared" / f"{base_name(config)}.pt", arch="convnet")
+    test = leanet.load_dataset("digits8x8", seed=1).test
+    assert other["full_test_accuracy"] == leanet.evaluate(base, test)
+    assert (tmp_path / "shared" / f"{base_name(_small(tmp_path))}.pt").exists()  # kept
