@@ -87,13 +87,29 @@ def load_safely(path: str | os.PathLike) -> Any:
         with open(path, "rb") as f:
             zipped = f.read(2) == b"PK"
         kind = "a damaged checkpoint" if zipped else "not a PyTorch checkpoint"
+        if zipped and "weights only load failed" in str(err).lower():
+            # Readable, but it pickles Python objects: most often a whole model saved with
+            # torch.save(model), which torch.load runs code to rebuild.
+            kind = (
+                "it holds pickled Python objects, e.g. a whole model saved with "
+                "torch.save(model), which leanet does not unpickle; save a network for leanet "
+                "with `leanet train` or leanet.save_checkpoint"
+            )
         raise CheckpointError(
             f"{path}: not a readable checkpoint ({kind}; {type(err).__name__}: {first[:200]})"
         ) from err
 
 
+#: What each checkpoint format must hold besides its tag.
+_REQUIRED = {BASE_FORMAT: ("config", "state_dict"), LEANET_FORMAT: ("config", "state_dict")}
+#: Which command writes each format, for the errors.
+_WRITER = {BASE_FORMAT: "`leanet train`", LEANET_FORMAT: "`leanet fit-heads`"}
+
+
 def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path.resolve()}")
     with open(path, "rb") as f:
@@ -104,9 +120,17 @@ def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
             f"{fmt!r} checkpoint; `leanet report` reads artifacts"
         )
     ckpt = load_safely(path)
+    if isinstance(ckpt, dict) and "format" not in ckpt:
+        raise CheckpointError(
+            f"{path}: a dict without leanet's format tag (a bare state dict?), not a {fmt!r} "
+            f"checkpoint; {_WRITER[fmt]} writes those"
+        )
     if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: expected a {fmt!r} checkpoint, found {found!r}")
+    missing = [key for key in _REQUIRED[fmt] if key not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: a {fmt!r} checkpoint without {missing} (damaged?)")
     return ckpt
 
 
@@ -186,7 +210,7 @@ def leanet_from_checkpoint(
         raise CheckpointError(
             f"{source}: weights do not fit (missing {missing}, unexpected {unexpected})"
         )
-    return net.eval(), dict(payload["meta"])
+    return net.eval(), dict(payload.get("meta") or {})
 
 
 def save_leanet(

@@ -138,7 +138,7 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scheme",
         choices=list(SCHEMES),
-        default="hybrid",
+        default=None,
         help="width levels: triangular levels under the unmodified pretrained network "
         "(hybrid, default), exact reuse up to the top (triangular), or recompute (slice)",
     )
@@ -149,7 +149,10 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
         help="depth levels: 1-based conv indices of the exits, comma-separated",
     )
     p.add_argument(
-        "--num-levels", type=number(int, 2), default=4, help="depth levels without --exits"
+        "--num-levels",
+        type=number(int, 2),
+        default=None,
+        help="depth levels, evenly spaced, without --exits (default 4)",
     )
     p.add_argument("--confidence", choices=sorted(CONFIDENCES), default="max_softmax")
     p.add_argument("--head-hidden", type=COUNT, default=128)
@@ -184,13 +187,24 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
         recalibrate_batch_norm,
     )
 
-    if args.levels == "width" and args.exits is not None:
-        raise CLIError("--exits places depth exits; with --levels width give --fractions")
-    if args.levels == "depth" and args.fractions is not None:
-        raise CLIError("--fractions sets width levels; with --levels depth give --exits")
+    # An option of the other kind of levels is refused, not ignored.
+    if args.levels == "width":
+        for given, option in ((args.exits, "--exits"), (args.num_levels, "--num-levels")):
+            if given is not None:
+                raise CLIError(f"{option} sets depth levels; with --levels width give --fractions")
+    elif args.fractions is not None or args.scheme is not None:
+        option = "--fractions" if args.fractions is not None else "--scheme"
+        raise CLIError(f"{option} sets width levels; with --levels depth give --exits")
+    elif args.exits is not None and args.num_levels is not None:
+        raise CLIError("--exits places the exits and --num-levels spaces them evenly: give one")
+    # One threshold at least: a single level has nothing to choose (optimize would refuse it).
+    levels = args.fractions if args.levels == "width" else args.exits
+    if levels is not None and len(levels) < 2:
+        option = "--fractions" if args.levels == "width" else "--exits"
+        raise CLIError(f"a LEANet needs at least 2 levels; {option} {levels} gives 1")
     base, meta = load_checkpoint(args.checkpoint)
     out = Path(args.out or Path(args.checkpoint).with_suffix(".leanet.pt"))
-    check_out_file(out)
+    check_out_file(out, source=args.checkpoint)
     data = data_of(meta, args)
     if data.classes != meta["classes"]:
         raise CLIError(
@@ -210,9 +224,9 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
         base,
         levels=args.levels,
         fractions=args.fractions or DEFAULT_FRACTIONS,
-        scheme=args.scheme,
+        scheme=args.scheme or "hybrid",
         exits=args.exits,
-        num_levels=args.num_levels,
+        num_levels=args.num_levels or 4,
         head_hidden=args.head_hidden,
         confidence=args.confidence,
         seed=args.seed,
@@ -299,7 +313,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
     net, meta = load_leanet(args.leanet)
     data = data_of(meta, args)
     out = Path(args.out or Path(args.leanet).with_suffix(".artifact.pt"))
-    check_out_file(out)
+    check_out_file(out, source=args.leanet)
     costs = measure_costs(net, args.platform)
     print(costs.table())
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=out.with_suffix(".val.pt"))
@@ -317,8 +331,11 @@ def _run_optimize(args: argparse.Namespace) -> int:
             journal=journal,
             show_progress=not args.no_progress,
         )
-    except mobo.JournalError as err:
+    except mobo.JournalMismatchError as err:
         raise CLIError(f"{err}; to optimize with other settings, give another --out") from err
+    except mobo.JournalLockedError as err:
+        hint = "from the command line: let that run end, or give another --out"
+        raise CLIError(f"{err}; {hint}") from err
     front = problem.deployable_front(result.pareto_X)
     save_artifact(out, net, front, costs, meta={**meta, "algorithm": args.algorithm})
     print(result.summary())

@@ -50,10 +50,13 @@ def split_seed(meta: dict) -> int:
     return int(meta.get("split_seed", meta.get("extra", {}).get("split_seed", 0)))
 
 
-def check_out_file(path: Path) -> None:
-    """Refuse an output file path that cannot be written, before any work is done."""
+def check_out_file(path: Path, *, source: str | os.PathLike | None = None) -> None:
+    """Refuse an output file path that cannot be written, or that is the command's input
+    file ``source`` (the output would replace it), before any work is done."""
     if path.is_dir():
         raise CLIError(f"--out {path} is a folder; give a file path")
+    if source is not None and path.exists() and path.samefile(source):
+        raise CLIError(f"--out {path} is the input file; give another path (it would replace it)")
     parent = next((p for p in path.parents if p.exists()), Path("."))
     if not parent.is_dir():
         raise CLIError(f"--out {path}: {parent} is a file, not a folder")

@@ -26,7 +26,12 @@ from mobo.algorithms import (
     register,
     single_objective_algorithms,
 )
-from mobo.journal import JournalError, JournalLockedError, JournalRecoveryWarning
+from mobo.journal import (
+    JournalError,
+    JournalLockedError,
+    JournalMismatchError,
+    JournalRecoveryWarning,
+)
 from mobo.metrics import (
     feasible_mask,
     hypervolume,
@@ -49,6 +54,7 @@ __all__ = [
     "FunctionProblem",
     "JournalError",
     "JournalLockedError",
+    "JournalMismatchError",
     "JournalRecoveryWarning",
     "Problem",
     "Result",

@@ -42,6 +42,10 @@ class JournalError(ValueError):
     """The journal file cannot be used (corrupt, wrong format, another problem)."""
 
 
+class JournalMismatchError(JournalError):
+    """The journal holds another study: another problem, algorithm, seed or options."""
+
+
 class JournalLockedError(JournalError):
     """Another writer (a process, or a live study in this one) holds the journal."""
 
@@ -358,7 +362,7 @@ def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, 
                 if key == "fingerprint"
                 else key
             )
-            raise JournalError(
+            raise JournalMismatchError(
                 f"journal {str(path)!r} belongs to another problem: its {what} is "
                 f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"
             )

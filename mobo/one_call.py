@@ -14,7 +14,12 @@ from concurrent.futures import Executor
 from typing import Any
 
 from mobo.evaluate import check_failure_limit
-from mobo.journal import JournalError, JournalRecoveryWarning, check_same_problem, read_journal
+from mobo.journal import (
+    JournalMismatchError,
+    JournalRecoveryWarning,
+    check_same_problem,
+    read_journal,
+)
 from mobo.problem import Problem
 from mobo.result import Result
 from mobo.study import Callback, Study, check_budget, check_max_cost
@@ -92,7 +97,8 @@ def optimize(
 def check_resumable(
     journal: str | os.PathLike, problem: Problem, algorithm: str, seed: int, **options: Any
 ) -> None:
-    """Raise :class:`~mobo.journal.JournalError` unless :func:`optimize` would resume the
+    """Raise :class:`~mobo.journal.JournalError` (:class:`~mobo.journal.JournalMismatchError`
+    for another study) unless :func:`optimize` would resume the
     study journaled at ``journal``: the same problem (its spec), algorithm, seed and
     algorithm options (compared as journaled, JSON). Writes nothing. Resumed with other
     options, the journal would no longer say how its evaluations were proposed. A caller
@@ -103,14 +109,14 @@ def check_resumable(
         header, _ = read_journal(journal)
     check_same_problem(journal, header["problem"], problem.spec())
     if header["algorithm"] != algorithm or header["seed"] != seed:
-        raise JournalError(
+        raise JournalMismatchError(
             f"journal {str(journal)!r} holds a study of algorithm {header['algorithm']!r} "
             f"with seed {header['seed']!r}, not {algorithm!r} with seed {seed!r}"
         )
     journaled = header.get("algorithm_options", {})
     given = json.loads(json.dumps(options, default=repr))
     if given != journaled:
-        raise JournalError(
+        raise JournalMismatchError(
             f"journal {str(journal)!r} holds a study of {algorithm!r} with options "
             f"{journaled}, not {given}: resume it with the same options, or start a new journal"
         )

@@ -518,10 +518,33 @@ def test_cli_numeric_options_are_checked_by_argparse(argv, option, capsys, tmp_p
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["fit-heads", "--checkpoint", "c.pt", "--exits", "2"], "--exits places depth exits"),
+        (["fit-heads", "--checkpoint", "c.pt", "--exits", "2"], "--exits sets depth levels"),
         (
             ["fit-heads", "--checkpoint", "c.pt", "--levels", "depth", "--fractions", "0.5,1"],
             "--fractions sets width",
+        ),
+        # once accepted and ignored: 5 width levels built for --num-levels 3
+        (
+            ["fit-heads", "--checkpoint", "c.pt", "--num-levels", "3"],
+            "--num-levels sets depth levels",
+        ),
+        (
+            ["fit-heads", "--checkpoint", "c.pt", "--levels", "depth", "--scheme", "slice"],
+            "--scheme sets width levels",
+        ),
+        (
+            ["fit-heads", "--checkpoint", "c.pt", "--levels", "depth", "--exits", "2,6"]
+            + ["--num-levels", "4"],
+            "--exits places the exits and --num-levels spaces them evenly: give one",
+        ),
+        # once written, then refused by `leanet optimize` in the evaluator's words
+        (
+            ["fit-heads", "--checkpoint", "c.pt", "--fractions", "1.0", "--scheme", "slice"],
+            "a LEANet needs at least 2 levels; --fractions [1.0] gives 1",
+        ),
+        (
+            ["fit-heads", "--checkpoint", "c.pt", "--levels", "depth", "--exits", "6"],
+            "a LEANet needs at least 2 levels; --exits [6] gives 1",
         ),
     ],
 )
@@ -540,6 +563,15 @@ def test_cli_options_of_the_other_kind_of_levels_are_refused(argv, message, caps
         (["fit-heads", "--checkpoint", "missing.pt"], "no checkpoint at"),
         (["report", "garbage.pt"], "garbage.pt: not a readable LEANet artifact"),
         (["fit-heads", "--checkpoint", "garbage.pt"], "(not a PyTorch checkpoint;"),
+        (["fit-heads", "--checkpoint", "folder"], "folder is a folder, not a checkpoint file"),
+        (
+            ["fit-heads", "--checkpoint", "state_dict.pt"],
+            "a dict without leanet's format tag (a bare state dict?), not a 'leanet.base/1' "
+            "checkpoint; `leanet train` writes those",
+        ),
+        (["fit-heads", "--checkpoint", "module.pt"], "which leanet does not unpickle"),
+        (["fit-heads", "--checkpoint", "tag_only.pt"], "checkpoint without ['config', "),
+        (["optimize", "tag_only_leanet.pt"], "checkpoint without ['config', "),
     ],
 )
 def test_cli_failures_print_one_line_and_exit_1(argv, message, capsys, tmp_path, monkeypatch):
@@ -548,6 +580,11 @@ def test_cli_failures_print_one_line_and_exit_1(argv, message, capsys, tmp_path,
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LEANET_DEBUG", raising=False)
     (tmp_path / "garbage.pt").write_bytes(b"garbage")
+    (tmp_path / "folder").mkdir()
+    torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "state_dict.pt")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")  # a whole model, pickled
+    torch.save({"format": "leanet.base/1"}, tmp_path / "tag_only.pt")
+    torch.save({"format": "leanet.leanet/1"}, tmp_path / "tag_only_leanet.pt")
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("leanet: error: ") and message in err

@@ -136,8 +136,23 @@ def test_train_then_fit_heads(tmp_path, capsys):
     resume = ["optimize", str(out), "--algorithm", "sobol", "--n-evals", "8", "--space", "quantile"]
     other_costs = [*resume, "--platform", "45nm-fp32-sram", "--out", str(artifact_path)]
     assert main([*other_costs, "--no-progress"]) == 1
-    assert "fingerprint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "fingerprint" in err and "to optimize with other settings, give another --out" in err
     assert journal.read_bytes() == before
+    # A damaged journal is named, without the settings hint (it is not about settings).
+    lines = journal.read_text().splitlines(keepends=True)
+    damaged = tmp_path / "damaged.artifact.sobol-seed0.jsonl"
+    damaged.write_text("".join([*lines[:3], lines[3][:-9] + "\n", *lines[4:]]))
+    assert main([*resume, "--out", str(tmp_path / "damaged.artifact.pt"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "line 4 is corrupt" in err and "other settings" not in err
+    # --out naming the input would replace it: refused, the input left as it was.
+    for command, source in (("fit-heads", ckpt), ("optimize", out)):
+        kept = source.read_bytes()
+        given = ["--checkpoint", str(source)] if command == "fit-heads" else [str(source)]
+        assert main([command, *given, "--out", str(source), "--no-progress"]) == 1
+        assert f"--out {source} is the input file" in capsys.readouterr().err
+        assert source.read_bytes() == kept
     assert main([*resume, "--out", str(tmp_path), "--no-progress"]) == 1
     assert f"--out {tmp_path} is a folder" in capsys.readouterr().err
     assert main(["fit-heads", "--checkpoint", str(artifact_path), "--no-progress"]) == 1
