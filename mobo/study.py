@@ -205,6 +205,27 @@ class Study:
         )
 
     @property
+    def X_failed(self) -> Tensor:
+        """A ``f x d`` tensor of the points whose evaluation failed."""
+        return torch.tensor([e.x for e in self.evaluations if e.failed], dtype=DTYPE).reshape(
+            -1, self.problem.dim
+        )
+
+    @property
+    def failed_in_a_row(self) -> Tensor:
+        """For each row of :attr:`X_failed`, whether the evaluation told just before or
+        just after it failed too."""
+        failed = [e.failed for e in self.evaluations]
+        return torch.tensor(
+            [
+                (i > 0 and failed[i - 1]) or (i + 1 < len(failed) and failed[i + 1])
+                for i, bad in enumerate(failed)
+                if bad
+            ],
+            dtype=torch.bool,
+        )
+
+    @property
     def C(self) -> Tensor:
         """An ``n x k`` tensor of their constraint values (``<= 0`` feasible; ``k = 0`` for
         an unconstrained problem)."""
@@ -247,6 +268,8 @@ class Study:
             C=self.C,
             seed=self.seed,
             X_pending=self._asked.pending,
+            X_failed=self.X_failed,
+            failed_in_a_row=self.failed_in_a_row,
             n_evaluated=self.n_evaluated + self._asked.pending.shape[0],
             n_extra=sum(e.extra for e in self.evaluations),
         )

@@ -175,6 +175,8 @@ class Algorithm(ABC):
         seed: int,
         C: Tensor | None = None,
         X_pending: Tensor | None = None,
+        X_failed: Tensor | None = None,
+        failed_in_a_row: Tensor | None = None,
         n_evaluated: int | None = None,
         n_extra: int = 0,
     ) -> Tensor:
@@ -189,6 +191,10 @@ class Algorithm(ABC):
             seed: The study's seed. This call's random choices use a seed derived from it
                 and ``n_evaluated``, so the same history gives the same proposal.
             X_pending: A ``p x d`` tensor of points proposed but not yet evaluated.
+            X_failed: An ``f x d`` tensor of points whose evaluation failed: never proposed
+                again, and given to the model as :meth:`with_failures` says.
+            failed_in_a_row: An ``f`` bool tensor: whether each failed evaluation came
+                right before or after another failed one (default: none did).
             n_evaluated: Evaluations made so far, failed ones included (default ``n``);
                 the initial design is indexed by it so failures do not repeat points.
             n_extra: How many of those were told as extras (``Study.tell(extra=True)``):
@@ -200,10 +206,21 @@ class Algorithm(ABC):
         if not isinstance(q, int) or q < 1:
             raise ValueError(f"q must be a positive int, got {q!r}")
         n_evaluated = X.shape[0] if n_evaluated is None else n_evaluated
+        failed = None if X_failed is None or not X_failed.numel() else X_failed.to(DTYPE)
+        if failed is not None:
+            in_a_row = (
+                torch.zeros(failed.shape[0], dtype=torch.bool)
+                if failed_in_a_row is None
+                else failed_in_a_row.to(torch.bool)
+            )
         if self.problem.has_fidelities and not self.chooses_fidelity:
             target = self.problem.at_target(X)
             X, Y = X[target], Y[target]
             C = None if C is None else C[target]
+            if failed is not None:
+                at_target = self.problem.at_target(failed)
+                failed, in_a_row = failed[at_target], in_a_row[at_target]
+                failed = failed if failed.numel() else None
         k = self.problem.num_constraints
         if k:
             if C is None or C.shape != (X.shape[0], k):
@@ -221,6 +238,13 @@ class Algorithm(ABC):
         U_pending = None
         if X_pending is not None and X_pending.numel():
             U_pending = self.problem.to_unit(X_pending.to(DTYPE))
+        U_model, Y_model = U, Y
+        if failed is not None and U.shape[0]:
+            U_model, Y_model, U_avoid = self.with_failures(
+                U, Y, self.problem.to_unit(failed), in_a_row
+            )
+            if U_avoid is not None and U_avoid.shape[0]:
+                U_pending = U_avoid if U_pending is None else torch.cat([U_pending, U_avoid])
         step_seed = step_seed_for(seed, n_evaluated)
         with seeded(step_seed):
             n_designed = n_evaluated - n_extra  # the initial design's points so far
@@ -235,11 +259,17 @@ class Algorithm(ABC):
                 parts.append(sobol_points(self.problem.dim, n_designed, n_design, seed=seed))
             self.last_warnings = {}
             if q - n_design:
-                parts.append(self._propose(q - n_design, U, Y, seed=step_seed, U_pending=U_pending))
+                parts.append(
+                    self._propose(
+                        q - n_design, U_model, Y_model, seed=step_seed, U_pending=U_pending
+                    )
+                )
             U_new = torch.cat(parts).to(DTYPE).clamp(0.0, 1.0)
             X_new = self._in_problem(U_new)
             # The outcomes already evaluated or pending, computed once for this ask.
             taken = X if X_pending is None else torch.cat([X, X_pending.to(X.dtype)])
+            if failed is not None:
+                taken = torch.cat([taken, failed.to(X.dtype)])
             known = set(self.problem.outcome_keys(taken) or ()) if taken.numel() else set()
             repeats = self._repeats(X_new, known)
             if repeats.any() and not n_design:
@@ -249,7 +279,7 @@ class Algorithm(ABC):
                     U_new[repeats] if U_pending is None else torch.cat([U_pending, U_new[repeats]])
                 )
                 again = self._propose(
-                    int(repeats.sum()), U, Y, seed=step_seed + 1, U_pending=pending
+                    int(repeats.sum()), U_model, Y_model, seed=step_seed + 1, U_pending=pending
                 )
                 U_new[repeats] = again.to(DTYPE).clamp(0.0, 1.0)
                 X_new = self._in_problem(U_new)
@@ -272,6 +302,16 @@ class Algorithm(ABC):
     def search_dim(self) -> int:
         """The number of inputs :meth:`propose` sees."""
         return self.problem.dim - int(self.hides_fidelity)
+
+    def with_failures(
+        self, U: Tensor, Y: Tensor, U_failed: Tensor, in_a_row: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The observations :meth:`propose` sees, given the failed points ``U_failed``
+        (unit cube; ``in_a_row`` as at :meth:`ask`), and the failed points to count as
+        pending. Here: the observations alone; :meth:`ask` never proposes a failed point
+        again in any case. Model-based algorithms do more
+        (:class:`~mobo.algorithms.bayesian.BayesianAlgorithm`, ``failures``)."""
+        return U, Y, None
 
     def _propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
