@@ -129,6 +129,18 @@ class FailureStreak:
         )
 
 
+def failed_points(evaluations: Sequence[Evaluation], dim: int) -> tuple[Tensor, Tensor]:
+    """The points of the failed ``evaluations`` (``f x dim``) and, for each, whether the
+    evaluation told just before or just after it failed too: a run of failures, the sign
+    of a model proposing into a failing region (``failures`` of
+    :class:`~mobo.algorithms.bayesian.BayesianAlgorithm`)."""
+    failed = [e.failed for e in evaluations]
+    rows = [i for i, bad in enumerate(failed) if bad]
+    in_a_row = [(i > 0 and failed[i - 1]) or (i + 1 < len(failed) and failed[i + 1]) for i in rows]
+    X = torch.tensor([evaluations[i].x for i in rows], dtype=DTYPE).reshape(-1, dim)
+    return X, torch.tensor(in_a_row, dtype=torch.bool)
+
+
 def check_failure_limit(limit: Any) -> None:
     """``max_failures_in_a_row`` is None or a positive int."""
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):

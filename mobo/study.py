@@ -28,7 +28,7 @@ from torch import Tensor
 
 from mobo.algorithms import make_algorithm
 from mobo.asked import AskedPoints
-from mobo.evaluate import FailureStreak, progress, run_here, run_on_executor
+from mobo.evaluate import FailureStreak, failed_points, progress, run_here, run_on_executor
 from mobo.journal import (
     Journal,
     JournalError,
@@ -205,27 +205,6 @@ class Study:
         )
 
     @property
-    def X_failed(self) -> Tensor:
-        """A ``f x d`` tensor of the points whose evaluation failed."""
-        return torch.tensor([e.x for e in self.evaluations if e.failed], dtype=DTYPE).reshape(
-            -1, self.problem.dim
-        )
-
-    @property
-    def failed_in_a_row(self) -> Tensor:
-        """For each row of :attr:`X_failed`, whether the evaluation told just before or
-        just after it failed too."""
-        failed = [e.failed for e in self.evaluations]
-        return torch.tensor(
-            [
-                (i > 0 and failed[i - 1]) or (i + 1 < len(failed) and failed[i + 1])
-                for i, bad in enumerate(failed)
-                if bad
-            ],
-            dtype=torch.bool,
-        )
-
-    @property
     def C(self) -> Tensor:
         """An ``n x k`` tensor of their constraint values (``<= 0`` feasible; ``k = 0`` for
         an unconstrained problem)."""
@@ -261,6 +240,7 @@ class Study:
             self.algorithm.remaining_cost = self.cost_left
             self.algorithm.budget_cost = self.max_cost
         start = time.perf_counter()
+        X_failed, in_a_row = failed_points(self.evaluations, self.problem.dim)
         X = self.algorithm.ask(
             q,
             self.X,
@@ -268,8 +248,8 @@ class Study:
             C=self.C,
             seed=self.seed,
             X_pending=self._asked.pending,
-            X_failed=self.X_failed,
-            failed_in_a_row=self.failed_in_a_row,
+            X_failed=X_failed,
+            failed_in_a_row=in_a_row,
             n_evaluated=self.n_evaluated + self._asked.pending.shape[0],
             n_extra=sum(e.extra for e in self.evaluations),
         )

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import mobo
+from mobo.evaluate import failed_points
 from mobo.problem import DTYPE
 from tests.mobo.conftest import FAST_BO
 
@@ -69,8 +70,9 @@ def test_the_study_tells_which_failures_came_in_a_row():
         torch.tensor([[x, 0.5] for x in xs], dtype=DTYPE),
         evaluate(torch.tensor([[x, 0.5] for x in xs], dtype=DTYPE)),
     )
-    assert study.X_failed[:, 0].tolist() == [0.4, 0.5, 0.45]
-    assert study.failed_in_a_row.tolist() == [True, True, False]
+    X_failed, in_a_row = failed_points(study.evaluations, 2)
+    assert X_failed[:, 0].tolist() == [0.4, 0.5, 0.45]
+    assert in_a_row.tolist() == [True, True, False]
 
 
 @pytest.mark.parametrize("algorithm", ["qlognehvi", "usemo"])
@@ -84,7 +86,7 @@ def test_a_failing_region_is_left_instead_of_proposed_until_the_study_stops(algo
     study = mobo.Study(problem, algorithm, seed=0, **options)
     result = study.optimize(20, show_progress=False)
     assert result.n_evaluations == 20 and int(result.failed.sum()) <= 8
-    failed = study.X_failed
+    failed, _ = failed_points(study.evaluations, 2)
     assert len({tuple(x) for x in failed.tolist()}) == failed.shape[0]  # no failed point twice
     before = mobo.Study(problem, algorithm, seed=0, failures="ignore", **options)
     with pytest.raises(mobo.StudyFailedError, match="failed in a row"):
