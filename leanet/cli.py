@@ -278,7 +278,7 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
     p.add_argument("leanet", help="LEANet checkpoint (from `leanet fit-heads`)")
     p.add_argument(
         "--algorithm",
-        choices=mobo.available_algorithms(),
+        choices=mobo.available_algorithms(fidelities=False),
         default="qlognehvi",
         help="default: the best median on the study's LEANets "
         "(benchmarks/results/threshold_search.md)",
@@ -431,7 +431,11 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
         default=defaults.out,
         help=f"run folder; every step is cached there (default {defaults.out})",
     )
-    p.add_argument("--algorithm", choices=mobo.available_algorithms(), default=defaults.algorithm)
+    p.add_argument(
+        "--algorithm",
+        choices=mobo.available_algorithms(fidelities=False),
+        default=defaults.algorithm,
+    )
     p.add_argument("--n-evals", type=COUNT, default=defaults.n_evals)
     p.add_argument("--seed", type=SEED, default=defaults.seed)
     p.add_argument("--scheme", choices=list(SCHEMES), default=defaults.scheme)

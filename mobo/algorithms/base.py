@@ -46,10 +46,12 @@ def register(cls: type[Algorithm]) -> type[Algorithm]:
     return cls
 
 
-def available_algorithms() -> list[str]:
-    """Names accepted by :func:`make_algorithm`, :class:`mobo.Study` and :func:`mobo.optimize`."""
+def available_algorithms(*, fidelities: bool = True) -> list[str]:
+    """Names accepted by :func:`make_algorithm`, :class:`mobo.Study` and :func:`mobo.optimize`;
+    with ``fidelities=False``, only those that work on a problem without fidelities (e.g. a
+    command line's choices for such problems)."""
     _import_builtin_algorithms()
-    return sorted(_REGISTRY)
+    return sorted(name for name, cls in _REGISTRY.items() if fidelities or not cls.needs_fidelities)
 
 
 def make_algorithm(name: str, problem: Problem, **options: Any) -> Algorithm:

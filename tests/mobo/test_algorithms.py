@@ -88,6 +88,9 @@ def test_unknown_algorithm_and_bad_options_are_named():
     with pytest.raises(ValueError, match="max_ep_iterations must be >= 1"):
         mobo.make_algorithm("pesmo", problem, max_ep_iterations=0)
     assert set(BASELINES) <= set(mobo.available_algorithms())
+    # A problem without fidelities: the multi-fidelity ones, which refuse it, left out.
+    single = set(mobo.available_algorithms(fidelities=False))
+    assert set(mobo.available_algorithms()) - single == {"imoca", "mfosemo", "momf"}
 
 
 def test_qparego_scales_objectives_between_the_reference_point_and_the_best():
