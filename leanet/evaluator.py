@@ -308,6 +308,16 @@ class ThresholdEvaluator:
 
     def evaluate(self, thresholds: Tensor) -> ThresholdMetrics:
         """Evaluate a ``B x (L-1)`` batch (or one ``L-1`` vector) of thresholds."""
+        T = self._thresholds(thresholds)
+        # An empty batch (e.g. the Pareto set of a search with no feasible point) gives
+        # empty metrics, through one empty chunk.
+        starts = range(0, T.shape[0], CHUNK) if T.shape[0] else [0]
+        return ThresholdMetrics.concat([self._evaluate_chunk(T[i : i + CHUNK]) for i in starts])
+
+    def _thresholds(self, thresholds: Tensor) -> Tensor:
+        """``thresholds`` as a checked ``B x (L-1)`` float64 tensor. Kept in float64: a
+        threshold just below 1 rounds to 1.0 ("never exits") in float32, so every method
+        tests ``T < 1`` before comparing in the confidences' float32, as the runtime does."""
         try:
             T = torch.as_tensor(thresholds, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError) as err:
@@ -323,24 +333,20 @@ class ThresholdEvaluator:
             )
         if torch.isnan(T).any() or (T < 0).any() or (T > 1).any():
             raise ValueError(f"thresholds must lie in [0, 1] without NaN, got {T.tolist()}")
-        # An empty batch (e.g. the Pareto set of a search with no feasible point) gives
-        # empty metrics, through one empty chunk.
-        starts = range(0, T.shape[0], CHUNK) if T.shape[0] else [0]
-        return ThresholdMetrics.concat([self._evaluate_chunk(T[i : i + CHUNK]) for i in starts])
+        return T
 
     def correct_at(self, thresholds: Tensor) -> Tensor:
         """``B x N`` booleans: is the answer right for each input under each threshold vector
         (``B x (L-1)``), i.e. the per-input outcomes behind :meth:`evaluate`'s accuracy."""
-        T = torch.as_tensor(thresholds, dtype=torch.float64).reshape(-1, self.num_levels - 1)
-        level = exit_levels(self.confidence, T.to(self.confidence.dtype))
+        level = exit_levels(self.confidence, self._thresholds(thresholds))
         return self.correct[level, torch.arange(self.num_inputs)]
 
     def energy_at(self, thresholds: Tensor) -> Tensor:
         """``B x N``: each input's energy, as a ratio to the full network's, under each
         threshold vector (``B x (L-1)``): the per-input costs behind :meth:`evaluate`'s
         energy ratio (for resampling inputs, as :meth:`correct_at` for accuracy)."""
-        T = torch.as_tensor(thresholds, dtype=torch.float64).reshape(-1, self.num_levels - 1)
-        level = exit_levels(self.confidence, T.to(self.confidence.dtype))
+        T = self._thresholds(thresholds)
+        level = exit_levels(self.confidence, T)
         cost = exit_costs(T, self.exit_cost, self.standalone)  # B x L
         return cost.gather(1, level) / self.full_cost
 

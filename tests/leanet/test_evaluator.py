@@ -401,6 +401,27 @@ def test_energy_at_gives_the_per_input_costs_behind_the_energy_ratio():
     torch.testing.assert_close(energy[1], torch.full_like(energy[1], float(top) / 2.0))
 
 
+def test_per_input_outcomes_agree_with_evaluate_just_below_a_threshold_of_one():
+    """A saturated level answers with confidence exactly 1.0, and the quantile search space
+    puts a threshold at 1 - 1e-12 for it: it exits there, for every method alike (in
+    float32 that threshold was 1.0, "never exits", for correct_at and energy_at only, and
+    the paired bound built on them chose a point 17 accuracy points below the full
+    network as losing nothing)."""
+    confidence = torch.tensor([[1.0, 1.0, 0.6, 0.2], [0.9, 0.9, 0.9, 0.9]])
+    correct = torch.tensor([[True, False, False, False], [False, True, True, True]])
+    evaluator = ThresholdEvaluator(confidence, correct, torch.tensor([1.0, 3.0]), full_cost=2.0)
+    T = torch.tensor([[1 - 1e-12]], dtype=torch.float64)
+    metrics = evaluator.evaluate(T)
+    assert metrics.exit_fraction[0].tolist() == [0.5, 0.5]
+    assert evaluator.correct_at(T)[0].tolist() == [True, False, True, True]
+    assert evaluator.correct_at(T).double().mean().item() == metrics.accuracy.item() == 0.75
+    assert evaluator.energy_at(T).mean().item() == pytest.approx(metrics.energy_ratio.item())
+    for bad in ([[2.0]], [[float("nan")]], [[0.3, 0.9]]):  # as evaluate refuses them
+        for method in (evaluator.correct_at, evaluator.energy_at):
+            with pytest.raises(ValueError, match="thresholds must"):
+                method(torch.tensor(bad, dtype=torch.float64))
+
+
 def test_accuracy_change_bound_is_paired_and_widens_with_disagreement():
     from leanet.policy import accuracy_change_bound
 
