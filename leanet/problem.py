@@ -197,13 +197,21 @@ class ThresholdProblem(Problem):
         return log_unit_to_thresholds(U, self.log_decades)
 
     def fingerprint(self) -> str:
-        """A digest of the cached records and the exit costs: a journal made on another
-        network, data split or energy platform is refused, not resumed with stale values."""
+        """A digest of the cached records, the exit costs and the constraints: a journal
+        made on another network, data split, energy platform or constraint (e.g. another
+        accuracy floor) is refused, not resumed with stale values. Constraints are
+        callables, so their values at 32 fixed threshold vectors stand for them."""
         ev = self.evaluator
         digest = hashlib.blake2b(digest_size=16)
         for tensor in (ev.confidence, ev.correct, ev.exit_cost):
             digest.update(tensor.contiguous().numpy().tobytes())
         digest.update(repr((ev.full_cost, ev.standalone, sorted(self.constraints))).encode())
+        if self.constraints:
+            engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=0)
+            probes = ev.evaluate(engine.draw(32, dtype=torch.float64))
+            for name in sorted(self.constraints):
+                values = torch.as_tensor(self.constraints[name](probes), dtype=torch.float64)
+                digest.update(values.contiguous().numpy().tobytes())
         return digest.hexdigest()
 
     def outcome_keys(self, X: Tensor) -> list[bytes]:

@@ -259,6 +259,23 @@ def test_threshold_problem_constraints_are_black_box_constraints(evaluator):
         mobo.make_algorithm("mesmo", problem)
 
 
+def test_a_threshold_journal_is_not_resumed_with_another_constraint(evaluator, tmp_path):
+    """The journal keeps each evaluation's constraint values: resumed under another floor
+    of the same name, it reported points below the new floor as feasible."""
+    journal = tmp_path / "floor.jsonl"
+
+    def floor(level):
+        return ThresholdProblem(
+            evaluator, reference=False, constraints={"floor": lambda m: level - m.accuracy}
+        )
+
+    mobo.optimize(floor(0.8), "sobol", n_evals=4, seed=0, journal=journal, show_progress=False)
+    mobo.check_resumable(journal, floor(0.8), "sobol", 0)  # the same floor: resumes
+    with pytest.raises(mobo.JournalMismatchError, match="fingerprint"):
+        mobo.check_resumable(journal, floor(0.95), "sobol", 0)
+    assert floor(0.8).fingerprint() != ThresholdProblem(evaluator, reference=False).fingerprint()
+
+
 def test_threshold_problem_rejects_a_boolean_constraint_naming_it(evaluator):
     problem = ThresholdProblem(
         evaluator, reference=False, constraints={"floor": lambda m: m.accuracy >= 0.8}
