@@ -242,11 +242,7 @@ class Algorithm(ABC):
             U_pending = self.problem.to_unit(X_pending.to(DTYPE))
         U_model, Y_model = U, Y
         if failed is not None and U.shape[0]:
-            U_model, Y_model, U_avoid = self.with_failures(
-                U, Y, self.problem.to_unit(failed), in_a_row
-            )
-            if U_avoid is not None and U_avoid.shape[0]:
-                U_pending = U_avoid if U_pending is None else torch.cat([U_pending, U_avoid])
+            U_model, Y_model = self.with_failures(U, Y, self.problem.to_unit(failed), in_a_row)
         step_seed = step_seed_for(seed, n_evaluated)
         with seeded(step_seed):
             n_designed = n_evaluated - n_extra  # the initial design's points so far
@@ -307,13 +303,13 @@ class Algorithm(ABC):
 
     def with_failures(
         self, U: Tensor, Y: Tensor, U_failed: Tensor, in_a_row: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
+    ) -> tuple[Tensor, Tensor]:
         """The observations :meth:`propose` sees, given the failed points ``U_failed``
-        (unit cube; ``in_a_row`` as at :meth:`ask`), and the failed points to count as
-        pending. Here: the observations alone; :meth:`ask` never proposes a failed point
-        again in any case. Model-based algorithms do more
-        (:class:`~mobo.algorithms.bayesian.BayesianAlgorithm`, ``failures``)."""
-        return U, Y, None
+        (unit cube; ``in_a_row`` as at :meth:`ask`). Here: the observations alone;
+        :meth:`ask` never proposes a failed point again in any case. Model-based algorithms
+        can learn from them (:class:`~mobo.algorithms.bayesian.BayesianAlgorithm`,
+        ``failures``)."""
+        return U, Y
 
     def _propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None

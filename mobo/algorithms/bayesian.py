@@ -26,7 +26,7 @@ from mobo.problem import DTYPE, Problem
 from mobo.surrogate import Surrogate
 
 #: How failed evaluations reach the model (the ``failures`` option).
-FAILURES = ("auto", "learn", "avoid", "ignore")
+FAILURES = ("auto", "learn", "ignore")
 
 
 class BayesianAlgorithm(Algorithm):
@@ -46,16 +46,12 @@ class BayesianAlgorithm(Algorithm):
         failures: How failed evaluations (an exception or NaN) reach the model:
             ``"learn"`` gives each to the GP at the worst outcome observed (every
             objective's minimum, every constraint's maximum), so the search leaves a region
-            where the objective fails; ``"avoid"`` counts each as a pending point, so the
-            acquisition treats its neighbourhood as explored without changing the GP;
-            ``"auto"`` (default) learns the failures that came in a row (the model
-            proposing into a failing region) and avoids the isolated ones (a failure at a
-            good point, learnt, pulls the model down where the front is); ``"ignore"``: the
-            model never sees them (this library before; Ax's way). Measured in
-            ``benchmarks/results/failures.md``: with the objective failing on half the box,
-            ``"ignore"`` repeated a failing point until the study stopped, ``"auto"``
-            reached ``"learn"``'s hypervolume; with 15% of points failing at random,
-            ``"learn"`` lost hypervolume and ``"auto"`` mostly did not.
+            where the objective fails; ``"ignore"``: the model never sees them (this
+            library before; Ax's way); ``"auto"`` (default) learns the failures that came
+            in a row (the model proposing into a failing region) and ignores isolated ones
+            (a failure at a good point, learnt, pulls the model down where the front is).
+            No algorithm proposes a failed point again. Measured in
+            ``benchmarks/results/failures.md``.
     """
 
     #: The algorithm's own surrogate options (e.g. PESMO's worst-observation mean), under
@@ -131,21 +127,16 @@ class BayesianAlgorithm(Algorithm):
 
     def with_failures(
         self, U: Tensor, Y: Tensor, U_failed: Tensor, in_a_row: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The observations and pending points the ``failures`` option makes of the failed
-        points (see the class docstring). Imputing the worst outcome is SMAC's treatment of
-        crashed runs; no BoTorch model learns from a failure."""
-        if self.failures == "ignore":
-            return U, Y, None
-        learn = torch.ones_like(in_a_row) if self.failures == "learn" else in_a_row.clone()
-        if self.failures == "avoid":
-            learn[:] = False
-        if learn.any():
-            m = self.problem.num_objectives
-            worst = torch.cat([Y[:, :m].min(dim=0).values, Y[:, m:].max(dim=0).values])
-            U = torch.cat([U, U_failed[learn]])
-            Y = torch.cat([Y, worst.expand(int(learn.sum()), -1)])
-        return U, Y, U_failed[~learn]
+    ) -> tuple[Tensor, Tensor]:
+        """The observations the ``failures`` option makes of the failed points (see the
+        class docstring). Imputing the worst outcome is SMAC's treatment of crashed runs;
+        no BoTorch model learns from a failure."""
+        learn = {"learn": torch.ones_like(in_a_row), "auto": in_a_row}.get(self.failures)
+        if learn is None or not learn.any():
+            return U, Y
+        m = self.problem.num_objectives
+        worst = torch.cat([Y[:, :m].min(dim=0).values, Y[:, m:].max(dim=0).values])
+        return torch.cat([U, U_failed[learn]]), torch.cat([Y, worst.expand(int(learn.sum()), -1)])
 
     def fit_model(self, U: Tensor, Y: Tensor) -> ModelListGP:
         """The surrogate fitted to the observations (unit-cube inputs)."""

@@ -31,19 +31,15 @@ def test_the_failures_option_decides_what_the_model_sees():
     U_failed = torch.tensor([[0.7, 0.7], [0.8, 0.1]], dtype=DTYPE)
     in_a_row = torch.tensor([True, False])
     seen = {}
-    for option in ("auto", "learn", "avoid", "ignore"):
+    for option in ("auto", "learn", "ignore"):
         algorithm = mobo.make_algorithm("qlognehvi", problem, failures=option)
         seen[option] = algorithm.with_failures(U, Y, U_failed, in_a_row)
     worst = torch.tensor([-9.0, -3.0], dtype=DTYPE)  # every objective's minimum
-    U_auto, Y_auto, pending = seen["auto"]
+    U_auto, Y_auto = seen["auto"]  # the failure in a row learnt, the isolated one not
     assert torch.equal(U_auto, torch.cat([U, U_failed[:1]])) and torch.equal(Y_auto[2], worst)
-    assert torch.equal(pending, U_failed[1:])  # the isolated failure: pending, not learnt
-    U_learn, Y_learn, pending = seen["learn"]
+    U_learn, Y_learn = seen["learn"]
     assert U_learn.shape == (4, 2) and torch.equal(Y_learn[2:], worst.expand(2, 2))
-    assert pending.shape == (0, 2)
-    U_avoid, Y_avoid, pending = seen["avoid"]
-    assert torch.equal(U_avoid, U) and torch.equal(Y_avoid, Y) and torch.equal(pending, U_failed)
-    assert seen["ignore"][2] is None and torch.equal(seen["ignore"][0], U)
+    assert torch.equal(seen["ignore"][0], U) and torch.equal(seen["ignore"][1], Y)
     with pytest.raises(ValueError, match="failures must be one of"):
         mobo.make_algorithm("usemo", problem, failures="retry")
 
@@ -53,7 +49,7 @@ def test_a_constrained_failure_is_learnt_as_the_most_infeasible_outcome():
     U = torch.tensor([[0.1, 0.2], [0.4, 0.9]], dtype=DTYPE)
     Y = torch.tensor([[-5.0, -3.0, -0.5], [-9.0, -1.0, 2.0]], dtype=DTYPE)  # m = 2, k = 1
     algorithm = mobo.make_algorithm("qlognehvi", problem, failures="learn")
-    _, Y_model, _ = algorithm.with_failures(U, Y, U[:1] + 0.3, torch.tensor([False]))
+    _, Y_model = algorithm.with_failures(U, Y, U[:1] + 0.3, torch.tensor([False]))
     assert torch.equal(Y_model[-1], torch.tensor([-9.0, -3.0, 2.0], dtype=DTYPE))
 
 
