@@ -239,8 +239,10 @@ class Problem:
 
     def check_told(self, X: Tensor, Y: Tensor) -> None:
         """Refuse evaluations told to a study that are not this problem's: ``X`` must be
-        ``q x d``, finite and within the bounds, ``Y`` ``q x (m + k)`` (a NaN in ``Y`` is
-        allowed: it records a failed evaluation)."""
+        ``q x d``, finite and within the bounds, at one of the fidelity levels if they are
+        discrete (one between two levels was counted at the nearest, e.g. a biased cheap
+        run as a target result), ``Y`` ``q x (m + k)`` (a NaN in ``Y`` is allowed: it
+        records a failed evaluation)."""
         if X.dim() != 2 or X.shape[1] != self.dim:
             raise ValueError(f"X must have shape q x {self.dim}, got {tuple(X.shape)}")
         lower, upper = self.bounds
@@ -253,6 +255,16 @@ class Problem:
                 f"X row {row} ({X[row].tolist()}) is not a point of the problem: every "
                 f"coordinate must be finite and within the bounds {self.bounds.tolist()}"
             )
+        if self.fidelity_levels is not None and not self.fidelity_continuous:
+            levels = self.fidelity_levels.to(X)
+            gap = (X[:, -1:] - levels).abs().min(dim=-1).values
+            off = gap > 1e-9 * (levels[-1] - levels[0]).abs().clamp_min(1e-12)
+            if off.any():
+                row = int(off.nonzero()[0, 0])
+                raise ValueError(
+                    f"X row {row} is at fidelity {float(X[row, -1])}, not one of the problem's "
+                    f"levels {self.fidelity_levels.tolist()}"
+                )
         if Y.shape != (X.shape[0], self.num_outcomes):
             what = f" ({self._outcome_layout})" if self.num_constraints else ""
             raise ValueError(

@@ -105,6 +105,13 @@ def test_result_counts_only_target_fidelity_and_records_cost(tmp_path):
     other = toy(fidelity_costs=[0.5, 1.0])
     with pytest.raises(mobo.JournalError, match="its fidelity_costs is"):
         mobo.Study.load(path, other, read_only=True)
+    # A point told between two discrete levels was counted at the nearest (a biased cheap
+    # run as a target result): refused, naming the levels.
+    study = mobo.Study(problem, "sobol")
+    between = result.X[target][:1].clone()
+    between[:, -1] = 0.7 * problem.fidelity_levels[-1] + 0.3 * problem.fidelity_levels[0]
+    with pytest.raises(ValueError, match="not one of the problem's levels"):
+        study.tell(between, problem.evaluate(result.X[target][:1]))
 
 
 @pytest.mark.parametrize("information", ["maxima", "hypervolume"])
