@@ -244,7 +244,17 @@ class LEANet(nn.Module):
         Returns:
             :class:`Decision` with `N`-dim ``prediction`` and 1-based ``exit_level``.
             Level k runs (incrementally) only on the inputs undecided after level k-1.
+
+        Raises:
+            RuntimeError: In training mode: the heads' batch norm would use (and update)
+                the statistics of each level's undecided inputs, so the exits were not the
+                evaluator's and inference changed the model.
         """
+        if self.training:
+            raise RuntimeError(
+                "LEANet(x, thresholds) is inference: call net.eval() first (in training mode "
+                "the heads' batch norm would use and update the statistics of each batch)"
+            )
         t = self.check_thresholds(thresholds).tolist()
         x = self._check_images(x)
         n = x.shape[0]

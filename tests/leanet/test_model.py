@@ -33,6 +33,16 @@ def test_thresholds_one_never_exit_early(net, images):
     assert torch.equal(out.prediction, last)
 
 
+def test_adaptive_inference_refuses_training_mode(net, images):
+    """In training mode the heads' batch norm used each level's undecided inputs and
+    updated its running statistics: exits unlike the evaluator's, and a changed model."""
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.train()
+    with pytest.raises(RuntimeError, match=r"call net.eval\(\) first"):
+        net(images, [0.5] * (net.num_levels - 1))
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+
 def test_thresholds_zero_exit_at_level_one(net, images):
     out = net(images, [0.0] * (net.num_levels - 1))
     assert torch.all(out.exit_level == 1)
