@@ -172,6 +172,7 @@ def level_records(
         dataset: A :class:`leanet.ImageTensorDataset` (its standardized ``tensors()``).
         device: Where the levels run (:func:`leanet.device.resolve_device`).
     """
+    net.check_data(dataset, "level_records")
     images, labels = dataset.tensors()
     confidence, correct = [], []
     was_training = net.training

@@ -284,6 +284,18 @@ class LEANet(nn.Module):
                 state = self.levels.select(state, keep)
         return Decision(prediction, exit_level)
 
+    def check_data(self, dataset: Any, what: str) -> None:
+        """Refuse a data set whose images the network was not built for (checked on its
+        first image) before ``what`` (e.g. "fit_heads") works on it: other sizes ran and
+        built tables for images the runtime then refuses, and width levels read only the
+        first channels of a 3-channel image."""
+        if len(dataset) == 0:
+            raise ValueError(f"{what}: the data set is empty")
+        try:
+            self._check_images(torch.as_tensor(dataset[0][0])[None])
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{what}: the data set's images do not fit: {err}") from err
+
     def _check_images(self, x: Any) -> Tensor:
         """``x`` as an `N x C x H x W` tensor of the network's float dtype, or an error that
         names what the network was built for and what was given (a wrong channel count or

@@ -162,6 +162,7 @@ def _pooled_features(
 @torch.no_grad()
 def evaluate_levels(net: LEANet, dataset: Dataset, batch_size: int = 512) -> list[float]:
     """Test accuracy (fraction) of every level on `dataset`, no early exit."""
+    net.check_data(dataset, "evaluate_levels")
     net.eval()
     correct = torch.zeros(net.num_levels)
     total = 0
@@ -202,6 +203,7 @@ def fit_heads(
     the hybrid scheme's top level) is left as it is. ``accuracy`` of the result is the list
     of per-level accuracies on `val` (if given). ``device`` as in :func:`train_base`.
     """
+    net.check_data(train, "fit_heads")
     trained = _trained_levels(net)
     with on_device(net, device) as dev:
         feats, labels = _pooled_features(net, train, 512, progress, upto=trained[-1] + 1)
@@ -418,6 +420,7 @@ def fine_tune(
     if val is not None and (until is not None or resume is not None):
         # The best epoch's weights are kept across one call only.
         raise ValueError("fine_tune: until and resume run without val (early stopping)")
+    net.check_data(train, "fine_tune")
     levels = net.levels
     width = isinstance(levels, WidthLevels)
     if width and levels.scheme == "slice":  # before any weight changes, not after an epoch

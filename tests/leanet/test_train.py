@@ -425,3 +425,35 @@ def test_fine_tune_options_take_numpy_numbers():
     check_fine_tune_options({"lr": np.float32(1e-3), "distill": np.float64(0.5)})  # no error
     with pytest.raises(ValueError, match="lr must be a number >= 0, got nan"):
         check_fine_tune_options({"lr": float("nan")})
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 8, 8)], ids=["other size", "rgb"])
+def test_training_and_evaluation_refuse_images_the_network_was_not_built_for(shape):
+    """28 x 28 images trained heads and built a threshold table for a network of 8 x 8
+    inputs, which the runtime then refused; width levels read only the first channel of
+    a 3-channel image. Every entry point now refuses them before any work."""
+    import leanet
+    from leanet.costs import measure_costs
+    from leanet.evaluator import ThresholdEvaluator
+    from leanet.train import evaluate_levels, fine_tune, fit_heads
+    from tests.leanet.conftest import tiny_base
+
+    net = leanet.build(tiny_base("convnet", input_size=8), fractions=(0.5, 1.0))
+    data = leanet.ImageTensorDataset(
+        torch.rand(8, *shape),
+        torch.randint(10, (8,)),
+        mean=torch.zeros(shape[0]),
+        std=torch.ones(shape[0]),
+        classes=[str(i) for i in range(10)],
+    )
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    calls = {
+        "fit_heads": lambda: fit_heads(net, data, epochs=1, progress=False),
+        "fine_tune": lambda: fine_tune(net, data, epochs=1, progress=False),
+        "evaluate_levels": lambda: evaluate_levels(net, data),
+        "level_records": lambda: ThresholdEvaluator.from_model(net, data, measure_costs(net)),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=f"{name}: the data set's images do not fit"):
+            call()
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
