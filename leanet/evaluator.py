@@ -315,6 +315,26 @@ class ThresholdEvaluator:
         starts = range(0, T.shape[0], CHUNK) if T.shape[0] else [0]
         return ThresholdMetrics.concat([self._evaluate_chunk(T[i : i + CHUNK]) for i in starts])
 
+    def between_confidences(self, thresholds: Tensor) -> Tensor:
+        """``thresholds`` (``B x (L-1)``) with each one inside (0, 1) moved to the middle of
+        the gap between its level's observed confidences around it: the same exits on these
+        inputs. A threshold exactly at an observed confidence (a dense front's breakpoints,
+        the quantile space) decides that input on its last bit, which the compiled runtime
+        (batch norm folded into the convolutions) rounds differently: 45 of a dense front's
+        71 points exited differently there. Kept where no float32 lies inside the gap."""
+        T = self._thresholds(thresholds).clone()
+        for i in range(self.num_levels - 1):
+            values = self.confidence[i].double().unique()  # sorted
+            t = T[:, i].contiguous()
+            above = torch.searchsorted(values, t)  # the first observed value >= t
+            upper = torch.where(above < len(values), values[above.clamp(max=len(values) - 1)], 1.0)
+            lower = torch.where(above > 0, values[(above - 1).clamp(min=0)], 0.0)
+            middle = (lower + upper) / 2
+            compared = middle.to(self.confidence.dtype).double()  # as the exits compare it
+            usable = (t > 0) & (t < 1) & (compared > lower) & (compared <= upper)
+            T[:, i] = torch.where(usable, middle, t)
+        return T
+
     def _thresholds(self, thresholds: Tensor) -> Tensor:
         """``thresholds`` as a checked ``B x (L-1)`` float64 tensor. Kept in float64: a
         threshold just below 1 rounds to 1.0 ("never exits") in float32, so every method

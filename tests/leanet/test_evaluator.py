@@ -259,6 +259,31 @@ def test_threshold_problem_constraints_are_black_box_constraints(evaluator):
         mobo.make_algorithm("mesmo", problem)
 
 
+def test_thresholds_between_confidences_keep_every_exit_off_the_last_bit():
+    """A dense front's thresholds sit exactly on observed confidences, where the runtime's
+    last bits (batch norm folded) decided the exit: 45 of 71 points differed. Moved into the
+    gap around them, every exit on these inputs stays, and none sits on a confidence."""
+    g = torch.Generator().manual_seed(3)
+    confidence = torch.rand(4, 200, generator=g).round(decimals=2)  # ties, as saturation makes
+    confidence[1, :20] = 1.0
+    correct = torch.rand(4, 200, generator=g) < 0.8
+    evaluator = ThresholdEvaluator(confidence, correct, torch.tensor([1.0, 2.0, 3.0, 4.0]), 3.0)
+    picks = torch.randint(200, (64, 3), generator=g)
+    T = torch.stack([confidence[i, picks[:, i]] for i in range(3)], dim=1).double()
+    T[:4] = torch.tensor([[0.0, 1.0, 0.5], [1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    moved = evaluator.between_confidences(T)
+    before, after = evaluator.evaluate(T), evaluator.evaluate(moved)
+    assert torch.equal(before.exit_fraction, after.exit_fraction)
+    assert torch.equal(before.accuracy, after.accuracy)
+    ends = (T == 0) | (T == 1)
+    assert ends.sum() >= 10 and torch.equal(moved[ends], T[ends])  # 0 and 1 keep their meaning
+    inside = (moved > 0) & (moved < 1)
+    observed = [set(confidence[i].double().tolist()) for i in range(3)]
+    assert not any(
+        float(moved[b, i]) in observed[i] for b, i in inside.nonzero().tolist()
+    )  # no threshold left on an observed confidence
+
+
 def test_a_threshold_journal_is_not_resumed_with_another_constraint(evaluator, tmp_path):
     """The journal keeps each evaluation's constraint values: resumed under another floor
     of the same name, it reported points below the new floor as feasible."""
