@@ -154,7 +154,7 @@ def split_indices(
     The same `n`, `ratios` and `seed` always give the same three long tensors; together
     they are a permutation of ``range(n)``.
     """
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+    if len(ratios) != 3 or not all(r >= 0 for r in ratios) or not sum(ratios) > 0:  # NaN too
         raise ValueError(f"ratios must be three non-negative numbers, got {tuple(ratios)}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     total = float(sum(ratios))
@@ -204,6 +204,12 @@ def _make_splits(
         draw = torch.randperm(len(tr), generator=torch.Generator().manual_seed(seed))
         va = torch.cat([va, tr[draw[:moved_to_validation]]])
         tr = tr[draw[moved_to_validation:].sort().values]
+    for split, part in (("training", tr), ("validation", va), ("test", te_labels)):
+        if len(part) == 0:  # statistics, the threshold search and the report need each
+            raise ValueError(
+                f"ratios {tuple(ratios)} leave the {split} split of {name} "
+                f"({len(train_labels)} images) empty"
+            )
     mean, std = _channel_stats(train_images[tr])
     full = ImageTensorDataset(train_images, train_labels, mean=mean, std=std, classes=classes)
     test = ImageTensorDataset(te_images, te_labels, mean=mean, std=std, classes=classes)

@@ -28,6 +28,16 @@ def test_split_indices_rejects_bad_ratios():
         split_indices(10, (1, 1))
     with pytest.raises(ValueError, match="ratios"):
         split_indices(10, (1, -1, 1))
+    with pytest.raises(ValueError, match="ratios must be three non-negative numbers"):
+        split_indices(10, (float("nan"), 1, 1))
+
+
+@pytest.mark.parametrize("ratios, split", [((0, 1, 1), "training"), ((1, 0, 1), "validation")])
+def test_a_data_set_with_an_empty_split_is_refused(ratios, split):
+    """An empty training split made every image NaN (its statistics), an empty validation
+    split failed later inside torch."""
+    with pytest.raises(ValueError, match=f"leave the {split} split of digits8x8"):
+        load_dataset("digits8x8", ratios=ratios)
 
 
 def test_digits8x8_splits_are_deterministic(digits):
