@@ -242,7 +242,11 @@ class Algorithm(ABC):
             U_pending = self.problem.to_unit(X_pending.to(DTYPE))
         U_model, Y_model = U, Y
         if failed is not None and U.shape[0]:
-            U_model, Y_model = self.with_failures(U, Y, self.problem.to_unit(failed), in_a_row)
+            U_model, Y_model, U_explored = self.with_failures(
+                U, Y, self.problem.to_unit(failed), in_a_row
+            )
+            if U_explored is not None and U_explored.shape[0]:
+                U_pending = U_explored if U_pending is None else torch.cat([U_pending, U_explored])
         step_seed = step_seed_for(seed, n_evaluated)
         with seeded(step_seed):
             n_designed = n_evaluated - n_extra  # the initial design's points so far
@@ -303,13 +307,13 @@ class Algorithm(ABC):
 
     def with_failures(
         self, U: Tensor, Y: Tensor, U_failed: Tensor, in_a_row: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
         """The observations :meth:`propose` sees, given the failed points ``U_failed``
-        (unit cube; ``in_a_row`` as at :meth:`ask`). Here: the observations alone;
-        :meth:`ask` never proposes a failed point again in any case. Model-based algorithms
-        can learn from them (:class:`~mobo.algorithms.bayesian.BayesianAlgorithm`,
-        ``failures``)."""
-        return U, Y
+        (unit cube; ``in_a_row`` as at :meth:`ask`), and failed points to count as pending.
+        Here: the observations alone; :meth:`ask` never proposes a failed point again in
+        any case. Model-based algorithms can learn from them
+        (:class:`~mobo.algorithms.bayesian.BayesianAlgorithm`, ``failures``)."""
+        return U, Y, None
 
     def _propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None

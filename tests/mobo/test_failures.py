@@ -35,11 +35,15 @@ def test_the_failures_option_decides_what_the_model_sees():
         algorithm = mobo.make_algorithm("qlognehvi", problem, failures=option)
         seen[option] = algorithm.with_failures(U, Y, U_failed, in_a_row)
     worst = torch.tensor([-9.0, -3.0], dtype=DTYPE)  # every objective's minimum
-    U_auto, Y_auto = seen["auto"]  # the failure in a row learnt, the isolated one not
+    U_auto, Y_auto, pending = seen["auto"]  # the failure in a row learnt, the isolated one
     assert torch.equal(U_auto, torch.cat([U, U_failed[:1]])) and torch.equal(Y_auto[2], worst)
-    U_learn, Y_learn = seen["learn"]
+    assert torch.equal(pending, U_failed[1:])  # ... counted as explored by qLogNEHVI
+    U_learn, Y_learn, pending = seen["learn"]
     assert U_learn.shape == (4, 2) and torch.equal(Y_learn[2:], worst.expand(2, 2))
-    assert torch.equal(seen["ignore"][0], U) and torch.equal(seen["ignore"][1], Y)
+    assert pending.shape == (0, 2)
+    assert seen["ignore"] == (U, Y, None)
+    usemo = mobo.make_algorithm("usemo", problem)  # ignores it (failures_pending False)
+    assert usemo.with_failures(U, Y, U_failed, in_a_row)[2] is None
     with pytest.raises(ValueError, match="failures must be one of"):
         mobo.make_algorithm("usemo", problem, failures="retry")
 
@@ -49,7 +53,7 @@ def test_a_constrained_failure_is_learnt_as_the_most_infeasible_outcome():
     U = torch.tensor([[0.1, 0.2], [0.4, 0.9]], dtype=DTYPE)
     Y = torch.tensor([[-5.0, -3.0, -0.5], [-9.0, -1.0, 2.0]], dtype=DTYPE)  # m = 2, k = 1
     algorithm = mobo.make_algorithm("qlognehvi", problem, failures="learn")
-    _, Y_model = algorithm.with_failures(U, Y, U[:1] + 0.3, torch.tensor([False]))
+    _, Y_model, _ = algorithm.with_failures(U, Y, U[:1] + 0.3, torch.tensor([False]))
     assert torch.equal(Y_model[-1], torch.tensor([-9.0, -3.0, 2.0], dtype=DTYPE))
 
 
