@@ -300,12 +300,15 @@ def savings_table(
     for s in savings:
         if s.thresholds is None:
             lines.append(
-                f"{s.allowed_loss:>12.0%} {'-':>8} {'-':>12} {'-':>7}  (no threshold qualifies)"
+                f"{s.allowed_loss:>12.0%} {'-':>8} {'-':>12} {'-':>7}  "
+                "(no threshold qualifies: keep the full network)"
             )
         else:
+            # a saving that rounds to zero prints 0.0%, not -0.0% (the fallback costs 1.0002)
+            saved = s.energy_saved if abs(s.energy_saved) >= 5e-4 else 0.0
             lines.append(
                 f"{s.allowed_loss:>12.0%} {s.test_accuracy:8.4f} "
-                f"{s.test_energy_ratio:12.3f} {s.energy_saved:7.1%}"
+                f"{s.test_energy_ratio:12.3f} {saved:7.1%}"
             )
     return "\n".join(lines)
 

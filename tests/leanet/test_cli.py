@@ -375,6 +375,12 @@ def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs
     text = savings_on_test(problem, torch.zeros(3, 1), losses=(0.0, 0.01, 0.02))
     rows = [line.split() for line in text.splitlines()[2:5]]
     assert rows[0][0] == "0%" and rows[0][1] == "-"  # nothing within 0 of 0.99
+    assert "(no threshold qualifies: keep the full network)" in text.splitlines()[2]
+    from leanet.demo import savings_table
+    from leanet.policy import Saving
+
+    fallback = savings_table([Saving(0.0, torch.ones(1), 0.965, 1.0002)], 0.965)
+    assert fallback.splitlines()[-1].split()[-1] == "0.0%"  # not -0.0%
     assert rows[1][:3] == ["1%", "0.9600", "0.410"]  # only B reaches 0.98: its test figures
     assert rows[2][:3] == ["2%", "0.9700", "0.360"]  # A at 0.2 reaches 0.97, cheaper than B
     assert text.splitlines()[-1] == "chosen on validation: 1%: B; 2%: A"
