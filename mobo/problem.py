@@ -257,7 +257,7 @@ class Problem:
             )
         if self.fidelity_levels is not None and not self.fidelity_continuous:
             levels = self.fidelity_levels.to(X)
-            gap = (X[:, -1:] - levels).abs().min(dim=-1).values
+            gap = (X[:, -1] - levels[self.fidelity_index(X)]).abs()
             off = gap > 1e-9 * (levels[-1] - levels[0]).abs().clamp_min(1e-12)
             if off.any():
                 row = int(off.nonzero()[0, 0])
