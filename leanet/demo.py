@@ -138,7 +138,7 @@ def prepare_leanet(config: DemoConfig, data):
     if net_path.exists():
         net, meta = load_leanet(net_path)
         _log(f"loaded {net_path}")
-        return base, net, meta.get("trained_with")
+        record = meta.get("trained_with")
     else:
         net = build(base, scheme=config.scheme, head_hidden=config.head_hidden, seed=config.seed)
         if config.scheme != "slice":
