@@ -100,8 +100,8 @@ def load_safely(path: str | os.PathLike) -> Any:
         ) from err
 
 
-#: What each checkpoint format must hold besides its tag.
-_REQUIRED = {BASE_FORMAT: ("config", "state_dict"), LEANET_FORMAT: ("config", "state_dict")}
+#: What every checkpoint format must hold besides its tag.
+_REQUIRED = ("config", "state_dict")
 #: Which command writes each format, for the errors.
 _WRITER = {BASE_FORMAT: "`leanet train`", LEANET_FORMAT: "`leanet fit-heads`"}
 
@@ -128,7 +128,7 @@ def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: expected a {fmt!r} checkpoint, found {found!r}")
-    missing = [key for key in _REQUIRED[fmt] if key not in ckpt]
+    missing = [key for key in _REQUIRED if key not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: a {fmt!r} checkpoint without {missing} (damaged?)")
     return ckpt
