@@ -387,6 +387,13 @@ def _check_fidelities(
         return None, None
     if levels is None or costs is None:
         raise ValueError("fidelity_levels and fidelity_costs must be given together")
+    if bounds.shape[-1] < 2:
+        # The fidelity is the last input; with no other input there is nothing to
+        # optimize at the target, and BoTorch's models fail on an empty design space.
+        raise ValueError(
+            "a problem with a fidelity needs at least one input besides it (the fidelity "
+            f"is the last of the bounds' columns), got bounds with {bounds.shape[-1]} column"
+        )
     levels, costs = as_tensor(levels, "fidelity_levels"), as_tensor(costs, "fidelity_costs")
     if levels.dim() != 1 or levels.numel() < 2 or not (levels[1:] > levels[:-1]).all():
         raise ValueError(

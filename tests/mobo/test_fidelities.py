@@ -44,6 +44,19 @@ def test_malformed_fidelity_declarations_are_named(options, message):
         toy(**options)
 
 
+def test_a_fidelity_with_no_other_input_is_refused():
+    """It was accepted; MF-OSEMO then failed inside BoTorch on a 0-column design space."""
+    with pytest.raises(ValueError, match="needs at least one input besides it"):
+        mobo.FunctionProblem(
+            lambda X: torch.cat([X, -X], dim=-1),
+            [[0.0], [1.0]],
+            2,
+            [-2.0, -2.0],
+            fidelity_levels=[0.25, 1.0],
+            fidelity_costs=[0.1, 1.0],
+        )
+
+
 def test_cost_and_target_follow_the_fidelity_column():
     problem = toy()
     X = torch.tensor([[0.1, 0.2, 0.0], [0.1, 0.2, 1.0], [0.3, 0.3, 0.9]], dtype=torch.float64)
