@@ -49,7 +49,8 @@ def new_client(
 ) -> Client:
     """An Ax ``Client`` whose experiment is ``problem``: parameters, objectives, thresholds.
 
-    The objectives' reference point becomes their objective thresholds, and a black-box
+    The objectives' reference point becomes their objective thresholds (with two or more
+    objectives; a single objective has none in Ax), and a black-box
     constraint ``c(x) <= 0`` a metric with the outcome constraint ``c <= 0``.
 
     Args:
@@ -80,6 +81,10 @@ def new_client(
         for name, sense, ref in zip(names[:m], problem.senses, reference, strict=True):
             objectives.append(name if sense == "max" else f"-{name}")
             thresholds.append(f"{name} {'>=' if sense == 'max' else '<='} {ref!r}")
+        if m == 1:
+            # Ax has objective thresholds only for several objectives; on a single one it
+            # reads them as an outcome constraint on the objective and refuses it.
+            thresholds = []
         thresholds += [f"{name} <= 0.0" for name in names[m:]]
         client.configure_optimization(
             objective=", ".join(objectives), outcome_constraints=thresholds

@@ -154,6 +154,20 @@ def test_a_constrained_study_round_trips_through_an_ax_experiment(tmp_path):
         assert back.result().hypervolume[-1] == study.result().hypervolume[-1]
 
 
+def test_a_single_objective_study_round_trips_through_an_ax_experiment():
+    """Ax took the reference point for an outcome constraint on its objective and refused."""
+    bowl = mobo.FunctionProblem(
+        lambda X: -((X - 0.3) ** 2).sum(dim=-1, keepdim=True), [[0.0, 0.0], [1.0, 1.0]], 1,
+        [-2.0], name="bowl",
+    )  # fmt: skip
+    study = mobo.Study(bowl, "sobol", seed=0)
+    study.optimize(5, show_progress=False)
+    config = to_ax(study)._experiment.optimization_config
+    assert str(config.objective.expression) == "f0" and not config.outcome_constraints
+    back = from_ax(to_ax(study), bowl, "sobol")
+    assert [e.y for e in back.evaluations] == [e.y for e in study.evaluations]
+
+
 def _capped(X):
     """Both objectives grow with x0; the constraint x0 <= 0.5 stops them."""
     return torch.stack([X[:, 0] - (X[:, 1] - 0.3) ** 2, X[:, 0] - (X[:, 1] - 0.7) ** 2,
