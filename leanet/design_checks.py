@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from leanet.problem import MAX_LOG_DECADES
+
 
 def pair(value: Any, name: str, kind: type) -> tuple:
     """``value`` as a ``(min, max)`` pair of ``kind``, or an error naming ``name``."""
@@ -42,8 +44,12 @@ def check_settings(**settings: Any) -> None:
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1:
         raise ValueError(f"accuracy_margin must be in [0, 1), got {margin!r}")
     decades = settings["log_decades"]
-    if isinstance(decades, bool) or not isinstance(decades, int | float) or not 0 < decades <= 15:
-        raise ValueError(f"log_decades must be in (0, 15], got {decades!r}")
+    if (
+        isinstance(decades, bool)
+        or not isinstance(decades, int | float)
+        or not 0 < decades <= MAX_LOG_DECADES
+    ):
+        raise ValueError(f"log_decades must be in (0, {MAX_LOG_DECADES}], got {decades!r}")
     for name, constraint in settings["constraints"].items():
         if not callable(constraint):
             raise TypeError(f"constraints[{name!r}] must be a callable (design, metrics) -> values")

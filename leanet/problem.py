@@ -65,6 +65,9 @@ REF_MARGIN = 0.01
 #: of 2, 4 and 6, 2 gave Sobol and qLogNEHVI the highest median hypervolume on the study's
 #: LEANets (benchmarks/results/threshold_search.md).
 LOG_DECADES = 2.0
+#: The most decades allowed: float64 resolves 1 - T to about 1e-16, so at 15 decades every
+#: u above 0.99 was T = 1; at 12 the top decade still holds distinct thresholds.
+MAX_LOG_DECADES = 12
 SPACES = ("log", "linear", "quantile")
 
 
@@ -117,8 +120,8 @@ class ThresholdProblem(Problem):
             raise ValueError(f"space must be one of {SPACES}, got {space!r}")
         if isinstance(log_decades, bool) or not isinstance(log_decades, (int, float)):
             raise TypeError(f"log_decades must be a number, got {type(log_decades).__name__}")
-        if not 0 < log_decades <= 15:  # float64 resolves 1 - T down to about 1e-16
-            raise ValueError(f"log_decades must be in (0, 15], got {log_decades!r}")
+        if not 0 < log_decades <= MAX_LOG_DECADES:
+            raise ValueError(f"log_decades must be in (0, {MAX_LOG_DECADES}], got {log_decades!r}")
         d = evaluator.num_levels - 1
         if ref_point is None:
             cheapest = evaluator.evaluate(torch.zeros(d, dtype=torch.float64))
@@ -247,8 +250,12 @@ class ThresholdProblem(Problem):
 def thresholds_to_log_unit(T: Tensor, decades: float = LOG_DECADES) -> Tensor:
     """``u = -log10(1 - T (1 - 10^-k)) / k``: thresholds to the log search space (see the
     module docstring), exact at both ends."""
+    T = T.clamp(0.0, 1.0)
     span = 1.0 - 10.0**-decades
-    return -torch.log10(1.0 - T.clamp(0.0, 1.0) * span) / decades
+    # 1 - span is 10^-k only to float64's last bit, which is a part in 10^4 at 12 decades:
+    # pin the ends so T = 1 is u = 1 and no u leaves the unit cube.
+    U = (-torch.log10(1.0 - T * span) / decades).clamp(0.0, 1.0)
+    return torch.where(T == 1.0, torch.ones_like(U), U)
 
 
 def log_unit_to_thresholds(U: Tensor, decades: float = LOG_DECADES) -> Tensor:

@@ -429,7 +429,7 @@ def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits
         ({"levels": (2.7, 3.9)}, "levels must be a \\(min, max\\) pair of ints"),
         ({"head_epochs": -3}, "head_epochs must be an int >= 0"),
         ({"accuracy_margin": -2}, "accuracy_margin must be in \\[0, 1\\)"),
-        ({"log_decades": 0}, "log_decades must be in \\(0, 15\\]"),
+        ({"log_decades": 0}, "log_decades must be in \\(0, 12\\]"),
         ({"measure_repeats": 2.5}, "measure_repeats must be an int >= 1"),
         ({"seed": "0"}, "seed must be an int >= 0"),
         ({"fine_tune_epochs": (0, 2), "fidelity_costs": (5, 1)}, "fidelity_costs must ascend"),

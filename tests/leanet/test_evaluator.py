@@ -168,6 +168,20 @@ def test_log_search_space_is_exact_at_both_ends_and_inverts(evaluator):
     assert problem.name != linear.name  # a journal of one does not resume with the other
 
 
+@pytest.mark.parametrize("decades", [2, 7, 12])
+def test_log_search_space_stays_in_the_unit_cube_at_every_allowed_decade(evaluator, decades):
+    """At 12 decades float64's 1 - 10^-k put T = 1 at u = 1.0000008, outside the cube; at 15
+    (allowed before) every u above 0.99 was T = 1."""
+    problem = ThresholdProblem(evaluator, reference=False, log_decades=decades)
+    T = torch.tensor([[0.0, 1.0 - 10.0 ** -(decades - 1), 1.0]], dtype=torch.float64)
+    U = problem.to_unit(T)
+    assert U[0, 0] == 0.0 and U[0, 2] == 1.0 and 0.0 < U[0, 1] < 1.0
+    torch.testing.assert_close(problem.from_unit(U), T, rtol=0, atol=1e-15)
+    assert problem.from_unit(torch.full((1, 3), 0.99, dtype=torch.float64)).max() < 1.0
+    with pytest.raises(ValueError, match=r"log_decades must be in \(0, 12\]"):
+        ThresholdProblem(evaluator, reference=False, log_decades=13)
+
+
 def test_quantile_search_space_steps_evenly_through_the_confidences(evaluator):
     """Every step of 1 / (distinct confidences + 1) in u moves the threshold across one
     more confidence of the level: no flat stretch where the objectives cannot change."""
