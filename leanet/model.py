@@ -71,6 +71,9 @@ class Head(nn.Module):
         self, in_channels: int, map_size: int, num_classes: int, *, hidden: int = 128, pool: int = 4
     ) -> None:
         super().__init__()
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
+            # -1 built a linear head, as 0 does, without a word
+            raise ValueError(f"head_hidden must be an int >= 0 (0: linear head), got {hidden!r}")
         side = min(map_size, pool)
         self.pool = nn.AdaptiveAvgPool2d(side)
         features = in_channels * side * side

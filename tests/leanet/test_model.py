@@ -116,6 +116,9 @@ def test_build_rejects_unknowns(tiny_convnet):
         build(tiny_convnet, levels="diagonal")
     with pytest.raises(ValueError, match="confidence"):
         build(tiny_convnet, confidence="vibes")
+    for hidden in (-1, 1.5, True):  # -1 built linear heads
+        with pytest.raises(ValueError, match=r"head_hidden must be an int >= 0"):
+            build(tiny_convnet, head_hidden=hidden)
 
 
 def test_confidences_in_unit_interval():
