@@ -326,6 +326,11 @@ def save_artifact(
     runtime that is faster at batch 1 on a CPU (:mod:`leanet.runtime`); the table's
     energies stay the cost model's, which charges the convolutions."""
     path = Path(path)
+    if len(front) == 0:
+        # It saved, and failed only on the device at the first choose_thresholds.
+        raise ValueError(
+            "the front is empty: nothing to deploy (a constraint no evaluated point met?)"
+        )
     # Compiled first, so a bad option or a network that does not trace fails before any
     # file is replaced.
     compiled = compile_runtime(net, depthwise=depthwise) if runtime else None

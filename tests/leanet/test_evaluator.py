@@ -615,6 +615,11 @@ def test_a_failed_artifact_save_leaves_the_old_artifact_whole_and_no_partial_fil
     monkeypatch.undo()
     assert "new" not in policy.load_artifact(path).meta
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt"]
+    # An empty front (a constraint nothing met) saved, and failed only on the device.
+    nothing = front.select(torch.zeros(len(front), dtype=torch.bool))
+    with pytest.raises(ValueError, match="the front is empty: nothing to deploy"):
+        policy.save_artifact(path, net, nothing, costs, meta={"new": True}, runtime=False)
+    assert "new" not in policy.load_artifact(path).meta
 
 
 def test_records_are_taken_in_eval_mode_whatever_the_caller_left_and_change_nothing():
