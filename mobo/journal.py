@@ -213,10 +213,17 @@ def read_journal(
     if lines[-1] == b"":
         lines.pop()  # the file ends with a newline
     records: list[Any] = []
+    numbers: list[int] = []  # each record's line number
     torn: bytes | None = None
+    kept = 0  # bytes of the lines before a torn last one
     for number, raw in enumerate(lines, start=1):
+        if not raw.strip() and number > 1:
+            kept += len(raw) + 1  # a blank line (a hand edit) holds no record
+            continue
         try:
             records.append(json.loads(raw))
+            numbers.append(number)
+            kept += len(raw) + 1
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             if number == len(lines) and number > 1:
                 torn = raw  # a write torn by a crash: drop it, keep what came before
@@ -245,11 +252,11 @@ def read_journal(
         raise JournalError(
             f"journal {str(path)!r}: its header (line 1) lacks {missing or ['a problem']}"
         )
-    for number, record in enumerate(records[1:], start=2):
+    for number, record in zip(numbers[1:], records[1:], strict=True):
         _check_record(path, number, record)
     if torn is not None:
         if repair:  # every kept line ended with a newline
-            _truncate(path, sum(len(raw) + 1 for raw in lines[: len(records)]))
+            _truncate(path, kept)
         warnings.warn(
             f"journal {str(path)!r}: dropped a truncated last line ({len(torn)} bytes); "
             f"kept the {len(records)} complete lines before it",

@@ -146,6 +146,27 @@ def test_a_truncated_last_line_is_dropped_and_every_complete_line_kept(tmp_path,
     assert len(_eval_lines(path)) == 7
 
 
+def test_blank_lines_of_a_hand_edit_are_skipped_and_a_torn_tail_still_cut(tmp_path, branin_currin):
+    """A blank line mid-journal was 'line 3 is corrupt'; it holds no record."""
+    path = tmp_path / "edited.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=4, journal=path, show_progress=False)
+    expected = mobo.Study.load(path, read_only=True).result().Y
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:3], "", "   ", *lines[3:]]) + "\n")
+    edited = path.read_bytes()
+    with open(path, "ab") as f:
+        f.write(b'{"type":"eval","index":4,"x":[0.1,')  # torn by a crash
+    with pytest.warns(JournalRecoveryWarning, match="dropped a truncated last line"):
+        study = mobo.Study.load(path)
+    torch.testing.assert_close(study.result().Y, expected)
+    assert path.read_bytes() == edited  # cut right after the complete lines, blanks kept
+    lines = path.read_text().splitlines()
+    lines[-1] = lines[-1][:10]  # now a corrupt line after the blanks names its number
+    path.write_text("\n".join([*lines, lines[1]]) + "\n")
+    with pytest.raises(JournalError, match=f"line {len(lines)} is corrupt"):
+        mobo.Study.load(path)
+
+
 def test_a_corrupt_line_in_the_middle_is_an_error(tmp_path, branin_currin):
     path = tmp_path / "bad.jsonl"
     mobo.optimize(branin_currin, "random", n_evals=4, journal=path, show_progress=False)
