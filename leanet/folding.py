@@ -81,6 +81,8 @@ class _Conv(nn.Module):
         self.register_buffer("weight", weight.detach().float().contiguous().clone())
         self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
         self.stride, self.padding, self.dilation = like.stride, like.padding, like.dilation
+        # nn.Conv2d pads by its padding_mode before convolving; F.conv2d pads with zeros
+        self.pad_mode, self.pad = like.padding_mode, list(like._reversed_padding_repeated_twice)
         self.groups = groups
         self.depthwise = depthwise
         self.unfold = (
@@ -117,6 +119,9 @@ class _Conv(nn.Module):
                 windows = xp.as_strided([c, kh, kw, h, w], [hp * wp, dh * wp, dw, sh * wp, sw])
                 cols = windows.reshape(c, kh * kw, h * w)  # the one copy: these are columns
                 return torch.baddbmm(self.bias3, self.rows, cols).view(1, c, h, w)
+        if self.pad_mode != "zeros":
+            x = F.pad(x, self.pad, mode=self.pad_mode)
+            return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return F.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
@@ -142,7 +147,10 @@ class _DenseDepthwise(nn.Module):
         c, q = conv.weight.shape[0], height * width
         unit = torch.eye(q, dtype=torch.float64).view(q, 1, height, width).expand(q, c, -1, -1)
         w = conv.weight.double()
-        out = F.conv2d(unit, w, None, conv.stride, conv.padding, conv.dilation, c)
+        if conv.pad_mode != "zeros":  # reflect/circular/replicate padding is linear too
+            unit = F.pad(unit, conv.pad, mode=conv.pad_mode)
+        padding = 0 if conv.pad_mode != "zeros" else conv.padding
+        out = F.conv2d(unit, w, None, conv.stride, padding, conv.dilation, c)
         self.out_size = (int(out.shape[-2]), int(out.shape[-1]))
         matrix = out.reshape(q, c, -1).permute(1, 2, 0)  # c x H'W' x HW
         self.register_buffer("matrix", matrix.float().contiguous())
@@ -258,7 +266,9 @@ def band_ops(layers: Sequence[tuple[nn.Module, str, int, int, int]]) -> list[nn.
         elif isinstance(m, nn.ReLU):
             ops.append(nn.ReLU())
         elif not isinstance(m, (nn.Dropout, nn.Identity)):
-            ops.append(m)  # pooling, ReLU6, Upsample: channel-wise and stateless
+            # pooling, ReLU6, Upsample, PReLU: channel-wise; copied, so the runtime (frozen)
+            # never shares a module with the user's network
+            ops.append(copy.deepcopy(m))
         i += 1
     for j in range(len(ops) - 1):  # ReLU then max pool == max pool then ReLU, exactly
         if isinstance(ops[j], nn.ReLU) and isinstance(ops[j + 1], nn.MaxPool2d):
@@ -270,7 +280,14 @@ def full_ops(modules: nn.Sequential) -> list[nn.Module]:
     """Every layer of a plain feature sequence, BN folded."""
     layers = []
     for m in modules:
-        out = m.out_channels if isinstance(m, nn.Conv2d) else 0
+        # a batch norm not right after a conv is an affine of its own, on all its channels
+        out = (
+            m.out_channels
+            if isinstance(m, nn.Conv2d)
+            else m.num_features
+            if isinstance(m, nn.BatchNorm2d)
+            else 0
+        )
         layers.append((m, layer_kind(m), 0, out, m.in_channels if isinstance(m, nn.Conv2d) else 0))
     return band_ops(layers)
 

@@ -91,6 +91,7 @@ __all__ = [
     "Levels",
     "WidthLevels",
     "check_fractions",
+    "conv2d_like",
 ]
 
 #: The paper's width fractions. A 6-level design from 0.35, which the design search liked on
@@ -123,6 +124,18 @@ class LevelState:
     level: int
     x: Tensor
     acts: list[Tensor] = field(default_factory=list)
+
+
+def conv2d_like(
+    conv: nn.Conv2d, x: Tensor, weight: Tensor, bias: Tensor | None, groups: int = 1
+) -> Tensor:
+    """``conv``'s convolution with another (sliced or folded) ``weight`` and ``bias``,
+    padded as ``conv`` pads: ``F.conv2d`` alone pads with zeros, whatever the layer's
+    ``padding_mode`` ("reflect", "circular", "replicate" pad first, as ``nn.Conv2d`` does)."""
+    if conv.padding_mode != "zeros":
+        x = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+        return F.conv2d(x, weight, bias, conv.stride, 0, conv.dilation, groups)
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, groups)
 
 
 def _rows(t: Tensor, keep: Tensor) -> Tensor:
@@ -321,11 +334,11 @@ class WidthLevels(Levels):
         if layer.kind == "conv":
             w = m.weight[lo:hi, :in_hi]
             b = None if m.bias is None else m.bias[lo:hi]
-            return F.conv2d(x[:, :in_hi], w, b, m.stride, m.padding, m.dilation)
+            return conv2d_like(m, x[:, :in_hi], w, b)
         xb = x[:, lo:hi]
         if layer.kind == "depthwise":
             b = None if m.bias is None else m.bias[lo:hi]
-            return F.conv2d(xb, m.weight[lo:hi], b, m.stride, m.padding, m.dilation, hi - lo)
+            return conv2d_like(m, xb, m.weight[lo:hi], b, hi - lo)
         if layer.kind == "bn":
             # The running-statistic slices are views: a training-mode update writes through.
             return F.batch_norm(

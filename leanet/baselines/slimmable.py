@@ -55,7 +55,7 @@ from torch.utils.data import Dataset
 from leanet.costs import Platform, Work, count_work, get_platform
 from leanet.data import batch_loader
 from leanet.device import module_device, on_device
-from leanet.levels import DEFAULT_FRACTIONS, WidthLevels
+from leanet.levels import DEFAULT_FRACTIONS, WidthLevels, conv2d_like
 from leanet.train_loop import TrainResult, epochs_loop
 from leanet.zoo import ARCHITECTURES, BaseNet, build_base
 
@@ -232,9 +232,7 @@ class SlimmableNet(nn.Module):
                 depthwise = m.groups > 1  # WidthLevels admits only plain and depthwise
                 weight = m.weight[:out] if depthwise else m.weight[:out, : w_in[k]]
                 bias = None if m.bias is None else m.bias[:out]
-                x = F.conv2d(
-                    x, weight, bias, m.stride, m.padding, m.dilation, out if depthwise else 1
-                )
+                x = conv2d_like(m, x, weight, bias, out if depthwise else 1)
             elif isinstance(m, SwitchableBatchNorm2d):
                 x = m(x, k)
             else:

@@ -20,7 +20,7 @@ from leanet.confidence import confidence
 from leanet.costs import Work, count_work, measure_costs
 from leanet.runtime import compile_full, compile_runtime, load_runtime
 from leanet.timing import cpu_times
-from tests.leanet.conftest import tiny_base
+from tests.leanet.conftest import randomize_batchnorm, tiny_base
 
 # BN folding changes float rounding only: logits agree to this (measured: relative < 2e-5).
 LOGIT_ATOL, LOGIT_RTOL = 1e-4, 1e-4
@@ -581,3 +581,47 @@ def test_an_entropy_runtime_traces_without_warning_and_decides_as_the_leanet(
         runtime = compile_runtime(net, mode="trace")
     conf = net.level_outputs(images).confidence
     _check_agrees(net, runtime, images, _threshold_vectors(conf, 5))
+
+
+def _users_own_base(padding_mode: str, activation: nn.Module) -> leanet.zoo.BaseNet:
+    """A user's flat network with what the zoo's lack: convolutions padded by
+    ``padding_mode``, another activation (a PReLU has weights; width levels refuse it) and
+    a batch norm after the activation (one no convolution folds)."""
+    torch.manual_seed(0)
+    pad = {"padding": 1, "padding_mode": padding_mode, "bias": False}
+    features = nn.Sequential(
+        nn.Conv2d(1, 8, 3, **pad), nn.BatchNorm2d(8), activation,
+        nn.Conv2d(8, 8, 3, **pad), nn.ReLU(), nn.BatchNorm2d(8), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, **pad), nn.BatchNorm2d(16), nn.ReLU(),
+    )  # fmt: skip
+    config = {"arch": "mine", "num_classes": 10, "in_channels": 1, "input_size": 8}
+    return randomize_batchnorm(leanet.zoo.BaseNet(features, nn.Linear(16, 10), config))
+
+
+@pytest.mark.parametrize("padding_mode", ["reflect", "circular", "zeros"])
+@pytest.mark.parametrize("kind", [{}, {"scheme": "slice"}, {"levels": "depth", "num_levels": 2}])
+def test_a_users_own_layers_run_in_the_runtime_as_in_the_network(images, padding_mode, kind):
+    """Levels and runtime padded every convolution with zeros (171 of 299 decisions of a
+    reflect-padded hybrid differed from net(x, T)); a batch norm after the activation
+    crashed compile_runtime and measure_costs; the runtime shared the PReLU with the net
+    and turned its requires_grad off."""
+    depth = kind.get("levels") == "depth"
+    base = _users_own_base(padding_mode, nn.PReLU() if depth else nn.ReLU6())
+    net = _randomize_heads(leanet.build(base, **kind)).eval()
+    if kind.get("scheme") == "slice":  # its top level recomputes the whole network
+        top = net.levels.run_level(images, net.num_levels)
+        torch.testing.assert_close(top, net.base.features(images), rtol=0, atol=1e-6)
+    prelu = net.base.features[2] if depth else nn.PReLU()  # (width: a stand-in)
+    for mode, depthwise in (("eager", "conv"), ("trace", "conv"), ("eager", "dense")):
+        runtime = compile_runtime(net, mode=mode, depthwise=depthwise)
+        conf = confidence(net.level_outputs(images).logits)
+        _check_agrees(net, runtime, images, _threshold_vectors(conf, 6))
+        assert prelu.weight.requires_grad
+    measure_costs(net)  # prices the full network compiled the same way
+    assert prelu.weight.requires_grad
+    full = compile_full(net.base, mode="eager")
+    torch.testing.assert_close(full(images), net.base(images), rtol=1e-4, atol=1e-5)
+    if depth:
+        with torch.no_grad():
+            prelu.weight.add_(1.0)  # a later change of the net is not the runtime's
+        assert not torch.allclose(full(images), net.base(images), rtol=1e-4, atol=1e-5)
