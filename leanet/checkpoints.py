@@ -39,6 +39,43 @@ class CheckpointError(ValueError):
     """A checkpoint file is unreadable or does not match what the caller asked for."""
 
 
+def layers(module: torch.nn.Module) -> list[str]:
+    """Every submodule as ``"name: Type(settings)"``: what a checkpoint's config must
+    rebuild, since a file holds only the config and the weights."""
+    return [f"{name}: {type(m).__name__}({m.extra_repr()})" for name, m in module.named_modules()]
+
+
+def _rebuild_problem(saved: list[str], rebuild) -> str | None:
+    """Why ``rebuild()`` (the network a file's config makes) is not the network whose
+    ``layers`` are ``saved``, or None when it is."""
+    try:
+        rebuilt = layers(rebuild())
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        return f"its config does not rebuild it ({err})"
+    for mine, theirs in zip(saved, rebuilt, strict=False):
+        if mine != theirs:
+            return f"rebuilt from its config it has {theirs!r} where it has {mine!r}"
+    if len(saved) != len(rebuilt):
+        return f"rebuilt from its config it has {len(rebuilt)} modules, not {len(saved)}"
+    return None
+
+
+def _check_rebuilds(network: torch.nn.Module, rebuild, what: str) -> list[str]:
+    """The network's :func:`layers`, once its config is known to rebuild them: a network
+    changed after it was built (ReLU6 for ReLU) or of the user's own architecture saved,
+    and loaded as another network (a modified ConvNet's accuracy 0.79 -> 0.19) or not at
+    all."""
+    saved = layers(network)
+    problem = _rebuild_problem(saved, rebuild)
+    if problem is not None:
+        raise ValueError(
+            f"cannot save this {what} as a file, which holds only its config and weights: "
+            f"{problem}; the compiled runtime (leanet.compile_runtime(net).save(folder)) "
+            "ships any network"
+        )
+    return saved
+
+
 # -- base checkpoints ---------------------------------------------------------------------
 def save_checkpoint(
     path: str | os.PathLike,
@@ -61,10 +98,19 @@ def save_checkpoint(
         raise ValueError(
             f"{len(classes)} class names for a {model.config['num_classes']}-class network"
         )
+    config = dict(model.config)
+    if config.get("arch") not in ARCHITECTURES:
+        raise ValueError(
+            f"cannot save a base network of architecture {config.get('arch')!r} as a file: "
+            f"it holds the config that rebuilds the network, for {list(ARCHITECTURES)}"
+        )
+    arch = config.pop("arch")
+    saved = _check_rebuilds(model, lambda: build_base(arch, **config), "base network")
     atomic_save(
         {
             "format": BASE_FORMAT,
             "config": dict(model.config),
+            "layers": saved,
             "dataset": dataset,
             "classes": list(classes),
             "accuracy": accuracy,
@@ -170,6 +216,7 @@ def load_checkpoint(
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit {model.arch}: {err}") from err
+    _check_loaded(ckpt, model, str(path))
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     return model.eval(), meta
 
@@ -180,9 +227,12 @@ def leanet_checkpoint(net: LEANet, *, meta: dict[str, Any] | None = None) -> dic
     `net`, `meta`, and the weights (``levels.features`` is ``base.features``, stored once).
     Other artifacts embed it to save a LEANet together with more data."""
     state = {k: v for k, v in net.state_dict().items() if not k.startswith("levels.features.")}
+    config = net.config()
+    saved = _check_rebuilds(net, lambda: LEANet.from_config(config), "LEANet")
     return {
         "format": LEANET_FORMAT,
-        "config": net.config(),
+        "config": config,
+        "layers": saved,
         "meta": dict(meta or {}),
         "state_dict": state,
     }
@@ -205,12 +255,23 @@ def leanet_from_checkpoint(
         missing, unexpected = net.load_state_dict(payload["state_dict"], strict=False)
     except (RuntimeError, KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{source}: does not rebuild a LEANet: {err}") from err
+    _check_loaded(payload, net, source)
     missing = [k for k in missing if not k.startswith("levels.features.")]
     if missing or unexpected:
         raise CheckpointError(
             f"{source}: weights do not fit (missing {missing}, unexpected {unexpected})"
         )
     return net.eval(), dict(payload.get("meta") or {})
+
+
+def _check_loaded(payload: dict[str, Any], network: torch.nn.Module, source: str) -> None:
+    """Refuse a rebuilt network whose layers are not those saved (files written before
+    the layers were recorded are not checked)."""
+    saved = payload.get("layers")
+    if saved is not None:
+        problem = _rebuild_problem(list(saved), lambda: network)
+        if problem is not None:
+            raise CheckpointError(f"{source}: not the network that was saved: {problem}")
 
 
 def save_leanet(

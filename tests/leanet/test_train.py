@@ -148,6 +148,39 @@ def test_leanet_checkpoint_roundtrip(tmp_path, images, tiny_convnet, kind):
         load_leanet(tmp_path / "b.pt")
 
 
+def test_a_network_its_config_does_not_rebuild_is_refused_at_save_and_at_load(
+    tmp_path, images, tiny_convnet
+):
+    """A file holds the config and the weights. A ConvNet whose ReLUs became ReLU6 saved,
+    and loaded as the plain ConvNet (a user's accuracy 0.79 -> 0.19, no error); a network
+    of the user's own architecture saved, and never loaded."""
+    classes = [str(i) for i in range(10)]
+    changed = build(tiny_convnet)
+    relu = next(i for i, m in enumerate(changed.base.features) if isinstance(m, torch.nn.ReLU))
+    changed.base.features[relu] = torch.nn.ReLU6()
+    with pytest.raises(
+        ValueError, match=r"rebuilt from its config it has .*ReLU\(\).* where it has .*ReLU6"
+    ):
+        save_leanet(tmp_path / "l.pt", changed)
+    with pytest.raises(ValueError, match="compile_runtime"):
+        save_checkpoint(tmp_path / "b.pt", changed.base, dataset="d", classes=classes)
+    own = build_base("convnet", num_classes=10, in_channels=1, input_size=8)
+    own.config["arch"] = "mine"
+    with pytest.raises(ValueError, match="architecture 'mine'"):
+        save_checkpoint(tmp_path / "b.pt", own, dataset="d", classes=classes)
+    with pytest.raises(ValueError, match=r"does not rebuild it \(unknown architecture 'mine'"):
+        save_leanet(tmp_path / "l.pt", build(own))
+    assert not list(tmp_path.iterdir())  # nothing written
+    # A file edited (or written by another version) to rebuild other layers is refused.
+    path = save_leanet(tmp_path / "l.pt", build(tiny_convnet))
+    payload = torch.load(path, weights_only=True)
+    at = payload["layers"].index(f"base.features.{relu}: ReLU()")
+    payload["layers"][at] = f"base.features.{relu}: ReLU6()"
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="not the network that was saved"):
+        load_leanet(path)
+
+
 def _first_batch_norm(features: torch.nn.Sequential) -> torch.nn.BatchNorm2d:
     return next(m for m in features if isinstance(m, torch.nn.BatchNorm2d))
 
