@@ -310,6 +310,33 @@ class Artifact:
         return self.net(x, self.thresholds(**requirement))
 
 
+def _check_front_and_costs(net, front: ThresholdMetrics, costs: LevelCosts) -> None:
+    """Refuse a front or cost table of another network: they saved, and then failed on the
+    device at the first choice (an empty front, thresholds of another level count), or
+    worse, printed another network's savings (a depth LEANet's costs with a width one)."""
+    if len(front) == 0:
+        raise ValueError(
+            "the front is empty: nothing to deploy (a constraint no evaluated point met?)"
+        )
+    L = net.num_levels
+    if front.thresholds.dim() != 2 or front.thresholds.shape[1] != L - 1:
+        raise ValueError(
+            f"the front's thresholds are {tuple(front.thresholds.shape)}, not B x {L - 1}: "
+            f"a front of another network (this one has {L} levels)"
+        )
+    if len(costs.exit_energy) != L:
+        raise ValueError(
+            f"the cost table prices {len(costs.exit_energy)} levels, this network has {L}"
+        )
+    if costs.level_work is not None:  # counted: it must be this network's work
+        counted = [int(work.macs) for work in costs.level_work]
+        if counted != net.level_macs():
+            raise ValueError(
+                f"the cost table counts {counted} MACs per level, this network does "
+                f"{net.level_macs()}: costs of another network (measure_costs(net))"
+            )
+
+
 def save_artifact(
     path: str | os.PathLike,
     net,
@@ -326,11 +353,7 @@ def save_artifact(
     runtime that is faster at batch 1 on a CPU (:mod:`leanet.runtime`); the table's
     energies stay the cost model's, which charges the convolutions."""
     path = Path(path)
-    if len(front) == 0:
-        # It saved, and failed only on the device at the first choose_thresholds.
-        raise ValueError(
-            "the front is empty: nothing to deploy (a constraint no evaluated point met?)"
-        )
+    _check_front_and_costs(net, front, costs)
     # Compiled first, so a bad option or a network that does not trace fails before any
     # file is replaced.
     compiled = compile_runtime(net, depthwise=depthwise) if runtime else None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+import leanet
 import mobo
+from leanet.costs import LevelCosts
 from leanet.evaluator import ThresholdEvaluator, exit_costs, exit_levels, reference_front
 from leanet.policy import choose_thresholds
 from leanet.problem import REF_MARGIN, ThresholdProblem
@@ -615,10 +619,20 @@ def test_a_failed_artifact_save_leaves_the_old_artifact_whole_and_no_partial_fil
     monkeypatch.undo()
     assert "new" not in policy.load_artifact(path).meta
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt"]
-    # An empty front (a constraint nothing met) saved, and failed only on the device.
+    # A front or costs not of this network saved, and failed on the device (an empty
+    # front, thresholds of another level count) or priced another network's savings.
     nothing = front.select(torch.zeros(len(front), dtype=torch.bool))
-    with pytest.raises(ValueError, match="the front is empty: nothing to deploy"):
-        policy.save_artifact(path, net, nothing, costs, meta={"new": True}, runtime=False)
+    shorter = dataclasses.replace(front, thresholds=front.thresholds[:, :-1])
+    depth = leanet.build(net.base, levels="depth", num_levels=net.num_levels)
+    wrong = [
+        (nothing, costs, "the front is empty: nothing to deploy"),
+        (shorter, costs, rf"thresholds are \({len(front)}, {net.num_levels - 2}\), not B x"),
+        (front, measure_costs(depth, latency=False), "costs of another network"),
+        (front, LevelCosts.from_joules([1.0, 2.0], 2.0), "prices 2 levels, this network has"),
+    ]
+    for bad_front, bad_costs, message in wrong:
+        with pytest.raises(ValueError, match=message):
+            policy.save_artifact(path, net, bad_front, bad_costs, meta={"new": 1}, runtime=False)
     assert "new" not in policy.load_artifact(path).meta
 
 
