@@ -100,9 +100,21 @@ DEFAULT_FRACTIONS: tuple[float, ...] = (0.5, 0.625, 0.75, 0.875, 1.0)
 #: Width-level schemes (see the module docstring).
 SCHEMES = ("triangular", "slice", "hybrid")
 
+#: Layers that act on each channel alone, without weights: a band of channels in, the same
+#: band out (element-wise activations, poolings).
 _CHANNELWISE = (
     nn.ReLU,
     nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,
+    nn.Sigmoid,
+    nn.Tanh,
     nn.MaxPool2d,
     nn.AvgPool2d,
     nn.Dropout,
@@ -322,7 +334,8 @@ class WidthLevels(Levels):
             else:
                 raise TypeError(
                     f"WidthLevels cannot slice {type(m).__name__}; features must be a flat "
-                    "sequence of Conv2d, BatchNorm2d, activations and pooling"
+                    "sequence of Conv2d, BatchNorm2d, element-wise activations without "
+                    "weights and pooling (depth levels take any layer)"
                 )
         return layers
 

@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.confidence import CONFIDENCES, confidence
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
-from leanet.zoo import BaseNet, build_base, from_torchvision
+from leanet.zoo import BaseNet, build_base, check_base, from_torchvision
 
 __all__ = ["Decision", "Head", "LEANet", "LevelOutputs", "PretrainedHead", "build", "count_macs"]
 
@@ -430,6 +430,7 @@ def build(
         copy: Deep-copy `base` first, so fine-tuning never changes the caller's network.
         seed: Seed of the heads' initialization.
     """
+    check_base(base)
     if copy:
         base = _deepcopy(base)
     if levels == "width":

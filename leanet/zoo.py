@@ -33,6 +33,7 @@ __all__ = [
     "TORCHVISION_MODELS",
     "BaseNet",
     "build_base",
+    "check_base",
     "convnet",
     "from_torchvision",
     "mobilenet",
@@ -81,6 +82,72 @@ class BaseNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """`N x C x H x W` images -> `N x num_classes` logits."""
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+#: The config keys that every level construction reads.
+BASE_CONFIG_KEYS = ("arch", "num_classes", "in_channels", "input_size")
+
+
+def check_base(base: Any) -> None:
+    """Refuse, by name, a network that :func:`leanet.build` would turn into a LEANet that
+    fails later with an error deep in torch, or that silently computes another network:
+    not a :class:`BaseNet`, config keys missing, non-square images, no top-level
+    convolution (nested blocks), a batch norm without running statistics, weights not in
+    float32 on a real device, or a ``forward`` of its own that the levels would not run."""
+    if not isinstance(base, BaseNet):
+        raise TypeError(
+            f"leanet.build takes a leanet.zoo.BaseNet, got {type(base).__name__}: wrap a "
+            "network as BaseNet(features, classifier, config), features a flat nn.Sequential "
+            "(README, 'Your own network')"
+        )
+    missing = [key for key in BASE_CONFIG_KEYS if key not in base.config]
+    if missing:
+        raise ValueError(f"the base network's config lacks {missing} (it needs {BASE_CONFIG_KEYS})")
+    size = base.config["input_size"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"config input_size must be one int (square H = W images), got {size!r}")
+    if not isinstance(base.features, nn.Sequential) or not any(
+        isinstance(m, nn.Conv2d) for m in base.features
+    ):
+        raise ValueError(
+            "features holds no Conv2d at its top level: levels are cut and sliced between "
+            "its convolutions, so blocks must be flattened into one nn.Sequential"
+        )
+    for i, m in enumerate(base.features):
+        if isinstance(m, nn.BatchNorm2d) and not m.track_running_stats:
+            raise ValueError(
+                f"features[{i}] ({m}) keeps no running statistics; levels slice and fold them"
+            )
+    tensors = [*base.parameters(), *base.buffers()]
+    if any(t.is_meta for t in tensors):
+        raise ValueError("the base network is on the meta device: load its weights first")
+    other = {str(t.dtype) for t in tensors if t.is_floating_point() and t.dtype != torch.float32}
+    if other:
+        raise ValueError(
+            f"the base network holds {sorted(other)} weights; LEANets compute in float32 "
+            "(call base.float())"
+        )
+    if type(base).forward is not BaseNet.forward:
+        _check_forward(base)
+
+
+def _check_forward(base: BaseNet) -> None:
+    """A subclass's own forward must be what the levels run (the hybrid's top level is the
+    pretrained network only then); on a random probe, in eval mode."""
+    training, c, s = base.training, int(base.config["in_channels"]), int(base.config["input_size"])
+    x = torch.randn(2, c, s, s, generator=torch.Generator().manual_seed(0))
+    base.eval()
+    try:
+        with torch.no_grad():
+            own, levels_run = base(x), BaseNet.forward(base, x)
+    finally:
+        base.train(training)
+    if not torch.allclose(own, levels_run, rtol=1e-4, atol=1e-5):
+        raise ValueError(
+            f"{type(base).__name__}.forward is not classifier(flatten(pool(features(x)))), "
+            "which is all the levels and the pretrained top level run: put the whole "
+            "network in features"
+        )
 
 
 def _conv_bn_relu(c_in: int, c_out: int, *, stride: int = 1, groups: int = 1) -> list[nn.Module]:

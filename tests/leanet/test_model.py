@@ -6,9 +6,11 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from leanet.confidence import confidence, entropy, margin, max_softmax
 from leanet.model import build, count_macs
+from leanet.zoo import BaseNet
 
 
 @pytest.fixture(params=["triangular", "slice", "depth"])
@@ -121,6 +123,54 @@ def test_build_rejects_unknowns(tiny_convnet):
             build(tiny_convnet, head_hidden=hidden)
 
 
+def _own(features=None, **config) -> BaseNet:
+    """A user's own flat network (the README's 'Your own network')."""
+    features = features or nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.GELU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.SiLU(),
+    )  # fmt: skip
+    config = {"arch": "mine", "num_classes": 10, "in_channels": 1, "input_size": 8, **config}
+    return BaseNet(features, nn.Linear(16, 10), config)
+
+
+class _WithSkip(BaseNet):
+    def forward(self, x):
+        return super().forward(x) + x.flatten(1)[:, :10]
+
+
+class _Logged(BaseNet):
+    def forward(self, x):  # the same network: accepted
+        return super().forward(x)
+
+
+def test_build_refuses_by_name_a_network_it_would_break_on_or_misread():
+    """Each failed later inside torch (a plain module: AttributeError; nested blocks:
+    'num_levels must be in 1..0'), or built a LEANet of another network (a forward of its
+    own: the 'pretrained' top level disagreed on 70 of 299 images)."""
+    nested = nn.Sequential(nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU()))
+    no_stats = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8, track_running_stats=False))
+    cases = [
+        (nn.Sequential(nn.Conv2d(1, 8, 3)), TypeError, "takes a leanet.zoo.BaseNet, got Seq"),
+        (_own(input_size=(8, 12)), ValueError, r"input_size must be one int \(square"),
+        (BaseNet(_own().features, nn.Linear(16, 10), {"arch": "x"}), ValueError, "config lacks"),
+        (_own(nested), ValueError, "features holds no Conv2d at its top level"),
+        (_own(no_stats), ValueError, r"features\[1\] .* keeps no running statistics"),
+        (_own().double(), ValueError, r"holds \['torch.float64'\] weights.*base.float\(\)"),
+        (_WithSkip(_own().features, nn.Linear(16, 10), _own().config), ValueError,
+         "_WithSkip.forward is not classifier"),
+    ]  # fmt: skip
+    for base, error, message in cases:
+        with pytest.raises(error, match=message):
+            build(base)
+    for kind in ({}, {"levels": "depth", "num_levels": 2}):  # GELU, SiLU: sliced as ReLU is
+        net = build(_Logged(_own().features, nn.Linear(16, 10), _own().config), **kind).eval()
+        x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+        logits = net.level_outputs(x).logits
+        assert logits.shape == (net.num_levels, 3, 10)
+        if not kind:  # the hybrid's top level is the user's network
+            torch.testing.assert_close(logits[-1], net.base(x))
+
+
 def test_confidences_in_unit_interval():
     logits = torch.randn(200, 10, generator=torch.Generator().manual_seed(0)) * 5
     for fn in (max_softmax, margin, entropy):
@@ -137,3 +187,27 @@ def test_confidences_in_unit_interval():
     assert torch.equal(confidence(logits), max_softmax(logits))
     with pytest.raises(ValueError, match="unknown confidence"):
         confidence(logits, "nope")
+
+
+def test_the_readmes_own_network_example_runs_and_its_runtime_decides_as_the_net(
+    tmp_path, monkeypatch
+):
+    """The README's 'Your own network' code block, as a user pastes it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Your own network", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102
+    net, front = scope["net"], scope["front"]
+    images = scope["data"].test.tensors()[0]
+    expected = net(images, front.thresholds[0])
+    assert torch.equal(scope["prediction"], expected.prediction)
+    assert torch.equal(scope["exit_level"], expected.exit_level)
+    assert (tmp_path / "mynet.runtime").is_dir() and len(front) >= 1
+    with pytest.raises(ValueError, match="unknown architecture 'mynet'"):
+        from leanet.checkpoints import save_leanet
+
+        save_leanet(tmp_path / "mynet.pt", net)

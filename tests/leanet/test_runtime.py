@@ -585,13 +585,13 @@ def test_an_entropy_runtime_traces_without_warning_and_decides_as_the_leanet(
 
 def _users_own_base(padding_mode: str, activation: nn.Module) -> leanet.zoo.BaseNet:
     """A user's flat network with what the zoo's lack: convolutions padded by
-    ``padding_mode``, another activation (a PReLU has weights; width levels refuse it) and
-    a batch norm after the activation (one no convolution folds)."""
+    ``padding_mode``, other activations (a PReLU has weights: width levels refuse it; a
+    SiLU they slice) and a batch norm after an activation (one no convolution folds)."""
     torch.manual_seed(0)
     pad = {"padding": 1, "padding_mode": padding_mode, "bias": False}
     features = nn.Sequential(
         nn.Conv2d(1, 8, 3, **pad), nn.BatchNorm2d(8), activation,
-        nn.Conv2d(8, 8, 3, **pad), nn.ReLU(), nn.BatchNorm2d(8), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, **pad), nn.SiLU(), nn.BatchNorm2d(8), nn.MaxPool2d(2),
         nn.Conv2d(8, 16, 3, **pad), nn.BatchNorm2d(16), nn.ReLU(),
     )  # fmt: skip
     config = {"arch": "mine", "num_classes": 10, "in_channels": 1, "input_size": 8}
