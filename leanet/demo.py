@@ -305,7 +305,7 @@ def savings_table(
             )
         else:
             # a saving that rounds to zero prints 0.0%, not -0.0% (the fallback costs 1.0002)
-            saved = s.energy_saved if abs(s.energy_saved) >= 5e-4 else 0.0
+            saved = s.energy_saved if not abs(s.energy_saved) < 5e-4 else 0.0  # NaN stays
             lines.append(
                 f"{s.allowed_loss:>12.0%} {s.test_accuracy:8.4f} "
                 f"{s.test_energy_ratio:12.3f} {saved:7.1%}"

@@ -381,6 +381,8 @@ def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs
 
     fallback = savings_table([Saving(0.0, torch.ones(1), 0.965, 1.0002)], 0.965)
     assert fallback.splitlines()[-1].split()[-1] == "0.0%"  # not -0.0%
+    unknown = savings_table([Saving(0.0, torch.ones(1), 0.965, float("nan"))], 0.965)
+    assert unknown.splitlines()[-1].split()[-1] == "nan%"  # not a 0.0% saving
     assert rows[1][:3] == ["1%", "0.9600", "0.410"]  # only B reaches 0.98: its test figures
     assert rows[2][:3] == ["2%", "0.9700", "0.360"]  # A at 0.2 reaches 0.97, cheaper than B
     assert text.splitlines()[-1] == "chosen on validation: 1%: B; 2%: A"
