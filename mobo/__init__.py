@@ -26,6 +26,7 @@ from mobo.algorithms import (
     register,
     single_objective_algorithms,
 )
+from mobo.evaluate import ExecutorStalledError
 from mobo.journal import (
     JournalError,
     JournalLockedError,
@@ -51,6 +52,7 @@ __all__ = [
     "Algorithm",
     "Evaluation",
     "EvaluationShapeError",
+    "ExecutorStalledError",
     "FunctionProblem",
     "JournalError",
     "JournalLockedError",

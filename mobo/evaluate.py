@@ -12,7 +12,14 @@ import pickle
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -187,6 +194,17 @@ def replayed_if_interrupted(study: Study) -> Iterator[None]:
         raise
 
 
+#: Seconds between two looks at which queued evaluations a pool has started, while a
+#: timeout runs: a start is seen at most this late, so an evaluation gets its whole time.
+START_POLL_SECONDS = 0.05
+
+
+class ExecutorStalledError(RuntimeError):
+    """An executor started none of the queued evaluations for a whole ``timeout`` while
+    its workers still ran evaluations that had timed out (a thread or process pool cannot
+    stop them). The queued points are not failures: a resumed study asks them first."""
+
+
 def run_on_executor(
     study: Study,
     executor: Executor,
@@ -195,10 +213,19 @@ def run_on_executor(
     timeout: float | None,
     after_tell: Callable[[list[Evaluation]], None],
 ) -> None:
-    """The executor loop of :meth:`Study.optimize`: submit, wait, tell each as it completes."""
+    """The executor loop of :meth:`Study.optimize`: submit, wait, tell each as it completes.
+
+    A timeout runs from when a thread or process pool starts the evaluation (its future
+    turns running), so a point that waits in the queue behind slow ones is not recorded
+    as failed without ever running; other executors (Dask) report no start, so their
+    clock runs from submission."""
     if isinstance(executor, ProcessPoolExecutor):
         check_picklable(study.problem)
+    tracks_start = isinstance(executor, (ThreadPoolExecutor, ProcessPoolExecutor))
     in_flight: dict[Future, InFlight] = {}
+    started: dict[Future, float] = {}
+    abandoned: list[Future] = []  # timed out while running: a pool cannot stop them
+    last_progress = time.perf_counter()
     try:
         while True:
             free = min(batch_size - len(in_flight), study.may_ask(len(in_flight)))
@@ -216,21 +243,37 @@ def run_on_executor(
                         study._last_ask_state,
                         ask_warnings,
                     )
+                    if not tracks_start:
+                        started[future] = in_flight[future].submitted
+                last_progress = time.perf_counter()
             if not in_flight:
                 return
+            if _see_starts(in_flight, started):
+                last_progress = time.perf_counter()
             wait_seconds = None
             if timeout is not None:
-                first_deadline = min(job.submitted for job in in_flight.values()) + timeout
-                wait_seconds = max(0.0, first_deadline - time.perf_counter())
+                now = time.perf_counter()
+                deadlines = [started[f] + timeout for f in in_flight if f in started]
+                wait_seconds = max(0.0, min(deadlines) - now) if deadlines else None
+                if len(deadlines) < len(in_flight):  # some queued: look again soon
+                    wait_seconds = (
+                        START_POLL_SECONDS
+                        if wait_seconds is None
+                        else min(wait_seconds, START_POLL_SECONDS)
+                    )
             done, _ = wait(in_flight, timeout=wait_seconds, return_when=FIRST_COMPLETED)
+            _see_starts(in_flight, started)
             now = time.perf_counter()
             finished = [  # in submission order, so a tie is told the same way every time
                 future
                 for future, job in in_flight.items()
-                if future in done or (timeout is not None and now - job.submitted >= timeout)
+                if future in done
+                or (timeout is not None and future in started and now - started[future] >= timeout)
             ]
             for future in finished:
                 job = in_flight.pop(future)
+                if not future.done():
+                    abandoned.append(future)
                 y, error = outcome(future, timeout, study.problem.num_outcomes)
                 study._journal_state(job.step, job.algorithm_state)
                 evaluation = study._record(
@@ -239,16 +282,40 @@ def run_on_executor(
                     error,
                     step=job.step,
                     ask_seconds=job.ask_seconds,
-                    eval_seconds=now - job.submitted,
+                    eval_seconds=now - started.pop(future, job.submitted),
                     ask_warnings=job.ask_warnings,
                 )
                 after_tell([evaluation])
+                last_progress = now
+            if (
+                timeout is not None
+                and in_flight
+                and not any(f in started for f in in_flight)
+                and any(not f.done() for f in abandoned)
+                and now - last_progress >= timeout
+            ):
+                raise ExecutorStalledError(
+                    f"the executor started none of {len(in_flight)} queued evaluations in "
+                    f"{timeout} s while its workers still run evaluations that timed out "
+                    "(a thread or process pool cannot stop them): evaluate on a fresh "
+                    "executor; the study resumes from its journal, queued points first"
+                )
     finally:
         # Interrupted: what will not be told now is asked first next time (not skipped).
         for future in in_flight:
             future.cancel()
         if in_flight:
             study._asked.forget(torch.stack([job.x for job in in_flight.values()]))
+
+
+def _see_starts(in_flight: dict[Future, InFlight], started: dict[Future, float]) -> bool:
+    """Note the time of every in-flight future a pool has started since the last look
+    (one that finished unseen keeps its submission time); whether there was one."""
+    now, seen = time.perf_counter(), False
+    for future in in_flight:
+        if future not in started and future.running():
+            started[future], seen = now, True
+    return seen
 
 
 @dataclass(frozen=True)

@@ -441,9 +441,14 @@ class Study:
                 executors need a picklable problem.
             asynchronous: With an executor, refill free slots as evaluations complete
                 instead of waiting for the whole batch.
-            timeout: With an executor, seconds an evaluation may take from submission;
-                a late one is recorded as failed (its future cancelled, which stops it
-                on Dask but not in a running thread). None: wait as long as it takes.
+            timeout: With an executor, seconds an evaluation may take from its start
+                on a thread or process pool (from submission on others, e.g. Dask); a
+                late one is recorded as failed (its future cancelled, which stops it on
+                Dask but not in a running thread or process). When such late
+                evaluations hold every worker and no queued one starts for another
+                ``timeout``, :class:`~mobo.evaluate.ExecutorStalledError` stops the
+                study; the queued points are asked first on resume. None: wait as long
+                as it takes.
             max_failures_in_a_row: Stop and raise :class:`StudyFailedError` once this
                 many evaluations told in this call failed in a row, rather than spend the
                 rest of the budget on a cause that no proposal escapes. None: go on.

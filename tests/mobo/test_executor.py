@@ -150,6 +150,61 @@ def test_failures_and_timeouts_on_an_executor_are_recorded_and_the_study_goes_on
     assert torch.equal(result.failed, late | crashed | nan)
 
 
+def test_a_timeout_runs_from_the_start_of_an_evaluation_not_its_time_in_the_queue(tmp_path):
+    """One worker, batches of 3 points of 0.2 s each, timeout 0.5 s: the third waited
+    0.4 s in the queue and was recorded as a TimeoutError that never ran."""
+    ran = []
+
+    def steady(X):
+        ran.append(X[0].tolist())
+        time.sleep(0.2)
+        return _two_objectives(X)
+
+    problem = mobo.FunctionProblem(steady, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="steady")
+    study = mobo.Study(problem, "sobol", seed=0)
+    with ThreadPoolExecutor(1) as executor:
+        study.optimize(6, batch_size=3, executor=executor, timeout=0.5, show_progress=False)
+    assert [e.error for e in study.evaluations] == [None] * 6 and len(ran) == 6
+    assert max(e.eval_seconds for e in study.evaluations) < 0.45  # each timed from its start
+
+
+def test_a_pool_clogged_by_timed_out_evaluations_stops_the_study_without_failing_the_queue(
+    tmp_path,
+):
+    """A hung evaluation keeps its thread after its timeout; the points queued behind it
+    were recorded as failed (never proposed again) without running. Now the study stops
+    with ExecutorStalledError and a resumed study asks them first."""
+    release = threading.Event()
+    ran = []
+
+    def hangs_first(X):
+        ran.append(X[0].tolist())
+        if len(ran) == 1:
+            release.wait(timeout=30)
+        return _two_objectives(X)
+
+    problem = mobo.FunctionProblem(hangs_first, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="h")
+    path = tmp_path / "h.jsonl"
+    executor = ThreadPoolExecutor(1)
+    try:
+        with pytest.raises(mobo.ExecutorStalledError, match="started none of 1 queued"):
+            mobo.optimize(
+                problem, "sobol", n_evals=4, batch_size=2, seed=0, journal=path,
+                executor=executor, timeout=0.3, show_progress=False,
+            )  # fmt: skip
+    finally:
+        release.set()
+        executor.shutdown(wait=True)
+    told = _journal(path)
+    assert [r["error"].split(":")[0] for r in told] == ["TimeoutError"] and len(ran) == 1
+    queued = _first_sobol_batch(problem, 2, seed=0)[1]
+    with ThreadPoolExecutor(1) as fresh:
+        study = mobo.Study.load(path, problem)
+        result = study.optimize(batch_size=2, executor=fresh, timeout=5, show_progress=False)
+    torch.testing.assert_close(result.X[1], queued)  # asked first, not skipped
+    assert result.failed.tolist() == [True, False, False, False]
+
+
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_failures_in_a_row_on_an_executor_stop_the_study(tmp_path, asynchronous):
     calls = []
