@@ -16,11 +16,19 @@ from torch import Tensor
 
 from mobo.problem import DTYPE
 
+#: A told point is the asked one if every input is within this share of its range (or of
+#: its value, if larger) of it: a user's pipeline may round what it was asked (float32, a
+#: CSV of six digits), and an exact match left such a point pending for ever, to be
+#: evaluated again after a resume.
+MATCH_RTOL = 1e-6
+
 
 class AskedPoints:
-    """Pending and to-be-replayed points of one study (``dim`` inputs each)."""
+    """Pending and to-be-replayed points of one study (``dim`` inputs each, of ranges
+    ``widths``, which say how close a told point must be to the asked one)."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, widths: Tensor | None = None) -> None:
+        self.widths = torch.ones(dim, dtype=DTYPE) if widths is None else widths.to(DTYPE)
         self.pending = torch.empty(0, dim, dtype=DTYPE)
         self._pending_steps: list[int] = []
         self._pending_costs: list[float | None] = []
@@ -69,11 +77,26 @@ class AskedPoints:
         """The total price of the pending points (being evaluated)."""
         return sum(c for c in self._pending_costs if c is not None)
 
+    def same(self, a, b) -> bool:
+        """Whether two points (lists or tensors) are one, as a told point is its asked one
+        (the journal's replay matches so)."""
+        a, b = torch.as_tensor(a, dtype=DTYPE), torch.as_tensor(b, dtype=DTYPE)
+        if a.shape != b.shape:
+            return False
+        return bool(((a - b).abs() <= MATCH_RTOL * torch.maximum(self.widths, a.abs())).all())
+
     def _index(self, x: Tensor) -> int | None:
+        """The pending point ``x`` is: equal to it, else the nearest within tolerance."""
         if not self.pending.shape[0]:
             return None
         match = (self.pending == x).all(dim=-1).nonzero()
-        return int(match[0, 0]) if match.numel() else None
+        if match.numel():
+            return int(match[0, 0])
+        gap = (self.pending - x).abs()
+        close = (gap <= MATCH_RTOL * torch.maximum(self.widths, x.abs())).all(dim=-1)
+        if not close.any():
+            return None
+        return int(torch.where(close, gap.max(dim=-1).values, torch.inf).argmin())
 
     def step_of(self, x: Tensor) -> int:
         """The step of the ask that proposed ``x`` if it is pending, else a new step (a

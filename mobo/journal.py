@@ -19,8 +19,10 @@ from __future__ import annotations
 import errno
 import gc
 import json
+import operator
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +274,7 @@ def read_journal(
 
 
 def replay(
-    records: list[dict[str, Any]],
+    records: list[dict[str, Any]], same: Callable[[list, list], bool] = operator.eq
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict | None, list[tuple[Any, list]]]:
     """What a journal's records leave a resumed study: its evaluation records in order, the
     latest budget record (``n_evals`` and ``batch_size``; None if never set), the
@@ -295,6 +297,8 @@ def replay(
             last_ask = r
         elif r.get("type") == "eval":
             match = next((j for j, (_, x) in enumerate(unanswered) if x == r["x"]), None)
+            if match is None:  # told rounded (float32, a CSV): the asked point nearby
+                match = next((j for j, (_, x) in enumerate(unanswered) if same(x, r["x"])), None)
             if match is not None:
                 del unanswered[match]
     state = last_ask["state"] if "state" in last_ask else (states[-1] if states else None)

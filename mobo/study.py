@@ -87,7 +87,7 @@ class Study:
         self.max_cost: float | None = None
         #: Points asked together by :meth:`optimize` (journaled with the budget).
         self.batch_size = 1
-        self._asked = AskedPoints(problem.dim)
+        self._asked = AskedPoints(problem.dim, problem.bounds[1] - problem.bounds[0])
         self._stop = False
         # The algorithm's state after the latest ask, and the last state journaled.
         self._last_ask_state: dict[str, Any] = {}
@@ -171,7 +171,7 @@ class Study:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", JournalRecoveryWarning)  # said once above
                 study._journal, header, records = Journal.open_writer(path)
-        evaluations, budget, state, unanswered = replay(records)
+        evaluations, budget, state, unanswered = replay(records, study._asked.same)
         steps = [r.get("step", 0) for r in records if r.get("type") in ("eval", "ask")]
         study._asked.restore(unanswered, max((s for s in steps if s is not None), default=-1))
         if budget is not None:
