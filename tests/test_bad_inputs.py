@@ -424,11 +424,16 @@ def test_threshold_evaluator_names_bad_thresholds(thresholds, error, message):
 @pytest.fixture(scope="module")
 def artifact_path(net, tmp_path_factory):
     from leanet.costs import LevelCosts
+    from leanet.evaluator import ThresholdEvaluator
     from leanet.policy import save_artifact
 
-    evaluator = _evaluator()
-    front = evaluator.evaluate(torch.tensor([[0.2, 0.2], [0.9, 0.9], [1.0, 1.0]])).pareto()
-    costs = LevelCosts(torch.tensor([1.0, 2.0, 3.0]), 3.0)
+    g = torch.Generator().manual_seed(0)  # a table of net's 5 levels
+    evaluator = ThresholdEvaluator(
+        torch.rand(5, 20, generator=g), torch.rand(5, 20, generator=g) > 0.3,
+        torch.arange(1, 6.0), 5.0,
+    )  # fmt: skip
+    front = evaluator.evaluate(torch.tensor([[0.2] * 4, [0.9] * 4, [1.0] * 4])).pareto()
+    costs = LevelCosts(torch.arange(1, 6.0), 5.0)
     return save_artifact(tmp_path_factory.mktemp("a") / "a.pt", net, front, costs)
 
 
