@@ -121,8 +121,10 @@ class Journal:
 
 
 def lock_path(path: str | os.PathLike) -> Path:
-    """The lock file that guards the journal at ``path``."""
-    return Path(str(path) + ".lock")
+    """The lock file that guards the journal at ``path``: beside the file the path leads
+    to, so a symbolic link to the journal (or to its folder: ``runs/latest``) takes the
+    same lock instead of letting a second writer in."""
+    return Path(os.path.realpath(path) + ".lock")
 
 
 def _acquire(path: Path) -> FileLock:

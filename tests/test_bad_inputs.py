@@ -140,6 +140,21 @@ def test_two_writing_studies_in_one_process_are_refused(tmp_path):
     mobo.Study.load(path, _problem()).close()
 
 
+def test_a_journal_reached_through_a_symbolic_link_takes_the_same_lock(tmp_path):
+    """The lock sat beside the path as given: through a link to the journal, or to its
+    folder (runs/latest), a second writer got in and both evaluated the same points."""
+    path = _journal(tmp_path)
+    (tmp_path / "link.jsonl").symlink_to(path)
+    (tmp_path / "latest").symlink_to(tmp_path, target_is_directory=True)
+    first = mobo.Study.load(path, _problem())
+    before = path.read_bytes()
+    for other in (tmp_path / "link.jsonl", tmp_path / "latest" / path.name):
+        with pytest.raises(JournalLockedError, match="live study of this process"):
+            mobo.Study.load(other, _problem())
+    assert path.read_bytes() == before
+    first.close()
+
+
 def _read_only_open(real_open):
     def fake(file, mode="r", *args, **kwargs):
         if any(c in mode for c in "aw+"):
