@@ -7,6 +7,7 @@ one way: ``study -> algorithms -> ax_client`` and ``ax_bridge -> study, ax_clien
 
 from __future__ import annotations
 
+import keyword
 import logging
 import re
 import warnings
@@ -36,12 +37,41 @@ def metric_names(problem: Problem) -> list[str]:
     ``"energy_ratio"``.
     """
     names: list[str] = []
+    taken = _parser_names()
     for j, name in enumerate([*problem.objective_names, *problem.constraint_names]):
         name = re.sub(r"\W+", "_", name).strip("_")
-        if not name or name[0].isdigit() or name in names:
+        if not name or name[0].isdigit() or name in names or name in taken:
             name = f"f{j}_{name}".rstrip("_")
         names.append(name)
     return names
+
+
+#: The narrowest input range Ax accepts (``ax.core.parameter``: 100 x its EPS, 1.5e-7).
+AX_MIN_RANGE = 1.5e-5
+
+
+def check_ranges(problem: Problem, d: int | None = None) -> None:
+    """Refuse inputs (of the first ``d``) too narrow for Ax, before anything is evaluated:
+    Ax refused them only at the first model ask. mobo's other algorithms search the unit
+    cube and take any range."""
+    widths = (problem.bounds[1] - problem.bounds[0])[:d]
+    narrow = [f"x{i}: {w:.3g}" for i, w in enumerate(widths.tolist()) if w < AX_MIN_RANGE]
+    if narrow:
+        raise ValueError(
+            f"Ax refuses input ranges narrower than {AX_MIN_RANGE:g} ({', '.join(narrow)}): "
+            "rescale those inputs, or choose another algorithm"
+        )
+
+
+def _parser_names() -> set[str]:
+    """Names Ax's expression parser (sympy) refuses as metrics: Python keywords and
+    sympy's own (an objective named ``E``, ``gamma`` or ``lambda`` failed at the first
+    model ask, after the initial design was paid for)."""
+    try:
+        import sympy
+    except ImportError:  # no Ax either
+        return set(keyword.kwlist)
+    return set(keyword.kwlist) | (set(dir(sympy)) - {"oo"})
 
 
 def new_client(
@@ -62,8 +92,9 @@ def new_client(
     from ax.api.client import Client
     from ax.api.configs import RangeParameterConfig
 
-    client = Client(random_seed=seed)
     d = problem.dim if num_inputs is None else num_inputs
+    check_ranges(problem, d)
+    client = Client(random_seed=seed)
     lower, upper = problem.bounds[:, :d].tolist()
     with quiet_ax():
         client.configure_experiment(

@@ -94,6 +94,36 @@ def _import_builtin_algorithms() -> None:
     import mobo.algorithms  # noqa: F401
 
 
+#: How failed evaluations reach a model (the ``failures`` option of the model-based
+#: algorithms: :class:`~mobo.algorithms.bayesian.BayesianAlgorithm`, ``ax``).
+FAILURES = ("auto", "learn", "ignore")
+
+
+def failures_as_observations(
+    failures: str,
+    pending: bool,
+    m: int,
+    U: Tensor,
+    Y: Tensor,
+    U_failed: Tensor,
+    in_a_row: Tensor,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The observations a model sees under the ``failures`` option (``FAILURES``), and the
+    failed points to count as pending (``pending``: the isolated ones, under ``"auto"``).
+    ``"learn"``, and ``"auto"`` for failures that came ``in_a_row``, add a failed point at
+    the worst outcome observed (every objective's minimum of the ``m``, every constraint's
+    maximum): SMAC's treatment of crashed runs; no BoTorch model learns from a failure."""
+    learn = {"learn": torch.ones_like(in_a_row), "auto": in_a_row}.get(failures)
+    if learn is None:
+        return U, Y, None
+    isolated = U_failed[~learn] if pending else None
+    if not learn.any():
+        return U, Y, isolated
+    worst = torch.cat([Y[:, :m].min(dim=0).values, Y[:, m:].max(dim=0).values])
+    U = torch.cat([U, U_failed[learn]])
+    return U, torch.cat([Y, worst.expand(int(learn.sum()), -1)]), isolated
+
+
 class Algorithm(ABC):
     """Proposes batches of points to evaluate.
 

@@ -21,12 +21,11 @@ from botorch.optim.initializers import initialize_q_batch
 from botorch.utils.sampling import draw_sobol_samples
 from torch import Tensor
 
-from mobo.algorithms.base import Algorithm
+from mobo.algorithms.base import FAILURES, Algorithm, failures_as_observations
 from mobo.problem import DTYPE, Problem
 from mobo.surrogate import Surrogate
 
-#: How failed evaluations reach the model (the ``failures`` option).
-FAILURES = ("auto", "learn", "ignore")
+__all__ = ["FAILURES", "BayesianAlgorithm"]
 
 
 class BayesianAlgorithm(Algorithm):
@@ -135,19 +134,12 @@ class BayesianAlgorithm(Algorithm):
         self, U: Tensor, Y: Tensor, U_failed: Tensor, in_a_row: Tensor
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """The observations the ``failures`` option makes of the failed points, and the
-        failed points to count as pending (see the class docstring). Imputing the worst
-        outcome is SMAC's treatment of crashed runs; no BoTorch model learns from a
-        failure."""
-        learn = {"learn": torch.ones_like(in_a_row), "auto": in_a_row}.get(self.failures)
-        if learn is None:
-            return U, Y, None
-        pending = U_failed[~learn] if self.failures_pending else None
-        if not learn.any():
-            return U, Y, pending
-        m = self.problem.num_objectives
-        worst = torch.cat([Y[:, :m].min(dim=0).values, Y[:, m:].max(dim=0).values])
-        U = torch.cat([U, U_failed[learn]])
-        return U, torch.cat([Y, worst.expand(int(learn.sum()), -1)]), pending
+        failed points to count as pending (see the class docstring and
+        :func:`~mobo.algorithms.base.failures_as_observations`)."""
+        return failures_as_observations(
+            self.failures, self.failures_pending, self.problem.num_objectives,
+            U, Y, U_failed, in_a_row,
+        )  # fmt: skip
 
     def fit_model(self, U: Tensor, Y: Tensor) -> ModelListGP:
         """The surrogate fitted to the observations (unit-cube inputs)."""

@@ -181,3 +181,64 @@ def test_the_ax_algorithm_proposes_under_a_problems_constraints():
     result = mobo.optimize(capped, "ax", n_evals=9, n_initial=6, seed=0, show_progress=False)
     assert (result.X[6:, 0] < 0.6).all(), result.X[6:]  # Ax's own proposals
     assert mobo.make_algorithm("ax", capped).supports_constraints
+
+
+def _fails_on_the_right(X):
+    """Two objectives that fail (NaN) wherever x0 > 0.5, the better half of the box."""
+    Y = torch.stack([-(X**2).sum(-1) + 2 * X[:, 0], -((X - 1) ** 2).sum(-1)], dim=-1)
+    Y[X[:, 0] > 0.5] = float("nan")
+    return Y
+
+
+def test_the_ax_algorithm_learns_where_evaluations_fail():
+    """Ax never saw a failed evaluation: with the objectives failing on half the box, every
+    one of its model-based proposals failed (qLogNEHVI: 1 of 10)."""
+    problem = mobo.FunctionProblem(
+        _fails_on_the_right, [[0.0, 0.0], [1.0, 1.0]], 2, [-3.0, -3.0], name="right"
+    )
+    failed = {}
+    for failures in ("auto", "ignore"):
+        result = mobo.optimize(
+            problem, "ax", n_evals=10, n_initial=4, seed=0, show_progress=False,
+            max_failures_in_a_row=None, failures=failures,
+        )  # fmt: skip
+        failed[failures] = int(result.failed[4:].sum())
+    assert failed["ignore"] >= 5 and failed["auto"] <= 3, failed
+    with pytest.raises(ValueError, match="failures must be one of"):
+        mobo.make_algorithm("ax", problem, failures="sometimes")
+
+
+def test_objective_names_that_ax_cannot_parse_are_renamed_for_it():
+    """Ax parses objectives with sympy: 'E' (energy), 'gamma' or a keyword such as
+    'lambda' failed at the first model ask, after the initial design was paid for."""
+    from mobo.ax_client import metric_names
+
+    problem = mobo.FunctionProblem(
+        _tradeoff, [[0.0, 0.0], [1.0, 1.0]], 2, [0.85, -1.15],
+        objective_names=["E", "lambda"], senses=["max", "min"], name="names",
+    )  # fmt: skip
+    assert metric_names(problem) == ["f0_E", "f1_lambda"]
+    study = mobo.Study(problem, "sobol", seed=1)
+    study.optimize(6, show_progress=False)
+    back = from_ax(to_ax(study), problem, "sobol")
+    assert [e.y for e in back.evaluations] == [e.y for e in study.evaluations]
+    result = mobo.optimize(problem, "ax", n_evals=7, n_initial=5, seed=0, show_progress=False)
+    assert result.n_evaluations == 7
+
+
+def test_inputs_too_narrow_for_ax_are_refused_before_any_evaluation():
+    """Ax refused a range of 1e-7 only at its first model ask, the initial design spent."""
+    calls = []
+
+    def f(X):
+        calls.append(X)
+        return _tradeoff(X - torch.tensor([5.0, 0.0]))
+
+    narrow = mobo.FunctionProblem(f, [[5.0, 0.0], [5.0000001, 1.0]], 2, [0.85, -1.15])
+    with pytest.raises(ValueError, match=r"Ax refuses input ranges narrower than .*x0: 1e-07"):
+        mobo.optimize(narrow, "ax", n_evals=6, show_progress=False)
+    assert not calls
+    study = mobo.Study(narrow, "sobol")
+    study.optimize(2, show_progress=False)
+    with pytest.raises(ValueError, match="Ax refuses input ranges"):
+        to_ax(study)
