@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from mobo.algorithms import make_algorithm
+from mobo.algorithms.base import MAX_SEED
 from mobo.asked import AskedPoints
 from mobo.evaluate import FailureStreak, failed_points, progress, run_here, run_on_executor
 from mobo.journal import (
@@ -76,6 +77,8 @@ class Study:
             raise TypeError(f"problem must be a mobo.Problem, got {type(problem).__name__}")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {seed!r}")
+        if not 0 <= seed < MAX_SEED:  # seeds a multiple of it apart made the same study
+            raise ValueError(f"seed must be in [0, {MAX_SEED - 1}], got {seed}")
         self.problem = problem
         self.algorithm_name = algorithm
         self.algorithm_options = dict(algorithm_options)

@@ -634,6 +634,9 @@ def test_cli_names_a_damaged_artifact(artifact_path, tmp_path, capsys):
     [
         (lambda: mobo.Study("toy"), TypeError, "problem must be a mobo.Problem, got str"),
         (lambda: mobo.Study(_problem(), seed="0"), TypeError, "seed must be an int, got '0'"),
+        # seeds 2**31 - 1 apart made the same study; 2**64 failed at the first ask
+        (lambda: mobo.Study(_problem(), seed=2**31 - 1), ValueError, r"seed must be in \[0, "),
+        (lambda: mobo.Study(_problem(), seed=-1), ValueError, r"seed must be in \[0, 2147483646"),
         (lambda: mobo.Study(_problem(), "qnehvi"), ValueError, "unknown algorithm 'qnehvi'"),
         (
             lambda: mobo.optimize(_problem(), "random", n_evals=-2, show_progress=False),
@@ -646,7 +649,7 @@ def test_cli_names_a_damaged_artifact(artifact_path, tmp_path, capsys):
             "batch_size must be a positive int, got 0",
         ),
     ],
-    ids=["problem", "seed", "algorithm", "n_evals", "batch_size"],
+    ids=["problem", "seed", "huge seed", "negative seed", "algorithm", "n_evals", "batch_size"],
 )
 def test_study_and_optimize_name_the_bad_argument(make, error, message):
     with pytest.raises(error, match=message):

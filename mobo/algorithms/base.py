@@ -468,9 +468,14 @@ def seeded(seed: int) -> Iterator[None]:
             np.random.set_state(numpy_state)  # noqa: NPY002
 
 
+#: Study seeds are below this: step seeds are taken modulo it (a prime), so seeds a
+#: multiple of it apart made the same study, and the Sobol design keeps 32 bits.
+MAX_SEED = 2**31 - 1
+
+
 def step_seed_for(seed: int, n_evaluated: int) -> int:
     """The seed of the proposal made after ``n_evaluated`` evaluations of study ``seed``."""
-    return (int(seed) * 1_000_003 + int(n_evaluated) * 7919 + 17) % (2**31 - 1)
+    return (int(seed) * 1_000_003 + int(n_evaluated) * 7919 + 17) % MAX_SEED
 
 
 def sobol_points(d: int, start: int, n: int, *, seed: int) -> Tensor:
