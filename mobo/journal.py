@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import gc
 import json
+import math
 import operator
 import os
 import warnings
@@ -346,19 +347,43 @@ def check_evaluations(path: Any, records: list[dict[str, Any]], problem: Any) ->
     """Refuse eval records whose values do not fit ``problem`` (a line damaged into other
     valid JSON), naming the line, before any of them reaches an algorithm."""
     sizes = {"x": problem.dim, "y": problem.num_objectives, "c": problem.num_constraints}
+    lower, upper = problem.bounds.tolist()
     for number, record in enumerate(records, start=2):
+        where = f"journal {str(path)!r}: line {number}: an {record.get('type')} record's"
+        step = record.get("step")
+        if record.get("type") in ("eval", "ask") and not (step is None or _is_int(step)):
+            raise JournalError(f"{where} step must be an int, got {step!r}")
+        points = record.get("x") if record.get("type") == "ask" else None
+        for x in points if isinstance(points, list) else []:
+            if not isinstance(x, list) or len(x) != problem.dim:
+                raise JournalError(f"{where} x must be lists of {problem.dim} numbers, got {x!r}")
         if record.get("type") != "eval":
             continue
         for key, size in sizes.items():
             values = record.get(key)
             if values is None and key != "x":
-                continue
-            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+                continue  # a failed evaluation
+            # json reads NaN and Infinity: a failure is recorded as y null, never so
+            numbers = all(_is_number(v) and math.isfinite(v) for v in values)
             if len(values) != size or not numbers:
                 raise JournalError(
-                    f"journal {str(path)!r}: line {number}: an eval record's {key} must be "
-                    f"{size} numbers for this problem, got {values!r}"
+                    f"{where} {key} must be {size} finite numbers for this problem, got {values!r}"
                 )
+        tolerance = [1e-9 * (hi - lo) for lo, hi in zip(lower, upper, strict=True)]
+        x = record["x"]
+        if any(
+            not lo - tol <= v <= hi + tol
+            for v, lo, hi, tol in zip(x, lower, upper, tolerance, strict=True)
+        ):
+            raise JournalError(f"{where} x {x!r} lies outside the problem's bounds")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:

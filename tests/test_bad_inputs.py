@@ -307,7 +307,10 @@ def test_function_problem_needs_a_callable():
         ('{"type": "eval", "index": 9, "x": 1, "y": null}', r"line 3: an eval record needs"),
         ('{"type": "budget"}', r"line 3 \('budget' record\) lacks \['n_evals'\]"),
         ('{"type": "eval", "index": 9, "x": [0.5], "y": null}', r"line 3: an eval record's x must"),
-        ('{"type": "eval", "index": 9, "x": ["a", "b"], "y": null}', r"line 3: .*x must be 2 n"),
+        (
+            '{"type": "eval", "index": 9, "x": ["a", "b"], "y": null}',
+            r"line 3: .*x must be 2 finite n",
+        ),
         ('{"type": "eval", "index": 9, "x": [0.1, 0.2], "y": [1, 2, 3]}', r"line 3: .*'s y must"),
     ],
 )

@@ -167,6 +167,32 @@ def test_blank_lines_of_a_hand_edit_are_skipped_and_a_torn_tail_still_cut(tmp_pa
         mobo.Study.load(path)
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.update(y=[float("nan"), 1.0]), r"y must be 2 finite numbers"),
+        (lambda r: r.update(y=[float("inf"), 1.0]), r"y must be 2 finite numbers"),
+        (lambda r: r.update(x=[20.0, 0.5]), r"x \[20.0, 0.5\] lies outside the problem's"),
+        (lambda r: r.update(step="two"), r"step must be an int, got 'two'"),
+    ],
+    ids=["nan", "infinity", "outside", "step"],
+)
+def test_hand_edited_eval_values_are_refused_by_line(tmp_path, branin_currin, edit, message):
+    """NaN or Infinity (which json reads) loaded as a successful evaluation and failed in
+    the GP fit; an x outside the bounds entered the result; a string step failed in
+    Study with a bare TypeError."""
+    path = tmp_path / "edited.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=3, journal=path, show_progress=False)
+    lines = path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == "eval")
+    record = json.loads(lines[at])
+    edit(record)
+    lines[at] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(JournalError, match=f"line {at + 1}: an eval record's {message}"):
+        mobo.Study.load(path, branin_currin)
+
+
 def test_a_corrupt_line_in_the_middle_is_an_error(tmp_path, branin_currin):
     path = tmp_path / "bad.jsonl"
     mobo.optimize(branin_currin, "random", n_evals=4, journal=path, show_progress=False)
