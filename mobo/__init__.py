@@ -26,7 +26,7 @@ from mobo.algorithms import (
     register,
     single_objective_algorithms,
 )
-from mobo.evaluate import ExecutorStalledError
+from mobo.evaluate import ExecutorStalledError, ReferencePointWarning
 from mobo.journal import (
     JournalError,
     JournalLockedError,
@@ -59,6 +59,7 @@ __all__ = [
     "JournalMismatchError",
     "JournalRecoveryWarning",
     "Problem",
+    "ReferencePointWarning",
     "Result",
     "Study",
     "StudyFailedError",

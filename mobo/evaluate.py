@@ -11,6 +11,7 @@ import math
 import pickle
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -68,8 +69,12 @@ def progress(
         if callable(start):
             start(study)
 
+    reference_checked = False
+
     def after_tell(evaluations: list[Evaluation]) -> None:
-        nonlocal last_line
+        nonlocal last_line, reference_checked
+        if not reference_checked:
+            reference_checked = check_reference_point(study)
         bar.update(done() - bar.n)
         if not bar.disable:
             failed = sum(e.failed for e in study.evaluations)
@@ -154,6 +159,35 @@ def check_failure_limit(limit: Any) -> None:
         raise TypeError(f"max_failures_in_a_row must be an int or None, got {limit!r}")
     if limit is not None and limit <= 0:
         raise ValueError(f"max_failures_in_a_row must be positive, got {limit}")
+
+
+class ReferencePointWarning(UserWarning):
+    """No evaluation of a study's initial design dominates its reference point."""
+
+
+def check_reference_point(study: Study) -> bool:
+    """Once the study holds as many evaluations at the target as its initial design (at
+    most the default design's ``2 (d + 1)``), warn if none dominates the reference point
+    (feasible or not: a forgotten negation, not infeasibility): its hypervolume stays 0
+    and hypervolume-based proposals have nothing to improve on. A study maximizing raw
+    costs ran to the end with its worst points as the "Pareto set" before. Whether the
+    check was made."""
+    problem = study.problem
+    Y = torch.where(problem.at_target(study.X).unsqueeze(-1), study.Y, math.nan)
+    Y = Y[~Y.isnan().any(dim=-1)]
+    if Y.shape[0] < min(study.algorithm.n_initial, 2 * (problem.dim + 1)):  # Sobol: all
+        return False
+    if not (Y > problem.ref_point).all(dim=-1).any():
+        warnings.warn(
+            f"none of the first {Y.shape[0]} evaluations of {problem.name!r} dominates the "
+            f"reference point {problem.natural(problem.ref_point).tolist()}, so the "
+            "hypervolume is 0: every objective is maximized (return a cost negated; "
+            "senses only label it), and the reference point must be worse than the "
+            "outcomes that count",
+            ReferencePointWarning,
+            stacklevel=2,
+        )
+    return True
 
 
 def study_hypervolume(study: Study) -> float:

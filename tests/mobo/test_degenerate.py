@@ -76,3 +76,26 @@ def test_short_study_completes_on_degenerate_objectives(case, algorithm):
     assert torch.isfinite(result.X).all()
     assert ((result.X >= 0) & (result.X <= 1)).all()
     assert int(result.failed.sum()) == (1 if case == "nan-10pct" else 0)
+
+
+def _costs(X):
+    """Two costs to minimize, returned as they are (not negated, as mobo needs)."""
+    return torch.stack([(X**2).sum(-1), ((X - 1) ** 2).sum(-1)], dim=-1)
+
+
+def test_a_study_whose_initial_design_dominates_no_reference_point_says_so():
+    """Costs returned un-negated under senses='min', with the reference point written as
+    costs too, were maximized to the end: hypervolume 0 and the worst points as the
+    'Pareto set', without a word."""
+    forgot = mobo.FunctionProblem(
+        _costs, [[0, 0], [1, 1]], 2, [3.0, 3.0], senses=["min", "min"], name="forgot"
+    )
+    with pytest.warns(mobo.ReferencePointWarning, match="none of the first 6 evaluations"):
+        mobo.optimize(forgot, "sobol", n_evals=10, show_progress=False)
+    negated = mobo.FunctionProblem(
+        lambda X: -_costs(X), [[0, 0], [1, 1]], 2, [-3.0, -3.0], senses=["min", "min"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mobo.ReferencePointWarning)
+        result = mobo.optimize(negated, "sobol", n_evals=10, show_progress=False)
+    assert float(result.hypervolume[-1]) > 0
