@@ -82,3 +82,13 @@ __all__ = [
     "register",
     "single_objective_algorithms",
 ]
+
+
+def __getattr__(name: str):
+    # mobo.ax_bridge after a plain `import mobo`, as the README writes it (its Ax part
+    # needs the ax extra only when called)
+    if name == "ax_bridge":
+        import importlib
+
+        return importlib.import_module("mobo.ax_bridge")
+    raise AttributeError(f"module 'mobo' has no attribute {name!r}")

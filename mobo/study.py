@@ -305,6 +305,8 @@ class Study:
         errors = list(errors) if errors is not None else [None] * X.shape[0]
         if len(errors) != X.shape[0]:
             raise ValueError(f"errors must have one entry per row of X ({X.shape[0]})")
+        if not X.shape[0]:
+            return []  # nothing told (X[0] below was an IndexError)
         step = self._asked.step_of(X[0])
         ask_seconds = getattr(self, "_last_ask_seconds", 0.0)
         ask_warnings = getattr(self, "_last_ask_warnings", {})

@@ -757,3 +757,18 @@ def test_save_artifact_never_pairs_an_artifact_with_another_networks_runtime(net
     with pytest.warns(UserWarning, match="was not saved with this artifact"):
         runtime = artifact.runtime()
     assert torch.equal(runtime(x, T).prediction, artifact.net(x, T).prediction)
+
+
+def test_an_empty_tell_tells_nothing_and_ax_bridge_comes_with_import_mobo():
+    """An empty tell was a bare IndexError; `mobo.ax_bridge.to_ax` after `import mobo`, as
+    the README writes it, an AttributeError."""
+    import subprocess
+    import sys
+
+    study = mobo.Study(_problem(), "sobol")
+    assert study.tell(torch.zeros(0, 2), torch.zeros(0, 2)) == [] and study.n_evaluated == 0
+    code = "import mobo; print(mobo.ax_bridge.to_ax.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "to_ax", out.stderr
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        mobo.nothing  # noqa: B018
