@@ -337,10 +337,13 @@ def _check_record(path: Path, number: int, record: Any) -> None:
 
 
 def _truncate(path: Path, size: int) -> None:
-    with open(path, "r+b") as f:
-        f.truncate(size)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "r+b") as f:
+            f.truncate(size)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:  # an append-only file (chattr +a) refuses the cut
+        raise _unwritable(path, err) from err
 
 
 def check_evaluations(path: Any, records: list[dict[str, Any]], problem: Any) -> None:
