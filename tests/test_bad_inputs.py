@@ -180,6 +180,12 @@ def test_a_read_only_journal_is_reported_before_any_evaluation(tmp_path, monkeyp
     assert counting.calls == 0 and not new.exists()
     monkeypatch.undo()
     assert mobo.Study.load(path, _problem(), read_only=True).n_evaluated == 3
+    # A torn tail on such a file (append-only, chattr +a): cutting it was a bare error.
+    with open(path, "ab") as f:
+        f.write(b'{"type":"eval","index":3,"x":[0.1,')
+    monkeypatch.setattr(mobo.journal, "open", _read_only_open(open), raising=False)
+    with pytest.raises(PermissionError, match=f"journal {str(path)!r} cannot be written"):
+        mobo.Study.load(path, _problem())
 
 
 # ------------------------------------------------------- accepted silently, wrong result
