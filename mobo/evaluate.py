@@ -161,6 +161,19 @@ def check_failure_limit(limit: Any) -> None:
         raise ValueError(f"max_failures_in_a_row must be positive, got {limit}")
 
 
+def check_max_cost(max_cost: Any) -> None:
+    """A cost budget is None or a positive finite number."""
+    ok = isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool)
+    if max_cost is not None and not (ok and math.isfinite(max_cost) and max_cost > 0):
+        raise ValueError(f"max_cost must be a positive number, got {max_cost!r}")
+
+
+def check_budget(n_evals: Any) -> None:
+    """A study's budget is a positive int of evaluations."""
+    if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
+        raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")
+
+
 class ReferencePointWarning(UserWarning):
     """No evaluation of a study's initial design dominates its reference point."""
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-from mobo.evaluate import check_failure_limit
+from mobo.evaluate import check_budget, check_failure_limit, check_max_cost
 from mobo.journal import (
     JournalMismatchError,
     JournalRecoveryWarning,
@@ -22,7 +22,7 @@ from mobo.journal import (
 )
 from mobo.problem import Problem
 from mobo.result import Result
-from mobo.study import Callback, Study, check_budget, check_max_cost
+from mobo.study import Callback, Study
 
 
 def optimize(

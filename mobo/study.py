@@ -29,7 +29,15 @@ from torch import Tensor
 from mobo.algorithms import make_algorithm
 from mobo.algorithms.base import MAX_SEED
 from mobo.asked import AskedPoints
-from mobo.evaluate import FailureStreak, failed_points, progress, run_here, run_on_executor
+from mobo.evaluate import (
+    FailureStreak,
+    check_budget,
+    check_max_cost,
+    failed_points,
+    progress,
+    run_here,
+    run_on_executor,
+)
 from mobo.journal import (
     Journal,
     JournalError,
@@ -534,16 +542,3 @@ class Study:
             f"Study(problem={self.problem.name!r}, algorithm={self.algorithm_name!r}, "
             f"seed={self.seed}, evaluations={self.n_evaluated})"
         )
-
-
-def check_max_cost(max_cost: Any) -> None:
-    """A cost budget is None or a positive finite number."""
-    ok = isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool)
-    if max_cost is not None and not (ok and math.isfinite(max_cost) and max_cost > 0):
-        raise ValueError(f"max_cost must be a positive number, got {max_cost!r}")
-
-
-def check_budget(n_evals: Any) -> None:
-    """A study's budget is a positive int of evaluations."""
-    if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
-        raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")
