@@ -45,11 +45,11 @@ def layers(module: torch.nn.Module) -> list[str]:
     return [f"{name}: {type(m).__name__}({m.extra_repr()})" for name, m in module.named_modules()]
 
 
-def _rebuild_problem(saved: list[str], rebuild) -> str | None:
-    """Why ``rebuild()`` (the network a file's config makes) is not the network whose
-    ``layers`` are ``saved``, or None when it is."""
+def _rebuild_problem(saved: list[str], rebuilt_layers) -> str | None:
+    """Why ``rebuilt_layers()`` (of the network a file's config makes) are not ``saved``,
+    or None when they are."""
     try:
-        rebuilt = layers(rebuild())
+        rebuilt = rebuilt_layers()
     except (KeyError, ValueError, TypeError, RuntimeError) as err:
         return f"its config does not rebuild it ({err})"
     for mine, theirs in zip(saved, rebuilt, strict=False):
@@ -66,7 +66,7 @@ def _check_rebuilds(network: torch.nn.Module, rebuild, what: str) -> list[str]:
     and loaded as another network (a modified ConvNet's accuracy 0.79 -> 0.19) or not at
     all."""
     saved = layers(network)
-    problem = _rebuild_problem(saved, rebuild)
+    problem = _rebuild_problem(saved, lambda: layers(rebuild()))
     if problem is not None:
         raise ValueError(
             f"cannot save this {what} as a file, which holds only its config and weights: "
@@ -265,13 +265,19 @@ def leanet_from_checkpoint(
 
 
 def _check_loaded(payload: dict[str, Any], network: torch.nn.Module, source: str) -> None:
-    """Refuse a rebuilt network whose layers are not those saved (files written before
-    the layers were recorded are not checked)."""
+    """Refuse a rebuilt network whose layers are not of the types saved (files written
+    before the layers were recorded are not checked). Saving compared every setting, in
+    the same torch; here only names and types, which another torch version prints alike."""
     saved = payload.get("layers")
     if saved is not None:
-        problem = _rebuild_problem(list(saved), lambda: network)
+        problem = _rebuild_problem(_kinds(list(saved)), lambda: _kinds(layers(network)))
         if problem is not None:
             raise CheckpointError(f"{source}: not the network that was saved: {problem}")
+
+
+def _kinds(described: list[str]) -> list[str]:
+    """:func:`layers` without their settings: ``"name: Type"``."""
+    return [layer.split("(", 1)[0] for layer in described]
 
 
 def save_leanet(
