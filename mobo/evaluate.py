@@ -180,9 +180,10 @@ class ReferencePointWarning(UserWarning):
 
 def check_reference_point(study: Study) -> bool:
     """Once the study holds as many evaluations at the target as its initial design (at
-    most the default design's ``2 (d + 1)``), warn if none dominates the reference point
-    (feasible or not: a forgotten negation, not infeasibility): its hypervolume stays 0
-    and hypervolume-based proposals have nothing to improve on. A study maximizing raw
+    most the default design's ``2 (d + 1)``), warn if every one is worse than the
+    reference point in every objective (feasible or not: a forgotten negation, not
+    infeasibility): its hypervolume stays 0 and hypervolume-based proposals have nothing
+    to improve on. A study maximizing raw
     costs ran to the end with its worst points as the "Pareto set" before. Whether the
     check was made."""
     problem = study.problem
@@ -190,11 +191,14 @@ def check_reference_point(study: Study) -> bool:
     Y = Y[~Y.isnan().any(dim=-1)]
     if Y.shape[0] < min(study.algorithm.n_initial, 2 * (problem.dim + 1)):  # Sobol: all
         return False
-    if not (Y > problem.ref_point).all(dim=-1).any():
+    # Every evaluation worse than the reference in every objective: not a tight reference
+    # (BraninCurrin's is dominated by few of its first random points), but maximized costs.
+    if (Y < problem.ref_point).all():
         warnings.warn(
-            f"none of the first {Y.shape[0]} evaluations of {problem.name!r} dominates the "
-            f"reference point {problem.natural(problem.ref_point).tolist()}, so the "
-            "hypervolume is 0: every objective is maximized (return a cost negated; "
+            f"all of the first {Y.shape[0]} evaluations of {problem.name!r} are worse than the "
+            f"reference point {problem.natural(problem.ref_point).tolist()} in every "
+            "objective, so the hypervolume is 0: every objective is maximized (return a "
+            "cost negated; "
             "senses only label it), and the reference point must be worse than the "
             "outcomes that count",
             ReferencePointWarning,

@@ -90,7 +90,7 @@ def test_a_study_whose_initial_design_dominates_no_reference_point_says_so():
     forgot = mobo.FunctionProblem(
         _costs, [[0, 0], [1, 1]], 2, [3.0, 3.0], senses=["min", "min"], name="forgot"
     )
-    with pytest.warns(mobo.ReferencePointWarning, match="none of the first 6 evaluations"):
+    with pytest.warns(mobo.ReferencePointWarning, match="all of the first 6 evaluations"):
         mobo.optimize(forgot, "sobol", n_evals=10, show_progress=False)
     negated = mobo.FunctionProblem(
         lambda X: -_costs(X), [[0, 0], [1, 1]], 2, [-3.0, -3.0], senses=["min", "min"]
@@ -98,4 +98,9 @@ def test_a_study_whose_initial_design_dominates_no_reference_point_says_so():
     with warnings.catch_warnings():
         warnings.simplefilter("error", mobo.ReferencePointWarning)
         result = mobo.optimize(negated, "sobol", n_evals=10, show_progress=False)
-    assert float(result.hypervolume[-1]) > 0
+        # A tight reference that the first points do not reach is no mistake: none of
+        # BraninCurrin's first 8 random points (seed 1) dominates its reference point.
+        tight = mobo.optimize(
+            mobo.problems.make("BraninCurrin"), "random", n_evals=8, seed=1, show_progress=False
+        )
+    assert float(result.hypervolume[-1]) > 0 and float(tight.hypervolume[-1]) == 0
