@@ -83,6 +83,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def training_settings(args: argparse.Namespace) -> dict:
+    """The options that change how a network is trained (None: the architecture's)."""
+    keys = ("epochs", "head_epochs", "fine_tune_epochs", "distill")
+    return {key: getattr(args, key) for key in keys}
+
+
 def one_run(arch: str, dataset: str, levels: str, seed: int, data, args) -> dict:
     """One network at one seed, measured as the study measures it."""
     study_args = argparse.Namespace(**vars(args), seed=seed)
@@ -279,6 +285,18 @@ def main(argv: list[str] | None = None) -> dict:
         )
     at = provenance.commit()  # the code that runs is the code at start
     machine = provenance.machine()
+    # A network's name does not say how it was trained: runs carry the settings, and a
+    # store of runs trained otherwise is refused (they were reused and reported as these).
+    names = {
+        study_networks.network_name(arch, dataset, levels, args)
+        for arch in args.archs
+        for dataset in args.datasets
+        for levels in args.levels
+    }
+    settings = training_settings(args)
+    provenance.refuse_other_settings(
+        path, runs, "settings", lambda r: settings if r["name"] in names else None
+    )
     for seed in args.only_seeds or range(args.seeds):
         for dataset in args.datasets:
             data = load_dataset(dataset, seed=seed)
@@ -289,7 +307,8 @@ def main(argv: list[str] | None = None) -> dict:
                         continue
                     study_networks.log(f"{name}, seed {seed}")
                     run = one_run(arch, dataset, levels, seed, data, args)
-                    runs.append({**run, "commit": at, "command": args.command, "machine": machine})
+                    provenance_of = {"commit": at, "command": args.command, "machine": machine}
+                    runs.append({**run, "settings": settings, **provenance_of})
                     payload = write(args, runs, at)
     payload = write(args, runs, at)
     print(markdown(payload))

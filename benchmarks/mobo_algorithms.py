@@ -63,7 +63,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, algorithms, problems, exa
         type=json.loads,
         default={},
         help=f"JSON of per-algorithm options, e.g. '{example}' "
-        "(runs are keyed without them: use a fresh --out per variant)",
+        "(a store of runs made with other options is refused: a fresh --out per variant)",
     )
 
 
@@ -149,6 +149,13 @@ def run_one(
         "seconds_per_iteration": float(model_steps.mean()) if model_steps.numel() else 0.0,
         "wall_seconds": time.perf_counter() - start,
     }
+
+
+def options_of(run: dict, args: argparse.Namespace) -> dict | None:
+    """The options this command gives ``run``'s algorithm (None: it does not run it)."""
+    if run["algorithm"] not in args.algorithms:
+        return None
+    return args.algorithm_options.get(run["algorithm"]) or {}
 
 
 def _short(commit: str) -> str:
@@ -322,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     # A run stored before runs carried their command was made by the file's last command.
     runs = [{"command": stored.get("command"), **r} for r in stored["runs"]]
     runs = [r for r in runs if r["algorithm"] not in args.rerun]
+    provenance.refuse_other_settings(store, runs, "options", lambda r: options_of(r, args))
     done = {(r["problem"], r["algorithm"], r["seed"], r["evals"], r["n_initial"]) for r in runs}
     # Seeds outermost, so an interrupted run still has every algorithm on the early seeds.
     todo = [

@@ -36,7 +36,7 @@ import mobo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402
-from mobo_algorithms import add_run_arguments, plot  # noqa: E402  (a sibling script)
+from mobo_algorithms import add_run_arguments, options_of, plot  # noqa: E402  (a sibling script)
 
 RESULTS = Path(__file__).parent / "results"
 ALGORITHMS = ["mesmoc", "qlognehvi", "usemo", "nsga2", "sobol"]
@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     store = args.out.with_suffix(".json")
     runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
     runs = [r for r in runs if r["algorithm"] not in args.rerun]
+    provenance.refuse_other_settings(store, runs, "options", lambda r: options_of(r, args))
     key = ("problem", "algorithm", "seed", "evals", "n_initial")
     done = {tuple(r[k] for k in key) for r in runs}
     todo: list[tuple[str, str, int]] = [

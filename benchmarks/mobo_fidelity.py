@@ -139,6 +139,17 @@ def checkpoints(args: argparse.Namespace) -> list[float]:
     return [round(args.budget * f, 6) for f in (1 / 3, 2 / 3, 1.0)]
 
 
+def runs_commits(runs: list[dict], commit: str) -> str:
+    """Each commit with the variants run at it (runs from before runs carried their commit:
+    "not recorded")."""
+    variants: dict[str, list[str]] = {}
+    for r in runs:
+        at = variants.setdefault(f"`{r['commit']}`" if "commit" in r else "not recorded", [])
+        if r["variant"] not in at:
+            at.append(r["variant"])
+    return "; ".join(f"{c} ({', '.join(v)})" for c, v in variants.items()) or f"`{commit}`"
+
+
 def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, commit: str) -> None:
     name, problem = f"{args.problem}MF", BiasedFidelityProblem(args.problem)
     feasible = "feasible " if problem.num_constraints else ""
@@ -147,7 +158,7 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, comm
         "",
         f"Command: `{command}`",
         "",
-        f"Git commit: `{commit}`",
+        f"Git commits of the runs: {runs_commits(runs, commit)}",
         "",
         f"Problem: {name} (levels 0.25 / 1.0 at cost 0.1 / 1.0, bias 0.5; for the "
         f"`imoca` and `momf-continuous` variants {name}c, a continuous fidelity in "
@@ -233,13 +244,18 @@ def main(argv: list[str] | None = None) -> None:
     others = {r.get("problem", "BraninCurrin") for r in runs} - {args.problem}  # one per file
     if others:
         raise SystemExit(f"{store} holds runs of {sorted(others)}: give another --out")
+    # Runs carry their options, commit and command (before, the file's last writer's
+    # commit and command were stamped over every run, and a rerun with new options
+    # reported the stored runs under them).
+    wanted = lambda r: args.options if r["variant"] in args.variants else None  # noqa: E731
+    provenance.refuse_other_settings(store, runs, "options", wanted)
     done = {(r["variant"], r["seed"], r["budget"], r["n_initial"]) for r in runs}
     for seed in range(args.seeds):
         for variant in args.variants:
             if (variant, seed, args.budget, args.n_initial) in done:
                 continue
-            run = run_one(variant, seed, args)
-            runs.append(run)
+            run = {**run_one(variant, seed, args), "options": args.options}
+            runs.append({**run, "commit": commit, "command": command})
             store.write_text(json.dumps({"command": command, "commit": commit, "runs": runs}))
             print(
                 f"{variant:22s} seed {seed}: HV {run['hypervolume'][-1]:.4g} at cost "

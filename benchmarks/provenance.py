@@ -84,6 +84,23 @@ def merge_runs(runs: list[dict], others: list[dict], key) -> list[dict]:
 FINDINGS = "## What this says"
 
 
+def refuse_other_settings(store: Path, runs: list[dict], field: str, wanted) -> None:
+    """Stop before anything runs if ``store`` holds runs whose ``field`` (the options or
+    settings that made them) is not ``wanted(run)``, this command's for that run (None:
+    the command does not report that run). A rerun with new options reused the stored runs
+    and reported their figures under the new options. Runs stored before they carried
+    ``field`` are not checked."""
+    for run in runs:
+        want, have = wanted(run), run.get(field)
+        if want is not None and have is not None and have != want:
+            what = run.get("algorithm") or run.get("variant") or run.get("name")
+            raise SystemExit(
+                f"{store} holds {what} runs made with {field} {have}, and this command asks "
+                f"for {want}: their figures would be reported as this command's. Give a "
+                "fresh --out for the variant" + (" (or --rerun it)" if "algorithm" in run else "")
+            )
+
+
 def write_markdown(path: Path, text: str) -> None:
     """Write a results file's generated ``text`` to ``path``, keeping the hand-written
     findings of the file already there (from its first :data:`FINDINGS` heading on), so

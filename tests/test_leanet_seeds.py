@@ -113,3 +113,19 @@ def test_a_recorded_width_leanet_rebuilds_to_its_level_accuracies(tmp_path, leve
     assert set(rebuilt["val_hypervolume"]) == {"reference", "slimmable"}
     assert all(v > 0 for v in rebuilt["val_hypervolume"].values())
     assert Path(tmp_path / "w.md").exists()
+
+
+def test_a_store_of_networks_trained_otherwise_is_refused_before_anything_trains(tmp_path):
+    """A network's name does not say how it was trained: a rerun with --fine-tune-epochs 5
+    reused the stored runs of another count and reported them as its own."""
+    module = load_benchmark("leanet_seeds")
+    out = tmp_path / "seeds"
+    settings = {"epochs": None, "head_epochs": 20, "fine_tune_epochs": 2, "distill": None}
+    run = {**_run("convnet-digits8x8-width", 0, [0.9], 0.03, 0.04), "settings": settings}
+    stored = {"command": "c", "commit": "x", "machine": "m", "runs": [run]}
+    out.with_suffix(".json").write_text(json.dumps(stored))
+    argv = ["--archs", "convnet", "--datasets", "digits8x8", "--levels", "width"]
+    argv += ["--seeds", "1", "--out", str(out), "--cache", str(tmp_path / "cache")]
+    with pytest.raises(SystemExit, match="made with settings .*'fine_tune_epochs': 2"):
+        module.main([*argv, "--fine-tune-epochs", "5"])
+    assert not (tmp_path / "cache").exists()  # nothing trained

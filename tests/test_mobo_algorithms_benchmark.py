@@ -107,3 +107,17 @@ def test_report_only_rewrites_the_tables_from_the_store_and_runs_nothing(bench):
     assert "Completed runs: 4 of 6." in out.with_suffix(".md").read_text()
     with pytest.raises(SystemExit):
         module.parse_args([*argv, "--report-only", "--rerun", "sobol"])
+
+
+def test_a_store_of_runs_made_with_other_options_is_refused_before_anything_runs(bench):
+    """Rerun with new options, the stored runs were reused and their figures reported
+    under the new options (a sweep did so to a copy of mobo_constrained.json)."""
+    module, argv, out = bench
+    store = out.with_suffix(".json")
+    before = store.read_text()
+    variant = [*argv, "--algorithm-options", '{"nsga2": {"pop_size": 8}}']
+    with pytest.raises(SystemExit, match=r"holds nsga2 runs made with options \{\}, and this"):
+        module.main(variant)
+    assert store.read_text() == before
+    module.main([*argv, "--algorithm-options", '{"qlognehvi": {"num_restarts": 2}}'])
+    assert store.read_text() == before  # options of an algorithm not run: nothing reused

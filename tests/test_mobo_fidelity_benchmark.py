@@ -21,8 +21,17 @@ def test_fidelity_benchmark_reports_hypervolume_within_each_cost(tmp_path):
         assert run["cumulative_cost"][-1] >= 3 - 1e-9 or len(run["cumulative_cost"]) == 8
         assert all(c < 3 - 1e-9 for c in run["cumulative_cost"][:-1])
     md = out.with_suffix(".md").read_text()
-    assert "| mfosemo-target-only | 1 |" in md and "Git commit: `" in md
+    module = load_benchmark("mobo_fidelity")
+    commit = module.provenance.commit()
+    assert all(r["commit"] == commit and r["options"] == {} for r in runs)
+    assert "| mfosemo-target-only | 1 |" in md
+    assert f"Git commits of the runs: `{commit}` (mfosemo, mfosemo-untold, mfosemo-" in md
     assert "\nHypervolume of the target-fidelity evaluations" in md
+    # Runs made with other options are not reported as these (nothing was run then).
+    before = out.with_suffix(".json").read_text()
+    with pytest.raises(SystemExit, match="holds mfosemo runs made with options"):
+        module.main([*argv, "--options", '{"target_share": 0.5}', "--out", str(out)])
+    assert out.with_suffix(".json").read_text() == before
 
 
 def test_fidelity_benchmark_runs_imoca_on_the_continuous_problem(tmp_path):
