@@ -35,9 +35,9 @@ At batch 1 a small depthwise convolution costs oneDNN about 50 us of glue whatev
 size, so small ones run as im2col + one ``baddbmm`` or a strided copy of the padded map's
 windows (:class:`leanet.folding._Conv`, exactly their MACs); ``depthwise="dense"`` runs
 those of maps up to 8 x 8 as one dense ``baddbmm`` each (faster, 6-11% more MACs on
-MobileNet than the cost model charges, so an option). Level-1 exits cost 0.39x / 0.36x /
-0.61x of the full ConvNet / VGG-16 / MobileNet on 28 x 28 inputs, traced
-(``benchmarks/results/runtime_latency.md``). Every timing behind these choices, and the
+MobileNet than the cost model charges, so an option). Level-1 width exits cost 0.44x /
+0.38x / 0.53x of the full ConvNet / VGG-16 / MobileNet on 28 x 28 inputs at batch 1,
+traced (``benchmarks/results/runtime_latency.md``). Every timing behind these choices, and the
 variants tried and dropped: ``benchmarks/results/runtime_design.md``.
 
 Cost accounting (tested, ``depthwise="conv"``): the runtime's MACs and activation words per

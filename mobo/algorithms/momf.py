@@ -26,7 +26,7 @@ incumbent front that of the feasible evaluations (at every fidelity, with their 
 MOMF is also this library's constrained multi-fidelity search (MF-OSEMO refuses
 constraints). Measured (``benchmarks/results/mobo_fidelity_constrained.md``:
 ConstrainedBraninCurrin with a cheap fidelity that biases objectives and constraint, 5
-seeds, cost budget 30): feasible hypervolume 597.8 (596.7 - 599.2) against constrained
+seeds, cost budget 30): feasible hypervolume 597.8 (594.8 - 599.2) against constrained
 qLogNEHVI's 590.4 (582.6 - 594.4) at the target only.
 
 Measured (``benchmarks/results/mobo_fidelity_baselines.md`` and
