@@ -82,6 +82,11 @@ def merge_runs(runs: list[dict], others: list[dict], key) -> list[dict]:
 #: The heading under which a results file's hand-written findings start (the team's
 #: convention); :func:`write_markdown` keeps that part when the tables are regenerated.
 FINDINGS = "## What this says"
+#: Put above findings kept under regenerated tables (:func:`write_markdown`).
+STALE = (
+    "> Written for an earlier version of the tables above: check a figure against them "
+    "(and the runs' commits) before quoting it."
+)
 
 
 def refuse_other_settings(store: Path, runs: list[dict], field: str, wanted) -> None:
@@ -109,6 +114,11 @@ def write_markdown(path: Path, text: str) -> None:
     old = path.read_text() if path.exists() else ""
     heading = re.search(rf"^{re.escape(FINDINGS)}", old, re.MULTILINE)
     kept = old[heading.start() :] if heading else ""
+    if kept and old[: heading.start()].rstrip("\n") != text.rstrip("\n"):
+        # Other tables than the findings were written for (new runs, or a rerun that
+        # replaced them): say so once above the findings, which may quote old figures.
+        body = kept[len(FINDINGS) :].lstrip("\n").removeprefix(STALE + "\n\n")
+        kept = f"{FINDINGS}\n\n{STALE}\n\n{body}"
     if kept and not text.endswith("\n"):
         text += "\n"
     path.write_text(text + kept)

@@ -79,8 +79,14 @@ def test_write_markdown_regenerates_the_tables_and_keeps_the_findings(tmp_path):
     module.write_markdown(path, "# R\n\n| a | 1 |")  # a new file: just the text
     assert path.read_text() == "# R\n\n| a | 1 |"
     path.write_text(path.read_text() + "\n## What this says\n\nA finding.\n")
+    module.write_markdown(path, "# R\n\n| a | 1 |")  # the same tables: kept as they are
+    assert path.read_text() == "# R\n\n| a | 1 |\n## What this says\n\nA finding.\n"
+    # Other tables: the findings may quote old figures, and say so (once).
+    stale = f"# R\n\n| a | 2 |\n## What this says\n\n{module.STALE}\n\nA finding.\n"
     module.write_markdown(path, "# R\n\n| a | 2 |")
-    assert path.read_text() == "# R\n\n| a | 2 |\n## What this says\n\nA finding.\n"
+    assert path.read_text() == stale
+    module.write_markdown(path, "# R\n\n| a | 3 |")
+    assert path.read_text() == stale.replace("| a | 2 |", "| a | 3 |")
     # the heading only counts at the start of a line
     path.write_text("# R\n\nsee ## What this says below\n")
     module.write_markdown(path, "# R2\n")
@@ -96,7 +102,8 @@ def test_write_results_writes_the_payload_and_the_report_keeping_the_findings(tm
     (tmp_path / "sub" / "r.md").write_text("# R\n## What this says\n\nA finding.\n")
     module.write_results(out, {"rows": [2]}, "# R2\n")
     assert json.loads((tmp_path / "sub" / "r.json").read_text()) == {"rows": [2]}
-    assert (tmp_path / "sub" / "r.md").read_text() == "# R2\n## What this says\n\nA finding.\n"
+    expected = f"# R2\n## What this says\n\n{module.STALE}\n\nA finding.\n"
+    assert (tmp_path / "sub" / "r.md").read_text() == expected
     assert capsys.readouterr().out == "# R\n\n# R2\n\n"
 
 
