@@ -67,6 +67,18 @@ def add_run_arguments(parser: argparse.ArgumentParser, algorithms, problems, exa
     )
 
 
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse what ran and reported nonsense ("seeds 0..-1", "10 initial Sobol + -5
+    sequential evaluations") or was silently ignored (options of an algorithm not run)."""
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if not 1 <= args.n_initial < args.evals:
+        parser.error(f"need 1 <= --n-initial < --evals, got {args.n_initial} and {args.evals}")
+    unused = sorted(set(args.algorithm_options) - set(args.algorithms))
+    if unused:
+        parser.error(f"--algorithm-options for {unused}, which --algorithms does not run")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_run_arguments(parser, ALGORITHMS, PROBLEMS, '{"usemo": {"acquisitions": ["ei"]}}')
@@ -102,6 +114,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="with --workers > 1: a Dask LocalCluster (pip install distributed) or joblib",
     )
     args = parser.parse_args(argv)
+    check_run_arguments(parser, args)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.report_only and args.rerun:

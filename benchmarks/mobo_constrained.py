@@ -36,7 +36,12 @@ import mobo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402
-from mobo_algorithms import add_run_arguments, options_of, plot  # noqa: E402  (a sibling script)
+from mobo_algorithms import (  # noqa: E402  (a sibling script)
+    add_run_arguments,
+    check_run_arguments,
+    options_of,
+    plot,
+)
 
 RESULTS = Path(__file__).parent / "results"
 ALGORITHMS = ["mesmoc", "qlognehvi", "usemo", "nsga2", "sobol"]
@@ -50,6 +55,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rerun", nargs="+", default=[], metavar="ALGORITHM")
     parser.add_argument("--out", type=Path, default=RESULTS / "mobo_constrained")
     args = parser.parse_args(argv)
+    check_run_arguments(parser, args)
     if args.quick:
         args.problems, args.seeds, args.evals, args.n_initial = PROBLEMS[:1], 2, 14, 10
         if args.out == RESULTS / "mobo_constrained":

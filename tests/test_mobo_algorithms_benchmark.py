@@ -119,5 +119,18 @@ def test_a_store_of_runs_made_with_other_options_is_refused_before_anything_runs
     with pytest.raises(SystemExit, match=r"holds nsga2 runs made with options \{\}, and this"):
         module.main(variant)
     assert store.read_text() == before
-    module.main([*argv, "--algorithm-options", '{"qlognehvi": {"num_restarts": 2}}'])
-    assert store.read_text() == before  # options of an algorithm not run: nothing reused
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seeds", "0"], "--seeds must be at least 1"),  # reported "seeds 0..-1"
+        (["--evals", "5"], "need 1 <= --n-initial < --evals"),  # "+ -5 sequential"
+        (["--algorithm-options", '{"usemo": {"noisy": true}}'], r"for \['usemo'\], which"),
+    ],
+)
+def test_arguments_that_reported_nonsense_are_refused(bench, extra, message, capsys):
+    module, argv, _ = bench
+    with pytest.raises(SystemExit):
+        module.parse_args([*argv, *extra])
+    assert message.replace("\\", "") in capsys.readouterr().err
