@@ -34,6 +34,9 @@ class AskedPoints:
         self._pending_costs: list[float | None] = []
         self.replay = torch.empty(0, dim, dtype=DTYPE)
         self._replay_steps: list[int] = []
+        # What each replayed point cost when first asked (None: not priced then): a design
+        # trained before a crash costs nothing if priced again, though it was paid for.
+        self._replay_costs: list[float | None] = []
         #: The step the next new ask gets.
         self.next_step = 0
 
@@ -53,9 +56,10 @@ class AskedPoints:
             return None
         X, self.replay = self.replay[:q], self.replay[q:]
         steps, self._replay_steps = self._replay_steps[:q], self._replay_steps[q:]
+        costs, self._replay_costs = self._replay_costs[:q], self._replay_costs[q:]
         self.pending = torch.cat([self.pending, X])
         self._pending_steps += steps
-        self._pending_costs += [None] * X.shape[0]
+        self._pending_costs += costs
         return X
 
     def price(self, X: Tensor, costs: list[float]) -> None:
@@ -118,21 +122,25 @@ class AskedPoints:
         """Rows of ``X`` still pending will not be told now (an interrupted batch, points
         in flight): they are asked again first, before anything already to replay (they
         were asked before it)."""
-        rows, steps = [], []
+        rows, steps, costs = [], [], []
         for x in X:
             i = self._index(x)
             if i is not None:
                 rows.append(x)
                 steps.append(self._pending_steps[i])
+                costs.append(self._pending_costs[i])
                 self.remove(x)
         if rows:
             self.replay = torch.cat([torch.stack(rows), self.replay])
             self._replay_steps = steps + self._replay_steps
+            self._replay_costs = costs + self._replay_costs
 
     def restore(self, unanswered: list, last_step: int) -> None:
-        """From a journal: ``(step, x)`` of every point asked and not told, and the
-        largest step journaled (an ask journaled without its step gets a new one)."""
+        """From a journal: ``(step, x, cost)`` of every point asked and not told (cost:
+        its price when asked, or None), and the largest step journaled (an ask journaled
+        without its step gets a new one)."""
         self.next_step = last_step + 1
-        for step, x in unanswered:
+        for step, x, cost in unanswered:
             self.replay = torch.cat([self.replay, torch.tensor([x], dtype=DTYPE)])
             self._replay_steps.append(self.new_step() if step is None else step)
+            self._replay_costs.append(cost)

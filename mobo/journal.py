@@ -278,11 +278,11 @@ def read_journal(
 
 def replay(
     records: list[dict[str, Any]], same: Callable[[list, list], bool] = operator.eq
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict | None, list[tuple[Any, list]]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict | None, list[tuple[Any, list, Any]]]:
     """What a journal's records leave a resumed study: its evaluation records in order, the
     latest budget record (``n_evals`` and ``batch_size``; None if never set), the
     algorithm state after the latest ask (None if none), and every point asked and not told
-    after its ask, as ``(step, x)`` in the order asked (a batch, or points in flight, a
+    after its ask, as ``(step, x, cost)`` in the order asked (a batch, or points in flight, a
     crash interrupted: the resumed study evaluates them first, as the uninterrupted one
     did). Journals from before asks were journaled give the state of the latest ask that
     got any of its points told: a crash between an ask's state and its evaluations leaves a
@@ -292,16 +292,17 @@ def replay(
     told_steps = {r.get("step", 0) for r in evaluations}
     states = [r["state"] for r in records if r.get("type") == "state" and r["step"] in told_steps]
     # Every point asked and not told after its ask, in the order asked, with its ask's step.
-    unanswered: list[tuple[int | None, list[float]]] = []
+    unanswered: list[tuple[int | None, list[float], float | None]] = []
     last_ask: dict[str, Any] = {}
     for r in records:
         if r.get("type") == "ask":
-            unanswered += [(r.get("step"), x) for x in r["x"]]
+            costs = r.get("cost") or [None] * len(r["x"])  # priced when asked (fidelities)
+            unanswered += [(r.get("step"), x, c) for x, c in zip(r["x"], costs, strict=True)]
             last_ask = r
         elif r.get("type") == "eval":
-            match = next((j for j, (_, x) in enumerate(unanswered) if x == r["x"]), None)
+            match = next((j for j, (_, x, _) in enumerate(unanswered) if x == r["x"]), None)
             if match is None:  # told rounded (float32, a CSV): the asked point nearby
-                match = next((j for j, (_, x) in enumerate(unanswered) if same(x, r["x"])), None)
+                match = next((j for j, (_, x, _) in enumerate(unanswered) if same(x, r["x"])), None)
             if match is not None:
                 del unanswered[match]
     state = last_ask["state"] if "state" in last_ask else (states[-1] if states else None)
@@ -360,6 +361,13 @@ def check_evaluations(path: Any, records: list[dict[str, Any]], problem: Any) ->
         for x in points if isinstance(points, list) else []:
             if not isinstance(x, list) or len(x) != problem.dim:
                 raise JournalError(f"{where} x must be lists of {problem.dim} numbers, got {x!r}")
+        cost = record.get("cost") if points is not None else None
+        if cost is not None and (
+            not isinstance(cost, list)
+            or len(cost) != len(points)
+            or not all(c is None or (_is_number(c) and math.isfinite(c)) for c in cost)
+        ):
+            raise JournalError(f"{where} cost must be one price per point, got {cost!r}")
         if record.get("type") != "eval":
             continue
         for key, size in sizes.items():

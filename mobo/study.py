@@ -272,13 +272,17 @@ class Study:
         self._price(X)
         if self._journal is not None:
             record = {"type": "ask", "step": step, "x": X.tolist(), "state": self._last_ask_state}
+            if self.problem.has_fidelities:  # a resumed ask is charged this, not repriced
+                record["cost"] = [self._asked.cost_of(x) for x in X]
             self._journal.append(record)
         return X
 
     def _price(self, X: Tensor) -> None:
         """Under fidelities, record what evaluating the asked ``X`` costs now
-        (:meth:`mobo.Problem.current_cost`): the evaluation's journaled cost."""
-        if self.problem.has_fidelities:
+        (:meth:`mobo.Problem.current_cost`): the evaluation's journaled cost. A point asked
+        again after an interrupt keeps the price of its first ask."""
+        X = X[[self._asked.cost_of(x) is None for x in X]]
+        if self.problem.has_fidelities and X.shape[0]:
             self._asked.price(X, self.problem.current_cost(X).tolist())
 
     def tell(

@@ -341,6 +341,29 @@ def test_the_recorded_cost_is_the_price_when_asked():
     assert study.cost_spent == pytest.approx(1.7)
 
 
+@pytest.mark.parametrize("how", ["a crash", "an interrupt"])
+def test_a_point_asked_again_after_a_crash_costs_its_first_price(tmp_path, how):
+    """A design trained before a crash, its tell never journaled, was priced again on
+    resume at 0 (it is cached by then): a resumed design search spent 17 where the
+    uninterrupted one spent 15, then bought designs past --max-cost."""
+    path = tmp_path / "priced.jsonl"
+    empty = torch.empty(0, 3, dtype=torch.float64)
+    problem = _Continued(empty, promotion=0.0)
+    study = mobo.Study(problem, "sobol", seed=0, journal=path)
+    (asked,) = study.ask(1)
+    asked_cost = float(problem.current_cost(asked[None])[0])
+    problem.evaluated = asked[None, :2]  # trained (and cached): now it costs nothing
+    if how == "an interrupt":
+        study._asked.forget(asked[None])  # what optimize does when interrupted
+    else:
+        study.close()
+        study = mobo.Study.load(path, problem)
+    (again,) = study.ask(1)
+    torch.testing.assert_close(again, asked, rtol=0, atol=0)
+    study.tell(again[None], _two_levels(again[None]))
+    assert study.evaluations[-1].cost == pytest.approx(asked_cost) and asked_cost > 0
+
+
 def test_a_cost_budget_ends_at_the_target_and_resumes_to_it(tmp_path):
     budget, n_initial = 6.0, FAST_MF["n_initial"]
 
