@@ -244,8 +244,10 @@ def savings_on_test(
         design, t = points[i]
         if design not in test_evaluators:
             test_evaluators[design] = problem.test_evaluator(design)
-        test = test_evaluators[design].evaluate(t[None])
-        savings.append(Saving(loss, t, float(test.accuracy[0]), float(test.energy_ratio[0])))
+        deployed = problem.deployed(design, t[None], evaluators[design])  # as its artifact
+        test = test_evaluators[design].evaluate(deployed)
+        saving = Saving(loss, deployed[0], float(test.accuracy[0]), float(test.energy_ratio[0]))
+        savings.append(saving)
         names.append(f"{loss:.0%}: {design.key}")
     on = "validation" if choose_on is None else f"{len(choose_on)} held-out validation images"
     table = savings_table(savings, evaluate(problem.base, problem.data.test), bound, on)

@@ -488,14 +488,22 @@ class DesignProblem(Problem):
         for design, points in by_design.items():
             net = self.network(design)
             T = torch.cat([torch.stack(points), torch.ones(1, design.num_levels - 1).double()])
-            evaluator = self.evaluator_on(design, selection)  # off its confidences, for the runtime
-            front = evaluator.evaluate(evaluator.between_confidences(T)).pareto()
+            evaluator = self.evaluator_on(design, selection)
+            front = evaluator.evaluate(self.deployed(design, T, evaluator)).pareto()
             costs = measure_costs(net, self.platform, latency=False)
             kept = {**common, "design": asdict(design), "seed": self.seed}
             kept["trained_with"] = self._builder.trained_with[design.key]  # leanet.machine
             path = Path(folder) / f"{design.key}.artifact.pt"
             paths.append(save_artifact(path, net, front, costs, meta=kept))
         return paths
+
+    def deployed(self, design: Design, T: Tensor, chosen_on=None) -> Tensor:
+        """``design``'s thresholds ``T`` as its artifact deploys them: off the observed
+        confidences (for the runtime, see ``between_confidences``) of the search's
+        validation images and of ``chosen_on`` (the held-out images' evaluator), so every
+        decision on both stays what the search and the closing table measured."""
+        search = self.evaluator(design)
+        return search.between_confidences(T, *[e for e in [chosen_on] if e not in (None, search)])
 
     def weights_mb(self, design: Design) -> float:
         """Megabytes of the design's parameters (float32), e.g. for a size constraint."""

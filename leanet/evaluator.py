@@ -315,16 +315,18 @@ class ThresholdEvaluator:
         starts = range(0, T.shape[0], CHUNK) if T.shape[0] else [0]
         return ThresholdMetrics.concat([self._evaluate_chunk(T[i : i + CHUNK]) for i in starts])
 
-    def between_confidences(self, thresholds: Tensor) -> Tensor:
+    def between_confidences(self, thresholds: Tensor, *others: ThresholdEvaluator) -> Tensor:
         """``thresholds`` (``B x (L-1)``) with each one inside (0, 1) moved to the middle of
         the gap between its level's observed confidences around it: the same exits on these
-        inputs. A threshold exactly at an observed confidence (a dense front's breakpoints,
-        the quantile space) decides that input on its last bit, which the compiled runtime
+        inputs (and on those of ``others``, e.g. held-out images the choice was made on).
+        A threshold exactly at an observed confidence (a dense front's breakpoints, the
+        quantile space) decides that input on its last bit, which the compiled runtime
         (batch norm folded into the convolutions) rounds differently: 45 of a dense front's
         71 points exited differently there. Kept where no float32 lies inside the gap."""
         T = self._thresholds(thresholds).clone()
         for i in range(self.num_levels - 1):
-            values = self.confidence[i].double().unique()  # sorted
+            seen = [self.confidence[i], *(other.confidence[i] for other in others)]
+            values = torch.cat([c.double() for c in seen]).unique()  # sorted
             t = T[:, i].contiguous()
             above = torch.searchsorted(values, t)  # the first observed value >= t
             upper = torch.where(above < len(values), values[above.clamp(max=len(values) - 1)], 1.0)

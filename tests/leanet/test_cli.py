@@ -368,6 +368,7 @@ def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs
         ],
         evaluator_on=lambda d, split: evaluator(val[d.key]),  # None: validation
         test_evaluator=lambda d: evaluator(test[d.key]),
+        deployed=lambda d, T, chosen_on: T,  # (artifacts' thresholds: tested with a design)
         base=None,
         data=SimpleNamespace(test=None),
     )
@@ -438,6 +439,7 @@ def test_design_test_savings_with_a_bound_need_a_margin_the_plain_rule_does_not(
         decode=lambda X: [(Design(key=d), torch.tensor([t], dtype=torch.float64)) for d, t in val],
         evaluator_on=lambda d, split: on_val(d.key),  # None: validation
         test_evaluator=lambda d: on_test(d.key),
+        deployed=lambda d, T, chosen_on: T,
         base=None,
         data=SimpleNamespace(test=None, val=None),
     )

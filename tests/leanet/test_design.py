@@ -423,6 +423,43 @@ def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits
     assert meta["trained_with"] == trained_with()  # where the design was trained: here
 
 
+def test_artifacts_deploy_thresholds_that_decide_as_the_searched_ones_on_every_image_seen(
+    pretrained, digits, tmp_path
+):
+    """Artifact thresholds were moved into the gaps of the held-out images' confidences
+    only, so they decided otherwise on the search's own images and on test (a searched
+    point at validation energy 0.929 deployed at 0.970), and the closing table measured the
+    unmoved ones (test energy 0.715 there, 0.711 in leanet report)."""
+    from leanet.cli_design import savings_on_test
+    from leanet.data import hold_out
+    from leanet.evaluator import exit_levels
+    from leanet.policy import load_artifact
+
+    data, held = hold_out(digits, 60)
+    problem = _problem(pretrained, data)
+    x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.5, 0.5, 0.5]], dtype=torch.float64)
+    design, searched = problem.decode(x)[0]
+    search, chosen = problem.evaluator(design), problem.evaluator_on(design, held)
+    grid = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)
+    T = torch.stack([grid, grid.flip(0)], dim=-1)  # thresholds anywhere, as a front's are
+    deployed = problem.deployed(design, T, chosen)
+    for evaluator in (search, chosen):
+        assert torch.equal(
+            exit_levels(evaluator.confidence, deployed), exit_levels(evaluator.confidence, T)
+        )
+    (path,) = problem.save_artifacts(x, tmp_path, selection=held)
+    stored = load_artifact(path).front.thresholds
+    expected = problem.deployed(design, torch.cat([searched[None], torch.ones(1, 2)]), chosen)
+    assert all((expected == row).all(dim=-1).any() for row in stored)  # what it priced
+    table = savings_on_test(problem, x, losses=(0.5,), choose_on=held)
+    on_test = problem.test_evaluator(design).evaluate(expected[:1])  # the deployed point
+    row = table.splitlines()[2].split()
+    assert row[1:3] == [
+        f"{float(on_test.accuracy[0]):.4f}",
+        f"{float(on_test.energy_ratio[0]):.3f}",
+    ]
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
