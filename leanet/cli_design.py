@@ -5,6 +5,7 @@ Registered in :data:`leanet.cli.COMMANDS`; a file of its own to keep ``cli.py`` 
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from leanet.cli_io import CLIError, add_bound_arg, add_data_args, data_of
@@ -200,10 +201,19 @@ def run_design(args: argparse.Namespace) -> int:
     print(problem.front_table(result.pareto_X, result.pareto_Y))
     if len(result.pareto_X):
         print(savings_on_test(problem, result.pareto_X, bound=args.bound, choose_on=held))
+    # One folder per study: searches sharing --out overwrote each other's artifacts, and a
+    # design that left the front kept its artifact beside the new front's.
+    folder = out / f"{journal.stem}.artifacts"
+    for stale in [*folder.glob("*.artifact.pt"), *folder.glob("*.artifact.pt.runtime")]:
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
     # with the data split, the held-out images' draw and the pretrained network's figures
-    paths = problem.save_artifacts(result.pareto_X, out, meta=kept, selection=held)
+    paths = problem.save_artifacts(result.pareto_X, folder, meta=kept, selection=held)
     print(
-        f"saved {len(paths)} artifact(s) in {out} (one per design of the front; journal {journal})"
+        f"saved {len(paths)} artifact(s) in {folder} (one per design of the front; journal "
+        f"{journal})"
     )
     return 0
 

@@ -211,7 +211,7 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     table = printed.split("Energy saved on test vs the full network (test accuracy ")[1]
     assert [line.split()[0] for line in table.splitlines()[2:5]] == ["0%", "1%", "2%"]
     assert (out / "sobol-seed0.jsonl").exists()
-    artifacts = sorted(out.glob("*.artifact.pt"))
+    artifacts = sorted((out / "sobol-seed0.artifacts").glob("*.artifact.pt"))
     assert artifacts and len(list((out / "cache").glob("*-s0.pt"))) >= len(artifacts)
     for path in artifacts:
         artifact = load_artifact(path)
@@ -225,6 +225,12 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
         assert artifact.front.thresholds.shape[1] == design["num_levels"] - 1
     assert main(["report", str(artifacts[0])]) == 0
     assert "Energy saved on test" in capsys.readouterr().out
+    # Each study has its artifact folder, holding its front's designs only: searches in one
+    # --out overwrote each other's, and a design that left the front kept its artifact.
+    stale = out / "sobol-seed0.artifacts" / "L9-f0.1-h0-margin-ft0.artifact.pt"
+    stale.write_bytes(b"a design no longer on the front")
+    assert main([*argv, "--head-epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    assert sorted((out / "sobol-seed0.artifacts").glob("*.artifact.pt")) == artifacts
     # Told 2 dense-front points per built design, counted in the initial design: its own
     # journal.
     dense = [*argv[:5], "2", *argv[6:], "--dense-points", "2", "--no-dense-extra"]
@@ -232,6 +238,8 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     assert main([*dense, "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert (out / "sobol-dense2-seed0.jsonl").exists()
+    assert list((out / "sobol-dense2-seed0.artifacts").glob("*.artifact.pt"))
+    assert sorted((out / "sobol-seed0.artifacts").glob("*.artifact.pt")) == artifacts  # kept
     assert "sobol on LEANetDesign(convnet, L=2-3): 2 evaluations" in printed  # a budget of 2
     # The same told as extras after a one-design Sobol start (qlognehvi): the initial design
     # counts designs, the budget every point; its own journal, the option journaled.
