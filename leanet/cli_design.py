@@ -20,6 +20,8 @@ DEFAULT_FINE_TUNE_EPOCHS = 10
 DEFAULT_DENSE_POINTS = 5
 DEFAULT_INITIAL_DESIGNS = 4
 DEFAULT_EVALS = 60
+DEFAULT_HEAD_EPOCHS = 5
+DEFAULT_LEVELS = [2, 6]
 
 
 def add_design(p: argparse.ArgumentParser) -> None:
@@ -47,7 +49,7 @@ def add_design(p: argparse.ArgumentParser) -> None:
         help="with fidelities: stop once the designs trained cost this many epochs (each "
         "BUILD_EPOCHS plus its fine-tune epochs; see leanet.design)",
     )
-    p.add_argument("--levels", type=COUNT, nargs=2, default=[2, 6], metavar=("MIN", "MAX"))
+    p.add_argument("--levels", type=COUNT, nargs=2, default=DEFAULT_LEVELS, metavar=("MIN", "MAX"))
     p.add_argument(
         "--fine-tune-epochs",
         type=number(int, 0),
@@ -77,7 +79,7 @@ def add_design(p: argparse.ArgumentParser) -> None:
         default=None,
         help="constraint: the design's parameters at most this many megabytes (float32)",
     )
-    p.add_argument("--head-epochs", type=EPOCHS, default=5)
+    p.add_argument("--head-epochs", type=EPOCHS, default=DEFAULT_HEAD_EPOCHS)
     p.add_argument(
         "--dense-points",
         type=number(int, 0),
@@ -156,6 +158,13 @@ def run_design(args: argparse.Namespace) -> int:
         n_initial = DEFAULT_INITIAL_DESIGNS
     # The constraints read `problem`, bound below before any evaluation calls them.
     constraints, study = {}, ""  # other constraints or settings: other studies, other journals
+    # (settings at their defaults leave the name as it was, so old journals still resume)
+    if epochs != [DEFAULT_FINE_TUNE_EPOCHS]:
+        study += "-ft" + "-".join(map(str, epochs))
+    if args.head_epochs != DEFAULT_HEAD_EPOCHS:
+        study += f"-he{args.head_epochs}"
+    if list(args.levels) != DEFAULT_LEVELS:
+        study += f"-L{args.levels[0]}-{args.levels[1]}"
     if (drop := args.max_accuracy_drop) is not None:
         constraints["accuracy floor"] = lambda d, m: problem.full_accuracy - drop - m.accuracy
         study += f"-drop{drop:g}"

@@ -210,8 +210,8 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     # The paper's table on test over the front's designs, as `leanet report` prints one's.
     table = printed.split("Energy saved on test vs the full network (test accuracy ")[1]
     assert [line.split()[0] for line in table.splitlines()[2:5]] == ["0%", "1%", "2%"]
-    assert (out / "sobol-seed0.jsonl").exists()
-    artifacts = sorted((out / "sobol-seed0.artifacts").glob("*.artifact.pt"))
+    assert (out / "sobol-ft0-he1-L2-3-seed0.jsonl").exists()
+    artifacts = sorted((out / "sobol-ft0-he1-L2-3-seed0.artifacts").glob("*.artifact.pt"))
     assert artifacts and len(list((out / "cache").glob("*-s0.pt"))) >= len(artifacts)
     for path in artifacts:
         artifact = load_artifact(path)
@@ -227,19 +227,25 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     assert "Energy saved on test" in capsys.readouterr().out
     # Each study has its artifact folder, holding its front's designs only: searches in one
     # --out overwrote each other's, and a design that left the front kept its artifact.
-    stale = out / "sobol-seed0.artifacts" / "L9-f0.1-h0-margin-ft0.artifact.pt"
+    stale = out / "sobol-ft0-he1-L2-3-seed0.artifacts" / "L9-f0.1-h0-margin-ft0.artifact.pt"
     stale.write_bytes(b"a design no longer on the front")
     assert main([*argv, "--head-epochs", "1", "--out", str(out), "--no-progress"]) == 0
-    assert sorted((out / "sobol-seed0.artifacts").glob("*.artifact.pt")) == artifacts
+    assert sorted((out / "sobol-ft0-he1-L2-3-seed0.artifacts").glob("*.artifact.pt")) == artifacts
+    # Other training settings for the same checkpoint: their own journal (they stopped
+    # with a journal mismatch naming only a fingerprint).
+    assert main([*argv, "--head-epochs", "2", "--out", str(out), "--no-progress"]) == 0
+    assert (out / "sobol-ft0-he2-L2-3-seed0.jsonl").exists()
     # Told 2 dense-front points per built design, counted in the initial design: its own
     # journal.
     dense = [*argv[:5], "2", *argv[6:], "--dense-points", "2", "--no-dense-extra"]
     dense += ["--head-epochs", "1"]
     assert main([*dense, "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert (out / "sobol-dense2-seed0.jsonl").exists()
-    assert list((out / "sobol-dense2-seed0.artifacts").glob("*.artifact.pt"))
-    assert sorted((out / "sobol-seed0.artifacts").glob("*.artifact.pt")) == artifacts  # kept
+    assert (out / "sobol-ft0-he1-L2-3-dense2-seed0.jsonl").exists()
+    assert list((out / "sobol-ft0-he1-L2-3-dense2-seed0.artifacts").glob("*.artifact.pt"))
+    assert (
+        sorted((out / "sobol-ft0-he1-L2-3-seed0.artifacts").glob("*.artifact.pt")) == artifacts
+    )  # kept
     assert "sobol on LEANetDesign(convnet, L=2-3): 2 evaluations" in printed  # a budget of 2
     # The same told as extras after a one-design Sobol start (qlognehvi): the initial design
     # counts designs, the budget every point; its own journal, the option journaled.
@@ -247,7 +253,8 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     extra += ["--dense-points", "2", "--dense-extra", "--n-initial", "1", "--head-epochs", "1"]
     assert main([*extra, "--out", str(out), "--no-progress"]) == 0
     records = [
-        json.loads(line) for line in (out / "qlognehvi-dense2-extra-init1-seed0.jsonl").open()
+        json.loads(line)
+        for line in (out / "qlognehvi-ft0-he1-L2-3-dense2-extra-init1-seed0.jsonl").open()
     ]
     assert records[0]["algorithm_options"] == {"n_initial": 1}
     evals = [r for r in records if r.get("type") == "eval"]
@@ -260,7 +267,9 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     # A budget of 6 epochs of training (a design costs 1 + its epochs, 1 less continued).
     cont = ["design", str(ckpt), "--algorithm", "mfosemo", "--max-cost", "6", *argv[6:]]
     assert main([*cont, *epochs, "--out", str(out), "--no-progress"]) == 0
-    records = [json.loads(line) for line in (out / "mfosemo-cont-seed0.jsonl").open()]
+    records = [
+        json.loads(line) for line in (out / "mfosemo-ft1-2-he1-L2-3-cont-seed0.jsonl").open()
+    ]
     spent = [r["cost"] for r in records if r.get("type") == "eval"]
     assert sum(spent[:-1]) < 6 <= sum(spent) and set(spent) <= {0.0, 1.0, 2.0, 3.0}
     names = [p.name for p in (out / "cache").glob("*")]
@@ -274,11 +283,11 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     tight = ["--max-accuracy-drop", "0.5", "--max-mb", "1e-6", "--head-epochs", "1"]
     assert main([*argv, *tight, "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert (out / "sobol-drop0.5-mb1e-06-seed0.jsonl").exists()
+    assert (out / "sobol-ft0-he1-L2-3-drop0.5-mb1e-06-seed0.jsonl").exists()
     assert "4 infeasible" in printed and "saved 0 artifact(s)" in printed  # nothing fits
     fidelity = ["design", str(ckpt), "--n-evals", "2", *argv[6:], *epochs, "--max-mb", "100"]
     assert main([*fidelity, "--out", str(out), "--no-progress"]) == 0
-    assert (out / "momf-mb100-cont-seed0.jsonl").exists()
+    assert (out / "momf-ft1-2-he1-L2-3-mb100-cont-seed0.jsonl").exists()
     assert main([*fidelity, "--algorithm", "mfosemo", "--out", str(out), "--no-progress"]) == 1
     assert "'mfosemo' cannot handle black-box constraints" in capsys.readouterr().err
 
@@ -302,9 +311,11 @@ def test_design_holdout_chooses_and_measures_on_images_the_search_never_read(tmp
     printed = capsys.readouterr().out
     assert f"chosen on {n} held-out validation images" in printed
     assert "chosen on validation" not in printed  # every choice names the images it read
-    assert (out / f"sobol-hold{n}-seed0.jsonl").exists()  # another split: its own journal
+    assert (
+        out / f"sobol-ft0-he1-L2-3-hold{n}-seed0.jsonl"
+    ).exists()  # another split: its own journal
     _, held = hold_out(data, n, seed=0)
-    artifacts = sorted(out.glob("*.artifact.pt"))
+    artifacts = sorted((out / f"sobol-ft0-he1-L2-3-hold{n}-seed0.artifacts").glob("*.artifact.pt"))
     assert artifacts
     for path in artifacts:
         artifact = load_artifact(path)
@@ -332,7 +343,7 @@ def test_design_defaults_are_the_measured_setting(tmp_path, capsys):
     one_design = ["--levels", "2", "2", "--head-epochs", "1", "--out", str(out), "--no-progress"]
     assert main(["design", str(ckpt), "--n-evals", "6", *one_design]) == 0
     assert "qlognehvi on LEANetDesign(convnet, L=2-2): 6 evaluations" in capsys.readouterr().out
-    journal = out / "qlognehvi-dense5-extra-init4-seed0.jsonl"
+    journal = out / "qlognehvi-he1-L2-2-dense5-extra-init4-seed0.jsonl"  # the other settings
     records = [json.loads(line) for line in journal.open()]
     assert records[0]["algorithm_options"] == {"n_initial": 4}
     evals = [r for r in records if r.get("type") == "eval"]
@@ -342,7 +353,7 @@ def test_design_defaults_are_the_measured_setting(tmp_path, capsys):
     assert built and all(name.startswith("L2-") and "-ft10-" in name for name in built)
     counted = ["design", str(ckpt), "--n-evals", "6", "--no-dense-extra", *one_design]
     assert main(counted) == 0
-    assert (out / "qlognehvi-dense5-seed0.jsonl").exists()
+    assert (out / "qlognehvi-he1-L2-2-dense5-seed0.jsonl").exists()
 
 
 def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs(monkeypatch):
