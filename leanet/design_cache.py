@@ -137,12 +137,17 @@ class DesignBuilder:
         self._networks: dict[str, LEANet] = {}
         self._states: dict[str, TrainState | None] = {}
         self._full_seconds: dict[str, float] = {}  # each design's cost from the start
+        # Cached designs read to price them (has): network() takes them from here.
+        self._peeked: dict[str, tuple[LEANet, dict] | None] = {}
 
     def network(self, design: Design) -> LEANet:
         key = design.key
         if key in self._networks:
             return self._networks[key]
-        cached = None if self.store is None else self.store.load(key)
+        if key in self._peeked:
+            cached = self._peeked.pop(key)
+        else:
+            cached = None if self.store is None else self.store.load(key)
         if cached is not None:
             net, meta = cached
             seconds = float(meta.get("train_cpu_seconds", float("nan")))
@@ -177,9 +182,18 @@ class DesignBuilder:
         return net
 
     def has(self, design: Design) -> bool:
-        """Is ``design`` trained (in memory or in the cache folder)?"""
+        """Is ``design`` trained (in memory, or in the cache folder as :meth:`network` would
+        reuse it: of this source and readable, read once)? A file that merely existed, of
+        another search's settings or damaged, priced a design at 0, which was then trained
+        again."""
         key = design.key
-        return key in self._networks or (self.store is not None and self.store.path(key).exists())
+        if key in self._networks:
+            return True
+        if self.store is None or not self.store.path(key).exists():
+            return False
+        if key not in self._peeked:
+            self._peeked[key] = self.store.load(key)  # warns if it will be rebuilt
+        return self._peeked[key] is not None
 
     def trained_prefix(self, design: Design) -> Design | None:
         """The longest prefix of ``design`` that :meth:`network` would continue, if any
@@ -189,10 +203,10 @@ class DesignBuilder:
             key = shorter.key
             if not self.has(shorter):
                 continue
-            if key in self._states:
-                known = self._states[key] is not None
-            else:
-                known = self.store is not None and self.store.path(key, "state").exists()
+            if key not in self._states and self.store is not None:
+                # read now, as _prefix would: a damaged or foreign state does not count
+                self._states[key] = self.store.load_state(key)
+            known = self._states.get(key) is not None
             if shorter.fine_tune_epochs == 0 or known:
                 return shorter
         return None
