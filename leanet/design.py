@@ -510,8 +510,8 @@ class DesignProblem(Problem):
         return sum(p.numel() for p in self.network(design).parameters()) * 4 / 2**20
 
     def fingerprint(self) -> str:
-        """What the objectives are computed from: the base network, training data and
-        design settings, the search space, the cost and the reference point. A journal of
+        """What the objectives are computed from: the base network, training and validation
+        data, design settings, the search space, the cost and the reference point. A journal of
         another design problem is refused (:meth:`mobo.Problem.fingerprint`)."""
         settings = (
             self.levels,
@@ -528,7 +528,9 @@ class DesignProblem(Problem):
         )
         if self.continue_fidelities:  # other cheap designs; earlier journals' digests kept
             settings += ("continue_fidelities",)
-        return source_digest({}, (), (self._source, repr(settings)))
+        # The validation images too: a journal of another split resumed and mixed both.
+        val = source_digest({}, self.data.val.tensors(), ())
+        return source_digest({}, (), (self._source, val, repr(settings)))
 
 
 _COST_NAMES = {"energy": "energy ratio", "latency": "latency ratio"}

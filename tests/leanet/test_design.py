@@ -409,6 +409,11 @@ def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
             journal=journal,
             show_progress=False,
         )
+    # Another validation split (two held-out draws): the journal resumed and mixed them.
+    from leanet.data import hold_out
+
+    first, other = (_problem(pretrained, hold_out(digits, 30, seed=s)[0]) for s in (0, 1))
+    assert first.fingerprint() != other.fingerprint()
 
 
 def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits, tmp_path):
