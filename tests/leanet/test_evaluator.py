@@ -130,6 +130,22 @@ def test_reference_front_is_not_dominated_by_any_sampled_vector(evaluator):
     assert torch.all(front.energy_ratio[1:] >= front.energy_ratio[:-1])
 
 
+def test_reference_front_holds_the_corners_random_samples_miss():
+    """Every input right at the last level only (as a pretrained top level can be): only
+    all thresholds at 1.0 reach accuracy 1. With 12 levels no sample hit that corner, and
+    a design's told front topped out below the all-ones point."""
+    g = torch.Generator().manual_seed(0)
+    L, n = 12, 40
+    correct = torch.zeros(L, n, dtype=torch.bool)
+    correct[-1] = True
+    evaluator = ThresholdEvaluator(
+        torch.rand(L, n, generator=g), correct, torch.arange(1, L + 1.0), float(L)
+    )
+    front, _ = reference_front(evaluator, n_samples=2000, polish_points=16, polish_rounds=1)
+    top = front.accuracy.argmax()
+    assert front.accuracy[top] == 1.0 and (front.thresholds[top] == 1.0).all()
+
+
 def test_bad_tables_and_thresholds_are_named(evaluator):
     confidence, correct, exit_cost = _tables()
     with pytest.raises(ValueError, match="correct must have the shape of confidence"):
