@@ -44,8 +44,15 @@ def plot_pareto_front(
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     Y = problem.natural(result.Y[result.counted])
-    front = problem.natural(result.pareto_Y)
-    front = front[torch.argsort(front[:, i])]
+    pareto = result.pareto_Y[torch.argsort(problem.natural(result.pareto_Y)[:, i])]
+    front = problem.natural(pareto)
+    # The attained staircase: between two neighbours, the corner worse in both objectives
+    # (each objective's minimum, mobo maximizing). A fixed drawstyle put the corner on the
+    # unattained side when one objective is minimized (accuracy against energy).
+    path = list(pareto[:1])
+    for a, b in zip(pareto[:-1], pareto[1:], strict=True):
+        path += [torch.minimum(a, b), b]
+    path = problem.natural(torch.stack(path)) if path else front
     feasible = "feasible" if problem.num_constraints else "evaluated"
     ax.scatter(Y[:, i], Y[:, j], s=12, alpha=0.35, color="0.5", label=feasible)
     infeasible = ~result.failed & ~result.feasible
@@ -58,14 +65,8 @@ def plot_pareto_front(
     if lower.any():
         low = problem.natural(result.Y[lower])
         ax.scatter(low[:, i], low[:, j], s=12, marker="^", alpha=0.35, label="lower fidelity")
-    ax.plot(
-        front[:, i],
-        front[:, j],
-        "o-",
-        ms=5,
-        drawstyle="steps-post",
-        label=label or f"{result.algorithm} front",
-    )
+    (line,) = ax.plot(path[:, i], path[:, j], "-", label=label or f"{result.algorithm} front")
+    ax.plot(front[:, i], front[:, j], "o", ms=5, color=line.get_color())
     if reference_front is not None:
         ref = problem.natural(torch.as_tensor(reference_front, dtype=torch.float64))
         ref = ref[torch.argsort(ref[:, i])]

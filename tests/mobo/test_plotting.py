@@ -14,9 +14,15 @@ from mobo.plotting import plot_hypervolume_trace, plot_pareto_front  # noqa: E40
 def test_pareto_front_plot_draws_the_front_in_natural_units(tmp_path, branin_currin):
     result = mobo.optimize(branin_currin, "random", n_evals=30, seed=0, show_progress=False)
     ax = plot_pareto_front(result)
-    front_line = ax.lines[0]
+    staircase, points = ax.lines[0], ax.lines[1]
     natural_front = branin_currin.natural(result.pareto_Y)
-    assert sorted(front_line.get_xdata().tolist()) == sorted(natural_front[:, 0].tolist())
+    assert sorted(points.get_xdata().tolist()) == sorted(natural_front[:, 0].tolist())
+    # Every corner of the staircase is attained: dominated by (no better than) a front
+    # point. A fixed steps-post drew corners no point reaches when one objective is a cost.
+    corners = branin_currin.natural(torch.tensor(staircase.get_xydata())).double()  # to max
+    Y = result.pareto_Y
+    attained = (Y[None, :, :] >= corners[:, None, :] - 1e-9).all(-1).any(-1)
+    assert attained.all() and len(corners) == 2 * len(Y) - 1
     assert torch.all(torch.as_tensor(ax.collections[0].get_offsets()) >= 0)  # costs, not -cost
     ax.figure.savefig(tmp_path / "front.png")
     assert (tmp_path / "front.png").stat().st_size > 1000
