@@ -30,7 +30,8 @@ def add_design(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="pretrained base checkpoint (from `leanet train`)")
     p.add_argument(
         "--algorithm",
-        choices=mobo.available_algorithms(),
+        # The epochs fidelity is discrete: iMOCA, which needs a continuous one, always failed.
+        choices=[a for a in mobo.available_algorithms() if a != "imoca"],
         default=None,
         help="default qlognehvi; mfosemo when the epochs are a fidelity; momf with a "
         "fidelity and constraints",

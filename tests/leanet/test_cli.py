@@ -537,3 +537,20 @@ def test_train_uses_the_architectures_recipe_unless_told(tmp_path, monkeypatch):
         {"epochs": 3, "lr": 0.01, "weight_decay": 5e-2},
         {"epochs": 4, "lr": 2e-3, "weight_decay": 0.0},
     ]
+
+
+def test_each_verb_offers_only_the_algorithms_that_can_run_its_problem(capsys):
+    """`optimize` offered mfosemo/imoca/momf (they need fidelities) and `design` imoca (its
+    epochs fidelity is discrete): each always failed after the setup."""
+    from leanet.cli import build_parser
+
+    parser = build_parser()
+    for argv, refused in (
+        (["optimize", "net.pt"], ("mfosemo", "imoca", "momf")),
+        (["design", "base.pt"], ("imoca",)),
+    ):
+        for algorithm in refused:
+            with pytest.raises(SystemExit):
+                parser.parse_args([*argv, "--algorithm", algorithm])
+            assert "invalid choice" in capsys.readouterr().err
+    assert parser.parse_args(["design", "base.pt", "--algorithm", "momf"]).algorithm == "momf"
