@@ -40,7 +40,6 @@ from mobo.evaluate import (
 )
 from mobo.journal import (
     Journal,
-    JournalError,
     JournalRecoveryWarning,
     check_evaluations,
     check_same_problem,
@@ -165,14 +164,9 @@ class Study:
         header, records = read_journal(path)
         spec = header["problem"]
         if problem is None:
-            if "make" not in spec:
-                raise JournalError(
-                    f"journal {str(path)!r} is for problem {spec['name']!r}, which it cannot "
-                    "rebuild: pass problem=..."
-                )
-            from mobo.problems import make
+            from mobo.problems import from_journal
 
-            problem = make(spec["make"]["name"], **spec["make"]["kwargs"])
+            problem = from_journal(path, spec)
         check_same_problem(path, spec, problem.spec())
         check_evaluations(path, records, problem)
         options = {**header.get("algorithm_options", {}), **algorithm_options}

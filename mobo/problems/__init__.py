@@ -100,4 +100,17 @@ def make(name: str, **kwargs: Any) -> BoTorchTestProblem:
     return BoTorchTestProblem(name, **kwargs)
 
 
-__all__ = ["BoTorchTestProblem", "available_problems", "make"]
+def from_journal(path: Any, spec: dict[str, Any]) -> BoTorchTestProblem:
+    """The test problem a journal's header ``spec`` records (``Study.load`` without a
+    problem); a journal of any other problem cannot rebuild it."""
+    if "make" not in spec:
+        from mobo.journal import JournalError
+
+        raise JournalError(
+            f"journal {str(path)!r} is for problem {spec['name']!r}, which it cannot "
+            "rebuild: pass problem=..."
+        )
+    return make(spec["make"]["name"], **spec["make"]["kwargs"])
+
+
+__all__ = ["BoTorchTestProblem", "available_problems", "from_journal", "make"]

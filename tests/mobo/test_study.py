@@ -361,3 +361,14 @@ def test_a_record_keeps_a_zero_cost_and_drops_only_unused_fields():
     assert Evaluation.from_record(record) == evaluation
     extra = Evaluation(index=1, x=[0.1, 0.2], y=[1.0, 2.0], extra=True)
     assert Evaluation.from_record(extra.to_record()).extra
+
+
+def test_load_rebuilds_a_test_problem_and_names_one_it_cannot(tmp_path, toy_problem):
+    path = tmp_path / "bc.jsonl"
+    mobo.optimize(mobo.problems.make("BraninCurrin"), "random", n_evals=2, journal=path,
+                  show_progress=False)  # fmt: skip
+    assert mobo.Study.load(path, read_only=True).problem.name == "BraninCurrin"
+    other = tmp_path / "toy.jsonl"
+    mobo.optimize(toy_problem, "random", n_evals=2, journal=other, show_progress=False)
+    with pytest.raises(JournalError, match="problem 'toy', which it cannot rebuild: pass"):
+        mobo.Study.load(other, read_only=True)
