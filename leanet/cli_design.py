@@ -211,6 +211,10 @@ def run_design(args: argparse.Namespace) -> int:
     print(problem.front_table(result.pareto_X, result.pareto_Y))
     if len(result.pareto_X):
         print(savings_on_test(problem, result.pareto_X, bound=args.bound, choose_on=held))
+    elif not problem.at_target(result.X).any():  # an empty table said nothing
+        print("no design reached the target fidelity within --max-cost: raise it")
+    else:
+        print("no design met the constraints (--max-accuracy-drop, --max-mb)")
     # One folder per study: searches sharing --out overwrote each other's artifacts, and a
     # design that left the front kept its artifact beside the new front's.
     folder = out / f"{journal.stem}.artifacts"

@@ -274,6 +274,10 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     assert sum(spent[:-1]) < 6 <= sum(spent) and set(spent) <= {0.0, 1.0, 2.0, 3.0}
     names = [p.name for p in (out / "cache").glob("*")]
     assert any(name.endswith("-ft1of2-s0-state.pt") for name in names)  # kept to continue
+    # A budget below a target design's price: no front, and it says why.
+    short = [*cont[:5], "1", *cont[6:], *epochs, "--out", str(tmp_path / "short")]
+    assert main([*short, "--no-progress"]) == 0
+    assert "no design reached the target fidelity within --max-cost" in capsys.readouterr().out
     assert main([*argv, "--continue-fidelities", "--no-progress"]) == 1  # one epoch value
     assert "--continue-fidelities needs two or more --fine-tune-epochs" in capsys.readouterr().err
     assert main([*argv, "--max-cost", "6", "--no-progress"]) == 1
@@ -285,6 +289,7 @@ def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_des
     printed = capsys.readouterr().out
     assert (out / "sobol-ft0-he1-L2-3-drop0.5-mb1e-06-seed0.jsonl").exists()
     assert "4 infeasible" in printed and "saved 0 artifact(s)" in printed  # nothing fits
+    assert "no design met the constraints" in printed  # (an empty table said nothing)
     fidelity = ["design", str(ckpt), "--n-evals", "2", *argv[6:], *epochs, "--max-mb", "100"]
     assert main([*fidelity, "--out", str(out), "--no-progress"]) == 0
     assert (out / "momf-ft1-2-he1-L2-3-mb100-cont-seed0.jsonl").exists()
