@@ -47,10 +47,18 @@ def add_design(p: argparse.ArgumentParser) -> None:
         "--max-cost",
         type=number(float, 0, above=True),
         default=None,
-        help="with fidelities: stop once the designs trained cost this many epochs (each "
-        "BUILD_EPOCHS plus its fine-tune epochs; see leanet.design)",
+        help="with fidelities: stop once the designs trained cost this many epochs (a design "
+        "costs 1 for building and its heads, plus its fine-tune epochs; less when it continues "
+        "a cheaper run of itself)",
     )
-    p.add_argument("--levels", type=COUNT, nargs=2, default=DEFAULT_LEVELS, metavar=("MIN", "MAX"))
+    p.add_argument(
+        "--levels",
+        type=COUNT,
+        nargs=2,
+        default=DEFAULT_LEVELS,
+        metavar=("MIN", "MAX"),
+        help="fewest and most levels a design may have (default 2 6)",
+    )
     p.add_argument(
         "--fine-tune-epochs",
         type=number(int, 0),
@@ -80,7 +88,13 @@ def add_design(p: argparse.ArgumentParser) -> None:
         default=None,
         help="constraint: the design's parameters at most this many megabytes (float32)",
     )
-    p.add_argument("--head-epochs", type=EPOCHS, default=DEFAULT_HEAD_EPOCHS)
+    p.add_argument(
+        "--head-epochs",
+        type=EPOCHS,
+        default=DEFAULT_HEAD_EPOCHS,
+        help=f"epochs fitting each design's heads before fine-tuning (default "
+        f"{DEFAULT_HEAD_EPOCHS})",
+    )
     p.add_argument(
         "--dense-points",
         type=number(int, 0),
