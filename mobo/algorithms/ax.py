@@ -29,7 +29,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor
 
-from mobo.algorithms.base import FAILURES, Algorithm, failures_as_observations, register
+from mobo.algorithms.base import Algorithm, check_failures, register
 from mobo.expected_warnings import quiet_torch_extension_log
 from mobo.problem import DTYPE, Problem
 
@@ -71,9 +71,7 @@ class AxAlgorithm(Algorithm):
         super().__init__(problem, n_initial=n_initial)
         if method not in ("fast", "quality"):
             raise ValueError(f"method must be 'fast' or 'quality', got {method!r}")
-        if failures not in FAILURES:
-            raise ValueError(f"failures must be one of {list(FAILURES)}, got {failures!r}")
-        self.method, self.failures = method, failures
+        self.method, self.failures = method, check_failures(failures)
         try:
             import ax  # noqa: F401
         except ImportError as err:
@@ -83,15 +81,6 @@ class AxAlgorithm(Algorithm):
         from mobo.ax_client import check_ranges
 
         check_ranges(problem, self.search_dim)
-
-    def with_failures(
-        self, U: Tensor, Y: Tensor, U_failed: Tensor, in_a_row: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """What the ``failures`` option makes of the failed points (see the class)."""
-        return failures_as_observations(
-            self.failures, self.failures_pending, self.problem.num_objectives,
-            U, Y, U_failed, in_a_row,
-        )  # fmt: skip
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None

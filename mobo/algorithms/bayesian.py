@@ -21,7 +21,7 @@ from botorch.optim.initializers import initialize_q_batch
 from botorch.utils.sampling import draw_sobol_samples
 from torch import Tensor
 
-from mobo.algorithms.base import FAILURES, Algorithm, failures_as_observations
+from mobo.algorithms.base import FAILURES, Algorithm, check_failures
 from mobo.problem import DTYPE, Problem
 from mobo.surrogate import Surrogate
 
@@ -57,12 +57,6 @@ class BayesianAlgorithm(Algorithm):
     #: the problem's ``surrogate_options`` and the ``surrogate`` argument.
     surrogate_defaults: Mapping[str, Any] = MappingProxyType({})
     hide_target_fidelity = True
-    #: Whether ``failures="auto"`` counts the isolated failures as pending points (explored
-    #: neighbourhoods) rather than ignoring them: measured better for qLogNEHVI (15% of
-    #: points failing at random: 55.3 against 48.6 median hypervolume), much worse for
-    #: MESMO, whose entropy over pending points then drowns the candidate's (0.8 against
-    #: 51.9); ``benchmarks/results/failures.md``.
-    failures_pending: bool = False
 
     def __init__(
         self,
@@ -77,9 +71,7 @@ class BayesianAlgorithm(Algorithm):
         failures: str = "auto",
     ) -> None:
         super().__init__(problem, n_initial=n_initial)
-        if failures not in FAILURES:
-            raise ValueError(f"failures must be one of {list(FAILURES)}, got {failures!r}")
-        self.failures = failures
+        self.failures = check_failures(failures)
         for name, value in [
             ("num_restarts", num_restarts),
             ("raw_samples", raw_samples),
@@ -129,17 +121,6 @@ class BayesianAlgorithm(Algorithm):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.surrogate.load_state_dict(state.get("surrogate", {}))
-
-    def with_failures(
-        self, U: Tensor, Y: Tensor, U_failed: Tensor, in_a_row: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The observations the ``failures`` option makes of the failed points, and the
-        failed points to count as pending (see the class docstring and
-        :func:`~mobo.algorithms.base.failures_as_observations`)."""
-        return failures_as_observations(
-            self.failures, self.failures_pending, self.problem.num_objectives,
-            U, Y, U_failed, in_a_row,
-        )  # fmt: skip
 
     def fit_model(self, U: Tensor, Y: Tensor) -> ModelListGP:
         """The surrogate fitted to the observations (unit-cube inputs)."""

@@ -38,7 +38,7 @@ class QLogNEHVI(BayesianAlgorithm):
     name = "qlognehvi"
     min_objectives = 2
     supports_constraints = True
-    failures_pending = True  # see BayesianAlgorithm.failures_pending
+    failures_pending = True  # see Algorithm.failures_pending
 
     def propose(
         self, q: int, U: Tensor, Y: Tensor, *, seed: int, U_pending: Tensor | None
