@@ -87,7 +87,11 @@ class AskedPoints:
         a, b = torch.as_tensor(a, dtype=DTYPE), torch.as_tensor(b, dtype=DTYPE)
         if a.shape != b.shape:
             return False
-        return bool(((a - b).abs() <= MATCH_RTOL * torch.maximum(self.widths, a.abs())).all())
+        return bool(((a - b).abs() <= self._tolerance(a)).all())
+
+    def _tolerance(self, x: Tensor) -> Tensor:
+        """How far, per input, a told point may lie from ``x`` and still be it."""
+        return MATCH_RTOL * torch.maximum(self.widths, x.abs())
 
     def _index(self, x: Tensor) -> int | None:
         """The pending point ``x`` is: equal to it, else the nearest within tolerance."""
@@ -97,7 +101,7 @@ class AskedPoints:
         if match.numel():
             return int(match[0, 0])
         gap = (self.pending - x).abs()
-        close = (gap <= MATCH_RTOL * torch.maximum(self.widths, x.abs())).all(dim=-1)
+        close = (gap <= self._tolerance(x)).all(dim=-1)
         if not close.any():
             return None
         return int(torch.where(close, gap.max(dim=-1).values, torch.inf).argmin())
