@@ -183,9 +183,8 @@ def check_reference_point(study: Study) -> bool:
     most the default design's ``2 (d + 1)``), warn if every one is worse than the
     reference point in every objective (feasible or not: a forgotten negation, not
     infeasibility): its hypervolume stays 0 and hypervolume-based proposals have nothing
-    to improve on. A study maximizing raw
-    costs ran to the end with its worst points as the "Pareto set" before. Whether the
-    check was made."""
+    to improve on. A study maximizing raw costs ran to the end with its worst points as
+    the "Pareto set" before. Whether the check was made."""
     problem = study.problem
     Y = torch.where(problem.at_target(study.X).unsqueeze(-1), study.Y, math.nan)
     Y = Y[~Y.isnan().any(dim=-1)]
@@ -198,9 +197,8 @@ def check_reference_point(study: Study) -> bool:
             f"all of the first {Y.shape[0]} evaluations of {problem.name!r} are worse than the "
             f"reference point {problem.natural(problem.ref_point).tolist()} in every "
             "objective, so the hypervolume is 0: every objective is maximized (return a "
-            "cost negated; "
-            "senses only label it), and the reference point must be worse than the "
-            "outcomes that count",
+            "cost negated; senses only label it), and the reference point must be worse "
+            "than the outcomes that count",
             ReferencePointWarning,
             stacklevel=2,
         )
