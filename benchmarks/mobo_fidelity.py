@@ -247,8 +247,9 @@ def main(argv: list[str] | None = None) -> None:
     # Runs carry their options, commit and command (before, the file's last writer's
     # commit and command were stamped over every run, and a rerun with new options
     # reported the stored runs under them).
-    wanted = lambda r: args.options if r["variant"] in args.variants else None  # noqa: E731
-    provenance.refuse_other_settings(store, runs, "options", wanted)
+    provenance.refuse_other_settings(
+        store, runs, "options", lambda r: args.options if r["variant"] in args.variants else None
+    )
     done = {(r["variant"], r["seed"], r["budget"], r["n_initial"]) for r in runs}
     for seed in range(args.seeds):
         for variant in args.variants:
