@@ -65,7 +65,7 @@ from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_reso
 from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet
 from leanet.problem import LOG_DECADES, log_unit_to_thresholds, thresholds_to_log_unit
-from leanet.train import check_fine_tune_options, correct_predictions, evaluate
+from leanet.train import check_fine_tune_options, evaluate
 from mobo.problem import Problem
 
 __all__ = ["Design", "DesignProblem"]
@@ -427,6 +427,10 @@ class DesignProblem(Problem):
         or read from memory or the cache folder)."""
         return self._builder.network(design)
 
+    def trained_with(self, design: Design) -> dict:
+        """Where and how the design was trained (:mod:`leanet.machine`), for its artifact."""
+        return self._builder.trained_with[design.key]
+
     def is_trained(self, design: Design) -> bool:
         """Is the design trained already (in memory or the cache folder), so that
         :meth:`network` reads it instead of training it?"""
@@ -458,44 +462,11 @@ class DesignProblem(Problem):
     def save_artifacts(
         self, X: Tensor, folder: str | Path, *, meta: dict | None = None, selection=None
     ) -> list[Path]:
-        """One deployable artifact per design among the points ``X`` (e.g. a result's
-        Pareto set), ``<folder>/<design key>.artifact.pt``: its LEANet and its points'
-        validation metrics as the Pareto table, with every threshold at 1.0 (the pretrained
-        network alone) added as a fallback (:func:`leanet.policy.save_artifact`). Each records
-        what ``leanet report`` measures against: the data set and split, and the pretrained
-        network's accuracies and validation outcomes; ``meta`` is kept too. With
-        ``selection`` (held-out validation images, :func:`leanet.data.hold_out`; ``meta``
-        then says how to draw them again, as ``leanet design --holdout`` does) the tables
-        and the pretrained network's figures are measured there, free of the search's
-        selection. Tables are priced by the cost model (what a device's energy budget reads),
-        also after a measured-cost search."""
-        from leanet.policy import save_artifact  # policy imports the runtime: only here
+        """One deployable artifact per design among ``X``: see
+        :func:`leanet.design_artifacts.save_artifacts`."""
+        from leanet.design_artifacts import save_artifacts  # imports the runtime: only here
 
-        by_design: dict[Design, list[Tensor]] = {}
-        for design, thresholds in self.decode(X):
-            by_design.setdefault(design, []).append(thresholds)
-        chosen_on = self.data.val if selection is None else selection
-        full_val_correct = correct_predictions(self.base, chosen_on)
-        common = {
-            "dataset": self.data.name,
-            "split_seed": getattr(self.data, "seed", 0),
-            "full_val_accuracy": float(full_val_correct.double().mean()),
-            "full_test_accuracy": float(evaluate(self.base, self.data.test)),
-            "full_val_correct": full_val_correct,
-            **(meta or {}),
-        }
-        paths = []
-        for design, points in by_design.items():
-            net = self.network(design)
-            T = torch.cat([torch.stack(points), torch.ones(1, design.num_levels - 1).double()])
-            evaluator = self.evaluator_on(design, selection)
-            front = evaluator.evaluate(self.deployed(design, T, evaluator)).pareto()
-            costs = measure_costs(net, self.platform, latency=False)
-            kept = {**common, "design": asdict(design), "seed": self.seed}
-            kept["trained_with"] = self._builder.trained_with[design.key]  # leanet.machine
-            path = Path(folder) / f"{design.key}.artifact.pt"
-            paths.append(save_artifact(path, net, front, costs, meta=kept))
-        return paths
+        return save_artifacts(self, X, folder, meta=meta, selection=selection)
 
     def deployed(self, design: Design, T: Tensor, chosen_on=None) -> Tensor:
         """``design``'s thresholds ``T`` as its artifact deploys them: off the observed
