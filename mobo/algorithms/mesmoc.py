@@ -145,8 +145,9 @@ class ConstrainedMaxValueEntropyAcquisition(MaxValueEntropyMOAcquisition):
             violation = (constraint_mean / self.constraint_scale).clamp_min(0.0).sum(dim=-1)
         if self.front is not None and self.front.shape[0]:
             # How far the mean is behind the front: >= 0 where some front point weakly
-            # dominates it (objectives are standardized, so the units are comparable).
-            behind = (self.front - mean[..., None, :m]).max(dim=-1).values.min(dim=-1).values
+            # dominates it (every objective at least as good: min over objectives, max over
+            # front points; objectives are standardized, so the units are comparable).
+            behind = (self.front - mean[..., None, :m]).min(dim=-1).values.max(dim=-1).values
             violation = violation + torch.where(behind >= 0, behind + 1e-6, 0.0)
         return torch.where(violation > 0, -PENALTY - violation, information)
 
