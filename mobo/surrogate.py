@@ -75,10 +75,11 @@ class Surrogate:
             which helps on objectives whose variation concentrates near a bound.
         prior_mean: ``"fitted"`` (default: the constant mean is a hyperparameter, fitted
             like the others) or ``"worst"``: fixed at the worst observation of the
-            objective, so far from the data the GP predicts no better than the worst seen
-            [DeAth2020]_. With a fitted mean, unexplored faces of the cube revert to the
-            average observation with a large variance and look promising to every
-            acquisition (measured on DTLZ2: ``benchmarks/results/prior_mean.md``).
+            objective (of a constraint: its largest value), so far from the data the GP
+            predicts no better than the worst seen [DeAth2020]_. With a fitted mean,
+            unexplored faces of the cube revert to the average observation with a large
+            variance and look promising to every acquisition (measured on DTLZ2:
+            ``benchmarks/results/prior_mean.md``).
         kernel: ``"dim-scaled"`` (default: BoTorch's ``SingleTaskGP`` default, an RBF kernel
             whose log-normal lengthscale prior grows with the input dimension
             [Hvarfner2024]_) or ``"gamma"``: Matern-5/2 with a Gamma(3, 6) lengthscale
@@ -143,12 +144,16 @@ class Surrogate:
             for j, values in state.get("hyperparameters", {}).items()
         }
 
-    def fit(self, U: Tensor, Y: Tensor) -> ModelListGP:
+    def fit(self, U: Tensor, Y: Tensor, num_objectives: int | None = None) -> ModelListGP:
         """Fit a GP per objective.
 
         Args:
             U: An ``n x d`` tensor of inputs in the unit cube.
             Y: An ``n x m`` tensor of objective values (no NaN).
+            num_objectives: With constraints: the first ``num_objectives`` columns are
+                objectives (maximized), the rest constraint values (``<= 0`` feasible), whose
+                worst observation, for ``prior_mean="worst"``, is the largest. ``None``: all
+                columns are objectives.
 
         Returns:
             A ``ModelListGP`` in eval mode with ``m`` outputs.
@@ -163,7 +168,8 @@ class Surrogate:
             raise ValueError("cannot fit a surrogate on zero observations")
         if not torch.isfinite(Y).all():
             raise ValueError("Y must be finite; drop failed evaluations before fitting")
-        models = [self._fit_one(j, U, Y[:, j : j + 1]) for j in range(Y.shape[1])]
+        m = Y.shape[1] if num_objectives is None else num_objectives
+        models = [self._fit_one(j, U, Y[:, j : j + 1], j >= m) for j in range(Y.shape[1])]
         model = ModelListGP(*models)
         model.eval()
         return model
@@ -189,7 +195,7 @@ class Surrogate:
                 **modules,
             ).to(DTYPE)
 
-    def _fit_one(self, j: int, U: Tensor, y: Tensor) -> SingleTaskGP:
+    def _fit_one(self, j: int, U: Tensor, y: Tensor, constraint: bool) -> SingleTaskGP:
         model = self._build(U, y)
         if float(y.max() - y.min()) <= 1e-12 * max(1.0, float(y.abs().max())):
             model.eval()
@@ -197,7 +203,7 @@ class Surrogate:
         previous = self._last_good.get(j)
         if self.warm_start and previous is not None:
             _load_hyperparameters(model, previous)
-        self._set_prior_mean(model)
+        self._set_prior_mean(model, constraint)
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
         try:
             with warnings.catch_warnings():
@@ -218,18 +224,20 @@ class Surrogate:
             model = self._build(U, y)
             if previous is not None:
                 _load_hyperparameters(model, previous)
-            self._set_prior_mean(model)
+            self._set_prior_mean(model, constraint)
         else:
             self._last_good[j] = _hyperparameters(model)
         model.eval()
         return model
 
-    def _set_prior_mean(self, model: SingleTaskGP) -> None:
-        """With ``prior_mean="worst"``: fix the constant mean at the lowest (standardized)
-        training target and leave it out of the fit."""
+    def _set_prior_mean(self, model: SingleTaskGP, constraint: bool) -> None:
+        """With ``prior_mean="worst"``: fix the constant mean at the worst (standardized)
+        training target, the lowest objective or the largest constraint value, and leave it
+        out of the fit."""
         if self.prior_mean == "worst":
+            targets = model.train_targets
             with torch.no_grad():
-                model.mean_module.constant = model.train_targets.min()
+                model.mean_module.constant = targets.max() if constraint else targets.min()
             model.mean_module.raw_constant.requires_grad_(False)
 
 

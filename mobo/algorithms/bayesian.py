@@ -123,8 +123,9 @@ class BayesianAlgorithm(Algorithm):
         self.surrogate.load_state_dict(state.get("surrogate", {}))
 
     def fit_model(self, U: Tensor, Y: Tensor) -> ModelListGP:
-        """The surrogate fitted to the observations (unit-cube inputs)."""
-        return self.surrogate.fit(U, Y)
+        """The surrogate fitted to the observations (unit-cube inputs; objectives, then
+        the problem's constraint values, if ``Y`` has those columns too)."""
+        return self.surrogate.fit(U, Y, num_objectives=self.problem.num_objectives)
 
     def maximize(
         self,

@@ -109,6 +109,29 @@ def test_worst_prior_mean_predicts_the_worst_observation_far_from_the_data():
         Surrogate(prior_mean="optimistic")
 
 
+def test_worst_prior_mean_of_a_constraint_is_its_largest_value():
+    # c <= 0 is feasible, so the worst a constraint's GP may predict far from the data is
+    # the largest value seen: its smallest would make unexplored regions look feasible.
+    generator = torch.Generator().manual_seed(0)
+    U = torch.rand(12, 3, dtype=torch.float64, generator=generator)
+    Y = torch.stack([U.sum(-1), U[:, 0] - 0.5], -1)
+    far = torch.full((1, 3), 5.0, dtype=torch.float64)
+    model = Surrogate(prior_mean="worst").fit(U, Y, num_objectives=1)
+    with torch.no_grad():
+        mean = model.posterior(far).mean[0]
+    torch.testing.assert_close(mean, torch.stack([Y[:, 0].min(), Y[:, 1].max()]))
+    # A constrained problem's algorithm tells the surrogate which columns are constraints.
+    problem = mobo.problems.make("ConstrainedBraninCurrin")
+    algorithm = mobo.make_algorithm("qlognehvi", problem, surrogate={"prior_mean": "worst"})
+    outcomes = torch.cat([Y[:, :1], -U[:, 1:2], Y[:, 1:]], dim=-1)  # 2 objectives, then c
+    model = algorithm.fit_model(U[:, :2], outcomes)
+    with torch.no_grad():
+        mean = model.posterior(far[:, :2]).mean[0]
+    torch.testing.assert_close(
+        mean, torch.cat([outcomes[:, :2].min(0).values, Y[:, 1].max()[None]])
+    )
+
+
 def test_a_problem_s_surrogate_options_are_defaults_a_user_overrides():
     problem = mobo.problems.make("BraninCurrin")
     problem.surrogate_options = {"prior_mean": "worst"}  # as ThresholdProblem asks
