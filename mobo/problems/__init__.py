@@ -12,6 +12,7 @@ BoTorch's outcome constraints as black-box constraints: BoTorch's slack ``s_i(x)
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import torch
@@ -49,18 +50,27 @@ class BoTorchTestProblem(Problem):
 
     Args:
         name: One of :func:`available_problems`.
-        noise_std: Observation noise standard deviation, passed to BoTorch.
+        noise_std: Observation noise standard deviation of the objectives (a number, or one
+            per objective).
+        noise_seed: Seeds the noise. The noise of a point is drawn from a generator seeded
+            by ``noise_seed`` and the point itself, not from torch's global generator (as
+            BoTorch's own noise is): the same study seed then gives the same study, also
+            after a resume, whatever else the process drew. Evaluating one point twice
+            returns the same value.
         **kwargs: Size arguments of the BoTorch function (``dim``, ``num_objectives``).
     """
 
-    def __init__(self, name: str, *, noise_std: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, name: str, *, noise_std: Any = None, noise_seed: int = 0, **kwargs: Any
+    ) -> None:
         if name not in _FUNCTIONS:
             raise ValueError(f"unknown problem {name!r}; choose one of {available_problems()}")
-        self.kwargs = {**_DEFAULT_KWARGS.get(name, {}), **kwargs}
+        sizes = {**_DEFAULT_KWARGS.get(name, {}), **kwargs}
+        self.kwargs = dict(sizes)  # what rebuilds the problem (the journal's spec)
         if noise_std is not None:
-            self.kwargs["noise_std"] = noise_std
+            self.kwargs.update(noise_std=noise_std, noise_seed=noise_seed)
         try:
-            function = _FUNCTIONS[name](negate=True, **self.kwargs)
+            function = _FUNCTIONS[name](negate=True, **sizes)
         except (TypeError, ValueError) as err:
             raise ValueError(f"problem {name!r}: bad arguments {self.kwargs}: {err}") from err
         try:
@@ -80,11 +90,34 @@ class BoTorchTestProblem(Problem):
             num_constraints=k,
         )
         self.function = function
+        self.noise_std = None if noise_std is None else torch.as_tensor(noise_std).double()
+        self.noise_seed = noise_seed
+        if self.noise_std is not None and (
+            self.noise_std.numel() not in (1, m) or bool((self.noise_std < 0).any())
+        ):
+            raise ValueError(
+                f"problem {name!r}: noise_std must be a number >= 0 or {m} of them, "
+                f"got {noise_std!r}"
+            )
 
     def _evaluate(self, X: Tensor) -> Tensor:
+        Y = self.function(X)
+        if self.noise_std is not None:
+            Y = Y + self._noise(X).to(Y)
         if not self.num_constraints:
-            return self.function(X)
-        return torch.cat([self.function(X), -self.function.evaluate_slack(X)], dim=-1)
+            return Y
+        return torch.cat([Y, -self.function.evaluate_slack(X)], dim=-1)
+
+    def _noise(self, X: Tensor) -> Tensor:
+        """Standard normal draws, one row per point of ``X``, from a generator seeded by
+        ``noise_seed`` and the point's float64 bytes, times ``noise_std``."""
+        rows = []
+        for x in X.detach().to("cpu", torch.float64):
+            key = hashlib.sha256(f"{self.noise_seed}:".encode() + x.numpy().tobytes())
+            generator = torch.Generator().manual_seed(int.from_bytes(key.digest()[:8]) >> 1)
+            m = self.num_objectives
+            rows.append(torch.randn(m, generator=generator, dtype=torch.float64))
+        return torch.stack(rows) * self.noise_std
 
     def spec(self) -> dict[str, Any]:
         return {**super().spec(), "make": {"name": self.name, "kwargs": self.kwargs}}

@@ -70,3 +70,28 @@ def test_zdt1_true_front_reaches_its_max_hypervolume():
 def test_unknown_problem_names_the_choices():
     with pytest.raises(ValueError, match=r"unknown problem 'ZDT9'.*BraninCurrin"):
         make("ZDT9")
+
+
+def test_a_noisy_test_problem_gives_the_same_study_for_the_same_seed():
+    # The noise used to come from torch's global generator (BoTorch draws it there), so
+    # whatever the process drew before changed the observations of a seeded study.
+    studies = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        problem = make("BraninCurrin", noise_std=1.0)
+        studies.append(mobo.optimize(problem, "sobol", n_evals=6, seed=0))
+    torch.testing.assert_close(studies[0].X, studies[1].X, rtol=0, atol=0)
+    torch.testing.assert_close(studies[0].Y, studies[1].Y, rtol=0, atol=0)
+    X = studies[0].X
+    clean = make("BraninCurrin").evaluate(X)
+    noise = studies[0].Y - clean
+    assert (noise.abs() > 1e-3).all()  # there is noise, about 1 in size
+    assert 0.3 < float(noise.std()) < 3.0
+    # Rebuilt from the journal's spec, the problem gives the same values; another noise
+    # seed gives other ones.
+    spec = problem.spec()["make"]
+    torch.testing.assert_close(make(spec["name"], **spec["kwargs"]).evaluate(X), studies[0].Y)
+    other = make("BraninCurrin", noise_std=1.0, noise_seed=1).evaluate(X)
+    assert not torch.allclose(other, studies[0].Y)
+    with pytest.raises(ValueError, match="noise_std must be a number >= 0 or 2 of them"):
+        make("BraninCurrin", noise_std=[1.0, 2.0, 3.0])
