@@ -182,9 +182,11 @@ class LevelCosts:
     standalone: tuple[bool, ...] | None = None
 
     @classmethod
-    def from_joules(cls, exit_joules, full_joules: float) -> LevelCosts:
-        """Costs from a table measured on a device: joules to exit at each level, and of
-        the full network."""
+    def from_joules(cls, exit_joules, full_joules: float, standalone=None) -> LevelCosts:
+        """Costs from a table measured on a device: joules to exit at each level (every
+        level up to it run), and of the full network. ``standalone``: the levels that read
+        the input alone (``net.levels.standalone``), skipped when they cannot answer;
+        :meth:`leanet.ThresholdEvaluator.from_model` fills it from the network when None."""
         exit_joules = torch.as_tensor(exit_joules, dtype=torch.float64)
         if exit_joules.dim() != 1 or len(exit_joules) < 2:
             raise ValueError(
@@ -197,7 +199,14 @@ class LevelCosts:
                 f"exit_joules must not decrease with the level (going on costs more), "
                 f"got {exit_joules.tolist()}"
             )
-        return cls(exit_energy=exit_joules, full_energy=float(full_joules))
+        if standalone is not None:
+            standalone = tuple(bool(v) for v in standalone)
+            if len(standalone) != len(exit_joules):
+                raise ValueError(
+                    f"standalone must have one entry per level ({len(exit_joules)}), "
+                    f"got {len(standalone)}"
+                )
+        return cls(exit_energy=exit_joules, full_energy=float(full_joules), standalone=standalone)
 
     @property
     def exit_macs(self) -> list[int]:

@@ -292,12 +292,16 @@ class ThresholdEvaluator:
     @classmethod
     def from_model(cls, net, dataset, costs, *, cache: str | os.PathLike | None = None):
         """Run ``net``'s levels over ``dataset`` once (or load them from ``cache``) and
-        price exits with ``costs`` (a :class:`leanet.costs.LevelCosts`)."""
+        price exits with ``costs`` (a :class:`leanet.costs.LevelCosts`). Costs that do not
+        say which levels the runtime skips (a device's joules table) skip ``net``'s."""
         if cache is None:
             confidence, correct = level_records(net, dataset)
         else:
             confidence, correct = cached_level_records(net, dataset, cache)
-        return cls(confidence, correct, costs.exit_energy, costs.full_energy, costs.standalone)
+        standalone = costs.standalone
+        if standalone is None:
+            standalone = tuple(net.levels.standalone)
+        return cls(confidence, correct, costs.exit_energy, costs.full_energy, standalone)
 
     @property
     def num_levels(self) -> int:

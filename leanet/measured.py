@@ -13,7 +13,8 @@ noise; no outcome keys are claimed for it).
 
 :meth:`MeasuredCost.modelled` gives, for comparison, what the per-exit latencies of
 :func:`leanet.costs.measure_costs` predict for the same thresholds (each input charged the
-latency of an exit at its level), so a user sees how far the model lies from the meter.
+latency of an exit at its level, less the levels the runtime skips, as the energy model
+charges), so a user sees how far the model lies from the meter.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from leanet.evaluator import exit_costs
 from leanet.runtime import compile_full, compile_runtime
 
 __all__ = ["Meter", "MeasuredCost", "cpu_meter"]
@@ -72,6 +74,7 @@ class MeasuredCost:
             raise ValueError(f"repeats must be >= 1, got {repeats}")
         self.runtime = compile_runtime(net, mode=mode, depthwise=depthwise)
         self.full = compile_full(net.base, mode=mode, depthwise=depthwise)
+        self.standalone = tuple(net.levels.standalone)  # levels the runtime may skip
         self.inputs = [x[None].contiguous() for x in inputs.float()]
         self.meter, self.repeats = meter, repeats
 
@@ -130,7 +133,8 @@ class MeasuredCost:
 
     def modelled(self, thresholds: Tensor, exit_latency: Tensor, full_latency: float) -> Tensor:
         """What per-exit latencies predict for the same inputs and thresholds: the mean over
-        inputs of the latency of an exit at the level where each input exits, over the full
+        inputs of the latency of an exit at the level where each input exits (without the
+        levels the runtime skips, :func:`leanet.evaluator.exit_costs`), over the full
         network's (``exit_latency``, ``full_latency``: from :func:`leanet.costs.measure_costs`)."""
         T = torch.as_tensor(thresholds, dtype=torch.float64).reshape(
             -1, self.runtime.num_levels - 1
@@ -140,5 +144,6 @@ class MeasuredCost:
         for t in T:
             with torch.no_grad():
                 levels = self.runtime(x, t.tolist()).exit_level - 1
-            out.append(float(exit_latency.double()[levels].mean()) / full_latency)
+            per_exit = exit_costs(t[None], exit_latency.double(), self.standalone)[0]
+            out.append(float(per_exit[levels].mean()) / full_latency)
         return torch.tensor(out, dtype=torch.float64)

@@ -8,8 +8,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import leanet
-from leanet.costs import measure_costs
+from leanet.costs import LevelCosts, measure_costs
 from leanet.design import DesignProblem
+from leanet.evaluator import ThresholdEvaluator
 from leanet.measured import MeasuredCost, cpu_meter
 from tests.leanet.conftest import tiny_base
 
@@ -45,8 +46,27 @@ def test_metered_ratio_is_the_work_the_runtime_does_at_the_thresholds(hybrid, di
     with torch.no_grad():
         levels = hybrid(inputs, t).exit_level - 1
     assert cost.ratio(t) == pytest.approx(float(macs[levels].mean()) / full)
-    # The model's prediction from per-exit latencies, with exact per-exit "latencies".
-    assert float(cost.modelled(t[None], macs, full)[0]) == pytest.approx(cost.ratio(t))
+    # The model's prediction from per-exit latencies, with exact per-exit "latencies",
+    # also where levels are off and the runtime skips them (it charged every level before).
+    for v in (t, torch.ones(2), torch.tensor([1.0, 0.3]), torch.tensor([0.6, 1.0])):
+        assert float(cost.modelled(v[None], macs, full)[0]) == pytest.approx(cost.ratio(v))
+
+
+def test_a_device_joules_table_skips_the_levels_the_runtime_skips(hybrid, digits):
+    # The model's own exit energies given back as a device's table price every threshold
+    # vector alike: the table's levels are skipped as the network's are (before, the
+    # all-ones fallback, the pretrained network alone, was charged every level).
+    modelled = measure_costs(hybrid, latency=False)
+    table = LevelCosts.from_joules(modelled.exit_energy, modelled.full_energy)
+    T = torch.tensor([[1.0, 1.0], [0.9, 1.0], [1.0, 0.5], [0.3, 0.6]])
+    ratios = [
+        ThresholdEvaluator.from_model(hybrid, digits.val, costs).evaluate(T).energy_ratio
+        for costs in (modelled, table)
+    ]
+    torch.testing.assert_close(ratios[1], ratios[0])
+    assert float(ratios[1][0]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"standalone must have one entry per level \(3\)"):
+        LevelCosts.from_joules(modelled.exit_energy, modelled.full_energy, standalone=[True])
 
 
 def test_a_dense_depthwise_meter_runs_both_sides_dense():
