@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import torch
@@ -111,6 +112,19 @@ class PretrainedHead(nn.Module):
 
     def train(self, mode: bool = True) -> PretrainedHead:
         return super().train(False)  # dropout or batch norm in a classifier stays as trained
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode inside the block; every submodule's own mode restored after
+    (training code may train some heads and not others)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def count_macs(fn, *args: Any, **kwargs: Any) -> tuple[Any, int]:
@@ -354,10 +368,13 @@ class LEANet(nn.Module):
     @torch.no_grad()
     def level_outputs(self, x: Tensor) -> LevelOutputs:
         """Every level's logits and confidence for all inputs in one incremental pass:
-        logits `L x N x num_classes`, confidence `L x N`. A threshold evaluator caches these."""
-        logits = torch.stack(
-            [head(f) for head, f in zip(self.heads, self.level_features(x), strict=True)]
-        )
+        logits `L x N x num_classes`, confidence `L x N`. A threshold evaluator caches these.
+        Inference: in eval mode whatever the network's (in training mode the heads' batch
+        norm would use and update each batch's statistics); the modes are restored after."""
+        with evaluating(self):
+            logits = torch.stack(
+                [head(f) for head, f in zip(self.heads, self.level_features(x), strict=True)]
+            )
         return LevelOutputs(logits, confidence(logits, self.confidence))
 
     @torch.no_grad()
@@ -376,17 +393,15 @@ class LEANet(nn.Module):
             s = int(self.base.config["input_size"])
             input_shape = (int(self.base.config["in_channels"]), s, s)
         x = torch.zeros(1, *input_shape, device=next(self.parameters()).device)
-        was_training = self.training
-        self.eval()
-        state = self.levels.init_state(x)
         macs = []
-        for k in range(self.num_levels):
-            state, m = count_macs(self.levels.advance, state)
-            if heads:
-                _, mh = count_macs(self.heads[k], self.levels.feature_map(state))
-                m += mh
-            macs.append(m)
-        self.train(was_training)
+        with evaluating(self):
+            state = self.levels.init_state(x)
+            for k in range(self.num_levels):
+                state, m = count_macs(self.levels.advance, state)
+                if heads:
+                    _, mh = count_macs(self.heads[k], self.levels.feature_map(state))
+                    m += mh
+                macs.append(m)
         return macs
 
     def cumulative_macs(

@@ -45,6 +45,21 @@ def test_adaptive_inference_refuses_training_mode(net, images):
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
 
 
+def test_level_outputs_are_inference_in_any_mode(net, images):
+    """In training mode the heads' batch norm used the batch's statistics and updated its
+    running ones: other logits, and a changed model. Each module's mode is kept."""
+    _random_heads(net)
+    expected = net.level_outputs(images)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.train()
+    net.heads[0].eval()  # training code may train some heads and not others
+    modes = [m.training for m in net.modules()]
+    got = net.level_outputs(images)
+    torch.testing.assert_close(got.logits, expected.logits, rtol=0, atol=0)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    assert [m.training for m in net.modules()] == modes
+
+
 def test_thresholds_zero_exit_at_level_one(net, images):
     out = net(images, [0.0] * (net.num_levels - 1))
     assert torch.all(out.exit_level == 1)
