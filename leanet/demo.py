@@ -14,6 +14,7 @@ Every step caches its output in the run folder, so a second run only reads them 
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -253,6 +254,16 @@ def run_demo(config: DemoConfig) -> dict:
     return summary
 
 
+def format_threshold(t: float) -> str:
+    """A threshold for a table: ``off`` at 1.0 (the level never answers), else with the
+    decimals that show ``1 - t`` to two significant digits, since confidences pile up just
+    below 1 (0.9996 and 0.99999 differ where it matters; three decimals printed both 1.000)."""
+    if t >= 1.0:
+        return "off"
+    decimals = 3 if t <= 0.99 else min(16, math.ceil(-math.log10(1.0 - t) - 1e-9) + 1)
+    return f"{t:.{decimals}f}"
+
+
 def pareto_table(
     front: ThresholdMetrics, test: ThresholdEvaluator, num_val: int | None = None
 ) -> str:
@@ -260,18 +271,20 @@ def pareto_table(
     finely the splits measure accuracy (``num_val``: validation inputs, if known)."""
     on_test = test.evaluate(front.thresholds)
     L = front.exit_fraction.shape[1]
-    header = f"{'thresholds':>28} {'val acc':>8} {'test acc':>8} {'energy':>7}  " + " ".join(
+    rows = [" ".join(map(format_threshold, t)) for t in front.thresholds.tolist()]
+    width = max([28, *map(len, rows)])
+    header = f"{'thresholds':>{width}} {'val acc':>8} {'test acc':>8} {'energy':>7}  " + " ".join(
         f"{'L' + str(k + 1):>5}" for k in range(L)
     )
     lines = [
-        "Pareto set (energy = ratio to the full network; L1..: % of test inputs exiting there)",
+        "Pareto set (energy = ratio to the full network; L1..: % of test inputs exiting there;"
+        " off: threshold 1, the level never answers)",
         header,
     ]
-    for i in range(len(front)):
-        thresholds = " ".join(f"{t:.3f}" for t in front.thresholds[i].tolist())
+    for i, thresholds in enumerate(rows):
         exits = " ".join(f"{100 * f:5.1f}" for f in on_test.exit_fraction[i].tolist())
         lines.append(
-            f"{thresholds:>28} {float(front.accuracy[i]):8.4f} "
+            f"{thresholds:>{width}} {float(front.accuracy[i]):8.4f} "
             f"{float(on_test.accuracy[i]):8.4f} {float(on_test.energy_ratio[i]):7.3f}  {exits}"
         )
     if len(front):

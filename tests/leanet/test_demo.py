@@ -8,7 +8,8 @@ import torch
 
 from leanet.checkpoints import load_checkpoint
 from leanet.cli import main
-from leanet.demo import DemoConfig, base_name, net_name, run_demo
+from leanet.demo import DemoConfig, base_name, format_threshold, net_name, pareto_table, run_demo
+from leanet.evaluator import ThresholdEvaluator
 from leanet.machine import describe, trained_with
 from leanet.policy import load_artifact
 
@@ -91,3 +92,21 @@ def test_a_demo_with_another_seed_in_the_same_folder_trains_its_own_networks(tmp
     test = leanet.load_dataset("digits8x8", seed=1).test
     assert other["full_test_accuracy"] == leanet.evaluate(base, test)
     assert (tmp_path / "shared" / f"{base_name(_small(tmp_path))}.pt").exists()  # kept
+
+
+def test_the_pareto_table_tells_live_thresholds_near_1_from_an_off_level():
+    # Confidences pile up just below 1; with three decimals 0.9996, 0.99999 and an off
+    # level (1.0) all printed 1.000, and the printed values decided otherwise.
+    assert [format_threshold(t) for t in (0.5, 0.99, 0.9996, 0.99999, 1.0)] == [
+        "0.500",
+        "0.990",
+        "0.99960",
+        "0.999990",
+        "off",
+    ]
+    confidence = torch.tensor([[0.9995, 0.99995, 0.9999995, 0.5], [0.9, 0.9, 0.9, 0.9]])
+    correct = torch.tensor([[True, True, False, False], [True, True, True, True]])
+    evaluator = ThresholdEvaluator(confidence, correct, torch.tensor([1.0, 2.0]), 2.0)
+    front = evaluator.evaluate(torch.tensor([[0.9996], [0.99999], [1.0]]))
+    rows = pareto_table(front, evaluator).splitlines()[2:5]
+    assert [row.split()[0] for row in rows] == ["0.99960", "0.999990", "off"]
