@@ -144,7 +144,7 @@ class ThresholdProblem(Problem):
         max_hv = None
         if reference:
             self.reference, self.reference_check = reference_front(
-                evaluator, n_samples=reference_samples
+                evaluator, n_samples=reference_samples, ref_point=ref_point
             )
             if not self.constraints:
                 max_hv = hypervolume(self.reference.objectives(), torch.as_tensor(ref_point))

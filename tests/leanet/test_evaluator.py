@@ -110,6 +110,16 @@ def test_the_deployable_front_always_offers_the_network_it_replaces():
     assert bool((problem.metrics(X).pareto().energy_ratio[0] >= front.energy_ratio[0]).all())
 
 
+def test_a_threshold_problem_checks_its_reference_front_from_its_own_reference_point(evaluator):
+    # From (0, -max exit cost) every front fills nearly all of the box, and the check hid
+    # a gap 60 times larger than it reported.
+    problem = ThresholdProblem(evaluator, reference_samples=500)
+    tight = reference_front(evaluator, n_samples=500, ref_point=problem.ref_point)[1]
+    lenient = reference_front(evaluator, n_samples=500)[1]
+    assert problem.reference_check == tight
+    assert tight["sobol_ratio"] < lenient["sobol_ratio"]
+
+
 def test_oracle_sends_each_input_to_its_first_right_level():
     correct = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 1, 0]], dtype=torch.bool)
     evaluator = ThresholdEvaluator(torch.rand(3, 4), correct, torch.tensor([1.0, 2.0, 4.0]), 4.0)
