@@ -74,6 +74,8 @@ from mobo.problem import DTYPE, Problem
 from mobo.surrogate import WARM_FIT
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: Below this standardized gap MESMO's summand is computed from its asymptotic series.
+_TAIL = -30.0
 
 #: What a sampled front tells the acquisition: its per-objective maxima (the paper), the
 #: whole region it dominates, or only the part of it that hypervolume counts (see the
@@ -158,10 +160,26 @@ def mesmo_information(mean: Tensor, sigma: Tensor, max_values: Tensor) -> Tensor
         A ``batch`` tensor: ``(1/S) sum_s sum_j [g phi(g) / (2 Phi(g)) - log Phi(g)]``.
     """
     g = (max_values - mean.unsqueeze(-2)) / sigma.unsqueeze(-2)  # batch x S x m
-    log_cdf = log_ndtr(g)
-    log_pdf = -0.5 * g**2 - _LOG_SQRT_2PI
-    per_term = 0.5 * g * torch.exp(log_pdf - log_cdf) - log_cdf
-    return per_term.sum(dim=-1).mean(dim=-1)
+    return mesmo_summand(g).sum(dim=-1).mean(dim=-1)
+
+
+def mesmo_summand(g: Tensor) -> Tensor:
+    """``h(g) = g phi(g) / (2 Phi(g)) - log Phi(g)`` [Belakaria2019]_ Eq. 9, also far in the
+    lower tail: below ``g = -30`` the two terms (each about ``g^2 / 2``) cancel every digit
+    (h(-1e9) came out +5e17 where it is 21.1), so there
+    ``h = g (lambda + g) / 2 + log sqrt(2 pi) + log lambda`` with the inverse Mills ratio
+    ``lambda = phi(g) / Phi(g)`` and ``lambda + g = 1/t - 2/t^3 + 10/t^5 - 74/t^7`` (``t = -g``,
+    its asymptotic series; relative error below 1e-10 there)."""
+    tail = g < _TAIL
+    near = g.clamp_min(_TAIL)  # each branch on inputs it is exact for (no NaN gradients)
+    log_cdf = log_ndtr(near)
+    log_pdf = -0.5 * near**2 - _LOG_SQRT_2PI
+    body = 0.5 * near * torch.exp(log_pdf - log_cdf) - log_cdf
+    far = g.clamp_max(_TAIL)
+    inv = -1.0 / far
+    excess = inv - 2 * inv**3 + 10 * inv**5 - 74 * inv**7  # lambda + g
+    asymptote = 0.5 * far * excess + _LOG_SQRT_2PI + torch.log(excess - far)
+    return torch.where(tail, asymptote, body)
 
 
 class MaxValueEntropyMOAcquisition(AcquisitionFunction):

@@ -241,3 +241,27 @@ def test_front_information_falls_back_to_the_diagonal_estimate_where_lb_is_nan(
     assert patched[0] == diagonal[0]
     torch.testing.assert_close(patched[1:], full[1:])
     assert acqf.estimation_type == "LB"
+
+
+def test_mesmo_summand_holds_far_in_the_lower_tail():
+    # h(g) = g phi / (2 Phi) - log Phi, against mpmath at 60 digits; below g = -1e4 the two
+    # terms cancelled every digit (h(-1e9) was +5e17 and won any acquisition maximization).
+    from mobo.algorithms.mesmo import mesmo_summand
+
+    g = torch.tensor([0.0, -5.0, -30.0, -100.0, -1e4, -1e5, -1e9], dtype=torch.float64)
+    expected = torch.tensor(
+        [
+            0.6931471805599453,
+            2.0987384761741206,
+            3.8223489448380414,
+            5.024308644242053,
+            9.629278925180854,
+            11.9318639983749,
+            21.142204370151084,
+        ],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(mesmo_summand(g), expected, rtol=1e-9, atol=0)
+    g = g.clone().requires_grad_(True)
+    mesmo_summand(g).sum().backward()
+    assert torch.isfinite(g.grad).all()
