@@ -179,6 +179,18 @@ def test_lower_fidelity_information_tends_to_mesmo_and_vanishes_without_correlat
     assert ((half > 1e-6) & (half < near_one)).all()
 
 
+def test_lower_fidelity_information_holds_far_below_the_sampled_maximum():
+    # Against adaptive quadrature over the whole line (mpmath, 30 digits): a fixed grid on
+    # [-8, 8] missed the conditional mass once gamma fell far below -8 (0.589 at -15, 0.5)
+    # and was coarse at rho 0.999 (1.953 at -8).
+    gamma = torch.tensor([-15.0, -15.0, -10.0, -8.0, -4.0, 0.0], dtype=torch.float64)
+    rho = torch.tensor([0.5, 0.9, 0.9, 0.999, 0.999, 0.5], dtype=torch.float64)
+    expected = torch.tensor(
+        [0.14312, 0.82122, 0.81065, 2.22478, 1.74489, 0.08678], dtype=torch.float64
+    )
+    torch.testing.assert_close(lower_fidelity_information(gamma, rho), expected, atol=1e-4, rtol=0)
+
+
 def test_mfosemo_refuses_a_problem_without_fidelities_and_biased_problem_is_biased():
     with pytest.raises(ValueError, match="'mfosemo' needs a problem with fidelities"):
         mobo.make_algorithm("mfosemo", mobo.problems.make("BraninCurrin"))
