@@ -18,7 +18,12 @@ levels the acquisition is maximized at each level and the best kept (as MF-OSEMO
 optimized freely, ``s`` just below the midpoint between two levels priced at the lower one
 but trusted almost as the upper one, and snapped to the lower level afterwards; so the
 first version of this class, measured on VGG-16's design search, trained 9 of 10 designs
-at the cheap fidelity. Batches are chosen point by point, earlier ones pending.
+at the cheap fidelity. Batches are chosen point by point, earlier ones (and a study's
+evaluations in flight) pending: BoTorch's MOMF then scores the pending points and the
+candidate together, ``HVI(P + x) / (cost(P) + cost(x))``, by which a cheap candidate that adds
+nothing outscored the best target one; here a candidate is scored by its own gain per its own
+cost, ``(HVI(P + x) - HVI(P)) / cost(x)``, as the paper's ``q = 1`` choice
+(:class:`MarginalGainPerCost`).
 
 Black-box constraints as in :mod:`mobo.algorithms.qlognehvi`: a GP per constraint over
 ``(x, s)`` too, each posterior sample's improvement weighted by its feasibility, the
@@ -51,12 +56,14 @@ import math
 from typing import Any
 
 import torch
+from botorch.acquisition import AcquisitionFunction
 from botorch.acquisition.multi_objective.multi_fidelity import MOMF as BoTorchMOMF
 from botorch.acquisition.multi_objective.objective import GenericMCMultiOutputObjective
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.box_decompositions.non_dominated import (
     FastNondominatedPartitioning,
 )
+from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
 
 from mobo.algorithms.base import register
@@ -69,6 +76,30 @@ def with_trust(samples: Tensor, X: Tensor, low: float, high: float, target: floa
     (unit-cube ``X[..., -1]`` mapped to ``[low, high]``) over the target fidelity."""
     trust = (low + X[..., -1:] * (high - low)) / target
     return torch.cat([samples, trust.expand(*samples.shape[:-1], 1).to(samples)], dim=-1)
+
+
+class MarginalGainPerCost(AcquisitionFunction):
+    """A candidate's own expected hypervolume gain per its own cost, from BoTorch's MOMF
+    built with pending points ``P``, which returns ``HVI(P + x) / (cost(P) + cost(x))``.
+
+    Args:
+        joint: The MOMF acquisition with ``X_pending=P``.
+        alone: The same acquisition without pending points (prices ``HVI(P)``).
+        pending: The ``p x d`` pending points.
+        cost: The unit-cube cost of ``batch x q x d`` candidates, ``batch x q x 1``.
+    """
+
+    def __init__(self, joint: BoTorchMOMF, alone: BoTorchMOMF, pending: Tensor, cost) -> None:
+        super().__init__(model=joint.model)
+        self.joint, self.cost = joint, cost
+        with torch.no_grad():
+            self.pending_cost = float(cost(pending.unsqueeze(0)).sum())
+            self.pending_gain = float(alone(pending.unsqueeze(0))) * self.pending_cost
+
+    @t_batch_mode_transform(expected_q=1)
+    def forward(self, X: Tensor) -> Tensor:
+        own = self.cost(X).sum(dim=(-2, -1))
+        return (self.joint(X) * (self.pending_cost + own) - self.pending_gain) / own
 
 
 @register
@@ -121,10 +152,9 @@ class MOMF(BayesianAlgorithm):
         )
         # Constraints as in qLogNEHVI: each sample's improvement weighted by its feasibility.
         constraints = constrained_mc_options(m, k).get("constraints")
-        chosen: list[Tensor] = []
-        for _ in range(q):
-            pending = [P for P in (U_pending, *chosen) if P is not None]
-            acqf = BoTorchMOMF(
+
+        def momf(pending: Tensor | None) -> BoTorchMOMF:
+            return BoTorchMOMF(
                 model=model,
                 ref_point=ref_point.tolist(),
                 partitioning=partitioning,
@@ -133,9 +163,18 @@ class MOMF(BayesianAlgorithm):
                 ),
                 objective=objective,
                 constraints=constraints,
-                X_pending=torch.cat(pending) if pending else None,
+                X_pending=pending,
                 cost_call=self.unit_cost,
             )
+
+        chosen: list[Tensor] = []
+        for _ in range(q):
+            pending = [P for P in (U_pending, *chosen) if P is not None]
+            if pending:
+                P = torch.cat(pending)
+                acqf = MarginalGainPerCost(momf(P), momf(None), P, self.unit_cost)
+            else:
+                acqf = momf(None)
             best, best_value = None, -math.inf
             for level in self.levels:
                 fixed = None if level is None else {U.shape[1] - 1: level}

@@ -123,3 +123,54 @@ def test_a_constrained_momf_study_resumes_and_counts_feasible_target_points(tmp_
     torch.testing.assert_close(result.X, straight.X)
     counted = result.feasible & capped().at_target(result.X)
     assert result.pareto_mask[~counted].sum() == 0 and counted.any()
+
+
+def test_with_pending_points_a_candidate_is_scored_by_its_own_gain_per_its_own_cost():
+    # BoTorch's MOMF with X_pending scores HVI(P + x) / (cost(P) + cost(x)): a candidate
+    # that adds nothing to the pending point P still scored HVI(P) / (cost(P) + cost(x)),
+    # above a target candidate that adds a little.
+    from botorch.acquisition.multi_objective.multi_fidelity import MOMF as BoTorchMOMF
+    from botorch.acquisition.multi_objective.objective import GenericMCMultiOutputObjective
+    from botorch.sampling import SobolQMCNormalSampler
+    from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+        FastNondominatedPartitioning,
+    )
+
+    from mobo.algorithms.momf import MarginalGainPerCost
+
+    problem = toy()
+    algorithm = mobo.make_algorithm("momf", problem)
+    generator = torch.Generator().manual_seed(0)
+    U = torch.rand(12, 3, dtype=torch.float64, generator=generator)
+    U[:, -1] = (U[:, -1] > 0.5).double()
+    Y = algorithm.model_objectives(problem.evaluate(problem.from_unit(U)))
+    model = algorithm.fit_model(U, Y)
+    ref_point = torch.cat([algorithm.ref_point, torch.zeros(1, dtype=torch.float64)])
+    partitioning = FastNondominatedPartitioning(
+        ref_point=ref_point, Y=with_trust(Y, U, **algorithm.trust)
+    )
+
+    def momf(pending):
+        return BoTorchMOMF(
+            model=model,
+            ref_point=ref_point.tolist(),
+            partitioning=partitioning,
+            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([512]), seed=0),
+            objective=GenericMCMultiOutputObjective(
+                lambda samples, X=None: with_trust(samples, X, **algorithm.trust)
+            ),
+            X_pending=pending,
+            cost_call=algorithm.unit_cost,
+        )
+
+    grid = torch.quasirandom.SobolEngine(2, scramble=True, seed=1).draw(256).double()
+    at_target = torch.cat([grid, torch.ones(256, 1, dtype=torch.float64)], -1).unsqueeze(1)
+    with torch.no_grad():
+        P = at_target[momf(None)(at_target).argmax()]  # 1 x 3, at the target, cost 1
+        gain_P = float(momf(None)(P.unsqueeze(0)))
+        marginal = MarginalGainPerCost(momf(P), momf(None), P, algorithm.unit_cost)
+        again = float(marginal(P.unsqueeze(0)))  # P twice adds nothing
+        joint = float(momf(P)(P.unsqueeze(0)))
+    assert gain_P > 0
+    assert abs(again) < 0.05 * gain_P
+    assert joint == pytest.approx(gain_P / 2, rel=0.05)  # what the level choice compared
