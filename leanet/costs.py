@@ -159,8 +159,9 @@ class LevelCosts:
         full_energy: Joules of the full pretrained network on one input.
         level_work: Incremental :class:`Work` of each level (None for a joules table).
         platform: The energy table used (None for a joules table).
-        exit_latency: ``L`` measured seconds to exit at level k on this machine, or None.
-        full_latency: Measured seconds of the full network, or None.
+        exit_latency: ``L`` measured seconds to exit at level k on this machine (the median
+            over repeats), or None.
+        full_latency: Measured seconds of the full network (median), or None.
         full_work: Counted :class:`Work` of the full network.
         static_energy: ``L`` joules of level k run alone, from scratch, with its head:
             the static-width baseline (no early exit, no reuse).
@@ -168,6 +169,8 @@ class LevelCosts:
         standalone: Per level, whether it reads the input alone
             (:attr:`leanet.levels.Levels.standalone`), so that it is skipped when it cannot
             answer (:func:`leanet.evaluator.exit_costs`); None: no level does.
+        latency_quartiles: ``(L + 1) x 2``: the first and third quartiles of the repeats
+            behind ``exit_latency`` and, last, ``full_latency`` (their spread), or None.
     """
 
     exit_energy: Tensor
@@ -180,6 +183,7 @@ class LevelCosts:
     static_energy: Tensor | None = None
     static_work: list[Work] | None = None
     standalone: tuple[bool, ...] | None = None
+    latency_quartiles: Tensor | None = None
 
     @classmethod
     def from_joules(cls, exit_joules, full_joules: float, standalone=None) -> LevelCosts:
@@ -229,20 +233,28 @@ class LevelCosts:
         header = f"{'level':>5} {'exit MACs':>12} {'exit energy (uJ)':>17} {'ratio':>7}"
         if self.exit_latency is not None:
             header += f" {'latency (ms)':>13}"
+            if self.latency_quartiles is not None:
+                header += f" {'quartiles (ms)':>17}"
         lines = [header]
         macs = self.exit_macs if self.level_work is not None else [None] * len(self.exit_energy)
         for k, energy in enumerate(self.exit_energy.tolist()):
             line = f"{k + 1:>5} {macs[k] if macs[k] is not None else '-':>12} {energy * 1e6:>17.3f}"
             line += f" {energy / self.full_energy:>7.3f}"
             if self.exit_latency is not None:
-                line += f" {float(self.exit_latency[k]) * 1e3:>13.3f}"
+                line += f" {float(self.exit_latency[k]) * 1e3:>13.3f}" + self._quartiles(k)
             lines.append(line)
         full = f"{'full':>5} {self.full_work.macs if self.full_work else '-':>12}"
         full += f" {self.full_energy * 1e6:>17.3f} {1.0:>7.3f}"
         if self.full_latency is not None:
-            full += f" {self.full_latency * 1e3:>13.3f}"
+            full += f" {self.full_latency * 1e3:>13.3f}" + self._quartiles(-1)
         lines.append(full)
         return "\n".join(lines)
+
+    def _quartiles(self, row: int) -> str:
+        if self.latency_quartiles is None:
+            return ""
+        q1, q3 = (float(v) * 1e3 for v in self.latency_quartiles[row])
+        return f" {f'{q1:.3f}-{q3:.3f}':>17}"
 
 
 def _one_input(net) -> Tensor:
@@ -289,21 +301,24 @@ def measure_costs(
     for work in level_work:
         total = total + work
         cumulative.append(total.energy(platform))
-    exit_latency = full_latency = None
+    exit_latency = full_latency = quartiles = None
     if latency:
         # Exits run through the compiled runtime and the full network is prepared the same
         # way (BN folded, traced and frozen): both in one execution mode, timed interleaved.
         from leanet.runtime import compile_full, compile_runtime
+        from leanet.timing import cpu_times  # CPU time, interleaved, warmed up
 
         runtime = compile_runtime(net, mode="trace")
         full = compile_full(net.base, mode="trace")
         fns = {k: (lambda k=k: runtime.run_through(x, k + 1)) for k in range(net.num_levels)}
         fns["full"] = lambda: full(x)
-        seconds = _median_seconds(fns, repeats)
+        timings = cpu_times(fns, repeats=repeats)
+        order = [*range(net.num_levels), "full"]
         exit_latency = torch.tensor(
-            [seconds[k] for k in range(net.num_levels)], dtype=torch.float64
+            [timings[k].median for k in range(net.num_levels)], dtype=torch.float64
         )
-        full_latency = seconds["full"]
+        full_latency = timings["full"].median
+        quartiles = torch.tensor([[timings[k].q1, timings[k].q3] for k in order]).double()
     net.train(was_training)
     return LevelCosts(
         exit_energy=torch.tensor(cumulative, dtype=torch.float64),
@@ -316,12 +331,5 @@ def measure_costs(
         static_energy=torch.tensor([w.energy(platform) for w in static_work], dtype=torch.float64),
         static_work=static_work,
         standalone=tuple(net.levels.standalone),
+        latency_quartiles=quartiles,
     )
-
-
-def _median_seconds(fns: dict, repeats: int) -> dict:
-    """Median CPU seconds per call of each callable, timed interleaved on one thread after a
-    warm-up (see :func:`leanet.timing.cpu_times`, which also gives the spread)."""
-    from leanet.timing import cpu_times
-
-    return {name: t.median for name, t in cpu_times(fns, repeats=repeats).items()}

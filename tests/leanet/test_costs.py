@@ -39,7 +39,14 @@ def test_levels_cost_more_as_they_go_and_the_energy_model_adds_up(tiny_convnet):
     )
     assert costs.full_energy == pytest.approx(costs.full_work.energy(platform))
     assert costs.exit_latency.shape == (5,) and torch.all(costs.exit_latency > 0)
-    assert "full" in costs.table()
+    # Latency with its spread (the quartiles of the repeats), the full network's last.
+    q = costs.latency_quartiles
+    medians = torch.cat([costs.exit_latency, torch.tensor([costs.full_latency]).double()])
+    assert q.shape == (6, 2) and torch.all(q[:, 0] <= medians) and torch.all(medians <= q[:, 1])
+    table = costs.table()
+    assert "quartiles (ms)" in table
+    full_row = table.splitlines()[-1].split()
+    assert full_row[0] == "full" and full_row[-1] == f"{q[-1, 0] * 1e3:.3f}-{q[-1, 1] * 1e3:.3f}"
     # Level 1 alone is exactly exiting at level 1; later levels alone skip earlier heads.
     assert float(costs.static_energy[0]) == pytest.approx(float(costs.exit_energy[0]))
     assert torch.all(costs.static_energy[1:] < costs.exit_energy[1:])
