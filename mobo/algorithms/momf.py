@@ -73,8 +73,10 @@ from mobo.problem import DTYPE, Problem
 
 def with_trust(samples: Tensor, X: Tensor, low: float, high: float, target: float) -> Tensor:
     """The objective samples with the trust outcome appended: the candidates' fidelity
-    (unit-cube ``X[..., -1]`` mapped to ``[low, high]``) over the target fidelity."""
-    trust = (low + X[..., -1:] * (high - low)) / target
+    (unit-cube ``X[..., -1]`` mapped to ``[low, high]``) over the target fidelity, at most 1:
+    bounds may reach past the target, whose cost a fidelity beyond it keeps, and a trust
+    above 1 there drew the optimizer to the bound (the proposal then snapped back)."""
+    trust = ((low + X[..., -1:] * (high - low)) / target).clamp_max(1.0)
     return torch.cat([samples, trust.expand(*samples.shape[:-1], 1).to(samples)], dim=-1)
 
 

@@ -38,6 +38,9 @@ def test_the_trust_outcome_is_the_fidelity_over_the_target_for_every_sample():
         fidelity_costs=[0.5, 1.0],
     )  # fmt: skip
     assert mobo.make_algorithm("momf", epochs).trust == {"low": 4.0, "high": 10.0, "target": 10.0}
+    # Bounds past the target: no more trust than the target's, which is all it costs.
+    beyond = with_trust(samples, torch.ones(3, 2, 3), low=4.0, high=12.0, target=10.0)
+    torch.testing.assert_close(beyond[..., 2], torch.ones(7, 3, 2, dtype=torch.float64))
     negative = mobo.FunctionProblem(
         _shifted, [[0, 0, -1], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=[-1, 1],
         fidelity_costs=[0.5, 1.0],
