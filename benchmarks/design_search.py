@@ -13,7 +13,10 @@ For each network (the study's pretrained bases at data seed 0: ``--archs``, ``--
   runs spares time but not charge), plus the optimizer's ask seconds. Then every design the
   run used gets the dense threshold search on validation, as the hand-fixed design does, the
   union is reduced to its validation Pareto front, and that front is measured on test
-  (``polished``); ``evaluated`` is the front of the points the run evaluated. ``mfosemo``
+  (``polished``); ``evaluated`` is the front of the points the run evaluated. The budget
+  is checked after each evaluation, so the design that crosses it is trained and counted in
+  the final figures; the equal-wall-time figure is the evaluated front's test HV at the
+  budget (the tables' "test HV at budget", from the run's trajectory). ``mfosemo``
   (and ``momf``, BoTorch's multi-fidelity baseline) searches with the fine-tune epochs as
   a fidelity (``--fidelity-epochs``, then the recipe's); its cheap designs are charged
   but only target-fidelity designs make its front.
