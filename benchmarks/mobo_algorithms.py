@@ -207,6 +207,7 @@ def summarize(runs: list[dict], problems: list[str], algorithms: list[str]) -> l
 
 
 def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> list[dict]:
+    runs = provenance.reported(runs, args.seeds, evals=args.evals, n_initial=args.n_initial)
     rows = summarize(runs, args.problems, args.algorithms)
     out = args.out
     header = (

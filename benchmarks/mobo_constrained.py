@@ -176,6 +176,7 @@ def algorithms_by(runs: list[dict], key: str, missing: str) -> dict[str, list[st
 def write_outputs(
     args: argparse.Namespace, runs: list[dict], command: str, commit: str
 ) -> list[dict]:
+    runs = provenance.reported(runs, args.seeds, evals=args.evals, n_initial=args.n_initial)
     rows = summarize(runs, args)
     md = [
         "# Constrained MOBO benchmark",

@@ -151,6 +151,7 @@ def runs_commits(runs: list[dict], commit: str) -> str:
 
 
 def write_outputs(args: argparse.Namespace, runs: list[dict], command: str, commit: str) -> None:
+    runs = provenance.reported(runs, args.seeds, budget=args.budget, n_initial=args.n_initial)
     name, problem = f"{args.problem}MF", BiasedFidelityProblem(args.problem)
     feasible = "feasible " if problem.num_constraints else ""
     md = [

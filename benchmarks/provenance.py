@@ -89,6 +89,16 @@ STALE = (
 )
 
 
+def reported(runs: list[dict], seeds: int, **settings) -> list[dict]:
+    """The stored runs a command's tables report: seeds ``0..seeds-1`` and ``settings``
+    (e.g. ``evals``, ``n_initial``, ``budget``) equal to its own. The others stay stored,
+    not tabled: a ``--seeds 1`` report printed "seeds 0..0" over three seeds' runs, and a
+    run stopped at cost 12 was reported at cost 30."""
+    return [
+        r for r in runs if r["seed"] < seeds and all(r.get(k) == v for k, v in settings.items())
+    ]
+
+
 def refuse_other_settings(store: Path, runs: list[dict], field: str, wanted) -> None:
     """Stop before anything runs if ``store`` holds runs whose ``field`` (the options or
     settings that made them) is not ``wanted(run)``, this command's for that run (None:

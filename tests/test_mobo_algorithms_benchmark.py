@@ -134,3 +134,17 @@ def test_arguments_that_reported_nonsense_are_refused(bench, extra, message, cap
     with pytest.raises(SystemExit):
         module.parse_args([*argv, *extra])
     assert message.replace("\\", "") in capsys.readouterr().err
+
+
+def test_the_tables_report_only_the_seeds_asked_for(bench):
+    # A --seeds 1 report printed "seeds 0..0" over every stored seed's runs.
+    module, argv, out = bench
+    module.main([*argv, "--seeds", "1", "--report-only"])
+    seed0 = {r["algorithm"]: r["log_hv_difference"][-1] for r in _runs(out) if r["seed"] == 0}
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert {row["algorithm"]: int(row["seeds"]) for row in rows} == {"sobol": 1, "nsga2": 1}
+    for row in rows:
+        assert float(row["median_log10_hv_difference"]) == pytest.approx(
+            seed0[row["algorithm"]], abs=1e-4
+        )  # the CSV keeps 4 decimals
+    assert "Completed runs: 2 of 2." in out.with_suffix(".md").read_text()

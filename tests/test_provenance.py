@@ -123,3 +123,14 @@ def test_a_report_heading_names_its_command_commit_and_machine():
     assert "`.venv/bin/python benchmarks/x.py --seed 1`" in lines[2]
     assert lines[3] == f"Commit: `{provenance.commit()}`  "
     assert lines[4] == f"Machine: {provenance.machine()}" and lines[-1] == ""
+
+
+def test_reported_runs_are_those_of_the_seeds_and_settings_asked_for():
+    provenance = load_benchmark("provenance")
+    runs = [
+        {"seed": 0, "budget": 30},
+        {"seed": 2, "budget": 30},
+        {"seed": 1, "budget": 12},
+        {"seed": 1, "budget": 30},
+    ]
+    assert provenance.reported(runs, 2, budget=30) == [runs[0], runs[3]]
