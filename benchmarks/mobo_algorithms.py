@@ -238,9 +238,10 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> l
         f"Completed runs: {len(runs)} of {len(args.problems) * len(args.algorithms) * args.seeds}.",
         "",
         "Median (and range) over seeds of the final log10 hypervolume difference (lower is",
-        "better) and median of each run's mean seconds per model-based iteration (ask only).",
+        "better) and median of each run's mean wall seconds per model-based iteration (ask",
+        "only; `mobo_constrained.py` and `mobo_fidelity.py` report CPU seconds).",
         "",
-        "| problem | algorithm | seeds | median log10 HV diff | min to max | median s/iteration "
+        "| problem | algorithm | seeds | median log10 HV diff | min to max | median wall s/iteration "
         "| commit |",
         "|---|---|---|---|---|---|---|",
     ]
