@@ -241,8 +241,8 @@ def write_outputs(args: argparse.Namespace, runs: list[dict], command: str) -> l
         "better) and median of each run's mean wall seconds per model-based iteration (ask",
         "only; `mobo_constrained.py` and `mobo_fidelity.py` report CPU seconds).",
         "",
-        "| problem | algorithm | seeds | median log10 HV diff | min to max | median wall s/iteration "
-        "| commit |",
+        "| problem | algorithm | seeds | median log10 HV diff | min to max "
+        "| median wall s/iteration | commit |",
         "|---|---|---|---|---|---|---|",
     ]
     md += [
