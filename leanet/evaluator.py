@@ -332,7 +332,10 @@ class ThresholdEvaluator:
             seen = [self.confidence[i], *(other.confidence[i] for other in others)]
             values = torch.cat([c.double() for c in seen]).unique()  # sorted
             t = T[:, i].contiguous()
-            above = torch.searchsorted(values, t)  # the first observed value >= t
+            # Exits compare in the confidences' float32: find the gap of the threshold as
+            # compared (a float64 just above a confidence rounds onto it, and that input exits).
+            compared_t = torch.where(t < 1, t.to(self.confidence.dtype).double(), t)
+            above = torch.searchsorted(values, compared_t)  # the first observed value >= t
             upper = torch.where(above < len(values), values[above.clamp(max=len(values) - 1)], 1.0)
             lower = torch.where(above > 0, values[(above - 1).clamp(min=0)], 0.0)
             middle = (lower + upper) / 2

@@ -328,6 +328,22 @@ def test_thresholds_between_confidences_keep_every_exit_off_the_last_bit():
     )  # no threshold left on an observed confidence
 
 
+def test_a_threshold_just_above_a_confidence_in_float64_keeps_its_float32_exits():
+    # Exits compare in float32: a float64 threshold a hair above a confidence rounds onto
+    # it, and that input exits. Its gap was looked up in float64, so the threshold moved
+    # above the confidence and the input no longer exited (59 of 4096 quantile-space
+    # proposals on confidences piled up below 1).
+    confidence = torch.tensor([[0.7, 0.9995, 0.99995, 0.3], [0.5, 0.5, 0.5, 0.5]])
+    correct = torch.ones(2, 4, dtype=torch.bool)
+    evaluator = ThresholdEvaluator(confidence, correct, torch.tensor([1.0, 2.0]), 2.0)
+    seen = confidence[0].double()
+    T = torch.stack([seen[:3] + 1e-12, seen[:3] - 1e-12], dim=0).reshape(-1, 1)
+    assert torch.equal(T.float().double(), seen[:3].repeat(2).reshape(-1, 1))  # rounds onto
+    before = evaluator.evaluate(T).exit_fraction
+    moved = evaluator.between_confidences(T)
+    torch.testing.assert_close(evaluator.evaluate(moved).exit_fraction, before, rtol=0, atol=0)
+
+
 def test_a_threshold_journal_is_not_resumed_with_another_constraint(evaluator, tmp_path):
     """The journal keeps each evaluation's constraint values: resumed under another floor
     of the same name, it reported points below the new floor as feasible."""
