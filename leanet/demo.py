@@ -254,6 +254,11 @@ def run_demo(config: DemoConfig) -> dict:
     return summary
 
 
+def percent(fraction: float) -> str:
+    """An allowed loss as a percentage with the decimals it has (0.005 -> 0.5%, not 0%)."""
+    return f"{round(100 * fraction, 6):g}%"
+
+
 def format_threshold(t: float) -> str:
     """A threshold for a table: ``off`` at 1.0 (the level never answers), else with the
     decimals that show ``1 - t`` to two significant digits, since confidences pile up just
@@ -313,14 +318,14 @@ def savings_table(
     for s in savings:
         if s.thresholds is None:
             lines.append(
-                f"{s.allowed_loss:>12.0%} {'-':>8} {'-':>12} {'-':>7}  "
+                f"{percent(s.allowed_loss):>12} {'-':>8} {'-':>12} {'-':>7}  "
                 "(no threshold qualifies: keep the full network)"
             )
         else:
             # a saving that rounds to zero prints 0.0%, not -0.0% (the fallback costs 1.0002)
             saved = s.energy_saved if not abs(s.energy_saved) < 5e-4 else 0.0  # NaN stays
             lines.append(
-                f"{s.allowed_loss:>12.0%} {s.test_accuracy:8.4f} "
+                f"{percent(s.allowed_loss):>12} {s.test_accuracy:8.4f} "
                 f"{s.test_energy_ratio:12.3f} {saved:7.1%}"
             )
     return "\n".join(lines)

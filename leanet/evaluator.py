@@ -254,8 +254,11 @@ class ThresholdEvaluator:
         confidence = torch.as_tensor(confidence, dtype=torch.float32)
         correct = torch.as_tensor(correct, dtype=torch.bool)
         exit_cost = torch.as_tensor(exit_cost, dtype=torch.float64)
-        if confidence.dim() != 2 or confidence.shape[0] < 2:
-            raise ValueError(f"confidence must be L x N with L >= 2, got {tuple(confidence.shape)}")
+        if confidence.dim() != 2 or confidence.shape[0] < 2 or confidence.shape[1] < 1:
+            raise ValueError(
+                f"confidence must be L x N with L >= 2 levels and N >= 1 inputs (with none, "
+                f"every accuracy and energy is NaN), got {tuple(confidence.shape)}"
+            )
         if correct.shape != confidence.shape:
             raise ValueError(
                 f"correct must have the shape of confidence {tuple(confidence.shape)}, "

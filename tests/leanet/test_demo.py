@@ -8,10 +8,18 @@ import torch
 
 from leanet.checkpoints import load_checkpoint
 from leanet.cli import main
-from leanet.demo import DemoConfig, base_name, format_threshold, net_name, pareto_table, run_demo
+from leanet.demo import (
+    DemoConfig,
+    base_name,
+    format_threshold,
+    net_name,
+    pareto_table,
+    run_demo,
+    savings_table,
+)
 from leanet.evaluator import ThresholdEvaluator
 from leanet.machine import describe, trained_with
-from leanet.policy import load_artifact
+from leanet.policy import Saving, load_artifact
 
 
 def _small(out, **settings) -> DemoConfig:
@@ -110,3 +118,13 @@ def test_the_pareto_table_tells_live_thresholds_near_1_from_an_off_level():
     front = evaluator.evaluate(torch.tensor([[0.9996], [0.99999], [1.0]]))
     rows = pareto_table(front, evaluator).splitlines()[2:5]
     assert [row.split()[0] for row in rows] == ["0.99960", "0.999990", "off"]
+
+
+def test_the_savings_table_prints_an_allowed_loss_with_its_decimals():
+    # --losses 0,0.005 printed two rows labelled 0%, the second with more saved.
+    savings = [
+        Saving(loss, torch.zeros(1), 0.98, ratio)
+        for loss, ratio in ((0.0, 0.38), (0.005, 0.36), (0.015, 0.3), (0.02, 0.28))
+    ]
+    rows = savings_table(savings, 0.99).splitlines()[2:]
+    assert [row.split()[0] for row in rows] == ["0%", "0.5%", "1.5%", "2%"]

@@ -695,3 +695,11 @@ def test_an_empty_batch_of_thresholds_gives_empty_metrics(evaluator):
     metrics = evaluator.evaluate(torch.zeros(0, evaluator.num_levels - 1))
     assert len(metrics) == 0 and len(metrics.pareto()) == 0
     assert metrics.exit_fraction.shape == (0, evaluator.num_levels)
+
+
+def test_an_evaluator_without_inputs_is_refused():
+    # Every accuracy, energy and saving of it was NaN, with no error.
+    with pytest.raises(ValueError, match="N >= 1 inputs"):
+        ThresholdEvaluator(
+            torch.empty(3, 0), torch.empty(3, 0, dtype=torch.bool), torch.ones(3), 1.0
+        )
