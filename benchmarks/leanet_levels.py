@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> dict:
         print(f"{arch}: base test accuracy {base_acc:.4f}, {trained.seconds:.0f} s", flush=True)
         for scheme in args.schemes:
             kind = dict(levels="depth") if scheme == "depth" else dict(scheme=scheme.split("+")[0])
-            net = build(base, seed=args.seed, **kind)
+            # 128 hidden units: the recorded runs' heads (build's default until stop 69)
+            net = build(base, seed=args.seed, head_hidden=128, **kind)
             heads = fit_heads(
                 net, data.train, epochs=args.head_epochs, seed=args.seed, progress=not args.quiet
             )

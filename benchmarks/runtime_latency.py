@@ -74,7 +74,8 @@ def _ratio(num, den) -> dict:
 def _network(arch: str, levels: str, seed: int):
     """The random base network and its LEANet."""
     base = _random_base(arch, seed)
-    return base, build(base, seed=seed, **LEVELS[levels])
+    # 128 hidden units: the heads of the recorded runs (leanet.build's default until stop 69)
+    return base, build(base, seed=seed, head_hidden=128, **LEVELS[levels])
 
 
 def measure(arch: str, levels: str, batch: int, repeats: int, seed: int) -> dict:

@@ -8,6 +8,7 @@ head; an input stops at the first level confident enough [Jayakodi2020]. Front d
     base = leanet.build_base("convnet", input_size=28)
     leanet.train_base(base, data.train, val=data.val)
     net = leanet.build(base, fractions=[0.5, 0.625, 0.75, 0.875, 1.0])
+    leanet.recalibrate_batch_norm(net, data.train)         # narrower channels, new statistics
     leanet.fit_heads(net, data.train)
     x = data.test.tensors()[0][:8]                         # standardized images
     prediction, exit_level = net(x, thresholds=[0.9, 0.9, 0.9, 0.9])

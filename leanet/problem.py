@@ -238,9 +238,12 @@ class ThresholdProblem(Problem):
     def deployable_front(self, X: Tensor) -> ThresholdMetrics:
         """The Pareto front of ``X`` together with every threshold at 1.0 (only the top
         level answers; for the hybrid scheme, the pretrained network alone at its own cost),
-        so a device can always fall back to the network the LEANet replaces. That vector
-        costs one cached evaluation, not an optimizer's; optimizers' hypervolumes are
-        measured without it."""
+        thresholds moved off the observed confidences (:meth:`ThresholdEvaluator.
+        between_confidences`). The all-ones vector stays on the front unless a point at
+        least as accurate on validation costs less, so the front always holds a point as
+        accurate on validation as the network the LEANet replaces. That vector costs one
+        cached evaluation, not an optimizer's; optimizers' hypervolumes are measured
+        without it."""
         top_only = torch.ones(1, self.dim, dtype=torch.float64)
         X = torch.as_tensor(X, dtype=torch.float64).reshape(-1, self.dim)
         # off the observed confidences, so the device's runtime exits as the table says

@@ -251,10 +251,13 @@ def test_fine_tune_keeps_the_best_validated_epoch(digits, trained_digits_convnet
 
 
 def test_fine_tune_stops_early_without_improvement(digits, trained_digits_convnet):
-    # lr = 0: the weights cannot change, so no epoch beats the first, and patience 1 stops
-    # after the second.
+    # lr = 0 and the heads' batch norm statistics frozen (momentum 0): nothing can change,
+    # so no epoch beats the first, and patience 1 stops after the second.
     net = build(trained_digits_convnet[0])
     recalibrate_batch_norm(net, digits.train)
+    for module in net.heads.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.momentum = 0.0
     result = fine_tune(
         net, digits.train, val=digits.val, epochs=5, patience=1, lr=0.0, progress=False
     )
