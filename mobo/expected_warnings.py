@@ -2,7 +2,10 @@
 
 GPyTorch's linear_operator adds jitter to a nearly singular covariance ("A not p.d., added
 jitter"), and BoTorch retries an acquisition optimization from new starting points
-("Optimization failed ... Trying again") or reports an abnormal L-BFGS-B line search. Each
+("Optimization failed ... Trying again"; "... on the second try": it keeps the best point of
+the retry), reports an abnormal L-BFGS-B line search, or starts from random points where the
+acquisition is zero on every raw sample ("Unable to find non-zero acquisition function
+values": early, when no sample improves on the front). Each
 is expected and handled by the library itself; printed on most iterations they bury what a
 user must act on. So they are counted (a study keeps the counts in its journal and result)
 and logged at debug level; every other warning passes through unchanged.
@@ -25,6 +28,8 @@ EXPECTED = {
     "jitter": re.compile(r"not p\.d\., added jitter"),
     "optimization_retry": re.compile(r"Optimization failed.*Trying again", re.S),
     "optimizer_abnormal": re.compile(r"Optimization failed within `scipy\.optimize\.minimize`"),
+    "optimization_retry_failed": re.compile(r"Optimization failed on the second try"),
+    "flat_acquisition": re.compile(r"Unable to find non-zero acquisition function values"),
 }
 
 

@@ -28,8 +28,26 @@ def test_expected_warnings_are_counted_and_logged_and_others_pass(caplog):
             warnings.warn(JITTER, NumericalWarning, stacklevel=1)
             warnings.warn(JITTER, NumericalWarning, stacklevel=1)
             warnings.warn(RETRY, RuntimeWarning, stacklevel=1)
+            # BoTorch's, as the README's qParEGO example and notebook 02 printed them
+            warnings.warn(
+                "Optimization failed on the second try, after generating a new set of "
+                "initial conditions.",
+                RuntimeWarning,
+                stacklevel=1,
+            )
+            warnings.warn(
+                "Unable to find non-zero acquisition function values - initial conditions "
+                "are being selected randomly.",
+                RuntimeWarning,
+                stacklevel=1,
+            )
             warnings.warn("act on this", UserWarning, stacklevel=1)
-    assert dict(counts) == {"jitter": 2, "optimization_retry": 1}
+    assert dict(counts) == {
+        "jitter": 2,
+        "optimization_retry": 1,
+        "optimization_retry_failed": 1,
+        "flat_acquisition": 1,
+    }
     assert "handled jitter warning: A not p.d." in caplog.text
 
 
