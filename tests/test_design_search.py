@@ -189,23 +189,28 @@ def test_continued_fidelities_charge_each_epoch_once(setup, tmp_path):
     assert path[1]["charged_seconds"] == pytest.approx(sum(seconds.values()) + 0.75)
 
 
+def _run(method, points, seed=0):
+    """A stored design-search run of network "a" (budget 100 s) with a trajectory of
+    (charged seconds, evaluated test HV) points."""
+    path = [
+        {"evaluation": i + 1, "charged_seconds": t, "test_hv_evaluated": hv}
+        for i, (t, hv) in enumerate(points)
+    ]
+    return {
+        "network": "a",
+        "method": method,
+        "seed": seed,
+        "budget": 100.0,
+        "trajectory": path,
+        "test_hv_evaluated": path[-1]["test_hv_evaluated"],
+        "test_hv_polished": path[-1]["test_hv_evaluated"],
+        **dict.fromkeys(["designs", "evaluations", "charged_seconds"], 3),
+    }
+
+
 def test_the_time_table_compares_methods_at_equal_charged_time():
     module = load_benchmark("design_search_report")
-
-    def run(method, points, seed=0):
-        path = [
-            {"evaluation": i + 1, "charged_seconds": t, "test_hv_evaluated": hv}
-            for i, (t, hv) in enumerate(points)
-        ]
-        return {
-            "network": "a",
-            "method": method,
-            "seed": seed,
-            "budget": 100.0,
-            "trajectory": path,
-            "test_hv_evaluated": path[-1]["test_hv_evaluated"],
-        }
-
+    run = _run
     runs = [
         run("qlognehvi", [(30, 0.01), (90, 0.05)]),
         run("qlognehvi", [(30, 0.02), (95, 0.03)], seed=1),
@@ -245,24 +250,10 @@ def test_design_search_figures_at_equal_wall_time_leave_out_the_design_that_cros
     # the budget), so the tables lead with the HV at the budget, and time a row against the
     # baseline's figure there, on the seeds the two share.
     module = load_benchmark("design_search_report")
-
-    def run(method, seed, points):
-        path = [{"charged_seconds": t, "test_hv_evaluated": hv} for t, hv in points]
-        return {
-            "network": "a",
-            "method": method,
-            "seed": seed,
-            "budget": 100.0,
-            "trajectory": path,
-            "test_hv_evaluated": path[-1]["test_hv_evaluated"],
-            "test_hv_polished": path[-1]["test_hv_evaluated"],
-            **dict.fromkeys(["designs", "evaluations", "charged_seconds"], 3),
-        }
-
     runs = [
-        run("qlognehvi", 0, [(50, 0.03), (130, 0.09)]),  # 0.09 only past the budget
-        run("qlognehvi", 5, [(50, 0.08)]),  # a seed the other row does not have
-        run("sobol", 0, [(40, 0.05), (101, 0.05)]),
+        _run("qlognehvi", [(50, 0.03), (130, 0.09)]),  # 0.09 only past the budget
+        _run("qlognehvi", [(50, 0.08)], seed=5),  # a seed the other row does not have
+        _run("sobol", [(40, 0.05), (101, 0.05)]),
     ]
     summary = module.summary(runs, {"a": {"test_hv": 0.04}})
     rows = {line.split(" | ")[2]: line for line in summary.splitlines()[2:]}
