@@ -197,7 +197,11 @@ class LEANet(nn.Module):
         base_cfg = dict(config["base"])
         arch = base_cfg.pop("arch")
         if arch.startswith("torchvision:"):  # random weights: the checkpoint's replace them
-            base = from_torchvision(arch.removeprefix("torchvision:"))
+            base = from_torchvision(
+                arch.removeprefix("torchvision:"),
+                num_classes=int(base_cfg.get("num_classes", 1000)),
+                input_size=int(base_cfg.get("input_size", 224)),
+            )
         else:
             base = build_base(arch, **base_cfg)
         lv = dict(config["levels"])

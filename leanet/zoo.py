@@ -127,21 +127,39 @@ def check_base(base: Any) -> None:
             f"the base network holds {sorted(other)} weights; LEANets compute in float32 "
             "(call base.float())"
         )
-    if type(base).forward is not BaseNet.forward:
-        _check_forward(base)
+    _check_forward(base)
 
 
 def _check_forward(base: BaseNet) -> None:
-    """A subclass's own forward must be what the levels run (the hybrid's top level is the
-    pretrained network only then); on a random probe, in eval mode."""
+    """On a random probe of the config's size, in eval mode: the levels' path must run and
+    give ``num_classes`` logits (a classifier of another class count built heads of the
+    config's under it, and the network predicted classes that do not exist), and a
+    subclass's own forward must be that path (the hybrid's top level is the pretrained
+    network only then)."""
     training, c, s = base.training, int(base.config["in_channels"]), int(base.config["input_size"])
     x = torch.randn(2, c, s, s, generator=torch.Generator().manual_seed(0))
     base.eval()
     try:
         with torch.no_grad():
-            own, levels_run = base(x), BaseNet.forward(base, x)
+            try:
+                levels_run = BaseNet.forward(base, x)
+            except RuntimeError as err:
+                raise ValueError(
+                    f"the base network does not run on a 2 x {c} x {s} x {s} probe (config "
+                    f"in_channels and input_size): {err}; its features must end in a map that "
+                    "base.pool and the classifier take (torchvision's VGG/AlexNet pool to "
+                    "7 x 7: set base.pool = nn.AdaptiveAvgPool2d(7))"
+                ) from err
+            own = base(x) if type(base).forward is not BaseNet.forward else levels_run
     finally:
         base.train(training)
+    classes = int(base.config["num_classes"])
+    if levels_run.shape != (2, classes):
+        raise ValueError(
+            f"the base network gives logits of shape {tuple(levels_run.shape[1:])} per image, "
+            f"its config says num_classes={classes}: make them agree (a replaced last layer "
+            "needs the config's num_classes changed too)"
+        )
     if not torch.allclose(own, levels_run, rtol=1e-4, atol=1e-5):
         raise ValueError(
             f"{type(base).__name__}.forward is not classifier(flatten(pool(features(x)))), "
@@ -320,7 +338,13 @@ def build_base(
 TORCHVISION_MODELS = ("vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")
 
 
-def from_torchvision(name: str, *, weights: str | None = None) -> BaseNet:
+def from_torchvision(
+    name: str,
+    *,
+    weights: str | None = None,
+    num_classes: int = 1000,
+    input_size: int = 224,
+) -> BaseNet:
     """Wrap a torchvision classifier (VGG with batch norm) as a :class:`BaseNet`.
 
     Args:
@@ -328,11 +352,15 @@ def from_torchvision(name: str, *, weights: str | None = None) -> BaseNet:
         weights: torchvision weights name (e.g. ``"VGG16_BN_Weights.IMAGENET1K_V1"``) or
             None for random weights. Loaded only if already in torch hub's cache
             (``torch.hub.get_dir()/checkpoints``); this never downloads.
+        num_classes: Classes of the classifier (random weights only: ImageNet weights have
+            1000); load your own with ``base.load_state_dict``.
+        input_size: Side of the square `3 x S x S` inputs it will see (the 7 x 7 average
+            pooling takes any size from 32 up); costs are counted at this size.
 
-    The network keeps torchvision's 7 x 7 average pooling and classifier, expects
-    `N x 3 x 224 x 224` ImageNet-normalized inputs and has 1000 classes. Its config is
-    ``arch="torchvision:<name>"``; such networks are rebuilt with this function, not from
-    :func:`leanet.checkpoints.load_checkpoint`.
+    The network keeps torchvision's 7 x 7 average pooling and classifier and expects
+    inputs normalized as its weights were trained. Its config is
+    ``arch="torchvision:<name>"`` with ``num_classes`` and ``input_size``; such networks are
+    rebuilt with this function, not from :func:`leanet.checkpoints.load_checkpoint`.
 
     Raises:
         ValueError: unsupported `name`.
@@ -349,6 +377,11 @@ def from_torchvision(name: str, *, weights: str | None = None) -> BaseNet:
     weight_enum = None
     if weights is not None:
         weight_enum = models.get_weight(weights)
+        if num_classes != 1000:
+            raise ValueError(
+                f"{weights} has 1000 classes, not {num_classes}: build with weights=None and "
+                "load your own fine-tuned state_dict"
+            )
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weight_enum.url).name
         if not cached.is_file():
             raise FileNotFoundError(
@@ -356,12 +389,12 @@ def from_torchvision(name: str, *, weights: str | None = None) -> BaseNet:
                 f"machine with internet (torchvision.models.get_model({name!r}, "
                 f"weights={weights!r})) and copy the file there"
             )
-    tv = models.get_model(name, weights=weight_enum)
+    tv = models.get_model(name, weights=weight_enum, num_classes=num_classes)
     config = dict(
         arch=f"torchvision:{name}",
-        num_classes=1000,
+        num_classes=num_classes,
         in_channels=3,
-        input_size=224,
+        input_size=input_size,
         width_multiplier=1.0,
         weights=weights,
     )

@@ -79,3 +79,35 @@ def test_a_torchvision_vgg_hybrid_keeps_its_top_level_and_round_trips(tmp_path):
         save_leanet(tmp_path / "vgg.pt", net)
         loaded, _ = load_leanet(tmp_path / "vgg.pt")
         assert torch.equal(loaded(x, [1.0]).prediction, expected)
+
+
+def test_a_torchvision_network_of_its_own_classes_and_size_round_trips(tmp_path):
+    # from_torchvision hard-coded 1000 classes and 224 px, and a saved network reloaded at
+    # 224 px (3x the MACs, and the user's 64 px images refused).
+    from leanet.checkpoints import load_leanet, save_leanet
+    from leanet.model import build
+
+    torch.manual_seed(0)
+    base = from_torchvision("vgg11_bn", num_classes=10, input_size=64)
+    net = build(base, fractions=[0.5, 1.0])
+    x = torch.randn(2, 3, 64, 64)
+    save_leanet(tmp_path / "vgg.pt", net)
+    loaded, _ = load_leanet(tmp_path / "vgg.pt")
+    assert loaded.base.config["input_size"] == 64 and loaded.num_classes == 10
+    assert loaded.level_macs() == net.level_macs()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.level_outputs(x).logits, net.level_outputs(x).logits)
+    with pytest.raises(ValueError, match="1000 classes, not 10"):
+        from_torchvision("vgg11_bn", weights="VGG11_BN_Weights.IMAGENET1K_V1", num_classes=10)
+
+
+def test_a_classifier_of_another_class_count_than_the_config_is_refused():
+    # A replaced last layer with the config left at 10 classes: heads of 10 classes under a
+    # top level of 4, which predicted classes that do not exist.
+    from leanet.model import build
+
+    base = build_base("convnet", width_multiplier=0.25)
+    last = base.classifier[-1]
+    base.classifier[-1] = torch.nn.Linear(last.in_features, 4)
+    with pytest.raises(ValueError, match=r"logits of shape \(4,\).*num_classes=10"):
+        build(base)
