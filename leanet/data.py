@@ -91,6 +91,12 @@ class ImageTensorDataset(Dataset):
                 f"images must be N x C x H x W with N = len(labels); got {tuple(images.shape)} "
                 f"and {tuple(labels.shape)}"
             )
+        if images.dtype != torch.uint8 and not images.dtype.is_floating_point:
+            # int64 pixels were read as floats already in [0, 1]: standardized to -2..1018
+            raise ValueError(
+                f"images must be uint8 (0..255) or float (in [0, 1]), got {images.dtype}: "
+                "convert 0..255 integers with images.to(torch.uint8)"
+            )
         self.images = images
         self.labels = labels.long()
         self.mean = mean.float().view(-1, 1, 1)

@@ -437,7 +437,9 @@ def build(
 
     Args:
         base: A :class:`leanet.zoo.BaseNet` (trained).
-        levels: ``"width"`` (LEANet width levels) or ``"depth"`` (early exits).
+        levels: ``"width"`` (LEANet width levels) or ``"depth"`` (early exits after
+            top-level ``Conv2d`` layers of ``features``; every level, the last included,
+            gets a fitted head, so the top level is not the network's own classifier).
         fractions: Width fractions F (width levels); increasing, ending in 1.0.
         scheme: ``"hybrid"`` (default: triangular levels, then the pretrained network
             with its own classifier as the last level), ``"triangular"`` (exact reuse up to

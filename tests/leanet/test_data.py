@@ -197,3 +197,16 @@ def test_missing_folder_says_where_and_how(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown data set"):
         load_dataset("imagenet")
+
+
+def test_integer_images_other_than_uint8_are_refused():
+    # int64 pixels 0..255 were read as floats already in [0, 1] and standardized to -2..1018.
+    from leanet.data import ImageTensorDataset
+
+    labels = torch.zeros(2, dtype=torch.long)
+    stats = dict(mean=torch.tensor([0.5]), std=torch.tensor([0.25]), classes=["a"])
+    pixels = torch.full((2, 1, 4, 4), 255)
+    with pytest.raises(ValueError, match=r"uint8 \(0..255\) or float.*torch.int64"):
+        ImageTensorDataset(pixels, labels, **stats)
+    x, _ = ImageTensorDataset(pixels.to(torch.uint8), labels, **stats)[0]
+    assert float(x.max()) == pytest.approx(2.0)
