@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from leanet.checkpoints import atomic_save
+from leanet.data import batch_loader
 from leanet.device import on_device
 from leanet.model import counted
 from mobo.metrics import hypervolume, pareto_mask
@@ -169,11 +170,12 @@ def level_records(
 
     Args:
         net: A :class:`leanet.LEANet`.
-        dataset: A :class:`leanet.ImageTensorDataset` (its standardized ``tensors()``).
+        dataset: A :class:`leanet.ImageTensorDataset`, or any data set of standardized
+            ``(image, label)`` pairs (e.g. a torchvision ``ImageFolder`` with its transform).
         device: Where the levels run (:func:`leanet.device.resolve_device`).
     """
     net.check_data(dataset, "level_records")
-    images, labels = dataset.tensors()
+    images, labels = all_images(dataset)
     confidence, correct = [], []
     was_training = net.training
     net.eval()  # the heads' running statistics, as the runtime uses them; none updated
@@ -189,13 +191,23 @@ def level_records(
     return torch.cat(confidence, dim=1), torch.cat(correct, dim=1)
 
 
+def all_images(dataset) -> tuple[Tensor, Tensor]:
+    """Every ``(image, label)`` of ``dataset`` as two tensors: ``tensors()`` where it has
+    them (:class:`leanet.ImageTensorDataset`), else read in order (it failed on a torchvision
+    ``ImageFolder`` with a bare AttributeError, although training reads those)."""
+    if hasattr(dataset, "tensors"):
+        return dataset.tensors()
+    images, labels = zip(*batch_loader(dataset, 256), strict=True)
+    return torch.cat(images), torch.cat([torch.as_tensor(y) for y in labels]).long()
+
+
 def fingerprint(net, dataset) -> str:
     """A digest of the network (configuration and every weight) and of the data."""
     digest = hashlib.sha256(json.dumps(net.config(), sort_keys=True, default=str).encode())
     for name, value in sorted(net.state_dict().items()):
         digest.update(name.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    for tensor in dataset.tensors():
+    for tensor in all_images(dataset):
         digest.update(tensor.contiguous().numpy().tobytes())
     return digest.hexdigest()
 

@@ -703,3 +703,25 @@ def test_an_evaluator_without_inputs_is_refused():
         ThresholdEvaluator(
             torch.empty(3, 0), torch.empty(3, 0, dtype=torch.bool), torch.ones(3), 1.0
         )
+
+
+def test_an_evaluator_reads_any_data_set_of_image_label_pairs(tmp_path):
+    # Training reads a torchvision ImageFolder; the evaluator failed on one with a bare
+    # AttributeError (it asked for ImageTensorDataset.tensors()).
+    from leanet.costs import measure_costs
+
+    net, dataset = _tiny_leanet_and_data()
+
+    class Pairs(torch.utils.data.Dataset):  # e.g. an ImageFolder with its transform
+        def __len__(self):
+            return len(dataset)
+
+        def __getitem__(self, i):
+            x, y = dataset[i]
+            return x, int(y)
+
+    costs = measure_costs(net, latency=False)
+    direct = ThresholdEvaluator.from_model(net, dataset, costs)
+    other = ThresholdEvaluator.from_model(net, Pairs(), costs, cache=tmp_path / "records.pt")
+    assert torch.equal(other.confidence, direct.confidence)
+    assert torch.equal(other.correct, direct.correct)
