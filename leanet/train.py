@@ -83,6 +83,21 @@ def correct_predictions(
     return torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
 
 
+def _check_image_shape(model: BaseNet, dataset: Dataset | None, what: str) -> None:
+    """Images of the size the config promises, or an error now: another size trained (the
+    pooling adapts) and failed only later, when the levels were built for the config's."""
+    if dataset is None or len(dataset) == 0:
+        return
+    size = int(model.config["input_size"])
+    want = (int(model.config["in_channels"]), size, size)
+    got = tuple(torch.as_tensor(dataset[0][0]).shape)
+    if got != want:
+        raise ValueError(
+            f"{what}: the data set's images are {got}, the network was built for {want} "
+            "(its config's in_channels and input_size)"
+        )
+
+
 def train_base(
     model: BaseNet,
     train: Dataset,
@@ -102,6 +117,8 @@ def train_base(
     (NaN without `val`) and whose history holds per-epoch mean loss (and val accuracy).
     ``device``: where to train (:func:`leanet.device.resolve_device`; the model comes back).
     """
+    for name, data in (("train", train), ("val", val)):
+        _check_image_shape(model, data, f"train_base {name}")
     model.train()
 
     def step_loss(x: Tensor, y: Tensor) -> Tensor:

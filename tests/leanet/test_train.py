@@ -24,6 +24,7 @@ from leanet.train import (
     fine_tune,
     fit_heads,
     recalibrate_batch_norm,
+    train_base,
 )
 from leanet.train_loop import TrainState, epochs_loop
 from leanet.zoo import build_base
@@ -493,3 +494,10 @@ def test_training_and_evaluation_refuse_images_the_network_was_not_built_for(sha
         with pytest.raises(ValueError, match=f"{name}: the data set's images do not fit"):
             call()
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+
+def test_train_base_refuses_images_of_another_size_than_the_config(digits):
+    # 8 x 8 digits trained a 28 px ConvNet (its pooling adapts) and failed only at fit_heads.
+    base = build_base("convnet", width_multiplier=0.25, input_size=28)
+    with pytest.raises(ValueError, match=r"images are \(1, 8, 8\).*built for \(1, 28, 28\)"):
+        train_base(base, digits.train, epochs=1, progress=False)
