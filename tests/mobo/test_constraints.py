@@ -250,13 +250,54 @@ def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_r
     # region (constraint >= 0, any objective values).
     assert (boxes[0, 1, :-1, 2] == 0).all() and (boxes[0, 0, -1, 2] == 0).all()
     assert (boxes[0, 0, -1, :2] < -1e9).all() and (boxes[0, 1, -1, :2] > 1e9).all()
-    with pytest.raises(ValueError, match="require_improvement: only for information='maxima'"):
-        mobo.make_algorithm("mesmoc", problem, information="front", require_improvement=False)
+    with pytest.raises(ValueError, match="constraint_information: only for information='maxima'"):
+        mobo.make_algorithm("mesmoc", problem, information="front", constraint_information="none")
     # (a fresh instance each: a surrogate keeps its last fit, e.g. for warm_start=True)
     first = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
     again = mobo.make_algorithm("mesmoc", problem, **options).ask(2, X, Y, C=C, seed=4)
     torch.testing.assert_close(first, again, rtol=0, atol=0)
     assert torch.cdist(first, first)[0, 1] > 1e-6
+
+
+def test_mesmoc_box_information_can_be_kept_to_means_that_improve_the_front():
+    # require_improvement with the box measures: the information only where the posterior
+    # mean is inside the reference box and weakly dominated by no observed front point.
+    from botorch.acquisition import AcquisitionFunction
+
+    from mobo.algorithms.mesmoc import PENALTY, ImprovingMeans
+
+    problem, X, outcomes = observed_toy(16, 2)
+    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
+    inside = torch.tensor([[[0.5, 0.5]]], dtype=torch.float64)
+    with torch.no_grad():
+        mean = model.posterior(inside).mean[0, 0, :2]
+
+    class Constant(AcquisitionFunction):
+        def forward(self, X):
+            return torch.full(X.shape[:-2], 0.7, dtype=X.dtype)
+
+    def value(ref, *offsets):
+        front = mean + torch.tensor(offsets, dtype=torch.float64).reshape(-1, 2)
+        acqf = ImprovingMeans(Constant(model), model, front, ref)
+        with torch.no_grad():
+            return float(acqf(inside))
+
+    assert value(mean - 5.0, (0.5, -0.5), (-0.5, 0.5)) == pytest.approx(0.7)  # a knee point
+    assert value(mean - 5.0, (1.0, 0.5)) == pytest.approx(-PENALTY - 0.5 - 1e-6)  # dominated
+    assert value(mean + 1.0) == pytest.approx(-PENALTY - 2.0)  # outside the reference box
+    Y, C = problem.split_outcomes(outcomes)
+    U = problem.to_unit(X)
+    for asked, wrapped in ((None, False), (True, True)):
+        algorithm = mobo.make_algorithm(
+            "mesmoc", problem, n_initial=4, require_improvement=asked, **FAST_MESMOC
+        )
+        initial, observed = algorithm.observed_front(U, algorithm.model_objectives(outcomes))
+        fitted = algorithm.fit_model(U, algorithm.model_objectives(outcomes))
+        fronts = algorithm.sampled_fronts(fitted, 0, initial=initial)
+        acqf = algorithm.front_information(fitted, fronts, observed, None)
+        assert isinstance(acqf, ImprovingMeans) is wrapped
+    first = algorithm.ask(1, X, Y, C=C, seed=3)
+    assert torch.equal(first, algorithm.ask(1, X, Y, C=C, seed=3))
 
 
 def test_mesmoc_probability_weighs_the_objectives_information_by_feasibility():
