@@ -32,7 +32,11 @@ constraint boundary on which the front lies (median largest constraint value -0.
 qLogNEHVI). Over 5 seeds it ends higher on ConstrainedBraninCurrin and DiscBrake (601.7 and
 11.02 against 599.9 and 10.99; qLogNEHVI 603.7 and 11.08) and lower on C2DTLZ2 (12 inputs:
 0.3576 against 0.3658), so it is not the default (``mesmoc_information.md``, "Information
-times the probability of feasibility"). In the maxima form only:
+times the probability of feasibility"). With ``require_improvement=True`` too (the
+information only where the posterior mean would improve the observed feasible front) it came
+closest to constrained qLogNEHVI, on one machine, 5 seeds: 602.7 / 0.3598 / 11.03 against
+the default's 599.7 / 0.3592 / 10.98 and qLogNEHVI's 603.5 / 0.3787 / 11.07 (same
+file, "Only means that improve the front"). In the maxima form only:
 
 * ``y*_j^s`` is raised to the best *feasible* observation, and ``s*_i^s`` to the largest
   observed slack (``constraint_information="floored"``, default): the front's largest slack
