@@ -259,6 +259,17 @@ def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_r
     assert torch.cdist(first, first)[0, 1] > 1e-6
 
 
+def _fitted_toy_and_mean_inside():
+    """The 2-objective, 1-constraint toy on 16 points, its fitted surrogate, a point inside
+    the cube and the posterior mean of its objectives there."""
+    problem, X, outcomes = observed_toy(16, 2)
+    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
+    inside = torch.tensor([[[0.5, 0.5]]], dtype=torch.float64)
+    with torch.no_grad():
+        mean = model.posterior(inside).mean[0, 0, :2]
+    return problem, X, outcomes, model, inside, mean
+
+
 def test_mesmoc_box_information_can_be_kept_to_means_that_improve_the_front():
     # require_improvement with the box measures: the information only where the posterior
     # mean is inside the reference box and weakly dominated by no observed front point.
@@ -266,11 +277,7 @@ def test_mesmoc_box_information_can_be_kept_to_means_that_improve_the_front():
 
     from mobo.algorithms.mesmoc import PENALTY, ImprovingMeans
 
-    problem, X, outcomes = observed_toy(16, 2)
-    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
-    inside = torch.tensor([[[0.5, 0.5]]], dtype=torch.float64)
-    with torch.no_grad():
-        mean = model.posterior(inside).mean[0, 0, :2]
+    problem, X, outcomes, model, inside, mean = _fitted_toy_and_mean_inside()
 
     class Constant(AcquisitionFunction):
         def forward(self, X):
@@ -349,11 +356,7 @@ def test_mesmoc_penalizes_points_whose_mean_is_infeasible():
 def test_mesmoc_penalizes_points_the_observed_front_dominates():
     from mobo.algorithms.mesmoc import PENALTY, ConstrainedMaxValueEntropyAcquisition
 
-    problem, X, outcomes = observed_toy(16, 2)
-    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
-    inside = torch.tensor([[[0.5, 0.5]]], dtype=torch.float64)
-    with torch.no_grad():
-        mean = model.posterior(inside).mean[0, 0, :2]
+    problem, X, outcomes, model, inside, mean = _fitted_toy_and_mean_inside()
     max_values = torch.tensor([[0.0, 0.0, 0.0]])
     ahead = ConstrainedMaxValueEntropyAcquisition(
         model, 1, max_values, front=(mean - 1.0).unsqueeze(0)
