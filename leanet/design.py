@@ -58,7 +58,7 @@ from torch import Tensor
 
 from leanet.confidence import CONFIDENCES
 from leanet.costs import get_platform, measure_costs
-from leanet.design_cache import DesignBuilder, DesignCache, source_digest
+from leanet.design_cache import DesignBuilder, DesignCache, check_cacheable, source_digest
 from leanet.design_checks import check_settings, choices, pair
 from leanet.design_recipe import Design
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
@@ -219,6 +219,8 @@ class DesignProblem(Problem):
             data.train.tensors(),
             (head_epochs, sorted(self.fine_tune_options.items()), seed),
         )
+        if self.cache is not None:
+            check_cacheable(self.base)
         self._store = None if self.cache is None else DesignCache(self.cache, seed, self._source)
         self._builder = DesignBuilder(
             self.base,

@@ -26,13 +26,14 @@ from torch import Tensor
 from leanet.checkpoints import (
     CheckpointError,
     atomic_save,
+    leanet_checkpoint,
     load_leanet,
     load_safely,
     save_leanet,
 )
 from leanet.design_recipe import Design
 from leanet.machine import trained_with
-from leanet.model import LEANet
+from leanet.model import LEANet, build
 from leanet.train_loop import TrainState
 
 
@@ -46,6 +47,16 @@ def source_digest(state: Mapping[str, Tensor], tensors: Sequence[Tensor], extra:
         digest.update(tensor.contiguous().numpy().tobytes())
     digest.update(repr(extra).encode())
     return digest.hexdigest()
+
+
+def check_cacheable(base) -> None:
+    """Refuse, before any design is trained, a base network whose LEANets a cache file
+    cannot hold (a file keeps only the config and the weights: a torchvision network with a
+    classifier replaced by hand failed to save after each design's training)."""
+    try:
+        leanet_checkpoint(build(base, fractions=(0.5, 1.0), head_hidden=0))
+    except ValueError as err:
+        raise ValueError(f"{err}; search without a design cache (cache=None)") from err
 
 
 class DesignCache:

@@ -494,3 +494,13 @@ def test_settings_that_would_fail_or_mislead_later_are_refused_at_once(
         _problem(pretrained, digits, **options)
     with pytest.raises(TypeError, match="fine_tune_options: leanet.fine_tune takes no"):
         _problem(pretrained, digits, fine_tune_options={"bogus": 1})
+
+
+def test_a_base_whose_designs_a_cache_cannot_hold_is_refused_before_training(digits, tmp_path):
+    # A cache file keeps a design's config and weights: a base changed after it was built
+    # (here ReLU6 for ReLU) saved nothing, and the search found out after training a design.
+    base = tiny_base("convnet")
+    relu = next(i for i, m in enumerate(base.features) if isinstance(m, torch.nn.ReLU))
+    base.features[relu] = torch.nn.ReLU6()
+    with pytest.raises(ValueError, match=r"cannot save this LEANet.*cache=None"):
+        DesignProblem(base, digits, cache=tmp_path / "designs")
