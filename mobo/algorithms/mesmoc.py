@@ -95,6 +95,17 @@ FEASIBILITY_RULES = {"maxima": ("mean", "probability"), "boxes": ("boxes", "prob
 CONSTRAINT_INFORMATION = ("floored", "front", "none")
 
 
+def behind_front(front: Tensor, means: Tensor) -> Tensor:
+    """How far each of ``means`` (``batch x m``) is behind the ``p x m`` ``front``: 0 where
+    no front point weakly dominates it, else the margin of the point that does (every
+    objective at least as good: min over objectives, max over front points; objectives are
+    standardized, so the units are comparable) plus 1e-6, so a tie still counts."""
+    if not front.shape[0]:
+        return torch.zeros(means.shape[:-1], dtype=means.dtype)
+    behind = (front - means[..., None, :]).min(dim=-1).values.max(dim=-1).values
+    return torch.where(behind >= 0, behind + 1e-6, 0.0)
+
+
 class ConstrainedMaxValueEntropyAcquisition(MaxValueEntropyMOAcquisition):
     """MESMOC's acquisition for fixed sampled maxima (analytic, ``q = 1``).
 
@@ -149,12 +160,8 @@ class ConstrainedMaxValueEntropyAcquisition(MaxValueEntropyMOAcquisition):
             information = information + log_probability_feasible(constraint_mean, sigma[..., m:])
         else:
             violation = (constraint_mean / self.constraint_scale).clamp_min(0.0).sum(dim=-1)
-        if self.front is not None and self.front.shape[0]:
-            # How far the mean is behind the front: >= 0 where some front point weakly
-            # dominates it (every objective at least as good: min over objectives, max over
-            # front points; objectives are standardized, so the units are comparable).
-            behind = (self.front - mean[..., None, :m]).min(dim=-1).values.max(dim=-1).values
-            violation = violation + torch.where(behind >= 0, behind + 1e-6, 0.0)
+        if self.front is not None:
+            violation = violation + behind_front(self.front, mean[..., :m])
         return torch.where(violation > 0, -PENALTY - violation, information)
 
 
@@ -216,9 +223,7 @@ class ImprovingMeans(AcquisitionFunction):
         value = self.inner(X)
         objectives = self.model.posterior(X).mean[..., 0, : self.front.shape[-1]]
         violation = (self.ref_point - objectives).clamp_min(0.0).sum(dim=-1)
-        if self.front.shape[0]:
-            behind = (self.front - objectives[..., None, :]).min(dim=-1).values.max(dim=-1).values
-            violation = violation + torch.where(behind >= 0, behind + 1e-6, 0.0)
+        violation = violation + behind_front(self.front, objectives)
         return torch.where(violation > 0, -PENALTY - violation, value)
 
 
