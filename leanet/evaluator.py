@@ -177,17 +177,14 @@ def level_records(
     net.check_data(dataset, "level_records")
     images, labels = all_images(dataset)
     confidence, correct = [], []
-    was_training = net.training
-    net.eval()  # the heads' running statistics, as the runtime uses them; none updated
-    try:
-        with on_device(net, device) as dev:
-            for start in range(0, len(labels), batch_size):
-                out = net.level_outputs(images[start : start + batch_size].to(dev))
-                confidence.append(out.confidence.cpu())
-                right = out.logits.argmax(dim=-1).cpu() == labels[start : start + batch_size]
-                correct.append(right)
-    finally:
-        net.train(was_training)
+    # level_outputs runs in eval mode (the heads' running statistics, as the runtime uses
+    # them; none updated) and restores every module's mode
+    with on_device(net, device) as dev:
+        for start in range(0, len(labels), batch_size):
+            out = net.level_outputs(images[start : start + batch_size].to(dev))
+            confidence.append(out.confidence.cpu())
+            right = out.logits.argmax(dim=-1).cpu() == labels[start : start + batch_size]
+            correct.append(right)
     return torch.cat(confidence, dim=1), torch.cat(correct, dim=1)
 
 
