@@ -111,11 +111,10 @@ class BoTorchTestProblem(Problem):
     def _noise(self, X: Tensor) -> Tensor:
         """Standard normal draws, one row per point of ``X``, from a generator seeded by
         ``noise_seed`` and the point's float64 bytes, times ``noise_std``."""
-        rows = []
+        rows, m = [], self.num_objectives
         for x in X.detach().to("cpu", torch.float64):
             key = hashlib.sha256(f"{self.noise_seed}:".encode() + x.numpy().tobytes())
             generator = torch.Generator().manual_seed(int.from_bytes(key.digest()[:8]) >> 1)
-            m = self.num_objectives
             rows.append(torch.randn(m, generator=generator, dtype=torch.float64))
         return torch.stack(rows) * self.noise_std
 
