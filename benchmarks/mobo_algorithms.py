@@ -379,7 +379,6 @@ def main(argv: list[str] | None = None) -> None:
         f"{time.perf_counter() - start:.1f} s wall time",
         flush=True,
     )
-    runs = [r for r in runs if r["evals"] == args.evals and r["n_initial"] == args.n_initial]
     rows = write_outputs(args, runs, command)
     print(f"\n{'problem':14s} {'algorithm':10s} seeds  log10 HV diff  s/iteration")
     for r in rows:

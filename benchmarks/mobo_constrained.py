@@ -286,7 +286,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
             flush=True,
         )
         write_outputs(args, runs, command, commit)
-    runs = [r for r in runs if r["evals"] == args.evals and r["n_initial"] == args.n_initial]
     rows = write_outputs(args, runs, command, commit)
     print(args.out.with_suffix(".md").read_text())
     return rows
