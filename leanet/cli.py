@@ -344,7 +344,14 @@ def _run_optimize(args: argparse.Namespace) -> int:
         hint = "from the command line: let that run end, or give another --out"
         raise CLIError(f"{err}; {hint}") from err
     front = problem.deployable_front(result.pareto_X)
-    save_artifact(out, net, front, costs, meta={**meta, "algorithm": args.algorithm})
+    save_artifact(
+        out,
+        net,
+        front,
+        costs,
+        meta={**meta, "algorithm": args.algorithm},
+        input_normalization=data.train.normalization,
+    )
     print(result.summary())
     print(
         f"hypervolume {float(result.hypervolume[-1]) / problem.max_hv:.1%} of the reference "

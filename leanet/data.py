@@ -61,6 +61,25 @@ _TV_LAYOUT = {
 }
 
 
+def standardize(images: Tensor, mean, std) -> Tensor:
+    """Images as a network trained here takes them: uint8 (0..255) or float in [0, 1],
+    `... x C x H x W`, minus the per-channel ``mean``, over ``std`` (sequences of C)."""
+    if images.dtype != torch.uint8 and not images.dtype.is_floating_point:
+        raise ValueError(
+            f"images must be uint8 (0..255) or float (in [0, 1]), got {images.dtype}: "
+            "convert 0..255 integers with images.to(torch.uint8)"
+        )
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    mean = torch.as_tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32).view(-1, 1, 1)
+    if x.dim() < 3 or x.shape[-3] != mean.shape[0]:
+        raise ValueError(
+            f"images must be ... x C x H x W with C = {mean.shape[0]} channels (the "
+            f"normalization's), got shape {tuple(x.shape)}"
+        )
+    return (x - mean) / std
+
+
 class ImageTensorDataset(Dataset):
     """In-memory images and labels, standardized on access.
 
@@ -109,9 +128,13 @@ class ImageTensorDataset(Dataset):
     def __getitem__(self, index: int | Sequence[int] | Tensor) -> tuple[Tensor, Tensor]:
         if not isinstance(index, int):
             index = torch.as_tensor(index, dtype=torch.long)
-        x = self.images[index]
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        return (x - self.mean) / self.std, self.labels[index]
+        return standardize(self.images[index], self.mean, self.std), self.labels[index]
+
+    @property
+    def normalization(self) -> tuple[list[float], list[float]]:
+        """The per-channel ``(mean, std)`` this set standardizes with, as lists: what a
+        deployed network needs to prepare a device's images (:func:`leanet.save_artifact`)."""
+        return self.mean.flatten().tolist(), self.std.flatten().tolist()
 
     def subset(self, indices: Tensor) -> ImageTensorDataset:
         """The rows `indices` (a long tensor) with the same standardization and classes."""

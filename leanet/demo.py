@@ -234,6 +234,7 @@ def run_demo(config: DemoConfig) -> dict:
             "full_val_correct": full_val_correct,
             "trained_with": trained_on,
         },
+        input_normalization=data.train.normalization,
     )
     summary = {
         "hypervolume_ratio": hv_ratio,

@@ -64,5 +64,14 @@ def save_artifacts(
         kept = {**common, "design": asdict(design), "seed": problem.seed}
         kept["trained_with"] = problem.trained_with(design)  # leanet.machine
         path = Path(folder) / f"{design.key}.artifact.pt"
-        paths.append(save_artifact(path, net, front, costs, meta=kept))
+        paths.append(
+            save_artifact(
+                path,
+                net,
+                front,
+                costs,
+                meta=kept,
+                input_normalization=problem.data.train.normalization,
+            )
+        )
     return paths

@@ -28,6 +28,7 @@ from leanet.checkpoints import (
     leanet_from_checkpoint,
 )
 from leanet.costs import LevelCosts, Platform
+from leanet.data import standardize
 from leanet.evaluator import ThresholdMetrics
 from leanet.runtime import compile_runtime, load_runtime
 
@@ -276,6 +277,19 @@ class Artifact:
     runtime_path: Path | None = None
     #: The artifact file's sha256; the runtime folder saved with it carries the same.
     checksum: str | None = None
+    #: The per-channel ``(mean, std)`` the network's inputs are standardized with, if saved.
+    input_normalization: tuple[list[float], list[float]] | None = None
+
+    def standardize(self, images: Tensor) -> Tensor:
+        """A device's images (uint8 0..255 or float in [0, 1]) as :meth:`predict` and the
+        runtime take them, by the normalization the network was trained with."""
+        if self.input_normalization is None:
+            raise ValueError(
+                "this artifact was saved without its input normalization "
+                "(save_artifact(input_normalization=...)): standardize the images as the "
+                "training data was"
+            )
+        return standardize(images, *self.input_normalization)
 
     def runtime(self):
         """The compiled runtime a device runs (:mod:`leanet.runtime`): the one saved next to
@@ -285,14 +299,18 @@ class Artifact:
         if folder is not None and folder.is_dir():
             stamp = folder / _RUNTIME_STAMP
             if stamp.is_file() and stamp.read_text().strip() == self.checksum:
-                return load_runtime(folder)
+                runtime = load_runtime(folder)
+                runtime.input_normalization = self.input_normalization
+                return runtime
             warnings.warn(
                 f"{folder} was not saved with this artifact (another network, or saved before "
                 "runtimes were stamped): compiling the artifact's own network instead; save "
                 "the artifact again to ship its runtime",
                 stacklevel=2,
             )
-        return compile_runtime(self.net)
+        runtime = compile_runtime(self.net)
+        runtime.input_normalization = self.input_normalization
+        return runtime
 
     def thresholds(
         self, *, energy_budget: float | None = None, accuracy_floor: float | None = None
@@ -346,14 +364,20 @@ def save_artifact(
     meta: dict | None = None,
     runtime: bool = True,
     depthwise: str = "conv",
+    input_normalization: tuple | None = None,
 ) -> Path:
     """Save the LEANet, its Pareto table and the cost table as one file, and (``runtime``)
     its compiled per-level steps in the folder ``<path>.runtime/`` (:meth:`Runtime.save`),
     so a device runs exactly the steps that were measured. ``depthwise="dense"`` ships the
     runtime that is faster at batch 1 on a CPU (:mod:`leanet.runtime`); the table's
-    energies stay the cost model's, which charges the convolutions."""
+    energies stay the cost model's, which charges the convolutions.
+    ``input_normalization`` is the per-channel ``(mean, std)`` the network was trained
+    with (``data.train.normalization`` for :func:`leanet.data.load_dataset`'s splits),
+    saved with the artifact and its runtime so a device can prepare its images
+    (:meth:`Artifact.standardize`)."""
     path = Path(path)
     _check_front_and_costs(net, front, costs)
+    normalization = _checked_normalization(input_normalization, net)
     # Compiled first, so a bad option or a network that does not trace fails before any
     # file is replaced.
     compiled = compile_runtime(net, depthwise=depthwise) if runtime else None
@@ -370,6 +394,7 @@ def save_artifact(
             "exit_macs": costs.exit_macs if costs.level_work is not None else None,
             "standalone": costs.standalone,
         },
+        "input_normalization": normalization,
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -383,6 +408,7 @@ def save_artifact(
         f.flush()
         os.fsync(f.fileno())
     if compiled is not None:
+        compiled.input_normalization = normalization
         compiled.save(folder)
         (folder / _RUNTIME_STAMP).write_text(checksum + "\n")
     return path
@@ -429,7 +455,34 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         meta,
         runtime_path=runtime_folder(path),
         checksum=checksum,
+        input_normalization=_as_pair(payload.get("input_normalization")),
     )
+
+
+def _as_pair(normalization) -> tuple[list[float], list[float]] | None:
+    return None if normalization is None else (list(normalization[0]), list(normalization[1]))
+
+
+def _checked_normalization(normalization, net) -> tuple[list[float], list[float]] | None:
+    """``(mean, std)`` as two lists of one float per input channel of ``net``, or None."""
+    if normalization is None:
+        return None
+    channels = int(net.base.config["in_channels"])
+    try:
+        mean, std = (torch.as_tensor(v, dtype=torch.float64).flatten() for v in normalization)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"input_normalization must be (mean, std), got {normalization!r}") from err
+    if len(mean) != channels or len(std) != channels:
+        raise ValueError(
+            f"input_normalization must give one mean and one std per input channel "
+            f"({channels}), got {len(mean)} and {len(std)}"
+        )
+    if not bool(torch.isfinite(mean).all()) or not bool((std > 0).all()):
+        raise ValueError(
+            f"input_normalization needs finite means and positive stds, got "
+            f"{mean.tolist()} and {std.tolist()}"
+        )
+    return mean.tolist(), std.tolist()
 
 
 def _verified_body(path: Path) -> tuple[bytes, str]:

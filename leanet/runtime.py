@@ -64,6 +64,7 @@ import torch
 from torch import Tensor, nn
 
 from leanet.confidence import CONFIDENCES
+from leanet.data import standardize
 from leanet.folding import densify_depthwise, full_ops, script_depthwise
 from leanet.model import Decision, nan_confidence
 from leanet.steps import plan
@@ -143,8 +144,14 @@ class Runtime(nn.Module):
 
     Build it with :func:`compile_runtime` (or :func:`load_runtime`). ``forward(x, T)``
     returns the same :class:`leanet.model.Decision` as ``net(x, T)``. Threads may share
-    one runtime: each gets its own activation buffers.
+    one runtime: each gets its own activation buffers. ``x`` is standardized as the
+    training data was; a runtime saved with an artifact knows how
+    (:attr:`input_normalization`, :meth:`standardize`).
     """
+
+    #: The per-channel ``(mean, std)`` its inputs are standardized with, when it was saved
+    #: with them (:func:`leanet.save_artifact`); ``None`` when unknown.
+    input_normalization: tuple[list[float], list[float]] | None = None
 
     def __init__(
         self,
@@ -181,6 +188,17 @@ class Runtime(nn.Module):
     @property
     def num_levels(self) -> int:
         return self._num_levels
+
+    def standardize(self, images: Tensor) -> Tensor:
+        """A device's images (uint8 0..255 or float in [0, 1]) as :meth:`forward` takes
+        them, by the normalization saved with the runtime."""
+        if self.input_normalization is None:
+            raise ValueError(
+                "this runtime was saved without its input normalization: standardize the "
+                "images as the training data was (save the artifact again with this version "
+                "to record it)"
+            )
+        return standardize(images, *self.input_normalization)
 
     def _thresholds(self, thresholds) -> list[float]:
         """T as Python floats, validated like :meth:`leanet.LEANet.check_thresholds` (in
@@ -374,6 +392,7 @@ class Runtime(nn.Module):
             confidence=self.confidence_kind,
             input_shape=list(self.input_shape),
             depthwise=self.depthwise,
+            input_normalization=self.input_normalization,
             threshold_rule=(
                 "exit at level k < L when confidence >= T_k and T_k < 1; level L always answers"
             ),
@@ -405,7 +424,7 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
                 f"{step_file}: not a readable runtime step ({first[:160]}); the runtime folder "
                 "is damaged or incomplete: save the artifact (or runtime) again"
             ) from err
-    return Runtime(
+    runtime = Runtime(
         steps,
         m["calls"],
         m["buffer_shapes"],
@@ -415,6 +434,10 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
         mode="trace",
         depthwise=m.get("depthwise", "conv"),
     )
+    normalization = m.get("input_normalization")  # absent from runtimes saved before
+    if normalization is not None:
+        runtime.input_normalization = tuple(normalization)
+    return runtime
 
 
 def _check_options(mode: str, depthwise: str) -> None:

@@ -9,6 +9,7 @@ import torch
 
 from leanet.checkpoints import load_checkpoint, load_leanet
 from leanet.cli import COMMANDS, main
+from leanet.data import load_dataset
 from leanet.machine import machine
 from leanet.policy import load_artifact
 
@@ -112,6 +113,8 @@ def test_train_then_fit_heads(tmp_path, capsys):
     assert (tmp_path / "net.artifact.sobol-seed0.jsonl").exists()
     artifact = load_artifact(artifact_path)
     assert len(artifact.front) >= 1 and artifact.front.thresholds.shape[1] == 1
+    # and how a device standardizes its images: the training split's statistics
+    assert artifact.input_normalization == load_dataset("digits8x8").train.normalization
     assert main(["report", str(artifact_path)]) == 0
     report = capsys.readouterr().out
     assert "Pareto set" in report and "Energy saved on test" in report
@@ -301,7 +304,7 @@ def test_design_holdout_chooses_and_measures_on_images_the_search_never_read(tmp
     """`leanet design --holdout 0.3`: the search reads 70% of the validation split; the
     closing table chooses on the rest, the artifacts' tables are measured there, and
     `leanet report` draws the same images again from the artifact's record."""
-    from leanet.data import hold_out, load_dataset
+    from leanet.data import hold_out
     from leanet.evaluator import ThresholdEvaluator
 
     ckpt = tmp_path / "base.pt"

@@ -8,6 +8,7 @@ import torch
 
 from leanet.checkpoints import load_checkpoint
 from leanet.cli import main
+from leanet.data import load_dataset
 from leanet.demo import (
     DemoConfig,
     base_name,
@@ -57,7 +58,10 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsy
     assert savings in capsys.readouterr().out
     # where the LEANet was trained, printed and carried by the artifact (leanet.machine)
     assert describe(trained_with()) in printed
-    assert load_artifact(tmp_path / "leanet-artifact.pt").meta["trained_with"] == trained_with()
+    artifact = load_artifact(tmp_path / "leanet-artifact.pt")
+    assert artifact.meta["trained_with"] == trained_with()
+    train = load_dataset("digits8x8", seed=config.seed).train
+    assert artifact.input_normalization == train.normalization  # for a device's raw pixels
 
     second = run_demo(config)
     printed = capsys.readouterr().out

@@ -429,6 +429,7 @@ def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits
     assert meta["full_val_accuracy"] == problem.full_accuracy
     assert meta["full_test_accuracy"] == leanet.evaluate(pretrained, digits.test)
     assert meta["trained_with"] == trained_with()  # where the design was trained: here
+    assert load_artifact(path).input_normalization == digits.train.normalization
 
 
 def test_artifacts_deploy_thresholds_that_decide_as_the_searched_ones_on_every_image_seen(

@@ -628,6 +628,39 @@ def test_an_artifact_can_ship_the_dense_depthwise_runtime(tmp_path):
     )
 
 
+def test_an_artifact_keeps_the_input_normalization_a_device_needs(tmp_path):
+    """A device gets raw pixels: the artifact and its shipped runtime standardize them as
+    the training data was (they could not before: the mean and std were not saved)."""
+    from leanet.costs import measure_costs
+    from leanet.policy import load_artifact, runtime_folder, save_artifact
+    from leanet.runtime import load_runtime
+
+    net, dataset = _tiny_leanet_and_data()
+    costs = measure_costs(net, latency=False)
+    front, _ = reference_front(ThresholdEvaluator.from_model(net, dataset, costs), n_samples=100)
+    raw = (dataset.images[:16] * 255).round().to(torch.uint8)
+    path = save_artifact(
+        tmp_path / "a.pt", net, front, costs, input_normalization=dataset.normalization
+    )
+    artifact = load_artifact(path)
+    assert artifact.input_normalization == dataset.normalization
+    expected = (raw.float() / 255 - 0.5) / 0.3
+    torch.testing.assert_close(artifact.standardize(raw), expected)
+    torch.testing.assert_close(load_runtime(runtime_folder(path)).standardize(raw), expected)
+    torch.testing.assert_close(artifact.runtime().standardize(raw.float() / 255), expected)
+    # Unknown normalization is said so; a wrong one is refused before any file is written.
+    bare = load_artifact(save_artifact(tmp_path / "b.pt", net, front, costs))
+    with pytest.raises(ValueError, match="without its input normalization"):
+        bare.standardize(raw)
+    with pytest.raises(ValueError, match="without its input normalization"):
+        bare.runtime().standardize(raw)
+    with pytest.raises(ValueError, match="one mean and one std per input channel"):
+        save_artifact(tmp_path / "c.pt", net, front, costs, input_normalization=([0.1] * 3, [1.0]))
+    with pytest.raises(ValueError, match="positive stds"):
+        save_artifact(tmp_path / "c.pt", net, front, costs, input_normalization=([0.1], [0.0]))
+    assert not (tmp_path / "c.pt").exists()
+
+
 def test_accuracy_resolution_states_one_input_and_the_standard_error():
     from leanet.evaluator import accuracy_resolution
 
