@@ -311,10 +311,10 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
 
 def _run_optimize(args: argparse.Namespace) -> int:
     import mobo
+    from leanet.artifact import save_artifact
     from leanet.checkpoints import load_leanet
     from leanet.costs import measure_costs
     from leanet.evaluator import ThresholdEvaluator
-    from leanet.policy import save_artifact
     from leanet.problem import ThresholdProblem
 
     net, meta = load_leanet(args.leanet)
@@ -373,10 +373,11 @@ def _add_report(p: argparse.ArgumentParser) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from leanet.artifact import load_artifact
     from leanet.demo import pareto_table, savings_table
     from leanet.evaluator import ThresholdEvaluator
     from leanet.machine import describe
-    from leanet.policy import energy_savings, load_artifact
+    from leanet.policy import energy_savings
     from leanet.train import correct_predictions
 
     artifact = load_artifact(args.artifact)

@@ -27,6 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import mobo  # noqa: E402
+from leanet.artifact import save_artifact  # noqa: E402
 from leanet.checkpoints import (  # noqa: E402
     load_checkpoint,
     load_leanet,
@@ -38,7 +39,7 @@ from leanet.data import load_dataset  # noqa: E402
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution  # noqa: E402
 from leanet.machine import describe, trained_with  # noqa: E402
 from leanet.model import build  # noqa: E402
-from leanet.policy import Saving, energy_savings, save_artifact  # noqa: E402
+from leanet.policy import Saving, energy_savings  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
 from leanet.train import (  # noqa: E402
     correct_predictions,

@@ -1,7 +1,7 @@
 """Deployable artifacts of a design search's front (:class:`leanet.design.DesignProblem`).
 
 One artifact per design among the chosen points, so a device loads one LEANet with every
-threshold vector of the front that uses it (:func:`leanet.policy.save_artifact`). Apart
+threshold vector of the front that uses it (:func:`leanet.artifact.save_artifact`). Apart
 from the search itself: writing artifacts imports the runtime, which a search never needs.
 """
 
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from leanet.artifact import save_artifact
 from leanet.costs import measure_costs
-from leanet.policy import save_artifact
 from leanet.train import correct_predictions, evaluate
 
 if TYPE_CHECKING:

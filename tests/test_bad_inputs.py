@@ -447,9 +447,9 @@ def test_threshold_evaluator_names_bad_thresholds(thresholds, error, message):
 
 @pytest.fixture(scope="module")
 def artifact_path(net, tmp_path_factory):
+    from leanet.artifact import save_artifact
     from leanet.costs import LevelCosts
     from leanet.evaluator import ThresholdEvaluator
-    from leanet.policy import save_artifact
 
     g = torch.Generator().manual_seed(0)  # a table of net's 5 levels
     evaluator = ThresholdEvaluator(
@@ -463,8 +463,8 @@ def artifact_path(net, tmp_path_factory):
 
 @pytest.mark.parametrize("offset", [0.1, 0.5, 0.9, -1])
 def test_an_artifact_with_a_flipped_byte_is_refused(artifact_path, tmp_path, offset):
+    from leanet.artifact import load_artifact
     from leanet.checkpoints import CheckpointError
-    from leanet.policy import load_artifact
 
     data = bytearray(artifact_path.read_bytes())
     i = int(len(data) * offset) if offset >= 0 else len(data) - 1
@@ -478,8 +478,8 @@ def test_an_artifact_with_a_flipped_byte_is_refused(artifact_path, tmp_path, off
 
 
 def test_an_artifact_of_another_format_version_is_refused(artifact_path, tmp_path):
+    from leanet.artifact import load_artifact
     from leanet.checkpoints import CheckpointError
-    from leanet.policy import load_artifact
 
     head, _, body = artifact_path.read_bytes().partition(b"\n")
     other = tmp_path / "v9.pt"
@@ -503,7 +503,7 @@ def test_an_artifact_of_another_format_version_is_refused(artifact_path, tmp_pat
 def test_artifact_requirements_of_the_wrong_type_are_named(
     artifact_path, requirement, error, message
 ):
-    from leanet.policy import load_artifact
+    from leanet.artifact import load_artifact
 
     with pytest.raises(error, match=message):
         load_artifact(artifact_path).thresholds(**requirement)
@@ -732,10 +732,10 @@ def test_the_runtime_refuses_inputs_it_was_not_built_for_and_keeps_answering_rig
 
 
 def test_save_artifact_never_pairs_an_artifact_with_another_networks_runtime(net, tmp_path):
+    from leanet.artifact import load_artifact, runtime_folder, save_artifact
     from leanet.costs import LevelCosts
     from leanet.evaluator import ThresholdEvaluator
     from leanet.model import build
-    from leanet.policy import load_artifact, runtime_folder, save_artifact
     from tests.leanet.conftest import tiny_base
 
     g = torch.Generator().manual_seed(1)

@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
+from leanet.artifact import load_artifact
 from leanet.checkpoints import load_checkpoint, load_leanet
 from leanet.cli import COMMANDS, main
 from leanet.data import load_dataset
 from leanet.machine import machine
-from leanet.policy import load_artifact
 
 
 @pytest.mark.parametrize(
@@ -169,9 +169,9 @@ def test_report_bound_names_what_an_old_artifact_lacks(tmp_path, capsys):
     a LEANet whose levels changed the network's copy (triangular), still reports by the
     plain rule; `--bound` says what it lacks and how to make it again."""
     import leanet
+    from leanet.artifact import save_artifact
     from leanet.costs import measure_costs
     from leanet.evaluator import ThresholdEvaluator
-    from leanet.policy import save_artifact
     from tests.leanet.conftest import tiny_base
 
     data = leanet.load_dataset("digits8x8", seed=0)

@@ -6,6 +6,7 @@ import json
 
 import torch
 
+from leanet.artifact import load_artifact
 from leanet.checkpoints import load_checkpoint
 from leanet.cli import main
 from leanet.data import load_dataset
@@ -20,7 +21,7 @@ from leanet.demo import (
 )
 from leanet.evaluator import ThresholdEvaluator
 from leanet.machine import describe, trained_with
-from leanet.policy import Saving, load_artifact
+from leanet.policy import Saving
 
 
 def _small(out, **settings) -> DemoConfig:

@@ -417,8 +417,8 @@ def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
 
 
 def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits, tmp_path):
+    from leanet.artifact import load_artifact
     from leanet.machine import trained_with
-    from leanet.policy import load_artifact
 
     problem = _problem(pretrained, digits)
     x = torch.tensor([[2.0, 0.5, 0.0, 0.0, 0.5, 0.5, 0.5]], dtype=torch.float64)
@@ -439,10 +439,10 @@ def test_artifacts_deploy_thresholds_that_decide_as_the_searched_ones_on_every_i
     only, so they decided otherwise on the search's own images and on test (a searched
     point at validation energy 0.929 deployed at 0.970), and the closing table measured the
     unmoved ones (test energy 0.715 there, 0.711 in leanet report)."""
+    from leanet.artifact import load_artifact
     from leanet.cli_design import savings_on_test
     from leanet.data import hold_out
     from leanet.evaluator import exit_levels
-    from leanet.policy import load_artifact
 
     data, held = hold_out(digits, 60)
     problem = _problem(pretrained, data)

@@ -577,8 +577,8 @@ def test_confident_savings_take_the_cheapest_point_whose_bound_clears_the_loss(e
 
 
 def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
+    from leanet.artifact import load_artifact, save_artifact
     from leanet.costs import measure_costs
-    from leanet.policy import load_artifact, save_artifact
 
     net, dataset = _tiny_leanet_and_data()
     costs = measure_costs(net, latency=False)
@@ -610,8 +610,8 @@ def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
 
 def test_an_artifact_can_ship_the_dense_depthwise_runtime(tmp_path):
     """``depthwise="dense"`` ships the faster batch-1 runtime: the same level logits."""
+    from leanet.artifact import load_artifact, save_artifact
     from leanet.costs import measure_costs
-    from leanet.policy import load_artifact, save_artifact
 
     net, dataset = _tiny_leanet_and_data("mobilenet", 28)
     costs = measure_costs(net, latency=False)
@@ -631,8 +631,8 @@ def test_an_artifact_can_ship_the_dense_depthwise_runtime(tmp_path):
 def test_an_artifact_keeps_the_input_normalization_a_device_needs(tmp_path):
     """A device gets raw pixels: the artifact and its shipped runtime standardize them as
     the training data was (they could not before: the mean and std were not saved)."""
+    from leanet.artifact import load_artifact, runtime_folder, save_artifact
     from leanet.costs import measure_costs
-    from leanet.policy import load_artifact, runtime_folder, save_artifact
     from leanet.runtime import load_runtime
 
     net, dataset = _tiny_leanet_and_data()
@@ -677,22 +677,22 @@ def test_a_failed_artifact_save_leaves_the_old_artifact_whole_and_no_partial_fil
 ):
     """A save that fails while writing (here: the disk refuses the flush) keeps the artifact
     already at the path loadable and leaves no temporary file beside it."""
-    from leanet import policy
+    from leanet import artifact
     from leanet.costs import measure_costs
 
     net, dataset = _tiny_leanet_and_data()
     costs = measure_costs(net, latency=False)
     front, _ = reference_front(ThresholdEvaluator.from_model(net, dataset, costs), n_samples=200)
-    path = policy.save_artifact(tmp_path / "a.pt", net, front, costs, runtime=False)
+    path = artifact.save_artifact(tmp_path / "a.pt", net, front, costs, runtime=False)
 
     def full_disk(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(policy.os, "fsync", full_disk)
+    monkeypatch.setattr(artifact.os, "fsync", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        policy.save_artifact(path, net, front, costs, meta={"new": True}, runtime=False)
+        artifact.save_artifact(path, net, front, costs, meta={"new": True}, runtime=False)
     monkeypatch.undo()
-    assert "new" not in policy.load_artifact(path).meta
+    assert "new" not in artifact.load_artifact(path).meta
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt"]
     # A front or costs not of this network saved, and failed on the device (an empty
     # front, thresholds of another level count) or priced another network's savings.
@@ -707,8 +707,8 @@ def test_a_failed_artifact_save_leaves_the_old_artifact_whole_and_no_partial_fil
     ]
     for bad_front, bad_costs, message in wrong:
         with pytest.raises(ValueError, match=message):
-            policy.save_artifact(path, net, bad_front, bad_costs, meta={"new": 1}, runtime=False)
-    assert "new" not in policy.load_artifact(path).meta
+            artifact.save_artifact(path, net, bad_front, bad_costs, meta={"new": 1}, runtime=False)
+    assert "new" not in artifact.load_artifact(path).meta
 
 
 def test_records_are_taken_in_eval_mode_whatever_the_caller_left_and_change_nothing():
@@ -758,3 +758,13 @@ def test_an_evaluator_reads_any_data_set_of_image_label_pairs(tmp_path):
     other = ThresholdEvaluator.from_model(net, Pairs(), costs, cache=tmp_path / "records.pt")
     assert torch.equal(other.confidence, direct.confidence)
     assert torch.equal(other.correct, direct.correct)
+
+
+def test_the_artifact_names_still_import_from_policy_with_a_warning():
+    """They moved to leanet.artifact; users' code that imports them from the policy runs."""
+    from leanet import artifact, policy
+
+    with pytest.warns(DeprecationWarning, match="moved to leanet.artifact.save_artifact"):
+        assert policy.save_artifact is artifact.save_artifact
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        policy.nothing  # noqa: B018
