@@ -16,6 +16,7 @@ writes. One writer at a time: :meth:`Journal.open_writer` takes an exclusive loc
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import json
@@ -63,6 +64,9 @@ class Journal:
     def __init__(self, path: str | os.PathLike, lock: FileLock | None = None) -> None:
         self.path = Path(path)
         self._lock = lock
+        # Where a failed append began, if its partial line could not be cut off then: the
+        # next append cuts it first, so no torn line ends up inside the journal.
+        self._torn_from: int | None = None
 
     @classmethod
     def create(cls, path: str | os.PathLike, header: dict[str, Any]) -> Journal:
@@ -104,13 +108,33 @@ class Journal:
         return journal, header, records
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write ``record`` as one line and make it durable before returning."""
-        line = json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n"
+        """Write ``record`` as one line and make it durable before returning.
+
+        A write that fails part-way (a full disk writes up to its last free block) is cut
+        back to where it began, so a study that goes on after the error, or resumes, reads
+        every line before it (a torn line left mid-file made the whole journal unreadable).
+        """
+        line = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode()
         try:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+            # Unbuffered, so nothing is left to flush after a failure; appending, so every
+            # write lands at the end whatever the file position says.
+            with open(self.path, "ab", buffering=0) as f:
+                if self._torn_from is not None and self._torn_from <= f.seek(0, os.SEEK_END):
+                    f.truncate(self._torn_from)
+                start = f.seek(0, os.SEEK_END)
+                self._torn_from = None
+                try:
+                    view = memoryview(line)
+                    while view:
+                        view = view[f.write(view) :]
+                    os.fsync(f.fileno())
+                except OSError:
+                    self._torn_from = start
+                    with contextlib.suppress(OSError):
+                        f.truncate(start)
+                        os.fsync(f.fileno())
+                        self._torn_from = None
+                    raise
         except OSError as err:
             raise _unwritable(self.path, err) from err
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -165,6 +166,61 @@ def test_blank_lines_of_a_hand_edit_are_skipped_and_a_torn_tail_still_cut(tmp_pa
     path.write_text("\n".join([*lines, lines[1]]) + "\n")
     with pytest.raises(JournalError, match=f"line {len(lines)} is corrupt"):
         mobo.Study.load(path)
+
+
+class _FullDisk:
+    """An unbuffered journal file whose next write stores half its bytes, then finds the
+    disk full (what a full disk does to a line that crosses its last free block)."""
+
+    def __init__(self, f, *, truncate_fails: bool) -> None:
+        self.f, self.truncate_fails = f, truncate_fails
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.f.close()
+
+    def seek(self, *args):
+        return self.f.seek(*args)
+
+    def fileno(self) -> int:
+        return self.f.fileno()
+
+    def truncate(self, size: int) -> int:
+        if self.truncate_fails:
+            raise OSError(errno.EIO, "I/O error")
+        return self.f.truncate(size)
+
+    def write(self, data) -> int:
+        self.f.write(bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("truncate_fails", [False, True])
+def test_a_study_that_goes_on_after_a_full_disk_keeps_a_readable_journal(
+    tmp_path, branin_currin, monkeypatch, truncate_fails
+):
+    """The torn half line of a failed write was left mid-file once the study went on, and
+    then the whole journal was refused ("line 9 is corrupt")."""
+    path = tmp_path / "full.jsonl"
+    study = mobo.Study(branin_currin, "sobol", seed=0, journal=path)
+    study.optimize(3, show_progress=False)
+    real_open = open
+    monkeypatch.setattr(
+        mobo.journal,
+        "open",
+        lambda *a, **k: _FullDisk(real_open(*a, **k), truncate_fails=truncate_fails),
+        raising=False,
+    )
+    with pytest.raises(OSError, match="No space left on device"):
+        study.optimize(4, show_progress=False)
+    monkeypatch.undo()
+    study.optimize(6, show_progress=False)  # space freed: the user goes on
+    assert path.read_bytes().endswith(b"\n")
+    loaded = mobo.Study.load(path, branin_currin, read_only=True)
+    assert loaded.n_evaluated == study.n_evaluated >= 5
+    torch.testing.assert_close(loaded.result().X, study.result().X, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(
