@@ -86,7 +86,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 import study_networks  # noqa: E402
 from design_search_args import DEFAULT_FIDELITY_EPOCHS, parse_args  # noqa: E402
 from design_search_report import markdown, plot  # noqa: E402
-from provenance import commit, machine, merge_runs, read_results, write_markdown  # noqa: E402
+from provenance import (  # noqa: E402
+    commit,
+    machine,
+    merge_runs,
+    read_json,
+    read_results,
+    write_atomic,
+    write_markdown,
+)
 from study_networks import front_hv, front_of  # noqa: E402
 
 #: Methods that search with the fine-tune epochs as a fidelity (``--fidelity-epochs``, then
@@ -372,7 +380,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(1)
     path = args.out.with_suffix(".json")
-    old = json.loads(path.read_text()) if path.exists() else {}
+    old = read_json(path, {})
     held = f"-hold{args.holdout}" if args.holdout else ""
     names = {f"{arch}-{dataset_name(args)}{held}" for arch in args.archs}
     runs = [
@@ -429,7 +437,7 @@ def merge(runs: list[dict], networks: dict, sources: list[Path]) -> None:
 def write(args, runs: list[dict], networks: dict) -> dict:
     payload = {"command": args.command, "networks": networks, "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    write_atomic(args.out.with_suffix(".json"), json.dumps(payload, indent=1) + "\n")
     figure = None
     if any(r.get("front") for r in runs):
         figure = args.out.with_suffix(".png")

@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     command = provenance.command_line("mobo_algorithms.py", argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
-    stored = json.loads(store.read_text()) if store.exists() else {"runs": []}
+    stored = provenance.read_json(store, {"runs": []})
     # A run stored before runs carried their command was made by the file's last command.
     runs = [{"command": stored.get("command"), **r} for r in stored["runs"]]
     runs = [r for r in runs if r["algorithm"] not in args.rerun]
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     commit, machine = provenance.commit(), provenance.machine()
     for run in run_all(todo, args.workers, args.backend):
         runs.append({**run, "commit": commit, "command": command, "machine": machine})
-        store.write_text(json.dumps({"command": command, "runs": runs}))
+        provenance.write_atomic(store, json.dumps({"command": command, "runs": runs}))
         print(
             f"{run['problem']:14s} {run['algorithm']:10s} seed {run['seed']}: log10 HV diff "
             f"{run['log_hv_difference'][-1]:7.3f}, "

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     commit, machine = provenance.commit(), provenance.machine()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
-    runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
+    runs: list[dict] = provenance.read_json(store, {"runs": []})["runs"]
     runs = [r for r in runs if r["algorithm"] not in args.rerun]
     provenance.refuse_other_settings(store, runs, "options", lambda r: options_of(r, args))
     key = ("problem", "algorithm", "seed", "evals", "n_initial")
@@ -279,7 +279,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "machine": machine,
         }
         runs.append(run)
-        store.write_text(json.dumps({"command": command, "commit": commit, "runs": runs}))
+        provenance.write_atomic(
+            store, json.dumps({"command": command, "commit": commit, "runs": runs})
+        )
         print(
             f"{problem:24s} {algorithm:10s} seed {seed}: feasible HV {run['feasible_hv'][-1]:.4g}"
             f", {run['cpu_seconds_per_iteration']:.2f} CPU s/iteration",

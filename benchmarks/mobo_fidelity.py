@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     commit = provenance.commit()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
-    runs: list[dict] = json.loads(store.read_text())["runs"] if store.exists() else []
+    runs: list[dict] = provenance.read_json(store, {"runs": []})["runs"]
     others = {r.get("problem", "BraninCurrin") for r in runs} - {args.problem}  # one per file
     if others:
         raise SystemExit(f"{store} holds runs of {sorted(others)}: give another --out")
@@ -258,7 +258,9 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             run = {**run_one(variant, seed, args), "options": args.options}
             runs.append({**run, "commit": commit, "command": command})
-            store.write_text(json.dumps({"command": command, "commit": commit, "runs": runs}))
+            provenance.write_atomic(
+                store, json.dumps({"command": command, "commit": commit, "runs": runs})
+            )
             print(
                 f"{variant:22s} seed {seed}: HV {run['hypervolume'][-1]:.4g} at cost "
                 f"{run['cumulative_cost'][-1]:.3g}, {len(run['hypervolume'])} evaluations",

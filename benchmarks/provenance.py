@@ -7,6 +7,7 @@ cannot be reproduced or trusted), so every script asks this module rather than g
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -56,13 +57,44 @@ def machines_of(runs: list[dict], *, extra: str = "") -> str:
     return "; ".join(f"{m}{extra}" if m != "unrecorded" else m for m in seen) or "none"
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` all at once: written beside it, made durable, then
+    renamed over it, so a full disk or a kill mid-write leaves the old file whole (a plain
+    ``write_text`` truncated a store of 6 runs to 4096 unreadable bytes)."""
+    path = Path(path)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def read_json(path: Path, default=None):
+    """A stored runs file's JSON (``default`` when there is none), with an error that names
+    the file when it does not parse."""
+    path = Path(path)
+    if default is not None and not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path} is not readable JSON ({err}): a damaged store; restore it (git checkout) "
+            "or move it away to start again"
+        ) from err
+
+
 def read_results(path: Path) -> dict:
     """A results file's JSON payload (``path`` with or without ``.json``), with an error
     that names the file when it is missing (``--merge`` of a part that never ran)."""
     source = Path(path).with_suffix(".json")
     if not source.exists():
         raise FileNotFoundError(f"results file {source} not found (nothing to merge from it)")
-    return json.loads(source.read_text())
+    return read_json(source)
 
 
 def merge_runs(runs: list[dict], others: list[dict], key) -> list[dict]:
@@ -131,7 +163,7 @@ def write_markdown(path: Path, text: str) -> None:
         kept = f"{FINDINGS}\n\n{STALE}\n\n{body}"
     if kept and not text.endswith("\n"):
         text += "\n"
-    path.write_text(text + kept)
+    write_atomic(path, text + kept)
 
 
 def heading(title: str, command: str) -> list[str]:
@@ -152,7 +184,7 @@ def write_results(out: Path, payload: dict, text: str) -> None:
     ``<out>.md`` (through :func:`write_markdown`, keeping the findings), and print it."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    write_atomic(out.with_suffix(".json"), json.dumps(payload, indent=1) + "\n")
     write_markdown(out.with_suffix(".md"), text)
     print(text)
 

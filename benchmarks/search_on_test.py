@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
                         flush=True,
                     )
                     args.out.parent.mkdir(parents=True, exist_ok=True)
-                    args.out.with_suffix(".json").write_text(json.dumps(payload))
-    args.out.with_suffix(".json").write_text(json.dumps(payload))
+                    provenance.write_atomic(args.out.with_suffix(".json"), json.dumps(payload))
+    provenance.write_atomic(args.out.with_suffix(".json"), json.dumps(payload))
     provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
     return payload
 

@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
     path = args.out.with_suffix(".json")
-    payload = json.loads(path.read_text()) if path.exists() else {"commands": [], "runs": []}
+    payload = provenance.read_json(path, {"commands": [], "runs": []})
 
     def key(r: dict) -> tuple:
         return (r["network"], *_method(r), r["seed"])
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict:
                             payload["runs"].append(run)
                             if args.command not in payload["commands"]:
                                 payload["commands"].append(args.command)
-                            path.write_text(json.dumps(payload))
+                            provenance.write_atomic(path, json.dumps(payload))
                             print(
                                 f"{name} {algorithm} {space} seed {seed}: "
                                 f"{run['hv_ratio'][-1]:.4f}",
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> dict:
                 if payload["runs"]:
                     provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
     if payload["runs"]:
-        path.write_text(json.dumps(payload))
+        provenance.write_atomic(path, json.dumps(payload))
         provenance.write_markdown(args.out.with_suffix(".md"), markdown(payload))
     return payload
 

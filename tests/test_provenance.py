@@ -107,6 +107,38 @@ def test_write_results_writes_the_payload_and_the_report_keeping_the_findings(tm
     assert capsys.readouterr().out == "# R\n\n# R2\n\n"
 
 
+def test_a_store_rewrite_that_fails_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    """A full disk mid-rewrite truncated a store of 6 runs to 4096 unreadable bytes (and a
+    report's findings with it); the rewrite now replaces the file only once written."""
+    import errno
+    import os
+
+    module = load_benchmark("provenance")
+    store = tmp_path / "runs.json"
+    module.write_atomic(store, '{"runs": [1, 2, 3]}')
+    report = tmp_path / "r.md"
+    report.write_text("# R\n## What this says\n\nA finding.\n")
+    real_fsync = os.fsync
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        module.write_atomic(store, '{"runs": [1, 2, 3, 4]}')
+    with pytest.raises(OSError, match="No space left"):
+        module.write_markdown(report, "# R2\n")
+    monkeypatch.setattr(module.os, "fsync", real_fsync)
+    assert module.read_json(store) == {"runs": [1, 2, 3]}
+    assert "A finding." in report.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.md", "runs.json"]  # no leftovers
+    # A store damaged otherwise is named, not a bare JSONDecodeError.
+    store.write_text('{"runs": [1, 2')
+    with pytest.raises(ValueError, match="runs.json is not readable JSON"):
+        module.read_json(store, {"runs": []})
+    assert module.read_json(tmp_path / "none.json", {"runs": []}) == {"runs": []}
+
+
 def test_without_note_elides_only_the_note_text():
     provenance = load_benchmark("provenance")
     command = provenance.command_line("s.py", ["--seeds", "3", "--note", "long findings", "--x"])
