@@ -58,7 +58,13 @@ from torch import Tensor
 
 from leanet.confidence import CONFIDENCES
 from leanet.costs import get_platform, measure_costs
-from leanet.design_cache import DesignBuilder, DesignCache, check_cacheable, source_digest
+from leanet.design_cache import (
+    DesignBuilder,
+    DesignCache,
+    callable_digest,
+    check_cacheable,
+    source_digest,
+)
 from leanet.design_checks import check_settings, choices, pair
 from leanet.design_recipe import Design
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
@@ -484,8 +490,9 @@ class DesignProblem(Problem):
 
     def fingerprint(self) -> str:
         """What the objectives are computed from: the base network, training and validation
-        data, design settings, the search space, the cost and the reference point. A journal of
-        another design problem is refused (:meth:`mobo.Problem.fingerprint`)."""
+        data, design settings, the search space, the cost, the reference point and the
+        constraints (their code and values, :func:`~leanet.design_cache.callable_digest`). A
+        journal of another design problem is refused (:meth:`mobo.Problem.fingerprint`)."""
         settings = (
             self.levels,
             self.fraction_range,
@@ -501,6 +508,8 @@ class DesignProblem(Problem):
         )
         if self.continue_fidelities:  # other cheap designs; earlier journals' digests kept
             settings += ("continue_fidelities",)
+        if self.constraints:  # another floor was resumed with the old floor's values
+            settings += tuple((n, callable_digest(c)) for n, c in self.constraints.items())
         # The validation images too: a journal of another split resumed and mixed both.
         val = source_digest({}, self.data.val.tensors(), ())
         return source_digest({}, (), (self._source, val, repr(settings)))

@@ -13,12 +13,14 @@ A design that is the prefix of a longer fine-tuning run keeps its training state
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from types import CodeType, FunctionType
 from typing import Any
 
 from torch import Tensor
@@ -47,6 +49,82 @@ def source_digest(state: Mapping[str, Tensor], tensors: Sequence[Tensor], extra:
         digest.update(tensor.contiguous().numpy().tobytes())
     digest.update(repr(extra).encode())
     return digest.hexdigest()
+
+
+def callable_digest(function: Any) -> str:
+    """What a user's callable (e.g. a constraint) computes, the same in every process: its
+    code (bytecode, constants and names, nested functions too) and the numbers and strings
+    it closes over or reads as globals, e.g. ``floor`` in ``lambda d, m: floor -
+    m.accuracy``. Other values count by their type only (their repr may hold an address);
+    the bytecode is Python's, so another Python version gives another digest."""
+    digest = hashlib.blake2b(digest_size=16)
+    _digest_callable(function, digest, set())
+    return digest.hexdigest()
+
+
+def _digest_callable(function: Any, digest, seen: set[int]) -> None:
+    if id(function) in seen:  # a function that refers to itself
+        return
+    seen.add(id(function))
+    if isinstance(function, functools.partial):
+        _digest_callable(function.func, digest, seen)
+        for value in (*function.args, *sorted(function.keywords.items())):
+            _digest_value(value, digest, seen)
+        return
+    code = getattr(function, "__code__", None)
+    if code is None:  # a callable object: its class's __call__ and its plain attributes
+        digest.update(type(function).__qualname__.encode())
+        call = vars(type(function)).get("__call__")
+        if isinstance(call, FunctionType):
+            _digest_callable(call, digest, seen)
+        for name, value in sorted(getattr(function, "__dict__", {}).items()):
+            digest.update(name.encode())
+            _digest_value(value, digest, seen)
+        return
+    _digest_code(code, digest)
+    for cell in function.__closure__ or ():
+        try:
+            _digest_value(cell.cell_contents, digest, seen)
+        except ValueError:  # an empty cell (a name not bound yet)
+            digest.update(b"<empty>")
+    scope = getattr(function, "__globals__", {})
+    for name in _names(code):
+        if name in scope:
+            digest.update(name.encode())
+            _digest_value(scope[name], digest, seen)
+
+
+def _digest_code(code: CodeType, digest) -> None:
+    digest.update(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            _digest_code(const, digest)
+        else:
+            digest.update(repr(const).encode())
+
+
+def _names(code: CodeType) -> list[str]:
+    """The names ``code`` (and the functions nested in it) read: globals among them."""
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names += _names(const)
+    return list(dict.fromkeys(names))
+
+
+def _digest_value(value: Any, digest, seen: set[int]) -> None:
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        digest.update(repr(value).encode())
+    elif isinstance(value, (tuple, list, frozenset, set)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        digest.update(type(value).__name__.encode())
+        for item in items:
+            _digest_value(item, digest, seen)
+    elif isinstance(value, (FunctionType, functools.partial)):
+        _digest_callable(value, digest, seen)
+    else:
+        digest.update(type(value).__qualname__.encode())
 
 
 def check_cacheable(base) -> None:

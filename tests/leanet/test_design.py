@@ -299,7 +299,7 @@ def test_continued_fidelities_need_fidelities(pretrained, digits):
         Design(3, 0.5, fine_tune_epochs=3, schedule_epochs=2)
 
 
-def _one_design_problem(pretrained, digits, tmp_path) -> DesignProblem:
+def _one_design_problem(pretrained, digits, tmp_path, **options) -> DesignProblem:
     """A search space of one design: every point after the first is an old (cached) design."""
     return DesignProblem(
         pretrained,
@@ -311,6 +311,7 @@ def _one_design_problem(pretrained, digits, tmp_path) -> DesignProblem:
         head_epochs=1,
         fine_tune_epochs=0,
         cache=tmp_path / "designs",
+        **options,
     )
 
 
@@ -414,6 +415,43 @@ def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
 
     first, other = (_problem(pretrained, hold_out(digits, 30, seed=s)[0]) for s in (0, 1))
     assert first.fingerprint() != other.fingerprint()
+
+
+def test_a_journal_made_under_another_constraint_is_refused(pretrained, digits, tmp_path):
+    """A design journal made with an accuracy floor of full - 0.5 resumed under full + 0.1
+    (infeasible everywhere) kept the old constraint values, so the result reported a
+    feasible front the current floor rejects; the threshold problem refuses such a journal."""
+
+    def floored(drop: float) -> DesignProblem:
+        floor = {"accuracy floor": lambda d, m: problem.full_accuracy - drop - m.accuracy}
+        problem = _one_design_problem(pretrained, digits, tmp_path, constraints=floor)
+        return problem
+
+    journal = tmp_path / "study.jsonl"
+    loose = floored(0.5)
+    mobo.optimize(loose, "sobol", n_evals=1, journal=journal, show_progress=False)
+    assert floored(0.5).fingerprint() == loose.fingerprint()  # the same floor resumes
+    with pytest.raises(mobo.JournalMismatchError, match="fingerprint"):
+        mobo.optimize(floored(-0.1), "sobol", n_evals=2, journal=journal, show_progress=False)
+    assert _one_design_problem(pretrained, digits, tmp_path).fingerprint() != loose.fingerprint()
+
+
+def test_constraint_digests_tell_code_and_closed_over_values_apart():
+    from leanet.design_cache import callable_digest
+
+    def floor_of(floor):
+        return lambda d, m: floor - m.accuracy
+
+    assert callable_digest(floor_of(0.2)) == callable_digest(floor_of(0.2))
+    assert callable_digest(floor_of(0.2)) != callable_digest(floor_of(0.3))
+    assert callable_digest(lambda d, m: 0.2 - m.accuracy) != callable_digest(
+        lambda d, m: m.accuracy - 0.2
+    )
+    global _FLOOR
+    _FLOOR = 0.2
+    first = callable_digest(lambda d, m: _FLOOR - m.accuracy)
+    _FLOOR = 0.3
+    assert callable_digest(lambda d, m: _FLOOR - m.accuracy) != first
 
 
 def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits, tmp_path):
