@@ -10,7 +10,9 @@ Kept apart from :mod:`leanet.train`: reading and writing files is not training.
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -307,9 +309,55 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` through :func:`atomic_path`."""
+    """``torch.save`` through :func:`atomic_path`. A write that fails raises an OSError
+    that names ``path`` (ENOSPC when its disk is full): torch says only e.g. "[enforce fail
+    at inline_container.cc:672] . unexpected pos 128 vs 0"."""
     with atomic_path(path) as partial:
-        torch.save(obj, partial)
+        try:
+            torch.save(obj, partial)
+        except RuntimeError as err:  # torch's file writer failed (pickling fails otherwise)
+            raise _write_error(Path(path), err) from err
+
+
+def _write_error(path: Path, err: RuntimeError) -> OSError:
+    """torch's write failure ``err`` as an OSError of ``path``: torch keeps no errno, so
+    the free space of its disk (probed while the partial file is still there) tells."""
+    if not path.parent.is_dir():
+        return FileNotFoundError(errno.ENOENT, f"no such folder; torch: {err}", str(path))
+    try:
+        disk = os.statvfs(path.parent)
+        full = disk.f_bavail * disk.f_frsize < 2**20
+    except (AttributeError, OSError):  # no statvfs (Windows)
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}; torch: {err}", str(path))
+    return OSError(errno.EIO, f"the write failed; torch: {err}", str(path))
+
+
+#: Cache folders warned about as unwritable (once each, until a write there succeeds).
+_UNWRITABLE: set[Path] = set()
+
+
+def cache_save(obj: Any, path: str | os.PathLike, *, what: str, instead: str) -> bool:
+    """:func:`atomic_save` for a cache file: one that cannot be written (disk full, a
+    read-only shared folder) warns once per folder, naming it, the cause and what happens
+    ``instead``, and returns False, so the caller keeps what it computed in memory. A cache
+    is only a cache: a design trained for minutes had been thrown away and journaled as a
+    failed point."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save(obj, path)
+    except OSError as err:
+        if path.parent not in _UNWRITABLE:
+            _UNWRITABLE.add(path.parent)
+            warnings.warn(
+                f"{what} {str(path.parent)!r} cannot be written ({err.strerror or err}): {instead}",
+                stacklevel=3,
+            )
+        return False
+    _UNWRITABLE.discard(path.parent)
+    return True
 
 
 def load_leanet(path: str | os.PathLike) -> tuple[LEANet, dict[str, Any]]:

@@ -7,6 +7,7 @@ repeated search reads it back. A kept design is reused only if it was built from
 base network, training data and settings (its *source*, a digest kept in the file): one
 built from another base had been reused before, so a search ran another network. A
 damaged file is built again. Files from before sources were kept are reused as they are.
+A folder that cannot be written (disk full, read-only) warns once; the designs stay in memory.
 A design that is the prefix of a longer fine-tuning run keeps its training state beside it
 (``-state.pt``), so the longer design continues it instead of starting again.
 """
@@ -27,11 +28,10 @@ from torch import Tensor
 
 from leanet.checkpoints import (
     CheckpointError,
-    atomic_save,
+    cache_save,
     leanet_checkpoint,
     load_leanet,
     load_safely,
-    save_leanet,
 )
 from leanet.design_recipe import Design
 from leanet.machine import trained_with
@@ -137,6 +137,9 @@ def check_cacheable(base) -> None:
         raise ValueError(f"{err}; search without a design cache (cache=None)") from err
 
 
+_IN_MEMORY = "the designs are kept in memory only, and a later search trains them again"
+
+
 class DesignCache:
     """The designs of one search kept in ``folder`` (built at ``seed`` from ``source``)."""
 
@@ -171,11 +174,15 @@ class DesignCache:
         return net.eval(), meta
 
     def save(self, key: str, net: LEANet, meta: dict) -> None:
-        save_leanet(self.path(key), net, meta={**meta, "source": self.source})
+        """Keep design ``key``; a folder that cannot be written warns once (the caller
+        keeps the network in memory)."""
+        checkpoint = leanet_checkpoint(net, meta={**meta, "source": self.source})
+        cache_save(checkpoint, self.path(key), what="design cache", instead=_IN_MEMORY)
 
     def save_state(self, key: str, state: TrainState) -> None:
         """Keep the fine-tuning state that continues design ``key`` (a prefix design)."""
-        atomic_save({**state.to_dict(), "source": self.source}, self.path(key, "state"))
+        payload = {**state.to_dict(), "source": self.source}
+        cache_save(payload, self.path(key, "state"), what="design cache", instead=_IN_MEMORY)
 
     def load_state(self, key: str) -> TrainState | None:
         """The kept state of design ``key``, or None (none kept, damaged, other source)."""
@@ -260,14 +267,14 @@ class DesignBuilder:
                 meta["continued_from"], meta["continuation_cpu_seconds"] = prefix_key, seconds
                 meta["train_cpu_seconds"] = seconds + self._full_seconds[prefix_key]
             self._states[key] = state
-            if self.store is not None:
-                self.store.save(key, net, meta)
-                if state is not None:
-                    self.store.save_state(key, state)
         self.train_seconds[key] = seconds
         self.trained_with[key] = meta.get("trained_with")
         self._full_seconds[key] = float(meta.get("train_cpu_seconds", float("nan")))
         self._networks[key] = net
+        if cached is None and self.store is not None:  # kept in memory first: see save
+            self.store.save(key, net, meta)
+            if state is not None:
+                self.store.save_state(key, state)
         return net
 
     def has(self, design: Design) -> bool:

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from leanet.checkpoints import atomic_save
+from leanet.checkpoints import cache_save
 from leanet.data import batch_loader
 from leanet.device import on_device
 from leanet.model import counted
@@ -214,7 +214,8 @@ def cached_level_records(
 ) -> tuple[Tensor, Tensor]:
     """:func:`level_records`, cached at ``path`` with the fingerprint of ``net`` and
     ``dataset``. A cache made for another network or other data is detected (a warning
-    says so) and recomputed, never reused."""
+    says so) and recomputed, never reused; one that cannot be written warns once and the
+    records are returned all the same (:func:`leanet.checkpoints.cache_save`)."""
     path = Path(path)
     key = fingerprint(net, dataset)
     if path.exists():
@@ -232,9 +233,8 @@ def cached_level_records(
                 stacklevel=2,
             )
     confidence, correct = level_records(net, dataset, batch_size=batch_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # atomic: a crash never leaves a half-written cache
-    atomic_save({"fingerprint": key, "confidence": confidence, "correct": correct}, path)
+    records = {"fingerprint": key, "confidence": confidence, "correct": correct}
+    cache_save(records, path, what="level cache", instead="the records are kept in memory only")
     return confidence, correct
 
 

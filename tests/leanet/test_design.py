@@ -417,6 +417,35 @@ def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
     assert first.fingerprint() != other.fingerprint()
 
 
+def test_a_cache_that_cannot_be_written_keeps_the_design_and_fails_no_point(
+    pretrained, digits, tmp_path, monkeypatch
+):
+    """On a full disk the design trained, then torch.save failed: the network was thrown
+    away and the evaluation journaled as a failed point (3 of a budget of 6 in the repro)."""
+    import errno
+
+    import leanet.checkpoints
+
+    def full(obj, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(leanet.checkpoints, "atomic_save", full)
+    problem = _one_design_problem(pretrained, digits, tmp_path)
+    with pytest.warns(UserWarning, match="designs' cannot be written .No space") as w:
+        result = mobo.optimize(
+            problem, "sobol", n_evals=3, journal=tmp_path / "study.jsonl", show_progress=False
+        )
+    (unwritable,) = [str(m.message) for m in w if "cannot be written" in str(m.message)]
+    assert "kept in memory" in unwritable
+    assert torch.isfinite(result.Y).all() and result.Y.shape == (3, 2)
+    assert not any(
+        e.failed
+        for e in mobo.Study.load(tmp_path / "study.jsonl", problem, read_only=True).evaluations
+    )
+    assert len(problem.built) == 1  # trained once, then taken from memory
+    assert not (tmp_path / "designs").exists() or not any((tmp_path / "designs").iterdir())
+
+
 def test_a_journal_made_under_another_constraint_is_refused(pretrained, digits, tmp_path):
     """A design journal made with an accuracy floor of full - 0.5 resumed under full + 0.1
     (infeasible everywhere) kept the old constraint values, so the result reported a

@@ -450,6 +450,27 @@ def test_level_cache_is_reused_and_a_stale_one_detected(tmp_path):
     assert not torch.equal(changed[0][0], first[0][0])
 
 
+def test_a_level_cache_that_cannot_be_written_warns_once_and_keeps_the_records(
+    tmp_path, monkeypatch
+):
+    import errno
+
+    import leanet.checkpoints
+    from leanet.evaluator import cached_level_records
+
+    def full(obj, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    net, dataset = _tiny_leanet_and_data()
+    expected = cached_level_records(net, dataset, tmp_path / "written.pt")
+    monkeypatch.setattr(leanet.checkpoints, "atomic_save", full)
+    folder = tmp_path / "full"
+    with pytest.warns(UserWarning, match="level cache .*full' cannot be written .No space") as w:
+        for name in ("a.pt", "b.pt"):
+            torch.testing.assert_close(cached_level_records(net, dataset, folder / name), expected)
+    assert len(w) == 1  # once per folder, not once per file
+
+
 def test_energy_savings_choose_on_validation_and_report_on_test(evaluator):
     from leanet.policy import energy_savings
 

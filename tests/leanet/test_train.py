@@ -434,6 +434,29 @@ def test_a_failed_save_leaves_the_old_file_whole_and_no_partial_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
 
 
+def test_a_save_on_a_full_disk_is_an_oserror_that_names_the_path(tmp_path, monkeypatch):
+    # torch's own error on a full disk says neither "disk" nor the path.
+    import errno
+    import os
+
+    def torch_save_on_a_full_disk(obj, f):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 128 vs 0")
+
+    path = tmp_path / "c.pt"
+    atomic_save({"v": 1}, path)
+    monkeypatch.setattr(torch, "save", torch_save_on_a_full_disk)
+    disk = os.statvfs(tmp_path)
+    for free, code, words in ((0, errno.ENOSPC, "No space left"), (10**6, errno.EIO, "failed")):
+        full = os.statvfs_result((*disk[:4], free, *disk[5:]))
+        monkeypatch.setattr(os, "statvfs", lambda folder, full=full: full)
+        with pytest.raises(OSError, match=words) as failed:
+            atomic_save({"v": 2}, path)
+        assert failed.value.errno == code and failed.value.filename == str(path)
+        assert "unexpected pos" in str(failed.value)  # torch's words kept, for a bug report
+    monkeypatch.undo()
+    assert torch.load(path) == {"v": 1} and sorted(tmp_path.iterdir()) == [path]
+
+
 @pytest.mark.parametrize(
     "option, message",
     [
