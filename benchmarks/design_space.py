@@ -99,12 +99,15 @@ def search_defaults(args: argparse.Namespace) -> None:
 
 def cached_designs(folder: Path, seed: int, epochs: int, schedule: int = 0) -> list[Design]:
     """The designs trained into ``folder`` (seed ``seed``) at ``epochs`` fine-tune epochs
-    (of a ``schedule``-epoch run: a design search's continued cheap fidelity; 0: whole)."""
+    (of a ``schedule``-epoch run: a design search's continued cheap fidelity; 0: whole), by
+    any search: files named with their source (``-<12 digits>.pt``) and from before."""
     designs = []
-    for path in sorted(folder.glob(f"*-s{seed}.pt")):
+    names = (f"*-s{seed}.pt", f"*-s{seed}-{'?' * 12}.pt")
+    for path in sorted({p for name in names for p in folder.glob(name)}):
         _, meta = load_leanet(path)
         design = Design(**meta["design"])
-        if (design.fine_tune_epochs, design.schedule_epochs) == (epochs, schedule):
+        keep = (design.fine_tune_epochs, design.schedule_epochs) == (epochs, schedule)
+        if keep and design not in designs:  # one design built by searches of two settings
             designs.append(design)
     return designs
 

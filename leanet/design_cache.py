@@ -2,11 +2,14 @@
 kept one may be reused.
 
 A design takes minutes to build, so :class:`leanet.design.DesignProblem` keeps each in a
-folder (``<design key>-s<seed>.pt``, its validation records beside it) and a resumed or
-repeated search reads it back. A kept design is reused only if it was built from the same
-base network, training data and settings (its *source*, a digest kept in the file): one
-built from another base had been reused before, so a search ran another network. A
-damaged file is built again. Files from before sources were kept are reused as they are.
+folder (``<design key>-s<seed>-<source>.pt``, its validation records beside it) and a
+resumed or repeated search reads it back. A kept design is reused only if it was built from
+the same base network, training data and settings (its *source*, a digest in the file and,
+first 12 digits, in its name): one built from another base had been reused before, so a
+search ran another network, and searches of other settings sharing a folder had each
+overwritten the other's designs. A damaged file is built again. Files from before sources
+were named (``<design key>-s<seed>.pt``) are still read: reused if of this source or of
+none kept (older still), never written.
 A folder that cannot be written (disk full, read-only) warns once; the designs stay in memory.
 A design that is the prefix of a longer fine-tuning run keeps its training state beside it
 (``-state.pt``), so the longer design continues it instead of starting again.
@@ -146,16 +149,26 @@ class DesignCache:
     def __init__(self, folder: Path, seed: int, source: str) -> None:
         self.folder, self.seed, self.source = Path(folder), seed, source
 
-    def path(self, key: str, what: str = "net") -> Path:
-        """The file of design ``key``: its network (``"net"``) or e.g. its ``"val"`` records."""
+    def path(self, key: str, what: str = "net", *, named: bool = True) -> Path:
+        """The file of design ``key`` of this source: its network (``"net"``) or e.g. its
+        ``"val"`` records; with ``named=False``, its name from before sources were named."""
         suffix = ".pt" if what == "net" else f"-{what}.pt"
-        return self.folder / f"{key}-s{self.seed}{suffix}"
+        source = f"-{self.source[:12]}" if named else ""
+        return self.folder / f"{key}-s{self.seed}{source}{suffix}"
+
+    def find(self, key: str, what: str = "net") -> Path | None:
+        """The file of ``key`` there is to read: this source's, else one from before sources
+        were named, else None."""
+        return next(
+            (p for p in (self.path(key, what), self.path(key, what, named=False)) if p.exists()),
+            None,
+        )
 
     def load(self, key: str) -> tuple[LEANet, dict] | None:
         """The kept design ``key`` if it may be reused, else None (with a warning when a
         file is there: built from another source, or damaged)."""
-        path = self.path(key)
-        if not path.exists():
+        path = self.find(key)
+        if path is None:
             return None
         try:
             net, meta = load_leanet(path)
@@ -186,8 +199,8 @@ class DesignCache:
 
     def load_state(self, key: str) -> TrainState | None:
         """The kept state of design ``key``, or None (none kept, damaged, other source)."""
-        path = self.path(key, "state")
-        if not path.exists():
+        path = self.find(key, "state")
+        if path is None:
             return None
         try:
             state = load_safely(path)
@@ -285,7 +298,7 @@ class DesignBuilder:
         key = design.key
         if key in self._networks:
             return True
-        if self.store is None or not self.store.path(key).exists():
+        if self.store is None or self.store.find(key) is None:
             return False
         if key not in self._peeked:
             self._peeked[key] = self.store.load(key)  # warns if it will be rebuilt

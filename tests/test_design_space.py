@@ -57,11 +57,15 @@ def test_cached_designs_reads_the_target_fidelity_designs_back(module, tmp_path)
     digits = load_dataset("digits8x8", seed=0)
     base = tiny_base("convnet")
     leanet.train_base(base, digits.train, epochs=1, progress=False)
-    kept = Design(2, 0.5, fine_tune_epochs=0)
-    for design in (kept, Design(3, 0.5, fine_tune_epochs=2)):
+    kept, old = Design(2, 0.5, fine_tune_epochs=0), Design(2, 0.7, fine_tune_epochs=0)
+    # named with their search's source (two searches built `kept`), and from before that
+    files = [(kept, "-" + "a" * 12), (kept, "-" + "b" * 12), (old, "")]
+    files += [(Design(3, 0.5, fine_tune_epochs=2), "")]
+    for design, source in files:
         net = design.build(base, digits.train, head_epochs=1)
-        save_leanet(tmp_path / f"{design.key}-s0.pt", net, meta={"design": vars(design)})
-    assert module.cached_designs(tmp_path, seed=0, epochs=0) == [kept]
+        path = tmp_path / f"{design.key}-s0{source}.pt"
+        save_leanet(path, net, meta={"design": vars(design)})
+    assert module.cached_designs(tmp_path, seed=0, epochs=0) == [kept, old]
     assert module.cached_designs(tmp_path, seed=1, epochs=0) == []
 
 

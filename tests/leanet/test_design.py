@@ -163,7 +163,7 @@ def test_constraints_journal_resume_and_cache_build_nothing_twice(pretrained, di
     levels = [problem.design_of(x).num_levels - 3 for x in first.X]  # one value per design
     assert first.C[:, 1].tolist() == levels
     built = set(problem.built)
-    assert built and len(list((tmp_path / "designs").glob("*-s0.pt"))) == len(built)
+    assert built and len(list((tmp_path / "designs").glob(f"*-s0-{'?' * 12}.pt"))) == len(built)
 
     # A new process: the same points, from the cache, with nothing trained.
     again = fresh()
@@ -239,7 +239,7 @@ def test_continued_fidelities_train_the_target_once_and_charge_the_rest(
     x07, x07_target = x.clone(), x_target.clone()
     x07[0, 1] = x07_target[0, 1] = 0.7
     fresh().evaluate(x07)
-    (state,) = (tmp_path / "designs").glob("*f0.7*-ft1of3-s0-state.pt")
+    (state,) = (tmp_path / "designs").glob("*f0.7*-ft1of3-s0-*-state.pt")
     state.write_bytes(b"not a state")
     damaged = fresh()
     with pytest.warns(UserWarning, match="unreadable.*trains from the start"):
@@ -373,9 +373,11 @@ def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
     pretrained, digits, tmp_path
 ):
     """A cached design built from another base network or other settings is built again
-    (it was reused, so a search ran another network), a damaged one too, and a journal of
-    another design problem is refused."""
+    (it was reused, so a search ran another network) beside it, not over it (searches of
+    other head epochs sharing a folder each trained every design again), a damaged one is
+    built again, and a journal of another design problem is refused."""
     import copy
+    import shutil
 
     cache = tmp_path / "designs"
     design = Design(num_levels=2, first_fraction=0.5)
@@ -390,11 +392,25 @@ def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
     ):
         # Another search's file is not this one's trained design: it was priced at 0 (then
         # trained anyway), so a cost budget paid nothing for it.
-        with pytest.warns(UserWarning, match="built from another base network"):
-            assert not changed.is_trained(design)
-        changed.network(design)  # (warned once, above)
+        assert not changed.is_trained(design)
+        changed.network(design)
         assert changed.built == [design.key] and changed.is_trained(design)
-    path = next(cache.glob(f"{design.key}-s0.pt"))
+    resumed = _problem(pretrained, digits, cache=cache)  # the first search, resumed
+    assert resumed.is_trained(design)
+    resumed.network(design)
+    assert resumed.built == []
+    # A file from before sources were named: reused if of this source, else built again
+    # beside it (warned), never overwritten.
+    path = problem._store.path(design.key)
+    legacy = tmp_path / "old" / f"{design.key}-s0.pt"
+    legacy.parent.mkdir()
+    shutil.copy(path, legacy)
+    old = _problem(pretrained, digits, cache=legacy.parent)
+    old.network(design)
+    assert old.built == []
+    with pytest.warns(UserWarning, match="built from another base network"):
+        _problem(pretrained, digits, cache=legacy.parent, head_epochs=2).network(design)
+    assert legacy.read_bytes() == path.read_bytes()
     path.write_bytes(path.read_bytes()[:100])
     again = _problem(pretrained, digits, cache=cache)
     with pytest.warns(UserWarning, match="is damaged"):
