@@ -282,8 +282,12 @@ def run_on_executor(
                 X = study.ask(free)
                 ask_seconds, study._last_ask_seconds = study._last_ask_seconds, 0.0
                 ask_warnings, study._last_ask_warnings = study._last_ask_warnings, {}
-                for x in X:
-                    future = executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
+                for i, x in enumerate(X):
+                    try:
+                        future = executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
+                    except BaseException:  # a shut-down executor; a problem Dask cannot send
+                        study._asked.forget(X[i:])  # never submitted: asked first next time
+                        raise
                     in_flight[future] = InFlight(
                         x,
                         study._asked.step_of(x),

@@ -264,6 +264,22 @@ def test_an_interrupted_executor_study_resumes_from_its_journal(tmp_path, toy_pr
     assert result.n_evaluations == 12 and len(_journal(path)) == 12
 
 
+def test_an_executor_that_refuses_a_submission_leaves_nothing_pending(tmp_path, toy_problem):
+    """A shut-down executor (or, on Dask, a problem it cannot serialize) raises at submit:
+    the asked batch stayed pending for ever, so a retry in the same process skipped it (2
+    of 6 points) and differed from the uninterrupted study. Now it is asked first."""
+    plain = mobo.optimize(toy_problem, "sobol", n_evals=6, seed=0, show_progress=False)
+    study = mobo.Study(toy_problem, "sobol", seed=0, journal=tmp_path / "s.jsonl")
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        study.optimize(6, batch_size=2, executor=closed, show_progress=False)
+    assert study._asked.pending.shape[0] == 0
+    with ThreadPoolExecutor(1) as pool:
+        result = study.optimize(6, batch_size=2, executor=pool, show_progress=False)
+    assert torch.equal(result.X, plain.X) and study._asked.pending.shape[0] == 0
+
+
 def test_executor_options_are_checked(toy_problem):
     study = mobo.Study(toy_problem, "random")
     with pytest.raises(ValueError, match="asynchronous and timeout need an executor"):
