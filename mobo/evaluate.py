@@ -11,6 +11,7 @@ import math
 import pickle
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
@@ -264,13 +265,18 @@ def run_on_executor(
 ) -> None:
     """The executor loop of :meth:`Study.optimize`: submit, wait, tell each as it completes.
 
-    A timeout runs from when a thread or process pool starts the evaluation (its future
-    turns running), so a point that waits in the queue behind slow ones is not recorded
-    as failed without ever running; other executors (Dask) report no start, so their
-    clock runs from submission."""
+    A timeout runs from when the evaluation starts (a thread or process pool's future
+    turns running; a Dask worker reports it, :class:`DaskStarts`), so a point that waits
+    in the queue behind slow ones is not recorded as failed without ever running; other
+    executors report no start, so their clock runs from submission."""
     if isinstance(executor, ProcessPoolExecutor):
         check_picklable(study.problem)
-    tracks_start = isinstance(executor, (ThreadPoolExecutor, ProcessPoolExecutor))
+    dask = DaskStarts(executor) if DaskStarts.serves(executor) else None
+    is_running: Callable[[Future], bool] | None = None  # None: starts unknown
+    if dask is not None:
+        is_running = dask.running
+    elif isinstance(executor, (ThreadPoolExecutor, ProcessPoolExecutor)):
+        is_running = Future.running
     in_flight: dict[Future, InFlight] = {}
     started: dict[Future, float] = {}
     abandoned: list[Future] = []  # timed out while running: a pool cannot stop them
@@ -284,7 +290,11 @@ def run_on_executor(
                 ask_warnings, study._last_ask_warnings = study._last_ask_warnings, {}
                 for i, x in enumerate(X):
                     try:
-                        future = executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
+                        future = (
+                            dask.submit(study.problem, x.unsqueeze(0))
+                            if dask is not None
+                            else executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
+                        )
                     except BaseException:  # a shut-down executor; a problem Dask cannot send
                         study._asked.forget(X[i:])  # never submitted: asked first next time
                         raise
@@ -296,12 +306,12 @@ def run_on_executor(
                         study._last_ask_state,
                         ask_warnings,
                     )
-                    if not tracks_start:
+                    if is_running is None:
                         started[future] = in_flight[future].submitted
                 last_progress = time.perf_counter()
             if not in_flight:
                 return
-            if _see_starts(in_flight, started):
+            if _see_starts(in_flight, started, is_running):
                 last_progress = time.perf_counter()
             wait_seconds = None
             if timeout is not None:
@@ -315,7 +325,7 @@ def run_on_executor(
                         else min(wait_seconds, START_POLL_SECONDS)
                     )
             done, _ = wait(in_flight, timeout=wait_seconds, return_when=FIRST_COMPLETED)
-            _see_starts(in_flight, started)
+            _see_starts(in_flight, started, is_running)
             now = time.perf_counter()
             finished = [  # in submission order, so a tie is told the same way every time
                 future
@@ -325,7 +335,9 @@ def run_on_executor(
             ]
             for future in finished:
                 job = in_flight.pop(future)
-                if not future.done():
+                if not future.done() and is_running is None:
+                    future.cancel()  # it may be queued still, on an executor that can stop it
+                elif not future.done():  # running: no pool or Dask worker can stop it
                     abandoned.append(future)
                 y, error = outcome(future, timeout, study.problem.num_outcomes)
                 study._journal_state(job.step, job.algorithm_state)
@@ -350,8 +362,9 @@ def run_on_executor(
                 raise ExecutorStalledError(
                     f"the executor started none of {len(in_flight)} queued evaluations in "
                     f"{timeout} s while its workers still run evaluations that timed out "
-                    "(a thread or process pool cannot stop them): evaluate on a fresh "
-                    "executor; the study resumes from its journal, queued points first"
+                    "(a thread or process pool or a Dask worker cannot stop them): evaluate "
+                    "on a fresh executor; the study resumes from its journal, queued points "
+                    "first"
                 )
     finally:
         # Interrupted: what will not be told now is asked first next time (not skipped).
@@ -359,16 +372,67 @@ def run_on_executor(
             future.cancel()
         if in_flight:
             study._asked.forget(torch.stack([job.x for job in in_flight.values()]))
+        if dask is not None:
+            dask.close()
 
 
-def _see_starts(in_flight: dict[Future, InFlight], started: dict[Future, float]) -> bool:
-    """Note the time of every in-flight future a pool has started since the last look
-    (one that finished unseen keeps its submission time); whether there was one."""
+def _see_starts(
+    in_flight: dict[Future, InFlight],
+    started: dict[Future, float],
+    is_running: Callable[[Future], bool] | None,
+) -> bool:
+    """Note the time of every in-flight future the executor has started since the last
+    look (one that finished unseen keeps its submission time); whether there was one."""
     now, seen = time.perf_counter(), False
-    for future in in_flight:
-        if future not in started and future.running():
+    for future in in_flight if is_running is not None else ():
+        if future not in started and is_running(future):
             started[future], seen = now, True
     return seen
+
+
+class DaskStarts:
+    """Which evaluations a Dask executor (``distributed.Client(...).get_executor()``) has
+    started: its futures stay pending until done, so each evaluation is submitted wrapped
+    to send an event (on a topic of its own) as a worker starts it. Timed from submission
+    instead, the points queued behind a hung one timed out and were journaled as failed
+    without ever running."""
+
+    @staticmethod
+    def serves(executor: Executor) -> bool:
+        return type(executor).__module__.startswith("distributed") and hasattr(executor, "_client")
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor, self.client = executor, executor._client  # its only way to the client
+        self.topic = f"mobo-started-{uuid.uuid4().hex}"
+        self.started: set[str] = set()  # added to on the client's event-loop thread
+        self.keys: dict[Future, str] = {}
+        self.client.subscribe_topic(self.topic, lambda event: self.started.add(event[1]))
+
+    def submit(self, problem: Problem, X: Tensor) -> Future:
+        key = uuid.uuid4().hex
+        future = self.executor.submit(evaluate_reporting_start, self.topic, key, problem, X)
+        self.keys[future] = key
+        return future
+
+    def running(self, future: Future) -> bool:
+        return self.keys.get(future) in self.started and not future.done()
+
+    def close(self) -> None:
+        try:
+            self.client.unsubscribe_topic(self.topic)
+        except Exception:  # noqa: BLE001 - a closed client: nothing to unsubscribe from
+            pass
+
+
+def evaluate_reporting_start(
+    topic: str, key: str, problem: Problem, X: Tensor
+) -> tuple[Tensor, list[str | None]]:
+    """:func:`evaluate_batch` on a Dask worker, which first reports ``key`` on ``topic``
+    (:class:`DaskStarts`). Module-level, so Dask can pickle it."""
+    from distributed import get_worker
+
+    get_worker().log_event(topic, key)
+    return evaluate_batch(problem, X)
 
 
 @dataclass(frozen=True)
@@ -402,7 +466,6 @@ def outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str 
     finished or overdue future."""
     nan_row = torch.full((m,), math.nan, dtype=DTYPE)
     if not future.done():
-        future.cancel()
         return nan_row, f"TimeoutError: no result within {timeout} s"
     try:
         Y, errors = future.result()

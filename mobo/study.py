@@ -453,9 +453,9 @@ class Study:
             asynchronous: With an executor, refill free slots as evaluations complete
                 instead of waiting for the whole batch.
             timeout: With an executor, seconds an evaluation may take from its start
-                on a thread or process pool (from submission on others, e.g. Dask); a
-                late one is recorded as failed (its future cancelled, which stops it on
-                Dask but not in a running thread or process). When such late
+                on a thread or process pool or Dask (from submission on other
+                executors); a late one is recorded as failed, though it runs on (no
+                pool or Dask worker stops a running task). When such late
                 evaluations hold every worker and no queued one starts for another
                 ``timeout``, :class:`~mobo.evaluate.ExecutorStalledError` stops the
                 study; the queued points are asked first on resume. None: wait as long

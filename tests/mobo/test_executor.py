@@ -346,6 +346,50 @@ def test_dask_a_worker_lost_mid_evaluation_fails_that_evaluation_only(tmp_path):
     assert int(result.failed.sum()) == 1
 
 
+def _hangs_first(X, *, marker_dir):
+    """Hangs the first point it evaluates until a ``release`` file appears (at most 30 s);
+    logs each point it starts to ``ran``."""
+    with open(Path(marker_dir) / "ran", "a") as log:
+        log.write(f"{float(X[0, 0])!r}\n")
+    if _first_to_create(Path(marker_dir) / "hung"):
+        deadline = time.monotonic() + 30
+        while not (Path(marker_dir) / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return _two_objectives(X)
+
+
+def test_dask_points_queued_behind_a_timed_out_evaluation_are_not_failed(tmp_path):
+    """Dask's futures report no start and cancelling a running task does not stop it: a
+    timeout ran from submission, so the point queued behind a hung one was journaled as a
+    TimeoutError without ever running. Now a worker reports each start: only the hung point
+    fails, the stalled study stops, and the queued point is asked first on resume."""
+    distributed = pytest.importorskip("distributed")
+    function = functools.partial(_hangs_first, marker_dir=tmp_path)
+    problem = mobo.FunctionProblem(function, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="h")
+    path = tmp_path / "h.jsonl"
+    run = dict(batch_size=2, timeout=0.5, show_progress=False)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        try:
+            with pytest.raises(mobo.ExecutorStalledError, match="started none of 1 queued"):
+                mobo.optimize(
+                    problem, "sobol", n_evals=4, seed=0, journal=path,
+                    executor=client.get_executor(), **run,
+                )  # fmt: skip
+            assert [r["error"].split(":")[0] for r in _journal(path)] == ["TimeoutError"]
+            ran = (tmp_path / "ran").read_text().split()
+            assert len(ran) == 1  # the queued point never ran, and was not failed
+        finally:
+            (tmp_path / "release").touch()
+        result = mobo.Study.load(path, problem).optimize(executor=client.get_executor(), **run)
+    torch.testing.assert_close(result.X[1], _first_sobol_batch(problem, 2, seed=0)[1])
+    assert result.failed.tolist() == [True, False, False, False]
+
+
 def _kills_its_process(X, *, marker_dir):
     """SIGKILLs the worker process: every time for x0 > 0.9, once for 0.5 < x0 <= 0.9."""
     x0 = float(X[0, 0])
