@@ -39,6 +39,7 @@ class AskedPoints:
         self._replay_costs: list[float | None] = []
         #: The step the next new ask gets.
         self.next_step = 0
+        self._rows: dict[int, dict[tuple[float, ...], int]] = {}  # step -> x -> row asked
 
     def new_step(self) -> int:
         step, self.next_step = self.next_step, self.next_step + 1
@@ -46,9 +47,27 @@ class AskedPoints:
 
     def add(self, X: Tensor, step: int) -> None:
         """``X``, proposed by ask ``step``, is now pending."""
+        self.remember_ask(step, X.tolist())
         self.pending = torch.cat([self.pending, X])
         self._pending_steps += [step] * X.shape[0]
         self._pending_costs += [None] * X.shape[0]
+
+    @property
+    def pending_steps(self) -> set[int]:
+        """The steps of the asks with points pending."""
+        return set(self._pending_steps)
+
+    def remember_ask(self, step: int, X: list[list[float]]) -> None:
+        """Ask ``step`` proposed ``X`` in this order (:meth:`row_of`)."""
+        self._rows.setdefault(step, {tuple(x): i for i, x in enumerate(X)})
+
+    def row_of(self, x: list[float], step: int) -> int:
+        """The row of ``x`` in the ask ``step`` that proposed it (0 if that ask is unknown,
+        e.g. a point told directly; the number of rows if ``x`` is not among them)."""
+        rows = self._rows.get(step, {})
+        if tuple(x) in rows:
+            return rows[tuple(x)]
+        return next((i for row, i in rows.items() if self.same(row, x)), len(rows))
 
     def take_replay(self, q: int) -> Tensor | None:
         """Up to ``q`` points to ask again, now pending under their steps (None if none)."""

@@ -35,6 +35,7 @@ from mobo.problem import DTYPE, EvaluationShapeError, Problem, as_tensor
 from mobo.result import Evaluation, counted_objectives
 
 if TYPE_CHECKING:
+    from mobo.asked import AskedPoints
     from mobo.study import Callback, Study
 
 
@@ -103,9 +104,10 @@ def progress(
 
 class FailureStreak:
     """A :meth:`Study.optimize` callback that stops the study once ``limit`` evaluations
-    told in this run failed in a row, e.g. a design that fails the same way whatever the
-    algorithm proposes: without it such a study spends its whole budget on failures (which
-    may cost minutes each) before it can say so. ``limit=None``: never stop."""
+    told in this run failed in a row (each batch in the order asked), e.g. a design that
+    fails the same way whatever the algorithm proposes: without it such a study spends its
+    whole budget on failures (which may cost minutes each) before it can say so.
+    ``limit=None``: never stop."""
 
     def __init__(self, limit: int | None) -> None:
         check_failure_limit(limit)
@@ -117,8 +119,10 @@ class FailureStreak:
     def __call__(self, study: Study, evaluations: list[Evaluation]) -> None:
         if self.limit is None:
             return
-        streak = []
-        for evaluation in reversed(study.evaluations[self.first :]):
+        told, streak = study.evaluations[self.first :], []
+        if told and told[-1].step in study._asked.pending_steps:
+            return  # its batch is not all told: judge it whole, in the order asked
+        for evaluation in reversed(in_ask_order(told, study._asked)):
             if not evaluation.failed:
                 break
             streak.append(evaluation)
@@ -140,6 +144,18 @@ class FailureStreak:
             f"optimize() again to go on, or pass max_failures_in_a_row=None to go on through "
             f"failures."
         )
+
+
+def in_ask_order(evaluations: Sequence[Evaluation], asked: AskedPoints) -> list[Evaluation]:
+    """``evaluations`` as an algorithm sees them: each run told of one ask's points (a
+    synchronous batch) in the order asked, not the order an executor finished them, so which
+    worker was quicker changes neither the model's data nor which failures are in a row."""
+    ordered, start = list(evaluations), 0
+    for end in range(1, len(ordered) + 1):
+        if end == len(ordered) or ordered[end].step != ordered[start].step:
+            ordered[start:end] = sorted(ordered[start:end], key=lambda e: asked.row_of(e.x, e.step))
+            start = end
+    return ordered
 
 
 def failed_points(evaluations: Sequence[Evaluation], dim: int) -> tuple[Tensor, Tensor]:

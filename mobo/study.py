@@ -34,6 +34,7 @@ from mobo.evaluate import (
     check_budget,
     check_max_cost,
     failed_points,
+    in_ask_order,
     progress,
     run_here,
     run_on_executor,
@@ -179,6 +180,8 @@ class Study:
         evaluations, budget, state, unanswered = replay(records, study._asked.same)
         steps = [r.get("step", 0) for r in records if r.get("type") in ("eval", "ask")]
         study._asked.restore(unanswered, max((s for s in steps if s is not None), default=-1))
+        for r in (r for r in records if r.get("type") == "ask" and r.get("step") is not None):
+            study._asked.remember_ask(r["step"], r["x"])
         if budget is not None:
             study.n_evals = budget["n_evals"]
             study.batch_size = budget.get("batch_size", 1)
@@ -197,23 +200,22 @@ class Study:
 
     @property
     def X(self) -> Tensor:
-        """An ``n x d`` tensor of the successfully evaluated points."""
-        return torch.tensor([e.x for e in self.evaluations if not e.failed], dtype=DTYPE).reshape(
-            -1, self.problem.dim
-        )
+        """An ``n x d`` tensor of the successfully evaluated points, as the algorithm sees
+        them (:func:`~mobo.evaluate.in_ask_order`)."""
+        ok = [e for e in in_ask_order(self.evaluations, self._asked) if not e.failed]
+        return torch.tensor([e.x for e in ok], dtype=DTYPE).reshape(-1, self.problem.dim)
 
     @property
     def Y(self) -> Tensor:
         """An ``n x m`` tensor of their objective values (maximized)."""
-        return torch.tensor([e.y for e in self.evaluations if not e.failed], dtype=DTYPE).reshape(
-            -1, self.problem.num_objectives
-        )
+        ok = [e for e in in_ask_order(self.evaluations, self._asked) if not e.failed]
+        return torch.tensor([e.y for e in ok], dtype=DTYPE).reshape(-1, self.problem.num_objectives)
 
     @property
     def C(self) -> Tensor:
         """An ``n x k`` tensor of their constraint values (``<= 0`` feasible; ``k = 0`` for
         an unconstrained problem)."""
-        rows = [e.c or [] for e in self.evaluations if not e.failed]
+        rows = [e.c or [] for e in in_ask_order(self.evaluations, self._asked) if not e.failed]
         return torch.tensor(rows, dtype=DTYPE).reshape(len(rows), self.problem.num_constraints)
 
     def result(self) -> Result:
@@ -245,7 +247,8 @@ class Study:
             self.algorithm.remaining_cost = self.cost_left
             self.algorithm.budget_cost = self.max_cost
         start = time.perf_counter()
-        X_failed, in_a_row = failed_points(self.evaluations, self.problem.dim)
+        seen = in_ask_order(self.evaluations, self._asked)  # not the order an executor told
+        X_failed, in_a_row = failed_points(seen, self.problem.dim)
         X = self.algorithm.ask(
             q,
             self.X,
@@ -421,12 +424,13 @@ class Study:
         With an ``executor`` each point of a batch is submitted on its own and told as
         soon as it completes (journaled at once, so the journal and ``Evaluation.index``
         hold the order told, which may differ from the order asked; ``Evaluation.step``
-        names the ask). With ``asynchronous=True`` up to ``batch_size`` evaluations are
-        in flight and new points are proposed as soon as one completes, with the running
-        points passed to the algorithm as ``X_pending``. A future that raises (e.g. Dask's
-        ``KilledWorker`` when workers died running it; Dask itself retries such a task on
-        another worker first) or gives no result within ``timeout`` is recorded as a
-        failed evaluation and the study goes on.
+        names the ask; the algorithm sees each batch in the order asked, so a synchronous
+        study does not depend on which worker was quicker). With ``asynchronous=True`` up
+        to ``batch_size`` evaluations are in flight and new points are proposed as soon as
+        one completes, with the running points passed to the algorithm as ``X_pending``.
+        A future that raises (e.g. Dask's ``KilledWorker`` when workers died running it;
+        Dask itself retries such a task on another worker first) or gives no result within
+        ``timeout`` is recorded as a failed evaluation and the study goes on.
 
         Args:
             n_evals: The study's total budget, failed evaluations and those already done

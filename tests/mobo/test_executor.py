@@ -79,6 +79,38 @@ def test_a_batch_is_told_as_it_completes_each_journaled_at_once(tmp_path):
     assert result.eval_seconds.shape == (1,) and float(result.eval_seconds[0]) >= 0.2
 
 
+def _fails_high(X, *, slow_for_large_x0):
+    """Fails above x1 = 0.55; slower the larger (or the smaller) x0, so a batch of two
+    finishes in one order or the other."""
+    x0 = float(X[0, 0])
+    time.sleep(0.3 * (x0 if slow_for_large_x0 else 1 - x0))
+    Y = torch.stack([X[:, 0] - X[:, 1] ** 2, 1 - X[:, 0] ** 2 + 0.3 * X[:, 1]], dim=-1)
+    Y[X[:, 1] > 0.55] = float("nan")
+    return Y
+
+
+def test_a_synchronous_batch_is_seen_by_the_algorithm_in_the_order_asked():
+    """Told as they complete, a batch reached the model in completion order: which failures
+    were 'in a row' (modelled at the worst outcome) changed with which worker was quicker,
+    and so did the first model batch ([[0, 1], [0.91, 0]] against [[0.73, 0], [0.04, 0.85]]
+    on Dask). Now each batch is seen in the order asked: the same seed, the same study."""
+    studies = []
+    for slow_for_large_x0 in (True, False):
+        function = functools.partial(_fails_high, slow_for_large_x0=slow_for_large_x0)
+        problem = mobo.FunctionProblem(function, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="g")
+        study = mobo.Study(problem, "qlognehvi", seed=0, n_initial=4)
+        with ThreadPoolExecutor(2) as executor:
+            study.optimize(
+                6, batch_size=2, executor=executor, show_progress=False, max_failures_in_a_row=None
+            )
+        studies.append(study)
+    a, b = studies
+    assert a.result().failed.any()  # failures to tell apart in a row or not
+    assert torch.equal(a.X, b.X) and torch.equal(a.Y, b.Y)  # the model's data, rows and all
+    ask_order = [sorted((e.step, tuple(e.x), e.failed) for e in s.evaluations) for s in studies]
+    assert ask_order[0] == ask_order[1]  # the same proposals, the model batch included
+
+
 def test_asynchronous_mode_keeps_the_batch_in_flight_and_passes_pending_points(toy_problem):
     in_flight, most = [0], [0]
     lock = threading.Lock()
