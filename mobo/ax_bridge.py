@@ -1,11 +1,12 @@
 """Move studies between mobo and Ax [Ax2024]_ through Ax's ``Client`` API (ax-platform 1.x).
 
 An Ax experiment made here has one float ``RangeParameter`` per input (``x0 .. x{d-1}``,
-the problem's bounds), one metric per objective in its natural sense (a ``"min"``
-objective, which mobo stores negated, is minimized in Ax with its natural values), the
-problem's reference point as the objective thresholds, and one metric per black-box
-constraint with the outcome constraint ``c <= 0``. Every evaluation is a one-arm trial:
-completed with its outcome values, or marked failed with its error.
+the problem's bounds; a fidelity input an ordered choice of its levels, or the range from
+the first to the target level if continuous), one metric per objective in its natural
+sense (a ``"min"`` objective, which mobo stores negated, is minimized in Ax with its
+natural values), the problem's reference point as the objective thresholds, and one
+metric per black-box constraint with the outcome constraint ``c <= 0``. Every evaluation
+is a one-arm trial: completed with its outcome values, or marked failed with its error.
 
 >>> client = to_ax(study)                      # a finished study, or its Result
 >>> client.save_to_json_file("study_ax.json")  # Ax from here on
@@ -62,7 +63,10 @@ def to_ax(study_or_result: Study | Result) -> Client:
 
     The experiment holds the problem (see :func:`new_client`) and one trial per
     evaluation, in the order told; failed evaluations are FAILED trials with their error
-    (from a Result, whose errors are not kept, the reason is just ``"failed"``).
+    (from a Result, whose errors are not kept, the reason is just ``"failed"``). Under
+    fidelities every evaluation is exported at its fidelity, cheap ones included: Ax has
+    no target fidelity, so its own Pareto frontier may hold cheap results that
+    :attr:`Result.counted <mobo.result.Result.counted>` leaves out.
     """
     if isinstance(study_or_result, Study):
         problem = study_or_result.problem
@@ -110,9 +114,14 @@ def from_ax(
         algorithm, seed, journal, **algorithm_options: As for :class:`~mobo.Study`.
 
     Raises:
-        ValueError: If the experiment lacks a parameter or metric of ``problem``.
+        ValueError: If the experiment lacks a parameter or metric of ``problem``, or a
+            trial is not a point of it (e.g. not at one of its fidelity levels); no
+            journal is created then.
     """
-    trials = list(read_trials(client, problem))  # checked before a journal is created
+    trials = list(read_trials(client, problem))
+    if trials:  # all checked before a journal is created: none is left half-written
+        X = torch.tensor([x for x, _, _ in trials], dtype=DTYPE)
+        problem.check_told(X, torch.tensor([y for _, y, _ in trials], dtype=DTYPE))
     study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
     for x, y, error in trials:
         study.tell(

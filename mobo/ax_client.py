@@ -81,7 +81,10 @@ def new_client(
 
     The objectives' reference point becomes their objective thresholds (with two or more
     objectives; a single objective has none in Ax), and a black-box
-    constraint ``c(x) <= 0`` a metric with the outcome constraint ``c <= 0``.
+    constraint ``c(x) <= 0`` a metric with the outcome constraint ``c <= 0``. A fidelity
+    input is an ordered choice of its levels (over the range from the first to the target
+    level if continuous), so Ax proposes no fidelity the problem lacks; Ax's ``Client``
+    has no notion of a target fidelity, so it counts cheap results as any others.
 
     Args:
         problem: The problem.
@@ -90,18 +93,28 @@ def new_client(
             without a fidelity input that the ``ax`` algorithm keeps at the target.
     """
     from ax.api.client import Client
-    from ax.api.configs import RangeParameterConfig
+    from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
 
     d = problem.dim if num_inputs is None else num_inputs
     check_ranges(problem, d)
     client = Client(random_seed=seed)
     lower, upper = problem.bounds[:, :d].tolist()
+    parameters: list = [
+        RangeParameterConfig(name=name, parameter_type="float", bounds=(lo, hi))
+        for name, lo, hi in zip(parameter_names(problem)[:d], lower, upper, strict=True)
+    ]
+    if problem.fidelity_levels is not None and d == problem.dim:
+        name, levels = parameter_names(problem)[-1], problem.fidelity_levels.tolist()
+        parameters[-1] = (
+            RangeParameterConfig(name=name, parameter_type="float", bounds=(levels[0], levels[-1]))
+            if problem.fidelity_continuous
+            else ChoiceParameterConfig(
+                name=name, values=levels, parameter_type="float", is_ordered=True
+            )
+        )
     with quiet_ax():
         client.configure_experiment(
-            parameters=[
-                RangeParameterConfig(name=name, parameter_type="float", bounds=(lo, hi))
-                for name, lo, hi in zip(parameter_names(problem)[:d], lower, upper, strict=True)
-            ],
+            parameters=parameters,
             name=re.sub(r"\W+", "_", problem.name),
             description=f"mobo problem {problem.name!r}",
         )
@@ -124,11 +137,20 @@ def new_client(
 
 
 def parameters_of(problem: Problem, x: Tensor | Sequence[float]) -> dict[str, float]:
-    """The Ax parameterization of a point (clipped into the bounds): of all ``d`` inputs,
-    or of the first ``len(x)`` for a client made with ``num_inputs``."""
+    """The Ax parameterization of a point (clipped into the bounds, a fidelity put on its
+    nearest level or range, as :func:`new_client` declares it): of all ``d`` inputs, or
+    of the first ``len(x)`` for a client made with ``num_inputs``."""
     x = torch.as_tensor(x, dtype=DTYPE)
     d = x.shape[-1]
     x = x.clamp(problem.bounds[0, :d], problem.bounds[1, :d])
+    if problem.fidelity_levels is not None and d == problem.dim:
+        levels = problem.fidelity_levels.to(DTYPE)
+        x = x.clone()
+        x[-1] = (
+            x[-1].clamp(levels[0], levels[-1])
+            if problem.fidelity_continuous
+            else levels[problem.fidelity_index(x.unsqueeze(0))[0]]
+        )
     return dict(zip(parameter_names(problem)[:d], x.tolist(), strict=True))
 
 

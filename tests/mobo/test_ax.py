@@ -132,6 +132,37 @@ def test_a_study_round_trips_through_an_ax_experiment(tmp_path, tradeoff):
     assert [e.y for e in from_result.evaluations] == [e.y for e in study.evaluations]
 
 
+def _with_fidelity(X):
+    return torch.stack([X[:, 0] + 0.5 * (1 - X[:, 2]), 1 - X[:, 0] + 0.1 * X[:, 1]], dim=-1)
+
+
+def test_a_fidelity_input_is_exported_as_its_levels_and_a_bad_import_leaves_no_journal(
+    tmp_path,
+):
+    """The fidelity was a float range over its whole bound: Ax proposed fidelities that are
+    no level (0.936, 0.0), and from_ax failed on one after it had journaled 6 evaluations,
+    so a retry met FileExistsError. Now Ax gets the levels only, and from_ax checks every
+    trial before it creates a journal."""
+    bounds = [[0, 0, 0], [1, 1, 1]]
+    levels = dict(fidelity_levels=[0.5, 1.0], fidelity_costs=[0.1, 1.0])
+    problem = mobo.FunctionProblem(_with_fidelity, bounds, 2, [0.0, 0.0], name="fid", **levels)
+    study = mobo.Study(problem, "sobol", seed=0)
+    study.optimize(3, show_progress=False)
+    cheap = torch.tensor([[0.5, 0.5, 0.5]], dtype=torch.float64)
+    study.tell(cheap, problem.evaluate(cheap))
+    fidelity = to_ax(study)._experiment.search_space.parameters["x2"]
+    assert fidelity.values == [0.5, 1.0] and fidelity.is_ordered
+    assert from_ax(to_ax(study), problem, "sobol").X.tolist() == study.X.tolist()
+    # An experiment whose x2 took any value: its trial at 0.7 is no level of the problem.
+    free = mobo.FunctionProblem(_with_fidelity, bounds, 2, [0.0, 0.0], name="fid")
+    client = to_ax(mobo.Study(free, "sobol", seed=0).optimize(3, show_progress=False))
+    mobo.ax_bridge.attach_evaluation(client, free, [0.2, 0.2, 0.7], [0.3, 0.8])
+    path = tmp_path / "back.jsonl"
+    with pytest.raises(ValueError, match="not one of the problem's levels"):
+        from_ax(client, problem, "sobol", journal=path)
+    assert not path.exists()
+
+
 def test_importing_an_experiment_of_another_problem_is_refused(branin_currin, tradeoff):
     study = mobo.Study(branin_currin, "random")
     study.optimize(2, show_progress=False)
