@@ -34,14 +34,18 @@ def metric_names(problem: Problem) -> list[str]:
     identifier, made unique.
 
     Ax parses objectives and thresholds from strings, so ``"energy ratio"`` becomes
-    ``"energy_ratio"``.
+    ``"energy_ratio"``; one it cannot take becomes ``f{j}_{name}``, with a count added if
+    that is taken too (``["f1_lambda", "lambda"]`` gave ``f1_lambda`` twice).
     """
     names: list[str] = []
     taken = _parser_names()
     for j, name in enumerate([*problem.objective_names, *problem.constraint_names]):
         name = re.sub(r"\W+", "_", name).strip("_")
         if not name or name[0].isdigit() or name in names or name in taken:
-            name = f"f{j}_{name}".rstrip("_")
+            base = name = f"f{j}_{name}".rstrip("_")
+            count = 1
+            while name in names or name in taken:
+                name, count = f"{base}_{count}", count + 1
         names.append(name)
     return names
 

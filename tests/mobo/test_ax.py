@@ -257,6 +257,22 @@ def test_objective_names_that_ax_cannot_parse_are_renamed_for_it():
     assert result.n_evaluations == 7
 
 
+def test_a_renamed_metric_does_not_take_another_outcomes_name():
+    """'lambda' was renamed 'f1_lambda', the name of the first objective: Ax refused the
+    objective 'f1_lambda, f1_lambda' (at the first model ask, with the ``ax`` algorithm)."""
+    from mobo.ax_client import metric_names
+
+    problem = mobo.FunctionProblem(
+        _tradeoff, [[0.0, 0.0], [1.0, 1.0]], 2, [0.85, -1.15],
+        objective_names=["f1_lambda", "lambda"], senses=["max", "min"], name="names",
+    )  # fmt: skip
+    assert metric_names(problem) == ["f1_lambda", "f1_lambda_1"]
+    study = mobo.Study(problem, "sobol", seed=1)
+    study.optimize(4, show_progress=False)
+    back = from_ax(to_ax(study), problem, "sobol")
+    assert [e.y for e in back.evaluations] == [e.y for e in study.evaluations]
+
+
 def test_inputs_too_narrow_for_ax_are_refused_before_any_evaluation():
     """Ax refused a range of 1e-7 only at its first model ask, the initial design spent."""
     calls = []
