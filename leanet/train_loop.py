@@ -11,6 +11,7 @@ continued to the target fidelity, like freeze-thaw continuation in hyperparamete
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,9 @@ class TrainState:
     """Where a run stopped (``until``): what :func:`epochs_loop` needs to continue it.
 
     ``settings`` are the run's (epochs, learning rate, ...): a state continues only the
-    run it came from. The weights are not here; they live in the trained module."""
+    run it came from. The weights are not here; they live in the trained module. A state is
+    a record: resuming from it never changes it, so one state can continue several copies
+    of a network (the design search continues one prefix to several fidelities)."""
 
     epoch: int
     optimizer: dict[str, Any]
@@ -123,7 +126,9 @@ def epochs_loop(
         steps = epochs * steps_per_epoch
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
         if resume is not None:
-            opt.load_state_dict(resume.optimizer)
+            # A copy: load_state_dict keeps tensors of matching dtype and device, which
+            # AdamW then updates in place, so a second resume started from the first's end.
+            opt.load_state_dict(copy.deepcopy(resume.optimizer))
             sched.load_state_dict(resume.scheduler)
             torch.set_rng_state(resume.rng)
         result = TrainResult()
@@ -160,8 +165,8 @@ def epochs_loop(
             if last < epochs:
                 result.state = TrainState(
                     epoch=last,
-                    optimizer=opt.state_dict(),
-                    scheduler=sched.state_dict(),
+                    optimizer=copy.deepcopy(opt.state_dict()),  # detached from `opt`
+                    scheduler=copy.deepcopy(sched.state_dict()),
                     rng=torch.get_rng_state(),
                     settings=settings,
                 )

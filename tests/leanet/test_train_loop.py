@@ -1,0 +1,69 @@
+"""The shared training loop: a stopped run's state is a record that resumes any number of
+copies of a network alike, and every batch size trains."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from leanet.design_cache import DesignBuilder
+from leanet.design_recipe import Design
+from leanet.model import build
+from leanet.train import fine_tune, fit_heads, recalibrate_batch_norm
+from tests.leanet.conftest import tiny_base
+
+
+@pytest.fixture(scope="module")
+def small_train(digits):
+    """300 training digits: enough batches for AdamW's moments to matter, fast."""
+    return digits.train.subset(torch.arange(300))
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_resuming_never_changes_the_state_so_every_copy_resumes_alike(small_train):
+    net = build(tiny_base("convnet"), scheme="hybrid")
+    recalibrate_batch_norm(net, small_train)
+    fit_heads(net, small_train, epochs=1, progress=False)
+    options = {"epochs": 3, "lr": 2e-3, "patience": None, "progress": False}
+    whole = copy.deepcopy(net)
+    fine_tune(whole, small_train, **options)
+    state = fine_tune(net, small_train, until=1, **options).state
+    recorded = copy.deepcopy(state)
+    first, second = copy.deepcopy(net), copy.deepcopy(net)
+    fine_tune(first, small_train, resume=state, **options)
+    # AdamW's step count and moments were updated inside the state: the second resume
+    # started where the first ended (every one of its tensors differed).
+    for k, v in recorded.optimizer["state"].items():
+        for name, tensor in v.items():
+            assert torch.equal(state.optimizer["state"][k][name], tensor), (k, name)
+    fine_tune(second, small_train, resume=state, **options)
+    assert _same_weights(first, whole) and _same_weights(second, whole)
+
+
+def test_a_prefix_continued_to_two_fidelities_gives_each_its_from_scratch_network(digits):
+    # The design search's order 1 -> 4 -> 2 epochs: both 4 and 2 continue epoch 1's state.
+    base = tiny_base("convnet")
+    train = digits.train.subset(torch.arange(300))
+    options = {"head_epochs": 1, "seed": 0, "fine_tune_options": {"lr": 2e-3}}
+
+    def design(epochs: int) -> Design:
+        return Design(3, 0.5, fine_tune_epochs=epochs, schedule_epochs=4 if epochs < 4 else 0)
+
+    builder = DesignBuilder(
+        base,
+        train,
+        store=None,
+        prefixes=lambda d: [design(1)] if d.fine_tune_epochs > 1 else [],
+        **options,
+    )
+    for epochs in (1, 4):
+        builder.network(design(epochs))
+    continued = builder.network(design(2))
+    assert builder.built == [design(e).key for e in (1, 4, 2)]
+    assert _same_weights(continued, design(2).build(base, train, **options))
