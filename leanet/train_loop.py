@@ -40,13 +40,18 @@ class TrainState:
     ``settings`` are the run's (epochs, learning rate, ...): a state continues only the
     run it came from. The weights are not here; they live in the trained module. A state is
     a record: resuming from it never changes it, so one state can continue several copies
-    of a network (the design search continues one prefix to several fidelities)."""
+    of a network (the design search continues one prefix to several fidelities).
+
+    ``teacher``: the weights of the network a distilling run learns from, when the trainer
+    cannot find it again in the module (:func:`leanet.fine_tune` on depth levels: it trains
+    the very backbone its teacher was copied from); None otherwise."""
 
     epoch: int
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     rng: Tensor
     settings: dict[str, Any]
+    teacher: dict[str, Tensor] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain containers and tensors (loadable with ``torch.load(weights_only=True)``)."""
@@ -56,11 +61,13 @@ class TrainState:
             "scheduler": self.scheduler,
             "rng": self.rng,
             "settings": self.settings,
+            "teacher": self.teacher,
         }
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TrainState:
-        return cls(**{k: state[k] for k in ("epoch", "optimizer", "scheduler", "rng", "settings")})
+        fields = ("epoch", "optimizer", "scheduler", "rng", "settings")
+        return cls(**{k: state[k] for k in fields}, teacher=state.get("teacher"))  # older: none
 
 
 @dataclass

@@ -1,0 +1,54 @@
+"""fine_tune's distillation teacher: the same network for every epoch of a run, resumed or
+not, and never changed by the run."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from leanet.checkpoints import atomic_save
+from leanet.model import build
+from leanet.train import fine_tune, fit_heads
+from leanet.train_loop import TrainState
+from tests.leanet.conftest import tiny_base
+
+
+@pytest.fixture(scope="module")
+def small_train(digits):
+    return digits.train.subset(torch.arange(300))
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_depth_levels_resumed_distil_from_the_network_the_run_started_from(small_train, tmp_path):
+    # Fine-tuning trains the backbone the depth levels' default teacher is copied from: a
+    # copy taken at the resume was the half fine-tuned network.
+    net = build(tiny_base("convnet"), levels="depth", num_levels=3)
+    fit_heads(net, small_train, epochs=1, progress=False)
+    options = {"epochs": 3, "distill": 1.0, "lr": 2e-3, "patience": None, "progress": False}
+    whole, resumed = copy.deepcopy(net), copy.deepcopy(net)
+    fine_tune(whole, small_train, **options)
+    state = fine_tune(resumed, small_train, until=1, **options).state
+    assert _same_weights(state_teacher_net(net, state), net.base)  # the pretrained network
+    atomic_save(state.to_dict(), tmp_path / "state.pt")  # as the design cache keeps states
+    state = TrainState.from_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    fine_tune(resumed, small_train, resume=state, **options)
+    assert _same_weights(whole, resumed)
+    # A state without its teacher (an older file) cannot continue the distillation.
+    older = copy.deepcopy(net)
+    state = fine_tune(older, small_train, until=1, **options).state
+    state.teacher = None
+    with pytest.raises(ValueError, match="carries no teacher.*teacher="):
+        fine_tune(older, small_train, resume=state, **options)
+
+
+def state_teacher_net(net, state):
+    """``net.base`` with the weights of the teacher ``state`` carries."""
+    teacher = copy.deepcopy(net.base)
+    teacher.load_state_dict(state.teacher)
+    return teacher
