@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from leanet.data import batch_loader
 from leanet.device import module_device, on_device
 from leanet.levels import DepthLevels, WidthLevels
-from leanet.model import LEANet
+from leanet.model import LEANet, evaluating
 from leanet.train_loop import TrainResult, TrainState, bar_off, epochs_loop
 from leanet.zoo import BaseNet
 
@@ -511,6 +511,9 @@ def fine_tune(
     with (
         on_device(net, device) as dev,
         on_device(teacher, dev) if teacher is not None else contextlib.nullcontext(),
+        # Fixed soft labels: a teacher in training mode drew them from batch statistics and
+        # dropout, and overwrote its own running statistics (its modes come back after).
+        evaluating(teacher) if isinstance(teacher, nn.Module) else contextlib.nullcontext(),
     ):
         result = epochs_loop(
             [p for p in net.parameters() if p.requires_grad],

@@ -52,3 +52,18 @@ def state_teacher_net(net, state):
     teacher = copy.deepcopy(net.base)
     teacher.load_state_dict(state.teacher)
     return teacher
+
+
+def test_a_teacher_in_training_mode_teaches_as_in_eval_mode_and_is_left_as_it_was(small_train):
+    base = tiny_base("convnet")
+    net = build(base, scheme="hybrid")
+    fit_heads(net, small_train, epochs=1, progress=False)
+    options = {"epochs": 1, "distill": 1.0, "lr": 2e-3, "patience": None, "progress": False}
+    in_eval, in_training = copy.deepcopy(net), copy.deepcopy(net)
+    fine_tune(in_eval, small_train, teacher=copy.deepcopy(base).eval(), **options)
+    teacher = copy.deepcopy(base).train()
+    before = copy.deepcopy(teacher.state_dict())
+    fine_tune(in_training, small_train, teacher=teacher, **options)
+    assert _same_weights(in_training, in_eval)
+    assert teacher.training and all(m.training for m in teacher.modules())
+    assert all(torch.equal(v, before[k]) for k, v in teacher.state_dict().items())
