@@ -19,8 +19,9 @@
   the width levels score within 0.5 points of the full network on the MNIST digits
   (medians over 3 seeds, ``benchmarks/results/leanet_seeds.md``).
 
-The loop they share, which can stop and resume, is :mod:`leanet.train_loop`; checkpoint
-files live in :mod:`leanet.checkpoints`.
+The loop they share, which can stop and resume, is :mod:`leanet.train_loop`; fine-tuning's
+teacher and distillation loss are :mod:`leanet.distillation`; checkpoint files live in
+:mod:`leanet.checkpoints`.
 
 [Jayakodi2020] Jayakodi, Belakaria, Deshwal, Doppa. ACM TECS 19(1), 2020.
 """
@@ -42,6 +43,7 @@ from tqdm.auto import tqdm
 
 from leanet.data import batch_loader
 from leanet.device import module_device, on_device
+from leanet.distillation import default_teacher, distillation_loss, run_teacher
 from leanet.levels import DepthLevels, WidthLevels
 from leanet.model import LEANet, evaluating
 from leanet.train_loop import TrainResult, TrainState, bar_off, epochs_loop
@@ -50,6 +52,7 @@ from leanet.zoo import BaseNet
 __all__ = [
     "TrainResult",
     "TrainState",
+    "default_teacher",  # leanet.distillation's, where fine_tune's callers found it
     "evaluate",
     "evaluate_levels",
     "fine_tune",
@@ -309,70 +312,6 @@ def recalibrate_batch_norm(
     net.train(was_training)
 
 
-def default_teacher(net: LEANet) -> nn.Module:
-    """The pretrained network inside ``net``, frozen, for distillation: the hybrid scheme's
-    top level, or for depth levels a copy of ``net.base`` as it is now (the backbone the
-    exits run; recalibration re-estimates its batch norm on the data). Fine-tuning trains
-    that backbone, so :func:`fine_tune` copies it once, before a run's first epoch, and a
-    resumed run distils from the copy its :class:`TrainState` carries: the pretrained
-    network, unless ``net`` was fine-tuned by an earlier run.
-
-    Raises:
-        ValueError: for the triangular and slice schemes. Their levels share ``net.base``'s
-            weights and batch norm, which recalibration rewrites for the levels' channels
-            (measured: a recalibrated MobileNet's ``net.base`` scores 0.11, the pretrained
-            network 0.94), so no copy of it is the pretrained network: pass ``teacher=``.
-    """
-    levels = net.levels
-    if isinstance(levels, WidthLevels) and levels.scheme == "hybrid":
-        return nn.Sequential(levels.pretrained, net.heads[-1]).eval()
-    if isinstance(levels, DepthLevels):
-        return copy.deepcopy(net.base).eval().requires_grad_(False)
-    raise ValueError(
-        f"distillation in the {getattr(levels, 'scheme', type(levels).__name__)!r} scheme "
-        "needs teacher= (e.g. the pretrained network): net.base shares the levels' weights "
-        "and batch norm, which recalibration and fine-tuning change"
-    )
-
-
-def _run_teacher(
-    net: LEANet, teacher: nn.Module | None, distill: float, resume: TrainState | None
-) -> tuple[nn.Module | None, dict[str, Tensor] | None]:
-    """A run's teacher, and the weights its :class:`TrainState` must carry for a resumed
-    run to distil from the same network: depth levels' default teacher is a copy of the
-    backbone the run trains, which a later copy would take half fine-tuned (measured: its
-    logits 6.4 away from the pretrained network's after 2 of 4 epochs)."""
-    if distill <= 0 or teacher is not None:
-        return teacher, None
-    teacher = default_teacher(net)
-    if not isinstance(net.levels, DepthLevels):
-        return teacher, None
-    if resume is not None:
-        if resume.teacher is None:
-            raise ValueError(
-                "fine_tune: the resumed state carries no teacher (its run did not distil, "
-                "or it was saved before states kept one); pass teacher= (the pretrained "
-                "network) to continue it with distillation"
-            )
-        teacher.load_state_dict(resume.teacher)
-    return teacher, {k: v.detach().clone() for k, v in teacher.state_dict().items()}
-
-
-def _distillation(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
-    """Hinton et al.'s soft-label loss: T^2 KL(softmax(teacher/T) || softmax(student/T))."""
-    t = temperature
-    return (
-        F.kl_div(
-            F.log_softmax(student / t, dim=-1),
-            F.log_softmax(teacher / t, dim=-1),
-            log_target=True,
-            reduction="batchmean",
-        )
-        * t
-        * t
-    )
-
-
 #: fine_tune's numeric settings: the bound each must keep, and whether it may equal it.
 _FINE_TUNE_BOUNDS = {
     "distill": (0.0, True),
@@ -475,7 +414,7 @@ def fine_tune(
         )
     trained = _trained_levels(net)
     upto = trained[-1] + 1
-    teacher, carried = _run_teacher(net, teacher, distill, resume)
+    teacher, carried = run_teacher(net, teacher, distill, resume)
     net.train()
 
     def step_loss(x: Tensor, y: Tensor) -> Tensor:
@@ -486,7 +425,7 @@ def fine_tune(
         if distill > 0:
             with torch.no_grad():
                 soft = teacher(x)
-            loss = loss + distill * sum(_distillation(z, soft, temperature) for z in logits)
+            loss = loss + distill * sum(distillation_loss(z, soft, temperature) for z in logits)
         return loss
 
     best: dict[str, Any] = {"score": -1.0, "epoch": 0, "state": None, "accuracy": None}
