@@ -28,14 +28,21 @@ ACM TECS 19(1), 2020.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+)
 
 __all__ = [
     "BUNDLED",
@@ -414,19 +421,44 @@ def batch_loader(
     *,
     shuffle: bool = False,
     seed: int = 0,
+    min_last: int = 1,
 ) -> DataLoader:
     """A DataLoader over `dataset`; datasets with ``batched = True`` get whole batches by
     index list in one call (fast for in-memory data), others go item by item.
 
     With ``shuffle=True`` the order is drawn from a generator seeded with `seed`, so two
-    loaders with the same seed yield the same batches.
+    loaders with the same seed yield the same batches. A last batch of fewer than
+    `min_last` items joins the one before it (``len`` counts the batches that come).
     """
     if shuffle:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
     else:
         sampler = SequentialSampler(dataset)
+    batches = _MergedLastBatches(sampler, batch_size, min_last)
     if getattr(dataset, "batched", False):
-        return DataLoader(
-            dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None
-        )
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+        return DataLoader(dataset, sampler=batches, batch_size=None)
+    return DataLoader(dataset, batch_sampler=batches)
+
+
+class _MergedLastBatches(BatchSampler):
+    """``BatchSampler`` (every item kept) whose last batch, when under ``min_last`` items,
+    is merged into the one before rather than dropped, so every item trains each epoch."""
+
+    def __init__(self, sampler: Sampler, batch_size: int, min_last: int) -> None:
+        super().__init__(sampler, batch_size, drop_last=False)
+        self.min_last = min_last
+
+    def __iter__(self) -> Iterator[list[int]]:
+        held = None
+        for batch in super().__iter__():
+            if held is not None and len(batch) < self.min_last:
+                batch = held + batch
+            elif held is not None:
+                yield held
+            held = batch
+        if held is not None:
+            yield held
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.sampler), self.batch_size)
+        return full if full and 0 < rest < self.min_last else super().__len__()

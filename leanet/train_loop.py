@@ -1,12 +1,13 @@
 """The optimization loop every trainer of :mod:`leanet.train` shares, and how to stop and
 resume it.
 
-AdamW, a per-step cosine schedule over all ``epochs``, shuffling seeded per epoch, torch's
-global RNG (dropout, ...) seeded inside and restored after. A run may stop after its first
-``until`` epochs and later continue from a :class:`TrainState`: the two parts give the
-weights of one uninterrupted run, bit for bit, so a short run that is the prefix of a long
-one costs nothing twice. The design search uses that (``leanet.design``, a cheap fidelity
-continued to the target fidelity, like freeze-thaw continuation in hyperparameter search).
+AdamW, a per-step cosine schedule over all ``epochs``, shuffling seeded per epoch (a last
+batch of one item merged into the one before), torch's global RNG (dropout, ...) seeded
+inside and restored after. A run may stop after its first ``until`` epochs and later
+continue from a :class:`TrainState`: the two parts give the weights of one uninterrupted
+run, bit for bit, so a short run that is the prefix of a long one costs nothing twice. The
+design search uses that (``leanet.design``, a cheap fidelity continued to the target
+fidelity, like freeze-thaw continuation in hyperparameter search).
 """
 
 from __future__ import annotations
@@ -129,7 +130,9 @@ def epochs_loop(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-        steps_per_epoch = -(-len(train) // batch_size)
+        # A last batch of one image joins the one before it: batch norm in training mode
+        # cannot normalize a single value per channel (the heads' BatchNorm1d refused it).
+        steps_per_epoch = len(batch_loader(train, batch_size, min_last=2))
         steps = epochs * steps_per_epoch
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
         if resume is not None:
@@ -148,7 +151,8 @@ def epochs_loop(
         )
         for epoch in range(first, last):
             total_loss, n = 0.0, 0
-            for x, y in batch_loader(train, batch_size, shuffle=True, seed=seed + epoch):
+            batches = batch_loader(train, batch_size, shuffle=True, seed=seed + epoch, min_last=2)
+            for x, y in batches:
                 if device is not None:
                     x, y = x.to(device), y.to(device)
                 loss = step_loss(x, y)

@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from leanet.design_cache import DesignBuilder
 from leanet.design_recipe import Design
@@ -67,3 +68,23 @@ def test_a_prefix_continued_to_two_fidelities_gives_each_its_from_scratch_networ
     continued = builder.network(design(2))
     assert builder.built == [design(e).key for e in (1, 4, 2)]
     assert _same_weights(continued, design(2).build(base, train, **options))
+
+
+def test_a_last_batch_of_one_image_joins_the_one_before(digits):
+    # 1025 = 8 x 128 + 1 = 16 x 64 + 1: the heads' BatchNorm1d refused a batch of one.
+    train = digits.train.subset(torch.arange(1025))
+    net = build(tiny_base("convnet"), scheme="hybrid")
+    seen = []
+    net.heads[0].register_forward_hook(lambda _m, inputs, _out: seen.append(len(inputs[0])))
+    fit_heads(net, train, epochs=1, progress=False)  # heads run on cached features
+    fine_tune(net, train, epochs=1, patience=None, progress=False)
+    assert seen[-16:] == [64] * 15 + [65]  # fine-tuning's batches, every image once
+    # The cosine schedule counts the batches that run: it ends at 0 on the last step.
+    optimizers = []
+    hook = register_optimizer_step_post_hook(lambda opt, _args, _kwargs: optimizers.append(opt))
+    try:
+        fine_tune(net, train, epochs=2, lr=1e-3, patience=None, progress=False)
+    finally:
+        hook.remove()
+    assert len(optimizers) == 2 * 16
+    assert optimizers[-1].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
