@@ -171,7 +171,7 @@ def _add_fit_heads(p: argparse.ArgumentParser) -> None:
         "(the validation split is left to the threshold search), with the architecture's "
         "recipe (leanet.recipes); default: the recipe's epochs for width levels (ConvNet and "
         "VGG-16 10, MobileNet 40), 0 for depth exits (heads on the frozen pretrained "
-        "features); the hybrid scheme's top level, the pretrained network, never changes",
+        "features) and the slice scheme (it cannot be); the hybrid's pretrained top stays",
     )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default=None, help="LEANet path (default <checkpoint>.leanet.pt)")
@@ -183,7 +183,7 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
     from leanet.levels import DEFAULT_FRACTIONS
     from leanet.machine import trained_with
     from leanet.model import build
-    from leanet.recipes import fine_tune_options, recipe_for
+    from leanet.recipes import fine_tune_epochs, fine_tune_options, recipe_for
     from leanet.train import (
         correct_predictions,
         evaluate,
@@ -203,6 +203,10 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
         raise CLIError(f"{option} sets width levels; with --levels depth give --exits")
     elif args.exits is not None and args.num_levels is not None:
         raise CLIError("--exits places the exits and --num-levels spaces them evenly: give one")
+    if args.scheme == "slice":  # it cannot be fine-tuned: refused before anything trains
+        if args.fine_tune_epochs is None:
+            print("leanet: note: --scheme slice fits the heads only", file=sys.stderr)
+        args.fine_tune_epochs = fine_tune_epochs("slice", args.fine_tune_epochs, 0)
     # One threshold at least: a single level has nothing to choose (optimize would refuse it).
     levels = args.fractions if args.levels == "width" else args.exits
     if levels is not None and len(levels) < 2:
@@ -454,7 +458,9 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-evals", type=COUNT, default=defaults.n_evals)
     p.add_argument("--seed", type=SEED, default=defaults.seed)
     p.add_argument("--scheme", choices=list(SCHEMES), default=defaults.scheme)
-    p.add_argument("--fine-tune-epochs", type=number(int, 0), default=defaults.fine_tune_epochs)
+    p.add_argument(
+        "--fine-tune-epochs", type=number(int, 0), default=None, help="default 10, 0 for slice"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

@@ -41,6 +41,7 @@ from leanet.machine import describe, trained_with  # noqa: E402
 from leanet.model import build  # noqa: E402
 from leanet.policy import Saving, energy_savings  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
+from leanet.recipes import fine_tune_epochs  # noqa: E402
 from leanet.train import (  # noqa: E402
     correct_predictions,
     evaluate,
@@ -67,8 +68,9 @@ class DemoConfig:
     # than the level it sits on (measured: level 1 exit at 0.54 of the full network with
     # 128 hidden units, 0.27 with a linear head, for 1-2 points less accuracy).
     head_hidden: int = 0
-    # All of them: the validation split is left to the threshold search (leanet.train.fine_tune)
-    fine_tune_epochs: int = 10
+    # All of them: the validation split is left to the threshold search (leanet.train.fine_tune).
+    # None: 10, and 0 for the slice scheme, which cannot be fine-tuned (more is refused).
+    fine_tune_epochs: int | None = None
     scheme: str = "hybrid"
     # On the study's 18 LEANets at 25 evaluations: qLogNEHVI 0.987 of the reference
     # hypervolume (median), USeMO 0.990, Sobol 0.967 (results/threshold_search_rebuilt.md).
@@ -77,6 +79,9 @@ class DemoConfig:
     seed: int = 0
     platform: str = "45nm-fp32"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.fine_tune_epochs = fine_tune_epochs(self.scheme, self.fine_tune_epochs, 10)
 
 
 def _log(message: str) -> None:
@@ -150,7 +155,9 @@ def prepare_leanet(config: DemoConfig, data):
         fit_heads(
             net, data.train, epochs=config.head_epochs, seed=config.seed, progress=config.progress
         )
-        if config.fine_tune_epochs:
+        if config.scheme == "slice":
+            _log("no fine-tuning: the slice scheme's batch norm depends on the level")
+        elif config.fine_tune_epochs:
             _log(f"fine-tuning all levels jointly, {config.fine_tune_epochs} epochs")
             fine_tune(
                 net,

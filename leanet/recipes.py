@@ -18,6 +18,7 @@ __all__ = [
     "TRAIN",
     "Recipe",
     "TrainRecipe",
+    "fine_tune_epochs",
     "fine_tune_options",
     "recipe_for",
     "train_recipe_for",
@@ -108,3 +109,23 @@ def fine_tune_options(recipe: Recipe) -> dict[str, Any]:
     (as the study does) costs a fine-tune each."""
     distill = recipe.distill[0] if isinstance(recipe.distill, tuple) else recipe.distill
     return {"lr": recipe.lr, "distill": distill, "weight_decay": recipe.weight_decay}
+
+
+def fine_tune_epochs(scheme: str | None, epochs: int | None, default: int) -> int:
+    """A LEANet's joint fine-tuning epochs: ``epochs`` if given, else ``default``; for the
+    slice scheme 0, since :func:`leanet.train.fine_tune` refuses it (``leanet fit-heads``
+    and the demo failed there, after the heads were fitted).
+
+    Raises:
+        ValueError: ``epochs`` above 0 for the slice scheme, before anything trains.
+    """
+    if scheme != "slice":
+        return default if epochs is None else epochs
+    if epochs:
+        raise ValueError(
+            f"{epochs} fine-tune epochs with the slice scheme: its channels' batch-norm "
+            "statistics depend on the level, so it cannot be fine-tuned; give "
+            "--fine-tune-epochs 0 (fine_tune_epochs=0; heads only, the slice default) or "
+            "the hybrid scheme"
+        )
+    return 0

@@ -563,3 +563,25 @@ def test_each_verb_offers_only_the_algorithms_that_can_run_its_problem(capsys):
                 parser.parse_args([*argv, "--algorithm", algorithm])
             assert "invalid choice" in capsys.readouterr().err
     assert parser.parse_args(["design", "base.pt", "--algorithm", "momf"]).algorithm == "momf"
+
+
+def test_fit_heads_fits_a_slice_leanet_and_refuses_fine_tuning_it_before_anything_loads(
+    tmp_path, capsys
+):
+    # The default fine-tune epochs made the slice scheme fail after its heads were fitted.
+    from leanet.checkpoints import save_checkpoint
+    from tests.leanet.conftest import tiny_base
+
+    ckpt, out = tmp_path / "net.pt", tmp_path / "slice.leanet.pt"
+    args = ["fit-heads", "--scheme", "slice", "--fractions", "0.5,1.0", "--epochs", "1"]
+    args += ["--out", str(out), "--no-progress"]
+    # Refused at once: the checkpoint is not even there yet.
+    assert main([*args, "--checkpoint", str(ckpt), "--fine-tune-epochs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "slice scheme" in err and "--fine-tune-epochs 0" in err and not out.exists()
+    classes = load_dataset("digits8x8").classes
+    save_checkpoint(ckpt, tiny_base("convnet"), dataset="digits8x8", classes=classes)
+    assert main([*args, "--checkpoint", str(ckpt)]) == 0
+    assert "fits the heads only" in capsys.readouterr().err
+    net, meta = load_leanet(out)
+    assert net.levels.scheme == "slice" and meta["fine_tune_epochs"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from leanet.artifact import load_artifact
@@ -16,6 +17,7 @@ from leanet.demo import (
     format_threshold,
     net_name,
     pareto_table,
+    prepare_leanet,
     run_demo,
     savings_table,
 )
@@ -133,3 +135,21 @@ def test_the_savings_table_prints_an_allowed_loss_with_its_decimals():
     ]
     rows = savings_table(savings, 0.99).splitlines()[2:]
     assert [row.split()[0] for row in rows] == ["0%", "0.5%", "1.5%", "2%"]
+
+
+def test_the_slice_scheme_fits_heads_only_and_fine_tuning_it_is_refused_before_training(
+    tmp_path, capsys
+):
+    # Its default 10 fine-tune epochs failed after the base was trained and the heads fitted.
+    assert DemoConfig().fine_tune_epochs == 10
+    with pytest.raises(ValueError, match="slice scheme.*--fine-tune-epochs 0"):
+        DemoConfig(scheme="slice", fine_tune_epochs=10)
+    assert (
+        main(["demo", "--scheme", "slice", "--fine-tune-epochs", "3", "--out", str(tmp_path)]) == 1
+    )
+    assert "--fine-tune-epochs 0" in capsys.readouterr().err and not any(tmp_path.iterdir())
+    config = _small(tmp_path, scheme="slice", fine_tune_epochs=None)
+    assert config.fine_tune_epochs == 0
+    _, net, _ = prepare_leanet(config, load_dataset(config.dataset, seed=config.seed))
+    assert net.levels.scheme == "slice" and (tmp_path / f"{net_name(config)}.pt").exists()
+    assert "no fine-tuning" in capsys.readouterr().out
