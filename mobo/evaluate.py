@@ -302,8 +302,7 @@ def run_on_executor(
             free = min(batch_size - len(in_flight), study.may_ask(len(in_flight)))
             if free > 0 and (asynchronous or not in_flight):
                 X = study.ask(free)
-                ask_seconds, study._last_ask_seconds = study._last_ask_seconds, 0.0
-                ask_warnings, study._last_ask_warnings = study._last_ask_warnings, {}
+                ask = study._take_ask()
                 for i, x in enumerate(X):
                     try:
                         future = (
@@ -317,10 +316,9 @@ def run_on_executor(
                     in_flight[future] = InFlight(
                         x,
                         study._asked.step_of(x),
-                        ask_seconds,
+                        ask,
                         time.perf_counter(),
                         study._last_ask_state,
-                        ask_warnings,
                     )
                     if is_running is None:
                         started[future] = in_flight[future].submitted
@@ -362,9 +360,8 @@ def run_on_executor(
                     y,
                     error,
                     step=job.step,
-                    ask_seconds=job.ask_seconds,
                     eval_seconds=now - started.pop(future, job.submitted),
-                    ask_warnings=job.ask_warnings,
+                    **job.ask,
                 )
                 after_tell([evaluation])
                 last_progress = now
@@ -457,10 +454,9 @@ class InFlight:
 
     x: Tensor
     step: int
-    ask_seconds: float
+    ask: dict[str, Any]  # the ask's Evaluation fields (Study._take_ask)
     submitted: float
     algorithm_state: dict[str, Any]
-    ask_warnings: dict[str, int]
 
 
 def check_picklable(problem: Problem) -> None:

@@ -42,6 +42,11 @@ class Evaluation:
         step: Index of the ask that proposed it (one ask proposes a batch).
         ask_seconds: Wall time of that ask (the optimizer's work for the batch).
         eval_seconds: Wall time of evaluating the batch it belonged to.
+        ask_cpu_seconds: CPU time of that ask (``time.process_time``: every thread of the
+            process, so on a thread pool also evaluations running meanwhile); None in
+            journals from before it was recorded. On a shared machine wall time also
+            counts other processes' turns (2.3-2.7x the CPU time of the same asks at a
+            load average of 4.8 on 2 cores).
         ask_warnings: Expected library warnings that ask handled, by kind (see
             :mod:`mobo.expected_warnings`); the same for every point of the batch.
         extra: Told alongside an asked evaluation (``Study.tell(..., extra=True)``), so
@@ -59,6 +64,7 @@ class Evaluation:
     c: list[float] | None = None
     cost: float | None = None
     extra: bool = False
+    ask_cpu_seconds: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -71,7 +77,7 @@ class Evaluation:
 
     def to_record(self) -> dict:
         record = {"type": "eval", **self.__dict__}
-        for optional in ("c", "cost", "extra"):  # absent unless used: records as before
+        for optional in ("c", "cost", "extra", "ask_cpu_seconds"):  # absent unless used
             if record[optional] is None or record[optional] is False:  # a cost of 0.0 stays
                 del record[optional]
         return record
@@ -98,6 +104,9 @@ class Result:
             feasible evaluations after each evaluation.
         seconds_per_iteration: A tensor with the optimizer's wall time (seconds) of each
             ask, i.e. per iteration; evaluation time is in ``eval_seconds``.
+        cpu_seconds_per_iteration: The same asks' CPU time (seconds; NaN where a journal
+            from before it did not record it): what to compare speeds by on a shared
+            machine, where wall time counts other processes too.
         eval_seconds: A tensor with the wall time of evaluating each batch.
         warnings: Expected library warnings handled over the study, by kind (jitter
             added to a covariance, acquisition optimizations retried, ...).
@@ -122,6 +131,7 @@ class Result:
     warnings: dict[str, int] = field(default_factory=dict)
     C: Tensor | None = None
     costs: Tensor | None = None
+    cpu_seconds_per_iteration: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.C is None:  # built without constraint values: an unconstrained result
@@ -142,7 +152,7 @@ class Result:
             [e.c if e.c is not None and not e.failed else [math.nan] * k for e in evaluations],
             dtype=torch.float64,
         ).reshape(len(evaluations), k)
-        steps: dict[int, tuple[float, float]] = {}
+        steps: dict[int, tuple[float, float, float]] = {}
         handled: dict[str, int] = {}
         for e in evaluations:
             if e.step not in steps:  # counted once per ask
@@ -150,8 +160,9 @@ class Result:
                     handled[kind] = handled.get(kind, 0) + count
             # Evaluated concurrently, a batch's points finish at different times: the batch
             # took as long as its slowest (equal to each of them when evaluated together).
-            ask_seconds, eval_seconds = steps.get(e.step, (e.ask_seconds, 0.0))
-            steps[e.step] = (ask_seconds, max(eval_seconds, e.eval_seconds))
+            cpu = math.nan if e.ask_cpu_seconds is None else e.ask_cpu_seconds
+            ask_seconds, ask_cpu, eval_seconds = steps.get(e.step, (e.ask_seconds, cpu, 0.0))
+            steps[e.step] = (ask_seconds, ask_cpu, max(eval_seconds, e.eval_seconds))
         return cls(
             problem=problem,
             algorithm=algorithm,
@@ -160,8 +171,11 @@ class Result:
             Y=Y,
             failed=torch.tensor([e.failed for e in evaluations], dtype=torch.bool),
             hypervolume=hypervolume_trace(counted_objectives(problem, X, Y, C), problem.ref_point),
-            seconds_per_iteration=torch.tensor([a for a, _ in steps.values()], dtype=torch.float64),
-            eval_seconds=torch.tensor([e for _, e in steps.values()], dtype=torch.float64),
+            seconds_per_iteration=torch.tensor([s[0] for s in steps.values()], dtype=torch.float64),
+            cpu_seconds_per_iteration=torch.tensor(
+                [s[1] for s in steps.values()], dtype=torch.float64
+            ),
+            eval_seconds=torch.tensor([s[2] for s in steps.values()], dtype=torch.float64),
             warnings=handled,
             C=C,
             costs=torch.tensor(
@@ -267,7 +281,10 @@ class Result:
             at_target = int(self.problem.at_target(self.X).sum())
             text += f", {at_target} at the target fidelity, total cost {float(self.cost.sum()):.4g}"
         if self.seconds_per_iteration.numel():
-            text += f", {float(self.seconds_per_iteration.mean()):.3f} s/iteration"
+            text += f", {float(self.seconds_per_iteration.mean()):.3f} wall s/iteration"
+            cpu = self.cpu_seconds_per_iteration
+            if cpu is not None and not cpu.isnan().any():
+                text += f" ({float(cpu.mean()):.3f} CPU s)"
         if self.warnings:
             counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.warnings.items()))
             text += f"; library warnings handled: {counts}"

@@ -102,6 +102,7 @@ class Study:
         self._stop = False
         # The algorithm's state after the latest ask, and the last state journaled.
         self._last_ask_state: dict[str, Any] = {}
+        self._last_ask: dict[str, Any] = {}  # its Evaluation fields, until told (_take_ask)
         self._journaled_state: dict[str, Any] = {}
         self._journal: Journal | None = None
         self.read_only = False
@@ -238,7 +239,7 @@ class Study:
             raise ValueError(f"q must be a positive int, got {q!r}")
         X = self._asked.take_replay(q)
         if X is not None:
-            self._last_ask_seconds, self._last_ask_warnings = 0.0, {}
+            self._last_ask = {}
             self._last_ask_state = self.algorithm.state_dict()
             self._price(X)
             return X
@@ -246,7 +247,7 @@ class Study:
             # MF-OSEMO keeps the end of a cost budget for target evaluations.
             self.algorithm.remaining_cost = self.cost_left
             self.algorithm.budget_cost = self.max_cost
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         seen = in_ask_order(self.evaluations, self._asked)  # not the order an executor told
         X_failed, in_a_row = failed_points(seen, self.problem.dim)
         X = self.algorithm.ask(
@@ -261,8 +262,11 @@ class Study:
             n_evaluated=self.n_evaluated + self._asked.pending.shape[0],
             n_extra=sum(e.extra for e in self.evaluations),
         )
-        self._last_ask_seconds = time.perf_counter() - start
-        self._last_ask_warnings = dict(self.algorithm.last_warnings)
+        self._last_ask = dict(
+            ask_seconds=time.perf_counter() - start,
+            ask_cpu_seconds=time.process_time() - cpu_start,
+            ask_warnings=dict(self.algorithm.last_warnings),
+        )
         self._last_ask_state = self.algorithm.state_dict()
         step = self._asked.new_step()
         self._asked.add(X, step)
@@ -317,23 +321,17 @@ class Study:
         if not X.shape[0]:
             return []  # nothing told (X[0] below was an IndexError)
         step = self._asked.step_of(X[0])
-        ask_seconds = getattr(self, "_last_ask_seconds", 0.0)
-        ask_warnings = getattr(self, "_last_ask_warnings", {})
-        self._last_ask_seconds, self._last_ask_warnings = 0.0, {}
+        ask = self._take_ask()
         self._journal_state(step, self._last_ask_state)
         return [
-            self._record(
-                x,
-                y,
-                error,
-                step=step,
-                ask_seconds=ask_seconds,
-                eval_seconds=eval_seconds,
-                ask_warnings=ask_warnings,
-                extra=bool(extra),
-            )
+            self._record(x, y, error, step=step, eval_seconds=eval_seconds, extra=extra, **ask)
             for x, y, error in zip(X, Y, errors, strict=True)
         ]
+
+    def _take_ask(self) -> dict[str, Any]:
+        """The last ask's Evaluation fields (wall and CPU time, warnings), for one batch."""
+        ask, self._last_ask = self._last_ask, {}
+        return ask
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -358,8 +356,9 @@ class Study:
         error: str | None,
         *,
         step: int,
-        ask_seconds: float,
         eval_seconds: float,
+        ask_seconds: float = 0.0,
+        ask_cpu_seconds: float = 0.0,
         ask_warnings: dict[str, int] | None = None,
         extra: bool = False,
     ) -> Evaluation:
@@ -379,9 +378,10 @@ class Study:
             error=None if ok else (error or f"non-finite {self._what_values} {y.tolist()}"),
             step=step,
             ask_seconds=ask_seconds,
+            ask_cpu_seconds=ask_cpu_seconds,
             eval_seconds=eval_seconds,
             ask_warnings=dict(ask_warnings or {}),
-            extra=extra,
+            extra=bool(extra),
         )
         if self._journal is not None:
             self._journal.append(evaluation.to_record())
