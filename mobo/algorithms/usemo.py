@@ -58,7 +58,7 @@ Cost: with these defaults an ask costs more than qLogNEHVI's, not less as in the
 (CPU s at 30 observations, BraninCurrin / ZDT1 / DTLZ2 / VehicleSafety: 1.00 / 1.11 / 1.41 /
 3.65 against 0.61 / 0.71 / 1.09 / 3.31; ``benchmarks/results/ask_cost_noisy_guard.json``);
 on two objectives most of it is NSGA-II on the cheap problem (100 x 50 evaluations of the
-acquisitions; a profiled BraninCurrin ask: 1.6 of 2.0 s), on three the qLogNEHVI scores.
+acquisitions; a profiled BraninCurrin ask: 0.28 of 0.54 CPU s), on three the qLogNEHVI scores.
 
 Batches (``q > 1``): the ``q`` best candidates, greedily, skipping a point closer than
 ``min_distance`` (default ``0.01 sqrt(d)``, unit cube) to one already chosen or pending;
