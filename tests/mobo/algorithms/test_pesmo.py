@@ -164,3 +164,13 @@ def test_pesmo_hypervolume_subset_option(branin_currin, observations):
     for front in fronts:
         inside = (front > algorithm.ref_point).all(-1)
         assert not (~inside[:-1] & inside[1:]).any(), "a point in the box after one outside"
+
+
+def test_jes_on_a_plateau_proposes_a_point_instead_of_crashing():
+    # Constant observations: BoTorch's JES estimate is NaN at a few points (6 of 512 random
+    # ones here), and optimize_acqf's start sampling raised on them, ending the study.
+    problem = mobo.FunctionProblem(lambda X: None, [[0, 0], [1, 1]], 2, ref_point=[0.0, 0.0])
+    U = torch.rand(5, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    x = mobo.make_algorithm("jes", problem, n_initial=1).ask(1, U, torch.ones(5, 2), seed=2)
+    assert x.shape == (1, 2) and torch.isfinite(x).all()
+    assert ((x >= 0) & (x <= 1)).all()
