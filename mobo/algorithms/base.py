@@ -21,6 +21,8 @@ outcome already evaluated or pending, for every algorithm alike: a model's repea
 proposed again with the repeats pending (once), and what still repeats is replaced by the
 first Sobol point of a new plateau. On LEANet thresholds a GP-based algorithm otherwise
 spent a fifth of its evaluations on repeats (``benchmarks/results/threshold_search.md``).
+A point within :data:`FAILED_TOLERANCE` of a failed one is such a repeat for every problem:
+a flat acquisition clamped to a corner proposed a failing corner again (qParEGO paid twice).
 """
 
 from __future__ import annotations
@@ -234,7 +236,8 @@ class Algorithm(ABC):
                 and ``n_evaluated``, so the same history gives the same proposal.
             X_pending: A ``p x d`` tensor of points proposed but not yet evaluated.
             X_failed: An ``f x d`` tensor of points whose evaluation failed: never proposed
-                again, and given to the model as :meth:`with_failures` says.
+                again (nor a point within :data:`FAILED_TOLERANCE` of one), and given to
+                the model as :meth:`with_failures` says.
             failed_in_a_row: An ``f`` bool tensor: whether each failed evaluation came
                 right before or after another failed one (default: none did).
             n_evaluated: Evaluations made so far, failed ones included (default ``n``);
@@ -281,10 +284,9 @@ class Algorithm(ABC):
         if X_pending is not None and X_pending.numel():
             U_pending = self.problem.to_unit(X_pending.to(DTYPE))
         U_model, Y_model = U, Y
-        if failed is not None and U.shape[0]:
-            U_model, Y_model, U_explored = self.with_failures(
-                U, Y, self.problem.to_unit(failed), in_a_row
-            )
+        U_failed = None if failed is None else self.problem.to_unit(failed)
+        if U_failed is not None and U.shape[0]:
+            U_model, Y_model, U_explored = self.with_failures(U, Y, U_failed, in_a_row)
             if U_explored is not None and U_explored.shape[0]:
                 U_pending = U_explored if U_pending is None else torch.cat([U_pending, U_explored])
         step_seed = step_seed_for(seed, n_evaluated)
@@ -313,10 +315,10 @@ class Algorithm(ABC):
             if failed is not None:
                 taken = torch.cat([taken, failed.to(X.dtype)])
             known = set(self.problem.outcome_keys(taken) or ()) if taken.numel() else set()
-            repeats = self._repeats(X_new, known)
+            repeats = self._repeats(X_new, known, U_failed)
             if repeats.any() and not n_design:
-                # A model proposed a known plateau: ask it once more with those points
-                # pending, which its acquisition then counts as taken.
+                # A model proposed a known plateau or a failed point: ask it once more with
+                # those points pending, which its acquisition then counts as taken.
                 pending = (
                     U_new[repeats] if U_pending is None else torch.cat([U_pending, U_new[repeats]])
                 )
@@ -325,9 +327,9 @@ class Algorithm(ABC):
                 )
                 U_new[repeats] = again.to(DTYPE).clamp(0.0, 1.0)
                 X_new = self._in_problem(U_new)
-                repeats = self._repeats(X_new, known)
+                repeats = self._repeats(X_new, known, U_failed)
             if repeats.any():
-                X_new = self._replace_repeats(X_new, repeats, known, seed=step_seed)
+                X_new = self._replace_repeats(X_new, repeats, known, U_failed, seed=step_seed)
         return X_new
 
     @property
@@ -394,33 +396,45 @@ class Algorithm(ABC):
             X_new[:, -1] = levels[(X_new[:, -1:] - levels).abs().argmin(dim=-1)]
         return X_new
 
-    def _repeats(self, X_new: Tensor, known: set) -> Tensor:
+    def _repeats(self, X_new: Tensor, known: set, U_failed: Tensor | None) -> Tensor:
         """Mask of the rows of ``X_new`` whose outcome the problem says is already known
-        (its key in ``known``, or an earlier row's); all False if it says nothing."""
-        keys = self.problem.outcome_keys(X_new)
-        if keys is None:
-            return torch.zeros(X_new.shape[0], dtype=torch.bool)
+        (its key in ``known``, or an earlier row's), or that are near a failed point
+        (:meth:`_near_failed`)."""
+        repeats = self._near_failed(X_new, U_failed)
         seen = set(known)
-        repeats = []
-        for key in keys:
-            repeats.append(key in seen)
+        for i, key in enumerate(self.problem.outcome_keys(X_new) or ()):
+            if key in seen:
+                repeats[i] = True
             seen.add(key)
-        return torch.tensor(repeats, dtype=torch.bool)
+        return repeats
 
-    def _replace_repeats(self, X_new: Tensor, repeats: Tensor, known: set, *, seed: int):
+    def _near_failed(self, X_new: Tensor, U_failed: Tensor | None) -> Tensor:
+        """Mask of the rows of ``X_new`` within :data:`FAILED_TOLERANCE` of a failed point
+        (``U_failed``, unit cube) in every input."""
+        if U_failed is None:
+            return torch.zeros(X_new.shape[0], dtype=torch.bool)
+        gap = torch.cdist(self.problem.to_unit(X_new), U_failed, p=float("inf"))
+        return (gap <= FAILED_TOLERANCE).any(dim=-1)
+
+    def _replace_repeats(
+        self, X_new: Tensor, repeats: Tensor, known: set, U_failed: Tensor | None, *, seed: int
+    ) -> Tensor:
         """Replace repeated rows by the first points of a scrambled Sobol sequence whose
-        outcomes are not known yet (a repeat is kept if 256 such points hold none)."""
+        outcomes are not known yet and that are not near a failed point (a repeat is kept
+        if 256 such points hold none)."""
         pool = self._in_problem(sobol_points(self.problem.dim, 0, 256, seed=seed))
         pool_keys = self.problem.outcome_keys(pool)
+        near_failed = self._near_failed(pool, U_failed).tolist()
         seen = known | set(self.problem.outcome_keys(X_new[~repeats]) or ())
         X_new, j = X_new.clone(), 0
         for i in repeats.nonzero().flatten().tolist():
-            while j < len(pool_keys) and pool_keys[j] in seen:
+            while j < len(pool) and (near_failed[j] or (pool_keys and pool_keys[j] in seen)):
                 j += 1
-            if j == len(pool_keys):
+            if j == len(pool):
                 break
             X_new[i] = pool[j]
-            seen.add(pool_keys[j])
+            seen.add(pool_keys[j] if pool_keys else None)
+            j += 1
         return X_new
 
     @abstractmethod
@@ -486,6 +500,12 @@ def check_failures(failures: str) -> str:
         raise ValueError(f"failures must be one of {list(FAILURES)}, got {failures!r}")
     return failures
 
+
+#: How close (in every input, as a fraction of its range) a proposal may come to a failed
+#: point before :meth:`Algorithm.ask` counts it as that point again: float noise of an
+#: optimizer stopped at a bound (USeMO's second proposal was 1.2e-5 from the failed corner,
+#: and failed too); a point further away is a new point, which may be worth evaluating.
+FAILED_TOLERANCE = 1e-4
 
 #: Study seeds are below this: step seeds are taken modulo it (a prime), so seeds a
 #: multiple of it apart made the same study, and the Sobol design keeps 32 bits.

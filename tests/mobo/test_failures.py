@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import mobo
+from mobo.algorithms.base import FAILED_TOLERANCE
 from mobo.evaluate import failed_points
 from mobo.problem import DTYPE
 from tests.mobo.conftest import FAST_BO
@@ -91,3 +92,55 @@ def test_a_failing_region_is_left_instead_of_proposed_until_the_study_stops(algo
     before = mobo.Study(problem, algorithm, seed=0, failures="ignore", **options)
     with pytest.raises(mobo.StudyFailedError, match="failed in a row"):
         before.optimize(20, show_progress=False)
+
+
+def _failing_corner(X):
+    """Constant outcomes (a flat acquisition, which its optimizer clamps to a corner),
+    failing (NaN) near the corner (1, 0)."""
+    Y = torch.ones(X.shape[0], 2, dtype=X.dtype)
+    Y[(X[:, 0] > 0.999) & (X[:, 1] < 0.001)] = float("nan")
+    return Y
+
+
+@pytest.mark.parametrize("algorithm", ["qparego", "usemo"])
+def test_a_failed_corner_is_not_proposed_again(algorithm):
+    # qParEGO proposed the failed corner (1, 0) again exactly, USeMO within 2e-5 of it:
+    # 2 failed evaluations each in 3 model steps.
+    problem = mobo.FunctionProblem(_failing_corner, [[0, 0], [1, 1]], 2, [0.0, 0.0])
+    study = mobo.Study(problem, algorithm, seed=0, n_initial=6)
+    study.optimize(9, show_progress=False)
+    failed, _ = failed_points(study.evaluations, 2)
+    assert failed.shape[0] == 1
+
+
+def test_ask_refuses_a_point_near_a_failed_one_under_failures_ignore():
+    # The model never sees the failure, so it proposed the same corner again.
+    problem = mobo.FunctionProblem(lambda X: None, [[0, 0], [10, 1]], 2, [0.0, 0.0])
+    X = problem.from_unit(torch.rand(6, 2, generator=torch.Generator().manual_seed(1), dtype=DTYPE))
+    Y = torch.ones(6, 2, dtype=DTYPE)
+    algorithm = mobo.make_algorithm("qlognehvi", problem, n_initial=1, failures="ignore")
+    first = algorithm.ask(1, X, Y, seed=0)
+    again = algorithm.ask(1, X, Y, seed=0, X_failed=first, n_evaluated=7)
+    gap = (problem.to_unit(again) - problem.to_unit(first)).abs().max()
+    assert gap > FAILED_TOLERANCE
+
+
+class _Stubborn(mobo.Algorithm):
+    """Always proposes the corner (1, 0), with float noise."""
+
+    name = "stubborn"
+    uses_initial_design = False
+
+    def propose(self, q, U, Y, *, seed, U_pending):
+        return torch.tensor([[1.0 - 1e-7, 1e-8]], dtype=DTYPE).expand(q, -1)
+
+
+def test_a_proposal_that_stays_on_a_failed_point_is_replaced_by_distinct_sobol_points():
+    problem = mobo.FunctionProblem(lambda X: None, [[0, 0], [10, 1]], 2, [0.0, 0.0])
+    X = torch.tensor([[5.0, 0.5]], dtype=DTYPE)
+    corner = torch.tensor([[10.0, 0.0]], dtype=DTYPE)
+    algorithm = _Stubborn(problem)
+    assert torch.allclose(algorithm.ask(2, X, torch.ones(1, 2), seed=0), corner.expand(2, -1))
+    x = algorithm.ask(2, X, torch.ones(1, 2), seed=0, X_failed=corner)
+    assert (problem.to_unit(x) - problem.to_unit(corner)).abs().amax(dim=-1).min() > 1e-2
+    assert not torch.equal(x[0], x[1])
