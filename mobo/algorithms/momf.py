@@ -13,7 +13,8 @@ tutorial's ``s`` for a fidelity in [0, 1]; 0.4 for 4 fine-tune epochs of 10; ref
 so the fidelity values must be >= 0: a trust of 0 at the lowest level would make its
 evaluations worthless, as the unit-cube position would for 4 epochs of 4-10), the cost
 the problem's :meth:`~mobo.Problem.cost` (differentiable where the fidelity is continuous,
-so L-BFGS-B moves ``s`` too). A continuous fidelity is optimized with ``x``; with discrete
+so L-BFGS-B moves ``s`` too). A continuous fidelity is optimized with ``x`` (one it leaves
+just below the target is put on it, :data:`~mobo.algorithms.base.TARGET_SNAP`); with discrete
 levels the acquisition is maximized at each level and the best kept (as MF-OSEMO does):
 optimized freely, ``s`` just below the midpoint between two levels priced at the lower one
 but trusted almost as the upper one, and snapped to the lower level afterwards; so the

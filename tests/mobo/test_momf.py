@@ -177,3 +177,29 @@ def test_with_pending_points_a_candidate_is_scored_by_its_own_gain_per_its_own_c
     assert gain_P > 0
     assert abs(again) < 0.05 * gain_P
     assert joint == pytest.approx(gain_P / 2, rel=0.05)  # what the level choice compared
+
+
+def test_a_continuous_fidelity_just_below_the_target_is_put_on_the_target():
+    # L-BFGS-B stopped at 99.999998898 of a target 100: a target evaluation's price, yet
+    # not counted in the result, which counts the target only.
+    from mobo.algorithms.base import TARGET_SNAP
+
+    problem = mobo.FunctionProblem(
+        lambda X: None, [[0, 0, 0], [1, 1, 100]], 2, [-3.0, -3.0],
+        fidelity_levels=[10.0, 100.0], fidelity_costs=[0.1, 1.0], fidelity_continuous=True,
+    )  # fmt: skip
+    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    X = problem.from_unit(U)
+    X[:, -1] = 100.0
+    U = problem.to_unit(X)
+    Y = torch.stack([-(U[:, :2] - 0.3).pow(2).sum(-1), -(U[:, :2] - 0.7).pow(2).sum(-1)], -1)
+    algorithm = mobo.make_algorithm("momf", problem, n_initial=1)
+    assert problem.at_target(algorithm.ask(1, X, Y, seed=2)).all()
+    # No proposal lies within TARGET_SNAP of the range below the target; one further away stays.
+    gaps = [0.0, 1e-9, 1e-5, 0.9 * TARGET_SNAP, 2 * TARGET_SNAP]
+    s = 100.0 - 90.0 * torch.tensor(gaps, dtype=torch.float64)
+    U = torch.cat([torch.full((5, 2), 0.5, dtype=torch.float64), (s / 100).unsqueeze(-1)], -1)
+    torch.testing.assert_close(
+        algorithm._in_problem(U)[:, -1], torch.where(s > 100 - 90 * TARGET_SNAP, 100.0, s)
+    )
+    assert algorithm._in_problem(U)[-1, -1] < 100.0
