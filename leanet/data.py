@@ -435,9 +435,14 @@ def batch_loader(
     else:
         sampler = SequentialSampler(dataset)
     batches = _MergedLastBatches(sampler, batch_size, min_last)
+    # A DataLoader draws a base seed per iteration (for workers) from torch's global
+    # generator unless given one, so evaluating changed a user's later unseeded draws.
+    # Training loaders keep drawing it inside the training loop's seeded, restored
+    # generator: their dropout masks follow those draws, as every recorded run's did.
+    generator = None if shuffle else torch.Generator().manual_seed(seed)
     if getattr(dataset, "batched", False):
-        return DataLoader(dataset, sampler=batches, batch_size=None)
-    return DataLoader(dataset, batch_sampler=batches)
+        return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
+    return DataLoader(dataset, batch_sampler=batches, generator=generator)
 
 
 class _MergedLastBatches(BatchSampler):

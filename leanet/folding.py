@@ -308,7 +308,10 @@ class _Head(nn.Module):
             scale, shift = _bn_affine(bn)
             w = lin.weight.double()
             b = w @ shift + (0.0 if lin.bias is None else lin.bias.double())
-            mods[0] = nn.Linear(lin.in_features, lin.out_features).requires_grad_(False)
+            # skip_init: no random initial weights drawn (from the user's global generator)
+            # for values overwritten at once
+            linear = nn.utils.skip_init(nn.Linear, lin.in_features, lin.out_features)
+            mods[0] = linear.requires_grad_(False)
             mods[0].weight.copy_(w * scale), mods[0].bias.copy_(b)
         self.mlp = nn.Sequential(*mods)
 

@@ -524,3 +524,42 @@ def test_train_base_refuses_images_of_another_size_than_the_config(digits):
     base = build_base("convnet", width_multiplier=0.25, input_size=28)
     with pytest.raises(ValueError, match=r"images are \(1, 8, 8\).*built for \(1, 28, 28\)"):
         train_base(base, digits.train, epochs=1, progress=False)
+
+
+def test_evaluating_measuring_and_compiling_leave_the_global_generator_alone(
+    digits, trained_digits_convnet
+):
+    """A user who seeds once at the top got other unseeded draws (e.g. their own network's
+    initial weights) after evaluating or measuring a LEANet: data loaders drew a base seed
+    from torch's global generator, and folding drew weights it then overwrote."""
+    import leanet
+    from leanet.costs import measure_costs
+
+    base = trained_digits_convnet[0]
+    net = leanet.build(base, fractions=[0.5, 1.0])
+    steps = {
+        "recalibrate_batch_norm": lambda: leanet.recalibrate_batch_norm(net, digits.train),
+        "evaluate_levels": lambda: leanet.evaluate_levels(net, digits.val),
+        "evaluate": lambda: leanet.evaluate(base, digits.val),
+        "measure_costs": lambda: measure_costs(net, latency=False),
+        "compile_runtime": lambda: leanet.compile_runtime(net),
+    }
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        for name, step in steps.items():
+            torch.manual_seed(123)
+            step()
+            assert torch.equal(torch.rand(3), expected), name
+
+
+def test_fitting_heads_leaves_the_global_generator_alone(digits, trained_digits_convnet):
+    import leanet
+
+    net = leanet.build(trained_digits_convnet[0], fractions=[0.5, 1.0])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        expected = torch.rand(3)
+        torch.manual_seed(7)
+        leanet.fit_heads(net, digits.train, epochs=1, progress=False)
+        assert torch.equal(torch.rand(3), expected)
