@@ -5,7 +5,7 @@ head; an input stops at the first level confident enough [Jayakodi2020]. Front d
 
     import leanet
     data = leanet.load_dataset("mnist5k")                  # offline MNIST digits
-    base = leanet.build_base("convnet", input_size=28)
+    base = leanet.build_base("convnet", input_size=28, seed=0)
     leanet.train_base(base, data.train, val=data.val)
     net = leanet.build(base, fractions=[0.5, 0.625, 0.75, 0.875, 1.0])
     leanet.recalibrate_batch_norm(net, data.train)         # narrower channels, new statistics
