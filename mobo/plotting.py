@@ -116,6 +116,9 @@ def plot_hypervolume_trace(
         ax: Axes to draw on (a new figure if None).
         log_difference: Plot ``log10(max_hv - hv)``; default when every problem has
             ``max_hv``.
+
+    A noisy problem's hypervolume is of its noiseless values where it knows them
+    (:attr:`mobo.Result.true_hypervolume`), as the regret is.
     """
     if isinstance(results, Result):
         results = [results]
@@ -130,13 +133,14 @@ def plot_hypervolume_trace(
     for label, group in results.items():
         n = min(r.n_evaluations for r in group)
         traces[label] = torch.stack(
-            [(r.log_hv_difference if log_difference else r.hypervolume)[:n] for r in group]
+            [(r.log_hv_difference if log_difference else r.true_hypervolume)[:n] for r in group]
         )
     plot_median_traces(ax, traces)
     ax.set_xlabel("evaluations")
+    noiseless = any(r.true_hypervolume is not r.hypervolume for r in all_results)
     feasible = "feasible " if any(r.problem.num_constraints for r in all_results) else ""
-    ylabel = f"log10 {feasible}hypervolume difference" if log_difference else "hypervolume"
-    ax.set_ylabel(ylabel if log_difference or not feasible else "feasible hypervolume")
+    kind = f"{'noiseless ' if noiseless else ''}{feasible}hypervolume"
+    ax.set_ylabel(f"log10 {kind} difference" if log_difference else kind)
     ax.set_title(all_results[0].problem.name if all_results else "")
     ax.legend(fontsize=8)
     return ax

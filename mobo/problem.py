@@ -307,6 +307,13 @@ class Problem:
     def _evaluate(self, X: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def evaluate_true(self, X: Tensor) -> Tensor | None:
+        """The outcomes of ``X`` (``n x d``) without observation noise, laid out as
+        :meth:`evaluate`'s, for a problem that knows them (a noisy test problem; BoTorch's
+        test functions call it so). The regret metrics measure them
+        (:attr:`mobo.Result.true_hypervolume`). None (the default): no noise, or unknown."""
+        return None
+
     def natural(self, Y: Tensor) -> Tensor:
         """Objective values in their natural sign (``-y`` for ``"min"`` objectives)."""
         signs = torch.tensor([1.0 if s == "max" else -1.0 for s in self.senses], dtype=Y.dtype)

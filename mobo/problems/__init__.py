@@ -116,8 +116,17 @@ class BoTorchTestProblem(Problem):
             )
 
     def _evaluate(self, X: Tensor) -> Tensor:
+        return self._outcomes(X, noisy=True)
+
+    def evaluate_true(self, X: Tensor) -> Tensor | None:
+        """The outcomes of ``X`` without the noise (None if there is none): the regret
+        metrics measure where a noisy study's points are, as BoTorch's tutorials measure
+        ``problem(X, noise=False)``, not how lucky their draws were."""
+        return None if self.noise_std is None else self._outcomes(X, noisy=False)
+
+    def _outcomes(self, X: Tensor, *, noisy: bool) -> Tensor:
         Y = self.function(X)
-        if self.noise_std is not None:
+        if noisy and self.noise_std is not None:
             Y = Y + self._noise(X).to(Y)
         if not self.num_constraints:
             return Y

@@ -84,7 +84,15 @@ class BiasedFidelityProblem(Problem):
         )
 
     def _evaluate(self, X: Tensor) -> Tensor:
-        x, s = X[:, :-1], X[:, -1:]
-        u = self.base.to_unit(x)
+        return self.base.evaluate(X[:, :-1]) + self._bias(X)
+
+    def evaluate_true(self, X: Tensor) -> Tensor | None:
+        """The outcomes without the base problem's noise, with the same bias (None if
+        the base has no noise)."""
+        true = self.base.evaluate_true(X[:, :-1])
+        return None if true is None else true + self._bias(X)
+
+    def _bias(self, X: Tensor) -> Tensor:
+        u, s = self.base.to_unit(X[:, :-1]), X[:, -1:]
         wave = torch.sin(2 * math.pi * u @ self._directions.T + self._phases)
-        return self.base.evaluate(x) + self.bias * (1 - s) * self._scale * wave
+        return self.bias * (1 - s) * self._scale * wave
