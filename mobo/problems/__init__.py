@@ -23,6 +23,7 @@ reference-point based nondominated sorting approach, part II. IEEE TEVC 18(4), 2
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from typing import Any
 
@@ -144,6 +145,13 @@ class BoTorchTestProblem(Problem):
 
     def spec(self) -> dict[str, Any]:
         return {**super().spec(), "make": {"name": self.name, "kwargs": self.kwargs}}
+
+    def fingerprint(self) -> str:
+        """The arguments that build the problem, noise included, as canonical JSON: a
+        journal of the same function with another ``noise_std`` or ``noise_seed`` (or
+        none) is refused, and the refusal shows what differs."""
+        what = {"name": self.name, **self.kwargs}
+        return json.dumps(what, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _max_hv(name: str, function: mo.MultiObjectiveTestProblem) -> float | None:

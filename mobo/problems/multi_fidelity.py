@@ -29,6 +29,10 @@ from torch import Tensor
 
 from mobo.problem import DTYPE, Problem
 
+#: Seeds of the bias's directions and phases, and of the Sobol points its scale is
+#: measured on: part of the problem (its fingerprint).
+BIAS_SEED, SCALE_SEED = 1234, 0
+
 
 class BiasedFidelityProblem(Problem):
     """A test problem with a fidelity input appended (see the module docstring).
@@ -62,10 +66,12 @@ class BiasedFidelityProblem(Problem):
         self.base, self.bias = base, float(bias)
         d, m = base.dim, base.num_objectives
         outcomes = base.num_outcomes  # objectives, then constraints
-        generator = torch.Generator().manual_seed(1234)  # the bias is part of the problem
+        generator = torch.Generator().manual_seed(BIAS_SEED)  # the bias is part of the problem
         self._directions = torch.randn(outcomes, d, generator=generator, dtype=DTYPE)
         self._phases = 2 * math.pi * torch.rand(outcomes, generator=generator, dtype=DTYPE)
-        sample = torch.quasirandom.SobolEngine(d, scramble=True, seed=0).draw(256, dtype=DTYPE)
+        sample = torch.quasirandom.SobolEngine(d, scramble=True, seed=SCALE_SEED).draw(
+            256, dtype=DTYPE
+        )
         self._scale = base.evaluate(base.from_unit(sample)).std(dim=0)
         bounds = torch.cat([base.bounds, torch.tensor([[0.0], [1.0]], dtype=DTYPE)], dim=-1)
         super().__init__(
@@ -85,6 +91,11 @@ class BiasedFidelityProblem(Problem):
 
     def _evaluate(self, X: Tensor) -> Tensor:
         return self.base.evaluate(X[:, :-1]) + self._bias(X)
+
+    def fingerprint(self) -> str:
+        """The base problem's fingerprint (its noise), the bias and its seeds: a journal
+        with another ``bias`` or base noise is refused, not resumed as one black box."""
+        return f"{self.base.fingerprint()} bias={self.bias!r} seeds={BIAS_SEED},{SCALE_SEED}"
 
     def evaluate_true(self, X: Tensor) -> Tensor | None:
         """The outcomes without the base problem's noise, with the same bias (None if

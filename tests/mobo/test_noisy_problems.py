@@ -1,6 +1,9 @@
-"""Noisy and biased test problems: the regret measures the noiseless values."""
+"""Noisy and biased test problems: the regret measures the noiseless values, and a journal
+refuses another noise or bias."""
 
 from __future__ import annotations
+
+import json
 
 import matplotlib
 import pytest
@@ -62,3 +65,40 @@ def test_a_noisy_multi_fidelity_problem_has_noiseless_values_with_the_same_bias(
     torch.testing.assert_close(true - make("BraninCurrin").evaluate(X[:, :-1]), bias)
     assert bias[0].abs().min() > 0.1 and bias[1].abs().max() == 0  # none at the target
     assert BiasedFidelityProblem("BraninCurrin").evaluate_true(X) is None
+
+
+@pytest.mark.parametrize(
+    ("journaled", "given"),
+    [
+        (lambda: make("BraninCurrin", noise_std=1.0), lambda: make("BraninCurrin")),
+        (lambda: make("BraninCurrin"), lambda: make("BraninCurrin", noise_std=1.0)),
+        (
+            lambda: make("BraninCurrin", noise_std=1.0),
+            lambda: make("BraninCurrin", noise_std=1.0, noise_seed=7),
+        ),
+        (lambda: BiasedFidelityProblem(), lambda: BiasedFidelityProblem(bias=3.0)),
+        (
+            lambda: BiasedFidelityProblem(noise_std=1.0),
+            lambda: BiasedFidelityProblem(noise_std=2.0),
+        ),
+    ],
+)
+def test_a_journal_refuses_a_problem_with_other_noise_or_bias(tmp_path, journaled, given):
+    # Each of these resumed without complaint and mixed two black boxes: BraninCurrin with
+    # noise 1.0 journaled Y[0] = (-37.02, -8.81), the noiseless problem gives (-37.29, -6.78).
+    path = tmp_path / "run.jsonl"
+    mobo.optimize(journaled(), "sobol", n_evals=4, journal=path, show_progress=False)
+    with pytest.raises(mobo.JournalMismatchError, match="fingerprint"):
+        mobo.Study.load(path, problem=given())
+    assert len(mobo.Study.load(path, problem=journaled(), read_only=True).evaluations) == 4
+
+
+def test_a_journal_without_a_fingerprint_still_resumes_a_test_problem(tmp_path):
+    path = tmp_path / "old.jsonl"
+    mobo.optimize(make("BraninCurrin", noise_std=1.0), "sobol", n_evals=3, journal=path)
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["problem"]["fingerprint"]
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    study = mobo.Study.load(path, read_only=True)
+    assert len(study.evaluations) == 3 and float(study.problem.noise_std) == 1.0
