@@ -108,12 +108,14 @@ class Study:
         self.read_only = False
         if journal is not None:
             header = self._header()
-            try:
-                json.dumps(header, allow_nan=False)
-            except (TypeError, ValueError) as err:
-                raise TypeError(
-                    f"algorithm options must be JSON-serializable to be journaled: {err}"
-                ) from err
+            for key, value in header.items():  # name the part that is not
+                try:
+                    json.dumps(value, allow_nan=False)
+                except (TypeError, ValueError) as err:
+                    part = "the problem's spec()" if key == "problem" else key.replace("_", " ")
+                    raise TypeError(
+                        f"{part} must be JSON-serializable to be journaled: {err}"
+                    ) from err
             self._journal = Journal.create(journal, header)
 
     # ----------------------------------------------------------------- persistence

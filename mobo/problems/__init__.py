@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 from typing import Any
 
 import torch
@@ -107,7 +108,12 @@ class BoTorchTestProblem(Problem):
         )
         self.function = function
         self.noise_std = None if noise_std is None else torch.as_tensor(noise_std).double()
-        self.noise_seed = noise_seed
+        try:
+            self.noise_seed = operator.index(noise_seed)  # a numpy or tensor int too
+        except TypeError as err:
+            raise ValueError(
+                f"problem {name!r}: noise_seed must be an int, got {noise_seed!r}"
+            ) from err
         if self.noise_std is not None and (
             self.noise_std.numel() not in (1, m) or bool((self.noise_std < 0).any())
         ):
@@ -115,6 +121,8 @@ class BoTorchTestProblem(Problem):
                 f"problem {name!r}: noise_std must be a number >= 0 or {m} of them, "
                 f"got {noise_std!r}"
             )
+        if self.noise_std is not None:  # plain numbers, which a journal can record
+            self.kwargs.update(noise_std=self.noise_std.tolist(), noise_seed=self.noise_seed)
 
     def _evaluate(self, X: Tensor) -> Tensor:
         return self._outcomes(X, noisy=True)

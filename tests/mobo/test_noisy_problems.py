@@ -1,11 +1,12 @@
-"""Noisy and biased test problems: the regret measures the noiseless values, and a journal
-refuses another noise or bias."""
+"""Noisy and biased test problems: regret of the noiseless values, journals that refuse
+another noise or bias, and noise given as arrays."""
 
 from __future__ import annotations
 
 import json
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,25 @@ def test_a_journal_without_a_fingerprint_still_resumes_a_test_problem(tmp_path):
     path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
     study = mobo.Study.load(path, read_only=True)
     assert len(study.evaluations) == 3 and float(study.problem.noise_std) == 1.0
+
+
+@pytest.mark.parametrize(
+    "noise_std", [np.array([1.0, 0.5]), torch.tensor([1.0, 0.5]), np.float32(0.5)]
+)
+def test_noise_given_as_an_array_is_journaled_and_rebuilt(tmp_path, noise_std):
+    # Each failed with "algorithm options must be JSON-serializable" (there were none).
+    path = tmp_path / "run.jsonl"
+    problem = make("BraninCurrin", noise_std=noise_std, noise_seed=np.int64(3))
+    result = mobo.optimize(problem, "sobol", n_evals=3, journal=path, show_progress=False)
+    rebuilt = mobo.Study.load(path, read_only=True)
+    torch.testing.assert_close(rebuilt.problem.noise_std, problem.noise_std, rtol=0, atol=0)
+    torch.testing.assert_close(rebuilt.problem.evaluate(result.X), result.Y, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="noise_seed must be an int, got 1.5"):
+        make("BraninCurrin", noise_std=noise_std, noise_seed=1.5)
+
+
+def test_a_problem_spec_that_cannot_be_journaled_is_named(tmp_path):
+    problem = make("BraninCurrin")
+    problem.kwargs["note"] = object()  # e.g. a subclass's spec with a non-JSON value
+    with pytest.raises(TypeError, match=r"the problem's spec\(\) must be JSON-serializable"):
+        mobo.Study(problem, "sobol", journal=tmp_path / "j.jsonl")
