@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import statistics
 from pathlib import Path
 
 import pytest
 
+import mobo
 from tests.benchmark_scripts import load_benchmark
 
 SENTINEL = 123.0
@@ -97,6 +99,7 @@ def test_report_only_rewrites_the_tables_from_the_store_and_runs_nothing(bench):
     payload = json.loads(store.read_text())
     for r in payload["runs"]:
         r["log_hv_difference"][-1] = SENTINEL
+        r["hypervolume"][-1] = -(10.0**SENTINEL)  # the hypervolume that gives it
     store.write_text(json.dumps(payload))
     before = store.read_text()
     # seed 2 is asked for but not stored: it stays missing instead of being run
@@ -148,3 +151,49 @@ def test_the_tables_report_only_the_seeds_asked_for(bench):
             seed0[row["algorithm"]], abs=1e-4
         )  # the CSV keeps 4 decimals
     assert "Completed runs: 2 of 2." in out.with_suffix(".md").read_text()
+
+
+def _report_of(module, out: Path, runs: list[dict]) -> dict:
+    """The CSV row of a ``--report-only`` on a store of sobol BraninCurrin ``runs``."""
+    out.with_suffix(".json").write_text(json.dumps({"command": "stored", "runs": runs}))
+    module.main([
+        "--algorithms", "sobol", "--problems", "BraninCurrin", "--seeds", str(len(runs)),
+        "--evals", "2", "--n-initial", "1", "--out", str(out), "--report-only",
+    ])  # fmt: skip
+    (row,) = csv.DictReader(out.with_suffix(".csv").open())
+    return row
+
+
+def test_runs_stored_with_an_old_max_hv_are_reported_against_the_current_one(bench, tmp_path):
+    """BoTorch's max_hv for BraninCurrin (59.3601) was beaten by evaluated points (59.40501
+    since f4b86b6), and the tables kept the stored log10(59.3601 - hv): usemo's median read
+    0.100 where the gap to the best known maximum is 0.115."""
+    module, _, _ = bench
+    then, now = module.RECORDED_MAX_HV["BraninCurrin"], mobo.problems.make("BraninCurrin").max_hv
+    assert now > then + 0.04
+    hv = [50.0, 59.0]
+    stored = [math.log10(then - h) for h in hv]
+    base = {"problem": "BraninCurrin", "algorithm": "sobol", "evals": 2, "n_initial": 1}
+    base["seconds_per_iteration"] = 0.0
+    runs = [
+        {**base, "seed": 0, "log_hv_difference": stored},  # before runs kept max_hv
+        {**base, "seed": 1, "log_hv_difference": stored, "max_hv": then},
+        {**base, "seed": 2, "log_hv_difference": stored, "max_hv": then, "hypervolume": hv},
+    ]
+    row = _report_of(module, tmp_path / "old", runs)
+    for column in ("median", "min", "max"):
+        value = float(row[f"{column}_log10_hv_difference"])
+        assert value == pytest.approx(math.log10(now - 59.0), abs=1e-4)  # -0.3924, not -0.4437
+    # A floored difference hides the hypervolume (the run may have passed the old max_hv).
+    floored = [{**base, "seed": 0, "log_hv_difference": [stored[0], -12.0]}]
+    with pytest.raises(ValueError, match="the floor"):
+        _report_of(module, tmp_path / "floored", floored)
+
+
+def test_new_runs_store_the_hypervolume_and_the_max_hv_they_used(bench):
+    module, _, out = bench
+    now = mobo.problems.make("BraninCurrin").max_hv
+    for run in _runs(out):
+        assert run["max_hv"] == now
+        difference = [math.log10(max(now - h, 1e-12)) for h in run["hypervolume"]]
+        assert run["log_hv_difference"] == pytest.approx(difference)

@@ -58,3 +58,25 @@ def test_fidelity_benchmark_runs_a_constrained_problem_in_its_own_file(tmp_path)
     assert "Problem: ConstrainedBraninCurrinMF" in md and "Feasible hypervolume" in md
     with pytest.raises(SystemExit, match="holds runs of \\['ConstrainedBraninCurrin'\\]"):
         load_benchmark("mobo_fidelity").main([*argv[:8], "--out", str(out)])  # BraninCurrin
+
+
+def test_report_only_runs_nothing_and_quotes_the_current_max_hv(tmp_path):
+    """The reports quoted BoTorch's max_hv for BraninCurrin (59.36), which evaluated points
+    beat (59.41 since f4b86b6)."""
+    run = {
+        "variant": "sobol", "seed": 0, "budget": 2.0, "n_initial": 1,
+        "cumulative_cost": [1.0, 2.0], "hypervolume": [10.0, 20.0],
+        "at_target": [True, True], "max_hv": 59.36011874867746,
+        "cpu_seconds_per_iteration": 0.0,
+    }  # fmt: skip
+    out = tmp_path / "old"
+    store = {"command": "the command that ran", "commit": "abc1234", "runs": [run]}
+    out.with_suffix(".json").write_text(json.dumps(store))
+    argv = ["--seeds", "1", "--budget", "2", "--n-initial", "1", "--variants", "sobol"]
+    load_benchmark("mobo_fidelity").main([*argv, "--out", str(out), "--report-only"])
+    assert json.loads(out.with_suffix(".json").read_text()) == store  # nothing ran
+    md = out.with_suffix(".md").read_text()
+    assert "max_hv is 59.41)" in md
+    assert "Command: `the command that ran`" in md
+    assert "Git commits of the runs: `abc1234` (sobol)" in md
+    assert "| sobol | 1 | " in md
