@@ -159,8 +159,10 @@ def write_markdown(path: Path, text: str) -> None:
     if kept and old[: heading.start()].rstrip("\n") != text.rstrip("\n"):
         # Other tables than the findings were written for (new runs, or a rerun that
         # replaced them): say so once above the findings, which may quote old figures.
-        body = kept[len(FINDINGS) :].lstrip("\n").removeprefix(STALE + "\n\n")
-        kept = f"{FINDINGS}\n\n{STALE}\n\n{body}"
+        # The whole heading line: "## What this says (2026-12-04)" keeps its date.
+        title, _, body = kept.partition("\n")
+        body = body.lstrip("\n").removeprefix(STALE + "\n\n")
+        kept = f"{title}\n\n{STALE}\n\n{body}"
     if kept and not text.endswith("\n"):
         text += "\n"
     write_atomic(path, text + kept)

@@ -87,6 +87,15 @@ def test_write_markdown_regenerates_the_tables_and_keeps_the_findings(tmp_path):
     assert path.read_text() == stale
     module.write_markdown(path, "# R\n\n| a | 3 |")
     assert path.read_text() == stale.replace("| a | 2 |", "| a | 3 |")
+    # A heading that goes on keeps its line: the marker went between "says" and its date.
+    path.write_text("# R\n## What this says (2026-12-04)\n\nA finding.\n")
+    module.write_markdown(path, "# R2\n")
+    assert (
+        path.read_text()
+        == f"# R2\n## What this says (2026-12-04)\n\n{module.STALE}\n\nA finding.\n"
+    )
+    module.write_markdown(path, "# R3\n")  # once
+    assert path.read_text().count(module.STALE) == 1
     # the heading only counts at the start of a line
     path.write_text("# R\n\nsee ## What this says below\n")
     module.write_markdown(path, "# R2\n")
