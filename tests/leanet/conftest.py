@@ -27,6 +27,12 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    """Whether two modules hold bit-identical weights and buffers under the same names."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def tiny_base(arch: str = "convnet", *, input_size: int = 8, seed: int = 0) -> BaseNet:
     """An untrained 1-channel, 10-class base network of width 1/4 with random batch norm."""
     torch.manual_seed(seed)
@@ -64,3 +70,9 @@ def digits():
     from leanet.data import load_dataset
 
     return load_dataset("digits8x8", seed=0)
+
+
+@pytest.fixture(scope="module")
+def small_train(digits):
+    """300 training digits: enough batches for AdamW's moments to matter, fast."""
+    return digits.train.subset(torch.arange(300))

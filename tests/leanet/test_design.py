@@ -11,7 +11,7 @@ from leanet.costs import measure_costs
 from leanet.design import Design, DesignProblem
 from leanet.evaluator import ThresholdEvaluator
 from leanet.problem import thresholds_to_log_unit
-from tests.leanet.conftest import tiny_base
+from tests.leanet.conftest import same_weights, tiny_base
 
 
 @pytest.fixture(scope="module")
@@ -197,11 +197,6 @@ def test_fine_tune_epochs_as_the_fidelity(pretrained, digits):
     assert problem.built == [target.key]
 
 
-def _same_weights(a, b) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
-
-
 def test_continued_fidelities_train_the_target_once_and_charge_the_rest(
     pretrained, digits, tmp_path
 ):
@@ -224,7 +219,7 @@ def test_continued_fidelities_train_the_target_once_and_charge_the_rest(
     problem.evaluate(x_target)
     assert problem.built == [cheap.key, target.key]
     from_scratch = target.build(pretrained, digits.train, head_epochs=1, seed=0)
-    assert _same_weights(problem.network(target), from_scratch)  # continued, bit for bit
+    assert same_weights(problem.network(target), from_scratch)  # continued, bit for bit
     shared = {k: problem.train_seconds[k] for k in (cheap.key, target.key)}
     # A new process over the cache: the continued target alone is charged what it cost from
     # the start; after its prefix, the remaining epochs only.
@@ -246,7 +241,7 @@ def test_continued_fidelities_train_the_target_once_and_charge_the_rest(
         damaged.evaluate(x07_target)
     design = damaged.design_of(x07_target)
     assert damaged.built == [design.key]
-    assert _same_weights(
+    assert same_weights(
         damaged.network(design), design.build(pretrained, digits.train, head_epochs=1, seed=0)
     )
 

@@ -12,17 +12,7 @@ from leanet.checkpoints import atomic_save
 from leanet.model import build
 from leanet.train import fine_tune, fit_heads
 from leanet.train_loop import TrainState
-from tests.leanet.conftest import tiny_base
-
-
-@pytest.fixture(scope="module")
-def small_train(digits):
-    return digits.train.subset(torch.arange(300))
-
-
-def _same_weights(a, b) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+from tests.leanet.conftest import same_weights, tiny_base
 
 
 def test_depth_levels_resumed_distil_from_the_network_the_run_started_from(small_train, tmp_path):
@@ -34,11 +24,11 @@ def test_depth_levels_resumed_distil_from_the_network_the_run_started_from(small
     whole, resumed = copy.deepcopy(net), copy.deepcopy(net)
     fine_tune(whole, small_train, **options)
     state = fine_tune(resumed, small_train, until=1, **options).state
-    assert _same_weights(state_teacher_net(net, state), net.base)  # the pretrained network
+    assert same_weights(state_teacher_net(net, state), net.base)  # the pretrained network
     atomic_save(state.to_dict(), tmp_path / "state.pt")  # as the design cache keeps states
     state = TrainState.from_dict(torch.load(tmp_path / "state.pt", weights_only=True))
     fine_tune(resumed, small_train, resume=state, **options)
-    assert _same_weights(whole, resumed)
+    assert same_weights(whole, resumed)
     # A state without its teacher (an older file) cannot continue the distillation.
     older = copy.deepcopy(net)
     state = fine_tune(older, small_train, until=1, **options).state
@@ -64,6 +54,6 @@ def test_a_teacher_in_training_mode_teaches_as_in_eval_mode_and_is_left_as_it_wa
     teacher = copy.deepcopy(base).train()
     before = copy.deepcopy(teacher.state_dict())
     fine_tune(in_training, small_train, teacher=teacher, **options)
-    assert _same_weights(in_training, in_eval)
+    assert same_weights(in_training, in_eval)
     assert teacher.training and all(m.training for m in teacher.modules())
     assert all(torch.equal(v, before[k]) for k, v in teacher.state_dict().items())

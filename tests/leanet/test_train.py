@@ -28,6 +28,7 @@ from leanet.train import (
 )
 from leanet.train_loop import TrainState, epochs_loop
 from leanet.zoo import build_base
+from tests.leanet.conftest import same_weights
 
 
 @pytest.fixture(scope="module")
@@ -284,11 +285,6 @@ def _fitted_net(base, digits, head_hidden=16):
     return net
 
 
-def _same_weights(a, b) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
-
-
 def test_fine_tune_stopped_and_resumed_equals_one_run(digits, trained_digits_convnet, tmp_path):
     # MLP heads and batch-norm recalibration after every epoch: the resumed run must match
     # the uninterrupted one bit for bit, also after the state and the weights went through
@@ -296,7 +292,7 @@ def test_fine_tune_stopped_and_resumed_equals_one_run(digits, trained_digits_con
     base = trained_digits_convnet[0]
     whole = _fitted_net(base, digits)
     first = _fitted_net(base, digits)
-    assert _same_weights(whole, first)
+    assert same_weights(whole, first)
     fine_tune(whole, digits.train, epochs=4, patience=None, progress=False)
     part = fine_tune(first, digits.train, epochs=4, until=1, patience=None, progress=False)
     assert part.state is not None and part.state.epoch == 1 and len(part.history) == 1
@@ -306,11 +302,11 @@ def test_fine_tune_stopped_and_resumed_equals_one_run(digits, trained_digits_con
     state = TrainState.from_dict(torch.load(tmp_path / "state.pt", weights_only=True))
     rest = fine_tune(net, digits.train, epochs=4, resume=state, patience=None, progress=False)
     assert [row["epoch"] for row in rest.history] == [2, 3, 4] and rest.state is None
-    assert _same_weights(whole, net)
+    assert same_weights(whole, net)
     # the prefix alone differs from a fresh 1-epoch run (whose schedule decays to zero)
     short = _fitted_net(base, digits)
     fine_tune(short, digits.train, epochs=1, patience=None, progress=False)
-    assert not _same_weights(short, first)
+    assert not same_weights(short, first)
 
 
 def test_resumed_loop_continues_the_random_stream(digits):

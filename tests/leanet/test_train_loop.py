@@ -13,18 +13,7 @@ from leanet.design_cache import DesignBuilder
 from leanet.design_recipe import Design
 from leanet.model import build
 from leanet.train import fine_tune, fit_heads, recalibrate_batch_norm
-from tests.leanet.conftest import tiny_base
-
-
-@pytest.fixture(scope="module")
-def small_train(digits):
-    """300 training digits: enough batches for AdamW's moments to matter, fast."""
-    return digits.train.subset(torch.arange(300))
-
-
-def _same_weights(a, b) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+from tests.leanet.conftest import same_weights, tiny_base
 
 
 def test_resuming_never_changes_the_state_so_every_copy_resumes_alike(small_train):
@@ -44,7 +33,7 @@ def test_resuming_never_changes_the_state_so_every_copy_resumes_alike(small_trai
         for name, tensor in v.items():
             assert torch.equal(state.optimizer["state"][k][name], tensor), (k, name)
     fine_tune(second, small_train, resume=state, **options)
-    assert _same_weights(first, whole) and _same_weights(second, whole)
+    assert same_weights(first, whole) and same_weights(second, whole)
 
 
 def test_a_prefix_continued_to_two_fidelities_gives_each_its_from_scratch_network(digits):
@@ -67,7 +56,7 @@ def test_a_prefix_continued_to_two_fidelities_gives_each_its_from_scratch_networ
         builder.network(design(epochs))
     continued = builder.network(design(2))
     assert builder.built == [design(e).key for e in (1, 4, 2)]
-    assert _same_weights(continued, design(2).build(base, train, **options))
+    assert same_weights(continued, design(2).build(base, train, **options))
 
 
 def test_a_last_batch_of_one_image_joins_the_one_before(digits):
