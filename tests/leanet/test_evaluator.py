@@ -10,7 +10,13 @@ import torch
 import leanet
 import mobo
 from leanet.costs import LevelCosts
-from leanet.evaluator import ThresholdEvaluator, exit_costs, exit_levels, reference_front
+from leanet.evaluator import (
+    ThresholdEvaluator,
+    ThresholdMetrics,
+    exit_costs,
+    exit_levels,
+    reference_front,
+)
 from leanet.policy import choose_thresholds
 from leanet.problem import REF_MARGIN, ThresholdProblem
 
@@ -117,7 +123,7 @@ def test_a_threshold_problem_checks_its_reference_front_from_its_own_reference_p
     tight = reference_front(evaluator, n_samples=500, ref_point=problem.ref_point)[1]
     lenient = reference_front(evaluator, n_samples=500)[1]
     assert problem.reference_check == tight
-    assert tight["sobol_ratio"] < lenient["sobol_ratio"]
+    assert min(tight.values()) <= min(lenient.values())
 
 
 def test_oracle_sends_each_input_to_its_first_right_level():
@@ -131,13 +137,44 @@ def test_oracle_sends_each_input_to_its_first_right_level():
 def test_reference_front_is_not_dominated_by_any_sampled_vector(evaluator):
     # 300 inputs: the polish sweeps every breakpoint of every level.
     front, check = reference_front(evaluator, n_samples=4000, polish_points=400)
-    assert 0.97 < check["sobol_ratio"] <= 1.0 and 0.97 < check["breakpoint_ratio"] <= 1.0
+    assert 0.97 < check["first_ratio"] <= 1.0 and 0.97 < check["second_ratio"] <= 1.0
     generator = torch.Generator().manual_seed(7)
     probes = evaluator.evaluate(torch.rand(3000, 3, generator=generator, dtype=torch.float64))
     Y, F = probes.objectives(), front.objectives()
     strictly_better = (Y[:, None, :] >= F[None]).all(-1) & (Y[:, None, :] > F[None]).any(-1)
     assert not strictly_better.any(dim=0).any(), "a random vector beats the reference front"
     assert torch.all(front.energy_ratio[1:] >= front.energy_ratio[:-1])
+
+
+def _six_level_hybrid(seed: int, n: int = 200) -> ThresholdEvaluator:
+    """A synthetic 6-level hybrid LEANet shaped like a design search's (costs of the s66
+    ``L6-f0.25-h32-entropy`` design, a standalone top, confidence lower where wrong)."""
+    g = torch.Generator().manual_seed(seed)
+    hard = torch.rand(1, n, generator=g) ** 4
+    correct = torch.rand(6, n, generator=g) > hard
+    confidence = 1 - 0.3 * torch.rand(6, n, generator=g) * (1.5 - correct.float())
+    cost = torch.tensor([0.1010, 0.2219, 0.3855, 0.5865, 0.8353, 1.8353])
+    return ThresholdEvaluator(confidence, correct, cost, 1.0, (False,) * 5 + (True,))
+
+
+def test_reference_front_does_not_depend_on_its_seed_and_its_check_says_when_it_might():
+    """A 6-level front missed 5% of the hypervolume that seed 1 found (points two or more
+    thresholds from its own) while its check, against its own pre-polish halves, read 0.9995.
+    This table: seed 0 used to reach 0.939 of seeds 0 and 1 together with a check of 0.994."""
+    evaluator = _six_level_hybrid(9)
+    zero = evaluator.evaluate(torch.zeros(1, 5, dtype=torch.float64))
+    ref = torch.tensor([float(zero.accuracy[0]) - 0.01, -1.0], dtype=torch.float64)
+    fronts, checks = zip(
+        *(
+            reference_front(evaluator, n_samples=4000, polish_points=64, seed=s, ref_point=ref)
+            for s in (0, 1)
+        ),
+        strict=True,
+    )
+    both = mobo.hypervolume(ThresholdMetrics.concat(list(fronts)).pareto().objectives(), ref)
+    ratio = mobo.hypervolume(fronts[0].objectives(), ref) / both
+    assert ratio >= 0.995
+    assert min(checks[0].values()) <= ratio + 0.005  # never surer than another seed shows
 
 
 def test_reference_front_holds_the_corners_random_samples_miss():
