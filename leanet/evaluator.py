@@ -460,7 +460,7 @@ def reference_front(
 
     1. ``n_samples / 2`` scrambled Sobol points in ``[0, 1]^(L-1)`` and as many breakpoint
        samples: each threshold drawn from that level's observed confidences (the only values
-       where the objectives change), plus 0 and 1;
+       where the objectives change; 1 taken as ``1 - 1e-12``), plus 0 and 1;
     2. coordinate polish: for each point of its front, each threshold swept over its level's
        confidences (or ``polish_points`` quantiles of them, if more), repeated up to
        ``polish_rounds`` times while the front changes.
@@ -487,7 +487,10 @@ def reference_front(
     """
     d = evaluator.num_levels - 1
     values = [
-        torch.cat([torch.tensor([0.0, 1.0]), c.double()]).unique() for c in evaluator.confidence[:d]
+        # a confidence of exactly 1 taken just below 1 (it exits there in float32), as the
+        # quantile space's knots do: at 1 the level is off and those inputs never exit
+        torch.cat([torch.tensor([0.0, 1.0]), c.double().clamp(max=1 - 1e-12)]).unique()
+        for c in evaluator.confidence[:d]
     ]
     grids = [
         v

@@ -177,6 +177,32 @@ def test_reference_front_does_not_depend_on_its_seed_and_its_check_says_when_it_
     assert min(checks[0].values()) <= ratio + 0.005  # never surer than another seed shows
 
 
+def test_reference_front_exits_the_inputs_whose_confidence_is_exactly_one():
+    """A float32-saturated softmax gives confidence exactly 1.0; only a threshold in the gap
+    below 1 exits those inputs alone (T = 1 turns the level off). The reference never tried
+    one and reached 0.743 of the exact front, which the quantile space's knots reach."""
+    n = 300
+    confidence = torch.full((2, n), 0.6)
+    confidence[1] = 1.0
+    confidence[0, :90] = 1.0  # saturated and right
+    confidence[0, 90:180] = 0.99999994  # the float32 just below 1, and wrong
+    correct = torch.ones(2, n, dtype=torch.bool)
+    correct[0, 90:] = False
+    evaluator = ThresholdEvaluator(
+        confidence, correct, torch.tensor([0.2, 1.2]), 1.0, standalone=(False, True)
+    )
+    ref = torch.tensor([0.0, -1.0], dtype=torch.float64)
+    front, _ = reference_front(evaluator, n_samples=500, ref_point=ref)
+    # exact: every threshold where the metrics change, 1 - 1e-12 included
+    exact = evaluator.evaluate(
+        torch.tensor([[0.0], [0.6], [0.99999994], [1 - 1e-12], [1.0]], dtype=torch.float64)
+    ).pareto()
+    assert mobo.hypervolume(front.objectives(), ref) == pytest.approx(
+        mobo.hypervolume(exact.objectives(), ref), rel=1e-12
+    )
+    assert float(exact.energy_ratio[exact.accuracy.argmax()]) < 1.0  # needs the gap
+
+
 def test_reference_front_holds_the_corners_random_samples_miss():
     """Every input right at the last level only (as a pretrained top level can be): only
     all thresholds at 1.0 reach accuracy 1. With 12 levels no sample hit that corner, and
