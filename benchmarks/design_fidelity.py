@@ -4,7 +4,7 @@ MF-OSEMO's design search may train a design with few fine-tune epochs first; tha
 if a design's quality after few epochs predicts its quality after the target's. This script
 asks the design cache: for every design trained at both a cheap and the target fine-tune
 epochs (the same seed), the hypervolume of its dense validation front
-(:func:`leanet.evaluator.reference_front`) from the design search's own reference point
+(:func:`leanet.reference_front.reference_front`) from the design search's own reference point
 (``DesignProblem.ref_point``), at each fidelity; then the rank (Spearman) and linear
 (Pearson) correlation over designs, what picking the best design by the cheap fidelity
 loses at the target (regret), and how the cheap/target ratio depends on the number of
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from leanet.dense_fronts import spread_indices
-from leanet.evaluator import reference_front
+from leanet.reference_front import reference_front
 from mobo.metrics import hypervolume
 
 sys.path.insert(0, str(Path(__file__).parent))

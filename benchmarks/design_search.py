@@ -75,9 +75,10 @@ import mobo
 from leanet.data import hold_out, load_dataset
 from leanet.dense_fronts import DenseFronts
 from leanet.design import DesignProblem
-from leanet.evaluator import ThresholdMetrics, reference_front
+from leanet.evaluator import ThresholdMetrics
 from leanet.problem import ThresholdProblem
 from leanet.recipes import fine_tune_options
+from leanet.reference_front import reference_front
 from leanet.train import evaluate
 from mobo.metrics import pareto_mask
 from mobo.surrogate import WARM_FIT

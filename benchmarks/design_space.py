@@ -6,7 +6,7 @@ search told each design's dense front ended at 0.0561 test hypervolume with a sp
 allows, from the designs already trained into a design cache (the searches' union):
 
 - every cached design at the target fine-tune epochs gets its dense validation front
-  (:func:`leanet.evaluator.reference_front`), and each point is measured on test once;
+  (:func:`leanet.reference_front.reference_front`), and each point is measured on test once;
 - **all designs**: the validation Pareto front of the union of every design's dense front
   (``polished``), and of ``K`` points of each (``dense K``, picked as
   :class:`leanet.dense_fronts.DenseFronts` picks them), measured on test: the best a search
@@ -47,7 +47,8 @@ from tqdm.auto import tqdm
 from leanet.checkpoints import load_leanet
 from leanet.dense_fronts import spread_indices
 from leanet.design import Design
-from leanet.evaluator import ThresholdEvaluator, reference_front
+from leanet.evaluator import ThresholdEvaluator
+from leanet.reference_front import reference_front
 from mobo.metrics import pareto_mask
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -4,7 +4,7 @@ For one base checkpoint (from ``leanet train``) and each variant (a name and the
 ``leanet fit-heads`` flags), the LEANet is fitted through the command line, then measured
 without optimizer noise: each level's test accuracy alone, and the energy saved on test
 at 0/1/2% allowed loss with thresholds chosen on the dense validation front
-(:func:`leanet.evaluator.reference_front`, :func:`leanet.policy.energy_savings`, the paper's
+(:func:`leanet.reference_front.reference_front`, :func:`leanet.policy.energy_savings`, the paper's
 table). A fitted LEANet is kept beside ``--out`` and reused by a later run.
 
     python benchmarks/fit_heads_options.py base.pt --variant ft0 --fine-tune-epochs 0 \\
@@ -24,8 +24,9 @@ from leanet.checkpoints import load_checkpoint, load_leanet  # noqa: E402
 from leanet.cli import main as leanet_main  # noqa: E402
 from leanet.costs import measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
-from leanet.evaluator import ThresholdEvaluator, reference_front  # noqa: E402
+from leanet.evaluator import ThresholdEvaluator  # noqa: E402
 from leanet.policy import energy_savings  # noqa: E402
+from leanet.reference_front import reference_front  # noqa: E402
 from leanet.train import evaluate  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"

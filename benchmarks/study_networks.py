@@ -19,10 +19,11 @@ from leanet import baselines
 from leanet.checkpoints import load_checkpoint, load_leanet, save_checkpoint, save_leanet
 from leanet.costs import measure_costs
 from leanet.data import load_dataset
-from leanet.evaluator import ThresholdEvaluator, reference_front
+from leanet.evaluator import ThresholdEvaluator
 from leanet.levels import DEFAULT_FRACTIONS
 from leanet.model import build
 from leanet.recipes import FINE_TUNE, TRAIN, Recipe  # noqa: F401  (the study's names for them)
+from leanet.reference_front import reference_front
 from leanet.train import evaluate, fine_tune, fit_heads, recalibrate_batch_norm, train_base
 from leanet.zoo import build_base
 from mobo.metrics import hypervolume

@@ -40,8 +40,9 @@ from study_networks import cached_network  # noqa: E402
 import mobo  # noqa: E402
 from leanet.costs import measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
-from leanet.evaluator import ThresholdEvaluator, reference_front  # noqa: E402
+from leanet.evaluator import ThresholdEvaluator  # noqa: E402
 from leanet.problem import LOG_DECADES, ThresholdProblem  # noqa: E402
+from leanet.reference_front import reference_front  # noqa: E402
 from mobo.surrogate import WARM_FIT  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"

@@ -38,7 +38,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from leanet.evaluator import ThresholdEvaluator, reference_front
+from leanet.evaluator import ThresholdEvaluator
+from leanet.reference_front import reference_front
 from mobo.metrics import pareto_mask
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -4,7 +4,7 @@ A :class:`leanet.design.DesignProblem` point is a design and one threshold vecto
 design costs minutes to build while its other threshold vectors cost milliseconds through
 the cached evaluator. :class:`DenseFronts` makes that explicit: as soon as a design is built,
 the study is told ``k`` points of its dense validation front
-(:func:`leanet.evaluator.reference_front`, spread evenly along it), so the model and the
+(:func:`leanet.reference_front.reference_front`, spread evenly along it), so the model and the
 result see each design's best tradeoffs rather than the one vector a search happened to try
 (the "thresholds searched inside each candidate" formulation of issue 17). The told points
 count as evaluations of the study, and by default in the algorithm's initial design too;
@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 import mobo
-from leanet.evaluator import reference_front
+from leanet.reference_front import reference_front
 
 __all__ = ["DenseFronts", "spread_indices"]
 

@@ -53,7 +53,8 @@ from types import MappingProxyType
 import torch
 from torch import Tensor
 
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, exit_levels, reference_front
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, exit_levels
+from leanet.reference_front import reference_front
 from mobo import Problem, hypervolume
 
 #: A constraint: the metrics of ``B`` vectors -> ``B`` constraint values (``<= 0`` feasible).

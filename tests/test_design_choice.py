@@ -10,8 +10,8 @@ import torch
 
 import leanet
 from leanet.design import Design
-from leanet.evaluator import reference_front
 from leanet.policy import accuracy_change_bound
+from leanet.reference_front import reference_front
 from leanet.train import correct_predictions
 from tests.benchmark_scripts import load_benchmark
 from tests.leanet.conftest import tiny_base

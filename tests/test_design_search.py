@@ -13,7 +13,8 @@ import leanet
 import mobo
 from leanet.costs import measure_costs
 from leanet.dense_fronts import DenseFronts
-from leanet.evaluator import ThresholdEvaluator, reference_front
+from leanet.evaluator import ThresholdEvaluator
+from leanet.reference_front import reference_front
 from tests.benchmark_scripts import load_benchmark
 from tests.leanet.conftest import tiny_base
 

@@ -15,10 +15,10 @@ from leanet.evaluator import (
     ThresholdMetrics,
     exit_costs,
     exit_levels,
-    reference_front,
 )
 from leanet.policy import choose_thresholds
 from leanet.problem import REF_MARGIN, ThresholdProblem
+from leanet.reference_front import reference_front
 
 
 def _tables(L=4, N=300, seed=0):
