@@ -15,6 +15,11 @@ from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics
 from mobo.metrics import hypervolume
 
 
+class ReferenceFrontWarning(UserWarning):
+    """The reference front's two independent searches disagree: it may miss hypervolume,
+    which would inflate every ratio measured against it (raise ``n_samples``)."""
+
+
 def reference_front(
     evaluator: ThresholdEvaluator,
     *,
@@ -82,6 +87,7 @@ def reference_front(
         warnings.warn(
             f"reference_front: two independent searches disagree ({check}): the front may miss "
             "hypervolume; raise n_samples or union more seeds",
+            ReferenceFrontWarning,
             stacklevel=2,
         )
     return front, check
