@@ -107,9 +107,17 @@ class BoTorchTestProblem(Problem):
             num_constraints=k,
         )
         self.function = function
-        self.noise_std = None if noise_std is None else torch.as_tensor(noise_std).double()
+        # Through float32 whatever the input, as a Python float always went: a float64 0.3
+        # was journaled as 0.3 and rebuilt as float32 0.30000001, so the study refused its
+        # own journal (and would have drawn other noise).
+        self.noise_std = None if noise_std is None else torch.as_tensor(noise_std).float().double()
         try:
-            self.noise_seed = operator.index(noise_seed)  # a numpy or tensor int too
+            if isinstance(noise_seed, float) and noise_seed.is_integer():
+                # A journal from before seeds were checked: kept as written, since the
+                # noise is keyed by its text ("7.0:"), so it draws the noise it drew.
+                self.noise_seed = noise_seed
+            else:
+                self.noise_seed = operator.index(noise_seed)  # a numpy or tensor int too
         except TypeError as err:
             raise ValueError(
                 f"problem {name!r}: noise_seed must be an int, got {noise_seed!r}"

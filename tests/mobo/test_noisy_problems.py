@@ -125,3 +125,24 @@ def test_a_problem_spec_that_cannot_be_journaled_is_named(tmp_path):
     problem.kwargs["note"] = object()  # e.g. a subclass's spec with a non-JSON value
     with pytest.raises(TypeError, match=r"the problem's spec\(\) must be JSON-serializable"):
         mobo.Study(problem, "sobol", journal=tmp_path / "j.jsonl")
+
+
+def test_a_float64_noise_std_resumes_its_own_journal_with_the_same_noise(tmp_path):
+    """np.float64(0.3) was journaled as 0.3 and rebuilt (a Python float) as float32
+    0.30000001: the study refused its own journal, and would have drawn other noise."""
+    path = tmp_path / "n.jsonl"
+    first = make("BraninCurrin", noise_std=np.array([0.3, 0.2]))
+    mobo.optimize(first, "sobol", n_evals=3, seed=0, journal=path, show_progress=False)
+    study = mobo.Study.load(path, read_only=True)  # the problem rebuilt from the journal
+    assert torch.equal(study.problem.noise_std, first.noise_std)
+    X = torch.rand(4, 2, dtype=torch.float64)
+    assert torch.equal(study.problem.evaluate(X), first.evaluate(X))
+
+
+def test_a_whole_float_noise_seed_of_an_older_journal_draws_the_noise_it_drew():
+    """Journals from before seeds were checked hold e.g. 7.0; the noise is keyed by the
+    seed's text, so it stays 7.0 (refused outright, those journals no longer loaded)."""
+    problem = make("BraninCurrin", noise_std=1.0, noise_seed=7.0)
+    assert problem.kwargs["noise_seed"] == 7.0 and isinstance(problem.noise_seed, float)
+    with pytest.raises(ValueError, match="noise_seed must be an int"):
+        make("BraninCurrin", noise_std=1.0, noise_seed=7.5)
