@@ -354,15 +354,19 @@ def run_on_executor(
                 elif not future.done():  # running: no pool or Dask worker can stop it
                     abandoned.append(future)
                 y, error = outcome(future, timeout, study.problem.num_outcomes)
-                study._journal_state(job.step, job.algorithm_state)
-                evaluation = study._record(
-                    job.x,
-                    y,
-                    error,
-                    step=job.step,
-                    eval_seconds=now - started.pop(future, job.submitted),
-                    **job.ask,
-                )
+                try:
+                    study._journal_state(job.step, job.algorithm_state)
+                    evaluation = study._record(
+                        job.x,
+                        y,
+                        error,
+                        step=job.step,
+                        eval_seconds=now - started.pop(future, job.submitted),
+                        **job.ask,
+                    )
+                except BaseException:  # e.g. a full disk: asked first next time, not lost
+                    study._asked.forget(job.x.unsqueeze(0))
+                    raise
                 after_tell([evaluation])
                 last_progress = now
             if (

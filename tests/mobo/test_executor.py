@@ -312,6 +312,32 @@ def test_an_executor_that_refuses_a_submission_leaves_nothing_pending(tmp_path, 
     assert torch.equal(result.X, plain.X) and study._asked.pending.shape[0] == 0
 
 
+def test_a_point_whose_journal_write_fails_is_asked_first_on_the_retry(tmp_path, monkeypatch):
+    """A full disk while an executor study told a point left it pending for ever: the retry
+    in the same process never evaluated it (without an executor the retry did)."""
+    import errno
+
+    problem = mobo.problems.make("BraninCurrin")
+    plain = mobo.optimize(problem, "sobol", n_evals=6, seed=0, show_progress=False)
+    study = mobo.Study(problem, "sobol", seed=0, journal=tmp_path / "s.jsonl")
+    real_append, calls = mobo.journal.Journal.append, {"n": 0}
+
+    def full_disk_once(journal, record):
+        calls["n"] += record.get("type") == "eval"
+        if record.get("type") == "eval" and calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_append(journal, record)
+
+    monkeypatch.setattr(mobo.journal.Journal, "append", full_disk_once)
+    with ThreadPoolExecutor(1) as pool:
+        with pytest.raises(OSError, match="No space left"):
+            study.optimize(6, batch_size=2, executor=pool, show_progress=False)
+        result = study.optimize(6, batch_size=2, executor=pool, show_progress=False)
+    # every point of the uninterrupted study, the unjournaled one asked again (later)
+    assert sorted(result.X.tolist()) == sorted(plain.X.tolist())
+    assert mobo.Study.load(tmp_path / "s.jsonl", problem, read_only=True).n_evaluated == 6
+
+
 def test_executor_options_are_checked(toy_problem):
     study = mobo.Study(toy_problem, "random")
     with pytest.raises(ValueError, match="asynchronous and timeout need an executor"):
