@@ -456,7 +456,8 @@ class _MergedLastBatches(BatchSampler):
     def __iter__(self) -> Iterator[list[int]]:
         held = None
         for batch in super().__iter__():
-            if held is not None and len(batch) < self.min_last:
+            # only the last batch can be short of batch_size: merged when under min_last
+            if held is not None and len(batch) < min(self.min_last, self.batch_size):
                 batch = held + batch
             elif held is not None:
                 yield held

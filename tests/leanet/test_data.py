@@ -210,3 +210,18 @@ def test_integer_images_other_than_uint8_are_refused():
         ImageTensorDataset(pixels, labels, **stats)
     x, _ = ImageTensorDataset(pixels.to(torch.uint8), labels, **stats)[0]
     assert float(x.max()) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("n", "batch_size", "sizes"),
+    [(10, 3, [3, 3, 4]), (9, 3, [3, 3, 3]), (20, 1, [1] * 20), (1, 4, [1]), (5, 4, [5])],
+)
+def test_only_a_last_batch_of_one_joins_the_one_before(n, batch_size, sizes):
+    """A batch of one breaks batch norm in training; batch_size=1 merged every batch into
+    one (2 optimizer steps for 40 over 20 items in 2 epochs) while len() said 20."""
+    from leanet.data import batch_loader
+
+    dataset = torch.utils.data.TensorDataset(torch.arange(n).float())
+    loader = batch_loader(dataset, batch_size, shuffle=True, min_last=2)
+    got = [len(batch[0]) for batch in loader]
+    assert got == sizes and len(loader) == len(sizes)
