@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import pytest
 import torch
 
@@ -492,6 +495,58 @@ def test_constraint_digests_tell_code_and_closed_over_values_apart():
     first = callable_digest(lambda d, m: _FLOOR - m.accuracy)
     _FLOOR = 0.3
     assert callable_digest(lambda d, m: _FLOOR - m.accuracy) != first
+
+
+class _Floor:
+    def __init__(self, floor):
+        self.floor = floor
+
+    def __call__(self, design, metrics):
+        return self.floor - metrics.accuracy
+
+
+def test_constraint_digests_see_defaults_arrays_and_callable_objects_and_are_stable():
+    """Default arguments, numpy values and callable objects counted by type only, so floors
+    0.5 and 0.99 gave one fingerprint; a set literal's digest followed the hash seed, and an
+    attribute name (m.accuracy) read a notebook variable of that name as a global."""
+    import subprocess
+    import sys
+
+    from leanet.design_cache import callable_digest
+
+    def default(f):
+        return lambda d, m, f=f: f - m.accuracy
+
+    def of_array(f):
+        return lambda d, m: f[0] - m.accuracy
+
+    for make_constraint in (default, of_array, _Floor):
+        one = make_constraint(np.array([0.5]) if make_constraint is of_array else 0.5)
+        other = make_constraint(np.array([0.99]) if make_constraint is of_array else 0.99)
+        assert callable_digest(one) != callable_digest(other), make_constraint
+    looped = [1]
+    looped.append(looped)
+    assert callable_digest(lambda d, m: looped[0])  # a list that holds itself
+    global accuracy
+    before = callable_digest(lambda d, m: 0.5 - m.accuracy)
+    accuracy = 0.7
+    assert callable_digest(lambda d, m: 0.5 - m.accuracy) == before
+    del accuracy
+    code = (
+        "from leanet.design_cache import callable_digest; "
+        "print(callable_digest(lambda d, m: d.confidence in {'entropy', 'margin', 'x'}))"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1
 
 
 def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits, tmp_path):
