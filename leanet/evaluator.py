@@ -443,3 +443,17 @@ class ThresholdEvaluator:
         first_right = self.correct.to(torch.uint8).argmax(dim=0)  # 0 where none is right
         energy = self.exit_cost[first_right].mean()
         return float(any_right.double().mean()), float(energy / self.full_cost)
+
+
+def __getattr__(name: str):
+    # reference_front moved to its own module; old imports keep working, with a warning.
+    if name == "reference_front":
+        warnings.warn(
+            "leanet.evaluator.reference_front moved to leanet.reference_front.reference_front",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from leanet.reference_front import reference_front
+
+        return reference_front
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -883,3 +883,12 @@ def test_the_artifact_names_still_import_from_policy_with_a_warning():
         assert policy.save_artifact is artifact.save_artifact
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         policy.nothing  # noqa: B018
+
+
+def test_reference_front_still_imports_from_the_evaluator_with_a_warning():
+    """It moved to leanet.reference_front; notebooks that import it from the evaluator run."""
+    import leanet.evaluator
+    import leanet.reference_front
+
+    with pytest.warns(DeprecationWarning, match="moved to leanet.reference_front"):
+        assert leanet.evaluator.reference_front is leanet.reference_front.reference_front
