@@ -81,7 +81,7 @@ def read_json(path: Path, default=None):
         return default
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(
             f"{path} is not readable JSON ({err}): a damaged store; restore it (git checkout) "
             "or move it away to start again"

@@ -146,6 +146,9 @@ def test_a_store_rewrite_that_fails_leaves_the_old_file_whole(tmp_path, monkeypa
     with pytest.raises(ValueError, match="runs.json is not readable JSON"):
         module.read_json(store, {"runs": []})
     assert module.read_json(tmp_path / "none.json", {"runs": []}) == {"runs": []}
+    store.write_bytes(b'{"runs": [\xff\xfe')  # damaged bytes that are not even UTF-8
+    with pytest.raises(ValueError, match="runs.json is not readable JSON"):
+        module.read_json(store)
 
 
 def test_without_note_elides_only_the_note_text():
