@@ -81,7 +81,14 @@ class DemoConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        self.fine_tune_epochs = fine_tune_epochs(self.scheme, self.fine_tune_epochs, 10)
+        self.joint_epochs  # noqa: B018 - refuse epochs the scheme cannot take, now
+
+    @property
+    def joint_epochs(self) -> int:
+        """The fine-tune epochs this config runs: ``fine_tune_epochs``, or for None 10 (0 for
+        the slice scheme); read when used, so ``dataclasses.replace(config, scheme=...)``
+        gets the new scheme's default."""
+        return fine_tune_epochs(self.scheme, self.fine_tune_epochs, 10)
 
 
 def _log(message: str) -> None:
@@ -102,7 +109,7 @@ def base_name(config: DemoConfig) -> str:
 def net_name(config: DemoConfig) -> str:
     """File stem of the LEANet the settings build (on :func:`base_name`'s network)."""
     stem = f"leanet-{base_name(config)}-{config.scheme}-h{config.head_hidden}"
-    stem += f"-he{config.head_epochs}-ft{config.fine_tune_epochs}"
+    stem += f"-he{config.head_epochs}-ft{config.joint_epochs}"
     return f"{stem}-fixed"  # -fixed: no early stopping since 2a3ce6e
 
 
@@ -157,12 +164,12 @@ def prepare_leanet(config: DemoConfig, data):
         )
         if config.scheme == "slice":
             _log("no fine-tuning: the slice scheme's batch norm depends on the level")
-        elif config.fine_tune_epochs:
-            _log(f"fine-tuning all levels jointly, {config.fine_tune_epochs} epochs")
+        elif config.joint_epochs:
+            _log(f"fine-tuning all levels jointly, {config.joint_epochs} epochs")
             fine_tune(
                 net,
                 data.train,
-                epochs=config.fine_tune_epochs,
+                epochs=config.joint_epochs,
                 seed=config.seed,
                 progress=config.progress,
             )

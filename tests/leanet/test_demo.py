@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -141,7 +142,10 @@ def test_the_slice_scheme_fits_heads_only_and_fine_tuning_it_is_refused_before_t
     tmp_path, capsys
 ):
     # Its default 10 fine-tune epochs failed after the base was trained and the heads fitted.
-    assert DemoConfig().fine_tune_epochs == 10
+    assert DemoConfig().joint_epochs == 10
+    # read when used: a config switched to slice by replace takes slice's default, and back
+    assert dataclasses.replace(DemoConfig(), scheme="slice").joint_epochs == 0
+    assert dataclasses.replace(DemoConfig(scheme="slice"), scheme="hybrid").joint_epochs == 10
     with pytest.raises(ValueError, match="slice scheme.*--fine-tune-epochs 0"):
         DemoConfig(scheme="slice", fine_tune_epochs=10)
     assert (
@@ -149,7 +153,7 @@ def test_the_slice_scheme_fits_heads_only_and_fine_tuning_it_is_refused_before_t
     )
     assert "--fine-tune-epochs 0" in capsys.readouterr().err and not any(tmp_path.iterdir())
     config = _small(tmp_path, scheme="slice", fine_tune_epochs=None)
-    assert config.fine_tune_epochs == 0
+    assert config.joint_epochs == 0
     _, net, _ = prepare_leanet(config, load_dataset(config.dataset, seed=config.seed))
     assert net.levels.scheme == "slice" and (tmp_path / f"{net_name(config)}.pt").exists()
     assert "no fine-tuning" in capsys.readouterr().out
