@@ -68,14 +68,20 @@ _TV_LAYOUT = {
 }
 
 
-def standardize(images: Tensor, mean, std) -> Tensor:
-    """Images as a network trained here takes them: uint8 (0..255) or float in [0, 1],
-    `... x C x H x W`, minus the per-channel ``mean``, over ``std`` (sequences of C)."""
+def _check_pixels(images: Tensor) -> None:
+    """uint8 (0..255) or float (in [0, 1]) images, or an error: int64 pixels were read as
+    floats already in [0, 1] and standardized to -2..1018."""
     if images.dtype != torch.uint8 and not images.dtype.is_floating_point:
         raise ValueError(
             f"images must be uint8 (0..255) or float (in [0, 1]), got {images.dtype}: "
             "convert 0..255 integers with images.to(torch.uint8)"
         )
+
+
+def standardize(images: Tensor, mean, std) -> Tensor:
+    """Images as a network trained here takes them: uint8 (0..255) or float in [0, 1],
+    `... x C x H x W`, minus the per-channel ``mean``, over ``std`` (sequences of C)."""
+    _check_pixels(images)
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
     mean = torch.as_tensor(mean, dtype=torch.float32).view(-1, 1, 1)
     std = torch.as_tensor(std, dtype=torch.float32).view(-1, 1, 1)
@@ -117,12 +123,7 @@ class ImageTensorDataset(Dataset):
                 f"images must be N x C x H x W with N = len(labels); got {tuple(images.shape)} "
                 f"and {tuple(labels.shape)}"
             )
-        if images.dtype != torch.uint8 and not images.dtype.is_floating_point:
-            # int64 pixels were read as floats already in [0, 1]: standardized to -2..1018
-            raise ValueError(
-                f"images must be uint8 (0..255) or float (in [0, 1]), got {images.dtype}: "
-                "convert 0..255 integers with images.to(torch.uint8)"
-            )
+        _check_pixels(images)  # now, not at the first batch
         self.images = images
         self.labels = labels.long()
         self.mean = mean.float().view(-1, 1, 1)
