@@ -77,22 +77,28 @@ class Artifact:
         """The compiled runtime a device runs (:mod:`leanet.runtime`): the one saved next to
         the artifact (``<artifact>.runtime/``) if it was saved with this artifact, else
         compiled from ``net`` (with a warning when a folder of another artifact is there)."""
-        folder = self.runtime_path
-        if folder is not None and folder.is_dir():
-            stamp = folder / _RUNTIME_STAMP
-            if stamp.is_file() and stamp.read_text().strip() == self.checksum:
-                runtime = load_runtime(folder)
-                runtime.input_normalization = self.input_normalization
-                return runtime
-            warnings.warn(
-                f"{folder} was not saved with this artifact (another network, or saved before "
-                "runtimes were stamped): compiling the artifact's own network instead; save "
-                "the artifact again to ship its runtime",
-                stacklevel=2,
-            )
-        runtime = compile_runtime(self.net)
+        runtime = self._shipped_runtime()
+        if runtime is None:
+            runtime = compile_runtime(self.net)
         runtime.input_normalization = self.input_normalization
         return runtime
+
+    def _shipped_runtime(self):
+        """The runtime saved with this artifact, or None (warning when the folder is
+        another artifact's)."""
+        folder = self.runtime_path
+        if folder is None or not folder.is_dir():
+            return None
+        stamp = folder / _RUNTIME_STAMP
+        if stamp.is_file() and stamp.read_text().strip() == self.checksum:
+            return load_runtime(folder)
+        warnings.warn(
+            f"{folder} was not saved with this artifact (another network, or saved before "
+            "runtimes were stamped): compiling the artifact's own network instead; save "
+            "the artifact again to ship its runtime",
+            stacklevel=3,
+        )
+        return None
 
     def thresholds(
         self, *, energy_budget: float | None = None, accuracy_floor: float | None = None
