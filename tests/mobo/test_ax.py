@@ -239,20 +239,29 @@ def test_the_ax_algorithm_learns_where_evaluations_fail():
         mobo.make_algorithm("ax", problem, failures="sometimes")
 
 
+def _named(names: list[str]) -> mobo.FunctionProblem:
+    return mobo.FunctionProblem(
+        _tradeoff, [[0.0, 0.0], [1.0, 1.0]], 2, [0.85, -1.15],
+        objective_names=names, senses=["max", "min"], name="names",
+    )  # fmt: skip
+
+
+def _assert_round_trips(problem: mobo.FunctionProblem, n: int) -> None:
+    """A study of ``n`` points exported to Ax and imported back keeps every outcome."""
+    study = mobo.Study(problem, "sobol", seed=1)
+    study.optimize(n, show_progress=False)
+    back = from_ax(to_ax(study), problem, "sobol")
+    assert [e.y for e in back.evaluations] == [e.y for e in study.evaluations]
+
+
 def test_objective_names_that_ax_cannot_parse_are_renamed_for_it():
     """Ax parses objectives with sympy: 'E' (energy), 'gamma' or a keyword such as
     'lambda' failed at the first model ask, after the initial design was paid for."""
     from mobo.ax_client import metric_names
 
-    problem = mobo.FunctionProblem(
-        _tradeoff, [[0.0, 0.0], [1.0, 1.0]], 2, [0.85, -1.15],
-        objective_names=["E", "lambda"], senses=["max", "min"], name="names",
-    )  # fmt: skip
+    problem = _named(["E", "lambda"])
     assert metric_names(problem) == ["f0_E", "f1_lambda"]
-    study = mobo.Study(problem, "sobol", seed=1)
-    study.optimize(6, show_progress=False)
-    back = from_ax(to_ax(study), problem, "sobol")
-    assert [e.y for e in back.evaluations] == [e.y for e in study.evaluations]
+    _assert_round_trips(problem, 6)
     result = mobo.optimize(problem, "ax", n_evals=7, n_initial=5, seed=0, show_progress=False)
     assert result.n_evaluations == 7
 
@@ -262,15 +271,9 @@ def test_a_renamed_metric_does_not_take_another_outcomes_name():
     objective 'f1_lambda, f1_lambda' (at the first model ask, with the ``ax`` algorithm)."""
     from mobo.ax_client import metric_names
 
-    problem = mobo.FunctionProblem(
-        _tradeoff, [[0.0, 0.0], [1.0, 1.0]], 2, [0.85, -1.15],
-        objective_names=["f1_lambda", "lambda"], senses=["max", "min"], name="names",
-    )  # fmt: skip
+    problem = _named(["f1_lambda", "lambda"])
     assert metric_names(problem) == ["f1_lambda", "f1_lambda_1"]
-    study = mobo.Study(problem, "sobol", seed=1)
-    study.optimize(4, show_progress=False)
-    back = from_ax(to_ax(study), problem, "sobol")
-    assert [e.y for e in back.evaluations] == [e.y for e in study.evaluations]
+    _assert_round_trips(problem, 4)
 
 
 def test_inputs_too_narrow_for_ax_are_refused_before_any_evaluation():
