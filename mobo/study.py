@@ -29,16 +29,7 @@ from torch import Tensor
 from mobo.algorithms import make_algorithm
 from mobo.algorithms.base import MAX_SEED
 from mobo.asked import AskedPoints
-from mobo.evaluate import (
-    FailureStreak,
-    check_budget,
-    check_max_cost,
-    failed_points,
-    in_ask_order,
-    progress,
-    run_here,
-    run_on_executor,
-)
+from mobo.evaluate import failed_points, in_ask_order
 from mobo.journal import (
     Journal,
     JournalRecoveryWarning,
@@ -47,6 +38,7 @@ from mobo.journal import (
     read_journal,
     replay,
 )
+from mobo.loop import run_to_budget
 from mobo.problem import DTYPE, Problem, as_tensor
 from mobo.result import Evaluation, Result
 
@@ -473,47 +465,33 @@ class Study:
         Returns:
             The study's :class:`~mobo.result.Result`.
         """
-        self._check_writable()
-        if n_evals is None and max_cost is None:
-            if self.n_evals is None and self.max_cost is None:
-                raise ValueError(
-                    "n_evals or max_cost is required: this study has no recorded budget"
-                )
-            n_evals, max_cost = self.n_evals, self.max_cost
-        if n_evals is not None:
-            check_budget(n_evals)
-        check_max_cost(max_cost)
-        if batch_size is None:
-            batch_size = self.batch_size
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if executor is None and (asynchronous or timeout is not None):
-            raise ValueError("asynchronous and timeout need an executor")
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
-        streak = FailureStreak(max_failures_in_a_row)  # checked before the budget is journaled
-        if (n_evals, max_cost, batch_size) != (self.n_evals, self.max_cost, self.batch_size):
-            self.n_evals, self.max_cost, self.batch_size = n_evals, max_cost, batch_size
-            if self._journal is not None:
-                budget = {"type": "budget", "n_evals": n_evals, "batch_size": batch_size}
-                if max_cost is not None:  # absent unless used: records as before
-                    budget["max_cost"] = max_cost
-                self._journal.append(budget)
-        self._stop = False
-        with progress(self, [*callbacks, streak], show_progress) as after_tell:
-            if executor is None:
-                run_here(self, batch_size, after_tell)
-            else:
-                run_on_executor(self, executor, batch_size, asynchronous, timeout, after_tell)
-        if (why := streak.error_message(self)) is not None:
+        why = run_to_budget(
+            self,
+            n_evals,
+            max_cost=max_cost,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            callbacks=callbacks,
+            executor=executor,
+            asynchronous=asynchronous,
+            timeout=timeout,
+            max_failures_in_a_row=max_failures_in_a_row,
+        )
+        if why is not None:
             raise StudyFailedError(why)
-        if self.evaluations and all(e.failed for e in self.evaluations):
-            first = self.evaluations[0]
-            raise StudyFailedError(
-                f"all {self.n_evaluated} evaluations of {self.problem.name!r} failed; the "
-                f"first with: {first.error}"
-            )
         return self.result()
+
+    def _set_budget(self, n_evals: int | None, max_cost: float | None, batch_size: int) -> None:
+        """Keep :meth:`optimize`'s budget; journaled when it changed, so ``optimize()``
+        resumes to it."""
+        if (n_evals, max_cost, batch_size) == (self.n_evals, self.max_cost, self.batch_size):
+            return
+        self.n_evals, self.max_cost, self.batch_size = n_evals, max_cost, batch_size
+        if self._journal is not None:
+            budget = {"type": "budget", "n_evals": n_evals, "batch_size": batch_size}
+            if max_cost is not None:  # absent unless used: records as before
+                budget["max_cost"] = max_cost
+            self._journal.append(budget)
 
     def may_ask(self, in_flight: int = 0) -> int:
         """How many points :meth:`optimize` may still ask: its ``n_evals`` less the

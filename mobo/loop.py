@@ -1,0 +1,78 @@
+"""The body of :meth:`mobo.Study.optimize`: check its arguments, record the budget, run
+one of :mod:`mobo.evaluate`'s loops (here or on an executor) under the progress bar and
+the failure guard, and say whether the study failed.
+
+Kept apart from :mod:`mobo.study` so that module holds one idea, the study's ask/tell
+state and its journal. It returns why a study failed rather than raising
+:class:`~mobo.study.StudyFailedError`: :mod:`mobo.study` imports this module, so it cannot
+import that module back (``tests/mobo/test_imports.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING
+
+from mobo.evaluate import (
+    FailureStreak,
+    check_budget,
+    check_max_cost,
+    progress,
+    run_here,
+    run_on_executor,
+)
+
+if TYPE_CHECKING:
+    from mobo.study import Callback, Study
+
+
+def run_to_budget(
+    study: Study,
+    n_evals: int | None,
+    *,
+    max_cost: float | None,
+    batch_size: int | None,
+    show_progress: bool,
+    callbacks: Sequence[Callback],
+    executor: Executor | None,
+    asynchronous: bool,
+    timeout: float | None,
+    max_failures_in_a_row: int | None,
+) -> str | None:
+    """Ask, evaluate and tell until the budget is spent, as :meth:`Study.optimize` says
+    (its arguments, with their meaning there). Returns why the study failed (the message
+    of its :class:`~mobo.study.StudyFailedError`), or None."""
+    study._check_writable()
+    if n_evals is None and max_cost is None:
+        if study.n_evals is None and study.max_cost is None:
+            raise ValueError("n_evals or max_cost is required: this study has no recorded budget")
+        n_evals, max_cost = study.n_evals, study.max_cost
+    if n_evals is not None:
+        check_budget(n_evals)
+    check_max_cost(max_cost)
+    if batch_size is None:
+        batch_size = study.batch_size
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if executor is None and (asynchronous or timeout is not None):
+        raise ValueError("asynchronous and timeout need an executor")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+    streak = FailureStreak(max_failures_in_a_row)  # checked before the budget is journaled
+    study._set_budget(n_evals, max_cost, batch_size)
+    study._stop = False
+    with progress(study, [*callbacks, streak], show_progress) as after_tell:
+        if executor is None:
+            run_here(study, batch_size, after_tell)
+        else:
+            run_on_executor(study, executor, batch_size, asynchronous, timeout, after_tell)
+    if (why := streak.error_message(study)) is not None:
+        return why
+    if study.evaluations and all(e.failed for e in study.evaluations):
+        first = study.evaluations[0]
+        return (
+            f"all {study.n_evaluated} evaluations of {study.problem.name!r} failed; the "
+            f"first with: {first.error}"
+        )
+    return None
