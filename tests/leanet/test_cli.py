@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -29,6 +31,18 @@ def test_help(argv, capsys):
         main(argv)
     assert info.value.code == 0
     assert "usage: leanet" in capsys.readouterr().out
+
+
+def test_python_m_leanet_runs_the_cli():
+    """``python -m leanet`` is the console script (no leanet/__main__.py made it an error)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "leanet", "report", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage: leanet report" in done.stdout
 
 
 def test_commands_registered():
