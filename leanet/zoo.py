@@ -91,9 +91,10 @@ BASE_CONFIG_KEYS = ("arch", "num_classes", "in_channels", "input_size")
 def check_base(base: Any) -> None:
     """Refuse, by name, a network that :func:`leanet.build` would turn into a LEANet that
     fails later with an error deep in torch, or that silently computes another network:
-    not a :class:`BaseNet`, config keys missing, non-square images, no top-level
-    convolution (nested blocks), a batch norm without running statistics, weights not in
-    float32 on a real device, or a ``forward`` of its own that the levels would not run."""
+    not a :class:`BaseNet`, config keys missing, non-square images, fewer than 2 classes,
+    no top-level convolution (nested blocks), a batch norm without running statistics,
+    weights not in float32 on a real device, or a ``forward`` of its own that the levels
+    would not run."""
     if not isinstance(base, BaseNet):
         raise TypeError(
             f"leanet.build takes a leanet.zoo.BaseNet, got {type(base).__name__}: wrap a "
@@ -106,6 +107,12 @@ def check_base(base: Any) -> None:
     size = base.config["input_size"]
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"config input_size must be one int (square H = W images), got {size!r}")
+    if int(base.config["num_classes"]) < 2:
+        # Confidences compare classes: one class is always fully confident, has no margin.
+        raise ValueError(
+            f"config num_classes must be >= 2, got {base.config['num_classes']}: a binary "
+            "classifier needs 2 logits (one per class), not 1"
+        )
     if not isinstance(base.features, nn.Sequential) or not any(
         isinstance(m, nn.Conv2d) for m in base.features
     ):

@@ -111,3 +111,16 @@ def test_a_classifier_of_another_class_count_than_the_config_is_refused():
     base.classifier[-1] = torch.nn.Linear(last.in_features, 4)
     with pytest.raises(ValueError, match=r"logits of shape \(4,\).*num_classes=10"):
         build(base)
+
+
+def test_a_one_class_network_is_refused():
+    # A one-logit network: every confidence of one class is 1.0, so max_softmax exits every
+    # image at level 1, margin has no second class and entropy divided by log(1) = 0.
+    from leanet.model import build
+
+    base = build_base("convnet", width_multiplier=0.25)
+    last = base.classifier[-1]
+    base.classifier[-1] = torch.nn.Linear(last.in_features, 1)
+    base.config["num_classes"] = 1
+    with pytest.raises(ValueError, match="num_classes must be >= 2, got 1: a binary"):
+        build(base)
