@@ -181,9 +181,9 @@ def _pooled_features(
 
 @torch.no_grad()
 def evaluate_levels(net: LEANet, dataset: Dataset, batch_size: int = 512) -> list[float]:
-    """Test accuracy (fraction) of every level on `dataset`, no early exit."""
+    """Test accuracy (fraction) of every level on `dataset`, no early exit (the modes of
+    `net`'s modules are left as they were: a training loop may validate every epoch)."""
     net.check_data(dataset, "evaluate_levels")
-    net.eval()
     correct = torch.zeros(net.num_levels)
     total = 0
     device = module_device(net)
