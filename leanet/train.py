@@ -32,7 +32,7 @@ import contextlib
 import copy
 import inspect
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -281,43 +281,66 @@ def recalibrate_batch_norm(
     shared levels of the hybrid): one pass through the widest shared level sets every
     channel, valid for every level since a channel's values do not depend on the level.
     Depth levels: the backbone itself, its batch norms measuring while every other layer
-    (dropout too) runs as at inference.
+    (dropout too) runs as at inference. All or nothing: a pass that fails or is
+    interrupted leaves the statistics as they were.
 
     Raises:
         ValueError: for the ``"slice"`` scheme, whose channels change with the level (one
             set of statistics cannot serve every level: that needs switchable batch norm,
-            :class:`leanet.baselines.SlimmableNet`).
+            :class:`leanet.baselines.SlimmableNet`), and for images `net` was not built
+            for (:meth:`LEANet.check_data`).
     """
     levels = net.levels
+    if not isinstance(levels, WidthLevels | DepthLevels):
+        raise TypeError(f"recalibrate_batch_norm: unsupported levels {type(levels).__name__}")
+    if isinstance(levels, WidthLevels) and levels.scheme == "slice":
+        raise ValueError(
+            "recalibrate_batch_norm: under scheme='slice' a channel's values depend on the "
+            "level, so one set of batch-norm statistics cannot serve every level"
+        )
+    net.check_data(train, "recalibrate_batch_norm")
     was_training = net.training
     net.eval()
     device = module_device(net)
     batches = tqdm(
         batch_loader(train, batch_size), desc="batch norm", disable=bar_off(progress), leave=False
     )
-    if isinstance(levels, WidthLevels):
-        if levels.scheme == "slice":
-            raise ValueError(
-                "recalibrate_batch_norm: under scheme='slice' a channel's values depend on the "
-                "level, so one set of batch-norm statistics cannot serve every level"
-            )
-        with levels.batch_norm_updates(1.0):
-            for b, (x, _) in enumerate(batches):
-                levels.bn_momentum = 1.0 / (b + 1)
-                levels.run_level(x.to(device), levels.shared_levels)
-    elif isinstance(levels, DepthLevels):
-        _measure_batch_norm(net.base.features, batches, device)
-    else:
-        raise TypeError(f"recalibrate_batch_norm: unsupported levels {type(levels).__name__}")
+    with _all_or_nothing(net.base.features):
+        if isinstance(levels, WidthLevels):
+            with levels.batch_norm_updates(1.0):
+                for b, (x, _) in enumerate(batches):
+                    levels.bn_momentum = 1.0 / (b + 1)
+                    levels.run_level(x.to(device), levels.shared_levels)
+        else:
+            _measure_batch_norm(net.base.features, batches, device)
     net.train(was_training)
+
+
+@contextlib.contextmanager
+def _all_or_nothing(features: nn.Module) -> Iterator[None]:
+    """The batch norms of ``features`` as they were if the block fails (an item that does
+    not load, Ctrl-C): depth levels reset every statistic first, so an interrupted pass
+    left mean 0 / variance 1 and ``momentum=None`` behind, in the caller's base when built
+    with ``copy=False``. The momenta come back in any case."""
+    norms = [m for m in features.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, copy.deepcopy(m.state_dict())) for m in norms]
+    try:
+        yield
+    except BaseException:
+        for m, (_, state) in zip(norms, saved, strict=True):
+            m.load_state_dict(state)
+        raise
+    finally:
+        for m, (momentum, _) in zip(norms, saved, strict=True):
+            m.momentum = momentum
 
 
 def _measure_batch_norm(features: nn.Module, batches: Any, device: torch.device) -> None:
     """``update_bn``'s mean of batch statistics with only the batch norms in training mode:
     ``update_bn`` trains the whole module, so a dropout inside dropped activations while they
-    were measured (variances 1.4-1.8x those inference sees). Modes come back after."""
+    were measured (variances 1.4-1.8x those inference sees). Modes come back after; the
+    momenta, and the statistics on a failure, through :func:`_all_or_nothing`."""
     norms = [m for m in features.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
     with evaluating(features):
         for m in norms:
             m.reset_running_stats()
@@ -325,8 +348,6 @@ def _measure_batch_norm(features: nn.Module, batches: Any, device: torch.device)
             m.train()
         for x, _ in batches:
             features(x.to(device))
-    for m, momentum in zip(norms, momenta, strict=True):
-        m.momentum = momentum
 
 
 #: fine_tune's numeric settings: the bound each must keep, and whether it may equal it.
