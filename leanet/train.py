@@ -224,6 +224,8 @@ def fit_heads(
     of per-level accuracies on `val` (if given). ``device`` as in :func:`train_base`.
     """
     net.check_data(train, "fit_heads")
+    if val is not None:  # before the heads train, not after
+        net.check_data(val, "fit_heads val")
     trained = _trained_levels(net)
     with on_device(net, device) as dev:
         feats, labels = _pooled_features(net, train, 512, progress, upto=trained[-1] + 1)
@@ -442,6 +444,8 @@ def fine_tune(
         # The best epoch's weights are kept across one call only.
         raise ValueError("fine_tune: until and resume run without val (early stopping)")
     net.check_data(train, "fine_tune")
+    if val is not None:
+        net.check_data(val, "fine_tune val")
     levels = net.levels
     width = isinstance(levels, WidthLevels)
     if width and levels.scheme == "slice":  # before any weight changes, not after an epoch
@@ -453,7 +457,6 @@ def fine_tune(
     trained = _trained_levels(net)
     upto = trained[-1] + 1
     teacher, carried = run_teacher(net, teacher, distill, resume)
-    net.train()
 
     def step_loss(x: Tensor, y: Tensor) -> Tensor:
         with levels.batch_norm_updates(0.1) if width else contextlib.nullcontext():
@@ -492,27 +495,30 @@ def fine_tune(
         # dropout, and overwrote its own running statistics (its modes come back after).
         evaluating(teacher) if isinstance(teacher, nn.Module) else contextlib.nullcontext(),
     ):
-        result = epochs_loop(
-            [p for p in net.parameters() if p.requires_grad],
-            step_loss,
-            train,
-            epochs=epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-            desc="fine-tune",
-            on_epoch_end=on_epoch_end,
-            device=dev,
-            until=until,
-            resume=resume,
-        )
+        try:
+            net.train()
+            result = epochs_loop(
+                [p for p in net.parameters() if p.requires_grad],
+                step_loss,
+                train,
+                epochs=epochs,
+                lr=lr,
+                weight_decay=weight_decay,
+                batch_size=batch_size,
+                seed=seed,
+                progress=progress,
+                desc="fine-tune",
+                on_epoch_end=on_epoch_end,
+                device=dev,
+                until=until,
+                resume=resume,
+            )
+        finally:
+            net.eval()  # a failed run too: a net in training mode refuses net(x, T)
     if result.state is not None:
         result.state.teacher = carried
     if best["state"] is not None:  # val was given: keep the best epoch, already evaluated
         net.load_state_dict(best["state"])
         result.best_epoch = best["epoch"] + 1
         result.accuracy = best["accuracy"]
-    net.eval()
     return result

@@ -74,3 +74,25 @@ def test_a_failed_recalibration_leaves_the_batch_norms_as_they_were(digits, kind
     assert same_weights(net, before)
     norms = [m for m in net.base.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert norms and all(m.momentum == 0.1 for m in norms)
+
+
+@pytest.mark.parametrize("val", ["empty", "rgb"])
+def test_training_refuses_a_bad_validation_split_before_changing_a_weight(digits, val):
+    # fit_heads trained every epoch and fine_tune one (then stayed in training mode) before
+    # val was first read; train_base checks it up front.
+    net = leanet.build(tiny_base(), fractions=(0.5, 1.0))
+    bad = digits.val.subset(torch.arange(0)) if val == "empty" else rgb_images()
+    train = digits.train.subset(torch.arange(64))
+    before = snapshot(net)
+    for name, call in [("fit_heads", leanet.fit_heads), ("fine_tune", leanet.fine_tune)]:
+        with pytest.raises(ValueError, match=f"{name} val: the data set"):
+            call(net, train, val=bad, epochs=1, progress=False)
+        assert same_weights(net, before) and not net.training, name
+
+
+def test_an_interrupted_fine_tuning_leaves_the_net_for_inference(digits):
+    net = leanet.build(tiny_base(), fractions=(0.5, 1.0))
+    with pytest.raises(KeyboardInterrupt):
+        train = Interrupted(digits.train.subset(torch.arange(64)), 40)
+        leanet.fine_tune(net, train, epochs=1, batch_size=16, progress=False)
+    assert not net.training  # net(x, T) refused a net left in training mode
