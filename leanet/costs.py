@@ -31,6 +31,8 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from leanet.device import evaluating
+
 aten = torch.ops.aten
 
 
@@ -292,44 +294,42 @@ def measure_costs(
         repeats: Timing repeats.
     """
     platform = get_platform(platform)
-    was_training = net.training
-    net.eval()
-    x = _one_input(net)
-    level_work = []
-    state = net.levels.init_state(x)
-    for k in range(net.num_levels):
-        state, work = count_work(net.levels.advance, state)
-        _, head_work = count_work(net.heads[k], net.levels.feature_map(state))
-        level_work.append(work + head_work)
-    _, full_work = count_work(net.base, x)
-    static_work = []
-    for k in range(net.num_levels):
-        features, work = count_work(net.levels.run_level, x, k + 1)
-        _, head_work = count_work(net.heads[k], features)
-        static_work.append(work + head_work)
-    cumulative, total = [], Work()
-    for work in level_work:
-        total = total + work
-        cumulative.append(total.energy(platform))
-    exit_latency = full_latency = quartiles = None
-    if latency:
-        # Exits run through the compiled runtime and the full network is prepared the same
-        # way (BN folded, traced and frozen): both in one execution mode, timed interleaved.
-        from leanet.runtime import compile_full, compile_runtime
-        from leanet.timing import cpu_times  # CPU time, interleaved, warmed up
+    with evaluating(net):
+        x = _one_input(net)
+        level_work = []
+        state = net.levels.init_state(x)
+        for k in range(net.num_levels):
+            state, work = count_work(net.levels.advance, state)
+            _, head_work = count_work(net.heads[k], net.levels.feature_map(state))
+            level_work.append(work + head_work)
+        _, full_work = count_work(net.base, x)
+        static_work = []
+        for k in range(net.num_levels):
+            features, work = count_work(net.levels.run_level, x, k + 1)
+            _, head_work = count_work(net.heads[k], features)
+            static_work.append(work + head_work)
+        cumulative, total = [], Work()
+        for work in level_work:
+            total = total + work
+            cumulative.append(total.energy(platform))
+        exit_latency = full_latency = quartiles = None
+        if latency:
+            # Exits run through the compiled runtime and the full network is prepared the same
+            # way (BN folded, traced and frozen): both in one execution mode, timed interleaved.
+            from leanet.runtime import compile_full, compile_runtime
+            from leanet.timing import cpu_times  # CPU time, interleaved, warmed up
 
-        runtime = compile_runtime(net, mode="trace")
-        full = compile_full(net.base, mode="trace")
-        fns = {k: (lambda k=k: runtime.run_through(x, k + 1)) for k in range(net.num_levels)}
-        fns["full"] = lambda: full(x)
-        timings = cpu_times(fns, repeats=repeats)
-        order = [*range(net.num_levels), "full"]
-        exit_latency = torch.tensor(
-            [timings[k].median for k in range(net.num_levels)], dtype=torch.float64
-        )
-        full_latency = timings["full"].median
-        quartiles = torch.tensor([[timings[k].q1, timings[k].q3] for k in order]).double()
-    net.train(was_training)
+            runtime = compile_runtime(net, mode="trace")
+            full = compile_full(net.base, mode="trace")
+            fns = {k: (lambda k=k: runtime.run_through(x, k + 1)) for k in range(net.num_levels)}
+            fns["full"] = lambda: full(x)
+            timings = cpu_times(fns, repeats=repeats)
+            order = [*range(net.num_levels), "full"]
+            exit_latency = torch.tensor(
+                [timings[k].median for k in range(net.num_levels)], dtype=torch.float64
+            )
+            full_latency = timings["full"].median
+            quartiles = torch.tensor([[timings[k].q1, timings[k].q3] for k in order]).double()
     return LevelCosts(
         exit_energy=torch.tensor(cumulative, dtype=torch.float64),
         full_energy=full_work.energy(platform),

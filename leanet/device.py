@@ -7,6 +7,10 @@ else the CPU; any ``torch.device`` string works too. The network moves there for
 work and comes back to where it was, so everything after (cost counting, the runtime,
 checkpoints) sees it where the caller left it. On a machine without an accelerator the
 CPU path is exactly what it was.
+
+:func:`evaluating` makes the same promise for modes: a module runs in eval mode for the
+work, and every submodule gets its own mode back (a caller's frozen batch norms stay
+frozen inside a network that trains).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-__all__ = ["module_device", "on_device", "resolve_device"]
+__all__ = ["evaluating", "module_device", "on_device", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -67,3 +71,21 @@ def on_device(module: nn.Module, device: str | torch.device = "auto") -> Iterato
         yield target
     finally:
         module.to(home)
+
+
+@contextlib.contextmanager
+def evaluating(module: object) -> Iterator[None]:
+    """``module`` in eval mode inside the block; every submodule's own mode restored after,
+    also on an error (training code may train some heads and not others, a caller may
+    freeze some batch norms: ``module.train(was_training)`` set them all alike). Anything
+    but an ``nn.Module`` (a plain callable) has no modes and is left alone."""
+    if not isinstance(module, nn.Module):
+        yield
+        return
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode

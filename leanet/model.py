@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -31,6 +30,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.confidence import CONFIDENCES, confidence
+from leanet.device import evaluating  # in leanet.device so leanet.zoo can use it too
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.zoo import BaseNet, build_base, check_base, from_torchvision
 
@@ -112,19 +112,6 @@ class PretrainedHead(nn.Module):
 
     def train(self, mode: bool = True) -> PretrainedHead:
         return super().train(False)  # dropout or batch norm in a classifier stays as trained
-
-
-@contextmanager
-def evaluating(module: nn.Module) -> Iterator[None]:
-    """``module`` in eval mode inside the block; every submodule's own mode restored after
-    (training code may train some heads and not others)."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
 
 
 def count_macs(fn, *args: Any, **kwargs: Any) -> tuple[Any, int]:

@@ -65,6 +65,7 @@ from torch import Tensor, nn
 
 from leanet.confidence import CONFIDENCES
 from leanet.data import standardize
+from leanet.device import evaluating
 from leanet.folding import densify_depthwise, full_ops, script_depthwise
 from leanet.model import Decision, nan_confidence
 from leanet.steps import plan
@@ -461,12 +462,8 @@ def compile_runtime(net, *, mode: str = "trace", depthwise: str = "conv") -> Run
     _check_options(mode, depthwise)
     if net.confidence not in CONFIDENCES:
         raise ValueError(f"unknown confidence {net.confidence!r}")
-    was_training = net.training
-    net.eval()
-    try:
+    with evaluating(net):
         steps, shapes = plan(net)
-    finally:
-        net.train(was_training)
     cfg = net.base.config
     s = int(cfg["input_size"])
     input_shape = (int(cfg["in_channels"]), s, s)

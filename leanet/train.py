@@ -42,10 +42,10 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from leanet.data import batch_loader
-from leanet.device import module_device, on_device
+from leanet.device import evaluating, module_device, on_device
 from leanet.distillation import default_teacher, distillation_loss, run_teacher
 from leanet.levels import DepthLevels, WidthLevels
-from leanet.model import LEANet, evaluating
+from leanet.model import LEANet
 from leanet.train_loop import TrainResult, TrainState, bar_off, epochs_loop
 from leanet.zoo import BaseNet
 
@@ -73,16 +73,12 @@ def correct_predictions(
     model: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: int = 512
 ) -> Tensor:
     """One boolean per input of `dataset`, in order: is `model`'s top-1 prediction right."""
-    was_training = getattr(model, "training", False)
-    if isinstance(model, nn.Module):
-        model.eval()
     device = module_device(model) if isinstance(model, nn.Module) else torch.device("cpu")
-    correct = [
-        (model(x.to(device)).argmax(dim=-1) == y.to(device)).cpu()
-        for x, y in batch_loader(dataset, batch_size)
-    ]
-    if isinstance(model, nn.Module):
-        model.train(was_training)
+    with evaluating(model):
+        correct = [
+            (model(x.to(device)).argmax(dim=-1) == y.to(device)).cpu()
+            for x, y in batch_loader(dataset, batch_size)
+        ]
     return torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
 
 
@@ -301,13 +297,11 @@ def recalibrate_batch_norm(
             "level, so one set of batch-norm statistics cannot serve every level"
         )
     net.check_data(train, "recalibrate_batch_norm")
-    was_training = net.training
-    net.eval()
     device = module_device(net)
     batches = tqdm(
         batch_loader(train, batch_size), desc="batch norm", disable=bar_off(progress), leave=False
     )
-    with _all_or_nothing(net.base.features):
+    with evaluating(net), _all_or_nothing(net.base.features):
         if isinstance(levels, WidthLevels):
             with levels.batch_norm_updates(1.0):
                 for b, (x, _) in enumerate(batches):
@@ -315,7 +309,6 @@ def recalibrate_batch_norm(
                     levels.run_level(x.to(device), levels.shared_levels)
         else:
             _measure_batch_norm(net.base.features, batches, device)
-    net.train(was_training)
 
 
 @contextlib.contextmanager
@@ -493,7 +486,7 @@ def fine_tune(
         on_device(teacher, dev) if teacher is not None else contextlib.nullcontext(),
         # Fixed soft labels: a teacher in training mode drew them from batch statistics and
         # dropout, and overwrote its own running statistics (its modes come back after).
-        evaluating(teacher) if isinstance(teacher, nn.Module) else contextlib.nullcontext(),
+        evaluating(teacher),
     ):
         try:
             net.train()

@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from leanet.device import evaluating
+
 __all__ = [
     "ARCHITECTURES",
     "TORCHVISION_MODELS",
@@ -143,23 +145,20 @@ def _check_forward(base: BaseNet) -> None:
     config's under it, and the network predicted classes that do not exist), and a
     subclass's own forward must be that path (the hybrid's top level is the pretrained
     network only then)."""
-    training, c, s = base.training, int(base.config["in_channels"]), int(base.config["input_size"])
+    c, s = int(base.config["in_channels"]), int(base.config["input_size"])
     x = torch.randn(2, c, s, s, generator=torch.Generator().manual_seed(0))
-    base.eval()
-    try:
-        with torch.no_grad():
-            try:
-                levels_run = BaseNet.forward(base, x)
-            except RuntimeError as err:
-                raise ValueError(
-                    f"the base network does not run on a 2 x {c} x {s} x {s} probe (config "
-                    f"in_channels and input_size): {err}; its features must end in a map that "
-                    "base.pool and the classifier take (torchvision's VGG/AlexNet pool to "
-                    "7 x 7: set base.pool = nn.AdaptiveAvgPool2d(7))"
-                ) from err
-            own = base(x) if type(base).forward is not BaseNet.forward else levels_run
-    finally:
-        base.train(training)
+    # build() checks the caller's base before copying it: their modes must come back.
+    with evaluating(base), torch.no_grad():
+        try:
+            levels_run = BaseNet.forward(base, x)
+        except RuntimeError as err:
+            raise ValueError(
+                f"the base network does not run on a 2 x {c} x {s} x {s} probe (config "
+                f"in_channels and input_size): {err}; its features must end in a map that "
+                "base.pool and the classifier take (torchvision's VGG/AlexNet pool to "
+                "7 x 7: set base.pool = nn.AdaptiveAvgPool2d(7))"
+            ) from err
+        own = base(x) if type(base).forward is not BaseNet.forward else levels_run
     classes = int(base.config["num_classes"])
     if levels_run.shape != (2, classes):
         raise ValueError(

@@ -54,7 +54,7 @@ from torch.utils.data import Dataset
 
 from leanet.costs import Platform, Work, count_work, get_platform
 from leanet.data import batch_loader
-from leanet.device import module_device, on_device
+from leanet.device import evaluating, module_device, on_device
 from leanet.levels import DEFAULT_FRACTIONS, WidthLevels, conv2d_like
 from leanet.train_loop import TrainResult, epochs_loop
 from leanet.zoo import ARCHITECTURES, BaseNet, build_base
@@ -314,19 +314,17 @@ def train_slimmable(
 def evaluate_widths(net: SlimmableNet, dataset: Dataset, batch_size: int = 512) -> Tensor:
     """Top-1 accuracy (fraction) of every width on `dataset`: an `L`-dim float64 tensor.
 
-    Runs in eval mode (running statistics) and restores the previous mode.
+    Runs in eval mode (running statistics) and restores every submodule's previous mode.
     """
-    was_training = net.training
-    net.eval()
     correct = torch.zeros(net.num_widths, dtype=torch.float64)
     total = 0
     device = module_device(net)
-    for x, y in batch_loader(dataset, batch_size):
-        x, y = x.to(device), y.to(device)
-        for k in range(net.num_widths):
-            correct[k] += int((net(x, k).argmax(dim=-1) == y).sum())
-        total += int(y.numel())
-    net.train(was_training)
+    with evaluating(net):
+        for x, y in batch_loader(dataset, batch_size):
+            x, y = x.to(device), y.to(device)
+            for k in range(net.num_widths):
+                correct[k] += int((net(x, k).argmax(dim=-1) == y).sum())
+            total += int(y.numel())
     return correct / max(total, 1)
 
 
@@ -339,12 +337,9 @@ def _one_input(config: dict) -> Tensor:
 def width_work(net: SlimmableNet) -> list[Work]:
     """Counted :class:`leanet.costs.Work` per input of every width (one input, eval mode),
     with :func:`leanet.costs.count_work` on the sliced computation that actually runs."""
-    was_training = net.training
-    net.eval()
     x = _one_input(net.config)
-    work = [count_work(net, x, k)[1] for k in range(net.num_widths)]
-    net.train(was_training)
-    return work
+    with evaluating(net):
+        return [count_work(net, x, k)[1] for k in range(net.num_widths)]
 
 
 @dataclass(frozen=True)

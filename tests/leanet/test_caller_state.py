@@ -29,6 +29,11 @@ def test_evaluating_levels_keeps_the_training_mode(digits):
     assert not net.base.training  # the backbone stays on its running statistics
 
 
+def modes(module: nn.Module) -> list[bool]:
+    """Every submodule's own training flag, in order."""
+    return [m.training for m in module.modules()]
+
+
 def rgb_images(n: int = 8) -> leanet.ImageTensorDataset:
     """``n`` 3-channel 8 x 8 images: data a 1-channel network was not built for."""
     return leanet.ImageTensorDataset(
@@ -96,3 +101,52 @@ def test_an_interrupted_fine_tuning_leaves_the_net_for_inference(digits):
         train = Interrupted(digits.train.subset(torch.arange(64)), 40)
         leanet.fine_tune(net, train, epochs=1, batch_size=16, progress=False)
     assert not net.training  # net(x, T) refused a net left in training mode
+
+
+def test_calls_give_every_submodule_its_own_mode_back(digits):
+    # "Restoring" with module.train(was_training) set every submodule to the top flag: a
+    # caller's batch norms, frozen in eval mode while the rest trains, were switched to
+    # training mode (by build(copy=True) too, on the caller's base) and their next forward
+    # pass overwrote the frozen statistics.
+    from leanet.baselines import SlimmableNet, evaluate_widths, width_work
+    from leanet.costs import measure_costs
+
+    def frozen_norms(module: nn.Module) -> nn.Module:
+        module.train()
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return module
+
+    base = frozen_norms(tiny_base())
+    net = leanet.build(tiny_base(), fractions=(0.25, 0.5, 1.0)).train()
+    net.heads[0].eval()  # a head the caller froze
+    sliced = leanet.build(tiny_base(), fractions=(0.5, 1.0), scheme="slice").train()
+    slim = frozen_norms(SlimmableNet(tiny_base(), fractions=(0.5, 1.0)))
+    calls = {
+        "build": (base, lambda: leanet.build(base, fractions=(0.5, 1.0))),
+        "evaluate": (base, lambda: leanet.evaluate(base, digits.val)),
+        "evaluate_levels": (net, lambda: leanet.evaluate_levels(net, digits.val)),
+        "recalibrate_batch_norm": (net, lambda: leanet.recalibrate_batch_norm(net, digits.val)),
+        "compile_runtime": (net, lambda: leanet.compile_runtime(net, mode="eager")),
+        "measure_costs": (net, lambda: measure_costs(net, latency=False)),
+        "evaluate_widths": (slim, lambda: evaluate_widths(slim, digits.val)),
+        "width_work": (slim, lambda: width_work(slim)),
+    }
+    mixed = {id(m): modes(m) for m in (base, net, slim)}
+    for name, (module, call) in calls.items():
+        for m, mode in zip(module.modules(), mixed[id(module)], strict=True):
+            m.training = mode  # as the caller set them, whatever an earlier call did
+        call()
+        assert modes(module) == mixed[id(module)], name
+    before = modes(sliced)
+    with pytest.raises(ValueError, match="scheme='slice'"):
+        leanet.recalibrate_batch_norm(sliced, digits.val)
+    assert modes(sliced) == before
+
+
+def test_evaluate_gives_the_mode_back_when_the_model_fails():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).train()
+    with pytest.raises(RuntimeError):
+        leanet.evaluate(model, rgb_images())  # 3 x 8 x 8 values, not 64
+    assert model.training
