@@ -107,7 +107,8 @@ def save_checkpoint(
             f"it holds the config that rebuilds the network, for {list(ARCHITECTURES)}"
         )
     arch = config.pop("arch")
-    saved = _check_rebuilds(model, lambda: build_base(arch, **config), "base network")
+    # seed=0: weights only compared by layer, drawn without the caller's global generator
+    saved = _check_rebuilds(model, lambda: build_base(arch, **config, seed=0), "base network")
     atomic_save(
         {
             "format": BASE_FORMAT,
@@ -213,7 +214,7 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path}: network has {config['num_classes']} classes, expected {num_classes}"
         )
-    model = build_base(config.pop("arch"), **config)
+    model = build_base(config.pop("arch"), **config, seed=0)  # the file's weights replace them
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:

@@ -181,16 +181,20 @@ class LEANet(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LEANet:
+        """A LEANet of this config with random weights, for a checkpoint's to replace;
+        drawn from a fork of torch's global generator, so that saving or loading a network
+        does not change a seeded script's later draws."""
         base_cfg = dict(config["base"])
         arch = base_cfg.pop("arch")
-        if arch.startswith("torchvision:"):  # random weights: the checkpoint's replace them
-            base = from_torchvision(
-                arch.removeprefix("torchvision:"),
-                num_classes=int(base_cfg.get("num_classes", 1000)),
-                input_size=int(base_cfg.get("input_size", 224)),
-            )
-        else:
-            base = build_base(arch, **base_cfg)
+        with torch.random.fork_rng(devices=[]):
+            if arch.startswith("torchvision:"):
+                base = from_torchvision(
+                    arch.removeprefix("torchvision:"),
+                    num_classes=int(base_cfg.get("num_classes", 1000)),
+                    input_size=int(base_cfg.get("input_size", 224)),
+                )
+            else:
+                base = build_base(arch, **base_cfg)
         lv = dict(config["levels"])
         kind = lv.pop("kind")
         return build(

@@ -393,7 +393,7 @@ def slimmable_points(
     work = width_work(net)
     if full_energy is None:
         config = dict(net.config)
-        plain = build_base(config.pop("arch"), **config).eval()
+        plain = build_base(config.pop("arch"), **config, seed=0).eval()  # not the caller's draws
         full_energy = count_work(plain, _one_input(net.config))[1].energy(platform)
     if not full_energy > 0:
         raise ValueError(f"full_energy must be positive, got {full_energy!r}")

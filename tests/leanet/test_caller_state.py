@@ -150,3 +150,37 @@ def test_evaluate_gives_the_mode_back_when_the_model_fails():
     with pytest.raises(RuntimeError):
         leanet.evaluate(model, rgb_images())  # 3 x 8 x 8 values, not 64
     assert model.training
+
+
+def test_saving_and_loading_leave_the_global_generator_alone(tmp_path, digits):
+    # Each rebuilt a randomly initialised network (to check the config rebuilds it, or to
+    # receive the file's weights): a seeded script drew other numbers after a save.
+    from leanet.baselines import SlimmableNet, slimmable_points
+    from leanet.checkpoints import load_checkpoint, load_leanet, save_checkpoint, save_leanet
+
+    base = tiny_base()
+    net = leanet.build(base, fractions=(0.5, 1.0))
+    classes = [str(i) for i in range(10)]
+    save_checkpoint(tmp_path / "base.pt", base, dataset="digits8x8", classes=classes)
+    save_leanet(tmp_path / "net.pt", net)
+    slim = SlimmableNet(tiny_base(), fractions=(0.5, 1.0))
+    steps = {
+        "save_checkpoint": lambda: save_checkpoint(
+            tmp_path / "b.pt", base, dataset="digits8x8", classes=classes
+        ),
+        "load_checkpoint": lambda: load_checkpoint(tmp_path / "base.pt"),
+        "save_leanet": lambda: save_leanet(tmp_path / "n.pt", net),
+        "load_leanet": lambda: load_leanet(tmp_path / "net.pt"),
+        "LEANet.from_config": lambda: leanet.LEANet.from_config(net.config()),
+        "slimmable_points": lambda: slimmable_points(slim, None),
+    }
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        for name, step in steps.items():
+            torch.manual_seed(123)
+            step()
+            assert torch.equal(torch.rand(3), expected), name
+    # what loads is still the network saved, bit for bit
+    assert same_weights(load_checkpoint(tmp_path / "base.pt")[0], base)
+    assert same_weights(load_leanet(tmp_path / "net.pt")[0], net)
