@@ -227,26 +227,28 @@ def fit_heads(
         feats, labels = _pooled_features(net, train, 512, progress, upto=trained[-1] + 1)
         cached = _FeatureCache(feats, labels)
         heads = [(net.heads[k], feats[k]) for k in trained]
-        net.train()
 
         def step_loss(idx: Tensor, _: Tensor) -> Tensor:
             y = labels[idx]
             return sum(F.cross_entropy(h.mlp(f[idx]), y) for h, f in heads)
 
-        result = epochs_loop(
-            [p for h, _ in heads for p in h.parameters()],
-            step_loss,
-            cached,
-            epochs=epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-            desc="fit heads",
-            device=dev,
-        )
-    net.eval()
+        net.train()
+        try:
+            result = epochs_loop(
+                [p for h, _ in heads for p in h.parameters()],
+                step_loss,
+                cached,
+                epochs=epochs,
+                lr=lr,
+                weight_decay=weight_decay,
+                batch_size=batch_size,
+                seed=seed,
+                progress=progress,
+                desc="fit heads",
+                device=dev,
+            )
+        finally:
+            net.eval()  # a failed run too, as fine_tune: net(x, T) refuses training mode
     if val is not None:
         result.accuracy = evaluate_levels(net, val)
     return result

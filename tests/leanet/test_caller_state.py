@@ -103,6 +103,18 @@ def test_an_interrupted_fine_tuning_leaves_the_net_for_inference(digits):
     assert not net.training  # net(x, T) refused a net left in training mode
 
 
+def test_interrupted_head_fitting_leaves_the_net_for_inference(digits, monkeypatch):
+    # The features are read before the heads train, so the interruption comes in training.
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(leanet.train, "epochs_loop", interrupted)
+    net = leanet.build(tiny_base(), fractions=(0.5, 1.0))
+    with pytest.raises(KeyboardInterrupt):
+        leanet.fit_heads(net, digits.train.subset(torch.arange(64)), epochs=1, progress=False)
+    assert not net.training
+
+
 def test_calls_give_every_submodule_its_own_mode_back(digits):
     # "Restoring" with module.train(was_training) set every submodule to the top flag: a
     # caller's batch norms, frozen in eval mode while the rest trains, were switched to
