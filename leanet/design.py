@@ -68,6 +68,7 @@ from leanet.design_cache import (
 from leanet.design_checks import check_settings, choices, pair
 from leanet.design_recipe import Design
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
+from leanet.machine import machine
 from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet
 from leanet.problem import LOG_DECADES, log_unit_to_thresholds, thresholds_to_log_unit
@@ -490,9 +491,11 @@ class DesignProblem(Problem):
 
     def fingerprint(self) -> str:
         """What the objectives are computed from: the base network, training and validation
-        data, design settings, the search space, the cost, the reference point and the
-        constraints (their code and values, :func:`~leanet.design_cache.callable_digest`). A
-        journal of another design problem is refused (:meth:`mobo.Problem.fingerprint`)."""
+        data, design settings, the search space, the cost (a meter, as the constraints, by
+        its code and values, :func:`~leanet.design_cache.callable_digest`; a latency with the
+        machine measuring it), the reference point and the constraints. A journal of another
+        design problem is refused (:meth:`mobo.Problem.fingerprint`)."""
+        cost = self.cost_objective
         settings = (
             self.levels,
             self.fraction_range,
@@ -502,10 +505,13 @@ class DesignProblem(Problem):
             self.epochs,
             self.platform,
             self.log_decades,
-            cost if isinstance(cost := self.cost_objective, str) else _qualname(cost),
+            # Another meter's values were resumed when meters counted by name (two lambdas).
+            cost if isinstance(cost, str) else callable_digest(cost),
             self.measure_inputs,
             self.measure_repeats,
         )
+        if cost == "latency":  # a latency measured on another CPU is another objective
+            settings += (machine(),)
         if self.continue_fidelities:  # other cheap designs; earlier journals' digests kept
             settings += ("continue_fidelities",)
         if self.constraints:  # another floor was resumed with the old floor's values
@@ -520,8 +526,3 @@ _COST_NAMES = {"energy": "energy ratio", "latency": "latency ratio"}
 
 def _index(value: Tensor, n: int) -> int:
     return int(torch.round(value).clamp(0, n - 1))
-
-
-def _qualname(function: Any) -> str:
-    """A callable's name, the same in every process (not its address)."""
-    return getattr(function, "__qualname__", type(function).__qualname__)

@@ -116,3 +116,21 @@ def test_a_meter_reading_that_is_not_a_positive_number_is_named(hybrid, digits, 
     cost = MeasuredCost(hybrid, inputs, meter=lambda run: reading, repeats=1, mode="eager")
     with pytest.raises(ValueError, match=r"must return a positive finite number .*got"):
         cost.ratio(torch.zeros(2))
+
+
+def test_a_journal_is_refused_under_another_meter(hybrid, digits, monkeypatch):
+    """The meter computes the second objective: two inline meters (both ``<lambda>``) had one
+    fingerprint, so a FLOP-metered journal resumed under CPU time and mixed the two
+    (ratios 0.397 vs 0.984 for one point). A latency is of this machine too."""
+
+    def problem(cost):
+        return DesignProblem(
+            hybrid.base, digits, levels=(2, 3), head_epochs=1, fine_tune_epochs=0, cost=cost
+        )
+
+    flops, cpu = problem(lambda run: flop_meter(run)), problem(lambda run: cpu_meter(run))
+    assert flops.fingerprint() != cpu.fingerprint()
+    assert flops.fingerprint() == problem(lambda run: flop_meter(run)).fingerprint()
+    latency = problem("latency").fingerprint()
+    monkeypatch.setattr("leanet.design.machine", lambda: "another CPU")
+    assert problem("latency").fingerprint() != latency
