@@ -431,6 +431,11 @@ class DesignProblem(Problem):
             )
         return self._measured[design.key]
 
+    def __getstate__(self) -> dict:
+        """Without the measured costs, which :meth:`measured` compiles again: their compiled
+        TorchScript cannot be pickled, and a process pool or Dask pickles the problem."""
+        return {**self.__dict__, "_measured": {}}
+
     def network(self, design: Design) -> LEANet:
         """The design's trained LEANet (built now, continued from a cheaper fidelity's run,
         or read from memory or the cache folder)."""

@@ -3,6 +3,8 @@ ratio of the meter's readings is the objective (checked with a deterministic met
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -134,3 +136,23 @@ def test_a_journal_is_refused_under_another_meter(hybrid, digits, monkeypatch):
     latency = problem("latency").fingerprint()
     monkeypatch.setattr("leanet.design.machine", lambda: "another CPU")
     assert problem("latency").fingerprint() != latency
+
+
+def test_a_measured_problem_pickles_after_measuring(hybrid, digits):
+    """A process pool or Dask pickles the problem for every evaluation, and a DenseFronts
+    callback measures in the calling process first: the kept compiled TorchScript could not
+    be pickled ("Tried to serialize object ..._BandStep"), so every later evaluation failed."""
+    problem = DesignProblem(
+        hybrid.base,
+        digits,
+        levels=(2, 3),
+        head_epochs=1,
+        fine_tune_epochs=0,
+        cost=flop_meter,
+        measure_inputs=10,
+    )
+    x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.6, 0.3]], dtype=torch.float64)
+    y = problem.evaluate(x)
+    assert problem._measured  # the case: a compiled cost is kept
+    unpickled = pickle.loads(pickle.dumps(problem))
+    torch.testing.assert_close(unpickled.evaluate(x), y)
