@@ -252,11 +252,13 @@ class DesignProblem(Problem):
         costs = None
         if fidelity:
             costs = fidelity_costs or [BUILD_EPOCHS + e for e in self.epochs]
+        # Any callable is a meter, an unhashable one too (a dataclass power monitor).
+        cost_name = _COST_NAMES[cost] if isinstance(cost, str) else "metered ratio"
         super().__init__(
             torch.tensor([lower, upper], dtype=torch.float64),
             2,
             [self.full_accuracy - accuracy_margin, -1.0],
-            objective_names=["accuracy", _COST_NAMES.get(cost, "metered ratio")],
+            objective_names=["accuracy", cost_name],
             senses=["max", "min"],
             name=f"LEANetDesign({base.config.get('arch', 'base')}, L={lo}-{hi})",
             num_constraints=len(self.constraints),

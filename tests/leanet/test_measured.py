@@ -4,6 +4,7 @@ ratio of the meter's readings is the objective (checked with a deterministic met
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -182,3 +183,29 @@ def test_each_side_is_warmed_up_three_calls_per_step(hybrid, digits, n, runs):
     cost.runtime, cost.full = counted("runtime", cost.runtime), counted("full", cost.full)
     cost.ratio(torch.zeros(2))
     assert before_reading[0] == {"runtime": runs * n, "full": runs * n}
+
+
+@dataclass
+class PowerMonitor:
+    """A device power monitor as a user writes one: a dataclass (so unhashable) holding
+    its device; FLOPs stand in for joules."""
+
+    device: str = "/dev/ina219-0"
+
+    def __call__(self, run) -> float:
+        return flop_meter(run)
+
+
+def test_an_unhashable_meter_object_is_a_meter(hybrid, digits):
+    """The objective's name was looked up by the meter: ``TypeError: unhashable type:
+    'PowerMonitor'``. Two monitors of other devices are other meters."""
+
+    def problem(meter):
+        return DesignProblem(
+            hybrid.base, digits, levels=(2, 3), head_epochs=1, fine_tune_epochs=0, cost=meter
+        )
+
+    monitor = problem(PowerMonitor())
+    assert monitor.objective_names == ["accuracy", "metered ratio"]
+    assert monitor.fingerprint() == problem(PowerMonitor()).fingerprint()
+    assert monitor.fingerprint() != problem(PowerMonitor("/dev/ina219-1")).fingerprint()
