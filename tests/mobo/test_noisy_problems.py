@@ -68,6 +68,21 @@ def test_a_noisy_multi_fidelity_problem_has_noiseless_values_with_the_same_bias(
     assert BiasedFidelityProblem("BraninCurrin").evaluate_true(X) is None
 
 
+def test_the_noise_does_not_move_the_bias():
+    """The bias was sized on noisy values: BraninCurrin's objective 1 scale read 2.66
+    without noise and 10.3 / 11.1 with noise 10 (seeds 0 / 1), and so did every
+    low-fidelity noiseless value. A noisy journal from then is refused."""
+    clean = BiasedFidelityProblem("BraninCurrin")
+    X = torch.tensor([[0.3, 0.7, 0.25], [0.1, 0.2, 0.5]], dtype=torch.float64)
+    for noise_std, noise_seed in [(1.0, 0), (10.0, 0), (10.0, 1)]:
+        noisy = BiasedFidelityProblem("BraninCurrin", noise_std=noise_std, noise_seed=noise_seed)
+        torch.testing.assert_close(noisy._scale, clean._scale, rtol=0, atol=0)
+        torch.testing.assert_close(noisy.evaluate_true(X), clean.evaluate(X), rtol=0, atol=0)
+        old = f"{noisy.base.fingerprint()} bias=0.5 seeds=1234,0"
+        assert noisy.fingerprint() != old
+    assert clean.fingerprint() == f"{clean.base.fingerprint()} bias=0.5 seeds=1234,0"
+
+
 @pytest.mark.parametrize(
     ("journaled", "given"),
     [
