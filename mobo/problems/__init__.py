@@ -129,6 +129,9 @@ class BoTorchTestProblem(Problem):
                 f"problem {name!r}: noise_std must be a number >= 0 or {m} of them, "
                 f"got {noise_std!r}"
             )
+        if self.noise_std is not None and not bool(torch.isfinite(self.noise_std).all()):
+            # NaN passed the check above and a study failed on "non-finite objective values"
+            raise ValueError(f"problem {name!r}: noise_std must be finite, got {noise_std!r}")
         if self.noise_std is not None:  # plain numbers, which a journal can record
             self.kwargs.update(noise_std=self.noise_std.tolist(), noise_seed=self.noise_seed)
 

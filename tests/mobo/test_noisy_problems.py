@@ -161,3 +161,11 @@ def test_a_whole_float_noise_seed_of_an_older_journal_draws_the_noise_it_drew():
     assert problem.kwargs["noise_seed"] == 7.0 and isinstance(problem.noise_seed, float)
     with pytest.raises(ValueError, match="noise_seed must be an int"):
         make("BraninCurrin", noise_std=1.0, noise_seed=7.5)
+
+
+@pytest.mark.parametrize("noise_std", [float("nan"), float("inf"), [0.1, float("nan")]])
+def test_a_noise_std_that_is_not_finite_is_refused_by_name(noise_std):
+    # Each was accepted, and a study ended with "all 4 evaluations of 'BraninCurrin' failed;
+    # the first with: non-finite objective values [nan, nan]", not naming the setting.
+    with pytest.raises(ValueError, match="noise_std must be finite, got"):
+        make("BraninCurrin", noise_std=noise_std)
