@@ -192,7 +192,8 @@ class LevelCosts:
         """Costs from a table measured on a device: joules to exit at each level (every
         level up to it run), and of the full network. ``standalone``: the levels that read
         the input alone (``net.levels.standalone``), skipped when they cannot answer;
-        :meth:`leanet.ThresholdEvaluator.from_model` fills it from the network when None."""
+        :meth:`leanet.evaluator.ThresholdEvaluator.from_model` fills it from the network
+        when None."""
         exit_joules = torch.as_tensor(exit_joules, dtype=torch.float64)
         if exit_joules.dim() != 1 or len(exit_joules) < 2:
             raise ValueError(

@@ -141,7 +141,8 @@ class ImageTensorDataset(Dataset):
     @property
     def normalization(self) -> tuple[list[float], list[float]]:
         """The per-channel ``(mean, std)`` this set standardizes with, as lists: what a
-        deployed network needs to prepare a device's images (:func:`leanet.save_artifact`)."""
+        deployed network needs to prepare a device's images
+        (:func:`leanet.artifact.save_artifact`)."""
         return self.mean.flatten().tolist(), self.std.flatten().tolist()
 
     def subset(self, indices: Tensor) -> ImageTensorDataset:

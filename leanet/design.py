@@ -95,7 +95,7 @@ class DesignProblem(Problem):
 
     Args:
         base: The pretrained :class:`leanet.zoo.BaseNet` every design is built from.
-        data: A :class:`leanet.data.Data` split: designs train on ``train``, are measured on
+        data: A :class:`leanet.data.DataSplits`: designs train on ``train``, are measured on
             ``val``; ``test`` is left for the chosen front.
         levels: ``(min, max)`` number of levels, 2 <= min <= max.
         first_fraction: ``(min, max)`` width fraction of level 1, inside (0, 1).

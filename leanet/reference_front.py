@@ -52,7 +52,7 @@ def reference_front(
         polish_rounds: Most polish rounds.
         seed: Seed of both searches (deterministic for a given seed).
         ref_point: The check's reference point, (accuracy, -energy ratio): a problem's own
-            (:class:`leanet.ThresholdProblem` passes it). None: (0, -max exit cost ratio),
+            (:class:`leanet.problem.ThresholdProblem` passes it). None: (0, -max exit cost ratio),
             so lenient that it hid a 60 times larger gap on the front's top.
 
     Returns:

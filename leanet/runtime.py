@@ -151,7 +151,7 @@ class Runtime(nn.Module):
     """
 
     #: The per-channel ``(mean, std)`` its inputs are standardized with, when it was saved
-    #: with them (:func:`leanet.save_artifact`); ``None`` when unknown.
+    #: with them (:func:`leanet.artifact.save_artifact`); ``None`` when unknown.
     input_normalization: tuple[list[float], list[float]] | None = None
 
     def __init__(
@@ -409,7 +409,7 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
         raise ValueError(
             f"{path / _MANIFEST}: a runtime of format leanet-runtime/1, whose band steps take "
             f"whole buffers; this library's take their views ({_FORMAT}): save it again "
-            "(Runtime.save, or leanet.save_artifact for an artifact)"
+            "(Runtime.save, or leanet.artifact.save_artifact for an artifact)"
         )
     if m.get("format") != _FORMAT:
         raise ValueError(f"{path / _MANIFEST}: not a leanet runtime manifest")

@@ -415,6 +415,8 @@ def fine_tune(
     Depth levels keep the backbone's batch norm frozen.
 
     Args:
+        epochs: Epochs of the cosine learning-rate schedule (AdamW at ``lr``, ``weight_decay``,
+            mini-batches of ``batch_size`` shuffled by ``seed``), as in :func:`train_base`.
         distill: Weight of the distillation loss (0: none).
         temperature: Softmax temperature of the distillation.
         teacher: Images -> logits; default :func:`default_teacher` (for depth levels

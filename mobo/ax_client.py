@@ -170,10 +170,12 @@ def attach_evaluation(
 
     Args:
         client: A client made by :func:`new_client` for ``problem``.
+        problem: The problem whose point and outcomes these are (names, senses, scales).
         x: A point: its ``d`` inputs, or the client's first ``num_inputs``.
         y: Its ``m`` objective values (maximized, mobo's convention) then its ``k``
             constraint values, or None for a failed evaluation (marked FAILED with
             ``error``).
+        error: Why a failed evaluation failed (``"failed"`` when None).
     """
     with quiet_ax():
         index = client.attach_trial(parameters=parameters_of(problem, x))

@@ -153,6 +153,7 @@ class Study:
                 that could not be journaled).
 
         Raises:
+            FileNotFoundError: If there is no journal at ``path``.
             JournalError: If the journal belongs to another problem or is corrupt.
             JournalLockedError: If another study holds it for writing.
             PermissionError: If it is to be written and cannot be.

@@ -149,7 +149,8 @@ class PESMO(_SampledParetoSetAlgorithm):
 
     Args:
         problem: The problem to optimize.
-        max_ep_iterations: Expectation-propagation iterations at most (BoTorch's default 250).
+        max_ep_iterations: Expectation-propagation iterations at most (50 here; BoTorch's
+            default is 250).
         ep_jitter: Jitter of the EP training matrices (BoTorch's option).
         test_jitter: Jitter of the EP test matrices (BoTorch's option).
         threshold: EP convergence threshold (BoTorch's option).
