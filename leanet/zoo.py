@@ -325,7 +325,7 @@ def build_base(
         num_classes: Logits of the classifier (at least 2).
         in_channels: Image channels (1: grey, as the bundled MNIST digits; 3: colour).
         input_size: Side of the square input images in pixels (28 for MNIST).
-        width_multiplier: Channels of every layer times this (0.5 halves the network).
+        width_multiplier: Channels of every layer times this (rounded to a multiple of 8).
         seed: Draw the initial weights from this seed alone (the global generator is left
             as it was), so the same seed builds the same network; None: draw them from the
             global generator.
