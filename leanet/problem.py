@@ -242,10 +242,15 @@ class ThresholdProblem(Problem):
         thresholds moved off the observed confidences (:meth:`ThresholdEvaluator.
         between_confidences`). The all-ones vector stays on the front unless a point at
         least as accurate on validation costs less, so the front always holds a point as
-        accurate on validation as the network the LEANet replaces. That vector costs one
-        cached evaluation, not an optimizer's; optimizers' hypervolumes are measured
-        without it."""
+        accurate on validation as the network the LEANet replaces, unless it breaks one of
+        the problem's constraints (an energy budget the network alone exceeds): then it is
+        not added, since no deployment may pick it. That vector costs one cached
+        evaluation, not an optimizer's; optimizers' hypervolumes are measured without it.
+        The rows of ``X`` are kept as given (a study's Pareto set is feasible already)."""
         top_only = torch.ones(1, self.dim, dtype=torch.float64)
+        if self.constraints:
+            _, constraints = self.split_outcomes(self._evaluate(top_only))
+            top_only = top_only[(constraints <= 0).all(-1)]
         X = torch.as_tensor(X, dtype=torch.float64).reshape(-1, self.dim)
         # off the observed confidences, so the device's runtime exits as the table says
         return self.metrics(self.evaluator.between_confidences(torch.cat([X, top_only]))).pareto()

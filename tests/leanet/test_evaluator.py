@@ -917,3 +917,25 @@ def test_the_pretrained_network_alone_fits_a_budget_of_the_full_network():
     assert float(evaluator.energy_at(torch.ones(4)).max()) == 1.0
     front = ThresholdProblem(evaluator).deployable_front(torch.ones(1, 4, dtype=torch.float64))
     assert choose_thresholds(front, energy_budget=1.0) == 0
+
+
+def test_the_deployable_front_adds_the_top_level_only_where_it_meets_the_constraints():
+    # Under an energy budget (r3b_deployable.py: 0.5 of the network's) the top level alone
+    # (energy ratio 1) broke it by 0.5, yet was on the front saved and reported.
+    confidence, correct, _ = _tables()
+    step = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    hybrid = ThresholdEvaluator(confidence, correct, step.cumsum(0), 1.0, (False,) * 3 + (True,))
+
+    def budget(m):  # the top level alone costs 0.4 here
+        return m.energy_ratio - 0.3
+
+    problem = ThresholdProblem(hybrid, constraints={"budget": budget})
+    X = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.9
+    X = X[budget(problem.metrics(X)) <= 0]  # a study's feasible Pareto set
+    assert len(X) > 0
+    front = problem.deployable_front(X)
+    assert len(front) > 0 and bool((budget(front) <= 0).all())
+    assert not (front.thresholds == 1.0).all(-1).any()
+    loose = ThresholdProblem(hybrid, constraints={"budget": lambda m: m.energy_ratio - 0.5})
+    assert (loose.deployable_front(X).thresholds == 1.0).all(-1).any()  # feasible: kept
+    assert (loose.deployable_front(X[:0]).thresholds == 1.0).all(-1).all()
