@@ -26,7 +26,8 @@ def plot_pareto_front(
 ) -> plt.Axes:
     """Scatter every evaluation (infeasible ones apart, as red crosses, and those below
     the target fidelity as triangles) and draw the (feasible, target-fidelity) Pareto front
-    of two objectives.
+    of two objectives: for two objectives the attained staircase through its points; for
+    more, the Pareto set's points projected on the two shown, without a line.
 
     Args:
         result: A study's result.
@@ -46,13 +47,6 @@ def plot_pareto_front(
     Y = problem.natural(result.Y[result.counted])
     pareto = result.pareto_Y[torch.argsort(problem.natural(result.pareto_Y)[:, i])]
     front = problem.natural(pareto)
-    # The attained staircase: between two neighbours, the corner worse in both objectives
-    # (each objective's minimum, mobo maximizing). A fixed drawstyle put the corner on the
-    # unattained side when one objective is minimized (accuracy against energy).
-    path = list(pareto[:1])
-    for a, b in zip(pareto[:-1], pareto[1:], strict=True):
-        path += [torch.minimum(a, b), b]
-    path = problem.natural(torch.stack(path)) if path else front
     feasible = "feasible" if problem.num_constraints else "evaluated"
     ax.scatter(Y[:, i], Y[:, j], s=12, alpha=0.35, color="0.5", label=feasible)
     infeasible = ~result.failed & ~result.feasible
@@ -65,8 +59,21 @@ def plot_pareto_front(
     if lower.any():
         low = problem.natural(result.Y[lower])
         ax.scatter(low[:, i], low[:, j], s=12, marker="^", alpha=0.35, label="lower fidelity")
-    (line,) = ax.plot(path[:, i], path[:, j], "-", label=label or f"{result.algorithm} front")
-    ax.plot(front[:, i], front[:, j], "o", ms=5, color=line.get_color())
+    if m == 2:
+        # The attained staircase: between two neighbours, the corner worse in both
+        # objectives (each objective's minimum, mobo maximizing). A fixed drawstyle put the
+        # corner on the unattained side when one objective is minimized (accuracy/energy).
+        path = list(pareto[:1])
+        for a, b in zip(pareto[:-1], pareto[1:], strict=True):
+            path += [torch.minimum(a, b), b]
+        path = problem.natural(torch.stack(path)) if path else front
+        (line,) = ax.plot(path[:, i], path[:, j], "-", label=label or f"{result.algorithm} front")
+        ax.plot(front[:, i], front[:, j], "o", ms=5, color=line.get_color())
+    else:
+        # Projected on two of m objectives the Pareto set is no front: most of its points
+        # are dominated in the two shown, and a staircase through them went up and down.
+        default = f"{result.algorithm} Pareto set (projection of {m} objectives)"
+        ax.plot(front[:, i], front[:, j], "o", ms=5, label=label or default)
     if reference_front is not None:
         ref = problem.natural(torch.as_tensor(reference_front, dtype=torch.float64))
         ref = ref[torch.argsort(ref[:, i])]

@@ -30,6 +30,22 @@ def test_pareto_front_plot_draws_the_front_in_natural_units(tmp_path, branin_cur
         plot_pareto_front(result, objectives=(0, 2))
 
 
+def test_pareto_front_plot_of_three_objectives_draws_the_projected_set_without_a_staircase():
+    # r6_proj.py (C2DTLZ2, 3 objectives): 16 of the 17 points were dominated in the two
+    # shown, and the staircase through them went up and down.
+    problem = mobo.problems.make("DTLZ2", dim=4, num_objectives=3)
+    result = mobo.optimize(problem, "sobol", n_evals=40, seed=0, show_progress=False)
+    ax = plot_pareto_front(result, objectives=(0, 2))
+    (points,) = ax.lines
+    assert points.get_linestyle() == "None" and points.get_marker() == "o"
+    front = problem.natural(result.pareto_Y)
+    assert sorted(points.get_xdata().tolist()) == sorted(front[:, 0].tolist())
+    assert sorted(points.get_ydata().tolist()) == sorted(front[:, 2].tolist())
+    assert "sobol Pareto set (projection of 3 objectives)" in [
+        t.get_text() for t in ax.get_legend().get_texts()
+    ]
+
+
 def test_hypervolume_trace_plots_the_median_over_seeds(branin_currin):
     runs = [
         mobo.optimize(branin_currin, "random", n_evals=12, seed=s, show_progress=False)
