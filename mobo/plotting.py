@@ -24,10 +24,11 @@ def plot_pareto_front(
     reference_front: Tensor | None = None,
     label: str | None = None,
 ) -> plt.Axes:
-    """Scatter every evaluation (infeasible ones apart, as red crosses, and those below
-    the target fidelity as triangles) and draw the (feasible, target-fidelity) Pareto front
-    of two objectives: for two objectives the attained staircase through its points; for
-    more, the Pareto set's points projected on the two shown, without a line.
+    """Scatter every evaluation (infeasible ones apart, as red crosses, those below the
+    target fidelity as triangles, red tripods if infeasible there) and draw the (feasible,
+    target-fidelity) Pareto front of two objectives: for two objectives the attained
+    staircase through its points; for more, the Pareto set's points projected on the two
+    shown, without a line.
 
     Args:
         result: A study's result.
@@ -49,16 +50,25 @@ def plot_pareto_front(
     front = problem.natural(pareto)
     feasible = "feasible" if problem.num_constraints else "evaluated"
     ax.scatter(Y[:, i], Y[:, j], s=12, alpha=0.35, color="0.5", label=feasible)
+    # A cheap evaluation can misjudge feasibility (a biased constraint): infeasible ones
+    # below the target are drawn apart from those at the target, which is what counts.
+    at_target = problem.at_target(result.X)
     infeasible = ~result.failed & ~result.feasible
-    if infeasible.any():
-        bad = problem.natural(result.Y[infeasible])
+    if (infeasible & at_target).any():
+        bad = problem.natural(result.Y[infeasible & at_target])
         ax.scatter(
             bad[:, i], bad[:, j], s=14, marker="x", alpha=0.5, color="tab:red", label="infeasible"
         )
-    lower = result.feasible & ~result.counted  # below the target fidelity
+    lower = result.feasible & ~at_target
     if lower.any():
         low = problem.natural(result.Y[lower])
         ax.scatter(low[:, i], low[:, j], s=12, marker="^", alpha=0.35, label="lower fidelity")
+    if (infeasible & ~at_target).any():
+        bad = problem.natural(result.Y[infeasible & ~at_target])
+        ax.scatter(
+            bad[:, i], bad[:, j], s=14, marker="1", alpha=0.5, color="tab:red",
+            label="infeasible, lower fidelity",
+        )  # fmt: skip
     if m == 2:
         # The attained staircase: between two neighbours, the corner worse in both
         # objectives (each objective's minimum, mobo maximizing). A fixed drawstyle put the

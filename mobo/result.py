@@ -282,15 +282,22 @@ class Result:
         return "\n".join([line, *body])
 
     def summary(self) -> str:
-        """One line: algorithm, evaluations, failures (and infeasible ones), final
-        (feasible) hypervolume (and the noiseless one, which the share of ``max_hv`` is
-        of), time per iteration."""
+        """One line: algorithm, evaluations, failures (and infeasible ones, those at the
+        target fidelity apart from cheaper ones), final (feasible) hypervolume (and the
+        noiseless one, which the share of ``max_hv`` is of), time per iteration."""
         hv = float(self.hypervolume[-1]) if self.n_evaluations else 0.0
         true_hv = float(self.true_hypervolume[-1]) if self.n_evaluations else 0.0
         outcome = f"{int(self.failed.sum())} failed"
         if self.problem.num_constraints:
-            infeasible = int((~self.failed & ~self.feasible).sum())
-            outcome += f", {infeasible} infeasible"
+            infeasible = ~self.failed & ~self.feasible
+            if self.problem.has_fidelities:  # a cheap evaluation can misjudge feasibility
+                at_target = self.problem.at_target(self.X)
+                outcome += (
+                    f", {int((infeasible & at_target).sum())} infeasible at the target "
+                    f"fidelity and {int((infeasible & ~at_target).sum())} at cheaper ones"
+                )
+            else:
+                outcome += f", {int(infeasible.sum())} infeasible"
         text = (
             f"{self.algorithm} on {self.problem.name}: {self.n_evaluations} evaluations "
             f"({outcome}), {'feasible ' if self.problem.num_constraints else ''}"

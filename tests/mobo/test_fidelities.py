@@ -223,6 +223,29 @@ def test_plot_draws_lower_fidelity_points_apart():
     assert "lower fidelity" in labels and "evaluated" in labels
 
 
+def test_infeasible_points_at_the_target_are_drawn_and_counted_apart_from_cheaper_ones():
+    # r11_mf_infeasible.py: the red crosses and the summary's "9 infeasible" mixed 6 cheap
+    # (biased) evaluations with the 3 infeasible at the target fidelity, which counts.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    problem = BiasedFidelityProblem("ConstrainedBraninCurrin", levels=(0.25, 1.0), costs=(0.1, 1.0))
+    U = torch.quasirandom.SobolEngine(2, scramble=True, seed=0).draw(24, dtype=torch.float64)
+    level = [torch.full((24, 1), 0.25, dtype=torch.float64), torch.ones(12, 1, dtype=torch.float64)]
+    X = torch.cat([torch.cat([U, level[0]], -1), torch.cat([U[:12], level[1]], -1)])
+    study = mobo.Study(problem, "sobol", seed=0)
+    study.tell(X, problem.evaluate(X))
+    result = study.result()
+    assert "(0 failed, 3 infeasible at the target fidelity and 6 at cheaper ones)" in (
+        result.summary()
+    )
+    ax = mobo.plotting.plot_pareto_front(result)
+    drawn = {c.get_label(): len(c.get_offsets()) for c in ax.collections}
+    assert drawn["infeasible"] == 3 and drawn["infeasible, lower fidelity"] == 6
+    assert drawn["feasible"] == 9 and drawn["lower fidelity"] == 18
+    assert ax.lines[0].get_label() == "sobol front"
+
+
 @pytest.mark.parametrize("guard", [False, True])
 def test_mfosemo_passes_its_guard_to_the_restarts(monkeypatch, guard):
     # MF-OSEMO inherits MESMO's guard option; it must reach the acquisition optimizer
