@@ -96,17 +96,25 @@ def plot_pareto_front(
 
 
 def plot_median_traces(
-    ax: plt.Axes, traces: Mapping[str, Tensor], *, band: str = "quartiles"
+    ax: plt.Axes,
+    traces: Mapping[str, Tensor],
+    *,
+    band: str = "quartiles",
+    x: Tensor | None = None,
+    steps: bool = False,
 ) -> plt.Axes:
-    """Per label, the median over seeds of ``seeds x n`` traces against evaluations
-    ``1..n``, with a band over seeds (``"quartiles"`` or ``"range"``: min to max) when
-    there are several. Benchmarks and :func:`plot_hypervolume_trace` draw with it."""
+    """Per label, the median over seeds of ``seeds x n`` traces against ``x`` (an ``n``
+    tensor; default evaluations ``1..n``), with a band over seeds (``"quartiles"`` or
+    ``"range"``: min to max) when there are several; ``steps`` draws step functions (a
+    value holds until the next point). Benchmarks and :func:`plot_hypervolume_trace` draw
+    with it."""
     if band not in ("quartiles", "range"):
         raise ValueError(f"band must be 'quartiles' or 'range', got {band!r}")
     for label, values in traces.items():
         values = torch.as_tensor(values, dtype=torch.float64)
-        x = torch.arange(1, values.shape[-1] + 1)
-        (line,) = ax.plot(x, values.median(dim=0).values, label=label)
+        at = torch.arange(1, values.shape[-1] + 1) if x is None else x
+        drawstyle = "steps-post" if steps else "default"
+        (line,) = ax.plot(at, values.median(dim=0).values, label=label, drawstyle=drawstyle)
         if values.shape[0] > 1:
             if band == "range":
                 low, high = values.min(dim=0).values, values.max(dim=0).values
@@ -114,7 +122,8 @@ def plot_median_traces(
                 low, high = torch.quantile(
                     values, torch.tensor([0.25, 0.75], dtype=values.dtype), dim=0
                 )
-            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+            step = "post" if steps else None
+            ax.fill_between(at, low, high, color=line.get_color(), alpha=0.2, step=step)
     return ax
 
 
@@ -123,8 +132,9 @@ def plot_hypervolume_trace(
     *,
     ax: plt.Axes | None = None,
     log_difference: bool | None = None,
+    x: str | None = None,
 ) -> plt.Axes:
-    """Hypervolume (or log10 hypervolume difference) against evaluations.
+    """Hypervolume (or log10 hypervolume difference) against evaluations or cost spent.
 
     Args:
         results: One result, a list of results (one line each), or a mapping from a label
@@ -133,9 +143,19 @@ def plot_hypervolume_trace(
         ax: Axes to draw on (a new figure if None).
         log_difference: Plot ``log10(max_hv - hv)``; default when every problem has
             ``max_hv``.
+        x: ``"evaluations"``, or ``"cost"``: the total cost spent (:attr:`mobo.Result.
+            cumulative_cost`), each run's trace a step function of it (its value after the
+            last evaluation within that cost, as ``benchmarks/mobo_fidelity.py`` reads its
+            runs). Default ``"cost"`` when a problem has
+            fidelities: its budget is a cost, and seeds make different numbers of
+            evaluations for it.
 
     A noisy problem's hypervolume is of its noiseless values where it knows them
-    (:attr:`mobo.Result.true_hypervolume`), as the regret is.
+    (:attr:`mobo.Result.true_hypervolume`), as the regret is. Runs of one label that end
+    at different points (evaluations, or cost spent) are drawn as the median up to where
+    the shortest ends, then each longer run alone to its end as a thin line, as the legend
+    says: cut to the shortest, MF-OSEMO's runs at a cost budget of 6 showed a median final
+    hypervolume of 4.0 for one of 25.6.
     """
     if isinstance(results, Result):
         results = [results]
@@ -146,18 +166,55 @@ def plot_hypervolume_trace(
     all_results = [r for group in results.values() for r in group]
     if log_difference is None:
         log_difference = all(r.problem.max_hv is not None for r in all_results)
-    traces = {}
+    fidelities = any(r.problem.has_fidelities for r in all_results)
+    if x is None:
+        x = "cost" if fidelities else "evaluations"
+    if x not in ("evaluations", "cost"):
+        raise ValueError(f"x must be 'evaluations' or 'cost', got {x!r}")
     for label, group in results.items():
-        n = min(r.n_evaluations for r in group)
-        traces[label] = torch.stack(
-            [(r.log_hv_difference if log_difference else r.true_hypervolume)[:n] for r in group]
-        )
-    plot_median_traces(ax, traces)
-    ax.set_xlabel("evaluations")
+        runs = [r for r in group if r.n_evaluations]  # an empty study has no trace to draw
+        if not runs:
+            ax.plot([], [], label=label)
+            continue
+        ends = [
+            r.cumulative_cost
+            if x == "cost"
+            else torch.arange(1, r.n_evaluations + 1, dtype=torch.float64)
+            for r in runs
+        ]
+        values = [r.log_hv_difference if log_difference else r.true_hypervolume for r in runs]
+        grid, common = _on_common_grid(ends, values)
+        longer = [k for k, e in enumerate(ends) if e[-1] > grid[-1]] if len(grid) else []
+        if longer:
+            label = f"{label} (median to the shortest of {len(runs)} runs; thin: each longer run)"
+        plot_median_traces(ax, {label: common}, x=grid, steps=x == "cost")
+        color = ax.lines[-1].get_color()
+        for k in longer:
+            later = ends[k] > grid[-1]
+            tail_x = torch.cat([grid[-1:], ends[k][later]])
+            tail_y = torch.cat([common[k, -1:], values[k][later]])
+            drawstyle = "steps-post" if x == "cost" else "default"
+            ax.plot(tail_x, tail_y, color=color, lw=0.8, alpha=0.7, drawstyle=drawstyle)
+    ax.set_xlabel("total cost" if x == "cost" else "evaluations")
     noiseless = any(r.true_hypervolume is not r.hypervolume for r in all_results)
     feasible = "feasible " if any(r.problem.num_constraints for r in all_results) else ""
     kind = f"{'noiseless ' if noiseless else ''}{feasible}hypervolume"
+    if fidelities:
+        kind += " at the target fidelity"
     ax.set_ylabel(f"log10 {kind} difference" if log_difference else kind)
     ax.set_title(all_results[0].problem.name if all_results else "")
     ax.legend(fontsize=8)
     return ax
+
+
+def _on_common_grid(ends: list[Tensor], values: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """Runs' traces (``values[k][e]``: after evaluation ``e``, which ends at the increasing
+    ``ends[k][e]``, an evaluation count or a cumulative cost) on every run's ends from
+    where all have begun to where the shortest ends: a ``g`` grid and a ``runs x g`` tensor,
+    each run's value at a point its value after its last evaluation within it."""
+    first = max(float(e[0]) for e in ends)
+    last = min(float(e[-1]) for e in ends)
+    grid = torch.cat(ends).unique()  # sorted
+    grid = grid[(grid >= first) & (grid <= last)]
+    at = [torch.searchsorted(e, grid, right=True) - 1 for e in ends]
+    return grid, torch.stack([v[i] for v, i in zip(values, at, strict=True)])

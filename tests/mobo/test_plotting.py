@@ -55,3 +55,54 @@ def test_hypervolume_trace_plots_the_median_over_seeds(branin_currin):
     median = torch.stack([r.log_hv_difference for r in runs]).median(dim=0).values
     torch.testing.assert_close(torch.as_tensor(ax.lines[0].get_ydata()), median)
     assert ax.get_ylabel() == "log10 hypervolume difference"
+
+
+def test_hypervolume_trace_draws_runs_of_other_lengths_to_their_ends(branin_currin):
+    # Cut to the shortest run, MF-OSEMO's median final hypervolume of 25.6 was drawn as
+    # 4.0 (r7_mf_trace.py): the longer runs' last evaluations were dropped without a word.
+    runs = [
+        mobo.optimize(branin_currin, "random", n_evals=n, seed=s, show_progress=False)
+        for s, n in ((0, 12), (1, 18))
+    ]
+    ax = plot_hypervolume_trace({"random": runs}, log_difference=False)
+    median, tail = ax.lines
+    assert median.get_xdata()[-1] == 12
+    assert "median to the shortest of 2 runs" in median.get_label()
+    common = torch.stack([r.hypervolume[:12] for r in runs]).median(dim=0).values
+    torch.testing.assert_close(torch.as_tensor(median.get_ydata()), common)
+    assert tail.get_xdata()[0] == 12 and tail.get_xdata()[-1] == 18
+    torch.testing.assert_close(torch.as_tensor(tail.get_ydata()[1:]), runs[1].hypervolume[12:])
+    assert tail.get_color() == median.get_color()
+
+
+def test_hypervolume_trace_of_fidelities_is_drawn_against_the_cost_spent():
+    from mobo.problems.multi_fidelity import BiasedFidelityProblem
+
+    problem = BiasedFidelityProblem("BraninCurrin", levels=(0.25, 1.0), costs=(0.1, 1.0))
+    runs = []
+    for seed, (n_low, n_high) in enumerate([(10, 3), (4, 5)]):
+        U = torch.quasirandom.SobolEngine(2, scramble=True, seed=seed).draw(n_low + n_high)
+        U = problem.base.from_unit(U.double())
+        s = torch.tensor([0.25] * n_low + [1.0] * n_high, dtype=torch.float64)
+        X = torch.cat([U, s.unsqueeze(-1)], -1)
+        study = mobo.Study(problem, "sobol", seed=seed)
+        study.tell(X, problem.evaluate(X))
+        runs.append(study.result())
+    spent = [float(r.cumulative_cost[-1]) for r in runs]
+    assert spent == pytest.approx([4.0, 5.4])
+    ax = plot_hypervolume_trace({"sobol": runs}, log_difference=False)
+    assert ax.get_xlabel() == "total cost"
+    assert ax.get_ylabel() == "hypervolume at the target fidelity"
+    median, tail = ax.lines
+    assert median.get_drawstyle() == "steps-post"
+    x, y = torch.as_tensor(median.get_xdata()), torch.as_tensor(median.get_ydata())
+    assert float(x[-1]) == pytest.approx(4.0) and float(tail.get_xdata()[-1]) == pytest.approx(5.4)
+    assert float(tail.get_ydata()[-1]) == float(runs[1].hypervolume[-1])
+    # each run a step function of its cost: the value after its last evaluation within it
+    at = [torch.searchsorted(r.cumulative_cost, x, right=True) - 1 for r in runs]
+    within = torch.stack([r.hypervolume[i] for r, i in zip(runs, at, strict=True)])
+    torch.testing.assert_close(y, within.median(dim=0).values)
+    evaluations = plot_hypervolume_trace({"sobol": runs}, x="evaluations", log_difference=False)
+    assert evaluations.get_xlabel() == "evaluations"
+    with pytest.raises(ValueError, match="x must be 'evaluations' or 'cost', got 'time'"):
+        plot_hypervolume_trace(runs, x="time")
