@@ -8,8 +8,10 @@ the same base network, training data and settings (its *source*, a digest in the
 first 12 digits, in its name): one built from another base had been reused before, so a
 search ran another network, and searches of other settings sharing a folder had each
 overwritten the other's designs. A damaged file is built again. Files from before sources
-were named (``<design key>-s<seed>.pt``) are still read: reused if of this source or of
-none kept (older still), never written.
+were named (``<design key>-s<seed>.pt``) are still read, never written: reused if they
+record this source; one from before sources were recorded cannot be checked, so it is
+built again (it was reused by any search: one of 3 head epochs read the energies of
+designs trained with 1), warned once per folder.
 A folder that cannot be written (disk full, read-only) warns once; the designs stay in memory.
 A design that is the prefix of a longer fine-tuning run keeps its training state beside it
 (``-state.pt``), so the longer design continues it instead of starting again.
@@ -166,6 +168,7 @@ class DesignCache:
 
     def __init__(self, folder: Path, seed: int, source: str) -> None:
         self.folder, self.seed, self.source = Path(folder), seed, source
+        self._warned_unchecked = False  # one warning per folder, not one per design
 
     def path(self, key: str, what: str = "net", *, named: bool = True) -> Path:
         """The file of design ``key`` of this source: its network (``"net"``) or e.g. its
@@ -195,7 +198,18 @@ class DesignCache:
                 f"cached design {path} is damaged ({err}); building it again", stacklevel=3
             )
             return None
-        if meta.get("source", self.source) != self.source:
+        if "source" not in meta:
+            if not self._warned_unchecked:
+                self._warned_unchecked = True
+                warnings.warn(
+                    f"cached designs in {self.folder} recorded no source (written by an older "
+                    "leanet version), so they cannot be checked against this base network, "
+                    "training data and settings; building them again beside the old files "
+                    "(delete those to stop this warning)",
+                    stacklevel=3,
+                )
+            return None
+        if meta["source"] != self.source:
             warnings.warn(
                 f"cached design {path} was built from another base network, training data or "
                 "settings (head epochs, fine-tune options, seed); building it again",

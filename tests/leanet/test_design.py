@@ -431,6 +431,40 @@ def test_the_cache_and_the_journal_belong_to_one_base_and_one_set_of_settings(
     assert first.fingerprint() != other.fingerprint()
 
 
+def test_a_cached_design_that_recorded_no_source_is_built_again_with_one_warning(
+    pretrained, digits, tmp_path
+):
+    """A design kept before designs recorded their source cannot be checked against this
+    base and these settings: it was reused by any search (one of 3 head epochs read the
+    energies of 1-epoch heads), so it is built again beside the old file, warned once."""
+    from leanet.checkpoints import load_leanet, save_leanet
+
+    design = Design(num_levels=2, first_fraction=0.5)
+    problem = _problem(pretrained, digits, cache=tmp_path / "new")
+    problem.network(design)
+    net, meta = load_leanet(problem._store.path(design.key))
+    del meta["source"]  # what leanet wrote before sources were recorded
+    legacy = tmp_path / "old" / f"{design.key}-s0.pt"
+    legacy.parent.mkdir()
+    save_leanet(legacy, net, meta=meta)
+    before = legacy.read_bytes()
+    other = Design(num_levels=2, first_fraction=0.7)
+    save_leanet(legacy.with_name(f"{other.key}-s0.pt"), net, meta=meta)
+    changed = _problem(pretrained, digits, cache=legacy.parent, head_epochs=2)
+    with pytest.warns(UserWarning, match="recorded no source") as caught:
+        assert not changed.is_trained(design)
+        changed.network(design)
+        changed.network(other)
+    assert sum("recorded no source" in str(w.message) for w in caught) == 1
+    assert str(legacy.parent) in str(caught[0].message)
+    assert changed.built == [design.key, other.key]
+    assert legacy.read_bytes() == before
+    # Built again under this source's name, it is reused from then on.
+    resumed = _problem(pretrained, digits, cache=legacy.parent, head_epochs=2)
+    resumed.network(design)
+    assert resumed.built == []
+
+
 def test_a_cache_that_cannot_be_written_keeps_the_design_and_fails_no_point(
     pretrained, digits, tmp_path, monkeypatch
 ):
