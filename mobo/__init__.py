@@ -32,6 +32,7 @@ from mobo.journal import (
     JournalLockedError,
     JournalMismatchError,
     JournalRecoveryWarning,
+    JournalUncheckedWarning,
 )
 from mobo.metrics import (
     feasible_mask,
@@ -58,6 +59,7 @@ __all__ = [
     "JournalLockedError",
     "JournalMismatchError",
     "JournalRecoveryWarning",
+    "JournalUncheckedWarning",
     "Problem",
     "ReferencePointWarning",
     "Result",

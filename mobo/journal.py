@@ -58,6 +58,11 @@ class JournalRecoveryWarning(UserWarning):
     """A truncated last line was dropped from a journal; complete lines were kept."""
 
 
+class JournalUncheckedWarning(UserWarning):
+    """A journal was resumed that cannot be checked against the given problem: an older
+    version wrote it without what the check compares (its fingerprint)."""
+
+
 class Journal:
     """Appends records to a journal file. Use :meth:`create` or :meth:`open_writer`."""
 
@@ -422,12 +427,24 @@ def _is_int(value: Any) -> bool:
 
 
 def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
-    """Refuse to resume a journal with a problem other than the one it recorded."""
+    """Refuse to resume a journal with a problem other than the one it recorded. One from
+    before fingerprints resumes, as older journals' other missing fields do, but with a
+    :class:`JournalUncheckedWarning` when the problem has one: it resumed silently under
+    any data or settings (a design journal mixed two problems' objectives)."""
     keys = ("name", "dim", "num_objectives", "bounds", "ref_point", "num_constraints")
     fidelities = ("fidelity_levels", "fidelity_costs", "fidelity_continuous")
     for key in (*keys, *fidelities, "fingerprint"):
         if key == "fingerprint" and key not in journaled:
-            continue  # a journal from before fingerprints
+            if current.get(key) is not None:
+                warnings.warn(
+                    f"journal {str(path)!r} has no fingerprint (written by an older version), "
+                    "so it cannot be checked against this problem (what its objectives are "
+                    "computed from): it is resumed as is; if the data, network or settings "
+                    "may have changed since, start a new journal instead",
+                    JournalUncheckedWarning,
+                    stacklevel=3,
+                )
+            continue
         default = 0 if key == "num_constraints" else None  # journals from before constraints
         if journaled.get(key, default) != current.get(key, default):
             what = (

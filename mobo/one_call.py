@@ -17,6 +17,7 @@ from mobo.evaluate import check_budget, check_failure_limit, check_max_cost
 from mobo.journal import (
     JournalMismatchError,
     JournalRecoveryWarning,
+    JournalUncheckedWarning,
     check_same_problem,
     read_journal,
 )
@@ -104,10 +105,11 @@ def check_resumable(
     options, the journal would no longer say how its evaluations were proposed. A caller
     whose problem is costly to finish (e.g. a reference front) checks first with a cheap
     problem of the same spec."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", JournalRecoveryWarning)  # Study.load says it
+    with warnings.catch_warnings():  # Study.load says these
+        warnings.simplefilter("ignore", JournalRecoveryWarning)
+        warnings.simplefilter("ignore", JournalUncheckedWarning)
         header, _ = read_journal(journal)
-    check_same_problem(journal, header["problem"], problem.spec())
+        check_same_problem(journal, header["problem"], problem.spec())
     if header["algorithm"] != algorithm or header["seed"] != seed:
         raise JournalMismatchError(
             f"journal {str(journal)!r} holds a study of algorithm {header['algorithm']!r} "

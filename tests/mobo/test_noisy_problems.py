@@ -116,7 +116,8 @@ def test_a_journal_without_a_fingerprint_still_resumes_a_test_problem(tmp_path):
     header = json.loads(lines[0])
     del header["problem"]["fingerprint"]
     path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
-    study = mobo.Study.load(path, read_only=True)
+    with pytest.warns(mobo.JournalUncheckedWarning, match="no fingerprint"):
+        study = mobo.Study.load(path, read_only=True)
     assert len(study.evaluations) == 3 and float(study.problem.noise_std) == 1.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -145,11 +146,18 @@ def test_a_journal_made_from_other_data_is_refused_by_its_fingerprint(tmp_path):
     mobo.optimize(Fingerprinted("a"), "sobol", n_evals=4, journal=path, show_progress=False)
     with pytest.raises(mobo.JournalError, match="fingerprint .* is 'a', the given problem's"):
         mobo.optimize(Fingerprinted("b"), "sobol", n_evals=6, journal=path, show_progress=False)
-    # A journal from before fingerprints (none recorded) still resumes.
+    # A journal from before fingerprints (none recorded) still resumes, but not silently:
+    # it resumed under any data, so a design journal mixed two problems' objectives.
     plain = tmp_path / "plain.jsonl"
     mobo.optimize(toy(), "sobol", n_evals=4, journal=plain, show_progress=False)
-    result = mobo.optimize(Fingerprinted("b"), "sobol", n_evals=6, journal=plain)
+    with pytest.warns(mobo.JournalUncheckedWarning) as caught:
+        result = mobo.optimize(Fingerprinted("b"), "sobol", n_evals=6, journal=plain)
     assert result.n_evaluations == 6
+    (warning,) = [w for w in caught if w.category is mobo.JournalUncheckedWarning]
+    assert "plain.jsonl" in str(warning.message) and "older version" in str(warning.message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mobo.JournalUncheckedWarning)  # nothing to check
+        mobo.optimize(toy(), "sobol", n_evals=7, journal=plain, show_progress=False)
 
 
 @pytest.mark.parametrize("algorithm", ["qlognehvi", "nsga2"])
