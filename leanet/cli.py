@@ -344,7 +344,8 @@ def _run_optimize(args: argparse.Namespace) -> int:
             show_progress=not args.no_progress,
         )
     except mobo.JournalMismatchError as err:
-        raise CLIError(f"{err}; to optimize with other settings, give another --out") from err
+        hint = "for other settings, or in place of a journal an older leanet wrote"
+        raise CLIError(f"{err}; to start a new journal ({hint}), give another --out") from err
     except mobo.JournalLockedError as err:
         hint = "from the command line: let that run end, or give another --out"
         raise CLIError(f"{err}; {hint}") from err

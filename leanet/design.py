@@ -496,6 +496,9 @@ class DesignProblem(Problem):
         """Megabytes of the design's parameters (float32), e.g. for a size constraint."""
         return sum(p.numel() for p in self.network(design).parameters()) * 4 / 2**20
 
+    #: Bump whenever fingerprint() computes differently (see mobo.Problem).
+    fingerprint_version = 1
+
     def fingerprint(self) -> str:
         """What the objectives are computed from: the base network, training and validation
         data, design settings, the search space, the cost (a meter, as the constraints, by

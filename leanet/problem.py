@@ -200,6 +200,9 @@ class ThresholdProblem(Problem):
             )
         return log_unit_to_thresholds(U, self.log_decades)
 
+    #: Bump whenever fingerprint() computes differently (see mobo.Problem).
+    fingerprint_version = 1
+
     def fingerprint(self) -> str:
         """A digest of the cached records, the exit costs and the constraints: a journal
         made on another network, data split, energy platform or constraint (e.g. another

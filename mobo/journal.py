@@ -446,13 +446,36 @@ def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, 
                 )
             continue
         default = 0 if key == "num_constraints" else None  # journals from before constraints
-        if journaled.get(key, default) != current.get(key, default):
-            what = (
-                "fingerprint (what the objectives are computed from)"
-                if key == "fingerprint"
-                else key
-            )
-            raise JournalMismatchError(
-                f"journal {str(path)!r} belongs to another problem: its {what} is "
-                f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"
-            )
+        if journaled.get(key, default) == current.get(key, default):
+            continue
+        if key == "fingerprint":
+            raise JournalMismatchError(_fingerprint_refusal(path, journaled, current))
+        raise JournalMismatchError(
+            f"journal {str(path)!r} belongs to another problem: its {key} is "
+            f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"
+        )
+
+
+def _fingerprint_refusal(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> str:
+    """Why a journal of another fingerprint is refused: another problem, or (its fingerprint
+    version differs) one whose fingerprint an older version computed differently, which was
+    refused as "another problem" when the study was the same (sweep 27: a design journal
+    from before the fingerprint covered the validation images)."""
+    digests = (
+        f"its fingerprint (what the objectives are computed from) is "
+        f"{journaled.get('fingerprint')!r}, the given problem's is {current.get('fingerprint')!r}"
+    )
+    made, now = journaled.get("fingerprint_version"), current.get("fingerprint_version")
+    if made == now or now is None:
+        return f"journal {str(path)!r} belongs to another problem: {digests}"
+    if made is None:  # it may also be another problem of this very definition
+        when, computed = "an older version (it recorded no fingerprint version)", "may be"
+    else:
+        older = "an older" if _is_int(made) and made < now else "another"
+        when = f"{older} version (fingerprint version {made!r}, this one computes version {now})"
+        computed = "is"
+    return (
+        f"journal {str(path)!r} was written by {when}, whose fingerprint {computed} computed "
+        f"differently, so it cannot be checked against the given problem ({digests}); to "
+        "run the given problem, start a new journal"
+    )

@@ -372,7 +372,13 @@ class Problem:
         fingerprint = self.fingerprint()
         if fingerprint is not None:
             spec["fingerprint"] = fingerprint
+            spec["fingerprint_version"] = self.fingerprint_version
         return spec
+
+    #: How :meth:`fingerprint` is computed, journaled beside it. Bump it whenever a
+    #: subclass's fingerprint changes definition: a journal of the older definition is then
+    #: refused as one that cannot be checked, not as one of another problem.
+    fingerprint_version: int = 1
 
     def fingerprint(self) -> str | None:
         """A digest of what the objectives are computed from, for problems whose name and

@@ -165,6 +165,9 @@ class BoTorchTestProblem(Problem):
     def spec(self) -> dict[str, Any]:
         return {**super().spec(), "make": {"name": self.name, "kwargs": self.kwargs}}
 
+    #: Bump whenever fingerprint() computes differently (see mobo.Problem).
+    fingerprint_version = 1
+
     def fingerprint(self) -> str:
         """The arguments that build the problem, noise included, as canonical JSON: a
         journal of the same function with another ``noise_std`` or ``noise_seed`` (or

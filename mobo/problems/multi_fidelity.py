@@ -97,6 +97,9 @@ class BiasedFidelityProblem(Problem):
     def _evaluate(self, X: Tensor) -> Tensor:
         return self.base.evaluate(X[:, :-1]) + self._bias(X)
 
+    #: Bump whenever fingerprint() computes differently (see mobo.Problem).
+    fingerprint_version = 1
+
     def fingerprint(self) -> str:
         """The base problem's fingerprint (its noise), the bias and its seeds: a journal
         with another ``bias`` or base noise is refused, not resumed as one black box; and a

@@ -154,8 +154,26 @@ def test_train_then_fit_heads(tmp_path, capsys):
     other_costs = [*resume, "--platform", "45nm-fp32-sram", "--out", str(artifact_path)]
     assert main([*other_costs, "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "fingerprint" in err and "to optimize with other settings, give another --out" in err
+    assert "fingerprint" in err and "belongs to another problem" in err
+    assert "to start a new journal (for other settings, or in place of a journal an" in err
     assert journal.read_bytes() == before
+    # One from before fingerprint versions were journaled: said so, with the same hint.
+    header, *rest = journal.read_text().splitlines(keepends=True)
+    unversioned = json.loads(header)
+    del unversioned["problem"]["fingerprint_version"]
+    old = tmp_path / "old.artifact.sobol-seed0.jsonl"
+    old.write_text("".join([json.dumps(unversioned) + "\n", *rest]))
+    other_old = [
+        *resume,
+        "--platform",
+        "45nm-fp32-sram",
+        "--out",
+        str(tmp_path / "old.artifact.pt"),
+    ]
+    assert main([*other_old, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "written by an older version" in err and "cannot be checked" in err
+    assert "in place of a journal an older leanet wrote), give another --out" in err
     # A damaged journal is named, without the settings hint (it is not about settings).
     lines = journal.read_text().splitlines(keepends=True)
     damaged = tmp_path / "damaged.artifact.sobol-seed0.jsonl"

@@ -160,6 +160,41 @@ def test_a_journal_made_from_other_data_is_refused_by_its_fingerprint(tmp_path):
         mobo.optimize(toy(), "sobol", n_evals=7, journal=plain, show_progress=False)
 
 
+def test_a_journal_of_an_older_fingerprint_definition_is_refused_as_such(tmp_path):
+    """A fingerprint's definition changes (a design's came to cover the validation images):
+    the same study's journal was refused as "another problem" with two digests. Its version
+    is journaled, so the refusal says the journal cannot be checked and what to do."""
+    path = tmp_path / "run.jsonl"
+    mobo.optimize(Fingerprinted("a"), "sobol", n_evals=4, journal=path, show_progress=False)
+    header, *lines = path.read_text().splitlines()
+    assert json.loads(header)["problem"]["fingerprint_version"] == 1
+
+    class Redefined(Fingerprinted):
+        fingerprint_version = 2
+
+    with pytest.raises(mobo.JournalMismatchError) as refused:
+        mobo.Study.load(path, Redefined("a2"), read_only=True)
+    message = str(refused.value)
+    assert "older version (fingerprint version 1, this one computes version 2)" in message
+    assert "cannot be checked" in message and "start a new journal" in message
+    assert "'a', the given problem's is 'a2'" in message
+    # One written before versions were journaled (sweep 27: v180's design journal).
+    unversioned = json.loads(header)
+    del unversioned["problem"]["fingerprint_version"]
+    path.write_text("\n".join([json.dumps(unversioned), *lines]) + "\n")
+    with pytest.raises(
+        mobo.JournalMismatchError,
+        match="older version .it recorded no fingerprint version.*may be computed",
+    ):
+        mobo.Study.load(path, Fingerprinted("b"), read_only=True)
+    assert len(mobo.Study.load(path, Fingerprinted("a"), read_only=True).evaluations) == 4
+    # The same version: another problem, refused as before.
+    same = tmp_path / "same.jsonl"
+    mobo.optimize(Fingerprinted("a"), "sobol", n_evals=2, journal=same, show_progress=False)
+    with pytest.raises(mobo.JournalMismatchError, match="belongs to another problem"):
+        mobo.Study.load(same, Fingerprinted("b"), read_only=True)
+
+
 @pytest.mark.parametrize("algorithm", ["qlognehvi", "nsga2"])
 def test_a_journal_cut_in_the_middle_of_a_batch_resumes_as_the_uninterrupted_study(
     tmp_path, algorithm
