@@ -210,6 +210,13 @@ def all_images(dataset) -> tuple[Tensor, Tensor]:
     return torch.cat(images), torch.cat([torch.as_tensor(y) for y in labels]).long()
 
 
+#: How :func:`level_records` computes records, kept in each level cache: bump it whenever
+#: that changes (the mode the levels run in, a confidence measure), so caches of older
+#: records are recomputed. A cache without one is of version 1: records in eval mode, as
+#: since 001d6eb.
+RECORDS_VERSION = 1
+
+
 def fingerprint(net, dataset) -> str:
     """A digest of the network (configuration and every weight) and of the data."""
     digest = hashlib.sha256(json.dumps(net.config(), sort_keys=True, default=str).encode())
@@ -225,9 +232,10 @@ def cached_level_records(
     net, dataset, path: str | os.PathLike, *, batch_size: int = RECORDS_BATCH
 ) -> tuple[Tensor, Tensor]:
     """:func:`level_records`, cached at ``path`` with the fingerprint of ``net`` and
-    ``dataset``. A cache made for another network or other data is detected (a warning
-    says so) and recomputed, never reused; one that cannot be written warns once and the
-    records are returned all the same (:func:`leanet.checkpoints.cache_save`)."""
+    ``dataset`` and the :data:`RECORDS_VERSION`. A cache made for another network or other
+    data, or by a leanet that made records otherwise, is detected (a warning says so) and
+    recomputed, never reused; one that cannot be written warns once and the records are
+    returned all the same (:func:`leanet.checkpoints.cache_save`)."""
     path = Path(path)
     key = fingerprint(net, dataset)
     if path.exists():
@@ -238,14 +246,20 @@ def cached_level_records(
                 f"level cache {str(path)!r} is unreadable ({err}); recomputing", stacklevel=2
             )
         else:
-            if saved.get("fingerprint") == key:
+            version = saved.get("records_version", 1)
+            if saved.get("fingerprint") != key:
+                why = "was made for another network or data"
+            elif version != RECORDS_VERSION:
+                why = (
+                    f"was made by another leanet version, which computed records otherwise "
+                    f"(records version {version}, this one makes version {RECORDS_VERSION})"
+                )
+            else:
                 return saved["confidence"], saved["correct"]
-            warnings.warn(
-                f"level cache {str(path)!r} was made for another network or data; recomputing",
-                stacklevel=2,
-            )
+            warnings.warn(f"level cache {str(path)!r} {why}; recomputing", stacklevel=2)
     confidence, correct = level_records(net, dataset, batch_size=batch_size)
-    records = {"fingerprint": key, "confidence": confidence, "correct": correct}
+    records = {"fingerprint": key, "records_version": RECORDS_VERSION}
+    records |= {"confidence": confidence, "correct": correct}
     cache_save(records, path, what="level cache", instead="the records are kept in memory only")
     return confidence, correct
 

@@ -519,6 +519,32 @@ def test_level_cache_is_reused_and_a_stale_one_detected(tmp_path):
     assert not torch.equal(changed[0][0], first[0][0])
 
 
+def test_a_level_cache_of_another_records_version_is_recomputed(tmp_path, monkeypatch):
+    """How records are made is part of what a cache must match: records computed in
+    training mode before 001d6eb were reused (sweep 27: 1357 right where today's records
+    give 1354). Files from before the version was recorded are of version 1 (today's)."""
+    import leanet.evaluator as evaluator
+
+    net, dataset = _tiny_leanet_and_data()
+    path = tmp_path / "levels.pt"
+    first = evaluator.cached_level_records(net, dataset, path)
+    saved = torch.load(path, weights_only=True)
+    assert saved["records_version"] == evaluator.RECORDS_VERSION == 1
+    del saved["records_version"]  # what leanet wrote before it recorded the version
+    torch.save({**saved, "confidence": saved["confidence"] + 1.0}, path)
+    mtime = path.stat().st_mtime_ns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        unversioned = evaluator.cached_level_records(net, dataset, path)
+    assert path.stat().st_mtime_ns == mtime  # read, not recomputed
+    torch.testing.assert_close(unversioned[0], first[0] + 1.0)
+    monkeypatch.setattr(evaluator, "RECORDS_VERSION", 2)
+    with pytest.warns(UserWarning, match="records version 1, this one makes version 2"):
+        again = evaluator.cached_level_records(net, dataset, path)
+    torch.testing.assert_close(again, first)
+    assert torch.load(path, weights_only=True)["records_version"] == 2
+
+
 def test_a_level_cache_that_cannot_be_written_warns_once_and_keeps_the_records(
     tmp_path, monkeypatch
 ):
