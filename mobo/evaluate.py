@@ -232,12 +232,30 @@ def run_here(study: Study, batch_size: int, after_tell: Callable[[list[Evaluatio
     """The loop of :meth:`Study.optimize` without an executor: ask, evaluate, tell."""
     while q := min(batch_size, study.may_ask()):
         with replayed_if_interrupted(study):
-            X = study.ask(q)
+            X = within_budget(study, study.ask(q))
             start = time.perf_counter()
             Y, errors = evaluate_batch(study.problem, X)
             eval_seconds = time.perf_counter() - start
             told = study.tell(X, Y, errors=errors, eval_seconds=eval_seconds)
         after_tell(told)
+
+
+def within_budget(study: Study, X: Tensor) -> Tensor:
+    """The first rows of the just-asked batch ``X`` that sequential asks would have made:
+    each while the cost budget was not spent, at its price when asked (one without
+    fidelities). The rest are asked first if the budget is raised, as an interrupted batch
+    is. Under fidelities :meth:`Study.may_ask` cannot cap the count, a point's price being
+    known only once asked: a batch of 4 target points (cost 1 each) took a budget with
+    0.5 left to 3.5 past it."""
+    if study.max_cost is None:
+        return X
+    prices = [study._asked.cost_of(x) for x in X]
+    prices = [1.0 if price is None else price for price in prices]
+    left, keep = study.cost_left + sum(prices), 0  # left before this batch
+    while keep < len(prices) and left > 1e-9 * study.max_cost:  # spent, up to rounding
+        left, keep = left - prices[keep], keep + 1
+    study._asked.forget(X[keep:])
+    return X[:keep]
 
 
 @contextmanager
@@ -301,7 +319,7 @@ def run_on_executor(
         while True:
             free = min(batch_size - len(in_flight), study.may_ask(len(in_flight)))
             if free > 0 and (asynchronous or not in_flight):
-                X = study.ask(free)
+                X = within_budget(study, study.ask(free))
                 ask = study._take_ask()
                 for i, x in enumerate(X):
                     try:

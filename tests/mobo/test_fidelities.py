@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -434,3 +437,19 @@ def _stop_at_cost(cost: float):
             study.stop()
 
     return callback
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_a_batch_stops_at_the_cost_budget_as_sequential_asks_do(executor):
+    # Under fidelities the last batch was asked whole: 4 target points (cost 1 each) with
+    # 0.5 left took max_cost=8.5 to 12.0, where the study without fidelities stopped at 9.
+    problem = BiasedFidelityProblem("BraninCurrin")
+    with ThreadPoolExecutor(2) if executor else contextlib.nullcontext() as pool:
+        study = mobo.Study(problem, "sobol", seed=0)
+        result = study.optimize(max_cost=8.5, batch_size=4, executor=pool, show_progress=False)
+    spent = result.cumulative_cost
+    assert spent[-2] < 8.5 <= spent[-1] < 8.5 + 1.0  # the last asked while budget was left
+    untold = study._asked.replay.clone()  # asked, not evaluated: first if the budget grows
+    assert untold.shape[0] == 4 * math.ceil(result.n_evaluations / 4) - result.n_evaluations
+    study.optimize(max_cost=spent[-1].item() + 0.5, batch_size=4, show_progress=False)
+    assert study.evaluations[-1].x == untold[0].tolist()
