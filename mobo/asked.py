@@ -131,6 +131,13 @@ class AskedPoints:
         i = self._index(x)
         return self._pending_steps[i] if i is not None else self.new_step()
 
+    def steps_of(self, X: Tensor) -> list[int]:
+        """:meth:`step_of` each row of ``X``, the rows no ask proposed sharing one new step
+        (told together, as one batch)."""
+        indices = [self._index(x) for x in X]
+        new = self.new_step() if None in indices else None
+        return [new if i is None else self._pending_steps[i] for i in indices]
+
     def remove(self, x: Tensor) -> None:
         """``x`` was told: no longer pending."""
         i = self._index(x)

@@ -320,7 +320,6 @@ def run_on_executor(
             free = min(batch_size - len(in_flight), study.may_ask(len(in_flight)))
             if free > 0 and (asynchronous or not in_flight):
                 X = within_budget(study, study.ask(free))
-                ask = study._take_ask()
                 for i, x in enumerate(X):
                     try:
                         future = (
@@ -331,13 +330,9 @@ def run_on_executor(
                     except BaseException:  # a shut-down executor; a problem Dask cannot send
                         study._asked.forget(X[i:])  # never submitted: asked first next time
                         raise
-                    in_flight[future] = InFlight(
-                        x,
-                        study._asked.step_of(x),
-                        ask,
-                        time.perf_counter(),
-                        study._last_ask_state,
-                    )
+                    step = study._asked.step_of(x)
+                    fields, state = study._ask_of(step)
+                    in_flight[future] = InFlight(x, step, fields, time.perf_counter(), state)
                     if is_running is None:
                         started[future] = in_flight[future].submitted
                 last_progress = time.perf_counter()
@@ -476,7 +471,7 @@ class InFlight:
 
     x: Tensor
     step: int
-    ask: dict[str, Any]  # the ask's Evaluation fields (Study._take_ask)
+    ask: dict[str, Any]  # the ask's Evaluation fields (Study._ask_of)
     submitted: float
     algorithm_state: dict[str, Any]
 

@@ -94,7 +94,8 @@ class Study:
         self._stop = False
         # The algorithm's state after the latest ask, and the last state journaled.
         self._last_ask_state: dict[str, Any] = {}
-        self._last_ask: dict[str, Any] = {}  # its Evaluation fields, until told (_take_ask)
+        # Per ask step with points untold: its Evaluation fields and the state it left.
+        self._asks: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._journaled_state: dict[str, Any] = {}
         self._journal: Journal | None = None
         self.read_only = False
@@ -234,8 +235,9 @@ class Study:
             raise ValueError(f"q must be a positive int, got {q!r}")
         X = self._asked.take_replay(q)
         if X is not None:
-            self._last_ask = {}
             self._last_ask_state = self.algorithm.state_dict()
+            for step in {self._asked.step_of(x) for x in X}:  # timed when first asked
+                self._asks.setdefault(step, ({}, self._last_ask_state))
             self._price(X)
             return X
         if self.max_cost is not None and hasattr(self.algorithm, "remaining_cost"):
@@ -257,13 +259,14 @@ class Study:
             n_evaluated=self.n_evaluated + self._asked.pending.shape[0],
             n_extra=sum(e.extra for e in self.evaluations),
         )
-        self._last_ask = dict(
+        fields = dict(
             ask_seconds=time.perf_counter() - start,
             ask_cpu_seconds=time.process_time() - cpu_start,
             ask_warnings=dict(self.algorithm.last_warnings),
         )
         self._last_ask_state = self.algorithm.state_dict()
         step = self._asked.new_step()
+        self._asks[step] = (fields, self._last_ask_state)
         self._asked.add(X, step)
         self._price(X)
         if self._journal is not None:
@@ -314,19 +317,24 @@ class Study:
         if len(errors) != X.shape[0]:
             raise ValueError(f"errors must have one entry per row of X ({X.shape[0]})")
         if not X.shape[0]:
-            return []  # nothing told (X[0] below was an IndexError)
-        step = self._asked.step_of(X[0])
-        ask = self._take_ask()
-        self._journal_state(step, self._last_ask_state)
-        return [
-            self._record(x, y, error, step=step, eval_seconds=eval_seconds, extra=extra, **ask)
-            for x, y, error in zip(X, Y, errors, strict=True)
-        ]
+            return []  # nothing told
+        # Each row under the ask that proposed it (rows no ask proposed: one new step).
+        steps = self._asked.steps_of(X)
+        asks = [self._ask_of(step) for step in steps]
+        told = []
+        for x, y, error, step, (fields, state) in zip(X, Y, errors, steps, asks, strict=True):
+            self._journal_state(step, state)
+            told.append(
+                self._record(
+                    x, y, error, step=step, eval_seconds=eval_seconds, extra=extra, **fields
+                )
+            )
+        return told
 
-    def _take_ask(self) -> dict[str, Any]:
-        """The last ask's Evaluation fields (wall and CPU time, warnings), for one batch."""
-        ask, self._last_ask = self._last_ask, {}
-        return ask
+    def _ask_of(self, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Ask ``step``'s Evaluation fields (wall and CPU time, warnings; none for a point
+        no ask proposed, or one asked before a crash) and the algorithm state it left."""
+        return self._asks.get(step, ({}, {}))
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -382,6 +390,8 @@ class Study:
             self._journal.append(evaluation.to_record())
         self.evaluations.append(evaluation)
         self._asked.remove(x)
+        if step not in self._asked.pending_steps:  # its ask is all told
+            self._asks.pop(step, None)
         return evaluation
 
     @property

@@ -472,3 +472,17 @@ def test_each_ask_records_its_cpu_time_beside_its_wall_time(tmp_path, toy_proble
     assert torch.equal(before.seconds_per_iteration, result.seconds_per_iteration)
     assert before.cpu_seconds_per_iteration.isnan().all()
     assert "CPU" not in before.summary()
+
+
+def test_points_of_two_outstanding_asks_are_recorded_under_their_own_ask(toy_problem):
+    # Every row took the step and ask time of the first row's ask: B's point was recorded
+    # under A's step, and A's other point, told later, with no ask time.
+    study = mobo.Study(toy_problem, "random", seed=0)
+    A, B = study.ask(2), study.ask(1)
+    first = study.tell(torch.cat([A[1:], B]), toy_problem.evaluate(torch.cat([A[1:], B])))
+    later = study.tell(A[:1], toy_problem.evaluate(A[:1]))
+    assert [e.step for e in first + later] == [0, 1, 0]
+    assert all(e.ask_seconds > 0 for e in first + later)
+    extras = study.tell(torch.rand(2, 2, dtype=torch.float64), torch.zeros(2, 2))
+    assert [e.step for e in extras] == [2, 2]  # told directly, together: one new step
+    assert study.result().seconds_per_iteration.shape == (3,)
