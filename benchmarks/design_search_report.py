@@ -86,13 +86,22 @@ def _target(runs: list[dict], method: str, seeds: set[int]) -> float | None:
     return statistics.median(values) if values else None
 
 
+#: The time table's note on rows it cannot time against a baseline.
+NO_BASELINE = (
+    '"-" in all three of a baseline\'s columns: the row shares no seed with that baseline '
+    "(none of its runs on this network has the row's seeds), so there is no target to time "
+    "it against; not a run that never reached one."
+)
+
+
 def time_table(runs: list[dict], networks: dict) -> str:
     """Evaluated-front test HV at shares of the budget, and the charged seconds each method
     took to reach each single-fidelity qLogNEHVI label's median HV at the budget
     (``qlognehvi``, and ``qlognehvi+dense<K>``, the matched baseline of
     ``mfosemo+dense<K>``), taken over the seeds the row shares with it: the median over
     the runs that reached it, how many did, and the median over all runs, a run that never
-    reached it counting as slower than any that did ("never" when the median run did not).
+    reached it counting as slower than any that did ("never" when the median run did not);
+    "-" in all three when the row shares no seed with the baseline (:data:`NO_BASELINE`).
     The first alone favours a method that seldom reaches the target but quickly when it
     does; the last is the time-to-target a user can expect from one run."""
     timed = [r for r in runs if r.get("trajectory")]
@@ -107,6 +116,7 @@ def time_table(runs: list[dict], networks: dict) -> str:
         + " |",
         "|---|---|---|" + "---|" * (len(TIME_SHARES) + 3 * len(baselines)),
     ]
+    unmatched = False
     for name in networks:
         mine = [r for r in timed if r["network"] == name]
         for method in sorted({r["method"] for r in mine}):
@@ -117,7 +127,11 @@ def time_table(runs: list[dict], networks: dict) -> str:
                 for share in TIME_SHARES
             ]
             for target in targets:
-                times = [_seconds_to(r, target) if target else None for r in rs]
+                if target is None:  # no baseline run on the row's seeds: nothing to time
+                    cells += ["-", "-", "-"]
+                    unmatched = True
+                    continue
+                times = [_seconds_to(r, target) for r in rs]
                 reach = [t for t in times if t is not None]
                 everyone = statistics.median(math.inf if t is None else t for t in times)
                 cells += [
@@ -126,6 +140,8 @@ def time_table(runs: list[dict], networks: dict) -> str:
                     "never" if math.isinf(everyone) else f"{everyone:.0f}",
                 ]
             lines.append(f"| {name} | {method} | {len(rs)} | " + " | ".join(cells) + " |")
+    if unmatched:
+        lines += ["", NO_BASELINE]
     return "\n".join(lines)
 
 

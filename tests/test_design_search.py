@@ -245,6 +245,24 @@ def test_the_time_table_compares_methods_at_equal_charged_time():
     assert rows["mfosemo"].endswith("| 40 | 1 of 2 | never | - | 0 of 2 | never |")
 
 
+def test_a_row_without_a_baseline_on_its_seeds_is_not_timed_as_never_reaching_it():
+    # sweep 29: VGG-16's mfosemo rows of seeds 5-9 against qlognehvi's seeds 0-2, and every
+    # MobileNet row (no qlognehvi run there), read "0 of N" and "never"
+    module = load_benchmark("design_search_report")
+    runs = [_run("qlognehvi", [(50, 0.05)], seed=s) for s in range(3)]
+    runs += [_run("mfosemo", [(20, 0.06)], seed=s) for s in range(5, 10)]
+    runs += [{**_run("sobol", [(20, 0.06)]), "network": "b"}]  # no baseline on network b
+    table = module.time_table(runs, {"a": {}, "b": {}})
+    rows = {line.split(" | ")[1]: line for line in table.splitlines()[2:] if " | " in line}
+    assert rows["mfosemo"].endswith("| - | - | - |")
+    assert rows["sobol"].endswith("| - | - | - |")
+    assert not any("0 of" in row or "never" in row for row in rows.values())
+    assert table.endswith(module.NO_BASELINE)  # the footnote says what "-" means
+    # a row that shares a seed is timed as before, with no footnote
+    table = module.time_table(runs[:3] + [_run("sobol", [(20, 0.06)])], {"a": {}})
+    assert table.splitlines()[-1].endswith("| 20 | 1 of 1 | 20 |")
+
+
 def test_design_search_figures_at_equal_wall_time_leave_out_the_design_that_crossed_it():
     # The budget is checked after each evaluation: the design that crosses it is trained
     # and counted in the final figures (qLogNEHVI on the ConvNet: 0.0667 final, 0.0574 at
