@@ -158,9 +158,11 @@ def _spread(runs: list[dict], key: str, fmt: str = ".5f") -> str:
 
 
 def _spread_of(values: list[float], fmt: str = ".5f") -> str:
+    """``median (min-max)`` of ``values`` in ``fmt``; counts (``d``) whose median falls
+    between two print it as it is (5.5), not rounded to one of them."""
     med = statistics.median(values)
-    med = round(med) if fmt == "d" else med
-    return f"{med:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+    shown = f"{med:g}" if fmt == "d" else f"{med:{fmt}}"
+    return f"{shown} ({min(values):{fmt}}-{max(values):{fmt}})"
 
 
 def markdown(runs: list[dict], networks: dict, figure: Path | None = None) -> str:

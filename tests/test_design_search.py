@@ -263,6 +263,14 @@ def test_a_row_without_a_baseline_on_its_seeds_is_not_timed_as_never_reaching_it
     assert table.splitlines()[-1].endswith("| 20 | 1 of 1 | 20 |")
 
 
+def test_a_count_whose_median_falls_between_two_prints_the_half():
+    # sweep 29: VGG-16 qlognehvi+dense5's designs, median 5.5 of 10 runs, read "6 (4-12)"
+    module = load_benchmark("design_search_report")
+    assert module._spread_of([4, 7], "d") == "5.5 (4-7)"
+    assert module._spread_of([2, 3, 4, 4], "d") == "3.5 (2-4)"  # not "4", half to even
+    assert module._spread_of([4, 5, 7], "d") == "5 (4-7)"
+
+
 def test_design_search_figures_at_equal_wall_time_leave_out_the_design_that_crossed_it():
     # The budget is checked after each evaluation: the design that crosses it is trained
     # and counted in the final figures (qLogNEHVI on the ConvNet: 0.0667 final, 0.0574 at
