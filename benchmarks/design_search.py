@@ -55,7 +55,8 @@ Test hypervolume from (full test accuracy - 0.05, energy ratio 1.25), as in
     .venv/bin/python benchmarks/design_search.py --archs convnet --seeds 3
 
 Writes ``benchmarks/results/design_search.{json,md}`` (runs are kept and skipped when
-re-run; the command and the commit of each run are recorded; the tables and the figure are
+re-run, and a rerun with another budget or other :data:`SETTINGS` over them is refused;
+the command and the commit of each run are recorded; the tables and the figure are
 made by ``design_search_report.py``, and findings written under the file's "## What this
 says" heading are kept when it is rewritten).
 """
@@ -377,6 +378,47 @@ def test_front(
     }
 
 
+#: The options a run records beside its label, which names the fidelity options only: the
+#: runs of one row (network and method) must share them, and a stored run is reused only by
+#: a command that asks for the same.
+SETTINGS = (
+    "budget",
+    "n_initial",
+    "max_evals",
+    "fine_tune_epochs",
+    "first_fraction",
+    "head_epochs",
+    "reference_samples",
+)
+
+
+def settings(args) -> dict:
+    """The :data:`SETTINGS` of ``args``, as a run records them."""
+    return {k: getattr(args, k) for k in SETTINGS}
+
+
+def refuse_other_settings(store: Path, runs: list[dict], asked: dict, rows: set) -> None:
+    """Stop before anything runs if the runs of one row (network and method) were made with
+    other :data:`SETTINGS` than each other, or, for the ``rows`` this command runs, than
+    ``asked``: a stored run is reused by network, method and seed, so a rerun at budget 40
+    over budget-20 runs ran nothing and put its command over them (sweep 29). Settings a run
+    did not record are not checked (runs before this check recorded the budget and
+    ``n_initial`` only; none before --n-initial: mobo's default then, 20)."""
+    seen: dict[tuple, dict] = {}
+    for run in runs:
+        row = (run["network"], run["method"])
+        known = seen.setdefault(row, dict(asked) if row in rows else {})
+        have = {k: run[k] for k in SETTINGS if k in run} | {"n_initial": run.get("n_initial", 20)}
+        for key, value in have.items():
+            if known.setdefault(key, value) != value:
+                whose = "this command asks for" if row in rows else "others of the row have"
+                raise SystemExit(
+                    f"{store} holds {row[1]} runs on {row[0]} (seed {run['seed']}) made with "
+                    f"{key} {value}, and {whose} {known[key]}: one row would report them "
+                    f"together, under one command. Give a fresh --out (or --rerun {row[1]})"
+                )
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -389,6 +431,8 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     networks = {k: v for k, v in old.get("networks", {}).items() if isinstance(v, dict)}
     merge(runs, networks, args.merge)
+    rows = set() if args.report_only else {(n, label(m, args)) for n in names for m in args.methods}
+    refuse_other_settings(path, runs, settings(args), rows)
     if args.report_only:  # no network set up: the results only, e.g. after a report change
         return write(args, runs, networks)
     seeds = range(args.seeds) if args.only_seeds is None else args.only_seeds
@@ -416,7 +460,7 @@ def main(argv: list[str] | None = None) -> dict:
                         "commit": at,
                         "machine": here,
                         "command": args.command,
-                        "budget": args.budget,
+                        **settings(args),
                     }
                 )
                 write(args, runs, networks)

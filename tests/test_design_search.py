@@ -323,6 +323,44 @@ def test_the_results_say_on_which_machine_each_network_ran(tmp_path):
     assert "| a | 0.04000 | sobol | 0-1 |" in again  # the tables were regenerated
 
 
+def test_a_rerun_with_another_budget_is_refused_not_skipped(tmp_path, monkeypatch):
+    # sweep 29: a rerun at --budget 40 over budget-20 runs ran nothing and wrote its
+    # command over them
+    module = load_benchmark("design_search")
+    figures = dict.fromkeys(["test_hv_polished", "test_hv_evaluated", "charged_seconds"], 0.05)
+    figures |= {"designs": 3, "evaluations": 3, "network": "convnet-digits8x8"}
+    stored = {**figures, "method": "sobol", "seed": 0, "commit": "abc", "command": "old"}
+    stored |= {"budget": 20.0, "n_initial": 10, "max_evals": 80}
+    out = tmp_path / "ds"
+    out.with_suffix(".json").write_text(json.dumps({"runs": [stored]}))
+
+    def run(*flags):
+        argv = ["--archs", "convnet", "--methods", "sobol", "--seeds", "2", "--out", str(out)]
+        return module.main([*argv, "--cache", str(tmp_path), *flags])
+
+    monkeypatch.setattr(module, "network_setup", lambda *a: pytest.fail("nothing may run"))
+    for flags in (["--budget", "40"], ["--budget", "20", "--max-evals", "5"]):
+        with pytest.raises(SystemExit, match="sobol runs on convnet-digits8x8 .*"):
+            run("--n-initial", "10", *flags)
+    with pytest.raises(SystemExit, match="with n_initial 10, and this command asks for 20"):
+        run("--budget", "20", "--n-initial", "20")
+    assert json.loads(out.with_suffix(".json").read_text())["runs"] == [stored]
+    # at the same settings the stored seed is reused and the new one records its settings
+    setup = {"name": stored["network"], "hand_fixed_test_hv": 0.04, "hand_fixed_front": {}}
+    monkeypatch.setattr(module, "network_setup", lambda *a: setup)
+    monkeypatch.setattr(
+        module, "run_one", lambda a, m, seed, *_: {**figures, "method": m, "seed": seed}
+    )
+    runs = run("--budget", "20", "--n-initial", "10")["runs"]
+    assert [r["seed"] for r in runs] == [0, 1] and runs[0] == stored
+    assert (runs[1]["budget"], runs[1]["max_evals"], runs[1]["head_epochs"]) == (20.0, 80, 20)
+    # runs that record other settings than each other are not reported as one row
+    other = {**stored, "seed": 1, "budget": 40.0}
+    out.with_suffix(".json").write_text(json.dumps({"runs": [stored, other]}))
+    with pytest.raises(SystemExit, match="budget 40.0, and others of the row have 20.0"):
+        run("--report-only")
+
+
 def test_merge_adds_other_processes_runs_and_keeps_its_own(tmp_path):
     """One search seed per process, merged: runs not yet held are added, a run already held
     (same network, method, seed) is not replaced, and hand-fixed networks are added."""
