@@ -187,6 +187,16 @@ def markdown(runs: list[dict], networks: dict, figure: Path | None = None) -> st
         "",
         f"Machines of the runs and of the hand-fixed designs: {machines}.",
         "",
+    ]
+    walled = [r for r in runs if r.get("ask_clock") != "cpu"]
+    if walled:  # their budget counted the asks' wall time (see design_search.ask_seconds)
+        text += [
+            f"{len(walled)} of {len(runs)} runs record no ask clock: made before 2026-12-06, "
+            "their budget charged the asks' wall time, not their CPU time, beside the "
+            "training CPU time.",
+            "",
+        ]
+    text += [
         summary(runs, networks),
         "",
     ]

@@ -182,8 +182,8 @@ def test_continued_fidelities_charge_each_epoch_once(setup, tmp_path):
     assert problem.built == [design.prefix(1).key, design.key]
     seconds = problem.train_seconds
     told = [
-        argparse.Namespace(x=target.tolist(), y=None, ask_seconds=0.5),
-        argparse.Namespace(x=cheap.tolist(), y=None, ask_seconds=0.25),
+        argparse.Namespace(x=target.tolist(), y=None, ask_seconds=9.0, ask_cpu_seconds=0.5),
+        argparse.Namespace(x=cheap.tolist(), y=None, ask_seconds=9.0, ask_cpu_seconds=0.25),
     ]
     path = module.trajectory(problem, told, setup, {})
     assert path[0]["charged_seconds"] == pytest.approx(sum(seconds.values()) + 0.5)
@@ -359,6 +359,33 @@ def test_a_rerun_with_another_budget_is_refused_not_skipped(tmp_path, monkeypatc
     out.with_suffix(".json").write_text(json.dumps({"runs": [stored, other]}))
     with pytest.raises(SystemExit, match="budget 40.0, and others of the row have 20.0"):
         run("--report-only")
+
+
+def test_the_asks_are_charged_their_cpu_time_as_training_is(tmp_path):
+    # sweep 29: qLogNEHVI's asks were charged 2.63 s of wall time for 1.06 s of CPU time
+    from types import SimpleNamespace
+
+    from mobo.result import Evaluation
+
+    module = load_benchmark("design_search")
+    problem = SimpleNamespace(
+        train_seconds={"d": 5.0},
+        design_of=lambda x: SimpleNamespace(key="d"),
+        prefixes=lambda design: [],
+        at_target=lambda x: torch.tensor([False]),  # no front to measure on test
+    )
+    evaluations = [
+        Evaluation(index=0, x=[0.0], y=[1.0, 1.0], ask_seconds=10.0, ask_cpu_seconds=1.0),
+        Evaluation(index=1, x=[0.0], y=[1.0, 1.0], ask_seconds=2.0),  # a journal without CPU
+    ]
+    path = module.trajectory(problem, evaluations, {}, {})
+    assert [p["charged_seconds"] for p in path] == [6.0, 8.0]
+    # the results say which runs were charged the wall time
+    run = {**_run("sobol", [(50, 0.05)]), "commit": "abc", "command": "cmd"}
+    text = load_benchmark("design_search_report").markdown(
+        [run, {**run, "seed": 1, "ask_clock": "cpu"}], {"a": {"test_hv": 0.04}}
+    )
+    assert "1 of 2 runs record no ask clock" in text
 
 
 def test_merge_adds_other_processes_runs_and_keeps_its_own(tmp_path):
