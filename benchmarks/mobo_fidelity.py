@@ -262,10 +262,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{store} holds runs of {sorted(others)}: give another --out")
     # Runs carry their options, commit and command (before, the file's last writer's
     # commit and command were stamped over every run, and a rerun with new options
-    # reported the stored runs under them).
-    provenance.refuse_other_settings(
-        store, runs, "options", lambda r: args.options if r["variant"] in args.variants else None
-    )
+    # reported the stored runs under them). Every stored variant is tabled under this
+    # command's options, so every one is checked, not only --variants (sweep 29: mfosemo's
+    # runs at {} were tabled under another variant's {"information": "maxima"}).
+    provenance.refuse_other_settings(store, runs, "options", lambda r: args.options)
     done = {(r["variant"], r["seed"], r["budget"], r["n_initial"]) for r in runs}
     for seed in range(args.seeds):
         for variant in args.variants:

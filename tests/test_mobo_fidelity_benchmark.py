@@ -80,3 +80,23 @@ def test_report_only_runs_nothing_and_quotes_the_current_max_hv(tmp_path):
     assert "Command: `the command that ran`" in md
     assert "Git commits of the runs: `abc1234` (sobol)" in md
     assert "| sobol | 1 | " in md
+
+
+def test_every_tabled_variant_is_checked_for_the_options_it_ran_with(tmp_path):
+    """Every stored variant is tabled under the command's options: one that ran with others
+    is refused, not only one of --variants (sweep 29: mfosemo's runs at {} were tabled under
+    ``--variants momf --options '{"information": "maxima"}'``)."""
+    run = {
+        "variant": "mfosemo", "seed": 0, "budget": 2.0, "n_initial": 1, "options": {},
+        "cumulative_cost": [1.0, 2.0], "hypervolume": [10.0, 20.0],
+        "at_target": [True, True], "cpu_seconds_per_iteration": 0.0,
+    }  # fmt: skip
+    out = tmp_path / "store"
+    out.with_suffix(".json").write_text(json.dumps({"runs": [run]}))
+    argv = ["--seeds", "1", "--budget", "2", "--n-initial", "1", "--out", str(out)]
+    options = ["--options", '{"information": "maxima"}']
+    with pytest.raises(SystemExit, match="holds mfosemo runs made with options {}"):
+        load_benchmark("mobo_fidelity").main(
+            [*argv, "--variants", "momf", *options, "--report-only"]
+        )
+    assert not out.with_suffix(".md").exists()
