@@ -24,6 +24,7 @@ interrupted run resumes; ``<out>.csv``, ``<out>.md`` (with the exact command) an
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import statistics
@@ -176,6 +177,58 @@ def options_of(run: dict, args: argparse.Namespace) -> dict | None:
     if run["algorithm"] not in args.algorithms:
         return None
     return args.algorithm_options.get(run["algorithm"]) or {}
+
+
+def refuse_other_options(store: Path, runs: list[dict], args, problems=PROBLEMS) -> None:
+    """:func:`provenance.refuse_other_settings` on the runs' options, each side without the
+    options equal to the algorithm's defaults (:func:`explicit_options`): runs given the
+    defaults explicitly are the default runs. The shipped ``mobo_algorithms_50.json``, merged
+    from stores made with ``--algorithm-options``, holds usemo runs with ``{"noisy": true}``
+    and qlognehvi runs with the surrogate's defaults, and its documented ``--report-only``
+    refused it (sweep 29). ``problems``: keyword arguments of each problem, by name."""
+
+    def explicit(run: dict, options: dict | None) -> dict | None:
+        if not options:
+            return options
+        problem = mobo.problems.make(run["problem"], **problems.get(run["problem"], {}))
+        return explicit_options(run["algorithm"], options, problem)
+
+    def wanted(run: dict) -> dict | None:
+        return explicit(run, options_of(run, args))
+
+    checked = [{**r, "options": explicit(r, r.get("options"))} for r in runs]
+    provenance.refuse_other_settings(store, checked, "options", wanted)
+
+
+def explicit_options(algorithm: str, options: dict, problem: mobo.Problem) -> dict:
+    """``options`` of ``algorithm`` on ``problem`` less those equal to its defaults: a
+    keyword's default in the algorithm's constructor, or, within ``surrogate``, what its
+    default surrogate has (the algorithm's and the problem's surrogate options included)."""
+    made = mobo.algorithms.make_algorithm(algorithm, problem)
+    out = {}
+    for key, value in options.items():
+        if key == "surrogate" and isinstance(value, dict):
+            surrogate = made.surrogate
+            rest = {k: v for k, v in value.items() if getattr(surrogate, k, _MISSING) != v}
+            if rest:
+                out[key] = rest
+        elif _default(type(made), key) != value:
+            out[key] = value
+    return out
+
+
+_MISSING = object()
+
+
+def _default(cls: type, key: str):
+    """The default of keyword ``key`` in the first constructor of ``cls``'s MRO that takes
+    it (subclasses pass the others on as ``**kwargs``)."""
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            param = inspect.signature(klass.__init__).parameters.get(key)
+            if param is not None:
+                return param.default
+    return _MISSING
 
 
 def _short(commit: str) -> str:
@@ -401,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     # A run stored before runs carried their command was made by the file's last command.
     runs = [{"command": stored.get("command"), **r} for r in stored["runs"]]
     runs = [r for r in runs if r["algorithm"] not in args.rerun]
-    provenance.refuse_other_settings(store, runs, "options", lambda r: options_of(r, args))
+    refuse_other_options(store, runs, args)
     done = {(r["problem"], r["algorithm"], r["seed"], r["evals"], r["n_initial"]) for r in runs}
     # Seeds outermost, so an interrupted run still has every algorithm on the early seeds.
     todo = [

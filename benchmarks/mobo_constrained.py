@@ -42,8 +42,8 @@ import provenance  # noqa: E402
 from mobo_algorithms import (  # noqa: E402  (a sibling script)
     add_run_arguments,
     check_run_arguments,
-    options_of,
     plot,
+    refuse_other_options,
 )
 
 RESULTS = Path(__file__).parent / "results"
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     store = args.out.with_suffix(".json")
     runs: list[dict] = provenance.read_json(store, {"runs": []})["runs"]
     runs = [r for r in runs if r["algorithm"] not in args.rerun]
-    provenance.refuse_other_settings(store, runs, "options", lambda r: options_of(r, args))
+    refuse_other_options(store, runs, args, problems={})
     key = ("problem", "algorithm", "seed", "evals", "n_initial")
     done = {tuple(r[k] for k in key) for r in runs}
     todo: list[tuple[str, str, int]] = [

@@ -197,3 +197,29 @@ def test_new_runs_store_the_hypervolume_and_the_max_hv_they_used(bench):
         assert run["max_hv"] == now
         difference = [math.log10(max(now - h, 1e-12)) for h in run["hypervolume"]]
         assert run["log_hv_difference"] == pytest.approx(difference)
+
+
+def test_runs_given_the_default_options_explicitly_are_reported_as_default_runs(tmp_path):
+    """The shipped mobo_algorithms_50.json holds usemo runs made with {"noisy": true} and
+    qlognehvi runs with the surrogate's defaults (merged from stores made with
+    --algorithm-options), and its documented --report-only refused it (sweep 29)."""
+    module = load_benchmark("mobo_algorithms")
+    base = {"problem": "BraninCurrin", "seed": 0, "evals": 2, "n_initial": 1}
+    base |= {"seconds_per_iteration": 0.0, "log_hv_difference": [0.5, 0.4]}
+    defaults = {"warm_start": False, "max_iter": 1000, "max_attempts": 5}
+    runs = [
+        {**base, "algorithm": "usemo", "options": {"noisy": True}},
+        {**base, "algorithm": "qlognehvi", "options": {"surrogate": defaults}},
+    ]
+    out = tmp_path / "store"
+    out.with_suffix(".json").write_text(json.dumps({"command": "stored", "runs": runs}))
+    argv = ["--algorithms", "usemo", "qlognehvi", "--problems", "BraninCurrin", "--seeds", "1"]
+    argv += ["--evals", "2", "--n-initial", "1", "--out", str(out), "--report-only"]
+    module.main(argv)
+    rows = {row["algorithm"] for row in csv.DictReader(out.with_suffix(".csv").open())}
+    assert rows == {"usemo", "qlognehvi"}
+    # an option that is not the default still is refused, and named without the defaults
+    runs[0]["options"] = {"noisy": False, "pop_size": 100}
+    out.with_suffix(".json").write_text(json.dumps({"command": "stored", "runs": runs}))
+    with pytest.raises(SystemExit, match=r"usemo runs made with options \{'noisy': False\}"):
+        module.main(argv)
