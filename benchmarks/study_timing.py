@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> None:
             problem, args.algorithm, n_evals=args.n_evals, seed=seed, show_progress=False
         )
         design = 2 * (problem.dim + 1)  # the asks after the initial design are model-based
-        row = {"seed": seed, "hypervolume_fraction": float(result.hypervolume[-1]) / problem.max_hv}
+        hv = float(result.hypervolume[-1])
+        # a problem without a known maximum (DiscBrake) has no fraction; the timings stand
+        fraction = None if problem.max_hv is None else hv / problem.max_hv
+        row = {"seed": seed, "hypervolume": hv, "hypervolume_fraction": fraction}
         for clock, seconds in (
             ("cpu", result.cpu_seconds_per_iteration[design:]),
             ("wall", result.seconds_per_iteration[design:]),
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     payload = dict(
         command=command,
         commit=commit,
+        machine=provenance.machine(),
         torch_threads=torch.get_num_threads(),
         cpu_count=os.cpu_count(),
         runs=rows,

@@ -18,3 +18,15 @@ def test_cpu_and_wall_seconds_per_iteration_are_both_reported(tmp_path):
         for stat in ("mean", "median", "max"):
             assert 0 <= run[f"{stat}_{clock}_seconds_per_iteration"] < math.inf
     assert run["load_average_1min"] >= 0
+
+
+def test_a_problem_without_a_known_maximum_is_timed_and_written(tmp_path):
+    # sweep 29: on DiscBrake (max_hv None) it crashed after the whole study, writing nothing
+    out = tmp_path / "disc.json"
+    args = ["--algorithm", "random", "--problem", "DiscBrake", "--n-evals", "12"]
+    load_benchmark("study_timing").main([*args, "--seeds", "0", "--out", str(out)])
+    payload = json.loads(out.read_text())
+    (run,) = payload["runs"]
+    assert run["hypervolume_fraction"] is None and run["hypervolume"] >= 0
+    assert run["median_cpu_seconds_per_iteration"] >= 0
+    assert payload["machine"]  # where it ran, as every other results file says
