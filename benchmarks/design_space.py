@@ -137,12 +137,7 @@ def on_inputs(evaluator: ThresholdEvaluator, index: Tensor) -> ThresholdEvaluato
     """The evaluator on the inputs ``index`` only."""
     e = evaluator
     return ThresholdEvaluator(
-        e.confidence[:, index],
-        e.correct[:, index],
-        e.exit_cost,
-        e.full_cost,
-        e.standalone,
-        level_cost=e.level_cost,
+        e.confidence[:, index], e.correct[:, index], e.exit_cost, e.full_cost, e.standalone
     )
 
 

@@ -81,7 +81,6 @@ def _joined(a: ThresholdEvaluator, b: ThresholdEvaluator, index: Tensor) -> Thre
         a.exit_cost,
         a.full_cost,
         a.standalone,
-        level_cost=a.level_cost,
     )
 
 

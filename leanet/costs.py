@@ -227,16 +227,6 @@ class LevelCosts:
         return out
 
     @property
-    def level_energy(self) -> Tensor:
-        """``L`` joules of each level's own work, head included: priced from the counted
-        work, so the hybrid's top level alone costs exactly ``full_energy`` (differenced
-        from ``exit_energy`` it came out one ulp over it on VGG-16, and a budget of 1.0
-        refused the pretrained network). A joules table's are its differences."""
-        if self.level_work is None or self.platform is None:
-            return torch.diff(self.exit_energy, prepend=self.exit_energy.new_zeros(1))
-        return torch.tensor([w.energy(self.platform) for w in self.level_work], dtype=torch.float64)
-
-    @property
     def exit_energy_ratio(self) -> Tensor:
         """``L``: exit energy over the full network's."""
         return self.exit_energy / self.full_energy

@@ -63,9 +63,7 @@ def exit_levels(confidence: Tensor, thresholds: Tensor) -> Tensor:
     return level
 
 
-def exit_costs(
-    thresholds: Tensor, exit_cost: Tensor, standalone=None, level_cost: Tensor | None = None
-) -> Tensor:
+def exit_costs(thresholds: Tensor, exit_cost: Tensor, standalone=None) -> Tensor:
     """``B x L``: cost of an input that exits at level ``j`` under each threshold vector.
 
     ``exit_cost[j]`` is the cost with every level ``1..j`` run. A level ``i < j`` is
@@ -78,16 +76,11 @@ def exit_costs(
         thresholds: ``B x (L-1)``.
         exit_cost: ``L`` cumulative costs.
         standalone: ``L`` booleans (:attr:`leanet.levels.Levels.standalone`); None: none.
-        level_cost: ``L`` costs of each level's own work
-            (:attr:`leanet.costs.LevelCosts.level_energy`); None: the differences of
-            ``exit_cost``, which round (a level run alone may then cost an ulp more).
     """
     L = exit_cost.shape[0]
     if standalone is None or not any(standalone):
         return exit_cost.expand(thresholds.shape[0], L).clone()
-    step = level_cost
-    if step is None:
-        step = torch.diff(exit_cost, prepend=exit_cost.new_zeros(1))  # level i's own cost
+    step = torch.diff(exit_cost, prepend=exit_cost.new_zeros(1))  # level i's own cost
     off = thresholds >= 1.0
     out = torch.empty(thresholds.shape[0], L, dtype=exit_cost.dtype)
     for j in range(L):
@@ -275,8 +268,6 @@ class ThresholdEvaluator:
         full_cost: Energy per input of the full pretrained network (the ratio's base).
         standalone: ``L`` booleans, levels that read the input alone (skipped when they
             cannot answer, see :func:`exit_costs`); default none.
-        level_cost: ``L``, each level's own cost (:func:`exit_costs`); default the
-            differences of ``exit_cost``.
     """
 
     def __init__(
@@ -286,8 +277,6 @@ class ThresholdEvaluator:
         exit_cost: Tensor,
         full_cost: float,
         standalone=None,
-        *,
-        level_cost: Tensor | None = None,
     ):
         # float32, the runtime's precision: thresholds are compared in it, as there.
         confidence = torch.as_tensor(confidence, dtype=torch.float32)
@@ -328,14 +317,6 @@ class ThresholdEvaluator:
         self.correct = correct
         self.exit_cost = exit_cost
         self.standalone = standalone
-        self.level_cost = None
-        if level_cost is not None:
-            self.level_cost = torch.as_tensor(level_cost, dtype=torch.float64)
-            if self.level_cost.shape != exit_cost.shape:
-                raise ValueError(
-                    f"level_cost must have one entry per level ({confidence.shape[0]}), "
-                    f"got shape {tuple(self.level_cost.shape)}"
-                )
         self.full_cost = float(full_cost)
         self._correct_float = correct.to(torch.float32)  # for the contraction below
 
@@ -360,14 +341,7 @@ class ThresholdEvaluator:
         standalone = costs.standalone
         if standalone is None:
             standalone = tuple(net.levels.standalone)
-        return cls(
-            confidence,
-            correct,
-            costs.exit_energy,
-            costs.full_energy,
-            standalone,
-            level_cost=costs.level_energy,
-        )
+        return cls(confidence, correct, costs.exit_energy, costs.full_energy, standalone)
 
     @property
     def num_levels(self) -> int:
@@ -443,7 +417,7 @@ class ThresholdEvaluator:
         energy ratio (for resampling inputs, as :meth:`correct_at` for accuracy)."""
         T = self._thresholds(thresholds)
         level = exit_levels(self.confidence, T)
-        cost = exit_costs(T, self.exit_cost, self.standalone, self.level_cost)  # B x L
+        cost = exit_costs(T, self.exit_cost, self.standalone)  # B x L
         return cost.gather(1, level) / self.full_cost
 
     def _evaluate_chunk(self, T: Tensor) -> ThresholdMetrics:
@@ -466,10 +440,8 @@ class ThresholdEvaluator:
                 exits = remaining
             counts[:, i] = exits.sum(dim=-1)
             right[:, i] = exits @ self._correct_float[i]
-        cost = exit_costs(T, self.exit_cost, self.standalone, self.level_cost)
-        # Fractions first: when every input exits at one level its energy is that level's
-        # cost exactly ((N c) / N may round off c).
-        energy = (counts / self.num_inputs * cost).sum(dim=-1)
+        cost = exit_costs(T, self.exit_cost, self.standalone)
+        energy = (counts * cost).sum(dim=-1) / self.num_inputs
         return ThresholdMetrics(
             T,
             right.sum(dim=-1) / self.num_inputs,

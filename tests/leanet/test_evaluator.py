@@ -922,14 +922,14 @@ def test_reference_front_still_imports_from_the_evaluator_with_a_warning():
 
 def test_the_pretrained_network_alone_fits_a_budget_of_the_full_network():
     # The hybrid's all-ones point is the pretrained network: on VGG-16 x0.125 its cost,
-    # differenced from the cumulative exit energies, came out one ulp over the full
-    # network's (ratio 1.0000000000000002), and a budget of 1.0 refused it.
+    # differenced from the cumulative exit energies and averaged over 47 inputs, comes out
+    # one ulp over the full network's (ratio 1.0000000000000002), and a budget of 1.0
+    # refused it. Budgets allow for rounding (the energies stay as journals have them).
     from leanet import ImageTensorDataset, build, build_base
     from leanet.costs import measure_costs
 
     net = build(build_base("vgg16", in_channels=1, input_size=8, width_multiplier=0.125, seed=0))
     costs = measure_costs(net, latency=False)
-    assert costs.level_work[-1] == costs.full_work
     generator = torch.Generator().manual_seed(0)
     dataset = ImageTensorDataset(
         torch.rand(47, 1, 8, 8, generator=generator),  # (47 c) / 47 rounds off this c
@@ -939,8 +939,7 @@ def test_the_pretrained_network_alone_fits_a_budget_of_the_full_network():
         classes=[str(i) for i in range(10)],
     )
     evaluator = ThresholdEvaluator.from_model(net, dataset, costs)
-    assert float(evaluator.evaluate(torch.ones(4)).energy_ratio[0]) == 1.0
-    assert float(evaluator.energy_at(torch.ones(4)).max()) == 1.0
+    assert float(evaluator.evaluate(torch.ones(4)).energy_ratio[0]) == pytest.approx(1.0, abs=1e-12)
     front = ThresholdProblem(evaluator).deployable_front(torch.ones(1, 4, dtype=torch.float64))
     assert choose_thresholds(front, energy_budget=1.0) == 0
 
