@@ -254,6 +254,12 @@ class DesignProblem(Problem):
             costs = fidelity_costs or [BUILD_EPOCHS + e for e in self.epochs]
         # Any callable is a meter, an unhashable one too (a dataclass power monitor).
         cost_name = _COST_NAMES[cost] if isinstance(cost, str) else "metered ratio"
+        # Digested once, as made: a meter that logs its readings changed its digest as it
+        # measured, and the same study was refused in the same process.
+        self._callable_digests = (
+            cost if isinstance(cost, str) else callable_digest(cost),
+            tuple((n, callable_digest(c)) for n, c in self.constraints.items()),
+        )
         super().__init__(
             torch.tensor([lower, upper], dtype=torch.float64),
             2,
@@ -503,8 +509,9 @@ class DesignProblem(Problem):
         """What the objectives are computed from: the base network, training and validation
         data, design settings, the search space, the cost (a meter, as the constraints, by
         its code and values, :func:`~leanet.design_cache.callable_digest`; a latency with the
-        machine measuring it), the reference point and the constraints. A journal of another
-        design problem is refused (:meth:`mobo.Problem.fingerprint`)."""
+        machine measuring it; digested when the problem was made), the reference point and the
+        constraints. A journal of another design problem is refused
+        (:meth:`mobo.Problem.fingerprint`)."""
         cost = self.cost_objective
         settings = (
             self.levels,
@@ -516,7 +523,7 @@ class DesignProblem(Problem):
             self.platform,
             self.log_decades,
             # Another meter's values were resumed when meters counted by name (two lambdas).
-            cost if isinstance(cost, str) else callable_digest(cost),
+            self._callable_digests[0],
             self.measure_inputs,
             self.measure_repeats,
         )
@@ -525,7 +532,7 @@ class DesignProblem(Problem):
         if self.continue_fidelities:  # other cheap designs; earlier journals' digests kept
             settings += ("continue_fidelities",)
         if self.constraints:  # another floor was resumed with the old floor's values
-            settings += tuple((n, callable_digest(c)) for n, c in self.constraints.items())
+            settings += self._callable_digests[1]
         # The validation images too: a journal of another split resumed and mixed both.
         val = source_digest({}, self.data.val.tensors(), ())
         return source_digest({}, (), (self._source, val, repr(settings)))

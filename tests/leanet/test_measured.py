@@ -4,7 +4,7 @@ ratio of the meter's readings is the objective (checked with a deterministic met
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 import torch
@@ -209,3 +209,27 @@ def test_an_unhashable_meter_object_is_a_meter(hybrid, digits):
     assert monitor.objective_names == ["accuracy", "metered ratio"]
     assert monitor.fingerprint() == problem(PowerMonitor()).fingerprint()
     assert monitor.fingerprint() != problem(PowerMonitor("/dev/ina219-1")).fingerprint()
+
+
+@dataclass
+class LoggingMonitor(PowerMonitor):
+    """A power monitor that keeps its readings (for a later plot)."""
+
+    readings: list = field(default_factory=list)
+
+    def __call__(self, run) -> float:
+        value = flop_meter(run)
+        self.readings.append(value)
+        return value
+
+
+def test_a_meter_that_keeps_its_readings_keeps_the_problem_fingerprint(hybrid, digits):
+    """The meter was digested at every fingerprint, its readings with it, so after two
+    measured designs the same study was refused in the same process as another problem."""
+    monitor = LoggingMonitor()
+    problem = DesignProblem(
+        hybrid.base, digits, levels=(2, 3), head_epochs=1, fine_tune_epochs=0, cost=monitor
+    )
+    before = problem.fingerprint()
+    monitor.readings.extend([1.0, 2.0])  # what measuring two designs leaves
+    assert problem.fingerprint() == before
