@@ -42,7 +42,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from leanet.data import batch_loader
-from leanet.device import evaluating, module_device, on_device
+from leanet.device import batch_memory_hint, evaluating, module_device, on_device
 from leanet.distillation import default_teacher, distillation_loss, run_teacher
 from leanet.levels import DepthLevels, WidthLevels
 from leanet.model import LEANet
@@ -162,16 +162,18 @@ def _pooled_features(
     feats: list[list[Tensor]] = [[] for _ in range(upto)]
     labels = []
     device = module_device(net)
-    for x, y in tqdm(
+    batches = tqdm(
         batch_loader(dataset, batch_size),
         desc="level features",
         disable=bar_off(progress),
         leave=False,
-    ):
-        x, y = x.to(device), y.to(device)
-        for k, f in enumerate(net.level_features(x, upto=upto)):
-            feats[k].append(net.heads[k].pooled(f))
-        labels.append(y)
+    )
+    with batch_memory_hint("fit_heads' feature pass", batch_size, "feature_batch_size", dataset):
+        for x, y in batches:
+            x, y = x.to(device), y.to(device)
+            for k, f in enumerate(net.level_features(x, upto=upto)):
+                feats[k].append(net.heads[k].pooled(f))
+            labels.append(y)
     return [torch.cat(f) for f in feats], torch.cat(labels)
 
 
@@ -183,10 +185,11 @@ def evaluate_levels(net: LEANet, dataset: Dataset, batch_size: int = 512) -> lis
     correct = torch.zeros(net.num_levels)
     total = 0
     device = module_device(net)
-    for x, y in batch_loader(dataset, batch_size):
-        logits = net.level_outputs(x.to(device)).logits
-        correct += (logits.argmax(dim=-1) == y.to(device)).sum(dim=1).float().cpu()
-        total += y.numel()
+    with batch_memory_hint("evaluate_levels", batch_size, "batch_size", dataset):
+        for x, y in batch_loader(dataset, batch_size):
+            logits = net.level_outputs(x.to(device)).logits
+            correct += (logits.argmax(dim=-1) == y.to(device)).sum(dim=1).float().cpu()
+            total += y.numel()
     return (correct / max(total, 1)).tolist()
 
 
@@ -207,6 +210,7 @@ def fit_heads(
     lr: float = 3e-3,
     weight_decay: float = 1e-4,
     batch_size: int = 128,
+    feature_batch_size: int = 512,
     seed: int = 0,
     progress: bool = True,
     device: str | torch.device = "auto",
@@ -218,13 +222,19 @@ def fit_heads(
     the summed loss equals training each alone. A frozen head (the pretrained classifier of
     the hybrid scheme's top level) is left as it is. ``accuracy`` of the result is the list
     of per-level accuracies on `val` (if given). ``device`` as in :func:`train_base`.
+
+    ``batch_size`` is the heads' mini-batch (it changes what they learn);
+    ``feature_batch_size`` the images per backbone pass, over `train` and `val` (it bounds
+    memory only: every level's activations per image, about 160 MB at 224 px on VGG-11).
     """
     net.check_data(train, "fit_heads")
     if val is not None:  # before the heads train, not after
         net.check_data(val, "fit_heads val")
     trained = _trained_levels(net)
     with on_device(net, device) as dev:
-        feats, labels = _pooled_features(net, train, 512, progress, upto=trained[-1] + 1)
+        feats, labels = _pooled_features(
+            net, train, feature_batch_size, progress, upto=trained[-1] + 1
+        )
         cached = _FeatureCache(feats, labels)
         heads = [(net.heads[k], feats[k]) for k in trained]
 
@@ -250,7 +260,8 @@ def fit_heads(
         finally:
             net.eval()  # a failed run too, as fine_tune: net(x, T) refuses training mode
     if val is not None:
-        result.accuracy = evaluate_levels(net, val)
+        with batch_memory_hint("fit_heads val", feature_batch_size, "feature_batch_size", val):
+            result.accuracy = evaluate_levels(net, val, feature_batch_size)
     return result
 
 
@@ -303,7 +314,11 @@ def recalibrate_batch_norm(
     batches = tqdm(
         batch_loader(train, batch_size), desc="batch norm", disable=bar_off(progress), leave=False
     )
-    with evaluating(net), _all_or_nothing(net.base.features):
+    with (
+        evaluating(net),
+        _all_or_nothing(net.base.features),
+        batch_memory_hint("recalibrate_batch_norm", batch_size, "batch_size", train),
+    ):
         if isinstance(levels, WidthLevels):
             with levels.batch_norm_updates(1.0):
                 for b, (x, _) in enumerate(batches):
