@@ -157,7 +157,7 @@ def prepare_leanet(config: DemoConfig, data):
         net = build(base, scheme=config.scheme, head_hidden=config.head_hidden, seed=config.seed)
         if config.scheme != "slice":
             _log("recomputing batch-norm statistics for the triangular levels")
-            recalibrate_batch_norm(net, data.train)
+            recalibrate_batch_norm(net, data.train, progress=config.progress)
         _log(f"fitting {net.num_levels} heads on frozen features")
         fit_heads(
             net, data.train, epochs=config.head_epochs, seed=config.seed, progress=config.progress
@@ -192,8 +192,13 @@ def run_demo(config: DemoConfig) -> dict:
         f"costs per input on {config.platform} (weights in {costs.platform.weight_memory}, "
         f"activations in {costs.platform.activation_memory}):\n{costs.table()}"
     )
-    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=config.out / "levels-val.pt")
-    test = ThresholdEvaluator.from_model(net, data.test, costs, cache=config.out / "levels-test.pt")
+    records = {"progress": config.progress}
+    val = ThresholdEvaluator.from_model(
+        net, data.val, costs, cache=config.out / "levels-val.pt", **records
+    )
+    test = ThresholdEvaluator.from_model(
+        net, data.test, costs, cache=config.out / "levels-test.pt", **records
+    )
     full_val_correct = correct_predictions(base, data.val)
     full_val, full_test = float(full_val_correct.double().mean()), evaluate(base, data.test)
     level_test = test.correct.double().mean(dim=1)

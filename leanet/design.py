@@ -407,7 +407,7 @@ class DesignProblem(Problem):
             costs = measure_costs(net, self.platform, latency=False)
             records = None if self._store is None else self._store.path(design.key, "val")
             self._evaluators[design.key] = ThresholdEvaluator.from_model(
-                net, self.data.val, costs, cache=records
+                net, self.data.val, costs, cache=records, progress=False
             )
         return self._evaluators[design.key]
 
@@ -425,7 +425,7 @@ class DesignProblem(Problem):
             return self.evaluator(design)
         net = self.network(design)
         costs = measure_costs(net, self.platform, latency=False)
-        return ThresholdEvaluator.from_model(net, dataset, costs)
+        return ThresholdEvaluator.from_model(net, dataset, costs, progress=False)
 
     def measured(self, design: Design) -> MeasuredCost:
         """The design's metered cost (``cost`` other than ``"energy"``; kept as ``cost_objective``,

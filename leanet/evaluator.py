@@ -28,11 +28,13 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from leanet.checkpoints import cache_save
 from leanet.data import batch_loader
 from leanet.device import batch_memory_hint, on_device
 from leanet.model import counted
+from leanet.train_loop import bar_off
 from mobo.metrics import pareto_mask
 
 #: Threshold vectors evaluated per chunk; bounds memory at about CHUNK x N x L bytes.
@@ -168,7 +170,12 @@ def accuracy_resolution(accuracy: float, n: int) -> str:
 
 @torch.no_grad()
 def level_records(
-    net, dataset, *, batch_size: int = RECORDS_BATCH, device: str | torch.device = "auto"
+    net,
+    dataset,
+    *,
+    batch_size: int = RECORDS_BATCH,
+    device: str | torch.device = "auto",
+    progress: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Run every level once over ``dataset``: confidence and correctness, each ``L x N``
     (on the CPU, whichever ``device`` ran the levels).
@@ -180,6 +187,8 @@ def level_records(
         batch_size: Inputs per forward pass; memory grows with it (:data:`RECORDS_BATCH`;
             about 164 MB per 224 px image on VGG-11: lower it if the pass runs out).
         device: Where the levels run (:func:`leanet.device.resolve_device`).
+        progress: A progress bar over the batches (shown on a terminal only): about 0.4 s
+            per 224 px image on VGG-11 on one CPU thread, 6 min for 1024 images.
     """
     net.check_data(dataset, "level_records")
     confidence, correct = [], []
@@ -189,7 +198,14 @@ def level_records(
         on_device(net, device) as dev,
         batch_memory_hint("level records", batch_size, "batch_size", dataset),
     ):
-        for images, labels in labelled_batches(dataset, batch_size):
+        batches = tqdm(
+            labelled_batches(dataset, batch_size),
+            desc="level records",
+            total=math.ceil(len(dataset) / batch_size),
+            disable=bar_off(progress),
+            leave=False,
+        )
+        for images, labels in batches:
             out = net.level_outputs(images.to(dev))
             confidence.append(out.confidence.cpu())
             correct.append(out.logits.argmax(dim=-1).cpu() == labels)
@@ -230,7 +246,12 @@ def fingerprint(net, dataset, *, batch_size: int = RECORDS_BATCH) -> str:
 
 
 def cached_level_records(
-    net, dataset, path: str | os.PathLike, *, batch_size: int = RECORDS_BATCH
+    net,
+    dataset,
+    path: str | os.PathLike,
+    *,
+    batch_size: int = RECORDS_BATCH,
+    progress: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """:func:`level_records`, cached at ``path`` with the fingerprint of ``net`` and
     ``dataset`` and the :data:`RECORDS_VERSION`. A cache made for another network or other
@@ -258,7 +279,7 @@ def cached_level_records(
             else:
                 return saved["confidence"], saved["correct"]
             warnings.warn(f"level cache {str(path)!r} {why}; recomputing", stacklevel=2)
-    confidence, correct = level_records(net, dataset, batch_size=batch_size)
+    confidence, correct = level_records(net, dataset, batch_size=batch_size, progress=progress)
     records = {"fingerprint": key, "records_version": RECORDS_VERSION}
     records |= {"confidence": confidence, "correct": correct}
     cache_save(records, path, what="level cache", instead="the records are kept in memory only")
@@ -337,15 +358,18 @@ class ThresholdEvaluator:
         *,
         cache: str | os.PathLike | None = None,
         batch_size: int = RECORDS_BATCH,
+        progress: bool = True,
     ):
         """Run ``net``'s levels over ``dataset`` once, ``batch_size`` inputs at a time (or
         load them from ``cache``), and price exits with ``costs`` (a
         :class:`leanet.costs.LevelCosts`). Costs that do not say which levels the runtime
-        skips (a device's joules table) skip ``net``'s."""
+        skips (a device's joules table) skip ``net``'s. ``progress``: a bar over the
+        batches, as :func:`level_records`."""
+        options = {"batch_size": batch_size, "progress": progress}
         if cache is None:
-            confidence, correct = level_records(net, dataset, batch_size=batch_size)
+            confidence, correct = level_records(net, dataset, **options)
         else:
-            confidence, correct = cached_level_records(net, dataset, cache, batch_size=batch_size)
+            confidence, correct = cached_level_records(net, dataset, cache, **options)
         standalone = costs.standalone
         if standalone is None:
             standalone = tuple(net.levels.standalone)

@@ -283,7 +283,7 @@ class _FeatureCache(Dataset):
 
 @torch.no_grad()
 def recalibrate_batch_norm(
-    net: LEANet, train: Dataset, *, batch_size: int = 256, progress: bool = False
+    net: LEANet, train: Dataset, *, batch_size: int = 256, progress: bool = True
 ) -> None:
     """Recompute the backbone's batch-norm running statistics on `train` (in place).
 
@@ -293,7 +293,8 @@ def recalibrate_batch_norm(
     channel, valid for every level since a channel's values do not depend on the level.
     Depth levels: the backbone itself, its batch norms measuring while every other layer
     (dropout too) runs as at inference. All or nothing: a pass that fails or is
-    interrupted leaves the statistics as they were.
+    interrupted leaves the statistics as they were. ``progress``: a bar over the batches,
+    shown on a terminal only (about 0.2 s per 224 px image on VGG-11 on one CPU thread).
 
     Raises:
         ValueError: for the ``"slice"`` scheme, whose channels change with the level (one
@@ -485,7 +486,7 @@ def fine_tune(
 
     def on_epoch_end(epoch: int) -> dict[str, float]:
         if width:
-            recalibrate_batch_norm(net, train)
+            recalibrate_batch_norm(net, train, progress=progress)
         row: dict[str, float] = {}
         if val is not None:
             acc = evaluate_levels(net, val)
