@@ -252,7 +252,7 @@ def within_budget(study: Study, X: Tensor) -> Tensor:
     prices = [study._asked.cost_of(x) for x in X]
     prices = [1.0 if price is None else price for price in prices]
     left, keep = study.cost_left + sum(prices), 0  # left before this batch
-    while keep < len(prices) and left > 1e-9 * study.max_cost:  # spent, up to rounding
+    while keep < len(prices) and not study._spent(left):
         left, keep = left - prices[keep], keep + 1
     study._asked.forget(X[keep:])
     return X[:keep]

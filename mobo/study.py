@@ -40,7 +40,7 @@ from mobo.journal import (
 )
 from mobo.loop import run_to_budget
 from mobo.problem import DTYPE, Problem, as_tensor
-from mobo.result import Evaluation, Result
+from mobo.result import Evaluation, Result, cost_rounding
 
 Callback = Callable[["Study", list[Evaluation]], None]
 
@@ -509,11 +509,16 @@ class Study:
         evaluations told and ``in_flight``, none once stopped or the cost budget spent
         (without fidelities, each costs one: the budget caps the count)."""
         left = self.cost_left
-        if self._stop or left <= 1e-9 * (self.max_cost or 0.0):  # spent, up to rounding
+        if self._stop or self._spent(left):
             return 0
         n = sys.maxsize if self.n_evals is None else self.n_evals - self.n_evaluated - in_flight
         n = max(n, 0)  # a callback may have told points past the budget
         return n if self.problem.has_fidelities or left == math.inf else min(n, math.ceil(left))
+
+    def _spent(self, left: float) -> bool:
+        """Whether ``left`` to spend is none, up to rounding (for :meth:`may_ask` and
+        :func:`mobo.evaluate.within_budget` alike)."""
+        return left <= cost_rounding(self.max_cost or 0.0)
 
     @property
     def cost_spent(self) -> float:
