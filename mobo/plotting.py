@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
 
-from mobo.result import Result
+from mobo.result import Result, cost_rounding
 
 
 def plot_pareto_front(
@@ -211,10 +211,15 @@ def _on_common_grid(ends: list[Tensor], values: list[Tensor]) -> tuple[Tensor, T
     """Runs' traces (``values[k][e]``: after evaluation ``e``, which ends at the increasing
     ``ends[k][e]``, an evaluation count or a cumulative cost) on every run's ends from
     where all have begun to where the shortest ends: a ``g`` grid and a ``runs x g`` tensor,
-    each run's value at a point its value after its last evaluation within it."""
+    each run's value at a point its value after its last evaluation within it. Ends equal
+    up to rounding (:func:`mobo.result.cost_rounding`) are one grid point, the largest: the
+    same prices summed in another order end a run an ulp later, and it counted as longer,
+    its last evaluation left out of the median."""
+    all_ends = torch.cat(ends).unique()  # sorted
+    tolerance = cost_rounding(float(all_ends[-1].abs()))
+    grid = all_ends[torch.cat([all_ends.diff() > tolerance, torch.tensor([True])])]
     first = max(float(e[0]) for e in ends)
     last = min(float(e[-1]) for e in ends)
-    grid = torch.cat(ends).unique()  # sorted
-    grid = grid[(grid >= first) & (grid <= last)]
+    grid = grid[(grid >= first) & (grid <= last + tolerance)]  # a cluster's largest end
     at = [torch.searchsorted(e, grid, right=True) - 1 for e in ends]
     return grid, torch.stack([v[i] for v, i in zip(values, at, strict=True)])

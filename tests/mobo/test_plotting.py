@@ -106,3 +106,32 @@ def test_hypervolume_trace_of_fidelities_is_drawn_against_the_cost_spent():
     assert evaluations.get_xlabel() == "evaluations"
     with pytest.raises(ValueError, match="x must be 'evaluations' or 'cost', got 'time'"):
         plot_hypervolume_trace(runs, x="time")
+
+
+def test_hypervolume_trace_takes_the_same_prices_in_another_order_as_the_same_cost():
+    # r1_trace_rounding.py: the same prices summed in two orders spent 6.1999999999999993
+    # and 6.2000000000000002, so the median stopped before the second run's last (best)
+    # point, at 20.06 for final hypervolumes of 36.66 and 36.66, labelled as a longer run.
+    from mobo.problems.multi_fidelity import BiasedFidelityProblem
+
+    problem = BiasedFidelityProblem("BraninCurrin", levels=(0.25, 1.0), costs=(0.1, 1.0))
+    U = torch.quasirandom.SobolEngine(2, scramble=True, seed=0).draw(512).double()
+    U = problem.base.from_unit(U)
+    good = U[(problem.base.evaluate(U) > problem.ref_point).all(-1)]
+    target = torch.cat([good[:6], torch.ones(6, 1, dtype=torch.float64)], -1)
+    cheap = torch.cat([good[6:8], torch.full((2, 1), 0.25, dtype=torch.float64)], -1)
+    runs = []
+    for seed, X in enumerate(
+        [torch.cat([target[:5], cheap, target[5:]]), torch.cat([cheap, target])]
+    ):
+        study = mobo.Study(problem, "sobol", seed=seed)
+        study.tell(X, problem.evaluate(X))
+        runs.append(study.result())
+    ends = [float(r.cumulative_cost[-1]) for r in runs]
+    assert ends[0] != ends[1] and ends == pytest.approx([6.2, 6.2])
+    ax = plot_hypervolume_trace({"sobol": runs}, log_difference=False)
+    (median,) = ax.lines
+    assert median.get_label() == "sobol"
+    assert float(median.get_xdata()[-1]) == pytest.approx(6.2)
+    finals = torch.stack([r.hypervolume[-1] for r in runs])
+    assert float(median.get_ydata()[-1]) == float(finals.median()) > 30
