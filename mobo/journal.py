@@ -426,21 +426,24 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_same_problem(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> None:
+def check_same_problem(
+    path: Any, journaled: dict[str, Any], current: dict[str, Any], *, given: bool = True
+) -> None:
     """Refuse to resume a journal with a problem other than the one it recorded. One from
     before fingerprints resumes, as older journals' other missing fields do, but with a
-    :class:`JournalUncheckedWarning` when the problem has one: it resumed silently under
-    any data or settings (a design journal mixed two problems' objectives)."""
+    :class:`JournalUncheckedWarning` when the ``given`` problem has one: it resumed silently
+    under any data or settings (a design journal mixed two problems' objectives). A problem
+    rebuilt from the journal's own spec (``given`` False) has nothing to be checked against."""
     keys = ("name", "dim", "num_objectives", "bounds", "ref_point", "num_constraints")
     fidelities = ("fidelity_levels", "fidelity_costs", "fidelity_continuous")
     for key in (*keys, *fidelities, "fingerprint"):
         if key == "fingerprint" and key not in journaled:
-            if current.get(key) is not None:
+            if given and current.get(key) is not None:
                 warnings.warn(
                     f"journal {str(path)!r} has no fingerprint (written by an older version), "
-                    "so it cannot be checked against this problem (what its objectives are "
-                    "computed from): it is resumed as is; if the data, network or settings "
-                    "may have changed since, start a new journal instead",
+                    "so it cannot be checked against the given problem (what its objectives "
+                    "are computed from): it is read or resumed as is; if the data, network or "
+                    "settings may have changed since, start a new journal instead",
                     JournalUncheckedWarning,
                     stacklevel=3,
                 )

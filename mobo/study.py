@@ -161,11 +161,12 @@ class Study:
         """
         header, records = read_journal(path)
         spec = header["problem"]
+        given = problem is not None
         if problem is None:
             from mobo.problems import from_journal
 
             problem = from_journal(path, spec)
-        check_same_problem(path, spec, problem.spec())
+        check_same_problem(path, spec, problem.spec(), given=given)
         check_evaluations(path, records, problem)
         options = {**header.get("algorithm_options", {}), **algorithm_options}
         study = cls(problem, header["algorithm"], seed=header["seed"], **options)

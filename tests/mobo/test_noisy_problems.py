@@ -4,6 +4,7 @@ another noise or bias, and noise given as arrays."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import matplotlib
 import numpy as np
@@ -116,7 +117,14 @@ def test_a_journal_without_a_fingerprint_still_resumes_a_test_problem(tmp_path):
     header = json.loads(lines[0])
     del header["problem"]["fingerprint"]
     path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
-    with pytest.warns(mobo.JournalUncheckedWarning, match="no fingerprint"):
+    given = make("BraninCurrin", noise_std=1.0)
+    with pytest.warns(mobo.JournalUncheckedWarning, match="no fingerprint.*read or resumed as is"):
+        study = mobo.Study.load(path, given, read_only=True)
+    assert len(study.evaluations) == 3 and study.problem is given
+    # Rebuilt from the journal's own spec, the problem has nothing to be checked against:
+    # this warned "cannot be checked ... resumed as is" on a read-only load (r2).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mobo.JournalUncheckedWarning)
         study = mobo.Study.load(path, read_only=True)
     assert len(study.evaluations) == 3 and float(study.problem.noise_std) == 1.0
 
