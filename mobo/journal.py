@@ -471,14 +471,39 @@ def _fingerprint_refusal(path: Any, journaled: dict[str, Any], current: dict[str
     made, now = journaled.get("fingerprint_version"), current.get("fingerprint_version")
     if made == now or now is None:
         return f"journal {str(path)!r} belongs to another problem: {digests}"
-    if made is None:  # it may also be another problem of this very definition
-        when, computed = "an older version (it recorded no fingerprint version)", "may be"
-    else:
-        older = "an older" if _is_int(made) and made < now else "another"
-        when = f"{older} version (fingerprint version {made!r}, this one computes version {now})"
-        computed = "is"
+    if made is None:  # every journal from before versions: a mistyped setting is likelier
+        differ = _differing_settings(journaled.get("make"), current.get("make"))
+        return (
+            f"journal {str(path)!r} belongs to another problem or other settings{differ}, or "
+            "was written by an older version (it recorded no fingerprint version) whose "
+            "fingerprint may be computed differently, so that it cannot be checked against "
+            f"the given problem ({digests}); to run the given problem, start a new journal"
+        )
+    older = "an older" if _is_int(made) and made < now else "another"
     return (
-        f"journal {str(path)!r} was written by {when}, whose fingerprint {computed} computed "
+        f"journal {str(path)!r} was written by {older} version (fingerprint version "
+        f"{made!r}, this one computes version {now}), whose fingerprint is computed "
         f"differently, so it cannot be checked against the given problem ({digests}); to "
         "run the given problem, start a new journal"
     )
+
+
+def _differing_settings(journaled: Any, current: Any) -> str:
+    """`` (noise_std: 1.0 in the journal, 2.0 given)``: the keyword settings a test
+    problem's spec records (its ``make``) that differ, or "" where a spec has none."""
+    if not (isinstance(journaled, dict) and isinstance(current, dict)):
+        return ""
+    if journaled.get("name") != current.get("name"):
+        return f" (problem {journaled.get('name')!r} in the journal, {current.get('name')!r} given)"
+    old = journaled.get("kwargs") or {}
+    new = json.loads(json.dumps(current.get("kwargs") or {}, default=repr))  # as journaled
+
+    def shown(kwargs: dict[str, Any], key: str) -> str:
+        return repr(kwargs[key]) if key in kwargs else "unset"
+
+    differ = [
+        f"{key}: {shown(old, key)} in the journal, {shown(new, key)} given"
+        for key in sorted(old.keys() | new.keys())
+        if shown(old, key) != shown(new, key)
+    ]
+    return f" ({'; '.join(differ)})" if differ else ""

@@ -129,6 +129,28 @@ def test_a_journal_without_a_fingerprint_still_resumes_a_test_problem(tmp_path):
     assert len(study.evaluations) == 3 and float(study.problem.noise_std) == 1.0
 
 
+def test_a_journal_without_a_fingerprint_version_names_the_setting_that_differs(tmp_path):
+    # r3_unversioned_mismatch.py: every journal written before fingerprint versions, resumed
+    # with a mistyped noise_std, was said to be from an older version whose fingerprint "may
+    # be computed differently", where it had said "belongs to another problem".
+    path = tmp_path / "yesterday.jsonl"
+    mobo.optimize(make("BraninCurrin", noise_std=1.0), "sobol", n_evals=3, journal=path)
+    header, *lines = path.read_text().splitlines()
+    unversioned = json.loads(header)
+    del unversioned["problem"]["fingerprint_version"]
+    path.write_text("\n".join([json.dumps(unversioned), *lines]) + "\n")
+    with pytest.raises(mobo.JournalMismatchError) as refused:
+        mobo.Study.load(path, make("BraninCurrin", noise_std=2.0), read_only=True)
+    message = str(refused.value)
+    assert (
+        "belongs to another problem or other settings (noise_std: 1.0 in the journal, " in message
+    )
+    assert "2.0 given), or was written by an older version" in message
+    assert "may be computed differently" in message and "start a new journal" in message
+    with pytest.raises(mobo.JournalMismatchError, match=r"noise_seed: 0 in the journal, 1 given"):
+        mobo.Study.load(path, make("BraninCurrin", noise_std=1.0, noise_seed=1), read_only=True)
+
+
 @pytest.mark.parametrize(
     "noise_std", [np.array([1.0, 0.5]), torch.tensor([1.0, 0.5]), np.float32(0.5)]
 )
