@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 import mobo
+from mobo.metrics import hypervolume_within
 from mobo.problems.multi_fidelity import BiasedFidelityProblem
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -141,8 +142,10 @@ def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
 
 def hv_within(run: dict, cost: float) -> float:
     """The hypervolume after the last evaluation whose cumulative cost is within ``cost``."""
-    hv = [h for c, h in zip(run["cumulative_cost"], run["hypervolume"], strict=True) if c <= cost]
-    return hv[-1] if hv else 0.0
+    spent, hv = (
+        torch.tensor(run[k], dtype=torch.float64) for k in ("cumulative_cost", "hypervolume")
+    )
+    return float(hypervolume_within(spent, hv, cost))
 
 
 def checkpoints(args: argparse.Namespace) -> list[float]:

@@ -103,6 +103,26 @@ def hypervolume_trace(Y: Tensor, ref_point: Tensor) -> Tensor:
     return trace
 
 
+def hypervolume_within(cumulative_cost: Tensor, trace: Tensor, at: Tensor | float) -> Tensor:
+    """A trace against the cost spent: its value after the last evaluation whose total
+    cost is within each of ``at``, 0 (nothing evaluated) before the first. The one reading
+    of a run at a cost, for :func:`mobo.plotting.plot_hypervolume_trace` and
+    ``benchmarks/mobo_fidelity.py``.
+
+    Args:
+        cumulative_cost: An ``n``-dim non-decreasing Tensor, the total after each
+            evaluation (:attr:`mobo.Result.cumulative_cost`).
+        trace: An ``n``-dim Tensor, the value after each evaluation (a hypervolume).
+        at: Costs, a Tensor of any shape or a number.
+
+    Returns:
+        A Tensor of ``at``'s shape.
+    """
+    at = torch.as_tensor(at, dtype=cumulative_cost.dtype)
+    after = torch.searchsorted(cumulative_cost, at, right=True)  # evaluations within
+    return torch.cat([trace.new_zeros(1), trace])[after]
+
+
 def _objectives_and_reference(Y: Tensor, ref_point: Tensor) -> tuple[Tensor, Tensor]:
     """``Y`` (``n x m``) and a finite reference point of length ``m``, as tensors; a NaN
     reference point would make every hypervolume silently 0."""

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
 
+from mobo.metrics import hypervolume_within
 from mobo.result import Result, cost_rounding
 
 
@@ -221,5 +222,6 @@ def _on_common_grid(ends: list[Tensor], values: list[Tensor]) -> tuple[Tensor, T
     first = max(float(e[0]) for e in ends)
     last = min(float(e[-1]) for e in ends)
     grid = grid[(grid >= first) & (grid <= last + tolerance)]  # a cluster's largest end
-    at = [torch.searchsorted(e, grid, right=True) - 1 for e in ends]
-    return grid, torch.stack([v[i] for v, i in zip(values, at, strict=True)])
+    return grid, torch.stack(
+        [hypervolume_within(e, v, grid) for e, v in zip(ends, values, strict=True)]
+    )

@@ -98,3 +98,13 @@ def test_a_reference_point_of_the_wrong_length_or_not_finite_is_an_error_everywh
             metric(torch.ones(3, 2), torch.zeros(3))
         with pytest.raises(ValueError, match="ref_point must be finite"):
             metric(torch.ones(3, 2), torch.tensor([0.0, float("nan")]))
+
+
+def test_hypervolume_within_a_cost_is_the_value_after_the_last_evaluation_within_it():
+    # One reading for the trace plot and benchmarks/mobo_fidelity.py, which had its own.
+    spent = torch.tensor([0.1, 0.2, 1.2, 2.2], dtype=torch.float64)
+    hv = torch.tensor([0.0, 3.0, 5.0, 9.0], dtype=torch.float64)
+    at = torch.tensor([0.05, 0.1, 1.0, 2.2, 7.0], dtype=torch.float64)
+    within = mobo.metrics.hypervolume_within(spent, hv, at)
+    assert within.tolist() == [0.0, 0.0, 3.0, 9.0, 9.0]
+    assert float(mobo.metrics.hypervolume_within(spent, hv, 1.5)) == 5.0
