@@ -103,9 +103,18 @@ def hypervolume_trace(Y: Tensor, ref_point: Tensor) -> Tensor:
     return trace
 
 
+def cost_rounding(total: float) -> float:
+    """How far two totals of about ``total`` may differ and still be the same cost spent:
+    ``1e-9`` of it. Prices summed in another order differ by an ulp (0.1 + 0.1 + 6 x 1.0
+    is 6.2000000000000002, 5 x 1.0 + 0.1 + 0.1 + 1.0 is 6.1999999999999993), so a budget
+    is spent, and two runs end together, within this much."""
+    return 1e-9 * total
+
+
 def hypervolume_within(cumulative_cost: Tensor, trace: Tensor, at: Tensor | float) -> Tensor:
     """A trace against the cost spent: its value after the last evaluation whose total
-    cost is within each of ``at``, 0 (nothing evaluated) before the first. The one reading
+    cost is within each of ``at`` (up to :func:`cost_rounding`: 20.000000000000004 is
+    within 20), 0 (nothing evaluated) before the first. The one reading
     of a run at a cost, for :func:`mobo.plotting.plot_hypervolume_trace` and
     ``benchmarks/mobo_fidelity.py``.
 
@@ -119,6 +128,7 @@ def hypervolume_within(cumulative_cost: Tensor, trace: Tensor, at: Tensor | floa
         A Tensor of ``at``'s shape.
     """
     at = torch.as_tensor(at, dtype=cumulative_cost.dtype)
+    at = at + cost_rounding(1.0) * at.abs()
     after = torch.searchsorted(cumulative_cost, at, right=True)  # evaluations within
     return torch.cat([trace.new_zeros(1), trace])[after]
 

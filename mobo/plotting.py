@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
 
-from mobo.metrics import hypervolume_within
-from mobo.result import Result, cost_rounding
+from mobo.metrics import cost_rounding, hypervolume_within
+from mobo.result import Result
 
 
 def plot_pareto_front(
@@ -213,7 +213,7 @@ def _on_common_grid(ends: list[Tensor], values: list[Tensor]) -> tuple[Tensor, T
     ``ends[k][e]``, an evaluation count or a cumulative cost) on every run's ends from
     where all have begun to where the shortest ends: a ``g`` grid and a ``runs x g`` tensor,
     each run's value at a point its value after its last evaluation within it. Ends equal
-    up to rounding (:func:`mobo.result.cost_rounding`) are one grid point, the largest: the
+    up to rounding (:func:`mobo.metrics.cost_rounding`) are one grid point, the largest: the
     same prices summed in another order end a run an ulp later, and it counted as longer,
     its last evaluation left out of the median."""
     all_ends = torch.cat(ends).unique()  # sorted

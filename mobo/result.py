@@ -325,11 +325,3 @@ def counted_objectives(problem: Problem, X: Tensor, Y: Tensor, C: Tensor) -> Ten
     """``Y`` with the rows that do not count (infeasible, or below the target fidelity) NaN."""
     Y = feasible_objectives(Y, C)
     return torch.where(problem.at_target(X).unsqueeze(-1), Y, torch.full_like(Y, math.nan))
-
-
-def cost_rounding(total: float) -> float:
-    """How far two totals of about ``total`` may differ and still be the same cost spent:
-    ``1e-9`` of it. Prices summed in another order differ by an ulp (0.1 + 0.1 + 6 x 1.0
-    is 6.2000000000000002, 5 x 1.0 + 0.1 + 0.1 + 1.0 is 6.1999999999999993), so a budget
-    is spent, and two runs end together, within this much."""
-    return 1e-9 * total

@@ -39,8 +39,9 @@ from mobo.journal import (
     replay,
 )
 from mobo.loop import run_to_budget
+from mobo.metrics import cost_rounding
 from mobo.problem import DTYPE, Problem, as_tensor
-from mobo.result import Evaluation, Result, cost_rounding
+from mobo.result import Evaluation, Result
 
 Callback = Callable[["Study", list[Evaluation]], None]
 

@@ -108,3 +108,12 @@ def test_hypervolume_within_a_cost_is_the_value_after_the_last_evaluation_within
     within = mobo.metrics.hypervolume_within(spent, hv, at)
     assert within.tolist() == [0.0, 0.0, 3.0, 9.0, 9.0]
     assert float(mobo.metrics.hypervolume_within(spent, hv, 1.5)) == 5.0
+
+
+def test_a_cost_summed_an_ulp_over_a_checkpoint_is_within_it():
+    # mobo_fidelity_constrained.json's MOMF seed 2 spent 20.000000000000004 by its last
+    # evaluation; its cell at cost 20 was read from before that evaluation.
+    spent = torch.tensor([10.0, 20.000000000000004, 21.0], dtype=torch.float64)
+    hv = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    assert float(mobo.metrics.hypervolume_within(spent, hv, 20.0)) == 2.0
+    assert float(mobo.metrics.hypervolume_within(spent, hv, 19.99)) == 1.0
