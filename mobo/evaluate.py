@@ -199,7 +199,8 @@ def check_reference_point(study: Study) -> bool:
     """Once the study holds as many evaluations at the target as its initial design (at
     most the default design's ``2 (d + 1)``), warn if every one is worse than the
     reference point in every objective (feasible or not: a forgotten negation, not
-    infeasibility): its hypervolume stays 0 and hypervolume-based proposals have nothing
+    infeasibility), or in any one objective (a minimized objective's reference written
+    un-negated): its hypervolume stays 0 and hypervolume-based proposals have nothing
     to improve on. A study maximizing raw costs ran to the end with its worst points as
     the "Pareto set" before. Whether the check was made."""
     problem = study.problem
@@ -207,14 +208,25 @@ def check_reference_point(study: Study) -> bool:
     Y = Y[~Y.isnan().any(dim=-1)]
     if Y.shape[0] < min(study.algorithm.n_initial, 2 * (problem.dim + 1)):  # Sobol: all
         return False
-    # Every evaluation worse than the reference in every objective: not a tight reference
-    # (BraninCurrin's is dominated by few of its first random points), but maximized costs.
-    if (Y < problem.ref_point).all():
+    # Not a tight reference (few of BraninCurrin's first random points dominate it, many
+    # beat it in one objective) but maximized costs or a reference cost of the wrong sign.
+    worse = (Y < problem.ref_point).all(dim=0)
+    reference = problem.natural(problem.ref_point).tolist()
+    if worse.all():
+        where = f"the reference point {reference} in every objective"
+        why = "every objective is maximized (return a cost negated; senses only label it)"
+    else:
+        best = problem.natural(Y.max(dim=0).values)
+        where = "the reference point in " + "; ".join(
+            f"{problem.objective_names[j]!r} ({problem.senses[j]}): best {best[j]:.4g}, "
+            f"reference {reference[j]:.4g}"
+            for j in worse.nonzero().flatten().tolist()
+        )
+        why = "it is written as the function returns outcomes (a minimized one's negated)"
+    if worse.any():
         warnings.warn(
-            f"all of the first {Y.shape[0]} evaluations of {problem.name!r} are worse than the "
-            f"reference point {problem.natural(problem.ref_point).tolist()} in every "
-            "objective, so the hypervolume is 0: every objective is maximized (return a "
-            "cost negated; senses only label it), and the reference point must be worse "
+            f"all of the first {Y.shape[0]} evaluations of {problem.name!r} are worse than "
+            f"{where}, so the hypervolume is 0: {why}, and the reference point must be worse "
             "than the outcomes that count",
             ReferencePointWarning,
             stacklevel=2,

@@ -104,3 +104,29 @@ def test_a_study_whose_initial_design_dominates_no_reference_point_says_so():
             mobo.problems.make("BraninCurrin"), "random", n_evals=8, seed=1, show_progress=False
         )
     assert float(result.hypervolume[-1]) > 0 and float(tight.hypervolume[-1]) == 0
+
+
+def test_a_reference_point_no_point_beats_in_one_objective_says_which():
+    """A cost (minimized, negated) and a gain, with the reference point's cost written in
+    natural units (+1.18e6, not -1.18e6): no point can dominate it, and qLogNEHVI ended a
+    30-evaluation study at hypervolume 0 (Sobol's points were worth 18.3 from the right
+    reference) without a word, the other objective being fine."""
+
+    def cost_and_gain(X):
+        return torch.stack([-(1e6 + 1e5 * X[:, 0]), 1e-5 * X[:, 1]], dim=-1)
+
+    problem = mobo.FunctionProblem(
+        cost_and_gain,
+        [[0, 0], [1, 1]],
+        2,
+        [1.18e6, 2e-6],
+        senses=["min", "max"],
+        objective_names=["cost", "gain"],
+        name="mixed",
+    )
+    with pytest.warns(mobo.ReferencePointWarning) as caught:
+        mobo.optimize(problem, "sobol", n_evals=8, show_progress=False)
+    (message,) = [str(w.message) for w in caught]
+    # In the user's senses: the reference cost is -1.18e6, the best cost seen above 1e6.
+    assert "'cost' (min)" in message and "-1.18e+06" in message and "1.0" in message
+    assert "gain" not in message
