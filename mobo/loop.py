@@ -10,6 +10,7 @@ import that module back (``tests/mobo/test_imports.py``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
@@ -59,6 +60,8 @@ def run_to_budget(
         raise ValueError("asynchronous and timeout need an executor")
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+    if n_evals is not None and n_evals > study.n_evaluated:
+        warn_if_all_initial_design(study, n_evals)
     streak = FailureStreak(max_failures_in_a_row)  # checked before the budget is journaled
     study._set_budget(n_evals, max_cost, batch_size)
     study._stop = False
@@ -76,3 +79,20 @@ def run_to_budget(
             f"first with: {first.error}"
         )
     return None
+
+
+def warn_if_all_initial_design(study: Study, n_evals: int) -> None:
+    """Warn if a model-based algorithm's budget ends within its initial Sobol design: the
+    study would be Sobol's under the algorithm's name (a 20-input problem's default design
+    is 42 points; qLogNEHVI, USeMO and qParEGO with 40 evaluations returned Sobol's points).
+    Not for NSGA-II, whose first generation is random whatever the budget."""
+    algorithm = study.algorithm
+    if algorithm.model_based and n_evals <= algorithm.n_initial:
+        warnings.warn(
+            f"n_evals={n_evals} is within the initial Sobol design of {algorithm.n_initial} "
+            f"points (default 2 (d + 1) for d={study.problem.dim}), so {study.algorithm_name!r} "
+            f"proposes none of them: pass n_initial= below n_evals, e.g. "
+            f"n_initial={max(1, n_evals // 2)}",
+            UserWarning,
+            stacklevel=4,
+        )

@@ -59,6 +59,7 @@ class AxAlgorithm(Algorithm):
     hide_target_fidelity: ClassVar[bool] = True
     supports_constraints: ClassVar[bool] = True  # as Ax's outcome constraints
     failures_pending: ClassVar[bool] = True  # see ``failures``
+    model_based: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -143,6 +143,9 @@ class Algorithm(ABC):
     #: Whether the first ``n_initial`` points come from the Sobol design rather than
     #: :meth:`propose` (model-based and population-based algorithms need such a start).
     uses_initial_design: ClassVar[bool] = True
+    #: Whether the points after the initial design come from a model (a budget within
+    #: the design leaves it none, which :meth:`mobo.Study.optimize` warns of).
+    model_based: ClassVar[bool] = False
     #: Whether the algorithm handles black-box constraints; one that does not refuses a
     #: constrained problem. One that does gets ``m + k`` outcome columns in :meth:`propose`.
     supports_constraints: ClassVar[bool] = False

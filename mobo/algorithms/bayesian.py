@@ -57,6 +57,7 @@ class BayesianAlgorithm(Algorithm):
     #: the problem's ``surrogate_options`` and the ``surrogate`` argument.
     surrogate_defaults: Mapping[str, Any] = MappingProxyType({})
     hide_target_fidelity = True
+    model_based = True
 
     def __init__(
         self,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 import mobo
 from mobo.journal import JournalError, JournalRecoveryWarning
-from tests.mobo.conftest import FAST_BO
+from tests.mobo.conftest import FAST_BO, toy_function
 
 
 def _eval_lines(path):
@@ -486,3 +487,22 @@ def test_points_of_two_outstanding_asks_are_recorded_under_their_own_ask(toy_pro
     extras = study.tell(torch.rand(2, 2, dtype=torch.float64), torch.zeros(2, 2))
     assert [e.step for e in extras] == [2, 2]  # told directly, together: one new step
     assert study.result().seconds_per_iteration.shape == (3,)
+
+
+def test_a_budget_within_the_initial_design_warns_a_model_based_algorithm():
+    """20 inputs and 40 evaluations: the default design is 42 points, and qLogNEHVI, USeMO
+    and qParEGO returned Sobol's very points under their own names, without a word."""
+    wide = mobo.FunctionProblem(
+        lambda X: torch.stack([X.sum(-1), -X.sum(-1)], -1), [[0.0] * 20, [1.0] * 20], 2, [-99, -99]
+    )
+    with pytest.warns(UserWarning, match=r"n_evals=40 .* 42 points.*n_initial=") as caught:
+        mobo.optimize(wide, "qlognehvi", n_evals=40, show_progress=False)
+    assert len([w for w in caught if "initial Sobol design" in str(w.message)]) == 1
+    # Not where the design is the algorithm's start (NSGA-II's first generation) or all of it.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in ["sobol", "random", "nsga2"]:
+            mobo.optimize(wide, name, n_evals=40, show_progress=False)
+        small = mobo.FunctionProblem(toy_function, [[0, 0], [1, 1]], 2, [-1, -1])
+        mobo.optimize(small, "qparego", n_evals=4, n_initial=3, show_progress=False, **FAST_BO)
+    assert not [w for w in caught if "initial Sobol design" in str(w.message)]
