@@ -334,7 +334,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
         if journal.is_file() and journal.stat().st_size:  # before the reference front
             cheap = ThresholdProblem(val, space=args.space, reference=False)
             mobo.check_resumable(journal, cheap, args.algorithm, args.seed)
-        problem = ThresholdProblem(val, space=args.space)
+        problem = ThresholdProblem(val, space=args.space, progress=not args.no_progress)
         result = mobo.optimize(
             problem,
             args.algorithm,

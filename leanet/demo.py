@@ -208,7 +208,7 @@ def run_demo(config: DemoConfig) -> dict:
         + f"; full network {full_test:.4f}"
     )
 
-    problem = ThresholdProblem(val)
+    problem = ThresholdProblem(val, progress=config.progress)
     # Named after the LEANet, so a network built with other settings starts its own study.
     journal = (
         config.out / f"thresholds-{net_name(config)}-{config.algorithm}-seed{config.seed}.jsonl"

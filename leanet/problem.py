@@ -91,6 +91,7 @@ class ThresholdProblem(Problem):
             for an accuracy floor), as a mapping from a name to the callable or a list
             (named ``c0, c1, ...``). With constraints, ``max_hv`` is not set: the dense
             reference front is of the unconstrained problem.
+        progress: Show the reference front's progress bar (on a terminal only).
     """
 
     #: The GP's mean fixed at the worst observation (see the module docstring).
@@ -106,6 +107,7 @@ class ThresholdProblem(Problem):
         reference: bool = True,
         reference_samples: int = 50_000,
         constraints: Mapping[str, Constraint] | Sequence[Constraint] | None = None,
+        progress: bool = True,
     ) -> None:
         if constraints is None:
             constraints = {}
@@ -145,7 +147,7 @@ class ThresholdProblem(Problem):
         max_hv = None
         if reference:
             self.reference, self.reference_check = reference_front(
-                evaluator, n_samples=reference_samples, ref_point=ref_point
+                evaluator, n_samples=reference_samples, ref_point=ref_point, progress=progress
             )
             if not self.constraints:
                 max_hv = hypervolume(self.reference.objectives(), torch.as_tensor(ref_point))

@@ -10,8 +10,10 @@ import warnings
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, exit_costs, exit_levels
+from leanet.train_loop import bar_off
 from mobo.metrics import hypervolume
 
 
@@ -28,6 +30,7 @@ def reference_front(
     polish_rounds: int = 3,
     seed: int = 0,
     ref_point: Tensor | None = None,
+    progress: bool = True,
 ) -> tuple[ThresholdMetrics, dict[str, float]]:
     """The best front any optimizer can reach on the cached data, by dense search.
 
@@ -58,6 +61,8 @@ def reference_front(
         ref_point: The check's reference point, (accuracy, -energy ratio): a problem's own
             (:class:`leanet.problem.ThresholdProblem` passes it). None: (0, -max exit cost ratio),
             so lenient that it hid a 60 times larger gap on the front's top.
+        progress: Show a progress bar over the searches' stages (on a terminal only): at
+            thousands of inputs the search takes tens of seconds.
 
     Returns:
         The union of both searches' fronts (sorted by energy) and a check: the hypervolume of
@@ -77,10 +82,18 @@ def reference_front(
         else torch.quantile(v, torch.linspace(0, 1, polish_points).double())
         for v in values
     ]
-    fronts = {
-        name: _search(evaluator, values, grids, n_samples // 2, s, polish_rounds)
-        for name, s in (("first", 2 * seed), ("second", 2 * seed + 1))
-    }
+    stages = tqdm(
+        total=2 * (1 + polish_rounds),
+        desc=f"reference front ({evaluator.num_inputs} inputs)",
+        unit="stage",
+        disable=bar_off(progress),
+        leave=False,
+    )
+    with stages:
+        fronts = {
+            name: _search(evaluator, values, grids, n_samples // 2, s, polish_rounds, stages)
+            for name, s in (("first", 2 * seed), ("second", 2 * seed + 1))
+        }
     front = ThresholdMetrics.concat(list(fronts.values())).pareto()
     if ref_point is None:
         ref_point = [0.0, -float(evaluator.exit_cost.max() / evaluator.full_cost)]
@@ -97,8 +110,9 @@ def reference_front(
     return front, check
 
 
-def _search(evaluator, values, grids, n, seed, rounds) -> ThresholdMetrics:
-    """One seeded search of :func:`reference_front`: samples, corners, then polish."""
+def _search(evaluator, values, grids, n, seed, rounds, stages) -> ThresholdMetrics:
+    """One seeded search of :func:`reference_front`: samples, corners, then polish; one
+    ``stages`` step (a tqdm bar) each, and the rounds it skips when the front settles."""
     d = len(values)
     generator = torch.Generator().manual_seed(seed)
     sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(n, dtype=torch.float64)
@@ -111,8 +125,9 @@ def _search(evaluator, values, grids, n, seed, rounds) -> ThresholdMetrics:
     # reached the same accuracy.
     corners = torch.stack([torch.zeros(d), torch.ones(d)]).double()
     front = evaluator.evaluate(torch.cat([sobol, breakpoints, corners])).pareto()
+    stages.update()
     todo, swept = front.thresholds, set()
-    for _ in range(rounds):
+    for done in range(rounds):
         points = []
         for t in todo:
             if tuple(t.tolist()) in swept:  # same sweeps, same results: only new points
@@ -120,10 +135,12 @@ def _search(evaluator, values, grids, n, seed, rounds) -> ThresholdMetrics:
             swept.add(tuple(t.tolist()))
             points.append(t)
         if not points:
+            stages.update(rounds - done)
             break
         kept = _sweep_survivors(evaluator, torch.stack(points), grids, front)
         front = ThresholdMetrics.concat([front, evaluator.evaluate(kept)]).pareto()
         todo = front.thresholds
+        stages.update()
     return front
 
 

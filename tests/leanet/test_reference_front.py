@@ -82,3 +82,35 @@ def test_polish_evaluates_only_vectors_that_may_reach_the_front(monkeypatch):
     assert len(front) > 10
     # sweeping each front point once over its ~400 confidences on 4 levels: 1600 per point
     assert polished < 20 * len(front)
+
+
+class _Bar:
+    """Records what a tqdm bar was asked to show."""
+
+    made: list[_Bar] = []
+
+    def __init__(self, *, total, disable, **_):
+        self.total, self.disable, self.done = total, disable, 0
+        _Bar.made.append(self)
+
+    def update(self, n=1):
+        self.done += n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_reference_front_shows_its_stages_on_a_progress_bar(monkeypatch, progress):
+    """Tens of seconds at thousands of inputs (minutes before the polish was counted) with
+    nothing printed: the bar runs over both searches' sampling and polish rounds, to its end
+    when a search settles early."""
+    monkeypatch.setattr(leanet.reference_front, "tqdm", _Bar)
+    _Bar.made.clear()
+    reference_front(_cascade(3, 100, seed=0), n_samples=200, polish_rounds=5, progress=progress)
+    (bar,) = _Bar.made
+    assert bar.total == 2 * (1 + 5) and bar.done == bar.total
+    assert bar.disable == (None if progress else True)  # None: shown on a terminal only
