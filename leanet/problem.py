@@ -90,7 +90,8 @@ class ThresholdProblem(Problem):
             constraint values, feasible where ``<= 0`` (e.g. ``lambda m: 0.97 - m.accuracy``
             for an accuracy floor), as a mapping from a name to the callable or a list
             (named ``c0, c1, ...``). With constraints, ``max_hv`` is not set: the dense
-            reference front is of the unconstrained problem.
+            reference front is of the unconstrained problem, so it is computed only when
+            :attr:`reference` is first read.
         progress: Show the reference front's progress bar (on a terminal only).
     """
 
@@ -142,15 +143,17 @@ class ThresholdProblem(Problem):
         self._knots = _quantile_knots(evaluator.confidence[:d]) if space == "quantile" else None
         self.evaluator = evaluator
         self.constraints = dict(constraints)
-        self.reference: ThresholdMetrics | None = None
-        self.reference_check: dict[str, float] | None = None
-        max_hv = None
+        self._reference = None
+        self._reference_options = None
         if reference:
-            self.reference, self.reference_check = reference_front(
-                evaluator, n_samples=reference_samples, ref_point=ref_point, progress=progress
-            )
-            if not self.constraints:
-                max_hv = hypervolume(self.reference.objectives(), torch.as_tensor(ref_point))
+            self._reference_options = {
+                "n_samples": reference_samples,
+                "ref_point": ref_point,
+                "progress": progress,
+            }
+        max_hv = None
+        if reference and not self.constraints:
+            max_hv = hypervolume(self.reference.objectives(), torch.as_tensor(ref_point))
         super().__init__(
             torch.stack([torch.zeros(d), torch.ones(d)]).double(),
             2,
@@ -162,6 +165,21 @@ class ThresholdProblem(Problem):
             num_constraints=len(self.constraints),
             constraint_names=list(self.constraints),
         )
+
+    @property
+    def reference(self) -> ThresholdMetrics | None:
+        """The dense reference front of the unconstrained problem
+        (:func:`leanet.reference_front.reference_front`), None with ``reference=False``.
+        Computed when first read: at construction unless constraints leave ``max_hv`` unset
+        (seconds at a thousand validation inputs, tens of seconds at a few thousand)."""
+        if self._reference is None and self._reference_options is not None:
+            self._reference = reference_front(self.evaluator, **self._reference_options)
+        return None if self._reference is None else self._reference[0]
+
+    @property
+    def reference_check(self) -> dict[str, float] | None:
+        """The reference front's check: its two searches' hypervolume ratios to their union."""
+        return None if self.reference is None else self._reference[1]
 
     def _evaluate(self, X: Tensor) -> Tensor:
         metrics = self.evaluator.evaluate(X.clamp(0.0, 1.0))

@@ -114,3 +114,30 @@ def test_reference_front_shows_its_stages_on_a_progress_bar(monkeypatch, progres
     (bar,) = _Bar.made
     assert bar.total == 2 * (1 + 5) and bar.done == bar.total
     assert bar.disable == (None if progress else True)  # None: shown on a terminal only
+
+
+def test_a_constrained_problem_computes_its_reference_front_only_when_read(monkeypatch):
+    """Constraints leave max_hv unset, so nothing in the search reads the front: it was
+    computed anyway (a minute at 1024 inputs before the polish was counted)."""
+    import leanet.problem
+
+    calls = []
+
+    def counting(evaluator, **options):
+        calls.append(options)
+        return reference_front(evaluator, **options)
+
+    monkeypatch.setattr(leanet.problem, "reference_front", counting)
+    evaluator = _cascade(3, 100, seed=0)
+    floor = {"floor": lambda m: 0.5 - m.accuracy}
+    problem = leanet.problem.ThresholdProblem(evaluator, reference_samples=200, constraints=floor)
+    assert problem.max_hv is None and calls == []
+    front, check = problem.reference, problem.reference_check
+    assert len(calls) == 1  # once, then kept
+    same = reference_front(evaluator, n_samples=200, ref_point=problem.ref_point)
+    assert torch.equal(front.thresholds, same[0].thresholds) and check == same[1]
+    # unconstrained: max_hv needs it at once; reference=False: never
+    leanet.problem.ThresholdProblem(evaluator, reference_samples=200)
+    assert len(calls) == 2
+    skipped = leanet.problem.ThresholdProblem(evaluator, reference=False, constraints=floor)
+    assert skipped.reference is None and skipped.reference_check is None and len(calls) == 2
