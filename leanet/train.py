@@ -329,13 +329,18 @@ def recalibrate_batch_norm(
             _measure_batch_norm(net.base.features, batches, device)
 
 
+def _batch_norms(module: nn.Module) -> list[nn.Module]:
+    """The batch norms inside ``module``, which recalibration measures and restores."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 @contextlib.contextmanager
 def _all_or_nothing(features: nn.Module) -> Iterator[None]:
     """The batch norms of ``features`` as they were if the block fails (an item that does
     not load, Ctrl-C): depth levels reset every statistic first, so an interrupted pass
     left mean 0 / variance 1 and ``momentum=None`` behind, in the caller's base when built
     with ``copy=False``. The momenta come back in any case."""
-    norms = [m for m in features.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = _batch_norms(features)
     saved = [(m.momentum, copy.deepcopy(m.state_dict())) for m in norms]
     try:
         yield
@@ -353,7 +358,7 @@ def _measure_batch_norm(features: nn.Module, batches: Any, device: torch.device)
     ``update_bn`` trains the whole module, so a dropout inside dropped activations while they
     were measured (variances 1.4-1.8x those inference sees). Modes come back after; the
     momenta, and the statistics on a failure, through :func:`_all_or_nothing`."""
-    norms = [m for m in features.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = _batch_norms(features)
     with evaluating(features):
         for m in norms:
             m.reset_running_stats()
