@@ -33,6 +33,21 @@ def same_weights(a: nn.Module, b: nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def steps_that_draw(steps: dict) -> list[str]:
+    """The names of ``steps`` (name -> call) that drew from torch's global generator: after
+    them it did not draw as it would have without the call (the seed is restored after)."""
+    moved = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        for name, step in steps.items():
+            torch.manual_seed(123)
+            step()
+            if not torch.equal(torch.rand(3), expected):
+                moved.append(name)
+    return moved
+
+
 def tiny_base(arch: str = "convnet", *, input_size: int = 8, seed: int = 0) -> BaseNet:
     """An untrained 1-channel, 10-class base network of width 1/4 with random batch norm."""
     torch.manual_seed(seed)

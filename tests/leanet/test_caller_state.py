@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import leanet
-from tests.leanet.conftest import same_weights, tiny_base
+from tests.leanet.conftest import same_weights, steps_that_draw, tiny_base
 
 
 def snapshot(net: nn.Module) -> nn.Module:
@@ -186,13 +186,7 @@ def test_saving_and_loading_leave_the_global_generator_alone(tmp_path, digits):
         "LEANet.from_config": lambda: leanet.LEANet.from_config(net.config()),
         "slimmable_points": lambda: slimmable_points(slim, None),
     }
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(123)
-        expected = torch.rand(3)
-        for name, step in steps.items():
-            torch.manual_seed(123)
-            step()
-            assert torch.equal(torch.rand(3), expected), name
+    assert steps_that_draw(steps) == []
     # what loads is still the network saved, bit for bit
     assert same_weights(load_checkpoint(tmp_path / "base.pt")[0], base)
     assert same_weights(load_leanet(tmp_path / "net.pt")[0], net)

@@ -25,6 +25,14 @@ def flop_meter(run) -> float:
     return float(counter.get_total_flops())
 
 
+def metered_problem(hybrid, digits, cost, **options) -> DesignProblem:
+    """A 2-3 level design search of ``hybrid``'s base under ``cost`` (a meter or a name),
+    one head epoch and no fine-tuning: quick to build."""
+    return DesignProblem(
+        hybrid.base, digits, levels=(2, 3), head_epochs=1, fine_tune_epochs=0, cost=cost, **options
+    )
+
+
 @pytest.fixture(scope="module")
 def hybrid(digits):
     base = tiny_base("convnet")
@@ -91,15 +99,7 @@ def test_the_cpu_meter_times_the_calling_thread():
 
 
 def test_a_design_problem_with_a_meter_reports_the_metered_ratio(hybrid, digits):
-    problem = DesignProblem(
-        hybrid.base,
-        digits,
-        levels=(2, 3),
-        head_epochs=1,
-        fine_tune_epochs=0,
-        cost=flop_meter,
-        measure_inputs=10,
-    )
+    problem = metered_problem(hybrid, digits, flop_meter, measure_inputs=10)
     assert problem.objective_names == ["accuracy", "metered ratio"]
     x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
     y = problem.evaluate(x)
@@ -127,9 +127,7 @@ def test_a_journal_is_refused_under_another_meter(hybrid, digits, monkeypatch):
     (ratios 0.397 vs 0.984 for one point). A latency is of this machine too."""
 
     def problem(cost):
-        return DesignProblem(
-            hybrid.base, digits, levels=(2, 3), head_epochs=1, fine_tune_epochs=0, cost=cost
-        )
+        return metered_problem(hybrid, digits, cost)
 
     flops, cpu = problem(lambda run: flop_meter(run)), problem(lambda run: cpu_meter(run))
     assert flops.fingerprint() != cpu.fingerprint()
@@ -143,15 +141,7 @@ def test_a_measured_problem_pickles_after_measuring(hybrid, digits):
     """A process pool or Dask pickles the problem for every evaluation, and a DenseFronts
     callback measures in the calling process first: the kept compiled TorchScript could not
     be pickled ("Tried to serialize object ..._BandStep"), so every later evaluation failed."""
-    problem = DesignProblem(
-        hybrid.base,
-        digits,
-        levels=(2, 3),
-        head_epochs=1,
-        fine_tune_epochs=0,
-        cost=flop_meter,
-        measure_inputs=10,
-    )
+    problem = metered_problem(hybrid, digits, flop_meter, measure_inputs=10)
     x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.6, 0.3]], dtype=torch.float64)
     y = problem.evaluate(x)
     assert problem._measured  # the case: a compiled cost is kept
@@ -201,9 +191,7 @@ def test_an_unhashable_meter_object_is_a_meter(hybrid, digits):
     'PowerMonitor'``. Two monitors of other devices are other meters."""
 
     def problem(meter):
-        return DesignProblem(
-            hybrid.base, digits, levels=(2, 3), head_epochs=1, fine_tune_epochs=0, cost=meter
-        )
+        return metered_problem(hybrid, digits, meter)
 
     monitor = problem(PowerMonitor())
     assert monitor.objective_names == ["accuracy", "metered ratio"]
@@ -227,9 +215,7 @@ def test_a_meter_that_keeps_its_readings_keeps_the_problem_fingerprint(hybrid, d
     """The meter was digested at every fingerprint, its readings with it, so after two
     measured designs the same study was refused in the same process as another problem."""
     monitor = LoggingMonitor()
-    problem = DesignProblem(
-        hybrid.base, digits, levels=(2, 3), head_epochs=1, fine_tune_epochs=0, cost=monitor
-    )
+    problem = metered_problem(hybrid, digits, monitor)
     before = problem.fingerprint()
     monitor.readings.extend([1.0, 2.0])  # what measuring two designs leaves
     assert problem.fingerprint() == before
