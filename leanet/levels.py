@@ -32,7 +32,7 @@ matching batch-norm channels; the image channels are never sliced. Three schemes
   pretrained batch-norm statistics no longer describe the channels (their inputs lost the
   newer bands). Before recalibration the levels fell far short (``benchmarks/results/
   leanet_levels.md``: VGG-16 x0.25 last level 71.7% against 96.8% sliced, MobileNet x0.5
-  57.3% against 85.9%). The study's recipe (:func:`leanet.train.recalibrate_batch_norm`,
+  57.3% against 85.9%). The study's recipe (:func:`leanet.batch_norm.recalibrate_batch_norm`,
   heads, then :func:`leanet.train.fine_tune` for a fixed number of epochs, for MobileNet
   with or without distillation, whichever validation prefers) brings ConvNet and VGG-16
   levels on MNIST to the full network's accuracy and MobileNet's within 0.3 points (0.969
@@ -52,7 +52,7 @@ matching batch-norm channels; the image channels are never sliced. Three schemes
 
 Batch norm after building: the pretrained running statistics describe channels that read
 every input channel; a triangular channel reads fewer, so its statistics differ and must be
-recomputed (:func:`leanet.train.recalibrate_batch_norm`; measured: VGG-16 on the 8x8 digits
+recomputed (:func:`leanet.batch_norm.recalibrate_batch_norm`; measured: VGG-16 on the 8x8 digits
 scored 0.12-0.30 per level without it, 0.98 with it; but MobileNet x0.5 on MNIST with
 heads on frozen features fell from 0.54 to 0.25, although the recomputed statistics match
 the data's: its pointwise layers were trained on the other statistics' scale, and only

@@ -5,10 +5,9 @@
 - :func:`fit_heads` trains each level's head on frozen backbone features (the default
   LEANet training of [Jayakodi2020]): the pooled features of every level are computed once,
   then only the heads learn.
-- :func:`recalibrate_batch_norm` recomputes the backbone's batch-norm statistics on
-  training data. Width levels need it after building: the pretrained statistics describe
-  channels that read every input channel, a triangular level's channels do not. One pass
-  serves every level, since a channel's values do not depend on the level.
+- :func:`recalibrate_batch_norm` (:mod:`leanet.batch_norm`, re-exported here) recomputes
+  the backbone's batch-norm statistics on training data, which width levels need after
+  building.
 - :func:`fine_tune` is the explicit option that also trains the backbone, with the sum of
   every level's cross-entropy as the loss (optionally plus distillation from the pretrained
   network), batch norm on batch statistics, the statistics recomputed after each epoch and,
@@ -32,7 +31,7 @@ import contextlib
 import copy
 import inspect
 import numbers
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -41,10 +40,11 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from leanet.batch_norm import recalibrate_batch_norm
 from leanet.data import batch_loader
 from leanet.device import batch_memory_hint, evaluating, module_device, on_device
 from leanet.distillation import default_teacher, distillation_loss, run_teacher
-from leanet.levels import DepthLevels, WidthLevels
+from leanet.levels import WidthLevels
 from leanet.model import LEANet
 from leanet.train_loop import TrainResult, TrainState, bar_off, epochs_loop
 from leanet.zoo import BaseNet
@@ -57,7 +57,7 @@ __all__ = [
     "evaluate_levels",
     "fine_tune",
     "fit_heads",
-    "recalibrate_batch_norm",
+    "recalibrate_batch_norm",  # leanet.batch_norm's, where callers found it
     "train_base",
 ]
 
@@ -279,93 +279,6 @@ class _FeatureCache(Dataset):
     def __getitem__(self, index: Any) -> tuple[Tensor, Tensor]:
         idx = torch.as_tensor(index, dtype=torch.long)
         return idx, self.labels[idx]
-
-
-@torch.no_grad()
-def recalibrate_batch_norm(
-    net: LEANet, train: Dataset, *, batch_size: int = 256, progress: bool = True
-) -> None:
-    """Recompute the backbone's batch-norm running statistics on `train` (in place).
-
-    Each statistic becomes the mean over batches of the batch statistics, as
-    ``torch.optim.swa_utils.update_bn`` computes them. Width levels (triangular, and the
-    shared levels of the hybrid): one pass through the widest shared level sets every
-    channel, valid for every level since a channel's values do not depend on the level.
-    Depth levels: the backbone itself, its batch norms measuring while every other layer
-    (dropout too) runs as at inference. All or nothing: a pass that fails or is
-    interrupted leaves the statistics as they were. ``progress``: a bar over the batches,
-    shown on a terminal only (about 0.2 s per 224 px image on VGG-11 on one CPU thread).
-
-    Raises:
-        ValueError: for the ``"slice"`` scheme, whose channels change with the level (one
-            set of statistics cannot serve every level: that needs switchable batch norm,
-            :class:`leanet.baselines.SlimmableNet`), and for images `net` was not built
-            for (:meth:`LEANet.check_data`).
-    """
-    levels = net.levels
-    if not isinstance(levels, WidthLevels | DepthLevels):
-        raise TypeError(f"recalibrate_batch_norm: unsupported levels {type(levels).__name__}")
-    if isinstance(levels, WidthLevels) and levels.scheme == "slice":
-        raise ValueError(
-            "recalibrate_batch_norm: under scheme='slice' a channel's values depend on the "
-            "level, so one set of batch-norm statistics cannot serve every level"
-        )
-    net.check_data(train, "recalibrate_batch_norm")
-    device = module_device(net)
-    batches = tqdm(
-        batch_loader(train, batch_size), desc="batch norm", disable=bar_off(progress), leave=False
-    )
-    with (
-        evaluating(net),
-        _all_or_nothing(net.base.features),
-        batch_memory_hint("recalibrate_batch_norm", batch_size, "batch_size", train),
-    ):
-        if isinstance(levels, WidthLevels):
-            with levels.batch_norm_updates(1.0):
-                for b, (x, _) in enumerate(batches):
-                    levels.bn_momentum = 1.0 / (b + 1)
-                    levels.run_level(x.to(device), levels.shared_levels)
-        else:
-            _measure_batch_norm(net.base.features, batches, device)
-
-
-def _batch_norms(module: nn.Module) -> list[nn.Module]:
-    """The batch norms inside ``module``, which recalibration measures and restores."""
-    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
-@contextlib.contextmanager
-def _all_or_nothing(features: nn.Module) -> Iterator[None]:
-    """The batch norms of ``features`` as they were if the block fails (an item that does
-    not load, Ctrl-C): depth levels reset every statistic first, so an interrupted pass
-    left mean 0 / variance 1 and ``momentum=None`` behind, in the caller's base when built
-    with ``copy=False``. The momenta come back in any case."""
-    norms = _batch_norms(features)
-    saved = [(m.momentum, copy.deepcopy(m.state_dict())) for m in norms]
-    try:
-        yield
-    except BaseException:
-        for m, (_, state) in zip(norms, saved, strict=True):
-            m.load_state_dict(state)
-        raise
-    finally:
-        for m, (momentum, _) in zip(norms, saved, strict=True):
-            m.momentum = momentum
-
-
-def _measure_batch_norm(features: nn.Module, batches: Any, device: torch.device) -> None:
-    """``update_bn``'s mean of batch statistics with only the batch norms in training mode:
-    ``update_bn`` trains the whole module, so a dropout inside dropped activations while they
-    were measured (variances 1.4-1.8x those inference sees). Modes come back after; the
-    momenta, and the statistics on a failure, through :func:`_all_or_nothing`."""
-    norms = _batch_norms(features)
-    with evaluating(features):
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative mean over the batches
-            m.train()
-        for x, _ in batches:
-            features(x.to(device))
 
 
 #: fine_tune's numeric settings: the bound each must keep, and whether it may equal it.
