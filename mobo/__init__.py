@@ -26,7 +26,8 @@ from mobo.algorithms import (
     register,
     single_objective_algorithms,
 )
-from mobo.evaluate import ExecutorStalledError, ReferencePointWarning
+from mobo.evaluate import ReferencePointWarning
+from mobo.executor import ExecutorStalledError
 from mobo.journal import (
     JournalError,
     JournalLockedError,

@@ -1,29 +1,19 @@
-"""Evaluating a study's points: in one batch here, or one by one on an executor.
+"""Evaluating a study's points here, in batches: ask, evaluate, tell.
 
 Kept apart from :mod:`mobo.study` so each stays one idea: the study records what is told;
-this module runs :meth:`Study.optimize`'s loops, turning proposals into told evaluations,
-failures and interrupts included.
+this module runs :meth:`Study.optimize`'s loop without an executor, turning proposals into
+told evaluations, failures and interrupts included, with the budget, progress and failure
+checks both loops share. The loop on an executor is :mod:`mobo.executor`.
 """
 
 from __future__ import annotations
 
 import math
-import pickle
 import sys
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Executor,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -31,7 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mobo.metrics import hypervolume
-from mobo.problem import DTYPE, EvaluationShapeError, Problem, as_tensor
+from mobo.problem import DTYPE, EvaluationShapeError, Problem
 from mobo.result import Evaluation, counted_objectives
 
 if TYPE_CHECKING:
@@ -288,233 +278,6 @@ def replayed_if_interrupted(study: Study) -> Iterator[None]:
         elif study._asked.next_step == step:  # interrupted inside the algorithm's ask
             study.algorithm.load_state_dict(state)
         raise
-
-
-#: Seconds between two looks at which queued evaluations a pool has started, while a
-#: timeout runs: a start is seen at most this late, so an evaluation gets its whole time.
-START_POLL_SECONDS = 0.05
-
-
-class ExecutorStalledError(RuntimeError):
-    """An executor started none of the queued evaluations for a whole ``timeout`` while
-    its workers still ran evaluations that had timed out (a thread or process pool cannot
-    stop them). The queued points are not failures: a resumed study asks them first."""
-
-
-def run_on_executor(
-    study: Study,
-    executor: Executor,
-    batch_size: int,
-    asynchronous: bool,
-    timeout: float | None,
-    after_tell: Callable[[list[Evaluation]], None],
-) -> None:
-    """The executor loop of :meth:`Study.optimize`: submit, wait, tell each as it completes.
-
-    A timeout runs from when the evaluation starts (a thread or process pool's future
-    turns running; a Dask worker reports it, :class:`DaskStarts`), so a point that waits
-    in the queue behind slow ones is not recorded as failed without ever running; other
-    executors report no start, so their clock runs from submission."""
-    if isinstance(executor, ProcessPoolExecutor):
-        check_picklable(study.problem)
-    dask = DaskStarts(executor) if DaskStarts.serves(executor) else None
-    is_running: Callable[[Future], bool] | None = None  # None: starts unknown
-    if dask is not None:
-        is_running = dask.running
-    elif isinstance(executor, (ThreadPoolExecutor, ProcessPoolExecutor)):
-        is_running = Future.running
-    in_flight: dict[Future, InFlight] = {}
-    started: dict[Future, float] = {}
-    abandoned: list[Future] = []  # timed out while running: a pool cannot stop them
-    last_progress = time.perf_counter()
-    try:
-        while True:
-            free = min(batch_size - len(in_flight), study.may_ask(len(in_flight)))
-            if free > 0 and (asynchronous or not in_flight):
-                X = within_budget(study, study.ask(free))
-                for i, x in enumerate(X):
-                    try:
-                        future = (
-                            dask.submit(study.problem, x.unsqueeze(0))
-                            if dask is not None
-                            else executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
-                        )
-                    except BaseException:  # a shut-down executor; a problem Dask cannot send
-                        study._asked.forget(X[i:])  # never submitted: asked first next time
-                        raise
-                    step = study._asked.step_of(x)
-                    fields, state = study._ask_of(step)
-                    in_flight[future] = InFlight(x, step, fields, time.perf_counter(), state)
-                    if is_running is None:
-                        started[future] = in_flight[future].submitted
-                last_progress = time.perf_counter()
-            if not in_flight:
-                return
-            if _see_starts(in_flight, started, is_running):
-                last_progress = time.perf_counter()
-            wait_seconds = None
-            if timeout is not None:
-                now = time.perf_counter()
-                deadlines = [started[f] + timeout for f in in_flight if f in started]
-                wait_seconds = max(0.0, min(deadlines) - now) if deadlines else None
-                if len(deadlines) < len(in_flight):  # some queued: look again soon
-                    wait_seconds = (
-                        START_POLL_SECONDS
-                        if wait_seconds is None
-                        else min(wait_seconds, START_POLL_SECONDS)
-                    )
-            done, _ = wait(in_flight, timeout=wait_seconds, return_when=FIRST_COMPLETED)
-            _see_starts(in_flight, started, is_running)
-            now = time.perf_counter()
-            finished = [  # in submission order, so a tie is told the same way every time
-                future
-                for future, job in in_flight.items()
-                if future in done
-                or (timeout is not None and future in started and now - started[future] >= timeout)
-            ]
-            for future in finished:
-                job = in_flight.pop(future)
-                if not future.done() and is_running is None:
-                    future.cancel()  # it may be queued still, on an executor that can stop it
-                elif not future.done():  # running: no pool or Dask worker can stop it
-                    abandoned.append(future)
-                y, error = outcome(future, timeout, study.problem.num_outcomes)
-                try:
-                    study._journal_state(job.step, job.algorithm_state)
-                    evaluation = study._record(
-                        job.x,
-                        y,
-                        error,
-                        step=job.step,
-                        eval_seconds=now - started.pop(future, job.submitted),
-                        **job.ask,
-                    )
-                except BaseException:  # e.g. a full disk: asked first next time, not lost
-                    study._asked.forget(job.x.unsqueeze(0))
-                    raise
-                after_tell([evaluation])
-                last_progress = now
-            if (
-                timeout is not None
-                and in_flight
-                and not any(f in started for f in in_flight)
-                and any(not f.done() for f in abandoned)
-                and now - last_progress >= timeout
-            ):
-                raise ExecutorStalledError(
-                    f"the executor started none of {len(in_flight)} queued evaluations in "
-                    f"{timeout} s while its workers still run evaluations that timed out "
-                    "(a thread or process pool or a Dask worker cannot stop them): evaluate "
-                    "on a fresh executor; the study resumes from its journal, queued points "
-                    "first"
-                )
-    finally:
-        # Interrupted: what will not be told now is asked first next time (not skipped).
-        for future in in_flight:
-            future.cancel()
-        if in_flight:
-            study._asked.forget(torch.stack([job.x for job in in_flight.values()]))
-        if dask is not None:
-            dask.close()
-
-
-def _see_starts(
-    in_flight: dict[Future, InFlight],
-    started: dict[Future, float],
-    is_running: Callable[[Future], bool] | None,
-) -> bool:
-    """Note the time of every in-flight future the executor has started since the last
-    look (one that finished unseen keeps its submission time); whether there was one."""
-    now, seen = time.perf_counter(), False
-    for future in in_flight if is_running is not None else ():
-        if future not in started and is_running(future):
-            started[future], seen = now, True
-    return seen
-
-
-class DaskStarts:
-    """Which evaluations a Dask executor (``distributed.Client(...).get_executor()``) has
-    started: its futures stay pending until done, so each evaluation is submitted wrapped
-    to send an event (on a topic of its own) as a worker starts it. Timed from submission
-    instead, the points queued behind a hung one timed out and were journaled as failed
-    without ever running."""
-
-    @staticmethod
-    def serves(executor: Executor) -> bool:
-        return type(executor).__module__.startswith("distributed") and hasattr(executor, "_client")
-
-    def __init__(self, executor: Executor) -> None:
-        self.executor, self.client = executor, executor._client  # its only way to the client
-        self.topic = f"mobo-started-{uuid.uuid4().hex}"
-        self.started: set[str] = set()  # added to on the client's event-loop thread
-        self.keys: dict[Future, str] = {}
-        self.client.subscribe_topic(self.topic, lambda event: self.started.add(event[1]))
-
-    def submit(self, problem: Problem, X: Tensor) -> Future:
-        key = uuid.uuid4().hex
-        future = self.executor.submit(evaluate_reporting_start, self.topic, key, problem, X)
-        self.keys[future] = key
-        return future
-
-    def running(self, future: Future) -> bool:
-        return self.keys.get(future) in self.started and not future.done()
-
-    def close(self) -> None:
-        try:
-            self.client.unsubscribe_topic(self.topic)
-        except Exception:  # noqa: BLE001 - a closed client: nothing to unsubscribe from
-            pass
-
-
-def evaluate_reporting_start(
-    topic: str, key: str, problem: Problem, X: Tensor
-) -> tuple[Tensor, list[str | None]]:
-    """:func:`evaluate_batch` on a Dask worker, which first reports ``key`` on ``topic``
-    (:class:`DaskStarts`). Module-level, so Dask can pickle it."""
-    from distributed import get_worker
-
-    get_worker().log_event(topic, key)
-    return evaluate_batch(problem, X)
-
-
-@dataclass(frozen=True)
-class InFlight:
-    """A point submitted to an executor, with what its evaluation record needs."""
-
-    x: Tensor
-    step: int
-    ask: dict[str, Any]  # the ask's Evaluation fields (Study._ask_of)
-    submitted: float
-    algorithm_state: dict[str, Any]
-
-
-def check_picklable(problem: Problem) -> None:
-    """A process pool sends the problem to its workers by pickle; one that cannot be pickled
-    would fail every evaluation alike (journaled as failures that use up the budget), so it
-    is refused before any is submitted. (Dask pickles with cloudpickle, lambdas included.)"""
-    try:
-        pickle.dumps(problem)
-    except Exception as err:  # noqa: BLE001 - pickle raises several types for the same thing
-        raise TypeError(
-            f"problem {problem.name!r} cannot be pickled for a process pool "
-            f"({type(err).__name__}: {err}): define its functions at module level, or "
-            "evaluate on a ThreadPoolExecutor"
-        ) from err
-
-
-def outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str | None]:
-    """The outcomes (length ``m``: objectives and constraint values) and error of a
-    finished or overdue future."""
-    nan_row = torch.full((m,), math.nan, dtype=DTYPE)
-    if not future.done():
-        return nan_row, f"TimeoutError: no result within {timeout} s"
-    try:
-        Y, errors = future.result()
-    except (KeyboardInterrupt, SystemExit, EvaluationShapeError):
-        raise
-    except BaseException as err:  # noqa: BLE001 - a lost worker or a cancelled task is data
-        return nan_row, f"{type(err).__name__}: {err}"
-    return as_tensor(Y, "Y")[0], errors[0]
 
 
 def evaluate_batch(problem: Problem, X: Tensor) -> tuple[Tensor, list[str | None]]:

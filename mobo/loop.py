@@ -1,6 +1,6 @@
 """The body of :meth:`mobo.Study.optimize`: check its arguments, record the budget, run
-one of :mod:`mobo.evaluate`'s loops (here or on an executor) under the progress bar and
-the failure guard, and say whether the study failed.
+the loop here (:mod:`mobo.evaluate`) or on an executor (:mod:`mobo.executor`) under the
+progress bar and the failure guard, and say whether the study failed.
 
 Kept apart from :mod:`mobo.study` so that module holds one idea, the study's ask/tell
 state and its journal. It returns why a study failed rather than raising
@@ -21,8 +21,8 @@ from mobo.evaluate import (
     check_max_cost,
     progress,
     run_here,
-    run_on_executor,
 )
+from mobo.executor import run_on_executor
 
 if TYPE_CHECKING:
     from mobo.study import Callback, Study

@@ -468,7 +468,7 @@ class Study:
                 executors); a late one is recorded as failed, though it runs on (no
                 pool or Dask worker stops a running task). When such late
                 evaluations hold every worker and no queued one starts for another
-                ``timeout``, :class:`~mobo.evaluate.ExecutorStalledError` stops the
+                ``timeout``, :class:`~mobo.executor.ExecutorStalledError` stops the
                 study; the queued points are asked first on resume. None: wait as long
                 as it takes.
             max_failures_in_a_row: Stop and raise :class:`StudyFailedError` once this
