@@ -29,7 +29,8 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor
 
-from mobo.algorithms.base import Algorithm, check_failures, register
+from mobo.algorithms.base import Algorithm, check_failures
+from mobo.algorithms.registry import register
 from mobo.expected_warnings import quiet_torch_extension_log
 from mobo.problem import DTYPE, Problem
 

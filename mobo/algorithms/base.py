@@ -1,4 +1,5 @@
-"""The contract every optimization algorithm fulfils, and the registry that names them.
+"""The contract every optimization algorithm fulfils (the registry that names them is
+:mod:`mobo.algorithms.registry`).
 
 An :class:`Algorithm` proposes points from the observations so far. It holds no
 observations of its own: the study passes every completed evaluation to :meth:`ask`, so
@@ -36,65 +37,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mobo.algorithms.registry import constrained_algorithms, single_objective_algorithms
 from mobo.expected_warnings import counting_expected_warnings
 from mobo.problem import DTYPE, Problem
-
-_REGISTRY: dict[str, type[Algorithm]] = {}
-
-
-def register(cls: type[Algorithm]) -> type[Algorithm]:
-    """Class decorator: make ``cls`` available by its ``name``."""
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def available_algorithms(*, fidelities: bool = True) -> list[str]:
-    """Names accepted by :func:`make_algorithm`, :class:`mobo.Study` and :func:`mobo.optimize`;
-    with ``fidelities=False``, only those that work on a problem without fidelities (e.g. a
-    command line's choices for such problems)."""
-    _import_builtin_algorithms()
-    return sorted(name for name, cls in _REGISTRY.items() if fidelities or not cls.needs_fidelities)
-
-
-def make_algorithm(name: str, problem: Problem, **options: Any) -> Algorithm:
-    """Build the algorithm registered as ``name`` for ``problem``.
-
-    Raises:
-        ValueError: If ``name`` is unknown (the message lists the known names) or an
-            option is not one the algorithm takes.
-    """
-    _import_builtin_algorithms()
-    if not isinstance(name, str) or name.lower() not in _REGISTRY:
-        raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(_REGISTRY)}")
-    cls = _REGISTRY[name.lower()]
-    try:
-        return cls(problem, **options)
-    except TypeError as err:
-        raise ValueError(f"algorithm {name!r}: bad options {options}: {err}") from err
-
-
-def constrained_algorithms(problem: Problem | None = None) -> list[str]:
-    """Names of the algorithms that handle a problem's black-box constraints; given a
-    ``problem`` without fidelities, without those that need fidelities."""
-    _import_builtin_algorithms()
-    usable = problem is None or problem.has_fidelities
-    return sorted(
-        name
-        for name, cls in _REGISTRY.items()
-        if cls.supports_constraints and (usable or not cls.needs_fidelities)
-    )
-
-
-def single_objective_algorithms() -> list[str]:
-    """Names of the algorithms that also optimize a single objective."""
-    _import_builtin_algorithms()
-    return sorted(name for name, cls in _REGISTRY.items() if cls.min_objectives <= 1)
-
-
-def _import_builtin_algorithms() -> None:
-    # Importing the package registers every built-in algorithm exactly once.
-    import mobo.algorithms  # noqa: F401
-
 
 #: How failed evaluations reach a model (the ``failures`` option of the model-based
 #: algorithms: :class:`~mobo.algorithms.bayesian.BayesianAlgorithm`, ``ax``).

@@ -56,8 +56,8 @@ from typing import Any
 
 import torch
 
-from mobo.algorithms.base import register
 from mobo.algorithms.mfosemo import MFOSEMO
+from mobo.algorithms.registry import register
 from mobo.problem import DTYPE, Problem
 
 

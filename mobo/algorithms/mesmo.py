@@ -67,8 +67,8 @@ from torch import Tensor
 from torch.special import log_ndtr
 
 from mobo.algorithms._sampled_fronts import fill_distinct, sampled_pareto_sets, select_distinct
-from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.algorithms.registry import register
 from mobo.metrics import feasible_mask
 from mobo.problem import DTYPE, Problem
 from mobo.surrogate import WARM_FIT

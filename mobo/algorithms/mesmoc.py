@@ -76,13 +76,13 @@ from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
 
 from mobo.algorithms._improvement import log_probability_feasible
-from mobo.algorithms.base import register
 from mobo.algorithms.mesmo import (
     MESMO,
     FrontInformation,
     MaxValueEntropyMOAcquisition,
     mesmo_information,
 )
+from mobo.algorithms.registry import register
 from mobo.problem import DTYPE, Problem
 
 #: What a point whose posterior mean violates a constraint loses (``feasibility="mean"``):

@@ -100,8 +100,8 @@ from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
 from torch.special import log_ndtr
 
-from mobo.algorithms.base import register
 from mobo.algorithms.mesmo import MESMO, kriging_believer, mesmo_information
+from mobo.algorithms.registry import register
 from mobo.problem import DTYPE, Problem
 
 _ENTROPY_STD_NORMAL = 0.5 * math.log(2 * math.pi * math.e)

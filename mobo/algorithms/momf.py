@@ -67,8 +67,8 @@ from botorch.utils.multi_objective.box_decompositions.non_dominated import (
 from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
 
-from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options
+from mobo.algorithms.registry import register
 from mobo.problem import DTYPE, Problem
 
 

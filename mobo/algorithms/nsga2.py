@@ -26,7 +26,8 @@ from pymoo.core.problem import Problem as PymooProblem
 from pymoo.problems.static import StaticProblem
 from torch import Tensor
 
-from mobo.algorithms.base import Algorithm, register
+from mobo.algorithms.base import Algorithm
+from mobo.algorithms.registry import register
 from mobo.problem import DTYPE, Problem
 
 

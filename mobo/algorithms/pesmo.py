@@ -70,8 +70,8 @@ from mobo.algorithms._sampled_fronts import (
     sampled_pareto_sets,
     spread_subset,
 )
-from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.algorithms.registry import register
 from mobo.problem import Problem
 
 

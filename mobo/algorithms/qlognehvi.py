@@ -26,8 +26,8 @@ from botorch.acquisition.multi_objective.logei import (
 from botorch.sampling import SobolQMCNormalSampler
 from torch import Tensor
 
-from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options
+from mobo.algorithms.registry import register
 from mobo.expected_warnings import quiet_torch_extension_log
 
 

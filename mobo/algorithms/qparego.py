@@ -40,8 +40,8 @@ from botorch.utils.multi_objective.scalarization import get_chebyshev_scalarizat
 from botorch.utils.sampling import sample_simplex
 from torch import Tensor
 
-from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm
+from mobo.algorithms.registry import register
 from mobo.problem import DTYPE, Problem
 
 

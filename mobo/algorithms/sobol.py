@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mobo.algorithms.base import Algorithm, register
+from mobo.algorithms.base import Algorithm
+from mobo.algorithms.registry import register
 from mobo.problem import DTYPE, Problem
 
 

@@ -100,9 +100,9 @@ from mobo.algorithms._sampled_fronts import (
     nsga2_pareto_sets,
     select_distinct,
 )
-from mobo.algorithms.base import register
 from mobo.algorithms.bayesian import BayesianAlgorithm, constrained_mc_options, log_uncertainty_box
 from mobo.algorithms.qlognehvi import log_nehvi
+from mobo.algorithms.registry import register
 from mobo.expected_warnings import quiet_torch_extension_log
 from mobo.metrics import feasible_mask
 from mobo.problem import DTYPE, Problem
