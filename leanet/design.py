@@ -56,7 +56,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from leanet.confidence import CONFIDENCES
 from leanet.costs import get_platform, measure_costs
 from leanet.design_cache import (
     DesignBuilder,
@@ -65,7 +64,7 @@ from leanet.design_cache import (
     check_cacheable,
     source_digest,
 )
-from leanet.design_checks import check_settings, choices, pair
+from leanet.design_checks import check_search_space, check_settings
 from leanet.design_recipe import Design
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
 from leanet.machine import machine
@@ -166,33 +165,20 @@ class DesignProblem(Problem):
         measure_repeats: int = 3,
         continue_fidelities: bool = False,
     ) -> None:
-        lo, hi = pair(levels, "levels", int)
-        if not 2 <= lo <= hi:
-            raise ValueError(f"levels must be (min, max) with 2 <= min <= max, got {levels}")
-        f_lo, f_hi = pair(first_fraction, "first_fraction", float)
-        if not 0.0 < f_lo <= f_hi < 1.0:
-            raise ValueError(
-                f"first_fraction must be (min, max) with 0 < min <= max < 1, got {first_fraction}"
-            )
-        if not 0.0 < fraction_step <= 1.0:
-            raise ValueError(f"fraction_step must be in (0, 1], got {fraction_step!r}")
-        self.fraction_step = float(fraction_step)
-        self.head_hidden = choices(head_hidden, "head_hidden", int, lambda v: v >= 0)
-        self.confidences = choices(confidences, "confidences", str, lambda v: v in CONFIDENCES)
-        epochs = fine_tune_epochs if isinstance(fine_tune_epochs, Sequence) else [fine_tune_epochs]
-        self.epochs = choices(epochs, "fine_tune_epochs", int, lambda v: v >= 0)
+        space = check_search_space(
+            levels=levels,
+            first_fraction=first_fraction,
+            fraction_step=fraction_step,
+            head_hidden=head_hidden,
+            confidences=confidences,
+            fine_tune_epochs=fine_tune_epochs,
+            fidelity_costs=fidelity_costs,
+            continue_fidelities=continue_fidelities,
+        )
+        (lo, hi), (f_lo, f_hi) = space.levels, space.first_fraction
+        self.fraction_step, self.head_hidden = space.fraction_step, space.head_hidden
+        self.confidences, self.epochs = space.confidences, space.epochs
         fidelity = len(self.epochs) > 1
-        if fidelity and list(self.epochs) != sorted(set(self.epochs)):
-            raise ValueError(f"fine_tune_epochs must ascend strictly, got {list(self.epochs)}")
-        if fidelity_costs is not None and not fidelity:
-            raise ValueError("fidelity_costs needs fine_tune_epochs with two or more values")
-        if fidelity_costs is not None and list(fidelity_costs) != sorted(set(fidelity_costs)):
-            raise ValueError(
-                f"fidelity_costs must ascend strictly with the epochs (a cheaper fidelity costs "
-                f"less), got {list(fidelity_costs)}"
-            )
-        if continue_fidelities and not fidelity:
-            raise ValueError("continue_fidelities needs fine_tune_epochs with two or more values")
         self.continue_fidelities = bool(continue_fidelities)
         self.levels, self.fraction_range = (lo, hi), (f_lo, f_hi)
         # A copy in eval mode: every design is built from it, and the caller's network is

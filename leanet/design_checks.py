@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from leanet.confidence import CONFIDENCES
 from leanet.problem import MAX_LOG_DECADES
 
 
@@ -32,6 +33,63 @@ def choices(values: Any, name: str, kind: type, valid: Callable[[Any], bool]) ->
     if bad:
         raise ValueError(f"{name}: invalid value(s) {bad} in {list(values)}")
     return tuple(values)
+
+
+class SearchSpace(NamedTuple):
+    """A design search space's settings, checked and normalized."""
+
+    levels: tuple[int, int]
+    first_fraction: tuple[float, float]
+    fraction_step: float
+    head_hidden: tuple[int, ...]
+    confidences: tuple[str, ...]
+    epochs: tuple[int, ...]  # fine-tune epochs; two or more: a fidelity, the last the target
+
+
+def check_search_space(
+    *,
+    levels: Any,
+    first_fraction: Any,
+    fraction_step: Any,
+    head_hidden: Any,
+    confidences: Any,
+    fine_tune_epochs: Any,
+    fidelity_costs: Any,
+    continue_fidelities: bool,
+) -> SearchSpace:
+    """:class:`leanet.design.DesignProblem`'s search space, or an error naming the setting."""
+    lo, hi = pair(levels, "levels", int)
+    if not 2 <= lo <= hi:
+        raise ValueError(f"levels must be (min, max) with 2 <= min <= max, got {levels}")
+    f_lo, f_hi = pair(first_fraction, "first_fraction", float)
+    if not 0.0 < f_lo <= f_hi < 1.0:
+        raise ValueError(
+            f"first_fraction must be (min, max) with 0 < min <= max < 1, got {first_fraction}"
+        )
+    if not 0.0 < fraction_step <= 1.0:
+        raise ValueError(f"fraction_step must be in (0, 1], got {fraction_step!r}")
+    epochs = fine_tune_epochs if isinstance(fine_tune_epochs, Sequence) else [fine_tune_epochs]
+    space = SearchSpace(
+        levels=(lo, hi),
+        first_fraction=(f_lo, f_hi),
+        fraction_step=float(fraction_step),
+        head_hidden=choices(head_hidden, "head_hidden", int, lambda v: v >= 0),
+        confidences=choices(confidences, "confidences", str, lambda v: v in CONFIDENCES),
+        epochs=choices(epochs, "fine_tune_epochs", int, lambda v: v >= 0),
+    )
+    fidelity = len(space.epochs) > 1
+    if fidelity and list(space.epochs) != sorted(set(space.epochs)):
+        raise ValueError(f"fine_tune_epochs must ascend strictly, got {list(space.epochs)}")
+    if fidelity_costs is not None and not fidelity:
+        raise ValueError("fidelity_costs needs fine_tune_epochs with two or more values")
+    if fidelity_costs is not None and list(fidelity_costs) != sorted(set(fidelity_costs)):
+        raise ValueError(
+            f"fidelity_costs must ascend strictly with the epochs (a cheaper fidelity costs "
+            f"less), got {list(fidelity_costs)}"
+        )
+    if continue_fidelities and not fidelity:
+        raise ValueError("continue_fidelities needs fine_tune_epochs with two or more values")
+    return space
 
 
 def check_settings(**settings: Any) -> None:
