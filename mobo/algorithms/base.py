@@ -37,7 +37,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mobo.algorithms.registry import constrained_algorithms, single_objective_algorithms
+# The registry's names stay importable from here, where code written before it moved found them.
+from mobo.algorithms.registry import available_algorithms as available_algorithms
+from mobo.algorithms.registry import constrained_algorithms as constrained_algorithms
+from mobo.algorithms.registry import make_algorithm as make_algorithm
+from mobo.algorithms.registry import register as register
+from mobo.algorithms.registry import single_objective_algorithms as single_objective_algorithms
 from mobo.expected_warnings import counting_expected_warnings
 from mobo.problem import DTYPE, Problem
 

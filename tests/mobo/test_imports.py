@@ -51,3 +51,24 @@ def test_nothing_that_mobo_study_imports_imports_it_back():
         seen.add(module)
         todo.extend(graph[module])
     assert "mobo.study" not in seen, sorted(seen)
+
+
+def test_moved_names_keep_their_old_import_paths():
+    """A user's algorithm module written against ``mobo.algorithms.base`` (its registry, before
+    it moved to ``mobo.algorithms.registry``) and ``leanet.train.recalibrate_batch_norm``
+    (before ``leanet.batch_norm``) still import the same objects."""
+    import leanet.batch_norm
+    import leanet.train
+    import mobo
+    from mobo.algorithms import base, registry
+
+    for name in (
+        "register",
+        "make_algorithm",
+        "available_algorithms",
+        "constrained_algorithms",
+        "single_objective_algorithms",
+    ):
+        assert getattr(base, name) is getattr(registry, name) is getattr(mobo.algorithms, name)
+    assert leanet.train.recalibrate_batch_norm is leanet.batch_norm.recalibrate_batch_norm
+    assert mobo.register is registry.register
