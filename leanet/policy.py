@@ -119,15 +119,29 @@ def accuracy_change_bound(
     per-input outcomes on the same inputs.
 
     The per-input differences ``d_n = correct_n - reference_n`` (in {-1, 0, 1}) have mean
-    ``d``; the bound is ``d - z * s / sqrt(N)`` (normal approximation, ``s`` their standard
-    deviation, ``z`` the ``confidence`` quantile). Paired, because a cascade and the network
-    it replaces err mostly on the same inputs: only the inputs where they disagree carry
-    noise, so the bound is far tighter than one from two separate accuracies.
+    ``d``; the Wald bound is ``W = d - z * s / sqrt(N)`` (normal approximation, ``s`` their
+    standard deviation, ``z`` the ``confidence`` quantile). Paired, because a cascade and the
+    network it replaces err mostly on the same inputs: only the inputs where they disagree
+    carry noise, so the bound is far tighter than one from two separate accuracies.
+
+    ``W`` depends only on the wins ``b`` (inputs right where the reference is wrong), the
+    losses ``c`` and ``N``, and is not monotone in ``b``: no disagreement gives ``W = 0``,
+    one win ``W = (1 - z) / N``, below 0 over 84% confidence (the variance it adds outweighs
+    it): a point right on one more input than the full network, and never worse, was refused
+    at 0% loss where an identical one passed. A win is never evidence of a loss, so the
+    bound is the envelope ``max over b' = 0..b of W(b', c)``: never below a point's with the
+    same losses and fewer wins, and ``W`` itself wherever ``W`` already grows with wins.
+    ``W`` is convex in ``b`` (linear minus the root of a concave quadratic), so the maximum
+    is at an end, ``max(W(0, c), W(b, c))``. An identical point keeps bound 0, acceptable
+    at 0% loss.
 
     Args:
         correct: ``B x N`` (or ``N``) booleans, e.g. :meth:`ThresholdEvaluator.correct_at`.
         reference_correct: ``N`` booleans of the reference (the full network).
         confidence: In (0, 1).
+
+    Returns:
+        ``B`` (or 0-d) float64 bounds, as fractions of the ``N`` inputs.
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
@@ -140,9 +154,16 @@ def accuracy_change_bound(
         )
     d = correct - reference
     n = d.shape[-1]
-    spread = d.std(dim=-1, correction=1) if n > 1 else torch.zeros_like(d.mean(dim=-1))
+    wins = (d > 0).sum(dim=-1).to(torch.float64)
+    losses = (d < 0).sum(dim=-1).to(torch.float64)
     z = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(confidence)))
-    return d.mean(dim=-1) - z * spread / math.sqrt(n)
+
+    def wald(b: Tensor) -> Tensor:
+        # The sample variance (correction 1) of b ones, c minus ones and N - b - c zeros.
+        spread = ((b + losses - (b - losses) ** 2 / n) / max(n - 1, 1)).clamp(min=0.0).sqrt()
+        return (b - losses) / n - (z * spread / math.sqrt(n) if n > 1 else 0.0)
+
+    return torch.maximum(wald(wins), wald(torch.zeros_like(wins)))
 
 
 def cheapest_allowed(

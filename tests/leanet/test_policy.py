@@ -1,0 +1,63 @@
+"""The policy's rules on hand-made outcomes: the paired bound of ``--bound`` and the
+accuracy floor of the plain rule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from leanet.policy import accuracy_change_bound
+
+
+def _outcomes(n: int, wins: int, losses: int, reference_wrong: int = 6):
+    """A point and a reference on ``n`` inputs: the reference is wrong on the first
+    ``reference_wrong``; the point is right on ``wins`` of those and wrong on ``losses``
+    inputs the reference gets right, and agrees with it elsewhere."""
+    reference = torch.ones(n, dtype=torch.bool)
+    reference[:reference_wrong] = False
+    point = reference.clone()
+    point[:wins] = True
+    point[n - losses :] = False
+    return point, reference
+
+
+@pytest.mark.parametrize("confidence", [0.8, 0.9, 0.95, 0.99])
+@pytest.mark.parametrize("n", [100, 300, 833])
+def test_one_more_win_never_lowers_the_bound(confidence, n):
+    """A point right on one more input than the full network, and never worse, is at least
+    as acceptable as one identical to it (the Wald bound refused it at N=300, 90%)."""
+    same, reference = _outcomes(n, 0, 0)
+    one_better, _ = _outcomes(n, 1, 0)
+    identical = accuracy_change_bound(same, reference, confidence).item()
+    assert identical == 0.0  # identical to the full network: acceptable at 0% loss
+    assert accuracy_change_bound(one_better, reference, confidence).item() >= identical
+    # Over a grid of wins, at each number of losses, more wins never lower the bound.
+    for losses in (0, 1, 3, 10):
+        points = torch.stack([_outcomes(n, b, losses, reference_wrong=20)[0] for b in range(21)])
+        _, wide_reference = _outcomes(n, 0, 0, reference_wrong=20)
+        bound = accuracy_change_bound(points, wide_reference, confidence)
+        assert (bound[1:] >= bound[:-1]).all(), (losses, bound.tolist())
+
+
+def test_bound_is_the_best_wald_bound_over_fewer_wins():
+    """The value: the Wald bound's largest value over 0..b wins at the same losses."""
+    n, z = 300, 1.6448536269514722  # 95%
+
+    def wald(b, c):
+        variance = (b + c - (b - c) ** 2 / n) / (n - 1)
+        return (b - c) / n - z * math.sqrt(variance / n)
+
+    for b, c in ((1, 0), (2, 0), (4, 0), (5, 0), (3, 2)):
+        point, reference = _outcomes(n, b, c, reference_wrong=10)
+        expected = max(wald(k, c) for k in range(b + 1))
+        assert accuracy_change_bound(point, reference, 0.95).item() == pytest.approx(expected)
+    # b=2, c=0: the Wald bound is -0.107 points (refused at 0%); now 0, as with no wins.
+    assert wald(2, 0) == pytest.approx(-0.00107, abs=5e-6)
+    point, reference = _outcomes(n, 2, 0)
+    assert accuracy_change_bound(point, reference, 0.95).item() == 0.0
+    # Enough wins: the Wald bound itself, above 0 (b=5: 5/300 - z*sqrt(...)).
+    point, reference = _outcomes(n, 5, 0)
+    assert accuracy_change_bound(point, reference, 0.95).item() == pytest.approx(wald(5, 0))
+    assert wald(5, 0) > 0
