@@ -19,6 +19,10 @@ from leanet.evaluator import ThresholdMetrics
 
 #: Slack of an energy budget for float rounding of the energy ratios (see choose_thresholds).
 BUDGET_ROUNDING = 1e-9
+#: Slack of an accuracy floor for float rounding: an accuracy computed in float32 (the usual
+#: ``(pred == y).float().mean()``: 294/300 is 0.98000002) is up to 3e-8 off below 1, and must
+#: not refuse the point exactly at it; 1e-7 stays below one input (1/N) for N under 10^7.
+ACCURACY_ROUNDING = 1e-7
 
 
 def choose_thresholds(
@@ -33,7 +37,8 @@ def choose_thresholds(
         front: Pareto set of threshold vectors with their metrics.
         energy_budget: Largest acceptable energy ratio (to the full network); choose
             the most accurate point within it.
-        accuracy_floor: Smallest acceptable accuracy; choose the cheapest point above it.
+        accuracy_floor: Smallest acceptable accuracy; choose the cheapest point that
+            reaches it (up to :data:`ACCURACY_ROUNDING`, so a float32 floor works).
 
     Raises:
         ValueError: Neither or both given, or no point satisfies the requirement (the
@@ -60,7 +65,7 @@ def choose_thresholds(
         # Among equally accurate points, the cheaper one.
         tied = (score == best).nonzero().flatten()
         return int(tied[front.energy_ratio[tied].argmin()])
-    cheapest = _cheapest(front.energy_ratio, front.accuracy >= accuracy_floor)
+    cheapest = _cheapest(front.energy_ratio, front.accuracy >= accuracy_floor - ACCURACY_ROUNDING)
     if cheapest is None:
         raise ValueError(
             f"no Pareto point has accuracy >= {accuracy_floor}; the most accurate has "
@@ -180,10 +185,15 @@ def cheapest_allowed(
     ``full_val_accuracy - loss``. With ``bound`` (one paired lower bound per point on its
     accuracy change against the full network, :func:`accuracy_change_bound`) it allows a
     point whose bound is at least ``-loss`` instead. One rule for a front of one design
-    (:func:`energy_savings`) and for a front mixing designs (``leanet design``).
+    (:func:`energy_savings`) and for a front mixing designs (``leanet design``). The floor
+    allows :data:`ACCURACY_ROUNDING`, so a float32 ``full_val_accuracy`` (a float or a 0-d
+    tensor) allows the points exactly at it.
     """
     if bound is None:
-        return [_cheapest(energy_ratio, accuracy >= full_val_accuracy - loss) for loss in losses]
+        full = float(full_val_accuracy)
+        return [
+            _cheapest(energy_ratio, accuracy >= full - loss - ACCURACY_ROUNDING) for loss in losses
+        ]
     return [_cheapest(energy_ratio, bound >= -loss - 1e-12) for loss in losses]
 
 

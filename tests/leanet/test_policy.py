@@ -61,3 +61,34 @@ def test_bound_is_the_best_wald_bound_over_fewer_wins():
     point, reference = _outcomes(n, 5, 0)
     assert accuracy_change_bound(point, reference, 0.95).item() == pytest.approx(wald(5, 0))
     assert wald(5, 0) > 0
+
+
+def _front_at(accuracies, energies):
+    """A hand-made front of one-threshold points with these float64 accuracies and energies."""
+    from leanet.evaluator import ThresholdMetrics
+
+    k = len(accuracies)
+    energy = torch.tensor(energies, dtype=torch.float64)
+    return ThresholdMetrics(
+        torch.linspace(0.1, 0.9, k, dtype=torch.float64)[:, None],
+        torch.tensor(accuracies, dtype=torch.float64),
+        energy,
+        energy,
+        torch.full((k, 2), 0.5),
+    )
+
+
+def test_a_float32_accuracy_floor_keeps_the_point_at_it():
+    """The usual ``(pred == y).float().mean()`` gives 294/300 as 0.98000002: the point at
+    exactly 294/300 (as the evaluator computes it, in float64) still meets it."""
+    from leanet.policy import cheapest_allowed, choose_thresholds
+
+    front = _front_at([293 / 300, 294 / 300, 295 / 300], [0.2, 0.4, 0.7])
+    full32 = torch.tensor(294 / 300, dtype=torch.float32)
+    assert float(full32) > 294 / 300  # the float32 rounding the rule must absorb
+    for full in (float(full32), full32):
+        assert cheapest_allowed(front.accuracy, front.energy_ratio, full, (0.0, 1 / 300)) == [1, 0]
+    assert choose_thresholds(front, accuracy_floor=float(full32)) == 1
+    # The slack is far below one input: a point one input short is still refused.
+    assert cheapest_allowed(front.accuracy, front.energy_ratio, 294 / 300, (0.0,)) == [1]
+    assert choose_thresholds(front, accuracy_floor=295 / 300) == 2
