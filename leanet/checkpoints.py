@@ -86,13 +86,19 @@ def save_checkpoint(
     dataset: str,
     classes: Sequence[str],
     accuracy: float | None = None,
+    split_seed: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Save a base network with its metadata; returns the path.
 
     Stored: format tag, the config that rebuilds the network (architecture, num_classes,
     in_channels, input_size, width_multiplier), data set name, class names, test accuracy
-    (fraction), `extra`, and the state dict.
+    (fraction), `split_seed`, `extra`, and the state dict.
+
+    Args:
+        split_seed: The seed of the data split the network was trained on (``data.seed``
+            of :func:`leanet.load_dataset`'s splits). The CLI measures the network on that
+            split; for a file without it, it assumes seed 0 and warns (``--split-seed``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,20 +115,32 @@ def save_checkpoint(
     arch = config.pop("arch")
     # seed=0: weights only compared by layer, drawn without the caller's global generator
     saved = _check_rebuilds(model, lambda: build_base(arch, **config, seed=0), "base network")
-    atomic_save(
-        {
-            "format": BASE_FORMAT,
-            "config": dict(model.config),
-            "layers": saved,
-            "dataset": dataset,
-            "classes": list(classes),
-            "accuracy": accuracy,
-            "extra": dict(extra or {}),
-            "state_dict": model.state_dict(),
-        },
-        path,
-    )
+    payload = {
+        "format": BASE_FORMAT,
+        "config": dict(model.config),
+        "layers": saved,
+        "dataset": dataset,
+        "classes": list(classes),
+        "accuracy": accuracy,
+        "extra": dict(extra or {}),
+    }
+    seed = _split_seed(split_seed, payload["extra"], "extra")
+    if seed is not None:
+        payload["split_seed"] = seed
+    atomic_save({**payload, "state_dict": model.state_dict()}, path)
     return path
+
+
+def _split_seed(split_seed: int | None, recorded: dict[str, Any], name: str) -> int | None:
+    """The split seed to store: ``split_seed``, or the one ``recorded`` (``extra`` or
+    ``meta``) holds; two that differ are refused, as the file could not say which split."""
+    other = recorded.get("split_seed")
+    if split_seed is not None and other is not None and int(other) != int(split_seed):
+        raise ValueError(
+            f"split_seed={split_seed} but {name}['split_seed'] is {other}: give the seed once"
+        )
+    seed = split_seed if split_seed is not None else other
+    return None if seed is None else int(seed)
 
 
 def load_safely(path: str | os.PathLike) -> Any:
@@ -284,11 +302,20 @@ def _kinds(described: list[str]) -> list[str]:
 
 
 def save_leanet(
-    path: str | os.PathLike, net: LEANet, *, meta: dict[str, Any] | None = None
+    path: str | os.PathLike,
+    net: LEANet,
+    *,
+    meta: dict[str, Any] | None = None,
+    split_seed: int | None = None,
 ) -> Path:
     """Save a LEANet (config to rebuild it, all weights, `meta` such as data set and
-    per-level accuracies); returns the path."""
+    per-level accuracies); returns the path. ``split_seed``, the seed of the data split it
+    was trained on, is kept in its meta: see :func:`save_checkpoint`."""
     path = Path(path)
+    meta = dict(meta or {})
+    seed = _split_seed(split_seed, meta, "meta")
+    if seed is not None:
+        meta["split_seed"] = seed
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(leanet_checkpoint(net, meta=meta), path)
     return path

@@ -36,7 +36,6 @@ from leanet.cli_io import (
     add_data_args,
     check_out_file,
     data_of,
-    split_seed,
 )
 from leanet.cli_report import add_report, run_report
 from leanet.cli_types import COUNT, EPOCHS, FRACTIONS, POSITIVE_INTS, SEED, number
@@ -109,8 +108,8 @@ def _run_train(args: argparse.Namespace) -> int:
         dataset=data.name,
         classes=data.classes,
         accuracy=acc,
+        split_seed=data.seed,
         extra={
-            "split_seed": args.seed,
             "val_accuracy": result.accuracy,
             "train_seconds": result.seconds,
             "epochs": epochs,
@@ -216,7 +215,7 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
     base, meta = load_checkpoint(args.checkpoint)
     out = Path(args.out or Path(args.checkpoint).with_suffix(".leanet.pt"))
     check_out_file(out, source=args.checkpoint)
-    data = data_of(meta, args)
+    data = data_of(meta, args, args.checkpoint)
     if data.classes != meta["classes"]:
         raise CLIError(
             f"{args.checkpoint}: classes {meta['classes']} do not match data set "
@@ -263,9 +262,9 @@ def _run_fit_heads(args: argparse.Namespace) -> int:
     save_leanet(
         out,
         net,
+        split_seed=data.seed,
         meta={
             "dataset": data.name,
-            "split_seed": split_seed(meta),
             "test_accuracy": accuracy,
             "level_macs": macs,
             "fine_tune_epochs": epochs,
@@ -323,7 +322,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
     from leanet.problem import ThresholdProblem
 
     net, meta = load_leanet(args.leanet)
-    data = data_of(meta, args)
+    data = data_of(meta, args, args.leanet)
     out = Path(args.out or Path(args.leanet).with_suffix(".artifact.pt"))
     check_out_file(out, source=args.leanet)
     costs = measure_costs(net, args.platform)
@@ -355,7 +354,8 @@ def _run_optimize(args: argparse.Namespace) -> int:
         net,
         front,
         costs,
-        meta={**meta, "algorithm": args.algorithm},
+        # the split it was measured on, also for a LEANet that records none (--split-seed)
+        meta={**meta, "split_seed": data.seed, "algorithm": args.algorithm},
         input_normalization=data.train.normalization,
     )
     print(result.summary())

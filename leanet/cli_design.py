@@ -147,7 +147,7 @@ def run_design(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.checkpoint).with_suffix(".designs"))
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} is a file; the design search writes a folder")
-    data = data_of(meta, args)
+    data = data_of(meta, args, args.checkpoint)
     held, kept = None, {}
     if args.holdout:
         n = round(args.holdout * len(data.val))

@@ -31,7 +31,7 @@ def run_report(args: argparse.Namespace) -> int:
     from leanet.train import correct_predictions
 
     artifact = load_artifact(args.artifact)
-    data = data_of(artifact.meta, args)
+    data = data_of(artifact.meta, args, args.artifact)
     test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs)
     meta, config = artifact.meta, artifact.net.config().get("levels", {})
     # The pretrained network's outcomes: recorded with the artifact, or (older artifacts)

@@ -145,6 +145,7 @@ def prepare_leanet(config: DemoConfig, data):
             dataset=config.dataset,
             classes=data.classes,
             accuracy=accuracy,
+            split_seed=data.seed,  # so the CLI measures it on this split too
             extra={"trained_with": trained_with()},
         )
         _log(f"trained in {result.seconds:.0f} s, test accuracy {accuracy:.4f}; saved {base_path}")
@@ -174,7 +175,8 @@ def prepare_leanet(config: DemoConfig, data):
                 progress=config.progress,
             )
         record = trained_with()
-        save_leanet(net_path, net, meta={"dataset": config.dataset, "trained_with": record})
+        meta = {"dataset": config.dataset, "trained_with": record}
+        save_leanet(net_path, net, meta=meta, split_seed=data.seed)
         _log(f"saved {net_path}")
     return base, net, record
 
@@ -248,7 +250,7 @@ def run_demo(config: DemoConfig) -> dict:
         costs,
         meta={
             "dataset": config.dataset,
-            "split_seed": config.seed,
+            "split_seed": data.seed,
             "full_val_accuracy": full_val,
             "full_test_accuracy": full_test,
             "full_val_correct": full_val_correct,

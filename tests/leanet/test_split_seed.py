@@ -1,0 +1,82 @@
+"""The data split a saved file was trained on travels with it: the CLI measures a network on
+its own split, never on another seed's, whose validation and test images are half its
+training images (sweep 34: a seed-1 demo network read 0.988 test accuracy, not 0.966)."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import pytest
+
+from leanet.artifact import load_artifact
+from leanet.checkpoints import load_checkpoint, load_leanet, save_checkpoint, save_leanet
+from leanet.cli import main
+from leanet.cli_io import CLIError, data_of
+from leanet.data import load_dataset
+from leanet.demo import base_name, net_name, prepare_leanet
+from tests.leanet.conftest import tiny_base
+from tests.leanet.test_demo import _small
+
+
+def _args(split_seed=None) -> argparse.Namespace:
+    return argparse.Namespace(data_root=None, download=False, split_seed=split_seed)
+
+
+def test_the_demos_networks_at_seed_1_are_measured_by_the_cli_on_the_seed_1_split(tmp_path):
+    config = _small(tmp_path, seed=1, head_epochs=1)
+    prepare_leanet(config, load_dataset(config.dataset, seed=config.seed))
+    base_path = tmp_path / f"{base_name(config)}.pt"
+    net_path = tmp_path / f"{net_name(config)}.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a file that records its seed needs no guess
+        assert data_of(load_checkpoint(base_path)[1], _args(), base_path).seed == 1
+        assert data_of(load_leanet(net_path)[1], _args(), net_path).seed == 1
+    # and what the CLI makes of them records it again
+    out = tmp_path / "net.artifact.pt"
+    argv = ["optimize", str(net_path), "--algorithm", "sobol", "--n-evals", "2"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    assert load_artifact(out).meta["split_seed"] == 1
+
+
+def test_save_checkpoint_and_save_leanet_record_the_split_seed_once(tmp_path):
+    classes = load_dataset("digits8x8").classes
+    path = save_checkpoint(
+        tmp_path / "b.pt", tiny_base(), dataset="digits8x8", classes=classes, split_seed=2
+    )
+    assert load_checkpoint(path)[1]["split_seed"] == 2
+    net_path = save_leanet(tmp_path / "n.pt", _tiny_leanet(), meta={"a": 1}, split_seed=3)
+    assert load_leanet(net_path)[1] == {"a": 1, "split_seed": 3}
+    with pytest.raises(ValueError, match="split_seed=3 but meta"):
+        save_leanet(tmp_path / "m.pt", _tiny_leanet(), meta={"split_seed": 1}, split_seed=3)
+
+
+def test_a_file_without_a_split_seed_opens_with_a_warning_or_the_seed_the_user_gives(
+    tmp_path, capsys
+):
+    classes = load_dataset("digits8x8").classes
+    old = save_checkpoint(tmp_path / "old.pt", tiny_base(), dataset="digits8x8", classes=classes)
+    meta = load_checkpoint(old)[1]
+    with pytest.warns(UserWarning, match=r"old\.pt does not record .* assuming seed 0.*--split-s"):
+        assert data_of(meta, _args(), old).seed == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert data_of(meta, _args(split_seed=2), old).seed == 2
+    # a file that records its seed is never measured on another split
+    new = save_checkpoint(
+        tmp_path / "new.pt", tiny_base(), dataset="digits8x8", classes=classes, split_seed=1
+    )
+    with pytest.raises(CLIError, match="split of seed 1; --split-seed 2"):
+        data_of(load_checkpoint(new)[1], _args(split_seed=2), new)
+    # from the shell: one line that names the file
+    argv = ["fit-heads", "--checkpoint", str(old), "--fractions", "0.5,1.0", "--epochs", "1"]
+    argv += ["--fine-tune-epochs", "0", "--out", str(tmp_path / "old.leanet.pt"), "--no-progress"]
+    assert main([*argv, "--split-seed", "4"]) == 0
+    assert "does not record" not in capsys.readouterr().err
+    assert load_leanet(tmp_path / "old.leanet.pt")[1]["split_seed"] == 4
+
+
+def _tiny_leanet():
+    from leanet.model import build
+
+    return build(tiny_base(), fractions=(0.5, 1.0))
