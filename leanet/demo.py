@@ -314,10 +314,11 @@ def pareto_table(
             f"{thresholds:>{width}} {float(front.accuracy[i]):8.4f} "
             f"{float(on_test.accuracy[i]):8.4f} {float(on_test.energy_ratio[i]):11.3f}  {exits}"
         )
-    if len(front):
-        typical = float(on_test.accuracy.median())
+    if len(front):  # each split's spread near its own accuracies (test's was used for both)
         if num_val:
+            typical = float(front.accuracy.median())
             lines.append(f"validation: {accuracy_resolution(typical, num_val)}")
+        typical = float(on_test.accuracy.median())
         lines.append(f"test: {accuracy_resolution(typical, test.num_inputs)}")
     return "\n".join(lines)
 

@@ -128,6 +128,21 @@ def test_the_pareto_table_tells_live_thresholds_near_1_from_an_off_level():
     assert [row.split()[0] for row in rows] == ["0.99960", "0.999990", "off"]
 
 
+def test_the_pareto_tables_resolution_lines_are_each_near_their_own_splits_accuracy():
+    # The validation line was computed at the test split's accuracy (1.04 points printed
+    # for 0.87 on sweep 34's digits8x8 artifact).
+    confidence = torch.full((2, 4), 0.9)
+    on_val = torch.tensor([[True, True, True, False], [True, True, True, True]])
+    on_test = torch.tensor([[False] * 4, [True, False, False, False]])
+    val, test = (
+        ThresholdEvaluator(confidence, c, torch.tensor([1.0, 2.0]), 2.0) for c in (on_val, on_test)
+    )
+    front = val.evaluate(torch.tensor([[1.0]]))  # every input at the top: 1.0 / 0.25
+    lines = pareto_table(front, test, num_val=4).splitlines()
+    assert "near 1.000 is 0.00 points" in lines[-2] and lines[-2].startswith("validation:")
+    assert "near 0.250 is 21.65 points" in lines[-1] and lines[-1].startswith("test:")
+
+
 def test_the_savings_table_prints_an_allowed_loss_with_its_decimals():
     # --losses 0,0.005 printed two rows labelled 0%, the second with more saved.
     savings = [
