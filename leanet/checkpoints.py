@@ -11,6 +11,7 @@ Kept apart from :mod:`leanet.train`: reading and writing files is not training.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from leanet.model import LEANet
@@ -93,7 +95,9 @@ def save_checkpoint(
 
     Stored: format tag, the config that rebuilds the network (architecture, num_classes,
     in_channels, input_size, width_multiplier), data set name, class names, test accuracy
-    (fraction), `split_seed`, `extra`, and the state dict.
+    (fraction), `split_seed`, `extra`, and the state dict. Numpy numbers in `accuracy` and
+    `extra` are stored as Python ones; a value leanet could not load back is refused
+    (TypeError) before the file is replaced.
 
     Args:
         split_seed: The seed of the data split the network was trained on (``data.seed``
@@ -119,10 +123,10 @@ def save_checkpoint(
         "format": BASE_FORMAT,
         "config": dict(model.config),
         "layers": saved,
-        "dataset": dataset,
-        "classes": list(classes),
-        "accuracy": accuracy,
-        "extra": dict(extra or {}),
+        "dataset": _saveable(dataset, "dataset"),
+        "classes": _saveable(list(classes), "classes"),
+        "accuracy": _saveable(accuracy, "accuracy"),
+        "extra": _saveable(dict(extra or {}), "extra"),
     }
     seed = _split_seed(split_seed, payload["extra"], "extra")
     if seed is not None:
@@ -141,6 +145,50 @@ def _split_seed(split_seed: int | None, recorded: dict[str, Any], name: str) -> 
         )
     seed = split_seed if split_seed is not None else other
     return None if seed is None else int(seed)
+
+
+def _saveable(value: Any, name: str) -> Any:
+    """``value`` (metadata ``name``) as a file leanet reads back can hold it: numpy scalars
+    and arrays as Python numbers and lists, in dicts, lists and tuples too. Anything that
+    ``torch.load(weights_only=True)``, leanet's loader, still cannot read is refused with a
+    TypeError naming its entry, before any file is replaced: an ``np.mean`` accuracy
+    (np.float64, a float) once wrote a checkpoint no loader could open over a good one."""
+    value = _plain(value)
+    if _reads_back(value):
+        return value
+    entries = value.items() if isinstance(value, dict) else ()
+    where, bad = next(
+        ((f"{name}[{k!r}]", v) for k, v in entries if not _reads_back(v)), (name, value)
+    )
+    raise TypeError(
+        f"{where} is of type {type(bad).__name__}, which leanet could not load back from a file "
+        "(it reads files with torch.load(weights_only=True): Python numbers, strings, lists, "
+        "dicts and tensors); give it as those"
+    )
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as Python values, also inside dicts, lists
+    and tuples."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if type(value) is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _reads_back(value: Any) -> bool:
+    """Whether ``torch.load(weights_only=True)`` reads ``value`` back after ``torch.save``."""
+    buffer = io.BytesIO()
+    try:
+        torch.save(value, buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=True)
+    except Exception:  # noqa: BLE001 - pickling and the weights-only unpickler raise many types
+        return False
+    return True
 
 
 def load_safely(path: str | os.PathLike) -> Any:
@@ -246,7 +294,8 @@ def load_checkpoint(
 def leanet_checkpoint(net: LEANet, *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The dict that :func:`save_leanet` writes: format tag, the config that rebuilds
     `net`, `meta`, and the weights (``levels.features`` is ``base.features``, stored once).
-    Other artifacts embed it to save a LEANet together with more data."""
+    Other artifacts embed it to save a LEANet together with more data. `meta` is stored as
+    :func:`_saveable` makes it (numpy numbers as Python ones; refused if unloadable)."""
     state = {k: v for k, v in net.state_dict().items() if not k.startswith("levels.features.")}
     config = net.config()
     saved = _check_rebuilds(net, lambda: LEANet.from_config(config), "LEANet")
@@ -254,7 +303,7 @@ def leanet_checkpoint(net: LEANet, *, meta: dict[str, Any] | None = None) -> dic
         "format": LEANET_FORMAT,
         "config": config,
         "layers": saved,
-        "meta": dict(meta or {}),
+        "meta": _saveable(dict(meta or {}), "meta"),
         "state_dict": state,
     }
 
