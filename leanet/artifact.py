@@ -241,7 +241,7 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         front,
         costs,
         meta,
-        runtime_path=runtime_folder(path),
+        runtime_path=runtime_folder(path).absolute(),  # still found after a chdir
         checksum=checksum,
         input_normalization=_as_pair(payload.get("input_normalization")),
     )

@@ -724,6 +724,26 @@ def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
         load_artifact(tmp_path / "bad.pt")
 
 
+def test_an_artifact_loaded_by_a_relative_path_keeps_its_runtime_after_a_chdir(
+    tmp_path, monkeypatch
+):
+    """The shipped runtime is found after the working directory changes (sweep35): the
+    artifact kept its folder relative, so a chdir recompiled with defaults and a runtime
+    shipped with ``depthwise="dense"`` came back as ``"conv"``."""
+    from leanet.artifact import load_artifact, save_artifact
+    from leanet.costs import measure_costs
+
+    net, dataset = _tiny_leanet_and_data("mobilenet", 28)
+    costs = measure_costs(net, latency=False)
+    front, _ = reference_front(ThresholdEvaluator.from_model(net, dataset, costs), n_samples=50)
+    save_artifact(tmp_path / "m.pt", net, front, costs, depthwise="dense")
+    monkeypatch.chdir(tmp_path)
+    artifact = load_artifact("m.pt")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert artifact.runtime().depthwise == "dense"
+
+
 def test_an_artifact_can_ship_the_dense_depthwise_runtime(tmp_path):
     """``depthwise="dense"`` ships the faster batch-1 runtime: the same level logits."""
     from leanet.artifact import load_artifact, save_artifact
