@@ -33,10 +33,6 @@ class Timing:
     repeats: int
     samples: tuple[float, ...] = ()
 
-    @property
-    def iqr(self) -> float:
-        return self.q3 - self.q1
-
 
 def cpu_times(
     fns: dict[str, Callable[[], object]],

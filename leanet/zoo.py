@@ -76,11 +76,6 @@ class BaseNet(nn.Module):
     def arch(self) -> str:
         return str(self.config["arch"])
 
-    @property
-    def feature_channels(self) -> int:
-        """Channels C_last of the last feature map (input width of the classifier)."""
-        return [m for m in self.features if isinstance(m, nn.Conv2d)][-1].out_channels
-
     def forward(self, x: Tensor) -> Tensor:
         """`N x C x H x W` images -> `N x num_classes` logits."""
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))

@@ -25,7 +25,6 @@ Duplicate inputs need nothing special: the likelihood's noise is bounded below.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from types import MappingProxyType
 from typing import Any
@@ -45,9 +44,6 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
 from mobo.problem import DTYPE
-
-logger = logging.getLogger(__name__)
-
 
 #: How the GP's constant mean is set (see :class:`Surrogate`).
 PRIOR_MEANS = ("fitted", "worst")

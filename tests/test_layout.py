@@ -1,10 +1,11 @@
 """The architecture a newcomer should see: arrows run one way (benchmarks -> leanet ->
-mobo), no package imports itself in a circle at import time, and no module grows much past
-500 lines (the project's style, README "Layout")."""
+mobo), no package imports itself in a circle at import time, no module grows much past
+500 lines (the project's style, README "Layout"), and no member stays that nothing reads."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,51 @@ def test_modules_stay_small(package):
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert not long, sorted(long)
+
+
+def _attributes_read() -> set[str]:
+    """Every ``x.name`` written in the code and tests, plus every ``.name`` in README and
+    the notebooks (where users read members)."""
+    names = set()
+    for folder in (*PACKAGES, "benchmarks", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            names |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    docs = [ROOT / "README.md", *sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    text = "".join(path.read_text() for path in docs)
+    return names | set(re.findall(r"\.(\w+)", text))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_property_is_read(package):
+    # By name only, so a property is "read" when any object's member of that name is:
+    # this misses some dead ones but never flags a live one.
+    read = _attributes_read()
+    unread = {
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+        for path in modules(package).values()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.FunctionDef)
+        and any(ast.unparse(d).endswith("property") for d in node.decorator_list)
+        and node.name not in read
+    }
+    assert not unread, f"properties nothing reads (delete them or use them): {sorted(unread)}"
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_logger_logs(package):
+    idle = set()
+    for path in modules(package).values():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        read = {
+            n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+        }
+        idle |= {
+            f"{path.relative_to(ROOT)}:{node.lineno} {target.id}"
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and ast.unparse(node.value).startswith("logging.getLogger(")
+            for target in node.targets
+            if isinstance(target, ast.Name) and target.id not in read
+        }
+    assert not idle, f"module loggers that log nothing (delete them): {sorted(idle)}"

@@ -319,11 +319,10 @@ def select_distinct(
     return torch.tensor(chosen, dtype=torch.long)
 
 
-def fill_distinct(
-    chosen: Tensor, q: int, *, min_distance: float, avoid: Tensor | None, tries: int = 64
-) -> Tensor:
+def fill_distinct(chosen: Tensor, q: int, *, min_distance: float, avoid: Tensor | None) -> Tensor:
     """``chosen`` (``k x d``) completed to ``q`` rows with uniform points that pass the
     distance guard against each other, ``chosen`` and ``avoid`` (torch's global RNG)."""
+    tries = 64  # uniform draws per missing row; if none passes the guard, the first is kept
     d = chosen.shape[-1]
     taken = chosen if avoid is None else torch.cat([avoid, chosen])
     rows = [chosen]
