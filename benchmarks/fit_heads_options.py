@@ -25,12 +25,12 @@ from leanet.cli import main as leanet_main  # noqa: E402
 from leanet.costs import measure_costs  # noqa: E402
 from leanet.data import load_dataset  # noqa: E402
 from leanet.evaluator import ThresholdEvaluator  # noqa: E402
-from leanet.policy import energy_savings  # noqa: E402
+from leanet.policy import PAPER_LOSSES, energy_savings  # noqa: E402
 from leanet.reference_front import reference_front  # noqa: E402
 from leanet.train import evaluate  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-LOSSES = (0.0, 0.01, 0.02)
+LOSSES = PAPER_LOSSES
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, dict[str, list[str]]]:

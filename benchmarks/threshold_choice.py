@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402
 from study_networks import add_network_arguments, cached_evaluators  # noqa: E402
 
-from leanet.policy import energy_savings  # noqa: E402
+from leanet.policy import PAPER_LOSSES, energy_savings  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
 from leanet.train import correct_predictions  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-LOSSES = (0.0, 0.01, 0.02)
+LOSSES = PAPER_LOSSES
 
 
 def add_report_arguments(parser: argparse.ArgumentParser, out: Path) -> None:

@@ -246,9 +246,7 @@ def run_design(args: argparse.Namespace) -> int:
     return 0
 
 
-def savings_on_test(
-    problem, X, losses=(0.0, 0.01, 0.02), bound: float | None = None, choose_on=None
-) -> str:
+def savings_on_test(problem, X, losses=None, bound: float | None = None, choose_on=None) -> str:
     """The paper's table for a front of several designs, as ``leanet demo`` and ``leanet
     report`` print it for one: at each allowed loss, the cheapest point of ``X`` whose
     validation accuracy is within it of the pretrained network's (with ``bound``: whose
@@ -256,12 +254,14 @@ def savings_on_test(
     :func:`leanet.policy.cheapest_allowed`), measured on test. A search's front is chosen on
     validation, so this is where its optimism shows (``benchmarks/results/design_choice.md``);
     ``choose_on``: held-out validation images to choose on instead, which the search never
-    read (``--holdout``).
+    read (``--holdout``). ``losses``: by default the paper's,
+    :data:`leanet.policy.PAPER_LOSSES`.
     """
     from leanet.demo import savings_table
-    from leanet.policy import Saving, cheapest_across
+    from leanet.policy import PAPER_LOSSES, Saving, cheapest_across
     from leanet.train import correct_predictions, evaluate
 
+    losses = PAPER_LOSSES if losses is None else losses
     points = problem.decode(X)
     evaluators = {d: problem.evaluator_on(d, choose_on) for d, _ in points}  # None: validation
     full_accuracy, full_correct = problem.full_accuracy, None

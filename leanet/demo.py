@@ -39,7 +39,7 @@ from leanet.data import load_dataset  # noqa: E402
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution  # noqa: E402
 from leanet.machine import describe, trained_with  # noqa: E402
 from leanet.model import build  # noqa: E402
-from leanet.policy import Saving, energy_savings  # noqa: E402
+from leanet.policy import PAPER_LOSSES, Saving, energy_savings  # noqa: E402
 from leanet.problem import ThresholdProblem  # noqa: E402
 from leanet.recipes import fine_tune_epochs  # noqa: E402
 from leanet.train import (  # noqa: E402
@@ -227,7 +227,7 @@ def run_demo(config: DemoConfig) -> dict:
     hv_ratio = float(result.hypervolume[-1]) / problem.max_hv
     print()
     print(pareto_table(front, test, len(data.val)))
-    savings = energy_savings(front, full_val, test, losses=(0.0, 0.01, 0.02))
+    savings = energy_savings(front, full_val, test, losses=PAPER_LOSSES)
     print()
     print(savings_table(savings, full_test))
     print(

@@ -3,6 +3,8 @@
 A device with an energy budget takes the most accurate Pareto point within the budget;
 one with an accuracy floor takes the cheapest point that meets it. Shipping the choice is
 :mod:`leanet.artifact`'s.
+
+[Jayakodi2020] Jayakodi, Belakaria, Deshwal, Doppa. ACM TECS 19(1), 2020.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from torch import Tensor
 
 from leanet.evaluator import ThresholdMetrics
 
+#: The allowed accuracy losses of [Jayakodi2020]'s energy-savings table (0, 1 and 2 %),
+#: the default of every table of savings (:func:`energy_savings`, ``leanet report``).
+PAPER_LOSSES = (0.0, 0.01, 0.02)
 #: Slack of an energy budget for float rounding of the energy ratios (see choose_thresholds).
 BUDGET_ROUNDING = 1e-9
 #: Slack of an accuracy floor for float rounding: an accuracy computed in float32 (the usual
@@ -175,7 +180,7 @@ def cheapest_allowed(
     accuracy: Tensor,
     energy_ratio: Tensor,
     full_val_accuracy: float,
-    losses=(0.0, 0.01, 0.02),
+    losses=PAPER_LOSSES,
     *,
     bound: Tensor | None = None,
 ) -> list[int | None]:
@@ -200,7 +205,7 @@ def cheapest_allowed(
 def cheapest_across(
     points,
     full_accuracy: float,
-    losses=(0.0, 0.01, 0.02),
+    losses=PAPER_LOSSES,
     *,
     confidence: float | None = None,
     full_correct: Tensor | None = None,
@@ -225,7 +230,7 @@ def energy_savings(
     front: ThresholdMetrics,
     full_val_accuracy: float,
     test_evaluator,
-    losses=(0.0, 0.01, 0.02),
+    losses=PAPER_LOSSES,
     *,
     confidence: float | None = None,
     val_evaluator=None,

@@ -4,6 +4,9 @@ the median and range over seeds."""
 
 from __future__ import annotations
 
+import pytest
+
+from leanet.policy import PAPER_LOSSES
 from tests.benchmark_scripts import load_benchmark
 
 
@@ -58,3 +61,9 @@ def test_a_rule_only_some_runs_have_is_counted_over_those_and_shown_apart():
     assert "| plain (holdout) | 0% | 0 of 1 | +0.00 | 0.0% |" in lines
     row = next(line for line in lines if line.startswith("| a |"))  # allowed loss 0%
     assert row.endswith("| - |")
+
+
+@pytest.mark.parametrize("name", ["threshold_choice", "search_on_test", "fit_heads_options"])
+def test_choice_benchmarks_report_the_papers_losses(name):
+    # design_choice imports threshold_choice's; leanet_study adds 5 % on purpose.
+    assert load_benchmark(name).LOSSES is PAPER_LOSSES

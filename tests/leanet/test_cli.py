@@ -397,6 +397,23 @@ def test_design_defaults_are_the_measured_setting(tmp_path, capsys):
     assert (out / "qlognehvi-he1-L2-2-dense5-seed0.jsonl").exists()
 
 
+def test_every_savings_table_defaults_to_the_papers_losses():
+    """One constant for the paper's allowed losses, so ``leanet report``, ``leanet demo``,
+    ``leanet design`` and the policy functions print the same table rows."""
+    import argparse
+    import inspect
+
+    from leanet import policy
+    from leanet.cli_report import add_report
+
+    assert policy.PAPER_LOSSES == (0.0, 0.01, 0.02)
+    for fn in (policy.cheapest_allowed, policy.cheapest_across, policy.energy_savings):
+        assert inspect.signature(fn).parameters["losses"].default is policy.PAPER_LOSSES
+    parser = argparse.ArgumentParser()
+    add_report(parser)
+    assert parser.parse_args(["net.leanet"]).losses == [0.0, 0.01, 0.02]
+
+
 def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs(monkeypatch):
     """`leanet design`'s table on test: at each allowed loss the cheapest front point (of
     any design) within it of the pretrained network on validation, then measured on test."""
@@ -433,7 +450,7 @@ def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs
         data=SimpleNamespace(test=None),
     )
     monkeypatch.setattr(leanet.train, "evaluate", lambda model, data: 0.965)
-    text = savings_on_test(problem, torch.zeros(3, 1), losses=(0.0, 0.01, 0.02))
+    text = savings_on_test(problem, torch.zeros(3, 1))  # the paper's losses: 0, 1, 2 %
     rows = [line.split() for line in text.splitlines()[2:5]]
     assert rows[0][0] == "0%" and rows[0][1] == "-"  # nothing within 0 of 0.99
     assert "(no threshold qualifies: keep the full network)" in text.splitlines()[2]
