@@ -92,6 +92,7 @@ __all__ = [
     "WidthLevels",
     "check_fractions",
     "conv2d_like",
+    "slice_width",
 ]
 
 #: The paper's width fractions. A 6-level design from 0.35, which the design search liked on
@@ -197,6 +198,13 @@ class Levels(nn.Module):
     def _check_level(self, level: int) -> None:
         if not 1 <= level <= self.num_levels:
             raise ValueError(f"level must be in 1..{self.num_levels} (1-based), got {level}")
+
+
+def slice_width(fraction: float, channels: int) -> int:
+    """Channels that width fraction ``fraction`` keeps of ``channels``: ``max(1, round(F *
+    C))``, Python's round (halves to even). The one rule for a width level's plain conv
+    outputs and for the slimmable baseline's hidden units, so both compare equal widths."""
+    return max(1, int(round(fraction * channels)))
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
@@ -320,7 +328,7 @@ class WidthLevels(Levels):
                     raise ValueError(f"{m}: expects {m.in_channels} input channels, has {full}")
                 if m.groups == 1:
                     kind = "conv"
-                    out = [0] + [max(1, int(round(f * m.out_channels))) for f in self.fractions]
+                    out = [0] + [slice_width(f, m.out_channels) for f in self.fractions]
                 elif m.groups == m.in_channels == m.out_channels:
                     kind, out = "depthwise", list(width)
                 else:

@@ -3,10 +3,11 @@
 One network whose convolutions (plain and depthwise) and linear layers are shared and
 sliced: at width F_k every layer keeps its first channels, the same counts a LEANet's width
 level k uses (:class:`leanet.levels.WidthLevels` computes the plan, so the rounding is
-one rule: ``max(1, round(F * C))`` output channels for a plain conv, a depthwise conv
-follows its input). What is *not* shared is batch norm: each width has its own
-:class:`torch.nn.BatchNorm2d` (switchable batch norm, the ingredient [Yu2019] found
-essential, since the statistics of a channel depend on how many channels feed it).
+one rule, :func:`leanet.levels.slice_width`: ``max(1, round(F * C))`` output channels for
+a plain conv and a hidden linear layer, a depthwise conv follows its input). What is
+*not* shared is batch norm: each width has its own :class:`torch.nn.BatchNorm2d`
+(switchable batch norm, the ingredient [Yu2019] found essential, since the statistics of
+a channel depend on how many channels feed it).
 
 Design decisions, stated once:
 
@@ -55,7 +56,7 @@ from torch.utils.data import Dataset
 from leanet.costs import Platform, Work, count_work, get_platform
 from leanet.data import batch_loader
 from leanet.device import evaluating, module_device, on_device
-from leanet.levels import DEFAULT_FRACTIONS, WidthLevels, conv2d_like
+from leanet.levels import DEFAULT_FRACTIONS, WidthLevels, conv2d_like, slice_width
 from leanet.train_loop import TrainResult, epochs_loop
 from leanet.zoo import ARCHITECTURES, BaseNet, build_base
 
@@ -68,11 +69,6 @@ __all__ = [
     "train_slimmable",
     "width_work",
 ]
-
-
-def _slice_width(fraction: float, channels: int) -> int:
-    # The rule WidthLevels applies to a plain conv's outputs, used here for hidden units.
-    return max(1, int(round(fraction * channels)))
 
 
 class SwitchableBatchNorm2d(nn.Module):
@@ -195,7 +191,7 @@ class SlimmableNet(nn.Module):
                 if i == linear[-1]:  # every width predicts every class
                     out = [m.out_features] * len(self.fractions)
                 else:
-                    out = [_slice_width(f, m.out_features) for f in self.fractions]
+                    out = [slice_width(f, m.out_features) for f in self.fractions]
                 plan.append((widths, out))
                 widths = out
             elif isinstance(m, (nn.ReLU, nn.ReLU6, nn.Dropout, nn.Identity)):

@@ -18,8 +18,8 @@ from leanet.baselines import (
 )
 from leanet.costs import LevelCosts, count_work, get_platform
 from leanet.evaluator import ThresholdEvaluator
-from leanet.levels import WidthLevels
-from leanet.zoo import build_base
+from leanet.levels import WidthLevels, slice_width
+from leanet.zoo import BaseNet, build_base
 from tests.leanet.conftest import randomize_batchnorm, tiny_base
 
 
@@ -69,6 +69,28 @@ def test_widths_use_the_leanet_channel_counts(tiny_any):
     for bn in _switchables(net):
         assert [b.num_features for b in bn.bn] == bn.num_features
     assert len(_switchables(net)) == len(convs)
+
+
+@pytest.mark.parametrize(
+    ("channels", "fractions", "widths"),
+    [
+        (10, (0.25, 0.5, 0.75, 1.0), [2, 5, 8, 10]),  # 2.5 -> 2, 7.5 -> 8: halves to even
+        (6, (0.25, 0.5, 0.75, 1.0), [2, 3, 4, 6]),  # 1.5 -> 2, 4.5 -> 4
+        (3, (0.1, 1.0), [1, 3]),  # 0.3 rounds to 0: at least one channel
+    ],
+)
+def test_hidden_units_round_as_the_leanet_channels(channels, fractions, widths):
+    # The baseline's hidden linear units and the LEANet's conv channels at the same
+    # fraction: one rule, so the comparison stays even if the rule changes.
+    features = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.BatchNorm2d(channels))
+    classifier = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, 2))
+    config = {"arch": "convnet", "num_classes": 2, "in_channels": 1, "input_size": 8}
+    base = BaseNet(features, classifier, config)
+    levels = WidthLevels(features, in_channels=1, fractions=fractions)
+    net = SlimmableNet(base, fractions, init_from_base=True)
+    hidden = net._classifier_widths[0][1]
+    assert levels.out_channels == net.channels == hidden == widths
+    assert [slice_width(f, channels) for f in fractions] == widths
 
 
 def test_fresh_weights_are_seeded_and_the_base_is_untouched(tiny_convnet, images):
