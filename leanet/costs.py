@@ -32,6 +32,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.device import evaluating
+from leanet.zoo import image_shape
 
 aten = torch.ops.aten
 
@@ -260,12 +261,6 @@ class LevelCosts:
         return f" {f'{q1:.3f}-{q3:.3f}':>17}"
 
 
-def _one_input(net) -> Tensor:
-    config = net.base.config
-    size = int(config["input_size"])
-    return torch.zeros(1, int(config["in_channels"]), size, size)
-
-
 @torch.no_grad()
 def measure_costs(
     net,
@@ -286,7 +281,7 @@ def measure_costs(
     """
     platform = get_platform(platform)
     with evaluating(net):
-        x = _one_input(net)
+        x = torch.zeros(1, *image_shape(net.base.config))
         level_work = []
         state = net.levels.init_state(x)
         for k in range(net.num_levels):

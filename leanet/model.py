@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from leanet.confidence import CONFIDENCES, confidence
 from leanet.device import evaluating  # in leanet.device so leanet.zoo can use it too
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
-from leanet.zoo import BaseNet, build_base, check_base, from_torchvision
+from leanet.zoo import BaseNet, build_base, check_base, from_torchvision, image_shape
 
 __all__ = ["Decision", "Head", "LEANet", "LevelOutputs", "PretrainedHead", "build", "count_macs"]
 
@@ -388,8 +388,7 @@ class LEANet(nn.Module):
             input_shape: `C x H x W` of one input; default from the base network's config.
         """
         if input_shape is None:
-            s = int(self.base.config["input_size"])
-            input_shape = (int(self.base.config["in_channels"]), s, s)
+            input_shape = image_shape(self.base.config)
         x = torch.zeros(1, *input_shape, device=next(self.parameters()).device)
         macs = []
         with evaluating(self):
@@ -463,8 +462,7 @@ def build(
         lv = DepthLevels(base.features, exits=exits, num_levels=num_levels)
     else:
         raise ValueError(f"levels must be 'width' or 'depth', got {levels!r}")
-    size = int(base.config["input_size"])
-    probe = torch.zeros(1, int(base.config["in_channels"]), size, size)
+    probe = torch.zeros(1, *image_shape(base.config))
     with torch.no_grad():
         map_sizes = [lv.run_level(probe, k).shape[-1] for k in range(1, lv.num_levels + 1)]
     with torch.random.fork_rng(devices=[]):

@@ -69,6 +69,7 @@ from leanet.device import evaluating
 from leanet.folding import densify_depthwise, full_ops, script_depthwise
 from leanet.model import Decision, nan_confidence
 from leanet.steps import plan
+from leanet.zoo import image_shape
 
 __all__ = ["DEPTHWISE", "MODES", "Runtime", "compile_full", "compile_runtime", "load_runtime"]
 
@@ -464,9 +465,7 @@ def compile_runtime(net, *, mode: str = "trace", depthwise: str = "conv") -> Run
         raise ValueError(f"unknown confidence {net.confidence!r}")
     with evaluating(net):
         steps, shapes = plan(net)
-    cfg = net.base.config
-    s = int(cfg["input_size"])
-    input_shape = (int(cfg["in_channels"]), s, s)
+    input_shape = image_shape(net.base.config)
     calls = [step.call for step in steps]
     views = [step.view_specs() if step.call == "band" else None for step in steps]
     options = dict(confidence_kind=net.confidence, input_shape=input_shape, views=views)
@@ -497,8 +496,7 @@ def compile_full(
     and frozen in ``"trace"`` mode): the fair denominator of a runtime's latency."""
     _check_options(mode, depthwise)
     full = _Full(base).eval().requires_grad_(False)
-    c, s = int(base.config["in_channels"]), int(base.config["input_size"])
-    example = torch.zeros(batch, c, s, s)
+    example = torch.zeros(batch, *image_shape(base.config))
     if depthwise == "dense":
         densify_depthwise(full, lambda: full(example))
     return full if mode == "eager" else _trace(full, (example,))

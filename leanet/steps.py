@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from leanet.confidence import confidence
 from leanet.folding import band_ops, fold_head, full_ops
+from leanet.zoo import image_shape
 
 __all__ = ["plan"]
 
@@ -169,9 +170,7 @@ def _band_steps(net, n_levels: int, input_shape) -> tuple[list[_BandStep], list[
 
 def plan(net) -> tuple[list[nn.Module], list[tuple]]:
     """The eager steps of `net` and the buffer shapes the band steps write."""
-    cfg = net.base.config
-    s = int(cfg["input_size"])
-    input_shape = (int(cfg["in_channels"]), s, s)
+    input_shape = image_shape(net.base.config)
     lv, num_levels = net.levels, net.num_levels
     features = lv.features
     if lv.kind == "depth":

@@ -47,7 +47,7 @@ from leanet.distillation import default_teacher, distillation_loss, run_teacher
 from leanet.levels import WidthLevels
 from leanet.model import LEANet
 from leanet.train_loop import TrainResult, TrainState, bar_off, epochs_loop
-from leanet.zoo import BaseNet
+from leanet.zoo import BaseNet, image_shape
 
 __all__ = [
     "TrainResult",
@@ -87,8 +87,7 @@ def _check_image_shape(model: BaseNet, dataset: Dataset | None, what: str) -> No
     pooling adapts) and failed only later, when the levels were built for the config's."""
     if dataset is None or len(dataset) == 0:
         return
-    size = int(model.config["input_size"])
-    want = (int(model.config["in_channels"]), size, size)
+    want = image_shape(model.config)
     got = tuple(torch.as_tensor(dataset[0][0]).shape)
     if got != want:
         raise ValueError(

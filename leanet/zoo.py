@@ -21,7 +21,7 @@ MobileNet v1 (CIFAR-style, first stride 1) at 32 px, width 1, 47 M MACs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "check_base",
     "convnet",
     "from_torchvision",
+    "image_shape",
     "mobilenet",
     "vgg16",
 ]
@@ -83,6 +84,14 @@ class BaseNet(nn.Module):
 
 #: The config keys that every level construction reads.
 BASE_CONFIG_KEYS = ("arch", "num_classes", "in_channels", "input_size")
+
+
+def image_shape(config: Mapping[str, Any]) -> tuple[int, int, int]:
+    """`C x H x W` of one input of the network a base's ``config`` describes
+    (``in_channels``, square ``input_size``): what the levels, heads, costs and runtime are
+    built and probed for, e.g. with ``torch.zeros(1, *image_shape(config))``."""
+    size = int(config["input_size"])
+    return (int(config["in_channels"]), size, size)
 
 
 def check_base(base: Any) -> None:

@@ -58,7 +58,7 @@ from leanet.data import batch_loader
 from leanet.device import evaluating, module_device, on_device
 from leanet.levels import DEFAULT_FRACTIONS, WidthLevels, conv2d_like, slice_width
 from leanet.train_loop import TrainResult, epochs_loop
-from leanet.zoo import ARCHITECTURES, BaseNet, build_base
+from leanet.zoo import ARCHITECTURES, BaseNet, build_base, image_shape
 
 __all__ = [
     "SlimmableNet",
@@ -324,16 +324,11 @@ def evaluate_widths(net: SlimmableNet, dataset: Dataset, batch_size: int = 512) 
     return correct / max(total, 1)
 
 
-def _one_input(config: dict) -> Tensor:
-    size = int(config["input_size"])
-    return torch.zeros(1, int(config["in_channels"]), size, size)
-
-
 @torch.no_grad()
 def width_work(net: SlimmableNet) -> list[Work]:
     """Counted :class:`leanet.costs.Work` per input of every width (one input, eval mode),
     with :func:`leanet.costs.count_work` on the sliced computation that actually runs."""
-    x = _one_input(net.config)
+    x = torch.zeros(1, *image_shape(net.config))
     with evaluating(net):
         return [count_work(net, x, k)[1] for k in range(net.num_widths)]
 
@@ -390,7 +385,8 @@ def slimmable_points(
     if full_energy is None:
         config = dict(net.config)
         plain = build_base(config.pop("arch"), **config, seed=0).eval()  # not the caller's draws
-        full_energy = count_work(plain, _one_input(net.config))[1].energy(platform)
+        one_input = torch.zeros(1, *image_shape(net.config))
+        full_energy = count_work(plain, one_input)[1].energy(platform)
     if not full_energy > 0:
         raise ValueError(f"full_energy must be positive, got {full_energy!r}")
     if dataset is None:

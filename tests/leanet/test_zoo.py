@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from leanet.model import count_macs
-from leanet.zoo import ARCHITECTURES, build_base, from_torchvision
+from leanet.zoo import ARCHITECTURES, build_base, from_torchvision, image_shape
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
@@ -18,6 +18,7 @@ def test_shapes(arch, channels, size):
     with torch.no_grad():
         assert net(torch.zeros(2, channels, size, size)).shape == (2, 7)
     assert net.config["arch"] == arch
+    assert image_shape(net.config) == (channels, size, size)  # what levels and costs probe
 
 
 def test_layer_counts_and_paper_macs():
