@@ -31,6 +31,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +43,8 @@ from torch.utils.data import (
     RandomSampler,
     Sampler,
     SequentialSampler,
+    default_collate,
+    default_convert,
 )
 
 __all__ = [
@@ -431,6 +434,7 @@ def batch_loader(
     With ``shuffle=True`` the order is drawn from a generator seeded with `seed`, so two
     loaders with the same seed yield the same batches. A last batch of fewer than
     `min_last` items joins the one before it (``len`` counts the batches that come).
+    Batches of ``(images, labels)`` come as the networks take them (:func:`model_batch`).
     """
     if shuffle:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
@@ -443,8 +447,48 @@ def batch_loader(
     # generator: their dropout masks follow those draws, as every recorded run's did.
     generator = None if shuffle else torch.Generator().manual_seed(seed)
     if getattr(dataset, "batched", False):
-        return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
-    return DataLoader(dataset, batch_sampler=batches, generator=generator)
+        return DataLoader(
+            dataset,
+            sampler=batches,
+            batch_size=None,
+            generator=generator,
+            collate_fn=lambda batch: model_batch(default_convert(batch)),
+        )
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        generator=generator,
+        collate_fn=lambda items: model_batch(default_collate(items)),
+    )
+
+
+def model_batch(batch: Any) -> Any:
+    """A batch of ``(images, labels)`` as the networks take it: float images as float32
+    (their dtype) and labels as long class indices (:func:`class_indices`); anything else,
+    and integer images (a loop's row indices), as it came. A user's data set of float64
+    images crashed every loop with "expected scalar type Double but found Float", and int32
+    or float labels crashed cross-entropy."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        return batch
+    images, labels = batch
+    if isinstance(images, Tensor) and images.is_floating_point():
+        images = images.float()
+    return images, class_indices(labels)
+
+
+def class_indices(labels: Any) -> Tensor:
+    """``labels`` as a long tensor of class indices, or a ``ValueError`` when a float label
+    is not a whole number: ``.long()`` truncated 2.999999 to class 2 without a word."""
+    labels = torch.as_tensor(labels)
+    if labels.is_floating_point():
+        fractional = (labels != labels.round()) | ~labels.isfinite()
+        if fractional.any():
+            shown = labels[fractional].flatten()[:3].tolist()
+            raise ValueError(
+                f"labels must be whole class indices, got {shown} ({labels.dtype}); round "
+                "labels read as floats on purpose (labels.round()), or fix the data"
+            )
+    return labels.long()
 
 
 class _MergedLastBatches(BatchSampler):

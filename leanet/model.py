@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.confidence import CONFIDENCES, confidence
+from leanet.data import class_indices
 from leanet.device import evaluating  # in leanet.device so leanet.zoo can use it too
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.zoo import BaseNet, build_base, check_base, from_torchvision, image_shape
@@ -300,16 +301,22 @@ class LEANet(nn.Module):
         return Decision(prediction, exit_level)
 
     def check_data(self, dataset: Any, what: str) -> None:
-        """Refuse a data set whose images the network was not built for (checked on its
-        first image) before ``what`` (e.g. "fit_heads") works on it: other sizes ran and
-        built tables for images the runtime then refuses, and width levels read only the
-        first channels of a 3-channel image."""
+        """Refuse a data set whose images the network was not built for, or whose labels
+        are not class indices (checked on its first pair), before ``what`` (e.g.
+        "fit_heads") works on it: other sizes ran and built tables for images the runtime
+        then refuses, width levels read only the first channels of a 3-channel image, and
+        labels of 2.999999 were truncated to class 2."""
         if len(dataset) == 0:
             raise ValueError(f"{what}: the data set is empty")
+        image, label = dataset[0][:2]
         try:
-            self._check_images(torch.as_tensor(dataset[0][0])[None])
+            self._check_images(torch.as_tensor(image)[None])
         except (TypeError, ValueError) as err:
             raise type(err)(f"{what}: the data set's images do not fit: {err}") from err
+        try:
+            class_indices(label)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{what}: the data set's labels do not fit: {err}") from err
 
     def _check_images(self, x: Any) -> Tensor:
         """``x`` as an `N x C x H x W` tensor of the network's float dtype, or an error that

@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from leanet.batch_norm import recalibrate_batch_norm
-from leanet.data import batch_loader
+from leanet.data import batch_loader, class_indices
 from leanet.device import batch_memory_hint, evaluating, module_device, on_device
 from leanet.distillation import default_teacher, distillation_loss, run_teacher
 from leanet.levels import WidthLevels
@@ -83,17 +83,28 @@ def correct_predictions(
 
 
 def _check_image_shape(model: BaseNet, dataset: Dataset | None, what: str) -> None:
-    """Images of the size the config promises, or an error now: another size trained (the
-    pooling adapts) and failed only later, when the levels were built for the config's."""
+    """Float images of the size the config promises and class-index labels (the first
+    pair's), or an error now: another size trained (the pooling adapts) and failed only
+    later, when the levels were built for the config's."""
     if dataset is None or len(dataset) == 0:
         return
     want = image_shape(model.config)
-    got = tuple(torch.as_tensor(dataset[0][0]).shape)
-    if got != want:
+    image, label = dataset[0][:2]
+    image = torch.as_tensor(image)
+    if tuple(image.shape) != want:
         raise ValueError(
-            f"{what}: the data set's images are {got}, the network was built for {want} "
-            "(its config's in_channels and input_size)"
+            f"{what}: the data set's images are {tuple(image.shape)}, the network was built "
+            f"for {want} (its config's in_channels and input_size)"
         )
+    if not image.is_floating_point():
+        raise TypeError(
+            f"{what}: the data set's images must be standardized floats, got {image.dtype}; "
+            "convert and normalize them (e.g. x.float() / 255, then the data's mean and std)"
+        )
+    try:
+        class_indices(label)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{what}: the data set's labels do not fit: {err}") from err
 
 
 def train_base(

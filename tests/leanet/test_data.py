@@ -225,3 +225,104 @@ def test_only_a_last_batch_of_one_joins_the_one_before(n, batch_size, sizes):
     loader = batch_loader(dataset, batch_size, shuffle=True, min_last=2)
     got = [len(batch[0]) for batch in loader]
     assert got == sizes and len(loader) == len(sizes)
+
+
+# -- a user's data set of other dtypes -----------------------------------------------------
+class Pairs(torch.utils.data.Dataset):
+    """A user's data set of ``(image, label)`` pairs, item by item, as they come."""
+
+    def __init__(self, images, labels) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.images[i], self.labels[i]
+
+
+@pytest.fixture(scope="module")
+def few_digits(digits):
+    """64 standardized validation digits (float32) and their labels (long)."""
+    x, y = digits.val.tensors()
+    return x[:64], y[:64]
+
+
+def test_float64_images_and_int_or_float_labels_give_the_float32_records(few_digits):
+    """float64 images crashed level_records ("expected scalar type Double but found
+    Float"), float16 ones too (another message); float labels were cast there only."""
+    import leanet
+    from leanet.evaluator import level_records
+    from tests.leanet.conftest import tiny_base
+
+    x, y = few_digits
+    net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0))
+    reference = level_records(net, Pairs(x, y), progress=False)
+    for images, labels in [
+        (x.double(), y),
+        (x.double().numpy(), y.int().numpy()),
+        (x, y.int()),
+        (x, y.float()),
+    ]:
+        got = level_records(net, Pairs(images, labels), progress=False)
+        assert all(torch.equal(a, b) for a, b in zip(got, reference, strict=True))
+    _, correct = level_records(net, Pairs(x.half(), y), progress=False)
+    assert correct.shape == reference[1].shape
+
+
+def test_float64_images_and_int32_labels_train_as_float32_and_long_do(few_digits):
+    """float64 images crashed every training loop and int32 or float labels crashed
+    cross-entropy ("expected target dtype to be Long or Byte, but got Int")."""
+    import copy
+
+    import leanet
+    from leanet.train import evaluate, evaluate_levels, fit_heads, train_base
+    from tests.leanet.conftest import same_weights, tiny_base
+
+    x, y = few_digits
+    base = tiny_base("convnet")
+    trained = {}
+    for name, data in {
+        "reference": Pairs(x, y),
+        "float64 images": Pairs(x.double(), y),
+        "int32 labels": Pairs(x, y.int()),
+        "float labels": Pairs(x.double(), y.float()),
+    }.items():
+        model = copy.deepcopy(base)
+        train_base(model, data, epochs=1, batch_size=32, progress=False, device="cpu")
+        net = leanet.build(model, fractions=(0.5, 1.0))
+        fit_heads(net, data, epochs=1, batch_size=32, progress=False, device="cpu")
+        trained[name] = (net, evaluate(model, data), evaluate_levels(net, data))
+    net, accuracy, levels = trained.pop("reference")
+    for name, (other, other_accuracy, other_levels) in trained.items():
+        assert same_weights(other, net), name
+        assert (other_accuracy, other_levels) == (accuracy, levels), name
+
+
+def test_labels_that_are_not_whole_numbers_are_refused(few_digits):
+    """Float labels of 2.999999 were truncated to class 2 without a word (per-level
+    accuracy 0.98 -> 0.09); one such label anywhere now stops the loop that meets it."""
+    import leanet
+    from leanet.evaluator import level_records
+    from leanet.train import fit_heads, train_base
+    from tests.leanet.conftest import tiny_base
+
+    x, y = few_digits
+    net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0))
+    off = Pairs(x, y.double() - 1e-6)
+    calls = {
+        "level_records": lambda: level_records(net, off, progress=False),
+        "fit_heads": lambda: fit_heads(net, off, epochs=1, progress=False),
+        "train_base": lambda: train_base(tiny_base("convnet"), off, epochs=1, progress=False),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=f"{name}.*labels must be whole class indices"):
+            call()
+    late = y.double()
+    late[40] = 2.5  # past the first pair, which the checks before a loop read
+    with pytest.raises(ValueError, match=r"whole class indices, got \[2.5\]"):
+        list(batch_loader(Pairs(x, late), 16))
+    nan = y.float()
+    nan[0] = float("nan")
+    with pytest.raises(ValueError, match="whole class indices"):
+        level_records(net, Pairs(x, nan), progress=False)
