@@ -32,7 +32,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.device import evaluating
-from leanet.zoo import image_shape
+from leanet.zoo import check_float32, image_shape
 
 aten = torch.ops.aten
 
@@ -280,6 +280,7 @@ def measure_costs(
         repeats: Timing repeats.
     """
     platform = get_platform(platform)
+    check_float32(net, "measure_costs: the network")
     with evaluating(net):
         x = torch.zeros(1, *image_shape(net.base.config))
         level_work = []

@@ -33,7 +33,14 @@ from leanet.confidence import CONFIDENCES, confidence
 from leanet.data import class_indices
 from leanet.device import evaluating  # in leanet.device so leanet.zoo can use it too
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
-from leanet.zoo import BaseNet, build_base, check_base, from_torchvision, image_shape
+from leanet.zoo import (
+    BaseNet,
+    build_base,
+    check_base,
+    check_float32,
+    from_torchvision,
+    image_shape,
+)
 
 __all__ = ["Decision", "Head", "LEANet", "LevelOutputs", "PretrainedHead", "build", "count_macs"]
 
@@ -306,6 +313,7 @@ class LEANet(nn.Module):
         "fit_heads") works on it: other sizes ran and built tables for images the runtime
         then refuses, width levels read only the first channels of a 3-channel image, and
         labels of 2.999999 were truncated to class 2."""
+        check_float32(self, f"{what}: the network")
         if len(dataset) == 0:
             raise ValueError(f"{what}: the data set is empty")
         image, label = dataset[0][:2]
@@ -376,6 +384,7 @@ class LEANet(nn.Module):
         logits `L x N x num_classes`, confidence `L x N`. A threshold evaluator caches these.
         Inference: in eval mode whatever the network's (in training mode the heads' batch
         norm would use and update each batch's statistics); the modes are restored after."""
+        check_float32(self, "level_outputs: the network")
         with evaluating(self):
             logits = torch.stack(
                 [head(f) for head, f in zip(self.heads, self.level_features(x), strict=True)]

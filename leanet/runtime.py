@@ -69,7 +69,7 @@ from leanet.device import evaluating
 from leanet.folding import densify_depthwise, full_ops, script_depthwise
 from leanet.model import Decision, nan_confidence
 from leanet.steps import plan
-from leanet.zoo import image_shape
+from leanet.zoo import check_float32, image_shape
 
 __all__ = ["DEPTHWISE", "MODES", "Runtime", "compile_full", "compile_runtime", "load_runtime"]
 
@@ -461,6 +461,7 @@ def compile_runtime(net, *, mode: str = "trace", depthwise: str = "conv") -> Run
             ``"dense"`` (batch-1 CPU latency; see the module docstring).
     """
     _check_options(mode, depthwise)
+    check_float32(net, "compile_runtime: the network")
     if net.confidence not in CONFIDENCES:
         raise ValueError(f"unknown confidence {net.confidence!r}")
     with evaluating(net):

@@ -36,6 +36,7 @@ __all__ = [
     "BaseNet",
     "build_base",
     "check_base",
+    "check_float32",
     "convnet",
     "from_torchvision",
     "image_shape",
@@ -131,16 +132,25 @@ def check_base(base: Any) -> None:
             raise ValueError(
                 f"features[{i}] ({m}) keeps no running statistics; levels slice and fold them"
             )
-    tensors = [*base.parameters(), *base.buffers()]
+    check_float32(base, "the base network", "base")
+    _check_forward(base)
+
+
+def check_float32(module: nn.Module, what: str, name: str = "net") -> None:
+    """Refuse ``module`` (called ``what`` in the message, ``name`` in the fix) with weights
+    on the meta device or not in float32. :func:`leanet.build` checks its base so; the
+    evaluator, costs and runtime check a LEANet cast after the build (``net.half()``),
+    which ``net(x, T)`` runs but on which they failed deep in torch ("Input type
+    (torch.FloatTensor) and weight type (torch.HalfTensor) should be the same")."""
+    tensors = [*module.parameters(), *module.buffers()]
     if any(t.is_meta for t in tensors):
-        raise ValueError("the base network is on the meta device: load its weights first")
+        raise ValueError(f"{what} is on the meta device: load its weights first")
     other = {str(t.dtype) for t in tensors if t.is_floating_point() and t.dtype != torch.float32}
     if other:
         raise ValueError(
-            f"the base network holds {sorted(other)} weights; LEANets compute in float32 "
-            "(call base.float())"
+            f"{what} holds {sorted(other)} weights; LEANets compute in float32 "
+            f"(call {name}.float())"
         )
-    _check_forward(base)
 
 
 def _check_forward(base: BaseNet) -> None:

@@ -241,3 +241,47 @@ def test_heads_are_linear_by_default(tiny_convnet):
     )
     args = build_parser().parse_args(["fit-heads", "--checkpoint", "base.pt"])
     assert args.head_hidden == 0
+
+
+@pytest.mark.parametrize("cast", ["half", "double", "bfloat16", "meta"])
+def test_a_network_cast_after_build_is_refused_by_name_where_leanet_computes(
+    tiny_convnet, images, cast
+):
+    """net.half() after build still ran net(x, T), then evaluate_levels, level records,
+    measure_costs and compile_runtime failed deep in torch ("Input type
+    (torch.FloatTensor) and weight type (torch.HalfTensor) should be the same")."""
+    import leanet
+    from leanet.costs import measure_costs
+    from leanet.evaluator import level_records
+    from leanet.runtime import compile_runtime
+    from leanet.train import evaluate_levels, fit_heads
+
+    net = build(tiny_convnet, fractions=(0.5, 1.0)).eval()
+    if cast == "meta":
+        net.to("meta")
+        message = "the network is on the meta device: load its weights first"
+    else:
+        net.to(getattr(torch, cast))
+        held = str(getattr(torch, cast))
+        message = rf"the network holds \['{held}'\] weights.*call net.float\(\)"
+    data = leanet.ImageTensorDataset(
+        images,
+        torch.arange(len(images)),
+        mean=torch.zeros(1),
+        std=torch.ones(1),
+        classes=[str(i) for i in range(10)],
+    )
+    calls = {
+        "level_outputs": lambda: net.level_outputs(images),
+        "evaluate_levels": lambda: evaluate_levels(net, data),
+        "level_records": lambda: level_records(net, data, progress=False),
+        "fit_heads": lambda: fit_heads(net, data, epochs=1, progress=False),
+        "measure_costs": lambda: measure_costs(net, latency=False),
+        "compile_runtime": lambda: compile_runtime(net),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=f"{name}: {message}"):
+            call()
+    if cast != "meta":  # the fix the message names
+        net.float()
+        assert net.level_outputs(images).logits.dtype == torch.float32
