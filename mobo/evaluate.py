@@ -110,9 +110,9 @@ class FailureStreak:
         if self.limit is None:
             return
         told, streak = study.evaluations[self.first :], []
-        if told and told[-1].step in study._asked.pending_steps:
+        if told and told[-1].step in study.ledger.asked.pending_steps:
             return  # its batch is not all told: judge it whole, in the order asked
-        for evaluation in reversed(in_ask_order(told, study._asked)):
+        for evaluation in reversed(in_ask_order(told, study.ledger.asked)):
             if not evaluation.failed:
                 break
             streak.append(evaluation)
@@ -125,7 +125,7 @@ class FailureStreak:
         if not self.errors:
             return None
         distinct = list(dict.fromkeys(self.errors))
-        kept = "kept in its journal" if study._journal is not None else "kept"
+        kept = "kept in its journal" if study.ledger.journal is not None else "kept"
         return (
             f"the last {len(self.errors)} evaluations of {study.problem.name!r} failed in a "
             f"row, so the study stopped before its budget; "
@@ -251,12 +251,12 @@ def within_budget(study: Study, X: Tensor) -> Tensor:
     0.5 left to 3.5 past it."""
     if study.max_cost is None:
         return X
-    prices = [study._asked.cost_of(x) for x in X]
+    prices = [study.ledger.asked.cost_of(x) for x in X]
     prices = [1.0 if price is None else price for price in prices]
     left, keep = study.cost_left + sum(prices), 0  # left before this batch
-    while keep < len(prices) and not study._spent(left):
+    while keep < len(prices) and not study.ledger.spent(left):
         left, keep = left - prices[keep], keep + 1
-    study._asked.forget(X[keep:])
+    study.ledger.asked.forget(X[keep:])
     return X[:keep]
 
 
@@ -268,14 +268,14 @@ def replayed_if_interrupted(study: Study) -> Iterator[None]:
     the ask, the algorithm's state is put back. Either way calling :meth:`Study.optimize`
     again continues as an uninterrupted study did."""
     state = study.algorithm.state_dict()
-    before, step = study._asked.pending, study._asked.next_step
+    before, step = study.ledger.asked.pending, study.ledger.asked.next_step
     try:
         yield
     except BaseException:
-        asked = study._asked.pending[before.shape[0] :]
+        asked = study.ledger.asked.pending[before.shape[0] :]
         if asked.shape[0]:
-            study._asked.forget(asked)
-        elif study._asked.next_step == step:  # interrupted inside the algorithm's ask
+            study.ledger.asked.forget(asked)
+        elif study.ledger.asked.next_step == step:  # interrupted inside the algorithm's ask
             study.algorithm.load_state_dict(state)
         raise
 

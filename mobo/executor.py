@@ -85,10 +85,10 @@ def run_on_executor(
                             else executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
                         )
                     except BaseException:  # a shut-down executor; a problem Dask cannot send
-                        study._asked.forget(X[i:])  # never submitted: asked first next time
+                        study.ledger.asked.forget(X[i:])  # never submitted: asked first next time
                         raise
-                    step = study._asked.step_of(x)
-                    fields, state = study._ask_of(step)
+                    step = study.ledger.asked.step_of(x)
+                    fields, state = study.ledger.ask_of(step)
                     in_flight[future] = InFlight(x, step, fields, time.perf_counter(), state)
                     if is_running is None:
                         started[future] = in_flight[future].submitted
@@ -125,8 +125,8 @@ def run_on_executor(
                     abandoned.append(future)
                 y, error = outcome(future, timeout, study.problem.num_outcomes)
                 try:
-                    study._journal_state(job.step, job.algorithm_state)
-                    evaluation = study._record(
+                    study.ledger.journal_state(job.step, job.algorithm_state)
+                    evaluation = study.ledger.record(
                         job.x,
                         y,
                         error,
@@ -135,7 +135,7 @@ def run_on_executor(
                         **job.ask,
                     )
                 except BaseException:  # e.g. a full disk: asked first next time, not lost
-                    study._asked.forget(job.x.unsqueeze(0))
+                    study.ledger.asked.forget(job.x.unsqueeze(0))
                     raise
                 after_tell([evaluation])
                 last_progress = now
@@ -158,7 +158,7 @@ def run_on_executor(
         for future in in_flight:
             future.cancel()
         if in_flight:
-            study._asked.forget(torch.stack([job.x for job in in_flight.values()]))
+            study.ledger.asked.forget(torch.stack([job.x for job in in_flight.values()]))
         if dask is not None:
             dask.close()
 
@@ -228,7 +228,7 @@ class InFlight:
 
     x: Tensor
     step: int
-    ask: dict[str, Any]  # the ask's Evaluation fields (Study._ask_of)
+    ask: dict[str, Any]  # the ask's Evaluation fields (StudyLedger.ask_of)
     submitted: float
     algorithm_state: dict[str, Any]
 

@@ -3,9 +3,9 @@ the loop here (:mod:`mobo.evaluate`) or on an executor (:mod:`mobo.executor`) un
 progress bar and the failure guard, and say whether the study failed.
 
 Kept apart from :mod:`mobo.study` so that module holds one idea, the study's ask/tell
-state and its journal. It returns why a study failed rather than raising
-:class:`~mobo.study.StudyFailedError`: :mod:`mobo.study` imports this module, so it cannot
-import that module back (``tests/mobo/test_imports.py``).
+(its bookkeeping and journal are :mod:`mobo.ledger`). It returns why a study failed rather
+than raising :class:`~mobo.study.StudyFailedError`: :mod:`mobo.study` imports this module, so
+it cannot import that module back (``tests/mobo/test_imports.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def run_to_budget(
     """Ask, evaluate and tell until the budget is spent, as :meth:`Study.optimize` says
     (its arguments, with their meaning there). Returns why the study failed (the message
     of its :class:`~mobo.study.StudyFailedError`), or None."""
-    study._check_writable()
+    study.ledger.check_writable()
     if n_evals is None and max_cost is None:
         if study.n_evals is None and study.max_cost is None:
             raise ValueError("n_evals or max_cost is required: this study has no recorded budget")
@@ -63,8 +63,8 @@ def run_to_budget(
     if n_evals is not None and n_evals > study.n_evaluated:
         warn_if_all_initial_design(study, n_evals)
     streak = FailureStreak(max_failures_in_a_row)  # checked before the budget is journaled
-    study._set_budget(n_evals, max_cost, batch_size)
-    study._stop = False
+    study.ledger.set_budget(n_evals, max_cost, batch_size)
+    study.ledger.stopped = False
     with progress(study, [*callbacks, streak], show_progress) as after_tell:
         if executor is None:
             run_here(study, batch_size, after_tell)

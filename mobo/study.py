@@ -28,7 +28,6 @@ from torch import Tensor
 
 from mobo.algorithms import make_algorithm
 from mobo.algorithms.base import MAX_SEED
-from mobo.asked import AskedPoints
 from mobo.evaluate import failed_points, in_ask_order
 from mobo.journal import (
     Journal,
@@ -36,14 +35,22 @@ from mobo.journal import (
     check_evaluations,
     check_same_problem,
     read_journal,
-    replay,
 )
+from mobo.ledger import StudyLedger
 from mobo.loop import run_to_budget
-from mobo.metrics import cost_rounding
 from mobo.problem import DTYPE, Problem, as_tensor
 from mobo.result import Evaluation, Result
 
 Callback = Callable[["Study", list[Evaluation]], None]
+
+
+def _on_ledger(name: str, doc: str) -> property:
+    """A Study attribute that its :class:`~mobo.ledger.StudyLedger` keeps (read and set there)."""
+    return property(
+        lambda study: getattr(study.ledger, name),
+        lambda study, value: setattr(study.ledger, name, value),
+        doc=doc,
+    )
 
 
 class StudyFailedError(RuntimeError):
@@ -85,21 +92,8 @@ class Study:
         self.algorithm_options = dict(algorithm_options)
         self.algorithm = make_algorithm(algorithm, problem, **algorithm_options)
         self.seed = seed
-        self.evaluations: list[Evaluation] = []
-        self.n_evals: int | None = None
-        #: The cost budget (:meth:`optimize`'s ``max_cost``; journaled with ``n_evals``).
-        self.max_cost: float | None = None
-        #: Points asked together by :meth:`optimize` (journaled with the budget).
-        self.batch_size = 1
-        self._asked = AskedPoints(problem.dim, problem.bounds[1] - problem.bounds[0])
-        self._stop = False
-        # The algorithm's state after the latest ask, and the last state journaled.
-        self._last_ask_state: dict[str, Any] = {}
-        # Per ask step with points untold: its Evaluation fields and the state it left.
-        self._asks: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-        self._journaled_state: dict[str, Any] = {}
-        self._journal: Journal | None = None
-        self.read_only = False
+        #: What the study asked and was told, its budget and its journal.
+        self.ledger = StudyLedger(problem)
         if journal is not None:
             header = self._header()
             for key, value in header.items():  # name the part that is not
@@ -110,7 +104,13 @@ class Study:
                     raise TypeError(
                         f"{part} must be JSON-serializable to be journaled: {err}"
                     ) from err
-            self._journal = Journal.create(journal, header)
+            self.ledger.journal = Journal.create(journal, header)
+
+    evaluations = _on_ledger("evaluations", "The evaluations told, in the order told.")
+    n_evals = _on_ledger("n_evals", "The evaluation budget (:meth:`optimize`'s; journaled).")
+    max_cost = _on_ledger("max_cost", "The cost budget (:meth:`optimize`'s; journaled).")
+    batch_size = _on_ledger("batch_size", "Points asked together by :meth:`optimize`.")
+    read_only = _on_ledger("read_only", "Loaded only to read, or closed: it cannot tell.")
 
     # ----------------------------------------------------------------- persistence
     def _header(self) -> dict[str, Any]:
@@ -123,10 +123,7 @@ class Study:
 
     def close(self) -> None:
         """Release the journal's lock; the study can no longer tell."""
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
-            self.read_only = True
+        self.ledger.close()
 
     def __enter__(self) -> Study:
         return self
@@ -175,20 +172,10 @@ class Study:
         if not read_only:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", JournalRecoveryWarning)  # said once above
-                study._journal, header, records = Journal.open_writer(path)
-        evaluations, budget, state, unanswered = replay(records, study._asked.same)
-        steps = [r.get("step", 0) for r in records if r.get("type") in ("eval", "ask")]
-        study._asked.restore(unanswered, max((s for s in steps if s is not None), default=-1))
-        for r in (r for r in records if r.get("type") == "ask" and r.get("step") is not None):
-            study._asked.remember_ask(r["step"], r["x"])
-        if budget is not None:
-            study.n_evals = budget["n_evals"]
-            study.batch_size = budget.get("batch_size", 1)
-            study.max_cost = budget.get("max_cost")
-        study.evaluations = [Evaluation.from_record(r) for r in evaluations]
+                study.ledger.journal, header, records = Journal.open_writer(path)
+        state = study.ledger.restore(records)
         if state is not None:
             study.algorithm.load_state_dict(state)
-            study._journaled_state = state
         return study
 
     # ----------------------------------------------------------------- observations
@@ -201,21 +188,25 @@ class Study:
     def X(self) -> Tensor:
         """An ``n x d`` tensor of the successfully evaluated points, as the algorithm sees
         them (:func:`~mobo.evaluate.in_ask_order`)."""
-        ok = [e for e in in_ask_order(self.evaluations, self._asked) if not e.failed]
+        ok = [e for e in self._in_ask_order() if not e.failed]
         return torch.tensor([e.x for e in ok], dtype=DTYPE).reshape(-1, self.problem.dim)
 
     @property
     def Y(self) -> Tensor:
         """An ``n x m`` tensor of their objective values (maximized)."""
-        ok = [e for e in in_ask_order(self.evaluations, self._asked) if not e.failed]
+        ok = [e for e in self._in_ask_order() if not e.failed]
         return torch.tensor([e.y for e in ok], dtype=DTYPE).reshape(-1, self.problem.num_objectives)
 
     @property
     def C(self) -> Tensor:
         """An ``n x k`` tensor of their constraint values (``<= 0`` feasible; ``k = 0`` for
         an unconstrained problem)."""
-        rows = [e.c or [] for e in in_ask_order(self.evaluations, self._asked) if not e.failed]
+        rows = [e.c or [] for e in self._in_ask_order() if not e.failed]
         return torch.tensor(rows, dtype=DTYPE).reshape(len(rows), self.problem.num_constraints)
+
+    def _in_ask_order(self) -> list[Evaluation]:
+        """The evaluations as the algorithm sees them (:func:`~mobo.evaluate.in_ask_order`)."""
+        return in_ask_order(self.evaluations, self.ledger.asked)
 
     def result(self) -> Result:
         """The study's :class:`~mobo.result.Result` so far."""
@@ -235,19 +226,16 @@ class Study:
         """
         if not isinstance(q, int) or isinstance(q, bool) or q < 1:
             raise ValueError(f"q must be a positive int, got {q!r}")
-        X = self._asked.take_replay(q)
+        X = self.ledger.asked.take_replay(q)
         if X is not None:
-            self._last_ask_state = self.algorithm.state_dict()
-            for step in {self._asked.step_of(x) for x in X}:  # timed when first asked
-                self._asks.setdefault(step, ({}, self._last_ask_state))
-            self._price(X)
+            self.ledger.remember_replayed(X, self.algorithm.state_dict())
             return X
         if self.max_cost is not None and hasattr(self.algorithm, "remaining_cost"):
             # MF-OSEMO keeps the end of a cost budget for target evaluations.
             self.algorithm.remaining_cost = self.cost_left
             self.algorithm.budget_cost = self.max_cost
         start, cpu_start = time.perf_counter(), time.process_time()
-        seen = in_ask_order(self.evaluations, self._asked)  # not the order an executor told
+        seen = self._in_ask_order()  # not the order an executor told
         X_failed, in_a_row = failed_points(seen, self.problem.dim)
         X = self.algorithm.ask(
             q,
@@ -255,10 +243,10 @@ class Study:
             self.Y,
             C=self.C,
             seed=self.seed,
-            X_pending=self._asked.pending,
+            X_pending=self.ledger.asked.pending,
             X_failed=X_failed,
             failed_in_a_row=in_a_row,
-            n_evaluated=self.n_evaluated + self._asked.pending.shape[0],
+            n_evaluated=self.n_evaluated + self.ledger.asked.pending.shape[0],
             n_extra=sum(e.extra for e in self.evaluations),
         )
         fields = dict(
@@ -266,25 +254,8 @@ class Study:
             ask_cpu_seconds=time.process_time() - cpu_start,
             ask_warnings=dict(self.algorithm.last_warnings),
         )
-        self._last_ask_state = self.algorithm.state_dict()
-        step = self._asked.new_step()
-        self._asks[step] = (fields, self._last_ask_state)
-        self._asked.add(X, step)
-        self._price(X)
-        if self._journal is not None:
-            record = {"type": "ask", "step": step, "x": X.tolist(), "state": self._last_ask_state}
-            if self.problem.has_fidelities:  # a resumed ask is charged this, not repriced
-                record["cost"] = [self._asked.cost_of(x) for x in X]
-            self._journal.append(record)
+        self.ledger.remember_asked(X, fields, self.algorithm.state_dict())
         return X
-
-    def _price(self, X: Tensor) -> None:
-        """Under fidelities, record what evaluating the asked ``X`` costs now
-        (:meth:`mobo.Problem.current_cost`): the evaluation's journaled cost. A point asked
-        again after an interrupt keeps the price of its first ask."""
-        X = X[[self._asked.cost_of(x) is None for x in X]]
-        if self.problem.has_fidelities and X.shape[0]:
-            self._asked.price(X, self.problem.current_cost(X).tolist())
 
     def tell(
         self,
@@ -310,7 +281,7 @@ class Study:
                 :class:`leanet.dense_fronts.DenseFronts`): the model learns from them, but
                 the initial design does not count them, so it still spreads over the space.
         """
-        self._check_writable()
+        self.ledger.check_writable()
         X, Y = as_tensor(X, "X"), as_tensor(Y, "Y")
         if X.dim() == 1 and Y.dim() == 1:  # a single evaluation
             X, Y = X.unsqueeze(0), Y.unsqueeze(0)
@@ -321,92 +292,24 @@ class Study:
         if not X.shape[0]:
             return []  # nothing told
         # Each row under the ask that proposed it (rows no ask proposed: one new step).
-        steps = self._asked.steps_of(X)
-        asks = [self._ask_of(step) for step in steps]
+        steps = self.ledger.asked.steps_of(X)
+        asks = [self.ledger.ask_of(step) for step in steps]
         told = []
         for x, y, error, step, (fields, state) in zip(X, Y, errors, steps, asks, strict=True):
-            self._journal_state(step, state)
+            self.ledger.journal_state(step, state)
             told.append(
-                self._record(
+                self.ledger.record(
                     x, y, error, step=step, eval_seconds=eval_seconds, extra=extra, **fields
                 )
             )
         return told
-
-    def _ask_of(self, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Ask ``step``'s Evaluation fields (wall and CPU time, warnings; none for a point
-        no ask proposed, or one asked before a crash) and the algorithm state it left."""
-        return self._asks.get(step, ({}, {}))
-
-    def _check_writable(self) -> None:
-        if self.read_only:
-            raise ValueError(
-                "this study is read-only (loaded with read_only=True, or closed): it cannot "
-                "tell; load it with Study.load(path) to continue it"
-            )
-
-    def _journal_state(self, step: int, state: dict[str, Any]) -> None:
-        """Journal the algorithm state left by ask ``step`` (before its evaluations), unless
-        it is empty or unchanged: :meth:`load` restores it so a GP algorithm's kept
-        hyperparameters, and so its next proposal, are those of an uninterrupted study."""
-        if self._journal is None or not state or state == self._journaled_state:
-            return
-        self._journal.append({"type": "state", "step": step, "state": state})
-        self._journaled_state = state
-
-    def _record(
-        self,
-        x: Tensor,
-        y: Tensor,
-        error: str | None,
-        *,
-        step: int,
-        eval_seconds: float,
-        ask_seconds: float = 0.0,
-        ask_cpu_seconds: float = 0.0,
-        ask_warnings: dict[str, int] | None = None,
-        extra: bool = False,
-    ) -> Evaluation:
-        """Record one evaluation (``y``: its ``m + k`` outcomes): journaled (fsynced), then
-        appended, then no longer pending."""
-        ok = bool(torch.isfinite(y).all()) and error is None
-        objectives, constraints = self.problem.split_outcomes(y)
-        cost = self._asked.cost_of(x)  # priced when asked; else (told directly) now
-        if cost is None and self.problem.has_fidelities:
-            cost = float(self.problem.current_cost(x.unsqueeze(0)))
-        evaluation = Evaluation(
-            index=self.n_evaluated,
-            x=x.tolist(),
-            y=objectives.tolist() if ok else None,
-            c=constraints.tolist() if ok and self.problem.num_constraints else None,
-            cost=cost,
-            error=None if ok else (error or f"non-finite {self._what_values} {y.tolist()}"),
-            step=step,
-            ask_seconds=ask_seconds,
-            ask_cpu_seconds=ask_cpu_seconds,
-            eval_seconds=eval_seconds,
-            ask_warnings=dict(ask_warnings or {}),
-            extra=bool(extra),
-        )
-        if self._journal is not None:
-            self._journal.append(evaluation.to_record())
-        self.evaluations.append(evaluation)
-        self._asked.remove(x)
-        if step not in self._asked.pending_steps:  # its ask is all told
-            self._asks.pop(step, None)
-        return evaluation
-
-    @property
-    def _what_values(self) -> str:
-        k = self.problem.num_constraints
-        return "objective and constraint values" if k else "objective values"
 
     def stop(self) -> None:
         """Ask :meth:`optimize` to stop after the current batch (e.g. from a callback).
 
         On an executor no new point is submitted; those in flight are still told.
         """
-        self._stop = True
+        self.ledger.stopped = True
 
     # ----------------------------------------------------------------- the loop
     def optimize(
@@ -494,33 +397,16 @@ class Study:
             raise StudyFailedError(why)
         return self.result()
 
-    def _set_budget(self, n_evals: int | None, max_cost: float | None, batch_size: int) -> None:
-        """Keep :meth:`optimize`'s budget; journaled when it changed, so ``optimize()``
-        resumes to it."""
-        if (n_evals, max_cost, batch_size) == (self.n_evals, self.max_cost, self.batch_size):
-            return
-        self.n_evals, self.max_cost, self.batch_size = n_evals, max_cost, batch_size
-        if self._journal is not None:
-            budget = {"type": "budget", "n_evals": n_evals, "batch_size": batch_size}
-            if max_cost is not None:  # absent unless used: records as before
-                budget["max_cost"] = max_cost
-            self._journal.append(budget)
-
     def may_ask(self, in_flight: int = 0) -> int:
         """How many points :meth:`optimize` may still ask: its ``n_evals`` less the
         evaluations told and ``in_flight``, none once stopped or the cost budget spent
         (without fidelities, each costs one: the budget caps the count)."""
         left = self.cost_left
-        if self._stop or self._spent(left):
+        if self.ledger.stopped or self.ledger.spent(left):
             return 0
         n = sys.maxsize if self.n_evals is None else self.n_evals - self.n_evaluated - in_flight
         n = max(n, 0)  # a callback may have told points past the budget
         return n if self.problem.has_fidelities or left == math.inf else min(n, math.ceil(left))
-
-    def _spent(self, left: float) -> bool:
-        """Whether ``left`` to spend is none, up to rounding (for :meth:`may_ask` and
-        :func:`mobo.evaluate.within_budget` alike)."""
-        return left <= cost_rounding(self.max_cost or 0.0)
 
     @property
     def cost_spent(self) -> float:
@@ -533,8 +419,8 @@ class Study:
         (infinite without ``max_cost``)."""
         if self.max_cost is None:
             return math.inf
-        in_flight = self._asked.pending
-        priced = self._asked.pending_cost if self.problem.has_fidelities else in_flight.shape[0]
+        asked = self.ledger.asked
+        priced = asked.pending_cost if self.problem.has_fidelities else asked.pending.shape[0]
         return self.max_cost - self.cost_spent - priced
 
     def __repr__(self) -> str:

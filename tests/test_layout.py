@@ -144,3 +144,23 @@ def test_every_logger_logs(package):
             if isinstance(target, ast.Name) and target.id not in read
         }
     assert not idle, f"module loggers that log nothing (delete them): {sorted(idle)}"
+
+
+def test_only_the_study_and_its_ledger_touch_its_private_state():
+    """The bookkeeping of asked and told points has one owner, :class:`mobo.ledger.StudyLedger`,
+    with a public interface: the loops of mobo/evaluate.py, executor.py and loop.py reached
+    into Study's private state 21 times (``study._asked``, ``study._record``, ...), so an
+    invariant of the study was restated in four files."""
+    owners = {ROOT / "mobo" / "study.py", ROOT / "mobo" / "ledger.py"}
+    reaches = {
+        f"{path.relative_to(ROOT)}:{node.lineno}: study.{node.attr}"
+        for package in PACKAGES
+        for path in modules(package).values()
+        if path not in owners
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and "study" in {getattr(node.value, "id", None), getattr(node.value, "attr", None)}
+    }
+    assert not reaches, sorted(reaches)

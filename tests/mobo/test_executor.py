@@ -144,7 +144,7 @@ def test_asynchronous_mode_keeps_the_batch_in_flight_and_passes_pending_points(t
     assert all(q + pending <= 3 for q, pending, _ in asks[1:])
     assert sum(pending >= 1 for _, pending, _ in asks[1:]) >= len(asks[1:]) // 2 >= 1
     assert sum(q for q, _, _ in asks) == 8
-    assert study._asked.pending.shape[0] == 0
+    assert study.ledger.asked.pending.shape[0] == 0
     steps = [e.step for e in study.evaluations]
     assert len(set(steps)) == len(asks)  # each ask is one step, whatever the told order
 
@@ -287,7 +287,7 @@ def test_an_interrupted_executor_study_resumes_from_its_journal(tmp_path, toy_pr
             show_progress=False,
             callbacks=[interrupt_after_5],
         )
-    assert study._asked.pending.shape[0] == 0  # what was cancelled is no longer pending
+    assert study.ledger.asked.pending.shape[0] == 0  # what was cancelled is no longer pending
     study.close()
     resumed = mobo.Study.load(path, toy_problem)
     assert resumed.n_evaluated == 5 and resumed.n_evals == 12
@@ -306,10 +306,10 @@ def test_an_executor_that_refuses_a_submission_leaves_nothing_pending(tmp_path, 
     closed.shutdown()
     with pytest.raises(RuntimeError, match="after shutdown"):
         study.optimize(6, batch_size=2, executor=closed, show_progress=False)
-    assert study._asked.pending.shape[0] == 0
+    assert study.ledger.asked.pending.shape[0] == 0
     with ThreadPoolExecutor(1) as pool:
         result = study.optimize(6, batch_size=2, executor=pool, show_progress=False)
-    assert torch.equal(result.X, plain.X) and study._asked.pending.shape[0] == 0
+    assert torch.equal(result.X, plain.X) and study.ledger.asked.pending.shape[0] == 0
 
 
 def test_a_point_whose_journal_write_fails_is_asked_first_on_the_retry(tmp_path, monkeypatch):

@@ -393,7 +393,7 @@ def test_a_point_asked_again_after_a_crash_costs_its_first_price(tmp_path, how):
     asked_cost = float(problem.current_cost(asked[None])[0])
     problem.evaluated = asked[None, :2]  # trained (and cached): now it costs nothing
     if how == "an interrupt":
-        study._asked.forget(asked[None])  # what optimize does when interrupted
+        study.ledger.asked.forget(asked[None])  # what optimize does when interrupted
     else:
         study.close()
         study = mobo.Study.load(path, problem)
@@ -450,7 +450,7 @@ def test_a_batch_stops_at_the_cost_budget_as_sequential_asks_do(executor):
         result = study.optimize(max_cost=8.5, batch_size=4, executor=pool, show_progress=False)
     spent = result.cumulative_cost
     assert spent[-2] < 8.5 <= spent[-1] < 8.5 + 1.0  # the last asked while budget was left
-    untold = study._asked.replay.clone()  # asked, not evaluated: first if the budget grows
+    untold = study.ledger.asked.replay.clone()  # asked, not evaluated: first if the budget grows
     assert untold.shape[0] == 4 * math.ceil(result.n_evaluations / 4) - result.n_evaluations
     study.optimize(max_cost=spent[-1].item() + 0.5, batch_size=4, show_progress=False)
     assert study.evaluations[-1].x == untold[0].tolist()

@@ -41,8 +41,8 @@ def test_the_same_study_continued_after_an_interrupt_matches_an_uninterrupted_on
     study = mobo.Study(toy(InterruptAt(4)), algorithm, seed=3, **options)
     with pytest.raises(KeyboardInterrupt):
         study.optimize(12, batch_size=2, show_progress=False)
-    assert study.n_evaluated == 6 and study._asked.pending.shape[0] == 0  # to be asked again
-    assert study._asked.replay.shape[0] == 2
+    assert study.n_evaluated == 6 and study.ledger.asked.pending.shape[0] == 0  # to be asked again
+    assert study.ledger.asked.replay.shape[0] == 2
     study.optimize(12, batch_size=2, show_progress=False)  # as in a notebook: run it again
     assert torch.equal(study.X, plain.X)
 
@@ -104,7 +104,7 @@ def test_points_told_back_rounded_are_the_asked_ones_here_and_after_a_resume(tmp
     told = X.float().double() if rounding == "float32" else (X * 1e6).round() / 1e6
     assert not torch.equal(told, X)
     study.tell(told, toy_function(told))
-    assert study._asked.pending.shape[0] == 0
+    assert study.ledger.asked.pending.shape[0] == 0
     torch.testing.assert_close(study.ask(1), sobol[2:3], rtol=0, atol=0)
     study.close()
     resumed = mobo.Study.load(path, toy())  # only the third point is asked again

@@ -321,9 +321,9 @@ def test_a_resumed_gp_study_proposes_exactly_what_an_uninterrupted_one_does(
     assert states and "surrogate" in states[-1]["state"], "the GP state is journaled"
     study.close()
     resumed = mobo.Study.load(path, toy_problem)
-    assert resumed.algorithm.state_dict() == study._last_ask_state
+    assert resumed.algorithm.state_dict() == study.ledger.last_ask_state
     if kill_between_ask_and_tell:
-        assert torch.equal(resumed._asked.replay, asked)  # to be evaluated before any new ask
+        assert torch.equal(resumed.ledger.asked.replay, asked)  # to be evaluated before any new ask
     result = resumed.optimize(9, show_progress=False)
     torch.testing.assert_close(result.X, full.X, rtol=0, atol=0)
 
