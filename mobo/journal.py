@@ -67,7 +67,10 @@ class Journal:
     """Appends records to a journal file. Use :meth:`create` or :meth:`open_writer`."""
 
     def __init__(self, path: str | os.PathLike, lock: FileLock | None = None) -> None:
-        self.path = Path(path)
+        # Absolute once, here: every append reopens the file, and a black box that changes
+        # folder sent a relative path's records to a headerless file elsewhere. Not
+        # resolve(), so a symbolic link to the journal's folder keeps being followed.
+        self.path = Path(path).absolute()
         self._lock = lock
         # Where a failed append began, if its partial line could not be cut off then: the
         # next append cuts it first, so no torn line ends up inside the journal.

@@ -139,3 +139,22 @@ def test_twenty_sigkills_at_random_moments_lose_no_completed_evaluation(tmp_path
         assert study.n_evaluated == len(survived)
         result = study.optimize(len(survived) + 3, show_progress=False)
     assert result.n_evaluations == len(survived) + 3
+
+
+def test_relative_journal_survives_a_black_box_that_changes_folder(tmp_path, monkeypatch):
+    # A simulator wrapper that cd's into a scratch folder sent every eval record after the
+    # first evaluation to scratch/j.jsonl, a file without a header: j.jsonl loaded with 0.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.chdir(tmp_path)  # restored at teardown, wherever the black box left it
+
+    def f(X):
+        os.chdir(scratch)
+        return torch.stack([-(X**2).sum(-1), -((X - 1) ** 2).sum(-1)], dim=-1)
+
+    problem = mobo.FunctionProblem(f, [[0.0, 0.0], [1.0, 1.0]], 2, [-2.0, -2.0])
+    result = mobo.optimize(problem, "sobol", n_evals=6, seed=0, journal="j.jsonl")
+    loaded = mobo.Study.load(tmp_path / "j.jsonl", problem, read_only=True)
+    assert len(loaded.result().Y) == len(result.Y) == 6
+    assert torch.equal(loaded.result().Y, result.Y)
+    assert not (scratch / "j.jsonl").exists()
