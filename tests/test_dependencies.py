@@ -1,0 +1,32 @@
+"""The floors pyproject.toml declares are versions the code runs on: a floor below what the
+code uses lets pip install a valid-looking environment that fails at run time."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: package -> (the lowest version the code works with, what it needs from that version).
+NEEDED = {
+    "torch": ("2.4", "torch.OutOfMemoryError (leanet/device.py); 2.2/2.3 have only torch.cuda's"),
+}
+
+
+def declared_floor(package: str) -> tuple[int, ...]:
+    """The ``>=`` version of ``package`` in pyproject.toml's dependencies, as numbers (a
+    regex, not tomllib: the project supports Python 3.10)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    found = re.search(rf'^\s*"{re.escape(package)}>=([0-9.]+)[,"]', text, re.MULTILINE)
+    assert found, f"pyproject.toml declares no floor for {package}"
+    return tuple(int(part) for part in found.group(1).split("."))
+
+
+@pytest.mark.parametrize("package", sorted(NEEDED))
+def test_declared_floor_covers_what_the_code_uses(package):
+    version, why = NEEDED[package]
+    needed = tuple(int(part) for part in version.split("."))
+    assert declared_floor(package) >= needed, f"{package}>={version} is needed: {why}"
