@@ -78,6 +78,16 @@ def _parser_names() -> set[str]:
     return set(keyword.kwlist) | (set(dir(sympy)) - {"oo"})
 
 
+def require_ax(what: str) -> None:
+    """Fail with what to install when ax-platform is missing: ``what`` (``"the 'ax'
+    algorithm"``) needs it. Every lazy import of ax goes through here; a bare import gave
+    ``No module named 'ax'`` without naming the extra."""
+    try:
+        import ax  # noqa: F401
+    except ImportError as err:
+        raise ImportError(f"{what} needs ax-platform: pip install 'leanet-mobo[ax]'") from err
+
+
 def new_client(
     problem: Problem, *, seed: int | None = None, num_inputs: int | None = None
 ) -> Client:
@@ -96,6 +106,7 @@ def new_client(
         num_inputs: Make parameters of the first this many inputs only (default all), e.g.
             without a fidelity input that the ``ax`` algorithm keeps at the target.
     """
+    require_ax("an Ax client (mobo.ax_bridge.new_client, to_ax)")
     from ax.api.client import Client
     from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
 

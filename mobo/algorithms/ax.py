@@ -74,14 +74,9 @@ class AxAlgorithm(Algorithm):
         if method not in ("fast", "quality"):
             raise ValueError(f"method must be 'fast' or 'quality', got {method!r}")
         self.method, self.failures = method, check_failures(failures)
-        try:
-            import ax  # noqa: F401
-        except ImportError as err:
-            raise ImportError(
-                "the 'ax' algorithm needs ax-platform: pip install 'leanet-mobo[ax]'"
-            ) from err
-        from mobo.ax_client import check_ranges
+        from mobo.ax_client import check_ranges, require_ax
 
+        require_ax("the 'ax' algorithm")
         check_ranges(problem, self.search_dim)
 
     def propose(

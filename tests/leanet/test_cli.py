@@ -634,3 +634,20 @@ def test_fit_heads_fits_a_slice_leanet_and_refuses_fine_tuning_it_before_anythin
     assert "fits the heads only" in capsys.readouterr().err
     net, meta = load_leanet(out)
     assert net.levels.scheme == "slice" and meta["fine_tune_epochs"] == 0
+
+
+@pytest.mark.parametrize("verb", ["optimize", "design", "demo"])
+def test_algorithm_ax_without_its_extra_is_refused_in_one_line_before_any_work(
+    verb, tmp_path, monkeypatch, capsys
+):
+    # It failed in mobo.optimize, after the level records and reference front (24 s at 833
+    # inputs, a *.val.pt left behind), with a 30-line traceback. The checkpoint is not even
+    # there: the refusal comes first.
+    monkeypatch.setitem(sys.modules, "ax", None)
+    source = [] if verb == "demo" else [str(tmp_path / "net.pt")]
+    argv = [verb, *source, "--algorithm", "ax", "--out", str(tmp_path / "out")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("leanet: error: --algorithm ax needs ax-platform")
+    assert "pip install 'leanet-mobo[ax]'" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
