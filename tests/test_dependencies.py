@@ -32,3 +32,13 @@ def test_declared_floor_covers_what_the_code_uses(package):
     version, why = NEEDED[package]
     needed = tuple(int(part) for part in version.split("."))
     assert declared_floor(package) >= needed, f"{package}>={version} is needed: {why}"
+
+
+def test_readme_names_every_pinned_architecture_and_its_pair():
+    # The Makefile pinned aarch64 to torch 2.9.1 / torchvision 0.24.1, which the README,
+    # saying only x86_64 was pinned, never mentioned.
+    readme = " ".join((ROOT / "README.md").read_text().split())  # across line breaks
+    for path in sorted((ROOT / "constraints").glob("*.txt")):
+        pins = dict(re.findall(r"^([\w-]+)==(\S+)", path.read_text(), re.MULTILINE))
+        pair = f"torch {pins['torch']} / torchvision {pins['torchvision']}"
+        assert f"{pair} on {path.stem}" in readme, f"README lacks '{pair} on {path.stem}'"
