@@ -248,10 +248,11 @@ def run_design(args: argparse.Namespace) -> int:
 
 def savings_on_test(problem, X, losses=None, bound: float | None = None, choose_on=None) -> str:
     """The paper's table for a front of several designs, as ``leanet demo`` and ``leanet
-    report`` print it for one: at each allowed loss, the cheapest point of ``X`` whose
-    validation accuracy is within it of the pretrained network's (with ``bound``: whose
-    paired lower bound at that confidence on the accuracy change is; see
-    :func:`leanet.policy.cheapest_allowed`), measured on test. A search's front is chosen on
+    report`` print it for one: at each allowed loss, the cheapest point of ``X`` (or the
+    pretrained network, if none is cheaper) whose validation accuracy is within it of the
+    pretrained network's (with ``bound``: whose paired lower bound at that confidence on
+    the accuracy change is; see :func:`leanet.policy.cheapest_allowed` and
+    :func:`~leanet.policy.cheapest_across`), measured on test. A search's front is chosen on
     validation, so this is where its optimism shows (``benchmarks/results/design_choice.md``);
     ``choose_on``: held-out validation images to choose on instead, which the search never
     read (``--holdout``). ``losses``: by default the paper's,

@@ -92,3 +92,39 @@ def test_a_float32_accuracy_floor_keeps_the_point_at_it():
     # The slack is far below one input: a point one input short is still refused.
     assert cheapest_allowed(front.accuracy, front.energy_ratio, 294 / 300, (0.0,)) == [1]
     assert choose_thresholds(front, accuracy_floor=295 / 300) == 2
+
+
+@pytest.mark.parametrize("confidence", [None, 0.9])
+def test_across_designs_a_point_no_cheaper_than_the_full_network_is_never_chosen(confidence):
+    """`leanet design` recommended, at every loss, a design at energy ratio 1.244 as
+    accurate as the full network ("saved -24.4%"): the full network itself (ratio 1, its
+    own accuracy, bound 0) was no candidate, as the all-ones thresholds are for one design."""
+    from types import SimpleNamespace
+
+    from leanet.policy import cheapest_across
+
+    n, full_accuracy = 300, 294 / 300
+    full_correct = torch.arange(n) >= 6
+
+    def point(energy, wrong=6):  # a design's point, wrong on the first `wrong` inputs
+        correct = torch.arange(n) >= wrong
+        return (
+            SimpleNamespace(
+                evaluate=lambda T: SimpleNamespace(
+                    accuracy=correct.double().mean()[None], energy_ratio=torch.tensor([energy])
+                ),
+                correct_at=lambda T: correct[None],
+            ),
+            torch.zeros(1),
+        )
+
+    def choose(points):
+        return cheapest_across(
+            points, full_accuracy, confidence=confidence, full_correct=full_correct
+        )
+
+    assert choose([point(1.244)]) == [None, None, None]  # keep the full network
+    assert choose([point(1.0)]) == [None, None, None]  # a tie is no saving either
+    # A cheaper point is still chosen where it qualifies (one input short: from 1%).
+    assert choose([point(1.244), point(0.6, wrong=7)]) == [None, 1, 1]
+    assert choose([point(1.244), point(0.6, wrong=7), point(0.8)]) == [2, 1, 1]
