@@ -108,7 +108,9 @@ class BatchMemoryError(MemoryError):
 def _out_of_memory(err: BaseException) -> bool:
     """torch's allocation failure: ``torch.OutOfMemoryError`` (accelerators) or the CPU
     allocator's plain RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
-    if isinstance(err, torch.OutOfMemoryError):
+    # torch.cuda.OutOfMemoryError (torch 1.13 on) where the top-level name is missing, so a
+    # torch at pyproject's floor cannot fail here with an AttributeError (sweep35).
+    if isinstance(err, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)):
         return True
     text = str(err)
     return isinstance(err, RuntimeError) and (

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: package -> (the lowest version the code works with, what it needs from that version).
 NEEDED = {
-    "torch": ("2.4", "torch.OutOfMemoryError (leanet/device.py); 2.2/2.3 have only torch.cuda's"),
+    # torch.OutOfMemoryError came with PyTorch PR #121702 (April 2024, so torch 2.4);
+    # leanet/device.py also falls back to torch.cuda's if a build lacks it.
+    "torch": ("2.4", "torch.OutOfMemoryError (leanet/device.py)"),
     # 0.1.7/0.1.8 keep the last duplicate: test_metrics.py's duplicate cases fail on 0.1.8.
     "moocore": ("0.1.9", "is_nondominated keeping the first of duplicates (mobo.pareto_mask)"),
 }
