@@ -78,6 +78,36 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsy
     assert len(evals) == 8  # the resumed study had nothing left to do
 
 
+def test_a_smaller_n_evals_after_a_longer_run_reports_that_many_evaluations(tmp_path, capsys):
+    """A run folder whose journal holds more evaluations than asked (a longer run before)
+    reports its first ``n_evals``, as a run of that budget alone does; it reported all of
+    them as ``n_evals`` (16 evaluations' 92.6% printed as "12 evaluations reached")."""
+    import shutil
+
+    longer = run_demo(_small(tmp_path / "shared", n_evals=10))
+    capsys.readouterr()
+    shorter = run_demo(_small(tmp_path / "shared", n_evals=5))
+    printed = capsys.readouterr().out
+    assert "holds 10 evaluations; the first 5 are used" in printed
+    assert "sobol: 5 evaluations reached" in printed
+    alone_dir = tmp_path / "alone"
+    alone_dir.mkdir()
+    for cached in (tmp_path / "shared").glob("*seed0*.pt"):  # the same networks, not retrained
+        shutil.copy(cached, alone_dir)
+    alone = run_demo(_small(alone_dir, n_evals=5))
+    assert longer["hypervolume_ratio"] > alone["hypervolume_ratio"]  # the budgets differ
+    for key in ("hypervolume_ratio", "savings"):
+        assert shorter[key] == alone[key], key
+    assert (longer["n_evals"], shorter["n_evals"]) == (10, 5)
+    recorded = json.loads((tmp_path / "shared" / "summary.json").read_text())
+    assert {k: recorded[k] for k in ("algorithm", "n_evals", "seed", "scheme")} == {
+        "algorithm": "sobol",
+        "n_evals": 5,
+        "seed": 0,
+        "scheme": "hybrid",
+    }
+
+
 def test_the_demo_trains_the_same_network_for_the_same_seed(tmp_path):
     """Two runs with the same seed train the same base network, whatever state the global
     random generator is in (the initial weights once came from it)."""
