@@ -1,12 +1,18 @@
-"""A small mobo study end to end: ``python -m mobo.demo`` (what ``make run`` runs for now).
+"""A small mobo study end to end: ``python -m mobo.demo`` (``make run`` runs ``leanet demo``).
 
 Optimizes BraninCurrin with qLogNEHVI and with Sobol search under one budget, prints the
 Pareto table and a summary of each, and writes the front and hypervolume plots.
+
+Each run starts both studies over: an earlier run's journal of the same name in ``--out``
+is replaced, and said so, but only under its lock, so a journal another process is writing
+(a second run with the same ``--out``) is refused and kept, as is a file that is not a
+journal.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from pathlib import Path
 
@@ -17,7 +23,26 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import mobo  # noqa: E402
+from mobo.journal import Journal  # noqa: E402
 from mobo.plotting import plot_hypervolume_trace, plot_pareto_front  # noqa: E402
+
+
+def start_over(journal: Path) -> None:
+    """Remove an earlier run's ``journal``, only while holding its lock.
+
+    Raises :class:`~mobo.JournalLockedError` if another process writes it (removing it
+    before taking the lock wiped a running study's journal: 77 lines gone, a headerless
+    fragment left) and :class:`~mobo.JournalError` for a file that is not a journal.
+    """
+    if not journal.is_file() or journal.stat().st_size == 0:
+        return  # nothing to lose: a new study may start on an empty file
+    writer, _, records = Journal.open_writer(journal)
+    try:
+        done = sum(r.get("type") == "eval" for r in records)
+        print(f"starting over: replacing {journal} ({done} evaluations of an earlier run)")
+        journal.unlink()
+    finally:
+        writer.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,13 +59,21 @@ def main(argv: list[str] | None = None) -> None:
 
     problem = mobo.problems.make(args.problem)
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for name in (args.algorithm, "sobol"):
-        journal = args.out / f"{name}-seed{args.seed}.jsonl"
-        journal.unlink(missing_ok=True)
-        results[name] = mobo.optimize(
-            problem, name, n_evals=args.n_evals, seed=args.seed, journal=journal
-        )
+    journals = {
+        name: args.out / f"{name}-seed{args.seed}.jsonl" for name in (args.algorithm, "sobol")
+    }
+    for journal in journals.values():  # both before either study runs
+        try:
+            start_over(journal)
+        except mobo.JournalLockedError as err:
+            raise mobo.JournalLockedError(
+                f"{err}. This demo starts its studies over in --out {args.out}/: let the "
+                "run that writes there end, or give another --out"
+            ) from None
+    results = {
+        name: mobo.optimize(problem, name, n_evals=args.n_evals, seed=args.seed, journal=journal)
+        for name, journal in journals.items()
+    }
     best = results[args.algorithm]
     print(f"\nPareto set found by {args.algorithm} (objectives in natural sign, minimized):")
     print(best.pareto_table())
@@ -57,4 +90,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except mobo.JournalError as err:  # it names the file and what to do; a traceback buries it
+        sys.exit(f"python -m mobo.demo: error: {err}")

@@ -1,0 +1,41 @@
+"""``python -m mobo.demo``: what it does with the journals already in its --out folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import mobo
+from mobo.demo import main
+
+
+def test_the_demo_starts_over_only_journals_no_other_process_writes(tmp_path, capsys):
+    # The demo deleted its journals before taking their locks: a second run with the same
+    # --out wiped the journal of a study still running (77 lines gone, a headerless
+    # fragment left that Study.load refused).
+    out = tmp_path / "demo"
+    running = out / "sobol-seed0.jsonl"
+    study = mobo.Study(mobo.problems.make("BraninCurrin"), "sobol", seed=0, journal=running)
+    study.optimize(3, show_progress=False)
+    held = running.read_bytes()
+    with pytest.raises(mobo.JournalLockedError) as refused:
+        main(["--algorithm", "sobol", "--n-evals", "4", "--out", str(out)])
+    assert running.read_bytes() == held
+    assert f"in --out {out}/: let the run that writes there end" in str(refused.value)
+    study.close()
+
+    stranger = tmp_path / "mine" / "sobol-seed0.jsonl"  # a file of the user's, not a journal
+    stranger.parent.mkdir()
+    stranger.write_text("my notes\n")
+    with pytest.raises(mobo.JournalError, match="not a mobo journal"):
+        main(["--algorithm", "sobol", "--n-evals", "4", "--out", str(stranger.parent)])
+    assert stranger.read_text() == "my notes\n"
+
+    capsys.readouterr()
+    main(["--algorithm", "sobol", "--n-evals", "4", "--out", str(out)])  # no one holds it now
+    printed = capsys.readouterr().out
+    assert f"starting over: replacing {running} (3 evaluations of an earlier run)" in printed
+    records = [json.loads(line) for line in running.read_text().splitlines()]
+    assert records[0]["type"] == "header"
+    assert sum(r["type"] == "eval" for r in records) == 4
