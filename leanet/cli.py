@@ -327,20 +327,21 @@ def _run_optimize(args: argparse.Namespace) -> int:
     check_out_file(out, source=args.leanet)
     costs = measure_costs(net, args.platform)
     print(costs.table())
-    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=out.with_suffix(".val.pt"))
+    cache, progress = out.with_suffix(".val.pt"), not args.no_progress
+    val = ThresholdEvaluator.from_model(net, data.val, costs, cache=cache, progress=progress)
     journal = out.with_suffix(f".{args.algorithm}-seed{args.seed}.jsonl")
     try:
         if journal.is_file() and journal.stat().st_size:  # before the reference front
             cheap = ThresholdProblem(val, space=args.space, reference=False)
             mobo.check_resumable(journal, cheap, args.algorithm, args.seed)
-        problem = ThresholdProblem(val, space=args.space, progress=not args.no_progress)
+        problem = ThresholdProblem(val, space=args.space, progress=progress)
         result = mobo.optimize(
             problem,
             args.algorithm,
             n_evals=args.n_evals,
             seed=args.seed,
             journal=journal,
-            show_progress=not args.no_progress,
+            show_progress=progress,
         )
     except mobo.JournalMismatchError as err:
         hint = "for other settings, or in place of a journal an older leanet wrote"

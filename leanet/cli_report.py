@@ -35,7 +35,8 @@ def run_report(args: argparse.Namespace) -> int:
 
     artifact = load_artifact(args.artifact)
     data = data_of(artifact.meta, args, args.artifact)
-    test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs)
+    records = {"progress": not args.no_progress}
+    test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs, **records)
     meta, config = artifact.meta, artifact.net.config().get("levels", {})
     # The pretrained network's outcomes: recorded with the artifact, or (older artifacts)
     # read from a level that is the unmodified network, which costs a pass over the data:
@@ -47,7 +48,7 @@ def run_report(args: argparse.Namespace) -> int:
     if full_val is None or full_test is None or (args.bound and full_val_correct is None):
         top_val = top_test = None
         if config.get("scheme") == "hybrid":
-            val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs)
+            val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs, **records)
             top_val, top_test = val.correct[-1], test.correct[-1]
         elif config.get("kind") == "depth":
             top_val = correct_predictions(artifact.net.base, data.val)
@@ -72,7 +73,7 @@ def run_report(args: argparse.Namespace) -> int:
                 "`leanet fit-heads` and `leanet optimize`"
             )
         if val is None:
-            val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs)
+            val = ThresholdEvaluator.from_model(artifact.net, data.val, artifact.costs, **records)
         guard = {
             "confidence": args.bound,
             "val_evaluator": val,

@@ -1,0 +1,51 @@
+"""The command line as a shell user and a script use it (sweep 32): progress bars off when
+asked, what a rerun says, where --debug goes, a closed output pipe."""
+
+from __future__ import annotations
+
+import pytest
+import tqdm.auto
+
+from leanet.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_leanet(tmp_path_factory):
+    """An untrained 2-level hybrid LEANet on the 8x8 digits, saved as fit-heads saves one."""
+    import leanet
+    from leanet.checkpoints import save_leanet
+    from tests.leanet.conftest import tiny_base
+
+    net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0), scheme="hybrid")
+    path = tmp_path_factory.mktemp("cli") / "net.leanet.pt"
+    return save_leanet(path, net, meta={"dataset": "digits8x8"}, split_seed=0)
+
+
+def optimize(leanet_path, out, n_evals: int, *more: str) -> list[str]:
+    """``leanet optimize`` of ``leanet_path`` with Sobol, its artifact at ``out``."""
+    algorithm = ["--algorithm", "sobol", "--n-evals", str(n_evals)]
+    return ["optimize", str(leanet_path), *algorithm, "--out", str(out), *more]
+
+
+def test_no_progress_hides_every_bar_of_optimize_and_report(tiny_leanet, tmp_path, monkeypatch):
+    # The level-records bars of optimize and report were made with disable=None (shown on
+    # a terminal) under --no-progress.
+    import leanet.evaluator
+    import leanet.reference_front
+    import mobo.evaluate
+
+    made = []
+
+    class Spy(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            made.append((kwargs.get("desc"), kwargs.get("disable")))
+            super().__init__(*args, **kwargs)
+
+    for module in (leanet.evaluator, leanet.reference_front, mobo.evaluate):
+        monkeypatch.setattr(module, "tqdm", Spy)
+    artifact = tmp_path / "a.pt"
+    assert main(optimize(tiny_leanet, artifact, 3, "--no-progress")) == 0
+    # report reads the test split, and the validation split for the full network's accuracy
+    assert main(["report", str(artifact), "--no-progress"]) == 0
+    assert [desc for desc, _ in made].count("level records") == 3
+    assert all(disable is True for _, disable in made), made
