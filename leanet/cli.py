@@ -318,6 +318,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
     from leanet.artifact import save_artifact
     from leanet.checkpoints import load_leanet
     from leanet.costs import measure_costs
+    from leanet.demo import note_resume
     from leanet.evaluator import ThresholdEvaluator
     from leanet.problem import ThresholdProblem
 
@@ -334,6 +335,8 @@ def _run_optimize(args: argparse.Namespace) -> int:
         if journal.is_file() and journal.stat().st_size:  # before the reference front
             cheap = ThresholdProblem(val, space=args.space, reference=False)
             mobo.check_resumable(journal, cheap, args.algorithm, args.seed)
+            done = mobo.Study.load(journal, cheap, read_only=True).n_evaluated
+            note_resume(journal, done, args.n_evals)
         problem = ThresholdProblem(val, space=args.space, progress=progress)
         result = mobo.optimize(
             problem,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -295,6 +296,7 @@ def search(problem: ThresholdProblem, journal: Path, config: DemoConfig) -> mobo
     all labelled a 16-evaluation front as 12 evaluations' work)."""
     done = journaled_study(journal, problem, config.algorithm, config.seed)
     if done is None or done.n_evaluated <= config.n_evals:
+        note_resume(journal, 0 if done is None else done.n_evaluated, config.n_evals)
         return mobo.optimize(
             problem,
             config.algorithm,
@@ -306,6 +308,23 @@ def search(problem: ThresholdProblem, journal: Path, config: DemoConfig) -> mobo
     _log(f"{journal} holds {done.n_evaluated} evaluations; the first {config.n_evals} are used")
     first = done.evaluations[: config.n_evals]
     return mobo.Result.from_evaluations(problem, done.algorithm_name, done.seed, first)
+
+
+def note_resume(journal: Path, done: int, n_evals: int) -> None:
+    """Say on stderr that a study goes on from its journal, with ``done`` evaluations in
+    it: a rerun after Ctrl-C resumed without a word, and a user who had changed the inputs
+    learned it only from a refusal."""
+    if done >= n_evals:
+        print(
+            f"leanet: note: {journal} already holds {done} evaluations "
+            f"(--n-evals {n_evals}): nothing left to run",
+            file=sys.stderr,
+        )
+    elif done:
+        print(
+            f"leanet: note: resuming {journal}: {done} of {n_evals} evaluations already done",
+            file=sys.stderr,
+        )
 
 
 def percent(fraction: float) -> str:

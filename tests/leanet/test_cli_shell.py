@@ -49,3 +49,19 @@ def test_no_progress_hides_every_bar_of_optimize_and_report(tiny_leanet, tmp_pat
     assert main(["report", str(artifact), "--no-progress"]) == 0
     assert [desc for desc, _ in made].count("level records") == 3
     assert all(disable is True for _, disable in made), made
+
+
+def test_a_rerun_says_it_resumes_the_journal_and_how_far_it_got(tiny_leanet, tmp_path, capsys):
+    # A rerun after Ctrl-C resumed 19 of 30 evaluations from the journal without a word.
+    artifact = tmp_path / "a.pt"
+    journal = tmp_path / "a.sobol-seed0.jsonl"
+    assert main(optimize(tiny_leanet, artifact, 3, "--no-progress")) == 0
+    assert "resuming" not in capsys.readouterr().err  # a new journal
+    assert main(optimize(tiny_leanet, artifact, 5, "--no-progress")) == 0
+    captured = capsys.readouterr()
+    note = f"leanet: note: resuming {journal}: 3 of 5 evaluations already done"
+    assert note in captured.err.splitlines()
+    assert "5 evaluations" in captured.out
+    assert main(optimize(tiny_leanet, artifact, 4, "--no-progress")) == 0
+    note = f"leanet: note: {journal} already holds 5 evaluations (--n-evals 4): nothing left"
+    assert note in capsys.readouterr().err

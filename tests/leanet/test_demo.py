@@ -37,7 +37,7 @@ def _small(out, **settings) -> DemoConfig:
 def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsys):
     config = _small(tmp_path)
     first = run_demo(config)
-    printed = capsys.readouterr().out
+    printed, first_said = capsys.readouterr()
     assert "training convnet on digits8x8" in printed
     assert "Pareto set" in printed and "Energy saved on test" in printed
     # the table says how finely each split measures accuracy (digits8x8: 300 and 299 images)
@@ -68,7 +68,7 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsy
     assert artifact.input_normalization == train.normalization  # for a device's raw pixels
 
     second = run_demo(config)
-    printed = capsys.readouterr().out
+    printed, said = capsys.readouterr()
     assert "training" not in printed and "fitting" not in printed
     assert f"loaded {tmp_path / net_name(config)}.pt" in printed
     assert describe(trained_with()) in printed  # read back from the cached LEANet
@@ -76,6 +76,8 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsy
     journal = tmp_path / f"thresholds-{net_name(config)}-sobol-seed0.jsonl"
     evals = [json.loads(line) for line in journal.read_text().splitlines() if '"eval"' in line]
     assert len(evals) == 8  # the resumed study had nothing left to do
+    assert f"{journal} already holds 8 evaluations (--n-evals 8): nothing left to run" in said
+    assert "resuming" not in first_said
 
 
 def test_a_smaller_n_evals_after_a_longer_run_reports_that_many_evaluations(tmp_path, capsys):
