@@ -438,14 +438,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="leanet",
         description="Energy-accuracy tradeoff networks (LEANets) from pretrained classifiers.",
     )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help="show the full traceback of an error (or set LEANET_DEBUG=1)",
-    )
+    debug = "show the full traceback of an error (or set LEANET_DEBUG=1)"
+    parser.add_argument("--debug", action="store_true", help=debug)
+    # After the command too, where the error's hint has a user add it: left unset when not
+    # given (SUPPRESS), so a subparser does not overwrite `leanet --debug <command>`'s.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_args, _) in COMMANDS.items():
-        add_args(sub.add_parser(name, help=help_text, description=help_text))
+        add_args(sub.add_parser(name, help=help_text, description=help_text, parents=[after]))
     return parser
 
 

@@ -65,3 +65,14 @@ def test_a_rerun_says_it_resumes_the_journal_and_how_far_it_got(tiny_leanet, tmp
     assert main(optimize(tiny_leanet, artifact, 4, "--no-progress")) == 0
     note = f"leanet: note: {journal} already holds 5 evaluations (--n-evals 4): nothing left"
     assert note in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback_before_or_after_the_command(tmp_path, capsys):
+    # The hint says "--debug shows the traceback"; added after the command, as one adds any
+    # option, it was a usage error (exit 2).
+    missing = str(tmp_path / "missing.pt")
+    assert main(["report", missing]) == 1
+    assert "(--debug shows the traceback)" in capsys.readouterr().err
+    for argv in (["report", missing, "--debug"], ["--debug", "report", missing]):
+        with pytest.raises(FileNotFoundError, match="no LEANet artifact"):
+            main(argv)
