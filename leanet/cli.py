@@ -18,6 +18,7 @@ new ones plug in without touching the rest):
 
 Every numeric option is checked by argparse (usage error, exit 2). A failure prints one
 line ``leanet: error: ...`` (exit 1); ``--debug`` or ``LEANET_DEBUG=1`` shows the traceback.
+Output into a pipe its reader closed ends the command quietly, with status 141.
 """
 
 from __future__ import annotations
@@ -473,7 +474,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
     try:
         _check_extras(args)
-        return COMMANDS[args.command][2](args)
+        status = COMMANDS[args.command][2](args)
+        sys.stdout.flush()  # a closed pipe fails here, where it is handled, not at exit
+        return status
+    except BrokenPipeError:
+        # The reader left (`leanet ... | head -1`): not an error of the run. Quiet, with the
+        # status a shell gives a tool a closed pipe ended (128 + SIGPIPE, as `seq 1 100000 |
+        # head -1` gives), so `set -o pipefail` sees it as for any such tool. stdout goes to
+        # devnull so the exit's flush does not fail again (Python's docs, "Note on SIGPIPE").
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         if debug:
             raise

@@ -3,10 +3,13 @@ asked, what a rerun says, where --debug goes, a closed output pipe."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import tqdm.auto
 
-from leanet.cli import main
+from leanet.cli import COMMANDS, main
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +79,23 @@ def test_debug_shows_the_traceback_before_or_after_the_command(tmp_path, capsys)
     for argv in (["report", missing, "--debug"], ["--debug", "report", missing]):
         with pytest.raises(FileNotFoundError, match="no LEANet artifact"):
             main(argv)
+
+
+def test_output_into_a_closed_pipe_ends_quietly_with_sigpipes_status(monkeypatch, capsys):
+    # `leanet optimize ... | head -1` did all its work, then printed "leanet: error: [Errno
+    # 32] Broken pipe" and exited 1.
+    def prints_a_table(args):
+        for row in range(10_000):  # more than a pipe's buffer
+            print(f"{row:8d} a row of a long table")
+        return 0
+
+    help_text, add_args, _ = COMMANDS["report"]
+    monkeypatch.setitem(COMMANDS, "report", (help_text, add_args, prints_a_table))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone
+    with open(write_end, "w") as closed:
+        monkeypatch.setattr(sys, "stdout", closed)
+        assert main(["report", "any.pt"]) == 141
+        print("after the command")  # stdout now leads nowhere: no second error at exit
+        monkeypatch.undo()
+    assert capsys.readouterr().err == ""
