@@ -45,9 +45,11 @@ DTYPE = torch.float64
 
 
 def as_tensor(value: Any, name: str) -> Tensor:
-    """``value`` as a float64 tensor, with an error that names the argument."""
+    """``value`` as a float64 tensor of its own, with an error that names the argument.
+    Detached: a user's tensor that requires grad (a reference point computed by a model)
+    carried its graph into the GP's training data, and every fit failed."""
     try:
-        return torch.as_tensor(value, dtype=DTYPE).clone()
+        return torch.as_tensor(value, dtype=DTYPE).detach().clone()
     except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name} must be numeric array-like, got {type(value).__name__}") from err
 
@@ -130,12 +132,15 @@ class Problem:
         if not torch.isfinite(ref_point).all():
             raise ValueError(f"ref_point must be finite, got {ref_point.tolist()}")
         if max_hv is not None:
+            if isinstance(max_hv, Tensor):
+                max_hv = max_hv.detach()
             try:  # a float, numpy or 0-d tensor number; not a string or a bool
                 value = float(max_hv) if not isinstance(max_hv, str | bool) else math.nan
             except (TypeError, ValueError):
                 value = math.nan
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"max_hv must be a positive finite number, got {max_hv!r}")
+            max_hv = value  # a plain float: a tensor that requires grad failed the plots
         if isinstance(objective_names, str):
             raise TypeError(f"objective_names must be a list of names, got {objective_names!r}")
         if objective_names is not None and len(objective_names) != num_objectives:

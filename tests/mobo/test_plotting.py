@@ -9,6 +9,7 @@ import torch  # noqa: E402
 
 import mobo  # noqa: E402
 from mobo.plotting import plot_hypervolume_trace, plot_pareto_front  # noqa: E402
+from tests.mobo.conftest import toy_function  # noqa: E402
 
 
 def test_pareto_front_plot_draws_the_front_in_natural_units(tmp_path, branin_currin):
@@ -135,3 +136,13 @@ def test_hypervolume_trace_takes_the_same_prices_in_another_order_as_the_same_co
     assert float(median.get_xdata()[-1]) == pytest.approx(6.2)
     finals = torch.stack([r.hypervolume[-1] for r in runs])
     assert float(median.get_ydata()[-1]) == float(finals.median()) > 30
+
+
+def test_a_max_hv_that_requires_grad_plots_its_trace():
+    # It was kept as given, so the log HV difference required grad and the plot failed
+    # ("Can't call numpy() on Tensor that requires grad").
+    max_hv = torch.tensor(1.5, requires_grad=True)
+    problem = mobo.FunctionProblem(toy_function, [[0, 0], [1, 1]], 2, [-1, -1], max_hv=max_hv)
+    result = mobo.optimize(problem, "sobol", n_evals=4, seed=0, show_progress=False)
+    ax = plot_hypervolume_trace(result)
+    assert ax.lines[0].get_ydata().tolist() == pytest.approx(result.log_hv_difference.tolist())

@@ -5,7 +5,7 @@ import torch
 
 import mobo
 from mobo.problems import available_problems, make
-from tests.mobo.conftest import toy_function
+from tests.mobo.conftest import FAST_BO, toy_function
 
 
 def test_bounds_with_lower_not_below_upper_are_rejected_naming_the_dimension():
@@ -138,3 +138,27 @@ def test_a_noisy_test_problem_gives_the_same_study_for_the_same_seed():
     assert not torch.allclose(other, studies[0].Y)
     with pytest.raises(ValueError, match="noise_std must be a number >= 0 or 2 of them"):
         make("BraninCurrin", noise_std=[1.0, 2.0, 3.0])
+
+
+def test_bounds_and_ref_point_that_require_grad_give_the_plain_study():
+    # They kept their autograd graph into the GP's training data, so every fit failed
+    # ("backward through the graph a second time") and the study proposed from an unfitted
+    # model, with nothing in Result.warnings: other X from the 6th point on, HV 1817 vs 1764.
+    def study(requires_grad: bool) -> tuple[mobo.Problem, mobo.Result]:
+        bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+        ref_point = torch.tensor([-1.0, -1.0], dtype=torch.float64)
+        problem = mobo.FunctionProblem(
+            toy_function,
+            bounds.requires_grad_(requires_grad),
+            2,
+            ref_point.requires_grad_(requires_grad),
+            max_hv=torch.tensor(1.5, requires_grad=requires_grad),
+        )
+        options = {"n_initial": 3, "show_progress": False, **FAST_BO}
+        return problem, mobo.optimize(problem, "qlognehvi", n_evals=5, seed=0, **options)
+
+    (_, plain), (problem, with_grad) = study(False), study(True)
+    torch.testing.assert_close(with_grad.X, plain.X, rtol=0, atol=0)
+    assert with_grad.warnings == plain.warnings
+    assert not problem.bounds.requires_grad and not problem.ref_point.requires_grad
+    assert type(problem.max_hv) is float and not with_grad.log_hv_difference.requires_grad
