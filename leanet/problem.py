@@ -56,6 +56,7 @@ from torch import Tensor
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, exit_levels
 from leanet.reference_front import reference_front
 from mobo import Problem, hypervolume
+from mobo.problem import plain_number
 
 #: A constraint: the metrics of ``B`` vectors -> ``B`` constraint values (``<= 0`` feasible).
 Constraint = Callable[[ThresholdMetrics], Tensor]
@@ -122,6 +123,7 @@ class ThresholdProblem(Problem):
                 )
         if space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+        log_decades = plain_number(log_decades)
         if isinstance(log_decades, bool) or not isinstance(log_decades, (int, float)):
             raise TypeError(f"log_decades must be a number, got {type(log_decades).__name__}")
         if not 0 < log_decades <= MAX_LOG_DECADES:

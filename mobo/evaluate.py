@@ -21,7 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mobo.metrics import hypervolume
-from mobo.problem import DTYPE, EvaluationShapeError, Problem
+from mobo.problem import DTYPE, EvaluationShapeError, Problem, plain_number
 from mobo.result import Evaluation, counted_objectives
 
 if TYPE_CHECKING:
@@ -100,8 +100,7 @@ class FailureStreak:
     ``limit=None``: never stop."""
 
     def __init__(self, limit: int | None) -> None:
-        check_failure_limit(limit)
-        self.limit, self.first, self.errors = limit, 0, []
+        self.limit, self.first, self.errors = check_failure_limit(limit), 0, []
 
     def start(self, study: Study) -> None:
         self.first, self.errors = study.n_evaluated, []  # a resumed journal's count nothing
@@ -160,25 +159,31 @@ def failed_points(evaluations: Sequence[Evaluation], dim: int) -> tuple[Tensor, 
     return X, torch.tensor(in_a_row, dtype=torch.bool)
 
 
-def check_failure_limit(limit: Any) -> None:
-    """``max_failures_in_a_row`` is None or a positive int."""
+def check_failure_limit(limit: Any) -> int | None:
+    """``max_failures_in_a_row`` is None or a positive int (returned as a Python int)."""
+    limit = plain_number(limit)
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
         raise TypeError(f"max_failures_in_a_row must be an int or None, got {limit!r}")
     if limit is not None and limit <= 0:
         raise ValueError(f"max_failures_in_a_row must be positive, got {limit}")
+    return limit
 
 
-def check_max_cost(max_cost: Any) -> None:
-    """A cost budget is None or a positive finite number."""
+def check_max_cost(max_cost: Any) -> float | None:
+    """A cost budget is None or a positive finite number (returned as a Python number)."""
+    max_cost = plain_number(max_cost)
     ok = isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool)
     if max_cost is not None and not (ok and math.isfinite(max_cost) and max_cost > 0):
         raise ValueError(f"max_cost must be a positive number, got {max_cost!r}")
+    return max_cost
 
 
-def check_budget(n_evals: Any) -> None:
-    """A study's budget is a positive int of evaluations."""
+def check_budget(n_evals: Any) -> int:
+    """A study's budget is a positive int of evaluations (returned as a Python int)."""
+    n_evals = plain_number(n_evals)
     if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
         raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")
+    return n_evals
 
 
 class ReferencePointWarning(UserWarning):

@@ -23,6 +23,7 @@ from mobo.evaluate import (
     run_here,
 )
 from mobo.executor import run_on_executor
+from mobo.problem import plain_number
 
 if TYPE_CHECKING:
     from mobo.study import Callback, Study
@@ -50,10 +51,9 @@ def run_to_budget(
             raise ValueError("n_evals or max_cost is required: this study has no recorded budget")
         n_evals, max_cost = study.n_evals, study.max_cost
     if n_evals is not None:
-        check_budget(n_evals)
-    check_max_cost(max_cost)
-    if batch_size is None:
-        batch_size = study.batch_size
+        n_evals = check_budget(n_evals)
+    max_cost = check_max_cost(max_cost)
+    batch_size = study.batch_size if batch_size is None else plain_number(batch_size)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if executor is None and (asynchronous or timeout is not None):

@@ -21,7 +21,7 @@ from mobo.journal import (
     check_same_problem,
     read_journal,
 )
-from mobo.problem import Problem
+from mobo.problem import Problem, plain_number
 from mobo.result import Result
 from mobo.study import Callback, Study
 
@@ -71,11 +71,11 @@ def optimize(
     if n_evals is None and max_cost is None:
         raise ValueError("n_evals or max_cost is required")
     if n_evals is not None:  # checked before any file is written
-        check_budget(n_evals)
-    check_max_cost(max_cost)
+        n_evals = check_budget(n_evals)
+    max_cost, seed = check_max_cost(max_cost), plain_number(seed)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
-    check_failure_limit(max_failures_in_a_row)  # before any file is written
+    max_failures_in_a_row = check_failure_limit(max_failures_in_a_row)  # before any file
     if journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0:
         check_resumable(journal, problem, algorithm, seed, **algorithm_options)
         study = Study.load(journal, problem, **algorithm_options)

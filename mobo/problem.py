@@ -34,6 +34,7 @@ target only.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -52,6 +53,19 @@ def as_tensor(value: Any, name: str) -> Tensor:
         return torch.as_tensor(value, dtype=DTYPE).detach().clone()
     except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name} must be numeric array-like, got {type(value).__name__}") from err
+
+
+def plain_number(value: Any) -> Any:
+    """``value`` as the Python ``int`` or ``float`` it stands for if it is a number of
+    another type (NumPy's ``int64`` or ``float32``), else unchanged for the caller's check
+    to judge (a bool stays a bool, which no count takes). Settings read with NumPy or
+    pandas were refused as "n_evals must be a positive int, got np.int64(6)", and
+    journals hold plain JSON numbers."""
+    if isinstance(value, bool) or type(value) in (int, float):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value) if isinstance(value, numbers.Real) else value
 
 
 class EvaluationShapeError(ValueError):
@@ -117,6 +131,8 @@ class Problem:
                 f"bounds: lower must be < upper in every dimension; dimension {i} has "
                 f"lower={bounds[0, i].item()} >= upper={bounds[1, i].item()}"
             )
+        num_objectives = plain_number(num_objectives)
+        num_constraints = plain_number(num_constraints)
         if (
             not isinstance(num_objectives, int)
             or isinstance(num_objectives, bool)

@@ -38,7 +38,7 @@ from mobo.journal import (
 )
 from mobo.ledger import StudyLedger
 from mobo.loop import run_to_budget
-from mobo.problem import DTYPE, Problem, as_tensor
+from mobo.problem import DTYPE, Problem, as_tensor, plain_number
 from mobo.result import Evaluation, Result
 
 Callback = Callable[["Study", list[Evaluation]], None]
@@ -83,14 +83,15 @@ class Study:
     ) -> None:
         if not isinstance(problem, Problem):
             raise TypeError(f"problem must be a mobo.Problem, got {type(problem).__name__}")
+        seed = plain_number(seed)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {seed!r}")
         if not 0 <= seed < MAX_SEED:  # seeds a multiple of it apart made the same study
             raise ValueError(f"seed must be in [0, {MAX_SEED - 1}], got {seed}")
         self.problem = problem
         self.algorithm_name = algorithm
-        self.algorithm_options = dict(algorithm_options)
-        self.algorithm = make_algorithm(algorithm, problem, **algorithm_options)
+        self.algorithm_options = {k: plain_number(v) for k, v in algorithm_options.items()}
+        self.algorithm = make_algorithm(algorithm, problem, **self.algorithm_options)
         self.seed = seed
         #: What the study asked and was told, its budget and its journal.
         self.ledger = StudyLedger(problem)
@@ -224,6 +225,7 @@ class Study:
         than ``q``), as the uninterrupted study evaluated them, before it proposes anything
         new.
         """
+        q = plain_number(q)
         if not isinstance(q, int) or isinstance(q, bool) or q < 1:
             raise ValueError(f"q must be a positive int, got {q!r}")
         X = self.ledger.asked.take_replay(q)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -279,6 +280,11 @@ def test_log_search_space_stays_in_the_unit_cube_at_every_allowed_decade(evaluat
     assert problem.from_unit(torch.full((1, 3), 0.99, dtype=torch.float64)).max() < 1.0
     with pytest.raises(ValueError, match=r"log_decades must be in \(0, 12\]"):
         ThresholdProblem(evaluator, reference=False, log_decades=13)
+    # NumPy's numbers too (np.float32 was refused as "log_decades must be a number")
+    for numpy_decades in (np.int64(decades), np.float32(decades)):
+        same = ThresholdProblem(evaluator, reference=False, log_decades=numpy_decades)
+        assert same.name == problem.name and type(same.log_decades) is float
+        torch.testing.assert_close(same.to_unit(T), U, rtol=0, atol=0)
 
 
 def test_quantile_search_space_steps_evenly_through_the_confidences(evaluator):

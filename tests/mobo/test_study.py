@@ -6,6 +6,7 @@ import json
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 import torch
 
@@ -506,3 +507,35 @@ def test_a_budget_within_the_initial_design_warns_a_model_based_algorithm():
         small = mobo.FunctionProblem(toy_function, [[0, 0], [1, 1]], 2, [-1, -1])
         mobo.optimize(small, "qparego", n_evals=4, n_initial=3, show_progress=False, **FAST_BO)
     assert not [w for w in caught if "initial Sobol design" in str(w.message)]
+
+
+def test_numpy_numbers_are_settings_like_python_ones(tmp_path):
+    # Settings read with NumPy or pandas were refused as their own contradiction
+    # ("n_evals must be a positive int, got np.int64(6)"); they are now the Python numbers
+    # they stand for, journaled as plain JSON numbers.
+    journals = []
+    for kind, real in ((int, float), (np.int64, np.float32)):
+        problem = mobo.FunctionProblem(toy_function, [[0, 0], [1, 1]], kind(2), [-1, -1])
+        path = tmp_path / f"{kind.__name__}.jsonl"
+        mobo.optimize(
+            problem,
+            "sobol",
+            n_evals=kind(6),
+            max_cost=real(6),
+            seed=kind(1),
+            batch_size=kind(2),
+            max_failures_in_a_row=kind(3),
+            n_initial=kind(4),
+            journal=path,
+            show_progress=False,
+        )
+        study = mobo.Study.load(path, problem)
+        study.tell(X := study.ask(kind(2)), problem.evaluate(X))
+        study.close()
+        timings = ("ask_seconds", "eval_seconds", "ask_cpu_seconds")
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        journals.append([{k: v for k, v in r.items() if k not in timings} for r in records])
+    assert journals[1] == journals[0] and len(journals[0]) == 1 + 1 + 4 * 3
+    assert journals[0][0]["seed"] == 1 and journals[0][1]["max_cost"] == 6.0
+    with pytest.raises(ValueError, match="n_evals must be a positive int, got np.True_"):
+        mobo.optimize(problem, "sobol", n_evals=np.bool_(True), show_progress=False)
