@@ -48,11 +48,17 @@ DTYPE = torch.float64
 def as_tensor(value: Any, name: str) -> Tensor:
     """``value`` as a float64 tensor of its own, with an error that names the argument.
     Detached: a user's tensor that requires grad (a reference point computed by a model)
-    carried its graph into the GP's training data, and every fit failed."""
+    carried its graph into the GP's training data, and every fit failed. A tensor on the
+    ``meta`` device, which holds no values, is refused here rather than at its first use."""
     try:
-        return torch.as_tensor(value, dtype=DTYPE).detach().clone()
+        tensor = torch.as_tensor(value, dtype=DTYPE).detach().clone()
     except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name} must be numeric array-like, got {type(value).__name__}") from err
+    if tensor.is_meta:
+        raise TypeError(
+            f"{name} is a tensor on the meta device, which holds no values; give it on the CPU"
+        )
+    return tensor
 
 
 def plain_number(value: Any) -> Any:
@@ -312,6 +318,8 @@ class Problem:
         try:
             Y = as_tensor(output, f"{self.name}._evaluate output")
         except TypeError as err:
+            if isinstance(output, Tensor):  # a tensor that is not data: as_tensor says why
+                raise EvaluationShapeError(str(err)) from err
             raise EvaluationShapeError(
                 f"{self.name}._evaluate must return an n x {self.num_outcomes} numeric "
                 f"array, got {type(output).__name__}"

@@ -162,3 +162,19 @@ def test_bounds_and_ref_point_that_require_grad_give_the_plain_study():
     assert with_grad.warnings == plain.warnings
     assert not problem.bounds.requires_grad and not problem.ref_point.requires_grad
     assert type(problem.max_hv) is float and not with_grad.log_hv_difference.requires_grad
+
+
+def test_tensors_on_the_meta_device_are_refused_by_name():
+    # They failed deep inside with "Tensor.item() cannot be called on meta tensors".
+    bounds, ref_point = [[0.0, 0.0], [1.0, 1.0]], [-1.0, -1.0]
+    meta = {"device": "meta"}
+    with pytest.raises(TypeError, match="bounds is a tensor on the meta device"):
+        mobo.FunctionProblem(toy_function, torch.tensor(bounds, **meta), 2, ref_point)
+    with pytest.raises(TypeError, match="ref_point is a tensor on the meta device"):
+        mobo.FunctionProblem(toy_function, bounds, 2, torch.tensor(ref_point, **meta))
+    problem = mobo.FunctionProblem(lambda X: toy_function(X).to("meta"), bounds, 2, ref_point)
+    with pytest.raises(
+        mobo.problem.EvaluationShapeError,
+        match=r"FunctionProblem._evaluate output is a tensor on the meta device",
+    ):
+        mobo.optimize(problem, "sobol", n_evals=2, seed=0, show_progress=False)
