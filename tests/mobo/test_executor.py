@@ -258,12 +258,15 @@ def test_failures_in_a_row_on_an_executor_stop_the_study(tmp_path, asynchronous)
             show_progress=False,
             max_failures_in_a_row=4,
         )
-    # Asynchronously the 4th and 5th failure may complete together and be told in one
-    # call, so the streak the error names is 4 or 5 (CI saw 5), never more.
-    streak = r"last [45] evaluations" if asynchronous else r"last 4 evaluations"
+    # Asynchronously a failure told while its ask's other point is in flight is judged
+    # once that point is told (a batch in the order asked), and the free worker has been
+    # given a point meanwhile: two asks of 2 and 1 points can carry the streak to 6 before
+    # it is judged (seen under load: failures 4 and 5 told before the 4th's partner).
+    # So 4 to 4 + batch_size, never more.
+    streak = r"last [456] evaluations" if asynchronous else r"last 4 evaluations"
     assert re.search(streak, str(err.value)), str(err.value)
     assert "licence server" in str(err.value)
-    assert 4 <= len(calls) <= 5  # stopped at the 4th; at most one more was in flight
+    assert 4 <= len(calls) <= (6 if asynchronous else 5)
     assert len(_journal(tmp_path / "broken.jsonl")) == len(calls)  # each one kept
 
 
