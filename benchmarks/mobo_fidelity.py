@@ -231,8 +231,9 @@ def plot(args: argparse.Namespace, runs: list[dict], path: Path, feasible: str) 
         mine = [r for r in runs if r["variant"] == variant]
         if not mine:
             continue
-        traces = torch.tensor([[hv_within(r, c) for c in grid] for r in mine])
-        (line,) = ax.plot(grid, traces.median(dim=0).values, label=variant)
+        traces = torch.tensor([[hv_within(r, c) for c in grid] for r in mine], dtype=torch.float64)
+        # The median of the table (statistics.median), not torch's lower middle value.
+        (line,) = ax.plot(grid, torch.quantile(traces, 0.5, dim=0), label=variant)
         ax.fill_between(
             grid, traces.min(dim=0).values, traces.max(dim=0).values,
             color=line.get_color(), alpha=0.15,

@@ -104,18 +104,21 @@ def plot_median_traces(
     x: Tensor | None = None,
     steps: bool = False,
 ) -> plt.Axes:
-    """Per label, the median over seeds of ``seeds x n`` traces against ``x`` (an ``n``
-    tensor; default evaluations ``1..n``), with a band over seeds (``"quartiles"`` or
-    ``"range"``: min to max) when there are several; ``steps`` draws step functions (a
-    value holds until the next point). Benchmarks and :func:`plot_hypervolume_trace` draw
-    with it."""
+    """Per label, the median over seeds (the mean of the middle two for an even number) of
+    ``seeds x n`` traces against ``x`` (an ``n`` tensor; default evaluations ``1..n``),
+    with a band over seeds (``"quartiles"`` or ``"range"``: min to max) when there are
+    several; ``steps`` draws step functions (a value holds until the next point).
+    Benchmarks and :func:`plot_hypervolume_trace` draw with it."""
     if band not in ("quartiles", "range"):
         raise ValueError(f"band must be 'quartiles' or 'range', got {band!r}")
     for label, values in traces.items():
         values = torch.as_tensor(values, dtype=torch.float64)
         at = torch.arange(1, values.shape[-1] + 1) if x is None else x
         drawstyle = "steps-post" if steps else "default"
-        (line,) = ax.plot(at, values.median(dim=0).values, label=label, drawstyle=drawstyle)
+        # The median the tables print (statistics.median): torch's median is the lower of
+        # the two middle values, which for two seeds is the worse run, below the band.
+        median = torch.quantile(values, 0.5, dim=0)
+        (line,) = ax.plot(at, median, label=label, drawstyle=drawstyle)
         if values.shape[0] > 1:
             if band == "range":
                 low, high = values.min(dim=0).values, values.max(dim=0).values

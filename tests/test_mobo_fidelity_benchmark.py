@@ -4,6 +4,7 @@ each run stops at its cost budget and the table names both variants, command and
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
@@ -100,3 +101,25 @@ def test_every_tabled_variant_is_checked_for_the_options_it_ran_with(tmp_path):
             [*argv, "--variants", "momf", *options, "--report-only"]
         )
     assert not out.with_suffix(".md").exists()
+
+
+def test_fidelity_benchmark_figure_draws_the_median_of_its_table(tmp_path, monkeypatch):
+    # sweep39: the figure drew torch's lower median, the worse of two seeds (the --quick
+    # mode's count), while the table printed statistics.median, their mean.
+    import argparse
+
+    import matplotlib.pyplot as plt
+
+    module = load_benchmark("mobo_fidelity")
+    runs = [
+        {"variant": "mfosemo", "cumulative_cost": [1.0, 2.0], "hypervolume": [1.0, hv]}
+        for hv in (2.0, 6.0)
+    ]
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    args = argparse.Namespace(budget=2.0, problem="BraninCurrin")
+    module.plot(args, runs, tmp_path / "figure.png", "")
+    (line,) = figures[0].axes[0].lines
+    assert line.get_xdata()[-1] == 2.0 and line.get_ydata()[-1] == 4.0
+    at = [module.hv_within(r, 2.0) for r in runs]
+    assert statistics.median(at) == 4.0
