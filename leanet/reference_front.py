@@ -60,7 +60,8 @@ def reference_front(
         seed: Seed of both searches (deterministic for a given seed).
         ref_point: The check's reference point, (accuracy, -energy ratio): a problem's own
             (:class:`leanet.problem.ThresholdProblem` passes it). None: (0, -max exit cost ratio),
-            so lenient that it hid a 60 times larger gap on the front's top.
+            so lenient that it hid a 60 times larger gap on the front's top. A point no
+            front point beats in both objectives is refused (``ValueError``).
         progress: Show a progress bar over the searches' stages (on a terminal only): at
             thousands of inputs the search takes tens of seconds.
 
@@ -99,6 +100,16 @@ def reference_front(
         ref_point = [0.0, -float(evaluator.exit_cost.max() / evaluator.full_cost)]
     ref = torch.as_tensor(ref_point, dtype=torch.float64)
     total = hypervolume(front.objectives(), ref)
+    if total == 0:
+        # The ratios below would divide by 0; mobo counts only points beating the reference
+        # in every objective, so the usual cause is energy given in its natural sign.
+        raise ValueError(
+            f"no point of the reference front beats ref_point {ref.tolist()} (accuracy, "
+            f"-energy ratio) in both objectives, so its hypervolume is 0: the front reaches "
+            f"accuracies up to {float(front.accuracy.max()):.4g} and energy ratios down to "
+            f"{float(front.energy_ratio.min()):.4g}; give the energy ratio negated "
+            "(-1.0 bounds energy by the full network's) and a point worse than the front's"
+        )
     check = {f"{k}_ratio": hypervolume(f.objectives(), ref) / total for k, f in fronts.items()}
     if min(check.values()) < 0.99:
         warnings.warn(

@@ -141,3 +141,29 @@ def test_a_constrained_problem_computes_its_reference_front_only_when_read(monke
     assert len(calls) == 2
     skipped = leanet.problem.ThresholdProblem(evaluator, reference=False, constraints=floor)
     assert skipped.reference is None and skipped.reference_check is None and len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        [0.5, 1.0],  # energy ratio in its natural sign: every point is "worse" than -1
+        [1.0, -1.0],  # an accuracy floor the LEANet never reaches
+        "best",  # on the best point: it ties the reference, so it adds no volume
+    ],
+)
+def test_a_reference_point_nothing_beats_is_refused_by_name(ref):
+    # t7_ref_unreachable.py (sweep39): ThresholdProblem(ev, ref_point=[0.5, 1.0]) raised a
+    # bare ZeroDivisionError from the check's ratio to a front of hypervolume 0.
+    from leanet.problem import ThresholdProblem
+
+    evaluator = _cascade(3, 100, seed=0)
+    if ref == "best":
+        front, _ = reference_front(evaluator, n_samples=500, progress=False)
+        ref = [float(front.accuracy.max()), -float(front.energy_ratio.max())]
+    expected = rf"no point of the reference front beats ref_point \[{ref[0]}, {ref[1]}\]"
+    with pytest.raises(ValueError, match=expected) as raised:
+        ThresholdProblem(evaluator, ref_point=torch.tensor(ref, dtype=torch.float64),
+                         reference_samples=500, progress=False)  # fmt: skip
+    assert "negated" in str(raised.value)
+    with pytest.raises(ValueError, match=expected):
+        reference_front(evaluator, n_samples=500, ref_point=ref, progress=False)
