@@ -192,12 +192,14 @@ class ReferencePointWarning(UserWarning):
 
 def check_reference_point(study: Study) -> bool:
     """Once the study holds as many evaluations at the target as its initial design (at
-    most the default design's ``2 (d + 1)``), warn if every one is worse than the
+    most the default design's ``2 (d + 1)``), warn if every one is no better than the
     reference point in every objective (feasible or not: a forgotten negation, not
     infeasibility), or in any one objective (a minimized objective's reference written
     un-negated): its hypervolume stays 0 and hypervolume-based proposals have nothing
-    to improve on. A study maximizing raw costs ran to the end with its worst points as
-    the "Pareto set" before. Whether the check was made."""
+    to improve on. A point that ties the reference counts as not better, as in
+    :func:`mobo.metrics.hypervolume`, where it adds no volume. A study maximizing raw
+    costs ran to the end with its worst points as the "Pareto set" before. Whether the
+    check was made."""
     problem = study.problem
     Y = torch.where(problem.at_target(study.X).unsqueeze(-1), study.Y, math.nan)
     Y = Y[~Y.isnan().any(dim=-1)]
@@ -205,7 +207,8 @@ def check_reference_point(study: Study) -> bool:
         return False
     # Not a tight reference (few of BraninCurrin's first random points dominate it, many
     # beat it in one objective) but maximized costs or a reference cost of the wrong sign.
-    worse = (Y < problem.ref_point).all(dim=0)
+    # <=: a point on the reference adds no volume (hypervolume counts Y > ref_point only)
+    worse = (Y <= problem.ref_point).all(dim=0)
     reference = problem.natural(problem.ref_point).tolist()
     if worse.all():
         where = f"the reference point {reference} in every objective"
@@ -220,7 +223,7 @@ def check_reference_point(study: Study) -> bool:
         why = "it is written as the function returns outcomes (a minimized one's negated)"
     if worse.any():
         warnings.warn(
-            f"all of the first {Y.shape[0]} evaluations of {problem.name!r} are worse than "
+            f"all of the first {Y.shape[0]} evaluations of {problem.name!r} are no better than "
             f"{where}, so the hypervolume is 0: {why}, and the reference point must be worse "
             "than the outcomes that count",
             ReferencePointWarning,

@@ -130,3 +130,29 @@ def test_a_reference_point_no_point_beats_in_one_objective_says_which():
     # In the user's senses: the reference cost is -1.18e6, the best cost seen above 1e6.
     assert "'cost' (min)" in message and "-1.18e+06" in message and "1.0" in message
     assert "gain" not in message
+
+
+def test_points_on_the_reference_point_warn_as_points_below_it_do():
+    """A point that only ties the reference in an objective adds no hypervolume (mobo counts
+    points strictly better), so every initial point at a capped cost whose cap is the
+    reference left the study at hypervolume 0 without a warning (t9_refwarning_boundary.py,
+    sweep39), where a cost 1e-6 above the cap warned."""
+
+    def capped(cost):
+        def f(X):
+            return torch.stack([10 * X[:, 0], torch.full_like(X[:, 1], -cost)], -1)
+
+        names = ["quality", "cost"]
+        return mobo.FunctionProblem(
+            f, [[0, 0], [1, 1]], 2, [0.0, -10.0], senses=["max", "min"], objective_names=names
+        )
+
+    with pytest.warns(mobo.ReferencePointWarning) as caught:
+        result = mobo.optimize(capped(10.0), "sobol", n_evals=6, show_progress=False)
+    (message,) = [str(w.message) for w in caught]
+    assert "no better than the reference point in 'cost' (min)" in message
+    assert "quality" not in message and float(result.hypervolume[-1]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mobo.ReferencePointWarning)
+        result = mobo.optimize(capped(9.5), "sobol", n_evals=6, show_progress=False)
+    assert float(result.hypervolume[-1]) > 0
