@@ -159,7 +159,8 @@ def log_hypervolume_difference(hv: float | Tensor, max_hv: float) -> Tensor:
 
 def igd(Y: Tensor, reference_front: Tensor) -> float:
     """Inverted generational distance: the mean, over the points of ``reference_front``
-    (``r x m``), of the Euclidean distance to the nearest finite row of ``Y`` (``n x m``).
+    (``r x m``, ``r >= 1`` finite rows), of the Euclidean distance to the nearest finite
+    row of ``Y`` (``n x m``; inf if it has none).
 
     Lower is better; 0 means ``Y`` covers the reference front. Objectives are not
     rescaled, so give comparable units (as pymoo's ``IGD`` indicator does).
@@ -170,6 +171,11 @@ def igd(Y: Tensor, reference_front: Tensor) -> float:
         raise ValueError(
             f"reference_front must have shape r x {Y.shape[-1]}, got {tuple(reference_front.shape)}"
         )
+    # Its mean is over every row: an empty or NaN row made the IGD a silent NaN.
+    bad = (~torch.isfinite(reference_front).all(dim=-1)).nonzero().flatten().tolist()
+    if reference_front.shape[0] == 0 or bad:
+        got = f"rows {bad} hold NaN or inf" if bad else "no rows"
+        raise ValueError(f"reference_front must be r >= 1 rows of finite values, got {got}")
     Y = Y[_finite_rows(Y)]
     if Y.shape[0] == 0:
         return math.inf

@@ -87,6 +87,17 @@ def test_igd_agrees_with_pymoo():
     assert mobo.igd(torch.full((2, 2), np.nan), front) == float("inf")
 
 
+@pytest.mark.parametrize(
+    "front", [[[0.0, 1.0], [np.nan, 0.0]], [[0.0, 1.0], [np.inf, 0.0]], np.zeros((0, 2))]
+)
+def test_igd_refuses_a_reference_front_without_finite_rows_to_average(front):
+    # t11_igd.py (sweep39): a NaN row or no rows gave IGD nan, silently: a seed's NaN made
+    # the median over seeds NaN, or nanmedian dropped the seed.
+    Y = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(ValueError, match="reference_front must be r >= 1 rows of finite values"):
+        mobo.igd(Y, torch.tensor(front))
+
+
 def test_reference_point_of_the_wrong_length_is_an_error():
     with pytest.raises(ValueError, match="ref_point must have length m=2"):
         mobo.hypervolume(torch.ones(3, 2), torch.zeros(3))
