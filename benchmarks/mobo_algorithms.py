@@ -396,7 +396,8 @@ def plot(
         }
         traces = {a: t for a, t in traces.items() if t.numel()}
         if band is None:  # the median alone: a band for each of 7 algorithms hides the lines
-            traces = {a: t.median(dim=0).values.unsqueeze(0) for a, t in traces.items()}
+            # The true median, as the tables (torch's .median is the lower one for even counts).
+            traces = {a: t.quantile(0.5, dim=0).unsqueeze(0) for a, t in traces.items()}
         plot_median_traces(ax, traces, band=band or "quartiles")
         ax.axvline(args.n_initial, color="grey", linestyle=":", linewidth=1)
         ax.set_title(problem)

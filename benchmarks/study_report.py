@@ -158,7 +158,8 @@ def plot_hv(runs: list[dict], summary: list[dict], path: Path) -> None:
                 r["hv_ratio"] for r in runs if r["network"] == name and r["algorithm"] == algorithm
             ]
             shortest = min(len(t) for t in traces)
-            median = torch.tensor([t[:shortest] for t in traces]).median(dim=0).values
+            # The true median (torch's .median is the lower one for an even number of seeds).
+            median = torch.tensor([t[:shortest] for t in traces]).quantile(0.5, dim=0)
             ax.plot(range(1, shortest + 1), median, label=algorithm)
         ax.axhline(0.99, color="grey", ls=":", lw=1)
         ax.set_ylim(0.8, 1.005)
