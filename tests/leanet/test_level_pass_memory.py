@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 
+import leanet.batch_norm
 import leanet.evaluator
 import leanet.train
 from leanet.data import ImageTensorDataset
@@ -171,7 +172,7 @@ def spy_bars(module, monkeypatch) -> list[tuple]:
 
 def test_recalibration_draws_a_progress_bar_unless_asked_not_to(net, data, monkeypatch):
     # It drew nothing by default: about 14 min for 4096 images at 224 px (sweep 30).
-    bars = spy_bars(leanet.train, monkeypatch)
+    bars = spy_bars(leanet.batch_norm, monkeypatch)
     recalibrate_batch_norm(net, data, batch_size=16)
     recalibrate_batch_norm(net, data, batch_size=16, progress=False)
     assert bars == [("batch norm", None, None), ("batch norm", True, None)]  # None: a terminal
