@@ -204,3 +204,27 @@ def test_the_slice_scheme_fits_heads_only_and_fine_tuning_it_is_refused_before_t
     _, net, _ = prepare_leanet(config, load_dataset(config.dataset, seed=config.seed))
     assert net.levels.scheme == "slice" and (tmp_path / f"{net_name(config)}.pt").exists()
     assert "no fine-tuning" in capsys.readouterr().out
+
+
+def test_plot_fronts_writes_its_figure_and_leaves_no_figure_open(tmp_path):
+    # It saved and returned None but left its figure open: 25 calls, 25 open figures (and
+    # matplotlib's "More than 20 figures" warning; each shown at the end of a notebook cell).
+    import matplotlib.pyplot as plt
+
+    from leanet.costs import LevelCosts
+    from leanet.demo import plot_fronts
+
+    confidence = torch.tensor([[0.6, 0.9, 0.95], [0.9, 0.9, 0.9]])
+    correct = torch.tensor([[True, False, True], [True, True, True]])
+    val = ThresholdEvaluator(confidence, correct, torch.tensor([1.0, 2.0]), 2.0)
+    front = val.evaluate(torch.tensor([[0.5], [0.8], [1.0]]))
+    costs = LevelCosts(
+        exit_energy=torch.tensor([1.0, 2.0]),
+        full_energy=2.0,
+        static_energy=torch.tensor([0.8, 2.0], dtype=torch.float64),
+    )
+    before = plt.get_fignums()
+    for k in range(3):
+        plot_fronts(tmp_path / f"f{k}.png", front, front, val, costs, "sobol", 1.0)
+    assert plt.get_fignums() == before
+    assert all((tmp_path / f"f{k}.png").stat().st_size > 0 for k in range(3))
