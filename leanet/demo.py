@@ -25,7 +25,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import mobo  # noqa: E402
@@ -184,8 +183,18 @@ def prepare_leanet(config: DemoConfig, data):
 
 
 def run_demo(config: DemoConfig) -> dict:
-    """Run the main job; returns the figures it printed (for tests and reports)."""
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    """Run the main job; returns the figures it printed (for tests and reports).
+
+    The caller's warning filters and figures are left as they were: the FutureWarnings it
+    hides are hidden only while it runs (installed for good, every later one in the process
+    was hidden), and it draws on figures pyplot does not hold, so it leaves none open and
+    closes none of the caller's (its ``plt.close("all")`` did)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return _run_demo(config)
+
+
+def _run_demo(config: DemoConfig) -> dict:
     start = time.perf_counter()
     config.out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(config.dataset, seed=config.seed)
@@ -235,9 +244,8 @@ def run_demo(config: DemoConfig) -> dict:
     plot_fronts(
         config.out / "fronts.png", front, problem.reference, val, costs, config.algorithm, full_val
     )
-    ax = plot_hypervolume_trace(result)
+    ax = plot_hypervolume_trace(result, ax=Figure(figsize=(6, 4)).subplots())  # not pyplot's
     ax.figure.savefig(config.out / "hypervolume.png", dpi=120, bbox_inches="tight")
-    plt.close("all")
     save_artifact(
         config.out / "leanet-artifact.pt",
         net,

@@ -20,7 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 import mobo  # noqa: E402
 from mobo.journal import Journal  # noqa: E402
@@ -55,8 +55,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    # Only while it runs: installed for good, it hid every later FutureWarning in the process.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        run(args)
 
+
+def run(args: argparse.Namespace) -> None:
+    """Both studies, their tables and plots, for :func:`main`'s ``args``. The plots are
+    drawn on figures pyplot does not hold, so none is left open and the caller's stay (a
+    ``plt.close("all")`` here closed them)."""
     problem = mobo.problems.make(args.problem)
     args.out.mkdir(parents=True, exist_ok=True)
     journals = {
@@ -81,11 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     for result in results.values():
         print(result.summary())
 
-    ax = plot_pareto_front(best)
+    ax = plot_pareto_front(best, ax=Figure(figsize=(5, 4)).subplots())
     ax.figure.savefig(args.out / "pareto_front.png", dpi=120, bbox_inches="tight")
-    ax = plot_hypervolume_trace({name: [r] for name, r in results.items()})
+    traces = {name: [r] for name, r in results.items()}
+    ax = plot_hypervolume_trace(traces, ax=Figure(figsize=(6, 4)).subplots())
     ax.figure.savefig(args.out / "hypervolume.png", dpi=120, bbox_inches="tight")
-    plt.close("all")
     print(f"\nplots and journals written to {args.out}/")
 
 

@@ -228,3 +228,21 @@ def test_plot_fronts_writes_its_figure_and_leaves_no_figure_open(tmp_path):
         plot_fronts(tmp_path / f"f{k}.png", front, front, val, costs, "sobol", 1.0)
     assert plt.get_fignums() == before
     assert all((tmp_path / f"f{k}.png").stat().st_size > 0 for k in range(3))
+
+
+def test_the_demo_leaves_the_callers_warning_filters_and_figures_alone(tmp_path):
+    # It added a global "ignore FutureWarning", never removed (every later FutureWarning in
+    # the process hidden), and its plt.close("all") closed the caller's own figures.
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    mine = plt.figure()
+    before, open_before = list(warnings.filters), plt.get_fignums()
+    try:
+        run_demo(_small(tmp_path, head_epochs=1, n_evals=3))
+        assert warnings.filters == before
+        assert plt.get_fignums() == open_before  # the caller's, and none of the demo's
+        assert (tmp_path / "hypervolume.png").stat().st_size > 0
+    finally:
+        plt.close(mine)

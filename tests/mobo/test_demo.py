@@ -39,3 +39,22 @@ def test_the_demo_starts_over_only_journals_no_other_process_writes(tmp_path, ca
     records = [json.loads(line) for line in running.read_text().splitlines()]
     assert records[0]["type"] == "header"
     assert sum(r["type"] == "eval" for r in records) == 4
+
+
+def test_the_demo_leaves_the_callers_warning_filters_and_figures_alone(tmp_path):
+    # main() added a global "ignore FutureWarning", never removed (every later FutureWarning
+    # in the process hidden), and its plt.close("all") closed the caller's own figures.
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    mine = plt.figure()
+    before, open_before = list(warnings.filters), plt.get_fignums()
+    try:
+        main(["--algorithm", "sobol", "--n-evals", "4", "--out", str(tmp_path)])
+        assert warnings.filters == before
+        assert plt.get_fignums() == open_before  # the caller's, and none of the demo's
+        for plot in ("pareto_front.png", "hypervolume.png"):
+            assert (tmp_path / plot).stat().st_size > 0
+    finally:
+        plt.close(mine)
