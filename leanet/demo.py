@@ -21,29 +21,27 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+# The plots are drawn on Figures, which need no pyplot backend: importing this module
+# must not pick one (its matplotlib.use("Agg") replaced a notebook's inline backend).
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-from matplotlib.figure import Figure  # noqa: E402
-
-import mobo  # noqa: E402
-from leanet.artifact import save_artifact  # noqa: E402
-from leanet.checkpoints import (  # noqa: E402
+import mobo
+from leanet.artifact import save_artifact
+from leanet.checkpoints import (
     load_checkpoint,
     load_leanet,
     save_checkpoint,
     save_leanet,
 )
-from leanet.costs import LevelCosts, measure_costs  # noqa: E402
-from leanet.data import load_dataset  # noqa: E402
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution  # noqa: E402
-from leanet.machine import describe, trained_with  # noqa: E402
-from leanet.model import build  # noqa: E402
-from leanet.policy import PAPER_LOSSES, Saving, energy_savings  # noqa: E402
-from leanet.problem import ThresholdProblem  # noqa: E402
-from leanet.recipes import fine_tune_epochs  # noqa: E402
-from leanet.train import (  # noqa: E402
+from leanet.costs import LevelCosts, measure_costs
+from leanet.data import load_dataset
+from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
+from leanet.machine import describe, trained_with
+from leanet.model import build
+from leanet.policy import PAPER_LOSSES, Saving, energy_savings
+from leanet.problem import ThresholdProblem
+from leanet.recipes import fine_tune_epochs
+from leanet.train import (
     correct_predictions,
     evaluate,
     fine_tune,
@@ -51,8 +49,8 @@ from leanet.train import (  # noqa: E402
     recalibrate_batch_norm,
     train_base,
 )
-from leanet.zoo import build_base  # noqa: E402
-from mobo.plotting import plot_hypervolume_trace  # noqa: E402
+from leanet.zoo import build_base
+from mobo.plotting import plot_hypervolume_trace
 
 
 @dataclass

@@ -16,15 +16,13 @@ import sys
 import warnings
 from pathlib import Path
 
-import matplotlib
+# The plots are drawn on Figures, which need no pyplot backend: importing this module
+# must not pick one (its matplotlib.use("Agg") replaced a notebook's inline backend).
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-from matplotlib.figure import Figure  # noqa: E402
-
-import mobo  # noqa: E402
-from mobo.journal import Journal  # noqa: E402
-from mobo.plotting import plot_hypervolume_trace, plot_pareto_front  # noqa: E402
+import mobo
+from mobo.journal import Journal
+from mobo.plotting import plot_hypervolume_trace, plot_pareto_front
 
 
 def start_over(journal: Path) -> None:

@@ -246,3 +246,16 @@ def test_the_demo_leaves_the_callers_warning_filters_and_figures_alone(tmp_path)
         assert (tmp_path / "hypervolume.png").stat().st_size > 0
     finally:
         plt.close(mine)
+
+
+def test_importing_the_demo_keeps_the_users_matplotlib_backend():
+    # Its module-level matplotlib.use("Agg") turned a notebook's inline backend into Agg:
+    # the quickstart notebook imports format_threshold from here, and its results figure
+    # (fronts and hypervolume) was then never shown.
+    import subprocess
+    import sys
+
+    code = "import matplotlib; matplotlib.use('svg'); import leanet.demo; "
+    code += "print(matplotlib.get_backend())"
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert ran.stdout.strip() == "svg", ran.stderr

@@ -58,3 +58,15 @@ def test_the_demo_leaves_the_callers_warning_filters_and_figures_alone(tmp_path)
             assert (tmp_path / plot).stat().st_size > 0
     finally:
         plt.close(mine)
+
+
+def test_importing_the_demo_keeps_the_users_matplotlib_backend():
+    # Its module-level matplotlib.use("Agg") replaced the user's backend (a notebook's
+    # inline one: later figures were drawn but never shown).
+    import subprocess
+    import sys
+
+    code = "import matplotlib; matplotlib.use('svg'); import mobo.demo; "
+    code += "print(matplotlib.get_backend())"
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert ran.stdout.strip() == "svg", ran.stderr
