@@ -12,6 +12,7 @@ import math
 import pickle
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -59,7 +60,28 @@ def run_on_executor(
     A timeout runs from when the evaluation starts (a thread or process pool's future
     turns running; a Dask worker reports it, :class:`DaskStarts`), so a point that waits
     in the queue behind slow ones is not recorded as failed without ever running; other
-    executors report no start, so their clock runs from submission."""
+    executors report no start, so their clock runs from submission.
+
+    The caller's warning filters and ``showwarning`` are as before afterwards, whatever the
+    evaluations running in threads meanwhile did to them."""
+    # catch_warnings saves and restores the process-wide filters and is not thread-safe: an
+    # ask's block (mobo.expected_warnings, the GP fits) and one in an objective on a worker
+    # thread that exit out of order leave the other's temporary filters for good (seen:
+    # the fits' 'ignore Warning', which silenced every later warning in the process). Python
+    # before 3.14 cannot keep filters per thread, so the state before the study is put back.
+    with warnings.catch_warnings():
+        _submit_and_tell(study, executor, batch_size, asynchronous, timeout, after_tell)
+
+
+def _submit_and_tell(
+    study: Study,
+    executor: Executor,
+    batch_size: int,
+    asynchronous: bool,
+    timeout: float | None,
+    after_tell: Callable[[list[Evaluation]], None],
+) -> None:
+    """:func:`run_on_executor`'s loop, without putting the warning filters back."""
     if isinstance(executor, ProcessPoolExecutor):
         check_picklable(study.problem)
     dask = DaskStarts(executor) if DaskStarts.serves(executor) else None

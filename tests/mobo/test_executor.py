@@ -492,3 +492,46 @@ def test_dask_a_killed_worker_process_is_retried_once_then_recorded(tmp_path):
     # Killed twice (two workers died running it): failed. Killed once: retried, evaluated.
     assert torch.equal(result.failed, x0 > 0.9)
     assert ((x0 > 0.5) & (x0 <= 0.9)).any() and (x0 > 0.9).any()
+
+
+def test_an_asynchronous_thread_pool_study_leaves_the_warning_filters_as_they_were():
+    # catch_warnings saves and restores the process-wide filters, so an ask's block and an
+    # objective's in a worker thread that exit out of order leave one side's temporary
+    # filters for good (seen: mobo's surrogate-fit 'ignore Warning' silencing every later
+    # warning). The order is staged here: the worker's block spans the start of an ask's,
+    # and ends inside it, so the ask's exit writes back the worker's 'ignore RuntimeWarning'.
+    import warnings
+
+    worker_in, ask_in, worker_out = threading.Event(), threading.Event(), threading.Event()
+    calls, lock = [0], threading.Lock()
+
+    def filtering_locally(X):
+        with lock:
+            calls[0] += 1
+            first = calls[0] == 1
+        if first:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                worker_in.set()
+                ask_in.wait(10)
+            worker_out.set()
+        else:  # done once the first is inside its block: the next ask starts inside it
+            worker_in.wait(10)
+        return _two_objectives(X)
+
+    problem = mobo.FunctionProblem(filtering_locally, [[0, 0], [1, 1]], 2, [-1.0, -1.0])
+    study = mobo.Study(problem, "random", seed=0)  # it asks through propose every time
+    propose = study.algorithm.propose
+
+    def propose_while_the_worker_leaves(*args, **kwargs):
+        if worker_in.is_set() and not ask_in.is_set():
+            ask_in.set()
+            worker_out.wait(10)
+        return propose(*args, **kwargs)
+
+    study.algorithm.propose = propose_while_the_worker_leaves
+    before = (list(warnings.filters), warnings.showwarning)
+    with ThreadPoolExecutor(2) as executor:
+        study.optimize(4, batch_size=2, executor=executor, asynchronous=True, show_progress=False)
+    assert worker_out.is_set()  # the race was staged as described
+    assert (list(warnings.filters), warnings.showwarning) == before
