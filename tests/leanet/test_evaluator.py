@@ -698,6 +698,34 @@ def test_confident_savings_take_the_cheapest_point_whose_bound_clears_the_loss(e
         energy_savings(front, full_accuracy, evaluator, confidence=0.9)
 
 
+def test_confident_savings_bound_the_validation_split_never_the_test_split():
+    """The confident rule's bound is taken on validation ("chosen on validation, reported on
+    test"): taken on test, a test split where level 1 is a coin flip chose thresholds [1.0]
+    (never exit early, ratio 1.0) where validation chooses [0.8], so the reported saving
+    depended on, and was tuned to, the test set."""
+    from leanet.policy import accuracy_change_bound, energy_savings
+
+    def split(seed, level1_right, n=400):
+        generator = torch.Generator().manual_seed(seed)
+        confidence = torch.stack([torch.rand(n, generator=generator), torch.full((n,), 0.99)])
+        right = torch.rand(n, generator=generator) < level1_right
+        correct = torch.stack([right, torch.ones(n, dtype=torch.bool)])
+        return ThresholdEvaluator(confidence, correct, torch.tensor([1.0, 2.0]), full_cost=2.0)
+
+    val = split(1, 0.97)  # level 1 nearly always right on validation ...
+    front = val.evaluate(torch.linspace(0, 1, 21, dtype=torch.float64)[:, None]).pareto()
+    full_correct = val.correct[-1]
+    options = dict(confidence=0.9, val_evaluator=val, full_val_correct=full_correct)
+    chosen = [
+        energy_savings(front, 1.0, test, losses=(0.02,), **options)[0].thresholds
+        for test in (split(2, 0.5), split(3, 0.97))  # ... a coin flip, then not, on test
+    ]
+    bound = accuracy_change_bound(val.correct_at(front.thresholds), full_correct, 0.9)
+    ok = bound >= -0.02 - 1e-12
+    cheapest = front.thresholds[ok][front.energy_ratio[ok].argmin()]
+    assert chosen[0].tolist() == chosen[1].tolist() == cheapest.tolist() == [0.8]
+
+
 def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
     from leanet.artifact import load_artifact, save_artifact
     from leanet.costs import measure_costs
