@@ -440,6 +440,31 @@ def test_usemo_proposes_before_any_observation_is_feasible():
     assert not torch.equal(proposed[0], proposed[1])
 
 
+def test_usemo_ei_improves_on_the_best_feasible_observation_not_an_infeasible_one():
+    """With constraints the incumbents are the feasible observations: taken over all of
+    them, EI and PI measured improvement over an infeasible point the search may not keep
+    (here the first objective's best, -0.002, lies outside the disc; the best feasible
+    is -0.043)."""
+    problem, X, outcomes = observed_toy(20, 0)
+    algorithm = mobo.make_algorithm("usemo", problem, acquisitions=("ei", "pi"), **FAST_MESMOC)
+    U = problem.to_unit(X)
+    model = algorithm.fit_model(U, outcomes)
+    feasible = outcomes[:, 2] <= 0
+    best = outcomes[feasible, :2].max(dim=0).values
+    assert best[0] < outcomes[:, 0].max()  # the best observation is infeasible
+    points = torch.rand(30, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    evaluate = algorithm.cheap_objectives(model, outcomes, t=20)
+    ei, pi = torch.as_tensor(evaluate(points[None].numpy()))[0, :, :4].split(2, dim=-1)
+    with torch.no_grad():
+        posterior = model.posterior(points)
+    z = (posterior.mean[:, :2] - best) / posterior.variance[:, :2].sqrt()
+    cdf = 0.5 * torch.erfc(-z / 2**0.5)
+    pdf = torch.exp(-0.5 * z**2) / (2 * torch.pi) ** 0.5
+    torch.testing.assert_close(pi, cdf, rtol=1e-9, atol=1e-12)
+    sigma = posterior.variance[:, :2].sqrt()
+    torch.testing.assert_close(ei, sigma * (z * cdf + pdf), rtol=1e-9, atol=1e-12)
+
+
 def test_mesmoc_on_an_unconstrained_problem_warns_nothing():
     import warnings
 

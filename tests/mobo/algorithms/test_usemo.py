@@ -337,3 +337,54 @@ def test_noisy_scores_give_an_evaluated_point_no_improvement(observations):
     with torch.no_grad():
         assert (noisy(pareto) < plain(pareto) - 2.0).all()
         assert noisy(pareto).max() < noisy(elsewhere).max() - 2.0
+
+
+def _paper_acquisitions(model, U, best, t, d, delta=0.1):
+    """EI, PI, UCB and LCB of every objective at ``U`` (``n x d``), written out from their
+    definitions: ``z = (mu - best) / sigma``, EI ``= sigma (z Phi(z) + phi(z))``, PI
+    ``= Phi(z)``, UCB/LCB ``= mu +/- beta_t^{1/2} sigma`` with the GP-UCB schedule
+    ``beta_t = 2 log(t^(d/2+2) pi^2 / (3 delta))``; ``n x 4m``, in that order."""
+    with torch.no_grad():
+        posterior = model.posterior(U)
+    m = best.shape[-1]
+    mean, sigma = posterior.mean[..., :m], posterior.variance[..., :m].sqrt()
+    z = (mean - best) / sigma
+    cdf = 0.5 * torch.erfc(-z / math.sqrt(2.0))
+    pdf = torch.exp(-0.5 * z**2) / math.sqrt(2.0 * math.pi)
+    beta = 2.0 * math.log(t ** (d / 2.0 + 2.0) * math.pi**2 / (3.0 * delta))
+    ucb, lcb = mean + math.sqrt(beta) * sigma, mean - math.sqrt(beta) * sigma
+    return torch.cat([sigma * (z * cdf + pdf), cdf, ucb, lcb], dim=-1)
+
+
+def test_cheap_objectives_are_the_papers_ei_pi_ucb_and_lcb(branin_currin, observations):
+    """NSGA-II solves the cheap problem these values define, so a wrong sign in ``z``, EI
+    without its ``phi(z)`` term or a UCB/LCB without ``beta_t^{1/2}`` changes every USeMO
+    proposal without an error (each one was off by 10 to 140 on these observations)."""
+    X, Y = observations
+    U = branin_currin.to_unit(X)
+    algorithm = USeMO(branin_currin, acquisitions=("ei", "pi", "ucb", "lcb"), **FAST)
+    model = algorithm.fit_model(U, Y)
+    points = torch.rand(50, 2, dtype=DTYPE, generator=torch.Generator().manual_seed(1))
+    got = torch.as_tensor(algorithm.cheap_objectives(model, Y, t=12)(points[None].numpy()))[0]
+    expected = _paper_acquisitions(model, points, Y.max(dim=0).values, t=12, d=2)
+    assert got.shape == (50, 8)
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_ask_takes_t_of_the_gp_ucb_schedule_as_the_number_of_observations(
+    branin_currin, observations, monkeypatch
+):
+    """``beta_t`` follows the GP-UCB schedule with ``t`` the number of observations: with
+    ``t = 1`` at every ask, UCB and LCB would never widen as the data grow."""
+    X, Y = observations
+    algorithm = USeMO(branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+    seen = []
+    cheap_objectives = algorithm.cheap_objectives
+
+    def recording(model, Y_model, t):
+        seen.append(t)
+        return cheap_objectives(model, Y_model, t)
+
+    monkeypatch.setattr(algorithm, "cheap_objectives", recording)
+    algorithm.ask(1, X, Y, seed=0)
+    assert seen == [12]
