@@ -150,6 +150,26 @@ def test_a_truncated_last_line_is_dropped_and_every_complete_line_kept(tmp_path,
     assert len(_eval_lines(path)) == 7
 
 
+def test_a_last_line_without_its_newline_is_ended_so_the_next_record_appends_cleanly(
+    tmp_path, branin_currin
+):
+    """A hand edit (or an editor) can drop the journal's final newline. The line is whole,
+    so it is kept and ended: appended to as it was, the next record was glued onto it and
+    the journal no longer loaded ('line 8 is corrupt: Extra data'), losing the study."""
+    path = tmp_path / "edited.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=3, journal=path, show_progress=False)
+    first = mobo.Study.load(path, read_only=True).result().Y
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing was lost, so nothing to warn about
+        with mobo.Study.load(path) as study:
+            study.optimize(5, show_progress=False)
+        resumed = mobo.Study.load(path, read_only=True)
+    assert resumed.n_evaluated == 5
+    torch.testing.assert_close(resumed.result().Y[:3], first, rtol=0, atol=0)
+    assert [record["index"] for record in _eval_lines(path)] == [0, 1, 2, 3, 4]
+
+
 def test_blank_lines_of_a_hand_edit_are_skipped_and_a_torn_tail_still_cut(tmp_path, branin_currin):
     """A blank line mid-journal was 'line 3 is corrupt'; it holds no record."""
     path = tmp_path / "edited.jsonl"
