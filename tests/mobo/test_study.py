@@ -394,6 +394,18 @@ def test_a_cost_budget_without_fidelities_counts_evaluations(tmp_path, toy_probl
     assert mobo.Study.load(tmp_path / "c.jsonl", toy_problem, read_only=True).max_cost == 7
 
 
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_a_fractional_cost_budget_is_spent_and_a_rounded_one_not_overspent(toy_problem, batch_size):
+    """Evaluations cost one each and optimize runs until their cost reaches max_cost: 2.5
+    takes a third evaluation (rounded down, the study stopped at 2 with 0.5 left), and a
+    budget summed as 30 x 0.1 = 3.0000000000000013 is 3 up to rounding (compared exactly,
+    its ulp bought a 4th evaluation)."""
+    for max_cost in (2.5, sum([0.1] * 30)):
+        study = mobo.Study(toy_problem, "random", seed=0)
+        result = study.optimize(max_cost=max_cost, batch_size=batch_size, show_progress=False)
+        assert (result.n_evaluations, study.cost_spent) == (3, 3.0)
+
+
 def _tell_neighbours(study, told):
     """A callback telling, after each asked point, two points next to it as extras."""
     for e in told:
