@@ -63,7 +63,10 @@ def test_hypervolume_agrees_with_pymoo(m):
 def test_hypervolume_trace_is_the_prefix_hypervolume():
     generator = torch.Generator().manual_seed(0)
     Y = torch.rand(25, 2, generator=generator, dtype=torch.float64)
+    # Failed evaluations are never Pareto: a row with +inf, better than the reference in
+    # every objective, once dropped the trace to 0 for the rest of the run.
     Y[7] = float("nan")
+    Y[12] = torch.tensor([float("inf"), 1.0])
     ref = torch.zeros(2, dtype=torch.float64)
     trace = mobo.hypervolume_trace(Y, ref)
     expected = [mobo.hypervolume(Y[: i + 1], ref) for i in range(25)]
