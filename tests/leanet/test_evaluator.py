@@ -378,6 +378,23 @@ def test_threshold_problem_constraints_are_black_box_constraints(evaluator):
         mobo.make_algorithm("mesmo", problem)
 
 
+def test_thresholds_exactly_at_the_accuracy_floor_are_feasible(evaluator):
+    """A floor is often met exactly (accuracy moves in steps of 1/N): such a vector is
+    feasible, and on the feasible front."""
+    T = torch.tensor([[0.5, 0.7, 0.9], [0.3, 0.5, 0.7], [1.0, 1.0, 1.0]], dtype=torch.float64)
+    accuracy = evaluator.evaluate(T).accuracy
+    floor = float(accuracy[1])
+    problem = ThresholdProblem(
+        evaluator, reference=False, constraints={"floor": lambda m: floor - m.accuracy}
+    )
+    study = mobo.Study(problem, "random", seed=0)
+    study.tell(T, problem.evaluate(T))
+    result = study.result()
+    assert result.C[1, 0].item() == 0.0
+    assert result.feasible.tolist() == (accuracy >= floor).tolist()
+    assert result.feasible[1] and result.pareto_mask[1]
+
+
 def test_thresholds_between_confidences_keep_every_exit_off_the_last_bit():
     """A dense front's thresholds sit exactly on observed confidences, where the runtime's
     last bits (batch norm folded) decided the exit: 45 of 71 points differed. Moved into the

@@ -74,6 +74,19 @@ def test_hypervolume_trace_is_the_prefix_hypervolume():
     assert torch.all(trace[1:] >= trace[:-1])
 
 
+def test_a_constraint_value_of_exactly_zero_is_feasible():
+    """Feasible means ``c_i <= 0``: an accuracy floor ``floor - accuracy`` is often exactly
+    0 on a few hundred validation inputs, and ``< 0`` dropped such points from the feasible
+    front, its hypervolume and the choice of thresholds."""
+    C = torch.tensor([[0.0], [-0.1], [0.1]], dtype=torch.float64)
+    Y = torch.tensor([[0.9, -0.5], [0.8, -0.3], [0.95, -0.2]], dtype=torch.float64)
+    assert mobo.feasible_mask(C).tolist() == [True, True, False]
+    assert mobo.feasible_mask(torch.tensor([[0.0, -0.0]])).tolist() == [True]
+    feasible = mobo.metrics.feasible_objectives(Y, C)
+    torch.testing.assert_close(feasible[:2], Y[:2], rtol=0, atol=0)
+    assert feasible[2].isnan().all()
+
+
 def test_hypervolume_difference_and_log():
     assert float(mobo.hypervolume_difference(8.0, 10.0)) == pytest.approx(2.0)
     assert float(mobo.log_hypervolume_difference(9.9, 10.0)) == pytest.approx(-1.0)
