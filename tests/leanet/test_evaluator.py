@@ -657,6 +657,13 @@ def test_per_input_outcomes_agree_with_evaluate_just_below_a_threshold_of_one():
     assert evaluator.correct_at(T)[0].tolist() == [True, False, True, True]
     assert evaluator.correct_at(T).double().mean().item() == metrics.accuracy.item() == 0.75
     assert evaluator.energy_at(T).mean().item() == pytest.approx(metrics.energy_ratio.item())
+    # At 1.0 itself the level never answers, saturated or not, for every method alike
+    # (with "<= 1.0" correct_at gave [True, False, True, True] and energy_at 1.0, not 1.5).
+    never = torch.tensor([[1.0]], dtype=torch.float64)
+    assert evaluator.evaluate(never).exit_fraction[0].tolist() == [0.0, 1.0]
+    assert evaluator.correct_at(never)[0].tolist() == correct[-1].tolist()
+    assert evaluator.evaluate(never).energy_ratio.item() == 1.5  # 3 / 2: all reach the top
+    assert evaluator.energy_at(never).mean().item() == pytest.approx(1.5)
     for bad in ([[2.0]], [[float("nan")]], [[0.3, 0.9]]):  # as evaluate refuses them
         for method in (evaluator.correct_at, evaluator.energy_at):
             with pytest.raises(ValueError, match="thresholds must"):
