@@ -436,6 +436,23 @@ def test_a_threshold_just_above_a_confidence_in_float64_keeps_its_float32_exits(
     torch.testing.assert_close(evaluator.evaluate(moved).exit_fraction, before, rtol=0, atol=0)
 
 
+def test_a_threshold_between_adjacent_float32_confidences_stays_where_it_is():
+    """Where two observed confidences are adjacent float32 values no float32 lies between
+    them, so a threshold at the upper one stays on it (as compared): moved onto the lower
+    one, the input there exited too (exit fractions [1/3, 2/3] became [2/3, 1/3], on
+    validation and in the deployed artifact)."""
+    for a in (0.5, 0.7, 0.30000001192092896):
+        b = float(np.nextafter(np.float32(a), np.float32(1)))
+        confidence = torch.tensor([[a, b, 0.1], [0.9, 0.9, 0.9]], dtype=torch.float32)
+        correct = torch.tensor([[True, False, True], [False, True, True]])
+        evaluator = ThresholdEvaluator(confidence, correct, torch.tensor([1.0, 3.0]), 3.0)
+        T = torch.tensor([[b]], dtype=torch.float64)  # exits the input at b, not the one at a
+        moved = evaluator.between_confidences(T)
+        assert moved.float().item() == b  # as the exits compare it (float32)
+        exits = evaluator.evaluate(moved).exit_fraction[0].tolist()
+        assert exits == evaluator.evaluate(T).exit_fraction[0].tolist() == [1 / 3, 2 / 3]
+
+
 def test_a_threshold_journal_is_not_resumed_with_another_constraint(evaluator, tmp_path):
     """The journal keeps each evaluation's constraint values: resumed under another floor
     of the same name, it reported points below the new floor as feasible."""
