@@ -542,6 +542,35 @@ def test_cached_evaluation_equals_the_live_runtime():
     assert len(set(metrics.exit_fraction[:, 0].tolist())) > 3  # the thresholds mattered
 
 
+def test_from_model_keeps_the_levels_a_joules_table_says_run_and_fills_them_otherwise():
+    """A device table for a hybrid network that runs every level (``standalone`` all False)
+    is priced as stated: replaced by the network's (the top level reads the input alone,
+    and the levels below it are skipped when off), "never exit early" cost 0.2 of the
+    full network instead of 1.0."""
+    from leanet import ImageTensorDataset, build
+    from tests.leanet.conftest import tiny_base
+
+    net = build(tiny_base("convnet"), scheme="hybrid")
+    L = net.num_levels
+    assert net.levels.standalone[-1]
+    generator = torch.Generator().manual_seed(0)
+    data = ImageTensorDataset(
+        torch.rand(20, 1, 8, 8, generator=generator),
+        torch.randint(0, 10, (20,), generator=generator),
+        mean=torch.tensor([0.5]),
+        std=torch.tensor([0.3]),
+        classes=[str(i) for i in range(10)],
+    )
+    joules = [float(k + 1) for k in range(L)]
+    stated = LevelCosts.from_joules(joules, float(L), standalone=(False,) * L)
+    evaluator = ThresholdEvaluator.from_model(net, data, stated)
+    assert evaluator.standalone == (False,) * L
+    assert evaluator.evaluate(torch.ones(L - 1)).energy_ratio.item() == 1.0
+    filled = ThresholdEvaluator.from_model(net, data, LevelCosts.from_joules(joules, float(L)))
+    assert filled.standalone == tuple(net.levels.standalone)
+    assert filled.evaluate(torch.ones(L - 1)).energy_ratio.item() == pytest.approx(1 / L)
+
+
 def test_level_cache_is_reused_and_a_stale_one_detected(tmp_path):
     from leanet.evaluator import cached_level_records
 
