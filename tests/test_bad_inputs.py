@@ -438,6 +438,8 @@ def _evaluator():
         (["a", "b"], TypeError, r"thresholds must be numbers \(B x 2 or one vector\)"),
         ([0.5, 0.5, 0.5], ValueError, r"thresholds must have shape B x 2"),
         ([0.5, float("nan")], ValueError, r"thresholds must lie in \[0, 1\] without NaN"),
+        # not read as 0 ("exit everything here"): a sign error in the caller's code
+        ([0.5, -0.5], ValueError, r"thresholds must lie in \[0, 1\] without NaN"),
     ],
 )
 def test_threshold_evaluator_names_bad_thresholds(thresholds, error, message):

@@ -65,6 +65,12 @@ def test_a_measured_joules_table_replaces_the_model():
     )
     with pytest.raises(ValueError, match="must not decrease"):
         LevelCosts.from_joules([2e-3, 1e-3], full_joules=2e-3)
+    # Two levels may cost the same (a head too small to measure): not a decrease.
+    equal = LevelCosts.from_joules([1e-3, 1e-3, 2e-3], full_joules=2e-3)
+    assert equal.exit_energy_ratio.tolist() == [0.5, 0.5, 1.0]
+    # No level runs for free: a 0 J entry would make exiting there a saving of 100%.
+    with pytest.raises(ValueError, match="joules must be positive"):
+        LevelCosts.from_joules([0.0, 1e-3, 2e-3], full_joules=2e-3)
     with pytest.raises(ValueError, match="unknown platform 'tpu'"):
         measure_costs(None, platform="tpu")
 
