@@ -51,15 +51,16 @@ def execute(nb, env: dict[str, str]):
     return nb
 
 
-def run_notebook(name: str, out: Path, **extra_env: str) -> dict:
-    """Execute notebooks/<name>.ipynb in quick mode; return the summary it wrote."""
+def run_notebook(name: str, out: Path, **extra_env: str) -> tuple[dict, nbformat.NotebookNode]:
+    """Execute notebooks/<name>.ipynb in quick mode; return the summary it wrote and the
+    executed notebook."""
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     execute(nb, kernel_env(out, **extra_env))
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     path = out / f"{name}-quick" / "summary.json"
     assert path.is_file(), f"{name} wrote no summary at {path}"
-    return json.loads(path.read_text())
+    return json.loads(path.read_text()), nb
 
 
 # ----------------------------------------------------------------------- the files
@@ -101,7 +102,7 @@ def test_kernel_is_this_interpreter(tmp_path):
 
 
 def test_quickstart_notebook(tmp_path):
-    s = run_notebook("01_quickstart", tmp_path)
+    s, nb = run_notebook("01_quickstart", tmp_path)
     out = tmp_path / "01_quickstart-quick"
     assert s["quick"] is True
     # The quick network learned something (10 classes: chance is 0.1).
@@ -123,13 +124,17 @@ def test_quickstart_notebook(tmp_path):
     assert [x["allowed_loss"] for x in s["savings"]] == [0.0, 0.01, 0.02]
     for name in ("leanet-artifact.pt", "fronts.png", "levels-val.pt", "levels-test.pt"):
         assert (out / name).is_file(), name
+    # The fronts figure shows in the notebook, not only in fronts.png: importing leanet.demo
+    # switched matplotlib to Agg, so it drew nothing inline (sweep38).
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and "fronts.png" in c.source]
+    assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.outputs
 
 
 # ----------------------------------------------------------------------- 02 mobo
 
 
 def test_mobo_notebook(tmp_path):
-    s = run_notebook("02_mobo", tmp_path)
+    s, _ = run_notebook("02_mobo", tmp_path)
     assert set(s["algorithms"]) == {"sobol", "nsga2", "qlognehvi", "usemo", "mesmo"}
     for name, a in s["algorithms"].items():
         assert a["n_evaluations"] == s["n_evals"] == 8, name
@@ -273,7 +278,7 @@ def test_tradeoff_study_notebook_on_fixture(tmp_path, with_summary):
     data = fixture_results(with_summary)
     path = tmp_path / "study.json"
     path.write_text(json.dumps(data))
-    s = run_notebook("03_tradeoff_study", tmp_path / "out", LEANET_STUDY_RESULTS=str(path))
+    s, _ = run_notebook("03_tradeoff_study", tmp_path / "out", LEANET_STUDY_RESULTS=str(path))
     names = [n["name"] for n in data["networks"]]
     assert Path(s["results"]) == path
     assert s["networks"] == names
@@ -310,7 +315,7 @@ def test_tradeoff_study_notebook_on_benchmark_results(tmp_path):
     if not results.is_file():
         pytest.skip("benchmarks/results/leanet_study.json not written yet")
     data = json.loads(results.read_text())
-    s = run_notebook("03_tradeoff_study", tmp_path)  # LEANET_STUDY_RESULTS unset
+    s, _ = run_notebook("03_tradeoff_study", tmp_path)  # LEANET_STUDY_RESULTS unset
     assert Path(s["results"]).resolve() == results.resolve()
     assert s["savings_rows"] == len(data["networks"])
     for value in s["median_final_hv_ratio"].values():
@@ -321,7 +326,7 @@ def test_tradeoff_study_notebook_on_benchmark_results(tmp_path):
 
 
 def test_design_search_notebook(tmp_path):
-    s = run_notebook("04_design_search", tmp_path)
+    s, _ = run_notebook("04_design_search", tmp_path)
     out = tmp_path / "04_design_search-quick"
     assert s["quick"] is True
     assert s["n_evaluations"] == s["n_evals"] == 8
