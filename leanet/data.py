@@ -53,6 +53,7 @@ __all__ = [
     "DataSplits",
     "ImageTensorDataset",
     "batch_loader",
+    "check_one_split",
     "default_data_root",
     "load_dataset",
     "split_indices",
@@ -180,6 +181,17 @@ class DataSplits:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+
+def check_one_split(dataset: Any, what: str) -> None:
+    """Refuse a whole :class:`DataSplits` where ``what`` (e.g. "fine_tune") works on one
+    split: passing ``load_dataset``'s result, as :class:`leanet.DesignProblem` takes it,
+    failed with "object of type 'DataSplits' has no len()", naming neither cause nor fix."""
+    if isinstance(dataset, DataSplits):
+        raise TypeError(
+            f"{what}: got the DataSplits of load_dataset, which holds train, val and test; "
+            "pass one split, e.g. data.train"
+        )
 
 
 def default_data_root() -> Path:

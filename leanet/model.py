@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.confidence import CONFIDENCES, confidence
-from leanet.data import class_indices
+from leanet.data import check_one_split, class_indices
 from leanet.device import evaluating  # in leanet.device so leanet.zoo can use it too
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.zoo import (
@@ -314,6 +314,7 @@ class LEANet(nn.Module):
         then refuses, width levels read only the first channels of a 3-channel image, and
         labels of 2.999999 were truncated to class 2."""
         check_float32(self, f"{what}: the network")
+        check_one_split(dataset, what)
         if len(dataset) == 0:
             raise ValueError(f"{what}: the data set is empty")
         image, label = dataset[0][:2]

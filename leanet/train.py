@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from leanet.batch_norm import recalibrate_batch_norm
-from leanet.data import batch_loader, class_indices
+from leanet.data import batch_loader, check_one_split, class_indices
 from leanet.device import batch_memory_hint, evaluating, module_device, on_device
 from leanet.distillation import default_teacher, distillation_loss, run_teacher
 from leanet.levels import WidthLevels
@@ -86,6 +86,7 @@ def _check_image_shape(model: BaseNet, dataset: Dataset | None, what: str) -> No
     """Float images of the size the config promises and class-index labels (the first
     pair's), or an error now: another size trained (the pooling adapts) and failed only
     later, when the levels were built for the config's."""
+    check_one_split(dataset, what)
     if dataset is None or len(dataset) == 0:
         return
     want = image_shape(model.config)

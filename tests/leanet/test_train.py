@@ -28,7 +28,7 @@ from leanet.train import (
 )
 from leanet.train_loop import TrainState, epochs_loop
 from leanet.zoo import build_base
-from tests.leanet.conftest import same_weights, steps_that_draw
+from tests.leanet.conftest import same_weights, steps_that_draw, tiny_base
 
 
 @pytest.fixture(scope="module")
@@ -492,7 +492,6 @@ def test_training_and_evaluation_refuse_images_the_network_was_not_built_for(sha
     from leanet.costs import measure_costs
     from leanet.evaluator import ThresholdEvaluator
     from leanet.train import evaluate_levels, fine_tune, fit_heads
-    from tests.leanet.conftest import tiny_base
 
     net = leanet.build(tiny_base("convnet", input_size=8), fractions=(0.5, 1.0))
     data = leanet.ImageTensorDataset(
@@ -513,6 +512,24 @@ def test_training_and_evaluation_refuse_images_the_network_was_not_built_for(sha
         with pytest.raises(ValueError, match=f"{name}: the data set's images do not fit"):
             call()
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+
+def test_every_entry_point_refuses_a_data_splits_by_name(digits):
+    """README's fine_tune(net, data, ...) passed load_dataset's DataSplits and failed with
+    "object of type 'DataSplits' has no len()"; each entry point now names the fix."""
+    base = tiny_base("convnet", input_size=8)
+    net = build(base, fractions=(0.5, 1.0))
+    calls = {
+        "fine_tune": lambda: fine_tune(net, digits, distill=1.0, teacher=base, progress=False),
+        "fit_heads": lambda: fit_heads(net, digits, epochs=1, progress=False),
+        "fit_heads val": lambda: fit_heads(net, digits.train, val=digits, progress=False),
+        "train_base train": lambda: train_base(base, digits, epochs=1, progress=False),
+        "evaluate_levels": lambda: evaluate_levels(net, digits),
+        "recalibrate_batch_norm": lambda: recalibrate_batch_norm(net, digits),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=f"^{name}: got the DataSplits.*e.g. data.train$"):
+            call()
 
 
 def test_train_base_refuses_images_of_another_size_than_the_config(digits):
