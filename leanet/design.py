@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -212,8 +213,17 @@ class DesignProblem(Problem):
             data.train.tensors(),
             (head_epochs, sorted(self.fine_tune_options.items()), seed),
         )
-        if self.cache is not None:
+        try:  # the cache and save_artifacts both keep a design as a LEANet file
             check_cacheable(self.base)
+        except ValueError as err:
+            if self.cache is not None:
+                raise
+            warnings.warn(  # now: else the search trains every design, then cannot save one
+                f"DesignProblem: save_artifacts will refuse this base's designs: {err.__cause__}"
+                "; the search runs, and problem.network(design) is a chosen design's LEANet "
+                "to compile",
+                stacklevel=2,
+            )
         self._store = None if self.cache is None else DesignCache(self.cache, seed, self._source)
         self._builder = DesignBuilder(
             self.base,

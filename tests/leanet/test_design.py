@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -675,3 +676,20 @@ def test_a_base_whose_designs_a_cache_cannot_hold_is_refused_before_training(dig
     base.features[relu] = torch.nn.ReLU6()
     with pytest.raises(ValueError, match=r"cannot save this LEANet.*cache=None"):
         DesignProblem(base, digits, cache=tmp_path / "designs")
+
+
+def test_a_base_whose_designs_cannot_be_saved_warns_before_a_search_without_cache(
+    pretrained, digits
+):
+    # The README's design search over its own network ('mynet'), with cache=None as the
+    # cache's refusal advises, trained every design and only then failed in save_artifacts.
+    own = leanet.zoo.BaseNet(
+        pretrained.features, pretrained.classifier, {**pretrained.config, "arch": "mynet"}
+    )
+    with pytest.warns(
+        UserWarning, match=r"save_artifacts will refuse.*unknown architecture 'mynet'"
+    ):
+        DesignProblem(own, digits, cache=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DesignProblem(pretrained, digits, cache=None)  # a zoo base saves: no warning
