@@ -2,6 +2,7 @@
 
 >>> study = Study(problems.make("BraninCurrin"), "qlognehvi", seed=0, journal="bc.jsonl")
 >>> result = study.optimize(n_evals=30)
+>>> study.close()                    # releases the journal's lock (or use `with`)
 >>> study = Study.load("bc.jsonl")   # after a crash: continues to the same budget
 >>> result = study.optimize()
 

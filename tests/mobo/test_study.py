@@ -571,3 +571,18 @@ def test_numpy_numbers_are_settings_like_python_ones(tmp_path):
     assert journals[0][0]["seed"] == 1 and journals[0][1]["max_cost"] == 6.0
     with pytest.raises(ValueError, match="n_evals must be a positive int, got np.True_"):
         mobo.optimize(problem, "sobol", n_evals=np.bool_(True), show_progress=False)
+
+
+def test_the_module_example_runs_as_written(tmp_path, monkeypatch):
+    # Its third line, Study.load, failed with JournalLockedError: the first study still held
+    # the journal's lock. Run with sobol for speed; the lock does not depend on the algorithm.
+    import mobo.study
+
+    monkeypatch.chdir(tmp_path)
+    lines = [ln[4:] for ln in mobo.study.__doc__.splitlines() if ln.startswith(">>> ")]
+    namespace = {"Study": mobo.Study, "problems": mobo.problems}
+    with ThreadPoolExecutor(2) as namespace["executor"]:
+        for line in lines:
+            exec(line.replace('"qlognehvi"', '"sobol"'), namespace)
+    namespace["study"].close()
+    assert len(mobo.Study.load("bc.jsonl", read_only=True).result().Y) == 40
