@@ -7,6 +7,7 @@ like a built-in one.
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,7 +45,23 @@ def make_algorithm(name: str, problem: Problem, **options: Any) -> Algorithm:
     try:
         return cls(problem, **options)
     except TypeError as err:
-        raise ValueError(f"algorithm {name!r}: bad options {options}: {err}") from err
+        hint = _surrogate_hint(cls, options)
+        raise ValueError(f"algorithm {name!r}: bad options {options}: {err}{hint}") from err
+
+
+def _surrogate_hint(cls: type[Algorithm], options: dict[str, Any]) -> str:
+    """Where the options of a GP algorithm's surrogate go, when some were passed as the
+    algorithm's: ``warm_start=True``, as the README once wrote it, was refused with only
+    "unexpected keyword argument 'warm_start'"."""
+    from mobo.algorithms.bayesian import BayesianAlgorithm
+    from mobo.surrogate import Surrogate
+
+    ours = inspect.signature(Surrogate).parameters
+    moved = {key: value for key, value in options.items() if key in ours}
+    if not moved or not issubclass(cls, BayesianAlgorithm):
+        return ""
+    which = "an option" if len(moved) == 1 else "options"
+    return f"; {', '.join(moved)}: {which} of the GP surrogate, pass it as surrogate={moved!r}"
 
 
 def constrained_algorithms(problem: Problem | None = None) -> list[str]:

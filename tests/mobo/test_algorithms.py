@@ -81,6 +81,11 @@ def test_unknown_algorithm_and_bad_options_are_named():
         mobo.make_algorithm("qnehvi", problem)
     with pytest.raises(ValueError, match="algorithm 'nsga2': bad options"):
         mobo.make_algorithm("nsga2", problem, raw_samples=3)
+    # README's warm_start=True was refused with no word of where it goes.
+    with pytest.raises(ValueError, match=r"pass it as surrogate=\{'warm_start': True\}$"):
+        mobo.optimize(problem, "qlognehvi", n_evals=2, warm_start=True, show_progress=False)
+    with pytest.raises(ValueError, match=r"'warm_start'$"):  # sobol fits no GP: no hint
+        mobo.make_algorithm("sobol", problem, warm_start=True)
     with pytest.raises(ValueError, match="num_restarts must be a positive int, got 0"):
         mobo.make_algorithm("qlognehvi", problem, num_restarts=0)
     with pytest.raises(ValueError, match="candidate_filter must be one of"):
