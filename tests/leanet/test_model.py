@@ -11,6 +11,7 @@ from torch import nn
 from leanet.confidence import confidence, entropy, margin, max_softmax
 from leanet.model import build, count_macs
 from leanet.zoo import BaseNet
+from tests.leanet.conftest import same_weights
 
 
 @pytest.fixture(params=["triangular", "slice", "depth"])
@@ -204,15 +205,33 @@ def test_confidences_in_unit_interval():
         confidence(logits, "nope")
 
 
-def test_the_readmes_own_network_example_runs_and_its_runtime_decides_as_the_net(
-    tmp_path, monkeypatch
-):
-    """The README's 'Your own network' code block, as a user pastes it."""
+def _readme_own_network_block() -> str:
     from pathlib import Path
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme.split("### Your own network", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_own_network_is_the_same_network_on_every_run():
+    # Unseeded, its layers drew their weights from torch's global generator, which torch
+    # 2.14 seeds differently in every process: another base and another front each run.
+    code = _readme_own_network_block()
+    built = code[: code.index("\n", code.index("base = BaseNet("))]
+    weights = []
+    for seed in (1, 2):  # the generator as two processes might leave it
+        torch.manual_seed(seed)
+        scope: dict = {}
+        exec(compile(built, "README.md", "exec"), scope)  # noqa: S102
+        weights.append(scope["base"])
+    assert same_weights(*weights)
+
+
+def test_the_readmes_own_network_example_runs_and_its_runtime_decides_as_the_net(
+    tmp_path, monkeypatch
+):
+    """The README's 'Your own network' code block, as a user pastes it."""
+    code = _readme_own_network_block()
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)  # noqa: S102
