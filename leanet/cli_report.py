@@ -34,6 +34,12 @@ def run_report(args: argparse.Namespace) -> int:
     from leanet.train import correct_predictions
 
     artifact = load_artifact(args.artifact)
+    if "dataset" not in artifact.meta:  # save_artifact's meta is free-form: say what to keep
+        raise CLIError(
+            f"{args.artifact} does not say which data set it was made on: save it with "
+            "save_artifact(..., meta={'dataset': data.name, 'split_seed': data.seed}), data "
+            "being the load_dataset splits it was made on"
+        )
     data = data_of(artifact.meta, args, args.artifact)
     records = {"progress": not args.no_progress}
     test = ThresholdEvaluator.from_model(artifact.net, data.test, artifact.costs, **records)

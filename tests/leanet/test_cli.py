@@ -229,6 +229,34 @@ def test_report_bound_names_what_an_old_artifact_lacks(tmp_path, capsys):
     assert "make it again with `leanet fit-heads` and `leanet optimize`" in err
 
 
+def test_report_reads_an_artifact_saved_as_the_readme_does_and_names_what_one_lacks(
+    tmp_path, capsys
+):
+    """The README's Python API block saved its artifact without meta, and `leanet report`
+    failed with "the checkpoint does not say which data set it was made on"."""
+    import leanet
+    from leanet.artifact import save_artifact
+    from leanet.costs import measure_costs
+    from leanet.evaluator import ThresholdEvaluator
+    from tests.leanet.conftest import tiny_base
+
+    data = leanet.load_dataset("digits8x8", seed=0)
+    net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0))
+    costs = measure_costs(net, latency=False)
+    val = ThresholdEvaluator.from_model(net, data.val, costs)
+    front = val.evaluate(torch.tensor([[0.5], [0.9]], dtype=torch.float64)).pareto()
+    normalization = {"input_normalization": data.train.normalization, "runtime": False}
+    bare = save_artifact(tmp_path / "bare.artifact.pt", net, front, costs, **normalization)
+    assert main(["report", str(bare)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bare} does not say which data set it was made on" in err
+    assert "meta={'dataset': data.name, 'split_seed': data.seed}" in err
+    readme = {"meta": {"dataset": data.name, "split_seed": data.seed}}  # README's save_artifact
+    path = save_artifact(tmp_path / "net.artifact.pt", net, front, costs, **readme, **normalization)
+    assert main(["report", str(path), "--bound", "0.9"]) == 0
+    assert "Energy saved on test" in capsys.readouterr().out
+
+
 def test_design_searches_designs_and_saves_one_reportable_artifact_per_front_design(
     tmp_path, capsys
 ):
