@@ -6,7 +6,7 @@ Pareto table and a summary of each, and writes the front and hypervolume plots.
 Each run starts both studies over: an earlier run's journal of the same name in ``--out``
 is replaced, and said so, but only under its lock, so a journal another process is writing
 (a second run with the same ``--out``) is refused and kept, as is a file that is not a
-journal.
+journal; then neither journal is replaced.
 """
 
 from __future__ import annotations
@@ -25,22 +25,29 @@ from mobo.journal import Journal
 from mobo.plotting import plot_hypervolume_trace, plot_pareto_front
 
 
-def start_over(journal: Path) -> None:
-    """Remove an earlier run's ``journal``, only while holding its lock.
+def start_over(journals: list[Path]) -> None:
+    """Remove an earlier run's ``journals``, only while holding all of their locks.
 
-    Raises :class:`~mobo.JournalLockedError` if another process writes it (removing it
-    before taking the lock wiped a running study's journal: 77 lines gone, a headerless
-    fragment left) and :class:`~mobo.JournalError` for a file that is not a journal.
+    Every lock is taken before any file is removed: removing them one by one deleted a
+    finished journal, then refused its sibling that a running study held. Raises
+    :class:`~mobo.JournalLockedError` if another process writes one (removing it before
+    taking the lock wiped a running study's journal: 77 lines gone, a headerless fragment
+    left) and :class:`~mobo.JournalError` for a file that is not a journal; then nothing is
+    removed and the locks taken are released.
     """
-    if not journal.is_file() or journal.stat().st_size == 0:
-        return  # nothing to lose: a new study may start on an empty file
-    writer, _, records = Journal.open_writer(journal)
+    held = []  # (journal, writer, records)
     try:
-        done = sum(r.get("type") == "eval" for r in records)
-        print(f"starting over: replacing {journal} ({done} evaluations of an earlier run)")
-        journal.unlink()
+        for journal in journals:
+            if journal.is_file() and journal.stat().st_size > 0:  # an empty one may stay
+                writer, _, records = Journal.open_writer(journal)
+                held.append((journal, writer, records))
+        for journal, _, records in held:
+            done = sum(r.get("type") == "eval" for r in records)
+            print(f"starting over: replacing {journal} ({done} evaluations of an earlier run)")
+            journal.unlink()
     finally:
-        writer.close()
+        for _, writer, _ in held:
+            writer.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,14 +75,13 @@ def run(args: argparse.Namespace) -> None:
     journals = {
         name: args.out / f"{name}-seed{args.seed}.jsonl" for name in (args.algorithm, "sobol")
     }
-    for journal in journals.values():  # both before either study runs
-        try:
-            start_over(journal)
-        except mobo.JournalLockedError as err:
-            raise mobo.JournalLockedError(
-                f"{err}. This demo starts its studies over in --out {args.out}/: let the "
-                "run that writes there end, or give another --out"
-            ) from None
+    try:  # both before either study runs
+        start_over(list(journals.values()))
+    except mobo.JournalLockedError as err:
+        raise mobo.JournalLockedError(
+            f"{err}. This demo starts its studies over in --out {args.out}/: let the "
+            "run that writes there end, or give another --out"
+        ) from None
     results = {
         name: mobo.optimize(problem, name, n_evals=args.n_evals, seed=args.seed, journal=journal)
         for name, journal in journals.items()

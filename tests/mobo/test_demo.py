@@ -8,6 +8,7 @@ import pytest
 
 import mobo
 from mobo.demo import main
+from mobo.journal import Journal
 
 
 def test_the_demo_starts_over_only_journals_no_other_process_writes(tmp_path, capsys):
@@ -39,6 +40,27 @@ def test_the_demo_starts_over_only_journals_no_other_process_writes(tmp_path, ca
     records = [json.loads(line) for line in running.read_text().splitlines()]
     assert records[0]["type"] == "header"
     assert sum(r["type"] == "eval" for r in records) == 4
+
+
+def test_the_demo_deletes_no_journal_while_another_one_is_refused(tmp_path, capsys):
+    # start_over removed each journal in turn: a second run with the same --out deleted
+    # the first run's finished qlognehvi journal, then refused on its running sobol one.
+    out = tmp_path / "demo"
+    problem = mobo.problems.make("BraninCurrin")
+    finished = out / "qlognehvi-seed0.jsonl"
+    mobo.optimize(problem, "sobol", n_evals=3, seed=0, journal=finished, show_progress=False)
+    kept = finished.read_bytes()
+    running = mobo.Study(problem, "sobol", seed=0, journal=out / "sobol-seed0.jsonl")
+    running.optimize(2, show_progress=False)
+    try:
+        with pytest.raises(mobo.JournalLockedError):
+            main(["--n-evals", "4", "--out", str(out)])
+        assert finished.read_bytes() == kept
+        assert "starting over" not in capsys.readouterr().out
+        writer, _, _ = Journal.open_writer(finished)  # the refusal released its lock
+        writer.close()
+    finally:
+        running.close()
 
 
 def test_the_demo_leaves_the_callers_warning_filters_and_figures_alone(tmp_path):
