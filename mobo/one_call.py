@@ -101,10 +101,10 @@ def check_resumable(
     """Raise :class:`~mobo.journal.JournalError` (:class:`~mobo.journal.JournalMismatchError`
     for another study) unless :func:`optimize` would resume the
     study journaled at ``journal``: the same problem (its spec), algorithm, seed and
-    algorithm options (compared as journaled, JSON). Writes nothing. Resumed with other
-    options, the journal would no longer say how its evaluations were proposed. A caller
-    whose problem is costly to finish (e.g. a reference front) checks first with a cheap
-    problem of the same spec."""
+    algorithm options (compared as journaled: plain numbers, JSON). Writes nothing.
+    Resumed with other options, the journal would no longer say how its evaluations were
+    proposed. A caller whose problem is costly to finish (e.g. a reference front) checks
+    first with a cheap problem of the same spec."""
     with warnings.catch_warnings():  # Study.load says these
         warnings.simplefilter("ignore", JournalRecoveryWarning)
         warnings.simplefilter("ignore", JournalUncheckedWarning)
@@ -116,7 +116,10 @@ def check_resumable(
             f"with seed {header['seed']!r}, not {algorithm!r} with seed {seed!r}"
         )
     journaled = header.get("algorithm_options", {})
-    given = json.loads(json.dumps(options, default=repr))
+    # Normalized as Study journals them: compared as given, np.int64(4) was 'np.int64(4)'
+    # against the journal's 4, and the same call refused its own study.
+    given = {k: plain_number(v) for k, v in options.items()}
+    given = json.loads(json.dumps(given, default=repr))
     if given != journaled:
         raise JournalMismatchError(
             f"journal {str(journal)!r} holds a study of {algorithm!r} with options "

@@ -80,6 +80,31 @@ def test_optimize_refuses_other_options_or_algorithm_and_leaves_the_journal_unto
     assert result.n_evaluations == 8
 
 
+def test_optimize_resumes_a_study_it_started_with_numpy_options(tmp_path):
+    # The options were journaled as plain numbers but compared as given: extending the
+    # same call to n_evals=6 refused its own journal ("with options {'n_initial': 4}, not
+    # {'n_initial': 'np.int64(4)'}").
+    import numpy as np
+
+    path = tmp_path / "run.jsonl"
+    for n_evals in (5, 6):
+        result = mobo.optimize(
+            toy(),
+            "sobol",
+            n_evals=n_evals,
+            journal=path,
+            show_progress=False,
+            n_initial=np.int64(4),
+        )
+        assert result.n_evaluations == n_evals
+    with pytest.raises(
+        mobo.JournalError, match="with options {'n_initial': 4}, not {'n_initial': 3}"
+    ):
+        mobo.optimize(
+            toy(), "sobol", n_evals=7, journal=path, show_progress=False, n_initial=np.int64(3)
+        )
+
+
 def test_tell_refuses_points_outside_the_problem(toy_problem):
     study = mobo.Study(toy_problem, "sobol")
     for x in ([float("nan"), 0.5], [1.5, 0.5], [0.5, -0.1]):
