@@ -62,13 +62,18 @@ def run_on_executor(
     in the queue behind slow ones is not recorded as failed without ever running; other
     executors report no start, so their clock runs from submission.
 
-    The caller's warning filters and ``showwarning`` are as before afterwards, whatever the
-    evaluations running in threads meanwhile did to them."""
+    The caller's warning filters and ``showwarning`` are as before when this returns or
+    raises, whatever the evaluations running in threads meanwhile did to them. Not later: an
+    evaluation still running after its timeout (no pool stops it) that leaves a
+    ``catch_warnings`` block after the study writes back what it saved on entering, which
+    may be an ask's temporary state (every later warning then recorded to a dead list)."""
     # catch_warnings saves and restores the process-wide filters and is not thread-safe: an
     # ask's block (mobo.expected_warnings, the GP fits) and one in an objective on a worker
     # thread that exit out of order leave the other's temporary filters for good (seen:
     # the fits' 'ignore Warning', which silenced every later warning in the process). Python
     # before 3.14 cannot keep filters per thread, so the state before the study is put back.
+    # Putting it back again when an abandoned evaluation ends would also undo a caller's own
+    # catch_warnings open at that moment (pytest.warns), which no check here can tell apart.
     with warnings.catch_warnings():
         _submit_and_tell(study, executor, batch_size, asynchronous, timeout, after_tell)
 

@@ -372,7 +372,9 @@ class Study:
             timeout: With an executor, seconds an evaluation may take from its start
                 on a thread or process pool or Dask (from submission on other
                 executors); a late one is recorded as failed, though it runs on (no
-                pool or Dask worker stops a running task). When such late
+                pool or Dask worker stops a running task; in a thread, one that leaves a
+                ``catch_warnings`` block after the study may change the warning filters
+                it restored, see :func:`~mobo.executor.run_on_executor`). When such late
                 evaluations hold every worker and no queued one starts for another
                 ``timeout``, :class:`~mobo.executor.ExecutorStalledError` stops the
                 study; the queued points are asked first on resume. None: wait as long
