@@ -39,7 +39,7 @@ import torch
 
 import mobo
 from mobo.metrics import LOG_FLOOR, log_hypervolume_difference
-from mobo.plotting import plot_median_traces
+from mobo.plotting import median_over_seeds, plot_median_traces
 
 sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402  (a sibling module)
@@ -396,8 +396,7 @@ def plot(
         }
         traces = {a: t for a, t in traces.items() if t.numel()}
         if band is None:  # the median alone: a band for each of 7 algorithms hides the lines
-            # The true median, as the tables (torch's .median is the lower one for even counts).
-            traces = {a: t.quantile(0.5, dim=0).unsqueeze(0) for a, t in traces.items()}
+            traces = {a: median_over_seeds(t).unsqueeze(0) for a, t in traces.items()}
         plot_median_traces(ax, traces, band=band or "quartiles")
         ax.axvline(args.n_initial, color="grey", linestyle=":", linewidth=1)
         ax.set_title(problem)

@@ -38,6 +38,7 @@ import torch
 
 import mobo
 from mobo.metrics import hypervolume_within
+from mobo.plotting import median_over_seeds
 from mobo.problems.multi_fidelity import BiasedFidelityProblem
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -232,8 +233,7 @@ def plot(args: argparse.Namespace, runs: list[dict], path: Path, feasible: str) 
         if not mine:
             continue
         traces = torch.tensor([[hv_within(r, c) for c in grid] for r in mine], dtype=torch.float64)
-        # The median of the table (statistics.median), not torch's lower middle value.
-        (line,) = ax.plot(grid, torch.quantile(traces, 0.5, dim=0), label=variant)
+        (line,) = ax.plot(grid, median_over_seeds(traces), label=variant)  # the table's
         ax.fill_between(
             grid, traces.min(dim=0).values, traces.max(dim=0).values,
             color=line.get_color(), alpha=0.15,

@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from mobo.plotting import median_over_seeds  # noqa: E402
+
 #: Evaluations after which the optimizer table reports the hypervolume ratio.
 MARKS = (10, 25, 50)
 
@@ -158,8 +160,7 @@ def plot_hv(runs: list[dict], summary: list[dict], path: Path) -> None:
                 r["hv_ratio"] for r in runs if r["network"] == name and r["algorithm"] == algorithm
             ]
             shortest = min(len(t) for t in traces)
-            # The true median (torch's .median is the lower one for an even number of seeds).
-            median = torch.tensor([t[:shortest] for t in traces]).quantile(0.5, dim=0)
+            median = median_over_seeds(torch.tensor([t[:shortest] for t in traces]))
             ax.plot(range(1, shortest + 1), median, label=algorithm)
         ax.axhline(0.99, color="grey", ls=":", lw=1)
         ax.set_ylim(0.8, 1.005)

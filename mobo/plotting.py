@@ -7,6 +7,7 @@ hypervolume are of the feasible points, and infeasible evaluations are drawn apa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -96,6 +97,23 @@ def plot_pareto_front(
     return ax
 
 
+def median_over_seeds(values: Tensor) -> Tensor:
+    """The median over seeds of ``seeds x n`` traces: an ``n`` tensor, the mean of the
+    middle two for an even number of seeds, as the tables print (``statistics.median``).
+
+    torch's ``median`` is the lower middle value (for two seeds, the worse run), and its
+    ``quantile(0.5)`` is NaN where the middle two are infinite (an IGD trace before the
+    first finite evaluation): ``inf`` and ``(x, inf)`` give ``inf`` here. A NaN in a column
+    makes its median NaN. Plots and benchmarks all draw this one.
+    """
+    values = torch.as_tensor(values, dtype=torch.float64)
+    ordered = values.sort(dim=0).values
+    n = values.shape[0]
+    low, high = ordered[(n - 1) // 2], ordered[n // 2]
+    median = low / 2 + high / 2  # halves first: exact, no overflow, and inf stays inf
+    return torch.where(values.isnan().any(dim=0), math.nan, median)
+
+
 def plot_median_traces(
     ax: plt.Axes,
     traces: Mapping[str, Tensor],
@@ -115,10 +133,7 @@ def plot_median_traces(
         values = torch.as_tensor(values, dtype=torch.float64)
         at = torch.arange(1, values.shape[-1] + 1) if x is None else x
         drawstyle = "steps-post" if steps else "default"
-        # The median the tables print (statistics.median): torch's median is the lower of
-        # the two middle values, which for two seeds is the worse run, below the band.
-        median = torch.quantile(values, 0.5, dim=0)
-        (line,) = ax.plot(at, median, label=label, drawstyle=drawstyle)
+        (line,) = ax.plot(at, median_over_seeds(values), label=label, drawstyle=drawstyle)
         if values.shape[0] > 1:
             if band == "range":
                 low, high = values.min(dim=0).values, values.max(dim=0).values

@@ -4,9 +4,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import math  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 import mobo  # noqa: E402
 from mobo.plotting import plot_hypervolume_trace, plot_pareto_front  # noqa: E402
@@ -57,6 +60,30 @@ def test_hypervolume_trace_plots_the_median_over_seeds(branin_currin):
     median = torch.stack([r.log_hv_difference for r in runs]).quantile(0.5, dim=0)
     torch.testing.assert_close(torch.as_tensor(ax.lines[0].get_ydata()), median)
     assert ax.get_ylabel() == "log10 hypervolume difference"
+
+
+def test_the_median_over_seeds_is_the_tables_median_infinite_values_included():
+    # median_inf.py (review_mobo): torch.quantile(0.5) drew NaN for (inf, inf) and (x, inf),
+    # a gap where statistics.median, which the tables print, gives inf (an IGD trace is inf
+    # until the first finite evaluation).
+    import statistics
+
+    from mobo.plotting import median_over_seeds, plot_median_traces
+
+    inf = math.inf
+    for seeds in (
+        [[inf, inf, 0.4, 0.2], [inf, 0.5, 0.3, 0.1]],  # even: the mean of the middle two
+        [[inf, 1.0, 0.4], [inf, inf, 0.3], [2.0, 3.0, 0.2], [5.0, inf, 1e308]],
+        [[inf, -inf, 0.4], [1.0, 2.0, 0.1], [inf, inf, 0.3]],  # odd: the middle one
+    ):
+        expected = [statistics.median(column) for column in zip(*seeds, strict=True)]
+        assert median_over_seeds(torch.tensor(seeds, dtype=torch.float64)).tolist() == expected
+    ax = plot_median_traces(
+        Figure().subplots(), {"igd": torch.tensor(seeds[:1] * 2, dtype=torch.float64)}
+    )
+    assert ax.lines[0].get_ydata().tolist() == [inf, -inf, 0.4]
+    with_nan = median_over_seeds(torch.tensor([[math.nan, 1.0], [2.0, 3.0], [4.0, 5.0]]))
+    assert math.isnan(with_nan[0]) and with_nan[1] == 3.0
 
 
 @pytest.mark.parametrize("n_seeds", [2, 4])
