@@ -309,3 +309,28 @@ def evaluate_batch(problem: Problem, X: Tensor) -> tuple[Tensor, list[str | None
         rows.append(Y[0])
         errors.append(error[0])
     return torch.stack(rows), errors
+
+
+#: Names e03c073 moved to :mod:`mobo.executor`, still importable from here (the study's
+#: docstring named ``mobo.evaluate.ExecutorStalledError``). Looked up when asked for, since
+#: mobo.executor imports this module: imported at its top, they would be a cycle.
+_MOVED_TO_EXECUTOR = frozenset(
+    {
+        "START_POLL_SECONDS",
+        "ExecutorStalledError",
+        "run_on_executor",
+        "DaskStarts",
+        "evaluate_reporting_start",
+        "InFlight",
+        "check_picklable",
+        "outcome",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_EXECUTOR:
+        import mobo.executor
+
+        return getattr(mobo.executor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,11 +57,14 @@ def test_nothing_that_mobo_study_imports_imports_it_back():
 
 def test_moved_names_keep_their_old_import_paths():
     """A user's algorithm module written against ``mobo.algorithms.base`` (its registry, before
-    it moved to ``mobo.algorithms.registry``) and ``leanet.train.recalibrate_batch_norm``
-    (before ``leanet.batch_norm``) still import the same objects."""
+    it moved to ``mobo.algorithms.registry``), ``leanet.train.recalibrate_batch_norm``
+    (before ``leanet.batch_norm``) and ``mobo.evaluate``'s executor loop (before
+    ``mobo.executor``) still import the same objects."""
     import leanet.batch_norm
     import leanet.train
     import mobo
+    import mobo.evaluate
+    import mobo.executor
     from mobo.algorithms import base, registry
 
     for name in (
@@ -72,3 +77,10 @@ def test_moved_names_keep_their_old_import_paths():
         assert getattr(base, name) is getattr(registry, name) is getattr(mobo.algorithms, name)
     assert leanet.train.recalibrate_batch_norm is leanet.batch_norm.recalibrate_batch_norm
     assert mobo.register is registry.register
+    from mobo.evaluate import ExecutorStalledError  # ImportError after e03c073
+
+    assert ExecutorStalledError is mobo.ExecutorStalledError is mobo.executor.ExecutorStalledError
+    for name in ("START_POLL_SECONDS", "run_on_executor", "DaskStarts", "check_picklable"):
+        assert getattr(mobo.evaluate, name) is getattr(mobo.executor, name)
+    with pytest.raises(AttributeError, match="module 'mobo.evaluate' has no attribute 'nope'"):
+        mobo.evaluate.nope  # noqa: B018
