@@ -65,7 +65,8 @@ def optimize(
         asynchronous: With an executor, keep ``batch_size`` evaluations in flight.
         timeout: With an executor, seconds after which an evaluation counts as failed.
         max_failures_in_a_row: Stop with :class:`~mobo.study.StudyFailedError` once this
-            many evaluations failed in a row (None: go on through failures).
+            many evaluations failed in a row (None: go on through failures); asynchronously,
+            up to ``batch_size`` more (see :meth:`Study.optimize`).
         **algorithm_options: Options of the algorithm (e.g. ``n_initial=10``).
     """
     if n_evals is None and max_cost is None:

@@ -381,7 +381,11 @@ class Study:
                 as it takes.
             max_failures_in_a_row: Stop and raise :class:`StudyFailedError` once this
                 many evaluations told in this call failed in a row, rather than spend the
-                rest of the budget on a cause that no proposal escapes. None: go on.
+                rest of the budget on a cause that no proposal escapes. None: go on. With
+                an executor and ``asynchronous=True`` the streak is judged per ask (an
+                ask's points are told in the order asked), and free workers get new points
+                meanwhile: up to ``batch_size`` more failures may be told (and paid for)
+                before the study stops.
 
         Returns:
             The study's :class:`~mobo.result.Result`.
