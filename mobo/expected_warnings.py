@@ -8,7 +8,10 @@ acquisition is zero on every raw sample ("Unable to find non-zero acquisition fu
 values": early, when no sample improves on the front). Each
 is expected and handled by the library itself; printed on most iterations they bury what a
 user must act on. So they are counted (a study keeps the counts in its journal and result)
-and logged at debug level; every other warning passes through unchanged.
+and logged at debug level; every other warning passes through unchanged. mobo's own
+algorithms run BoTorch's optimizer without retries (:meth:`BayesianAlgorithm.maximize
+<mobo.algorithms.bayesian.BayesianAlgorithm.maximize>`), so the two retry kinds come from
+Ax, which retries.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import logging
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 logger = logging.getLogger("mobo")
@@ -54,13 +57,20 @@ def counting_expected_warnings() -> Iterator[Counter]:
     finally:
         for w in caught:
             kind = kind_of(str(w.message))
-            if kind is None:  # to the caller's filters, as if never caught
-                warnings.warn_explicit(
-                    w.message, w.category, w.filename, w.lineno, registry=_SHOWN, source=w.source
-                )
+            if kind is None:
+                warn_again([w])
             else:
                 counts[kind] += 1
                 logger.debug("handled %s warning: %s", kind, str(w.message).splitlines()[0])
+
+
+def warn_again(caught: Iterable[warnings.WarningMessage]) -> None:
+    """Warn each of ``caught`` (recorded by ``catch_warnings(record=True)``) again, as it
+    was raised, to the filters in force now: the caller's, as if it had never been caught."""
+    for w in caught:
+        warnings.warn_explicit(
+            w.message, w.category, w.filename, w.lineno, registry=_SHOWN, source=w.source
+        )
 
 
 @contextmanager

@@ -111,7 +111,7 @@ class Result:
             machine, where wall time counts other processes too.
         eval_seconds: A tensor with the wall time of evaluating each batch.
         warnings: Expected library warnings handled over the study, by kind (jitter
-            added to a covariance, acquisition optimizations retried, ...).
+            added to a covariance, abnormal L-BFGS-B line searches, ...).
         C: An ``n x k`` tensor of constraint values (``k = problem.num_constraints``,
             feasible where ``<= 0``); NaN rows failed.
         costs: An ``n`` tensor of the costs the study recorded (NaN: none recorded, no
