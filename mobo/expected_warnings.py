@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from types import ModuleType
 
 logger = logging.getLogger("mobo")
 _SHOWN: dict = {}  # warnings passed on, so a "default" filter shows each once
@@ -66,11 +68,35 @@ def counting_expected_warnings() -> Iterator[Counter]:
 
 def warn_again(caught: Iterable[warnings.WarningMessage]) -> None:
     """Warn each of ``caught`` (recorded by ``catch_warnings(record=True)``) again, as it
-    was raised, to the filters in force now: the caller's, as if it had never been caught."""
+    was raised, to the filters in force now: the caller's, as if it had never been caught.
+
+    With the module that raised it: filters match a module by name (``filterwarnings(...,
+    module=...)``, ``-W``, pytest's ``filterwarnings``), and without one ``warn_explicit``
+    matches the file's path instead, so an ignored warning was printed on every ask."""
     for w in caught:
+        module = _module_of(w.filename)
         warnings.warn_explicit(
-            w.message, w.category, w.filename, w.lineno, registry=_SHOWN, source=w.source
+            w.message,
+            w.category,
+            w.filename,
+            w.lineno,
+            module=None if module is None else module.__name__,  # None: matched by its path
+            registry=_SHOWN,
+            module_globals=None if module is None else vars(module),
+            source=w.source,
         )
+
+
+_MODULES: dict[str, ModuleType] = {}  # imported modules by source file
+
+
+def _module_of(filename: str) -> ModuleType | None:
+    """The imported module whose source file is ``filename``, or None (a script, a string)."""
+    if filename not in _MODULES:
+        for module in list(sys.modules.values()):
+            if isinstance(path := getattr(module, "__file__", None), str):
+                _MODULES.setdefault(path, module)
+    return _MODULES.get(filename)
 
 
 @contextmanager

@@ -156,3 +156,35 @@ def test_warnings_raised_while_maximizing_an_acquisition_reach_the_counter(
     passed = [w for w in shown if issubclass(w.category, BotorchWarning)]
     assert [str(w.message) for w in passed] == ["ill-conditioned covariance"] * restarts
     assert all(w.filename == __file__ for w in passed)  # as raised, not from mobo
+
+
+def _notice() -> None:
+    """A helper that warns on every call, as a dependency's deprecation notice does."""
+    warnings.warn("helper notice: same text every call", UserWarning, stacklevel=1)
+
+
+@mobo.register
+class _Noticing(Algorithm):
+    """Proposes random points, calling :func:`_notice` on each ask."""
+
+    name = "test-noticing"
+    uses_initial_design = False
+
+    def propose(self, q, U, Y, *, seed, U_pending):
+        _notice()
+        return torch.rand(q, self.problem.dim, dtype=torch.float64)
+
+
+def test_a_warning_passed_on_keeps_its_module_for_the_callers_filters(toy_problem):
+    """Passed on without its module, a warning matched by module (``filterwarnings(...,
+    module=...)``, ``-W``, pytest's ``filterwarnings``) was printed once per ask although
+    ignored, and an error filter raised nothing (sweep41 #2)."""
+    this = __name__.replace(".", r"\.")
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=UserWarning, module=this)
+        mobo.optimize(toy_problem, "test-noticing", n_evals=3, show_progress=False)
+    assert [str(w.message) for w in shown] == []
+    with warnings.catch_warnings(), pytest.raises(UserWarning, match="helper notice"):
+        warnings.filterwarnings("error", category=UserWarning, module=this)
+        mobo.optimize(toy_problem, "test-noticing", n_evals=3, show_progress=False)
