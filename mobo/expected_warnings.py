@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from types import ModuleType
 
 logger = logging.getLogger("mobo")
-_SHOWN: dict = {}  # warnings passed on, so a "default" filter shows each once
 
 #: Name of each expected warning and a pattern of its message.
 EXPECTED = {
@@ -72,19 +71,52 @@ def warn_again(caught: Iterable[warnings.WarningMessage]) -> None:
 
     With the module that raised it: filters match a module by name (``filterwarnings(...,
     module=...)``, ``-W``, pytest's ``filterwarnings``), and without one ``warn_explicit``
-    matches the file's path instead, so an ignored warning was printed on every ask."""
+    matches the file's path instead, so an ignored warning was printed on every ask. One
+    that the filters show once ("default", "module", "once") is passed on once per process."""
     for w in caught:
         module = _module_of(w.filename)
+        name = w.filename.removesuffix(".py") if module is None else module.__name__
+        if _passed_on_already(w, name):
+            continue
         warnings.warn_explicit(
             w.message,
             w.category,
             w.filename,
             w.lineno,
-            module=None if module is None else module.__name__,  # None: matched by its path
-            registry=_SHOWN,
+            module=name,
             module_globals=None if module is None else vars(module),
             source=w.source,
         )
+
+
+#: What :func:`warn_again` passed on that the caller's filters show once (per code line,
+#: module or process). Python's registries cannot hold it: each ``catch_warnings`` exit, one
+#: per ask at least, empties them, and a "default" filter printed a warning on each of 8 asks.
+_PASSED: set[tuple] = set()
+
+
+def _passed_on_already(w: warnings.WarningMessage, module: str) -> bool:
+    """Whether ``w`` (raised in ``module``) was passed on before and the first filter that
+    matches it now ("default", "module", "once") shows it once; notes it as passed on."""
+    text = str(w.message)
+    action = warnings.defaultaction
+    for action_, message, category, module_, lineno in warnings.filters:  # as Python matches
+        if (
+            (message is None or message.match(text))
+            and issubclass(w.category, category)
+            and (module_ is None or module_.match(module))
+            and lineno in (0, w.lineno)
+        ):
+            action = action_
+            break
+    where = {"default": (w.filename, w.lineno), "module": (w.filename,), "once": ()}.get(action)
+    if where is None:
+        return False
+    key = (text, w.category, *where)
+    if key in _PASSED:
+        return True
+    _PASSED.add(key)
+    return False
 
 
 _MODULES: dict[str, ModuleType] = {}  # imported modules by source file

@@ -188,3 +188,21 @@ def test_a_warning_passed_on_keeps_its_module_for_the_callers_filters(toy_proble
     with warnings.catch_warnings(), pytest.raises(UserWarning, match="helper notice"):
         warnings.filterwarnings("error", category=UserWarning, module=this)
         mobo.optimize(toy_problem, "test-noticing", n_evals=3, show_progress=False)
+
+
+def test_a_default_filter_shows_a_warning_passed_on_at_every_ask_once(toy_problem, monkeypatch):
+    """Each ask's catch_warnings cleared the registry mobo passed warnings on with, so under
+    Python's default filter a warning raised on every ask was printed 8 times in 8 asks,
+    where the same code outside mobo prints it once (sweep41 #3)."""
+    import mobo.expected_warnings
+
+    monkeypatch.setattr(mobo.expected_warnings, "_PASSED", set())  # none passed on before
+    shown = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
+        mobo.optimize(toy_problem, "test-noticing", n_evals=8, show_progress=False)
+        assert shown == ["helper notice: same text every call"]
+        warnings.simplefilter("always")  # and a filter that shows each, each
+        mobo.optimize(toy_problem, "test-noticing", n_evals=2, show_progress=False)
+    assert len(shown) == 1 + 2
