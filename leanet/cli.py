@@ -296,6 +296,7 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
         "benchmarks/results/threshold_search_rebuilt.md)",
     )
     p.add_argument("--n-evals", type=COUNT, default=25, help="threshold vectors to evaluate")
+    _add_n_initial(p)
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--platform", default="45nm-fp32", help="energy table (see leanet.costs)")
     p.add_argument(
@@ -312,6 +313,18 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
         "caches go next to it",
     )
     add_data_args(p)
+
+
+def _add_n_initial(p: argparse.ArgumentParser) -> None:
+    # mobo warns a budget within the initial design (all Sobol) to pass n_initial: here too.
+    p.add_argument(
+        "--n-initial",
+        type=COUNT,
+        default=None,
+        help="Sobol evaluations before a model-based algorithm steers (default 2 (d + 1), d "
+        "the number of thresholds: one per level but the last); below --n-evals, or the run "
+        "is all Sobol",
+    )
 
 
 def _run_optimize(args: argparse.Namespace) -> int:
@@ -331,11 +344,13 @@ def _run_optimize(args: argparse.Namespace) -> int:
     print(costs.table())
     cache, progress = out.with_suffix(".val.pt"), not args.no_progress
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=cache, progress=progress)
-    journal = out.with_suffix(f".{args.algorithm}-seed{args.seed}.jsonl")
+    options = {} if args.n_initial is None else {"n_initial": args.n_initial}
+    init = "" if args.n_initial is None else f"-init{args.n_initial}"  # a study of its own
+    journal = out.with_suffix(f".{args.algorithm}{init}-seed{args.seed}.jsonl")
     try:
         if journal.is_file() and journal.stat().st_size:  # before the reference front
             cheap = ThresholdProblem(val, space=args.space, reference=False)
-            mobo.check_resumable(journal, cheap, args.algorithm, args.seed)
+            mobo.check_resumable(journal, cheap, args.algorithm, args.seed, **options)
             done = mobo.Study.load(journal, cheap, read_only=True).n_evaluated
             note_resume(journal, done, args.n_evals)
         problem = ThresholdProblem(val, space=args.space, progress=progress)
@@ -346,6 +361,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
             seed=args.seed,
             journal=journal,
             show_progress=progress,
+            **options,
         )
     except mobo.JournalMismatchError as err:
         hint = "for other settings, or in place of a journal an older leanet wrote"
@@ -389,6 +405,7 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
         default=defaults.algorithm,
     )
     p.add_argument("--n-evals", type=COUNT, default=defaults.n_evals)
+    _add_n_initial(p)
     p.add_argument("--seed", type=SEED, default=defaults.seed)
     p.add_argument("--scheme", choices=list(SCHEMES), default=defaults.scheme)
     p.add_argument(
@@ -405,6 +422,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             out=args.out,
             algorithm=args.algorithm,
             n_evals=args.n_evals,
+            n_initial=args.n_initial,
             seed=args.seed,
             scheme=args.scheme,
             fine_tune_epochs=args.fine_tune_epochs,

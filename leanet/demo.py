@@ -20,6 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # The plots are drawn on Figures, which need no pyplot backend: importing this module
 # must not pick one (its matplotlib.use("Agg") replaced a notebook's inline backend).
@@ -75,6 +76,8 @@ class DemoConfig:
     # hypervolume (median), USeMO 0.990, Sobol 0.967 (results/threshold_search_rebuilt.md).
     algorithm: str = "qlognehvi"
     n_evals: int = 25
+    # Sobol evaluations before the algorithm's model steers; None: its default, 2 (d + 1).
+    n_initial: int | None = None
     seed: int = 0
     platform: str = "45nm-fp32"
     progress: bool = True
@@ -221,8 +224,9 @@ def _run_demo(config: DemoConfig) -> dict:
 
     problem = ThresholdProblem(val, progress=config.progress)
     # Named after the LEANet, so a network built with other settings starts its own study.
-    journal = (
-        config.out / f"thresholds-{net_name(config)}-{config.algorithm}-seed{config.seed}.jsonl"
+    init = "" if config.n_initial is None else f"-init{config.n_initial}"  # a study of its own
+    journal = config.out / (
+        f"thresholds-{net_name(config)}-{config.algorithm}{init}-seed{config.seed}.jsonl"
     )
     result = search(problem, journal, config)
     front = problem.deployable_front(result.pareto_X)
@@ -263,6 +267,7 @@ def _run_demo(config: DemoConfig) -> dict:
         # what the figures are of, for a script that collects summaries of several runs
         "algorithm": config.algorithm,
         "n_evals": result.n_evaluations,
+        "n_initial": config.n_initial,  # None: the algorithm's default
         "seed": config.seed,
         "scheme": config.scheme,
         "hypervolume_ratio": hv_ratio,
@@ -284,13 +289,13 @@ def _run_demo(config: DemoConfig) -> dict:
 
 
 def journaled_study(
-    journal: Path, problem: ThresholdProblem, algorithm: str, seed: int
+    journal: Path, problem: ThresholdProblem, algorithm: str, seed: int, **options: Any
 ) -> mobo.Study | None:
     """The study ``journal`` holds, read only (None without one); a journal of another
-    study is refused as :func:`mobo.optimize` would refuse it."""
+    study (``options``: the algorithm's) is refused as :func:`mobo.optimize` would refuse it."""
     if not (journal.is_file() and journal.stat().st_size):
         return None
-    mobo.check_resumable(journal, problem, algorithm, seed)
+    mobo.check_resumable(journal, problem, algorithm, seed, **options)
     return mobo.Study.load(journal, problem, read_only=True)
 
 
@@ -301,7 +306,8 @@ def search(problem: ThresholdProblem, journal: Path, config: DemoConfig) -> mobo
     read, and its first ``n_evals`` evaluations are the result: the study proposes them in
     order, whatever the budget, so they are what a run of that budget makes (reading them
     all labelled a 16-evaluation front as 12 evaluations' work)."""
-    done = journaled_study(journal, problem, config.algorithm, config.seed)
+    options = {} if config.n_initial is None else {"n_initial": config.n_initial}
+    done = journaled_study(journal, problem, config.algorithm, config.seed, **options)
     if done is None or done.n_evaluated <= config.n_evals:
         note_resume(journal, 0 if done is None else done.n_evaluated, config.n_evals)
         return mobo.optimize(
@@ -311,6 +317,7 @@ def search(problem: ThresholdProblem, journal: Path, config: DemoConfig) -> mobo
             seed=config.seed,
             journal=journal,
             show_progress=config.progress,
+            **options,
         )
     _log(f"{journal} holds {done.n_evaluated} evaluations; the first {config.n_evals} are used")
     first = done.evaluations[: config.n_evals]

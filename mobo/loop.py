@@ -90,8 +90,9 @@ def warn_if_all_initial_design(study: Study, n_evals: int) -> None:
     if algorithm.model_based and n_evals <= algorithm.n_initial:
         warnings.warn(
             f"n_evals={n_evals} is within the initial Sobol design of {algorithm.n_initial} "
-            f"points (default 2 (d + 1) for d={study.problem.dim}), so {study.algorithm_name!r} "
-            f"proposes none of them: pass n_initial= below n_evals, e.g. "
+            f"points (default 2 (d + 1) for d={study.problem.dim}), so the run is pure Sobol: "
+            f"{study.algorithm_name!r} proposes none of its points. Raise n_evals above "
+            f"{algorithm.n_initial}, or pass n_initial below n_evals, e.g. "
             f"n_initial={max(1, n_evals // 2)}",
             UserWarning,
             stacklevel=4,

@@ -99,3 +99,27 @@ def test_output_into_a_closed_pipe_ends_quietly_with_sigpipes_status(monkeypatch
         print("after the command")  # stdout now leads nowhere: no second error at exit
         monkeypatch.undo()
     assert capsys.readouterr().err == ""
+
+
+def test_optimize_and_demo_take_the_n_initial_mobo_advises(tiny_leanet, tmp_path, monkeypatch):
+    """A budget within the initial design warned to pass n_initial, and `leanet optimize` and
+    `leanet demo` refused --n-initial (status 2): a CLI user could not follow the advice."""
+    import json
+    import warnings
+
+    import leanet.demo
+
+    artifact = tmp_path / "a.pt"
+    command = optimize(tiny_leanet, artifact, 3, "--n-initial", "2", "--no-progress")
+    command[command.index("sobol")] = "qlognehvi"  # 1 threshold: a design of 4 by default
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(command) == 0
+    assert not [w for w in caught if "initial Sobol design" in str(w.message)]
+    journal = tmp_path / "a.qlognehvi-init2-seed0.jsonl"  # not the default design's study
+    header = json.loads(journal.read_text().splitlines()[0])
+    assert header["algorithm_options"] == {"n_initial": 2}
+    given = []
+    monkeypatch.setattr(leanet.demo, "run_demo", given.append)
+    assert main(["demo", "--n-evals", "10", "--n-initial", "5"]) == 0
+    assert (given[0].n_evals, given[0].n_initial) == (10, 5)

@@ -259,3 +259,13 @@ def test_importing_the_demo_keeps_the_users_matplotlib_backend():
     code += "print(matplotlib.get_backend())"
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert ran.stdout.strip() == "svg", ran.stderr
+
+
+def test_a_demo_with_n_initial_runs_its_own_study_with_that_design(tmp_path):
+    """``n_initial`` (``leanet demo --n-initial``) goes to the algorithm and the summary, in a
+    journal of its own: the default design's study is another study."""
+    summary = run_demo(_small(tmp_path, n_evals=4, n_initial=3))
+    journal = tmp_path / f"thresholds-{net_name(_small(tmp_path))}-sobol-init3-seed0.jsonl"
+    header = json.loads(journal.read_text().splitlines()[0])
+    assert header["algorithm_options"] == {"n_initial": 3}
+    assert (summary["n_evals"], summary["n_initial"]) == (4, 3)

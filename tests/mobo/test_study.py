@@ -528,9 +528,15 @@ def test_a_budget_within_the_initial_design_warns_a_model_based_algorithm():
     wide = mobo.FunctionProblem(
         lambda X: torch.stack([X.sum(-1), -X.sum(-1)], -1), [[0.0] * 20, [1.0] * 20], 2, [-99, -99]
     )
-    with pytest.warns(UserWarning, match=r"n_evals=40 .* 42 points.*n_initial=") as caught:
+    with pytest.warns(UserWarning, match=r"n_evals=40 .* 42 points") as caught:
         mobo.optimize(wide, "qlognehvi", n_evals=40, show_progress=False)
-    assert len([w for w in caught if "initial Sobol design" in str(w.message)]) == 1
+    said = [str(w.message) for w in caught if "initial Sobol design" in str(w.message)]
+    assert len(said) == 1
+    # What the run is, and both ways out: the CLI's --n-evals, or n_initial (--n-initial).
+    assert "so the run is pure Sobol: 'qlognehvi' proposes none of its points" in said[0]
+    assert said[0].endswith(
+        "Raise n_evals above 42, or pass n_initial below n_evals, e.g. n_initial=20"
+    )
     # Not where the design is the algorithm's start (NSGA-II's first generation) or all of it.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
