@@ -332,9 +332,8 @@ def _run_optimize(args: argparse.Namespace) -> int:
     from leanet.artifact import save_artifact
     from leanet.checkpoints import load_leanet
     from leanet.costs import measure_costs
-    from leanet.demo import note_resume
     from leanet.evaluator import ThresholdEvaluator
-    from leanet.problem import ThresholdProblem
+    from leanet.problem import search_thresholds
 
     net, meta = load_leanet(args.leanet)
     data = data_of(meta, args, args.leanet)
@@ -348,19 +347,14 @@ def _run_optimize(args: argparse.Namespace) -> int:
     init = "" if args.n_initial is None else f"-init{args.n_initial}"  # a study of its own
     journal = out.with_suffix(f".{args.algorithm}{init}-seed{args.seed}.jsonl")
     try:
-        if journal.is_file() and journal.stat().st_size:  # before the reference front
-            cheap = ThresholdProblem(val, space=args.space, reference=False)
-            mobo.check_resumable(journal, cheap, args.algorithm, args.seed, **options)
-            done = mobo.Study.load(journal, cheap, read_only=True).n_evaluated
-            note_resume(journal, done, args.n_evals)
-        problem = ThresholdProblem(val, space=args.space, progress=progress)
-        result = mobo.optimize(
-            problem,
-            args.algorithm,
+        problem, result = search_thresholds(
+            val,
+            journal,
+            algorithm=args.algorithm,
             n_evals=args.n_evals,
             seed=args.seed,
-            journal=journal,
-            show_progress=progress,
+            space=args.space,
+            progress=progress,
             **options,
         )
     except mobo.JournalMismatchError as err:

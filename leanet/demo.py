@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # The plots are drawn on Figures, which need no pyplot backend: importing this module
 # must not pick one (its matplotlib.use("Agg") replaced a notebook's inline backend).
 from matplotlib.figure import Figure
 
-import mobo
 from leanet.artifact import save_artifact
 from leanet.checkpoints import (
     load_checkpoint,
@@ -40,7 +37,7 @@ from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_reso
 from leanet.machine import describe, trained_with
 from leanet.model import build
 from leanet.policy import PAPER_LOSSES, Saving, energy_savings
-from leanet.problem import ThresholdProblem
+from leanet.problem import search_thresholds
 from leanet.recipes import fine_tune_epochs
 from leanet.train import (
     correct_predictions,
@@ -222,13 +219,20 @@ def _run_demo(config: DemoConfig) -> dict:
         + f"; full network {full_test:.4f}"
     )
 
-    problem = ThresholdProblem(val, progress=config.progress)
     # Named after the LEANet, so a network built with other settings starts its own study.
     init = "" if config.n_initial is None else f"-init{config.n_initial}"  # a study of its own
     journal = config.out / (
         f"thresholds-{net_name(config)}-{config.algorithm}{init}-seed{config.seed}.jsonl"
     )
-    result = search(problem, journal, config)
+    problem, result = search_thresholds(
+        val,
+        journal,
+        algorithm=config.algorithm,
+        n_evals=config.n_evals,
+        seed=config.seed,
+        progress=config.progress,
+        **({} if config.n_initial is None else {"n_initial": config.n_initial}),
+    )
     front = problem.deployable_front(result.pareto_X)
     hv_ratio = float(result.hypervolume[-1]) / problem.max_hv
     print()
@@ -286,59 +290,6 @@ def _run_demo(config: DemoConfig) -> dict:
     (config.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _log(f"done in {summary['seconds']:.0f} s; plots, artifact and summary in {config.out}/")
     return summary
-
-
-def journaled_study(
-    journal: Path, problem: ThresholdProblem, algorithm: str, seed: int, **options: Any
-) -> mobo.Study | None:
-    """The study ``journal`` holds, read only (None without one); a journal of another
-    study (``options``: the algorithm's) is refused as :func:`mobo.optimize` would refuse it."""
-    if not (journal.is_file() and journal.stat().st_size):
-        return None
-    mobo.check_resumable(journal, problem, algorithm, seed, **options)
-    return mobo.Study.load(journal, problem, read_only=True)
-
-
-def search(problem: ThresholdProblem, journal: Path, config: DemoConfig) -> mobo.Result:
-    """The study's first ``config.n_evals`` evaluations, run or resumed in ``journal``.
-
-    A journal that holds more (a run with a larger ``--n-evals`` in the same folder) is only
-    read, and its first ``n_evals`` evaluations are the result: the study proposes them in
-    order, whatever the budget, so they are what a run of that budget makes (reading them
-    all labelled a 16-evaluation front as 12 evaluations' work)."""
-    options = {} if config.n_initial is None else {"n_initial": config.n_initial}
-    done = journaled_study(journal, problem, config.algorithm, config.seed, **options)
-    if done is None or done.n_evaluated <= config.n_evals:
-        note_resume(journal, 0 if done is None else done.n_evaluated, config.n_evals)
-        return mobo.optimize(
-            problem,
-            config.algorithm,
-            n_evals=config.n_evals,
-            seed=config.seed,
-            journal=journal,
-            show_progress=config.progress,
-            **options,
-        )
-    _log(f"{journal} holds {done.n_evaluated} evaluations; the first {config.n_evals} are used")
-    first = done.evaluations[: config.n_evals]
-    return mobo.Result.from_evaluations(problem, done.algorithm_name, done.seed, first)
-
-
-def note_resume(journal: Path, done: int, n_evals: int) -> None:
-    """Say on stderr that a study goes on from its journal, with ``done`` evaluations in
-    it: a rerun after Ctrl-C resumed without a word, and a user who had changed the inputs
-    learned it only from a refusal."""
-    if done >= n_evals:
-        print(
-            f"leanet: note: {journal} already holds {done} evaluations "
-            f"(--n-evals {n_evals}): nothing left to run",
-            file=sys.stderr,
-        )
-    elif done:
-        print(
-            f"leanet: note: resuming {journal}: {done} of {n_evals} evaluations already done",
-            file=sys.stderr,
-        )
 
 
 def percent(fraction: float) -> str:

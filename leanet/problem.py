@@ -47,12 +47,16 @@ as an observation, not a failure; only feasible vectors enter the Pareto set.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import torch
 from torch import Tensor
 
+import mobo
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, exit_levels
 from leanet.reference_front import reference_front
 from mobo import Problem, hypervolume
@@ -279,6 +283,71 @@ class ThresholdProblem(Problem):
         X = torch.as_tensor(X, dtype=torch.float64).reshape(-1, self.dim)
         # off the observed confidences, so the device's runtime exits as the table says
         return self.metrics(self.evaluator.between_confidences(torch.cat([X, top_only]))).pareto()
+
+
+def search_thresholds(
+    evaluator: ThresholdEvaluator,
+    journal: Path,
+    *,
+    algorithm: str,
+    n_evals: int,
+    seed: int,
+    space: str = "log",
+    progress: bool = True,
+    **options: Any,
+) -> tuple[ThresholdProblem, mobo.Result]:
+    """The problem of ``evaluator`` and its study's first ``n_evals`` evaluations, run or
+    resumed in ``journal`` (``leanet optimize`` and ``leanet demo`` alike; ``options``: the
+    algorithm's, e.g. ``n_initial``).
+
+    The journal is checked on a problem without the reference front, so a journal of other
+    settings is refused before the dense search. One that holds more evaluations (a run
+    with a larger ``--n-evals``) is only read, and its first ``n_evals`` are the result: the
+    study proposes them in order whatever the budget, so they are what a run of that budget
+    makes (reading them all labelled a 16-evaluation front as 12 evaluations' work)."""
+    done = None
+    if journal.is_file() and journal.stat().st_size:
+        cheap = ThresholdProblem(evaluator, space=space, reference=False)
+        mobo.check_resumable(journal, cheap, algorithm, seed, **options)
+        done = mobo.Study.load(journal, cheap, read_only=True)
+    note_resume(journal, 0 if done is None else done.n_evaluated, n_evals)
+    problem = ThresholdProblem(evaluator, space=space, progress=progress)
+    if done is not None and done.n_evaluated > n_evals:
+        first = done.evaluations[:n_evals]
+        return problem, mobo.Result.from_evaluations(problem, done.algorithm_name, done.seed, first)
+    result = mobo.optimize(
+        problem,
+        algorithm,
+        n_evals=n_evals,
+        seed=seed,
+        journal=journal,
+        show_progress=progress,
+        **options,
+    )
+    return problem, result
+
+
+def note_resume(journal: Path, done: int, n_evals: int) -> None:
+    """Say on stderr that a study goes on from its journal, with ``done`` evaluations in
+    it: a rerun after Ctrl-C resumed without a word, and a user who had changed the inputs
+    learned it only from a refusal."""
+    if done > n_evals:
+        print(
+            f"leanet: note: {journal} holds {done} evaluations; the first {n_evals} are used "
+            f"(--n-evals {n_evals})",
+            file=sys.stderr,
+        )
+    elif done == n_evals:
+        print(
+            f"leanet: note: {journal} already holds {done} evaluations "
+            f"(--n-evals {n_evals}): nothing left to run",
+            file=sys.stderr,
+        )
+    elif done:
+        print(
+            f"leanet: note: resuming {journal}: {done} of {n_evals} evaluations already done",
+            file=sys.stderr,
+        )
 
 
 def thresholds_to_log_unit(T: Tensor, decades: float = LOG_DECADES) -> Tensor:

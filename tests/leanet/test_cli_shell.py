@@ -65,9 +65,16 @@ def test_a_rerun_says_it_resumes_the_journal_and_how_far_it_got(tiny_leanet, tmp
     note = f"leanet: note: resuming {journal}: 3 of 5 evaluations already done"
     assert note in captured.err.splitlines()
     assert "5 evaluations" in captured.out
-    assert main(optimize(tiny_leanet, artifact, 4, "--no-progress")) == 0
-    note = f"leanet: note: {journal} already holds 5 evaluations (--n-evals 4): nothing left"
+    assert main(optimize(tiny_leanet, artifact, 5, "--no-progress")) == 0
+    note = f"leanet: note: {journal} already holds 5 evaluations (--n-evals 5): nothing left"
     assert note in capsys.readouterr().err
+    # A smaller budget reports and saves its first evaluations, as `leanet demo` does: it
+    # printed and saved the 5-evaluation front for --n-evals 4.
+    assert main(optimize(tiny_leanet, artifact, 4, "--no-progress")) == 0
+    captured = capsys.readouterr()
+    note = f"leanet: note: {journal} holds 5 evaluations; the first 4 are used (--n-evals 4)"
+    assert note in captured.err.splitlines()
+    assert "4 evaluations" in captured.out and "5 evaluations" not in captured.out
 
 
 def test_debug_shows_the_traceback_before_or_after_the_command(tmp_path, capsys):

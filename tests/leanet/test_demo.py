@@ -89,8 +89,8 @@ def test_a_smaller_n_evals_after_a_longer_run_reports_that_many_evaluations(tmp_
     longer = run_demo(_small(tmp_path / "shared", n_evals=10))
     capsys.readouterr()
     shorter = run_demo(_small(tmp_path / "shared", n_evals=5))
-    printed = capsys.readouterr().out
-    assert "holds 10 evaluations; the first 5 are used" in printed
+    printed, said = capsys.readouterr()
+    assert "holds 10 evaluations; the first 5 are used" in said
     assert "sobol: 5 evaluations reached" in printed
     alone_dir = tmp_path / "alone"
     alone_dir.mkdir()
