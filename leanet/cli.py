@@ -67,7 +67,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", default=None, help="checkpoint path (default checkpoints/<arch>-<dataset>.pt)"
     )
-    add_data_args(p)
+    add_data_args(p, split_seed=False)  # the split is --seed's, and the checkpoint records it
 
 
 def _run_train(args: argparse.Namespace) -> int:

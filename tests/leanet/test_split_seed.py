@@ -76,6 +76,17 @@ def test_a_file_without_a_split_seed_opens_with_a_warning_or_the_seed_the_user_g
     assert load_leanet(tmp_path / "old.leanet.pt")[1]["split_seed"] == 4
 
 
+def test_train_refuses_split_seed_since_its_split_is_the_seeds(capsys):
+    # It accepted --split-seed 3 and trained on --seed's split (0), recording 0, silently.
+    from leanet.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["train", "--split-seed", "3"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --split-seed 3" in capsys.readouterr().err
+    assert build_parser().parse_args(["train", "--seed", "3"]).seed == 3  # the way to say it
+
+
 def _tiny_leanet():
     from leanet.model import build
 
