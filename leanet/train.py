@@ -72,14 +72,32 @@ def evaluate(model: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: in
 def correct_predictions(
     model: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: int = 512
 ) -> Tensor:
-    """One boolean per input of `dataset`, in order: is `model`'s top-1 prediction right."""
+    """One boolean per input of `dataset`, in order: is `model`'s top-1 prediction right.
+    Float images reach a module in its own float dtype (a float64 or float16 base)."""
     device = module_device(model) if isinstance(model, nn.Module) else torch.device("cpu")
+    dtype = _float_dtype(model)
     with evaluating(model):
         correct = [
-            (model(x.to(device)).argmax(dim=-1) == y.to(device)).cpu()
+            (model(_as_input(x, device, dtype)).argmax(dim=-1) == y.to(device)).cpu()
             for x, y in batch_loader(dataset, batch_size)
         ]
     return torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
+
+
+def _float_dtype(model: Any) -> torch.dtype | None:
+    """The float dtype of a module's weights (None for a plain function, or no float
+    weights): the loaders give float32 images (leanet.data.model_batch), and a base kept
+    in float64 or float16, which these loops ran before, failed on them deep in torch."""
+    if isinstance(model, nn.Module):
+        for t in (*model.parameters(), *model.buffers()):
+            if t.is_floating_point():
+                return t.dtype
+    return None
+
+
+def _as_input(x: Tensor, device: torch.device, dtype: torch.dtype | None) -> Tensor:
+    """Images ``x`` on ``device``, float ones in ``dtype`` (when given)."""
+    return x.to(device, dtype) if dtype is not None and x.is_floating_point() else x.to(device)
 
 
 def _check_image_shape(model: BaseNet, dataset: Dataset | None, what: str) -> None:
@@ -130,9 +148,10 @@ def train_base(
     for name, data in (("train", train), ("val", val)):
         _check_image_shape(model, data, f"train_base {name}")
     model.train()
+    dtype = _float_dtype(model)
 
     def step_loss(x: Tensor, y: Tensor) -> Tensor:
-        return F.cross_entropy(model(x), y)
+        return F.cross_entropy(model(_as_input(x, x.device, dtype)), y)
 
     def on_epoch_end(_: int) -> dict[str, float]:
         if val is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -570,3 +571,17 @@ def test_fitting_heads_leaves_the_global_generator_alone(digits, trained_digits_
         torch.manual_seed(7)
         leanet.fit_heads(net, digits.train, epochs=1, progress=False)
         assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_float64_base_evaluates_and_trains_on_its_own_dtype(digits, trained_digits_convnet):
+    # The loaders cast float images to float32 (leanet.data.model_batch), and evaluate on a
+    # float64 base with float64 images, which had run, failed with torch's "Input type
+    # (torch.FloatTensor) and weight type (torch.DoubleTensor) should be the same".
+    x, y = digits.val.tensors()
+    pairs = torch.utils.data.TensorDataset(x.double(), y)
+    model = copy.deepcopy(trained_digits_convnet[0])
+    accuracy = evaluate(model, digits.val)
+    assert evaluate(model.double(), pairs) == pytest.approx(accuracy, abs=1 / len(y))
+    result = train_base(model, pairs, epochs=1, batch_size=64, progress=False)
+    assert result.history[0]["loss"] > 0  # a float64 loss of float64 weights
+    assert {p.dtype for p in model.parameters()} == {torch.float64}
