@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -477,6 +478,32 @@ def _check_extras(args: argparse.Namespace) -> None:
         require_ax("--algorithm ax")
 
 
+def _one_line_error(err: BaseException) -> int:
+    message = " ".join(str(err).split()) or type(err).__name__
+    print(f"leanet: error: {message} (--debug shows the traceback)", file=sys.stderr)
+    return 1
+
+
+def _closed_stdout_pipe() -> int | None:
+    """stdout's file descriptor if it is a pipe whose reader left, else None. A broken
+    pipe of anything else (a worker's) ended the run with 141 and no word, and sent the
+    process's stdout to devnull; under Jupyter, stdout has no descriptor at all."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
+    if not hasattr(select, "poll"):  # Windows: flushing again fails only on a closed pipe
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return fd
+        return None
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    # Linux flags a pipe with no reader POLLERR, macOS POLLHUP
+    return fd if any(e & (select.POLLERR | select.POLLHUP) for _, e in poller.poll(0)) else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``leanet`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -489,12 +516,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = COMMANDS[args.command][2](args)
         sys.stdout.flush()  # a closed pipe fails here, where it is handled, not at exit
         return status
-    except BrokenPipeError:
+    except BrokenPipeError as err:
+        stdout = _closed_stdout_pipe()
+        if stdout is None:  # another pipe broke (a worker's, a socket's): an error of the run
+            if debug:
+                raise
+            return _one_line_error(err)
         # The reader left (`leanet ... | head -1`): not an error of the run. Quiet, with the
         # status a shell gives a tool a closed pipe ended (128 + SIGPIPE, as `seq 1 100000 |
         # head -1` gives), so `set -o pipefail` sees it as for any such tool. stdout goes to
         # devnull so the exit's flush does not fail again (Python's docs, "Note on SIGPIPE").
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout)
         return 141
     except KeyboardInterrupt:
         if debug:
@@ -505,9 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The project's errors name the problem; a traceback would only bury it.
         if debug:
             raise
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"leanet: error: {message} (--debug shows the traceback)", file=sys.stderr)
-        return 1
+        return _one_line_error(err)
     finally:
         warnings.showwarning = shown
 

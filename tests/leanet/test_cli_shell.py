@@ -130,3 +130,27 @@ def test_optimize_and_demo_take_the_n_initial_mobo_advises(tiny_leanet, tmp_path
     monkeypatch.setattr(leanet.demo, "run_demo", given.append)
     assert main(["demo", "--n-evals", "10", "--n-initial", "5"]) == 0
     assert (given[0].n_evals, given[0].n_initial) == (10, 5)
+
+
+def test_a_broken_pipe_other_than_stdout_is_an_error_and_leaves_stdout_alone(monkeypatch, capsys):
+    # Any BrokenPipeError (a worker's pipe) ended the run with 141 and no word, and sent
+    # stdout to devnull; with a stdout that has no descriptor (Jupyter's, pytest's) the
+    # handler itself raised io.UnsupportedOperation.
+    def breaks_a_workers_pipe(args):
+        print("half the work done")
+        raise BrokenPipeError(32, "Broken pipe")
+
+    help_text, add_args, _ = COMMANDS["report"]
+    monkeypatch.setitem(COMMANDS, "report", (help_text, add_args, breaks_a_workers_pipe))
+    assert main(["report", "any.pt"]) == 1  # stdout without a descriptor
+    captured = capsys.readouterr()
+    assert captured.out == "half the work done\n"
+    assert captured.err == "leanet: error: [Errno 32] Broken pipe (--debug shows the traceback)\n"
+    read_end, write_end = os.pipe()  # stdout an open pipe, its reader still there
+    with open(read_end) as reader, open(write_end, "w") as open_pipe:
+        monkeypatch.setattr(sys, "stdout", open_pipe)
+        assert main(["report", "any.pt"]) == 1
+        print("after the command", flush=True)  # stdout still leads to its reader
+        monkeypatch.undo()
+        open_pipe.close()
+        assert reader.read() == "half the work done\nafter the command\n"
