@@ -96,10 +96,25 @@ def reference_front(
             for name, s in (("first", 2 * seed), ("second", 2 * seed + 1))
         }
     front = ThresholdMetrics.concat(list(fronts.values())).pareto()
-    if ref_point is None:
+    given = ref_point is not None
+    if not given:
         ref_point = [0.0, -float(evaluator.exit_cost.max() / evaluator.full_cost)]
     ref = torch.as_tensor(ref_point, dtype=torch.float64)
     total = hypervolume(front.objectives(), ref)
+    if total == 0 and not given:
+        # The default point lies below every front but these: the advice below, about a
+        # point the caller passed, was given to one who passed none.
+        cause = (
+            "the LEANet is right on no input of these records (accuracy 0 at every "
+            "threshold): check that the labels are those of the data set it was trained on"
+            if float(front.accuracy.max()) <= 0
+            else "no exit costs less than the costliest (energy ratios down to "
+            f"{float(front.energy_ratio.min()):.4g}): there is no tradeoff to search"
+        )
+        raise ValueError(
+            f"the reference front has hypervolume 0 from the default reference point "
+            f"{ref.tolist()} (accuracy 0, the costliest exit's energy ratio): {cause}"
+        )
     if total == 0:
         # The ratios below would divide by 0; mobo counts only points beating the reference
         # in every objective, so the usual cause is energy given in its natural sign.

@@ -167,3 +167,18 @@ def test_a_reference_point_nothing_beats_is_refused_by_name(ref):
     assert "negated" in str(raised.value)
     with pytest.raises(ValueError, match=expected):
         reference_front(evaluator, n_samples=500, ref_point=ref, progress=False)
+
+
+def test_a_front_of_no_correct_input_is_refused_without_blaming_a_ref_point_not_given():
+    # With ref_point=None, a LEANet right on no input (another data set's labels) was told
+    # "no point of the reference front beats ref_point [0.0, -1.0] ... give the energy
+    # ratio negated": advice about an argument the caller never passed.
+    g = torch.Generator().manual_seed(0)
+    confidence = torch.rand(3, 200, generator=g)
+    wrong = ThresholdEvaluator(
+        confidence, torch.zeros(3, 200, dtype=torch.bool), torch.tensor([1.0, 2.0, 3.0]), 3.0
+    )
+    with pytest.raises(ValueError, match="default reference point") as raised:
+        reference_front(wrong, n_samples=200, progress=False)
+    assert "right on no input" in str(raised.value) and "ref_point" not in str(raised.value)
+    assert "negated" not in str(raised.value)
