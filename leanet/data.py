@@ -488,6 +488,31 @@ def model_batch(batch: Any) -> Any:
     return images, class_indices(labels)
 
 
+def check_first_pair(dataset: Any, what: str, *, shape: tuple[int, ...]) -> Tensor:
+    """The first image of ``dataset``, or an error before ``what`` (e.g. "fit_heads") works
+    on it: images must be standardized floats of ``shape`` (the network's ``image_shape``),
+    labels class indices. Other sizes trained (pooling adapts) and built tables for images
+    the runtime then refused; labels of 2.999999 were truncated to class 2."""
+    check_one_split(dataset, what)
+    image, label = dataset[0][:2]
+    image, fit = torch.as_tensor(image), f"{what}: the data set's images do not fit:"
+    if tuple(image.shape) != tuple(shape):
+        raise ValueError(
+            f"{fit} the images are {tuple(image.shape)}, the network was built for {tuple(shape)} "
+            "(its config's in_channels and input_size)"
+        )
+    if not image.is_floating_point():
+        raise TypeError(
+            f"{fit} they must be standardized floats, got {image.dtype}; convert and normalize "
+            "them (e.g. x.float() / 255, then the data's mean and std)"
+        )
+    try:
+        class_indices(label)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{what}: the data set's labels do not fit: {err}") from err
+    return image
+
+
 def class_indices(labels: Any) -> Tensor:
     """``labels`` as a long tensor of class indices, or a ``ValueError`` when a float label
     is not a whole number: ``.long()`` truncated 2.999999 to class 2 without a word."""

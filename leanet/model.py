@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.confidence import CONFIDENCES, confidence
-from leanet.data import check_one_split, class_indices
+from leanet.data import check_first_pair, check_one_split
 from leanet.device import evaluating  # in leanet.device so leanet.zoo can use it too
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.zoo import (
@@ -317,15 +317,11 @@ class LEANet(nn.Module):
         check_one_split(dataset, what)
         if len(dataset) == 0:
             raise ValueError(f"{what}: the data set is empty")
-        image, label = dataset[0][:2]
+        image = check_first_pair(dataset, what, shape=image_shape(self.base.config))
         try:
-            self._check_images(torch.as_tensor(image)[None])
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"{what}: the data set's images do not fit: {err}") from err
-        try:
-            class_indices(label)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{what}: the data set's labels do not fit: {err}") from err
+            check_finite_images(image[None])
+        except ValueError as err:
+            raise ValueError(f"{what}: the data set's images do not fit: {err}") from err
 
     def _check_images(self, x: Any) -> Tensor:
         """``x`` as an `N x C x H x W` tensor of the network's float dtype, or an error that

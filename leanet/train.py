@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from leanet.batch_norm import recalibrate_batch_norm
-from leanet.data import batch_loader, check_one_split, class_indices
+from leanet.data import batch_loader, check_first_pair, check_one_split
 from leanet.device import batch_memory_hint, evaluating, module_device, on_device
 from leanet.distillation import default_teacher, distillation_loss, run_teacher
 from leanet.levels import WidthLevels
@@ -100,32 +100,6 @@ def _as_input(x: Tensor, device: torch.device, dtype: torch.dtype | None) -> Ten
     return x.to(device, dtype) if dtype is not None and x.is_floating_point() else x.to(device)
 
 
-def _check_image_shape(model: BaseNet, dataset: Dataset | None, what: str) -> None:
-    """Float images of the size the config promises and class-index labels (the first
-    pair's), or an error now: another size trained (the pooling adapts) and failed only
-    later, when the levels were built for the config's."""
-    check_one_split(dataset, what)
-    if dataset is None or len(dataset) == 0:
-        return
-    want = image_shape(model.config)
-    image, label = dataset[0][:2]
-    image = torch.as_tensor(image)
-    if tuple(image.shape) != want:
-        raise ValueError(
-            f"{what}: the data set's images are {tuple(image.shape)}, the network was built "
-            f"for {want} (its config's in_channels and input_size)"
-        )
-    if not image.is_floating_point():
-        raise TypeError(
-            f"{what}: the data set's images must be standardized floats, got {image.dtype}; "
-            "convert and normalize them (e.g. x.float() / 255, then the data's mean and std)"
-        )
-    try:
-        class_indices(label)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{what}: the data set's labels do not fit: {err}") from err
-
-
 def train_base(
     model: BaseNet,
     train: Dataset,
@@ -146,7 +120,9 @@ def train_base(
     ``device``: where to train (:func:`leanet.device.resolve_device`; the model comes back).
     """
     for name, data in (("train", train), ("val", val)):
-        _check_image_shape(model, data, f"train_base {name}")
+        check_one_split(data, f"train_base {name}")  # before len(): a DataSplits has none
+        if data is not None and len(data):
+            check_first_pair(data, f"train_base {name}", shape=image_shape(model.config))
     model.train()
     dtype = _float_dtype(model)
 

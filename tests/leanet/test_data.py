@@ -326,3 +326,32 @@ def test_labels_that_are_not_whole_numbers_are_refused(few_digits):
     nan[0] = float("nan")
     with pytest.raises(ValueError, match="whole class indices"):
         level_records(net, Pairs(x, nan), progress=False)
+
+
+def test_a_base_and_a_leanet_refuse_the_same_first_pair_in_the_same_words():
+    """One rule (leanet.data.check_first_pair) for train_base's and LEANet.check_data's
+    check of the first image and label: it was written twice, with two wordings."""
+    import leanet
+    from leanet.train import fit_heads, train_base
+    from tests.leanet.conftest import tiny_base
+
+    net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0))
+    bad = {
+        "images do not fit: the images are (3, 8, 8), the network was built for (1, 8, 8)": Pairs(
+            torch.rand(4, 3, 8, 8), torch.arange(4)
+        ),
+        "images do not fit: they must be standardized floats, got torch.uint8": Pairs(
+            torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.arange(4)
+        ),
+        "labels do not fit: labels must be whole class indices": Pairs(
+            torch.rand(4, 1, 8, 8), torch.arange(4) + 0.5
+        ),
+    }
+    for words, data in bad.items():
+        for name, call in {
+            "train_base train": lambda d=data: train_base(tiny_base("convnet"), d, progress=False),
+            "fit_heads": lambda d=data: fit_heads(net, d, epochs=1, progress=False),
+        }.items():
+            with pytest.raises((TypeError, ValueError)) as raised:
+                call()
+            assert str(raised.value).startswith(f"{name}: the data set's {words}")
