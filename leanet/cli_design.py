@@ -272,13 +272,14 @@ def savings_on_test(problem, X, losses=None, bound: float | None = None, choose_
         )
         full_accuracy = float(full_correct.double().mean())
     pairs = [(evaluators[d], t) for d, t in points]
-    chosen = cheapest_across(
-        pairs, full_accuracy, losses, confidence=bound, full_correct=full_correct
-    )
+    rule = {"confidence": bound, "full_correct": full_correct}
+    chosen = cheapest_across(pairs, full_accuracy, losses, **rule)
+    allowed = cheapest_across(pairs, full_accuracy, losses, **rule, keep_full=False)
     test_evaluators, savings, names = {}, [], []
-    for loss, i in zip(losses, chosen, strict=True):
-        if i is None:
-            savings.append(Saving(loss, None, None, None))
+    for loss, i, any_allowed in zip(losses, chosen, allowed, strict=True):
+        if i is None:  # the full network is kept: say whether a point qualified at all
+            why = None if any_allowed is None else "none that qualifies saves energy"
+            savings.append(Saving(loss, None, None, None, kept_because=why))
             continue
         design, t = points[i]
         if design not in test_evaluators:

@@ -357,7 +357,7 @@ def savings_table(
         if s.thresholds is None:
             lines.append(
                 f"{percent(s.allowed_loss):>12} {'-':>8} {'-':>12} {'-':>7}  "
-                "(no threshold qualifies: keep the full network)"
+                f"({s.kept_because or 'no threshold qualifies'}: keep the full network)"
             )
         else:
             # a saving that rounds to zero prints 0.0%, not -0.0% (the fallback costs 1.0002)

@@ -109,12 +109,15 @@ class Saving:
             on the change at least ``-allowed_loss``), or None if none qualifies.
         test_accuracy: Its accuracy on the test split.
         test_energy_ratio: Its energy over the full network's, on the test split.
+        kept_because: Without thresholds, why the full network is kept, if not that no
+            threshold qualifies (thresholds that qualify but cost no less).
     """
 
     allowed_loss: float
     thresholds: Tensor | None
     test_accuracy: float | None
     test_energy_ratio: float | None
+    kept_because: str | None = None
 
     @property
     def energy_saved(self) -> float | None:
@@ -209,12 +212,14 @@ def cheapest_across(
     *,
     confidence: float | None = None,
     full_correct: Tensor | None = None,
+    keep_full: bool = True,
 ) -> list[int | None]:
     """:func:`cheapest_allowed` over ``(evaluator, thresholds)`` points that each bring their
     own evaluator (a front mixing designs; every evaluator on the same inputs): for each
     loss the index of the cheapest point the rule allows, or None to keep the full network.
     With ``confidence``, the paired bound against ``full_correct``, the full network's
-    outcomes on those inputs.
+    outcomes on those inputs. ``keep_full=False`` leaves the full network out, so None
+    says that no point is allowed.
 
     The full network (energy ratio 1, ``full_accuracy``, bound 0) is a candidate too, ahead
     of the points, as the all-ones thresholds are on one design's front
@@ -233,8 +238,11 @@ def cheapest_across(
         bound = accuracy_change_bound(
             torch.cat([full_correct[None], correct]), full_correct, confidence
         )
-    chosen = cheapest_allowed(accuracy, energy, full_accuracy, losses, bound=bound)
-    return [None if i is None or i == 0 else i - 1 for i in chosen]
+    first = 0 if keep_full else 1
+    if bound is not None:
+        bound = bound[first:]
+    chosen = cheapest_allowed(accuracy[first:], energy[first:], full_accuracy, losses, bound=bound)
+    return [None if i is None or i + first == 0 else i + first - 1 for i in chosen]
 
 
 def energy_savings(

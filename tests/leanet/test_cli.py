@@ -442,7 +442,10 @@ def test_every_savings_table_defaults_to_the_papers_losses():
     assert parser.parse_args(["net.leanet"]).losses == [0.0, 0.01, 0.02]
 
 
-def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs(monkeypatch):
+@pytest.mark.parametrize("costlier", [False, True])
+def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs(
+    monkeypatch, costlier
+):
     """`leanet design`'s table on test: at each allowed loss the cheapest front point (of
     any design) within it of the pretrained network on validation, then measured on test."""
     from collections import namedtuple
@@ -466,6 +469,9 @@ def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs
     val = {"A": {0.1: (0.95, 0.2), 0.2: (0.975, 0.35)}, "B": {0.3: (0.985, 0.4)}}
     test = {"A": {0.1: (0.94, 0.21), 0.2: (0.97, 0.36)}, "B": {0.3: (0.96, 0.41)}}
     points = [("A", 0.1), ("A", 0.2), ("B", 0.3)]
+    if costlier:  # as accurate as the full network at 0%, and dearer (ratio 1.244)
+        val["C"], test["C"] = {0.4: (0.99, 1.244)}, {0.4: (0.99, 1.25)}
+        points.append(("C", 0.4))
     problem = SimpleNamespace(
         full_accuracy=0.99,
         decode=lambda X: [
@@ -481,7 +487,9 @@ def test_design_test_savings_choose_the_cheapest_qualifying_point_across_designs
     text = savings_on_test(problem, torch.zeros(3, 1))  # the paper's losses: 0, 1, 2 %
     rows = [line.split() for line in text.splitlines()[2:5]]
     assert rows[0][0] == "0%" and rows[0][1] == "-"  # nothing within 0 of 0.99
-    assert "(no threshold qualifies: keep the full network)" in text.splitlines()[2]
+    # which case it is: it said "no threshold qualifies" also of C, which qualifies
+    why = "none that qualifies saves energy" if costlier else "no threshold qualifies"
+    assert text.splitlines()[2].endswith(f"({why}: keep the full network)")
     from leanet.demo import savings_table
     from leanet.policy import Saving
 
