@@ -425,13 +425,20 @@ def test_design_defaults_are_the_measured_setting(tmp_path, capsys):
     assert (out / "qlognehvi-he1-L2-2-dense5-seed0.jsonl").exists()
 
 
-def test_every_savings_table_defaults_to_the_papers_losses():
-    """One constant for the paper's allowed losses, so ``leanet report``, ``leanet demo``,
-    ``leanet design`` and the policy functions print the same table rows."""
+def test_every_savings_table_defaults_to_the_papers_losses(monkeypatch):
+    """One constant for the paper's allowed losses, so ``leanet report``, ``leanet design``
+    and the policy functions print the same table rows (``leanet demo``'s table is checked
+    against report's in tests/leanet/test_demo.py). It named design and the demo but
+    checked neither: a tuple of design's own would have passed."""
     import argparse
     import inspect
+    from types import SimpleNamespace
 
+    import torch
+
+    import leanet.train
     from leanet import policy
+    from leanet.cli_design import savings_on_test
     from leanet.cli_report import add_report
 
     assert policy.PAPER_LOSSES == (0.0, 0.01, 0.02)
@@ -440,6 +447,13 @@ def test_every_savings_table_defaults_to_the_papers_losses():
     parser = argparse.ArgumentParser()
     add_report(parser)
     assert parser.parse_args(["net.leanet"]).losses == [0.0, 0.01, 0.02]
+    # design's table, of a front with no point: one row per default loss
+    monkeypatch.setattr(leanet.train, "evaluate", lambda model, data: 0.9)
+    empty = SimpleNamespace(
+        decode=lambda X: [], full_accuracy=0.9, base=None, data=SimpleNamespace(test=None)
+    )
+    rows = savings_on_test(empty, torch.zeros(0, 1)).splitlines()[2:]
+    assert [row.split()[0] for row in rows] == ["0%", "1%", "2%"]
 
 
 @pytest.mark.parametrize("costlier", [False, True])
