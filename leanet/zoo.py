@@ -21,6 +21,7 @@ MobileNet v1 (CIFAR-style, first stride 1) at 32 px, width 1, 47 M MACs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,19 @@ class BaseNet(nn.Module):
     @property
     def arch(self) -> str:
         return str(self.config["arch"])
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels C_last of the last feature map (input width of the classifier).
+        Deprecated: kept one release for users' code (leanet reads it nowhere)."""
+        warnings.warn(
+            "BaseNet.feature_channels is deprecated and will be removed in the next release; "
+            "read the last convolution's out_channels instead: "
+            "[m for m in net.features if isinstance(m, nn.Conv2d)][-1].out_channels",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return [m for m in self.features if isinstance(m, nn.Conv2d)][-1].out_channels
 
     def forward(self, x: Tensor) -> Tensor:
         """`N x C x H x W` images -> `N x num_classes` logits."""

@@ -125,3 +125,15 @@ def test_a_one_class_network_is_refused():
     base.config["num_classes"] = 1
     with pytest.raises(ValueError, match="num_classes must be >= 2, got 1: a binary"):
         build(base)
+
+
+def test_feature_channels_still_answers_for_one_release_with_a_deprecation_warning():
+    # leanet.BaseNet.feature_channels was deleted without a warning (7112adc): users' code
+    # that read it failed with AttributeError.
+    import leanet
+
+    net = build_base("convnet", width_multiplier=0.25)
+    last_conv = [m for m in net.features if isinstance(m, torch.nn.Conv2d)][-1]
+    assert isinstance(net, leanet.BaseNet)
+    with pytest.warns(DeprecationWarning, match=r"feature_channels is deprecated.*out_channels"):
+        assert net.feature_channels == last_conv.out_channels
