@@ -38,8 +38,8 @@ def add_data_args(p: argparse.ArgumentParser, *, split_seed: bool = True) -> Non
             metavar="S",
             help="the seed of the data split the file was trained on, for a file that "
             "records none (saved before files recorded it, or without split_seed=): it is "
-            "then measured on that split, not seed 0's; a file that records its seed is "
-            "always measured on its own split",
+            "then measured on that split, not seed 0's; it overrides a recorded seed, with "
+            "a warning (fit-heads recorded a guessed 0 before)",
         )
 
 
@@ -64,18 +64,22 @@ def split_seed(meta: dict, args: argparse.Namespace, source: str | os.PathLike) 
     where `leanet train` kept it before). A file that records none gets ``--split-seed``,
     else 0 with a warning: measured on another seed's split, a network's "validation" and
     "test" images are half its training images (a seed-1 demo network's test accuracy
-    0.966 read 0.988 on seed 0's split)."""
+    0.966 read 0.988 on seed 0's split). ``--split-seed`` overrides a recorded seed with a
+    warning: fit-heads recorded 0 for a base that recorded none, as if it were known."""
     recorded = meta.get("split_seed")
     if recorded is None:
         recorded = (meta.get("extra") or {}).get("split_seed")
     given = getattr(args, "split_seed", None)
     if recorded is not None:
         if given is not None and given != int(recorded):
-            raise CLIError(
-                f"{source} was made on the data split of seed {int(recorded)}; --split-seed "
-                f"{given} would measure it on another split, partly on its training images: "
-                "leave --split-seed out"
+            warnings.warn(
+                f"{source} records the data split of seed {int(recorded)}; measuring it on "
+                f"seed {given}'s, as --split-seed says (files fit-heads wrote before recorded a "
+                "guessed 0); on another split than its own, it is measured partly on its "
+                "training images",
+                stacklevel=2,
             )
+            return given
         return int(recorded)
     if given is not None:
         return given

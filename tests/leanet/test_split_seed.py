@@ -12,7 +12,7 @@ import pytest
 from leanet.artifact import load_artifact
 from leanet.checkpoints import load_checkpoint, load_leanet, save_checkpoint, save_leanet
 from leanet.cli import main
-from leanet.cli_io import CLIError, data_of
+from leanet.cli_io import data_of
 from leanet.data import load_dataset
 from leanet.demo import base_name, net_name, prepare_leanet
 from tests.leanet.conftest import tiny_base
@@ -62,12 +62,18 @@ def test_a_file_without_a_split_seed_opens_with_a_warning_or_the_seed_the_user_g
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert data_of(meta, _args(split_seed=2), old).seed == 2
-    # a file that records its seed is never measured on another split
+    # A recorded seed is used, and --split-seed overrides it with a warning naming both:
+    # fit-heads recorded a guessed 0 for a base that recorded none, and --split-seed was
+    # then refused, so such a network could only be measured on seed 0's split.
     new = save_checkpoint(
         tmp_path / "new.pt", tiny_base(), dataset="digits8x8", classes=classes, split_seed=1
     )
-    with pytest.raises(CLIError, match="split of seed 1; --split-seed 2"):
-        data_of(load_checkpoint(new)[1], _args(split_seed=2), new)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert data_of(load_checkpoint(new)[1], _args(), new).seed == 1
+        assert data_of(load_checkpoint(new)[1], _args(split_seed=1), new).seed == 1
+    with pytest.warns(UserWarning, match=r"new\.pt records the data split of seed 1; .*seed 2's"):
+        assert data_of(load_checkpoint(new)[1], _args(split_seed=2), new).seed == 2
     # from the shell: one line that names the file
     argv = ["fit-heads", "--checkpoint", str(old), "--fractions", "0.5,1.0", "--epochs", "1"]
     argv += ["--fine-tune-epochs", "0", "--out", str(tmp_path / "old.leanet.pt"), "--no-progress"]
