@@ -32,7 +32,8 @@ black box (``../shared/DESIGN.md``: "search designs and thresholds together"):
 
 The threshold coordinates are searched in the log space of
 :class:`~leanet.problem.ThresholdProblem` (the same warp, in :meth:`to_unit`), the design
-coordinates linearly; integers and categories round to the nearest value.
+coordinates linearly; integers and categories round to the nearest value
+(:mod:`leanet.design_coding`).
 
 Measured (``benchmarks/results/design_search_mnist.md``, ``design_search_extras/``; MNIST
 digits, equal charged CPU time): told a few dense-front points per design, the searched
@@ -47,10 +48,9 @@ tables on held-out images instead.
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +66,13 @@ from leanet.design_cache import (
     source_digest,
 )
 from leanet.design_checks import check_search_space, check_settings
+from leanet.design_coding import DesignCoding
 from leanet.design_recipe import Design
 from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
 from leanet.machine import machine
 from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet
-from leanet.problem import LOG_DECADES, log_unit_to_thresholds, thresholds_to_log_unit
+from leanet.problem import LOG_DECADES
 from leanet.train import check_fine_tune_options, evaluate
 from mobo.problem import Problem
 
@@ -90,7 +91,7 @@ DesignConstraint = Callable[[Design, ThresholdMetrics], Tensor]
 BUILD_EPOCHS = 1.0
 
 
-class DesignProblem(Problem):
+class DesignProblem(DesignCoding, Problem):
     """The LEANet design and its thresholds as one black box (see the module docstring).
 
     Args:
@@ -269,69 +270,6 @@ class DesignProblem(Problem):
             fidelity_costs=costs,
         )
 
-    # -- decoding --------------------------------------------------------------------------
-    @property
-    def threshold_columns(self) -> slice:
-        """The columns of an input that hold the thresholds (for the most levels)."""
-        return slice(4, 4 + self.levels[1] - 1)
-
-    def decode(self, X: Tensor) -> list[tuple[Design, Tensor]]:
-        """Per row of ``X`` (``n x d``, in the bounds): its design and its ``L - 1``
-        thresholds. A design whose narrow levels would have the same channel counts as the
-        next level's (too many levels for the base's width) drops levels until they differ."""
-        X = torch.as_tensor(X, dtype=torch.float64).reshape(-1, self.dim)
-        out = []
-        for x in X:
-            epochs = (
-                int(self.epochs[int(self.fidelity_index(x[None])[0])])
-                if self.has_fidelities
-                else self.epochs[0]
-            )
-            design = Design(
-                num_levels=int(torch.round(x[0]).clamp(*self.levels)),
-                first_fraction=self._fraction(float(x[1])),
-                head_hidden=self.head_hidden[_index(x[2], len(self.head_hidden))],
-                confidence=self.confidences[_index(x[3], len(self.confidences))],
-                fine_tune_epochs=epochs,
-                schedule_epochs=self._schedule(epochs),
-            )
-            design = design.fitted_to(self.base)
-            thresholds = x[self.threshold_columns][: design.num_levels - 1].clamp(0.0, 1.0)
-            out.append((design, thresholds))
-        return out
-
-    def design_of(self, x: Tensor) -> Design:
-        """The design of one input ``x`` (its thresholds dropped)."""
-        decoded = self.decode(x)
-        if len(decoded) != 1:
-            raise ValueError(f"design_of takes one input, got {len(decoded)} rows")
-        return decoded[0][0]
-
-    def _schedule(self, epochs: int) -> int:
-        """``Design.schedule_epochs`` of a design fine-tuned ``epochs``."""
-        continued = self.continue_fidelities and 0 < epochs < self.epochs[-1]
-        return self.epochs[-1] if continued else 0
-
-    def _fraction(self, value: float) -> float:
-        """The nearest grid value inside the range (the range's ends if none is)."""
-        lo, hi = self.fraction_range
-        step = self.fraction_step
-        grid = round(round(value / step) * step, 6)
-        if grid < lo:
-            grid = round(math.ceil(lo / step - 1e-9) * step, 6)
-        if grid > hi:
-            grid = round(math.floor(hi / step + 1e-9) * step, 6)
-        return grid if lo <= grid <= hi else lo
-
-    def describe(self, x: Tensor) -> dict[str, Any]:
-        """One point as a user reads it: the design's fields and its thresholds."""
-        design, thresholds = self.decode(x)[0]
-        return {
-            **asdict(design),
-            "fractions": list(design.fractions),
-            "thresholds": thresholds.tolist(),
-        }
-
     def front_table(self, X: Tensor, Y: Tensor | None = None) -> str:
         """The points ``X`` as a table: validation accuracy, energy ratio (the cost model's),
         design, thresholds; with a measured cost (``cost="latency"`` or a meter) also the
@@ -355,21 +293,6 @@ class DesignProblem(Problem):
             typical = float(torch.tensor(accuracies).median())  # lower median, as pareto_table
             lines.append(f"validation: {accuracy_resolution(typical, len(self.data.val))}")
         return "\n".join(lines)
-
-    # -- the warped search space -----------------------------------------------------------
-    def to_unit(self, X: Tensor) -> Tensor:
-        U = super().to_unit(X)
-        U[..., self.threshold_columns] = thresholds_to_log_unit(
-            X[..., self.threshold_columns], self.log_decades
-        )
-        return U
-
-    def from_unit(self, U: Tensor) -> Tensor:
-        X = super().from_unit(U)
-        X[..., self.threshold_columns] = log_unit_to_thresholds(
-            U[..., self.threshold_columns], self.log_decades
-        )
-        return X
 
     # -- evaluation ------------------------------------------------------------------------
     def _evaluate(self, X: Tensor) -> Tensor:
@@ -535,7 +458,3 @@ class DesignProblem(Problem):
 
 
 _COST_NAMES = {"energy": "energy ratio", "latency": "latency ratio"}
-
-
-def _index(value: Tensor, n: int) -> int:
-    return int(torch.round(value).clamp(0, n - 1))
