@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, WidthLevels, check_fractions
+from leanet.levels import (
+    DEFAULT_FRACTIONS,
+    DepthLevels,
+    WidthLevels,
+    check_fractions,
+    slice_width,
+)
 from leanet.model import build, count_macs
 
 LEVEL_KINDS = [
@@ -178,3 +184,36 @@ def test_unsupported_layer_rejected():
     features = nn.Sequential(nn.Conv2d(1, 8, 3), nn.LayerNorm([8, 6, 6]))
     with pytest.raises(TypeError, match="LayerNorm"):
         WidthLevels(features, in_channels=1)
+
+
+def test_a_width_fraction_keeps_the_nearest_whole_channel_count():
+    """F * C is rounded, not truncated: 0.3 of 16 channels is 5 (truncation kept 4, a
+    narrower, cheaper level 1 than the one the paper's fraction names)."""
+    features = nn.Sequential(nn.Conv2d(1, 16, 3), nn.ReLU(), nn.Conv2d(16, 10, 3))
+    lv = WidthLevels(features, in_channels=1, fractions=(0.3, 1.0))
+    assert lv.layers[0].w_out == [0, 5, 16]
+    assert lv.out_channels == [3, 10]  # 0.3 * 10 = 3.0
+    assert slice_width(0.25, 10) == 2 and slice_width(0.35, 10) == 4  # halves to even
+
+
+def test_default_depth_exits_are_the_rounded_even_spread(tiny_convnet):
+    """4 levels over 6 convolutions end after convs round(1.5, 3, 4.5, 6) = 2, 3, 4, 6:
+    the rounded spread, not the truncated one (1, 3, 4, 6), which moved the first exit."""
+    lv = DepthLevels(tiny_convnet.features)
+    assert lv.exits == [2, 3, 4, 6]
+    assert DepthLevels(tiny_convnet.features, num_levels=3).exits == [2, 4, 6]
+
+
+def test_batch_norm_updates_move_the_running_statistics_by_the_given_momentum():
+    """Recalibration sets ``bn_momentum`` to 1 / (b + 1) so that the running statistics
+    become the exact mean over batches; at momentum 1 they are one batch's statistics."""
+    torch.manual_seed(0)
+    conv, bn = nn.Conv2d(1, 8, 3, bias=False), nn.BatchNorm2d(8)
+    lv = WidthLevels(nn.Sequential(conv, bn, nn.ReLU()), in_channels=1, fractions=(0.5, 1.0))
+    x = torch.randn(16, 1, 6, 6)
+    old = bn.running_mean.clone()
+    with torch.no_grad(), lv.batch_norm_updates(1.0):
+        lv.run_level(x, 1)
+    batch_mean = conv(x)[:, :4].mean(dim=(0, 2, 3)).detach()
+    torch.testing.assert_close(bn.running_mean[:4], batch_mean)
+    assert torch.equal(bn.running_mean[4:], old[4:])  # level 1 touches only its band
