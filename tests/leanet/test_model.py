@@ -304,3 +304,31 @@ def test_a_network_cast_after_build_is_refused_by_name_where_leanet_computes(
     if cast != "meta":  # the fix the message names
         net.float()
         assert net.level_outputs(images).logits.dtype == torch.float32
+
+
+def test_entropy_confidence_divides_by_the_log_of_the_class_count():
+    """Two of four classes at 1/2 each: H = log 2, so 1 - log 2 / log 4 = 1/2 (dividing
+    by log 3 gave 0.37: other confidences, other exits, for every entropy design)."""
+    half = torch.tensor([[0.0, 0.0, -200.0, -200.0]])
+    assert float(entropy(half)) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_a_threshold_of_one_never_exits_even_a_saturated_confidence(tiny_convnet, images):
+    """T_k = 1.0 means level k never answers, even for a confidence of exactly 1.0 (as in
+    the evaluator); comparing conf >= 1.0 there let those inputs exit at level 1."""
+    net = build(tiny_convnet).eval()
+    with torch.no_grad():
+        net.heads[0].mlp[-1].weight.mul_(1e4)  # level 1's max softmax saturates at 1.0
+    assert bool((net.level_outputs(images).confidence[0] == 1.0).any())
+    out = net(images, [1.0] * (net.num_levels - 1))
+    assert torch.all(out.exit_level == net.num_levels)
+
+
+def test_an_input_whose_confidence_equals_its_threshold_exits(tiny_convnet, images):
+    """The rule is conf >= T: a threshold set to an observed confidence (as a user reading
+    level_outputs does) lets that input exit; conf > T kept it going."""
+    net = _random_heads(build(tiny_convnet).eval())
+    conf = net.level_outputs(images).confidence[0]
+    i = int(conf.argmin())
+    out = net(images, [float(conf[i])] + [0.0] * (net.num_levels - 2))
+    assert torch.all(out.exit_level == 1)
