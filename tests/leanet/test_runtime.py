@@ -625,3 +625,73 @@ def test_a_users_own_layers_run_in_the_runtime_as_in_the_network(images, padding
         with torch.no_grad():
             prelu.weight.add_(1.0)  # a later change of the net is not the runtime's
         assert not torch.allclose(full(images), net.base(images), rtol=1e-4, atol=1e-5)
+
+
+def test_a_threshold_of_one_never_exits_even_a_saturated_confidence(tiny_convnet, images):
+    """T_k = 1.0 means level k never answers, also for a confidence of exactly 1.0, at
+    batch 1 and batch N, as net(x, T) decides; comparing T_k > 1.0 let them exit.
+    (Triangular: every level runs, none is skipped as a hybrid's would be.)"""
+    net = leanet.build(tiny_convnet, scheme="triangular").eval()
+    with torch.no_grad():
+        net.heads[0].mlp[-1].weight.mul_(1e4)  # level 1's max softmax saturates at 1.0
+    runtime = compile_runtime(net, mode="eager")
+    saturated = confidence(runtime.level_logits(images)[0]) == 1.0
+    assert bool(saturated.any())
+    never = [1.0] * (net.num_levels - 1)
+    assert torch.all(runtime(images, never).exit_level == net.num_levels)
+    for i in saturated.nonzero().flatten().tolist():
+        assert int(runtime(images[i : i + 1], never).exit_level) == net.num_levels
+
+
+def test_a_threshold_at_a_confidence_decides_in_float32_at_every_batch_size(tiny_convnet, images):
+    """conf >= T in float32, as net(x, T) and the evaluator compare: a threshold equal to
+    an input's confidence, or a float64 just above it that rounds to it, lets it exit,
+    at batch N and at batch 1 (whose comparisons are Python floats)."""
+    net = _randomize_heads(leanet.build(tiny_convnet)).eval()
+    runtime = compile_runtime(net, mode="eager")
+    rest = [0.0] * (net.num_levels - 2)
+
+    def level1(x):  # the runtime's own confidences (BN folding rounds differently)
+        return confidence(runtime.level_logits(x)[0])
+
+    def just_above(c):  # the next float64: rounds back to c in float32
+        return float(torch.tensor(c, dtype=torch.float64).nextafter(torch.tensor(2.0)))
+
+    c = float(level1(images).min())
+    for t1 in (c, just_above(c)):
+        assert torch.all(runtime(images, [t1, *rest]).exit_level == 1), t1
+    for i in range(images.shape[0]):
+        x = images[i : i + 1]
+        c = float(level1(x)[0])
+        for t1 in (c, just_above(c)):
+            assert int(runtime(x, [t1, *rest]).exit_level) == 1, (i, t1)
+
+
+def test_folded_batch_norms_of_a_dead_channel_and_of_a_biased_conv_compute_the_network(images):
+    """Folding divides by sqrt(var + eps): a channel whose running variance is 0 (dead
+    inputs) is finite, not inf/NaN; and a convolution's own bias is scaled by the batch
+    norm after it (b * scale + shift), as the network computes."""
+    torch.manual_seed(0)
+    features = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+    )  # fmt: skip
+    config = {"arch": "mine", "num_classes": 10, "in_channels": 1, "input_size": 8}
+    base = randomize_batchnorm(leanet.zoo.BaseNet(features, nn.Linear(16, 10), config))
+    features[5].running_var[3] = 0.0
+    full = compile_full(base, mode="eager")
+    torch.testing.assert_close(full(images), base(images), rtol=1e-4, atol=1e-5)
+    net = _randomize_heads(leanet.build(base)).eval()
+    runtime = compile_runtime(net, mode="eager")
+    assert _close(torch.stack(runtime.level_logits(images)), net.level_outputs(images).logits)
+
+
+def test_depth_heads_pool_the_map_of_their_own_level():
+    """Each depth head is folded for its own level's map: on 32 x 32 inputs the last map
+    is 4 x 4 (a head's pooled side) while level 1's is 16 x 16, which must still be pooled
+    (folded for the last map's size, the runtime skipped that pooling)."""
+    base = tiny_base("convnet", input_size=32)
+    net = _randomize_heads(leanet.build(base, levels="depth", num_levels=3)).eval()
+    x = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    runtime = compile_runtime(net, mode="eager")
+    assert _close(torch.stack(runtime.level_logits(x)), net.level_outputs(x).logits)
