@@ -421,8 +421,8 @@ def check_first_pair(dataset: Any, what: str, *, shape: tuple[int, ...]) -> Tens
     """The first image of ``dataset``, or an error before ``what`` (e.g. "fit_heads") works
     on it: images must be standardized floats of ``shape`` (the network's ``image_shape``),
     labels class indices. Other sizes trained (pooling adapts) and built tables for images
-    the runtime then refused; labels of 2.999999 were truncated to class 2."""
-    check_one_split(dataset, what)
+    the runtime then refused; labels of 2.999999 were truncated to class 2. Callers check
+    for a whole DataSplits first (:func:`check_one_split`), before they take its ``len``."""
     image, label = dataset[0][:2]
     image, fit = torch.as_tensor(image), f"{what}: the data set's images do not fit:"
     if tuple(image.shape) != tuple(shape):
