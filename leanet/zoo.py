@@ -173,7 +173,7 @@ def _check_forward(base: BaseNet) -> None:
     config's under it, and the network predicted classes that do not exist), and a
     subclass's own forward must be that path (the hybrid's top level is the pretrained
     network only then)."""
-    c, s = int(base.config["in_channels"]), int(base.config["input_size"])
+    c, s, _ = image_shape(base.config)
     x = torch.randn(2, c, s, s, generator=torch.Generator().manual_seed(0))
     # build() checks the caller's base before copying it: their modes must come back.
     with evaluating(base), torch.no_grad():
