@@ -185,7 +185,6 @@ def _run_optimize(args: argparse.Namespace) -> int:
     print(costs.table())
     cache, progress = out.with_suffix(".val.pt"), not args.no_progress
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=cache, progress=progress)
-    options = {} if args.n_initial is None else {"n_initial": args.n_initial}
     init = "" if args.n_initial is None else f"-init{args.n_initial}"  # a study of its own
     journal = out.with_suffix(f".{args.algorithm}{init}-seed{args.seed}.jsonl")
     try:
@@ -197,7 +196,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
             seed=args.seed,
             space=args.space,
             progress=progress,
-            **options,
+            n_initial=args.n_initial,
         )
     except mobo.JournalMismatchError as err:
         hint = "for other settings, or in place of a journal an older leanet wrote"

@@ -231,7 +231,7 @@ def _run_demo(config: DemoConfig) -> dict:
         n_evals=config.n_evals,
         seed=config.seed,
         progress=config.progress,
-        **({} if config.n_initial is None else {"n_initial": config.n_initial}),
+        n_initial=config.n_initial,
     )
     front = problem.deployable_front(result.pareto_X)
     hv_ratio = float(result.hypervolume[-1]) / problem.max_hv

@@ -51,7 +51,6 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -294,17 +293,18 @@ def search_thresholds(
     seed: int,
     space: str = "log",
     progress: bool = True,
-    **options: Any,
+    n_initial: int | None = None,
 ) -> tuple[ThresholdProblem, mobo.Result]:
     """The problem of ``evaluator`` and its study's first ``n_evals`` evaluations, run or
-    resumed in ``journal`` (``leanet optimize`` and ``leanet demo`` alike; ``options``: the
-    algorithm's, e.g. ``n_initial``).
+    resumed in ``journal`` (``leanet optimize`` and ``leanet demo`` alike; ``n_initial``:
+    the algorithm's initial design, None for its default).
 
     The journal is checked on a problem without the reference front, so a journal of other
     settings is refused before the dense search. One that holds more evaluations (a run
     with a larger ``--n-evals``) is only read, and its first ``n_evals`` are the result: the
     study proposes them in order whatever the budget, so they are what a run of that budget
     makes (reading them all labelled a 16-evaluation front as 12 evaluations' work)."""
+    options = {} if n_initial is None else {"n_initial": n_initial}  # journaled as given
     done = None
     if journal.is_file() and journal.stat().st_size:
         cheap = ThresholdProblem(evaluator, space=space, reference=False)
