@@ -259,7 +259,7 @@ def savings_on_test(problem, X, losses=None, bound: float | None = None, choose_
     :data:`leanet.policy.PAPER_LOSSES`.
     """
     from leanet.demo import savings_table
-    from leanet.policy import PAPER_LOSSES, Saving, cheapest_across
+    from leanet.policy import PAPER_LOSSES, Saving, choices_across
     from leanet.train import correct_predictions, evaluate
 
     losses = PAPER_LOSSES if losses is None else losses
@@ -273,8 +273,7 @@ def savings_on_test(problem, X, losses=None, bound: float | None = None, choose_
         full_accuracy = float(full_correct.double().mean())
     pairs = [(evaluators[d], t) for d, t in points]
     rule = {"confidence": bound, "full_correct": full_correct}
-    chosen = cheapest_across(pairs, full_accuracy, losses, **rule)
-    allowed = cheapest_across(pairs, full_accuracy, losses, **rule, keep_full=False)
+    chosen, allowed = choices_across(pairs, full_accuracy, losses, **rule)
     test_evaluators, savings, names = {}, [], []
     for loss, i, any_allowed in zip(losses, chosen, allowed, strict=True):
         if i is None:  # the full network is kept: say whether a point qualified at all
