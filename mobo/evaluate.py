@@ -21,7 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mobo.metrics import hypervolume
-from mobo.problem import DTYPE, EvaluationShapeError, Problem, plain_number
+from mobo.problem import DTYPE, EvaluationShapeError, Problem, plain_number, positive_int
 from mobo.result import Evaluation, counted_objectives
 
 if TYPE_CHECKING:
@@ -180,10 +180,7 @@ def check_max_cost(max_cost: Any) -> float | None:
 
 def check_budget(n_evals: Any) -> int:
     """A study's budget is a positive int of evaluations (returned as a Python int)."""
-    n_evals = plain_number(n_evals)
-    if not isinstance(n_evals, int) or isinstance(n_evals, bool) or n_evals <= 0:
-        raise ValueError(f"n_evals must be a positive int, got {n_evals!r}")
-    return n_evals
+    return positive_int(n_evals, "n_evals")
 
 
 class ReferencePointWarning(UserWarning):

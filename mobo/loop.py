@@ -23,7 +23,7 @@ from mobo.evaluate import (
     run_here,
 )
 from mobo.executor import run_on_executor
-from mobo.problem import plain_number
+from mobo.problem import positive_int
 
 if TYPE_CHECKING:
     from mobo.study import Callback, Study
@@ -53,9 +53,7 @@ def run_to_budget(
     if n_evals is not None:
         n_evals = check_budget(n_evals)
     max_cost = check_max_cost(max_cost)
-    batch_size = study.batch_size if batch_size is None else plain_number(batch_size)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = positive_int(study.batch_size if batch_size is None else batch_size, "batch_size")
     if executor is None and (asynchronous or timeout is not None):
         raise ValueError("asynchronous and timeout need an executor")
     if timeout is not None and not timeout > 0:

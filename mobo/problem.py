@@ -74,6 +74,15 @@ def plain_number(value: Any) -> Any:
     return float(value) if isinstance(value, numbers.Real) else value
 
 
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as a Python ``int`` if it is a positive whole number (a NumPy integer too,
+    :func:`plain_number`; never a bool), else a ``ValueError`` naming the setting ``name``."""
+    value = plain_number(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
 class EvaluationShapeError(ValueError):
     """A problem's evaluation returned the wrong shape or type: a bug in the problem's code,
     so a study stops at the first one instead of recording every evaluation as failed."""
@@ -137,14 +146,8 @@ class Problem:
                 f"bounds: lower must be < upper in every dimension; dimension {i} has "
                 f"lower={bounds[0, i].item()} >= upper={bounds[1, i].item()}"
             )
-        num_objectives = plain_number(num_objectives)
+        num_objectives = positive_int(num_objectives, "num_objectives")
         num_constraints = plain_number(num_constraints)
-        if (
-            not isinstance(num_objectives, int)
-            or isinstance(num_objectives, bool)
-            or num_objectives < 1
-        ):
-            raise ValueError(f"num_objectives must be a positive int, got {num_objectives!r}")
         ref_point = as_tensor(ref_point, "ref_point")
         if ref_point.shape != (num_objectives,):
             raise ValueError(

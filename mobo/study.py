@@ -39,7 +39,7 @@ from mobo.journal import (
 )
 from mobo.ledger import StudyLedger
 from mobo.loop import run_to_budget
-from mobo.problem import DTYPE, Problem, as_tensor, plain_number
+from mobo.problem import DTYPE, Problem, as_tensor, plain_number, positive_int
 from mobo.result import Evaluation, Result
 
 Callback = Callable[["Study", list[Evaluation]], None]
@@ -226,9 +226,7 @@ class Study:
         than ``q``), as the uninterrupted study evaluated them, before it proposes anything
         new.
         """
-        q = plain_number(q)
-        if not isinstance(q, int) or isinstance(q, bool) or q < 1:
-            raise ValueError(f"q must be a positive int, got {q!r}")
+        q = positive_int(q, "q")
         X = self.ledger.asked.take_replay(q)
         if X is not None:
             self.ledger.remember_replayed(X, self.algorithm.state_dict())

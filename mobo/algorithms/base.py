@@ -44,7 +44,7 @@ from mobo.algorithms.registry import make_algorithm as make_algorithm
 from mobo.algorithms.registry import register as register
 from mobo.algorithms.registry import single_objective_algorithms as single_objective_algorithms
 from mobo.expected_warnings import counting_expected_warnings
-from mobo.problem import DTYPE, Problem, plain_number
+from mobo.problem import DTYPE, Problem, positive_int
 
 #: How failed evaluations reach a model (the ``failures`` option of the model-based
 #: algorithms: :class:`~mobo.algorithms.bayesian.BayesianAlgorithm`, ``ax``).
@@ -150,11 +150,8 @@ class Algorithm(ABC):
                 f"{problem.name!r} declares {problem.num_constraints}; choose one of "
                 f"{constrained_algorithms(problem)}"
             )
-        n_initial = plain_number(n_initial)
-        if n_initial is not None and (
-            not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1
-        ):
-            raise ValueError(f"n_initial must be a positive int, got {n_initial!r}")
+        if n_initial is not None:
+            n_initial = positive_int(n_initial, "n_initial")
         self.problem = problem
         #: Whether this instance chooses fidelities (an algorithm that can may be asked
         #: to stay at the target, e.g. as the full-fidelity baseline).
