@@ -41,8 +41,6 @@ class StudyLedger:
         self.batch_size = 1
         #: :meth:`Study.stop` was called in this run of :meth:`Study.optimize`.
         self.stopped = False
-        #: The algorithm's state after the latest ask.
-        self.last_ask_state: dict[str, Any] = {}
         # Per ask step with points untold: its Evaluation fields and the state it left.
         self._asks: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._journaled_state: dict[str, Any] = {}  # the last state journaled
@@ -83,7 +81,6 @@ class StudyLedger:
     def remember_replayed(self, X: Tensor, state: dict[str, Any]) -> None:
         """``X`` (taken from :attr:`asked`'s replay) is asked again, the algorithm left in
         ``state``; each keeps its first ask's step, timings and price."""
-        self.last_ask_state = state
         for step in {self.asked.step_of(x) for x in X}:  # timed when first asked
             self._asks.setdefault(step, ({}, state))
         self._price(X)
@@ -91,7 +88,6 @@ class StudyLedger:
     def remember_asked(self, X: Tensor, fields: dict[str, Any], state: dict[str, Any]) -> None:
         """A new ask proposed ``X`` (``fields``: its Evaluation fields, such as its timings),
         leaving the algorithm in ``state``: pending under a new step, and journaled."""
-        self.last_ask_state = state
         step = self.asked.new_step()
         self._asks[step] = (fields, state)
         self.asked.add(X, step)
