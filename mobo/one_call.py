@@ -23,7 +23,7 @@ from mobo.journal import (
 )
 from mobo.problem import Problem, plain_number
 from mobo.result import Result
-from mobo.study import Callback, Study
+from mobo.study import Callback, Study, journaled_options
 
 
 def optimize(
@@ -119,7 +119,7 @@ def check_resumable(
     journaled = header.get("algorithm_options", {})
     # Normalized as Study journals them: compared as given, np.int64(4) was 'np.int64(4)'
     # against the journal's 4, and the same call refused its own study.
-    given = {k: plain_number(v) for k, v in options.items()}
+    given = journaled_options(options)
     given = json.loads(json.dumps(given, default=repr))
     if given != journaled:
         raise JournalMismatchError(

@@ -54,6 +54,13 @@ def _on_ledger(name: str, doc: str) -> property:
     )
 
 
+def journaled_options(options: dict[str, Any]) -> dict[str, Any]:
+    """An algorithm's options as a study keeps and journals them: NumPy numbers as the
+    Python ones they stand for (:func:`~mobo.problem.plain_number`), so a resumed call that
+    gives them again compares equal (:func:`mobo.check_resumable`)."""
+    return {k: plain_number(v) for k, v in options.items()}
+
+
 class StudyFailedError(RuntimeError):
     """Every evaluation of a study failed (there is no result to return), or its last ones
     failed in a row (``max_failures_in_a_row``), so it stopped before its budget."""
@@ -91,7 +98,7 @@ class Study:
             raise ValueError(f"seed must be in [0, {MAX_SEED - 1}], got {seed}")
         self.problem = problem
         self.algorithm_name = algorithm
-        self.algorithm_options = {k: plain_number(v) for k, v in algorithm_options.items()}
+        self.algorithm_options = journaled_options(algorithm_options)
         self.algorithm = make_algorithm(algorithm, problem, **self.algorithm_options)
         self.seed = seed
         #: What the study asked and was told, its budget and its journal.
