@@ -137,7 +137,12 @@ def on_inputs(evaluator: ThresholdEvaluator, index: Tensor) -> ThresholdEvaluato
     """The evaluator on the inputs ``index`` only."""
     e = evaluator
     return ThresholdEvaluator(
-        e.confidence[:, index], e.correct[:, index], e.exit_cost, e.full_cost, e.standalone
+        e.confidence[:, index],
+        e.correct[:, index],
+        e.exit_cost,
+        e.full_cost,
+        e.standalone,
+        e.head_cost,
     )
 
 

@@ -81,6 +81,7 @@ def _joined(a: ThresholdEvaluator, b: ThresholdEvaluator, index: Tensor) -> Thre
         a.exit_cost,
         a.full_cost,
         a.standalone,
+        a.head_cost,
     )
 
 

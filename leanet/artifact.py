@@ -181,6 +181,7 @@ def save_artifact(
             "platform": platform,
             "exit_macs": costs.exit_macs if costs.level_work is not None else None,
             "standalone": costs.standalone,
+            "head_energy": costs.head_energy,
         },
         "input_normalization": normalization,
     }
@@ -235,6 +236,8 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         saved["full_energy"],
         platform=platform,
         standalone=saved.get("standalone"),
+        # absent from artifacts saved before heads were split out: charged in full, as then
+        head_energy=saved.get("head_energy"),
     )
     return Artifact(
         net,

@@ -174,6 +174,11 @@ class LevelCosts:
             answer (:func:`leanet.evaluator.exit_costs`); None: no level does.
         latency_quartiles: ``(L + 1) x 2``: the first and third quartiles of the repeats
             behind ``exit_latency`` and, last, ``full_latency`` (their spread), or None.
+        head_energy: ``L`` joules of each level's head alone (included in ``exit_energy``):
+            a level that cannot answer but that a later level reads runs without its head
+            (:func:`leanet.evaluator.exit_costs`). None for a joules table, which cannot
+            split a level's joules: such a level is then charged in full, head included.
+        head_work: ``L`` counted :class:`Work` behind ``head_energy`` (None with it).
     """
 
     exit_energy: Tensor
@@ -187,6 +192,8 @@ class LevelCosts:
     static_work: list[Work] | None = None
     standalone: tuple[bool, ...] | None = None
     latency_quartiles: Tensor | None = None
+    head_energy: Tensor | None = None
+    head_work: list[Work] | None = None
 
     @classmethod
     def from_joules(cls, exit_joules, full_joules: float, standalone=None) -> LevelCosts:
@@ -283,18 +290,19 @@ def measure_costs(
     check_float32(net, "measure_costs: the network")
     with evaluating(net):
         x = torch.zeros(1, *image_shape(net.base.config))
-        level_work = []
+        level_work, head_work = [], []
         state = net.levels.init_state(x)
         for k in range(net.num_levels):
             state, work = count_work(net.levels.advance, state)
-            _, head_work = count_work(net.heads[k], net.levels.feature_map(state))
-            level_work.append(work + head_work)
+            _, head = count_work(net.heads[k], net.levels.feature_map(state))
+            level_work.append(work + head)
+            head_work.append(head)
         _, full_work = count_work(net.base, x)
         static_work = []
         for k in range(net.num_levels):
             features, work = count_work(net.levels.run_level, x, k + 1)
-            _, head_work = count_work(net.heads[k], features)
-            static_work.append(work + head_work)
+            _, head = count_work(net.heads[k], features)
+            static_work.append(work + head)
         cumulative, total = [], Work()
         for work in level_work:
             total = total + work
@@ -329,4 +337,6 @@ def measure_costs(
         static_work=static_work,
         standalone=tuple(net.levels.standalone),
         latency_quartiles=quartiles,
+        head_energy=torch.tensor([w.energy(platform) for w in head_work], dtype=torch.float64),
+        head_work=head_work,
     )

@@ -5,14 +5,16 @@ are cached (``L x N``). A threshold vector ``T`` (length ``L-1``) then costs ``O
 
     exit(n)  = first level i with conf[i, n] >= T_i and T_i < 1, else L
     accuracy = mean_n correct[exit(n), n]
-    energy   = mean_n exit_cost[exit(n)]
+    energy   = mean_n exit_cost[exit(n)]  (less the levels that do not run, see exit_costs)
 
 the same rule as the adaptive runtime (:meth:`leanet.LEANet.forward`): a threshold of 1.0
 means "never exit here", and such a level is not run at all when no later level reads it
 (:func:`exit_costs`: the hybrid's top level and the slice scheme's levels read the input
-alone). Many vectors are evaluated at once, in chunks that bound memory.
-Also here: the oracle bound (each input exits at the first level that is right); the
-reference front by dense search is :mod:`leanet.reference_front`'s.
+alone); when a later level reads it (a width band, a depth level's map), it runs without
+its head, and is charged so when the costs split the heads out (``head_cost``). Many
+vectors are evaluated at once, in chunks that bound memory. Also here: the oracle bound
+(each input exits at the first level that is right); the reference front by dense search
+is :mod:`leanet.reference_front`'s.
 """
 
 from __future__ import annotations
@@ -65,12 +67,13 @@ def exit_levels(confidence: Tensor, thresholds: Tensor) -> Tensor:
     return level
 
 
-def exit_costs(thresholds: Tensor, exit_cost: Tensor, standalone=None) -> Tensor:
+def exit_costs(thresholds: Tensor, exit_cost: Tensor, standalone=None, head_cost=None) -> Tensor:
     """``B x L``: cost of an input that exits at level ``j`` under each threshold vector.
 
-    ``exit_cost[j]`` is the cost with every level ``1..j`` run. A level ``i < j`` is
-    skipped when it cannot answer (``T_i >= 1``) and the next level that runs does not read
-    it (that level is ``standalone``: it reads the input alone), as the compiled runtime
+    ``exit_cost[j]`` is the cost with every level ``1..j`` run, heads included. A level
+    ``i < j`` that cannot answer (``T_i >= 1``) is skipped when the next level that runs
+    does not read it (that level is ``standalone``: it reads the input alone), and runs
+    without its head (charged ``head_cost[i]`` less) when it does, as the compiled runtime
     does. So a hybrid LEANet with every threshold at 1.0 costs exactly its top level (the
     pretrained network), never more than the network it replaces.
 
@@ -78,20 +81,27 @@ def exit_costs(thresholds: Tensor, exit_cost: Tensor, standalone=None) -> Tensor
         thresholds: ``B x (L-1)``.
         exit_cost: ``L`` cumulative costs.
         standalone: ``L`` booleans (:attr:`leanet.levels.Levels.standalone`); None: none.
+        head_cost: ``L`` costs of each level's head alone (part of ``exit_cost``); None:
+            heads are not split out (a joules table), so a read level is charged in full.
     """
-    L = exit_cost.shape[0]
-    if standalone is None or not any(standalone):
-        return exit_cost.expand(thresholds.shape[0], L).clone()
+    L, B = exit_cost.shape[0], thresholds.shape[0]
+    skips = standalone is not None and any(standalone)
+    if not skips and head_cost is None:
+        return exit_cost.expand(B, L).clone()
+    standalone = standalone if skips else (False,) * L
     step = torch.diff(exit_cost, prepend=exit_cost.new_zeros(1))  # level i's own cost
+    head = exit_cost.new_zeros(L) if head_cost is None else head_cost.to(exit_cost.dtype)
     off = thresholds >= 1.0
-    out = torch.empty(thresholds.shape[0], L, dtype=exit_cost.dtype)
+    out = torch.empty(B, L, dtype=exit_cost.dtype)
     for j in range(L):
-        runs = torch.ones(thresholds.shape[0], dtype=torch.bool)  # level j itself runs
-        total = step[j].expand(thresholds.shape[0]).clone()
+        runs = torch.ones(B, dtype=torch.bool)  # level j itself runs, head included
+        total = step[j].expand(B).clone()
         for i in reversed(range(j)):
-            # level i runs if it may answer, or if level i+1 runs and reads it
+            # level i runs if it may answer, or if level i+1 runs and reads it (then headless)
             runs = ~off[:, i] | (runs & (not standalone[i + 1]))
-            total += runs.to(exit_cost.dtype) * step[i]
+            total += (
+                runs.to(exit_cost.dtype) * step[i] - (runs & off[:, i]).to(head.dtype) * head[i]
+            )
         out[:, j] = total
     return out
 
@@ -289,6 +299,10 @@ class ThresholdEvaluator:
         full_cost: Energy per input of the full pretrained network (the ratio's base).
         standalone: ``L`` booleans, levels that read the input alone (skipped when they
             cannot answer, see :func:`exit_costs`); default none.
+        head_cost: ``L``: the part of each level's cost that is its head, not charged when
+            the level cannot answer and runs only because a later level reads it
+            (:func:`exit_costs`); default None: heads not split out, every level that runs
+            is charged in full (a joules table; latencies).
     """
 
     def __init__(
@@ -298,6 +312,7 @@ class ThresholdEvaluator:
         exit_cost: Tensor,
         full_cost: float,
         standalone=None,
+        head_cost=None,
     ):
         # float32, the runtime's precision: thresholds are compared in it, as there.
         confidence = torch.as_tensor(confidence, dtype=torch.float32)
@@ -334,10 +349,23 @@ class ThresholdEvaluator:
                     f"standalone must have one entry per level ({confidence.shape[0]}), "
                     f"got {len(standalone)}"
                 )
+        if head_cost is not None:
+            head_cost = torch.as_tensor(head_cost, dtype=torch.float64)
+            step = torch.diff(exit_cost, prepend=exit_cost.new_zeros(1))
+            if (
+                head_cost.shape != exit_cost.shape
+                or (head_cost < 0).any()
+                or (head_cost > step).any()
+            ):
+                raise ValueError(
+                    f"head_cost must give each of the {len(exit_cost)} levels a head cost "
+                    f"between 0 and the level's own cost {step.tolist()}, got {head_cost.tolist()}"
+                )
         self.confidence = confidence
         self.correct = correct
         self.exit_cost = exit_cost
         self.standalone = standalone
+        self.head_cost = head_cost
         self.full_cost = float(full_cost)
         self._correct_float = correct.to(torch.float32)  # for the contraction below
 
@@ -355,8 +383,9 @@ class ThresholdEvaluator:
         """Run ``net``'s levels over ``dataset`` once, ``batch_size`` inputs at a time (or
         load them from ``cache``), and price exits with ``costs`` (a
         :class:`leanet.costs.LevelCosts`). Costs that do not say which levels the runtime
-        skips (a device's joules table) skip ``net``'s. ``progress``: a bar over the
-        batches, as :func:`level_records`."""
+        skips (a device's joules table) skip ``net``'s; costs without ``head_energy`` (the
+        same table) charge a level that only runs to be read its head too.
+        ``progress``: a bar over the batches, as :func:`level_records`."""
         options = {"batch_size": batch_size, "progress": progress}
         if cache is None:
             confidence, correct = level_records(net, dataset, **options)
@@ -365,7 +394,8 @@ class ThresholdEvaluator:
         standalone = costs.standalone
         if standalone is None:
             standalone = tuple(net.levels.standalone)
-        return cls(confidence, correct, costs.exit_energy, costs.full_energy, standalone)
+        head = getattr(costs, "head_energy", None)
+        return cls(confidence, correct, costs.exit_energy, costs.full_energy, standalone, head)
 
     @property
     def num_levels(self) -> int:
@@ -441,7 +471,7 @@ class ThresholdEvaluator:
         energy ratio (for resampling inputs, as :meth:`correct_at` for accuracy)."""
         T = self._thresholds(thresholds)
         level = exit_levels(self.confidence, T)
-        cost = exit_costs(T, self.exit_cost, self.standalone)  # B x L
+        cost = exit_costs(T, self.exit_cost, self.standalone, self.head_cost)  # B x L
         return cost.gather(1, level) / self.full_cost
 
     def _evaluate_chunk(self, T: Tensor) -> ThresholdMetrics:
@@ -464,7 +494,7 @@ class ThresholdEvaluator:
                 exits = remaining
             counts[:, i] = exits.sum(dim=-1)
             right[:, i] = exits @ self._correct_float[i]
-        cost = exit_costs(T, self.exit_cost, self.standalone)
+        cost = exit_costs(T, self.exit_cost, self.standalone, self.head_cost)
         energy = (counts * cost).sum(dim=-1) / self.num_inputs
         return ThresholdMetrics(
             T,

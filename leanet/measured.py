@@ -139,11 +139,17 @@ class MeasuredCost:
         )
         return torch.tensor([self.ratio(t) for t in T], dtype=torch.float64)
 
-    def modelled(self, thresholds: Tensor, exit_latency: Tensor, full_latency: float) -> Tensor:
+    def modelled(
+        self, thresholds: Tensor, exit_latency: Tensor, full_latency: float, head_cost=None
+    ) -> Tensor:
         """What per-exit latencies predict for the same inputs and thresholds: the mean over
         inputs of the latency of an exit at the level where each input exits (without the
         levels the runtime skips, :func:`leanet.evaluator.exit_costs`), over the full
-        network's (``exit_latency``, ``full_latency``: from :func:`leanet.costs.measure_costs`)."""
+        network's (``exit_latency``, ``full_latency``: from :func:`leanet.costs.measure_costs`).
+        A level the runtime runs without its head (it cannot answer, a later level reads
+        it) is predicted less ``head_cost`` of it (``L``, in the unit of ``exit_latency``);
+        None, as for measure_costs' latencies that time each level with its head: with it
+        (a little slower than the runtime)."""
         T = torch.as_tensor(thresholds, dtype=torch.float64).reshape(
             -1, self.runtime.num_levels - 1
         )
@@ -152,6 +158,6 @@ class MeasuredCost:
         for t in T:
             with torch.no_grad():
                 levels = self.runtime(x, t.tolist()).exit_level - 1
-            per_exit = exit_costs(t[None], exit_latency.double(), self.standalone)[0]
+            per_exit = exit_costs(t[None], exit_latency.double(), self.standalone, head_cost)[0]
             out.append(float(per_exit[levels].mean()) / full_latency)
         return torch.tensor(out, dtype=torch.float64)

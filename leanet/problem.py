@@ -238,6 +238,10 @@ class ThresholdProblem(Problem):
         for tensor in (ev.confidence, ev.correct, ev.exit_cost):
             digest.update(tensor.contiguous().numpy().tobytes())
         digest.update(repr((ev.full_cost, ev.standalone, sorted(self.constraints))).encode())
+        if (
+            head := getattr(ev, "head_cost", None)
+        ) is not None:  # heads charged apart: another energy objective
+            digest.update(head.contiguous().numpy().tobytes())
         if self.constraints:
             engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=0)
             probes = ev.evaluate(engine.draw(32, dtype=torch.float64))

@@ -221,7 +221,7 @@ def _sweep_survivors(evaluator, points, grids, front) -> Tensor:
             T = block.unsqueeze(1).repeat(1, len(grid), 1)
             T[..., i] = grid
             T = T.reshape(-1, L - 1)
-            cost = exit_costs(T, evaluator.exit_cost, evaluator.standalone)
+            cost = exit_costs(T, evaluator.exit_cost, evaluator.standalone, evaluator.head_cost)
             acc = right.reshape(-1, L).double().sum(-1) / N
             e = (counts.reshape(-1, L).double() / N * cost).sum(-1) / evaluator.full_cost
             # the point, threshold and value of each vector: the order the sweeps had

@@ -22,8 +22,11 @@ confidence:
 
 The steps and the plan that builds them are in :mod:`leanet.steps`. A level that cannot
 answer (threshold 1.0) is skipped when the next step that runs starts from the input, so a
-hybrid with every threshold at 1.0 costs the full network, as the cost model charges
-(:func:`leanet.evaluator.exit_costs`).
+hybrid with every threshold at 1.0 costs the full network; when the next level reads it (a
+band, a depth level's map) it runs its step's ``body`` only: the band or blocks, not the
+head, whose answer nobody would read. Both as the cost model charges
+(:func:`leanet.evaluator.exit_costs`). A runtime saved before bodies existed
+(``leanet-runtime/2``) still loads; it runs such a level's head too, as it always did.
 
 Modes: ``"eager"`` runs the steps as plain modules; ``"trace"`` traces and freezes each
 step (``torch.jit.trace``, ``torch.jit.freeze``). ``torch.compile`` measured no better at
@@ -78,7 +81,10 @@ MODES = ("eager", "trace")
 #: matrix products (faster at batch 1 on a CPU, more MACs; see the module docstring).
 DEPTHWISE = ("conv", "dense")
 _MANIFEST = "runtime.json"
-_FORMAT = "leanet-runtime/2"
+_FORMAT = "leanet-runtime/3"
+#: Runtimes of this format load; their steps have no ``body``, so they run the head of a
+#: level that cannot answer but is read (charged less since format 3).
+_BODILESS = "leanet-runtime/2"
 
 
 # -- tracing -------------------------------------------------------------------------------
@@ -106,9 +112,10 @@ def _jit_quietly():
         yield
 
 
-def _trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
+def _trace(module: nn.Module, inputs: tuple, body: bool = False) -> torch.jit.ScriptModule:
     """``torch.jit.trace`` + ``torch.jit.freeze`` of an eval-mode module (measured the
-    fastest mode here, see the module docstring)."""
+    fastest mode here, see the module docstring); with ``body``, its ``body`` method too,
+    traced on the same inputs and kept by the freeze (one file, weights shared)."""
     with torch.no_grad(), _jit_quietly():
         # The entropy confidence divides by log C, C read from the logits' shape, which the
         # trace bakes in as a constant: right, since a step's class count never changes.
@@ -118,21 +125,28 @@ def _trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
             "ignore", category=torch.jit.TracerWarning, module=r"leanet\.confidence"
         )
         module = script_depthwise(copy.deepcopy(module).eval())
-        traced = torch.jit.trace(module, inputs, check_trace=False)
-        return torch.jit.freeze(traced)
+        methods = {"forward": inputs} | ({"body": inputs} if body else {})
+        traced = torch.jit.trace_module(module, methods, check_trace=False)
+        return torch.jit.freeze(traced, preserved_attrs=["body"] if body else None)
 
 
-def _trace_steps(steps, shapes, input_shape) -> list[torch.jit.ScriptModule]:
+def _trace_steps(steps, shapes, input_shape, bodies) -> list[torch.jit.ScriptModule]:
     x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     out, h = [], x
     with torch.no_grad():
-        for step in steps:
+        for step, body in zip(steps, bodies, strict=True):
             inputs = _example_inputs(step, x, shapes, h)
             res = step(*inputs)
             if step.call == "chain":
                 h = res[2]
-            out.append(_trace(step, inputs))
+            out.append(_trace(step, inputs, body))
     return out
+
+
+def _read_by_next(calls: list[str]) -> list[bool]:
+    """Per step, whether the next step reads its output (it does unless it starts from the
+    input, a ``"scratch"`` step): the steps that need a ``body``."""
+    return [k + 1 < len(calls) and calls[k + 1] != "scratch" for k in range(len(calls))]
 
 
 # -- the runtime ---------------------------------------------------------------------------
@@ -166,13 +180,23 @@ class Runtime(nn.Module):
         input_shape,
         mode: str,
         depthwise: str = "conv",
+        bodies=None,
     ):
         super().__init__()
         self.steps = nn.ModuleList(steps).requires_grad_(False)
         self.calls = list(calls)
+        # Per step, whether it has a ``body`` (the step without its head) that the loop runs
+        # when the level cannot answer but the next reads it; None: no step has (format 2).
+        self.bodies = [False] * len(self.calls) if bodies is None else [bool(b) for b in bodies]
+        if len(self.bodies) != len(self.calls):
+            raise ValueError(f"need one body flag per step, got {len(self.bodies)}")
         # The decision loop reads these on every call: plain attributes, not nn.Module
         # lookups (at batch 1 on the 8x8 ConvNet the loop's Python was 15-25% of a step).
-        self._plan = tuple(zip(self.calls, self.steps, strict=True))
+        self._plan = tuple(
+            (call, step, step.body if body else None)
+            for call, step, body in zip(self.calls, self.steps, self.bodies, strict=True)
+        )
+        self._read = _read_by_next(self.calls)
         self._num_levels = len(self._plan)
         self.shapes = [tuple(int(v) for v in s) for s in shapes]
         # Per step: the (buffer, lo, hi) views a band step takes; None for other steps.
@@ -226,15 +250,17 @@ class Runtime(nn.Module):
             raise ValueError(f"thresholds must lie in [0, 1] without NaN, got {t}")
         return t
 
-    def _runs(self, t: list[float]) -> list[bool]:
-        """Which steps run under T: a level that cannot answer (T_k >= 1) is skipped when
-        the next step that runs starts from the input (a ``"scratch"`` step: the hybrid's
-        top level, every level of the slice scheme) and so does not read it."""
-        runs = [True] * self.num_levels
-        if "scratch" not in self.calls[1:]:  # every step reads the one before: none skipped
-            return runs
-        for k in reversed(range(self.num_levels - 1)):
-            runs[k] = t[k] < 1.0 or (runs[k + 1] and self.calls[k + 1] != "scratch")
+    def _runs(self, t: list[float]) -> list[int]:
+        """How each step runs under T: 2 whole, 1 its body only, 0 not at all. A level that
+        cannot answer (T_k >= 1) is skipped when the next step that runs starts from the
+        input (a ``"scratch"`` step: the hybrid's top level, every level of the slice
+        scheme); when the next step that runs reads it, its body runs (the whole step when
+        it has none: a runtime saved in format 2)."""
+        runs = [2] * self._num_levels
+        for k in reversed(range(self._num_levels - 1)):
+            if t[k] >= 1.0:
+                read = runs[k + 1] and self._read[k]
+                runs[k] = (1 if self.bodies[k] else 2) if read else 0
         return runs
 
     def run_through(self, x: Tensor, level: int) -> Decision:
@@ -270,11 +296,19 @@ class Runtime(nn.Module):
         return [None if v is None else _views(bufs, v) for v in self.views]
 
     def _step(self, k: int, x: Tensor, views: list, h: Tensor):
-        call, step = self._plan[k]
+        call, step, _ = self._plan[k]
         if call == "band":
             logits, conf = step(x, *views[k])
             return logits, conf, h
         return step(h if call == "chain" else x)
+
+    def _body(self, k: int, x: Tensor, views: list, h: Tensor) -> Tensor:
+        """Step k without its head: writes its bands, returns the map the next step reads."""
+        call, _, body = self._plan[k]
+        if call == "band":
+            body(x, *views[k])
+            return h
+        return body(h if call == "chain" else x)
 
     def forward(self, x: Tensor, thresholds) -> Decision:
         """Adaptive inference with the rule of :meth:`leanet.LEANet.forward`."""
@@ -323,7 +357,9 @@ class Runtime(nn.Module):
         (bufs, views), h = self._start(x), x
         runs = self._runs(t) if skip else None
         for k in range(self._num_levels):
-            if runs is not None and not runs[k]:
+            if runs is not None and runs[k] != 2:
+                if runs[k]:  # cannot answer, read by the next level: no head
+                    h = self._body(k, x, views, h)
                 continue
             logits, conf, h = self._step(k, x, views, h)
             one = conf.shape[0] == 1
@@ -381,7 +417,7 @@ class Runtime(nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         steps = self.steps
         if self.mode != "trace":
-            steps = _trace_steps(self.steps, self.shapes, self.input_shape)
+            steps = _trace_steps(self.steps, self.shapes, self.input_shape, self.bodies)
         with _jit_quietly():
             for k, step in enumerate(steps):
                 torch.jit.save(step, str(path / f"step{k + 1}.pt"))
@@ -389,6 +425,7 @@ class Runtime(nn.Module):
             format=_FORMAT,
             num_levels=self.num_levels,
             calls=self.calls,
+            bodies=self.bodies,
             buffer_shapes=[list(s) for s in self.shapes],
             band_views=[None if v is None else [list(t) for t in v] for v in self.views],
             confidence=self.confidence_kind,
@@ -412,7 +449,7 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
             f"whole buffers; this library's take their views ({_FORMAT}): save it again "
             "(Runtime.save, or leanet.artifact.save_artifact for an artifact)"
         )
-    if m.get("format") != _FORMAT:
+    if m.get("format") not in (_FORMAT, _BODILESS):
         raise ValueError(f"{path / _MANIFEST}: not a leanet runtime manifest")
     steps = []
     for k in range(m["num_levels"]):
@@ -435,6 +472,7 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
         input_shape=m["input_shape"],
         mode="trace",
         depthwise=m.get("depthwise", "conv"),
+        bodies=m.get("bodies"),  # absent from format 2: no step has one
     )
     normalization = m.get("input_normalization")  # absent from runtimes saved before
     if normalization is not None:
@@ -469,12 +507,15 @@ def compile_runtime(net, *, mode: str = "trace", depthwise: str = "conv") -> Run
     input_shape = image_shape(net.base.config)
     calls = [step.call for step in steps]
     views = [step.view_specs() if step.call == "band" else None for step in steps]
-    options = dict(confidence_kind=net.confidence, input_shape=input_shape, views=views)
+    bodies = _read_by_next(calls)
+    options = dict(
+        confidence_kind=net.confidence, input_shape=input_shape, views=views, bodies=bodies
+    )
     if depthwise == "dense":
         probe = Runtime(steps, calls, shapes, mode="eager", **options)
         densify_depthwise(probe.steps, lambda: probe.level_logits(torch.zeros(2, *input_shape)))
     if mode == "trace":
-        steps = _trace_steps(steps, shapes, input_shape)
+        steps = _trace_steps(steps, shapes, input_shape, bodies)
     return Runtime(steps, calls, shapes, mode=mode, depthwise=depthwise, **options)
 
 

@@ -1,7 +1,9 @@
 """The level steps of :mod:`leanet.runtime` and the plan that turns a LEANet into them.
 
 Step k does exactly the work that is new at level k and returns head k's logits and
-confidence (see :mod:`leanet.runtime` for the scheme-by-scheme description):
+confidence (see :mod:`leanet.runtime` for the scheme-by-scheme description); its ``body``
+method does the same work without the head, for a level that cannot answer (threshold 1.0)
+but that the next level reads:
 
 - :class:`_BandStep` (width levels, triangular): every segment writes its new channel band
   into a preallocated buffer, so no layer is re-run and no activation copied;
@@ -84,7 +86,8 @@ class _BandStep(nn.Module):
             specs.append((seg.dst, seg.lo, seg.hi))
         return [*specs, (self.last, 0, self.width)]
 
-    def forward(self, x: Tensor, *views: Tensor) -> tuple[Tensor, Tensor]:
+    def body(self, x: Tensor, *views: Tensor) -> Tensor:
+        """Every segment's new band, no head; returns the view the head would read."""
         i = 0
         for seg in self.segments:
             if seg.src < 0:
@@ -93,13 +96,16 @@ class _BandStep(nn.Module):
                 src, i = views[i], i + 1
             seg(src, views[i])
             i += 1
-        logits = self.head(views[i])
+        return views[i]
+
+    def forward(self, x: Tensor, *views: Tensor) -> tuple[Tensor, Tensor]:
+        logits = self.head(self.body(x, *views))
         return logits, confidence(logits, self.kind)
 
 
 class _ChainStep(nn.Module):
     """Depth level k (or a whole level from the input): layers, then the head.
-    Returns (logits, confidence, feature map)."""
+    Returns (logits, confidence, feature map); ``body`` returns the feature map alone."""
 
     call = "chain"
 
@@ -107,8 +113,11 @@ class _ChainStep(nn.Module):
         super().__init__()
         self.ops, self.head, self.kind = nn.Sequential(*ops), head, kind
 
+    def body(self, h: Tensor) -> Tensor:
+        return self.ops(h)
+
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        h = self.ops(h)
+        h = self.body(h)
         logits = self.head(h)
         return logits, confidence(logits, self.kind), h
 

@@ -79,6 +79,56 @@ def test_vectorized_evaluation_equals_the_input_by_input_rule(evaluator):
     )
 
 
+def test_levels_that_cannot_answer_but_are_read_are_charged_without_their_heads():
+    step = torch.tensor([1.0, 0.4, 0.5, 0.6], dtype=torch.float64)  # each level's own cost
+    head = torch.tensor([0.1, 0.05, 0.02, 0.2], dtype=torch.float64)  # the heads' part
+    cumulative = torch.cumsum(step, 0)
+    T = torch.tensor([[1.0, 1.0, 1.0], [0.5, 1.0, 1.0], [1.0, 0.5, 1.0], [0.5, 0.5, 0.5]])
+    # Triangular, depth: every level up to the exit runs; an off one without its head. The
+    # exit level (j) answers, so its head is always charged.
+    got = exit_costs(T, cumulative, None, head)
+    off = (T >= 1.0).double()
+    for j in range(4):
+        saved = (off[:, :j] * head[:j]).sum(dim=1)
+        torch.testing.assert_close(got[:, j], cumulative[j] - saved)
+    assert float(got[0, 3]) == pytest.approx(2.5 - 0.17)
+    # Hybrid: off levels above the last that may answer are skipped, those below it read.
+    hybrid = exit_costs(T, cumulative, (False, False, False, True), head)
+    torch.testing.assert_close(hybrid[:, 3], torch.tensor([0.6, 1.6, 1.9, 2.5]).double())
+    # Without the split (a joules table), as before.
+    torch.testing.assert_close(exit_costs(T, cumulative, None, None), cumulative.expand(4, 4))
+    # The evaluator charges less by exactly the heads of the off levels the inputs passed.
+    confidence, correct, _ = _tables()
+    whole = ThresholdEvaluator(confidence, correct, cumulative, 2.0)
+    split = ThresholdEvaluator(confidence, correct, cumulative, 2.0, head_cost=head)
+    a, b = whole.evaluate(T), split.evaluate(T)
+    assert torch.equal(a.accuracy, b.accuracy) and torch.equal(a.exit_fraction, b.exit_fraction)
+    passed = torch.stack(
+        [(a.exit_fraction[:, j + 1 :].sum(dim=1)) * off[:, j] * head[j] for j in range(3)]
+    ).sum(dim=0)
+    torch.testing.assert_close(a.energy - b.energy, passed)
+    assert float(a.energy[0] - b.energy[0]) == pytest.approx(0.17)  # every input reaches L
+    torch.testing.assert_close(split.energy_at(T).mean(dim=1), b.energy_ratio)
+    with pytest.raises(ValueError, match="head_cost"):
+        ThresholdEvaluator(confidence, correct, cumulative, 2.0, head_cost=step + 1)
+
+
+def test_from_model_charges_the_heads_measure_costs_splits_out():
+    from leanet.costs import LevelCosts, measure_costs
+
+    net, dataset = _tiny_leanet_and_data()
+    costs = measure_costs(net, latency=False)
+    heads = torch.tensor([w.energy(costs.platform) for w in costs.head_work]).double()
+    torch.testing.assert_close(costs.head_energy, heads)
+    assert (costs.head_energy > 0).all()
+    evaluator = ThresholdEvaluator.from_model(net, dataset, costs)
+    torch.testing.assert_close(evaluator.head_cost, costs.head_energy)
+    # A joules table cannot split its levels: no head cost, charged as before.
+    table = LevelCosts.from_joules(costs.exit_energy, costs.full_energy)
+    assert table.head_energy is None
+    assert ThresholdEvaluator.from_model(net, dataset, table).head_cost is None
+
+
 def test_levels_that_cannot_answer_and_feed_nothing_are_not_charged():
     step = torch.tensor([1.0, 0.4, 0.5, 0.6], dtype=torch.float64)  # each level's own cost
     cumulative = torch.cumsum(step, 0)
@@ -536,7 +586,7 @@ def test_cached_evaluation_equals_the_live_runtime():
         )
         histogram = torch.bincount(decision.exit_level - 1, minlength=5).double() / 80
         torch.testing.assert_close(metrics.exit_fraction[b], histogram)
-        cost = exit_costs(T[b : b + 1], costs.exit_energy, costs.standalone)[0]
+        cost = exit_costs(T[b : b + 1], costs.exit_energy, costs.standalone, costs.head_energy)[0]
         energy = cost[decision.exit_level - 1].mean()
         assert float(metrics.energy[b]) == pytest.approx(float(energy), rel=1e-12)
     assert len(set(metrics.exit_fraction[:, 0].tolist())) > 3  # the thresholds mattered
@@ -808,6 +858,7 @@ def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
     artifact = load_artifact(path)
     torch.testing.assert_close(artifact.front.thresholds, front.thresholds)
     torch.testing.assert_close(artifact.costs.exit_energy, costs.exit_energy)
+    torch.testing.assert_close(artifact.costs.head_energy, costs.head_energy)
     assert artifact.meta["dataset"] == "tiny" and artifact.costs.platform == costs.platform
     budget = float(front.energy_ratio.median())
     T = artifact.thresholds(energy_budget=budget)

@@ -3,6 +3,7 @@ ratio of the meter's readings is the objective (checked with a deterministic met
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from dataclasses import dataclass, field
 
@@ -59,8 +60,11 @@ def test_metered_ratio_is_the_work_the_runtime_does_at_the_thresholds(hybrid, di
     assert cost.ratio(t) == pytest.approx(float(macs[levels].mean()) / full)
     # The model's prediction from per-exit latencies, with exact per-exit "latencies",
     # also where levels are off and the runtime skips them (it charged every level before).
+    # An off level that level 2 reads runs without its head: predicted so given the heads.
+    heads = torch.tensor([w.macs for w in costs.head_work], dtype=torch.float64)
     for v in (t, torch.ones(2), torch.tensor([1.0, 0.3]), torch.tensor([0.6, 1.0])):
-        assert float(cost.modelled(v[None], macs, full)[0]) == pytest.approx(cost.ratio(v))
+        modelled = float(cost.modelled(v[None], macs, full, heads)[0])
+        assert modelled == pytest.approx(cost.ratio(v))
 
 
 def test_a_device_joules_table_skips_the_levels_the_runtime_skips(hybrid, digits):
@@ -70,12 +74,16 @@ def test_a_device_joules_table_skips_the_levels_the_runtime_skips(hybrid, digits
     modelled = measure_costs(hybrid, latency=False)
     table = LevelCosts.from_joules(modelled.exit_energy, modelled.full_energy)
     T = torch.tensor([[1.0, 1.0], [0.9, 1.0], [1.0, 0.5], [0.3, 0.6]])
+    # A table cannot split out the heads: compared with the model's costs without the split
+    # (the split charges level 1 without its head under [1.0, 0.5], level 2 reading it).
+    whole = dataclasses.replace(modelled, head_energy=None, head_work=None)
     ratios = [
         ThresholdEvaluator.from_model(hybrid, digits.val, costs).evaluate(T).energy_ratio
-        for costs in (modelled, table)
+        for costs in (whole, table, modelled)
     ]
     torch.testing.assert_close(ratios[1], ratios[0])
     assert float(ratios[1][0]) == pytest.approx(1.0)
+    assert float(ratios[2][2]) < float(ratios[1][2])
     with pytest.raises(ValueError, match=r"standalone must have one entry per level \(3\)"):
         LevelCosts.from_joules(modelled.exit_energy, modelled.full_energy, standalone=[True])
 

@@ -223,18 +223,23 @@ def _folded_bias_words(net) -> list[int]:
 
 @pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
 def test_runtime_executes_exactly_the_work_measure_costs_charges(arch):
+    """Every level up to k with its head (run_through, what exit_latency times), and under
+    exit_thresholds(k), levels 1..k-1 off: read by the next band, so run without heads."""
     net = _randomize_heads(leanet.build(tiny_base(arch), scheme="triangular"))
     costs = measure_costs(net, latency=False)
     runtime = compile_runtime(net, mode="eager")
     x = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    charged, extra = Work(), list(itertools.accumulate(_folded_bias_words(net)))
+    charged, heads, extra = Work(), Work(), list(itertools.accumulate(_folded_bias_words(net)))
     for k in range(1, net.num_levels + 1):
         charged = charged + costs.level_work[k - 1]
-        decision, work = count_work(runtime, x, runtime.exit_thresholds(k))
-        assert int(decision.exit_level) == k
-        assert work.macs == charged.macs
-        assert work.activation_words == charged.activation_words
-        assert work.weight_words == charged.weight_words + extra[k - 1]
+        for run, skipped in ((runtime.run_through, Work()), (runtime, heads)):
+            t = k if run == runtime.run_through else runtime.exit_thresholds(k)
+            decision, work = count_work(run, x, t)
+            assert int(decision.exit_level) == k
+            assert work.macs == charged.macs - skipped.macs
+            assert work.activation_words == charged.activation_words - skipped.activation_words
+            assert work.weight_words == charged.weight_words - skipped.weight_words + extra[k - 1]
+        heads = heads + costs.head_work[k - 1]
 
 
 @pytest.mark.parametrize("scheme", ["hybrid", "slice"])
@@ -247,6 +252,7 @@ def test_skipped_levels_are_neither_run_nor_charged(scheme, digits):
     costs = measure_costs(net, latency=False)
     runtime = compile_runtime(net, mode="eager")
     macs = torch.tensor(costs.exit_macs, dtype=torch.float64)
+    heads = torch.tensor([w.macs for w in costs.head_work], dtype=torch.float64)
     x = digits.val[0][0].unsqueeze(0)
     conf = net.level_outputs(x).confidence.flatten()
     below = [max(float(c) - 1e-3, 0.0) for c in conf]  # a threshold this level passes
@@ -255,7 +261,7 @@ def test_skipped_levels_are_neither_run_nor_charged(scheme, digits):
     vectors.append([1.0] * (L - 2) + [below[L - 2]])
     for t in vectors:
         decision, work = count_work(runtime, x, t)
-        expected = exit_costs(torch.tensor([t]), macs, costs.standalone)[0]
+        expected = exit_costs(torch.tensor([t]), macs, costs.standalone, heads)[0]
         assert work.macs == int(expected[int(decision.exit_level) - 1])
     decision, work = count_work(runtime, x, [1.0] * (L - 1))
     assert int(decision.exit_level) == L
@@ -265,6 +271,91 @@ def test_skipped_levels_are_neither_run_nor_charged(scheme, digits):
     decision, work = count_work(runtime.run_through, x, L)
     assert int(decision.exit_level) == L
     assert work.macs == costs.exit_macs[-1]
+
+
+@pytest.mark.parametrize("mode", ["eager", "trace"])
+@pytest.mark.parametrize(
+    "kind", [dict(), dict(scheme="hybrid"), dict(levels="depth", num_levels=3)], ids=str
+)
+@pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
+def test_off_levels_that_are_read_run_without_heads_as_charged(fitted, digits, arch, kind, mode):
+    """A level that cannot answer (T = 1) that the next level reads runs its band or blocks,
+    not its head: the runtime's MACs and activation words per input are what exit_costs
+    charges with the heads split out, less than the old charge (heads included) by exactly
+    those levels' heads; every decision stays the reference's (LEANet.forward)."""
+    from leanet.evaluator import exit_costs
+
+    net = fitted(arch, **kind)
+    costs = measure_costs(net, latency=False)
+    runtime = compile_runtime(net, mode=mode)
+    images = digits.val.tensors()[0][:40]
+    L = net.num_levels
+    vectors = []
+    for t in _threshold_vectors(net.level_outputs(images).confidence, 2)[2:]:
+        for off in itertools.product([False, True], repeat=L - 1):
+            if any(off):
+                vectors.append([1.0 if o else v for o, v in zip(off, t, strict=True)])
+
+    def per_level(field: str) -> tuple[torch.Tensor, torch.Tensor]:
+        level = [getattr(w, field) for w in costs.level_work]
+        head = [getattr(w, field) for w in costs.head_work]
+        return torch.tensor(level).double().cumsum(0), torch.tensor(head).double()
+
+    (macs, head_macs), (words, head_words) = per_level("macs"), per_level("activation_words")
+    saw_headless = False
+    for t in vectors:
+        a, b = net(images, t), runtime(images, t)
+        assert torch.equal(a.exit_level, b.exit_level) and torch.equal(a.prediction, b.prediction)
+        T = torch.tensor([t], dtype=torch.float64)
+        for i in range(3):
+            decision, work = count_work(runtime, images[i : i + 1], t)
+            assert torch.equal(decision.prediction, a.prediction[i : i + 1])
+            e = int(decision.exit_level) - 1
+            new = exit_costs(T, macs, costs.standalone, head_macs)[0, e]
+            assert work.macs == int(new)
+            if mode == "eager":  # a frozen trace's fused operators hide the words
+                words_charged = exit_costs(T, words, costs.standalone, head_words)[0, e]
+                assert work.activation_words == int(words_charged)
+            # the levels read headless: below the exit, or below the last that may answer
+            # when the exit level reads the input alone (the hybrid's top)
+            on = [j for j in range(e) if t[j] < 1.0]
+            upto = max(on, default=-1) if costs.standalone[e] else e
+            headless = sum(int(head_macs[j]) for j in range(upto) if t[j] >= 1.0)
+            old = exit_costs(T, macs, costs.standalone)[0, e]
+            assert work.macs == int(old) - headless
+            saw_headless |= headless > 0
+    assert saw_headless
+
+
+def test_a_runtime_saved_before_bodies_loads_and_runs_heads_as_then(tiny_convnet, tmp_path):
+    """A leanet-runtime/2 directory (steps traced without a body, no "bodies" in the
+    manifest, as the old code wrote it) loads and decides as the network; its off levels
+    that are read run with their heads, the work it was charged when saved."""
+    net = _randomize_heads(leanet.build(tiny_convnet, scheme="triangular"))
+    costs = measure_costs(net, latency=False)
+    with pytest.MonkeyPatch.context() as patch:  # the old tracing: no step gets a body
+        patch.setattr(leanet.runtime, "_read_by_next", lambda calls: [False] * len(calls))
+        compile_runtime(net).save(tmp_path / "rt")
+    manifest = tmp_path / "rt" / "runtime.json"
+    old = json.loads(manifest.read_text())
+    old["format"] = "leanet-runtime/2"
+    del old["bodies"]
+    manifest.write_text(json.dumps(old))
+    loaded = load_runtime(tmp_path / "rt")
+    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    L = net.num_levels
+    for t in ([1.0] * (L - 1), [1.0, 0.0] + [0.0] * (L - 3), [0.0] * (L - 1)):
+        a, b = net(x, t), loaded(x, t)
+        assert torch.equal(a.exit_level, b.exit_level) and torch.equal(a.prediction, b.prediction)
+    _, work = count_work(loaded, x[:1], [1.0] * (L - 1))
+    assert work.macs == costs.exit_macs[-1]  # every head ran
+    new = compile_runtime(net)
+    new.save(tmp_path / "new")
+    assert (
+        json.loads((tmp_path / "new" / "runtime.json").read_text())["format"] == "leanet-runtime/3"
+    )
+    _, work = count_work(load_runtime(tmp_path / "new"), x[:1], [1.0] * (L - 1))
+    assert work.macs == costs.exit_macs[-1] - sum(w.macs for w in costs.head_work[:-1])
 
 
 class _OpRecorder(TorchDispatchMode):
