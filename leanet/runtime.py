@@ -44,8 +44,9 @@ traced (``benchmarks/results/runtime_latency.md``). Every timing behind these ch
 variants tried and dropped: ``benchmarks/results/runtime_design.md``.
 
 Cost accounting (tested, ``depthwise="conv"``): the runtime's MACs and activation words per
-input equal what :func:`leanet.costs.measure_costs` charges; its weight words exceed them by
-the bias of every BN-folded band.
+input equal what :func:`leanet.costs.measure_costs` charges, under any T as
+:func:`leanet.evaluator.exit_costs` prices it (skipped levels, headless read levels); its
+weight words exceed them by the bias of every BN-folded band.
 
 :meth:`Runtime.save` writes every step as a traced, frozen TorchScript file plus a JSON
 manifest, and :func:`load_runtime` runs them with the same Python decision loop.
