@@ -1,9 +1,13 @@
 """CPU time of small callables, measured so that two of them can be compared fairly.
 
 Wall-clock time on a shared, noisy machine mixes in other processes; CPU time of the
-calling thread (``time.thread_time``) does not. Callables compared with each other are run
-round-robin within every repeat (the starting one rotating), so slow drifts of the machine
-(frequency, cache pressure from neighbours) hit all of them alike; each is warmed up first;
+calling thread (``time.thread_time``) does not. Callables compared with each other all run
+within every repeat, in a fresh (seeded) random order each time, so slow drifts of the
+machine (frequency, cache pressure from neighbours) hit all of them alike, and no callable
+always runs right after the same other one: with a fixed cyclic order, the one after its
+near twin found the caches warm (two traced runtimes of one network, each step timed
+after the other's: the second 5% faster, the sign flipping with the order;
+``benchmarks/results/runtime_latency.md``); each is warmed up first;
 each sample times enough back-to-back calls to last about ``min_sample`` seconds (a single
 fast call is shorter than the clock's useful resolution); the result is the median over
 repeats with the interquartile range as the spread. Torch runs on one thread meanwhile.
@@ -12,6 +16,7 @@ repeats with the interquartile range as the spread. Torch runs on one thread mea
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -66,8 +71,9 @@ def cpu_times(
             once = max(clock() - start, 1e-7)
             calls[name] = max(1, math.ceil(min_sample / once))
         samples: dict[str, list[float]] = {name: [] for name in names}
-        for r in range(repeats):
-            for name in names[r % len(names) :] + names[: r % len(names)]:
+        order = random.Random(0)  # seeded: the same schedule on every run
+        for _ in range(repeats):
+            for name in order.sample(names, len(names)):
                 fn, n = fns[name], calls[name]
                 start = clock()
                 for _ in range(n):
