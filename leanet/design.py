@@ -421,8 +421,9 @@ class DesignProblem(DesignCoding, Problem):
         """Megabytes of the design's parameters (float32), e.g. for a size constraint."""
         return sum(p.numel() for p in self.network(design).parameters()) * 4 / 2**20
 
-    #: Bump whenever fingerprint() computes differently (see mobo.Problem).
-    fingerprint_version = 1
+    #: Bump whenever fingerprint() computes differently (see mobo.Problem). 2: energy
+    #: charges an off level read by the next without its head (journals before: with it).
+    fingerprint_version = 2
 
     def fingerprint(self) -> str:
         """What the objectives are computed from: the base network, training and validation
@@ -448,6 +449,8 @@ class DesignProblem(DesignCoding, Problem):
         )
         if cost == "latency":  # a latency measured on another CPU is another objective
             settings += (machine(),)
+        if cost == "energy":  # priced with heads apart (version 2): earlier journals differ
+            settings += ("heads apart",)
         if self.continue_fidelities:  # other cheap designs; earlier journals' digests kept
             settings += ("continue_fidelities",)
         if self.constraints:  # another floor was resumed with the old floor's values

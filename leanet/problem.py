@@ -225,8 +225,9 @@ class ThresholdProblem(Problem):
             )
         return log_unit_to_thresholds(U, self.log_decades)
 
-    #: Bump whenever fingerprint() computes differently (see mobo.Problem).
-    fingerprint_version = 1
+    #: Bump whenever fingerprint() computes differently (see mobo.Problem). 2: the heads'
+    #: costs (an off level read by the next runs without its head, charged less).
+    fingerprint_version = 2
 
     def fingerprint(self) -> str:
         """A digest of the cached records, the exit costs and the constraints: a journal
@@ -238,10 +239,8 @@ class ThresholdProblem(Problem):
         for tensor in (ev.confidence, ev.correct, ev.exit_cost):
             digest.update(tensor.contiguous().numpy().tobytes())
         digest.update(repr((ev.full_cost, ev.standalone, sorted(self.constraints))).encode())
-        if (
-            head := getattr(ev, "head_cost", None)
-        ) is not None:  # heads charged apart: another energy objective
-            digest.update(head.contiguous().numpy().tobytes())
+        if ev.head_cost is not None:  # heads charged apart: another energy objective
+            digest.update(ev.head_cost.contiguous().numpy().tobytes())
         if self.constraints:
             engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=0)
             probes = ev.evaluate(engine.draw(32, dtype=torch.float64))

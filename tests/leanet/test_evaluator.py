@@ -520,6 +520,29 @@ def test_a_threshold_journal_is_not_resumed_with_another_constraint(evaluator, t
     assert floor(0.8).fingerprint() != ThresholdProblem(evaluator, reference=False).fingerprint()
 
 
+def test_a_journal_priced_with_heads_in_is_refused_as_an_older_version(evaluator, tmp_path):
+    """Charging a read off level without its head changed the energy objective: a journal
+    priced the old way (no head split, fingerprint version 1) must not resume and mix both
+    prices, and the refusal says it is an older version's, not another problem's."""
+    import json
+
+    head = torch.diff(evaluator.exit_cost, prepend=evaluator.exit_cost.new_zeros(1)) / 4
+    split = ThresholdEvaluator(
+        evaluator.confidence, evaluator.correct, evaluator.exit_cost, evaluator.full_cost,
+        evaluator.standalone, head,
+    )  # fmt: skip
+    old, new = ThresholdProblem(evaluator, reference=False), ThresholdProblem(split, reference=False)
+    assert old.fingerprint() != new.fingerprint()
+    journal = tmp_path / "old.jsonl"
+    mobo.optimize(old, "sobol", n_evals=3, seed=0, journal=journal, show_progress=False)
+    header, *rest = journal.read_text().splitlines(keepends=True)
+    spec = json.loads(header)
+    spec["problem"]["fingerprint_version"] = 1  # as the version before the head split wrote
+    journal.write_text("".join([json.dumps(spec) + "\n", *rest]))
+    with pytest.raises(mobo.JournalMismatchError, match="written by an older version"):
+        mobo.check_resumable(journal, new, "sobol", 0)
+
+
 def test_threshold_problem_rejects_a_boolean_constraint_naming_it(evaluator):
     problem = ThresholdProblem(
         evaluator, reference=False, constraints={"floor": lambda m: m.accuracy >= 0.8}
