@@ -531,7 +531,8 @@ def test_a_journal_priced_with_heads_in_is_refused_as_an_older_version(evaluator
         evaluator.confidence, evaluator.correct, evaluator.exit_cost, evaluator.full_cost,
         evaluator.standalone, head,
     )  # fmt: skip
-    old, new = ThresholdProblem(evaluator, reference=False), ThresholdProblem(split, reference=False)
+    old = ThresholdProblem(evaluator, reference=False)
+    new = ThresholdProblem(split, reference=False)
     assert old.fingerprint() != new.fingerprint()
     journal = tmp_path / "old.jsonl"
     mobo.optimize(old, "sobol", n_evals=3, seed=0, journal=journal, show_progress=False)
