@@ -232,6 +232,7 @@ def _run_demo(config: DemoConfig) -> dict:
         seed=config.seed,
         progress=config.progress,
         n_initial=config.n_initial,
+        set_aside_older=True,  # the demo's own folder: an upgrade must not stop `make run`
     )
     front = problem.deployable_front(result.pareto_X)
     hv_ratio = float(result.hypervolume[-1]) / problem.max_hv

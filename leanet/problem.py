@@ -297,10 +297,14 @@ def search_thresholds(
     space: str = "log",
     progress: bool = True,
     n_initial: int | None = None,
+    set_aside_older: bool = False,
 ) -> tuple[ThresholdProblem, mobo.Result]:
     """The problem of ``evaluator`` and its study's first ``n_evals`` evaluations, run or
     resumed in ``journal`` (``leanet optimize`` and ``leanet demo`` alike; ``n_initial``:
-    the algorithm's initial design, None for its default).
+    the algorithm's initial design, None for its default). ``set_aside_older``: a journal
+    an older version priced differently (an older fingerprint version) is renamed, kept,
+    and a new study starts; otherwise it is refused (``leanet demo`` owns its folder and
+    sets it, or a second ``make run`` after an upgrade failed; ``leanet optimize`` does not).
 
     The journal is checked on a problem without the reference front, so a journal of other
     settings is refused before the dense search. One that holds more evaluations (a run
@@ -309,6 +313,8 @@ def search_thresholds(
     makes (reading them all labelled a 16-evaluation front as 12 evaluations' work)."""
     options = {} if n_initial is None else {"n_initial": n_initial}  # journaled as given
     done = None
+    if set_aside_older and journal.is_file() and journal.stat().st_size:
+        _set_aside_if_older(journal)
     if journal.is_file() and journal.stat().st_size:
         cheap = ThresholdProblem(evaluator, space=space, reference=False)
         mobo.check_resumable(journal, cheap, algorithm, seed, **options)
@@ -328,6 +334,28 @@ def search_thresholds(
         **options,
     )
     return problem, result
+
+
+def _set_aside_if_older(journal: Path) -> None:
+    """Rename ``journal`` to ``<name>.v<version>.jsonl`` when its problem's fingerprint
+    version is older than :attr:`ThresholdProblem.fingerprint_version`, and say so."""
+    header, _ = mobo.journal.read_journal(journal)
+    problem = header.get("problem") if isinstance(header, dict) else None
+    made = problem.get("fingerprint_version", 1) if isinstance(problem, dict) else None
+    now = ThresholdProblem.fingerprint_version
+    if not (isinstance(made, int) and made < now):
+        return  # this version's, or not a threshold journal: checked (and refused) as usual
+    aside = journal.with_name(f"{journal.stem}.v{made}{journal.suffix}")
+    n = 1
+    while aside.exists():
+        n, aside = n + 1, journal.with_name(f"{journal.stem}.v{made}-{n + 1}{journal.suffix}")
+    journal.rename(aside)
+    print(
+        f"leanet: note: {journal} was written by an older version, which prices thresholds "
+        f"differently (fingerprint version {made}, now {now}); kept as {aside.name}, and a "
+        "new study starts",
+        file=sys.stderr,
+    )
 
 
 def note_resume(journal: Path, done: int, n_evals: int) -> None:

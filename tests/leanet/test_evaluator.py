@@ -542,6 +542,18 @@ def test_a_journal_priced_with_heads_in_is_refused_as_an_older_version(evaluator
     journal.write_text("".join([json.dumps(spec) + "\n", *rest]))
     with pytest.raises(mobo.JournalMismatchError, match="written by an older version"):
         mobo.check_resumable(journal, new, "sobol", 0)
+    # leanet demo owns its folder: it keeps the old journal aside and starts anew (a second
+    # `make run` after the upgrade stopped at the refusal above); leanet optimize refuses.
+    from leanet.problem import search_thresholds
+
+    kept = journal.read_bytes()
+    options = dict(algorithm="sobol", n_evals=3, seed=0, progress=False)
+    with pytest.raises(mobo.JournalMismatchError, match="older version"):
+        search_thresholds(split, journal, **options)
+    assert journal.read_bytes() == kept
+    _, result = search_thresholds(split, journal, **options, set_aside_older=True)
+    assert (tmp_path / "old.v1.jsonl").read_bytes() == kept
+    assert len(result.Y) == 3 and mobo.Study.load(journal, new).n_evaluated == 3
 
 
 def test_threshold_problem_rejects_a_boolean_constraint_naming_it(evaluator):
