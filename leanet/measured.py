@@ -14,7 +14,9 @@ noise; no outcome keys are claimed for it).
 :meth:`MeasuredCost.modelled` gives, for comparison, what the per-exit latencies of
 :func:`leanet.costs.measure_costs` predict for the same thresholds (each input charged the
 latency of an exit at its level, less the levels the runtime skips, as the energy model
-charges), so a user sees how far the model lies from the meter.
+charges; those latencies time each level with its head, so a level the runtime runs without
+its head is predicted a little slow unless ``head_cost`` says otherwise), so a user sees how
+far the model lies from the meter.
 """
 
 from __future__ import annotations

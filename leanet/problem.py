@@ -230,10 +230,11 @@ class ThresholdProblem(Problem):
     fingerprint_version = 2
 
     def fingerprint(self) -> str:
-        """A digest of the cached records, the exit costs and the constraints: a journal
-        made on another network, data split, energy platform or constraint (e.g. another
-        accuracy floor) is refused, not resumed with stale values. Constraints are
-        callables, so their values at 32 fixed threshold vectors stand for them."""
+        """A digest of the cached records, the exit costs (heads apart, when split) and the
+        constraints: a journal made on another network, data split, energy platform or
+        constraint (e.g. another accuracy floor) is refused, not resumed with stale values.
+        Constraints are callables, so their values at 32 fixed threshold vectors stand for
+        them."""
         ev = self.evaluator
         digest = hashlib.blake2b(digest_size=16)
         for tensor in (ev.confidence, ev.correct, ev.exit_cost):
@@ -313,10 +314,10 @@ def search_thresholds(
     makes (reading them all labelled a 16-evaluation front as 12 evaluations' work)."""
     options = {} if n_initial is None else {"n_initial": n_initial}  # journaled as given
     done = None
+    cheap = ThresholdProblem(evaluator, space=space, reference=False)
     if set_aside_older and journal.is_file() and journal.stat().st_size:
-        _set_aside_if_older(journal)
+        _set_aside_if_older(journal, cheap)
     if journal.is_file() and journal.stat().st_size:
-        cheap = ThresholdProblem(evaluator, space=space, reference=False)
         mobo.check_resumable(journal, cheap, algorithm, seed, **options)
         done = mobo.Study.load(journal, cheap, read_only=True)
     note_resume(journal, 0 if done is None else done.n_evaluated, n_evals)
@@ -336,20 +337,31 @@ def search_thresholds(
     return problem, result
 
 
-def _set_aside_if_older(journal: Path) -> None:
-    """Rename ``journal`` to ``<name>.v<version>.jsonl`` when its problem's fingerprint
-    version is older than :attr:`ThresholdProblem.fingerprint_version`, and say so."""
-    header, _ = mobo.journal.read_journal(journal)
-    problem = header.get("problem") if isinstance(header, dict) else None
-    made = problem.get("fingerprint_version", 1) if isinstance(problem, dict) else None
-    now = ThresholdProblem.fingerprint_version
-    if not (isinstance(made, int) and made < now):
-        return  # this version's, or not a threshold journal: checked (and refused) as usual
-    aside = journal.with_name(f"{journal.stem}.v{made}{journal.suffix}")
-    n = 1
-    while aside.exists():
-        n, aside = n + 1, journal.with_name(f"{journal.stem}.v{made}-{n + 1}{journal.suffix}")
-    journal.rename(aside)
+def _set_aside_if_older(journal: Path, problem: ThresholdProblem) -> None:
+    """Rename ``journal`` to ``<name>.v<version>.jsonl`` when it is ``problem``'s journal
+    from an older fingerprint version, and say so. Under the journal's lock, so a study still
+    writing it is refused as usual instead of losing its file (its next records went to a
+    headerless new file); a journal of another problem, or from before fingerprints, stays
+    and is checked (and refused) as usual."""
+    writer, header, _ = mobo.journal.Journal.open_writer(journal)
+    try:
+        spec = header.get("problem")
+        if not (isinstance(spec, dict) and spec.get("name") == problem.name):
+            return
+        if "fingerprint" not in spec:
+            return
+        made = spec.get("fingerprint_version", 1)  # fingerprints before versions: version 1
+        now = problem.fingerprint_version
+        if not (isinstance(made, int) and made < now):
+            return
+        aside = journal.with_name(f"{journal.stem}.v{made}{journal.suffix}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = journal.with_name(f"{journal.stem}.v{made}-{n}{journal.suffix}")
+        journal.rename(aside)
+    finally:
+        writer.close()
     print(
         f"leanet: note: {journal} was written by an older version, which prices thresholds "
         f"differently (fingerprint version {made}, now {now}); kept as {aside.name}, and a "

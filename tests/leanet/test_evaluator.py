@@ -556,6 +556,39 @@ def test_a_journal_priced_with_heads_in_is_refused_as_an_older_version(evaluator
     assert len(result.Y) == 3 and mobo.Study.load(journal, new).n_evaluated == 3
 
 
+def test_the_demo_sets_aside_only_an_unlocked_older_journal_of_its_problem(evaluator, tmp_path):
+    """Renamed without its lock, a journal a running study still wrote lost that study's
+    next records to a headerless new file (every later make run: "not a mobo journal"); a
+    journal of another problem was renamed as if an older version had written it."""
+    import json
+
+    from leanet.problem import search_thresholds
+
+    def older(path, problem):
+        mobo.optimize(problem, "sobol", n_evals=2, seed=0, journal=path, show_progress=False)
+        header, *rest = path.read_text().splitlines(keepends=True)
+        spec = json.loads(header)
+        spec["problem"]["fingerprint_version"] = 1
+        path.write_text("".join([json.dumps(spec) + "\n", *rest]))
+        return path.read_bytes()
+
+    options = dict(algorithm="sobol", n_evals=2, seed=0, progress=False, set_aside_older=True)
+    locked = tmp_path / "locked.jsonl"
+    kept = older(locked, ThresholdProblem(evaluator, reference=False))
+    writer, _, _ = mobo.journal.Journal.open_writer(locked)  # a study still writing it
+    try:
+        with pytest.raises(mobo.JournalLockedError):
+            search_thresholds(evaluator, locked, **options)
+    finally:
+        writer.close()
+    assert locked.read_bytes() == kept and not (tmp_path / "locked.v1.jsonl").exists()
+    foreign = tmp_path / "foreign.jsonl"
+    kept = older(foreign, mobo.problems.make("BraninCurrin"))
+    with pytest.raises(mobo.JournalMismatchError, match="another problem"):
+        search_thresholds(evaluator, foreign, **options)
+    assert foreign.read_bytes() == kept and not (tmp_path / "foreign.v1.jsonl").exists()
+
+
 def test_threshold_problem_rejects_a_boolean_constraint_naming_it(evaluator):
     problem = ThresholdProblem(
         evaluator, reference=False, constraints={"floor": lambda m: m.accuracy >= 0.8}
