@@ -199,6 +199,27 @@ def test_unknown_dataset():
         load_dataset("imagenet")
 
 
+def test_standardize_refuses_float_pixels_outside_0_1_and_takes_numpy():
+    """A device's float 0..255 pixels, or images it standardized already, were standardized
+    as they came (test accuracy 0.99 -> 0.11 / 0.37, silently); a NumPy batch crashed on
+    ``dtype.is_floating_point``."""
+    import numpy as np
+
+    from leanet.data import standardize
+
+    mean, std = [0.5], [0.25]
+    raw = torch.tensor([[[[0, 64], [128, 255]]]], dtype=torch.uint8)
+    expected = (raw.float() / 255 - 0.5) / 0.25
+    torch.testing.assert_close(standardize(raw.float() / 255, mean, std), expected)
+    torch.testing.assert_close(standardize(raw.numpy(), mean, std), expected)
+    torch.testing.assert_close(standardize(raw.numpy() / np.float32(255), mean, std), expected)
+    for wrong in (raw.float(), expected):
+        with pytest.raises(ValueError, match=r"pixels in \[0, 1\].*divide 0..255 pixels by 255"):
+            standardize(wrong, mean, std)
+    with pytest.raises(TypeError, match="a tensor or an array of pixels, got str"):
+        standardize("image.png", mean, std)
+
+
 def test_integer_images_other_than_uint8_are_refused():
     # int64 pixels 0..255 were read as floats already in [0, 1] and standardized to -2..1018.
     from leanet.data import ImageTensorDataset
