@@ -239,12 +239,15 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         # absent from artifacts saved before heads were split out: charged in full, as then
         head_energy=saved.get("head_energy"),
     )
+    folder = runtime_folder(path).absolute()  # still found after a chdir
+    if not folder.is_dir():  # reached through a symbolic link: beside the file it names
+        folder = runtime_folder(path.resolve())
     return Artifact(
         net,
         front,
         costs,
         meta,
-        runtime_path=runtime_folder(path).absolute(),  # still found after a chdir
+        runtime_path=folder,
         checksum=checksum,
         input_normalization=_as_pair(payload.get("input_normalization")),
     )

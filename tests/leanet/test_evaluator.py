@@ -966,6 +966,21 @@ def test_an_artifact_loaded_by_a_relative_path_keeps_its_runtime_after_a_chdir(
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert artifact.runtime().depthwise == "dense"
+    # Through a symbolic link (current.pt -> m.pt) the folder beside the file it names is
+    # found: it was looked for beside the link, missed, and compiled as "conv" silently.
+    (tmp_path / "current.pt").symlink_to(tmp_path / "m.pt")
+    assert load_artifact(tmp_path / "current.pt").runtime().depthwise == "dense"
+    # A damaged manifest is named as the damaged runtime it is (a bare JSONDecodeError
+    # or FileNotFoundError named no file), and so is an artifact file given for its folder.
+    from leanet.artifact import runtime_folder
+    from leanet.runtime import load_runtime
+
+    manifest = runtime_folder(tmp_path / "m.pt") / "runtime.json"
+    manifest.write_text(manifest.read_text()[:40])
+    with pytest.raises(ValueError, match="runtime.json: missing or unreadable.*save the artifact"):
+        load_runtime(manifest.parent)
+    with pytest.raises(ValueError, match=r"m.pt: a file; a runtime is a folder \(m.pt.runtime\)"):
+        load_runtime(tmp_path / "m.pt")
 
 
 def test_an_artifact_can_ship_the_dense_depthwise_runtime(tmp_path):
