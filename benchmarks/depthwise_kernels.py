@@ -11,7 +11,7 @@ shapes MobileNet's levels meet, so the rule's thresholds come from a table:
   PyTorch's im2col kernel.
 
 Each is the runtime's own convolution with that branch forced, traced and frozen as the
-runtime's steps are (``leanet.runtime._trace``), and timed
+runtime's steps are (``leanet.tracing.trace``), and timed
 interleaved on one thread (:func:`leanet.timing.cpu_times`, CPU time, median over repeats).
 
     python benchmarks/depthwise_kernels.py            # results/depthwise_kernels.md
@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402
 
 from leanet.folding import _Conv  # noqa: E402
-from leanet.runtime import _trace  # noqa: E402
 from leanet.timing import cpu_times  # noqa: E402
+from leanet.tracing import trace as _trace  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 #: (channels, map side, stride): the 3 x 3 depthwise layers of MobileNet x0.25-x1 on 32 x 32

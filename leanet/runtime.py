@@ -29,10 +29,10 @@ head, whose answer nobody would read. Both as the cost model charges
 (``leanet-runtime/2``) still loads; it runs such a level's head too, as it always did.
 
 Modes: ``"eager"`` runs the steps as plain modules; ``"trace"`` traces and freezes each
-step (``torch.jit.trace``, ``torch.jit.freeze``). ``torch.compile`` measured no better at
-10-30 s of compilation per step. At batch size > 1 the rows that exit are dropped with one
-index copy per level where some exit; at batch 1, the device case, nothing is copied. The
-decision loop is plain Python on plain attributes.
+step (``torch.jit.trace``, ``torch.jit.freeze``; :mod:`leanet.tracing`). ``torch.compile``
+measured no better at 10-30 s of compilation per step. At batch size > 1 the rows that
+exit are dropped with one index copy per level where some exit; at batch 1, the device
+case, nothing is copied. The decision loop is plain Python on plain attributes.
 
 At batch 1 a small depthwise convolution costs oneDNN about 50 us of glue whatever its
 size, so small ones run as im2col + one ``baddbmm`` or a strided copy of the padded map's
@@ -61,7 +61,6 @@ import math
 import os
 import struct
 import threading
-import warnings
 from pathlib import Path
 
 import torch
@@ -70,9 +69,10 @@ from torch import Tensor, nn
 from leanet.confidence import CONFIDENCES
 from leanet.data import standardize
 from leanet.device import evaluating
-from leanet.folding import densify_depthwise, full_ops, script_depthwise
+from leanet.folding import densify_depthwise, full_ops
 from leanet.model import Decision, nan_confidence
 from leanet.steps import plan
+from leanet.tracing import band_views, jit_quietly, trace, trace_steps
 from leanet.zoo import check_float32, image_shape
 
 __all__ = ["DEPTHWISE", "MODES", "Runtime", "compile_full", "compile_runtime", "load_runtime"]
@@ -86,62 +86,7 @@ _FORMAT = "leanet-runtime/3"
 #: Runtimes of this format load; their steps have no ``body``, so they run the head of a
 #: level that cannot answer but is read (charged less since format 3).
 _BODILESS = "leanet-runtime/2"
-
-
-# -- tracing -------------------------------------------------------------------------------
-def _example_inputs(step: nn.Module, x: Tensor, shapes, feature: Tensor | None):
-    if step.call == "band":
-        bufs = [x.new_zeros(x.shape[0], *s) for s in shapes]
-        return (x, *_views(bufs, step.view_specs()))
-    return (feature,) if step.call == "chain" else (x,)
-
-
-def _views(bufs: list[Tensor], specs) -> tuple[Tensor, ...]:
-    """The channel views ``(buffer, lo, hi)`` of the band buffers a band step takes."""
-    return tuple(bufs[b].narrow(1, lo, hi - lo) for b, lo, hi in specs)
-
-
-@contextlib.contextmanager
-def _jit_quietly():
-    """On torch 2.14 ``torch.jit.trace/freeze/save/load`` warn that they are deprecated in
-    favour of torch.compile / torch.export; only those warnings are silenced, only here,
-    because a frozen TorchScript file is what a device without Python loads."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning
-        )
-        yield
-
-
-def _trace(module: nn.Module, inputs: tuple, body: bool = False) -> torch.jit.ScriptModule:
-    """``torch.jit.trace`` + ``torch.jit.freeze`` of an eval-mode module (measured the
-    fastest mode here, see the module docstring); with ``body``, its ``body`` method too,
-    traced on the same inputs and kept by the freeze (one file, weights shared)."""
-    with torch.no_grad(), _jit_quietly():
-        # The entropy confidence divides by log C, C read from the logits' shape, which the
-        # trace bakes in as a constant: right, since a step's class count never changes.
-        # Only that warning, only from leanet.confidence, is silenced; users saw it on
-        # every saved artifact of an entropy design.
-        warnings.filterwarnings(
-            "ignore", category=torch.jit.TracerWarning, module=r"leanet\.confidence"
-        )
-        module = script_depthwise(copy.deepcopy(module).eval())
-        methods = {"forward": inputs} | ({"body": inputs} if body else {})
-        traced = torch.jit.trace_module(module, methods, check_trace=False)
-        return torch.jit.freeze(traced, preserved_attrs=["body"] if body else None)
-
-
-def _trace_steps(steps, shapes, input_shape, bodies) -> list[torch.jit.ScriptModule]:
-    x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
-    out, h = [], x
-    with torch.no_grad():
-        for step, body in zip(steps, bodies, strict=True):
-            inputs = _example_inputs(step, x, shapes, h)
-            res = step(*inputs)
-            if step.call == "chain":
-                h = res[2]
-            out.append(_trace(step, inputs, body))
-    return out
+_DAMAGED = "the runtime folder is damaged or incomplete: save the artifact (or runtime) again"
 
 
 def _read_by_next(calls: list[str]) -> list[bool]:
@@ -294,7 +239,7 @@ class Runtime(nn.Module):
         return held[1]
 
     def _views_of(self, bufs: list[Tensor]) -> list:
-        return [None if v is None else _views(bufs, v) for v in self.views]
+        return [None if v is None else band_views(bufs, v) for v in self.views]
 
     def _step(self, k: int, x: Tensor, views: list, h: Tensor):
         call, step, _ = self._plan[k]
@@ -418,8 +363,8 @@ class Runtime(nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         steps = self.steps
         if self.mode != "trace":
-            steps = _trace_steps(self.steps, self.shapes, self.input_shape, self.bodies)
-        with _jit_quietly():
+            steps = trace_steps(self.steps, self.shapes, self.input_shape, self.bodies)
+        with jit_quietly():
             for k, step in enumerate(steps):
                 torch.jit.save(step, str(path / f"step{k + 1}.pt"))
         manifest = dict(
@@ -442,8 +387,13 @@ class Runtime(nn.Module):
 
 def load_runtime(path: str | os.PathLike) -> Runtime:
     """A :class:`Runtime` from a directory written by :meth:`Runtime.save`."""
-    path = Path(path)
-    m = json.loads((path / _MANIFEST).read_text())
+    path, m = Path(path), None
+    if path.is_file():
+        raise ValueError(f"{path}: a file; a runtime is a folder ({path.name}.runtime)")
+    with contextlib.suppress(OSError, ValueError):  # a folder without one: named below
+        m = json.loads((path / _MANIFEST).read_text())
+    if not isinstance(m, dict):
+        raise ValueError(f"{path / _MANIFEST}: missing or unreadable; {_DAMAGED}")
     if m.get("format") == "leanet-runtime/1":
         raise ValueError(
             f"{path / _MANIFEST}: a runtime of format leanet-runtime/1, whose band steps take "
@@ -456,13 +406,12 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
     for k in range(m["num_levels"]):
         step_file = path / f"step{k + 1}.pt"
         try:
-            with _jit_quietly():
+            with jit_quietly():
                 steps.append(torch.jit.load(str(step_file)))
         except (RuntimeError, ValueError, OSError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ValueError(
-                f"{step_file}: not a readable runtime step ({first[:160]}); the runtime folder "
-                "is damaged or incomplete: save the artifact (or runtime) again"
+                f"{step_file}: not a readable runtime step ({first[:160]}); {_DAMAGED}"
             ) from err
     runtime = Runtime(
         steps,
@@ -516,7 +465,7 @@ def compile_runtime(net, *, mode: str = "trace", depthwise: str = "conv") -> Run
         probe = Runtime(steps, calls, shapes, mode="eager", **options)
         densify_depthwise(probe.steps, lambda: probe.level_logits(torch.zeros(2, *input_shape)))
     if mode == "trace":
-        steps = _trace_steps(steps, shapes, input_shape, bodies)
+        steps = trace_steps(steps, shapes, input_shape, bodies)
     return Runtime(steps, calls, shapes, mode=mode, depthwise=depthwise, **options)
 
 
@@ -542,4 +491,4 @@ def compile_full(
     example = torch.zeros(batch, *image_shape(base.config))
     if depthwise == "dense":
         densify_depthwise(full, lambda: full(example))
-    return full if mode == "eager" else _trace(full, (example,))
+    return full if mode == "eager" else trace(full, (example,))

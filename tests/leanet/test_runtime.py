@@ -16,6 +16,7 @@ import leanet
 import leanet.levels
 import leanet.model
 import leanet.runtime
+import leanet.tracing
 from leanet.confidence import confidence
 from leanet.costs import Work, count_work, measure_costs
 from leanet.runtime import compile_full, compile_runtime, load_runtime
@@ -561,7 +562,7 @@ def test_depthwise_at_batch_1_runs_as_columns_and_the_traced_step_keeps_every_br
 
     like = nn.Conv2d(channels, channels, 3, stride, 1, groups=channels)
     conv = _Conv(like.weight, like.bias, like, channels, depthwise=True)
-    traced = leanet.runtime._trace(
+    traced = leanet.tracing.trace(
         nn.Sequential(conv, nn.ReLU()), (torch.randn(2, channels, size, size),)
     )
     out = (size - 1) // stride + 1
