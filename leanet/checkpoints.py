@@ -375,7 +375,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside ``path`` (named for this process) for the block to write,
     renamed over ``path`` when the block ends and removed if it raises: a crash, or another
     process writing the same file (design searches sharing a cache), never leaves a
-    half-written file at ``path`` or a stray partial one beside it."""
+    half-written file at ``path``. A process killed outright (SIGKILL, power loss) leaves
+    its ``<name>.<pid>.tmp`` beside it, which nothing reads and which may be deleted."""
     path = Path(path)
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:

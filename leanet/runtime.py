@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import math
 import os
@@ -66,6 +67,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from leanet.checkpoints import atomic_path
 from leanet.confidence import CONFIDENCES
 from leanet.data import standardize
 from leanet.device import evaluating
@@ -358,9 +360,14 @@ class Runtime(nn.Module):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write a directory: ``step{k}.pt`` (traced, frozen TorchScript; eager steps are
-        traced here) and ``runtime.json`` (what the decision loop needs)."""
+        traced here) and, last, ``runtime.json`` (what the decision loop needs, with each
+        step file's digest). Saved over another runtime and stopped part-way, the folder
+        held new and old steps under the old manifest and loaded as a mix of two networks
+        (levels at chance accuracy); now the old manifest goes first, and
+        :func:`load_runtime` checks every step against the new one's digests."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        (path / _MANIFEST).unlink(missing_ok=True)
         steps = self.steps
         if self.mode != "trace":
             steps = trace_steps(self.steps, self.shapes, self.input_shape, self.bodies)
@@ -369,6 +376,7 @@ class Runtime(nn.Module):
                 torch.jit.save(step, str(path / f"step{k + 1}.pt"))
         manifest = dict(
             format=_FORMAT,
+            step_digests=[_digest(path / f"step{k + 1}.pt") for k in range(len(steps))],
             num_levels=self.num_levels,
             calls=self.calls,
             bodies=self.bodies,
@@ -382,7 +390,12 @@ class Runtime(nn.Module):
                 "exit at level k < L when confidence >= T_k and T_k < 1; level L always answers"
             ),
         )
-        (path / _MANIFEST).write_text(json.dumps(manifest, indent=1))
+        with atomic_path(path / _MANIFEST) as partial:
+            partial.write_text(json.dumps(manifest, indent=1))
+
+
+def _digest(step_file: Path) -> str:
+    return hashlib.blake2b(step_file.read_bytes(), digest_size=16).hexdigest()
 
 
 def load_runtime(path: str | os.PathLike) -> Runtime:
@@ -403,8 +416,11 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
     if m.get("format") not in (_FORMAT, _BODILESS):
         raise ValueError(f"{path / _MANIFEST}: not a leanet runtime manifest")
     steps = []
+    digests = m.get("step_digests")  # absent from runtimes saved before: not checked
     for k in range(m["num_levels"]):
         step_file = path / f"step{k + 1}.pt"
+        if digests is not None and step_file.is_file() and _digest(step_file) != digests[k]:
+            raise ValueError(f"{step_file}: not the step its manifest saved; {_DAMAGED}")
         try:
             with jit_quietly():
                 steps.append(torch.jit.load(str(step_file)))

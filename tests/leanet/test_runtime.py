@@ -359,6 +359,38 @@ def test_a_runtime_saved_before_bodies_loads_and_runs_heads_as_then(tiny_convnet
     assert work.macs == costs.exit_macs[-1] - sum(w.macs for w in costs.head_work[:-1])
 
 
+def test_a_runtime_saved_over_another_and_stopped_part_way_is_refused(tiny_convnet, tmp_path):
+    """Saved over another network's runtime and killed after two steps, the folder loaded
+    silently as a mix of both networks (levels 3-4 at chance accuracy; sweep A): the old
+    manifest now goes first, and each step is checked against the manifest's digest."""
+    import shutil
+
+    first = _randomize_heads(leanet.build(tiny_convnet, scheme="triangular"), seed=0)
+    second = _randomize_heads(leanet.build(tiny_convnet, scheme="triangular"), seed=1)
+    compile_runtime(first).save(tmp_path / "rt")
+    saved, real_save = [], torch.jit.save
+
+    def killed_after_two(step, file):
+        if len(saved) == 2:
+            raise KeyboardInterrupt  # the process stops here
+        saved.append(file)
+        real_save(step, file)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.jit, "save", killed_after_two)
+        with pytest.raises(KeyboardInterrupt):
+            compile_runtime(second).save(tmp_path / "rt")
+    with pytest.raises(ValueError, match=r"runtime.json: missing or unreadable.*save the"):
+        load_runtime(tmp_path / "rt")
+    # A step copied in from another runtime is named, not loaded.
+    compile_runtime(first).save(tmp_path / "a")
+    compile_runtime(second).save(tmp_path / "b")
+    shutil.copy(tmp_path / "b" / "step2.pt", tmp_path / "a" / "step2.pt")
+    with pytest.raises(ValueError, match=r"step2.pt: not the step its manifest saved"):
+        load_runtime(tmp_path / "a")
+    assert load_runtime(tmp_path / "b").num_levels == first.num_levels
+
+
 class _OpRecorder(TorchDispatchMode):
     """Names of the operators called; an ``as_strided`` of a freshly zero-padded map (the
     batch-1 depthwise convolution's windows, ``leanet.folding._Conv``) is named "windows",
