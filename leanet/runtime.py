@@ -57,6 +57,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import io
 import json
 import math
 import os
@@ -371,12 +372,16 @@ class Runtime(nn.Module):
         steps = self.steps
         if self.mode != "trace":
             steps = trace_steps(self.steps, self.shapes, self.input_shape, self.bodies)
+        digests = []
         with jit_quietly():
             for k, step in enumerate(steps):
-                torch.jit.save(step, str(path / f"step{k + 1}.pt"))
+                buffer = io.BytesIO()
+                torch.jit.save(step, buffer)
+                (path / f"step{k + 1}.pt").write_bytes(buffer.getvalue())
+                digests.append(_digest(buffer.getvalue()))
         manifest = dict(
             format=_FORMAT,
-            step_digests=[_digest(path / f"step{k + 1}.pt") for k in range(len(steps))],
+            step_digests=digests,
             num_levels=self.num_levels,
             calls=self.calls,
             bodies=self.bodies,
@@ -394,8 +399,8 @@ class Runtime(nn.Module):
             partial.write_text(json.dumps(manifest, indent=1))
 
 
-def _digest(step_file: Path) -> str:
-    return hashlib.blake2b(step_file.read_bytes(), digest_size=16).hexdigest()
+def _digest(step_bytes: bytes) -> str:
+    return hashlib.blake2b(step_bytes, digest_size=16).hexdigest()
 
 
 def load_runtime(path: str | os.PathLike) -> Runtime:
@@ -419,16 +424,17 @@ def load_runtime(path: str | os.PathLike) -> Runtime:
     digests = m.get("step_digests")  # absent from runtimes saved before: not checked
     for k in range(m["num_levels"]):
         step_file = path / f"step{k + 1}.pt"
-        if digests is not None and step_file.is_file() and _digest(step_file) != digests[k]:
-            raise ValueError(f"{step_file}: not the step its manifest saved; {_DAMAGED}")
         try:
+            data = step_file.read_bytes()  # once: loaded, then digested
             with jit_quietly():
-                steps.append(torch.jit.load(str(step_file)))
+                steps.append(torch.jit.load(io.BytesIO(data)))
         except (RuntimeError, ValueError, OSError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ValueError(
                 f"{step_file}: not a readable runtime step ({first[:160]}); {_DAMAGED}"
             ) from err
+        if digests is not None and _digest(data) != digests[k]:
+            raise ValueError(f"{step_file}: not the step its manifest saved; {_DAMAGED}")
     runtime = Runtime(
         steps,
         m["calls"],
