@@ -520,12 +520,23 @@ def test_a_threshold_journal_is_not_resumed_with_another_constraint(evaluator, t
     assert floor(0.8).fingerprint() != ThresholdProblem(evaluator, reference=False).fingerprint()
 
 
+def _older_journal(path, problem, n_evals: int) -> bytes:
+    """A journal of ``problem`` as the version before the head split wrote it (fingerprint
+    version 1); returns its bytes."""
+    import json
+
+    mobo.optimize(problem, "sobol", n_evals=n_evals, seed=0, journal=path, show_progress=False)
+    header, *rest = path.read_text().splitlines(keepends=True)
+    spec = json.loads(header)
+    spec["problem"]["fingerprint_version"] = 1
+    path.write_text("".join([json.dumps(spec) + "\n", *rest]))
+    return path.read_bytes()
+
+
 def test_a_journal_priced_with_heads_in_is_refused_as_an_older_version(evaluator, tmp_path):
     """Charging a read off level without its head changed the energy objective: a journal
     priced the old way (no head split, fingerprint version 1) must not resume and mix both
     prices, and the refusal says it is an older version's, not another problem's."""
-    import json
-
     head = torch.diff(evaluator.exit_cost, prepend=evaluator.exit_cost.new_zeros(1)) / 4
     split = ThresholdEvaluator(
         evaluator.confidence, evaluator.correct, evaluator.exit_cost, evaluator.full_cost,
@@ -535,18 +546,13 @@ def test_a_journal_priced_with_heads_in_is_refused_as_an_older_version(evaluator
     new = ThresholdProblem(split, reference=False)
     assert old.fingerprint() != new.fingerprint()
     journal = tmp_path / "old.jsonl"
-    mobo.optimize(old, "sobol", n_evals=3, seed=0, journal=journal, show_progress=False)
-    header, *rest = journal.read_text().splitlines(keepends=True)
-    spec = json.loads(header)
-    spec["problem"]["fingerprint_version"] = 1  # as the version before the head split wrote
-    journal.write_text("".join([json.dumps(spec) + "\n", *rest]))
+    kept = _older_journal(journal, old, n_evals=3)
     with pytest.raises(mobo.JournalMismatchError, match="written by an older version"):
         mobo.check_resumable(journal, new, "sobol", 0)
     # leanet demo owns its folder: it keeps the old journal aside and starts anew (a second
     # `make run` after the upgrade stopped at the refusal above); leanet optimize refuses.
     from leanet.problem import search_thresholds
 
-    kept = journal.read_bytes()
     options = dict(algorithm="sobol", n_evals=3, seed=0, progress=False)
     with pytest.raises(mobo.JournalMismatchError, match="older version"):
         search_thresholds(split, journal, **options)
@@ -560,21 +566,11 @@ def test_the_demo_sets_aside_only_an_unlocked_older_journal_of_its_problem(evalu
     """Renamed without its lock, a journal a running study still wrote lost that study's
     next records to a headerless new file (every later make run: "not a mobo journal"); a
     journal of another problem was renamed as if an older version had written it."""
-    import json
-
     from leanet.problem import search_thresholds
-
-    def older(path, problem):
-        mobo.optimize(problem, "sobol", n_evals=2, seed=0, journal=path, show_progress=False)
-        header, *rest = path.read_text().splitlines(keepends=True)
-        spec = json.loads(header)
-        spec["problem"]["fingerprint_version"] = 1
-        path.write_text("".join([json.dumps(spec) + "\n", *rest]))
-        return path.read_bytes()
 
     options = dict(algorithm="sobol", n_evals=2, seed=0, progress=False, set_aside_older=True)
     locked = tmp_path / "locked.jsonl"
-    kept = older(locked, ThresholdProblem(evaluator, reference=False))
+    kept = _older_journal(locked, ThresholdProblem(evaluator, reference=False), n_evals=2)
     writer, _, _ = mobo.journal.Journal.open_writer(locked)  # a study still writing it
     try:
         with pytest.raises(mobo.JournalLockedError):
@@ -583,7 +579,7 @@ def test_the_demo_sets_aside_only_an_unlocked_older_journal_of_its_problem(evalu
         writer.close()
     assert locked.read_bytes() == kept and not (tmp_path / "locked.v1.jsonl").exists()
     foreign = tmp_path / "foreign.jsonl"
-    kept = older(foreign, mobo.problems.make("BraninCurrin"))
+    kept = _older_journal(foreign, mobo.problems.make("BraninCurrin"), n_evals=2)
     with pytest.raises(mobo.JournalMismatchError, match="another problem"):
         search_thresholds(evaluator, foreign, **options)
     assert foreign.read_bytes() == kept and not (tmp_path / "foreign.v1.jsonl").exists()
