@@ -135,15 +135,7 @@ def design_points(problem, design: Design, setup: dict, args) -> dict:
 
 def on_inputs(evaluator: ThresholdEvaluator, index: Tensor) -> ThresholdEvaluator:
     """The evaluator on the inputs ``index`` only."""
-    e = evaluator
-    return ThresholdEvaluator(
-        e.confidence[:, index],
-        e.correct[:, index],
-        e.exit_cost,
-        e.full_cost,
-        e.standalone,
-        e.head_cost,
-    )
+    return evaluator.on_records(evaluator.confidence[:, index], evaluator.correct[:, index])
 
 
 def objectives(evaluator: ThresholdEvaluator, thresholds: Tensor) -> Tensor:

@@ -75,13 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _joined(a: ThresholdEvaluator, b: ThresholdEvaluator, index: Tensor) -> ThresholdEvaluator:
     """``a``'s inputs and ``b``'s inputs ``index`` in one evaluator (same network)."""
-    return ThresholdEvaluator(
+    return a.on_records(
         torch.cat([a.confidence, b.confidence[:, index]], dim=1),
         torch.cat([a.correct, b.correct[:, index]], dim=1),
-        a.exit_cost,
-        a.full_cost,
-        a.standalone,
-        a.head_cost,
     )
 
 

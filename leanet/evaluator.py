@@ -397,6 +397,13 @@ class ThresholdEvaluator:
         head = getattr(costs, "head_energy", None)
         return cls(confidence, correct, costs.exit_energy, costs.full_energy, standalone, head)
 
+    def on_records(self, confidence: Tensor, correct: Tensor) -> ThresholdEvaluator:
+        """The same levels, priced alike, on other inputs' records (a subset, two splits
+        joined): every cost field carried over, so none is dropped when one is added."""
+        return ThresholdEvaluator(
+            confidence, correct, self.exit_cost, self.full_cost, self.standalone, self.head_cost
+        )
+
     @property
     def num_levels(self) -> int:
         return self.confidence.shape[0]

@@ -109,6 +109,10 @@ def test_levels_that_cannot_answer_but_are_read_are_charged_without_their_heads(
     torch.testing.assert_close(a.energy - b.energy, passed)
     assert float(a.energy[0] - b.energy[0]) == pytest.approx(0.17)  # every input reaches L
     torch.testing.assert_close(split.energy_at(T).mean(dim=1), b.energy_ratio)
+    # Other inputs' records keep the pricing (benchmarks subset and join records so).
+    half = split.on_records(confidence[:, :2], correct[:, :2])
+    manual = ThresholdEvaluator(confidence[:, :2], correct[:, :2], cumulative, 2.0, None, head)
+    torch.testing.assert_close(half.evaluate(T).energy, manual.evaluate(T).energy)
     with pytest.raises(ValueError, match="head_cost"):
         ThresholdEvaluator(confidence, correct, cumulative, 2.0, head_cost=step + 1)
 
