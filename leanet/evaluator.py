@@ -292,11 +292,14 @@ class ThresholdEvaluator:
     """Evaluates threshold vectors on cached per-level confidence and correctness.
 
     Args:
-        confidence: An ``L x N`` tensor of each level's confidence on each input.
+        confidence: An ``L x N`` tensor of each level's confidence on each input, in
+            ``[0, 1]`` (a :mod:`leanet.confidence` measure; logits or percentages are
+            refused: every threshold would read them wrongly).
         correct: An ``L x N`` boolean tensor: is level ``i``'s prediction right.
         exit_cost: An ``L`` tensor: energy per input that exits at level ``i``, all the
             work executed for it included (levels ``1..i`` and their heads).
-        full_cost: Energy per input of the full pretrained network (the ratio's base).
+        full_cost: Energy per input of the full pretrained network (the ratio's base):
+            positive and finite, as every ``exit_cost`` is finite and non-negative.
         standalone: ``L`` booleans, levels that read the input alone (skipped when they
             cannot answer, see :func:`exit_costs`); default none.
         head_cost: ``L``: the part of each level's cost that is its head, not charged when
@@ -340,8 +343,19 @@ class ThresholdEvaluator:
                 "images with NaN or infinite values, or a network that overflows on them; "
                 "no threshold can decide on them"
             )
-        if not full_cost > 0:
-            raise ValueError(f"full_cost must be positive, got {full_cost!r}")
+        outside = ((confidence < 0) | (confidence > 1)).any(dim=1)
+        if outside.any():
+            levels = [k + 1 for k in outside.nonzero().flatten().tolist()]
+            raise ValueError(
+                f"confidence must lie in [0, 1] (a threshold is compared with it), got values "
+                f"from {float(confidence.min()):.4g} to {float(confidence.max()):.4g} at "
+                f"level(s) {levels}: give a confidence measure of leanet.confidence, not "
+                "logits, log-probabilities or percentages"
+            )
+        if not (torch.isfinite(exit_cost).all() and (exit_cost >= 0).all()):
+            raise ValueError(f"exit_cost must be finite and non-negative, got {exit_cost.tolist()}")
+        if not (math.isfinite(full_cost) and full_cost > 0):
+            raise ValueError(f"full_cost must be positive and finite, got {full_cost!r}")
         if standalone is not None:
             standalone = tuple(bool(v) for v in standalone)
             if len(standalone) != confidence.shape[0]:
@@ -354,6 +368,7 @@ class ThresholdEvaluator:
             step = torch.diff(exit_cost, prepend=exit_cost.new_zeros(1))
             if (
                 head_cost.shape != exit_cost.shape
+                or not torch.isfinite(head_cost).all()
                 or (head_cost < 0).any()
                 or (head_cost > step).any()
             ):

@@ -117,6 +117,48 @@ def test_levels_that_cannot_answer_but_are_read_are_charged_without_their_heads(
         ThresholdEvaluator(confidence, correct, cumulative, 2.0, head_cost=step + 1)
 
 
+def _set(t, index, value):
+    """A copy of ``t`` with ``t[index] = value``."""
+    t = t.clone()
+    t[index] = value
+    return t
+
+
+@pytest.mark.parametrize(
+    "field, bad, message",
+    [
+        # sweepG (stop 74): percent confidences exited every input at level 1 for any T < 1,
+        # log-probabilities exited none at T = 0, a NaN or inf cost priced every vector NaN
+        # or 0, a negative one below nothing: each silently, or blamed on something else.
+        (
+            "confidence",
+            lambda c: c * 100,
+            r"confidence must lie in \[0, 1\].*level\(s\) \[1, 2, 3, 4\]",
+        ),
+        ("confidence", lambda c: c.log(), "not logits, log-probabilities or percentages"),
+        ("confidence", lambda c: _set(c, (2, 5), float("inf")), r"level\(s\) \[3\]"),
+        (
+            "exit_cost",
+            lambda e: _set(e, 1, float("nan")),
+            "exit_cost must be finite and non-negative",
+        ),
+        ("exit_cost", lambda e: -e, "exit_cost must be finite and non-negative"),
+        ("exit_cost", lambda e: _set(e, 3, float("inf")), "exit_cost must be finite"),
+        ("full_cost", lambda f: float("inf"), "full_cost must be positive and finite"),
+        ("full_cost", lambda f: float("nan"), "full_cost must be positive and finite"),
+        ("head_cost", lambda h: _set(h, 0, float("nan")), "head_cost"),
+    ],
+)
+def test_records_and_costs_no_threshold_can_price_are_refused_by_name(field, bad, message):
+    confidence, correct, exit_cost = _tables()
+    args = {"confidence": confidence, "correct": correct, "exit_cost": exit_cost,
+            "full_cost": 2.0, "head_cost": torch.full((4,), 0.1, dtype=torch.float64)}  # fmt: skip
+    ThresholdEvaluator(**args)  # the good tables build
+    args[field] = bad(args[field])
+    with pytest.raises(ValueError, match=message):
+        ThresholdEvaluator(**args)
+
+
 def test_from_model_charges_the_heads_measure_costs_splits_out():
     from leanet.costs import LevelCosts, measure_costs
 
