@@ -104,13 +104,25 @@ def reference_front(
     if total == 0 and not given:
         # The default point lies below every front but these: the advice below, about a
         # point the caller passed, was given to one who passed none.
-        cause = (
-            "the LEANet is right on no input of these records (accuracy 0 at every "
-            "threshold): check that the labels are those of the data set it was trained on"
-            if float(front.accuracy.max()) <= 0
-            else "no exit costs less than the costliest (energy ratios down to "
-            f"{float(front.energy_ratio.min()):.4g}): there is no tradeoff to search"
-        )
+        cheapest, costliest = float(front.energy_ratio.min()), -float(ref[1])
+        if float(front.accuracy.max()) <= 0:
+            cause = (
+                "the LEANet is right on no input of these records (accuracy 0 at every "
+                "threshold): check that the labels are those of the data set it was "
+                "trained on"
+            )
+        elif cheapest >= costliest:
+            cause = (
+                f"no exit costs less than the costliest (energy ratio {costliest:.4g}): "
+                "there is no tradeoff to search"
+            )
+        else:
+            cause = (
+                f"every point cheaper than the costliest exit (energy ratios down to "
+                f"{cheapest:.4g}) is right on no input, so only the costliest answers "
+                "any input right: too few records, or levels below the top that were not "
+                "trained; give a ref_point to search anyway"
+            )
         raise ValueError(
             f"the reference front has hypervolume 0 from the default reference point "
             f"{ref.tolist()} (accuracy 0, the costliest exit's energy ratio): {cause}"

@@ -182,3 +182,27 @@ def test_a_front_of_no_correct_input_is_refused_without_blaming_a_ref_point_not_
         reference_front(wrong, n_samples=200, progress=False)
     assert "right on no input" in str(raised.value) and "ref_point" not in str(raised.value)
     assert "negated" not in str(raised.value)
+
+
+def test_a_front_right_only_at_the_costliest_exit_says_so_by_default():
+    # sweepG (stop 74): one image, wrong at level 1 (ratio 0.5), right at level 2 (1.0): the
+    # default point gives hypervolume 0 and the error read "no exit costs less than the
+    # costliest (energy ratios down to 0.5)", a cheaper exit cited in the same sentence.
+    evaluator = ThresholdEvaluator(
+        torch.tensor([[0.6], [0.9]]), torch.tensor([[False], [True]]), torch.tensor([1.0, 2.0]), 2.0
+    )
+    with pytest.raises(ValueError, match="default reference point") as raised:
+        reference_front(evaluator, n_samples=200, progress=False)
+    text = str(raised.value)
+    assert (
+        "cheaper than the costliest exit (energy ratios down to 0.5) is right on no input" in text
+    )
+    assert "no exit costs less" not in text
+    # Every exit as costly as the last: that cause, as before.
+    flat = ThresholdEvaluator(
+        torch.tensor([[0.6], [0.9]]), torch.tensor([[True], [True]]), torch.tensor([2.0, 2.0]), 2.0
+    )
+    with pytest.raises(
+        ValueError, match=r"no exit costs less than the costliest \(energy ratio 1\)"
+    ):
+        reference_front(flat, n_samples=200, progress=False)
