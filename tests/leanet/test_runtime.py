@@ -831,3 +831,14 @@ def test_depth_heads_pool_the_map_of_their_own_level():
     x = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
     runtime = compile_runtime(net, mode="eager")
     assert _close(torch.stack(runtime.level_logits(x)), net.level_outputs(x).logits)
+
+
+def test_a_manifest_that_is_json_but_no_object_is_named_as_damaged(tiny_convnet, tmp_path):
+    """runtime.json read as valid JSON of another kind (a list, null: a file written over)
+    is the damaged runtime it is (mutation sweep s74: only a missing or undecodable manifest
+    was named; a list failed in m.get with a bare AttributeError)."""
+    compile_runtime(leanet.build(tiny_convnet), mode="eager").save(tmp_path / "rt")
+    for text in ("[]", "null", '"leanet-runtime/3"'):
+        (tmp_path / "rt" / "runtime.json").write_text(text)
+        with pytest.raises(ValueError, match=r"runtime.json: missing or unreadable.*save the"):
+            load_runtime(tmp_path / "rt")
