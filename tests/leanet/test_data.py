@@ -376,3 +376,19 @@ def test_a_base_and_a_leanet_refuse_the_same_first_pair_in_the_same_words():
             with pytest.raises((TypeError, ValueError)) as raised:
                 call()
             assert str(raised.value).startswith(f"{name}: the data set's {words}")
+
+
+def test_standardize_allows_rounding_past_0_and_1_and_an_empty_batch():
+    """PIXEL_SLACK lets a resize's rounding through, no further, at both ends (mutation
+    sweep s74: with no slack a device's 1.0001 pixel was refused, with 0.5 a 1.02 or -0.02
+    one taken, and no test reached the lower bound), and an empty float batch standardizes
+    to an empty one (without the numel() guard its min() raised a bare RuntimeError)."""
+    from leanet.data import standardize
+
+    mean, std = [0.5], [0.25]
+    rounded = torch.tensor([[[[-1e-4, 1 + 1e-4]]]])
+    torch.testing.assert_close(standardize(rounded, mean, std), (rounded - 0.5) / 0.25)
+    for beyond in (-0.02, 1.02):  # below 0 and above 1 alike
+        with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
+            standardize(torch.full((1, 1, 1, 2), beyond), mean, std)
+    assert standardize(torch.empty(0, 1, 2, 2), mean, std).shape == (0, 1, 2, 2)
