@@ -1265,3 +1265,30 @@ def test_the_deployable_front_adds_the_top_level_only_where_it_meets_the_constra
     loose = ThresholdProblem(hybrid, constraints={"budget": lambda m: m.energy_ratio - 0.5})
     assert (loose.deployable_front(X).thresholds == 1.0).all(-1).any()  # feasible: kept
     assert (loose.deployable_front(X[:0]).thresholds == 1.0).all(-1).all()
+
+
+def test_a_head_cost_of_another_length_or_below_zero_is_refused_by_name():
+    """A head cost per level, between 0 and the level's own cost (mutation sweep s74): a
+    negative one was accepted and charged an off read level more than when it answered, and
+    one of L - 1 entries failed in the comparison as a bare broadcasting RuntimeError."""
+    confidence, correct, cumulative = _tables()
+    step = torch.diff(cumulative, prepend=cumulative.new_zeros(1))
+    for wrong in (-step / 10, step[:-1] / 10):
+        with pytest.raises(ValueError, match="head_cost must give each of the 4 levels"):
+            ThresholdEvaluator(confidence, correct, cumulative, 2.0, head_cost=wrong)
+    ThresholdEvaluator(confidence, correct, cumulative, 2.0, head_cost=step)  # all head: fine
+
+
+def test_other_records_keep_the_levels_the_runtime_skips():
+    """on_records carries standalone over (mutation sweep s74: dropped, a hybrid's subset
+    charged its off lower levels below the standalone top: 2.33 for all off, not 0.6)."""
+    confidence, correct, cumulative = _tables()
+    head = torch.tensor([0.1, 0.05, 0.02, 0.2], dtype=torch.float64)
+    hybrid = ThresholdEvaluator(confidence, correct, cumulative, 2.0, (False,) * 3 + (True,), head)
+    half = hybrid.on_records(confidence[:, :150], correct[:, :150])
+    T = torch.tensor([[1.0, 1.0, 1.0], [0.5, 1.0, 1.0]], dtype=torch.float64)
+    manual = ThresholdEvaluator(
+        confidence[:, :150], correct[:, :150], cumulative, 2.0, (False,) * 3 + (True,), head
+    )
+    torch.testing.assert_close(half.evaluate(T).energy, manual.evaluate(T).energy)
+    assert float(half.evaluate(T[:1]).energy_ratio[0]) == pytest.approx(0.6 / 2.0)
