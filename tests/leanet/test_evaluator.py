@@ -1292,3 +1292,19 @@ def test_other_records_keep_the_levels_the_runtime_skips():
     )
     torch.testing.assert_close(half.evaluate(T).energy, manual.evaluate(T).energy)
     assert float(half.evaluate(T[:1]).energy_ratio[0]) == pytest.approx(0.6 / 2.0)
+
+
+def test_the_reference_front_of_split_heads_holds_the_off_levels_the_sweeps_price():
+    """The polish sweeps price vectors with the heads split out, as evaluate does (mutation
+    sweep s74: priced with heads in, a sweep dropped the vectors with an off read level as
+    dominated, and a vector with levels off beat the reference front)."""
+    confidence, correct, cumulative = _tables()
+    step = torch.diff(cumulative, prepend=cumulative.new_zeros(1))
+    split = ThresholdEvaluator(confidence, correct, cumulative, 2.0, head_cost=step * 0.9)
+    front, _ = reference_front(split, n_samples=4000, polish_points=400)
+    generator = torch.Generator().manual_seed(7)
+    T = torch.rand(3000, 3, generator=generator, dtype=torch.float64)
+    T[torch.rand(3000, 3, generator=generator) < 0.5] = 1.0  # levels off, read headless
+    Y, F = split.evaluate(T).objectives(), front.objectives()
+    better = (Y[:, None, :] >= F[None]).all(-1) & (Y[:, None, :] > F[None]).any(-1)
+    assert not better.any(dim=0).any(), "a vector with levels off beats the reference front"
