@@ -1308,3 +1308,30 @@ def test_the_reference_front_of_split_heads_holds_the_off_levels_the_sweeps_pric
     Y, F = split.evaluate(T).objectives(), front.objectives()
     better = (Y[:, None, :] >= F[None]).all(-1) & (Y[:, None, :] > F[None]).any(-1)
     assert not better.any(dim=0).any(), "a vector with levels off beats the reference front"
+
+
+def test_the_demo_sets_aside_an_unversioned_journal_beside_an_earlier_one(evaluator, tmp_path):
+    """A journal whose fingerprint recorded no version is an older version's (version 1)
+    and set aside too, and a second one set aside keeps the first (mutation sweep s74: read
+    as the current version it stopped the demo at the refusal; without the numbering the
+    rename replaced the earlier .v1 journal)."""
+    import json
+
+    from leanet.problem import search_thresholds
+
+    options = dict(algorithm="sobol", n_evals=2, seed=0, progress=False, set_aside_older=True)
+    journal = tmp_path / "t.jsonl"
+    first = _older_journal(journal, ThresholdProblem(evaluator, reference=False), n_evals=2)
+    header, *rest = first.decode().splitlines(keepends=True)
+    spec = json.loads(header)
+    del spec["problem"]["fingerprint_version"]
+    unversioned = "".join([json.dumps(spec) + "\n", *rest]).encode()
+    search_thresholds(evaluator, journal, **options)
+    journal.write_bytes(unversioned)
+    search_thresholds(evaluator, journal, **options)
+    assert (tmp_path / "t.v1.jsonl").read_bytes() == first
+    assert (tmp_path / "t.v1-2.jsonl").read_bytes() == unversioned
+    assert mobo.Study.load(journal, ThresholdProblem(evaluator, reference=False)).n_evaluated == 2
+    now = journal.read_bytes()  # the current version's journal: resumed, never set aside
+    search_thresholds(evaluator, journal, **options)
+    assert journal.read_bytes() == now and len(list(tmp_path.iterdir())) == 3 + 1  # + lock
