@@ -341,16 +341,16 @@ def _set_aside_if_older(journal: Path, problem: ThresholdProblem) -> None:
     """Rename ``journal`` to ``<name>.v<version>.jsonl`` when it is ``problem``'s journal
     from an older fingerprint version, and say so. Under the journal's lock, so a study still
     writing it is refused as usual instead of losing its file (its next records went to a
-    headerless new file); a journal of another problem, or from before fingerprints, stays
-    and is checked (and refused) as usual."""
+    headerless new file); a journal of another problem stays and is checked (and refused)
+    as usual. One from before fingerprints (version 0) is set aside too: mobo would resume
+    it with only a warning, mixing its older pricing into the new study."""
     writer, header, _ = mobo.journal.Journal.open_writer(journal)
     try:
         spec = header.get("problem")
         if not (isinstance(spec, dict) and spec.get("name") == problem.name):
             return
-        if "fingerprint" not in spec:
-            return
-        made = spec.get("fingerprint_version", 1)  # fingerprints before versions: version 1
+        # fingerprints before versions: version 1; none at all: older still
+        made = spec.get("fingerprint_version", 1) if "fingerprint" in spec else 0
         now = problem.fingerprint_version
         if not (isinstance(made, int) and made < now):
             return
@@ -364,8 +364,8 @@ def _set_aside_if_older(journal: Path, problem: ThresholdProblem) -> None:
         writer.close()
     print(
         f"leanet: note: {journal} was written by an older version, which prices thresholds "
-        f"differently (fingerprint version {made}, now {now}); kept as {aside.name}, and a "
-        "new study starts",
+        f"differently ({f'fingerprint version {made}' if made else 'no fingerprint'}, now "
+        f"version {now}); kept as {aside.name}, and a new study starts",
         file=sys.stderr,
     )
 

@@ -1335,3 +1335,30 @@ def test_the_demo_sets_aside_an_unversioned_journal_beside_an_earlier_one(evalua
     now = journal.read_bytes()  # the current version's journal: resumed, never set aside
     search_thresholds(evaluator, journal, **options)
     assert journal.read_bytes() == now and len(list(tmp_path.iterdir())) == 3 + 1  # + lock
+
+
+def test_the_demo_sets_aside_its_journal_from_before_fingerprints(evaluator, tmp_path):
+    """A demo journal with no fingerprint at all predates them (version 0): mobo resumes
+    such a journal with only a JournalUncheckedWarning, which here mixed an older version's
+    prices into the new study (mutation sweep s74, j5); the demo now keeps it as .v0."""
+    import json
+
+    from leanet.problem import search_thresholds
+
+    journal = tmp_path / "t.jsonl"
+    older = _older_journal(journal, ThresholdProblem(evaluator, reference=False), n_evals=2)
+    header, *rest = older.decode().splitlines(keepends=True)
+    spec = json.loads(header)
+    del spec["problem"]["fingerprint"], spec["problem"]["fingerprint_version"]
+    unfingerprinted = "".join([json.dumps(spec) + "\n", *rest]).encode()
+    journal.write_bytes(unfingerprinted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mobo.JournalUncheckedWarning)  # not resumed
+        search_thresholds(
+            evaluator, journal, algorithm="sobol", n_evals=3, seed=0, progress=False,
+            set_aside_older=True,
+        )  # fmt: skip
+    assert (tmp_path / "t.v0.jsonl").read_bytes() == unfingerprinted
+    header = json.loads(journal.read_text().splitlines()[0])
+    assert header["problem"]["fingerprint_version"] == ThresholdProblem.fingerprint_version
+    assert mobo.Study.load(journal, ThresholdProblem(evaluator, reference=False)).n_evaluated == 3
