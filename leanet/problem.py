@@ -303,9 +303,10 @@ def search_thresholds(
     """The problem of ``evaluator`` and its study's first ``n_evals`` evaluations, run or
     resumed in ``journal`` (``leanet optimize`` and ``leanet demo`` alike; ``n_initial``:
     the algorithm's initial design, None for its default). ``set_aside_older``: a journal
-    an older version priced differently (an older fingerprint version) is renamed, kept,
-    and a new study starts; otherwise it is refused (``leanet demo`` owns its folder and
-    sets it, or a second ``make run`` after an upgrade failed; ``leanet optimize`` does not).
+    an older version priced differently (an older fingerprint version, or none) is renamed,
+    kept, and a new study starts; otherwise it is refused (one without a fingerprint resumes
+    with a warning, as mobo's); ``leanet demo`` owns its folder and sets it, or a second
+    ``make run`` after an upgrade failed; ``leanet optimize`` does not.
 
     The journal is checked on a problem without the reference front, so a journal of other
     settings is refused before the dense search. One that holds more evaluations (a run
