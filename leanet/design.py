@@ -138,8 +138,9 @@ class DesignProblem(DesignCoding, Problem):
     After evaluations, :attr:`built` lists the designs trained by this problem (keys),
     :attr:`train_seconds` the training CPU seconds of every design it used (measured when
     trained, kept with the cached network and read back when loaded, so a budget can charge
-    a design what it cost even when the cache spares it), and :meth:`network` returns a
-    design's trained LEANet for deployment.
+    a design what it cost even when the cache spares it; designs that differ only in the
+    confidence measure share one network, trained and charged once), and :meth:`network`
+    returns a design's trained LEANet for deployment.
     """
 
     def __init__(
@@ -373,7 +374,8 @@ class DesignProblem(DesignCoding, Problem):
         return self._builder.trained_with[design.key]
 
     def is_trained(self, design: Design) -> bool:
-        """Is the design trained already (in memory or the cache folder), so that
+        """Is the design trained already (in memory or the cache folder, or a design that
+        differs only in its confidence measure, which trains the same weights), so that
         :meth:`network` reads it instead of training it?"""
         return self._builder.has(design)
 

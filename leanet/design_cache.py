@@ -19,13 +19,14 @@ A design that is the prefix of a longer fine-tuning run keeps its training state
 
 from __future__ import annotations
 
+import copy
 import dis
 import functools
 import hashlib
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -40,6 +41,7 @@ from leanet.checkpoints import (
     load_leanet,
     load_safely,
 )
+from leanet.confidence import CONFIDENCES
 from leanet.design_recipe import Design
 from leanet.machine import trained_with
 from leanet.model import LEANet, build
@@ -248,15 +250,25 @@ class DesignCache:
             return None
 
 
+def same_weights(design: Design) -> list[Design]:
+    """``design`` and the designs that differ from it only in the confidence measure, its
+    own first. Training never reads the confidence (it decides exits only), so all of them
+    train the same weights, bit for bit: one network serves them all."""
+    return [design] + [replace(design, confidence=c) for c in CONFIDENCES if c != design.confidence]
+
+
 class DesignBuilder:
-    """Gives each design's trained network once: from memory, from the cache folder, by
-    continuing the run of a cheaper design (``prefixes``), or trained from the start.
+    """Gives each design's trained network once: from memory, from the cache folder, from a
+    design that differs only in its confidence measure (:func:`same_weights`: a copy with
+    the other exit rule, nothing trained), by continuing the run of a cheaper design
+    (``prefixes``), or trained from the start.
 
     :attr:`built` lists the designs trained here; :attr:`train_seconds` charges every design
     used its training CPU seconds (read back for a cached one; for a continued one only the
-    remaining epochs when its prefix is charged too, else what it cost from the start);
-    :attr:`trained_with` says where each was trained (:mod:`leanet.machine`; None for a
-    design cached before that was recorded)."""
+    remaining epochs when its prefix is charged too, else what it cost from the start; 0
+    when a design of the same weights is charged already); :attr:`trained_with` says where
+    each was trained (:mod:`leanet.machine`; None for a design cached before that was
+    recorded)."""
 
     def __init__(
         self,
@@ -278,6 +290,7 @@ class DesignBuilder:
         self._networks: dict[str, LEANet] = {}
         self._states: dict[str, TrainState | None] = {}
         self._full_seconds: dict[str, float] = {}  # each design's cost from the start
+        self._meta: dict[str, dict] = {}  # of the networks in memory
         # Cached designs read to price them (has): network() takes them from here.
         self._peeked: dict[str, tuple[LEANet, dict] | None] = {}
 
@@ -285,10 +298,14 @@ class DesignBuilder:
         key = design.key
         if key in self._networks:
             return self._networks[key]
-        if key in self._peeked:
-            cached = self._peeked.pop(key)
-        else:
-            cached = None if self.store is None else self.store.load(key)
+        state = None
+        cached = self._kept(key)
+        self._peeked.pop(key, None)
+        if cached is None and (twin := self._trained_twin(design)) is not None:
+            net, meta = self._kept(twin.key)
+            net = copy.deepcopy(net)
+            net.confidence = design.confidence
+            cached = net, {**meta, "design": asdict(design), "shared_with": twin.key}
         if cached is not None:
             net, meta = cached
             seconds = float(meta.get("train_cpu_seconds", float("nan")))
@@ -312,10 +329,12 @@ class DesignBuilder:
                 meta["continued_from"], meta["continuation_cpu_seconds"] = prefix_key, seconds
                 meta["train_cpu_seconds"] = seconds + self._full_seconds[prefix_key]
             self._states[key] = state
+        if any(d.key in self.train_seconds for d in same_weights(design)[1:]):
+            seconds = 0.0  # its weights are charged already, under another confidence
         self.train_seconds[key] = seconds
         self.trained_with[key] = meta.get("trained_with")
         self._full_seconds[key] = float(meta.get("train_cpu_seconds", float("nan")))
-        self._networks[key] = net
+        self._networks[key], self._meta[key] = net, meta
         if cached is None and self.store is not None:  # kept in memory first: see save
             self.store.save(key, net, meta)
             if state is not None:
@@ -324,41 +343,50 @@ class DesignBuilder:
 
     def has(self, design: Design) -> bool:
         """Is ``design`` trained (in memory, or in the cache folder as :meth:`network` would
-        reuse it: of this source and readable, read once)? A file that merely existed, of
-        another search's settings or damaged, priced a design at 0, which was then trained
-        again."""
-        key = design.key
+        reuse it: of this source and readable, read once), or a design of the same weights
+        (:func:`same_weights`)? A file that merely existed, of another search's settings or
+        damaged, priced a design at 0, which was then trained again."""
+        return self._kept(design.key) is not None or self._trained_twin(design) is not None
+
+    def _kept(self, key: str) -> tuple[LEANet, dict] | None:
+        """Design ``key``'s network and meta if trained: in memory, else in the cache folder
+        as :meth:`network` would reuse it (read once; warns if it will be rebuilt)."""
         if key in self._networks:
-            return True
-        if self.store is None or self.store.find(key) is None:
-            return False
+            return self._networks[key], self._meta[key]
         if key not in self._peeked:
-            self._peeked[key] = self.store.load(key)  # warns if it will be rebuilt
-        return self._peeked[key] is not None
+            found = self.store is not None and self.store.find(key) is not None
+            self._peeked[key] = self.store.load(key) if found else None
+        return self._peeked[key]
+
+    def _trained_twin(self, design: Design) -> Design | None:
+        """A trained design of ``design``'s weights under another confidence, if any."""
+        return next((d for d in same_weights(design)[1:] if self._kept(d.key) is not None), None)
+
+    def _state(self, design: Design) -> TrainState | None:
+        """The fine-tuning state that continues ``design`` (a prefix), or that of a design
+        of the same weights: in memory, else read from the cache folder once."""
+        for d in same_weights(design):
+            if d.key not in self._states and self.store is not None:
+                # read now: a damaged or foreign state does not count
+                self._states[d.key] = self.store.load_state(d.key)
+            if self._states.get(d.key) is not None:
+                return self._states[d.key]
+        return None
 
     def trained_prefix(self, design: Design) -> Design | None:
         """The longest prefix of ``design`` that :meth:`network` would continue, if any
         (without loading it): trained, and with its fine-tuning state unless it had no
         fine-tuning (a state that failed to load does not count)."""
         for shorter in self.prefixes(design):
-            key = shorter.key
             if not self.has(shorter):
                 continue
-            if key not in self._states and self.store is not None:
-                # read now, as _prefix would: a damaged or foreign state does not count
-                self._states[key] = self.store.load_state(key)
-            known = self._states.get(key) is not None
-            if shorter.fine_tune_epochs == 0 or known:
+            if shorter.fine_tune_epochs == 0 or self._state(shorter) is not None:
                 return shorter
         return None
 
     def _prefix(self, design: Design) -> tuple[str | None, tuple[LEANet, TrainState] | None]:
-        """The longest trained prefix of ``design`` (its key, network and state), if any;
-        one whose state turns out unreadable is passed over for the next."""
-        while (shorter := self.trained_prefix(design)) is not None:
-            key = shorter.key
-            if key not in self._states:
-                self._states[key] = None if self.store is None else self.store.load_state(key)
-            if shorter.fine_tune_epochs == 0 or self._states[key] is not None:
-                return key, (self.network(shorter), self._states[key])
-        return None, None
+        """The longest trained prefix of ``design`` (its key, network and state), if any."""
+        shorter = self.trained_prefix(design)
+        if shorter is None:
+            return None, None
+        return shorter.key, (self.network(shorter), self._state(shorter))

@@ -145,6 +145,55 @@ def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(p
     )
 
 
+def test_designs_that_differ_only_in_confidence_share_one_trained_network(
+    pretrained, digits, tmp_path
+):
+    """Training never reads the confidence measure, so a design that differs from a trained
+    one only in it is that network with another exit rule: nothing trained, nothing more
+    charged (each was trained again before: the same weights bit for bit, at full price)."""
+    from dataclasses import replace
+
+    def fresh() -> DesignProblem:
+        return _problem(pretrained, digits, cache=tmp_path / "designs")
+
+    problem = fresh()
+    x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.6, 0.95, 0.3]], dtype=torch.float64)
+    x_margin, x_entropy = x.clone(), x.clone()
+    x_margin[0, 3], x_entropy[0, 3] = 1.0, 2.0
+    first, margin, entropy = (problem.design_of(v) for v in (x, x_margin, x_entropy))
+    assert (margin, entropy) == (
+        replace(first, confidence="margin"),
+        replace(first, confidence="entropy"),
+    )
+    assert not problem.is_trained(margin)
+    problem.evaluate(x)
+    assert problem.is_trained(margin) and problem.is_trained(entropy)
+    y = problem.evaluate(torch.cat([x_margin, x_entropy]))
+    assert problem.built == [first.key]
+    assert problem.train_seconds[first.key] > 0
+    assert problem.train_seconds[margin.key] == problem.train_seconds[entropy.key] == 0.0
+    net = problem.network(margin)
+    assert net.confidence == "margin" and problem.network(first).confidence == "max_softmax"
+    assert same_weights(net, problem.network(first))
+    # Evaluated as the margin design built by hand: its exits, not max_softmax's.
+    by_hand = margin.build(pretrained, digits.train, head_epochs=1, seed=0)
+    assert same_weights(net, by_hand)
+    thresholds = problem.decode(x_margin)[0][1]
+    costs = measure_costs(by_hand, latency=False)
+    expected = ThresholdEvaluator.from_model(by_hand, digits.val, costs).evaluate(thresholds[None])
+    assert torch.allclose(y[:1], expected.objectives())
+    assert not torch.equal(
+        problem.evaluator(margin).confidence, problem.evaluator(first).confidence
+    )
+    # The cache holds one network for the three. A new process: the first of them used is
+    # charged what training cost, the others nothing.
+    assert len(list((tmp_path / "designs").glob(f"*-s0-{'?' * 12}.pt"))) == 1
+    again = fresh()
+    again.evaluate(torch.cat([x_entropy, x]))
+    assert again.built == []
+    assert again.train_seconds == {entropy.key: problem.train_seconds[first.key], first.key: 0.0}
+
+
 def test_constraints_journal_resume_and_cache_build_nothing_twice(pretrained, digits, tmp_path):
     floor = 0.2
 
@@ -248,6 +297,28 @@ def test_continued_fidelities_train_the_target_once_and_charge_the_rest(
     assert same_weights(
         damaged.network(design), design.build(pretrained, digits.train, head_epochs=1, seed=0)
     )
+
+
+def test_a_target_continues_the_cheap_run_of_another_confidence(pretrained, digits, tmp_path):
+    """The cheap run of a design under another confidence measure trained the same weights:
+    the target continues it, charged the remaining epochs, bit for bit as from scratch."""
+    problem = _problem(
+        pretrained, digits, fine_tune_epochs=(1, 3), continue_fidelities=True, cache=tmp_path
+    )
+    x = torch.tensor([[3.0, 0.5, 1.0, 0.0, 0.5, 0.5, 0.5, 1.0]], dtype=torch.float64)
+    x_target = x.clone()
+    x_target[0, 3], x_target[0, -1] = 1.0, 3.0  # margin, at the target's 3 epochs
+    cheap, target = problem.design_of(x), problem.design_of(x_target)
+    assert (cheap.confidence, target.confidence) == ("max_softmax", "margin")
+    problem.evaluate(x)
+    assert float(problem.current_cost(x_target)) == float(problem.cost(x_target) - problem.cost(x))
+    problem.evaluate(x_target)
+    assert problem.built == [cheap.key, target.key]
+    from_scratch = target.build(pretrained, digits.train, head_epochs=1, seed=0)
+    assert same_weights(problem.network(target), from_scratch)
+    charged = problem.train_seconds
+    assert charged[cheap.key] > 0 and charged[target.prefix(1).key] == 0.0
+    assert problem._builder._meta[target.key]["continued_from"] == target.prefix(1).key
 
 
 def test_current_cost_prices_what_is_left_to_train(pretrained, digits, tmp_path):
