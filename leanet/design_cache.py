@@ -253,7 +253,8 @@ class DesignCache:
 def same_weights(design: Design) -> list[Design]:
     """``design`` and the designs that differ from it only in the confidence measure, its
     own first. Training never reads the confidence (it decides exits only), so all of them
-    train the same weights, bit for bit: one network serves them all."""
+    train the same weights, bit for bit: one network serves them all (the share of the
+    recorded searches' designs that were such twins: ``benchmarks/results/design_twins.md``)."""
     return [design] + [replace(design, confidence=c) for c in CONFIDENCES if c != design.confidence]
 
 
