@@ -22,8 +22,11 @@ outcome already evaluated or pending, for every algorithm alike: a model's repea
 proposed again with the repeats pending (once), and what still repeats is replaced by the
 first Sobol point of a new plateau. On LEANet thresholds a GP-based algorithm otherwise
 spent a fifth of its evaluations on repeats (``benchmarks/results/threshold_search.md``).
-A point within :data:`FAILED_TOLERANCE` of a failed one is such a repeat for every problem:
-a flat acquisition clamped to a corner proposed a failing corner again (qParEGO paid twice).
+A point within :data:`REPEAT_TOLERANCE` of a failed, evaluated or pending one (or of an
+earlier point of the same batch) is such a repeat for every problem: a flat acquisition
+clamped to a corner proposed a failing corner again (qParEGO paid twice), and MESMO and
+MESMOC, pushed to a bound, evaluated x = 1.0 three times on a deterministic step problem
+(sweepF, stop 74): no algorithm here means to replicate a point.
 """
 
 from __future__ import annotations
@@ -187,7 +190,7 @@ class Algorithm(ABC):
                 and ``n_evaluated``, so the same history gives the same proposal.
             X_pending: A ``p x d`` tensor of points proposed but not yet evaluated.
             X_failed: An ``f x d`` tensor of points whose evaluation failed: never proposed
-                again (nor a point within :data:`FAILED_TOLERANCE` of one), and given to
+                again (nor a point within :data:`REPEAT_TOLERANCE` of one), and given to
                 the model as :meth:`with_failures` says.
             failed_in_a_row: An ``f`` bool tensor: whether each failed evaluation came
                 right before or after another failed one (default: none did).
@@ -266,10 +269,11 @@ class Algorithm(ABC):
             if failed is not None:
                 taken = torch.cat([taken, failed.to(X.dtype)])
             known = set(self.problem.outcome_keys(taken) or ()) if taken.numel() else set()
-            repeats = self._repeats(X_new, known, U_failed)
+            U_taken = self.problem.to_unit(taken.to(DTYPE)) if taken.numel() else None
+            repeats = self._repeats(X_new, known, U_taken)
             if repeats.any() and not n_design:
-                # A model proposed a known plateau or a failed point: ask it once more with
-                # those points pending, which its acquisition then counts as taken.
+                # A model proposed a known plateau or a point already taken: ask it once
+                # more with those points pending, which its acquisition then counts as taken.
                 pending = (
                     U_new[repeats] if U_pending is None else torch.cat([U_pending, U_new[repeats]])
                 )
@@ -278,9 +282,9 @@ class Algorithm(ABC):
                 )
                 U_new[repeats] = again.to(DTYPE).clamp(0.0, 1.0)
                 X_new = self._in_problem(U_new)
-                repeats = self._repeats(X_new, known, U_failed)
+                repeats = self._repeats(X_new, known, U_taken)
             if repeats.any():
-                X_new = self._replace_repeats(X_new, repeats, known, U_failed, seed=step_seed)
+                X_new = self._replace_repeats(X_new, repeats, known, U_taken, seed=step_seed)
         return X_new
 
     @property
@@ -349,39 +353,46 @@ class Algorithm(ABC):
             X_new[:, -1] = levels[(X_new[:, -1:] - levels).abs().argmin(dim=-1)]
         return X_new
 
-    def _repeats(self, X_new: Tensor, known: set, U_failed: Tensor | None) -> Tensor:
+    def _repeats(self, X_new: Tensor, known: set, U_taken: Tensor | None) -> Tensor:
         """Mask of the rows of ``X_new`` whose outcome the problem says is already known
-        (its key in ``known``, or an earlier row's), or that are near a failed point
-        (:meth:`_near_failed`)."""
-        repeats = self._near_failed(X_new, U_failed)
+        (its key in ``known``, or an earlier row's), or that are within
+        :data:`REPEAT_TOLERANCE` of a taken point (``U_taken``: evaluated, pending or failed,
+        unit cube) or of an earlier row."""
+        U_new = self.problem.to_unit(X_new)
+        repeats = self._near(U_new, U_taken)
         seen = set(known)
         for i, key in enumerate(self.problem.outcome_keys(X_new) or ()):
             if key in seen:
                 repeats[i] = True
             seen.add(key)
+        for i in range(1, U_new.shape[0]):
+            repeats[i] |= bool(self._near(U_new[i : i + 1], U_new[:i]))
         return repeats
 
-    def _near_failed(self, X_new: Tensor, U_failed: Tensor | None) -> Tensor:
-        """Mask of the rows of ``X_new`` within :data:`FAILED_TOLERANCE` of a failed point
-        (``U_failed``, unit cube) in every input."""
-        if U_failed is None:
-            return torch.zeros(X_new.shape[0], dtype=torch.bool)
-        gap = torch.cdist(self.problem.to_unit(X_new), U_failed, p=float("inf"))
-        return (gap <= FAILED_TOLERANCE).any(dim=-1)
+    @staticmethod
+    def _near(U_new: Tensor, U_taken: Tensor | None) -> Tensor:
+        """Mask of the rows of ``U_new`` within :data:`REPEAT_TOLERANCE` of a row of
+        ``U_taken`` in every input (both in the unit cube)."""
+        if U_taken is None or not U_taken.shape[0]:
+            return torch.zeros(U_new.shape[0], dtype=torch.bool)
+        gap = torch.cdist(U_new, U_taken.to(U_new.dtype), p=float("inf"))
+        return (gap <= REPEAT_TOLERANCE).any(dim=-1)
 
     def _replace_repeats(
-        self, X_new: Tensor, repeats: Tensor, known: set, U_failed: Tensor | None, *, seed: int
+        self, X_new: Tensor, repeats: Tensor, known: set, U_taken: Tensor | None, *, seed: int
     ) -> Tensor:
         """Replace repeated rows by the first points of a scrambled Sobol sequence whose
-        outcomes are not known yet and that are not near a failed point (a repeat is kept
-        if 256 such points hold none)."""
+        outcomes are not known yet and that are not near a taken point or a kept row (a
+        repeat is kept if 256 such points hold none)."""
         pool = self._in_problem(sobol_points(self.problem.dim, 0, 256, seed=seed))
         pool_keys = self.problem.outcome_keys(pool)
-        near_failed = self._near_failed(pool, U_failed).tolist()
+        kept = self.problem.to_unit(X_new[~repeats])
+        avoid = kept if U_taken is None else torch.cat([U_taken.to(kept.dtype), kept])
+        near = self._near(self.problem.to_unit(pool), avoid).tolist()
         seen = known | set(self.problem.outcome_keys(X_new[~repeats]) or ())
         X_new, j = X_new.clone(), 0
         for i in repeats.nonzero().flatten().tolist():
-            while j < len(pool) and (near_failed[j] or (pool_keys and pool_keys[j] in seen)):
+            while j < len(pool) and (near[j] or (pool_keys and pool_keys[j] in seen)):
                 j += 1
             if j == len(pool):
                 break
@@ -454,11 +465,12 @@ def check_failures(failures: str) -> str:
     return failures
 
 
-#: How close (in every input, as a fraction of its range) a proposal may come to a failed
-#: point before :meth:`Algorithm.ask` counts it as that point again: float noise of an
-#: optimizer stopped at a bound (USeMO's second proposal was 1.2e-5 from the failed corner,
-#: and failed too); a point further away is a new point, which may be worth evaluating.
-FAILED_TOLERANCE = 1e-4
+#: How close (in every input, as a fraction of its range) a proposal may come to a failed,
+#: evaluated or pending point before :meth:`Algorithm.ask` counts it as that point again:
+#: float noise of an optimizer stopped at a bound (USeMO's second proposal was 1.2e-5 from
+#: the failed corner, and failed too); a point further away is a new point, which may be
+#: worth evaluating.
+REPEAT_TOLERANCE = 1e-4
 
 #: How close below the target (as a fraction of the range from the first level) a proposed
 #: continuous fidelity is put on the target: L-BFGS-B stopped MOMF 1e-8 to 1e-4 below it, at

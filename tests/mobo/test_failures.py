@@ -3,11 +3,13 @@ no algorithm proposes a failed point again."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
 import mobo
-from mobo.algorithms.base import FAILED_TOLERANCE
+from mobo.algorithms.base import REPEAT_TOLERANCE
 from mobo.evaluate import failed_points
 from mobo.problem import DTYPE
 from tests.mobo.conftest import FAST_BO
@@ -122,7 +124,7 @@ def test_ask_refuses_a_point_near_a_failed_one_under_failures_ignore():
     first = algorithm.ask(1, X, Y, seed=0)
     again = algorithm.ask(1, X, Y, seed=0, X_failed=first, n_evaluated=7)
     gap = (problem.to_unit(again) - problem.to_unit(first)).abs().max()
-    assert gap > FAILED_TOLERANCE
+    assert gap > REPEAT_TOLERANCE
 
 
 class _Stubborn(mobo.Algorithm):
@@ -140,7 +142,28 @@ def test_a_proposal_that_stays_on_a_failed_point_is_replaced_by_distinct_sobol_p
     X = torch.tensor([[5.0, 0.5]], dtype=DTYPE)
     corner = torch.tensor([[10.0, 0.0]], dtype=DTYPE)
     algorithm = _Stubborn(problem)
-    assert torch.allclose(algorithm.ask(2, X, torch.ones(1, 2), seed=0), corner.expand(2, -1))
+    # Without failures the corner is proposed once: its copy in the same batch is a repeat.
+    x = algorithm.ask(2, X, torch.ones(1, 2), seed=0)
+    assert torch.allclose(x[0], corner[0]) and not torch.allclose(x[1], corner[0], atol=1e-2)
     x = algorithm.ask(2, X, torch.ones(1, 2), seed=0, X_failed=corner)
     assert (problem.to_unit(x) - problem.to_unit(corner)).abs().amax(dim=-1).min() > 1e-2
     assert not torch.equal(x[0], x[1])
+
+
+@pytest.mark.parametrize("algorithm", ["mesmo", "mesmoc"])
+def test_no_point_is_evaluated_twice_on_a_deterministic_step_problem(algorithm):
+    # sweepF (stop 74): on a 1-D step problem of three outcomes, pushed to a bound, MESMO
+    # evaluated x = 1.0 three times and MESMOC x = 1.0 three times and x = 0.0 twice (3 of
+    # 14 evaluations), across batches of 3; qLogNEHVI, USeMO and Sobol gave 14 distinct points.
+    def steps(X):
+        level = torch.floor(X[:, 0] * 3) / 3
+        return torch.stack([level, 1 - level], dim=-1)
+
+    problem = mobo.FunctionProblem(steps, [[0.0], [1.0]], 2, [-0.1, -0.1], name="steps")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mobo.optimize(
+            problem, algorithm, n_evals=14, batch_size=3, seed=0, show_progress=False
+        )
+    gaps = (result.X - result.X.T).abs() + torch.eye(14) * 2
+    assert result.n_evaluations == 14 and float(gaps.min()) > REPEAT_TOLERANCE
