@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import torch
 
+import mobo
 from mobo.algorithms._improvement import log_probability_feasible
-from mobo.algorithms.mesmoc import behind_front
+from mobo.algorithms.mesmoc import PENALTY, ConstrainedMaxValueEntropyAcquisition, behind_front
+from tests.mobo.test_constraints import observed_toy
 
 D = torch.float64
 normal = torch.distributions.Normal(torch.tensor(0.0, dtype=D), torch.tensor(1.0, dtype=D))
@@ -34,3 +36,41 @@ def test_a_mean_tied_with_a_front_point_counts_as_behind_it():
         behind_front(front, means), torch.tensor([1e-6, 1e-6, 0.0, 0.0], dtype=D)
     )
     assert behind_front(front[:0], means).eq(0).all()
+
+
+def _h(g):
+    """MESMO's summand written out: g phi(g) / (2 Phi(g)) - log Phi(g)."""
+    return g * normal.log_prob(g).exp() / (2 * normal.cdf(g)) - normal.cdf(g).log()
+
+
+def test_maxima_acquisition_is_the_papers_sum_over_objectives_and_slacks():
+    # [Belakaria2020c]: g = (y* - mu) / sigma per objective and (s* + mu_c) / sigma_c per
+    # constraint (slack s = -c), averaged over samples; a point whose mean is infeasible
+    # scores -PENALTY - mu_c / scale; "probability" adds log Phi(-mu_c / sigma_c) instead.
+    problem, X, outcomes = observed_toy(16, 2)
+    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
+    points = torch.rand(256, 1, 2, dtype=D, generator=torch.Generator().manual_seed(0))
+    max_values = torch.tensor([[0.05, 0.02, 0.1], [0.2, 0.1, 0.3]], dtype=D)
+    with torch.no_grad():
+        posterior = model.posterior(points)
+        mean, sigma = posterior.mean[:, 0], posterior.variance[:, 0].sqrt()
+        g = (max_values[:, :2] - mean[:, None, :2]) / sigma[:, None, :2]
+        slack = (max_values[:, 2:] + mean[:, None, 2:]) / sigma[:, None, 2:]
+        objectives = _h(g).sum(-1).mean(-1)
+        both = objectives + _h(slack).sum(-1).mean(-1)
+        c = mean[:, 2]
+        feasible = c <= 0
+        assert 20 < feasible.sum() < 236  # both kinds of points are checked
+
+        def acquisition(**options):
+            return ConstrainedMaxValueEntropyAcquisition(model, 1, max_values, **options)(points)
+
+        value = acquisition(constraint_scale=2.0)
+        torch.testing.assert_close(value[feasible], both[feasible])
+        torch.testing.assert_close(value[~feasible], -PENALTY - c[~feasible] / 2.0)
+        alone = acquisition(constraint_information=False)
+        torch.testing.assert_close(alone[feasible], objectives[feasible])
+        weighted = acquisition(feasibility="probability")
+        z = -c / sigma[:, 2]
+        kept = z > -6  # (1 + erf, as Normal.cdf computes Phi, cancels below that)
+        torch.testing.assert_close(weighted[kept], both[kept] + normal.cdf(z[kept]).log())
