@@ -3,6 +3,7 @@ the acquisition, each against the paper's formula written out here (mutation swe
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import mobo
@@ -74,3 +75,26 @@ def test_maxima_acquisition_is_the_papers_sum_over_objectives_and_slacks():
         z = -c / sigma[:, 2]
         kept = z > -6  # (1 + erf, as Normal.cdf computes Phi, cancels below that)
         torch.testing.assert_close(weighted[kept], both[kept] + normal.cdf(z[kept]).log())
+
+
+@pytest.mark.parametrize("rule", ["floored", "front"])
+def test_sampled_maxima_are_each_fronts_maxima_raised_to_the_feasible_observations(rule):
+    # Per sampled front: each objective's maximum, raised to the best *feasible* observation
+    # (the infeasible first row, best in both, must not count), and the largest slack -c,
+    # floored ("floored") at the largest observed slack.
+    problem, _, _ = observed_toy(4, 0)
+    U = torch.rand(4, 2, dtype=D, generator=torch.Generator().manual_seed(0))
+    Y = torch.tensor(
+        [[0.9, 0.9, 0.5], [0.2, 0.1, -0.3], [0.1, 0.3, -0.1], [0.0, 0.0, -0.05]], dtype=D
+    )
+    fronts = [
+        (U[:2], torch.tensor([[0.15, 0.2, -0.2], [0.1, 0.6, -0.05]], dtype=D)),
+        (U[:1], torch.tensor([[0.05, 0.05, -0.4]], dtype=D)),
+    ]
+    algorithm = mobo.make_algorithm(
+        "mesmoc", problem, information="maxima", constraint_information=rule
+    )
+    algorithm.sampled_fronts = lambda *args, **kwargs: fronts
+    floor = 0.3 if rule == "floored" else 0.2
+    expected = torch.tensor([[0.2, 0.6, floor], [0.2, 0.3, 0.4]], dtype=D)
+    torch.testing.assert_close(algorithm.sample_max_values(None, U, Y, seed=0), expected)
