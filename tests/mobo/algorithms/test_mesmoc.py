@@ -98,3 +98,25 @@ def test_sampled_maxima_are_each_fronts_maxima_raised_to_the_feasible_observatio
     floor = 0.3 if rule == "floored" else 0.2
     expected = torch.tensor([[0.2, 0.6, floor], [0.2, 0.3, 0.4]], dtype=D)
     torch.testing.assert_close(algorithm.sample_max_values(None, U, Y, seed=0), expected)
+
+
+@pytest.mark.parametrize("require_improvement", [None, True, False])
+def test_maxima_penalize_a_dominated_mean_only_where_improvement_is_required(
+    require_improvement,
+):
+    # The maxima's default is True; False leaves a mean the observed front dominates its
+    # information.
+    problem, X, outcomes = observed_toy(16, 2)
+    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
+    inside = torch.tensor([[[0.5, 0.5]]], dtype=D)
+    algorithm = mobo.make_algorithm(
+        "mesmoc", problem, information="maxima", require_improvement=require_improvement
+    )
+    with torch.no_grad():
+        algorithm._front = model.posterior(inside).mean[0, :, :2] + 1.0  # 1 ahead of it
+        acqf = algorithm.acquisition(model, torch.zeros(1, 3, dtype=D), torch.tensor(1e-12))
+        value = float(acqf(inside))
+    if require_improvement is False:
+        assert value > -PENALTY
+    else:
+        assert value == pytest.approx(-PENALTY - 1.0 - 1e-6)
