@@ -344,6 +344,8 @@ def test_mfosemo_keeps_its_target_share_of_the_budget_for_the_target():
 
     assert ask(2.5, share=0.0)[:, 2].tolist() == [0.0, 0.0]  # the end rule alone: cheap
     assert (ask(2.5)[:, 2] == 1.0).all()  # inside the kept half: target only
+    # a share below one target evaluation still keeps that evaluation's room
+    assert (ask(1.005, share=0.05)[:, 2] == 1.0).all()
     assert ask(3.015)[:, 2].tolist() == [0.0, 1.0]  # room for one cheap point above it
     with pytest.raises(ValueError, match="target_share needs a cost budget"):
         ask(None, budget=None)
