@@ -286,6 +286,16 @@ class _Continued(mobo.FunctionProblem):
         return torch.where(self.at_target(X) & done, torch.full_like(cost, self.promotion), cost)
 
 
+def test_only_promotions_cheaper_than_a_target_evaluation_compete():
+    # Promotable: evaluated low points moved to the target, priced above 0 and below 1.0.
+    U = torch.tensor([[0.1, 0.2, 0.0], [0.7, 0.4, 0.0], [0.5, 0.5, 1.0]], dtype=torch.float64)
+    points, costs = mobo.make_algorithm("mfosemo", _Continued(U[:1], 0.3)).promotable(U)
+    torch.testing.assert_close(points, torch.tensor([[0.1, 0.2, 1.0]], dtype=torch.float64))
+    torch.testing.assert_close(costs, torch.tensor([0.3], dtype=torch.float64))
+    for price in (1.0, 1.5, 0.0):
+        assert mobo.make_algorithm("mfosemo", _Continued(U, price)).promotable(U) == (None, None)
+
+
 @pytest.mark.parametrize("information", ["maxima", "hypervolume"])
 def test_mfosemo_promotes_a_cheap_point_when_continuing_it_costs_little(information):
     X = torch.rand(8, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
