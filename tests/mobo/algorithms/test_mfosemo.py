@@ -10,11 +10,13 @@ import torch
 from botorch.models import ModelListGP, SingleTaskGP
 from scipy.stats import truncnorm
 
+import mobo
 from mobo.algorithms.mfosemo import (
     MultiFidelityFrontInformationPerCost,
     MultiFidelityInformationPerCost,
     lower_fidelity_information,
 )
+from tests.mobo.test_fidelities import FAST_MF, _two_levels, toy
 
 D = torch.float64
 
@@ -87,3 +89,41 @@ def test_maxima_information_at_a_level_is_the_correlated_truncation_per_cost():
             expected = float(terms.mean()) / cost
             assert expected > 1e-4
             assert math.isclose(value, expected, rel_tol=1e-6), (x, level, value, expected)
+
+
+def _recording(store: list, method):
+    """``method``, appending each call's arguments and result to ``store``."""
+
+    def wrapper(*args, **kwargs):
+        result = method(*args, **kwargs)
+        store.append((args, result))
+        return result
+
+    return wrapper
+
+
+def test_the_target_front_is_summarized_by_target_observations_only():
+    # The low level here reads 0.3 better than the target: raising y* to it (maxima) or
+    # merging its front into the boxes (box measures) would claim the target front is
+    # already reached there. The levels' choice is skipped (only what precedes it matters).
+    X = torch.rand(8, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    X[:, 2] = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0], dtype=D)
+    Y = _two_levels(X)
+    for information in ("maxima", "hypervolume"):
+        algorithm = mobo.make_algorithm("mfosemo", toy(), information=information, **FAST_MF)
+        seen = {"fronts": [], "observed": []}
+        sampled, observed_front = algorithm.sampled_fronts, algorithm.observed_front
+
+        algorithm.sampled_fronts = _recording(seen["fronts"], sampled)
+        algorithm.observed_front = _recording(seen["observed"], observed_front)
+        algorithm.choose_by_level = lambda q, *args, **kwargs: X[:q]
+        algorithm.ask(1, X, Y, seed=0)
+        if information == "maxima":
+            fronts = seen["fronts"][0][1]
+            target = algorithm.model_objectives(Y)[X[:, 2] == 1.0]
+            expected = torch.stack([F.max(dim=0).values for _, F in fronts])
+            expected = torch.maximum(expected, target.max(dim=0).values)
+            torch.testing.assert_close(algorithm.last_max_values, expected)
+        else:
+            [((U, _), _)] = seen["observed"]
+            assert len(U) == 3 and (U[:, -1] == 1.0).all()
