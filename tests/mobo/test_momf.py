@@ -174,8 +174,17 @@ def test_with_pending_points_a_candidate_is_scored_by_its_own_gain_per_its_own_c
         marginal = MarginalGainPerCost(momf(P), momf(None), P, algorithm.unit_cost)
         again = float(marginal(P.unsqueeze(0)))  # P twice adds nothing
         joint = float(momf(P)(P.unsqueeze(0)))
-    assert gain_P > 0
+        # A cheap pending point (trust 0.5 priced at the cheap level's 0.1): its gain is
+        # HVI(P) / cost(P), to be multiplied back by cost(P).
+        at_low = at_target.clone()
+        at_low[..., -1] = 0.5
+        P_low = at_low[momf(None)(at_low).argmax()]
+        gain_low = float(momf(None)(P_low.unsqueeze(0)))
+        cheap = MarginalGainPerCost(momf(P_low), momf(None), P_low, algorithm.unit_cost)
+        again_low = float(cheap(P_low.unsqueeze(0)))
+    assert gain_P > 0 and gain_low > 0
     assert abs(again) < 0.05 * gain_P
+    assert abs(again_low) < 0.05 * gain_low
     assert joint == pytest.approx(gain_P / 2, rel=0.05)  # what the level choice compared
 
 
