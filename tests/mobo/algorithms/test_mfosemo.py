@@ -116,7 +116,9 @@ def test_the_target_front_is_summarized_by_target_observations_only():
 
         algorithm.sampled_fronts = _recording(seen["fronts"], sampled)
         algorithm.observed_front = _recording(seen["observed"], observed_front)
-        algorithm.choose_by_level = lambda q, *args, **kwargs: X[:q]
+        # a point not evaluated yet (an evaluated one is a repeat, asked again)
+        fresh = torch.cat([(X[:1, :2] + 0.01) % 1, X[:1, 2:]], dim=-1)
+        algorithm.choose_by_level = lambda q, *args, **kwargs: fresh.expand(q, -1)
         algorithm.ask(1, X, Y, seed=0)
         if information == "maxima":
             fronts = seen["fronts"][0][1]
