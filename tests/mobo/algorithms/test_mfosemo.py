@@ -109,6 +109,8 @@ def test_the_target_front_is_summarized_by_target_observations_only():
     X = torch.rand(8, 3, generator=torch.Generator().manual_seed(0), dtype=D)
     X[:, 2] = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0], dtype=D)
     Y = _two_levels(X)
+    # a point not evaluated yet (an evaluated one is a repeat, asked again)
+    fresh = torch.cat([(X[:1, :2] + 0.01) % 1, X[:1, 2:]], dim=-1)
     for information in ("maxima", "hypervolume"):
         algorithm = mobo.make_algorithm("mfosemo", toy(), information=information, **FAST_MF)
         seen = {"fronts": [], "observed": []}
@@ -116,8 +118,6 @@ def test_the_target_front_is_summarized_by_target_observations_only():
 
         algorithm.sampled_fronts = _recording(seen["fronts"], sampled)
         algorithm.observed_front = _recording(seen["observed"], observed_front)
-        # a point not evaluated yet (an evaluated one is a repeat, asked again)
-        fresh = torch.cat([(X[:1, :2] + 0.01) % 1, X[:1, 2:]], dim=-1)
         algorithm.choose_by_level = lambda q, *args, **kwargs: fresh.expand(q, -1)
         algorithm.ask(1, X, Y, seed=0)
         if information == "maxima":
