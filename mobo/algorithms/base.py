@@ -26,7 +26,8 @@ A point within :data:`REPEAT_TOLERANCE` of a failed, evaluated or pending one (o
 earlier point of the same batch) is such a repeat for every problem: a flat acquisition
 clamped to a corner proposed a failing corner again (qParEGO paid twice), and MESMO and
 MESMOC, pushed to a bound, evaluated x = 1.0 three times on a deterministic step problem
-(sweepF, stop 74): no algorithm here means to replicate a point.
+(sweepF, stop 74): no algorithm here means to replicate a point
+(``benchmarks/results/repeat_rule.md``).
 """
 
 from __future__ import annotations
