@@ -279,7 +279,26 @@ class Result:
         ]
         line = "  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True))
         body = ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+        if not rows:  # a header alone read as a table cut off: say why it is empty
+            body = [f"(no Pareto set: {self._why_empty()})"]
         return "\n".join([line, *body])
+
+    def _why_empty(self) -> str:
+        """Why no evaluation counts towards the Pareto set (:attr:`counted` is all False)."""
+        n = self.n_evaluations
+        if not n:
+            return "no evaluation yet"
+        if bool(self.failed.all()):
+            return f"all {n} evaluations failed"
+        succeeded = ~self.failed
+        if self.problem.has_fidelities and not bool(
+            self.problem.at_target(self.X)[succeeded].any()
+        ):
+            return "no successful evaluation at the target fidelity"
+        return (
+            f"none of the {int(succeeded.sum())} successful evaluations satisfies every "
+            "constraint" + (" at the target fidelity" if self.problem.has_fidelities else "")
+        )
 
     def summary(self) -> str:
         """One line: algorithm, evaluations, failures (and infeasible ones, those at the

@@ -475,3 +475,38 @@ def test_mesmoc_on_an_unconstrained_problem_warns_nothing():
         warnings.simplefilter("always")
         mobo.optimize(problem, "mesmoc", n_evals=7, n_initial=6, show_progress=False, **FAST_BO)
     assert not [w for w in caught if "degrees of freedom" in str(w.message)]
+
+
+def test_a_pareto_table_without_a_counted_point_says_why_it_is_empty():
+    # sweepF (stop 74): a study that found no feasible point printed the table's header
+    # alone, which reads as a table cut off.
+    def never_feasible(X):
+        return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype)], dim=-1)
+
+    problem = mobo.FunctionProblem(never_feasible, [[0, 0], [1, 1]], 2, [0, 0], num_constraints=1)
+    result = mobo.optimize(problem, "sobol", n_evals=4, seed=0, show_progress=False)
+    header, why = result.pareto_table().splitlines()
+    assert header.split() == ["x0", "x1", "f0", "f1", "c0"]
+    assert why == "(no Pareto set: none of the 4 successful evaluations satisfies every constraint)"
+
+    # Every evaluation failed (told NaN; optimize itself stops such a study with an error).
+    study = mobo.Study(problem, "sobol", seed=0)
+    X = study.ask(3)
+    study.tell(X, torch.full((3, 3), float("nan"), dtype=X.dtype))
+    assert study.result().pareto_table().splitlines()[1] == (
+        "(no Pareto set: all 3 evaluations failed)"
+    )
+
+
+def test_a_pareto_table_of_cheap_evaluations_only_says_the_target_fidelity_is_missing():
+    from mobo.problems.multi_fidelity import BiasedFidelityProblem
+
+    problem = BiasedFidelityProblem("ConstrainedBraninCurrin", levels=(0.25, 1.0), costs=(0.1, 1.0))
+    X = torch.rand(3, problem.dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    X = problem.from_unit(X)
+    X[:, -1] = 0.25  # every evaluation at the cheap fidelity
+    study = mobo.Study(problem, "sobol", seed=0)
+    study.tell(X, problem.evaluate(X))
+    assert study.result().pareto_table().splitlines()[1] == (
+        "(no Pareto set: no successful evaluation at the target fidelity)"
+    )
