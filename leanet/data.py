@@ -71,6 +71,24 @@ __all__ = [
 PIXEL_SLACK = 1e-3
 
 
+def shown(value: Any) -> str:
+    """A short description of a bad argument for an error message."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def as_tensor_or_refuse(x: Any, expected: str) -> Tensor:
+    """``x`` as a tensor (a NumPy array or nested lists converted once), or a TypeError
+    ``"<expected>, got <x, shortly>"``: images reach :func:`standardize`, a LEANet and a
+    runtime in whatever form a device gives them."""
+    if isinstance(x, Tensor):
+        return x
+    try:
+        return torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{expected}, got {shown(x)}") from err
+
+
 def _check_pixels(images: Tensor) -> None:
     """uint8 (0..255) or float (in [0, 1]) images, or an error: int64 pixels were read as
     floats already in [0, 1] and standardized to -2..1018."""
@@ -100,13 +118,7 @@ def standardize(images: Tensor, mean, std) -> Tensor:
     """Images as a network trained here takes them: uint8 (0..255) or float in [0, 1],
     `... x C x H x W` (a tensor or a NumPy array), minus the per-channel ``mean``, over
     ``std`` (sequences of C)."""
-    if not isinstance(images, Tensor):
-        try:
-            images = torch.as_tensor(images)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise TypeError(
-                f"images must be a tensor or an array of pixels, got {type(images).__name__}"
-            ) from err
+    images = as_tensor_or_refuse(images, "images must be a tensor or an array of pixels")
     _check_pixels(images)
     _check_pixel_range(images)
     return _standardized(images, mean, std)

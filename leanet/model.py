@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.confidence import CONFIDENCES, confidence
-from leanet.data import check_first_pair, check_one_split
+from leanet.data import as_tensor_or_refuse, check_first_pair, check_one_split, shown
 from leanet.device import evaluating  # in leanet.device so leanet.zoo can use it too
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.zoo import (
@@ -232,7 +232,7 @@ class LEANet(nn.Module):
         except (TypeError, ValueError, RuntimeError) as err:
             raise TypeError(
                 f"thresholds must be {need} numbers in [0, 1] (a list, array or tensor), "
-                f"got {_shown(thresholds)}"
+                f"got {shown(thresholds)}"
             ) from err
         if t.ndim != 1:
             raise ValueError(
@@ -329,13 +329,7 @@ class LEANet(nn.Module):
         size would otherwise run and answer wrongly). Float arrays of any kind are converted
         once, here; integer images are refused: they are not standardized."""
         param = next(self.parameters())
-        if not isinstance(x, Tensor):
-            try:
-                x = torch.as_tensor(x)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise TypeError(
-                    f"x must be an N x C x H x W float tensor or array, got {_shown(x)}"
-                ) from err
+        x = as_tensor_or_refuse(x, "x must be an N x C x H x W float tensor or array")
         if not x.is_floating_point():
             raise TypeError(
                 f"x must hold standardized float images, got dtype {x.dtype}; convert and "
@@ -517,12 +511,6 @@ def counted(mask: Tensor, noun: str, where: str = "rows") -> str:
     rows = mask.nonzero().flatten().tolist()
     shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
     return f"{len(rows)} of {mask.numel()} {noun}s ({where} {shown})"
-
-
-def _shown(value: Any) -> str:
-    """A short description of a bad argument for an error message."""
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
 
 def _deepcopy(module: nn.Module) -> nn.Module:

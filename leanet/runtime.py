@@ -70,7 +70,7 @@ from torch import Tensor, nn
 
 from leanet.checkpoints import atomic_path
 from leanet.confidence import CONFIDENCES
-from leanet.data import standardize
+from leanet.data import as_tensor_or_refuse, standardize
 from leanet.device import evaluating
 from leanet.folding import densify_depthwise, full_ops
 from leanet.model import Decision, nan_confidence
@@ -274,11 +274,7 @@ class Runtime(nn.Module):
             and x.shape[1:] == self.input_shape
         ):
             return x  # the common case costs one comparison
-        if not isinstance(x, Tensor):
-            try:
-                x = torch.as_tensor(x)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise TypeError(f"x must be an N x C x H x W float tensor, got {x!r}") from err
+        x = as_tensor_or_refuse(x, "x must be an N x C x H x W float tensor")
         built = " x ".join(str(v) for v in self.input_shape)
         if not x.is_floating_point():
             raise TypeError(
