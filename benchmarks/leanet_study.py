@@ -49,9 +49,10 @@ import torch
 import mobo
 from leanet import baselines
 from leanet.data import load_dataset
-from leanet.evaluator import ThresholdEvaluator, fingerprint
+from leanet.evaluator import ThresholdEvaluator
 from leanet.policy import energy_savings
 from leanet.problem import ThresholdProblem
+from leanet.records import fingerprint
 from leanet.train import evaluate
 
 sys.path.insert(0, str(Path(__file__).parent))

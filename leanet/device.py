@@ -1,7 +1,7 @@
 """Where training and record caching run: ``device="auto"`` picks an accelerator if present.
 
 Training (:mod:`leanet.train`, :func:`leanet.baselines.train_slimmable`) and the level
-records a threshold evaluator caches (:func:`leanet.evaluator.level_records`) take a
+records a threshold evaluator caches (:func:`leanet.records.level_records`) take a
 ``device`` argument. ``"auto"`` (the default) is CUDA when available, else Apple's MPS,
 else the CPU; any ``torch.device`` string works too. The network moves there for the
 work and comes back to where it was, so everything after (cost counting, the runtime,

@@ -273,7 +273,7 @@ def test_float64_images_and_int_or_float_labels_give_the_float32_records(few_dig
     """float64 images crashed level_records ("expected scalar type Double but found
     Float"), float16 ones too (another message); float labels were cast there only."""
     import leanet
-    from leanet.evaluator import level_records
+    from leanet.records import level_records
     from tests.leanet.conftest import tiny_base
 
     x, y = few_digits
@@ -324,7 +324,7 @@ def test_labels_that_are_not_whole_numbers_are_refused(few_digits):
     """Float labels of 2.999999 were truncated to class 2 without a word (per-level
     accuracy 0.98 -> 0.09); one such label anywhere now stops the loop that meets it."""
     import leanet
-    from leanet.evaluator import level_records
+    from leanet.records import level_records
     from leanet.train import fit_heads, train_base
     from tests.leanet.conftest import tiny_base
 

@@ -733,7 +733,7 @@ def test_from_model_keeps_the_levels_a_joules_table_says_run_and_fills_them_othe
 
 
 def test_level_cache_is_reused_and_a_stale_one_detected(tmp_path):
-    from leanet.evaluator import cached_level_records
+    from leanet.records import cached_level_records
 
     net, dataset = _tiny_leanet_and_data()
     path = tmp_path / "levels.pt"
@@ -753,24 +753,24 @@ def test_a_level_cache_of_another_records_version_is_recomputed(tmp_path, monkey
     """How records are made is part of what a cache must match: records computed in
     training mode before 001d6eb were reused (sweep 27: 1357 right where today's records
     give 1354). Files from before the version was recorded are of version 1 (today's)."""
-    import leanet.evaluator as evaluator
+    import leanet.records as records
 
     net, dataset = _tiny_leanet_and_data()
     path = tmp_path / "levels.pt"
-    first = evaluator.cached_level_records(net, dataset, path)
+    first = records.cached_level_records(net, dataset, path)
     saved = torch.load(path, weights_only=True)
-    assert saved["records_version"] == evaluator.RECORDS_VERSION == 1
+    assert saved["records_version"] == records.RECORDS_VERSION == 1
     del saved["records_version"]  # what leanet wrote before it recorded the version
     torch.save({**saved, "confidence": saved["confidence"] + 1.0}, path)
     mtime = path.stat().st_mtime_ns
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        unversioned = evaluator.cached_level_records(net, dataset, path)
+        unversioned = records.cached_level_records(net, dataset, path)
     assert path.stat().st_mtime_ns == mtime  # read, not recomputed
     torch.testing.assert_close(unversioned[0], first[0] + 1.0)
-    monkeypatch.setattr(evaluator, "RECORDS_VERSION", 2)
+    monkeypatch.setattr(records, "RECORDS_VERSION", 2)
     with pytest.warns(UserWarning, match="records version 1, this one makes version 2"):
-        again = evaluator.cached_level_records(net, dataset, path)
+        again = records.cached_level_records(net, dataset, path)
     torch.testing.assert_close(again, first)
     assert torch.load(path, weights_only=True)["records_version"] == 2
 
@@ -781,7 +781,7 @@ def test_a_level_cache_that_cannot_be_written_warns_once_and_keeps_the_records(
     import errno
 
     import leanet.checkpoints
-    from leanet.evaluator import cached_level_records
+    from leanet.records import cached_level_records
 
     def full(obj, path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
@@ -1129,7 +1129,7 @@ def test_a_failed_artifact_save_leaves_the_old_artifact_whole_and_no_partial_fil
 
 
 def test_records_are_taken_in_eval_mode_whatever_the_caller_left_and_change_nothing():
-    from leanet.evaluator import level_records
+    from leanet.records import level_records
 
     net, dataset = _tiny_leanet_and_data()
     net.eval()
@@ -1219,6 +1219,22 @@ def test_reference_front_still_imports_from_the_evaluator_with_a_warning():
 
     with pytest.warns(DeprecationWarning, match="moved to leanet.reference_front"):
         assert leanet.evaluator.reference_front is leanet.reference_front.reference_front
+
+
+def test_the_records_names_still_import_from_the_evaluator():
+    """Records moved to leanet.records (the evaluator prices them); imports of the old
+    names run: the functions the evaluator uses itself, the others with a warning."""
+    import leanet.evaluator
+    import leanet.records
+    from leanet.evaluator import cached_level_records, level_records
+
+    assert level_records is leanet.records.level_records
+    assert cached_level_records is leanet.records.cached_level_records
+    for name in ("fingerprint", "RECORDS_VERSION"):
+        with pytest.warns(DeprecationWarning, match=f"moved to leanet.records.{name}"):
+            assert getattr(leanet.evaluator, name) is getattr(leanet.records, name)
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        leanet.evaluator.nothing  # noqa: B018
 
 
 def test_the_pretrained_network_alone_fits_a_budget_of_the_full_network():

@@ -10,12 +10,13 @@ import pytest
 import torch
 
 import leanet.batch_norm
-import leanet.evaluator
+import leanet.records
 import leanet.train
 from leanet.data import ImageTensorDataset
 from leanet.device import BatchMemoryError
-from leanet.evaluator import ThresholdEvaluator, cached_level_records, fingerprint, level_records
+from leanet.evaluator import ThresholdEvaluator
 from leanet.model import build
+from leanet.records import cached_level_records, fingerprint, level_records
 from leanet.train import evaluate_levels, fit_heads, recalibrate_batch_norm
 from tests.leanet.conftest import tiny_base
 
@@ -180,7 +181,7 @@ def test_recalibration_draws_a_progress_bar_unless_asked_not_to(net, data, monke
 
 def test_records_draw_a_progress_bar_unless_asked_not_to(net, data, monkeypatch, tmp_path):
     # No bar and no argument for one: about 6 min for 1024 images at 224 px (sweep 30).
-    bars = spy_bars(leanet.evaluator, monkeypatch)
+    bars = spy_bars(leanet.records, monkeypatch)
     level_records(net, data, batch_size=16)
     cached_level_records(net, data, tmp_path / "r.pt", batch_size=16, progress=False)
     assert bars == [("level records", None, 4), ("level records", True, 4)]

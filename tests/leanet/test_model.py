@@ -271,7 +271,7 @@ def test_a_network_cast_after_build_is_refused_by_name_where_leanet_computes(
     (torch.FloatTensor) and weight type (torch.HalfTensor) should be the same")."""
     import leanet
     from leanet.costs import measure_costs
-    from leanet.evaluator import level_records
+    from leanet.records import level_records
     from leanet.runtime import compile_runtime
     from leanet.train import evaluate_levels, fit_heads
 
