@@ -96,6 +96,22 @@ def exit_costs(thresholds: Tensor, exit_cost: Tensor, standalone=None, head_cost
     return out
 
 
+#: How far from 1 an energy ratio may lie and still be the full network's own cost.
+FULL_COST_ROUNDING = 1e-12
+
+
+def energy_ratio(energy: Tensor, full_cost: float) -> Tensor:
+    """``energy / full_cost``, exactly 1 where it is the full network's cost to rounding.
+
+    :func:`exit_costs` differences cumulative costs back into each level's own, which
+    leaves a few ulps: a hybrid with every threshold at 1 (its top level alone, the
+    pretrained network) came out 1 - 1.1e-16 or 1 + 2.2e-16 of the full network, a sliver
+    of hypervolume for a point that saves nothing (``leanet design`` printed a feasible
+    hypervolume of 5.55e-18), or a hair over a budget of 1."""
+    ratio = energy / full_cost
+    return torch.where((ratio - 1).abs() <= FULL_COST_ROUNDING, torch.ones_like(ratio), ratio)
+
+
 @dataclass(frozen=True)
 class ThresholdMetrics:
     """Outcome of a batch of ``B`` threshold vectors.
@@ -373,7 +389,7 @@ class ThresholdEvaluator:
         T = self._thresholds(thresholds)
         level = exit_levels(self.confidence, T)
         cost = exit_costs(T, self.exit_cost, self.standalone, self.head_cost)  # B x L
-        return cost.gather(1, level) / self.full_cost
+        return energy_ratio(cost.gather(1, level), self.full_cost)
 
     def _evaluate_chunk(self, T: Tensor) -> ThresholdMetrics:
         # The rule of :func:`exit_levels`, arranged for speed: per level, a 0/1 float mask
@@ -401,7 +417,7 @@ class ThresholdEvaluator:
             T,
             right.sum(dim=-1) / self.num_inputs,
             energy,
-            energy / self.full_cost,
+            energy_ratio(energy, self.full_cost),
             counts / self.num_inputs,
         )
 
@@ -411,7 +427,7 @@ class ThresholdEvaluator:
         any_right = self.correct.any(dim=0)
         first_right = self.correct.to(torch.uint8).argmax(dim=0)  # 0 where none is right
         energy = self.exit_cost[first_right].mean()
-        return float(any_right.double().mean()), float(energy / self.full_cost)
+        return float(any_right.double().mean()), float(energy_ratio(energy, self.full_cost))
 
 
 #: Names that moved to their own modules; old imports keep working, with a warning.

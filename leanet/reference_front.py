@@ -12,7 +12,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, exit_costs, exit_levels
+from leanet.evaluator import (
+    ThresholdEvaluator,
+    ThresholdMetrics,
+    energy_ratio,
+    exit_costs,
+    exit_levels,
+)
 from leanet.train_loop import bar_off
 from mobo.metrics import hypervolume
 
@@ -235,7 +241,9 @@ def _sweep_survivors(evaluator, points, grids, front) -> Tensor:
             T = T.reshape(-1, L - 1)
             cost = exit_costs(T, evaluator.exit_cost, evaluator.standalone, evaluator.head_cost)
             acc = right.reshape(-1, L).double().sum(-1) / N
-            e = (counts.reshape(-1, L).double() / N * cost).sum(-1) / evaluator.full_cost
+            e = energy_ratio(
+                (counts.reshape(-1, L).double() / N * cost).sum(-1), evaluator.full_cost
+            )
             # the point, threshold and value of each vector: the order the sweeps had
             at = (torch.arange(start, start + len(block)) * len(grids) + i) * longest
             at = (at.unsqueeze(1) + torch.arange(len(grid))).reshape(-1)

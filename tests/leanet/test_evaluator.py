@@ -15,6 +15,7 @@ from leanet.costs import LevelCosts
 from leanet.evaluator import (
     ThresholdEvaluator,
     ThresholdMetrics,
+    energy_ratio,
     exit_costs,
     exit_levels,
 )
@@ -672,6 +673,28 @@ def _tiny_leanet_and_data(arch: str = "convnet", size: int = 8, n: int = 80):
         classes=[str(i) for i in range(10)],
     )
     return net, dataset
+
+
+@pytest.mark.parametrize(("arch", "size"), [("convnet", 8), ("convnet", 28), ("vgg16", 8)])
+def test_a_hybrid_with_every_threshold_at_one_costs_exactly_the_full_network(arch, size):
+    """Its top level alone is the pretrained network; differencing the cumulative exit costs
+    gave 1 - 3.3e-16 (ConvNet, 28 px), 1 - 1.1e-16 (VGG-16) or, per input, 1 + 2.2e-16
+    (ConvNet, 8 px) of it: a sliver of hypervolume for a point that saves nothing (sweep H:
+    `leanet design` printed a feasible hypervolume of 5.55e-18) or a hair over a budget."""
+    from leanet.costs import measure_costs
+
+    net, dataset = _tiny_leanet_and_data(arch, size)
+    evaluator = ThresholdEvaluator.from_model(
+        net, dataset, measure_costs(net, latency=False), progress=False
+    )
+    ones = torch.ones(1, evaluator.num_levels - 1, dtype=torch.float64)
+    assert evaluator.evaluate(ones).energy_ratio.tolist() == [1.0]
+    assert set(evaluator.energy_at(ones).flatten().tolist()) == {1.0}
+    problem = ThresholdProblem(evaluator, reference=False)
+    assert float(mobo.hypervolume(problem.evaluate(ones), problem.ref_point)) == 0.0
+    # only rounding is snapped: a ratio 1e-9 off the full network's is kept as it is
+    energies = torch.tensor([0.5, 2.0 - 2e-9, 2.0 + 4.4e-16, 2.0 - 4.4e-16], dtype=torch.float64)
+    assert energy_ratio(energies, 2.0).tolist() == [0.25, (2.0 - 2e-9) / 2.0, 1.0, 1.0]
 
 
 def test_cached_evaluation_equals_the_live_runtime():
