@@ -212,3 +212,49 @@ def test_a_continuous_fidelity_just_below_the_target_is_put_on_the_target():
         algorithm._in_problem(U)[:, -1], torch.where(s > 100 - 90 * TARGET_SNAP, 100.0, s)
     )
     assert algorithm._in_problem(U)[-1, -1] < 100.0
+
+
+def _unbiased(X: torch.Tensor) -> torch.Tensor:
+    return toy_function(X[:, :2])  # every fidelity alike
+
+
+def _history(levels: list[float], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    X = torch.rand(8, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    X[:, -1] = torch.tensor(levels * 4, dtype=torch.float64)
+    return X, _unbiased(X)
+
+
+@pytest.mark.parametrize(
+    "levels, costs, chosen",
+    [([0.2, 1.0], [1.0, 1.0], 1.0), ([0.9, 1.0], [0.01, 1.0], 0.9)],
+    ids=["dear-low-level", "cheap-trusted-low-level"],
+)
+def test_with_discrete_levels_the_level_with_the_best_gain_per_cost_is_asked(
+    levels, costs, chosen
+):
+    # A low level as dear as the target and trusted 0.2 of it is never worth it; one at a
+    # hundredth of the price and trusted 0.9 is. Mutation sweep s75 (p6): keeping the
+    # first level whatever the others scored passed every test, which had cheap levels.
+    problem = mobo.FunctionProblem(
+        _unbiased, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=levels,
+        fidelity_costs=costs,
+    )  # fmt: skip
+    algorithm = mobo.make_algorithm("momf", problem, **FAST_BO, n_initial=1)
+    X, Y = _history(levels)
+    assert algorithm.ask(1, X, Y, seed=0)[:, -1].tolist() == [chosen]
+
+
+def test_a_batchs_earlier_points_are_pending_for_its_later_ones():
+    # Each point of a batch is chosen with the earlier ones pending, so the second is not
+    # the first again. Mutation sweep s75 (p7): without them pending, propose returned the
+    # same point twice (1e-8 apart); ask's repeat rule then asks once more with the repeat
+    # pending, which hid it from every test that goes through ask.
+    problem = mobo.FunctionProblem(
+        _unbiased, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=[0.5, 1.0],
+        fidelity_costs=[0.1, 1.0],
+    )  # fmt: skip
+    algorithm = mobo.make_algorithm("momf", problem, **FAST_BO)
+    X, Y = _history([0.5, 1.0])
+    U = problem.to_unit(X)
+    proposed = algorithm.propose(2, U, algorithm.model_objectives(Y), seed=0, U_pending=None)
+    assert float(torch.dist(proposed[0], proposed[1])) > 0.1, proposed
