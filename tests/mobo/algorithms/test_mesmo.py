@@ -265,3 +265,34 @@ def test_mesmo_summand_holds_far_in_the_lower_tail():
     g = g.clone().requires_grad_(True)
     mesmo_summand(g).sum().backward()
     assert torch.isfinite(g.grad).all()
+
+
+def test_sampled_maxima_are_each_fronts_maxima_raised_to_the_best_observation(branin_currin):
+    # y*_j^s: front s's maximum of objective j, or the best observation of j where the
+    # front falls below it (a sample need not interpolate the data); mutation sweep s75.
+    U = torch.rand(3, 2, dtype=DTYPE, generator=torch.Generator().manual_seed(0))
+    Y = torch.tensor([[0.5, 0.1], [0.2, 0.4], [0.0, 0.0]], dtype=DTYPE)
+    fronts = [
+        (U[:2], torch.tensor([[0.3, 0.9], [0.1, 1.0]], dtype=DTYPE)),
+        (U[:1], torch.tensor([[0.8, 0.2]], dtype=DTYPE)),
+    ]
+    algorithm = mobo.make_algorithm("mesmo", branin_currin, information="maxima")
+    algorithm.sampled_fronts = lambda *args, **kwargs: fronts
+    expected = torch.tensor([[0.5, 1.0], [0.8, 0.4]], dtype=DTYPE)
+    torch.testing.assert_close(algorithm.sample_max_values(None, U, Y, seed=0), expected)
+
+
+def test_kriging_believer_believes_each_output_at_its_own_mean(branin_currin, observations):
+    # The believed observation of output j is output j's posterior mean (mutation sweep
+    # s75: output 0's mean for every output passed every test): the means stay, the
+    # variances shrink there.
+    from mobo.algorithms.mesmo import kriging_believer
+
+    X, Y = observations  # BraninCurrin's two outputs differ in scale (about -300 and -13)
+    model = mobo.Surrogate().fit(branin_currin.to_unit(X), Y)
+    U_new = torch.tensor([[0.3, 0.6], [0.8, 0.1]], dtype=DTYPE)
+    with torch.no_grad():
+        before = model.posterior(U_new)
+        after = kriging_believer(model, U_new).posterior(U_new)
+    torch.testing.assert_close(after.mean, before.mean, rtol=1e-6, atol=1e-6)
+    assert (after.variance < before.variance).all()
