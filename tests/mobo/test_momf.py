@@ -229,9 +229,7 @@ def _history(levels: list[float], seed: int = 0) -> tuple[torch.Tensor, torch.Te
     [([0.2, 1.0], [1.0, 1.0], 1.0), ([0.9, 1.0], [0.01, 1.0], 0.9)],
     ids=["dear-low-level", "cheap-trusted-low-level"],
 )
-def test_with_discrete_levels_the_level_with_the_best_gain_per_cost_is_asked(
-    levels, costs, chosen
-):
+def test_with_discrete_levels_the_level_with_the_best_gain_per_cost_is_asked(levels, costs, chosen):
     # A low level as dear as the target and trusted 0.2 of it is never worth it; one at a
     # hundredth of the price and trusted 0.9 is. Mutation sweep s75 (p6): keeping the
     # first level whatever the others scored passed every test, which had cheap levels.
