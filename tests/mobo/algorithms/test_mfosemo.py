@@ -129,3 +129,28 @@ def test_the_target_front_is_summarized_by_target_observations_only():
         else:
             [((U, _), _)] = seen["observed"]
             assert len(U) == 3 and (U[:, -1] == 1.0).all()
+
+
+def test_a_batch_promotes_an_evaluated_point_once():
+    # Every point scored 1 per unit cost: of two promotions priced 0.1 and 0.5 and the
+    # levels priced 0.2 and 1.0, a batch of 3 takes the 0.1 promotion, then the low
+    # level twice (the 0.5 promotion scores 2 against 5). Mutation sweep s75 (f18):
+    # leaving a chosen promotion among the candidates passed every test (believed at its
+    # mean, a promotion's information fell below the others' in the propose-level case
+    # tried, even priced 1e-6); it promoted the same point three times here.
+    problem = toy()
+    algorithm = mobo.make_algorithm("mfosemo", problem, **FAST_MF)
+    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
+    model = algorithm.fit_model(U, _two_levels(U))
+    P = torch.tensor([[0.1, 0.2, 1.0], [0.3, 0.4, 1.0]], dtype=D)
+    chosen = algorithm.choose_by_level(
+        3,
+        model,
+        None,
+        lambda model, cost: lambda X: torch.full(X.shape[:1], 1.0 / cost, dtype=D),
+        lambda acqf, level: torch.tensor([[0.5, 0.5, level]], dtype=D),
+        (P, torch.tensor([0.1, 0.5], dtype=D)),
+    )
+    low = [0.5, 0.5, 0.0]
+    assert chosen.tolist() == [[0.1, 0.2, 1.0], low, low]
