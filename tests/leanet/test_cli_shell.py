@@ -33,7 +33,7 @@ def optimize(leanet_path, out, n_evals: int, *more: str) -> list[str]:
 def test_no_progress_hides_every_bar_of_optimize_and_report(tiny_leanet, tmp_path, monkeypatch):
     # The level-records bars of optimize and report were made with disable=None (shown on
     # a terminal) under --no-progress.
-    import leanet.evaluator
+    import leanet.records
     import leanet.reference_front
     import mobo.evaluate
 
@@ -44,7 +44,7 @@ def test_no_progress_hides_every_bar_of_optimize_and_report(tiny_leanet, tmp_pat
             made.append((kwargs.get("desc"), kwargs.get("disable")))
             super().__init__(*args, **kwargs)
 
-    for module in (leanet.evaluator, leanet.reference_front, mobo.evaluate):
+    for module in (leanet.records, leanet.reference_front, mobo.evaluate):
         monkeypatch.setattr(module, "tqdm", Spy)
     artifact = tmp_path / "a.pt"
     assert main(optimize(tiny_leanet, artifact, 3, "--no-progress")) == 0
