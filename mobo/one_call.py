@@ -6,7 +6,6 @@ door most users call, and what it checks before resuming a journal is its own co
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from mobo.journal import (
 )
 from mobo.problem import Problem, plain_number
 from mobo.result import Result
-from mobo.study import Callback, Study, journaled_options
+from mobo.study import Callback, Study, as_journaled
 
 
 def optimize(
@@ -119,8 +118,7 @@ def check_resumable(
     journaled = header.get("algorithm_options", {})
     # Normalized as Study journals them: compared as given, np.int64(4) was 'np.int64(4)'
     # against the journal's 4, and the same call refused its own study.
-    given = journaled_options(options)
-    given = json.loads(json.dumps(given, default=repr))
+    given = as_journaled(options)
     if given != journaled:
         raise JournalMismatchError(
             f"journal {str(journal)!r} holds a study of {algorithm!r} with options "

@@ -32,6 +32,7 @@ from mobo.algorithms.base import MAX_SEED
 from mobo.evaluate import failed_points, in_ask_order
 from mobo.journal import (
     Journal,
+    JournalMismatchError,
     JournalRecoveryWarning,
     check_evaluations,
     check_same_problem,
@@ -59,6 +60,34 @@ def journaled_options(options: dict[str, Any]) -> dict[str, Any]:
     Python ones they stand for (:func:`~mobo.problem.plain_number`), so a resumed call that
     gives them again compares equal (:func:`mobo.check_resumable`)."""
     return {k: plain_number(v) for k, v in options.items()}
+
+
+def as_journaled(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` as a journal reads back (:func:`journaled_options`, then JSON: a tuple
+    as a list; a value JSON cannot hold as its repr, so it differs from any journaled one)."""
+    return json.loads(json.dumps(journaled_options(options), default=repr))
+
+
+def check_same_options(
+    path: str | os.PathLike, algorithm: str, journaled: dict[str, Any], given: dict[str, Any]
+) -> None:
+    """Raise :class:`~mobo.journal.JournalMismatchError` naming each option of ``given``
+    whose value differs from the ``journaled`` one (absent there: the algorithm's default).
+    Resumed with other options, the journal would no longer say how its evaluations were
+    proposed (it records the options once, in its header)."""
+    absent = object()
+    differ = [
+        f"{key}={journaled[key]!r}, not {value!r}"
+        if key in journaled
+        else f"no {key} (the algorithm's default), not {key}={value!r}"
+        for key, value in as_journaled(given).items()
+        if journaled.get(key, absent) != value
+    ]
+    if differ:
+        raise JournalMismatchError(
+            f"journal {str(path)!r} holds a study of {algorithm!r} with {'; '.join(differ)}: "
+            "resume it with the same options (or none: the journaled ones), or start a new journal"
+        )
 
 
 class StudyFailedError(RuntimeError):
@@ -157,12 +186,19 @@ class Study:
                 the journal can rebuild). Must match the journal's problem.
             read_only: Only read (no lock, no byte written; the study cannot tell), e.g.
                 to report on a study another process is running.
-            **algorithm_options: Override the journaled algorithm options (for options
-                that could not be journaled).
+            **algorithm_options: The journaled algorithm options, given again (as
+                :func:`mobo.optimize` does); each must equal its journaled value. None can
+                be overridden: a journaled study's options are all journaled (:class:`Study`
+                refuses one JSON cannot hold), and resumed with others the journal would no
+                longer say how its evaluations were proposed. What is not journaled, how
+                evaluations run (``executor``, ``callbacks``, ``timeout``), is given to
+                :meth:`optimize` on each call instead.
 
         Raises:
             FileNotFoundError: If there is no journal at ``path``.
             JournalError: If the journal belongs to another problem or is corrupt.
+            JournalMismatchError: If an option in ``algorithm_options`` differs from the
+                journaled one (naming the option and both values).
             JournalLockedError: If another study holds it for writing.
             PermissionError: If it is to be written and cannot be.
         """
@@ -175,7 +211,8 @@ class Study:
             problem = from_journal(path, spec)
         check_same_problem(path, spec, problem.spec(), given=given)
         check_evaluations(path, records, problem)
-        options = {**header.get("algorithm_options", {}), **algorithm_options}
+        options = header.get("algorithm_options", {})
+        check_same_options(path, header["algorithm"], options, algorithm_options)
         study = cls(problem, header["algorithm"], seed=header["seed"], **options)
         study.read_only = read_only
         if not read_only:

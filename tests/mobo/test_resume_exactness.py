@@ -8,6 +8,7 @@ import pickle
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
 import pytest
 import torch
 
@@ -257,6 +258,26 @@ def test_check_resumable_tells_before_anything_is_computed_or_written(tmp_path):
         with pytest.raises(mobo.JournalError):
             mobo.check_resumable(path, problem, algorithm, 0, **options)
     assert path.read_bytes() == before
+
+
+def test_load_refuses_options_other_than_the_journaled_ones(tmp_path):
+    """Study.load(path, **options) ran with the given options while the header kept the
+    journaled ones, so the journal no longer said how its later evaluations were proposed
+    (pop_size 12 under a header of 4, with nothing to tell them apart)."""
+    path = tmp_path / "run.jsonl"
+    with mobo.Study(toy(), "nsga2", seed=0, journal=path, pop_size=4) as study:
+        study.optimize(8, show_progress=False)
+    before = path.read_bytes()
+    with pytest.raises(mobo.JournalMismatchError, match="with pop_size=4, not 12: resume"):
+        mobo.Study.load(path, toy(), pop_size=12)
+    with pytest.raises(mobo.JournalMismatchError, match=r"no n_initial \(the algorithm's"):
+        mobo.Study.load(path, toy(), read_only=True, n_initial=6)
+    assert path.read_bytes() == before  # refused before the lock was taken or a byte written
+    # The same values (as given to mobo.optimize, NumPy numbers too) resume as before.
+    with mobo.Study.load(path, toy(), pop_size=np.int64(4)) as resumed:
+        assert resumed.algorithm.pop_size == 4
+        resumed.optimize(12, show_progress=False)
+    assert mobo.Study.load(path, toy(), read_only=True).n_evaluated == 12
 
 
 def _slow_for_large_x0(X: torch.Tensor) -> torch.Tensor:
