@@ -46,21 +46,25 @@ def run_to_budget(
     (its arguments, with their meaning there). Returns why the study failed (the message
     of its :class:`~mobo.study.StudyFailedError`), or None."""
     study.ledger.check_writable()
+    if n_evals is not None:
+        n_evals = check_budget(n_evals)
+    fewer = given_fewer(study, n_evals)  # given: a recorded one a callback told past is not
     if n_evals is None and max_cost is None:
         if study.n_evals is None and study.max_cost is None:
             raise ValueError("n_evals or max_cost is required: this study has no recorded budget")
         n_evals, max_cost = study.n_evals, study.max_cost
-    if n_evals is not None:
-        n_evals = check_budget(n_evals)
     max_cost = check_max_cost(max_cost)
     batch_size = positive_int(study.batch_size if batch_size is None else batch_size, "batch_size")
     if executor is None and (asynchronous or timeout is not None):
         raise ValueError("asynchronous and timeout need an executor")
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+    streak = FailureStreak(max_failures_in_a_row)  # checked before the budget is journaled
+    if fewer:
+        warn_held_more(study, n_evals)
+        return None  # nothing to run; the budget stays (Study.optimize returns the first)
     if n_evals is not None and n_evals > study.n_evaluated:
         warn_if_all_initial_design(study, n_evals)
-    streak = FailureStreak(max_failures_in_a_row)  # checked before the budget is journaled
     study.ledger.set_budget(n_evals, max_cost, batch_size)
     study.ledger.stopped = False
     with progress(study, [*callbacks, streak], show_progress) as after_tell:
@@ -77,6 +81,29 @@ def run_to_budget(
             f"first with: {first.error}"
         )
     return None
+
+
+def given_fewer(study: Study, n_evals: int | None) -> bool:
+    """Whether ``n_evals`` (as given to :meth:`Study.optimize`, checked) is fewer than the
+    evaluations the study holds: a rerun with a smaller budget, on a journal of a longer run."""
+    return n_evals is not None and n_evals < study.n_evaluated
+
+
+def warn_held_more(study: Study, n_evals: int) -> None:
+    """Say once that a study holding more evaluations than ``n_evals`` runs nothing and
+    returns its first ``n_evals``, keeping all of them and its budget: rerun with a smaller
+    budget, it had returned (and journaled a budget of) the longer run's without a word."""
+    held, journal = study.n_evaluated, study.ledger.journal
+    where = "the study" if journal is None else f"journal {str(journal.path)!r}"
+    budget = "" if study.n_evals is None else f" and its budget of n_evals={study.n_evals}"
+    warnings.warn(
+        f"{where} holds {held} evaluations, more than the n_evals={n_evals} asked: nothing "
+        f"is run, and the result is of the first {n_evals} (the points a run of that budget "
+        f"asks first); {'it' if journal is None else 'the journal'} keeps all {held}{budget}. "
+        f"Pass n_evals={held} for them all",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def warn_if_all_initial_design(study: Study, n_evals: int) -> None:

@@ -47,7 +47,9 @@ def optimize(
     Args:
         problem: The problem to optimize.
         algorithm: An algorithm name (see :func:`mobo.available_algorithms`).
-        n_evals: Total evaluations, the initial design included.
+        n_evals: Total evaluations, the initial design included. A journal holding more
+            (of a longer run) is kept whole, budget and all, and the result is of its first
+            ``n_evals``, with a warning (see :meth:`Study.optimize`).
         max_cost: A cost budget instead of (or with) ``n_evals``: evaluations are asked
             until their cost reaches it (see :meth:`Study.optimize`; multi-fidelity
             problems).

@@ -254,11 +254,16 @@ class Study:
         """The evaluations as the algorithm sees them (:func:`~mobo.evaluate.in_ask_order`)."""
         return in_ask_order(self.evaluations, self.ledger.asked)
 
-    def result(self) -> Result:
-        """The study's :class:`~mobo.result.Result` so far."""
-        return Result.from_evaluations(
-            self.problem, self.algorithm_name, self.seed, self.evaluations
-        )
+    def result(self, n_evals: int | None = None) -> Result:
+        """The study's :class:`~mobo.result.Result` so far; with ``n_evals``, of only its
+        first ``n_evals`` evaluations in ask order (in the order told): the points a study of
+        that budget asks too, since proposals do not depend on the budget (unless it cuts
+        a batch, which that study asks smaller)."""
+        evaluations = self.evaluations
+        if n_evals is not None:
+            first = self._in_ask_order()[: positive_int(n_evals, "n_evals")]
+            evaluations = sorted(first, key=lambda e: e.index)
+        return Result.from_evaluations(self.problem, self.algorithm_name, self.seed, evaluations)
 
     # ----------------------------------------------------------------- ask / tell
     def ask(self, q: int = 1) -> Tensor:
@@ -390,7 +395,10 @@ class Study:
         Args:
             n_evals: The study's total budget, failed evaluations and those already done
                 included. None: the budget recorded in the journal (to resume), or no
-                limit on the count if ``max_cost`` is given.
+                limit on the count if ``max_cost`` is given. Fewer than the study holds
+                (a rerun with a smaller budget on a longer run's journal): nothing is run
+                or journaled, the recorded budget stays, a warning says so, and the result
+                is of the first ``n_evals`` (:meth:`result`), as a run of that budget.
             max_cost: A cost budget (under fidelities in the problem's cost units, else
                 one per evaluation): no point is asked once the evaluations told and in
                 flight cost this much (the last may take the total past it). MF-OSEMO is
@@ -430,8 +438,9 @@ class Study:
                 before the study stops.
 
         Returns:
-            The study's :class:`~mobo.result.Result`.
+            The study's :class:`~mobo.result.Result` (of its first ``n_evals``, see above).
         """
+        held = self.n_evaluated
         why = run_to_budget(
             self,
             n_evals,
@@ -446,7 +455,8 @@ class Study:
         )
         if why is not None:
             raise StudyFailedError(why)
-        return self.result()
+        # n_evals checked by run_to_budget, which ran nothing if fewer than held
+        return self.result(n_evals if n_evals is not None and n_evals < held else None)
 
     def may_ask(self, in_flight: int = 0) -> int:
         """How many points :meth:`optimize` may still ask: its ``n_evals`` less the

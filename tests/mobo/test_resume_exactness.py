@@ -327,3 +327,52 @@ def test_an_executor_study_interrupted_with_points_in_flight_skips_and_repeats_n
             assert set(got) == set(want)  # none skipped
             if not asynchronous:  # asynchronous asks depend on completion times
                 assert got == want  # each point under the step of the ask that proposed it
+
+
+def _held_more(caught) -> list[str]:
+    return [str(w.message) for w in caught if "more than the n_evals" in str(w.message)]
+
+
+def test_a_smaller_budget_on_a_longer_journal_returns_its_first_evaluations(tmp_path):
+    """mobo.optimize(n_evals=5) on a journal of 8 returned all 8 without a word and
+    journaled a budget of 5; a fresh run of 5 returns 5."""
+    path = tmp_path / "run.jsonl"
+    run = dict(seed=0, batch_size=2, show_progress=False, n_initial=4)
+    mobo.optimize(toy(), "nsga2", n_evals=8, journal=path, **run)
+    before = path.read_bytes()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = mobo.optimize(toy(), "nsga2", n_evals=5, journal=path, **run)
+    [message] = _held_more(caught)  # said once, with both counts
+    assert f"journal {str(path)!r} holds 8 evaluations, more than the n_evals=5" in message
+    fresh = mobo.optimize(toy(), "nsga2", n_evals=5, **run)
+    assert result.n_evaluations == 5
+    assert torch.equal(result.X, fresh.X) and torch.equal(result.Y, fresh.Y)
+    assert path.read_bytes() == before  # every evaluation kept, its budget of 8 too
+    with mobo.Study.load(path, toy()) as study:
+        assert study.n_evals == 8
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert study.optimize(show_progress=False).n_evaluations == 8  # the recorded 8
+            assert study.optimize(8, show_progress=False).n_evaluations == 8
+        assert not _held_more(caught)
+    # A larger budget (or a crash's resume: fewer held than asked) runs on, as before.
+    assert mobo.optimize(toy(), "nsga2", n_evals=10, journal=path, **run).n_evaluations == 10
+    straight = mobo.optimize(toy(), "nsga2", n_evals=10, **run)
+    assert torch.equal(mobo.Study.load(path, toy(), read_only=True).X, straight.X)
+
+
+def test_study_optimize_with_fewer_than_held_runs_nothing_and_keeps_the_budget():
+    """The same rule in memory, and with an executor: the first n_evals in ask order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    study = mobo.Study(toy(_slow_for_large_x0), "sobol", seed=0)
+    with ThreadPoolExecutor(3) as pool:
+        study.optimize(6, batch_size=3, executor=pool, show_progress=False)
+    with pytest.warns(UserWarning, match="the study holds 6 evaluations, more than the n_evals=4"):
+        result = study.optimize(4, show_progress=False)
+    assert study.n_evaluated == 6 and study.n_evals == 6 and study.result().n_evaluations == 6
+    first = {tuple(x) for x in study.X[:4].tolist()}  # study.X is in ask order
+    assert {tuple(x) for x in result.X.tolist()} == first
+    told = [e.index for e in study.evaluations if tuple(e.x) in first]
+    assert result.X.tolist() == [study.evaluations[i].x for i in sorted(told)]  # in told order
