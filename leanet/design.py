@@ -61,7 +61,6 @@ from leanet.costs import get_platform, measure_costs
 from leanet.design_cache import (
     DesignBuilder,
     DesignCache,
-    callable_digest,
     check_cacheable,
     source_digest,
 )
@@ -74,6 +73,7 @@ from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet
 from leanet.problem import LOG_DECADES
 from leanet.train import check_fine_tune_options, evaluate
+from mobo.digest import callable_digest
 from mobo.problem import Problem
 
 __all__ = ["Design", "DesignProblem"]
@@ -430,7 +430,7 @@ class DesignProblem(DesignCoding, Problem):
     def fingerprint(self) -> str:
         """What the objectives are computed from: the base network, training and validation
         data, design settings, the search space, the cost (a meter, as the constraints, by
-        its code and values, :func:`~leanet.design_cache.callable_digest`; a latency with the
+        its code and values, :func:`~mobo.digest.callable_digest`; a latency with the
         machine measuring it; digested when the problem was made), the reference point and the
         constraints. A journal of another design problem is refused
         (:meth:`mobo.Problem.fingerprint`)."""

@@ -586,7 +586,7 @@ def test_a_journal_made_under_another_constraint_is_refused(pretrained, digits, 
 
 
 def test_constraint_digests_tell_code_and_closed_over_values_apart():
-    from leanet.design_cache import callable_digest
+    from mobo.digest import callable_digest
 
     def floor_of(floor):
         return lambda d, m: floor - m.accuracy
@@ -618,7 +618,7 @@ def test_constraint_digests_see_defaults_arrays_and_callable_objects_and_are_sta
     import subprocess
     import sys
 
-    from leanet.design_cache import callable_digest
+    from mobo.digest import callable_digest
 
     def default(f):
         return lambda d, m, f=f: f - m.accuracy
@@ -639,7 +639,7 @@ def test_constraint_digests_see_defaults_arrays_and_callable_objects_and_are_sta
     assert callable_digest(lambda d, m: 0.5 - m.accuracy) == before
     del accuracy
     code = (
-        "from leanet.design_cache import callable_digest; "
+        "from mobo.digest import callable_digest; "
         "print(callable_digest(lambda d, m: d.confidence in {'entropy', 'margin', 'x'}))"
     )
     digests = {
