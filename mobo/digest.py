@@ -14,6 +14,8 @@ from __future__ import annotations
 import dis
 import functools
 import hashlib
+import sys
+import warnings
 from types import CodeType
 from typing import Any
 
@@ -111,3 +113,31 @@ def _digest_value(value: Any, digest, seen: set[int]) -> None:
         _digest_callable(value, digest, seen)
     # Any other object counts by its type: its attributes may hold a network, data or
     # timings (a bound method's problem), which would make the digest slow or unstable.
+
+
+def function_fingerprint(function: Any) -> str:
+    """:class:`mobo.FunctionProblem`'s fingerprint of ``function``: its name, the Python
+    version whose bytecode is read, and :func:`callable_digest`, e.g. ``'f python3.11
+    3a9c...'``. The same function gives the same fingerprint in a new process, from a script,
+    a module or a notebook cell; another one (the same name and signature, other code or
+    other values it reads) another. A function whose values cannot be digested (an exotic
+    object that fails to convert) counts by its name only, with a warning."""
+    name = _name(function)
+    try:
+        digest = callable_digest(function)
+    except Exception as err:  # noqa: BLE001 - any failure to read a user's value
+        warnings.warn(
+            f"FunctionProblem cannot digest function {name!r} ({type(err).__name__}: {err}), so "
+            "its journal is checked by the function's name only; pass fingerprint='...' to name "
+            "what it computes",
+            stacklevel=3,
+        )
+        return f"{name} (name only)"
+    return f"{name} python{sys.version_info.major}.{sys.version_info.minor} {digest}"
+
+
+def _name(function: Any) -> str:
+    """``function``'s qualified name (a partial's function's, a callable object's class's)."""
+    if isinstance(function, functools.partial):
+        return f"partial({_name(function.func)})"
+    return getattr(function, "__qualname__", None) or type(function).__qualname__

@@ -430,13 +430,19 @@ def _is_int(value: Any) -> bool:
 
 
 def check_same_problem(
-    path: Any, journaled: dict[str, Any], current: dict[str, Any], *, given: bool = True
+    path: Any,
+    journaled: dict[str, Any],
+    current: dict[str, Any],
+    *,
+    given: bool = True,
+    advice: str = "to run the given problem, start a new journal",
 ) -> None:
     """Refuse to resume a journal with a problem other than the one it recorded. One from
     before fingerprints resumes, as older journals' other missing fields do, but with a
     :class:`JournalUncheckedWarning` when the ``given`` problem has one: it resumed silently
     under any data or settings (a design journal mixed two problems' objectives). A problem
-    rebuilt from the journal's own spec (``given`` False) has nothing to be checked against."""
+    rebuilt from the journal's own spec (``given`` False) has nothing to be checked against.
+    ``advice`` ends the refusal of another fingerprint (:meth:`mobo.Problem.fingerprint_advice`)."""
     keys = ("name", "dim", "num_objectives", "bounds", "ref_point", "num_constraints")
     fidelities = ("fidelity_levels", "fidelity_costs", "fidelity_continuous")
     for key in (*keys, *fidelities, "fingerprint"):
@@ -445,8 +451,8 @@ def check_same_problem(
                 warnings.warn(
                     f"journal {str(path)!r} has no fingerprint (written by an older version), "
                     "so it cannot be checked against the given problem (what its objectives "
-                    "are computed from): it is read or resumed as is; if the data, network or "
-                    "settings may have changed since, start a new journal instead",
+                    "are computed from): it is read or resumed as is; if the function, data, "
+                    "network or settings may have changed since, start a new journal instead",
                     JournalUncheckedWarning,
                     stacklevel=3,
                 )
@@ -455,14 +461,16 @@ def check_same_problem(
         if journaled.get(key, default) == current.get(key, default):
             continue
         if key == "fingerprint":
-            raise JournalMismatchError(_fingerprint_refusal(path, journaled, current))
+            raise JournalMismatchError(_fingerprint_refusal(path, journaled, current, advice))
         raise JournalMismatchError(
             f"journal {str(path)!r} belongs to another problem: its {key} is "
             f"{journaled.get(key)!r}, the given problem's is {current.get(key)!r}"
         )
 
 
-def _fingerprint_refusal(path: Any, journaled: dict[str, Any], current: dict[str, Any]) -> str:
+def _fingerprint_refusal(
+    path: Any, journaled: dict[str, Any], current: dict[str, Any], advice: str
+) -> str:
     """Why a journal of another fingerprint is refused: another problem, or (its fingerprint
     version differs) one whose fingerprint an older version computed differently, which was
     refused as "another problem" when the study was the same (sweep 27: a design journal
@@ -473,7 +481,7 @@ def _fingerprint_refusal(path: Any, journaled: dict[str, Any], current: dict[str
     )
     made, now = journaled.get("fingerprint_version"), current.get("fingerprint_version")
     if made == now or now is None:
-        return f"journal {str(path)!r} belongs to another problem: {digests}"
+        return f"journal {str(path)!r} belongs to another problem: {digests}; {advice}"
     if made is None:  # every journal from before versions: a mistyped setting is likelier
         differ = _differing_settings(journaled.get("make"), current.get("make"))
         return (

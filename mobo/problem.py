@@ -42,6 +42,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mobo.digest import function_fingerprint
+
 DTYPE = torch.float64
 
 
@@ -418,6 +420,11 @@ class Problem:
         with another fingerprint is refused. None (the default): not checked."""
         return None
 
+    def fingerprint_advice(self, journaled: Any) -> str:
+        """What a refusal of a journal whose fingerprint ``journaled`` differs tells the user
+        to do (a :class:`FunctionProblem` may resume under the journaled fingerprint)."""
+        return "to run the given problem, start a new journal"
+
     def __repr__(self) -> str:
         k = f", k={self.num_constraints}" if self.num_constraints else ""
         return (
@@ -471,13 +478,54 @@ def interpolate(x: Tensor, knots: Tensor, values: Tensor) -> Tensor:
 
 class FunctionProblem(Problem):
     """A :class:`Problem` around a plain function ``f(X: n x d) -> n x (m + k)`` (``k``
-    constraint columns after the ``m`` objectives when ``num_constraints=k`` is given)."""
+    constraint columns after the ``m`` objectives when ``num_constraints=k`` is given).
 
-    def __init__(self, function, bounds: Any, num_objectives: int, ref_point, **kwargs) -> None:
+    Its fingerprint is a digest of the function, taken when the problem is made
+    (:func:`mobo.digest.function_fingerprint`: its bytecode and constants, defaults, and the
+    values it closes over or reads as globals, not its source), so a journal of another
+    function is refused and the same function resumes in a new process. ``fingerprint``
+    (a string) replaces the digest: a name for what the function computes, e.g. for one
+    that reads a value changing as it runs, or the journaled fingerprint a refusal names, to
+    resume after an edit that changes no result. Other keyword arguments are
+    :class:`Problem`'s.
+    """
+
+    #: Bump whenever fingerprint() computes differently (see mobo.Problem).
+    fingerprint_version = 1
+
+    def __init__(
+        self,
+        function,
+        bounds: Any,
+        num_objectives: int,
+        ref_point,
+        *,
+        fingerprint: str | None = None,
+        **kwargs,
+    ) -> None:
         if not callable(function):
             raise TypeError(f"function must be callable, got {type(function).__name__}")
+        if fingerprint is not None and not (isinstance(fingerprint, str) and fingerprint):
+            raise TypeError(f"fingerprint must be a non-empty string, got {fingerprint!r}")
         super().__init__(bounds, num_objectives, ref_point, **kwargs)
         self.function = function
+        # Digested once, as made: a function that logs into a list it reads would otherwise
+        # change its fingerprint as it runs, and the same study be refused in one process.
+        self._fingerprint = fingerprint or function_fingerprint(function)
+
+    def fingerprint(self) -> str:
+        """The function's digest, or the ``fingerprint`` given (see the class)."""
+        return self._fingerprint
+
+    def fingerprint_advice(self, journaled: Any) -> str:
+        """How to go on from a journal of another function (see :class:`Problem`)."""
+        return (
+            "if it is another function, or one changed on purpose, start a new journal; if "
+            "every journaled result still holds (an edit that changes none, a counter or log "
+            "the function keeps, another Python version, whose bytecode differs), resume it "
+            "with "
+            f"FunctionProblem(..., fingerprint={journaled!r})"
+        )
 
     def _evaluate(self, X: Tensor) -> Tensor:
         return self.function(X)

@@ -30,6 +30,9 @@ def _f(X: torch.Tensor) -> torch.Tensor:
 
 
 def _problem(function=_f, **kwargs) -> mobo.Problem:
+    """The toy problem; its journals are resumed here with wrappers of ``_f`` (counting,
+    breaking, then fixed), so it is named by an explicit fingerprint, not its digest."""
+    kwargs.setdefault("fingerprint", "toy")
     return mobo.FunctionProblem(function, BOUNDS, 2, [-2.0, -2.0], name="toy", **kwargs)
 
 
@@ -86,7 +89,7 @@ HOLDER = textwrap.dedent(
     import sys, time
     import mobo
     problem = mobo.FunctionProblem(
-        lambda X: X, [[0.0, 0.0], [1.0, 1.0]], 2, [-2.0, -2.0], name="toy")
+        lambda X: X, [[0.0, 0.0], [1.0, 1.0]], 2, [-2.0, -2.0], name="toy", fingerprint="toy")
     study = mobo.Study.load(sys.argv[1], problem)
     print("locked", flush=True)
     time.sleep(60)

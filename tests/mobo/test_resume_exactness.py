@@ -30,7 +30,10 @@ class InterruptAt:
 
 
 def toy(f=toy_function) -> mobo.Problem:
-    return mobo.FunctionProblem(f, [[0.0, 0.0], [1.0, 1.0]], 2, [-1.0, -1.0], name="toy")
+    """The toy problem, of an explicit fingerprint: its journals are made with InterruptAt,
+    which computes toy_function's objectives, and resumed with toy_function itself."""
+    bounds, ref = [[0.0, 0.0], [1.0, 1.0]], [-1.0, -1.0]
+    return mobo.FunctionProblem(f, bounds, 2, ref, name="toy", fingerprint="toy")
 
 
 @pytest.mark.parametrize("algorithm", ["sobol", "random", "nsga2"])
@@ -167,6 +170,16 @@ class Fingerprinted(mobo.FunctionProblem):
         return self.data
 
 
+class Unchecked(mobo.FunctionProblem):
+    """The toy problem without a fingerprint, as every FunctionProblem was before them."""
+
+    def __init__(self) -> None:
+        super().__init__(toy_function, [[0.0, 0.0], [1.0, 1.0]], 2, [-1.0, -1.0], name="toy")
+
+    def fingerprint(self) -> None:
+        return None
+
+
 def test_a_journal_made_from_other_data_is_refused_by_its_fingerprint(tmp_path):
     path = tmp_path / "run.jsonl"
     mobo.optimize(Fingerprinted("a"), "sobol", n_evals=4, journal=path, show_progress=False)
@@ -175,7 +188,7 @@ def test_a_journal_made_from_other_data_is_refused_by_its_fingerprint(tmp_path):
     # A journal from before fingerprints (none recorded) still resumes, but not silently:
     # it resumed under any data, so a design journal mixed two problems' objectives.
     plain = tmp_path / "plain.jsonl"
-    mobo.optimize(toy(), "sobol", n_evals=4, journal=plain, show_progress=False)
+    mobo.optimize(Unchecked(), "sobol", n_evals=4, journal=plain, show_progress=False)
     with pytest.warns(mobo.JournalUncheckedWarning) as caught:
         result = mobo.optimize(Fingerprinted("b"), "sobol", n_evals=6, journal=plain)
     assert result.n_evaluations == 6
@@ -183,7 +196,7 @@ def test_a_journal_made_from_other_data_is_refused_by_its_fingerprint(tmp_path):
     assert "plain.jsonl" in str(warning.message) and "older version" in str(warning.message)
     with warnings.catch_warnings():
         warnings.simplefilter("error", mobo.JournalUncheckedWarning)  # nothing to check
-        mobo.optimize(toy(), "sobol", n_evals=7, journal=plain, show_progress=False)
+        mobo.optimize(Unchecked(), "sobol", n_evals=7, journal=plain, show_progress=False)
 
 
 def test_a_journal_of_an_older_fingerprint_definition_is_refused_as_such(tmp_path):
