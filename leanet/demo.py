@@ -14,7 +14,6 @@ Every step caches its output in the run folder, so a second run only reads them 
 from __future__ import annotations
 
 import json
-import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -33,7 +32,12 @@ from leanet.checkpoints import (
 )
 from leanet.costs import LevelCosts, measure_costs
 from leanet.data import load_dataset
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
+from leanet.evaluator import (
+    ThresholdEvaluator,
+    ThresholdMetrics,
+    accuracy_resolution,
+    format_threshold,
+)
 from leanet.machine import describe, trained_with
 from leanet.model import build
 from leanet.policy import PAPER_LOSSES, Saving, energy_savings
@@ -296,16 +300,6 @@ def _run_demo(config: DemoConfig) -> dict:
 def percent(fraction: float) -> str:
     """An allowed loss as a percentage with the decimals it has (0.005 -> 0.5%, not 0%)."""
     return f"{round(100 * fraction, 6):g}%"
-
-
-def format_threshold(t: float) -> str:
-    """A threshold for a table: ``off`` at 1.0 (the level never answers), else with the
-    decimals that show ``1 - t`` to two significant digits, since confidences pile up just
-    below 1 (0.9996 and 0.99999 differ where it matters; three decimals printed both 1.000)."""
-    if t >= 1.0:
-        return "off"
-    decimals = 3 if t <= 0.99 else min(16, math.ceil(-math.log10(1.0 - t) - 1e-9) + 1)
-    return f"{t:.{decimals}f}"
 
 
 def pareto_table(

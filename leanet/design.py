@@ -67,7 +67,12 @@ from leanet.design_cache import (
 from leanet.design_checks import check_search_space, check_settings
 from leanet.design_coding import DesignCoding
 from leanet.design_recipe import Design
-from leanet.evaluator import ThresholdEvaluator, ThresholdMetrics, accuracy_resolution
+from leanet.evaluator import (
+    ThresholdEvaluator,
+    ThresholdMetrics,
+    accuracy_resolution,
+    format_threshold,
+)
 from leanet.machine import machine
 from leanet.measured import MeasuredCost, Meter, cpu_meter
 from leanet.model import LEANet
@@ -283,7 +288,8 @@ class DesignProblem(DesignCoding, Problem):
         accuracies = []
         for i, (design, thresholds) in enumerate(self.decode(X)):
             m = self.evaluator(design).evaluate(thresholds[None])
-            shown = ", ".join(f"{float(t):.4g}" for t in thresholds)
+            # as the demo's tables: 0.99996 printed as 1 read as a level turned off
+            shown = ", ".join(format_threshold(float(t)) for t in thresholds)
             extra = f" {-float(Y[i, 1]):9.3f}" if measured else ""
             lines.append(
                 f"{float(m.accuracy[0]):9.4f} {float(m.energy_ratio[0]):7.3f}{extra}  "

@@ -183,6 +183,16 @@ def accuracy_resolution(accuracy: float, n: int) -> str:
     )
 
 
+def format_threshold(t: float) -> str:
+    """A threshold for a table: ``off`` at 1.0 (the level never answers), else with the
+    decimals that show ``1 - t`` to two significant digits, since confidences pile up just
+    below 1 (0.9996 and 0.99999 differ where it matters; three decimals printed both 1.000)."""
+    if t >= 1.0:
+        return "off"
+    decimals = 3 if t <= 0.99 else min(16, math.ceil(-math.log10(1.0 - t) - 1e-9) + 1)
+    return f"{t:.{decimals}f}"
+
+
 class ThresholdEvaluator:
     """Evaluates threshold vectors on cached per-level confidence and correctness.
 

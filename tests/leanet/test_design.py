@@ -133,6 +133,11 @@ def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(p
     table = problem.front_table(torch.cat([x, x2])).splitlines()
     assert len(table) == 4 and all(design.key in row for row in table[1:3])
     assert table[3].startswith(f"validation: {len(digits.val)} inputs: one input is")
+    # Thresholds as the demo's tables show them (sweepK): 0.99996 printed as 1, the same as
+    # a level turned off, which exits no input there and costs otherwise.
+    x3 = x.clone()
+    x3[0, 4:6] = torch.tensor([0.99996, 1.0])
+    assert problem.front_table(x3).splitlines()[1].endswith("T = (0.999960, off)")
     # On test, the same design (no new build), measured as by hand on the test split.
     on_test = ThresholdEvaluator.from_model(
         by_hand, digits.test, measure_costs(by_hand, latency=False)
