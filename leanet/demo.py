@@ -315,7 +315,8 @@ def pareto_table(
     header += " ".join(f"{'L' + str(k + 1):>5}" for k in range(L))
     lines = [
         "Pareto set, chosen on validation (test energy = ratio to the full network on test;"
-        " L1..: % of test inputs exiting there; off: threshold 1, the level never answers)",
+        " L1..: % of test inputs exiting there; off: threshold 1, the level never answers;"
+        " thresholds rounded for reading, exact in the artifact: load_artifact(path).front)",
         header,
     ]
     for i, thresholds in enumerate(rows):

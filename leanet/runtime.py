@@ -108,7 +108,12 @@ class Runtime(nn.Module):
     """L compiled level steps and the exit rule of :meth:`leanet.LEANet.forward`.
 
     Build it with :func:`compile_runtime` (or :func:`load_runtime`). ``forward(x, T)``
-    returns the same :class:`leanet.model.Decision` as ``net(x, T)``. Threads may share
+    returns the same :class:`leanet.model.Decision` as ``net(x, T)``, but for an input whose
+    confidence lies within float32 rounding of a threshold: folded batch norm and the batch
+    size move a confidence by a few ulps, so such an input may exit one level apart (a
+    front from ``ThresholdProblem.deployable_front`` has its thresholds moved between the
+    observed confidences, :meth:`leanet.evaluator.ThresholdEvaluator.between_confidences`;
+    do the same for thresholds chosen by hand). Threads may share
     one runtime: each gets its own activation buffers. ``x`` is standardized as the
     training data was; a runtime saved with an artifact knows how
     (:attr:`input_normalization`, :meth:`standardize`).
