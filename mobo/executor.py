@@ -9,7 +9,10 @@ started an evaluation is its own concern.
 from __future__ import annotations
 
 import math
+import os
 import pickle
+import shutil
+import tempfile
 import time
 import uuid
 import warnings
@@ -57,8 +60,9 @@ def run_on_executor(
 ) -> None:
     """The executor loop of :meth:`Study.optimize`: submit, wait, tell each as it completes.
 
-    A timeout runs from when the evaluation starts (a thread or process pool's future
-    turns running; a Dask worker reports it, :class:`DaskStarts`), so a point that waits
+    A timeout runs from when the evaluation starts (a thread pool's future turns running;
+    a process pool's worker or a Dask worker reports it, :class:`ProcessStarts` and
+    :class:`DaskStarts`), so a point that waits
     in the queue behind slow ones is not recorded as failed without ever running; other
     executors report no start, so their clock runs from submission.
 
@@ -89,11 +93,15 @@ def _submit_and_tell(
     """:func:`run_on_executor`'s loop, without putting the warning filters back."""
     if isinstance(executor, ProcessPoolExecutor):
         check_picklable(study.problem)
-    dask = DaskStarts(executor) if DaskStarts.serves(executor) else None
+    reporter: DaskStarts | ProcessStarts | None = None  # evaluations that report a start
+    if DaskStarts.serves(executor):
+        reporter = DaskStarts(executor)
+    elif isinstance(executor, ProcessPoolExecutor):
+        reporter = ProcessStarts(executor)
     is_running: Callable[[Future], bool] | None = None  # None: starts unknown
-    if dask is not None:
-        is_running = dask.running
-    elif isinstance(executor, (ThreadPoolExecutor, ProcessPoolExecutor)):
+    if reporter is not None:
+        is_running = reporter.running
+    elif isinstance(executor, ThreadPoolExecutor):
         is_running = Future.running
     in_flight: dict[Future, InFlight] = {}
     started: dict[Future, float] = {}
@@ -107,8 +115,8 @@ def _submit_and_tell(
                 for i, x in enumerate(X):
                     try:
                         future = (
-                            dask.submit(study.problem, x.unsqueeze(0))
-                            if dask is not None
+                            reporter.submit(study.problem, x.unsqueeze(0))
+                            if reporter is not None
                             else executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
                         )
                     except BaseException:  # a shut-down executor; a problem Dask cannot send
@@ -186,8 +194,8 @@ def _submit_and_tell(
             future.cancel()
         if in_flight:
             study.ledger.asked.forget(torch.stack([job.x for job in in_flight.values()]))
-        if dask is not None:
-            dask.close()
+        if reporter is not None:
+            reporter.close()
 
 
 def _see_starts(
@@ -246,6 +254,44 @@ def evaluate_reporting_start(
     from distributed import get_worker
 
     get_worker().log_event(topic, key)
+    return evaluate_batch(problem, X)
+
+
+class ProcessStarts:
+    """Which evaluations a ``concurrent.futures`` process pool has started: it marks a
+    future running when it enters the pool's call queue, which holds one more than the
+    workers, so a point waiting there behind a hung one timed out and was journaled as
+    failed without ever running. Each evaluation creates a file of its own as a worker
+    starts it (a pool's workers share the machine's file system)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.folder = tempfile.mkdtemp(prefix="mobo-starts-")
+        self.markers: dict[Future, str] = {}
+
+    def submit(self, problem: Problem, X: Tensor) -> Future:
+        marker = os.path.join(self.folder, uuid.uuid4().hex)
+        future = self.executor.submit(evaluate_marking_start, marker, problem, X)
+        self.markers[future] = marker
+        return future
+
+    def running(self, future: Future) -> bool:
+        return future.running() and os.path.exists(self.markers[future])
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def evaluate_marking_start(
+    marker: str, problem: Problem, X: Tensor
+) -> tuple[Tensor, list[str | None]]:
+    """:func:`evaluate_batch` in a process pool's worker, which first creates the file
+    ``marker`` (:class:`ProcessStarts`). Module-level, so the pool can pickle it."""
+    try:
+        with open(marker, "x"):
+            pass
+    except OSError:  # the study stopped waiting (its folder is gone): evaluate all the same
+        pass
     return evaluate_batch(problem, X)
 
 

@@ -1,0 +1,86 @@
+"""Evaluation on a ``concurrent.futures`` process pool: timeouts from a point's real start
+(the pool marks queued futures running), and a pool whose workers die."""
+
+from __future__ import annotations
+
+import functools
+import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+import mobo
+
+
+def _journal(path):
+    return [json.loads(line) for line in path.read_text().splitlines()[1:] if '"eval"' in line]
+
+
+def _two_objectives(X):
+    return torch.stack([X[:, 0], 1 - X[:, 1]], dim=-1)
+
+
+def _first_sobol_batch(problem, q, seed):
+    empty = torch.empty(0, problem.dim, dtype=torch.float64)
+    return mobo.make_algorithm("sobol", problem).ask(q, empty, empty, seed=seed)
+
+
+def _steady(X):
+    time.sleep(0.5)
+    return _two_objectives(X)
+
+
+def test_a_process_pool_times_a_point_from_its_start_not_from_entering_the_call_queue():
+    """One worker, batches of 3 points of 0.5 s, timeout 0.8 s. The pool marks a future
+    running when it enters its call queue (one more than the workers), so the second point's
+    clock ran while the first was evaluated: 1.0 s, journaled as a TimeoutError."""
+    problem = mobo.FunctionProblem(_steady, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="steady")
+    study = mobo.Study(problem, "sobol", seed=0)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        study.optimize(6, batch_size=3, executor=pool, timeout=0.8, show_progress=False)
+    assert [e.error for e in study.evaluations] == [None] * 6
+    assert max(e.eval_seconds for e in study.evaluations) < 0.75  # each timed from its start
+
+
+def _hangs_first(X, *, marker_dir):
+    """Hangs the first point it evaluates until a ``release`` file appears (at most 30 s);
+    logs each point it starts to ``ran``."""
+    with open(Path(marker_dir) / "ran", "a") as log:
+        log.write(f"{float(X[0, 0])!r}\n")
+    if not (Path(marker_dir) / "hung").exists():
+        (Path(marker_dir) / "hung").touch()
+        deadline = time.monotonic() + 30
+        while not (Path(marker_dir) / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return _two_objectives(X)
+
+
+def test_points_queued_on_a_process_pool_behind_a_hung_one_are_not_failed(tmp_path):
+    """The point in the pool's call queue behind a hung one was journaled as 'no result
+    within 0.5 s' without having run, so never proposed again. Now only the hung point
+    fails, the stalled study stops, and a resumed study asks the queued ones first."""
+    function = functools.partial(_hangs_first, marker_dir=tmp_path)
+    problem = mobo.FunctionProblem(function, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="h")
+    path = tmp_path / "h.jsonl"
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        with pytest.raises(mobo.ExecutorStalledError, match="started none of 2 queued"):
+            mobo.optimize(
+                problem, "sobol", n_evals=6, batch_size=3, seed=0, journal=path,
+                executor=pool, timeout=0.5, show_progress=False,
+            )  # fmt: skip
+        assert [r["error"].split(":")[0] for r in _journal(path)] == ["TimeoutError"]
+        assert len((tmp_path / "ran").read_text().split()) == 1  # the queued ones never ran
+    finally:
+        (tmp_path / "release").touch()
+        pool.shutdown(wait=True)
+    with ThreadPoolExecutor(1) as fresh:
+        result = mobo.Study.load(path, problem).optimize(
+            batch_size=3, executor=fresh, timeout=5, show_progress=False
+        )
+    torch.testing.assert_close(result.X[1:3], _first_sobol_batch(problem, 3, seed=0)[1:])
+    assert result.failed.tolist() == [True] + [False] * 5
