@@ -8,17 +8,20 @@ started an evaluation is its own concern.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import pickle
 import shutil
 import tempfile
 import time
+import types
 import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import (
     FIRST_COMPLETED,
+    BrokenExecutor,
     Executor,
     Future,
     ProcessPoolExecutor,
@@ -119,8 +122,11 @@ def _submit_and_tell(
                             if reporter is not None
                             else executor.submit(evaluate_batch, study.problem, x.unsqueeze(0))
                         )
-                    except BaseException:  # a shut-down executor; a problem Dask cannot send
+                    except BaseException as err:  # a shut-down executor; a problem Dask cannot send
                         study.ledger.asked.forget(X[i:])  # never submitted: asked first next time
+                        if isinstance(err, BrokenExecutor):
+                            n = len(in_flight) + len(X) - i
+                            raise broken_pool_error(err, executor, study.problem, n) from err
                         raise
                     step = study.ledger.asked.step_of(x)
                     fields, state = study.ledger.ask_of(step)
@@ -152,6 +158,10 @@ def _submit_and_tell(
                 if future in done
                 or (timeout is not None and future in started and now - started[future] >= timeout)
             ]
+            # A pool whose workers died fails every future it holds: no evaluation's outcome.
+            # They stay in flight, to be asked first next time (the finally below).
+            broken = [f for f in finished if f.done() and _broke(f)]
+            finished = [f for f in finished if f not in broken]
             for future in finished:
                 job = in_flight.pop(future)
                 if not future.done() and is_running is None:
@@ -174,6 +184,9 @@ def _submit_and_tell(
                     raise
                 after_tell([evaluation])
                 last_progress = now
+            if broken:
+                err = broken[0].exception()
+                raise broken_pool_error(err, executor, study.problem, len(in_flight)) from err
             if (
                 timeout is not None
                 and in_flight
@@ -320,6 +333,53 @@ def check_picklable(problem: Problem) -> None:
         ) from err
 
 
+def _broke(future: Future) -> bool:
+    """Whether a finished future failed because its executor broke (a worker died)."""
+    return not future.cancelled() and isinstance(future.exception(), BrokenExecutor)
+
+
+def broken_pool_error(
+    err: BrokenExecutor, executor: Executor, problem: Problem, n_in_flight: int
+) -> BrokenExecutor:
+    """``err`` (of its type, so callers catching it still do) saying what became of the
+    points in flight and, for a problem that refers to ``__main__`` on a pool that does not
+    fork, the likely cause: its workers cannot import what an interactive session defined."""
+    message = (
+        f"the executor's workers broke ({str(err).rstrip('.')}; a worker's own error is on "
+        f"its stderr). The {n_in_flight} points in flight are not recorded as failed: a "
+        "resumed study asks them first, on a fresh executor (a point whose evaluation kills "
+        "its worker, by a crash or running out of memory, will do so again)."
+    )
+    context = getattr(executor, "_mp_context", None)  # a process pool's; private, no other way
+    method = context.get_start_method() if context is not None else None
+    names = main_references(problem)
+    if method not in (None, "fork") and names:
+        message += (
+            f" The problem uses {', '.join(names)} from __main__, which a {method!r} worker "
+            "imports only when __main__ is a script file, not under python -c or in a "
+            "notebook: define it in an importable module (or use a 'fork' context or a "
+            "ThreadPoolExecutor)."
+        )
+    return type(err)(message)
+
+
+def main_references(obj: Any) -> list[str]:
+    """The functions and classes of ``__main__`` that pickling ``obj`` refers to by name."""
+    found: set[str] = set()
+
+    class Spy(pickle.Pickler):
+        def reducer_override(self, o: Any) -> Any:
+            if isinstance(o, (type, types.FunctionType)) and o.__module__ == "__main__":
+                found.add(o.__qualname__)
+            return NotImplemented
+
+    try:
+        Spy(io.BytesIO()).dump(obj)
+    except Exception:  # noqa: BLE001 - what could not be pickled has been reported already
+        pass
+    return sorted(found)
+
+
 def outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str | None]:
     """The outcomes (length ``m``: objectives and constraint values) and error of a
     finished or overdue future."""
@@ -330,6 +390,6 @@ def outcome(future: Future, timeout: float | None, m: int) -> tuple[Tensor, str 
         Y, errors = future.result()
     except (KeyboardInterrupt, SystemExit, EvaluationShapeError):
         raise
-    except BaseException as err:  # noqa: BLE001 - a lost worker or a cancelled task is data
+    except BaseException as err:  # noqa: BLE001 - a lost Dask worker or a cancelled task is data
         return nan_row, f"{type(err).__name__}: {err}"
     return as_tensor(Y, "Y")[0], errors[0]

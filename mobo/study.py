@@ -417,7 +417,10 @@ class Study:
             executor: A :class:`concurrent.futures.Executor` to evaluate on (e.g.
                 ``ThreadPoolExecutor``, ``ProcessPoolExecutor`` or
                 ``distributed.Client(...).get_executor()``). Process and cluster
-                executors need a picklable problem.
+                executors need a picklable problem (a spawn or forkserver pool, one whose
+                functions a module defines, not ``python -c`` or a notebook). A process
+                pool that breaks (a worker died) stops the study, its points in flight
+                not recorded but asked first on resume.
             asynchronous: With an executor, refill free slots as evaluations complete
                 instead of waiting for the whole batch.
             timeout: With an executor, seconds an evaluation may take from its start

@@ -6,8 +6,11 @@ from __future__ import annotations
 import functools
 import json
 import multiprocessing
+import sys
 import time
+import types
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,34 @@ def test_points_queued_on_a_process_pool_behind_a_hung_one_are_not_failed(tmp_pa
         )
     torch.testing.assert_close(result.X[1:3], _first_sobol_batch(problem, 3, seed=0)[1:])
     assert result.failed.tolist() == [True] + [False] * 5
+
+
+def test_a_pool_broken_by_a_function_of_an_interactive_main_fails_no_point(tmp_path, monkeypatch):
+    """A function defined under python -c or in a notebook pickles by reference to
+    __main__, which a spawn worker cannot import: the worker died, the first batch was
+    journaled as failed with BrokenProcessPool (never asked again, counted in the budget)
+    and the error said nothing of why. Now no point is recorded, a resumed study asks them
+    first, and the error names the function to move into a module."""
+    # A function that lives only in this process's __main__, as one typed at a prompt does.
+    interactive = types.FunctionType(_two_objectives.__code__, globals(), "typed_at_a_prompt")
+    interactive.__module__, interactive.__qualname__ = "__main__", "typed_at_a_prompt"
+    monkeypatch.setattr(sys.modules["__main__"], "typed_at_a_prompt", interactive, raising=False)
+    problem = mobo.FunctionProblem(interactive, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="i")
+    path = tmp_path / "i.jsonl"
+    study = mobo.Study(problem, "sobol", seed=0, journal=path)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with pytest.raises(BrokenProcessPool) as err:
+            study.optimize(4, batch_size=2, executor=pool, show_progress=False)
+        with pytest.raises(BrokenProcessPool, match="typed_at_a_prompt"):  # refused at submit
+            study.optimize(4, batch_size=2, executor=pool, show_progress=False)
+    message = str(err.value)
+    assert "not recorded as failed" in message and "asks them first" in message
+    assert "typed_at_a_prompt" in message and "'spawn'" in message
+    assert "importable module" in message
+    assert _journal(path) == [] and study.n_evaluated == 0
+    assert study.ledger.asked.pending.shape[0] == 0
+    study.close()
+    with ThreadPoolExecutor(2) as fresh:
+        result = mobo.Study.load(path, problem).optimize(executor=fresh, show_progress=False)
+    torch.testing.assert_close(result.X[:2], _first_sobol_batch(problem, 2, seed=0))
+    assert result.n_evaluations == 4 and not result.failed.any()
