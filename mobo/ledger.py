@@ -85,12 +85,21 @@ class StudyLedger:
             self._asks.setdefault(step, ({}, state))
         self._price(X)
 
-    def remember_asked(self, X: Tensor, fields: dict[str, Any], state: dict[str, Any]) -> None:
+    def remember_asked(
+        self,
+        X: Tensor,
+        fields: dict[str, Any],
+        state: dict[str, Any],
+        costs: list[float | None] | None = None,
+    ) -> None:
         """A new ask proposed ``X`` (``fields``: its Evaluation fields, such as its timings),
-        leaving the algorithm in ``state``: pending under a new step, and journaled."""
+        leaving the algorithm in ``state``: pending under a new step, and journaled. Under
+        fidelities priced now, or at ``costs`` where given (points asked elsewhere)."""
         step = self.asked.new_step()
         self._asks[step] = (fields, state)
         self.asked.add(X, step)
+        if costs is not None and self.problem.has_fidelities:
+            self.asked.price(X, costs)
         self._price(X)
         if self.journal is not None:
             record = {"type": "ask", "step": step, "x": X.tolist(), "state": state}
@@ -133,13 +142,16 @@ class StudyLedger:
         ask_cpu_seconds: float = 0.0,
         ask_warnings: dict[str, int] | None = None,
         extra: bool = False,
+        cost: float | None = None,
     ) -> Evaluation:
         """Record one evaluation (``y``: its ``m + k`` outcomes): journaled (fsynced), then
-        appended, then no longer pending."""
+        appended, then no longer pending. Under fidelities it cost ``cost`` if given (known
+        from elsewhere), else its price when asked, else (told directly) what it costs now."""
         problem = self.problem
         ok = bool(torch.isfinite(y).all()) and error is None
         objectives, constraints = problem.split_outcomes(y)
-        cost = self.asked.cost_of(x)  # priced when asked; else (told directly) now
+        if cost is None or not problem.has_fidelities:
+            cost = self.asked.cost_of(x)
         if cost is None and problem.has_fidelities:
             cost = float(problem.current_cost(x.unsqueeze(0)))
         what = "objective and constraint values" if problem.num_constraints else "objective values"

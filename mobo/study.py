@@ -316,6 +316,7 @@ class Study:
         errors: Sequence[str | None] | None = None,
         eval_seconds: float = 0.0,
         extra: bool = False,
+        costs: Sequence[float | None] | None = None,
     ) -> list[Evaluation]:
         """Record evaluations; each is in the journal (fsynced) before this returns.
 
@@ -331,6 +332,9 @@ class Study:
                 region (e.g. other threshold vectors of a design just built,
                 :class:`leanet.dense_fronts.DenseFronts`): the model learns from them, but
                 the initial design does not count them, so it still spreads over the space.
+            costs: Under fidelities, per row what the evaluation cost, or None: its price
+                when asked, else :meth:`Problem.current_cost` now (e.g. evaluations made
+                elsewhere, told with what they cost then, as :func:`~mobo.ax_bridge.from_ax`).
         """
         self.ledger.check_writable()
         X, Y = as_tensor(X, "X"), as_tensor(Y, "Y")
@@ -340,17 +344,30 @@ class Study:
         errors = list(errors) if errors is not None else [None] * X.shape[0]
         if len(errors) != X.shape[0]:
             raise ValueError(f"errors must have one entry per row of X ({X.shape[0]})")
+        costs = list(costs) if costs is not None else [None] * X.shape[0]
+        if len(costs) != X.shape[0]:
+            raise ValueError(f"costs must have one entry per row of X ({X.shape[0]})")
+        if not self.problem.has_fidelities and any(c is not None for c in costs):
+            raise ValueError("costs are kept under fidelities only (else each costs 1)")
         if not X.shape[0]:
             return []  # nothing told
         # Each row under the ask that proposed it (rows no ask proposed: one new step).
         steps = self.ledger.asked.steps_of(X)
         asks = [self.ledger.ask_of(step) for step in steps]
         told = []
-        for x, y, error, step, (fields, state) in zip(X, Y, errors, steps, asks, strict=True):
+        rows = zip(X, Y, errors, costs, steps, asks, strict=True)
+        for x, y, error, cost, step, (fields, state) in rows:
             self.ledger.journal_state(step, state)
             told.append(
                 self.ledger.record(
-                    x, y, error, step=step, eval_seconds=eval_seconds, extra=extra, **fields
+                    x,
+                    y,
+                    error,
+                    step=step,
+                    eval_seconds=eval_seconds,
+                    extra=extra,
+                    cost=cost,
+                    **fields,
                 )
             )
         return told

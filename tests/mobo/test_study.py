@@ -593,3 +593,31 @@ def test_the_module_example_runs_as_written(tmp_path, monkeypatch):
             exec(line.replace('"qlognehvi"', '"sobol"'), namespace)
     namespace["study"].close()
     assert len(mobo.Study.load("bc.jsonl", read_only=True).result().Y) == 40
+
+
+def test_tell_keeps_costs_given_under_fidelities_and_refuses_them_without(tmp_path, toy_problem):
+    """Evaluations made elsewhere (from_ax) are told with what they cost then, not
+    re-priced by current_cost now; without fidelities every evaluation costs 1."""
+    problem = mobo.FunctionProblem(
+        lambda X: toy_function(X[:, :2]),
+        [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]],
+        2,
+        toy_problem.ref_point.tolist(),
+        fidelity_levels=[0.5, 1.0],
+        fidelity_costs=[0.2, 1.0],
+    )
+    study = mobo.Study(problem, "sobol", seed=0, journal=tmp_path / "s.jsonl")
+    X = torch.tensor([[0.1, 0.2, 1.0], [0.3, 0.4, 0.5]], dtype=torch.float64)
+    study.tell(X, problem.evaluate(X), costs=[0.0, None])
+    assert [e.cost for e in study.evaluations] == [0.0, 0.2]
+    study.close()
+    assert [e.cost for e in mobo.Study.load(tmp_path / "s.jsonl", problem).evaluations] == [
+        0.0,
+        0.2,
+    ]
+    with pytest.raises(ValueError, match="one entry per row"):
+        mobo.Study(problem, "sobol").tell(X, problem.evaluate(X), costs=[0.5])
+    plain = mobo.Study(toy_problem, "sobol")
+    with pytest.raises(ValueError, match="under fidelities only"):
+        plain.tell(X[:1, :2], toy_problem.evaluate(X[:1, :2]), costs=[0.5])
+    assert plain.n_evaluated == 0
