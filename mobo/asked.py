@@ -100,6 +100,16 @@ class AskedPoints:
         """The total price of the pending points (being evaluated)."""
         return sum(c for c in self._pending_costs if c is not None)
 
+    def untold(self) -> list[tuple[list[float], float | None]]:
+        """Every point asked and not told, pending or to ask again, in the order asked:
+        ``(x, cost)``, its price when asked or None (what :func:`mobo.ax_bridge.to_ax`
+        exports as running trials)."""
+        rows = [
+            *zip(self._pending_steps, self.pending.tolist(), self._pending_costs, strict=True),
+            *zip(self._replay_steps, self.replay.tolist(), self._replay_costs, strict=True),
+        ]
+        return [(x, cost) for _, x, cost in sorted(rows, key=lambda row: row[0])]
+
     def same(self, a, b) -> bool:
         """Whether two points (lists or tensors) are one, as a told point is its asked one
         (the journal's replay matches so)."""

@@ -7,6 +7,14 @@ sense (a ``"min"`` objective, which mobo stores negated, is minimized in Ax with
 natural values), the problem's reference point as the objective thresholds, and one
 metric per black-box constraint with the outcome constraint ``c <= 0``. Every evaluation
 is a one-arm trial: completed with its outcome values, or marked failed with its error.
+What Ax has no field for travels in the trial's ``run_metadata``: the evaluation's cost
+(``"mobo_cost"``, under fidelities: a problem's :meth:`~mobo.Problem.current_cost` may price
+it otherwise at import, as a design search prices a trained design at 0) and whether it
+was told as ``extra`` (``"mobo_extra"``). A point asked and not told (pending, or to ask
+again after a crash) is a RUNNING trial; imported, it is asked again first, as by
+:meth:`Study.load <mobo.Study.load>`. So an imported study spends and proposes as the
+exported one went on to (the initial design counts the same points). Ax itself reads none
+of this metadata; trials Ax made without it are priced at import, as told directly.
 
 >>> client = to_ax(study)                      # a finished study, or its Result
 >>> client.save_to_json_file("study_ax.json")  # Ax from here on
@@ -25,7 +33,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
@@ -46,6 +54,7 @@ if TYPE_CHECKING:
     from ax.api.client import Client
 
 __all__ = [
+    "AxTrial",
     "attach_evaluation",
     "from_ax",
     "metric_names",
@@ -53,41 +62,88 @@ __all__ = [
     "parameter_names",
     "parameters_of",
     "quiet_ax",
+    "read_experiment",
     "read_trials",
     "to_ax",
 ]
+
+
+#: The ``run_metadata`` keys of a trial's cost and ``extra`` flag (see the module docstring).
+COST_KEY, EXTRA_KEY = "mobo_cost", "mobo_extra"
+
+
+class AxTrial(NamedTuple):
+    """One trial as :func:`from_ax` imports it: ``y`` None for a running (pending) one."""
+
+    x: list[float]
+    y: list[float] | None
+    error: str | None
+    cost: float | None
+    extra: bool
 
 
 def to_ax(study_or_result: Study | Result) -> Client:
     """Export a study (or its :class:`~mobo.result.Result`) to a new Ax ``Client``.
 
     The experiment holds the problem (see :func:`new_client`) and one trial per
-    evaluation, in the order told; failed evaluations are FAILED trials with their error
-    (from a Result, whose errors are not kept, the reason is just ``"failed"``). Under
-    fidelities every evaluation is exported at its fidelity, cheap ones included: Ax has
-    no target fidelity, so its own Pareto frontier may hold cheap results that
+    evaluation, in the order told, with its cost and ``extra`` flag in the trial's
+    ``run_metadata``; failed evaluations are FAILED trials with their error, then the
+    study's points asked and not told are RUNNING trials, in the order asked. A Result
+    keeps no errors (the reason is just ``"failed"``), ``extra`` flags or pending points.
+    Under fidelities every evaluation is exported at its fidelity, cheap ones included: Ax
+    has no target fidelity, so its own Pareto frontier may hold cheap results that
     :attr:`Result.counted <mobo.result.Result.counted>` leaves out.
     """
+    pending: list[tuple[list[float], float | None]] = []
     if isinstance(study_or_result, Study):
         problem = study_or_result.problem
         rows = [
-            (e.x, None if e.failed else [*e.y, *(e.c or [])], e.error)
+            (e.x, None if e.failed else [*e.y, *(e.c or [])], e.error, e.cost, e.extra)
             for e in study_or_result.evaluations
         ]
+        pending = study_or_result.ledger.asked.untold()
     elif isinstance(study_or_result, Result):
         result = study_or_result
         problem = result.problem
         outcomes = torch.cat([result.Y, result.C], dim=-1)
+        costs = (
+            result.costs
+            if result.costs is not None
+            else torch.full_like(result.failed, math.nan, dtype=DTYPE)
+        )
         rows = [
-            (x, None if failed else y, "failed" if failed else None)
-            for x, y, failed in zip(result.X, outcomes, result.failed.tolist(), strict=True)
+            (
+                x,
+                None if failed else y,
+                "failed" if failed else None,
+                None if math.isnan(cost) else cost,
+                False,
+            )
+            for x, y, failed, cost in zip(
+                result.X, outcomes, result.failed.tolist(), costs.tolist(), strict=True
+            )
         ]
     else:
         raise TypeError(f"expected a mobo Study or Result, got {type(study_or_result).__name__}")
     client = new_client(problem)
-    for x, y, error in rows:
-        attach_evaluation(client, problem, x, y, error=error)
+    experiment = client._experiment
+    for x, y, error, cost, extra in rows:
+        index = attach_evaluation(client, problem, x, y, error=error)
+        _keep(experiment.trials[index], cost, extra)
+    for x, cost in pending:
+        with quiet_ax():
+            index = client.attach_trial(parameters=parameters_of(problem, x))  # RUNNING
+        _keep(experiment.trials[index], cost, False)
     return client
+
+
+def _keep(trial: Any, cost: float | None, extra: bool) -> None:
+    """Put what Ax has no field for into ``trial``'s run metadata."""
+    metadata = {COST_KEY: cost} if cost is not None else {}
+    if extra:
+        metadata[EXTRA_KEY] = True
+    if metadata:
+        trial.update_run_metadata(metadata)
 
 
 def from_ax(
@@ -102,9 +158,12 @@ def from_ax(
     """Import an Ax experiment into a new :class:`~mobo.Study` of ``problem``.
 
     Completed trials become evaluations (objective values converted back to mobo's
-    maximized convention), FAILED trials failed evaluations; trials still running,
-    abandoned or without data for every objective are left out. Trials are told in
-    index order, one step each, and journaled if ``journal`` is given.
+    maximized convention), FAILED trials failed evaluations, each with the cost and
+    ``extra`` flag :func:`to_ax` kept (a trial without a cost is priced by
+    :meth:`~mobo.Problem.current_cost` now). Trials are told in index order, one step
+    each; then RUNNING trials are points asked and not told, asked again first (as after
+    :meth:`Study.load <mobo.Study.load>`). All journaled if ``journal`` is given. Abandoned
+    trials and those without data for every objective are left out.
 
     Args:
         client: An Ax ``Client`` whose parameters and metrics are named as
@@ -118,17 +177,27 @@ def from_ax(
             trial is not a point of it (e.g. not at one of its fidelity levels); no
             journal is created then.
     """
-    trials = list(read_trials(client, problem))
+    trials = list(read_experiment(client, problem))
     if trials:  # all checked before a journal is created: none is left half-written
-        X = torch.tensor([x for x, _, _ in trials], dtype=DTYPE)
-        problem.check_told(X, torch.tensor([y for _, y, _ in trials], dtype=DTYPE))
+        X = torch.tensor([t.x for t in trials], dtype=DTYPE)
+        nan = [math.nan] * problem.num_outcomes
+        problem.check_told(X, torch.tensor([t.y or nan for t in trials], dtype=DTYPE))
     study = Study(problem, algorithm, seed=seed, journal=journal, **algorithm_options)
-    for x, y, error in trials:
+    priced = problem.has_fidelities  # a cost without fidelities is 1 (Study.tell)
+    for t in (t for t in trials if t.y is not None):
         study.tell(
-            torch.tensor([x], dtype=DTYPE),
-            torch.tensor([y], dtype=DTYPE),
-            errors=[error],
+            torch.tensor([t.x], dtype=DTYPE),
+            torch.tensor([t.y], dtype=DTYPE),
+            errors=[t.error],
+            extra=t.extra,
+            costs=[t.cost if priced else None],
         )
+    pending = [t for t in trials if t.y is None]
+    if pending:
+        X = torch.tensor([t.x for t in pending], dtype=DTYPE)
+        state = study.algorithm.state_dict()
+        study.ledger.remember_asked(X, {}, state, costs=[t.cost for t in pending])
+        study.ledger.asked.forget(X)  # asked again first, as a journal's untold points
     return study
 
 
@@ -140,6 +209,15 @@ def read_trials(
     ``y`` holds the objectives maximized (mobo's convention) then the constraint values,
     all NaN for a failed trial.
     """
+    for t in read_experiment(client, problem):
+        if t.y is not None:
+            yield t.x, t.y, t.error
+
+
+def read_experiment(client: Client, problem: Problem) -> Iterator[AxTrial]:
+    """Yield an :class:`AxTrial` per completed, failed or running trial, in trial order
+    (:func:`read_trials`, plus the running ones and what :func:`to_ax` kept in the run
+    metadata)."""
     # The experiment itself, not client.summarize(): the summary rounds metric values.
     experiment = client._experiment
     names, metrics = parameter_names(problem), metric_names(problem)
@@ -163,9 +241,15 @@ def read_trials(
         if trial.arm is None:
             continue
         x = [float(trial.arm.parameters[name]) for name in names]
+        metadata = trial.run_metadata or {}
+        cost = None if metadata.get(COST_KEY) is None else float(metadata[COST_KEY])
+        extra = bool(metadata.get(EXTRA_KEY, False))
         if trial.status.is_failed:
-            yield x, nan, trial.status_reason or "failed in Ax"
+            yield AxTrial(x, nan, trial.status_reason or "failed in Ax", cost, extra)
+        elif trial.status.is_running:
+            yield AxTrial(x, None, None, cost, extra)
         elif trial.status.is_completed:
             values = [means.get((index, name), math.nan) for name in metrics]
             if all(math.isfinite(v) for v in values):
-                yield x, natural_outcomes(problem, torch.tensor(values, dtype=DTYPE)).tolist(), None
+                y = natural_outcomes(problem, torch.tensor(values, dtype=DTYPE)).tolist()
+                yield AxTrial(x, y, None, cost, extra)

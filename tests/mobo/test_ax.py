@@ -292,3 +292,117 @@ def test_inputs_too_narrow_for_ax_are_refused_before_any_evaluation():
     study.optimize(2, show_progress=False)
     with pytest.raises(ValueError, match="Ax refuses input ranges"):
         to_ax(study)
+
+
+class _Trained(mobo.FunctionProblem):
+    """Prices as leanet.design.DesignProblem does: a point evaluated before costs 0 now."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.done: set[tuple[float, ...]] = set()
+
+    def evaluate(self, X):
+        self.done.update(map(tuple, torch.as_tensor(X).tolist()))
+        return super().evaluate(X)
+
+    def current_cost(self, X):
+        cost = self.cost(X).clone()
+        for i, x in enumerate(X.tolist()):
+            if tuple(x) in self.done:
+                cost[i] = 0.0
+        return cost
+
+
+def _trained() -> _Trained:
+    return _Trained(
+        _with_fidelity,
+        [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]],
+        2,
+        [0.0, 0.0],
+        name="trained",
+        fidelity_levels=[0.5, 1.0],
+        fidelity_costs=[0.1, 1.0],
+    )
+
+
+def test_each_evaluations_cost_survives_the_round_trip(tmp_path):
+    """from_ax re-priced every trial with current_cost at import time: a problem pricing
+    a trained design at 0 came back with costs [0] * 5 for [1] * 5, and resumed to the
+    same max_cost ran 5 more evaluations."""
+    from ax.api.client import Client
+
+    problem = _trained()
+    study = mobo.Study(problem, "sobol", seed=0)
+    study.optimize(max_cost=5.0, show_progress=False)
+    costs = [e.cost for e in study.evaluations]
+    assert costs == [1.0] * 5 and problem.current_cost(study.X).tolist() == [0.0] * 5
+    pending = study.ask(1)  # priced when asked: 1.0 (or 0.1), and kept so
+    pending_cost = study.ledger.asked.cost_of(pending[0])
+
+    client = to_ax(study)
+    problem.done.add(tuple(pending[0].tolist()))  # trained since: priced now, it costs 0
+    client.save_to_json_file(str(tmp_path / "ax.json"))
+    back = from_ax(
+        Client.load_from_json_file(str(tmp_path / "ax.json")),
+        problem,
+        "sobol",
+        journal=tmp_path / "back.jsonl",
+    )
+    assert [e.cost for e in back.evaluations] == costs
+    assert back.cost_spent == study.cost_spent == 5.0
+    back.close()
+    loaded = mobo.Study.load(tmp_path / "back.jsonl", problem)
+    assert [e.cost for e in loaded.evaluations] == costs
+    loaded.optimize(max_cost=5.0, show_progress=False)  # the budget was spent already
+    assert loaded.n_evaluated == 5
+    torch.testing.assert_close(loaded.ask(1), pending, rtol=0, atol=0)
+    assert loaded.ledger.asked.cost_of(pending[0]) == pending_cost  # not 0, as priced now
+
+    assert [e.cost for e in from_ax(to_ax(study.result()), problem, "sobol").evaluations] == costs
+    # A trial Ax made (no cost with it) is priced at import, as before.
+    client = to_ax(study)
+    mobo.ax_bridge.attach_evaluation(client, problem, [0.2, 0.3, 1.0], [0.4, 0.5])
+    assert from_ax(client, problem, "sobol").evaluations[-1].cost == 1.0
+
+
+def test_pending_points_are_exported_as_running_trials_and_asked_again_first(tmp_path):
+    """to_ax dropped points asked and not told: the imported study neither evaluated them
+    nor counted them, so its design went on from another point than the study's."""
+    problem = mobo.FunctionProblem(
+        _with_fidelity, [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], 2, [0.0, 0.0], name="p"
+    )
+    with mobo.Study(problem, "sobol", seed=0, journal=tmp_path / "s.jsonl") as study:
+        study.optimize(4, show_progress=False)
+        pending = study.ask(2)
+    study = mobo.Study.load(tmp_path / "s.jsonl", problem)  # after a crash: to ask again
+    client = to_ax(study)
+    statuses = [t.status.name for _, t in sorted(client._experiment.trials.items())]
+    assert statuses == ["COMPLETED"] * 4 + ["RUNNING"] * 2
+
+    back = from_ax(client, problem, "sobol", journal=tmp_path / "back.jsonl")
+    assert back.n_evaluated == 4
+    torch.testing.assert_close(back.ask(2), pending, rtol=0, atol=0)
+    torch.testing.assert_close(study.ask(2), pending, rtol=0, atol=0)
+    torch.testing.assert_close(back.ask(1), study.ask(1), rtol=0, atol=0)
+    back.close()
+    again = mobo.Study.load(tmp_path / "back.jsonl", problem)  # the import is journaled
+    torch.testing.assert_close(again.ask(3)[:2], pending, rtol=0, atol=0)
+
+
+def test_extra_evaluations_stay_extra_and_the_initial_design_goes_on_alike():
+    """extra=True came back False: the initial design counted them, and the imported
+    study's next ask was a model point where the study's design went on."""
+    problem = mobo.FunctionProblem(
+        lambda X: torch.stack([X[:, 0], 1 - X[:, 0] ** 0.5 + X[:, 1] * (1 - X[:, 1])], -1),
+        [[0.0, 0.0], [1.0, 1.0]],
+        2,
+        [-0.1, -0.1],
+        name="fast",
+    )
+    study = mobo.Study(problem, "qlognehvi", seed=0, n_initial=4)
+    study.tell(first := study.ask(2), problem.evaluate(first))
+    X = torch.tensor([[0.11, 0.2], [0.12, 0.3], [0.13, 0.4]], dtype=torch.float64)
+    study.tell(X, problem.evaluate(X), extra=True)
+    back = from_ax(to_ax(study), problem, "qlognehvi", seed=0, n_initial=4)
+    assert [e.extra for e in back.evaluations] == [False, False, True, True, True]
+    torch.testing.assert_close(back.ask(2), study.ask(2), rtol=0, atol=0)
