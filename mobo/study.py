@@ -349,6 +349,11 @@ class Study:
             raise ValueError(f"costs must have one entry per row of X ({X.shape[0]})")
         if not self.problem.has_fidelities and any(c is not None for c in costs):
             raise ValueError("costs are kept under fidelities only (else each costs 1)")
+        costs = [None if c is None else plain_number(c) for c in costs]
+        for c in costs:  # journaled, and summed into every cost budget from here on
+            number = isinstance(c, (int, float)) and not isinstance(c, bool)
+            if c is not None and not (number and math.isfinite(c) and c >= 0):
+                raise ValueError(f"costs must be finite non-negative numbers or None, got {c!r}")
         if not X.shape[0]:
             return []  # nothing told
         # Each row under the ask that proposed it (rows no ask proposed: one new step).

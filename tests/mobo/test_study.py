@@ -621,3 +621,11 @@ def test_tell_keeps_costs_given_under_fidelities_and_refuses_them_without(tmp_pa
     with pytest.raises(ValueError, match="under fidelities only"):
         plain.tell(X[:1, :2], toy_problem.evaluate(X[:1, :2]), costs=[0.5])
     assert plain.n_evaluated == 0
+    # A cost is journaled and summed into every budget: none that prices nothing sensible.
+    fresh = mobo.Study(problem, "sobol")
+    for bad in (float("nan"), -0.5, float("inf"), "0.2", True):
+        with pytest.raises(ValueError, match="finite non-negative numbers or None"):
+            fresh.tell(X, problem.evaluate(X), costs=[bad, None])
+    assert fresh.n_evaluated == 0
+    fresh.tell(X[:1], problem.evaluate(X[:1]), costs=[np.float32(0.25)])  # NumPy's too
+    assert [e.cost for e in fresh.evaluations] == [0.25]
