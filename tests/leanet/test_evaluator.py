@@ -1101,6 +1101,30 @@ def test_an_artifact_keeps_the_input_normalization_a_device_needs(tmp_path):
     assert not (tmp_path / "c.pt").exists()
 
 
+def test_a_runtime_compiled_from_an_artifact_knows_its_input_normalization(tmp_path):
+    """Saved without its runtime folder (``runtime=False``), or beside another artifact's,
+    the artifact compiles its runtime on the device: that runtime standardizes raw pixels
+    as the shipped one does (the shipped path alone was tested, from its manifest)."""
+    from leanet.artifact import load_artifact, runtime_folder, save_artifact
+    from leanet.costs import measure_costs
+
+    net, dataset = _tiny_leanet_and_data()
+    costs = measure_costs(net, latency=False)
+    front, _ = reference_front(ThresholdEvaluator.from_model(net, dataset, costs), n_samples=50)
+    path = save_artifact(
+        tmp_path / "a.pt",
+        net,
+        front,
+        costs,
+        input_normalization=dataset.normalization,
+        runtime=False,
+    )
+    assert not runtime_folder(path).exists()
+    raw = (dataset.images[:4] * 255).round().to(torch.uint8)
+    runtime = load_artifact(path).runtime()
+    torch.testing.assert_close(runtime.standardize(raw), (raw.float() / 255 - 0.5) / 0.3)
+
+
 def test_accuracy_resolution_states_one_input_and_the_standard_error():
     from leanet.evaluator import accuracy_resolution
 
