@@ -766,7 +766,10 @@ def test_a_users_own_layers_run_in_the_runtime_as_in_the_network(images, padding
 def test_a_threshold_of_one_never_exits_even_a_saturated_confidence(tiny_convnet, images):
     """T_k = 1.0 means level k never answers, also for a confidence of exactly 1.0, at
     batch 1 and batch N, as net(x, T) decides; comparing T_k > 1.0 let them exit.
-    (Triangular: every level runs, none is skipped as a hybrid's would be.)"""
+    ``forward`` runs such a level's body only (it cannot exit there whatever the loop
+    compares); ``run_through``, which times exits, runs every level whole, so its loop's
+    T_k >= 1 check is what keeps level 1 from answering (mutation sweep mut4: dropped, the
+    other assertions passed)."""
     net = leanet.build(tiny_convnet, scheme="triangular").eval()
     with torch.no_grad():
         net.heads[0].mlp[-1].weight.mul_(1e4)  # level 1's max softmax saturates at 1.0
@@ -777,6 +780,8 @@ def test_a_threshold_of_one_never_exits_even_a_saturated_confidence(tiny_convnet
     assert torch.all(runtime(images, never).exit_level == net.num_levels)
     for i in saturated.nonzero().flatten().tolist():
         assert int(runtime(images[i : i + 1], never).exit_level) == net.num_levels
+        assert int(runtime.run_through(images[i : i + 1], 2).exit_level) == 2
+    assert torch.all(runtime.run_through(images, net.num_levels).exit_level == net.num_levels)
 
 
 def test_a_threshold_at_a_confidence_decides_in_float32_at_every_batch_size(tiny_convnet, images):
