@@ -763,6 +763,34 @@ def test_a_users_own_layers_run_in_the_runtime_as_in_the_network(images, padding
         assert not torch.allclose(full(images), net.base(images), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("padding_mode", ["reflect", "circular"])
+def test_an_average_pool_and_a_padded_depthwise_convolution_run_as_in_the_network(
+    images, padding_mode
+):
+    """A step swaps ReLU then MaxPool2d (they commute); ReLU then AvgPool2d do not. A
+    depthwise convolution padded other than by zeros must not take the batch-1 column path
+    (F.unfold pads with zeros). Both computed as the network, at batch N and batch 1
+    (mutation sweep mut4: swapping the average pool, or the column path for any padding,
+    passed every other test: no network there had either)."""
+    torch.manual_seed(0)
+    dw = {"padding": 1, "groups": 8, "padding_mode": padding_mode}
+    features = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(8, 8, 3, **dw), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 16, 1), nn.BatchNorm2d(16), nn.ReLU(),
+    )  # fmt: skip
+    config = {"arch": "mine", "num_classes": 10, "in_channels": 1, "input_size": 8}
+    base = randomize_batchnorm(leanet.zoo.BaseNet(features, nn.Linear(16, 10), config))
+    net = _randomize_heads(leanet.build(base)).eval()
+    ref = net.level_outputs(images).logits
+    for mode in ("eager", "trace"):
+        runtime = compile_runtime(net, mode=mode)
+        assert _close(torch.stack(runtime.level_logits(images)), ref)
+        for i in range(images.shape[0]):
+            one = torch.stack(runtime.level_logits(images[i : i + 1]))
+            assert _close(one, ref[:, i : i + 1]), (mode, i)
+
+
 def test_a_threshold_of_one_never_exits_even_a_saturated_confidence(tiny_convnet, images):
     """T_k = 1.0 means level k never answers, also for a confidence of exactly 1.0, at
     batch 1 and batch N, as net(x, T) decides; comparing T_k > 1.0 let them exit.
