@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import multiprocessing
 import sys
 import time
@@ -17,19 +16,7 @@ import pytest
 import torch
 
 import mobo
-
-
-def _journal(path):
-    return [json.loads(line) for line in path.read_text().splitlines()[1:] if '"eval"' in line]
-
-
-def _two_objectives(X):
-    return torch.stack([X[:, 0], 1 - X[:, 1]], dim=-1)
-
-
-def _first_sobol_batch(problem, q, seed):
-    empty = torch.empty(0, problem.dim, dtype=torch.float64)
-    return mobo.make_algorithm("sobol", problem).ask(q, empty, empty, seed=seed)
+from tests.mobo.test_executor import _first_sobol_batch, _journal, _two_objectives
 
 
 def _steady(X):
