@@ -11,8 +11,10 @@ Kept apart from :mod:`leanet.train`: reading and writing files is not training.
 from __future__ import annotations
 
 import errno
+import glob
 import io
 import os
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -376,7 +378,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     renamed over ``path`` when the block ends and removed if it raises: a crash, or another
     process writing the same file (design searches sharing a cache), never leaves a
     half-written file at ``path``. A process killed outright (SIGKILL, power loss) leaves
-    its ``<name>.<pid>.tmp`` beside it, which nothing reads and which may be deleted."""
+    its ``<name>.<pid>.tmp`` beside it, which nothing reads: the next write of ``path``
+    removes it once it is abandoned (:func:`remove_abandoned`)."""
     path = Path(path)
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
@@ -384,6 +387,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+    remove_abandoned(path)
+
+
+#: A partial file untouched this long, by a process no longer alive here, is abandoned.
+ABANDONED_AFTER = 3600.0
+
+
+def remove_abandoned(path: Path) -> None:
+    """Remove the ``<name>.<pid>.tmp`` files beside ``path`` that processes killed outright
+    left (a design search killed for memory left a network's worth each time): those of a
+    pid not alive on this machine and untouched for :data:`ABANDONED_AFTER` seconds. The
+    age guards a writer on another machine sharing the folder (its pid means nothing
+    here), which touches its file as it writes. POSIX only: elsewhere nothing is removed."""
+    if os.name != "posix":  # os.kill(pid, 0) asks a POSIX kernel only (Windows kills)
+        return
+    now = time.time()
+    for partial in path.parent.glob(f"{glob.escape(path.name)}.*.tmp"):
+        pid = partial.name[len(path.name) + 1 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            if now - partial.stat().st_mtime < ABANDONED_AFTER:
+                continue
+            os.kill(int(pid), 0)  # raises if no such process
+        except ProcessLookupError:
+            partial.unlink(missing_ok=True)
+        except OSError:  # alive under another user (EPERM), or gone already
+            continue
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:

@@ -431,6 +431,30 @@ def test_a_failed_save_leaves_the_old_file_whole_and_no_partial_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
 
 
+def test_a_save_removes_partial_files_that_killed_processes_abandoned(tmp_path):
+    # A process killed outright (SIGKILL, out of memory) leaves its <name>.<pid>.tmp, and
+    # each design search killed so left a network's worth beside the cache for good.
+    import os
+    import subprocess
+
+    path = tmp_path / "c.pt"
+    gone = subprocess.Popen(["true"])  # a pid that has exited
+    gone.wait()
+    old = tmp_path / f"c.pt.{gone.pid}.tmp"  # abandoned an hour ago
+    recent = tmp_path / f"c.pt.{gone.pid + 1}.tmp"  # maybe another machine's, writing now
+    alive = tmp_path / f"c.pt.{os.getppid()}.tmp"  # a live process's, however old
+    other = tmp_path / f"d.pt.{gone.pid}.tmp"  # another file's
+    for partial in (old, recent, alive, other):
+        partial.write_bytes(b"partial")
+    hour_ago = os.path.getmtime(old) - 3700
+    for partial in (old, alive, other):
+        os.utime(partial, (hour_ago, hour_ago))
+    atomic_save({"v": 1}, path)
+    assert not old.exists()
+    assert recent.exists() and alive.exists() and other.exists()
+    assert torch.load(path) == {"v": 1}
+
+
 def test_a_save_on_a_full_disk_is_an_oserror_that_names_the_path(tmp_path, monkeypatch):
     # torch's own error on a full disk says neither "disk" nor the path.
     import errno
