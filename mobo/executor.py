@@ -13,6 +13,7 @@ import math
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import time
 import types
@@ -95,7 +96,7 @@ def _submit_and_tell(
 ) -> None:
     """:func:`run_on_executor`'s loop, without putting the warning filters back."""
     if isinstance(executor, ProcessPoolExecutor):
-        check_picklable(study.problem)
+        check_picklable(study.problem, executor)
     reporter: DaskStarts | ProcessStarts | None = None  # evaluations that report a start
     if DaskStarts.serves(executor):
         reporter = DaskStarts(executor)
@@ -319,10 +320,13 @@ class InFlight:
     algorithm_state: dict[str, Any]
 
 
-def check_picklable(problem: Problem) -> None:
+def check_picklable(problem: Problem, executor: Executor | None = None) -> None:
     """A process pool sends the problem to its workers by pickle; one that cannot be pickled
     would fail every evaluation alike (journaled as failures that use up the budget), so it
-    is refused before any is submitted. (Dask pickles with cloudpickle, lambdas included.)"""
+    is refused before any is submitted. (Dask pickles with cloudpickle, lambdas included.)
+    So is one that refers to functions of an interactive ``__main__`` (a notebook, ``python
+    -c``) on a pool that does not fork: its workers cannot import them and die, breaking
+    the pool (:func:`broken_pool_error`, for the cases this cannot see)."""
     try:
         pickle.dumps(problem)
     except Exception as err:  # noqa: BLE001 - pickle raises several types for the same thing
@@ -331,6 +335,22 @@ def check_picklable(problem: Problem) -> None:
             f"({type(err).__name__}: {err}): define its functions at module level, or "
             "evaluate on a ThreadPoolExecutor"
         ) from err
+    method = start_method(executor)
+    interactive = getattr(sys.modules.get("__main__"), "__file__", None) is None
+    names = main_references(problem) if method not in (None, "fork") and interactive else []
+    if names:
+        raise TypeError(
+            f"problem {problem.name!r} uses {', '.join(names)} from an interactive __main__ "
+            f"(a notebook, python -c or a prompt), which the workers of a {method!r} process "
+            "pool cannot import: define it in an importable module, or use a 'fork' context "
+            "or a ThreadPoolExecutor"
+        )
+
+
+def start_method(executor: Executor | None) -> str | None:
+    """How a process pool starts its workers ('fork', 'spawn', 'forkserver'), or None."""
+    context = getattr(executor, "_mp_context", None)  # a process pool's; private, no other way
+    return context.get_start_method() if context is not None else None
 
 
 def _broke(future: Future) -> bool:
@@ -346,12 +366,11 @@ def broken_pool_error(
     fork, the likely cause: its workers cannot import what an interactive session defined."""
     message = (
         f"the executor's workers broke ({str(err).rstrip('.')}; a worker's own error is on "
-        f"its stderr). The {n_in_flight} points in flight are not recorded as failed: a "
+        f"its stderr). The points in flight ({n_in_flight}) are not recorded as failed: a "
         "resumed study asks them first, on a fresh executor (a point whose evaluation kills "
         "its worker, by a crash or running out of memory, will do so again)."
     )
-    context = getattr(executor, "_mp_context", None)  # a process pool's; private, no other way
-    method = context.get_start_method() if context is not None else None
+    method = start_method(executor)
     names = main_references(problem)
     if method not in (None, "fork") and names:
         message += (

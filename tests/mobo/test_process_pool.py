@@ -85,7 +85,14 @@ def test_a_pool_broken_by_a_function_of_an_interactive_main_fails_no_point(tmp_p
     # A function that lives only in this process's __main__, as one typed at a prompt does.
     interactive = types.FunctionType(_two_objectives.__code__, globals(), "typed_at_a_prompt")
     interactive.__module__, interactive.__qualname__ = "__main__", "typed_at_a_prompt"
-    monkeypatch.setattr(sys.modules["__main__"], "typed_at_a_prompt", interactive, raising=False)
+    # A script's __main__ (one with a file; xdist's workers have none, and one without is
+    # refused before submitting, next test): the pool's workers run the script, which
+    # defines no such function, so they die unpickling the problem.
+    script = tmp_path / "script.py"
+    script.write_text("")
+    main = types.ModuleType("__main__")
+    main.__file__, main.typed_at_a_prompt = str(script), interactive
+    monkeypatch.setitem(sys.modules, "__main__", main)
     problem = mobo.FunctionProblem(interactive, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="i")
     path = tmp_path / "i.jsonl"
     study = mobo.Study(problem, "sobol", seed=0, journal=path)
@@ -105,3 +112,25 @@ def test_a_pool_broken_by_a_function_of_an_interactive_main_fails_no_point(tmp_p
         result = mobo.Study.load(path, problem).optimize(executor=fresh, show_progress=False)
     torch.testing.assert_close(result.X[:2], _first_sobol_batch(problem, 2, seed=0))
     assert result.n_evaluations == 4 and not result.failed.any()
+
+
+def test_a_function_of_an_interactive_main_is_refused_before_a_spawn_pool_breaks(
+    tmp_path, monkeypatch
+):
+    """In a notebook or under python -c (a __main__ without a file) a spawn worker cannot
+    import the problem's function: refused before any point is submitted, the pool whole."""
+    interactive = types.FunctionType(_two_objectives.__code__, globals(), "typed_in_a_cell")
+    interactive.__module__, interactive.__qualname__ = "__main__", "typed_in_a_cell"
+    notebook = types.ModuleType("__main__")  # a kernel's __main__ has no __file__
+    notebook.typed_in_a_cell = interactive
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    problem = mobo.FunctionProblem(interactive, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="i")
+    study = mobo.Study(problem, "sobol", seed=0, journal=tmp_path / "i.jsonl")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with pytest.raises(TypeError, match=r"uses typed_in_a_cell from an interactive __main__"):
+            study.optimize(4, executor=pool, show_progress=False)
+        assert study.n_evaluated == 0 and _journal(tmp_path / "i.jsonl") == []
+        assert pool.submit(abs, -2).result() == 2  # not broken
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as forked:
+        assert study.optimize(2, executor=forked, show_progress=False).n_evaluations == 2
+    study.close()
