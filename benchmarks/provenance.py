@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from leanet.checkpoints import atomic_path
 from leanet.machine import machine as machine  # re-exported: every results file names it
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -61,16 +62,10 @@ def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` by ``text`` all at once: written beside it, made durable, then
     renamed over it, so a full disk or a kill mid-write leaves the old file whole (a plain
     ``write_text`` truncated a store of 6 runs to 4096 unreadable bytes)."""
-    path = Path(path)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    try:
-        with open(partial, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_path(path) as partial, open(partial, "w") as f:  # leanet's, for checkpoints
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_json(path: Path, default=None):

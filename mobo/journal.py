@@ -429,20 +429,25 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+#: What a refusal of another problem's journal tells the user to do, by default.
+NEW_JOURNAL = "to run the given problem, start a new journal"
+
+
 def check_same_problem(
     path: Any,
     journaled: dict[str, Any],
     current: dict[str, Any],
     *,
     given: bool = True,
-    advice: str = "to run the given problem, start a new journal",
+    advice: Callable[[Any], str] | None = None,
 ) -> None:
     """Refuse to resume a journal with a problem other than the one it recorded. One from
     before fingerprints resumes, as older journals' other missing fields do, but with a
     :class:`JournalUncheckedWarning` when the ``given`` problem has one: it resumed silently
     under any data or settings (a design journal mixed two problems' objectives). A problem
     rebuilt from the journal's own spec (``given`` False) has nothing to be checked against.
-    ``advice`` ends the refusal of another fingerprint (:meth:`mobo.Problem.fingerprint_advice`)."""
+    ``advice(journaled fingerprint)`` ends the refusal of another fingerprint
+    (:meth:`mobo.Problem.fingerprint_advice`; None: :data:`NEW_JOURNAL`)."""
     keys = ("name", "dim", "num_objectives", "bounds", "ref_point", "num_constraints")
     fidelities = ("fidelity_levels", "fidelity_costs", "fidelity_continuous")
     for key in (*keys, *fidelities, "fingerprint"):
@@ -469,7 +474,10 @@ def check_same_problem(
 
 
 def _fingerprint_refusal(
-    path: Any, journaled: dict[str, Any], current: dict[str, Any], advice: str
+    path: Any,
+    journaled: dict[str, Any],
+    current: dict[str, Any],
+    advice: Callable[[Any], str] | None,
 ) -> str:
     """Why a journal of another fingerprint is refused: another problem, or (its fingerprint
     version differs) one whose fingerprint an older version computed differently, which was
@@ -481,21 +489,22 @@ def _fingerprint_refusal(
     )
     made, now = journaled.get("fingerprint_version"), current.get("fingerprint_version")
     if made == now or now is None:
-        return f"journal {str(path)!r} belongs to another problem: {digests}; {advice}"
+        tail = NEW_JOURNAL if advice is None else advice(journaled.get("fingerprint"))
+        return f"journal {str(path)!r} belongs to another problem: {digests}; {tail}"
     if made is None:  # every journal from before versions: a mistyped setting is likelier
         differ = _differing_settings(journaled.get("make"), current.get("make"))
         return (
             f"journal {str(path)!r} belongs to another problem or other settings{differ}, or "
             "was written by an older version (it recorded no fingerprint version) whose "
             "fingerprint may be computed differently, so that it cannot be checked against "
-            f"the given problem ({digests}); to run the given problem, start a new journal"
+            f"the given problem ({digests}); {NEW_JOURNAL}"
         )
     older = "an older" if _is_int(made) and made < now else "another"
     return (
         f"journal {str(path)!r} was written by {older} version (fingerprint version "
         f"{made!r}, this one computes version {now}), whose fingerprint is computed "
-        f"differently, so it cannot be checked against the given problem ({digests}); to "
-        "run the given problem, start a new journal"
+        f"differently, so it cannot be checked against the given problem ({digests}); "
+        f"{NEW_JOURNAL}"
     )
 
 

@@ -111,8 +111,9 @@ def check_resumable(
         warnings.simplefilter("ignore", JournalRecoveryWarning)
         warnings.simplefilter("ignore", JournalUncheckedWarning)
         header, _ = read_journal(journal)
-        advice = problem.fingerprint_advice(header["problem"].get("fingerprint"))
-        check_same_problem(journal, header["problem"], problem.spec(), advice=advice)
+        check_same_problem(
+            journal, header["problem"], problem.spec(), advice=problem.fingerprint_advice
+        )
     if header["algorithm"] != algorithm or header["seed"] != seed:
         raise JournalMismatchError(
             f"journal {str(journal)!r} holds a study of algorithm {header['algorithm']!r} "

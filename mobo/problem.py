@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from mobo.digest import function_fingerprint
+from mobo.journal import NEW_JOURNAL
 
 DTYPE = torch.float64
 
@@ -423,7 +424,7 @@ class Problem:
     def fingerprint_advice(self, journaled: Any) -> str:
         """What a refusal of a journal whose fingerprint ``journaled`` differs tells the user
         to do (a :class:`FunctionProblem` may resume under the journaled fingerprint)."""
-        return "to run the given problem, start a new journal"
+        return NEW_JOURNAL
 
     def __repr__(self) -> str:
         k = f", k={self.num_constraints}" if self.num_constraints else ""

@@ -209,8 +209,9 @@ class Study:
             from mobo.problems import from_journal
 
             problem = from_journal(path, spec)
-        advice = problem.fingerprint_advice(spec.get("fingerprint"))
-        check_same_problem(path, spec, problem.spec(), given=given, advice=advice)
+        check_same_problem(
+            path, spec, problem.spec(), given=given, advice=problem.fingerprint_advice
+        )
         check_evaluations(path, records, problem)
         options = header.get("algorithm_options", {})
         check_same_options(path, header["algorithm"], options, algorithm_options)
