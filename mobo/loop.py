@@ -19,10 +19,12 @@ from mobo.evaluate import (
     FailureStreak,
     check_budget,
     check_max_cost,
+    in_ask_order,
     progress,
     run_here,
 )
 from mobo.executor import run_on_executor
+from mobo.metrics import cost_rounding
 from mobo.problem import positive_int
 
 if TYPE_CHECKING:
@@ -41,28 +43,30 @@ def run_to_budget(
     asynchronous: bool,
     timeout: float | None,
     max_failures_in_a_row: int | None,
-) -> str | None:
+) -> tuple[str | None, int | None]:
     """Ask, evaluate and tell until the budget is spent, as :meth:`Study.optimize` says
     (its arguments, with their meaning there). Returns why the study failed (the message
-    of its :class:`~mobo.study.StudyFailedError`), or None."""
+    of its :class:`~mobo.study.StudyFailedError`) or None, and how many of its evaluations
+    the result is of when the budget holds fewer than the study (:func:`held_within`)."""
     study.ledger.check_writable()
     if n_evals is not None:
         n_evals = check_budget(n_evals)
-    fewer = given_fewer(study, n_evals)  # given: a recorded one a callback told past is not
+    max_cost = check_max_cost(max_cost)
+    # given: a recorded budget that a callback told past is not a smaller one
+    within = held_within(study, n_evals, max_cost)
     if n_evals is None and max_cost is None:
         if study.n_evals is None and study.max_cost is None:
             raise ValueError("n_evals or max_cost is required: this study has no recorded budget")
         n_evals, max_cost = study.n_evals, study.max_cost
-    max_cost = check_max_cost(max_cost)
     batch_size = positive_int(study.batch_size if batch_size is None else batch_size, "batch_size")
     if executor is None and (asynchronous or timeout is not None):
         raise ValueError("asynchronous and timeout need an executor")
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
     streak = FailureStreak(max_failures_in_a_row)  # checked before the budget is journaled
-    if fewer:
-        warn_held_more(study, n_evals)
-        return None  # nothing to run; the budget stays (Study.optimize returns the first)
+    if within is not None:
+        warn_held_more(study, within, n_evals, max_cost)
+        return None, within  # nothing to run; the budget stays
     if n_evals is not None and n_evals > study.n_evaluated:
         warn_if_all_initial_design(study, n_evals)
     study.ledger.set_budget(n_evals, max_cost, batch_size)
@@ -73,34 +77,68 @@ def run_to_budget(
         else:
             run_on_executor(study, executor, batch_size, asynchronous, timeout, after_tell)
     if (why := streak.error_message(study)) is not None:
-        return why
+        return why, None
     if study.evaluations and all(e.failed for e in study.evaluations):
         first = study.evaluations[0]
         return (
             f"all {study.n_evaluated} evaluations of {study.problem.name!r} failed; the "
             f"first with: {first.error}"
+        ), None
+    return None, None
+
+
+def held_within(study: Study, n_evals: int | None, max_cost: float | None) -> int | None:
+    """How many of the study's evaluations a run of ``n_evals`` and ``max_cost`` (as given
+    to :meth:`Study.optimize`, checked) holds, when fewer than the study holds (a rerun
+    with a smaller budget, on a longer run's journal); None when it holds them all.
+
+    Counted in ask order, as that run asks: a point is asked while the cost of those
+    before it leaves some of ``max_cost`` (:meth:`Study.may_ask`). Raises ValueError for
+    an algorithm whose proposals depend on the cost budget (MF-OSEMO spends its end at the
+    target fidelity): no part of a longer run is what a smaller budget asks."""
+    ordered = in_ask_order(study.evaluations, study.ledger.asked)
+    within = len(ordered) if n_evals is None else min(n_evals, len(ordered))
+    if max_cost is not None:
+        spent = 0.0
+        for k, evaluation in enumerate(ordered[:within]):
+            if max_cost - spent <= cost_rounding(max_cost):  # spent: k points asked
+                within = k
+                break
+            spent += 1.0 if evaluation.cost is None else evaluation.cost
+    if within == len(ordered):
+        return None
+    if max_cost is not None and hasattr(study.algorithm, "remaining_cost"):
+        raise ValueError(
+            f"the study holds {len(ordered)} evaluations costing {study.cost_spent:g}, more "
+            f"than a run of max_cost={max_cost:g} spends, and {study.algorithm_name}'s "
+            f"proposals depend on the cost budget, so none of its parts is what that run "
+            f"asks: start a new journal for it, or pass max_cost={study.cost_spent:g} or more"
         )
-    return None
+    return within
 
 
-def given_fewer(study: Study, n_evals: int | None) -> bool:
-    """Whether ``n_evals`` (as given to :meth:`Study.optimize`, checked) is fewer than the
-    evaluations the study holds: a rerun with a smaller budget, on a journal of a longer run."""
-    return n_evals is not None and n_evals < study.n_evaluated
-
-
-def warn_held_more(study: Study, n_evals: int) -> None:
-    """Say once that a study holding more evaluations than ``n_evals`` runs nothing and
-    returns its first ``n_evals``, keeping all of them and its budget: rerun with a smaller
-    budget, it had returned (and journaled a budget of) the longer run's without a word."""
+def warn_held_more(study: Study, within: int, n_evals: int | None, max_cost: float | None) -> None:
+    """Say once that a study holding more evaluations than a run of the given budget runs
+    nothing and returns the first ``within`` of them, keeping all and its budget: rerun
+    with a smaller budget, it had returned (and journaled a budget of) the longer run's
+    without a word."""
     held, journal = study.n_evaluated, study.ledger.journal
     where = "the study" if journal is None else f"journal {str(journal.path)!r}"
-    budget = "" if study.n_evals is None else f" and its budget of n_evals={study.n_evals}"
+    recorded = {"n_evals": study.n_evals, "max_cost": study.max_cost}
+    budget = ", ".join(f"{k}={v:g}" for k, v in recorded.items() if v is not None)
+    budget = f" and its budget of {budget}" if budget else ""
+    if max_cost is None:
+        asked, more = f"the n_evals={n_evals} asked", f"n_evals={held}"
+    else:
+        given = {"n_evals": n_evals, "max_cost": max_cost}
+        asked = ", ".join(f"{k}={v:g}" for k, v in given.items() if v is not None)
+        asked = f"the {within} a run of {asked} holds"
+        more = f"max_cost={study.cost_spent:g}" + ("" if n_evals is None else f", n_evals={held}")
     warnings.warn(
-        f"{where} holds {held} evaluations, more than the n_evals={n_evals} asked: nothing "
-        f"is run, and the result is of the first {n_evals} (the points a run of that budget "
-        f"asks first); {'it' if journal is None else 'the journal'} keeps all {held}{budget}. "
-        f"Pass n_evals={held} for them all",
+        f"{where} holds {held} evaluations, more than {asked}: nothing is run, and the "
+        f"result is of the first {within} (the points a run of that budget asks first); "
+        f"{'it' if journal is None else 'the journal'} keeps all {held}{budget}. "
+        f"Pass {more} for them all",
         UserWarning,
         stacklevel=4,
     )

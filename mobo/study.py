@@ -428,7 +428,9 @@ class Study:
                 flight cost this much (the last may take the total past it). MF-OSEMO is
                 told what is left before each ask (``remaining_cost``), so it spends the
                 end of the budget at the target fidelity, the only one counted.
-                Journaled, so ``optimize()`` resumes to it.
+                Journaled, so ``optimize()`` resumes to it. Less than the study spent:
+                as for a smaller ``n_evals``, the result is of the points a run of that
+                budget asks (a ValueError under MF-OSEMO, whose proposals depend on it).
             batch_size: Points proposed and evaluated together; asynchronously, the
                 number of evaluations kept in flight. None: the journaled one (to resume
                 as the study ran), else 1.
@@ -467,8 +469,7 @@ class Study:
         Returns:
             The study's :class:`~mobo.result.Result` (of its first ``n_evals``, see above).
         """
-        held = self.n_evaluated
-        why = run_to_budget(
+        why, within = run_to_budget(
             self,
             n_evals,
             max_cost=max_cost,
@@ -482,8 +483,7 @@ class Study:
         )
         if why is not None:
             raise StudyFailedError(why)
-        # n_evals checked by run_to_budget, which ran nothing if fewer than held
-        return self.result(n_evals if n_evals is not None and n_evals < held else None)
+        return self.result(within)  # within: a budget of fewer than held ran nothing
 
     def may_ask(self, in_flight: int = 0) -> int:
         """How many points :meth:`optimize` may still ask: its ``n_evals`` less the

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import mobo
-from tests.mobo.conftest import toy_function
+from tests.mobo.conftest import FAST_BO, toy_function
 
 
 class InterruptAt:
@@ -389,3 +389,68 @@ def test_study_optimize_with_fewer_than_held_runs_nothing_and_keeps_the_budget()
     assert {tuple(x) for x in result.X.tolist()} == first
     told = [e.index for e in study.evaluations if tuple(e.x) in first]
     assert result.X.tolist() == [study.evaluations[i].x for i in sorted(told)]  # in told order
+
+
+def _two_fidelities() -> mobo.Problem:
+    """The toy problem with a cheap fidelity x[2] = 0 (cost 0.2) below the target 1 (1.0)."""
+    return mobo.FunctionProblem(
+        lambda X: toy_function(X[:, :2]) + 0.3 * (1 - X[:, 2:3]),
+        [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]],
+        2,
+        [-1.0, -1.0],
+        name="toy2f",
+        fingerprint="toy2f",
+        fidelity_levels=[0.0, 1.0],
+        fidelity_costs=[0.2, 1.0],
+    )
+
+
+def _held_more_cost(caught) -> list[str]:
+    return [str(w.message) for w in caught if "a run of max_cost" in str(w.message)]
+
+
+@pytest.mark.parametrize("fidelities", [False, True])
+def test_a_smaller_cost_budget_on_a_longer_journal_returns_what_that_budget_asks(
+    tmp_path, fidelities
+):
+    """mobo.optimize(max_cost=4.5) on a journal that spent 8 returned all 8 without a word
+    and journaled a budget of 4.5; a fresh run of 4.5 asks 5 points (4 spent leave 0.5)."""
+    problem = _two_fidelities if fidelities else toy
+    path = tmp_path / "run.jsonl"
+    run = dict(seed=0, show_progress=False, n_initial=4)
+    mobo.optimize(problem(), "nsga2", max_cost=8.0, journal=path, **run)
+    before = path.read_bytes()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = mobo.optimize(problem(), "nsga2", max_cost=4.5, journal=path, **run)
+    [message] = _held_more_cost(caught)
+    assert "holds 8 evaluations, more than the 5 a run of max_cost=4.5 holds" in message
+    assert "Pass max_cost=8 for them all" in message
+    fresh = mobo.optimize(problem(), "nsga2", max_cost=4.5, **run)
+    assert result.n_evaluations == fresh.n_evaluations == 5
+    assert torch.equal(result.X, fresh.X) and torch.equal(result.Y, fresh.Y)
+    assert path.read_bytes() == before  # every evaluation kept, its budget of 8 too
+    with mobo.Study.load(path, problem()) as study:
+        assert study.max_cost == 8.0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert study.optimize(max_cost=8.0, show_progress=False).n_evaluations == 8
+            assert study.optimize(max_cost=7.5, show_progress=False).n_evaluations == 8
+        assert not _held_more_cost(caught)  # 7 spent leave 0.5: a run of 7.5 asks 8 too
+    # With n_evals too, the smaller of the two budgets counts.
+    with pytest.warns(UserWarning, match="more than the 3 a run of n_evals=3, max_cost=4.5"):
+        both = mobo.optimize(problem(), "nsga2", n_evals=3, max_cost=4.5, journal=path, **run)
+    assert torch.equal(both.X, fresh.X[:3])
+
+
+def test_mfosemo_refuses_a_smaller_cost_budget_than_its_journal_spent(tmp_path):
+    """MF-OSEMO's proposals depend on the cost budget (it keeps the end for the target):
+    no part of a longer run is what a smaller budget asks, so nothing is returned as one."""
+    path = tmp_path / "mf.jsonl"
+    options = {**FAST_BO, "pop_size": 16, "n_gen": 8, "n_initial": 4}
+    run = dict(seed=0, show_progress=False, **options)
+    mobo.optimize(_two_fidelities(), "mfosemo", max_cost=4.0, journal=path, **run)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"mfosemo's proposals depend on the cost budget"):
+        mobo.optimize(_two_fidelities(), "mfosemo", max_cost=2.0, journal=path, **run)
+    assert path.read_bytes() == before
