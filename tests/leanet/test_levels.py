@@ -217,3 +217,120 @@ def test_batch_norm_updates_move_the_running_statistics_by_the_given_momentum():
     batch_mean = conv(x)[:, :4].mean(dim=(0, 2, 3)).detach()
     torch.testing.assert_close(bn.running_mean[:4], batch_mean)
     assert torch.equal(bn.running_mean[4:], old[4:])  # level 1 touches only its band
+
+
+def test_a_depthwise_band_adds_its_own_bias_entries():
+    """A depthwise conv with a bias (the zoo's have none, a user's base may): channel band
+    ``[lo, hi)`` adds ``bias[lo:hi]`` (mutation sweep s76: ``bias[: hi - lo]`` passed every
+    test). A 1-channel image and a diagonal conv leave nothing to mask, so the top
+    triangular level is the dense network exactly."""
+    torch.manual_seed(0)
+    features = nn.Sequential(
+        nn.Conv2d(1, 8, 1, bias=False), nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=True)
+    )
+    with torch.no_grad():
+        features[1].bias.copy_(torch.arange(8.0))
+    lv = WidthLevels(features, in_channels=1, fractions=(0.5, 1.0))
+    x = torch.randn(2, 1, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(lv.run_level(x, 2), features(x))
+
+
+def test_a_layer_that_does_not_widen_at_a_level_keeps_its_channels():
+    """A narrow conv whose width rounds to the same count at two levels (2 channels: 1, 2,
+    2) adds no band at level 3; its channels are reused, not recomputed from the input
+    channels that grew (mutation sweep s76: recomputing them changed level 3's old
+    channels and charged the conv again)."""
+    torch.manual_seed(0)
+    features = nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 2, 1), nn.ReLU(), nn.Conv2d(2, 8, 1)
+    )
+    lv = WidthLevels(features, in_channels=1, fractions=(0.5, 0.75, 1.0))
+    assert lv.layers[2].w_out == [0, 1, 2, 2]
+    x = torch.randn(2, 1, 6, 6)
+    with torch.no_grad():
+        two = lv.advance(lv.advance(lv.init_state(x)))
+        three = lv.advance(two)
+    assert torch.equal(three.acts[2], two.acts[2])
+    wide, narrow = lv.feature_map(three), lv.feature_map(two)
+    torch.testing.assert_close(wide[:, : narrow.shape[1]], narrow, rtol=0, atol=0)
+
+
+def test_which_levels_read_the_input_alone_per_scheme(tiny_convnet):
+    """``standalone`` tells the cost model which levels may be skipped: every slice level,
+    the hybrid's pretrained top, no triangular level (mutation sweep s76: a triangular top
+    claimed standalone let the evaluator skip the levels it reads, undercharging it)."""
+    lv = {s: build(tiny_convnet, scheme=s).levels for s in ("triangular", "slice", "hybrid")}
+    L = lv["slice"].num_levels
+    assert lv["triangular"].standalone == (False,) * L
+    assert lv["slice"].standalone == (True,) * L
+    assert lv["hybrid"].standalone == (False,) * (L - 1) + (True,)
+    assert DepthLevels(tiny_convnet.features).standalone == (False,) * 4
+
+
+def test_hybrid_levels_are_the_triangular_ones_below_the_pretrained_top(tiny_any, images):
+    """Hybrid levels 1..L-1 are the triangular levels, alone or incremental, and level L is
+    the pretrained extractor (mutation sweep s76: ``run_level`` at L-1 ran the pretrained
+    network and no test compared the hybrid's levels)."""
+    hybrid = build(tiny_any, scheme="hybrid").eval()
+    tri = build(tiny_any, scheme="triangular").eval().levels
+    L = hybrid.num_levels
+    with torch.no_grad():
+        incremental = hybrid.level_features(images)
+        for k in range(1, L):
+            alone = hybrid.levels.run_level(images, k)
+            torch.testing.assert_close(alone, tri.run_level(images, k), rtol=0, atol=0)
+            torch.testing.assert_close(incremental[k - 1], alone, rtol=1e-5, atol=1e-5)
+        top = tiny_any.features(images)
+        torch.testing.assert_close(hybrid.levels.run_level(images, L), top, rtol=0, atol=0)
+        torch.testing.assert_close(incremental[-1], top, rtol=0, atol=0)
+
+
+def test_a_depth_level_ends_with_its_block_where_the_next_conv_starts(tiny_convnet, images):
+    """Exit 2 ends after conv 2's whole block (its batch norm, activation and pooling), not
+    right after the conv (mutation sweep s76: cutting after the conv passed, as only the
+    last level, which runs to the end, was compared)."""
+    features = tiny_convnet.features
+    conv_pos = [i for i, m in enumerate(features) if isinstance(m, nn.Conv2d)]
+    assert conv_pos[2] - conv_pos[1] > 1  # the block holds more than its conv
+    lv = DepthLevels(features, exits=[2, 4, 6])
+    with torch.no_grad():
+        torch.testing.assert_close(lv.run_level(images, 1), features[: conv_pos[2]](images))
+        state = lv.advance(lv.advance(lv.init_state(images)))
+        torch.testing.assert_close(lv.feature_map(state), features[: conv_pos[4]](images))
+
+
+def test_the_hybrid_pretrained_top_stays_at_inference_in_training_mode(tiny_convnet, images):
+    """``net.train()`` (fine-tuning) leaves the hybrid's frozen top level in eval mode: in
+    training mode its batch norms would normalize with batch statistics and overwrite its
+    running ones (mutation sweep s76: dropping the ``eval()`` passed every test)."""
+    net = build(tiny_convnet, scheme="hybrid").train()
+    top = net.levels.pretrained
+    assert not any(m.training for m in top.modules())
+    before = {k: v.clone() for k, v in top.state_dict().items()}
+    with torch.no_grad():
+        torch.testing.assert_close(net.level_features(images)[-1], tiny_convnet.features(images))
+    assert all(torch.equal(v, before[k]) for k, v in top.state_dict().items())
+
+
+@pytest.mark.parametrize("padding_mode", ["reflect", "circular", "replicate"])
+def test_a_sliced_conv_pads_as_its_layer_does(padding_mode):
+    """``F.conv2d`` pads with zeros whatever the layer's ``padding_mode``: the slice
+    scheme's last level is the network itself only if sliced convs pad as the layer does
+    (mutation sweep s76: ignoring the mode passed every levels test)."""
+    torch.manual_seed(0)
+    pad = dict(padding=1, padding_mode=padding_mode)
+    features = nn.Sequential(nn.Conv2d(1, 8, 3, **pad), nn.ReLU(), nn.Conv2d(8, 8, 3, **pad))
+    lv = WidthLevels(features, in_channels=1, fractions=(0.5, 1.0), scheme="slice")
+    x = torch.randn(2, 1, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(lv.run_level(x, 2), features(x))
+
+
+def test_a_depthwise_conv_with_a_channel_multiplier_is_refused():
+    """groups == in_channels but twice the outputs: output c reads input c // 2, which a
+    depthwise band (output c reads input c) would silently get wrong (mutation sweep s76:
+    accepting it passed every test)."""
+    features = nn.Sequential(nn.Conv2d(1, 4, 1), nn.Conv2d(4, 8, 3, groups=4))
+    with pytest.raises(NotImplementedError, match="grouped conv"):
+        WidthLevels(features, in_channels=1)
