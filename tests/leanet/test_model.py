@@ -201,6 +201,13 @@ def test_confidences_in_unit_interval():
     two = torch.tensor([[math.log(3.0), 0.0]])  # p = (0.75, 0.25)
     assert float(margin(two)) == pytest.approx(0.5)
     assert torch.equal(confidence(logits), max_softmax(logits))
+    # by name, each measure is its own (mutation sweep s76: margin and entropy swapped in
+    # the registry passed): p = (0.5, 0.25, 0.25) has margin 0.25, entropy 1 - 1.5 log 2 / log 3
+    third = torch.log(torch.tensor([[0.5, 0.25, 0.25]]))
+    assert float(confidence(third, "max_softmax")) == pytest.approx(0.5)
+    assert float(confidence(third, "margin")) == pytest.approx(0.25)
+    expected = 1 - 1.5 * math.log(2) / math.log(3)
+    assert float(confidence(third, "entropy")) == pytest.approx(expected)
     with pytest.raises(ValueError, match="unknown confidence"):
         confidence(logits, "nope")
 
