@@ -128,3 +128,13 @@ def test_across_designs_a_point_no_cheaper_than_the_full_network_is_never_chosen
     # A cheaper point is still chosen where it qualifies (one input short: from 1%).
     assert choose([point(1.244), point(0.6, wrong=7)]) == [None, 1, 1]
     assert choose([point(1.244), point(0.6, wrong=7), point(0.8)]) == [2, 1, 1]
+
+
+def test_within_a_budget_the_cheaper_of_equally_accurate_points_is_chosen():
+    """Two points as accurate within the budget: the cheaper runs (mutation sweep s76:
+    taking the costlier of the tie passed every policy test)."""
+    from leanet.policy import choose_thresholds
+
+    front = _front_at([0.9, 0.95, 0.95, 0.97], [0.2, 0.3, 0.5, 0.9])
+    assert choose_thresholds(front, energy_budget=0.6) == 1
+    assert choose_thresholds(front, energy_budget=1.0) == 3
