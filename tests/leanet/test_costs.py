@@ -126,3 +126,44 @@ def test_hybrid_top_level_is_the_pretrained_network_charged_after_the_levels_bel
     full = _executed_macs(base, torch.zeros(1, 1, 8, 8))
     assert costs.exit_macs[-1] == below + full
     assert costs.static_work[-1].macs == full
+
+
+def test_each_exit_latency_times_its_own_level(tiny_convnet, monkeypatch):
+    """Exit latency k times the runtime run through level k (mutation sweep s76: lambdas
+    without ``k=k`` timed the last level for every exit, and every costs test passed)."""
+    from types import SimpleNamespace
+
+    import leanet.timing
+    from leanet.runtime import Runtime
+
+    ran = []
+    monkeypatch.setattr(Runtime, "run_through", lambda self, x, level: ran.append(level))
+
+    def once(fns, repeats):  # each callable once, its order in fns as its "time"
+        out = {}
+        for i, (name, fn) in enumerate(fns.items()):
+            fn()
+            out[name] = SimpleNamespace(median=i + 1.0, q1=i + 0.5, q3=i + 1.5)
+        return out
+
+    monkeypatch.setattr(leanet.timing, "cpu_times", once)
+    costs = measure_costs(leanet.build(tiny_convnet))
+    assert ran == [1, 2, 3, 4, 5]
+    assert costs.exit_latency.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert costs.full_latency == 6.0
+
+
+def test_head_work_is_each_heads_own(tiny_convnet):
+    """``head_work`` is what each head alone executes (the part a headless level is not
+    charged), and is part of its level's work (mutation sweep s76: recording the level's
+    body as its head passed every costs test). The hybrid's standalone top is recorded."""
+    net = leanet.build(tiny_convnet, scheme="hybrid").eval()
+    costs = measure_costs(net, latency=False)
+    assert costs.standalone == (False,) * (net.num_levels - 1) + (True,)
+    x = torch.zeros(1, 1, 8, 8)
+    with torch.no_grad():
+        for k in range(net.num_levels):
+            _, head = count_work(net.heads[k], net.levels.run_level(x, k + 1))
+            assert costs.head_work[k] == head and head.macs > 0
+            assert costs.level_work[k].macs > head.macs
+            assert float(costs.head_energy[k]) == pytest.approx(head.energy(costs.platform))
