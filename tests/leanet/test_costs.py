@@ -161,6 +161,7 @@ def test_head_work_is_each_heads_own(tiny_convnet):
     costs = measure_costs(net, latency=False)
     assert costs.standalone == (False,) * (net.num_levels - 1) + (True,)
     x = torch.zeros(1, 1, 8, 8)
+    assert costs.full_work == count_work(tiny_convnet, x)[1]  # the base, classifier included
     with torch.no_grad():
         for k in range(net.num_levels):
             _, head = count_work(net.heads[k], net.levels.run_level(x, k + 1))
