@@ -249,6 +249,13 @@ def test_fine_tune_epochs_as_the_fidelity(pretrained, digits):
     x[0, -1] = 1.0
     target = problem.design_of(x)
     assert (cheap.fine_tune_epochs, target.fine_tune_epochs) == (0, 1)
+    # The epochs column, last, is no threshold: searched linearly, not in the thresholds'
+    # log space (mutation sweep s76: one threshold column too many warped it, and passed).
+    assert problem.threshold_columns == slice(4, 7)
+    half = x.clone()
+    half[0, -1] = 0.5
+    assert float(problem.to_unit(half)[0, -1]) == 0.5
+    assert float(problem.from_unit(problem.to_unit(half))[0, -1]) == pytest.approx(0.5)
     assert float(problem.cost(x)) == 2.0  # the fidelity's cost, what a study journals
     y = problem.evaluate(torch.cat([x, x]))
     assert torch.isfinite(y).all()
