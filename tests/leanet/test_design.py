@@ -102,6 +102,13 @@ def test_decoding_rounds_the_design_and_warps_only_the_thresholds(pretrained, di
     assert problem.design_of(X[3]) == problem.design_of(X[3:4]) == problem.decode(X)[3][0]
     with pytest.raises(ValueError, match="one input, got 2 rows"):
         problem.design_of(X[:2])
+    # Integers and categories round to the nearest value (mutation sweep s76: truncating
+    # the level count passed): 2.6 levels are 3, head index 0.4 is 0, confidence 1.6 is 2.
+    row = torch.tensor([2.6, 0.52, 0.4, 1.6, 0.3, 0.6, 0.9], dtype=torch.float64)
+    design, thresholds = problem.decode(row)[0]
+    assert (design.num_levels, design.first_fraction, design.head_hidden) == (3, 0.5, 0)
+    assert design.confidence == problem.confidences[2]
+    assert thresholds.tolist() == [0.3, 0.6]
 
 
 def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(pretrained, digits):
@@ -776,3 +783,17 @@ def test_a_base_whose_designs_cannot_be_saved_warns_before_a_search_without_cach
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         DesignProblem(pretrained, digits, cache=None)  # a zoo base saves: no warning
+
+
+def test_the_schedule_and_the_fraction_grid_of_the_coding():
+    """Only a prefix (0 < epochs < the most) continues to the target's schedule: a design
+    without fine-tuning has none (mutation sweep s76: ``0 <= epochs`` passed). A range off
+    the grid keeps the fraction on the grid inside it (rounding the low end down passed)."""
+    from types import SimpleNamespace
+
+    from leanet.design_coding import DesignCoding
+
+    coding = SimpleNamespace(continue_fidelities=True, epochs=(0, 1, 3))
+    assert [DesignCoding._schedule(coding, e) for e in (0, 1, 3)] == [0, 3, 0]
+    grid = SimpleNamespace(fraction_range=(0.27, 0.58), fraction_step=0.05)
+    assert [DesignCoding._fraction(grid, v) for v in (0.27, 0.4, 0.58)] == [0.3, 0.4, 0.55]
