@@ -15,6 +15,7 @@ from leanet.costs import measure_costs
 from leanet.design import Design, DesignProblem
 from leanet.evaluator import ThresholdEvaluator
 from leanet.problem import thresholds_to_log_unit
+from leanet.zoo import BaseNet
 from tests.leanet.conftest import same_weights, tiny_base
 
 
@@ -797,3 +798,18 @@ def test_the_schedule_and_the_fraction_grid_of_the_coding():
     assert [DesignCoding._schedule(coding, e) for e in (0, 1, 3)] == [0, 3, 0]
     grid = SimpleNamespace(fraction_range=(0.27, 0.58), fraction_step=0.05)
     assert [DesignCoding._fraction(grid, v) for v in (0.27, 0.4, 0.58)] == [0.3, 0.4, 0.55]
+
+
+def test_a_decoded_design_drops_levels_its_base_is_too_narrow_for(digits):
+    """4 levels from 0.5 of a 4-channel network round to 2, 3, 3, 4 channels: decoding
+    fits the design to 3 levels (mutation sweep s76: skipping ``fitted_to`` passed, as the
+    tests' bases are wide enough for every design)."""
+    features = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU())
+    config = {"arch": "custom", "num_classes": 10, "in_channels": 1, "input_size": 8}
+    base = BaseNet(features, torch.nn.Linear(4, 10), config)
+    with pytest.warns(UserWarning, match="save_artifacts will refuse"):  # a custom base
+        problem = DesignProblem(base, digits, levels=(2, 4), fine_tune_epochs=0)
+    row = torch.tensor([4.0, 0.5, 0.0, 0.0, 0.2, 0.4, 0.6], dtype=torch.float64)
+    design, thresholds = problem.decode(row)[0]
+    assert (design.num_levels, design.fractions) == (3, (0.5, 0.75, 1.0))
+    assert thresholds.tolist() == [0.2, 0.4]
