@@ -46,6 +46,7 @@ from torch.utils.data import (
     default_convert,
 )
 
+from leanet.data_items import as_tensor_or_refuse, model_batch
 from leanet.data_sources import (
     BUNDLED,
     TORCHVISION,
@@ -69,24 +70,6 @@ __all__ = [
 
 #: How far outside [0, 1] float pixels may lie (rounding of a resize or a conversion).
 PIXEL_SLACK = 1e-3
-
-
-def shown(value: Any) -> str:
-    """A short description of a bad argument for an error message."""
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
-
-
-def as_tensor_or_refuse(x: Any, expected: str) -> Tensor:
-    """``x`` as a tensor (a NumPy array or nested lists converted once), or a TypeError
-    ``"<expected>, got <x, shortly>"``: images reach :func:`standardize`, a LEANet and a
-    runtime in whatever form a device gives them."""
-    if isinstance(x, Tensor):
-        return x
-    try:
-        return torch.as_tensor(x)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise TypeError(f"{expected}, got {shown(x)}") from err
 
 
 def _check_pixels(images: Tensor) -> None:
@@ -413,6 +396,7 @@ def batch_loader(
     shuffle: bool = False,
     seed: int = 0,
     min_last: int = 1,
+    num_classes: int | None = None,
 ) -> DataLoader:
     """A DataLoader over `dataset`; datasets with ``batched = True`` get whole batches by
     index list in one call (fast for in-memory data), others go item by item.
@@ -420,7 +404,8 @@ def batch_loader(
     With ``shuffle=True`` the order is drawn from a generator seeded with `seed`, so two
     loaders with the same seed yield the same batches. A last batch of fewer than
     `min_last` items joins the one before it (``len`` counts the batches that come).
-    Batches of ``(images, labels)`` come as the networks take them (:func:`model_batch`).
+    Batches of ``(images, labels)`` come as the networks take them, with labels checked
+    against ``num_classes`` when given (:func:`leanet.data_items.model_batch`).
     """
     if shuffle:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
@@ -438,68 +423,14 @@ def batch_loader(
             sampler=batches,
             batch_size=None,
             generator=generator,
-            collate_fn=lambda batch: model_batch(default_convert(batch)),
+            collate_fn=lambda batch: model_batch(default_convert(batch), num_classes),
         )
     return DataLoader(
         dataset,
         batch_sampler=batches,
         generator=generator,
-        collate_fn=lambda items: model_batch(default_collate(items)),
+        collate_fn=lambda items: model_batch(default_collate(items), num_classes),
     )
-
-
-def model_batch(batch: Any) -> Any:
-    """A batch of ``(images, labels)`` as the networks take it: float images as float32
-    (their dtype) and labels as long class indices (:func:`class_indices`); anything else,
-    and integer images (a loop's row indices), as it came. A user's data set of float64
-    images crashed every loop with "expected scalar type Double but found Float", and int32
-    or float labels crashed cross-entropy."""
-    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-        return batch
-    images, labels = batch
-    if isinstance(images, Tensor) and images.is_floating_point():
-        images = images.float()
-    return images, class_indices(labels)
-
-
-def check_first_pair(dataset: Any, what: str, *, shape: tuple[int, ...]) -> Tensor:
-    """The first image of ``dataset``, or an error before ``what`` (e.g. "fit_heads") works
-    on it: images must be standardized floats of ``shape`` (the network's ``image_shape``),
-    labels class indices. Other sizes trained (pooling adapts) and built tables for images
-    the runtime then refused; labels of 2.999999 were truncated to class 2. Callers check
-    for a whole DataSplits first (:func:`check_one_split`), before they take its ``len``."""
-    image, label = dataset[0][:2]
-    image, fit = torch.as_tensor(image), f"{what}: the data set's images do not fit:"
-    if tuple(image.shape) != tuple(shape):
-        raise ValueError(
-            f"{fit} the images are {tuple(image.shape)}, the network was built for {tuple(shape)} "
-            "(its config's in_channels and input_size)"
-        )
-    if not image.is_floating_point():
-        raise TypeError(
-            f"{fit} they must be standardized floats, got {image.dtype}; convert and normalize "
-            "them (e.g. x.float() / 255, then the data's mean and std)"
-        )
-    try:
-        class_indices(label)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{what}: the data set's labels do not fit: {err}") from err
-    return image
-
-
-def class_indices(labels: Any) -> Tensor:
-    """``labels`` as a long tensor of class indices, or a ``ValueError`` when a float label
-    is not a whole number: ``.long()`` truncated 2.999999 to class 2 without a word."""
-    labels = torch.as_tensor(labels)
-    if labels.is_floating_point():
-        fractional = (labels != labels.round()) | ~labels.isfinite()
-        if fractional.any():
-            shown = labels[fractional].flatten()[:3].tolist()
-            raise ValueError(
-                f"labels must be whole class indices, got {shown} ({labels.dtype}); round "
-                "labels read as floats on purpose (labels.round()), or fix the data"
-            )
-    return labels.long()
 
 
 class _MergedLastBatches(BatchSampler):

@@ -30,7 +30,8 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from leanet.confidence import CONFIDENCES, confidence
-from leanet.data import as_tensor_or_refuse, check_first_pair, check_one_split, shown
+from leanet.data import check_one_split
+from leanet.data_items import as_tensor_or_refuse, check_first_pair, shown
 from leanet.device import evaluating  # in leanet.device so leanet.zoo can use it too
 from leanet.levels import DEFAULT_FRACTIONS, DepthLevels, Levels, WidthLevels
 from leanet.zoo import (

@@ -64,7 +64,7 @@ def level_records(
         # Per batch (labels long, leanet.data.model_batch): standardizing the whole set to
         # float32 first held 4x the uint8 images, +7.6 GB at peak for 4096 images at 224 px.
         batches = tqdm(
-            batch_loader(dataset, batch_size),
+            batch_loader(dataset, batch_size, num_classes=net.num_classes),
             desc="level records",
             total=math.ceil(len(dataset) / batch_size),
             disable=bar_off(progress),

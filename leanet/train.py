@@ -41,7 +41,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from leanet.batch_norm import recalibrate_batch_norm
-from leanet.data import batch_loader, check_first_pair, check_one_split
+from leanet.data import batch_loader, check_one_split
+from leanet.data_items import check_first_pair, check_labels
 from leanet.device import batch_memory_hint, evaluating, module_device, on_device
 from leanet.distillation import default_teacher, distillation_loss, run_teacher
 from leanet.levels import WidthLevels
@@ -73,14 +74,16 @@ def correct_predictions(
     model: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: int = 512
 ) -> Tensor:
     """One boolean per input of `dataset`, in order: is `model`'s top-1 prediction right.
-    Float images reach a module in its own float dtype (a float64 or float16 base)."""
+    Float images reach a module in its own float dtype (a float64 or float16 base); labels
+    must be class indices of its logits (:func:`leanet.data_items.check_labels`)."""
     device = module_device(model) if isinstance(model, nn.Module) else torch.device("cpu")
     dtype = _float_dtype(model)
+    correct = []
     with evaluating(model):
-        correct = [
-            (model(_as_input(x, device, dtype)).argmax(dim=-1) == y.to(device)).cpu()
-            for x, y in batch_loader(dataset, batch_size)
-        ]
+        for x, y in batch_loader(dataset, batch_size):
+            logits = model(_as_input(x, device, dtype))
+            check_labels(y, logits.shape[-1])
+            correct.append((logits.argmax(dim=-1) == y.to(device)).cpu())
     return torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
 
 
@@ -148,6 +151,7 @@ def train_base(
             seed=seed,
             progress=progress,
             desc=f"train {model.arch}",
+            num_classes=int(model.config["num_classes"]),
             on_epoch_end=on_epoch_end,
             device=dev,
         )
@@ -169,7 +173,7 @@ def _pooled_features(
     labels = []
     device = module_device(net)
     batches = tqdm(
-        batch_loader(dataset, batch_size),
+        batch_loader(dataset, batch_size, num_classes=net.num_classes),
         desc="level features",
         disable=bar_off(progress),
         leave=False,
@@ -192,7 +196,7 @@ def evaluate_levels(net: LEANet, dataset: Dataset, batch_size: int = 512) -> lis
     total = 0
     device = module_device(net)
     with batch_memory_hint("evaluate_levels", batch_size, "batch_size", dataset):
-        for x, y in batch_loader(dataset, batch_size):
+        for x, y in batch_loader(dataset, batch_size, num_classes=net.num_classes):
             logits = net.level_outputs(x.to(device)).logits
             correct += (logits.argmax(dim=-1) == y.to(device)).sum(dim=1).float().cpu()
             total += y.numel()
@@ -445,6 +449,7 @@ def fine_tune(
                 seed=seed,
                 progress=progress,
                 desc="fine-tune",
+                num_classes=net.num_classes,
                 on_epoch_end=on_epoch_end,
                 device=dev,
                 until=until,

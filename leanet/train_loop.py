@@ -99,12 +99,14 @@ def epochs_loop(
     device: torch.device | None = None,
     until: int | None = None,
     resume: TrainState | None = None,
+    num_classes: int | None = None,
 ) -> TrainResult:
     """Run epochs ``[resume.epoch or 0, until or epochs)`` of an ``epochs``-epoch schedule.
 
     With ``until`` < ``epochs`` the result's ``state`` continues the run (``resume=``); the
     learning rate has then not decayed to zero. A state from another run (other epochs,
-    learning rate, batch size, seed or parameter count) is refused."""
+    learning rate, batch size, seed or parameter count) is refused. With ``num_classes``
+    every batch's labels are checked (:func:`leanet.data_items.check_labels`)."""
     settings = {
         "epochs": epochs,
         "lr": lr,
@@ -151,7 +153,14 @@ def epochs_loop(
         )
         for epoch in range(first, last):
             total_loss, n = 0.0, 0
-            batches = batch_loader(train, batch_size, shuffle=True, seed=seed + epoch, min_last=2)
+            batches = batch_loader(
+                train,
+                batch_size,
+                shuffle=True,
+                seed=seed + epoch,
+                min_last=2,
+                num_classes=num_classes,
+            )
             for x, y in batches:
                 if device is not None:
                     x, y = x.to(device), y.to(device)

@@ -392,3 +392,91 @@ def test_standardize_allows_rounding_past_0_and_1_and_an_empty_batch():
         with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
             standardize(torch.full((1, 1, 1, 2), beyond), mean, std)
     assert standardize(torch.empty(0, 1, 2, 2), mean, std).shape == (0, 1, 2, 2)
+
+
+# -- labels and items a user's data set may hold ---------------------------------------------
+def test_labels_outside_the_classes_are_refused_by_every_loop(few_digits):
+    """1-based labels gave a top-level accuracy of 0.000 in level_records, evaluate_levels
+    and evaluate without a word, and labels of 10 or -1 after a valid first one 0.025;
+    fit_heads said only torch's "Target 10 is out of bounds" (sweepM F1)."""
+    import leanet
+    from leanet.records import level_records
+    from leanet.train import evaluate, evaluate_levels, fine_tune, fit_heads, train_base
+    from tests.leanet.conftest import tiny_base
+
+    x, y = few_digits
+    net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0))
+    calls = {
+        "level_records": lambda d: level_records(net, d, progress=False),
+        "evaluate_levels": lambda d: evaluate_levels(net, d),
+        "evaluate": lambda d: evaluate(net.base, d),
+        "fit_heads": lambda d: fit_heads(net, d, epochs=1, progress=False),
+        "fine_tune": lambda d: fine_tune(net, d, epochs=1, lr=0.0, progress=False),
+        "train_base": lambda d: train_base(tiny_base("convnet"), d, epochs=1, progress=False),
+    }
+    late = y.clone()
+    late[40] = -1  # past the first pair, in a later batch of evaluate's
+    for labels, bad in ((y % 9 + 1).index_fill(0, torch.tensor([5]), 10), 10), (late, -1):
+        for name, call in calls.items():
+            with pytest.raises(ValueError, match=rf"\[0, 10\) .*got {bad}: labels counted from 1"):
+                call(Pairs(x, labels))
+    assert level_records(net, Pairs(x, y), progress=False)[1].shape == (2, 64)  # in range
+
+
+def test_labels_not_one_index_per_image_are_refused(few_digits):
+    """(N, 1) and one-hot labels passed the first-pair check, then failed in torch's words,
+    or, with as many images in a batch as levels, broadcast: [L, B] == [B, 1] scored
+    [[1,1,1],[0,0,1],[1,1,1]] for the true [[1,0,0],[0,0,0],[0,0,1]] (sweepM F2)."""
+    import leanet
+    from leanet.data import batch_loader
+    from leanet.records import level_records
+    from leanet.train import fit_heads
+    from tests.leanet.conftest import tiny_base
+
+    x, y = few_digits
+    net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0))
+    for labels, shape in ((y[:, None], r"\(1,\)"), (torch.eye(10)[y], r"\(10,\)")):
+        for call in (level_records, lambda n, d: fit_heads(n, d, epochs=1, progress=False)):
+            with pytest.raises(ValueError, match=f"one class index per image.*shape {shape}"):
+                call(net, Pairs(x[:2], labels[:2]))
+    # A batched data set's batches are checked, beyond the first pair (3 images, 3 levels)
+    batched = type("Batched", (Pairs,), {"batched": True})(x[:3], y[:3, None])
+    with pytest.raises(ValueError, match=r"one class index per image.*\(a batch\)"):
+        list(batch_loader(batched, 3, num_classes=10))
+
+
+@pytest.mark.parametrize(
+    "item, words",
+    [
+        ("pil", r"images do not fit: they must be tensors, got Image; e.g. ImageFolder"),
+        ("triple", r"items must be \(image, label\) pairs, got 3 items"),
+        ("dict", r"items must be \(image, label\) pairs, got dict"),
+    ],
+)
+def test_items_that_are_not_image_label_pairs_are_refused_in_words(few_digits, item, words):
+    """PIL images (an ImageFolder without ToTensor) failed with "Could not infer dtype of
+    Image", triples with "too many values to unpack" (the check read item[:2], the loops
+    all of it), dicts with "unhashable type: 'slice'" (sweepM F3)."""
+    from PIL import Image
+
+    import leanet
+    from leanet.records import level_records
+    from tests.leanet.conftest import tiny_base
+
+    x, y = few_digits
+    make = {
+        "pil": lambda i: (Image.new("L", (8, 8)), int(y[i])),
+        "triple": lambda i: (x[i], y[i], i),
+        "dict": lambda i: {"image": x[i], "label": y[i]},
+    }[item]
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return make(i)
+
+    net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0))
+    with pytest.raises(TypeError, match=f"level_records: the data set's {words}"):
+        level_records(net, Items(), progress=False)
