@@ -471,7 +471,9 @@ def build(
     else:
         raise ValueError(f"levels must be 'width' or 'depth', got {levels!r}")
     probe = torch.zeros(1, *image_shape(base.config))
-    with torch.no_grad():
+    # In eval mode, as check_base: a base left in training mode had its batch norms'
+    # running statistics moved toward the zeros (the caller's own too, with copy=False).
+    with evaluating(lv), torch.no_grad():
         map_sizes = [lv.run_level(probe, k).shape[-1] for k in range(1, lv.num_levels + 1)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
