@@ -46,7 +46,12 @@ from torch.utils.data import (
     default_convert,
 )
 
-from leanet.data_items import as_tensor_or_refuse, model_batch
+from leanet.data_items import (
+    as_tensor_or_refuse,
+    check_labels,
+    class_indices,
+    model_batch,
+)
 from leanet.data_sources import (
     BUNDLED,
     TORCHVISION,
@@ -124,10 +129,12 @@ class ImageTensorDataset(Dataset):
     """In-memory images and labels, standardized on access.
 
     Args:
-        images: A `N x C x H x W` tensor, uint8 (0..255) or float (already in [0, 1]).
-        labels: A `N`-dim long tensor of class indices.
-        mean: A `C`-dim tensor; per-channel mean of the [0, 1] images used to standardize.
-        std: A `C`-dim tensor; per-channel standard deviation (same role).
+        images: A `N x C x H x W` tensor or array, uint8 (0..255) or float (in [0, 1]).
+        labels: `N` class indices in ``[0, len(classes))`` (a tensor, array or list).
+        mean: `C` per-channel means of the [0, 1] images used to standardize (a sequence);
+            one on the 0..255 scale (CIFAR's 125.3) is refused: it standardized every
+            image to about -1.9.
+        std: `C` per-channel standard deviations in (0, 1] (same role).
         classes: Class names, index = label.
 
     ``dataset[i]`` returns ``(C x H x W float32, label)``; ``dataset[list_or_tensor]``
@@ -145,16 +152,28 @@ class ImageTensorDataset(Dataset):
         std: Tensor,
         classes: Sequence[str],
     ) -> None:
-        if images.ndim != 4 or images.shape[0] != labels.shape[0]:
+        images = as_tensor_or_refuse(images, "images must be a tensor or an array of pixels")
+        labels = torch.as_tensor(labels)
+        mean = torch.as_tensor(mean, dtype=torch.float32)
+        std = torch.as_tensor(std, dtype=torch.float32)
+        if not (((mean >= 0) & (mean <= 1)).all() and ((std > 0) & (std <= 1)).all()):
             raise ValueError(
-                f"images must be N x C x H x W with N = len(labels); got {tuple(images.shape)} "
+                f"mean must lie in [0, 1] and std in (0, 1] (pixels scaled to [0, 1]), got "
+                f"{[round(v, 4) for v in mean.flatten().tolist()]} and "
+                f"{[round(v, 4) for v in std.flatten().tolist()]}: on the 0..255 scale, divide them "
+                "by 255"
+            )
+        if images.ndim != 4 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"images must be N x C x H x W and labels N; got {tuple(images.shape)} "
                 f"and {tuple(labels.shape)}"
             )
         _check_pixels(images)  # now, not at the first batch
         self.images = images
-        self.labels = labels.long()
-        self.mean = mean.float().view(-1, 1, 1)
-        self.std = std.float().view(-1, 1, 1)
+        self.labels = class_indices(labels)
+        check_labels(self.labels, len(classes), "len(classes)")
+        self.mean = mean.view(-1, 1, 1)
+        self.std = std.view(-1, 1, 1)
         self.classes = list(classes)
 
     def __len__(self) -> int:

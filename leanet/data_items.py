@@ -53,17 +53,20 @@ def model_batch(batch: Any, num_classes: int | None = None) -> Any:
     return images, labels
 
 
-def check_labels(labels: Tensor, num_classes: int) -> None:
+def check_labels(
+    labels: Tensor, num_classes: int, whose: str = "the network's num_classes"
+) -> None:
     """Refuse a batch's ``labels`` unless they are one index per image (1-D) in
-    ``[0, num_classes)``: others were compared with the predictions as they came."""
+    ``[0, num_classes)`` (``whose`` says where that comes from): others were compared with
+    the predictions as they came."""
     if labels.ndim != 1:
         raise ValueError(f"{one_per_image(labels[0] if labels.ndim else labels)} (a batch)")
     if labels.numel():
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= num_classes:
             raise ValueError(
-                f"labels must be class indices in [0, {num_classes}) (the network's "
-                f"num_classes), got {low if low < 0 else high}: labels counted from 1, or a "
+                f"labels must be class indices in [0, {num_classes}) ({whose}), got "
+                f"{low if low < 0 else high}: labels counted from 1, or a "
                 "split missing a class folder (ImageFolder numbers the folders it finds)?"
             )
 

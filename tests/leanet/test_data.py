@@ -480,3 +480,25 @@ def test_items_that_are_not_image_label_pairs_are_refused_in_words(few_digits, i
     net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0))
     with pytest.raises(TypeError, match=f"level_records: the data set's {words}"):
         level_records(net, Items(), progress=False)
+
+
+def test_image_tensor_dataset_takes_arrays_and_lists_and_refuses_a_0_255_normalization():
+    """Lists for mean/std (which standardize takes) and NumPy labels or images failed with
+    "'list' object has no attribute 'float'"; a 0..255-scale mean/std (CIFAR's 125.3, 63.0)
+    standardized every image to about -1.9 and labels 0..99 were taken for 3 classes
+    (sweepM F5)."""
+    from leanet.data import ImageTensorDataset
+
+    images = np.random.default_rng(0).integers(0, 256, (6, 3, 2, 2), dtype=np.uint8)
+    labels = np.arange(6, dtype=np.int32) % 3
+    data = ImageTensorDataset(images, labels, mean=[0.5] * 3, std=[0.25] * 3, classes="abc")
+    x, y = data.tensors()
+    torch.testing.assert_close(x, (torch.as_tensor(images) / 255.0 - 0.5) / 0.25)
+    assert y.tolist() == labels.tolist() and y.dtype == torch.long
+    with pytest.raises(ValueError, match=r"mean must lie in \[0, 1\].*got \[125.3, .*divide"):
+        ImageTensorDataset(images, labels, mean=[125.3, 123, 114], std=[63, 62, 67], classes="abc")
+    with pytest.raises(ValueError, match=r"std in \(0, 1\].*got \[0.5\] and \[63.0\]"):
+        ImageTensorDataset(images[:, :1], labels, mean=[0.5], std=[63.0], classes="abc")
+    for bad, shown in ((labels + 1, 3), (labels - 1, -1)):
+        with pytest.raises(ValueError, match=rf"\[0, 3\) \(len\(classes\)\), got {shown}"):
+            ImageTensorDataset(images, bad, mean=[0.5] * 3, std=[0.25] * 3, classes="abc")
