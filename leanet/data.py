@@ -160,8 +160,8 @@ class ImageTensorDataset(Dataset):
             raise ValueError(
                 f"mean must lie in [0, 1] and std in (0, 1] (pixels scaled to [0, 1]), got "
                 f"{[round(v, 4) for v in mean.flatten().tolist()]} and "
-                f"{[round(v, 4) for v in std.flatten().tolist()]}: on the 0..255 scale, divide them "
-                "by 255"
+                f"{[round(v, 4) for v in std.flatten().tolist()]}: on the 0..255 scale, "
+                "divide them by 255"
             )
         if images.ndim != 4 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
             raise ValueError(
