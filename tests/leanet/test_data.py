@@ -417,7 +417,7 @@ def test_labels_outside_the_classes_are_refused_by_every_loop(few_digits):
     late = y.clone()
     late[40] = -1  # past the first pair, in a later batch of evaluate's
     for labels, bad in ((y % 9 + 1).index_fill(0, torch.tensor([5]), 10), 10), (late, -1):
-        for name, call in calls.items():
+        for call in calls.values():
             with pytest.raises(ValueError, match=rf"\[0, 10\) .*got {bad}: labels counted from 1"):
                 call(Pairs(x, labels))
     assert level_records(net, Pairs(x, y), progress=False)[1].shape == (2, 64)  # in range
