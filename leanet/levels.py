@@ -448,13 +448,18 @@ class DepthLevels(Levels):
         n_conv = len(conv_pos)
         if exits is None:
             if not 1 <= num_levels <= n_conv:
-                raise ValueError(f"num_levels must be in 1..{n_conv}, got {num_levels}")
+                raise ValueError(
+                    f"num_levels must be in 1..{n_conv}, got {num_levels}: {_exits_note(features)}"
+                )
             exits = [int(round(n_conv * (k + 1) / num_levels)) for k in range(num_levels)]
         exits = [int(e) for e in exits]
         if any(b <= a for a, b in zip(exits, exits[1:], strict=False)) or not exits:
             raise ValueError(f"exits must be strictly increasing, got {exits}")
         if exits[0] < 1 or exits[-1] != n_conv:
-            raise ValueError(f"exits must lie in 1..{n_conv} and end at {n_conv}, got {exits}")
+            raise ValueError(
+                f"exits must lie in 1..{n_conv} and end at {n_conv}, got {exits}: "
+                f"{_exits_note(features)}"
+            )
         self.exits = exits
         # A level ends where the next block's conv starts (or at the end of features).
         self.cuts = [0] + [conv_pos[e] if e < n_conv else len(features) for e in exits]
@@ -482,3 +487,18 @@ class DepthLevels(Levels):
         if state.level == 0:
             raise ValueError("no level computed yet; call advance() first")
         return state.acts[0]
+
+
+def _exits_note(features: nn.Sequential) -> str:
+    """Why ``features`` has so few exits: a ResNet's children gave "num_levels must be in
+    1..1" without saying that nested blocks (layer1..layer4) hold their convolutions."""
+    n_conv = sum(isinstance(m, nn.Conv2d) for m in features)
+    nested = [
+        i
+        for i, m in enumerate(features)
+        if not isinstance(m, nn.Conv2d) and any(isinstance(c, nn.Conv2d) for c in m.modules())
+    ]
+    note = f"features has {n_conv} top-level Conv2d (exits come only after those)"
+    if nested:
+        note += f"; the nested blocks at positions {nested} count as one layer each"
+    return note

@@ -180,6 +180,20 @@ def test_depth_levels_exits(tiny_convnet, images):
         DepthLevels(tiny_convnet.features, exits=[2, 4])
 
 
+def test_too_few_exits_says_only_top_level_convolutions_count():
+    """A ResNet's children as features gave "num_levels must be in 1..1, got 4", naming
+    neither the rule (exits follow top-level Conv2d only) nor the nested blocks (sweepM F6)."""
+    block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 1))
+    features = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), block, block)
+    words = r"1 top-level Conv2d \(exits come only after those\); the nested blocks at positions"
+    with pytest.raises(
+        ValueError, match=rf"num_levels must be in 1..1, got 4: features has {words} \[2, 3\]"
+    ):
+        DepthLevels(features, num_levels=4)
+    with pytest.raises(ValueError, match=rf"exits must lie in 1..1.*{words}"):
+        DepthLevels(features, exits=[1, 2])
+
+
 def test_unsupported_layer_rejected():
     features = nn.Sequential(nn.Conv2d(1, 8, 3), nn.LayerNorm([8, 6, 6]))
     with pytest.raises(TypeError, match="LayerNorm"):
