@@ -144,3 +144,25 @@ def test_a_cost_summed_an_ulp_over_a_checkpoint_is_within_it():
     hv = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     assert float(mobo.metrics.hypervolume_within(spent, hv, 20.0)) == 2.0
     assert float(mobo.metrics.hypervolume_within(spent, hv, 19.99)) == 1.0
+
+
+def test_a_point_that_violates_one_of_several_constraints_is_infeasible():
+    # Every constraint must hold: one satisfied constraint of two does not make a point
+    # feasible (mutation sweep s76: ``.any`` for ``.all`` passed every metrics test).
+    C = torch.tensor([[-1.0, 0.5], [0.5, -1.0], [-1.0, -0.5], [0.5, 0.5]], dtype=torch.float64)
+    assert mobo.feasible_mask(C).tolist() == [False, False, True, False]
+
+
+def test_hypervolume_within_reads_0_before_the_first_evaluation_and_counts_a_free_one():
+    # The first value is not 0 here: before the first evaluation nothing is evaluated
+    # (reading trace[0] there passed), and an evaluation whose total is exactly the cost
+    # asked is within it, at a cost of 0 too, where cost rounding adds nothing (mutation
+    # sweep s76: searchsorted right=False passed).
+    spent = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+    hv = torch.tensor([4.0, 5.0, 6.0], dtype=torch.float64)
+    assert mobo.metrics.hypervolume_within(spent, hv, torch.tensor([0.0, 1.0])).tolist() == [
+        4.0,
+        5.0,
+    ]
+    later = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    assert float(mobo.metrics.hypervolume_within(later, hv[1:], 0.5)) == 0.0
