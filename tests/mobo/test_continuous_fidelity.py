@@ -109,3 +109,19 @@ def test_imoca_prefers_a_cheap_fidelity_that_tells_the_target():
     options = {**FAST_MF, "n_initial": 6, "fidelity_grid_size": 3}
     result = mobo.optimize(problem, "imoca", n_evals=10, seed=0, show_progress=False, **options)
     assert (result.X[6:, -1] < 1.0).sum() >= 2
+
+
+def test_near_the_target_is_not_at_it_and_cost_is_flat_outside_the_levels():
+    # Mutation sweep s76: a 1e-3 target tolerance counted a cheaper run 5e-4 below the
+    # target as a target result, and a cost without clamping extrapolated below the first
+    # level (to 0.05 here) and above the last, where the bounds run wider than the levels.
+    assert toy().at_target(torch.tensor([[0.3, 0.3, 0.9995]], dtype=torch.float64)).tolist() == [
+        False
+    ]
+    wide = mobo.FunctionProblem(
+        _continuous, [[0, 0, 0], [1, 1, 2]], 2, [-1.0, -1.0], name="wide",
+        fidelity_levels=[0.5, 1.0], fidelity_costs=[0.1, 1.0], fidelity_continuous=True,
+    )  # fmt: skip
+    s = torch.tensor([0.25, 0.75, 1.5], dtype=torch.float64)
+    X = torch.cat([torch.full((3, 2), 0.3, dtype=torch.float64), s[:, None]], dim=1)
+    torch.testing.assert_close(wide.cost(X), torch.tensor([0.1, 0.55, 1.0], dtype=torch.float64))

@@ -178,3 +178,13 @@ def test_tensors_on_the_meta_device_are_refused_by_name():
         match=r"FunctionProblem._evaluate output is a tensor on the meta device",
     ):
         mobo.optimize(problem, "sobol", n_evals=2, seed=0, show_progress=False)
+
+
+def test_told_points_outside_the_bounds_are_refused_on_either_side():
+    # Mutation sweep s76: dropping the upper-bound check passed every problem test.
+    problem = mobo.FunctionProblem(toy_function, [[0, 0], [1, 2]], 2, [0.0, 0.0])
+    Y = torch.zeros(1, 2, dtype=torch.float64)
+    problem.check_told(torch.tensor([[1.0, 2.0]], dtype=torch.float64), Y)  # on the bound: fine
+    for x in ([1.0, 2.1], [-0.1, 1.0]):
+        with pytest.raises(ValueError, match="is not a point of the problem"):
+            problem.check_told(torch.tensor([x], dtype=torch.float64), Y)
