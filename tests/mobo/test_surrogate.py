@@ -187,3 +187,27 @@ def test_the_kernel_is_an_algorithm_option():
     assert mobo.make_algorithm("mesmo", problem).surrogate.kernel == "dim-scaled"
     mine = mobo.make_algorithm("mesmo", problem, surrogate={"kernel": "gamma"})
     assert mine.surrogate.kernel == "gamma"
+
+
+def test_input_warping_warps_every_input():
+    # Mutation sweep s76: leaving the last input out of the warp passed every test.
+    U, Y = _data(d=3)
+    model = Surrogate(input_warping=True, max_iter=5, max_attempts=1).fit(U, Y)
+    for sub in model.models:
+        assert sorted(sub.input_transform.indices.tolist()) == [0, 1, 2]
+
+
+def test_a_restored_state_is_the_saved_one_exactly():
+    # The journal restores it after a resume: in float32 (mutation sweep s76) a resumed
+    # warm-started fit started elsewhere than the uninterrupted one, and no surrogate test saw.
+    import json
+
+    U, Y = _data()
+    surrogate = Surrogate(warm_start=True)
+    surrogate.fit(U, Y)
+    state = json.loads(json.dumps(surrogate.state_dict()))
+    restored = Surrogate(warm_start=True)
+    restored.load_state_dict(state)
+    assert restored.state_dict() == state
+    for values in restored._last_good.values():
+        assert all(value.dtype == torch.float64 for value in values.values())
