@@ -61,3 +61,16 @@ def test_guard_defaults(branin_currin):
     assert mobo.make_algorithm("mesmo", branin_currin).guard
     assert not mobo.make_algorithm("mesmo", branin_currin, guard=False).guard
     assert not mobo.make_algorithm("mesmoc", branin_currin).guard
+
+
+def test_each_objective_and_the_reference_point_are_standardized_alike():
+    # Per objective (column), and the reference point with them (mutation sweep s76: one
+    # scale for every objective, or a reference point left unscaled, passed every test).
+    problem = mobo.FunctionProblem(lambda X: X, [[0, 0], [1, 1]], 2, [-1.0, 100.0])
+    Y = torch.tensor([[0.0, 200.0], [1.0, 600.0], [2.0, 400.0]], dtype=DTYPE)
+    algorithm = mobo.make_algorithm("qlognehvi", problem)
+    Z = algorithm.model_objectives(Y)
+    torch.testing.assert_close(Z.mean(0), torch.zeros(2, dtype=DTYPE))
+    torch.testing.assert_close(Z.std(0, correction=0), torch.ones(2, dtype=DTYPE))
+    center, scale = Y.mean(0), Y.std(0, correction=0)
+    torch.testing.assert_close(algorithm.ref_point, (problem.ref_point - center) / scale)

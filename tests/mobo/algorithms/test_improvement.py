@@ -61,3 +61,16 @@ def test_gradients_stay_finite_far_outside_and_inside_the_region():
     assert log_p[1].item() == pytest.approx(0.0, abs=1e-12)  # surely improves
     assert torch.isfinite(mean.grad).all() and torch.isfinite(sigma.grad).all()
     assert (mean.grad[2] > 0).all()  # a better mean is likelier to improve
+
+
+def test_probability_feasible_is_the_product_of_each_constraint_s_p_c_below_0():
+    # c <= 0 is feasible: a constraint predicted at -1 (sigma 1) holds with Phi(1), one at
+    # +1 (sigma 2) with Phi(-0.5); flipping the sign passed every test (mutation sweep s76).
+    from mobo.algorithms._improvement import log_probability_feasible
+
+    mean = torch.tensor([[-1.0, 1.0]], dtype=D)
+    sigma = torch.tensor([[1.0, 2.0]], dtype=D)
+    expected = torch.special.ndtr(torch.tensor(1.0, dtype=D)) * torch.special.ndtr(
+        torch.tensor(-0.5, dtype=D)
+    )
+    assert log_probability_feasible(mean, sigma).exp().item() == pytest.approx(expected.item())
