@@ -167,3 +167,59 @@ def test_no_point_is_evaluated_twice_on_a_deterministic_step_problem(algorithm):
         )
     gaps = (result.X - result.X.T).abs() + torch.eye(14) * 2
     assert result.n_evaluations == 14 and float(gaps.min()) > REPEAT_TOLERANCE
+
+
+def test_a_repeat_is_near_in_every_input_not_in_euclidean_distance():
+    # 0.9 REPEAT_TOLERANCE from the failed corner in both inputs is 1.27 of it in Euclidean
+    # distance: still the failed point (mutation sweep s76: p=2 in the distance passed).
+    class _Beside(_Stubborn):
+        def propose(self, q, U, Y, *, seed, U_pending):
+            step = 0.9 * REPEAT_TOLERANCE
+            return torch.tensor([[1.0 - step, step]], dtype=DTYPE).expand(q, -1)
+
+    problem = mobo.FunctionProblem(lambda X: None, [[0, 0], [10, 1]], 2, [0.0, 0.0])
+    corner = torch.tensor([[10.0, 0.0]], dtype=DTYPE)
+    x = _Beside(problem).ask(
+        1, torch.tensor([[5.0, 0.5]], dtype=DTYPE), torch.ones(1, 2), seed=0, X_failed=corner
+    )
+    assert (problem.to_unit(x) - problem.to_unit(corner)).abs().max() > 1e-2
+
+
+def test_a_repeat_is_not_replaced_by_an_evaluated_point():
+    # The replacement pool is a Sobol sequence of the step's seed: its first point already
+    # evaluated, the repeat must take another (mutation sweep s76: avoiding only the
+    # batch's kept rows passed every test).
+    from mobo.algorithms.base import sobol_points, step_seed_for
+
+    problem = mobo.FunctionProblem(lambda X: None, [[0, 0], [10, 1]], 2, [0.0, 0.0])
+    first = problem.from_unit(sobol_points(2, 0, 1, seed=step_seed_for(0, 1)))
+    corner = torch.tensor([[10.0, 0.0]], dtype=DTYPE)
+    x = _Stubborn(problem).ask(1, first, torch.ones(1, 2), seed=0, X_failed=corner, n_evaluated=1)
+    for taken in (first, corner):
+        assert (problem.to_unit(x) - problem.to_unit(taken)).abs().max() > REPEAT_TOLERANCE
+
+
+class _Recording(_Stubborn):
+    """Records the observations :meth:`propose` sees; learns failures (``"learn"``)."""
+
+    failures = "learn"
+
+    def propose(self, q, U, Y, *, seed, U_pending):
+        self.seen = U
+        return torch.full((q, U.shape[1]), 0.5, dtype=DTYPE)
+
+
+def test_a_target_only_algorithm_does_not_learn_a_failure_at_a_cheaper_fidelity():
+    # It sees target observations only; a cheap run's failure says nothing of the target
+    # (mutation sweep s76: keeping every failure passed every test).
+    problem = mobo.FunctionProblem(
+        lambda X: X, [[0, 0], [1, 1]], 2, [0.0, 0.0], fidelity_levels=[0.5, 1.0],
+        fidelity_costs=[0.1, 1.0],
+    )  # fmt: skip
+    X = torch.tensor([[0.1, 1.0], [0.9, 1.0]], dtype=DTYPE)
+    cheap_failure = torch.tensor([[0.3, 0.5]], dtype=DTYPE)
+    algorithm = _Recording(problem)
+    algorithm.ask(1, X, X.clone(), seed=0, X_failed=cheap_failure)
+    assert algorithm.seen.shape[0] == 2
+    algorithm.ask(1, X, X.clone(), seed=0, X_failed=torch.tensor([[0.3, 1.0]], dtype=DTYPE))
+    assert algorithm.seen.shape[0] == 3  # a target failure is learnt

@@ -51,3 +51,35 @@ def test_a_batch_holds_no_two_points_of_one_plateau():
     study = mobo.Study(Steps(keys=True), "sobol", seed=1)
     X = study.ask(9)
     assert len({tuple(c) for c in Steps.cells(X).long().tolist()}) == 9
+
+
+class _OnePlateau(mobo.Algorithm):
+    """Always proposes a point of the evaluated plateau x0 >= 0.5."""
+
+    name = "one-plateau"
+    uses_initial_design = False
+
+    def propose(self, q, U, Y, *, seed, U_pending):
+        return torch.tensor([[0.9, 0.9]], dtype=torch.float64).expand(q, -1)
+
+
+class _Halves(Problem):
+    """Two plateaus: x0 below or above 0.5."""
+
+    def __init__(self) -> None:
+        super().__init__([[0.0, 0.0], [1.0, 1.0]], 2, [-2.0, -2.0], name="Halves")
+
+    def _evaluate(self, X):
+        return (X[:, :1] >= 0.5).double().expand(-1, 2)
+
+    def outcome_keys(self, X):
+        return (X[:, 0] >= 0.5).long().tolist()
+
+
+def test_two_repeats_are_not_both_replaced_by_the_one_new_plateau():
+    # One plateau is left: one repeat takes it, the other stays a repeat (mutation sweep
+    # s76: not marking a replacement's plateau as taken spent both on it).
+    problem = _Halves()
+    X = torch.tensor([[0.7, 0.2]], dtype=torch.float64)
+    new = _OnePlateau(problem).ask(2, X, problem.evaluate(X), seed=0)
+    assert sorted(problem.outcome_keys(new)) == [0, 1]
