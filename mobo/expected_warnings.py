@@ -5,7 +5,9 @@ jitter"), and BoTorch retries an acquisition optimization from new starting poin
 ("Optimization failed ... Trying again"; "... on the second try": it keeps the best point of
 the retry), reports an abnormal L-BFGS-B line search, or starts from random points where the
 acquisition is zero on every raw sample ("Unable to find non-zero acquisition function
-values": early, when no sample improves on the front). Each
+values": early, when no sample improves on the front), or samples qLogNEHVI's posterior
+without its cached Cholesky factor when updating it fails ("Low-rank cholesky updates failed
+due NaNs ...": on a nearly singular covariance, notebook 02's 30-evaluation run). Each
 is expected and handled by the library itself; printed on most iterations they bury what a
 user must act on. So they are counted (a study keeps the counts in its journal and result)
 and logged at debug level; every other warning passes through unchanged. mobo's own
@@ -34,6 +36,7 @@ EXPECTED = {
     "optimizer_abnormal": re.compile(r"Optimization failed within `scipy\.optimize\.minimize`"),
     "optimization_retry_failed": re.compile(r"Optimization failed on the second try"),
     "flat_acquisition": re.compile(r"Unable to find non-zero acquisition function values"),
+    "cholesky_fallback": re.compile(r"Low-rank cholesky updates failed"),
 }
 
 
