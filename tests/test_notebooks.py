@@ -229,7 +229,20 @@ def fixture_results(with_summary: bool) -> dict:
                 "hypervolume": {k: 0.05 + 0.01 * n for n, k in enumerate(fronts)},
             }
         )
-    runs = []
+    # Before the races, as in the study's file: single-run networks (its --front-algorithm
+    # runs), more than quick mode's 4 panels leave room for after them.
+    runs = [
+        {
+            "network": f"vgg16-digits8x8-{levels}",
+            "algorithm": "qlognehvi",
+            "seed": 0,
+            "hv_ratio": [0.5 + 0.01 * k for k in range(30)],
+            "evals_to_99": None,
+            "seconds_per_iteration": 1.0,
+            "X": [[0.1] * 4] * 30,
+        }
+        for levels in ("width", "depth", "hybrid")
+    ]
     for net in ("convnet-mnist5k-width", "convnet-mnist5k-depth"):
         for a, algorithm in enumerate(("usemo", "sobol")):
             for seed in range(3):
@@ -278,7 +291,7 @@ def test_tradeoff_study_notebook_on_fixture(tmp_path, with_summary):
     data = fixture_results(with_summary)
     path = tmp_path / "study.json"
     path.write_text(json.dumps(data))
-    s, _ = run_notebook("03_tradeoff_study", tmp_path / "out", LEANET_STUDY_RESULTS=str(path))
+    s, nb = run_notebook("03_tradeoff_study", tmp_path / "out", LEANET_STUDY_RESULTS=str(path))
     names = [n["name"] for n in data["networks"]]
     assert Path(s["results"]) == path
     assert s["networks"] == names
@@ -294,8 +307,11 @@ def test_tradeoff_study_notebook_on_fixture(tmp_path, with_summary):
         assert s["best_energy_saved"][str(loss)] == pytest.approx(expected)
     assert s["front_names"] == ["reference", "static_widths", "usemo@25", "slimmable"]
     assert s["fronts_plotted"] == 2  # the third network has no fronts
-    assert s["optimizer_rows"] == 4  # 2 networks x 2 algorithms
-    assert s["optimizer_networks"] == names[:2]
+    assert s["optimizer_rows"] == 7  # 2 networks x 2 algorithms, 3 with one
+    # the two raced networks drawn first, though listed after 3 single-run ones (sweepR F1)
+    assert s["optimizer_networks"] == [*names[:2], "vgg16-digits8x8-width", "vgg16-digits8x8-depth"]
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "optimizer traces drawn for 4 of 5 networks, 2 of the 2 raced" in printed
     for key, value in s["median_final_hv_ratio"].items():
         net, algorithm = key.split("/")
         finals = [
@@ -305,7 +321,7 @@ def test_tradeoff_study_notebook_on_fixture(tmp_path, with_summary):
         ]
         assert value == pytest.approx(statistics.median(finals))
         assert 0.0 < value <= 1.0
-    assert len(s["median_final_hv_ratio"]) == 4
+    assert len(s["median_final_hv_ratio"]) == 7
     assert (tmp_path / "out" / "03_tradeoff_study-quick" / "hypervolume.png").is_file()
 
 
