@@ -346,22 +346,30 @@ def _held_more(caught) -> list[str]:
     return [str(w.message) for w in caught if "more than the n_evals" in str(w.message)]
 
 
+def _rerun_smaller(problem, path, run, longer: dict, smaller: dict, said):
+    """Run ``longer`` into the journal ``path``, then ``smaller`` on it: the result equals a
+    fresh run of ``smaller``, the journal is untouched, and ``said`` finds one warning,
+    returned with the result."""
+    mobo.optimize(problem(), "nsga2", journal=path, **longer, **run)
+    before = path.read_bytes()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = mobo.optimize(problem(), "nsga2", journal=path, **smaller, **run)
+    [message] = said(caught)  # said once
+    fresh = mobo.optimize(problem(), "nsga2", **smaller, **run)
+    assert torch.equal(result.X, fresh.X) and torch.equal(result.Y, fresh.Y)
+    assert path.read_bytes() == before  # every evaluation kept, the longer budget too
+    return result, message
+
+
 def test_a_smaller_budget_on_a_longer_journal_returns_its_first_evaluations(tmp_path):
     """mobo.optimize(n_evals=5) on a journal of 8 returned all 8 without a word and
     journaled a budget of 5; a fresh run of 5 returns 5."""
     path = tmp_path / "run.jsonl"
     run = dict(seed=0, batch_size=2, show_progress=False, n_initial=4)
-    mobo.optimize(toy(), "nsga2", n_evals=8, journal=path, **run)
-    before = path.read_bytes()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = mobo.optimize(toy(), "nsga2", n_evals=5, journal=path, **run)
-    [message] = _held_more(caught)  # said once, with both counts
+    result, message = _rerun_smaller(toy, path, run, {"n_evals": 8}, {"n_evals": 5}, _held_more)
     assert f"journal {str(path)!r} holds 8 evaluations, more than the n_evals=5" in message
-    fresh = mobo.optimize(toy(), "nsga2", n_evals=5, **run)
     assert result.n_evaluations == 5
-    assert torch.equal(result.X, fresh.X) and torch.equal(result.Y, fresh.Y)
-    assert path.read_bytes() == before  # every evaluation kept, its budget of 8 too
     with mobo.Study.load(path, toy()) as study:
         assert study.n_evals == 8
         with warnings.catch_warnings(record=True) as caught:
@@ -418,18 +426,11 @@ def test_a_smaller_cost_budget_on_a_longer_journal_returns_what_that_budget_asks
     problem = _two_fidelities if fidelities else toy
     path = tmp_path / "run.jsonl"
     run = dict(seed=0, show_progress=False, n_initial=4)
-    mobo.optimize(problem(), "nsga2", max_cost=8.0, journal=path, **run)
-    before = path.read_bytes()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = mobo.optimize(problem(), "nsga2", max_cost=4.5, journal=path, **run)
-    [message] = _held_more_cost(caught)
+    longer, smaller = {"max_cost": 8.0}, {"max_cost": 4.5}
+    result, message = _rerun_smaller(problem, path, run, longer, smaller, _held_more_cost)
     assert "holds 8 evaluations, more than the 5 a run of max_cost=4.5 holds" in message
     assert "Pass max_cost=8 for them all" in message
-    fresh = mobo.optimize(problem(), "nsga2", max_cost=4.5, **run)
-    assert result.n_evaluations == fresh.n_evaluations == 5
-    assert torch.equal(result.X, fresh.X) and torch.equal(result.Y, fresh.Y)
-    assert path.read_bytes() == before  # every evaluation kept, its budget of 8 too
+    assert result.n_evaluations == 5
     with mobo.Study.load(path, problem()) as study:
         assert study.max_cost == 8.0
         with warnings.catch_warnings(record=True) as caught:
@@ -440,7 +441,7 @@ def test_a_smaller_cost_budget_on_a_longer_journal_returns_what_that_budget_asks
     # With n_evals too, the smaller of the two budgets counts.
     with pytest.warns(UserWarning, match="more than the 3 a run of n_evals=3, max_cost=4.5"):
         both = mobo.optimize(problem(), "nsga2", n_evals=3, max_cost=4.5, journal=path, **run)
-    assert torch.equal(both.X, fresh.X[:3])
+    assert torch.equal(both.X, result.X[:3])
 
 
 def test_mfosemo_refuses_a_smaller_cost_budget_than_its_journal_spent(tmp_path):
