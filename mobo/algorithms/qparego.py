@@ -21,7 +21,8 @@ ZDT1 / DTLZ2 / VehicleSafety go from 0.546 / 0.840 / -0.413 / 1.344 to 0.445 / -
 GP fit, the default since 2026-12-04, 0.435 / -1.304 / -0.711 / 1.135
 (``benchmarks/results/surrogate_warm_start.md``). BraninCurrin's figures here are from its
 earlier ``max_hv`` (59.3601); from today's (59.40501) the cold fit's reads 0.442 and
-Sobol's 1.614 (``mobo_algorithms_50.md``).
+Sobol's 1.614, and re-run after the repeat rule (ae92b66) ZDT1 -1.288 and VehicleSafety
+1.049 (``mobo_algorithms_50.md``).
 
 .. [Knowles2006] J. Knowles. ParEGO: a hybrid algorithm with on-line landscape
    approximation for expensive multiobjective optimization problems. IEEE TEVC 10(1), 2006.
