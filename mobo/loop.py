@@ -97,17 +97,18 @@ def held_within(study: Study, n_evals: int | None, max_cost: float | None) -> in
     an algorithm whose proposals depend on the cost budget (MF-OSEMO spends its end at the
     target fidelity): no part of a longer run is what a smaller budget asks."""
     ordered = in_ask_order(study.evaluations, study.ledger.asked)
-    within = len(ordered) if n_evals is None else min(n_evals, len(ordered))
+    counted = len(ordered) if n_evals is None else min(n_evals, len(ordered))
+    within = counted
     if max_cost is not None:
         spent = 0.0
-        for k, evaluation in enumerate(ordered[:within]):
+        for k, evaluation in enumerate(ordered[:counted]):
             if max_cost - spent <= cost_rounding(max_cost):  # spent: k points asked
                 within = k
                 break
             spent += 1.0 if evaluation.cost is None else evaluation.cost
     if within == len(ordered):
         return None
-    if max_cost is not None and hasattr(study.algorithm, "remaining_cost"):
+    if within < counted and hasattr(study.algorithm, "remaining_cost"):  # the cost cut it
         raise ValueError(
             f"the study holds {len(ordered)} evaluations costing {study.cost_spent:g}, more "
             f"than a run of max_cost={max_cost:g} spends, and {study.algorithm_name}'s "

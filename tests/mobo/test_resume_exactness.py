@@ -455,3 +455,10 @@ def test_mfosemo_refuses_a_smaller_cost_budget_than_its_journal_spent(tmp_path):
     with pytest.raises(ValueError, match=r"mfosemo's proposals depend on the cost budget"):
         mobo.optimize(_two_fidelities(), "mfosemo", max_cost=2.0, journal=path, **run)
     assert path.read_bytes() == before
+    # A smaller n_evals under the same cost budget is cut by the count, as without MF-OSEMO.
+    held = mobo.Study.load(path, _two_fidelities(), read_only=True).n_evaluated
+    with pytest.warns(UserWarning, match=r"more than the 3 a run of n_evals=3, max_cost=4"):
+        first = mobo.optimize(
+            _two_fidelities(), "mfosemo", n_evals=3, max_cost=4.0, journal=path, **run
+        )
+    assert first.n_evaluations == 3 < held and path.read_bytes() == before
