@@ -110,10 +110,11 @@ def held_within(study: Study, n_evals: int | None, max_cost: float | None) -> in
         return None
     if within < counted and hasattr(study.algorithm, "remaining_cost"):  # the cost cut it
         raise ValueError(
-            f"the study holds {len(ordered)} evaluations costing {study.cost_spent:g}, more "
-            f"than a run of max_cost={max_cost:g} spends, and {study.algorithm_name}'s "
-            f"proposals depend on the cost budget, so none of its parts is what that run "
-            f"asks: start a new journal for it, or pass max_cost={study.cost_spent:g} or more"
+            f"the study holds {len(ordered)} evaluations costing {cost_text(study.cost_spent)}, "
+            f"more than a run of max_cost={cost_text(max_cost)} spends, and "
+            f"{study.algorithm_name}'s proposals depend on the cost budget, so none of its "
+            f"parts is what that run asks: start a new journal for it, or pass "
+            f"max_cost={cost_text(study.cost_spent)} or more"
         )
     return within
 
@@ -125,16 +126,14 @@ def warn_held_more(study: Study, within: int, n_evals: int | None, max_cost: flo
     without a word."""
     held, journal = study.n_evaluated, study.ledger.journal
     where = "the study" if journal is None else f"journal {str(journal.path)!r}"
-    recorded = {"n_evals": study.n_evals, "max_cost": study.max_cost}
-    budget = ", ".join(f"{k}={v:g}" for k, v in recorded.items() if v is not None)
+    budget = budget_text(study.n_evals, study.max_cost)
     budget = f" and its budget of {budget}" if budget else ""
     if max_cost is None:
         asked, more = f"the n_evals={n_evals} asked", f"n_evals={held}"
     else:
-        given = {"n_evals": n_evals, "max_cost": max_cost}
-        asked = ", ".join(f"{k}={v:g}" for k, v in given.items() if v is not None)
-        asked = f"the {within} a run of {asked} holds"
-        more = f"max_cost={study.cost_spent:g}" + ("" if n_evals is None else f", n_evals={held}")
+        asked = f"the {within} a run of {budget_text(n_evals, max_cost)} holds"
+        more = f"max_cost={cost_text(study.cost_spent)}"
+        more += "" if n_evals is None else f", n_evals={held}"
     warnings.warn(
         f"{where} holds {held} evaluations, more than {asked}: nothing is run, and the "
         f"result is of the first {within} (the points a run of that budget asks first); "
@@ -143,6 +142,18 @@ def warn_held_more(study: Study, within: int, n_evals: int | None, max_cost: flo
         UserWarning,
         stacklevel=4,
     )
+
+
+def budget_text(n_evals: int | None, max_cost: float | None) -> str:
+    """``"n_evals=8, max_cost=4.5"``, each part only when given (warnings' budgets)."""
+    parts = [] if n_evals is None else [f"n_evals={n_evals}"]
+    return ", ".join(parts + ([] if max_cost is None else [f"max_cost={cost_text(max_cost)}"]))
+
+
+def cost_text(cost: float) -> str:
+    """A cost as a user types it back: ``8`` for 8.0, all the digits that matter (``:g``
+    rounds to 6, so "pass max_cost=1.23456e+06" advised less than 1234564 spent)."""
+    return f"{cost:.12g}"
 
 
 def warn_if_all_initial_design(study: Study, n_evals: int) -> None:

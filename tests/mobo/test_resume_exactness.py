@@ -462,3 +462,12 @@ def test_mfosemo_refuses_a_smaller_cost_budget_than_its_journal_spent(tmp_path):
             _two_fidelities(), "mfosemo", n_evals=3, max_cost=4.0, journal=path, **run
         )
     assert first.n_evaluations == 3 < held and path.read_bytes() == before
+
+
+def test_a_budget_in_a_warning_reads_back_as_the_budget():
+    """The advice "pass max_cost=..." is typed back: ``:g`` gave 1.23456e+06 for 1234564."""
+    from mobo.loop import budget_text, cost_text
+
+    assert cost_text(1234564.0) == "1234564" and cost_text(8.0) == "8"
+    assert budget_text(1_000_000, 4.5) == "n_evals=1000000, max_cost=4.5"
+    assert budget_text(None, None) == ""
