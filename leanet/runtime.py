@@ -70,7 +70,8 @@ from torch import Tensor, nn
 
 from leanet.checkpoints import atomic_path
 from leanet.confidence import CONFIDENCES
-from leanet.data import as_tensor_or_refuse, standardize
+from leanet.data import standardize
+from leanet.data_items import as_tensor_or_refuse
 from leanet.device import evaluating
 from leanet.folding import densify_depthwise, full_ops
 from leanet.model import Decision, nan_confidence
