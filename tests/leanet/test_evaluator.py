@@ -147,6 +147,9 @@ def _set(t, index, value):
         ("exit_cost", lambda e: _set(e, 3, float("inf")), "exit_cost must be finite"),
         ("full_cost", lambda f: float("inf"), "full_cost must be positive and finite"),
         ("full_cost", lambda f: float("nan"), "full_cost must be positive and finite"),
+        # a zero or negative full network's cost made every energy ratio inf or negative
+        ("full_cost", lambda f: 0.0, "full_cost must be positive and finite"),
+        ("full_cost", lambda f: -f, "full_cost must be positive and finite"),
         ("head_cost", lambda h: _set(h, 0, float("nan")), "head_cost"),
     ],
 )
