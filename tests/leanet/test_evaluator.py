@@ -284,6 +284,30 @@ def test_reference_front_does_not_depend_on_its_seed_and_its_check_says_when_it_
     assert min(checks[0].values()) <= ratio + 0.005  # never surer than another seed shows
 
 
+def test_the_reference_front_is_the_union_of_two_independently_seeded_searches():
+    """Each search's ratio is its hypervolume within the union's: on this table at 500
+    samples the two seeds find different points, and neither alone reaches the union."""
+    evaluator = _six_level_hybrid(9)
+    front, check = reference_front(evaluator, n_samples=500, polish_points=64, seed=0)
+    assert check["first_ratio"] != check["second_ratio"]
+    assert 0.99 < min(check.values()) and max(check.values()) < 1.0
+
+
+def test_a_leanet_costlier_than_its_network_gets_a_reference_front_by_default():
+    """The default reference point bounds energy by the costliest exit, not by the full
+    network: a LEANet whose every exit costs more than the network it replaces still has
+    a front (its cheaper exit, less accurate) to measure searches against."""
+    n = 100
+    confidence = torch.full((2, n), 0.5)
+    correct = torch.ones(2, n, dtype=torch.bool)
+    correct[0, 50:] = False
+    evaluator = ThresholdEvaluator(confidence, correct, torch.tensor([1.2, 1.5]), 1.0)
+    front, check = reference_front(evaluator, n_samples=100)
+    assert front.accuracy.tolist() == [0.5, 1.0]
+    assert front.energy_ratio.tolist() == pytest.approx([1.2, 1.5])
+    assert check == {"first_ratio": 1.0, "second_ratio": 1.0}
+
+
 def test_reference_front_exits_the_inputs_whose_confidence_is_exactly_one():
     """A float32-saturated softmax gives confidence exactly 1.0; only a threshold in the gap
     below 1 exits those inputs alone (T = 1 turns the level off). The reference never tried
