@@ -797,6 +797,17 @@ def test_level_cache_is_reused_and_a_stale_one_detected(tmp_path):
     with pytest.warns(UserWarning, match="made for another network or data; recomputing"):
         changed = cached_level_records(net, dataset, path)
     assert not torch.equal(changed[0][0], first[0][0])
+    # The same images under other labels: the cached correctness is of the old labels.
+    relabeled = leanet.ImageTensorDataset(
+        dataset.images,
+        (dataset.labels + 1) % 10,
+        mean=dataset.mean.flatten(),
+        std=dataset.std.flatten(),
+        classes=dataset.classes,
+    )
+    with pytest.warns(UserWarning, match="made for another network or data; recomputing"):
+        _, correct = cached_level_records(net, relabeled, path)
+    assert not torch.equal(correct, changed[1])
 
 
 def test_a_level_cache_of_another_records_version_is_recomputed(tmp_path, monkeypatch):
