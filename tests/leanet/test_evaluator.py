@@ -1031,6 +1031,8 @@ def test_artifact_round_trip_runs_the_chosen_thresholds(tmp_path):
     torch.testing.assert_close(artifact.front.thresholds, front.thresholds)
     torch.testing.assert_close(artifact.costs.exit_energy, costs.exit_energy)
     torch.testing.assert_close(artifact.costs.head_energy, costs.head_energy)
+    # the levels the runtime skips when they cannot answer: a loaded table prices alike
+    assert costs.standalone is not None and artifact.costs.standalone == costs.standalone
     assert artifact.meta["dataset"] == "tiny" and artifact.costs.platform == costs.platform
     budget = float(front.energy_ratio.median())
     T = artifact.thresholds(energy_budget=budget)
