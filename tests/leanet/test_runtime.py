@@ -464,12 +464,16 @@ def test_a_runtime_saved_in_the_old_format_is_refused_by_name(tiny_convnet, tmp_
 def test_runtime_rejects_bad_thresholds_and_modes(tiny_convnet, images):
     net = leanet.build(tiny_convnet)
     runtime = compile_runtime(net, mode="eager")
-    for bad in ([0.5] * 3, [0.5, 0.5, float("nan"), 0.5], [0.5, 1.5, 0.5, 0.5]):
-        with pytest.raises(ValueError):
+    for bad in ([0.5] * 3, [0.5] * 5, [0.5, 0.5, float("nan"), 0.5], [0.5, 1.5, 0.5, 0.5]):
+        with pytest.raises(ValueError, match="thresholds must"):
             runtime(images, bad)
     with pytest.raises(ValueError):
         compile_runtime(net, mode="jit")
     assert runtime.exit_thresholds(2) == [1.0, 0.0, 0.0, 0.0]
+    assert runtime.exit_thresholds(5) == [1.0, 1.0, 1.0, 1.0]
+    for level in (0, 6):  # a level the network does not have
+        with pytest.raises(ValueError, match="level must be in 1..5"):
+            runtime.exit_thresholds(level)
 
 
 @pytest.mark.parametrize("mode", ["eager", "trace"])
@@ -874,4 +878,9 @@ def test_a_manifest_that_is_json_but_no_object_is_named_as_damaged(tiny_convnet,
     for text in ("[]", "null", '"leanet-runtime/3"'):
         (tmp_path / "rt" / "runtime.json").write_text(text)
         with pytest.raises(ValueError, match=r"runtime.json: missing or unreadable.*save the"):
+            load_runtime(tmp_path / "rt")
+    # JSON objects of another kind: a manifest of another format, or none
+    for manifest in ({"format": "leanet-runtime/9", "num_levels": 5}, {"num_levels": 5}):
+        (tmp_path / "rt" / "runtime.json").write_text(json.dumps(manifest))
+        with pytest.raises(ValueError, match="runtime.json: not a leanet runtime manifest"):
             load_runtime(tmp_path / "rt")
