@@ -495,6 +495,24 @@ def test_an_artifact_of_another_format_version_is_refused(artifact_path, tmp_pat
         load_artifact(other)
 
 
+def test_a_checksummed_file_of_another_payload_is_not_read_as_an_artifact(tmp_path):
+    """The header and checksum say the bytes are whole, not what they hold: a payload
+    without the artifact format (another tool's dict under the same header) is refused."""
+    import hashlib
+    import io
+
+    from leanet.artifact import load_artifact
+    from leanet.checkpoints import CheckpointError
+
+    buffer = io.BytesIO()
+    torch.save({"format": "something-else", "leanet": {}}, buffer)
+    body = buffer.getvalue()
+    head = b"LEANET-ARTIFACT 2 sha256=" + hashlib.sha256(body).hexdigest().encode()
+    (tmp_path / "other.pt").write_bytes(head + b"\n" + body)
+    with pytest.raises(CheckpointError, match="other.pt: not a LEANet artifact"):
+        load_artifact(tmp_path / "other.pt")
+
+
 @pytest.mark.parametrize(
     "requirement, error, message",
     [
