@@ -263,7 +263,8 @@ def train_slimmable(
     The optimizer, schedule and defaults are those of :func:`leanet.train.train_base`
     (AdamW, per-step cosine decay, seeded shuffling, 8 epochs), so that at equal `epochs`
     the slimmable network and the base get the same budget in epochs (one step here runs
-    every width, about ``sum(F_k ** 2)`` base steps of compute).
+    every width, about ``sum(F_k ** 2)`` base steps of compute). Every batch's labels are
+    checked against the network's classes, as the base's training does.
 
     Returns:
         A :class:`leanet.train.TrainResult`: per-epoch mean (summed) loss, per-width
@@ -296,6 +297,7 @@ def train_slimmable(
             seed=seed,
             progress=progress,
             desc=f"train slimmable {net.config['arch']}",
+            num_classes=int(net.config["num_classes"]),
             on_epoch_end=on_epoch_end,
             device=dev,
         )
@@ -311,12 +313,13 @@ def evaluate_widths(net: SlimmableNet, dataset: Dataset, batch_size: int = 512) 
     """Top-1 accuracy (fraction) of every width on `dataset`: an `L`-dim float64 tensor.
 
     Runs in eval mode (running statistics) and restores every submodule's previous mode.
+    Labels outside the network's classes are refused, as in :func:`leanet.train.evaluate`.
     """
     correct = torch.zeros(net.num_widths, dtype=torch.float64)
     total = 0
     device = module_device(net)
     with evaluating(net):
-        for x, y in batch_loader(dataset, batch_size):
+        for x, y in batch_loader(dataset, batch_size, num_classes=int(net.config["num_classes"])):
             x, y = x.to(device), y.to(device)
             for k in range(net.num_widths):
                 correct[k] += int((net(x, k).argmax(dim=-1) == y).sum())

@@ -201,6 +201,17 @@ def test_training_is_deterministic(digits):
         assert torch.equal(value, runs[1][key]), key
 
 
+def test_labels_outside_the_classes_are_refused(digits):
+    # 1-based labels scored every width 0.0 and trained on a shifted target, silently.
+    x, y = digits.train[list(range(64))]
+    shifted = torch.utils.data.TensorDataset(x, y + 1)
+    net = SlimmableNet(tiny_base("convnet"), seed=1)
+    with pytest.raises(ValueError, match="got 10"):
+        evaluate_widths(net, shifted)
+    with pytest.raises(ValueError, match="got 10"):
+        train_slimmable(net, shifted, epochs=1, batch_size=32, progress=False)
+
+
 def test_bad_arguments_are_named(tiny_convnet, images):
     with pytest.raises(ValueError, match="strictly increasing"):
         SlimmableNet(tiny_convnet, fractions=[0.75, 0.5, 1.0])
