@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -98,6 +100,62 @@ def test_failed_evaluations_are_recorded_and_the_study_goes_on(tmp_path):
     assert (~result.failed).sum() == 24 - int(crashed.sum()) - int(nan.sum())
 
 
+def test_a_row_told_with_an_error_fails_whatever_its_values(tmp_path, toy_problem):
+    """``errors`` say a row failed even where its values are finite (a simulator that
+    returns its last good output with an error code): recorded failed, out of the result."""
+    path = tmp_path / "errors.jsonl"
+    study = mobo.Study(toy_problem, "random", seed=0, journal=path)
+    X = study.ask(2)
+    told = study.tell(X, toy_problem.evaluate(X), errors=["solver diverged", None])
+    assert [e.failed for e in told] == [True, False]
+    assert told[0].error == "solver diverged" and told[0].y is None
+    assert [r["error"] for r in _eval_lines(path)] == ["solver diverged", None]
+    assert study.X.shape == (1, 2) and torch.equal(study.X[0], X[1])
+
+
+def test_an_evaluation_whose_journal_line_failed_is_not_kept_and_is_asked_again(
+    tmp_path, toy_problem, monkeypatch
+):
+    """Told is journaled: an evaluation the journal refused (a full disk) is neither in the
+    study nor told, so the same point is asked again, as a resume from the journal would."""
+    path = tmp_path / "full.jsonl"
+    study = mobo.Study(toy_problem, "sobol", seed=0, journal=path)
+    X = study.ask(1)
+    real_append = mobo.journal.Journal.append
+
+    def refuse_evals(journal, record):
+        if record["type"] == "eval":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_append(journal, record)
+
+    monkeypatch.setattr(mobo.journal.Journal, "append", refuse_evals)
+    with pytest.raises(OSError, match="No space left"):
+        study.tell(X, toy_problem.evaluate(X))
+    monkeypatch.undo()
+    assert study.n_evaluated == 0 and study.ledger.asked.pending.shape[0] == 1
+    study.ledger.asked.forget(X)  # what optimize does with points not told
+    again = study.ask(1)
+    torch.testing.assert_close(again, X, rtol=0, atol=0)
+    study.tell(again, toy_problem.evaluate(again))
+    assert [e.index for e in study.evaluations] == [r["index"] for r in _eval_lines(path)] == [0]
+
+
+def test_a_budget_is_journaled_once_until_it_changes(tmp_path, toy_problem):
+    path = tmp_path / "budget.jsonl"
+    with mobo.Study(toy_problem, "random", seed=0, journal=path) as study:
+        study.optimize(2, show_progress=False)
+        study.optimize(show_progress=False)  # the recorded budget: nothing to journal
+        study.optimize(2, batch_size=1, show_progress=False)
+        study.optimize(4, max_cost=3.0, show_progress=False)
+    records = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    budgets = [r for r in records if r["type"] == "budget"]
+    assert budgets == [
+        {"type": "budget", "n_evals": 2, "batch_size": 1},
+        {"type": "budget", "n_evals": 4, "batch_size": 1, "max_cost": 3.0},
+    ]
+    assert mobo.Study.load(path, toy_problem, read_only=True).max_cost == 3.0
+
+
 def test_bad_arguments_get_clear_errors(tmp_path, toy_problem):
     with pytest.raises(ValueError, match="unknown algorithm 'bogus'"):
         mobo.Study(toy_problem, "bogus")
@@ -131,6 +189,28 @@ def test_a_journal_of_another_problem_is_refused(tmp_path, branin_currin):
         mobo.Study(branin_currin, "random", journal=path)
     with pytest.raises(JournalError, match="holds a study of algorithm 'random'"):
         mobo.optimize(branin_currin, "sobol", n_evals=5, journal=path, show_progress=False)
+
+
+def test_an_older_journal_resumes_and_one_of_other_bounds_is_refused(tmp_path, branin_currin):
+    """A journal from before constraints and fingerprints (its spec has neither) resumes:
+    rebuilt from its own spec without a word, with a given problem under a warning that it
+    cannot be checked. Bounds are compared as the rest of the spec is."""
+    path = tmp_path / "old.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=2, journal=path, show_progress=False)
+    lines = path.read_text().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    for key in ("num_constraints", "fingerprint", "fingerprint_version"):
+        header["problem"].pop(key, None)
+    path.write_text(json.dumps(header) + "\n" + "".join(lines[1:]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mobo.Study.load(path, read_only=True).n_evaluated == 2
+    with pytest.warns(mobo.JournalUncheckedWarning, match="has no fingerprint"):
+        assert mobo.Study.load(path, branin_currin, read_only=True).n_evaluated == 2
+    header["problem"]["bounds"] = [[0.0, 0.0], [2.0, 1.0]]
+    path.write_text(json.dumps(header) + "\n" + "".join(lines[1:]))
+    with pytest.raises(mobo.JournalMismatchError, match="its bounds is .*0.0, 0.0., .2.0, 1.0"):
+        mobo.Study.load(path, branin_currin, read_only=True)
 
 
 def test_a_truncated_last_line_is_dropped_and_every_complete_line_kept(tmp_path, branin_currin):
@@ -270,6 +350,174 @@ def test_hand_edited_eval_values_are_refused_by_line(tmp_path, branin_currin, ed
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(JournalError, match=f"line {at + 1}: an eval record's {message}"):
         mobo.Study.load(path, branin_currin)
+
+
+def test_every_journal_line_is_fsynced_once_written_and_a_cut_tail_too(
+    tmp_path, branin_currin, monkeypatch
+):
+    """A line is durable when append returns: fsynced at the size that ends it (written but
+    not fsynced, a power cut could lose an evaluation tell had returned), and so is the
+    cut of a torn tail a writer makes on load."""
+    path = tmp_path / "synced.jsonl"
+    synced = []  # the journal's size at each fsync of it
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        real_fsync(fd)
+        if path.exists() and os.fstat(fd).st_ino == path.stat().st_ino:
+            synced.append(os.fstat(fd).st_size)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    study = mobo.Study(branin_currin, "random", seed=0, journal=path)
+    for _ in range(3):
+        X = study.ask(2)
+        study.tell(X, branin_currin.evaluate(X))
+        lines = path.read_bytes().splitlines(keepends=True)
+        assert synced == list(itertools.accumulate(len(line) for line in lines))
+    study.close()
+    complete = path.stat().st_size
+    with open(path, "ab") as f:
+        f.write(b'{"type":"eval","index":6,"x":[0.1,')  # torn by a crash
+    synced.clear()
+    with pytest.warns(JournalRecoveryWarning):
+        mobo.Study.load(path).close()
+    assert synced == [complete]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda text: "", "is empty: no header line"),
+        (lambda text: "\n" + text, r"not a mobo journal \(line 1 is not JSON"),
+        (lambda text: _edit_header(text, format="other-journal"), "first line is not its header"),
+        (lambda text: _edit_header(text, version=0), "has format version 0, this library reads 1"),
+        (lambda text: _edit_header(text, version=None), "has format version None"),
+        (lambda text: _edit_header(text, seed=None), r"header \(line 1\) lacks \['seed'\]"),
+    ],
+    ids=["empty", "blank-first-line", "format", "older-version", "no-version", "no-seed"],
+)
+def test_a_file_without_this_version_s_journal_header_is_refused(
+    tmp_path, branin_currin, edit, message
+):
+    """Line 1 must be a header of this format and version naming problem, algorithm and
+    seed; a journal of another format or version is refused, not resumed as if it were one."""
+    path = tmp_path / "other.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=2, journal=path, show_progress=False)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(JournalError, match=message.replace("reads 1", "reads version 1")):
+        mobo.Study.load(path, branin_currin, read_only=True)
+
+
+def _edit_header(text: str, **fields) -> str:
+    """``text`` with its header's ``fields`` set (None: removed)."""
+    lines = text.splitlines(keepends=True)
+    header = json.loads(lines[0])
+    for key, value in fields.items():
+        header.pop(key) if value is None else header.update({key: value})
+    return json.dumps(header) + "\n" + "".join(lines[1:])
+
+
+def test_a_journal_that_cannot_be_appended_to_is_refused_when_loaded(
+    tmp_path, branin_currin, monkeypatch
+):
+    """Before anything is evaluated: loaded anyway, the first evaluation of the resumed
+    study ran and its result was lost when the append failed."""
+    path = tmp_path / "readonly.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=2, journal=path, show_progress=False)
+    before = path.read_bytes()
+    real_open = open
+
+    def refuse_appends(file, mode="r", *args, **kwargs):
+        if "a" in mode:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(mobo.journal, "open", refuse_appends, raising=False)
+    with pytest.raises(PermissionError, match="cannot be written .Permission denied.: a read-only"):
+        mobo.Study.load(path)
+    assert mobo.Study.load(path, read_only=True).n_evaluated == 2  # reading needs no append
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    with mobo.Study.load(path) as study:  # the lock was released with the refusal
+        assert study.optimize(3, show_progress=False).n_evaluations == 3
+
+
+def test_replay_gives_the_latest_budget_the_state_to_resume_from_and_the_untold_points():
+    """What a resumed study takes over from a journal's records: the latest budget; the
+    state of the last ask, or (a journal from before asks were journaled) the latest state
+    whose ask got a point told; and each point asked and not told, under its ask's step
+    and price (one told back rounded is told)."""
+    from mobo.asked import AskedPoints
+    from mobo.journal import replay
+
+    def told(x, step):
+        return {"type": "eval", "index": 0, "x": x, "y": [0.0, 0.0], "step": step}
+
+    older = [
+        {"type": "budget", "n_evals": 4, "batch_size": 1},
+        {"type": "state", "step": 0, "state": {"fit": 0}},
+        told([0.1, 0.1], 0),
+        {"type": "state", "step": 1, "state": {"fit": 1}},
+        told([0.2, 0.2], 1),
+        {"type": "budget", "n_evals": 6, "batch_size": 2},
+        {"type": "state", "step": 2, "state": {"fit": 2}},  # a crash before its evaluations
+    ]
+    evaluations, budget, state, untold = replay(older)
+    assert len(evaluations) == 2 and budget["n_evals"] == 6 and budget["batch_size"] == 2
+    assert state == {"fit": 1} and untold == []
+
+    rounded = torch.tensor([0.3, 1 / 3], dtype=torch.float32).tolist()
+    asks = [
+        {"type": "ask", "step": 0, "x": [[0.3, 1 / 3], [0.5, 0.5]], "state": {"fit": 0}},
+        {"type": "ask", "step": 1, "x": [[0.7, 0.7]], "state": {"fit": 1}, "cost": [0.2]},
+        told(rounded, 0),
+    ]
+    evaluations, budget, state, untold = replay(asks, AskedPoints(2).same)
+    assert budget is None and state == {"fit": 1}
+    assert untold == [(0, [0.5, 0.5], None), (1, [0.7, 0.7], 0.2)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "edit", "message"),
+    [
+        ("eval", lambda r: r.update(x=0.5), r"an eval record needs lists x and y"),
+        ("ask", lambda r: r.update(x=[[0.5]]), r"an ask record's x must be lists of 2 numbers"),
+    ],
+    ids=["eval-x", "ask-x"],
+)
+def test_hand_edited_records_of_the_wrong_shape_are_refused_by_line(
+    tmp_path, branin_currin, kind, edit, message
+):
+    path = tmp_path / "edited.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=3, journal=path, show_progress=False)
+    lines = path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == kind)
+    record = json.loads(lines[at])
+    edit(record)
+    lines[at] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(JournalError, match=f"line {at + 1}: {message}"):
+        mobo.Study.load(path, branin_currin)
+
+
+def test_a_record_of_a_later_version_and_a_point_rounded_past_a_bound_still_load(
+    tmp_path, branin_currin
+):
+    """A record type this version does not know is kept but not used, and an x a rounding
+    past its bound (a pipeline's float arithmetic) is the point at the bound, not a
+    corrupt line."""
+    path = tmp_path / "later.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=3, journal=path, show_progress=False)
+    lines = path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == "eval")
+    record = json.loads(lines[at])
+    record["x"] = [1.0 + 1e-12, -1e-12]
+    lines[at] = json.dumps(record)
+    lines.insert(at, json.dumps({"type": "note", "text": "from a later version"}))
+    path.write_text("\n".join(lines) + "\n")
+    with mobo.Study.load(path, branin_currin) as study:
+        assert study.n_evaluated == 3 and study.evaluations[0].x == [1.0 + 1e-12, -1e-12]
+        assert study.optimize(4, show_progress=False).n_evaluations == 4
 
 
 def test_a_corrupt_line_in_the_middle_is_an_error(tmp_path, branin_currin):
@@ -455,6 +703,20 @@ def test_a_record_keeps_a_zero_cost_and_drops_only_unused_fields():
     assert Evaluation.from_record(extra.to_record()).extra
 
 
+def test_a_study_loaded_read_only_cannot_tell(tmp_path, toy_problem):
+    path = tmp_path / "running.jsonl"
+    with mobo.Study(toy_problem, "sobol", seed=0, journal=path) as running:
+        running.optimize(2, show_progress=False)
+        before = path.read_bytes()
+        reader = mobo.Study.load(path, toy_problem, read_only=True)  # beside the writer
+        assert reader.read_only and reader.n_evaluated == 2
+        with pytest.raises(ValueError, match="this study is read-only"):
+            reader.tell([0.5, 0.5], [0.0, 0.0])
+        with pytest.raises(ValueError, match="this study is read-only"):
+            reader.optimize(3, show_progress=False)
+        assert reader.n_evaluated == 2 and path.read_bytes() == before
+
+
 def test_load_rebuilds_a_test_problem_and_names_one_it_cannot(tmp_path, toy_problem):
     path = tmp_path / "bc.jsonl"
     mobo.optimize(mobo.problems.make("BraninCurrin"), "random", n_evals=2, journal=path,
@@ -478,6 +740,41 @@ class _Sleepy(mobo.Algorithm):
 
         time.sleep(0.3)
         return torch.rand(q, self.problem.dim, dtype=torch.float64)
+
+
+@mobo.register
+class _Phased(mobo.Algorithm):
+    """Random points; its state, the phase (one per three points told), stands for a GP's
+    hyperparameters, which change with the data now and then."""
+
+    name = "test-phased"
+    uses_initial_design = False
+    phase = 0
+
+    def propose(self, q, U, Y, *, seed, U_pending):
+        self.phase = U.shape[0] // 3
+        return torch.rand(q, self.problem.dim, dtype=torch.float64)
+
+    def state_dict(self):
+        return {"phase": self.phase}
+
+    def load_state_dict(self, state):
+        self.phase = state["phase"]
+
+
+def test_a_state_is_journaled_when_it_changes_and_not_again_after_a_resume(tmp_path, toy_problem):
+    """The state an ask leaves is journaled before its evaluations only when it changed:
+    a GP's hyperparameters are hundreds of bytes, and a resumed study is not to write
+    again the state it loaded."""
+    path = tmp_path / "phased.jsonl"
+    with mobo.Study(toy_problem, "test-phased", seed=0, journal=path) as study:
+        study.optimize(5, show_progress=False)
+    with mobo.Study.load(path, toy_problem) as study:
+        assert study.algorithm.phase == 1  # left by the fifth ask, of 4 points told
+        study.optimize(8, show_progress=False)
+    records = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    states = [(r["step"], r["state"]["phase"]) for r in records if r["type"] == "state"]
+    assert states == [(0, 0), (3, 1), (6, 2)]
 
 
 @pytest.mark.parametrize("executor", [None, "threads"])
@@ -610,6 +907,7 @@ def test_tell_keeps_costs_given_under_fidelities_and_refuses_them_without(tmp_pa
     X = torch.tensor([[0.1, 0.2, 1.0], [0.3, 0.4, 0.5]], dtype=torch.float64)
     study.tell(X, problem.evaluate(X), costs=[0.0, None])
     assert [e.cost for e in study.evaluations] == [0.0, 0.2]
+    assert study.cost_spent == pytest.approx(0.2)  # a built design cost nothing
     study.close()
     assert [e.cost for e in mobo.Study.load(tmp_path / "s.jsonl", problem).evaluations] == [
         0.0,
