@@ -51,6 +51,43 @@ def test_the_same_study_continued_after_an_interrupt_matches_an_uninterrupted_on
     assert torch.equal(study.X, plain.X)
 
 
+def test_a_journal_resumed_before_its_first_ask_numbers_asks_from_zero(tmp_path):
+    """Each evaluation names its ask by step; a study created and resumed before it asked
+    anything numbers its asks as one that never stopped."""
+    plain = mobo.Study(toy(), "sobol", seed=0)
+    plain.optimize(3, show_progress=False)
+    path = tmp_path / "run.jsonl"
+    mobo.Study(toy(), "sobol", seed=0, journal=path).close()
+    with mobo.Study.load(path, toy()) as study:
+        study.optimize(3, show_progress=False)
+    assert [e.step for e in study.evaluations] == [e.step for e in plain.evaluations] == [0, 1, 2]
+
+
+def test_points_not_told_are_asked_again_in_the_order_first_asked():
+    """Points restored from a journal keep their asks' steps and prices; a replayed point
+    interrupted again goes back before the rest (it was asked before them); every untold
+    point is listed in ask order; a told point is the nearest pending one."""
+    from mobo.asked import AskedPoints
+
+    asked = AskedPoints(2)
+    asked.restore([(0, [0.1, 0.1], None), (0, [0.2, 0.2], None), (1, [0.3, 0.3], 0.5)], 1)
+    assert asked.next_step == 2
+    first = asked.take_replay(1)
+    asked.forget(first)  # interrupted again before it was told
+    assert asked.replay.tolist() == [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]
+    taken = asked.take_replay(2)
+    asked.add(torch.tensor([[0.9, 0.9]], dtype=torch.float64), asked.new_step())
+    assert [asked.step_of(x) for x in taken] == [0, 0]
+    assert asked.untold() == [([0.1, 0.1], None), ([0.2, 0.2], None), ([0.3, 0.3], 0.5),
+                              ([0.9, 0.9], None)]  # fmt: skip
+
+    close = AskedPoints(2)
+    close.add(torch.tensor([[0.5, 0.5], [0.5 + 8e-7, 0.5]], dtype=torch.float64), 0)
+    close.add(torch.tensor([[0.5 + 9e-7, 0.5]], dtype=torch.float64), 1)
+    assert close.step_of(torch.tensor([0.5 + 8.9e-7, 0.5], dtype=torch.float64)) == 1
+    assert close.row_of([0.5 + 9.1e-7, 0.5], 1) == 0  # told rounded: its row in the ask
+
+
 def test_load_resumes_with_the_journaled_batch_size(tmp_path):
     plain = mobo.Study(toy(), "nsga2", seed=1, n_initial=4, pop_size=4)
     plain.optimize(16, batch_size=4, show_progress=False)
@@ -442,6 +479,52 @@ def test_a_smaller_cost_budget_on_a_longer_journal_returns_what_that_budget_asks
     with pytest.warns(UserWarning, match="more than the 3 a run of n_evals=3, max_cost=4.5"):
         both = mobo.optimize(problem(), "nsga2", n_evals=3, max_cost=4.5, journal=path, **run)
     assert torch.equal(both.X, result.X[:3])
+
+
+def test_a_smaller_cost_budget_counts_the_prices_in_the_order_asked():
+    """Points told out of order (an executor) at their own prices: a run of max_cost=1
+    asks the first two (0.5 each), not the first told (1.0)."""
+    study = mobo.Study(_two_fidelities(), "sobol", seed=0)
+    X = study.ask(4)
+    costs = [0.5, 0.5, 1.0, 1.0]  # by ask row
+    for row in (3, 2, 1, 0):
+        study.tell(X[row], _two_fidelities().evaluate(X[row : row + 1])[0], costs=[costs[row]])
+    with pytest.warns(UserWarning, match="more than the 2 a run of max_cost=1 holds"):
+        result = study.optimize(max_cost=1.0, show_progress=False)
+    assert result.X.tolist() == [X[1].tolist(), X[0].tolist()]  # in the order told
+
+
+def test_optimize_resumes_to_the_recorded_cost_budget_and_after_a_stop(tmp_path):
+    path = tmp_path / "run.jsonl"
+
+    def interrupt_at(n):
+        def callback(study, told):
+            if study.n_evaluated == n:
+                raise KeyboardInterrupt
+            assert study.n_evaluated < 6, "ran past the budget"
+
+        return callback
+
+    with mobo.Study(toy(), "sobol", seed=0, journal=path) as study:
+        with pytest.raises(KeyboardInterrupt):
+            study.optimize(max_cost=3.0, callbacks=[interrupt_at(1)], show_progress=False)
+    with mobo.Study.load(path, toy()) as study:
+        assert study.optimize(callbacks=[interrupt_at(0)], show_progress=False).n_evaluations == 3
+        study.stop()  # a callback's stop ends that run, not the next one
+        assert study.optimize(max_cost=5.0, show_progress=False).n_evaluations == 5
+
+
+def test_a_recorded_budget_a_callback_told_past_is_not_a_smaller_one():
+    study = mobo.Study(toy(), "sobol", seed=0)
+
+    def tell_one_more(study, told):
+        if study.n_evaluated == 2:
+            study.tell([0.5, 0.5], toy_function(torch.tensor([[0.5, 0.5]]))[0], extra=True)
+
+    study.optimize(2, callbacks=[tell_one_more], show_progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert study.optimize(show_progress=False).n_evaluations == 3
 
 
 def test_mfosemo_refuses_a_smaller_cost_budget_than_its_journal_spent(tmp_path):
