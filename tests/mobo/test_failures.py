@@ -12,7 +12,7 @@ import mobo
 from mobo.algorithms.base import REPEAT_TOLERANCE
 from mobo.evaluate import failed_points
 from mobo.problem import DTYPE
-from tests.mobo.conftest import FAST_BO
+from tests.mobo.conftest import FAST_BO, toy_function
 
 
 def _failing_on_the_right_half() -> mobo.FunctionProblem:
@@ -223,3 +223,20 @@ def test_a_target_only_algorithm_does_not_learn_a_failure_at_a_cheaper_fidelity(
     assert algorithm.seen.shape[0] == 2
     algorithm.ask(1, X, X.clone(), seed=0, X_failed=torch.tensor([[0.3, 1.0]], dtype=DTYPE))
     assert algorithm.seen.shape[0] == 3  # a target failure is learnt
+
+
+def test_a_study_whose_last_evaluations_failed_is_not_one_whose_all_failed():
+    calls = []
+
+    def first_only(X):
+        calls.append(X)
+        Y = toy_function(X)
+        return Y if len(calls) == 1 else torch.full_like(Y, float("nan"))
+
+    problem = mobo.FunctionProblem(first_only, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="f")
+    result = mobo.optimize(problem, "sobol", n_evals=3, show_progress=False)
+    assert result.failed.tolist() == [False, True, True]
+    calls.append(None)  # every evaluation from here on fails
+    study = mobo.Study(problem, "sobol", seed=0)
+    with pytest.raises(mobo.StudyFailedError, match="all 2 evaluations of 'f' failed"):
+        study.optimize(2, show_progress=False)
