@@ -415,6 +415,23 @@ def test_a_point_asked_again_after_a_crash_costs_its_first_price(tmp_path, how):
     assert study.evaluations[-1].cost == pytest.approx(asked_cost) and asked_cost > 0
 
 
+@pytest.mark.parametrize("cost", [[0.2, 0.2], [float("nan")], ["0.2"]], ids=["two", "nan", "str"])
+def test_a_hand_edited_ask_price_is_refused_by_line(tmp_path, cost):
+    """An ask's prices are what its points are charged on resume: one finite number (or
+    null) per point, else the line is named, not a bare error from deep in the resume."""
+    path = tmp_path / "priced.jsonl"
+    mobo.optimize(toy(), "sobol", n_evals=2, journal=path, show_progress=False)
+    lines = path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == "ask")
+    record = json.loads(lines[at])
+    assert len(record["x"]) == 1 and record["cost"] == [1.0]  # sobol: at the target
+    record["cost"] = cost
+    lines[at] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(mobo.JournalError, match=f"line {at + 1}: an ask record's cost must be one"):
+        mobo.Study.load(path, toy())
+
+
 def test_a_cost_budget_ends_at_the_target_and_resumes_to_it(tmp_path):
     budget, n_initial = 6.0, FAST_MF["n_initial"]
 
