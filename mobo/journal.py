@@ -226,8 +226,8 @@ def _unwritable(path: Path, err: OSError) -> OSError:
 
 
 def read_journal(
-    path: str | os.PathLike, *, repair: bool = False
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    path: str | os.PathLike, *, repair: bool = False, numbered: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | tuple[dict[str, Any], list, list[int]]:
     """Read a journal: its header and its records, in order.
 
     Args:
@@ -235,6 +235,8 @@ def read_journal(
         repair: Cut a torn last line off the file and end a complete last line with its
             newline, so appends stay clean (a writer under the lock). Without it, nothing
             is written.
+        numbered: Also return each record's line in the file (blank lines, a hand edit's,
+            hold none), so a later check names the line a user opens.
 
     Raises:
         FileNotFoundError: No file at ``path``.
@@ -305,7 +307,7 @@ def read_journal(
             f.write(b"\n")
             f.flush()
             os.fsync(f.fileno())
-    return header, records[1:]
+    return (header, records[1:], numbers[1:]) if numbered else (header, records[1:])
 
 
 def replay(
@@ -379,12 +381,16 @@ def _truncate(path: Path, size: int) -> None:
         raise _unwritable(path, err) from err
 
 
-def check_evaluations(path: Any, records: list[dict[str, Any]], problem: Any) -> None:
+def check_evaluations(
+    path: Any, records: list[dict[str, Any]], problem: Any, lines: list[int] | None = None
+) -> None:
     """Refuse eval records whose values do not fit ``problem`` (a line damaged into other
-    valid JSON), naming the line, before any of them reaches an algorithm."""
+    valid JSON), naming the line (``lines``: each record's, from :func:`read_journal`),
+    before any of them reaches an algorithm."""
     sizes = {"x": problem.dim, "y": problem.num_objectives, "c": problem.num_constraints}
     lower, upper = problem.bounds.tolist()
-    for number, record in enumerate(records, start=2):
+    lines = range(2, len(records) + 2) if lines is None else lines
+    for number, record in zip(lines, records, strict=True):
         where = f"journal {str(path)!r}: line {number}: an {record.get('type')} record's"
         step = record.get("step")
         if record.get("type") in ("eval", "ask") and not (step is None or _is_int(step)):

@@ -202,7 +202,7 @@ class Study:
             JournalLockedError: If another study holds it for writing.
             PermissionError: If it is to be written and cannot be.
         """
-        header, records = read_journal(path)
+        header, records, lines = read_journal(path, numbered=True)
         spec = header["problem"]
         given = problem is not None
         if problem is None:
@@ -212,7 +212,7 @@ class Study:
         check_same_problem(
             path, spec, problem.spec(), given=given, advice=problem.fingerprint_advice
         )
-        check_evaluations(path, records, problem)
+        check_evaluations(path, records, problem, lines)
         options = header.get("algorithm_options", {})
         check_same_options(path, header["algorithm"], options, algorithm_options)
         study = cls(problem, header["algorithm"], seed=header["seed"], **options)

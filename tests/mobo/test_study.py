@@ -500,6 +500,26 @@ def test_hand_edited_records_of_the_wrong_shape_are_refused_by_line(
         mobo.Study.load(path, branin_currin)
 
 
+def test_a_damaged_record_after_blank_lines_is_named_by_its_line_in_the_file(
+    tmp_path, branin_currin
+):
+    """Blank lines (a hand edit) hold no record; the line a refusal names is still the
+    file's, where the user opens it (it named the record's number among the records)."""
+    path = tmp_path / "blanks.jsonl"
+    mobo.optimize(branin_currin, "random", n_evals=3, journal=path, show_progress=False)
+    lines = path.read_text().splitlines()
+    lines[1:1] = ["", "   "]
+    at = max(
+        i for i, line in enumerate(lines) if line.strip() and json.loads(line)["type"] == "eval"
+    )
+    record = json.loads(lines[at])
+    record["x"] = [20.0, 0.5]
+    lines[at] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(JournalError, match=f"line {at + 1}: .* lies outside the problem's bounds"):
+        mobo.Study.load(path, branin_currin)
+
+
 def test_a_record_of_a_later_version_and_a_point_rounded_past_a_bound_still_load(
     tmp_path, branin_currin
 ):
