@@ -88,10 +88,12 @@ from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement,
 )
 from botorch.models import ModelListGP
+from botorch.optim.initializers import initialize_q_batch
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.box_decompositions.non_dominated import (
     FastNondominatedPartitioning,
 )
+from botorch.utils.sampling import draw_sobol_samples
 from torch import Tensor
 from torch.distributions import Normal
 
@@ -214,11 +216,13 @@ class USeMO(BayesianAlgorithm):
         selection: str = "ehvi",
         polish: bool = True,
         noisy: bool = True,
+        sobol_candidates: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(problem, **options)
         self.polish = bool(polish)
         self.noisy = bool(noisy)
+        self.sobol_candidates = bool(sobol_candidates)
         if selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
         if selection == "box" and problem.num_constraints:
@@ -399,28 +403,43 @@ class USeMO(BayesianAlgorithm):
     def ehvi_scores(
         self, model: ModelListGP, U: Tensor, Y: Tensor, candidates: Tensor, *, seed: int
     ) -> tuple[Tensor, Tensor]:
-        """The candidates, after their :meth:`polished` points if ``polish``, and the
-        qLogEHVI (or qLogNEHVI) of each (:meth:`ehvi_acquisition`)."""
+        """The candidates, after their :meth:`polished` points if ``polish`` (and with
+        ``sobol_candidates`` followed by :meth:`sobol_pool`), and the qLogEHVI (or
+        qLogNEHVI) of each (:meth:`ehvi_acquisition`)."""
         acqf = self.ehvi_acquisition(model, U, Y, seed=seed)
         with torch.no_grad():
             score = acqf(candidates.unsqueeze(-2))
+        starts = [candidates[torch.argsort(score, descending=True)[: self.num_restarts]]]
+        if self.sobol_candidates:
+            pool = self.sobol_pool(seed)
+            with torch.no_grad():
+                pool_score = acqf(pool.unsqueeze(-2))
+            # The starts qLogNEHVI's optimizer takes (BoTorch's initializer: the best and
+            # others drawn by value), ascended apart so the others end as without them.
+            starts.append(initialize_q_batch(pool, pool_score, self.num_restarts)[0])
+            candidates, score = torch.cat([candidates, pool]), torch.cat([score, pool_score])
         if not self.polish:
             return candidates, score
-        polished = self.polished(acqf, candidates, score)
+        polished = torch.cat([self.polished(acqf, group) for group in starts])
         if not polished.shape[0]:
             return candidates, score
         with torch.no_grad():
             polished_score = acqf(polished.unsqueeze(-2))
         return torch.cat([polished, candidates]), torch.cat([polished_score, score])
 
-    def polished(self, acqf: AcquisitionFunction, candidates: Tensor, score: Tensor) -> Tensor:
-        """The ``num_restarts`` best candidates by ``score``, each moved by L-BFGS-B
-        ascent on ``acqf`` over the cube, keeping only the ascents that end no more
-        uncertain than they started (``log_box`` not larger): an ascent that buys
-        expected improvement with uncertainty is following the GP's optimism (on DTLZ2,
-        onto the cube's faces) and is dropped. Returns ``k x d``, ``k <= num_restarts``."""
-        top = torch.argsort(score, descending=True)[: self.num_restarts]
-        ends, calm = self.calm_ascents(acqf, candidates[top].unsqueeze(1))
+    def sobol_pool(self, seed: int) -> Tensor:
+        """The ``raw_samples`` scrambled Sobol points (``raw_samples x d``, unit cube) of
+        this step's seed, from which BoTorch's optimizer picks qLogNEHVI's starts."""
+        return draw_sobol_samples(self.unit_bounds, n=self.raw_samples, q=1, seed=seed).squeeze(1)
+
+    def polished(self, acqf: AcquisitionFunction, starts: Tensor) -> Tensor:
+        """Each of ``starts`` (``n x d``: the ``num_restarts`` best candidates, and with
+        ``sobol_candidates`` as many Sobol starts) moved by L-BFGS-B ascent on ``acqf``
+        over the cube, keeping only the ascents that end no more uncertain than they
+        started (``log_box`` not larger): an ascent that buys expected improvement with
+        uncertainty is following the GP's optimism (on DTLZ2, onto the cube's faces) and
+        is dropped. Returns ``k x d``, ``k <= n``."""
+        ends, calm = self.calm_ascents(acqf, starts.unsqueeze(1))
         return ends[calm].squeeze(1)
 
     def log_box(self, model: ModelListGP, U: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 
 import mobo
 from mobo.algorithms._improvement import ImprovementRegion
+from mobo.algorithms.base import step_seed_for
 from mobo.algorithms.usemo import (
     USeMO,
     gp_ucb_beta,
@@ -285,7 +286,7 @@ def test_polish_keeps_only_ascents_that_end_no_more_uncertain(branin_currin, obs
     # the other moved to a corner.
     algorithm.maximize = lambda *args, **kwargs: torch.stack([near[0], far[0]]).unsqueeze(1)
     acqf = SimpleNamespace(model=model)  # the ascent is fixed; only its model is read
-    kept = algorithm.polished(acqf, torch.cat([near, U[5:8]]), torch.arange(5.0).flip(0))
+    kept = algorithm.polished(acqf, near)
     torch.testing.assert_close(kept, near[:1])
 
 
@@ -388,3 +389,31 @@ def test_ask_takes_t_of_the_gp_ucb_schedule_as_the_number_of_observations(
     monkeypatch.setattr(algorithm, "cheap_objectives", recording)
     algorithm.ask(1, X, Y, seed=0)
     assert seen == [12]
+
+
+def test_sobol_candidates_add_qlognehvis_starts_and_never_lower_the_pick(branin_currin):
+    # VehicleSafety (usemo_vehicle_safety.md): late in a run BoTorch's optimizer, from its
+    # Sobol starts, found up to 20x the expected improvement of USeMO's pick. With
+    # sobol_candidates that Sobol pool joins the candidates and its starts are polished
+    # too, apart from the NSGA-II set's, so the pick scores at least the old pick.
+    U = torch.rand(30, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    X = branin_currin.from_unit(U)
+    Y = branin_currin.evaluate(X)
+    n = FAST["raw_samples"]
+    for seed in range(3):
+        old = USeMO(branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+        assert not old.sobol_candidates  # the default
+        new = USeMO(branin_currin, n_initial=4, sobol_candidates=True, **FAST, **FAST_NSGA2)
+        old.ask(1, X, Y, seed=seed)
+        new.ask(1, X, Y, seed=seed)
+        before, after = old.last_proposal, new.last_proposal
+        pool = new.sobol_pool(step_seed_for(seed, 30))
+        assert pool.shape == (n, 2)
+        torch.testing.assert_close(after["candidates"][-n:], pool)
+        # Every old candidate (NSGA-II set and kept ascents) is still there, scored alike.
+        for x, value in zip(before["candidates"], before["score"], strict=True):
+            same = (after["candidates"] == x).all(dim=-1)
+            assert same.any()
+            torch.testing.assert_close(after["score"][same][0], value)
+        assert after["score"][after["chosen"][0]] == after["score"].max()
+        assert after["score"].max() >= max(before["score"].max(), after["score"][-n:].max())
