@@ -297,8 +297,10 @@ def test_polished_points_join_the_candidates_and_the_best_is_chosen(branin_curri
     Y = branin_currin.evaluate(X)
     kept = []
     for seed in range(4):
-        plain = USeMO(branin_currin, n_initial=4, polish=False, **FAST, **FAST_NSGA2)
-        polished = USeMO(branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+        # The NSGA-II set alone (the Sobol candidates are tested below).
+        only = {"sobol_candidates": False, **FAST, **FAST_NSGA2}
+        plain = USeMO(branin_currin, n_initial=4, polish=False, **only)
+        polished = USeMO(branin_currin, n_initial=4, **only)
         plain.ask(1, X, Y, seed=seed)
         polished.ask(1, X, Y, seed=seed)
         before, after = plain.last_proposal, polished.last_proposal
@@ -401,9 +403,9 @@ def test_sobol_candidates_add_qlognehvis_starts_and_never_lower_the_pick(branin_
     Y = branin_currin.evaluate(X)
     n = FAST["raw_samples"]
     for seed in range(3):
-        old = USeMO(branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
-        assert not old.sobol_candidates  # the default
-        new = USeMO(branin_currin, n_initial=4, sobol_candidates=True, **FAST, **FAST_NSGA2)
+        old = USeMO(branin_currin, n_initial=4, sobol_candidates=False, **FAST, **FAST_NSGA2)
+        new = USeMO(branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+        assert new.sobol_candidates  # the default
         old.ask(1, X, Y, seed=seed)
         new.ask(1, X, Y, seed=seed)
         before, after = old.last_proposal, new.last_proposal
