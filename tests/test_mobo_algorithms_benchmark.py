@@ -200,9 +200,10 @@ def test_new_runs_store_the_hypervolume_and_the_max_hv_they_used(bench):
 
 
 def test_runs_given_the_default_options_explicitly_are_reported_as_default_runs(tmp_path):
-    """The shipped mobo_algorithms_50.json holds usemo runs made with {"noisy": true} and
-    qlognehvi runs with the surrogate's defaults (merged from stores made with
-    --algorithm-options), and its documented --report-only refused it (sweep 29)."""
+    """The shipped mobo_algorithms_50.json holds usemo runs made with an explicit default
+    ({"noisy": true} then, {"sobol_candidates": true} now) and qlognehvi runs with the
+    surrogate's defaults (merged from stores made with --algorithm-options), and its
+    documented --report-only refused it (sweep 29)."""
     module = load_benchmark("mobo_algorithms")
     base = {"problem": "BraninCurrin", "seed": 0, "evals": 2, "n_initial": 1}
     base |= {"seconds_per_iteration": 0.0, "log_hv_difference": [0.5, 0.4]}
