@@ -390,6 +390,8 @@ def test_log_search_space_is_exact_at_both_ends_and_inverts(evaluator):
     linear = ThresholdProblem(evaluator, reference=False, space="linear")
     torch.testing.assert_close(linear.to_unit(T), T)
     assert problem.name != linear.name  # a journal of one does not resume with the other
+    other = ThresholdProblem(evaluator, reference=False, log_decades=2)
+    assert "space=log4" in problem.name and problem.name != other.name  # another space too
 
 
 @pytest.mark.parametrize("decades", [2, 7, 12])
@@ -459,6 +461,22 @@ def test_equal_outcome_keys_mean_equal_metrics_and_studies_skip_known_plateaus(e
     assert len(set(problem.outcome_keys(result.X))) == 30
 
 
+def test_a_level_turned_off_has_another_outcome_key_than_one_no_input_exits_at():
+    """T_i = 1 turns level i off (its head is not run, so not paid for); a threshold just
+    above its every confidence exits the same inputs, but runs the head: another energy."""
+    confidence, correct, exit_cost = _tables()
+    head = torch.tensor([0.1, 0.1, 0.1, 0.0], dtype=torch.float64)
+    evaluator = ThresholdEvaluator(confidence, correct, exit_cost, 3.0, head_cost=head)
+    problem = ThresholdProblem(evaluator, reference=False, space="linear")
+    above = (evaluator.confidence[1:3].double().amax(-1) + 1.0) / 2  # no input exits there
+    off = torch.tensor([[0.5, 1.0, 1.0]], dtype=torch.float64)
+    on = torch.cat([off[:, :1], above[None]], dim=1)
+    metrics = evaluator.evaluate(torch.cat([off, on]))
+    assert torch.equal(metrics.exit_fraction[0], metrics.exit_fraction[1])
+    assert metrics.energy_ratio[0] != metrics.energy_ratio[1]
+    assert problem.outcome_keys(off) != problem.outcome_keys(on)
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
@@ -472,6 +490,8 @@ def test_threshold_problem_rejects_a_bad_search_space(evaluator, options, messag
         ThresholdProblem(evaluator, reference=False, **options)
     with pytest.raises(TypeError, match="log_decades must be a number, got str"):
         ThresholdProblem(evaluator, reference=False, log_decades="2")
+    with pytest.raises(TypeError, match="log_decades must be a number, got bool"):
+        ThresholdProblem(evaluator, reference=False, log_decades=True)  # not 1 decade
 
 
 def test_default_reference_point_refuses_a_leanet_that_cannot_save_energy():
@@ -481,6 +501,11 @@ def test_default_reference_point_refuses_a_leanet_that_cannot_save_energy():
         ThresholdProblem(costly, reference=False)
     problem = ThresholdProblem(costly, reference=False, ref_point=torch.tensor([0.0, -3.0]))
     assert problem.ref_point.tolist() == [0.0, -3.0]
+    # costing exactly the network (a ratio of 1) saves nothing either: the default box
+    # would have no width in energy
+    even = ThresholdEvaluator(confidence, correct, exit_cost, full_cost=float(exit_cost[0]))
+    with pytest.raises(ValueError, match="cheapest exit .* costs 1x of it"):
+        ThresholdProblem(even, reference=False)
 
 
 def test_threshold_problem_constraints_are_black_box_constraints(evaluator):
@@ -500,6 +525,36 @@ def test_threshold_problem_constraints_are_black_box_constraints(evaluator):
     assert (~result.feasible).any()  # infeasible points were evaluated and kept apart
     with pytest.raises(ValueError, match="algorithm 'mesmo' cannot handle black-box"):
         mobo.make_algorithm("mesmo", problem)
+
+
+def test_threshold_problem_evaluates_thresholds_a_hair_outside_the_cube_at_its_ends(evaluator):
+    # an optimizer's rounding puts 1 + 1e-12 where it meant 1: the problem evaluates the
+    # end, where the evaluator alone refuses what lies outside [0, 1]
+    problem = ThresholdProblem(evaluator, reference=False)
+    X = torch.tensor([[0.5, 1.0 + 1e-12, -1e-12]], dtype=torch.float64)
+    at_ends = torch.tensor([[0.5, 1.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(problem.evaluate(X), evaluator.evaluate(at_ends).objectives())
+
+
+def test_threshold_problem_names_listed_constraints_and_refuses_non_callables(evaluator):
+    floor = lambda m: 0.8 - m.accuracy  # noqa: E731
+    budget = lambda m: m.energy_ratio - 0.7  # noqa: E731
+    problem = ThresholdProblem(evaluator, reference=False, constraints=[floor, budget])
+    assert problem.num_constraints == 2 and problem.constraint_names == ["c0", "c1"]
+    with pytest.raises(TypeError, match=r"constraints\['c1'\] must be a callable .* got float"):
+        ThresholdProblem(evaluator, reference=False, constraints=[floor, 0.97])
+    with pytest.raises(TypeError, match=r"constraints\['floor'\] must be a callable"):
+        ThresholdProblem(evaluator, reference=False, constraints={"floor": "0.97 - accuracy"})
+
+
+def test_a_constrained_threshold_problem_leaves_max_hv_unset(evaluator):
+    """The dense reference front is of the unconstrained problem: its hypervolume is no
+    bound for a constrained study's, so max_hv stays unset and the front waits until read."""
+    problem = ThresholdProblem(
+        evaluator, reference_samples=500, constraints={"floor": lambda m: 0.8 - m.accuracy}
+    )
+    assert problem.max_hv is None
+    assert problem.reference is not None  # computed when first read
 
 
 def test_thresholds_exactly_at_the_accuracy_floor_are_feasible(evaluator):
@@ -592,6 +647,22 @@ def test_a_threshold_journal_is_not_resumed_with_another_constraint(evaluator, t
     with pytest.raises(mobo.JournalMismatchError, match="fingerprint"):
         mobo.check_resumable(journal, floor(0.95), "sobol", 0)
     assert floor(0.8).fingerprint() != ThresholdProblem(evaluator, reference=False).fingerprint()
+
+
+def test_a_threshold_fingerprint_tells_exit_costs_and_constraint_names_apart(evaluator):
+    """A journal priced on another energy platform (other exit costs, same records) or
+    under another constraint (same values, another name) is refused, not resumed."""
+    base = ThresholdProblem(evaluator, reference=False).fingerprint()
+    costs = evaluator.exit_cost.clone()
+    costs[1:] *= 1.5
+    pricier = ThresholdEvaluator(evaluator.confidence, evaluator.correct, costs, full_cost=2.0)
+    assert ThresholdProblem(pricier, reference=False).fingerprint() != base
+
+    def named(name):
+        constraint = {name: lambda m: 0.8 - m.accuracy}
+        return ThresholdProblem(evaluator, reference=False, constraints=constraint).fingerprint()
+
+    assert named("floor") == named("floor") and named("floor") != named("accuracy floor")
 
 
 def _older_journal(path, problem, n_evals: int) -> bytes:
@@ -1368,6 +1439,23 @@ def test_the_deployable_front_adds_the_top_level_only_where_it_meets_the_constra
     loose = ThresholdProblem(hybrid, constraints={"budget": lambda m: m.energy_ratio - 0.5})
     assert (loose.deployable_front(X).thresholds == 1.0).all(-1).any()  # feasible: kept
     assert (loose.deployable_front(X[:0]).thresholds == 1.0).all(-1).all()
+    # a budget the network alone meets exactly (c = 0) is met: it stays
+    alone = float(problem.metrics(torch.ones(1, 3, dtype=torch.float64)).energy_ratio[0])
+    exact = ThresholdProblem(hybrid, constraints={"budget": lambda m: m.energy_ratio - alone})
+    kept = exact.deployable_front(X[:0])
+    assert len(kept) == 1 and (kept.thresholds == 1.0).all()
+
+
+def test_the_deployable_front_moves_thresholds_off_the_observed_confidences(evaluator):
+    """On an observed confidence the device's last bits decide the exit: the front a user
+    deploys holds thresholds between confidences, with the same exits."""
+    problem = ThresholdProblem(evaluator, reference=False)
+    picks = torch.randint(300, (20, 3), generator=torch.Generator().manual_seed(1))
+    X = torch.stack([evaluator.confidence[i, picks[:, i]] for i in range(3)], dim=1).double()
+    front = problem.deployable_front(X)
+    observed = [set(evaluator.confidence[i].double().tolist()) for i in range(3)]
+    inside = [(b, i) for b, i in ((front.thresholds > 0) & (front.thresholds < 1)).nonzero()]
+    assert inside and not any(float(front.thresholds[b, i]) in observed[i] for b, i in inside)
 
 
 def test_a_head_cost_of_another_length_or_below_zero_is_refused_by_name():
@@ -1465,3 +1553,22 @@ def test_the_demo_sets_aside_its_journal_from_before_fingerprints(evaluator, tmp
     header = json.loads(journal.read_text().splitlines()[0])
     assert header["problem"]["fingerprint_version"] == ThresholdProblem.fingerprint_version
     assert mobo.Study.load(journal, ThresholdProblem(evaluator, reference=False)).n_evaluated == 3
+
+
+def test_a_longer_threshold_journal_of_another_algorithm_or_seed_is_refused(evaluator, tmp_path):
+    """A journal holding more evaluations is only read, its first n_evals the result: one
+    another algorithm or seed made is refused, not reported as this study's front."""
+    from leanet.problem import search_thresholds
+
+    journal = tmp_path / "t.jsonl"
+    problem = ThresholdProblem(evaluator, reference=False)
+    mobo.optimize(problem, "sobol", n_evals=4, seed=0, journal=journal, show_progress=False)
+    for algorithm, seed in (("random", 0), ("sobol", 1)):
+        with pytest.raises(mobo.JournalMismatchError):
+            search_thresholds(
+                evaluator, journal, algorithm=algorithm, n_evals=2, seed=seed, progress=False
+            )
+    _, result = search_thresholds(
+        evaluator, journal, algorithm="sobol", n_evals=2, seed=0, progress=False
+    )
+    assert len(result.X) == 2
