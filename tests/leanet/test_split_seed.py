@@ -45,6 +45,9 @@ def test_save_checkpoint_and_save_leanet_record_the_split_seed_once(tmp_path):
         tmp_path / "b.pt", tiny_base(), dataset="digits8x8", classes=classes, split_seed=2
     )
     assert load_checkpoint(path)[1]["split_seed"] == 2
+    # given in extra only (as before split_seed=), it is recorded as the file's seed too
+    save_checkpoint(path, tiny_base(), dataset="d", classes=classes, extra={"split_seed": 4})
+    assert load_checkpoint(path)[1]["split_seed"] == 4
     net_path = save_leanet(tmp_path / "n.pt", _tiny_leanet(), meta={"a": 1}, split_seed=3)
     assert load_leanet(net_path)[1] == {"a": 1, "split_seed": 3}
     with pytest.raises(ValueError, match="split_seed=3 but meta"):
