@@ -813,3 +813,30 @@ def test_a_decoded_design_drops_levels_its_base_is_too_narrow_for(digits):
     design, thresholds = problem.decode(row)[0]
     assert (design.num_levels, design.fractions) == (3, (0.5, 0.75, 1.0))
     assert thresholds.tolist() == [0.2, 0.4]
+
+
+def test_a_kept_fine_tuning_state_continues_only_a_search_of_its_source(tmp_path):
+    """A prefix design's fine-tuning state is continued only by a search of the same base,
+    data and settings; a file from before sources were named, of another source, or
+    unreadable as a state is not continued (a warning names an unreadable one)."""
+    import shutil
+
+    from leanet.design_cache import DesignCache
+    from leanet.train_loop import TrainState
+
+    state = TrainState(2, {}, {}, torch.zeros(4, dtype=torch.uint8), {"epochs": 4})
+    mine = DesignCache(tmp_path / "new", seed=0, source="a" * 32)
+    mine.save_state("k", state)
+    back = mine.load_state("k")
+    assert back.epoch == 2 and back.settings == {"epochs": 4}
+    legacy = tmp_path / "old"  # an older leanet's name, without the source
+    legacy.mkdir()
+    shutil.copy(mine.path("k", "state"), legacy / "k-s0-state.pt")
+    assert DesignCache(legacy, 0, "a" * 32).load_state("k").epoch == 2
+    assert DesignCache(legacy, 0, "b" * 32).load_state("k") is None
+    torch.save({"source": "a" * 32, "epoch": 2}, mine.path("k", "state"))  # no optimizer
+    with pytest.warns(UserWarning, match="is unreadable .* trains from the start"):
+        assert mine.load_state("k") is None
+    torch.save(["not", "a", "state"], mine.path("k", "state"))
+    with pytest.warns(UserWarning, match="is unreadable"):
+        assert mine.load_state("k") is None
