@@ -387,6 +387,9 @@ def test_log_search_space_is_exact_at_both_ends_and_inverts(evaluator):
     steps = U[1, :2] - U[0, 1]
     torch.testing.assert_close(steps, torch.tensor([0.25, 0.5]).double(), atol=0.015, rtol=0)
     torch.testing.assert_close(problem.from_unit(U), T)
+    # a hair outside [0, 1] (a user's or an optimizer's rounding) maps to the cube's ends
+    outside = torch.tensor([[1.0 + 1e-12, -1e-12, 0.9]], dtype=torch.float64)
+    torch.testing.assert_close(problem.to_unit(outside), torch.cat([U[:1, [2, 0]], U[:1, 1:2]], 1))
     linear = ThresholdProblem(evaluator, reference=False, space="linear")
     torch.testing.assert_close(linear.to_unit(T), T)
     assert problem.name != linear.name  # a journal of one does not resume with the other
