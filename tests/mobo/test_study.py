@@ -340,16 +340,25 @@ def test_hand_edited_eval_values_are_refused_by_line(tmp_path, branin_currin, ed
     """NaN or Infinity (which json reads) loaded as a successful evaluation and failed in
     the GP fit; an x outside the bounds entered the result; a string step failed in
     Study with a bare TypeError."""
+    path, line = _journal_with_an_edited_record(tmp_path, branin_currin, "eval", edit)
+    with pytest.raises(JournalError, match=f"line {line}: an eval record's {message}"):
+        mobo.Study.load(path, branin_currin)
+
+
+def _journal_with_an_edited_record(tmp_path, problem, kind, edit, *, blanks=(), last=False):
+    """A 3-evaluation journal whose first (or ``last``) ``kind`` record ``edit`` changed,
+    after ``blanks`` inserted below the header; returns its path and that record's line."""
     path = tmp_path / "edited.jsonl"
-    mobo.optimize(branin_currin, "random", n_evals=3, journal=path, show_progress=False)
+    mobo.optimize(problem, "random", n_evals=3, journal=path, show_progress=False)
     lines = path.read_text().splitlines()
-    at = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == "eval")
+    lines[1:1] = list(blanks)
+    ats = [i for i, line in enumerate(lines) if line.strip() and json.loads(line)["type"] == kind]
+    at = ats[-1] if last else ats[0]
     record = json.loads(lines[at])
     edit(record)
     lines[at] = json.dumps(record)
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(JournalError, match=f"line {at + 1}: an eval record's {message}"):
-        mobo.Study.load(path, branin_currin)
+    return path, at + 1
 
 
 def test_every_journal_line_is_fsynced_once_written_and_a_cut_tail_too(
@@ -488,15 +497,8 @@ def test_replay_gives_the_latest_budget_the_state_to_resume_from_and_the_untold_
 def test_hand_edited_records_of_the_wrong_shape_are_refused_by_line(
     tmp_path, branin_currin, kind, edit, message
 ):
-    path = tmp_path / "edited.jsonl"
-    mobo.optimize(branin_currin, "random", n_evals=3, journal=path, show_progress=False)
-    lines = path.read_text().splitlines()
-    at = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == kind)
-    record = json.loads(lines[at])
-    edit(record)
-    lines[at] = json.dumps(record)
-    path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(JournalError, match=f"line {at + 1}: {message}"):
+    path, line = _journal_with_an_edited_record(tmp_path, branin_currin, kind, edit)
+    with pytest.raises(JournalError, match=f"line {line}: {message}"):
         mobo.Study.load(path, branin_currin)
 
 
@@ -505,18 +507,14 @@ def test_a_damaged_record_after_blank_lines_is_named_by_its_line_in_the_file(
 ):
     """Blank lines (a hand edit) hold no record; the line a refusal names is still the
     file's, where the user opens it (it named the record's number among the records)."""
-    path = tmp_path / "blanks.jsonl"
-    mobo.optimize(branin_currin, "random", n_evals=3, journal=path, show_progress=False)
-    lines = path.read_text().splitlines()
-    lines[1:1] = ["", "   "]
-    at = max(
-        i for i, line in enumerate(lines) if line.strip() and json.loads(line)["type"] == "eval"
+
+    def out_of_bounds(record):
+        record["x"] = [20.0, 0.5]
+
+    path, line = _journal_with_an_edited_record(
+        tmp_path, branin_currin, "eval", out_of_bounds, blanks=["", "   "], last=True
     )
-    record = json.loads(lines[at])
-    record["x"] = [20.0, 0.5]
-    lines[at] = json.dumps(record)
-    path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(JournalError, match=f"line {at + 1}: .* lies outside the problem's bounds"):
+    with pytest.raises(JournalError, match=f"line {line}: .* lies outside the problem's bounds"):
         mobo.Study.load(path, branin_currin)
 
 
