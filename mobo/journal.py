@@ -24,7 +24,7 @@ import math
 import operator
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +227,10 @@ def _unwritable(path: Path, err: OSError) -> OSError:
 
 def read_journal(
     path: str | os.PathLike, *, repair: bool = False, numbered: bool = False
-) -> tuple[dict[str, Any], list[dict[str, Any]]] | tuple[dict[str, Any], list, list[int]]:
+) -> (
+    tuple[dict[str, Any], list[dict[str, Any]]]
+    | tuple[dict[str, Any], list[dict[str, Any]], list[int]]
+):
     """Read a journal: its header and its records, in order.
 
     Args:
@@ -382,7 +385,7 @@ def _truncate(path: Path, size: int) -> None:
 
 
 def check_evaluations(
-    path: Any, records: list[dict[str, Any]], problem: Any, lines: list[int] | None = None
+    path: Any, records: list[dict[str, Any]], problem: Any, lines: Sequence[int] | None = None
 ) -> None:
     """Refuse eval records whose values do not fit ``problem`` (a line damaged into other
     valid JSON), naming the line (``lines``: each record's, from :func:`read_journal`),
