@@ -385,14 +385,13 @@ def _truncate(path: Path, size: int) -> None:
 
 
 def check_evaluations(
-    path: Any, records: list[dict[str, Any]], problem: Any, lines: Sequence[int] | None = None
+    path: Any, records: list[dict[str, Any]], problem: Any, lines: Sequence[int]
 ) -> None:
     """Refuse eval records whose values do not fit ``problem`` (a line damaged into other
-    valid JSON), naming the line (``lines``: each record's, from :func:`read_journal`),
-    before any of them reaches an algorithm."""
+    valid JSON), naming the line (``lines``: each record's, from
+    ``read_journal(numbered=True)``), before any of them reaches an algorithm."""
     sizes = {"x": problem.dim, "y": problem.num_objectives, "c": problem.num_constraints}
     lower, upper = problem.bounds.tolist()
-    lines = range(2, len(records) + 2) if lines is None else lines
     for number, record in zip(lines, records, strict=True):
         where = f"journal {str(path)!r}: line {number}: an {record.get('type')} record's"
         step = record.get("step")
