@@ -63,11 +63,13 @@ class AskedPoints:
 
     def row_of(self, x: list[float], step: int) -> int:
         """The row of ``x`` in the ask ``step`` that proposed it (0 if that ask is unknown,
-        e.g. a point told directly; the number of rows if ``x`` is not among them)."""
+        e.g. a point told directly; the number of rows if ``x`` is not among them): the row
+        equal to it, else the nearest within tolerance, as :meth:`step_of` matches."""
         rows = self._rows.get(step, {})
         if tuple(x) in rows:
             return rows[tuple(x)]
-        return next((i for row, i in rows.items() if self.same(row, x)), len(rows))
+        close = [(self._gap(row, x), i) for row, i in rows.items() if self.same(row, x)]
+        return min(close)[1] if close else len(rows)
 
     def take_replay(self, q: int) -> Tensor | None:
         """Up to ``q`` points to ask again, now pending under their steps (None if none)."""
@@ -117,6 +119,12 @@ class AskedPoints:
         if a.shape != b.shape:
             return False
         return bool(((a - b).abs() <= self._tolerance(a)).all())
+
+    @staticmethod
+    def _gap(a, b) -> float:
+        """The largest per-input distance between two points."""
+        a, b = torch.as_tensor(a, dtype=DTYPE), torch.as_tensor(b, dtype=DTYPE)
+        return float((a - b).abs().max())
 
     def _tolerance(self, x: Tensor) -> Tensor:
         """How far, per input, a told point may lie from ``x`` and still be it."""

@@ -86,6 +86,9 @@ def test_points_not_told_are_asked_again_in_the_order_first_asked():
     close.add(torch.tensor([[0.5 + 9e-7, 0.5]], dtype=torch.float64), 1)
     assert close.step_of(torch.tensor([0.5 + 8.9e-7, 0.5], dtype=torch.float64)) == 1
     assert close.row_of([0.5 + 9.1e-7, 0.5], 1) == 0  # told rounded: its row in the ask
+    # Two rows of one ask within tolerance of a told point: the nearer one, as step_of.
+    assert close.row_of([0.5 + 7e-7, 0.5], 0) == 1
+    assert close.row_of([0.5 + 1e-7, 0.5], 0) == 0
 
 
 def test_load_resumes_with_the_journaled_batch_size(tmp_path):
