@@ -165,11 +165,12 @@ def _submit_and_tell(
             finished = [f for f in finished if f not in broken]
             for future in finished:
                 job = in_flight.pop(future)
+                # Before a cancel: a cancelled future's outcome is a bare CancelledError.
+                y, error = outcome(future, timeout, study.problem.num_outcomes)
                 if not future.done() and is_running is None:
                     future.cancel()  # it may be queued still, on an executor that can stop it
                 elif not future.done():  # running: no pool or Dask worker can stop it
                     abandoned.append(future)
-                y, error = outcome(future, timeout, study.problem.num_outcomes)
                 try:
                     study.ledger.journal_state(job.step, job.algorithm_state)
                     evaluation = study.ledger.record(

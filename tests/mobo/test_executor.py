@@ -9,7 +9,7 @@ import re
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -235,6 +235,43 @@ def test_a_pool_clogged_by_timed_out_evaluations_stops_the_study_without_failing
         result = study.optimize(batch_size=2, executor=fresh, timeout=5, show_progress=False)
     torch.testing.assert_close(result.X[1], queued)  # asked first, not skipped
     assert result.failed.tolist() == [True, False, False, False]
+
+
+class _Delegating(Executor):
+    """An executor of another kind than mobo knows: its futures report no start."""
+
+    def __init__(self, workers):
+        self.pool = ThreadPoolExecutor(workers)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, **kwargs):
+        self.pool.shutdown(wait=wait)
+
+
+def test_on_an_executor_reporting_no_starts_an_overdue_queued_point_is_cancelled():
+    """Its clock runs from submission: a point still queued when its time is up is recorded
+    as timed out and cancelled, not run later for nothing on the study's executor."""
+    release, ran = threading.Event(), []
+
+    def hangs_first(X):
+        ran.append(X[0].tolist())
+        if len(ran) == 1:
+            release.wait(timeout=30)
+        return _two_objectives(X)
+
+    problem = mobo.FunctionProblem(hangs_first, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="q")
+    study = mobo.Study(problem, "sobol", seed=0)
+    executor = _Delegating(1)
+    try:
+        with pytest.raises(mobo.StudyFailedError, match="all 2 evaluations"):
+            study.optimize(2, batch_size=2, executor=executor, timeout=0.3, show_progress=False)
+    finally:
+        release.set()
+        executor.shutdown(wait=True)
+    assert [e.error.split(":")[0] for e in study.evaluations] == ["TimeoutError"] * 2
+    assert len(ran) == 1  # the queued point never ran
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])
