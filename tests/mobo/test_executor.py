@@ -237,6 +237,66 @@ def test_a_pool_clogged_by_timed_out_evaluations_stops_the_study_without_failing
     assert result.failed.tolist() == [True, False, False, False]
 
 
+def test_each_timeout_fires_at_its_own_deadline_not_at_a_later_ones():
+    """Two hung evaluations started 0.4 s apart, timeout 1 s: the first is recorded as
+    timed out about 1 s after its start, not when the second one's time is up too."""
+    release, lock, calls = threading.Event(), threading.Lock(), [0]
+
+    def two_hang(X):
+        with lock:
+            calls[0] += 1
+            call = calls[0]
+        if call == 2:
+            time.sleep(0.4)  # frees its thread: the third point starts 0.4 s late
+        else:
+            release.wait(timeout=30)
+        return _two_objectives(X)
+
+    problem = mobo.FunctionProblem(two_hang, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="h2")
+    study = mobo.Study(problem, "sobol", seed=0)
+    with ThreadPoolExecutor(2) as executor:
+        try:
+            study.optimize(3, batch_size=2, executor=executor, asynchronous=True,
+                           timeout=1.0, show_progress=False)  # fmt: skip
+        finally:
+            release.set()
+    timed_out = [e for e in study.evaluations if e.failed]
+    assert [e.error.split(":")[0] for e in timed_out] == ["TimeoutError"] * 2
+    assert timed_out[0].eval_seconds < 1.25  # not ~1.4 s: the second one's deadline
+
+
+def test_an_evaluation_that_overruns_its_timeout_briefly_does_not_stall_the_study():
+    """The point queued behind a timed-out one gets a whole timeout to start: the overdue
+    evaluation ends soon after and frees the pool, so the study goes on to its budget."""
+    ran = []
+
+    def overruns_first(X):
+        ran.append(X[0].tolist())
+        time.sleep(0.75 if len(ran) == 1 else 0.01)
+        return _two_objectives(X)
+
+    problem = mobo.FunctionProblem(overruns_first, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="o")
+    study = mobo.Study(problem, "sobol", seed=0)
+    with ThreadPoolExecutor(1) as executor:
+        study.optimize(2, batch_size=2, executor=executor, timeout=0.5, show_progress=False)
+    errors = [e.error and e.error.split(":")[0] for e in study.evaluations]
+    assert errors == ["TimeoutError", None] and len(ran) == 2
+
+
+def test_an_evaluation_of_the_wrong_shape_on_an_executor_stops_the_study():
+    """A problem returning the wrong shape is a bug in its code: on an executor too the
+    study stops at the first one instead of recording every evaluation as failed."""
+
+    def one_outcome(X):
+        return X[:, :1]
+
+    problem = mobo.FunctionProblem(one_outcome, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="m")
+    study = mobo.Study(problem, "sobol", seed=0)
+    with ThreadPoolExecutor(2) as executor, pytest.raises(mobo.EvaluationShapeError):
+        study.optimize(4, batch_size=2, executor=executor, show_progress=False)
+    assert study.n_evaluated == 0
+
+
 class _Delegating(Executor):
     """An executor of another kind than mobo knows: its futures report no start."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import sys
+import tempfile
 import time
 import types
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -34,6 +35,16 @@ def test_a_process_pool_times_a_point_from_its_start_not_from_entering_the_call_
         study.optimize(6, batch_size=3, executor=pool, timeout=0.8, show_progress=False)
     assert [e.error for e in study.evaluations] == [None] * 6
     assert max(e.eval_seconds for e in study.evaluations) < 0.75  # each timed from its start
+
+
+def test_a_process_pool_study_leaves_no_start_markers_behind(tmp_path, monkeypatch):
+    """Each evaluation on a process pool marks its start with a file in a folder of its
+    own; the study removes that folder when it returns."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    problem = mobo.problems.make("BraninCurrin")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        mobo.optimize(problem, "sobol", n_evals=2, executor=pool, timeout=30, show_progress=False)
+    assert list(tmp_path.glob("mobo-*")) == []
 
 
 def _hangs_first(X, *, marker_dir):
