@@ -406,3 +406,40 @@ def test_extra_evaluations_stay_extra_and_the_initial_design_goes_on_alike():
     back = from_ax(to_ax(study), problem, "qlognehvi", seed=0, n_initial=4)
     assert [e.extra for e in back.evaluations] == [False, False, True, True, True]
     torch.testing.assert_close(back.ask(2), study.ask(2), rtol=0, atol=0)
+
+
+def test_outcome_names_are_made_distinct_ax_identifiers():
+    """Ax parses metric names as identifiers: two outcomes that clean to the same name, or a
+    name starting with a digit, would be one metric or refused."""
+    from mobo.ax_client import metric_names
+
+    assert metric_names(_named(["energy ratio", "energy_ratio"])) == [
+        "energy_ratio",
+        "f1_energy_ratio",
+    ]
+    assert metric_names(_named(["2nd", "accuracy"])) == ["f0_2nd", "accuracy"]
+
+
+def test_the_problems_bounds_are_the_ax_parameters_bounds():
+    shifted = mobo.FunctionProblem(
+        lambda X: _tradeoff(X - torch.tensor([2.0, -1.0], dtype=torch.float64)),
+        [[2.0, -1.0], [3.0, 0.5]], 2, [0.85, -1.15], name="shifted",
+    )  # fmt: skip
+    parameters = mobo.ax_bridge.new_client(shifted)._experiment.search_space.parameters
+    assert [(p.lower, p.upper) for p in parameters.values()] == [(2.0, 3.0), (-1.0, 0.5)]
+
+
+def test_quiet_ax_restores_the_ax_loggers_levels():
+    import logging
+
+    from mobo.ax_client import quiet_ax
+
+    logger = logging.getLogger("ax.service")
+    previous = logger.level
+    try:
+        logger.setLevel(logging.DEBUG)
+        with quiet_ax():
+            assert logger.level == logging.WARNING
+        assert logger.level == logging.DEBUG
+    finally:
+        logger.setLevel(previous)
