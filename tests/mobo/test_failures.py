@@ -10,7 +10,7 @@ import torch
 
 import mobo
 from mobo.algorithms.base import REPEAT_TOLERANCE
-from mobo.evaluate import failed_points
+from mobo.evaluate import evaluate_batch, failed_points
 from mobo.problem import DTYPE
 from tests.mobo.conftest import FAST_BO, toy_function
 
@@ -240,3 +240,16 @@ def test_a_study_whose_last_evaluations_failed_is_not_one_whose_all_failed():
     study = mobo.Study(problem, "sobol", seed=0)
     with pytest.raises(mobo.StudyFailedError, match="all 2 evaluations of 'f' failed"):
         study.optimize(2, show_progress=False)
+
+
+def test_a_batch_that_raises_is_evaluated_row_by_row_keeping_each_error():
+    def picky(X):
+        if (X[:, 0] > 0.5).any():
+            raise RuntimeError("x0 too large")
+        return torch.stack([X[:, 0], 1 - X[:, 1]], dim=-1)
+
+    problem = mobo.FunctionProblem(picky, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="picky")
+    X = torch.tensor([[0.2, 0.1], [0.7, 0.1], [0.4, 0.3]], dtype=torch.float64)
+    Y, errors = evaluate_batch(problem, X)
+    assert errors == [None, "RuntimeError: x0 too large", None]
+    assert Y[1].isnan().all() and not Y[[0, 2]].isnan().any()
