@@ -443,3 +443,15 @@ def test_quiet_ax_restores_the_ax_loggers_levels():
         assert logger.level == logging.DEBUG
     finally:
         logger.setLevel(previous)
+
+
+def test_abandoned_trials_are_left_out_of_an_import(tradeoff):
+    study = mobo.Study(tradeoff, "sobol", seed=0)
+    study.optimize(3, show_progress=False)
+    client = to_ax(study)
+    with mobo.ax_client.quiet_ax():
+        index = client.attach_trial(parameters=mobo.ax_client.parameters_of(tradeoff, [0.5, 0.5]))
+        client.mark_trial_abandoned(index)
+    back = from_ax(client, tradeoff, "sobol")
+    assert [e.x for e in back.evaluations] == [e.x for e in study.evaluations]
+    assert back.ledger.asked.pending.shape[0] == 0  # nor asked again
