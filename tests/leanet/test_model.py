@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from leanet.confidence import confidence, entropy, margin, max_softmax
-from leanet.model import build, count_macs
+from leanet.model import Head, LEANet, build, count_macs
 from leanet.zoo import BaseNet
 from tests.leanet.conftest import same_weights
 
@@ -351,3 +351,40 @@ def test_an_input_whose_confidence_equals_its_threshold_exits(tiny_convnet, imag
     i = int(conf.argmin())
     out = net(images, [float(conf[i])] + [0.0] * (net.num_levels - 2))
     assert torch.all(out.exit_level == 1)
+
+
+def test_the_heads_are_drawn_from_builds_seed_not_the_global_generator(tiny_convnet):
+    """build(seed=...) decides the heads' initial weights: the same seed gives the same
+    heads whatever the caller drew before, another seed other heads."""
+    torch.manual_seed(5)
+    first = build(tiny_convnet, seed=0)
+    torch.manual_seed(6)
+    again = build(tiny_convnet, seed=0)
+    other = build(tiny_convnet, seed=1)
+    assert same_weights(first.heads, again.heads)
+    assert not torch.equal(first.heads[0].mlp[-1].weight, other.heads[0].mlp[-1].weight)
+
+
+def test_a_head_keeps_a_map_smaller_than_its_pooled_grid_as_it_is():
+    # A 2 x 2 map is not average-pooled up to 4 x 4 (16 copies of 4 values: 4x the weights).
+    head = Head(8, 2, 10, pool=4)
+    f = torch.randn(3, 8, 2, 2)
+    assert torch.equal(head.pooled(f), f.flatten(1))
+    assert head.mlp[0].num_features == 8 * 2 * 2
+    assert Head(8, 6, 10, pool=4).pooled(torch.randn(3, 8, 6, 6)).shape == (3, 8 * 4 * 4)
+
+
+def test_a_leanet_needs_one_head_per_level(tiny_convnet):
+    net = build(tiny_convnet, fractions=(0.5, 1.0))
+    for heads in (list(net.heads[:1]), [*net.heads, net.heads[0]]):
+        with pytest.raises(ValueError, match=rf"{len(heads)} heads for 2 levels"):
+            LEANet(net.base, net.levels, heads)
+
+
+def test_build_in_place_leaves_the_callers_classifier_trainable(tiny_convnet):
+    """The hybrid's top head is a frozen copy of the base's classifier: with copy=False
+    the caller's own classifier still trains (it was the one frozen, had it been shared)."""
+    net = build(tiny_convnet, copy=False)
+    assert net.heads[-1].classifier is not tiny_convnet.classifier
+    assert all(p.requires_grad for p in tiny_convnet.classifier.parameters())
+    assert not any(p.requires_grad for p in net.heads[-1].parameters())

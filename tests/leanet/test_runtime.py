@@ -793,6 +793,9 @@ def test_an_average_pool_and_a_padded_depthwise_convolution_run_as_in_the_networ
         for i in range(images.shape[0]):
             one = torch.stack(runtime.level_logits(images[i : i + 1]))
             assert _close(one, ref[:, i : i + 1]), (mode, i)
+    # as one matrix product per channel (small maps), the padding is in the matrix: once
+    dense = compile_runtime(net, mode="eager", depthwise="dense")
+    assert _close(torch.stack(dense.level_logits(images)), ref)
 
 
 def test_a_threshold_of_one_never_exits_even_a_saturated_confidence(tiny_convnet, images):
@@ -884,3 +887,23 @@ def test_a_manifest_that_is_json_but_no_object_is_named_as_damaged(tiny_convnet,
         (tmp_path / "rt" / "runtime.json").write_text(json.dumps(manifest))
         with pytest.raises(ValueError, match="runtime.json: not a leanet runtime manifest"):
             load_runtime(tmp_path / "rt")
+
+
+def test_a_grouped_convolution_and_a_batch_norm_of_its_own_eps_fold_as_the_network(images):
+    """A convolution of 2 groups (not depthwise) keeps its groups when folded whole, and a
+    batch norm's own eps (1e-3, as torchvision's EfficientNet and MobileNetV3 use) is the
+    one folded, not torch's default 1e-5: a channel of small running variance shows it."""
+    torch.manual_seed(0)
+    features = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.BatchNorm2d(8, eps=1e-3), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+    )  # fmt: skip
+    config = {"arch": "mine", "num_classes": 10, "in_channels": 1, "input_size": 8}
+    base = randomize_batchnorm(leanet.zoo.BaseNet(features, nn.Linear(16, 10), config))
+    features[4].running_var[2] = 1e-4
+    full = compile_full(base, mode="eager")
+    torch.testing.assert_close(full(images), base(images), rtol=1e-4, atol=1e-5)
+    net = _randomize_heads(leanet.build(base, levels="depth", num_levels=3)).eval()
+    runtime = compile_runtime(net, mode="eager")
+    assert _close(torch.stack(runtime.level_logits(images)), net.level_outputs(images).logits)
