@@ -77,3 +77,33 @@ def test_a_last_batch_of_one_image_joins_the_one_before(digits):
         hook.remove()
     assert len(optimizers) == 2 * 16
     assert optimizers[-1].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_training_bar_counts_the_steps_that_run_and_is_off_when_asked(small_train, monkeypatch):
+    # 300 images in batches of 64: 5 steps an epoch (the last batch of 44 is its own).
+    import leanet.train_loop
+
+    bars = []
+
+    class Spy(leanet.train_loop.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.asked, self.steps, self.closed = kwargs, 0, False
+            bars.append(self)
+
+        def update(self, n=1):
+            self.steps += n
+            return super().update(n)
+
+        def close(self):
+            self.closed = True
+            return super().close()
+
+    monkeypatch.setattr(leanet.train_loop, "tqdm", Spy)
+    net = build(tiny_base("convnet"), fractions=(0.5, 1.0), scheme="hybrid")
+    options = {"epochs": 3, "patience": None, "batch_size": 64}
+    state = fine_tune(net, small_train, until=2, progress=True, **options).state
+    fine_tune(net, small_train, resume=state, progress=False, **options)
+    # None: shown on a terminal only, so a log file gets no bar lines
+    assert [(bar.asked["disable"], bar.asked["total"]) for bar in bars] == [(None, 10), (True, 5)]
+    assert [bar.steps for bar in bars] == [10, 5] and all(bar.closed for bar in bars)
