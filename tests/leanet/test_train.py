@@ -609,3 +609,48 @@ def test_a_float64_base_evaluates_and_trains_on_its_own_dtype(digits, trained_di
     result = train_base(model, pairs, epochs=1, batch_size=64, progress=False)
     assert result.history[0]["loss"] > 0  # a float64 loss of float64 weights
     assert {p.dtype for p in model.parameters()} == {torch.float64}
+
+
+def test_each_trainer_is_reproducible_by_its_seed_and_only_by_it(small_train):
+    """The same seed gives the same weights whatever the global generator holds; another
+    seed shuffles otherwise and gives other weights (train_base, fit_heads, fine_tune)."""
+
+    def trained(seed: int, step: str, caller: int = 0) -> torch.nn.Module:
+        base = tiny_base("convnet")
+        torch.manual_seed(caller)  # where the caller left the global generator
+        if step == "train_base":
+            train_base(base, small_train, epochs=1, seed=seed, progress=False)
+            return base
+        net = build(base, fractions=(0.5, 1.0), scheme="hybrid")
+        fit_heads(
+            net, small_train, epochs=1, seed=seed if step == "fit_heads" else 0, progress=False
+        )
+        if step == "fine_tune":
+            fine_tune(net, small_train, epochs=1, patience=None, seed=seed, progress=False)
+        return net
+
+    for step in ("train_base", "fit_heads", "fine_tune"):
+        first = trained(0, step)
+        assert same_weights(first, trained(0, step, caller=1)), step
+        assert not same_weights(first, trained(1, step)), step
+
+
+def test_heads_and_base_train_at_the_given_rate_for_the_given_epochs(small_train):
+    # lr = 0: AdamW moves no weight (its decay is lr * weight_decay); the heads' batch norm
+    # statistics still follow the data.
+    net = build(tiny_base("convnet"), fractions=(0.5, 1.0), scheme="hybrid")
+    before = copy.deepcopy(net)
+    result = fit_heads(net, small_train, epochs=2, lr=0.0, progress=False)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    for (name, p), q in zip(net.named_parameters(), before.parameters(), strict=True):
+        assert torch.equal(p, q), name
+    # train_base: a base handed over in eval mode trains in training mode (its batch
+    # norms' statistics move) and comes back in eval mode
+    base = tiny_base("convnet")
+    assert not base.training
+    untrained = copy.deepcopy(base)
+    result = train_base(base, small_train, epochs=2, lr=0.0, progress=False)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert not same_weights(base, untrained) and not base.training
+    for p, q in zip(base.parameters(), untrained.parameters(), strict=True):
+        assert torch.equal(p, q)
