@@ -654,3 +654,21 @@ def test_heads_and_base_train_at_the_given_rate_for_the_given_epochs(small_train
     assert not same_weights(base, untrained) and not base.training
     for p, q in zip(base.parameters(), untrained.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_the_distillation_term_weighs_as_much_as_distill_says(small_train):
+    # lr = 0: no weight moves, so each epoch's mean loss is cross-entropy + distill * KD
+    # on the same batches, a line in distill (a weight of 0.5 was neither dropped nor 1).
+    base = tiny_base("convnet")
+    net = build(base, fractions=(0.5, 1.0), scheme="hybrid")
+    fit_heads(net, small_train, epochs=1, progress=False)
+
+    def loss(distill: float) -> float:
+        run = copy.deepcopy(net)
+        options = {"epochs": 1, "lr": 0.0, "patience": None, "progress": False}
+        result = fine_tune(run, small_train, distill=distill, teacher=base, **options)
+        return result.history[0]["loss"]
+
+    ce, half, whole = loss(0.0), loss(0.5), loss(1.0)
+    assert whole > ce
+    assert half == pytest.approx((ce + whole) / 2, rel=1e-5)
