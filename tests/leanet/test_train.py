@@ -672,3 +672,27 @@ def test_the_distillation_term_weighs_as_much_as_distill_says(small_train):
     ce, half, whole = loss(0.0), loss(0.5), loss(1.0)
     assert whole > ce
     assert half == pytest.approx((ce + whole) / 2, rel=1e-5)
+
+
+def test_fine_tune_gives_back_the_weights_of_its_best_epoch_not_its_last(small_train, monkeypatch):
+    # Validation scores fall after the first epoch: the net must come back with the
+    # weights it had then (the kept epoch was always the last in the other tests).
+    import leanet.train
+
+    net = build(tiny_base("convnet"), fractions=(0.5, 1.0), scheme="hybrid")
+    fit_heads(net, small_train, epochs=1, progress=False)
+    validated = []
+
+    def falling_scores(net, data, batch_size=512):
+        validated.append(copy.deepcopy(net.state_dict()))
+        return [0.9, 0.8] if len(validated) == 1 else [0.5, 0.4]
+
+    monkeypatch.setattr(leanet.train, "evaluate_levels", falling_scores)
+    result = fine_tune(
+        net, small_train, val=small_train, epochs=3, patience=None, lr=1e-2, progress=False
+    )
+    assert len(validated) == 3 and result.best_epoch == 1 and result.accuracy == [0.9, 0.8]
+    assert [row["val_accuracy"] for row in result.history] == [0.9, 0.5, 0.5]
+    kept = net.state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in validated[0].items())
+    assert not all(torch.equal(kept[k], v) for k, v in validated[-1].items())
