@@ -8,11 +8,13 @@ import copy
 import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.utils.data import TensorDataset
 
 from leanet.design_cache import DesignBuilder
 from leanet.design_recipe import Design
 from leanet.model import build
 from leanet.train import fine_tune, fit_heads, recalibrate_batch_norm
+from leanet.train_loop import epochs_loop
 from tests.leanet.conftest import same_weights, tiny_base
 
 
@@ -107,3 +109,48 @@ def test_the_training_bar_counts_the_steps_that_run_and_is_off_when_asked(small_
     # None: shown on a terminal only, so a log file gets no bar lines
     assert [(bar.asked["disable"], bar.asked["total"]) for bar in bars] == [(None, 10), (True, 5)]
     assert [bar.steps for bar in bars] == [10, 5] and all(bar.closed for bar in bars)
+
+
+def _loop(data, **options):
+    """epochs_loop on one weight; every batch's labels (here: item indices) recorded."""
+    weight = torch.zeros(1, requires_grad=True)
+    seen: list[list[int]] = []
+
+    def step_loss(x, y):
+        seen.append(y.tolist())
+        return weight.sum() * 0 + float(len(y))  # a batch's loss: its size
+
+    settings = {"epochs": 3, "lr": 1e-3, "weight_decay": 0.0, "batch_size": 64, "seed": 0}
+    settings.update(options)
+    result = epochs_loop([weight], step_loss, data, progress=False, desc="test", **settings)
+    return result, seen
+
+
+def test_the_loop_shuffles_each_epoch_anew_and_averages_the_loss_over_items():
+    data = TensorDataset(torch.zeros(300, 1), torch.arange(300))
+    result, seen = _loop(data)
+    epochs = [sum(seen[i : i + 5], []) for i in range(0, 15, 5)]  # 5 batches an epoch
+    assert all(sorted(order) == list(range(300)) for order in epochs)
+    assert epochs[0] != list(range(300)) and len({tuple(order) for order in epochs}) == 3
+    # batches of 64, 64, 64, 64 and 44 items: the mean of the items' losses
+    mean = (4 * 64 * 64 + 44 * 44) / 300
+    assert [row["loss"] for row in result.history] == pytest.approx([mean] * 3)
+
+
+def test_early_stopping_ends_the_run_and_leaves_no_flag_in_the_history():
+    data = TensorDataset(torch.zeros(300, 1), torch.arange(300))
+    result, _ = _loop(data, on_epoch_end=lambda epoch: {"stop": 1.0} if epoch == 1 else {})
+    assert [sorted(row) for row in result.history] == [["epoch", "loss"]] * 2
+    assert result.state is None
+
+
+@pytest.mark.parametrize(
+    "changed", [{"seed": 1}, {"batch_size": 32}, {"weight_decay": 1e-2}, {"epochs": 4}]
+)
+def test_a_stopped_loop_resumes_only_with_its_own_settings(changed):
+    data = TensorDataset(torch.zeros(300, 1), torch.arange(300))
+    state = _loop(data, until=1)[0].state
+    (name,) = changed
+    with pytest.raises(ValueError, match=rf"another run \(its {name} differ"):
+        _loop(data, resume=state, **changed)
+    assert [row["epoch"] for row in _loop(data, resume=state)[0].history] == [2, 3]
