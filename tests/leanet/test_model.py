@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from leanet.confidence import confidence, entropy, margin, max_softmax
-from leanet.model import Head, LEANet, build, count_macs
+from leanet.model import Head, LEANet, PretrainedHead, build, count_macs
 from leanet.zoo import BaseNet
 from tests.leanet.conftest import same_weights
 
@@ -388,3 +388,14 @@ def test_build_in_place_leaves_the_callers_classifier_trainable(tiny_convnet):
     assert net.heads[-1].classifier is not tiny_convnet.classifier
     assert all(p.requires_grad for p in tiny_convnet.classifier.parameters())
     assert not any(p.requires_grad for p in net.heads[-1].parameters())
+
+
+def test_the_pretrained_head_stays_in_eval_mode_when_the_net_trains(tiny_convnet):
+    # Its classifier's dropout and batch norm act as they did when it was trained.
+    net = build(tiny_convnet)  # hybrid: the top head is a PretrainedHead
+    head = net.heads[-1] = PretrainedHead(nn.Sequential(nn.Dropout(0.5), nn.Linear(16, 10)))
+    net.train()
+    assert all(h.training for h in net.heads[:-1])
+    assert not head.training and not head.classifier[0].training
+    f = torch.randn(4, 16, 1, 1)
+    assert torch.equal(head(f), head(f))  # no dropout draws

@@ -718,3 +718,20 @@ def test_a_label_out_of_range_past_the_first_batch_is_named(small_train, trainer
     }
     with pytest.raises(ValueError, match=r"labels must be class indices in \[0, 10\)"):
         calls[trainer]()
+
+
+def test_fine_tune_and_fit_heads_refuse_bad_patience_and_non_finite_images(small_train):
+    net = build(tiny_base("convnet"), fractions=(0.5, 1.0), scheme="hybrid")
+    for patience in (0, -1):  # 0 stopped after the first epoch without improvement
+        with pytest.raises(ValueError, match=rf"patience must be >= 1 or None, got {patience}"):
+            fine_tune(net, small_train, patience=patience, progress=False)
+    x, y = small_train.tensors()
+    x = x.clone()
+    x[0, 0, 2, 3] = float("nan")  # the first image: every level would decide on NaN
+    data = torch.utils.data.TensorDataset(x, y)
+    for name, call in {
+        "fit_heads": lambda: fit_heads(net, data, epochs=1, progress=False),
+        "fine_tune": lambda: fine_tune(net, data, epochs=1, progress=False),
+    }.items():
+        with pytest.raises(ValueError, match=rf"{name}: .*NaN or infinite values in 1 of 1"):
+            call()
