@@ -154,3 +154,29 @@ def test_a_stopped_loop_resumes_only_with_its_own_settings(changed):
     with pytest.raises(ValueError, match=rf"another run \(its {name} differ"):
         _loop(data, resume=state, **changed)
     assert [row["epoch"] for row in _loop(data, resume=state)[0].history] == [2, 3]
+
+
+def test_the_loops_own_random_draws_follow_its_seed_not_the_callers_generator():
+    # Dropout draws from torch's global generator: seeded by the run, so the caller's
+    # earlier draws change nothing, and the caller's stream comes back as it was.
+    data = TensorDataset(torch.zeros(100, 1), torch.arange(100))
+
+    def draws(seed: int, caller: int) -> torch.Tensor:
+        weight = torch.zeros(1, requires_grad=True)
+        drawn = []
+
+        def step_loss(x, y):
+            drawn.append(torch.rand(1))
+            return weight.sum()
+
+        torch.manual_seed(caller)
+        expected = torch.get_rng_state()
+        epochs_loop(
+            [weight], step_loss, data, epochs=2, lr=1e-3, weight_decay=0.0, batch_size=32,
+            seed=seed, progress=False, desc="test",
+        )  # fmt: skip
+        assert torch.equal(torch.get_rng_state(), expected)
+        return torch.cat(drawn)
+
+    assert torch.equal(draws(0, caller=1), draws(0, caller=2))
+    assert not torch.equal(draws(0, caller=1), draws(1, caller=1))
