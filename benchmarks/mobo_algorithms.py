@@ -95,8 +95,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         nargs="+",
         default=[],
         metavar="ALGORITHM",
-        help="drop the stored runs of these algorithms and run them again (after a change to "
-        "their code or defaults)",
+        help="drop the stored runs of these algorithms on the --problems and --seeds given and "
+        "run them again (after a change to their code or defaults)",
     )
     parser.add_argument(
         "--report-only",
@@ -177,6 +177,21 @@ def options_of(run: dict, args: argparse.Namespace) -> dict | None:
     if run["algorithm"] not in args.algorithms:
         return None
     return args.algorithm_options.get(run["algorithm"]) or {}
+
+
+def drop_reruns(runs: list[dict], args: argparse.Namespace) -> list[dict]:
+    """``runs`` without those ``--rerun`` makes again: of the named algorithms, on the
+    problems and seeds this command runs. A rerun of one problem once dropped the
+    algorithm's runs on every other problem too, hours of runs lost from the store."""
+
+    def again(run: dict) -> bool:
+        return (
+            run["algorithm"] in args.rerun
+            and run["problem"] in args.problems
+            and run["seed"] < args.seeds
+        )
+
+    return [r for r in runs if not again(r)]
 
 
 def refuse_other_options(store: Path, runs: list[dict], args, problems=PROBLEMS) -> None:
@@ -453,7 +468,7 @@ def main(argv: list[str] | None = None) -> None:
     stored = provenance.read_json(store, {"runs": []})
     # A run stored before runs carried their command was made by the file's last command.
     runs = [{"command": stored.get("command"), **r} for r in stored["runs"]]
-    runs = [r for r in runs if r["algorithm"] not in args.rerun]
+    runs = drop_reruns(runs, args)
     refuse_other_options(store, runs, args)
     done = {(r["problem"], r["algorithm"], r["seed"], r["evals"], r["n_initial"]) for r in runs}
     # Seeds outermost, so an interrupted run still has every algorithm on the early seeds.

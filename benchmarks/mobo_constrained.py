@@ -42,6 +42,7 @@ import provenance  # noqa: E402
 from mobo_algorithms import (  # noqa: E402  (a sibling script)
     add_run_arguments,
     check_run_arguments,
+    drop_reruns,
     plot,
     refuse_other_options,
 )
@@ -55,7 +56,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_run_arguments(parser, ALGORITHMS, PROBLEMS, '{"mesmoc": {"num_samples": 3}}')
     parser.add_argument("--quick", action="store_true", help="1 problem, 2 seeds, 14 evals")
-    parser.add_argument("--rerun", nargs="+", default=[], metavar="ALGORITHM")
+    parser.add_argument(
+        "--rerun",
+        nargs="+",
+        default=[],
+        metavar="ALGORITHM",
+        help="drop the stored runs of these algorithms on the --problems and --seeds given and "
+        "run them again",
+    )
     parser.add_argument(
         "--report-only",
         action="store_true",
@@ -278,7 +286,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store = args.out.with_suffix(".json")
     runs: list[dict] = provenance.read_json(store, {"runs": []})["runs"]
-    runs = [r for r in runs if r["algorithm"] not in args.rerun]
+    runs = drop_reruns(runs, args)
     refuse_other_options(store, runs, args, problems={})
     key = ("problem", "algorithm", "seed", "evals", "n_initial")
     done = {tuple(r[k] for k in key) for r in runs}

@@ -93,6 +93,24 @@ def test_a_second_invocation_resumes_and_rerun_replaces_only_named_algorithms(be
     assert md.count("- `.venv/bin/python benchmarks/mobo_algorithms.py") == 2
 
 
+def test_rerun_replaces_only_the_runs_of_the_problems_and_seeds_it_runs(bench):
+    """``--rerun`` on one seed (or problem) keeps the algorithm's other runs."""
+    module, argv, out = bench
+    store = out.with_suffix(".json")
+    payload = json.loads(store.read_text())
+    for r in payload["runs"]:
+        r["log_hv_difference"][-1] = SENTINEL
+    store.write_text(json.dumps(payload))
+    module.main([*argv, "--seeds", "1", "--rerun", "sobol"])  # the last --seeds counts
+    runs = _runs(out)
+    assert len(runs) == 4
+    again = [(r["algorithm"], r["seed"]) for r in runs if r["log_hv_difference"][-1] != SENTINEL]
+    assert again == [("sobol", 0)]
+    args = module.parse_args([*argv, "--problems", "BraninCurrin", "--rerun", "sobol"])
+    kept = [{"algorithm": "sobol", "problem": "ZDT1", "seed": 0}]
+    assert module.drop_reruns(kept, args) == kept
+
+
 def test_report_only_rewrites_the_tables_from_the_store_and_runs_nothing(bench):
     module, argv, out = bench
     store = out.with_suffix(".json")
