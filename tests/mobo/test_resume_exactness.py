@@ -51,6 +51,32 @@ def test_the_same_study_continued_after_an_interrupt_matches_an_uninterrupted_on
     assert torch.equal(study.X, plain.X)
 
 
+def test_a_gp_study_interrupted_inside_its_ask_proposes_next_as_an_uninterrupted_one(
+    monkeypatch,
+):
+    """Ctrl-C while the acquisition is maximized comes after the fit that left the surrogate
+    its new hyperparameters; with warm_start=True the next fit starts from them, so they
+    are put back: the ask made again fits and proposes as the uninterrupted study did."""
+    options = {"n_initial": 4, **FAST_BO, "surrogate": {"warm_start": True}}
+    plain = mobo.Study(toy(), "qlognehvi", seed=2, **options)
+    plain.optimize(6, show_progress=False)
+
+    study = mobo.Study(toy(), "qlognehvi", seed=2, **options)
+    study.optimize(5, show_progress=False)
+    fitted = study.algorithm.maximize
+
+    def interrupted(*args, **kwargs):
+        monkeypatch.setattr(study.algorithm, "maximize", fitted)  # once
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study.algorithm, "maximize", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(6, show_progress=False)
+    assert study.n_evaluated == 5 and study.ledger.asked.pending.shape[0] == 0
+    study.optimize(6, show_progress=False)
+    assert torch.equal(study.X, plain.X)
+
+
 def test_a_journal_resumed_before_its_first_ask_numbers_asks_from_zero(tmp_path):
     """Each evaluation names its ask by step; a study created and resumed before it asked
     anything numbers its asks as one that never stopped."""
