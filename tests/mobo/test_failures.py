@@ -253,3 +253,22 @@ def test_a_batch_that_raises_is_evaluated_row_by_row_keeping_each_error():
     Y, errors = evaluate_batch(problem, X)
     assert errors == [None, "RuntimeError: x0 too large", None]
     assert Y[1].isnan().all() and not Y[[0, 2]].isnan().any()
+
+
+def test_each_call_of_optimize_counts_only_its_own_failures_in_a_row(tmp_path):
+    # The streak is of evaluations told in this call: a journal resumed after the study
+    # stopped for failures (as its error advises, once the cause is fixed) gets its own
+    # max_failures_in_a_row, not a stop at its first failure.
+    def down(X):
+        raise RuntimeError("the licence server is down")
+
+    problem = mobo.FunctionProblem(down, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="down")
+    path = tmp_path / "down.jsonl"
+    with mobo.Study(problem, "sobol", seed=0, journal=path) as study:
+        with pytest.raises(mobo.StudyFailedError, match="the last 3 evaluations"):
+            study.optimize(20, max_failures_in_a_row=3, show_progress=False)
+    assert study.n_evaluated == 3
+    with mobo.Study.load(path, problem) as resumed:
+        with pytest.raises(mobo.StudyFailedError, match="the last 3 evaluations"):
+            resumed.optimize(max_failures_in_a_row=3, show_progress=False)
+    assert resumed.n_evaluated == 6

@@ -565,6 +565,27 @@ def test_callbacks_see_each_batch_and_can_stop_the_study(toy_problem):
     assert seen == [3, 3] and result.n_evaluations == 6
 
 
+def test_a_callbacks_start_hook_is_called_once_per_run_before_its_first_ask(toy_problem):
+    # E.g. to catch up on what a resumed study already holds before the first tell.
+    class Counting:
+        def __init__(self):
+            self.events = []
+
+        def start(self, study):
+            self.events.append(("start", study.n_evaluated, study.ledger.asked.next_step))
+
+        def __call__(self, study, told):
+            self.events.append(("tell", study.n_evaluated))
+
+    counting = Counting()
+    study = mobo.Study(toy_problem, "sobol", seed=0)
+    study.optimize(4, batch_size=2, show_progress=False, callbacks=[counting])
+    study.optimize(6, batch_size=2, show_progress=False, callbacks=[counting])
+    assert counting.events == [
+        ("start", 0, 0), ("tell", 2), ("tell", 4), ("start", 4, 2), ("tell", 6)
+    ]  # fmt: skip
+
+
 def test_result_reports_pareto_set_hypervolume_and_timing(branin_currin):
     result = mobo.optimize(
         branin_currin, "random", n_evals=40, seed=2, batch_size=4, show_progress=False
