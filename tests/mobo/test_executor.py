@@ -367,6 +367,30 @@ def test_failures_in_a_row_on_an_executor_stop_the_study(tmp_path, asynchronous)
     assert len(_journal(tmp_path / "broken.jsonl")) == len(calls)  # each one kept
 
 
+def test_a_synchronous_batch_is_judged_for_failures_whole_as_without_an_executor():
+    # A batch whose first two points fail and whose last two succeed ends no streak: told
+    # one by one on an executor, its failures are not judged before the rest is told, so
+    # the study stops (or not) as the same study evaluated here, whatever finished first.
+    rows = []
+
+    def first_two_fail(X):
+        failing = torch.arange(len(rows), len(rows) + X.shape[0]).unsqueeze(-1) < 2
+        rows.extend(X.tolist())
+        return torch.where(failing, float("nan"), _two_objectives(X))
+
+    problem = mobo.FunctionProblem(first_two_fail, [[0, 0], [1, 1]], 2, [-1.0, -1.0])
+    failed = []
+    with ThreadPoolExecutor(1) as pool:  # one worker: told one by one, in ask order
+        for executor in (None, pool):
+            rows.clear()
+            study = mobo.Study(problem, "sobol", seed=0)
+            result = study.optimize(
+                8, batch_size=4, executor=executor, max_failures_in_a_row=2, show_progress=False
+            )
+            failed.append(result.failed.tolist())
+    assert failed == [[True] * 2 + [False] * 6] * 2
+
+
 def test_an_interrupted_executor_study_resumes_from_its_journal(tmp_path, toy_problem):
     path = tmp_path / "study.jsonl"
 
