@@ -485,6 +485,17 @@ def test_a_batch_stops_at_the_cost_budget_as_sequential_asks_do(executor):
     assert study.evaluations[-1].x == untold[0].tolist()
 
 
+def test_a_batch_of_dear_points_is_cut_at_each_points_own_price():
+    # At 3 a point, max_cost=7 is spent by the third point (9), as asked one at a time; a
+    # batch priced at 1 a point had asked a fourth (12).
+    problem = toy(fidelity_costs=[0.2, 3.0])
+    one_by_one = mobo.optimize(problem, "sobol", max_cost=7, show_progress=False)
+    batched = mobo.optimize(problem, "sobol", max_cost=7, batch_size=4, show_progress=False)
+    assert one_by_one.cumulative_cost.tolist() == [3.0, 6.0, 9.0]
+    assert torch.equal(batched.X, one_by_one.X)
+    assert torch.equal(batched.cumulative_cost, one_by_one.cumulative_cost)
+
+
 @pytest.mark.parametrize(
     ("algorithm", "problem"), [("mfosemo", toy()), ("imoca", toy(fidelity_continuous=True))]
 )
