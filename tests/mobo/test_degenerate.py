@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import mobo
-from tests.mobo.conftest import FAST_BO
+from tests.mobo.conftest import FAST_BO, toy_function
 
 
 def _smooth(X):
@@ -104,6 +104,37 @@ def test_a_study_whose_initial_design_dominates_no_reference_point_says_so():
             mobo.problems.make("BraninCurrin"), "random", n_evals=8, seed=1, show_progress=False
         )
     assert float(result.hypervolume[-1]) > 0 and float(tight.hypervolume[-1]) == 0
+
+
+@mobo.register
+class _CheapFirst(mobo.Algorithm):
+    """Proposes its first 8 points at the cheap fidelity (0), then at the target (1)."""
+
+    name = "test-cheap-first"
+    uses_initial_design = False
+    supports_fidelities = True
+
+    def propose(self, q, U, Y, *, seed, U_pending):
+        n = U.shape[0] + (0 if U_pending is None else U_pending.shape[0])
+        rows = torch.arange(n, n + q, dtype=torch.float64)
+        return torch.stack([(0.37 * rows) % 1, (0.61 * rows) % 1, (rows >= 8).double()], -1)
+
+
+def test_cheap_fidelity_results_worse_than_the_reference_do_not_set_off_its_warning():
+    """The check is of target results: a cheap fidelity biased far below the reference
+    point says nothing of the reference (those results do not count in the hypervolume)."""
+
+    def biased(X):
+        return toy_function(X[:, :2]) - 10.0 * (1 - X[:, 2:3])
+
+    problem = mobo.FunctionProblem(
+        biased, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=[0.0, 1.0],
+        fidelity_costs=[0.1, 1.0],
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mobo.ReferencePointWarning)
+        result = mobo.optimize(problem, "test-cheap-first", n_evals=16, show_progress=False)
+    assert (result.X[:8, 2] == 0).all() and float(result.hypervolume[-1]) > 0
 
 
 def test_a_reference_point_no_point_beats_in_one_objective_says_which():
