@@ -429,6 +429,37 @@ def test_the_problems_bounds_are_the_ax_parameters_bounds():
     assert [(p.lower, p.upper) for p in parameters.values()] == [(2.0, 3.0), (-1.0, 0.5)]
 
 
+def test_a_point_an_ulp_off_its_bounds_or_level_goes_to_ax_on_them():
+    """Inputs that a unit-cube round trip left an ulp outside their bounds, or a fidelity
+    an ulp off its level, are "out-of-design" to Ax (attached with a RuntimeWarning):
+    they go in on the bound and on the level."""
+    import warnings
+
+    from mobo.ax_client import attach_evaluation, parameters_of
+
+    problem = mobo.FunctionProblem(
+        lambda X: X[:, :2], [[0.1, 0.1, 0.1], [0.3, 0.3, 0.3]], 2, [-1.0, -1.0],
+        fidelity_levels=[0.1, 0.2, 0.3], fidelity_costs=[0.2, 0.5, 1.0],
+    )  # fmt: skip
+    x = [0.30000000000000004, 0.09999999999999999, 0.20000000000000004]
+    assert parameters_of(problem, x) == {"x0": 0.3, "x1": 0.1, "x2": 0.2}
+    client = mobo.ax_bridge.new_client(problem)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attach_evaluation(client, problem, x, [0.3, 0.1])
+    assert not [w for w in caught if "out-of-design" in str(w.message)]
+    assert client._experiment.trials[0].arm.parameters == {"x0": 0.3, "x1": 0.1, "x2": 0.2}
+
+
+def test_a_client_made_with_a_seed_generates_the_same_trials_each_time(tradeoff):
+    def first_trials(seed):
+        client = mobo.ax_bridge.new_client(tradeoff, seed=seed)
+        with mobo.ax_client.quiet_ax():
+            return client.get_next_trials(max_trials=3)
+
+    assert first_trials(5) == first_trials(5) != first_trials(6)
+
+
 def test_quiet_ax_restores_the_ax_loggers_levels():
     import logging
 
