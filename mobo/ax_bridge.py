@@ -163,7 +163,9 @@ def from_ax(
     :meth:`~mobo.Problem.current_cost` now). Trials are told in index order, one step
     each; then RUNNING trials are points asked and not told, asked again first (as after
     :meth:`Study.load <mobo.Study.load>`). All journaled if ``journal`` is given. Abandoned
-    trials and those without data for every objective are left out.
+    trials and completed ones without a finite value of every metric (objective or
+    constraint; Ax completes a trial with some missing) are left out, neither failed
+    evaluations nor asked again.
 
     Args:
         client: An Ax ``Client`` whose parameters and metrics are named as

@@ -486,3 +486,33 @@ def test_abandoned_trials_are_left_out_of_an_import(tradeoff):
     back = from_ax(client, tradeoff, "sobol")
     assert [e.x for e in back.evaluations] == [e.x for e in study.evaluations]
     assert back.ledger.asked.pending.shape[0] == 0  # nor asked again
+
+
+def test_a_completed_trial_without_every_metric_is_left_out_of_an_import(tradeoff):
+    """Ax marks a trial completed with some metrics missing COMPLETED (with a warning):
+    it is no evaluation of the problem, neither a failed one nor a point to ask again."""
+    study = mobo.Study(tradeoff, "sobol", seed=0)
+    study.optimize(3, show_progress=False)
+    client = to_ax(study)
+    with mobo.ax_client.quiet_ax():
+        index = client.attach_trial(parameters=mobo.ax_client.parameters_of(tradeoff, [0.5, 0.5]))
+        client.complete_trial(index, raw_data={"accuracy": 0.93})  # no energy_ratio
+    assert client._experiment.trials[index].status.is_completed
+    back = from_ax(client, tradeoff, "sobol")
+    assert [e.x for e in back.evaluations] == [e.x for e in study.evaluations]
+    assert [e.failed for e in back.evaluations] == [e.failed for e in study.evaluations]
+    assert back.ledger.asked.pending.shape[0] == 0
+
+
+def test_read_trials_yields_the_evaluations_not_the_running_trials(tradeoff):
+    from mobo.ax_bridge import read_trials
+
+    study = mobo.Study(tradeoff, "sobol", seed=0)
+    study.optimize(4, show_progress=False)
+    study.ask(2)  # pending: RUNNING trials
+    trials = list(read_trials(to_ax(study), tradeoff))
+    assert [x for x, _, _ in trials] == [e.x for e in study.evaluations]
+    for (_, y, error), evaluation in zip(trials, study.evaluations, strict=True):
+        assert len(y) == 2 and (error is not None) == evaluation.failed
+        if not evaluation.failed:
+            assert y == pytest.approx(evaluation.y, rel=1e-12)
