@@ -426,6 +426,40 @@ def test_usemo_evaluates_feasible_candidates():
     assert (C_new <= 0).float().mean() >= 0.75
 
 
+def test_usemo_measures_improvement_over_the_feasible_front_only():
+    """The plain EHVI score's partition and the ``"pihv"`` region are built from the
+    feasible observations: the first objective's best observation here is infeasible and
+    would otherwise sit on the front every candidate is measured against."""
+    from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+        FastNondominatedPartitioning,
+    )
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    from mobo.algorithms._improvement import ImprovementRegion, log_probability_feasible
+
+    problem, X, outcomes = observed_toy(20, 0)
+    algorithm = mobo.make_algorithm("usemo", problem, noisy=False, **FAST_MESMOC)
+    U = problem.to_unit(X)
+    Y = algorithm.model_objectives(outcomes)
+    model = algorithm.fit_model(U, Y)
+    feasible = outcomes[:, 2] <= 0
+    front = Y[feasible, :2][is_non_dominated(Y[feasible, :2])]
+    assert Y[~feasible, 0].max() > front[:, 0].max()  # the best of objective 1: infeasible
+    acqf = algorithm.ehvi_acquisition(model, U, Y, seed=0)
+    cells = FastNondominatedPartitioning(algorithm.ref_point, front).get_hypercell_bounds()
+    torch.testing.assert_close(acqf.cell_lower_bounds, cells[0])
+    torch.testing.assert_close(acqf.cell_upper_bounds, cells[1])
+    points = torch.rand(30, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    values = torch.as_tensor(algorithm.cheap_objectives(model, Y, t=20)(points[None].numpy()))
+    with torch.no_grad():
+        posterior = model.posterior(points)
+    mean, sigma = posterior.mean, posterior.variance.sqrt()
+    expected = ImprovementRegion(Y[feasible, :2], algorithm.ref_point).log_probability(
+        mean[:, :2], sigma[:, :2]
+    ) + log_probability_feasible(mean[:, 2:], sigma[:, 2:])
+    torch.testing.assert_close(values[0, :, -2], expected)
+
+
 def test_usemo_box_rule_refuses_constraints_naming_the_way_out():
     with pytest.raises(ValueError, match="selection='box' does not model constraints.*'ehvi'"):
         mobo.make_algorithm("usemo", toy(), selection="box")

@@ -419,3 +419,77 @@ def test_sobol_candidates_add_qlognehvis_starts_and_never_lower_the_pick(branin_
             torch.testing.assert_close(after["score"][same][0], value)
         assert after["score"][after["chosen"][0]] == after["score"].max()
         assert after["score"].max() >= max(before["score"].max(), after["score"][-n:].max())
+
+
+def test_gp_ucb_schedule_clamps_t_to_one_and_follows_delta():
+    # Before any observation t = 0 would be log(0); the schedule starts at t = 1.
+    assert gp_ucb_beta(0, 3) == gp_ucb_beta(1, 3)
+    # beta_t = 2 log(t^(d/2+2) pi^2 / (3 delta)): a tenth of delta adds 2 log 10.
+    assert gp_ucb_beta(5, 3, delta=0.01) - gp_ucb_beta(5, 3, delta=0.1) == pytest.approx(
+        2 * math.log(10)
+    )
+
+
+def test_improves_front_needs_strictly_better_than_the_reference_point():
+    ref = torch.tensor([0.0, 0.0], dtype=torch.float64)
+    values = torch.tensor([[1.0, 0.0], [1.0, 1e-9], [0.0, 0.0]], dtype=torch.float64)
+    no_data = torch.zeros(0, 2, dtype=torch.float64)
+    assert improves_front(values, no_data, ref).tolist() == [False, True, False]
+
+
+def test_options_are_validated_with_clear_errors(branin_currin):
+    for options, match in [
+        ({"delta": 1.0}, r"delta must be in \(0, 1\), got 1.0"),
+        ({"delta": 0.0}, r"delta must be in \(0, 1\), got 0.0"),
+        ({"pop_size": 3}, "need pop_size >= 4 and n_gen >= 1, got 3, 50"),
+        ({"n_gen": 0}, "need pop_size >= 4 and n_gen >= 1, got 100, 0"),
+        ({"acquisitions": ()}, "acquisitions must be a non-empty subset"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            USeMO(branin_currin, **options)
+    # Names are case-insensitive.
+    assert USeMO(branin_currin, acquisitions=("EI", "Ucb")).acquisitions == ("ei", "ucb")
+
+
+def test_min_distance_defaults_to_a_hundredth_of_the_cube_diagonal(branin_currin):
+    assert USeMO(branin_currin).min_distance == pytest.approx(0.01 * math.sqrt(2))
+    assert USeMO(branin_currin, min_distance=0.2).min_distance == 0.2
+
+
+def test_a_pending_point_is_not_proposed_again(branin_currin, observations):
+    # The same seed gives the same candidates: without the pending point the pick would
+    # be the same point again (proposed directly: ask would also replace an exact repeat).
+    X, Y = observations
+    algorithm = USeMO(branin_currin, n_initial=4, **FAST, **FAST_NSGA2)
+    U, Y_model = branin_currin.to_unit(X), algorithm.model_objectives(Y)
+    first = algorithm.propose(1, U, Y_model, seed=3, U_pending=None)
+    torch.manual_seed(0)
+    again = algorithm.propose(1, U, Y_model, seed=3, U_pending=first)
+    assert torch.dist(again, first) >= algorithm.min_distance
+    proposal = algorithm.last_proposal
+    far = torch.cdist(proposal["candidates"], first)[:, 0] >= algorithm.min_distance
+    assert proposal["score"][proposal["chosen"][0]] == proposal["score"][far].max()
+
+
+def test_a_batch_filled_past_its_candidates_keeps_away_from_pending_points(
+    branin_currin, observations
+):
+    # A distance guard so wide that the candidates run out and uniform points fill the
+    # batch: they too keep min_distance from each other, the candidates and the pending.
+    X, Y = observations
+    algorithm = USeMO(
+        branin_currin,
+        n_initial=4,
+        min_distance=0.3,
+        polish=False,
+        sobol_candidates=False,
+        **FAST,
+        **FAST_NSGA2,
+    )
+    pending = torch.tensor([[0.5, 0.5], [0.1, 0.9], [0.9, 0.1]], dtype=DTYPE)
+    U = branin_currin.to_unit(
+        algorithm.ask(4, X, Y, seed=1, X_pending=branin_currin.from_unit(pending))
+    )
+    assert len(algorithm.last_proposal["chosen"]) < 4  # the fill was needed
+    assert torch.pdist(U).min() >= 0.3
+    assert torch.cdist(U, pending).min() >= 0.3
