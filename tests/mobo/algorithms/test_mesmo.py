@@ -296,3 +296,97 @@ def test_kriging_believer_believes_each_output_at_its_own_mean(branin_currin, ob
         after = kriging_believer(model, U_new).posterior(U_new)
     torch.testing.assert_close(after.mean, before.mean, rtol=1e-6, atol=1e-6)
     assert (after.variance < before.variance).all()
+
+
+def test_acquisition_floors_sigma_where_the_posterior_is_certain():
+    # At an observed point the posterior variance can be 0: sigma is floored, not 0 (the
+    # standardized gap would be infinite and the information NaN).
+    mean = torch.tensor([0.2, -0.3], dtype=DTYPE)
+    model = MockModel(MockPosterior(mean=mean.view(1, 1, 2), variance=torch.zeros(1, 1, 2)))
+    max_values = torch.tensor([[1.0, 0.5]], dtype=DTYPE)
+    acqf = MaxValueEntropyMOAcquisition(model, max_values, sigma_floor=1e-3)
+    value = acqf(torch.zeros(1, 1, 1, dtype=DTYPE))
+    expected = mesmo_information(mean[None], torch.full((1, 2), 1e-3, dtype=DTYPE), max_values)
+    torch.testing.assert_close(value, expected)
+
+
+def test_options_are_validated_and_min_distance_defaults_to_the_cube_diagonal(branin_currin):
+    for options, match in [
+        ({"num_samples": 0}, "got 0, 50, 40"),
+        ({"pop_size": 3}, "got 1, 3, 40"),
+        ({"n_gen": 0}, "got 1, 50, 0"),
+    ]:
+        with pytest.raises(ValueError, match=f"need num_samples >= 1, pop_size >= 4, .*{match}"):
+            mobo.make_algorithm("mesmo", branin_currin, **options)
+    mesmo = mobo.make_algorithm("mesmo", branin_currin)
+    assert mesmo.min_distance == pytest.approx(0.01 * 2**0.5)
+    assert mobo.make_algorithm("mesmo", branin_currin, min_distance=0.2).min_distance == 0.2
+
+
+@pytest.mark.parametrize("information", ["hypervolume", "front"])
+def test_front_boxes_are_those_of_the_merged_front(branin_currin, information):
+    """``"hypervolume"``: :func:`hypervolume_boxes` of each sampled front merged with the
+    observed one; ``"front"``: BoTorch's decomposition of what it dominates."""
+    from botorch.acquisition.multi_objective.utils import compute_sample_box_decomposition
+
+    algorithm = mobo.make_algorithm("mesmo", branin_currin, information=information)
+    algorithm.ref_point = REF
+    U = torch.rand(2, 2, dtype=DTYPE, generator=torch.Generator().manual_seed(0))
+    fronts = [(U, FRONT[0, :2])]
+    observed = FRONT[0, 2:]  # the sampled front misses this observed point
+    boxes = algorithm.front_boxes(fronts, observed)
+    if information == "hypervolume":
+        expected = hypervolume_boxes(FRONT, REF)
+    else:
+        expected = compute_sample_box_decomposition(FRONT)
+    torch.testing.assert_close(boxes, expected)
+
+
+def test_box_information_ask_seeds_nsga2_with_the_observed_front_and_restarts_from_its_sets(
+    branin_currin, observations, monkeypatch
+):
+    import mobo.algorithms.mesmo as mesmo_module
+    from mobo.algorithms.bayesian import BayesianAlgorithm
+
+    X, Y = observations
+    U = branin_currin.to_unit(X)
+    seen = {}
+    sampled_pareto_sets = mesmo_module.sampled_pareto_sets
+    maximize_from = BayesianAlgorithm.maximize_from
+
+    def sampling(model, **kwargs):
+        seen["initial"] = kwargs["initial"]
+        seen["fronts"] = sampled_pareto_sets(model, **kwargs)
+        return seen["fronts"]
+
+    def maximizing(self, acqf, q, candidates, **kwargs):
+        seen.update(acqf=acqf, candidates=candidates, X_pending=acqf.X_pending, **kwargs)
+        return maximize_from(self, acqf, q, candidates, **kwargs)
+
+    monkeypatch.setattr(mesmo_module, "sampled_pareto_sets", sampling)
+    monkeypatch.setattr(BayesianAlgorithm, "maximize_from", maximizing)
+    pending = X[:1] * 0.5 + branin_currin.bounds[1] * 0.5
+    algorithm = mobo.make_algorithm("mesmo", branin_currin, num_samples=2, **FAST, **FAST_NSGA2)
+    algorithm.ask(1, X, Y, seed=0, X_pending=pending)
+    torch.testing.assert_close(seen["initial"], U[is_non_dominated(Y)])
+    torch.testing.assert_close(seen["candidates"], torch.cat([S for S, _ in seen["fronts"]]))
+    assert seen["guard"] is True  # the default
+    torch.testing.assert_close(seen["U_pending"], branin_currin.to_unit(pending))
+    torch.testing.assert_close(seen["X_pending"], branin_currin.to_unit(pending))
+    seen.clear()
+    mobo.make_algorithm("mesmo", branin_currin, guard=False, **FAST, **FAST_NSGA2).ask(
+        1, X, Y, seed=0
+    )
+    assert seen["guard"] is False and seen["X_pending"] is None
+
+
+def test_maxima_seed_nsga2_with_the_observed_pareto_set(branin_currin, observations):
+    X, Y = observations
+    U = branin_currin.to_unit(X)
+    algorithm = mobo.make_algorithm("mesmo", branin_currin, information="maxima")
+    seen = []
+    algorithm.sampled_fronts = lambda model, seed, *, initial: (
+        seen.append(initial) or [(U[:1], Y[:1])]
+    )
+    algorithm.sample_max_values(None, U, Y, seed=0)
+    torch.testing.assert_close(seen[0], U[is_non_dominated(Y)])
