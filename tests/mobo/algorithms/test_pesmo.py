@@ -174,3 +174,66 @@ def test_jes_on_a_plateau_proposes_a_point_instead_of_crashing():
     x = mobo.make_algorithm("jes", problem, n_initial=1).ask(1, U, torch.ones(5, 2), seed=2)
     assert x.shape == (1, 2) and torch.isfinite(x).all()
     assert ((x >= 0) & (x <= 1)).all()
+
+
+def test_optional_settings_are_validated(branin_currin):
+    for options in [
+        {"num_pareto_samples": 0},
+        {"num_pareto_points": 0},
+        {"pop_size": 3},
+        {"n_gen": 0},
+    ]:
+        with pytest.raises(ValueError, match="need num_pareto_samples >= 1, num_pareto_points"):
+            mobo.make_algorithm("jes", branin_currin, **options)
+
+
+def test_optimal_sets_are_cut_to_the_smallest_front_and_seeded_with_the_observed_set(
+    branin_currin, observations, monkeypatch
+):
+    # BoTorch needs equal-sized sets: with more points asked for than the smallest sampled
+    # front holds, every set is cut to that front's size.
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    import mobo.algorithms.pesmo as pesmo_module
+
+    X, Y = observations
+    U = branin_currin.to_unit(X)
+    seen = {}
+    sampled_pareto_sets = pesmo_module.sampled_pareto_sets
+
+    def sampling(model, **kwargs):
+        seen["initial"] = kwargs["initial"]
+        seen["fronts"] = sampled_pareto_sets(model, **kwargs)
+        return seen["fronts"]
+
+    monkeypatch.setattr(pesmo_module, "sampled_pareto_sets", sampling)
+    algorithm = mobo.make_algorithm("jes", branin_currin, **{**SMALL, "num_pareto_points": 1000})
+    model = algorithm.fit_model(U, Y)
+    torch.manual_seed(0)
+    sets, fronts = algorithm.optimal_sets(model, U, Y, seed=0)
+    smallest = min(len(S) for S, _ in seen["fronts"])
+    assert sets.shape == (2, smallest, 2) and fronts.shape == (2, smallest, 2)
+    torch.testing.assert_close(seen["initial"], U[is_non_dominated(Y)])
+
+
+@pytest.mark.parametrize("name", ["pesmo", "jes"])
+def test_pending_points_reach_the_acquisition(branin_currin, observations, monkeypatch, name):
+    import mobo.algorithms.pesmo as pesmo_module
+
+    attribute = {
+        "pesmo": "qMultiObjectivePredictiveEntropySearch",
+        "jes": "_FiniteJointEntropySearch",
+    }[name]
+    seen = {}
+    real = getattr(pesmo_module, attribute)
+
+    def recording(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(pesmo_module, attribute, recording)
+    X, Y = observations
+    pending = X[:1] * 0.5 + branin_currin.bounds[1] * 0.5
+    options = SMALL_PESMO if name == "pesmo" else SMALL
+    mobo.make_algorithm(name, branin_currin, **options).ask(1, X, Y, seed=0, X_pending=pending)
+    torch.testing.assert_close(seen["X_pending"], branin_currin.to_unit(pending))
