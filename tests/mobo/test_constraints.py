@@ -236,6 +236,20 @@ def test_mesmoc_samples_maxima_of_objectives_and_slacks_and_is_seeded():
         mobo.make_algorithm("mesmoc", problem, feasibility="pof", information="maxima")
 
 
+def test_mesmoc_observed_front_is_that_of_the_feasible_observations_only():
+    """An infeasible observation that dominates every feasible one is not on the front the
+    sampled fronts are merged with and NSGA-II is seeded from (it is no solution)."""
+    problem = toy()
+    algorithm = mobo.make_algorithm("mesmoc", problem, n_initial=4, **FAST_MESMOC)
+    U = torch.tensor([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]], dtype=torch.float64)
+    outcomes = torch.tensor(
+        [[1.0, 0.0, -1.0], [0.0, 1.0, -0.5], [5.0, 5.0, 2.0]], dtype=torch.float64
+    )  # objectives (maximized), then the constraint (feasible if <= 0)
+    initial, observed = algorithm.observed_front(U, outcomes)
+    assert initial.tolist() == U[:2].tolist()
+    assert observed.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
 def test_mesmoc_front_information_models_the_feasible_front_and_the_infeasible_region():
     problem, X, outcomes = observed_toy(12, 1)
     Y, C = problem.split_outcomes(outcomes)

@@ -390,3 +390,44 @@ def test_maxima_seed_nsga2_with_the_observed_pareto_set(branin_currin, observati
     )
     algorithm.sample_max_values(None, U, Y, seed=0)
     torch.testing.assert_close(seen[0], U[is_non_dominated(Y)])
+
+
+def test_maxima_batch_keeps_min_distance_from_pending_points_and_itself(
+    branin_currin, observations
+):
+    """The paper's maxima form, proposed directly (``ask`` would also replace an exact
+    repeat): a batch is new points only, each ``min_distance`` from the pending ones and
+    from each other."""
+    X, Y = observations
+    algorithm = mobo.make_algorithm(
+        "mesmo", branin_currin, information="maxima", min_distance=0.3, **FAST, **FAST_NSGA2
+    )
+    U, Y_model = branin_currin.to_unit(X), algorithm.model_objectives(Y)
+    pending = algorithm.propose(1, U, Y_model, seed=3, U_pending=None)
+    batch = algorithm.propose(2, U, Y_model, seed=3, U_pending=pending)
+    assert batch.shape == (2, 2)
+    assert (torch.cdist(batch, pending) >= 0.3).all()
+    assert torch.dist(batch[0], batch[1]) >= 0.3
+
+
+def test_maxima_batch_filled_with_uniform_points_keeps_away_from_pending_ones(
+    branin_currin, observations, monkeypatch
+):
+    # Every acquisition optimum refused by the guard: the batch is filled with uniform
+    # points, which keep min_distance from the pending points too.
+    import mobo.algorithms.mesmo as mesmo_module
+
+    monkeypatch.setattr(
+        mesmo_module, "select_distinct", lambda *a, **k: torch.zeros(0, dtype=torch.long)
+    )
+    X, Y = observations
+    algorithm = mobo.make_algorithm(
+        "mesmo", branin_currin, information="maxima", min_distance=0.15, **FAST, **FAST_NSGA2
+    )
+    U, Y_model = branin_currin.to_unit(X), algorithm.model_objectives(Y)
+    grid = torch.tensor([0.1, 0.5, 0.9], dtype=DTYPE)
+    pending = torch.cartesian_prod(grid, grid)
+    torch.manual_seed(0)
+    batch = algorithm.propose(3, U, Y_model, seed=3, U_pending=pending)
+    assert batch.shape == (3, 2)
+    assert (torch.cdist(batch, pending) >= 0.15).all()
