@@ -113,6 +113,7 @@ VARIANTS = {
     "nopolish": {"polish": False, "noisy": False},  # USeMO's EHVI choice unpolished (its
     # default before 5fafd49)
     "observed": {"noisy": False},  # USeMO's qLogEHVI over the observed front (before noisy)
+    "nosobol": {"sobol_candidates": False},  # USeMO without Sobol candidates (before c0f886e)
     # GP hyperparameters fitted from the priors' defaults each time, to convergence (the
     # default since 75b162b, but not USeMO's or MESMO's)
     "cold": {"surrogate": {"warm_start": False, "max_iter": 1000, "max_attempts": 5}},
