@@ -90,14 +90,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="BraninCurrin, usemo/mesmo/sobol, 2 seeds, 14 evals"
     )
-    parser.add_argument(
-        "--rerun",
-        nargs="+",
-        default=[],
-        metavar="ALGORITHM",
-        help="drop the stored runs of these algorithms on the --problems and --seeds given and "
-        "run them again (after a change to their code or defaults)",
-    )
+    add_rerun_argument(parser)
     parser.add_argument(
         "--report-only",
         action="store_true",
@@ -177,6 +170,18 @@ def options_of(run: dict, args: argparse.Namespace) -> dict | None:
     if run["algorithm"] not in args.algorithms:
         return None
     return args.algorithm_options.get(run["algorithm"]) or {}
+
+
+def add_rerun_argument(parser: argparse.ArgumentParser) -> None:
+    """``--rerun``, for the benchmarks that keep their runs in a store (:func:`drop_reruns`)."""
+    parser.add_argument(
+        "--rerun",
+        nargs="+",
+        default=[],
+        metavar="ALGORITHM",
+        help="drop the stored runs of these algorithms on the --problems and --seeds given and "
+        "run them again (after a change to their code or defaults)",
+    )
 
 
 def drop_reruns(runs: list[dict], args: argparse.Namespace) -> list[dict]:

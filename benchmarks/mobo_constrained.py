@@ -40,6 +40,7 @@ import mobo
 sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402
 from mobo_algorithms import (  # noqa: E402  (a sibling script)
+    add_rerun_argument,
     add_run_arguments,
     check_run_arguments,
     drop_reruns,
@@ -56,14 +57,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_run_arguments(parser, ALGORITHMS, PROBLEMS, '{"mesmoc": {"num_samples": 3}}')
     parser.add_argument("--quick", action="store_true", help="1 problem, 2 seeds, 14 evals")
-    parser.add_argument(
-        "--rerun",
-        nargs="+",
-        default=[],
-        metavar="ALGORITHM",
-        help="drop the stored runs of these algorithms on the --problems and --seeds given and "
-        "run them again",
-    )
+    add_rerun_argument(parser)
     parser.add_argument(
         "--report-only",
         action="store_true",
