@@ -52,8 +52,9 @@ differences over 5 seeds, 10 Sobol + 40 evaluations, lower is better):
   than USeMO's pick (2.8x). Suite BraninCurrin / ZDT1 / DTLZ2 / VehicleSafety: 0.115 /
   -1.655 / -0.966 / 0.524 -> 0.098 / -1.668 / -1.072 / 0.444 (VehicleSafety lower on all 5
   seeds; qLogNEHVI 0.136 / -1.299 / -0.988 / 0.420;
-  ``benchmarks/results/usemo_vehicle_safety.md``). On threshold problems they buy nothing:
-  medians within 0.002 on 9 LEANets, 0.978 -> 0.941 of the reference hypervolume on one
+  ``benchmarks/results/usemo_vehicle_safety.md``). On threshold problems no clear gain or
+  loss over 7 LEANets x 5 seeds: one network gains (0.801 -> 0.999 of the reference
+  hypervolume), one loses (0.978 -> 0.941), five are level
   (``benchmarks/results/front_top.md``, last section).
 * **Probability of adding hypervolume** (``"pihv"`` in ``acquisitions``, default): one more
   cheap objective, ``log P(y(x) adds hypervolume)``, so NSGA-II also returns the points
