@@ -36,6 +36,18 @@ def _runs(out: Path) -> list[dict]:
     return json.loads(out.with_suffix(".json").read_text())["runs"]
 
 
+def _mark_stored_runs(out: Path) -> Path:
+    """Set every stored run's final value to SENTINEL (and its hypervolume to the one that
+    gives it), so a test can tell kept runs from new ones; returns the store."""
+    store = out.with_suffix(".json")
+    payload = json.loads(store.read_text())
+    for r in payload["runs"]:
+        r["log_hv_difference"][-1] = SENTINEL
+        r["hypervolume"][-1] = -(10.0**SENTINEL)
+    store.write_text(json.dumps(payload))
+    return store
+
+
 def test_summary_is_the_median_over_seeds_of_the_final_values(bench):
     module, _, out = bench
     runs = _runs(out)
@@ -72,11 +84,7 @@ def test_summary_is_the_median_over_seeds_of_the_final_values(bench):
 
 def test_a_second_invocation_resumes_and_rerun_replaces_only_named_algorithms(bench):
     module, argv, out = bench
-    store = out.with_suffix(".json")
-    payload = json.loads(store.read_text())
-    for r in payload["runs"]:
-        r["log_hv_difference"][-1] = SENTINEL  # marks every stored run
-    store.write_text(json.dumps(payload))
+    _mark_stored_runs(out)
 
     module.main(argv)  # nothing to do: every run is stored
     assert [r["log_hv_difference"][-1] for r in _runs(out)] == [SENTINEL] * 4
@@ -96,11 +104,7 @@ def test_a_second_invocation_resumes_and_rerun_replaces_only_named_algorithms(be
 def test_rerun_replaces_only_the_runs_of_the_problems_and_seeds_it_runs(bench):
     """``--rerun`` on one seed (or problem) keeps the algorithm's other runs."""
     module, argv, out = bench
-    store = out.with_suffix(".json")
-    payload = json.loads(store.read_text())
-    for r in payload["runs"]:
-        r["log_hv_difference"][-1] = SENTINEL
-    store.write_text(json.dumps(payload))
+    _mark_stored_runs(out)
     module.main([*argv, "--seeds", "1", "--rerun", "sobol"])  # the last --seeds counts
     runs = _runs(out)
     assert len(runs) == 4
@@ -113,12 +117,7 @@ def test_rerun_replaces_only_the_runs_of_the_problems_and_seeds_it_runs(bench):
 
 def test_report_only_rewrites_the_tables_from_the_store_and_runs_nothing(bench):
     module, argv, out = bench
-    store = out.with_suffix(".json")
-    payload = json.loads(store.read_text())
-    for r in payload["runs"]:
-        r["log_hv_difference"][-1] = SENTINEL
-        r["hypervolume"][-1] = -(10.0**SENTINEL)  # the hypervolume that gives it
-    store.write_text(json.dumps(payload))
+    store = _mark_stored_runs(out)
     before = store.read_text()
     # seed 2 is asked for but not stored: it stays missing instead of being run
     module.main([*argv, "--seeds", "3", "--report-only"])
