@@ -26,6 +26,19 @@ def _two_objectives(X):
     return torch.stack([X[:, 0], 1 - X[:, 1]], dim=-1)
 
 
+def _hanging_on_first(release: threading.Event, ran: list):
+    """Objectives that hang on their first call until ``release`` (at most 30 s),
+    recording each call's first point in ``ran``."""
+
+    def hangs_first(X):
+        ran.append(X[0].tolist())
+        if len(ran) == 1:
+            release.wait(timeout=30)
+        return _two_objectives(X)
+
+    return hangs_first
+
+
 def _first_sobol_batch(problem, q, seed):
     empty = torch.empty(0, problem.dim, dtype=torch.float64)
     return mobo.make_algorithm("sobol", problem).ask(q, empty, empty, seed=seed)
@@ -206,16 +219,10 @@ def test_a_pool_clogged_by_timed_out_evaluations_stops_the_study_without_failing
     """A hung evaluation keeps its thread after its timeout; the points queued behind it
     were recorded as failed (never proposed again) without running. Now the study stops
     with ExecutorStalledError and a resumed study asks them first."""
-    release = threading.Event()
-    ran = []
-
-    def hangs_first(X):
-        ran.append(X[0].tolist())
-        if len(ran) == 1:
-            release.wait(timeout=30)
-        return _two_objectives(X)
-
-    problem = mobo.FunctionProblem(hangs_first, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="h")
+    release, ran = threading.Event(), []
+    problem = mobo.FunctionProblem(
+        _hanging_on_first(release, ran), [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="h"
+    )
     path = tmp_path / "h.jsonl"
     executor = ThreadPoolExecutor(1)
     try:
@@ -314,14 +321,9 @@ def test_on_an_executor_reporting_no_starts_an_overdue_queued_point_is_cancelled
     """Its clock runs from submission: a point still queued when its time is up is recorded
     as timed out and cancelled, not run later for nothing on the study's executor."""
     release, ran = threading.Event(), []
-
-    def hangs_first(X):
-        ran.append(X[0].tolist())
-        if len(ran) == 1:
-            release.wait(timeout=30)
-        return _two_objectives(X)
-
-    problem = mobo.FunctionProblem(hangs_first, [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="q")
+    problem = mobo.FunctionProblem(
+        _hanging_on_first(release, ran), [[0, 0], [1, 1]], 2, [-1.0, -1.0], name="q"
+    )
     study = mobo.Study(problem, "sobol", seed=0)
     executor = _Delegating(1)
     try:
