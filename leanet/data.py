@@ -262,6 +262,8 @@ def _channel_stats(images: Tensor) -> tuple[Tensor, Tensor]:
     # Reduced in float64, then rounded: a float32 reduction's last bit depends on how many
     # threads share it (MNIST's mean differs between 1 and 2), and every cache key digests
     # the standardized data, so a run with another thread count rebuilt every cached design.
+    # (Since f69c293; it moved MNIST's mean by one ulp, so MNIST networks trained before it
+    # differ from today's: benchmarks/results/reproducibility.md.)
     x = images.double() / 255.0 if images.dtype == torch.uint8 else images.double()
     dims = (0, 2, 3)
     return x.mean(dim=dims).float(), x.std(dim=dims).clamp_min(1e-6).float()
