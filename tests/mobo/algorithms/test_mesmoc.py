@@ -120,3 +120,114 @@ def test_maxima_penalize_a_dominated_mean_only_where_improvement_is_required(
         assert value > -PENALTY
     else:
         assert value == pytest.approx(-PENALTY - 1.0 - 1e-6)
+
+
+def test_sampled_maxima_are_raised_only_by_points_that_satisfy_every_constraint():
+    # Two constraints: the first row satisfies one and violates the other, so it is
+    # infeasible and must not raise y*, best in both objectives as it is.
+    problem = mobo.FunctionProblem(
+        lambda X: None, [[0, 0], [1, 1]], 2, [-1.0, -1.0], num_constraints=2, name="two"
+    )
+    U = torch.rand(3, 2, dtype=D, generator=torch.Generator().manual_seed(0))
+    Y = torch.tensor(
+        [[0.9, 0.9, -0.5, 0.2], [0.2, 0.1, -0.3, -0.1], [0.1, 0.3, -0.1, -0.2]], dtype=D
+    )
+    fronts = [(U[:1], torch.tensor([[0.15, 0.2, -0.2, -0.1]], dtype=D))]
+    algorithm = mobo.make_algorithm(
+        "mesmoc", problem, information="maxima", constraint_information="front"
+    )
+    algorithm.sampled_fronts = lambda *args, **kwargs: fronts
+    expected = torch.tensor([[0.2, 0.3, 0.2, 0.1]], dtype=D)
+    torch.testing.assert_close(algorithm.sample_max_values(None, U, Y, seed=0), expected)
+
+
+def test_constraint_information_none_leaves_the_objectives_summands_alone():
+    problem, X, outcomes = observed_toy(16, 2)
+    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
+    points = torch.rand(64, 1, 2, dtype=D, generator=torch.Generator().manual_seed(0))
+    max_values = torch.tensor([[0.05, 0.02, 0.1], [0.2, 0.1, 0.3]], dtype=D)
+    with torch.no_grad():
+        values = {}
+        for rule in ("floored", "none"):
+            algorithm = mobo.make_algorithm(
+                "mesmoc",
+                problem,
+                information="maxima",
+                constraint_information=rule,
+                require_improvement=False,
+            )
+            acqf = algorithm.acquisition(model, max_values, torch.tensor(1e-12))
+            values[rule] = acqf(points)
+        objectives_only = ConstrainedMaxValueEntropyAcquisition(
+            model, 1, max_values, constraint_information=False
+        )(points)
+    torch.testing.assert_close(values["none"], objectives_only)
+    feasible = values["floored"] > -PENALTY
+    assert feasible.any() and (values["floored"] - values["none"])[feasible].abs().max() > 1e-3
+
+
+def test_an_unknown_constraint_information_rule_is_named():
+    problem, _, _ = observed_toy(4, 0)
+    with pytest.raises(ValueError, match=r"constraint_information must be one of \['floored'"):
+        mobo.make_algorithm("mesmoc", problem, information="maxima", constraint_information="x")
+
+
+def test_an_infeasible_mean_is_penalized_in_units_of_the_observed_constraint_spread(
+    monkeypatch,
+):
+    # "-PENALTY - sum_i max(0, mu_ci / sd_i)", sd_i the observed spread of constraint i:
+    # propose measures it before the acquisition is built (the search itself is skipped).
+    from mobo.algorithms.mesmo import MESMO
+
+    problem, X, outcomes = observed_toy(16, 2)
+    U = problem.to_unit(X)
+    model = mobo.Surrogate().fit(U, outcomes)
+    monkeypatch.setattr(MESMO, "propose", lambda self, q, U, Y, **kwargs: U[:q])
+    algorithm = mobo.make_algorithm(
+        "mesmoc", problem, information="maxima", require_improvement=False
+    )
+    algorithm.propose(1, U, outcomes, seed=0, U_pending=None)
+    spread = outcomes[:, 2].std(correction=0)
+    assert abs(float(spread) - 1.0) > 0.1  # a scale that shows
+    points = torch.rand(256, 1, 2, dtype=D, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        c = model.posterior(points).mean[:, 0, 2]
+        acqf = algorithm.acquisition(model, torch.zeros(1, 3, dtype=D), torch.tensor(1e-12))
+        value = acqf(points)
+    infeasible = c > 0
+    assert infeasible.any()
+    torch.testing.assert_close(value[infeasible], -PENALTY - c[infeasible] / spread)
+
+
+def test_feasibility_probability_on_an_unconstrained_problem_is_the_plain_box_information():
+    # Nothing to be feasible with: P(feasible) = 1, so both rules propose alike.
+    from tests.mobo.test_constraints import FAST_MESMOC
+
+    problem = mobo.FunctionProblem(
+        lambda X: torch.stack([-(X - 0.3).pow(2).sum(-1), -(X - 0.7).pow(2).sum(-1)], -1),
+        [[0, 0], [1, 1]],
+        2,
+        [-1.0, -1.0],
+        name="plain",
+    )
+    X = torch.rand(6, 2, dtype=D, generator=torch.Generator().manual_seed(1))
+    Y = problem.evaluate(X)
+    proposals = [
+        mobo.make_algorithm("mesmoc", problem, feasibility=rule, **FAST_MESMOC).ask(1, X, Y, seed=3)
+        for rule in ("boxes", "probability")
+    ]
+    torch.testing.assert_close(proposals[0], proposals[1])
+
+
+def test_without_a_feasible_observation_the_sampled_maxima_are_the_fronts_own():
+    # Early in a search every evaluation may violate a constraint: nothing raises y*.
+    problem, _, _ = observed_toy(4, 0)
+    U = torch.rand(2, 2, dtype=D, generator=torch.Generator().manual_seed(0))
+    Y = torch.tensor([[0.9, 0.9, 0.5], [0.2, 0.1, 0.3]], dtype=D)
+    fronts = [(U[:1], torch.tensor([[0.15, 0.2, -0.2]], dtype=D))]
+    algorithm = mobo.make_algorithm(
+        "mesmoc", problem, information="maxima", constraint_information="front"
+    )
+    algorithm.sampled_fronts = lambda *args, **kwargs: fronts
+    expected = torch.tensor([[0.15, 0.2, 0.2]], dtype=D)
+    torch.testing.assert_close(algorithm.sample_max_values(None, U, Y, seed=0), expected)
