@@ -5,6 +5,7 @@ moment-matched bound is a truncated normal's variance."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from botorch.models import ModelListGP, SingleTaskGP
@@ -154,3 +155,103 @@ def test_a_batch_promotes_an_evaluated_point_once():
     )
     low = [0.5, 0.5, 0.0]
     assert chosen.tolist() == [[0.1, 0.2, 1.0], low, low]
+
+
+def test_target_only_weighs_the_target_level_alone():
+    # The full-fidelity baseline: a cheap level scoring 5 times the target's per unit cost
+    # is not even maximized, so the point is chosen by its information at the target.
+    algorithm = mobo.make_algorithm("mfosemo", toy(), target_only=True, **FAST_MF)
+    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
+    model = algorithm.fit_model(U, _two_levels(U))
+    maximized = []
+
+    def maximize(acqf, level):
+        maximized.append(level)
+        return torch.tensor([[0.5, 0.5, level]], dtype=D)
+
+    chosen = algorithm.choose_by_level(
+        2, model, None, lambda model, cost: lambda X: torch.full(X.shape[:1], 1.0 / cost), maximize
+    )
+    assert maximized == [1.0, 1.0] and chosen[:, 2].tolist() == [1.0, 1.0]
+
+
+def test_a_batch_spends_each_points_own_price_and_keeps_one_target_evaluation():
+    # Budget 1.5, cheap level 0.25, target 1.0 (exact in binary): a cheap point leaves
+    # 1.25, a second leaves exactly the target's price, which is enough; a third would not
+    # leave it, so the batch ends at the target.
+    algorithm = mobo.make_algorithm("mfosemo", toy(fidelity_costs=[0.25, 1.0]), **FAST_MF)
+    algorithm.remaining_cost = 1.5
+    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
+    model = algorithm.fit_model(U, _two_levels(U))
+    chosen = algorithm.choose_by_level(
+        3,
+        model,
+        None,
+        lambda model, cost: lambda X: torch.full(X.shape[:1], 1.0 / cost),
+        lambda acqf, level: torch.tensor([[0.5, 0.5, level]], dtype=D),
+    )
+    assert chosen[:, 2].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_pending_and_earlier_batch_points_steer_the_next_choice_away():
+    # Believed at their posterior means, points in flight and a batch's earlier points
+    # lose their information; ignored, the same point would be chosen again.
+    U = torch.rand(8, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    U[:, 2] = torch.tensor([0.0, 1.0] * 4, dtype=D)
+    Y = _two_levels(U)
+    algorithm = mobo.make_algorithm("mfosemo", toy(), **FAST_MF)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the batch gap's warning
+        batch = algorithm.propose(2, U, Y, seed=0, U_pending=None)
+    assert float(torch.dist(batch[0], batch[1])) > 0.05, batch
+    after = algorithm.propose(1, U, Y, seed=0, U_pending=batch[:1])
+    assert float(torch.dist(after[0], batch[0])) > 0.05, (after, batch)
+
+
+def test_a_promotion_spends_its_own_price_of_the_budget():
+    # Budget 1.5: a promotion priced 0.1 (scoring 10 per unit cost) leaves 1.4, room for a
+    # cheap point (0.2) with a target evaluation after it; counted at the target's 1.0, it
+    # would have left 0.5 and forced the target.
+    algorithm = mobo.make_algorithm("mfosemo", toy(), **FAST_MF)
+    algorithm.remaining_cost = 1.5
+    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
+    model = algorithm.fit_model(U, _two_levels(U))
+    P = torch.tensor([[0.1, 0.2, 1.0]], dtype=D)
+    chosen = algorithm.choose_by_level(
+        2,
+        model,
+        None,
+        lambda model, cost: lambda X: torch.full(X.shape[:1], 1.0 / cost, dtype=D),
+        lambda acqf, level: torch.tensor([[0.5, 0.5, level]], dtype=D),
+        (P, torch.tensor([0.1], dtype=D)),
+    )
+    assert chosen.tolist() == [[0.1, 0.2, 1.0], [0.5, 0.5, 0.0]]
+
+
+def test_the_maxima_form_asks_before_any_target_observation():
+    # Every evaluation so far at the cheap level: the sampled maxima stand alone.
+    X = torch.rand(5, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    X[:, 2] = 0.0
+    algorithm = mobo.make_algorithm("mfosemo", toy(), information="maxima", **FAST_MF)
+    (x,) = algorithm.ask(1, X, _two_levels(X), seed=0)
+    assert x[2] in (0.0, 1.0) and torch.isfinite(algorithm.last_max_values).all()
+
+
+def test_the_target_is_chosen_where_its_information_per_cost_is_highest():
+    # Information 0.1 at the cheap level (cost 0.2: 0.5 per unit) against 1.1 at the
+    # target (cost 1.0): the target, though the cheap level is looked at first.
+    algorithm = mobo.make_algorithm("mfosemo", toy(), **FAST_MF)
+    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
+    model = algorithm.fit_model(U, _two_levels(U))
+    chosen = algorithm.choose_by_level(
+        1,
+        model,
+        None,
+        lambda model, cost: lambda X: (X[:, 0, 2] + 0.1) / cost,
+        lambda acqf, level: torch.tensor([[0.5, 0.5, level]], dtype=D),
+    )
+    assert chosen.tolist() == [[0.5, 0.5, 1.0]]
