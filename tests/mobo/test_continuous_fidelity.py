@@ -125,3 +125,26 @@ def test_near_the_target_is_not_at_it_and_cost_is_flat_outside_the_levels():
     s = torch.tensor([0.25, 0.75, 1.5], dtype=torch.float64)
     X = torch.cat([torch.full((3, 2), 0.3, dtype=torch.float64), s[:, None]], dim=1)
     torch.testing.assert_close(wide.cost(X), torch.tensor([0.1, 0.55, 1.0], dtype=torch.float64))
+
+
+def test_imoca_grid_follows_a_fidelity_range_that_is_not_the_unit_interval():
+    # Fine-tune epochs from 2 to 10, the fidelity changing nothing and 2 epochs a tenth of
+    # the price: the grid is 2, 6, 10 epochs (unit-cube 0, 0.5, 1), and cheap ones are asked.
+    problem = mobo.FunctionProblem(
+        lambda X: toy_function(X[:, :2]),
+        [[0, 0, 2], [1, 1, 10]],
+        2,
+        [-1.0, -1.0],
+        fidelity_levels=[2.0, 10.0],
+        fidelity_costs=[0.1, 1.0],
+        fidelity_continuous=True,
+        name="epochs",
+    )
+    imoca = mobo.make_algorithm("imoca", problem, fidelity_grid_size=3, **FAST_MF)
+    assert imoca.levels == [0.0, 0.5, 1.0]
+    assert imoca.costs == pytest.approx([0.1, 0.55, 1.0])
+    X = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    X[:, -1] = torch.tensor([2.0, 6.0, 10.0] * 2, dtype=torch.float64)
+    with pytest.warns(UserWarning, match="batch_size=1"):  # a batch, to see two choices
+        asked = imoca.ask(2, X, problem.evaluate(X), seed=0)[:, -1]
+    assert set(asked.tolist()) <= {2.0, 6.0, 10.0} and (asked < 10.0).any(), asked

@@ -256,3 +256,76 @@ def test_a_batchs_earlier_points_are_pending_for_its_later_ones():
     U = problem.to_unit(X)
     proposed = algorithm.propose(2, U, algorithm.model_objectives(Y), seed=0, U_pending=None)
     assert float(torch.dist(proposed[0], proposed[1])) > 0.1, proposed
+
+
+def test_momf_prices_candidates_at_the_fidelity_they_stand_for():
+    # Unit-cube candidates are priced in the problem's units: 4 to 10 epochs, costs 0.5 to
+    # 1.0, so the cube's 0 and 0.5 are 4 and 7 epochs (0.5 and 0.75), not 0 and 0.5 epochs.
+    epochs = mobo.FunctionProblem(
+        _shifted, [[0, 0, 4], [1, 1, 10]], 2, [-1.0, -1.0], fidelity_levels=[4.0, 10.0],
+        fidelity_costs=[0.5, 1.0], fidelity_continuous=True,
+    )  # fmt: skip
+    U = torch.tensor([[[0.5, 0.5, 0.0]], [[0.5, 0.5, 0.5]]], dtype=torch.float64)
+    cost = mobo.make_algorithm("momf", epochs).unit_cost(U)
+    torch.testing.assert_close(cost, torch.tensor([[[0.5]], [[0.75]]], dtype=torch.float64))
+
+
+def test_the_incumbent_front_holds_the_evaluations_that_satisfy_every_constraint(monkeypatch):
+    # Two constraints: rows 0 and 1 each satisfy one and violate the other; only rows 2 and
+    # 3 are feasible, and only they (with their trust) may bound the improvement.
+    import mobo.algorithms.momf as momf_module
+
+    problem = mobo.FunctionProblem(
+        lambda X: None, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], num_constraints=2,
+        fidelity_levels=[0.5, 1.0], fidelity_costs=[0.1, 1.0], name="two",
+    )  # fmt: skip
+    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    U[:, -1] = torch.tensor([1.0, 1.0, 0.5, 1.0, 1.0, 0.5], dtype=torch.float64)
+    Y = torch.tensor(
+        [
+            [0.9, 0.9, -0.2, 0.3],
+            [0.8, 0.8, 0.4, -0.1],
+            [0.1, 0.2, -0.3, -0.2],
+            [0.3, 0.1, -0.1, 0.0],
+            [0.5, 0.5, 0.1, 0.2],
+            [0.2, 0.2, 0.3, 0.3],
+        ],
+        dtype=torch.float64,
+    )
+    seen = []
+
+    class Recording(momf_module.FastNondominatedPartitioning):
+        def __init__(self, ref_point, Y):
+            seen.append(Y)
+            super().__init__(ref_point=ref_point, Y=Y)
+
+    monkeypatch.setattr(momf_module, "FastNondominatedPartitioning", Recording)
+    algorithm = mobo.make_algorithm("momf", problem, **FAST_BO)
+    algorithm.maximize = lambda acqf, q, fixed_features=None: torch.full((1, 3), 0.5).double()
+    algorithm.propose(1, U, Y, seed=0, U_pending=None)
+    trust = torch.tensor([[0.5], [1.0]], dtype=torch.float64)
+    torch.testing.assert_close(seen[0], torch.cat([Y[2:4, :2], trust], dim=-1))
+
+
+def test_a_point_in_flight_is_pending_for_the_next_ask():
+    # An asynchronous study asks while an evaluation runs: the point in flight is pending,
+    # so the next proposal is not that point again.
+    problem = mobo.FunctionProblem(
+        _unbiased, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=[0.5, 1.0],
+        fidelity_costs=[0.1, 1.0],
+    )  # fmt: skip
+    algorithm = mobo.make_algorithm("momf", problem, **FAST_BO)
+    X, Y = _history([0.5, 1.0])
+    U, Y = problem.to_unit(X), algorithm.model_objectives(Y)
+    first = algorithm.propose(1, U, Y, seed=0, U_pending=None)
+    after = algorithm.propose(1, U, Y, seed=0, U_pending=first)
+    assert float(torch.dist(first[0], after[0])) > 0.1, (first, after)
+
+
+def test_trust_is_over_the_target_where_the_bounds_reach_past_it():
+    # Bounds to 12 epochs, target 10: a target evaluation is trusted 1, not 10 / 12.
+    wide = mobo.FunctionProblem(
+        _shifted, [[0, 0, 4], [1, 1, 12]], 2, [-1.0, -1.0], fidelity_levels=[4, 10],
+        fidelity_costs=[0.5, 1.0],
+    )  # fmt: skip
+    assert mobo.make_algorithm("momf", wide).trust == {"low": 4.0, "high": 12.0, "target": 10.0}
