@@ -7,8 +7,10 @@ from __future__ import annotations
 import math
 import warnings
 
+import pytest
 import torch
 from botorch.models import ModelListGP, SingleTaskGP
+from botorch.utils.multi_objective import is_non_dominated
 from scipy.stats import truncnorm
 
 import mobo
@@ -255,3 +257,28 @@ def test_the_target_is_chosen_where_its_information_per_cost_is_highest():
         lambda acqf, level: torch.tensor([[0.5, 0.5, level]], dtype=D),
     )
     assert chosen.tolist() == [[0.5, 0.5, 1.0]]
+
+
+def test_only_the_target_levels_observations_start_the_sampled_fronts():
+    # With a middle level (0.5, shifted up by 0.15) its observations are not target results:
+    # the sampled fronts start from the target level's non-dominated points alone.
+    problem = toy(fidelity_levels=[0.0, 0.5, 1.0], fidelity_costs=[0.2, 0.5, 1.0])
+    algorithm = mobo.make_algorithm("mfosemo", problem, **FAST_MF)
+    U = torch.rand(9, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    U[:, 2] = torch.tensor([0.0, 0.5, 1.0] * 3, dtype=D)
+    Y = _two_levels(U)
+    seen = {}
+
+    class Seen(Exception):
+        pass
+
+    def sampled_fronts(model, seed, initial=None, fixed_last=None):
+        seen.update(initial=initial, fixed_last=fixed_last)
+        raise Seen
+
+    algorithm.sampled_fronts = sampled_fronts
+    with pytest.raises(Seen):
+        algorithm.propose(1, U, Y, seed=0, U_pending=None)
+    target = U[:, 2] == 1.0
+    assert seen["fixed_last"] == 1.0
+    assert torch.equal(seen["initial"], U[target][is_non_dominated(Y[target])][:, :2])
