@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 
@@ -47,6 +48,51 @@ def test_design_validates_its_fields_and_spaces_fractions_evenly():
             Design(**bad)
     with pytest.raises(TypeError, match="num_levels"):
         Design(num_levels=3.0, first_fraction=0.5)
+    with pytest.raises(TypeError, match="head_hidden"):  # a bool is no size
+        Design(num_levels=3, first_fraction=0.5, head_hidden=True)
+    for bad, word in (
+        (dict(first_fraction=0.0), "first_fraction"),
+        (dict(first_fraction=0.5, fine_tune_epochs=-1), "fine_tune_epochs"),
+        # a schedule is longer than the epochs trained of it, and at least one was trained
+        (dict(first_fraction=0.5, fine_tune_epochs=3, schedule_epochs=3), "schedule_epochs"),
+        (dict(first_fraction=0.5, fine_tune_epochs=0, schedule_epochs=3), "schedule_epochs"),
+    ):
+        with pytest.raises(ValueError, match=word):
+            Design(num_levels=3, **bad)
+    # Fractions keep 6 digits (0.675 is not 0.68: another channel count on a wide layer).
+    assert Design(num_levels=3, first_fraction=0.35).fractions == (0.35, 0.675, 1.0)
+    # A key per design: the cache keeps one network per key, so two designs sharing one
+    # would read each other's network.
+    designs = [
+        Design(2, 0.55),
+        Design(2, 0.6),
+        Design(2, 0.55, head_hidden=32),
+        Design(2, 0.55, confidence="margin"),
+        Design(2, 0.55, fine_tune_epochs=2),
+        Design(2, 0.55, fine_tune_epochs=1, schedule_epochs=2),
+    ]
+    assert len({d.key for d in designs}) == len(designs)
+    # A prefix is the start of a whole run, never of another prefix.
+    whole = Design(3, 0.5, fine_tune_epochs=4)
+    assert whole.prefix(1) == Design(3, 0.5, fine_tune_epochs=1, schedule_epochs=4)
+    with pytest.raises(ValueError, match="a prefix takes"):
+        whole.prefix(2).prefix(1)
+
+
+def test_a_design_is_built_by_the_library_recipe_under_its_seed(pretrained, digits):
+    """Build, recalibrate batch norm, fit the heads, fine-tune without early stopping, all
+    under the given seed, and handed back ready to evaluate."""
+    train = digits.train.subset(torch.arange(200))
+    design = Design(3, 0.5, head_hidden=8, fine_tune_epochs=1)
+    net = design.build(pretrained, train, head_epochs=1, seed=1)
+    assert not net.training
+    by_hand = leanet.build(
+        pretrained, fractions=design.fractions, scheme="hybrid", head_hidden=8, seed=1
+    )
+    leanet.recalibrate_batch_norm(by_hand, train, progress=False)
+    leanet.fit_heads(by_hand, train, epochs=1, seed=1, progress=False)
+    leanet.fine_tune(by_hand, train, epochs=1, patience=None, seed=1, progress=False)
+    assert same_weights(net, by_hand)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +156,84 @@ def test_decoding_rounds_the_design_and_warps_only_the_thresholds(pretrained, di
     assert (design.num_levels, design.first_fraction, design.head_hidden) == (3, 0.5, 0)
     assert design.confidence == problem.confidences[2]
     assert thresholds.tolist() == [0.3, 0.6]
+
+
+def test_the_search_box_gives_every_choice_a_unit_band_and_keeps_the_users_settings(
+    pretrained, digits
+):
+    """Every level count, head size and confidence measure owns a band of width 1 around
+    its value, so a uniform draw picks each as often (a box ending at the last value gave
+    it half a band); what a user stated is kept as stated."""
+    base = copy.deepcopy(pretrained).train()
+    problem = _problem(base, digits, head_hidden=(0, 16, 32))
+    assert base.training and all(m.training for m in base.modules())  # the caller's, as it was
+    assert problem.bounds[:, :4].tolist() == [[1.5, 0.25, -0.5, -0.5], [4.5, 0.75, 2.5, 2.5]]
+    assert problem.bounds[:, 4:].tolist() == [[0.0] * 3, [1.0] * 3]
+    named = _problem(
+        pretrained,
+        digits,
+        constraints={"size": lambda d, m: 1.0, "accuracy floor": lambda d, m: 0.5 - m.accuracy},
+    )
+    assert named.constraint_names == ["size", "accuracy floor"]  # the columns' order
+    priced = _problem(pretrained, digits, fine_tune_epochs=(0, 2), fidelity_costs=(0.5, 3.0))
+    assert priced.fidelity_costs.tolist() == [0.5, 3.0]
+    continued = _problem(pretrained, digits, fine_tune_epochs=(1, 2, 4), continue_fidelities=True)
+    target = Design(3, 0.5, fine_tune_epochs=4)
+    assert continued.prefixes(target) == [target.prefix(2), target.prefix(1)]  # longest first
+    design = Design(2, 0.5)
+    parameters = sum(p.numel() for p in problem.network(design).parameters())
+    assert problem.weights_mb(design) == pytest.approx(parameters * 4 / 2**20)
+
+
+def test_settings_that_change_a_designs_network_or_objectives_change_its_identity(
+    pretrained, digits, tmp_path, monkeypatch
+):
+    """A design cached under other training settings or data is another network (built
+    again, never reused), and a journal of other settings is another study's."""
+    import dataclasses
+
+    import leanet.design
+
+    cache = tmp_path / "designs"
+    design = Design(2, 0.5)
+    _problem(pretrained, digits, cache=cache).network(design)
+    assert _problem(pretrained, digits, cache=cache).is_trained(design)
+    other_train = dataclasses.replace(digits, train=digits.train.subset(torch.arange(500)))
+    for other in (
+        _problem(pretrained, digits, cache=cache, fine_tune_options={"lr": 1e-3}),
+        _problem(pretrained, other_train, cache=cache),
+    ):
+        assert not other.is_trained(design)
+    plain = _problem(pretrained, digits).fingerprint()
+    for options in ({"fraction_step": 0.1}, {"fine_tune_epochs": 1}):
+        assert _problem(pretrained, digits, **options).fingerprint() != plain, options
+    latency = _problem(pretrained, digits, cost="latency").fingerprint()
+    for options in ({"measure_inputs": 50}, {"measure_repeats": 5}):
+        assert _problem(pretrained, digits, cost="latency", **options).fingerprint() != latency
+    monkeypatch.setattr(leanet.design, "machine", lambda: {"cpu": "another"})
+    assert _problem(pretrained, digits, cost="latency").fingerprint() != latency
+
+
+def test_a_batch_of_several_designs_measures_each_as_alone(pretrained, digits):
+    problem = _problem(pretrained, digits)
+    X = torch.tensor(
+        [
+            [3.0, 0.5, 0.0, 0.0, 0.6, 0.3, 0.3],
+            [3.0, 0.7, 0.0, 0.0, 0.6, 0.3, 0.3],  # the same level count, another width
+            [3.0, 0.5, 0.0, 0.0, 0.2, 0.9, 0.3],
+        ],
+        dtype=torch.float64,
+    )
+    together = problem.evaluate(X)
+    assert torch.equal(together, torch.cat([problem.evaluate(x[None]) for x in X]))
+    assert not torch.equal(together[0], together[1])
+
+    def two_values(design, metrics):
+        return torch.zeros(2)
+
+    short = _problem(pretrained, digits, constraints={"short": two_values})
+    with pytest.raises(ValueError, match="constraint 'short' returned 2 values for 3"):
+        short.evaluate(X[[0, 2, 0]])  # three threshold vectors of one design
 
 
 def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(pretrained, digits):
@@ -289,8 +413,11 @@ def test_continued_fidelities_train_the_target_once_and_charge_the_rest(
     assert target == Design(3, 0.5, 32, fine_tune_epochs=3) and cheap == target.prefix(1)
 
     problem.evaluate(x)
+    cheap_net = copy.deepcopy(problem.network(cheap))
     problem.evaluate(x_target)
     assert problem.built == [cheap.key, target.key]
+    # the target trained on from a copy: the cheap design's points still measure its network
+    assert same_weights(problem.network(cheap), cheap_net)
     from_scratch = target.build(pretrained, digits.train, head_epochs=1, seed=0)
     assert same_weights(problem.network(target), from_scratch)  # continued, bit for bit
     shared = {k: problem.train_seconds[k] for k in (cheap.key, target.key)}
@@ -691,6 +818,39 @@ def test_saved_artifacts_name_their_design_data_set_and_split(pretrained, digits
     assert load_artifact(path).input_normalization == digits.train.normalization
 
 
+def test_artifacts_hold_every_point_of_their_design_and_what_it_was_measured_on(
+    pretrained, tmp_path
+):
+    """One file per design, named by its key (two designs of one level count are two
+    files), holding its points, the all-ones fallback, the seed, the split, the user's meta
+    and, with held-out images, the pretrained network's figures on those images."""
+    from leanet.artifact import load_artifact
+    from leanet.data import hold_out, load_dataset
+
+    data, held = hold_out(load_dataset("digits8x8", seed=1), 60, seed=3)
+    problem = _problem(pretrained, data, seed=2)
+    X = torch.tensor(
+        [
+            [3.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.3],  # every input exits at level 1
+            [3.0, 0.5, 0.0, 0.0, 0.5, 0.15, 0.3],
+            [3.0, 0.7, 0.0, 0.0, 0.5, 0.5, 0.3],
+        ],
+        dtype=torch.float64,
+    )
+    paths = problem.save_artifacts(X, tmp_path, meta={"run": "nightly"}, selection=held)
+    designs = [problem.design_of(X[0]), problem.design_of(X[2])]
+    assert [p.name for p in paths] == [f"{d.key}.artifact.pt" for d in designs]
+    first = load_artifact(paths[0])
+    stored = first.front.thresholds
+    assert stored.shape == (3, 2)  # both points (neither dominates the other) and 1.0, 1.0
+    assert stored[0].tolist() == [0.0, 0.0] and stored[-1].tolist() == [1.0, 1.0]
+    meta = first.meta
+    assert (meta["seed"], meta["split_seed"], meta["run"]) == (2, 1, "nightly")
+    assert len(meta["full_val_correct"]) == len(held)
+    assert meta["full_val_accuracy"] == leanet.evaluate(pretrained, held)
+    assert meta["full_val_accuracy"] != problem.full_accuracy  # not the search's images
+
+
 def test_artifacts_deploy_thresholds_that_decide_as_the_searched_ones_on_every_image_seen(
     pretrained, digits, tmp_path
 ):
@@ -748,6 +908,19 @@ def test_artifacts_deploy_thresholds_that_decide_as_the_searched_ones_on_every_i
             r"fine_tune_options: distill must be a number >= 0, got \(1.0, 0.0\) \(one value",
         ),
         ({"fine_tune_options": {"lr": -1}}, "fine_tune_options: lr must be a number >= 0, got -1"),
+        # each would fail only when a design of it is built, or searched a space not asked
+        ({"first_fraction": (0.5, 1.0)}, r"first_fraction must be \(min, max\) with 0 < min"),
+        ({"first_fraction": (0.6, 0.4)}, r"first_fraction must be \(min, max\) with 0 < min"),
+        ({"fraction_step": 1.5}, r"fraction_step must be in \(0, 1\]"),
+        ({"confidences": "margin"}, "confidences must be a non-empty sequence, got 'margin'"),
+        ({"head_hidden": (0, True)}, r"head_hidden: invalid value\(s\) \[True\]"),
+        ({"fine_tune_epochs": -1}, r"fine_tune_epochs: invalid value\(s\) \[-1\]"),
+        ({"fine_tune_epochs": (1, 1, 3)}, "fine_tune_epochs must ascend strictly"),
+        ({"fine_tune_epochs": (0, 2), "fidelity_costs": (1, 1)}, "fidelity_costs must ascend"),
+        ({"measure_inputs": 0}, "measure_inputs must be an int >= 1"),
+        ({"accuracy_margin": 1.0}, r"accuracy_margin must be in \[0, 1\)"),
+        ({"log_decades": 13}, r"log_decades must be in \(0, 12\]"),
+        ({"cost": "joules"}, "cost must be 'energy', 'latency' or a meter callable"),
     ],
 )
 def test_settings_that_would_fail_or_mislead_later_are_refused_at_once(
@@ -757,6 +930,17 @@ def test_settings_that_would_fail_or_mislead_later_are_refused_at_once(
         _problem(pretrained, digits, **options)
     with pytest.raises(TypeError, match="fine_tune_options: leanet.fine_tune takes no"):
         _problem(pretrained, digits, fine_tune_options={"bogus": 1})
+
+
+def test_a_constraint_that_is_not_callable_or_a_cache_that_is_a_file_is_refused(
+    pretrained, digits, tmp_path
+):
+    with pytest.raises(TypeError, match=r"constraints\['floor'\] must be a callable"):
+        _problem(pretrained, digits, constraints={"floor": 0.9})
+    file = tmp_path / "designs"
+    file.write_text("")
+    with pytest.raises(ValueError, match="is a file; give a folder"):
+        _problem(pretrained, digits, cache=file)
 
 
 def test_a_base_whose_designs_a_cache_cannot_hold_is_refused_before_training(digits, tmp_path):
@@ -813,6 +997,9 @@ def test_a_decoded_design_drops_levels_its_base_is_too_narrow_for(digits):
     design, thresholds = problem.decode(row)[0]
     assert (design.num_levels, design.fractions) == (3, (0.5, 0.75, 1.0))
     assert thresholds.tolist() == [0.2, 0.4]
+    # 5 levels round to 2, 2, 3, 4, 4 channels and 4 levels still repeat one: levels drop
+    # until none repeats, not just once.
+    assert Design(5, 0.5).fitted_to(base) == Design(3, 0.5)
 
 
 def test_a_kept_fine_tuning_state_continues_only_a_search_of_its_source(tmp_path):
