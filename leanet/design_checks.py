@@ -5,6 +5,7 @@ by name when :class:`leanet.design.DesignProblem` is made."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -66,7 +67,8 @@ def check_search_space(
         raise ValueError(
             f"first_fraction must be (min, max) with 0 < min <= max < 1, got {first_fraction}"
         )
-    if not 0.0 < fraction_step <= 1.0:
+    number = isinstance(fraction_step, numbers.Real) and not isinstance(fraction_step, bool)
+    if not number or not 0.0 < fraction_step <= 1.0:  # "0.1" failed on comparison unnamed
         raise ValueError(f"fraction_step must be in (0, 1], got {fraction_step!r}")
     epochs = fine_tune_epochs if isinstance(fine_tune_epochs, Sequence) else [fine_tune_epochs]
     space = SearchSpace(
@@ -82,6 +84,8 @@ def check_search_space(
         raise ValueError(f"fine_tune_epochs must ascend strictly, got {list(space.epochs)}")
     if fidelity_costs is not None and not fidelity:
         raise ValueError("fidelity_costs needs fine_tune_epochs with two or more values")
+    if fidelity_costs is not None and not len(fidelity_costs):  # else the defaults, unsaid
+        raise ValueError("fidelity_costs must give one cost per fidelity, got none")
     if fidelity_costs is not None and list(fidelity_costs) != sorted(set(fidelity_costs)):
         raise ValueError(
             f"fidelity_costs must ascend strictly with the epochs (a cheaper fidelity costs "

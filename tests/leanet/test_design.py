@@ -912,6 +912,11 @@ def test_artifacts_deploy_thresholds_that_decide_as_the_searched_ones_on_every_i
         ({"first_fraction": (0.5, 1.0)}, r"first_fraction must be \(min, max\) with 0 < min"),
         ({"first_fraction": (0.6, 0.4)}, r"first_fraction must be \(min, max\) with 0 < min"),
         ({"fraction_step": 1.5}, r"fraction_step must be in \(0, 1\]"),
+        # not numbers: "0.1" failed comparing, unnamed; True was a step of 1.0
+        ({"fraction_step": "0.1"}, r"fraction_step must be in \(0, 1\], got '0.1'"),
+        ({"fraction_step": True}, r"fraction_step must be in \(0, 1\], got True"),
+        # no costs at all: the default costs were used, unsaid
+        ({"fine_tune_epochs": (0, 2), "fidelity_costs": []}, "fidelity_costs must give one"),
         ({"confidences": "margin"}, "confidences must be a non-empty sequence, got 'margin'"),
         ({"head_hidden": (0, True)}, r"head_hidden: invalid value\(s\) \[True\]"),
         ({"fine_tune_epochs": -1}, r"fine_tune_epochs: invalid value\(s\) \[-1\]"),
