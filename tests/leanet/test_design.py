@@ -236,6 +236,16 @@ def test_a_batch_of_several_designs_measures_each_as_alone(pretrained, digits):
         short.evaluate(X[[0, 2, 0]])  # three threshold vectors of one design
 
 
+def test_a_measured_cost_runs_over_at_most_the_validation_images(pretrained, digits):
+    def constant(run):  # a meter reading the same for any run: every ratio is 1
+        return 1.0
+
+    problem = _problem(pretrained, digits, cost=constant, measure_inputs=10**6, measure_repeats=1)
+    x = torch.tensor([[2.0, 0.5, 0.0, 0.0, 0.5, 0.5, 0.5]], dtype=torch.float64)
+    assert float(problem.evaluate(x)[0, 1]) == -1.0
+    assert len(problem.measured(problem.design_of(x)).inputs) == len(digits.val)
+
+
 def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(pretrained, digits):
     problem = _problem(pretrained, digits)
     x = torch.tensor([[3.0, 0.5, 0.0, 0.0, 0.6, 0.95, 0.3]], dtype=torch.float64)
@@ -250,6 +260,8 @@ def test_an_evaluation_is_the_design_built_by_hand_and_each_design_builds_once(p
     expected = evaluator.evaluate(thresholds[None]).objectives()
     assert torch.allclose(problem.evaluate(x), expected)
     assert problem.built == [design.key]
+    # measured over validation once: later points of the design cost milliseconds
+    assert problem.evaluator(design) is problem.evaluator(design)
 
     # Other thresholds of the same design: no new build; a level-1-only vector exits all
     # inputs at level 1 at the energy of level 1.
