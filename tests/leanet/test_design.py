@@ -931,6 +931,7 @@ def test_artifacts_deploy_thresholds_that_decide_as_the_searched_ones_on_every_i
         ({"fine_tune_epochs": (0, 2), "fidelity_costs": []}, "fidelity_costs must give one"),
         ({"confidences": "margin"}, "confidences must be a non-empty sequence, got 'margin'"),
         ({"head_hidden": (0, True)}, r"head_hidden: invalid value\(s\) \[True\]"),
+        ({"head_hidden": (0, -1)}, r"head_hidden: invalid value\(s\) \[-1\]"),
         ({"fine_tune_epochs": -1}, r"fine_tune_epochs: invalid value\(s\) \[-1\]"),
         ({"fine_tune_epochs": (1, 1, 3)}, "fine_tune_epochs must ascend strictly"),
         ({"fine_tune_epochs": (0, 2), "fidelity_costs": (1, 1)}, "fidelity_costs must ascend"),
