@@ -861,6 +861,8 @@ def test_artifacts_hold_every_point_of_their_design_and_what_it_was_measured_on(
     assert len(meta["full_val_correct"]) == len(held)
     assert meta["full_val_accuracy"] == leanet.evaluate(pretrained, held)
     assert meta["full_val_accuracy"] != problem.full_accuracy  # not the search's images
+    on_held = problem.evaluator_on(designs[0], held).evaluate(stored)  # the table's images too
+    assert torch.equal(first.front.accuracy.double(), on_held.accuracy.double())
 
 
 def test_artifacts_deploy_thresholds_that_decide_as_the_searched_ones_on_every_image_seen(
