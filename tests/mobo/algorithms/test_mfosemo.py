@@ -134,6 +134,23 @@ def test_the_target_front_is_summarized_by_target_observations_only():
             assert len(U) == 3 and (U[:, -1] == 1.0).all()
 
 
+def _fitted(algorithm):
+    """``algorithm``'s model of six toy points, alternately at the cheap and the target level."""
+    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
+    return algorithm.fit_model(U, _two_levels(U))
+
+
+def _one_per_cost(model, cost):
+    """An information that scores every point 1 per unit cost."""
+    return lambda X: torch.full(X.shape[:1], 1.0 / cost, dtype=D)
+
+
+def _at_centre(acqf, level):
+    """A maximizer that answers the centre of the cube at ``level``."""
+    return torch.tensor([[0.5, 0.5, level]], dtype=D)
+
+
 def test_a_batch_promotes_an_evaluated_point_once():
     # Every point scored 1 per unit cost: of two promotions priced 0.1 and 0.5 and the
     # levels priced 0.2 and 1.0, a batch of 3 takes the 0.1 promotion, then the low
@@ -143,16 +160,14 @@ def test_a_batch_promotes_an_evaluated_point_once():
     # tried, even priced 1e-6); it promoted the same point three times here.
     problem = toy()
     algorithm = mobo.make_algorithm("mfosemo", problem, **FAST_MF)
-    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
-    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
-    model = algorithm.fit_model(U, _two_levels(U))
+    model = _fitted(algorithm)
     P = torch.tensor([[0.1, 0.2, 1.0], [0.3, 0.4, 1.0]], dtype=D)
     chosen = algorithm.choose_by_level(
         3,
         model,
         None,
-        lambda model, cost: lambda X: torch.full(X.shape[:1], 1.0 / cost, dtype=D),
-        lambda acqf, level: torch.tensor([[0.5, 0.5, level]], dtype=D),
+        _one_per_cost,
+        _at_centre,
         (P, torch.tensor([0.1, 0.5], dtype=D)),
     )
     low = [0.5, 0.5, 0.0]
@@ -163,18 +178,14 @@ def test_target_only_weighs_the_target_level_alone():
     # The full-fidelity baseline: a cheap level scoring 5 times the target's per unit cost
     # is not even maximized, so the point is chosen by its information at the target.
     algorithm = mobo.make_algorithm("mfosemo", toy(), target_only=True, **FAST_MF)
-    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
-    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
-    model = algorithm.fit_model(U, _two_levels(U))
+    model = _fitted(algorithm)
     maximized = []
 
     def maximize(acqf, level):
         maximized.append(level)
         return torch.tensor([[0.5, 0.5, level]], dtype=D)
 
-    chosen = algorithm.choose_by_level(
-        2, model, None, lambda model, cost: lambda X: torch.full(X.shape[:1], 1.0 / cost), maximize
-    )
+    chosen = algorithm.choose_by_level(2, model, None, _one_per_cost, maximize)
     assert maximized == [1.0, 1.0] and chosen[:, 2].tolist() == [1.0, 1.0]
 
 
@@ -184,15 +195,13 @@ def test_a_batch_spends_each_points_own_price_and_keeps_one_target_evaluation():
     # leave it, so the batch ends at the target.
     algorithm = mobo.make_algorithm("mfosemo", toy(fidelity_costs=[0.25, 1.0]), **FAST_MF)
     algorithm.remaining_cost = 1.5
-    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
-    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
-    model = algorithm.fit_model(U, _two_levels(U))
+    model = _fitted(algorithm)
     chosen = algorithm.choose_by_level(
         3,
         model,
         None,
-        lambda model, cost: lambda X: torch.full(X.shape[:1], 1.0 / cost),
-        lambda acqf, level: torch.tensor([[0.5, 0.5, level]], dtype=D),
+        _one_per_cost,
+        _at_centre,
     )
     assert chosen[:, 2].tolist() == [0.0, 0.0, 1.0]
 
@@ -218,16 +227,14 @@ def test_a_promotion_spends_its_own_price_of_the_budget():
     # would have left 0.5 and forced the target.
     algorithm = mobo.make_algorithm("mfosemo", toy(), **FAST_MF)
     algorithm.remaining_cost = 1.5
-    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
-    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
-    model = algorithm.fit_model(U, _two_levels(U))
+    model = _fitted(algorithm)
     P = torch.tensor([[0.1, 0.2, 1.0]], dtype=D)
     chosen = algorithm.choose_by_level(
         2,
         model,
         None,
-        lambda model, cost: lambda X: torch.full(X.shape[:1], 1.0 / cost, dtype=D),
-        lambda acqf, level: torch.tensor([[0.5, 0.5, level]], dtype=D),
+        _one_per_cost,
+        _at_centre,
         (P, torch.tensor([0.1], dtype=D)),
     )
     assert chosen.tolist() == [[0.1, 0.2, 1.0], [0.5, 0.5, 0.0]]
@@ -246,15 +253,13 @@ def test_the_target_is_chosen_where_its_information_per_cost_is_highest():
     # Information 0.1 at the cheap level (cost 0.2: 0.5 per unit) against 1.1 at the
     # target (cost 1.0): the target, though the cheap level is looked at first.
     algorithm = mobo.make_algorithm("mfosemo", toy(), **FAST_MF)
-    U = torch.rand(6, 3, generator=torch.Generator().manual_seed(0), dtype=D)
-    U[:, 2] = torch.tensor([0.0, 1.0] * 3, dtype=D)
-    model = algorithm.fit_model(U, _two_levels(U))
+    model = _fitted(algorithm)
     chosen = algorithm.choose_by_level(
         1,
         model,
         None,
         lambda model, cost: lambda X: (X[:, 0, 2] + 0.1) / cost,
-        lambda acqf, level: torch.tensor([[0.5, 0.5, level]], dtype=D),
+        _at_centre,
     )
     assert chosen.tolist() == [[0.5, 0.5, 1.0]]
 
