@@ -218,6 +218,14 @@ def _unbiased(X: torch.Tensor) -> torch.Tensor:
     return toy_function(X[:, :2])  # every fidelity alike
 
 
+def _unbiased_problem(levels: list[float], costs: list[float]) -> mobo.Problem:
+    """The toy objectives on two inputs, alike at every fidelity level of the third."""
+    return mobo.FunctionProblem(
+        _unbiased, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=levels,
+        fidelity_costs=costs,
+    )  # fmt: skip
+
+
 def _history(levels: list[float], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     X = torch.rand(8, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     X[:, -1] = torch.tensor(levels * 4, dtype=torch.float64)
@@ -233,10 +241,7 @@ def test_with_discrete_levels_the_level_with_the_best_gain_per_cost_is_asked(lev
     # A low level as dear as the target and trusted 0.2 of it is never worth it; one at a
     # hundredth of the price and trusted 0.9 is. Mutation sweep s75 (p6): keeping the
     # first level whatever the others scored passed every test, which had cheap levels.
-    problem = mobo.FunctionProblem(
-        _unbiased, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=levels,
-        fidelity_costs=costs,
-    )  # fmt: skip
+    problem = _unbiased_problem(levels, costs)
     algorithm = mobo.make_algorithm("momf", problem, **FAST_BO, n_initial=1)
     X, Y = _history(levels)
     assert algorithm.ask(1, X, Y, seed=0)[:, -1].tolist() == [chosen]
@@ -247,10 +252,7 @@ def test_a_batchs_earlier_points_are_pending_for_its_later_ones():
     # the first again. Mutation sweep s75 (p7): without them pending, propose returned the
     # same point twice (1e-8 apart); ask's repeat rule then asks once more with the repeat
     # pending, which hid it from every test that goes through ask.
-    problem = mobo.FunctionProblem(
-        _unbiased, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=[0.5, 1.0],
-        fidelity_costs=[0.1, 1.0],
-    )  # fmt: skip
+    problem = _unbiased_problem([0.5, 1.0], [0.1, 1.0])
     algorithm = mobo.make_algorithm("momf", problem, **FAST_BO)
     X, Y = _history([0.5, 1.0])
     U = problem.to_unit(X)
@@ -310,10 +312,7 @@ def test_the_incumbent_front_holds_the_evaluations_that_satisfy_every_constraint
 def test_a_point_in_flight_is_pending_for_the_next_ask():
     # An asynchronous study asks while an evaluation runs: the point in flight is pending,
     # so the next proposal is not that point again.
-    problem = mobo.FunctionProblem(
-        _unbiased, [[0, 0, 0], [1, 1, 1]], 2, [-1.0, -1.0], fidelity_levels=[0.5, 1.0],
-        fidelity_costs=[0.1, 1.0],
-    )  # fmt: skip
+    problem = _unbiased_problem([0.5, 1.0], [0.1, 1.0])
     algorithm = mobo.make_algorithm("momf", problem, **FAST_BO)
     X, Y = _history([0.5, 1.0])
     U, Y = problem.to_unit(X), algorithm.model_objectives(Y)
