@@ -41,6 +41,13 @@ def test_bad_arguments():
         build_base("vgg16", input_size=64)
     with pytest.raises(ValueError, match="in_channels"):
         build_base("convnet", in_channels=2)
+    with pytest.raises(ValueError, match="input_size must be in"):
+        build_base("convnet", input_size=7)
+    with pytest.raises(ValueError, match="num_classes must be >= 2, got 1"):
+        build_base("convnet", num_classes=1)
+    for width in (0, -0.5):
+        with pytest.raises(ValueError, match="width_multiplier must be > 0"):
+            build_base("convnet", width_multiplier=width)
 
 
 def test_torchvision_weights_never_download(tmp_path, monkeypatch):
@@ -137,3 +144,59 @@ def test_feature_channels_still_answers_for_one_release_with_a_deprecation_warni
     assert isinstance(net, leanet.BaseNet)
     with pytest.warns(DeprecationWarning, match=r"feature_channels is deprecated.*out_channels"):
         assert net.feature_channels == last_conv.out_channels
+
+
+def test_widths_round_to_multiples_of_8_and_the_config_is_the_one_asked_for():
+    # 0.7 x (32, 64, 128) = 22.4, 44.8, 89.6 -> 24, 48, 88 (nearest multiple of 8, not the
+    # one below); 0.1 x 32 = 3.2 -> 8 (never fewer); the hidden layer scales as the convs do.
+    def widths(net):
+        return [m.out_channels for m in net.features if isinstance(m, torch.nn.Conv2d)]
+
+    wide = build_base("convnet", num_classes=7, width_multiplier=0.7)
+    assert widths(wide) == [24, 24, 48, 48, 88, 88]
+    assert [m.out_features for m in wide.classifier if isinstance(m, torch.nn.Linear)] == [88, 7]
+    assert widths(build_base("convnet", width_multiplier=0.1)) == [8, 8, 8, 8, 16, 16]
+    assert wide.config == dict(
+        arch="convnet", num_classes=7, in_channels=1, input_size=28, width_multiplier=0.7
+    )
+    for arch in ("vgg16", "mobilenet"):
+        config = build_base(arch, num_classes=5, in_channels=3, input_size=16).config
+        assert (config["num_classes"], config["in_channels"], config["input_size"]) == (5, 3, 16)
+
+
+def test_every_convolution_is_followed_by_its_batch_norm_and_relu():
+    for arch in ARCHITECTURES:
+        layers = list(build_base(arch, width_multiplier=0.25).features)
+        for i, m in enumerate(layers):
+            if isinstance(m, torch.nn.Conv2d):
+                assert isinstance(layers[i + 1], torch.nn.BatchNorm2d), (arch, i)
+                assert isinstance(layers[i + 2], torch.nn.ReLU), (arch, i)
+
+
+def test_only_smaller_inputs_are_resized_to_32_px():
+    def resizes(net):
+        return sum(isinstance(m, torch.nn.Upsample) for m in net.features)
+
+    for arch in ("vgg16", "mobilenet"):
+        assert resizes(build_base(arch, input_size=32, width_multiplier=0.25)) == 0
+        assert resizes(build_base(arch, input_size=28, width_multiplier=0.25)) == 1
+    assert resizes(build_base("convnet", input_size=28, width_multiplier=0.25)) == 0
+
+
+def test_vgg16_and_mobilenet_cost_the_papers_macs():
+    # MobileNet's four stride-2 depthwise blocks: without them it ran every block at 32 px.
+    for arch, expected in (("vgg16", 313e6), ("mobilenet", 47e6)):
+        net = build_base(arch, in_channels=3, input_size=32).eval()
+        with torch.no_grad():
+            _, macs = count_macs(net, torch.zeros(1, 3, 32, 32))
+        assert macs == pytest.approx(expected, rel=0.02), arch
+
+
+def test_unseeded_builds_draw_from_the_global_generator():
+    torch.manual_seed(3)
+    a = build_base("convnet", width_multiplier=0.25)
+    b = build_base("convnet", width_multiplier=0.25)  # the generator has moved on
+    assert not torch.equal(a.features[0].weight, b.features[0].weight)
+    torch.manual_seed(3)
+    again = build_base("convnet", width_multiplier=0.25)
+    assert torch.equal(a.features[0].weight, again.features[0].weight)
