@@ -21,6 +21,8 @@ def test_split_indices_deterministic_partition():
     assert not torch.equal(a[0], c[0])
     assert [len(p) for p in a] == [400, 100, 100]
     assert torch.equal(torch.cat(a).sort().values, torch.arange(600))
+    # sizes round to the nearest image: 10 x 4/6 = 6.67 -> 7, 10 x 1/6 = 1.67 -> 2
+    assert [len(p) for p in split_indices(10)] == [7, 2, 1]
 
 
 def test_split_indices_rejects_bad_ratios():
@@ -30,6 +32,8 @@ def test_split_indices_rejects_bad_ratios():
         split_indices(10, (1, -1, 1))
     with pytest.raises(ValueError, match="ratios must be three non-negative numbers"):
         split_indices(10, (float("nan"), 1, 1))
+    with pytest.raises(ValueError, match="ratios must be three non-negative numbers"):
+        split_indices(10, (0, 0, 0))
 
 
 @pytest.mark.parametrize("ratios, split", [((0, 1, 1), "training"), ((1, 0, 1), "validation")])
@@ -126,6 +130,10 @@ def test_batch_loader_seeded_shuffle(digits):
     second = [y for _, y in batch_loader(digits.val, 50, shuffle=True, seed=7)]
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     assert sum(len(y) for y in first) == len(digits.val)
+    other = [y for _, y in batch_loader(digits.val, 50, shuffle=True, seed=8)]
+    assert not torch.equal(torch.cat(first), torch.cat(other))
+    # unshuffled: the data set's order, every image once
+    assert torch.equal(torch.cat([y for _, y in batch_loader(digits.val, 50)]), digits.val.labels)
 
 
 def _write_idx(path, array: np.ndarray) -> None:
@@ -158,6 +166,20 @@ def test_torchvision_mnist_from_raw_idx_files(tmp_path):
     torch.testing.assert_close(x, expected.view(1, 28, 28))
 
 
+def test_a_constant_training_split_standardizes_to_finite_images(tmp_path):
+    # its std is 0: clamped (1e-6), the images stay finite, not inf / NaN or refused as if
+    # the statistics were on the 0..255 scale
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for part, n in (("train", 12), ("t10k", 6)):
+        _write_idx(raw / f"{part}-images-idx3-ubyte", np.full((n, 28, 28), 7))
+        _write_idx(raw / f"{part}-labels-idx1-ubyte", np.arange(n) % 10)
+    d = load_dataset("mnist", root=tmp_path)
+    assert float(d.train.std) == pytest.approx(1e-6)
+    x, _ = d.test.tensors()
+    assert torch.equal(x, torch.zeros_like(x))
+
+
 def test_torchvision_cifar10_from_pickled_batches(tmp_path, monkeypatch):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
@@ -181,6 +203,17 @@ def test_torchvision_cifar10_from_pickled_batches(tmp_path, monkeypatch):
     assert d.classes[3] == "class3"
     x, _ = d.test[[0, 1]]
     assert x.shape == (2, 3, 32, 32)
+    # CIFAR rows are 3 x 32 x 32 planes (R, G, B): loaded as such, not transposed
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(0, 256, (4, 3072)).astype(np.uint8) for _ in range(6)]
+    assert torch.equal(d.test.images, torch.from_numpy(rows[-1]).view(4, 3, 32, 32))
+    # standardized per channel, with the training split's own mean of each
+    train = torch.from_numpy(np.concatenate(rows[:-1])).view(20, 3, 32, 32).double() / 255
+    torch.testing.assert_close(
+        d.train.mean.flatten(), d.train.images.double().mean((0, 2, 3)).float() / 255
+    )
+    assert d.train.mean.shape == (3, 1, 1) and len(set(d.train.mean.flatten().tolist())) == 3
+    assert not torch.equal(d.train.mean.flatten(), train.mean((0, 2, 3)).float())  # not all 20
 
 
 def test_missing_folder_says_where_and_how(tmp_path):
@@ -197,6 +230,15 @@ def test_missing_folder_says_where_and_how(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown data set"):
         load_dataset("imagenet")
+
+
+@pytest.mark.parametrize(
+    "name, key",
+    [("CIFAR-10", "cifar10"), ("Cifar_100", "cifar100"), ("FashionMNIST", "fashion-mnist")],
+)
+def test_data_set_names_are_taken_in_any_case_and_spelling(tmp_path, name, key):
+    with pytest.raises(FileNotFoundError, match=f"^{key}: data not found"):
+        load_dataset(name, root=tmp_path / "absent")
 
 
 def test_standardize_refuses_float_pixels_outside_0_1_and_takes_numpy():
@@ -235,7 +277,14 @@ def test_integer_images_other_than_uint8_are_refused():
 
 @pytest.mark.parametrize(
     ("n", "batch_size", "sizes"),
-    [(10, 3, [3, 3, 4]), (9, 3, [3, 3, 3]), (20, 1, [1] * 20), (1, 4, [1]), (5, 4, [5])],
+    [
+        (10, 3, [3, 3, 4]),
+        (9, 3, [3, 3, 3]),
+        (8, 3, [3, 3, 2]),
+        (20, 1, [1] * 20),
+        (1, 4, [1]),
+        (5, 4, [5]),
+    ],
 )
 def test_only_a_last_batch_of_one_joins_the_one_before(n, batch_size, sizes):
     """A batch of one breaks batch norm in training; batch_size=1 merged every batch into
@@ -246,6 +295,13 @@ def test_only_a_last_batch_of_one_joins_the_one_before(n, batch_size, sizes):
     loader = batch_loader(dataset, batch_size, shuffle=True, min_last=2)
     got = [len(batch[0]) for batch in loader]
     assert got == sizes and len(loader) == len(sizes)
+
+
+def test_by_default_a_last_batch_of_one_is_its_own_batch():
+    # evaluation loaders keep every batch as it comes (only training asks for min_last)
+    dataset = torch.utils.data.TensorDataset(torch.arange(7).float())
+    loader = batch_loader(dataset, 3)
+    assert [len(batch[0]) for batch in loader] == [3, 3, 1] and len(loader) == 3
 
 
 # -- a user's data set of other dtypes -----------------------------------------------------
@@ -502,3 +558,29 @@ def test_image_tensor_dataset_takes_arrays_and_lists_and_refuses_a_0_255_normali
     for bad, shown in ((labels + 1, 3), (labels - 1, -1)):
         with pytest.raises(ValueError, match=rf"\[0, 3\) \(len\(classes\)\), got {shown}"):
             ImageTensorDataset(images, bad, mean=[0.5] * 3, std=[0.25] * 3, classes="abc")
+
+
+def test_an_image_tensor_dataset_names_bad_shapes_and_statistics():
+    from leanet.data import ImageTensorDataset
+
+    images, labels = torch.zeros(4, 1, 2, 2), torch.arange(4) % 2
+    stats = dict(mean=[0.5], std=[0.25], classes="ab")
+    for bad_images, bad_labels in (
+        (images, labels[:3]),  # one label short
+        (images[:, 0], labels),  # N x H x W: no channel axis
+        (images, labels[:, None]),  # N x 1 labels
+    ):
+        with pytest.raises(ValueError, match="images must be N x C x H x W and labels N"):
+            ImageTensorDataset(bad_images, bad_labels, **stats)
+    for mean, std in (([1.5], [0.25]), ([0.5], [0.0]), ([-0.1], [0.25])):
+        with pytest.raises(ValueError, match=r"mean must lie in \[0, 1\] and std in \(0, 1\]"):
+            ImageTensorDataset(images, labels, mean=mean, std=std, classes="ab")
+
+
+def test_labels_that_are_infinite_are_refused():
+    from leanet.data_items import class_indices
+
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        with pytest.raises(ValueError, match="whole class indices"):
+            class_indices(torch.tensor([1.0, bad]))
+    assert class_indices(torch.tensor([1.0, 2.0])).tolist() == [1, 2]
