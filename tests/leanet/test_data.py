@@ -57,6 +57,15 @@ def test_digits8x8_splits_are_deterministic(digits):
     # standardized with the training split's statistics
     xs, _ = digits.train.tensors()
     assert abs(float(xs.mean())) < 1e-4 and float(xs.std()) == pytest.approx(1.0, abs=1e-3)
+    # each split holds scikit-learn's images as they are (0..16 -> [0, 1]), by the seed's draw
+    from sklearn.datasets import load_digits
+
+    bundled = load_digits()
+    pixels = torch.from_numpy(bundled.images / 16.0).float().unsqueeze(1)
+    splits = (digits.train, digits.val, digits.test)
+    for split, rows in zip(splits, split_indices(1797), strict=True):
+        assert torch.equal(split.images, pixels[rows])
+        assert torch.equal(split.labels, torch.from_numpy(bundled.target)[rows])
 
 
 def test_mnist5k_bundled():
@@ -491,9 +500,15 @@ def test_labels_not_one_index_per_image_are_refused(few_digits):
 
     x, y = few_digits
     net = leanet.build(tiny_base("convnet"), fractions=(0.5, 1.0))
+    calls = {
+        "level_records": level_records,
+        "fit_heads": lambda n, d: fit_heads(n, d, epochs=1, progress=False),
+    }
     for labels, shape in ((y[:, None], r"\(1,\)"), (torch.eye(10)[y], r"\(10,\)")):
-        for call in (level_records, lambda n, d: fit_heads(n, d, epochs=1, progress=False)):
-            with pytest.raises(ValueError, match=f"one class index per image.*shape {shape}"):
+        for name, call in calls.items():
+            # named by the first pair's check, before the loop starts
+            words = f"^{name}: the data set's labels do not fit: labels must be one class index"
+            with pytest.raises(ValueError, match=f"{words} per image.*shape {shape}"):
                 call(net, Pairs(x[:2], labels[:2]))
     # A batched data set's batches are checked, beyond the first pair (3 images, 3 levels)
     batched = type("Batched", (Pairs,), {"batched": True})(x[:3], y[:3, None])
