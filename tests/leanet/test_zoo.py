@@ -200,3 +200,14 @@ def test_unseeded_builds_draw_from_the_global_generator():
     torch.manual_seed(3)
     again = build_base("convnet", width_multiplier=0.25)
     assert torch.equal(a.features[0].weight, again.features[0].weight)
+
+
+def test_batch_norm_statistics_of_another_dtype_are_refused_as_weights_are():
+    # float32 parameters over float64 running statistics: batch norm fails in torch's words
+    from leanet.zoo import check_float32
+
+    net = build_base("convnet", width_multiplier=0.25)
+    check_float32(net, "the base network", "base")  # as built: float32 throughout
+    net.features[1].running_var = net.features[1].running_var.double()
+    with pytest.raises(ValueError, match=r"holds \['torch.float64'\] weights.*base.float\(\)"):
+        check_float32(net, "the base network", "base")
