@@ -907,3 +907,37 @@ def test_a_grouped_convolution_and_a_batch_norm_of_its_own_eps_fold_as_the_netwo
     net = _randomize_heads(leanet.build(base, levels="depth", num_levels=3)).eval()
     runtime = compile_runtime(net, mode="eager")
     assert _close(torch.stack(runtime.level_logits(images)), net.level_outputs(images).logits)
+
+
+@pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
+def test_each_step_does_only_its_levels_new_work(arch):
+    # The 8 px MobileNet resizes its input to 32 px: done once, at level 1 (later levels
+    # have no new channels there, so no segment); every later segment writes a new band.
+    from leanet.steps import plan
+    from tests.leanet.conftest import tiny_base
+
+    net = leanet.build(
+        tiny_base(arch, input_size=8), fractions=(0.25, 0.5, 1.0), scheme="triangular"
+    )
+    steps, _ = plan(net)
+    assert len(steps) == 3
+    for step in steps[1:]:
+        assert all(seg.hi > seg.lo for seg in step.segments)
+    runtime = compile_runtime(net, mode="eager")
+    x = torch.randn(1, 1, 8, 8)
+    runtime.run_through(x, net.num_levels)
+    with _OpRecorder() as rec:
+        runtime.run_through(x, net.num_levels)
+    assert rec.ops.count("upsample_bilinear2d") == (arch == "mobilenet")
+
+
+def test_a_hybrid_runtimes_buffers_are_as_wide_as_its_shared_levels():
+    # its top level runs the pretrained network from the input: no band buffer holds it
+    from leanet.steps import plan
+    from tests.leanet.conftest import tiny_base
+
+    net = leanet.build(tiny_base("convnet"), fractions=(0.25, 0.5, 1.0), scheme="hybrid")
+    _, shapes = plan(net)
+    convs = [layer for layer in net.levels.layers if layer.kind == "conv"]
+    assert [s[0] for s in shapes] == [layer.w_out[2] for layer in convs]
+    assert all(layer.w_out[2] < layer.w_out[3] for layer in convs)
