@@ -553,6 +553,11 @@ def test_artifact_requirements_of_the_wrong_type_are_named(
         (["report", "a.pt", "--losses", "0.01,nan"], "--losses"),
         (["demo", "--n-evals", "-5"], "--n-evals"),
         (["demo", "--fine-tune-epochs", "1.5"], "--fine-tune-epochs"),
+        (["train", "--seed", "4294967296"], "--seed"),  # numpy's seeds end at 2**32 - 1
+        (["fit-heads", "--checkpoint", "c.pt", "--epochs", "0"], "--epochs"),
+        (["fit-heads", "--checkpoint", "c.pt", "--fractions", " , "], "--fractions"),
+        (["report", "a.pt", "--bound", "0"], "--bound"),
+        (["design", "b.pt", "--holdout", "inf"], "--holdout"),
     ],
 )
 def test_cli_numeric_options_are_checked_by_argparse(argv, option, capsys, tmp_path, monkeypatch):
@@ -565,6 +570,24 @@ def test_cli_numeric_options_are_checked_by_argparse(argv, option, capsys, tmp_p
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"argument {option}" in err and "expected" in err
     assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_cli_range_messages_say_which_ends_are_allowed(capsys):
+    from leanet.cli import build_parser
+
+    parser = build_parser()
+    for argv, says in (
+        (["train", "--lr", "0"], "expected a number > 0.0 and <= 10.0, got '0'"),
+        (["train", "--weight-decay", "-1"], "expected a number >= 0.0 and <= 10.0, got '-1'"),
+        (["optimize", "n.pt", "--n-evals", "0"], "expected an integer >= 1, got '0'"),
+    ):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert says in capsys.readouterr().err
+    # a list's blanks are skipped: a trailing comma is not an empty value
+    args = parser.parse_args(["fit-heads", "--checkpoint", "c.pt", "--fractions", "0.5, 1.0,"])
+    assert args.fractions == [0.5, 1.0]
+    assert parser.parse_args(["train", "--seed", str(2**32 - 1)]).seed == 2**32 - 1
 
 
 @pytest.mark.parametrize(
