@@ -100,3 +100,43 @@ def _tiny_leanet():
     from leanet.model import build
 
     return build(tiny_base(), fractions=(0.5, 1.0))
+
+
+def test_data_of_reads_the_data_where_the_user_says_and_draws_a_search_s_held_out_images(
+    tmp_path, monkeypatch
+):
+    """--data-root and --download reach the data set's loading; a file that keeps its seed in
+    ``extra`` only (as `leanet train` did) is split by it; an artifact of a search that held
+    validation images out is measured on the same draw (its seed), not another."""
+    import torch
+
+    import leanet.data
+    from leanet.data import hold_out
+
+    args = argparse.Namespace(data_root=str(tmp_path), download=True, split_seed=None)
+    seen = {}
+    load = leanet.data.load_dataset
+
+    def spy(name, **kwargs):
+        seen.update(kwargs)
+        return load(name, seed=kwargs["seed"])
+
+    monkeypatch.setattr(leanet.data, "load_dataset", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = data_of({"dataset": "digits8x8", "extra": {"split_seed": 2}}, args, "old.pt")
+    assert seen == {"root": str(tmp_path), "seed": 2, "download": True} and data.seed == 2
+    meta = {"dataset": "digits8x8", "split_seed": 0, "holdout": 30, "holdout_seed": 5}
+    held = data_of(meta, _args(), "a.pt").val
+    _, wanted = hold_out(load("digits8x8", seed=0), 30, seed=5)
+    assert torch.equal(held.images, wanted.images) and torch.equal(held.labels, wanted.labels)
+
+
+def test_a_file_that_names_no_data_set_is_one_line_from_the_cli(tmp_path, capsys):
+    path = save_leanet(tmp_path / "n.pt", _tiny_leanet(), meta={}, split_seed=0)
+    assert main(["optimize", str(path), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "leanet: error: the checkpoint does not say which data set it was made on "
+        "(--debug shows the traceback)\n"
+    )
