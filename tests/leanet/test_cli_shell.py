@@ -154,3 +154,119 @@ def test_a_broken_pipe_other_than_stdout_is_an_error_and_leaves_stdout_alone(mon
         monkeypatch.undo()
         open_pipe.close()
         assert reader.read() == "half the work done\nafter the command\n"
+
+
+def test_optimize_by_default_saves_next_to_its_leanet_with_its_seed_and_split(
+    tiny_leanet, tmp_path, capsys
+):
+    """Without --out the artifact and its journal go next to the LEANet, named after it;
+    --seed reaches the search and names the journal; --split-seed is the split recorded."""
+    import json
+    import shutil
+
+    from leanet.artifact import load_artifact
+
+    net = shutil.copy(tiny_leanet, tmp_path / "net.leanet.pt")
+    argv = ["optimize", str(net), "--algorithm", "sobol", "--n-evals", "2", "--seed", "5"]
+    assert main([*argv, "--split-seed", "1", "--no-progress"]) == 0
+    artifact = tmp_path / "net.leanet.artifact.pt"
+    journal = tmp_path / "net.leanet.artifact.sobol-seed5.jsonl"
+    captured = capsys.readouterr()
+    assert f"saved {artifact} (journal {journal})" in captured.out
+    assert "records the data split of seed 0; measuring it on seed 1's" in captured.err
+    assert json.loads(journal.read_text().splitlines()[0])["seed"] == 5
+    assert load_artifact(artifact).meta["split_seed"] == 1  # the split it was measured on
+
+
+def test_optimize_refuses_an_out_it_cannot_write_before_any_work(tiny_leanet, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = blocker / "sub" / "a.pt"
+    assert main(optimize(tiny_leanet, out, 2, "--no-progress")) == 1
+    assert f"--out {out}: {blocker} is a file, not a folder" in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == [blocker]
+
+
+def test_a_journal_another_run_holds_is_one_line_with_what_to_do(
+    tiny_leanet, tmp_path, monkeypatch, capsys
+):
+    import leanet.problem
+    import mobo
+
+    def locked(*args, **kwargs):
+        raise mobo.JournalLockedError("a.jsonl is being written by process 123")
+
+    monkeypatch.setattr(leanet.problem, "search_thresholds", locked)
+    assert main(optimize(tiny_leanet, tmp_path / "a.pt", 2, "--no-progress")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("leanet: error: a.jsonl is being written by process 123; from the")
+    assert "let that run end, or give another --out" in err and len(err.splitlines()) == 1
+
+
+def test_demo_passes_every_option_to_its_run_and_keeps_its_defaults(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import leanet.demo
+    from leanet.demo import DemoConfig
+
+    given = []
+    monkeypatch.setattr(leanet.demo, "run_demo", given.append)
+    assert main(["demo"]) == 0
+    assert given[-1] == DemoConfig()
+    argv = ["demo", "--out", str(tmp_path), "--algorithm", "sobol", "--seed", "3"]
+    argv += ["--scheme", "triangular", "--fine-tune-epochs", "2", "--no-progress"]
+    assert main(argv) == 0
+    assert given[-1] == replace(
+        DemoConfig(),
+        out=tmp_path,
+        algorithm="sobol",
+        seed=3,
+        scheme="triangular",
+        fine_tune_epochs=2,
+        progress=False,
+    )
+
+
+def _report_runs(monkeypatch, run):
+    help_text, add_args, _ = COMMANDS["report"]
+    monkeypatch.setitem(COMMANDS, "report", (help_text, add_args, run))
+
+
+def test_ctrl_c_ends_with_one_line_and_status_130_unless_debugging(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    _report_runs(monkeypatch, interrupted)
+    monkeypatch.delenv("LEANET_DEBUG", raising=False)
+    assert main(["report", "any.pt"]) == 130
+    assert capsys.readouterr().err == "leanet: interrupted\n"
+    with pytest.raises(KeyboardInterrupt):
+        main(["report", "any.pt", "--debug"])
+
+
+def test_leanet_debug_0_is_off_and_an_error_without_words_is_named(monkeypatch, capsys):
+    def fails(args):
+        raise RuntimeError()
+
+    _report_runs(monkeypatch, fails)
+    monkeypatch.setenv("LEANET_DEBUG", "0")
+    assert main(["report", "any.pt"]) == 1
+    err = capsys.readouterr().err
+    assert err == "leanet: error: RuntimeError (--debug shows the traceback)\n"
+
+
+def test_warnings_are_one_line_during_a_command_and_as_before_after_it(monkeypatch, capsys):
+    import warnings
+
+    def warns(args):
+        warnings.warn("a long\n   warning", UserWarning, stacklevel=1)
+        return 0
+
+    _report_runs(monkeypatch, warns)
+    monkeypatch.delenv("LEANET_DEBUG", raising=False)
+    before = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["report", "any.pt"]) == 0
+        assert warnings.showwarning is before
+    assert capsys.readouterr().err == "leanet: warning: a long warning\n"
