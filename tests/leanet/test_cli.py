@@ -376,19 +376,22 @@ def test_design_holdout_chooses_and_measures_on_images_the_search_never_read(tmp
     out = tmp_path / "designs"
     argv = ["design", str(ckpt), "--algorithm", "sobol", "--n-evals", "3", "--levels", "2", "3"]
     argv += ["--fine-tune-epochs", "0", "--dense-points", "0", "--head-epochs", "1"]
-    assert main([*argv, "--holdout", "0.3", "--out", str(out), "--no-progress"]) == 0
+    argv += ["--seed", "1"]  # draws the held-out images too
+    assert (
+        main([*argv, "--holdout", "0.3", "--bound", "0.9", "--out", str(out), "--no-progress"]) == 0
+    )
     printed = capsys.readouterr().out
-    assert f"chosen on {n} held-out validation images" in printed
+    assert f"chosen by a 90% paired bound on {n} held-out validation images" in printed
     assert "chosen on validation" not in printed  # every choice names the images it read
     assert (
-        out / f"sobol-ft0-he1-L2-3-hold{n}-seed0.jsonl"
+        out / f"sobol-ft0-he1-L2-3-hold{n}-seed1.jsonl"
     ).exists()  # another split: its own journal
-    _, held = hold_out(data, n, seed=0)
-    artifacts = sorted((out / f"sobol-ft0-he1-L2-3-hold{n}-seed0.artifacts").glob("*.artifact.pt"))
+    _, held = hold_out(data, n, seed=1)
+    artifacts = sorted((out / f"sobol-ft0-he1-L2-3-hold{n}-seed1.artifacts").glob("*.artifact.pt"))
     assert artifacts
     for path in artifacts:
         artifact = load_artifact(path)
-        assert (artifact.meta["holdout"], artifact.meta["holdout_seed"]) == (n, 0)
+        assert (artifact.meta["holdout"], artifact.meta["holdout_seed"]) == (n, 1)
         assert len(artifact.meta["full_val_correct"]) == n
         on_held = ThresholdEvaluator.from_model(artifact.net, held, artifact.costs)
         metrics = on_held.evaluate(artifact.front.thresholds)
@@ -701,3 +704,209 @@ def test_algorithm_ax_without_its_extra_is_refused_in_one_line_before_any_work(
     assert err.startswith("leanet: error: --algorithm ax needs ax-platform")
     assert "pip install 'leanet-mobo[ax]'" in err and len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_passes_its_seed_and_batch_size_and_saves_where_it_says(
+    tmp_path, monkeypatch, capsys
+):
+    """--seed makes the initial weights and the batch order (not only the split), --batch-size
+    reaches training, the default path names the architecture and the data set, and the
+    checkpoint records the recipe's epochs when --epochs is not given."""
+    from types import SimpleNamespace
+
+    import leanet.train
+    import leanet.zoo
+
+    seen = {}
+    build_base = leanet.zoo.build_base
+
+    def spy_build(arch, **kwargs):
+        seen["build"] = kwargs
+        return build_base(arch, **kwargs)
+
+    def train_base(model, train, **kwargs):  # the call, not the training
+        seen["train"] = kwargs
+        return SimpleNamespace(accuracy=0.5, seconds=0.0)
+
+    monkeypatch.setattr(leanet.zoo, "build_base", spy_build)
+    monkeypatch.setattr(leanet.train, "train_base", train_base)
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--dataset", "digits8x8", "--width-multiplier", "0.25", "--no-progress"]
+    assert main([*argv, "--seed", "7", "--batch-size", "16"]) == 0
+    assert seen["build"]["seed"] == 7
+    assert seen["train"]["seed"] == 7 and seen["train"]["batch_size"] == 16
+    path = tmp_path / "checkpoints" / "convnet-digits8x8.pt"
+    assert f"saved {path.relative_to(tmp_path)}" in capsys.readouterr().out
+    _, meta = load_checkpoint(path)
+    assert meta["split_seed"] == 7 and meta["extra"]["epochs"] == 4  # ConvNet's recipe
+    # An --out that cannot be written is refused before any training.
+    seen.clear()
+    assert main([*argv, "--out", str(tmp_path)]) == 1
+    assert f"--out {tmp_path} is a folder" in capsys.readouterr().err and "train" not in seen
+
+
+def test_fit_heads_passes_each_option_to_the_levels_and_the_training(tmp_path, monkeypatch, capsys):
+    """Each fit-heads option reaches the code it names (depth and width levels, heads,
+    confidence, epochs, seed), the LEANet goes next to its checkpoint by default, and depth
+    exits are not fine-tuned unless asked."""
+    import leanet.model
+    import leanet.train
+    from leanet.checkpoints import save_checkpoint
+    from tests.leanet.conftest import tiny_base
+
+    seen = {"fine_tune": []}
+    build, fit_heads = leanet.model.build, leanet.train.fit_heads
+
+    def spy_build(base, **kwargs):
+        seen.setdefault("build", kwargs)  # the LEANet's, not a copy's when it is saved
+        return build(base, **kwargs)
+
+    def spy_fit_heads(net, train, **kwargs):
+        seen["fit_heads"] = kwargs
+        return fit_heads(net, train, **kwargs)
+
+    monkeypatch.setattr(leanet.model, "build", spy_build)
+    monkeypatch.setattr(leanet.train, "fit_heads", spy_fit_heads)
+    monkeypatch.setattr(
+        leanet.train, "fine_tune", lambda net, train, **kw: seen["fine_tune"].append(kw)
+    )
+    classes = load_dataset("digits8x8").classes
+    ckpt = save_checkpoint(tmp_path / "base.pt", tiny_base(), dataset="digits8x8", classes=classes)
+    fit = ["fit-heads", "--checkpoint", str(ckpt), "--epochs", "1", "--seed", "4", "--no-progress"]
+    depth = [*fit, "--levels", "depth", "--num-levels", "2", "--head-hidden", "3"]
+    assert main([*depth, "--confidence", "margin"]) == 0
+    assert {k: seen["build"][k] for k in ("levels", "num_levels", "head_hidden")} == {
+        "levels": "depth",
+        "num_levels": 2,
+        "head_hidden": 3,
+    }
+    assert seen["build"]["confidence"] == "margin" and seen["build"]["seed"] == 4
+    assert seen["fit_heads"]["epochs"] == 1 and seen["fit_heads"]["seed"] == 4
+    assert seen["fine_tune"] == []  # depth exits: heads on the frozen pretrained features
+    assert f"saved {tmp_path / 'base.leanet.pt'}" in capsys.readouterr().out
+    net, meta = load_leanet(tmp_path / "base.leanet.pt")
+    assert net.num_levels == 2 and meta["fine_tune_epochs"] == 0
+
+    class Stop(Exception):
+        pass
+
+    def stop(base, **kwargs):
+        seen["stopped"] = kwargs
+        raise Stop
+
+    monkeypatch.setattr(leanet.model, "build", stop)
+    out = ["--out", str(tmp_path / "other.pt")]
+    for argv, wanted in (([], {"num_levels": 4}), (["--exits", "1,2"], {"exits": [1, 2]})):
+        with pytest.raises(Stop):
+            main([*fit, *out, "--levels", "depth", *argv])
+        assert {k: seen["stopped"][k] for k in wanted} == wanted
+    # width levels fine-tuned for the epochs given, with the seed given (even one epoch)
+    monkeypatch.setattr(leanet.model, "build", build)
+    width = [*fit, "--fractions", "0.5,1.0", "--fine-tune-epochs", "1", *out]
+    assert main(width) == 0
+    assert [(kw["epochs"], kw["seed"]) for kw in seen["fine_tune"]] == [(1, 4)]
+    # an --out that cannot be written, refused before any fitting
+    seen.pop("fit_heads")
+    assert main([*fit, "--out", str(tmp_path)]) == 1
+    assert f"--out {tmp_path} is a folder" in capsys.readouterr().err and "fit_heads" not in seen
+
+
+def test_fit_heads_refuses_a_checkpoint_of_other_classes(tmp_path, capsys):
+    from leanet.checkpoints import save_checkpoint
+    from tests.leanet.conftest import tiny_base
+
+    classes = list(reversed(load_dataset("digits8x8").classes))
+    ckpt = save_checkpoint(tmp_path / "base.pt", tiny_base(), dataset="digits8x8", classes=classes)
+    assert main(["fit-heads", "--checkpoint", str(ckpt), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"{ckpt}: classes {classes} do not match data set digits8x8" in err
+    assert not (tmp_path / "base.leanet.pt").exists()
+
+
+def test_design_passes_its_options_to_the_problem_and_the_search(tmp_path, monkeypatch, capsys):
+    """Each design option reaches the problem or the search (seed, head epochs, the floor's
+    sign, the budget), and default settings keep the journal's name as older leanets wrote
+    it, so their journals resume."""
+    import mobo
+    from leanet.checkpoints import save_checkpoint
+    from tests.leanet.conftest import tiny_base
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def optimize(problem, algorithm, **kwargs):  # the call, not the search
+        seen.append((problem, algorithm, kwargs))
+        raise Stop
+
+    monkeypatch.setattr(mobo, "optimize", optimize)
+    classes = load_dataset("digits8x8").classes
+    ckpt = save_checkpoint(tmp_path / "base.pt", tiny_base(), dataset="digits8x8", classes=classes)
+    out = tmp_path / "designs"
+    design = ["design", str(ckpt), "--out", str(out), "--no-progress"]
+    with pytest.raises(Stop):
+        main(design)
+    problem, algorithm, kwargs = seen[-1]
+    assert algorithm == "qlognehvi" and kwargs["journal"] == out / (
+        "qlognehvi-dense5-extra-init4-seed0.jsonl"
+    )
+    assert (kwargs["n_evals"], kwargs["max_cost"], kwargs["seed"]) == (60, None, 0)
+    options = ["--seed", "2", "--head-epochs", "2", "--max-accuracy-drop", "0.01"]
+    with pytest.raises(Stop):
+        main([*design, *options, "--fine-tune-epochs", "1", "2", "--max-cost", "5"])
+    problem, algorithm, kwargs = seen[-1]
+    assert (kwargs["n_evals"], kwargs["max_cost"], kwargs["seed"]) == (None, 5.0, 2)
+    assert problem.seed == 2 and problem.head_epochs == 2 and algorithm == "momf"
+    floor = problem.constraints["accuracy floor"]  # <= 0: met
+    below = type("Metrics", (), {"accuracy": problem.full_accuracy - 0.03})()
+    assert floor(None, below) == pytest.approx(0.02)
+    # an --out that is a file: refused before any work
+    (tmp_path / "a-file").write_text("")
+    assert main([*design, "--out", str(tmp_path / "a-file")]) == 1
+    assert "a-file is a file; the design search writes a folder" in capsys.readouterr().err
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize("levels", ["hybrid", "depth", "triangular"])
+def test_report_of_an_older_artifact_reads_the_full_networks_figures_from_its_levels(
+    levels, tmp_path, capsys
+):
+    """An artifact that does not record the pretrained network's figures: a hybrid's top
+    level and a depth LEANet's backbone are that network, unchanged; a triangular LEANet's
+    levels changed its copy, so the report says what to make again. --losses sets the rows;
+    recorded outcomes of another number of images are not read as this split's."""
+    import leanet
+    from leanet.artifact import save_artifact
+    from leanet.costs import measure_costs
+    from leanet.evaluator import ThresholdEvaluator
+    from leanet.train import evaluate
+    from tests.leanet.conftest import tiny_base
+
+    data = leanet.load_dataset("digits8x8", seed=0)
+    base = tiny_base("convnet")
+    if levels == "depth":
+        net = leanet.build(base, levels="depth", num_levels=2)
+    else:
+        net = leanet.build(base, fractions=(0.5, 1.0), scheme=levels)
+    costs = measure_costs(net, latency=False)
+    val = ThresholdEvaluator.from_model(net, data.val, costs)
+    front = val.evaluate(torch.tensor([[0.5], [0.9]], dtype=torch.float64)).pareto()
+    meta = {"dataset": "digits8x8", "split_seed": 0}
+    path = save_artifact(tmp_path / "old.artifact.pt", net, front, costs, meta=meta)
+    if levels == "triangular":
+        assert main(["report", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert "does not record the pretrained network's accuracy (made before it did)" in err
+        figures = {"full_val_accuracy": 0.5, "full_test_accuracy": 0.5}
+        short = torch.ones(len(data.val) - 1, dtype=torch.bool)  # another split's outcomes
+        meta = {**meta, **figures, "full_val_correct": short}
+        path = save_artifact(tmp_path / "old.artifact.pt", net, front, costs, meta=meta)
+        assert main(["report", str(path), "--bound", "0.9"]) == 1
+        assert f"on each of the {len(data.val)} validation inputs" in capsys.readouterr().err
+        return
+    assert main(["report", str(path), "--losses", "0,0.05", "--bound", "0.9"]) == 0
+    printed = capsys.readouterr().out
+    assert f"(test accuracy {evaluate(base, data.test):.4f})" in printed
+    rows = printed.split("Energy saved on test")[1].splitlines()[2:4]
+    assert [row.split()[0] for row in rows] == ["0%", "5%"]
