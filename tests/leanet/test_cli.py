@@ -754,8 +754,15 @@ def test_fit_heads_passes_each_option_to_the_levels_and_the_training(tmp_path, m
     from leanet.checkpoints import save_checkpoint
     from tests.leanet.conftest import tiny_base
 
-    seen = {"fine_tune": []}
+    seen = {"fine_tune": [], "recalibrated": []}
     build, fit_heads = leanet.model.build, leanet.train.fit_heads
+    recalibrate = leanet.train.recalibrate_batch_norm
+
+    def spy_recalibrate(net, train, **kwargs):
+        seen["recalibrated"].append(net.levels.scheme if hasattr(net.levels, "scheme") else None)
+        return recalibrate(net, train, **kwargs)
+
+    monkeypatch.setattr(leanet.train, "recalibrate_batch_norm", spy_recalibrate)
 
     def spy_build(base, **kwargs):
         seen.setdefault("build", kwargs)  # the LEANet's, not a copy's when it is saved
@@ -805,6 +812,10 @@ def test_fit_heads_passes_each_option_to_the_levels_and_the_training(tmp_path, m
     width = [*fit, "--fractions", "0.5,1.0", "--fine-tune-epochs", "1", *out]
     assert main(width) == 0
     assert [(kw["epochs"], kw["seed"]) for kw in seen["fine_tune"]] == [(1, 4)]
+    # Triangular channels read fewer inputs than the pretrained statistics assume: their
+    # batch norms are recalibrated; a slice level recomputes its channels and is not.
+    assert main([*fit, "--fractions", "0.5,1.0", "--scheme", "slice", *out]) == 0
+    assert seen["recalibrated"] == ["hybrid"]  # not the depth exits, not the slice levels
     # an --out that cannot be written, refused before any fitting
     seen.pop("fit_heads")
     assert main([*fit, "--out", str(tmp_path)]) == 1
@@ -910,3 +921,40 @@ def test_report_of_an_older_artifact_reads_the_full_networks_figures_from_its_le
     assert f"(test accuracy {evaluate(base, data.test):.4f})" in printed
     rows = printed.split("Energy saved on test")[1].splitlines()[2:4]
     assert [row.split()[0] for row in rows] == ["0%", "5%"]
+
+
+def test_design_test_savings_on_held_out_images_compare_with_the_full_network_there(monkeypatch):
+    """`leanet design --holdout`: a point is chosen within the allowed loss of the pretrained
+    network's accuracy on the held-out images, not on the validation images the search read
+    (0.99 there, 0.96 on the held-out ones)."""
+    from collections import namedtuple
+    from types import SimpleNamespace
+
+    import leanet.train
+    from leanet.cli_design import savings_on_test
+
+    def evaluator(acc, energy):
+        return SimpleNamespace(
+            evaluate=lambda T: SimpleNamespace(
+                accuracy=torch.tensor([acc]), energy_ratio=torch.tensor([energy])
+            )
+        )
+
+    Design = namedtuple("Design", "key")  # noqa: N806 (a stand-in class)
+    held = list(range(100))
+    problem = SimpleNamespace(
+        full_accuracy=0.99,  # on the validation images the search read
+        decode=lambda X: [(Design(key="A"), torch.tensor([0.5], dtype=torch.float64))],
+        evaluator_on=lambda d, split: evaluator(0.955 if split is held else 0.985, 0.3),
+        test_evaluator=lambda d: evaluator(0.95, 0.31),
+        deployed=lambda d, T, chosen_on: T,
+        base=None,
+        data=SimpleNamespace(test=None, val=None),
+    )
+    monkeypatch.setattr(leanet.train, "evaluate", lambda model, data: 0.96)
+    full_on_held = torch.arange(100) < 96  # 0.96
+    monkeypatch.setattr(leanet.train, "correct_predictions", lambda model, data: full_on_held)
+    text = savings_on_test(problem, torch.zeros(1, 1), choose_on=held)
+    rows = [line.split() for line in text.splitlines()[2:5]]
+    assert rows[0][1] == "-" and rows[1][:3] == ["1%", "0.9500", "0.310"]
+    assert text.splitlines()[-1] == "chosen on 100 held-out validation images: 1%: A; 2%: A"
