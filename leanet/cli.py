@@ -169,6 +169,14 @@ def _add_n_initial(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _beside(out: Path, suffix: str) -> Path:
+    """A file next to the artifact ``out``, named by its whole name less a final ``.pt``.
+    ``with_suffix`` named ``--out exp.1`` and ``--out exp.2`` one journal
+    (``exp.sobol-seed0.jsonl``), and the second run was refused: "give another --out"."""
+    name = out.name.removesuffix(".pt")
+    return out.with_name(name + suffix)
+
+
 def _run_optimize(args: argparse.Namespace) -> int:
     import mobo
     from leanet.artifact import save_artifact
@@ -183,10 +191,10 @@ def _run_optimize(args: argparse.Namespace) -> int:
     check_out_file(out, source=args.leanet)
     costs = measure_costs(net, args.platform)
     print(costs.table())
-    cache, progress = out.with_suffix(".val.pt"), not args.no_progress
+    cache, progress = _beside(out, ".val.pt"), not args.no_progress
     val = ThresholdEvaluator.from_model(net, data.val, costs, cache=cache, progress=progress)
     init = "" if args.n_initial is None else f"-init{args.n_initial}"  # a study of its own
-    journal = out.with_suffix(f".{args.algorithm}{init}-seed{args.seed}.jsonl")
+    journal = _beside(out, f".{args.algorithm}{init}-seed{args.seed}.jsonl")
     try:
         problem, result = search_thresholds(
             val,

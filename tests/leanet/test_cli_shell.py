@@ -108,6 +108,21 @@ def test_output_into_a_closed_pipe_ends_quietly_with_sigpipes_status(monkeypatch
     assert capsys.readouterr().err == ""
 
 
+def test_outs_that_differ_after_their_last_dot_keep_their_own_journals(
+    tiny_leanet, tmp_path, capsys
+):
+    # The journal and level cache were named by replacing --out's last suffix, so --out
+    # exp.1 and --out exp.2 shared exp.sobol-seed0.jsonl: the second run found the first's
+    # 3 evaluations done (with other settings it was refused: "give another --out").
+    for out in ("exp.1", "exp.2"):
+        assert main(optimize(tiny_leanet, tmp_path / out, 3, "--no-progress")) == 0
+        err = capsys.readouterr().err
+        assert "already holds" not in err and "resuming" not in err
+    journals = sorted(p.name for p in tmp_path.glob("*.jsonl"))
+    assert journals == ["exp.1.sobol-seed0.jsonl", "exp.2.sobol-seed0.jsonl"]
+    assert (tmp_path / "exp.1.val.pt").exists() and (tmp_path / "exp.2.val.pt").exists()
+
+
 def test_optimize_and_demo_take_the_n_initial_mobo_advises(tiny_leanet, tmp_path, monkeypatch):
     """A budget within the initial design warned to pass n_initial, and `leanet optimize` and
     `leanet demo` refused --n-initial (status 2): a CLI user could not follow the advice."""
