@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -58,6 +59,11 @@ def test_metered_ratio_is_the_work_the_runtime_does_at_the_thresholds(hybrid, di
     with torch.no_grad():
         levels = hybrid(inputs, t).exit_level - 1
     assert cost.ratio(t) == pytest.approx(float(macs[levels].mean()) / full)
+    # A batch of threshold vectors: each row's ratio.
+    rows = cost.ratios(torch.stack([torch.zeros(2), t, torch.ones(2)]))
+    assert rows.tolist() == pytest.approx(
+        [cost.ratio(v) for v in (torch.zeros(2), t, torch.ones(2))]
+    )
     # The model's prediction from per-exit latencies, with exact per-exit "latencies",
     # also where levels are off and the runtime skips them (it charged every level before).
     # An off level that level 2 reads runs without its head: predicted so given the heads.
@@ -104,6 +110,41 @@ def test_a_dense_depthwise_meter_runs_both_sides_dense():
 def test_the_cpu_meter_times_the_calling_thread():
     assert cpu_meter(lambda: sum(range(200_000))) > 0.0
     assert cpu_meter(lambda: None) < 0.01
+    # CPU time, not wall time: a run that waits costs (almost) nothing.
+    assert cpu_meter(lambda: time.sleep(0.05)) < 0.02
+
+
+def test_a_meters_readings_are_used_as_given_and_the_ratio_is_their_median(hybrid, digits):
+    """A device meter's joules (tiny numbers) are taken as they are; each repeat reads the
+    runtime and the full network, in alternating order (runtime first in even repeats),
+    and the objective is the median of the repeats' ratios, not their mean or the last.
+    The readings are taken on one thread, and the caller's thread count comes back."""
+    joules = iter([0.5e-6, 1e-6, 1e-6, 0.6e-6, 2e-6, 1e-6])  # ratios 0.5, 0.6, 2.0
+    threads = []
+
+    def meter(run):
+        run()
+        threads.append(torch.get_num_threads())
+        return next(joules)
+
+    inputs = torch.stack([digits.val[i][0] for i in range(3)])
+    cost = MeasuredCost(hybrid, inputs, meter=meter, repeats=3, mode="eager")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert cost.ratio(torch.zeros(2)) == pytest.approx(0.6)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert threads == [1] * 6
+
+
+def test_measuring_needs_inputs_and_a_repeat(hybrid, digits):
+    inputs = torch.stack([digits.val[i][0] for i in range(2)])
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        MeasuredCost(hybrid, inputs, repeats=0, mode="eager")
+    with pytest.raises(ValueError, match="N >= 1"):
+        MeasuredCost(hybrid, inputs[:0], mode="eager")
 
 
 def test_a_design_problem_with_a_meter_reports_the_metered_ratio(hybrid, digits):
