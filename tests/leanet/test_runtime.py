@@ -525,6 +525,41 @@ def test_cpu_times_interleaves_and_reports_spread():
     assert again == order
 
 
+def test_cpu_times_reports_the_median_cost_of_one_call_over_repeats():
+    """Each sample times enough calls to last ``min_sample`` (set from one calibrating call
+    after the warm-up) and divides by them; the timing is the median and quartiles of the
+    samples, kept in repeat order; torch runs on one thread meanwhile."""
+    now = [0.0]
+    per_call = iter([1e-3] * 4 + [1e-3] * 2 + [2e-3] * 2 + [3e-3] * 2 + [4e-3] * 2 + [0.1] * 2)
+    threads = []
+
+    def fn():
+        threads.append(torch.get_num_threads())
+        now[0] += next(per_call)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        t = cpu_times({"f": fn}, repeats=5, warmup=3, min_sample=2e-3, clock=lambda: now[0])["f"]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    # 3 warm-up calls, 1 calibrating call of 1 ms, then 5 samples of 2 calls each.
+    assert len(threads) == 3 + 1 + 5 * 2 and set(threads) == {1}
+    assert t.samples == pytest.approx((1e-3, 2e-3, 3e-3, 4e-3, 0.1))
+    assert t.median == pytest.approx(3e-3) and t.repeats == 5
+    assert (t.q1, t.q3) == pytest.approx((1.5e-3, 0.052))
+    with pytest.raises(ValueError, match="one repeat"):
+        cpu_times({"f": fn}, repeats=0)
+
+
+def test_cpu_times_counts_cpu_time_not_the_time_a_call_waits():
+    import time
+
+    t = cpu_times({"wait": lambda: time.sleep(0.01)}, repeats=3, warmup=0, min_sample=0.0)["wait"]
+    assert t.median < 0.005
+
+
 def _depthwise_convs(module: nn.Module) -> list[str]:
     return [type(m).__name__ for m in module.modules() if getattr(m, "depthwise", False)]
 
