@@ -677,6 +677,54 @@ def test_the_distillation_term_weighs_as_much_as_distill_says(small_train):
     assert half == pytest.approx((ce + whole) / 2, rel=1e-5)
 
 
+def test_the_distillation_loss_is_hintons_tempered_kl_from_the_teacher():
+    """T^2 KL(softmax(teacher/T) || softmax(student/T)), averaged over the inputs: the
+    teacher's tempered distribution is the target, and T^2 keeps the gradient's scale."""
+    from leanet.distillation import distillation_loss
+
+    student = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0], [0.0, 0.0, 3.0]])
+    teacher = torch.tensor([[0.0, 3.0, 1.0], [1.0, -1.0, 2.0], [2.0, 0.5, 0.0]])
+    for t in (1.0, 4.0):
+        p = torch.softmax(teacher / t, dim=-1)
+        kl = (p * (p.log() - torch.log_softmax(student / t, dim=-1))).sum(dim=-1)
+        expected = t * t * kl.mean()
+        torch.testing.assert_close(distillation_loss(student, teacher, t), expected)
+    assert float(distillation_loss(teacher, teacher, 4.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_recipes_give_each_architecture_its_measured_settings():
+    """What ``leanet train`` / ``fit-heads`` / ``design`` and the benchmarks train with:
+    MobileNet at AdamW's 0.05 weight decay, the first of several distillation weights,
+    and an unknown architecture the functions' own defaults."""
+    import inspect
+
+    from leanet.recipes import (
+        DEFAULT,
+        FINE_TUNE,
+        Recipe,
+        fine_tune_epochs,
+        fine_tune_options,
+        recipe_for,
+        train_recipe_for,
+    )
+
+    assert train_recipe_for("mobilenet") == (20, 5e-3, 5e-2)
+    defaults = inspect.signature(train_base).parameters
+    mine = train_recipe_for("mine")
+    assert mine == tuple(defaults[k].default for k in ("epochs", "lr", "weight_decay"))
+    tune = inspect.signature(fine_tune).parameters
+    assert Recipe(1e-3, 0.0, 1).weight_decay == tune["weight_decay"].default
+    assert (DEFAULT.lr, DEFAULT.epochs) == (tune["lr"].default, tune["epochs"].default)
+    assert recipe_for(None) is DEFAULT and FINE_TUNE["mobilenet"].epochs == 40
+    options = fine_tune_options(Recipe(2e-3, (0.7, 0.0), 5, weight_decay=3e-2))
+    assert options == {"lr": 2e-3, "distill": 0.7, "weight_decay": 3e-2}
+    assert fine_tune_epochs("hybrid", None, 10) == 10
+    assert fine_tune_epochs("hybrid", 0, 10) == 0  # heads only, as asked
+    assert fine_tune_epochs("slice", None, 10) == 0
+    with pytest.raises(ValueError, match="1 fine-tune epochs with the slice scheme"):
+        fine_tune_epochs("slice", 1, 10)
+
+
 def test_fine_tune_gives_back_the_weights_of_its_best_epoch_not_its_last(small_train, monkeypatch):
     # Validation scores fall after the first epoch: the net must come back with the
     # weights it had then (the kept epoch was always the last in the other tests).
