@@ -200,3 +200,13 @@ def test_a_noise_std_that_is_not_finite_is_refused_by_name(noise_std):
     # the first with: non-finite objective values [nan, nan]", not naming the setting.
     with pytest.raises(ValueError, match="noise_std must be finite, got"):
         make("BraninCurrin", noise_std=noise_std)
+
+
+def test_noise_given_per_objective_scales_each_objective_and_must_not_be_negative():
+    problem = make("BraninCurrin", noise_std=[0.0, 2.0], noise_seed=3)
+    X = torch.rand(32, 2, dtype=torch.float64)
+    noise = problem.evaluate(X) - problem.evaluate_true(X)
+    assert torch.equal(noise[:, 0], torch.zeros(32))  # a noiseless objective stays so
+    assert 1.0 < float(noise[:, 1].std()) < 3.0
+    with pytest.raises(ValueError, match="noise_std must be a number >= 0"):
+        make("BraninCurrin", noise_std=[0.1, -0.1])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -55,6 +57,40 @@ def test_test_problems_are_maximized_with_a_known_max_hypervolume(name):
     assert mobo.hypervolume(feasible, problem.ref_point) < problem.max_hv
     # BoTorch minimizes; the wrapper negates: natural values are the BoTorch values.
     torch.testing.assert_close(problem.natural(Y), problem.function.evaluate_true(X))
+
+
+@pytest.mark.parametrize(
+    "name, dim, m, k, lower, upper, ref_point, max_hv",
+    [
+        ("BraninCurrin", 2, 2, 0, 0.0, 1.0, [18.0, 6.0], 59.40501),
+        ("ZDT1", 4, 2, 0, 0.0, 1.0, [11.0, 11.0], 120 + 2 / 3),
+        ("DTLZ2", 6, 2, 0, 0.0, 1.0, [1.1, 1.1], 1.21 - math.pi / 4),
+        ("VehicleSafety", 5, 3, 0, 1.0, 3.0, [1864.72022, 11.81993945, 0.2903999384], 246.81607),
+        ("ConstrainedBraninCurrin", 2, 2, 1, 0.0, 1.0, [80.0, 12.0], 609.2165),
+        ("C2DTLZ2", 4, 2, 1, 0.0, 1.0, [1.1, 1.1], 0.400056),
+    ],
+)
+def test_test_problems_have_their_published_sizes_bounds_and_reference_points(
+    name, dim, m, k, lower, upper, ref_point, max_hv
+):
+    """What a user compares with the literature: by default ZDT1 has 4 inputs and DTLZ2 6
+    inputs and 2 objectives; every objective is a minimized cost whose maximized reference
+    point is BoTorch's negated."""
+    problem = make(name)
+    assert (problem.dim, problem.num_objectives, problem.num_constraints) == (dim, m, k)
+    assert problem.bounds.tolist() == [[lower] * dim, [upper] * dim]
+    assert problem.senses == ["min"] * m
+    torch.testing.assert_close(problem.ref_point, -torch.tensor(ref_point, dtype=torch.float64))
+    assert problem.max_hv == pytest.approx(max_hv, rel=1e-6)
+
+
+def test_a_constrained_problems_constraints_are_feasible_at_most_zero():
+    problem = make("ConstrainedBraninCurrin")
+    X = torch.rand(64, 2, dtype=torch.float64)
+    _, C = problem.split_outcomes(problem.evaluate(X))
+    torch.testing.assert_close(C, -problem.function.evaluate_slack(X))
+    assert ((C <= 0).all(-1) == problem.function.is_feasible(X)).all()
+    assert 0 < int((C <= 0).sum()) < 64
 
 
 def test_zdt1_true_front_reaches_its_max_hypervolume():
