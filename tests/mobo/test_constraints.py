@@ -201,6 +201,30 @@ def test_plot_draws_infeasible_points_apart():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "feasible" in labels and "infeasible" in labels
     assert "feasible Pareto front" in ax.get_title()
+    drawn = {c.get_label(): len(c.get_offsets()) for c in ax.collections}
+    assert drawn == {
+        "feasible": int(result.feasible.sum()),
+        "infeasible": int((~result.feasible).sum()),
+    }
+    assert 0 < drawn["infeasible"] < 16
+
+
+def test_plot_draws_no_failed_evaluation_as_infeasible():
+    base = toy()
+
+    def evaluate(X):
+        outcomes = base.evaluate(X).clone()
+        outcomes[X[:, 0] > 0.7] = float("nan")
+        return outcomes
+
+    problem = mobo.FunctionProblem(
+        evaluate, [[0.0, 0.0], [1.0, 1.0]], 2, [-1.0, -1.0], name="failing", num_constraints=1
+    )
+    result = mobo.optimize(problem, "sobol", n_evals=16, seed=0, show_progress=False)
+    assert result.failed.any()
+    ax = mobo.plotting.plot_pareto_front(result)
+    (crosses,) = [c for c in ax.collections if c.get_label() == "infeasible"]
+    assert len(crosses.get_offsets()) == int((~result.failed & ~result.feasible).sum())
 
 
 # ------------------------------------------------------------------ algorithms

@@ -35,6 +35,15 @@ def test_pareto_front_plot_draws_the_front_in_natural_units(tmp_path, branin_cur
         plot_pareto_front(result, objectives=(0, 2))
 
 
+def test_the_staircase_runs_from_left_to_right_through_the_front(toy_problem):
+    # Not a path back and forth between the front's points in the order they were found.
+    result = mobo.optimize(toy_problem, "sobol", n_evals=32, seed=0, show_progress=False)
+    staircase = plot_pareto_front(result).lines[0]
+    assert len(result.pareto_Y) > 3
+    assert np.all(np.diff(staircase.get_xdata()) >= 0)
+    assert np.all(np.diff(staircase.get_ydata()) <= 0)  # two maximized objectives: a trade-off
+
+
 def test_pareto_front_plot_of_three_objectives_draws_the_projected_set_without_a_staircase():
     # r6_proj.py (C2DTLZ2, 3 objectives): 16 of the 17 points were dominated in the two
     # shown, and the staircase through them went up and down.
@@ -196,3 +205,38 @@ def test_a_max_hv_that_requires_grad_plots_its_trace():
     result = mobo.optimize(problem, "sobol", n_evals=4, seed=0, show_progress=False)
     ax = plot_hypervolume_trace(result)
     assert ax.lines[0].get_ydata().tolist() == pytest.approx(result.log_hv_difference.tolist())
+
+
+def test_a_reference_front_is_drawn_left_to_right_in_natural_units(branin_currin):
+    result = mobo.optimize(branin_currin, "random", n_evals=8, seed=0, show_progress=False)
+    reference = torch.tensor([[-10.0, -2.0], [-1.0, -9.0], [-5.0, -4.0]])  # maximized
+    ax = plot_pareto_front(result, reference_front=reference)
+    (line,) = [ln for ln in ax.lines if ln.get_label() == "reference front"]
+    assert line.get_xdata().tolist() == [1.0, 5.0, 10.0]  # costs, sorted
+    assert line.get_ydata().tolist() == [9.0, 4.0, 2.0]
+    with pytest.raises(ValueError, match="objectives must be two indices"):
+        plot_pareto_front(result, objectives=(1, 1))
+
+
+def test_the_trace_is_a_log_difference_only_when_every_problem_knows_its_max_hv(
+    branin_currin, toy_problem
+):
+    known = mobo.optimize(branin_currin, "random", n_evals=4, seed=0, show_progress=False)
+    unknown = mobo.optimize(toy_problem, "random", n_evals=4, seed=0, show_progress=False)
+    ax = plot_hypervolume_trace({"known": [known], "unknown": [unknown]})
+    assert ax.get_ylabel() == "hypervolume"
+    torch.testing.assert_close(torch.as_tensor(ax.lines[0].get_ydata()), known.hypervolume)
+    empty = mobo.Study(toy_problem, "random", seed=0).result()
+    ax = plot_hypervolume_trace({"empty": [empty], "random": [unknown]})
+    assert [ln.get_label() for ln in ax.lines] == ["empty", "random"]
+    assert len(ax.lines[0].get_xdata()) == 0
+
+
+def test_a_range_band_spans_the_lowest_to_the_highest_seed():
+    from mobo.plotting import plot_median_traces
+
+    values = torch.tensor([[1.0, 2.0], [3.0, 6.0], [2.0, 9.0]], dtype=torch.float64)
+    ax = plot_median_traces(Figure().subplots(), {"a": values}, band="range")
+    ys = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert {1.0, 2.0, 3.0, 9.0} == set(ys.tolist())  # each point's lowest and highest seed
+
