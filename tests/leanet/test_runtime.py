@@ -530,7 +530,7 @@ def test_cpu_times_reports_the_median_cost_of_one_call_over_repeats():
     after the warm-up) and divides by them; the timing is the median and quartiles of the
     samples, kept in repeat order; torch runs on one thread meanwhile."""
     now = [0.0]
-    per_call = iter([1e-3] * 4 + [1e-3] * 2 + [2e-3] * 2 + [3e-3] * 2 + [4e-3] * 2 + [0.1] * 2)
+    per_call = iter([1e-3] * 4 + [3e-3] * 2 + [1e-3] * 2 + [0.1] * 2 + [2e-3] * 2 + [4e-3] * 2)
     threads = []
 
     def fn():
@@ -546,7 +546,7 @@ def test_cpu_times_reports_the_median_cost_of_one_call_over_repeats():
         torch.set_num_threads(before)
     # 3 warm-up calls, 1 calibrating call of 1 ms, then 5 samples of 2 calls each.
     assert len(threads) == 3 + 1 + 5 * 2 and set(threads) == {1}
-    assert t.samples == pytest.approx((1e-3, 2e-3, 3e-3, 4e-3, 0.1))
+    assert t.samples == pytest.approx((3e-3, 1e-3, 0.1, 2e-3, 4e-3))
     assert t.median == pytest.approx(3e-3) and t.repeats == 5
     assert (t.q1, t.q3) == pytest.approx((1.5e-3, 0.052))
     with pytest.raises(ValueError, match="one repeat"):

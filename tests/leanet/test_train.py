@@ -677,6 +677,21 @@ def test_the_distillation_term_weighs_as_much_as_distill_says(small_train):
     assert half == pytest.approx((ce + whole) / 2, rel=1e-5)
 
 
+def test_a_run_without_distillation_needs_no_teacher_and_depth_teachers_are_copies():
+    """Without distillation no teacher is built (the triangular scheme, which has no
+    default teacher, fine-tunes); depth levels' default teacher is a frozen copy of the
+    backbone, which itself stays trainable."""
+    from leanet.distillation import default_teacher, run_teacher
+
+    triangular = build(tiny_base("convnet"), fractions=(0.5, 1.0), scheme="triangular")
+    assert run_teacher(triangular, None, 0.0, None) == (None, None)
+    depth = build(tiny_base("convnet"), levels="depth")
+    teacher = default_teacher(depth)
+    assert teacher is not depth.base and not teacher.training
+    assert all(p.requires_grad for p in depth.base.parameters())
+    assert not any(p.requires_grad for p in teacher.parameters())
+
+
 def test_the_distillation_loss_is_hintons_tempered_kl_from_the_teacher():
     """T^2 KL(softmax(teacher/T) || softmax(student/T)), averaged over the inputs: the
     teacher's tempered distribution is the target, and T^2 keeps the gradient's scale."""
