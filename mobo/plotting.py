@@ -179,7 +179,13 @@ def plot_hypervolume_trace(
     if isinstance(results, Result):
         results = [results]
     if not isinstance(results, Mapping):
-        results = {f"{r.algorithm} (seed {r.seed})": [r] for r in results}
+        # One line each: two runs of one algorithm and seed (on two problems, or with
+        # other settings) had one label, and the first was dropped without a word.
+        labels = [f"{r.algorithm} (seed {r.seed})" for r in results]
+        results = {
+            label if labels.count(label) == 1 else f"{label} #{k + 1}": [r]
+            for k, (label, r) in enumerate(zip(labels, results, strict=True))
+        }
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     all_results = [r for group in results.values() for r in group]
