@@ -243,8 +243,7 @@ def test_a_range_band_spans_the_lowest_to_the_highest_seed():
 
 def test_a_list_of_results_draws_one_line_each_even_of_one_algorithm_and_seed(toy_problem):
     runs = [
-        mobo.optimize(toy_problem, "random", n_evals=n, seed=0, show_progress=False)
-        for n in (4, 6)
+        mobo.optimize(toy_problem, "random", n_evals=n, seed=0, show_progress=False) for n in (4, 6)
     ]
     ax = plot_hypervolume_trace(runs, log_difference=False)
     assert [len(line.get_xdata()) for line in ax.lines] == [4, 6]
