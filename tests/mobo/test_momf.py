@@ -328,3 +328,26 @@ def test_trust_is_over_the_target_where_the_bounds_reach_past_it():
         fidelity_costs=[0.5, 1.0],
     )  # fmt: skip
     assert mobo.make_algorithm("momf", wide).trust == {"low": 4.0, "high": 12.0, "target": 10.0}
+
+
+def test_each_asks_seed_draws_its_monte_carlo_samples(monkeypatch):
+    # The improvement is estimated from quasi-random samples drawn from the ask's seed: one
+    # seed repeats them, two seeds draw different ones.
+    import mobo.algorithms.momf as momf_module
+
+    seeds = []
+
+    class Recording(momf_module.SobolQMCNormalSampler):
+        def __init__(self, *args, seed=None, **kwargs):
+            seeds.append(seed)
+            super().__init__(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(momf_module, "SobolQMCNormalSampler", Recording)
+    problem = _unbiased_problem([0.5, 1.0], [0.1, 1.0])
+    algorithm = mobo.make_algorithm("momf", problem, **FAST_BO)
+    algorithm.maximize = lambda acqf, q, fixed_features=None: torch.full((1, 3), 0.5).double()
+    X, Y = _history([0.5, 1.0])
+    U, Y = problem.to_unit(X), algorithm.model_objectives(Y)
+    for seed in (3, 7):
+        algorithm.propose(1, U, Y, seed=seed, U_pending=None)
+    assert seeds and sorted(set(seeds)) == [3, 7]
