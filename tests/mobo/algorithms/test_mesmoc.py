@@ -39,6 +39,17 @@ def test_a_mean_tied_with_a_front_point_counts_as_behind_it():
     assert behind_front(front[:0], means).eq(0).all()
 
 
+#: Two samples of (y1*, y2*, s*): each objective's maximum and the constraint's largest slack.
+TWO_MAXIMA = torch.tensor([[0.05, 0.02, 0.1], [0.2, 0.1, 0.3]], dtype=D)
+
+
+def _toy_and_its_model():
+    """The constrained toy problem (2 objectives, 1 constraint) and a GP fitted to 16
+    of its evaluations."""
+    problem, X, outcomes = observed_toy(16, 2)
+    return problem, mobo.Surrogate().fit(problem.to_unit(X), outcomes)
+
+
 def _h(g):
     """MESMO's summand written out: g phi(g) / (2 Phi(g)) - log Phi(g)."""
     return g * normal.log_prob(g).exp() / (2 * normal.cdf(g)) - normal.cdf(g).log()
@@ -48,10 +59,9 @@ def test_maxima_acquisition_is_the_papers_sum_over_objectives_and_slacks():
     # [Belakaria2020c]: g = (y* - mu) / sigma per objective and (s* + mu_c) / sigma_c per
     # constraint (slack s = -c), averaged over samples; a point whose mean is infeasible
     # scores -PENALTY - mu_c / scale; "probability" adds log Phi(-mu_c / sigma_c) instead.
-    problem, X, outcomes = observed_toy(16, 2)
-    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
+    problem, model = _toy_and_its_model()
     points = torch.rand(256, 1, 2, dtype=D, generator=torch.Generator().manual_seed(0))
-    max_values = torch.tensor([[0.05, 0.02, 0.1], [0.2, 0.1, 0.3]], dtype=D)
+    max_values = TWO_MAXIMA
     with torch.no_grad():
         posterior = model.posterior(points)
         mean, sigma = posterior.mean[:, 0], posterior.variance[:, 0].sqrt()
@@ -106,8 +116,7 @@ def test_maxima_penalize_a_dominated_mean_only_where_improvement_is_required(
 ):
     # The maxima's default is True; False leaves a mean the observed front dominates its
     # information.
-    problem, X, outcomes = observed_toy(16, 2)
-    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
+    problem, model = _toy_and_its_model()
     inside = torch.tensor([[[0.5, 0.5]]], dtype=D)
     algorithm = mobo.make_algorithm(
         "mesmoc", problem, information="maxima", require_improvement=require_improvement
@@ -142,10 +151,9 @@ def test_sampled_maxima_are_raised_only_by_points_that_satisfy_every_constraint(
 
 
 def test_constraint_information_none_leaves_the_objectives_summands_alone():
-    problem, X, outcomes = observed_toy(16, 2)
-    model = mobo.Surrogate().fit(problem.to_unit(X), outcomes)
+    problem, model = _toy_and_its_model()
     points = torch.rand(64, 1, 2, dtype=D, generator=torch.Generator().manual_seed(0))
-    max_values = torch.tensor([[0.05, 0.02, 0.1], [0.2, 0.1, 0.3]], dtype=D)
+    max_values = TWO_MAXIMA
     with torch.no_grad():
         values = {}
         for rule in ("floored", "none"):
