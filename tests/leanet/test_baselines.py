@@ -39,6 +39,15 @@ def test_static_width_points_match_hand_computation():
     accuracy, ratio = static_width_points(evaluator, costs)
     assert accuracy.tolist() == [0.5, 0.75, 1.0]
     assert ratio.tolist() == [0.25, 0.5, 1.0]
+    assert accuracy.dtype == ratio.dtype == torch.float64
+    # The denominator is the full pretrained network, not the top level run alone.
+    costs = LevelCosts(
+        exit_energy=torch.tensor([1.0, 3.0, 6.0]),
+        full_energy=3.0,
+        static_energy=torch.tensor([0.3, 1.2, 2.7]),
+    )
+    _, ratio = static_width_points(evaluator, costs)
+    assert torch.allclose(ratio, torch.tensor([0.1, 0.4, 0.9], dtype=torch.float64))
 
 
 def test_static_width_points_refuse_costs_without_static_energies():
@@ -93,6 +102,18 @@ def test_hidden_units_round_as_the_leanet_channels(channels, fractions, widths):
     assert [slice_width(f, channels) for f in fractions] == widths
 
 
+def test_a_classifier_with_dropout_is_sliced_as_well(images):
+    # A user's own BaseNet may regularize its classifier with dropout, which has no width.
+    features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+    classifier = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+    config = {"arch": "convnet", "num_classes": 3, "in_channels": 1, "input_size": 8}
+    base = randomize_batchnorm(BaseNet(features, classifier, config))
+    net = SlimmableNet(base, (0.5, 1.0), init_from_base=True).eval()
+    with torch.no_grad():
+        assert torch.equal(net(images), base(images))
+        assert net(images, 0).shape == (6, 3)
+
+
 def test_fresh_weights_are_seeded_and_the_base_is_untouched(tiny_convnet, images):
     before = {k: v.clone() for k, v in tiny_convnet.state_dict().items()}
     a = SlimmableNet(tiny_convnet, seed=3).eval()
@@ -101,6 +122,11 @@ def test_fresh_weights_are_seeded_and_the_base_is_untouched(tiny_convnet, images
     with torch.no_grad():
         assert torch.equal(a(images, 0), b(images, 0))
         assert not torch.equal(a(images, 0), c(images, 0))
+    # The fresh weights are what build_base draws from the seed, classifier included.
+    config = dict(tiny_convnet.config)
+    drawn = build_base(config.pop("arch"), **config, seed=3)
+    for name, value in drawn.classifier.state_dict().items():
+        assert torch.equal(a.classifier.state_dict()[name], value), name
     # Fresh batch norms, not the base's randomized ones.
     assert torch.equal(
         _switchables(a)[0].bn[-1].running_mean,
@@ -143,6 +169,7 @@ def test_a_width_reads_only_its_own_channels(tiny_any, images):
             if widths is not None:
                 m.weight[widths[1][k] :] += 5.0
                 m.weight[:, widths[0][k] :] += 5.0
+                m.bias[widths[1][k] :] += 5.0
         assert torch.equal(net(images, k), expected)
         assert not torch.equal(net(images, k + 1), expected)  # the perturbation was real
 
@@ -189,6 +216,77 @@ def test_training_learns_at_every_width(digits):
     assert torch.equal(evaluate_widths(net, digits.val), points.accuracy)
 
 
+def _train_subset(digits, n: int = 128):
+    x, y = digits.train[list(range(n))]
+    return torch.utils.data.TensorDataset(x, y)
+
+
+def test_training_steps_run_in_training_mode_and_leave_the_net_in_eval(digits):
+    # Validation between epochs runs in eval mode; the next epoch must train again (batch
+    # statistics), whatever mode the caller left the network in, and the trained network
+    # comes back ready to evaluate.
+    subset = _train_subset(digits)
+    net = SlimmableNet(tiny_base("convnet"), seed=1).eval()
+    steps: list[bool] = []  # the mode of every forward pass that builds a gradient
+    net.register_forward_pre_hook(
+        lambda module, _: steps.append(module.training) if torch.is_grad_enabled() else None
+    )
+    train_slimmable(net, subset, val=subset, epochs=2, batch_size=32, progress=False)
+    # 2 epochs x 128 / 32 batches x every width
+    assert len(steps) == 2 * 4 * net.num_widths and all(steps)
+    assert not net.training and not any(m.training for m in net.modules())
+
+
+def test_training_uses_the_given_seed_learning_rate_and_weight_decay(digits):
+    subset = _train_subset(digits)
+
+    def trained(**kwargs) -> dict[str, torch.Tensor]:
+        net = SlimmableNet(tiny_base("convnet"), seed=1)
+        train_slimmable(net, subset, epochs=1, batch_size=32, progress=False, **kwargs)
+        return {k: v.detach() for k, v in net.named_parameters()}
+
+    def same(a: dict, b: dict) -> bool:
+        return all(torch.equal(v, b[k]) for k, v in a.items())
+
+    fresh = SlimmableNet(tiny_base("convnet"), seed=1)
+    untrained = {k: v.detach() for k, v in fresh.named_parameters()}
+    assert same(trained(lr=0.0, weight_decay=0.0), untrained)  # lr 0: nothing moves
+    reference = trained(seed=2)
+    moved = [k for k, v in reference.items() if not torch.equal(v, untrained[k])]
+    assert moved == list(untrained)  # every shared weight, classifier included, is trained
+    assert not same(trained(seed=3), reference)  # another shuffling
+    assert not same(trained(seed=2, weight_decay=0.5), reference)
+
+
+def test_evaluating_widths_counts_every_batch_and_leaves_the_net_as_it_was(digits):
+    # Scored on running statistics in any batch size, whatever mode the caller is in, and
+    # neither the modes nor the statistics are changed by scoring or by counting the work.
+    net = SlimmableNet(tiny_base("convnet"), init_from_base=True)
+    data = _train_subset(digits, 100)
+    expected = evaluate_widths(net.eval(), data)
+    correct = torch.zeros(net.num_widths, dtype=torch.float64)
+    with torch.no_grad():
+        for k in range(net.num_widths):
+            correct[k] = (net(data.tensors[0], k).argmax(-1) == data.tensors[1]).sum()
+    assert torch.equal(expected, correct / 100)
+    net.train()
+    net.features[1].eval()  # a caller's frozen batch norm
+    modes = [m.training for m in net.modules()]
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    assert torch.equal(evaluate_widths(net, data, batch_size=32), expected)  # 32+32+32+4
+    slimmable_points(net, None)
+    assert [m.training for m in net.modules()] == modes
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, state[k]), k
+
+
+def test_a_full_energy_that_is_not_positive_is_refused(tiny_convnet):
+    net = SlimmableNet(tiny_convnet)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="full_energy must be positive"):
+            slimmable_points(net, None, full_energy=bad)
+
+
 def test_training_is_deterministic(digits):
     x, y = digits.train[list(range(128))]
     subset = torch.utils.data.TensorDataset(x, y)
@@ -224,18 +322,37 @@ def test_bad_arguments_are_named(tiny_convnet, images):
     with pytest.raises(ValueError, match="zoo architecture"):
         SlimmableNet(odd)
     net = SlimmableNet(tiny_convnet)
-    for bad in (5, -6, 1.0):
+    for bad in (5, -6, 1.0, True):  # True is an int to Python, not a width
         with pytest.raises(ValueError, match=r"width index must be an int in -5\.\.4"):
             net(images, bad)
 
 
 def test_switchable_batch_norm_copies_the_first_channels():
     source = randomize_batchnorm(nn.Sequential(nn.BatchNorm2d(8)))[0]
+    source.num_batches_tracked.fill_(7)  # trained for 7 batches
     bn = SwitchableBatchNorm2d([4, 8], source)
     bn.copy_from(source)
     assert torch.equal(bn.bn[0].running_var, source.running_var[:4])
     assert torch.equal(bn.bn[1].weight, source.weight)
     assert bn.bn[0].eps == source.eps
+    assert torch.equal(bn.bn[0].num_batches_tracked, source.num_batches_tracked)
+
+
+@pytest.mark.parametrize(
+    "like",
+    [
+        nn.BatchNorm2d(8, eps=1e-3, momentum=0.3),
+        nn.BatchNorm2d(8, affine=False, momentum=None),
+        nn.BatchNorm2d(8, track_running_stats=False),
+    ],
+)
+def test_switchable_batch_norm_keeps_the_settings_of_the_one_it_replaces(like):
+    # A base trained with another eps or momentum (or without affine parameters or running
+    # statistics) is the network each width's batch norm has to behave like.
+    bn = SwitchableBatchNorm2d([4, 8], like)
+    for b in bn.bn:
+        assert (b.eps, b.momentum, b.affine) == (like.eps, like.momentum, like.affine)
+        assert b.track_running_stats == like.track_running_stats
 
 
 @pytest.mark.parametrize("arch", ["convnet", "mobilenet"])
@@ -249,3 +366,16 @@ def test_slimmable_widths_are_charged_for_exactly_what_they_run(arch):
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             net(x, k)
         assert counter.get_total_flops() // 2 == 16 * int(points.macs[k])
+
+
+def test_the_package_exports_everything_its_modules_do():
+    import leanet.baselines
+    import leanet.baselines.slimmable
+    import leanet.baselines.static
+
+    modules = (leanet.baselines.slimmable, leanet.baselines.static)
+    names = {name for module in modules for name in module.__all__}
+    assert set(leanet.baselines.__all__) == names
+    namespace: dict = {}
+    exec("from leanet.baselines import *", namespace)
+    assert all(namespace[name] is getattr(m, name) for m in modules for name in m.__all__)
