@@ -659,6 +659,20 @@ def test_depthwise_at_batch_1_runs_as_columns_and_the_traced_step_keeps_every_br
     assert count_work(traced, x)[1] == count_work(nn.Sequential(like, nn.ReLU()), x)[1]
 
 
+def test_tracing_runs_a_copy_in_eval_mode_and_leaves_the_callers_module_alone():
+    from leanet.folding import _Conv
+
+    like = nn.Conv2d(4, 4, 3, 1, 1, groups=4)
+    conv = _Conv(like.weight, like.bias, like, 4, depthwise=True)
+    step = randomize_batchnorm(nn.Sequential(conv, nn.BatchNorm2d(4), nn.ReLU())).train()
+    x = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(0))
+    traced = leanet.tracing.trace(step, (x,))
+    assert step.training and all(m.training for m in step.modules())
+    assert step[0] is conv  # not swapped for its TorchScript
+    with torch.no_grad():
+        assert torch.allclose(traced(x), step.eval()(x), atol=1e-6)  # running statistics
+
+
 def test_runtime_options_are_checked():
     net = leanet.build(tiny_base("convnet"), seed=0)
     with pytest.raises(ValueError, match="depthwise must be one of"):
