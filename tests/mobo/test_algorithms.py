@@ -113,3 +113,29 @@ def test_qparego_scales_objectives_between_the_reference_point_and_the_best():
     # ... as it does in BoTorch's recipe, kept as an option.
     recipe = mobo.make_algorithm("qparego", problem, scale_to_reference=False, **FAST_BO)
     assert recipe.scaling_outcomes(torch.cat([mean, far_outside]))[:, 0].min() == -500.0
+
+
+def test_nsga2_population_defaults_to_the_initial_design_and_is_checked(toy_problem):
+    assert mobo.make_algorithm("nsga2", toy_problem).pop_size == 6  # n_initial 2 * (d + 1)
+    assert mobo.make_algorithm("nsga2", toy_problem, n_initial=10).pop_size == 10
+    assert mobo.make_algorithm("nsga2", toy_problem, n_initial=3).pop_size == 4  # at least 4
+    assert mobo.make_algorithm("nsga2", toy_problem, pop_size=2).pop_size == 2
+    for bad in (1, 0, 2.5, "8"):
+        with pytest.raises(ValueError, match=f"pop_size must be an int >= 2, got {bad!r}"):
+            mobo.make_algorithm("nsga2", toy_problem, pop_size=bad)
+
+
+def test_nsga2_breeds_only_from_the_best_pop_size_points(toy_problem):
+    # Two points on the Pareto set of the toy problem (between its corners (0.2, 0.2) and
+    # (0.8, 0.6)) among ten poor ones near (0, 1): with pop_size=2 the parents are those
+    # two, so every child lands near them, far from the poor cluster.
+    generator = torch.Generator().manual_seed(0)
+    poor = torch.tensor([0.0, 0.9]) + 0.1 * torch.rand(10, 2, generator=generator)
+    good = torch.tensor([[0.35, 0.3], [0.65, 0.5]])
+    X = torch.cat([poor, good]).double()
+    Y = toy_problem.evaluate(X)
+    algorithm = mobo.make_algorithm("nsga2", toy_problem, pop_size=2)
+    children = algorithm.ask(8, X, Y, seed=0)
+    to_good = torch.cdist(children, good.double()).min(dim=1).values
+    to_poor = torch.cdist(children, poor.double()).min(dim=1).values
+    assert torch.all(to_good < to_poor), (to_good, to_poor)
