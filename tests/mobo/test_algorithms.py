@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import mobo
+from botorch.utils.multi_objective.scalarization import get_chebyshev_scalarization
+from mobo.algorithms import qparego
 from tests.mobo.conftest import FAST_BO
 
 BASELINES = ["sobol", "random", "nsga2", "qlognehvi", "qparego"]
@@ -139,3 +141,33 @@ def test_nsga2_breeds_only_from_the_best_pop_size_points(toy_problem):
     to_good = torch.cdist(children, good.double()).min(dim=1).values
     to_poor = torch.cdist(children, poor.double()).min(dim=1).values
     assert torch.all(to_good < to_poor), (to_good, to_poor)
+
+
+def test_qparego_draws_one_random_scalarization_per_point_of_a_batch_from_the_seed(
+    toy_problem, monkeypatch
+):
+    weights, samplers = [], []
+
+    def recording_scalarization(w, Y):
+        weights.append(w)
+        return get_chebyshev_scalarization(w, Y)
+
+    def no_optimization(acq_function_list, bounds, **_):  # the weights are what counts
+        samplers.append([acqf.sampler.seed for acqf in acq_function_list])
+        return torch.rand(len(acq_function_list), bounds.shape[1], dtype=bounds.dtype), None
+
+    monkeypatch.setattr(qparego, "get_chebyshev_scalarization", recording_scalarization)
+    monkeypatch.setattr(qparego, "optimize_acqf_list", no_optimization)
+    algorithm = mobo.make_algorithm("qparego", toy_problem, **FAST_BO)
+    X, Y = _history(toy_problem, n=8)
+    model = algorithm.fit_model(toy_problem.to_unit(X), Y)
+    algorithm.fit_model = lambda U, Y: model  # one fit: the data are the same each time
+    for seed in (3, 3, 4):
+        algorithm.ask(3, X, Y, seed=seed)
+    first, again, other = torch.stack(weights).split(3)
+    for w in first:  # on the simplex
+        assert torch.all(w >= 0) and float(w.sum()) == pytest.approx(1.0)
+    assert torch.cdist(first, first).add(torch.eye(3)).min() > 1e-3, "a weight vector repeats"
+    torch.testing.assert_close(first, again)
+    assert torch.cdist(first, other).min() > 1e-3
+    assert samplers[0] == samplers[1] != samplers[2] and len(set(samplers[0])) == 3
