@@ -9,7 +9,10 @@ import torch
 
 import mobo
 from botorch.utils.multi_objective.scalarization import get_chebyshev_scalarization
-from mobo.algorithms import qparego
+from mobo.algorithms import qparego, registry
+from mobo.algorithms.nsga2 import NSGA2
+from mobo.algorithms.sobol import RandomSearch
+from mobo.problems.multi_fidelity import BiasedFidelityProblem
 from tests.mobo.conftest import FAST_BO
 
 BASELINES = ["sobol", "random", "nsga2", "qlognehvi", "qparego"]
@@ -171,3 +174,41 @@ def test_qparego_draws_one_random_scalarization_per_point_of_a_batch_from_the_se
     torch.testing.assert_close(first, again)
     assert torch.cdist(first, other).min() > 1e-3
     assert samplers[0] == samplers[1] != samplers[2] and len(set(samplers[0])) == 3
+
+
+def test_algorithm_names_ignore_case_and_an_unknown_name_lists_the_known_ones(toy_problem):
+    assert isinstance(mobo.make_algorithm("NSGA2", toy_problem), NSGA2)
+    with pytest.raises(ValueError) as unknown:
+        mobo.make_algorithm("qnehvi", toy_problem)
+    assert str(unknown.value).endswith(f"choose one of {mobo.available_algorithms()}")
+    with pytest.raises(ValueError, match="unknown algorithm None; choose one of"):
+        mobo.make_algorithm(None, toy_problem)
+    # Both surrogate options named, in the plural, where they go.
+    with pytest.raises(ValueError, match="warm_start, kernel: options of the GP surrogate"):
+        mobo.make_algorithm("qparego", toy_problem, warm_start=True, kernel="matern")
+
+
+def test_a_users_algorithm_is_made_by_name_and_registering_it_again_replaces_it(
+    toy_problem, monkeypatch
+):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    @mobo.algorithms.registry.register
+    class Mine(RandomSearch):
+        name = "mine"
+
+    assert isinstance(mobo.make_algorithm("mine", toy_problem), Mine)
+    assert "mine" in mobo.available_algorithms()
+
+    @mobo.algorithms.registry.register
+    class Mine(RandomSearch):  # noqa: F811 - a notebook cell run again, edited
+        name = "mine"
+
+    assert isinstance(mobo.make_algorithm("mine", toy_problem), Mine)
+
+
+def test_constrained_algorithms_for_a_problem_name_multi_fidelity_ones_only_if_it_has_fidelities():
+    plain = mobo.constrained_algorithms(mobo.problems.make("ConstrainedBraninCurrin"))
+    multi = mobo.constrained_algorithms(BiasedFidelityProblem("ConstrainedBraninCurrin"))
+    assert set(multi) - set(plain) == {"momf"}
+    assert multi == mobo.constrained_algorithms()
