@@ -22,6 +22,18 @@ def _options(name):
     return FAST_BO if name in ("qlognehvi", "qparego") else {}
 
 
+def _fit_once(algorithm):
+    """Fit the algorithm's GP at its first ask only, and reuse it."""
+    fit, models = algorithm.fit_model, []
+
+    def fit_once(U, Y):
+        if not models:
+            models.append(fit(U, Y))
+        return models[0]
+
+    algorithm.fit_model = fit_once
+
+
 def _history(problem, n=8, seed=0):
     generator = torch.Generator().manual_seed(seed)
     X = problem.from_unit(torch.rand(n, problem.dim, generator=generator, dtype=torch.float64))
@@ -163,8 +175,7 @@ def test_qparego_draws_one_random_scalarization_per_point_of_a_batch_from_the_se
     monkeypatch.setattr(qparego, "optimize_acqf_list", no_optimization)
     algorithm = mobo.make_algorithm("qparego", toy_problem, **FAST_BO)
     X, Y = _history(toy_problem, n=8)
-    model = algorithm.fit_model(toy_problem.to_unit(X), Y)
-    algorithm.fit_model = lambda U, Y: model  # one fit: the data are the same each time
+    _fit_once(algorithm)  # the data are the same each time
     for seed in (3, 3, 4):
         algorithm.ask(3, X, Y, seed=seed)
     first, again, other = torch.stack(weights).split(3)
@@ -212,3 +223,24 @@ def test_constrained_algorithms_for_a_problem_name_multi_fidelity_ones_only_if_i
     multi = mobo.constrained_algorithms(BiasedFidelityProblem("ConstrainedBraninCurrin"))
     assert set(multi) - set(plain) == {"momf"}
     assert multi == mobo.constrained_algorithms()
+
+
+def test_qlognehvi_measures_improvement_from_the_reference_point_with_its_options(toy_problem):
+    options = {**FAST_BO, "mc_samples": 24}
+    algorithm = mobo.make_algorithm("qlognehvi", toy_problem, n_initial=4, **options)
+    acquisitions = []
+
+    def recording(acqf, q, **kwargs):  # the acquisition is what counts, not its optimum
+        acquisitions.append(acqf)
+        return torch.rand(q, toy_problem.dim, dtype=torch.float64)
+
+    algorithm.maximize = recording
+    X, Y = _history(toy_problem, n=8)
+    _fit_once(algorithm)  # the data are the same each time
+    for seed in (7, 7, 8):
+        algorithm.ask(2, X, Y, seed=seed)
+    acqf = acquisitions[0]
+    torch.testing.assert_close(acqf.ref_point, algorithm.ref_point)
+    assert acqf.sampler.sample_shape == torch.Size([24])
+    seeds = [a.sampler.seed for a in acquisitions]  # the study's seed, the same for the same
+    assert seeds[0] == seeds[1] != seeds[2]
