@@ -244,3 +244,17 @@ def test_qlognehvi_measures_improvement_from_the_reference_point_with_its_option
     assert acqf.sampler.sample_shape == torch.Size([24])
     seeds = [a.sampler.seed for a in acquisitions]  # the study's seed, the same for the same
     assert seeds[0] == seeds[1] != seeds[2]
+
+
+def test_random_search_and_sobol_follow_the_study_seed_over_the_whole_box(toy_problem):
+    empty = torch.empty(0, 2, dtype=torch.float64)
+    points = {}
+    for name in ("random", "sobol"):
+        algorithm = mobo.make_algorithm(name, toy_problem, n_initial=2)
+        first, again, other = (algorithm.ask(64, empty, empty, seed=s) for s in (1, 1, 2))
+        torch.testing.assert_close(first, again)
+        assert not torch.allclose(first, other)
+        assert torch.all(first.min(dim=0).values < 0.1) and torch.all(first.max(dim=0).values > 0.9)
+        points[name] = first
+    # Random search draws uniform points from the first ask on: no Sobol design first.
+    assert torch.cdist(points["random"][:2], points["sobol"][:2]).min() > 1e-3
