@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from botorch.utils.multi_objective.scalarization import get_chebyshev_scalarization
 
 import mobo
-from botorch.utils.multi_objective.scalarization import get_chebyshev_scalarization
 from mobo.algorithms import qparego, registry
 from mobo.algorithms.nsga2 import NSGA2
 from mobo.algorithms.sobol import RandomSearch

@@ -5,6 +5,7 @@ process, the main use of a journal (a crash)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,3 +172,37 @@ def test_the_same_functions_resume_in_a_new_process_and_another_value_is_refused
     other = run(6, 0.6, "1")
     assert other.returncode != 0 and "JournalMismatchError" in other.stderr, other.stderr
     assert "fingerprint" in other.stderr
+
+
+class _Model:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def evaluate(self, X):
+        return X * self.scale
+
+
+class _OtherModel(_Model):
+    pass
+
+
+def _scaled(X, scale=1.0):
+    return X * scale
+
+
+_SHIFT = {"a": 1.0}
+
+
+def test_partials_of_other_arguments_are_other_functions():
+    # A temporary's id, reused by the next, counted as seen: every partial of one function
+    # had one fingerprint, so a journal of scale=2 resumed a study of scale=3.
+    fingerprints = {
+        mobo.FunctionProblem(function, BOUNDS, 2, REF).fingerprint()
+        for function in (
+            functools.partial(_scaled, scale=2.0),
+            functools.partial(_scaled, scale=3.0),
+            functools.partial(_scaled, 2.0),
+            _scaled,
+        )
+    }
+    assert len(fingerprints) == 4
