@@ -32,11 +32,14 @@ def callable_digest(function: Any) -> str:
     by its type, since its repr may hold an address and its attributes a network or
     timings. The bytecode is Python's, so another Python version gives another digest."""
     digest = hashlib.blake2b(digest_size=16)
-    _digest_value(function, digest, set())
+    # The values seen so far, kept alive by id: a set of ids let a temporary (the tuple of a
+    # function's defaults) be freed and its id reused by the next (a partial's arguments, a
+    # called function's defaults), which then counted as seen and was left out.
+    _digest_value(function, digest, {})
     return digest.hexdigest()
 
 
-def _digest_callable(function: Any, digest, seen: set[int]) -> None:
+def _digest_callable(function: Any, digest, seen: dict[int, Any]) -> None:
     if isinstance(function, functools.partial):
         _digest_value(function.func, digest, seen)
         _digest_value((function.args, function.keywords), digest, seen)
@@ -64,7 +67,7 @@ def _digest_callable(function: Any, digest, seen: set[int]) -> None:
             _digest_value(scope[name], digest, seen)
 
 
-def _digest_code(code: CodeType, digest, seen: set[int]) -> None:
+def _digest_code(code: CodeType, digest, seen: dict[int, Any]) -> None:
     digest.update(code.co_code)
     digest.update(repr(code.co_names).encode())
     for const in code.co_consts:
@@ -86,14 +89,14 @@ def _global_names(code: CodeType) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _digest_value(value: Any, digest, seen: set[int]) -> None:
+def _digest_value(value: Any, digest, seen: dict[int, Any]) -> None:
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
         digest.update(f"{type(value).__name__}:{value!r}".encode())
         return
     if id(value) in seen:  # a value that holds itself
         digest.update(b"<seen>")
         return
-    seen.add(id(value))
+    seen[id(value)] = value
     digest.update(type(value).__qualname__.encode())
     if isinstance(value, (Tensor, np.ndarray, np.generic)):
         array = value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)

@@ -13,7 +13,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -206,3 +205,18 @@ def test_partials_of_other_arguments_are_other_functions():
         )
     }
     assert len(fingerprints) == 4
+
+
+def test_a_helper_s_default_is_part_of_the_function_that_calls_it():
+    # The caller's defaults tuple was freed and the helper's reused its id, so the helper's
+    # defaults counted as seen: a changed default resumed the old journal.
+    def made(default: int):
+        scope = {}
+        exec(
+            f"def g(x, s={default}):\n    return x * s\ndef f(x, t=3):\n    return g(x) + t\n",
+            scope,
+        )
+        return mobo.FunctionProblem(scope["f"], BOUNDS, 2, REF).fingerprint()
+
+    assert made(1) != made(2)
+    assert made(1) == made(1)
