@@ -13,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -220,3 +221,55 @@ def test_a_helper_s_default_is_part_of_the_function_that_calls_it():
 
     assert made(1) != made(2)
     assert made(1) == made(1)
+
+
+def test_digests_tell_apart_what_changes_a_result_and_nothing_else():
+    from mobo.digest import callable_digest, function_fingerprint
+
+    def differ(one, other):
+        return callable_digest(one) != callable_digest(other)
+
+    # a keyword-only default, a bound method's class
+    assert differ(_defined_kwdefault(2.0), _defined_kwdefault(3.0))
+    assert differ(_Model(2.0).evaluate, _OtherModel(2.0).evaluate)
+    # values by type and by value: 1, 1.0 and True; an array's dtype and shape; dict keys
+    assert differ(_reads(1), _reads(1.0)) and differ(_reads(1), _reads(True))
+    assert differ(_reads(np.zeros(4, np.float32)), _reads(np.zeros(2, np.float64)))
+    assert differ(_reads(np.zeros((2, 2))), _reads(np.zeros(4)))
+    assert differ(_reads({"a": 1.0}), _reads({"b": 1.0}))
+    # the code and the globals of a function nested in the one digested
+    assert differ(_nested("X + 1"), _nested("X - 1"))
+    global _SHIFT
+    before = callable_digest(_nested("X + _SHIFT['a']"))
+    _SHIFT = {"a": 2.0}
+    assert callable_digest(_nested("X + _SHIFT['a']")) != before
+    # a network counts by its type, not by its weights, which training changes
+    net = torch.nn.Linear(2, 1)
+    before = callable_digest(_reads(net))
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    assert callable_digest(_reads(net)) == before
+    assert function_fingerprint(functools.partial(_scaled, scale=2.0)).startswith(
+        "partial(_scaled) python"
+    )
+
+
+def _defined_kwdefault(scale):
+    def f(X, *, scale=scale):
+        return X * scale
+
+    return f
+
+
+def _reads(value):
+    return lambda X: (X, value)
+
+
+def _nested(expression: str):
+    namespace = {}
+    exec(
+        f"def f(X):\n    def inner(X):\n        return {expression}\n    return inner(X)\n",
+        globals(),
+        namespace,
+    )
+    return namespace["f"]
