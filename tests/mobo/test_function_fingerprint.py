@@ -237,7 +237,8 @@ def test_digests_tell_apart_what_changes_a_result_and_nothing_else():
     assert differ(_reads(np.zeros(4, np.float32)), _reads(np.zeros(2, np.float64)))
     assert differ(_reads(np.zeros((2, 2))), _reads(np.zeros(4)))
     assert differ(_reads({"a": 1.0}), _reads({"b": 1.0}))
-    # the code and the globals of a function nested in the one digested
+    # the names code reads, the code and the globals of a function nested in it
+    assert differ(lambda X: X.real, lambda X: X.imag)
     assert differ(_nested("X + 1"), _nested("X - 1"))
     global _SHIFT
     before = callable_digest(_nested("X + _SHIFT['a']"))

@@ -583,3 +583,28 @@ def test_a_budget_in_a_warning_reads_back_as_the_budget():
     assert cost_text(1234564.0) == "1234564" and cost_text(8.0) == "8"
     assert budget_text(1_000_000, 4.5) == "n_evals=1000000, max_cost=4.5"
     assert budget_text(None, None) == ""
+
+
+def test_optimize_needs_a_budget_an_int_seed_and_the_journals_seed(tmp_path):
+    never = tmp_path / "never.jsonl"
+    with pytest.raises(ValueError, match="n_evals or max_cost is required"):
+        mobo.optimize(Fingerprinted("a"), "sobol", journal=never, show_progress=False)
+    with pytest.raises(TypeError, match="seed must be an int, got True"):
+        mobo.optimize(Fingerprinted("a"), "sobol", n_evals=2, seed=True, journal=never)
+    assert not never.exists()  # refused before any file is written
+    path = tmp_path / "study.jsonl"
+    path.touch()  # an empty file (e.g. made by the user's tooling): a new study
+    told = []
+    result = mobo.optimize(
+        Fingerprinted("a"),
+        "sobol",
+        n_evals=2,
+        journal=path,
+        show_progress=False,
+        callbacks=[lambda study, evaluations: told.append(len(evaluations))],
+    )
+    assert len(result.X) == 2 and told == [1, 1]
+    with pytest.raises(mobo.JournalMismatchError, match="with seed 0, not 'sobol' with seed 1"):
+        mobo.optimize(
+            Fingerprinted("a"), "sobol", n_evals=3, seed=1, journal=path, show_progress=False
+        )
