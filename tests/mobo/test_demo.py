@@ -92,3 +92,19 @@ def test_importing_the_demo_keeps_the_users_matplotlib_backend():
     code += "print(matplotlib.get_backend())"
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert ran.stdout.strip() == "svg", ran.stderr
+
+
+def test_the_demo_run_again_replaces_both_journals_with_studies_of_its_seed(tmp_path, capsys):
+    out = tmp_path / "runs" / "demo"  # parents made too
+    argv = ["--algorithm", "random", "--n-evals", "3", "--seed", "2", "--out", str(out)]
+    main(argv)
+    capsys.readouterr()
+    main(argv)
+    printed = capsys.readouterr().out
+    for name in ("random", "sobol"):
+        journal = out / f"{name}-seed2.jsonl"
+        assert f"starting over: replacing {journal} (3 evaluations" in printed
+        header = json.loads(journal.read_text().splitlines()[0])
+        assert header["seed"] == 2 and header["algorithm"] == name
+        writer, _, _ = Journal.open_writer(journal)  # the demo let go of its lock
+        writer.close()
