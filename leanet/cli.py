@@ -133,9 +133,9 @@ def _add_optimize(p: argparse.ArgumentParser) -> None:
         "--algorithm",
         choices=mobo.available_algorithms(fidelities=False),
         default="qlognehvi",
-        help="default qlognehvi: 0.987 of the dense reference front's hypervolume at 25 "
-        "evaluations, median over the study's 18 LEANets (usemo 0.990, sobol 0.967; "
-        "benchmarks/results/threshold_search_rebuilt.md)",
+        help="default qlognehvi: 0.991 of the dense reference front's hypervolume at 25 "
+        "evaluations, median over the study's 18 LEANets (usemo 0.988, sobol 0.973; "
+        "benchmarks/results/threshold_search_20261207.md)",
     )
     p.add_argument("--n-evals", type=COUNT, default=25, help="threshold vectors to evaluate")
     _add_n_initial(p)

@@ -73,8 +73,8 @@ class DemoConfig:
     # None: 10, and 0 for the slice scheme, which cannot be fine-tuned (more is refused).
     fine_tune_epochs: int | None = None
     scheme: str = "hybrid"
-    # On the study's 18 LEANets at 25 evaluations: qLogNEHVI 0.987 of the reference
-    # hypervolume (median), USeMO 0.990, Sobol 0.967 (results/threshold_search_rebuilt.md).
+    # On the study's 18 LEANets at 25 evaluations: qLogNEHVI 0.991 of the reference
+    # hypervolume (median), USeMO 0.988, Sobol 0.973 (results/threshold_search_20261207.md).
     algorithm: str = "qlognehvi"
     n_evals: int = 25
     # Sobol evaluations before the algorithm's model steers; None: its default, 2 (d + 1).
