@@ -13,7 +13,7 @@ from linear_operator.utils.warnings import NumericalWarning
 
 import mobo
 from mobo.algorithms.base import Algorithm
-from mobo.expected_warnings import counting_expected_warnings
+from mobo.expected_warnings import counting_expected_warnings, quiet_torch_extension_log
 from tests.mobo.conftest import FAST_BO
 
 JITTER = "A not p.d., added jitter of 1.0e-08 to the diagonal"
@@ -229,3 +229,78 @@ def test_a_default_filter_shows_a_warning_passed_on_at_every_ask_once(toy_proble
         warnings.simplefilter("always")  # and a filter that shows each, each
         mobo.optimize(toy_problem, "test-noticing", n_evals=2, show_progress=False)
     assert len(shown) == 1 + 2
+
+
+def _notice_elsewhere() -> None:
+    """:func:`_notice`'s warning, raised on another line."""
+    warnings.warn("helper notice: same text every call", UserWarning, stacklevel=1)
+
+
+def _shown_when_passed_on(monkeypatch, raise_all, set_filters) -> list[int]:
+    """The lines of the warnings the caller sees when mobo passes on, twice over, what
+    ``raise_all`` warned, under the filters ``set_filters`` installs."""
+    import mobo.expected_warnings
+
+    monkeypatch.setattr(mobo.expected_warnings, "_PASSED", set())  # none passed on before
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        raise_all()
+    shown = []
+    with warnings.catch_warnings():
+        set_filters()
+        warnings.showwarning = lambda *args, **kwargs: shown.append(args[3])  # its line
+        mobo.expected_warnings.warn_again(caught)
+        mobo.expected_warnings.warn_again(caught)
+    return shown
+
+
+def test_a_warning_passed_on_is_shown_as_the_first_matching_filter_says(monkeypatch):
+    """Python shows a warning as the first filter that matches it says (by message from its
+    start, category and subclasses, module and line); "default" once per code line."""
+    line = _notice.__code__.co_firstlineno + 2
+    other = _notice_elsewhere.__code__.co_firstlineno + 2
+
+    def both():
+        _notice()
+        _notice_elsewhere()
+
+    def default_only():
+        warnings.simplefilter("default")
+
+    def shown(action, **match):
+        def filters():
+            warnings.simplefilter("default")
+            warnings.filterwarnings(action, **match)  # before the "default" one
+
+        return _shown_when_passed_on(monkeypatch, _notice, filters)
+
+    assert _shown_when_passed_on(monkeypatch, both, default_only) == [line, other]
+    # an earlier "always" filter wins over the "default" one behind it
+    assert shown("always", category=UserWarning) == [line, line]
+    assert shown("always", category=Warning, lineno=line) == [line, line]  # a subclass
+    assert shown("always", category=Warning, lineno=other) == [line]
+    # a message filter matches from the message's start, as Python's
+    assert shown("always", message="notice") == [line]
+    assert shown("always", message="helper") == [line, line]
+
+
+def test_quieting_the_torch_extension_log_restores_its_level():
+    log = logging.getLogger("torch.utils.cpp_extension")
+    before = log.level
+    try:
+        log.setLevel(logging.INFO)
+        with quiet_torch_extension_log():
+            assert log.level == logging.ERROR
+        assert log.level == logging.INFO
+    finally:
+        log.setLevel(before)
+
+
+def test_every_expected_warning_is_counted_whatever_the_callers_filters():
+    # counted as raised, each time, though the caller ignores them (or shows them once)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with counting_expected_warnings() as counts:
+            for _ in range(3):
+                warnings.warn(JITTER, NumericalWarning, stacklevel=1)
+    assert counts["jitter"] == 3
