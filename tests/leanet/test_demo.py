@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from leanet.artifact import load_artifact
-from leanet.checkpoints import load_checkpoint
+from leanet.checkpoints import load_checkpoint, load_leanet
 from leanet.cli import main
 from leanet.data import load_dataset
 from leanet.demo import (
@@ -54,6 +54,8 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_every_step(tmp_path, capsy
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     assert 0 < first["hypervolume_ratio"] <= 1
+    on_test = torch.load(tmp_path / "levels-test.pt", weights_only=True)["correct"]
+    assert first["level_test_accuracy"] == on_test.double().mean(dim=1).tolist()  # not val's
     assert [s["allowed_loss"] for s in first["savings"]] == [0.0, 0.01, 0.02]
     # `leanet report` on the demo's artifact prints the demo's savings table (it measures
     # against the same pretrained network, on the same split).
@@ -160,6 +162,19 @@ def test_the_pareto_table_tells_live_thresholds_near_1_from_an_off_level():
     assert [row.split()[0] for row in rows] == ["0.99960", "0.999990", "off"]
 
 
+def test_the_pareto_tables_columns_line_up_under_thresholds_wider_than_the_header():
+    # six levels: five thresholds of seven characters, wider than the 28 of the header
+    confidence = torch.full((6, 2), 0.9)
+    correct = torch.ones(6, 2, dtype=torch.bool)
+    energy = torch.arange(1.0, 7.0)
+    evaluator = ThresholdEvaluator(confidence, correct, energy, 6.0)
+    front = evaluator.evaluate(torch.tensor([[0.9996] * 5, [0.5] * 5]))
+    header, row = pareto_table(front, evaluator).splitlines()[1:3]
+    end = header.index("thresholds") + len("thresholds")  # the column's right edge
+    assert row[:end].split() == ["0.99960"] * 5 and row[end] == " "
+    assert row[end:].index("1.0000") + end == header.index("val acc") + len("val acc") - 6
+
+
 def test_the_pareto_tables_resolution_lines_are_each_near_their_own_splits_accuracy():
     # The validation line was computed at the test split's accuracy (1.04 points printed
     # for 0.87 on sweep 34's digits8x8 artifact).
@@ -183,6 +198,13 @@ def test_the_savings_table_prints_an_allowed_loss_with_its_decimals():
     ]
     rows = savings_table(savings, 0.99).splitlines()[2:]
     assert [row.split()[0] for row in rows] == ["0%", "0.5%", "1.5%", "2%"]
+
+
+def test_the_savings_table_names_the_images_it_chose_on_unless_the_validation_split():
+    savings = [Saving(0.01, torch.zeros(1), 0.98, 0.4)]
+    assert "chosen" not in savings_table(savings, 0.99).splitlines()[0]
+    title = savings_table(savings, 0.99, on="300 held-out images").splitlines()[0]
+    assert title.endswith("(test accuracy 0.9900), chosen on 300 held-out images:")
 
 
 def test_the_slice_scheme_fits_heads_only_and_fine_tuning_it_is_refused_before_training(
@@ -269,3 +291,56 @@ def test_a_demo_with_n_initial_runs_its_own_study_with_that_design(tmp_path):
     header = json.loads(journal.read_text().splitlines()[0])
     assert header["algorithm_options"] == {"n_initial": 3}
     assert (summary["n_evals"], summary["n_initial"]) == (4, 3)
+
+
+def test_each_setting_that_changes_a_network_is_in_its_cache_file_name(tmp_path):
+    """A run with a setting that trains another network must not load the cached one: the
+    base network's settings are in both names, the LEANet's only in the LEANet's."""
+    config = _small(tmp_path)
+    for change in (
+        {"seed": 1},
+        {"dataset": "mnist5k"},
+        {"arch": "mobilenet"},
+        {"width_multiplier": 0.5},
+        {"base_epochs": 2},
+    ):
+        other = dataclasses.replace(config, **change)
+        assert base_name(other) != base_name(config), change
+        assert net_name(other) != net_name(config), change
+    for change in (
+        {"scheme": "triangular"},
+        {"head_hidden": 16},
+        {"head_epochs": 3},
+        {"fine_tune_epochs": 1},
+    ):
+        other = dataclasses.replace(config, **change)
+        assert base_name(other) == base_name(config), change
+        assert net_name(other) != net_name(config), change
+    # None means the scheme's default epochs: the same network as asking for them
+    assert net_name(dataclasses.replace(config, fine_tune_epochs=None)) == net_name(
+        dataclasses.replace(config, fine_tune_epochs=10)
+    )
+
+
+def test_prepare_leanet_fine_tunes_as_asked_and_caches_each_network_with_its_split(
+    tmp_path, capsys
+):
+    """The LEANet is fine-tuned for ``fine_tune_epochs`` on the base it shares with the
+    unfine-tuned one; both files record their data split (for the CLI to measure on) and
+    where the LEANet was trained, read back with it."""
+    data = load_dataset("digits8x8", seed=0)
+    plain = _small(tmp_path, head_epochs=1)
+    tuned = dataclasses.replace(plain, fine_tune_epochs=1)
+    _, net, _ = prepare_leanet(plain, data)
+    assert "fine-tuning" not in capsys.readouterr().out
+    _, tuned_net, _ = prepare_leanet(tuned, data)
+    printed = capsys.readouterr().out
+    assert "fine-tuning all levels jointly, 1 epochs" in printed
+    assert "training convnet" not in printed  # the same base, loaded
+    pairs = zip(net.state_dict().values(), tuned_net.state_dict().values(), strict=True)
+    assert not all(torch.equal(a, b) for a, b in pairs)
+    assert load_checkpoint(tmp_path / f"{base_name(plain)}.pt")[1]["split_seed"] == data.seed
+    assert load_leanet(tmp_path / f"{net_name(tuned)}.pt")[1]["split_seed"] == data.seed
+    _, _, record = prepare_leanet(tuned, data)  # from the cache
+    assert f"loaded {tmp_path / net_name(tuned)}.pt" in capsys.readouterr().out
+    assert record == trained_with()
