@@ -231,8 +231,9 @@ def test_the_ax_algorithm_proposes_in_the_problems_units(tradeoff):
 
 
 def test_the_ax_algorithm_proposes_away_from_its_pending_points(tradeoff):
-    """A point still being evaluated reaches Ax as a running trial: asked again with the
-    same seed, Ax proposes another point, not the pending one."""
+    """Asked again with the same seed while its first proposal is still being evaluated,
+    the ax algorithm proposes another point, not the pending one (Ax sees it as a running
+    trial; the shared repeat guard of Algorithm.ask would also replace it)."""
     X = torch.rand(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 0.8
     Y = tradeoff.evaluate(X)
     algorithm = mobo.make_algorithm("ax", tradeoff, n_initial=2)
