@@ -56,6 +56,19 @@ def test_batches_are_inside_the_bounds_distinct_and_seeded(name):
 
 
 @pytest.mark.parametrize("name", ["qlognehvi", "qparego"])
+def test_a_model_based_batch_is_distinct_before_the_repeat_guard(name):
+    """The q points of one batch come from the joint acquisition, not q copies of one
+    optimum: Algorithm.ask's repeat guard would replace copies by other points and hide it,
+    so this asks the algorithm's own proposal."""
+    problem = mobo.problems.make("ZDT1", dim=3)
+    algorithm = mobo.make_algorithm(name, problem, n_initial=4, **_options(name))
+    X, Y = _history(problem)
+    U = algorithm._propose(3, problem.to_unit(X), Y, seed=5, U_pending=None)
+    assert U.shape == (3, 3)
+    assert torch.cdist(U, U).add(torch.eye(3)).min() > 1e-3, U
+
+
+@pytest.mark.parametrize("name", ["qlognehvi", "qparego"])
 def test_model_based_algorithms_value_a_pending_point_at_almost_nothing(name, toy_problem):
     # Both acquisitions are incremental: a pending point joins the baseline, so proposing it
     # again adds no improvement whatever the GP fit, and its log-acquisition falls to the

@@ -244,6 +244,19 @@ def test_the_ax_algorithm_proposes_away_from_its_pending_points(tradeoff):
         mobo.make_algorithm("ax", tradeoff, method="best")
 
 
+def test_the_ax_algorithm_gives_ax_its_pending_points(tradeoff):
+    """Below Algorithm.ask's repeat guard (which would replace a repeat of a pending point
+    anyway): the algorithm's own proposal, with the same seed and history, moves away from
+    a pending point only because Ax received it as a running trial."""
+    X = torch.rand(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 0.8
+    U, Y = tradeoff.to_unit(X), tradeoff.evaluate(X)
+    algorithm = mobo.make_algorithm("ax", tradeoff, n_initial=2)
+    alone = algorithm._propose(1, U, Y, seed=3, U_pending=None)
+    torch.testing.assert_close(algorithm._propose(1, U, Y, seed=3, U_pending=None), alone)
+    beside = algorithm._propose(1, U, Y, seed=3, U_pending=alone)
+    assert torch.cdist(beside, alone).min() > 1e-3
+
+
 def test_the_ax_algorithm_proposes_under_a_problems_constraints():
     capped = mobo.FunctionProblem(
         _capped, [[0.0, 0.0], [1.0, 1.0]], 2, [-1.0, -1.0], num_constraints=1, name="capped"
