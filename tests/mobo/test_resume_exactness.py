@@ -608,3 +608,11 @@ def test_optimize_needs_a_budget_an_int_seed_and_the_journals_seed(tmp_path):
         mobo.optimize(
             Fingerprinted("a"), "sobol", n_evals=3, seed=1, journal=path, show_progress=False
         )
+
+
+def test_optimize_defaults_to_qlognehvi():
+    """The documented default (README, ``leanet optimize --help``: the best-measured
+    threshold search), a model-based algorithm: two evaluations stay in its Sobol design."""
+    with pytest.warns(UserWarning, match="'qlognehvi' proposes none of its points"):
+        result = mobo.optimize(Fingerprinted("a"), n_evals=2, show_progress=False)
+    assert result.algorithm == "qlognehvi" and len(result.X) == 2
