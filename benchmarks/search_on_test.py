@@ -13,6 +13,7 @@ worth nothing to a user. Torch runs on one thread.
 
     python benchmarks/search_on_test.py              # results/search_on_test.*
     python benchmarks/search_on_test.py --datasets digits8x8 --out /tmp/part   # a part
+    python benchmarks/search_on_test.py --seeds 1 --fine-tune-epochs 10   # threshold_search's nets
 
 A missing network is an error, never trained here.
 """
@@ -45,6 +46,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_network_arguments(parser)
     parser.add_argument("--evals", type=int, default=25)
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=None,
+        help="joint fine-tuning epochs of the cached networks (default: each recipe's, "
+        "study_networks.FINE_TUNE)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "search_on_test")
     parser.add_argument(
         "--merge", type=Path, nargs="+", default=[], help="add these parts' runs and report"
@@ -67,7 +75,14 @@ def one_network(arch: str, dataset: str, levels: str, seed: int, args) -> dict:
             problem, algorithm, n_evals=args.evals, seed=seed, show_progress=False, n_initial=10
         )
         fronts[algorithm] = val.evaluate(result.pareto_X).pareto()
-    out = {"network": name, "seed": seed, "full_test_accuracy": full_test, "fronts": {}}
+    out = {
+        "network": name,
+        "seed": seed,
+        "fine_tune_epochs": args.fine_tune_epochs,  # None: the recipe's
+        "machine": provenance.machine(),
+        "full_test_accuracy": full_test,
+        "fronts": {},
+    }
     for label, front in fronts.items():
         hv = mobo.hypervolume(front.objectives(), problem.ref_point)
         out["fronts"][label] = {
@@ -92,16 +107,31 @@ def _median_range(values: list[float], fmt: str) -> str:
     )
 
 
+def _networks_of(runs: list[dict]) -> str:
+    """What the pairs are: how many LEANets, which network seeds, how long fine-tuned."""
+    seeds = sorted({r["seed"] for r in runs})
+    recipe = "the recipe's"
+    epochs = sorted(
+        {recipe if r.get("fine_tune_epochs") is None else str(r["fine_tune_epochs"]) for r in runs}
+    )
+    return (
+        f"{len({r['network'] for r in runs})} LEANets of the study at network seed"
+        f"{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, width and hybrid "
+        f"levels fine-tuned for {' / '.join(epochs)} epochs"
+    )
+
+
 def markdown(payload: dict) -> str:
     runs = payload["runs"]
     lines = [
         "# What the last share of validation hypervolume is worth on test",
         "",
         "Commands: " + ", ".join(f"`{c}`" for c in payload["commands"]) + "  ",
-        "Commits: " + ", ".join(payload["commits"]) + "; torch on 1 thread.",
+        "Commits: " + ", ".join(payload["commits"]) + "; torch on 1 thread.  ",
+        f"Machine: {provenance.machines_of(runs)}",
         "",
         *([payload["note"], ""] if payload.get("note") else []),
-        f"{len(runs)} (network, seed) pairs: every LEANet of the study at network seeds 0-2. "
+        f"{len(runs)} (network, seed) pairs: {_networks_of(runs)}. "
         "Fronts on validation: the dense reference front, and the Pareto set of a "
         "25-evaluation search (10 Sobol + 15) by Sobol and by qLogNEHVI in the log space "
         "(optimizer seed = network seed). From each, the study's rule picks the cheapest "

@@ -43,3 +43,18 @@ def test_gap_is_per_pair_search_minus_reference():
     # qLogNEHVI's choice on network a lost 2 points: more than 0% or 1% allows, not 2%.
     q_rows = [line for line in lines if line.startswith("| qlognehvi |") and "of 2 |" in line]
     assert [row.rsplit("|", 2)[-2].strip() for row in q_rows[:3]] == ["1 of 2", "1 of 2", "0 of 2"]
+
+
+def test_the_report_says_which_networks_seeds_and_fine_tuning_its_pairs_are():
+    """Read from the runs, not assumed: a run over one network seed at 10 fine-tune epochs
+    said "network seeds 0-2" (the default of --seeds) before."""
+    module = load_benchmark("search_on_test")
+    runs = [_run("a", *[[(0.0, 0.5)] * 3] * 3), _run("b", *[[(0.0, 0.5)] * 3] * 3)]
+    for run in runs:
+        run["fine_tune_epochs"], run["machine"] = 10, "CPU X"
+    text = module.markdown({"commands": ["c"], "commits": ["abc"], "runs": runs})
+    assert "2 (network, seed) pairs: 2 LEANets of the study at network seed 0, width" in text
+    assert "fine-tuned for 10 epochs" in text and "Machine: CPU X" in text
+    runs[1]["seed"], runs[1]["fine_tune_epochs"] = 1, None  # recorded before the option
+    text = module.markdown({"commands": ["c"], "commits": ["abc"], "runs": runs})
+    assert "at network seeds 0, 1" in text and "for 10 / the recipe's epochs" in text
