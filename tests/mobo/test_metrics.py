@@ -166,3 +166,58 @@ def test_hypervolume_within_reads_0_before_the_first_evaluation_and_counts_a_fre
     ]
     later = torch.tensor([1.0, 2.0], dtype=torch.float64)
     assert float(mobo.metrics.hypervolume_within(later, hv[1:], 0.5)) == 0.0
+
+
+def test_constraint_values_of_the_wrong_shape_are_an_error_not_a_broadcast():
+    """One row of constraint values for two rows of objectives, or a 1-D ``C``, would
+    broadcast to a feasibility for every row: the shapes are refused (mutation sweep R:
+    dropping either check passed every metrics test)."""
+    Y = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"C must have one row per row of Y \(2\), got 1"):
+        mobo.metrics.feasible_objectives(Y, torch.tensor([[-1.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"C must have shape n x k, got \(2,\)"):
+        mobo.feasible_mask(torch.tensor([-1.0, 1.0]))
+
+
+def test_objectives_that_are_not_a_matrix_are_an_error():
+    """A 1-D ``Y`` (one point, or one objective, without its other dimension) is refused
+    rather than read as something else (mutation sweep R)."""
+    for metric in (mobo.pareto_mask, lambda Y: mobo.hypervolume(Y, torch.zeros(2))):
+        with pytest.raises(ValueError, match=r"Y must have shape n x m, got \(2,\)"):
+            metric(torch.tensor([1.0, 2.0]))
+
+
+def test_igd_refuses_a_reference_front_with_another_number_of_objectives():
+    # Named as a shape error (it was a RuntimeError from deep inside torch.cdist).
+    with pytest.raises(ValueError, match=r"reference_front must have shape r x 2, got \(4, 3\)"):
+        mobo.igd(torch.ones(2, 2), torch.ones(4, 3))
+
+
+def test_with_every_evaluation_failed_nothing_is_pareto_and_the_hypervolume_is_0():
+    """A run whose evaluations all failed (or lie below the reference point) has an empty
+    Pareto set and hypervolume 0 everywhere, not an error from the empty set."""
+    Y = torch.full((3, 2), float("nan"), dtype=torch.float64)
+    assert mobo.pareto_mask(Y).tolist() == [False, False, False]
+    assert mobo.hypervolume(Y, torch.zeros(2)) == 0.0
+    assert mobo.hypervolume_trace(Y, torch.zeros(2)).tolist() == [0.0, 0.0, 0.0]
+    below = torch.tensor([[-1.0, 2.0], [2.0, -1.0]], dtype=torch.float64)
+    assert mobo.hypervolume_trace(below, torch.zeros(2)).tolist() == [0.0, 0.0]
+
+
+def test_a_row_with_an_infinite_value_is_never_pareto_and_adds_no_volume():
+    """Non-finite rows are failed ones, not only NaN: ``+inf`` would dominate every other
+    row and make the hypervolume infinite (mutation sweep R: filtering NaN alone passed)."""
+    Y = torch.tensor([[float("inf"), 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
+    assert mobo.pareto_mask(Y).tolist() == [False, True, True]
+    assert mobo.hypervolume(Y, torch.zeros(2)) == pytest.approx(1.5)
+    assert mobo.hypervolume_trace(Y, torch.zeros(2)).tolist() == pytest.approx([0.0, 1.0, 1.5])
+
+
+def test_cost_rounding_is_relative_to_the_cost_asked():
+    """The tolerance is ``1e-9`` of the cost asked: a total of 3e6 seconds summed 1e-8 over
+    is within 3e6, and at a cost of 0 nothing is added, so a total of 1e-12 is not within
+    it (mutation sweep R: an absolute 1e-9 passed every test, which asked at costs near 1)."""
+    spent = torch.tensor([1e-12, 3e6 + 1e-8, 4e6], dtype=torch.float64)
+    hv = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    within = mobo.metrics.hypervolume_within(spent, hv, torch.tensor([0.0, 3e6]))
+    assert within.tolist() == [0.0, 2.0]
