@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -268,3 +269,67 @@ def test_a_meter_that_keeps_its_readings_keeps_the_problem_fingerprint(hybrid, d
     before = problem.fingerprint()
     monitor.readings.extend([1.0, 2.0])  # what measuring two designs leaves
     assert problem.fingerprint() == before
+
+
+def test_the_meter_reads_each_side_once_per_repeat(hybrid, digits):
+    """``repeats`` readings of each side, the ratio the median of their ratios (mutation
+    sweep R: a fixed 3 repeats passed every test, which all asked for 1 to 3)."""
+    readings = []
+
+    def meter(run):
+        readings.append(len(readings))
+        return flop_meter(run)
+
+    inputs = torch.stack([digits.val[i][0] for i in range(3)])
+    for repeats in (1, 4):
+        readings.clear()
+        cost = MeasuredCost(hybrid, inputs, meter=meter, repeats=repeats, mode="eager")
+        assert cost.ratio(torch.ones(2)) == pytest.approx(1.0)
+        assert len(readings) == 2 * repeats
+
+
+def test_both_sides_run_in_the_mode_asked_and_take_double_inputs(hybrid, digits):
+    """``mode`` reaches the runtime and the full network alike (an eager runtime against a
+    traced full network would time two different things), and ``float64`` images are
+    run as the network's ``float32`` (mutation sweep R: each passed)."""
+    inputs = torch.stack([digits.val[i][0] for i in range(3)]).double()
+    eager = MeasuredCost(hybrid, inputs, meter=flop_meter, repeats=1, mode="eager")
+    assert eager.runtime.mode == "eager"
+    assert not isinstance(eager.full, torch.jit.ScriptModule)
+    assert eager.ratio(torch.ones(2)) == pytest.approx(1.0)
+    traced = MeasuredCost(hybrid, inputs[:1], meter=flop_meter, repeats=1)
+    assert traced.runtime.mode == "trace"
+    assert isinstance(traced.full, torch.jit.ScriptModule)
+
+
+def test_the_cpu_meter_does_not_count_other_threads():
+    """Latency of the run on this thread: another thread's work meanwhile (a data loader, an
+    evaluation on a thread pool) is not counted (mutation sweep R: process time passed)."""
+    done = threading.Event()
+
+    def spin():
+        while not done.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        assert cpu_meter(lambda: time.sleep(0.2)) < 0.02
+    finally:
+        done.set()
+        spinner.join()
+
+
+def test_the_model_charges_an_input_the_exit_of_the_level_that_answered_it(hybrid, digits):
+    """At thresholds 0 every input answers at level 1 and is predicted that exit's cost,
+    as metered (mutation sweep R: reading the next level's exit for 1-based levels passed:
+    in the other cases checked the tiny network's inputs all reach the top level)."""
+    inputs = torch.stack([digits.val[i][0] for i in range(5)])
+    cost = MeasuredCost(hybrid, inputs, meter=flop_meter, repeats=1, mode="eager")
+    costs = measure_costs(hybrid, latency=False)
+    macs = torch.tensor(costs.exit_macs, dtype=torch.float64)
+    heads = torch.tensor([w.macs for w in costs.head_work], dtype=torch.float64)
+    full = float(costs.full_work.macs)
+    modelled = float(cost.modelled(torch.zeros(1, 2), macs, full, heads)[0])
+    assert modelled == pytest.approx(cost.ratio(torch.zeros(2)))
+    assert modelled == pytest.approx(float(macs[0]) / full)
