@@ -333,3 +333,23 @@ def test_the_model_charges_an_input_the_exit_of_the_level_that_answered_it(hybri
     modelled = float(cost.modelled(torch.zeros(1, 2), macs, full, heads)[0])
     assert modelled == pytest.approx(cost.ratio(torch.zeros(2)))
     assert modelled == pytest.approx(float(macs[0]) / full)
+
+
+def test_the_model_averages_over_inputs_that_exit_at_different_levels(hybrid, digits):
+    """With a third of the inputs answered at level 1 and the rest at level 2, the model
+    predicts the mean of their exits' costs, as the runtime's metered work is (mutation
+    sweep R: the median passed every test, whose thresholds sent all inputs to one exit)."""
+    inputs = torch.stack([digits.val[i][0] for i in range(30)])
+    cost = MeasuredCost(hybrid, inputs, meter=flop_meter, repeats=1, mode="eager")
+    with torch.no_grad():
+        confidences = hybrid.level_outputs(inputs).confidence[0].double().sort().values
+    t = torch.tensor([float(confidences[20]), 0.0])  # the 10 most confident exit at level 1
+    with torch.no_grad():
+        share = float((hybrid(inputs, t).exit_level == 1).double().mean())
+    assert 0.1 < share < 0.45  # a split, with level 2 the median exit
+    costs = measure_costs(hybrid, latency=False)
+    macs = torch.tensor(costs.exit_macs, dtype=torch.float64)
+    full = float(costs.full_work.macs)
+    modelled = float(cost.modelled(t[None], macs, full)[0])
+    assert modelled == pytest.approx(cost.ratio(t))
+    assert modelled == pytest.approx((share * float(macs[0]) + (1 - share) * float(macs[1])) / full)
