@@ -418,7 +418,10 @@ def test_sobol_candidates_add_qlognehvis_starts_and_never_lower_the_pick(branin_
             assert same.any()
             torch.testing.assert_close(after["score"][same][0], value)
         assert after["score"][after["chosen"][0]] == after["score"].max()
-        assert after["score"].max() >= max(before["score"].max(), after["score"][-n:].max())
+        # At least the old pick and the best Sobol point, to rounding: the old pick scored
+        # in the larger batch came out 9e-16 lower on an AMD EPYC with AVX2 kernels.
+        best = max(before["score"].max(), after["score"][-n:].max())
+        assert after["score"].max() >= best - 1e-12 * max(1.0, abs(float(best)))
 
 
 def test_gp_ucb_schedule_clamps_t_to_one_and_follows_delta():
