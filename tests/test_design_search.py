@@ -17,6 +17,7 @@ from leanet.evaluator import ThresholdEvaluator
 from leanet.reference_front import reference_front
 from tests.benchmark_scripts import load_benchmark
 from tests.leanet.conftest import tiny_base
+from tests.mobo.conftest import FAST_BO
 
 
 @pytest.fixture(scope="module")
@@ -133,20 +134,40 @@ def test_a_warm_variant_fits_warm_and_is_labelled_apart(setup, tmp_path, monkeyp
         return study(*args, **kwargs)
 
     monkeypatch.setattr(module.mobo, "Study", recording)
-    run = module.run_one("convnet", "qlognehvi+warm", 0, setup, _args(tmp_path, budget=1e9))
+    # (a zero budget: each run stops after its first evaluation, all this test needs)
+    run = module.run_one("convnet", "qlognehvi+warm", 0, setup, _args(tmp_path, budget=0.0))
     assert run["method"] == "qlognehvi+warm"
     assert seen["surrogate"] == dict(WARM_FIT)
     seen.clear()
-    run = module.run_one("convnet", "qlognehvi", 0, setup, _args(tmp_path, budget=1e9))
+    run = module.run_one("convnet", "qlognehvi", 0, setup, _args(tmp_path, budget=0.0))
     assert run["method"] == "qlognehvi"
     assert "surrogate" not in seen  # the algorithm's own default
     with pytest.raises(ValueError, match="unknown variant 'hot'"):
-        module.run_one("convnet", "qlognehvi+hot", 0, setup, _args(tmp_path, budget=1e9))
+        module.run_one("convnet", "qlognehvi+hot", 0, setup, _args(tmp_path, budget=0.0))
 
 
-@pytest.mark.parametrize("method", ["mfosemo", "momf"])
-def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tmp_path, method):
+def fast_acquisition(module, monkeypatch) -> None:
+    """The benchmark's studies with a small acquisition optimizer and, for MF-OSEMO, a small
+    NSGA-II and quadrature grid: these tests are about the benchmark's bookkeeping,
+    not the proposals' quality, and the defaults took most of their time (MOMF's 60 of 65 s
+    on an AVX2 EPYC)."""
+    study = mobo.Study
+
+    def fast(problem, method, **kwargs):
+        extra = {"pop_size": 20, "n_gen": 10, "grid_points": 32} if method == "mfosemo" else {}
+        return study(problem, method, **FAST_BO, **extra, **kwargs)
+
+    monkeypatch.setattr(module.mobo, "Study", fast)
+
+
+# The benchmark treats both alike (tests/mobo/test_momf.py tests MOMF itself): MOMF's run
+# is the slow one.
+@pytest.mark.parametrize("method", ["mfosemo", pytest.param("momf", marks=pytest.mark.slow)])
+def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(
+    setup, tmp_path, method, monkeypatch
+):
     module = load_benchmark("design_search")
+    fast_acquisition(module, monkeypatch)
     args = _args(tmp_path, budget=1e9)
     args.max_evals = 12
     run = module.run_one("convnet", method, 0, setup, args)
@@ -161,10 +182,11 @@ def test_the_multi_fidelity_search_fronts_only_target_fidelity_designs(setup, tm
     assert all(p["test_hv_evaluated"] == 0 for p in path[:first_target])
 
 
-def test_continued_fidelities_charge_each_epoch_once(setup, tmp_path):
+def test_continued_fidelities_charge_each_epoch_once(setup, tmp_path, monkeypatch):
     module = load_benchmark("design_search")
+    fast_acquisition(module, monkeypatch)
     args = _args(tmp_path, budget=1e9)
-    args.max_evals, args.fidelity_epochs, args.fine_tune_epochs = 8, 1, 2
+    args.max_evals, args.fidelity_epochs, args.fine_tune_epochs = 4, 1, 2
     args.continue_fidelities = True
     run = module.run_one("convnet", "mfosemo", 0, setup, args)
     assert run["method"] == "mfosemo+ft1+cont+promote"
