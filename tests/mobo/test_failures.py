@@ -85,7 +85,9 @@ def test_a_failing_region_is_left_instead_of_proposed_until_the_study_stops(algo
     it learns the failures that come in a row and finishes its budget on the working half
     (benchmarks/results/failures.md)."""
     problem = _failing_on_the_right_half()
-    options = {**FAST_BO, "n_initial": 6} if algorithm == "qlognehvi" else {"n_initial": 6}
+    options = {**FAST_BO, "n_initial": 6}
+    if algorithm == "usemo":  # a small NSGA-II: the test is of what the model sees
+        options.update(pop_size=40, n_gen=20)
     study = mobo.Study(problem, algorithm, seed=0, **options)
     result = study.optimize(20, show_progress=False)
     assert result.n_evaluations == 20 and int(result.failed.sum()) <= 8
@@ -160,10 +162,11 @@ def test_no_point_is_evaluated_twice_on_a_deterministic_step_problem(algorithm):
         return torch.stack([level, 1 - level], dim=-1)
 
     problem = mobo.FunctionProblem(steps, [[0.0], [1.0]], 2, [-0.1, -0.1], name="steps")
+    fast = {**FAST_BO, "pop_size": 16, "n_gen": 8}  # the repeats come from the bounds, not search
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = mobo.optimize(
-            problem, algorithm, n_evals=14, batch_size=3, seed=0, show_progress=False
+            problem, algorithm, n_evals=14, batch_size=3, seed=0, show_progress=False, **fast
         )
     gaps = (result.X - result.X.T).abs() + torch.eye(14) * 2
     assert result.n_evaluations == 14 and float(gaps.min()) > REPEAT_TOLERANCE
