@@ -69,10 +69,11 @@ def test_short_study_completes_on_degenerate_objectives(case, algorithm):
     options.update(OPTIONS[algorithm])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fallbacks may warn; they must not fail the study
+        # One model step: the fit and the acquisition on the degenerate data are what broke.
         result = mobo.optimize(
-            problem, algorithm, n_evals=6, n_initial=4, seed=0, show_progress=False, **options
+            problem, algorithm, n_evals=5, n_initial=4, seed=0, show_progress=False, **options
         )
-    assert result.n_evaluations == 6
+    assert result.n_evaluations == 5
     assert torch.isfinite(result.X).all()
     assert ((result.X >= 0) & (result.X <= 1)).all()
     assert int(result.failed.sum()) == (1 if case == "nan-10pct" else 0)
