@@ -291,11 +291,14 @@ def test_off_levels_that_are_read_run_without_heads_as_charged(fitted, digits, a
     runtime = compile_runtime(net, mode=mode)
     images = digits.val.tensors()[0][:40]
     L = net.num_levels
-    vectors = []
-    for t in _threshold_vectors(net.level_outputs(images).confidence, 2)[2:]:
-        for off in itertools.product([False, True], repeat=L - 1):
-            if any(off):
-                vectors.append([1.0 if o else v for o, v in zip(off, t, strict=True)])
+    # Each combination of off levels over one of the base vectors in turn (LEANet.forward
+    # takes ~0.1 s a call on MobileNet, so not every combination over every base vector).
+    bases = _threshold_vectors(net.level_outputs(images).confidence, 2)[2:]
+    offs = [off for off in itertools.product([False, True], repeat=L - 1) if any(off)]
+    vectors = [
+        [1.0 if o else v for o, v in zip(off, bases[c % len(bases)], strict=True)]
+        for c, off in enumerate(offs)
+    ]
 
     def per_level(field: str) -> tuple[torch.Tensor, torch.Tensor]:
         level = [getattr(w, field) for w in costs.level_work]
@@ -303,29 +306,45 @@ def test_off_levels_that_are_read_run_without_heads_as_charged(fitted, digits, a
         return torch.tensor(level).double().cumsum(0), torch.tensor(head).double()
 
     (macs, head_macs), (words, head_words) = per_level("macs"), per_level("activation_words")
-    saw_headless = False
+
+    def split_off(t: list[float], e: int) -> tuple[int, int]:
+        """Head MACs of the off levels below exit ``e`` read headless, and how many off levels
+        are skipped: those above the last that may answer when ``e`` reads the input alone
+        (the hybrid's top)."""
+        on = [j for j in range(e) if t[j] < 1.0]
+        upto = max(on, default=-1) if costs.standalone[e] else e
+        headless = sum(int(head_macs[j]) for j in range(upto) if t[j] >= 1.0)
+        return headless, sum(t[j] >= 1.0 for j in range(max(upto, 0), e))
+
+    # Every vector's decisions are checked on the batch; counting work per input is slow
+    # (~0.1 s), so it runs on one (vector, input) per kind of case: each exit level, with
+    # and without levels read headless or skipped below it.
+    cases = {}
     for t in vectors:
         a, b = net(images, t), runtime(images, t)
         assert torch.equal(a.exit_level, b.exit_level) and torch.equal(a.prediction, b.prediction)
+        for i, level in enumerate(a.exit_level.tolist()):
+            headless, skipped = split_off(t, level - 1)
+            cases.setdefault((level, headless > 0, skipped > 0), (t, i, a))
+    # the cases cannot thin out unseen: every level answers, some below it headless
+    assert {level for level, _, _ in cases} == set(range(1, L + 1))
+    assert any(h for _, h, _ in cases)
+    if any(costs.standalone[1:]):
+        assert any(s for _, _, s in cases)
+    for t, i, a in cases.values():
         T = torch.tensor([t], dtype=torch.float64)
-        for i in range(3):
-            decision, work = count_work(runtime, images[i : i + 1], t)
-            assert torch.equal(decision.prediction, a.prediction[i : i + 1])
-            e = int(decision.exit_level) - 1
-            new = exit_costs(T, macs, costs.standalone, head_macs)[0, e]
-            assert work.macs == int(new)
-            if mode == "eager":  # a frozen trace's fused operators hide the words
-                words_charged = exit_costs(T, words, costs.standalone, head_words)[0, e]
-                assert work.activation_words == int(words_charged)
-            # the levels read headless: below the exit, or below the last that may answer
-            # when the exit level reads the input alone (the hybrid's top)
-            on = [j for j in range(e) if t[j] < 1.0]
-            upto = max(on, default=-1) if costs.standalone[e] else e
-            headless = sum(int(head_macs[j]) for j in range(upto) if t[j] >= 1.0)
-            old = exit_costs(T, macs, costs.standalone)[0, e]
-            assert work.macs == int(old) - headless
-            saw_headless |= headless > 0
-    assert saw_headless
+        decision, work = count_work(runtime, images[i : i + 1], t)
+        assert torch.equal(decision.prediction, a.prediction[i : i + 1])
+        assert torch.equal(decision.exit_level, a.exit_level[i : i + 1])
+        e = int(decision.exit_level) - 1
+        new = exit_costs(T, macs, costs.standalone, head_macs)[0, e]
+        assert work.macs == int(new)
+        if mode == "eager":  # a frozen trace's fused operators hide the words
+            words_charged = exit_costs(T, words, costs.standalone, head_words)[0, e]
+            assert work.activation_words == int(words_charged)
+        # the levels read headless are charged their band without the head
+        old = exit_costs(T, macs, costs.standalone)[0, e]
+        assert work.macs == int(old) - split_off(t, e)[0]
 
 
 def test_a_runtime_saved_before_bodies_loads_and_runs_heads_as_then(tiny_convnet, tmp_path):
