@@ -49,18 +49,19 @@ def _randomize_heads(net: leanet.LEANet, seed: int = 0) -> leanet.LEANet:
 
 
 @pytest.fixture(scope="module")
-def trained(digits):
-    """Tiny trained bases (1 epoch on the 8x8 digits), their levels' heads fitted."""
+def trained(small_train):
+    """Tiny trained bases (1 epoch on 300 of the 8x8 digits: the runtime must decide as the
+    network does, however well trained; trained weights spread the confidences)."""
     bases = {}
     for arch in ("convnet", "mobilenet"):
         base = tiny_base(arch)
-        leanet.train_base(base, digits.train, epochs=1, progress=False)
+        leanet.train_base(base, small_train, epochs=1, progress=False)
         bases[arch] = base
     return bases
 
 
 @pytest.fixture(scope="module")
-def fitted(trained, digits):
+def fitted(trained, small_train):
     """LEANets on the trained bases, heads fitted (1 epoch), shared by the two modes."""
     cache = {}
 
@@ -68,7 +69,7 @@ def fitted(trained, digits):
         key = (arch, tuple(sorted(kind.items())))
         if key not in cache:
             net = leanet.build(trained[arch], **kind)
-            leanet.fit_heads(net, digits.train, epochs=1, progress=False)
+            leanet.fit_heads(net, small_train, epochs=1, progress=False)
             cache[key] = _randomize_heads(net)
         return cache[key]
 
@@ -127,7 +128,8 @@ def test_runtime_decides_as_the_leanet_on_trained_nets(fitted, digits, arch, kin
     x = digits.val.tensors()[0][:80]
     runtime = compile_runtime(net, mode=mode)
     conf = net.level_outputs(x).confidence
-    seen = _check_agrees(net, runtime, x, _threshold_vectors(conf, 15))
+    # 6 random vectors besides one splitting each level: every level still answers some
+    seen = _check_agrees(net, runtime, x, _threshold_vectors(conf, 6))
     assert len(seen) == net.num_levels  # every level answered some input somewhere
     # One input at a time (the device case takes a separate code path).
     for t in _threshold_vectors(conf, 3, seed=1):
