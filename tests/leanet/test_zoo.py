@@ -70,6 +70,7 @@ def test_a_seed_builds_the_same_weights_and_leaves_the_global_generator_alone():
         assert torch.equal(p, q)
 
 
+@pytest.mark.slow  # 133M parameters at 224 px; the 64 px test below checks the same at 10 classes
 def test_a_torchvision_vgg_hybrid_keeps_its_top_level_and_round_trips(tmp_path):
     """torchvision's VGG pools to 7 x 7 before its classifier: the hybrid's top level must
     pool as the network does (it pooled to 1 x 1 and crashed), and a saved LEANet of it
@@ -99,6 +100,8 @@ def test_a_torchvision_network_of_its_own_classes_and_size_round_trips(tmp_path)
     base = from_torchvision("vgg11_bn", num_classes=10, input_size=64)
     net = build(base, fractions=[0.5, 1.0])
     x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():  # the hybrid's top level pools to 7 x 7 as the network does
+        assert torch.equal(net(x, [1.0]).prediction, base(x).argmax(-1))
     save_leanet(tmp_path / "vgg.pt", net)
     loaded, _ = load_leanet(tmp_path / "vgg.pt")
     assert loaded.base.config["input_size"] == 64 and loaded.num_classes == 10
