@@ -9,6 +9,9 @@ import mobo
 
 #: Acquisition-optimizer settings small enough for unit tests (seconds, not minutes).
 FAST_BO = {"num_restarts": 2, "raw_samples": 32, "maxiter": 30, "mc_samples": 32}
+#: Smaller still, for contracts (seeds, bounds, shapes, distinct points) that no optimizer
+#: quality shows.
+TINY_BO = {"num_restarts": 1, "raw_samples": 16, "maxiter": 10, "mc_samples": 16}
 
 
 def toy_function(X: torch.Tensor) -> torch.Tensor:

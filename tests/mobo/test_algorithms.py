@@ -13,14 +13,9 @@ from mobo.algorithms import qparego, registry
 from mobo.algorithms.nsga2 import NSGA2
 from mobo.algorithms.sobol import RandomSearch
 from mobo.problems.multi_fidelity import BiasedFidelityProblem
-from tests.mobo.conftest import FAST_BO
+from tests.mobo.conftest import FAST_BO, TINY_BO
 
 BASELINES = ["sobol", "random", "nsga2", "qlognehvi", "qparego"]
-
-
-#: For tests of bounds, seeds and shapes, which no optimizer quality shows: qParEGO's batch
-#: of 3 took 9-15 CPU s with FAST_BO.
-TINY_BO = {"num_restarts": 1, "raw_samples": 16, "maxiter": 10, "mc_samples": 16}
 
 
 def _options(name, fast=FAST_BO):

@@ -11,8 +11,6 @@ from mobo.problem import DTYPE, FunctionProblem
 #: Acquisition-optimizer and inner-NSGA-II settings small enough for unit tests.
 FAST = {"num_restarts": 2, "raw_samples": 32, "maxiter": 20, "mc_samples": 16}
 FAST_NSGA2 = {"pop_size": 16, "n_gen": 8}
-#: For the contract (seeds, bounds, shapes, distinct points), which no optimizer quality shows.
-CONTRACT = {"num_restarts": 1, "raw_samples": 16, "maxiter": 10, "mc_samples": 16}
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,8 @@ from mobo.algorithms.mesmo import (
 )
 from mobo.problem import DTYPE
 from tests.mobo.algorithms._contract import assert_algorithm_contract
-from tests.mobo.algorithms.conftest import CONTRACT, FAST, FAST_NSGA2
+from tests.mobo.algorithms.conftest import FAST, FAST_NSGA2
+from tests.mobo.conftest import TINY_BO
 
 #: Absolute tolerance of the Monte Carlo check: 400k draws per (sample, objective) give a
 #: standard error below 0.003 per entropy term, so 0.02 on the sum of 6 terms is > 3 sigma.
@@ -100,7 +101,7 @@ def test_contract(branin_currin, observations, information):
         Y,
         num_samples=2,
         information=information,
-        **CONTRACT,
+        **TINY_BO,
         **FAST_NSGA2,
     )
 
@@ -129,7 +130,7 @@ def test_front_boxes_hold_the_observed_front(branin_currin, observations):
 def test_front_information_contract(branin_currin, observations):
     X, Y = observations
     assert_algorithm_contract(
-        "mesmo", branin_currin, X, Y, num_samples=2, information="front", **CONTRACT, **FAST_NSGA2
+        "mesmo", branin_currin, X, Y, num_samples=2, information="front", **TINY_BO, **FAST_NSGA2
     )
 
 
@@ -178,7 +179,7 @@ def test_constrained_boxes_cover_exactly_what_is_infeasible_or_does_not_improve(
 def test_hypervolume_information_contract(branin_currin, observations):
     X, Y = observations
     assert_algorithm_contract(
-        "mesmo", branin_currin, X, Y, information="hypervolume", **CONTRACT, **FAST_NSGA2
+        "mesmo", branin_currin, X, Y, information="hypervolume", **TINY_BO, **FAST_NSGA2
     )
 
 

@@ -7,7 +7,8 @@ import torch
 
 import mobo
 from tests.mobo.algorithms._contract import assert_algorithm_contract
-from tests.mobo.algorithms.conftest import CONTRACT, FAST, FAST_NSGA2
+from tests.mobo.algorithms.conftest import FAST, FAST_NSGA2
+from tests.mobo.conftest import TINY_BO
 
 SMALL = {"num_pareto_samples": 2, "num_pareto_points": 5, **FAST, **FAST_NSGA2}
 
@@ -33,7 +34,7 @@ SMALL_PESMO = {**SMALL, "num_restarts": 1, "raw_samples": 8, "maxiter": 3}
 
 def test_jes_contract(branin_currin, observations):
     X, Y = observations
-    assert_algorithm_contract("jes", branin_currin, X, Y, q=2, **{**SMALL, **CONTRACT})
+    assert_algorithm_contract("jes", branin_currin, X, Y, q=2, **{**SMALL, **TINY_BO})
 
 
 @pytest.mark.slow
