@@ -28,7 +28,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
-	# one worker per core (pytest-xdist): 2 cores take the suite from ~10 to ~6 minutes
+	# one worker per core (pytest-xdist): on 2 cores of an AVX2 EPYC the suite took 11 minutes
+	# (2026-12-07), the install 3 more; long runs are marked slow: make test-slow
 	$(BIN)/python -m pytest -q -n auto
 
 test-slow: $(STAMP)
