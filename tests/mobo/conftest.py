@@ -12,6 +12,8 @@ FAST_BO = {"num_restarts": 2, "raw_samples": 32, "maxiter": 30, "mc_samples": 32
 #: Smaller still, for contracts (seeds, bounds, shapes, distinct points) that no optimizer
 #: quality shows.
 TINY_BO = {"num_restarts": 1, "raw_samples": 16, "maxiter": 10, "mc_samples": 16}
+#: FAST_BO with a small inner NSGA-II, for USeMO, MESMO and their kin.
+FAST_BO_NSGA2 = {**FAST_BO, "pop_size": 16, "n_gen": 8}
 
 
 def toy_function(X: torch.Tensor) -> torch.Tensor:

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 import mobo
-from tests.mobo.conftest import FAST_BO, toy_function
+from tests.mobo.conftest import FAST_BO, FAST_BO_NSGA2, TINY_BO, toy_function
 
 matplotlib.use("Agg")
 
 #: MESMOC settings small enough for unit tests.
-FAST_MESMOC = {**FAST_BO, "pop_size": 16, "n_gen": 8}
+FAST_MESMOC = FAST_BO_NSGA2
 #: MESMOC in the paper's form (per-objective and per-slack maxima).
 MAXIMA_MESMOC = {**FAST_MESMOC, "information": "maxima"}
 
@@ -171,7 +171,7 @@ def test_tell_checks_the_outcome_width():
 @pytest.mark.parametrize("name", ["nsga2", "qlognehvi", "mesmoc", "usemo"])
 def test_resumed_constrained_study_proposes_what_an_uninterrupted_one_does(tmp_path, name):
     # The tiniest optimizers: an exact resume does not depend on their quality.
-    tiny = {"num_restarts": 1, "raw_samples": 8, "maxiter": 10, "mc_samples": 16}
+    tiny = {**TINY_BO, "raw_samples": 8}
     options = {"n_initial": 5, **({} if name == "nsga2" else tiny)}
     if name in ("mesmoc", "usemo"):
         options.update(pop_size=8, n_gen=4)
@@ -541,8 +541,6 @@ def test_usemo_ei_improves_on_the_best_feasible_observation_not_an_infeasible_on
 
 def test_mesmoc_on_an_unconstrained_problem_warns_nothing():
     import warnings
-
-    from tests.mobo.conftest import FAST_BO
 
     problem = mobo.problems.make("BraninCurrin")
     with warnings.catch_warnings(record=True) as caught:

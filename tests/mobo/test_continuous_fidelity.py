@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import mobo
-from tests.mobo.conftest import FAST_BO, resumed_and_straight, toy_function
+from tests.mobo.conftest import FAST_BO_NSGA2, resumed_and_straight, toy_function
 
-FAST_MF = {**FAST_BO, "pop_size": 16, "n_gen": 8, "n_initial": 5}
+FAST_MF = {**FAST_BO_NSGA2, "n_initial": 5}
 
 
 def _continuous(X: torch.Tensor) -> torch.Tensor:

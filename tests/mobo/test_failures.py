@@ -12,7 +12,7 @@ import mobo
 from mobo.algorithms.base import REPEAT_TOLERANCE
 from mobo.evaluate import evaluate_batch, failed_points
 from mobo.problem import DTYPE
-from tests.mobo.conftest import FAST_BO, toy_function
+from tests.mobo.conftest import FAST_BO, FAST_BO_NSGA2, toy_function
 
 
 def _failing_on_the_right_half() -> mobo.FunctionProblem:
@@ -165,7 +165,7 @@ def test_no_point_is_evaluated_twice_on_a_deterministic_step_problem(algorithm):
         return torch.stack([level, 1 - level], dim=-1)
 
     problem = mobo.FunctionProblem(steps, [[0.0], [1.0]], 2, [-0.1, -0.1], name="steps")
-    fast = {**FAST_BO, "pop_size": 16, "n_gen": 8}  # the repeats come from the bounds, not search
+    fast = FAST_BO_NSGA2  # the repeats come from the bounds, not the search
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = mobo.optimize(

@@ -8,7 +8,7 @@ import torch
 
 import mobo
 from mobo.problem import Problem
-from tests.mobo.conftest import FAST_BO
+from tests.mobo.conftest import FAST_BO, FAST_BO_NSGA2
 
 
 class Steps(Problem):
@@ -37,7 +37,7 @@ def _cells_visited(result) -> int:
 @pytest.mark.parametrize("algorithm", ["sobol", "random", "nsga2", "usemo", "qlognehvi"])
 def test_every_evaluation_lands_on_a_new_plateau(algorithm):
     # Cheap acquisition optimizers: the plateaus are kept by ask, not by the search.
-    fast = {"usemo": {**FAST_BO, "pop_size": 16, "n_gen": 8}, "qlognehvi": FAST_BO}
+    fast = {"usemo": FAST_BO_NSGA2, "qlognehvi": FAST_BO}
     options = {"n_initial": 4, **fast.get(algorithm, {})}
     result = mobo.optimize(
         Steps(keys=True), algorithm, n_evals=9, seed=0, show_progress=False, **options

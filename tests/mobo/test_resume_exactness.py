@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import mobo
-from tests.mobo.conftest import FAST_BO, toy_function
+from tests.mobo.conftest import FAST_BO, FAST_BO_NSGA2, toy_function
 
 
 class InterruptAt:
@@ -560,7 +560,7 @@ def test_mfosemo_refuses_a_smaller_cost_budget_than_its_journal_spent(tmp_path):
     """MF-OSEMO's proposals depend on the cost budget (it keeps the end for the target):
     no part of a longer run is what a smaller budget asks, so nothing is returned as one."""
     path = tmp_path / "mf.jsonl"
-    options = {**FAST_BO, "pop_size": 16, "n_gen": 8, "n_initial": 4}
+    options = {**FAST_BO_NSGA2, "n_initial": 4}
     run = dict(seed=0, show_progress=False, **options)
     mobo.optimize(_two_fidelities(), "mfosemo", max_cost=4.0, journal=path, **run)
     before = path.read_bytes()
