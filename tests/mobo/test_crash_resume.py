@@ -93,6 +93,8 @@ RESUMING = textwrap.dedent(
     import os, sys, time
     import mobo
 
+    print("imported", flush=True)  # the test times its later kills from here
+
     def slow_down(study, told):
         time.sleep(0.02)
 
@@ -122,11 +124,20 @@ def test_twenty_sigkills_at_random_moments_lose_no_completed_evaluation(tmp_path
     rng = random.Random(20)
     survived: list[str] = []
     for round_ in range(20):
-        process = subprocess.Popen([sys.executable, str(script), str(path)], env=env)
-        # Start-up (imports, loading the journal) takes seconds: kill anywhere in it or later.
-        time.sleep(rng.uniform(0.5, 6.0))
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(path)], env=env, stdout=subprocess.PIPE
+        )
+        # Even rounds kill anywhere in the start-up (imports take 2-20 s by machine and
+        # load) or later; odd rounds wait for the imports, then kill while the journal is
+        # loaded or the study runs, so evaluations are written on any machine.
+        if round_ % 2:
+            assert process.stdout.readline() == b"imported\n", "the study script failed"
+            time.sleep(rng.uniform(0.0, 3.0))
+        else:
+            time.sleep(rng.uniform(0.5, 6.0))
         process.send_signal(signal.SIGKILL)
         process.wait()
+        process.stdout.close()
         on_disk = _complete_evaluations(path)
         assert on_disk[: len(survived)] == survived, f"round {round_}: a completed eval was lost"
         if on_disk:
