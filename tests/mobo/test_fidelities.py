@@ -15,11 +15,17 @@ import mobo
 from mobo.algorithms.mesmo import FrontInformation, mesmo_information
 from mobo.algorithms.mfosemo import MultiFidelityFrontInformationPerCost, lower_fidelity_information
 from mobo.problems.multi_fidelity import BiasedFidelityProblem
-from tests.mobo.conftest import FAST_BO, FAST_BO_NSGA2, resumed_and_straight, toy_function
+from tests.mobo.conftest import (
+    FAST_BO,
+    FAST_BO_NSGA2,
+    TINY_BO,
+    resumed_and_straight,
+    toy_function,
+)
 
 FAST_MF = {**FAST_BO_NSGA2, "n_initial": 5}
 #: Smaller still, for tests of bookkeeping (a warning, a resume) that no search quality shows.
-TINY_MF = {**FAST_MF, "num_restarts": 1, "raw_samples": 8, "maxiter": 10, "pop_size": 8, "n_gen": 4}
+TINY_MF = {**TINY_BO, "raw_samples": 8, "pop_size": 8, "n_gen": 4, "n_initial": 5}
 
 
 def _two_levels(X: torch.Tensor) -> torch.Tensor:
