@@ -67,6 +67,10 @@ def check_cacheable(base) -> None:
 
 
 _IN_MEMORY = "the designs are kept in memory only, and a later search trains them again"
+#: Layout of a kept fine-tuning state's optimizer. 2: a hybrid's top head shares the base's
+#: classifier tensors, frozen, so the optimizer no longer holds the base's own copy (which
+#: never had a gradient); an optimizer state of layout 1 does not load into it.
+STATE_LAYOUT = 2
 
 
 class DesignCache:
@@ -132,11 +136,12 @@ class DesignCache:
 
     def save_state(self, key: str, state: TrainState) -> None:
         """Keep the fine-tuning state that continues design ``key`` (a prefix design)."""
-        payload = {**state.to_dict(), "source": self.source}
+        payload = {**state.to_dict(), "source": self.source, "layout": STATE_LAYOUT}
         cache_save(payload, self.path(key, "state"), what="design cache", instead=_IN_MEMORY)
 
     def load_state(self, key: str) -> TrainState | None:
-        """The kept state of design ``key``, or None (none kept, damaged, other source)."""
+        """The kept state of design ``key``, or None (none kept, damaged, other source, or
+        kept by an earlier leanet for another optimizer layout)."""
         path = self.find(key, "state")
         if path is None:
             return None
@@ -144,7 +149,7 @@ class DesignCache:
             state = load_safely(path)
             if state.get("source") != self.source:
                 return None
-            return TrainState.from_dict(state)
+            kept = TrainState.from_dict(state)
         except (CheckpointError, AttributeError, KeyError, TypeError) as err:
             warnings.warn(
                 f"fine-tuning state {path} is unreadable ({err}); the design that continues "
@@ -152,6 +157,14 @@ class DesignCache:
                 stacklevel=3,
             )
             return None
+        if state.get("layout", 1) != STATE_LAYOUT:
+            warnings.warn(
+                f"fine-tuning state {path} was kept by an earlier leanet, whose optimizer held "
+                "other parameters; the design that continues it trains from the start",
+                stacklevel=3,
+            )
+            return None
+        return kept
 
 
 def same_weights(design: Design) -> list[Design]:

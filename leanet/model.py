@@ -206,10 +206,12 @@ class LEANet(nn.Module):
                 base = build_base(arch, **base_cfg)
         lv = dict(config["levels"])
         kind = lv.pop("kind")
+        # copy=True: the base built here is the network's own, so a hybrid's top head shares
+        # its classifier (a file saved with two equal copies loads into the one)
         return build(
             base,
             levels=kind,
-            copy=False,
+            copy=True,
             confidence=config["confidence"],
             head_hidden=config["head_hidden"],
             **lv,
@@ -443,8 +445,8 @@ def build(
             with its own classifier as the last level), ``"triangular"`` (exact reuse up to
             the top, which is then not the pretrained network) or ``"slice"``
             (recompute); width levels. See :mod:`leanet.levels`. The hybrid keeps a second
-            copy of the pretrained features (twice the weights in memory) and wins where
-            it counts (``benchmarks/results/leanet_seeds.md``).
+            copy of the pretrained features (fine-tuning changes the shared ones), not of
+            the classifier, and wins where it counts (``benchmarks/results/leanet_seeds.md``).
         exits: 1-based conv indices of the early exits (depth levels); default evenly spaced.
         num_levels: Number of depth levels when `exits` is None.
         head_hidden: Hidden width of each head's MLP (default 0: a linear head). An MLP
@@ -482,7 +484,14 @@ def build(
             for c, s in zip(lv.out_channels, map_sizes, strict=True)
         ]
     if levels == "width" and scheme == "hybrid":
-        heads[-1] = PretrainedHead(_deepcopy(base.classifier), _deepcopy(base.pool))
+        # A base copied here is the network's alone, and nothing trains its classifier: the
+        # top head's layers hold the same weight tensors (a torchvision VGG's classifier is
+        # 90% of its weights; a second copy took its checkpoint from 0.55 to 1.1 GB). Own
+        # layers, so a saved file lists the modules it did. A caller's base keeps its own.
+        classifier = base.classifier
+        shared = {id(t): t for t in (*classifier.parameters(), *classifier.buffers())}
+        classifier = copy_module(classifier, memo=shared if copy else None)
+        heads[-1] = PretrainedHead(classifier, _deepcopy(base.pool))
     return LEANet(base, lv, heads, confidence=confidence, head_hidden=head_hidden)
 
 
@@ -519,3 +528,8 @@ def counted(mask: Tensor, noun: str, where: str = "rows") -> str:
 def _deepcopy(module: nn.Module) -> nn.Module:
     # build()'s `copy` argument shadows the module of that name inside it.
     return copy.deepcopy(module)
+
+
+def copy_module(module: nn.Module, memo: dict[int, Any] | None = None) -> nn.Module:
+    """A deep copy of ``module``; tensors in ``memo`` (by id) are kept, not copied."""
+    return copy.deepcopy(module, memo=dict(memo or {}))

@@ -1024,8 +1024,9 @@ def test_a_decoded_design_drops_levels_its_base_is_too_narrow_for(digits):
 
 def test_a_kept_fine_tuning_state_continues_only_a_search_of_its_source(tmp_path):
     """A prefix design's fine-tuning state is continued only by a search of the same base,
-    data and settings; a file from before sources were named, of another source, or
-    unreadable as a state is not continued (a warning names an unreadable one)."""
+    data and settings; a file from before sources were named, of another source, of an
+    earlier optimizer layout, or unreadable as a state is not continued (a warning names an
+    unreadable or earlier one)."""
     import shutil
 
     from leanet.design_cache import DesignCache
@@ -1041,6 +1042,12 @@ def test_a_kept_fine_tuning_state_continues_only_a_search_of_its_source(tmp_path
     shutil.copy(mine.path("k", "state"), legacy / "k-s0-state.pt")
     assert DesignCache(legacy, 0, "a" * 32).load_state("k").epoch == 2
     assert DesignCache(legacy, 0, "b" * 32).load_state("k") is None
+    # Kept before a hybrid's top head shared the base's classifier: its optimizer held the
+    # base's copy too, and resuming it stopped the search (num_params differ).
+    kept = torch.load(mine.path("k", "state"), weights_only=False)
+    torch.save({k: v for k, v in kept.items() if k != "layout"}, mine.path("k", "state"))
+    with pytest.warns(UserWarning, match="kept by an earlier leanet.*trains from the start"):
+        assert mine.load_state("k") is None
     torch.save({"source": "a" * 32, "epoch": 2}, mine.path("k", "state"))  # no optimizer
     with pytest.warns(UserWarning, match="is unreadable .* trains from the start"):
         assert mine.load_state("k") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -388,6 +389,37 @@ def test_build_in_place_leaves_the_callers_classifier_trainable(tiny_convnet):
     assert net.heads[-1].classifier is not tiny_convnet.classifier
     assert all(p.requires_grad for p in tiny_convnet.classifier.parameters())
     assert not any(p.requires_grad for p in net.heads[-1].parameters())
+
+
+def test_a_hybrid_holds_its_classifier_once_and_loads_files_that_held_it_twice(
+    tiny_convnet, tmp_path
+):
+    """The top head's layers hold the base's classifier tensors: a second copy doubled a
+    torchvision VGG's checkpoint (its classifier is 90% of its weights). A file saved with
+    two equal copies, as before, loads into one and decides as saved."""
+    from leanet.checkpoints import load_leanet, save_leanet
+
+    def held_once(net):
+        top = net.heads[-1].classifier.parameters()
+        return all(a is b for a, b in zip(net.base.classifier.parameters(), top, strict=True))
+
+    net = build(tiny_convnet)
+    assert held_once(net) and not net.heads[-1].classifier.training
+    save_leanet(tmp_path / "once.pt", net)
+    twice = build(tiny_convnet)
+    twice.heads[-1].classifier = copy.deepcopy(twice.heads[-1].classifier)  # the old layout
+    assert not held_once(twice)
+    save_leanet(tmp_path / "twice.pt", twice)
+    classifier_bytes = sum(p.numel() * p.element_size() for p in net.base.classifier.parameters())
+    grown = (tmp_path / "twice.pt").stat().st_size - (tmp_path / "once.pt").stat().st_size
+    assert grown >= classifier_bytes
+    x = torch.randn(8, 1, 8, 8)
+    for name, saved in (("once.pt", net), ("twice.pt", twice)):
+        loaded, _ = load_leanet(tmp_path / name)
+        assert held_once(loaded)
+        torch.testing.assert_close(
+            loaded.level_outputs(x).logits, saved.level_outputs(x).logits, rtol=0, atol=0
+        )
 
 
 def test_the_pretrained_head_stays_in_eval_mode_when_the_net_trains(tiny_convnet):
