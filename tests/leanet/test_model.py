@@ -395,7 +395,7 @@ def test_a_hybrid_holds_its_classifier_once_and_loads_files_that_held_it_twice(
     tiny_convnet, tmp_path
 ):
     """The top head's layers hold the base's classifier tensors: a second copy doubled a
-    torchvision VGG's checkpoint (its classifier is 90% of its weights). A file saved with
+    torchvision VGG-16's checkpoint (its classifier is 89% of its weights). A file saved with
     two equal copies, as before, loads into one and decides as saved."""
     from leanet.checkpoints import load_leanet, save_leanet
 
