@@ -58,3 +58,9 @@ def test_the_report_says_which_networks_seeds_and_fine_tuning_its_pairs_are():
     runs[1]["seed"], runs[1]["fine_tune_epochs"] = 1, None  # recorded before the option
     text = module.markdown({"commands": ["c"], "commits": ["abc"], "runs": runs})
     assert "at network seeds 0, 1" in text and "for 10 / the recipe's epochs" in text
+    # A merge's note is the report's own paragraph; in the list of commands it is elided (each
+    # merge listed its whole note there, over and over).
+    merged = ["a.py --merge x --note 'Findings: long'", "a.py --seeds 1"]
+    text = module.markdown({"commands": merged, "commits": ["abc"], "runs": runs, "note": "N"})
+    assert "Findings: long" not in text and "\nN\n" in text
+    assert "`a.py --merge x --note '<findings, as of that merge>'`, `a.py --seeds 1`" in text
