@@ -169,9 +169,7 @@ def markdown(payload: dict) -> str:
         "# The study's LEANets over seeds",
         "",
         "Commands that made the runs: "
-        + ", ".join(
-            f"`{provenance.without_note(c)}`" for c in payload.get("commands", [payload["command"]])
-        ),
+        + provenance.listed_commands(payload.get("commands", [payload["command"]])),
         "",
         f"Commit of the runs: {payload['commit']}. Machine: {payload['machine']}.",
         "Each cell: median over seeds (min-max). A seed sets the data split and every "

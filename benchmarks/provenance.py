@@ -195,3 +195,9 @@ def without_note(command: str) -> str:
         if word == "--note":
             words[i + 1] = "<findings, as of that merge>"
     return " ".join(map(shlex.quote, words))
+
+
+def listed_commands(commands: list[str]) -> str:
+    """``commands`` for a report's header: each in backticks, its note elided
+    (:func:`without_note`), comma-separated."""
+    return ", ".join(f"`{without_note(c)}`" for c in commands)

@@ -126,9 +126,7 @@ def markdown(payload: dict) -> str:
     lines = [
         "# What the last share of validation hypervolume is worth on test",
         "",
-        "Commands: "
-        + ", ".join(f"`{provenance.without_note(c)}`" for c in payload["commands"])
-        + "  ",
+        "Commands: " + provenance.listed_commands(payload["commands"]) + "  ",
         "Commits: " + ", ".join(payload["commits"]) + "; torch on 1 thread.  ",
         f"Machine: {provenance.machines_of(runs)}",
         "",

@@ -227,8 +227,7 @@ def markdown(payload: dict) -> str:
     lines = [
         "# Threshold search: algorithms and search spaces against Sobol",
         "",
-        "Commands that made the runs: "
-        + ", ".join(f"`{provenance.without_note(c)}`" for c in payload["commands"]),
+        "Commands that made the runs: " + provenance.listed_commands(payload["commands"]),
         "",
         "Commits of the runs: " + ", ".join(dict.fromkeys(r["commit"] for r in runs)) + "  ",
         f"Machine: {payload['machine']}",
