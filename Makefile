@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# (the grep drops pip's notes about index folders this machine's pip config lists but lacks)
 	$(BIN)/python -m pip install --quiet $(PIP_C) -e ".[dev]" 2>&1 | { grep -v "is ignored: it is neither a file" || true; }
+	# BoTorch compiles its fused qLogNEHVI kernel on first use (40-110 s): here, once, rather
+	# than as a silent stall in the first study (mobo/fused_kernel.py)
+	$(BIN)/python -m mobo.fused_kernel
 	touch $(STAMP)
 
 run: $(STAMP)
