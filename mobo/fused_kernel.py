@@ -2,8 +2,9 @@
 
 BoTorch (0.18) compiles ``botorch/csrc/logei_fused.cpp`` with ``-march=native`` the first
 time a qLogEHVI or qLogNEHVI is made in an environment (``torch.utils.cpp_extension``,
-cached under ``~/.cache/torch_extensions`` per venv path), and falls back to its pure-PyTorch
-path, with a warning, where no compiler is found. mobo's qLogNEHVI, constrained qLogNEHVI
+cached under ``~/.cache/torch_extensions``: one build per name, redone when another
+environment built it last), and falls back to its pure-PyTorch path, with a warning, where
+no compiler is found. mobo's qLogNEHVI, constrained qLogNEHVI
 and USeMO's noisy scores use it. Measured on a 2-core AMD EPYC (AVX2), torch on 1 thread:
 the compile takes 40-110 s, a silent stall inside a study's first model-based step; the
 kernel saves 31% / 8% / 20% of a 50-evaluation qLogNEHVI study's CPU time on BraninCurrin /
